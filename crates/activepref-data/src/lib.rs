@@ -1,0 +1,217 @@
+//! # activepref-data
+//!
+//! Owns the **data** arrow of the pipeline: the in-memory records every other crate works on
+//! ([`FeatureMatrix`], [`PoolSplit`], [`PoolBenchmark`]), the seeded synthetic pool benchmark that is
+//! the project's embedded default ([`synthetic`]), and the seed-derivation scheme ([`seeds`]) that
+//! every random draw in activepref goes through.
+//!
+//! Real dataset loaders (summarize-from-feedback, HH-RLHF, AlpacaEval, generic pairs with polars),
+//! the feature store and hub downloads belong here too; they are not built yet (see ARCHITECTURE.md).
+
+pub mod seeds;
+pub mod synthetic;
+
+use std::fmt;
+
+/// A dense row-major `rows x dim` matrix of `f32` features (bulk data is f32; sums are f64).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeatureMatrix {
+    rows: usize,
+    dim: usize,
+    data: Vec<f32>,
+}
+
+/// Why a [`FeatureMatrix`] could not be built.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FeatureError {
+    #[error("feature buffer holds {len} values, which is not rows x dim = {rows} x {dim}")]
+    Shape { rows: usize, dim: usize, len: usize },
+    #[error("feature value at row {row}, column {col} is {value} (NaN and infinity are not allowed)")]
+    NonFinite { row: usize, col: usize, value: f32 },
+}
+
+impl FeatureMatrix {
+    /// Builds a matrix, rejecting a wrong length and any NaN or infinite value.
+    pub fn new(rows: usize, dim: usize, data: Vec<f32>) -> Result<Self, FeatureError> {
+        if data.len() != rows * dim {
+            return Err(FeatureError::Shape { rows, dim, len: data.len() });
+        }
+        if let Some(pos) = data.iter().position(|v| !v.is_finite()) {
+            let (row, col) = if dim == 0 { (0, 0) } else { (pos / dim, pos % dim) };
+            return Err(FeatureError::NonFinite { row, col, value: data[pos] });
+        }
+        Ok(Self { rows, dim, data })
+    }
+
+    /// Builds a matrix from equally long rows.
+    pub fn from_rows(rows: &[Vec<f32>]) -> Result<Self, FeatureError> {
+        let dim = rows.first().map_or(0, Vec::len);
+        let mut data = Vec::with_capacity(rows.len() * dim);
+        for r in rows {
+            if r.len() != dim {
+                return Err(FeatureError::Shape { rows: rows.len(), dim, len: data.len() + r.len() });
+            }
+            data.extend_from_slice(r);
+        }
+        Self::new(rows.len(), dim, data)
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.data[i * self.dim..(i + 1) * self.dim]
+    }
+
+    pub fn as_slice(&self) -> &[f32] {
+        &self.data
+    }
+
+    /// The rows at `idx`, in that order, as a new matrix.
+    pub fn gather(&self, idx: &[usize]) -> FeatureMatrix {
+        let mut data = Vec::with_capacity(idx.len() * self.dim);
+        for &i in idx {
+            data.extend_from_slice(self.row(i));
+        }
+        FeatureMatrix { rows: idx.len(), dim: self.dim, data }
+    }
+}
+
+/// A set of pairwise comparisons `(prompt, response A, response B)` with their hidden labels.
+///
+/// `pair_a[i]` is the joint feature of (prompt, A), `pair_b[i]` of (prompt, B), `prompt[i]` the
+/// prompt-only feature used by BAL-PM's entropy term, and `a_preferred[i]` the (noisy) human or
+/// oracle label. Comparisons that share a prompt share `prompt_id` and have bit-identical prompt rows.
+#[derive(Clone, Debug)]
+pub struct PoolSplit {
+    pub pair_a: FeatureMatrix,
+    pub pair_b: FeatureMatrix,
+    pub prompt: FeatureMatrix,
+    pub prompt_id: Vec<u32>,
+    pub a_preferred: Vec<bool>,
+}
+
+impl PoolSplit {
+    pub fn len(&self) -> usize {
+        self.a_preferred.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.a_preferred.is_empty()
+    }
+
+    /// Checks that every part has one row per comparison and that pair features agree in width.
+    pub fn validate(&self, name: &str) -> Result<(), String> {
+        let n = self.len();
+        let parts = [
+            ("pair_a", self.pair_a.rows()),
+            ("pair_b", self.pair_b.rows()),
+            ("prompt", self.prompt.rows()),
+            ("prompt_id", self.prompt_id.len()),
+        ];
+        for (part, rows) in parts {
+            if rows != n {
+                return Err(format!("split `{name}`: {part} has {rows} rows but there are {n} labels"));
+            }
+        }
+        if self.pair_a.dim() != self.pair_b.dim() {
+            return Err(format!(
+                "split `{name}`: pair_a has dimension {} but pair_b has {}",
+                self.pair_a.dim(),
+                self.pair_b.dim()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The comparisons at `idx`, in that order.
+    pub fn subset(&self, idx: &[usize]) -> PoolSplit {
+        PoolSplit {
+            pair_a: self.pair_a.gather(idx),
+            pair_b: self.pair_b.gather(idx),
+            prompt: self.prompt.gather(idx),
+            prompt_id: idx.iter().map(|&i| self.prompt_id[i]).collect(),
+            a_preferred: idx.iter().map(|&i| self.a_preferred[i]).collect(),
+        }
+    }
+}
+
+/// The four splits of a pool-based benchmark (BAL-PM's protocol, specs/balpm.md §1.1):
+/// `pool` (acquisition source), `validation` (early stopping), `test` (in-distribution) and
+/// `ood` (out-of-distribution test).
+#[derive(Clone, Debug)]
+pub struct PoolBenchmark {
+    pub name: String,
+    pub pool: PoolSplit,
+    pub validation: PoolSplit,
+    pub test: PoolSplit,
+    pub ood: PoolSplit,
+}
+
+impl PoolBenchmark {
+    pub fn pair_dim(&self) -> usize {
+        self.pool.pair_a.dim()
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, split) in self.splits() {
+            split.validate(name)?;
+            if split.is_empty() {
+                return Err(format!("split `{name}` of benchmark `{}` is empty", self.name));
+            }
+            if split.pair_a.dim() != self.pair_dim() {
+                return Err(format!("split `{name}` has pair dimension {}, pool has {}", split.pair_a.dim(), self.pair_dim()));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn splits(&self) -> [(&'static str, &PoolSplit); 4] {
+        [("pool", &self.pool), ("validation", &self.validation), ("test", &self.test), ("ood", &self.ood)]
+    }
+}
+
+impl fmt::Display for PoolBenchmark {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: pool {} / validation {} / test {} / ood {} comparisons, pair dim {}, prompt dim {}",
+            self.name,
+            self.pool.len(),
+            self.validation.len(),
+            self.test.len(),
+            self.ood.len(),
+            self.pair_dim(),
+            self.pool.prompt.dim()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_non_finite_with_position() {
+        let err = FeatureMatrix::new(2, 2, vec![0.0, 1.0, f32::NAN, 2.0]).unwrap_err();
+        assert!(matches!(err, FeatureError::NonFinite { row: 1, col: 0, value } if value.is_nan()));
+        assert!(err.to_string().contains("row 1, column 0"));
+    }
+
+    #[test]
+    fn rejects_wrong_length() {
+        assert_eq!(FeatureMatrix::new(2, 3, vec![0.0; 5]), Err(FeatureError::Shape { rows: 2, dim: 3, len: 5 }));
+    }
+
+    #[test]
+    fn gather_keeps_order() {
+        let m = FeatureMatrix::from_rows(&[vec![1.0, 2.0], vec![3.0, 4.0], vec![5.0, 6.0]]).unwrap();
+        let g = m.gather(&[2, 0]);
+        assert_eq!(g.as_slice(), &[5.0, 6.0, 1.0, 2.0]);
+    }
+}
