@@ -1,1 +1,75 @@
-//! stub
+//! # activepref-acquire
+//!
+//! Owns the **acquisition** arrow: which unlabelled comparisons to label next.
+//!
+//! - [`PoolPolicy`] is the seam: `select(&PoolState, batch, rng) -> pool indices`.
+//! - [`RandomSampling`], [`TopScore`] (BALD rank) and [`BalPm`] are the pool policies built so far;
+//!   [`PolicySpec`] is the registry the YAML parser and `activepref policies` share.
+//! - [`KnnEntropyBonus`] is BAL-PM's kNN estimate of how much a prompt adds to the entropy of the
+//!   acquired prompts (specs/balpm.md §4.3).
+//!
+//! The ActiveUltraFeedback pair policies and the rest of the BAL-PM baseline zoo are not built yet
+//! (see ARCHITECTURE.md).
+
+mod balpm;
+mod knn;
+mod policies;
+mod registry;
+
+pub use balpm::{BalPm, BalPmConfig, BalPmTrace, FeatureShift};
+pub use knn::KnnEntropyBonus;
+pub use policies::{RandomSampling, TopScore};
+pub use registry::{ParamDoc, PolicyDoc, PolicySpec, policy_docs};
+
+use activepref_data::FeatureMatrix;
+use rand_chacha::ChaCha8Rng;
+
+/// What a pool policy sees when it picks a batch.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolState<'a> {
+    /// Pool indices of the unlabelled candidates. Their order is the tie-break order: on equal
+    /// scores the earlier candidate wins (the reference's first-index argmax).
+    pub unlabelled: &'a [usize],
+    /// The uncertainty score `u` of each candidate, aligned with `unlabelled` (BALD by default).
+    pub uncertainty: &'a [f64],
+    /// Pool indices of the labelled comparisons.
+    pub labelled: &'a [usize],
+    /// Prompt features of every pool row (indexed by pool index).
+    pub prompt_features: &'a FeatureMatrix,
+}
+
+/// Why a policy could not pick.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum AcquireError {
+    #[error("uncertainty of candidate {index} is {value} (NaN and infinity are not allowed)")]
+    NonFiniteScore { index: usize, value: f64 },
+    #[error("{got} uncertainty scores for {expected} candidates")]
+    ScoreLength { expected: usize, got: usize },
+    #[error("{what} is {value}, but the unlabelled pool holds only {pool} comparisons; lower {what}")]
+    PoolTooSmall { what: &'static str, value: usize, pool: usize },
+    #[error("pool index {index} is out of range for {rows} prompt-feature rows")]
+    IndexOutOfRange { index: usize, rows: usize },
+}
+
+impl PoolState<'_> {
+    /// Checks lengths, index ranges and finiteness once, for every policy.
+    pub fn validate(&self) -> Result<(), AcquireError> {
+        if self.uncertainty.len() != self.unlabelled.len() {
+            return Err(AcquireError::ScoreLength { expected: self.unlabelled.len(), got: self.uncertainty.len() });
+        }
+        if let Some((i, &v)) = self.uncertainty.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(AcquireError::NonFiniteScore { index: self.unlabelled[i], value: v });
+        }
+        let rows = self.prompt_features.rows();
+        if let Some(&index) = self.unlabelled.iter().chain(self.labelled).find(|&&i| i >= rows) {
+            return Err(AcquireError::IndexOutOfRange { index, rows });
+        }
+        Ok(())
+    }
+}
+
+/// A pool-based acquisition policy.
+pub trait PoolPolicy: Send + Sync {
+    /// Picks `min(batch, |unlabelled|)` distinct unlabelled pool indices, in pick order.
+    fn select(&self, state: &PoolState<'_>, batch: usize, rng: &mut ChaCha8Rng) -> Result<Vec<usize>, AcquireError>;
+}

@@ -1,0 +1,191 @@
+//! BAL-PM: greedy batch of `u_i + β · (log(2 r_k(i) + ε) − ψ(n_i + 1)/d̃)` with in-batch count
+//! updates (specs/balpm.md §4.3; Melo et al. 2024, Algorithm 1).
+
+use activepref_data::FeatureMatrix;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::knn::KnnEntropyBonus;
+use crate::{AcquireError, PoolPolicy, PoolState};
+
+/// Coordinates of prompt features for the entropy term.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureShift {
+    /// Corrected default: raw features for pool and labelled prompts alike.
+    #[default]
+    None,
+    /// Reference behaviour (bug B): pool features become `x − μ/σ` (a shift, μ and σ per dimension
+    /// over the unlabelled pool, σ with ddof 1), labelled features stay raw, so initial counts
+    /// compare mismatched coordinates.
+    Reference,
+}
+
+/// BAL-PM's parameters; defaults are the paper scripts' values.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BalPmConfig {
+    /// k of the kNN radius, the point itself included (paper: 13).
+    pub k: usize,
+    /// Weight β of the entropy term (paper: 0.01).
+    pub beta: f64,
+    /// d̃ dividing the digamma term (reference default 1).
+    pub d_tilde: f64,
+    /// ε inside `log(2r + ε)` (reference: 1e-4).
+    pub eps: f64,
+    /// Prompt-feature coordinates; `reference` reproduces bug B.
+    pub feature_shift: FeatureShift,
+}
+
+impl Default for BalPmConfig {
+    fn default() -> Self {
+        Self { k: 13, beta: 0.01, d_tilde: 1.0, eps: 1e-4, feature_shift: FeatureShift::None }
+    }
+}
+
+/// The BAL-PM policy.
+#[derive(Clone, Debug, Default)]
+pub struct BalPm {
+    pub config: BalPmConfig,
+}
+
+/// One greedy pick and the score it was picked with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BalPmTrace {
+    pub picks: Vec<usize>,
+    pub scores: Vec<f64>,
+    pub entropy_terms: Vec<f64>,
+}
+
+/// `x − μ/σ` per dimension over the rows of `x` (the reference's operator-precedence bug).
+fn reference_shift(x: &FeatureMatrix) -> FeatureMatrix {
+    let (n, d) = (x.rows(), x.dim());
+    let mut shift = vec![0.0f64; d];
+    for c in 0..d {
+        let mean = (0..n).map(|r| x.row(r)[c] as f64).sum::<f64>() / n as f64;
+        let var = (0..n).map(|r| (x.row(r)[c] as f64 - mean).powi(2)).sum::<f64>() / (n as f64 - 1.0);
+        let sd = var.sqrt();
+        // A constant column gives μ/0; the reference would produce inf/NaN there. Leave it unshifted.
+        shift[c] = if sd > 0.0 { mean / sd } else { 0.0 };
+    }
+    let data: Vec<f32> = (0..n).flat_map(|r| (0..d).map(move |c| (r, c))).map(|(r, c)| (x.row(r)[c] as f64 - shift[c]) as f32).collect();
+    FeatureMatrix::new(n, d, data).expect("shifted finite features")
+}
+
+impl BalPm {
+    pub fn new(config: BalPmConfig) -> Self {
+        Self { config }
+    }
+
+    /// Runs the greedy loop and returns picks with their scores.
+    pub fn select_traced(&self, state: &PoolState<'_>, batch: usize) -> Result<BalPmTrace, AcquireError> {
+        state.validate()?;
+        let c = &self.config;
+        let n = state.unlabelled.len();
+        if c.k > n {
+            return Err(AcquireError::PoolTooSmall { what: "balpm k", value: c.k, pool: n });
+        }
+        let raw = state.prompt_features.gather(state.unlabelled);
+        let candidates = match c.feature_shift {
+            FeatureShift::None => raw,
+            FeatureShift::Reference => reference_shift(&raw),
+        };
+        let labelled = state.prompt_features.gather(state.labelled);
+        let mut knn = KnnEntropyBonus::new(candidates, &labelled, c.k);
+
+        let mut remaining: Vec<usize> = (0..n).collect();
+        let mut trace = BalPmTrace { picks: vec![], scores: vec![], entropy_terms: vec![] };
+        for _ in 0..batch.min(n) {
+            let mut best: Option<(usize, f64, f64)> = None; // (position in remaining, score, term)
+            for (pos, &i) in remaining.iter().enumerate() {
+                let term = knn.term(i, c.eps, c.d_tilde);
+                let score = state.uncertainty[i] + c.beta * term;
+                if best.is_none_or(|(_, s, _)| score > s) {
+                    best = Some((pos, score, term));
+                }
+            }
+            let (pos, score, term) = best.expect("remaining is non-empty");
+            let picked = remaining.remove(pos);
+            knn.add_acquired(picked, &remaining);
+            trace.picks.push(state.unlabelled[picked]);
+            trace.scores.push(score);
+            trace.entropy_terms.push(term);
+        }
+        Ok(trace)
+    }
+}
+
+impl PoolPolicy for BalPm {
+    fn select(&self, state: &PoolState<'_>, batch: usize, _rng: &mut ChaCha8Rng) -> Result<Vec<usize>, AcquireError> {
+        Ok(self.select_traced(state, batch)?.picks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LN_EPS: f64 = -9.210_340_371_976_182; // ln 1e-4
+    const PSI1: f64 = -0.577_215_664_901_532_9; // ψ(1) = −γ
+    const PSI2: f64 = 0.422_784_335_098_467_1; // ψ(2) = 1 − γ
+    const PSI3: f64 = 0.922_784_335_098_467_1; // ψ(3) = 3/2 − γ
+
+    /// A 6-point example worked by hand (1-D prompts, k = 2, β = 0.1, d̃ = 1, ε = 1e-4).
+    ///
+    /// Pool prompts x = [0, 0, 1, 3, 7, 7.5] with BALD u = [.30, .29, .05, .02, 0, .01];
+    /// one labelled prompt at 0.
+    /// Radii (2nd nearest incl. self): r = [0, 0, 1, 2, 0.5, 0.5].
+    /// Counts within r of the labelled 0: n = [1, 1, 1, 0, 0, 0].
+    /// Scores s = u + β(ln(2r+ε) − ψ(n+1)):
+    ///   s0 = .30 + .1(ln ε − ψ2) = −0.66331…   s1 = .29 + .1(ln ε − ψ2) = −0.67331…
+    ///   s2 = .05 + .1(ln 2.0001 − ψ2) = 0.07704…  s3 = .02 + .1(ln 4.0001 − ψ1) = 0.21635…
+    ///   s4 = 0 + .1(ln 1.0001 − ψ1) = 0.05773…     s5 = .01 + .1(ln 1.0001 − ψ1) = 0.06773…
+    /// Greedy: pick 3 (no one within radius of 3), pick 2, pick 5 → 4 is within r4 = 0.5 of 7.5,
+    /// so n4 = 1 and s4 drops to .1(ln 1.0001 − ψ2) = −0.04227…; pick 4; pick 0 → 1 is a twin of 0
+    /// (distance 0 ≤ r1 = 0), n1 = 2, s1 = .29 + .1(ln ε − ψ3) = −0.72331…; pick 1.
+    /// BALD rank alone would pick 0, 1, 2, 3, 5, 4.
+    #[test]
+    fn greedy_batch_worked_by_hand() {
+        let feats = FeatureMatrix::new(7, 1, vec![0.0, 0.0, 1.0, 3.0, 7.0, 7.5, 0.0]).unwrap();
+        let unl = [0, 1, 2, 3, 4, 5];
+        let u = [0.30, 0.29, 0.05, 0.02, 0.0, 0.01];
+        let state = PoolState { unlabelled: &unl, uncertainty: &u, labelled: &[6], prompt_features: &feats };
+        let policy = BalPm::new(BalPmConfig { k: 2, beta: 0.1, ..Default::default() });
+        let trace = policy.select_traced(&state, 6).unwrap();
+        assert_eq!(trace.picks, vec![3, 2, 5, 4, 0, 1]);
+        let ln = |x: f64| x.ln();
+        let expected = [
+            0.02 + 0.1 * (ln(4.0001) - PSI1),
+            0.05 + 0.1 * (ln(2.0001) - PSI2),
+            0.01 + 0.1 * (ln(1.0001) - PSI1),
+            0.1 * (ln(1.0001) - PSI2),
+            0.30 + 0.1 * (LN_EPS - PSI2),
+            0.29 + 0.1 * (LN_EPS - PSI3),
+        ];
+        let hand = [0.216_353_502_570_892, 0.077_041_284_421_152, 0.067_731_565_990_187, -0.042_268_434_009_813, -0.663_312_470_707_465, -0.723_312_470_707_465];
+        for ((got, want), h) in trace.scores.iter().zip(expected).zip(hand) {
+            assert!((got - want).abs() < 1e-12, "{:?}", trace.scores);
+            assert!((got - h).abs() < 1e-9, "{:?}", trace.scores);
+        }
+        // A batch of 4 stops after the in-batch update has changed 4's score.
+        assert_eq!(policy.select_traced(&state, 4).unwrap().picks, vec![3, 2, 5, 4]);
+    }
+
+    #[test]
+    fn k_larger_than_pool_is_an_error() {
+        let feats = FeatureMatrix::new(3, 1, vec![0.0, 1.0, 2.0]).unwrap();
+        let state = PoolState { unlabelled: &[0, 1, 2], uncertainty: &[0.1; 3], labelled: &[], prompt_features: &feats };
+        let err = BalPm::new(BalPmConfig { k: 4, ..Default::default() }).select_traced(&state, 1).unwrap_err();
+        assert_eq!(err, AcquireError::PoolTooSmall { what: "balpm k", value: 4, pool: 3 });
+    }
+
+    #[test]
+    fn reference_shift_is_a_shift_not_a_standardisation() {
+        let x = FeatureMatrix::from_rows(&[vec![1.0, 10.0], vec![3.0, 10.0]]).unwrap();
+        let s = reference_shift(&x);
+        // Column 0: μ = 2, σ = √2 → shift 2/√2 = √2. Column 1 is constant and stays.
+        let r2 = 2f64.sqrt();
+        assert_eq!(s.row(0), &[(1.0 - r2) as f32, 10.0]);
+        assert_eq!(s.row(1), &[(3.0 - r2) as f32, 10.0]);
+    }
+}

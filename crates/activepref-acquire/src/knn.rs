@@ -1,0 +1,119 @@
+//! BAL-PM's kNN entropy term (specs/balpm.md §4.3, "kNN radius" and "Initial counts").
+//!
+//! For candidate `i` with prompt vector `x_i`:
+//! - `r_k(i)` is the k-th smallest Euclidean distance from `x_i` to the unlabelled candidates,
+//!   **the point itself included** (distance 0), frozen for the acquisition round;
+//! - `n_i` counts the labelled and already-picked prompts within `r_k(i)` (inclusive `≤`);
+//! - the term is `log(2 r_k(i) + ε) − ψ(n_i + 1) / d̃`.
+//!
+//! Distances are computed from coordinate differences (never `‖a‖² + ‖b‖² − 2ab`), accumulated in
+//! f64, so identical prompt vectors are at distance exactly 0.
+
+use activepref_data::FeatureMatrix;
+use rayon::prelude::*;
+use statrs::function::gamma::digamma;
+
+/// Euclidean distance, f64 accumulation of f32 differences; exactly 0 for identical rows.
+pub fn euclidean(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum::<f64>().sqrt()
+}
+
+/// Radii and counts of the kNN entropy term for one acquisition round.
+#[derive(Clone, Debug)]
+pub struct KnnEntropyBonus {
+    candidates: FeatureMatrix,
+    radius: Vec<f64>,
+    count: Vec<u32>,
+}
+
+impl KnnEntropyBonus {
+    /// `candidates`: prompt vectors of the unlabelled pool (in the coordinates the radius uses);
+    /// `labelled`: prompt vectors of the labelled set (in the coordinates the count uses).
+    /// Requires `1 ≤ k ≤ candidates.rows()`.
+    pub fn new(candidates: FeatureMatrix, labelled: &FeatureMatrix, k: usize) -> Self {
+        assert!(k >= 1 && k <= candidates.rows(), "k must be within 1..=|pool| (checked by the caller)");
+        let n = candidates.rows();
+        let radius: Vec<f64> = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let xi = candidates.row(i);
+                let mut d: Vec<f64> = (0..n).map(|j| euclidean(xi, candidates.row(j))).collect();
+                let (_, kth, _) = d.select_nth_unstable_by(k - 1, f64::total_cmp);
+                *kth
+            })
+            .collect();
+        let count: Vec<u32> = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let xi = candidates.row(i);
+                (0..labelled.rows()).filter(|&j| euclidean(xi, labelled.row(j)) <= radius[i]).count() as u32
+            })
+            .collect();
+        Self { candidates, radius, count }
+    }
+
+    pub fn radius(&self, i: usize) -> f64 {
+        self.radius[i]
+    }
+
+    pub fn count(&self, i: usize) -> u32 {
+        self.count[i]
+    }
+
+    /// `log(2 r_k(i) + ε) − ψ(n_i + 1) / d̃`.
+    pub fn term(&self, i: usize, eps: f64, d_tilde: f64) -> f64 {
+        (2.0 * self.radius[i] + eps).ln() - digamma(self.count[i] as f64 + 1.0) / d_tilde
+    }
+
+    /// Records that candidate `picked` was acquired: every candidate in `remaining` whose radius
+    /// reaches it gets one more neighbour.
+    pub fn add_acquired(&mut self, picked: usize, remaining: &[usize]) {
+        let xp = self.candidates.row(picked).to_vec();
+        for &i in remaining {
+            if euclidean(self.candidates.row(i), &xp) <= self.radius[i] {
+                self.count[i] += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicates_give_radius_exactly_zero_and_count_labelled_twins() {
+        // Pool prompts: the vector a three times, b once, c once; labelled: a twice and c once.
+        let a = vec![0.5f32, -3.75, 2.25];
+        let b = vec![1.5f32, -3.75, 2.25];
+        let c = vec![5.0f32, 5.0, 5.0];
+        let pool = FeatureMatrix::from_rows(&[a.clone(), b.clone(), a.clone(), c.clone(), a.clone()]).unwrap();
+        let lab = FeatureMatrix::from_rows(&[a.clone(), a.clone(), c.clone()]).unwrap();
+        let knn = KnnEntropyBonus::new(pool, &lab, 3);
+        // a occurs 3 times: its 3rd-nearest (self included) is a twin at distance exactly 0.
+        for i in [0, 2, 4] {
+            assert_eq!(knn.radius(i), 0.0);
+            assert_eq!(knn.count(i), 2, "both labelled copies of a are at distance 0 ≤ 0");
+        }
+        // b: distances {0 (self), 1, 1, 1, |b−c|}: 3rd smallest = 1.0 exactly.
+        assert_eq!(knn.radius(1), 1.0);
+        assert_eq!(knn.count(1), 2, "the two labelled a's are at distance 1 ≤ 1");
+        // c: distances {0, |c−a| ×3, |c−b|}: 3rd smallest = |c − a|.
+        let ca = euclidean(&c, &a);
+        assert_eq!(knn.radius(3), ca);
+        assert_eq!(knn.count(3), 3);
+        // Term with r = 0, n = 2: log(ε) − ψ(3) = ln 1e-4 − (3/2 − γ).
+        let expected = (1e-4f64).ln() - (1.5 - 0.577_215_664_901_532_9);
+        assert!((knn.term(0, 1e-4, 1.0) - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn in_batch_update_counts_within_radius_only() {
+        let pool = FeatureMatrix::from_rows(&[vec![0.0], vec![0.5], vec![3.0]]).unwrap();
+        let lab = FeatureMatrix::new(0, 1, vec![]).unwrap();
+        let mut knn = KnnEntropyBonus::new(pool, &lab, 2);
+        assert_eq!((knn.radius(0), knn.radius(1), knn.radius(2)), (0.5, 0.5, 2.5));
+        knn.add_acquired(1, &[0, 2]);
+        assert_eq!((knn.count(0), knn.count(2)), (1, 1));
+    }
+}

@@ -1,0 +1,66 @@
+//! Checks BAL-PM against the picks the reference implementation returned on the same inputs
+//! (`shared/vectors/balpm-reference/*.json`, see its README). Every file in the folder is checked.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use activepref_acquire::{BalPm, BalPmConfig, FeatureShift, PoolState};
+use activepref_data::FeatureMatrix;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct BalPmCase {
+    name: String,
+    k: usize,
+    beta: f64,
+    d_tilde: f64,
+    eps: f64,
+    batch_size: usize,
+    reference_feature_shift: bool,
+    ids: Vec<i64>,
+    prompt_features: Vec<Vec<f32>>,
+    bald: Vec<f64>,
+    labelled_ids: Vec<i64>,
+    pool_ids: Vec<i64>,
+    expected_picks_in_order: Vec<i64>,
+}
+
+/// `ACTIVEPREF_VECTORS` when set, else `shared/vectors` beside the checkout.
+fn vectors_dir() -> PathBuf {
+    match std::env::var_os("ACTIVEPREF_VECTORS") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"),
+    }
+}
+
+#[test]
+fn balpm_matches_every_reference_vector() {
+    let dir = vectors_dir().join("balpm-reference");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}; set ACTIVEPREF_VECTORS to the vectors folder", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no *.json in {}", dir.display());
+    for file in &files {
+        let case: BalPmCase = serde_json::from_str(&std::fs::read_to_string(file).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let row_of: HashMap<i64, usize> = case.ids.iter().enumerate().map(|(r, &id)| (id, r)).collect();
+        let feats = FeatureMatrix::from_rows(&case.prompt_features).unwrap();
+        let unlabelled: Vec<usize> = case.pool_ids.iter().map(|id| row_of[id]).collect();
+        let labelled: Vec<usize> = case.labelled_ids.iter().map(|id| row_of[id]).collect();
+        let uncertainty: Vec<f64> = unlabelled.iter().map(|&r| case.bald[r]).collect();
+        let state = PoolState { unlabelled: &unlabelled, uncertainty: &uncertainty, labelled: &labelled, prompt_features: &feats };
+        let policy = BalPm::new(BalPmConfig {
+            k: case.k,
+            beta: case.beta,
+            d_tilde: case.d_tilde,
+            eps: case.eps,
+            feature_shift: if case.reference_feature_shift { FeatureShift::Reference } else { FeatureShift::None },
+        });
+        let picks: Vec<i64> = policy.select_traced(&state, case.batch_size).unwrap().picks.iter().map(|&r| case.ids[r]).collect();
+        assert_eq!(picks, case.expected_picks_in_order, "case {} ({})", case.name, file.display());
+        eprintln!("{}: {} picks match the reference", case.name, picks.len());
+    }
+}
