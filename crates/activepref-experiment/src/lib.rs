@@ -1,1 +1,12 @@
-//! stub
+//! # activepref-experiment
+//!
+//! Owns the **experiment** arrow: YAML experiment files ([`ExperimentConfig`], with errors that name
+//! the file and the field), and the runner that executes every (policy, seed) in parallel with a
+//! progress bar and stores the results so that an interrupted experiment resumes where it stopped
+//! ([`run_experiment`]). Sweeps and SLURM execution are not built yet.
+
+mod config;
+mod runner;
+
+pub use config::{BenchmarkSpec, ConfigError, ExperimentConfig, ReportSection};
+pub use runner::{RUN_COLUMNS, RunOptions, RunSummary, run_csv, run_experiment, write_atomic};

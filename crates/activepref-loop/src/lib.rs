@@ -1,1 +1,278 @@
-//! stub
+//! # activepref-loop
+//!
+//! Owns the **loop** arrow: the pool-based active-learning loop of BAL-PM (specs/balpm.md §3) and
+//! its per-round metrics. Each round `t`:
+//! 1. train the ensemble from scratch on the labelled set `L_t`;
+//! 2. evaluate test and OOD log-likelihood, accuracy and Brier score;
+//! 3. unless it is the last round, score the unlabelled pool (BALD), let the policy pick a batch,
+//!    and reveal its labels (the dataset labels are the oracle).
+//!
+//! Unlike the reference, the last round acquires nothing (its batch would never be trained on).
+//! Because every random stream is derived from `(run seed, stream, round, member)`, a run can be
+//! resumed from any finished round given only the labelled set: see [`PoolLoop::resume_from`].
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use activepref_acquire::{PoolPolicy, PoolState};
+use activepref_data::seeds::{Stream, rng_for};
+use activepref_data::PoolBenchmark;
+use activepref_model::EnsembleConfig;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+/// Sizes of the loop. Paper: 320 initial, batches of 320, 75 rounds, pool capped at 92,000.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoopConfig {
+    /// Size of the initial random labelled set.
+    pub initial_labels: usize,
+    /// Comparisons acquired per round (B).
+    pub batch_size: usize,
+    /// Training/evaluation rounds; `rounds − 1` batches are acquired.
+    pub rounds: usize,
+    /// Optional cap on the pool after the seeded shuffle (the reference keeps 92,000).
+    #[serde(default)]
+    pub pool_size: Option<usize>,
+}
+
+impl LoopConfig {
+    /// Checks the sizes against a pool of `pool` comparisons; the error is `(field, message)`.
+    pub fn validate(&self, pool: usize) -> Result<(), (String, String)> {
+        let pool = self.pool_size.map_or(pool, |c| c.min(pool));
+        let bad = |f: &str, m: String| Err((f.to_string(), m));
+        if self.rounds == 0 {
+            return bad("rounds", "must be at least 1".into());
+        }
+        if self.initial_labels == 0 {
+            return bad("initial_labels", "must be at least 1 (the first model needs labels to train on)".into());
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size", "must be at least 1".into());
+        }
+        if self.initial_labels >= pool {
+            return bad("initial_labels", format!("is {}, but the pool holds only {pool} comparisons; lower initial_labels", self.initial_labels));
+        }
+        if self.batch_size > pool - self.initial_labels {
+            return bad(
+                "batch_size",
+                format!("is {}, larger than the {} unlabelled comparisons left after the initial set; lower batch_size", self.batch_size, pool - self.initial_labels),
+            );
+        }
+        let needed = self.initial_labels + (self.rounds - 1) * self.batch_size;
+        if needed > pool {
+            return bad("rounds", format!("{} rounds need {needed} labels but the pool holds {pool}; lower rounds or batch_size", self.rounds));
+        }
+        Ok(())
+    }
+}
+
+/// Everything recorded about one round. `batch_*` fields are `None` in the last round.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoundRecord {
+    pub round: usize,
+    /// Size of the labelled set the model of this round was trained on.
+    pub labels: usize,
+    pub test_log_likelihood: f64,
+    pub test_accuracy: f64,
+    pub test_brier: f64,
+    pub ood_log_likelihood: f64,
+    pub ood_accuracy: f64,
+    pub ood_brier: f64,
+    /// Mean validation loss of the members' restored checkpoints.
+    pub validation_loss: f64,
+    /// Mean BALD over the whole unlabelled pool.
+    pub pool_mean_bald: Option<f64>,
+    /// Mean BALD of the picked batch.
+    pub batch_mean_bald: Option<f64>,
+    /// Distinct prompts in the picked batch.
+    pub batch_unique_prompts: Option<usize>,
+    /// Comparisons picked this round.
+    pub batch_size: Option<usize>,
+}
+
+/// Wall-clock seconds of one round. Kept apart from [`RoundRecord`] so that result files stay
+/// bit-identical across machines and thread counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RoundTiming {
+    pub round: usize,
+    pub train_secs: f64,
+    pub score_secs: f64,
+    pub select_secs: f64,
+}
+
+/// The state of a run between rounds.
+pub struct PoolLoop<'a> {
+    bench: &'a PoolBenchmark,
+    model: &'a EnsembleConfig,
+    config: &'a LoopConfig,
+    run_seed: u64,
+    /// Labelled pool indices, in acquisition order.
+    pub labelled: Vec<usize>,
+    /// Unlabelled pool indices, in the run's candidate order.
+    pub unlabelled: Vec<usize>,
+    /// Next round to run.
+    pub round: usize,
+}
+
+impl<'a> PoolLoop<'a> {
+    /// A fresh run: the pool is shuffled with the run seed, optionally capped, and its first
+    /// `initial_labels` comparisons are labelled.
+    pub fn new(bench: &'a PoolBenchmark, model: &'a EnsembleConfig, config: &'a LoopConfig, run_seed: u64) -> Self {
+        let mut order: Vec<usize> = (0..bench.pool.len()).collect();
+        order.shuffle(&mut rng_for(run_seed, Stream::InitialSet, &[]));
+        if let Some(cap) = config.pool_size {
+            order.truncate(cap);
+        }
+        let unlabelled = order.split_off(config.initial_labels.min(order.len()));
+        Self { bench, model, config, run_seed, labelled: order, unlabelled, round: 0 }
+    }
+
+    /// Continues a run whose rounds `0..round` are finished and whose labelled set (in acquisition
+    /// order) is `labelled`. Gives the same numbers as an uninterrupted run.
+    pub fn resume_from(
+        bench: &'a PoolBenchmark,
+        model: &'a EnsembleConfig,
+        config: &'a LoopConfig,
+        run_seed: u64,
+        labelled: Vec<usize>,
+        round: usize,
+    ) -> Result<Self, String> {
+        let fresh = Self::new(bench, model, config, run_seed);
+        let pool: HashSet<usize> = fresh.labelled.iter().chain(&fresh.unlabelled).copied().collect();
+        let expected = config.initial_labels + round.min(config.rounds.saturating_sub(1)) * config.batch_size;
+        if labelled.len() != expected {
+            return Err(format!("saved labelled set has {} rows but round {round} needs {expected}", labelled.len()));
+        }
+        if labelled.iter().any(|i| !pool.contains(i)) || labelled[..config.initial_labels.min(labelled.len())] != fresh.labelled[..] {
+            return Err("saved labelled set does not belong to this run (different seed or pool)".into());
+        }
+        let taken: HashSet<usize> = labelled.iter().copied().collect();
+        let unlabelled = fresh.unlabelled.into_iter().filter(|i| !taken.contains(i)).collect();
+        Ok(Self { bench, model, config, run_seed, labelled, unlabelled, round })
+    }
+
+    pub fn finished(&self) -> bool {
+        self.round >= self.config.rounds
+    }
+
+    /// Runs one round and advances.
+    pub fn step(&mut self, policy: &dyn PoolPolicy) -> Result<(RoundRecord, RoundTiming), String> {
+        let t = self.round;
+        let bench = self.bench;
+        let clock = Instant::now();
+        let train = bench.pool.subset(&self.labelled);
+        let fitted = self.model.fit(&train, &bench.validation, self.run_seed, t as u64)?;
+        let train_secs = clock.elapsed().as_secs_f64();
+
+        let clock = Instant::now();
+        let test = fitted.predict(&bench.test, None).metrics(&bench.test.a_preferred);
+        let ood = fitted.predict(&bench.ood, None).metrics(&bench.ood.a_preferred);
+        let validation_loss =
+            fitted.reports.iter().map(|r| r.best_validation_loss).sum::<f64>() / fitted.reports.len() as f64;
+        let last = t + 1 == self.config.rounds;
+        let bald = if last { None } else { Some(fitted.predict(&bench.pool, Some(&self.unlabelled)).bald_all()) };
+        let score_secs = clock.elapsed().as_secs_f64();
+
+        let clock = Instant::now();
+        let mut record = RoundRecord {
+            round: t,
+            labels: self.labelled.len(),
+            test_log_likelihood: test.log_likelihood,
+            test_accuracy: test.accuracy,
+            test_brier: test.brier,
+            ood_log_likelihood: ood.log_likelihood,
+            ood_accuracy: ood.accuracy,
+            ood_brier: ood.brier,
+            validation_loss,
+            pool_mean_bald: None,
+            batch_mean_bald: None,
+            batch_unique_prompts: None,
+            batch_size: None,
+        };
+        if let Some(bald) = bald {
+            let state = PoolState {
+                unlabelled: &self.unlabelled,
+                uncertainty: &bald,
+                labelled: &self.labelled,
+                prompt_features: &bench.pool.prompt,
+            };
+            let mut rng = rng_for(self.run_seed, Stream::Policy, &[t as u64]);
+            let picks = policy.select(&state, self.config.batch_size, &mut rng).map_err(|e| format!("round {t}: {e}"))?;
+            let picked: HashSet<usize> = picks.iter().copied().collect();
+            if picked.len() != picks.len() || picks.iter().any(|p| !self.unlabelled.contains(p)) {
+                return Err(format!("round {t}: the policy returned repeated or already labelled comparisons"));
+            }
+            let bald_of: std::collections::HashMap<usize, f64> =
+                self.unlabelled.iter().copied().zip(bald.iter().copied()).collect();
+            record.pool_mean_bald = Some(bald.iter().sum::<f64>() / bald.len().max(1) as f64);
+            record.batch_mean_bald = Some(picks.iter().map(|p| bald_of[p]).sum::<f64>() / picks.len().max(1) as f64);
+            record.batch_unique_prompts =
+                Some(picks.iter().map(|&p| bench.pool.prompt_id[p]).collect::<HashSet<_>>().len());
+            record.batch_size = Some(picks.len());
+            self.unlabelled.retain(|i| !picked.contains(i));
+            self.labelled.extend(picks);
+        }
+        let select_secs = clock.elapsed().as_secs_f64();
+        self.round += 1;
+        Ok((record, RoundTiming { round: t, train_secs, score_secs, select_secs }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use activepref_acquire::{BalPm, BalPmConfig, RandomSampling};
+    use activepref_data::synthetic::SyntheticPoolConfig;
+    use activepref_model::{RewardMlpConfig, TrainConfig};
+
+    fn setup() -> (PoolBenchmark, EnsembleConfig, LoopConfig) {
+        let bench = SyntheticPoolConfig { pool_prompts: 100, validation_prompts: 40, test_prompts: 40, ood_prompts: 40, ..Default::default() }.generate();
+        let model = EnsembleConfig {
+            members: 2,
+            mlp: RewardMlpConfig { hidden: vec![8], weight_init_std: 0.1, ..Default::default() },
+            train: TrainConfig { lr: 3e-3, max_epochs: 3, ..Default::default() },
+            ..Default::default()
+        };
+        (bench, model, LoopConfig { initial_labels: 20, batch_size: 10, rounds: 3, pool_size: None })
+    }
+
+    #[test]
+    fn rounds_grow_the_labelled_set_and_record_batches() {
+        let (bench, model, cfg) = setup();
+        let mut run = PoolLoop::new(&bench, &model, &cfg, 5);
+        let policy = BalPm::new(BalPmConfig { k: 3, ..Default::default() });
+        let mut records = vec![];
+        while !run.finished() {
+            records.push(run.step(&policy).unwrap().0);
+        }
+        assert_eq!(records.iter().map(|r| r.labels).collect::<Vec<_>>(), vec![20, 30, 40]);
+        assert_eq!(records[0].batch_size, Some(10));
+        assert!(records[0].batch_unique_prompts.unwrap() <= 10);
+        assert_eq!(records[2].batch_size, None, "the last round acquires nothing");
+        assert_eq!(run.labelled.len() + run.unlabelled.len(), bench.pool.len());
+        assert!(records.iter().all(|r| r.test_log_likelihood < 0.0 && r.ood_log_likelihood < 0.0));
+    }
+
+    #[test]
+    fn resume_gives_the_same_records() {
+        let (bench, model, cfg) = setup();
+        let mut full = PoolLoop::new(&bench, &model, &cfg, 8);
+        let all: Vec<_> = (0..3).map(|_| full.step(&RandomSampling).unwrap().0).collect();
+        let mut first = PoolLoop::new(&bench, &model, &cfg, 8);
+        first.step(&RandomSampling).unwrap();
+        let mut resumed = PoolLoop::resume_from(&bench, &model, &cfg, 8, first.labelled.clone(), 1).unwrap();
+        let rest: Vec<_> = (0..2).map(|_| resumed.step(&RandomSampling).unwrap().0).collect();
+        assert_eq!(&all[1..], &rest[..]);
+        assert!(PoolLoop::resume_from(&bench, &model, &cfg, 9, first.labelled.clone(), 1).is_err());
+    }
+
+    #[test]
+    fn sizes_are_checked() {
+        let cfg = LoopConfig { initial_labels: 10, batch_size: 500, rounds: 2, pool_size: None };
+        assert_eq!(cfg.validate(100).unwrap_err().0, "batch_size");
+        let cfg = LoopConfig { initial_labels: 10, batch_size: 50, rounds: 4, pool_size: None };
+        assert_eq!(cfg.validate(100).unwrap_err().0, "rounds");
+        assert!(LoopConfig { initial_labels: 10, batch_size: 30, rounds: 4, pool_size: None }.validate(100).is_ok());
+    }
+}

@@ -1,1 +1,296 @@
-//! stub
+//! # activepref-report
+//!
+//! Owns the **report** arrow: from the per-run result files of an experiment to what goes into a
+//! paper: smoothed learning curves with mean ± standard error across seeds ([`aggregate`]), the
+//! label-efficiency table ([`label_efficiency`]), plots as PNG and SVG ([`plot_curves`]) and
+//! `summary.md` ([`write_report`]). It reads result files only, so a report can be remade at any
+//! time without rerunning anything.
+//!
+//! Conventions (specs/balpm.md §5.2–5.3):
+//! - each run's curve is smoothed with a trailing mean of `window` points (`min_periods = 1`)
+//!   *before* seeds are averaged;
+//! - the band is the standard error with ddof 0 (population std / √n), as `scipy.stats.sem(ddof=0)`;
+//! - a policy "reaches" the baseline at the first round whose smoothed seed-mean is `≥` the
+//!   baseline's final smoothed seed-mean (the reference uses `>`; they differ only on exact ties),
+//!   and the x value is the labelled-set size *at that round* (the reference's off-by-one, which
+//!   flatters the method by one batch, is not reproduced).
+
+mod plot;
+
+pub use plot::plot_curves;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// One run's curves, read from `runs/<policy>__seed<seed>.csv`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunCurves {
+    pub policy: String,
+    pub seed: u64,
+    pub labels: Vec<usize>,
+    /// Metric name → one value per round.
+    pub metrics: BTreeMap<String, Vec<f64>>,
+}
+
+/// A metric's seed-aggregated curve for one policy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AggregateCurve {
+    pub policy: String,
+    pub labels: Vec<usize>,
+    pub mean: Vec<f64>,
+    pub stderr: Vec<f64>,
+    pub seeds: usize,
+}
+
+/// Where a policy's curve first reaches the baseline's final value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Reached {
+    /// At labelled-set size `labels`, saving `1 − labels / baseline final size`.
+    At { labels: usize, saving: f64 },
+    NotReached,
+}
+
+/// Options of a report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReportOptions {
+    pub smoothing_window: usize,
+    pub baseline: String,
+    /// Policy labels in display order (others follow alphabetically).
+    pub policy_order: Vec<String>,
+    /// Metrics to plot and tabulate: `(column, title)`.
+    pub metrics: Vec<(String, String)>,
+}
+
+impl ReportOptions {
+    pub fn new(smoothing_window: usize, baseline: &str, policy_order: Vec<String>) -> Self {
+        Self {
+            smoothing_window,
+            baseline: baseline.to_string(),
+            policy_order,
+            metrics: vec![
+                ("test_log_likelihood".into(), "Test log-likelihood".into()),
+                ("ood_log_likelihood".into(), "OOD test log-likelihood".into()),
+            ],
+        }
+    }
+}
+
+/// Trailing mean over `window` points with `min_periods = 1`.
+pub fn smooth(values: &[f64], window: usize) -> Vec<f64> {
+    let w = window.max(1);
+    (0..values.len())
+        .map(|i| {
+            let lo = (i + 1).saturating_sub(w);
+            values[lo..=i].iter().sum::<f64>() / (i + 1 - lo) as f64
+        })
+        .collect()
+}
+
+/// Mean and standard error (ddof 0) across seeds of each policy's smoothed curve.
+pub fn aggregate(runs: &[RunCurves], metric: &str, window: usize) -> Result<Vec<AggregateCurve>, String> {
+    let mut by_policy: BTreeMap<&str, Vec<&RunCurves>> = BTreeMap::new();
+    for r in runs {
+        by_policy.entry(&r.policy).or_default().push(r);
+    }
+    let mut out = vec![];
+    for (policy, runs) in by_policy {
+        let labels = runs[0].labels.clone();
+        if let Some(r) = runs.iter().find(|r| r.labels != labels) {
+            return Err(format!("policy {policy}: seed {} has a different label schedule from seed {}", r.seed, runs[0].seed));
+        }
+        let curves: Vec<Vec<f64>> = runs
+            .iter()
+            .map(|r| {
+                r.metrics.get(metric).map(|v| smooth(v, window)).ok_or_else(|| format!("run {policy} seed {} has no column {metric}", r.seed))
+            })
+            .collect::<Result<_, _>>()?;
+        let n = curves.len() as f64;
+        let mean: Vec<f64> = (0..labels.len()).map(|i| curves.iter().map(|c| c[i]).sum::<f64>() / n).collect();
+        let stderr = (0..labels.len())
+            .map(|i| (curves.iter().map(|c| (c[i] - mean[i]).powi(2)).sum::<f64>() / n).sqrt() / n.sqrt())
+            .collect();
+        out.push(AggregateCurve { policy: policy.to_string(), labels, mean, stderr, seeds: runs.len() });
+    }
+    Ok(out)
+}
+
+/// First labelled-set size at which `curve` reaches `target`, and the saving relative to
+/// `baseline_final_labels`.
+pub fn label_efficiency(curve: &AggregateCurve, target: f64, baseline_final_labels: usize) -> Reached {
+    match curve.mean.iter().position(|&v| v >= target) {
+        Some(i) => Reached::At { labels: curve.labels[i], saving: 1.0 - curve.labels[i] as f64 / baseline_final_labels as f64 },
+        None => Reached::NotReached,
+    }
+}
+
+/// Reads every finished run file (`runs/*.csv`, not the timings) of an experiment directory.
+pub fn load_runs(dir: &Path) -> Result<Vec<RunCurves>, String> {
+    let runs_dir = dir.join("runs");
+    let entries = std::fs::read_dir(&runs_dir)
+        .map_err(|e| format!("{}: cannot list run files ({e}); run the experiment first with `activepref run`", runs_dir.display()))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "csv") && !p.to_string_lossy().ends_with(".timings.csv"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(format!("{}: no finished runs yet; run the experiment first with `activepref run`", runs_dir.display()));
+    }
+    files.iter().map(|f| read_run(f)).collect()
+}
+
+fn read_run(path: &Path) -> Result<RunCurves, String> {
+    let err = |row: usize, field: &str, msg: String| format!("{}: row {row}, column {field}: {msg}", path.display());
+    let mut rd = csv::Reader::from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let headers = rd.headers().map_err(|e| format!("{}: {e}", path.display()))?.clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).ok_or_else(|| format!("{}: missing column {name}", path.display()));
+    let (pc, sc, lc) = (col("policy")?, col("seed")?, col("labels")?);
+    let metric_cols: Vec<(usize, String)> = headers
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| h.ends_with("log_likelihood") || h.ends_with("accuracy") || h.ends_with("brier"))
+        .map(|(i, h)| (i, h.to_string()))
+        .collect();
+    let mut run = RunCurves { policy: String::new(), seed: 0, labels: vec![], metrics: BTreeMap::new() };
+    for (row, rec) in rd.records().enumerate() {
+        let rec = rec.map_err(|e| format!("{}: row {}: {e}", path.display(), row + 1))?;
+        run.policy = rec[pc].to_string();
+        run.seed = rec[sc].parse().map_err(|e| err(row + 1, "seed", format!("{e}")))?;
+        run.labels.push(rec[lc].parse().map_err(|e| err(row + 1, "labels", format!("{e}")))?);
+        for (i, name) in &metric_cols {
+            let v: f64 = rec[*i].parse().map_err(|e| err(row + 1, name, format!("`{}`: {e}", &rec[*i])))?;
+            if !v.is_finite() {
+                return Err(err(row + 1, name, format!("{v} is not finite")));
+            }
+            run.metrics.entry(name.clone()).or_default().push(v);
+        }
+    }
+    if run.labels.is_empty() {
+        return Err(format!("{}: no rounds", path.display()));
+    }
+    Ok(run)
+}
+
+fn ordered(mut curves: Vec<AggregateCurve>, order: &[String]) -> Vec<AggregateCurve> {
+    curves.sort_by_key(|c| (order.iter().position(|p| *p == c.policy).unwrap_or(usize::MAX), c.policy.clone()));
+    curves
+}
+
+/// The label-efficiency table and the final values, as Markdown.
+pub fn summary_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Result<String, String> {
+    let mut md = String::new();
+    writeln!(md, "# Summary\n").ok();
+    writeln!(
+        md,
+        "Curves are smoothed per run with a trailing mean of {} round(s), then averaged over seeds (± standard error, ddof 0).\n",
+        opts.smoothing_window
+    )
+    .ok();
+    writeln!(md, "## Label efficiency against `{}`\n", opts.baseline).ok();
+    writeln!(md, "First labelled-set size at which a policy's seed-mean curve reaches `{}`'s final value, and the saving `1 − size / {}'s final size`.\n", opts.baseline, opts.baseline).ok();
+    writeln!(md, "| metric | policy | seeds | final value (± s.e.) | reaches baseline's final at | label saving |").ok();
+    writeln!(md, "|---|---|---|---|---|---|").ok();
+    for (metric, title) in &opts.metrics {
+        let curves = ordered(aggregate(runs, metric, opts.smoothing_window)?, &opts.policy_order);
+        let base = curves
+            .iter()
+            .find(|c| c.policy == opts.baseline)
+            .ok_or_else(|| format!("no finished runs of the baseline policy `{}`", opts.baseline))?;
+        let target = *base.mean.last().expect("non-empty curve");
+        let base_final = *base.labels.last().expect("non-empty curve");
+        for c in &curves {
+            let last = c.mean.len() - 1;
+            let (at, saving) = match label_efficiency(c, target, base_final) {
+                Reached::At { labels, saving } => (labels.to_string(), format!("{:.1}%", 100.0 * saving)),
+                Reached::NotReached => ("not reached".into(), "—".into()),
+            };
+            writeln!(md, "| {title} | {} | {} | {:.4} ± {:.4} | {at} | {saving} |", c.policy, c.seeds, c.mean[last], c.stderr[last]).ok();
+        }
+    }
+    Ok(md)
+}
+
+/// Writes `report/curves.png`, `report/curves.svg` and `report/summary.md` under `dir`.
+pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Vec<PathBuf>, String> {
+    let runs = load_runs(dir)?;
+    let report = dir.join("report");
+    std::fs::create_dir_all(&report).map_err(|e| format!("cannot create {}: {e}", report.display()))?;
+    let panels: Vec<(String, Vec<AggregateCurve>)> = opts
+        .metrics
+        .iter()
+        .map(|(m, title)| Ok((title.clone(), ordered(aggregate(&runs, m, opts.smoothing_window)?, &opts.policy_order))))
+        .collect::<Result<_, String>>()?;
+    let png = report.join("curves.png");
+    let svg = report.join("curves.svg");
+    plot_curves(&panels, &png)?;
+    plot_curves(&panels, &svg)?;
+    let md_path = report.join("summary.md");
+    std::fs::write(&md_path, summary_markdown(&runs, opts)?).map_err(|e| format!("cannot write {}: {e}", md_path.display()))?;
+    Ok(vec![png, svg, md_path])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(policy: &str, seed: u64, values: &[f64]) -> RunCurves {
+        RunCurves {
+            policy: policy.into(),
+            seed,
+            labels: (1..=values.len()).map(|i| i * 10).collect(),
+            metrics: BTreeMap::from([("m".to_string(), values.to_vec())]),
+        }
+    }
+
+    #[test]
+    fn trailing_mean_with_min_periods_one() {
+        assert_eq!(smooth(&[1.0, 2.0, 6.0, 3.0], 3), vec![1.0, 1.5, 3.0, 11.0 / 3.0]);
+        assert_eq!(smooth(&[1.0, 2.0], 1), vec![1.0, 2.0]);
+    }
+
+    #[test]
+    fn mean_and_population_standard_error() {
+        let runs = [run("a", 1, &[1.0, 2.0]), run("a", 2, &[3.0, 2.0])];
+        let agg = aggregate(&runs, "m", 1).unwrap();
+        assert_eq!(agg[0].mean, vec![2.0, 2.0]);
+        // std (ddof 0) of {1, 3} is 1; / √2.
+        assert_eq!(agg[0].stderr, vec![1.0 / 2f64.sqrt(), 0.0]);
+    }
+
+    #[test]
+    fn label_efficiency_on_hand_made_curves() {
+        // Baseline (random) ends at −0.50 with 50 labels.
+        let runs = [
+            run("random", 1, &[-0.70, -0.62, -0.58, -0.53, -0.50]),
+            run("good", 1, &[-0.68, -0.55, -0.49, -0.47, -0.46]),
+            run("bad", 1, &[-0.80, -0.75, -0.70, -0.65, -0.60]),
+        ];
+        let agg = aggregate(&runs, "m", 1).unwrap();
+        let get = |p: &str| agg.iter().find(|c| c.policy == p).unwrap();
+        // good first reaches −0.50 at round 3 (−0.49 ≥ −0.50), labelled size 30: saving 1 − 30/50 = 40%.
+        assert_eq!(label_efficiency(get("good"), -0.50, 50), Reached::At { labels: 30, saving: 0.4 });
+        assert_eq!(label_efficiency(get("bad"), -0.50, 50), Reached::NotReached);
+        assert_eq!(label_efficiency(get("random"), -0.50, 50), Reached::At { labels: 50, saving: 0.0 });
+        // With smoothing 3 the target is random's smoothed final (−0.58 − 0.53 − 0.50)/3 = −0.5367;
+        // good's smoothed curve is −0.68, −0.615, −0.5733, −0.5033, −0.4733: it reaches the target
+        // at round 4 (40 labels, saving 20%), one round later than unsmoothed.
+        let sm = aggregate(&runs, "m", 3).unwrap();
+        let target = *sm.iter().find(|c| c.policy == "random").unwrap().mean.last().unwrap();
+        assert!((target - (-0.58 - 0.53 - 0.50) / 3.0).abs() < 1e-12);
+        let good = sm.iter().find(|c| c.policy == "good").unwrap();
+        let Reached::At { labels, saving } = label_efficiency(good, target, 50) else { panic!() };
+        assert_eq!(labels, 40);
+        assert!((saving - 0.2).abs() < 1e-12);
+    }
+
+    #[test]
+    fn summary_reports_not_reached() {
+        let runs = [run("random", 1, &[-0.7, -0.5]), run("bad", 1, &[-0.9, -0.8])];
+        let mut opts = ReportOptions::new(1, "random", vec!["random".into(), "bad".into()]);
+        opts.metrics = vec![("m".into(), "M".into())];
+        let md = summary_markdown(&runs, &opts).unwrap();
+        assert!(md.contains("| M | random | 1 | -0.5000 ± 0.0000 | 20 | 0.0% |"), "{md}");
+        assert!(md.contains("| M | bad | 1 | -0.8000 ± 0.0000 | not reached | — |"), "{md}");
+    }
+}

@@ -1,0 +1,217 @@
+//! Runs every (policy, seed) of an experiment in parallel and stores the results so that an
+//! interrupted experiment resumes where it stopped.
+//!
+//! Layout of `results/<experiment>/`:
+//! - `config.resolved.yaml`: the experiment with every default filled in;
+//! - `runs/<policy>__seed<seed>.csv`: one row per round (written atomically when the run ends; its
+//!   presence is what marks the run finished);
+//! - `runs/<policy>__seed<seed>.timings.csv`: wall-clock seconds per round (kept apart so that the
+//!   result files are bit-identical across machines and thread counts);
+//! - `runs/<policy>__seed<seed>.state.json`: the in-progress state (finished rounds and the
+//!   labelled set), rewritten atomically after every round and removed when the run ends.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use activepref_data::PoolBenchmark;
+use activepref_loop::{PoolLoop, RoundRecord, RoundTiming};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::ExperimentConfig;
+
+/// Columns of a run file, in order.
+pub const RUN_COLUMNS: [&str; 15] = [
+    "policy",
+    "seed",
+    "round",
+    "labels",
+    "test_log_likelihood",
+    "test_accuracy",
+    "test_brier",
+    "ood_log_likelihood",
+    "ood_accuracy",
+    "ood_brier",
+    "validation_loss",
+    "pool_mean_bald",
+    "batch_mean_bald",
+    "batch_unique_prompts",
+    "batch_size",
+];
+
+/// Options of one invocation.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Delete earlier results of this experiment first.
+    pub fresh: bool,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+}
+
+/// What a call to [`run_experiment`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunSummary {
+    pub output_dir: PathBuf,
+    pub runs_total: usize,
+    pub runs_skipped: usize,
+    pub rounds_resumed: usize,
+    /// Sum of the per-round train/score/select seconds of the runs done now.
+    pub compute_secs: f64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RunState {
+    round: usize,
+    labelled: Vec<usize>,
+    records: Vec<RoundRecord>,
+    timings: Vec<RoundTiming>,
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so a reader never sees half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
+    let mut f = fs::File::create(&tmp).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    fs::rename(&tmp, path).map_err(|e| format!("cannot move {} to {}: {e}", tmp.display(), path.display()))
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map_or(String::new(), |x| x.to_string())
+}
+
+/// The CSV text of one run. Floats use Rust's shortest round-trip formatting, so equal numbers
+/// give equal bytes.
+pub fn run_csv(policy: &str, seed: u64, records: &[RoundRecord]) -> Result<Vec<u8>, String> {
+    let mut w = csv::Writer::from_writer(vec![]);
+    w.write_record(RUN_COLUMNS).map_err(|e| e.to_string())?;
+    for r in records {
+        w.write_record([
+            policy.to_string(),
+            seed.to_string(),
+            r.round.to_string(),
+            r.labels.to_string(),
+            r.test_log_likelihood.to_string(),
+            r.test_accuracy.to_string(),
+            r.test_brier.to_string(),
+            r.ood_log_likelihood.to_string(),
+            r.ood_accuracy.to_string(),
+            r.ood_brier.to_string(),
+            r.validation_loss.to_string(),
+            opt(r.pool_mean_bald),
+            opt(r.batch_mean_bald),
+            opt(r.batch_unique_prompts),
+            opt(r.batch_size),
+        ])
+        .map_err(|e| e.to_string())?;
+    }
+    w.into_inner().map_err(|e| e.to_string())
+}
+
+fn timings_csv(timings: &[RoundTiming]) -> Result<Vec<u8>, String> {
+    let mut w = csv::Writer::from_writer(vec![]);
+    for t in timings {
+        w.serialize(t).map_err(|e| e.to_string())?;
+    }
+    w.into_inner().map_err(|e| e.to_string())
+}
+
+/// Runs (or resumes) the experiment.
+pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSummary, String> {
+    let out = cfg.output_dir();
+    let runs_dir = out.join("runs");
+    if opts.fresh && out.exists() {
+        fs::remove_dir_all(&out).map_err(|e| format!("cannot remove {}: {e}", out.display()))?;
+    }
+    fs::create_dir_all(&runs_dir).map_err(|e| format!("cannot create {}: {e}", runs_dir.display()))?;
+
+    let resolved = yaml_serde::to_string(cfg).map_err(|e| e.to_string())?;
+    let resolved_path = out.join("config.resolved.yaml");
+    if let Ok(previous) = fs::read_to_string(&resolved_path) {
+        if previous != resolved {
+            return Err(format!(
+                "{} holds results of a different configuration ({}); pass --fresh to replace them, or set another output_dir",
+                out.display(),
+                resolved_path.display()
+            ));
+        }
+    }
+    write_atomic(&resolved_path, resolved.as_bytes())?;
+
+    let bench = cfg.build_benchmark();
+    bench.validate().map_err(|e| format!("benchmark: {e}"))?;
+    let jobs: Vec<(String, u64)> =
+        cfg.policies.keys().flat_map(|p| cfg.seeds.iter().map(move |&s| (p.clone(), s))).collect();
+    let pending: Vec<&(String, u64)> =
+        jobs.iter().filter(|(p, s)| !runs_dir.join(format!("{p}__seed{s}.csv")).exists()).collect();
+
+    let total_rounds = (pending.len() * cfg.loop_.rounds) as u64;
+    let bar = if opts.progress { ProgressBar::new(total_rounds) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} rounds (eta {eta}) {msg}")
+            .expect("valid template"),
+    );
+    bar.set_message(format!("{} runs to do, {} already finished", pending.len(), jobs.len() - pending.len()));
+    let resumed = Mutex::new(0usize);
+    let compute: Vec<Result<f64, String>> = pending
+        .par_iter()
+        .map(|(policy, seed)| {
+            let (secs, from_round) = run_one(cfg, &bench, &runs_dir, policy, *seed, &bar)?;
+            *resumed.lock().expect("no poisoned lock") += from_round;
+            Ok(secs)
+        })
+        .collect();
+    bar.finish_and_clear();
+    let mut compute_secs = 0.0;
+    for c in compute {
+        compute_secs += c?;
+    }
+    Ok(RunSummary {
+        output_dir: out,
+        runs_total: jobs.len(),
+        runs_skipped: jobs.len() - pending.len(),
+        rounds_resumed: resumed.into_inner().expect("no poisoned lock"),
+        compute_secs,
+    })
+}
+
+/// One (policy, seed) run; returns its compute seconds and the round it resumed from.
+fn run_one(
+    cfg: &ExperimentConfig,
+    bench: &PoolBenchmark,
+    runs_dir: &Path,
+    label: &str,
+    seed: u64,
+    bar: &ProgressBar,
+) -> Result<(f64, usize), String> {
+    let stem = format!("{label}__seed{seed}");
+    let state_path = runs_dir.join(format!("{stem}.state.json"));
+    let policy = cfg.policies[label].build();
+    let (mut run, mut records, mut timings) = match fs::read_to_string(&state_path) {
+        Ok(text) => {
+            let state: RunState = serde_json::from_str(&text)
+                .map_err(|e| format!("{}: unreadable run state ({e}); delete it to restart this run", state_path.display()))?;
+            let run = PoolLoop::resume_from(bench, &cfg.model, &cfg.loop_, seed, state.labelled, state.round)
+                .map_err(|e| format!("{}: {e}; delete it to restart this run", state_path.display()))?;
+            (run, state.records, state.timings)
+        }
+        Err(_) => (PoolLoop::new(bench, &cfg.model, &cfg.loop_, seed), vec![], vec![]),
+    };
+    let from_round = run.round;
+    bar.inc(from_round as u64);
+    while !run.finished() {
+        let (record, timing) = run.step(policy.as_ref()).map_err(|e| format!("run {stem}: {e}"))?;
+        records.push(record);
+        timings.push(timing);
+        let state = RunState { round: run.round, labelled: run.labelled.clone(), records: records.clone(), timings: timings.clone() };
+        write_atomic(&state_path, serde_json::to_string(&state).map_err(|e| e.to_string())?.as_bytes())?;
+        bar.inc(1);
+    }
+    write_atomic(&runs_dir.join(format!("{stem}.timings.csv")), &timings_csv(&timings)?)?;
+    write_atomic(&runs_dir.join(format!("{stem}.csv")), &run_csv(label, seed, &records)?)?;
+    fs::remove_file(&state_path).map_err(|e| format!("cannot remove {}: {e}", state_path.display()))?;
+    let secs = timings[from_round..].iter().map(|t| t.train_secs + t.score_secs + t.select_secs).sum();
+    Ok((secs, from_round))
+}
