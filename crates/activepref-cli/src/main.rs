@@ -1,1 +1,165 @@
-fn main() {}
+//! `activepref`: the command-line front end. A thin layer over the library crates: it parses
+//! arguments, sets the thread count, and prints one-line errors.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use activepref_acquire::policy_docs;
+use activepref_experiment::{ExperimentConfig, RunOptions, run_experiment};
+use activepref_report::{ReportOptions, write_report};
+use clap::{Parser, Subcommand};
+
+/// Benchmark active learning of preference data for LLMs (BAL-PM, ActiveUltraFeedback).
+///
+/// An experiment file (YAML, see experiments/quickstart.yaml) names a benchmark, a preference model,
+/// the loop sizes, the policies to compare and the seeds. `activepref run` trains the ensemble, lets
+/// every policy acquire labels round by round, and writes results/<name>/: one CSV per
+/// (policy, seed) and a report with learning curves (PNG, SVG) and a label-efficiency table.
+#[derive(Parser, Debug)]
+#[command(name = "activepref", version, propagate_version = true)]
+struct Cli {
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long, global = true, value_name = "N")]
+    threads: Option<usize>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run (or resume) an experiment, then write its report.
+    ///
+    /// Finished runs are skipped and an interrupted run continues from its last finished round,
+    /// so re-running the same command after Ctrl-C loses nothing.
+    ///
+    /// Example: activepref run experiments/quickstart.yaml
+    Run {
+        /// The experiment file.
+        experiment: PathBuf,
+        /// Delete this experiment's earlier results and start over.
+        #[arg(long)]
+        fresh: bool,
+        /// Write results here instead of the experiment's output_dir (default results/<name>).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Stop every run after this many rounds (resumable later): for time-limited jobs.
+        #[arg(long, value_name = "N")]
+        max_rounds: Option<usize>,
+        /// Skip the report at the end.
+        #[arg(long)]
+        no_report: bool,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Check an experiment file without running it.
+    Validate {
+        experiment: PathBuf,
+    },
+    /// Remake the report (curves.png, curves.svg, summary.md) of a results directory.
+    ///
+    /// Example: activepref report results/quickstart
+    Report {
+        /// A results directory written by `activepref run`.
+        results: PathBuf,
+        /// Override the smoothing window of the experiment file.
+        #[arg(long)]
+        window: Option<usize>,
+    },
+    /// List every acquisition policy with its parameters and defaults.
+    Policies,
+}
+
+fn load(path: &Path) -> Result<ExperimentConfig, String> {
+    ExperimentConfig::load(path).map_err(|e| e.to_string())
+}
+
+fn report(dir: &Path, cfg: &ExperimentConfig, window: Option<usize>) -> Result<(), String> {
+    let opts = ReportOptions::new(
+        window.unwrap_or(cfg.report.smoothing_window),
+        &cfg.report.baseline,
+        cfg.policies.keys().cloned().collect(),
+    );
+    for f in write_report(dir, &opts)? {
+        println!("wrote {}", f.display());
+    }
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    if let Some(n) = cli.threads {
+        if n == 0 {
+            return Err("--threads: must be at least 1".into());
+        }
+        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().map_err(|e| format!("--threads: {e}"))?;
+    }
+    match cli.command {
+        Command::Run { experiment, fresh, out, max_rounds, no_report, quiet } => {
+            let mut cfg = load(&experiment)?;
+            if let Some(out) = out {
+                cfg.output_dir = Some(out);
+                cfg.check_output_dir().map_err(|e| format!("--out: {e}"))?;
+            }
+            let started = Instant::now();
+            let summary = run_experiment(&cfg, &RunOptions { fresh, progress: !quiet, max_rounds })?;
+            println!(
+                "{}: {} runs ({} already finished, {} rounds resumed) in {:.1} s wall time",
+                cfg.name,
+                summary.runs_total,
+                summary.runs_skipped,
+                summary.rounds_resumed,
+                started.elapsed().as_secs_f64()
+            );
+            if summary.runs_paused > 0 {
+                println!("{} runs paused by --max-rounds; run the same command again to continue", summary.runs_paused);
+            } else if !no_report {
+                report(&summary.output_dir, &cfg, None)?;
+            }
+            Ok(())
+        }
+        Command::Validate { experiment } => {
+            let cfg = load(&experiment)?;
+            let bench = cfg.build_benchmark();
+            println!("{}: ok", experiment.display());
+            println!("  {bench}");
+            println!(
+                "  {} policies x {} seeds, {} rounds, {} initial + {} per round, {} members",
+                cfg.policies.len(),
+                cfg.seeds.len(),
+                cfg.loop_.rounds,
+                cfg.loop_.initial_labels,
+                cfg.loop_.batch_size,
+                cfg.model.members
+            );
+            Ok(())
+        }
+        Command::Report { results, window } => {
+            let resolved = results.join("config.resolved.yaml");
+            let cfg = load(&resolved)?;
+            report(&results, &cfg, window)
+        }
+        Command::Policies => {
+            println!("Pool policies (use in an experiment file as `<label>: {{ policy: <name>, <param>: <value> }}`):\n");
+            for doc in policy_docs() {
+                println!("{}\n    {}", doc.name, doc.summary);
+                for p in &doc.params {
+                    println!("    {:<14} default {:<8} {}", p.name, p.default, p.doc);
+                }
+                println!();
+            }
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -153,16 +153,20 @@ impl ExperimentConfig {
         for (label, spec) in &self.policies {
             spec.validate(pool_after_cap).map_err(|(f, m)| err(format!("policies.{label}.{f}"), m))?;
         }
+        self.check_output_dir().map_err(|m| err("output_dir".into(), m))
+    }
+
+    /// The output directory's parent must exist (the directory itself is created).
+    pub fn check_output_dir(&self) -> Result<(), String> {
         let out = self.output_dir();
-        if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-            if !parent.is_dir() {
-                return Err(err(
-                    "output_dir".into(),
-                    format!("the parent directory `{}` of `{}` does not exist; create it or choose another output_dir", parent.display(), out.display()),
-                ));
-            }
+        match out.parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(parent) if !parent.is_dir() => Err(format!(
+                "the parent directory `{}` of `{}` does not exist; create it or choose another output_dir",
+                parent.display(),
+                out.display()
+            )),
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
 

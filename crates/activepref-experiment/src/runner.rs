@@ -49,6 +49,9 @@ pub struct RunOptions {
     pub fresh: bool,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// Stop every run after this many rounds in this invocation, leaving it resumable (for time-limited
+    /// jobs; the next invocation continues).
+    pub max_rounds: Option<usize>,
 }
 
 /// What a call to [`run_experiment`] did.
@@ -57,6 +60,8 @@ pub struct RunSummary {
     pub output_dir: PathBuf,
     pub runs_total: usize,
     pub runs_skipped: usize,
+    /// Runs left unfinished because of `max_rounds`.
+    pub runs_paused: usize,
     pub rounds_resumed: usize,
     /// Sum of the per-round train/score/select seconds of the runs done now.
     pub compute_secs: f64,
@@ -155,12 +160,14 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
     );
     bar.set_message(format!("{} runs to do, {} already finished", pending.len(), jobs.len() - pending.len()));
     let resumed = Mutex::new(0usize);
+    let paused = Mutex::new(0usize);
     let compute: Vec<Result<f64, String>> = pending
         .par_iter()
         .map(|(policy, seed)| {
-            let (secs, from_round) = run_one(cfg, &bench, &runs_dir, policy, *seed, &bar)?;
-            *resumed.lock().expect("no poisoned lock") += from_round;
-            Ok(secs)
+            let done = run_one(cfg, &bench, &runs_dir, policy, *seed, &bar, opts.max_rounds)?;
+            *resumed.lock().expect("no poisoned lock") += done.from_round;
+            *paused.lock().expect("no poisoned lock") += usize::from(!done.finished);
+            Ok(done.secs)
         })
         .collect();
     bar.finish_and_clear();
@@ -173,11 +180,18 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
         runs_total: jobs.len(),
         runs_skipped: jobs.len() - pending.len(),
         rounds_resumed: resumed.into_inner().expect("no poisoned lock"),
+        runs_paused: paused.into_inner().expect("no poisoned lock"),
         compute_secs,
     })
 }
 
-/// One (policy, seed) run; returns its compute seconds and the round it resumed from.
+struct RunDone {
+    secs: f64,
+    from_round: usize,
+    finished: bool,
+}
+
+/// One (policy, seed) run, at most `max_rounds` rounds of it.
 fn run_one(
     cfg: &ExperimentConfig,
     bench: &PoolBenchmark,
@@ -185,7 +199,8 @@ fn run_one(
     label: &str,
     seed: u64,
     bar: &ProgressBar,
-) -> Result<(f64, usize), String> {
+    max_rounds: Option<usize>,
+) -> Result<RunDone, String> {
     let stem = format!("{label}__seed{seed}");
     let state_path = runs_dir.join(format!("{stem}.state.json"));
     let policy = cfg.policies[label].build();
@@ -201,7 +216,8 @@ fn run_one(
     };
     let from_round = run.round;
     bar.inc(from_round as u64);
-    while !run.finished() {
+    let stop_at = max_rounds.map_or(usize::MAX, |m| from_round + m);
+    while !run.finished() && run.round < stop_at {
         let (record, timing) = run.step(policy.as_ref()).map_err(|e| format!("run {stem}: {e}"))?;
         records.push(record);
         timings.push(timing);
@@ -209,9 +225,14 @@ fn run_one(
         write_atomic(&state_path, serde_json::to_string(&state).map_err(|e| e.to_string())?.as_bytes())?;
         bar.inc(1);
     }
+    let secs = timings[from_round..].iter().map(|t| t.train_secs + t.score_secs + t.select_secs).sum();
+    if !run.finished() {
+        return Ok(RunDone { secs, from_round, finished: false });
+    }
     write_atomic(&runs_dir.join(format!("{stem}.timings.csv")), &timings_csv(&timings)?)?;
     write_atomic(&runs_dir.join(format!("{stem}.csv")), &run_csv(label, seed, &records)?)?;
-    fs::remove_file(&state_path).map_err(|e| format!("cannot remove {}: {e}", state_path.display()))?;
-    let secs = timings[from_round..].iter().map(|t| t.train_secs + t.score_secs + t.select_secs).sum();
-    Ok((secs, from_round))
+    if state_path.exists() {
+        fs::remove_file(&state_path).map_err(|e| format!("cannot remove {}: {e}", state_path.display()))?;
+    }
+    Ok(RunDone { secs, from_round, finished: true })
 }

@@ -67,6 +67,7 @@ where
         chart
             .configure_mesh()
             .x_desc("labelled comparisons")
+            .x_label_formatter(&|x| format!("{x:.0}"))
             .y_desc("nats per comparison")
             .label_style(("sans-serif", 13))
             .axis_desc_style(("sans-serif", 14))

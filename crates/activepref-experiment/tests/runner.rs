@@ -1,0 +1,97 @@
+//! End-to-end properties of the runner: thread-count independence and lossless resume.
+
+use std::path::{Path, PathBuf};
+
+use activepref_experiment::{ExperimentConfig, RunOptions, run_experiment};
+
+fn config(out: &Path) -> ExperimentConfig {
+    let text = format!(
+        r#"
+name: tiny
+output_dir: {}
+benchmark: {{ kind: synthetic, pool_prompts: 120, validation_prompts: 40, test_prompts: 40, ood_prompts: 40 }}
+model:
+  members: 3
+  mlp: {{ hidden: [16], weight_init_std: 0.1 }}
+  train: {{ lr: 0.003, max_epochs: 8 }}
+loop: {{ initial_labels: 20, batch_size: 15, rounds: 4 }}
+policies:
+  random: {{ policy: random }}
+  bald: {{ policy: bald }}
+  balpm: {{ policy: balpm, k: 5 }}
+seeds: [3, 4]
+"#,
+        out.display()
+    );
+    ExperimentConfig::parse(&text, Path::new("tiny.yaml")).unwrap()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("activepref-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Every run file (not the timings) as (name, bytes), sorted.
+fn run_files(out: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(out.join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".csv") && !p.to_string_lossy().ends_with(".timings.csv"))
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .collect();
+    files.sort();
+    files
+}
+
+fn run_with_threads(threads: usize, out: &Path, opts: &RunOptions) {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    pool.install(|| run_experiment(&config(out), opts)).unwrap();
+}
+
+#[test]
+fn one_and_two_threads_give_bit_identical_result_files() {
+    let dir = scratch("threads");
+    let (a, b) = (dir.join("one"), dir.join("two"));
+    run_with_threads(1, &a, &RunOptions::default());
+    run_with_threads(2, &b, &RunOptions::default());
+    let (fa, fb) = (run_files(&a), run_files(&b));
+    assert_eq!(fa.len(), 6);
+    assert_eq!(as_text(fa), as_text(fb));
+}
+
+#[test]
+fn interrupted_runs_resume_to_the_same_numbers() {
+    let dir = scratch("resume");
+    let (whole, parts) = (dir.join("whole"), dir.join("parts"));
+    run_with_threads(2, &whole, &RunOptions::default());
+    // Stop every run after 1 round, then after 2 more, then finish.
+    let paused = run_experiment(&config(&parts), &RunOptions { max_rounds: Some(1), ..Default::default() }).unwrap();
+    assert_eq!(paused.runs_paused, 6);
+    assert!(run_files(&parts).is_empty(), "no run is finished yet");
+    assert!(parts.join("runs/balpm__seed3.state.json").exists());
+    let more = run_experiment(&config(&parts), &RunOptions { max_rounds: Some(2), ..Default::default() }).unwrap();
+    assert_eq!((more.runs_paused, more.rounds_resumed), (6, 6));
+    let last = run_experiment(&config(&parts), &RunOptions::default()).unwrap();
+    assert_eq!((last.runs_paused, last.rounds_resumed), (0, 18));
+    assert_eq!(as_text(run_files(&parts)), as_text(run_files(&whole)));
+    // A finished experiment is skipped entirely.
+    let again = run_experiment(&config(&parts), &RunOptions::default()).unwrap();
+    assert_eq!(again.runs_skipped, 6);
+}
+
+#[test]
+fn changed_config_in_the_same_directory_is_refused() {
+    let dir = scratch("changed");
+    let out = dir.join("x");
+    run_experiment(&config(&out), &RunOptions { max_rounds: Some(1), ..Default::default() }).unwrap();
+    let mut other = config(&out);
+    other.seeds = vec![5];
+    let err = run_experiment(&other, &RunOptions::default()).unwrap_err();
+    assert!(err.contains("different configuration") && err.contains("--fresh"), "{err}");
+}
+
+fn as_text(files: Vec<(String, Vec<u8>)>) -> Vec<(String, String)> {
+    files.into_iter().map(|(n, b)| (n, String::from_utf8(b).unwrap())).collect()
+}
