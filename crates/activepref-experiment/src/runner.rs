@@ -236,3 +236,42 @@ fn run_one(
     }
     Ok(RunDone { secs, from_round, finished: true })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_csv_golden() {
+        let rec = |round, batch: Option<usize>| RoundRecord {
+            round,
+            labels: 10 + 5 * round,
+            test_log_likelihood: -0.5,
+            test_accuracy: 0.75,
+            test_brier: 0.1,
+            ood_log_likelihood: -0.625,
+            ood_accuracy: 2.0 / 3.0,
+            ood_brier: 0.2,
+            validation_loss: 0.5,
+            pool_mean_bald: batch.map(|_| 0.01),
+            batch_mean_bald: batch.map(|_| 0.03),
+            batch_unique_prompts: batch.map(|b| b - 1),
+            batch_size: batch,
+        };
+        let text = String::from_utf8(run_csv("balpm", 9, &[rec(0, Some(5)), rec(1, None)]).unwrap()).unwrap();
+        let golden = "policy,seed,round,labels,test_log_likelihood,test_accuracy,test_brier,ood_log_likelihood,ood_accuracy,ood_brier,validation_loss,pool_mean_bald,batch_mean_bald,batch_unique_prompts,batch_size\n\
+balpm,9,0,10,-0.5,0.75,0.1,-0.625,0.6666666666666666,0.2,0.5,0.01,0.03,4,5\n\
+balpm,9,1,15,-0.5,0.75,0.1,-0.625,0.6666666666666666,0.2,0.5,,,,\n";
+        assert_eq!(text, golden);
+    }
+
+    #[test]
+    fn atomic_write_leaves_no_temporary() {
+        let dir = std::env::temp_dir().join(format!("activepref-atomic-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        write_atomic(&dir.join("a.csv"), b"x").unwrap();
+        write_atomic(&dir.join("a.csv"), b"y").unwrap();
+        assert_eq!(fs::read(dir.join("a.csv")).unwrap(), b"y");
+        assert!(!dir.join("a.csv.tmp").exists());
+    }
+}

@@ -1,0 +1,110 @@
+//! Bad input gets exactly one line on stderr that names the file and the field, a non-zero exit
+//! status, and never a panic.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+const GOOD: &str = "name: clitest
+output_dir: OUT
+benchmark: { kind: synthetic, pool_prompts: 80, validation_prompts: 30, test_prompts: 30, ood_prompts: 30 }
+model: { members: 2, mlp: { hidden: [8], weight_init_std: 0.1 }, train: { lr: 0.003, max_epochs: 3 } }
+loop: { initial_labels: 10, batch_size: 10, rounds: 2 }
+policies:
+  random: { policy: random }
+  balpm: { policy: balpm, k: 5 }
+seeds: [1]
+";
+
+fn scratch() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("activepref-cli-{}-{:?}", std::process::id(), std::thread::current().id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes `yaml` and runs `activepref <args> <file>`; returns (success, stdout, stderr).
+fn activepref(args: &[&str], yaml: &str) -> (bool, String, String) {
+    let dir = scratch();
+    let file = dir.join("exp.yaml");
+    std::fs::write(&file, yaml.replace("OUT", &dir.join("out").display().to_string())).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_activepref")).args(args).arg(&file).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+fn assert_one_line_error(yaml: &str, must_contain: &[&str]) {
+    let (ok, _, err) = activepref(&["validate"], yaml);
+    assert!(!ok, "expected failure for:\n{yaml}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line expected, got:\n{err}");
+    assert!(err.starts_with("error: ") && err.contains("exp.yaml"), "{err}");
+    for s in must_contain {
+        assert!(err.contains(s), "`{s}` missing from: {err}");
+    }
+}
+
+#[test]
+fn good_file_validates() {
+    let (ok, out, err) = activepref(&["validate"], GOOD);
+    assert!(ok, "{err}");
+    assert!(out.contains(": ok") && out.contains("2 policies x 1 seeds"), "{out}");
+}
+
+#[test]
+fn unknown_policy() {
+    assert_one_line_error(&GOOD.replace("policy: random", "policy: randm"), &["policies.random", "unknown variant `randm`", "`bald`"]);
+}
+
+#[test]
+fn malformed_yaml() {
+    assert_one_line_error(&GOOD.replace("seeds: [1]", "seeds: [1"), &["line 9 column 8", "flow sequence"]);
+}
+
+#[test]
+fn batch_larger_than_pool() {
+    assert_one_line_error(&GOOD.replace("batch_size: 10", "batch_size: 100000"), &["loop.batch_size", "lower batch_size"]);
+}
+
+#[test]
+fn k_larger_than_pool() {
+    assert_one_line_error(&GOOD.replace("k: 5", "k: 100000"), &["policies.balpm.k", "lower k"]);
+}
+
+#[test]
+fn zero_seeds() {
+    assert_one_line_error(&GOOD.replace("seeds: [1]", "seeds: []"), &["seeds: is empty"]);
+}
+
+#[test]
+fn missing_output_parent() {
+    assert_one_line_error(&GOOD.replace("output_dir: OUT", "output_dir: /no/such/parent/out"), &["output_dir", "/no/such/parent"]);
+}
+
+#[test]
+fn missing_experiment_file() {
+    let out = Command::new(env!("CARGO_BIN_EXE_activepref")).args(["run", "/no/such/file.yaml"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.starts_with("error: /no/such/file.yaml: cannot read") && err.trim_end().lines().count() == 1, "{err}");
+}
+
+#[test]
+fn run_writes_results_and_report_then_resumes() {
+    let (ok, out, err) = activepref(&["run", "-q"], GOOD);
+    assert!(ok, "{err}");
+    assert!(out.contains("2 runs (0 already finished"), "{out}");
+    let dir = scratch().join("out");
+    for f in ["config.resolved.yaml", "runs/random__seed1.csv", "runs/balpm__seed1.timings.csv", "report/curves.png", "report/curves.svg", "report/summary.md"] {
+        assert!(dir.join(f).is_file(), "missing {f}");
+    }
+    let (ok, out, _) = activepref(&["run", "-q"], GOOD);
+    assert!(ok && out.contains("2 runs (2 already finished"), "{out}");
+}
+
+#[test]
+fn policies_lists_the_registry() {
+    let out = Command::new(env!("CARGO_BIN_EXE_activepref")).arg("policies").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    for name in ["random", "bald", "balpm", "feature_shift", "default 13"] {
+        assert!(text.contains(name), "{name} missing:\n{text}");
+    }
+}
