@@ -136,7 +136,9 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Report { results, window } => {
             let resolved = results.join("config.resolved.yaml");
-            let cfg = load(&resolved)?;
+            let text = std::fs::read_to_string(&resolved)
+                .map_err(|e| format!("{}: cannot read ({e}); is {} a directory written by `activepref run`?", resolved.display(), results.display()))?;
+            let cfg = ExperimentConfig::parse_unchecked(&text, &resolved).map_err(|e| e.to_string())?;
             report(&results, &cfg, window)
         }
         Command::Policies => {

@@ -91,13 +91,19 @@ impl ExperimentConfig {
 
     /// Parses YAML text (named `path` in errors) and checks it.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let cfg: Self = yaml_serde::from_str(text).map_err(|e| ConfigError {
+        let cfg = Self::parse_unchecked(text, path)?;
+        cfg.check(path)?;
+        Ok(cfg)
+    }
+
+    /// Parses without the semantic checks: for reading back a `config.resolved.yaml` whose
+    /// experiment already ran (from any working directory).
+    pub fn parse_unchecked(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        yaml_serde::from_str(text).map_err(|e| ConfigError {
             file: path.to_path_buf(),
             field: String::new(),
             message: format!("{e} (see experiments/quickstart.yaml for a complete example)"),
-        })?;
-        cfg.check(path)?;
-        Ok(cfg)
+        })
     }
 
     /// The output directory, relative to the working directory.

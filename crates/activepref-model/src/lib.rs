@@ -13,7 +13,7 @@
 //!   metrics (log-likelihood, accuracy, Brier score).
 //!
 //! Model code is written against burn's runtime `Device`; [`ComputeDevice`] picks the backend
-//! (pure-Rust `flex` CPU by default; `cuda` and the libtorch backend `tch` are cargo features).
+//! (pure-Rust `flex` CPU by default; `cuda` and the libtorch backend `tch` are opt-in cargo features).
 
 mod ensemble;
 mod mlp;
@@ -34,6 +34,8 @@ pub enum ComputeDevice {
     Cpu,
     /// An NVIDIA GPU through burn's CUDA backend (cargo feature `cuda`).
     Cuda,
+    /// libtorch on the CPU through burn-tch (cargo feature `tch`; deprecated upstream).
+    Libtorch,
 }
 
 impl ComputeDevice {
@@ -46,6 +48,14 @@ impl ComputeDevice {
             #[cfg(not(feature = "cuda"))]
             ComputeDevice::Cuda => Err(
                 "device `cuda` needs a build with the `cuda` cargo feature: cargo build --release --features activepref-model/cuda"
+                    .to_string(),
+            ),
+            #[cfg(feature = "tch")]
+            #[allow(deprecated)]
+            ComputeDevice::Libtorch => Ok(burn::tensor::Device::libtorch()),
+            #[cfg(not(feature = "tch"))]
+            ComputeDevice::Libtorch => Err(
+                "device `libtorch` needs a build with the `tch` cargo feature and libtorch 2.9.0: cargo build --release --features activepref-model/tch"
                     .to_string(),
             ),
         }
