@@ -8,16 +8,23 @@
 //! - [`KnnEntropyBonus`] is BAL-PM's kNN estimate of how much a prompt adds to the entropy of the
 //!   acquired prompts (specs/balpm.md §4.3).
 //!
-//! The ActiveUltraFeedback pair policies and the rest of the BAL-PM baseline zoo are not built yet
-//! (see ARCHITECTURE.md).
+//! - [`PairPolicySpec`] holds the ActiveUltraFeedback pair rules (DTS, DRTS, DeltaUCB, InfoMax,
+//!   MaxMinLCB, …) in `reference` and `corrected` modes ([`PairMode`]).
+//!
+//! The rest of the BAL-PM baseline zoo is not built yet (see ARCHITECTURE.md).
 
 mod balpm;
 mod knn;
+mod pair;
 mod policies;
 mod registry;
 
 pub use balpm::{BalPm, BalPmConfig, BalPmTrace, FeatureShift};
 pub use knn::KnnEntropyBonus;
+pub use pair::{
+    BetaParams, CandidateScores, MaxMinLcbParams, PairMode, PairPolicySpec, QuantileParams, ThompsonDraw, ThompsonParams,
+    UcbSetParams,
+};
 pub use policies::{RandomSampling, TopScore};
 pub use registry::{ParamDoc, PolicyDoc, PolicySpec, policy_docs};
 
@@ -49,6 +56,10 @@ pub enum AcquireError {
     PoolTooSmall { what: &'static str, value: usize, pool: usize },
     #[error("pool index {index} is out of range for {rows} prompt-feature rows")]
     IndexOutOfRange { index: usize, rows: usize },
+    #[error("pair policy `{policy}` needs at least 2 responses per prompt, got {n} response(s)")]
+    TooFewResponses { policy: String, n: usize },
+    #[error("pair policy `{policy}`: {why}")]
+    PairRule { policy: String, why: String },
 }
 
 impl PoolState<'_> {
