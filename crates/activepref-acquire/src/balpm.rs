@@ -149,7 +149,7 @@ mod tests {
         let feats = FeatureMatrix::new(7, 1, vec![0.0, 0.0, 1.0, 3.0, 7.0, 7.5, 0.0]).unwrap();
         let unl = [0, 1, 2, 3, 4, 5];
         let u = [0.30, 0.29, 0.05, 0.02, 0.0, 0.01];
-        let state = PoolState { unlabelled: &unl, uncertainty: &u, labelled: &[6], prompt_features: &feats };
+        let state = PoolState::new(&unl, &u, &[6], &feats);
         let policy = BalPm::new(BalPmConfig { k: 2, beta: 0.1, ..Default::default() });
         let trace = policy.select_traced(&state, 6).unwrap();
         assert_eq!(trace.picks, vec![3, 2, 5, 4, 0, 1]);
@@ -174,7 +174,7 @@ mod tests {
     #[test]
     fn k_larger_than_pool_is_an_error() {
         let feats = FeatureMatrix::new(3, 1, vec![0.0, 1.0, 2.0]).unwrap();
-        let state = PoolState { unlabelled: &[0, 1, 2], uncertainty: &[0.1; 3], labelled: &[], prompt_features: &feats };
+        let state = PoolState::new(&[0, 1, 2], &[0.1; 3], &[], &feats);
         let err = BalPm::new(BalPmConfig { k: 4, ..Default::default() }).select_traced(&state, 1).unwrap_err();
         assert_eq!(err, AcquireError::PoolTooSmall { what: "balpm k", value: 4, pool: 3 });
     }

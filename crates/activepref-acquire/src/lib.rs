@@ -18,6 +18,8 @@ mod knn;
 mod pair;
 mod policies;
 mod registry;
+mod rules;
+mod scores;
 
 pub use balpm::{BalPm, BalPmConfig, BalPmTrace, FeatureShift};
 pub use knn::KnnEntropyBonus;
@@ -26,9 +28,12 @@ pub use pair::{
     UcbSetParams,
 };
 pub use policies::{RandomSampling, TopScore};
-pub use registry::{ParamDoc, PolicyDoc, PolicySpec, policy_docs};
+pub use registry::{PolicySpec, policy_docs};
+pub use rules::{Annealing, ClusteredRank, GumbelRule, GumbelTopK, ProportionalSampling, SampleThenRank};
+pub use scores::UncertaintyScore;
 
 use activepref_data::FeatureMatrix;
+use activepref_model::EnsemblePrediction;
 use rand_chacha::ChaCha8Rng;
 
 /// What a pool policy sees when it picks a batch.
@@ -43,6 +48,20 @@ pub struct PoolState<'a> {
     pub labelled: &'a [usize],
     /// Prompt features of every pool row (indexed by pool index).
     pub prompt_features: &'a FeatureMatrix,
+    /// Prompt id of every pool row (indexed by pool index), for one-per-prompt rules.
+    pub prompt_ids: Option<&'a [u32]>,
+    /// The ensemble's per-member predictions on the candidates (aligned with `unlabelled`), for
+    /// joint scores such as BatchBALD.
+    pub prediction: Option<&'a EnsemblePrediction>,
+    /// The acquisition round (annealed rules).
+    pub round: usize,
+}
+
+impl<'a> PoolState<'a> {
+    /// A state with only the parts every policy needs.
+    pub fn new(unlabelled: &'a [usize], uncertainty: &'a [f64], labelled: &'a [usize], prompt_features: &'a FeatureMatrix) -> Self {
+        Self { unlabelled, uncertainty, labelled, prompt_features, prompt_ids: None, prediction: None, round: 0 }
+    }
 }
 
 /// Why a policy could not pick.
@@ -60,6 +79,8 @@ pub enum AcquireError {
     TooFewResponses { policy: String, n: usize },
     #[error("pair policy `{policy}`: {why}")]
     PairRule { policy: String, why: String },
+    #[error("policy `{policy}` needs {what}, which this pool does not provide")]
+    MissingInput { policy: &'static str, what: &'static str },
 }
 
 impl PoolState<'_> {
@@ -81,6 +102,11 @@ impl PoolState<'_> {
 
 /// A pool-based acquisition policy.
 pub trait PoolPolicy: Send + Sync {
+    /// The uncertainty the caller must put in [`PoolState::uncertainty`].
+    fn score(&self) -> UncertaintyScore {
+        UncertaintyScore::Bald
+    }
+
     /// Picks `min(batch, |unlabelled|)` distinct unlabelled pool indices, in pick order.
     fn select(&self, state: &PoolState<'_>, batch: usize, rng: &mut ChaCha8Rng) -> Result<Vec<usize>, AcquireError>;
 }

@@ -44,7 +44,7 @@ mod tests {
     use rand::SeedableRng;
 
     fn state<'a>(unl: &'a [usize], u: &'a [f64], feats: &'a FeatureMatrix) -> PoolState<'a> {
-        PoolState { unlabelled: unl, uncertainty: u, labelled: &[], prompt_features: feats }
+        PoolState::new(unl, u, &[], feats)
     }
 
     #[test]

@@ -51,7 +51,7 @@ fn balpm_matches_every_reference_vector() {
         let unlabelled: Vec<usize> = case.pool_ids.iter().map(|id| row_of[id]).collect();
         let labelled: Vec<usize> = case.labelled_ids.iter().map(|id| row_of[id]).collect();
         let uncertainty: Vec<f64> = unlabelled.iter().map(|&r| case.bald[r]).collect();
-        let state = PoolState { unlabelled: &unlabelled, uncertainty: &uncertainty, labelled: &labelled, prompt_features: &feats };
+        let state = PoolState::new(&unlabelled, &uncertainty, &labelled, &feats);
         let policy = BalPm::new(BalPmConfig {
             k: case.k,
             beta: case.beta,

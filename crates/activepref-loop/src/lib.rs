@@ -14,7 +14,7 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
-use activepref_acquire::{PoolPolicy, PoolState};
+use activepref_acquire::{PoolPolicy, PoolState, UncertaintyScore};
 use activepref_data::seeds::{Stream, rng_for};
 use activepref_data::PoolBenchmark;
 use activepref_model::EnsembleConfig;
@@ -171,7 +171,7 @@ impl<'a> PoolLoop<'a> {
         let validation_loss =
             fitted.reports.iter().map(|r| r.best_validation_loss).sum::<f64>() / fitted.reports.len() as f64;
         let last = t + 1 == self.config.rounds;
-        let bald = if last { None } else { Some(fitted.predict(&bench.pool, Some(&self.unlabelled)).bald_all()) };
+        let pool_pred = if last { None } else { Some(fitted.predict(&bench.pool, Some(&self.unlabelled))) };
         let score_secs = clock.elapsed().as_secs_f64();
 
         let clock = Instant::now();
@@ -190,12 +190,17 @@ impl<'a> PoolLoop<'a> {
             batch_unique_prompts: None,
             batch_size: None,
         };
-        if let Some(bald) = bald {
+        if let Some(pred) = pool_pred {
+            let bald = pred.bald_all();
+            let score = match policy.score() {
+                UncertaintyScore::Bald => bald.clone(),
+                other => other.compute(&pred, &mut rng_for(self.run_seed, Stream::Policy, &[t as u64, 1])),
+            };
             let state = PoolState {
-                unlabelled: &self.unlabelled,
-                uncertainty: &bald,
-                labelled: &self.labelled,
-                prompt_features: &bench.pool.prompt,
+                prompt_ids: Some(&bench.pool.prompt_id),
+                prediction: Some(&pred),
+                round: t,
+                ..PoolState::new(&self.unlabelled, &score, &self.labelled, &bench.pool.prompt)
             };
             let mut rng = rng_for(self.run_seed, Stream::Policy, &[t as u64]);
             let picks = policy.select(&state, self.config.batch_size, &mut rng).map_err(|e| format!("round {t}: {e}"))?;
