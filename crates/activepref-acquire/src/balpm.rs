@@ -5,7 +5,8 @@ use activepref_data::FeatureMatrix;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::knn::KnnEntropyBonus;
+use crate::knn::{KlEntropyTerm, KnnEntropyBonus};
+use crate::scores::UncertaintyScore;
 use crate::{AcquireError, PoolPolicy, PoolState};
 
 /// Coordinates of prompt features for the entropy term.
@@ -19,6 +20,17 @@ pub enum FeatureShift {
     /// over the unlabelled pool, σ with ddof 1), labelled features stay raw, so initial counts
     /// compare mismatched coordinates.
     Reference,
+}
+
+/// Which entropy estimate BAL-PM adds to the uncertainty.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntropyEstimator {
+    /// The paper's KSG-style term: pool radius and digamma of the acquired count (§4.3).
+    #[default]
+    Ksg,
+    /// The ablation's Kozachenko–Leonenko term on the acquired set only (§4.4).
+    Kl,
 }
 
 /// BAL-PM's parameters; defaults are the paper scripts' values.
@@ -35,11 +47,32 @@ pub struct BalPmConfig {
     pub eps: f64,
     /// Prompt-feature coordinates; `reference` reproduces bug B.
     pub feature_shift: FeatureShift,
+    /// The uncertainty u (paper: BALD; the ablation uses predictive entropy).
+    pub score: UncertaintyScore,
+    /// Entropy estimator (`ksg` = BAL-PM, `kl` = the estimator ablation).
+    pub estimator: EntropyEstimator,
+    /// Ablation "no uncertainty": u := 0, entropy only.
+    pub no_uncertainty: bool,
+    /// Baseline "entropy minimiser": u − β·Ĥ.
+    pub entropy_minimizer: bool,
+    /// z-score Ĥ over the remaining candidates at every pick (reference flag; false in the paper).
+    pub normalize_entropy: bool,
 }
 
 impl Default for BalPmConfig {
     fn default() -> Self {
-        Self { k: 13, beta: 0.01, d_tilde: 1.0, eps: 1e-4, feature_shift: FeatureShift::None }
+        Self {
+            k: 13,
+            beta: 0.01,
+            d_tilde: 1.0,
+            eps: 1e-4,
+            feature_shift: FeatureShift::None,
+            score: UncertaintyScore::Bald,
+            estimator: EntropyEstimator::Ksg,
+            no_uncertainty: false,
+            entropy_minimizer: false,
+            normalize_entropy: false,
+        }
     }
 }
 
@@ -91,31 +124,66 @@ impl BalPm {
             FeatureShift::Reference => reference_shift(&raw),
         };
         let labelled = state.prompt_features.gather(state.labelled);
-        let mut knn = KnnEntropyBonus::new(candidates, &labelled, c.k);
+        enum Term {
+            Ksg(KnnEntropyBonus),
+            Kl(KlEntropyTerm),
+        }
+        let mut estimator = match c.estimator {
+            EntropyEstimator::Ksg => Term::Ksg(KnnEntropyBonus::new(candidates, &labelled, c.k)),
+            EntropyEstimator::Kl => Term::Kl(KlEntropyTerm::new(candidates, &labelled, c.k)),
+        };
+        let sign = if c.entropy_minimizer { -1.0 } else { 1.0 };
 
         let mut remaining: Vec<usize> = (0..n).collect();
         let mut trace = BalPmTrace { picks: vec![], scores: vec![], entropy_terms: vec![] };
         for _ in 0..batch.min(n) {
-            let mut best: Option<(usize, f64, f64)> = None; // (position in remaining, score, term)
+            let mut terms: Vec<f64> = remaining
+                .iter()
+                .map(|&i| match &estimator {
+                    Term::Ksg(k) => k.term(i, c.eps, c.d_tilde),
+                    Term::Kl(k) => k.term(i, c.eps),
+                })
+                .collect();
+            if c.normalize_entropy {
+                z_score(&mut terms);
+            }
+            let mut best: Option<(usize, f64)> = None; // (position in remaining, score)
             for (pos, &i) in remaining.iter().enumerate() {
-                let term = knn.term(i, c.eps, c.d_tilde);
-                let score = state.uncertainty[i] + c.beta * term;
-                if best.is_none_or(|(_, s, _)| score > s) {
-                    best = Some((pos, score, term));
+                let u = if c.no_uncertainty { 0.0 } else { state.uncertainty[i] };
+                let score = u + sign * c.beta * terms[pos];
+                if best.is_none_or(|(_, s)| score > s) {
+                    best = Some((pos, score));
                 }
             }
-            let (pos, score, term) = best.expect("remaining is non-empty");
+            let (pos, score) = best.expect("remaining is non-empty");
             let picked = remaining.remove(pos);
-            knn.add_acquired(picked, &remaining);
+            match &mut estimator {
+                Term::Ksg(k) => k.add_acquired(picked, &remaining),
+                Term::Kl(k) => k.add_acquired(picked, &remaining),
+            }
             trace.picks.push(state.unlabelled[picked]);
             trace.scores.push(score);
-            trace.entropy_terms.push(term);
+            trace.entropy_terms.push(terms[pos]);
         }
         Ok(trace)
     }
 }
 
+/// `(x − mean) / std` with the unbiased std (torch's default); only centred when std is 0.
+fn z_score(v: &mut [f64]) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let sd = if v.len() > 1 { (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() } else { 0.0 };
+    for x in v.iter_mut() {
+        *x = if sd > 0.0 { (*x - mean) / sd } else { *x - mean };
+    }
+}
+
 impl PoolPolicy for BalPm {
+    fn score(&self) -> UncertaintyScore {
+        self.config.score
+    }
+
     fn select(&self, state: &PoolState<'_>, batch: usize, _rng: &mut ChaCha8Rng) -> Result<Vec<usize>, AcquireError> {
         Ok(self.select_traced(state, batch)?.picks)
     }
@@ -169,6 +237,53 @@ mod tests {
         }
         // A batch of 4 stops after the in-batch update has changed 4's score.
         assert_eq!(policy.select_traced(&state, 4).unwrap().picks, vec![3, 2, 5, 4]);
+    }
+
+    fn hand_state() -> (FeatureMatrix, [usize; 6], [f64; 6]) {
+        let feats = FeatureMatrix::new(7, 1, vec![0.0, 0.0, 1.0, 3.0, 7.0, 7.5, 0.0]).unwrap();
+        (feats, [0, 1, 2, 3, 4, 5], [0.30, 0.29, 0.05, 0.02, 0.0, 0.01])
+    }
+
+    #[test]
+    fn ablations_on_the_hand_example() {
+        let (feats, unl, u) = hand_state();
+        let state = PoolState::new(&unl, &u, &[6], &feats);
+        let base = BalPmConfig { k: 2, beta: 0.1, ..Default::default() };
+        let picks = |c: BalPmConfig, b| BalPm::new(c).select_traced(&state, b).unwrap();
+        // No uncertainty: entropy only. Terms (×β removed): 3: 1.9635, 4: 0.5773, 5: 0.5773, 2: 0.2704;
+        // pick 3, then 4 (first of the tie 4/5), after which 5's count rises (0.5 ≤ r5) → 2 before 5.
+        assert_eq!(picks(BalPmConfig { no_uncertainty: true, ..base.clone() }, 3).picks, vec![3, 4, 2]);
+        // Entropy minimiser: u − βĤ favours the duplicates: 0 (0.30 + 0.963), then 1 whose count
+        // rose to 2 (0.29 + 1.013).
+        assert_eq!(picks(BalPmConfig { entropy_minimizer: true, ..base.clone() }, 2).picks, vec![0, 1]);
+        // With β = 0 every variant is BALD rank.
+        assert_eq!(picks(BalPmConfig { beta: 0.0, ..base.clone() }, 3).picks, vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn kl_estimator_on_a_worked_example() {
+        // Same pool, k = 1, β = 0.1: the term is log(2ρ + ε) with ρ the nearest labelled/picked
+        // prompt. Labelled = {0}. ρ = [0, 0, 1, 3, 7, 7.5].
+        // Scores: 0: .30 + .1 ln(1e-4) = −0.621, 1: −0.631, 2: .05 + .1 ln 2.0001 = 0.1193,
+        // 3: .02 + .1 ln 6.0001 = 0.1992, 4: .1 ln 14.0001 = 0.2639, 5: .01 + .1 ln 15.0001 = 0.2808.
+        // Pick 5; then 4's ρ becomes 0.5: .1 ln 1.0001 ≈ 0.00001; pick 3 (0.1992), then 2: ρ2 = min(1, 2) = 1 → 0.1193.
+        let (feats, unl, u) = hand_state();
+        let state = PoolState::new(&unl, &u, &[6], &feats);
+        let c = BalPmConfig { k: 1, beta: 0.1, estimator: EntropyEstimator::Kl, ..Default::default() };
+        let t = BalPm::new(c).select_traced(&state, 3).unwrap();
+        assert_eq!(t.picks, vec![5, 3, 2]);
+        assert!((t.scores[0] - (0.01 + 0.1 * 15.0001f64.ln())).abs() < 1e-12);
+    }
+
+    #[test]
+    fn normalized_entropy_is_scale_free() {
+        // Unbiased std of [1, 2, 3] is 1; a single value is only centred.
+        let mut v = vec![1.0, 2.0, 3.0];
+        z_score(&mut v);
+        assert_eq!(v, vec![-1.0, 0.0, 1.0]);
+        let mut one = vec![5.0];
+        z_score(&mut one);
+        assert_eq!(one, vec![0.0]);
     }
 
     #[test]

@@ -77,6 +77,60 @@ impl KnnEntropyBonus {
     }
 }
 
+/// The KL-estimator ablation (specs/balpm.md §4.4, `batch-state-entropy-v2`): the term is
+/// `log(2 ρ_k(i) + ε)` where `ρ_k(i)` is the distance from candidate `i` to its k-th nearest
+/// *labelled or already picked* prompt. No pool radius, no digamma count. With fewer than `k` such
+/// prompts the farthest available one is used, and with none the term is 0 (the reference's
+/// `topk` would raise).
+#[derive(Clone, Debug)]
+pub struct KlEntropyTerm {
+    candidates: FeatureMatrix,
+    k: usize,
+    /// Per candidate, the k smallest distances so far as a max-heap. Distances are ≥ 0, so the
+    /// IEEE bit patterns order like the values.
+    nearest: Vec<std::collections::BinaryHeap<u64>>,
+}
+
+impl KlEntropyTerm {
+    pub fn new(candidates: FeatureMatrix, labelled: &FeatureMatrix, k: usize) -> Self {
+        let nearest = (0..candidates.rows())
+            .into_par_iter()
+            .map(|i| {
+                let mut heap = std::collections::BinaryHeap::with_capacity(k + 1);
+                for j in 0..labelled.rows() {
+                    push_bounded(&mut heap, euclidean(candidates.row(i), labelled.row(j)), k);
+                }
+                heap
+            })
+            .collect();
+        Self { candidates, k, nearest }
+    }
+
+    /// `log(2 ρ_k(i) + ε)`.
+    pub fn term(&self, i: usize, eps: f64) -> f64 {
+        match self.nearest[i].peek() {
+            Some(&bits) => (2.0 * f64::from_bits(bits) + eps).ln(),
+            None => 0.0,
+        }
+    }
+
+    /// Adds the picked candidate to every remaining candidate's neighbour set.
+    pub fn add_acquired(&mut self, picked: usize, remaining: &[usize]) {
+        let xp = self.candidates.row(picked).to_vec();
+        for &i in remaining {
+            let d = euclidean(self.candidates.row(i), &xp);
+            push_bounded(&mut self.nearest[i], d, self.k);
+        }
+    }
+}
+
+fn push_bounded(heap: &mut std::collections::BinaryHeap<u64>, d: f64, k: usize) {
+    heap.push(d.to_bits());
+    if heap.len() > k {
+        heap.pop();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +159,22 @@ mod tests {
         // Term with r = 0, n = 2: log(ε) − ψ(3) = ln 1e-4 − (3/2 − γ).
         let expected = (1e-4f64).ln() - (1.5 - 0.577_215_664_901_532_9);
         assert!((knn.term(0, 1e-4, 1.0) - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn kl_term_uses_the_kth_labelled_or_picked_neighbour() {
+        let pool = FeatureMatrix::from_rows(&[vec![0.0], vec![10.0]]).unwrap();
+        let lab = FeatureMatrix::from_rows(&[vec![1.0], vec![4.0], vec![12.0]]).unwrap();
+        let mut kl = KlEntropyTerm::new(pool, &lab, 2);
+        // Candidate 0: distances 1, 4, 12 → ρ₂ = 4; candidate 1: 9, 6, 2 → ρ₂ = 6.
+        assert!((kl.term(0, 0.0) - 8f64.ln()).abs() < 1e-12);
+        assert!((kl.term(1, 0.0) - 12f64.ln()).abs() < 1e-12);
+        // Picking candidate 0 adds a neighbour at 10 to candidate 1: distances 2, 6, 9, 10 → ρ₂ still 6.
+        kl.add_acquired(0, &[1]);
+        assert!((kl.term(1, 1e-4) - 12.0001f64.ln()).abs() < 1e-12);
+        let empty = FeatureMatrix::new(0, 1, vec![]).unwrap();
+        let none = KlEntropyTerm::new(FeatureMatrix::from_rows(&[vec![0.0]]).unwrap(), &empty, 3);
+        assert_eq!(none.term(0, 1e-4), 0.0);
     }
 
     #[test]

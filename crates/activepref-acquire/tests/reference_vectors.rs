@@ -58,6 +58,7 @@ fn balpm_matches_every_reference_vector() {
             d_tilde: case.d_tilde,
             eps: case.eps,
             feature_shift: if case.reference_feature_shift { FeatureShift::Reference } else { FeatureShift::None },
+            ..BalPmConfig::default()
         });
         let picks: Vec<i64> = policy.select_traced(&state, case.batch_size).unwrap().picks.iter().map(|&r| case.ids[r]).collect();
         assert_eq!(picks, case.expected_picks_in_order, "case {} ({})", case.name, file.display());
