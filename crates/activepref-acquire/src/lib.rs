@@ -3,17 +3,20 @@
 //! Owns the **acquisition** arrow: which unlabelled comparisons to label next.
 //!
 //! - [`PoolPolicy`] is the seam: `select(&PoolState, batch, rng) -> pool indices`.
-//! - [`RandomSampling`], [`TopScore`] (BALD rank) and [`BalPm`] are the pool policies built so far;
-//!   [`PolicySpec`] is the registry the YAML parser and `activepref policies` share.
+//! - Pool policies: [`RandomSampling`], [`TopScore`] (rank; BALD rank is the paper's baseline),
+//!   [`ProportionalSampling`], [`GumbelTopK`] (SoftmaxBALD, PowerBALD, SoftRankBALD),
+//!   [`SampleThenRank`], [`ClusteredRank`], [`BalPm`] (with its ablations) and [`BatchBald`], each
+//!   ranking by an [`UncertaintyScore`]. [`PolicySpec`] is the registry the YAML parser and
+//!   `activepref policies` share.
 //! - [`KnnEntropyBonus`] is BAL-PM's kNN estimate of how much a prompt adds to the entropy of the
 //!   acquired prompts (specs/balpm.md §4.3).
 //!
 //! - [`PairPolicySpec`] holds the ActiveUltraFeedback pair rules (DTS, DRTS, DeltaUCB, InfoMax,
 //!   MaxMinLCB, …) in `reference` and `corrected` modes ([`PairMode`]).
-//!
-//! The rest of the BAL-PM baseline zoo is not built yet (see ARCHITECTURE.md).
+
 
 mod balpm;
+mod batchbald;
 mod knn;
 mod pair;
 mod policies;
@@ -21,14 +24,15 @@ mod registry;
 mod rules;
 mod scores;
 
-pub use balpm::{BalPm, BalPmConfig, BalPmTrace, FeatureShift};
+pub use batchbald::{BatchBald, BatchBaldConfig};
+pub use balpm::{BalPm, BalPmConfig, BalPmTrace, EntropyEstimator, FeatureShift};
 pub use knn::KnnEntropyBonus;
 pub use pair::{
     BetaParams, CandidateScores, MaxMinLcbParams, PairMode, PairPolicySpec, QuantileParams, ThompsonDraw, ThompsonParams,
     UcbSetParams,
 };
 pub use policies::{RandomSampling, TopScore};
-pub use registry::{PolicySpec, policy_docs};
+pub use registry::{GroupParams, GumbelParams, PolicySpec, PowerParams, ScoreParams, policy_docs};
 pub use rules::{Annealing, ClusteredRank, GumbelRule, GumbelTopK, ProportionalSampling, SampleThenRank};
 pub use scores::UncertaintyScore;
 

@@ -2,6 +2,7 @@
 
 use rand_chacha::ChaCha8Rng;
 
+use crate::scores::UncertaintyScore;
 use crate::{AcquireError, PoolPolicy, PoolState};
 
 /// Uniform sampling of the batch without replacement.
@@ -20,7 +21,9 @@ impl PoolPolicy for RandomSampling {
 /// Top-B by the uncertainty score (`rank` in the reference). With BALD scores this is the paper's
 /// "BALD" baseline. Ties go to the earlier candidate.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct TopScore;
+pub struct TopScore {
+    pub score: UncertaintyScore,
+}
 
 /// Candidate positions sorted by descending score, ties by position.
 pub(crate) fn rank_desc(scores: &[f64]) -> Vec<usize> {
@@ -30,6 +33,10 @@ pub(crate) fn rank_desc(scores: &[f64]) -> Vec<usize> {
 }
 
 impl PoolPolicy for TopScore {
+    fn score(&self) -> UncertaintyScore {
+        self.score
+    }
+
     fn select(&self, state: &PoolState<'_>, batch: usize, _rng: &mut ChaCha8Rng) -> Result<Vec<usize>, AcquireError> {
         state.validate()?;
         Ok(rank_desc(state.uncertainty).into_iter().take(batch).map(|p| state.unlabelled[p]).collect())
@@ -52,14 +59,14 @@ mod tests {
         let f = FeatureMatrix::new(6, 1, vec![0.0; 6]).unwrap();
         let unl = [5, 1, 2, 4];
         let u = [0.2, 0.5, 0.2, 0.9];
-        let picks = TopScore.select(&state(&unl, &u, &f), 3, &mut ChaCha8Rng::seed_from_u64(0)).unwrap();
+        let picks = TopScore::default().select(&state(&unl, &u, &f), 3, &mut ChaCha8Rng::seed_from_u64(0)).unwrap();
         assert_eq!(picks, vec![4, 1, 5]);
     }
 
     #[test]
     fn nan_score_is_an_error() {
         let f = FeatureMatrix::new(2, 1, vec![0.0; 2]).unwrap();
-        let err = TopScore.select(&state(&[0, 1], &[0.1, f64::NAN], &f), 1, &mut ChaCha8Rng::seed_from_u64(0));
+        let err = TopScore::default().select(&state(&[0, 1], &[0.1, f64::NAN], &f), 1, &mut ChaCha8Rng::seed_from_u64(0));
         assert!(matches!(err, Err(AcquireError::NonFiniteScore { index: 1, .. })));
     }
 
@@ -87,7 +94,7 @@ mod tests {
             let unl: Vec<usize> = (0..n).map(|i| i + 20).collect();
             let u = &scores[..n];
             for picks in [
-                TopScore.select(&state(&unl, u, &f), batch, &mut ChaCha8Rng::seed_from_u64(seed)).unwrap(),
+                TopScore::default().select(&state(&unl, u, &f), batch, &mut ChaCha8Rng::seed_from_u64(seed)).unwrap(),
                 RandomSampling.select(&state(&unl, u, &f), batch, &mut ChaCha8Rng::seed_from_u64(seed)).unwrap(),
             ] {
                 prop_assert_eq!(picks.len(), batch.min(n));

@@ -1,43 +1,100 @@
-//! The policy registry: one enum that the YAML parser reads, that builds the policy objects, and
-//! that `activepref policies` prints.
+//! The pool-policy registry: one enum that the YAML parser reads, that builds the policy objects,
+//! and that `activepref policies` prints (with defaults taken from the enum itself).
 
 use serde::{Deserialize, Serialize};
 
-use crate::{BalPm, BalPmConfig, PoolPolicy, RandomSampling, TopScore};
+use crate::rules::{Annealing, ClusteredRank, GumbelRule, GumbelTopK, ProportionalSampling, SampleThenRank};
+use crate::scores::UncertaintyScore;
+use crate::{BalPm, BalPmConfig, BatchBald, BatchBaldConfig, PoolPolicy, RandomSampling, TopScore};
+
+/// Only the score to rank or sample by.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScoreParams {
+    /// bald | predictive | aleatoric | variance | random
+    pub score: UncertaintyScore,
+}
+
+/// A Gumbel rule's inverse temperature and score.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GumbelParams {
+    /// Inverse temperature β (Gumbel scale 1/β).
+    pub beta: f64,
+    pub score: UncertaintyScore,
+}
+
+impl Default for GumbelParams {
+    fn default() -> Self {
+        Self { beta: 1.0, score: UncertaintyScore::Bald }
+    }
+}
+
+/// PowerBALD: β and an optional annealing schedule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PowerParams {
+    pub beta: f64,
+    pub score: UncertaintyScore,
+    /// `{ initial_beta: 0.25, start_round: 0, rounds: N }`: β climbs linearly to `beta`.
+    pub annealing: Option<Annealing>,
+}
+
+impl Default for PowerParams {
+    fn default() -> Self {
+        Self { beta: 1.0, score: UncertaintyScore::Bald, annealing: None }
+    }
+}
+
+/// Sample-then-rank's group size and score.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GroupParams {
+    pub group_size: usize,
+    pub score: UncertaintyScore,
+}
+
+impl Default for GroupParams {
+    fn default() -> Self {
+        Self { group_size: 16, score: UncertaintyScore::Bald }
+    }
+}
 
 /// A pool policy with its parameters, as written in an experiment file:
 /// `{ policy: balpm, k: 13, beta: 0.01 }`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "policy", rename_all = "snake_case")]
 pub enum PolicySpec {
-    /// Uniform sampling without replacement.
     Random,
-    /// Top-B by BALD (epistemic uncertainty), the paper's "BALD" baseline.
     Bald,
-    /// BAL-PM: BALD plus β times the kNN entropy term, greedy with in-batch updates.
+    Rank(ScoreParams),
+    Sample(ScoreParams),
+    SoftmaxBald(GumbelParams),
+    PowerBald(PowerParams),
+    SoftrankBald(GumbelParams),
+    SampleThenRank(GroupParams),
+    ClusteredRank(ScoreParams),
     Balpm(BalPmConfig),
-}
-
-/// One parameter of a policy, for `activepref policies`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ParamDoc {
-    pub name: &'static str,
-    pub default: String,
-    pub doc: &'static str,
-}
-
-/// A policy's name, summary and parameters.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PolicyDoc {
-    pub name: &'static str,
-    pub summary: &'static str,
-    pub params: Vec<ParamDoc>,
+    Batchbald(BatchBaldConfig),
 }
 
 impl PolicySpec {
     /// Every policy with its default parameters: the registry itself.
     pub fn all() -> Vec<PolicySpec> {
-        vec![PolicySpec::Random, PolicySpec::Bald, PolicySpec::Balpm(BalPmConfig::default())]
+        use PolicySpec::*;
+        vec![
+            Random,
+            Bald,
+            Rank(ScoreParams::default()),
+            Sample(ScoreParams::default()),
+            SoftmaxBald(GumbelParams::default()),
+            PowerBald(PowerParams::default()),
+            SoftrankBald(GumbelParams::default()),
+            SampleThenRank(GroupParams::default()),
+            ClusteredRank(ScoreParams::default()),
+            Balpm(BalPmConfig::default()),
+            Batchbald(BatchBaldConfig::default()),
+        ]
     }
 
     /// The `policy:` tag.
@@ -45,82 +102,148 @@ impl PolicySpec {
         match self {
             PolicySpec::Random => "random",
             PolicySpec::Bald => "bald",
+            PolicySpec::Rank(_) => "rank",
+            PolicySpec::Sample(_) => "sample",
+            PolicySpec::SoftmaxBald(_) => "softmax_bald",
+            PolicySpec::PowerBald(_) => "power_bald",
+            PolicySpec::SoftrankBald(_) => "softrank_bald",
+            PolicySpec::SampleThenRank(_) => "sample_then_rank",
+            PolicySpec::ClusteredRank(_) => "clustered_rank",
             PolicySpec::Balpm(_) => "balpm",
+            PolicySpec::Batchbald(_) => "batchbald",
+        }
+    }
+
+    /// One line on what the policy does.
+    pub fn summary(&self) -> &'static str {
+        match self {
+            PolicySpec::Random => "uniform sampling of the batch without replacement",
+            PolicySpec::Bald => "top-B by BALD, H[p̄] − mean_m H[p_m] (the paper's BALD baseline; = rank with score bald)",
+            PolicySpec::Rank(_) => "top-B by the chosen score",
+            PolicySpec::Sample(_) => "sampling without replacement with probability ∝ score",
+            PolicySpec::SoftmaxBald(_) => "top-B of score + Gumbel(0, 1/beta): ∝ exp(beta·score) (Kirsch et al. 2023)",
+            PolicySpec::PowerBald(_) => "top-B of log(score + 1e-5) + Gumbel(0, 1/beta): ∝ score^beta, optional annealing of beta",
+            PolicySpec::SoftrankBald(_) => "top-B of log(1/rank + 1e-5) + Gumbel(0, 1/beta): ∝ rank^−beta",
+            PolicySpec::SampleThenRank(_) => "shuffle, best of each group of group_size, then B of the winners uniformly",
+            PolicySpec::ClusteredRank(_) => "top-B by score with at most one comparison per prompt",
+            PolicySpec::Balpm(_) => {
+                "BAL-PM: greedy u + beta·(log(2 r_k + eps) − ψ(n + 1)/d_tilde), counts updated within the batch; ablations: estimator kl, no_uncertainty, entropy_minimizer, normalize_entropy, score"
+            }
+            PolicySpec::Batchbald(_) => "BatchBALD: greedy joint mutual information of the batch's labels with the ensemble member",
         }
     }
 
     pub fn build(&self) -> Box<dyn PoolPolicy> {
         match self {
             PolicySpec::Random => Box::new(RandomSampling),
-            PolicySpec::Bald => Box::new(TopScore),
+            PolicySpec::Bald => Box::new(TopScore::default()),
+            PolicySpec::Rank(p) => Box::new(TopScore { score: p.score }),
+            PolicySpec::Sample(p) => Box::new(ProportionalSampling { score: p.score }),
+            PolicySpec::SoftmaxBald(p) => Box::new(GumbelTopK { rule: GumbelRule::Softmax, beta: p.beta, score: p.score }),
+            PolicySpec::PowerBald(p) => Box::new(GumbelTopK { rule: GumbelRule::Power(p.annealing.clone()), beta: p.beta, score: p.score }),
+            PolicySpec::SoftrankBald(p) => Box::new(GumbelTopK { rule: GumbelRule::SoftRank, beta: p.beta, score: p.score }),
+            PolicySpec::SampleThenRank(p) => Box::new(SampleThenRank { group_size: p.group_size, score: p.score }),
+            PolicySpec::ClusteredRank(p) => Box::new(ClusteredRank { score: p.score }),
             PolicySpec::Balpm(c) => Box::new(BalPm::new(c.clone())),
+            PolicySpec::Batchbald(c) => Box::new(BatchBald { config: c.clone() }),
         }
     }
 
     /// Checks parameters against the pool size; the error is `(parameter, message)`.
     pub fn validate(&self, pool_size: usize) -> Result<(), (String, String)> {
-        let PolicySpec::Balpm(c) = self else { return Ok(()) };
         let bad = |f: &str, m: String| Err((f.to_string(), m));
-        if c.k == 0 {
-            return bad("k", "must be at least 1 (the point itself counts as its first neighbour)".into());
-        }
-        if c.k > pool_size {
-            return bad("k", format!("is {}, but the pool holds only {pool_size} comparisons; lower k", c.k));
-        }
-        if !c.beta.is_finite() {
-            return bad("beta", "must be a finite number".into());
-        }
-        if !(c.d_tilde.is_finite() && c.d_tilde > 0.0) {
-            return bad("d_tilde", "must be a finite number > 0".into());
-        }
-        if !(c.eps.is_finite() && c.eps > 0.0) {
-            return bad("eps", "must be a finite number > 0 (it keeps log(2r + eps) finite when r = 0)".into());
-        }
-        Ok(())
-    }
-
-    fn doc(&self) -> PolicyDoc {
+        let positive_beta = |beta: f64| -> Result<(), (String, String)> {
+            if beta.is_finite() && beta > 0.0 { Ok(()) } else { bad("beta", "must be a finite number > 0 (the Gumbel scale is 1/beta)".into()) }
+        };
         match self {
-            PolicySpec::Random => PolicyDoc { name: self.name(), summary: "uniform sampling of the batch without replacement", params: vec![] },
-            PolicySpec::Bald => PolicyDoc {
-                name: self.name(),
-                summary: "top-B by BALD, H[p̄] − mean_m H[p_m] over the ensemble (specs/balpm.md §4.2 `rank`)",
-                params: vec![],
-            },
-            PolicySpec::Balpm(c) => PolicyDoc {
-                name: self.name(),
-                summary: "BAL-PM: greedy top score u + β(log(2 r_k + eps) − ψ(n + 1)/d_tilde), counts updated within the batch (specs/balpm.md §4.3)",
-                params: vec![
-                    ParamDoc { name: "k", default: c.k.to_string(), doc: "kNN radius: k-th nearest unlabelled prompt, itself included" },
-                    ParamDoc { name: "beta", default: c.beta.to_string(), doc: "weight of the entropy term" },
-                    ParamDoc { name: "d_tilde", default: c.d_tilde.to_string(), doc: "divides the digamma term" },
-                    ParamDoc { name: "eps", default: c.eps.to_string(), doc: "added inside the log so that r = 0 stays finite" },
-                    ParamDoc {
-                        name: "feature_shift",
-                        default: "none".into(),
-                        doc: "none (corrected) | reference: pool prompts shifted by mean/std, labelled not (bug B)",
-                    },
-                ],
-            },
+            PolicySpec::SoftmaxBald(p) | PolicySpec::SoftrankBald(p) => positive_beta(p.beta),
+            PolicySpec::PowerBald(p) => {
+                positive_beta(p.beta)?;
+                match &p.annealing {
+                    Some(a) if !(a.initial_beta.is_finite() && a.initial_beta > 0.0) => bad("annealing.initial_beta", "must be a finite number > 0".into()),
+                    _ => Ok(()),
+                }
+            }
+            PolicySpec::SampleThenRank(p) if p.group_size == 0 => bad("group_size", "must be at least 1".into()),
+            PolicySpec::Batchbald(c) if c.max_configurations < 2 => bad("max_configurations", "must be at least 2".into()),
+            PolicySpec::Balpm(c) => {
+                if c.k == 0 {
+                    return bad("k", "must be at least 1 (the point itself counts as its first neighbour)".into());
+                }
+                if c.k > pool_size {
+                    return bad("k", format!("is {}, but the pool holds only {pool_size} comparisons; lower k", c.k));
+                }
+                if !c.beta.is_finite() {
+                    return bad("beta", "must be a finite number".into());
+                }
+                if !(c.d_tilde.is_finite() && c.d_tilde > 0.0) {
+                    return bad("d_tilde", "must be a finite number > 0".into());
+                }
+                if !(c.eps.is_finite() && c.eps > 0.0) {
+                    return bad("eps", "must be a finite number > 0 (it keeps log(2r + eps) finite when r = 0)".into());
+                }
+                Ok(())
+            }
+            _ => Ok(()),
         }
     }
 }
 
-/// Documentation of every registered policy, generated from [`PolicySpec::all`].
-pub fn policy_docs() -> Vec<PolicyDoc> {
-    PolicySpec::all().iter().map(PolicySpec::doc).collect()
+/// Name and summary of every registered pool policy, from [`PolicySpec::all`].
+pub fn policy_docs() -> Vec<(&'static str, &'static str, PolicySpec)> {
+    PolicySpec::all().into_iter().map(|s| (s.name(), s.summary(), s)).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::PoolState;
 
     #[test]
-    fn docs_cover_every_registered_policy() {
-        let names: Vec<_> = policy_docs().iter().map(|d| d.name).collect();
-        assert_eq!(names, vec!["random", "bald", "balpm"]);
-        let balpm = &policy_docs()[2];
-        assert_eq!(balpm.params.iter().find(|p| p.name == "k").unwrap().default, "13");
+    fn every_registered_policy_is_listed_once() {
+        let names: Vec<_> = policy_docs().iter().map(|d| d.0).collect();
+        let mut unique = names.clone();
+        unique.dedup();
+        assert_eq!(names.len(), unique.len());
+        assert_eq!(names.len(), 11);
+        assert!(names.contains(&"batchbald") && names.contains(&"balpm"));
+    }
+
+    proptest::proptest! {
+        /// Every registered pool policy returns min(B, |U|) distinct unlabelled indices.
+        #[test]
+        fn every_pool_policy_returns_distinct_unlabelled_picks(
+            n_pool in 3usize..30,
+            n_lab in 0usize..5,
+            batch in 1usize..40,
+            seed in 0u64..1000,
+            logits in proptest::collection::vec(-4.0f64..4.0, 3 * 35),
+            coords in proptest::collection::vec(-3i8..3, 35),
+        ) {
+            use rand::SeedableRng;
+            let rows = n_pool + n_lab;
+            let feats = activepref_data::FeatureMatrix::new(rows, 1, coords[..rows].iter().map(|&c| c as f32).collect()).unwrap();
+            let ids: Vec<u32> = coords[..rows].iter().map(|&c| (c + 3) as u32).collect();
+            let unlabelled: Vec<usize> = (n_lab..rows).collect();
+            let labelled: Vec<usize> = (0..n_lab).collect();
+            let pred = activepref_model::EnsemblePrediction::from_logits(
+                3, n_pool, (0..3).flat_map(|m| logits[m * 35..m * 35 + n_pool].to_vec()).collect());
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            for spec in PolicySpec::all() {
+                let spec = match spec {
+                    PolicySpec::Balpm(c) => PolicySpec::Balpm(BalPmConfig { k: 3, ..c }),
+                    other => other,
+                };
+                let policy = spec.build();
+                let u = policy.score().compute(&pred, &mut rng);
+                let state = PoolState { prompt_ids: Some(&ids), prediction: Some(&pred), round: 2, ..PoolState::new(&unlabelled, &u, &labelled, &feats) };
+                let picks = policy.select(&state, batch, &mut rng).unwrap();
+                proptest::prop_assert_eq!(picks.len(), batch.min(n_pool), "{}", spec.name());
+                let set: std::collections::HashSet<_> = picks.iter().collect();
+                proptest::prop_assert_eq!(set.len(), picks.len(), "{} repeated a pick", spec.name());
+                proptest::prop_assert!(picks.iter().all(|p| unlabelled.contains(p)), "{} picked a labelled row", spec.name());
+            }
+        }
     }
 
     #[test]
@@ -129,5 +252,6 @@ mod tests {
         let (field, msg) = spec.validate(20).unwrap_err();
         assert_eq!(field, "k");
         assert!(msg.contains("only 20"));
+        assert_eq!(PolicySpec::SoftmaxBald(GumbelParams { beta: 0.0, ..Default::default() }).validate(20).unwrap_err().0, "beta");
     }
 }

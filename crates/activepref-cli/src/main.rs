@@ -5,10 +5,18 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use activepref_acquire::policy_docs;
+use activepref_acquire::{PairPolicySpec, policy_docs};
 use activepref_experiment::{ExperimentConfig, RunOptions, run_experiment};
 use activepref_report::{ReportOptions, write_report};
 use clap::{Parser, Subcommand};
+
+/// `println!` that ignores a closed stdout (`activepref policies | head` must not panic).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
 
 /// Benchmark active learning of preference data for LLMs (BAL-PM, ActiveUltraFeedback).
 ///
@@ -82,7 +90,7 @@ fn report(dir: &Path, cfg: &ExperimentConfig, window: Option<usize>) -> Result<(
         cfg.policies.keys().cloned().collect(),
     );
     for f in write_report(dir, &opts)? {
-        println!("wrote {}", f.display());
+        say!("wrote {}", f.display());
     }
     Ok(())
 }
@@ -103,7 +111,7 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             let started = Instant::now();
             let summary = run_experiment(&cfg, &RunOptions { fresh, progress: !quiet, max_rounds })?;
-            println!(
+            say!(
                 "{}: {} runs ({} already finished, {} rounds resumed) in {:.1} s wall time",
                 cfg.name,
                 summary.runs_total,
@@ -112,7 +120,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 started.elapsed().as_secs_f64()
             );
             if summary.runs_paused > 0 {
-                println!("{} runs paused by --max-rounds; run the same command again to continue", summary.runs_paused);
+                say!("{} runs paused by --max-rounds; run the same command again to continue", summary.runs_paused);
             } else if !no_report {
                 report(&summary.output_dir, &cfg, None)?;
             }
@@ -121,9 +129,9 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Validate { experiment } => {
             let cfg = load(&experiment)?;
             let bench = cfg.build_benchmark();
-            println!("{}: ok", experiment.display());
-            println!("  {bench}");
-            println!(
+            say!("{}: ok", experiment.display());
+            say!("  {bench}");
+            say!(
                 "  {} policies x {} seeds, {} rounds, {} initial + {} per round, {} members",
                 cfg.policies.len(),
                 cfg.seeds.len(),
@@ -142,17 +150,26 @@ fn run(cli: Cli) -> Result<(), String> {
             report(&results, &cfg, window)
         }
         Command::Policies => {
-            println!("Pool policies (use in an experiment file as `<label>: {{ policy: <name>, <param>: <value> }}`):\n");
-            for doc in policy_docs() {
-                println!("{}\n    {}", doc.name, doc.summary);
-                for p in &doc.params {
-                    println!("    {:<14} default {:<8} {}", p.name, p.default, p.doc);
-                }
-                println!();
+            say!("POOL POLICIES (BAL-PM family), used in experiment files as `<label>: {{ policy: <name>, <param>: <value> }}`.");
+            say!("Every parameter is optional; the line under each name shows the defaults.\n");
+            for (name, summary, spec) in policy_docs() {
+                say!("{name}\n    {summary}\n    {}\n", flow_yaml(&spec)?);
+            }
+            say!("PAIR POLICIES (ActiveUltraFeedback family): one pair (a, b) of a prompt's n responses.");
+            say!("Each runs in mode `reference` (the public code's behaviour) or `corrected` (default).\n");
+            for spec in PairPolicySpec::all() {
+                say!("{}\n    {}\n    {}\n", spec.name(), spec.summary(), flow_yaml(&spec)?);
             }
             Ok(())
         }
     }
+}
+
+/// A registry entry's defaults on one line of YAML flow syntax.
+fn flow_yaml<T: serde::Serialize>(spec: &T) -> Result<String, String> {
+    let block = yaml_serde::to_string(spec).map_err(|e| e.to_string())?;
+    let fields: Vec<String> = block.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+    Ok(format!("{{ {} }}", fields.join(", ")))
 }
 
 fn main() -> ExitCode {

@@ -104,7 +104,7 @@ fn policies_lists_the_registry() {
     let out = Command::new(env!("CARGO_BIN_EXE_activepref")).arg("policies").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
-    for name in ["random", "bald", "balpm", "feature_shift", "default 13"] {
+    for name in ["random", "bald", "balpm", "feature_shift: none", "k: 13", "batchbald", "power_bald", "deltaucb", "maxminlcb", "static_maxmin"] {
         assert!(text.contains(name), "{name} missing:\n{text}");
     }
 }
