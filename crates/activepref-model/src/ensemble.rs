@@ -10,7 +10,7 @@ use rand::seq::SliceRandom;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::mlp::{RewardMlp, RewardMlpConfig, bradley_terry_loss};
+use crate::mlp::{RewardMlp, RewardMlpConfig, bradley_terry_loss, dropout_masks};
 use crate::prediction::EnsemblePrediction;
 use crate::ComputeDevice;
 
@@ -84,6 +84,33 @@ pub enum MemberInit {
     ReferenceShared,
 }
 
+/// Where the epistemic uncertainty comes from.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum UncertaintyBackend {
+    /// A deep ensemble of `members` independently trained MLPs (BAL-PM's default).
+    #[default]
+    Ensemble,
+    /// One MLP trained with dropout on the inputs of the layers after the first; its
+    /// `realisations` "members" each freeze one Bernoulli mask over the hidden units for the whole
+    /// dataset (specs/balpm.md §4.5). Validation loss is computed without dropout (the reference
+    /// leaves dropout on there, §7.3 J).
+    McDropout {
+        #[serde(default = "default_rate")]
+        rate: f64,
+        #[serde(default = "default_realisations")]
+        realisations: usize,
+    },
+}
+
+fn default_rate() -> f64 {
+    0.1
+}
+
+fn default_realisations() -> usize {
+    5
+}
+
 /// The whole preference model: `members` reward MLPs trained independently.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -94,6 +121,8 @@ pub struct EnsembleConfig {
     pub train: TrainConfig,
     pub member_init: MemberInit,
     pub device: ComputeDevice,
+    /// `{ kind: ensemble }` (default) or `{ kind: mc_dropout, rate: 0.1, realisations: 5 }`.
+    pub backend: UncertaintyBackend,
 }
 
 impl Default for EnsembleConfig {
@@ -104,6 +133,7 @@ impl Default for EnsembleConfig {
             train: TrainConfig::default(),
             member_init: MemberInit::Independent,
             device: ComputeDevice::Cpu,
+            backend: UncertaintyBackend::Ensemble,
         }
     }
 }
@@ -121,6 +151,8 @@ pub struct TrainReport {
 #[derive(Debug)]
 pub struct FittedEnsemble {
     members: Vec<RewardMlp>,
+    /// MC dropout: one frozen mask set per realisation, all applied to `members[0]`.
+    realisation_masks: Vec<Vec<Tensor<2>>>,
     device: Device,
     pub reports: Vec<TrainReport>,
 }
@@ -137,10 +169,14 @@ fn rows_tensor(x: &FeatureMatrix, idx: &[usize], device: &Device) -> Tensor<2> {
 const INFERENCE_CHUNK: usize = 4096;
 
 fn member_rewards(model: &RewardMlp, x: &FeatureMatrix, device: &Device) -> Vec<f32> {
+    masked_rewards(model, x, &[], device)
+}
+
+fn masked_rewards(model: &RewardMlp, x: &FeatureMatrix, masks: &[Tensor<2>], device: &Device) -> Vec<f32> {
     let mut out = Vec::with_capacity(x.rows());
     let all: Vec<usize> = (0..x.rows()).collect();
     for chunk in all.chunks(INFERENCE_CHUNK) {
-        let r = model.forward(rows_tensor(x, chunk, device));
+        let r = model.forward_masked(rows_tensor(x, chunk, device), masks);
         out.extend_from_slice(r.into_data().as_slice::<f32>().expect("f32 rewards"));
     }
     out
@@ -161,6 +197,17 @@ impl EnsembleConfig {
         let bad = |f: &str, m: &str| Err((f.to_string(), m.to_string()));
         if self.members == 0 {
             return bad("members", "must be at least 1");
+        }
+        if let UncertaintyBackend::McDropout { rate, realisations } = self.backend {
+            if !(rate.is_finite() && rate > 0.0 && rate < 1.0) {
+                return bad("backend.rate", "must be a number in (0, 1)");
+            }
+            if realisations < 2 {
+                return bad("backend.realisations", "must be at least 2 (uncertainty needs disagreeing realisations)");
+            }
+            if self.mlp.hidden.is_empty() {
+                return bad("mlp.hidden", "mc_dropout needs at least one hidden layer to drop units from");
+            }
         }
         if self.mlp.hidden.contains(&0) {
             return bad("mlp.hidden", "every hidden width must be at least 1");
@@ -202,9 +249,17 @@ impl EnsembleConfig {
             return Err("cannot train on an empty labelled set".into());
         }
         let device = self.device.burn_device()?;
+        if let UncertaintyBackend::McDropout { rate, realisations } = self.backend {
+            let (model, report) = self.fit_member(train, validation, run_seed, round, 0, &device, Some(rate))?;
+            let widths = model.hidden_widths();
+            let realisation_masks = (0..realisations)
+                .map(|r| dropout_masks(&widths, 1, rate, &mut rng_for(run_seed, Stream::Model, &[round, r as u64, 3]), &device))
+                .collect();
+            return Ok(FittedEnsemble { members: vec![model], realisation_masks, device, reports: vec![report] });
+        }
         let trained: Vec<Result<(RewardMlp, TrainReport), String>> = (0..self.members)
             .into_par_iter()
-            .map(|m| self.fit_member(train, validation, run_seed, round, m, &device))
+            .map(|m| self.fit_member(train, validation, run_seed, round, m, &device, None))
             .collect();
         let mut members = Vec::with_capacity(self.members);
         let mut reports = Vec::with_capacity(self.members);
@@ -213,7 +268,7 @@ impl EnsembleConfig {
             members.push(model);
             reports.push(report);
         }
-        Ok(FittedEnsemble { members, device, reports })
+        Ok(FittedEnsemble { members, realisation_masks: vec![], device, reports })
     }
 
     fn fit_member(
@@ -224,6 +279,7 @@ impl EnsembleConfig {
         round: u64,
         member: usize,
         device: &Device,
+        dropout: Option<f64>,
     ) -> Result<(RewardMlp, TrainReport), String> {
         const SHARED_INIT_SEED: u64 = 42;
         let t = &self.train;
@@ -235,8 +291,10 @@ impl EnsembleConfig {
             }
             MemberInit::ReferenceShared => rng_for(SHARED_INIT_SEED, Stream::Model, &[u64::MAX, member.min(1) as u64]),
         };
+        let mut mask_rng = rng_for(run_seed, Stream::Model, &[round, member as u64, 2]);
         let ad = device.clone().autodiff();
         let mut model = self.mlp.init(train.pair_a.dim(), &mut init_rng, &ad);
+        let widths = model.hidden_widths();
         let mut optim = AdamWConfig::new()
             .with_epsilon(t.adam_epsilon as f32)
             .with_weight_decay(t.weight_decay as f32)
@@ -267,7 +325,15 @@ impl EnsembleConfig {
                 let d = train.pair_a.dim();
                 let xc = Tensor::<2>::from_data(TensorData::new(c_buf, [batch.len(), d]), &ad);
                 let xr = Tensor::<2>::from_data(TensorData::new(r_buf, [batch.len(), d]), &ad);
-                let loss = bradley_terry_loss(model.forward(xc), model.forward(xr));
+                let (rc, rr) = match dropout {
+                    // Independent masks for the two passes, as the reference's two F.dropout calls.
+                    Some(rate) => (
+                        model.forward_masked(xc, &dropout_masks(&widths, batch.len(), rate, &mut mask_rng, &ad)),
+                        model.forward_masked(xr, &dropout_masks(&widths, batch.len(), rate, &mut mask_rng, &ad)),
+                    ),
+                    None => (model.forward(xc), model.forward(xr)),
+                };
+                let loss = bradley_terry_loss(rc, rr);
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 model = optim.step(t.lr_at(step, total_steps), model, grads);
                 step += 1;
@@ -299,13 +365,18 @@ impl EnsembleConfig {
 }
 
 impl FittedEnsemble {
+    /// Ensemble members, or MC-dropout realisations.
     pub fn members(&self) -> usize {
-        self.members.len()
+        if self.realisation_masks.is_empty() { self.members.len() } else { self.realisation_masks.len() }
     }
 
-    /// Per-member rewards `[member][row]` of every row of `x`.
+    /// Per-member (or per-realisation) rewards `[member][row]` of every row of `x`.
     pub fn rewards(&self, x: &FeatureMatrix) -> Vec<Vec<f32>> {
-        self.members.iter().map(|m| member_rewards(m, x, &self.device)).collect()
+        if self.realisation_masks.is_empty() {
+            self.members.iter().map(|m| member_rewards(m, x, &self.device)).collect()
+        } else {
+            self.realisation_masks.iter().map(|masks| masked_rewards(&self.members[0], x, masks, &self.device)).collect()
+        }
     }
 
     /// The ensemble's prediction on the comparisons at `idx` of `split` (all rows if `None`).
@@ -358,6 +429,24 @@ mod tests {
         assert!(pa.bald_all().iter().any(|&u| u > 1e-6));
         let c = cfg.fit(&train, &bench.validation, 10, 0).unwrap();
         assert_ne!(c.predict(&bench.test, None), pa, "another seed, another ensemble");
+    }
+
+    #[test]
+    fn mc_dropout_gives_disagreeing_reproducible_realisations() {
+        let bench = SyntheticPoolConfig { pool_prompts: 100, ..Default::default() }.generate();
+        let mut cfg = tiny_config();
+        cfg.backend = UncertaintyBackend::McDropout { rate: 0.2, realisations: 4 };
+        let fit = cfg.fit(&bench.pool, &bench.validation, 3, 1).unwrap();
+        assert_eq!((fit.members(), fit.reports.len()), (4, 1), "one trained model, four realisations");
+        let pred = fit.predict(&bench.test, None);
+        assert_eq!(pred.members(), 4);
+        assert!(pred.bald_all().iter().any(|&u| u > 1e-6), "realisations disagree");
+        let again = cfg.fit(&bench.pool, &bench.validation, 3, 1).unwrap();
+        assert_eq!(again.predict(&bench.test, None), pred);
+        let m = pred.metrics(&bench.test.a_preferred);
+        assert!(m.log_likelihood > -0.69 && m.accuracy > 0.55, "{m:?}");
+        cfg.backend = UncertaintyBackend::McDropout { rate: 1.0, realisations: 4 };
+        assert_eq!(cfg.validate().unwrap_err().0, "backend.rate");
     }
 
     #[test]

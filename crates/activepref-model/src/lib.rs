@@ -8,6 +8,8 @@
 //! - [`TrainConfig`] and [`EnsembleConfig::fit`]: AdamW with linear warm-up/decay, minibatches,
 //!   early stopping on validation loss with the best checkpoint restored, every member re-initialised
 //!   each round from its own seed.
+//! - [`UncertaintyBackend`]: the deep ensemble, or MC dropout (one model, frozen dropout masks as
+//!   members; specs/balpm.md §4.5).
 //! - [`EnsemblePrediction`]: everything acquisition needs, derived from per-member rewards:
 //!   `p_m`, mean `p̄`, predictive entropy, expected entropy, BALD, variance, and the evaluation
 //!   metrics (log-likelihood, accuracy, Brier score).
@@ -19,8 +21,8 @@ mod ensemble;
 mod mlp;
 mod prediction;
 
-pub use ensemble::{EnsembleConfig, FittedEnsemble, MemberInit, TrainConfig, TrainReport};
-pub use mlp::{Activation, RewardMlp, RewardMlpConfig, bradley_terry_loss};
+pub use ensemble::{EnsembleConfig, FittedEnsemble, MemberInit, TrainConfig, TrainReport, UncertaintyBackend};
+pub use mlp::{Activation, RewardMlp, RewardMlpConfig, bradley_terry_loss, dropout_masks};
 pub use prediction::{EnsemblePrediction, EvalMetrics, binary_entropy_from_logit};
 
 use serde::{Deserialize, Serialize};

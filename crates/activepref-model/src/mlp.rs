@@ -87,9 +87,21 @@ impl RewardMlpConfig {
 impl RewardMlp {
     /// Rewards of a `[rows, d]` batch, shape `[rows]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<1> {
+        self.forward_masked(x, &[])
+    }
+
+    /// Like [`Self::forward`], with dropout masks on the inputs of the layers after the first:
+    /// `masks[l]` (shape `[rows, width]` or `[1, width]`, broadcast) multiplies the input of layer
+    /// `l + 1`. Fewer masks than hidden layers leave the rest unmasked.
+    pub fn forward_masked(&self, x: Tensor<2>, masks: &[Tensor<2>]) -> Tensor<1> {
         let last = self.layers.len() - 1;
         let mut h = x;
         for (i, layer) in self.layers.iter().enumerate() {
+            if i > 0 {
+                if let Some(mask) = masks.get(i - 1) {
+                    h = h.mul(mask.clone());
+                }
+            }
             h = layer.forward(h);
             if i < last {
                 h = self.activation.apply(h);
@@ -97,6 +109,24 @@ impl RewardMlp {
         }
         h.squeeze_dim(1)
     }
+
+    /// Widths of the hidden layers (the inputs that dropout masks apply to).
+    pub fn hidden_widths(&self) -> Vec<usize> {
+        self.layers[..self.layers.len() - 1].iter().map(|l| l.weight.shape().dims::<2>()[1]).collect()
+    }
+}
+
+/// Inverted-dropout masks for every hidden layer: entries 0 with probability `rate`, else
+/// `1/(1 − rate)`, drawn from `rng` (never burn's global generator).
+pub fn dropout_masks(widths: &[usize], rows: usize, rate: f64, rng: &mut ChaCha8Rng, device: &Device) -> Vec<Tensor<2>> {
+    let keep = (1.0 / (1.0 - rate)) as f32;
+    widths
+        .iter()
+        .map(|&w| {
+            let data: Vec<f32> = (0..rows * w).map(|_| if rng.random::<f64>() < rate { 0.0 } else { keep }).collect();
+            Tensor::from_data(TensorData::new(data, [rows, w]), device)
+        })
+        .collect()
 }
 
 /// Mean Bradley–Terry negative log-likelihood `−mean log σ(r_chosen − r_rejected)`, computed with
@@ -138,6 +168,27 @@ mod tests {
         assert!((gc[1] as f64 + (1.0 - sig1) / 2.0).abs() < 1e-6, "{gc:?}");
         assert!(gc.iter().all(|&g| g < 0.0) && gr.iter().all(|&g| g > 0.0));
         assert!((gr[1] as f64 - (1.0 - sig1) / 2.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn masks_zero_units_and_rescale_the_rest() {
+        use rand::SeedableRng;
+        let dev = Device::flex();
+        let masks = dropout_masks(&[1000], 1, 0.1, &mut ChaCha8Rng::seed_from_u64(3), &dev);
+        let v = masks[0].to_data().as_slice::<f32>().unwrap().to_vec();
+        let zeros = v.iter().filter(|&&x| x == 0.0).count();
+        assert!((70..130).contains(&zeros), "{zeros} of 1000 dropped at rate 0.1");
+        assert!(v.iter().all(|&x| x == 0.0 || (x - 1.0 / 0.9).abs() < 1e-6));
+        // A mask of ones changes nothing; a mask of zeros leaves only the biases after the first layer.
+        let cfg = RewardMlpConfig { hidden: vec![4], ..Default::default() };
+        let m = cfg.init(3, &mut ChaCha8Rng::seed_from_u64(1), &dev);
+        assert_eq!(m.hidden_widths(), vec![4]);
+        let x = Tensor::<2>::from_data(TensorData::new(vec![0.5f32; 6], [2, 3]), &dev);
+        let ones = Tensor::<2>::from_data(TensorData::new(vec![1.0f32; 4], [1, 4]), &dev);
+        assert_eq!(m.forward(x.clone()).to_data(), m.forward_masked(x.clone(), &[ones]).to_data());
+        let zeros = Tensor::<2>::from_data(TensorData::new(vec![0.0f32; 4], [1, 4]), &dev);
+        let r = m.forward_masked(x, &[zeros]).into_data().as_slice::<f32>().unwrap().to_vec();
+        assert_eq!(r[0], r[1]);
     }
 
     #[test]
