@@ -21,6 +21,16 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(140, 86, 75),
 ];
 
+/// The fixed palette for up to 8 policies; beyond that, the first stays grey and the others are
+/// spread evenly around the hue circle so no two lines share a colour.
+fn colour_for(k: usize, n: usize) -> RGBColor {
+    if n <= PALETTE.len() || k == 0 {
+        return PALETTE[k % PALETTE.len()];
+    }
+    let (r, g, b) = HSLColor((k - 1) as f64 / (n - 1) as f64, 0.7, 0.42).rgb();
+    RGBColor(r, g, b)
+}
+
 fn ensure_font() {
     static FONT: Once = Once::new();
     FONT.call_once(|| {
@@ -74,7 +84,7 @@ where
             .draw()
             .map_err(|x| e(&x))?;
         for (k, c) in curves.iter().enumerate() {
-            let colour = PALETTE[k % PALETTE.len()];
+            let colour = colour_for(k, curves.len());
             let mut band: Vec<(f64, f64)> = c.labels.iter().zip(c.mean.iter().zip(&c.stderr)).map(|(&l, (m, s))| (l as f64, m + s)).collect();
             band.extend(c.labels.iter().zip(c.mean.iter().zip(&c.stderr)).rev().map(|(&l, (m, s))| (l as f64, m - s)));
             chart.draw_series(std::iter::once(Polygon::new(band, colour.mix(0.18).filled()))).map_err(|x| e(&x))?;
