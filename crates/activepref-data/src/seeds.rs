@@ -7,8 +7,12 @@
 //! |-------------------|-----------------------------------------------|
 //! | synthetic data    | `[benchmark seed, Stream::Data]`              |
 //! | initial labels    | `[run seed, Stream::InitialSet]`              |
-//! | member init/order | `[run seed, Stream::Model, round, member]`    |
+//! | member init       | `[run seed, Stream::Model, round, member, 0]` |
+//! | minibatch order   | `[run seed, Stream::Model, round, member, 1]` |
+//! | dropout masks     | `[run seed, Stream::Model, round, member, 2]` |
+//! | MC realisations   | `[run seed, Stream::Model, round, r, 3]`      |
 //! | policy draws      | `[run seed, Stream::Policy, round]`           |
+//! | score draws       | `[run seed, Stream::Policy, round, 1]`        |
 //!
 //! `derive_seed` folds the path with SplitMix64 (Steele, Lea & Flood 2014) so that neighbouring
 //! paths give unrelated seeds. No generator is ever shared between threads, so results do not depend
