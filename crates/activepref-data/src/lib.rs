@@ -10,6 +10,7 @@
 
 pub mod seeds;
 pub mod synthetic;
+pub mod synthetic_pairs;
 
 use std::fmt;
 

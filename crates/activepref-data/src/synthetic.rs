@@ -180,7 +180,7 @@ impl SyntheticPoolConfig {
 }
 
 /// The fixed random parts shared by all splits: cluster centres, mixing matrix, reward network.
-struct World {
+pub(crate) struct World {
     centres: Vec<Vec<f64>>,
     mixing: Vec<Vec<f64>>,   // response_dim x prompt_dim
     reward_u: Vec<Vec<f64>>, // hidden x response_dim
@@ -189,12 +189,12 @@ struct World {
     shift_dir: Vec<f64>,
 }
 
-fn normal_vec(rng: &mut ChaCha8Rng, n: usize, sd: f64) -> Vec<f64> {
+pub(crate) fn normal_vec(rng: &mut ChaCha8Rng, n: usize, sd: f64) -> Vec<f64> {
     (0..n).map(|_| { let z: f64 = StandardNormal.sample(rng); sd * z }).collect()
 }
 
 impl World {
-    fn new(cfg: &SyntheticPoolConfig, rng: &mut ChaCha8Rng) -> Self {
+    pub(crate) fn new(cfg: &SyntheticPoolConfig, rng: &mut ChaCha8Rng) -> Self {
         let centres = (0..cfg.clusters).map(|_| normal_vec(rng, cfg.prompt_dim, cfg.cluster_spread)).collect();
         let mix_sd = cfg.prompt_mixing / (cfg.prompt_dim as f64).sqrt();
         let mixing = (0..cfg.response_dim).map(|_| normal_vec(rng, cfg.prompt_dim, mix_sd)).collect();
@@ -209,7 +209,7 @@ impl World {
         Self { centres, mixing, reward_u, reward_v, reward_a, shift_dir }
     }
 
-    fn reward(&self, cfg: &SyntheticPoolConfig, x: &[f64], q: &[f64]) -> f64 {
+    pub(crate) fn reward(&self, cfg: &SyntheticPoolConfig, x: &[f64], q: &[f64]) -> f64 {
         let mut total = 0.0;
         for h in 0..self.reward_a.len() {
             let pre: f64 = dot(&self.reward_u[h], q) + dot(&self.reward_v[h], x);
@@ -218,10 +218,21 @@ impl World {
         cfg.reward_scale * total / (self.reward_a.len() as f64).sqrt()
     }
 
-    fn pair_feature(&self, x: &[f64], q: &[f64]) -> Vec<f32> {
+    pub(crate) fn pair_feature(&self, x: &[f64], q: &[f64]) -> Vec<f32> {
         let mut f: Vec<f32> = x.iter().map(|&v| v as f32).collect();
         f.extend(self.mixing.iter().zip(q).map(|(m, qi)| (dot(m, x) + qi) as f32));
         f
+    }
+
+    /// A prompt vector: a cluster drawn by weight, plus within-cluster noise and `shift`.
+    pub(crate) fn sample_prompt(&self, weights: &[f64], total: f64, shift: &[f64], within: &Normal<f64>, rng: &mut ChaCha8Rng) -> Vec<f64> {
+        let mut pick = rng.random::<f64>() * total;
+        let mut k = 0;
+        while k + 1 < weights.len() && pick >= weights[k] {
+            pick -= weights[k];
+            k += 1;
+        }
+        self.centres[k].iter().zip(shift).map(|(c, s)| c + s + within.sample(rng)).collect()
     }
 
     fn split(
@@ -238,14 +249,7 @@ impl World {
         let within = Normal::new(0.0, cfg.within_spread).expect("validated spread");
         let (mut pa, mut pb, mut pp, mut ids, mut labels) = (vec![], vec![], vec![], vec![], vec![]);
         for p in 0..prompts {
-            let mut pick = rng.random::<f64>() * total;
-            let mut k = 0;
-            while k + 1 < weights.len() && pick >= weights[k] {
-                pick -= weights[k];
-                k += 1;
-            }
-            let x: Vec<f64> =
-                self.centres[k].iter().zip(shift).map(|(c, s)| c + s + within.sample(rng)).collect();
+            let x = self.sample_prompt(weights, total, shift, &within, rng);
             let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
             let n_extra: f64 = extra.map_or(0.0, |d: Poisson<f64>| d.sample(rng));
             let n_extra = n_extra as usize;

@@ -1,7 +1,8 @@
 //! # activepref-loop
 //!
-//! Owns the **loop** arrow: the pool-based active-learning loop of BAL-PM (specs/balpm.md §3) and
-//! its per-round metrics. Each round `t`:
+//! Owns the **loop** arrow: the two active-learning loops and their per-round metrics. The
+//! pair-selection loop of ActiveUltraFeedback is in [`pair`]. The pool-based loop of BAL-PM
+//! (specs/balpm.md §3) is [`PoolLoop`]; each of its rounds `t`:
 //! 1. train the ensemble from scratch on the labelled set `L_t`;
 //! 2. evaluate test and OOD log-likelihood, accuracy and Brier score;
 //! 3. unless it is the last round, score the unlabelled pool (BALD), let the policy pick a batch,
@@ -10,6 +11,10 @@
 //! Unlike the reference, the last round acquires nothing (its batch would never be trained on).
 //! Because every random stream is derived from `(run seed, stream, round, member)`, a run can be
 //! resumed from any finished round given only the labelled set: see [`PoolLoop::resume_from`].
+
+pub mod pair;
+
+pub use pair::{AcquiredPair, PairLoop, PairLoopConfig, PairRoundRecord};
 
 use std::collections::HashSet;
 use std::time::Instant;

@@ -271,6 +271,24 @@ impl EnsembleConfig {
         Ok(FittedEnsemble { members, realisation_masks: vec![], device, reports })
     }
 
+    /// The ensemble at its initial weights, before any label (the first round of a pair-selection
+    /// loop). Members use the same initial-weight streams as [`Self::fit`] would.
+    pub fn untrained(&self, input_dim: usize, run_seed: u64, round: u64) -> Result<FittedEnsemble, String> {
+        let device = self.device.burn_device()?;
+        let init = |m: usize| self.mlp.init(input_dim, &mut rng_for(run_seed, Stream::Model, &[round, m as u64, 0]), &device);
+        let report = TrainReport { steps: 0, best_step: 0, best_validation_loss: f64::NAN, stopped_early: false };
+        if let UncertaintyBackend::McDropout { rate, realisations } = self.backend {
+            let model = init(0);
+            let widths = model.hidden_widths();
+            let realisation_masks = (0..realisations)
+                .map(|r| dropout_masks(&widths, 1, rate, &mut rng_for(run_seed, Stream::Model, &[round, r as u64, 3]), &device))
+                .collect();
+            return Ok(FittedEnsemble { members: vec![model], realisation_masks, device, reports: vec![report] });
+        }
+        let members = (0..self.members).map(init).collect();
+        Ok(FittedEnsemble { members, realisation_masks: vec![], device, reports: vec![report; self.members] })
+    }
+
     fn fit_member(
         &self,
         train: &PoolSplit,
@@ -379,6 +397,21 @@ impl FittedEnsemble {
         }
     }
 
+    /// Per-response mean and spread across members (unbiased std, as torch.std; 0 with one member),
+    /// with the per-member rewards `[member][response]`.
+    pub fn response_stats(&self, x: &FeatureMatrix) -> (Vec<f32>, Vec<f32>, Vec<Vec<f32>>) {
+        let r = self.rewards(x);
+        let e = r.len() as f64;
+        let (mut mu, mut sd) = (Vec::with_capacity(x.rows()), Vec::with_capacity(x.rows()));
+        for i in 0..x.rows() {
+            let mean = r.iter().map(|m| m[i] as f64).sum::<f64>() / e;
+            let var = if r.len() > 1 { r.iter().map(|m| (m[i] as f64 - mean).powi(2)).sum::<f64>() / (e - 1.0) } else { 0.0 };
+            mu.push(mean as f32);
+            sd.push(var.sqrt() as f32);
+        }
+        (mu, sd, r)
+    }
+
     /// The ensemble's prediction on the comparisons at `idx` of `split` (all rows if `None`).
     pub fn predict(&self, split: &PoolSplit, idx: Option<&[usize]>) -> EnsemblePrediction {
         let (a, b) = match idx {
@@ -447,6 +480,30 @@ mod tests {
         assert!(m.log_likelihood > -0.69 && m.accuracy > 0.55, "{m:?}");
         cfg.backend = UncertaintyBackend::McDropout { rate: 1.0, realisations: 4 };
         assert_eq!(cfg.validate().unwrap_err().0, "backend.rate");
+    }
+
+    #[test]
+    fn untrained_members_match_fit_initialisation_and_stats_are_unbiased() {
+        let bench = SyntheticPoolConfig { pool_prompts: 30, ..Default::default() }.generate();
+        let cfg = tiny_config();
+        let fresh = cfg.untrained(16, 4, 2).unwrap();
+        assert_eq!(fresh.members(), 3);
+        let (mu, sd, r) = fresh.response_stats(&bench.test.pair_a);
+        // Hand check on row 0: mean and unbiased std of the three members' rewards.
+        let v: Vec<f64> = r.iter().map(|m| m[0] as f64).collect();
+        let mean = v.iter().sum::<f64>() / 3.0;
+        let std = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
+        assert!((mu[0] as f64 - mean).abs() < 1e-6 && (sd[0] as f64 - std).abs() < 1e-6);
+        assert!(sd.iter().any(|&s| s > 0.0));
+        // A training run of zero effective steps (lr ≈ 0) starts from the same weights.
+        let mut still = cfg.clone();
+        still.train.lr = 1e-12;
+        still.train.max_epochs = 1;
+        let fit = still.fit(&bench.pool, &bench.validation, 4, 2).unwrap();
+        let a = fit.rewards(&bench.test.pair_a);
+        for (x, y) in a[0].iter().zip(&r[0]) {
+            assert!((x - y).abs() < 1e-5);
+        }
     }
 
     #[test]

@@ -1,0 +1,207 @@
+//! The synthetic pair-selection benchmark (the ActiveUltraFeedback setting): a stream of prompts,
+//! each with `responses_per_prompt` candidate responses and a hidden judge score per response.
+//!
+//! It shares the generative world of [`crate::synthetic`]: prompts from Zipf-weighted clusters,
+//! response features `[x, M x + q]`, and a non-linear latent reward `r(x, q)`. The judge score is
+//! `r(x, q) + judge_noise · N(0, 1)`, drawn once per response and fixed, as the reference's judge
+//! scores are computed up front. Held-out prompts (`heldout_prompts`) evaluate the reward model on
+//! every pair of their responses. `validation_prompts` are used for early stopping only.
+
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal, StandardNormal};
+use serde::{Deserialize, Serialize};
+
+use crate::FeatureMatrix;
+use crate::seeds::{Stream, rng_for};
+use crate::synthetic::{SyntheticPoolConfig, World, normal_vec};
+
+/// Every knob of the synthetic pair benchmark.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyntheticPairConfig {
+    pub seed: u64,
+    pub prompt_dim: usize,
+    pub response_dim: usize,
+    pub clusters: usize,
+    pub cluster_zipf: f64,
+    pub cluster_spread: f64,
+    pub within_spread: f64,
+    pub reward_hidden: usize,
+    pub reward_scale: f64,
+    pub prompt_mixing: f64,
+    /// Candidate responses per prompt (n; the paper has 30).
+    pub responses_per_prompt: usize,
+    /// Prompts in the acquisition stream.
+    pub prompts: usize,
+    /// Prompts whose response pairs validate the reward model (early stopping).
+    pub validation_prompts: usize,
+    /// Prompts whose response pairs evaluate the reward model.
+    pub heldout_prompts: usize,
+    /// Standard deviation of the judge's noise around the latent reward.
+    pub judge_noise: f64,
+}
+
+impl Default for SyntheticPairConfig {
+    fn default() -> Self {
+        let w = SyntheticPoolConfig::default();
+        Self {
+            seed: w.seed,
+            prompt_dim: w.prompt_dim,
+            response_dim: w.response_dim,
+            clusters: w.clusters,
+            cluster_zipf: w.cluster_zipf,
+            cluster_spread: w.cluster_spread,
+            within_spread: w.within_spread,
+            reward_hidden: w.reward_hidden,
+            reward_scale: w.reward_scale,
+            prompt_mixing: w.prompt_mixing,
+            responses_per_prompt: 8,
+            prompts: 400,
+            validation_prompts: 40,
+            heldout_prompts: 80,
+            judge_noise: 0.3,
+        }
+    }
+}
+
+/// One prompt with its candidate responses.
+#[derive(Clone, Debug)]
+pub struct PromptCandidates {
+    pub prompt_id: u32,
+    /// `n x d` joint (prompt, response) features.
+    pub features: FeatureMatrix,
+    /// The judge's score of each response.
+    pub judge: Vec<f32>,
+}
+
+/// The stream of prompts to acquire pairs from, and the prompts for validation and evaluation.
+#[derive(Clone, Debug)]
+pub struct PairBenchmark {
+    pub name: String,
+    pub stream: Vec<PromptCandidates>,
+    pub validation: Vec<PromptCandidates>,
+    pub heldout: Vec<PromptCandidates>,
+}
+
+impl SyntheticPairConfig {
+    /// The shared world knobs, as the pool generator reads them.
+    fn world(&self) -> SyntheticPoolConfig {
+        SyntheticPoolConfig {
+            seed: self.seed,
+            prompt_dim: self.prompt_dim,
+            response_dim: self.response_dim,
+            clusters: self.clusters,
+            cluster_zipf: self.cluster_zipf,
+            cluster_spread: self.cluster_spread,
+            within_spread: self.within_spread,
+            reward_hidden: self.reward_hidden,
+            reward_scale: self.reward_scale,
+            prompt_mixing: self.prompt_mixing,
+            ..SyntheticPoolConfig::default()
+        }
+    }
+
+    /// Checks every knob; the error names the field.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        self.world().validate()?;
+        if self.responses_per_prompt < 2 {
+            return Err(("responses_per_prompt".into(), "must be at least 2 (a pair needs two responses)".into()));
+        }
+        for (f, v) in [("prompts", self.prompts), ("validation_prompts", self.validation_prompts), ("heldout_prompts", self.heldout_prompts)] {
+            if v == 0 {
+                return Err((f.into(), "must be at least 1".into()));
+            }
+        }
+        if !(self.judge_noise.is_finite() && self.judge_noise >= 0.0) {
+            return Err(("judge_noise".into(), "must be a finite number ≥ 0".into()));
+        }
+        Ok(())
+    }
+
+    /// Generates the benchmark (call [`Self::validate`] first).
+    pub fn generate(&self) -> PairBenchmark {
+        self.validate().expect("validate() before generate()");
+        let world_cfg = self.world();
+        let mut rng: ChaCha8Rng = rng_for(self.seed, Stream::Data, &[2]);
+        let world = World::new(&world_cfg, &mut rng);
+        let weights: Vec<f64> = (0..self.clusters).map(|k| ((k + 1) as f64).powf(-self.cluster_zipf)).collect();
+        let total: f64 = weights.iter().sum();
+        let within = Normal::new(0.0, self.within_spread).expect("validated spread");
+        let no_shift = vec![0.0; self.prompt_dim];
+        let mut next_id = 0u32;
+        let mut make = |count: usize, rng: &mut ChaCha8Rng| -> Vec<PromptCandidates> {
+            (0..count)
+                .map(|_| {
+                    let x = world.sample_prompt(&weights, total, &no_shift, &within, rng);
+                    let mut feats = Vec::with_capacity(self.responses_per_prompt * (self.prompt_dim + self.response_dim));
+                    let mut judge = Vec::with_capacity(self.responses_per_prompt);
+                    for _ in 0..self.responses_per_prompt {
+                        let q = normal_vec(rng, self.response_dim, 1.0);
+                        feats.extend(world.pair_feature(&x, &q));
+                        let noise: f64 = StandardNormal.sample(rng);
+                        judge.push((world.reward(&world_cfg, &x, &q) + self.judge_noise * noise) as f32);
+                    }
+                    let d = self.prompt_dim + self.response_dim;
+                    next_id += 1;
+                    PromptCandidates {
+                        prompt_id: next_id - 1,
+                        features: FeatureMatrix::new(self.responses_per_prompt, d, feats).expect("finite features"),
+                        judge,
+                    }
+                })
+                .collect()
+        };
+        let stream = make(self.prompts, &mut rng);
+        let validation = make(self.validation_prompts, &mut rng);
+        let heldout = make(self.heldout_prompts, &mut rng);
+        PairBenchmark { name: format!("synthetic_pairs(seed={})", self.seed), stream, validation, heldout }
+    }
+}
+
+impl PromptCandidates {
+    /// Every unordered pair `(i, j)`, `i < j`, with distinct judge scores, as the comparisons
+    /// `(A = i, B = j, A preferred?)`.
+    pub fn judged_pairs(&self) -> Vec<(usize, usize, bool)> {
+        let n = self.judge.len();
+        (0..n)
+            .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
+            .filter(|&(i, j)| self.judge[i] != self.judge[j])
+            .map(|(i, j)| (i, j, self.judge[i] > self.judge[j]))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_and_determinism() {
+        let cfg = SyntheticPairConfig { prompts: 20, ..Default::default() };
+        let a = cfg.generate();
+        let b = cfg.generate();
+        assert_eq!(a.stream.len(), 20);
+        assert_eq!(a.stream[3].features, b.stream[3].features);
+        assert_eq!(a.heldout[0].judge, b.heldout[0].judge);
+        assert_eq!(a.stream[0].features.rows(), 8);
+        assert_eq!(a.stream[0].features.dim(), 16);
+        // Responses of one prompt share the prompt part of their features.
+        let f = &a.stream[0].features;
+        assert_eq!(&f.row(0)[..8], &f.row(5)[..8]);
+        assert_ne!(&f.row(0)[8..], &f.row(5)[8..]);
+        // Judge scores vary within a prompt.
+        assert!(a.stream[0].judge.iter().any(|&s| s != a.stream[0].judge[0]));
+    }
+
+    #[test]
+    fn judged_pairs_skip_ties_and_order_by_score() {
+        let p = PromptCandidates { prompt_id: 0, features: FeatureMatrix::new(3, 1, vec![0.0; 3]).unwrap(), judge: vec![1.0, 2.0, 1.0] };
+        assert_eq!(p.judged_pairs(), vec![(0, 1, false), (1, 2, true)]);
+    }
+
+    #[test]
+    fn bad_knob_is_named() {
+        let cfg = SyntheticPairConfig { responses_per_prompt: 1, ..Default::default() };
+        assert_eq!(cfg.validate().unwrap_err().0, "responses_per_prompt");
+    }
+}
