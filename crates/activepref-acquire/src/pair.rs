@@ -321,6 +321,28 @@ impl PairPolicySpec {
         ]
     }
 
+    /// Checks parameters; the error is `(parameter, message)`.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |f: &str, m: &str| Err((f.to_string(), m.to_string()));
+        let beta = match self {
+            PairPolicySpec::Dts(p) | PairPolicySpec::Drts(p) | PairPolicySpec::Infogain(p) => Some(p.beta),
+            PairPolicySpec::Deltaucb(p) | PairPolicySpec::Infomax(p) => Some(p.beta),
+            PairPolicySpec::Deltaquantile(p) => Some(p.beta),
+            PairPolicySpec::Maxminlcb(p) => Some(p.beta),
+            PairPolicySpec::Rucb(p) | PairPolicySpec::Ids(p) => Some(p.beta),
+            _ => None,
+        };
+        if beta.is_some_and(|b| !(b.is_finite() && b >= 0.0)) {
+            return bad("beta", "must be a finite number ≥ 0");
+        }
+        if let PairPolicySpec::Deltaquantile(p) = self {
+            if !(p.quantile - p.epsilon >= 0.0 && p.quantile + p.epsilon <= 1.0) {
+                return bad("quantile", "needs 0 ≤ quantile − epsilon and quantile + epsilon ≤ 1");
+            }
+        }
+        Ok(())
+    }
+
     /// Picks `(a, b)` for one prompt. `a ≠ b` whenever `Ok`.
     pub fn select(&self, c: &CandidateScores<'_>, mode: PairMode, rng: &mut ChaCha8Rng) -> Result<(usize, usize), AcquireError> {
         let name = self.name();

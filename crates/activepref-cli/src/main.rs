@@ -84,11 +84,13 @@ fn load(path: &Path) -> Result<ExperimentConfig, String> {
 }
 
 fn report(dir: &Path, cfg: &ExperimentConfig, window: Option<usize>) -> Result<(), String> {
-    let opts = ReportOptions::new(
-        window.unwrap_or(cfg.report.smoothing_window),
-        &cfg.report.baseline,
-        cfg.policies.keys().cloned().collect(),
-    );
+    let mut opts = ReportOptions::new(window.unwrap_or(cfg.report.smoothing_window), &cfg.report.baseline, cfg.policy_labels());
+    if cfg.is_pair_setting() {
+        opts.metrics = vec![
+            ("heldout_accuracy".into(), "Held-out pair accuracy".into()),
+            ("heldout_log_likelihood".into(), "Held-out log-likelihood".into()),
+        ];
+    }
     for f in write_report(dir, &opts)? {
         say!("wrote {}", f.display());
     }
@@ -128,18 +130,38 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Validate { experiment } => {
             let cfg = load(&experiment)?;
-            let bench = cfg.build_benchmark();
             say!("{}: ok", experiment.display());
-            say!("  {bench}");
-            say!(
-                "  {} policies x {} seeds, {} rounds, {} initial + {} per round, {} members",
-                cfg.policies.len(),
-                cfg.seeds.len(),
-                cfg.loop_.rounds,
-                cfg.loop_.initial_labels,
-                cfg.loop_.batch_size,
-                cfg.model.members
-            );
+            if let (Some(bench), Some(lp)) = (cfg.build_pool_benchmark(), &cfg.loop_) {
+                say!("  {bench}");
+                say!(
+                    "  {} policies x {} seeds, {} rounds, {} initial + {} per round, {} members",
+                    cfg.policies.len(),
+                    cfg.seeds.len(),
+                    lp.rounds,
+                    lp.initial_labels,
+                    lp.batch_size,
+                    cfg.model.members
+                );
+            }
+            if let (Some(bench), Some(lp)) = (cfg.build_pair_benchmark(), &cfg.pair_loop) {
+                say!(
+                    "  {}: {} stream prompts x {} responses, {} validation and {} held-out prompts",
+                    bench.name,
+                    bench.stream.len(),
+                    bench.stream[0].judge.len(),
+                    bench.validation.len(),
+                    bench.heldout.len()
+                );
+                say!(
+                    "  {} pair policies x {} seeds, {} rounds of {} prompts, mode {:?}, {} members",
+                    cfg.pair_policies.len(),
+                    cfg.seeds.len(),
+                    lp.rounds,
+                    lp.batch_prompts,
+                    cfg.pair_mode,
+                    cfg.model.members
+                );
+            }
             Ok(())
         }
         Command::Report { results, window } => {

@@ -3,10 +3,12 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use activepref_acquire::PolicySpec;
+use activepref_acquire::{PairMode, PairPolicySpec, PolicySpec};
 use activepref_data::synthetic::SyntheticPoolConfig;
+use activepref_data::synthetic_pairs::SyntheticPairConfig;
 use activepref_data::PoolBenchmark;
-use activepref_loop::LoopConfig;
+use activepref_data::synthetic_pairs::PairBenchmark;
+use activepref_loop::{LoopConfig, PairLoopConfig};
 use activepref_model::EnsembleConfig;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -37,8 +39,10 @@ impl std::error::Error for ConfigError {}
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum BenchmarkSpec {
-    /// The embedded seeded synthetic pool benchmark (activepref-data's `synthetic` module).
+    /// The embedded seeded synthetic pool benchmark (BAL-PM setting; activepref-data's `synthetic`).
     Synthetic(SyntheticPoolConfig),
+    /// The embedded synthetic prompt stream with n responses each (ActiveUltraFeedback setting).
+    SyntheticPairs(SyntheticPairConfig),
 }
 
 /// How the report summarises the runs.
@@ -68,10 +72,21 @@ pub struct ExperimentConfig {
     pub benchmark: BenchmarkSpec,
     #[serde(default)]
     pub model: EnsembleConfig,
-    #[serde(rename = "loop")]
-    pub loop_: LoopConfig,
-    /// Label → policy, in plot order: `bald: { policy: bald }`.
+    /// Pool setting: loop sizes.
+    #[serde(rename = "loop", default, skip_serializing_if = "Option::is_none")]
+    pub loop_: Option<LoopConfig>,
+    /// Pool setting: label → policy, in plot order: `bald: { policy: bald }`.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub policies: IndexMap<String, PolicySpec>,
+    /// Pair setting: loop sizes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pair_loop: Option<PairLoopConfig>,
+    /// Pair setting: label → pair policy: `drts: { policy: drts, beta: 1.0 }`.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub pair_policies: IndexMap<String, PairPolicySpec>,
+    /// Pair setting: `reference` (the public code's behaviour) or `corrected`; recorded in every run file.
+    #[serde(default)]
+    pub pair_mode: PairMode,
     /// One run per (policy, seed).
     pub seeds: Vec<u64>,
     #[serde(default)]
@@ -111,9 +126,38 @@ impl ExperimentConfig {
         self.output_dir.clone().unwrap_or_else(|| PathBuf::from("results").join(&self.name))
     }
 
-    pub fn build_benchmark(&self) -> PoolBenchmark {
+    /// The pool benchmark, or `None` for a pair-selection experiment.
+    pub fn build_pool_benchmark(&self) -> Option<PoolBenchmark> {
         match &self.benchmark {
-            BenchmarkSpec::Synthetic(c) => c.generate(),
+            BenchmarkSpec::Synthetic(c) => Some(c.generate()),
+            BenchmarkSpec::SyntheticPairs(_) => None,
+        }
+    }
+
+    /// The pair benchmark, or `None` for a pool experiment.
+    pub fn build_pair_benchmark(&self) -> Option<PairBenchmark> {
+        match &self.benchmark {
+            BenchmarkSpec::SyntheticPairs(c) => Some(c.generate()),
+            BenchmarkSpec::Synthetic(_) => None,
+        }
+    }
+
+    /// True for the ActiveUltraFeedback (pair-selection) setting.
+    pub fn is_pair_setting(&self) -> bool {
+        matches!(self.benchmark, BenchmarkSpec::SyntheticPairs(_))
+    }
+
+    /// The policy labels of this experiment's setting, in plot order.
+    pub fn policy_labels(&self) -> Vec<String> {
+        if self.is_pair_setting() { self.pair_policies.keys().cloned().collect() } else { self.policies.keys().cloned().collect() }
+    }
+
+    /// Rounds each run records.
+    pub fn rounds_per_run(&self) -> usize {
+        match (&self.loop_, &self.pair_loop) {
+            (Some(l), _) if !self.is_pair_setting() => l.rounds,
+            (_, Some(p)) => p.rounds + 1,
+            _ => 0,
         }
     }
 
@@ -129,35 +173,53 @@ impl ExperimentConfig {
         if let Some(s) = self.seeds.iter().find(|s| !seen.insert(**s)) {
             return Err(err("seeds".into(), format!("seed {s} is listed twice; each seed is one run")));
         }
-        if self.policies.is_empty() {
-            return Err(err("policies".into(), "is empty; add e.g. `random: { policy: random }`".into()));
+        let pair = self.is_pair_setting();
+        let (needed, extra) = if pair { ("pair_policies", "policies") } else { ("policies", "pair_policies") };
+        let labels = self.policy_labels();
+        if labels.is_empty() {
+            let example = if pair { "`drts: { policy: drts }`" } else { "`random: { policy: random }`" };
+            return Err(err(needed.into(), format!("is empty or missing; add e.g. {example}")));
         }
-        for label in self.policies.keys() {
+        let extra_given = if pair { !self.policies.is_empty() || self.loop_.is_some() } else { !self.pair_policies.is_empty() || self.pair_loop.is_some() };
+        if extra_given {
+            let which = if pair { "`policies` and `loop` belong to pool benchmarks (kind: synthetic)" } else { "`pair_policies` and `pair_loop` belong to pair benchmarks (kind: synthetic_pairs)" };
+            return Err(err(extra.into(), format!("{which}; remove them or change benchmark.kind")));
+        }
+        for label in &labels {
             if label.is_empty() || !label.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-                return Err(err(format!("policies.{label}"), "a policy label may use only letters, digits, '-', '_' and '.'".into()));
+                return Err(err(format!("{needed}.{label}"), "a policy label may use only letters, digits, '-', '_' and '.'".into()));
             }
         }
-        if !self.policies.contains_key(&self.report.baseline) {
+        if !labels.contains(&self.report.baseline) {
             return Err(err(
                 "report.baseline".into(),
-                format!("`{}` is not one of the policy labels ({}); name the label to compare against", self.report.baseline, self.policies.keys().cloned().collect::<Vec<_>>().join(", ")),
+                format!("`{}` is not one of the policy labels ({}); name the label to compare against", self.report.baseline, labels.join(", ")),
             ));
         }
         if self.report.smoothing_window == 0 {
             return Err(err("report.smoothing_window".into(), "must be at least 1 (1 = no smoothing)".into()));
         }
-        let pool = match &self.benchmark {
+        self.model.validate().map_err(|(f, m)| err(format!("model.{f}"), m))?;
+        match &self.benchmark {
             BenchmarkSpec::Synthetic(c) => {
                 c.validate().map_err(|(f, m)| err(format!("benchmark.{f}"), m))?;
                 // Sizes are only known once generated; generation is cheap for the synthetic benchmark.
-                c.generate().pool.len()
+                let pool = c.generate().pool.len();
+                let lp = self.loop_.as_ref().ok_or_else(|| err("loop".into(), "is missing; a pool benchmark needs `loop: { initial_labels, batch_size, rounds }`".into()))?;
+                lp.validate(pool).map_err(|(f, m)| err(format!("loop.{f}"), m))?;
+                let pool_after_cap = lp.pool_size.map_or(pool, |c| c.min(pool)) - lp.initial_labels;
+                for (label, spec) in &self.policies {
+                    spec.validate(pool_after_cap).map_err(|(f, m)| err(format!("policies.{label}.{f}"), m))?;
+                }
             }
-        };
-        self.model.validate().map_err(|(f, m)| err(format!("model.{f}"), m))?;
-        self.loop_.validate(pool).map_err(|(f, m)| err(format!("loop.{f}"), m))?;
-        let pool_after_cap = self.loop_.pool_size.map_or(pool, |c| c.min(pool)) - self.loop_.initial_labels;
-        for (label, spec) in &self.policies {
-            spec.validate(pool_after_cap).map_err(|(f, m)| err(format!("policies.{label}.{f}"), m))?;
+            BenchmarkSpec::SyntheticPairs(c) => {
+                c.validate().map_err(|(f, m)| err(format!("benchmark.{f}"), m))?;
+                let lp = self.pair_loop.as_ref().ok_or_else(|| err("pair_loop".into(), "is missing; a pair benchmark needs `pair_loop: { batch_prompts, rounds }`".into()))?;
+                lp.validate(c.prompts).map_err(|(f, m)| err(format!("pair_loop.{f}"), m))?;
+                for (label, spec) in &self.pair_policies {
+                    spec.validate().map_err(|(f, m)| err(format!("pair_policies.{label}.{f}"), m))?;
+                }
+            }
         }
         self.check_output_dir().map_err(|m| err("output_dir".into(), m))
     }
@@ -204,6 +266,7 @@ seeds: [1, 2]
         assert_eq!(cfg.report.smoothing_window, 3);
         assert_eq!(cfg.policies.keys().collect::<Vec<_>>(), vec!["random", "balpm"]);
         let PolicySpec::Balpm(b) = &cfg.policies["balpm"] else { panic!() };
+        assert!(!cfg.is_pair_setting());
         assert_eq!((b.k, b.beta), (5, 0.01));
     }
 
@@ -212,6 +275,35 @@ seeds: [1, 2]
         let e = parse(&GOOD.replace("policy: random", "policy: randum")).unwrap_err();
         assert!(e.starts_with("exp.yaml: policies.random"), "{e}");
         assert!(e.contains("unknown variant `randum`") && e.contains("`balpm`"), "{e}");
+    }
+
+    const PAIRS: &str = r#"
+name: p
+output_dir: /tmp/activepref-config-test-pairs
+benchmark: { kind: synthetic_pairs, prompts: 40 }
+pair_loop: { batch_prompts: 10, rounds: 3 }
+pair_policies:
+  drts: { policy: drts }
+  deltaucb: { policy: deltaucb, beta: 2.0 }
+pair_mode: reference
+seeds: [1]
+report: { baseline: drts }
+"#;
+
+    #[test]
+    fn pair_setting_parses_and_is_checked() {
+        let cfg = parse(PAIRS).unwrap();
+        assert!(cfg.is_pair_setting());
+        assert_eq!(cfg.pair_mode, PairMode::Reference);
+        assert_eq!(cfg.rounds_per_run(), 4);
+        let e = parse(&PAIRS.replace("rounds: 3", "rounds: 5")).unwrap_err();
+        assert!(e.starts_with("exp.yaml: pair_loop.rounds:"), "{e}");
+        let e = parse(&PAIRS.replace("seeds: [1]", "seeds: [1]\npolicies: { r: { policy: random } }")).unwrap_err();
+        assert!(e.starts_with("exp.yaml: policies: `policies` and `loop` belong to pool benchmarks"), "{e}");
+        let e = parse(&PAIRS.replace("policy: drts }", "policy: dtss }")).unwrap_err();
+        assert!(e.contains("unknown variant `dtss`") && e.contains("`drts`"), "{e}");
+        let e = parse(&PAIRS.replace("beta: 2.0", "beta: .nan")).unwrap_err();
+        assert!(e.starts_with("exp.yaml: pair_policies.deltaucb.beta:"), "{e}");
     }
 
     #[test]

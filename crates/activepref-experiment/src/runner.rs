@@ -15,8 +15,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use activepref_data::PoolBenchmark;
-use activepref_loop::{PoolLoop, RoundRecord, RoundTiming};
+use activepref_acquire::{PairMode, PoolPolicy};
+use activepref_loop::{AcquiredPair, PairLoop, PairRoundRecord, PoolLoop, RoundRecord, RoundTiming};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -67,12 +67,119 @@ pub struct RunSummary {
     pub compute_secs: f64,
 }
 
+/// What `*.state.json` holds: the finished rounds, what the run has acquired (the labelled set or
+/// the acquired pairs), and the rows and timings so far.
 #[derive(Serialize, Deserialize)]
-struct RunState {
+struct RunState<C, R> {
     round: usize,
-    labelled: Vec<usize>,
-    records: Vec<RoundRecord>,
+    acquired: C,
+    records: Vec<R>,
     timings: Vec<RoundTiming>,
+}
+
+/// A loop that advances round by round and can be rebuilt from what it acquired.
+trait ResumableRun {
+    type Acquired: Serialize + for<'de> Deserialize<'de>;
+    type Record: Serialize + for<'de> Deserialize<'de> + Clone;
+    fn round(&self) -> usize;
+    fn finished(&self) -> bool;
+    fn step(&mut self) -> Result<(Self::Record, RoundTiming), String>;
+    fn acquired(&self) -> Self::Acquired;
+    fn csv(&self, records: &[Self::Record]) -> Result<Vec<u8>, String>;
+}
+
+struct PoolRun<'a> {
+    lp: PoolLoop<'a>,
+    policy: Box<dyn PoolPolicy>,
+    label: String,
+    seed: u64,
+}
+
+impl ResumableRun for PoolRun<'_> {
+    type Acquired = Vec<usize>;
+    type Record = RoundRecord;
+    fn round(&self) -> usize {
+        self.lp.round
+    }
+    fn finished(&self) -> bool {
+        self.lp.finished()
+    }
+    fn step(&mut self) -> Result<(RoundRecord, RoundTiming), String> {
+        self.lp.step(self.policy.as_ref())
+    }
+    fn acquired(&self) -> Vec<usize> {
+        self.lp.labelled.clone()
+    }
+    fn csv(&self, records: &[RoundRecord]) -> Result<Vec<u8>, String> {
+        run_csv(&self.label, self.seed, records)
+    }
+}
+
+struct PairRun<'a> {
+    lp: PairLoop<'a>,
+    label: String,
+    seed: u64,
+    mode: PairMode,
+}
+
+impl ResumableRun for PairRun<'_> {
+    type Acquired = Vec<AcquiredPair>;
+    type Record = PairRoundRecord;
+    fn round(&self) -> usize {
+        self.lp.round
+    }
+    fn finished(&self) -> bool {
+        self.lp.finished()
+    }
+    fn step(&mut self) -> Result<(PairRoundRecord, RoundTiming), String> {
+        self.lp.step()
+    }
+    fn acquired(&self) -> Vec<AcquiredPair> {
+        self.lp.acquired.clone()
+    }
+    fn csv(&self, records: &[PairRoundRecord]) -> Result<Vec<u8>, String> {
+        pair_run_csv(&self.label, self.seed, self.mode, records)
+    }
+}
+
+/// Columns of a pair-selection run file, in order.
+pub const PAIR_RUN_COLUMNS: [&str; 10] = [
+    "policy",
+    "seed",
+    "pair_mode",
+    "round",
+    "labels",
+    "heldout_log_likelihood",
+    "heldout_accuracy",
+    "heldout_brier",
+    "batch_mean_score_gap",
+    "batch_judge_ties",
+];
+
+/// The CSV text of one pair-selection run; the mode is in every row.
+pub fn pair_run_csv(policy: &str, seed: u64, mode: PairMode, records: &[PairRoundRecord]) -> Result<Vec<u8>, String> {
+    let mode = match mode {
+        PairMode::Reference => "reference",
+        PairMode::Corrected => "corrected",
+    };
+    let mut w = csv::Writer::from_writer(vec![]);
+    w.write_record(PAIR_RUN_COLUMNS).map_err(|e| e.to_string())?;
+    for r in records {
+        w.write_record([
+            policy.to_string(),
+            seed.to_string(),
+            mode.to_string(),
+            r.round.to_string(),
+            r.labels.to_string(),
+            r.heldout_log_likelihood.to_string(),
+            r.heldout_accuracy.to_string(),
+            r.heldout_brier.to_string(),
+            opt(r.batch_mean_score_gap),
+            opt(r.batch_judge_ties),
+        ])
+        .map_err(|e| e.to_string())?;
+    }
+    w.into_inner().map_err(|e| e.to_string())
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a reader never sees half a file.
@@ -145,14 +252,17 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
     }
     write_atomic(&resolved_path, resolved.as_bytes())?;
 
-    let bench = cfg.build_benchmark();
-    bench.validate().map_err(|e| format!("benchmark: {e}"))?;
+    let pool_bench = cfg.build_pool_benchmark();
+    let pair_bench = cfg.build_pair_benchmark();
+    if let Some(bench) = &pool_bench {
+        bench.validate().map_err(|e| format!("benchmark: {e}"))?;
+    }
     let jobs: Vec<(String, u64)> =
-        cfg.policies.keys().flat_map(|p| cfg.seeds.iter().map(move |&s| (p.clone(), s))).collect();
+        cfg.policy_labels().into_iter().flat_map(|p| cfg.seeds.iter().map(move |&s| (p.clone(), s))).collect();
     let pending: Vec<&(String, u64)> =
         jobs.iter().filter(|(p, s)| !runs_dir.join(format!("{p}__seed{s}.csv")).exists()).collect();
 
-    let total_rounds = (pending.len() * cfg.loop_.rounds) as u64;
+    let total_rounds = (pending.len() * cfg.rounds_per_run()) as u64;
     let bar = if opts.progress { ProgressBar::new(total_rounds) } else { ProgressBar::hidden() };
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} rounds (eta {eta}) {msg}")
@@ -164,7 +274,27 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
     let compute: Vec<Result<f64, String>> = pending
         .par_iter()
         .map(|(policy, seed)| {
-            let done = run_one(cfg, &bench, &runs_dir, policy, *seed, &bar, opts.max_rounds)?;
+            let stem = format!("{policy}__seed{seed}");
+            let done = match (&pool_bench, &pair_bench) {
+                (Some(bench), _) => {
+                    let lp = PoolLoop::new(bench, &cfg.model, cfg.loop_.as_ref().expect("checked config"), *seed);
+                    let run = PoolRun { lp, policy: cfg.policies[policy].build(), label: policy.clone(), seed: *seed };
+                    drive(run, &runs_dir, &stem, &bar, opts.max_rounds, |run, labelled, round| {
+                        run.lp = PoolLoop::resume_from(run.lp.bench(), &cfg.model, cfg.loop_.as_ref().expect("checked config"), *seed, labelled, round)?;
+                        Ok(())
+                    })?
+                }
+                (None, Some(bench)) => {
+                    let spec = &cfg.pair_policies[policy];
+                    let new_loop = || PairLoop::new(bench, &cfg.model, cfg.pair_loop.as_ref().expect("checked config"), spec, cfg.pair_mode, *seed);
+                    let run = PairRun { lp: new_loop(), label: policy.clone(), seed: *seed, mode: cfg.pair_mode };
+                    drive(run, &runs_dir, &stem, &bar, opts.max_rounds, |run, acquired, round| {
+                        run.lp = new_loop().resume_from(acquired, round)?;
+                        Ok(())
+                    })?
+                }
+                (None, None) => unreachable!("every benchmark kind builds one of the two"),
+            };
             *resumed.lock().expect("no poisoned lock") += done.from_round;
             *paused.lock().expect("no poisoned lock") += usize::from(!done.finished);
             Ok(done.secs)
@@ -191,46 +321,43 @@ struct RunDone {
     finished: bool,
 }
 
-/// One (policy, seed) run, at most `max_rounds` rounds of it.
-fn run_one(
-    cfg: &ExperimentConfig,
-    bench: &PoolBenchmark,
+/// Runs (or resumes, through `resume`) one (policy, seed) run for at most `max_rounds` rounds,
+/// checkpointing after every round and writing the run file when it finishes.
+fn drive<R: ResumableRun>(
+    mut run: R,
     runs_dir: &Path,
-    label: &str,
-    seed: u64,
+    stem: &str,
     bar: &ProgressBar,
     max_rounds: Option<usize>,
+    resume: impl Fn(&mut R, R::Acquired, usize) -> Result<(), String>,
 ) -> Result<RunDone, String> {
-    let stem = format!("{label}__seed{seed}");
     let state_path = runs_dir.join(format!("{stem}.state.json"));
-    let policy = cfg.policies[label].build();
-    let (mut run, mut records, mut timings) = match fs::read_to_string(&state_path) {
+    let (mut records, mut timings) = match fs::read_to_string(&state_path) {
         Ok(text) => {
-            let state: RunState = serde_json::from_str(&text)
+            let state: RunState<R::Acquired, R::Record> = serde_json::from_str(&text)
                 .map_err(|e| format!("{}: unreadable run state ({e}); delete it to restart this run", state_path.display()))?;
-            let run = PoolLoop::resume_from(bench, &cfg.model, &cfg.loop_, seed, state.labelled, state.round)
-                .map_err(|e| format!("{}: {e}; delete it to restart this run", state_path.display()))?;
-            (run, state.records, state.timings)
+            resume(&mut run, state.acquired, state.round).map_err(|e| format!("{}: {e}; delete it to restart this run", state_path.display()))?;
+            (state.records, state.timings)
         }
-        Err(_) => (PoolLoop::new(bench, &cfg.model, &cfg.loop_, seed), vec![], vec![]),
+        Err(_) => (vec![], vec![]),
     };
-    let from_round = run.round;
+    let from_round = run.round();
     bar.inc(from_round as u64);
     let stop_at = max_rounds.map_or(usize::MAX, |m| from_round + m);
-    while !run.finished() && run.round < stop_at {
-        let (record, timing) = run.step(policy.as_ref()).map_err(|e| format!("run {stem}: {e}"))?;
+    while !run.finished() && run.round() < stop_at {
+        let (record, timing) = run.step().map_err(|e| format!("run {stem}: {e}"))?;
         records.push(record);
         timings.push(timing);
-        let state = RunState { round: run.round, labelled: run.labelled.clone(), records: records.clone(), timings: timings.clone() };
+        let state = RunState { round: run.round(), acquired: run.acquired(), records: records.clone(), timings: timings.clone() };
         write_atomic(&state_path, serde_json::to_string(&state).map_err(|e| e.to_string())?.as_bytes())?;
         bar.inc(1);
     }
-    let secs = timings[from_round..].iter().map(|t| t.train_secs + t.score_secs + t.select_secs).sum();
+    let secs = timings[from_round.min(timings.len())..].iter().map(|t| t.train_secs + t.score_secs + t.select_secs).sum();
     if !run.finished() {
         return Ok(RunDone { secs, from_round, finished: false });
     }
     write_atomic(&runs_dir.join(format!("{stem}.timings.csv")), &timings_csv(&timings)?)?;
-    write_atomic(&runs_dir.join(format!("{stem}.csv")), &run_csv(label, seed, &records)?)?;
+    write_atomic(&runs_dir.join(format!("{stem}.csv")), &run.csv(&records)?)?;
     if state_path.exists() {
         fs::remove_file(&state_path).map_err(|e| format!("cannot remove {}: {e}", state_path.display()))?;
     }

@@ -26,6 +26,59 @@ seeds: [3, 4]
     ExperimentConfig::parse(&text, Path::new("tiny.yaml")).unwrap()
 }
 
+fn pair_config(out: &Path, mode: &str) -> ExperimentConfig {
+    let text = format!(
+        r#"
+name: tinypairs
+output_dir: {}
+benchmark: {{ kind: synthetic_pairs, prompts: 40, validation_prompts: 10, heldout_prompts: 10, responses_per_prompt: 5 }}
+model:
+  members: 3
+  mlp: {{ hidden: [16], weight_init_std: 0.1 }}
+  train: {{ lr: 0.003, max_epochs: 8 }}
+pair_loop: {{ batch_prompts: 8, rounds: 3 }}
+pair_mode: {mode}
+pair_policies:
+  drts: {{ policy: drts }}
+  deltaucb: {{ policy: deltaucb, beta: 2.0 }}
+  maxminlcb: {{ policy: maxminlcb }}
+seeds: [3, 4]
+report: {{ baseline: drts }}
+"#,
+        out.display()
+    );
+    ExperimentConfig::parse(&text, Path::new("tinypairs.yaml")).unwrap()
+}
+
+#[test]
+fn pair_runs_record_their_mode_resume_exactly_and_ignore_threads() {
+    let dir = scratch("pairs");
+    let (one, two, parts) = (dir.join("one"), dir.join("two"), dir.join("parts"));
+    for (threads, out) in [(1, &one), (2, &two)] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| run_experiment(&pair_config(out, "reference"), &RunOptions::default())).unwrap();
+    }
+    assert_eq!(as_text(run_files(&one)), as_text(run_files(&two)));
+    let files = as_text(run_files(&one));
+    assert_eq!(files.len(), 6);
+    for (name, text) in &files {
+        let mut lines = text.lines();
+        assert!(lines.next().unwrap().starts_with("policy,seed,pair_mode,"), "{name}");
+        assert!(lines.all(|l| l.split(',').nth(2) == Some("reference")), "{name}");
+    }
+    run_experiment(&pair_config(&parts, "reference"), &RunOptions { max_rounds: Some(2), ..Default::default() }).unwrap();
+    assert!(run_files(&parts).is_empty());
+    let last = run_experiment(&pair_config(&parts, "reference"), &RunOptions::default()).unwrap();
+    assert_eq!(last.rounds_resumed, 12);
+    assert_eq!(as_text(run_files(&parts)), files);
+    // Corrected mode changes what β = 2 DeltaUCB acquires, so its file differs.
+    let corrected = dir.join("corrected");
+    run_experiment(&pair_config(&corrected, "corrected"), &RunOptions::default()).unwrap();
+    let c = as_text(run_files(&corrected));
+    let pick = |v: &[(String, String)], n: &str| v.iter().find(|(f, _)| f == n).unwrap().1.replace("corrected", "reference");
+    assert_ne!(pick(&c, "deltaucb__seed3.csv"), pick(&files, "deltaucb__seed3.csv"));
+}
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("activepref-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

@@ -161,6 +161,11 @@ impl<'a> PoolLoop<'a> {
         self.round >= self.config.rounds
     }
 
+    /// The benchmark this run draws from.
+    pub fn bench(&self) -> &'a PoolBenchmark {
+        self.bench
+    }
+
     /// Runs one round and advances.
     pub fn step(&mut self, policy: &dyn PoolPolicy) -> Result<(RoundRecord, RoundTiming), String> {
         let t = self.round;

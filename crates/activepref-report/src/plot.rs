@@ -78,7 +78,7 @@ where
             .configure_mesh()
             .x_desc("labelled comparisons")
             .x_label_formatter(&|x| format!("{x:.0}"))
-            .y_desc("nats per comparison")
+            .y_desc(if title.to_lowercase().contains("accuracy") { "fraction correct" } else { "nats per comparison" })
             .label_style(("sans-serif", 13))
             .axis_desc_style(("sans-serif", 14))
             .draw()
