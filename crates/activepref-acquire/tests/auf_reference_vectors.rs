@@ -1,8 +1,9 @@
 //! Checks the ActiveUltraFeedback pair rules in `reference` mode against the pairs the reference
 //! code returned (`shared/vectors/auf-reference/*.json`, see its README). Every file is checked.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use activepref_acquire::{BetaParams, CandidateScores, MaxMinLcbParams, PairMode, PairPolicySpec, QuantileParams};
 use rand::SeedableRng;
@@ -17,12 +18,6 @@ struct AufCase {
     expected: BTreeMap<String, Vec<[usize; 2]>>,
 }
 
-fn vectors_dir() -> PathBuf {
-    match std::env::var_os("ACTIVEPREF_VECTORS") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"),
-    }
-}
 
 /// The rule each `expected` key names.
 fn rule(key: &str) -> PairPolicySpec {
@@ -41,14 +36,7 @@ fn rule(key: &str) -> PairPolicySpec {
 
 #[test]
 fn pair_rules_match_every_reference_vector() {
-    let dir = vectors_dir().join("auf-reference");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}; set ACTIVEPREF_VECTORS to the vectors folder", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no *.json in {}", dir.display());
+    let files = common::vector_files("auf-reference");
     for file in &files {
         let case: AufCase = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
         for (key, expected) in &case.expected {

@@ -1,8 +1,9 @@
 //! Checks BAL-PM against the picks the reference implementation returned on the same inputs
 //! (`shared/vectors/balpm-reference/*.json`, see its README). Every file in the folder is checked.
 
+mod common;
+
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use activepref_acquire::{BalPm, BalPmConfig, FeatureShift, PoolState};
 use activepref_data::FeatureMatrix;
@@ -26,23 +27,10 @@ struct BalPmCase {
 }
 
 /// `ACTIVEPREF_VECTORS` when set, else `shared/vectors` beside the checkout.
-fn vectors_dir() -> PathBuf {
-    match std::env::var_os("ACTIVEPREF_VECTORS") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"),
-    }
-}
 
 #[test]
 fn balpm_matches_every_reference_vector() {
-    let dir = vectors_dir().join("balpm-reference");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}; set ACTIVEPREF_VECTORS to the vectors folder", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no *.json in {}", dir.display());
+    let files = common::vector_files("balpm-reference");
     for file in &files {
         let case: BalPmCase = serde_json::from_str(&std::fs::read_to_string(file).unwrap())
             .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
