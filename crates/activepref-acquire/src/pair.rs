@@ -844,6 +844,36 @@ mod tests {
     }
 
     #[test]
+    fn infogain_distribution() {
+        // μ = [0, 1, 1], s = [1, 0, 0], Gaussian draw: a = 0 when z > 1 (P = 0.1587), else the first
+        // of the tied arms 1. Against a = 1 the widest interval is arm 0 (σ(2) − ½ = 0.381 vs 0);
+        // against a = 0, arms 1 and 2 tie at 0.381 and the first, 1, wins.
+        let c = scores(&[0.0, 1.0, 1.0], &[1.0, 0.0, 0.0]);
+        let f = frequencies(&PairPolicySpec::Infogain(ThompsonParams::default()), &c, PairMode::Corrected, 40_000);
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert!((f[&(0, 1)] - 0.1587).abs() < 0.012, "{f:?}");
+        assert!((f[&(1, 0)] - 0.8413).abs() < 0.012, "{f:?}");
+    }
+
+    #[test]
+    fn static_random_and_ultrafeedback_distributions() {
+        // static_random: each unordered pair 1/3, returned as (higher judge score, lower).
+        let judge = [3.0f32, 1.0, 2.0];
+        let c = CandidateScores { mu: &[0.0; 3], sd: &[0.0; 3], members: None, oracle: Some(&judge) };
+        let f = frequencies(&PairPolicySpec::StaticRandom, &c, PairMode::Corrected, 30_000);
+        assert_eq!(f.len(), 3, "{f:?}");
+        for pair in [(0, 1), (0, 2), (2, 1)] {
+            assert!((f[&pair] - 1.0 / 3.0).abs() < 0.012, "{f:?}");
+        }
+        // static_ultrafeedback on judge scores 0..4: chosen = 4 unless 4 is not drawn (P = 1/5).
+        let judge = [0.0f32, 1.0, 2.0, 3.0, 4.0];
+        let c = CandidateScores { mu: &[0.0; 5], sd: &[0.0; 5], members: None, oracle: Some(&judge) };
+        let f = frequencies(&PairPolicySpec::StaticUltrafeedback, &c, PairMode::Corrected, 40_000);
+        let p4: f64 = f.iter().filter(|((a, _), _)| *a == 4).map(|(_, p)| p).sum();
+        assert!((p4 - 0.8).abs() < 0.015 && (f[&(4, 0)] - 0.2).abs() < 0.015, "{f:?}");
+    }
+
+    #[test]
     fn infogain_draw_then_widest_interval() {
         // μ = [0, 0, 10], s = [0, 0, 0]: a is always 2; widths against 2 are equal (0) for 0 and 1 → first index 0.
         let (mu, sd) = ([0.0f32, 0.0, 10.0], [0.0f32; 3]);

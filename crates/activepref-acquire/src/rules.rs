@@ -284,6 +284,19 @@ mod tests {
     }
 
     #[test]
+    fn sample_then_rank_distribution() {
+        // 32 candidates with score = index, groups of 16, B = 1: the pick is one of the two group
+        // winners with probability ½ each. The global max 31 always wins its group, so P(31) = ½;
+        // the other winner is the max of the 15 others in 31's complement half.
+        let u: Vec<f64> = (0..32).map(|i| i as f64).collect();
+        let p = SampleThenRank { group_size: 16, score: UncertaintyScore::Bald };
+        let f = first_pick_freq(&p, &u, 20_000);
+        assert!((f[31] - 0.5).abs() < 0.015, "P(31) = {}", f[31]);
+        // 30 is the other winner whenever it is not in 31's group: P = 16/31, so P(pick 30) = 8/31.
+        assert!((f[30] - 8.0 / 31.0).abs() < 0.015, "P(30) = {}", f[30]);
+    }
+
+    #[test]
     fn clustered_rank_takes_one_per_prompt() {
         let f = FeatureMatrix::new(5, 1, vec![0.0; 5]).unwrap();
         let ids = [7u32, 7, 8, 8, 9];

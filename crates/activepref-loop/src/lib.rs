@@ -214,6 +214,13 @@ impl<'a> PoolLoop<'a> {
             };
             let mut rng = rng_for(self.run_seed, Stream::Policy, &[t as u64]);
             let picks = policy.select(&state, self.config.batch_size, &mut rng).map_err(|e| format!("round {t}: {e}"))?;
+            if picks.len() < self.config.batch_size {
+                eprintln!(
+                    "warning: round {t}: only {} unlabelled comparisons were left for a batch of {}; the whole remaining pool was acquired",
+                    picks.len(),
+                    self.config.batch_size
+                );
+            }
             let picked: HashSet<usize> = picks.iter().copied().collect();
             if picked.len() != picks.len() || picks.iter().any(|p| !self.unlabelled.contains(p)) {
                 return Err(format!("round {t}: the policy returned repeated or already labelled comparisons"));
@@ -267,6 +274,19 @@ mod tests {
         assert_eq!(records[2].batch_size, None, "the last round acquires nothing");
         assert_eq!(run.labelled.len() + run.unlabelled.len(), bench.pool.len());
         assert!(records.iter().all(|r| r.test_log_likelihood < 0.0 && r.ood_log_likelihood < 0.0));
+    }
+
+    #[test]
+    fn mc_dropout_back_end_drives_every_score() {
+        let (bench, mut model, cfg) = setup();
+        model.backend = activepref_model::UncertaintyBackend::McDropout { rate: 0.2, realisations: 4 };
+        for score in [UncertaintyScore::Bald, UncertaintyScore::Predictive, UncertaintyScore::Variance] {
+            let policy = BalPm::new(BalPmConfig { k: 3, score, ..Default::default() });
+            let mut run = PoolLoop::new(&bench, &model, &cfg, 5);
+            let r = run.step(&policy).unwrap().0;
+            assert_eq!(r.batch_size, Some(10));
+            assert!(r.pool_mean_bald.unwrap() > 0.0, "realisations disagree on the pool");
+        }
     }
 
     #[test]
