@@ -25,7 +25,12 @@ macro_rules! say {
 /// every policy acquire labels round by round, and writes results/<name>/: one CSV per
 /// (policy, seed) and a report with learning curves (PNG, SVG) and a label-efficiency table.
 #[derive(Parser, Debug)]
-#[command(name = "activepref", version, propagate_version = true)]
+#[command(
+    name = "activepref",
+    version,
+    propagate_version = true,
+    after_help = "Examples:\n  activepref run experiments/quickstart.yaml        random vs BALD vs BAL-PM, 5 seeds (~1 min on 2 cores)\n  activepref run experiments/balpm-ablations.yaml   13 BAL-PM baselines and ablations\n  activepref run experiments/auf-pairs.yaml         ActiveUltraFeedback pair selection\n  activepref validate experiments/quickstart.yaml   check a file without running it\n  activepref report results/quickstart              remake plots and tables\n  activepref policies                               every policy, its parameters and defaults"
+)]
 struct Cli {
     /// Worker threads (default: all cores). Results do not depend on it.
     #[arg(long, global = true, value_name = "N")]
