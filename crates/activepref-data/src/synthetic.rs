@@ -139,9 +139,13 @@ impl SyntheticPoolConfig {
             ("ood_shift", self.ood_shift),
         ];
         for (field, v) in finite_nonneg {
-            if !v.is_finite() || v < 0.0 {
-                return bad(field, "must be a finite number ≥ 0");
+            // The upper bound keeps every generated feature finite in f32.
+            if !v.is_finite() || !(0.0..=1e6).contains(&v) {
+                return bad(field, "must be a number between 0 and 1e6");
             }
+        }
+        if self.comparisons_per_prompt > 1e4 {
+            return bad("comparisons_per_prompt", "must be at most 1e4");
         }
         if !self.comparisons_per_prompt.is_finite() || self.comparisons_per_prompt < 1.0 {
             return bad("comparisons_per_prompt", "must be a finite number ≥ 1");
@@ -361,5 +365,7 @@ mod tests {
     fn invalid_knob_is_named() {
         let cfg = SyntheticPoolConfig { label_temperature: 0.0, ..small() };
         assert_eq!(cfg.validate().unwrap_err().0, "label_temperature");
+        let cfg = SyntheticPoolConfig { cluster_spread: 1e300, ..small() };
+        assert_eq!(cfg.validate().unwrap_err().0, "cluster_spread");
     }
 }

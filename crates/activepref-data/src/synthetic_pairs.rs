@@ -112,8 +112,8 @@ impl SyntheticPairConfig {
                 return Err((f.into(), "must be at least 1".into()));
             }
         }
-        if !(self.judge_noise.is_finite() && self.judge_noise >= 0.0) {
-            return Err(("judge_noise".into(), "must be a finite number ≥ 0".into()));
+        if !(self.judge_noise.is_finite() && (0.0..=1e6).contains(&self.judge_noise)) {
+            return Err(("judge_noise".into(), "must be a number between 0 and 1e6".into()));
         }
         Ok(())
     }
