@@ -18,10 +18,35 @@ pub fn euclidean(a: &[f32], b: &[f32]) -> f64 {
     a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum::<f64>().sqrt()
 }
 
+/// Bit-identical rows of `x` grouped together: `(distinct rows, group of each row, rows per group)`.
+/// Exact duplicates are common (several comparisons share a post), and all members of a group share
+/// their radius, count and every distance, so the work scales with distinct prompts
+/// (specs/balpm.md §7.2).
+fn dedupe(x: &FeatureMatrix) -> (FeatureMatrix, Vec<usize>, Vec<usize>) {
+    let mut index: std::collections::HashMap<Vec<u32>, usize> = std::collections::HashMap::new();
+    let (mut rows, mut group_of, mut multiplicity) = (Vec::new(), Vec::with_capacity(x.rows()), Vec::new());
+    for i in 0..x.rows() {
+        let key: Vec<u32> = x.row(i).iter().map(|v| v.to_bits()).collect();
+        let g = *index.entry(key).or_insert_with(|| {
+            rows.extend_from_slice(x.row(i));
+            multiplicity.push(0);
+            multiplicity.len() - 1
+        });
+        multiplicity[g] += 1;
+        group_of.push(g);
+    }
+    let distinct = FeatureMatrix::new(multiplicity.len(), x.dim(), rows).expect("rows of a valid matrix");
+    (distinct, group_of, multiplicity)
+}
+
 /// Radii and counts of the kNN entropy term for one acquisition round.
 #[derive(Clone, Debug)]
 pub struct KnnEntropyBonus {
-    candidates: FeatureMatrix,
+    /// Distinct candidate prompt vectors.
+    groups: FeatureMatrix,
+    /// Group of each candidate.
+    group_of: Vec<usize>,
+    /// Per group: the frozen radius and the running count.
     radius: Vec<f64>,
     count: Vec<u32>,
 }
@@ -32,46 +57,57 @@ impl KnnEntropyBonus {
     /// Requires `1 ≤ k ≤ candidates.rows()`.
     pub fn new(candidates: FeatureMatrix, labelled: &FeatureMatrix, k: usize) -> Self {
         assert!(k >= 1 && k <= candidates.rows(), "k must be within 1..=|pool| (checked by the caller)");
-        let n = candidates.rows();
-        let radius: Vec<f64> = (0..n)
+        let (groups, group_of, mult) = dedupe(&candidates);
+        let (lab, _, lab_mult) = dedupe(labelled);
+        let g = groups.rows();
+        // r_k: walk the distinct neighbours in distance order until k candidates (self included) are covered.
+        let radius: Vec<f64> = (0..g)
             .into_par_iter()
-            .map(|i| {
-                let xi = candidates.row(i);
-                let mut d: Vec<f64> = (0..n).map(|j| euclidean(xi, candidates.row(j))).collect();
-                let (_, kth, _) = d.select_nth_unstable_by(k - 1, f64::total_cmp);
-                *kth
+            .map(|a| {
+                let mut d: Vec<(f64, usize)> = (0..g).map(|b| (euclidean(groups.row(a), groups.row(b)), mult[b])).collect();
+                d.sort_unstable_by(|x, y| x.0.total_cmp(&y.0));
+                let mut covered = 0;
+                d.iter().find(|(_, m)| {
+                    covered += m;
+                    covered >= k
+                })
+                .expect("k ≤ |pool|")
+                .0
             })
             .collect();
-        let count: Vec<u32> = (0..n)
+        let count: Vec<u32> = (0..g)
             .into_par_iter()
-            .map(|i| {
-                let xi = candidates.row(i);
-                (0..labelled.rows()).filter(|&j| euclidean(xi, labelled.row(j)) <= radius[i]).count() as u32
+            .map(|a| {
+                (0..lab.rows()).filter(|&j| euclidean(groups.row(a), lab.row(j)) <= radius[a]).map(|j| lab_mult[j] as u32).sum()
             })
             .collect();
-        Self { candidates, radius, count }
+        Self { groups, group_of, radius, count }
     }
 
     pub fn radius(&self, i: usize) -> f64 {
-        self.radius[i]
+        self.radius[self.group_of[i]]
     }
 
     pub fn count(&self, i: usize) -> u32 {
-        self.count[i]
+        self.count[self.group_of[i]]
     }
 
     /// `log(2 r_k(i) + ε) − ψ(n_i + 1) / d̃`.
     pub fn term(&self, i: usize, eps: f64, d_tilde: f64) -> f64 {
-        (2.0 * self.radius[i] + eps).ln() - digamma(self.count[i] as f64 + 1.0) / d_tilde
+        (2.0 * self.radius(i) + eps).ln() - digamma(self.count(i) as f64 + 1.0) / d_tilde
     }
 
     /// Records that candidate `picked` was acquired: every candidate in `remaining` whose radius
-    /// reaches it gets one more neighbour.
+    /// reaches it gets one more neighbour (computed once per group of remaining candidates).
     pub fn add_acquired(&mut self, picked: usize, remaining: &[usize]) {
-        let xp = self.candidates.row(picked).to_vec();
+        let p = self.group_of[picked];
+        let mut live = vec![false; self.groups.rows()];
         for &i in remaining {
-            if euclidean(self.candidates.row(i), &xp) <= self.radius[i] {
-                self.count[i] += 1;
+            live[self.group_of[i]] = true;
+        }
+        for (g, alive) in live.into_iter().enumerate() {
+            if alive && euclidean(self.groups.row(g), self.groups.row(p)) <= self.radius[g] {
+                self.count[g] += 1;
             }
         }
     }
@@ -175,6 +211,28 @@ mod tests {
         let empty = FeatureMatrix::new(0, 1, vec![]).unwrap();
         let none = KlEntropyTerm::new(FeatureMatrix::from_rows(&[vec![0.0]]).unwrap(), &empty, 3);
         assert_eq!(none.term(0, 1e-4), 0.0);
+    }
+
+    #[test]
+    fn grouped_computation_equals_the_per_row_definition() {
+        // Random small integer prompts with many duplicates: compare radius and count of every
+        // candidate with a direct per-row evaluation of the definitions.
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let rows: Vec<Vec<f32>> = (0..60).map(|_| (0..2).map(|_| rng.random_range(0..3) as f32).collect()).collect();
+        let lab_rows: Vec<Vec<f32>> = (0..7).map(|_| (0..2).map(|_| rng.random_range(0..3) as f32).collect()).collect();
+        let pool = FeatureMatrix::from_rows(&rows).unwrap();
+        let lab = FeatureMatrix::from_rows(&lab_rows).unwrap();
+        for k in [1, 4, 13, 60] {
+            let knn = KnnEntropyBonus::new(pool.clone(), &lab, k);
+            for i in 0..60 {
+                let mut d: Vec<f64> = rows.iter().map(|r| euclidean(&rows[i], r)).collect();
+                d.sort_by(f64::total_cmp);
+                assert_eq!(knn.radius(i), d[k - 1], "k={k} i={i}");
+                let n = lab_rows.iter().filter(|l| euclidean(&rows[i], l) <= d[k - 1]).count() as u32;
+                assert_eq!(knn.count(i), n, "k={k} i={i}");
+            }
+        }
     }
 
     #[test]
