@@ -81,8 +81,8 @@ pub enum AcquireError {
     IndexOutOfRange { index: usize, rows: usize },
     #[error("pair policy `{policy}` needs at least 2 responses per prompt, got {n} response(s)")]
     TooFewResponses { policy: String, n: usize },
-    #[error("pair policy `{policy}`: {why}")]
-    PairRule { policy: String, why: String },
+    #[error("policy `{policy}`: {why}")]
+    Rule { policy: String, why: String },
     #[error("policy `{policy}` needs {what}, which this pool does not provide")]
     MissingInput { policy: &'static str, what: &'static str },
 }

@@ -253,7 +253,7 @@ fn pick<T: Copy>(items: &[T], rng: &mut ChaCha8Rng) -> T {
 }
 
 fn fail(policy: &str, why: String) -> AcquireError {
-    AcquireError::PairRule { policy: policy.to_string(), why }
+    AcquireError::Rule { policy: policy.to_string(), why }
 }
 
 impl PairPolicySpec {

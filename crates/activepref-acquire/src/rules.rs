@@ -33,7 +33,7 @@ impl PoolPolicy for ProportionalSampling {
         } else {
             let k = b.min(positive.len());
             rand::seq::index::sample_weighted(rng, positive.len(), |j| state.uncertainty[positive[j]], k)
-                .map_err(|e| AcquireError::PairRule { policy: "sample".into(), why: e.to_string() })?
+                .map_err(|e| AcquireError::Rule { policy: "sample".into(), why: e.to_string() })?
                 .into_iter()
                 .map(|j| positive[j])
                 .collect()
@@ -104,7 +104,7 @@ impl GumbelTopK {
             _ => self.beta,
         };
         let gumbel = Gumbel::new(0.0, 1.0 / beta)
-            .map_err(|e| AcquireError::PairRule { policy: "gumbel".into(), why: format!("beta = {beta}: {e}") })?;
+            .map_err(|e| AcquireError::Rule { policy: "gumbel".into(), why: format!("beta = {beta}: {e}") })?;
         let base: Vec<f64> = match self.rule {
             GumbelRule::Softmax => scores.to_vec(),
             GumbelRule::Power(_) => scores.iter().map(|s| (s.max(0.0) + 1e-5).ln()).collect(),
