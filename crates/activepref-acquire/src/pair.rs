@@ -47,6 +47,16 @@ pub enum PairMode {
     Corrected,
 }
 
+impl std::fmt::Display for PairMode {
+    /// The YAML spelling: `reference` or `corrected`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PairMode::Reference => "reference",
+            PairMode::Corrected => "corrected",
+        })
+    }
+}
+
 /// How a corrected-mode Thompson draw samples rewards (reference mode always uses `uniform`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -158,7 +158,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     bench.heldout.len()
                 );
                 say!(
-                    "  {} pair policies x {} seeds, {} rounds of {} prompts, mode {:?}, {} members",
+                    "  {} pair policies x {} seeds, {} rounds of {} prompts, mode {}, {} members",
                     cfg.pair_policies.len(),
                     cfg.seeds.len(),
                     lp.rounds,

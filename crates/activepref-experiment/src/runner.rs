@@ -158,10 +158,6 @@ pub const PAIR_RUN_COLUMNS: [&str; 10] = [
 
 /// The CSV text of one pair-selection run; the mode is in every row.
 pub fn pair_run_csv(policy: &str, seed: u64, mode: PairMode, records: &[PairRoundRecord]) -> Result<Vec<u8>, String> {
-    let mode = match mode {
-        PairMode::Reference => "reference",
-        PairMode::Corrected => "corrected",
-    };
     let mut w = csv::Writer::from_writer(vec![]);
     w.write_record(PAIR_RUN_COLUMNS).map_err(|e| e.to_string())?;
     for r in records {
