@@ -491,7 +491,8 @@ fn best_of_four(name: &str, score: &[f32], reference: bool, rng: &mut ChaCha8Rng
     Ok((drawn[k], pick(&others, rng)))
 }
 
-/// a = first argmax, b = last argmin (the offline MaxMin's tie rules).
+/// a = first argmax, b = last argmin (the offline MaxMin's tie rules). For n ≥ 2 they differ:
+/// when all scores tie, a = 0 and b = n − 1.
 fn max_min(score: &[f32]) -> (usize, usize) {
     let a = first_argmax(score.iter().copied());
     let mut b = 0;
@@ -500,7 +501,7 @@ fn max_min(score: &[f32]) -> (usize, usize) {
             b = i;
         }
     }
-    if a == b { (a, if a == 0 { 1 } else { 0 }) } else { (a, b) }
+    (a, b)
 }
 
 /// One Thompson draw: argmax (or argmin when `reverse`) of sampled rewards.

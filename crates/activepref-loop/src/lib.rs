@@ -221,12 +221,12 @@ impl<'a> PoolLoop<'a> {
                     self.config.batch_size
                 );
             }
-            let picked: HashSet<usize> = picks.iter().copied().collect();
-            if picked.len() != picks.len() || picks.iter().any(|p| !self.unlabelled.contains(p)) {
-                return Err(format!("round {t}: the policy returned repeated or already labelled comparisons"));
-            }
             let bald_of: std::collections::HashMap<usize, f64> =
                 self.unlabelled.iter().copied().zip(bald.iter().copied()).collect();
+            let picked: HashSet<usize> = picks.iter().copied().collect();
+            if picked.len() != picks.len() || picks.iter().any(|p| !bald_of.contains_key(p)) {
+                return Err(format!("round {t}: the policy returned repeated or already labelled comparisons"));
+            }
             record.pool_mean_bald = Some(bald.iter().sum::<f64>() / bald.len().max(1) as f64);
             record.batch_mean_bald = Some(picks.iter().map(|p| bald_of[p]).sum::<f64>() / picks.len().max(1) as f64);
             record.batch_unique_prompts =

@@ -251,11 +251,7 @@ impl EnsembleConfig {
         let device = self.device.burn_device()?;
         if let UncertaintyBackend::McDropout { rate, realisations } = self.backend {
             let (model, report) = self.fit_member(train, validation, run_seed, round, 0, &device, Some(rate))?;
-            let widths = model.hidden_widths();
-            let realisation_masks = (0..realisations)
-                .map(|r| dropout_masks(&widths, 1, rate, &mut rng_for(run_seed, Stream::Model, &[round, r as u64, 3]), &device))
-                .collect();
-            return Ok(FittedEnsemble { members: vec![model], realisation_masks, device, reports: vec![report] });
+            return Ok(FittedEnsemble::mc_dropout(model, rate, realisations, run_seed, round, device, report));
         }
         let trained: Vec<Result<(RewardMlp, TrainReport), String>> = (0..self.members)
             .into_par_iter()
@@ -279,11 +275,7 @@ impl EnsembleConfig {
         let report = TrainReport { steps: 0, best_step: 0, best_validation_loss: f64::NAN, stopped_early: false };
         if let UncertaintyBackend::McDropout { rate, realisations } = self.backend {
             let model = init(0);
-            let widths = model.hidden_widths();
-            let realisation_masks = (0..realisations)
-                .map(|r| dropout_masks(&widths, 1, rate, &mut rng_for(run_seed, Stream::Model, &[round, r as u64, 3]), &device))
-                .collect();
-            return Ok(FittedEnsemble { members: vec![model], realisation_masks, device, reports: vec![report] });
+            return Ok(FittedEnsemble::mc_dropout(model, rate, realisations, run_seed, round, device, report));
         }
         let members = (0..self.members).map(init).collect();
         Ok(FittedEnsemble { members, realisation_masks: vec![], device, reports: vec![report; self.members] })
@@ -383,6 +375,15 @@ impl EnsembleConfig {
 }
 
 impl FittedEnsemble {
+    /// One MC-dropout model with `realisations` frozen mask sets, seeded by `(run seed, round, r)`.
+    fn mc_dropout(model: RewardMlp, rate: f64, realisations: usize, run_seed: u64, round: u64, device: Device, report: TrainReport) -> Self {
+        let widths = model.hidden_widths();
+        let realisation_masks = (0..realisations)
+            .map(|r| dropout_masks(&widths, 1, rate, &mut rng_for(run_seed, Stream::Model, &[round, r as u64, 3]), &device))
+            .collect();
+        Self { members: vec![model], realisation_masks, device, reports: vec![report] }
+    }
+
     /// Ensemble members, or MC-dropout realisations.
     pub fn members(&self) -> usize {
         if self.realisation_masks.is_empty() { self.members.len() } else { self.realisation_masks.len() }
