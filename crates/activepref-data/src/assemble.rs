@@ -1,0 +1,273 @@
+//! Joining text records with stored features into the benchmarks the loops run on.
+//!
+//! A [`ComparisonDataset`] plus a feature store directory (see [`crate::feature_store`]) becomes a
+//! [`PoolBenchmark`]; a [`CandidatePool`] plus its `responses` table becomes a [`PairBenchmark`].
+//! Datasets that come as one file (HH-RLHF, generic pairs without a split column) are split by
+//! prompt with [`Resplit`], after the features are joined, so the features stay keyed by file row.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DataError, DataResult};
+use crate::feature_store::{FeatureTable, table_path};
+use crate::seeds::{Stream, rng_for};
+use crate::synthetic_pairs::{PairBenchmark, PromptCandidates};
+use crate::text::{CandidatePool, ComparisonDataset, SplitRole, TextComparison};
+use crate::{FeatureMatrix, PoolBenchmark, PoolSplit};
+
+/// Moves whole prompts from the pool into validation / test / OOD, by fractions of the distinct
+/// pool prompts, with a seeded shuffle (`rng_for(seed, Data, [7])`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Resplit {
+    pub validation: f64,
+    pub test: f64,
+    pub ood: f64,
+    pub seed: u64,
+}
+
+impl Default for Resplit {
+    fn default() -> Self {
+        Self { validation: 0.15, test: 0.25, ood: 0.0, seed: 0 }
+    }
+}
+
+impl Resplit {
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        for (f, v) in [("validation", self.validation), ("test", self.test), ("ood", self.ood)] {
+            if !(v.is_finite() && (0.0..1.0).contains(&v)) {
+                return Err((f.into(), format!("{v} must be a fraction in [0, 1)")));
+            }
+        }
+        if self.validation + self.test + self.ood >= 1.0 {
+            return Err(("validation".into(), "validation + test + ood must leave some prompts for the pool (sum < 1)".into()));
+        }
+        Ok(())
+    }
+
+    /// Splits `pool` by prompt id into (pool, validation, test, ood).
+    pub fn apply(&self, pool: &PoolSplit) -> [PoolSplit; 4] {
+        let mut prompts: Vec<u32> = pool.prompt_id.clone();
+        prompts.sort_unstable();
+        prompts.dedup();
+        prompts.shuffle(&mut rng_for(self.seed, Stream::Data, &[7]));
+        let n = prompts.len() as f64;
+        let n_val = (n * self.validation).round() as usize;
+        let n_test = (n * self.test).round() as usize;
+        let n_ood = (n * self.ood).round() as usize;
+        let mut role: BTreeMap<u32, usize> = BTreeMap::new();
+        for (i, p) in prompts.iter().enumerate() {
+            let r = if i < n_val {
+                1
+            } else if i < n_val + n_test {
+                2
+            } else if i < n_val + n_test + n_ood {
+                3
+            } else {
+                0
+            };
+            role.insert(*p, r);
+        }
+        let mut idx: [Vec<usize>; 4] = Default::default();
+        for (row, p) in pool.prompt_id.iter().enumerate() {
+            idx[role[p]].push(row);
+        }
+        idx.map(|rows| pool.subset(&rows))
+    }
+}
+
+/// What to do with records that have no stored features.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingFeatures {
+    /// Refuse (the default: a mismatch between dataset and features is usually a mistake).
+    #[default]
+    Error,
+    /// Leave those records out and say how many (BAL-PM's features skip sequences over 512 tokens).
+    Drop,
+}
+
+fn load_table(store: &Path, role: SplitRole, table: &str) -> DataResult<Option<(FeatureTable, std::path::PathBuf)>> {
+    let path = table_path(store, role.name(), table);
+    if !path.exists() {
+        return Ok(None);
+    }
+    Ok(Some((FeatureTable::load(&path)?, path)))
+}
+
+fn require(store: &Path, role: SplitRole, table: &str) -> DataResult<(FeatureTable, std::path::PathBuf)> {
+    load_table(store, role, table)?.ok_or_else(|| {
+        DataError::file(table_path(store, role.name(), table), "feature table not found")
+            .with_hint("run `activepref featurize` for this dataset, or `activepref import-features`")
+    })
+}
+
+/// Builds the comparisons of one split with their features. Returns the split and how many
+/// records were dropped for lack of features.
+fn split_with_features(
+    store: &Path,
+    role: SplitRole,
+    rows: &[TextComparison],
+    prompt_ids: &[u32],
+    missing: MissingFeatures,
+) -> DataResult<(PoolSplit, usize)> {
+    let (a, a_path) = require(store, role, "pair_a")?;
+    let (b, b_path) = require(store, role, "pair_b")?;
+    if a.dim() != b.dim() {
+        return Err(DataError::file(&b_path, format!("dimension {} differs from pair_a's {}", b.dim(), a.dim())));
+    }
+    // Prompt features feed only BAL-PM's entropy term over the pool; other splits may lack them.
+    let prompt = match load_table(store, role, "prompt")? {
+        Some(t) => Some(t),
+        None if role == SplitRole::Pool => return Err(require(store, role, "prompt").err().expect("missing")),
+        None => None,
+    };
+    let keep: Vec<usize> = match missing {
+        MissingFeatures::Error => (0..rows.len()).collect(),
+        MissingFeatures::Drop => (0..rows.len())
+            .filter(|&i| {
+                let id = rows[i].id.as_str();
+                a.row_of(id).is_some() && b.row_of(id).is_some() && prompt.as_ref().is_none_or(|(p, _)| p.row_of(id).is_some())
+            })
+            .collect(),
+    };
+    let ids: Vec<String> = keep.iter().map(|&i| rows[i].id.clone()).collect();
+    let pair_a = a.aligned(&ids, &a_path)?;
+    let pair_b = b.aligned(&ids, &b_path)?;
+    let prompt = match &prompt {
+        Some((p, path)) => p.aligned(&ids, path)?,
+        None => FeatureMatrix::new(ids.len(), 0, Vec::new()).expect("empty rows"),
+    };
+    let split = PoolSplit {
+        pair_a,
+        pair_b,
+        prompt,
+        prompt_id: keep.iter().map(|&i| prompt_ids[i]).collect(),
+        a_preferred: keep.iter().map(|&i| rows[i].a_preferred).collect(),
+    };
+    Ok((split, rows.len() - keep.len()))
+}
+
+/// The result of [`pool_benchmark`]: the benchmark and how many records each split dropped.
+pub struct Assembled {
+    pub benchmark: PoolBenchmark,
+    pub dropped: Vec<(SplitRole, usize)>,
+}
+
+/// Joins `ds` with the feature store at `store`. Splits the dataset lacks stay empty unless
+/// `resplit` carves them from the pool.
+pub fn pool_benchmark(name: &str, ds: &ComparisonDataset, store: &Path, missing: MissingFeatures, resplit: Option<&Resplit>) -> DataResult<Assembled> {
+    let prompt_ids = ds.prompt_ids();
+    let mut splits: BTreeMap<SplitRole, PoolSplit> = BTreeMap::new();
+    let mut dropped = Vec::new();
+    let mut dims = None;
+    for role in SplitRole::ALL {
+        let rows = ds.split(role);
+        if rows.is_empty() {
+            continue;
+        }
+        let (split, gone) = split_with_features(store, role, rows, &prompt_ids[&role], missing)?;
+        let d = (split.pair_a.dim(), role);
+        match dims {
+            None => dims = Some(d),
+            Some((d0, r0)) if d0 != d.0 => {
+                return Err(DataError::file(table_path(store, role.name(), "pair_a"), format!("dimension {} differs from the {r0} split's {d0}", d.0)));
+            }
+            _ => {}
+        }
+        if gone > 0 {
+            dropped.push((role, gone));
+        }
+        splits.insert(role, split);
+    }
+    let Some((dim, _)) = dims else {
+        return Err(DataError::file(store, "the dataset has no comparisons"));
+    };
+    let prompt_dim = splits.get(&SplitRole::Pool).map_or(0, |s| s.prompt.dim());
+    let empty = |pd: usize| PoolSplit {
+        pair_a: FeatureMatrix::new(0, dim, Vec::new()).expect("empty"),
+        pair_b: FeatureMatrix::new(0, dim, Vec::new()).expect("empty"),
+        prompt: FeatureMatrix::new(0, pd, Vec::new()).expect("empty"),
+        prompt_id: Vec::new(),
+        a_preferred: Vec::new(),
+    };
+    let mut take = |role: SplitRole| splits.remove(&role).unwrap_or_else(|| empty(0));
+    let mut pool = take(SplitRole::Pool);
+    let mut validation = take(SplitRole::Validation);
+    let mut test = take(SplitRole::Test);
+    let mut ood = take(SplitRole::Ood);
+    if pool.is_empty() {
+        pool = empty(prompt_dim);
+    }
+    if let Some(r) = resplit {
+        let [p, v, t, o] = r.apply(&pool);
+        pool = p;
+        for (target, carved) in [(&mut validation, v), (&mut test, t), (&mut ood, o)] {
+            if target.is_empty() {
+                *target = carved;
+            } else if !carved.is_empty() {
+                return Err(DataError::file(store, "resplit would move pool prompts into a split the dataset already has")
+                    .with_hint("set that fraction to 0 or remove `resplit`"));
+            }
+        }
+    }
+    let benchmark = PoolBenchmark { name: name.to_string(), pool, validation, test, ood };
+    Ok(Assembled { benchmark, dropped })
+}
+
+/// How the prompts of a candidate pool are divided for the pair-selection loop.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PromptSplit {
+    pub validation_prompts: usize,
+    pub heldout_prompts: usize,
+    pub seed: u64,
+}
+
+impl Default for PromptSplit {
+    fn default() -> Self {
+        Self { validation_prompts: 80, heldout_prompts: 160, seed: 0 }
+    }
+}
+
+/// The id of the stored features of candidate `model` for prompt `prompt`.
+pub fn candidate_id(prompt: usize, model: &str) -> String {
+    format!("{prompt}/{model}")
+}
+
+/// Joins a candidate pool with `<store>/candidates/responses.safetensors` and splits its prompts
+/// (seeded shuffle, `rng_for(seed, Data, [8])`) into stream / validation / held-out.
+pub fn pair_benchmark(name: &str, pool: &CandidatePool, store: &Path, split: &PromptSplit) -> DataResult<PairBenchmark> {
+    let path = table_path(store, "candidates", "responses");
+    let table = FeatureTable::load(&path)?;
+    let mut all = Vec::with_capacity(pool.prompts.len());
+    for (p, cands) in pool.candidates.iter().enumerate() {
+        if cands.len() < 2 {
+            return Err(DataError::file(&pool.sources[0], format!("prompt {p} has {} candidate response(s); a pair needs 2", cands.len())));
+        }
+        let ids: Vec<String> = cands.iter().map(|c| candidate_id(p, &pool.models[c.model])).collect();
+        all.push(PromptCandidates {
+            prompt_id: p as u32,
+            features: table.aligned(&ids, &path)?,
+            judge: cands.iter().map(|c| c.score).collect(),
+        });
+    }
+    let n = all.len();
+    if split.validation_prompts + split.heldout_prompts >= n {
+        return Err(DataError::file(&pool.sources[0], format!(
+            "validation_prompts + heldout_prompts = {} leaves no stream prompts out of {n}",
+            split.validation_prompts + split.heldout_prompts
+        )));
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut rng_for(split.seed, Stream::Data, &[8]));
+    let mut slots: Vec<Option<PromptCandidates>> = all.into_iter().map(Some).collect();
+    let mut take = |range: std::ops::Range<usize>| -> Vec<PromptCandidates> { order[range].iter().map(|&i| slots[i].take().expect("once")).collect() };
+    let validation = take(0..split.validation_prompts);
+    let heldout = take(split.validation_prompts..split.validation_prompts + split.heldout_prompts);
+    let stream = take(split.validation_prompts + split.heldout_prompts..n);
+    Ok(PairBenchmark { name: name.to_string(), stream, validation, heldout })
+}

@@ -1,0 +1,81 @@
+//! The one error type of every loader: what went wrong, in which file, at which row and field.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A data-loading error, printed on one line as `file: row R: field `f`: message (hint)`.
+///
+/// Rows are 0-based record indices within the file (the line number minus one for JSON lines, the
+/// array index for JSON arrays, the data row for CSV and parquet).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataError {
+    pub file: PathBuf,
+    pub row: Option<usize>,
+    pub field: Option<String>,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl DataError {
+    /// An error about a whole file.
+    pub fn file(file: impl AsRef<Path>, message: impl Into<String>) -> Self {
+        Self { file: file.as_ref().to_path_buf(), row: None, field: None, message: message.into(), hint: None }
+    }
+
+    /// An error about one field of one record.
+    pub fn at(file: impl AsRef<Path>, row: usize, field: &str, message: impl Into<String>) -> Self {
+        Self {
+            file: file.as_ref().to_path_buf(),
+            row: Some(row),
+            field: Some(field.to_string()),
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// An error about one field (column) of a file, any row.
+    pub fn field(file: impl AsRef<Path>, field: &str, message: impl Into<String>) -> Self {
+        Self {
+            file: file.as_ref().to_path_buf(),
+            row: None,
+            field: Some(field.to_string()),
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// Sets the row.
+    pub fn with_row(mut self, row: usize) -> Self {
+        self.row = Some(row);
+        self
+    }
+
+    /// Adds the "how to fix it" part.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for DataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(row) = self.row {
+            write!(f, ": row {row}")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": field `{field}`")?;
+        }
+        // Messages from parsers can span lines; the error stays on one line.
+        let message = self.message.split_whitespace().collect::<Vec<_>>().join(" ");
+        write!(f, ": {message}")?;
+        if let Some(hint) = &self.hint {
+            write!(f, " ({hint})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for DataError {}
+
+pub type DataResult<T> = Result<T, DataError>;

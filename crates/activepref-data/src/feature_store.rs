@@ -1,0 +1,241 @@
+//! The feature store: feature matrices keyed by row id, saved as safetensors, plus importers for
+//! `.npy` files and for BAL-PM's hub layout.
+//!
+//! # File format
+//! One safetensors file per table, holding one tensor `features` of shape `[rows, dim]` (F32 when
+//! activepref writes it; F16, BF16 and F64 are accepted when reading) and string metadata
+//! `format = "activepref.features.v1"`, `rows`, `dim`, and `ids`: a JSON array of the row ids, in
+//! row order. A store directory for a comparison dataset holds, per split (`pool`, `validation`,
+//! `test`, `ood`), the tables `pair_a` (features of prompt + response A), `pair_b` (prompt +
+//! response B) and `prompt` (prompt only): `<store>/<split>/<table>.safetensors`. Ids are the
+//! comparison ids of [`crate::text::TextComparison`]. Candidate pools use the table `responses` with
+//! ids `<prompt index>/<model>` and `prompts` with ids `<prompt index>`.
+
+use std::collections::HashMap;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use safetensors::{Dtype, SafeTensors};
+
+use crate::FeatureMatrix;
+use crate::error::{DataError, DataResult};
+use crate::io::{column, read_table};
+
+pub const FORMAT: &str = "activepref.features.v1";
+const TENSOR: &str = "features";
+
+/// A feature matrix whose rows are named by unique ids.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeatureTable {
+    ids: Vec<String>,
+    matrix: FeatureMatrix,
+    index: HashMap<String, usize>,
+}
+
+impl FeatureTable {
+    /// Pairs ids with rows; `origin` names the file for messages. Duplicate ids and a row-count
+    /// mismatch are errors.
+    pub fn new(ids: Vec<String>, matrix: FeatureMatrix, origin: &Path) -> DataResult<Self> {
+        if ids.len() != matrix.rows() {
+            return Err(DataError::file(origin, format!("{} ids for {} feature rows", ids.len(), matrix.rows())));
+        }
+        let mut index = HashMap::with_capacity(ids.len());
+        for (row, id) in ids.iter().enumerate() {
+            if let Some(first) = index.insert(id.clone(), row) {
+                return Err(DataError::at(origin, row, "id", format!("duplicate id {id:?} (first at row {first})")));
+            }
+        }
+        Ok(Self { ids, matrix, index })
+    }
+
+    pub fn ids(&self) -> &[String] {
+        &self.ids
+    }
+
+    pub fn matrix(&self) -> &FeatureMatrix {
+        &self.matrix
+    }
+
+    pub fn dim(&self) -> usize {
+        self.matrix.dim()
+    }
+
+    pub fn rows(&self) -> usize {
+        self.matrix.rows()
+    }
+
+    pub fn row_of(&self, id: &str) -> Option<usize> {
+        self.index.get(id).copied()
+    }
+
+    /// The rows for `ids`, in that order. An id without features is an error naming `origin`.
+    pub fn aligned(&self, ids: &[String], origin: &Path) -> DataResult<FeatureMatrix> {
+        let mut rows = Vec::with_capacity(ids.len());
+        for id in ids {
+            match self.row_of(id) {
+                Some(r) => rows.push(r),
+                None => {
+                    return Err(DataError::file(origin, format!("no features for id {id:?} ({} of the dataset's ids are covered)", ids.iter().filter(|i| self.index.contains_key(*i)).count()))
+                        .with_hint("re-run `activepref featurize` or import features for the same dataset and split"));
+                }
+            }
+        }
+        Ok(self.matrix.gather(&rows))
+    }
+
+    /// Writes the table atomically (a temporary file, then a rename).
+    pub fn save(&self, path: &Path) -> DataResult<()> {
+        let shape = vec![self.rows(), self.dim()];
+        let bytes: Vec<u8> = self.matrix.as_slice().iter().flat_map(|v| v.to_le_bytes()).collect();
+        let view = safetensors::tensor::TensorView::new(Dtype::F32, shape, &bytes)
+            .map_err(|e| DataError::file(path, format!("cannot build tensor: {e}")))?;
+        let ids_json = serde_json::to_string(&self.ids).expect("strings serialise");
+        let meta = HashMap::from([
+            ("format".to_string(), FORMAT.to_string()),
+            ("rows".to_string(), self.rows().to_string()),
+            ("dim".to_string(), self.dim().to_string()),
+            ("ids".to_string(), ids_json),
+        ]);
+        let out = safetensors::serialize([(TENSOR, view)], Some(meta)).map_err(|e| DataError::file(path, format!("cannot serialise: {e}")))?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| DataError::file(parent, format!("cannot create directory: {e}")))?;
+        }
+        let tmp = path.with_extension("safetensors.partial");
+        std::fs::write(&tmp, out).map_err(|e| DataError::file(&tmp, format!("cannot write: {e}")))?;
+        std::fs::rename(&tmp, path).map_err(|e| DataError::file(path, format!("cannot move into place: {e}")))
+    }
+
+    /// Reads a table written by [`FeatureTable::save`] (or any safetensors file with a 2-D
+    /// `features` tensor and the metadata above; F16/BF16/F64 are converted to f32).
+    pub fn load(path: &Path) -> DataResult<Self> {
+        let bytes = std::fs::read(path).map_err(|e| {
+            DataError::file(path, format!("cannot read: {e}")).with_hint("run `activepref featurize` or import features first")
+        })?;
+        let st = SafeTensors::deserialize(&bytes).map_err(|e| DataError::file(path, format!("not a valid safetensors file: {e}")))?;
+        let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| DataError::file(path, format!("not a valid safetensors file: {e}")))?;
+        let meta = header.metadata().clone().unwrap_or_default();
+        let get = |key: &str| {
+            meta.get(key).ok_or_else(|| DataError::field(path, key, "missing from the safetensors metadata").with_hint("write feature files with activepref"))
+        };
+        let view = st.tensor(TENSOR).map_err(|_| DataError::field(path, TENSOR, "no tensor named `features` in this file"))?;
+        let shape = view.shape().to_vec();
+        if shape.len() != 2 {
+            return Err(DataError::field(path, TENSOR, format!("expected a 2-D tensor, found shape {shape:?}")));
+        }
+        let (rows, dim) = (shape[0], shape[1]);
+        let ids: Vec<String> = serde_json::from_str(get("ids")?)
+            .map_err(|e| DataError::field(path, "ids", format!("not a JSON array of strings: {e}")))?;
+        let meta_dim: usize = get("dim")?.parse().map_err(|_| DataError::field(path, "dim", "not a number"))?;
+        if meta_dim != dim {
+            return Err(DataError::field(path, "dim", format!("metadata says {meta_dim} but the tensor has {dim} columns")));
+        }
+        let data = to_f32(view.dtype(), view.data()).map_err(|m| DataError::field(path, TENSOR, m))?;
+        let matrix = FeatureMatrix::new(rows, dim, data).map_err(|e| DataError::field(path, TENSOR, e.to_string()))?;
+        Self::new(ids, matrix, path)
+    }
+
+    /// Imports a 2-D `.npy` array (f32, f64 or f16, C order). Row `i` gets `ids[i]`, or `i` when no
+    /// ids are given.
+    pub fn import_npy(path: &Path, ids: Option<Vec<String>>) -> DataResult<Self> {
+        let bytes = std::fs::read(path).map_err(|e| DataError::file(path, format!("cannot read: {e}")))?;
+        let npy = npyz::NpyFile::new(Cursor::new(&bytes)).map_err(|e| DataError::file(path, format!("not a valid .npy file: {e}")))?;
+        let shape: Vec<usize> = npy.shape().iter().map(|&s| s as usize).collect();
+        if shape.len() != 2 {
+            return Err(DataError::file(path, format!("expected a 2-D array (rows x dim), found shape {shape:?}")));
+        }
+        if npy.order() != npyz::Order::C {
+            return Err(DataError::file(path, "Fortran-ordered arrays are not supported").with_hint("save with numpy.ascontiguousarray"));
+        }
+        let descr = npy.dtype().descr();
+        let bad = |e: std::io::Error| DataError::file(path, format!("cannot read the array data: {e}"));
+        let data: Vec<f32> = match npy.try_data::<f32>() {
+            Ok(r) => r.collect::<Result<_, _>>().map_err(bad)?,
+            Err(npy) => match npy.try_data::<f64>() {
+                Ok(r) => r.map(|v| v.map(|x| x as f32)).collect::<Result<_, _>>().map_err(bad)?,
+                Err(npy) => match npy.try_data::<half::f16>() {
+                    Ok(r) => r.map(|v| v.map(f32::from)).collect::<Result<_, _>>().map_err(bad)?,
+                    Err(_) => return Err(DataError::file(path, format!("unsupported dtype {descr}; expected float32, float64 or float16"))),
+                },
+            },
+        };
+        let matrix = FeatureMatrix::new(shape[0], shape[1], data).map_err(|e| DataError::file(path, e.to_string()))?;
+        let ids = ids.unwrap_or_else(|| (0..shape[0]).map(|i| i.to_string()).collect());
+        Self::new(ids, matrix, path)
+    }
+}
+
+fn to_f32(dtype: Dtype, data: &[u8]) -> Result<Vec<f32>, String> {
+    let chunks = |w: usize| data.chunks_exact(w);
+    Ok(match dtype {
+        Dtype::F32 => chunks(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        Dtype::F16 => chunks(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        Dtype::BF16 => chunks(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        Dtype::F64 => chunks(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32).collect(),
+        other => return Err(format!("unsupported dtype {other:?}; expected F32, F16, BF16 or F64")),
+    })
+}
+
+/// What a BAL-PM hub feature file holds (specs/balpm.md §1.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HubLayout {
+    /// `id, 0 .. 2d−1`: the (prompt, chosen) features then the (prompt, rejected) features.
+    Pair,
+    /// `id, 0 .. d−1`: prompt features.
+    Prompt,
+}
+
+/// The tables of one imported hub file: `pair_a`/`pair_b` (chosen/rejected) for the pair layout,
+/// `prompt` for the prompt layout.
+pub struct HubImport {
+    pub tables: Vec<(&'static str, FeatureTable)>,
+}
+
+/// Imports a BAL-PM hub feature file (CSV or parquet, possibly gzipped): column `id`, then the
+/// numbered feature columns `0, 1, …` in order. Values are read as f64 and stored as f32.
+pub fn import_balpm_hub(path: &Path, layout: HubLayout) -> DataResult<HubImport> {
+    let df = read_table(path, None)?;
+    let id_col = column(path, &df, "id")?;
+    let ids: Vec<String> = match id_col.cast(&DataType::String) {
+        Ok(s) => crate::io::strings(path, "id", &s)?,
+        Err(_) => return Err(DataError::field(path, "id", format!("cannot read ids of type {}", id_col.dtype()))),
+    };
+    let width = df.width() - 1;
+    if width == 0 {
+        return Err(DataError::file(path, "no feature columns after `id`"));
+    }
+    if layout == HubLayout::Pair && width % 2 != 0 {
+        return Err(DataError::file(path, format!("the pair layout needs an even number of feature columns (2d), found {width}")));
+    }
+    let n = df.height();
+    let mut data = vec![0f32; n * width];
+    for j in 0..width {
+        let name = j.to_string();
+        let s = column(path, &df, &name)?;
+        let v = crate::io::floats(path, &name, s)?;
+        for (i, x) in v.into_iter().enumerate() {
+            data[i * width + j] = x as f32;
+        }
+    }
+    let full = FeatureMatrix::new(n, width, data).map_err(|e| DataError::file(path, e.to_string()))?;
+    let tables = match layout {
+        HubLayout::Prompt => vec![("prompt", FeatureTable::new(ids, full, path)?)],
+        HubLayout::Pair => {
+            let d = width / 2;
+            let (mut a, mut b) = (Vec::with_capacity(n * d), Vec::with_capacity(n * d));
+            for i in 0..n {
+                a.extend_from_slice(&full.row(i)[..d]);
+                b.extend_from_slice(&full.row(i)[d..]);
+            }
+            let a = FeatureMatrix::new(n, d, a).expect("finite, shaped");
+            let b = FeatureMatrix::new(n, d, b).expect("finite, shaped");
+            vec![("pair_a", FeatureTable::new(ids.clone(), a, path)?), ("pair_b", FeatureTable::new(ids, b, path)?)]
+        }
+    };
+    Ok(HubImport { tables })
+}
+
+/// `<store>/<split>/<table>.safetensors`.
+pub fn table_path(store: &Path, split: &str, table: &str) -> PathBuf {
+    store.join(split).join(format!("{table}.safetensors"))
+}

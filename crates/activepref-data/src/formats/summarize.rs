@@ -1,0 +1,143 @@
+//! OpenAI summarize-from-feedback "comparisons" (Stiennon et al. 2020): the original JSON lines
+//! (`comparisons/batch*.json`) and the HF parquet of `openai/summarize_from_feedback`, config
+//! `comparisons`, which share one nested schema:
+//! `info{id, post, title, subreddit, article, site}`, `summaries[{text, policy, note}]`, `choice`,
+//! `worker`, `batch`, `split`, `extra{confidence}`.
+//!
+//! Routing follows specs/balpm.md §1.1: `train` → pool, `valid1` → validation, `valid2` without
+//! "cnndm" in `batch` → test, `valid2` with "cnndm" in `batch` → OOD (CNN/DM; the article is the
+//! prompt). The chosen summary `summaries[choice]` becomes response A. Ids are row indices within
+//! each split in file order (files in name order), as BAL-PM's conversion notebook numbers them;
+//! comparisons of one post share its `info.id` as prompt key.
+
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use crate::error::{DataError, DataResult};
+use crate::io::{column, integers, optional_strings, read_table, strings, struct_field};
+use crate::text::{ComparisonDataset, SplitRole, TextComparison};
+
+/// The JSON schema activepref reads (fields it does not use are ignored).
+fn json_schema() -> Schema {
+    let info = DataType::Struct(vec![
+        Field::new("id".into(), DataType::String),
+        Field::new("post".into(), DataType::String),
+        Field::new("title".into(), DataType::String),
+        Field::new("subreddit".into(), DataType::String),
+        Field::new("article".into(), DataType::String),
+        Field::new("site".into(), DataType::String),
+    ]);
+    let summary = DataType::Struct(vec![
+        Field::new("text".into(), DataType::String),
+        Field::new("policy".into(), DataType::String),
+        Field::new("note".into(), DataType::String),
+    ]);
+    Schema::from_iter([
+        Field::new("info".into(), info),
+        Field::new("summaries".into(), DataType::List(Box::new(summary))),
+        Field::new("choice".into(), DataType::Int64),
+        Field::new("worker".into(), DataType::String),
+        Field::new("batch".into(), DataType::String),
+        Field::new("split".into(), DataType::String),
+    ])
+}
+
+/// The files to read: `path` itself, or every `.json`/`.jsonl`/`.parquet` (optionally `.gz`) file
+/// directly inside the directory `path`, sorted by name.
+pub fn input_files(path: &Path) -> DataResult<Vec<PathBuf>> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let entries = std::fs::read_dir(path).map_err(|e| DataError::file(path, format!("cannot list directory: {e}")))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let n = p.file_name().unwrap_or_default().to_string_lossy().to_lowercase();
+            let n = n.strip_suffix(".gz").unwrap_or(&n).to_string();
+            n.ends_with(".json") || n.ends_with(".jsonl") || n.ends_with(".parquet")
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(DataError::file(path, "no .json, .jsonl or .parquet files in this directory")
+            .with_hint("point at OpenAI's comparisons/ directory or at the HF parquet files"));
+    }
+    Ok(files)
+}
+
+/// Loads one file or a directory of files.
+pub fn load(path: &Path) -> DataResult<ComparisonDataset> {
+    let mut ds = ComparisonDataset::default();
+    for role in SplitRole::ALL {
+        ds.splits.insert(role, Vec::new());
+    }
+    for file in input_files(path)? {
+        load_file(&file, &mut ds)?;
+        ds.sources.push(file);
+    }
+    if ds.is_empty() {
+        return Err(DataError::file(path, "no comparisons found"));
+    }
+    Ok(ds)
+}
+
+fn load_file(path: &Path, ds: &mut ComparisonDataset) -> DataResult<()> {
+    let df = read_table(path, Some(&json_schema()))?;
+    let info = column(path, &df, "info")?;
+    let ids = strings(path, "info.id", &struct_field(path, "info", info, "id")?)?;
+    let posts = optional_strings(path, "info.post", &struct_field(path, "info", info, "post")?)?;
+    let articles = match struct_field(path, "info", info, "article") {
+        Ok(s) => optional_strings(path, "info.article", &s)?,
+        Err(_) => vec![None; df.height()],
+    };
+    let choice = integers(path, "choice", column(path, &df, "choice")?)?;
+    let batch = strings(path, "batch", column(path, &df, "batch")?)?;
+    let split = strings(path, "split", column(path, &df, "split")?)?;
+    let summaries_col = column(path, &df, "summaries")?;
+    let summaries = summaries_col
+        .list()
+        .map_err(|_| DataError::field(path, "summaries", format!("expected a list, found {}", summaries_col.dtype())))?;
+
+    for (row, summary_list) in summaries.amortized_iter().enumerate() {
+        let Some(list) = summary_list else {
+            return Err(DataError::at(path, row, "summaries", "missing"));
+        };
+        let texts = strings(path, "summaries.text", &struct_field(path, "summaries", list.as_ref(), "text")?)
+            .map_err(|e| DataError { row: Some(row), ..e })?;
+        if texts.len() != 2 {
+            return Err(DataError::at(path, row, "summaries", format!("expected 2 summaries, found {}", texts.len())));
+        }
+        let c = choice[row];
+        if c != 0 && c != 1 {
+            return Err(DataError::at(path, row, "choice", format!("expected 0 or 1, found {c}")));
+        }
+        let cnndm = batch[row].contains("cnndm");
+        let role = match split[row].as_str() {
+            "train" => SplitRole::Pool,
+            "valid1" => SplitRole::Validation,
+            "valid2" if cnndm => SplitRole::Ood,
+            "valid2" => SplitRole::Test,
+            other => {
+                return Err(DataError::at(path, row, "split", format!("unknown split {other:?}"))
+                    .with_hint("expected train, valid1 or valid2"));
+            }
+        };
+        let prompt = if cnndm { articles[row].as_ref().or(posts[row].as_ref()) } else { posts[row].as_ref().or(articles[row].as_ref()) };
+        let Some(prompt) = prompt else {
+            let field = if cnndm { "info.article" } else { "info.post" };
+            return Err(DataError::at(path, row, field, "missing: neither info.post nor info.article is given"));
+        };
+        let (chosen, rejected) = if c == 0 { (&texts[0], &texts[1]) } else { (&texts[1], &texts[0]) };
+        let rows = ds.splits.get_mut(&role).expect("all roles present");
+        rows.push(TextComparison {
+            id: rows.len().to_string(),
+            prompt_key: ids[row].clone(),
+            prompt: prompt.clone(),
+            response_a: chosen.clone(),
+            response_b: rejected.clone(),
+            a_preferred: true,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,1 @@
+//! Text to feature vectors (placeholder while the encoder is written).
