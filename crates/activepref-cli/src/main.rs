@@ -6,11 +6,14 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use activepref_acquire::{PairPolicySpec, policy_docs};
-use activepref_experiment::{ExperimentConfig, RunOptions, run_experiment};
+use activepref_experiment::{Benchmark, ExperimentConfig, RunOptions, run_experiment};
 use activepref_report::{ReportOptions, write_report};
 use clap::{Parser, Subcommand};
 
+mod data_cmds;
+
 /// `println!` that ignores a closed stdout (`activepref policies | head` must not panic).
+#[macro_export]
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
@@ -29,7 +32,7 @@ macro_rules! say {
     name = "activepref",
     version,
     propagate_version = true,
-    after_help = "Examples:\n  activepref run experiments/quickstart.yaml        random vs BALD vs BAL-PM, 5 seeds (~1 min on 2 cores)\n  activepref run experiments/balpm-ablations.yaml   13 BAL-PM baselines and ablations\n  activepref run experiments/auf-pairs.yaml         ActiveUltraFeedback pair selection\n  activepref validate experiments/quickstart.yaml   check a file without running it\n  activepref report results/quickstart              remake plots and tables\n  activepref policies                               every policy, its parameters and defaults"
+    after_help = "Examples:\n  activepref run experiments/quickstart.yaml        random vs BALD vs BAL-PM, 5 seeds (~1 min on 2 cores)\n  activepref run experiments/balpm-ablations.yaml   13 BAL-PM baselines and ablations\n  activepref run experiments/auf-pairs.yaml         ActiveUltraFeedback pair selection\n  activepref validate experiments/quickstart.yaml   check a file without running it\n  activepref report results/quickstart              remake plots and tables\n  activepref policies                               every policy, its parameters and defaults\n  activepref inspect hh-rlhf ../shared/data/hh-rlhf/harmless-base-test.jsonl.gz\n  activepref fetch                                  datasets on the Hugging Face Hub"
 )]
 struct Cli {
     /// Worker threads (default: all cores). Results do not depend on it.
@@ -82,6 +85,75 @@ enum Command {
     },
     /// List every acquisition policy with its parameters and defaults.
     Policies,
+    /// Load-speed report: generate a summarize-from-feedback file in the real schema (JSON lines
+    /// and parquet), load each in a fresh process, print records/s and peak memory.
+    ///
+    /// Example: activepref bench-data --records 93000   (TL;DR's size; target < 10 s, < 2 GB)
+    BenchData {
+        /// Comparisons to generate.
+        #[arg(long, default_value_t = 93_000)]
+        records: usize,
+        /// Where the generated files and load-bench.csv go.
+        #[arg(long, value_name = "DIR", default_value = "results/bench-data")]
+        dir: PathBuf,
+        /// Internal: load this one file and print `records seconds peak_mib`.
+        #[arg(long, value_name = "FILE", hide = true)]
+        load: Option<PathBuf>,
+    },
+    /// Print what a dataset holds: counts per split, prompts, comparisons per prompt, features.
+    ///
+    /// Formats: summarize-from-feedback (a .jsonl/.json/.parquet file or a directory of them),
+    /// hh-rlhf (.jsonl or .jsonl.gz), alpaca-eval (a directory of <model>.annotations.json.gz),
+    /// pairs (any table; map columns with --columns).
+    ///
+    /// Example: activepref inspect hh-rlhf ../shared/data/hh-rlhf/harmless-base-test.jsonl.gz
+    Inspect {
+        /// summarize-from-feedback, hh-rlhf, alpaca-eval or pairs.
+        format: String,
+        /// The file or directory.
+        path: PathBuf,
+        /// A feature store directory to describe alongside.
+        #[arg(long, value_name = "DIR")]
+        features: Option<PathBuf>,
+        /// For `pairs`: which column is what, e.g. prompt=question,a=r1,b=r2,label=winner,split=part.
+        #[arg(long, value_name = "MAP")]
+        columns: Option<String>,
+    },
+    /// Download a dataset from the Hugging Face Hub into its cache (no name: list them).
+    ///
+    /// The cache is $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub. With
+    /// HF_HUB_OFFLINE=1 only the cache is used.
+    ///
+    /// Example: activepref fetch summarize-from-feedback
+    Fetch {
+        /// summarize-from-feedback, balpm-pair-features or balpm-prompt-features.
+        dataset: Option<String>,
+    },
+    /// Import features into a feature store (safetensors tables keyed by comparison id).
+    ///
+    /// Layouts: balpm-pair (BAL-PM hub CSV/parquet `id, 0..2d-1`: writes pair_a and pair_b),
+    /// balpm-prompt (`id, 0..d-1`: writes prompt), npy (a rows x dim array: writes --table).
+    ///
+    /// Example: activepref import-features --layout balpm-pair --split train --out features/tldr train.parquet
+    ImportFeatures {
+        /// The file to import.
+        file: PathBuf,
+        /// balpm-pair, balpm-prompt or npy.
+        #[arg(long)]
+        layout: String,
+        /// The split the rows belong to: pool/train, validation/eval, test or ood.
+        #[arg(long)]
+        split: String,
+        /// The feature store directory.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// For npy: pair_a, pair_b or prompt.
+        #[arg(long)]
+        table: Option<String>,
+        /// For npy: a text file with one row id per line (default 0, 1, 2, ...).
+        #[arg(long, value_name = "FILE")]
+        ids: Option<PathBuf>,
+    },
 }
 
 fn load(path: &Path) -> Result<ExperimentConfig, String> {
@@ -135,37 +207,43 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Validate { experiment } => {
             let cfg = load(&experiment)?;
+            let bench = cfg.build_benchmark().map_err(|e| format!("{}: {e}", experiment.display()))?;
             say!("{}: ok", experiment.display());
-            if let (Some(bench), Some(lp)) = (cfg.build_pool_benchmark(), &cfg.loop_) {
-                say!("  {bench}");
-                say!(
-                    "  {} policies x {} seeds, {} rounds, {} initial + {} per round, {} members",
-                    cfg.policies.len(),
-                    cfg.seeds.len(),
-                    lp.rounds,
-                    lp.initial_labels,
-                    lp.batch_size,
-                    cfg.model.members
-                );
-            }
-            if let (Some(bench), Some(lp)) = (cfg.build_pair_benchmark(), &cfg.pair_loop) {
-                say!(
-                    "  {}: {} stream prompts x {} responses, {} validation and {} held-out prompts",
-                    bench.name,
-                    bench.stream.len(),
-                    bench.stream[0].judge.len(),
-                    bench.validation.len(),
-                    bench.heldout.len()
-                );
-                say!(
-                    "  {} pair policies x {} seeds, {} rounds of {} prompts, mode {}, {} members",
-                    cfg.pair_policies.len(),
-                    cfg.seeds.len(),
-                    lp.rounds,
-                    lp.batch_prompts,
-                    cfg.pair_mode,
-                    cfg.model.members
-                );
+            match (&bench, &cfg.loop_, &cfg.pair_loop) {
+                (Benchmark::Pool(bench), Some(lp), _) => {
+                    say!("  {bench}");
+                    say!(
+                        "  {} policies x {} seeds, {} rounds, {} initial + {} per round, {} members",
+                        cfg.policies.len(),
+                        cfg.seeds.len(),
+                        lp.rounds,
+                        lp.initial_labels,
+                        lp.batch_size,
+                        cfg.model.members
+                    );
+                }
+                (Benchmark::Pair(bench), _, Some(lp)) => {
+                    let n: Vec<usize> = bench.stream.iter().map(|p| p.judge.len()).collect();
+                    say!(
+                        "  {}: {} stream prompts x {}-{} responses, {} validation and {} held-out prompts",
+                        bench.name,
+                        bench.stream.len(),
+                        n.iter().min().unwrap_or(&0),
+                        n.iter().max().unwrap_or(&0),
+                        bench.validation.len(),
+                        bench.heldout.len()
+                    );
+                    say!(
+                        "  {} pair policies x {} seeds, {} rounds of {} prompts, mode {}, {} members",
+                        cfg.pair_policies.len(),
+                        cfg.seeds.len(),
+                        lp.rounds,
+                        lp.batch_prompts,
+                        cfg.pair_mode,
+                        cfg.model.members
+                    );
+                }
+                _ => {}
             }
             Ok(())
         }
@@ -176,6 +254,15 @@ fn run(cli: Cli) -> Result<(), String> {
             let cfg = ExperimentConfig::parse_unchecked(&text, &resolved).map_err(|e| e.to_string())?;
             report(&results, &cfg, window)
         }
+        Command::Inspect { format, path, features, columns } => data_cmds::inspect(&format, &path, features.as_deref(), columns.as_deref()),
+        Command::Fetch { dataset } => data_cmds::fetch(dataset.as_deref()),
+        Command::ImportFeatures { file, layout, split, out, table, ids } => {
+            data_cmds::import_features(&layout, &file, &split, &out, table.as_deref(), ids.as_deref())
+        }
+        Command::BenchData { records, dir, load } => match load {
+            Some(file) => data_cmds::bench_load_one(&file),
+            None => data_cmds::bench_data(records, &dir),
+        },
         Command::Policies => {
             say!("POOL POLICIES (BAL-PM family), used in experiment files as `<label>: {{ policy: <name>, <param>: <value> }}`.");
             say!("Every parameter is optional; the line under each name shows the defaults.\n");

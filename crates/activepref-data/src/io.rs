@@ -99,9 +99,11 @@ pub fn read_table(path: &Path, schema: Option<&Schema>) -> DataResult<DataFrame>
 
 fn parse_json(bytes: &[u8], format: JsonFormat, schema: Option<&Schema>) -> PolarsResult<DataFrame> {
     let mut reader = JsonReader::new(Cursor::new(bytes)).with_json_format(format);
-    if let Some(schema) = schema {
-        reader = reader.with_schema(Arc::new(schema.clone()));
-    }
+    reader = match schema {
+        Some(schema) => reader.with_schema(Arc::new(schema.clone())),
+        // Infer from every record: a field first seen late (CNN/DM's `info.article`) must not vanish.
+        None => reader.infer_schema_len(None),
+    };
     reader.finish()
 }
 
@@ -232,4 +234,13 @@ pub fn floats(path: &Path, field: &str, s: &Series) -> DataResult<Vec<f64>> {
         return Err(DataError::at(path, row, field, format!("{} is not a finite number", values[row])));
     }
     Ok(values)
+}
+
+/// Rewrites any table activepref reads as parquet (used to make parquet copies for benchmarks);
+/// JSON input is read against `schema` when given.
+pub fn convert_to_parquet(from: &Path, to: &Path, schema: Option<&Schema>) -> DataResult<()> {
+    let mut df = read_table(from, schema)?;
+    let file = std::fs::File::create(to).map_err(|e| DataError::file(to, format!("cannot create: {e}")))?;
+    ParquetWriter::new(file).finish(&mut df).map_err(|e| DataError::file(to, format!("cannot write parquet: {e}")))?;
+    Ok(())
 }

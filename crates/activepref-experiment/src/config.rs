@@ -7,6 +7,7 @@ use activepref_acquire::{PairMode, PairPolicySpec, PolicySpec};
 use activepref_data::synthetic::SyntheticPoolConfig;
 use activepref_data::synthetic_pairs::SyntheticPairConfig;
 use activepref_data::PoolBenchmark;
+use activepref_data::sources::{CandidateSource, ComparisonSource};
 use activepref_data::synthetic_pairs::PairBenchmark;
 use activepref_loop::{LoopConfig, PairLoopConfig};
 use activepref_model::EnsembleConfig;
@@ -43,6 +44,18 @@ pub enum BenchmarkSpec {
     Synthetic(SyntheticPoolConfig),
     /// The embedded synthetic prompt stream with n responses each (ActiveUltraFeedback setting).
     SyntheticPairs(SyntheticPairConfig),
+    /// Real comparisons (summarize-from-feedback, HH-RLHF, generic pairs) with stored features
+    /// (pool setting): `{ kind: comparisons, format: hh-rlhf, path: ..., features: ... }`.
+    Comparisons(ComparisonSource),
+    /// A real candidate pool (AlpacaEval) with stored response features (pair setting).
+    Candidates(CandidateSource),
+}
+
+/// A built benchmark of either setting.
+#[derive(Clone, Debug)]
+pub enum Benchmark {
+    Pool(PoolBenchmark),
+    Pair(PairBenchmark),
 }
 
 /// How the report summarises the runs.
@@ -126,25 +139,41 @@ impl ExperimentConfig {
         self.output_dir.clone().unwrap_or_else(|| PathBuf::from("results").join(&self.name))
     }
 
-    /// The pool benchmark, or `None` for a pair-selection experiment.
-    pub fn build_pool_benchmark(&self) -> Option<PoolBenchmark> {
-        match &self.benchmark {
-            BenchmarkSpec::Synthetic(c) => Some(c.generate()),
-            BenchmarkSpec::SyntheticPairs(_) => None,
+    /// Builds the benchmark (generating it, or loading data and features) and checks the loop
+    /// sizes and policy parameters against it. Errors name the field (`benchmark: ...`,
+    /// `loop.batch_size: ...`).
+    pub fn build_benchmark(&self) -> Result<Benchmark, String> {
+        let bench = match &self.benchmark {
+            BenchmarkSpec::Synthetic(c) => Benchmark::Pool(c.generate()),
+            BenchmarkSpec::SyntheticPairs(c) => Benchmark::Pair(c.generate()),
+            BenchmarkSpec::Comparisons(src) => {
+                let a = src.assemble(&self.name).map_err(|e| format!("benchmark: {e}"))?;
+                Benchmark::Pool(a.benchmark)
+            }
+            BenchmarkSpec::Candidates(src) => Benchmark::Pair(src.assemble(&self.name).map_err(|e| format!("benchmark: {e}"))?),
+        };
+        match &bench {
+            Benchmark::Pool(b) => {
+                b.validate().map_err(|e| format!("benchmark: {e}"))?;
+                let pool = b.pool.len();
+                let lp = self.loop_.as_ref().ok_or("loop: is missing; a pool benchmark needs `loop: { initial_labels, batch_size, rounds }`")?;
+                lp.validate(pool).map_err(|(f, m)| format!("loop.{f}: {m}"))?;
+                let pool_after_cap = lp.pool_size.map_or(pool, |c| c.min(pool)) - lp.initial_labels;
+                for (label, spec) in &self.policies {
+                    spec.validate(pool_after_cap).map_err(|(f, m)| format!("policies.{label}.{f}: {m}"))?;
+                }
+            }
+            Benchmark::Pair(b) => {
+                let lp = self.pair_loop.as_ref().ok_or("pair_loop: is missing; a pair benchmark needs `pair_loop: { batch_prompts, rounds }`")?;
+                lp.validate(b.stream.len()).map_err(|(f, m)| format!("pair_loop.{f}: {m}"))?;
+            }
         }
-    }
-
-    /// The pair benchmark, or `None` for a pool experiment.
-    pub fn build_pair_benchmark(&self) -> Option<PairBenchmark> {
-        match &self.benchmark {
-            BenchmarkSpec::SyntheticPairs(c) => Some(c.generate()),
-            BenchmarkSpec::Synthetic(_) => None,
-        }
+        Ok(bench)
     }
 
     /// True for the ActiveUltraFeedback (pair-selection) setting.
     pub fn is_pair_setting(&self) -> bool {
-        matches!(self.benchmark, BenchmarkSpec::SyntheticPairs(_))
+        matches!(self.benchmark, BenchmarkSpec::SyntheticPairs(_) | BenchmarkSpec::Candidates(_))
     }
 
     /// The policy labels of this experiment's setting, in plot order.
@@ -182,7 +211,7 @@ impl ExperimentConfig {
         }
         let extra_given = if pair { !self.policies.is_empty() || self.loop_.is_some() } else { !self.pair_policies.is_empty() || self.pair_loop.is_some() };
         if extra_given {
-            let which = if pair { "`policies` and `loop` belong to pool benchmarks (kind: synthetic)" } else { "`pair_policies` and `pair_loop` belong to pair benchmarks (kind: synthetic_pairs)" };
+            let which = if pair { "`policies` and `loop` belong to pool benchmarks (kind: synthetic or comparisons)" } else { "`pair_policies` and `pair_loop` belong to pair benchmarks (kind: synthetic_pairs or candidates)" };
             return Err(err(extra.into(), format!("{which}; remove them or change benchmark.kind")));
         }
         for label in &labels {
@@ -216,10 +245,19 @@ impl ExperimentConfig {
                 c.validate().map_err(|(f, m)| err(format!("benchmark.{f}"), m))?;
                 let lp = self.pair_loop.as_ref().ok_or_else(|| err("pair_loop".into(), "is missing; a pair benchmark needs `pair_loop: { batch_prompts, rounds }`".into()))?;
                 lp.validate(c.prompts).map_err(|(f, m)| err(format!("pair_loop.{f}"), m))?;
-                for (label, spec) in &self.pair_policies {
-                    spec.validate().map_err(|(f, m)| err(format!("pair_policies.{label}.{f}"), m))?;
-                }
             }
+            // Real data: sizes are checked when the data is loaded (`build_benchmark`).
+            BenchmarkSpec::Comparisons(src) => {
+                src.validate().map_err(|(f, m)| err(format!("benchmark.{f}"), m))?;
+                self.loop_.as_ref().ok_or_else(|| err("loop".into(), "is missing; a pool benchmark needs `loop: { initial_labels, batch_size, rounds }`".into()))?;
+            }
+            BenchmarkSpec::Candidates(src) => {
+                src.validate().map_err(|(f, m)| err(format!("benchmark.{f}"), m))?;
+                self.pair_loop.as_ref().ok_or_else(|| err("pair_loop".into(), "is missing; a pair benchmark needs `pair_loop: { batch_prompts, rounds }`".into()))?;
+            }
+        }
+        for (label, spec) in &self.pair_policies {
+            spec.validate().map_err(|(f, m)| err(format!("pair_policies.{label}.{f}"), m))?;
         }
         self.check_output_dir().map_err(|m| err("output_dir".into(), m))
     }

@@ -8,5 +8,5 @@
 mod config;
 mod runner;
 
-pub use config::{BenchmarkSpec, ConfigError, ExperimentConfig, ReportSection};
+pub use config::{Benchmark, BenchmarkSpec, ConfigError, ExperimentConfig, ReportSection};
 pub use runner::{PAIR_RUN_COLUMNS, RUN_COLUMNS, RunOptions, RunSummary, pair_run_csv, run_csv, run_experiment, write_atomic};

@@ -22,6 +22,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::ExperimentConfig;
+use crate::config::Benchmark;
 
 /// Columns of a run file, in order.
 pub const RUN_COLUMNS: [&str; 15] = [
@@ -248,11 +249,10 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
     }
     write_atomic(&resolved_path, resolved.as_bytes())?;
 
-    let pool_bench = cfg.build_pool_benchmark();
-    let pair_bench = cfg.build_pair_benchmark();
-    if let Some(bench) = &pool_bench {
-        bench.validate().map_err(|e| format!("benchmark: {e}"))?;
-    }
+    let (pool_bench, pair_bench) = match cfg.build_benchmark()? {
+        Benchmark::Pool(b) => (Some(b), None),
+        Benchmark::Pair(b) => (None, Some(b)),
+    };
     let jobs: Vec<(String, u64)> =
         cfg.policy_labels().into_iter().flat_map(|p| cfg.seeds.iter().map(move |&s| (p.clone(), s))).collect();
     let pending: Vec<&(String, u64)> =

@@ -136,7 +136,11 @@ impl EnsemblePrediction {
     /// Metrics of the ensemble mean against `a_preferred` labels.
     pub fn metrics(&self, a_preferred: &[bool]) -> EvalMetrics {
         assert_eq!(a_preferred.len(), self.rows);
-        let n = self.rows.max(1) as f64;
+        if self.rows == 0 {
+            // No comparisons, no estimate (an absent OOD split): NaN, never a made-up 0.
+            return EvalMetrics { log_likelihood: f64::NAN, accuracy: f64::NAN, brier: f64::NAN };
+        }
+        let n = self.rows as f64;
         let (mut ll, mut correct, mut brier) = (0.0f64, 0usize, 0.0f64);
         for (i, &a) in a_preferred.iter().enumerate() {
             let p_a = self.mean_prob(i);

@@ -214,6 +214,13 @@ pub fn summary_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Result<Stri
 /// Writes `report/curves.png`, `report/curves.svg` and `report/summary.md` under `dir`.
 pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Vec<PathBuf>, String> {
     let runs = load_runs(dir)?;
+    // A metric no run could measure (NaN throughout: a benchmark without an OOD split) is left out.
+    let mut opts = opts.clone();
+    opts.metrics.retain(|(m, _)| runs.iter().any(|r| r.metrics.get(m).is_some_and(|v| v.iter().any(|x| x.is_finite()))));
+    if opts.metrics.is_empty() {
+        return Err(format!("{}: no finite values in any plotted metric", dir.display()));
+    }
+    let opts = &opts;
     let report = dir.join("report");
     std::fs::create_dir_all(&report).map_err(|e| format!("cannot create {}: {e}", report.display()))?;
     let panels: Vec<(String, Vec<AggregateCurve>)> = opts

@@ -39,7 +39,7 @@ impl Default for PairColumns {
 }
 
 fn text_column(path: &Path, df: &DataFrame, name: &str) -> DataResult<Vec<String>> {
-    let s = column(path, df, name)?;
+    let s = column(path, df, name).map_err(|e| e.with_hint("map the columns with `columns:` in the experiment file or --columns"))?;
     // Ids and prompt ids may be numbers in the file; compare them as text.
     if s.dtype().is_integer() {
         let c = s.cast(&DataType::String).map_err(|e| DataError::field(path, name, e.to_string()))?;

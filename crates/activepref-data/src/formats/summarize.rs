@@ -19,7 +19,7 @@ use crate::io::{column, integers, optional_strings, read_table, strings, struct_
 use crate::text::{ComparisonDataset, SplitRole, TextComparison};
 
 /// The JSON schema activepref reads (fields it does not use are ignored).
-fn json_schema() -> Schema {
+pub fn json_schema() -> Schema {
     let info = DataType::Struct(vec![
         Field::new("id".into(), DataType::String),
         Field::new("post".into(), DataType::String),
@@ -140,4 +140,69 @@ fn load_file(path: &Path, ds: &mut ComparisonDataset) -> DataResult<()> {
         });
     }
     Ok(())
+}
+
+/// Writes `records` made-up comparisons in the real JSON-lines schema, for load benchmarks:
+/// posts of ~250 words with ~5 comparisons each, splits in roughly TL;DR's proportions (train
+/// 52%, valid1 19%, valid2 28% of which a few percent CNN/DM). Deterministic in `seed`.
+pub fn write_generated_jsonl(path: &Path, records: usize, seed: u64) -> std::io::Result<()> {
+    use rand::RngExt;
+    use std::io::Write;
+    const WORDS: [&str; 24] = [
+        "the", "my", "roommate", "said", "work", "money", "never", "because", "friend", "week", "asked", "again", "help",
+        "family", "told", "time", "really", "about", "partner", "job", "after", "still", "wants", "today",
+    ];
+    let mut rng = crate::seeds::rng_for(seed, crate::seeds::Stream::Data, &[99]);
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let text = |rng: &mut rand_chacha::ChaCha8Rng, n: usize| -> String {
+        let mut s = String::with_capacity(n * 7);
+        for i in 0..n {
+            if i > 0 {
+                s.push(' ');
+            }
+            s.push_str(WORDS[rng.random_range(0..WORDS.len())]);
+        }
+        s
+    };
+    let mut post = String::new();
+    let mut post_id = 0usize;
+    let mut left = 0usize;
+    let mut split = ("train", "batch3", false);
+    for _ in 0..records {
+        if left == 0 {
+            post_id += 1;
+            left = rng.random_range(1..10);
+            let u: f64 = rng.random();
+            split = if u < 0.52 {
+                ("train", "batch3", false)
+            } else if u < 0.71 {
+                ("valid1", "batch8", false)
+            } else if u < 0.98 {
+                ("valid2", "batch10", false)
+            } else {
+                ("valid2", "batch0_cnndm", true)
+            };
+            let words = rng.random_range(100..400);
+            post = text(&mut rng, words);
+        }
+        left -= 1;
+        let (a, b) = (text(&mut rng, 25), text(&mut rng, 25));
+        let info = if split.2 {
+            serde_json::json!({"id": format!("cnn_{post_id}"), "article": post, "title": "t", "site": "cnn"})
+        } else {
+            serde_json::json!({"id": format!("t3_{post_id}"), "post": post, "title": "t", "subreddit": "r"})
+        };
+        let rec = serde_json::json!({
+            "info": info,
+            "summaries": [{"text": a, "policy": "sup4", "note": null}, {"text": b, "policy": "ref", "note": null}],
+            "choice": rng.random_range(0..2),
+            "worker": "w1",
+            "batch": split.1,
+            "split": split.0,
+            "extra": {"confidence": rng.random_range(1..10)},
+        });
+        serde_json::to_writer(&mut out, &rec)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
 }

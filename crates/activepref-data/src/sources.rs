@@ -1,0 +1,146 @@
+//! Where a real benchmark comes from, as experiment files and the CLI name it: a dataset format, a
+//! path, and a feature store. One place that maps format names to loaders, so `run`, `inspect` and
+//! `featurize` read data the same way.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::assemble::{self, Assembled, MissingFeatures, PromptSplit, Resplit};
+use crate::error::DataResult;
+use crate::formats::alpaca_eval::{self, MissingPrompts};
+use crate::formats::pairs::{self, PairColumns};
+use crate::formats::{hh_rlhf, summarize};
+use crate::synthetic_pairs::PairBenchmark;
+use crate::text::{CandidatePool, ComparisonDataset};
+
+/// The comparison formats (pool setting).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ComparisonFormat {
+    /// OpenAI summarize-from-feedback comparisons (JSON lines or HF parquet; a file or a directory).
+    SummarizeFromFeedback,
+    /// Anthropic HH-RLHF `{chosen, rejected}` transcripts.
+    HhRlhf,
+    /// Any pair table with a column mapping (`columns:`).
+    Pairs,
+}
+
+impl ComparisonFormat {
+    pub const ALL: [ComparisonFormat; 3] = [ComparisonFormat::SummarizeFromFeedback, ComparisonFormat::HhRlhf, ComparisonFormat::Pairs];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ComparisonFormat::SummarizeFromFeedback => "summarize-from-feedback",
+            ComparisonFormat::HhRlhf => "hh-rlhf",
+            ComparisonFormat::Pairs => "pairs",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// Loads the text records.
+    pub fn load(self, path: &std::path::Path, columns: Option<&PairColumns>) -> DataResult<ComparisonDataset> {
+        match self {
+            ComparisonFormat::SummarizeFromFeedback => summarize::load(path),
+            ComparisonFormat::HhRlhf => hh_rlhf::load(path),
+            ComparisonFormat::Pairs => pairs::load(path, &columns.cloned().unwrap_or_default()),
+        }
+    }
+}
+
+impl fmt::Display for ComparisonFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `benchmark: { kind: comparisons, format: hh-rlhf, path: ..., features: ... }`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComparisonSource {
+    pub format: ComparisonFormat,
+    /// The dataset file or directory (relative paths are relative to the working directory).
+    pub path: PathBuf,
+    /// The feature store directory (`<features>/<split>/{pair_a,pair_b,prompt}.safetensors`).
+    pub features: PathBuf,
+    /// Column mapping, for `format: pairs` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<PairColumns>,
+    #[serde(default)]
+    pub missing_features: MissingFeatures,
+    /// Carve validation / test / OOD prompts out of the pool (for single-file datasets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resplit: Option<Resplit>,
+}
+
+impl ComparisonSource {
+    /// Static checks; the error is `(field, message)`.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        if self.columns.is_some() && self.format != ComparisonFormat::Pairs {
+            return Err(("columns".into(), format!("only `format: pairs` takes a column mapping, not {}", self.format)));
+        }
+        if !self.path.exists() {
+            return Err(("path".into(), format!("`{}` does not exist; see README \"Real data\" for where to get it", self.path.display())));
+        }
+        if let Some(r) = &self.resplit {
+            r.validate().map_err(|(f, m)| (format!("resplit.{f}"), m))?;
+        }
+        Ok(())
+    }
+
+    pub fn load_text(&self) -> DataResult<ComparisonDataset> {
+        self.format.load(&self.path, self.columns.as_ref())
+    }
+
+    /// Loads the records and joins them with the feature store.
+    pub fn assemble(&self, name: &str) -> DataResult<Assembled> {
+        let ds = self.load_text()?;
+        assemble::pool_benchmark(name, &ds, &self.features, self.missing_features, self.resplit.as_ref())
+    }
+}
+
+/// The candidate-pool formats (pair-selection setting).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CandidateFormat {
+    /// A directory of AlpacaEval `<model>.annotations.json[.gz]` files.
+    AlpacaEval,
+}
+
+/// `benchmark: { kind: candidates, format: alpaca-eval, path: ..., features: ... }`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CandidateSource {
+    pub format: CandidateFormat,
+    pub path: PathBuf,
+    /// The feature store directory (`<features>/candidates/responses.safetensors`).
+    pub features: PathBuf,
+    #[serde(default)]
+    pub missing: MissingPrompts,
+    #[serde(default)]
+    pub split: PromptSplit,
+}
+
+impl CandidateSource {
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        if !self.path.exists() {
+            return Err(("path".into(), format!("`{}` does not exist; see README \"Real data\" for where to get it", self.path.display())));
+        }
+        Ok(())
+    }
+
+    pub fn load_text(&self) -> DataResult<CandidatePool> {
+        match self.format {
+            CandidateFormat::AlpacaEval => alpaca_eval::load(&self.path, self.missing),
+        }
+    }
+
+    pub fn assemble(&self, name: &str) -> DataResult<PairBenchmark> {
+        let pool = self.load_text()?;
+        assemble::pair_benchmark(name, &pool, &self.features, &self.split)
+    }
+}
