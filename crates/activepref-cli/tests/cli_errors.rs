@@ -108,3 +108,55 @@ fn policies_lists_the_registry() {
         assert!(text.contains(name), "{name} missing:\n{text}");
     }
 }
+
+/// Runs `activepref <args>` with extra environment; returns (success, stdout, stderr).
+fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_activepref")).args(args).envs(env.iter().copied()).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+fn data_fixture(rel: &str) -> String {
+    format!("{}/../activepref-data/tests/fixtures/{rel}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn assert_one_line(err: &str, must_contain: &[&str]) {
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line expected, got:\n{err}");
+    for s in must_contain {
+        assert!(err.contains(s), "`{s}` missing from: {err}");
+    }
+}
+
+#[test]
+fn inspect_prints_split_counts() {
+    let (ok, out, err) = run_with_env(&["inspect", "summarize-from-feedback", &data_fixture("summarize/comparisons.parquet")], &[]);
+    assert!(ok, "{err}");
+    assert!(out.contains("30 comparisons"), "{out}");
+    let ood = out.lines().find(|l| l.trim_start().starts_with("ood")).unwrap();
+    assert_eq!(ood.split_whitespace().take(3).collect::<Vec<_>>(), ["ood", "6", "3"], "{out}");
+}
+
+#[test]
+fn inspect_bad_input_is_one_line() {
+    let (ok, _, err) = run_with_env(&["inspect", "tldr", "x.jsonl"], &[]);
+    assert!(!ok);
+    assert_one_line(&err, &["unknown format `tldr`", "hh-rlhf"]);
+    let (ok, _, err) = run_with_env(&["inspect", "hh-rlhf", "/nonexistent/hh.jsonl.gz"], &[]);
+    assert!(!ok);
+    assert_one_line(&err, &["/nonexistent/hh.jsonl.gz: cannot read"]);
+    let (ok, _, err) = run_with_env(&["inspect", "pairs", &data_fixture("pairs/pairs.csv")], &[]);
+    assert!(!ok);
+    assert_one_line(&err, &["field `prompt`: missing column", "--columns"]);
+}
+
+#[test]
+fn fetch_offline_without_cache_says_what_to_do() {
+    let home = scratch().join("hf-home");
+    let home = home.display().to_string();
+    let (ok, _, err) = run_with_env(&["fetch", "summarize-from-feedback"], &[("HF_HOME", &home), ("HF_HUB_OFFLINE", "1")]);
+    assert!(!ok);
+    assert_one_line(&err, &["HF_HUB_OFFLINE is set", "openai/summarize_from_feedback", "hf-home/hub", "benchmark.path"]);
+    let (ok, _, err) = run_with_env(&["fetch", "tldr"], &[]);
+    assert!(!ok);
+    assert_one_line(&err, &["unknown dataset `tldr`", "summarize-from-feedback"]);
+}

@@ -160,7 +160,7 @@ fn read_run(path: &Path) -> Result<RunCurves, String> {
         run.labels.push(rec[lc].parse().map_err(|e| err(row + 1, "labels", format!("{e}")))?);
         for (i, name) in &metric_cols {
             let v: f64 = rec[*i].parse().map_err(|e| err(row + 1, name, format!("`{}`: {e}", &rec[*i])))?;
-            if !v.is_finite() {
+            if v.is_infinite() {
                 return Err(err(row + 1, name, format!("{v} is not finite")));
             }
             run.metrics.entry(name.clone()).or_default().push(v);
@@ -168,6 +168,14 @@ fn read_run(path: &Path) -> Result<RunCurves, String> {
     }
     if run.labels.is_empty() {
         return Err(format!("{}: no rounds", path.display()));
+    }
+    // NaN means "not measured" (a benchmark without that split) and must fill the whole column.
+    for (name, v) in &run.metrics {
+        let nan = v.iter().filter(|x| x.is_nan()).count();
+        if nan > 0 && nan < v.len() {
+            let row = v.iter().position(|x| x.is_nan()).expect("one NaN") + 1;
+            return Err(err(row, name, "NaN in a column that has numbers elsewhere".into()));
+        }
     }
     Ok(run)
 }

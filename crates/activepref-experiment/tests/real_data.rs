@@ -1,0 +1,128 @@
+//! Experiment files that name real-format datasets with a feature store run end to end.
+
+use std::path::{Path, PathBuf};
+
+use activepref_data::FeatureMatrix;
+use activepref_data::feature_store::{FeatureTable, table_path};
+use activepref_data::sources::ComparisonFormat;
+use activepref_data::text::SplitRole;
+use activepref_experiment::{ExperimentConfig, RunOptions, run_experiment};
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("activepref-real-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../activepref-data/tests/fixtures").join(rel)
+}
+
+/// Writes a feature store for `data` where the preferred response sits a little higher on the
+/// first axis: deterministic, learnable, and keyed exactly like featurize would key it.
+fn store_for(format: ComparisonFormat, data: &Path, store: &Path, columns: Option<&activepref_data::formats::pairs::PairColumns>) {
+    let ds = format.load(data, columns).unwrap();
+    for role in SplitRole::ALL {
+        let rows = ds.split(role);
+        if rows.is_empty() {
+            continue;
+        }
+        let ids: Vec<String> = rows.iter().map(|c| c.id.clone()).collect();
+        let noise = |i: usize, j: usize, k: usize| (((i * 31 + j * 17 + k * 7) % 13) as f32 - 6.0) / 6.0;
+        let side = |k: usize| {
+            let data: Vec<f32> = rows
+                .iter()
+                .enumerate()
+                .flat_map(|(i, c)| (0..4).map(move |j| noise(i, j, k) + if j == 0 && (k == 0) == c.a_preferred { 1.0 } else { 0.0 }))
+                .collect();
+            FeatureMatrix::new(rows.len(), 4, data).unwrap()
+        };
+        FeatureTable::new(ids.clone(), side(0), store).unwrap().save(&table_path(store, role.name(), "pair_a")).unwrap();
+        FeatureTable::new(ids.clone(), side(1), store).unwrap().save(&table_path(store, role.name(), "pair_b")).unwrap();
+        FeatureTable::new(ids, side(2), store).unwrap().save(&table_path(store, role.name(), "prompt")).unwrap();
+    }
+}
+
+fn csv_rows(path: &Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(path).unwrap().lines().skip(1).map(|l| l.split(',').map(str::to_string).collect()).collect()
+}
+
+#[test]
+fn summarize_fixture_with_features_runs_all_four_splits() {
+    let dir = scratch("tldr");
+    let data = fixture("summarize/comparisons.jsonl");
+    store_for(ComparisonFormat::SummarizeFromFeedback, &data, &dir.join("features"), None);
+    let yaml = format!(
+        "name: tldr-fixture
+output_dir: {out}
+benchmark: {{ kind: comparisons, format: summarize-from-feedback, path: {data}, features: {feat} }}
+model: {{ members: 2, mlp: {{ hidden: [8], weight_init_std: 0.1 }}, train: {{ lr: 0.01, max_epochs: 5 }} }}
+loop: {{ initial_labels: 4, batch_size: 3, rounds: 3 }}
+policies:
+  random: {{ policy: random }}
+  balpm: {{ policy: balpm, k: 2 }}
+seeds: [1]
+",
+        out = dir.join("out").display(),
+        data = data.display(),
+        feat = dir.join("features").display()
+    );
+    let cfg = ExperimentConfig::parse(&yaml, Path::new("tldr.yaml")).unwrap();
+    run_experiment(&cfg, &RunOptions::default()).unwrap();
+    let rows = csv_rows(&dir.join("out/runs/balpm__seed1.csv"));
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows.iter().map(|r| r[3].as_str()).collect::<Vec<_>>(), ["4", "7", "10"]);
+    // Test and OOD metrics are measured (finite) on the real test / CNN-DM splits.
+    for r in &rows {
+        for col in [4, 7] {
+            assert!(r[col].parse::<f64>().unwrap().is_finite(), "{r:?}");
+        }
+    }
+}
+
+#[test]
+fn single_file_pairs_are_resplit_and_ood_is_left_out_of_the_report() {
+    let dir = scratch("pairs");
+    let data = dir.join("pairs.csv");
+    let mut csv = String::from("question,good,bad\n");
+    for i in 0..60 {
+        csv.push_str(&format!("q{},yes {i},no {i}\n", i / 2));
+    }
+    std::fs::write(&data, csv).unwrap();
+    let columns = activepref_data::formats::pairs::PairColumns { prompt: "question".into(), a: "good".into(), b: "bad".into(), ..Default::default() };
+    store_for(ComparisonFormat::Pairs, &data, &dir.join("features"), Some(&columns));
+    let yaml = format!(
+        "name: pairs-fixture
+output_dir: {out}
+benchmark:
+  kind: comparisons
+  format: pairs
+  path: {data}
+  features: {feat}
+  columns: {{ prompt: question, a: good, b: bad }}
+  resplit: {{ validation: 0.2, test: 0.3, seed: 5 }}
+model: {{ members: 2, mlp: {{ hidden: [8], weight_init_std: 0.1 }}, train: {{ lr: 0.01, max_epochs: 5 }} }}
+loop: {{ initial_labels: 6, batch_size: 4, rounds: 2 }}
+policies:
+  random: {{ policy: random }}
+  bald: {{ policy: bald }}
+seeds: [1, 2]
+",
+        out = dir.join("out").display(),
+        data = data.display(),
+        feat = dir.join("features").display()
+    );
+    let cfg = ExperimentConfig::parse(&yaml, Path::new("pairs.yaml")).unwrap();
+    let activepref_experiment::Benchmark::Pool(b) = cfg.build_benchmark().unwrap() else { panic!("pool setting") };
+    // 30 prompts: 6 validation, 9 test, 15 pool, whole prompts only.
+    assert_eq!((b.pool.len(), b.validation.len(), b.test.len(), b.ood.len()), (30, 12, 18, 0));
+    run_experiment(&cfg, &RunOptions::default()).unwrap();
+    let rows = csv_rows(&dir.join("out/runs/bald__seed2.csv"));
+    assert!(rows.iter().all(|r| r[7] == "NaN" && r[4].parse::<f64>().unwrap().is_finite()), "{rows:?}");
+    let mut opts = activepref_report::ReportOptions::new(1, "random", vec!["random".into(), "bald".into()]);
+    opts.metrics.push(("test_accuracy".into(), "Test accuracy".into()));
+    activepref_report::write_report(&dir.join("out"), &opts).unwrap();
+    let md = std::fs::read_to_string(dir.join("out/report/summary.md")).unwrap();
+    assert!(md.contains("Test log-likelihood") && !md.contains("OOD"), "{md}");
+}
