@@ -130,7 +130,7 @@ impl FeatureTable {
         if meta_dim != dim {
             return Err(DataError::field(path, "dim", format!("metadata says {meta_dim} but the tensor has {dim} columns")));
         }
-        let data = to_f32(view.dtype(), view.data()).map_err(|m| DataError::field(path, TENSOR, m))?;
+        let data = decode_floats(view.dtype(), view.data()).map_err(|m| DataError::field(path, TENSOR, m))?;
         let matrix = FeatureMatrix::new(rows, dim, data).map_err(|e| DataError::field(path, TENSOR, e.to_string()))?;
         Self::new(ids, matrix, path)
     }
@@ -165,7 +165,8 @@ impl FeatureTable {
     }
 }
 
-fn to_f32(dtype: Dtype, data: &[u8]) -> Result<Vec<f32>, String> {
+/// The values of a safetensors float tensor as f32 (F32, F16, BF16 or F64, little-endian).
+pub fn decode_floats(dtype: Dtype, data: &[u8]) -> Result<Vec<f32>, String> {
     let chunks = |w: usize| data.chunks_exact(w);
     Ok(match dtype {
         Dtype::F32 => chunks(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),

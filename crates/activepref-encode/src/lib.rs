@@ -1,1 +1,191 @@
-//! Text to feature vectors (placeholder while the encoder is written).
+//! # activepref-encode
+//!
+//! Owns the **features** arrow: text in, frozen-encoder feature vectors out. A BERT-family
+//! transformer on burn ([`bert`]) loaded from a Hugging Face `model.safetensors` + `config.json`
+//! ([`weights`], [`config`]), tokenised with the HF `tokenizers` crate from `tokenizer.json`, and
+//! pooled as sentence-transformers does (mean / CLS / last token, optional L2 normalisation).
+//! The target model is sentence-transformers' all-MiniLM-L6-v2 (384-d); its golden vectors from
+//! sentence-transformers are in `tests/golden/`. [`featurize`] turns a dataset into a feature store.
+
+pub mod bert;
+pub mod config;
+pub mod featurize;
+pub mod weights;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use activepref_data::FeatureMatrix;
+use burn::tensor::{Device, Tensor, TensorData};
+use rayon::prelude::*;
+use tokenizers::{Tokenizer, TruncationParams};
+
+pub use config::{BertConfig, ModelFiles, Pooling};
+
+/// An encoding error, one line: `file: what (how to fix)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodeError {
+    pub file: PathBuf,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl EncodeError {
+    pub fn file(file: impl AsRef<Path>, message: impl Into<String>) -> Self {
+        Self { file: file.as_ref().to_path_buf(), message: message.into(), hint: None }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let message = self.message.split_whitespace().collect::<Vec<_>>().join(" ");
+        write!(f, "{}: {message}", self.file.display())?;
+        if let Some(h) = &self.hint {
+            write!(f, " ({h})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+/// Text → one feature vector per text (DESIGN.md's `Encoder` seam).
+pub trait Encoder: Send + Sync {
+    /// Width of the vectors.
+    fn dim(&self) -> usize;
+    /// One row per text, in order.
+    fn encode(&self, texts: &[&str]) -> Result<FeatureMatrix, EncodeError>;
+}
+
+/// A BERT-family sentence encoder loaded from a model directory.
+pub struct TextEncoder {
+    files: ModelFiles,
+    tokenizer: Tokenizer,
+    /// The same tokenizer without truncation, to report how long a text really is.
+    untruncated: Tokenizer,
+    model: bert::BertModel,
+    device: Device,
+    /// Texts per forward pass.
+    pub batch_size: usize,
+}
+
+impl TextEncoder {
+    /// Loads `dir` (`config.json`, `model.safetensors`, `tokenizer.json`, and the
+    /// sentence-transformers files when present) onto `device`.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self, EncodeError> {
+        let files = ModelFiles::read(dir)?;
+        let tok_path = dir.join("tokenizer.json");
+        let mut tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| EncodeError::file(&tok_path, format!("not a valid tokenizer: {e}")))?;
+        let mut untruncated = tokenizer.clone();
+        untruncated.with_truncation(None).map_err(|e| EncodeError::file(&tok_path, format!("cannot unset truncation: {e}")))?;
+        untruncated.with_padding(None);
+        // Our own truncation and padding: the file's (128 tokens, fixed padding for MiniLM) is for
+        // other uses; sentence-transformers truncates at max_seq_length and pads per batch.
+        tokenizer
+            .with_truncation(Some(TruncationParams { max_length: files.max_seq_length, ..Default::default() }))
+            .map_err(|e| EncodeError::file(&tok_path, format!("cannot set truncation: {e}")))?;
+        tokenizer.with_padding(None);
+        let vocab = tokenizer.get_vocab_size(true);
+        if vocab > files.bert.vocab_size {
+            return Err(EncodeError::file(
+                &tok_path,
+                format!("the tokenizer has {vocab} tokens but config.json's vocab_size is {}", files.bert.vocab_size),
+            )
+            .with_hint("tokenizer.json and the model come from different checkpoints"));
+        }
+        let model = weights::load_bert(&dir.join("model.safetensors"), &files.bert, device)?;
+        Ok(Self { files, tokenizer, untruncated, model, device: device.clone(), batch_size: 32 })
+    }
+
+    pub fn files(&self) -> &ModelFiles {
+        &self.files
+    }
+
+    /// Token ids of `text` after truncation (`[CLS]` … `[SEP]` included).
+    pub fn token_ids(&self, text: &str) -> Result<Vec<u32>, EncodeError> {
+        let enc = self.tokenizer.encode(text, true).map_err(|e| EncodeError::file(self.files.dir.join("tokenizer.json"), format!("cannot tokenise: {e}")))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    /// How many tokens `text` has before truncation.
+    pub fn untruncated_len(&self, text: &str) -> Result<usize, EncodeError> {
+        let enc = self.untruncated.encode(text, true).map_err(|e| EncodeError::file(self.files.dir.join("tokenizer.json"), format!("cannot tokenise: {e}")))?;
+        Ok(enc.len())
+    }
+
+    fn encode_batch(&self, ids: &[&Vec<u32>]) -> Vec<Vec<f32>> {
+        let b = ids.len();
+        let t = ids.iter().map(|v| v.len()).max().unwrap_or(0);
+        let mut flat = vec![0i64; b * t];
+        let mut mask = vec![0f32; b * t];
+        for (r, v) in ids.iter().enumerate() {
+            for (c, &id) in v.iter().enumerate() {
+                flat[r * t + c] = i64::from(id);
+                mask[r * t + c] = 1.0;
+            }
+        }
+        let states = self.model.forward(&flat, &mask, b, t, &self.device);
+        let h = self.files.bert.hidden_size;
+        let pooled: Tensor<2> = match self.files.pooling {
+            config::Pooling::Mean => {
+                let m = Tensor::<3>::from_data(TensorData::new(mask.clone(), [b, t, 1]), &self.device);
+                let sum = (states * m.clone()).sum_dim(1).reshape([b, h]);
+                let count = m.sum_dim(1).reshape([b, 1]).clamp_min(1e-9);
+                sum / count
+            }
+            config::Pooling::Cls => states.slice([0..b, 0..1, 0..h]).reshape([b, h]),
+            config::Pooling::LastToken => {
+                let rows: Vec<Tensor<2>> = ids.iter().enumerate().map(|(r, v)| states.clone().slice([r..r + 1, v.len() - 1..v.len(), 0..h]).reshape([1, h])).collect();
+                Tensor::cat(rows, 0)
+            }
+        };
+        let data = pooled.into_data();
+        let flat: &[f32] = data.as_slice::<f32>().expect("f32 states");
+        flat.chunks(h)
+            .map(|row| {
+                let mut row = row.to_vec();
+                if self.files.normalize {
+                    // sentence-transformers' Normalize: x / max(‖x‖₂, 1e-12), the norm accumulated in f64.
+                    let norm = row.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt().max(1e-12);
+                    row.iter_mut().for_each(|x| *x = (f64::from(*x) / norm) as f32);
+                }
+                row
+            })
+            .collect()
+    }
+}
+
+impl Encoder for TextEncoder {
+    fn dim(&self) -> usize {
+        self.files.bert.hidden_size
+    }
+
+    /// Tokenises every text, sorts by length so batches carry little padding, runs the batches in
+    /// parallel (rayon), and returns rows in input order. Texts longer than `max_seq_length` tokens
+    /// are truncated at the end, as sentence-transformers does.
+    fn encode(&self, texts: &[&str]) -> Result<FeatureMatrix, EncodeError> {
+        let ids: Vec<Vec<u32>> = texts.par_iter().map(|t| self.token_ids(t)).collect::<Result<_, _>>()?;
+        let vocab = self.files.bert.vocab_size as u32;
+        if let Some((i, _)) = ids.iter().enumerate().find(|(_, v)| v.iter().any(|&id| id >= vocab)) {
+            return Err(EncodeError::file(self.files.dir.join("tokenizer.json"), format!("text {i} maps to a token id beyond the model's vocab_size {vocab}"))
+                .with_hint("tokenizer.json and the model come from different checkpoints"));
+        }
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| (ids[i].len(), i));
+        let batches: Vec<&[usize]> = order.chunks(self.batch_size.max(1)).collect();
+        let outputs: Vec<Vec<Vec<f32>>> = batches.par_iter().map(|chunk| self.encode_batch(&chunk.iter().map(|&i| &ids[i]).collect::<Vec<_>>())).collect();
+        let h = self.dim();
+        let mut data = vec![0f32; texts.len() * h];
+        for (chunk, rows) in batches.iter().zip(outputs) {
+            for (&i, row) in chunk.iter().zip(rows) {
+                data[i * h..(i + 1) * h].copy_from_slice(&row);
+            }
+        }
+        FeatureMatrix::new(texts.len(), h, data).map_err(|e| EncodeError::file(&self.files.dir, format!("the encoder produced {e}")))
+    }
+}

@@ -1,0 +1,97 @@
+//! A BERT-family encoder on burn (Devlin et al. 2019): embeddings, post-norm self-attention
+//! blocks, GELU feed-forward. One `Config` + `Module` per part, as in burn's examples; weights come
+//! from a Hugging Face `model.safetensors` (see [`crate::weights`]).
+
+use burn::module::Module;
+use burn::nn::{Embedding, LayerNorm, Linear};
+use burn::tensor::{Device, Int, Tensor, TensorData, activation};
+
+/// Shape of one encoder (from `config.json`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BertShape {
+    pub hidden: usize,
+    pub heads: usize,
+    pub layers: usize,
+    pub intermediate: usize,
+}
+
+/// Token, position and segment embeddings, summed and layer-normalised.
+#[derive(Module, Debug)]
+pub struct BertEmbeddings {
+    pub word: Embedding,
+    pub position: Embedding,
+    pub token_type: Embedding,
+    pub norm: LayerNorm,
+}
+
+/// Multi-head self-attention with its output projection and residual layer norm.
+#[derive(Module, Debug)]
+pub struct BertAttention {
+    pub query: Linear,
+    pub key: Linear,
+    pub value: Linear,
+    pub output: Linear,
+    pub norm: LayerNorm,
+    #[module(skip)]
+    pub heads: usize,
+}
+
+/// One transformer block: attention, then GELU feed-forward with a residual layer norm.
+#[derive(Module, Debug)]
+pub struct BertLayer {
+    pub attention: BertAttention,
+    pub intermediate: Linear,
+    pub output: Linear,
+    pub norm: LayerNorm,
+}
+
+/// The encoder stack (no pooler: sentence embeddings pool token states instead).
+#[derive(Module, Debug)]
+pub struct BertModel {
+    pub embeddings: BertEmbeddings,
+    pub layers: Vec<BertLayer>,
+}
+
+impl BertAttention {
+    /// `x`: `[batch, tokens, hidden]`; `key_bias`: `[batch, 1, 1, tokens]`, 0 for real tokens and a
+    /// large negative number for padding, added to the attention logits.
+    pub fn forward(&self, x: Tensor<3>, key_bias: Tensor<4>) -> Tensor<3> {
+        let [b, t, h] = x.dims();
+        let dh = h / self.heads;
+        let split = |y: Tensor<3>| y.reshape([b, t, self.heads, dh]).swap_dims(1, 2);
+        let q = split(self.query.forward(x.clone()));
+        let k = split(self.key.forward(x.clone()));
+        let v = split(self.value.forward(x.clone()));
+        let logits = q.matmul(k.swap_dims(2, 3)).div_scalar((dh as f64).sqrt()) + key_bias;
+        let probs = activation::softmax(logits, 3);
+        let ctx = probs.matmul(v).swap_dims(1, 2).reshape([b, t, h]);
+        self.norm.forward(self.output.forward(ctx) + x)
+    }
+}
+
+impl BertLayer {
+    pub fn forward(&self, x: Tensor<3>, key_bias: Tensor<4>) -> Tensor<3> {
+        let a = self.attention.forward(x, key_bias);
+        let f = self.output.forward(activation::gelu(self.intermediate.forward(a.clone())));
+        self.norm.forward(f + a)
+    }
+}
+
+impl BertModel {
+    /// Token states `[batch, tokens, hidden]` for `ids` (`[batch, tokens]`, padded) and the
+    /// attention `mask` (1 real, 0 padding). Segment ids are all 0 (single texts).
+    pub fn forward(&self, ids: &[i64], mask: &[f32], batch: usize, tokens: usize, device: &Device) -> Tensor<3> {
+        let ids = Tensor::<2, Int>::from_data(TensorData::new(ids.to_vec(), [batch, tokens]), device);
+        let words = self.embeddings.word.forward(ids);
+        let [_, hidden] = self.embeddings.position.weight.dims();
+        let positions = self.embeddings.position.weight.val().slice([0..tokens]).reshape([1, tokens, hidden]);
+        let segment = self.embeddings.token_type.weight.val().slice([0..1]).reshape([1, 1, hidden]);
+        let mut x = self.embeddings.norm.forward(words + positions + segment);
+        let bias: Vec<f32> = mask.iter().map(|&m| if m > 0.0 { 0.0 } else { -1.0e9 }).collect();
+        let key_bias = Tensor::<4>::from_data(TensorData::new(bias, [batch, 1, 1, tokens]), device);
+        for layer in &self.layers {
+            x = layer.forward(x, key_bias.clone());
+        }
+        x
+    }
+}
