@@ -192,3 +192,73 @@ pub fn bench_data(records: usize, dir: &Path) -> Result<(), String> {
     say!("wrote {}", report.display());
     Ok(())
 }
+
+pub struct FeaturizeArgs<'a> {
+    pub format: &'a str,
+    pub path: &'a Path,
+    pub out: &'a Path,
+    pub model: &'a Path,
+    pub columns: Option<&'a str>,
+    pub prompt_keep: Option<&'a str>,
+    pub device: &'a str,
+    pub batch_size: usize,
+    pub quiet: bool,
+}
+
+pub fn featurize(a: &FeaturizeArgs) -> Result<(), String> {
+    use activepref_encode::featurize::{self, PromptKeep};
+    use activepref_encode::{Encoder, TextEncoder};
+    let keep = match a.prompt_keep {
+        Some("head") => PromptKeep::Head,
+        Some("tail") => PromptKeep::Tail,
+        Some(other) => return Err(format!("--prompt-keep: `{other}` is not head or tail")),
+        None if a.format == "hh-rlhf" => PromptKeep::Tail,
+        None => PromptKeep::Head,
+    };
+    let device: activepref_model::ComputeDevice =
+        yaml_serde::from_str(a.device).map_err(|_| format!("--device: `{}` is not cpu or cuda", a.device))?;
+    let device = device.burn_device().map_err(|e| format!("--device: {e}"))?;
+    if a.batch_size == 0 {
+        return Err("--batch-size: must be at least 1".into());
+    }
+    // Data first: a bad dataset should fail before the model loads.
+    enum Data {
+        Comparisons(activepref_data::text::ComparisonDataset),
+        Candidates(activepref_data::text::CandidatePool),
+    }
+    let data = if a.format == "alpaca-eval" {
+        Data::Candidates(alpaca_eval::load(a.path, MissingPrompts::Keep).map_err(|e| e.to_string())?)
+    } else {
+        let fmt = ComparisonFormat::parse(a.format)
+            .ok_or_else(|| format!("unknown format `{}`; use summarize-from-feedback, hh-rlhf, alpaca-eval or pairs", a.format))?;
+        let cols = a.columns.map(parse_columns).transpose()?;
+        Data::Comparisons(fmt.load(a.path, cols.as_ref()).map_err(|e| e.to_string())?)
+    };
+    let mut enc = TextEncoder::load(a.model, &device).map_err(|e| e.to_string())?;
+    enc.batch_size = a.batch_size;
+    let total = match &data {
+        Data::Comparisons(ds) => featurize::comparison_inputs(ds),
+        Data::Candidates(p) => featurize::candidate_inputs(p),
+    };
+    let bar = if a.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(total as u64) };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} texts ({per_sec}, eta {eta})")
+            .expect("valid template"),
+    );
+    let started = std::time::Instant::now();
+    let progress = |n: usize| bar.inc(n as u64);
+    let done = match &data {
+        Data::Comparisons(ds) => featurize::featurize_comparisons(&enc, ds, a.out, keep, &progress),
+        Data::Candidates(p) => featurize::featurize_candidates(&enc, p, a.out, keep, &progress),
+    }
+    .map_err(|e| e.to_string())?;
+    bar.finish_and_clear();
+    let encoded: usize = done.iter().filter(|t| !t.skipped).map(|t| t.rows).sum();
+    for t in &done {
+        let how = if t.skipped { "already there, skipped".to_string() } else { format!("{} rows", t.rows) };
+        say!("{}: {how}; {} input(s) cut to fit {} tokens", t.path.display(), t.truncated, enc.files().max_seq_length);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    say!("encoded {encoded} texts in {secs:.1} s ({:.0} texts/s), dim {}", encoded as f64 / secs.max(1e-9), enc.dim());
+    Ok(())
+}

@@ -85,6 +85,42 @@ enum Command {
     },
     /// List every acquisition policy with its parameters and defaults.
     Policies,
+    /// Encode a dataset's prompts and (prompt, response) pairs with a sentence encoder into a
+    /// feature store that experiment files can name (`benchmark.features`).
+    ///
+    /// The model directory holds model.safetensors, config.json and tokenizer.json (get
+    /// all-MiniLM-L6-v2 with scripts/fetch-minilm.sh). Inputs are cut to the model's
+    /// max_seq_length (256 tokens for MiniLM); README "Features from text" gives the layout.
+    /// Re-running skips tables already written.
+    ///
+    /// Example: activepref featurize hh-rlhf ../shared/data/hh-rlhf/harmless-base-test.jsonl.gz --out features/hh-harmless-minilm
+    Featurize {
+        /// summarize-from-feedback, hh-rlhf, alpaca-eval or pairs.
+        format: String,
+        /// The dataset file or directory.
+        path: PathBuf,
+        /// The feature store directory to write.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The encoder's model directory.
+        #[arg(long, value_name = "DIR", default_value = "models/all-MiniLM-L6-v2")]
+        model: PathBuf,
+        /// For `pairs`: which column is what (as for inspect).
+        #[arg(long, value_name = "MAP")]
+        columns: Option<String>,
+        /// Keep the head or the tail of over-long prompts (default: tail for hh-rlhf, else head).
+        #[arg(long, value_name = "SIDE")]
+        prompt_keep: Option<String>,
+        /// cpu (default) or cuda (needs a build with --features activepref-model/cuda).
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Texts per forward pass.
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Load-speed report: generate a summarize-from-feedback file in the real schema (JSON lines
     /// and parquet), load each in a fresh process, print records/s and peak memory.
     ///
@@ -258,6 +294,19 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Fetch { dataset } => data_cmds::fetch(dataset.as_deref()),
         Command::ImportFeatures { file, layout, split, out, table, ids } => {
             data_cmds::import_features(&layout, &file, &split, &out, table.as_deref(), ids.as_deref())
+        }
+        Command::Featurize { format, path, out, model, columns, prompt_keep, device, batch_size, quiet } => {
+            data_cmds::featurize(&data_cmds::FeaturizeArgs {
+                format: &format,
+                path: &path,
+                out: &out,
+                model: &model,
+                columns: columns.as_deref(),
+                prompt_keep: prompt_keep.as_deref(),
+                device: &device,
+                batch_size,
+                quiet,
+            })
         }
         Command::BenchData { records, dir, load } => match load {
             Some(file) => data_cmds::bench_load_one(&file),

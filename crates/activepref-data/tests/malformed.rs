@@ -167,3 +167,13 @@ proptest! {
         if let Err(e) = FeatureTable::import_npy(&p, None) { one_line(e); }
     }
 }
+
+#[test]
+fn invalid_utf8_is_an_error_naming_the_file() {
+    let mut bytes = b"{\"chosen\": \"\\n\\nHuman: a\\n\\nAssistant: b".to_vec();
+    bytes.extend_from_slice(&[0xff, 0xfe, 0x80]);
+    bytes.extend_from_slice(b"\", \"rejected\": \"\\n\\nHuman: a\\n\\nAssistant: c\"}\n");
+    let p = scratch("badutf8.jsonl", &bytes);
+    let e = one_line(hh_rlhf::load(&p).unwrap_err());
+    assert!(e.contains("badutf8.jsonl"), "{e}");
+}

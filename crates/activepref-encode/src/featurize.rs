@@ -1,1 +1,235 @@
-pub fn placeholder() {}
+//! Datasets → feature stores: the prompt features and the (prompt, response) features the
+//! preference model and BAL-PM's entropy term consume, written with
+//! [`activepref_data::feature_store`].
+//!
+//! # Input layout and truncation
+//! The encoder sees at most `max_seq_length` tokens (256 for all-MiniLM-L6-v2), `[CLS]` and `[SEP]`
+//! included, so the body budget is `B = max_seq_length − 2`.
+//! - **Prompt features:** `[CLS] cut(prompt, B) [SEP]`.
+//! - **(prompt, response) features:** `[CLS] cut(prompt, p) response[..B − p] [SEP]`, where
+//!   `p = min(|prompt|, max(B − max(|A|, |B|), B / 2))` is computed once per comparison, so A and B
+//!   see the same prompt tokens. Short responses leave the rest of the budget to the prompt; long
+//!   ones still leave the prompt half of it, and are cut at their end. This follows BAL-PM's idea
+//!   (specs/balpm.md §1.2: the post is cut so the summary fits) without its quirks (a second BOS,
+//!   a post cut to half the remainder even when there is room).
+//! - `cut` keeps the prompt's **head** (summarize-from-feedback posts, AlpacaEval instructions,
+//!   generic pairs) or its **tail** (HH-RLHF dialogues, whose latest turns matter most).
+//!
+//! # Re-running
+//! `<store>/featurize.json` records the model and layout. Each table is written atomically once it
+//! is complete; a table already present with the same ids is skipped, so an interrupted run picks
+//! up at the first missing table. A store made with another model or layout is refused.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use activepref_data::assemble::candidate_id;
+use activepref_data::feature_store::{FeatureTable, table_path};
+use activepref_data::text::{CandidatePool, ComparisonDataset, SplitRole};
+use serde::{Deserialize, Serialize};
+
+use crate::{Encoder, EncodeError, TextEncoder};
+
+/// Which end of an over-long prompt to keep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptKeep {
+    Head,
+    Tail,
+}
+
+/// What a store was made with; a mismatch on re-run is refused.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoreManifest {
+    pub model: String,
+    pub dim: usize,
+    pub max_seq_length: usize,
+    pub prompt_keep: PromptKeep,
+    pub layout: String,
+}
+
+const LAYOUT: &str = "activepref.featurize.v1: prompt = [CLS] cut(prompt, B) [SEP]; pair = [CLS] cut(prompt, p) response [SEP]";
+
+/// One table written or skipped.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TableDone {
+    pub path: std::path::PathBuf,
+    pub rows: usize,
+    pub skipped: bool,
+    /// Inputs whose text was cut to fit.
+    pub truncated: usize,
+}
+
+fn cut(ids: &[u32], keep: usize, side: PromptKeep) -> &[u32] {
+    let keep = keep.min(ids.len());
+    match side {
+        PromptKeep::Head => &ids[..keep],
+        PromptKeep::Tail => &ids[ids.len() - keep..],
+    }
+}
+
+/// The prompt's share `p` of the body budget for responses of lengths `ra`, `rb`.
+pub fn prompt_share(prompt: usize, ra: usize, rb: usize, budget: usize) -> usize {
+    prompt.min((budget.saturating_sub(ra.max(rb))).max(budget / 2))
+}
+
+fn manifest_check(enc: &TextEncoder, store: &Path, keep: PromptKeep) -> Result<(), EncodeError> {
+    let m = StoreManifest {
+        model: enc.files().dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
+        dim: enc.dim(),
+        max_seq_length: enc.files().max_seq_length,
+        prompt_keep: keep,
+        layout: LAYOUT.into(),
+    };
+    let path = store.join("featurize.json");
+    if path.exists() {
+        let text = std::fs::read_to_string(&path).map_err(|e| EncodeError::file(&path, format!("cannot read: {e}")))?;
+        let old: StoreManifest = serde_json::from_str(&text).map_err(|e| EncodeError::file(&path, format!("not a featurize manifest: {e}")))?;
+        if old != m {
+            return Err(EncodeError::file(&path, format!("this store was made with {old:?}, not {m:?}")).with_hint("choose another --out, or delete the store"));
+        }
+        return Ok(());
+    }
+    std::fs::create_dir_all(store).map_err(|e| EncodeError::file(store, format!("cannot create: {e}")))?;
+    std::fs::write(&path, serde_json::to_string_pretty(&m).expect("serialise")).map_err(|e| EncodeError::file(&path, format!("cannot write: {e}")))
+}
+
+fn done_already(path: &Path, ids: &[String], dim: usize) -> bool {
+    FeatureTable::load(path).is_ok_and(|t| t.ids() == ids && t.dim() == dim)
+}
+
+/// Encodes `inputs` (token ids with specials) in chunks, reporting progress, and saves the table.
+fn write_table(
+    enc: &TextEncoder,
+    path: &Path,
+    ids: Vec<String>,
+    inputs: Vec<Vec<u32>>,
+    truncated: usize,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<TableDone, EncodeError> {
+    let rows = ids.len();
+    if done_already(path, &ids, enc.dim()) {
+        progress(rows);
+        return Ok(TableDone { path: path.to_path_buf(), rows, skipped: true, truncated });
+    }
+    let mut data = Vec::with_capacity(rows * enc.dim());
+    for chunk in inputs.chunks(1024) {
+        data.extend_from_slice(enc.encode_ids(chunk)?.as_slice());
+        progress(chunk.len());
+    }
+    let m = activepref_data::FeatureMatrix::new(rows, enc.dim(), data).map_err(|e| EncodeError::file(path, e.to_string()))?;
+    let table = FeatureTable::new(ids, m, path).map_err(|e| EncodeError::file(path, e.to_string()))?;
+    table.save(path).map_err(|e| EncodeError::file(path, e.to_string()))?;
+    Ok(TableDone { path: path.to_path_buf(), rows, skipped: false, truncated })
+}
+
+/// How many inputs [`featurize_comparisons`] encodes (for a progress bar).
+pub fn comparison_inputs(ds: &ComparisonDataset) -> usize {
+    ds.splits.values().map(|v| v.len() * 3).sum()
+}
+
+/// Writes `pair_a`, `pair_b` and `prompt` for every split of `ds` under `store`.
+pub fn featurize_comparisons(
+    enc: &TextEncoder,
+    ds: &ComparisonDataset,
+    store: &Path,
+    keep: PromptKeep,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<Vec<TableDone>, EncodeError> {
+    manifest_check(enc, store, keep)?;
+    let budget = enc.body_budget();
+    let mut out = Vec::new();
+    let mut cache: HashMap<&str, Vec<u32>> = HashMap::new();
+    for role in SplitRole::ALL {
+        let rows = ds.split(role);
+        if rows.is_empty() {
+            continue;
+        }
+        let ids: Vec<String> = rows.iter().map(|c| c.id.clone()).collect();
+        let (mut pa, mut pb, mut pr) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut cut_pairs, mut cut_prompts) = (0, 0);
+        for c in rows {
+            if !cache.contains_key(c.prompt.as_str()) {
+                cache.insert(&c.prompt, enc.plain_ids(&c.prompt)?);
+            }
+            let p = &cache[c.prompt.as_str()];
+            let (ra, rb) = (enc.plain_ids(&c.response_a)?, enc.plain_ids(&c.response_b)?);
+            let share = prompt_share(p.len(), ra.len(), rb.len(), budget);
+            let pc = cut(p, share, keep);
+            for (r, list) in [(&ra, &mut pa), (&rb, &mut pb)] {
+                let mut body = pc.to_vec();
+                body.extend_from_slice(&r[..r.len().min(budget - pc.len())]);
+                cut_pairs += usize::from(pc.len() + r.len() > body.len());
+                list.push(enc.wrap(&body));
+            }
+            cut_prompts += usize::from(p.len() > budget);
+            pr.push(enc.wrap(cut(p, budget, keep)));
+        }
+        for (table, inputs, truncated) in [("pair_a", pa, cut_pairs), ("pair_b", pb, cut_pairs), ("prompt", pr, cut_prompts)] {
+            out.push(write_table(enc, &table_path(store, role.name(), table), ids.clone(), inputs, truncated, progress)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Writes `candidates/responses` (ids `<prompt>/<model>`) and `candidates/prompts` (ids `<prompt>`).
+pub fn featurize_candidates(
+    enc: &TextEncoder,
+    pool: &CandidatePool,
+    store: &Path,
+    keep: PromptKeep,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<Vec<TableDone>, EncodeError> {
+    manifest_check(enc, store, keep)?;
+    let budget = enc.body_budget();
+    let (mut ids, mut inputs, mut cut_n) = (Vec::new(), Vec::new(), 0);
+    let (mut pids, mut pinputs, mut pcut) = (Vec::new(), Vec::new(), 0);
+    for (i, (prompt, cands)) in pool.prompts.iter().zip(&pool.candidates).enumerate() {
+        let p = enc.plain_ids(prompt)?;
+        let rs: Vec<Vec<u32>> = cands.iter().map(|c| enc.plain_ids(&c.response)).collect::<Result<_, _>>()?;
+        let longest = rs.iter().map(Vec::len).max().unwrap_or(0);
+        let pc = cut(&p, prompt_share(p.len(), longest, 0, budget), keep);
+        for (c, r) in cands.iter().zip(&rs) {
+            let mut body = pc.to_vec();
+            body.extend_from_slice(&r[..r.len().min(budget - pc.len())]);
+            cut_n += usize::from(p.len() + r.len() > body.len());
+            ids.push(candidate_id(i, &pool.models[c.model]));
+            inputs.push(enc.wrap(&body));
+        }
+        pcut += usize::from(p.len() > budget);
+        pids.push(i.to_string());
+        pinputs.push(enc.wrap(cut(&p, budget, keep)));
+    }
+    Ok(vec![
+        write_table(enc, &table_path(store, "candidates", "responses"), ids, inputs, cut_n, progress)?,
+        write_table(enc, &table_path(store, "candidates", "prompts"), pids, pinputs, pcut, progress)?,
+    ])
+}
+
+/// How many inputs [`featurize_candidates`] encodes.
+pub fn candidate_inputs(pool: &CandidatePool) -> usize {
+    pool.candidates.iter().map(Vec::len).sum::<usize>() + pool.prompts.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompt_share_leaves_room_for_responses() {
+        // Short responses: the prompt gets the rest of the budget (or all of itself).
+        assert_eq!(prompt_share(100, 20, 30, 254), 100);
+        assert_eq!(prompt_share(500, 20, 30, 254), 224);
+        // Long responses: the prompt still keeps half the budget.
+        assert_eq!(prompt_share(500, 300, 10, 254), 127);
+        assert_eq!(prompt_share(50, 300, 10, 254), 50);
+    }
+
+    #[test]
+    fn cut_keeps_the_requested_end() {
+        let ids = [1, 2, 3, 4, 5];
+        assert_eq!(cut(&ids, 2, PromptKeep::Head), &[1, 2]);
+        assert_eq!(cut(&ids, 2, PromptKeep::Tail), &[4, 5]);
+        assert_eq!(cut(&ids, 9, PromptKeep::Tail), &ids);
+    }
+}

@@ -68,6 +68,8 @@ pub struct TextEncoder {
     tokenizer: Tokenizer,
     /// The same tokenizer without truncation, to report how long a text really is.
     untruncated: Tokenizer,
+    cls: u32,
+    sep: u32,
     model: bert::BertModel,
     device: Device,
     /// Texts per forward pass.
@@ -98,8 +100,12 @@ impl TextEncoder {
             )
             .with_hint("tokenizer.json and the model come from different checkpoints"));
         }
+        let special = |t: &str| {
+            tokenizer.token_to_id(t).ok_or_else(|| EncodeError::file(&tok_path, format!("no `{t}` token")).with_hint("only BERT-style tokenizers ([CLS] ... [SEP]) are supported"))
+        };
+        let (cls, sep) = (special("[CLS]")?, special("[SEP]")?);
         let model = weights::load_bert(&dir.join("model.safetensors"), &files.bert, device)?;
-        Ok(Self { files, tokenizer, untruncated, model, device: device.clone(), batch_size: 32 })
+        Ok(Self { files, tokenizer, untruncated, cls, sep, model, device: device.clone(), batch_size: 32 })
     }
 
     pub fn files(&self) -> &ModelFiles {
@@ -110,6 +116,27 @@ impl TextEncoder {
     pub fn token_ids(&self, text: &str) -> Result<Vec<u32>, EncodeError> {
         let enc = self.tokenizer.encode(text, true).map_err(|e| EncodeError::file(self.files.dir.join("tokenizer.json"), format!("cannot tokenise: {e}")))?;
         Ok(enc.get_ids().to_vec())
+    }
+
+    /// Token ids of `text` without special tokens and without truncation.
+    pub fn plain_ids(&self, text: &str) -> Result<Vec<u32>, EncodeError> {
+        let enc = self.untruncated.encode(text, false).map_err(|e| EncodeError::file(self.files.dir.join("tokenizer.json"), format!("cannot tokenise: {e}")))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    /// `[CLS]` + `body` + `[SEP]`, with `body` cut to fit `max_seq_length`.
+    pub fn wrap(&self, body: &[u32]) -> Vec<u32> {
+        let keep = body.len().min(self.files.max_seq_length - 2);
+        let mut v = Vec::with_capacity(keep + 2);
+        v.push(self.cls);
+        v.extend_from_slice(&body[..keep]);
+        v.push(self.sep);
+        v
+    }
+
+    /// Tokens available between `[CLS]` and `[SEP]`.
+    pub fn body_budget(&self) -> usize {
+        self.files.max_seq_length - 2
     }
 
     /// How many tokens `text` has before truncation.
@@ -170,22 +197,32 @@ impl Encoder for TextEncoder {
     /// are truncated at the end, as sentence-transformers does.
     fn encode(&self, texts: &[&str]) -> Result<FeatureMatrix, EncodeError> {
         let ids: Vec<Vec<u32>> = texts.par_iter().map(|t| self.token_ids(t)).collect::<Result<_, _>>()?;
+        self.encode_ids(&ids)
+    }
+}
+
+impl TextEncoder {
+    /// Encodes already tokenised inputs (special tokens included, at most `max_seq_length` each).
+    pub fn encode_ids(&self, ids: &[Vec<u32>]) -> Result<FeatureMatrix, EncodeError> {
+        if let Some(i) = ids.iter().position(|v| v.is_empty() || v.len() > self.files.max_seq_length) {
+            return Err(EncodeError::file(&self.files.dir, format!("input {i} has {} tokens; 1..={} are allowed", ids[i].len(), self.files.max_seq_length)));
+        }
         let vocab = self.files.bert.vocab_size as u32;
         if let Some((i, _)) = ids.iter().enumerate().find(|(_, v)| v.iter().any(|&id| id >= vocab)) {
             return Err(EncodeError::file(self.files.dir.join("tokenizer.json"), format!("text {i} maps to a token id beyond the model's vocab_size {vocab}"))
                 .with_hint("tokenizer.json and the model come from different checkpoints"));
         }
-        let mut order: Vec<usize> = (0..texts.len()).collect();
+        let mut order: Vec<usize> = (0..ids.len()).collect();
         order.sort_by_key(|&i| (ids[i].len(), i));
         let batches: Vec<&[usize]> = order.chunks(self.batch_size.max(1)).collect();
         let outputs: Vec<Vec<Vec<f32>>> = batches.par_iter().map(|chunk| self.encode_batch(&chunk.iter().map(|&i| &ids[i]).collect::<Vec<_>>())).collect();
         let h = self.dim();
-        let mut data = vec![0f32; texts.len() * h];
+        let mut data = vec![0f32; ids.len() * h];
         for (chunk, rows) in batches.iter().zip(outputs) {
             for (&i, row) in chunk.iter().zip(rows) {
                 data[i * h..(i + 1) * h].copy_from_slice(&row);
             }
         }
-        FeatureMatrix::new(texts.len(), h, data).map_err(|e| EncodeError::file(&self.files.dir, format!("the encoder produced {e}")))
+        FeatureMatrix::new(ids.len(), h, data).map_err(|e| EncodeError::file(&self.files.dir, format!("the encoder produced {e}")))
     }
 }

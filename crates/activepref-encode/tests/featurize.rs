@@ -1,0 +1,51 @@
+//! Featurize a small real-format dataset, re-run it, and join it into a benchmark.
+
+use std::path::{Path, PathBuf};
+
+use activepref_data::assemble::{self, MissingFeatures};
+use activepref_data::feature_store::{FeatureTable, table_path};
+use activepref_data::formats::summarize;
+use activepref_encode::featurize::{PromptKeep, featurize_comparisons};
+use activepref_encode::{Encoder, TextEncoder};
+use burn::tensor::Device;
+
+fn model_dir() -> PathBuf {
+    let dir = std::env::var_os("ACTIVEPREF_MINILM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2"));
+    assert!(dir.join("model.safetensors").exists(), "COULD NOT RUN: no MiniLM at {} (run scripts/fetch-minilm.sh)", dir.display());
+    dir
+}
+
+#[test]
+fn featurize_writes_every_table_skips_on_rerun_and_joins() {
+    let enc = TextEncoder::load(&model_dir(), &Device::flex()).unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../activepref-data/tests/fixtures/summarize/comparisons.jsonl");
+    let ds = summarize::load(&data).unwrap();
+    let store = std::env::temp_dir().join(format!("activepref-featurize-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&store);
+    let counted = std::sync::atomic::AtomicUsize::new(0);
+    let progress = |n: usize| {
+        counted.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    };
+    let first = featurize_comparisons(&enc, &ds, &store, PromptKeep::Head, &progress).unwrap();
+    assert_eq!(first.len(), 12);
+    assert!(first.iter().all(|t| !t.skipped));
+    assert_eq!(counted.load(std::sync::atomic::Ordering::Relaxed), 90);
+    // The prompt table holds the encoder's vector of the post, keyed by comparison id.
+    let prompts = FeatureTable::load(&table_path(&store, "ood", "prompt")).unwrap();
+    let c = &ds.split(activepref_data::text::SplitRole::Ood)[2];
+    let direct = enc.encode(&[c.prompt.as_str()]).unwrap();
+    let stored = prompts.aligned(std::slice::from_ref(&c.id), &store).unwrap();
+    let err = direct.row(0).iter().zip(stored.row(0)).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(err < 1e-5, "{err}");
+    // Re-running skips everything; another layout is refused.
+    let again = featurize_comparisons(&enc, &ds, &store, PromptKeep::Head, &|_| {}).unwrap();
+    assert!(again.iter().all(|t| t.skipped));
+    let e = featurize_comparisons(&enc, &ds, &store, PromptKeep::Tail, &|_| {}).unwrap_err().to_string();
+    assert!(e.contains("featurize.json: this store was made with"), "{e}");
+    let b = assemble::pool_benchmark("x", &ds, &store, MissingFeatures::Error, None).unwrap().benchmark;
+    assert_eq!((b.pool.len(), b.pair_dim(), b.pool.prompt.dim()), (14, 384, 384));
+    // A and B of one comparison differ (their responses differ), and so do their features.
+    assert_ne!(b.pool.pair_a.row(0), b.pool.pair_b.row(0));
+}
