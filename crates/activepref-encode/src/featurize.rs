@@ -73,6 +73,15 @@ pub fn prompt_share(prompt: usize, ra: usize, rb: usize, budget: usize) -> usize
     prompt.min((budget.saturating_sub(ra.max(rb))).max(budget / 2))
 }
 
+/// `[CLS] prompt_cut response[..] [SEP]` and whether anything of the prompt (full length
+/// `prompt_len`) or the response was left out.
+fn pair_input(enc: &TextEncoder, prompt_cut: &[u32], prompt_len: usize, response: &[u32]) -> (Vec<u32>, bool) {
+    let room = enc.body_budget() - prompt_cut.len();
+    let mut body = prompt_cut.to_vec();
+    body.extend_from_slice(&response[..response.len().min(room)]);
+    (enc.wrap(&body), prompt_len + response.len() > body.len())
+}
+
 fn manifest_check(enc: &TextEncoder, store: &Path, keep: PromptKeep) -> Result<(), EncodeError> {
     let m = StoreManifest {
         model: enc.files().dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
@@ -157,10 +166,9 @@ pub fn featurize_comparisons(
             let share = prompt_share(p.len(), ra.len(), rb.len(), budget);
             let pc = cut(p, share, keep);
             for (r, list) in [(&ra, &mut pa), (&rb, &mut pb)] {
-                let mut body = pc.to_vec();
-                body.extend_from_slice(&r[..r.len().min(budget - pc.len())]);
-                cut_pairs += usize::from(pc.len() + r.len() > body.len());
-                list.push(enc.wrap(&body));
+                let (input, was_cut) = pair_input(enc, pc, p.len(), r);
+                cut_pairs += usize::from(was_cut);
+                list.push(input);
             }
             cut_prompts += usize::from(p.len() > budget);
             pr.push(enc.wrap(cut(p, budget, keep)));
@@ -190,11 +198,10 @@ pub fn featurize_candidates(
         let longest = rs.iter().map(Vec::len).max().unwrap_or(0);
         let pc = cut(&p, prompt_share(p.len(), longest, 0, budget), keep);
         for (c, r) in cands.iter().zip(&rs) {
-            let mut body = pc.to_vec();
-            body.extend_from_slice(&r[..r.len().min(budget - pc.len())]);
-            cut_n += usize::from(p.len() + r.len() > body.len());
+            let (input, was_cut) = pair_input(enc, pc, p.len(), r);
+            cut_n += usize::from(was_cut);
             ids.push(candidate_id(i, &pool.models[c.model]));
-            inputs.push(enc.wrap(&body));
+            inputs.push(input);
         }
         pcut += usize::from(p.len() > budget);
         pids.push(i.to_string());

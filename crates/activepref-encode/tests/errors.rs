@@ -1,17 +1,14 @@
 //! Bad models and bad inputs: clear one-line errors, never a panic.
 
+mod common;
+
 use std::path::{Path, PathBuf};
+
+use common::model_dir;
 
 use activepref_encode::{Encoder, TextEncoder};
 use burn::tensor::Device;
 
-fn model_dir() -> PathBuf {
-    let dir = std::env::var_os("ACTIVEPREF_MINILM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2"));
-    assert!(dir.join("model.safetensors").exists(), "COULD NOT RUN: no MiniLM at {} (run scripts/fetch-minilm.sh)", dir.display());
-    dir
-}
 
 /// A copy of the model directory (weights linked, not copied) with `config.json` edited.
 fn variant(name: &str, edit: impl Fn(&mut serde_json::Value)) -> PathBuf {

@@ -1,6 +1,8 @@
 //! Featurize a small real-format dataset, re-run it, and join it into a benchmark.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 use activepref_data::assemble::{self, MissingFeatures};
 use activepref_data::feature_store::{FeatureTable, table_path};
@@ -9,17 +11,10 @@ use activepref_encode::featurize::{PromptKeep, featurize_comparisons};
 use activepref_encode::{Encoder, TextEncoder};
 use burn::tensor::Device;
 
-fn model_dir() -> PathBuf {
-    let dir = std::env::var_os("ACTIVEPREF_MINILM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2"));
-    assert!(dir.join("model.safetensors").exists(), "COULD NOT RUN: no MiniLM at {} (run scripts/fetch-minilm.sh)", dir.display());
-    dir
-}
 
 #[test]
 fn featurize_writes_every_table_skips_on_rerun_and_joins() {
-    let enc = TextEncoder::load(&model_dir(), &Device::flex()).unwrap();
+    let enc = TextEncoder::load(&common::model_dir(), &Device::flex()).unwrap();
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../activepref-data/tests/fixtures/summarize/comparisons.jsonl");
     let ds = summarize::load(&data).unwrap();
     let store = std::env::temp_dir().join(format!("activepref-featurize-{}", std::process::id()));

@@ -3,7 +3,11 @@
 //! scripts/fetch-minilm.sh, which `.ci/run` calls first; without it this test FAILS (it never
 //! passes without having run).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
+
+use common::model_dir;
 
 use activepref_encode::{Encoder, TextEncoder};
 use burn::tensor::Device;
@@ -22,17 +26,6 @@ struct Case {
     embedding: Vec<f32>,
 }
 
-pub fn model_dir() -> PathBuf {
-    let dir = std::env::var_os("ACTIVEPREF_MINILM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2"));
-    assert!(
-        dir.join("model.safetensors").exists(),
-        "COULD NOT RUN: the MiniLM model is not at {} (run scripts/fetch-minilm.sh, or set ACTIVEPREF_MINILM)",
-        dir.display()
-    );
-    dir
-}
 
 fn golden() -> Golden {
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/minilm.json")).unwrap();
