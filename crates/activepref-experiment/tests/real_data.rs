@@ -126,3 +126,51 @@ seeds: [1, 2]
     let md = std::fs::read_to_string(dir.join("out/report/summary.md")).unwrap();
     assert!(md.contains("Test log-likelihood") && !md.contains("OOD"), "{md}");
 }
+
+#[test]
+fn alpaca_eval_candidates_run_the_pair_loop() {
+    let root = std::env::var_os("ACTIVEPREF_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+    let data = root.join("data/alpaca_eval");
+    if !data.exists() {
+        eprintln!("SKIPPED: {} not found (set ACTIVEPREF_SHARED)", data.display());
+        return;
+    }
+    let dir = scratch("alpaca");
+    let pool = activepref_data::formats::alpaca_eval::load(&data, activepref_data::formats::alpaca_eval::MissingPrompts::Keep).unwrap();
+    // Features that carry the judge score on one axis, keyed as featurize keys them.
+    let mut ids = Vec::new();
+    let mut values = Vec::new();
+    for (p, cands) in pool.candidates.iter().enumerate() {
+        for c in cands {
+            ids.push(activepref_data::assemble::candidate_id(p, &pool.models[c.model]));
+            values.extend_from_slice(&[c.score * 2.0 - 1.0, ((p * 7 + c.model) % 5) as f32 / 5.0, 0.25]);
+        }
+    }
+    let feats = FeatureMatrix::new(ids.len(), 3, values).unwrap();
+    FeatureTable::new(ids, feats, &dir).unwrap().save(&table_path(&dir.join("features"), "candidates", "responses")).unwrap();
+    let yaml = format!(
+        "name: alpaca-fixture
+output_dir: {out}
+benchmark: {{ kind: candidates, format: alpaca-eval, path: {data}, features: {feat}, split: {{ validation_prompts: 40, heldout_prompts: 100, seed: 2 }} }}
+model: {{ members: 2, mlp: {{ hidden: [8], weight_init_std: 0.1 }}, train: {{ lr: 0.01, max_epochs: 4 }} }}
+pair_loop: {{ batch_prompts: 16, rounds: 2 }}
+pair_policies:
+  drts: {{ policy: drts }}
+  random: {{ policy: random }}
+seeds: [4]
+report: {{ baseline: random }}
+",
+        out = dir.join("out").display(),
+        data = data.display(),
+        feat = dir.join("features").display()
+    );
+    let cfg = ExperimentConfig::parse(&yaml, Path::new("alpaca.yaml")).unwrap();
+    let activepref_experiment::Benchmark::Pair(b) = cfg.build_benchmark().unwrap() else { panic!("pair setting") };
+    assert_eq!((b.stream.len(), b.validation.len(), b.heldout.len()), (665, 40, 100));
+    assert!(b.stream.iter().chain(&b.heldout).all(|p| p.judge.len() >= 15));
+    run_experiment(&cfg, &RunOptions::default()).unwrap();
+    let rows = csv_rows(&dir.join("out/runs/drts__seed4.csv"));
+    assert_eq!(rows.len(), 3);
+}
