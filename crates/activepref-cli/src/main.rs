@@ -32,7 +32,7 @@ macro_rules! say {
     name = "activepref",
     version,
     propagate_version = true,
-    after_help = "Examples:\n  activepref run experiments/quickstart.yaml        random vs BALD vs BAL-PM, 5 seeds (~1 min on 2 cores)\n  activepref run experiments/balpm-ablations.yaml   13 BAL-PM baselines and ablations\n  activepref run experiments/auf-pairs.yaml         ActiveUltraFeedback pair selection\n  activepref validate experiments/quickstart.yaml   check a file without running it\n  activepref report results/quickstart              remake plots and tables\n  activepref policies                               every policy, its parameters and defaults\n  activepref inspect hh-rlhf ../shared/data/hh-rlhf/harmless-base-test.jsonl.gz\n  activepref fetch                                  datasets on the Hugging Face Hub"
+    after_help = "Examples:\n  activepref run experiments/quickstart.yaml        random vs BALD vs BAL-PM, 5 seeds (~1 min on 2 cores)\n  activepref run experiments/balpm-ablations.yaml   13 BAL-PM baselines and ablations\n  activepref run experiments/auf-pairs.yaml         ActiveUltraFeedback pair selection\n  activepref validate experiments/quickstart.yaml   check a file without running it\n  activepref report results/quickstart              remake plots and tables\n  activepref policies                               every policy, its parameters and defaults\n  activepref inspect hh-rlhf ../shared/data/hh-rlhf/harmless-base-test.jsonl.gz\n  activepref fetch                                  datasets on the Hugging Face Hub\n  activepref featurize hh-rlhf ../shared/data/hh-rlhf/harmless-base-test.jsonl.gz --out results/features/hh-harmless-minilm\n  activepref run experiments/hh-harmless-minilm.yaml  random vs BALD vs BAL-PM on real HH-RLHF labels"
 )]
 struct Cli {
     /// Worker threads (default: all cores). Results do not depend on it.
@@ -85,57 +85,6 @@ enum Command {
     },
     /// List every acquisition policy with its parameters and defaults.
     Policies,
-    /// Encode a dataset's prompts and (prompt, response) pairs with a sentence encoder into a
-    /// feature store that experiment files can name (`benchmark.features`).
-    ///
-    /// The model directory holds model.safetensors, config.json and tokenizer.json (get
-    /// all-MiniLM-L6-v2 with scripts/fetch-minilm.sh). Inputs are cut to the model's
-    /// max_seq_length (256 tokens for MiniLM); README "Features from text" gives the layout.
-    /// Re-running skips tables already written.
-    ///
-    /// Example: activepref featurize hh-rlhf ../shared/data/hh-rlhf/harmless-base-test.jsonl.gz --out features/hh-harmless-minilm
-    Featurize {
-        /// summarize-from-feedback, hh-rlhf, alpaca-eval or pairs.
-        format: String,
-        /// The dataset file or directory.
-        path: PathBuf,
-        /// The feature store directory to write.
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-        /// The encoder's model directory.
-        #[arg(long, value_name = "DIR", default_value = "models/all-MiniLM-L6-v2")]
-        model: PathBuf,
-        /// For `pairs`: which column is what (as for inspect).
-        #[arg(long, value_name = "MAP")]
-        columns: Option<String>,
-        /// Keep the head or the tail of over-long prompts (default: tail for hh-rlhf, else head).
-        #[arg(long, value_name = "SIDE")]
-        prompt_keep: Option<String>,
-        /// cpu (default) or cuda (needs a build with --features activepref-model/cuda).
-        #[arg(long, default_value = "cpu")]
-        device: String,
-        /// Texts per forward pass.
-        #[arg(long, default_value_t = 32)]
-        batch_size: usize,
-        /// No progress bar.
-        #[arg(long, short)]
-        quiet: bool,
-    },
-    /// Load-speed report: generate a summarize-from-feedback file in the real schema (JSON lines
-    /// and parquet), load each in a fresh process, print records/s and peak memory.
-    ///
-    /// Example: activepref bench-data --records 93000   (TL;DR's size; target < 10 s, < 2 GB)
-    BenchData {
-        /// Comparisons to generate.
-        #[arg(long, default_value_t = 93_000)]
-        records: usize,
-        /// Where the generated files and load-bench.csv go.
-        #[arg(long, value_name = "DIR", default_value = "results/bench-data")]
-        dir: PathBuf,
-        /// Internal: load this one file and print `records seconds peak_mib`.
-        #[arg(long, value_name = "FILE", hide = true)]
-        load: Option<PathBuf>,
-    },
     /// Print what a dataset holds: counts per split, prompts, comparisons per prompt, features.
     ///
     /// Formats: summarize-from-feedback (a .jsonl/.json/.parquet file or a directory of them),
@@ -189,6 +138,57 @@ enum Command {
         /// For npy: a text file with one row id per line (default 0, 1, 2, ...).
         #[arg(long, value_name = "FILE")]
         ids: Option<PathBuf>,
+    },
+    /// Encode a dataset's prompts and (prompt, response) pairs with a sentence encoder into a
+    /// feature store that experiment files can name (`benchmark.features`).
+    ///
+    /// The model directory holds model.safetensors, config.json and tokenizer.json (get
+    /// all-MiniLM-L6-v2 with scripts/fetch-minilm.sh). Inputs are cut to the model's
+    /// max_seq_length (256 tokens for MiniLM); README "Features from text" gives the layout.
+    /// Re-running skips tables already written.
+    ///
+    /// Example: activepref featurize hh-rlhf ../shared/data/hh-rlhf/harmless-base-test.jsonl.gz --out features/hh-harmless-minilm
+    Featurize {
+        /// summarize-from-feedback, hh-rlhf, alpaca-eval or pairs.
+        format: String,
+        /// The dataset file or directory.
+        path: PathBuf,
+        /// The feature store directory to write.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The encoder's model directory.
+        #[arg(long, value_name = "DIR", default_value = "models/all-MiniLM-L6-v2")]
+        model: PathBuf,
+        /// For `pairs`: which column is what (as for inspect).
+        #[arg(long, value_name = "MAP")]
+        columns: Option<String>,
+        /// Keep the head or the tail of over-long prompts (default: tail for hh-rlhf, else head).
+        #[arg(long, value_name = "SIDE")]
+        prompt_keep: Option<String>,
+        /// cpu (default) or cuda (needs a build with --features activepref-model/cuda).
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Texts per forward pass.
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Load-speed report: generate a summarize-from-feedback file in the real schema (JSON lines
+    /// and parquet), load each in a fresh process, print records/s and peak memory.
+    ///
+    /// Example: activepref bench-data --records 93000   (TL;DR's size; target < 10 s, < 2 GB)
+    BenchData {
+        /// Comparisons to generate.
+        #[arg(long, default_value_t = 93_000)]
+        records: usize,
+        /// Where the generated files and load-bench.csv go.
+        #[arg(long, value_name = "DIR", default_value = "results/bench-data")]
+        dir: PathBuf,
+        /// Internal: load this one file and print `records seconds peak_mib`.
+        #[arg(long, value_name = "FILE", hide = true)]
+        load: Option<PathBuf>,
     },
 }
 
