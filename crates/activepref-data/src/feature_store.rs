@@ -3,9 +3,10 @@
 //!
 //! # File format
 //! One safetensors file per table, holding one tensor `features` of shape `[rows, dim]` (F32 when
-//! activepref writes it; F16, BF16 and F64 are accepted when reading) and string metadata
-//! `format = "activepref.features.v1"`, `rows`, `dim`, and `ids`: a JSON array of the row ids, in
-//! row order. A store directory for a comparison dataset holds, per split (`pool`, `validation`,
+//! activepref writes it; F16, BF16 and F64 are accepted when reading) and one metadata entry,
+//! `activepref`, a JSON object `{"format": "activepref.features.v1", "rows", "dim", "ids"}` with the
+//! row ids in row order. (One entry, because safetensors writes metadata in hash-map order: several
+//! entries would make equal tables differ byte for byte between processes.) A store directory for a comparison dataset holds, per split (`pool`, `validation`,
 //! `test`, `ood`), the tables `pair_a` (features of prompt + response A), `pair_b` (prompt +
 //! response B) and `prompt` (prompt only): `<store>/<split>/<table>.safetensors`. Ids are the
 //! comparison ids of [`crate::text::TextComparison`]. Candidate pools use the table `responses` with
@@ -23,6 +24,16 @@ use crate::error::{DataError, DataResult};
 use crate::io::{column, read_table};
 
 pub const FORMAT: &str = "activepref.features.v1";
+const META_KEY: &str = "activepref";
+
+/// The metadata of a feature file (one JSON object, see the module docs).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Header {
+    format: String,
+    rows: usize,
+    dim: usize,
+    ids: Vec<String>,
+}
 const TENSOR: &str = "features";
 
 /// A feature matrix whose rows are named by unique ids.
@@ -90,13 +101,8 @@ impl FeatureTable {
         let bytes: Vec<u8> = self.matrix.as_slice().iter().flat_map(|v| v.to_le_bytes()).collect();
         let view = safetensors::tensor::TensorView::new(Dtype::F32, shape, &bytes)
             .map_err(|e| DataError::file(path, format!("cannot build tensor: {e}")))?;
-        let ids_json = serde_json::to_string(&self.ids).expect("strings serialise");
-        let meta = HashMap::from([
-            ("format".to_string(), FORMAT.to_string()),
-            ("rows".to_string(), self.rows().to_string()),
-            ("dim".to_string(), self.dim().to_string()),
-            ("ids".to_string(), ids_json),
-        ]);
+        let header = Header { format: FORMAT.to_string(), rows: self.rows(), dim: self.dim(), ids: self.ids.clone() };
+        let meta = HashMap::from([(META_KEY.to_string(), serde_json::to_string(&header).expect("header serialises"))]);
         let out = safetensors::serialize([(TENSOR, view)], Some(meta)).map_err(|e| DataError::file(path, format!("cannot serialise: {e}")))?;
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| DataError::file(parent, format!("cannot create directory: {e}")))?;
@@ -115,21 +121,23 @@ impl FeatureTable {
         let st = SafeTensors::deserialize(&bytes).map_err(|e| DataError::file(path, format!("not a valid safetensors file: {e}")))?;
         let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| DataError::file(path, format!("not a valid safetensors file: {e}")))?;
         let meta = header.metadata().clone().unwrap_or_default();
-        let get = |key: &str| {
-            meta.get(key).ok_or_else(|| DataError::field(path, key, "missing from the safetensors metadata").with_hint("write feature files with activepref"))
-        };
+        let text = meta
+            .get(META_KEY)
+            .ok_or_else(|| DataError::field(path, META_KEY, "missing from the safetensors metadata").with_hint("write feature files with activepref"))?;
+        let header: Header = serde_json::from_str(text).map_err(|e| DataError::field(path, META_KEY, format!("not activepref feature metadata: {e}")))?;
         let view = st.tensor(TENSOR).map_err(|_| DataError::field(path, TENSOR, "no tensor named `features` in this file"))?;
         let shape = view.shape().to_vec();
         if shape.len() != 2 {
             return Err(DataError::field(path, TENSOR, format!("expected a 2-D tensor, found shape {shape:?}")));
         }
         let (rows, dim) = (shape[0], shape[1]);
-        let ids: Vec<String> = serde_json::from_str(get("ids")?)
-            .map_err(|e| DataError::field(path, "ids", format!("not a JSON array of strings: {e}")))?;
-        let meta_dim: usize = get("dim")?.parse().map_err(|_| DataError::field(path, "dim", "not a number"))?;
-        if meta_dim != dim {
-            return Err(DataError::field(path, "dim", format!("metadata says {meta_dim} but the tensor has {dim} columns")));
+        if header.dim != dim {
+            return Err(DataError::field(path, "dim", format!("metadata says {} but the tensor has {dim} columns", header.dim)));
         }
+        if header.rows != rows {
+            return Err(DataError::field(path, "rows", format!("metadata says {} but the tensor has {rows} rows", header.rows)));
+        }
+        let ids = header.ids;
         let data = decode_floats(view.dtype(), view.data()).map_err(|m| DataError::field(path, TENSOR, m))?;
         let matrix = FeatureMatrix::new(rows, dim, data).map_err(|e| DataError::field(path, TENSOR, e.to_string()))?;
         Self::new(ids, matrix, path)

@@ -35,6 +35,10 @@ fn safetensors_round_trip_keeps_ids_and_values() {
     t.save(&p).unwrap();
     let back = FeatureTable::load(&p).unwrap();
     assert_eq!(back, t);
+    // Equal tables are equal files (metadata order cannot vary between processes).
+    let first = std::fs::read(&p).unwrap();
+    back.save(&p).unwrap();
+    assert_eq!(std::fs::read(&p).unwrap(), first);
     assert_eq!(back.row_of("z"), Some(2));
     assert_eq!(back.aligned(&["w".into(), "x".into()], &p).unwrap().as_slice(), &[1.0, 0.75, 4.0, 0.5, -1.0, 2.0]);
 }
@@ -47,7 +51,8 @@ fn half_precision_safetensors_load_as_f32() {
         (safetensors::Dtype::BF16, M.iter().flat_map(|&v| half::bf16::from_f32(v).to_le_bytes()).collect::<Vec<u8>>()),
     ] {
         let view = safetensors::tensor::TensorView::new(dtype, vec![4, 3], &bytes).unwrap();
-        let meta = HashMap::from([("ids".to_string(), serde_json::to_string(&ids(4)).unwrap()), ("dim".to_string(), "3".to_string())]);
+        let header = serde_json::json!({"format": "activepref.features.v1", "rows": 4, "dim": 3, "ids": ids(4)});
+        let meta = HashMap::from([("activepref".to_string(), header.to_string())]);
         let p = dir.join(format!("{dtype:?}.safetensors"));
         std::fs::write(&p, safetensors::serialize([("features", view)], Some(meta)).unwrap()).unwrap();
         let t = FeatureTable::load(&p).unwrap();

@@ -98,10 +98,10 @@ fn dimension_mismatch_between_metadata_and_tensor() {
     let p = dir.join("t.safetensors");
     table.save(&p).unwrap();
     let bytes = std::fs::read(&p).unwrap();
-    let key = b"\"dim\":\"2\"";
+    let key = b"\\\"dim\\\":2";
     let at = bytes.windows(key.len()).position(|w| w == key).expect("metadata in header");
     let mut bad = bytes.clone();
-    bad[at + 7] = b'3';
+    bad[at + key.len() - 1] = b'3';
     std::fs::write(&p, &bad).unwrap();
     let e = one_line(FeatureTable::load(&p).unwrap_err());
     assert!(e.contains("t.safetensors: field `dim`: metadata says 3 but the tensor has 2 columns"), "{e}");

@@ -44,3 +44,23 @@ fn featurize_writes_every_table_skips_on_rerun_and_joins() {
     // A and B of one comparison differ (their responses differ), and so do their features.
     assert_ne!(b.pool.pair_a.row(0), b.pool.pair_b.row(0));
 }
+
+#[test]
+fn featurize_writes_the_same_bytes_with_one_or_two_threads() {
+    let enc = TextEncoder::load(&common::model_dir(), &Device::flex()).unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../activepref-data/tests/fixtures/summarize/comparisons.jsonl");
+    let ds = summarize::load(&data).unwrap();
+    let mut files = Vec::new();
+    for threads in [1, 2] {
+        let store = std::env::temp_dir().join(format!("activepref-featurize-t{threads}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&store);
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| featurize_comparisons(&enc, &ds, &store, PromptKeep::Head, &|_| {})).unwrap();
+        let bytes: Vec<Vec<u8>> = ["pool/pair_a", "pool/prompt", "ood/pair_b"]
+            .iter()
+            .map(|t| std::fs::read(store.join(format!("{t}.safetensors"))).unwrap())
+            .collect();
+        files.push(bytes);
+    }
+    assert_eq!(files[0], files[1]);
+}
