@@ -206,7 +206,7 @@ pub struct FeaturizeArgs<'a> {
 }
 
 pub fn featurize(a: &FeaturizeArgs) -> Result<(), String> {
-    use activepref_encode::featurize::{self, PromptKeep};
+    use activepref_encode::featurize::{self, FeaturizeOptions, PromptKeep};
     use activepref_encode::{Encoder, TextEncoder};
     let keep = match a.prompt_keep {
         Some("head") => PromptKeep::Head,
@@ -248,14 +248,20 @@ pub fn featurize(a: &FeaturizeArgs) -> Result<(), String> {
     let started = std::time::Instant::now();
     let progress = |n: usize| bar.inc(n as u64);
     let done = match &data {
-        Data::Comparisons(ds) => featurize::featurize_comparisons(&enc, ds, a.out, keep, &progress),
-        Data::Candidates(p) => featurize::featurize_candidates(&enc, p, a.out, keep, &progress),
+        Data::Comparisons(ds) => featurize::featurize_comparisons(&enc, ds, a.out, &FeaturizeOptions::new(keep), &progress),
+        Data::Candidates(p) => featurize::featurize_candidates(&enc, p, a.out, &FeaturizeOptions::new(keep), &progress),
     }
     .map_err(|e| e.to_string())?;
     bar.finish_and_clear();
-    let encoded: usize = done.iter().filter(|t| !t.skipped).map(|t| t.rows).sum();
+    let encoded: usize = done.iter().filter(|t| !t.skipped).map(|t| t.rows - t.resumed).sum();
     for t in &done {
-        let how = if t.skipped { "already there, skipped".to_string() } else { format!("{} rows", t.rows) };
+        let how = if t.skipped {
+            "already there, skipped".to_string()
+        } else if t.resumed > 0 {
+            format!("{} rows ({} from an interrupted run's saved chunks)", t.rows, t.resumed)
+        } else {
+            format!("{} rows", t.rows)
+        };
         say!("{}: {how}; {} input(s) cut to fit {} tokens", t.path.display(), t.truncated, enc.files().max_seq_length);
     }
     let secs = started.elapsed().as_secs_f64();

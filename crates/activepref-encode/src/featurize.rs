@@ -16,9 +16,12 @@
 //!   generic pairs) or its **tail** (HH-RLHF dialogues, whose latest turns matter most).
 //!
 //! # Re-running
-//! `<store>/featurize.json` records the model and layout. Each table is written atomically once it
-//! is complete; a table already present with the same ids is skipped, so an interrupted run picks
-//! up at the first missing table. A store made with another model or layout is refused.
+//! `<store>/featurize.json` records the model and layout; a store made with another model or
+//! layout is refused. Each table is encoded in chunks (`FeaturizeOptions::chunk` inputs, 1,024 by
+//! default); every finished chunk is saved at once to `<table>.parts/<k>.safetensors`, so an
+//! interrupted run loses at most the chunk in flight. When all chunks are there the table is
+//! written atomically and the parts are removed. A table already present with the same ids is
+//! skipped, and parts with the ids of their chunk are reused: re-running picks up where it stopped.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -50,12 +53,28 @@ pub struct StoreManifest {
 
 const LAYOUT: &str = "activepref.featurize.v1: prompt = [CLS] cut(prompt, B) [SEP]; pair = [CLS] cut(prompt, p) response [SEP]";
 
+/// How to featurize.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FeaturizeOptions {
+    pub keep: PromptKeep,
+    /// Inputs per checkpointed chunk.
+    pub chunk: usize,
+}
+
+impl FeaturizeOptions {
+    pub fn new(keep: PromptKeep) -> Self {
+        Self { keep, chunk: 1024 }
+    }
+}
+
 /// One table written or skipped.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TableDone {
     pub path: std::path::PathBuf,
     pub rows: usize,
     pub skipped: bool,
+    /// Rows taken from chunks an earlier, interrupted run had saved.
+    pub resumed: usize,
     /// Inputs whose text was cut to fit.
     pub truncated: usize,
 }
@@ -114,22 +133,37 @@ fn write_table(
     ids: Vec<String>,
     inputs: Vec<Vec<u32>>,
     truncated: usize,
+    opts: &FeaturizeOptions,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<TableDone, EncodeError> {
     let rows = ids.len();
+    let err = |p: &Path, e: activepref_data::DataError| EncodeError::file(p, e.to_string());
     if done_already(path, &ids, enc.dim()) {
         progress(rows);
-        return Ok(TableDone { path: path.to_path_buf(), rows, skipped: true, truncated });
+        return Ok(TableDone { path: path.to_path_buf(), rows, skipped: true, resumed: 0, truncated });
     }
+    let parts = path.with_extension("parts");
+    let chunk = opts.chunk.max(1);
     let mut data = Vec::with_capacity(rows * enc.dim());
-    for chunk in inputs.chunks(1024) {
-        data.extend_from_slice(enc.encode_ids(chunk)?.as_slice());
-        progress(chunk.len());
+    let mut resumed = 0;
+    for (k, (chunk_inputs, chunk_ids)) in inputs.chunks(chunk).zip(ids.chunks(chunk)).enumerate() {
+        let part = parts.join(format!("{k:06}.safetensors"));
+        if done_already(&part, chunk_ids, enc.dim()) {
+            let t = FeatureTable::load(&part).map_err(|e| err(&part, e))?;
+            data.extend_from_slice(t.matrix().as_slice());
+            resumed += chunk_ids.len();
+        } else {
+            let m = enc.encode_ids(chunk_inputs)?;
+            data.extend_from_slice(m.as_slice());
+            FeatureTable::new(chunk_ids.to_vec(), m, &part).and_then(|t| t.save(&part)).map_err(|e| err(&part, e))?;
+        }
+        progress(chunk_ids.len());
     }
     let m = activepref_data::FeatureMatrix::new(rows, enc.dim(), data).map_err(|e| EncodeError::file(path, e.to_string()))?;
-    let table = FeatureTable::new(ids, m, path).map_err(|e| EncodeError::file(path, e.to_string()))?;
-    table.save(path).map_err(|e| EncodeError::file(path, e.to_string()))?;
-    Ok(TableDone { path: path.to_path_buf(), rows, skipped: false, truncated })
+    let table = FeatureTable::new(ids, m, path).map_err(|e| err(path, e))?;
+    table.save(path).map_err(|e| err(path, e))?;
+    std::fs::remove_dir_all(&parts).map_err(|e| EncodeError::file(&parts, format!("cannot remove the finished parts: {e}")))?;
+    Ok(TableDone { path: path.to_path_buf(), rows, skipped: false, resumed, truncated })
 }
 
 /// How many inputs [`featurize_comparisons`] encodes (for a progress bar).
@@ -142,9 +176,10 @@ pub fn featurize_comparisons(
     enc: &TextEncoder,
     ds: &ComparisonDataset,
     store: &Path,
-    keep: PromptKeep,
+    opts: &FeaturizeOptions,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<Vec<TableDone>, EncodeError> {
+    let keep = opts.keep;
     manifest_check(enc, store, keep)?;
     let budget = enc.body_budget();
     let mut out = Vec::new();
@@ -174,7 +209,7 @@ pub fn featurize_comparisons(
             pr.push(enc.wrap(cut(p, budget, keep)));
         }
         for (table, inputs, truncated) in [("pair_a", pa, cut_pairs), ("pair_b", pb, cut_pairs), ("prompt", pr, cut_prompts)] {
-            out.push(write_table(enc, &table_path(store, role.name(), table), ids.clone(), inputs, truncated, progress)?);
+            out.push(write_table(enc, &table_path(store, role.name(), table), ids.clone(), inputs, truncated, opts, progress)?);
         }
     }
     Ok(out)
@@ -185,9 +220,10 @@ pub fn featurize_candidates(
     enc: &TextEncoder,
     pool: &CandidatePool,
     store: &Path,
-    keep: PromptKeep,
+    opts: &FeaturizeOptions,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<Vec<TableDone>, EncodeError> {
+    let keep = opts.keep;
     manifest_check(enc, store, keep)?;
     let budget = enc.body_budget();
     let (mut ids, mut inputs, mut cut_n) = (Vec::new(), Vec::new(), 0);
@@ -208,8 +244,8 @@ pub fn featurize_candidates(
         pinputs.push(enc.wrap(cut(&p, budget, keep)));
     }
     Ok(vec![
-        write_table(enc, &table_path(store, "candidates", "responses"), ids, inputs, cut_n, progress)?,
-        write_table(enc, &table_path(store, "candidates", "prompts"), pids, pinputs, pcut, progress)?,
+        write_table(enc, &table_path(store, "candidates", "responses"), ids, inputs, cut_n, opts, progress)?,
+        write_table(enc, &table_path(store, "candidates", "prompts"), pids, pinputs, pcut, opts, progress)?,
     ])
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use activepref_data::assemble::{self, MissingFeatures};
 use activepref_data::feature_store::{FeatureTable, table_path};
 use activepref_data::formats::summarize;
-use activepref_encode::featurize::{PromptKeep, featurize_comparisons};
+use activepref_encode::featurize::{FeaturizeOptions, PromptKeep, featurize_comparisons};
 use activepref_encode::{Encoder, TextEncoder};
 use burn::tensor::Device;
 
@@ -23,7 +23,7 @@ fn featurize_writes_every_table_skips_on_rerun_and_joins() {
     let progress = |n: usize| {
         counted.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
     };
-    let first = featurize_comparisons(&enc, &ds, &store, PromptKeep::Head, &progress).unwrap();
+    let first = featurize_comparisons(&enc, &ds, &store, &FeaturizeOptions::new(PromptKeep::Head), &progress).unwrap();
     assert_eq!(first.len(), 12);
     assert!(first.iter().all(|t| !t.skipped));
     assert_eq!(counted.load(std::sync::atomic::Ordering::Relaxed), 90);
@@ -35,9 +35,9 @@ fn featurize_writes_every_table_skips_on_rerun_and_joins() {
     let err = direct.row(0).iter().zip(stored.row(0)).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     assert!(err < 1e-5, "{err}");
     // Re-running skips everything; another layout is refused.
-    let again = featurize_comparisons(&enc, &ds, &store, PromptKeep::Head, &|_| {}).unwrap();
+    let again = featurize_comparisons(&enc, &ds, &store, &FeaturizeOptions::new(PromptKeep::Head), &|_| {}).unwrap();
     assert!(again.iter().all(|t| t.skipped));
-    let e = featurize_comparisons(&enc, &ds, &store, PromptKeep::Tail, &|_| {}).unwrap_err().to_string();
+    let e = featurize_comparisons(&enc, &ds, &store, &FeaturizeOptions::new(PromptKeep::Tail), &|_| {}).unwrap_err().to_string();
     assert!(e.contains("featurize.json: this store was made with"), "{e}");
     let b = assemble::pool_benchmark("x", &ds, &store, MissingFeatures::Error, None).unwrap().benchmark;
     assert_eq!((b.pool.len(), b.pair_dim(), b.pool.prompt.dim()), (14, 384, 384));
@@ -55,7 +55,7 @@ fn featurize_writes_the_same_bytes_with_one_or_two_threads() {
         let store = std::env::temp_dir().join(format!("activepref-featurize-t{threads}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&store);
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        pool.install(|| featurize_comparisons(&enc, &ds, &store, PromptKeep::Head, &|_| {})).unwrap();
+        pool.install(|| featurize_comparisons(&enc, &ds, &store, &FeaturizeOptions::new(PromptKeep::Head), &|_| {})).unwrap();
         let bytes: Vec<Vec<u8>> = ["pool/pair_a", "pool/prompt", "ood/pair_b"]
             .iter()
             .map(|t| std::fs::read(store.join(format!("{t}.safetensors"))).unwrap())
@@ -63,4 +63,40 @@ fn featurize_writes_the_same_bytes_with_one_or_two_threads() {
         files.push(bytes);
     }
     assert_eq!(files[0], files[1]);
+}
+
+#[test]
+fn an_interrupted_featurize_resumes_from_its_saved_chunks() {
+    let enc = TextEncoder::load(&common::model_dir(), &Device::flex()).unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../activepref-data/tests/fixtures/summarize/comparisons.jsonl");
+    let ds = summarize::load(&data).unwrap();
+    let opts = FeaturizeOptions { keep: PromptKeep::Head, chunk: 4 };
+    let base = std::env::temp_dir().join(format!("activepref-featurize-resume-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let (whole, cut) = (base.join("whole"), base.join("cut"));
+    featurize_comparisons(&enc, &ds, &whole, &opts, &|_| {}).unwrap();
+    // The pool split comes first: pair_a (14 rows, chunks of 4: progress 4, 8, 12, 14), pair_b
+    // (18 … 28), then prompt. Stopping once 30 inputs are done lands after prompt's first chunk.
+    let seen = std::sync::atomic::AtomicUsize::new(0);
+    let stop = |n: usize| {
+        if seen.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n >= 30 {
+            panic!("interrupted");
+        }
+    };
+    let interrupted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| featurize_comparisons(&enc, &ds, &cut, &opts, &stop)));
+    assert!(interrupted.is_err());
+    assert!(table_path(&cut, "pool", "pair_b").exists());
+    assert!(!table_path(&cut, "pool", "prompt").exists());
+    let parts: Vec<_> = std::fs::read_dir(cut.join("pool/prompt.parts")).unwrap().collect();
+    assert_eq!(parts.len(), 1, "one 4-row chunk of the prompt table was saved before the stop");
+    let done = featurize_comparisons(&enc, &ds, &cut, &opts, &|_| {}).unwrap();
+    assert_eq!(done.iter().filter(|t| t.skipped).count(), 2);
+    assert_eq!(done.iter().map(|t| t.resumed).sum::<usize>(), 4);
+    assert!(!cut.join("pool/prompt.parts").exists());
+    for role in ["pool", "validation", "test", "ood"] {
+        for t in ["pair_a", "pair_b", "prompt"] {
+            let (a, b) = (table_path(&whole, role, t), table_path(&cut, role, t));
+            assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap(), "{}", b.display());
+        }
+    }
 }
