@@ -116,7 +116,10 @@ fn summarize_reads_a_directory_and_gzip() {
     std::fs::write(dir.join("batch1.json"), lines[..10].join("\n")).unwrap();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut gz, lines[10..].join("\n").as_bytes()).unwrap();
-    std::fs::write(dir.join("batch2.jsonl.gz"), gz.finish().unwrap()).unwrap();
+    // A subdirectory, as in the HF export (comparisons/train/, comparisons/validation/).
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("sub/batch2.jsonl.gz"), gz.finish().unwrap()).unwrap();
+    std::fs::write(dir.join("sub/README.md"), "not data").unwrap();
     let whole = summarize::load(&fixture("summarize/comparisons.jsonl")).unwrap();
     let parts = summarize::load(&dir).unwrap();
     assert_same(&whole, &parts);

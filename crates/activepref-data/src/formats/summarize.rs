@@ -44,26 +44,36 @@ pub fn json_schema() -> Schema {
 }
 
 /// The files to read: `path` itself, or every `.json`/`.jsonl`/`.parquet` (optionally `.gz`) file
-/// directly inside the directory `path`, sorted by name.
+/// under the directory `path`, subdirectories included (the HF parquet export keeps
+/// `comparisons/train/` and `comparisons/validation/`), sorted by path.
 pub fn input_files(path: &Path) -> DataResult<Vec<PathBuf>> {
     if !path.is_dir() {
         return Ok(vec![path.to_path_buf()]);
     }
-    let entries = std::fs::read_dir(path).map_err(|e| DataError::file(path, format!("cannot list directory: {e}")))?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            let n = p.file_name().unwrap_or_default().to_string_lossy().to_lowercase();
-            let n = n.strip_suffix(".gz").unwrap_or(&n).to_string();
-            n.ends_with(".json") || n.ends_with(".jsonl") || n.ends_with(".parquet")
-        })
-        .collect();
+    let mut files = Vec::new();
+    collect(path, &mut files)?;
     files.sort();
     if files.is_empty() {
-        return Err(DataError::file(path, "no .json, .jsonl or .parquet files in this directory")
+        return Err(DataError::file(path, "no .json, .jsonl or .parquet files under this directory")
             .with_hint("point at OpenAI's comparisons/ directory or at the HF parquet files"));
     }
     Ok(files)
+}
+
+fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> DataResult<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| DataError::file(dir, format!("cannot list directory: {e}")))?;
+    for p in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+        if p.is_dir() {
+            collect(&p, files)?;
+            continue;
+        }
+        let n = p.file_name().unwrap_or_default().to_string_lossy().to_lowercase();
+        let n = n.strip_suffix(".gz").unwrap_or(&n).to_string();
+        if n.ends_with(".json") || n.ends_with(".jsonl") || n.ends_with(".parquet") {
+            files.push(p);
+        }
+    }
+    Ok(())
 }
 
 /// Loads one file or a directory of files.
