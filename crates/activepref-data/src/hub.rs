@@ -5,7 +5,7 @@
 //! `HF_HUB_OFFLINE=1` nothing touches the network: files already in the cache are used, and a
 //! dataset that is not there is a clear error saying how to point activepref at local files.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use hf_hub::{Cache, Repo, RepoType};
 
@@ -78,25 +78,14 @@ pub fn cached_files(cache: &Cache, ds: &HubDataset) -> Vec<PathBuf> {
         return Vec::new();
     };
     let snapshot = root.join("snapshots").join(commit.trim());
-    let mut out = Vec::new();
-    walk(&snapshot, &snapshot, ds.prefix, &mut out);
-    out.sort();
-    out
-}
-
-fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            walk(root, &p, prefix, out);
-        } else if let Ok(rel) = p.strip_prefix(root) {
-            let rel = rel.to_string_lossy().replace('\\', "/");
-            if rel.starts_with(prefix) && is_data_file(&rel) {
-                out.push(p);
-            }
-        }
-    }
+    crate::io::files_under(&snapshot)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| {
+            let rel = p.strip_prefix(&snapshot).map(|r| r.to_string_lossy().replace('\\', "/")).unwrap_or_default();
+            rel.starts_with(ds.prefix) && is_data_file(&rel)
+        })
+        .collect()
 }
 
 /// Fetches `ds` into `cache` (or, `offline`, finds it there) and returns its local files.

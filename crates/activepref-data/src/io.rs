@@ -46,6 +46,25 @@ pub fn read_bytes(path: &Path) -> DataResult<Vec<u8>> {
     }
 }
 
+/// Every file under `dir`, subdirectories included, sorted by path.
+pub fn files_under(dir: &Path) -> DataResult<Vec<std::path::PathBuf>> {
+    fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> DataResult<()> {
+        let entries = std::fs::read_dir(dir).map_err(|e| DataError::file(dir, format!("cannot list directory: {e}")))?;
+        for p in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+            if p.is_dir() {
+                collect(&p, out)?;
+            } else {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    collect(dir, &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
 /// The format of `path`, from its extension (ignoring a trailing `.gz`) and, for `.json`, its first byte.
 pub fn detect_format(path: &Path, bytes: &[u8]) -> DataResult<TableFormat> {
     let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();

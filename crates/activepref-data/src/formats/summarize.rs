@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use crate::error::{DataError, DataResult};
-use crate::io::{column, integers, optional_strings, read_table, strings, struct_field};
+use crate::io::{column, files_under, integers, optional_strings, read_table, strings, struct_field};
 use crate::text::{ComparisonDataset, SplitRole, TextComparison};
 
 /// The JSON schema activepref reads (fields it does not use are ignored).
@@ -50,30 +50,19 @@ pub fn input_files(path: &Path) -> DataResult<Vec<PathBuf>> {
     if !path.is_dir() {
         return Ok(vec![path.to_path_buf()]);
     }
-    let mut files = Vec::new();
-    collect(path, &mut files)?;
-    files.sort();
+    let files: Vec<PathBuf> = files_under(path)?
+        .into_iter()
+        .filter(|p| {
+            let n = p.file_name().unwrap_or_default().to_string_lossy().to_lowercase();
+            let n = n.strip_suffix(".gz").unwrap_or(&n).to_string();
+            n.ends_with(".json") || n.ends_with(".jsonl") || n.ends_with(".parquet")
+        })
+        .collect();
     if files.is_empty() {
         return Err(DataError::file(path, "no .json, .jsonl or .parquet files under this directory")
             .with_hint("point at OpenAI's comparisons/ directory or at the HF parquet files"));
     }
     Ok(files)
-}
-
-fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> DataResult<()> {
-    let entries = std::fs::read_dir(dir).map_err(|e| DataError::file(dir, format!("cannot list directory: {e}")))?;
-    for p in entries.filter_map(|e| e.ok().map(|e| e.path())) {
-        if p.is_dir() {
-            collect(&p, files)?;
-            continue;
-        }
-        let n = p.file_name().unwrap_or_default().to_string_lossy().to_lowercase();
-        let n = n.strip_suffix(".gz").unwrap_or(&n).to_string();
-        if n.ends_with(".json") || n.ends_with(".jsonl") || n.ends_with(".parquet") {
-            files.push(p);
-        }
-    }
-    Ok(())
 }
 
 /// Loads one file or a directory of files.
