@@ -122,8 +122,9 @@ fn manifest_check(enc: &TextEncoder, store: &Path, keep: PromptKeep) -> Result<(
     std::fs::write(&path, serde_json::to_string_pretty(&m).expect("serialise")).map_err(|e| EncodeError::file(&path, format!("cannot write: {e}")))
 }
 
-fn done_already(path: &Path, ids: &[String], dim: usize) -> bool {
-    FeatureTable::load(path).is_ok_and(|t| t.ids() == ids && t.dim() == dim)
+/// The table at `path` when it exists and already holds exactly `ids` at width `dim`.
+fn finished_table(path: &Path, ids: &[String], dim: usize) -> Option<FeatureTable> {
+    FeatureTable::load(path).ok().filter(|t| t.ids() == ids && t.dim() == dim)
 }
 
 /// Encodes `inputs` (token ids with specials) in chunks, reporting progress, and saves the table.
@@ -138,7 +139,7 @@ fn write_table(
 ) -> Result<TableDone, EncodeError> {
     let rows = ids.len();
     let err = |p: &Path, e: activepref_data::DataError| EncodeError::file(p, e.to_string());
-    if done_already(path, &ids, enc.dim()) {
+    if finished_table(path, &ids, enc.dim()).is_some() {
         progress(rows);
         return Ok(TableDone { path: path.to_path_buf(), rows, skipped: true, resumed: 0, truncated });
     }
@@ -148,8 +149,7 @@ fn write_table(
     let mut resumed = 0;
     for (k, (chunk_inputs, chunk_ids)) in inputs.chunks(chunk).zip(ids.chunks(chunk)).enumerate() {
         let part = parts.join(format!("{k:06}.safetensors"));
-        if done_already(&part, chunk_ids, enc.dim()) {
-            let t = FeatureTable::load(&part).map_err(|e| err(&part, e))?;
+        if let Some(t) = finished_table(&part, chunk_ids, enc.dim()) {
             data.extend_from_slice(t.matrix().as_slice());
             resumed += chunk_ids.len();
         } else {
