@@ -112,16 +112,20 @@ impl TextEncoder {
         &self.files
     }
 
+    fn tokenize(&self, tokenizer: &Tokenizer, text: &str, special_tokens: bool) -> Result<tokenizers::Encoding, EncodeError> {
+        tokenizer
+            .encode(text, special_tokens)
+            .map_err(|e| EncodeError::file(self.files.dir.join("tokenizer.json"), format!("cannot tokenise: {e}")))
+    }
+
     /// Token ids of `text` after truncation (`[CLS]` … `[SEP]` included).
     pub fn token_ids(&self, text: &str) -> Result<Vec<u32>, EncodeError> {
-        let enc = self.tokenizer.encode(text, true).map_err(|e| EncodeError::file(self.files.dir.join("tokenizer.json"), format!("cannot tokenise: {e}")))?;
-        Ok(enc.get_ids().to_vec())
+        Ok(self.tokenize(&self.tokenizer, text, true)?.get_ids().to_vec())
     }
 
     /// Token ids of `text` without special tokens and without truncation.
     pub fn plain_ids(&self, text: &str) -> Result<Vec<u32>, EncodeError> {
-        let enc = self.untruncated.encode(text, false).map_err(|e| EncodeError::file(self.files.dir.join("tokenizer.json"), format!("cannot tokenise: {e}")))?;
-        Ok(enc.get_ids().to_vec())
+        Ok(self.tokenize(&self.untruncated, text, false)?.get_ids().to_vec())
     }
 
     /// `[CLS]` + `body` + `[SEP]`, with `body` cut to fit `max_seq_length`.
@@ -141,8 +145,7 @@ impl TextEncoder {
 
     /// How many tokens `text` has before truncation.
     pub fn untruncated_len(&self, text: &str) -> Result<usize, EncodeError> {
-        let enc = self.untruncated.encode(text, true).map_err(|e| EncodeError::file(self.files.dir.join("tokenizer.json"), format!("cannot tokenise: {e}")))?;
-        Ok(enc.len())
+        Ok(self.tokenize(&self.untruncated, text, true)?.len())
     }
 
     fn encode_batch(&self, ids: &[&Vec<u32>]) -> Vec<Vec<f32>> {
