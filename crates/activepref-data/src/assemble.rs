@@ -186,22 +186,19 @@ pub fn pool_benchmark(name: &str, ds: &ComparisonDataset, store: &Path, missing:
     let Some((dim, _)) = dims else {
         return Err(DataError::file(store, "the dataset has no comparisons"));
     };
-    let prompt_dim = splits.get(&SplitRole::Pool).map_or(0, |s| s.prompt.dim());
-    let empty = |pd: usize| PoolSplit {
+    // Splits the dataset lacks are empty (a missing pool too; `validate` then refuses it).
+    let empty = || PoolSplit {
         pair_a: FeatureMatrix::new(0, dim, Vec::new()).expect("empty"),
         pair_b: FeatureMatrix::new(0, dim, Vec::new()).expect("empty"),
-        prompt: FeatureMatrix::new(0, pd, Vec::new()).expect("empty"),
+        prompt: FeatureMatrix::new(0, 0, Vec::new()).expect("empty"),
         prompt_id: Vec::new(),
         a_preferred: Vec::new(),
     };
-    let mut take = |role: SplitRole| splits.remove(&role).unwrap_or_else(|| empty(0));
+    let mut take = |role: SplitRole| splits.remove(&role).unwrap_or_else(empty);
     let mut pool = take(SplitRole::Pool);
     let mut validation = take(SplitRole::Validation);
     let mut test = take(SplitRole::Test);
     let mut ood = take(SplitRole::Ood);
-    if pool.is_empty() {
-        pool = empty(prompt_dim);
-    }
     if let Some(r) = resplit {
         let [p, v, t, o] = r.apply(&pool);
         pool = p;
