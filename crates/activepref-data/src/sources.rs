@@ -15,6 +15,15 @@ use crate::formats::{hh_rlhf, summarize};
 use crate::synthetic_pairs::PairBenchmark;
 use crate::text::{CandidatePool, ComparisonDataset};
 
+/// `(field, message)` when the dataset path named in an experiment file is not there.
+fn dataset_exists(path: &std::path::Path) -> Result<(), (String, String)> {
+    if path.exists() {
+        Ok(())
+    } else {
+        Err(("path".into(), format!("`{}` does not exist; see README \"Real data\" for where to get it", path.display())))
+    }
+}
+
 /// The comparison formats (pool setting).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -83,9 +92,7 @@ impl ComparisonSource {
         if self.columns.is_some() && self.format != ComparisonFormat::Pairs {
             return Err(("columns".into(), format!("only `format: pairs` takes a column mapping, not {}", self.format)));
         }
-        if !self.path.exists() {
-            return Err(("path".into(), format!("`{}` does not exist; see README \"Real data\" for where to get it", self.path.display())));
-        }
+        dataset_exists(&self.path)?;
         if let Some(r) = &self.resplit {
             r.validate().map_err(|(f, m)| (format!("resplit.{f}"), m))?;
         }
@@ -127,10 +134,7 @@ pub struct CandidateSource {
 
 impl CandidateSource {
     pub fn validate(&self) -> Result<(), (String, String)> {
-        if !self.path.exists() {
-            return Err(("path".into(), format!("`{}` does not exist; see README \"Real data\" for where to get it", self.path.display())));
-        }
-        Ok(())
+        dataset_exists(&self.path)
     }
 
     pub fn load_text(&self) -> DataResult<CandidatePool> {

@@ -152,23 +152,41 @@ impl ExperimentConfig {
             }
             BenchmarkSpec::Candidates(src) => Benchmark::Pair(src.assemble(&self.name).map_err(|e| format!("benchmark: {e}"))?),
         };
+        let located = |(f, m): (String, String)| format!("{f}: {m}");
         match &bench {
             Benchmark::Pool(b) => {
                 b.validate().map_err(|e| format!("benchmark: {e}"))?;
-                let pool = b.pool.len();
-                let lp = self.loop_.as_ref().ok_or("loop: is missing; a pool benchmark needs `loop: { initial_labels, batch_size, rounds }`")?;
-                lp.validate(pool).map_err(|(f, m)| format!("loop.{f}: {m}"))?;
-                let pool_after_cap = lp.pool_size.map_or(pool, |c| c.min(pool)) - lp.initial_labels;
-                for (label, spec) in &self.policies {
-                    spec.validate(pool_after_cap).map_err(|(f, m)| format!("policies.{label}.{f}: {m}"))?;
-                }
+                self.check_pool_sizes(b.pool.len()).map_err(located)?;
             }
-            Benchmark::Pair(b) => {
-                let lp = self.pair_loop.as_ref().ok_or("pair_loop: is missing; a pair benchmark needs `pair_loop: { batch_prompts, rounds }`")?;
-                lp.validate(b.stream.len()).map_err(|(f, m)| format!("pair_loop.{f}: {m}"))?;
-            }
+            Benchmark::Pair(b) => self.check_pair_sizes(b.stream.len()).map_err(located)?,
         }
         Ok(bench)
+    }
+
+    /// The pool loop section, or `(field, message)` saying it is missing.
+    fn pool_loop(&self) -> Result<&LoopConfig, (String, String)> {
+        self.loop_.as_ref().ok_or_else(|| ("loop".into(), "is missing; a pool benchmark needs `loop: { initial_labels, batch_size, rounds }`".into()))
+    }
+
+    /// The pair loop section, or `(field, message)` saying it is missing.
+    fn pair_loop_config(&self) -> Result<&PairLoopConfig, (String, String)> {
+        self.pair_loop.as_ref().ok_or_else(|| ("pair_loop".into(), "is missing; a pair benchmark needs `pair_loop: { batch_prompts, rounds }`".into()))
+    }
+
+    /// Loop sizes and policy parameters against a pool of `pool` comparisons.
+    fn check_pool_sizes(&self, pool: usize) -> Result<(), (String, String)> {
+        let lp = self.pool_loop()?;
+        lp.validate(pool).map_err(|(f, m)| (format!("loop.{f}"), m))?;
+        let pool_after_cap = lp.pool_size.map_or(pool, |c| c.min(pool)) - lp.initial_labels;
+        for (label, spec) in &self.policies {
+            spec.validate(pool_after_cap).map_err(|(f, m)| (format!("policies.{label}.{f}"), m))?;
+        }
+        Ok(())
+    }
+
+    /// Pair-loop sizes against a stream of `prompts` prompts.
+    fn check_pair_sizes(&self, prompts: usize) -> Result<(), (String, String)> {
+        self.pair_loop_config()?.validate(prompts).map_err(|(f, m)| (format!("pair_loop.{f}"), m))
     }
 
     /// True for the ActiveUltraFeedback (pair-selection) setting.
@@ -233,27 +251,20 @@ impl ExperimentConfig {
             BenchmarkSpec::Synthetic(c) => {
                 c.validate().map_err(|(f, m)| err(format!("benchmark.{f}"), m))?;
                 // Sizes are only known once generated; generation is cheap for the synthetic benchmark.
-                let pool = c.generate().pool.len();
-                let lp = self.loop_.as_ref().ok_or_else(|| err("loop".into(), "is missing; a pool benchmark needs `loop: { initial_labels, batch_size, rounds }`".into()))?;
-                lp.validate(pool).map_err(|(f, m)| err(format!("loop.{f}"), m))?;
-                let pool_after_cap = lp.pool_size.map_or(pool, |c| c.min(pool)) - lp.initial_labels;
-                for (label, spec) in &self.policies {
-                    spec.validate(pool_after_cap).map_err(|(f, m)| err(format!("policies.{label}.{f}"), m))?;
-                }
+                self.check_pool_sizes(c.generate().pool.len()).map_err(|(f, m)| err(f, m))?;
             }
             BenchmarkSpec::SyntheticPairs(c) => {
                 c.validate().map_err(|(f, m)| err(format!("benchmark.{f}"), m))?;
-                let lp = self.pair_loop.as_ref().ok_or_else(|| err("pair_loop".into(), "is missing; a pair benchmark needs `pair_loop: { batch_prompts, rounds }`".into()))?;
-                lp.validate(c.prompts).map_err(|(f, m)| err(format!("pair_loop.{f}"), m))?;
+                self.check_pair_sizes(c.prompts).map_err(|(f, m)| err(f, m))?;
             }
             // Real data: sizes are checked when the data is loaded (`build_benchmark`).
             BenchmarkSpec::Comparisons(src) => {
                 src.validate().map_err(|(f, m)| err(format!("benchmark.{f}"), m))?;
-                self.loop_.as_ref().ok_or_else(|| err("loop".into(), "is missing; a pool benchmark needs `loop: { initial_labels, batch_size, rounds }`".into()))?;
+                self.pool_loop().map_err(|(f, m)| err(f, m))?;
             }
             BenchmarkSpec::Candidates(src) => {
                 src.validate().map_err(|(f, m)| err(format!("benchmark.{f}"), m))?;
-                self.pair_loop.as_ref().ok_or_else(|| err("pair_loop".into(), "is missing; a pair benchmark needs `pair_loop: { batch_prompts, rounds }`".into()))?;
+                self.pair_loop_config().map_err(|(f, m)| err(f, m))?;
             }
         }
         for (label, spec) in &self.pair_policies {
