@@ -38,34 +38,55 @@ fn describe_table(path: &Path) -> String {
     }
 }
 
-pub fn inspect(format: &str, path: &Path, features: Option<&Path>, columns: Option<&str>) -> Result<(), String> {
+/// A dataset named on the command line: comparisons (pool setting) or a candidate pool.
+enum Dataset {
+    Comparisons(activepref_data::text::ComparisonDataset),
+    Candidates(activepref_data::text::CandidatePool),
+}
+
+/// Loads `path` in `format` (`alpaca-eval` or a [`ComparisonFormat`] name); `columns` maps a
+/// `pairs` table.
+fn load_dataset(format: &str, path: &Path, columns: Option<&str>) -> Result<Dataset, String> {
     if format == "alpaca-eval" {
-        let pool = alpaca_eval::load(path, MissingPrompts::Keep).map_err(|e| e.to_string())?;
-        let (lo, hi) = pool.responses_per_prompt();
-        let scores: Vec<f32> = pool.candidates.iter().flatten().map(|c| c.score).collect();
-        let mean = scores.iter().map(|&s| f64::from(s)).sum::<f64>() / scores.len().max(1) as f64;
-        say!("alpaca-eval {}: {} files", path.display(), pool.sources.len());
-        say!("  prompts: {}", pool.prompts.len());
-        say!("  models: {} ({})", pool.models.len(), pool.models.join(", "));
-        say!("  responses per prompt: {lo}..{hi}; {} responses in all", scores.len());
-        say!("  judge scores (preference - 1): mean {mean:.3}, range [{:.3}, {:.3}]", scores.iter().cloned().fold(f32::INFINITY, f32::min), scores.iter().cloned().fold(f32::NEG_INFINITY, f32::max));
-        for (m, lacks) in &pool.gaps {
-            say!("  mismatch: {} lacks {} of {} instructions (kept with fewer candidates; `missing: intersect` drops them)", pool.models[*m], lacks.len(), pool.prompts.len());
-        }
-        if let Some(dir) = features {
-            let p = table_path(dir, "candidates", "responses");
-            say!("  features {}: {}", p.display(), describe_table(&p));
-        }
-        return Ok(());
+        return Ok(Dataset::Candidates(alpaca_eval::load(path, MissingPrompts::Keep).map_err(|e| e.to_string())?));
     }
     let fmt = ComparisonFormat::parse(format)
         .ok_or_else(|| format!("unknown format `{format}`; use summarize-from-feedback, hh-rlhf, alpaca-eval or pairs"))?;
     let cols = columns.map(parse_columns).transpose()?;
-    if cols.is_some() && fmt != ComparisonFormat::Pairs {
+    Ok(Dataset::Comparisons(fmt.load(path, cols.as_ref()).map_err(|e| e.to_string())?))
+}
+
+pub fn inspect(format: &str, path: &Path, features: Option<&Path>, columns: Option<&str>) -> Result<(), String> {
+    if columns.is_some() && ComparisonFormat::parse(format).is_some_and(|f| f != ComparisonFormat::Pairs) {
         return Err("--columns applies to format `pairs` only".into());
     }
-    let ds = fmt.load(path, cols.as_ref()).map_err(|e| e.to_string())?;
-    say!("{fmt} {}: {} comparisons from {} file(s)", path.display(), ds.len(), ds.sources.len());
+    match load_dataset(format, path, columns)? {
+        Dataset::Comparisons(ds) => inspect_comparisons(format, path, &ds, features),
+        Dataset::Candidates(pool) => inspect_candidates(path, &pool, features),
+    }
+    Ok(())
+}
+
+fn inspect_candidates(path: &Path, pool: &activepref_data::text::CandidatePool, features: Option<&Path>) {
+    let (lo, hi) = pool.responses_per_prompt();
+    let scores: Vec<f32> = pool.candidates.iter().flatten().map(|c| c.score).collect();
+    let mean = scores.iter().map(|&s| f64::from(s)).sum::<f64>() / scores.len().max(1) as f64;
+    say!("alpaca-eval {}: {} files", path.display(), pool.sources.len());
+    say!("  prompts: {}", pool.prompts.len());
+    say!("  models: {} ({})", pool.models.len(), pool.models.join(", "));
+    say!("  responses per prompt: {lo}..{hi}; {} responses in all", scores.len());
+    say!("  judge scores (preference - 1): mean {mean:.3}, range [{:.3}, {:.3}]", scores.iter().cloned().fold(f32::INFINITY, f32::min), scores.iter().cloned().fold(f32::NEG_INFINITY, f32::max));
+    for (m, lacks) in &pool.gaps {
+        say!("  mismatch: {} lacks {} of {} instructions (kept with fewer candidates; `missing: intersect` drops them)", pool.models[*m], lacks.len(), pool.prompts.len());
+    }
+    if let Some(dir) = features {
+        let p = table_path(dir, "candidates", "responses");
+        say!("  features {}: {}", p.display(), describe_table(&p));
+    }
+}
+
+fn inspect_comparisons(format: &str, path: &Path, ds: &activepref_data::text::ComparisonDataset, features: Option<&Path>) {
+    say!("{format} {}: {} comparisons from {} file(s)", path.display(), ds.len(), ds.sources.len());
     say!("  {:<11} {:>11} {:>8} {:>22}", "split", "comparisons", "prompts", "per prompt (mean/max)");
     for s in ds.summary() {
         say!("  {:<11} {:>11} {:>8} {:>17.2} / {}", s.role.name(), s.comparisons, s.prompts, s.mean_per_prompt(), s.max_per_prompt);
@@ -82,7 +103,6 @@ pub fn inspect(format: &str, path: &Path, features: Option<&Path>, columns: Opti
             }
         }
     }
-    Ok(())
 }
 
 pub fn fetch(dataset: Option<&str>) -> Result<(), String> {
@@ -222,23 +242,12 @@ pub fn featurize(a: &FeaturizeArgs) -> Result<(), String> {
         return Err("--batch-size: must be at least 1".into());
     }
     // Data first: a bad dataset should fail before the model loads.
-    enum Data {
-        Comparisons(activepref_data::text::ComparisonDataset),
-        Candidates(activepref_data::text::CandidatePool),
-    }
-    let data = if a.format == "alpaca-eval" {
-        Data::Candidates(alpaca_eval::load(a.path, MissingPrompts::Keep).map_err(|e| e.to_string())?)
-    } else {
-        let fmt = ComparisonFormat::parse(a.format)
-            .ok_or_else(|| format!("unknown format `{}`; use summarize-from-feedback, hh-rlhf, alpaca-eval or pairs", a.format))?;
-        let cols = a.columns.map(parse_columns).transpose()?;
-        Data::Comparisons(fmt.load(a.path, cols.as_ref()).map_err(|e| e.to_string())?)
-    };
+    let data = load_dataset(a.format, a.path, a.columns)?;
     let mut enc = TextEncoder::load(a.model, &device).map_err(|e| e.to_string())?;
     enc.batch_size = a.batch_size;
     let total = match &data {
-        Data::Comparisons(ds) => featurize::comparison_inputs(ds),
-        Data::Candidates(p) => featurize::candidate_inputs(p),
+        Dataset::Comparisons(ds) => featurize::comparison_inputs(ds),
+        Dataset::Candidates(p) => featurize::candidate_inputs(p),
     };
     let bar = if a.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(total as u64) };
     bar.set_style(
@@ -248,8 +257,8 @@ pub fn featurize(a: &FeaturizeArgs) -> Result<(), String> {
     let started = std::time::Instant::now();
     let progress = |n: usize| bar.inc(n as u64);
     let done = match &data {
-        Data::Comparisons(ds) => featurize::featurize_comparisons(&enc, ds, a.out, &FeaturizeOptions::new(keep), &progress),
-        Data::Candidates(p) => featurize::featurize_candidates(&enc, p, a.out, &FeaturizeOptions::new(keep), &progress),
+        Dataset::Comparisons(ds) => featurize::featurize_comparisons(&enc, ds, a.out, &FeaturizeOptions::new(keep), &progress),
+        Dataset::Candidates(p) => featurize::featurize_candidates(&enc, p, a.out, &FeaturizeOptions::new(keep), &progress),
     }
     .map_err(|e| e.to_string())?;
     bar.finish_and_clear();
