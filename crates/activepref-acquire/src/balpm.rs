@@ -6,6 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::knn::{KlEntropyTerm, KnnEntropyBonus};
+use crate::knn_index::IndexedKnnEntropyBonus;
 use crate::scores::UncertaintyScore;
 use crate::{AcquireError, PoolPolicy, PoolState};
 
@@ -118,19 +119,35 @@ impl BalPm {
         if c.k > n {
             return Err(AcquireError::PoolTooSmall { what: "balpm k", value: c.k, pool: n });
         }
-        let raw = state.prompt_features.gather(state.unlabelled);
-        let candidates = match c.feature_shift {
-            FeatureShift::None => raw,
-            FeatureShift::Reference => reference_shift(&raw),
-        };
-        let labelled = state.prompt_features.gather(state.labelled);
-        enum Term {
+        enum Term<'a> {
             Ksg(KnnEntropyBonus),
+            Indexed(IndexedKnnEntropyBonus<'a>),
             Kl(KlEntropyTerm),
         }
-        let mut estimator = match c.estimator {
-            EntropyEstimator::Ksg => Term::Ksg(KnnEntropyBonus::new(candidates, &labelled, c.k)),
-            EntropyEstimator::Kl => Term::Kl(KlEntropyTerm::new(candidates, &labelled, c.k)),
+        let mut estimator = match (c.estimator, c.feature_shift, state.prompt_index) {
+            // The index answers the corrected KSG term exactly; the reference shift moves the pool
+            // per round and the KL ablation counts labelled neighbours only, so both stay brute force.
+            (EntropyEstimator::Ksg, FeatureShift::None, Some(index)) => Term::Indexed(IndexedKnnEntropyBonus::new(
+                index,
+                state.prompt_features,
+                state.unlabelled,
+                state.labelled,
+                c.k,
+                c.eps,
+                c.d_tilde,
+            )),
+            (estimator, shift, _) => {
+                let raw = state.prompt_features.to_matrix(state.unlabelled);
+                let candidates = match shift {
+                    FeatureShift::None => raw,
+                    FeatureShift::Reference => reference_shift(&raw),
+                };
+                let labelled = state.prompt_features.to_matrix(state.labelled);
+                match estimator {
+                    EntropyEstimator::Ksg => Term::Ksg(KnnEntropyBonus::new(candidates, &labelled, c.k)),
+                    EntropyEstimator::Kl => Term::Kl(KlEntropyTerm::new(candidates, &labelled, c.k)),
+                }
+            }
         };
         let sign = if c.entropy_minimizer { -1.0 } else { 1.0 };
 
@@ -141,6 +158,7 @@ impl BalPm {
                 .iter()
                 .map(|&i| match &estimator {
                     Term::Ksg(k) => k.term(i, c.eps, c.d_tilde),
+                    Term::Indexed(k) => k.term(i),
                     Term::Kl(k) => k.term(i, c.eps),
                 })
                 .collect();
@@ -159,6 +177,7 @@ impl BalPm {
             let picked = remaining.remove(pos);
             match &mut estimator {
                 Term::Ksg(k) => k.add_acquired(picked, &remaining),
+                Term::Indexed(k) => k.add_acquired(picked),
                 Term::Kl(k) => k.add_acquired(picked, &remaining),
             }
             trace.picks.push(state.unlabelled[picked]);
@@ -192,6 +211,8 @@ impl PoolPolicy for BalPm {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::PromptKnnIndex;
+    use activepref_data::PromptFeatures;
 
     const LN_EPS: f64 = -9.210_340_371_976_182; // ln 1e-4
     const PSI1: f64 = -0.577_215_664_901_532_9; // ψ(1) = −γ
@@ -214,7 +235,7 @@ mod tests {
     /// BALD rank alone would pick 0, 1, 2, 3, 5, 4.
     #[test]
     fn greedy_batch_worked_by_hand() {
-        let feats = FeatureMatrix::new(7, 1, vec![0.0, 0.0, 1.0, 3.0, 7.0, 7.5, 0.0]).unwrap();
+        let feats: PromptFeatures = FeatureMatrix::new(7, 1, vec![0.0, 0.0, 1.0, 3.0, 7.0, 7.5, 0.0]).unwrap().into();
         let unl = [0, 1, 2, 3, 4, 5];
         let u = [0.30, 0.29, 0.05, 0.02, 0.0, 0.01];
         let state = PoolState::new(&unl, &u, &[6], &feats);
@@ -237,10 +258,17 @@ mod tests {
         }
         // A batch of 4 stops after the in-batch update has changed 4's score.
         assert_eq!(policy.select_traced(&state, 4).unwrap().picks, vec![3, 2, 5, 4]);
+        // The neighbour index gives the same trace, with lists that hold every prompt (K = 64) and
+        // with lists of 1 or 2 that run out and fall back to brute force.
+        for index_k in [1, 2, 64] {
+            let index = PromptKnnIndex::build(feats.table(), index_k, &|_| {});
+            let indexed = PoolState { prompt_index: Some(&index), ..state };
+            assert_eq!(policy.select_traced(&indexed, 6).unwrap(), trace, "index K = {index_k}");
+        }
     }
 
-    fn hand_state() -> (FeatureMatrix, [usize; 6], [f64; 6]) {
-        let feats = FeatureMatrix::new(7, 1, vec![0.0, 0.0, 1.0, 3.0, 7.0, 7.5, 0.0]).unwrap();
+    fn hand_state() -> (PromptFeatures, [usize; 6], [f64; 6]) {
+        let feats: PromptFeatures = FeatureMatrix::new(7, 1, vec![0.0, 0.0, 1.0, 3.0, 7.0, 7.5, 0.0]).unwrap().into();
         (feats, [0, 1, 2, 3, 4, 5], [0.30, 0.29, 0.05, 0.02, 0.0, 0.01])
     }
 
@@ -288,7 +316,7 @@ mod tests {
 
     #[test]
     fn k_larger_than_pool_is_an_error() {
-        let feats = FeatureMatrix::new(3, 1, vec![0.0, 1.0, 2.0]).unwrap();
+        let feats: PromptFeatures = FeatureMatrix::new(3, 1, vec![0.0, 1.0, 2.0]).unwrap().into();
         let state = PoolState::new(&[0, 1, 2], &[0.1; 3], &[], &feats);
         let err = BalPm::new(BalPmConfig { k: 4, ..Default::default() }).select_traced(&state, 1).unwrap_err();
         assert_eq!(err, AcquireError::PoolTooSmall { what: "balpm k", value: 4, pool: 3 });

@@ -9,7 +9,9 @@
 //!   ranking by an [`UncertaintyScore`]. [`PolicySpec`] is the registry the YAML parser and
 //!   `activepref policies` share.
 //! - [`KnnEntropyBonus`] is BAL-PM's kNN estimate of how much a prompt adds to the entropy of the
-//!   acquired prompts (specs/balpm.md §4.3).
+//!   acquired prompts (specs/balpm.md §4.3), by brute force; [`PromptKnnIndex`] and
+//!   [`IndexedKnnEntropyBonus`] give exactly the same numbers at paper scale from a neighbour index
+//!   built once per feature table.
 //!
 //! - [`PairPolicySpec`] holds the ActiveUltraFeedback pair rules (DTS, DRTS, DeltaUCB, InfoMax,
 //!   MaxMinLCB, …) in `reference` and `corrected` modes ([`PairMode`]).
@@ -18,6 +20,7 @@
 mod balpm;
 mod batchbald;
 mod knn;
+mod knn_index;
 mod pair;
 mod policies;
 mod registry;
@@ -26,7 +29,8 @@ mod scores;
 
 pub use batchbald::{BatchBald, BatchBaldConfig};
 pub use balpm::{BalPm, BalPmConfig, BalPmTrace, EntropyEstimator, FeatureShift};
-pub use knn::KnnEntropyBonus;
+pub use knn::{KnnEntropyBonus, euclidean};
+pub use knn_index::{IndexError, IndexKey, IndexedKnnEntropyBonus, PromptKnnIndex, index_k_for};
 pub use pair::{
     BetaParams, CandidateScores, MaxMinLcbParams, PairMode, PairPolicySpec, QuantileParams, ThompsonDraw, ThompsonParams,
     UcbSetParams,
@@ -36,7 +40,7 @@ pub use registry::{GroupParams, GumbelParams, PolicySpec, PowerParams, ScorePara
 pub use rules::{Annealing, ClusteredRank, GumbelRule, GumbelTopK, ProportionalSampling, SampleThenRank};
 pub use scores::UncertaintyScore;
 
-use activepref_data::FeatureMatrix;
+use activepref_data::PromptFeatures;
 use activepref_model::EnsemblePrediction;
 use rand_chacha::ChaCha8Rng;
 
@@ -51,7 +55,10 @@ pub struct PoolState<'a> {
     /// Pool indices of the labelled comparisons.
     pub labelled: &'a [usize],
     /// Prompt features of every pool row (indexed by pool index).
-    pub prompt_features: &'a FeatureMatrix,
+    pub prompt_features: &'a PromptFeatures,
+    /// The exact neighbour index of `prompt_features.table()`, when the caller built one: BAL-PM's
+    /// KSG term then needs no all-pairs pass ([`PromptKnnIndex`]); without it, brute force.
+    pub prompt_index: Option<&'a PromptKnnIndex>,
     /// Prompt id of every pool row (indexed by pool index), for one-per-prompt rules.
     pub prompt_ids: Option<&'a [u32]>,
     /// The ensemble's per-member predictions on the candidates (aligned with `unlabelled`), for
@@ -63,8 +70,8 @@ pub struct PoolState<'a> {
 
 impl<'a> PoolState<'a> {
     /// A state with only the parts every policy needs.
-    pub fn new(unlabelled: &'a [usize], uncertainty: &'a [f64], labelled: &'a [usize], prompt_features: &'a FeatureMatrix) -> Self {
-        Self { unlabelled, uncertainty, labelled, prompt_features, prompt_ids: None, prediction: None, round: 0 }
+    pub fn new(unlabelled: &'a [usize], uncertainty: &'a [f64], labelled: &'a [usize], prompt_features: &'a PromptFeatures) -> Self {
+        Self { unlabelled, uncertainty, labelled, prompt_features, prompt_index: None, prediction: None, prompt_ids: None, round: 0 }
     }
 }
 
@@ -97,6 +104,11 @@ impl PoolState<'_> {
             return Err(AcquireError::NonFiniteScore { index: self.unlabelled[i], value: v });
         }
         let rows = self.prompt_features.rows();
+        if let Some(ix) = self.prompt_index {
+            if ix.rows() != self.prompt_features.table().rows() {
+                return Err(AcquireError::Rule { policy: "balpm".into(), why: format!("the kNN index covers {} prompts but the feature table holds {}; rebuild the index", ix.rows(), self.prompt_features.table().rows()) });
+            }
+        }
         if let Some(&index) = self.unlabelled.iter().chain(self.labelled).find(|&&i| i >= rows) {
             return Err(AcquireError::IndexOutOfRange { index, rows });
         }

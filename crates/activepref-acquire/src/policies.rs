@@ -46,17 +46,17 @@ impl PoolPolicy for TopScore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use activepref_data::FeatureMatrix;
+    use activepref_data::{FeatureMatrix, PromptFeatures};
     use proptest::prelude::*;
     use rand::SeedableRng;
 
-    fn state<'a>(unl: &'a [usize], u: &'a [f64], feats: &'a FeatureMatrix) -> PoolState<'a> {
+    fn state<'a>(unl: &'a [usize], u: &'a [f64], feats: &'a PromptFeatures) -> PoolState<'a> {
         PoolState::new(unl, u, &[], feats)
     }
 
     #[test]
     fn top_score_takes_highest_with_first_index_ties() {
-        let f = FeatureMatrix::new(6, 1, vec![0.0; 6]).unwrap();
+        let f: PromptFeatures = FeatureMatrix::new(6, 1, vec![0.0; 6]).unwrap().into();
         let unl = [5, 1, 2, 4];
         let u = [0.2, 0.5, 0.2, 0.9];
         let picks = TopScore::default().select(&state(&unl, &u, &f), 3, &mut ChaCha8Rng::seed_from_u64(0)).unwrap();
@@ -65,7 +65,7 @@ mod tests {
 
     #[test]
     fn nan_score_is_an_error() {
-        let f = FeatureMatrix::new(2, 1, vec![0.0; 2]).unwrap();
+        let f: PromptFeatures = FeatureMatrix::new(2, 1, vec![0.0; 2]).unwrap().into();
         let err = TopScore::default().select(&state(&[0, 1], &[0.1, f64::NAN], &f), 1, &mut ChaCha8Rng::seed_from_u64(0));
         assert!(matches!(err, Err(AcquireError::NonFiniteScore { index: 1, .. })));
     }
@@ -73,7 +73,7 @@ mod tests {
     #[test]
     fn random_is_uniform() {
         // 4 candidates, batch 1, 40,000 draws: each frequency within 0.01 of 1/4 (≈ 4.6 standard errors).
-        let f = FeatureMatrix::new(4, 1, vec![0.0; 4]).unwrap();
+        let f: PromptFeatures = FeatureMatrix::new(4, 1, vec![0.0; 4]).unwrap().into();
         let unl = [0, 1, 2, 3];
         let u = [0.0; 4];
         let mut rng = ChaCha8Rng::seed_from_u64(3);
@@ -90,7 +90,7 @@ mod tests {
         #[test]
         fn picks_are_distinct_unlabelled_and_sized(n in 1usize..40, batch in 0usize..50, seed in 0u64..1000,
                                                   scores in proptest::collection::vec(0.0f64..1.0, 40)) {
-            let f = FeatureMatrix::new(60, 1, vec![0.0; 60]).unwrap();
+            let f: PromptFeatures = FeatureMatrix::new(60, 1, vec![0.0; 60]).unwrap().into();
             let unl: Vec<usize> = (0..n).map(|i| i + 20).collect();
             let u = &scores[..n];
             for picks in [

@@ -222,7 +222,7 @@ mod tests {
         ) {
             use rand::SeedableRng;
             let rows = n_pool + n_lab;
-            let feats = activepref_data::FeatureMatrix::new(rows, 1, coords[..rows].iter().map(|&c| c as f32).collect()).unwrap();
+            let feats: activepref_data::PromptFeatures = activepref_data::FeatureMatrix::new(rows, 1, coords[..rows].iter().map(|&c| c as f32).collect()).unwrap().into();
             let ids: Vec<u32> = coords[..rows].iter().map(|&c| (c + 3) as u32).collect();
             let unlabelled: Vec<usize> = (n_lab..rows).collect();
             let labelled: Vec<usize> = (0..n_lab).collect();

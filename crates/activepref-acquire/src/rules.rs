@@ -202,16 +202,16 @@ impl PoolPolicy for ClusteredRank {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use activepref_data::FeatureMatrix;
+    use activepref_data::{FeatureMatrix, PromptFeatures};
     use rand::SeedableRng;
 
-    fn state<'a>(unl: &'a [usize], u: &'a [f64], f: &'a FeatureMatrix) -> PoolState<'a> {
+    fn state<'a>(unl: &'a [usize], u: &'a [f64], f: &'a PromptFeatures) -> PoolState<'a> {
         PoolState::new(unl, u, &[], f)
     }
 
     /// Frequency with which each candidate is the *single* pick over `draws` seeded draws.
     fn first_pick_freq(policy: &dyn PoolPolicy, u: &[f64], draws: usize) -> Vec<f64> {
-        let f = FeatureMatrix::new(u.len(), 1, vec![0.0; u.len()]).unwrap();
+        let f: PromptFeatures = FeatureMatrix::new(u.len(), 1, vec![0.0; u.len()]).unwrap().into();
         let unl: Vec<usize> = (0..u.len()).collect();
         let mut rng = ChaCha8Rng::seed_from_u64(11);
         let mut counts = vec![0.0; u.len()];
@@ -270,7 +270,7 @@ mod tests {
         // 32 candidates, groups of 16, B = 2: exactly the two group maxima are picked, whatever the shuffle.
         // With scores equal to the index, the winners are the max of each random half.
         let u: Vec<f64> = (0..32).map(|i| i as f64).collect();
-        let f = FeatureMatrix::new(32, 1, vec![0.0; 32]).unwrap();
+        let f: PromptFeatures = FeatureMatrix::new(32, 1, vec![0.0; 32]).unwrap().into();
         let unl: Vec<usize> = (0..32).collect();
         let p = SampleThenRank { group_size: 16, score: UncertaintyScore::Bald };
         for seed in 0..20 {
@@ -298,7 +298,7 @@ mod tests {
 
     #[test]
     fn clustered_rank_takes_one_per_prompt() {
-        let f = FeatureMatrix::new(5, 1, vec![0.0; 5]).unwrap();
+        let f: PromptFeatures = FeatureMatrix::new(5, 1, vec![0.0; 5]).unwrap().into();
         let ids = [7u32, 7, 8, 8, 9];
         let unl = [0, 1, 2, 3, 4];
         let u = [0.9, 0.8, 0.7, 0.95, 0.1];

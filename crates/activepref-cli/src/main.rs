@@ -10,6 +10,7 @@ use activepref_experiment::{Benchmark, ExperimentConfig, RunOptions, run_experim
 use activepref_report::{ReportOptions, write_report};
 use clap::{Parser, Subcommand};
 
+mod bench_cmds;
 mod data_cmds;
 
 /// `println!` that ignores a closed stdout (`activepref policies | head` must not panic).
@@ -190,6 +191,38 @@ enum Command {
         #[arg(long, value_name = "FILE", hide = true)]
         load: Option<PathBuf>,
     },
+    /// Speed report for BAL-PM's kNN term at paper scale: today's brute force and the exact
+    /// neighbour index side by side, with the CPU model, the measured GEMM rate and, given a Python
+    /// with torch, the reference's own cdist + topk pass on the same N and D. Each figure comes
+    /// from a fresh child process (peak memory included); results/bench-knn/bench-knn.csv keeps them.
+    ///
+    /// Example: activepref bench-knn --python .venv/bin/python --synthetic   (about 15 min on 2 cores)
+    BenchKnn {
+        /// Comparisons in the pool of the index measurement (the paper's TL;DR pool by default).
+        #[arg(long, default_value_t = 92_858)]
+        pool: usize,
+        /// Prompt-feature dimension (the paper's Hermes features: 4,096).
+        #[arg(long, default_value_t = 4_096)]
+        dim: usize,
+        /// Comparisons per distinct prompt in the index measurement (1 = worst case: all distinct).
+        #[arg(long, default_value_t = 1)]
+        dup: usize,
+        /// Pool sizes at which brute force, the index and torch are compared.
+        #[arg(long, value_delimiter = ',', default_value = "2048,4096")]
+        brute: Vec<usize>,
+        /// A Python with torch for the reference-style pass (scripts/knn_reference_pass.py).
+        #[arg(long, value_name = "PYTHON")]
+        python: Option<PathBuf>,
+        /// Also generate the paper-scale synthetic benchmark and time one selection on it.
+        #[arg(long)]
+        synthetic: bool,
+        /// Where bench-knn.csv goes.
+        #[arg(long, value_name = "DIR", default_value = "results/bench-knn")]
+        out: PathBuf,
+        /// Internal: run one measurement and print it.
+        #[arg(long, value_name = "PART", hide = true)]
+        part: Option<String>,
+    },
 }
 
 fn load(path: &Path) -> Result<ExperimentConfig, String> {
@@ -312,6 +345,13 @@ fn run(cli: Cli) -> Result<(), String> {
             Some(file) => data_cmds::bench_load_one(&file),
             None => data_cmds::bench_data(records, &dir),
         },
+        Command::BenchKnn { pool, dim, dup, brute, python, synthetic, out, part } => {
+            let args = bench_cmds::BenchKnnArgs { pool, dim, dup, brute, python, synthetic, out };
+            match part {
+                Some(name) => bench_cmds::part(&name, &args),
+                None => bench_cmds::bench_knn(&args),
+            }
+        }
         Command::Policies => {
             say!("POOL POLICIES (BAL-PM family), used in experiment files as `<label>: {{ policy: <name>, <param>: <value> }}`.");
             say!("Every parameter is optional; the line under each name shows the defaults.\n");

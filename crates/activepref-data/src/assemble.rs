@@ -16,7 +16,7 @@ use crate::feature_store::{FeatureTable, table_path};
 use crate::seeds::{Stream, rng_for};
 use crate::synthetic_pairs::{PairBenchmark, PromptCandidates};
 use crate::text::{CandidatePool, ComparisonDataset, SplitRole, TextComparison};
-use crate::{FeatureMatrix, PoolBenchmark, PoolSplit};
+use crate::{FeatureMatrix, PoolBenchmark, PoolSplit, PromptFeatures};
 
 /// Moves whole prompts from the pool into validation / test / OOD, by fractions of the distinct
 /// pool prompts, with a seeded shuffle (`rng_for(seed, Data, [7])`).
@@ -138,8 +138,11 @@ fn split_with_features(
     let pair_a = a.aligned(&ids, &a_path)?;
     let pair_b = b.aligned(&ids, &b_path)?;
     let prompt = match &prompt {
-        Some((p, path)) => p.aligned(&ids, path)?,
-        None => FeatureMatrix::new(ids.len(), 0, Vec::new()).expect("empty rows"),
+        Some((p, path)) => {
+            let rows: Vec<u32> = p.aligned_rows(&ids, path)?.into_iter().map(|r| r as u32).collect();
+            PromptFeatures::from_table(p.matrix(), &rows).map_err(|e| DataError::file(path, e.to_string()))?
+        }
+        None => PromptFeatures::from_matrix(&FeatureMatrix::new(ids.len(), 0, Vec::new()).expect("empty rows")),
     };
     let split = PoolSplit {
         pair_a,
@@ -190,7 +193,7 @@ pub fn pool_benchmark(name: &str, ds: &ComparisonDataset, store: &Path, missing:
     let empty = || PoolSplit {
         pair_a: FeatureMatrix::new(0, dim, Vec::new()).expect("empty"),
         pair_b: FeatureMatrix::new(0, dim, Vec::new()).expect("empty"),
-        prompt: FeatureMatrix::new(0, 0, Vec::new()).expect("empty"),
+        prompt: PromptFeatures::empty(0),
         prompt_id: Vec::new(),
         a_preferred: Vec::new(),
     };

@@ -82,6 +82,11 @@ impl FeatureTable {
 
     /// The rows for `ids`, in that order. An id without features is an error naming `origin`.
     pub fn aligned(&self, ids: &[String], origin: &Path) -> DataResult<FeatureMatrix> {
+        Ok(self.matrix.gather(&self.aligned_rows(ids, origin)?))
+    }
+
+    /// The table row of each of `ids`, in that order (an id without features is an error naming `origin`).
+    pub fn aligned_rows(&self, ids: &[String], origin: &Path) -> DataResult<Vec<usize>> {
         let mut rows = Vec::with_capacity(ids.len());
         for id in ids {
             match self.row_of(id) {
@@ -92,7 +97,7 @@ impl FeatureTable {
                 }
             }
         }
-        Ok(self.matrix.gather(&rows))
+        Ok(rows)
     }
 
     /// Writes the table atomically (a temporary file, then a rename).

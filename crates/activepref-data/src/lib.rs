@@ -25,7 +25,9 @@ pub mod text;
 
 pub use error::{DataError, DataResult};
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// A dense row-major `rows x dim` matrix of `f32` features (bulk data is f32; sums are f64).
 #[derive(Clone, Debug, PartialEq)]
@@ -42,6 +44,8 @@ pub enum FeatureError {
     Shape { rows: usize, dim: usize, len: usize },
     #[error("feature value at row {row}, column {col} is {value} (NaN and infinity are not allowed)")]
     NonFinite { row: usize, col: usize, value: f32 },
+    #[error("row index {row} is out of range for a table of {rows} rows")]
+    RowOutOfRange { row: usize, rows: usize },
 }
 
 impl FeatureMatrix {
@@ -96,16 +100,140 @@ impl FeatureMatrix {
     }
 }
 
+/// Prompt features of a split, each distinct prompt vector stored once.
+///
+/// Comparisons that share a post have bit-identical prompt vectors (specs/balpm.md §1.2); TL;DR
+/// holds several comparisons per post, so a row per comparison would store each vector several
+/// times (at paper scale, 92,858 × 4,096 f32 is 1.5 GB). `table` holds every distinct vector once
+/// (bit-identical rows are merged, so its rows are pairwise distinct bit patterns) and `row_of[i]`
+/// is the table row of comparison `i`. The table sits behind an [`Arc`]: subsets, the runs of an
+/// experiment and the kNN index share it, never copy it.
+#[derive(Clone, Debug)]
+pub struct PromptFeatures {
+    table: Arc<FeatureMatrix>,
+    row_of: Vec<u32>,
+}
+
+/// A fast hash of a row's bit pattern (rows are compared exactly on a hash match).
+fn row_hash(row: &[f32]) -> u64 {
+    row.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| (h.rotate_left(5) ^ v.to_bits() as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
+impl PromptFeatures {
+    /// One row per comparison, deduplicated into the shared table.
+    pub fn from_matrix(m: &FeatureMatrix) -> Self {
+        let all: Vec<u32> = (0..m.rows() as u32).collect();
+        Self::from_table(m, &all).expect("row indices within the matrix")
+    }
+
+    /// Comparison `i` uses row `row_of[i]` of `table`; bit-identical table rows are merged.
+    pub fn from_table(table: &FeatureMatrix, row_of: &[u32]) -> Result<Self, FeatureError> {
+        if let Some(&r) = row_of.iter().find(|&&r| r as usize >= table.rows()) {
+            return Err(FeatureError::RowOutOfRange { row: r as usize, rows: table.rows() });
+        }
+        // Table rows in order of first use, each bit pattern once.
+        let mut first: HashMap<u64, Vec<u32>> = HashMap::new();
+        let mut new_of_old: HashMap<u32, u32> = HashMap::new();
+        let mut data = Vec::new();
+        let mut kept = 0u32;
+        let mut out = Vec::with_capacity(row_of.len());
+        for &old in row_of {
+            if let Some(&new) = new_of_old.get(&old) {
+                out.push(new);
+                continue;
+            }
+            let row = table.row(old as usize);
+            let bucket = first.entry(row_hash(row)).or_default();
+            let dim = table.dim();
+            let found = bucket.iter().copied().find(|&t| {
+                let t = t as usize;
+                data[t * dim..(t + 1) * dim].iter().zip(row).all(|(a, b): (&f32, &f32)| a.to_bits() == b.to_bits())
+            });
+            let new = found.unwrap_or_else(|| {
+                data.extend_from_slice(row);
+                bucket.push(kept);
+                kept += 1;
+                kept - 1
+            });
+            new_of_old.insert(old, new);
+            out.push(new);
+        }
+        let table = FeatureMatrix { rows: kept as usize, dim: table.dim(), data };
+        Ok(Self { table: Arc::new(table), row_of: out })
+    }
+
+    /// An empty set of prompt features of width `dim`.
+    pub fn empty(dim: usize) -> Self {
+        Self { table: Arc::new(FeatureMatrix { rows: 0, dim, data: Vec::new() }), row_of: Vec::new() }
+    }
+
+    /// Comparisons (rows as seen by callers).
+    pub fn rows(&self) -> usize {
+        self.row_of.len()
+    }
+
+    pub fn dim(&self) -> usize {
+        self.table.dim()
+    }
+
+    /// The prompt vector of comparison `i`.
+    pub fn row(&self, i: usize) -> &[f32] {
+        self.table.row(self.row_of[i] as usize)
+    }
+
+    /// The shared table of distinct prompt vectors.
+    pub fn table(&self) -> &Arc<FeatureMatrix> {
+        &self.table
+    }
+
+    /// The table row of comparison `i`.
+    pub fn table_row(&self, i: usize) -> usize {
+        self.row_of[i] as usize
+    }
+
+    /// The comparisons at `idx`, in that order, sharing this table.
+    pub fn gather(&self, idx: &[usize]) -> PromptFeatures {
+        Self { table: Arc::clone(&self.table), row_of: idx.iter().map(|&i| self.row_of[i]).collect() }
+    }
+
+    /// The prompt vectors of the comparisons at `idx` as a dense matrix (a copy).
+    pub fn to_matrix(&self, idx: &[usize]) -> FeatureMatrix {
+        let mut data = Vec::with_capacity(idx.len() * self.dim());
+        for &i in idx {
+            data.extend_from_slice(self.row(i));
+        }
+        FeatureMatrix { rows: idx.len(), dim: self.dim(), data }
+    }
+
+    /// Bytes of feature data held (the table; the row map is not counted).
+    pub fn table_bytes(&self) -> usize {
+        self.table.as_slice().len() * std::mem::size_of::<f32>()
+    }
+}
+
+/// Equal when every comparison has the same prompt vector, however the table is laid out.
+impl PartialEq for PromptFeatures {
+    fn eq(&self, other: &Self) -> bool {
+        self.rows() == other.rows() && self.dim() == other.dim() && (0..self.rows()).all(|i| self.row(i) == other.row(i))
+    }
+}
+
+impl From<FeatureMatrix> for PromptFeatures {
+    fn from(m: FeatureMatrix) -> Self {
+        Self::from_matrix(&m)
+    }
+}
+
 /// A set of pairwise comparisons `(prompt, response A, response B)` with their hidden labels.
 ///
-/// `pair_a[i]` is the joint feature of (prompt, A), `pair_b[i]` of (prompt, B), `prompt[i]` the
-/// prompt-only feature used by BAL-PM's entropy term, and `a_preferred[i]` the (noisy) human or
+/// `pair_a[i]` is the joint feature of (prompt, A), `pair_b[i]` of (prompt, B), `prompt.row(i)` the
+/// prompt-only feature used by BAL-PM's entropy term (stored once per distinct prompt), and `a_preferred[i]` the (noisy) human or
 /// oracle label. Comparisons that share a prompt share `prompt_id` and have bit-identical prompt rows.
 #[derive(Clone, Debug)]
 pub struct PoolSplit {
     pub pair_a: FeatureMatrix,
     pub pair_b: FeatureMatrix,
-    pub prompt: FeatureMatrix,
+    pub prompt: PromptFeatures,
     pub prompt_id: Vec<u32>,
     pub a_preferred: Vec<bool>,
 }

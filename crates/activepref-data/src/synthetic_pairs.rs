@@ -132,14 +132,14 @@ impl SyntheticPairConfig {
         let mut make = |count: usize, rng: &mut ChaCha8Rng| -> Vec<PromptCandidates> {
             (0..count)
                 .map(|_| {
-                    let x = world.sample_prompt(&weights, total, &no_shift, &within, rng);
+                    let ctx = world.context(world.sample_prompt(&weights, total, &no_shift, &within, rng));
                     let mut feats = Vec::with_capacity(self.responses_per_prompt * (self.prompt_dim + self.response_dim));
                     let mut judge = Vec::with_capacity(self.responses_per_prompt);
                     for _ in 0..self.responses_per_prompt {
                         let q = normal_vec(rng, self.response_dim, 1.0);
-                        feats.extend(world.pair_feature(&x, &q));
+                        world.pair_feature_into(&ctx, &q, &mut feats);
                         let noise: f64 = StandardNormal.sample(rng);
-                        judge.push((world.reward(&world_cfg, &x, &q) + self.judge_noise * noise) as f32);
+                        judge.push((world.reward_in(&world_cfg, &ctx, &q) + self.judge_noise * noise) as f32);
                     }
                     let d = self.prompt_dim + self.response_dim;
                     next_id += 1;

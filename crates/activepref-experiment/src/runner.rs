@@ -13,16 +13,17 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use activepref_acquire::{PairMode, PoolPolicy};
+use activepref_acquire::{EntropyEstimator, FeatureShift, PairMode, PolicySpec, PoolPolicy, PromptKnnIndex, index_k_for};
+use activepref_data::PoolBenchmark;
 use activepref_loop::{AcquiredPair, PairLoop, PairRoundRecord, PoolLoop, RoundRecord, RoundTiming};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::ExperimentConfig;
-use crate::config::Benchmark;
+use crate::config::{Benchmark, BenchmarkSpec};
 
 /// Columns of a run file, in order.
 pub const RUN_COLUMNS: [&str; 15] = [
@@ -253,6 +254,10 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
         Benchmark::Pool(b) => (Some(b), None),
         Benchmark::Pair(b) => (None, Some(b)),
     };
+    let prompt_index = match &pool_bench {
+        Some(bench) => prompt_index_for(cfg, bench, &out, opts.progress)?,
+        None => None,
+    };
     let jobs: Vec<(String, u64)> =
         cfg.policy_labels().into_iter().flat_map(|p| cfg.seeds.iter().map(move |&s| (p.clone(), s))).collect();
     let pending: Vec<&(String, u64)> =
@@ -273,10 +278,12 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
             let stem = format!("{policy}__seed{seed}");
             let done = match (&pool_bench, &pair_bench) {
                 (Some(bench), _) => {
-                    let lp = PoolLoop::new(bench, &cfg.model, cfg.loop_.as_ref().expect("checked config"), *seed);
+                    let lp = PoolLoop::new(bench, &cfg.model, cfg.loop_.as_ref().expect("checked config"), *seed)
+                        .with_prompt_index(prompt_index.clone());
                     let run = PoolRun { lp, policy: cfg.policies[policy].build(), label: policy.clone(), seed: *seed };
                     drive(run, &runs_dir, &stem, &bar, opts.max_rounds, |run, labelled, round| {
-                        run.lp = PoolLoop::resume_from(run.lp.bench(), &cfg.model, cfg.loop_.as_ref().expect("checked config"), *seed, labelled, round)?;
+                        run.lp = PoolLoop::resume_from(run.lp.bench(), &cfg.model, cfg.loop_.as_ref().expect("checked config"), *seed, labelled, round)?
+                            .with_prompt_index(run.lp.prompt_index());
                         Ok(())
                     })?
                 }
@@ -309,6 +316,36 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
         runs_paused: paused.into_inner().expect("no poisoned lock"),
         compute_secs,
     })
+}
+
+/// The exact kNN index of the pool's prompt table when a BAL-PM policy can use it (KSG term, no
+/// reference shift), with `K` for the largest such `k`. Built once for all runs, cached on disk
+/// next to the prompt features (`<features>/pool/`) or, for a generated benchmark, under the
+/// output directory (`cache/`); a cached file is used only when its table hash and `K` match.
+fn prompt_index_for(cfg: &ExperimentConfig, bench: &PoolBenchmark, out: &Path, progress: bool) -> Result<Option<Arc<PromptKnnIndex>>, String> {
+    let k = cfg
+        .policies
+        .values()
+        .filter_map(|p| match p {
+            PolicySpec::Balpm(c) if c.estimator == EntropyEstimator::Ksg && c.feature_shift == FeatureShift::None => Some(index_k_for(c.k)),
+            _ => None,
+        })
+        .max();
+    let Some(k) = k else { return Ok(None) };
+    let dir = match &cfg.benchmark {
+        BenchmarkSpec::Comparisons(src) => src.features.join("pool"),
+        _ => out.join("cache"),
+    };
+    let table = bench.pool.prompt.table();
+    let bar = if progress && table.rows() >= 2_048 { ProgressBar::new(table.rows() as u64) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} prompts (eta {eta}) kNN index")
+            .expect("valid template"),
+    );
+    let (index, _built) = PromptKnnIndex::load_or_build(&dir, table, k, &|rows| bar.inc(rows as u64))
+        .map_err(|e| format!("kNN index: {e} (check that the directory is writable, or delete the file to rebuild)"))?;
+    bar.finish_and_clear();
+    Ok(Some(Arc::new(index)))
 }
 
 struct RunDone {

@@ -26,6 +26,27 @@ seeds: [3, 4]
     ExperimentConfig::parse(&text, Path::new("tiny.yaml")).unwrap()
 }
 
+#[test]
+fn paper_scale_experiment_file_is_the_paper_scale_benchmark() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/balpm-paperscale-synthetic.yaml");
+    let cfg = ExperimentConfig::parse_unchecked(&std::fs::read_to_string(&path).unwrap(), &path).unwrap();
+    let want = activepref_experiment::BenchmarkSpec::Synthetic(activepref_data::synthetic::SyntheticPoolConfig::paper_scale());
+    assert_eq!(cfg.benchmark, want);
+}
+
+#[test]
+fn balpm_runs_cache_the_knn_index_in_the_output_directory() {
+    let dir = std::env::temp_dir().join(format!("activepref-index-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cfg = config(&dir);
+    run_experiment(&cfg, &RunOptions { fresh: true, progress: false, max_rounds: Some(1) }).unwrap();
+    let cached: Vec<_> = std::fs::read_dir(dir.join("cache")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    // k = 5 → K = max(4k, 64) = 64 neighbours per prompt.
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    assert!(cached[0].starts_with("knn-index-") && cached[0].ends_with("-k64.bin"), "{cached:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 fn pair_config(out: &Path, mode: &str) -> ExperimentConfig {
     let text = format!(
         r#"

@@ -19,7 +19,9 @@ pub use pair::{AcquiredPair, PairLoop, PairLoopConfig, PairRoundRecord};
 use std::collections::HashSet;
 use std::time::Instant;
 
-use activepref_acquire::{PoolPolicy, PoolState, UncertaintyScore};
+use std::sync::Arc;
+
+use activepref_acquire::{PoolPolicy, PoolState, PromptKnnIndex, UncertaintyScore};
 use activepref_data::seeds::{Stream, rng_for};
 use activepref_data::PoolBenchmark;
 use activepref_model::EnsembleConfig;
@@ -118,6 +120,8 @@ pub struct PoolLoop<'a> {
     pub unlabelled: Vec<usize>,
     /// Next round to run.
     pub round: usize,
+    /// The exact kNN index of the pool's prompt table, shared by every run of an experiment.
+    prompt_index: Option<Arc<PromptKnnIndex>>,
 }
 
 impl<'a> PoolLoop<'a> {
@@ -130,7 +134,7 @@ impl<'a> PoolLoop<'a> {
             order.truncate(cap);
         }
         let unlabelled = order.split_off(config.initial_labels.min(order.len()));
-        Self { bench, model, config, run_seed, labelled: order, unlabelled, round: 0 }
+        Self { bench, model, config, run_seed, labelled: order, unlabelled, round: 0, prompt_index: None }
     }
 
     /// Continues a run whose rounds `0..round` are finished and whose labelled set (in acquisition
@@ -154,7 +158,19 @@ impl<'a> PoolLoop<'a> {
         }
         let taken: HashSet<usize> = labelled.iter().copied().collect();
         let unlabelled = fresh.unlabelled.into_iter().filter(|i| !taken.contains(i)).collect();
-        Ok(Self { bench, model, config, run_seed, labelled, unlabelled, round })
+        Ok(Self { bench, model, config, run_seed, labelled, unlabelled, round, prompt_index: None })
+    }
+
+    /// Lets BAL-PM answer its kNN term from `index`, which must be built from
+    /// `bench.pool.prompt.table()` (same picks as without it, without the all-pairs pass).
+    pub fn with_prompt_index(mut self, index: Option<Arc<PromptKnnIndex>>) -> Self {
+        self.prompt_index = index;
+        self
+    }
+
+    /// The kNN index this run uses, if any.
+    pub fn prompt_index(&self) -> Option<Arc<PromptKnnIndex>> {
+        self.prompt_index.clone()
     }
 
     pub fn finished(&self) -> bool {
@@ -210,6 +226,7 @@ impl<'a> PoolLoop<'a> {
                 prompt_ids: Some(&bench.pool.prompt_id),
                 prediction: Some(&pred),
                 round: t,
+                prompt_index: self.prompt_index.as_deref(),
                 ..PoolState::new(&self.unlabelled, &score, &self.labelled, &bench.pool.prompt)
             };
             let mut rng = rng_for(self.run_seed, Stream::Policy, &[t as u64]);
@@ -274,6 +291,24 @@ mod tests {
         assert_eq!(records[2].batch_size, None, "the last round acquires nothing");
         assert_eq!(run.labelled.len() + run.unlabelled.len(), bench.pool.len());
         assert!(records.iter().all(|r| r.test_log_likelihood < 0.0 && r.ood_log_likelihood < 0.0));
+    }
+
+    #[test]
+    fn prompt_index_gives_the_same_rounds_as_brute_force() {
+        let (bench, model, cfg) = setup();
+        let policy = BalPm::new(BalPmConfig { k: 3, ..Default::default() });
+        let mut plain = PoolLoop::new(&bench, &model, &cfg, 5);
+        // K = 2 < k: every list runs out, so every prompt takes the fallback path too.
+        for index_k in [2, 12] {
+            let index = Arc::new(PromptKnnIndex::build(bench.pool.prompt.table(), index_k, &|_| {}));
+            let mut indexed = PoolLoop::new(&bench, &model, &cfg, 5).with_prompt_index(Some(index));
+            plain = PoolLoop::new(&bench, &model, &cfg, 5);
+            while !plain.finished() {
+                assert_eq!(indexed.step(&policy).unwrap().0, plain.step(&policy).unwrap().0);
+            }
+            assert_eq!(indexed.labelled, plain.labelled);
+        }
+        assert_eq!(plain.labelled.len(), 40);
     }
 
     #[test]

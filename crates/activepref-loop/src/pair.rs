@@ -97,7 +97,7 @@ fn pairs_split(prompts: &[PromptCandidates], pairs: impl Iterator<Item = (usize,
     PoolSplit {
         pair_a: FeatureMatrix::new(n, d, a).expect("finite features"),
         pair_b: FeatureMatrix::new(n, d, b).expect("finite features"),
-        prompt: FeatureMatrix::new(n, 0, vec![]).expect("empty prompt features"),
+        prompt: FeatureMatrix::new(n, 0, vec![]).expect("empty prompt features").into(),
         prompt_id: ids,
         a_preferred: labels,
     }

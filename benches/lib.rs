@@ -1,0 +1,94 @@
+//! # activepref-benches
+//!
+//! Owns **performance measurement**: the criterion benches of the whole pipeline (`cargo bench
+//! --workspace`: data loading, the MiniLM encoder, acquisition policies, BAL-PM's kNN index at paper
+//! scale) and the fixtures and machine facts they share with `activepref bench-knn` (CPU model,
+//! measured single-precision GEMM rate). Speed targets live here and in those reports, never in tests.
+
+use activepref_acquire::PoolState;
+use activepref_data::{FeatureMatrix, PromptFeatures};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// The paper's TL;DR pool (specs/balpm.md §1): comparisons and prompt-feature width.
+pub const PAPER_POOL: usize = 92_858;
+pub const PAPER_DIM: usize = 4_096;
+/// BAL-PM's initial labelled set and batch size in the paper.
+pub const PAPER_BATCH: usize = 320;
+
+/// A BAL-PM selection problem: uniform random prompt vectors in `[0, 1)^dim` (the issue's
+/// side-by-side setting), every distinct prompt repeated `dup` times, `labelled` labelled rows
+/// first and `pool` unlabelled rows after them, and random BALD scores.
+pub struct SelectionFixture {
+    pub prompts: PromptFeatures,
+    pub unlabelled: Vec<usize>,
+    pub labelled: Vec<usize>,
+    pub bald: Vec<f64>,
+}
+
+impl SelectionFixture {
+    pub fn random(pool: usize, labelled: usize, dim: usize, dup: usize, seed: u64) -> Self {
+        let rows = pool + labelled;
+        let distinct = rows.div_ceil(dup.max(1));
+        // Chunks of 1,024 rows, each from its own stream: fast, and the same for any thread count.
+        let mut data = vec![0f32; distinct * dim];
+        std::thread::scope(|s| {
+            let per = 1_024 * dim.max(1);
+            let chunks: Vec<(usize, &mut [f32])> = data.chunks_mut(per).enumerate().collect();
+            let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(chunks.len().max(1));
+            let mut buckets: Vec<Vec<(usize, &mut [f32])>> = (0..workers).map(|_| Vec::new()).collect();
+            for (i, c) in chunks {
+                buckets[i % workers].push((i, c));
+            }
+            for bucket in buckets {
+                s.spawn(move || {
+                    for (i, c) in bucket {
+                        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ ((i as u64 + 1) << 20));
+                        c.iter_mut().for_each(|v| *v = rng.random::<f32>());
+                    }
+                });
+            }
+        });
+        let table = FeatureMatrix::new(distinct, dim, data).expect("finite");
+        let row_of: Vec<u32> = (0..rows).map(|i| (i % distinct) as u32).collect();
+        let prompts = PromptFeatures::from_table(&table, &row_of).expect("rows within the table");
+        let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(1));
+        let bald = (0..pool).map(|_| rng.random::<f64>() * 0.05).collect();
+        Self { prompts, unlabelled: (labelled..rows).collect(), labelled: (0..labelled).collect(), bald }
+    }
+
+    pub fn state(&self) -> PoolState<'_> {
+        PoolState::new(&self.unlabelled, &self.bald, &self.labelled, &self.prompts)
+    }
+}
+
+/// The CPU model from `/proc/cpuinfo` (or "unknown").
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|m| m.trim().to_string()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Single-precision GEMM rate of this machine in GFLOP/s: the best of three `n × n × n` products
+/// with the `gemm` crate on all rayon threads (the kernel burn's CPU backend and the kNN index use).
+pub fn sgemm_gflops(n: usize) -> f64 {
+    let a = vec![1.0f32 / n as f32; n * n];
+    let b = vec![0.5f32; n * n];
+    let mut c = vec![0f32; n * n];
+    let threads = rayon::current_num_threads();
+    let mut best = f64::INFINITY;
+    for _ in 0..3 {
+        let t = std::time::Instant::now();
+        // SAFETY: three n × n row-major buffers, strides within bounds.
+        unsafe {
+            gemm::gemm(
+                n, n, n, c.as_mut_ptr(), 1, n as isize, false, a.as_ptr(), 1, n as isize, b.as_ptr(), 1, n as isize, 0.0, 1.0, false, false,
+                false, gemm::Parallelism::Rayon(threads),
+            );
+        }
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    std::hint::black_box(&c);
+    2.0 * (n as f64).powi(3) / best / 1e9
+}

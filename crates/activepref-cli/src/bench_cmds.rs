@@ -1,0 +1,190 @@
+//! `activepref bench-knn`: BAL-PM's kNN term at paper scale, side by side with the reference's
+//! torch pass, on this machine, in one run. Each measurement runs in a fresh child process so that
+//! its peak memory is its own.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use activepref_acquire::{BalPm, BalPmConfig, PoolState, PromptKnnIndex, index_k_for};
+use activepref_benches::{PAPER_BATCH, SelectionFixture, cpu_model, sgemm_gflops};
+use activepref_data::synthetic::SyntheticPoolConfig;
+
+use crate::data_cmds::peak_rss_mib;
+use crate::say;
+
+/// What `bench-knn` measures; the hidden `--part` runs one of them in a child.
+pub struct BenchKnnArgs {
+    pub pool: usize,
+    pub dim: usize,
+    pub dup: usize,
+    pub brute: Vec<usize>,
+    pub python: Option<PathBuf>,
+    pub synthetic: bool,
+    pub out: PathBuf,
+}
+
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / 1048576.0
+}
+
+/// Child mode: one measurement, printed as `key value` pairs on one line.
+pub fn part(name: &str, args: &BenchKnnArgs) -> Result<(), String> {
+    let policy = BalPm::new(BalPmConfig::default());
+    let k = index_k_for(policy.config.k);
+    let line = match name {
+        "gemm" => format!("gflops {:.1}", sgemm_gflops(2_048)),
+        "index" => {
+            let t = Instant::now();
+            let fx = SelectionFixture::random(args.pool - PAPER_BATCH, PAPER_BATCH, args.dim, args.dup, 9);
+            let gen_secs = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let index = PromptKnnIndex::build(fx.prompts.table(), k, &|_| {});
+            let build = t.elapsed().as_secs_f64();
+            let state = PoolState { prompt_index: Some(&index), ..fx.state() };
+            let t = Instant::now();
+            let trace = policy.select_traced(&state, PAPER_BATCH).map_err(|e| e.to_string())?;
+            let select = t.elapsed().as_secs_f64();
+            let features = mib(fx.prompts.table_bytes());
+            format!(
+                "distinct {} gen_secs {gen_secs:.2} build_secs {build:.2} select_secs {select:.3} picks {} index_mib {:.1} features_mib {features:.1} peak_mib {:.1}",
+                fx.prompts.table().rows(),
+                trace.picks.len(),
+                mib(index.memory_bytes()),
+                peak_rss_mib().unwrap_or(f64::NAN)
+            )
+        }
+        brute if brute.starts_with("brute") => {
+            let n: usize = brute["brute".len()..].parse().map_err(|_| format!("bad part {brute}"))?;
+            let fx = SelectionFixture::random(n, PAPER_BATCH, args.dim, 1, 11);
+            let t = Instant::now();
+            let want = policy.select_traced(&fx.state(), PAPER_BATCH).map_err(|e| e.to_string())?;
+            let brute_secs = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let index = PromptKnnIndex::build(fx.prompts.table(), k, &|_| {});
+            let build = t.elapsed().as_secs_f64();
+            let state = PoolState { prompt_index: Some(&index), ..fx.state() };
+            let t = Instant::now();
+            let got = policy.select_traced(&state, PAPER_BATCH).map_err(|e| e.to_string())?;
+            let select = t.elapsed().as_secs_f64();
+            if got != want {
+                return Err(format!("indexed and brute-force batches differ at N = {n}"));
+            }
+            format!("brute_secs {brute_secs:.3} build_secs {build:.3} select_secs {select:.4}")
+        }
+        "synthetic" => {
+            let cfg = SyntheticPoolConfig::paper_scale();
+            let t = Instant::now();
+            let bench = cfg.generate();
+            let gen_secs = t.elapsed().as_secs_f64();
+            let pair_bytes: usize = bench.splits().iter().map(|(_, s)| (s.pair_a.as_slice().len() + s.pair_b.as_slice().len()) * 4).sum();
+            let prompt_bytes: usize = bench.splits().iter().map(|(_, s)| s.prompt.table_bytes()).sum();
+            let t = Instant::now();
+            let index = PromptKnnIndex::build(bench.pool.prompt.table(), k, &|_| {});
+            let build = t.elapsed().as_secs_f64();
+            // Round 0 of the paper: 320 labelled, the rest of the pool unlabelled.
+            let labelled: Vec<usize> = (0..PAPER_BATCH).collect();
+            let unlabelled: Vec<usize> = (PAPER_BATCH..bench.pool.len()).collect();
+            let bald: Vec<f64> = (0..unlabelled.len()).map(|i| ((i * 7919) % 1000) as f64 * 1e-4).collect();
+            let state = PoolState { prompt_index: Some(&index), ..PoolState::new(&unlabelled, &bald, &labelled, &bench.pool.prompt) };
+            let t = Instant::now();
+            policy.select_traced(&state, PAPER_BATCH).map_err(|e| e.to_string())?;
+            let select = t.elapsed().as_secs_f64();
+            format!(
+                "comparisons {} pool_prompts {} gen_secs {gen_secs:.2} build_secs {build:.2} select_secs {select:.3} features_mib {:.1} index_mib {:.1} peak_mib {:.1}",
+                bench.splits().iter().map(|(_, s)| s.len()).sum::<usize>(),
+                bench.pool.prompt.table().rows(),
+                mib(pair_bytes + prompt_bytes),
+                mib(index.memory_bytes()),
+                peak_rss_mib().unwrap_or(f64::NAN)
+            )
+        }
+        other => return Err(format!("unknown bench part `{other}`")),
+    };
+    say!("{line}");
+    Ok(())
+}
+
+/// Runs `activepref bench-knn --part <name>` with the same settings and parses its line.
+fn child(name: &str, args: &BenchKnnArgs) -> Result<Vec<(String, f64)>, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let out = Command::new(&exe)
+        .args(["--threads", &rayon::current_num_threads().to_string(), "bench-knn", "--part", name])
+        .args(["--pool", &args.pool.to_string(), "--dim", &args.dim.to_string(), "--dup", &args.dup.to_string()])
+        .output()
+        .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+    if !out.status.success() {
+        return Err(format!("bench part `{name}` failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let words: Vec<&str> = text.split_whitespace().collect();
+    Ok(words.chunks(2).filter_map(|w| Some((w.first()?.to_string(), w.get(1)?.parse().ok()?))).collect())
+}
+
+fn get(v: &[(String, f64)], key: &str) -> f64 {
+    v.iter().find(|(k, _)| k == key).map_or(f64::NAN, |(_, x)| *x)
+}
+
+/// The reference-style torch pass on `n × d`, or `None` when no Python was given.
+fn torch_pass(python: &Path, n: usize, d: usize) -> Result<f64, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/knn_reference_pass.py");
+    let out = Command::new(python)
+        .arg(&script)
+        .args([n.to_string(), d.to_string(), "--threads".into(), rayon::current_num_threads().to_string()])
+        .output()
+        .map_err(|e| format!("--python {}: cannot start ({e})", python.display()))?;
+    if !out.status.success() {
+        return Err(format!("--python {}: {} (does it have torch? `pip install torch`)", python.display(), String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| format!("unexpected output from {}: `{}`", script.display(), text.trim()))
+}
+
+pub fn bench_knn(args: &BenchKnnArgs) -> Result<(), String> {
+    if args.pool <= PAPER_BATCH || args.dim == 0 || args.dup == 0 {
+        return Err(format!("--pool must exceed {PAPER_BATCH} and --dim, --dup must be at least 1"));
+    }
+    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: cannot create ({e})", args.out.display()))?;
+    let threads = rayon::current_num_threads();
+    let gemm = get(&child("gemm", args)?, "gflops");
+    say!("machine: {} ({threads} threads); sgemm 2048³ with the gemm crate: {gemm:.0} GFLOP/s", cpu_model());
+    let mut csv = String::from("measurement,n,d,activepref_seconds,reference_seconds,ratio,note\n");
+    let mut row = |what: &str, n: usize, ours: f64, theirs: Option<f64>, note: &str| {
+        let ratio = theirs.map(|t| t / ours);
+        say!(
+            "{what:<44} {n:>7} {:>10.3} {:>10} {:>9} {note}",
+            ours,
+            theirs.map_or("-".into(), |t| format!("{t:.3}")),
+            ratio.map_or("-".into(), |r| format!("{r:.1}x"))
+        );
+        csv.push_str(&format!(
+            "{what},{n},{},{ours:.4},{},{},{note}\n",
+            args.dim,
+            theirs.map_or(String::new(), |t| format!("{t:.4}")),
+            ratio.map_or(String::new(), |r| format!("{r:.2}"))
+        ));
+    };
+    say!("{:<44} {:>7} {:>10} {:>10} {:>9} note", "measurement (D = dim)", "N", "ours (s)", "torch (s)", "speedup");
+    for &n in &args.brute {
+        let v = child(&format!("brute{n}"), args)?;
+        let torch = args.python.as_deref().map(|p| torch_pass(p, n, args.dim)).transpose()?;
+        row("brute-force BAL-PM selection of 320", n, get(&v, "brute_secs"), torch, "today's exact all-pairs pass");
+        row("indexed selection of 320 (index built)", n, get(&v, "select_secs"), torch, "per round");
+        row("index build + indexed selection of 320", n, get(&v, "build_secs") + get(&v, "select_secs"), torch, "first round");
+    }
+    let v = child("index", args)?;
+    let distinct = get(&v, "distinct") as usize;
+    row("index build", distinct, get(&v, "build_secs"), None, &format!("{} distinct prompts, {:.0} MiB index", distinct, get(&v, "index_mib")));
+    row("indexed selection of 320 (index built)", args.pool, get(&v, "select_secs"), None, &format!("peak RSS {:.0} MiB", get(&v, "peak_mib")));
+    if args.synthetic {
+        let v = child("synthetic", args)?;
+        let (features, peak) = (get(&v, "features_mib"), get(&v, "peak_mib"));
+        row("generate the paper-scale synthetic benchmark", get(&v, "comparisons") as usize, get(&v, "gen_secs"), None, &format!("{features:.0} MiB of features"));
+        row("index build (synthetic pool)", get(&v, "pool_prompts") as usize, get(&v, "build_secs"), None, "distinct pool prompts");
+        row("indexed selection of 320 (synthetic pool)", 92_858, get(&v, "select_secs"), None, &format!("peak RSS {peak:.0} MiB = {:.2}x the feature data", peak / features));
+    }
+    let path = args.out.join("bench-knn.csv");
+    std::fs::write(&path, csv).map_err(|e| format!("{}: {e}", path.display()))?;
+    say!("wrote {}", path.display());
+    Ok(())
+}
