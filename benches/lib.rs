@@ -51,7 +51,7 @@ impl SelectionFixture {
         });
         let table = FeatureMatrix::new(distinct, dim, data).expect("finite");
         let row_of: Vec<u32> = (0..rows).map(|i| (i % distinct) as u32).collect();
-        let prompts = PromptFeatures::from_table(&table, &row_of).expect("rows within the table");
+        let prompts = PromptFeatures::from_owned_table(table, row_of).expect("rows within the table");
         let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(1));
         let bald = (0..pool).map(|_| rng.random::<f64>() * 0.05).collect();
         Self { prompts, unlabelled: (labelled..rows).collect(), labelled: (0..labelled).collect(), bald }

@@ -162,6 +162,30 @@ impl PromptFeatures {
         Ok(Self { table: Arc::new(table), row_of: out })
     }
 
+    /// Like [`Self::from_table`], taking ownership: when every table row is used and no two are
+    /// bit-identical, the table is kept as it is (no copy); otherwise it is deduplicated.
+    pub fn from_owned_table(table: FeatureMatrix, row_of: Vec<u32>) -> Result<Self, FeatureError> {
+        let mut used = vec![false; table.rows()];
+        for &r in &row_of {
+            match used.get_mut(r as usize) {
+                Some(u) => *u = true,
+                None => return Err(FeatureError::RowOutOfRange { row: r as usize, rows: table.rows() }),
+            }
+        }
+        let mut seen: HashMap<u64, Vec<usize>> = HashMap::with_capacity(table.rows());
+        let mut distinct = used.iter().all(|&u| u);
+        for t in 0..table.rows() {
+            if !distinct {
+                break;
+            }
+            let bucket = seen.entry(row_hash(table.row(t))).or_default();
+            let same = |o: &usize| table.row(*o).iter().zip(table.row(t)).all(|(a, b)| a.to_bits() == b.to_bits());
+            distinct = !bucket.iter().any(same);
+            bucket.push(t);
+        }
+        if distinct { Ok(Self { table: Arc::new(table), row_of }) } else { Self::from_table(&table, &row_of) }
+    }
+
     /// An empty set of prompt features of width `dim`.
     pub fn empty(dim: usize) -> Self {
         Self { table: Arc::new(FeatureMatrix { rows: 0, dim, data: Vec::new() }), row_of: Vec::new() }
@@ -350,6 +374,29 @@ mod tests {
     #[test]
     fn rejects_wrong_length() {
         assert_eq!(FeatureMatrix::new(2, 3, vec![0.0; 5]), Err(FeatureError::Shape { rows: 2, dim: 3, len: 5 }));
+    }
+
+    #[test]
+    fn prompt_features_store_each_distinct_vector_once() {
+        let m = FeatureMatrix::from_rows(&[vec![1.0, 2.0], vec![3.0, 4.0], vec![1.0, 2.0], vec![-0.0, 0.0], vec![0.0, 0.0]]).unwrap();
+        let p = PromptFeatures::from_matrix(&m);
+        // Rows 0 and 2 share one table row; -0.0 and 0.0 differ in bits, so they stay apart.
+        assert_eq!(p.table().rows(), 4);
+        assert_eq!((p.table_row(0), p.table_row(2), p.rows()), (0, 0, 5));
+        assert!((0..5).all(|i| p.row(i) == m.row(i)));
+        assert_eq!(p.to_matrix(&[4, 1]).as_slice(), &[0.0, 0.0, 3.0, 4.0]);
+        let g = p.gather(&[2, 3]);
+        assert!(Arc::ptr_eq(g.table(), p.table()), "a subset shares the table");
+        assert_eq!(g.row(0), &[1.0, 2.0]);
+        // An owned table of distinct rows is kept as is; a duplicate or unused row is folded away.
+        let owned = PromptFeatures::from_owned_table(m.clone(), vec![4, 3, 2, 1, 0]).unwrap();
+        assert_eq!(owned.table().rows(), 4);
+        let distinct = FeatureMatrix::from_rows(&[vec![1.0], vec![2.0]]).unwrap();
+        let kept = PromptFeatures::from_owned_table(distinct.clone(), vec![1, 1, 0]).unwrap();
+        assert_eq!(**kept.table(), distinct);
+        assert_eq!(PromptFeatures::from_owned_table(distinct.clone(), vec![1]).unwrap().table().rows(), 1);
+        assert_eq!(PromptFeatures::from_owned_table(distinct, vec![2]).unwrap_err(), FeatureError::RowOutOfRange { row: 2, rows: 2 });
+        assert_eq!(p, PromptFeatures::from_matrix(&m), "equality is by rows");
     }
 
     #[test]

@@ -433,7 +433,7 @@ impl World {
         let split = PoolSplit {
             pair_a: FeatureMatrix::new(rows, d, pa).expect("finite synthetic features"),
             pair_b: FeatureMatrix::new(rows, d, pb).expect("finite synthetic features"),
-            prompt: PromptFeatures::from_table(&table, &row_of).expect("rows within the table"),
+            prompt: PromptFeatures::from_owned_table(table, row_of).expect("rows within the table"),
             prompt_id: ids,
             a_preferred: labels,
         };
