@@ -6,7 +6,7 @@
 //! measured single-precision GEMM rate). Speed targets live here and in those reports, never in tests.
 
 use activepref_acquire::PoolState;
-use activepref_data::{FeatureMatrix, PromptFeatures};
+use activepref_data::{FeatureMatrix, PoolSplit, PromptFeatures};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -26,30 +26,48 @@ pub struct SelectionFixture {
     pub bald: Vec<f64>,
 }
 
+/// `rows × dim` values uniform in `[lo, hi)`, filled in parallel chunks of 1,024 rows, each from
+/// its own stream (the same matrix for any thread count).
+pub fn random_matrix(rows: usize, dim: usize, (lo, hi): (f32, f32), seed: u64) -> FeatureMatrix {
+    let mut data = vec![0f32; rows * dim];
+    std::thread::scope(|s| {
+        let per = 1_024 * dim.max(1);
+        let chunks: Vec<(usize, &mut [f32])> = data.chunks_mut(per).enumerate().collect();
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(chunks.len().max(1));
+        let mut buckets: Vec<Vec<(usize, &mut [f32])>> = (0..workers).map(|_| Vec::new()).collect();
+        for (i, c) in chunks {
+            buckets[i % workers].push((i, c));
+        }
+        for bucket in buckets {
+            s.spawn(move || {
+                for (i, c) in bucket {
+                    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ ((i as u64 + 1) << 20));
+                    c.iter_mut().for_each(|v| *v = lo + (hi - lo) * rng.random::<f32>());
+                }
+            });
+        }
+    });
+    FeatureMatrix::new(rows, dim, data).expect("finite")
+}
+
+/// `n` labelled comparisons with random `dim`-wide pair features in [−1, 1) and random labels
+/// (no prompt features): training and scoring workloads of the paper's shapes.
+pub fn random_split(n: usize, dim: usize, seed: u64) -> PoolSplit {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    PoolSplit {
+        pair_a: random_matrix(n, dim, (-1.0, 1.0), seed ^ 0xa),
+        pair_b: random_matrix(n, dim, (-1.0, 1.0), seed ^ 0xb),
+        prompt: FeatureMatrix::new(n, 0, vec![]).expect("empty").into(),
+        prompt_id: (0..n as u32).collect(),
+        a_preferred: (0..n).map(|_| rng.random::<bool>()).collect(),
+    }
+}
+
 impl SelectionFixture {
     pub fn random(pool: usize, labelled: usize, dim: usize, dup: usize, seed: u64) -> Self {
         let rows = pool + labelled;
         let distinct = rows.div_ceil(dup.max(1));
-        // Chunks of 1,024 rows, each from its own stream: fast, and the same for any thread count.
-        let mut data = vec![0f32; distinct * dim];
-        std::thread::scope(|s| {
-            let per = 1_024 * dim.max(1);
-            let chunks: Vec<(usize, &mut [f32])> = data.chunks_mut(per).enumerate().collect();
-            let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(chunks.len().max(1));
-            let mut buckets: Vec<Vec<(usize, &mut [f32])>> = (0..workers).map(|_| Vec::new()).collect();
-            for (i, c) in chunks {
-                buckets[i % workers].push((i, c));
-            }
-            for bucket in buckets {
-                s.spawn(move || {
-                    for (i, c) in bucket {
-                        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ ((i as u64 + 1) << 20));
-                        c.iter_mut().for_each(|v| *v = rng.random::<f32>());
-                    }
-                });
-            }
-        });
-        let table = FeatureMatrix::new(distinct, dim, data).expect("finite");
+        let table = random_matrix(distinct, dim, (0.0, 1.0), seed);
         let row_of: Vec<u32> = (0..rows).map(|i| (i % distinct) as u32).collect();
         let prompts = PromptFeatures::from_owned_table(table, row_of).expect("rows within the table");
         let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(1));

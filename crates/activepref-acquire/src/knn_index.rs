@@ -337,18 +337,36 @@ impl PromptKnnIndex {
     /// The index of `table` with `k` neighbours, read from `dir` when a matching file is there,
     /// else built (reporting progress) and written there. Returns the index and whether it was built.
     pub fn load_or_build(dir: &Path, table: &FeatureMatrix, k: usize, progress: &(dyn Fn(usize) + Sync)) -> Result<(Self, bool), IndexError> {
+        let (index, built, _) = Self::load_or_build_in(&[dir.to_path_buf()], table, k, progress)?;
+        Ok((index, built))
+    }
+
+    /// Like [`Self::load_or_build`] over several cache directories in order of preference: the
+    /// first matching file is read; a new index is written to the first directory that accepts it
+    /// (a read-only feature store falls through to the next). Returns the index, whether it was
+    /// built, and where it is cached.
+    pub fn load_or_build_in(dirs: &[PathBuf], table: &FeatureMatrix, k: usize, progress: &(dyn Fn(usize) + Sync)) -> Result<(Self, bool, PathBuf), IndexError> {
         let key = IndexKey::of(table, k);
-        let path = dir.join(key.file_name());
-        if path.exists() {
-            if let Some(index) = Self::load(&path, key)? {
-                if index.spot_check(table) {
-                    return Ok((index, false));
+        for dir in dirs {
+            let path = dir.join(key.file_name());
+            if path.is_file() {
+                if let Ok(Some(index)) = Self::load(&path, key) {
+                    if index.spot_check(table) {
+                        return Ok((index, false, path));
+                    }
                 }
             }
         }
         let index = Self::build(table, k, progress);
-        index.save(&path)?;
-        Ok((index, true))
+        let mut last = None;
+        for dir in dirs {
+            let path = dir.join(key.file_name());
+            match index.save(&path) {
+                Ok(()) => return Ok((index, true, path)),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| IndexError::Io { path: PathBuf::new(), why: "no cache directory given".into() }))
     }
 
     /// Recomputes the distances of a few rows' lists against `table`.

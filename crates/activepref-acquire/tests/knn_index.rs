@@ -149,6 +149,14 @@ fn cache_file_round_trips_and_is_keyed_by_table_and_k() {
     let (again, was_built) = PromptKnnIndex::load_or_build(&dir, &table, 9, &|_| {}).unwrap();
     assert!(was_built);
     assert_eq!(again, built);
+    // A cache directory that cannot be created (a file is in the way) falls through to the next.
+    let blocked = dir.join("not-a-dir");
+    std::fs::write(&blocked, b"x").unwrap();
+    let (_, built_again, path) = PromptKnnIndex::load_or_build_in(&[blocked.join("sub"), dir.join("fallback")], &table, 9, &|_| {}).unwrap();
+    assert!(built_again);
+    assert_eq!(path, dir.join("fallback").join(built.key().file_name()));
+    let (_, built_again, _) = PromptKnnIndex::load_or_build_in(&[blocked.join("sub"), dir.join("fallback")], &table, 9, &|_| {}).unwrap();
+    assert!(!built_again, "found in the second directory");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

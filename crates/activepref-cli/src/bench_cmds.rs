@@ -188,3 +188,62 @@ pub fn bench_knn(args: &BenchKnnArgs) -> Result<(), String> {
     say!("wrote {}", path.display());
     Ok(())
 }
+
+/// Shapes of `bench-model` (the paper's reward model by default).
+pub struct BenchModelArgs {
+    pub dim: usize,
+    pub members: usize,
+    pub pairs: usize,
+    pub rows: usize,
+    pub model: PathBuf,
+    pub skip_encode: bool,
+}
+
+/// activepref's side of `scripts/bench-vs-torch.sh`: training, scoring and the encoder on the
+/// shapes of `scripts/torch_peer.py`, printed as `key value` lines.
+pub fn bench_model(args: &BenchModelArgs) -> Result<(), String> {
+    use activepref_benches::random_split;
+    use activepref_model::{EnsembleConfig, TrainConfig};
+    if args.dim == 0 || args.members == 0 || args.pairs == 0 || args.rows == 0 {
+        return Err("--dim, --members, --pairs and --rows must be at least 1".into());
+    }
+    say!("cpu {}", cpu_model().replace(' ', "_"));
+    say!("threads {}", rayon::current_num_threads());
+    say!("sgemm_gflops {:.1}", sgemm_gflops(2_048));
+    // Training: one epoch of `pairs` pairs per member, batch 32, AdamW at the paper's defaults; the
+    // epoch-end validation pass runs on 32 pairs, so it costs next to nothing.
+    let cfg = EnsembleConfig {
+        members: args.members,
+        train: TrainConfig { max_epochs: 1, eval_every_steps: usize::MAX, ..TrainConfig::default() },
+        ..EnsembleConfig::default()
+    };
+    let train = random_split(args.pairs, args.dim, 1);
+    let validation = random_split(32, args.dim, 2);
+    let t = Instant::now();
+    let fitted = cfg.fit(&train, &validation, 9, 0)?;
+    say!("train_secs {:.3}", t.elapsed().as_secs_f64());
+    drop(train);
+    // Scoring: every member's reward on `rows` rows, the best of two passes.
+    let x = activepref_benches::random_matrix(args.rows, args.dim, (-1.0, 1.0), 3);
+    let flops = 2.0 * (args.rows * args.members) as f64 * (args.dim * 2048 + 2048 * 256 + 256) as f64;
+    let mut best = f64::INFINITY;
+    for _ in 0..2 {
+        let t = Instant::now();
+        std::hint::black_box(fitted.rewards(&x));
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    say!("score_secs {best:.3}");
+    say!("score_gflops {:.1}", flops / best / 1e9);
+    if !args.skip_encode {
+        use activepref_encode::TextEncoder;
+        let mut enc = TextEncoder::load(&args.model, &burn::tensor::Device::flex()).map_err(|e| format!("{e} (run scripts/fetch-minilm.sh)"))?;
+        let words: Vec<u32> = (2000..2000 + 64 * 126).map(|i| 1000 + (i * 7919 % 28000) as u32).collect();
+        let inputs: Vec<Vec<u32>> = words.chunks(126).map(|w| enc.wrap(w)).collect();
+        enc.batch_size = 32;
+        enc.encode_ids(&inputs[..8]).map_err(|e| e.to_string())?;
+        let t = Instant::now();
+        enc.encode_ids(&inputs).map_err(|e| e.to_string())?;
+        say!("encode_sentences_per_sec {:.1}", 64.0 / t.elapsed().as_secs_f64());
+    }
+    Ok(())
+}

@@ -223,6 +223,31 @@ enum Command {
         #[arg(long, value_name = "PART", hide = true)]
         part: Option<String>,
     },
+    /// Model compute on this machine: train an ensemble for one epoch, score rows with every
+    /// member, encode 64 × 128 tokens with MiniLM; prints `key value` lines. The activepref side of
+    /// scripts/bench-vs-torch.sh, which runs plain torch on the same shapes and prints the ratios.
+    ///
+    /// Example: activepref bench-model   (the paper's MLP 4096 → 2048 → 256 → 1, 5 members)
+    BenchModel {
+        /// Pair-feature dimension.
+        #[arg(long, default_value_t = 4_096)]
+        dim: usize,
+        /// Ensemble members.
+        #[arg(long, default_value_t = 5)]
+        members: usize,
+        /// Labelled pairs trained on (one epoch, batch 32).
+        #[arg(long, default_value_t = 2_400)]
+        pairs: usize,
+        /// Rows scored by every member.
+        #[arg(long, default_value_t = 16_384)]
+        rows: usize,
+        /// The MiniLM model directory (scripts/fetch-minilm.sh).
+        #[arg(long, value_name = "DIR", default_value = "models/all-MiniLM-L6-v2")]
+        model: PathBuf,
+        /// Leave out the encoder row.
+        #[arg(long)]
+        skip_encode: bool,
+    },
 }
 
 fn load(path: &Path) -> Result<ExperimentConfig, String> {
@@ -351,6 +376,9 @@ fn run(cli: Cli) -> Result<(), String> {
                 Some(name) => bench_cmds::part(&name, &args),
                 None => bench_cmds::bench_knn(&args),
             }
+        }
+        Command::BenchModel { dim, members, pairs, rows, model, skip_encode } => {
+            bench_cmds::bench_model(&bench_cmds::BenchModelArgs { dim, members, pairs, rows, model, skip_encode })
         }
         Command::Policies => {
             say!("POOL POLICIES (BAL-PM family), used in experiment files as `<label>: {{ policy: <name>, <param>: <value> }}`.");

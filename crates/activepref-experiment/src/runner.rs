@@ -320,8 +320,9 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
 
 /// The exact kNN index of the pool's prompt table when a BAL-PM policy can use it (KSG term, no
 /// reference shift), with `K` for the largest such `k`. Built once for all runs, cached on disk
-/// next to the prompt features (`<features>/pool/`) or, for a generated benchmark, under the
-/// output directory (`cache/`); a cached file is used only when its table hash and `K` match.
+/// next to the prompt features (`<features>/pool/`) when that directory is writable, else (and
+/// for a generated benchmark) under the output directory (`cache/`); a cached file is used only
+/// when its table hash and `K` match.
 fn prompt_index_for(cfg: &ExperimentConfig, bench: &PoolBenchmark, out: &Path, progress: bool) -> Result<Option<Arc<PromptKnnIndex>>, String> {
     let k = cfg
         .policies
@@ -332,18 +333,20 @@ fn prompt_index_for(cfg: &ExperimentConfig, bench: &PoolBenchmark, out: &Path, p
         })
         .max();
     let Some(k) = k else { return Ok(None) };
-    let dir = match &cfg.benchmark {
-        BenchmarkSpec::Comparisons(src) => src.features.join("pool"),
-        _ => out.join("cache"),
-    };
+    // Next to the prompt features when that directory is writable, else in the output directory.
+    let mut dirs = Vec::new();
+    if let BenchmarkSpec::Comparisons(src) = &cfg.benchmark {
+        dirs.push(src.features.join("pool"));
+    }
+    dirs.push(out.join("cache"));
     let table = bench.pool.prompt.table();
     let bar = if progress && table.rows() >= 2_048 { ProgressBar::new(table.rows() as u64) } else { ProgressBar::hidden() };
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} prompts (eta {eta}) kNN index")
             .expect("valid template"),
     );
-    let (index, _built) = PromptKnnIndex::load_or_build(&dir, table, k, &|rows| bar.inc(rows as u64))
-        .map_err(|e| format!("kNN index: {e} (check that the directory is writable, or delete the file to rebuild)"))?;
+    let (index, _built, _path) = PromptKnnIndex::load_or_build_in(&dirs, table, k, &|rows| bar.inc(rows as u64))
+        .map_err(|e| format!("kNN index: {e} (make the output directory writable)"))?;
     bar.finish_and_clear();
     Ok(Some(Arc::new(index)))
 }
