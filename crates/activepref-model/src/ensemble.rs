@@ -157,27 +157,47 @@ pub struct FittedEnsemble {
     pub reports: Vec<TrainReport>,
 }
 
-/// Rows of `x` at `idx` as a `[len, d]` tensor.
-fn rows_tensor(x: &FeatureMatrix, idx: &[usize], device: &Device) -> Tensor<2> {
-    let mut buf = Vec::with_capacity(idx.len() * x.dim());
-    for &i in idx {
-        buf.extend_from_slice(x.row(i));
-    }
-    Tensor::from_data(TensorData::new(buf, [idx.len(), x.dim()]), device)
-}
-
 const INFERENCE_CHUNK: usize = 4096;
 
 fn member_rewards(model: &RewardMlp, x: &FeatureMatrix, device: &Device) -> Vec<f32> {
-    masked_rewards(model, x, &[], device)
+    masked_rewards(model, x, None, &[], device)
 }
 
-fn masked_rewards(model: &RewardMlp, x: &FeatureMatrix, masks: &[Tensor<2>], device: &Device) -> Vec<f32> {
-    let mut out = Vec::with_capacity(x.rows());
-    let all: Vec<usize> = (0..x.rows()).collect();
-    for chunk in all.chunks(INFERENCE_CHUNK) {
-        let r = model.forward_masked(rows_tensor(x, chunk, device), masks);
-        out.extend_from_slice(r.into_data().as_slice::<f32>().expect("f32 rewards"));
+/// Rewards of `model` on the rows `idx` of `x` (every row if `None`), in chunks of 4,096 rows read
+/// in place (never a gathered copy of the whole input). On the CPU backend the chunks go through
+/// [`RewardMlp::dense`] (the same GEMM calls as burn, bit-identical rewards, every thread busy);
+/// on other devices, and for activations the dense path lacks, through burn's forward.
+fn masked_rewards(model: &RewardMlp, x: &FeatureMatrix, idx: Option<&[usize]>, masks: &[Tensor<2>], device: &Device) -> Vec<f32> {
+    let (n, d) = (idx.map_or(x.rows(), <[usize]>::len), x.dim());
+    let row_masks = masks.iter().all(|m| m.dims()[0] == 1);
+    let dense = if *device == Device::flex() && row_masks { model.dense() } else { None };
+    let mask_data: Vec<Vec<f32>> = match dense {
+        Some(_) => masks.iter().map(|m| m.clone().into_data().try_to_vec::<f32>().expect("f32 masks")).collect(),
+        None => Vec::new(),
+    };
+    let mask_refs: Vec<&[f32]> = mask_data.iter().map(Vec::as_slice).collect();
+    let mut out = Vec::with_capacity(n);
+    let mut buf = Vec::new();
+    for start in (0..n).step_by(INFERENCE_CHUNK) {
+        let end = (start + INFERENCE_CHUNK).min(n);
+        let rows: &[f32] = match idx {
+            None => &x.as_slice()[start * d..end * d],
+            Some(idx) => {
+                buf.clear();
+                for &i in &idx[start..end] {
+                    buf.extend_from_slice(x.row(i));
+                }
+                &buf
+            }
+        };
+        match &dense {
+            Some(m) => out.extend(m.forward(rows, end - start, &mask_refs)),
+            None => {
+                let t = Tensor::from_data(TensorData::new(rows.to_vec(), [end - start, d]), device);
+                let r = model.forward_masked(t, masks);
+                out.extend_from_slice(r.into_data().as_slice::<f32>().expect("f32 rewards"));
+            }
+        }
     }
     out
 }
@@ -391,10 +411,16 @@ impl FittedEnsemble {
 
     /// Per-member (or per-realisation) rewards `[member][row]` of every row of `x`.
     pub fn rewards(&self, x: &FeatureMatrix) -> Vec<Vec<f32>> {
+        self.rewards_at(x, None)
+    }
+
+    /// Per-member (or per-realisation) rewards `[member][i]` of the rows `idx` of `x` (every row
+    /// if `None`), read in place.
+    pub fn rewards_at(&self, x: &FeatureMatrix, idx: Option<&[usize]>) -> Vec<Vec<f32>> {
         if self.realisation_masks.is_empty() {
-            self.members.iter().map(|m| member_rewards(m, x, &self.device)).collect()
+            self.members.iter().map(|m| masked_rewards(m, x, idx, &[], &self.device)).collect()
         } else {
-            self.realisation_masks.iter().map(|masks| masked_rewards(&self.members[0], x, masks, &self.device)).collect()
+            self.realisation_masks.iter().map(|masks| masked_rewards(&self.members[0], x, idx, masks, &self.device)).collect()
         }
     }
 
@@ -415,11 +441,12 @@ impl FittedEnsemble {
 
     /// The ensemble's prediction on the comparisons at `idx` of `split` (all rows if `None`).
     pub fn predict(&self, split: &PoolSplit, idx: Option<&[usize]>) -> EnsemblePrediction {
-        let (a, b) = match idx {
-            Some(idx) => (split.pair_a.gather(idx), split.pair_b.gather(idx)),
-            None => (split.pair_a.clone(), split.pair_b.clone()),
-        };
-        EnsemblePrediction::from_rewards(&self.rewards(&a), &self.rewards(&b))
+        EnsemblePrediction::from_rewards(&self.rewards_at(&split.pair_a, idx), &self.rewards_at(&split.pair_b, idx))
+    }
+
+    /// The members' weights, for tests that compare the dense path with burn's forward.
+    pub fn members_mlp(&self) -> &[RewardMlp] {
+        &self.members
     }
 }
 

@@ -110,9 +110,133 @@ impl RewardMlp {
         h.squeeze_dim(1)
     }
 
+    /// The same network as plain arrays for CPU inference ([`DenseRewardMlp`]); `None` for an
+    /// activation the dense path does not implement (only tanh, the paper's, is), which then stays
+    /// on burn.
+    pub fn dense(&self) -> Option<DenseRewardMlp> {
+        if self.activation != Activation::Tanh {
+            return None;
+        }
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| {
+                let [fan_in, fan_out] = l.weight.shape().dims::<2>();
+                let w = l.weight.val().into_data().try_to_vec::<f32>().expect("f32 weights");
+                let b = match &l.bias {
+                    Some(b) => b.val().into_data().try_to_vec::<f32>().expect("f32 bias"),
+                    None => vec![0.0; fan_out],
+                };
+                DenseLayer { w, b, fan_in, fan_out, has_bias: l.bias.is_some() }
+            })
+            .collect();
+        Some(DenseRewardMlp { layers })
+    }
+
     /// Widths of the hidden layers (the inputs that dropout masks apply to).
     pub fn hidden_widths(&self) -> Vec<usize> {
         self.layers[..self.layers.len() - 1].iter().map(|l| l.weight.shape().dims::<2>()[1]).collect()
+    }
+}
+
+/// Below this many multiply-adds burn-flex runs a matmul on one thread; the dense path makes the
+/// same choice so that its GEMM calls are burn's, argument for argument.
+const GEMM_PARALLEL_OPS: usize = 192 * 192 * 192;
+
+struct DenseLayer {
+    /// `fan_in × fan_out`, row-major (burn's `Linear` layout).
+    w: Vec<f32>,
+    b: Vec<f32>,
+    fan_in: usize,
+    fan_out: usize,
+    has_bias: bool,
+}
+
+/// A trained member's weights as plain arrays, for scoring on the CPU: no autodiff graph and no
+/// tensor per operation. Each layer makes the GEMM call burn-flex's `linear` makes (the `gemm`
+/// crate, same shapes, strides and threading rule), then adds the bias and applies tanh with the
+/// same f32 operations, so the rewards are bit-identical to [`RewardMlp::forward`] (tested); the
+/// difference is that the bias add and tanh run on every thread, where burn applies tanh on one.
+pub struct DenseRewardMlp {
+    layers: Vec<DenseLayer>,
+}
+
+impl std::fmt::Debug for DenseRewardMlp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let widths: Vec<usize> = self.layers.iter().map(|l| l.fan_out).collect();
+        f.debug_struct("DenseRewardMlp").field("widths", &widths).finish()
+    }
+}
+
+impl DenseRewardMlp {
+    /// Input width.
+    pub fn input_dim(&self) -> usize {
+        self.layers[0].fan_in
+    }
+
+    /// Rewards of the `rows` rows stored row-major in `x`. `masks[l]`, when given, multiplies
+    /// every row of the input of layer `l + 1` (a `[1, width]` dropout mask, as MC dropout's
+    /// realisations use).
+    pub fn forward(&self, x: &[f32], rows: usize, masks: &[&[f32]]) -> Vec<f32> {
+        use rayon::prelude::*;
+        assert_eq!(x.len(), rows * self.input_dim(), "rows × input width");
+        let last = self.layers.len() - 1;
+        let mut prev: Option<Vec<f32>> = None;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let (k, n) = (layer.fan_in, layer.fan_out);
+            let mut input: &[f32] = prev.as_deref().unwrap_or(x);
+            let masked: Vec<f32>;
+            if let Some(mask) = masks.get(i.wrapping_sub(1)).filter(|_| i > 0) {
+                assert_eq!(mask.len(), k, "a [1, width] mask");
+                masked = input.par_chunks(k).flat_map_iter(|row| row.iter().zip(mask.iter()).map(|(a, m)| a * m)).collect();
+                input = &masked;
+            }
+            let mut out = vec![0f32; rows * n];
+            let parallelism =
+                if rows.saturating_mul(n).saturating_mul(k) >= GEMM_PARALLEL_OPS { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None };
+            if rows > 0 && n > 0 {
+                // SAFETY: `input` is rows × k, `layer.w` k × n and `out` rows × n, all row-major
+                // and in bounds for these strides; `out` is not aliased.
+                unsafe {
+                    gemm::gemm(
+                        rows,
+                        n,
+                        k,
+                        out.as_mut_ptr(),
+                        1,
+                        n as isize,
+                        false,
+                        input.as_ptr(),
+                        1,
+                        k as isize,
+                        layer.w.as_ptr(),
+                        1,
+                        n as isize,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        parallelism,
+                    );
+                }
+            }
+            let (activate, has_bias) = (i < last, layer.has_bias);
+            out.par_chunks_mut(n.max(1) * 64).for_each(|block| {
+                for row in block.chunks_mut(n.max(1)) {
+                    for (v, b) in row.iter_mut().zip(&layer.b) {
+                        if has_bias {
+                            *v += *b;
+                        }
+                        if activate {
+                            *v = v.tanh();
+                        }
+                    }
+                }
+            });
+            prev = Some(out);
+        }
+        prev.expect("at least one layer")
     }
 }
 
@@ -141,6 +265,40 @@ mod tests {
 
     fn scalar(t: Tensor<1>) -> f32 {
         t.into_data().as_slice::<f32>().unwrap()[0]
+    }
+
+    /// The dense CPU path must give burn's rewards bit for bit: small and large layers (either
+    /// side of burn's one-thread/all-threads GEMM rule), odd widths, one row and many, masks.
+    #[test]
+    fn dense_forward_is_bit_identical_to_burn() {
+        use rand::SeedableRng;
+        let dev = Device::flex();
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        for (d, hidden, rows) in [(16, vec![64, 32], 37), (300, vec![257, 40], 4096), (7, vec![], 5), (96, vec![33], 1)] {
+            let cfg = RewardMlpConfig { hidden: hidden.clone(), weight_init_std: 0.2, ..Default::default() };
+            let model = cfg.init(d, &mut rng, &dev);
+            let x: Vec<f32> = (0..rows * d).map(|_| rng.random::<f32>() * 4.0 - 2.0).collect();
+            let burn = model.forward(Tensor::from_data(TensorData::new(x.clone(), [rows, d]), &dev));
+            let dense = model.dense().expect("tanh has a dense path").forward(&x, rows, &[]);
+            let burn: Vec<f32> = burn.into_data().try_to_vec().unwrap();
+            assert_eq!(dense.len(), rows);
+            assert!(dense.iter().zip(&burn).all(|(a, b)| a.to_bits() == b.to_bits()), "d={d} hidden={hidden:?}");
+            if let Some(&w) = hidden.first() {
+                let masks = dropout_masks(&model.hidden_widths(), 1, 0.3, &mut rng, &dev);
+                let burn: Vec<f32> = model
+                    .forward_masked(Tensor::from_data(TensorData::new(x.clone(), [rows, d]), &dev), &masks)
+                    .into_data()
+                    .try_to_vec()
+                    .unwrap();
+                let data: Vec<Vec<f32>> = masks.iter().map(|m| m.clone().into_data().try_to_vec().unwrap()).collect();
+                assert_eq!(data[0].len(), w);
+                let refs: Vec<&[f32]> = data.iter().map(Vec::as_slice).collect();
+                let dense = model.dense().unwrap().forward(&x, rows, &refs);
+                assert!(dense.iter().zip(&burn).all(|(a, b)| a.to_bits() == b.to_bits()), "masked d={d} hidden={hidden:?}");
+            }
+        }
+        let relu = RewardMlpConfig { activation: Activation::Relu, ..Default::default() }.init(4, &mut rng, &dev);
+        assert!(relu.dense().is_none(), "only tanh has a dense path");
     }
 
     #[test]
