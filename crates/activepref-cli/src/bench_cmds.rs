@@ -241,9 +241,13 @@ pub fn bench_model(args: &BenchModelArgs) -> Result<(), String> {
         let inputs: Vec<Vec<u32>> = words.chunks(126).map(|w| enc.wrap(w)).collect();
         enc.batch_size = 32;
         enc.encode_ids(&inputs[..8]).map_err(|e| e.to_string())?;
-        let t = Instant::now();
-        enc.encode_ids(&inputs).map_err(|e| e.to_string())?;
-        say!("encode_sentences_per_sec {:.1}", 64.0 / t.elapsed().as_secs_f64());
+        let mut best = f64::INFINITY;
+        for _ in 0..5 {
+            let t = Instant::now();
+            enc.encode_ids(&inputs).map_err(|e| e.to_string())?;
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        say!("encode_sentences_per_sec {:.1}", 64.0 / best);
     }
     Ok(())
 }
