@@ -197,6 +197,7 @@ pub struct BenchModelArgs {
     pub rows: usize,
     pub model: PathBuf,
     pub skip_encode: bool,
+    pub device: activepref_model::ComputeDevice,
 }
 
 /// activepref's side of `scripts/bench-vs-torch.sh`: training, scoring and the encoder on the
@@ -207,6 +208,7 @@ pub fn bench_model(args: &BenchModelArgs) -> Result<(), String> {
     if args.dim == 0 || args.members == 0 || args.pairs == 0 || args.rows == 0 {
         return Err("--dim, --members, --pairs and --rows must be at least 1".into());
     }
+    let burn_device = args.device.burn_device().map_err(|e| format!("--device: {e}"))?;
     say!("cpu {}", cpu_model().replace(' ', "_"));
     say!("threads {}", rayon::current_num_threads());
     say!("sgemm_gflops {:.1}", sgemm_gflops(2_048));
@@ -215,6 +217,7 @@ pub fn bench_model(args: &BenchModelArgs) -> Result<(), String> {
     let cfg = EnsembleConfig {
         members: args.members,
         train: TrainConfig { max_epochs: 1, eval_every_steps: usize::MAX, ..TrainConfig::default() },
+        device: args.device,
         ..EnsembleConfig::default()
     };
     let train = random_split(args.pairs, args.dim, 1);
@@ -236,7 +239,7 @@ pub fn bench_model(args: &BenchModelArgs) -> Result<(), String> {
     say!("score_gflops {:.1}", flops / best / 1e9);
     if !args.skip_encode {
         use activepref_encode::TextEncoder;
-        let mut enc = TextEncoder::load(&args.model, &burn::tensor::Device::flex()).map_err(|e| format!("{e} (run scripts/fetch-minilm.sh)"))?;
+        let mut enc = TextEncoder::load(&args.model, &burn_device).map_err(|e| format!("{e} (run scripts/fetch-minilm.sh)"))?;
         let words: Vec<u32> = (2000..2000 + 64 * 126).map(|i| 1000 + (i * 7919 % 28000) as u32).collect();
         let inputs: Vec<Vec<u32>> = words.chunks(126).map(|w| enc.wrap(w)).collect();
         enc.batch_size = 32;

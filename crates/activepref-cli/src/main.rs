@@ -252,6 +252,10 @@ enum Command {
         /// Leave out the encoder row.
         #[arg(long)]
         skip_encode: bool,
+        /// Compute device: cpu (burn's flex backend), libtorch (a build with the `tch` feature) or
+        /// cuda (a build with the `cuda` feature).
+        #[arg(long, default_value = "cpu")]
+        device: String,
     },
 }
 
@@ -382,8 +386,9 @@ fn run(cli: Cli) -> Result<(), String> {
                 None => bench_cmds::bench_knn(&args),
             }
         }
-        Command::BenchModel { dim, members, pairs, rows, model, skip_encode } => {
-            bench_cmds::bench_model(&bench_cmds::BenchModelArgs { dim, members, pairs, rows, model, skip_encode })
+        Command::BenchModel { dim, members, pairs, rows, model, skip_encode, device } => {
+            let device = yaml_serde::from_str(&device).map_err(|_| format!("--device: `{device}` is not cpu, libtorch or cuda"))?;
+            bench_cmds::bench_model(&bench_cmds::BenchModelArgs { dim, members, pairs, rows, model, skip_encode, device })
         }
         Command::Policies => {
             say!("POOL POLICIES (BAL-PM family), used in experiment files as `<label>: {{ policy: <name>, <param>: <value> }}`.");
