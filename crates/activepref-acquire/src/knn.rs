@@ -9,9 +9,8 @@
 //! Distances are computed from coordinate differences (never `‖a‖² + ‖b‖² − 2ab`), accumulated in
 //! f64, so identical prompt vectors are at distance exactly 0.
 
-use activepref_data::FeatureMatrix;
+use activepref_data::{FeatureMatrix, PromptFeatures};
 use rayon::prelude::*;
-use statrs::function::gamma::digamma;
 
 /// Euclidean distance, f64 accumulation of f32 differences; exactly 0 for identical rows.
 pub fn euclidean(a: &[f32], b: &[f32]) -> f64 {
@@ -21,22 +20,15 @@ pub fn euclidean(a: &[f32], b: &[f32]) -> f64 {
 /// Bit-identical rows of `x` grouped together: `(distinct rows, group of each row, rows per group)`.
 /// Exact duplicates are common (several comparisons share a post), and all members of a group share
 /// their radius, count and every distance, so the work scales with distinct prompts
-/// (specs/balpm.md §7.2).
+/// (specs/balpm.md §7.2). The grouping is [`PromptFeatures`]' own bit-exact deduplication.
 fn dedupe(x: &FeatureMatrix) -> (FeatureMatrix, Vec<usize>, Vec<usize>) {
-    let mut index: std::collections::HashMap<Vec<u32>, usize> = std::collections::HashMap::new();
-    let (mut rows, mut group_of, mut multiplicity) = (Vec::new(), Vec::with_capacity(x.rows()), Vec::new());
-    for i in 0..x.rows() {
-        let key: Vec<u32> = x.row(i).iter().map(|v| v.to_bits()).collect();
-        let g = *index.entry(key).or_insert_with(|| {
-            rows.extend_from_slice(x.row(i));
-            multiplicity.push(0);
-            multiplicity.len() - 1
-        });
+    let grouped = PromptFeatures::from_matrix(x);
+    let group_of: Vec<usize> = (0..x.rows()).map(|i| grouped.table_row(i)).collect();
+    let mut multiplicity = vec![0; grouped.table().rows()];
+    for &g in &group_of {
         multiplicity[g] += 1;
-        group_of.push(g);
     }
-    let distinct = FeatureMatrix::new(multiplicity.len(), x.dim(), rows).expect("rows of a valid matrix");
-    (distinct, group_of, multiplicity)
+    (FeatureMatrix::clone(grouped.table()), group_of, multiplicity)
 }
 
 /// Radii and counts of the kNN entropy term for one acquisition round.
@@ -94,7 +86,7 @@ impl KnnEntropyBonus {
 
     /// `log(2 r_k(i) + ε) − ψ(n_i + 1) / d̃`.
     pub fn term(&self, i: usize, eps: f64, d_tilde: f64) -> f64 {
-        (2.0 * self.radius(i) + eps).ln() - digamma(self.count(i) as f64 + 1.0) / d_tilde
+        crate::knn_index::ksg_term(self.radius(i), self.count(i), eps, d_tilde)
     }
 
     /// Records that candidate `picked` was acquired: every candidate in `remaining` whose radius

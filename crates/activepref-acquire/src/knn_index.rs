@@ -104,6 +104,12 @@ impl PromptKnnIndex {
     /// Builds the index of `table` with `k` neighbours per row. `progress(rows_done)` is called as
     /// row blocks finish (from worker threads). The result does not depend on the thread count.
     pub fn build(table: &FeatureMatrix, k: usize, progress: &(dyn Fn(usize) + Sync)) -> Self {
+        Self::build_keyed(table, IndexKey::of(table, k), progress)
+    }
+
+    /// [`Self::build`] for a key already computed from `table` (hashing a paper-scale table once).
+    fn build_keyed(table: &FeatureMatrix, key: IndexKey, progress: &(dyn Fn(usize) + Sync)) -> Self {
+        let k = key.k;
         assert!(k >= 1, "an index needs k ≥ 1");
         let (n, d) = (table.rows(), table.dim());
         let len = k.min(n);
@@ -131,7 +137,7 @@ impl PromptKnnIndex {
                 distances.push(dist);
             }
         }
-        Self::from_parts(IndexKey::of(table, k), len, neighbours, distances)
+        Self::from_parts(key, len, neighbours, distances)
     }
 
     /// The lists of rows `r0..r0 + rows`.
@@ -357,7 +363,7 @@ impl PromptKnnIndex {
                 }
             }
         }
-        let index = Self::build(table, k, progress);
+        let index = Self::build_keyed(table, key, progress);
         let mut last = None;
         for dir in dirs {
             let path = dir.join(key.file_name());

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use activepref_acquire::{BalPm, BalPmConfig, PoolState, PromptKnnIndex, index_k_for};
+use activepref_acquire::{BalPm, BalPmConfig, BalPmTrace, PoolState, PromptKnnIndex, index_k_for};
 use activepref_benches::{PAPER_BATCH, SelectionFixture, cpu_model, sgemm_gflops};
 use activepref_data::synthetic::SyntheticPoolConfig;
 
@@ -28,6 +28,21 @@ fn mib(bytes: usize) -> f64 {
     bytes as f64 / 1048576.0
 }
 
+/// `f()` and the seconds it took.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
+    let t = Instant::now();
+    let out = f();
+    (out, t.elapsed().as_secs_f64())
+}
+
+/// Builds the index of `state`'s prompt table and selects one batch with it: the index, the
+/// trace, and the build and selection seconds.
+fn build_and_select(policy: &BalPm, state: PoolState<'_>, k: usize) -> Result<(PromptKnnIndex, BalPmTrace, f64, f64), String> {
+    let (index, build) = timed(|| PromptKnnIndex::build(state.prompt_features.table(), k, &|_| {}));
+    let (trace, select) = timed(|| policy.select_traced(&PoolState { prompt_index: Some(&index), ..state }, PAPER_BATCH));
+    Ok((index, trace.map_err(|e| e.to_string())?, build, select))
+}
+
 /// Child mode: one measurement, printed as `key value` pairs on one line.
 pub fn part(name: &str, args: &BenchKnnArgs) -> Result<(), String> {
     let policy = BalPm::new(BalPmConfig::default());
@@ -35,16 +50,8 @@ pub fn part(name: &str, args: &BenchKnnArgs) -> Result<(), String> {
     let line = match name {
         "gemm" => format!("gflops {:.1}", sgemm_gflops(2_048)),
         "index" => {
-            let t = Instant::now();
-            let fx = SelectionFixture::random(args.pool - PAPER_BATCH, PAPER_BATCH, args.dim, args.dup, 9);
-            let gen_secs = t.elapsed().as_secs_f64();
-            let t = Instant::now();
-            let index = PromptKnnIndex::build(fx.prompts.table(), k, &|_| {});
-            let build = t.elapsed().as_secs_f64();
-            let state = PoolState { prompt_index: Some(&index), ..fx.state() };
-            let t = Instant::now();
-            let trace = policy.select_traced(&state, PAPER_BATCH).map_err(|e| e.to_string())?;
-            let select = t.elapsed().as_secs_f64();
+            let (fx, gen_secs) = timed(|| SelectionFixture::random(args.pool - PAPER_BATCH, PAPER_BATCH, args.dim, args.dup, 9));
+            let (index, trace, build, select) = build_and_select(&policy, fx.state(), k)?;
             let features = mib(fx.prompts.table_bytes());
             format!(
                 "distinct {} gen_secs {gen_secs:.2} build_secs {build:.2} select_secs {select:.3} picks {} index_mib {:.1} features_mib {features:.1} peak_mib {:.1}",
@@ -57,16 +64,9 @@ pub fn part(name: &str, args: &BenchKnnArgs) -> Result<(), String> {
         brute if brute.starts_with("brute") => {
             let n: usize = brute["brute".len()..].parse().map_err(|_| format!("bad part {brute}"))?;
             let fx = SelectionFixture::random(n, PAPER_BATCH, args.dim, 1, 11);
-            let t = Instant::now();
-            let want = policy.select_traced(&fx.state(), PAPER_BATCH).map_err(|e| e.to_string())?;
-            let brute_secs = t.elapsed().as_secs_f64();
-            let t = Instant::now();
-            let index = PromptKnnIndex::build(fx.prompts.table(), k, &|_| {});
-            let build = t.elapsed().as_secs_f64();
-            let state = PoolState { prompt_index: Some(&index), ..fx.state() };
-            let t = Instant::now();
-            let got = policy.select_traced(&state, PAPER_BATCH).map_err(|e| e.to_string())?;
-            let select = t.elapsed().as_secs_f64();
+            let (want, brute_secs) = timed(|| policy.select_traced(&fx.state(), PAPER_BATCH));
+            let want = want.map_err(|e| e.to_string())?;
+            let (_, got, build, select) = build_and_select(&policy, fx.state(), k)?;
             if got != want {
                 return Err(format!("indexed and brute-force batches differ at N = {n}"));
             }
@@ -74,22 +74,15 @@ pub fn part(name: &str, args: &BenchKnnArgs) -> Result<(), String> {
         }
         "synthetic" => {
             let cfg = SyntheticPoolConfig::paper_scale();
-            let t = Instant::now();
-            let bench = cfg.generate();
-            let gen_secs = t.elapsed().as_secs_f64();
+            let (bench, gen_secs) = timed(|| cfg.generate());
             let pair_bytes: usize = bench.splits().iter().map(|(_, s)| (s.pair_a.as_slice().len() + s.pair_b.as_slice().len()) * 4).sum();
             let prompt_bytes: usize = bench.splits().iter().map(|(_, s)| s.prompt.table_bytes()).sum();
-            let t = Instant::now();
-            let index = PromptKnnIndex::build(bench.pool.prompt.table(), k, &|_| {});
-            let build = t.elapsed().as_secs_f64();
             // Round 0 of the paper: 320 labelled, the rest of the pool unlabelled.
             let labelled: Vec<usize> = (0..PAPER_BATCH).collect();
             let unlabelled: Vec<usize> = (PAPER_BATCH..bench.pool.len()).collect();
             let bald: Vec<f64> = (0..unlabelled.len()).map(|i| ((i * 7919) % 1000) as f64 * 1e-4).collect();
-            let state = PoolState { prompt_index: Some(&index), ..PoolState::new(&unlabelled, &bald, &labelled, &bench.pool.prompt) };
-            let t = Instant::now();
-            policy.select_traced(&state, PAPER_BATCH).map_err(|e| e.to_string())?;
-            let select = t.elapsed().as_secs_f64();
+            let state = PoolState::new(&unlabelled, &bald, &labelled, &bench.pool.prompt);
+            let (index, _, build, select) = build_and_select(&policy, state, k)?;
             format!(
                 "comparisons {} pool_prompts {} gen_secs {gen_secs:.2} build_secs {build:.2} select_secs {select:.3} features_mib {:.1} index_mib {:.1} peak_mib {:.1}",
                 bench.splits().iter().map(|(_, s)| s.len()).sum::<usize>(),

@@ -443,11 +443,6 @@ impl FittedEnsemble {
     pub fn predict(&self, split: &PoolSplit, idx: Option<&[usize]>) -> EnsemblePrediction {
         EnsemblePrediction::from_rewards(&self.rewards_at(&split.pair_a, idx), &self.rewards_at(&split.pair_b, idx))
     }
-
-    /// The members' weights, for tests that compare the dense path with burn's forward.
-    pub fn members_mlp(&self) -> &[RewardMlp] {
-        &self.members
-    }
 }
 
 #[cfg(test)]
