@@ -6,7 +6,7 @@
 //! measured single-precision GEMM rate). Speed targets live here and in those reports, never in tests.
 
 use activepref_acquire::PoolState;
-use activepref_data::{FeatureMatrix, PoolSplit, PromptFeatures};
+use activepref_core::{FeatureMatrix, PoolSplit, PromptFeatures};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

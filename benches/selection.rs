@@ -4,8 +4,8 @@
 //! brute force (no index); the paper-scale kNN figures are in the `knn_index` bench.
 
 use activepref_acquire::{BalPm, BalPmConfig, BatchBald, BatchBaldConfig, CandidateScores, PairMode, PairPolicySpec, PoolState};
-use activepref_data::{FeatureMatrix, PromptFeatures};
-use activepref_model::EnsemblePrediction;
+use activepref_core::{FeatureMatrix, PromptFeatures};
+use activepref_core::EnsemblePrediction;
 use criterion::{Criterion, criterion_group, criterion_main};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;

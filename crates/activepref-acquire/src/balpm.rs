@@ -1,7 +1,7 @@
 //! BAL-PM: greedy batch of `u_i + β · (log(2 r_k(i) + ε) − ψ(n_i + 1)/d̃)` with in-batch count
 //! updates (specs/balpm.md §4.3; Melo et al. 2024, Algorithm 1).
 
-use activepref_data::FeatureMatrix;
+use activepref_core::FeatureMatrix;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -212,7 +212,7 @@ impl PoolPolicy for BalPm {
 mod tests {
     use super::*;
     use crate::PromptKnnIndex;
-    use activepref_data::PromptFeatures;
+    use activepref_core::PromptFeatures;
 
     const LN_EPS: f64 = -9.210_340_371_976_182; // ln 1e-4
     const PSI1: f64 = -0.577_215_664_901_532_9; // ψ(1) = −γ

@@ -10,7 +10,7 @@
 //! there are at most `max_configurations` of them, then replaced by that many samples (each later
 //! pick extends every sample with a label drawn from its predictive), as in Kirsch et al. §3.
 
-use activepref_model::EnsemblePrediction;
+use activepref_core::EnsemblePrediction;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};

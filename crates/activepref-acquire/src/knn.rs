@@ -9,7 +9,7 @@
 //! Distances are computed from coordinate differences (never `‖a‖² + ‖b‖² − 2ab`), accumulated in
 //! f64, so identical prompt vectors are at distance exactly 0.
 
-use activepref_data::{FeatureMatrix, PromptFeatures};
+use activepref_core::{FeatureMatrix, PromptFeatures};
 use rayon::prelude::*;
 
 /// Euclidean distance, f64 accumulation of f32 differences; exactly 0 for identical rows.

@@ -30,7 +30,7 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use activepref_data::{FeatureMatrix, PromptFeatures};
+use activepref_core::{FeatureMatrix, PromptFeatures};
 use rayon::prelude::*;
 use statrs::function::gamma::digamma;
 

@@ -40,8 +40,8 @@ pub use registry::{GroupParams, GumbelParams, PolicySpec, PowerParams, ScorePara
 pub use rules::{Annealing, ClusteredRank, GumbelRule, GumbelTopK, ProportionalSampling, SampleThenRank};
 pub use scores::UncertaintyScore;
 
-use activepref_data::PromptFeatures;
-use activepref_model::EnsemblePrediction;
+use activepref_core::PromptFeatures;
+use activepref_core::EnsemblePrediction;
 use rand_chacha::ChaCha8Rng;
 
 /// What a pool policy sees when it picks a batch.

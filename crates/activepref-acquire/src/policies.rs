@@ -46,7 +46,7 @@ impl PoolPolicy for TopScore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use activepref_data::{FeatureMatrix, PromptFeatures};
+    use activepref_core::{FeatureMatrix, PromptFeatures};
     use proptest::prelude::*;
     use rand::SeedableRng;
 

@@ -222,11 +222,11 @@ mod tests {
         ) {
             use rand::SeedableRng;
             let rows = n_pool + n_lab;
-            let feats: activepref_data::PromptFeatures = activepref_data::FeatureMatrix::new(rows, 1, coords[..rows].iter().map(|&c| c as f32).collect()).unwrap().into();
+            let feats: activepref_core::PromptFeatures = activepref_core::FeatureMatrix::new(rows, 1, coords[..rows].iter().map(|&c| c as f32).collect()).unwrap().into();
             let ids: Vec<u32> = coords[..rows].iter().map(|&c| (c + 3) as u32).collect();
             let unlabelled: Vec<usize> = (n_lab..rows).collect();
             let labelled: Vec<usize> = (0..n_lab).collect();
-            let pred = activepref_model::EnsemblePrediction::from_logits(
+            let pred = activepref_core::EnsemblePrediction::from_logits(
                 3, n_pool, (0..3).flat_map(|m| logits[m * 35..m * 35 + n_pool].to_vec()).collect());
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
             for spec in PolicySpec::all() {

@@ -202,7 +202,7 @@ impl PoolPolicy for ClusteredRank {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use activepref_data::{FeatureMatrix, PromptFeatures};
+    use activepref_core::{FeatureMatrix, PromptFeatures};
     use rand::SeedableRng;
 
     fn state<'a>(unl: &'a [usize], u: &'a [f64], f: &'a PromptFeatures) -> PoolState<'a> {

@@ -1,6 +1,6 @@
 //! Which per-comparison uncertainty a pool policy ranks by (specs/balpm.md §4.1, the `heuristic`).
 
-use activepref_model::EnsemblePrediction;
+use activepref_core::EnsemblePrediction;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};

@@ -3,7 +3,7 @@
 //! search (many exact duplicates, near-ties a few ulps apart, large norms, high dimension).
 
 use activepref_acquire::{BalPm, BalPmConfig, IndexedKnnEntropyBonus, KnnEntropyBonus, PoolState, PromptKnnIndex, euclidean};
-use activepref_data::{FeatureMatrix, PromptFeatures};
+use activepref_core::{FeatureMatrix, PromptFeatures};
 use proptest::prelude::*;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;

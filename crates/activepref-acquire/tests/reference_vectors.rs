@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashMap;
 
 use activepref_acquire::{BalPm, BalPmConfig, FeatureShift, PoolState, PromptKnnIndex};
-use activepref_data::{FeatureMatrix, PromptFeatures};
+use activepref_core::{FeatureMatrix, PromptFeatures};
 use serde::Deserialize;
 
 #[derive(Deserialize)]

@@ -13,10 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, DataResult};
 use crate::feature_store::{FeatureTable, table_path};
-use crate::seeds::{Stream, rng_for};
-use crate::synthetic_pairs::{PairBenchmark, PromptCandidates};
+use activepref_core::seeds::{Stream, rng_for};
+use activepref_core::{PairBenchmark, PromptCandidates};
 use crate::text::{CandidatePool, ComparisonDataset, SplitRole, TextComparison};
-use crate::{FeatureMatrix, PoolBenchmark, PoolSplit, PromptFeatures};
+use activepref_core::{FeatureMatrix, PoolBenchmark, PoolSplit, PromptFeatures};
 
 /// Moves whole prompts from the pool into validation / test / OOD, by fractions of the distinct
 /// pool prompts, with a seeded shuffle (`rng_for(seed, Data, [7])`).

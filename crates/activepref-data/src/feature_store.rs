@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use safetensors::{Dtype, SafeTensors};
 
-use crate::FeatureMatrix;
+use activepref_core::FeatureMatrix;
 use crate::error::{DataError, DataResult};
 use crate::io::{column, read_table};
 

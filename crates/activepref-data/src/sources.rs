@@ -12,7 +12,7 @@ use crate::error::DataResult;
 use crate::formats::alpaca_eval::{self, MissingPrompts};
 use crate::formats::pairs::{self, PairColumns};
 use crate::formats::{hh_rlhf, summarize};
-use crate::synthetic_pairs::PairBenchmark;
+use activepref_core::PairBenchmark;
 use crate::text::{CandidatePool, ComparisonDataset};
 
 /// `(field, message)` when the dataset path named in an experiment file is not there.

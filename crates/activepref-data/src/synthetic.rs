@@ -25,8 +25,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal, Poisson, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use crate::seeds::{Stream, rng_for};
-use crate::{FeatureMatrix, PoolBenchmark, PoolSplit, PromptFeatures};
+use activepref_core::seeds::{Stream, rng_for};
+use activepref_core::{FeatureMatrix, PoolBenchmark, PoolSplit, PromptFeatures};
 use rayon::prelude::*;
 
 /// How OOD prompts choose their cluster.

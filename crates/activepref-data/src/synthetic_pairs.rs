@@ -11,8 +11,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use crate::FeatureMatrix;
-use crate::seeds::{Stream, rng_for};
+use activepref_core::{FeatureMatrix, PairBenchmark, PromptCandidates};
+use activepref_core::seeds::{Stream, rng_for};
 use crate::synthetic::{SyntheticPoolConfig, World, normal_vec};
 
 /// Every knob of the synthetic pair benchmark.
@@ -62,25 +62,6 @@ impl Default for SyntheticPairConfig {
             judge_noise: 0.3,
         }
     }
-}
-
-/// One prompt with its candidate responses.
-#[derive(Clone, Debug)]
-pub struct PromptCandidates {
-    pub prompt_id: u32,
-    /// `n x d` joint (prompt, response) features.
-    pub features: FeatureMatrix,
-    /// The judge's score of each response.
-    pub judge: Vec<f32>,
-}
-
-/// The stream of prompts to acquire pairs from, and the prompts for validation and evaluation.
-#[derive(Clone, Debug)]
-pub struct PairBenchmark {
-    pub name: String,
-    pub stream: Vec<PromptCandidates>,
-    pub validation: Vec<PromptCandidates>,
-    pub heldout: Vec<PromptCandidates>,
 }
 
 impl SyntheticPairConfig {
@@ -158,19 +139,6 @@ impl SyntheticPairConfig {
     }
 }
 
-impl PromptCandidates {
-    /// Every unordered pair `(i, j)`, `i < j`, with distinct judge scores, as the comparisons
-    /// `(A = i, B = j, A preferred?)`.
-    pub fn judged_pairs(&self) -> Vec<(usize, usize, bool)> {
-        let n = self.judge.len();
-        (0..n)
-            .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
-            .filter(|&(i, j)| self.judge[i] != self.judge[j])
-            .map(|(i, j)| (i, j, self.judge[i] > self.judge[j]))
-            .collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,12 +159,6 @@ mod tests {
         assert_ne!(&f.row(0)[8..], &f.row(5)[8..]);
         // Judge scores vary within a prompt.
         assert!(a.stream[0].judge.iter().any(|&s| s != a.stream[0].judge[0]));
-    }
-
-    #[test]
-    fn judged_pairs_skip_ties_and_order_by_score() {
-        let p = PromptCandidates { prompt_id: 0, features: FeatureMatrix::new(3, 1, vec![0.0; 3]).unwrap(), judge: vec![1.0, 2.0, 1.0] };
-        assert_eq!(p.judged_pairs(), vec![(0, 1, false), (1, 2, true)]);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use activepref_data::FeatureMatrix;
+use activepref_core::FeatureMatrix;
 use activepref_data::assemble::{self, MissingFeatures, PromptSplit, Resplit};
 use activepref_data::feature_store::{FeatureTable, HubLayout, import_balpm_hub, table_path};
 use activepref_data::formats::summarize;
@@ -148,7 +148,7 @@ fn resplit_moves_whole_prompts() {
     let b = assemble::pool_benchmark("x", &only_pool, &dir, MissingFeatures::Error, Some(&r)).unwrap().benchmark;
     assert_eq!(b.pool.len() + b.validation.len() + b.test.len(), 14);
     assert!(b.ood.is_empty());
-    let prompts = |s: &activepref_data::PoolSplit| s.prompt_id.iter().copied().collect::<std::collections::BTreeSet<u32>>();
+    let prompts = |s: &activepref_core::PoolSplit| s.prompt_id.iter().copied().collect::<std::collections::BTreeSet<u32>>();
     let (p, v, t) = (prompts(&b.pool), prompts(&b.validation), prompts(&b.test));
     assert_eq!((p.len(), v.len(), t.len()), (2, 2, 2));
     assert!(p.is_disjoint(&v) && p.is_disjoint(&t) && v.is_disjoint(&t));

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use activepref_data::FeatureMatrix;
+use activepref_core::FeatureMatrix;
 use activepref_data::feature_store::{FeatureTable, HubLayout, import_balpm_hub};
 use activepref_data::formats::{hh_rlhf, summarize};
 use proptest::prelude::*;

@@ -159,7 +159,7 @@ fn write_table(
         }
         progress(chunk_ids.len());
     }
-    let m = activepref_data::FeatureMatrix::new(rows, enc.dim(), data).map_err(|e| EncodeError::file(path, e.to_string()))?;
+    let m = activepref_core::FeatureMatrix::new(rows, enc.dim(), data).map_err(|e| EncodeError::file(path, e.to_string()))?;
     let table = FeatureTable::new(ids, m, path).map_err(|e| err(path, e))?;
     table.save(path).map_err(|e| err(path, e))?;
     std::fs::remove_dir_all(&parts).map_err(|e| EncodeError::file(&parts, format!("cannot remove the finished parts: {e}")))?;

@@ -15,7 +15,7 @@ pub mod weights;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use activepref_data::FeatureMatrix;
+use activepref_core::FeatureMatrix;
 use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 use tokenizers::{Tokenizer, TruncationParams};

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use activepref_acquire::{EntropyEstimator, FeatureShift, PairMode, PolicySpec, PoolPolicy, PromptKnnIndex, index_k_for};
-use activepref_data::PoolBenchmark;
+use activepref_core::PoolBenchmark;
 use activepref_loop::{AcquiredPair, PairLoop, PairRoundRecord, PoolLoop, RoundRecord, RoundTiming};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use activepref_data::FeatureMatrix;
+use activepref_core::FeatureMatrix;
 use activepref_data::feature_store::{FeatureTable, table_path};
 use activepref_data::sources::ComparisonFormat;
 use activepref_data::text::SplitRole;

@@ -22,8 +22,8 @@ use std::time::Instant;
 use std::sync::Arc;
 
 use activepref_acquire::{PoolPolicy, PoolState, PromptKnnIndex, UncertaintyScore};
-use activepref_data::seeds::{Stream, rng_for};
-use activepref_data::PoolBenchmark;
+use activepref_core::seeds::{Stream, rng_for};
+use activepref_core::PoolBenchmark;
 use activepref_model::EnsembleConfig;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};

@@ -15,9 +15,9 @@
 use std::time::Instant;
 
 use activepref_acquire::{CandidateScores, PairMode, PairPolicySpec};
-use activepref_data::seeds::{Stream, rng_for};
-use activepref_data::synthetic_pairs::{PairBenchmark, PromptCandidates};
-use activepref_data::{FeatureMatrix, PoolSplit};
+use activepref_core::seeds::{Stream, rng_for};
+use activepref_core::{PairBenchmark, PromptCandidates};
+use activepref_core::{FeatureMatrix, PoolSplit};
 use activepref_model::{EnsembleConfig, FittedEnsemble};
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};

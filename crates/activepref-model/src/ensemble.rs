@@ -1,7 +1,7 @@
 //! The deep ensemble and its training loop (specs/balpm.md §2).
 
-use activepref_data::seeds::{Stream, rng_for};
-use activepref_data::{FeatureMatrix, PoolSplit};
+use activepref_core::seeds::{Stream, rng_for};
+use activepref_core::{FeatureMatrix, PoolSplit};
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::optim::grad_clipping::GradientClippingConfig;
@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::mlp::{RewardMlp, RewardMlpConfig, bradley_terry_loss, dropout_masks};
-use crate::prediction::EnsemblePrediction;
+use activepref_core::EnsemblePrediction;
 use crate::ComputeDevice;
 
 /// Optimiser, schedule and early stopping. Defaults are the reference's effective values

@@ -19,11 +19,9 @@
 
 mod ensemble;
 mod mlp;
-mod prediction;
 
 pub use ensemble::{EnsembleConfig, FittedEnsemble, MemberInit, TrainConfig, TrainReport, UncertaintyBackend};
 pub use mlp::{Activation, RewardMlp, RewardMlpConfig, bradley_terry_loss, dropout_masks};
-pub use prediction::{EnsemblePrediction, EvalMetrics, binary_entropy_from_logit};
 
 use serde::{Deserialize, Serialize};
 

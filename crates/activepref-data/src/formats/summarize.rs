@@ -151,7 +151,7 @@ pub fn write_generated_jsonl(path: &Path, records: usize, seed: u64) -> std::io:
         "the", "my", "roommate", "said", "work", "money", "never", "because", "friend", "week", "asked", "again", "help",
         "family", "told", "time", "really", "about", "partner", "job", "after", "still", "wants", "today",
     ];
-    let mut rng = crate::seeds::rng_for(seed, crate::seeds::Stream::Data, &[99]);
+    let mut rng = activepref_core::seeds::rng_for(seed, activepref_core::seeds::Stream::Data, &[99]);
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
     let text = |rng: &mut rand_chacha::ChaCha8Rng, n: usize| -> String {
         let mut s = String::with_capacity(n * 7);
