@@ -295,23 +295,20 @@ impl PromptKnnIndex {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
-        let tmp = path.with_extension("bin.partial");
-        {
-            let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
-            w.write_all(MAGIC).map_err(io)?;
+        activepref_core::io::write_atomic(path, |w| {
+            w.write_all(MAGIC)?;
             for v in [self.key.table_hash, self.key.rows as u64, self.key.dim as u64, self.key.k as u64, self.len as u64] {
-                w.write_all(&v.to_le_bytes()).map_err(io)?;
+                w.write_all(&v.to_le_bytes())?;
             }
             for &b in &self.neighbours {
-                w.write_all(&b.to_le_bytes()).map_err(io)?;
+                w.write_all(&b.to_le_bytes())?;
             }
             for &x in &self.distances {
-                w.write_all(&x.to_le_bytes()).map_err(io)?;
+                w.write_all(&x.to_le_bytes())?;
             }
-            let file = w.into_inner().map_err(|e| io(e.into_error()))?;
-            file.sync_all().map_err(io)?;
-        }
-        std::fs::rename(&tmp, path).map_err(io)
+            Ok(())
+        })
+        .map_err(io)
     }
 
     /// Reads an index from `path`; `None` when the file is not an index of `expected` (another

@@ -36,7 +36,7 @@ pub use pair::{
     UcbSetParams,
 };
 pub use policies::{RandomSampling, TopScore};
-pub use registry::{GroupParams, GumbelParams, PolicySpec, PowerParams, ScoreParams, policy_docs};
+pub use registry::{GroupParams, GumbelParams, PolicySpec, PowerParams, ScoreParams};
 pub use rules::{Annealing, ClusteredRank, GumbelRule, GumbelTopK, ProportionalSampling, SampleThenRank};
 pub use scores::UncertaintyScore;
 

@@ -18,10 +18,12 @@
 //!   rewards; IDS gap `R − μ_i`; `a ≠ b` always; empty or singleton candidate sets fall back to all
 //!   responses.
 
+use activepref_core::FieldError;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
+use strum::{EnumMessage, EnumIter, IntoEnumIterator, IntoStaticStr};
 
 use crate::AcquireError;
 
@@ -182,38 +184,54 @@ impl Default for UcbSetParams {
 }
 
 /// A pair policy and its parameters, as written in an experiment file.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, IntoStaticStr, EnumIter, EnumMessage)]
 #[serde(tag = "policy", rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum PairPolicySpec {
     /// Two responses uniformly (reference: with replacement).
+    #[strum(message = "two responses uniformly (reference: with replacement, so a = b happens)")]
     Random,
     /// Best of 4 random responses by predicted mean, then one of the other 3.
+    #[strum(message = "best of 4 random responses by predicted mean, then one of the other 3")]
     Ultrafeedback,
     /// Highest and lowest predicted mean.
+    #[strum(message = "highest and lowest predicted mean")]
     Maxmin,
     /// Double Thompson sampling: two independent argmax draws.
+    #[strum(message = "double Thompson sampling: two independent argmax draws, redrawn until distinct")]
     Dts(ThompsonParams),
     /// Double reverse Thompson sampling: an argmax draw and an independent argmin draw.
+    #[strum(message = "double reverse Thompson sampling: an argmax draw and an independent argmin draw")]
     Drts(ThompsonParams),
     /// `argmax_{i≠j} u_i − l_j`.
+    #[strum(message = "argmax over i≠j of u_i − l_j (reference ignores beta)")]
     Deltaucb(BetaParams),
     /// The gap `u_i − l_j` at a quantile, first arm with the largest `u_i`.
+    #[strum(message = "the u_i − l_j gap at a quantile, first arm with the largest u (reference ignores beta)")]
     Deltaquantile(QuantileParams),
     /// Widest Bradley–Terry confidence interval `σ(u_i − l_j) − σ(l_i − u_j)`.
+    #[strum(message = "widest Bradley–Terry interval sig(u_i − l_j) − sig(l_i − u_j) (reference ignores beta)")]
     Infomax(BetaParams),
     /// Thompson draw for `a`, then the InfoMax width against it.
+    #[strum(message = "Thompson draw for a, then the InfoMax width against a")]
     Infogain(ThompsonParams),
     /// `a = argmax_i min_j LCB_ij`, `b` its hardest competitor.
+    #[strum(message = "a = argmax_i min_j LCB_ij, b = its hardest competitor (reference: s_i + s_j)")]
     Maxminlcb(MaxMinLcbParams),
     /// Relative UCB: `b` uniform in the candidate set, `a` the best other UCB.
+    #[strum(message = "relative UCB: b uniform in the UCB candidate set, a the best other UCB")]
     Rucb(UcbSetParams),
     /// Information-directed sampling.
+    #[strum(message = "information-directed sampling (reference gap R + mu, corrected R − mu)")]
     Ids(UcbSetParams),
     /// Offline baseline on judge scores: 2 distinct random responses, chosen = higher score.
+    #[strum(message = "offline, judge scores: 2 distinct random responses")]
     StaticRandom,
     /// Offline baseline on judge scores: best of 4 random, rejected one of the other 3.
+    #[strum(message = "offline, judge scores: best of 4 random, rejected one of the other 3")]
     StaticUltrafeedback,
     /// Offline baseline on judge scores: best and worst response.
+    #[strum(message = "offline, judge scores: best and worst response")]
     StaticMaxmin,
 }
 
@@ -269,71 +287,22 @@ fn fail(policy: &str, why: String) -> AcquireError {
 impl PairPolicySpec {
     /// The `policy:` tag.
     pub fn name(&self) -> &'static str {
-        match self {
-            PairPolicySpec::Random => "random",
-            PairPolicySpec::Ultrafeedback => "ultrafeedback",
-            PairPolicySpec::Maxmin => "maxmin",
-            PairPolicySpec::Dts(_) => "dts",
-            PairPolicySpec::Drts(_) => "drts",
-            PairPolicySpec::Deltaucb(_) => "deltaucb",
-            PairPolicySpec::Deltaquantile(_) => "deltaquantile",
-            PairPolicySpec::Infomax(_) => "infomax",
-            PairPolicySpec::Infogain(_) => "infogain",
-            PairPolicySpec::Maxminlcb(_) => "maxminlcb",
-            PairPolicySpec::Rucb(_) => "rucb",
-            PairPolicySpec::Ids(_) => "ids",
-            PairPolicySpec::StaticRandom => "static_random",
-            PairPolicySpec::StaticUltrafeedback => "static_ultrafeedback",
-            PairPolicySpec::StaticMaxmin => "static_maxmin",
-        }
+        self.into()
     }
 
     /// One line on what the rule does.
     pub fn summary(&self) -> &'static str {
-        match self {
-            PairPolicySpec::Random => "two responses uniformly (reference: with replacement, so a = b happens)",
-            PairPolicySpec::Ultrafeedback => "best of 4 random responses by predicted mean, then one of the other 3",
-            PairPolicySpec::Maxmin => "highest and lowest predicted mean",
-            PairPolicySpec::Dts(_) => "double Thompson sampling: two independent argmax draws, redrawn until distinct",
-            PairPolicySpec::Drts(_) => "double reverse Thompson sampling: an argmax draw and an independent argmin draw",
-            PairPolicySpec::Deltaucb(_) => "argmax over i≠j of u_i − l_j (reference ignores beta)",
-            PairPolicySpec::Deltaquantile(_) => "the u_i − l_j gap at a quantile, first arm with the largest u (reference ignores beta)",
-            PairPolicySpec::Infomax(_) => "widest Bradley–Terry interval sig(u_i − l_j) − sig(l_i − u_j) (reference ignores beta)",
-            PairPolicySpec::Infogain(_) => "Thompson draw for a, then the InfoMax width against a",
-            PairPolicySpec::Maxminlcb(_) => "a = argmax_i min_j LCB_ij, b = its hardest competitor (reference: s_i + s_j)",
-            PairPolicySpec::Rucb(_) => "relative UCB: b uniform in the UCB candidate set, a the best other UCB",
-            PairPolicySpec::Ids(_) => "information-directed sampling (reference gap R + mu, corrected R − mu)",
-            PairPolicySpec::StaticRandom => "offline, judge scores: 2 distinct random responses",
-            PairPolicySpec::StaticUltrafeedback => "offline, judge scores: best of 4 random, rejected one of the other 3",
-            PairPolicySpec::StaticMaxmin => "offline, judge scores: best and worst response",
-        }
+        self.get_message().expect("every pair policy has a summary")
     }
 
     /// Every pair policy with default parameters: the registry.
     pub fn all() -> Vec<PairPolicySpec> {
-        use PairPolicySpec::*;
-        vec![
-            Random,
-            Ultrafeedback,
-            Maxmin,
-            Dts(ThompsonParams::default()),
-            Drts(ThompsonParams::default()),
-            Deltaucb(BetaParams::default()),
-            Deltaquantile(QuantileParams::default()),
-            Infomax(BetaParams::default()),
-            Infogain(ThompsonParams::default()),
-            Maxminlcb(MaxMinLcbParams::default()),
-            Rucb(UcbSetParams::default()),
-            Ids(UcbSetParams::default()),
-            StaticRandom,
-            StaticUltrafeedback,
-            StaticMaxmin,
-        ]
+        PairPolicySpec::iter().collect()
     }
 
     /// Checks parameters; the error is `(parameter, message)`.
-    pub fn validate(&self) -> Result<(), (String, String)> {
-        let bad = |f: &str, m: &str| Err((f.to_string(), m.to_string()));
+    pub fn validate(&self) -> Result<(), FieldError> {
+        let bad = |f: &str, m: &str| Err(FieldError::new(f, m));
         let beta = match self {
             PairPolicySpec::Dts(p) | PairPolicySpec::Drts(p) | PairPolicySpec::Infogain(p) => Some(p.beta),
             PairPolicySpec::Deltaucb(p) | PairPolicySpec::Infomax(p) => Some(p.beta),

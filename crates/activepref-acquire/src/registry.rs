@@ -1,7 +1,9 @@
 //! The pool-policy registry: one enum that the YAML parser reads, that builds the policy objects,
 //! and that `activepref policies` prints (with defaults taken from the enum itself).
 
+use activepref_core::FieldError;
 use serde::{Deserialize, Serialize};
+use strum::{EnumMessage, EnumIter, IntoEnumIterator, IntoStaticStr};
 
 use crate::rules::{Annealing, ClusteredRank, GumbelRule, GumbelTopK, ProportionalSampling, SampleThenRank};
 use crate::scores::UncertaintyScore;
@@ -62,75 +64,48 @@ impl Default for GroupParams {
 
 /// A pool policy with its parameters, as written in an experiment file:
 /// `{ policy: balpm, k: 13, beta: 0.01 }`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, IntoStaticStr, EnumIter, EnumMessage)]
 #[serde(tag = "policy", rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum PolicySpec {
+    #[strum(message = "uniform sampling of the batch without replacement")]
     Random,
+    #[strum(message = "top-B by BALD, H[p̄] − mean_m H[p_m] (the paper's BALD baseline; = rank with score bald)")]
     Bald,
+    #[strum(message = "top-B by the chosen score")]
     Rank(ScoreParams),
+    #[strum(message = "sampling without replacement with probability ∝ score")]
     Sample(ScoreParams),
+    #[strum(message = "top-B of score + Gumbel(0, 1/beta): ∝ exp(beta·score) (Kirsch et al. 2023)")]
     SoftmaxBald(GumbelParams),
+    #[strum(message = "top-B of log(score + 1e-5) + Gumbel(0, 1/beta): ∝ score^beta, optional annealing of beta")]
     PowerBald(PowerParams),
+    #[strum(message = "top-B of log(1/rank + 1e-5) + Gumbel(0, 1/beta): ∝ rank^−beta")]
     SoftrankBald(GumbelParams),
+    #[strum(message = "shuffle, best of each group of group_size, then B of the winners uniformly")]
     SampleThenRank(GroupParams),
+    #[strum(message = "top-B by score with at most one comparison per prompt")]
     ClusteredRank(ScoreParams),
+    #[strum(message = "BAL-PM: greedy u + beta·(log(2 r_k + eps) − ψ(n + 1)/d_tilde), counts updated within the batch; ablations: estimator kl, no_uncertainty, entropy_minimizer, normalize_entropy, score")]
     Balpm(BalPmConfig),
+    #[strum(message = "BatchBALD: greedy joint mutual information of the batch's labels with the ensemble member")]
     Batchbald(BatchBaldConfig),
 }
 
 impl PolicySpec {
     /// Every policy with its default parameters: the registry itself.
     pub fn all() -> Vec<PolicySpec> {
-        use PolicySpec::*;
-        vec![
-            Random,
-            Bald,
-            Rank(ScoreParams::default()),
-            Sample(ScoreParams::default()),
-            SoftmaxBald(GumbelParams::default()),
-            PowerBald(PowerParams::default()),
-            SoftrankBald(GumbelParams::default()),
-            SampleThenRank(GroupParams::default()),
-            ClusteredRank(ScoreParams::default()),
-            Balpm(BalPmConfig::default()),
-            Batchbald(BatchBaldConfig::default()),
-        ]
+        PolicySpec::iter().collect()
     }
 
     /// The `policy:` tag.
     pub fn name(&self) -> &'static str {
-        match self {
-            PolicySpec::Random => "random",
-            PolicySpec::Bald => "bald",
-            PolicySpec::Rank(_) => "rank",
-            PolicySpec::Sample(_) => "sample",
-            PolicySpec::SoftmaxBald(_) => "softmax_bald",
-            PolicySpec::PowerBald(_) => "power_bald",
-            PolicySpec::SoftrankBald(_) => "softrank_bald",
-            PolicySpec::SampleThenRank(_) => "sample_then_rank",
-            PolicySpec::ClusteredRank(_) => "clustered_rank",
-            PolicySpec::Balpm(_) => "balpm",
-            PolicySpec::Batchbald(_) => "batchbald",
-        }
+        self.into()
     }
 
     /// One line on what the policy does.
     pub fn summary(&self) -> &'static str {
-        match self {
-            PolicySpec::Random => "uniform sampling of the batch without replacement",
-            PolicySpec::Bald => "top-B by BALD, H[p̄] − mean_m H[p_m] (the paper's BALD baseline; = rank with score bald)",
-            PolicySpec::Rank(_) => "top-B by the chosen score",
-            PolicySpec::Sample(_) => "sampling without replacement with probability ∝ score",
-            PolicySpec::SoftmaxBald(_) => "top-B of score + Gumbel(0, 1/beta): ∝ exp(beta·score) (Kirsch et al. 2023)",
-            PolicySpec::PowerBald(_) => "top-B of log(score + 1e-5) + Gumbel(0, 1/beta): ∝ score^beta, optional annealing of beta",
-            PolicySpec::SoftrankBald(_) => "top-B of log(1/rank + 1e-5) + Gumbel(0, 1/beta): ∝ rank^−beta",
-            PolicySpec::SampleThenRank(_) => "shuffle, best of each group of group_size, then B of the winners uniformly",
-            PolicySpec::ClusteredRank(_) => "top-B by score with at most one comparison per prompt",
-            PolicySpec::Balpm(_) => {
-                "BAL-PM: greedy u + beta·(log(2 r_k + eps) − ψ(n + 1)/d_tilde), counts updated within the batch; ablations: estimator kl, no_uncertainty, entropy_minimizer, normalize_entropy, score"
-            }
-            PolicySpec::Batchbald(_) => "BatchBALD: greedy joint mutual information of the batch's labels with the ensemble member",
-        }
+        self.get_message().expect("every policy has a summary")
     }
 
     pub fn build(&self) -> Box<dyn PoolPolicy> {
@@ -150,9 +125,9 @@ impl PolicySpec {
     }
 
     /// Checks parameters against the pool size; the error is `(parameter, message)`.
-    pub fn validate(&self, pool_size: usize) -> Result<(), (String, String)> {
-        let bad = |f: &str, m: String| Err((f.to_string(), m));
-        let positive_beta = |beta: f64| -> Result<(), (String, String)> {
+    pub fn validate(&self, pool_size: usize) -> Result<(), FieldError> {
+        let bad = |f: &str, m: String| Err(FieldError::new(f, m));
+        let positive_beta = |beta: f64| -> Result<(), FieldError> {
             if beta.is_finite() && beta > 0.0 { Ok(()) } else { bad("beta", "must be a finite number > 0 (the Gumbel scale is 1/beta)".into()) }
         };
         match self {
@@ -189,11 +164,6 @@ impl PolicySpec {
     }
 }
 
-/// Name and summary of every registered pool policy, from [`PolicySpec::all`].
-pub fn policy_docs() -> Vec<(&'static str, &'static str, PolicySpec)> {
-    PolicySpec::all().into_iter().map(|s| (s.name(), s.summary(), s)).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,12 +171,33 @@ mod tests {
 
     #[test]
     fn every_registered_policy_is_listed_once() {
-        let names: Vec<_> = policy_docs().iter().map(|d| d.0).collect();
+        let names: Vec<_> = PolicySpec::all().iter().map(PolicySpec::name).collect();
         let mut unique = names.clone();
         unique.dedup();
         assert_eq!(names.len(), unique.len());
         assert_eq!(names.len(), 11);
         assert!(names.contains(&"batchbald") && names.contains(&"balpm"));
+    }
+
+    /// The derived names are the YAML spellings serde reads: a spec written with its name parses
+    /// back to the same variant, for every pool policy, pair policy and score.
+    #[test]
+    fn derived_names_are_the_yaml_tags() {
+        for spec in PolicySpec::all() {
+            let back: PolicySpec = serde_json::from_str(&format!(r#"{{"policy": "{}"}}"#, spec.name())).unwrap();
+            assert_eq!(std::mem::discriminant(&back), std::mem::discriminant(&spec), "{}", spec.name());
+            assert!(!spec.summary().is_empty());
+        }
+        for spec in crate::PairPolicySpec::all() {
+            let back: crate::PairPolicySpec = serde_json::from_str(&format!(r#"{{"policy": "{}"}}"#, spec.name())).unwrap();
+            assert_eq!(std::mem::discriminant(&back), std::mem::discriminant(&spec), "{}", spec.name());
+        }
+        assert_eq!(crate::PairPolicySpec::all().len(), 15);
+        let scores: Vec<&str> = UncertaintyScore::all().map(UncertaintyScore::name).collect();
+        assert_eq!(scores, ["bald", "predictive", "aleatoric", "variance", "random"]);
+        for score in UncertaintyScore::all() {
+            assert_eq!(serde_json::from_str::<UncertaintyScore>(&format!(r#""{}""#, score.name())).unwrap(), score);
+        }
     }
 
     proptest::proptest! {
@@ -249,9 +240,9 @@ mod tests {
     #[test]
     fn k_beyond_pool_is_named() {
         let spec = PolicySpec::Balpm(BalPmConfig { k: 50, ..Default::default() });
-        let (field, msg) = spec.validate(20).unwrap_err();
+        let FieldError { field, message: msg } = spec.validate(20).unwrap_err();
         assert_eq!(field, "k");
         assert!(msg.contains("only 20"));
-        assert_eq!(PolicySpec::SoftmaxBald(GumbelParams { beta: 0.0, ..Default::default() }).validate(20).unwrap_err().0, "beta");
+        assert_eq!(PolicySpec::SoftmaxBald(GumbelParams { beta: 0.0, ..Default::default() }).validate(20).unwrap_err().field, "beta");
     }
 }

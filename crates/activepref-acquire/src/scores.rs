@@ -4,25 +4,49 @@ use activepref_core::EnsemblePrediction;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use strum::{EnumIter, EnumMessage, IntoEnumIterator, IntoStaticStr};
 
 /// An uncertainty score computed from the ensemble's per-member predictions.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// `activepref policies` lists the variants with their messages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, IntoStaticStr, EnumIter, EnumMessage)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum UncertaintyScore {
     /// Epistemic: `H[p̄] − mean_m H[p_m]` (the paper's default).
     #[default]
+    #[strum(message = "epistemic uncertainty H[p̄] − mean_m H[p_m] (the paper's default)")]
     Bald,
     /// Predictive entropy `H[p̄]` (max-entropy).
+    #[strum(message = "predictive entropy H[p̄] (max-entropy)")]
     Predictive,
     /// Aleatoric: expected entropy `mean_m H[p_m]`.
+    #[strum(message = "aleatoric uncertainty, the expected entropy mean_m H[p_m]")]
     Aleatoric,
     /// Population variance of `p_m` across members.
+    #[strum(message = "population variance of p_m across members")]
     Variance,
     /// A uniform random number per candidate (with `rank`, this is random sampling).
+    #[strum(message = "a uniform random number per candidate (rank + random = random sampling)")]
     Random,
 }
 
 impl UncertaintyScore {
+    /// Every score, in declaration order.
+    pub fn all() -> impl Iterator<Item = UncertaintyScore> {
+        UncertaintyScore::iter()
+    }
+
+    /// The YAML spelling (`score: bald`).
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+
+    /// One line on what the score measures.
+    pub fn summary(self) -> &'static str {
+        self.get_message().expect("every score has a summary")
+    }
+
     /// The score of every row of `pred`.
     pub fn compute(self, pred: &EnsemblePrediction, rng: &mut ChaCha8Rng) -> Vec<f64> {
         let rows = 0..pred.rows();

@@ -2,6 +2,7 @@
 //! torch pass, on this machine, in one run. Each measurement runs in a fresh child process so that
 //! its peak memory is its own.
 
+use anyhow::anyhow;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -37,14 +38,14 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
 
 /// Builds the index of `state`'s prompt table and selects one batch with it: the index, the
 /// trace, and the build and selection seconds.
-fn build_and_select(policy: &BalPm, state: PoolState<'_>, k: usize) -> Result<(PromptKnnIndex, BalPmTrace, f64, f64), String> {
+fn build_and_select(policy: &BalPm, state: PoolState<'_>, k: usize) -> anyhow::Result<(PromptKnnIndex, BalPmTrace, f64, f64)> {
     let (index, build) = timed(|| PromptKnnIndex::build(state.prompt_features.table(), k, &|_| {}));
     let (trace, select) = timed(|| policy.select_traced(&PoolState { prompt_index: Some(&index), ..state }, PAPER_BATCH));
-    Ok((index, trace.map_err(|e| e.to_string())?, build, select))
+    Ok((index, trace?, build, select))
 }
 
 /// Child mode: one measurement, printed as `key value` pairs on one line.
-pub fn part(name: &str, args: &BenchKnnArgs) -> Result<(), String> {
+pub fn part(name: &str, args: &BenchKnnArgs) -> anyhow::Result<()> {
     let policy = BalPm::new(BalPmConfig::default());
     let k = index_k_for(policy.config.k);
     let line = match name {
@@ -62,13 +63,13 @@ pub fn part(name: &str, args: &BenchKnnArgs) -> Result<(), String> {
             )
         }
         brute if brute.starts_with("brute") => {
-            let n: usize = brute["brute".len()..].parse().map_err(|_| format!("bad part {brute}"))?;
+            let n: usize = brute["brute".len()..].parse().map_err(|_| anyhow!("bad part {brute}"))?;
             let fx = SelectionFixture::random(n, PAPER_BATCH, args.dim, 1, 11);
             let (want, brute_secs) = timed(|| policy.select_traced(&fx.state(), PAPER_BATCH));
-            let want = want.map_err(|e| e.to_string())?;
+            let want = want?;
             let (_, got, build, select) = build_and_select(&policy, fx.state(), k)?;
             if got != want {
-                return Err(format!("indexed and brute-force batches differ at N = {n}"));
+                return Err(anyhow!("indexed and brute-force batches differ at N = {n}"));
             }
             format!("brute_secs {brute_secs:.3} build_secs {build:.3} select_secs {select:.4}")
         }
@@ -92,22 +93,22 @@ pub fn part(name: &str, args: &BenchKnnArgs) -> Result<(), String> {
                 peak_rss_mib().unwrap_or(f64::NAN)
             )
         }
-        other => return Err(format!("unknown bench part `{other}`")),
+        other => return Err(anyhow!("unknown bench part `{other}`")),
     };
     say!("{line}");
     Ok(())
 }
 
 /// Runs `activepref bench-knn --part <name>` with the same settings and parses its line.
-fn child(name: &str, args: &BenchKnnArgs) -> Result<Vec<(String, f64)>, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+fn child(name: &str, args: &BenchKnnArgs) -> anyhow::Result<Vec<(String, f64)>> {
+    let exe = std::env::current_exe()?;
     let out = Command::new(&exe)
         .args(["--threads", &rayon::current_num_threads().to_string(), "bench-knn", "--part", name])
         .args(["--pool", &args.pool.to_string(), "--dim", &args.dim.to_string(), "--dup", &args.dup.to_string()])
         .output()
-        .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+        .map_err(|e| anyhow!("cannot start {}: {e}", exe.display()))?;
     if !out.status.success() {
-        return Err(format!("bench part `{name}` failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(anyhow!("bench part `{name}` failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let words: Vec<&str> = text.split_whitespace().collect();
@@ -119,25 +120,25 @@ fn get(v: &[(String, f64)], key: &str) -> f64 {
 }
 
 /// The reference-style torch pass on `n × d`, or `None` when no Python was given.
-fn torch_pass(python: &Path, n: usize, d: usize) -> Result<f64, String> {
+fn torch_pass(python: &Path, n: usize, d: usize) -> anyhow::Result<f64> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/knn_reference_pass.py");
     let out = Command::new(python)
         .arg(&script)
         .args([n.to_string(), d.to_string(), "--threads".into(), rayon::current_num_threads().to_string()])
         .output()
-        .map_err(|e| format!("--python {}: cannot start ({e})", python.display()))?;
+        .map_err(|e| anyhow!("--python {}: cannot start ({e})", python.display()))?;
     if !out.status.success() {
-        return Err(format!("--python {}: {} (does it have torch? `pip install torch`)", python.display(), String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(anyhow!("--python {}: {} (does it have torch? `pip install torch`)", python.display(), String::from_utf8_lossy(&out.stderr).trim()));
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| format!("unexpected output from {}: `{}`", script.display(), text.trim()))
+    text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| anyhow!("unexpected output from {}: `{}`", script.display(), text.trim()))
 }
 
-pub fn bench_knn(args: &BenchKnnArgs) -> Result<(), String> {
+pub fn bench_knn(args: &BenchKnnArgs) -> anyhow::Result<()> {
     if args.pool <= PAPER_BATCH || args.dim == 0 || args.dup == 0 {
-        return Err(format!("--pool must exceed {PAPER_BATCH} and --dim, --dup must be at least 1"));
+        return Err(anyhow!("--pool must exceed {PAPER_BATCH} and --dim, --dup must be at least 1"));
     }
-    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: cannot create ({e})", args.out.display()))?;
+    std::fs::create_dir_all(&args.out).map_err(|e| anyhow!("{}: cannot create ({e})", args.out.display()))?;
     let threads = rayon::current_num_threads();
     let gemm = get(&child("gemm", args)?, "gflops");
     say!("machine: {} ({threads} threads); sgemm 2048³ with the gemm crate: {gemm:.0} GFLOP/s", cpu_model());
@@ -177,7 +178,7 @@ pub fn bench_knn(args: &BenchKnnArgs) -> Result<(), String> {
         row("indexed selection of 320 (synthetic pool)", 92_858, get(&v, "select_secs"), None, &format!("peak RSS {peak:.0} MiB = {:.2}x the feature data", peak / features));
     }
     let path = args.out.join("bench-knn.csv");
-    std::fs::write(&path, csv).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::write(&path, csv).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     say!("wrote {}", path.display());
     Ok(())
 }
@@ -195,13 +196,13 @@ pub struct BenchModelArgs {
 
 /// activepref's side of `scripts/bench-vs-torch.sh`: training, scoring and the encoder on the
 /// shapes of `scripts/torch_peer.py`, printed as `key value` lines.
-pub fn bench_model(args: &BenchModelArgs) -> Result<(), String> {
+pub fn bench_model(args: &BenchModelArgs) -> anyhow::Result<()> {
     use activepref_benches::random_split;
     use activepref_model::{EnsembleConfig, TrainConfig};
     if args.dim == 0 || args.members == 0 || args.pairs == 0 || args.rows == 0 {
-        return Err("--dim, --members, --pairs and --rows must be at least 1".into());
+        return Err(anyhow!("--dim, --members, --pairs and --rows must be at least 1"));
     }
-    let burn_device = args.device.burn_device().map_err(|e| format!("--device: {e}"))?;
+    let burn_device = args.device.burn_device().map_err(|e| anyhow!("--device: {e}"))?;
     say!("cpu {}", cpu_model().replace(' ', "_"));
     say!("threads {}", rayon::current_num_threads());
     say!("sgemm_gflops {:.1}", sgemm_gflops(2_048));
@@ -232,15 +233,15 @@ pub fn bench_model(args: &BenchModelArgs) -> Result<(), String> {
     say!("score_gflops {:.1}", flops / best / 1e9);
     if !args.skip_encode {
         use activepref_encode::TextEncoder;
-        let mut enc = TextEncoder::load(&args.model, &burn_device).map_err(|e| format!("{e} (run scripts/fetch-minilm.sh)"))?;
+        let mut enc = TextEncoder::load(&args.model, &burn_device).map_err(|e| anyhow!("{e} (run scripts/fetch-minilm.sh)"))?;
         let words: Vec<u32> = (2000..2000 + 64 * 126).map(|i| 1000 + (i * 7919 % 28000) as u32).collect();
         let inputs: Vec<Vec<u32>> = words.chunks(126).map(|w| enc.wrap(w)).collect();
         enc.batch_size = 32;
-        enc.encode_ids(&inputs[..8]).map_err(|e| e.to_string())?;
+        enc.encode_ids(&inputs[..8])?;
         let mut best = f64::INFINITY;
         for _ in 0..5 {
             let t = Instant::now();
-            enc.encode_ids(&inputs).map_err(|e| e.to_string())?;
+            enc.encode_ids(&inputs)?;
             best = best.min(t.elapsed().as_secs_f64());
         }
         say!("encode_sentences_per_sec {:.1}", 64.0 / best);

@@ -2,20 +2,89 @@
 
 use std::path::Path;
 
+use activepref_encode::featurize::PromptKeep;
+use activepref_model::ComputeDevice;
+use anyhow::anyhow;
+
 use activepref_data::feature_store::{FeatureTable, HubLayout, import_balpm_hub, table_path};
 use activepref_data::formats::alpaca_eval::{self, MissingPrompts};
-use activepref_data::formats::pairs::{PairColumns, split_role};
+use activepref_data::formats::pairs::PairColumns;
 use activepref_data::hub;
 use activepref_data::sources::ComparisonFormat;
 use activepref_data::text::SplitRole;
 
 use crate::say;
 
+/// A dataset format on the command line: the comparison formats (pool setting) and AlpacaEval's
+/// candidate pool (pair setting).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DatasetFormat {
+    /// OpenAI summarize-from-feedback (a .jsonl/.json/.parquet file or a directory of them).
+    SummarizeFromFeedback,
+    /// Anthropic HH-RLHF (.jsonl or .jsonl.gz).
+    HhRlhf,
+    /// AlpacaEval annotations (a directory of <model>.annotations.json.gz).
+    AlpacaEval,
+    /// Any pair table; map its columns with --columns.
+    Pairs,
+}
+
+impl DatasetFormat {
+    /// The pool-setting format, or `None` for AlpacaEval's candidate pool.
+    fn comparison(self) -> Option<ComparisonFormat> {
+        match self {
+            DatasetFormat::SummarizeFromFeedback => Some(ComparisonFormat::SummarizeFromFeedback),
+            DatasetFormat::HhRlhf => Some(ComparisonFormat::HhRlhf),
+            DatasetFormat::Pairs => Some(ComparisonFormat::Pairs),
+            DatasetFormat::AlpacaEval => None,
+        }
+    }
+
+    /// The command-line spelling.
+    pub fn name(self) -> String {
+        clap::ValueEnum::to_possible_value(&self).expect("no skipped variants").get_name().to_string()
+    }
+}
+
+/// What `import-features` reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImportLayout {
+    /// BAL-PM hub CSV/parquet `id, 0..2d-1`: writes pair_a and pair_b.
+    BalpmPair,
+    /// BAL-PM hub CSV/parquet `id, 0..d-1`: writes prompt.
+    BalpmPrompt,
+    /// A rows x dim .npy array: writes --table.
+    Npy,
+}
+
+/// A table of a feature store split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TableName {
+    /// (prompt, response A) features.
+    #[value(name = "pair_a")]
+    PairA,
+    /// (prompt, response B) features.
+    #[value(name = "pair_b")]
+    PairB,
+    /// Prompt-only features (BAL-PM's entropy term).
+    Prompt,
+}
+
+impl TableName {
+    fn name(self) -> &'static str {
+        match self {
+            TableName::PairA => "pair_a",
+            TableName::PairB => "pair_b",
+            TableName::Prompt => "prompt",
+        }
+    }
+}
+
 /// Parses `prompt=question,a=r1,b=r2,label=winner` into a column mapping.
-pub fn parse_columns(spec: &str) -> Result<PairColumns, String> {
+pub fn parse_columns(spec: &str) -> anyhow::Result<PairColumns> {
     let mut c = PairColumns::default();
     for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
-        let (key, value) = part.split_once('=').ok_or_else(|| format!("--columns: `{part}` is not key=column"))?;
+        let (key, value) = part.split_once('=').ok_or_else(|| anyhow!("--columns: `{part}` is not key=column"))?;
         let value = value.trim().to_string();
         match key.trim() {
             "prompt" => c.prompt = value,
@@ -25,7 +94,7 @@ pub fn parse_columns(spec: &str) -> Result<PairColumns, String> {
             "id" => c.id = Some(value),
             "prompt_id" => c.prompt_id = Some(value),
             "split" => c.split = Some(value),
-            other => return Err(format!("--columns: unknown key `{other}`; use prompt, a, b, label, id, prompt_id, split")),
+            other => return Err(anyhow!("--columns: unknown key `{other}`; use prompt, a, b, label, id, prompt_id, split")),
         }
     }
     Ok(c)
@@ -44,68 +113,129 @@ enum Dataset {
     Candidates(activepref_data::text::CandidatePool),
 }
 
-/// Loads `path` in `format` (`alpaca-eval` or a [`ComparisonFormat`] name); `columns` maps a
-/// `pairs` table.
-fn load_dataset(format: &str, path: &Path, columns: Option<&str>) -> Result<Dataset, String> {
-    if format == "alpaca-eval" {
-        return Ok(Dataset::Candidates(alpaca_eval::load(path, MissingPrompts::Keep).map_err(|e| e.to_string())?));
-    }
-    let fmt = ComparisonFormat::parse(format)
-        .ok_or_else(|| format!("unknown format `{format}`; use summarize-from-feedback, hh-rlhf, alpaca-eval or pairs"))?;
+/// Loads `path` in `format`; `columns` maps a `pairs` table.
+fn load_dataset(format: DatasetFormat, path: &Path, columns: Option<&str>) -> anyhow::Result<Dataset> {
+    let Some(fmt) = format.comparison() else {
+        return Ok(Dataset::Candidates(alpaca_eval::load(path, MissingPrompts::Keep)?));
+    };
     let cols = columns.map(parse_columns).transpose()?;
-    Ok(Dataset::Comparisons(fmt.load(path, cols.as_ref()).map_err(|e| e.to_string())?))
+    Ok(Dataset::Comparisons(fmt.load(path, cols.as_ref())?))
 }
 
-pub fn inspect(format: &str, path: &Path, features: Option<&Path>, columns: Option<&str>) -> Result<(), String> {
-    if columns.is_some() && ComparisonFormat::parse(format).is_some_and(|f| f != ComparisonFormat::Pairs) {
-        return Err("--columns applies to format `pairs` only".into());
+/// `activepref inspect`: what a dataset holds, as text or (`json`) one JSON object.
+pub fn inspect(format: DatasetFormat, path: &Path, features: Option<&Path>, columns: Option<&str>, json: bool) -> anyhow::Result<()> {
+    if columns.is_some() && format != DatasetFormat::Pairs {
+        return Err(anyhow!("--columns applies to format `pairs` only"));
     }
-    match load_dataset(format, path, columns)? {
+    let report = match load_dataset(format, path, columns)? {
         Dataset::Comparisons(ds) => inspect_comparisons(format, path, &ds, features),
-        Dataset::Candidates(pool) => inspect_candidates(path, &pool, features),
+        Dataset::Candidates(pool) => inspect_candidates(format, path, &pool, features),
+    };
+    if json {
+        say!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_inspection(&report);
     }
     Ok(())
 }
 
-fn inspect_candidates(path: &Path, pool: &activepref_data::text::CandidatePool, features: Option<&Path>) {
+/// Feature tables found next to a dataset: `{ "split/table": "rows x dims" }`.
+fn feature_tables(dir: &Path, tables: &[(&str, &str)]) -> serde_json::Map<String, serde_json::Value> {
+    tables
+        .iter()
+        .filter_map(|&(split, table)| {
+            let p = table_path(dir, split, table);
+            p.exists().then(|| (format!("{split}/{table}"), describe_table(&p).into()))
+        })
+        .collect()
+}
+
+fn inspect_candidates(format: DatasetFormat, path: &Path, pool: &activepref_data::text::CandidatePool, features: Option<&Path>) -> serde_json::Value {
     let (lo, hi) = pool.responses_per_prompt();
     let scores: Vec<f32> = pool.candidates.iter().flatten().map(|c| c.score).collect();
     let mean = scores.iter().map(|&s| f64::from(s)).sum::<f64>() / scores.len().max(1) as f64;
-    say!("alpaca-eval {}: {} files", path.display(), pool.sources.len());
-    say!("  prompts: {}", pool.prompts.len());
-    say!("  models: {} ({})", pool.models.len(), pool.models.join(", "));
-    say!("  responses per prompt: {lo}..{hi}; {} responses in all", scores.len());
-    say!("  judge scores (preference - 1): mean {mean:.3}, range [{:.3}, {:.3}]", scores.iter().cloned().fold(f32::INFINITY, f32::min), scores.iter().cloned().fold(f32::NEG_INFINITY, f32::max));
-    for (m, lacks) in &pool.gaps {
-        say!("  mismatch: {} lacks {} of {} instructions (kept with fewer candidates; `missing: intersect` drops them)", pool.models[*m], lacks.len(), pool.prompts.len());
-    }
-    if let Some(dir) = features {
-        let p = table_path(dir, "candidates", "responses");
-        say!("  features {}: {}", p.display(), describe_table(&p));
-    }
+    let gaps: Vec<serde_json::Value> =
+        pool.gaps.iter().map(|(m, lacks)| serde_json::json!({ "model": pool.models[*m], "missing_prompts": lacks.len() })).collect();
+    serde_json::json!({
+        "format": format.name(),
+        "path": path.display().to_string(),
+        "files": pool.sources.len(),
+        "prompts": pool.prompts.len(),
+        "models": pool.models,
+        "responses_per_prompt": { "min": lo, "max": hi },
+        "responses": scores.len(),
+        "judge_score": {
+            "mean": mean,
+            "min": scores.iter().copied().fold(f32::INFINITY, f32::min),
+            "max": scores.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+        },
+        "gaps": gaps,
+        "features": features.map(|dir| feature_tables(dir, &[("candidates", "responses")])),
+    })
 }
 
-fn inspect_comparisons(format: &str, path: &Path, ds: &activepref_data::text::ComparisonDataset, features: Option<&Path>) {
-    say!("{format} {}: {} comparisons from {} file(s)", path.display(), ds.len(), ds.sources.len());
-    say!("  {:<11} {:>11} {:>8} {:>22}", "split", "comparisons", "prompts", "per prompt (mean/max)");
-    for s in ds.summary() {
-        say!("  {:<11} {:>11} {:>8} {:>17.2} / {}", s.role.name(), s.comparisons, s.prompts, s.mean_per_prompt(), s.max_per_prompt);
-    }
-    let preferred_a = ds.splits.values().flatten().filter(|c| c.a_preferred).count();
-    say!("  response A preferred in {preferred_a} of {}", ds.len());
-    if let Some(dir) = features {
-        for role in SplitRole::ALL {
-            for table in ["pair_a", "pair_b", "prompt"] {
-                let p = table_path(dir, role.name(), table);
-                if p.exists() {
-                    say!("  features {}/{table}: {}", role.name(), describe_table(&p));
-                }
-            }
+fn inspect_comparisons(format: DatasetFormat, path: &Path, ds: &activepref_data::text::ComparisonDataset, features: Option<&Path>) -> serde_json::Value {
+    let splits: Vec<serde_json::Value> = ds
+        .summary()
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "split": s.role.name(),
+                "comparisons": s.comparisons,
+                "prompts": s.prompts,
+                "mean_per_prompt": s.mean_per_prompt(),
+                "max_per_prompt": s.max_per_prompt,
+            })
+        })
+        .collect();
+    let tables: Vec<(&str, &str)> =
+        SplitRole::ALL.iter().flat_map(|r| ["pair_a", "pair_b", "prompt"].map(|t| (r.name(), t))).collect();
+    serde_json::json!({
+        "format": format.name(),
+        "path": path.display().to_string(),
+        "files": ds.sources.len(),
+        "comparisons": ds.len(),
+        "splits": splits,
+        "a_preferred": ds.splits.values().flatten().filter(|c| c.a_preferred).count(),
+        "features": features.map(|dir| feature_tables(dir, &tables)),
+    })
+}
+
+/// The text form of an `inspect` report.
+fn print_inspection(r: &serde_json::Value) {
+    let (format, path, files) = (r["format"].as_str().unwrap_or(""), r["path"].as_str().unwrap_or(""), &r["files"]);
+    if let Some(splits) = r["splits"].as_array() {
+        say!("{format} {path}: {} comparisons from {files} file(s)", r["comparisons"]);
+        say!("  {:<11} {:>11} {:>8} {:>22}", "split", "comparisons", "prompts", "per prompt (mean/max)");
+        for s in splits {
+            let mean = s["mean_per_prompt"].as_f64().unwrap_or(0.0);
+            say!("  {:<11} {:>11} {:>8} {:>17.2} / {}", s["split"].as_str().unwrap_or(""), s["comparisons"], s["prompts"], mean, s["max_per_prompt"]);
+        }
+        say!("  response A preferred in {} of {}", r["a_preferred"], r["comparisons"]);
+    } else {
+        let models: Vec<&str> = r["models"].as_array().map(|m| m.iter().filter_map(|x| x.as_str()).collect()).unwrap_or_default();
+        let prompts = &r["prompts"];
+        say!("{format} {path}: {files} files");
+        say!("  prompts: {prompts}");
+        say!("  models: {} ({})", models.len(), models.join(", "));
+        say!("  responses per prompt: {}..{}; {} responses in all", r["responses_per_prompt"]["min"], r["responses_per_prompt"]["max"], r["responses"]);
+        let j = &r["judge_score"];
+        let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+        say!("  judge scores (preference - 1): mean {:.3}, range [{:.3}, {:.3}]", f(&j["mean"]), f(&j["min"]), f(&j["max"]));
+        for g in r["gaps"].as_array().into_iter().flatten() {
+            say!(
+                "  mismatch: {} lacks {} of {prompts} instructions (kept with fewer candidates; `missing: intersect` drops them)",
+                g["model"].as_str().unwrap_or(""),
+                g["missing_prompts"]
+            );
         }
     }
+    for (name, desc) in r["features"].as_object().into_iter().flatten() {
+        say!("  features {name}: {}", desc.as_str().unwrap_or(""));
+    }
 }
 
-pub fn fetch(dataset: Option<&str>) -> Result<(), String> {
+pub fn fetch(dataset: Option<&str>) -> anyhow::Result<()> {
     let Some(key) = dataset else {
         say!("Datasets `activepref fetch <name>` downloads into the Hugging Face cache:");
         for d in hub::DATASETS {
@@ -115,10 +245,10 @@ pub fn fetch(dataset: Option<&str>) -> Result<(), String> {
     };
     let ds = hub::dataset(key).ok_or_else(|| {
         let names: Vec<&str> = hub::DATASETS.iter().map(|d| d.key).collect();
-        format!("unknown dataset `{key}`; use one of {}", names.join(", "))
+        anyhow!("unknown dataset `{key}`; use one of {}", names.join(", "))
     })?;
     let offline = hub::offline_from_env();
-    let files = hub::fetch(hub::cache_from_env(), ds, offline).map_err(|e| e.to_string())?;
+    let files = hub::fetch(hub::cache_from_env(), ds, offline)?;
     for f in &files {
         say!("{}", f.display());
     }
@@ -126,22 +256,18 @@ pub fn fetch(dataset: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
-pub fn import_features(layout: &str, file: &Path, split: &str, out: &Path, table: Option<&str>, ids: Option<&Path>) -> Result<(), String> {
-    let role = split_role(split).ok_or_else(|| format!("--split: unknown split `{split}`; use pool/train, validation/eval, test or ood"))?;
+pub fn import_features(layout: ImportLayout, file: &Path, role: SplitRole, out: &Path, table: Option<TableName>, ids: Option<&Path>) -> anyhow::Result<()> {
     let written: Vec<(String, FeatureTable)> = match layout {
-        "balpm-pair" | "balpm-prompt" => {
-            let l = if layout == "balpm-pair" { HubLayout::Pair } else { HubLayout::Prompt };
-            import_balpm_hub(file, l).map_err(|e| e.to_string())?.tables.into_iter().map(|(n, t)| (n.to_string(), t)).collect()
+        ImportLayout::BalpmPair | ImportLayout::BalpmPrompt => {
+            let l = if layout == ImportLayout::BalpmPair { HubLayout::Pair } else { HubLayout::Prompt };
+            import_balpm_hub(file, l)?.tables.into_iter().map(|(n, t)| (n.to_string(), t)).collect()
         }
-        "npy" => {
-            let table = table.ok_or("--table is required with --layout npy (pair_a, pair_b or prompt)")?;
-            if !["pair_a", "pair_b", "prompt"].contains(&table) {
-                return Err(format!("--table: `{table}` is not pair_a, pair_b or prompt"));
-            }
+        ImportLayout::Npy => {
+            let table = table.ok_or_else(|| anyhow!("--table is required with --layout npy (pair_a, pair_b or prompt)"))?;
             let ids = match ids {
                 Some(p) => Some(
                     std::fs::read_to_string(p)
-                        .map_err(|e| format!("{}: cannot read ids ({e})", p.display()))?
+                        .map_err(|e| anyhow!("{}: cannot read ids ({e})", p.display()))?
                         .lines()
                         .map(|l| l.trim().to_string())
                         .filter(|l| !l.is_empty())
@@ -149,13 +275,12 @@ pub fn import_features(layout: &str, file: &Path, split: &str, out: &Path, table
                 ),
                 None => None,
             };
-            vec![(table.to_string(), FeatureTable::import_npy(file, ids).map_err(|e| e.to_string())?)]
+            vec![(table.name().to_string(), FeatureTable::import_npy(file, ids)?)]
         }
-        other => return Err(format!("--layout: unknown `{other}`; use balpm-pair, balpm-prompt or npy")),
     };
     for (name, t) in written {
         let p = table_path(out, role.name(), &name);
-        t.save(&p).map_err(|e| e.to_string())?;
+        t.save(&p)?;
         say!("wrote {} ({} rows x {} dims)", p.display(), t.rows(), t.dim());
     }
     Ok(())
@@ -170,9 +295,9 @@ pub(crate) fn peak_rss_mib() -> Option<f64> {
 }
 
 /// Child mode of `bench-data`: load one file, print `records seconds peak_mib` on one line.
-pub fn bench_load_one(file: &Path) -> Result<(), String> {
+pub fn bench_load_one(file: &Path) -> anyhow::Result<()> {
     let t = std::time::Instant::now();
-    let ds = activepref_data::formats::summarize::load(file).map_err(|e| e.to_string())?;
+    let ds = activepref_data::formats::summarize::load(file)?;
     let secs = t.elapsed().as_secs_f64();
     say!("{} {secs:.3} {:.1}", ds.len(), peak_rss_mib().unwrap_or(f64::NAN));
     Ok(())
@@ -180,15 +305,15 @@ pub fn bench_load_one(file: &Path) -> Result<(), String> {
 
 /// Generates a summarize-from-feedback file of `records` comparisons (JSON lines, and the same
 /// data as parquet), loads each in a fresh child process, and reports records/s and peak memory.
-pub fn bench_data(records: usize, dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create ({e})", dir.display()))?;
+pub fn bench_data(records: usize, dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| anyhow!("{}: cannot create ({e})", dir.display()))?;
     let jsonl = dir.join(format!("summarize-{records}.jsonl"));
     let parquet = dir.join(format!("summarize-{records}.parquet"));
     let t = std::time::Instant::now();
-    activepref_data::formats::summarize::write_generated_jsonl(&jsonl, records, 0).map_err(|e| format!("{}: {e}", jsonl.display()))?;
-    activepref_data::io::convert_to_parquet(&jsonl, &parquet, Some(&activepref_data::formats::summarize::json_schema())).map_err(|e| e.to_string())?;
+    activepref_data::formats::summarize::write_generated_jsonl(&jsonl, records, 0).map_err(|e| anyhow!("{}: {e}", jsonl.display()))?;
+    activepref_data::io::convert_to_parquet(&jsonl, &parquet, Some(&activepref_data::formats::summarize::json_schema()))?;
     say!("generated {records} records in {:.1} s ({})", t.elapsed().as_secs_f64(), dir.display());
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let exe = std::env::current_exe()?;
     let mut csv = String::from("format,records,file_mib,seconds,records_per_second,peak_rss_mib\n");
     say!("{:<8} {:>9} {:>9} {:>9} {:>14} {:>14}", "format", "records", "file MiB", "seconds", "records/s", "peak RSS MiB");
     for (name, file) in [("jsonl", &jsonl), ("parquet", &parquet)] {
@@ -196,54 +321,50 @@ pub fn bench_data(records: usize, dir: &Path) -> Result<(), String> {
             .args(["--threads", &rayon::current_num_threads().to_string(), "bench-data", "--load"])
             .arg(file)
             .output()
-            .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+            .map_err(|e| anyhow!("cannot start {}: {e}", exe.display()))?;
         if !out.status.success() {
-            return Err(format!("loading {} failed: {}", file.display(), String::from_utf8_lossy(&out.stderr).trim()));
+            return Err(anyhow!("loading {} failed: {}", file.display(), String::from_utf8_lossy(&out.stderr).trim()));
         }
         let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
         let v: Vec<f64> = line.split_whitespace().filter_map(|x| x.parse().ok()).collect();
-        let [n, secs, peak] = v[..] else { return Err(format!("unexpected child output `{line}`")) };
+        let [n, secs, peak] = v[..] else { return Err(anyhow!("unexpected child output `{line}`")) };
         let mib = std::fs::metadata(file).map(|m| m.len() as f64 / 1048576.0).unwrap_or(f64::NAN);
         say!("{name:<8} {n:>9} {mib:>9.1} {secs:>9.2} {:>14.0} {peak:>14.0}", n / secs);
         csv.push_str(&format!("{name},{n},{mib:.1},{secs:.3},{:.0},{peak:.0}\n", n / secs));
     }
     let report = dir.join("load-bench.csv");
-    std::fs::write(&report, csv).map_err(|e| format!("{}: {e}", report.display()))?;
+    std::fs::write(&report, csv).map_err(|e| anyhow!("{}: {e}", report.display()))?;
     say!("wrote {}", report.display());
     Ok(())
 }
 
 pub struct FeaturizeArgs<'a> {
-    pub format: &'a str,
+    pub format: DatasetFormat,
     pub path: &'a Path,
     pub out: &'a Path,
     pub model: &'a Path,
     pub columns: Option<&'a str>,
-    pub prompt_keep: Option<&'a str>,
-    pub device: &'a str,
+    pub prompt_keep: Option<PromptKeep>,
+    pub device: ComputeDevice,
     pub batch_size: usize,
     pub quiet: bool,
 }
 
-pub fn featurize(a: &FeaturizeArgs) -> Result<(), String> {
-    use activepref_encode::featurize::{self, FeaturizeOptions, PromptKeep};
+pub fn featurize(a: &FeaturizeArgs) -> anyhow::Result<()> {
+    use activepref_encode::featurize::{self, FeaturizeOptions};
     use activepref_encode::{Encoder, TextEncoder};
     let keep = match a.prompt_keep {
-        Some("head") => PromptKeep::Head,
-        Some("tail") => PromptKeep::Tail,
-        Some(other) => return Err(format!("--prompt-keep: `{other}` is not head or tail")),
-        None if a.format == "hh-rlhf" => PromptKeep::Tail,
+        Some(keep) => keep,
+        None if a.format == DatasetFormat::HhRlhf => PromptKeep::Tail,
         None => PromptKeep::Head,
     };
-    let device: activepref_model::ComputeDevice =
-        yaml_serde::from_str(a.device).map_err(|_| format!("--device: `{}` is not cpu or cuda", a.device))?;
-    let device = device.burn_device().map_err(|e| format!("--device: {e}"))?;
+    let device = a.device.burn_device().map_err(|e| anyhow!("--device: {e}"))?;
     if a.batch_size == 0 {
-        return Err("--batch-size: must be at least 1".into());
+        return Err(anyhow!("--batch-size: must be at least 1"));
     }
     // Data first: a bad dataset should fail before the model loads.
     let data = load_dataset(a.format, a.path, a.columns)?;
-    let mut enc = TextEncoder::load(a.model, &device).map_err(|e| e.to_string())?;
+    let mut enc = TextEncoder::load(a.model, &device)?;
     enc.batch_size = a.batch_size;
     let total = match &data {
         Dataset::Comparisons(ds) => featurize::comparison_inputs(ds),
@@ -260,7 +381,7 @@ pub fn featurize(a: &FeaturizeArgs) -> Result<(), String> {
         Dataset::Comparisons(ds) => featurize::featurize_comparisons(&enc, ds, a.out, &FeaturizeOptions::new(keep), &progress),
         Dataset::Candidates(p) => featurize::featurize_candidates(&enc, p, a.out, &FeaturizeOptions::new(keep), &progress),
     }
-    .map_err(|e| e.to_string())?;
+    ?;
     bar.finish_and_clear();
     let encoded: usize = done.iter().filter(|t| !t.skipped).map(|t| t.rows - t.resumed).sum();
     for t in &done {

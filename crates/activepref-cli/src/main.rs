@@ -1,14 +1,19 @@
 //! `activepref`: the command-line front end. A thin layer over the library crates: it parses
 //! arguments, sets the thread count, and prints one-line errors.
 
+use anyhow::anyhow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use activepref_acquire::{PairPolicySpec, policy_docs};
+use activepref_acquire::{PairPolicySpec, PolicySpec, UncertaintyScore};
+use activepref_data::text::SplitRole;
+use activepref_encode::featurize::PromptKeep;
+use activepref_model::ComputeDevice;
 use activepref_experiment::{Benchmark, ExperimentConfig, RunOptions, run_experiment};
 use activepref_report::{ReportOptions, write_report};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use data_cmds::{DatasetFormat, ImportLayout, TableName};
 
 /// mimalloc reuses freed memory instead of returning each large tensor buffer to the OS (README,
 /// "Model compute"): training runs without a page-fault storm per optimiser step.
@@ -75,9 +80,15 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
-    /// Check an experiment file without running it.
+    /// Check an experiment file without running it (builds the benchmark, checks every field).
+    ///
+    /// Example: activepref validate experiments/quickstart.yaml --json
     Validate {
+        /// The experiment file.
         experiment: PathBuf,
+        /// Print the result as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// Remake the report (curves.png, curves.svg, summary.md) of a results directory.
     ///
@@ -89,18 +100,26 @@ enum Command {
         #[arg(long)]
         window: Option<usize>,
     },
-    /// List every acquisition policy with its parameters and defaults.
-    Policies,
-    /// Print what a dataset holds: counts per split, prompts, comparisons per prompt, features.
+    /// List every acquisition policy with its parameters and defaults, and the uncertainty scores
+    /// (`score:`) the pool policies rank or sample by.
+    Policies {
+        /// Print the registry as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script.
     ///
-    /// Formats: summarize-from-feedback (a .jsonl/.json/.parquet file or a directory of them),
-    /// hh-rlhf (.jsonl or .jsonl.gz), alpaca-eval (a directory of <model>.annotations.json.gz),
-    /// pairs (any table; map columns with --columns).
+    /// Example: activepref completions bash > ~/.local/share/bash-completion/completions/activepref
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
+    /// Print what a dataset holds: counts per split, prompts, comparisons per prompt, features.
     ///
     /// Example: activepref inspect hh-rlhf ../shared/data/hh-rlhf/harmless-base-test.jsonl.gz
     Inspect {
-        /// summarize-from-feedback, hh-rlhf, alpaca-eval or pairs.
-        format: String,
+        /// The dataset's format.
+        format: DatasetFormat,
         /// The file or directory.
         path: PathBuf,
         /// A feature store directory to describe alongside.
@@ -109,6 +128,9 @@ enum Command {
         /// For `pairs`: which column is what, e.g. prompt=question,a=r1,b=r2,label=winner,split=part.
         #[arg(long, value_name = "MAP")]
         columns: Option<String>,
+        /// Print the description as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// Download a dataset from the Hugging Face Hub into its cache (no name: list them).
     ///
@@ -122,25 +144,22 @@ enum Command {
     },
     /// Import features into a feature store (safetensors tables keyed by comparison id).
     ///
-    /// Layouts: balpm-pair (BAL-PM hub CSV/parquet `id, 0..2d-1`: writes pair_a and pair_b),
-    /// balpm-prompt (`id, 0..d-1`: writes prompt), npy (a rows x dim array: writes --table).
-    ///
     /// Example: activepref import-features --layout balpm-pair --split train --out features/tldr train.parquet
     ImportFeatures {
         /// The file to import.
         file: PathBuf,
-        /// balpm-pair, balpm-prompt or npy.
+        /// How the file lays out its rows.
         #[arg(long)]
-        layout: String,
-        /// The split the rows belong to: pool/train, validation/eval, test or ood.
+        layout: ImportLayout,
+        /// The split the rows belong to (aliases: train = pool; valid, valid1, eval = validation).
         #[arg(long)]
-        split: String,
+        split: SplitRole,
         /// The feature store directory.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
-        /// For npy: pair_a, pair_b or prompt.
+        /// For npy: the table the array fills.
         #[arg(long)]
-        table: Option<String>,
+        table: Option<TableName>,
         /// For npy: a text file with one row id per line (default 0, 1, 2, ...).
         #[arg(long, value_name = "FILE")]
         ids: Option<PathBuf>,
@@ -155,8 +174,8 @@ enum Command {
     ///
     /// Example: activepref featurize hh-rlhf ../shared/data/hh-rlhf/harmless-base-test.jsonl.gz --out features/hh-harmless-minilm
     Featurize {
-        /// summarize-from-feedback, hh-rlhf, alpaca-eval or pairs.
-        format: String,
+        /// The dataset's format.
+        format: DatasetFormat,
         /// The dataset file or directory.
         path: PathBuf,
         /// The feature store directory to write.
@@ -169,11 +188,11 @@ enum Command {
         #[arg(long, value_name = "MAP")]
         columns: Option<String>,
         /// Keep the head or the tail of over-long prompts (default: tail for hh-rlhf, else head).
-        #[arg(long, value_name = "SIDE")]
-        prompt_keep: Option<String>,
-        /// cpu (default) or cuda (needs a build with --features activepref-model/cuda).
-        #[arg(long, default_value = "cpu")]
-        device: String,
+        #[arg(long)]
+        prompt_keep: Option<PromptKeep>,
+        /// Compute device (cuda and libtorch need a build with the `cuda` or `tch` feature).
+        #[arg(long, value_enum, default_value_t = ComputeDevice::Cpu)]
+        device: ComputeDevice,
         /// Texts per forward pass.
         #[arg(long, default_value_t = 32)]
         batch_size: usize,
@@ -190,8 +209,8 @@ enum Command {
         #[arg(long, default_value_t = 93_000)]
         records: usize,
         /// Where the generated files and load-bench.csv go.
-        #[arg(long, value_name = "DIR", default_value = "results/bench-data")]
-        dir: PathBuf,
+        #[arg(long, visible_alias = "dir", value_name = "DIR", default_value = "results/bench-data")]
+        out: PathBuf,
         /// Internal: load this one file and print `records seconds peak_mib`.
         #[arg(long, value_name = "FILE", hide = true)]
         load: Option<PathBuf>,
@@ -254,16 +273,16 @@ enum Command {
         skip_encode: bool,
         /// Compute device: cpu (burn's flex backend), libtorch (a build with the `tch` feature) or
         /// cuda (a build with the `cuda` feature).
-        #[arg(long, default_value = "cpu")]
-        device: String,
+        #[arg(long, value_enum, default_value_t = ComputeDevice::Cpu)]
+        device: ComputeDevice,
     },
 }
 
-fn load(path: &Path) -> Result<ExperimentConfig, String> {
-    ExperimentConfig::load(path).map_err(|e| e.to_string())
+fn load(path: &Path) -> anyhow::Result<ExperimentConfig> {
+    Ok(ExperimentConfig::load(path)?)
 }
 
-fn report(dir: &Path, cfg: &ExperimentConfig, window: Option<usize>) -> Result<(), String> {
+fn report(dir: &Path, cfg: &ExperimentConfig, window: Option<usize>) -> anyhow::Result<()> {
     let mut opts = ReportOptions::new(window.unwrap_or(cfg.report.smoothing_window), &cfg.report.baseline, cfg.policy_labels());
     if cfg.is_pair_setting() {
         opts.metrics = vec![
@@ -277,19 +296,19 @@ fn report(dir: &Path, cfg: &ExperimentConfig, window: Option<usize>) -> Result<(
     Ok(())
 }
 
-fn run(cli: Cli) -> Result<(), String> {
+fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(n) = cli.threads {
         if n == 0 {
-            return Err("--threads: must be at least 1".into());
+            return Err(anyhow!("--threads: must be at least 1"));
         }
-        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().map_err(|e| format!("--threads: {e}"))?;
+        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().map_err(|e| anyhow!("--threads: {e}"))?;
     }
     match cli.command {
         Command::Run { experiment, fresh, out, max_rounds, no_report, quiet } => {
             let mut cfg = load(&experiment)?;
             if let Some(out) = out {
                 cfg.output_dir = Some(out);
-                cfg.check_output_dir().map_err(|e| format!("--out: {e}"))?;
+                cfg.check_output_dir().map_err(|e| anyhow!("--out: {}", e.message))?;
             }
             let started = Instant::now();
             let summary = run_experiment(&cfg, &RunOptions { fresh, progress: !quiet, max_rounds })?;
@@ -308,76 +327,37 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
-        Command::Validate { experiment } => {
-            let cfg = load(&experiment)?;
-            let bench = cfg.build_benchmark().map_err(|e| format!("{}: {e}", experiment.display()))?;
-            say!("{}: ok", experiment.display());
-            match (&bench, &cfg.loop_, &cfg.pair_loop) {
-                (Benchmark::Pool(bench), Some(lp), _) => {
-                    say!("  {bench}");
-                    say!(
-                        "  {} policies x {} seeds, {} rounds, {} initial + {} per round, {} members",
-                        cfg.policies.len(),
-                        cfg.seeds.len(),
-                        lp.rounds,
-                        lp.initial_labels,
-                        lp.batch_size,
-                        cfg.model.members
-                    );
-                }
-                (Benchmark::Pair(bench), _, Some(lp)) => {
-                    let n: Vec<usize> = bench.stream.iter().map(|p| p.judge.len()).collect();
-                    say!(
-                        "  {}: {} stream prompts x {}-{} responses, {} validation and {} held-out prompts",
-                        bench.name,
-                        bench.stream.len(),
-                        n.iter().min().unwrap_or(&0),
-                        n.iter().max().unwrap_or(&0),
-                        bench.validation.len(),
-                        bench.heldout.len()
-                    );
-                    say!(
-                        "  {} pair policies x {} seeds, {} rounds of {} prompts, mode {}, {} members",
-                        cfg.pair_policies.len(),
-                        cfg.seeds.len(),
-                        lp.rounds,
-                        lp.batch_prompts,
-                        cfg.pair_mode,
-                        cfg.model.members
-                    );
-                }
-                _ => {}
-            }
-            Ok(())
-        }
+        Command::Validate { experiment, json } => validate(&experiment, json),
         Command::Report { results, window } => {
             let resolved = results.join("config.resolved.yaml");
             let text = std::fs::read_to_string(&resolved)
-                .map_err(|e| format!("{}: cannot read ({e}); is {} a directory written by `activepref run`?", resolved.display(), results.display()))?;
-            let cfg = ExperimentConfig::parse_unchecked(&text, &resolved).map_err(|e| e.to_string())?;
+                .map_err(|e| anyhow!("{}: cannot read ({e}); is {} a directory written by `activepref run`?", resolved.display(), results.display()))?;
+            let cfg = ExperimentConfig::parse_unchecked(&text, &resolved)?;
             report(&results, &cfg, window)
         }
-        Command::Inspect { format, path, features, columns } => data_cmds::inspect(&format, &path, features.as_deref(), columns.as_deref()),
+        Command::Inspect { format, path, features, columns, json } => {
+            data_cmds::inspect(format, &path, features.as_deref(), columns.as_deref(), json)
+        }
         Command::Fetch { dataset } => data_cmds::fetch(dataset.as_deref()),
         Command::ImportFeatures { file, layout, split, out, table, ids } => {
-            data_cmds::import_features(&layout, &file, &split, &out, table.as_deref(), ids.as_deref())
+            data_cmds::import_features(layout, &file, split, &out, table, ids.as_deref())
         }
         Command::Featurize { format, path, out, model, columns, prompt_keep, device, batch_size, quiet } => {
             data_cmds::featurize(&data_cmds::FeaturizeArgs {
-                format: &format,
+                format,
                 path: &path,
                 out: &out,
                 model: &model,
                 columns: columns.as_deref(),
-                prompt_keep: prompt_keep.as_deref(),
-                device: &device,
+                prompt_keep,
+                device,
                 batch_size,
                 quiet,
             })
         }
-        Command::BenchData { records, dir, load } => match load {
+        Command::BenchData { records, out, load } => match load {
             Some(file) => data_cmds::bench_load_one(&file),
-            None => data_cmds::bench_data(records, &dir),
+            None => data_cmds::bench_data(records, &out),
         },
         Command::BenchKnn { pool, dim, dup, brute, python, synthetic, out, part } => {
             let args = bench_cmds::BenchKnnArgs { pool, dim, dup, brute, python, synthetic, out };
@@ -387,38 +367,165 @@ fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Command::BenchModel { dim, members, pairs, rows, model, skip_encode, device } => {
-            let device = yaml_serde::from_str(&device).map_err(|_| format!("--device: `{device}` is not cpu, libtorch or cuda"))?;
             bench_cmds::bench_model(&bench_cmds::BenchModelArgs { dim, members, pairs, rows, model, skip_encode, device })
         }
-        Command::Policies => {
-            say!("POOL POLICIES (BAL-PM family), used in experiment files as `<label>: {{ policy: <name>, <param>: <value> }}`.");
-            say!("Every parameter is optional; the line under each name shows the defaults.\n");
-            for (name, summary, spec) in policy_docs() {
-                say!("{name}\n    {summary}\n    {}\n", flow_yaml(&spec)?);
-            }
-            say!("PAIR POLICIES (ActiveUltraFeedback family): one pair (a, b) of a prompt's n responses.");
-            say!("Each runs in mode `reference` (the public code's behaviour) or `corrected` (default).\n");
-            for spec in PairPolicySpec::all() {
-                say!("{}\n    {}\n    {}\n", spec.name(), spec.summary(), flow_yaml(&spec)?);
-            }
+        Command::Policies { json } => policies(json),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "activepref", &mut std::io::stdout());
             Ok(())
         }
     }
 }
 
+/// `activepref validate`: builds the benchmark and prints what would run.
+fn validate(experiment: &Path, json: bool) -> anyhow::Result<()> {
+    let cfg = load(experiment)?;
+    let bench = cfg.build_benchmark().map_err(|e| anyhow!("{}: {e}", experiment.display()))?;
+    let mut summary = serde_json::json!({
+        "file": experiment.display().to_string(),
+        "ok": true,
+        "name": cfg.name,
+        "seeds": cfg.seeds,
+        "members": cfg.model.members,
+    });
+    let mut lines = vec![format!("{}: ok", experiment.display())];
+    match (&bench, &cfg.loop_, &cfg.pair_loop) {
+        (Benchmark::Pool(bench), Some(lp), _) => {
+            lines.push(format!("  {bench}"));
+            lines.push(format!(
+                "  {} policies x {} seeds, {} rounds, {} initial + {} per round, {} members",
+                cfg.policies.len(),
+                cfg.seeds.len(),
+                lp.rounds,
+                lp.initial_labels,
+                lp.batch_size,
+                cfg.model.members
+            ));
+            summary["setting"] = "pool".into();
+            summary["benchmark"] = serde_json::json!({
+                "name": bench.name,
+                "pool": bench.pool.len(),
+                "validation": bench.validation.len(),
+                "test": bench.test.len(),
+                "ood": bench.ood.len(),
+                "pair_dim": bench.pair_dim(),
+                "prompt_dim": bench.pool.prompt.dim(),
+            });
+            summary["policies"] = cfg.policies.keys().cloned().collect::<Vec<_>>().into();
+            summary["loop"] = serde_json::to_value(lp)?;
+        }
+        (Benchmark::Pair(bench), _, Some(lp)) => {
+            let n: Vec<usize> = bench.stream.iter().map(|p| p.judge.len()).collect();
+            let (lo, hi) = (n.iter().min().copied().unwrap_or(0), n.iter().max().copied().unwrap_or(0));
+            lines.push(format!(
+                "  {}: {} stream prompts x {lo}-{hi} responses, {} validation and {} held-out prompts",
+                bench.name,
+                bench.stream.len(),
+                bench.validation.len(),
+                bench.heldout.len()
+            ));
+            lines.push(format!(
+                "  {} pair policies x {} seeds, {} rounds of {} prompts, mode {}, {} members",
+                cfg.pair_policies.len(),
+                cfg.seeds.len(),
+                lp.rounds,
+                lp.batch_prompts,
+                cfg.pair_mode,
+                cfg.model.members
+            ));
+            summary["setting"] = "pair".into();
+            summary["benchmark"] = serde_json::json!({
+                "name": bench.name,
+                "stream_prompts": bench.stream.len(),
+                "responses_per_prompt": { "min": lo, "max": hi },
+                "validation_prompts": bench.validation.len(),
+                "heldout_prompts": bench.heldout.len(),
+            });
+            summary["policies"] = cfg.pair_policies.keys().cloned().collect::<Vec<_>>().into();
+            summary["pair_loop"] = serde_json::to_value(lp)?;
+            summary["pair_mode"] = cfg.pair_mode.to_string().into();
+        }
+        _ => {}
+    }
+    if json {
+        say!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        for l in lines {
+            say!("{l}");
+        }
+    }
+    Ok(())
+}
+
+/// One registry entry as JSON: name, summary and the defaults of every parameter.
+fn registry_entry<T: serde::Serialize>(name: &str, summary: &str, spec: &T) -> anyhow::Result<serde_json::Value> {
+    Ok(serde_json::json!({ "name": name, "summary": summary, "defaults": serde_json::to_value(spec)? }))
+}
+
+/// `activepref policies`: the registries, with every parameter's default, and the scores.
+fn policies(json: bool) -> anyhow::Result<()> {
+    let pool = PolicySpec::all();
+    let pair = PairPolicySpec::all();
+    if json {
+        let doc = serde_json::json!({
+            "pool_policies": pool.iter().map(|p| registry_entry(p.name(), p.summary(), p)).collect::<anyhow::Result<Vec<_>>>()?,
+            "pair_policies": pair.iter().map(|p| registry_entry(p.name(), p.summary(), p)).collect::<anyhow::Result<Vec<_>>>()?,
+            "scores": UncertaintyScore::all().map(|s| serde_json::json!({ "name": s.name(), "summary": s.summary() })).collect::<Vec<_>>(),
+        });
+        say!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    say!("POOL POLICIES (BAL-PM family), used in experiment files as `<label>: {{ policy: <name>, <param>: <value> }}`.");
+    say!("Every parameter is optional; the line under each name shows the defaults.\n");
+    for spec in &pool {
+        say!("{}\n    {}\n    {}\n", spec.name(), spec.summary(), flow_yaml(spec)?);
+    }
+    say!("SCORES: the `score:` parameter above (the uncertainty u that policies rank, sample or trade off).\n");
+    for score in UncertaintyScore::all() {
+        say!("{:<12}{}", score.name(), score.summary());
+    }
+    say!("\nPAIR POLICIES (ActiveUltraFeedback family): one pair (a, b) of a prompt's n responses.");
+    say!("Each runs in mode `reference` (the public code's behaviour) or `corrected` (default).\n");
+    for spec in &pair {
+        say!("{}\n    {}\n    {}\n", spec.name(), spec.summary(), flow_yaml(spec)?);
+    }
+    Ok(())
+}
+
 /// A registry entry's defaults on one line of YAML flow syntax.
-fn flow_yaml<T: serde::Serialize>(spec: &T) -> Result<String, String> {
-    let block = yaml_serde::to_string(spec).map_err(|e| e.to_string())?;
+fn flow_yaml<T: serde::Serialize>(spec: &T) -> anyhow::Result<String> {
+    let block = yaml_serde::to_string(spec)?;
     let fields: Vec<String> = block.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
     Ok(format!("{{ {} }}", fields.join(", ")))
 }
 
+/// Parses the command line; a usage error (unknown value, missing argument) is printed on one
+/// line, with the possible values where clap knows them, like every other error.
+fn parse_cli() -> Result<Cli, ExitCode> {
+    Cli::try_parse().map_err(|e| {
+        if !e.use_stderr() {
+            // --help and --version.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        let text = e.render().to_string();
+        let line: Vec<&str> =
+            text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("For more information")).collect();
+        eprintln!("{}", line.join(" "));
+        ExitCode::from(2)
+    })
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse_cli() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            // `{:#}` prints the context chain on one line.
+            eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -140,7 +140,7 @@ fn inspect_prints_split_counts() {
 fn inspect_bad_input_is_one_line() {
     let (ok, _, err) = run_with_env(&["inspect", "tldr", "x.jsonl"], &[]);
     assert!(!ok);
-    assert_one_line(&err, &["unknown format `tldr`", "hh-rlhf"]);
+    assert_one_line(&err, &["error: invalid value 'tldr' for '<FORMAT>'", "[possible values: summarize-from-feedback, hh-rlhf, alpaca-eval, pairs]"]);
     let (ok, _, err) = run_with_env(&["inspect", "hh-rlhf", "/nonexistent/hh.jsonl.gz"], &[]);
     assert!(!ok);
     assert_one_line(&err, &["/nonexistent/hh.jsonl.gz: cannot read"]);

@@ -10,6 +10,7 @@
 //! - [`EnsemblePrediction`]: per-member logits and every uncertainty measure and evaluation metric
 //!   derived from them ([`prediction`]);
 //! - the seed-derivation scheme every random draw in activepref goes through ([`seeds`]);
+//! - the one atomic file writer ([`io::write_atomic`]);
 //! - [`FieldError`], the "field: what is wrong (how to fix it)" error of every `validate()`.
 //!
 //! Loaders, the feature store and hub downloads live in `activepref-data`; models in
@@ -18,6 +19,7 @@
 pub mod benchmark;
 pub mod error;
 pub mod features;
+pub mod io;
 pub mod prediction;
 pub mod seeds;
 

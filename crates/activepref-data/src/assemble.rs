@@ -5,6 +5,7 @@
 //! Datasets that come as one file (HH-RLHF, generic pairs without a split column) are split by
 //! prompt with [`Resplit`], after the features are joined, so the features stay keyed by file row.
 
+use activepref_core::FieldError;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -36,14 +37,14 @@ impl Default for Resplit {
 }
 
 impl Resplit {
-    pub fn validate(&self) -> Result<(), (String, String)> {
+    pub fn validate(&self) -> Result<(), FieldError> {
         for (f, v) in [("validation", self.validation), ("test", self.test), ("ood", self.ood)] {
             if !(v.is_finite() && (0.0..1.0).contains(&v)) {
-                return Err((f.into(), format!("{v} must be a fraction in [0, 1)")));
+                return Err(FieldError::new(f, format!("{v} must be a fraction in [0, 1)")));
             }
         }
         if self.validation + self.test + self.ood >= 1.0 {
-            return Err(("validation".into(), "validation + test + ood must leave some prompts for the pool (sum < 1)".into()));
+            return Err(FieldError::new("validation", "validation + test + ood must leave some prompts for the pool (sum < 1)"));
         }
         Ok(())
     }
@@ -167,7 +168,7 @@ pub fn pool_benchmark(name: &str, ds: &ComparisonDataset, store: &Path, missing:
     let mut splits: BTreeMap<SplitRole, PoolSplit> = BTreeMap::new();
     let mut dropped = Vec::new();
     let mut dims = None;
-    for role in SplitRole::ALL {
+    for &role in SplitRole::ALL {
         let rows = ds.split(role);
         if rows.is_empty() {
             continue;

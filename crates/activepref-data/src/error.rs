@@ -1,13 +1,13 @@
 //! The one error type of every loader: what went wrong, in which file, at which row and field.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// A data-loading error, printed on one line as `file: row R: field `f`: message (hint)`.
 ///
 /// Rows are 0-based record indices within the file (the line number minus one for JSON lines, the
 /// array index for JSON arrays, the data row for CSV and parquet).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}{}{}: {}{}", .file.display(), row_part(.row), field_part(.field), one_line(.message), hint_part(.hint))]
 pub struct DataError {
     pub file: PathBuf,
     pub row: Option<usize>,
@@ -57,25 +57,25 @@ impl DataError {
     }
 }
 
-impl fmt::Display for DataError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some(row) = self.row {
-            write!(f, ": row {row}")?;
-        }
-        if let Some(field) = &self.field {
-            write!(f, ": field `{field}`")?;
-        }
-        // Messages from parsers can span lines; the error stays on one line.
-        let message = self.message.split_whitespace().collect::<Vec<_>>().join(" ");
-        write!(f, ": {message}")?;
-        if let Some(hint) = &self.hint {
-            write!(f, " ({hint})")?;
-        }
-        Ok(())
-    }
+/// `: row R` when the row is known.
+fn row_part(row: &Option<usize>) -> String {
+    row.map(|r| format!(": row {r}")).unwrap_or_default()
 }
 
-impl std::error::Error for DataError {}
+/// ``: field `f` `` when the field is known.
+fn field_part(field: &Option<String>) -> String {
+    field.as_ref().map(|f| format!(": field `{f}`")).unwrap_or_default()
+}
+
+/// Messages from parsers can span lines; the error stays on one line.
+pub fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// ` (hint)` when there is one.
+pub fn hint_part(hint: &Option<String>) -> String {
+    hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default()
+}
+
 
 pub type DataResult<T> = Result<T, DataError>;

@@ -112,9 +112,7 @@ impl FeatureTable {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| DataError::file(parent, format!("cannot create directory: {e}")))?;
         }
-        let tmp = path.with_extension("safetensors.partial");
-        std::fs::write(&tmp, out).map_err(|e| DataError::file(&tmp, format!("cannot write: {e}")))?;
-        std::fs::rename(&tmp, path).map_err(|e| DataError::file(path, format!("cannot move into place: {e}")))
+        activepref_core::io::write_atomic_bytes(path, &out).map_err(|e| DataError::file(path, format!("cannot write: {e}")))
     }
 
     /// Reads a table written by [`FeatureTable::save`] (or any safetensors file with a 2-D

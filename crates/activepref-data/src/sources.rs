@@ -2,7 +2,7 @@
 //! path, and a feature store. One place that maps format names to loaders, so `run`, `inspect` and
 //! `featurize` read data the same way.
 
-use std::fmt;
+use activepref_core::FieldError;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -16,17 +16,19 @@ use activepref_core::PairBenchmark;
 use crate::text::{CandidatePool, ComparisonDataset};
 
 /// `(field, message)` when the dataset path named in an experiment file is not there.
-fn dataset_exists(path: &std::path::Path) -> Result<(), (String, String)> {
+fn dataset_exists(path: &std::path::Path) -> Result<(), FieldError> {
     if path.exists() {
         Ok(())
     } else {
-        Err(("path".into(), format!("`{}` does not exist; see README \"Real data\" for where to get it", path.display())))
+        Err(FieldError::new("path", format!("`{}` does not exist; see README \"Real data\" for where to get it", path.display())))
     }
 }
 
 /// The comparison formats (pool setting).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(strum::Display, strum::EnumString, strum::IntoStaticStr, strum::VariantArray)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum ComparisonFormat {
     /// OpenAI summarize-from-feedback comparisons (JSON lines or HF parquet; a file or a directory).
     SummarizeFromFeedback,
@@ -37,18 +39,9 @@ pub enum ComparisonFormat {
 }
 
 impl ComparisonFormat {
-    pub const ALL: [ComparisonFormat; 3] = [ComparisonFormat::SummarizeFromFeedback, ComparisonFormat::HhRlhf, ComparisonFormat::Pairs];
-
+    /// The YAML and command-line spelling (`hh-rlhf`).
     pub fn name(self) -> &'static str {
-        match self {
-            ComparisonFormat::SummarizeFromFeedback => "summarize-from-feedback",
-            ComparisonFormat::HhRlhf => "hh-rlhf",
-            ComparisonFormat::Pairs => "pairs",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|f| f.name() == name)
+        self.into()
     }
 
     /// Loads the text records.
@@ -58,12 +51,6 @@ impl ComparisonFormat {
             ComparisonFormat::HhRlhf => hh_rlhf::load(path),
             ComparisonFormat::Pairs => pairs::load(path, &columns.cloned().unwrap_or_default()),
         }
-    }
-}
-
-impl fmt::Display for ComparisonFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 
@@ -88,13 +75,13 @@ pub struct ComparisonSource {
 
 impl ComparisonSource {
     /// Static checks; the error is `(field, message)`.
-    pub fn validate(&self) -> Result<(), (String, String)> {
+    pub fn validate(&self) -> Result<(), FieldError> {
         if self.columns.is_some() && self.format != ComparisonFormat::Pairs {
-            return Err(("columns".into(), format!("only `format: pairs` takes a column mapping, not {}", self.format)));
+            return Err(FieldError::new("columns", format!("only `format: pairs` takes a column mapping, not {}", self.format)));
         }
         dataset_exists(&self.path)?;
         if let Some(r) = &self.resplit {
-            r.validate().map_err(|(f, m)| (format!("resplit.{f}"), m))?;
+            r.validate().map_err(|e| e.within("resplit"))?;
         }
         Ok(())
     }
@@ -133,7 +120,7 @@ pub struct CandidateSource {
 }
 
 impl CandidateSource {
-    pub fn validate(&self) -> Result<(), (String, String)> {
+    pub fn validate(&self) -> Result<(), FieldError> {
         dataset_exists(&self.path)
     }
 

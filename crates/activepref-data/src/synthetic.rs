@@ -20,6 +20,7 @@
 //!
 //! Nothing here is tuned for a policy to win; every knob is a field of [`SyntheticPoolConfig`].
 
+use activepref_core::FieldError;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal, Poisson, StandardNormal};
@@ -166,8 +167,8 @@ impl SyntheticPoolConfig {
     }
 
     /// Checks every knob; the error names the field and the allowed range.
-    pub fn validate(&self) -> Result<(), (String, String)> {
-        let bad = |field: &str, msg: &str| Err((field.to_string(), msg.to_string()));
+    pub fn validate(&self) -> Result<(), FieldError> {
+        let bad = |field: &str, msg: &str| Err(FieldError::new(field, msg));
         let positive = [
             ("prompt_dim", self.prompt_dim),
             ("response_dim", self.response_dim),
@@ -566,12 +567,12 @@ mod tests {
     #[test]
     fn invalid_knob_is_named() {
         let cfg = SyntheticPoolConfig { label_temperature: 0.0, ..small() };
-        assert_eq!(cfg.validate().unwrap_err().0, "label_temperature");
+        assert_eq!(cfg.validate().unwrap_err().field, "label_temperature");
         let cfg = SyntheticPoolConfig { cluster_spread: 1e300, ..small() };
-        assert_eq!(cfg.validate().unwrap_err().0, "cluster_spread");
+        assert_eq!(cfg.validate().unwrap_err().field, "cluster_spread");
         let cfg = SyntheticPoolConfig { pair_prompt_dim: 9, ..small() };
-        assert_eq!(cfg.validate().unwrap_err().0, "pair_prompt_dim");
+        assert_eq!(cfg.validate().unwrap_err().field, "pair_prompt_dim");
         let cfg = SyntheticPoolConfig { mixing_rank: 9, ..small() };
-        assert_eq!(cfg.validate().unwrap_err().0, "mixing_rank");
+        assert_eq!(cfg.validate().unwrap_err().field, "mixing_rank");
     }
 }

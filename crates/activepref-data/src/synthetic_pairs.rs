@@ -7,6 +7,7 @@
 //! scores are computed up front. Held-out prompts (`heldout_prompts`) evaluate the reward model on
 //! every pair of their responses. `validation_prompts` are used for early stopping only.
 
+use activepref_core::FieldError;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal, StandardNormal};
 use serde::{Deserialize, Serialize};
@@ -83,18 +84,18 @@ impl SyntheticPairConfig {
     }
 
     /// Checks every knob; the error names the field.
-    pub fn validate(&self) -> Result<(), (String, String)> {
+    pub fn validate(&self) -> Result<(), FieldError> {
         self.world().validate()?;
         if self.responses_per_prompt < 2 {
-            return Err(("responses_per_prompt".into(), "must be at least 2 (a pair needs two responses)".into()));
+            return Err(FieldError::new("responses_per_prompt", "must be at least 2 (a pair needs two responses)"));
         }
         for (f, v) in [("prompts", self.prompts), ("validation_prompts", self.validation_prompts), ("heldout_prompts", self.heldout_prompts)] {
             if v == 0 {
-                return Err((f.into(), "must be at least 1".into()));
+                return Err(FieldError::new(f, "must be at least 1"));
             }
         }
         if !(self.judge_noise.is_finite() && (0.0..=1e6).contains(&self.judge_noise)) {
-            return Err(("judge_noise".into(), "must be a number between 0 and 1e6".into()));
+            return Err(FieldError::new("judge_noise", "must be a number between 0 and 1e6"));
         }
         Ok(())
     }
@@ -164,6 +165,6 @@ mod tests {
     #[test]
     fn bad_knob_is_named() {
         let cfg = SyntheticPairConfig { responses_per_prompt: 1, ..Default::default() };
-        assert_eq!(cfg.validate().unwrap_err().0, "responses_per_prompt");
+        assert_eq!(cfg.validate().unwrap_err().field, "responses_per_prompt");
     }
 }

@@ -2,18 +2,22 @@
 //! n-responses-per-prompt candidate pools (pair-selection setting).
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 /// The role a split plays in the BAL-PM protocol (specs/balpm.md §1.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(strum::Display, strum::IntoStaticStr, strum::VariantArray)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum SplitRole {
     /// Acquisition source and training data (TL;DR `train`).
+    #[cfg_attr(feature = "clap", value(alias = "train"))]
     Pool,
     /// Early stopping (TL;DR `valid1`).
+    #[cfg_attr(feature = "clap", value(aliases = ["valid", "valid1", "eval"]))]
     Validation,
     /// In-distribution test (TL;DR `valid2` without CNN/DM).
     Test,
@@ -22,22 +26,11 @@ pub enum SplitRole {
 }
 
 impl SplitRole {
-    pub const ALL: [SplitRole; 4] = [SplitRole::Pool, SplitRole::Validation, SplitRole::Test, SplitRole::Ood];
+    pub const ALL: &[SplitRole] = <SplitRole as strum::VariantArray>::VARIANTS;
 
     /// The directory / YAML name of the split.
     pub fn name(self) -> &'static str {
-        match self {
-            SplitRole::Pool => "pool",
-            SplitRole::Validation => "validation",
-            SplitRole::Test => "test",
-            SplitRole::Ood => "ood",
-        }
-    }
-}
-
-impl fmt::Display for SplitRole {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        self.into()
     }
 }
 
@@ -84,7 +77,7 @@ impl ComparisonDataset {
     pub fn prompt_ids(&self) -> BTreeMap<SplitRole, Vec<u32>> {
         let mut seen: HashMap<&str, u32> = HashMap::new();
         let mut out = BTreeMap::new();
-        for role in SplitRole::ALL {
+        for &role in SplitRole::ALL {
             let ids = self
                 .split(role)
                 .iter()

@@ -94,7 +94,7 @@ fn balpm_hub_layouts_split_pair_columns() {
 /// Deterministic fake features for every comparison of the summarize fixture.
 fn fixture_store(dir: &Path, skip_last_pool_row: bool) -> activepref_data::text::ComparisonDataset {
     let ds = summarize::load(&fixture("summarize/comparisons.jsonl")).unwrap();
-    for role in SplitRole::ALL {
+    for &role in SplitRole::ALL {
         let mut rows = ds.split(role).to_vec();
         if skip_last_pool_row && role == SplitRole::Pool {
             rows.pop();

@@ -72,7 +72,7 @@ fn real_alpaca_eval_pool_is_805_prompts_by_16_models() {
 }
 
 fn assert_same(a: &ComparisonDataset, b: &ComparisonDataset) {
-    for role in SplitRole::ALL {
+    for &role in SplitRole::ALL {
         assert_eq!(a.split(role), b.split(role), "split {role}");
     }
 }
@@ -86,7 +86,7 @@ fn summarize_fixture_formats_agree_and_route_splits() {
     assert_eq!(counts, vec![14, 6, 4, 6]);
     // CNN/DM articles land only in the OOD split, and the OOD split holds only them.
     let is_news = |k: &str| k.starts_with("cnn_") || k.starts_with("dm_");
-    for role in SplitRole::ALL {
+    for &role in SplitRole::ALL {
         for c in jsonl.split(role) {
             assert_eq!(is_news(&c.prompt_key), role == SplitRole::Ood, "{} in {role}", c.prompt_key);
         }

@@ -36,8 +36,11 @@ use crate::{Encoder, EncodeError, TextEncoder};
 /// Which end of an over-long prompt to keep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum PromptKeep {
+    /// The first tokens (what most datasets need).
     Head,
+    /// The last tokens (HH-RLHF: the latest turn sits at the end).
     Tail,
 }
 
@@ -184,7 +187,7 @@ pub fn featurize_comparisons(
     let budget = enc.body_budget();
     let mut out = Vec::new();
     let mut cache: HashMap<&str, Vec<u32>> = HashMap::new();
-    for role in SplitRole::ALL {
+    for &role in SplitRole::ALL {
         let rows = ds.split(role);
         if rows.is_empty() {
             continue;

@@ -12,10 +12,10 @@ pub mod config;
 pub mod featurize;
 pub mod weights;
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use activepref_core::FeatureMatrix;
+use activepref_data::error::{hint_part, one_line};
 use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 use tokenizers::{Tokenizer, TruncationParams};
@@ -23,7 +23,8 @@ use tokenizers::{Tokenizer, TruncationParams};
 pub use config::{BertConfig, ModelFiles, Pooling};
 
 /// An encoding error, one line: `file: what (how to fix)`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}: {}{}", .file.display(), one_line(.message), hint_part(.hint))]
 pub struct EncodeError {
     pub file: PathBuf,
     pub message: String,
@@ -41,18 +42,6 @@ impl EncodeError {
     }
 }
 
-impl fmt::Display for EncodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let message = self.message.split_whitespace().collect::<Vec<_>>().join(" ");
-        write!(f, "{}: {message}", self.file.display())?;
-        if let Some(h) = &self.hint {
-            write!(f, " ({h})")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for EncodeError {}
 
 /// Text → one feature vector per text (DESIGN.md's `Encoder` seam).
 pub trait Encoder: Send + Sync {

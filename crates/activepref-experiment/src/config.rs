@@ -1,12 +1,11 @@
 //! Experiment files: YAML, every field checked, every error naming the file and the field.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use activepref_acquire::{PairMode, PairPolicySpec, PolicySpec};
 use activepref_data::synthetic::SyntheticPoolConfig;
 use activepref_data::synthetic_pairs::SyntheticPairConfig;
-use activepref_core::PoolBenchmark;
+use activepref_core::{FieldError, PoolBenchmark};
 use activepref_data::sources::{CandidateSource, ComparisonSource};
 use activepref_core::PairBenchmark;
 use activepref_loop::{LoopConfig, PairLoopConfig};
@@ -14,27 +13,29 @@ use activepref_model::EnsembleConfig;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-/// One line that says what is wrong, where, and (in the message) how to fix it.
-#[derive(Clone, Debug, PartialEq)]
+/// One line that says what is wrong, where, and (in the message) how to fix it:
+/// `file: field: message`, or `file: message` when the message already carries the location
+/// (YAML syntax errors).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{}: {}", .file.display(), located(.field, .message))]
 pub struct ConfigError {
     pub file: PathBuf,
     /// Dotted path of the field (`loop.batch_size`, `policies.balpm.k`); empty when the message
-    /// already carries the location (YAML syntax errors).
+    /// already carries the location.
     pub field: String,
     pub message: String,
 }
 
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.field.is_empty() {
-            write!(f, "{}: {}", self.file.display(), self.message)
-        } else {
-            write!(f, "{}: {}: {}", self.file.display(), self.field, self.message)
-        }
-    }
+fn located(field: &str, message: &str) -> String {
+    if field.is_empty() { message.to_string() } else { format!("{field}: {message}") }
 }
 
-impl std::error::Error for ConfigError {}
+impl ConfigError {
+    /// A field error found in the file `file`.
+    pub fn in_file(file: &Path, e: FieldError) -> Self {
+        Self { file: file.to_path_buf(), field: e.field, message: e.message }
+    }
+}
 
 /// Which benchmark to run on: `benchmark: { kind: synthetic, pool_prompts: 600, ... }`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -142,51 +143,52 @@ impl ExperimentConfig {
     /// Builds the benchmark (generating it, or loading data and features) and checks the loop
     /// sizes and policy parameters against it. Errors name the field (`benchmark: ...`,
     /// `loop.batch_size: ...`).
-    pub fn build_benchmark(&self) -> Result<Benchmark, String> {
+    pub fn build_benchmark(&self) -> Result<Benchmark, FieldError> {
         let bench = match &self.benchmark {
             BenchmarkSpec::Synthetic(c) => Benchmark::Pool(c.generate()),
             BenchmarkSpec::SyntheticPairs(c) => Benchmark::Pair(c.generate()),
             BenchmarkSpec::Comparisons(src) => {
-                let a = src.assemble(&self.name).map_err(|e| format!("benchmark: {e}"))?;
+                let a = src.assemble(&self.name).map_err(|e| FieldError::new("benchmark", e.to_string()))?;
                 Benchmark::Pool(a.benchmark)
             }
-            BenchmarkSpec::Candidates(src) => Benchmark::Pair(src.assemble(&self.name).map_err(|e| format!("benchmark: {e}"))?),
+            BenchmarkSpec::Candidates(src) => {
+                Benchmark::Pair(src.assemble(&self.name).map_err(|e| FieldError::new("benchmark", e.to_string()))?)
+            }
         };
-        let located = |(f, m): (String, String)| format!("{f}: {m}");
         match &bench {
             Benchmark::Pool(b) => {
-                b.validate().map_err(|e| format!("benchmark: {e}"))?;
-                self.check_pool_sizes(b.pool.len()).map_err(located)?;
+                b.validate().map_err(|e| FieldError::new("benchmark", e.to_string()))?;
+                self.check_pool_sizes(b.pool.len())?;
             }
-            Benchmark::Pair(b) => self.check_pair_sizes(b.stream.len()).map_err(located)?,
+            Benchmark::Pair(b) => self.check_pair_sizes(b.stream.len())?,
         }
         Ok(bench)
     }
 
     /// The pool loop section, or `(field, message)` saying it is missing.
-    fn pool_loop(&self) -> Result<&LoopConfig, (String, String)> {
-        self.loop_.as_ref().ok_or_else(|| ("loop".into(), "is missing; a pool benchmark needs `loop: { initial_labels, batch_size, rounds }`".into()))
+    fn pool_loop(&self) -> Result<&LoopConfig, FieldError> {
+        self.loop_.as_ref().ok_or_else(|| FieldError::new("loop", "is missing; a pool benchmark needs `loop: { initial_labels, batch_size, rounds }`"))
     }
 
     /// The pair loop section, or `(field, message)` saying it is missing.
-    fn pair_loop_config(&self) -> Result<&PairLoopConfig, (String, String)> {
-        self.pair_loop.as_ref().ok_or_else(|| ("pair_loop".into(), "is missing; a pair benchmark needs `pair_loop: { batch_prompts, rounds }`".into()))
+    fn pair_loop_config(&self) -> Result<&PairLoopConfig, FieldError> {
+        self.pair_loop.as_ref().ok_or_else(|| FieldError::new("pair_loop", "is missing; a pair benchmark needs `pair_loop: { batch_prompts, rounds }`"))
     }
 
     /// Loop sizes and policy parameters against a pool of `pool` comparisons.
-    fn check_pool_sizes(&self, pool: usize) -> Result<(), (String, String)> {
+    fn check_pool_sizes(&self, pool: usize) -> Result<(), FieldError> {
         let lp = self.pool_loop()?;
-        lp.validate(pool).map_err(|(f, m)| (format!("loop.{f}"), m))?;
+        lp.validate(pool).map_err(|e| e.within("loop"))?;
         let pool_after_cap = lp.pool_size.map_or(pool, |c| c.min(pool)) - lp.initial_labels;
         for (label, spec) in &self.policies {
-            spec.validate(pool_after_cap).map_err(|(f, m)| (format!("policies.{label}.{f}"), m))?;
+            spec.validate(pool_after_cap).map_err(|e| e.within(label).within("policies"))?;
         }
         Ok(())
     }
 
     /// Pair-loop sizes against a stream of `prompts` prompts.
-    fn check_pair_sizes(&self, prompts: usize) -> Result<(), (String, String)> {
-        self.pair_loop_config()?.validate(prompts).map_err(|(f, m)| (format!("pair_loop.{f}"), m))
+    fn check_pair_sizes(&self, prompts: usize) -> Result<(), FieldError> {
+        self.pair_loop_config()?.validate(prompts).map_err(|e| e.within("pair_loop"))
     }
 
     /// True for the ActiveUltraFeedback (pair-selection) setting.
@@ -210,6 +212,7 @@ impl ExperimentConfig {
 
     fn check(&self, path: &Path) -> Result<(), ConfigError> {
         let err = |field: String, message: String| ConfigError { file: path.to_path_buf(), field, message };
+        let in_file = |e: FieldError| ConfigError::in_file(path, e);
         if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
             return Err(err("name".into(), format!("`{}` must be non-empty and use only letters, digits, '-', '_' and '.'", self.name)));
         }
@@ -246,41 +249,44 @@ impl ExperimentConfig {
         if self.report.smoothing_window == 0 {
             return Err(err("report.smoothing_window".into(), "must be at least 1 (1 = no smoothing)".into()));
         }
-        self.model.validate().map_err(|(f, m)| err(format!("model.{f}"), m))?;
+        self.model.validate().map_err(|e| in_file(e.within("model")))?;
         match &self.benchmark {
             BenchmarkSpec::Synthetic(c) => {
-                c.validate().map_err(|(f, m)| err(format!("benchmark.{f}"), m))?;
+                c.validate().map_err(|e| in_file(e.within("benchmark")))?;
                 // Sizes are only known once generated; generation is cheap for the synthetic benchmark.
-                self.check_pool_sizes(c.generate().pool.len()).map_err(|(f, m)| err(f, m))?;
+                self.check_pool_sizes(c.generate().pool.len()).map_err(in_file)?;
             }
             BenchmarkSpec::SyntheticPairs(c) => {
-                c.validate().map_err(|(f, m)| err(format!("benchmark.{f}"), m))?;
-                self.check_pair_sizes(c.prompts).map_err(|(f, m)| err(f, m))?;
+                c.validate().map_err(|e| in_file(e.within("benchmark")))?;
+                self.check_pair_sizes(c.prompts).map_err(in_file)?;
             }
             // Real data: sizes are checked when the data is loaded (`build_benchmark`).
             BenchmarkSpec::Comparisons(src) => {
-                src.validate().map_err(|(f, m)| err(format!("benchmark.{f}"), m))?;
-                self.pool_loop().map_err(|(f, m)| err(f, m))?;
+                src.validate().map_err(|e| in_file(e.within("benchmark")))?;
+                self.pool_loop().map_err(in_file)?;
             }
             BenchmarkSpec::Candidates(src) => {
-                src.validate().map_err(|(f, m)| err(format!("benchmark.{f}"), m))?;
-                self.pair_loop_config().map_err(|(f, m)| err(f, m))?;
+                src.validate().map_err(|e| in_file(e.within("benchmark")))?;
+                self.pair_loop_config().map_err(in_file)?;
             }
         }
         for (label, spec) in &self.pair_policies {
-            spec.validate().map_err(|(f, m)| err(format!("pair_policies.{label}.{f}"), m))?;
+            spec.validate().map_err(|e| in_file(e.within(label).within("pair_policies")))?;
         }
-        self.check_output_dir().map_err(|m| err("output_dir".into(), m))
+        self.check_output_dir().map_err(in_file)
     }
 
     /// The output directory's parent must exist (the directory itself is created).
-    pub fn check_output_dir(&self) -> Result<(), String> {
+    pub fn check_output_dir(&self) -> Result<(), FieldError> {
         let out = self.output_dir();
         match out.parent().filter(|p| !p.as_os_str().is_empty()) {
-            Some(parent) if !parent.is_dir() => Err(format!(
+            Some(parent) if !parent.is_dir() => Err(FieldError::new(
+                "output_dir",
+                format!(
                 "the parent directory `{}` of `{}` does not exist; create it or choose another output_dir",
                 parent.display(),
-                out.display()
+                    out.display()
+                ),
             )),
             _ => Ok(()),
         }

@@ -9,4 +9,4 @@ mod config;
 mod runner;
 
 pub use config::{Benchmark, BenchmarkSpec, ConfigError, ExperimentConfig, ReportSection};
-pub use runner::{PAIR_RUN_COLUMNS, RUN_COLUMNS, RunOptions, RunSummary, pair_run_csv, run_csv, run_experiment, write_atomic};
+pub use runner::{PairRunRow, RunError, RunOptions, RunRow, RunSummary, run_experiment};

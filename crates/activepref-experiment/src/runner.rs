@@ -11,13 +11,13 @@
 //!   labelled set), rewritten atomically after every round and removed when the run ends.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use activepref_acquire::{EntropyEstimator, FeatureShift, PairMode, PolicySpec, PoolPolicy, PromptKnnIndex, index_k_for};
-use activepref_core::PoolBenchmark;
-use activepref_loop::{AcquiredPair, PairLoop, PairRoundRecord, PoolLoop, RoundRecord, RoundTiming};
+use activepref_acquire::{EntropyEstimator, FeatureShift, IndexError, PairMode, PolicySpec, PoolPolicy, PromptKnnIndex, index_k_for};
+use activepref_core::io::write_atomic_bytes;
+use activepref_core::{FieldError, PoolBenchmark};
+use activepref_loop::{AcquiredPair, LoopError, PairLoop, PairRoundRecord, PoolLoop, RoundRecord, RoundTiming};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -25,24 +25,122 @@ use serde::{Deserialize, Serialize};
 use crate::ExperimentConfig;
 use crate::config::{Benchmark, BenchmarkSpec};
 
-/// Columns of a run file, in order.
-pub const RUN_COLUMNS: [&str; 15] = [
-    "policy",
-    "seed",
-    "round",
-    "labels",
-    "test_log_likelihood",
-    "test_accuracy",
-    "test_brier",
-    "ood_log_likelihood",
-    "ood_accuracy",
-    "ood_brier",
-    "validation_loss",
-    "pool_mean_bald",
-    "batch_mean_bald",
-    "batch_unique_prompts",
-    "batch_size",
-];
+/// Why an experiment could not run. Each prints on one line with the file it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The benchmark could not be built or does not fit the loop sizes.
+    #[error(transparent)]
+    Benchmark(#[from] FieldError),
+    #[error("cannot {action} {}: {error}", .path.display())]
+    Io { action: &'static str, path: PathBuf, error: std::io::Error },
+    #[error("cannot write {}: {error}", .path.display())]
+    Serialise { path: PathBuf, error: String },
+    #[error(
+        "{} holds results of a different configuration ({}); pass --fresh to replace them, or set another output_dir",
+        .out.display(),
+        .resolved.display()
+    )]
+    DifferentConfig { out: PathBuf, resolved: PathBuf },
+    #[error("kNN index: {0} (make the output directory writable)")]
+    Index(#[from] IndexError),
+    #[error("{}: unreadable run state ({why}); delete it to restart this run", .path.display())]
+    UnreadableState { path: PathBuf, why: String },
+    #[error("{}: {error}; delete it to restart this run", .path.display())]
+    Resume { path: PathBuf, error: LoopError },
+    #[error("run {stem}: {error}")]
+    Run { stem: String, error: LoopError },
+}
+
+/// [`write_atomic`] with the path in the error.
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), RunError> {
+    write_atomic_bytes(path, bytes).map_err(|error| RunError::Io { action: "write", path: path.to_path_buf(), error })
+}
+
+/// A run file as CSV text, one serialised row per round (the header is the row's field names).
+/// Floats use the shortest representation that reads back to the same value, so equal numbers
+/// give equal bytes.
+fn csv_bytes<T: Serialize>(rows: impl IntoIterator<Item = T>, path: &Path) -> Result<Vec<u8>, RunError> {
+    let err = |e: &dyn std::fmt::Display| RunError::Serialise { path: path.to_path_buf(), error: e.to_string() };
+    let mut w = csv::Writer::from_writer(vec![]);
+    for row in rows {
+        w.serialize(row).map_err(|e| err(&e))?;
+    }
+    w.into_inner().map_err(|e| err(&e))
+}
+
+/// One row of a pool run file (`runs/<policy>__seed<seed>.csv`).
+#[derive(Serialize)]
+pub struct RunRow<'a> {
+    pub policy: &'a str,
+    pub seed: u64,
+    pub round: usize,
+    pub labels: usize,
+    pub test_log_likelihood: f64,
+    pub test_accuracy: f64,
+    pub test_brier: f64,
+    pub ood_log_likelihood: f64,
+    pub ood_accuracy: f64,
+    pub ood_brier: f64,
+    pub validation_loss: f64,
+    pub pool_mean_bald: Option<f64>,
+    pub batch_mean_bald: Option<f64>,
+    pub batch_unique_prompts: Option<usize>,
+    pub batch_size: Option<usize>,
+}
+
+impl<'a> RunRow<'a> {
+    pub fn new(policy: &'a str, seed: u64, r: &RoundRecord) -> Self {
+        Self {
+            policy,
+            seed,
+            round: r.round,
+            labels: r.labels,
+            test_log_likelihood: r.test_log_likelihood,
+            test_accuracy: r.test_accuracy,
+            test_brier: r.test_brier,
+            ood_log_likelihood: r.ood_log_likelihood,
+            ood_accuracy: r.ood_accuracy,
+            ood_brier: r.ood_brier,
+            validation_loss: r.validation_loss,
+            pool_mean_bald: r.pool_mean_bald,
+            batch_mean_bald: r.batch_mean_bald,
+            batch_unique_prompts: r.batch_unique_prompts,
+            batch_size: r.batch_size,
+        }
+    }
+}
+
+/// One row of a pair-selection run file; the mode is in every row.
+#[derive(Serialize)]
+pub struct PairRunRow<'a> {
+    pub policy: &'a str,
+    pub seed: u64,
+    pub pair_mode: PairMode,
+    pub round: usize,
+    pub labels: usize,
+    pub heldout_log_likelihood: f64,
+    pub heldout_accuracy: f64,
+    pub heldout_brier: f64,
+    pub batch_mean_score_gap: Option<f64>,
+    pub batch_judge_ties: Option<usize>,
+}
+
+impl<'a> PairRunRow<'a> {
+    pub fn new(policy: &'a str, seed: u64, pair_mode: PairMode, r: &PairRoundRecord) -> Self {
+        Self {
+            policy,
+            seed,
+            pair_mode,
+            round: r.round,
+            labels: r.labels,
+            heldout_log_likelihood: r.heldout_log_likelihood,
+            heldout_accuracy: r.heldout_accuracy,
+            heldout_brier: r.heldout_brier,
+            batch_mean_score_gap: r.batch_mean_score_gap,
+            batch_judge_ties: r.batch_judge_ties,
+        }
+    }
+}
 
 /// Options of one invocation.
 #[derive(Clone, Debug, Default)]
@@ -85,9 +183,13 @@ trait ResumableRun {
     type Record: Serialize + for<'de> Deserialize<'de> + Clone;
     fn round(&self) -> usize;
     fn finished(&self) -> bool;
-    fn step(&mut self) -> Result<(Self::Record, RoundTiming), String>;
+    fn step(&mut self) -> Result<(Self::Record, RoundTiming), LoopError>;
     fn acquired(&self) -> Self::Acquired;
-    fn csv(&self, records: &[Self::Record]) -> Result<Vec<u8>, String>;
+    fn csv(&self, records: &[Self::Record], path: &Path) -> Result<Vec<u8>, RunError>;
+    /// A line worth telling the user about a finished round (printed above the progress bar).
+    fn warning(&self, _record: &Self::Record) -> Option<String> {
+        None
+    }
 }
 
 struct PoolRun<'a> {
@@ -106,14 +208,17 @@ impl ResumableRun for PoolRun<'_> {
     fn finished(&self) -> bool {
         self.lp.finished()
     }
-    fn step(&mut self) -> Result<(RoundRecord, RoundTiming), String> {
+    fn step(&mut self) -> Result<(RoundRecord, RoundTiming), LoopError> {
         self.lp.step(self.policy.as_ref())
     }
     fn acquired(&self) -> Vec<usize> {
         self.lp.labelled.clone()
     }
-    fn csv(&self, records: &[RoundRecord]) -> Result<Vec<u8>, String> {
-        run_csv(&self.label, self.seed, records)
+    fn csv(&self, records: &[RoundRecord], path: &Path) -> Result<Vec<u8>, RunError> {
+        csv_bytes(records.iter().map(|r| RunRow::new(&self.label, self.seed, r)), path)
+    }
+    fn warning(&self, record: &RoundRecord) -> Option<String> {
+        self.lp.short_batch_warning(record)
     }
 }
 
@@ -133,122 +238,35 @@ impl ResumableRun for PairRun<'_> {
     fn finished(&self) -> bool {
         self.lp.finished()
     }
-    fn step(&mut self) -> Result<(PairRoundRecord, RoundTiming), String> {
+    fn step(&mut self) -> Result<(PairRoundRecord, RoundTiming), LoopError> {
         self.lp.step()
     }
     fn acquired(&self) -> Vec<AcquiredPair> {
         self.lp.acquired.clone()
     }
-    fn csv(&self, records: &[PairRoundRecord]) -> Result<Vec<u8>, String> {
-        pair_run_csv(&self.label, self.seed, self.mode, records)
+    fn csv(&self, records: &[PairRoundRecord], path: &Path) -> Result<Vec<u8>, RunError> {
+        csv_bytes(records.iter().map(|r| PairRunRow::new(&self.label, self.seed, self.mode, r)), path)
     }
-}
-
-/// Columns of a pair-selection run file, in order.
-pub const PAIR_RUN_COLUMNS: [&str; 10] = [
-    "policy",
-    "seed",
-    "pair_mode",
-    "round",
-    "labels",
-    "heldout_log_likelihood",
-    "heldout_accuracy",
-    "heldout_brier",
-    "batch_mean_score_gap",
-    "batch_judge_ties",
-];
-
-/// The CSV text of one pair-selection run; the mode is in every row.
-pub fn pair_run_csv(policy: &str, seed: u64, mode: PairMode, records: &[PairRoundRecord]) -> Result<Vec<u8>, String> {
-    let mut w = csv::Writer::from_writer(vec![]);
-    w.write_record(PAIR_RUN_COLUMNS).map_err(|e| e.to_string())?;
-    for r in records {
-        w.write_record([
-            policy.to_string(),
-            seed.to_string(),
-            mode.to_string(),
-            r.round.to_string(),
-            r.labels.to_string(),
-            r.heldout_log_likelihood.to_string(),
-            r.heldout_accuracy.to_string(),
-            r.heldout_brier.to_string(),
-            opt(r.batch_mean_score_gap),
-            opt(r.batch_judge_ties),
-        ])
-        .map_err(|e| e.to_string())?;
-    }
-    w.into_inner().map_err(|e| e.to_string())
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename, so a reader never sees half a file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
-    let mut f = fs::File::create(&tmp).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    fs::rename(&tmp, path).map_err(|e| format!("cannot move {} to {}: {e}", tmp.display(), path.display()))
-}
-
-fn opt<T: ToString>(v: Option<T>) -> String {
-    v.map_or(String::new(), |x| x.to_string())
-}
-
-/// The CSV text of one run. Floats use Rust's shortest round-trip formatting, so equal numbers
-/// give equal bytes.
-pub fn run_csv(policy: &str, seed: u64, records: &[RoundRecord]) -> Result<Vec<u8>, String> {
-    let mut w = csv::Writer::from_writer(vec![]);
-    w.write_record(RUN_COLUMNS).map_err(|e| e.to_string())?;
-    for r in records {
-        w.write_record([
-            policy.to_string(),
-            seed.to_string(),
-            r.round.to_string(),
-            r.labels.to_string(),
-            r.test_log_likelihood.to_string(),
-            r.test_accuracy.to_string(),
-            r.test_brier.to_string(),
-            r.ood_log_likelihood.to_string(),
-            r.ood_accuracy.to_string(),
-            r.ood_brier.to_string(),
-            r.validation_loss.to_string(),
-            opt(r.pool_mean_bald),
-            opt(r.batch_mean_bald),
-            opt(r.batch_unique_prompts),
-            opt(r.batch_size),
-        ])
-        .map_err(|e| e.to_string())?;
-    }
-    w.into_inner().map_err(|e| e.to_string())
-}
-
-fn timings_csv(timings: &[RoundTiming]) -> Result<Vec<u8>, String> {
-    let mut w = csv::Writer::from_writer(vec![]);
-    for t in timings {
-        w.serialize(t).map_err(|e| e.to_string())?;
-    }
-    w.into_inner().map_err(|e| e.to_string())
 }
 
 /// Runs (or resumes) the experiment.
-pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSummary, String> {
+pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSummary, RunError> {
     let out = cfg.output_dir();
     let runs_dir = out.join("runs");
     if opts.fresh && out.exists() {
-        fs::remove_dir_all(&out).map_err(|e| format!("cannot remove {}: {e}", out.display()))?;
+        fs::remove_dir_all(&out).map_err(|error| RunError::Io { action: "remove", path: out.clone(), error })?;
     }
-    fs::create_dir_all(&runs_dir).map_err(|e| format!("cannot create {}: {e}", runs_dir.display()))?;
+    fs::create_dir_all(&runs_dir).map_err(|error| RunError::Io { action: "create", path: runs_dir.clone(), error })?;
 
-    let resolved = yaml_serde::to_string(cfg).map_err(|e| e.to_string())?;
     let resolved_path = out.join("config.resolved.yaml");
+    let resolved = yaml_serde::to_string(cfg)
+        .map_err(|e| RunError::Serialise { path: resolved_path.clone(), error: e.to_string() })?;
     if let Ok(previous) = fs::read_to_string(&resolved_path) {
         if previous != resolved {
-            return Err(format!(
-                "{} holds results of a different configuration ({}); pass --fresh to replace them, or set another output_dir",
-                out.display(),
-                resolved_path.display()
-            ));
+            return Err(RunError::DifferentConfig { out, resolved: resolved_path });
         }
     }
-    write_atomic(&resolved_path, resolved.as_bytes())?;
+    write_file(&resolved_path, resolved.as_bytes())?;
 
     let (pool_bench, pair_bench) = match cfg.build_benchmark()? {
         Benchmark::Pool(b) => (Some(b), None),
@@ -272,7 +290,7 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
     bar.set_message(format!("{} runs to do, {} already finished", pending.len(), jobs.len() - pending.len()));
     let resumed = Mutex::new(0usize);
     let paused = Mutex::new(0usize);
-    let compute: Vec<Result<f64, String>> = pending
+    let compute: Vec<Result<f64, RunError>> = pending
         .par_iter()
         .map(|(policy, seed)| {
             let stem = format!("{policy}__seed{seed}");
@@ -323,7 +341,7 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
 /// next to the prompt features (`<features>/pool/`) when that directory is writable, else (and
 /// for a generated benchmark) under the output directory (`cache/`); a cached file is used only
 /// when its table hash and `K` match.
-fn prompt_index_for(cfg: &ExperimentConfig, bench: &PoolBenchmark, out: &Path, progress: bool) -> Result<Option<Arc<PromptKnnIndex>>, String> {
+fn prompt_index_for(cfg: &ExperimentConfig, bench: &PoolBenchmark, out: &Path, progress: bool) -> Result<Option<Arc<PromptKnnIndex>>, RunError> {
     let k = cfg
         .policies
         .values()
@@ -345,8 +363,7 @@ fn prompt_index_for(cfg: &ExperimentConfig, bench: &PoolBenchmark, out: &Path, p
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} prompts (eta {eta}) kNN index")
             .expect("valid template"),
     );
-    let (index, _built, _path) = PromptKnnIndex::load_or_build_in(&dirs, table, k, &|rows| bar.inc(rows as u64))
-        .map_err(|e| format!("kNN index: {e} (make the output directory writable)"))?;
+    let (index, _built, _path) = PromptKnnIndex::load_or_build_in(&dirs, table, k, &|rows| bar.inc(rows as u64))?;
     bar.finish_and_clear();
     Ok(Some(Arc::new(index)))
 }
@@ -365,14 +382,14 @@ fn drive<R: ResumableRun>(
     stem: &str,
     bar: &ProgressBar,
     max_rounds: Option<usize>,
-    resume: impl Fn(&mut R, R::Acquired, usize) -> Result<(), String>,
-) -> Result<RunDone, String> {
+    resume: impl Fn(&mut R, R::Acquired, usize) -> Result<(), LoopError>,
+) -> Result<RunDone, RunError> {
     let state_path = runs_dir.join(format!("{stem}.state.json"));
     let (mut records, mut timings) = match fs::read_to_string(&state_path) {
         Ok(text) => {
             let state: RunState<R::Acquired, R::Record> = serde_json::from_str(&text)
-                .map_err(|e| format!("{}: unreadable run state ({e}); delete it to restart this run", state_path.display()))?;
-            resume(&mut run, state.acquired, state.round).map_err(|e| format!("{}: {e}; delete it to restart this run", state_path.display()))?;
+                .map_err(|e| RunError::UnreadableState { path: state_path.clone(), why: e.to_string() })?;
+            resume(&mut run, state.acquired, state.round).map_err(|error| RunError::Resume { path: state_path.clone(), error })?;
             (state.records, state.timings)
         }
         Err(_) => (vec![], vec![]),
@@ -381,21 +398,27 @@ fn drive<R: ResumableRun>(
     bar.inc(from_round as u64);
     let stop_at = max_rounds.map_or(usize::MAX, |m| from_round + m);
     while !run.finished() && run.round() < stop_at {
-        let (record, timing) = run.step().map_err(|e| format!("run {stem}: {e}"))?;
+        let (record, timing) = run.step().map_err(|error| RunError::Run { stem: stem.to_string(), error })?;
+        if let Some(warning) = run.warning(&record) {
+            bar.println(format!("warning: run {stem}: {warning}"));
+        }
         records.push(record);
         timings.push(timing);
         let state = RunState { round: run.round(), acquired: run.acquired(), records: records.clone(), timings: timings.clone() };
-        write_atomic(&state_path, serde_json::to_string(&state).map_err(|e| e.to_string())?.as_bytes())?;
+        let json = serde_json::to_string(&state).map_err(|e| RunError::Serialise { path: state_path.clone(), error: e.to_string() })?;
+        write_file(&state_path, json.as_bytes())?;
         bar.inc(1);
     }
     let secs = timings[from_round.min(timings.len())..].iter().map(|t| t.train_secs + t.score_secs + t.select_secs).sum();
     if !run.finished() {
         return Ok(RunDone { secs, from_round, finished: false });
     }
-    write_atomic(&runs_dir.join(format!("{stem}.timings.csv")), &timings_csv(&timings)?)?;
-    write_atomic(&runs_dir.join(format!("{stem}.csv")), &run.csv(&records)?)?;
+    let timings_path = runs_dir.join(format!("{stem}.timings.csv"));
+    write_file(&timings_path, &csv_bytes(&timings, &timings_path)?)?;
+    let run_path = runs_dir.join(format!("{stem}.csv"));
+    write_file(&run_path, &run.csv(&records, &run_path)?)?;
     if state_path.exists() {
-        fs::remove_file(&state_path).map_err(|e| format!("cannot remove {}: {e}", state_path.display()))?;
+        fs::remove_file(&state_path).map_err(|error| RunError::Io { action: "remove", path: state_path.clone(), error })?;
     }
     Ok(RunDone { secs, from_round, finished: true })
 }
@@ -421,20 +444,12 @@ mod tests {
             batch_unique_prompts: batch.map(|b| b - 1),
             batch_size: batch,
         };
-        let text = String::from_utf8(run_csv("balpm", 9, &[rec(0, Some(5)), rec(1, None)]).unwrap()).unwrap();
+        let rows = [rec(0, Some(5)), rec(1, None)];
+        let bytes = csv_bytes(rows.iter().map(|r| RunRow::new("balpm", 9, r)), Path::new("run.csv")).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
         let golden = "policy,seed,round,labels,test_log_likelihood,test_accuracy,test_brier,ood_log_likelihood,ood_accuracy,ood_brier,validation_loss,pool_mean_bald,batch_mean_bald,batch_unique_prompts,batch_size\n\
 balpm,9,0,10,-0.5,0.75,0.1,-0.625,0.6666666666666666,0.2,0.5,0.01,0.03,4,5\n\
 balpm,9,1,15,-0.5,0.75,0.1,-0.625,0.6666666666666666,0.2,0.5,,,,\n";
         assert_eq!(text, golden);
-    }
-
-    #[test]
-    fn atomic_write_leaves_no_temporary() {
-        let dir = std::env::temp_dir().join(format!("activepref-atomic-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        write_atomic(&dir.join("a.csv"), b"x").unwrap();
-        write_atomic(&dir.join("a.csv"), b"y").unwrap();
-        assert_eq!(fs::read(dir.join("a.csv")).unwrap(), b"y");
-        assert!(!dir.join("a.csv.tmp").exists());
     }
 }

@@ -23,7 +23,7 @@ fn fixture(rel: &str) -> PathBuf {
 /// first axis: deterministic, learnable, and keyed exactly like featurize would key it.
 fn store_for(format: ComparisonFormat, data: &Path, store: &Path, columns: Option<&activepref_data::formats::pairs::PairColumns>) {
     let ds = format.load(data, columns).unwrap();
-    for role in SplitRole::ALL {
+    for &role in SplitRole::ALL {
         let rows = ds.split(role);
         if rows.is_empty() {
             continue;

@@ -162,7 +162,7 @@ fn changed_config_in_the_same_directory_is_refused() {
     run_experiment(&config(&out), &RunOptions { max_rounds: Some(1), ..Default::default() }).unwrap();
     let mut other = config(&out);
     other.seeds = vec![5];
-    let err = run_experiment(&other, &RunOptions::default()).unwrap_err();
+    let err = run_experiment(&other, &RunOptions::default()).unwrap_err().to_string();
     assert!(err.contains("different configuration") && err.contains("--fresh"), "{err}");
 }
 

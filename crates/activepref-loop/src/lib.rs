@@ -16,6 +16,32 @@ pub mod pair;
 
 pub use pair::{AcquiredPair, PairLoop, PairLoopConfig, PairRoundRecord};
 
+use activepref_acquire::AcquireError;
+use activepref_model::ModelError;
+
+/// Why a round could not run, or a saved run could not be resumed. A policy's error is printed
+/// after the round (and prompt) it happened in, on one line.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum LoopError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("round {round}: {error}")]
+    Policy { round: usize, error: AcquireError },
+    #[error("round {round}, prompt {prompt}: {error}")]
+    PairPolicy { round: usize, prompt: u32, error: AcquireError },
+    #[error("round {round}: the policy returned repeated or already labelled comparisons")]
+    RepeatedPicks { round: usize },
+    #[error("saved labelled set has {got} rows but round {round} needs {expected}")]
+    ResumeLength { got: usize, round: usize, expected: usize },
+    #[error("saved labelled set does not belong to this run (different seed or pool)")]
+    ResumeForeign,
+    #[error("saved state has {got} pairs but round {round} needs {expected}")]
+    PairResumeLength { got: usize, round: usize, expected: usize },
+    #[error("saved pairs do not belong to this run (different seed or stream)")]
+    PairResumeForeign,
+}
+
+use activepref_core::FieldError;
 use std::collections::HashSet;
 use std::time::Instant;
 
@@ -45,9 +71,9 @@ pub struct LoopConfig {
 
 impl LoopConfig {
     /// Checks the sizes against a pool of `pool` comparisons; the error is `(field, message)`.
-    pub fn validate(&self, pool: usize) -> Result<(), (String, String)> {
+    pub fn validate(&self, pool: usize) -> Result<(), FieldError> {
         let pool = self.pool_size.map_or(pool, |c| c.min(pool));
-        let bad = |f: &str, m: String| Err((f.to_string(), m));
+        let bad = |f: &str, m: String| Err(FieldError::new(f, m));
         if self.rounds == 0 {
             return bad("rounds", "must be at least 1".into());
         }
@@ -146,15 +172,15 @@ impl<'a> PoolLoop<'a> {
         run_seed: u64,
         labelled: Vec<usize>,
         round: usize,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, LoopError> {
         let fresh = Self::new(bench, model, config, run_seed);
         let pool: HashSet<usize> = fresh.labelled.iter().chain(&fresh.unlabelled).copied().collect();
         let expected = config.initial_labels + round.min(config.rounds.saturating_sub(1)) * config.batch_size;
         if labelled.len() != expected {
-            return Err(format!("saved labelled set has {} rows but round {round} needs {expected}", labelled.len()));
+            return Err(LoopError::ResumeLength { got: labelled.len(), round, expected });
         }
         if labelled.iter().any(|i| !pool.contains(i)) || labelled[..config.initial_labels.min(labelled.len())] != fresh.labelled[..] {
-            return Err("saved labelled set does not belong to this run (different seed or pool)".into());
+            return Err(LoopError::ResumeForeign);
         }
         let taken: HashSet<usize> = labelled.iter().copied().collect();
         let unlabelled = fresh.unlabelled.into_iter().filter(|i| !taken.contains(i)).collect();
@@ -182,8 +208,20 @@ impl<'a> PoolLoop<'a> {
         self.bench
     }
 
+    /// The warning a round deserves when the pool ran out before the batch was full (the whole
+    /// remaining pool was acquired); `None` otherwise.
+    pub fn short_batch_warning(&self, record: &RoundRecord) -> Option<String> {
+        let picked = record.batch_size?;
+        (picked < self.config.batch_size).then(|| {
+            format!(
+                "round {}: only {picked} unlabelled comparisons were left for a batch of {}; the whole remaining pool was acquired",
+                record.round, self.config.batch_size
+            )
+        })
+    }
+
     /// Runs one round and advances.
-    pub fn step(&mut self, policy: &dyn PoolPolicy) -> Result<(RoundRecord, RoundTiming), String> {
+    pub fn step(&mut self, policy: &dyn PoolPolicy) -> Result<(RoundRecord, RoundTiming), LoopError> {
         let t = self.round;
         let bench = self.bench;
         let clock = Instant::now();
@@ -230,19 +268,12 @@ impl<'a> PoolLoop<'a> {
                 ..PoolState::new(&self.unlabelled, &score, &self.labelled, &bench.pool.prompt)
             };
             let mut rng = rng_for(self.run_seed, Stream::Policy, &[t as u64]);
-            let picks = policy.select(&state, self.config.batch_size, &mut rng).map_err(|e| format!("round {t}: {e}"))?;
-            if picks.len() < self.config.batch_size {
-                eprintln!(
-                    "warning: round {t}: only {} unlabelled comparisons were left for a batch of {}; the whole remaining pool was acquired",
-                    picks.len(),
-                    self.config.batch_size
-                );
-            }
+            let picks = policy.select(&state, self.config.batch_size, &mut rng).map_err(|error| LoopError::Policy { round: t, error })?;
             let bald_of: std::collections::HashMap<usize, f64> =
                 self.unlabelled.iter().copied().zip(bald.iter().copied()).collect();
             let picked: HashSet<usize> = picks.iter().copied().collect();
             if picked.len() != picks.len() || picks.iter().any(|p| !bald_of.contains_key(p)) {
-                return Err(format!("round {t}: the policy returned repeated or already labelled comparisons"));
+                return Err(LoopError::RepeatedPicks { round: t });
             }
             record.pool_mean_bald = Some(bald.iter().sum::<f64>() / bald.len().max(1) as f64);
             record.batch_mean_bald = Some(picks.iter().map(|p| bald_of[p]).sum::<f64>() / picks.len().max(1) as f64);
@@ -340,9 +371,9 @@ mod tests {
     #[test]
     fn sizes_are_checked() {
         let cfg = LoopConfig { initial_labels: 10, batch_size: 500, rounds: 2, pool_size: None };
-        assert_eq!(cfg.validate(100).unwrap_err().0, "batch_size");
+        assert_eq!(cfg.validate(100).unwrap_err().field, "batch_size");
         let cfg = LoopConfig { initial_labels: 10, batch_size: 50, rounds: 4, pool_size: None };
-        assert_eq!(cfg.validate(100).unwrap_err().0, "rounds");
+        assert_eq!(cfg.validate(100).unwrap_err().field, "rounds");
         assert!(LoopConfig { initial_labels: 10, batch_size: 30, rounds: 4, pool_size: None }.validate(100).is_ok());
     }
 }

@@ -12,13 +12,16 @@
 //! warm-started epoch with the anchoring regulariser. The first round uses the untrained ensemble,
 //! as the reference does.
 
+use activepref_core::FieldError;
 use std::time::Instant;
 
 use activepref_acquire::{CandidateScores, PairMode, PairPolicySpec};
 use activepref_core::seeds::{Stream, rng_for};
 use activepref_core::{PairBenchmark, PromptCandidates};
 use activepref_core::{FeatureMatrix, PoolSplit};
-use activepref_model::{EnsembleConfig, FittedEnsemble};
+use activepref_model::{EnsembleConfig, FittedEnsemble, ModelError};
+
+use crate::LoopError;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
@@ -38,8 +41,8 @@ pub struct PairLoopConfig {
 }
 
 impl PairLoopConfig {
-    pub fn validate(&self, prompts: usize) -> Result<(), (String, String)> {
-        let bad = |f: &str, m: String| Err((f.to_string(), m));
+    pub fn validate(&self, prompts: usize) -> Result<(), FieldError> {
+        let bad = |f: &str, m: String| Err(FieldError::new(f, m));
         if self.batch_prompts == 0 {
             return bad("batch_prompts", "must be at least 1".into());
         }
@@ -142,14 +145,14 @@ impl<'a> PairLoop<'a> {
     }
 
     /// Continues after rounds `0..round`, given the pairs acquired in them.
-    pub fn resume_from(mut self, acquired: Vec<AcquiredPair>, round: usize) -> Result<Self, String> {
+    pub fn resume_from(mut self, acquired: Vec<AcquiredPair>, round: usize) -> Result<Self, LoopError> {
         let expected = round.min(self.config.rounds) * self.config.batch_prompts;
         if acquired.len() != expected {
-            return Err(format!("saved state has {} pairs but round {round} needs {expected}", acquired.len()));
+            return Err(LoopError::PairResumeLength { got: acquired.len(), round, expected });
         }
         let prompts: Vec<usize> = acquired.iter().map(|p| p.prompt).collect();
         if prompts[..] != self.order[..expected] {
-            return Err("saved pairs do not belong to this run (different seed or stream)".into());
+            return Err(LoopError::PairResumeForeign);
         }
         self.acquired = acquired;
         self.round = round;
@@ -160,7 +163,7 @@ impl<'a> PairLoop<'a> {
         self.round > self.config.rounds
     }
 
-    fn fitted(&self) -> Result<FittedEnsemble, String> {
+    fn fitted(&self) -> Result<FittedEnsemble, ModelError> {
         let t = self.round as u64;
         if self.acquired.is_empty() {
             return self.model.untrained(self.bench.stream[0].features.dim(), self.run_seed, t);
@@ -172,7 +175,7 @@ impl<'a> PairLoop<'a> {
     }
 
     /// Runs one round and advances.
-    pub fn step(&mut self) -> Result<(PairRoundRecord, RoundTiming), String> {
+    pub fn step(&mut self) -> Result<(PairRoundRecord, RoundTiming), LoopError> {
         let t = self.round;
         let clock = Instant::now();
         let fitted = self.fitted()?;
@@ -198,7 +201,7 @@ impl<'a> PairLoop<'a> {
                 let (mu, sd, members) = fitted.response_stats(&prompt.features);
                 let c = CandidateScores { mu: &mu, sd: &sd, members: Some(&members), oracle: Some(&prompt.judge) };
                 let mut rng = rng_for(self.run_seed, Stream::Policy, &[t as u64, k as u64]);
-                let (a, bb) = self.policy.select(&c, self.mode, &mut rng).map_err(|e| format!("round {t}, prompt {}: {e}", prompt.prompt_id))?;
+                let (a, bb) = self.policy.select(&c, self.mode, &mut rng).map_err(|error| LoopError::PairPolicy { round: t, prompt: prompt.prompt_id, error })?;
                 // The judge: the higher score is chosen; a tie goes to `a` (specs/activeuf.md §1.3).
                 let (chosen, rejected) = if prompt.judge[a] < prompt.judge[bb] { (bb, a) } else { (a, bb) };
                 gap += (prompt.judge[a] - prompt.judge[bb]).abs() as f64;
@@ -274,7 +277,7 @@ mod tests {
     #[test]
     fn sizes_are_checked() {
         let cfg = PairLoopConfig { batch_prompts: 50, rounds: 3, replay_factor: None };
-        assert_eq!(cfg.validate(100).unwrap_err().0, "rounds");
+        assert_eq!(cfg.validate(100).unwrap_err().field, "rounds");
         assert!(PairLoopConfig { batch_prompts: 50, rounds: 2, replay_factor: Some(2) }.validate(100).is_ok());
     }
 }

@@ -1,5 +1,6 @@
 //! The deep ensemble and its training loop (specs/balpm.md §2).
 
+use activepref_core::FieldError;
 use activepref_core::seeds::{Stream, rng_for};
 use activepref_core::{FeatureMatrix, PoolSplit};
 use burn::module::Module;
@@ -12,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::mlp::{RewardMlp, RewardMlpConfig, bradley_terry_loss, dropout_masks};
 use activepref_core::EnsemblePrediction;
-use crate::ComputeDevice;
+use crate::{ComputeDevice, ModelError};
 
 /// Optimiser, schedule and early stopping. Defaults are the reference's effective values
 /// (specs/balpm.md §2: HF-Trainer defaults plus the script flags).
@@ -212,9 +213,9 @@ fn validation_loss(model: &RewardMlp, split: &PoolSplit, device: &Device) -> f64
 
 impl EnsembleConfig {
     /// Checks sizes and rates; the error is `(field, message)`.
-    pub fn validate(&self) -> Result<(), (String, String)> {
+    pub fn validate(&self) -> Result<(), FieldError> {
         let t = &self.train;
-        let bad = |f: &str, m: &str| Err((f.to_string(), m.to_string()));
+        let bad = |f: &str, m: &str| Err(FieldError::new(f, m));
         if self.members == 0 {
             return bad("members", "must be at least 1");
         }
@@ -257,23 +258,23 @@ impl EnsembleConfig {
                 return bad(f, "must be at least 1");
             }
         }
-        self.device.burn_device().map_err(|m| ("device".to_string(), m))?;
+        self.device.burn_device().map_err(|e| FieldError::new("device", e.to_string()))?;
         Ok(())
     }
 
     /// Trains every member from scratch on `train` (round `round` of run `run_seed`), with early
     /// stopping on `validation`. Members train in parallel; each has its own seeded generator, so
     /// the result does not depend on the thread count.
-    pub fn fit(&self, train: &PoolSplit, validation: &PoolSplit, run_seed: u64, round: u64) -> Result<FittedEnsemble, String> {
+    pub fn fit(&self, train: &PoolSplit, validation: &PoolSplit, run_seed: u64, round: u64) -> Result<FittedEnsemble, ModelError> {
         if train.is_empty() {
-            return Err("cannot train on an empty labelled set".into());
+            return Err(ModelError::EmptyTrainingSet);
         }
         let device = self.device.burn_device()?;
         if let UncertaintyBackend::McDropout { rate, realisations } = self.backend {
             let (model, report) = self.fit_member(train, validation, run_seed, round, 0, &device, Some(rate))?;
             return Ok(FittedEnsemble::mc_dropout(model, rate, realisations, run_seed, round, device, report));
         }
-        let trained: Vec<Result<(RewardMlp, TrainReport), String>> = (0..self.members)
+        let trained: Vec<Result<(RewardMlp, TrainReport), ModelError>> = (0..self.members)
             .into_par_iter()
             .map(|m| self.fit_member(train, validation, run_seed, round, m, &device, None))
             .collect();
@@ -289,7 +290,7 @@ impl EnsembleConfig {
 
     /// The ensemble at its initial weights, before any label (the first round of a pair-selection
     /// loop). Members use the same initial-weight streams as [`Self::fit`] would.
-    pub fn untrained(&self, input_dim: usize, run_seed: u64, round: u64) -> Result<FittedEnsemble, String> {
+    pub fn untrained(&self, input_dim: usize, run_seed: u64, round: u64) -> Result<FittedEnsemble, ModelError> {
         let device = self.device.burn_device()?;
         let init = |m: usize| self.mlp.init(input_dim, &mut rng_for(run_seed, Stream::Model, &[round, m as u64, 0]), &device);
         let report = TrainReport { steps: 0, best_step: 0, best_validation_loss: f64::NAN, stopped_early: false };
@@ -310,7 +311,7 @@ impl EnsembleConfig {
         member: usize,
         device: &Device,
         dropout: Option<f64>,
-    ) -> Result<(RewardMlp, TrainReport), String> {
+    ) -> Result<(RewardMlp, TrainReport), ModelError> {
         const SHARED_INIT_SEED: u64 = 42;
         let t = &self.train;
         let mut order_rng = rng_for(run_seed, Stream::Model, &[round, member as u64, 1]);
@@ -372,9 +373,7 @@ impl EnsembleConfig {
                     let inference = model.valid();
                     let loss = validation_loss(&inference, validation, device);
                     if !loss.is_finite() {
-                        return Err(format!(
-                            "training diverged: member {member}, round {round}, step {step} has validation loss {loss}; lower model.train.lr"
-                        ));
+                        return Err(ModelError::Diverged { member, round, step, loss });
                     }
                     if loss < best.0 {
                         best = (loss, model.clone(), step);
@@ -502,7 +501,7 @@ mod tests {
         let m = pred.metrics(&bench.test.a_preferred);
         assert!(m.log_likelihood > -0.69 && m.accuracy > 0.55, "{m:?}");
         cfg.backend = UncertaintyBackend::McDropout { rate: 1.0, realisations: 4 };
-        assert_eq!(cfg.validate().unwrap_err().0, "backend.rate");
+        assert_eq!(cfg.validate().unwrap_err().field, "backend.rate");
     }
 
     #[test]

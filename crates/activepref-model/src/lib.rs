@@ -25,9 +25,23 @@ pub use mlp::{Activation, RewardMlp, RewardMlpConfig, bradley_terry_loss, dropou
 
 use serde::{Deserialize, Serialize};
 
+/// Why a model could not be built or trained.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ModelError {
+    #[error(
+        "device `{device}` needs a build with the `{feature}` cargo feature{needs}: cargo build --release --features activepref-model/{feature}"
+    )]
+    DeviceNotBuilt { device: &'static str, feature: &'static str, needs: &'static str },
+    #[error("cannot train on an empty labelled set")]
+    EmptyTrainingSet,
+    #[error("training diverged: member {member}, round {round}, step {step} has validation loss {loss}; lower model.train.lr")]
+    Diverged { member: usize, round: u64, step: usize, loss: f64 },
+}
+
 /// Where model computations run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum ComputeDevice {
     /// burn's pure-Rust CPU backend (`flex`): nothing to install.
     #[default]
@@ -40,24 +54,20 @@ pub enum ComputeDevice {
 
 impl ComputeDevice {
     /// The burn device for inference (no autodiff).
-    pub fn burn_device(self) -> Result<burn::tensor::Device, String> {
+    pub fn burn_device(self) -> Result<burn::tensor::Device, ModelError> {
         match self {
             ComputeDevice::Cpu => Ok(burn::tensor::Device::flex()),
             #[cfg(feature = "cuda")]
             ComputeDevice::Cuda => Ok(burn::tensor::Device::cuda(0)),
             #[cfg(not(feature = "cuda"))]
-            ComputeDevice::Cuda => Err(
-                "device `cuda` needs a build with the `cuda` cargo feature: cargo build --release --features activepref-model/cuda"
-                    .to_string(),
-            ),
+            ComputeDevice::Cuda => Err(ModelError::DeviceNotBuilt { device: "cuda", feature: "cuda", needs: "" }),
             #[cfg(feature = "tch")]
             #[allow(deprecated)]
             ComputeDevice::Libtorch => Ok(burn::tensor::Device::libtorch()),
             #[cfg(not(feature = "tch"))]
-            ComputeDevice::Libtorch => Err(
-                "device `libtorch` needs a build with the `tch` cargo feature and libtorch 2.9.0: cargo build --release --features activepref-model/tch"
-                    .to_string(),
-            ),
+            ComputeDevice::Libtorch => {
+                Err(ModelError::DeviceNotBuilt { device: "libtorch", feature: "tch", needs: " and libtorch 2.9.0" })
+            }
         }
     }
 }

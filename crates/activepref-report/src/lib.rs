@@ -23,6 +23,40 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use activepref_core::io::write_atomic_bytes;
+
+
+/// Why a report could not be made; one line naming the file or directory.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{}: cannot list run files ({error}); run the experiment first with `activepref run`", .dir.display())]
+    NoRunDir { dir: PathBuf, error: std::io::Error },
+    #[error("{}: no finished runs yet; run the experiment first with `activepref run`", .dir.display())]
+    NoRuns { dir: PathBuf },
+    #[error("{}: {why}", .path.display())]
+    Csv { path: PathBuf, why: String },
+    #[error("{}: missing column {column}", .path.display())]
+    MissingColumn { path: PathBuf, column: String },
+    #[error("{}: row {row}, column {column}: {message}", .path.display())]
+    Cell { path: PathBuf, row: usize, column: String, message: String },
+    #[error("{}: no rounds", .path.display())]
+    NoRounds { path: PathBuf },
+    #[error("policy {policy}: seed {seed} has a different label schedule from seed {first}")]
+    LabelSchedule { policy: String, seed: u64, first: u64 },
+    #[error("run {policy} seed {seed} has no column {metric}")]
+    MissingMetric { policy: String, seed: u64, metric: String },
+    #[error("no finished runs of the baseline policy `{baseline}`")]
+    NoBaseline { baseline: String },
+    #[error("{}: no finite values in any plotted metric", .dir.display())]
+    NothingToPlot { dir: PathBuf },
+    #[error("{}: plots are written as .png or .svg", .path.display())]
+    PlotFormat { path: PathBuf },
+    #[error("cannot draw {}: {why}", .path.display())]
+    Draw { path: PathBuf, why: String },
+    #[error("cannot {action} {}: {error}", .path.display())]
+    Io { action: &'static str, path: PathBuf, error: std::io::Error },
+}
+
 /// One run's curves, read from `runs/<policy>__seed<seed>.csv`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunCurves {
@@ -88,7 +122,7 @@ pub fn smooth(values: &[f64], window: usize) -> Vec<f64> {
 }
 
 /// Mean and standard error (ddof 0) across seeds of each policy's smoothed curve.
-pub fn aggregate(runs: &[RunCurves], metric: &str, window: usize) -> Result<Vec<AggregateCurve>, String> {
+pub fn aggregate(runs: &[RunCurves], metric: &str, window: usize) -> Result<Vec<AggregateCurve>, ReportError> {
     let mut by_policy: BTreeMap<&str, Vec<&RunCurves>> = BTreeMap::new();
     for r in runs {
         by_policy.entry(&r.policy).or_default().push(r);
@@ -97,12 +131,16 @@ pub fn aggregate(runs: &[RunCurves], metric: &str, window: usize) -> Result<Vec<
     for (policy, runs) in by_policy {
         let labels = runs[0].labels.clone();
         if let Some(r) = runs.iter().find(|r| r.labels != labels) {
-            return Err(format!("policy {policy}: seed {} has a different label schedule from seed {}", r.seed, runs[0].seed));
+            return Err(ReportError::LabelSchedule { policy: policy.to_string(), seed: r.seed, first: runs[0].seed });
         }
         let curves: Vec<Vec<f64>> = runs
             .iter()
             .map(|r| {
-                r.metrics.get(metric).map(|v| smooth(v, window)).ok_or_else(|| format!("run {policy} seed {} has no column {metric}", r.seed))
+                r.metrics.get(metric).map(|v| smooth(v, window)).ok_or_else(|| ReportError::MissingMetric {
+                    policy: policy.to_string(),
+                    seed: r.seed,
+                    metric: metric.to_string(),
+                })
             })
             .collect::<Result<_, _>>()?;
         let n = curves.len() as f64;
@@ -125,26 +163,29 @@ pub fn label_efficiency(curve: &AggregateCurve, target: f64, baseline_final_labe
 }
 
 /// Reads every finished run file (`runs/*.csv`, not the timings) of an experiment directory.
-pub fn load_runs(dir: &Path) -> Result<Vec<RunCurves>, String> {
+pub fn load_runs(dir: &Path) -> Result<Vec<RunCurves>, ReportError> {
     let runs_dir = dir.join("runs");
     let entries = std::fs::read_dir(&runs_dir)
-        .map_err(|e| format!("{}: cannot list run files ({e}); run the experiment first with `activepref run`", runs_dir.display()))?;
+        .map_err(|error| ReportError::NoRunDir { dir: runs_dir.clone(), error })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "csv") && !p.to_string_lossy().ends_with(".timings.csv"))
         .collect();
     files.sort();
     if files.is_empty() {
-        return Err(format!("{}: no finished runs yet; run the experiment first with `activepref run`", runs_dir.display()));
+        return Err(ReportError::NoRuns { dir: runs_dir });
     }
     files.iter().map(|f| read_run(f)).collect()
 }
 
-fn read_run(path: &Path) -> Result<RunCurves, String> {
-    let err = |row: usize, field: &str, msg: String| format!("{}: row {row}, column {field}: {msg}", path.display());
-    let mut rd = csv::Reader::from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let headers = rd.headers().map_err(|e| format!("{}: {e}", path.display()))?.clone();
-    let col = |name: &str| headers.iter().position(|h| h == name).ok_or_else(|| format!("{}: missing column {name}", path.display()));
+fn read_run(path: &Path) -> Result<RunCurves, ReportError> {
+    let err = |row: usize, column: &str, message: String| ReportError::Cell { path: path.to_path_buf(), row, column: column.to_string(), message };
+    let csv_err = |e: csv::Error| ReportError::Csv { path: path.to_path_buf(), why: e.to_string() };
+    let mut rd = csv::Reader::from_path(path).map_err(csv_err)?;
+    let headers = rd.headers().map_err(csv_err)?.clone();
+    let col = |name: &str| {
+        headers.iter().position(|h| h == name).ok_or_else(|| ReportError::MissingColumn { path: path.to_path_buf(), column: name.to_string() })
+    };
     let (pc, sc, lc) = (col("policy")?, col("seed")?, col("labels")?);
     let metric_cols: Vec<(usize, String)> = headers
         .iter()
@@ -154,7 +195,7 @@ fn read_run(path: &Path) -> Result<RunCurves, String> {
         .collect();
     let mut run = RunCurves { policy: String::new(), seed: 0, labels: vec![], metrics: BTreeMap::new() };
     for (row, rec) in rd.records().enumerate() {
-        let rec = rec.map_err(|e| format!("{}: row {}: {e}", path.display(), row + 1))?;
+        let rec = rec.map_err(|e| ReportError::Csv { path: path.to_path_buf(), why: format!("row {}: {e}", row + 1) })?;
         run.policy = rec[pc].to_string();
         run.seed = rec[sc].parse().map_err(|e| err(row + 1, "seed", format!("{e}")))?;
         run.labels.push(rec[lc].parse().map_err(|e| err(row + 1, "labels", format!("{e}")))?);
@@ -167,7 +208,7 @@ fn read_run(path: &Path) -> Result<RunCurves, String> {
         }
     }
     if run.labels.is_empty() {
-        return Err(format!("{}: no rounds", path.display()));
+        return Err(ReportError::NoRounds { path: path.to_path_buf() });
     }
     // NaN means "not measured" (a benchmark without that split) and must fill the whole column.
     for (name, v) in &run.metrics {
@@ -186,7 +227,7 @@ fn ordered(mut curves: Vec<AggregateCurve>, order: &[String]) -> Vec<AggregateCu
 }
 
 /// The label-efficiency table and the final values, as Markdown.
-pub fn summary_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Result<String, String> {
+pub fn summary_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Result<String, ReportError> {
     let mut md = String::new();
     writeln!(md, "# Summary\n").ok();
     writeln!(
@@ -204,7 +245,7 @@ pub fn summary_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Result<Stri
         let base = curves
             .iter()
             .find(|c| c.policy == opts.baseline)
-            .ok_or_else(|| format!("no finished runs of the baseline policy `{}`", opts.baseline))?;
+            .ok_or_else(|| ReportError::NoBaseline { baseline: opts.baseline.clone() })?;
         let target = *base.mean.last().expect("non-empty curve");
         let base_final = *base.labels.last().expect("non-empty curve");
         for c in &curves {
@@ -220,28 +261,29 @@ pub fn summary_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Result<Stri
 }
 
 /// Writes `report/curves.png`, `report/curves.svg` and `report/summary.md` under `dir`.
-pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Vec<PathBuf>, String> {
+pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Vec<PathBuf>, ReportError> {
     let runs = load_runs(dir)?;
     // A metric no run could measure (NaN throughout: a benchmark without an OOD split) is left out.
     let mut opts = opts.clone();
     opts.metrics.retain(|(m, _)| runs.iter().any(|r| r.metrics.get(m).is_some_and(|v| v.iter().any(|x| x.is_finite()))));
     if opts.metrics.is_empty() {
-        return Err(format!("{}: no finite values in any plotted metric", dir.display()));
+        return Err(ReportError::NothingToPlot { dir: dir.to_path_buf() });
     }
     let opts = &opts;
     let report = dir.join("report");
-    std::fs::create_dir_all(&report).map_err(|e| format!("cannot create {}: {e}", report.display()))?;
+    std::fs::create_dir_all(&report).map_err(|error| ReportError::Io { action: "create", path: report.clone(), error })?;
     let panels: Vec<(String, Vec<AggregateCurve>)> = opts
         .metrics
         .iter()
         .map(|(m, title)| Ok((title.clone(), ordered(aggregate(&runs, m, opts.smoothing_window)?, &opts.policy_order))))
-        .collect::<Result<_, String>>()?;
+        .collect::<Result<_, ReportError>>()?;
     let png = report.join("curves.png");
     let svg = report.join("curves.svg");
     plot_curves(&panels, &png)?;
     plot_curves(&panels, &svg)?;
     let md_path = report.join("summary.md");
-    std::fs::write(&md_path, summary_markdown(&runs, opts)?).map_err(|e| format!("cannot write {}: {e}", md_path.display()))?;
+    write_atomic_bytes(&md_path, summary_markdown(&runs, opts)?.as_bytes())
+        .map_err(|error| ReportError::Io { action: "write", path: md_path.clone(), error })?;
     Ok(vec![png, svg, md_path])
 }
 

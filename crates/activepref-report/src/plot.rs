@@ -8,7 +8,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
-use crate::AggregateCurve;
+use crate::{AggregateCurve, ReportError};
 
 const PALETTE: [RGBColor; 8] = [
     RGBColor(110, 110, 110), // first policy (usually the random baseline) in grey
@@ -40,15 +40,15 @@ fn ensure_font() {
 }
 
 /// Draws `panels` (title, curves) side by side into `path` (`.png` or `.svg`).
-pub fn plot_curves(panels: &[(String, Vec<AggregateCurve>)], path: &Path) -> Result<(), String> {
+pub fn plot_curves(panels: &[(String, Vec<AggregateCurve>)], path: &Path) -> Result<(), ReportError> {
     ensure_font();
     let size = (560 * panels.len().max(1) as u32, 440);
     let result = match path.extension().and_then(|e| e.to_str()) {
         Some("png") => draw(BitMapBackend::new(path, size).into_drawing_area(), panels),
         Some("svg") => draw(SVGBackend::new(path, size).into_drawing_area(), panels),
-        _ => return Err(format!("{}: plots are written as .png or .svg", path.display())),
+        _ => return Err(ReportError::PlotFormat { path: path.to_path_buf() }),
     };
-    result.map_err(|e| format!("cannot draw {}: {e}", path.display()))
+    result.map_err(|why| ReportError::Draw { path: path.to_path_buf(), why })
 }
 
 fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, panels: &[(String, Vec<AggregateCurve>)]) -> Result<(), String>

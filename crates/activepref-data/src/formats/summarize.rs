@@ -68,7 +68,7 @@ pub fn input_files(path: &Path) -> DataResult<Vec<PathBuf>> {
 /// Loads one file or a directory of files.
 pub fn load(path: &Path) -> DataResult<ComparisonDataset> {
     let mut ds = ComparisonDataset::default();
-    for role in SplitRole::ALL {
+    for &role in SplitRole::ALL {
         ds.splits.insert(role, Vec::new());
     }
     for file in input_files(path)? {

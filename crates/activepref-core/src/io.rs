@@ -1,0 +1,61 @@
+//! The one atomic file writer: every result, checkpoint, cache and feature file goes through it.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// The temporary file [`write_atomic`] writes before the rename: `<name>.partial`, beside `path`.
+pub fn partial_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".partial");
+    path.with_file_name(name)
+}
+
+/// Writes `path` so that a reader (or a run killed half-way) never sees half a file: `write` fills
+/// a temporary file beside it, which is flushed, synced to disk and then renamed over `path`.
+/// On an error the temporary file is removed and `path` is left as it was.
+pub fn write_atomic(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>) -> io::Result<()> {
+    let tmp = partial_path(path);
+    let result = (|| {
+        let mut w = BufWriter::new(File::create(&tmp)?);
+        write(&mut w)?;
+        let file = w.into_inner().map_err(io::IntoInnerError::into_error)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// [`write_atomic`] of a byte buffer.
+pub fn write_atomic_bytes(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic(path, |w| w.write_all(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_the_file_and_leaves_no_temporary() {
+        let dir = std::env::temp_dir().join(format!("activepref-core-atomic-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a.csv");
+        write_atomic_bytes(&path, b"x").unwrap();
+        write_atomic_bytes(&path, b"y").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"y");
+        assert_eq!(partial_path(&path), dir.join("a.csv.partial"));
+        assert!(!partial_path(&path).exists());
+        // A failing writer leaves the old file and no temporary.
+        let err = write_atomic(&path, |w| {
+            w.write_all(b"half")?;
+            Err(io::Error::other("disk full"))
+        });
+        assert_eq!(err.unwrap_err().to_string(), "disk full");
+        assert_eq!(std::fs::read(&path).unwrap(), b"y");
+        assert!(!partial_path(&path).exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
