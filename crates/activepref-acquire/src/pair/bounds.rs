@@ -1,0 +1,100 @@
+//! The rules on confidence bounds: DeltaUCB, InfoMax, DeltaQuantile and MaxMinLCB.
+
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+
+use super::{BetaParams, MaxMinLcbParams, QuantileParams, fail, first_argmax, pair_argmax, pick, sigmoid};
+use crate::AcquireError;
+
+/// One prompt's bounds as the reference computes them: `l = μ − σ`, `u = μ + σ` (the reward
+/// model's β_b = 1) and `s = (u − l)/2`, all in f32.
+pub(super) struct Bounds {
+    pub l: Vec<f32>,
+    pub u: Vec<f32>,
+    pub s: Vec<f32>,
+    pub reference: bool,
+}
+
+impl Bounds {
+    pub fn new(mu: &[f32], sd: &[f32], reference: bool) -> Self {
+        let l: Vec<f32> = mu.iter().zip(sd).map(|(m, s)| m - s).collect();
+        let u: Vec<f32> = mu.iter().zip(sd).map(|(m, s)| m + s).collect();
+        let s = u.iter().zip(&l).map(|(u, l)| (u - l) / 2.0).collect();
+        Self { l, u, s, reference }
+    }
+
+    /// `(l, u)` with the acquisition β applied (corrected) or not (reference: β ignored).
+    pub fn scaled(&self, mu: &[f32], beta: f32) -> (Vec<f32>, Vec<f32>) {
+        if self.reference {
+            (self.l.clone(), self.u.clone())
+        } else {
+            (mu.iter().zip(&self.s).map(|(m, s)| m - beta * s).collect(), mu.iter().zip(&self.s).map(|(m, s)| m + beta * s).collect())
+        }
+    }
+}
+
+/// DeltaUCB: `argmax_{i≠j} u_i − l_j`.
+pub(super) fn delta_ucb(mu: &[f32], b: &Bounds, p: &BetaParams) -> (usize, usize) {
+    let (l, u) = b.scaled(mu, p.beta);
+    pair_argmax(mu.len(), |i, j| u[i] - l[j])
+}
+
+/// InfoMax: the widest Bradley–Terry interval `σ(u_i − l_j) − σ(l_i − u_j)`.
+pub(super) fn info_max(mu: &[f32], b: &Bounds, p: &BetaParams) -> (usize, usize) {
+    let (l, u) = b.scaled(mu, p.beta);
+    pair_argmax(mu.len(), |i, j| sigmoid(u[i] - l[j]) - sigmoid(l[i] - u[j]))
+}
+
+/// DeltaQuantile: among the pairs whose gap `u_i − l_j` lies in the quantile window (gaps sorted
+/// descending, row-major on ties), the first with the largest `u_i`.
+pub(super) fn delta_quantile(name: &str, mu: &[f32], b: &Bounds, p: &QuantileParams) -> Result<(usize, usize), AcquireError> {
+    let n = mu.len();
+    if !(0.0..=1.0).contains(&p.quantile) || !(0.0..=1.0).contains(&p.epsilon) || p.quantile - p.epsilon < 0.0 || p.quantile + p.epsilon > 1.0 {
+        return Err(fail(name, format!("needs 0 ≤ quantile − epsilon and quantile + epsilon ≤ 1 (got {} ± {})", p.quantile, p.epsilon)));
+    }
+    let (l, u) = b.scaled(mu, p.beta);
+    let v = n * (n - 1);
+    let start = ((v as f32 * (p.quantile - p.epsilon).max(0.0)).floor() as usize).min(v - 1);
+    let mut end = (v as f32 * (p.quantile + p.epsilon).min(1.0)).floor() as usize;
+    if end <= start {
+        end = start + 1;
+    }
+    let end = end.min(v);
+    let mut gaps: Vec<(f32, usize, usize)> =
+        (0..n).flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j))).map(|(i, j)| (u[i] - l[j], i, j)).collect();
+    // Descending by gap; equal gaps keep row-major order.
+    gaps.sort_by(|x, y| y.0.total_cmp(&x.0));
+    let window = &gaps[start..end];
+    let k = first_argmax(window.iter().map(|&(_, i, _)| u[i]));
+    Ok((window[k].1, window[k].2))
+}
+
+/// MaxMinLCB: `a = argmax_i min_j LCB_ij`, `b` its hardest competitor; ties within `argmax_tol`
+/// broken at random.
+pub(super) fn maxmin_lcb(name: &str, mu: &[f32], s: &[f32], p: &MaxMinLcbParams, reference: bool, rng: &mut ChaCha8Rng) -> Result<(usize, usize), AcquireError> {
+    let n = mu.len();
+    let spread = |i: usize, j: usize| if reference { s[i] + s[j] } else { (s[i] * s[i] + s[j] * s[j]).sqrt() };
+    let lcb = |i: usize, j: usize| (mu[i] - mu[j]) - p.beta * spread(i, j);
+    let ucb = |i: usize, j: usize| (mu[i] - mu[j]) + p.beta * spread(i, j);
+    let mut cands: Vec<usize> =
+        (0..n).filter(|&i| !p.use_candidate_set || (0..n).all(|j| j == i || ucb(i, j) > -p.decision_buffer)).collect();
+    if cands.len() < 2 {
+        if reference {
+            return Err(fail(name, format!("{} candidate arm(s) remain; the reference returns (i, i) or fails here (use mode: corrected)", cands.len())));
+        }
+        cands = (0..n).collect();
+    }
+    // Row minima over candidate competitors, with the near-minimal competitors of each row.
+    let rows: Vec<(usize, f32, Vec<usize>)> = cands
+        .iter()
+        .map(|&i| {
+            let m = cands.iter().filter(|&&j| j != i).map(|&j| lcb(i, j)).fold(f32::INFINITY, f32::min);
+            let near = cands.iter().copied().filter(|&j| j != i && (lcb(i, j) - m).abs() < p.argmax_tol).collect();
+            (i, m, near)
+        })
+        .collect();
+    let best = rows.iter().map(|r| r.1).fold(f32::NEG_INFINITY, f32::max);
+    let top: Vec<&(usize, f32, Vec<usize>)> = rows.iter().filter(|r| (r.1 - best).abs() < p.argmax_tol).collect();
+    let row = top[rng.random_range(0..top.len())];
+    Ok((row.0, pick(&row.2, rng)))
+}

@@ -1,0 +1,248 @@
+//! ActiveUltraFeedback pair selection: per prompt, which 2 of n candidate responses go to the judge
+//! (specs/activeuf.md §3).
+//!
+//! Inputs per prompt are the ensemble's mean `μ_i` and spread `σ_i` per response (and, where a rule
+//! can use them, per-member rewards and oracle scores). Bounds are `l_i = μ_i − σ_i`,
+//! `u_i = μ_i + σ_i` as in the reference (the reward model's β_b = 1), and `s_i = (u_i − l_i)/2`.
+//! Matrix rules compute in f32, like the reference's float32 tensors, so that float ordering matches.
+//!
+//! Two modes ([`PairMode`]):
+//! - `reference`: what the public code does (specs/activeuf.md §7.1): β ignored by DeltaUCB, InfoMax
+//!   and DeltaQuantile; Thompson draws are uniform-noise perturbations `μ + β·U(−1,1)·s`; MaxMinLCB
+//!   uses `s_i + s_j`; IDS uses the gap `R + μ_i`; first-index tie-breaking. Where the reference
+//!   would return `a = b` (random with replacement, IDS, RUCB, MaxMinLCB with one candidate) or
+//!   raise, activepref returns a clear error instead of a pair the reference loop would reject.
+//! - `corrected` (default): β applied inside the bounds of DeltaUCB, InfoMax and DeltaQuantile (and
+//!   InfoGain's width); Thompson draws from a Gaussian or from a random ensemble member
+//!   ([`ThompsonDraw`]); MaxMinLCB uses `√(s_i² + s_j²)`, the spread of a difference of independent
+//!   rewards; IDS gap `R − μ_i`; `a ≠ b` always; empty or singleton candidate sets fall back to all
+//!   responses.
+//!
+//! Where things are: [`PairPolicySpec`] (the registry the YAML names, and `select`, which checks the
+//! inputs and dispatches); `params` (every rule's parameters); `baselines` (random, UltraFeedback's
+//! best-of-4, MaxMin, the static judge-score baselines); `bounds` (DeltaUCB, InfoMax,
+//! DeltaQuantile, MaxMinLCB); `thompson` (DTS, DRTS, InfoGain); `dueling` (RUCB, IDS).
+
+mod baselines;
+mod bounds;
+mod dueling;
+mod params;
+#[cfg(test)]
+mod tests;
+mod thompson;
+
+use activepref_core::FieldError;
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use strum::{EnumIter, EnumMessage, IntoEnumIterator, IntoStaticStr};
+
+use crate::AcquireError;
+use baselines::{best_of_four, max_min, oracle, random_pair, static_random};
+use bounds::{Bounds, delta_quantile, delta_ucb, info_max, maxmin_lcb};
+use dueling::{ids, rucb};
+pub use params::{BetaParams, MaxMinLcbParams, QuantileParams, ThompsonDraw, ThompsonParams, UcbSetParams};
+use thompson::{double_thompson, info_gain};
+
+/// What a pair policy sees for one prompt.
+#[derive(Clone, Copy, Debug)]
+pub struct CandidateScores<'a> {
+    /// Predicted mean reward per response.
+    pub mu: &'a [f32],
+    /// Predicted spread (ensemble standard deviation) per response.
+    pub sd: &'a [f32],
+    /// Per-member rewards `[member][response]`, for member-based Thompson draws.
+    pub members: Option<&'a [Vec<f32>]>,
+    /// Judge (oracle) scores, for the static baselines only.
+    pub oracle: Option<&'a [f32]>,
+}
+
+/// Reference (code-faithful) or corrected behaviour; recorded in every result.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, strum::Display)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum PairMode {
+    Reference,
+    #[default]
+    Corrected,
+}
+
+/// A pair policy and its parameters, as written in an experiment file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, IntoStaticStr, EnumIter, EnumMessage)]
+#[serde(tag = "policy", rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum PairPolicySpec {
+    /// Two responses uniformly (reference: with replacement).
+    #[strum(message = "two responses uniformly (reference: with replacement, so a = b happens)")]
+    Random,
+    /// Best of 4 random responses by predicted mean, then one of the other 3.
+    #[strum(message = "best of 4 random responses by predicted mean, then one of the other 3")]
+    Ultrafeedback,
+    /// Highest and lowest predicted mean.
+    #[strum(message = "highest and lowest predicted mean")]
+    Maxmin,
+    /// Double Thompson sampling: two independent argmax draws.
+    #[strum(message = "double Thompson sampling: two independent argmax draws, redrawn until distinct")]
+    Dts(ThompsonParams),
+    /// Double reverse Thompson sampling: an argmax draw and an independent argmin draw.
+    #[strum(message = "double reverse Thompson sampling: an argmax draw and an independent argmin draw")]
+    Drts(ThompsonParams),
+    /// `argmax_{i≠j} u_i − l_j`.
+    #[strum(message = "argmax over i≠j of u_i − l_j (reference ignores beta)")]
+    Deltaucb(BetaParams),
+    /// The gap `u_i − l_j` at a quantile, first arm with the largest `u_i`.
+    #[strum(message = "the u_i − l_j gap at a quantile, first arm with the largest u (reference ignores beta)")]
+    Deltaquantile(QuantileParams),
+    /// Widest Bradley–Terry confidence interval `σ(u_i − l_j) − σ(l_i − u_j)`.
+    #[strum(message = "widest Bradley–Terry interval sig(u_i − l_j) − sig(l_i − u_j) (reference ignores beta)")]
+    Infomax(BetaParams),
+    /// Thompson draw for `a`, then the InfoMax width against it.
+    #[strum(message = "Thompson draw for a, then the InfoMax width against a")]
+    Infogain(ThompsonParams),
+    /// `a = argmax_i min_j LCB_ij`, `b` its hardest competitor.
+    #[strum(message = "a = argmax_i min_j LCB_ij, b = its hardest competitor (reference: s_i + s_j)")]
+    Maxminlcb(MaxMinLcbParams),
+    /// Relative UCB: `b` uniform in the candidate set, `a` the best other UCB.
+    #[strum(message = "relative UCB: b uniform in the UCB candidate set, a the best other UCB")]
+    Rucb(UcbSetParams),
+    /// Information-directed sampling.
+    #[strum(message = "information-directed sampling (reference gap R + mu, corrected R − mu)")]
+    Ids(UcbSetParams),
+    /// Offline baseline on judge scores: 2 distinct random responses, chosen = higher score.
+    #[strum(message = "offline, judge scores: 2 distinct random responses")]
+    StaticRandom,
+    /// Offline baseline on judge scores: best of 4 random, rejected one of the other 3.
+    #[strum(message = "offline, judge scores: best of 4 random, rejected one of the other 3")]
+    StaticUltrafeedback,
+    /// Offline baseline on judge scores: best and worst response.
+    #[strum(message = "offline, judge scores: best and worst response")]
+    StaticMaxmin,
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// First index of the maximum (strict `>` keeps the earliest), like `np.argmax`.
+fn first_argmax(v: impl IntoIterator<Item = f32>) -> usize {
+    let mut best = (0usize, f32::NEG_INFINITY);
+    for (i, x) in v.into_iter().enumerate() {
+        if x > best.1 || i == 0 {
+            best = (i, x);
+        }
+    }
+    best.0
+}
+
+/// Flattened row-major argmax over `i ≠ j` of `score(i, j)`, first on ties.
+fn pair_argmax(n: usize, score: impl Fn(usize, usize) -> f32) -> (usize, usize) {
+    let mut best = ((0, 1), f32::NEG_INFINITY);
+    let mut first = true;
+    for i in 0..n {
+        for j in 0..n {
+            if i == j {
+                continue;
+            }
+            let s = score(i, j);
+            if first || s > best.1 {
+                best = ((i, j), s);
+                first = false;
+            }
+        }
+    }
+    best.0
+}
+
+/// Uniform index in `0..n` other than `a`.
+fn uniform_other(n: usize, a: usize, rng: &mut ChaCha8Rng) -> usize {
+    let k = rng.random_range(0..n - 1);
+    if k >= a { k + 1 } else { k }
+}
+
+/// Uniform choice among `items` (non-empty).
+fn pick<T: Copy>(items: &[T], rng: &mut ChaCha8Rng) -> T {
+    items[rng.random_range(0..items.len())]
+}
+
+fn fail(policy: &str, why: String) -> AcquireError {
+    AcquireError::Rule { policy: policy.to_string(), why }
+}
+
+impl PairPolicySpec {
+    /// The `policy:` tag.
+    pub fn name(&self) -> &'static str {
+        self.into()
+    }
+
+    /// One line on what the rule does.
+    pub fn summary(&self) -> &'static str {
+        self.get_message().expect("every pair policy has a summary")
+    }
+
+    /// Every pair policy with default parameters: the registry.
+    pub fn all() -> Vec<PairPolicySpec> {
+        PairPolicySpec::iter().collect()
+    }
+
+    /// Checks parameters; the error is `(parameter, message)`.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        let bad = |f: &str, m: &str| Err(FieldError::new(f, m));
+        let beta = match self {
+            PairPolicySpec::Dts(p) | PairPolicySpec::Drts(p) | PairPolicySpec::Infogain(p) => Some(p.beta),
+            PairPolicySpec::Deltaucb(p) | PairPolicySpec::Infomax(p) => Some(p.beta),
+            PairPolicySpec::Deltaquantile(p) => Some(p.beta),
+            PairPolicySpec::Maxminlcb(p) => Some(p.beta),
+            PairPolicySpec::Rucb(p) | PairPolicySpec::Ids(p) => Some(p.beta),
+            _ => None,
+        };
+        if beta.is_some_and(|b| !(b.is_finite() && b >= 0.0)) {
+            return bad("beta", "must be a finite number ≥ 0");
+        }
+        if let PairPolicySpec::Deltaquantile(p) = self {
+            if !(p.quantile - p.epsilon >= 0.0 && p.quantile + p.epsilon <= 1.0) {
+                return bad("quantile", "needs 0 ≤ quantile − epsilon and quantile + epsilon ≤ 1");
+            }
+        }
+        Ok(())
+    }
+
+    /// Picks `(a, b)` for one prompt. `a ≠ b` whenever `Ok`.
+    pub fn select(&self, c: &CandidateScores<'_>, mode: PairMode, rng: &mut ChaCha8Rng) -> Result<(usize, usize), AcquireError> {
+        let name = self.name();
+        let n = c.mu.len();
+        if c.sd.len() != n {
+            return Err(fail(name, format!("{} means but {} spreads", n, c.sd.len())));
+        }
+        if n < 2 {
+            return Err(AcquireError::TooFewResponses { policy: name.to_string(), n });
+        }
+        for (what, v) in [("mean", c.mu), ("spread", c.sd)] {
+            if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+                return Err(fail(name, format!("{what} of response {i} is {} (NaN and infinity are not allowed)", v[i])));
+            }
+        }
+        if let Some(i) = c.sd.iter().position(|&x| x < 0.0) {
+            return Err(fail(name, format!("spread of response {i} is negative ({})", c.sd[i])));
+        }
+        let reference = mode == PairMode::Reference;
+        let bounds = Bounds::new(c.mu, c.sd, reference);
+        let s = &bounds.s;
+        match self {
+            PairPolicySpec::Random => random_pair(name, n, reference, rng),
+            PairPolicySpec::Ultrafeedback => best_of_four(name, c.mu, reference, rng),
+            PairPolicySpec::Maxmin => Ok(max_min(c.mu)),
+            PairPolicySpec::StaticRandom => Ok(static_random(oracle(name, c)?, rng)),
+            PairPolicySpec::StaticUltrafeedback => best_of_four(name, oracle(name, c)?, reference, rng),
+            PairPolicySpec::StaticMaxmin => Ok(max_min(oracle(name, c)?)),
+            PairPolicySpec::Dts(p) => double_thompson(name, c, s, p, reference, false, rng),
+            PairPolicySpec::Drts(p) => double_thompson(name, c, s, p, reference, true, rng),
+            PairPolicySpec::Infogain(p) => info_gain(name, c, &bounds, p, rng),
+            PairPolicySpec::Deltaucb(p) => Ok(delta_ucb(c.mu, &bounds, p)),
+            PairPolicySpec::Infomax(p) => Ok(info_max(c.mu, &bounds, p)),
+            PairPolicySpec::Deltaquantile(p) => delta_quantile(name, c.mu, &bounds, p),
+            PairPolicySpec::Maxminlcb(p) => maxmin_lcb(name, c.mu, s, p, reference, rng),
+            PairPolicySpec::Rucb(p) => rucb(name, c.mu, s, p, reference, rng),
+            PairPolicySpec::Ids(p) => ids(name, c.mu, s, p, reference, rng),
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! The parameters of the pair rules, with their YAML defaults.
+
+use serde::{Deserialize, Serialize};
+
+/// How a corrected-mode Thompson draw samples rewards (reference mode always uses `uniform`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThompsonDraw {
+    /// `μ + β·U(−1, 1)·s`, the reference's perturbation.
+    Uniform,
+    /// `μ + β·N(0, 1)·s`.
+    #[default]
+    Gaussian,
+    /// The rewards of one ensemble member drawn uniformly (a coherent joint sample).
+    Member,
+}
+
+fn one() -> f32 {
+    1.0
+}
+fn thirty() -> usize {
+    30
+}
+fn tol() -> f32 {
+    1e-4
+}
+fn half() -> f32 {
+    0.5
+}
+
+/// Parameters of the Thompson-sampling rules.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThompsonParams {
+    #[serde(default = "one")]
+    pub beta: f32,
+    /// Redraws of the second arm before falling back to a uniform `b ≠ a`.
+    #[serde(default = "thirty")]
+    pub max_iterations: usize,
+    #[serde(default)]
+    pub draw: ThompsonDraw,
+}
+
+impl Default for ThompsonParams {
+    fn default() -> Self {
+        Self { beta: 1.0, max_iterations: 30, draw: ThompsonDraw::Gaussian }
+    }
+}
+
+/// A single β.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BetaParams {
+    #[serde(default = "one")]
+    pub beta: f32,
+}
+
+impl Default for BetaParams {
+    fn default() -> Self {
+        Self { beta: 1.0 }
+    }
+}
+
+fn q005() -> f32 {
+    0.05
+}
+
+/// DeltaQuantile: the gap at quantile `quantile ± epsilon` of all `u_i − l_j`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuantileParams {
+    #[serde(default = "one")]
+    pub beta: f32,
+    #[serde(default = "q005")]
+    pub quantile: f32,
+    #[serde(default)]
+    pub epsilon: f32,
+}
+
+impl Default for QuantileParams {
+    fn default() -> Self {
+        Self { beta: 1.0, quantile: 0.05, epsilon: 0.0 }
+    }
+}
+
+/// MaxMinLCB.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaxMinLcbParams {
+    #[serde(default = "one")]
+    pub beta: f32,
+    /// Entries within this of the min/max count as ties, broken at random.
+    #[serde(default = "tol")]
+    pub argmax_tol: f32,
+    #[serde(default)]
+    pub decision_buffer: f32,
+    /// Keep only arms with `UCB_ij > −decision_buffer` for every `j` (the reference config: false).
+    #[serde(default)]
+    pub use_candidate_set: bool,
+}
+
+impl Default for MaxMinLcbParams {
+    fn default() -> Self {
+        Self { beta: 1.0, argmax_tol: 1e-4, decision_buffer: 0.0, use_candidate_set: false }
+    }
+}
+
+/// RUCB and IDS share a UCB candidate set `ucb_i > threshold − decision_buffer`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UcbSetParams {
+    #[serde(default = "one")]
+    pub beta: f32,
+    /// The reference hard-codes 0.5 (a preference-probability threshold applied to raw rewards).
+    #[serde(default = "half")]
+    pub threshold: f32,
+    #[serde(default)]
+    pub decision_buffer: f32,
+    #[serde(default = "tol")]
+    pub tol: f32,
+}
+
+impl Default for UcbSetParams {
+    fn default() -> Self {
+        Self { beta: 1.0, threshold: 0.5, decision_buffer: 0.0, tol: 1e-4 }
+    }
+}
