@@ -1,0 +1,183 @@
+//! What an ensemble is and how it trains: the `model:` section of an experiment file.
+
+use activepref_core::FieldError;
+use serde::{Deserialize, Serialize};
+
+use crate::mlp::RewardMlpConfig;
+use crate::ComputeDevice;
+
+/// Optimiser, schedule and early stopping. Defaults are the reference's effective values
+/// (specs/balpm.md §2: HF-Trainer defaults plus the script flags).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Peak AdamW learning rate.
+    pub lr: f64,
+    /// Linear warm-up steps (the learning rate is 0 at step 0, as in HF's linear schedule),
+    /// then linear decay to 0 at the last planned step.
+    pub warmup_steps: usize,
+    /// AdamW decoupled weight decay.
+    pub weight_decay: f64,
+    /// AdamW epsilon.
+    pub adam_epsilon: f64,
+    /// Gradient-norm clipping threshold (burn clips each parameter tensor's norm; torch clips the
+    /// global norm). `null` disables clipping.
+    pub grad_clip_norm: Option<f64>,
+    /// Minibatch size.
+    pub batch_size: usize,
+    /// Maximum number of epochs over the labelled set.
+    pub max_epochs: usize,
+    /// Early stopping: stop after this many evaluations without a strictly lower validation loss.
+    pub patience: usize,
+    /// Evaluate on the validation split every this many optimiser steps, and at every epoch end.
+    pub eval_every_steps: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            lr: 3e-5,
+            warmup_steps: 5,
+            weight_decay: 0.0,
+            adam_epsilon: 1e-8,
+            grad_clip_norm: Some(1.0),
+            batch_size: 32,
+            max_epochs: 4,
+            patience: 3,
+            eval_every_steps: 100,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Learning rate at 0-based optimiser step `step` of `total` planned steps.
+    pub fn lr_at(&self, step: usize, total: usize) -> f64 {
+        if step < self.warmup_steps {
+            self.lr * step as f64 / self.warmup_steps as f64
+        } else {
+            let rest = total.saturating_sub(self.warmup_steps).max(1);
+            self.lr * (total.saturating_sub(step) as f64 / rest as f64).max(0.0)
+        }
+    }
+}
+
+/// How members are initialised (specs/balpm.md §2 "Seeding", bug A).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberInit {
+    /// Corrected: every member draws its initial weights from its own seed
+    /// `(run seed, Model, round, member)`.
+    #[default]
+    Independent,
+    /// Reference quirk: members 2..E share one initial weight vector that is the same in every
+    /// round and for every run seed, and member 1 is fixed from round 1 on. Minibatch orders stay
+    /// per member. (The reference composes one fixed permutation per member; that detail is not
+    /// reproduced.)
+    ReferenceShared,
+}
+
+/// Where the epistemic uncertainty comes from.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum UncertaintyBackend {
+    /// A deep ensemble of `members` independently trained MLPs (BAL-PM's default).
+    #[default]
+    Ensemble,
+    /// One MLP trained with dropout on the inputs of the layers after the first; its
+    /// `realisations` "members" each freeze one Bernoulli mask over the hidden units for the whole
+    /// dataset (specs/balpm.md §4.5). Validation loss is computed without dropout (the reference
+    /// leaves dropout on there, §7.3 J).
+    McDropout {
+        #[serde(default = "default_rate")]
+        rate: f64,
+        #[serde(default = "default_realisations")]
+        realisations: usize,
+    },
+}
+
+fn default_rate() -> f64 {
+    0.1
+}
+
+fn default_realisations() -> usize {
+    5
+}
+
+/// The whole preference model: `members` reward MLPs trained independently.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnsembleConfig {
+    /// Ensemble size E (BAL-PM scripts: 5).
+    pub members: usize,
+    pub mlp: RewardMlpConfig,
+    pub train: TrainConfig,
+    pub member_init: MemberInit,
+    pub device: ComputeDevice,
+    /// `{ kind: ensemble }` (default) or `{ kind: mc_dropout, rate: 0.1, realisations: 5 }`.
+    pub backend: UncertaintyBackend,
+}
+
+impl Default for EnsembleConfig {
+    fn default() -> Self {
+        Self {
+            members: 5,
+            mlp: RewardMlpConfig::default(),
+            train: TrainConfig::default(),
+            member_init: MemberInit::Independent,
+            device: ComputeDevice::Cpu,
+            backend: UncertaintyBackend::Ensemble,
+        }
+    }
+}
+
+impl EnsembleConfig {
+    /// Checks sizes and rates; the error is `(field, message)`.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        let t = &self.train;
+        let bad = |f: &str, m: &str| Err(FieldError::new(f, m));
+        if self.members == 0 {
+            return bad("members", "must be at least 1");
+        }
+        if let UncertaintyBackend::McDropout { rate, realisations } = self.backend {
+            if !(rate.is_finite() && rate > 0.0 && rate < 1.0) {
+                return bad("backend.rate", "must be a number in (0, 1)");
+            }
+            if realisations < 2 {
+                return bad("backend.realisations", "must be at least 2 (uncertainty needs disagreeing realisations)");
+            }
+            if self.mlp.hidden.is_empty() {
+                return bad("mlp.hidden", "mc_dropout needs at least one hidden layer to drop units from");
+            }
+        }
+        if self.mlp.hidden.contains(&0) {
+            return bad("mlp.hidden", "every hidden width must be at least 1");
+        }
+        if !(self.mlp.weight_init_std.is_finite() && self.mlp.weight_init_std >= 0.0) {
+            return bad("mlp.weight_init_std", "must be a finite number ≥ 0");
+        }
+        if !(t.lr.is_finite() && t.lr > 0.0) {
+            return bad("train.lr", "must be a finite number > 0");
+        }
+        if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0) {
+            return bad("train.weight_decay", "must be a finite number ≥ 0");
+        }
+        if !(t.adam_epsilon.is_finite() && t.adam_epsilon > 0.0) {
+            return bad("train.adam_epsilon", "must be a finite number > 0");
+        }
+        if matches!(t.grad_clip_norm, Some(c) if !(c.is_finite() && c > 0.0)) {
+            return bad("train.grad_clip_norm", "must be a finite number > 0, or null to disable clipping");
+        }
+        for (f, v) in [
+            ("train.batch_size", t.batch_size),
+            ("train.max_epochs", t.max_epochs),
+            ("train.patience", t.patience),
+            ("train.eval_every_steps", t.eval_every_steps),
+        ] {
+            if v == 0 {
+                return bad(f, "must be at least 1");
+            }
+        }
+        self.device.burn_device().map_err(|e| FieldError::new("device", e.to_string()))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,165 @@
+//! Training: every member from its own seed, AdamW with warm-up and decay, minibatches, early
+//! stopping on validation loss with the best checkpoint restored.
+
+use activepref_core::seeds::{Stream, rng_for};
+use activepref_core::{EnsemblePrediction, PoolSplit};
+use burn::module::Module;
+use burn::optim::grad_clipping::GradientClippingConfig;
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::seq::SliceRandom;
+use rayon::prelude::*;
+
+use super::fitted::member_rewards;
+use super::{EnsembleConfig, FittedEnsemble, MemberInit, UncertaintyBackend};
+use crate::ModelError;
+use crate::mlp::{RewardMlp, bradley_terry_loss, dropout_masks};
+
+/// What happened while one member trained.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainReport {
+    pub steps: usize,
+    pub best_step: usize,
+    pub best_validation_loss: f64,
+    pub stopped_early: bool,
+}
+
+/// Mean Bradley–Terry loss of `model` on a labelled split, accumulated in f64.
+fn validation_loss(model: &RewardMlp, split: &PoolSplit, device: &Device) -> f64 {
+    let ra = member_rewards(model, &split.pair_a, device);
+    let rb = member_rewards(model, &split.pair_b, device);
+    let pred = EnsemblePrediction::from_rewards(&[ra], &[rb]);
+    pred.mean_member_nll(&split.a_preferred)
+}
+
+impl EnsembleConfig {
+    /// Trains every member from scratch on `train` (round `round` of run `run_seed`), with early
+    /// stopping on `validation`. Members train in parallel; each has its own seeded generator, so
+    /// the result does not depend on the thread count.
+    pub fn fit(&self, train: &PoolSplit, validation: &PoolSplit, run_seed: u64, round: u64) -> Result<FittedEnsemble, ModelError> {
+        if train.is_empty() {
+            return Err(ModelError::EmptyTrainingSet);
+        }
+        let device = self.device.burn_device()?;
+        if let UncertaintyBackend::McDropout { rate, realisations } = self.backend {
+            let (model, report) = self.fit_member(train, validation, run_seed, round, 0, &device, Some(rate))?;
+            return Ok(FittedEnsemble::mc_dropout(model, rate, realisations, run_seed, round, device, report));
+        }
+        let trained: Vec<Result<(RewardMlp, TrainReport), ModelError>> = (0..self.members)
+            .into_par_iter()
+            .map(|m| self.fit_member(train, validation, run_seed, round, m, &device, None))
+            .collect();
+        let mut members = Vec::with_capacity(self.members);
+        let mut reports = Vec::with_capacity(self.members);
+        for r in trained {
+            let (model, report) = r?;
+            members.push(model);
+            reports.push(report);
+        }
+        Ok(FittedEnsemble { members, realisation_masks: vec![], device, reports })
+    }
+
+    /// The ensemble at its initial weights, before any label (the first round of a pair-selection
+    /// loop). Members use the same initial-weight streams as [`Self::fit`] would.
+    pub fn untrained(&self, input_dim: usize, run_seed: u64, round: u64) -> Result<FittedEnsemble, ModelError> {
+        let device = self.device.burn_device()?;
+        let init = |m: usize| self.mlp.init(input_dim, &mut rng_for(run_seed, Stream::Model, &[round, m as u64, 0]), &device);
+        let report = TrainReport { steps: 0, best_step: 0, best_validation_loss: f64::NAN, stopped_early: false };
+        if let UncertaintyBackend::McDropout { rate, realisations } = self.backend {
+            let model = init(0);
+            return Ok(FittedEnsemble::mc_dropout(model, rate, realisations, run_seed, round, device, report));
+        }
+        let members = (0..self.members).map(init).collect();
+        Ok(FittedEnsemble { members, realisation_masks: vec![], device, reports: vec![report; self.members] })
+    }
+
+    fn fit_member(
+        &self,
+        train: &PoolSplit,
+        validation: &PoolSplit,
+        run_seed: u64,
+        round: u64,
+        member: usize,
+        device: &Device,
+        dropout: Option<f64>,
+    ) -> Result<(RewardMlp, TrainReport), ModelError> {
+        const SHARED_INIT_SEED: u64 = 42;
+        let t = &self.train;
+        let mut order_rng = rng_for(run_seed, Stream::Model, &[round, member as u64, 1]);
+        let mut init_rng = match self.member_init {
+            MemberInit::Independent => rng_for(run_seed, Stream::Model, &[round, member as u64, 0]),
+            MemberInit::ReferenceShared if member == 0 && round == 0 => {
+                rng_for(run_seed, Stream::Model, &[round, 0, 0])
+            }
+            MemberInit::ReferenceShared => rng_for(SHARED_INIT_SEED, Stream::Model, &[u64::MAX, member.min(1) as u64]),
+        };
+        let mut mask_rng = rng_for(run_seed, Stream::Model, &[round, member as u64, 2]);
+        let ad = device.clone().autodiff();
+        let mut model = self.mlp.init(train.pair_a.dim(), &mut init_rng, &ad);
+        let widths = model.hidden_widths();
+        let mut optim = AdamWConfig::new()
+            .with_epsilon(t.adam_epsilon as f32)
+            .with_weight_decay(t.weight_decay as f32)
+            .with_grad_clipping(t.grad_clip_norm.map(|c| GradientClippingConfig::Norm(c as f32)))
+            .init();
+
+        let n = train.len();
+        let batch_size = t.batch_size.min(n);
+        let steps_per_epoch = n.div_ceil(batch_size);
+        let total_steps = steps_per_epoch * t.max_epochs;
+
+        let mut best = (f64::INFINITY, model.clone(), 0usize);
+        let mut bad_evals = 0usize;
+        let mut step = 0usize;
+        let mut stopped_early = false;
+        let mut order: Vec<usize> = (0..n).collect();
+        'epochs: for _epoch in 0..t.max_epochs {
+            order.shuffle(&mut order_rng);
+            for (b, batch) in order.chunks(batch_size).enumerate() {
+                let mut c_buf = Vec::with_capacity(batch.len() * train.pair_a.dim());
+                let mut r_buf = Vec::with_capacity(batch.len() * train.pair_a.dim());
+                for &i in batch {
+                    // The label decides which side is "chosen" (the preferred response).
+                    let (c, r) = if train.a_preferred[i] { (&train.pair_a, &train.pair_b) } else { (&train.pair_b, &train.pair_a) };
+                    c_buf.extend_from_slice(c.row(i));
+                    r_buf.extend_from_slice(r.row(i));
+                }
+                let d = train.pair_a.dim();
+                let xc = Tensor::<2>::from_data(TensorData::new(c_buf, [batch.len(), d]), &ad);
+                let xr = Tensor::<2>::from_data(TensorData::new(r_buf, [batch.len(), d]), &ad);
+                let (rc, rr) = match dropout {
+                    // Independent masks for the two passes, as the reference's two F.dropout calls.
+                    Some(rate) => (
+                        model.forward_masked(xc, &dropout_masks(&widths, batch.len(), rate, &mut mask_rng, &ad)),
+                        model.forward_masked(xr, &dropout_masks(&widths, batch.len(), rate, &mut mask_rng, &ad)),
+                    ),
+                    None => (model.forward(xc), model.forward(xr)),
+                };
+                let loss = bradley_terry_loss(rc, rr);
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                model = optim.step(t.lr_at(step, total_steps), model, grads);
+                step += 1;
+                let epoch_end = b + 1 == steps_per_epoch;
+                if epoch_end || step % t.eval_every_steps == 0 {
+                    let inference = model.valid();
+                    let loss = validation_loss(&inference, validation, device);
+                    if !loss.is_finite() {
+                        return Err(ModelError::Diverged { member, round, step, loss });
+                    }
+                    if loss < best.0 {
+                        best = (loss, model.clone(), step);
+                        bad_evals = 0;
+                    } else {
+                        bad_evals += 1;
+                        if bad_evals >= t.patience {
+                            stopped_early = true;
+                            break 'epochs;
+                        }
+                    }
+                }
+            }
+        }
+        let report = TrainReport { steps: step, best_step: best.2, best_validation_loss: best.0, stopped_early };
+        Ok((best.1.valid(), report))
+    }
+}
