@@ -14,9 +14,12 @@ fn model_dir() -> PathBuf {
 }
 
 fn encode(c: &mut Criterion) {
-    let mut enc = TextEncoder::load(&model_dir(), &Device::flex()).expect("model: run scripts/fetch-minilm.sh");
+    let mut enc = TextEncoder::load(&model_dir(), &Device::flex())
+        .expect("model: run scripts/fetch-minilm.sh");
     // 64 distinct inputs of exactly 128 tokens ([CLS] + 126 word pieces + [SEP]).
-    let vocab_words: Vec<u32> = (2000..2000 + 64 * 126).map(|i| 1000 + (i * 7919 % 28000) as u32).collect();
+    let vocab_words: Vec<u32> = (2000..2000 + 64 * 126)
+        .map(|i| 1000 + (i * 7919 % 28000) as u32)
+        .collect();
     let inputs: Vec<Vec<u32>> = vocab_words.chunks(126).map(|w| enc.wrap(w)).collect();
     assert!(inputs.iter().all(|v| v.len() == 128));
     let mut g = c.benchmark_group("minilm_128_tokens");
@@ -24,7 +27,9 @@ fn encode(c: &mut Criterion) {
     g.throughput(Throughput::Elements(inputs.len() as u64));
     for batch in [16, 32, 64] {
         enc.batch_size = batch;
-        g.bench_function(format!("batch{batch}"), |b| b.iter(|| enc.encode_ids(&inputs).unwrap().rows()));
+        g.bench_function(format!("batch{batch}"), |b| {
+            b.iter(|| enc.encode_ids(&inputs).unwrap().rows())
+        });
     }
     g.finish();
 }

@@ -20,25 +20,43 @@ fn bench(c: &mut Criterion) {
 
     let pool = if paper { PAPER_POOL } else { 8_192 };
     let fx = SelectionFixture::random(pool - PAPER_BATCH, PAPER_BATCH, PAPER_DIM, 1, 9);
-    g.bench_function(format!("index build {pool}x{PAPER_DIM}"), |b| b.iter(|| PromptKnnIndex::build(fx.prompts.table(), k, &|_| {})));
-    let index = PromptKnnIndex::build(fx.prompts.table(), k, &|_| {});
-    let state = PoolState { prompt_index: Some(&index), ..fx.state() };
-    g.bench_function(format!("select {PAPER_BATCH} of {} with index", fx.unlabelled.len()), |b| {
-        b.iter(|| policy.select_traced(&state, PAPER_BATCH).unwrap())
+    g.bench_function(format!("index build {pool}x{PAPER_DIM}"), |b| {
+        b.iter(|| PromptKnnIndex::build(fx.prompts.table(), k, &|_| {}))
     });
+    let index = PromptKnnIndex::build(fx.prompts.table(), k, &|_| {});
+    let state = PoolState {
+        prompt_index: Some(&index),
+        ..fx.state()
+    };
+    g.bench_function(
+        format!("select {PAPER_BATCH} of {} with index", fx.unlabelled.len()),
+        |b| b.iter(|| policy.select_traced(&state, PAPER_BATCH).unwrap()),
+    );
 
     let brute_sizes: &[usize] = if paper { &[2_048, 4_096] } else { &[1_024] };
     for &n in brute_sizes {
         let fx = SelectionFixture::random(n, PAPER_BATCH, PAPER_DIM, 1, 11);
-        g.bench_function(format!("brute force select {PAPER_BATCH} of {n}x{PAPER_DIM}"), |b| {
-            b.iter(|| policy.select_traced(&fx.state(), PAPER_BATCH).unwrap())
-        });
-        g.bench_function(format!("index build + select {PAPER_BATCH} of {n}x{PAPER_DIM}"), |b| {
-            b.iter(|| {
-                let index = PromptKnnIndex::build(fx.prompts.table(), k, &|_| {});
-                policy.select_traced(&PoolState { prompt_index: Some(&index), ..fx.state() }, PAPER_BATCH).unwrap()
-            })
-        });
+        g.bench_function(
+            format!("brute force select {PAPER_BATCH} of {n}x{PAPER_DIM}"),
+            |b| b.iter(|| policy.select_traced(&fx.state(), PAPER_BATCH).unwrap()),
+        );
+        g.bench_function(
+            format!("index build + select {PAPER_BATCH} of {n}x{PAPER_DIM}"),
+            |b| {
+                b.iter(|| {
+                    let index = PromptKnnIndex::build(fx.prompts.table(), k, &|_| {});
+                    policy
+                        .select_traced(
+                            &PoolState {
+                                prompt_index: Some(&index),
+                                ..fx.state()
+                            },
+                            PAPER_BATCH,
+                        )
+                        .unwrap()
+                })
+            },
+        );
     }
     g.finish();
 }

@@ -33,7 +33,9 @@ pub fn random_matrix(rows: usize, dim: usize, (lo, hi): (f32, f32), seed: u64) -
     std::thread::scope(|s| {
         let per = 1_024 * dim.max(1);
         let chunks: Vec<(usize, &mut [f32])> = data.chunks_mut(per).enumerate().collect();
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(chunks.len().max(1));
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(chunks.len().max(1));
         let mut buckets: Vec<Vec<(usize, &mut [f32])>> = (0..workers).map(|_| Vec::new()).collect();
         for (i, c) in chunks {
             buckets[i % workers].push((i, c));
@@ -42,7 +44,8 @@ pub fn random_matrix(rows: usize, dim: usize, (lo, hi): (f32, f32), seed: u64) -
             s.spawn(move || {
                 for (i, c) in bucket {
                     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ ((i as u64 + 1) << 20));
-                    c.iter_mut().for_each(|v| *v = lo + (hi - lo) * rng.random::<f32>());
+                    c.iter_mut()
+                        .for_each(|v| *v = lo + (hi - lo) * rng.random::<f32>());
                 }
             });
         }
@@ -69,10 +72,16 @@ impl SelectionFixture {
         let distinct = rows.div_ceil(dup.max(1));
         let table = random_matrix(distinct, dim, (0.0, 1.0), seed);
         let row_of: Vec<u32> = (0..rows).map(|i| (i % distinct) as u32).collect();
-        let prompts = PromptFeatures::from_owned_table(table, row_of).expect("rows within the table");
+        let prompts =
+            PromptFeatures::from_owned_table(table, row_of).expect("rows within the table");
         let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(1));
         let bald = (0..pool).map(|_| rng.random::<f64>() * 0.05).collect();
-        Self { prompts, unlabelled: (labelled..rows).collect(), labelled: (0..labelled).collect(), bald }
+        Self {
+            prompts,
+            unlabelled: (labelled..rows).collect(),
+            labelled: (0..labelled).collect(),
+            bald,
+        }
     }
 
     pub fn state(&self) -> PoolState<'_> {
@@ -84,7 +93,12 @@ impl SelectionFixture {
 pub fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|m| m.trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
         .unwrap_or_else(|| "unknown".into())
 }
 
@@ -101,8 +115,25 @@ pub fn sgemm_gflops(n: usize) -> f64 {
         // SAFETY: three n × n row-major buffers, strides within bounds.
         unsafe {
             gemm::gemm(
-                n, n, n, c.as_mut_ptr(), 1, n as isize, false, a.as_ptr(), 1, n as isize, b.as_ptr(), 1, n as isize, 0.0, 1.0, false, false,
-                false, gemm::Parallelism::Rayon(threads),
+                n,
+                n,
+                n,
+                c.as_mut_ptr(),
+                1,
+                n as isize,
+                false,
+                a.as_ptr(),
+                1,
+                n as isize,
+                b.as_ptr(),
+                1,
+                n as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::Rayon(threads),
             );
         }
         best = best.min(t.elapsed().as_secs_f64());

@@ -16,7 +16,8 @@ fn files() -> (PathBuf, PathBuf) {
     let parquet = dir.join(format!("summarize-{RECORDS}.parquet"));
     if !jsonl.exists() || !parquet.exists() {
         summarize::write_generated_jsonl(&jsonl, RECORDS, 0).unwrap();
-        activepref_data::io::convert_to_parquet(&jsonl, &parquet, Some(&summarize::json_schema())).unwrap();
+        activepref_data::io::convert_to_parquet(&jsonl, &parquet, Some(&summarize::json_schema()))
+            .unwrap();
     }
     (jsonl, parquet)
 }
@@ -26,8 +27,12 @@ fn load(c: &mut Criterion) {
     let mut g = c.benchmark_group("summarize_load_93k");
     g.sample_size(10);
     g.throughput(Throughput::Elements(RECORDS as u64));
-    g.bench_function("jsonl", |b| b.iter(|| summarize::load(&jsonl).unwrap().len()));
-    g.bench_function("parquet", |b| b.iter(|| summarize::load(&parquet).unwrap().len()));
+    g.bench_function("jsonl", |b| {
+        b.iter(|| summarize::load(&jsonl).unwrap().len())
+    });
+    g.bench_function("parquet", |b| {
+        b.iter(|| summarize::load(&parquet).unwrap().len())
+    });
     g.finish();
 }
 

@@ -3,17 +3,24 @@
 //! Run with `cargo bench --workspace --bench selection`. Sizes are a scaled-down TL;DR round, by
 //! brute force (no index); the paper-scale kNN figures are in the `knn_index` bench.
 
-use activepref_acquire::{BalPm, BalPmConfig, BatchBald, BatchBaldConfig, CandidateScores, PairMode, PairPolicySpec, PoolState};
-use activepref_core::{FeatureMatrix, PromptFeatures};
+use activepref_acquire::{
+    BalPm, BalPmConfig, BatchBald, BatchBaldConfig, CandidateScores, PairMode, PairPolicySpec,
+    PoolState,
+};
 use activepref_core::EnsemblePrediction;
+use activepref_core::{FeatureMatrix, PromptFeatures};
 use criterion::{Criterion, criterion_group, criterion_main};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 fn pool(n: usize, d: usize, dup: usize, rng: &mut ChaCha8Rng) -> PromptFeatures {
     // Every prompt appears `dup` times, as TL;DR posts do.
-    let distinct: Vec<Vec<f32>> = (0..n / dup).map(|_| (0..d).map(|_| rng.random::<f32>()).collect()).collect();
-    let rows: Vec<Vec<f32>> = (0..n).map(|i| distinct[i % distinct.len()].clone()).collect();
+    let distinct: Vec<Vec<f32>> = (0..n / dup)
+        .map(|_| (0..d).map(|_| rng.random::<f32>()).collect())
+        .collect();
+    let rows: Vec<Vec<f32>> = (0..n)
+        .map(|i| distinct[i % distinct.len()].clone())
+        .collect();
     FeatureMatrix::from_rows(&rows).unwrap().into()
 }
 
@@ -32,10 +39,14 @@ fn bench(c: &mut Criterion) {
         b.iter(|| policy.select_traced(&state, 64).unwrap())
     });
 
-    let logits: Vec<f64> = (0..5 * 2_000).map(|_| rng.random::<f64>() * 6.0 - 3.0).collect();
+    let logits: Vec<f64> = (0..5 * 2_000)
+        .map(|_| rng.random::<f64>() * 6.0 - 3.0)
+        .collect();
     let pred = EnsemblePrediction::from_logits(5, 2_000, logits);
     group.bench_function("batchbald 2000 candidates, E=5, B=32", |b| {
-        let policy = BatchBald { config: BatchBaldConfig::default() };
+        let policy = BatchBald {
+            config: BatchBaldConfig::default(),
+        };
         b.iter(|| policy.greedy(&pred, 32, &mut ChaCha8Rng::seed_from_u64(2)))
     });
 
@@ -43,7 +54,12 @@ fn bench(c: &mut Criterion) {
     let sd: Vec<f32> = (0..30).map(|_| rng.random::<f32>() * 0.3).collect();
     group.bench_function("maxminlcb n=30, one prompt", |b| {
         let spec = PairPolicySpec::Maxminlcb(Default::default());
-        let c = CandidateScores { mu: &mu, sd: &sd, members: None, oracle: None };
+        let c = CandidateScores {
+            mu: &mu,
+            sd: &sd,
+            members: None,
+            oracle: None,
+        };
         let mut r = ChaCha8Rng::seed_from_u64(3);
         b.iter(|| spec.select(&c, PairMode::Corrected, &mut r).unwrap())
     });

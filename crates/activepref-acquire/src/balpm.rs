@@ -97,12 +97,18 @@ fn reference_shift(x: &FeatureMatrix) -> FeatureMatrix {
     let mut shift = vec![0.0f64; d];
     for c in 0..d {
         let mean = (0..n).map(|r| x.row(r)[c] as f64).sum::<f64>() / n as f64;
-        let var = (0..n).map(|r| (x.row(r)[c] as f64 - mean).powi(2)).sum::<f64>() / (n as f64 - 1.0);
+        let var = (0..n)
+            .map(|r| (x.row(r)[c] as f64 - mean).powi(2))
+            .sum::<f64>()
+            / (n as f64 - 1.0);
         let sd = var.sqrt();
         // A constant column gives μ/0; the reference would produce inf/NaN there. Leave it unshifted.
         shift[c] = if sd > 0.0 { mean / sd } else { 0.0 };
     }
-    let data: Vec<f32> = (0..n).flat_map(|r| (0..d).map(move |c| (r, c))).map(|(r, c)| (x.row(r)[c] as f64 - shift[c]) as f32).collect();
+    let data: Vec<f32> = (0..n)
+        .flat_map(|r| (0..d).map(move |c| (r, c)))
+        .map(|(r, c)| (x.row(r)[c] as f64 - shift[c]) as f32)
+        .collect();
     FeatureMatrix::new(n, d, data).expect("shifted finite features")
 }
 
@@ -112,12 +118,20 @@ impl BalPm {
     }
 
     /// Runs the greedy loop and returns picks with their scores.
-    pub fn select_traced(&self, state: &PoolState<'_>, batch: usize) -> Result<BalPmTrace, AcquireError> {
+    pub fn select_traced(
+        &self,
+        state: &PoolState<'_>,
+        batch: usize,
+    ) -> Result<BalPmTrace, AcquireError> {
         state.validate()?;
         let c = &self.config;
         let n = state.unlabelled.len();
         if c.k > n {
-            return Err(AcquireError::PoolTooSmall { what: "balpm k", value: c.k, pool: n });
+            return Err(AcquireError::PoolTooSmall {
+                what: "balpm k",
+                value: c.k,
+                pool: n,
+            });
         }
         enum Term<'a> {
             Ksg(KnnEntropyBonus),
@@ -127,15 +141,17 @@ impl BalPm {
         let mut estimator = match (c.estimator, c.feature_shift, state.prompt_index) {
             // The index answers the corrected KSG term exactly; the reference shift moves the pool
             // per round and the KL ablation counts labelled neighbours only, so both stay brute force.
-            (EntropyEstimator::Ksg, FeatureShift::None, Some(index)) => Term::Indexed(IndexedKnnEntropyBonus::new(
-                index,
-                state.prompt_features,
-                state.unlabelled,
-                state.labelled,
-                c.k,
-                c.eps,
-                c.d_tilde,
-            )),
+            (EntropyEstimator::Ksg, FeatureShift::None, Some(index)) => {
+                Term::Indexed(IndexedKnnEntropyBonus::new(
+                    index,
+                    state.prompt_features,
+                    state.unlabelled,
+                    state.labelled,
+                    c.k,
+                    c.eps,
+                    c.d_tilde,
+                ))
+            }
             (estimator, shift, _) => {
                 let raw = state.prompt_features.to_matrix(state.unlabelled);
                 let candidates = match shift {
@@ -144,15 +160,23 @@ impl BalPm {
                 };
                 let labelled = state.prompt_features.to_matrix(state.labelled);
                 match estimator {
-                    EntropyEstimator::Ksg => Term::Ksg(KnnEntropyBonus::new(candidates, &labelled, c.k)),
-                    EntropyEstimator::Kl => Term::Kl(KlEntropyTerm::new(candidates, &labelled, c.k)),
+                    EntropyEstimator::Ksg => {
+                        Term::Ksg(KnnEntropyBonus::new(candidates, &labelled, c.k))
+                    }
+                    EntropyEstimator::Kl => {
+                        Term::Kl(KlEntropyTerm::new(candidates, &labelled, c.k))
+                    }
                 }
             }
         };
         let sign = if c.entropy_minimizer { -1.0 } else { 1.0 };
 
         let mut remaining: Vec<usize> = (0..n).collect();
-        let mut trace = BalPmTrace { picks: vec![], scores: vec![], entropy_terms: vec![] };
+        let mut trace = BalPmTrace {
+            picks: vec![],
+            scores: vec![],
+            entropy_terms: vec![],
+        };
         for _ in 0..batch.min(n) {
             let mut terms: Vec<f64> = remaining
                 .iter()
@@ -167,7 +191,11 @@ impl BalPm {
             }
             let mut best: Option<(usize, f64)> = None; // (position in remaining, score)
             for (pos, &i) in remaining.iter().enumerate() {
-                let u = if c.no_uncertainty { 0.0 } else { state.uncertainty[i] };
+                let u = if c.no_uncertainty {
+                    0.0
+                } else {
+                    state.uncertainty[i]
+                };
                 let score = u + sign * c.beta * terms[pos];
                 if best.is_none_or(|(_, s)| score > s) {
                     best = Some((pos, score));
@@ -192,9 +220,17 @@ impl BalPm {
 fn z_score(v: &mut [f64]) {
     let n = v.len() as f64;
     let mean = v.iter().sum::<f64>() / n;
-    let sd = if v.len() > 1 { (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() } else { 0.0 };
+    let sd = if v.len() > 1 {
+        (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+    } else {
+        0.0
+    };
     for x in v.iter_mut() {
-        *x = if sd > 0.0 { (*x - mean) / sd } else { *x - mean };
+        *x = if sd > 0.0 {
+            (*x - mean) / sd
+        } else {
+            *x - mean
+        };
     }
 }
 
@@ -203,7 +239,12 @@ impl PoolPolicy for BalPm {
         self.config.score
     }
 
-    fn select(&self, state: &PoolState<'_>, batch: usize, _rng: &mut ChaCha8Rng) -> Result<Vec<usize>, AcquireError> {
+    fn select(
+        &self,
+        state: &PoolState<'_>,
+        batch: usize,
+        _rng: &mut ChaCha8Rng,
+    ) -> Result<Vec<usize>, AcquireError> {
         Ok(self.select_traced(state, batch)?.picks)
     }
 }
@@ -235,11 +276,18 @@ mod tests {
     /// BALD rank alone would pick 0, 1, 2, 3, 5, 4.
     #[test]
     fn greedy_batch_worked_by_hand() {
-        let feats: PromptFeatures = FeatureMatrix::new(7, 1, vec![0.0, 0.0, 1.0, 3.0, 7.0, 7.5, 0.0]).unwrap().into();
+        let feats: PromptFeatures =
+            FeatureMatrix::new(7, 1, vec![0.0, 0.0, 1.0, 3.0, 7.0, 7.5, 0.0])
+                .unwrap()
+                .into();
         let unl = [0, 1, 2, 3, 4, 5];
         let u = [0.30, 0.29, 0.05, 0.02, 0.0, 0.01];
         let state = PoolState::new(&unl, &u, &[6], &feats);
-        let policy = BalPm::new(BalPmConfig { k: 2, beta: 0.1, ..Default::default() });
+        let policy = BalPm::new(BalPmConfig {
+            k: 2,
+            beta: 0.1,
+            ..Default::default()
+        });
         let trace = policy.select_traced(&state, 6).unwrap();
         assert_eq!(trace.picks, vec![3, 2, 5, 4, 0, 1]);
         let ln = |x: f64| x.ln();
@@ -251,41 +299,99 @@ mod tests {
             0.30 + 0.1 * (LN_EPS - PSI2),
             0.29 + 0.1 * (LN_EPS - PSI3),
         ];
-        let hand = [0.216_353_502_570_892, 0.077_041_284_421_152, 0.067_731_565_990_187, -0.042_268_434_009_813, -0.663_312_470_707_465, -0.723_312_470_707_465];
+        let hand = [
+            0.216_353_502_570_892,
+            0.077_041_284_421_152,
+            0.067_731_565_990_187,
+            -0.042_268_434_009_813,
+            -0.663_312_470_707_465,
+            -0.723_312_470_707_465,
+        ];
         for ((got, want), h) in trace.scores.iter().zip(expected).zip(hand) {
             assert!((got - want).abs() < 1e-12, "{:?}", trace.scores);
             assert!((got - h).abs() < 1e-9, "{:?}", trace.scores);
         }
         // A batch of 4 stops after the in-batch update has changed 4's score.
-        assert_eq!(policy.select_traced(&state, 4).unwrap().picks, vec![3, 2, 5, 4]);
+        assert_eq!(
+            policy.select_traced(&state, 4).unwrap().picks,
+            vec![3, 2, 5, 4]
+        );
         // The neighbour index gives the same trace, with lists that hold every prompt (K = 64) and
         // with lists of 1 or 2 that run out and fall back to brute force.
         for index_k in [1, 2, 64] {
             let index = PromptKnnIndex::build(feats.table(), index_k, &|_| {});
-            let indexed = PoolState { prompt_index: Some(&index), ..state };
-            assert_eq!(policy.select_traced(&indexed, 6).unwrap(), trace, "index K = {index_k}");
+            let indexed = PoolState {
+                prompt_index: Some(&index),
+                ..state
+            };
+            assert_eq!(
+                policy.select_traced(&indexed, 6).unwrap(),
+                trace,
+                "index K = {index_k}"
+            );
         }
     }
 
     fn hand_state() -> (PromptFeatures, [usize; 6], [f64; 6]) {
-        let feats: PromptFeatures = FeatureMatrix::new(7, 1, vec![0.0, 0.0, 1.0, 3.0, 7.0, 7.5, 0.0]).unwrap().into();
-        (feats, [0, 1, 2, 3, 4, 5], [0.30, 0.29, 0.05, 0.02, 0.0, 0.01])
+        let feats: PromptFeatures =
+            FeatureMatrix::new(7, 1, vec![0.0, 0.0, 1.0, 3.0, 7.0, 7.5, 0.0])
+                .unwrap()
+                .into();
+        (
+            feats,
+            [0, 1, 2, 3, 4, 5],
+            [0.30, 0.29, 0.05, 0.02, 0.0, 0.01],
+        )
     }
 
     #[test]
     fn ablations_on_the_hand_example() {
         let (feats, unl, u) = hand_state();
         let state = PoolState::new(&unl, &u, &[6], &feats);
-        let base = BalPmConfig { k: 2, beta: 0.1, ..Default::default() };
+        let base = BalPmConfig {
+            k: 2,
+            beta: 0.1,
+            ..Default::default()
+        };
         let picks = |c: BalPmConfig, b| BalPm::new(c).select_traced(&state, b).unwrap();
         // No uncertainty: entropy only. Terms (×β removed): 3: 1.9635, 4: 0.5773, 5: 0.5773, 2: 0.2704;
         // pick 3, then 4 (first of the tie 4/5), after which 5's count rises (0.5 ≤ r5) → 2 before 5.
-        assert_eq!(picks(BalPmConfig { no_uncertainty: true, ..base.clone() }, 3).picks, vec![3, 4, 2]);
+        assert_eq!(
+            picks(
+                BalPmConfig {
+                    no_uncertainty: true,
+                    ..base.clone()
+                },
+                3
+            )
+            .picks,
+            vec![3, 4, 2]
+        );
         // Entropy minimiser: u − βĤ favours the duplicates: 0 (0.30 + 0.963), then 1 whose count
         // rose to 2 (0.29 + 1.013).
-        assert_eq!(picks(BalPmConfig { entropy_minimizer: true, ..base.clone() }, 2).picks, vec![0, 1]);
+        assert_eq!(
+            picks(
+                BalPmConfig {
+                    entropy_minimizer: true,
+                    ..base.clone()
+                },
+                2
+            )
+            .picks,
+            vec![0, 1]
+        );
         // With β = 0 every variant is BALD rank.
-        assert_eq!(picks(BalPmConfig { beta: 0.0, ..base.clone() }, 3).picks, vec![0, 1, 2]);
+        assert_eq!(
+            picks(
+                BalPmConfig {
+                    beta: 0.0,
+                    ..base.clone()
+                },
+                3
+            )
+            .picks,
+            vec![0, 1, 2]
+        );
     }
 
     #[test]
@@ -297,7 +403,12 @@ mod tests {
         // Pick 5; then 4's ρ becomes 0.5: .1 ln 1.0001 ≈ 0.00001; pick 3 (0.1992), then 2: ρ2 = min(1, 2) = 1 → 0.1193.
         let (feats, unl, u) = hand_state();
         let state = PoolState::new(&unl, &u, &[6], &feats);
-        let c = BalPmConfig { k: 1, beta: 0.1, estimator: EntropyEstimator::Kl, ..Default::default() };
+        let c = BalPmConfig {
+            k: 1,
+            beta: 0.1,
+            estimator: EntropyEstimator::Kl,
+            ..Default::default()
+        };
         let t = BalPm::new(c).select_traced(&state, 3).unwrap();
         assert_eq!(t.picks, vec![5, 3, 2]);
         assert!((t.scores[0] - (0.01 + 0.1 * 15.0001f64.ln())).abs() < 1e-12);
@@ -316,10 +427,24 @@ mod tests {
 
     #[test]
     fn k_larger_than_pool_is_an_error() {
-        let feats: PromptFeatures = FeatureMatrix::new(3, 1, vec![0.0, 1.0, 2.0]).unwrap().into();
+        let feats: PromptFeatures = FeatureMatrix::new(3, 1, vec![0.0, 1.0, 2.0])
+            .unwrap()
+            .into();
         let state = PoolState::new(&[0, 1, 2], &[0.1; 3], &[], &feats);
-        let err = BalPm::new(BalPmConfig { k: 4, ..Default::default() }).select_traced(&state, 1).unwrap_err();
-        assert_eq!(err, AcquireError::PoolTooSmall { what: "balpm k", value: 4, pool: 3 });
+        let err = BalPm::new(BalPmConfig {
+            k: 4,
+            ..Default::default()
+        })
+        .select_traced(&state, 1)
+        .unwrap_err();
+        assert_eq!(
+            err,
+            AcquireError::PoolTooSmall {
+                what: "balpm k",
+                value: 4,
+                pool: 3
+            }
+        );
     }
 
     #[test]

@@ -33,7 +33,9 @@ pub struct BatchBaldConfig {
 
 impl Default for BatchBaldConfig {
     fn default() -> Self {
-        Self { max_configurations: 4096 }
+        Self {
+            max_configurations: 4096,
+        }
     }
 }
 
@@ -52,7 +54,11 @@ struct Configurations {
 
 impl Configurations {
     fn new(members: usize) -> Self {
-        Self { pi: vec![1.0], w: vec![vec![1.0 / members as f64; members]], sampled: false }
+        Self {
+            pi: vec![1.0],
+            w: vec![vec![1.0 / members as f64; members]],
+            sampled: false,
+        }
     }
 
     /// `H(y_c | y_S)` for a candidate with member probabilities `p[m]`.
@@ -67,12 +73,26 @@ impl Configurations {
     /// Conditions every configuration on the new label y_c (both values when exact, a draw when sampled).
     fn extend(&mut self, p: &[f64], max: usize, rng: &mut ChaCha8Rng) {
         let posterior = |w: &[f64], y: bool| -> (f64, Vec<f64>) {
-            let joint: Vec<f64> = w.iter().zip(p).map(|(wm, pm)| wm * if y { *pm } else { 1.0 - pm }).collect();
+            let joint: Vec<f64> = w
+                .iter()
+                .zip(p)
+                .map(|(wm, pm)| wm * if y { *pm } else { 1.0 - pm })
+                .collect();
             let z: f64 = joint.iter().sum();
-            (z, if z > 0.0 { joint.iter().map(|j| j / z).collect() } else { w.to_vec() })
+            (
+                z,
+                if z > 0.0 {
+                    joint.iter().map(|j| j / z).collect()
+                } else {
+                    w.to_vec()
+                },
+            )
         };
         if !self.sampled && self.pi.len() * 2 <= max {
-            let (mut pi, mut w) = (Vec::with_capacity(self.pi.len() * 2), Vec::with_capacity(self.pi.len() * 2));
+            let (mut pi, mut w) = (
+                Vec::with_capacity(self.pi.len() * 2),
+                Vec::with_capacity(self.pi.len() * 2),
+            );
             for (ps, ws) in self.pi.iter().zip(&self.w) {
                 for y in [true, false] {
                     let (z, post) = posterior(ws, y);
@@ -110,10 +130,20 @@ impl Configurations {
 
 impl BatchBald {
     /// Greedy picks (positions in the prediction's rows) and the joint MI after each pick.
-    pub fn greedy(&self, pred: &EnsemblePrediction, batch: usize, rng: &mut ChaCha8Rng) -> (Vec<usize>, Vec<f64>) {
+    pub fn greedy(
+        &self,
+        pred: &EnsemblePrediction,
+        batch: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> (Vec<usize>, Vec<f64>) {
         let (e, n) = (pred.members(), pred.rows());
-        let probs: Vec<Vec<f64>> = (0..n).map(|i| (0..e).map(|m| pred.member_prob(m, i)).collect()).collect();
-        let aleatoric: Vec<f64> = probs.iter().map(|p| p.iter().map(|&q| entropy(q)).sum::<f64>() / e as f64).collect();
+        let probs: Vec<Vec<f64>> = (0..n)
+            .map(|i| (0..e).map(|m| pred.member_prob(m, i)).collect())
+            .collect();
+        let aleatoric: Vec<f64> = probs
+            .iter()
+            .map(|p| p.iter().map(|&q| entropy(q)).sum::<f64>() / e as f64)
+            .collect();
         let mut configs = Configurations::new(e);
         let mut chosen = vec![false; n];
         let (mut picks, mut mi) = (vec![], vec![]);
@@ -142,13 +172,29 @@ impl PoolPolicy for BatchBald {
         UncertaintyScore::Bald
     }
 
-    fn select(&self, state: &PoolState<'_>, batch: usize, rng: &mut ChaCha8Rng) -> Result<Vec<usize>, AcquireError> {
+    fn select(
+        &self,
+        state: &PoolState<'_>,
+        batch: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Vec<usize>, AcquireError> {
         state.validate()?;
-        let pred = state.prediction.ok_or(AcquireError::MissingInput { policy: "batchbald", what: "per-member predictions" })?;
+        let pred = state.prediction.ok_or(AcquireError::MissingInput {
+            policy: "batchbald",
+            what: "per-member predictions",
+        })?;
         if pred.rows() != state.unlabelled.len() {
-            return Err(AcquireError::ScoreLength { expected: state.unlabelled.len(), got: pred.rows() });
+            return Err(AcquireError::ScoreLength {
+                expected: state.unlabelled.len(),
+                got: pred.rows(),
+            });
         }
-        Ok(self.greedy(pred, batch, rng).0.into_iter().map(|p| state.unlabelled[p]).collect())
+        Ok(self
+            .greedy(pred, batch, rng)
+            .0
+            .into_iter()
+            .map(|p| state.unlabelled[p])
+            .collect())
     }
 }
 
@@ -163,14 +209,28 @@ mod tests {
         let mut joint_entropy = 0.0;
         for bits in 0..(1usize << set.len()) {
             let prob: f64 = (0..e)
-                .map(|m| set.iter().enumerate().map(|(k, &i)| if bits >> k & 1 == 1 { p[i][m] } else { 1.0 - p[i][m] }).product::<f64>())
+                .map(|m| {
+                    set.iter()
+                        .enumerate()
+                        .map(|(k, &i)| {
+                            if bits >> k & 1 == 1 {
+                                p[i][m]
+                            } else {
+                                1.0 - p[i][m]
+                            }
+                        })
+                        .product::<f64>()
+                })
                 .sum::<f64>()
                 / e as f64;
             if prob > 0.0 {
                 joint_entropy -= prob * prob.ln();
             }
         }
-        let cond: f64 = set.iter().map(|&i| p[i].iter().map(|&q| entropy(q)).sum::<f64>() / e as f64).sum();
+        let cond: f64 = set
+            .iter()
+            .map(|&i| p[i].iter().map(|&q| entropy(q)).sum::<f64>() / e as f64)
+            .sum();
         joint_entropy - cond
     }
 
@@ -185,7 +245,9 @@ mod tests {
             vec![0.7, 0.6, 0.1],
             vec![0.55, 0.5, 0.45],
         ];
-        let logits: Vec<f64> = (0..3).flat_map(|m| probs.iter().map(move |p| (p[m] / (1.0 - p[m])).ln())).collect();
+        let logits: Vec<f64> = (0..3)
+            .flat_map(|m| probs.iter().map(move |p| (p[m] / (1.0 - p[m])).ln()))
+            .collect();
         (EnsemblePrediction::from_logits(3, 6, logits), probs)
     }
 
@@ -203,9 +265,16 @@ mod tests {
                     s.push(c);
                     (c, brute_force_mi(&probs, &s))
                 })
-                .fold((usize::MAX, f64::NEG_INFINITY), |acc, x| if x.1 > acc.1 { x } else { acc });
+                .fold((usize::MAX, f64::NEG_INFINITY), |acc, x| {
+                    if x.1 > acc.1 { x } else { acc }
+                });
             assert_eq!(picks[step], best.0, "step {step}");
-            assert!((mi[step] - best.1).abs() < 1e-12, "step {step}: {} vs {}", mi[step], best.1);
+            assert!(
+                (mi[step] - best.1).abs() < 1e-12,
+                "step {step}: {} vs {}",
+                mi[step],
+                best.1
+            );
         }
         // The first pick is the BALD argmax; its duplicate is not the second pick.
         assert_eq!(picks[0], 0);
@@ -218,14 +287,29 @@ mod tests {
         // the first 10 picks are exact; picks 11–14 use 1,024 sampled configurations. The joint MI
         // after 14 picks must agree with brute force (2^14 configurations) within 0.05 nats.
         let mut rng = ChaCha8Rng::seed_from_u64(5);
-        let probs: Vec<Vec<f64>> = (0..14).map(|_| (0..4).map(|_| 0.05 + 0.9 * rng.random::<f64>()).collect()).collect();
-        let logits: Vec<f64> = (0..4).flat_map(|m| probs.iter().map(move |p| (p[m] / (1.0 - p[m])).ln())).collect();
+        let probs: Vec<Vec<f64>> = (0..14)
+            .map(|_| (0..4).map(|_| 0.05 + 0.9 * rng.random::<f64>()).collect())
+            .collect();
+        let logits: Vec<f64> = (0..4)
+            .flat_map(|m| probs.iter().map(move |p| (p[m] / (1.0 - p[m])).ln()))
+            .collect();
         let pred = EnsemblePrediction::from_logits(4, 14, logits);
-        let policy = BatchBald { config: BatchBaldConfig { max_configurations: 1024 } };
+        let policy = BatchBald {
+            config: BatchBaldConfig {
+                max_configurations: 1024,
+            },
+        };
         let (picks, mi) = policy.greedy(&pred, 14, &mut ChaCha8Rng::seed_from_u64(2));
-        assert!((mi[9] - brute_force_mi(&probs, &picks[..10])).abs() < 1e-9, "exact part");
+        assert!(
+            (mi[9] - brute_force_mi(&probs, &picks[..10])).abs() < 1e-9,
+            "exact part"
+        );
         let exact = brute_force_mi(&probs, &picks);
-        assert!((mi[13] - exact).abs() < 0.05, "sampled {} vs exact {exact}", mi[13]);
+        assert!(
+            (mi[13] - exact).abs() < 0.05,
+            "sampled {} vs exact {exact}",
+            mi[13]
+        );
         // The MI of 4 binary labels per member can never exceed ln E.
         assert!(exact <= 4f64.ln() + 1e-12);
     }

@@ -14,7 +14,11 @@ use rayon::prelude::*;
 
 /// Euclidean distance, f64 accumulation of f32 differences; exactly 0 for identical rows.
 pub fn euclidean(a: &[f32], b: &[f32]) -> f64 {
-    a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum::<f64>().sqrt()
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+        .sum::<f64>()
+        .sqrt()
 }
 
 /// Bit-identical rows of `x` grouped together: `(distinct rows, group of each row, rows per group)`.
@@ -28,7 +32,11 @@ fn dedupe(x: &FeatureMatrix) -> (FeatureMatrix, Vec<usize>, Vec<usize>) {
     for &g in &group_of {
         multiplicity[g] += 1;
     }
-    (FeatureMatrix::clone(grouped.table()), group_of, multiplicity)
+    (
+        FeatureMatrix::clone(grouped.table()),
+        group_of,
+        multiplicity,
+    )
 }
 
 /// Radii and counts of the kNN entropy term for one acquisition round.
@@ -48,7 +56,10 @@ impl KnnEntropyBonus {
     /// `labelled`: prompt vectors of the labelled set (in the coordinates the count uses).
     /// Requires `1 ≤ k ≤ candidates.rows()`.
     pub fn new(candidates: FeatureMatrix, labelled: &FeatureMatrix, k: usize) -> Self {
-        assert!(k >= 1 && k <= candidates.rows(), "k must be within 1..=|pool| (checked by the caller)");
+        assert!(
+            k >= 1 && k <= candidates.rows(),
+            "k must be within 1..=|pool| (checked by the caller)"
+        );
         let (groups, group_of, mult) = dedupe(&candidates);
         let (lab, _, lab_mult) = dedupe(labelled);
         let g = groups.rows();
@@ -56,24 +67,35 @@ impl KnnEntropyBonus {
         let radius: Vec<f64> = (0..g)
             .into_par_iter()
             .map(|a| {
-                let mut d: Vec<(f64, usize)> = (0..g).map(|b| (euclidean(groups.row(a), groups.row(b)), mult[b])).collect();
+                let mut d: Vec<(f64, usize)> = (0..g)
+                    .map(|b| (euclidean(groups.row(a), groups.row(b)), mult[b]))
+                    .collect();
                 d.sort_unstable_by(|x, y| x.0.total_cmp(&y.0));
                 let mut covered = 0;
-                d.iter().find(|(_, m)| {
-                    covered += m;
-                    covered >= k
-                })
-                .expect("k ≤ |pool|")
-                .0
+                d.iter()
+                    .find(|(_, m)| {
+                        covered += m;
+                        covered >= k
+                    })
+                    .expect("k ≤ |pool|")
+                    .0
             })
             .collect();
         let count: Vec<u32> = (0..g)
             .into_par_iter()
             .map(|a| {
-                (0..lab.rows()).filter(|&j| euclidean(groups.row(a), lab.row(j)) <= radius[a]).map(|j| lab_mult[j] as u32).sum()
+                (0..lab.rows())
+                    .filter(|&j| euclidean(groups.row(a), lab.row(j)) <= radius[a])
+                    .map(|j| lab_mult[j] as u32)
+                    .sum()
             })
             .collect();
-        Self { groups, group_of, radius, count }
+        Self {
+            groups,
+            group_of,
+            radius,
+            count,
+        }
     }
 
     pub fn radius(&self, i: usize) -> f64 {
@@ -131,7 +153,11 @@ impl KlEntropyTerm {
                 heap
             })
             .collect();
-        Self { candidates, k, nearest }
+        Self {
+            candidates,
+            k,
+            nearest,
+        }
     }
 
     /// `log(2 ρ_k(i) + ε)`.
@@ -169,17 +195,27 @@ mod tests {
         let a = vec![0.5f32, -3.75, 2.25];
         let b = vec![1.5f32, -3.75, 2.25];
         let c = vec![5.0f32, 5.0, 5.0];
-        let pool = FeatureMatrix::from_rows(&[a.clone(), b.clone(), a.clone(), c.clone(), a.clone()]).unwrap();
+        let pool =
+            FeatureMatrix::from_rows(&[a.clone(), b.clone(), a.clone(), c.clone(), a.clone()])
+                .unwrap();
         let lab = FeatureMatrix::from_rows(&[a.clone(), a.clone(), c.clone()]).unwrap();
         let knn = KnnEntropyBonus::new(pool, &lab, 3);
         // a occurs 3 times: its 3rd-nearest (self included) is a twin at distance exactly 0.
         for i in [0, 2, 4] {
             assert_eq!(knn.radius(i), 0.0);
-            assert_eq!(knn.count(i), 2, "both labelled copies of a are at distance 0 ≤ 0");
+            assert_eq!(
+                knn.count(i),
+                2,
+                "both labelled copies of a are at distance 0 ≤ 0"
+            );
         }
         // b: distances {0 (self), 1, 1, 1, |b−c|}: 3rd smallest = 1.0 exactly.
         assert_eq!(knn.radius(1), 1.0);
-        assert_eq!(knn.count(1), 2, "the two labelled a's are at distance 1 ≤ 1");
+        assert_eq!(
+            knn.count(1),
+            2,
+            "the two labelled a's are at distance 1 ≤ 1"
+        );
         // c: distances {0, |c−a| ×3, |c−b|}: 3rd smallest = |c − a|.
         let ca = euclidean(&c, &a);
         assert_eq!(knn.radius(3), ca);
@@ -211,8 +247,12 @@ mod tests {
         // candidate with a direct per-row evaluation of the definitions.
         use rand::{RngExt, SeedableRng};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
-        let rows: Vec<Vec<f32>> = (0..60).map(|_| (0..2).map(|_| rng.random_range(0..3) as f32).collect()).collect();
-        let lab_rows: Vec<Vec<f32>> = (0..7).map(|_| (0..2).map(|_| rng.random_range(0..3) as f32).collect()).collect();
+        let rows: Vec<Vec<f32>> = (0..60)
+            .map(|_| (0..2).map(|_| rng.random_range(0..3) as f32).collect())
+            .collect();
+        let lab_rows: Vec<Vec<f32>> = (0..7)
+            .map(|_| (0..2).map(|_| rng.random_range(0..3) as f32).collect())
+            .collect();
         let pool = FeatureMatrix::from_rows(&rows).unwrap();
         let lab = FeatureMatrix::from_rows(&lab_rows).unwrap();
         for k in [1, 4, 13, 60] {
@@ -221,7 +261,10 @@ mod tests {
                 let mut d: Vec<f64> = rows.iter().map(|r| euclidean(&rows[i], r)).collect();
                 d.sort_by(f64::total_cmp);
                 assert_eq!(knn.radius(i), d[k - 1], "k={k} i={i}");
-                let n = lab_rows.iter().filter(|l| euclidean(&rows[i], l) <= d[k - 1]).count() as u32;
+                let n = lab_rows
+                    .iter()
+                    .filter(|l| euclidean(&rows[i], l) <= d[k - 1])
+                    .count() as u32;
                 assert_eq!(knn.count(i), n, "k={k} i={i}");
             }
         }
@@ -232,7 +275,10 @@ mod tests {
         let pool = FeatureMatrix::from_rows(&[vec![0.0], vec![0.5], vec![3.0]]).unwrap();
         let lab = FeatureMatrix::new(0, 1, vec![]).unwrap();
         let mut knn = KnnEntropyBonus::new(pool, &lab, 2);
-        assert_eq!((knn.radius(0), knn.radius(1), knn.radius(2)), (0.5, 0.5, 2.5));
+        assert_eq!(
+            (knn.radius(0), knn.radius(1), knn.radius(2)),
+            (0.5, 0.5, 2.5)
+        );
         knn.add_acquired(1, &[0, 2]);
         assert_eq!((knn.count(0), knn.count(2)), (1, 1));
     }

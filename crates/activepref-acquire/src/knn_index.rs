@@ -65,15 +65,29 @@ impl IndexKey {
         let chunk_hashes: Vec<u64> = table
             .as_slice()
             .par_chunks(1 << 16)
-            .map(|c| c.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| (h ^ v.to_bits() as u64).wrapping_mul(0x0000_0100_0000_01b3)))
+            .map(|c| {
+                c.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| {
+                    (h ^ v.to_bits() as u64).wrapping_mul(0x0000_0100_0000_01b3)
+                })
+            })
             .collect();
-        let table_hash = chunk_hashes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &c| (h ^ c).wrapping_mul(0x0000_0100_0000_01b3));
-        Self { table_hash, rows: table.rows(), dim: table.dim(), k }
+        let table_hash = chunk_hashes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &c| {
+            (h ^ c).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        Self {
+            table_hash,
+            rows: table.rows(),
+            dim: table.dim(),
+            k,
+        }
     }
 
     /// The cache file name for this key.
     pub fn file_name(&self) -> String {
-        format!("knn-index-{:016x}-{}x{}-k{}.bin", self.table_hash, self.rows, self.dim, self.k)
+        format!(
+            "knn-index-{:016x}-{}x{}-k{}.bin",
+            self.table_hash, self.rows, self.dim, self.k
+        )
     }
 }
 
@@ -108,15 +122,26 @@ impl PromptKnnIndex {
     }
 
     /// [`Self::build`] for a key already computed from `table` (hashing a paper-scale table once).
-    fn build_keyed(table: &FeatureMatrix, key: IndexKey, progress: &(dyn Fn(usize) + Sync)) -> Self {
+    fn build_keyed(
+        table: &FeatureMatrix,
+        key: IndexKey,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Self {
         let k = key.k;
         assert!(k >= 1, "an index needs k ≥ 1");
         let (n, d) = (table.rows(), table.dim());
         let len = k.min(n);
-        let norm2: Vec<f64> = (0..n).into_par_iter().map(|i| table.row(i).iter().map(|&v| (v as f64) * (v as f64)).sum()).collect();
+        let norm2: Vec<f64> = (0..n)
+            .into_par_iter()
+            .map(|i| table.row(i).iter().map(|&v| (v as f64) * (v as f64)).sum())
+            .collect();
         let unit = (-24f64).exp2();
         let du = d as f64 * unit;
-        let gamma = if du < 0.5 { du / (1.0 - du) } else { f64::INFINITY };
+        let gamma = if du < 0.5 {
+            du / (1.0 - du)
+        } else {
+            f64::INFINITY
+        };
         let underflow = 4.0 * d as f64 * (-126f64).exp2();
         let blocks: Vec<usize> = (0..n).step_by(ROW_BLOCK).collect();
         let lists: Vec<Vec<Vec<(f64, u32)>>> = blocks
@@ -141,12 +166,20 @@ impl PromptKnnIndex {
     }
 
     /// The lists of rows `r0..r0 + rows`.
-    fn build_block(table: &FeatureMatrix, norm2: &[f64], (gamma, underflow): (f64, f64), r0: usize, rows: usize, len: usize) -> Vec<Vec<(f64, u32)>> {
+    fn build_block(
+        table: &FeatureMatrix,
+        norm2: &[f64],
+        (gamma, underflow): (f64, f64),
+        r0: usize,
+        rows: usize,
+        len: usize,
+    ) -> Vec<Vec<(f64, u32)>> {
         let (n, d) = (table.rows(), table.dim());
         let data = table.as_slice();
         // Per row: the `len` smallest upper bounds so far (max-heap of non-negative f64 bits) and
         // the candidates (lower bound, column) that may still belong to the K nearest.
-        let mut upper: Vec<std::collections::BinaryHeap<u64>> = vec![std::collections::BinaryHeap::with_capacity(len + 1); rows];
+        let mut upper: Vec<std::collections::BinaryHeap<u64>> =
+            vec![std::collections::BinaryHeap::with_capacity(len + 1); rows];
         let mut cands: Vec<Vec<(f64, u32)>> = vec![Vec::new(); rows];
         let mut dots = vec![0f32; rows * COL_BLOCK];
         for c0 in (0..n).step_by(COL_BLOCK) {
@@ -197,7 +230,11 @@ impl PromptKnnIndex {
                         // An f32 overflow says nothing about the distance: keep it as a candidate.
                         (f64::NEG_INFINITY, f64::INFINITY)
                     };
-                    let tau = if heap.len() < len { f64::INFINITY } else { f64::from_bits(*heap.peek().expect("len ≥ 1")) };
+                    let tau = if heap.len() < len {
+                        f64::INFINITY
+                    } else {
+                        f64::from_bits(*heap.peek().expect("len ≥ 1"))
+                    };
                     if hi < tau || heap.len() < len {
                         heap.push(hi.to_bits());
                         if heap.len() > len {
@@ -250,7 +287,15 @@ impl PromptKnnIndex {
                 fill[b] += 1;
             }
         }
-        Self { key, len, neighbours, distances, rev_start, rev_rows, rev_dist }
+        Self {
+            key,
+            len,
+            neighbours,
+            distances,
+            rev_start,
+            rev_rows,
+            rev_dist,
+        }
     }
 
     pub fn key(&self) -> IndexKey {
@@ -270,7 +315,10 @@ impl PromptKnnIndex {
     /// The list of row `a`: (neighbour row, exact distance), ascending.
     pub fn neighbours(&self, a: usize) -> impl Iterator<Item = (usize, f64)> + '_ {
         let r = a * self.len..(a + 1) * self.len;
-        self.neighbours[r.clone()].iter().map(|&b| b as usize).zip(self.distances[r].iter().copied())
+        self.neighbours[r.clone()]
+            .iter()
+            .map(|&b| b as usize)
+            .zip(self.distances[r].iter().copied())
     }
 
     /// The last (largest) distance of row `a`'s list.
@@ -281,23 +329,39 @@ impl PromptKnnIndex {
     /// The rows whose list holds `b`, with the distance.
     fn holders(&self, b: usize) -> impl Iterator<Item = (usize, f64)> + '_ {
         let r = self.rev_start[b]..self.rev_start[b + 1];
-        self.rev_rows[r.clone()].iter().map(|&a| a as usize).zip(self.rev_dist[r].iter().copied())
+        self.rev_rows[r.clone()]
+            .iter()
+            .map(|&a| a as usize)
+            .zip(self.rev_dist[r].iter().copied())
     }
 
     /// Bytes held in memory.
     pub fn memory_bytes(&self) -> usize {
-        self.neighbours.len() * 4 + self.distances.len() * 8 + self.rev_rows.len() * 4 + self.rev_dist.len() * 8 + self.rev_start.len() * 8
+        self.neighbours.len() * 4
+            + self.distances.len() * 8
+            + self.rev_rows.len() * 4
+            + self.rev_dist.len() * 8
+            + self.rev_start.len() * 8
     }
 
     /// Writes the index to `path` atomically (a temporary file, then a rename).
     pub fn save(&self, path: &Path) -> Result<(), IndexError> {
-        let io = |e: std::io::Error| IndexError::Io { path: path.to_path_buf(), why: e.to_string() };
+        let io = |e: std::io::Error| IndexError::Io {
+            path: path.to_path_buf(),
+            why: e.to_string(),
+        };
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
         activepref_core::io::write_atomic(path, |w| {
             w.write_all(MAGIC)?;
-            for v in [self.key.table_hash, self.key.rows as u64, self.key.dim as u64, self.key.k as u64, self.len as u64] {
+            for v in [
+                self.key.table_hash,
+                self.key.rows as u64,
+                self.key.dim as u64,
+                self.key.k as u64,
+                self.len as u64,
+            ] {
                 w.write_all(&v.to_le_bytes())?;
             }
             for &b in &self.neighbours {
@@ -314,23 +378,45 @@ impl PromptKnnIndex {
     /// Reads an index from `path`; `None` when the file is not an index of `expected` (another
     /// table, another K, a truncated or foreign file).
     pub fn load(path: &Path, expected: IndexKey) -> Result<Option<Self>, IndexError> {
-        let io = |e: std::io::Error| IndexError::Io { path: path.to_path_buf(), why: e.to_string() };
+        let io = |e: std::io::Error| IndexError::Io {
+            path: path.to_path_buf(),
+            why: e.to_string(),
+        };
         let mut bytes = Vec::new();
-        std::fs::File::open(path).map_err(io)?.read_to_end(&mut bytes).map_err(io)?;
+        std::fs::File::open(path)
+            .map_err(io)?
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
         if bytes.len() < 48 || &bytes[..8] != MAGIC {
             return Ok(None);
         }
-        let word = |i: usize| u64::from_le_bytes(bytes[8 + 8 * i..16 + 8 * i].try_into().expect("8 bytes"));
-        let key = IndexKey { table_hash: word(0), rows: word(1) as usize, dim: word(2) as usize, k: word(3) as usize };
+        let word = |i: usize| {
+            u64::from_le_bytes(bytes[8 + 8 * i..16 + 8 * i].try_into().expect("8 bytes"))
+        };
+        let key = IndexKey {
+            table_hash: word(0),
+            rows: word(1) as usize,
+            dim: word(2) as usize,
+            k: word(3) as usize,
+        };
         let len = word(4) as usize;
         let entries = key.rows.checked_mul(len);
-        if key != expected || len != key.k.min(key.rows) || entries.is_none_or(|e| bytes.len() != 48 + e * 12) {
+        if key != expected
+            || len != key.k.min(key.rows)
+            || entries.is_none_or(|e| bytes.len() != 48 + e * 12)
+        {
             return Ok(None);
         }
         let e = entries.expect("checked");
         let body = &bytes[48..];
-        let neighbours: Vec<u32> = body[..4 * e].chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
-        let distances: Vec<f64> = body[4 * e..].chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
+        let neighbours: Vec<u32> = body[..4 * e]
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect();
+        let distances: Vec<f64> = body[4 * e..]
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect();
         if neighbours.iter().any(|&b| b as usize >= key.rows) {
             return Ok(None);
         }
@@ -339,7 +425,12 @@ impl PromptKnnIndex {
 
     /// The index of `table` with `k` neighbours, read from `dir` when a matching file is there,
     /// else built (reporting progress) and written there. Returns the index and whether it was built.
-    pub fn load_or_build(dir: &Path, table: &FeatureMatrix, k: usize, progress: &(dyn Fn(usize) + Sync)) -> Result<(Self, bool), IndexError> {
+    pub fn load_or_build(
+        dir: &Path,
+        table: &FeatureMatrix,
+        k: usize,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<(Self, bool), IndexError> {
         let (index, built, _) = Self::load_or_build_in(&[dir.to_path_buf()], table, k, progress)?;
         Ok((index, built))
     }
@@ -348,7 +439,12 @@ impl PromptKnnIndex {
     /// first matching file is read; a new index is written to the first directory that accepts it
     /// (a read-only feature store falls through to the next). Returns the index, whether it was
     /// built, and where it is cached.
-    pub fn load_or_build_in(dirs: &[PathBuf], table: &FeatureMatrix, k: usize, progress: &(dyn Fn(usize) + Sync)) -> Result<(Self, bool, PathBuf), IndexError> {
+    pub fn load_or_build_in(
+        dirs: &[PathBuf],
+        table: &FeatureMatrix,
+        k: usize,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<(Self, bool, PathBuf), IndexError> {
         let key = IndexKey::of(table, k);
         for dir in dirs {
             let path = dir.join(key.file_name());
@@ -369,14 +465,20 @@ impl PromptKnnIndex {
                 Err(e) => last = Some(e),
             }
         }
-        Err(last.unwrap_or_else(|| IndexError::Io { path: PathBuf::new(), why: "no cache directory given".into() }))
+        Err(last.unwrap_or_else(|| IndexError::Io {
+            path: PathBuf::new(),
+            why: "no cache directory given".into(),
+        }))
     }
 
     /// Recomputes the distances of a few rows' lists against `table`.
     fn spot_check(&self, table: &FeatureMatrix) -> bool {
         let n = self.rows();
         let step = (n / 16).max(1);
-        (0..n).step_by(step).all(|a| self.neighbours(a).all(|(b, dist)| euclidean(table.row(a), table.row(b)).to_bits() == dist.to_bits()))
+        (0..n).step_by(step).all(|a| {
+            self.neighbours(a)
+                .all(|(b, dist)| euclidean(table.row(a), table.row(b)).to_bits() == dist.to_bits())
+        })
     }
 }
 
@@ -402,14 +504,32 @@ pub struct IndexedKnnEntropyBonus<'a> {
 impl<'a> IndexedKnnEntropyBonus<'a> {
     /// The round's state for candidates `unlabelled` and labelled rows `labelled` (rows of
     /// `prompts`), whose table `index` was built from. Requires `1 ≤ k ≤ |unlabelled|`.
-    pub fn new(index: &'a PromptKnnIndex, prompts: &'a PromptFeatures, unlabelled: &[usize], labelled: &[usize], k: usize, eps: f64, d_tilde: f64) -> Self {
+    pub fn new(
+        index: &'a PromptKnnIndex,
+        prompts: &'a PromptFeatures,
+        unlabelled: &[usize],
+        labelled: &[usize],
+        k: usize,
+        eps: f64,
+        d_tilde: f64,
+    ) -> Self {
         let table: &FeatureMatrix = prompts.table();
-        assert_eq!(index.rows(), table.rows(), "the index was built from another table");
-        assert!(k >= 1 && k <= unlabelled.len(), "k must be within 1..=|pool| (checked by the caller)");
+        assert_eq!(
+            index.rows(),
+            table.rows(),
+            "the index was built from another table"
+        );
+        assert!(
+            k >= 1 && k <= unlabelled.len(),
+            "k must be within 1..=|pool| (checked by the caller)"
+        );
         let g = table.rows();
         let mut unl = vec![0u32; g];
         let mut lab = vec![0u32; g];
-        let group_of: Vec<u32> = unlabelled.iter().map(|&i| prompts.table_row(i) as u32).collect();
+        let group_of: Vec<u32> = unlabelled
+            .iter()
+            .map(|&i| prompts.table_row(i) as u32)
+            .collect();
         for &t in &group_of {
             unl[t as usize] += 1;
         }
@@ -428,7 +548,11 @@ impl<'a> IndexedKnnEntropyBonus<'a> {
                 });
                 match radius {
                     Some((_, r)) if index.complete() || r < index.last_distance(a) => {
-                        let n = index.neighbours(a).take_while(|&(_, dist)| dist <= r).map(|(b, _)| lab[b]).sum();
+                        let n = index
+                            .neighbours(a)
+                            .take_while(|&(_, dist)| dist <= r)
+                            .map(|(b, _)| lab[b])
+                            .sum();
                         (r, n, false)
                     }
                     _ => {
@@ -452,7 +576,18 @@ impl<'a> IndexedKnnEntropyBonus<'a> {
                 fallback.push(a);
             }
         }
-        Self { index, table, group_of, radius, count, term, fallback, is_fallback, eps, d_tilde }
+        Self {
+            index,
+            table,
+            group_of,
+            radius,
+            count,
+            term,
+            fallback,
+            is_fallback,
+            eps,
+            d_tilde,
+        }
     }
 
     pub fn radius(&self, i: usize) -> f64 {
@@ -472,8 +607,16 @@ impl<'a> IndexedKnnEntropyBonus<'a> {
     /// more neighbour. Prompts with no candidate left are updated too, harmlessly: nobody reads them.
     pub fn add_acquired(&mut self, picked: usize) {
         let p = self.group_of[picked] as usize;
-        let holders = self.index.holders(p).filter(|&(a, dist)| !self.is_fallback[a] && dist <= self.radius[a]).map(|(a, _)| a);
-        let fallback = self.fallback.iter().copied().filter(|&a| euclidean(self.table.row(a), self.table.row(p)) <= self.radius[a]);
+        let holders = self
+            .index
+            .holders(p)
+            .filter(|&(a, dist)| !self.is_fallback[a] && dist <= self.radius[a])
+            .map(|(a, _)| a);
+        let fallback = self
+            .fallback
+            .iter()
+            .copied()
+            .filter(|&a| euclidean(self.table.row(a), self.table.row(p)) <= self.radius[a]);
         let reached: Vec<usize> = holders.chain(fallback).collect();
         for a in reached {
             self.count[a] += 1;
@@ -493,19 +636,31 @@ pub(crate) fn ksg_term(r: f64, n: u32, eps: f64, d_tilde: f64) -> f64 {
 }
 
 /// Radius and labelled count of row `a` from every row of the table (the brute force of one row).
-fn brute_force_row(table: &FeatureMatrix, a: usize, unl: &[u32], lab: &[u32], k: usize) -> (f64, u32) {
+fn brute_force_row(
+    table: &FeatureMatrix,
+    a: usize,
+    unl: &[u32],
+    lab: &[u32],
+    k: usize,
+) -> (f64, u32) {
     let mut d: Vec<(f64, u32, u32)> = (0..table.rows())
         .filter(|&b| unl[b] > 0 || lab[b] > 0)
         .map(|b| (euclidean(table.row(a), table.row(b)), unl[b], lab[b]))
         .collect();
     d.sort_unstable_by(|x, y| x.0.total_cmp(&y.0));
     let mut covered = 0usize;
-    let r = d.iter().find(|&&(_, u, _)| {
-        covered += u as usize;
-        covered >= k
-    })
-    .expect("k ≤ |pool|")
-    .0;
-    let n = d.iter().take_while(|&&(dist, _, _)| dist <= r).map(|&(_, _, l)| l).sum();
+    let r = d
+        .iter()
+        .find(|&&(_, u, _)| {
+            covered += u as usize;
+            covered >= k
+        })
+        .expect("k ≤ |pool|")
+        .0;
+    let n = d
+        .iter()
+        .take_while(|&&(dist, _, _)| dist <= r)
+        .map(|&(_, _, l)| l)
+        .sum();
     (r, n)
 }

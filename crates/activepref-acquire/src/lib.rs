@@ -16,7 +16,6 @@
 //! - [`PairPolicySpec`] holds the ActiveUltraFeedback pair rules (DTS, DRTS, DeltaUCB, InfoMax,
 //!   MaxMinLCB, …) in `reference` and `corrected` modes ([`PairMode`]).
 
-
 mod balpm;
 mod batchbald;
 mod knn;
@@ -27,21 +26,23 @@ mod registry;
 mod rules;
 mod scores;
 
-pub use batchbald::{BatchBald, BatchBaldConfig};
 pub use balpm::{BalPm, BalPmConfig, BalPmTrace, EntropyEstimator, FeatureShift};
+pub use batchbald::{BatchBald, BatchBaldConfig};
 pub use knn::{KnnEntropyBonus, euclidean};
 pub use knn_index::{IndexError, IndexKey, IndexedKnnEntropyBonus, PromptKnnIndex, index_k_for};
 pub use pair::{
-    BetaParams, CandidateScores, MaxMinLcbParams, PairMode, PairPolicySpec, QuantileParams, ThompsonDraw, ThompsonParams,
-    UcbSetParams,
+    BetaParams, CandidateScores, MaxMinLcbParams, PairMode, PairPolicySpec, QuantileParams,
+    ThompsonDraw, ThompsonParams, UcbSetParams,
 };
 pub use policies::{RandomSampling, TopScore};
 pub use registry::{GroupParams, GumbelParams, PolicySpec, PowerParams, ScoreParams};
-pub use rules::{Annealing, ClusteredRank, GumbelRule, GumbelTopK, ProportionalSampling, SampleThenRank};
+pub use rules::{
+    Annealing, ClusteredRank, GumbelRule, GumbelTopK, ProportionalSampling, SampleThenRank,
+};
 pub use scores::UncertaintyScore;
 
-use activepref_core::PromptFeatures;
 use activepref_core::EnsemblePrediction;
+use activepref_core::PromptFeatures;
 use rand_chacha::ChaCha8Rng;
 
 /// What a pool policy sees when it picks a batch.
@@ -70,8 +71,22 @@ pub struct PoolState<'a> {
 
 impl<'a> PoolState<'a> {
     /// A state with only the parts every policy needs.
-    pub fn new(unlabelled: &'a [usize], uncertainty: &'a [f64], labelled: &'a [usize], prompt_features: &'a PromptFeatures) -> Self {
-        Self { unlabelled, uncertainty, labelled, prompt_features, prompt_index: None, prediction: None, prompt_ids: None, round: 0 }
+    pub fn new(
+        unlabelled: &'a [usize],
+        uncertainty: &'a [f64],
+        labelled: &'a [usize],
+        prompt_features: &'a PromptFeatures,
+    ) -> Self {
+        Self {
+            unlabelled,
+            uncertainty,
+            labelled,
+            prompt_features,
+            prompt_index: None,
+            prediction: None,
+            prompt_ids: None,
+            round: 0,
+        }
     }
 }
 
@@ -82,8 +97,14 @@ pub enum AcquireError {
     NonFiniteScore { index: usize, value: f64 },
     #[error("{got} uncertainty scores for {expected} candidates")]
     ScoreLength { expected: usize, got: usize },
-    #[error("{what} is {value}, but the unlabelled pool holds only {pool} comparisons; lower {what}")]
-    PoolTooSmall { what: &'static str, value: usize, pool: usize },
+    #[error(
+        "{what} is {value}, but the unlabelled pool holds only {pool} comparisons; lower {what}"
+    )]
+    PoolTooSmall {
+        what: &'static str,
+        value: usize,
+        pool: usize,
+    },
     #[error("pool index {index} is out of range for {rows} prompt-feature rows")]
     IndexOutOfRange { index: usize, rows: usize },
     #[error("pair policy `{policy}` needs at least 2 responses per prompt, got {n} response(s)")]
@@ -91,25 +112,51 @@ pub enum AcquireError {
     #[error("policy `{policy}`: {why}")]
     Rule { policy: String, why: String },
     #[error("policy `{policy}` needs {what}, which this pool does not provide")]
-    MissingInput { policy: &'static str, what: &'static str },
+    MissingInput {
+        policy: &'static str,
+        what: &'static str,
+    },
 }
 
 impl PoolState<'_> {
     /// Checks lengths, index ranges and finiteness once, for every policy.
     pub fn validate(&self) -> Result<(), AcquireError> {
         if self.uncertainty.len() != self.unlabelled.len() {
-            return Err(AcquireError::ScoreLength { expected: self.unlabelled.len(), got: self.uncertainty.len() });
+            return Err(AcquireError::ScoreLength {
+                expected: self.unlabelled.len(),
+                got: self.uncertainty.len(),
+            });
         }
-        if let Some((i, &v)) = self.uncertainty.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(AcquireError::NonFiniteScore { index: self.unlabelled[i], value: v });
+        if let Some((i, &v)) = self
+            .uncertainty
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !v.is_finite())
+        {
+            return Err(AcquireError::NonFiniteScore {
+                index: self.unlabelled[i],
+                value: v,
+            });
         }
         let rows = self.prompt_features.rows();
         if let Some(ix) = self.prompt_index {
             if ix.rows() != self.prompt_features.table().rows() {
-                return Err(AcquireError::Rule { policy: "balpm".into(), why: format!("the kNN index covers {} prompts but the feature table holds {}; rebuild the index", ix.rows(), self.prompt_features.table().rows()) });
+                return Err(AcquireError::Rule {
+                    policy: "balpm".into(),
+                    why: format!(
+                        "the kNN index covers {} prompts but the feature table holds {}; rebuild the index",
+                        ix.rows(),
+                        self.prompt_features.table().rows()
+                    ),
+                });
             }
         }
-        if let Some(&index) = self.unlabelled.iter().chain(self.labelled).find(|&&i| i >= rows) {
+        if let Some(&index) = self
+            .unlabelled
+            .iter()
+            .chain(self.labelled)
+            .find(|&&i| i >= rows)
+        {
             return Err(AcquireError::IndexOutOfRange { index, rows });
         }
         Ok(())
@@ -124,5 +171,10 @@ pub trait PoolPolicy: Send + Sync {
     }
 
     /// Picks `min(batch, |unlabelled|)` distinct unlabelled pool indices, in pick order.
-    fn select(&self, state: &PoolState<'_>, batch: usize, rng: &mut ChaCha8Rng) -> Result<Vec<usize>, AcquireError>;
+    fn select(
+        &self,
+        state: &PoolState<'_>,
+        batch: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Vec<usize>, AcquireError>;
 }

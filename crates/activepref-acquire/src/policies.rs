@@ -10,7 +10,12 @@ use crate::{AcquireError, PoolPolicy, PoolState};
 pub struct RandomSampling;
 
 impl PoolPolicy for RandomSampling {
-    fn select(&self, state: &PoolState<'_>, batch: usize, rng: &mut ChaCha8Rng) -> Result<Vec<usize>, AcquireError> {
+    fn select(
+        &self,
+        state: &PoolState<'_>,
+        batch: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Vec<usize>, AcquireError> {
         state.validate()?;
         let n = state.unlabelled.len();
         let picks = rand::seq::index::sample(rng, n, batch.min(n));
@@ -37,9 +42,18 @@ impl PoolPolicy for TopScore {
         self.score
     }
 
-    fn select(&self, state: &PoolState<'_>, batch: usize, _rng: &mut ChaCha8Rng) -> Result<Vec<usize>, AcquireError> {
+    fn select(
+        &self,
+        state: &PoolState<'_>,
+        batch: usize,
+        _rng: &mut ChaCha8Rng,
+    ) -> Result<Vec<usize>, AcquireError> {
         state.validate()?;
-        Ok(rank_desc(state.uncertainty).into_iter().take(batch).map(|p| state.unlabelled[p]).collect())
+        Ok(rank_desc(state.uncertainty)
+            .into_iter()
+            .take(batch)
+            .map(|p| state.unlabelled[p])
+            .collect())
     }
 }
 
@@ -59,15 +73,24 @@ mod tests {
         let f: PromptFeatures = FeatureMatrix::new(6, 1, vec![0.0; 6]).unwrap().into();
         let unl = [5, 1, 2, 4];
         let u = [0.2, 0.5, 0.2, 0.9];
-        let picks = TopScore::default().select(&state(&unl, &u, &f), 3, &mut ChaCha8Rng::seed_from_u64(0)).unwrap();
+        let picks = TopScore::default()
+            .select(&state(&unl, &u, &f), 3, &mut ChaCha8Rng::seed_from_u64(0))
+            .unwrap();
         assert_eq!(picks, vec![4, 1, 5]);
     }
 
     #[test]
     fn nan_score_is_an_error() {
         let f: PromptFeatures = FeatureMatrix::new(2, 1, vec![0.0; 2]).unwrap().into();
-        let err = TopScore::default().select(&state(&[0, 1], &[0.1, f64::NAN], &f), 1, &mut ChaCha8Rng::seed_from_u64(0));
-        assert!(matches!(err, Err(AcquireError::NonFiniteScore { index: 1, .. })));
+        let err = TopScore::default().select(
+            &state(&[0, 1], &[0.1, f64::NAN], &f),
+            1,
+            &mut ChaCha8Rng::seed_from_u64(0),
+        );
+        assert!(matches!(
+            err,
+            Err(AcquireError::NonFiniteScore { index: 1, .. })
+        ));
     }
 
     #[test]
@@ -79,7 +102,9 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let mut counts = [0usize; 4];
         for _ in 0..40_000 {
-            counts[RandomSampling.select(&state(&unl, &u, &f), 1, &mut rng).unwrap()[0]] += 1;
+            counts[RandomSampling
+                .select(&state(&unl, &u, &f), 1, &mut rng)
+                .unwrap()[0]] += 1;
         }
         for c in counts {
             assert!((c as f64 / 40_000.0 - 0.25).abs() < 0.01, "{counts:?}");

@@ -3,9 +3,11 @@
 
 use activepref_core::FieldError;
 use serde::{Deserialize, Serialize};
-use strum::{EnumMessage, EnumIter, IntoEnumIterator, IntoStaticStr};
+use strum::{EnumIter, EnumMessage, IntoEnumIterator, IntoStaticStr};
 
-use crate::rules::{Annealing, ClusteredRank, GumbelRule, GumbelTopK, ProportionalSampling, SampleThenRank};
+use crate::rules::{
+    Annealing, ClusteredRank, GumbelRule, GumbelTopK, ProportionalSampling, SampleThenRank,
+};
 use crate::scores::UncertaintyScore;
 use crate::{BalPm, BalPmConfig, BatchBald, BatchBaldConfig, PoolPolicy, RandomSampling, TopScore};
 
@@ -28,7 +30,10 @@ pub struct GumbelParams {
 
 impl Default for GumbelParams {
     fn default() -> Self {
-        Self { beta: 1.0, score: UncertaintyScore::Bald }
+        Self {
+            beta: 1.0,
+            score: UncertaintyScore::Bald,
+        }
     }
 }
 
@@ -44,7 +49,11 @@ pub struct PowerParams {
 
 impl Default for PowerParams {
     fn default() -> Self {
-        Self { beta: 1.0, score: UncertaintyScore::Bald, annealing: None }
+        Self {
+            beta: 1.0,
+            score: UncertaintyScore::Bald,
+            annealing: None,
+        }
     }
 }
 
@@ -58,7 +67,10 @@ pub struct GroupParams {
 
 impl Default for GroupParams {
     fn default() -> Self {
-        Self { group_size: 16, score: UncertaintyScore::Bald }
+        Self {
+            group_size: 16,
+            score: UncertaintyScore::Bald,
+        }
     }
 }
 
@@ -70,7 +82,9 @@ impl Default for GroupParams {
 pub enum PolicySpec {
     #[strum(message = "uniform sampling of the batch without replacement")]
     Random,
-    #[strum(message = "top-B by BALD, H[p̄] − mean_m H[p_m] (the paper's BALD baseline; = rank with score bald)")]
+    #[strum(
+        message = "top-B by BALD, H[p̄] − mean_m H[p_m] (the paper's BALD baseline; = rank with score bald)"
+    )]
     Bald,
     #[strum(message = "top-B by the chosen score")]
     Rank(ScoreParams),
@@ -78,7 +92,9 @@ pub enum PolicySpec {
     Sample(ScoreParams),
     #[strum(message = "top-B of score + Gumbel(0, 1/beta): ∝ exp(beta·score) (Kirsch et al. 2023)")]
     SoftmaxBald(GumbelParams),
-    #[strum(message = "top-B of log(score + 1e-5) + Gumbel(0, 1/beta): ∝ score^beta, optional annealing of beta")]
+    #[strum(
+        message = "top-B of log(score + 1e-5) + Gumbel(0, 1/beta): ∝ score^beta, optional annealing of beta"
+    )]
     PowerBald(PowerParams),
     #[strum(message = "top-B of log(1/rank + 1e-5) + Gumbel(0, 1/beta): ∝ rank^−beta")]
     SoftrankBald(GumbelParams),
@@ -86,9 +102,13 @@ pub enum PolicySpec {
     SampleThenRank(GroupParams),
     #[strum(message = "top-B by score with at most one comparison per prompt")]
     ClusteredRank(ScoreParams),
-    #[strum(message = "BAL-PM: greedy u + beta·(log(2 r_k + eps) − ψ(n + 1)/d_tilde), counts updated within the batch; ablations: estimator kl, no_uncertainty, entropy_minimizer, normalize_entropy, score")]
+    #[strum(
+        message = "BAL-PM: greedy u + beta·(log(2 r_k + eps) − ψ(n + 1)/d_tilde), counts updated within the batch; ablations: estimator kl, no_uncertainty, entropy_minimizer, normalize_entropy, score"
+    )]
     Balpm(BalPmConfig),
-    #[strum(message = "BatchBALD: greedy joint mutual information of the batch's labels with the ensemble member")]
+    #[strum(
+        message = "BatchBALD: greedy joint mutual information of the batch's labels with the ensemble member"
+    )]
     Batchbald(BatchBaldConfig),
 }
 
@@ -114,10 +134,25 @@ impl PolicySpec {
             PolicySpec::Bald => Box::new(TopScore::default()),
             PolicySpec::Rank(p) => Box::new(TopScore { score: p.score }),
             PolicySpec::Sample(p) => Box::new(ProportionalSampling { score: p.score }),
-            PolicySpec::SoftmaxBald(p) => Box::new(GumbelTopK { rule: GumbelRule::Softmax, beta: p.beta, score: p.score }),
-            PolicySpec::PowerBald(p) => Box::new(GumbelTopK { rule: GumbelRule::Power(p.annealing.clone()), beta: p.beta, score: p.score }),
-            PolicySpec::SoftrankBald(p) => Box::new(GumbelTopK { rule: GumbelRule::SoftRank, beta: p.beta, score: p.score }),
-            PolicySpec::SampleThenRank(p) => Box::new(SampleThenRank { group_size: p.group_size, score: p.score }),
+            PolicySpec::SoftmaxBald(p) => Box::new(GumbelTopK {
+                rule: GumbelRule::Softmax,
+                beta: p.beta,
+                score: p.score,
+            }),
+            PolicySpec::PowerBald(p) => Box::new(GumbelTopK {
+                rule: GumbelRule::Power(p.annealing.clone()),
+                beta: p.beta,
+                score: p.score,
+            }),
+            PolicySpec::SoftrankBald(p) => Box::new(GumbelTopK {
+                rule: GumbelRule::SoftRank,
+                beta: p.beta,
+                score: p.score,
+            }),
+            PolicySpec::SampleThenRank(p) => Box::new(SampleThenRank {
+                group_size: p.group_size,
+                score: p.score,
+            }),
             PolicySpec::ClusteredRank(p) => Box::new(ClusteredRank { score: p.score }),
             PolicySpec::Balpm(c) => Box::new(BalPm::new(c.clone())),
             PolicySpec::Batchbald(c) => Box::new(BatchBald { config: c.clone() }),
@@ -128,25 +163,49 @@ impl PolicySpec {
     pub fn validate(&self, pool_size: usize) -> Result<(), FieldError> {
         let bad = |f: &str, m: String| Err(FieldError::new(f, m));
         let positive_beta = |beta: f64| -> Result<(), FieldError> {
-            if beta.is_finite() && beta > 0.0 { Ok(()) } else { bad("beta", "must be a finite number > 0 (the Gumbel scale is 1/beta)".into()) }
+            if beta.is_finite() && beta > 0.0 {
+                Ok(())
+            } else {
+                bad(
+                    "beta",
+                    "must be a finite number > 0 (the Gumbel scale is 1/beta)".into(),
+                )
+            }
         };
         match self {
             PolicySpec::SoftmaxBald(p) | PolicySpec::SoftrankBald(p) => positive_beta(p.beta),
             PolicySpec::PowerBald(p) => {
                 positive_beta(p.beta)?;
                 match &p.annealing {
-                    Some(a) if !(a.initial_beta.is_finite() && a.initial_beta > 0.0) => bad("annealing.initial_beta", "must be a finite number > 0".into()),
+                    Some(a) if !(a.initial_beta.is_finite() && a.initial_beta > 0.0) => bad(
+                        "annealing.initial_beta",
+                        "must be a finite number > 0".into(),
+                    ),
                     _ => Ok(()),
                 }
             }
-            PolicySpec::SampleThenRank(p) if p.group_size == 0 => bad("group_size", "must be at least 1".into()),
-            PolicySpec::Batchbald(c) if c.max_configurations < 2 => bad("max_configurations", "must be at least 2".into()),
+            PolicySpec::SampleThenRank(p) if p.group_size == 0 => {
+                bad("group_size", "must be at least 1".into())
+            }
+            PolicySpec::Batchbald(c) if c.max_configurations < 2 => {
+                bad("max_configurations", "must be at least 2".into())
+            }
             PolicySpec::Balpm(c) => {
                 if c.k == 0 {
-                    return bad("k", "must be at least 1 (the point itself counts as its first neighbour)".into());
+                    return bad(
+                        "k",
+                        "must be at least 1 (the point itself counts as its first neighbour)"
+                            .into(),
+                    );
                 }
                 if c.k > pool_size {
-                    return bad("k", format!("is {}, but the pool holds only {pool_size} comparisons; lower k", c.k));
+                    return bad(
+                        "k",
+                        format!(
+                            "is {}, but the pool holds only {pool_size} comparisons; lower k",
+                            c.k
+                        ),
+                    );
                 }
                 if !c.beta.is_finite() {
                     return bad("beta", "must be a finite number".into());
@@ -155,7 +214,11 @@ impl PolicySpec {
                     return bad("d_tilde", "must be a finite number > 0".into());
                 }
                 if !(c.eps.is_finite() && c.eps > 0.0) {
-                    return bad("eps", "must be a finite number > 0 (it keeps log(2r + eps) finite when r = 0)".into());
+                    return bad(
+                        "eps",
+                        "must be a finite number > 0 (it keeps log(2r + eps) finite when r = 0)"
+                            .into(),
+                    );
                 }
                 Ok(())
             }
@@ -184,19 +247,40 @@ mod tests {
     #[test]
     fn derived_names_are_the_yaml_tags() {
         for spec in PolicySpec::all() {
-            let back: PolicySpec = serde_json::from_str(&format!(r#"{{"policy": "{}"}}"#, spec.name())).unwrap();
-            assert_eq!(std::mem::discriminant(&back), std::mem::discriminant(&spec), "{}", spec.name());
+            let back: PolicySpec =
+                serde_json::from_str(&format!(r#"{{"policy": "{}"}}"#, spec.name())).unwrap();
+            assert_eq!(
+                std::mem::discriminant(&back),
+                std::mem::discriminant(&spec),
+                "{}",
+                spec.name()
+            );
             assert!(!spec.summary().is_empty());
         }
         for spec in crate::PairPolicySpec::all() {
-            let back: crate::PairPolicySpec = serde_json::from_str(&format!(r#"{{"policy": "{}"}}"#, spec.name())).unwrap();
-            assert_eq!(std::mem::discriminant(&back), std::mem::discriminant(&spec), "{}", spec.name());
+            let back: crate::PairPolicySpec =
+                serde_json::from_str(&format!(r#"{{"policy": "{}"}}"#, spec.name())).unwrap();
+            assert_eq!(
+                std::mem::discriminant(&back),
+                std::mem::discriminant(&spec),
+                "{}",
+                spec.name()
+            );
         }
         assert_eq!(crate::PairPolicySpec::all().len(), 15);
-        let scores: Vec<&str> = UncertaintyScore::all().map(UncertaintyScore::name).collect();
-        assert_eq!(scores, ["bald", "predictive", "aleatoric", "variance", "random"]);
+        let scores: Vec<&str> = UncertaintyScore::all()
+            .map(UncertaintyScore::name)
+            .collect();
+        assert_eq!(
+            scores,
+            ["bald", "predictive", "aleatoric", "variance", "random"]
+        );
         for score in UncertaintyScore::all() {
-            assert_eq!(serde_json::from_str::<UncertaintyScore>(&format!(r#""{}""#, score.name())).unwrap(), score);
+            assert_eq!(
+                serde_json::from_str::<UncertaintyScore>(&format!(r#""{}""#, score.name()))
+                    .unwrap(),
+                score
+            );
         }
     }
 
@@ -239,10 +323,25 @@ mod tests {
 
     #[test]
     fn k_beyond_pool_is_named() {
-        let spec = PolicySpec::Balpm(BalPmConfig { k: 50, ..Default::default() });
-        let FieldError { field, message: msg } = spec.validate(20).unwrap_err();
+        let spec = PolicySpec::Balpm(BalPmConfig {
+            k: 50,
+            ..Default::default()
+        });
+        let FieldError {
+            field,
+            message: msg,
+        } = spec.validate(20).unwrap_err();
         assert_eq!(field, "k");
         assert!(msg.contains("only 20"));
-        assert_eq!(PolicySpec::SoftmaxBald(GumbelParams { beta: 0.0, ..Default::default() }).validate(20).unwrap_err().field, "beta");
+        assert_eq!(
+            PolicySpec::SoftmaxBald(GumbelParams {
+                beta: 0.0,
+                ..Default::default()
+            })
+            .validate(20)
+            .unwrap_err()
+            .field,
+            "beta"
+        );
     }
 }

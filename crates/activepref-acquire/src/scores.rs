@@ -9,7 +9,19 @@ use strum::{EnumIter, EnumMessage, IntoEnumIterator, IntoStaticStr};
 /// An uncertainty score computed from the ensemble's per-member predictions.
 ///
 /// `activepref policies` lists the variants with their messages.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, IntoStaticStr, EnumIter, EnumMessage)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    IntoStaticStr,
+    EnumIter,
+    EnumMessage,
+)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum UncertaintyScore {

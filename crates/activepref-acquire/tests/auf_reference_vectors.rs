@@ -5,7 +5,9 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use activepref_acquire::{BetaParams, CandidateScores, MaxMinLcbParams, PairMode, PairPolicySpec, QuantileParams};
+use activepref_acquire::{
+    BetaParams, CandidateScores, MaxMinLcbParams, PairMode, PairPolicySpec, QuantileParams,
+};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
@@ -18,7 +20,6 @@ struct AufCase {
     expected: BTreeMap<String, Vec<[usize; 2]>>,
 }
 
-
 /// The rule each `expected` key names.
 fn rule(key: &str) -> PairPolicySpec {
     let beta = |b| BetaParams { beta: b };
@@ -26,10 +27,24 @@ fn rule(key: &str) -> PairPolicySpec {
         "deltaucb_beta1" => PairPolicySpec::Deltaucb(beta(1.0)),
         "deltaucb_beta2" => PairPolicySpec::Deltaucb(beta(2.0)),
         "infomax" => PairPolicySpec::Infomax(BetaParams::default()),
-        "deltaquantile_q0.05" => PairPolicySpec::Deltaquantile(QuantileParams { beta: 1.0, quantile: 0.05, epsilon: 0.0 }),
-        "deltaquantile_q0.2_eps0.05" => PairPolicySpec::Deltaquantile(QuantileParams { beta: 1.0, quantile: 0.2, epsilon: 0.05 }),
-        "maxminlcb_beta1" => PairPolicySpec::Maxminlcb(MaxMinLcbParams { beta: 1.0, ..Default::default() }),
-        "maxminlcb_beta2" => PairPolicySpec::Maxminlcb(MaxMinLcbParams { beta: 2.0, ..Default::default() }),
+        "deltaquantile_q0.05" => PairPolicySpec::Deltaquantile(QuantileParams {
+            beta: 1.0,
+            quantile: 0.05,
+            epsilon: 0.0,
+        }),
+        "deltaquantile_q0.2_eps0.05" => PairPolicySpec::Deltaquantile(QuantileParams {
+            beta: 1.0,
+            quantile: 0.2,
+            epsilon: 0.05,
+        }),
+        "maxminlcb_beta1" => PairPolicySpec::Maxminlcb(MaxMinLcbParams {
+            beta: 1.0,
+            ..Default::default()
+        }),
+        "maxminlcb_beta2" => PairPolicySpec::Maxminlcb(MaxMinLcbParams {
+            beta: 2.0,
+            ..Default::default()
+        }),
         other => panic!("vector key `{other}` has no rule mapping; add one to this test"),
     }
 }
@@ -42,8 +57,15 @@ fn pair_rules_match_every_reference_vector() {
         for (key, expected) in &case.expected {
             let spec = rule(key);
             for (p, want) in expected.iter().enumerate() {
-                let c = CandidateScores { mu: &case.mu[p], sd: &case.sd[p], members: None, oracle: None };
-                let (a, b) = spec.select(&c, PairMode::Reference, &mut ChaCha8Rng::seed_from_u64(0)).unwrap();
+                let c = CandidateScores {
+                    mu: &case.mu[p],
+                    sd: &case.sd[p],
+                    members: None,
+                    oracle: None,
+                };
+                let (a, b) = spec
+                    .select(&c, PairMode::Reference, &mut ChaCha8Rng::seed_from_u64(0))
+                    .unwrap();
                 let got = [a, b];
                 if key == "infomax" {
                     // Symmetric score: the order of a and b depends only on float rounding (vectors README).
@@ -57,6 +79,10 @@ fn pair_rules_match_every_reference_vector() {
                 }
             }
         }
-        eprintln!("{}: {} rules match the reference", case.name, case.expected.len());
+        eprintln!(
+            "{}: {} rules match the reference",
+            case.name,
+            case.expected.len()
+        );
     }
 }

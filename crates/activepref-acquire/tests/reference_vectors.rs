@@ -34,8 +34,15 @@ fn balpm_matches_every_reference_vector() {
     for file in &files {
         let case: BalPmCase = serde_json::from_str(&std::fs::read_to_string(file).unwrap())
             .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        let row_of: HashMap<i64, usize> = case.ids.iter().enumerate().map(|(r, &id)| (id, r)).collect();
-        let feats: PromptFeatures = FeatureMatrix::from_rows(&case.prompt_features).unwrap().into();
+        let row_of: HashMap<i64, usize> = case
+            .ids
+            .iter()
+            .enumerate()
+            .map(|(r, &id)| (id, r))
+            .collect();
+        let feats: PromptFeatures = FeatureMatrix::from_rows(&case.prompt_features)
+            .unwrap()
+            .into();
         let unlabelled: Vec<usize> = case.pool_ids.iter().map(|id| row_of[id]).collect();
         let labelled: Vec<usize> = case.labelled_ids.iter().map(|id| row_of[id]).collect();
         let uncertainty: Vec<f64> = unlabelled.iter().map(|&r| case.bald[r]).collect();
@@ -45,19 +52,48 @@ fn balpm_matches_every_reference_vector() {
             beta: case.beta,
             d_tilde: case.d_tilde,
             eps: case.eps,
-            feature_shift: if case.reference_feature_shift { FeatureShift::Reference } else { FeatureShift::None },
+            feature_shift: if case.reference_feature_shift {
+                FeatureShift::Reference
+            } else {
+                FeatureShift::None
+            },
             ..BalPmConfig::default()
         });
-        let picks: Vec<i64> = policy.select_traced(&state, case.batch_size).unwrap().picks.iter().map(|&r| case.ids[r]).collect();
-        assert_eq!(picks, case.expected_picks_in_order, "case {} ({})", case.name, file.display());
+        let picks: Vec<i64> = policy
+            .select_traced(&state, case.batch_size)
+            .unwrap()
+            .picks
+            .iter()
+            .map(|&r| case.ids[r])
+            .collect();
+        assert_eq!(
+            picks,
+            case.expected_picks_in_order,
+            "case {} ({})",
+            case.name,
+            file.display()
+        );
         if !case.reference_feature_shift {
             // The exact neighbour index must give the same batch, whether its lists hold every
             // prompt or run out and fall back to brute force.
             for index_k in [1, 3, case.k, 64] {
                 let index = PromptKnnIndex::build(feats.table(), index_k, &|_| {});
-                let indexed = PoolState { prompt_index: Some(&index), ..state };
-                let picks: Vec<i64> = policy.select_traced(&indexed, case.batch_size).unwrap().picks.iter().map(|&r| case.ids[r]).collect();
-                assert_eq!(picks, case.expected_picks_in_order, "case {} with an index of K = {index_k}", case.name);
+                let indexed = PoolState {
+                    prompt_index: Some(&index),
+                    ..state
+                };
+                let picks: Vec<i64> = policy
+                    .select_traced(&indexed, case.batch_size)
+                    .unwrap()
+                    .picks
+                    .iter()
+                    .map(|&r| case.ids[r])
+                    .collect();
+                assert_eq!(
+                    picks, case.expected_picks_in_order,
+                    "case {} with an index of K = {index_k}",
+                    case.name
+                );
             }
         }
         eprintln!("{}: {} picks match the reference", case.name, picks.len());

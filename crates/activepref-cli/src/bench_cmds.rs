@@ -38,9 +38,21 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
 
 /// Builds the index of `state`'s prompt table and selects one batch with it: the index, the
 /// trace, and the build and selection seconds.
-fn build_and_select(policy: &BalPm, state: PoolState<'_>, k: usize) -> anyhow::Result<(PromptKnnIndex, BalPmTrace, f64, f64)> {
+fn build_and_select(
+    policy: &BalPm,
+    state: PoolState<'_>,
+    k: usize,
+) -> anyhow::Result<(PromptKnnIndex, BalPmTrace, f64, f64)> {
     let (index, build) = timed(|| PromptKnnIndex::build(state.prompt_features.table(), k, &|_| {}));
-    let (trace, select) = timed(|| policy.select_traced(&PoolState { prompt_index: Some(&index), ..state }, PAPER_BATCH));
+    let (trace, select) = timed(|| {
+        policy.select_traced(
+            &PoolState {
+                prompt_index: Some(&index),
+                ..state
+            },
+            PAPER_BATCH,
+        )
+    });
     Ok((index, trace?, build, select))
 }
 
@@ -51,7 +63,15 @@ pub fn part(name: &str, args: &BenchKnnArgs) -> anyhow::Result<()> {
     let line = match name {
         "gemm" => format!("gflops {:.1}", sgemm_gflops(2_048)),
         "index" => {
-            let (fx, gen_secs) = timed(|| SelectionFixture::random(args.pool - PAPER_BATCH, PAPER_BATCH, args.dim, args.dup, 9));
+            let (fx, gen_secs) = timed(|| {
+                SelectionFixture::random(
+                    args.pool - PAPER_BATCH,
+                    PAPER_BATCH,
+                    args.dim,
+                    args.dup,
+                    9,
+                )
+            });
             let (index, trace, build, select) = build_and_select(&policy, fx.state(), k)?;
             let features = mib(fx.prompts.table_bytes());
             format!(
@@ -63,7 +83,9 @@ pub fn part(name: &str, args: &BenchKnnArgs) -> anyhow::Result<()> {
             )
         }
         brute if brute.starts_with("brute") => {
-            let n: usize = brute["brute".len()..].parse().map_err(|_| anyhow!("bad part {brute}"))?;
+            let n: usize = brute["brute".len()..]
+                .parse()
+                .map_err(|_| anyhow!("bad part {brute}"))?;
             let fx = SelectionFixture::random(n, PAPER_BATCH, args.dim, 1, 11);
             let (want, brute_secs) = timed(|| policy.select_traced(&fx.state(), PAPER_BATCH));
             let want = want?;
@@ -76,12 +98,22 @@ pub fn part(name: &str, args: &BenchKnnArgs) -> anyhow::Result<()> {
         "synthetic" => {
             let cfg = SyntheticPoolConfig::paper_scale();
             let (bench, gen_secs) = timed(|| cfg.generate());
-            let pair_bytes: usize = bench.splits().iter().map(|(_, s)| (s.pair_a.as_slice().len() + s.pair_b.as_slice().len()) * 4).sum();
-            let prompt_bytes: usize = bench.splits().iter().map(|(_, s)| s.prompt.table_bytes()).sum();
+            let pair_bytes: usize = bench
+                .splits()
+                .iter()
+                .map(|(_, s)| (s.pair_a.as_slice().len() + s.pair_b.as_slice().len()) * 4)
+                .sum();
+            let prompt_bytes: usize = bench
+                .splits()
+                .iter()
+                .map(|(_, s)| s.prompt.table_bytes())
+                .sum();
             // Round 0 of the paper: 320 labelled, the rest of the pool unlabelled.
             let labelled: Vec<usize> = (0..PAPER_BATCH).collect();
             let unlabelled: Vec<usize> = (PAPER_BATCH..bench.pool.len()).collect();
-            let bald: Vec<f64> = (0..unlabelled.len()).map(|i| ((i * 7919) % 1000) as f64 * 1e-4).collect();
+            let bald: Vec<f64> = (0..unlabelled.len())
+                .map(|i| ((i * 7919) % 1000) as f64 * 1e-4)
+                .collect();
             let state = PoolState::new(&unlabelled, &bald, &labelled, &bench.pool.prompt);
             let (index, _, build, select) = build_and_select(&policy, state, k)?;
             format!(
@@ -103,20 +135,41 @@ pub fn part(name: &str, args: &BenchKnnArgs) -> anyhow::Result<()> {
 fn child(name: &str, args: &BenchKnnArgs) -> anyhow::Result<Vec<(String, f64)>> {
     let exe = std::env::current_exe()?;
     let out = Command::new(&exe)
-        .args(["--threads", &rayon::current_num_threads().to_string(), "bench-knn", "--part", name])
-        .args(["--pool", &args.pool.to_string(), "--dim", &args.dim.to_string(), "--dup", &args.dup.to_string()])
+        .args([
+            "--threads",
+            &rayon::current_num_threads().to_string(),
+            "bench-knn",
+            "--part",
+            name,
+        ])
+        .args([
+            "--pool",
+            &args.pool.to_string(),
+            "--dim",
+            &args.dim.to_string(),
+            "--dup",
+            &args.dup.to_string(),
+        ])
         .output()
         .map_err(|e| anyhow!("cannot start {}: {e}", exe.display()))?;
     if !out.status.success() {
-        return Err(anyhow!("bench part `{name}` failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(anyhow!(
+            "bench part `{name}` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let words: Vec<&str> = text.split_whitespace().collect();
-    Ok(words.chunks(2).filter_map(|w| Some((w.first()?.to_string(), w.get(1)?.parse().ok()?))).collect())
+    Ok(words
+        .chunks(2)
+        .filter_map(|w| Some((w.first()?.to_string(), w.get(1)?.parse().ok()?)))
+        .collect())
 }
 
 fn get(v: &[(String, f64)], key: &str) -> f64 {
-    v.iter().find(|(k, _)| k == key).map_or(f64::NAN, |(_, x)| *x)
+    v.iter()
+        .find(|(k, _)| k == key)
+        .map_or(f64::NAN, |(_, x)| *x)
 }
 
 /// The reference-style torch pass on `n × d`, or `None` when no Python was given.
@@ -124,24 +177,48 @@ fn torch_pass(python: &Path, n: usize, d: usize) -> anyhow::Result<f64> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/knn_reference_pass.py");
     let out = Command::new(python)
         .arg(&script)
-        .args([n.to_string(), d.to_string(), "--threads".into(), rayon::current_num_threads().to_string()])
+        .args([
+            n.to_string(),
+            d.to_string(),
+            "--threads".into(),
+            rayon::current_num_threads().to_string(),
+        ])
         .output()
         .map_err(|e| anyhow!("--python {}: cannot start ({e})", python.display()))?;
     if !out.status.success() {
-        return Err(anyhow!("--python {}: {} (does it have torch? `pip install torch`)", python.display(), String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(anyhow!(
+            "--python {}: {} (does it have torch? `pip install torch`)",
+            python.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| anyhow!("unexpected output from {}: `{}`", script.display(), text.trim()))
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| {
+            anyhow!(
+                "unexpected output from {}: `{}`",
+                script.display(),
+                text.trim()
+            )
+        })
 }
 
 pub fn bench_knn(args: &BenchKnnArgs) -> anyhow::Result<()> {
     if args.pool <= PAPER_BATCH || args.dim == 0 || args.dup == 0 {
-        return Err(anyhow!("--pool must exceed {PAPER_BATCH} and --dim, --dup must be at least 1"));
+        return Err(anyhow!(
+            "--pool must exceed {PAPER_BATCH} and --dim, --dup must be at least 1"
+        ));
     }
-    std::fs::create_dir_all(&args.out).map_err(|e| anyhow!("{}: cannot create ({e})", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| anyhow!("{}: cannot create ({e})", args.out.display()))?;
     let threads = rayon::current_num_threads();
     let gemm = get(&child("gemm", args)?, "gflops");
-    say!("machine: {} ({threads} threads); sgemm 2048³ with the gemm crate: {gemm:.0} GFLOP/s", cpu_model());
+    say!(
+        "machine: {} ({threads} threads); sgemm 2048³ with the gemm crate: {gemm:.0} GFLOP/s",
+        cpu_model()
+    );
     let mut csv = String::from("measurement,n,d,activepref_seconds,reference_seconds,ratio,note\n");
     let mut row = |what: &str, n: usize, ours: f64, theirs: Option<f64>, note: &str| {
         let ratio = theirs.map(|t| t / ours);
@@ -158,24 +235,90 @@ pub fn bench_knn(args: &BenchKnnArgs) -> anyhow::Result<()> {
             ratio.map_or(String::new(), |r| format!("{r:.2}"))
         ));
     };
-    say!("{:<44} {:>7} {:>10} {:>10} {:>9} note", "measurement (D = dim)", "N", "ours (s)", "torch (s)", "speedup");
+    say!(
+        "{:<44} {:>7} {:>10} {:>10} {:>9} note",
+        "measurement (D = dim)",
+        "N",
+        "ours (s)",
+        "torch (s)",
+        "speedup"
+    );
     for &n in &args.brute {
         let v = child(&format!("brute{n}"), args)?;
-        let torch = args.python.as_deref().map(|p| torch_pass(p, n, args.dim)).transpose()?;
-        row("brute-force BAL-PM selection of 320", n, get(&v, "brute_secs"), torch, "today's exact all-pairs pass");
-        row("indexed selection of 320 (index built)", n, get(&v, "select_secs"), torch, "per round");
-        row("index build + indexed selection of 320", n, get(&v, "build_secs") + get(&v, "select_secs"), torch, "first round");
+        let torch = args
+            .python
+            .as_deref()
+            .map(|p| torch_pass(p, n, args.dim))
+            .transpose()?;
+        row(
+            "brute-force BAL-PM selection of 320",
+            n,
+            get(&v, "brute_secs"),
+            torch,
+            "today's exact all-pairs pass",
+        );
+        row(
+            "indexed selection of 320 (index built)",
+            n,
+            get(&v, "select_secs"),
+            torch,
+            "per round",
+        );
+        row(
+            "index build + indexed selection of 320",
+            n,
+            get(&v, "build_secs") + get(&v, "select_secs"),
+            torch,
+            "first round",
+        );
     }
     let v = child("index", args)?;
     let distinct = get(&v, "distinct") as usize;
-    row("index build", distinct, get(&v, "build_secs"), None, &format!("{} distinct prompts, {:.0} MiB index", distinct, get(&v, "index_mib")));
-    row("indexed selection of 320 (index built)", args.pool, get(&v, "select_secs"), None, &format!("peak RSS {:.0} MiB", get(&v, "peak_mib")));
+    row(
+        "index build",
+        distinct,
+        get(&v, "build_secs"),
+        None,
+        &format!(
+            "{} distinct prompts, {:.0} MiB index",
+            distinct,
+            get(&v, "index_mib")
+        ),
+    );
+    row(
+        "indexed selection of 320 (index built)",
+        args.pool,
+        get(&v, "select_secs"),
+        None,
+        &format!("peak RSS {:.0} MiB", get(&v, "peak_mib")),
+    );
     if args.synthetic {
         let v = child("synthetic", args)?;
         let (features, peak) = (get(&v, "features_mib"), get(&v, "peak_mib"));
-        row("generate the paper-scale synthetic benchmark", get(&v, "comparisons") as usize, get(&v, "gen_secs"), None, &format!("{features:.0} MiB of features"));
-        row("index build (synthetic pool)", get(&v, "pool_prompts") as usize, get(&v, "build_secs"), None, "distinct pool prompts");
-        row("indexed selection of 320 (synthetic pool)", 92_858, get(&v, "select_secs"), None, &format!("peak RSS {peak:.0} MiB = {:.2}x the feature data", peak / features));
+        row(
+            "generate the paper-scale synthetic benchmark",
+            get(&v, "comparisons") as usize,
+            get(&v, "gen_secs"),
+            None,
+            &format!("{features:.0} MiB of features"),
+        );
+        row(
+            "index build (synthetic pool)",
+            get(&v, "pool_prompts") as usize,
+            get(&v, "build_secs"),
+            None,
+            "distinct pool prompts",
+        );
+        row(
+            "indexed selection of 320 (synthetic pool)",
+            92_858,
+            get(&v, "select_secs"),
+            None,
+            &format!(
+                "peak RSS {peak:.0} MiB = {:.2}x the feature data",
+                peak / features
+            ),
+        );
     }
     let path = args.out.join("bench-knn.csv");
     std::fs::write(&path, csv).map_err(|e| anyhow!("{}: {e}", path.display()))?;
@@ -200,9 +343,14 @@ pub fn bench_model(args: &BenchModelArgs) -> anyhow::Result<()> {
     use activepref_benches::random_split;
     use activepref_model::{EnsembleConfig, TrainConfig};
     if args.dim == 0 || args.members == 0 || args.pairs == 0 || args.rows == 0 {
-        return Err(anyhow!("--dim, --members, --pairs and --rows must be at least 1"));
+        return Err(anyhow!(
+            "--dim, --members, --pairs and --rows must be at least 1"
+        ));
     }
-    let burn_device = args.device.burn_device().map_err(|e| anyhow!("--device: {e}"))?;
+    let burn_device = args
+        .device
+        .burn_device()
+        .map_err(|e| anyhow!("--device: {e}"))?;
     say!("cpu {}", cpu_model().replace(' ', "_"));
     say!("threads {}", rayon::current_num_threads());
     say!("sgemm_gflops {:.1}", sgemm_gflops(2_048));
@@ -210,7 +358,11 @@ pub fn bench_model(args: &BenchModelArgs) -> anyhow::Result<()> {
     // epoch-end validation pass runs on 32 pairs, so it costs next to nothing.
     let cfg = EnsembleConfig {
         members: args.members,
-        train: TrainConfig { max_epochs: 1, eval_every_steps: usize::MAX, ..TrainConfig::default() },
+        train: TrainConfig {
+            max_epochs: 1,
+            eval_every_steps: usize::MAX,
+            ..TrainConfig::default()
+        },
         device: args.device,
         ..EnsembleConfig::default()
     };
@@ -222,7 +374,8 @@ pub fn bench_model(args: &BenchModelArgs) -> anyhow::Result<()> {
     drop(train);
     // Scoring: every member's reward on `rows` rows, the best of two passes.
     let x = activepref_benches::random_matrix(args.rows, args.dim, (-1.0, 1.0), 3);
-    let flops = 2.0 * (args.rows * args.members) as f64 * (args.dim * 2048 + 2048 * 256 + 256) as f64;
+    let flops =
+        2.0 * (args.rows * args.members) as f64 * (args.dim * 2048 + 2048 * 256 + 256) as f64;
     let mut best = f64::INFINITY;
     for _ in 0..2 {
         let t = Instant::now();
@@ -233,8 +386,11 @@ pub fn bench_model(args: &BenchModelArgs) -> anyhow::Result<()> {
     say!("score_gflops {:.1}", flops / best / 1e9);
     if !args.skip_encode {
         use activepref_encode::TextEncoder;
-        let mut enc = TextEncoder::load(&args.model, &burn_device).map_err(|e| anyhow!("{e} (run scripts/fetch-minilm.sh)"))?;
-        let words: Vec<u32> = (2000..2000 + 64 * 126).map(|i| 1000 + (i * 7919 % 28000) as u32).collect();
+        let mut enc = TextEncoder::load(&args.model, &burn_device)
+            .map_err(|e| anyhow!("{e} (run scripts/fetch-minilm.sh)"))?;
+        let words: Vec<u32> = (2000..2000 + 64 * 126)
+            .map(|i| 1000 + (i * 7919 % 28000) as u32)
+            .collect();
         let inputs: Vec<Vec<u32>> = words.chunks(126).map(|w| enc.wrap(w)).collect();
         enc.batch_size = 32;
         enc.encode_ids(&inputs[..8])?;

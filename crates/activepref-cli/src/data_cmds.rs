@@ -42,7 +42,10 @@ impl DatasetFormat {
 
     /// The command-line spelling.
     pub fn name(self) -> String {
-        clap::ValueEnum::to_possible_value(&self).expect("no skipped variants").get_name().to_string()
+        clap::ValueEnum::to_possible_value(&self)
+            .expect("no skipped variants")
+            .get_name()
+            .to_string()
     }
 }
 
@@ -84,7 +87,9 @@ impl TableName {
 pub fn parse_columns(spec: &str) -> anyhow::Result<PairColumns> {
     let mut c = PairColumns::default();
     for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
-        let (key, value) = part.split_once('=').ok_or_else(|| anyhow!("--columns: `{part}` is not key=column"))?;
+        let (key, value) = part
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--columns: `{part}` is not key=column"))?;
         let value = value.trim().to_string();
         match key.trim() {
             "prompt" => c.prompt = value,
@@ -94,7 +99,11 @@ pub fn parse_columns(spec: &str) -> anyhow::Result<PairColumns> {
             "id" => c.id = Some(value),
             "prompt_id" => c.prompt_id = Some(value),
             "split" => c.split = Some(value),
-            other => return Err(anyhow!("--columns: unknown key `{other}`; use prompt, a, b, label, id, prompt_id, split")),
+            other => {
+                return Err(anyhow!(
+                    "--columns: unknown key `{other}`; use prompt, a, b, label, id, prompt_id, split"
+                ));
+            }
         }
     }
     Ok(c)
@@ -114,16 +123,29 @@ enum Dataset {
 }
 
 /// Loads `path` in `format`; `columns` maps a `pairs` table.
-fn load_dataset(format: DatasetFormat, path: &Path, columns: Option<&str>) -> anyhow::Result<Dataset> {
+fn load_dataset(
+    format: DatasetFormat,
+    path: &Path,
+    columns: Option<&str>,
+) -> anyhow::Result<Dataset> {
     let Some(fmt) = format.comparison() else {
-        return Ok(Dataset::Candidates(alpaca_eval::load(path, MissingPrompts::Keep)?));
+        return Ok(Dataset::Candidates(alpaca_eval::load(
+            path,
+            MissingPrompts::Keep,
+        )?));
     };
     let cols = columns.map(parse_columns).transpose()?;
     Ok(Dataset::Comparisons(fmt.load(path, cols.as_ref())?))
 }
 
 /// `activepref inspect`: what a dataset holds, as text or (`json`) one JSON object.
-pub fn inspect(format: DatasetFormat, path: &Path, features: Option<&Path>, columns: Option<&str>, json: bool) -> anyhow::Result<()> {
+pub fn inspect(
+    format: DatasetFormat,
+    path: &Path,
+    features: Option<&Path>,
+    columns: Option<&str>,
+    json: bool,
+) -> anyhow::Result<()> {
     if columns.is_some() && format != DatasetFormat::Pairs {
         return Err(anyhow!("--columns applies to format `pairs` only"));
     }
@@ -140,17 +162,26 @@ pub fn inspect(format: DatasetFormat, path: &Path, features: Option<&Path>, colu
 }
 
 /// Feature tables found next to a dataset: `{ "split/table": "rows x dims" }`.
-fn feature_tables(dir: &Path, tables: &[(&str, &str)]) -> serde_json::Map<String, serde_json::Value> {
+fn feature_tables(
+    dir: &Path,
+    tables: &[(&str, &str)],
+) -> serde_json::Map<String, serde_json::Value> {
     tables
         .iter()
         .filter_map(|&(split, table)| {
             let p = table_path(dir, split, table);
-            p.exists().then(|| (format!("{split}/{table}"), describe_table(&p).into()))
+            p.exists()
+                .then(|| (format!("{split}/{table}"), describe_table(&p).into()))
         })
         .collect()
 }
 
-fn inspect_candidates(format: DatasetFormat, path: &Path, pool: &activepref_data::text::CandidatePool, features: Option<&Path>) -> serde_json::Value {
+fn inspect_candidates(
+    format: DatasetFormat,
+    path: &Path,
+    pool: &activepref_data::text::CandidatePool,
+    features: Option<&Path>,
+) -> serde_json::Value {
     let (lo, hi) = pool.responses_per_prompt();
     let scores: Vec<f32> = pool.candidates.iter().flatten().map(|c| c.score).collect();
     let mean = scores.iter().map(|&s| f64::from(s)).sum::<f64>() / scores.len().max(1) as f64;
@@ -174,7 +205,12 @@ fn inspect_candidates(format: DatasetFormat, path: &Path, pool: &activepref_data
     })
 }
 
-fn inspect_comparisons(format: DatasetFormat, path: &Path, ds: &activepref_data::text::ComparisonDataset, features: Option<&Path>) -> serde_json::Value {
+fn inspect_comparisons(
+    format: DatasetFormat,
+    path: &Path,
+    ds: &activepref_data::text::ComparisonDataset,
+    features: Option<&Path>,
+) -> serde_json::Value {
     let splits: Vec<serde_json::Value> = ds
         .summary()
         .iter()
@@ -188,8 +224,10 @@ fn inspect_comparisons(format: DatasetFormat, path: &Path, ds: &activepref_data:
             })
         })
         .collect();
-    let tables: Vec<(&str, &str)> =
-        SplitRole::ALL.iter().flat_map(|r| ["pair_a", "pair_b", "prompt"].map(|t| (r.name(), t))).collect();
+    let tables: Vec<(&str, &str)> = SplitRole::ALL
+        .iter()
+        .flat_map(|r| ["pair_a", "pair_b", "prompt"].map(|t| (r.name(), t)))
+        .collect();
     serde_json::json!({
         "format": format.name(),
         "path": path.display().to_string(),
@@ -203,25 +241,62 @@ fn inspect_comparisons(format: DatasetFormat, path: &Path, ds: &activepref_data:
 
 /// The text form of an `inspect` report.
 fn print_inspection(r: &serde_json::Value) {
-    let (format, path, files) = (r["format"].as_str().unwrap_or(""), r["path"].as_str().unwrap_or(""), &r["files"]);
+    let (format, path, files) = (
+        r["format"].as_str().unwrap_or(""),
+        r["path"].as_str().unwrap_or(""),
+        &r["files"],
+    );
     if let Some(splits) = r["splits"].as_array() {
-        say!("{format} {path}: {} comparisons from {files} file(s)", r["comparisons"]);
-        say!("  {:<11} {:>11} {:>8} {:>22}", "split", "comparisons", "prompts", "per prompt (mean/max)");
+        say!(
+            "{format} {path}: {} comparisons from {files} file(s)",
+            r["comparisons"]
+        );
+        say!(
+            "  {:<11} {:>11} {:>8} {:>22}",
+            "split",
+            "comparisons",
+            "prompts",
+            "per prompt (mean/max)"
+        );
         for s in splits {
             let mean = s["mean_per_prompt"].as_f64().unwrap_or(0.0);
-            say!("  {:<11} {:>11} {:>8} {:>17.2} / {}", s["split"].as_str().unwrap_or(""), s["comparisons"], s["prompts"], mean, s["max_per_prompt"]);
+            say!(
+                "  {:<11} {:>11} {:>8} {:>17.2} / {}",
+                s["split"].as_str().unwrap_or(""),
+                s["comparisons"],
+                s["prompts"],
+                mean,
+                s["max_per_prompt"]
+            );
         }
-        say!("  response A preferred in {} of {}", r["a_preferred"], r["comparisons"]);
+        say!(
+            "  response A preferred in {} of {}",
+            r["a_preferred"],
+            r["comparisons"]
+        );
     } else {
-        let models: Vec<&str> = r["models"].as_array().map(|m| m.iter().filter_map(|x| x.as_str()).collect()).unwrap_or_default();
+        let models: Vec<&str> = r["models"]
+            .as_array()
+            .map(|m| m.iter().filter_map(|x| x.as_str()).collect())
+            .unwrap_or_default();
         let prompts = &r["prompts"];
         say!("{format} {path}: {files} files");
         say!("  prompts: {prompts}");
         say!("  models: {} ({})", models.len(), models.join(", "));
-        say!("  responses per prompt: {}..{}; {} responses in all", r["responses_per_prompt"]["min"], r["responses_per_prompt"]["max"], r["responses"]);
+        say!(
+            "  responses per prompt: {}..{}; {} responses in all",
+            r["responses_per_prompt"]["min"],
+            r["responses_per_prompt"]["max"],
+            r["responses"]
+        );
         let j = &r["judge_score"];
         let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
-        say!("  judge scores (preference - 1): mean {:.3}, range [{:.3}, {:.3}]", f(&j["mean"]), f(&j["min"]), f(&j["max"]));
+        say!(
+            "  judge scores (preference - 1): mean {:.3}, range [{:.3}, {:.3}]",
+            f(&j["mean"]),
+            f(&j["min"]),
+            f(&j["max"])
+        );
         for g in r["gaps"].as_array().into_iter().flatten() {
             say!(
                 "  mismatch: {} lacks {} of {prompts} instructions (kept with fewer candidates; `missing: intersect` drops them)",
@@ -252,18 +327,44 @@ pub fn fetch(dataset: Option<&str>) -> anyhow::Result<()> {
     for f in &files {
         say!("{}", f.display());
     }
-    say!("{} file(s) of {} {}", files.len(), ds.repo, if offline { "found in the cache (offline)" } else { "in the cache" });
+    say!(
+        "{} file(s) of {} {}",
+        files.len(),
+        ds.repo,
+        if offline {
+            "found in the cache (offline)"
+        } else {
+            "in the cache"
+        }
+    );
     Ok(())
 }
 
-pub fn import_features(layout: ImportLayout, file: &Path, role: SplitRole, out: &Path, table: Option<TableName>, ids: Option<&Path>) -> anyhow::Result<()> {
+pub fn import_features(
+    layout: ImportLayout,
+    file: &Path,
+    role: SplitRole,
+    out: &Path,
+    table: Option<TableName>,
+    ids: Option<&Path>,
+) -> anyhow::Result<()> {
     let written: Vec<(String, FeatureTable)> = match layout {
         ImportLayout::BalpmPair | ImportLayout::BalpmPrompt => {
-            let l = if layout == ImportLayout::BalpmPair { HubLayout::Pair } else { HubLayout::Prompt };
-            import_balpm_hub(file, l)?.tables.into_iter().map(|(n, t)| (n.to_string(), t)).collect()
+            let l = if layout == ImportLayout::BalpmPair {
+                HubLayout::Pair
+            } else {
+                HubLayout::Prompt
+            };
+            import_balpm_hub(file, l)?
+                .tables
+                .into_iter()
+                .map(|(n, t)| (n.to_string(), t))
+                .collect()
         }
         ImportLayout::Npy => {
-            let table = table.ok_or_else(|| anyhow!("--table is required with --layout npy (pair_a, pair_b or prompt)"))?;
+            let table = table.ok_or_else(|| {
+                anyhow!("--table is required with --layout npy (pair_a, pair_b or prompt)")
+            })?;
             let ids = match ids {
                 Some(p) => Some(
                     std::fs::read_to_string(p)
@@ -275,13 +376,21 @@ pub fn import_features(layout: ImportLayout, file: &Path, role: SplitRole, out: 
                 ),
                 None => None,
             };
-            vec![(table.name().to_string(), FeatureTable::import_npy(file, ids)?)]
+            vec![(
+                table.name().to_string(),
+                FeatureTable::import_npy(file, ids)?,
+            )]
         }
     };
     for (name, t) in written {
         let p = table_path(out, role.name(), &name);
         t.save(&p)?;
-        say!("wrote {} ({} rows x {} dims)", p.display(), t.rows(), t.dim());
+        say!(
+            "wrote {} ({} rows x {} dims)",
+            p.display(),
+            t.rows(),
+            t.dim()
+        );
     }
     Ok(())
 }
@@ -299,7 +408,11 @@ pub fn bench_load_one(file: &Path) -> anyhow::Result<()> {
     let t = std::time::Instant::now();
     let ds = activepref_data::formats::summarize::load(file)?;
     let secs = t.elapsed().as_secs_f64();
-    say!("{} {secs:.3} {:.1}", ds.len(), peak_rss_mib().unwrap_or(f64::NAN));
+    say!(
+        "{} {secs:.3} {:.1}",
+        ds.len(),
+        peak_rss_mib().unwrap_or(f64::NAN)
+    );
     Ok(())
 }
 
@@ -310,27 +423,66 @@ pub fn bench_data(records: usize, dir: &Path) -> anyhow::Result<()> {
     let jsonl = dir.join(format!("summarize-{records}.jsonl"));
     let parquet = dir.join(format!("summarize-{records}.parquet"));
     let t = std::time::Instant::now();
-    activepref_data::formats::summarize::write_generated_jsonl(&jsonl, records, 0).map_err(|e| anyhow!("{}: {e}", jsonl.display()))?;
-    activepref_data::io::convert_to_parquet(&jsonl, &parquet, Some(&activepref_data::formats::summarize::json_schema()))?;
-    say!("generated {records} records in {:.1} s ({})", t.elapsed().as_secs_f64(), dir.display());
+    activepref_data::formats::summarize::write_generated_jsonl(&jsonl, records, 0)
+        .map_err(|e| anyhow!("{}: {e}", jsonl.display()))?;
+    activepref_data::io::convert_to_parquet(
+        &jsonl,
+        &parquet,
+        Some(&activepref_data::formats::summarize::json_schema()),
+    )?;
+    say!(
+        "generated {records} records in {:.1} s ({})",
+        t.elapsed().as_secs_f64(),
+        dir.display()
+    );
     let exe = std::env::current_exe()?;
     let mut csv = String::from("format,records,file_mib,seconds,records_per_second,peak_rss_mib\n");
-    say!("{:<8} {:>9} {:>9} {:>9} {:>14} {:>14}", "format", "records", "file MiB", "seconds", "records/s", "peak RSS MiB");
+    say!(
+        "{:<8} {:>9} {:>9} {:>9} {:>14} {:>14}",
+        "format",
+        "records",
+        "file MiB",
+        "seconds",
+        "records/s",
+        "peak RSS MiB"
+    );
     for (name, file) in [("jsonl", &jsonl), ("parquet", &parquet)] {
         let out = std::process::Command::new(&exe)
-            .args(["--threads", &rayon::current_num_threads().to_string(), "bench-data", "--load"])
+            .args([
+                "--threads",
+                &rayon::current_num_threads().to_string(),
+                "bench-data",
+                "--load",
+            ])
             .arg(file)
             .output()
             .map_err(|e| anyhow!("cannot start {}: {e}", exe.display()))?;
         if !out.status.success() {
-            return Err(anyhow!("loading {} failed: {}", file.display(), String::from_utf8_lossy(&out.stderr).trim()));
+            return Err(anyhow!(
+                "loading {} failed: {}",
+                file.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
         }
         let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        let v: Vec<f64> = line.split_whitespace().filter_map(|x| x.parse().ok()).collect();
-        let [n, secs, peak] = v[..] else { return Err(anyhow!("unexpected child output `{line}`")) };
-        let mib = std::fs::metadata(file).map(|m| m.len() as f64 / 1048576.0).unwrap_or(f64::NAN);
-        say!("{name:<8} {n:>9} {mib:>9.1} {secs:>9.2} {:>14.0} {peak:>14.0}", n / secs);
-        csv.push_str(&format!("{name},{n},{mib:.1},{secs:.3},{:.0},{peak:.0}\n", n / secs));
+        let v: Vec<f64> = line
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        let [n, secs, peak] = v[..] else {
+            return Err(anyhow!("unexpected child output `{line}`"));
+        };
+        let mib = std::fs::metadata(file)
+            .map(|m| m.len() as f64 / 1048576.0)
+            .unwrap_or(f64::NAN);
+        say!(
+            "{name:<8} {n:>9} {mib:>9.1} {secs:>9.2} {:>14.0} {peak:>14.0}",
+            n / secs
+        );
+        csv.push_str(&format!(
+            "{name},{n},{mib:.1},{secs:.3},{:.0},{peak:.0}\n",
+            n / secs
+        ));
     }
     let report = dir.join("load-bench.csv");
     std::fs::write(&report, csv).map_err(|e| anyhow!("{}: {e}", report.display()))?;
@@ -358,7 +510,10 @@ pub fn featurize(a: &FeaturizeArgs) -> anyhow::Result<()> {
         None if a.format == DatasetFormat::HhRlhf => PromptKeep::Tail,
         None => PromptKeep::Head,
     };
-    let device = a.device.burn_device().map_err(|e| anyhow!("--device: {e}"))?;
+    let device = a
+        .device
+        .burn_device()
+        .map_err(|e| anyhow!("--device: {e}"))?;
     if a.batch_size == 0 {
         return Err(anyhow!("--batch-size: must be at least 1"));
     }
@@ -370,31 +525,60 @@ pub fn featurize(a: &FeaturizeArgs) -> anyhow::Result<()> {
         Dataset::Comparisons(ds) => featurize::comparison_inputs(ds),
         Dataset::Candidates(p) => featurize::candidate_inputs(p),
     };
-    let bar = if a.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(total as u64) };
+    let bar = if a.quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(total as u64)
+    };
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} texts ({per_sec}, eta {eta})")
-            .expect("valid template"),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} texts ({per_sec}, eta {eta})",
+        )
+        .expect("valid template"),
     );
     let started = std::time::Instant::now();
     let progress = |n: usize| bar.inc(n as u64);
     let done = match &data {
-        Dataset::Comparisons(ds) => featurize::featurize_comparisons(&enc, ds, a.out, &FeaturizeOptions::new(keep), &progress),
-        Dataset::Candidates(p) => featurize::featurize_candidates(&enc, p, a.out, &FeaturizeOptions::new(keep), &progress),
-    }
-    ?;
+        Dataset::Comparisons(ds) => featurize::featurize_comparisons(
+            &enc,
+            ds,
+            a.out,
+            &FeaturizeOptions::new(keep),
+            &progress,
+        ),
+        Dataset::Candidates(p) => {
+            featurize::featurize_candidates(&enc, p, a.out, &FeaturizeOptions::new(keep), &progress)
+        }
+    }?;
     bar.finish_and_clear();
-    let encoded: usize = done.iter().filter(|t| !t.skipped).map(|t| t.rows - t.resumed).sum();
+    let encoded: usize = done
+        .iter()
+        .filter(|t| !t.skipped)
+        .map(|t| t.rows - t.resumed)
+        .sum();
     for t in &done {
         let how = if t.skipped {
             "already there, skipped".to_string()
         } else if t.resumed > 0 {
-            format!("{} rows ({} from an interrupted run's saved chunks)", t.rows, t.resumed)
+            format!(
+                "{} rows ({} from an interrupted run's saved chunks)",
+                t.rows, t.resumed
+            )
         } else {
             format!("{} rows", t.rows)
         };
-        say!("{}: {how}; {} input(s) cut to fit {} tokens", t.path.display(), t.truncated, enc.files().max_seq_length);
+        say!(
+            "{}: {how}; {} input(s) cut to fit {} tokens",
+            t.path.display(),
+            t.truncated,
+            enc.files().max_seq_length
+        );
     }
     let secs = started.elapsed().as_secs_f64();
-    say!("encoded {encoded} texts in {secs:.1} s ({:.0} texts/s), dim {}", encoded as f64 / secs.max(1e-9), enc.dim());
+    say!(
+        "encoded {encoded} texts in {secs:.1} s ({:.0} texts/s), dim {}",
+        encoded as f64 / secs.max(1e-9),
+        enc.dim()
+    );
     Ok(())
 }

@@ -9,8 +9,8 @@ use std::time::Instant;
 use activepref_acquire::{PairPolicySpec, PolicySpec, UncertaintyScore};
 use activepref_data::text::SplitRole;
 use activepref_encode::featurize::PromptKeep;
-use activepref_model::ComputeDevice;
 use activepref_experiment::{Benchmark, ExperimentConfig, RunOptions, run_experiment};
+use activepref_model::ComputeDevice;
 use activepref_report::{ReportOptions, write_report};
 use clap::{CommandFactory, Parser, Subcommand};
 use data_cmds::{DatasetFormat, ImportLayout, TableName};
@@ -209,7 +209,12 @@ enum Command {
         #[arg(long, default_value_t = 93_000)]
         records: usize,
         /// Where the generated files and load-bench.csv go.
-        #[arg(long, visible_alias = "dir", value_name = "DIR", default_value = "results/bench-data")]
+        #[arg(
+            long,
+            visible_alias = "dir",
+            value_name = "DIR",
+            default_value = "results/bench-data"
+        )]
         out: PathBuf,
         /// Internal: load this one file and print `records seconds peak_mib`.
         #[arg(long, value_name = "FILE", hide = true)]
@@ -283,11 +288,18 @@ fn load(path: &Path) -> anyhow::Result<ExperimentConfig> {
 }
 
 fn report(dir: &Path, cfg: &ExperimentConfig, window: Option<usize>) -> anyhow::Result<()> {
-    let mut opts = ReportOptions::new(window.unwrap_or(cfg.report.smoothing_window), &cfg.report.baseline, cfg.policy_labels());
+    let mut opts = ReportOptions::new(
+        window.unwrap_or(cfg.report.smoothing_window),
+        &cfg.report.baseline,
+        cfg.policy_labels(),
+    );
     if cfg.is_pair_setting() {
         opts.metrics = vec![
             ("heldout_accuracy".into(), "Held-out pair accuracy".into()),
-            ("heldout_log_likelihood".into(), "Held-out log-likelihood".into()),
+            (
+                "heldout_log_likelihood".into(),
+                "Held-out log-likelihood".into(),
+            ),
         ];
     }
     for f in write_report(dir, &opts)? {
@@ -301,17 +313,35 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         if n == 0 {
             return Err(anyhow!("--threads: must be at least 1"));
         }
-        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().map_err(|e| anyhow!("--threads: {e}"))?;
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| anyhow!("--threads: {e}"))?;
     }
     match cli.command {
-        Command::Run { experiment, fresh, out, max_rounds, no_report, quiet } => {
+        Command::Run {
+            experiment,
+            fresh,
+            out,
+            max_rounds,
+            no_report,
+            quiet,
+        } => {
             let mut cfg = load(&experiment)?;
             if let Some(out) = out {
                 cfg.output_dir = Some(out);
-                cfg.check_output_dir().map_err(|e| anyhow!("--out: {}", e.message))?;
+                cfg.check_output_dir()
+                    .map_err(|e| anyhow!("--out: {}", e.message))?;
             }
             let started = Instant::now();
-            let summary = run_experiment(&cfg, &RunOptions { fresh, progress: !quiet, max_rounds })?;
+            let summary = run_experiment(
+                &cfg,
+                &RunOptions {
+                    fresh,
+                    progress: !quiet,
+                    max_rounds,
+                },
+            )?;
             say!(
                 "{}: {} runs ({} already finished, {} rounds resumed) in {:.1} s wall time",
                 cfg.name,
@@ -321,7 +351,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 started.elapsed().as_secs_f64()
             );
             if summary.runs_paused > 0 {
-                say!("{} runs paused by --max-rounds; run the same command again to continue", summary.runs_paused);
+                say!(
+                    "{} runs paused by --max-rounds; run the same command again to continue",
+                    summary.runs_paused
+                );
             } else if !no_report {
                 report(&summary.output_dir, &cfg, None)?;
             }
@@ -330,48 +363,106 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Validate { experiment, json } => validate(&experiment, json),
         Command::Report { results, window } => {
             let resolved = results.join("config.resolved.yaml");
-            let text = std::fs::read_to_string(&resolved)
-                .map_err(|e| anyhow!("{}: cannot read ({e}); is {} a directory written by `activepref run`?", resolved.display(), results.display()))?;
+            let text = std::fs::read_to_string(&resolved).map_err(|e| {
+                anyhow!(
+                    "{}: cannot read ({e}); is {} a directory written by `activepref run`?",
+                    resolved.display(),
+                    results.display()
+                )
+            })?;
             let cfg = ExperimentConfig::parse_unchecked(&text, &resolved)?;
             report(&results, &cfg, window)
         }
-        Command::Inspect { format, path, features, columns, json } => {
-            data_cmds::inspect(format, &path, features.as_deref(), columns.as_deref(), json)
-        }
+        Command::Inspect {
+            format,
+            path,
+            features,
+            columns,
+            json,
+        } => data_cmds::inspect(format, &path, features.as_deref(), columns.as_deref(), json),
         Command::Fetch { dataset } => data_cmds::fetch(dataset.as_deref()),
-        Command::ImportFeatures { file, layout, split, out, table, ids } => {
-            data_cmds::import_features(layout, &file, split, &out, table, ids.as_deref())
-        }
-        Command::Featurize { format, path, out, model, columns, prompt_keep, device, batch_size, quiet } => {
-            data_cmds::featurize(&data_cmds::FeaturizeArgs {
-                format,
-                path: &path,
-                out: &out,
-                model: &model,
-                columns: columns.as_deref(),
-                prompt_keep,
-                device,
-                batch_size,
-                quiet,
-            })
-        }
+        Command::ImportFeatures {
+            file,
+            layout,
+            split,
+            out,
+            table,
+            ids,
+        } => data_cmds::import_features(layout, &file, split, &out, table, ids.as_deref()),
+        Command::Featurize {
+            format,
+            path,
+            out,
+            model,
+            columns,
+            prompt_keep,
+            device,
+            batch_size,
+            quiet,
+        } => data_cmds::featurize(&data_cmds::FeaturizeArgs {
+            format,
+            path: &path,
+            out: &out,
+            model: &model,
+            columns: columns.as_deref(),
+            prompt_keep,
+            device,
+            batch_size,
+            quiet,
+        }),
         Command::BenchData { records, out, load } => match load {
             Some(file) => data_cmds::bench_load_one(&file),
             None => data_cmds::bench_data(records, &out),
         },
-        Command::BenchKnn { pool, dim, dup, brute, python, synthetic, out, part } => {
-            let args = bench_cmds::BenchKnnArgs { pool, dim, dup, brute, python, synthetic, out };
+        Command::BenchKnn {
+            pool,
+            dim,
+            dup,
+            brute,
+            python,
+            synthetic,
+            out,
+            part,
+        } => {
+            let args = bench_cmds::BenchKnnArgs {
+                pool,
+                dim,
+                dup,
+                brute,
+                python,
+                synthetic,
+                out,
+            };
             match part {
                 Some(name) => bench_cmds::part(&name, &args),
                 None => bench_cmds::bench_knn(&args),
             }
         }
-        Command::BenchModel { dim, members, pairs, rows, model, skip_encode, device } => {
-            bench_cmds::bench_model(&bench_cmds::BenchModelArgs { dim, members, pairs, rows, model, skip_encode, device })
-        }
+        Command::BenchModel {
+            dim,
+            members,
+            pairs,
+            rows,
+            model,
+            skip_encode,
+            device,
+        } => bench_cmds::bench_model(&bench_cmds::BenchModelArgs {
+            dim,
+            members,
+            pairs,
+            rows,
+            model,
+            skip_encode,
+            device,
+        }),
         Command::Policies { json } => policies(json),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "activepref", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "activepref",
+                &mut std::io::stdout(),
+            );
             Ok(())
         }
     }
@@ -380,7 +471,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 /// `activepref validate`: builds the benchmark and prints what would run.
 fn validate(experiment: &Path, json: bool) -> anyhow::Result<()> {
     let cfg = load(experiment)?;
-    let bench = cfg.build_benchmark().map_err(|e| anyhow!("{}: {e}", experiment.display()))?;
+    let bench = cfg
+        .build_benchmark()
+        .map_err(|e| anyhow!("{}: {e}", experiment.display()))?;
     let mut summary = serde_json::json!({
         "file": experiment.display().to_string(),
         "ok": true,
@@ -416,7 +509,10 @@ fn validate(experiment: &Path, json: bool) -> anyhow::Result<()> {
         }
         (Benchmark::Pair(bench), _, Some(lp)) => {
             let n: Vec<usize> = bench.stream.iter().map(|p| p.judge.len()).collect();
-            let (lo, hi) = (n.iter().min().copied().unwrap_or(0), n.iter().max().copied().unwrap_or(0));
+            let (lo, hi) = (
+                n.iter().min().copied().unwrap_or(0),
+                n.iter().max().copied().unwrap_or(0),
+            );
             lines.push(format!(
                 "  {}: {} stream prompts x {lo}-{hi} responses, {} validation and {} held-out prompts",
                 bench.name,
@@ -458,8 +554,14 @@ fn validate(experiment: &Path, json: bool) -> anyhow::Result<()> {
 }
 
 /// One registry entry as JSON: name, summary and the defaults of every parameter.
-fn registry_entry<T: serde::Serialize>(name: &str, summary: &str, spec: &T) -> anyhow::Result<serde_json::Value> {
-    Ok(serde_json::json!({ "name": name, "summary": summary, "defaults": serde_json::to_value(spec)? }))
+fn registry_entry<T: serde::Serialize>(
+    name: &str,
+    summary: &str,
+    spec: &T,
+) -> anyhow::Result<serde_json::Value> {
+    Ok(
+        serde_json::json!({ "name": name, "summary": summary, "defaults": serde_json::to_value(spec)? }),
+    )
 }
 
 /// `activepref policies`: the registries, with every parameter's default, and the scores.
@@ -475,19 +577,35 @@ fn policies(json: bool) -> anyhow::Result<()> {
         say!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
     }
-    say!("POOL POLICIES (BAL-PM family), used in experiment files as `<label>: {{ policy: <name>, <param>: <value> }}`.");
+    say!(
+        "POOL POLICIES (BAL-PM family), used in experiment files as `<label>: {{ policy: <name>, <param>: <value> }}`."
+    );
     say!("Every parameter is optional; the line under each name shows the defaults.\n");
     for spec in &pool {
-        say!("{}\n    {}\n    {}\n", spec.name(), spec.summary(), flow_yaml(spec)?);
+        say!(
+            "{}\n    {}\n    {}\n",
+            spec.name(),
+            spec.summary(),
+            flow_yaml(spec)?
+        );
     }
-    say!("SCORES: the `score:` parameter above (the uncertainty u that policies rank, sample or trade off).\n");
+    say!(
+        "SCORES: the `score:` parameter above (the uncertainty u that policies rank, sample or trade off).\n"
+    );
     for score in UncertaintyScore::all() {
         say!("{:<12}{}", score.name(), score.summary());
     }
-    say!("\nPAIR POLICIES (ActiveUltraFeedback family): one pair (a, b) of a prompt's n responses.");
+    say!(
+        "\nPAIR POLICIES (ActiveUltraFeedback family): one pair (a, b) of a prompt's n responses."
+    );
     say!("Each runs in mode `reference` (the public code's behaviour) or `corrected` (default).\n");
     for spec in &pair {
-        say!("{}\n    {}\n    {}\n", spec.name(), spec.summary(), flow_yaml(spec)?);
+        say!(
+            "{}\n    {}\n    {}\n",
+            spec.name(),
+            spec.summary(),
+            flow_yaml(spec)?
+        );
     }
     Ok(())
 }
@@ -495,7 +613,11 @@ fn policies(json: bool) -> anyhow::Result<()> {
 /// A registry entry's defaults on one line of YAML flow syntax.
 fn flow_yaml<T: serde::Serialize>(spec: &T) -> anyhow::Result<String> {
     let block = yaml_serde::to_string(spec)?;
-    let fields: Vec<String> = block.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+    let fields: Vec<String> = block
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
     Ok(format!("{{ {} }}", fields.join(", ")))
 }
 
@@ -509,8 +631,11 @@ fn parse_cli() -> Result<Cli, ExitCode> {
             return ExitCode::SUCCESS;
         }
         let text = e.render().to_string();
-        let line: Vec<&str> =
-            text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("For more information")).collect();
+        let line: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+            .collect();
         eprintln!("{}", line.join(" "));
         ExitCode::from(2)
     })

@@ -16,7 +16,11 @@ seeds: [1]
 ";
 
 fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("activepref-cli-{}-{:?}", std::process::id(), std::thread::current().id()));
+    let dir = std::env::temp_dir().join(format!(
+        "activepref-cli-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -25,17 +29,36 @@ fn scratch() -> PathBuf {
 fn activepref(args: &[&str], yaml: &str) -> (bool, String, String) {
     let dir = scratch();
     let file = dir.join("exp.yaml");
-    std::fs::write(&file, yaml.replace("OUT", &dir.join("out").display().to_string())).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_activepref")).args(args).arg(&file).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    std::fs::write(
+        &file,
+        yaml.replace("OUT", &dir.join("out").display().to_string()),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_activepref"))
+        .args(args)
+        .arg(&file)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 fn assert_one_line_error(yaml: &str, must_contain: &[&str]) {
     let (ok, _, err) = activepref(&["validate"], yaml);
     assert!(!ok, "expected failure for:\n{yaml}");
     assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "one line expected, got:\n{err}");
-    assert!(err.starts_with("error: ") && err.contains("exp.yaml"), "{err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line expected, got:\n{err}"
+    );
+    assert!(
+        err.starts_with("error: ") && err.contains("exp.yaml"),
+        "{err}"
+    );
     for s in must_contain {
         assert!(err.contains(s), "`{s}` missing from: {err}");
     }
@@ -45,45 +68,73 @@ fn assert_one_line_error(yaml: &str, must_contain: &[&str]) {
 fn good_file_validates() {
     let (ok, out, err) = activepref(&["validate"], GOOD);
     assert!(ok, "{err}");
-    assert!(out.contains(": ok") && out.contains("2 policies x 1 seeds"), "{out}");
+    assert!(
+        out.contains(": ok") && out.contains("2 policies x 1 seeds"),
+        "{out}"
+    );
 }
 
 #[test]
 fn unknown_policy() {
-    assert_one_line_error(&GOOD.replace("policy: random", "policy: randm"), &["policies.random", "unknown variant `randm`", "`bald`"]);
+    assert_one_line_error(
+        &GOOD.replace("policy: random", "policy: randm"),
+        &["policies.random", "unknown variant `randm`", "`bald`"],
+    );
 }
 
 #[test]
 fn malformed_yaml() {
-    assert_one_line_error(&GOOD.replace("seeds: [1]", "seeds: [1"), &["line 9 column 8", "flow sequence"]);
+    assert_one_line_error(
+        &GOOD.replace("seeds: [1]", "seeds: [1"),
+        &["line 9 column 8", "flow sequence"],
+    );
 }
 
 #[test]
 fn batch_larger_than_pool() {
-    assert_one_line_error(&GOOD.replace("batch_size: 10", "batch_size: 100000"), &["loop.batch_size", "lower batch_size"]);
+    assert_one_line_error(
+        &GOOD.replace("batch_size: 10", "batch_size: 100000"),
+        &["loop.batch_size", "lower batch_size"],
+    );
 }
 
 #[test]
 fn k_larger_than_pool() {
-    assert_one_line_error(&GOOD.replace("k: 5", "k: 100000"), &["policies.balpm.k", "lower k"]);
+    assert_one_line_error(
+        &GOOD.replace("k: 5", "k: 100000"),
+        &["policies.balpm.k", "lower k"],
+    );
 }
 
 #[test]
 fn zero_seeds() {
-    assert_one_line_error(&GOOD.replace("seeds: [1]", "seeds: []"), &["seeds: is empty"]);
+    assert_one_line_error(
+        &GOOD.replace("seeds: [1]", "seeds: []"),
+        &["seeds: is empty"],
+    );
 }
 
 #[test]
 fn missing_output_parent() {
-    assert_one_line_error(&GOOD.replace("output_dir: OUT", "output_dir: /no/such/parent/out"), &["output_dir", "/no/such/parent"]);
+    assert_one_line_error(
+        &GOOD.replace("output_dir: OUT", "output_dir: /no/such/parent/out"),
+        &["output_dir", "/no/such/parent"],
+    );
 }
 
 #[test]
 fn missing_experiment_file() {
-    let out = Command::new(env!("CARGO_BIN_EXE_activepref")).args(["run", "/no/such/file.yaml"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_activepref"))
+        .args(["run", "/no/such/file.yaml"])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.starts_with("error: /no/such/file.yaml: cannot read") && err.trim_end().lines().count() == 1, "{err}");
+    assert!(
+        err.starts_with("error: /no/such/file.yaml: cannot read")
+            && err.trim_end().lines().count() == 1,
+        "{err}"
+    );
 }
 
 #[test]
@@ -92,7 +143,14 @@ fn run_writes_results_and_report_then_resumes() {
     assert!(ok, "{err}");
     assert!(out.contains("2 runs (0 already finished"), "{out}");
     let dir = scratch().join("out");
-    for f in ["config.resolved.yaml", "runs/random__seed1.csv", "runs/balpm__seed1.timings.csv", "report/curves.png", "report/curves.svg", "report/summary.md"] {
+    for f in [
+        "config.resolved.yaml",
+        "runs/random__seed1.csv",
+        "runs/balpm__seed1.timings.csv",
+        "report/curves.png",
+        "report/curves.svg",
+        "report/summary.md",
+    ] {
         assert!(dir.join(f).is_file(), "missing {f}");
     }
     let (ok, out, _) = activepref(&["run", "-q"], GOOD);
@@ -101,27 +159,56 @@ fn run_writes_results_and_report_then_resumes() {
 
 #[test]
 fn policies_lists_the_registry() {
-    let out = Command::new(env!("CARGO_BIN_EXE_activepref")).arg("policies").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_activepref"))
+        .arg("policies")
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
-    for name in ["random", "bald", "balpm", "feature_shift: none", "k: 13", "batchbald", "power_bald", "deltaucb", "maxminlcb", "static_maxmin"] {
+    for name in [
+        "random",
+        "bald",
+        "balpm",
+        "feature_shift: none",
+        "k: 13",
+        "batchbald",
+        "power_bald",
+        "deltaucb",
+        "maxminlcb",
+        "static_maxmin",
+    ] {
         assert!(text.contains(name), "{name} missing:\n{text}");
     }
 }
 
 /// Runs `activepref <args>` with extra environment; returns (success, stdout, stderr).
 fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_activepref")).args(args).envs(env.iter().copied()).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    let out = Command::new(env!("CARGO_BIN_EXE_activepref"))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 fn data_fixture(rel: &str) -> String {
-    format!("{}/../activepref-data/tests/fixtures/{rel}", env!("CARGO_MANIFEST_DIR"))
+    format!(
+        "{}/../activepref-data/tests/fixtures/{rel}",
+        env!("CARGO_MANIFEST_DIR")
+    )
 }
 
 fn assert_one_line(err: &str, must_contain: &[&str]) {
     assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "one line expected, got:\n{err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line expected, got:\n{err}"
+    );
     for s in must_contain {
         assert!(err.contains(s), "`{s}` missing from: {err}");
     }
@@ -129,18 +216,38 @@ fn assert_one_line(err: &str, must_contain: &[&str]) {
 
 #[test]
 fn inspect_prints_split_counts() {
-    let (ok, out, err) = run_with_env(&["inspect", "summarize-from-feedback", &data_fixture("summarize/comparisons.parquet")], &[]);
+    let (ok, out, err) = run_with_env(
+        &[
+            "inspect",
+            "summarize-from-feedback",
+            &data_fixture("summarize/comparisons.parquet"),
+        ],
+        &[],
+    );
     assert!(ok, "{err}");
     assert!(out.contains("30 comparisons"), "{out}");
-    let ood = out.lines().find(|l| l.trim_start().starts_with("ood")).unwrap();
-    assert_eq!(ood.split_whitespace().take(3).collect::<Vec<_>>(), ["ood", "6", "3"], "{out}");
+    let ood = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("ood"))
+        .unwrap();
+    assert_eq!(
+        ood.split_whitespace().take(3).collect::<Vec<_>>(),
+        ["ood", "6", "3"],
+        "{out}"
+    );
 }
 
 #[test]
 fn inspect_bad_input_is_one_line() {
     let (ok, _, err) = run_with_env(&["inspect", "tldr", "x.jsonl"], &[]);
     assert!(!ok);
-    assert_one_line(&err, &["error: invalid value 'tldr' for '<FORMAT>'", "[possible values: summarize-from-feedback, hh-rlhf, alpaca-eval, pairs]"]);
+    assert_one_line(
+        &err,
+        &[
+            "error: invalid value 'tldr' for '<FORMAT>'",
+            "[possible values: summarize-from-feedback, hh-rlhf, alpaca-eval, pairs]",
+        ],
+    );
     let (ok, _, err) = run_with_env(&["inspect", "hh-rlhf", "/nonexistent/hh.jsonl.gz"], &[]);
     assert!(!ok);
     assert_one_line(&err, &["/nonexistent/hh.jsonl.gz: cannot read"]);
@@ -153,9 +260,20 @@ fn inspect_bad_input_is_one_line() {
 fn fetch_offline_without_cache_says_what_to_do() {
     let home = scratch().join("hf-home");
     let home = home.display().to_string();
-    let (ok, _, err) = run_with_env(&["fetch", "summarize-from-feedback"], &[("HF_HOME", &home), ("HF_HUB_OFFLINE", "1")]);
+    let (ok, _, err) = run_with_env(
+        &["fetch", "summarize-from-feedback"],
+        &[("HF_HOME", &home), ("HF_HUB_OFFLINE", "1")],
+    );
     assert!(!ok);
-    assert_one_line(&err, &["HF_HUB_OFFLINE is set", "openai/summarize_from_feedback", "hf-home/hub", "benchmark.path"]);
+    assert_one_line(
+        &err,
+        &[
+            "HF_HUB_OFFLINE is set",
+            "openai/summarize_from_feedback",
+            "hf-home/hub",
+            "benchmark.path",
+        ],
+    );
     let (ok, _, err) = run_with_env(&["fetch", "tldr"], &[]);
     assert!(!ok);
     assert_one_line(&err, &["unknown dataset `tldr`", "summarize-from-feedback"]);

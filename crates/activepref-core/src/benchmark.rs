@@ -9,13 +9,25 @@ use crate::{FeatureMatrix, PromptFeatures};
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BenchmarkError {
     #[error("split `{split}`: {part} has {rows} rows but there are {labels} labels")]
-    RowCount { split: String, part: &'static str, rows: usize, labels: usize },
+    RowCount {
+        split: String,
+        part: &'static str,
+        rows: usize,
+        labels: usize,
+    },
     #[error("split `{split}`: pair_a has dimension {a} but pair_b has {b}")]
     PairWidths { split: String, a: usize, b: usize },
     #[error("split `{split}` of benchmark `{benchmark}` is empty")]
-    EmptySplit { split: &'static str, benchmark: String },
+    EmptySplit {
+        split: &'static str,
+        benchmark: String,
+    },
     #[error("split `{split}` has pair dimension {dim}, pool has {pool}")]
-    SplitWidth { split: &'static str, dim: usize, pool: usize },
+    SplitWidth {
+        split: &'static str,
+        dim: usize,
+        pool: usize,
+    },
 }
 
 /// A set of pairwise comparisons `(prompt, response A, response B)` with their hidden labels.
@@ -52,11 +64,20 @@ impl PoolSplit {
         ];
         for (part, rows) in parts {
             if rows != n {
-                return Err(BenchmarkError::RowCount { split: name.to_string(), part, rows, labels: n });
+                return Err(BenchmarkError::RowCount {
+                    split: name.to_string(),
+                    part,
+                    rows,
+                    labels: n,
+                });
             }
         }
         if self.pair_a.dim() != self.pair_b.dim() {
-            return Err(BenchmarkError::PairWidths { split: name.to_string(), a: self.pair_a.dim(), b: self.pair_b.dim() });
+            return Err(BenchmarkError::PairWidths {
+                split: name.to_string(),
+                a: self.pair_a.dim(),
+                b: self.pair_b.dim(),
+            });
         }
         Ok(())
     }
@@ -96,17 +117,29 @@ impl PoolBenchmark {
             // A dataset without an out-of-distribution set (HH-RLHF) leaves `ood` empty; its
             // metrics are then NaN and the report leaves them out.
             if split.is_empty() && name != "ood" {
-                return Err(BenchmarkError::EmptySplit { split: name, benchmark: self.name.clone() });
+                return Err(BenchmarkError::EmptySplit {
+                    split: name,
+                    benchmark: self.name.clone(),
+                });
             }
             if split.pair_a.dim() != self.pair_dim() {
-                return Err(BenchmarkError::SplitWidth { split: name, dim: split.pair_a.dim(), pool: self.pair_dim() });
+                return Err(BenchmarkError::SplitWidth {
+                    split: name,
+                    dim: split.pair_a.dim(),
+                    pool: self.pair_dim(),
+                });
             }
         }
         Ok(())
     }
 
     pub fn splits(&self) -> [(&'static str, &PoolSplit); 4] {
-        [("pool", &self.pool), ("validation", &self.validation), ("test", &self.test), ("ood", &self.ood)]
+        [
+            ("pool", &self.pool),
+            ("validation", &self.validation),
+            ("test", &self.test),
+            ("ood", &self.ood),
+        ]
     }
 }
 
@@ -164,7 +197,11 @@ mod tests {
 
     #[test]
     fn judged_pairs_skip_ties_and_order_by_score() {
-        let p = PromptCandidates { prompt_id: 0, features: FeatureMatrix::new(3, 1, vec![0.0; 3]).unwrap(), judge: vec![1.0, 2.0, 1.0] };
+        let p = PromptCandidates {
+            prompt_id: 0,
+            features: FeatureMatrix::new(3, 1, vec![0.0; 3]).unwrap(),
+            judge: vec![1.0, 2.0, 1.0],
+        };
         assert_eq!(p.judged_pairs(), vec![(0, 1, false), (1, 2, true)]);
     }
 }

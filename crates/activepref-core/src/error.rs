@@ -17,13 +17,20 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     /// The same error seen from the enclosing section: `within("loop")` turns `batch_size` into
     /// `loop.batch_size`.
     pub fn within(mut self, section: &str) -> Self {
-        self.field = if self.field.is_empty() { section.to_string() } else { format!("{section}.{}", self.field) };
+        self.field = if self.field.is_empty() {
+            section.to_string()
+        } else {
+            format!("{section}.{}", self.field)
+        };
         self
     }
 }
@@ -34,9 +41,14 @@ mod tests {
 
     #[test]
     fn within_prefixes_the_field_path() {
-        let e = FieldError::new("k", "must be at least 1").within("balpm").within("policies");
+        let e = FieldError::new("k", "must be at least 1")
+            .within("balpm")
+            .within("policies");
         assert_eq!(e.field, "policies.balpm.k");
         assert_eq!(e.to_string(), "policies.balpm.k: must be at least 1");
-        assert_eq!(FieldError::new("", "is missing").within("loop").to_string(), "loop: is missing");
+        assert_eq!(
+            FieldError::new("", "is missing").within("loop").to_string(),
+            "loop: is missing"
+        );
     }
 }

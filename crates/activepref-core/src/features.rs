@@ -16,7 +16,9 @@ pub struct FeatureMatrix {
 pub enum FeatureError {
     #[error("feature buffer holds {len} values, which is not rows x dim = {rows} x {dim}")]
     Shape { rows: usize, dim: usize, len: usize },
-    #[error("feature value at row {row}, column {col} is {value} (NaN and infinity are not allowed)")]
+    #[error(
+        "feature value at row {row}, column {col} is {value} (NaN and infinity are not allowed)"
+    )]
     NonFinite { row: usize, col: usize, value: f32 },
     #[error("row index {row} is out of range for a table of {rows} rows")]
     RowOutOfRange { row: usize, rows: usize },
@@ -26,11 +28,23 @@ impl FeatureMatrix {
     /// Builds a matrix, rejecting a wrong length and any NaN or infinite value.
     pub fn new(rows: usize, dim: usize, data: Vec<f32>) -> Result<Self, FeatureError> {
         if data.len() != rows * dim {
-            return Err(FeatureError::Shape { rows, dim, len: data.len() });
+            return Err(FeatureError::Shape {
+                rows,
+                dim,
+                len: data.len(),
+            });
         }
         if let Some(pos) = data.iter().position(|v| !v.is_finite()) {
-            let (row, col) = if dim == 0 { (0, 0) } else { (pos / dim, pos % dim) };
-            return Err(FeatureError::NonFinite { row, col, value: data[pos] });
+            let (row, col) = if dim == 0 {
+                (0, 0)
+            } else {
+                (pos / dim, pos % dim)
+            };
+            return Err(FeatureError::NonFinite {
+                row,
+                col,
+                value: data[pos],
+            });
         }
         Ok(Self { rows, dim, data })
     }
@@ -41,7 +55,11 @@ impl FeatureMatrix {
         let mut data = Vec::with_capacity(rows.len() * dim);
         for r in rows {
             if r.len() != dim {
-                return Err(FeatureError::Shape { rows: rows.len(), dim, len: data.len() + r.len() });
+                return Err(FeatureError::Shape {
+                    rows: rows.len(),
+                    dim,
+                    len: data.len() + r.len(),
+                });
             }
             data.extend_from_slice(r);
         }
@@ -70,7 +88,11 @@ impl FeatureMatrix {
         for &i in idx {
             data.extend_from_slice(self.row(i));
         }
-        FeatureMatrix { rows: idx.len(), dim: self.dim, data }
+        FeatureMatrix {
+            rows: idx.len(),
+            dim: self.dim,
+            data,
+        }
     }
 }
 
@@ -90,7 +112,9 @@ pub struct PromptFeatures {
 
 /// A fast hash of a row's bit pattern (rows are compared exactly on a hash match).
 fn row_hash(row: &[f32]) -> u64 {
-    row.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| (h.rotate_left(5) ^ v.to_bits() as u64).wrapping_mul(0x0100_0000_01b3))
+    row.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| {
+        (h.rotate_left(5) ^ v.to_bits() as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 impl PromptFeatures {
@@ -103,7 +127,10 @@ impl PromptFeatures {
     /// Comparison `i` uses row `row_of[i]` of `table`; bit-identical table rows are merged.
     pub fn from_table(table: &FeatureMatrix, row_of: &[u32]) -> Result<Self, FeatureError> {
         if let Some(&r) = row_of.iter().find(|&&r| r as usize >= table.rows()) {
-            return Err(FeatureError::RowOutOfRange { row: r as usize, rows: table.rows() });
+            return Err(FeatureError::RowOutOfRange {
+                row: r as usize,
+                rows: table.rows(),
+            });
         }
         // Table rows in order of first use, each bit pattern once.
         let mut first: HashMap<u64, Vec<u32>> = HashMap::new();
@@ -121,7 +148,10 @@ impl PromptFeatures {
             let dim = table.dim();
             let found = bucket.iter().copied().find(|&t| {
                 let t = t as usize;
-                data[t * dim..(t + 1) * dim].iter().zip(row).all(|(a, b): (&f32, &f32)| a.to_bits() == b.to_bits())
+                data[t * dim..(t + 1) * dim]
+                    .iter()
+                    .zip(row)
+                    .all(|(a, b): (&f32, &f32)| a.to_bits() == b.to_bits())
             });
             let new = found.unwrap_or_else(|| {
                 data.extend_from_slice(row);
@@ -132,8 +162,15 @@ impl PromptFeatures {
             new_of_old.insert(old, new);
             out.push(new);
         }
-        let table = FeatureMatrix { rows: kept as usize, dim: table.dim(), data };
-        Ok(Self { table: Arc::new(table), row_of: out })
+        let table = FeatureMatrix {
+            rows: kept as usize,
+            dim: table.dim(),
+            data,
+        };
+        Ok(Self {
+            table: Arc::new(table),
+            row_of: out,
+        })
     }
 
     /// Like [`Self::from_table`], taking ownership: when every table row is used and no two are
@@ -143,7 +180,12 @@ impl PromptFeatures {
         for &r in &row_of {
             match used.get_mut(r as usize) {
                 Some(u) => *u = true,
-                None => return Err(FeatureError::RowOutOfRange { row: r as usize, rows: table.rows() }),
+                None => {
+                    return Err(FeatureError::RowOutOfRange {
+                        row: r as usize,
+                        rows: table.rows(),
+                    });
+                }
             }
         }
         let mut seen: HashMap<u64, Vec<usize>> = HashMap::with_capacity(table.rows());
@@ -153,16 +195,36 @@ impl PromptFeatures {
                 break;
             }
             let bucket = seen.entry(row_hash(table.row(t))).or_default();
-            let same = |o: &usize| table.row(*o).iter().zip(table.row(t)).all(|(a, b)| a.to_bits() == b.to_bits());
+            let same = |o: &usize| {
+                table
+                    .row(*o)
+                    .iter()
+                    .zip(table.row(t))
+                    .all(|(a, b)| a.to_bits() == b.to_bits())
+            };
             distinct = !bucket.iter().any(same);
             bucket.push(t);
         }
-        if distinct { Ok(Self { table: Arc::new(table), row_of }) } else { Self::from_table(&table, &row_of) }
+        if distinct {
+            Ok(Self {
+                table: Arc::new(table),
+                row_of,
+            })
+        } else {
+            Self::from_table(&table, &row_of)
+        }
     }
 
     /// An empty set of prompt features of width `dim`.
     pub fn empty(dim: usize) -> Self {
-        Self { table: Arc::new(FeatureMatrix { rows: 0, dim, data: Vec::new() }), row_of: Vec::new() }
+        Self {
+            table: Arc::new(FeatureMatrix {
+                rows: 0,
+                dim,
+                data: Vec::new(),
+            }),
+            row_of: Vec::new(),
+        }
     }
 
     /// Comparisons (rows as seen by callers).
@@ -191,7 +253,10 @@ impl PromptFeatures {
 
     /// The comparisons at `idx`, in that order, sharing this table.
     pub fn gather(&self, idx: &[usize]) -> PromptFeatures {
-        Self { table: Arc::clone(&self.table), row_of: idx.iter().map(|&i| self.row_of[i]).collect() }
+        Self {
+            table: Arc::clone(&self.table),
+            row_of: idx.iter().map(|&i| self.row_of[i]).collect(),
+        }
     }
 
     /// The prompt vectors of the comparisons at `idx` as a dense matrix (a copy).
@@ -200,7 +265,11 @@ impl PromptFeatures {
         for &i in idx {
             data.extend_from_slice(self.row(i));
         }
-        FeatureMatrix { rows: idx.len(), dim: self.dim(), data }
+        FeatureMatrix {
+            rows: idx.len(),
+            dim: self.dim(),
+            data,
+        }
     }
 
     /// Bytes of feature data held (the table; the row map is not counted).
@@ -212,7 +281,9 @@ impl PromptFeatures {
 /// Equal when every comparison has the same prompt vector, however the table is laid out.
 impl PartialEq for PromptFeatures {
     fn eq(&self, other: &Self) -> bool {
-        self.rows() == other.rows() && self.dim() == other.dim() && (0..self.rows()).all(|i| self.row(i) == other.row(i))
+        self.rows() == other.rows()
+            && self.dim() == other.dim()
+            && (0..self.rows()).all(|i| self.row(i) == other.row(i))
     }
 }
 
@@ -235,12 +306,26 @@ mod tests {
 
     #[test]
     fn rejects_wrong_length() {
-        assert_eq!(FeatureMatrix::new(2, 3, vec![0.0; 5]), Err(FeatureError::Shape { rows: 2, dim: 3, len: 5 }));
+        assert_eq!(
+            FeatureMatrix::new(2, 3, vec![0.0; 5]),
+            Err(FeatureError::Shape {
+                rows: 2,
+                dim: 3,
+                len: 5
+            })
+        );
     }
 
     #[test]
     fn prompt_features_store_each_distinct_vector_once() {
-        let m = FeatureMatrix::from_rows(&[vec![1.0, 2.0], vec![3.0, 4.0], vec![1.0, 2.0], vec![-0.0, 0.0], vec![0.0, 0.0]]).unwrap();
+        let m = FeatureMatrix::from_rows(&[
+            vec![1.0, 2.0],
+            vec![3.0, 4.0],
+            vec![1.0, 2.0],
+            vec![-0.0, 0.0],
+            vec![0.0, 0.0],
+        ])
+        .unwrap();
         let p = PromptFeatures::from_matrix(&m);
         // Rows 0 and 2 share one table row; -0.0 and 0.0 differ in bits, so they stay apart.
         assert_eq!(p.table().rows(), 4);
@@ -248,7 +333,10 @@ mod tests {
         assert!((0..5).all(|i| p.row(i) == m.row(i)));
         assert_eq!(p.to_matrix(&[4, 1]).as_slice(), &[0.0, 0.0, 3.0, 4.0]);
         let g = p.gather(&[2, 3]);
-        assert!(Arc::ptr_eq(g.table(), p.table()), "a subset shares the table");
+        assert!(
+            Arc::ptr_eq(g.table(), p.table()),
+            "a subset shares the table"
+        );
         assert_eq!(g.row(0), &[1.0, 2.0]);
         // An owned table of distinct rows is kept as is; a duplicate or unused row is folded away.
         let owned = PromptFeatures::from_owned_table(m.clone(), vec![4, 3, 2, 1, 0]).unwrap();
@@ -256,14 +344,24 @@ mod tests {
         let distinct = FeatureMatrix::from_rows(&[vec![1.0], vec![2.0]]).unwrap();
         let kept = PromptFeatures::from_owned_table(distinct.clone(), vec![1, 1, 0]).unwrap();
         assert_eq!(**kept.table(), distinct);
-        assert_eq!(PromptFeatures::from_owned_table(distinct.clone(), vec![1]).unwrap().table().rows(), 1);
-        assert_eq!(PromptFeatures::from_owned_table(distinct, vec![2]).unwrap_err(), FeatureError::RowOutOfRange { row: 2, rows: 2 });
+        assert_eq!(
+            PromptFeatures::from_owned_table(distinct.clone(), vec![1])
+                .unwrap()
+                .table()
+                .rows(),
+            1
+        );
+        assert_eq!(
+            PromptFeatures::from_owned_table(distinct, vec![2]).unwrap_err(),
+            FeatureError::RowOutOfRange { row: 2, rows: 2 }
+        );
         assert_eq!(p, PromptFeatures::from_matrix(&m), "equality is by rows");
     }
 
     #[test]
     fn gather_keeps_order() {
-        let m = FeatureMatrix::from_rows(&[vec![1.0, 2.0], vec![3.0, 4.0], vec![5.0, 6.0]]).unwrap();
+        let m =
+            FeatureMatrix::from_rows(&[vec![1.0, 2.0], vec![3.0, 4.0], vec![5.0, 6.0]]).unwrap();
         let g = m.gather(&[2, 0]);
         assert_eq!(g.as_slice(), &[5.0, 6.0, 1.0, 2.0]);
     }

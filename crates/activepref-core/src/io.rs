@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 
 /// The temporary file [`write_atomic`] writes before the rename: `<name>.partial`, beside `path`.
 pub fn partial_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".partial");
     path.with_file_name(name)
 }
@@ -14,7 +17,10 @@ pub fn partial_path(path: &Path) -> PathBuf {
 /// Writes `path` so that a reader (or a run killed half-way) never sees half a file: `write` fills
 /// a temporary file beside it, which is flushed, synced to disk and then renamed over `path`.
 /// On an error the temporary file is removed and `path` is left as it was.
-pub fn write_atomic(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>) -> io::Result<()> {
+pub fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+) -> io::Result<()> {
     let tmp = partial_path(path);
     let result = (|| {
         let mut w = BufWriter::new(File::create(&tmp)?);
@@ -40,7 +46,8 @@ mod tests {
 
     #[test]
     fn replaces_the_file_and_leaves_no_temporary() {
-        let dir = std::env::temp_dir().join(format!("activepref-core-atomic-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("activepref-core-atomic-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("a.csv");
         write_atomic_bytes(&path, b"x").unwrap();

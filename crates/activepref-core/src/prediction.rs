@@ -3,7 +3,11 @@
 
 /// `log σ(x)` without overflow.
 fn log_sigmoid(x: f64) -> f64 {
-    if x >= 0.0 { -(-x).exp().ln_1p() } else { x - x.exp().ln_1p() }
+    if x >= 0.0 {
+        -(-x).exp().ln_1p()
+    } else {
+        x - x.exp().ln_1p()
+    }
 }
 
 fn sigmoid(x: f64) -> f64 {
@@ -53,21 +57,36 @@ pub struct EvalMetrics {
 impl EnsemblePrediction {
     /// From per-member rewards of the A and B sides (`rewards_a[m][i]`).
     pub fn from_rewards(rewards_a: &[Vec<f32>], rewards_b: &[Vec<f32>]) -> Self {
-        assert_eq!(rewards_a.len(), rewards_b.len(), "one reward vector per member on each side");
+        assert_eq!(
+            rewards_a.len(),
+            rewards_b.len(),
+            "one reward vector per member on each side"
+        );
         let members = rewards_a.len();
         let rows = rewards_a.first().map_or(0, Vec::len);
         let mut logits = Vec::with_capacity(members * rows);
         for (a, b) in rewards_a.iter().zip(rewards_b) {
-            assert!(a.len() == rows && b.len() == rows, "every member scores every row");
+            assert!(
+                a.len() == rows && b.len() == rows,
+                "every member scores every row"
+            );
             logits.extend(a.iter().zip(b).map(|(&x, &y)| x as f64 - y as f64));
         }
-        Self { members, rows, logits }
+        Self {
+            members,
+            rows,
+            logits,
+        }
     }
 
     /// From member-major logits directly (tests, other back-ends).
     pub fn from_logits(members: usize, rows: usize, logits: Vec<f64>) -> Self {
         assert_eq!(logits.len(), members * rows);
-        Self { members, rows, logits }
+        Self {
+            members,
+            rows,
+            logits,
+        }
     }
 
     pub fn members(&self) -> usize {
@@ -99,7 +118,10 @@ impl EnsemblePrediction {
 
     /// Expected (aleatoric) entropy `(1/E) Σ_m H[p_m]`.
     pub fn expected_entropy(&self, i: usize) -> f64 {
-        self.member_logits(i).map(binary_entropy_from_logit).sum::<f64>() / self.members as f64
+        self.member_logits(i)
+            .map(binary_entropy_from_logit)
+            .sum::<f64>()
+            / self.members as f64
     }
 
     /// Epistemic uncertainty (BALD): `H[p̄] − (1/E) Σ_m H[p_m]`, the mutual information between
@@ -111,7 +133,10 @@ impl EnsemblePrediction {
     /// Population variance (ddof 0) of `p_m(i)` across members.
     pub fn variance(&self, i: usize) -> f64 {
         let mean = self.mean_prob(i);
-        self.member_logits(i).map(|l| (sigmoid(l) - mean).powi(2)).sum::<f64>() / self.members as f64
+        self.member_logits(i)
+            .map(|l| (sigmoid(l) - mean).powi(2))
+            .sum::<f64>()
+            / self.members as f64
     }
 
     /// BALD for every row.
@@ -138,7 +163,11 @@ impl EnsemblePrediction {
         assert_eq!(a_preferred.len(), self.rows);
         if self.rows == 0 {
             // No comparisons, no estimate (an absent OOD split): NaN, never a made-up 0.
-            return EvalMetrics { log_likelihood: f64::NAN, accuracy: f64::NAN, brier: f64::NAN };
+            return EvalMetrics {
+                log_likelihood: f64::NAN,
+                accuracy: f64::NAN,
+                brier: f64::NAN,
+            };
         }
         let n = self.rows as f64;
         let (mut ll, mut correct, mut brier) = (0.0f64, 0usize, 0.0f64);
@@ -149,7 +178,11 @@ impl EnsemblePrediction {
             correct += usize::from(p >= 0.5);
             brier += (1.0 - p).powi(2);
         }
-        EvalMetrics { log_likelihood: ll / n, accuracy: correct as f64 / n, brier: brier / n }
+        EvalMetrics {
+            log_likelihood: ll / n,
+            accuracy: correct as f64 / n,
+            brier: brier / n,
+        }
     }
 }
 

@@ -41,7 +41,9 @@ fn splitmix64(mut z: u64) -> u64 {
 
 /// Folds a path of integers into one 64-bit seed.
 pub fn derive_seed(path: &[u64]) -> u64 {
-    path.iter().fold(0x6A09_E667_F3BC_C908, |acc, &x| splitmix64(acc ^ splitmix64(x)))
+    path.iter().fold(0x6A09_E667_F3BC_C908, |acc, &x| {
+        splitmix64(acc ^ splitmix64(x))
+    })
 }
 
 /// The generator for `[root, stream, rest...]`.
@@ -69,14 +71,18 @@ mod tests {
 
     #[test]
     fn same_path_same_draws() {
-        let a: Vec<u32> = (0..4).map({
-            let mut r = rng_for(5, Stream::Model, &[1, 2]);
-            move |_| r.random()
-        }).collect();
-        let b: Vec<u32> = (0..4).map({
-            let mut r = rng_for(5, Stream::Model, &[1, 2]);
-            move |_| r.random()
-        }).collect();
+        let a: Vec<u32> = (0..4)
+            .map({
+                let mut r = rng_for(5, Stream::Model, &[1, 2]);
+                move |_| r.random()
+            })
+            .collect();
+        let b: Vec<u32> = (0..4)
+            .map({
+                let mut r = rng_for(5, Stream::Model, &[1, 2]);
+                move |_| r.random()
+            })
+            .collect();
         assert_eq!(a, b);
     }
 }

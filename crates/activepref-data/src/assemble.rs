@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, DataResult};
 use crate::feature_store::{FeatureTable, table_path};
-use activepref_core::seeds::{Stream, rng_for};
-use activepref_core::{PairBenchmark, PromptCandidates};
 use crate::text::{CandidatePool, ComparisonDataset, SplitRole, TextComparison};
+use activepref_core::seeds::{Stream, rng_for};
 use activepref_core::{FeatureMatrix, PoolBenchmark, PoolSplit, PromptFeatures};
+use activepref_core::{PairBenchmark, PromptCandidates};
 
 /// Moves whole prompts from the pool into validation / test / OOD, by fractions of the distinct
 /// pool prompts, with a seeded shuffle (`rng_for(seed, Data, [7])`).
@@ -32,19 +32,34 @@ pub struct Resplit {
 
 impl Default for Resplit {
     fn default() -> Self {
-        Self { validation: 0.15, test: 0.25, ood: 0.0, seed: 0 }
+        Self {
+            validation: 0.15,
+            test: 0.25,
+            ood: 0.0,
+            seed: 0,
+        }
     }
 }
 
 impl Resplit {
     pub fn validate(&self) -> Result<(), FieldError> {
-        for (f, v) in [("validation", self.validation), ("test", self.test), ("ood", self.ood)] {
+        for (f, v) in [
+            ("validation", self.validation),
+            ("test", self.test),
+            ("ood", self.ood),
+        ] {
             if !(v.is_finite() && (0.0..1.0).contains(&v)) {
-                return Err(FieldError::new(f, format!("{v} must be a fraction in [0, 1)")));
+                return Err(FieldError::new(
+                    f,
+                    format!("{v} must be a fraction in [0, 1)"),
+                ));
             }
         }
         if self.validation + self.test + self.ood >= 1.0 {
-            return Err(FieldError::new("validation", "validation + test + ood must leave some prompts for the pool (sum < 1)"));
+            return Err(FieldError::new(
+                "validation",
+                "validation + test + ood must leave some prompts for the pool (sum < 1)",
+            ));
         }
         Ok(())
     }
@@ -91,7 +106,11 @@ pub enum MissingFeatures {
     Drop,
 }
 
-fn load_table(store: &Path, role: SplitRole, table: &str) -> DataResult<Option<(FeatureTable, std::path::PathBuf)>> {
+fn load_table(
+    store: &Path,
+    role: SplitRole,
+    table: &str,
+) -> DataResult<Option<(FeatureTable, std::path::PathBuf)>> {
     let path = table_path(store, role.name(), table);
     if !path.exists() {
         return Ok(None);
@@ -99,10 +118,17 @@ fn load_table(store: &Path, role: SplitRole, table: &str) -> DataResult<Option<(
     Ok(Some((FeatureTable::load(&path)?, path)))
 }
 
-fn require(store: &Path, role: SplitRole, table: &str) -> DataResult<(FeatureTable, std::path::PathBuf)> {
+fn require(
+    store: &Path,
+    role: SplitRole,
+    table: &str,
+) -> DataResult<(FeatureTable, std::path::PathBuf)> {
     load_table(store, role, table)?.ok_or_else(|| {
-        DataError::file(table_path(store, role.name(), table), "feature table not found")
-            .with_hint("run `activepref featurize` for this dataset, or `activepref import-features`")
+        DataError::file(
+            table_path(store, role.name(), table),
+            "feature table not found",
+        )
+        .with_hint("run `activepref featurize` for this dataset, or `activepref import-features`")
     })
 }
 
@@ -118,12 +144,17 @@ fn split_with_features(
     let (a, a_path) = require(store, role, "pair_a")?;
     let (b, b_path) = require(store, role, "pair_b")?;
     if a.dim() != b.dim() {
-        return Err(DataError::file(&b_path, format!("dimension {} differs from pair_a's {}", b.dim(), a.dim())));
+        return Err(DataError::file(
+            &b_path,
+            format!("dimension {} differs from pair_a's {}", b.dim(), a.dim()),
+        ));
     }
     // Prompt features feed only BAL-PM's entropy term over the pool; other splits may lack them.
     let prompt = match load_table(store, role, "prompt")? {
         Some(t) => Some(t),
-        None if role == SplitRole::Pool => return Err(require(store, role, "prompt").err().expect("missing")),
+        None if role == SplitRole::Pool => {
+            return Err(require(store, role, "prompt").err().expect("missing"));
+        }
         None => None,
     };
     let keep: Vec<usize> = match missing {
@@ -131,7 +162,9 @@ fn split_with_features(
         MissingFeatures::Drop => (0..rows.len())
             .filter(|&i| {
                 let id = rows[i].id.as_str();
-                a.row_of(id).is_some() && b.row_of(id).is_some() && prompt.as_ref().is_none_or(|(p, _)| p.row_of(id).is_some())
+                a.row_of(id).is_some()
+                    && b.row_of(id).is_some()
+                    && prompt.as_ref().is_none_or(|(p, _)| p.row_of(id).is_some())
             })
             .collect(),
     };
@@ -140,10 +173,17 @@ fn split_with_features(
     let pair_b = b.aligned(&ids, &b_path)?;
     let prompt = match &prompt {
         Some((p, path)) => {
-            let rows: Vec<u32> = p.aligned_rows(&ids, path)?.into_iter().map(|r| r as u32).collect();
-            PromptFeatures::from_table(p.matrix(), &rows).map_err(|e| DataError::file(path, e.to_string()))?
+            let rows: Vec<u32> = p
+                .aligned_rows(&ids, path)?
+                .into_iter()
+                .map(|r| r as u32)
+                .collect();
+            PromptFeatures::from_table(p.matrix(), &rows)
+                .map_err(|e| DataError::file(path, e.to_string()))?
         }
-        None => PromptFeatures::from_matrix(&FeatureMatrix::new(ids.len(), 0, Vec::new()).expect("empty rows")),
+        None => PromptFeatures::from_matrix(
+            &FeatureMatrix::new(ids.len(), 0, Vec::new()).expect("empty rows"),
+        ),
     };
     let split = PoolSplit {
         pair_a,
@@ -163,7 +203,13 @@ pub struct Assembled {
 
 /// Joins `ds` with the feature store at `store`. Splits the dataset lacks stay empty unless
 /// `resplit` carves them from the pool.
-pub fn pool_benchmark(name: &str, ds: &ComparisonDataset, store: &Path, missing: MissingFeatures, resplit: Option<&Resplit>) -> DataResult<Assembled> {
+pub fn pool_benchmark(
+    name: &str,
+    ds: &ComparisonDataset,
+    store: &Path,
+    missing: MissingFeatures,
+    resplit: Option<&Resplit>,
+) -> DataResult<Assembled> {
     let prompt_ids = ds.prompt_ids();
     let mut splits: BTreeMap<SplitRole, PoolSplit> = BTreeMap::new();
     let mut dropped = Vec::new();
@@ -178,7 +224,10 @@ pub fn pool_benchmark(name: &str, ds: &ComparisonDataset, store: &Path, missing:
         match dims {
             None => dims = Some(d),
             Some((d0, r0)) if d0 != d.0 => {
-                return Err(DataError::file(table_path(store, role.name(), "pair_a"), format!("dimension {} differs from the {r0} split's {d0}", d.0)));
+                return Err(DataError::file(
+                    table_path(store, role.name(), "pair_a"),
+                    format!("dimension {} differs from the {r0} split's {d0}", d.0),
+                ));
             }
             _ => {}
         }
@@ -210,12 +259,21 @@ pub fn pool_benchmark(name: &str, ds: &ComparisonDataset, store: &Path, missing:
             if target.is_empty() {
                 *target = carved;
             } else if !carved.is_empty() {
-                return Err(DataError::file(store, "resplit would move pool prompts into a split the dataset already has")
-                    .with_hint("set that fraction to 0 or remove `resplit`"));
+                return Err(DataError::file(
+                    store,
+                    "resplit would move pool prompts into a split the dataset already has",
+                )
+                .with_hint("set that fraction to 0 or remove `resplit`"));
             }
         }
     }
-    let benchmark = PoolBenchmark { name: name.to_string(), pool, validation, test, ood };
+    let benchmark = PoolBenchmark {
+        name: name.to_string(),
+        pool,
+        validation,
+        test,
+        ood,
+    };
     Ok(Assembled { benchmark, dropped })
 }
 
@@ -230,7 +288,11 @@ pub struct PromptSplit {
 
 impl Default for PromptSplit {
     fn default() -> Self {
-        Self { validation_prompts: 80, heldout_prompts: 160, seed: 0 }
+        Self {
+            validation_prompts: 80,
+            heldout_prompts: 160,
+            seed: 0,
+        }
     }
 }
 
@@ -241,15 +303,29 @@ pub fn candidate_id(prompt: usize, model: &str) -> String {
 
 /// Joins a candidate pool with `<store>/candidates/responses.safetensors` and splits its prompts
 /// (seeded shuffle, `rng_for(seed, Data, [8])`) into stream / validation / held-out.
-pub fn pair_benchmark(name: &str, pool: &CandidatePool, store: &Path, split: &PromptSplit) -> DataResult<PairBenchmark> {
+pub fn pair_benchmark(
+    name: &str,
+    pool: &CandidatePool,
+    store: &Path,
+    split: &PromptSplit,
+) -> DataResult<PairBenchmark> {
     let path = table_path(store, "candidates", "responses");
     let table = FeatureTable::load(&path)?;
     let mut all = Vec::with_capacity(pool.prompts.len());
     for (p, cands) in pool.candidates.iter().enumerate() {
         if cands.len() < 2 {
-            return Err(DataError::file(&pool.sources[0], format!("prompt {p} has {} candidate response(s); a pair needs 2", cands.len())));
+            return Err(DataError::file(
+                &pool.sources[0],
+                format!(
+                    "prompt {p} has {} candidate response(s); a pair needs 2",
+                    cands.len()
+                ),
+            ));
         }
-        let ids: Vec<String> = cands.iter().map(|c| candidate_id(p, &pool.models[c.model])).collect();
+        let ids: Vec<String> = cands
+            .iter()
+            .map(|c| candidate_id(p, &pool.models[c.model]))
+            .collect();
         all.push(PromptCandidates {
             prompt_id: p as u32,
             features: table.aligned(&ids, &path)?,
@@ -258,17 +334,30 @@ pub fn pair_benchmark(name: &str, pool: &CandidatePool, store: &Path, split: &Pr
     }
     let n = all.len();
     if split.validation_prompts + split.heldout_prompts >= n {
-        return Err(DataError::file(&pool.sources[0], format!(
-            "validation_prompts + heldout_prompts = {} leaves no stream prompts out of {n}",
-            split.validation_prompts + split.heldout_prompts
-        )));
+        return Err(DataError::file(
+            &pool.sources[0],
+            format!(
+                "validation_prompts + heldout_prompts = {} leaves no stream prompts out of {n}",
+                split.validation_prompts + split.heldout_prompts
+            ),
+        ));
     }
     let mut order: Vec<usize> = (0..n).collect();
     order.shuffle(&mut rng_for(split.seed, Stream::Data, &[8]));
     let mut slots: Vec<Option<PromptCandidates>> = all.into_iter().map(Some).collect();
-    let mut take = |range: std::ops::Range<usize>| -> Vec<PromptCandidates> { order[range].iter().map(|&i| slots[i].take().expect("once")).collect() };
+    let mut take = |range: std::ops::Range<usize>| -> Vec<PromptCandidates> {
+        order[range]
+            .iter()
+            .map(|&i| slots[i].take().expect("once"))
+            .collect()
+    };
     let validation = take(0..split.validation_prompts);
     let heldout = take(split.validation_prompts..split.validation_prompts + split.heldout_prompts);
     let stream = take(split.validation_prompts + split.heldout_prompts..n);
-    Ok(PairBenchmark { name: name.to_string(), stream, validation, heldout })
+    Ok(PairBenchmark {
+        name: name.to_string(),
+        stream,
+        validation,
+        heldout,
+    })
 }

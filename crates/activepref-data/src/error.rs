@@ -19,7 +19,13 @@ pub struct DataError {
 impl DataError {
     /// An error about a whole file.
     pub fn file(file: impl AsRef<Path>, message: impl Into<String>) -> Self {
-        Self { file: file.as_ref().to_path_buf(), row: None, field: None, message: message.into(), hint: None }
+        Self {
+            file: file.as_ref().to_path_buf(),
+            row: None,
+            field: None,
+            message: message.into(),
+            hint: None,
+        }
     }
 
     /// An error about one field of one record.
@@ -64,7 +70,10 @@ fn row_part(row: &Option<usize>) -> String {
 
 /// ``: field `f` `` when the field is known.
 fn field_part(field: &Option<String>) -> String {
-    field.as_ref().map(|f| format!(": field `{f}`")).unwrap_or_default()
+    field
+        .as_ref()
+        .map(|f| format!(": field `{f}`"))
+        .unwrap_or_default()
 }
 
 /// Messages from parsers can span lines; the error stays on one line.
@@ -76,6 +85,5 @@ pub fn one_line(message: &str) -> String {
 pub fn hint_part(hint: &Option<String>) -> String {
     hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default()
 }
-
 
 pub type DataResult<T> = Result<T, DataError>;

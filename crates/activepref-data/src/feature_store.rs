@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use safetensors::{Dtype, SafeTensors};
 
-use activepref_core::FeatureMatrix;
 use crate::error::{DataError, DataResult};
 use crate::io::{column, read_table};
+use activepref_core::FeatureMatrix;
 
 pub const FORMAT: &str = "activepref.features.v1";
 const META_KEY: &str = "activepref";
@@ -49,12 +49,20 @@ impl FeatureTable {
     /// mismatch are errors.
     pub fn new(ids: Vec<String>, matrix: FeatureMatrix, origin: &Path) -> DataResult<Self> {
         if ids.len() != matrix.rows() {
-            return Err(DataError::file(origin, format!("{} ids for {} feature rows", ids.len(), matrix.rows())));
+            return Err(DataError::file(
+                origin,
+                format!("{} ids for {} feature rows", ids.len(), matrix.rows()),
+            ));
         }
         let mut index = HashMap::with_capacity(ids.len());
         for (row, id) in ids.iter().enumerate() {
             if let Some(first) = index.insert(id.clone(), row) {
-                return Err(DataError::at(origin, row, "id", format!("duplicate id {id:?} (first at row {first})")));
+                return Err(DataError::at(
+                    origin,
+                    row,
+                    "id",
+                    format!("duplicate id {id:?} (first at row {first})"),
+                ));
             }
         }
         Ok(Self { ids, matrix, index })
@@ -103,74 +111,145 @@ impl FeatureTable {
     /// Writes the table atomically (a temporary file, then a rename).
     pub fn save(&self, path: &Path) -> DataResult<()> {
         let shape = vec![self.rows(), self.dim()];
-        let bytes: Vec<u8> = self.matrix.as_slice().iter().flat_map(|v| v.to_le_bytes()).collect();
+        let bytes: Vec<u8> = self
+            .matrix
+            .as_slice()
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
         let view = safetensors::tensor::TensorView::new(Dtype::F32, shape, &bytes)
             .map_err(|e| DataError::file(path, format!("cannot build tensor: {e}")))?;
-        let header = Header { format: FORMAT.to_string(), rows: self.rows(), dim: self.dim(), ids: self.ids.clone() };
-        let meta = HashMap::from([(META_KEY.to_string(), serde_json::to_string(&header).expect("header serialises"))]);
-        let out = safetensors::serialize([(TENSOR, view)], Some(meta)).map_err(|e| DataError::file(path, format!("cannot serialise: {e}")))?;
+        let header = Header {
+            format: FORMAT.to_string(),
+            rows: self.rows(),
+            dim: self.dim(),
+            ids: self.ids.clone(),
+        };
+        let meta = HashMap::from([(
+            META_KEY.to_string(),
+            serde_json::to_string(&header).expect("header serialises"),
+        )]);
+        let out = safetensors::serialize([(TENSOR, view)], Some(meta))
+            .map_err(|e| DataError::file(path, format!("cannot serialise: {e}")))?;
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| DataError::file(parent, format!("cannot create directory: {e}")))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| DataError::file(parent, format!("cannot create directory: {e}")))?;
         }
-        activepref_core::io::write_atomic_bytes(path, &out).map_err(|e| DataError::file(path, format!("cannot write: {e}")))
+        activepref_core::io::write_atomic_bytes(path, &out)
+            .map_err(|e| DataError::file(path, format!("cannot write: {e}")))
     }
 
     /// Reads a table written by [`FeatureTable::save`] (or any safetensors file with a 2-D
     /// `features` tensor and the metadata above; F16/BF16/F64 are converted to f32).
     pub fn load(path: &Path) -> DataResult<Self> {
         let bytes = std::fs::read(path).map_err(|e| {
-            DataError::file(path, format!("cannot read: {e}")).with_hint("run `activepref featurize` or import features first")
+            DataError::file(path, format!("cannot read: {e}"))
+                .with_hint("run `activepref featurize` or import features first")
         })?;
-        let st = SafeTensors::deserialize(&bytes).map_err(|e| DataError::file(path, format!("not a valid safetensors file: {e}")))?;
-        let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| DataError::file(path, format!("not a valid safetensors file: {e}")))?;
+        let st = SafeTensors::deserialize(&bytes)
+            .map_err(|e| DataError::file(path, format!("not a valid safetensors file: {e}")))?;
+        let (_, header) = SafeTensors::read_metadata(&bytes)
+            .map_err(|e| DataError::file(path, format!("not a valid safetensors file: {e}")))?;
         let meta = header.metadata().clone().unwrap_or_default();
-        let text = meta
-            .get(META_KEY)
-            .ok_or_else(|| DataError::field(path, META_KEY, "missing from the safetensors metadata").with_hint("write feature files with activepref"))?;
-        let header: Header = serde_json::from_str(text).map_err(|e| DataError::field(path, META_KEY, format!("not activepref feature metadata: {e}")))?;
-        let view = st.tensor(TENSOR).map_err(|_| DataError::field(path, TENSOR, "no tensor named `features` in this file"))?;
+        let text = meta.get(META_KEY).ok_or_else(|| {
+            DataError::field(path, META_KEY, "missing from the safetensors metadata")
+                .with_hint("write feature files with activepref")
+        })?;
+        let header: Header = serde_json::from_str(text).map_err(|e| {
+            DataError::field(
+                path,
+                META_KEY,
+                format!("not activepref feature metadata: {e}"),
+            )
+        })?;
+        let view = st.tensor(TENSOR).map_err(|_| {
+            DataError::field(path, TENSOR, "no tensor named `features` in this file")
+        })?;
         let shape = view.shape().to_vec();
         if shape.len() != 2 {
-            return Err(DataError::field(path, TENSOR, format!("expected a 2-D tensor, found shape {shape:?}")));
+            return Err(DataError::field(
+                path,
+                TENSOR,
+                format!("expected a 2-D tensor, found shape {shape:?}"),
+            ));
         }
         let (rows, dim) = (shape[0], shape[1]);
         if header.dim != dim {
-            return Err(DataError::field(path, "dim", format!("metadata says {} but the tensor has {dim} columns", header.dim)));
+            return Err(DataError::field(
+                path,
+                "dim",
+                format!(
+                    "metadata says {} but the tensor has {dim} columns",
+                    header.dim
+                ),
+            ));
         }
         if header.rows != rows {
-            return Err(DataError::field(path, "rows", format!("metadata says {} but the tensor has {rows} rows", header.rows)));
+            return Err(DataError::field(
+                path,
+                "rows",
+                format!(
+                    "metadata says {} but the tensor has {rows} rows",
+                    header.rows
+                ),
+            ));
         }
         let ids = header.ids;
-        let data = decode_floats(view.dtype(), view.data()).map_err(|m| DataError::field(path, TENSOR, m))?;
-        let matrix = FeatureMatrix::new(rows, dim, data).map_err(|e| DataError::field(path, TENSOR, e.to_string()))?;
+        let data = decode_floats(view.dtype(), view.data())
+            .map_err(|m| DataError::field(path, TENSOR, m))?;
+        let matrix = FeatureMatrix::new(rows, dim, data)
+            .map_err(|e| DataError::field(path, TENSOR, e.to_string()))?;
         Self::new(ids, matrix, path)
     }
 
     /// Imports a 2-D `.npy` array (f32, f64 or f16, C order). Row `i` gets `ids[i]`, or `i` when no
     /// ids are given.
     pub fn import_npy(path: &Path, ids: Option<Vec<String>>) -> DataResult<Self> {
-        let bytes = std::fs::read(path).map_err(|e| DataError::file(path, format!("cannot read: {e}")))?;
-        let npy = npyz::NpyFile::new(Cursor::new(&bytes)).map_err(|e| DataError::file(path, format!("not a valid .npy file: {e}")))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| DataError::file(path, format!("cannot read: {e}")))?;
+        let npy = npyz::NpyFile::new(Cursor::new(&bytes))
+            .map_err(|e| DataError::file(path, format!("not a valid .npy file: {e}")))?;
         let shape: Vec<usize> = npy.shape().iter().map(|&s| s as usize).collect();
         if shape.len() != 2 {
-            return Err(DataError::file(path, format!("expected a 2-D array (rows x dim), found shape {shape:?}")));
+            return Err(DataError::file(
+                path,
+                format!("expected a 2-D array (rows x dim), found shape {shape:?}"),
+            ));
         }
         if npy.order() != npyz::Order::C {
-            return Err(DataError::file(path, "Fortran-ordered arrays are not supported").with_hint("save with numpy.ascontiguousarray"));
+            return Err(
+                DataError::file(path, "Fortran-ordered arrays are not supported")
+                    .with_hint("save with numpy.ascontiguousarray"),
+            );
         }
         let descr = npy.dtype().descr();
-        let bad = |e: std::io::Error| DataError::file(path, format!("cannot read the array data: {e}"));
+        let bad =
+            |e: std::io::Error| DataError::file(path, format!("cannot read the array data: {e}"));
         let data: Vec<f32> = match npy.try_data::<f32>() {
             Ok(r) => r.collect::<Result<_, _>>().map_err(bad)?,
             Err(npy) => match npy.try_data::<f64>() {
-                Ok(r) => r.map(|v| v.map(|x| x as f32)).collect::<Result<_, _>>().map_err(bad)?,
+                Ok(r) => r
+                    .map(|v| v.map(|x| x as f32))
+                    .collect::<Result<_, _>>()
+                    .map_err(bad)?,
                 Err(npy) => match npy.try_data::<half::f16>() {
-                    Ok(r) => r.map(|v| v.map(f32::from)).collect::<Result<_, _>>().map_err(bad)?,
-                    Err(_) => return Err(DataError::file(path, format!("unsupported dtype {descr}; expected float32, float64 or float16"))),
+                    Ok(r) => r
+                        .map(|v| v.map(f32::from))
+                        .collect::<Result<_, _>>()
+                        .map_err(bad)?,
+                    Err(_) => {
+                        return Err(DataError::file(
+                            path,
+                            format!(
+                                "unsupported dtype {descr}; expected float32, float64 or float16"
+                            ),
+                        ));
+                    }
                 },
             },
         };
-        let matrix = FeatureMatrix::new(shape[0], shape[1], data).map_err(|e| DataError::file(path, e.to_string()))?;
+        let matrix = FeatureMatrix::new(shape[0], shape[1], data)
+            .map_err(|e| DataError::file(path, e.to_string()))?;
         let ids = ids.unwrap_or_else(|| (0..shape[0]).map(|i| i.to_string()).collect());
         Self::new(ids, matrix, path)
     }
@@ -180,11 +259,23 @@ impl FeatureTable {
 pub fn decode_floats(dtype: Dtype, data: &[u8]) -> Result<Vec<f32>, String> {
     let chunks = |w: usize| data.chunks_exact(w);
     Ok(match dtype {
-        Dtype::F32 => chunks(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-        Dtype::F16 => chunks(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-        Dtype::BF16 => chunks(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-        Dtype::F64 => chunks(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32).collect(),
-        other => return Err(format!("unsupported dtype {other:?}; expected F32, F16, BF16 or F64")),
+        Dtype::F32 => chunks(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        Dtype::F16 => chunks(2)
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        Dtype::BF16 => chunks(2)
+            .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        Dtype::F64 => chunks(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
+            .collect(),
+        other => {
+            return Err(format!(
+                "unsupported dtype {other:?}; expected F32, F16, BF16 or F64"
+            ));
+        }
     })
 }
 
@@ -210,14 +301,23 @@ pub fn import_balpm_hub(path: &Path, layout: HubLayout) -> DataResult<HubImport>
     let id_col = column(path, &df, "id")?;
     let ids: Vec<String> = match id_col.cast(&DataType::String) {
         Ok(s) => crate::io::strings(path, "id", &s)?,
-        Err(_) => return Err(DataError::field(path, "id", format!("cannot read ids of type {}", id_col.dtype()))),
+        Err(_) => {
+            return Err(DataError::field(
+                path,
+                "id",
+                format!("cannot read ids of type {}", id_col.dtype()),
+            ));
+        }
     };
     let width = df.width() - 1;
     if width == 0 {
         return Err(DataError::file(path, "no feature columns after `id`"));
     }
     if layout == HubLayout::Pair && width % 2 != 0 {
-        return Err(DataError::file(path, format!("the pair layout needs an even number of feature columns (2d), found {width}")));
+        return Err(DataError::file(
+            path,
+            format!("the pair layout needs an even number of feature columns (2d), found {width}"),
+        ));
     }
     let n = df.height();
     let mut data = vec![0f32; n * width];
@@ -229,7 +329,8 @@ pub fn import_balpm_hub(path: &Path, layout: HubLayout) -> DataResult<HubImport>
             data[i * width + j] = x as f32;
         }
     }
-    let full = FeatureMatrix::new(n, width, data).map_err(|e| DataError::file(path, e.to_string()))?;
+    let full =
+        FeatureMatrix::new(n, width, data).map_err(|e| DataError::file(path, e.to_string()))?;
     let tables = match layout {
         HubLayout::Prompt => vec![("prompt", FeatureTable::new(ids, full, path)?)],
         HubLayout::Pair => {
@@ -241,7 +342,10 @@ pub fn import_balpm_hub(path: &Path, layout: HubLayout) -> DataResult<HubImport>
             }
             let a = FeatureMatrix::new(n, d, a).expect("finite, shaped");
             let b = FeatureMatrix::new(n, d, b).expect("finite, shaped");
-            vec![("pair_a", FeatureTable::new(ids.clone(), a, path)?), ("pair_b", FeatureTable::new(ids, b, path)?)]
+            vec![
+                ("pair_a", FeatureTable::new(ids.clone(), a, path)?),
+                ("pair_b", FeatureTable::new(ids, b, path)?),
+            ]
         }
     };
     Ok(HubImport { tables })

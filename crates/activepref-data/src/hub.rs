@@ -54,7 +54,12 @@ pub fn dataset(key: &str) -> Option<&'static HubDataset> {
 
 /// Whether `HF_HUB_OFFLINE` asks for offline mode (`1`, `true`, `yes`, `on`, as huggingface_hub reads it).
 pub fn offline_from_env() -> bool {
-    std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+    std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "1" | "true" | "yes" | "on"
+        )
+    })
 }
 
 /// The hub cache directory from the environment (see the module docs).
@@ -67,12 +72,26 @@ pub fn cache_from_env() -> Cache {
 
 fn is_data_file(path: &str) -> bool {
     let p = path.to_ascii_lowercase();
-    [".parquet", ".csv", ".csv.gz", ".json", ".jsonl", ".jsonl.gz", ".json.gz"].iter().any(|e| p.ends_with(e))
+    [
+        ".parquet",
+        ".csv",
+        ".csv.gz",
+        ".json",
+        ".jsonl",
+        ".jsonl.gz",
+        ".json.gz",
+    ]
+    .iter()
+    .any(|e| p.ends_with(e))
 }
 
 /// The files of `ds` already in `cache` (offline lookup), sorted; empty when it is not cached.
 pub fn cached_files(cache: &Cache, ds: &HubDataset) -> Vec<PathBuf> {
-    let repo = Repo::with_revision(ds.repo.to_string(), RepoType::Dataset, ds.revision.to_string());
+    let repo = Repo::with_revision(
+        ds.repo.to_string(),
+        RepoType::Dataset,
+        ds.revision.to_string(),
+    );
     let root = cache.path().join(repo.folder_name());
     let Ok(commit) = std::fs::read_to_string(root.join("refs").join(ds.revision)) else {
         return Vec::new();
@@ -82,7 +101,10 @@ pub fn cached_files(cache: &Cache, ds: &HubDataset) -> Vec<PathBuf> {
         .unwrap_or_default()
         .into_iter()
         .filter(|p| {
-            let rel = p.strip_prefix(&snapshot).map(|r| r.to_string_lossy().replace('\\', "/")).unwrap_or_default();
+            let rel = p
+                .strip_prefix(&snapshot)
+                .map(|r| r.to_string_lossy().replace('\\', "/"))
+                .unwrap_or_default();
             rel.starts_with(ds.prefix) && is_data_file(&rel)
         })
         .collect()
@@ -108,14 +130,28 @@ pub fn fetch(cache: Cache, ds: &HubDataset, offline: bool) -> DataResult<Vec<Pat
         .with_retries(1)
         .build()
         .map_err(unreachable)?;
-    let repo = api.repo(Repo::with_revision(ds.repo.to_string(), RepoType::Dataset, ds.revision.to_string()));
+    let repo = api.repo(Repo::with_revision(
+        ds.repo.to_string(),
+        RepoType::Dataset,
+        ds.revision.to_string(),
+    ));
     let info = repo.info().map_err(unreachable)?;
     let mut files = Vec::new();
-    for sibling in info.siblings.iter().filter(|s| s.rfilename.starts_with(ds.prefix) && is_data_file(&s.rfilename)) {
+    for sibling in info
+        .siblings
+        .iter()
+        .filter(|s| s.rfilename.starts_with(ds.prefix) && is_data_file(&s.rfilename))
+    {
         files.push(repo.get(&sibling.rfilename).map_err(unreachable)?);
     }
     if files.is_empty() {
-        return Err(DataError::file(&cache_dir, format!("{} at {} has no data files under `{}`", ds.repo, ds.revision, ds.prefix)));
+        return Err(DataError::file(
+            &cache_dir,
+            format!(
+                "{} at {} has no data files under `{}`",
+                ds.repo, ds.revision, ds.prefix
+            ),
+        ));
     }
     files.sort();
     Ok(files)

@@ -33,13 +33,17 @@ impl TableFormat {
 /// Reads a whole file, un-gzipping it when it is gzip (by magic bytes, whatever its name).
 pub fn read_bytes(path: &Path) -> DataResult<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|e| {
-        DataError::file(path, format!("cannot read: {e}")).with_hint("check the path in the experiment file or command line")
+        DataError::file(path, format!("cannot read: {e}"))
+            .with_hint("check the path in the experiment file or command line")
     })?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::with_capacity(raw.len() * 4);
-        flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|e| {
-            DataError::file(path, format!("corrupt or truncated gzip: {e}")).with_hint("download the file again")
-        })?;
+        flate2::read::MultiGzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .map_err(|e| {
+                DataError::file(path, format!("corrupt or truncated gzip: {e}"))
+                    .with_hint("download the file again")
+            })?;
         Ok(out)
     } else {
         Ok(raw)
@@ -49,7 +53,8 @@ pub fn read_bytes(path: &Path) -> DataResult<Vec<u8>> {
 /// Every file under `dir`, subdirectories included, sorted by path.
 pub fn files_under(dir: &Path) -> DataResult<Vec<std::path::PathBuf>> {
     fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> DataResult<()> {
-        let entries = std::fs::read_dir(dir).map_err(|e| DataError::file(dir, format!("cannot list directory: {e}")))?;
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| DataError::file(dir, format!("cannot list directory: {e}")))?;
         for p in entries.filter_map(|e| e.ok().map(|e| e.path())) {
             if p.is_dir() {
                 collect(&p, out)?;
@@ -67,7 +72,10 @@ pub fn files_under(dir: &Path) -> DataResult<Vec<std::path::PathBuf>> {
 
 /// The format of `path`, from its extension (ignoring a trailing `.gz`) and, for `.json`, its first byte.
 pub fn detect_format(path: &Path, bytes: &[u8]) -> DataResult<TableFormat> {
-    let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
     let name = name.strip_suffix(".gz").unwrap_or(&name);
     let ext = name.rsplit('.').next().unwrap_or("");
     match ext {
@@ -77,7 +85,10 @@ pub fn detect_format(path: &Path, bytes: &[u8]) -> DataResult<TableFormat> {
         "json" => match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
             Some(b'[') => Ok(TableFormat::JsonArray),
             Some(b'{') => Ok(TableFormat::JsonLines),
-            _ => Err(DataError::file(path, "a .json file must start with `[` (array of records) or `{` (one record per line)")),
+            _ => Err(DataError::file(
+                path,
+                "a .json file must start with `[` (array of records) or `{` (one record per line)",
+            )),
         },
         _ => Err(DataError::file(path, format!("unknown file type `.{ext}`"))
             .with_hint("use .jsonl, .json, .parquet or .csv, optionally gzipped (.gz)")),
@@ -89,34 +100,52 @@ pub fn detect_format(path: &Path, bytes: &[u8]) -> DataResult<TableFormat> {
 pub fn read_table(path: &Path, schema: Option<&Schema>) -> DataResult<DataFrame> {
     let bytes = read_bytes(path)?;
     let format = detect_format(path, &bytes)?;
-    let invalid = |e: PolarsError| DataError::file(path, format!("not valid {}: {e}", format.name()));
-    let df = match format {
-        TableFormat::JsonLines | TableFormat::JsonArray => {
-            let json_format = if format == TableFormat::JsonLines { JsonFormat::JsonLines } else { JsonFormat::Json };
-            match parse_json(&bytes, json_format, schema) {
-                Ok(df) => df,
-                Err(e) => return Err(diagnose_json(path, &bytes, format, schema).unwrap_or_else(|| invalid(e))),
+    let invalid =
+        |e: PolarsError| DataError::file(path, format!("not valid {}: {e}", format.name()));
+    let df =
+        match format {
+            TableFormat::JsonLines | TableFormat::JsonArray => {
+                let json_format = if format == TableFormat::JsonLines {
+                    JsonFormat::JsonLines
+                } else {
+                    JsonFormat::Json
+                };
+                match parse_json(&bytes, json_format, schema) {
+                    Ok(df) => df,
+                    Err(e) => {
+                        return Err(diagnose_json(path, &bytes, format, schema)
+                            .unwrap_or_else(|| invalid(e)));
+                    }
+                }
             }
-        }
-        TableFormat::Parquet => {
-            // polars-parquet 0.55 can panic (instead of erring) on some corrupt footers; a damaged
-            // file must still be one clear error, so the read is isolated here.
-            let read = std::panic::catch_unwind(|| ParquetReader::new(Cursor::new(bytes)).finish());
-            match read {
-                Ok(r) => r.map_err(invalid)?,
-                Err(_) => return Err(DataError::file(path, "corrupt parquet file (the parquet reader could not decode its metadata)").with_hint("download or write the file again")),
+            TableFormat::Parquet => {
+                // polars-parquet 0.55 can panic (instead of erring) on some corrupt footers; a damaged
+                // file must still be one clear error, so the read is isolated here.
+                let read =
+                    std::panic::catch_unwind(|| ParquetReader::new(Cursor::new(bytes)).finish());
+                match read {
+                    Ok(r) => r.map_err(invalid)?,
+                    Err(_) => return Err(DataError::file(
+                        path,
+                        "corrupt parquet file (the parquet reader could not decode its metadata)",
+                    )
+                    .with_hint("download or write the file again")),
+                }
             }
-        }
-        TableFormat::Csv => CsvReadOptions::default()
-            .with_has_header(true)
-            .into_reader_with_file_handle(Cursor::new(bytes))
-            .finish()
-            .map_err(invalid)?,
-    };
+            TableFormat::Csv => CsvReadOptions::default()
+                .with_has_header(true)
+                .into_reader_with_file_handle(Cursor::new(bytes))
+                .finish()
+                .map_err(invalid)?,
+        };
     Ok(df)
 }
 
-fn parse_json(bytes: &[u8], format: JsonFormat, schema: Option<&Schema>) -> PolarsResult<DataFrame> {
+fn parse_json(
+    bytes: &[u8],
+    format: JsonFormat,
+    schema: Option<&Schema>,
+) -> PolarsResult<DataFrame> {
     let mut reader = JsonReader::new(Cursor::new(bytes)).with_json_format(format);
     reader = match schema {
         Some(schema) => reader.with_schema(Arc::new(schema.clone())),
@@ -128,12 +157,24 @@ fn parse_json(bytes: &[u8], format: JsonFormat, schema: Option<&Schema>) -> Pola
 
 /// After polars refused a JSON file against `schema`: finds the first record and top-level field
 /// that do not parse, so the error can name them. Runs only on the failure path.
-fn diagnose_json(path: &Path, bytes: &[u8], format: TableFormat, schema: Option<&Schema>) -> Option<DataError> {
+fn diagnose_json(
+    path: &Path,
+    bytes: &[u8],
+    format: TableFormat,
+    schema: Option<&Schema>,
+) -> Option<DataError> {
     let schema = schema?;
     let records: Vec<Vec<u8>> = match format {
-        TableFormat::JsonLines => bytes.split(|&b| b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace)).map(<[u8]>::to_vec).collect(),
+        TableFormat::JsonLines => bytes
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+            .map(<[u8]>::to_vec)
+            .collect(),
         _ => match serde_json::from_slice::<Vec<serde_json::Value>>(bytes) {
-            Ok(values) => values.iter().map(|v| serde_json::to_vec(v).expect("re-serialise")).collect(),
+            Ok(values) => values
+                .iter()
+                .map(|v| serde_json::to_vec(v).expect("re-serialise"))
+                .collect(),
             Err(e) => return Some(DataError::file(path, format!("not valid JSON: {e}"))),
         },
     };
@@ -147,7 +188,12 @@ fn diagnose_json(path: &Path, bytes: &[u8], format: TableFormat, schema: Option<
         for field in schema.iter_fields() {
             let one = Schema::from_iter([field.clone()]);
             if let Err(e) = parse_json(record, JsonFormat::JsonLines, Some(&one)) {
-                return Some(DataError::at(path, row, field.name(), format!("wrong type: {e}")));
+                return Some(DataError::at(
+                    path,
+                    row,
+                    field.name(),
+                    format!("wrong type: {e}"),
+                ));
             }
         }
         return Some(DataError::file(path, "does not match the expected schema").with_row(row));
@@ -160,19 +206,37 @@ pub fn column<'a>(path: &Path, df: &'a DataFrame, name: &str) -> DataResult<&'a 
     match df.column(name) {
         Ok(c) => Ok(c.as_materialized_series()),
         Err(_) => {
-            let have: Vec<String> = df.get_column_names().iter().map(|n| n.to_string()).collect();
-            Err(DataError::field(path, name, format!("missing column; the file has: {}", have.join(", "))))
+            let have: Vec<String> = df
+                .get_column_names()
+                .iter()
+                .map(|n| n.to_string())
+                .collect();
+            Err(DataError::field(
+                path,
+                name,
+                format!("missing column; the file has: {}", have.join(", ")),
+            ))
         }
     }
 }
 
 /// The sub-field `name` of a struct column `parent`.
-pub fn struct_field(path: &Path, parent_name: &str, parent: &Series, name: &str) -> DataResult<Series> {
+pub fn struct_field(
+    path: &Path,
+    parent_name: &str,
+    parent: &Series,
+    name: &str,
+) -> DataResult<Series> {
     let full = format!("{parent_name}.{name}");
-    let s = parent
-        .struct_()
-        .map_err(|_| DataError::field(path, parent_name, format!("expected an object, found {}", parent.dtype())))?;
-    s.field_by_name(name).map_err(|_| DataError::field(path, &full, "missing field"))
+    let s = parent.struct_().map_err(|_| {
+        DataError::field(
+            path,
+            parent_name,
+            format!("expected an object, found {}", parent.dtype()),
+        )
+    })?;
+    s.field_by_name(name)
+        .map_err(|_| DataError::field(path, &full, "missing field"))
 }
 
 fn first_null(s: &Series) -> Option<usize> {
@@ -184,11 +248,16 @@ fn first_null(s: &Series) -> Option<usize> {
 
 /// A text column without nulls.
 pub fn strings(path: &Path, field: &str, s: &Series) -> DataResult<Vec<String>> {
-    let ca = s.str().map_err(|_| DataError::field(path, field, format!("expected text, found {}", s.dtype())))?;
+    let ca = s.str().map_err(|_| {
+        DataError::field(path, field, format!("expected text, found {}", s.dtype()))
+    })?;
     if let Some(row) = first_null(s) {
         return Err(DataError::at(path, row, field, "missing or not text"));
     }
-    Ok(ca.iter().map(|v| v.unwrap_or_default().to_string()).collect())
+    Ok(ca
+        .iter()
+        .map(|v| v.unwrap_or_default().to_string())
+        .collect())
 }
 
 /// A text column where nulls are allowed (absent optional fields).
@@ -196,7 +265,9 @@ pub fn optional_strings(path: &Path, field: &str, s: &Series) -> DataResult<Vec<
     if s.dtype() == &DataType::Null {
         return Ok(vec![None; s.len()]);
     }
-    let ca = s.str().map_err(|_| DataError::field(path, field, format!("expected text, found {}", s.dtype())))?;
+    let ca = s.str().map_err(|_| {
+        DataError::field(path, field, format!("expected text, found {}", s.dtype()))
+    })?;
     Ok(ca.iter().map(|v| v.map(str::to_string)).collect())
 }
 
@@ -207,8 +278,15 @@ pub fn integers(path: &Path, field: &str, s: &Series) -> DataResult<Vec<i64>> {
         return Err(DataError::at(path, row, field, "missing or not a number"));
     }
     if s.dtype().is_integer() {
-        let c = s.cast(&DataType::Int64).map_err(|e| DataError::field(path, field, e.to_string()))?;
-        return Ok(c.i64().expect("cast to i64").iter().map(|v| v.unwrap_or(0)).collect());
+        let c = s
+            .cast(&DataType::Int64)
+            .map_err(|e| DataError::field(path, field, e.to_string()))?;
+        return Ok(c
+            .i64()
+            .expect("cast to i64")
+            .iter()
+            .map(|v| v.unwrap_or(0))
+            .collect());
     }
     if s.dtype().is_float() {
         let v = floats(path, field, s)?;
@@ -219,12 +297,21 @@ pub fn integers(path: &Path, field: &str, s: &Series) -> DataResult<Vec<i64>> {
                 if x.fract() == 0.0 && x.abs() < 9.0e15 {
                     Ok(x as i64)
                 } else {
-                    Err(DataError::at(path, row, field, format!("expected an integer, found {x}")))
+                    Err(DataError::at(
+                        path,
+                        row,
+                        field,
+                        format!("expected an integer, found {x}"),
+                    ))
                 }
             })
             .collect();
     }
-    Err(DataError::field(path, field, format!("expected an integer, found {}", s.dtype())))
+    Err(DataError::field(
+        path,
+        field,
+        format!("expected an integer, found {}", s.dtype()),
+    ))
 }
 
 /// A finite float column without nulls. Text holding a number (AlpacaEval's `preference`) is parsed.
@@ -233,24 +320,43 @@ pub fn floats(path: &Path, field: &str, s: &Series) -> DataResult<Vec<f64>> {
         return Err(DataError::at(path, row, field, "missing or not a number"));
     }
     let values: Vec<f64> = if s.dtype().is_primitive_numeric() {
-        let c = s.cast(&DataType::Float64).map_err(|e| DataError::field(path, field, e.to_string()))?;
-        c.f64().expect("cast to f64").iter().map(|v| v.unwrap_or(f64::NAN)).collect()
+        let c = s
+            .cast(&DataType::Float64)
+            .map_err(|e| DataError::field(path, field, e.to_string()))?;
+        c.f64()
+            .expect("cast to f64")
+            .iter()
+            .map(|v| v.unwrap_or(f64::NAN))
+            .collect()
     } else if let Ok(ca) = s.str() {
         let mut out = Vec::with_capacity(ca.len());
         for (row, v) in ca.iter().enumerate() {
             let text = v.unwrap_or_default();
-            let x: f64 = text
-                .trim()
-                .parse()
-                .map_err(|_| DataError::at(path, row, field, format!("expected a number, found {text:?}")))?;
+            let x: f64 = text.trim().parse().map_err(|_| {
+                DataError::at(
+                    path,
+                    row,
+                    field,
+                    format!("expected a number, found {text:?}"),
+                )
+            })?;
             out.push(x);
         }
         out
     } else {
-        return Err(DataError::field(path, field, format!("expected a number, found {}", s.dtype())));
+        return Err(DataError::field(
+            path,
+            field,
+            format!("expected a number, found {}", s.dtype()),
+        ));
     };
     if let Some(row) = values.iter().position(|v| !v.is_finite()) {
-        return Err(DataError::at(path, row, field, format!("{} is not a finite number", values[row])));
+        return Err(DataError::at(
+            path,
+            row,
+            field,
+            format!("{} is not a finite number", values[row]),
+        ));
     }
     Ok(values)
 }
@@ -259,7 +365,10 @@ pub fn floats(path: &Path, field: &str, s: &Series) -> DataResult<Vec<f64>> {
 /// JSON input is read against `schema` when given.
 pub fn convert_to_parquet(from: &Path, to: &Path, schema: Option<&Schema>) -> DataResult<()> {
     let mut df = read_table(from, schema)?;
-    let file = std::fs::File::create(to).map_err(|e| DataError::file(to, format!("cannot create: {e}")))?;
-    ParquetWriter::new(file).finish(&mut df).map_err(|e| DataError::file(to, format!("cannot write parquet: {e}")))?;
+    let file = std::fs::File::create(to)
+        .map_err(|e| DataError::file(to, format!("cannot create: {e}")))?;
+    ParquetWriter::new(file)
+        .finish(&mut df)
+        .map_err(|e| DataError::file(to, format!("cannot write parquet: {e}")))?;
     Ok(())
 }

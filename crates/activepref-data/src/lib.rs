@@ -23,4 +23,3 @@ pub mod synthetic_pairs;
 pub mod text;
 
 pub use error::{DataError, DataResult};
-

@@ -12,21 +12,38 @@ use crate::error::DataResult;
 use crate::formats::alpaca_eval::{self, MissingPrompts};
 use crate::formats::pairs::{self, PairColumns};
 use crate::formats::{hh_rlhf, summarize};
-use activepref_core::PairBenchmark;
 use crate::text::{CandidatePool, ComparisonDataset};
+use activepref_core::PairBenchmark;
 
 /// `(field, message)` when the dataset path named in an experiment file is not there.
 fn dataset_exists(path: &std::path::Path) -> Result<(), FieldError> {
     if path.exists() {
         Ok(())
     } else {
-        Err(FieldError::new("path", format!("`{}` does not exist; see README \"Real data\" for where to get it", path.display())))
+        Err(FieldError::new(
+            "path",
+            format!(
+                "`{}` does not exist; see README \"Real data\" for where to get it",
+                path.display()
+            ),
+        ))
     }
 }
 
 /// The comparison formats (pool setting).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[derive(strum::Display, strum::EnumString, strum::IntoStaticStr, strum::VariantArray)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "kebab-case")]
 #[strum(serialize_all = "kebab-case")]
 pub enum ComparisonFormat {
@@ -45,7 +62,11 @@ impl ComparisonFormat {
     }
 
     /// Loads the text records.
-    pub fn load(self, path: &std::path::Path, columns: Option<&PairColumns>) -> DataResult<ComparisonDataset> {
+    pub fn load(
+        self,
+        path: &std::path::Path,
+        columns: Option<&PairColumns>,
+    ) -> DataResult<ComparisonDataset> {
         match self {
             ComparisonFormat::SummarizeFromFeedback => summarize::load(path),
             ComparisonFormat::HhRlhf => hh_rlhf::load(path),
@@ -77,7 +98,13 @@ impl ComparisonSource {
     /// Static checks; the error is `(field, message)`.
     pub fn validate(&self) -> Result<(), FieldError> {
         if self.columns.is_some() && self.format != ComparisonFormat::Pairs {
-            return Err(FieldError::new("columns", format!("only `format: pairs` takes a column mapping, not {}", self.format)));
+            return Err(FieldError::new(
+                "columns",
+                format!(
+                    "only `format: pairs` takes a column mapping, not {}",
+                    self.format
+                ),
+            ));
         }
         dataset_exists(&self.path)?;
         if let Some(r) = &self.resplit {
@@ -93,7 +120,13 @@ impl ComparisonSource {
     /// Loads the records and joins them with the feature store.
     pub fn assemble(&self, name: &str) -> DataResult<Assembled> {
         let ds = self.load_text()?;
-        assemble::pool_benchmark(name, &ds, &self.features, self.missing_features, self.resplit.as_ref())
+        assemble::pool_benchmark(
+            name,
+            &ds,
+            &self.features,
+            self.missing_features,
+            self.resplit.as_ref(),
+        )
     }
 }
 

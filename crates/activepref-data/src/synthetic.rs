@@ -173,7 +173,10 @@ impl SyntheticPoolConfig {
             ("prompt_dim", self.prompt_dim),
             ("response_dim", self.response_dim),
             ("clusters", self.clusters),
-            ("max_comparisons_per_prompt", self.max_comparisons_per_prompt),
+            (
+                "max_comparisons_per_prompt",
+                self.max_comparisons_per_prompt,
+            ),
             ("pool_prompts", self.pool_prompts),
             ("validation_prompts", self.validation_prompts),
             ("test_prompts", self.test_prompts),
@@ -200,10 +203,16 @@ impl SyntheticPoolConfig {
             }
         }
         if self.pair_prompt_dim > self.prompt_dim {
-            return bad("pair_prompt_dim", "must be at most prompt_dim (0 = all prompt coordinates)");
+            return bad(
+                "pair_prompt_dim",
+                "must be at most prompt_dim (0 = all prompt coordinates)",
+            );
         }
         if self.mixing_rank > self.prompt_dim.min(self.response_dim) {
-            return bad("mixing_rank", "must be at most min(prompt_dim, response_dim) (0 = dense)");
+            return bad(
+                "mixing_rank",
+                "must be at most min(prompt_dim, response_dim) (0 = dense)",
+            );
         }
         if self.comparisons_per_prompt > 1e4 {
             return bad("comparisons_per_prompt", "must be at most 1e4");
@@ -222,7 +231,9 @@ impl SyntheticPoolConfig {
         self.validate().expect("validate() before generate()");
         let mut rng = rng_for(self.seed, Stream::Data, &[]);
         let world = World::new(self, &mut rng);
-        let zipf: Vec<f64> = (0..self.clusters).map(|k| ((k + 1) as f64).powf(-self.cluster_zipf)).collect();
+        let zipf: Vec<f64> = (0..self.clusters)
+            .map(|k| ((k + 1) as f64).powf(-self.cluster_zipf))
+            .collect();
         let ood_weights = match self.ood_cluster_weights {
             OodClusterWeights::Same => zipf.clone(),
             OodClusterWeights::Uniform => vec![1.0; self.clusters],
@@ -236,12 +247,44 @@ impl SyntheticPoolConfig {
             next_prompt += prompts as u32;
             s
         };
-        let size = |prompts: usize, comparisons: usize| if comparisons > 0 { SplitSize::Comparisons(comparisons) } else { SplitSize::Prompts(prompts) };
-        let pool = split(size(self.pool_prompts, self.pool_comparisons), &zipf, &zero_shift, &mut rng);
-        let validation = split(size(self.validation_prompts, self.validation_comparisons), &zipf, &zero_shift, &mut rng);
-        let test = split(size(self.test_prompts, self.test_comparisons), &zipf, &zero_shift, &mut rng);
-        let ood = split(size(self.ood_prompts, self.ood_comparisons), &ood_weights, &ood_shift, &mut rng);
-        PoolBenchmark { name: format!("synthetic(seed={})", self.seed), pool, validation, test, ood }
+        let size = |prompts: usize, comparisons: usize| {
+            if comparisons > 0 {
+                SplitSize::Comparisons(comparisons)
+            } else {
+                SplitSize::Prompts(prompts)
+            }
+        };
+        let pool = split(
+            size(self.pool_prompts, self.pool_comparisons),
+            &zipf,
+            &zero_shift,
+            &mut rng,
+        );
+        let validation = split(
+            size(self.validation_prompts, self.validation_comparisons),
+            &zipf,
+            &zero_shift,
+            &mut rng,
+        );
+        let test = split(
+            size(self.test_prompts, self.test_comparisons),
+            &zipf,
+            &zero_shift,
+            &mut rng,
+        );
+        let ood = split(
+            size(self.ood_prompts, self.ood_comparisons),
+            &ood_weights,
+            &ood_shift,
+            &mut rng,
+        );
+        PoolBenchmark {
+            name: format!("synthetic(seed={})", self.seed),
+            pool,
+            validation,
+            test,
+            ood,
+        }
     }
 }
 
@@ -282,31 +325,62 @@ pub(crate) struct PromptContext {
 }
 
 pub(crate) fn normal_vec(rng: &mut ChaCha8Rng, n: usize, sd: f64) -> Vec<f64> {
-    (0..n).map(|_| { let z: f64 = StandardNormal.sample(rng); sd * z }).collect()
+    (0..n)
+        .map(|_| {
+            let z: f64 = StandardNormal.sample(rng);
+            sd * z
+        })
+        .collect()
 }
 
 impl World {
     pub(crate) fn new(cfg: &SyntheticPoolConfig, rng: &mut ChaCha8Rng) -> Self {
-        let centres = (0..cfg.clusters).map(|_| normal_vec(rng, cfg.prompt_dim, cfg.cluster_spread)).collect();
+        let centres = (0..cfg.clusters)
+            .map(|_| normal_vec(rng, cfg.prompt_dim, cfg.cluster_spread))
+            .collect();
         let mix_sd = cfg.prompt_mixing / (cfg.prompt_dim as f64).sqrt();
         let mixing = if cfg.mixing_rank == 0 {
-            Mixing::Dense((0..cfg.response_dim).map(|_| normal_vec(rng, cfg.prompt_dim, mix_sd)).collect())
+            Mixing::Dense(
+                (0..cfg.response_dim)
+                    .map(|_| normal_vec(rng, cfg.prompt_dim, mix_sd))
+                    .collect(),
+            )
         } else {
             let r = cfg.mixing_rank;
-            let a = (0..cfg.response_dim).map(|_| normal_vec(rng, r, 1.0 / (r as f64).sqrt())).collect();
-            let bt = (0..r).map(|_| normal_vec(rng, cfg.prompt_dim, mix_sd)).collect();
+            let a = (0..cfg.response_dim)
+                .map(|_| normal_vec(rng, r, 1.0 / (r as f64).sqrt()))
+                .collect();
+            let bt = (0..r)
+                .map(|_| normal_vec(rng, cfg.prompt_dim, mix_sd))
+                .collect();
             Mixing::LowRank { a, bt }
         };
         let u_sd = 1.0 / (cfg.response_dim as f64).sqrt();
         let v_sd = 1.0 / (cfg.prompt_dim as f64).sqrt() / cfg.cluster_spread.max(1.0);
-        let reward_u = (0..cfg.reward_hidden).map(|_| normal_vec(rng, cfg.response_dim, u_sd * 1.5)).collect();
-        let reward_v = (0..cfg.reward_hidden).map(|_| normal_vec(rng, cfg.prompt_dim, v_sd * 1.5)).collect();
+        let reward_u = (0..cfg.reward_hidden)
+            .map(|_| normal_vec(rng, cfg.response_dim, u_sd * 1.5))
+            .collect();
+        let reward_v = (0..cfg.reward_hidden)
+            .map(|_| normal_vec(rng, cfg.prompt_dim, v_sd * 1.5))
+            .collect();
         let reward_a = normal_vec(rng, cfg.reward_hidden, 1.0);
         let raw = normal_vec(rng, cfg.prompt_dim, 1.0);
         let norm = raw.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-12);
         let shift_dir = raw.iter().map(|v| v / norm).collect();
-        let pair_prompt_dim = if cfg.pair_prompt_dim == 0 { cfg.prompt_dim } else { cfg.pair_prompt_dim };
-        Self { centres, mixing, reward_u, reward_v, reward_a, shift_dir, pair_prompt_dim }
+        let pair_prompt_dim = if cfg.pair_prompt_dim == 0 {
+            cfg.prompt_dim
+        } else {
+            cfg.pair_prompt_dim
+        };
+        Self {
+            centres,
+            mixing,
+            reward_u,
+            reward_v,
+            reward_a,
+            shift_dir,
+            pair_prompt_dim,
+        }
     }
 
     /// `M x` and `v_h·x` for prompt `x`.
@@ -323,7 +397,12 @@ impl World {
     }
 
     /// The latent reward of response `q` to the prompt of `ctx`.
-    pub(crate) fn reward_in(&self, cfg: &SyntheticPoolConfig, ctx: &PromptContext, q: &[f64]) -> f64 {
+    pub(crate) fn reward_in(
+        &self,
+        cfg: &SyntheticPoolConfig,
+        ctx: &PromptContext,
+        q: &[f64],
+    ) -> f64 {
         let mut total = 0.0;
         for h in 0..self.reward_a.len() {
             let pre: f64 = dot(&self.reward_u[h], q) + ctx.vx[h];
@@ -339,14 +418,25 @@ impl World {
     }
 
     /// A prompt vector: a cluster drawn by weight, plus within-cluster noise and `shift`.
-    pub(crate) fn sample_prompt(&self, weights: &[f64], total: f64, shift: &[f64], within: &Normal<f64>, rng: &mut ChaCha8Rng) -> Vec<f64> {
+    pub(crate) fn sample_prompt(
+        &self,
+        weights: &[f64],
+        total: f64,
+        shift: &[f64],
+        within: &Normal<f64>,
+        rng: &mut ChaCha8Rng,
+    ) -> Vec<f64> {
         let mut pick = rng.random::<f64>() * total;
         let mut k = 0;
         while k + 1 < weights.len() && pick >= weights[k] {
             pick -= weights[k];
             k += 1;
         }
-        self.centres[k].iter().zip(shift).map(|(c, s)| c + s + within.sample(rng)).collect()
+        self.centres[k]
+            .iter()
+            .zip(shift)
+            .map(|(c, s)| c + s + within.sample(rng))
+            .collect()
     }
 
     /// One split. The random draws are made in one sequential stream (prompt, comparison count,
@@ -369,12 +459,17 @@ impl World {
         let extra = Poisson::new(cfg.comparisons_per_prompt - 1.0).ok();
         let within = Normal::new(0.0, cfg.within_spread).expect("validated spread");
         let d = self.pair_prompt_dim + cfg.response_dim;
-        let per_prompt = cfg.comparisons_per_prompt.min(cfg.max_comparisons_per_prompt as f64);
+        let per_prompt = cfg
+            .comparisons_per_prompt
+            .min(cfg.max_comparisons_per_prompt as f64);
         let (expected_rows, expected_prompts) = match size {
             SplitSize::Prompts(p) => ((p as f64 * per_prompt * 1.05) as usize + 16, p),
             SplitSize::Comparisons(c) => (c, (c as f64 / per_prompt * 1.05) as usize + 16),
         };
-        let (mut pa, mut pb) = (Vec::with_capacity(expected_rows * d), Vec::with_capacity(expected_rows * d));
+        let (mut pa, mut pb) = (
+            Vec::with_capacity(expected_rows * d),
+            Vec::with_capacity(expected_rows * d),
+        );
         let mut table = Vec::with_capacity(expected_prompts * cfg.prompt_dim);
         let (mut row_of, mut ids, mut labels) = (vec![], vec![], vec![]);
         let (mut start, mut rows_drawn) = (0, 0);
@@ -406,10 +501,15 @@ impl World {
                 .into_par_iter()
                 .map(|(x, comps)| {
                     let ctx = self.context(x);
-                    let (mut a, mut b) = (Vec::with_capacity(comps.len() * d), Vec::with_capacity(comps.len() * d));
+                    let (mut a, mut b) = (
+                        Vec::with_capacity(comps.len() * d),
+                        Vec::with_capacity(comps.len() * d),
+                    );
                     let mut lab = Vec::with_capacity(comps.len());
                     for (qa, qb, u) in &comps {
-                        let margin = (self.reward_in(cfg, &ctx, qa) - self.reward_in(cfg, &ctx, qb)) / cfg.label_temperature;
+                        let margin = (self.reward_in(cfg, &ctx, qa)
+                            - self.reward_in(cfg, &ctx, qb))
+                            / cfg.label_temperature;
                         let p_a = 1.0 / (1.0 + (-margin).exp());
                         lab.push(*u < p_a);
                         self.pair_feature_into(&ctx, qa, &mut a);
@@ -430,7 +530,8 @@ impl World {
             start = end;
         }
         let rows = labels.len();
-        let table = FeatureMatrix::new(start, cfg.prompt_dim, table).expect("finite synthetic features");
+        let table =
+            FeatureMatrix::new(start, cfg.prompt_dim, table).expect("finite synthetic features");
         let split = PoolSplit {
             pair_a: FeatureMatrix::new(rows, d, pa).expect("finite synthetic features"),
             pair_b: FeatureMatrix::new(rows, d, pb).expect("finite synthetic features"),
@@ -452,7 +553,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn small() -> SyntheticPoolConfig {
-        SyntheticPoolConfig { pool_prompts: 300, ..SyntheticPoolConfig::default() }
+        SyntheticPoolConfig {
+            pool_prompts: 300,
+            ..SyntheticPoolConfig::default()
+        }
     }
 
     #[test]
@@ -483,7 +587,11 @@ mod tests {
             }
         }
         // With a mean of 3 comparisons per prompt, about two thirds of the rows repeat a prompt.
-        assert!(dup_rows * 2 > b.pool.len(), "{dup_rows} duplicate rows of {}", b.pool.len());
+        assert!(
+            dup_rows * 2 > b.pool.len(),
+            "{dup_rows} duplicate rows of {}",
+            b.pool.len()
+        );
     }
 
     #[test]
@@ -502,8 +610,16 @@ mod tests {
             let x: Vec<f64> = b.pool.prompt.row(i).iter().map(|&v| v as f64).collect();
             let k = (0..cfg.clusters)
                 .min_by(|&a, &c| {
-                    let da: f64 = world.centres[a].iter().zip(&x).map(|(p, q)| (p - q).powi(2)).sum();
-                    let dc: f64 = world.centres[c].iter().zip(&x).map(|(p, q)| (p - q).powi(2)).sum();
+                    let da: f64 = world.centres[a]
+                        .iter()
+                        .zip(&x)
+                        .map(|(p, q)| (p - q).powi(2))
+                        .sum();
+                    let dc: f64 = world.centres[c]
+                        .iter()
+                        .zip(&x)
+                        .map(|(p, q)| (p - q).powi(2))
+                        .sum();
                     da.partial_cmp(&dc).unwrap()
                 })
                 .unwrap();
@@ -536,7 +652,10 @@ mod tests {
         };
         let b = cfg.generate();
         b.validate().unwrap();
-        assert_eq!([b.pool.len(), b.validation.len(), b.test.len(), b.ood.len()], [301, 40, 7, 1]);
+        assert_eq!(
+            [b.pool.len(), b.validation.len(), b.test.len(), b.ood.len()],
+            [301, 40, 7, 1]
+        );
         assert_eq!((b.pair_dim(), b.pool.prompt.dim()), (16, 24));
         // The pair feature starts with the prompt's first 6 coordinates (as f32).
         for i in [0, 150, 300] {
@@ -545,11 +664,20 @@ mod tests {
         // Each distinct prompt is stored once: the table has one row per prompt id.
         let ids: std::collections::HashSet<u32> = b.pool.prompt_id.iter().copied().collect();
         assert_eq!(b.pool.prompt.table().rows(), ids.len());
-        assert!(ids.len() * 2 < b.pool.len(), "{} prompts for {} comparisons", ids.len(), b.pool.len());
+        assert!(
+            ids.len() * 2 < b.pool.len(),
+            "{} prompts for {} comparisons",
+            ids.len(),
+            b.pool.len()
+        );
         // Prompt ids continue across splits.
         assert_eq!(b.validation.prompt_id[0] as usize, ids.len());
         // Same config, same bytes, whatever the thread count.
-        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(|| cfg.generate());
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+            .install(|| cfg.generate());
         assert_eq!(one.pool.pair_a, b.pool.pair_a);
         assert_eq!(one.pool.pair_b, b.pool.pair_b);
         assert_eq!(one.ood.a_preferred, b.ood.a_preferred);
@@ -560,19 +688,42 @@ mod tests {
     fn paper_scale_config_is_valid_and_has_the_tldr_sizes() {
         let c = SyntheticPoolConfig::paper_scale();
         c.validate().unwrap();
-        assert_eq!([c.pool_comparisons, c.validation_comparisons, c.test_comparisons, c.ood_comparisons], [92_858, 33_083, 50_719, 2_284]);
-        assert_eq!((c.prompt_dim, c.pair_prompt_dim + c.response_dim), (4_096, 4_096));
+        assert_eq!(
+            [
+                c.pool_comparisons,
+                c.validation_comparisons,
+                c.test_comparisons,
+                c.ood_comparisons
+            ],
+            [92_858, 33_083, 50_719, 2_284]
+        );
+        assert_eq!(
+            (c.prompt_dim, c.pair_prompt_dim + c.response_dim),
+            (4_096, 4_096)
+        );
     }
 
     #[test]
     fn invalid_knob_is_named() {
-        let cfg = SyntheticPoolConfig { label_temperature: 0.0, ..small() };
+        let cfg = SyntheticPoolConfig {
+            label_temperature: 0.0,
+            ..small()
+        };
         assert_eq!(cfg.validate().unwrap_err().field, "label_temperature");
-        let cfg = SyntheticPoolConfig { cluster_spread: 1e300, ..small() };
+        let cfg = SyntheticPoolConfig {
+            cluster_spread: 1e300,
+            ..small()
+        };
         assert_eq!(cfg.validate().unwrap_err().field, "cluster_spread");
-        let cfg = SyntheticPoolConfig { pair_prompt_dim: 9, ..small() };
+        let cfg = SyntheticPoolConfig {
+            pair_prompt_dim: 9,
+            ..small()
+        };
         assert_eq!(cfg.validate().unwrap_err().field, "pair_prompt_dim");
-        let cfg = SyntheticPoolConfig { mixing_rank: 9, ..small() };
+        let cfg = SyntheticPoolConfig {
+            mixing_rank: 9,
+            ..small()
+        };
         assert_eq!(cfg.validate().unwrap_err().field, "mixing_rank");
     }
 }

@@ -12,9 +12,9 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use activepref_core::{FeatureMatrix, PairBenchmark, PromptCandidates};
-use activepref_core::seeds::{Stream, rng_for};
 use crate::synthetic::{SyntheticPoolConfig, World, normal_vec};
+use activepref_core::seeds::{Stream, rng_for};
+use activepref_core::{FeatureMatrix, PairBenchmark, PromptCandidates};
 
 /// Every knob of the synthetic pair benchmark.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -87,15 +87,25 @@ impl SyntheticPairConfig {
     pub fn validate(&self) -> Result<(), FieldError> {
         self.world().validate()?;
         if self.responses_per_prompt < 2 {
-            return Err(FieldError::new("responses_per_prompt", "must be at least 2 (a pair needs two responses)"));
+            return Err(FieldError::new(
+                "responses_per_prompt",
+                "must be at least 2 (a pair needs two responses)",
+            ));
         }
-        for (f, v) in [("prompts", self.prompts), ("validation_prompts", self.validation_prompts), ("heldout_prompts", self.heldout_prompts)] {
+        for (f, v) in [
+            ("prompts", self.prompts),
+            ("validation_prompts", self.validation_prompts),
+            ("heldout_prompts", self.heldout_prompts),
+        ] {
             if v == 0 {
                 return Err(FieldError::new(f, "must be at least 1"));
             }
         }
         if !(self.judge_noise.is_finite() && (0.0..=1e6).contains(&self.judge_noise)) {
-            return Err(FieldError::new("judge_noise", "must be a number between 0 and 1e6"));
+            return Err(FieldError::new(
+                "judge_noise",
+                "must be a number between 0 and 1e6",
+            ));
         }
         Ok(())
     }
@@ -106,7 +116,9 @@ impl SyntheticPairConfig {
         let world_cfg = self.world();
         let mut rng: ChaCha8Rng = rng_for(self.seed, Stream::Data, &[2]);
         let world = World::new(&world_cfg, &mut rng);
-        let weights: Vec<f64> = (0..self.clusters).map(|k| ((k + 1) as f64).powf(-self.cluster_zipf)).collect();
+        let weights: Vec<f64> = (0..self.clusters)
+            .map(|k| ((k + 1) as f64).powf(-self.cluster_zipf))
+            .collect();
         let total: f64 = weights.iter().sum();
         let within = Normal::new(0.0, self.within_spread).expect("validated spread");
         let no_shift = vec![0.0; self.prompt_dim];
@@ -114,20 +126,27 @@ impl SyntheticPairConfig {
         let mut make = |count: usize, rng: &mut ChaCha8Rng| -> Vec<PromptCandidates> {
             (0..count)
                 .map(|_| {
-                    let ctx = world.context(world.sample_prompt(&weights, total, &no_shift, &within, rng));
-                    let mut feats = Vec::with_capacity(self.responses_per_prompt * (self.prompt_dim + self.response_dim));
+                    let ctx = world
+                        .context(world.sample_prompt(&weights, total, &no_shift, &within, rng));
+                    let mut feats = Vec::with_capacity(
+                        self.responses_per_prompt * (self.prompt_dim + self.response_dim),
+                    );
                     let mut judge = Vec::with_capacity(self.responses_per_prompt);
                     for _ in 0..self.responses_per_prompt {
                         let q = normal_vec(rng, self.response_dim, 1.0);
                         world.pair_feature_into(&ctx, &q, &mut feats);
                         let noise: f64 = StandardNormal.sample(rng);
-                        judge.push((world.reward_in(&world_cfg, &ctx, &q) + self.judge_noise * noise) as f32);
+                        judge.push(
+                            (world.reward_in(&world_cfg, &ctx, &q) + self.judge_noise * noise)
+                                as f32,
+                        );
                     }
                     let d = self.prompt_dim + self.response_dim;
                     next_id += 1;
                     PromptCandidates {
                         prompt_id: next_id - 1,
-                        features: FeatureMatrix::new(self.responses_per_prompt, d, feats).expect("finite features"),
+                        features: FeatureMatrix::new(self.responses_per_prompt, d, feats)
+                            .expect("finite features"),
                         judge,
                     }
                 })
@@ -136,7 +155,12 @@ impl SyntheticPairConfig {
         let stream = make(self.prompts, &mut rng);
         let validation = make(self.validation_prompts, &mut rng);
         let heldout = make(self.heldout_prompts, &mut rng);
-        PairBenchmark { name: format!("synthetic_pairs(seed={})", self.seed), stream, validation, heldout }
+        PairBenchmark {
+            name: format!("synthetic_pairs(seed={})", self.seed),
+            stream,
+            validation,
+            heldout,
+        }
     }
 }
 
@@ -146,7 +170,10 @@ mod tests {
 
     #[test]
     fn shapes_and_determinism() {
-        let cfg = SyntheticPairConfig { prompts: 20, ..Default::default() };
+        let cfg = SyntheticPairConfig {
+            prompts: 20,
+            ..Default::default()
+        };
         let a = cfg.generate();
         let b = cfg.generate();
         assert_eq!(a.stream.len(), 20);
@@ -164,7 +191,10 @@ mod tests {
 
     #[test]
     fn bad_knob_is_named() {
-        let cfg = SyntheticPairConfig { responses_per_prompt: 1, ..Default::default() };
+        let cfg = SyntheticPairConfig {
+            responses_per_prompt: 1,
+            ..Default::default()
+        };
         assert_eq!(cfg.validate().unwrap_err().field, "responses_per_prompt");
     }
 }

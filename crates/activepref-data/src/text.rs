@@ -7,8 +7,21 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 /// The role a split plays in the BAL-PM protocol (specs/balpm.md §1.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[derive(strum::Display, strum::IntoStaticStr, strum::VariantArray)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
@@ -124,7 +137,11 @@ pub struct SplitSummary {
 
 impl SplitSummary {
     pub fn mean_per_prompt(&self) -> f64 {
-        if self.prompts == 0 { 0.0 } else { self.comparisons as f64 / self.prompts as f64 }
+        if self.prompts == 0 {
+            0.0
+        } else {
+            self.comparisons as f64 / self.prompts as f64
+        }
     }
 }
 

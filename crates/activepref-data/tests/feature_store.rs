@@ -10,10 +10,14 @@ use activepref_data::formats::summarize;
 use activepref_data::hub;
 use activepref_data::text::{Candidate, CandidatePool, SplitRole};
 
-const M: [f32; 12] = [0.5, -1.0, 2.0, 0.25, 0.0, -0.125, 3.0, 1.5, -2.5, 1.0, 0.75, 4.0];
+const M: [f32; 12] = [
+    0.5, -1.0, 2.0, 0.25, 0.0, -0.125, 3.0, 1.5, -2.5, 1.0, 0.75, 4.0,
+];
 
 fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
 }
 
 fn tempdir(name: &str) -> PathBuf {
@@ -30,7 +34,12 @@ fn ids(n: usize) -> Vec<String> {
 #[test]
 fn safetensors_round_trip_keeps_ids_and_values() {
     let dir = tempdir("roundtrip");
-    let t = FeatureTable::new(vec!["x".into(), "y".into(), "z".into(), "w".into()], FeatureMatrix::new(4, 3, M.to_vec()).unwrap(), &dir).unwrap();
+    let t = FeatureTable::new(
+        vec!["x".into(), "y".into(), "z".into(), "w".into()],
+        FeatureMatrix::new(4, 3, M.to_vec()).unwrap(),
+        &dir,
+    )
+    .unwrap();
     let p = dir.join("a/b.safetensors");
     t.save(&p).unwrap();
     let back = FeatureTable::load(&p).unwrap();
@@ -40,21 +49,40 @@ fn safetensors_round_trip_keeps_ids_and_values() {
     back.save(&p).unwrap();
     assert_eq!(std::fs::read(&p).unwrap(), first);
     assert_eq!(back.row_of("z"), Some(2));
-    assert_eq!(back.aligned(&["w".into(), "x".into()], &p).unwrap().as_slice(), &[1.0, 0.75, 4.0, 0.5, -1.0, 2.0]);
+    assert_eq!(
+        back.aligned(&["w".into(), "x".into()], &p)
+            .unwrap()
+            .as_slice(),
+        &[1.0, 0.75, 4.0, 0.5, -1.0, 2.0]
+    );
 }
 
 #[test]
 fn half_precision_safetensors_load_as_f32() {
     let dir = tempdir("half");
     for (dtype, bytes) in [
-        (safetensors::Dtype::F16, M.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect::<Vec<u8>>()),
-        (safetensors::Dtype::BF16, M.iter().flat_map(|&v| half::bf16::from_f32(v).to_le_bytes()).collect::<Vec<u8>>()),
+        (
+            safetensors::Dtype::F16,
+            M.iter()
+                .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
+                .collect::<Vec<u8>>(),
+        ),
+        (
+            safetensors::Dtype::BF16,
+            M.iter()
+                .flat_map(|&v| half::bf16::from_f32(v).to_le_bytes())
+                .collect::<Vec<u8>>(),
+        ),
     ] {
         let view = safetensors::tensor::TensorView::new(dtype, vec![4, 3], &bytes).unwrap();
         let header = serde_json::json!({"format": "activepref.features.v1", "rows": 4, "dim": 3, "ids": ids(4)});
         let meta = HashMap::from([("activepref".to_string(), header.to_string())]);
         let p = dir.join(format!("{dtype:?}.safetensors"));
-        std::fs::write(&p, safetensors::serialize([("features", view)], Some(meta)).unwrap()).unwrap();
+        std::fs::write(
+            &p,
+            safetensors::serialize([("features", view)], Some(meta)).unwrap(),
+        )
+        .unwrap();
         let t = FeatureTable::load(&p).unwrap();
         assert_eq!(t.matrix().as_slice(), &M, "{dtype:?}");
     }
@@ -68,9 +96,13 @@ fn npy_imports_f32_f64_f16_identically_and_refuse_fortran_order() {
         assert_eq!(t.matrix().as_slice(), &M, "{name}");
         assert_eq!(t.ids(), &ids(4)[..]);
     }
-    let e = FeatureTable::import_npy(&fixture("features/matrix_fortran.npy"), None).unwrap_err().to_string();
+    let e = FeatureTable::import_npy(&fixture("features/matrix_fortran.npy"), None)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("Fortran"), "{e}");
-    let e = FeatureTable::import_npy(&fixture("features/matrix_f32.npy"), Some(ids(3))).unwrap_err().to_string();
+    let e = FeatureTable::import_npy(&fixture("features/matrix_f32.npy"), Some(ids(3)))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("3 ids for 4 feature rows"), "{e}");
 }
 
@@ -83,12 +115,19 @@ fn balpm_hub_layouts_split_pair_columns() {
     assert_eq!(a.matrix().as_slice(), &M);
     assert_eq!(b.matrix().as_slice(), &M.map(|v| -v + 0.0));
     assert_eq!(a.ids(), &ids(4)[..]);
-    let prompt = import_balpm_hub(&fixture("features/hub_prompt.parquet"), HubLayout::Prompt).unwrap();
+    let prompt =
+        import_balpm_hub(&fixture("features/hub_prompt.parquet"), HubLayout::Prompt).unwrap();
     assert_eq!(prompt.tables[0].0, "prompt");
     assert_eq!(prompt.tables[0].1.matrix().as_slice(), &M);
     // An odd number of columns cannot be the pair layout.
-    let e = import_balpm_hub(&fixture("features/hub_prompt.parquet"), HubLayout::Pair).err().unwrap().to_string();
-    assert!(e.contains("even number of feature columns (2d), found 3"), "{e}");
+    let e = import_balpm_hub(&fixture("features/hub_prompt.parquet"), HubLayout::Pair)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("even number of feature columns (2d), found 3"),
+        "{e}"
+    );
 }
 
 /// Deterministic fake features for every comparison of the summarize fixture.
@@ -101,11 +140,22 @@ fn fixture_store(dir: &Path, skip_last_pool_row: bool) -> activepref_data::text:
         }
         let n = rows.len();
         let ids: Vec<String> = rows.iter().map(|c| c.id.clone()).collect();
-        let make = |off: f32, d: usize| FeatureMatrix::new(n, d, (0..n * d).map(|i| off + i as f32 / 8.0).collect()).unwrap();
-        FeatureTable::new(ids.clone(), make(0.0, 4), dir).unwrap().save(&table_path(dir, role.name(), "pair_a")).unwrap();
-        FeatureTable::new(ids.clone(), make(1.0, 4), dir).unwrap().save(&table_path(dir, role.name(), "pair_b")).unwrap();
+        let make = |off: f32, d: usize| {
+            FeatureMatrix::new(n, d, (0..n * d).map(|i| off + i as f32 / 8.0).collect()).unwrap()
+        };
+        FeatureTable::new(ids.clone(), make(0.0, 4), dir)
+            .unwrap()
+            .save(&table_path(dir, role.name(), "pair_a"))
+            .unwrap();
+        FeatureTable::new(ids.clone(), make(1.0, 4), dir)
+            .unwrap()
+            .save(&table_path(dir, role.name(), "pair_b"))
+            .unwrap();
         if role == SplitRole::Pool {
-            FeatureTable::new(ids, make(2.0, 2), dir).unwrap().save(&table_path(dir, role.name(), "prompt")).unwrap();
+            FeatureTable::new(ids, make(2.0, 2), dir)
+                .unwrap()
+                .save(&table_path(dir, role.name(), "prompt"))
+                .unwrap();
         }
     }
     ds
@@ -115,10 +165,27 @@ fn fixture_store(dir: &Path, skip_last_pool_row: bool) -> activepref_data::text:
 fn dataset_and_store_join_into_a_pool_benchmark() {
     let dir = tempdir("join");
     let ds = fixture_store(&dir, false);
-    let bench = assemble::pool_benchmark("tldr-fixture", &ds, &dir, MissingFeatures::Error, None).unwrap().benchmark;
+    let bench = assemble::pool_benchmark("tldr-fixture", &ds, &dir, MissingFeatures::Error, None)
+        .unwrap()
+        .benchmark;
     bench.validate().unwrap();
-    assert_eq!((bench.pool.len(), bench.validation.len(), bench.test.len(), bench.ood.len()), (14, 6, 4, 6));
-    assert_eq!((bench.pair_dim(), bench.pool.prompt.dim(), bench.test.prompt.dim()), (4, 2, 0));
+    assert_eq!(
+        (
+            bench.pool.len(),
+            bench.validation.len(),
+            bench.test.len(),
+            bench.ood.len()
+        ),
+        (14, 6, 4, 6)
+    );
+    assert_eq!(
+        (
+            bench.pair_dim(),
+            bench.pool.prompt.dim(),
+            bench.test.prompt.dim()
+        ),
+        (4, 2, 0)
+    );
     assert_eq!(bench.pool.pair_a.row(1), &[0.5, 0.625, 0.75, 0.875]);
     assert_eq!(&bench.pool.prompt_id[..5], &[0, 0, 0, 1, 1]);
 }
@@ -127,13 +194,25 @@ fn dataset_and_store_join_into_a_pool_benchmark() {
 fn missing_features_error_or_drop_as_asked() {
     let dir = tempdir("missing");
     let ds = fixture_store(&dir, true);
-    let e = assemble::pool_benchmark("x", &ds, &dir, MissingFeatures::Error, None).err().unwrap().to_string();
-    assert!(e.contains("pool/pair_a.safetensors") && e.contains("no features for id \"13\""), "{e}");
+    let e = assemble::pool_benchmark("x", &ds, &dir, MissingFeatures::Error, None)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("pool/pair_a.safetensors") && e.contains("no features for id \"13\""),
+        "{e}"
+    );
     let a = assemble::pool_benchmark("x", &ds, &dir, MissingFeatures::Drop, None).unwrap();
     assert_eq!(a.benchmark.pool.len(), 13);
     assert_eq!(a.dropped, vec![(SplitRole::Pool, 1)]);
-    let e = assemble::pool_benchmark("x", &ds, &dir.join("nowhere"), MissingFeatures::Error, None).err().unwrap().to_string();
-    assert!(e.contains("feature table not found") && e.contains("activepref featurize"), "{e}");
+    let e = assemble::pool_benchmark("x", &ds, &dir.join("nowhere"), MissingFeatures::Error, None)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("feature table not found") && e.contains("activepref featurize"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -144,16 +223,31 @@ fn resplit_moves_whole_prompts() {
     for role in [SplitRole::Validation, SplitRole::Test, SplitRole::Ood] {
         only_pool.splits.remove(&role);
     }
-    let r = Resplit { validation: 0.34, test: 0.34, ood: 0.0, seed: 3 };
-    let b = assemble::pool_benchmark("x", &only_pool, &dir, MissingFeatures::Error, Some(&r)).unwrap().benchmark;
+    let r = Resplit {
+        validation: 0.34,
+        test: 0.34,
+        ood: 0.0,
+        seed: 3,
+    };
+    let b = assemble::pool_benchmark("x", &only_pool, &dir, MissingFeatures::Error, Some(&r))
+        .unwrap()
+        .benchmark;
     assert_eq!(b.pool.len() + b.validation.len() + b.test.len(), 14);
     assert!(b.ood.is_empty());
-    let prompts = |s: &activepref_core::PoolSplit| s.prompt_id.iter().copied().collect::<std::collections::BTreeSet<u32>>();
+    let prompts = |s: &activepref_core::PoolSplit| {
+        s.prompt_id
+            .iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<u32>>()
+    };
     let (p, v, t) = (prompts(&b.pool), prompts(&b.validation), prompts(&b.test));
     assert_eq!((p.len(), v.len(), t.len()), (2, 2, 2));
     assert!(p.is_disjoint(&v) && p.is_disjoint(&t) && v.is_disjoint(&t));
     // Carving from a split the dataset already has is refused.
-    let e = assemble::pool_benchmark("x", &ds, &dir, MissingFeatures::Error, Some(&r)).err().unwrap().to_string();
+    let e = assemble::pool_benchmark("x", &ds, &dir, MissingFeatures::Error, Some(&r))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("resplit"), "{e}");
 }
 
@@ -167,21 +261,62 @@ fn candidate_pool_joins_response_features() {
         models: models.clone(),
         prompts: (0..n).map(|i| format!("prompt {i}")).collect(),
         candidates: (0..n)
-            .map(|p| (0..3).map(|m| Candidate { model: m, response: format!("r{p}{m}"), score: (p * 3 + m) as f32 / 30.0 }).collect())
+            .map(|p| {
+                (0..3)
+                    .map(|m| Candidate {
+                        model: m,
+                        response: format!("r{p}{m}"),
+                        score: (p * 3 + m) as f32 / 30.0,
+                    })
+                    .collect()
+            })
             .collect(),
         gaps: Vec::new(),
     };
-    let ids: Vec<String> = (0..n).flat_map(|p| models.iter().map(move |m| assemble::candidate_id(p, m))).collect();
+    let ids: Vec<String> = (0..n)
+        .flat_map(|p| models.iter().map(move |m| assemble::candidate_id(p, m)))
+        .collect();
     let feats = FeatureMatrix::new(n * 3, 2, (0..n * 6).map(|i| i as f32).collect()).unwrap();
-    FeatureTable::new(ids, feats, &dir).unwrap().save(&table_path(&dir, "candidates", "responses")).unwrap();
-    let b = assemble::pair_benchmark("c", &pool, &dir, &PromptSplit { validation_prompts: 2, heldout_prompts: 3, seed: 1 }).unwrap();
-    assert_eq!((b.stream.len(), b.validation.len(), b.heldout.len()), (5, 2, 3));
+    FeatureTable::new(ids, feats, &dir)
+        .unwrap()
+        .save(&table_path(&dir, "candidates", "responses"))
+        .unwrap();
+    let b = assemble::pair_benchmark(
+        "c",
+        &pool,
+        &dir,
+        &PromptSplit {
+            validation_prompts: 2,
+            heldout_prompts: 3,
+            seed: 1,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        (b.stream.len(), b.validation.len(), b.heldout.len()),
+        (5, 2, 3)
+    );
     for pc in b.stream.iter().chain(&b.validation).chain(&b.heldout) {
         let p = pc.prompt_id as usize;
-        assert_eq!(pc.features.row(1), &[(p * 6 + 2) as f32, (p * 6 + 3) as f32]);
+        assert_eq!(
+            pc.features.row(1),
+            &[(p * 6 + 2) as f32, (p * 6 + 3) as f32]
+        );
         assert_eq!(pc.judge[2], (p * 3 + 2) as f32 / 30.0);
     }
-    let e = assemble::pair_benchmark("c", &pool, &dir, &PromptSplit { validation_prompts: 5, heldout_prompts: 5, seed: 1 }).err().unwrap().to_string();
+    let e = assemble::pair_benchmark(
+        "c",
+        &pool,
+        &dir,
+        &PromptSplit {
+            validation_prompts: 5,
+            heldout_prompts: 5,
+            seed: 1,
+        },
+    )
+    .err()
+    .unwrap()
+    .to_string();
     assert!(e.contains("leaves no stream prompts out of 10"), "{e}");
 }
 
@@ -191,14 +326,21 @@ fn offline_fetch_uses_the_cache_or_says_what_to_do() {
     let cache = hf_hub::Cache::new(home.join("hub"));
     let ds = hub::dataset("summarize-from-feedback").unwrap();
     let e = hub::fetch(cache.clone(), ds, true).unwrap_err().to_string();
-    assert!(e.contains("HF_HUB_OFFLINE is set") && e.contains("benchmark.path"), "{e}");
+    assert!(
+        e.contains("HF_HUB_OFFLINE is set") && e.contains("benchmark.path"),
+        "{e}"
+    );
     // A cache laid out as huggingface_hub writes it: refs/<revision> names the snapshot.
     let root = home.join("hub/datasets--openai--summarize_from_feedback");
     std::fs::create_dir_all(root.join("refs/refs/convert")).unwrap();
     std::fs::write(root.join("refs/refs/convert/parquet"), "abc123").unwrap();
     let snap = root.join("snapshots/abc123/comparisons/train");
     std::fs::create_dir_all(&snap).unwrap();
-    std::fs::copy(fixture("summarize/comparisons.parquet"), snap.join("0000.parquet")).unwrap();
+    std::fs::copy(
+        fixture("summarize/comparisons.parquet"),
+        snap.join("0000.parquet"),
+    )
+    .unwrap();
     std::fs::write(root.join("snapshots/abc123/README.md"), "not data").unwrap();
     let files = hub::fetch(cache, ds, true).unwrap();
     assert_eq!(files, vec![snap.join("0000.parquet")]);

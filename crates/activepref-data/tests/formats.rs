@@ -8,7 +8,9 @@ use activepref_data::formats::{hh_rlhf, summarize};
 use activepref_data::text::{ComparisonDataset, SplitRole};
 
 fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
 }
 
 /// `../shared/data` beside the repository (CI always has it); `None` with a message otherwise.
@@ -20,34 +22,61 @@ fn shared_data(rel: &str) -> Option<PathBuf> {
     if p.exists() {
         Some(p)
     } else {
-        eprintln!("SKIPPED: {} not found (set ACTIVEPREF_SHARED to the shared/ directory)", p.display());
+        eprintln!(
+            "SKIPPED: {} not found (set ACTIVEPREF_SHARED to the shared/ directory)",
+            p.display()
+        );
         None
     }
 }
 
 #[test]
 fn real_hh_rlhf_harmless_test_loads_every_comparison() {
-    let Some(path) = shared_data("hh-rlhf/harmless-base-test.jsonl.gz") else { return };
+    let Some(path) = shared_data("hh-rlhf/harmless-base-test.jsonl.gz") else {
+        return;
+    };
     let ds = hh_rlhf::load(&path).unwrap();
     let rows = ds.split(SplitRole::Pool);
     assert_eq!(rows.len(), 2312);
-    assert!(rows.iter().all(|c| c.prompt.starts_with("\n\nHuman:") && c.prompt.ends_with("\n\nAssistant:")));
+    assert!(
+        rows.iter()
+            .all(|c| c.prompt.starts_with("\n\nHuman:") && c.prompt.ends_with("\n\nAssistant:"))
+    );
     assert!(rows.iter().all(|c| !c.response_b.is_empty()));
     // The source holds exactly four rows whose chosen reply is empty; they are kept, not dropped.
-    let empty: Vec<usize> = rows.iter().enumerate().filter(|(_, c)| c.response_a.is_empty()).map(|(i, _)| i).collect();
+    let empty: Vec<usize> = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.response_a.is_empty())
+        .map(|(i, _)| i)
+        .collect();
     assert_eq!(empty, vec![86, 516, 925, 1103]);
     // Row 1688: the chosen reply continues with a made-up "Human:" turn; it stays one response.
-    assert!(rows[1688].response_a.starts_with("Human: I think there's an easier way"));
-    assert!(rows[1688].response_b.starts_with("I'd suggest that you do it between 3 AM and 7 AM"));
+    assert!(
+        rows[1688]
+            .response_a
+            .starts_with("Human: I think there's an easier way")
+    );
+    assert!(
+        rows[1688]
+            .response_b
+            .starts_with("I'd suggest that you do it between 3 AM and 7 AM")
+    );
     assert!(rows.iter().all(|c| c.a_preferred));
     let s = &ds.summary()[0];
     assert_eq!(s.comparisons, 2312);
-    assert!(s.prompts < 2312 && s.prompts > 2000, "{} distinct prompts", s.prompts);
+    assert!(
+        s.prompts < 2312 && s.prompts > 2000,
+        "{} distinct prompts",
+        s.prompts
+    );
 }
 
 #[test]
 fn real_alpaca_eval_pool_is_805_prompts_by_16_models() {
-    let Some(dir) = shared_data("alpaca_eval") else { return };
+    let Some(dir) = shared_data("alpaca_eval") else {
+        return;
+    };
     let pool = alpaca_eval::load(&dir, MissingPrompts::Keep).unwrap();
     assert_eq!(pool.models.len(), 16);
     assert_eq!(pool.prompts.len(), 805);
@@ -56,19 +85,46 @@ fn real_alpaca_eval_pool_is_805_prompts_by_16_models() {
     let (model, lacks) = &pool.gaps[0];
     assert_eq!(pool.models[*model], "phi-2");
     assert_eq!(lacks.len(), 2);
-    assert!(lacks.iter().any(|l| l.starts_with("List the layers of the TCP/IP model")));
+    assert!(
+        lacks
+            .iter()
+            .any(|l| l.starts_with("List the layers of the TCP/IP model"))
+    );
     assert_eq!(pool.responses_per_prompt(), (15, 16));
-    assert_eq!(pool.candidates.iter().filter(|c| c.len() == 16).count(), 803);
-    assert!(pool.candidates.iter().flatten().all(|c| (0.0..=1.0).contains(&c.score)));
+    assert_eq!(
+        pool.candidates.iter().filter(|c| c.len() == 16).count(),
+        803
+    );
+    assert!(
+        pool.candidates
+            .iter()
+            .flatten()
+            .all(|c| (0.0..=1.0).contains(&c.score))
+    );
     // The reference model against itself scores exactly 0.5 everywhere.
-    let gpt4 = pool.models.iter().position(|m| m == "gpt4_1106_preview").unwrap();
-    assert!(pool.candidates.iter().flatten().filter(|c| c.model == gpt4).all(|c| c.score == 0.5));
+    let gpt4 = pool
+        .models
+        .iter()
+        .position(|m| m == "gpt4_1106_preview")
+        .unwrap();
+    assert!(
+        pool.candidates
+            .iter()
+            .flatten()
+            .filter(|c| c.model == gpt4)
+            .all(|c| c.score == 0.5)
+    );
 
     let inter = alpaca_eval::load(&dir, MissingPrompts::Intersect).unwrap();
     assert_eq!(inter.prompts.len(), 803);
     assert_eq!(inter.responses_per_prompt(), (16, 16));
-    let err = alpaca_eval::load(&dir, MissingPrompts::Error).unwrap_err().to_string();
-    assert!(err.contains("phi-2.annotations.json.gz") && err.contains("lacks 2 of 805"), "{err}");
+    let err = alpaca_eval::load(&dir, MissingPrompts::Error)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("phi-2.annotations.json.gz") && err.contains("lacks 2 of 805"),
+        "{err}"
+    );
 }
 
 fn assert_same(a: &ComparisonDataset, b: &ComparisonDataset) {
@@ -82,24 +138,44 @@ fn summarize_fixture_formats_agree_and_route_splits() {
     let jsonl = summarize::load(&fixture("summarize/comparisons.jsonl")).unwrap();
     let parquet = summarize::load(&fixture("summarize/comparisons.parquet")).unwrap();
     assert_same(&jsonl, &parquet);
-    let counts: Vec<usize> = SplitRole::ALL.iter().map(|&r| jsonl.split(r).len()).collect();
+    let counts: Vec<usize> = SplitRole::ALL
+        .iter()
+        .map(|&r| jsonl.split(r).len())
+        .collect();
     assert_eq!(counts, vec![14, 6, 4, 6]);
     // CNN/DM articles land only in the OOD split, and the OOD split holds only them.
     let is_news = |k: &str| k.starts_with("cnn_") || k.starts_with("dm_");
     for &role in SplitRole::ALL {
         for c in jsonl.split(role) {
-            assert_eq!(is_news(&c.prompt_key), role == SplitRole::Ood, "{} in {role}", c.prompt_key);
+            assert_eq!(
+                is_news(&c.prompt_key),
+                role == SplitRole::Ood,
+                "{} in {role}",
+                c.prompt_key
+            );
         }
     }
     // The article is the prompt; the chosen summary is response A (choice 1 swaps the order).
     let ood0 = &jsonl.split(SplitRole::Ood)[0];
-    assert!(ood0.prompt.starts_with("A small town opened its first public library"));
-    assert_eq!(ood0.response_a, "Town opens first library after ten years of fundraising.");
+    assert!(
+        ood0.prompt
+            .starts_with("A small town opened its first public library")
+    );
+    assert_eq!(
+        ood0.response_a,
+        "Town opens first library after ten years of fundraising."
+    );
     let pool = jsonl.split(SplitRole::Pool);
-    assert_eq!(pool[1].response_a, "Roommate eats my labelled leftovers even after I asked twice.");
+    assert_eq!(
+        pool[1].response_a,
+        "Roommate eats my labelled leftovers even after I asked twice."
+    );
     assert_eq!(pool[1].response_b, "Food stolen by roommate weekly.");
     // Ids count within each split; comparisons of one post share its prompt id.
-    assert_eq!(pool.iter().map(|c| c.id.as_str()).collect::<Vec<_>>()[..3], ["0", "1", "2"]);
+    assert_eq!(
+        pool.iter().map(|c| c.id.as_str()).collect::<Vec<_>>()[..3],
+        ["0", "1", "2"]
+    );
     assert_eq!(jsonl.split(SplitRole::Test)[0].id, "0");
     let ids = jsonl.prompt_ids();
     assert_eq!(&ids[&SplitRole::Pool][..5], &[0, 0, 0, 1, 1]);
@@ -151,12 +227,23 @@ fn generic_pairs_in_three_formats_load_alike() {
     assert_same(&csv, &parquet);
     let pool = csv.split(SplitRole::Pool);
     assert_eq!(pool.len(), 3);
-    assert_eq!(pool.iter().map(|c| c.a_preferred).collect::<Vec<_>>(), vec![true, false, true]);
+    assert_eq!(
+        pool.iter().map(|c| c.a_preferred).collect::<Vec<_>>(),
+        vec![true, false, true]
+    );
     assert_eq!(pool[0].prompt_key, pool[1].prompt_key);
     assert_eq!(csv.split(SplitRole::Validation)[0].response_b, "4");
     assert_eq!(csv.split(SplitRole::Test).len(), 1);
 
-    let missing = PairColumns { prompt: "prompt".into(), ..columns };
-    let err = pairs::load(&fixture("pairs/pairs.csv"), &missing).unwrap_err().to_string();
-    assert!(err.contains("pairs.csv") && err.contains("field `prompt`") && err.contains("question"), "{err}");
+    let missing = PairColumns {
+        prompt: "prompt".into(),
+        ..columns
+    };
+    let err = pairs::load(&fixture("pairs/pairs.csv"), &missing)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("pairs.csv") && err.contains("field `prompt`") && err.contains("question"),
+        "{err}"
+    );
 }

@@ -8,7 +8,9 @@ use activepref_data::formats::{hh_rlhf, summarize};
 use proptest::prelude::*;
 
 fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
 }
 
 fn scratch(name: &str, bytes: &[u8]) -> PathBuf {
@@ -36,7 +38,10 @@ fn truncated_gzip_names_the_file() {
     let gz = gzip(b"{\"chosen\": \"\\n\\nHuman: a\\n\\nAssistant: b\", \"rejected\": \"\\n\\nHuman: a\\n\\nAssistant: c\"}\n");
     let p = scratch("truncated.jsonl.gz", &gz[..gz.len() - 9]);
     let e = one_line(hh_rlhf::load(&p).unwrap_err());
-    assert!(e.contains("truncated.jsonl.gz") && e.contains("gzip"), "{e}");
+    assert!(
+        e.contains("truncated.jsonl.gz") && e.contains("gzip"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -64,12 +69,18 @@ fn bad_choice_and_split_values_name_the_row() {
     lines[5] = lines[5].replace("\"choice\": 0", "\"choice\": 2");
     let p = scratch("badchoice.jsonl", lines.join("\n").as_bytes());
     let e = one_line(summarize::load(&p).unwrap_err());
-    assert!(e.contains("row 5: field `choice`: expected 0 or 1, found 2"), "{e}");
+    assert!(
+        e.contains("row 5: field `choice`: expected 0 or 1, found 2"),
+        "{e}"
+    );
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     lines[2] = lines[2].replace("\"split\": \"train\"", "\"split\": \"dev\"");
     let p = scratch("badsplit.jsonl", lines.join("\n").as_bytes());
     let e = one_line(summarize::load(&p).unwrap_err());
-    assert!(e.contains("row 2: field `split`: unknown split \"dev\""), "{e}");
+    assert!(
+        e.contains("row 2: field `split`: unknown split \"dev\""),
+        "{e}"
+    );
 }
 
 #[test]
@@ -78,7 +89,10 @@ fn nan_in_hub_features_names_row_and_column() {
     let text = text.replacen("-0.125000", "nan", 1);
     let p = scratch("nan.csv", text.as_bytes());
     let e = one_line(import_balpm_hub(&p, HubLayout::Pair).err().unwrap());
-    assert!(e.contains("nan.csv: row 1: field `2`") && e.contains("finite"), "{e}");
+    assert!(
+        e.contains("nan.csv: row 1: field `2`") && e.contains("finite"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -88,28 +102,45 @@ fn duplicate_ids_are_refused() {
     lines[3] = lines[3].replacen('2', "0", 1);
     let p = scratch("dup.csv", lines.join("\n").as_bytes());
     let e = one_line(import_balpm_hub(&p, HubLayout::Pair).err().unwrap());
-    assert!(e.contains("dup.csv: row 2: field `id`: duplicate id \"0\""), "{e}");
+    assert!(
+        e.contains("dup.csv: row 2: field `id`: duplicate id \"0\""),
+        "{e}"
+    );
 }
 
 #[test]
 fn dimension_mismatch_between_metadata_and_tensor() {
-    let table = FeatureTable::new(vec!["a".into(), "b".into()], FeatureMatrix::new(2, 2, vec![1.0, 2.0, 3.0, 4.0]).unwrap(), Path::new("x")).unwrap();
+    let table = FeatureTable::new(
+        vec!["a".into(), "b".into()],
+        FeatureMatrix::new(2, 2, vec![1.0, 2.0, 3.0, 4.0]).unwrap(),
+        Path::new("x"),
+    )
+    .unwrap();
     let dir = std::env::temp_dir().join(format!("activepref-dim-{}", std::process::id()));
     let p = dir.join("t.safetensors");
     table.save(&p).unwrap();
     let bytes = std::fs::read(&p).unwrap();
     let key = b"\\\"dim\\\":2";
-    let at = bytes.windows(key.len()).position(|w| w == key).expect("metadata in header");
+    let at = bytes
+        .windows(key.len())
+        .position(|w| w == key)
+        .expect("metadata in header");
     let mut bad = bytes.clone();
     bad[at + key.len() - 1] = b'3';
     std::fs::write(&p, &bad).unwrap();
     let e = one_line(FeatureTable::load(&p).unwrap_err());
-    assert!(e.contains("t.safetensors: field `dim`: metadata says 3 but the tensor has 2 columns"), "{e}");
+    assert!(
+        e.contains("t.safetensors: field `dim`: metadata says 3 but the tensor has 2 columns"),
+        "{e}"
+    );
     // Features for a different dataset: an id the table does not cover.
     table.save(&p).unwrap();
     let t = FeatureTable::load(&p).unwrap();
     let e = one_line(t.aligned(&["a".into(), "zz".into()], &p).unwrap_err());
-    assert!(e.contains("no features for id \"zz\" (1 of the dataset's ids are covered)"), "{e}");
+    assert!(
+        e.contains("no features for id \"zz\" (1 of the dataset's ids are covered)"),
+        "{e}"
+    );
 }
 
 /// A corruption of a file: flip bytes, cut it short, or splice in junk.

@@ -72,7 +72,9 @@ impl BertAttention {
 impl BertLayer {
     pub fn forward(&self, x: Tensor<3>, key_bias: Tensor<4>) -> Tensor<3> {
         let a = self.attention.forward(x, key_bias);
-        let f = self.output.forward(activation::gelu(self.intermediate.forward(a.clone())));
+        let f = self
+            .output
+            .forward(activation::gelu(self.intermediate.forward(a.clone())));
         self.norm.forward(f + a)
     }
 }
@@ -80,14 +82,37 @@ impl BertLayer {
 impl BertModel {
     /// Token states `[batch, tokens, hidden]` for `ids` (`[batch, tokens]`, padded) and the
     /// attention `mask` (1 real, 0 padding). Segment ids are all 0 (single texts).
-    pub fn forward(&self, ids: &[i64], mask: &[f32], batch: usize, tokens: usize, device: &Device) -> Tensor<3> {
-        let ids = Tensor::<2, Int>::from_data(TensorData::new(ids.to_vec(), [batch, tokens]), device);
+    pub fn forward(
+        &self,
+        ids: &[i64],
+        mask: &[f32],
+        batch: usize,
+        tokens: usize,
+        device: &Device,
+    ) -> Tensor<3> {
+        let ids =
+            Tensor::<2, Int>::from_data(TensorData::new(ids.to_vec(), [batch, tokens]), device);
         let words = self.embeddings.word.forward(ids);
         let [_, hidden] = self.embeddings.position.weight.dims();
-        let positions = self.embeddings.position.weight.val().slice([0..tokens]).reshape([1, tokens, hidden]);
-        let segment = self.embeddings.token_type.weight.val().slice([0..1]).reshape([1, 1, hidden]);
+        let positions = self
+            .embeddings
+            .position
+            .weight
+            .val()
+            .slice([0..tokens])
+            .reshape([1, tokens, hidden]);
+        let segment = self
+            .embeddings
+            .token_type
+            .weight
+            .val()
+            .slice([0..1])
+            .reshape([1, 1, hidden]);
         let mut x = self.embeddings.norm.forward(words + positions + segment);
-        let bias: Vec<f32> = mask.iter().map(|&m| if m > 0.0 { 0.0 } else { -1.0e9 }).collect();
+        let bias: Vec<f32> = mask
+            .iter()
+            .map(|&m| if m > 0.0 { 0.0 } else { -1.0e9 })
+            .collect();
         let key_bias = Tensor::<4>::from_data(TensorData::new(bias, [batch, 1, 1, tokens]), device);
         for layer in &self.layers {
             x = layer.forward(x, key_bias.clone());

@@ -63,8 +63,10 @@ pub struct ModelFiles {
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, EncodeError> {
-    let text = std::fs::read_to_string(path).map_err(|e| EncodeError::file(path, format!("cannot read: {e}")))?;
-    serde_json::from_str(&text).map_err(|e| EncodeError::file(path, format!("not the expected JSON: {e}")))
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| EncodeError::file(path, format!("cannot read: {e}")))?;
+    serde_json::from_str(&text)
+        .map_err(|e| EncodeError::file(path, format!("not the expected JSON: {e}")))
 }
 
 #[derive(Deserialize)]
@@ -98,31 +100,72 @@ impl ModelFiles {
             ));
         }
         let bert: BertConfig = read_json(&dir.join("config.json"))?;
-        if bert.hidden_size % bert.num_attention_heads.max(1) != 0 || bert.num_attention_heads == 0 {
-            return Err(EncodeError::file(dir.join("config.json"), format!("hidden_size {} is not a multiple of num_attention_heads {}", bert.hidden_size, bert.num_attention_heads)));
+        if bert.hidden_size % bert.num_attention_heads.max(1) != 0 || bert.num_attention_heads == 0
+        {
+            return Err(EncodeError::file(
+                dir.join("config.json"),
+                format!(
+                    "hidden_size {} is not a multiple of num_attention_heads {}",
+                    bert.hidden_size, bert.num_attention_heads
+                ),
+            ));
         }
         if !matches!(bert.hidden_act.as_str(), "gelu") {
-            return Err(EncodeError::file(dir.join("config.json"), format!("hidden_act `{}` is not supported (only exact `gelu`)", bert.hidden_act)));
+            return Err(EncodeError::file(
+                dir.join("config.json"),
+                format!(
+                    "hidden_act `{}` is not supported (only exact `gelu`)",
+                    bert.hidden_act
+                ),
+            ));
         }
         let st = dir.join("sentence_bert_config.json");
-        let max_seq_length = if st.exists() { read_json::<SentenceBertConfig>(&st)?.max_seq_length } else { bert.max_position_embeddings };
+        let max_seq_length = if st.exists() {
+            read_json::<SentenceBertConfig>(&st)?.max_seq_length
+        } else {
+            bert.max_position_embeddings
+        };
         if max_seq_length > bert.max_position_embeddings || max_seq_length < 2 {
-            return Err(EncodeError::file(&st, format!("max_seq_length {max_seq_length} must be in 2..={}", bert.max_position_embeddings)));
+            return Err(EncodeError::file(
+                &st,
+                format!(
+                    "max_seq_length {max_seq_length} must be in 2..={}",
+                    bert.max_position_embeddings
+                ),
+            ));
         }
         let pc = dir.join("1_Pooling/config.json");
         let pooling = if pc.exists() {
             let p: PoolingConfig = read_json(&pc)?;
-            match (p.pooling_mode_mean_tokens, p.pooling_mode_cls_token, p.pooling_mode_lasttoken) {
+            match (
+                p.pooling_mode_mean_tokens,
+                p.pooling_mode_cls_token,
+                p.pooling_mode_lasttoken,
+            ) {
                 (true, false, false) => Pooling::Mean,
                 (false, true, false) => Pooling::Cls,
                 (false, false, true) => Pooling::LastToken,
-                _ => return Err(EncodeError::file(&pc, "exactly one of mean, cls or last-token pooling must be on")),
+                _ => {
+                    return Err(EncodeError::file(
+                        &pc,
+                        "exactly one of mean, cls or last-token pooling must be on",
+                    ));
+                }
             }
         } else {
             Pooling::Mean
         };
         let mf = dir.join("modules.json");
-        let normalize = mf.exists() && read_json::<Vec<ModuleEntry>>(&mf)?.iter().any(|m| m.kind.ends_with(".Normalize"));
-        Ok(Self { dir: dir.to_path_buf(), bert, max_seq_length, pooling, normalize })
+        let normalize = mf.exists()
+            && read_json::<Vec<ModuleEntry>>(&mf)?
+                .iter()
+                .any(|m| m.kind.ends_with(".Normalize"));
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            bert,
+            max_seq_length,
+            pooling,
+            normalize,
+        })
     }
 }

@@ -31,7 +31,7 @@ use activepref_data::feature_store::{FeatureTable, table_path};
 use activepref_data::text::{CandidatePool, ComparisonDataset, SplitRole};
 use serde::{Deserialize, Serialize};
 
-use crate::{Encoder, EncodeError, TextEncoder};
+use crate::{EncodeError, Encoder, TextEncoder};
 
 /// Which end of an over-long prompt to keep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,7 +97,12 @@ pub fn prompt_share(prompt: usize, ra: usize, rb: usize, budget: usize) -> usize
 
 /// `[CLS] prompt_cut response[..] [SEP]` and whether anything of the prompt (full length
 /// `prompt_len`) or the response was left out.
-fn pair_input(enc: &TextEncoder, prompt_cut: &[u32], prompt_len: usize, response: &[u32]) -> (Vec<u32>, bool) {
+fn pair_input(
+    enc: &TextEncoder,
+    prompt_cut: &[u32],
+    prompt_len: usize,
+    response: &[u32],
+) -> (Vec<u32>, bool) {
     let room = enc.body_budget() - prompt_cut.len();
     let mut body = prompt_cut.to_vec();
     body.extend_from_slice(&response[..response.len().min(room)]);
@@ -106,7 +111,12 @@ fn pair_input(enc: &TextEncoder, prompt_cut: &[u32], prompt_len: usize, response
 
 fn manifest_check(enc: &TextEncoder, store: &Path, keep: PromptKeep) -> Result<(), EncodeError> {
     let m = StoreManifest {
-        model: enc.files().dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
+        model: enc
+            .files()
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default(),
         dim: enc.dim(),
         max_seq_length: enc.files().max_seq_length,
         prompt_keep: keep,
@@ -114,20 +124,30 @@ fn manifest_check(enc: &TextEncoder, store: &Path, keep: PromptKeep) -> Result<(
     };
     let path = store.join("featurize.json");
     if path.exists() {
-        let text = std::fs::read_to_string(&path).map_err(|e| EncodeError::file(&path, format!("cannot read: {e}")))?;
-        let old: StoreManifest = serde_json::from_str(&text).map_err(|e| EncodeError::file(&path, format!("not a featurize manifest: {e}")))?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| EncodeError::file(&path, format!("cannot read: {e}")))?;
+        let old: StoreManifest = serde_json::from_str(&text)
+            .map_err(|e| EncodeError::file(&path, format!("not a featurize manifest: {e}")))?;
         if old != m {
-            return Err(EncodeError::file(&path, format!("this store was made with {old:?}, not {m:?}")).with_hint("choose another --out, or delete the store"));
+            return Err(EncodeError::file(
+                &path,
+                format!("this store was made with {old:?}, not {m:?}"),
+            )
+            .with_hint("choose another --out, or delete the store"));
         }
         return Ok(());
     }
-    std::fs::create_dir_all(store).map_err(|e| EncodeError::file(store, format!("cannot create: {e}")))?;
-    std::fs::write(&path, serde_json::to_string_pretty(&m).expect("serialise")).map_err(|e| EncodeError::file(&path, format!("cannot write: {e}")))
+    std::fs::create_dir_all(store)
+        .map_err(|e| EncodeError::file(store, format!("cannot create: {e}")))?;
+    std::fs::write(&path, serde_json::to_string_pretty(&m).expect("serialise"))
+        .map_err(|e| EncodeError::file(&path, format!("cannot write: {e}")))
 }
 
 /// The table at `path` when it exists and already holds exactly `ids` at width `dim`.
 fn finished_table(path: &Path, ids: &[String], dim: usize) -> Option<FeatureTable> {
-    FeatureTable::load(path).ok().filter(|t| t.ids() == ids && t.dim() == dim)
+    FeatureTable::load(path)
+        .ok()
+        .filter(|t| t.ids() == ids && t.dim() == dim)
 }
 
 /// Encodes `inputs` (token ids with specials) in chunks, reporting progress, and saves the table.
@@ -144,7 +164,13 @@ fn write_table(
     let err = |p: &Path, e: activepref_data::DataError| EncodeError::file(p, e.to_string());
     if finished_table(path, &ids, enc.dim()).is_some() {
         progress(rows);
-        return Ok(TableDone { path: path.to_path_buf(), rows, skipped: true, resumed: 0, truncated });
+        return Ok(TableDone {
+            path: path.to_path_buf(),
+            rows,
+            skipped: true,
+            resumed: 0,
+            truncated,
+        });
     }
     let parts = path.with_extension("parts");
     let chunk = opts.chunk.max(1);
@@ -158,15 +184,25 @@ fn write_table(
         } else {
             let m = enc.encode_ids(chunk_inputs)?;
             data.extend_from_slice(m.as_slice());
-            FeatureTable::new(chunk_ids.to_vec(), m, &part).and_then(|t| t.save(&part)).map_err(|e| err(&part, e))?;
+            FeatureTable::new(chunk_ids.to_vec(), m, &part)
+                .and_then(|t| t.save(&part))
+                .map_err(|e| err(&part, e))?;
         }
         progress(chunk_ids.len());
     }
-    let m = activepref_core::FeatureMatrix::new(rows, enc.dim(), data).map_err(|e| EncodeError::file(path, e.to_string()))?;
+    let m = activepref_core::FeatureMatrix::new(rows, enc.dim(), data)
+        .map_err(|e| EncodeError::file(path, e.to_string()))?;
     let table = FeatureTable::new(ids, m, path).map_err(|e| err(path, e))?;
     table.save(path).map_err(|e| err(path, e))?;
-    std::fs::remove_dir_all(&parts).map_err(|e| EncodeError::file(&parts, format!("cannot remove the finished parts: {e}")))?;
-    Ok(TableDone { path: path.to_path_buf(), rows, skipped: false, resumed, truncated })
+    std::fs::remove_dir_all(&parts)
+        .map_err(|e| EncodeError::file(&parts, format!("cannot remove the finished parts: {e}")))?;
+    Ok(TableDone {
+        path: path.to_path_buf(),
+        rows,
+        skipped: false,
+        resumed,
+        truncated,
+    })
 }
 
 /// How many inputs [`featurize_comparisons`] encodes (for a progress bar).
@@ -211,8 +247,20 @@ pub fn featurize_comparisons(
             cut_prompts += usize::from(p.len() > budget);
             pr.push(enc.wrap(cut(p, budget, keep)));
         }
-        for (table, inputs, truncated) in [("pair_a", pa, cut_pairs), ("pair_b", pb, cut_pairs), ("prompt", pr, cut_prompts)] {
-            out.push(write_table(enc, &table_path(store, role.name(), table), ids.clone(), inputs, truncated, opts, progress)?);
+        for (table, inputs, truncated) in [
+            ("pair_a", pa, cut_pairs),
+            ("pair_b", pb, cut_pairs),
+            ("prompt", pr, cut_prompts),
+        ] {
+            out.push(write_table(
+                enc,
+                &table_path(store, role.name(), table),
+                ids.clone(),
+                inputs,
+                truncated,
+                opts,
+                progress,
+            )?);
         }
     }
     Ok(out)
@@ -233,7 +281,10 @@ pub fn featurize_candidates(
     let (mut pids, mut pinputs, mut pcut) = (Vec::new(), Vec::new(), 0);
     for (i, (prompt, cands)) in pool.prompts.iter().zip(&pool.candidates).enumerate() {
         let p = enc.plain_ids(prompt)?;
-        let rs: Vec<Vec<u32>> = cands.iter().map(|c| enc.plain_ids(&c.response)).collect::<Result<_, _>>()?;
+        let rs: Vec<Vec<u32>> = cands
+            .iter()
+            .map(|c| enc.plain_ids(&c.response))
+            .collect::<Result<_, _>>()?;
         let longest = rs.iter().map(Vec::len).max().unwrap_or(0);
         let pc = cut(&p, prompt_share(p.len(), longest, 0, budget), keep);
         for (c, r) in cands.iter().zip(&rs) {
@@ -247,8 +298,24 @@ pub fn featurize_candidates(
         pinputs.push(enc.wrap(cut(&p, budget, keep)));
     }
     Ok(vec![
-        write_table(enc, &table_path(store, "candidates", "responses"), ids, inputs, cut_n, opts, progress)?,
-        write_table(enc, &table_path(store, "candidates", "prompts"), pids, pinputs, pcut, opts, progress)?,
+        write_table(
+            enc,
+            &table_path(store, "candidates", "responses"),
+            ids,
+            inputs,
+            cut_n,
+            opts,
+            progress,
+        )?,
+        write_table(
+            enc,
+            &table_path(store, "candidates", "prompts"),
+            pids,
+            pinputs,
+            pcut,
+            opts,
+            progress,
+        )?,
     ])
 }
 

@@ -33,7 +33,11 @@ pub struct EncodeError {
 
 impl EncodeError {
     pub fn file(file: impl AsRef<Path>, message: impl Into<String>) -> Self {
-        Self { file: file.as_ref().to_path_buf(), message: message.into(), hint: None }
+        Self {
+            file: file.as_ref().to_path_buf(),
+            message: message.into(),
+            hint: None,
+        }
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
@@ -41,7 +45,6 @@ impl EncodeError {
         self
     }
 }
-
 
 /// Text → one feature vector per text (DESIGN.md's `Encoder` seam).
 pub trait Encoder: Send + Sync {
@@ -71,50 +74,85 @@ impl TextEncoder {
     pub fn load(dir: &Path, device: &Device) -> Result<Self, EncodeError> {
         let files = ModelFiles::read(dir)?;
         let tok_path = dir.join("tokenizer.json");
-        let mut tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| EncodeError::file(&tok_path, format!("not a valid tokenizer: {e}")))?;
+        let mut tokenizer = Tokenizer::from_file(&tok_path)
+            .map_err(|e| EncodeError::file(&tok_path, format!("not a valid tokenizer: {e}")))?;
         let mut untruncated = tokenizer.clone();
-        untruncated.with_truncation(None).map_err(|e| EncodeError::file(&tok_path, format!("cannot unset truncation: {e}")))?;
+        untruncated
+            .with_truncation(None)
+            .map_err(|e| EncodeError::file(&tok_path, format!("cannot unset truncation: {e}")))?;
         untruncated.with_padding(None);
         // Our own truncation and padding: the file's (128 tokens, fixed padding for MiniLM) is for
         // other uses; sentence-transformers truncates at max_seq_length and pads per batch.
         tokenizer
-            .with_truncation(Some(TruncationParams { max_length: files.max_seq_length, ..Default::default() }))
+            .with_truncation(Some(TruncationParams {
+                max_length: files.max_seq_length,
+                ..Default::default()
+            }))
             .map_err(|e| EncodeError::file(&tok_path, format!("cannot set truncation: {e}")))?;
         tokenizer.with_padding(None);
         let vocab = tokenizer.get_vocab_size(true);
         if vocab > files.bert.vocab_size {
             return Err(EncodeError::file(
                 &tok_path,
-                format!("the tokenizer has {vocab} tokens but config.json's vocab_size is {}", files.bert.vocab_size),
+                format!(
+                    "the tokenizer has {vocab} tokens but config.json's vocab_size is {}",
+                    files.bert.vocab_size
+                ),
             )
             .with_hint("tokenizer.json and the model come from different checkpoints"));
         }
         let special = |t: &str| {
-            tokenizer.token_to_id(t).ok_or_else(|| EncodeError::file(&tok_path, format!("no `{t}` token")).with_hint("only BERT-style tokenizers ([CLS] ... [SEP]) are supported"))
+            tokenizer.token_to_id(t).ok_or_else(|| {
+                EncodeError::file(&tok_path, format!("no `{t}` token"))
+                    .with_hint("only BERT-style tokenizers ([CLS] ... [SEP]) are supported")
+            })
         };
         let (cls, sep) = (special("[CLS]")?, special("[SEP]")?);
         let model = weights::load_bert(&dir.join("model.safetensors"), &files.bert, device)?;
-        Ok(Self { files, tokenizer, untruncated, cls, sep, model, device: device.clone(), batch_size: 32 })
+        Ok(Self {
+            files,
+            tokenizer,
+            untruncated,
+            cls,
+            sep,
+            model,
+            device: device.clone(),
+            batch_size: 32,
+        })
     }
 
     pub fn files(&self) -> &ModelFiles {
         &self.files
     }
 
-    fn tokenize(&self, tokenizer: &Tokenizer, text: &str, special_tokens: bool) -> Result<tokenizers::Encoding, EncodeError> {
-        tokenizer
-            .encode(text, special_tokens)
-            .map_err(|e| EncodeError::file(self.files.dir.join("tokenizer.json"), format!("cannot tokenise: {e}")))
+    fn tokenize(
+        &self,
+        tokenizer: &Tokenizer,
+        text: &str,
+        special_tokens: bool,
+    ) -> Result<tokenizers::Encoding, EncodeError> {
+        tokenizer.encode(text, special_tokens).map_err(|e| {
+            EncodeError::file(
+                self.files.dir.join("tokenizer.json"),
+                format!("cannot tokenise: {e}"),
+            )
+        })
     }
 
     /// Token ids of `text` after truncation (`[CLS]` … `[SEP]` included).
     pub fn token_ids(&self, text: &str) -> Result<Vec<u32>, EncodeError> {
-        Ok(self.tokenize(&self.tokenizer, text, true)?.get_ids().to_vec())
+        Ok(self
+            .tokenize(&self.tokenizer, text, true)?
+            .get_ids()
+            .to_vec())
     }
 
     /// Token ids of `text` without special tokens and without truncation.
     pub fn plain_ids(&self, text: &str) -> Result<Vec<u32>, EncodeError> {
-        Ok(self.tokenize(&self.untruncated, text, false)?.get_ids().to_vec())
+        Ok(self
+            .tokenize(&self.untruncated, text, false)?
+            .get_ids()
+            .to_vec())
     }
 
     /// `[CLS]` + `body` + `[SEP]`, with `body` cut to fit `max_seq_length`.
@@ -152,14 +190,24 @@ impl TextEncoder {
         let h = self.files.bert.hidden_size;
         let pooled: Tensor<2> = match self.files.pooling {
             config::Pooling::Mean => {
-                let m = Tensor::<3>::from_data(TensorData::new(mask.clone(), [b, t, 1]), &self.device);
+                let m =
+                    Tensor::<3>::from_data(TensorData::new(mask.clone(), [b, t, 1]), &self.device);
                 let sum = (states * m.clone()).sum_dim(1).reshape([b, h]);
                 let count = m.sum_dim(1).reshape([b, 1]).clamp_min(1e-9);
                 sum / count
             }
             config::Pooling::Cls => states.slice([0..b, 0..1, 0..h]).reshape([b, h]),
             config::Pooling::LastToken => {
-                let rows: Vec<Tensor<2>> = ids.iter().enumerate().map(|(r, v)| states.clone().slice([r..r + 1, v.len() - 1..v.len(), 0..h]).reshape([1, h])).collect();
+                let rows: Vec<Tensor<2>> = ids
+                    .iter()
+                    .enumerate()
+                    .map(|(r, v)| {
+                        states
+                            .clone()
+                            .slice([r..r + 1, v.len() - 1..v.len(), 0..h])
+                            .reshape([1, h])
+                    })
+                    .collect();
                 Tensor::cat(rows, 0)
             }
         };
@@ -170,8 +218,14 @@ impl TextEncoder {
                 let mut row = row.to_vec();
                 if self.files.normalize {
                     // sentence-transformers' Normalize: x / max(‖x‖₂, 1e-12), the norm accumulated in f64.
-                    let norm = row.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt().max(1e-12);
-                    row.iter_mut().for_each(|x| *x = (f64::from(*x) / norm) as f32);
+                    let norm = row
+                        .iter()
+                        .map(|&x| f64::from(x) * f64::from(x))
+                        .sum::<f64>()
+                        .sqrt()
+                        .max(1e-12);
+                    row.iter_mut()
+                        .for_each(|x| *x = (f64::from(*x) / norm) as f32);
                 }
                 row
             })
@@ -188,7 +242,10 @@ impl Encoder for TextEncoder {
     /// parallel (rayon), and returns rows in input order. Texts longer than `max_seq_length` tokens
     /// are truncated at the end, as sentence-transformers does.
     fn encode(&self, texts: &[&str]) -> Result<FeatureMatrix, EncodeError> {
-        let ids: Vec<Vec<u32>> = texts.par_iter().map(|t| self.token_ids(t)).collect::<Result<_, _>>()?;
+        let ids: Vec<Vec<u32>> = texts
+            .par_iter()
+            .map(|t| self.token_ids(t))
+            .collect::<Result<_, _>>()?;
         self.encode_ids(&ids)
     }
 }
@@ -196,18 +253,38 @@ impl Encoder for TextEncoder {
 impl TextEncoder {
     /// Encodes already tokenised inputs (special tokens included, at most `max_seq_length` each).
     pub fn encode_ids(&self, ids: &[Vec<u32>]) -> Result<FeatureMatrix, EncodeError> {
-        if let Some(i) = ids.iter().position(|v| v.is_empty() || v.len() > self.files.max_seq_length) {
-            return Err(EncodeError::file(&self.files.dir, format!("input {i} has {} tokens; 1..={} are allowed", ids[i].len(), self.files.max_seq_length)));
+        if let Some(i) = ids
+            .iter()
+            .position(|v| v.is_empty() || v.len() > self.files.max_seq_length)
+        {
+            return Err(EncodeError::file(
+                &self.files.dir,
+                format!(
+                    "input {i} has {} tokens; 1..={} are allowed",
+                    ids[i].len(),
+                    self.files.max_seq_length
+                ),
+            ));
         }
         let vocab = self.files.bert.vocab_size as u32;
-        if let Some((i, _)) = ids.iter().enumerate().find(|(_, v)| v.iter().any(|&id| id >= vocab)) {
-            return Err(EncodeError::file(self.files.dir.join("tokenizer.json"), format!("text {i} maps to a token id beyond the model's vocab_size {vocab}"))
-                .with_hint("tokenizer.json and the model come from different checkpoints"));
+        if let Some((i, _)) = ids
+            .iter()
+            .enumerate()
+            .find(|(_, v)| v.iter().any(|&id| id >= vocab))
+        {
+            return Err(EncodeError::file(
+                self.files.dir.join("tokenizer.json"),
+                format!("text {i} maps to a token id beyond the model's vocab_size {vocab}"),
+            )
+            .with_hint("tokenizer.json and the model come from different checkpoints"));
         }
         let mut order: Vec<usize> = (0..ids.len()).collect();
         order.sort_by_key(|&i| (ids[i].len(), i));
         let batches: Vec<&[usize]> = order.chunks(self.batch_size.max(1)).collect();
-        let outputs: Vec<Vec<Vec<f32>>> = batches.par_iter().map(|chunk| self.encode_batch(&chunk.iter().map(|&i| &ids[i]).collect::<Vec<_>>())).collect();
+        let outputs: Vec<Vec<Vec<f32>>> = batches
+            .par_iter()
+            .map(|chunk| self.encode_batch(&chunk.iter().map(|&i| &ids[i]).collect::<Vec<_>>()))
+            .collect();
         let h = self.dim();
         let mut data = vec![0f32; ids.len() * h];
         for (chunk, rows) in batches.iter().zip(outputs) {
@@ -215,6 +292,7 @@ impl TextEncoder {
                 data[i * h..(i + 1) * h].copy_from_slice(&row);
             }
         }
-        FeatureMatrix::new(ids.len(), h, data).map_err(|e| EncodeError::file(&self.files.dir, format!("the encoder produced {e}")))
+        FeatureMatrix::new(ids.len(), h, data)
+            .map_err(|e| EncodeError::file(&self.files.dir, format!("the encoder produced {e}")))
     }
 }

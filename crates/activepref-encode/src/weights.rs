@@ -26,7 +26,8 @@ impl Checkpoint<'_> {
     fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, EncodeError> {
         let full = format!("{}{name}", self.prefix);
         let view = self.st.tensor(&full).map_err(|_| {
-            EncodeError::file(self.path, format!("no tensor `{full}`")).with_hint("this is not a BERT-family checkpoint matching config.json")
+            EncodeError::file(self.path, format!("no tensor `{full}`"))
+                .with_hint("this is not a BERT-family checkpoint matching config.json")
         })?;
         if view.shape() != shape {
             return Err(EncodeError::file(
@@ -35,14 +36,24 @@ impl Checkpoint<'_> {
             )
             .with_hint("config.json and model.safetensors come from different models (hidden_size, intermediate_size or vocab_size differ)"));
         }
-        let v = decode_floats(view.dtype(), view.data()).map_err(|m| EncodeError::file(self.path, format!("tensor `{full}`: {m}")))?;
+        let v = decode_floats(view.dtype(), view.data())
+            .map_err(|m| EncodeError::file(self.path, format!("tensor `{full}`: {m}")))?;
         if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-            return Err(EncodeError::file(self.path, format!("tensor `{full}` holds a non-finite value at {i}")));
+            return Err(EncodeError::file(
+                self.path,
+                format!("tensor `{full}` holds a non-finite value at {i}"),
+            ));
         }
         Ok(v)
     }
 
-    fn linear(&self, name: &str, d_in: usize, d_out: usize, device: &Device) -> Result<Linear, EncodeError> {
+    fn linear(
+        &self,
+        name: &str,
+        d_in: usize,
+        d_out: usize,
+        device: &Device,
+    ) -> Result<Linear, EncodeError> {
         let w = self.get(&format!("{name}.weight"), &[d_out, d_in])?;
         let mut t = vec![0f32; w.len()];
         for o in 0..d_out {
@@ -52,36 +63,79 @@ impl Checkpoint<'_> {
         }
         let b = self.get(&format!("{name}.bias"), &[d_out])?;
         Ok(Linear {
-            weight: Param::from_tensor(Tensor::from_data(TensorData::new(t, [d_in, d_out]), device)),
-            bias: Some(Param::from_tensor(Tensor::from_data(TensorData::new(b, [d_out]), device))),
+            weight: Param::from_tensor(Tensor::from_data(
+                TensorData::new(t, [d_in, d_out]),
+                device,
+            )),
+            bias: Some(Param::from_tensor(Tensor::from_data(
+                TensorData::new(b, [d_out]),
+                device,
+            ))),
         })
     }
 
-    fn norm(&self, name: &str, d: usize, eps: f64, device: &Device) -> Result<LayerNorm, EncodeError> {
+    fn norm(
+        &self,
+        name: &str,
+        d: usize,
+        eps: f64,
+        device: &Device,
+    ) -> Result<LayerNorm, EncodeError> {
         let mut n = LayerNormConfig::new(d).with_epsilon(eps).init(device);
-        n.gamma = Param::from_tensor(Tensor::from_data(TensorData::new(self.get(&format!("{name}.weight"), &[d])?, [d]), device));
-        n.beta = Some(Param::from_tensor(Tensor::from_data(TensorData::new(self.get(&format!("{name}.bias"), &[d])?, [d]), device)));
+        n.gamma = Param::from_tensor(Tensor::from_data(
+            TensorData::new(self.get(&format!("{name}.weight"), &[d])?, [d]),
+            device,
+        ));
+        n.beta = Some(Param::from_tensor(Tensor::from_data(
+            TensorData::new(self.get(&format!("{name}.bias"), &[d])?, [d]),
+            device,
+        )));
         Ok(n)
     }
 
-    fn embedding(&self, name: &str, rows: usize, d: usize, device: &Device) -> Result<Embedding, EncodeError> {
+    fn embedding(
+        &self,
+        name: &str,
+        rows: usize,
+        d: usize,
+        device: &Device,
+    ) -> Result<Embedding, EncodeError> {
         let w = self.get(&format!("{name}.weight"), &[rows, d])?;
-        Ok(Embedding { weight: Param::from_tensor(Tensor::from_data(TensorData::new(w, [rows, d]), device)) })
+        Ok(Embedding {
+            weight: Param::from_tensor(Tensor::from_data(TensorData::new(w, [rows, d]), device)),
+        })
     }
 }
 
 /// Reads `model.safetensors` into a [`BertModel`] shaped by `cfg`.
 pub fn load_bert(path: &Path, cfg: &BertConfig, device: &Device) -> Result<BertModel, EncodeError> {
-    let bytes = std::fs::read(path).map_err(|e| EncodeError::file(path, format!("cannot read: {e}")))?;
-    let st = SafeTensors::deserialize(&bytes)
-        .map_err(|e| EncodeError::file(path, format!("not a valid safetensors file: {e}")).with_hint("download the model again"))?;
-    let prefix = if st.names().iter().any(|n| n.starts_with("bert.embeddings.")) { "bert." } else { "" };
+    let bytes =
+        std::fs::read(path).map_err(|e| EncodeError::file(path, format!("cannot read: {e}")))?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| {
+        EncodeError::file(path, format!("not a valid safetensors file: {e}"))
+            .with_hint("download the model again")
+    })?;
+    let prefix = if st.names().iter().any(|n| n.starts_with("bert.embeddings.")) {
+        "bert."
+    } else {
+        ""
+    };
     let ck = Checkpoint { st, prefix, path };
     let (h, eps) = (cfg.hidden_size, cfg.layer_norm_eps);
     let embeddings = BertEmbeddings {
         word: ck.embedding("embeddings.word_embeddings", cfg.vocab_size, h, device)?,
-        position: ck.embedding("embeddings.position_embeddings", cfg.max_position_embeddings, h, device)?,
-        token_type: ck.embedding("embeddings.token_type_embeddings", cfg.type_vocab_size, h, device)?,
+        position: ck.embedding(
+            "embeddings.position_embeddings",
+            cfg.max_position_embeddings,
+            h,
+            device,
+        )?,
+        token_type: ck.embedding(
+            "embeddings.token_type_embeddings",
+            cfg.type_vocab_size,
+            h,
+            device,
+        )?,
         norm: ck.norm("embeddings.LayerNorm", h, eps, device)?,
     };
     let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
@@ -96,8 +150,18 @@ pub fn load_bert(path: &Path, cfg: &BertConfig, device: &Device) -> Result<BertM
                 norm: ck.norm(&format!("{p}.attention.output.LayerNorm"), h, eps, device)?,
                 heads: cfg.num_attention_heads,
             },
-            intermediate: ck.linear(&format!("{p}.intermediate.dense"), h, cfg.intermediate_size, device)?,
-            output: ck.linear(&format!("{p}.output.dense"), cfg.intermediate_size, h, device)?,
+            intermediate: ck.linear(
+                &format!("{p}.intermediate.dense"),
+                h,
+                cfg.intermediate_size,
+                device,
+            )?,
+            output: ck.linear(
+                &format!("{p}.output.dense"),
+                cfg.intermediate_size,
+                h,
+                device,
+            )?,
             norm: ck.norm(&format!("{p}.output.LayerNorm"), h, eps, device)?,
         });
     }

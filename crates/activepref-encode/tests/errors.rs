@@ -9,7 +9,6 @@ use common::model_dir;
 use activepref_encode::{Encoder, TextEncoder};
 use burn::tensor::Device;
 
-
 /// A copy of the model directory (weights linked, not copied) with `config.json` edited.
 fn variant(name: &str, edit: impl Fn(&mut serde_json::Value)) -> PathBuf {
     let src = model_dir();
@@ -17,19 +16,28 @@ fn variant(name: &str, edit: impl Fn(&mut serde_json::Value)) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("1_Pooling")).unwrap();
     for f in ["model.safetensors", "tokenizer.json"] {
-        std::os::unix::fs::symlink(std::fs::canonicalize(src.join(f)).unwrap(), dir.join(f)).unwrap();
+        std::os::unix::fs::symlink(std::fs::canonicalize(src.join(f)).unwrap(), dir.join(f))
+            .unwrap();
     }
-    for f in ["sentence_bert_config.json", "modules.json", "1_Pooling/config.json"] {
+    for f in [
+        "sentence_bert_config.json",
+        "modules.json",
+        "1_Pooling/config.json",
+    ] {
         std::fs::copy(src.join(f), dir.join(f)).unwrap();
     }
-    let mut cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
     edit(&mut cfg);
     std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
     dir
 }
 
 fn load_err(dir: &Path) -> String {
-    let e = TextEncoder::load(dir, &Device::flex()).err().expect("must fail").to_string();
+    let e = TextEncoder::load(dir, &Device::flex())
+        .err()
+        .expect("must fail")
+        .to_string();
     assert!(!e.contains('\n'), "{e}");
     e
 }
@@ -37,7 +45,11 @@ fn load_err(dir: &Path) -> String {
 #[test]
 fn missing_model_says_how_to_get_it() {
     let e = load_err(Path::new("/nonexistent/minilm"));
-    assert!(e.contains("/nonexistent/minilm: no model.safetensors + tokenizer.json here") && e.contains("scripts/fetch-minilm.sh"), "{e}");
+    assert!(
+        e.contains("/nonexistent/minilm: no model.safetensors + tokenizer.json here")
+            && e.contains("scripts/fetch-minilm.sh"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -51,7 +63,12 @@ fn wrong_hidden_size_names_the_tensor() {
 fn tokenizer_model_mismatch_is_refused() {
     let dir = variant("vocab", |c| c["vocab_size"] = 1000.into());
     let e = load_err(&dir);
-    assert!(e.contains("tokenizer.json: the tokenizer has 30522 tokens but config.json's vocab_size is 1000"), "{e}");
+    assert!(
+        e.contains(
+            "tokenizer.json: the tokenizer has 30522 tokens but config.json's vocab_size is 1000"
+        ),
+        "{e}"
+    );
 }
 
 #[test]
@@ -59,7 +76,10 @@ fn unsupported_activation_and_bad_heads_are_refused() {
     let e = load_err(&variant("act", |c| c["hidden_act"] = "relu".into()));
     assert!(e.contains("hidden_act `relu` is not supported"), "{e}");
     let e = load_err(&variant("heads", |c| c["num_attention_heads"] = 7.into()));
-    assert!(e.contains("hidden_size 384 is not a multiple of num_attention_heads 7"), "{e}");
+    assert!(
+        e.contains("hidden_size 384 is not a multiple of num_attention_heads 7"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -70,11 +90,22 @@ fn over_long_and_empty_inputs_are_cut_or_encoded_never_panicking() {
     assert_eq!((m.rows(), m.dim()), (3, 384));
     // Empty and whitespace-only texts are both [CLS] [SEP]: the same vector, unit length.
     assert_eq!(m.row(1), m.row(2));
-    let norm: f64 = m.row(1).iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
+    let norm: f64 = m
+        .row(1)
+        .iter()
+        .map(|&x| f64::from(x).powi(2))
+        .sum::<f64>()
+        .sqrt();
     assert!((norm - 1.0).abs() < 1e-5, "{norm}");
     // Token-level inputs that break the contract are errors, not panics.
     let e = enc.encode_ids(&[vec![]]).unwrap_err().to_string();
-    assert!(e.contains("input 0 has 0 tokens; 1..=256 are allowed"), "{e}");
-    let e = enc.encode_ids(&[vec![101, 40000, 102]]).unwrap_err().to_string();
+    assert!(
+        e.contains("input 0 has 0 tokens; 1..=256 are allowed"),
+        "{e}"
+    );
+    let e = enc
+        .encode_ids(&[vec![101, 40000, 102]])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("beyond the model's vocab_size 30522"), "{e}");
 }

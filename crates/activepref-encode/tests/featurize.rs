@@ -11,11 +11,11 @@ use activepref_encode::featurize::{FeaturizeOptions, PromptKeep, featurize_compa
 use activepref_encode::{Encoder, TextEncoder};
 use burn::tensor::Device;
 
-
 #[test]
 fn featurize_writes_every_table_skips_on_rerun_and_joins() {
     let enc = TextEncoder::load(&common::model_dir(), &Device::flex()).unwrap();
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../activepref-data/tests/fixtures/summarize/comparisons.jsonl");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../activepref-data/tests/fixtures/summarize/comparisons.jsonl");
     let ds = summarize::load(&data).unwrap();
     let store = std::env::temp_dir().join(format!("activepref-featurize-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&store);
@@ -23,7 +23,14 @@ fn featurize_writes_every_table_skips_on_rerun_and_joins() {
     let progress = |n: usize| {
         counted.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
     };
-    let first = featurize_comparisons(&enc, &ds, &store, &FeaturizeOptions::new(PromptKeep::Head), &progress).unwrap();
+    let first = featurize_comparisons(
+        &enc,
+        &ds,
+        &store,
+        &FeaturizeOptions::new(PromptKeep::Head),
+        &progress,
+    )
+    .unwrap();
     assert_eq!(first.len(), 12);
     assert!(first.iter().all(|t| !t.skipped));
     assert_eq!(counted.load(std::sync::atomic::Ordering::Relaxed), 90);
@@ -31,16 +38,46 @@ fn featurize_writes_every_table_skips_on_rerun_and_joins() {
     let prompts = FeatureTable::load(&table_path(&store, "ood", "prompt")).unwrap();
     let c = &ds.split(activepref_data::text::SplitRole::Ood)[2];
     let direct = enc.encode(&[c.prompt.as_str()]).unwrap();
-    let stored = prompts.aligned(std::slice::from_ref(&c.id), &store).unwrap();
-    let err = direct.row(0).iter().zip(stored.row(0)).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let stored = prompts
+        .aligned(std::slice::from_ref(&c.id), &store)
+        .unwrap();
+    let err = direct
+        .row(0)
+        .iter()
+        .zip(stored.row(0))
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
     assert!(err < 1e-5, "{err}");
     // Re-running skips everything; another layout is refused.
-    let again = featurize_comparisons(&enc, &ds, &store, &FeaturizeOptions::new(PromptKeep::Head), &|_| {}).unwrap();
+    let again = featurize_comparisons(
+        &enc,
+        &ds,
+        &store,
+        &FeaturizeOptions::new(PromptKeep::Head),
+        &|_| {},
+    )
+    .unwrap();
     assert!(again.iter().all(|t| t.skipped));
-    let e = featurize_comparisons(&enc, &ds, &store, &FeaturizeOptions::new(PromptKeep::Tail), &|_| {}).unwrap_err().to_string();
-    assert!(e.contains("featurize.json: this store was made with"), "{e}");
-    let b = assemble::pool_benchmark("x", &ds, &store, MissingFeatures::Error, None).unwrap().benchmark;
-    assert_eq!((b.pool.len(), b.pair_dim(), b.pool.prompt.dim()), (14, 384, 384));
+    let e = featurize_comparisons(
+        &enc,
+        &ds,
+        &store,
+        &FeaturizeOptions::new(PromptKeep::Tail),
+        &|_| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("featurize.json: this store was made with"),
+        "{e}"
+    );
+    let b = assemble::pool_benchmark("x", &ds, &store, MissingFeatures::Error, None)
+        .unwrap()
+        .benchmark;
+    assert_eq!(
+        (b.pool.len(), b.pair_dim(), b.pool.prompt.dim()),
+        (14, 384, 384)
+    );
     // A and B of one comparison differ (their responses differ), and so do their features.
     assert_ne!(b.pool.pair_a.row(0), b.pool.pair_b.row(0));
 }
@@ -48,14 +85,30 @@ fn featurize_writes_every_table_skips_on_rerun_and_joins() {
 #[test]
 fn featurize_writes_the_same_bytes_with_one_or_two_threads() {
     let enc = TextEncoder::load(&common::model_dir(), &Device::flex()).unwrap();
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../activepref-data/tests/fixtures/summarize/comparisons.jsonl");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../activepref-data/tests/fixtures/summarize/comparisons.jsonl");
     let ds = summarize::load(&data).unwrap();
     let mut files = Vec::new();
     for threads in [1, 2] {
-        let store = std::env::temp_dir().join(format!("activepref-featurize-t{threads}-{}", std::process::id()));
+        let store = std::env::temp_dir().join(format!(
+            "activepref-featurize-t{threads}-{}",
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&store);
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        pool.install(|| featurize_comparisons(&enc, &ds, &store, &FeaturizeOptions::new(PromptKeep::Head), &|_| {})).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            featurize_comparisons(
+                &enc,
+                &ds,
+                &store,
+                &FeaturizeOptions::new(PromptKeep::Head),
+                &|_| {},
+            )
+        })
+        .unwrap();
         let bytes: Vec<Vec<u8>> = ["pool/pair_a", "pool/prompt", "ood/pair_b"]
             .iter()
             .map(|t| std::fs::read(store.join(format!("{t}.safetensors"))).unwrap())
@@ -68,10 +121,17 @@ fn featurize_writes_the_same_bytes_with_one_or_two_threads() {
 #[test]
 fn an_interrupted_featurize_resumes_from_its_saved_chunks() {
     let enc = TextEncoder::load(&common::model_dir(), &Device::flex()).unwrap();
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../activepref-data/tests/fixtures/summarize/comparisons.jsonl");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../activepref-data/tests/fixtures/summarize/comparisons.jsonl");
     let ds = summarize::load(&data).unwrap();
-    let opts = FeaturizeOptions { keep: PromptKeep::Head, chunk: 4 };
-    let base = std::env::temp_dir().join(format!("activepref-featurize-resume-{}", std::process::id()));
+    let opts = FeaturizeOptions {
+        keep: PromptKeep::Head,
+        chunk: 4,
+    };
+    let base = std::env::temp_dir().join(format!(
+        "activepref-featurize-resume-{}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&base);
     let (whole, cut) = (base.join("whole"), base.join("cut"));
     featurize_comparisons(&enc, &ds, &whole, &opts, &|_| {}).unwrap();
@@ -83,12 +143,20 @@ fn an_interrupted_featurize_resumes_from_its_saved_chunks() {
             panic!("interrupted");
         }
     };
-    let interrupted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| featurize_comparisons(&enc, &ds, &cut, &opts, &stop)));
+    let interrupted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        featurize_comparisons(&enc, &ds, &cut, &opts, &stop)
+    }));
     assert!(interrupted.is_err());
     assert!(table_path(&cut, "pool", "pair_b").exists());
     assert!(!table_path(&cut, "pool", "prompt").exists());
-    let parts: Vec<_> = std::fs::read_dir(cut.join("pool/prompt.parts")).unwrap().collect();
-    assert_eq!(parts.len(), 1, "one 4-row chunk of the prompt table was saved before the stop");
+    let parts: Vec<_> = std::fs::read_dir(cut.join("pool/prompt.parts"))
+        .unwrap()
+        .collect();
+    assert_eq!(
+        parts.len(),
+        1,
+        "one 4-row chunk of the prompt table was saved before the stop"
+    );
     let done = featurize_comparisons(&enc, &ds, &cut, &opts, &|_| {}).unwrap();
     assert_eq!(done.iter().filter(|t| t.skipped).count(), 2);
     assert_eq!(done.iter().map(|t| t.resumed).sum::<usize>(), 4);
@@ -96,7 +164,12 @@ fn an_interrupted_featurize_resumes_from_its_saved_chunks() {
     for role in ["pool", "validation", "test", "ood"] {
         for t in ["pair_a", "pair_b", "prompt"] {
             let (a, b) = (table_path(&whole, role, t), table_path(&cut, role, t));
-            assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap(), "{}", b.display());
+            assert_eq!(
+                std::fs::read(&a).unwrap(),
+                std::fs::read(&b).unwrap(),
+                "{}",
+                b.display()
+            );
         }
     }
 }

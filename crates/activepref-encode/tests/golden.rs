@@ -26,19 +26,40 @@ struct Case {
     embedding: Vec<f32>,
 }
 
-
 fn golden() -> Golden {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/minilm.json")).unwrap();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/minilm.json"),
+    )
+    .unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
 fn compare(got: &[f32], want: &[f32], what: &str) {
-    let dot: f64 = got.iter().zip(want).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum();
-    let na: f64 = got.iter().map(|&a| f64::from(a).powi(2)).sum::<f64>().sqrt();
-    let nb: f64 = want.iter().map(|&b| f64::from(b).powi(2)).sum::<f64>().sqrt();
+    let dot: f64 = got
+        .iter()
+        .zip(want)
+        .map(|(&a, &b)| f64::from(a) * f64::from(b))
+        .sum();
+    let na: f64 = got
+        .iter()
+        .map(|&a| f64::from(a).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    let nb: f64 = want
+        .iter()
+        .map(|&b| f64::from(b).powi(2))
+        .sum::<f64>()
+        .sqrt();
     let cosine = dot / (na * nb);
-    let max_err = got.iter().zip(want).map(|(&a, &b)| (a - b).abs()).fold(0f32, f32::max);
-    assert!(cosine >= 0.9999 && max_err <= 1e-4, "{what}: cosine {cosine}, max abs error {max_err}");
+    let max_err = got
+        .iter()
+        .zip(want)
+        .map(|(&a, &b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(
+        cosine >= 0.9999 && max_err <= 1e-4,
+        "{what}: cosine {cosine}, max abs error {max_err}"
+    );
     eprintln!("{what}: cosine {cosine:.9}, max abs error {max_err:.2e}");
 }
 
@@ -49,7 +70,12 @@ fn minilm_matches_sentence_transformers() {
     assert_eq!(enc.files().max_seq_length, g.max_seq_length);
     assert_eq!(enc.dim(), 384);
     for (i, c) in g.cases.iter().enumerate() {
-        assert_eq!(enc.token_ids(&c.text).unwrap(), c.token_ids, "token ids of case {i} ({:?})", c.text.chars().take(40).collect::<String>());
+        assert_eq!(
+            enc.token_ids(&c.text).unwrap(),
+            c.token_ids,
+            "token ids of case {i} ({:?})",
+            c.text.chars().take(40).collect::<String>()
+        );
     }
     // All at once (length-sorted batches with padding) and one by one (no padding).
     let texts: Vec<&str> = g.cases.iter().map(|c| c.text.as_str()).collect();

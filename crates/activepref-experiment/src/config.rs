@@ -3,11 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use activepref_acquire::{PairMode, PairPolicySpec, PolicySpec};
-use activepref_data::synthetic::SyntheticPoolConfig;
-use activepref_data::synthetic_pairs::SyntheticPairConfig;
+use activepref_core::PairBenchmark;
 use activepref_core::{FieldError, PoolBenchmark};
 use activepref_data::sources::{CandidateSource, ComparisonSource};
-use activepref_core::PairBenchmark;
+use activepref_data::synthetic::SyntheticPoolConfig;
+use activepref_data::synthetic_pairs::SyntheticPairConfig;
 use activepref_loop::{LoopConfig, PairLoopConfig};
 use activepref_model::EnsembleConfig;
 use indexmap::IndexMap;
@@ -27,13 +27,21 @@ pub struct ConfigError {
 }
 
 fn located(field: &str, message: &str) -> String {
-    if field.is_empty() { message.to_string() } else { format!("{field}: {message}") }
+    if field.is_empty() {
+        message.to_string()
+    } else {
+        format!("{field}: {message}")
+    }
 }
 
 impl ConfigError {
     /// A field error found in the file `file`.
     pub fn in_file(file: &Path, e: FieldError) -> Self {
-        Self { file: file.to_path_buf(), field: e.field, message: e.message }
+        Self {
+            file: file.to_path_buf(),
+            field: e.field,
+            message: e.message,
+        }
     }
 }
 
@@ -71,7 +79,10 @@ pub struct ReportSection {
 
 impl Default for ReportSection {
     fn default() -> Self {
-        Self { smoothing_window: 3, baseline: "random".into() }
+        Self {
+            smoothing_window: 3,
+            baseline: "random".into(),
+        }
     }
 }
 
@@ -137,7 +148,9 @@ impl ExperimentConfig {
 
     /// The output directory, relative to the working directory.
     pub fn output_dir(&self) -> PathBuf {
-        self.output_dir.clone().unwrap_or_else(|| PathBuf::from("results").join(&self.name))
+        self.output_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("results").join(&self.name))
     }
 
     /// Builds the benchmark (generating it, or loading data and features) and checks the loop
@@ -148,16 +161,20 @@ impl ExperimentConfig {
             BenchmarkSpec::Synthetic(c) => Benchmark::Pool(c.generate()),
             BenchmarkSpec::SyntheticPairs(c) => Benchmark::Pair(c.generate()),
             BenchmarkSpec::Comparisons(src) => {
-                let a = src.assemble(&self.name).map_err(|e| FieldError::new("benchmark", e.to_string()))?;
+                let a = src
+                    .assemble(&self.name)
+                    .map_err(|e| FieldError::new("benchmark", e.to_string()))?;
                 Benchmark::Pool(a.benchmark)
             }
-            BenchmarkSpec::Candidates(src) => {
-                Benchmark::Pair(src.assemble(&self.name).map_err(|e| FieldError::new("benchmark", e.to_string()))?)
-            }
+            BenchmarkSpec::Candidates(src) => Benchmark::Pair(
+                src.assemble(&self.name)
+                    .map_err(|e| FieldError::new("benchmark", e.to_string()))?,
+            ),
         };
         match &bench {
             Benchmark::Pool(b) => {
-                b.validate().map_err(|e| FieldError::new("benchmark", e.to_string()))?;
+                b.validate()
+                    .map_err(|e| FieldError::new("benchmark", e.to_string()))?;
                 self.check_pool_sizes(b.pool.len())?;
             }
             Benchmark::Pair(b) => self.check_pair_sizes(b.stream.len())?,
@@ -167,12 +184,22 @@ impl ExperimentConfig {
 
     /// The pool loop section, or `(field, message)` saying it is missing.
     fn pool_loop(&self) -> Result<&LoopConfig, FieldError> {
-        self.loop_.as_ref().ok_or_else(|| FieldError::new("loop", "is missing; a pool benchmark needs `loop: { initial_labels, batch_size, rounds }`"))
+        self.loop_.as_ref().ok_or_else(|| {
+            FieldError::new(
+                "loop",
+                "is missing; a pool benchmark needs `loop: { initial_labels, batch_size, rounds }`",
+            )
+        })
     }
 
     /// The pair loop section, or `(field, message)` saying it is missing.
     fn pair_loop_config(&self) -> Result<&PairLoopConfig, FieldError> {
-        self.pair_loop.as_ref().ok_or_else(|| FieldError::new("pair_loop", "is missing; a pair benchmark needs `pair_loop: { batch_prompts, rounds }`"))
+        self.pair_loop.as_ref().ok_or_else(|| {
+            FieldError::new(
+                "pair_loop",
+                "is missing; a pair benchmark needs `pair_loop: { batch_prompts, rounds }`",
+            )
+        })
     }
 
     /// Loop sizes and policy parameters against a pool of `pool` comparisons.
@@ -181,24 +208,34 @@ impl ExperimentConfig {
         lp.validate(pool).map_err(|e| e.within("loop"))?;
         let pool_after_cap = lp.pool_size.map_or(pool, |c| c.min(pool)) - lp.initial_labels;
         for (label, spec) in &self.policies {
-            spec.validate(pool_after_cap).map_err(|e| e.within(label).within("policies"))?;
+            spec.validate(pool_after_cap)
+                .map_err(|e| e.within(label).within("policies"))?;
         }
         Ok(())
     }
 
     /// Pair-loop sizes against a stream of `prompts` prompts.
     fn check_pair_sizes(&self, prompts: usize) -> Result<(), FieldError> {
-        self.pair_loop_config()?.validate(prompts).map_err(|e| e.within("pair_loop"))
+        self.pair_loop_config()?
+            .validate(prompts)
+            .map_err(|e| e.within("pair_loop"))
     }
 
     /// True for the ActiveUltraFeedback (pair-selection) setting.
     pub fn is_pair_setting(&self) -> bool {
-        matches!(self.benchmark, BenchmarkSpec::SyntheticPairs(_) | BenchmarkSpec::Candidates(_))
+        matches!(
+            self.benchmark,
+            BenchmarkSpec::SyntheticPairs(_) | BenchmarkSpec::Candidates(_)
+        )
     }
 
     /// The policy labels of this experiment's setting, in plot order.
     pub fn policy_labels(&self) -> Vec<String> {
-        if self.is_pair_setting() { self.pair_policies.keys().cloned().collect() } else { self.policies.keys().cloned().collect() }
+        if self.is_pair_setting() {
+            self.pair_policies.keys().cloned().collect()
+        } else {
+            self.policies.keys().cloned().collect()
+        }
     }
 
     /// Rounds each run records.
@@ -211,50 +248,110 @@ impl ExperimentConfig {
     }
 
     fn check(&self, path: &Path) -> Result<(), ConfigError> {
-        let err = |field: String, message: String| ConfigError { file: path.to_path_buf(), field, message };
+        let err = |field: String, message: String| ConfigError {
+            file: path.to_path_buf(),
+            field,
+            message,
+        };
         let in_file = |e: FieldError| ConfigError::in_file(path, e);
-        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-            return Err(err("name".into(), format!("`{}` must be non-empty and use only letters, digits, '-', '_' and '.'", self.name)));
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(err(
+                "name".into(),
+                format!(
+                    "`{}` must be non-empty and use only letters, digits, '-', '_' and '.'",
+                    self.name
+                ),
+            ));
         }
         if self.seeds.is_empty() {
-            return Err(err("seeds".into(), "is empty; list at least one seed, e.g. `seeds: [9, 17, 23]`".into()));
+            return Err(err(
+                "seeds".into(),
+                "is empty; list at least one seed, e.g. `seeds: [9, 17, 23]`".into(),
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         if let Some(s) = self.seeds.iter().find(|s| !seen.insert(**s)) {
-            return Err(err("seeds".into(), format!("seed {s} is listed twice; each seed is one run")));
+            return Err(err(
+                "seeds".into(),
+                format!("seed {s} is listed twice; each seed is one run"),
+            ));
         }
         let pair = self.is_pair_setting();
-        let (needed, extra) = if pair { ("pair_policies", "policies") } else { ("policies", "pair_policies") };
+        let (needed, extra) = if pair {
+            ("pair_policies", "policies")
+        } else {
+            ("policies", "pair_policies")
+        };
         let labels = self.policy_labels();
         if labels.is_empty() {
-            let example = if pair { "`drts: { policy: drts }`" } else { "`random: { policy: random }`" };
-            return Err(err(needed.into(), format!("is empty or missing; add e.g. {example}")));
+            let example = if pair {
+                "`drts: { policy: drts }`"
+            } else {
+                "`random: { policy: random }`"
+            };
+            return Err(err(
+                needed.into(),
+                format!("is empty or missing; add e.g. {example}"),
+            ));
         }
-        let extra_given = if pair { !self.policies.is_empty() || self.loop_.is_some() } else { !self.pair_policies.is_empty() || self.pair_loop.is_some() };
+        let extra_given = if pair {
+            !self.policies.is_empty() || self.loop_.is_some()
+        } else {
+            !self.pair_policies.is_empty() || self.pair_loop.is_some()
+        };
         if extra_given {
-            let which = if pair { "`policies` and `loop` belong to pool benchmarks (kind: synthetic or comparisons)" } else { "`pair_policies` and `pair_loop` belong to pair benchmarks (kind: synthetic_pairs or candidates)" };
-            return Err(err(extra.into(), format!("{which}; remove them or change benchmark.kind")));
+            let which = if pair {
+                "`policies` and `loop` belong to pool benchmarks (kind: synthetic or comparisons)"
+            } else {
+                "`pair_policies` and `pair_loop` belong to pair benchmarks (kind: synthetic_pairs or candidates)"
+            };
+            return Err(err(
+                extra.into(),
+                format!("{which}; remove them or change benchmark.kind"),
+            ));
         }
         for label in &labels {
-            if label.is_empty() || !label.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-                return Err(err(format!("{needed}.{label}"), "a policy label may use only letters, digits, '-', '_' and '.'".into()));
+            if label.is_empty()
+                || !label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
+                return Err(err(
+                    format!("{needed}.{label}"),
+                    "a policy label may use only letters, digits, '-', '_' and '.'".into(),
+                ));
             }
         }
         if !labels.contains(&self.report.baseline) {
             return Err(err(
                 "report.baseline".into(),
-                format!("`{}` is not one of the policy labels ({}); name the label to compare against", self.report.baseline, labels.join(", ")),
+                format!(
+                    "`{}` is not one of the policy labels ({}); name the label to compare against",
+                    self.report.baseline,
+                    labels.join(", ")
+                ),
             ));
         }
         if self.report.smoothing_window == 0 {
-            return Err(err("report.smoothing_window".into(), "must be at least 1 (1 = no smoothing)".into()));
+            return Err(err(
+                "report.smoothing_window".into(),
+                "must be at least 1 (1 = no smoothing)".into(),
+            ));
         }
-        self.model.validate().map_err(|e| in_file(e.within("model")))?;
+        self.model
+            .validate()
+            .map_err(|e| in_file(e.within("model")))?;
         match &self.benchmark {
             BenchmarkSpec::Synthetic(c) => {
                 c.validate().map_err(|e| in_file(e.within("benchmark")))?;
                 // Sizes are only known once generated; generation is cheap for the synthetic benchmark.
-                self.check_pool_sizes(c.generate().pool.len()).map_err(in_file)?;
+                self.check_pool_sizes(c.generate().pool.len())
+                    .map_err(in_file)?;
             }
             BenchmarkSpec::SyntheticPairs(c) => {
                 c.validate().map_err(|e| in_file(e.within("benchmark")))?;
@@ -271,7 +368,8 @@ impl ExperimentConfig {
             }
         }
         for (label, spec) in &self.pair_policies {
-            spec.validate().map_err(|e| in_file(e.within(label).within("pair_policies")))?;
+            spec.validate()
+                .map_err(|e| in_file(e.within(label).within("pair_policies")))?;
         }
         self.check_output_dir().map_err(in_file)
     }
@@ -283,8 +381,8 @@ impl ExperimentConfig {
             Some(parent) if !parent.is_dir() => Err(FieldError::new(
                 "output_dir",
                 format!(
-                "the parent directory `{}` of `{}` does not exist; create it or choose another output_dir",
-                parent.display(),
+                    "the parent directory `{}` of `{}` does not exist; create it or choose another output_dir",
+                    parent.display(),
                     out.display()
                 ),
             )),
@@ -319,8 +417,13 @@ seeds: [1, 2]
         let cfg = parse(GOOD).unwrap();
         assert_eq!(cfg.model.members, 5);
         assert_eq!(cfg.report.smoothing_window, 3);
-        assert_eq!(cfg.policies.keys().collect::<Vec<_>>(), vec!["random", "balpm"]);
-        let PolicySpec::Balpm(b) = &cfg.policies["balpm"] else { panic!() };
+        assert_eq!(
+            cfg.policies.keys().collect::<Vec<_>>(),
+            vec!["random", "balpm"]
+        );
+        let PolicySpec::Balpm(b) = &cfg.policies["balpm"] else {
+            panic!()
+        };
         assert!(!cfg.is_pair_setting());
         assert_eq!((b.k, b.beta), (5, 0.01));
     }
@@ -329,7 +432,10 @@ seeds: [1, 2]
     fn unknown_policy_names_file_field_and_choices() {
         let e = parse(&GOOD.replace("policy: random", "policy: randum")).unwrap_err();
         assert!(e.starts_with("exp.yaml: policies.random"), "{e}");
-        assert!(e.contains("unknown variant `randum`") && e.contains("`balpm`"), "{e}");
+        assert!(
+            e.contains("unknown variant `randum`") && e.contains("`balpm`"),
+            "{e}"
+        );
     }
 
     const PAIRS: &str = r#"
@@ -353,12 +459,25 @@ report: { baseline: drts }
         assert_eq!(cfg.rounds_per_run(), 4);
         let e = parse(&PAIRS.replace("rounds: 3", "rounds: 5")).unwrap_err();
         assert!(e.starts_with("exp.yaml: pair_loop.rounds:"), "{e}");
-        let e = parse(&PAIRS.replace("seeds: [1]", "seeds: [1]\npolicies: { r: { policy: random } }")).unwrap_err();
-        assert!(e.starts_with("exp.yaml: policies: `policies` and `loop` belong to pool benchmarks"), "{e}");
+        let e = parse(&PAIRS.replace(
+            "seeds: [1]",
+            "seeds: [1]\npolicies: { r: { policy: random } }",
+        ))
+        .unwrap_err();
+        assert!(
+            e.starts_with("exp.yaml: policies: `policies` and `loop` belong to pool benchmarks"),
+            "{e}"
+        );
         let e = parse(&PAIRS.replace("policy: drts }", "policy: dtss }")).unwrap_err();
-        assert!(e.contains("unknown variant `dtss`") && e.contains("`drts`"), "{e}");
+        assert!(
+            e.contains("unknown variant `dtss`") && e.contains("`drts`"),
+            "{e}"
+        );
         let e = parse(&PAIRS.replace("beta: 2.0", "beta: .nan")).unwrap_err();
-        assert!(e.starts_with("exp.yaml: pair_policies.deltaucb.beta:"), "{e}");
+        assert!(
+            e.starts_with("exp.yaml: pair_policies.deltaucb.beta:"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -372,13 +491,27 @@ report: { baseline: drts }
         let e = parse(&GOOD.replace("batch_size: 10", "batch_size: 100000")).unwrap_err();
         assert!(e.starts_with("exp.yaml: loop.batch_size: is 100000"), "{e}");
         let e = parse(&GOOD.replace("k: 5", "k: 100000")).unwrap_err();
-        assert!(e.starts_with("exp.yaml: policies.balpm.k: is 100000"), "{e}");
+        assert!(
+            e.starts_with("exp.yaml: policies.balpm.k: is 100000"),
+            "{e}"
+        );
         let e = parse(&GOOD.replace("seeds: [1, 2]", "seeds: []")).unwrap_err();
         assert!(e.starts_with("exp.yaml: seeds: is empty"), "{e}");
-        let e = parse(&GOOD.replace("/tmp/activepref-config-test", "/nonexistent-parent/x")).unwrap_err();
-        assert!(e.starts_with("exp.yaml: output_dir: the parent directory `/nonexistent-parent`"), "{e}");
-        let e = parse(&GOOD.replace("pool_prompts: 60", "pool_prompts: 60\n  label_temperature: -1")).unwrap_err();
-        assert!(e.starts_with("exp.yaml: benchmark.label_temperature:"), "{e}");
+        let e = parse(&GOOD.replace("/tmp/activepref-config-test", "/nonexistent-parent/x"))
+            .unwrap_err();
+        assert!(
+            e.starts_with("exp.yaml: output_dir: the parent directory `/nonexistent-parent`"),
+            "{e}"
+        );
+        let e = parse(&GOOD.replace(
+            "pool_prompts: 60",
+            "pool_prompts: 60\n  label_temperature: -1",
+        ))
+        .unwrap_err();
+        assert!(
+            e.starts_with("exp.yaml: benchmark.label_temperature:"),
+            "{e}"
+        );
         let e = parse(&GOOD.replace("seeds:", "bogus: 1\nseeds:")).unwrap_err();
         assert!(e.contains("unknown field `bogus`"), "{e}");
     }

@@ -14,10 +14,15 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use activepref_acquire::{EntropyEstimator, FeatureShift, IndexError, PairMode, PolicySpec, PoolPolicy, PromptKnnIndex, index_k_for};
+use activepref_acquire::{
+    EntropyEstimator, FeatureShift, IndexError, PairMode, PolicySpec, PoolPolicy, PromptKnnIndex,
+    index_k_for,
+};
 use activepref_core::io::write_atomic_bytes;
 use activepref_core::{FieldError, PoolBenchmark};
-use activepref_loop::{AcquiredPair, LoopError, PairLoop, PairRoundRecord, PoolLoop, RoundRecord, RoundTiming};
+use activepref_loop::{
+    AcquiredPair, LoopError, PairLoop, PairRoundRecord, PoolLoop, RoundRecord, RoundTiming,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -32,7 +37,11 @@ pub enum RunError {
     #[error(transparent)]
     Benchmark(#[from] FieldError),
     #[error("cannot {action} {}: {error}", .path.display())]
-    Io { action: &'static str, path: PathBuf, error: std::io::Error },
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        error: std::io::Error,
+    },
     #[error("cannot write {}: {error}", .path.display())]
     Serialise { path: PathBuf, error: String },
     #[error(
@@ -53,14 +62,24 @@ pub enum RunError {
 
 /// [`write_atomic`] with the path in the error.
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), RunError> {
-    write_atomic_bytes(path, bytes).map_err(|error| RunError::Io { action: "write", path: path.to_path_buf(), error })
+    write_atomic_bytes(path, bytes).map_err(|error| RunError::Io {
+        action: "write",
+        path: path.to_path_buf(),
+        error,
+    })
 }
 
 /// A run file as CSV text, one serialised row per round (the header is the row's field names).
 /// Floats use the shortest representation that reads back to the same value, so equal numbers
 /// give equal bytes.
-fn csv_bytes<T: Serialize>(rows: impl IntoIterator<Item = T>, path: &Path) -> Result<Vec<u8>, RunError> {
-    let err = |e: &dyn std::fmt::Display| RunError::Serialise { path: path.to_path_buf(), error: e.to_string() };
+fn csv_bytes<T: Serialize>(
+    rows: impl IntoIterator<Item = T>,
+    path: &Path,
+) -> Result<Vec<u8>, RunError> {
+    let err = |e: &dyn std::fmt::Display| RunError::Serialise {
+        path: path.to_path_buf(),
+        error: e.to_string(),
+    };
     let mut w = csv::Writer::from_writer(vec![]);
     for row in rows {
         w.serialize(row).map_err(|e| err(&e))?;
@@ -215,7 +234,12 @@ impl ResumableRun for PoolRun<'_> {
         self.lp.labelled.clone()
     }
     fn csv(&self, records: &[RoundRecord], path: &Path) -> Result<Vec<u8>, RunError> {
-        csv_bytes(records.iter().map(|r| RunRow::new(&self.label, self.seed, r)), path)
+        csv_bytes(
+            records
+                .iter()
+                .map(|r| RunRow::new(&self.label, self.seed, r)),
+            path,
+        )
     }
     fn warning(&self, record: &RoundRecord) -> Option<String> {
         self.lp.short_batch_warning(record)
@@ -245,7 +269,12 @@ impl ResumableRun for PairRun<'_> {
         self.lp.acquired.clone()
     }
     fn csv(&self, records: &[PairRoundRecord], path: &Path) -> Result<Vec<u8>, RunError> {
-        csv_bytes(records.iter().map(|r| PairRunRow::new(&self.label, self.seed, self.mode, r)), path)
+        csv_bytes(
+            records
+                .iter()
+                .map(|r| PairRunRow::new(&self.label, self.seed, self.mode, r)),
+            path,
+        )
     }
 }
 
@@ -254,16 +283,29 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
     let out = cfg.output_dir();
     let runs_dir = out.join("runs");
     if opts.fresh && out.exists() {
-        fs::remove_dir_all(&out).map_err(|error| RunError::Io { action: "remove", path: out.clone(), error })?;
+        fs::remove_dir_all(&out).map_err(|error| RunError::Io {
+            action: "remove",
+            path: out.clone(),
+            error,
+        })?;
     }
-    fs::create_dir_all(&runs_dir).map_err(|error| RunError::Io { action: "create", path: runs_dir.clone(), error })?;
+    fs::create_dir_all(&runs_dir).map_err(|error| RunError::Io {
+        action: "create",
+        path: runs_dir.clone(),
+        error,
+    })?;
 
     let resolved_path = out.join("config.resolved.yaml");
-    let resolved = yaml_serde::to_string(cfg)
-        .map_err(|e| RunError::Serialise { path: resolved_path.clone(), error: e.to_string() })?;
+    let resolved = yaml_serde::to_string(cfg).map_err(|e| RunError::Serialise {
+        path: resolved_path.clone(),
+        error: e.to_string(),
+    })?;
     if let Ok(previous) = fs::read_to_string(&resolved_path) {
         if previous != resolved {
-            return Err(RunError::DifferentConfig { out, resolved: resolved_path });
+            return Err(RunError::DifferentConfig {
+                out,
+                resolved: resolved_path,
+            });
         }
     }
     write_file(&resolved_path, resolved.as_bytes())?;
@@ -276,18 +318,33 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
         Some(bench) => prompt_index_for(cfg, bench, &out, opts.progress)?,
         None => None,
     };
-    let jobs: Vec<(String, u64)> =
-        cfg.policy_labels().into_iter().flat_map(|p| cfg.seeds.iter().map(move |&s| (p.clone(), s))).collect();
-    let pending: Vec<&(String, u64)> =
-        jobs.iter().filter(|(p, s)| !runs_dir.join(format!("{p}__seed{s}.csv")).exists()).collect();
+    let jobs: Vec<(String, u64)> = cfg
+        .policy_labels()
+        .into_iter()
+        .flat_map(|p| cfg.seeds.iter().map(move |&s| (p.clone(), s)))
+        .collect();
+    let pending: Vec<&(String, u64)> = jobs
+        .iter()
+        .filter(|(p, s)| !runs_dir.join(format!("{p}__seed{s}.csv")).exists())
+        .collect();
 
     let total_rounds = (pending.len() * cfg.rounds_per_run()) as u64;
-    let bar = if opts.progress { ProgressBar::new(total_rounds) } else { ProgressBar::hidden() };
+    let bar = if opts.progress {
+        ProgressBar::new(total_rounds)
+    } else {
+        ProgressBar::hidden()
+    };
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} rounds (eta {eta}) {msg}")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} rounds (eta {eta}) {msg}",
+        )
+        .expect("valid template"),
     );
-    bar.set_message(format!("{} runs to do, {} already finished", pending.len(), jobs.len() - pending.len()));
+    bar.set_message(format!(
+        "{} runs to do, {} already finished",
+        pending.len(),
+        jobs.len() - pending.len()
+    ));
     let resumed = Mutex::new(0usize);
     let paused = Mutex::new(0usize);
     let compute: Vec<Result<f64, RunError>> = pending
@@ -296,23 +353,68 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
             let stem = format!("{policy}__seed{seed}");
             let done = match (&pool_bench, &pair_bench) {
                 (Some(bench), _) => {
-                    let lp = PoolLoop::new(bench, &cfg.model, cfg.loop_.as_ref().expect("checked config"), *seed)
-                        .with_prompt_index(prompt_index.clone());
-                    let run = PoolRun { lp, policy: cfg.policies[policy].build(), label: policy.clone(), seed: *seed };
-                    drive(run, &runs_dir, &stem, &bar, opts.max_rounds, |run, labelled, round| {
-                        run.lp = PoolLoop::resume_from(run.lp.bench(), &cfg.model, cfg.loop_.as_ref().expect("checked config"), *seed, labelled, round)?
+                    let lp = PoolLoop::new(
+                        bench,
+                        &cfg.model,
+                        cfg.loop_.as_ref().expect("checked config"),
+                        *seed,
+                    )
+                    .with_prompt_index(prompt_index.clone());
+                    let run = PoolRun {
+                        lp,
+                        policy: cfg.policies[policy].build(),
+                        label: policy.clone(),
+                        seed: *seed,
+                    };
+                    drive(
+                        run,
+                        &runs_dir,
+                        &stem,
+                        &bar,
+                        opts.max_rounds,
+                        |run, labelled, round| {
+                            run.lp = PoolLoop::resume_from(
+                                run.lp.bench(),
+                                &cfg.model,
+                                cfg.loop_.as_ref().expect("checked config"),
+                                *seed,
+                                labelled,
+                                round,
+                            )?
                             .with_prompt_index(run.lp.prompt_index());
-                        Ok(())
-                    })?
+                            Ok(())
+                        },
+                    )?
                 }
                 (None, Some(bench)) => {
                     let spec = &cfg.pair_policies[policy];
-                    let new_loop = || PairLoop::new(bench, &cfg.model, cfg.pair_loop.as_ref().expect("checked config"), spec, cfg.pair_mode, *seed);
-                    let run = PairRun { lp: new_loop(), label: policy.clone(), seed: *seed, mode: cfg.pair_mode };
-                    drive(run, &runs_dir, &stem, &bar, opts.max_rounds, |run, acquired, round| {
-                        run.lp = new_loop().resume_from(acquired, round)?;
-                        Ok(())
-                    })?
+                    let new_loop = || {
+                        PairLoop::new(
+                            bench,
+                            &cfg.model,
+                            cfg.pair_loop.as_ref().expect("checked config"),
+                            spec,
+                            cfg.pair_mode,
+                            *seed,
+                        )
+                    };
+                    let run = PairRun {
+                        lp: new_loop(),
+                        label: policy.clone(),
+                        seed: *seed,
+                        mode: cfg.pair_mode,
+                    };
+                    drive(
+                        run,
+                        &runs_dir,
+                        &stem,
+                        &bar,
+                        opts.max_rounds,
+                        |run, acquired, round| {
+                            run.lp = new_loop().resume_from(acquired, round)?;
+                            Ok(())
+                        },
+                    )?
                 }
                 (None, None) => unreachable!("every benchmark kind builds one of the two"),
             };
@@ -341,12 +443,22 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
 /// next to the prompt features (`<features>/pool/`) when that directory is writable, else (and
 /// for a generated benchmark) under the output directory (`cache/`); a cached file is used only
 /// when its table hash and `K` match.
-fn prompt_index_for(cfg: &ExperimentConfig, bench: &PoolBenchmark, out: &Path, progress: bool) -> Result<Option<Arc<PromptKnnIndex>>, RunError> {
+fn prompt_index_for(
+    cfg: &ExperimentConfig,
+    bench: &PoolBenchmark,
+    out: &Path,
+    progress: bool,
+) -> Result<Option<Arc<PromptKnnIndex>>, RunError> {
     let k = cfg
         .policies
         .values()
         .filter_map(|p| match p {
-            PolicySpec::Balpm(c) if c.estimator == EntropyEstimator::Ksg && c.feature_shift == FeatureShift::None => Some(index_k_for(c.k)),
+            PolicySpec::Balpm(c)
+                if c.estimator == EntropyEstimator::Ksg
+                    && c.feature_shift == FeatureShift::None =>
+            {
+                Some(index_k_for(c.k))
+            }
             _ => None,
         })
         .max();
@@ -358,12 +470,19 @@ fn prompt_index_for(cfg: &ExperimentConfig, bench: &PoolBenchmark, out: &Path, p
     }
     dirs.push(out.join("cache"));
     let table = bench.pool.prompt.table();
-    let bar = if progress && table.rows() >= 2_048 { ProgressBar::new(table.rows() as u64) } else { ProgressBar::hidden() };
+    let bar = if progress && table.rows() >= 2_048 {
+        ProgressBar::new(table.rows() as u64)
+    } else {
+        ProgressBar::hidden()
+    };
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} prompts (eta {eta}) kNN index")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} prompts (eta {eta}) kNN index",
+        )
+        .expect("valid template"),
     );
-    let (index, _built, _path) = PromptKnnIndex::load_or_build_in(&dirs, table, k, &|rows| bar.inc(rows as u64))?;
+    let (index, _built, _path) =
+        PromptKnnIndex::load_or_build_in(&dirs, table, k, &|rows| bar.inc(rows as u64))?;
     bar.finish_and_clear();
     Ok(Some(Arc::new(index)))
 }
@@ -387,9 +506,15 @@ fn drive<R: ResumableRun>(
     let state_path = runs_dir.join(format!("{stem}.state.json"));
     let (mut records, mut timings) = match fs::read_to_string(&state_path) {
         Ok(text) => {
-            let state: RunState<R::Acquired, R::Record> = serde_json::from_str(&text)
-                .map_err(|e| RunError::UnreadableState { path: state_path.clone(), why: e.to_string() })?;
-            resume(&mut run, state.acquired, state.round).map_err(|error| RunError::Resume { path: state_path.clone(), error })?;
+            let state: RunState<R::Acquired, R::Record> =
+                serde_json::from_str(&text).map_err(|e| RunError::UnreadableState {
+                    path: state_path.clone(),
+                    why: e.to_string(),
+                })?;
+            resume(&mut run, state.acquired, state.round).map_err(|error| RunError::Resume {
+                path: state_path.clone(),
+                error,
+            })?;
             (state.records, state.timings)
         }
         Err(_) => (vec![], vec![]),
@@ -398,29 +523,55 @@ fn drive<R: ResumableRun>(
     bar.inc(from_round as u64);
     let stop_at = max_rounds.map_or(usize::MAX, |m| from_round + m);
     while !run.finished() && run.round() < stop_at {
-        let (record, timing) = run.step().map_err(|error| RunError::Run { stem: stem.to_string(), error })?;
+        let (record, timing) = run.step().map_err(|error| RunError::Run {
+            stem: stem.to_string(),
+            error,
+        })?;
         if let Some(warning) = run.warning(&record) {
             bar.println(format!("warning: run {stem}: {warning}"));
         }
         records.push(record);
         timings.push(timing);
-        let state = RunState { round: run.round(), acquired: run.acquired(), records: records.clone(), timings: timings.clone() };
-        let json = serde_json::to_string(&state).map_err(|e| RunError::Serialise { path: state_path.clone(), error: e.to_string() })?;
+        let state = RunState {
+            round: run.round(),
+            acquired: run.acquired(),
+            records: records.clone(),
+            timings: timings.clone(),
+        };
+        let json = serde_json::to_string(&state).map_err(|e| RunError::Serialise {
+            path: state_path.clone(),
+            error: e.to_string(),
+        })?;
         write_file(&state_path, json.as_bytes())?;
         bar.inc(1);
     }
-    let secs = timings[from_round.min(timings.len())..].iter().map(|t| t.train_secs + t.score_secs + t.select_secs).sum();
+    let secs = timings[from_round.min(timings.len())..]
+        .iter()
+        .map(|t| t.train_secs + t.score_secs + t.select_secs)
+        .sum();
     if !run.finished() {
-        return Ok(RunDone { secs, from_round, finished: false });
+        return Ok(RunDone {
+            secs,
+            from_round,
+            finished: false,
+        });
     }
     let timings_path = runs_dir.join(format!("{stem}.timings.csv"));
     write_file(&timings_path, &csv_bytes(&timings, &timings_path)?)?;
     let run_path = runs_dir.join(format!("{stem}.csv"));
     write_file(&run_path, &run.csv(&records, &run_path)?)?;
     if state_path.exists() {
-        fs::remove_file(&state_path).map_err(|error| RunError::Io { action: "remove", path: state_path.clone(), error })?;
+        fs::remove_file(&state_path).map_err(|error| RunError::Io {
+            action: "remove",
+            path: state_path.clone(),
+            error,
+        })?;
     }
-    Ok(RunDone { secs, from_round, finished: true })
+    Ok(RunDone {
+        secs,
+        from_round,
+        finished: true,
+    })
 }
 
 #[cfg(test)]
@@ -445,7 +596,11 @@ mod tests {
             batch_size: batch,
         };
         let rows = [rec(0, Some(5)), rec(1, None)];
-        let bytes = csv_bytes(rows.iter().map(|r| RunRow::new("balpm", 9, r)), Path::new("run.csv")).unwrap();
+        let bytes = csv_bytes(
+            rows.iter().map(|r| RunRow::new("balpm", 9, r)),
+            Path::new("run.csv"),
+        )
+        .unwrap();
         let text = String::from_utf8(bytes).unwrap();
         let golden = "policy,seed,round,labels,test_log_likelihood,test_accuracy,test_brier,ood_log_likelihood,ood_accuracy,ood_brier,validation_loss,pool_mean_bald,batch_mean_bald,batch_unique_prompts,batch_size\n\
 balpm,9,0,10,-0.5,0.75,0.1,-0.625,0.6666666666666666,0.2,0.5,0.01,0.03,4,5\n\

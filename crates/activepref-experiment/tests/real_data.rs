@@ -16,12 +16,19 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../activepref-data/tests/fixtures").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../activepref-data/tests/fixtures")
+        .join(rel)
 }
 
 /// Writes a feature store for `data` where the preferred response sits a little higher on the
 /// first axis: deterministic, learnable, and keyed exactly like featurize would key it.
-fn store_for(format: ComparisonFormat, data: &Path, store: &Path, columns: Option<&activepref_data::formats::pairs::PairColumns>) {
+fn store_for(
+    format: ComparisonFormat,
+    data: &Path,
+    store: &Path,
+    columns: Option<&activepref_data::formats::pairs::PairColumns>,
+) {
     let ds = format.load(data, columns).unwrap();
     for &role in SplitRole::ALL {
         let rows = ds.split(role);
@@ -29,30 +36,59 @@ fn store_for(format: ComparisonFormat, data: &Path, store: &Path, columns: Optio
             continue;
         }
         let ids: Vec<String> = rows.iter().map(|c| c.id.clone()).collect();
-        let noise = |i: usize, j: usize, k: usize| (((i * 31 + j * 17 + k * 7) % 13) as f32 - 6.0) / 6.0;
+        let noise =
+            |i: usize, j: usize, k: usize| (((i * 31 + j * 17 + k * 7) % 13) as f32 - 6.0) / 6.0;
         let side = |k: usize| {
             let data: Vec<f32> = rows
                 .iter()
                 .enumerate()
-                .flat_map(|(i, c)| (0..4).map(move |j| noise(i, j, k) + if j == 0 && (k == 0) == c.a_preferred { 1.0 } else { 0.0 }))
+                .flat_map(|(i, c)| {
+                    (0..4).map(move |j| {
+                        noise(i, j, k)
+                            + if j == 0 && (k == 0) == c.a_preferred {
+                                1.0
+                            } else {
+                                0.0
+                            }
+                    })
+                })
                 .collect();
             FeatureMatrix::new(rows.len(), 4, data).unwrap()
         };
-        FeatureTable::new(ids.clone(), side(0), store).unwrap().save(&table_path(store, role.name(), "pair_a")).unwrap();
-        FeatureTable::new(ids.clone(), side(1), store).unwrap().save(&table_path(store, role.name(), "pair_b")).unwrap();
-        FeatureTable::new(ids, side(2), store).unwrap().save(&table_path(store, role.name(), "prompt")).unwrap();
+        FeatureTable::new(ids.clone(), side(0), store)
+            .unwrap()
+            .save(&table_path(store, role.name(), "pair_a"))
+            .unwrap();
+        FeatureTable::new(ids.clone(), side(1), store)
+            .unwrap()
+            .save(&table_path(store, role.name(), "pair_b"))
+            .unwrap();
+        FeatureTable::new(ids, side(2), store)
+            .unwrap()
+            .save(&table_path(store, role.name(), "prompt"))
+            .unwrap();
     }
 }
 
 fn csv_rows(path: &Path) -> Vec<Vec<String>> {
-    std::fs::read_to_string(path).unwrap().lines().skip(1).map(|l| l.split(',').map(str::to_string).collect()).collect()
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
 }
 
 #[test]
 fn summarize_fixture_with_features_runs_all_four_splits() {
     let dir = scratch("tldr");
     let data = fixture("summarize/comparisons.jsonl");
-    store_for(ComparisonFormat::SummarizeFromFeedback, &data, &dir.join("features"), None);
+    store_for(
+        ComparisonFormat::SummarizeFromFeedback,
+        &data,
+        &dir.join("features"),
+        None,
+    );
     let yaml = format!(
         "name: tldr-fixture
 output_dir: {out}
@@ -72,7 +108,10 @@ seeds: [1]
     run_experiment(&cfg, &RunOptions::default()).unwrap();
     let rows = csv_rows(&dir.join("out/runs/balpm__seed1.csv"));
     assert_eq!(rows.len(), 3);
-    assert_eq!(rows.iter().map(|r| r[3].as_str()).collect::<Vec<_>>(), ["4", "7", "10"]);
+    assert_eq!(
+        rows.iter().map(|r| r[3].as_str()).collect::<Vec<_>>(),
+        ["4", "7", "10"]
+    );
     // Test and OOD metrics are measured (finite) on the real test / CNN-DM splits.
     for r in &rows {
         for col in [4, 7] {
@@ -90,8 +129,18 @@ fn single_file_pairs_are_resplit_and_ood_is_left_out_of_the_report() {
         csv.push_str(&format!("q{},yes {i},no {i}\n", i / 2));
     }
     std::fs::write(&data, csv).unwrap();
-    let columns = activepref_data::formats::pairs::PairColumns { prompt: "question".into(), a: "good".into(), b: "bad".into(), ..Default::default() };
-    store_for(ComparisonFormat::Pairs, &data, &dir.join("features"), Some(&columns));
+    let columns = activepref_data::formats::pairs::PairColumns {
+        prompt: "question".into(),
+        a: "good".into(),
+        b: "bad".into(),
+        ..Default::default()
+    };
+    store_for(
+        ComparisonFormat::Pairs,
+        &data,
+        &dir.join("features"),
+        Some(&columns),
+    );
     let yaml = format!(
         "name: pairs-fixture
 output_dir: {out}
@@ -114,17 +163,31 @@ seeds: [1, 2]
         feat = dir.join("features").display()
     );
     let cfg = ExperimentConfig::parse(&yaml, Path::new("pairs.yaml")).unwrap();
-    let activepref_experiment::Benchmark::Pool(b) = cfg.build_benchmark().unwrap() else { panic!("pool setting") };
+    let activepref_experiment::Benchmark::Pool(b) = cfg.build_benchmark().unwrap() else {
+        panic!("pool setting")
+    };
     // 30 prompts: 6 validation, 9 test, 15 pool, whole prompts only.
-    assert_eq!((b.pool.len(), b.validation.len(), b.test.len(), b.ood.len()), (30, 12, 18, 0));
+    assert_eq!(
+        (b.pool.len(), b.validation.len(), b.test.len(), b.ood.len()),
+        (30, 12, 18, 0)
+    );
     run_experiment(&cfg, &RunOptions::default()).unwrap();
     let rows = csv_rows(&dir.join("out/runs/bald__seed2.csv"));
-    assert!(rows.iter().all(|r| r[7] == "NaN" && r[4].parse::<f64>().unwrap().is_finite()), "{rows:?}");
-    let mut opts = activepref_report::ReportOptions::new(1, "random", vec!["random".into(), "bald".into()]);
-    opts.metrics.push(("test_accuracy".into(), "Test accuracy".into()));
+    assert!(
+        rows.iter()
+            .all(|r| r[7] == "NaN" && r[4].parse::<f64>().unwrap().is_finite()),
+        "{rows:?}"
+    );
+    let mut opts =
+        activepref_report::ReportOptions::new(1, "random", vec!["random".into(), "bald".into()]);
+    opts.metrics
+        .push(("test_accuracy".into(), "Test accuracy".into()));
     activepref_report::write_report(&dir.join("out"), &opts).unwrap();
     let md = std::fs::read_to_string(dir.join("out/report/summary.md")).unwrap();
-    assert!(md.contains("Test log-likelihood") && !md.contains("OOD"), "{md}");
+    assert!(
+        md.contains("Test log-likelihood") && !md.contains("OOD"),
+        "{md}"
+    );
 }
 
 #[test]
@@ -134,22 +197,43 @@ fn alpaca_eval_candidates_run_the_pair_loop() {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
     let data = root.join("data/alpaca_eval");
     if !data.exists() {
-        eprintln!("SKIPPED: {} not found (set ACTIVEPREF_SHARED)", data.display());
+        eprintln!(
+            "SKIPPED: {} not found (set ACTIVEPREF_SHARED)",
+            data.display()
+        );
         return;
     }
     let dir = scratch("alpaca");
-    let pool = activepref_data::formats::alpaca_eval::load(&data, activepref_data::formats::alpaca_eval::MissingPrompts::Keep).unwrap();
+    let pool = activepref_data::formats::alpaca_eval::load(
+        &data,
+        activepref_data::formats::alpaca_eval::MissingPrompts::Keep,
+    )
+    .unwrap();
     // Features that carry the judge score on one axis, keyed as featurize keys them.
     let mut ids = Vec::new();
     let mut values = Vec::new();
     for (p, cands) in pool.candidates.iter().enumerate() {
         for c in cands {
-            ids.push(activepref_data::assemble::candidate_id(p, &pool.models[c.model]));
-            values.extend_from_slice(&[c.score * 2.0 - 1.0, ((p * 7 + c.model) % 5) as f32 / 5.0, 0.25]);
+            ids.push(activepref_data::assemble::candidate_id(
+                p,
+                &pool.models[c.model],
+            ));
+            values.extend_from_slice(&[
+                c.score * 2.0 - 1.0,
+                ((p * 7 + c.model) % 5) as f32 / 5.0,
+                0.25,
+            ]);
         }
     }
     let feats = FeatureMatrix::new(ids.len(), 3, values).unwrap();
-    FeatureTable::new(ids, feats, &dir).unwrap().save(&table_path(&dir.join("features"), "candidates", "responses")).unwrap();
+    FeatureTable::new(ids, feats, &dir)
+        .unwrap()
+        .save(&table_path(
+            &dir.join("features"),
+            "candidates",
+            "responses",
+        ))
+        .unwrap();
     let yaml = format!(
         "name: alpaca-fixture
 output_dir: {out}
@@ -167,9 +251,19 @@ report: {{ baseline: random }}
         feat = dir.join("features").display()
     );
     let cfg = ExperimentConfig::parse(&yaml, Path::new("alpaca.yaml")).unwrap();
-    let activepref_experiment::Benchmark::Pair(b) = cfg.build_benchmark().unwrap() else { panic!("pair setting") };
-    assert_eq!((b.stream.len(), b.validation.len(), b.heldout.len()), (665, 40, 100));
-    assert!(b.stream.iter().chain(&b.heldout).all(|p| p.judge.len() >= 15));
+    let activepref_experiment::Benchmark::Pair(b) = cfg.build_benchmark().unwrap() else {
+        panic!("pair setting")
+    };
+    assert_eq!(
+        (b.stream.len(), b.validation.len(), b.heldout.len()),
+        (665, 40, 100)
+    );
+    assert!(
+        b.stream
+            .iter()
+            .chain(&b.heldout)
+            .all(|p| p.judge.len() >= 15)
+    );
     run_experiment(&cfg, &RunOptions::default()).unwrap();
     let rows = csv_rows(&dir.join("out/runs/drts__seed4.csv"));
     assert_eq!(rows.len(), 3);

@@ -28,9 +28,13 @@ seeds: [3, 4]
 
 #[test]
 fn paper_scale_experiment_file_is_the_paper_scale_benchmark() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/balpm-paperscale-synthetic.yaml");
-    let cfg = ExperimentConfig::parse_unchecked(&std::fs::read_to_string(&path).unwrap(), &path).unwrap();
-    let want = activepref_experiment::BenchmarkSpec::Synthetic(activepref_data::synthetic::SyntheticPoolConfig::paper_scale());
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../experiments/balpm-paperscale-synthetic.yaml");
+    let cfg =
+        ExperimentConfig::parse_unchecked(&std::fs::read_to_string(&path).unwrap(), &path).unwrap();
+    let want = activepref_experiment::BenchmarkSpec::Synthetic(
+        activepref_data::synthetic::SyntheticPoolConfig::paper_scale(),
+    );
     assert_eq!(cfg.benchmark, want);
 }
 
@@ -39,11 +43,25 @@ fn balpm_runs_cache_the_knn_index_in_the_output_directory() {
     let dir = std::env::temp_dir().join(format!("activepref-index-cache-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let cfg = config(&dir);
-    run_experiment(&cfg, &RunOptions { fresh: true, progress: false, max_rounds: Some(1) }).unwrap();
-    let cached: Vec<_> = std::fs::read_dir(dir.join("cache")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    run_experiment(
+        &cfg,
+        &RunOptions {
+            fresh: true,
+            progress: false,
+            max_rounds: Some(1),
+        },
+    )
+    .unwrap();
+    let cached: Vec<_> = std::fs::read_dir(dir.join("cache"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     // k = 5 → K = max(4k, 64) = 64 neighbours per prompt.
     assert_eq!(cached.len(), 1, "{cached:?}");
-    assert!(cached[0].starts_with("knn-index-") && cached[0].ends_with("-k64.bin"), "{cached:?}");
+    assert!(
+        cached[0].starts_with("knn-index-") && cached[0].ends_with("-k64.bin"),
+        "{cached:?}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -76,28 +94,58 @@ fn pair_runs_record_their_mode_resume_exactly_and_ignore_threads() {
     let dir = scratch("pairs");
     let (one, two, parts) = (dir.join("one"), dir.join("two"), dir.join("parts"));
     for (threads, out) in [(1, &one), (2, &two)] {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        pool.install(|| run_experiment(&pair_config(out, "reference"), &RunOptions::default())).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| run_experiment(&pair_config(out, "reference"), &RunOptions::default()))
+            .unwrap();
     }
     assert_eq!(as_text(run_files(&one)), as_text(run_files(&two)));
     let files = as_text(run_files(&one));
     assert_eq!(files.len(), 6);
     for (name, text) in &files {
         let mut lines = text.lines();
-        assert!(lines.next().unwrap().starts_with("policy,seed,pair_mode,"), "{name}");
-        assert!(lines.all(|l| l.split(',').nth(2) == Some("reference")), "{name}");
+        assert!(
+            lines.next().unwrap().starts_with("policy,seed,pair_mode,"),
+            "{name}"
+        );
+        assert!(
+            lines.all(|l| l.split(',').nth(2) == Some("reference")),
+            "{name}"
+        );
     }
-    run_experiment(&pair_config(&parts, "reference"), &RunOptions { max_rounds: Some(2), ..Default::default() }).unwrap();
+    run_experiment(
+        &pair_config(&parts, "reference"),
+        &RunOptions {
+            max_rounds: Some(2),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert!(run_files(&parts).is_empty());
     let last = run_experiment(&pair_config(&parts, "reference"), &RunOptions::default()).unwrap();
     assert_eq!(last.rounds_resumed, 12);
     assert_eq!(as_text(run_files(&parts)), files);
     // Corrected mode changes what β = 2 DeltaUCB acquires, so its file differs.
     let corrected = dir.join("corrected");
-    run_experiment(&pair_config(&corrected, "corrected"), &RunOptions::default()).unwrap();
+    run_experiment(
+        &pair_config(&corrected, "corrected"),
+        &RunOptions::default(),
+    )
+    .unwrap();
     let c = as_text(run_files(&corrected));
-    let pick = |v: &[(String, String)], n: &str| v.iter().find(|(f, _)| f == n).unwrap().1.replace("corrected", "reference");
-    assert_ne!(pick(&c, "deltaucb__seed3.csv"), pick(&files, "deltaucb__seed3.csv"));
+    let pick = |v: &[(String, String)], n: &str| {
+        v.iter()
+            .find(|(f, _)| f == n)
+            .unwrap()
+            .1
+            .replace("corrected", "reference")
+    };
+    assert_ne!(
+        pick(&c, "deltaucb__seed3.csv"),
+        pick(&files, "deltaucb__seed3.csv")
+    );
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -112,15 +160,25 @@ fn run_files(out: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files: Vec<_> = std::fs::read_dir(out.join("runs"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".csv") && !p.to_string_lossy().ends_with(".timings.csv"))
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .filter(|p| {
+            p.to_string_lossy().ends_with(".csv") && !p.to_string_lossy().ends_with(".timings.csv")
+        })
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
         .collect();
     files.sort();
     files
 }
 
 fn run_with_threads(threads: usize, out: &Path, opts: &RunOptions) {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
     pool.install(|| run_experiment(&config(out), opts)).unwrap();
 }
 
@@ -141,11 +199,25 @@ fn interrupted_runs_resume_to_the_same_numbers() {
     let (whole, parts) = (dir.join("whole"), dir.join("parts"));
     run_with_threads(2, &whole, &RunOptions::default());
     // Stop every run after 1 round, then after 2 more, then finish.
-    let paused = run_experiment(&config(&parts), &RunOptions { max_rounds: Some(1), ..Default::default() }).unwrap();
+    let paused = run_experiment(
+        &config(&parts),
+        &RunOptions {
+            max_rounds: Some(1),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(paused.runs_paused, 6);
     assert!(run_files(&parts).is_empty(), "no run is finished yet");
     assert!(parts.join("runs/balpm__seed3.state.json").exists());
-    let more = run_experiment(&config(&parts), &RunOptions { max_rounds: Some(2), ..Default::default() }).unwrap();
+    let more = run_experiment(
+        &config(&parts),
+        &RunOptions {
+            max_rounds: Some(2),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!((more.runs_paused, more.rounds_resumed), (6, 6));
     let last = run_experiment(&config(&parts), &RunOptions::default()).unwrap();
     assert_eq!((last.runs_paused, last.rounds_resumed), (0, 18));
@@ -159,13 +231,28 @@ fn interrupted_runs_resume_to_the_same_numbers() {
 fn changed_config_in_the_same_directory_is_refused() {
     let dir = scratch("changed");
     let out = dir.join("x");
-    run_experiment(&config(&out), &RunOptions { max_rounds: Some(1), ..Default::default() }).unwrap();
+    run_experiment(
+        &config(&out),
+        &RunOptions {
+            max_rounds: Some(1),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let mut other = config(&out);
     other.seeds = vec![5];
-    let err = run_experiment(&other, &RunOptions::default()).unwrap_err().to_string();
-    assert!(err.contains("different configuration") && err.contains("--fresh"), "{err}");
+    let err = run_experiment(&other, &RunOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("different configuration") && err.contains("--fresh"),
+        "{err}"
+    );
 }
 
 fn as_text(files: Vec<(String, Vec<u8>)>) -> Vec<(String, String)> {
-    files.into_iter().map(|(n, b)| (n, String::from_utf8(b).unwrap())).collect()
+    files
+        .into_iter()
+        .map(|(n, b)| (n, String::from_utf8(b).unwrap()))
+        .collect()
 }

@@ -28,15 +28,27 @@ pub enum LoopError {
     #[error("round {round}: {error}")]
     Policy { round: usize, error: AcquireError },
     #[error("round {round}, prompt {prompt}: {error}")]
-    PairPolicy { round: usize, prompt: u32, error: AcquireError },
+    PairPolicy {
+        round: usize,
+        prompt: u32,
+        error: AcquireError,
+    },
     #[error("round {round}: the policy returned repeated or already labelled comparisons")]
     RepeatedPicks { round: usize },
     #[error("saved labelled set has {got} rows but round {round} needs {expected}")]
-    ResumeLength { got: usize, round: usize, expected: usize },
+    ResumeLength {
+        got: usize,
+        round: usize,
+        expected: usize,
+    },
     #[error("saved labelled set does not belong to this run (different seed or pool)")]
     ResumeForeign,
     #[error("saved state has {got} pairs but round {round} needs {expected}")]
-    PairResumeLength { got: usize, round: usize, expected: usize },
+    PairResumeLength {
+        got: usize,
+        round: usize,
+        expected: usize,
+    },
     #[error("saved pairs do not belong to this run (different seed or stream)")]
     PairResumeForeign,
 }
@@ -48,8 +60,8 @@ use std::time::Instant;
 use std::sync::Arc;
 
 use activepref_acquire::{PoolPolicy, PoolState, PromptKnnIndex, UncertaintyScore};
-use activepref_core::seeds::{Stream, rng_for};
 use activepref_core::PoolBenchmark;
+use activepref_core::seeds::{Stream, rng_for};
 use activepref_model::EnsembleConfig;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
@@ -78,23 +90,42 @@ impl LoopConfig {
             return bad("rounds", "must be at least 1".into());
         }
         if self.initial_labels == 0 {
-            return bad("initial_labels", "must be at least 1 (the first model needs labels to train on)".into());
+            return bad(
+                "initial_labels",
+                "must be at least 1 (the first model needs labels to train on)".into(),
+            );
         }
         if self.batch_size == 0 {
             return bad("batch_size", "must be at least 1".into());
         }
         if self.initial_labels >= pool {
-            return bad("initial_labels", format!("is {}, but the pool holds only {pool} comparisons; lower initial_labels", self.initial_labels));
+            return bad(
+                "initial_labels",
+                format!(
+                    "is {}, but the pool holds only {pool} comparisons; lower initial_labels",
+                    self.initial_labels
+                ),
+            );
         }
         if self.batch_size > pool - self.initial_labels {
             return bad(
                 "batch_size",
-                format!("is {}, larger than the {} unlabelled comparisons left after the initial set; lower batch_size", self.batch_size, pool - self.initial_labels),
+                format!(
+                    "is {}, larger than the {} unlabelled comparisons left after the initial set; lower batch_size",
+                    self.batch_size,
+                    pool - self.initial_labels
+                ),
             );
         }
         let needed = self.initial_labels + (self.rounds - 1) * self.batch_size;
         if needed > pool {
-            return bad("rounds", format!("{} rounds need {needed} labels but the pool holds {pool}; lower rounds or batch_size", self.rounds));
+            return bad(
+                "rounds",
+                format!(
+                    "{} rounds need {needed} labels but the pool holds {pool}; lower rounds or batch_size",
+                    self.rounds
+                ),
+            );
         }
         Ok(())
     }
@@ -153,14 +184,28 @@ pub struct PoolLoop<'a> {
 impl<'a> PoolLoop<'a> {
     /// A fresh run: the pool is shuffled with the run seed, optionally capped, and its first
     /// `initial_labels` comparisons are labelled.
-    pub fn new(bench: &'a PoolBenchmark, model: &'a EnsembleConfig, config: &'a LoopConfig, run_seed: u64) -> Self {
+    pub fn new(
+        bench: &'a PoolBenchmark,
+        model: &'a EnsembleConfig,
+        config: &'a LoopConfig,
+        run_seed: u64,
+    ) -> Self {
         let mut order: Vec<usize> = (0..bench.pool.len()).collect();
         order.shuffle(&mut rng_for(run_seed, Stream::InitialSet, &[]));
         if let Some(cap) = config.pool_size {
             order.truncate(cap);
         }
         let unlabelled = order.split_off(config.initial_labels.min(order.len()));
-        Self { bench, model, config, run_seed, labelled: order, unlabelled, round: 0, prompt_index: None }
+        Self {
+            bench,
+            model,
+            config,
+            run_seed,
+            labelled: order,
+            unlabelled,
+            round: 0,
+            prompt_index: None,
+        }
     }
 
     /// Continues a run whose rounds `0..round` are finished and whose labelled set (in acquisition
@@ -174,17 +219,42 @@ impl<'a> PoolLoop<'a> {
         round: usize,
     ) -> Result<Self, LoopError> {
         let fresh = Self::new(bench, model, config, run_seed);
-        let pool: HashSet<usize> = fresh.labelled.iter().chain(&fresh.unlabelled).copied().collect();
-        let expected = config.initial_labels + round.min(config.rounds.saturating_sub(1)) * config.batch_size;
+        let pool: HashSet<usize> = fresh
+            .labelled
+            .iter()
+            .chain(&fresh.unlabelled)
+            .copied()
+            .collect();
+        let expected =
+            config.initial_labels + round.min(config.rounds.saturating_sub(1)) * config.batch_size;
         if labelled.len() != expected {
-            return Err(LoopError::ResumeLength { got: labelled.len(), round, expected });
+            return Err(LoopError::ResumeLength {
+                got: labelled.len(),
+                round,
+                expected,
+            });
         }
-        if labelled.iter().any(|i| !pool.contains(i)) || labelled[..config.initial_labels.min(labelled.len())] != fresh.labelled[..] {
+        if labelled.iter().any(|i| !pool.contains(i))
+            || labelled[..config.initial_labels.min(labelled.len())] != fresh.labelled[..]
+        {
             return Err(LoopError::ResumeForeign);
         }
         let taken: HashSet<usize> = labelled.iter().copied().collect();
-        let unlabelled = fresh.unlabelled.into_iter().filter(|i| !taken.contains(i)).collect();
-        Ok(Self { bench, model, config, run_seed, labelled, unlabelled, round, prompt_index: None })
+        let unlabelled = fresh
+            .unlabelled
+            .into_iter()
+            .filter(|i| !taken.contains(i))
+            .collect();
+        Ok(Self {
+            bench,
+            model,
+            config,
+            run_seed,
+            labelled,
+            unlabelled,
+            round,
+            prompt_index: None,
+        })
     }
 
     /// Lets BAL-PM answer its kNN term from `index`, which must be built from
@@ -221,21 +291,38 @@ impl<'a> PoolLoop<'a> {
     }
 
     /// Runs one round and advances.
-    pub fn step(&mut self, policy: &dyn PoolPolicy) -> Result<(RoundRecord, RoundTiming), LoopError> {
+    pub fn step(
+        &mut self,
+        policy: &dyn PoolPolicy,
+    ) -> Result<(RoundRecord, RoundTiming), LoopError> {
         let t = self.round;
         let bench = self.bench;
         let clock = Instant::now();
         let train = bench.pool.subset(&self.labelled);
-        let fitted = self.model.fit(&train, &bench.validation, self.run_seed, t as u64)?;
+        let fitted = self
+            .model
+            .fit(&train, &bench.validation, self.run_seed, t as u64)?;
         let train_secs = clock.elapsed().as_secs_f64();
 
         let clock = Instant::now();
-        let test = fitted.predict(&bench.test, None).metrics(&bench.test.a_preferred);
-        let ood = fitted.predict(&bench.ood, None).metrics(&bench.ood.a_preferred);
-        let validation_loss =
-            fitted.reports.iter().map(|r| r.best_validation_loss).sum::<f64>() / fitted.reports.len() as f64;
+        let test = fitted
+            .predict(&bench.test, None)
+            .metrics(&bench.test.a_preferred);
+        let ood = fitted
+            .predict(&bench.ood, None)
+            .metrics(&bench.ood.a_preferred);
+        let validation_loss = fitted
+            .reports
+            .iter()
+            .map(|r| r.best_validation_loss)
+            .sum::<f64>()
+            / fitted.reports.len() as f64;
         let last = t + 1 == self.config.rounds;
-        let pool_pred = if last { None } else { Some(fitted.predict(&bench.pool, Some(&self.unlabelled))) };
+        let pool_pred = if last {
+            None
+        } else {
+            Some(fitted.predict(&bench.pool, Some(&self.unlabelled)))
+        };
         let score_secs = clock.elapsed().as_secs_f64();
 
         let clock = Instant::now();
@@ -258,7 +345,10 @@ impl<'a> PoolLoop<'a> {
             let bald = pred.bald_all();
             let score = match policy.score() {
                 UncertaintyScore::Bald => bald.clone(),
-                other => other.compute(&pred, &mut rng_for(self.run_seed, Stream::Policy, &[t as u64, 1])),
+                other => other.compute(
+                    &pred,
+                    &mut rng_for(self.run_seed, Stream::Policy, &[t as u64, 1]),
+                ),
             };
             let state = PoolState {
                 prompt_ids: Some(&bench.pool.prompt_id),
@@ -268,24 +358,44 @@ impl<'a> PoolLoop<'a> {
                 ..PoolState::new(&self.unlabelled, &score, &self.labelled, &bench.pool.prompt)
             };
             let mut rng = rng_for(self.run_seed, Stream::Policy, &[t as u64]);
-            let picks = policy.select(&state, self.config.batch_size, &mut rng).map_err(|error| LoopError::Policy { round: t, error })?;
-            let bald_of: std::collections::HashMap<usize, f64> =
-                self.unlabelled.iter().copied().zip(bald.iter().copied()).collect();
+            let picks = policy
+                .select(&state, self.config.batch_size, &mut rng)
+                .map_err(|error| LoopError::Policy { round: t, error })?;
+            let bald_of: std::collections::HashMap<usize, f64> = self
+                .unlabelled
+                .iter()
+                .copied()
+                .zip(bald.iter().copied())
+                .collect();
             let picked: HashSet<usize> = picks.iter().copied().collect();
             if picked.len() != picks.len() || picks.iter().any(|p| !bald_of.contains_key(p)) {
                 return Err(LoopError::RepeatedPicks { round: t });
             }
             record.pool_mean_bald = Some(bald.iter().sum::<f64>() / bald.len().max(1) as f64);
-            record.batch_mean_bald = Some(picks.iter().map(|p| bald_of[p]).sum::<f64>() / picks.len().max(1) as f64);
-            record.batch_unique_prompts =
-                Some(picks.iter().map(|&p| bench.pool.prompt_id[p]).collect::<HashSet<_>>().len());
+            record.batch_mean_bald =
+                Some(picks.iter().map(|p| bald_of[p]).sum::<f64>() / picks.len().max(1) as f64);
+            record.batch_unique_prompts = Some(
+                picks
+                    .iter()
+                    .map(|&p| bench.pool.prompt_id[p])
+                    .collect::<HashSet<_>>()
+                    .len(),
+            );
             record.batch_size = Some(picks.len());
             self.unlabelled.retain(|i| !picked.contains(i));
             self.labelled.extend(picks);
         }
         let select_secs = clock.elapsed().as_secs_f64();
         self.round += 1;
-        Ok((record, RoundTiming { round: t, train_secs, score_secs, select_secs }))
+        Ok((
+            record,
+            RoundTiming {
+                round: t,
+                train_secs,
+                score_secs,
+                select_secs,
+            },
+        ))
     }
 }
 
@@ -297,45 +407,92 @@ mod tests {
     use activepref_model::{RewardMlpConfig, TrainConfig};
 
     fn setup() -> (PoolBenchmark, EnsembleConfig, LoopConfig) {
-        let bench = SyntheticPoolConfig { pool_prompts: 100, validation_prompts: 40, test_prompts: 40, ood_prompts: 40, ..Default::default() }.generate();
+        let bench = SyntheticPoolConfig {
+            pool_prompts: 100,
+            validation_prompts: 40,
+            test_prompts: 40,
+            ood_prompts: 40,
+            ..Default::default()
+        }
+        .generate();
         let model = EnsembleConfig {
             members: 2,
-            mlp: RewardMlpConfig { hidden: vec![8], weight_init_std: 0.1, ..Default::default() },
-            train: TrainConfig { lr: 3e-3, max_epochs: 3, ..Default::default() },
+            mlp: RewardMlpConfig {
+                hidden: vec![8],
+                weight_init_std: 0.1,
+                ..Default::default()
+            },
+            train: TrainConfig {
+                lr: 3e-3,
+                max_epochs: 3,
+                ..Default::default()
+            },
             ..Default::default()
         };
-        (bench, model, LoopConfig { initial_labels: 20, batch_size: 10, rounds: 3, pool_size: None })
+        (
+            bench,
+            model,
+            LoopConfig {
+                initial_labels: 20,
+                batch_size: 10,
+                rounds: 3,
+                pool_size: None,
+            },
+        )
     }
 
     #[test]
     fn rounds_grow_the_labelled_set_and_record_batches() {
         let (bench, model, cfg) = setup();
         let mut run = PoolLoop::new(&bench, &model, &cfg, 5);
-        let policy = BalPm::new(BalPmConfig { k: 3, ..Default::default() });
+        let policy = BalPm::new(BalPmConfig {
+            k: 3,
+            ..Default::default()
+        });
         let mut records = vec![];
         while !run.finished() {
             records.push(run.step(&policy).unwrap().0);
         }
-        assert_eq!(records.iter().map(|r| r.labels).collect::<Vec<_>>(), vec![20, 30, 40]);
+        assert_eq!(
+            records.iter().map(|r| r.labels).collect::<Vec<_>>(),
+            vec![20, 30, 40]
+        );
         assert_eq!(records[0].batch_size, Some(10));
         assert!(records[0].batch_unique_prompts.unwrap() <= 10);
-        assert_eq!(records[2].batch_size, None, "the last round acquires nothing");
+        assert_eq!(
+            records[2].batch_size, None,
+            "the last round acquires nothing"
+        );
         assert_eq!(run.labelled.len() + run.unlabelled.len(), bench.pool.len());
-        assert!(records.iter().all(|r| r.test_log_likelihood < 0.0 && r.ood_log_likelihood < 0.0));
+        assert!(
+            records
+                .iter()
+                .all(|r| r.test_log_likelihood < 0.0 && r.ood_log_likelihood < 0.0)
+        );
     }
 
     #[test]
     fn prompt_index_gives_the_same_rounds_as_brute_force() {
         let (bench, model, cfg) = setup();
-        let policy = BalPm::new(BalPmConfig { k: 3, ..Default::default() });
+        let policy = BalPm::new(BalPmConfig {
+            k: 3,
+            ..Default::default()
+        });
         let mut plain = PoolLoop::new(&bench, &model, &cfg, 5);
         // K = 2 < k: every list runs out, so every prompt takes the fallback path too.
         for index_k in [2, 12] {
-            let index = Arc::new(PromptKnnIndex::build(bench.pool.prompt.table(), index_k, &|_| {}));
+            let index = Arc::new(PromptKnnIndex::build(
+                bench.pool.prompt.table(),
+                index_k,
+                &|_| {},
+            ));
             let mut indexed = PoolLoop::new(&bench, &model, &cfg, 5).with_prompt_index(Some(index));
             plain = PoolLoop::new(&bench, &model, &cfg, 5);
             while !plain.finished() {
-                assert_eq!(indexed.step(&policy).unwrap().0, plain.step(&policy).unwrap().0);
+                assert_eq!(
+                    indexed.step(&policy).unwrap().0,
+                    plain.step(&policy).unwrap().0
+                );
             }
             assert_eq!(indexed.labelled, plain.labelled);
         }
@@ -345,13 +502,27 @@ mod tests {
     #[test]
     fn mc_dropout_back_end_drives_every_score() {
         let (bench, mut model, cfg) = setup();
-        model.backend = activepref_model::UncertaintyBackend::McDropout { rate: 0.2, realisations: 4 };
-        for score in [UncertaintyScore::Bald, UncertaintyScore::Predictive, UncertaintyScore::Variance] {
-            let policy = BalPm::new(BalPmConfig { k: 3, score, ..Default::default() });
+        model.backend = activepref_model::UncertaintyBackend::McDropout {
+            rate: 0.2,
+            realisations: 4,
+        };
+        for score in [
+            UncertaintyScore::Bald,
+            UncertaintyScore::Predictive,
+            UncertaintyScore::Variance,
+        ] {
+            let policy = BalPm::new(BalPmConfig {
+                k: 3,
+                score,
+                ..Default::default()
+            });
             let mut run = PoolLoop::new(&bench, &model, &cfg, 5);
             let r = run.step(&policy).unwrap().0;
             assert_eq!(r.batch_size, Some(10));
-            assert!(r.pool_mean_bald.unwrap() > 0.0, "realisations disagree on the pool");
+            assert!(
+                r.pool_mean_bald.unwrap() > 0.0,
+                "realisations disagree on the pool"
+            );
         }
     }
 
@@ -359,21 +530,45 @@ mod tests {
     fn resume_gives_the_same_records() {
         let (bench, model, cfg) = setup();
         let mut full = PoolLoop::new(&bench, &model, &cfg, 8);
-        let all: Vec<_> = (0..3).map(|_| full.step(&RandomSampling).unwrap().0).collect();
+        let all: Vec<_> = (0..3)
+            .map(|_| full.step(&RandomSampling).unwrap().0)
+            .collect();
         let mut first = PoolLoop::new(&bench, &model, &cfg, 8);
         first.step(&RandomSampling).unwrap();
-        let mut resumed = PoolLoop::resume_from(&bench, &model, &cfg, 8, first.labelled.clone(), 1).unwrap();
-        let rest: Vec<_> = (0..2).map(|_| resumed.step(&RandomSampling).unwrap().0).collect();
+        let mut resumed =
+            PoolLoop::resume_from(&bench, &model, &cfg, 8, first.labelled.clone(), 1).unwrap();
+        let rest: Vec<_> = (0..2)
+            .map(|_| resumed.step(&RandomSampling).unwrap().0)
+            .collect();
         assert_eq!(&all[1..], &rest[..]);
         assert!(PoolLoop::resume_from(&bench, &model, &cfg, 9, first.labelled.clone(), 1).is_err());
     }
 
     #[test]
     fn sizes_are_checked() {
-        let cfg = LoopConfig { initial_labels: 10, batch_size: 500, rounds: 2, pool_size: None };
+        let cfg = LoopConfig {
+            initial_labels: 10,
+            batch_size: 500,
+            rounds: 2,
+            pool_size: None,
+        };
         assert_eq!(cfg.validate(100).unwrap_err().field, "batch_size");
-        let cfg = LoopConfig { initial_labels: 10, batch_size: 50, rounds: 4, pool_size: None };
+        let cfg = LoopConfig {
+            initial_labels: 10,
+            batch_size: 50,
+            rounds: 4,
+            pool_size: None,
+        };
         assert_eq!(cfg.validate(100).unwrap_err().field, "rounds");
-        assert!(LoopConfig { initial_labels: 10, batch_size: 30, rounds: 4, pool_size: None }.validate(100).is_ok());
+        assert!(
+            LoopConfig {
+                initial_labels: 10,
+                batch_size: 30,
+                rounds: 4,
+                pool_size: None
+            }
+            .validate(100)
+            .is_ok()
+        );
     }
 }

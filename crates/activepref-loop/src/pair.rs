@@ -17,8 +17,8 @@ use std::time::Instant;
 
 use activepref_acquire::{CandidateScores, PairMode, PairPolicySpec};
 use activepref_core::seeds::{Stream, rng_for};
-use activepref_core::{PairBenchmark, PromptCandidates};
 use activepref_core::{FeatureMatrix, PoolSplit};
+use activepref_core::{PairBenchmark, PromptCandidates};
 use activepref_model::{EnsembleConfig, FittedEnsemble, ModelError};
 
 use crate::LoopError;
@@ -50,12 +50,20 @@ impl PairLoopConfig {
             return bad("rounds", "must be at least 1".into());
         }
         if self.replay_factor == Some(0) {
-            return bad("replay_factor", "must be at least 1, or null to keep every pair".into());
+            return bad(
+                "replay_factor",
+                "must be at least 1, or null to keep every pair".into(),
+            );
         }
         if self.batch_prompts * self.rounds > prompts {
             return bad(
                 "rounds",
-                format!("{} rounds of {} prompts need {} prompts but the stream has {prompts}; lower rounds or batch_prompts", self.rounds, self.batch_prompts, self.batch_prompts * self.rounds),
+                format!(
+                    "{} rounds of {} prompts need {} prompts but the stream has {prompts}; lower rounds or batch_prompts",
+                    self.rounds,
+                    self.batch_prompts,
+                    self.batch_prompts * self.rounds
+                ),
             );
         }
         Ok(())
@@ -87,7 +95,10 @@ pub struct PairRoundRecord {
 }
 
 /// Comparisons (chosen as A, so every label is "A preferred") of the given pairs.
-fn pairs_split(prompts: &[PromptCandidates], pairs: impl Iterator<Item = (usize, usize, usize, bool)>) -> PoolSplit {
+fn pairs_split(
+    prompts: &[PromptCandidates],
+    pairs: impl Iterator<Item = (usize, usize, usize, bool)>,
+) -> PoolSplit {
     let d = prompts[0].features.dim();
     let (mut a, mut b, mut ids, mut labels) = (vec![], vec![], vec![], vec![]);
     for (p, i, j, i_preferred) in pairs {
@@ -100,7 +111,9 @@ fn pairs_split(prompts: &[PromptCandidates], pairs: impl Iterator<Item = (usize,
     PoolSplit {
         pair_a: FeatureMatrix::new(n, d, a).expect("finite features"),
         pair_b: FeatureMatrix::new(n, d, b).expect("finite features"),
-        prompt: FeatureMatrix::new(n, 0, vec![]).expect("empty prompt features").into(),
+        prompt: FeatureMatrix::new(n, 0, vec![])
+            .expect("empty prompt features")
+            .into(),
         prompt_id: ids,
         a_preferred: labels,
     }
@@ -108,7 +121,14 @@ fn pairs_split(prompts: &[PromptCandidates], pairs: impl Iterator<Item = (usize,
 
 /// Every judged pair of every prompt in `prompts`.
 fn judged_split(prompts: &[PromptCandidates]) -> PoolSplit {
-    pairs_split(prompts, prompts.iter().enumerate().flat_map(|(p, c)| c.judged_pairs().into_iter().map(move |(i, j, ip)| (p, i, j, ip))))
+    pairs_split(
+        prompts,
+        prompts.iter().enumerate().flat_map(|(p, c)| {
+            c.judged_pairs()
+                .into_iter()
+                .map(move |(i, j, ip)| (p, i, j, ip))
+        }),
+    )
 }
 
 /// A pair-selection run between rounds.
@@ -141,14 +161,34 @@ impl<'a> PairLoop<'a> {
         order.shuffle(&mut rng_for(run_seed, Stream::InitialSet, &[]));
         let validation = judged_split(&bench.validation);
         let heldout = judged_split(&bench.heldout);
-        Self { bench, model, config, policy, mode, run_seed, order, validation, heldout, acquired: vec![], round: 0 }
+        Self {
+            bench,
+            model,
+            config,
+            policy,
+            mode,
+            run_seed,
+            order,
+            validation,
+            heldout,
+            acquired: vec![],
+            round: 0,
+        }
     }
 
     /// Continues after rounds `0..round`, given the pairs acquired in them.
-    pub fn resume_from(mut self, acquired: Vec<AcquiredPair>, round: usize) -> Result<Self, LoopError> {
+    pub fn resume_from(
+        mut self,
+        acquired: Vec<AcquiredPair>,
+        round: usize,
+    ) -> Result<Self, LoopError> {
         let expected = round.min(self.config.rounds) * self.config.batch_prompts;
         if acquired.len() != expected {
-            return Err(LoopError::PairResumeLength { got: acquired.len(), round, expected });
+            return Err(LoopError::PairResumeLength {
+                got: acquired.len(),
+                round,
+                expected,
+            });
         }
         let prompts: Vec<usize> = acquired.iter().map(|p| p.prompt).collect();
         if prompts[..] != self.order[..expected] {
@@ -166,11 +206,21 @@ impl<'a> PairLoop<'a> {
     fn fitted(&self) -> Result<FittedEnsemble, ModelError> {
         let t = self.round as u64;
         if self.acquired.is_empty() {
-            return self.model.untrained(self.bench.stream[0].features.dim(), self.run_seed, t);
+            return self
+                .model
+                .untrained(self.bench.stream[0].features.dim(), self.run_seed, t);
         }
-        let keep = self.config.replay_factor.map_or(self.acquired.len(), |f| f * self.config.batch_prompts);
+        let keep = self
+            .config
+            .replay_factor
+            .map_or(self.acquired.len(), |f| f * self.config.batch_prompts);
         let buffer = &self.acquired[self.acquired.len().saturating_sub(keep)..];
-        let train = pairs_split(&self.bench.stream, buffer.iter().map(|p| (p.prompt, p.chosen, p.rejected, true)));
+        let train = pairs_split(
+            &self.bench.stream,
+            buffer
+                .iter()
+                .map(|p| (p.prompt, p.chosen, p.rejected, true)),
+        );
         self.model.fit(&train, &self.validation, self.run_seed, t)
     }
 
@@ -181,7 +231,9 @@ impl<'a> PairLoop<'a> {
         let fitted = self.fitted()?;
         let train_secs = clock.elapsed().as_secs_f64();
         let clock = Instant::now();
-        let m = fitted.predict(&self.heldout, None).metrics(&self.heldout.a_preferred);
+        let m = fitted
+            .predict(&self.heldout, None)
+            .metrics(&self.heldout.a_preferred);
         let mut record = PairRoundRecord {
             round: t,
             labels: self.acquired.len(),
@@ -199,21 +251,49 @@ impl<'a> PairLoop<'a> {
             for (k, &p) in self.order[t * b..(t + 1) * b].iter().enumerate() {
                 let prompt = &self.bench.stream[p];
                 let (mu, sd, members) = fitted.response_stats(&prompt.features);
-                let c = CandidateScores { mu: &mu, sd: &sd, members: Some(&members), oracle: Some(&prompt.judge) };
+                let c = CandidateScores {
+                    mu: &mu,
+                    sd: &sd,
+                    members: Some(&members),
+                    oracle: Some(&prompt.judge),
+                };
                 let mut rng = rng_for(self.run_seed, Stream::Policy, &[t as u64, k as u64]);
-                let (a, bb) = self.policy.select(&c, self.mode, &mut rng).map_err(|error| LoopError::PairPolicy { round: t, prompt: prompt.prompt_id, error })?;
+                let (a, bb) = self
+                    .policy
+                    .select(&c, self.mode, &mut rng)
+                    .map_err(|error| LoopError::PairPolicy {
+                        round: t,
+                        prompt: prompt.prompt_id,
+                        error,
+                    })?;
                 // The judge: the higher score is chosen; a tie goes to `a` (specs/activeuf.md §1.3).
-                let (chosen, rejected) = if prompt.judge[a] < prompt.judge[bb] { (bb, a) } else { (a, bb) };
+                let (chosen, rejected) = if prompt.judge[a] < prompt.judge[bb] {
+                    (bb, a)
+                } else {
+                    (a, bb)
+                };
                 gap += (prompt.judge[a] - prompt.judge[bb]).abs() as f64;
                 ties += usize::from(prompt.judge[a] == prompt.judge[bb]);
-                self.acquired.push(AcquiredPair { prompt: p, chosen, rejected });
+                self.acquired.push(AcquiredPair {
+                    prompt: p,
+                    chosen,
+                    rejected,
+                });
             }
             record.batch_mean_score_gap = Some(gap / b as f64);
             record.batch_judge_ties = Some(ties);
         }
         let select_secs = clock.elapsed().as_secs_f64();
         self.round += 1;
-        Ok((record, RoundTiming { round: t, train_secs, score_secs, select_secs }))
+        Ok((
+            record,
+            RoundTiming {
+                round: t,
+                train_secs,
+                score_secs,
+                select_secs,
+            },
+        ))
     }
 }
 
@@ -225,14 +305,36 @@ mod tests {
     use activepref_model::{RewardMlpConfig, TrainConfig};
 
     fn setup() -> (PairBenchmark, EnsembleConfig, PairLoopConfig) {
-        let bench = SyntheticPairConfig { prompts: 60, heldout_prompts: 20, validation_prompts: 10, ..Default::default() }.generate();
+        let bench = SyntheticPairConfig {
+            prompts: 60,
+            heldout_prompts: 20,
+            validation_prompts: 10,
+            ..Default::default()
+        }
+        .generate();
         let model = EnsembleConfig {
             members: 3,
-            mlp: RewardMlpConfig { hidden: vec![8], weight_init_std: 0.1, ..Default::default() },
-            train: TrainConfig { lr: 3e-3, max_epochs: 4, ..Default::default() },
+            mlp: RewardMlpConfig {
+                hidden: vec![8],
+                weight_init_std: 0.1,
+                ..Default::default()
+            },
+            train: TrainConfig {
+                lr: 3e-3,
+                max_epochs: 4,
+                ..Default::default()
+            },
             ..Default::default()
         };
-        (bench, model, PairLoopConfig { batch_prompts: 10, rounds: 3, replay_factor: None })
+        (
+            bench,
+            model,
+            PairLoopConfig {
+                batch_prompts: 10,
+                rounds: 3,
+                replay_factor: None,
+            },
+        )
     }
 
     #[test]
@@ -244,13 +346,19 @@ mod tests {
         while !run.finished() {
             records.push(run.step().unwrap().0);
         }
-        assert_eq!(records.iter().map(|r| r.labels).collect::<Vec<_>>(), vec![0, 10, 20, 30]);
+        assert_eq!(
+            records.iter().map(|r| r.labels).collect::<Vec<_>>(),
+            vec![0, 10, 20, 30]
+        );
         assert_eq!(records[3].batch_mean_score_gap, None);
-        let prompts: std::collections::HashSet<usize> = run.acquired.iter().map(|p| p.prompt).collect();
+        let prompts: std::collections::HashSet<usize> =
+            run.acquired.iter().map(|p| p.prompt).collect();
         assert_eq!(prompts.len(), 30, "each prompt visited once");
         for p in &run.acquired {
             assert_ne!(p.chosen, p.rejected);
-            assert!(bench.stream[p.prompt].judge[p.chosen] >= bench.stream[p.prompt].judge[p.rejected]);
+            assert!(
+                bench.stream[p.prompt].judge[p.chosen] >= bench.stream[p.prompt].judge[p.rejected]
+            );
         }
         // Static MaxMin picks the judge's best and worst: its gap is the largest possible.
         let spec = PairPolicySpec::StaticMaxmin;
@@ -268,16 +376,34 @@ mod tests {
         let mut first = PairLoop::new(&bench, &model, &cfg, &spec, PairMode::Reference, 2);
         first.step().unwrap();
         first.step().unwrap();
-        let mut resumed = PairLoop::new(&bench, &model, &cfg, &spec, PairMode::Reference, 2).resume_from(first.acquired.clone(), 2).unwrap();
+        let mut resumed = PairLoop::new(&bench, &model, &cfg, &spec, PairMode::Reference, 2)
+            .resume_from(first.acquired.clone(), 2)
+            .unwrap();
         let rest: Vec<_> = (0..2).map(|_| resumed.step().unwrap().0).collect();
         assert_eq!(&all[2..], &rest[..]);
-        assert!(PairLoop::new(&bench, &model, &cfg, &spec, PairMode::Reference, 3).resume_from(first.acquired, 2).is_err());
+        assert!(
+            PairLoop::new(&bench, &model, &cfg, &spec, PairMode::Reference, 3)
+                .resume_from(first.acquired, 2)
+                .is_err()
+        );
     }
 
     #[test]
     fn sizes_are_checked() {
-        let cfg = PairLoopConfig { batch_prompts: 50, rounds: 3, replay_factor: None };
+        let cfg = PairLoopConfig {
+            batch_prompts: 50,
+            rounds: 3,
+            replay_factor: None,
+        };
         assert_eq!(cfg.validate(100).unwrap_err().field, "rounds");
-        assert!(PairLoopConfig { batch_prompts: 50, rounds: 2, replay_factor: Some(2) }.validate(100).is_ok());
+        assert!(
+            PairLoopConfig {
+                batch_prompts: 50,
+                rounds: 2,
+                replay_factor: Some(2)
+            }
+            .validate(100)
+            .is_ok()
+        );
     }
 }

@@ -20,7 +20,9 @@
 mod ensemble;
 mod mlp;
 
-pub use ensemble::{EnsembleConfig, FittedEnsemble, MemberInit, TrainConfig, TrainReport, UncertaintyBackend};
+pub use ensemble::{
+    EnsembleConfig, FittedEnsemble, MemberInit, TrainConfig, TrainReport, UncertaintyBackend,
+};
 pub use mlp::{Activation, RewardMlp, RewardMlpConfig, bradley_terry_loss, dropout_masks};
 
 use serde::{Deserialize, Serialize};
@@ -31,11 +33,22 @@ pub enum ModelError {
     #[error(
         "device `{device}` needs a build with the `{feature}` cargo feature{needs}: cargo build --release --features activepref-model/{feature}"
     )]
-    DeviceNotBuilt { device: &'static str, feature: &'static str, needs: &'static str },
+    DeviceNotBuilt {
+        device: &'static str,
+        feature: &'static str,
+        needs: &'static str,
+    },
     #[error("cannot train on an empty labelled set")]
     EmptyTrainingSet,
-    #[error("training diverged: member {member}, round {round}, step {step} has validation loss {loss}; lower model.train.lr")]
-    Diverged { member: usize, round: u64, step: usize, loss: f64 },
+    #[error(
+        "training diverged: member {member}, round {round}, step {step} has validation loss {loss}; lower model.train.lr"
+    )]
+    Diverged {
+        member: usize,
+        round: u64,
+        step: usize,
+        loss: f64,
+    },
 }
 
 /// Where model computations run.
@@ -60,14 +73,20 @@ impl ComputeDevice {
             #[cfg(feature = "cuda")]
             ComputeDevice::Cuda => Ok(burn::tensor::Device::cuda(0)),
             #[cfg(not(feature = "cuda"))]
-            ComputeDevice::Cuda => Err(ModelError::DeviceNotBuilt { device: "cuda", feature: "cuda", needs: "" }),
+            ComputeDevice::Cuda => Err(ModelError::DeviceNotBuilt {
+                device: "cuda",
+                feature: "cuda",
+                needs: "",
+            }),
             #[cfg(feature = "tch")]
             #[allow(deprecated)]
             ComputeDevice::Libtorch => Ok(burn::tensor::Device::libtorch()),
             #[cfg(not(feature = "tch"))]
-            ComputeDevice::Libtorch => {
-                Err(ModelError::DeviceNotBuilt { device: "libtorch", feature: "tch", needs: " and libtorch 2.9.0" })
-            }
+            ComputeDevice::Libtorch => Err(ModelError::DeviceNotBuilt {
+                device: "libtorch",
+                feature: "tch",
+                needs: " and libtorch 2.9.0",
+            }),
         }
     }
 }

@@ -42,7 +42,11 @@ pub struct RewardMlpConfig {
 
 impl Default for RewardMlpConfig {
     fn default() -> Self {
-        Self { hidden: vec![2048, 256], activation: Activation::Tanh, weight_init_std: 0.01 }
+        Self {
+            hidden: vec![2048, 256],
+            activation: Activation::Tanh,
+            weight_init_std: 0.01,
+        }
     }
 }
 
@@ -72,15 +76,25 @@ impl RewardMlpConfig {
                     })
                     .collect();
                 let bound = 1.0 / (fan_in as f64).sqrt();
-                let bias: Vec<f32> =
-                    (0..fan_out).map(|_| ((rng.random::<f64>() * 2.0 - 1.0) * bound) as f32).collect();
+                let bias: Vec<f32> = (0..fan_out)
+                    .map(|_| ((rng.random::<f64>() * 2.0 - 1.0) * bound) as f32)
+                    .collect();
                 Linear {
-                    weight: Param::from_tensor(Tensor::from_data(TensorData::new(weights, [fan_in, fan_out]), device)),
-                    bias: Some(Param::from_tensor(Tensor::from_data(TensorData::new(bias, [fan_out]), device))),
+                    weight: Param::from_tensor(Tensor::from_data(
+                        TensorData::new(weights, [fan_in, fan_out]),
+                        device,
+                    )),
+                    bias: Some(Param::from_tensor(Tensor::from_data(
+                        TensorData::new(bias, [fan_out]),
+                        device,
+                    ))),
                 }
             })
             .collect();
-        RewardMlp { layers, activation: self.activation }
+        RewardMlp {
+            layers,
+            activation: self.activation,
+        }
     }
 }
 
@@ -122,12 +136,23 @@ impl RewardMlp {
             .iter()
             .map(|l| {
                 let [fan_in, fan_out] = l.weight.shape().dims::<2>();
-                let w = l.weight.val().into_data().try_to_vec::<f32>().expect("f32 weights");
+                let w = l
+                    .weight
+                    .val()
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .expect("f32 weights");
                 let b = match &l.bias {
                     Some(b) => b.val().into_data().try_to_vec::<f32>().expect("f32 bias"),
                     None => vec![0.0; fan_out],
                 };
-                DenseLayer { w, b, fan_in, fan_out, has_bias: l.bias.is_some() }
+                DenseLayer {
+                    w,
+                    b,
+                    fan_in,
+                    fan_out,
+                    has_bias: l.bias.is_some(),
+                }
             })
             .collect();
         Some(DenseRewardMlp { layers })
@@ -135,7 +160,10 @@ impl RewardMlp {
 
     /// Widths of the hidden layers (the inputs that dropout masks apply to).
     pub fn hidden_widths(&self) -> Vec<usize> {
-        self.layers[..self.layers.len() - 1].iter().map(|l| l.weight.shape().dims::<2>()[1]).collect()
+        self.layers[..self.layers.len() - 1]
+            .iter()
+            .map(|l| l.weight.shape().dims::<2>()[1])
+            .collect()
     }
 }
 
@@ -164,7 +192,9 @@ pub struct DenseRewardMlp {
 impl std::fmt::Debug for DenseRewardMlp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let widths: Vec<usize> = self.layers.iter().map(|l| l.fan_out).collect();
-        f.debug_struct("DenseRewardMlp").field("widths", &widths).finish()
+        f.debug_struct("DenseRewardMlp")
+            .field("widths", &widths)
+            .finish()
     }
 }
 
@@ -188,12 +218,18 @@ impl DenseRewardMlp {
             let masked: Vec<f32>;
             if let Some(mask) = masks.get(i.wrapping_sub(1)).filter(|_| i > 0) {
                 assert_eq!(mask.len(), k, "a [1, width] mask");
-                masked = input.par_chunks(k).flat_map_iter(|row| row.iter().zip(mask.iter()).map(|(a, m)| a * m)).collect();
+                masked = input
+                    .par_chunks(k)
+                    .flat_map_iter(|row| row.iter().zip(mask.iter()).map(|(a, m)| a * m))
+                    .collect();
                 input = &masked;
             }
             let mut out = vec![0f32; rows * n];
-            let parallelism =
-                if rows.saturating_mul(n).saturating_mul(k) >= GEMM_PARALLEL_OPS { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None };
+            let parallelism = if rows.saturating_mul(n).saturating_mul(k) >= GEMM_PARALLEL_OPS {
+                gemm::Parallelism::Rayon(0)
+            } else {
+                gemm::Parallelism::None
+            };
             if rows > 0 && n > 0 {
                 // SAFETY: `input` is rows × k, `layer.w` k × n and `out` rows × n, all row-major
                 // and in bounds for these strides; `out` is not aliased.
@@ -242,12 +278,26 @@ impl DenseRewardMlp {
 
 /// Inverted-dropout masks for every hidden layer: entries 0 with probability `rate`, else
 /// `1/(1 − rate)`, drawn from `rng` (never burn's global generator).
-pub fn dropout_masks(widths: &[usize], rows: usize, rate: f64, rng: &mut ChaCha8Rng, device: &Device) -> Vec<Tensor<2>> {
+pub fn dropout_masks(
+    widths: &[usize],
+    rows: usize,
+    rate: f64,
+    rng: &mut ChaCha8Rng,
+    device: &Device,
+) -> Vec<Tensor<2>> {
     let keep = (1.0 / (1.0 - rate)) as f32;
     widths
         .iter()
         .map(|&w| {
-            let data: Vec<f32> = (0..rows * w).map(|_| if rng.random::<f64>() < rate { 0.0 } else { keep }).collect();
+            let data: Vec<f32> = (0..rows * w)
+                .map(|_| {
+                    if rng.random::<f64>() < rate {
+                        0.0
+                    } else {
+                        keep
+                    }
+                })
+                .collect();
             Tensor::from_data(TensorData::new(data, [rows, w]), device)
         })
         .collect()
@@ -256,7 +306,9 @@ pub fn dropout_masks(widths: &[usize], rows: usize, rate: f64, rng: &mut ChaCha8
 /// Mean Bradley–Terry negative log-likelihood `−mean log σ(r_chosen − r_rejected)`, computed with
 /// log-sigmoid for stability.
 pub fn bradley_terry_loss(r_chosen: Tensor<1>, r_rejected: Tensor<1>) -> Tensor<1> {
-    activation::log_sigmoid(r_chosen.sub(r_rejected)).mean().neg()
+    activation::log_sigmoid(r_chosen.sub(r_rejected))
+        .mean()
+        .neg()
 }
 
 #[cfg(test)]
@@ -274,30 +326,69 @@ mod tests {
         use rand::SeedableRng;
         let dev = Device::flex();
         let mut rng = ChaCha8Rng::seed_from_u64(4);
-        for (d, hidden, rows) in [(16, vec![64, 32], 37), (300, vec![257, 40], 4096), (7, vec![], 5), (96, vec![33], 1)] {
-            let cfg = RewardMlpConfig { hidden: hidden.clone(), weight_init_std: 0.2, ..Default::default() };
+        for (d, hidden, rows) in [
+            (16, vec![64, 32], 37),
+            (300, vec![257, 40], 4096),
+            (7, vec![], 5),
+            (96, vec![33], 1),
+        ] {
+            let cfg = RewardMlpConfig {
+                hidden: hidden.clone(),
+                weight_init_std: 0.2,
+                ..Default::default()
+            };
             let model = cfg.init(d, &mut rng, &dev);
-            let x: Vec<f32> = (0..rows * d).map(|_| rng.random::<f32>() * 4.0 - 2.0).collect();
-            let burn = model.forward(Tensor::from_data(TensorData::new(x.clone(), [rows, d]), &dev));
-            let dense = model.dense().expect("tanh has a dense path").forward(&x, rows, &[]);
+            let x: Vec<f32> = (0..rows * d)
+                .map(|_| rng.random::<f32>() * 4.0 - 2.0)
+                .collect();
+            let burn = model.forward(Tensor::from_data(
+                TensorData::new(x.clone(), [rows, d]),
+                &dev,
+            ));
+            let dense = model
+                .dense()
+                .expect("tanh has a dense path")
+                .forward(&x, rows, &[]);
             let burn: Vec<f32> = burn.into_data().try_to_vec().unwrap();
             assert_eq!(dense.len(), rows);
-            assert!(dense.iter().zip(&burn).all(|(a, b)| a.to_bits() == b.to_bits()), "d={d} hidden={hidden:?}");
+            assert!(
+                dense
+                    .iter()
+                    .zip(&burn)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "d={d} hidden={hidden:?}"
+            );
             if let Some(&w) = hidden.first() {
                 let masks = dropout_masks(&model.hidden_widths(), 1, 0.3, &mut rng, &dev);
                 let burn: Vec<f32> = model
-                    .forward_masked(Tensor::from_data(TensorData::new(x.clone(), [rows, d]), &dev), &masks)
+                    .forward_masked(
+                        Tensor::from_data(TensorData::new(x.clone(), [rows, d]), &dev),
+                        &masks,
+                    )
                     .into_data()
                     .try_to_vec()
                     .unwrap();
-                let data: Vec<Vec<f32>> = masks.iter().map(|m| m.clone().into_data().try_to_vec().unwrap()).collect();
+                let data: Vec<Vec<f32>> = masks
+                    .iter()
+                    .map(|m| m.clone().into_data().try_to_vec().unwrap())
+                    .collect();
                 assert_eq!(data[0].len(), w);
                 let refs: Vec<&[f32]> = data.iter().map(Vec::as_slice).collect();
                 let dense = model.dense().unwrap().forward(&x, rows, &refs);
-                assert!(dense.iter().zip(&burn).all(|(a, b)| a.to_bits() == b.to_bits()), "masked d={d} hidden={hidden:?}");
+                assert!(
+                    dense
+                        .iter()
+                        .zip(&burn)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "masked d={d} hidden={hidden:?}"
+                );
             }
         }
-        let relu = RewardMlpConfig { activation: Activation::Relu, ..Default::default() }.init(4, &mut rng, &dev);
+        let relu = RewardMlpConfig {
+            activation: Activation::Relu,
+            ..Default::default()
+        }
+        .init(4, &mut rng, &dev);
         assert!(relu.dense().is_none(), "only tanh has a dense path");
     }
 
@@ -314,12 +405,26 @@ mod tests {
     #[test]
     fn bt_gradient_pushes_chosen_up_and_rejected_down() {
         let dev = Device::flex().autodiff();
-        let rc = Tensor::<1>::from_data(TensorData::new(vec![0.0f32, 1.0], [2]), &dev).require_grad();
-        let rr = Tensor::<1>::from_data(TensorData::new(vec![0.0f32, 0.0], [2]), &dev).require_grad();
+        let rc =
+            Tensor::<1>::from_data(TensorData::new(vec![0.0f32, 1.0], [2]), &dev).require_grad();
+        let rr =
+            Tensor::<1>::from_data(TensorData::new(vec![0.0f32, 0.0], [2]), &dev).require_grad();
         let loss = bradley_terry_loss(rc.clone(), rr.clone());
         let grads = loss.backward();
-        let gc = rc.grad(&grads).unwrap().into_data().as_slice::<f32>().unwrap().to_vec();
-        let gr = rr.grad(&grads).unwrap().into_data().as_slice::<f32>().unwrap().to_vec();
+        let gc = rc
+            .grad(&grads)
+            .unwrap()
+            .into_data()
+            .as_slice::<f32>()
+            .unwrap()
+            .to_vec();
+        let gr = rr
+            .grad(&grads)
+            .unwrap()
+            .into_data()
+            .as_slice::<f32>()
+            .unwrap()
+            .to_vec();
         // d/dr_c of −log σ(r_c − r_r) / N = −(1 − σ(Δ)) / N; here N = 2.
         let sig1 = 1.0 / (1.0 + (-1.0f64).exp());
         assert!((gc[0] as f64 + 0.25).abs() < 1e-6, "{gc:?}");
@@ -335,17 +440,31 @@ mod tests {
         let masks = dropout_masks(&[1000], 1, 0.1, &mut ChaCha8Rng::seed_from_u64(3), &dev);
         let v = masks[0].to_data().as_slice::<f32>().unwrap().to_vec();
         let zeros = v.iter().filter(|&&x| x == 0.0).count();
-        assert!((70..130).contains(&zeros), "{zeros} of 1000 dropped at rate 0.1");
+        assert!(
+            (70..130).contains(&zeros),
+            "{zeros} of 1000 dropped at rate 0.1"
+        );
         assert!(v.iter().all(|&x| x == 0.0 || (x - 1.0 / 0.9).abs() < 1e-6));
         // A mask of ones changes nothing; a mask of zeros leaves only the biases after the first layer.
-        let cfg = RewardMlpConfig { hidden: vec![4], ..Default::default() };
+        let cfg = RewardMlpConfig {
+            hidden: vec![4],
+            ..Default::default()
+        };
         let m = cfg.init(3, &mut ChaCha8Rng::seed_from_u64(1), &dev);
         assert_eq!(m.hidden_widths(), vec![4]);
         let x = Tensor::<2>::from_data(TensorData::new(vec![0.5f32; 6], [2, 3]), &dev);
         let ones = Tensor::<2>::from_data(TensorData::new(vec![1.0f32; 4], [1, 4]), &dev);
-        assert_eq!(m.forward(x.clone()).to_data(), m.forward_masked(x.clone(), &[ones]).to_data());
+        assert_eq!(
+            m.forward(x.clone()).to_data(),
+            m.forward_masked(x.clone(), &[ones]).to_data()
+        );
         let zeros = Tensor::<2>::from_data(TensorData::new(vec![0.0f32; 4], [1, 4]), &dev);
-        let r = m.forward_masked(x, &[zeros]).into_data().as_slice::<f32>().unwrap().to_vec();
+        let r = m
+            .forward_masked(x, &[zeros])
+            .into_data()
+            .as_slice::<f32>()
+            .unwrap()
+            .to_vec();
         assert_eq!(r[0], r[1]);
     }
 
@@ -353,11 +472,19 @@ mod tests {
     fn init_is_seeded_and_shaped() {
         use rand::SeedableRng;
         let dev = Device::flex();
-        let cfg = RewardMlpConfig { hidden: vec![4, 3], ..Default::default() };
+        let cfg = RewardMlpConfig {
+            hidden: vec![4, 3],
+            ..Default::default()
+        };
         let a = cfg.init(5, &mut ChaCha8Rng::seed_from_u64(1), &dev);
         let b = cfg.init(5, &mut ChaCha8Rng::seed_from_u64(1), &dev);
         let x = Tensor::<2>::from_data(TensorData::new(vec![0.3f32; 10], [2, 5]), &dev);
-        let ra = a.forward(x.clone()).into_data().as_slice::<f32>().unwrap().to_vec();
+        let ra = a
+            .forward(x.clone())
+            .into_data()
+            .as_slice::<f32>()
+            .unwrap()
+            .to_vec();
         let rb = b.forward(x).into_data().as_slice::<f32>().unwrap().to_vec();
         assert_eq!(ra, rb);
         assert_eq!(ra.len(), 2);

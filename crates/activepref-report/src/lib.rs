@@ -25,7 +25,6 @@ use std::path::{Path, PathBuf};
 
 use activepref_core::io::write_atomic_bytes;
 
-
 /// Why a report could not be made; one line naming the file or directory.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -38,13 +37,26 @@ pub enum ReportError {
     #[error("{}: missing column {column}", .path.display())]
     MissingColumn { path: PathBuf, column: String },
     #[error("{}: row {row}, column {column}: {message}", .path.display())]
-    Cell { path: PathBuf, row: usize, column: String, message: String },
+    Cell {
+        path: PathBuf,
+        row: usize,
+        column: String,
+        message: String,
+    },
     #[error("{}: no rounds", .path.display())]
     NoRounds { path: PathBuf },
     #[error("policy {policy}: seed {seed} has a different label schedule from seed {first}")]
-    LabelSchedule { policy: String, seed: u64, first: u64 },
+    LabelSchedule {
+        policy: String,
+        seed: u64,
+        first: u64,
+    },
     #[error("run {policy} seed {seed} has no column {metric}")]
-    MissingMetric { policy: String, seed: u64, metric: String },
+    MissingMetric {
+        policy: String,
+        seed: u64,
+        metric: String,
+    },
     #[error("no finished runs of the baseline policy `{baseline}`")]
     NoBaseline { baseline: String },
     #[error("{}: no finite values in any plotted metric", .dir.display())]
@@ -54,7 +66,11 @@ pub enum ReportError {
     #[error("cannot draw {}: {why}", .path.display())]
     Draw { path: PathBuf, why: String },
     #[error("cannot {action} {}: {error}", .path.display())]
-    Io { action: &'static str, path: PathBuf, error: std::io::Error },
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        error: std::io::Error,
+    },
 }
 
 /// One run's curves, read from `runs/<policy>__seed<seed>.csv`.
@@ -81,7 +97,10 @@ pub struct AggregateCurve {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Reached {
     /// At labelled-set size `labels`, saving `1 − labels / baseline final size`.
-    At { labels: usize, saving: f64 },
+    At {
+        labels: usize,
+        saving: f64,
+    },
     NotReached,
 }
 
@@ -104,7 +123,10 @@ impl ReportOptions {
             policy_order,
             metrics: vec![
                 ("test_log_likelihood".into(), "Test log-likelihood".into()),
-                ("ood_log_likelihood".into(), "OOD test log-likelihood".into()),
+                (
+                    "ood_log_likelihood".into(),
+                    "OOD test log-likelihood".into(),
+                ),
             ],
         }
     }
@@ -122,7 +144,11 @@ pub fn smooth(values: &[f64], window: usize) -> Vec<f64> {
 }
 
 /// Mean and standard error (ddof 0) across seeds of each policy's smoothed curve.
-pub fn aggregate(runs: &[RunCurves], metric: &str, window: usize) -> Result<Vec<AggregateCurve>, ReportError> {
+pub fn aggregate(
+    runs: &[RunCurves],
+    metric: &str,
+    window: usize,
+) -> Result<Vec<AggregateCurve>, ReportError> {
     let mut by_policy: BTreeMap<&str, Vec<&RunCurves>> = BTreeMap::new();
     for r in runs {
         by_policy.entry(&r.policy).or_default().push(r);
@@ -131,33 +157,57 @@ pub fn aggregate(runs: &[RunCurves], metric: &str, window: usize) -> Result<Vec<
     for (policy, runs) in by_policy {
         let labels = runs[0].labels.clone();
         if let Some(r) = runs.iter().find(|r| r.labels != labels) {
-            return Err(ReportError::LabelSchedule { policy: policy.to_string(), seed: r.seed, first: runs[0].seed });
+            return Err(ReportError::LabelSchedule {
+                policy: policy.to_string(),
+                seed: r.seed,
+                first: runs[0].seed,
+            });
         }
         let curves: Vec<Vec<f64>> = runs
             .iter()
             .map(|r| {
-                r.metrics.get(metric).map(|v| smooth(v, window)).ok_or_else(|| ReportError::MissingMetric {
-                    policy: policy.to_string(),
-                    seed: r.seed,
-                    metric: metric.to_string(),
-                })
+                r.metrics
+                    .get(metric)
+                    .map(|v| smooth(v, window))
+                    .ok_or_else(|| ReportError::MissingMetric {
+                        policy: policy.to_string(),
+                        seed: r.seed,
+                        metric: metric.to_string(),
+                    })
             })
             .collect::<Result<_, _>>()?;
         let n = curves.len() as f64;
-        let mean: Vec<f64> = (0..labels.len()).map(|i| curves.iter().map(|c| c[i]).sum::<f64>() / n).collect();
-        let stderr = (0..labels.len())
-            .map(|i| (curves.iter().map(|c| (c[i] - mean[i]).powi(2)).sum::<f64>() / n).sqrt() / n.sqrt())
+        let mean: Vec<f64> = (0..labels.len())
+            .map(|i| curves.iter().map(|c| c[i]).sum::<f64>() / n)
             .collect();
-        out.push(AggregateCurve { policy: policy.to_string(), labels, mean, stderr, seeds: runs.len() });
+        let stderr = (0..labels.len())
+            .map(|i| {
+                (curves.iter().map(|c| (c[i] - mean[i]).powi(2)).sum::<f64>() / n).sqrt() / n.sqrt()
+            })
+            .collect();
+        out.push(AggregateCurve {
+            policy: policy.to_string(),
+            labels,
+            mean,
+            stderr,
+            seeds: runs.len(),
+        });
     }
     Ok(out)
 }
 
 /// First labelled-set size at which `curve` reaches `target`, and the saving relative to
 /// `baseline_final_labels`.
-pub fn label_efficiency(curve: &AggregateCurve, target: f64, baseline_final_labels: usize) -> Reached {
+pub fn label_efficiency(
+    curve: &AggregateCurve,
+    target: f64,
+    baseline_final_labels: usize,
+) -> Reached {
     match curve.mean.iter().position(|&v| v >= target) {
-        Some(i) => Reached::At { labels: curve.labels[i], saving: 1.0 - curve.labels[i] as f64 / baseline_final_labels as f64 },
+        Some(i) => Reached::At {
+            labels: curve.labels[i],
+            saving: 1.0 - curve.labels[i] as f64 / baseline_final_labels as f64,
+        },
         None => Reached::NotReached,
     }
 }
@@ -165,11 +215,16 @@ pub fn label_efficiency(curve: &AggregateCurve, target: f64, baseline_final_labe
 /// Reads every finished run file (`runs/*.csv`, not the timings) of an experiment directory.
 pub fn load_runs(dir: &Path) -> Result<Vec<RunCurves>, ReportError> {
     let runs_dir = dir.join("runs");
-    let entries = std::fs::read_dir(&runs_dir)
-        .map_err(|error| ReportError::NoRunDir { dir: runs_dir.clone(), error })?;
+    let entries = std::fs::read_dir(&runs_dir).map_err(|error| ReportError::NoRunDir {
+        dir: runs_dir.clone(),
+        error,
+    })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "csv") && !p.to_string_lossy().ends_with(".timings.csv"))
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "csv")
+                && !p.to_string_lossy().ends_with(".timings.csv")
+        })
         .collect();
     files.sort();
     if files.is_empty() {
@@ -179,28 +234,60 @@ pub fn load_runs(dir: &Path) -> Result<Vec<RunCurves>, ReportError> {
 }
 
 fn read_run(path: &Path) -> Result<RunCurves, ReportError> {
-    let err = |row: usize, column: &str, message: String| ReportError::Cell { path: path.to_path_buf(), row, column: column.to_string(), message };
-    let csv_err = |e: csv::Error| ReportError::Csv { path: path.to_path_buf(), why: e.to_string() };
+    let err = |row: usize, column: &str, message: String| ReportError::Cell {
+        path: path.to_path_buf(),
+        row,
+        column: column.to_string(),
+        message,
+    };
+    let csv_err = |e: csv::Error| ReportError::Csv {
+        path: path.to_path_buf(),
+        why: e.to_string(),
+    };
     let mut rd = csv::Reader::from_path(path).map_err(csv_err)?;
     let headers = rd.headers().map_err(csv_err)?.clone();
     let col = |name: &str| {
-        headers.iter().position(|h| h == name).ok_or_else(|| ReportError::MissingColumn { path: path.to_path_buf(), column: name.to_string() })
+        headers
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| ReportError::MissingColumn {
+                path: path.to_path_buf(),
+                column: name.to_string(),
+            })
     };
     let (pc, sc, lc) = (col("policy")?, col("seed")?, col("labels")?);
     let metric_cols: Vec<(usize, String)> = headers
         .iter()
         .enumerate()
-        .filter(|(_, h)| h.ends_with("log_likelihood") || h.ends_with("accuracy") || h.ends_with("brier"))
+        .filter(|(_, h)| {
+            h.ends_with("log_likelihood") || h.ends_with("accuracy") || h.ends_with("brier")
+        })
         .map(|(i, h)| (i, h.to_string()))
         .collect();
-    let mut run = RunCurves { policy: String::new(), seed: 0, labels: vec![], metrics: BTreeMap::new() };
+    let mut run = RunCurves {
+        policy: String::new(),
+        seed: 0,
+        labels: vec![],
+        metrics: BTreeMap::new(),
+    };
     for (row, rec) in rd.records().enumerate() {
-        let rec = rec.map_err(|e| ReportError::Csv { path: path.to_path_buf(), why: format!("row {}: {e}", row + 1) })?;
+        let rec = rec.map_err(|e| ReportError::Csv {
+            path: path.to_path_buf(),
+            why: format!("row {}: {e}", row + 1),
+        })?;
         run.policy = rec[pc].to_string();
-        run.seed = rec[sc].parse().map_err(|e| err(row + 1, "seed", format!("{e}")))?;
-        run.labels.push(rec[lc].parse().map_err(|e| err(row + 1, "labels", format!("{e}")))?);
+        run.seed = rec[sc]
+            .parse()
+            .map_err(|e| err(row + 1, "seed", format!("{e}")))?;
+        run.labels.push(
+            rec[lc]
+                .parse()
+                .map_err(|e| err(row + 1, "labels", format!("{e}")))?,
+        );
         for (i, name) in &metric_cols {
-            let v: f64 = rec[*i].parse().map_err(|e| err(row + 1, name, format!("`{}`: {e}", &rec[*i])))?;
+            let v: f64 = rec[*i]
+                .parse()
+                .map_err(|e| err(row + 1, name, format!("`{}`: {e}", &rec[*i])))?;
             if v.is_infinite() {
                 return Err(err(row + 1, name, format!("{v} is not finite")));
             }
@@ -208,21 +295,35 @@ fn read_run(path: &Path) -> Result<RunCurves, ReportError> {
         }
     }
     if run.labels.is_empty() {
-        return Err(ReportError::NoRounds { path: path.to_path_buf() });
+        return Err(ReportError::NoRounds {
+            path: path.to_path_buf(),
+        });
     }
     // NaN means "not measured" (a benchmark without that split) and must fill the whole column.
     for (name, v) in &run.metrics {
         let nan = v.iter().filter(|x| x.is_nan()).count();
         if nan > 0 && nan < v.len() {
             let row = v.iter().position(|x| x.is_nan()).expect("one NaN") + 1;
-            return Err(err(row, name, "NaN in a column that has numbers elsewhere".into()));
+            return Err(err(
+                row,
+                name,
+                "NaN in a column that has numbers elsewhere".into(),
+            ));
         }
     }
     Ok(run)
 }
 
 fn ordered(mut curves: Vec<AggregateCurve>, order: &[String]) -> Vec<AggregateCurve> {
-    curves.sort_by_key(|c| (order.iter().position(|p| *p == c.policy).unwrap_or(usize::MAX), c.policy.clone()));
+    curves.sort_by_key(|c| {
+        (
+            order
+                .iter()
+                .position(|p| *p == c.policy)
+                .unwrap_or(usize::MAX),
+            c.policy.clone(),
+        )
+    });
     curves
 }
 
@@ -241,20 +342,32 @@ pub fn summary_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Result<Stri
     writeln!(md, "| metric | policy | seeds | final value (± s.e.) | reaches baseline's final at | label saving |").ok();
     writeln!(md, "|---|---|---|---|---|---|").ok();
     for (metric, title) in &opts.metrics {
-        let curves = ordered(aggregate(runs, metric, opts.smoothing_window)?, &opts.policy_order);
+        let curves = ordered(
+            aggregate(runs, metric, opts.smoothing_window)?,
+            &opts.policy_order,
+        );
         let base = curves
             .iter()
             .find(|c| c.policy == opts.baseline)
-            .ok_or_else(|| ReportError::NoBaseline { baseline: opts.baseline.clone() })?;
+            .ok_or_else(|| ReportError::NoBaseline {
+                baseline: opts.baseline.clone(),
+            })?;
         let target = *base.mean.last().expect("non-empty curve");
         let base_final = *base.labels.last().expect("non-empty curve");
         for c in &curves {
             let last = c.mean.len() - 1;
             let (at, saving) = match label_efficiency(c, target, base_final) {
-                Reached::At { labels, saving } => (labels.to_string(), format!("{:.1}%", 100.0 * saving)),
+                Reached::At { labels, saving } => {
+                    (labels.to_string(), format!("{:.1}%", 100.0 * saving))
+                }
                 Reached::NotReached => ("not reached".into(), "—".into()),
             };
-            writeln!(md, "| {title} | {} | {} | {:.4} ± {:.4} | {at} | {saving} |", c.policy, c.seeds, c.mean[last], c.stderr[last]).ok();
+            writeln!(
+                md,
+                "| {title} | {} | {} | {:.4} ± {:.4} | {at} | {saving} |",
+                c.policy, c.seeds, c.mean[last], c.stderr[last]
+            )
+            .ok();
         }
     }
     Ok(md)
@@ -265,25 +378,50 @@ pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Vec<PathBuf>, Re
     let runs = load_runs(dir)?;
     // A metric no run could measure (NaN throughout: a benchmark without an OOD split) is left out.
     let mut opts = opts.clone();
-    opts.metrics.retain(|(m, _)| runs.iter().any(|r| r.metrics.get(m).is_some_and(|v| v.iter().any(|x| x.is_finite()))));
+    opts.metrics.retain(|(m, _)| {
+        runs.iter().any(|r| {
+            r.metrics
+                .get(m)
+                .is_some_and(|v| v.iter().any(|x| x.is_finite()))
+        })
+    });
     if opts.metrics.is_empty() {
-        return Err(ReportError::NothingToPlot { dir: dir.to_path_buf() });
+        return Err(ReportError::NothingToPlot {
+            dir: dir.to_path_buf(),
+        });
     }
     let opts = &opts;
     let report = dir.join("report");
-    std::fs::create_dir_all(&report).map_err(|error| ReportError::Io { action: "create", path: report.clone(), error })?;
+    std::fs::create_dir_all(&report).map_err(|error| ReportError::Io {
+        action: "create",
+        path: report.clone(),
+        error,
+    })?;
     let panels: Vec<(String, Vec<AggregateCurve>)> = opts
         .metrics
         .iter()
-        .map(|(m, title)| Ok((title.clone(), ordered(aggregate(&runs, m, opts.smoothing_window)?, &opts.policy_order))))
+        .map(|(m, title)| {
+            Ok((
+                title.clone(),
+                ordered(
+                    aggregate(&runs, m, opts.smoothing_window)?,
+                    &opts.policy_order,
+                ),
+            ))
+        })
         .collect::<Result<_, ReportError>>()?;
     let png = report.join("curves.png");
     let svg = report.join("curves.svg");
     plot_curves(&panels, &png)?;
     plot_curves(&panels, &svg)?;
     let md_path = report.join("summary.md");
-    write_atomic_bytes(&md_path, summary_markdown(&runs, opts)?.as_bytes())
-        .map_err(|error| ReportError::Io { action: "write", path: md_path.clone(), error })?;
+    write_atomic_bytes(&md_path, summary_markdown(&runs, opts)?.as_bytes()).map_err(|error| {
+        ReportError::Io {
+            action: "write",
+            path: md_path.clone(),
+            error,
+        }
+    })?;
     Ok(vec![png, svg, md_path])
 }
 
@@ -302,7 +440,10 @@ mod tests {
 
     #[test]
     fn trailing_mean_with_min_periods_one() {
-        assert_eq!(smooth(&[1.0, 2.0, 6.0, 3.0], 3), vec![1.0, 1.5, 3.0, 11.0 / 3.0]);
+        assert_eq!(
+            smooth(&[1.0, 2.0, 6.0, 3.0], 3),
+            vec![1.0, 1.5, 3.0, 11.0 / 3.0]
+        );
         assert_eq!(smooth(&[1.0, 2.0], 1), vec![1.0, 2.0]);
     }
 
@@ -326,28 +467,57 @@ mod tests {
         let agg = aggregate(&runs, "m", 1).unwrap();
         let get = |p: &str| agg.iter().find(|c| c.policy == p).unwrap();
         // good first reaches −0.50 at round 3 (−0.49 ≥ −0.50), labelled size 30: saving 1 − 30/50 = 40%.
-        assert_eq!(label_efficiency(get("good"), -0.50, 50), Reached::At { labels: 30, saving: 0.4 });
+        assert_eq!(
+            label_efficiency(get("good"), -0.50, 50),
+            Reached::At {
+                labels: 30,
+                saving: 0.4
+            }
+        );
         assert_eq!(label_efficiency(get("bad"), -0.50, 50), Reached::NotReached);
-        assert_eq!(label_efficiency(get("random"), -0.50, 50), Reached::At { labels: 50, saving: 0.0 });
+        assert_eq!(
+            label_efficiency(get("random"), -0.50, 50),
+            Reached::At {
+                labels: 50,
+                saving: 0.0
+            }
+        );
         // With smoothing 3 the target is random's smoothed final (−0.58 − 0.53 − 0.50)/3 = −0.5367;
         // good's smoothed curve is −0.68, −0.615, −0.5733, −0.5033, −0.4733: it reaches the target
         // at round 4 (40 labels, saving 20%), one round later than unsmoothed.
         let sm = aggregate(&runs, "m", 3).unwrap();
-        let target = *sm.iter().find(|c| c.policy == "random").unwrap().mean.last().unwrap();
+        let target = *sm
+            .iter()
+            .find(|c| c.policy == "random")
+            .unwrap()
+            .mean
+            .last()
+            .unwrap();
         assert!((target - (-0.58 - 0.53 - 0.50) / 3.0).abs() < 1e-12);
         let good = sm.iter().find(|c| c.policy == "good").unwrap();
-        let Reached::At { labels, saving } = label_efficiency(good, target, 50) else { panic!() };
+        let Reached::At { labels, saving } = label_efficiency(good, target, 50) else {
+            panic!()
+        };
         assert_eq!(labels, 40);
         assert!((saving - 0.2).abs() < 1e-12);
     }
 
     #[test]
     fn summary_reports_not_reached() {
-        let runs = [run("random", 1, &[-0.7, -0.5]), run("bad", 1, &[-0.9, -0.8])];
+        let runs = [
+            run("random", 1, &[-0.7, -0.5]),
+            run("bad", 1, &[-0.9, -0.8]),
+        ];
         let mut opts = ReportOptions::new(1, "random", vec!["random".into(), "bad".into()]);
         opts.metrics = vec![("m".into(), "M".into())];
         let md = summary_markdown(&runs, &opts).unwrap();
-        assert!(md.contains("| M | random | 1 | -0.5000 ± 0.0000 | 20 | 0.0% |"), "{md}");
-        assert!(md.contains("| M | bad | 1 | -0.8000 ± 0.0000 | not reached | — |"), "{md}");
+        assert!(
+            md.contains("| M | random | 1 | -0.5000 ± 0.0000 | 20 | 0.0% |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| M | bad | 1 | -0.8000 ± 0.0000 | not reached | — |"),
+            "{md}"
+        );
     }
 }

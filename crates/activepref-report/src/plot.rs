@@ -40,18 +40,31 @@ fn ensure_font() {
 }
 
 /// Draws `panels` (title, curves) side by side into `path` (`.png` or `.svg`).
-pub fn plot_curves(panels: &[(String, Vec<AggregateCurve>)], path: &Path) -> Result<(), ReportError> {
+pub fn plot_curves(
+    panels: &[(String, Vec<AggregateCurve>)],
+    path: &Path,
+) -> Result<(), ReportError> {
     ensure_font();
     let size = (560 * panels.len().max(1) as u32, 440);
     let result = match path.extension().and_then(|e| e.to_str()) {
         Some("png") => draw(BitMapBackend::new(path, size).into_drawing_area(), panels),
         Some("svg") => draw(SVGBackend::new(path, size).into_drawing_area(), panels),
-        _ => return Err(ReportError::PlotFormat { path: path.to_path_buf() }),
+        _ => {
+            return Err(ReportError::PlotFormat {
+                path: path.to_path_buf(),
+            });
+        }
     };
-    result.map_err(|why| ReportError::Draw { path: path.to_path_buf(), why })
+    result.map_err(|why| ReportError::Draw {
+        path: path.to_path_buf(),
+        why,
+    })
 }
 
-fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, panels: &[(String, Vec<AggregateCurve>)]) -> Result<(), String>
+fn draw<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    panels: &[(String, Vec<AggregateCurve>)],
+) -> Result<(), String>
 where
     DB::ErrorType: 'static,
 {
@@ -59,10 +72,21 @@ where
     root.fill(&WHITE).map_err(|x| e(&x))?;
     let areas = root.split_evenly((1, panels.len().max(1)));
     for ((title, curves), area) in panels.iter().zip(areas.iter()) {
-        let xs = curves.iter().flat_map(|c| c.labels.iter().map(|&l| l as f64));
-        let (x0, x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
-        let ys = curves.iter().flat_map(|c| c.mean.iter().zip(&c.stderr).flat_map(|(m, s)| [m - s, m + s]));
-        let (y0, y1) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| (a.min(y), b.max(y)));
+        let xs = curves
+            .iter()
+            .flat_map(|c| c.labels.iter().map(|&l| l as f64));
+        let (x0, x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+            (a.min(x), b.max(x))
+        });
+        let ys = curves.iter().flat_map(|c| {
+            c.mean
+                .iter()
+                .zip(&c.stderr)
+                .flat_map(|(m, s)| [m - s, m + s])
+        });
+        let (y0, y1) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| {
+            (a.min(y), b.max(y))
+        });
         if !x0.is_finite() || !y0.is_finite() {
             continue;
         }
@@ -78,21 +102,49 @@ where
             .configure_mesh()
             .x_desc("labelled comparisons")
             .x_label_formatter(&|x| format!("{x:.0}"))
-            .y_desc(if title.to_lowercase().contains("accuracy") { "fraction correct" } else { "nats per comparison" })
+            .y_desc(if title.to_lowercase().contains("accuracy") {
+                "fraction correct"
+            } else {
+                "nats per comparison"
+            })
             .label_style(("sans-serif", 13))
             .axis_desc_style(("sans-serif", 14))
             .draw()
             .map_err(|x| e(&x))?;
         for (k, c) in curves.iter().enumerate() {
             let colour = colour_for(k, curves.len());
-            let mut band: Vec<(f64, f64)> = c.labels.iter().zip(c.mean.iter().zip(&c.stderr)).map(|(&l, (m, s))| (l as f64, m + s)).collect();
-            band.extend(c.labels.iter().zip(c.mean.iter().zip(&c.stderr)).rev().map(|(&l, (m, s))| (l as f64, m - s)));
-            chart.draw_series(std::iter::once(Polygon::new(band, colour.mix(0.18).filled()))).map_err(|x| e(&x))?;
+            let mut band: Vec<(f64, f64)> = c
+                .labels
+                .iter()
+                .zip(c.mean.iter().zip(&c.stderr))
+                .map(|(&l, (m, s))| (l as f64, m + s))
+                .collect();
+            band.extend(
+                c.labels
+                    .iter()
+                    .zip(c.mean.iter().zip(&c.stderr))
+                    .rev()
+                    .map(|(&l, (m, s))| (l as f64, m - s)),
+            );
             chart
-                .draw_series(LineSeries::new(c.labels.iter().map(|&l| l as f64).zip(c.mean.iter().copied()), colour.stroke_width(2)))
+                .draw_series(std::iter::once(Polygon::new(
+                    band,
+                    colour.mix(0.18).filled(),
+                )))
+                .map_err(|x| e(&x))?;
+            chart
+                .draw_series(LineSeries::new(
+                    c.labels
+                        .iter()
+                        .map(|&l| l as f64)
+                        .zip(c.mean.iter().copied()),
+                    colour.stroke_width(2),
+                ))
                 .map_err(|x| e(&x))?
                 .label(format!("{} (n={})", c.policy, c.seeds))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()
@@ -114,7 +166,13 @@ mod tests {
     fn writes_png_and_svg() {
         let dir = std::env::temp_dir().join(format!("activepref-plot-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let curve = AggregateCurve { policy: "random".into(), labels: vec![10, 20, 30], mean: vec![-0.7, -0.6, -0.55], stderr: vec![0.02, 0.01, 0.01], seeds: 3 };
+        let curve = AggregateCurve {
+            policy: "random".into(),
+            labels: vec![10, 20, 30],
+            mean: vec![-0.7, -0.6, -0.55],
+            stderr: vec![0.02, 0.01, 0.01],
+            seeds: 3,
+        };
         let panels = vec![("Test".to_string(), vec![curve])];
         plot_curves(&panels, &dir.join("c.png")).unwrap();
         plot_curves(&panels, &dir.join("c.svg")).unwrap();

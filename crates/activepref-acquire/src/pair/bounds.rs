@@ -3,7 +3,9 @@
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
-use super::{BetaParams, MaxMinLcbParams, QuantileParams, fail, first_argmax, pair_argmax, pick, sigmoid};
+use super::{
+    BetaParams, MaxMinLcbParams, QuantileParams, fail, first_argmax, pair_argmax, pick, sigmoid,
+};
 use crate::AcquireError;
 
 /// One prompt's bounds as the reference computes them: `l = μ − σ`, `u = μ + σ` (the reward
@@ -28,7 +30,10 @@ impl Bounds {
         if self.reference {
             (self.l.clone(), self.u.clone())
         } else {
-            (mu.iter().zip(&self.s).map(|(m, s)| m - beta * s).collect(), mu.iter().zip(&self.s).map(|(m, s)| m + beta * s).collect())
+            (
+                mu.iter().zip(&self.s).map(|(m, s)| m - beta * s).collect(),
+                mu.iter().zip(&self.s).map(|(m, s)| m + beta * s).collect(),
+            )
         }
     }
 }
@@ -47,10 +52,25 @@ pub(super) fn info_max(mu: &[f32], b: &Bounds, p: &BetaParams) -> (usize, usize)
 
 /// DeltaQuantile: among the pairs whose gap `u_i − l_j` lies in the quantile window (gaps sorted
 /// descending, row-major on ties), the first with the largest `u_i`.
-pub(super) fn delta_quantile(name: &str, mu: &[f32], b: &Bounds, p: &QuantileParams) -> Result<(usize, usize), AcquireError> {
+pub(super) fn delta_quantile(
+    name: &str,
+    mu: &[f32],
+    b: &Bounds,
+    p: &QuantileParams,
+) -> Result<(usize, usize), AcquireError> {
     let n = mu.len();
-    if !(0.0..=1.0).contains(&p.quantile) || !(0.0..=1.0).contains(&p.epsilon) || p.quantile - p.epsilon < 0.0 || p.quantile + p.epsilon > 1.0 {
-        return Err(fail(name, format!("needs 0 ≤ quantile − epsilon and quantile + epsilon ≤ 1 (got {} ± {})", p.quantile, p.epsilon)));
+    if !(0.0..=1.0).contains(&p.quantile)
+        || !(0.0..=1.0).contains(&p.epsilon)
+        || p.quantile - p.epsilon < 0.0
+        || p.quantile + p.epsilon > 1.0
+    {
+        return Err(fail(
+            name,
+            format!(
+                "needs 0 ≤ quantile − epsilon and quantile + epsilon ≤ 1 (got {} ± {})",
+                p.quantile, p.epsilon
+            ),
+        ));
     }
     let (l, u) = b.scaled(mu, p.beta);
     let v = n * (n - 1);
@@ -60,8 +80,10 @@ pub(super) fn delta_quantile(name: &str, mu: &[f32], b: &Bounds, p: &QuantilePar
         end = start + 1;
     }
     let end = end.min(v);
-    let mut gaps: Vec<(f32, usize, usize)> =
-        (0..n).flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j))).map(|(i, j)| (u[i] - l[j], i, j)).collect();
+    let mut gaps: Vec<(f32, usize, usize)> = (0..n)
+        .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
+        .map(|(i, j)| (u[i] - l[j], i, j))
+        .collect();
     // Descending by gap; equal gaps keep row-major order.
     gaps.sort_by(|x, y| y.0.total_cmp(&x.0));
     let window = &gaps[start..end];
@@ -71,16 +93,38 @@ pub(super) fn delta_quantile(name: &str, mu: &[f32], b: &Bounds, p: &QuantilePar
 
 /// MaxMinLCB: `a = argmax_i min_j LCB_ij`, `b` its hardest competitor; ties within `argmax_tol`
 /// broken at random.
-pub(super) fn maxmin_lcb(name: &str, mu: &[f32], s: &[f32], p: &MaxMinLcbParams, reference: bool, rng: &mut ChaCha8Rng) -> Result<(usize, usize), AcquireError> {
+pub(super) fn maxmin_lcb(
+    name: &str,
+    mu: &[f32],
+    s: &[f32],
+    p: &MaxMinLcbParams,
+    reference: bool,
+    rng: &mut ChaCha8Rng,
+) -> Result<(usize, usize), AcquireError> {
     let n = mu.len();
-    let spread = |i: usize, j: usize| if reference { s[i] + s[j] } else { (s[i] * s[i] + s[j] * s[j]).sqrt() };
+    let spread = |i: usize, j: usize| {
+        if reference {
+            s[i] + s[j]
+        } else {
+            (s[i] * s[i] + s[j] * s[j]).sqrt()
+        }
+    };
     let lcb = |i: usize, j: usize| (mu[i] - mu[j]) - p.beta * spread(i, j);
     let ucb = |i: usize, j: usize| (mu[i] - mu[j]) + p.beta * spread(i, j);
-    let mut cands: Vec<usize> =
-        (0..n).filter(|&i| !p.use_candidate_set || (0..n).all(|j| j == i || ucb(i, j) > -p.decision_buffer)).collect();
+    let mut cands: Vec<usize> = (0..n)
+        .filter(|&i| {
+            !p.use_candidate_set || (0..n).all(|j| j == i || ucb(i, j) > -p.decision_buffer)
+        })
+        .collect();
     if cands.len() < 2 {
         if reference {
-            return Err(fail(name, format!("{} candidate arm(s) remain; the reference returns (i, i) or fails here (use mode: corrected)", cands.len())));
+            return Err(fail(
+                name,
+                format!(
+                    "{} candidate arm(s) remain; the reference returns (i, i) or fails here (use mode: corrected)",
+                    cands.len()
+                ),
+            ));
         }
         cands = (0..n).collect();
     }
@@ -88,13 +132,24 @@ pub(super) fn maxmin_lcb(name: &str, mu: &[f32], s: &[f32], p: &MaxMinLcbParams,
     let rows: Vec<(usize, f32, Vec<usize>)> = cands
         .iter()
         .map(|&i| {
-            let m = cands.iter().filter(|&&j| j != i).map(|&j| lcb(i, j)).fold(f32::INFINITY, f32::min);
-            let near = cands.iter().copied().filter(|&j| j != i && (lcb(i, j) - m).abs() < p.argmax_tol).collect();
+            let m = cands
+                .iter()
+                .filter(|&&j| j != i)
+                .map(|&j| lcb(i, j))
+                .fold(f32::INFINITY, f32::min);
+            let near = cands
+                .iter()
+                .copied()
+                .filter(|&j| j != i && (lcb(i, j) - m).abs() < p.argmax_tol)
+                .collect();
             (i, m, near)
         })
         .collect();
     let best = rows.iter().map(|r| r.1).fold(f32::NEG_INFINITY, f32::max);
-    let top: Vec<&(usize, f32, Vec<usize>)> = rows.iter().filter(|r| (r.1 - best).abs() < p.argmax_tol).collect();
+    let top: Vec<&(usize, f32, Vec<usize>)> = rows
+        .iter()
+        .filter(|r| (r.1 - best).abs() < p.argmax_tol)
+        .collect();
     let row = top[rng.random_range(0..top.len())];
     Ok((row.0, pick(&row.2, rng)))
 }

@@ -8,26 +8,49 @@ use crate::AcquireError;
 
 /// Relative UCB: `b` uniform in the candidate set, `a` uniform among the other arms within `tol`
 /// of the best other UCB.
-pub(super) fn rucb(name: &str, mu: &[f32], s: &[f32], p: &UcbSetParams, reference: bool, rng: &mut ChaCha8Rng) -> Result<(usize, usize), AcquireError> {
+pub(super) fn rucb(
+    name: &str,
+    mu: &[f32],
+    s: &[f32],
+    p: &UcbSetParams,
+    reference: bool,
+    rng: &mut ChaCha8Rng,
+) -> Result<(usize, usize), AcquireError> {
     let n = mu.len();
     let ucb: Vec<f32> = mu.iter().zip(s).map(|(m, s)| m + p.beta * s).collect();
     let cands = candidate_set(name, &ucb, p, reference)?;
     let b = pick(&cands, rng);
-    let best = (0..n).filter(|&i| i != b).map(|i| ucb[i]).fold(f32::NEG_INFINITY, f32::max);
-    let near: Vec<usize> = (0..n).filter(|&i| i != b && (ucb[i] - best).abs() < p.tol).collect();
+    let best = (0..n)
+        .filter(|&i| i != b)
+        .map(|i| ucb[i])
+        .fold(f32::NEG_INFINITY, f32::max);
+    let near: Vec<usize> = (0..n)
+        .filter(|&i| i != b && (ucb[i] - best).abs() < p.tol)
+        .collect();
     Ok((pick(&near, rng), b))
 }
 
 /// The UCB candidate set of RUCB and IDS; corrected mode falls back to all arms when it has < 2.
-fn candidate_set(name: &str, ucb: &[f32], p: &UcbSetParams, reference: bool) -> Result<Vec<usize>, AcquireError> {
-    let cands: Vec<usize> = (0..ucb.len()).filter(|&i| ucb[i] > p.threshold - p.decision_buffer).collect();
+fn candidate_set(
+    name: &str,
+    ucb: &[f32],
+    p: &UcbSetParams,
+    reference: bool,
+) -> Result<Vec<usize>, AcquireError> {
+    let cands: Vec<usize> = (0..ucb.len())
+        .filter(|&i| ucb[i] > p.threshold - p.decision_buffer)
+        .collect();
     if cands.len() >= 2 {
         return Ok(cands);
     }
     if reference {
         return Err(fail(
             name,
-            format!("{} response(s) have UCB above the threshold {}; the reference returns (i, i) or raises here (use mode: corrected)", cands.len(), p.threshold),
+            format!(
+                "{} response(s) have UCB above the threshold {}; the reference returns (i, i) or raises here (use mode: corrected)",
+                cands.len(),
+                p.threshold
+            ),
         ));
     }
     Ok((0..ucb.len()).collect())
@@ -35,18 +58,35 @@ fn candidate_set(name: &str, ucb: &[f32], p: &UcbSetParams, reference: bool) -> 
 
 /// Information-directed sampling (specs/activeuf.md §3): the greedy arm against the candidate
 /// and mixing probability with the smallest information ratio.
-pub(super) fn ids(name: &str, mu: &[f32], s: &[f32], p: &UcbSetParams, reference: bool, rng: &mut ChaCha8Rng) -> Result<(usize, usize), AcquireError> {
+pub(super) fn ids(
+    name: &str,
+    mu: &[f32],
+    s: &[f32],
+    p: &UcbSetParams,
+    reference: bool,
+    rng: &mut ChaCha8Rng,
+) -> Result<(usize, usize), AcquireError> {
     const GRID: usize = 100;
     const RHO2: f32 = 1.0;
     let ucb: Vec<f32> = mu.iter().zip(s).map(|(m, s)| m + p.beta * s).collect();
     let cands = candidate_set(name, &ucb, p, reference)?;
-    let top = cands.iter().map(|&i| mu[i]).fold(f32::NEG_INFINITY, f32::max);
-    let greedy: Vec<usize> = cands.iter().copied().filter(|&i| (mu[i] - top).abs() < p.tol).collect();
+    let top = cands
+        .iter()
+        .map(|&i| mu[i])
+        .fold(f32::NEG_INFINITY, f32::max);
+    let greedy: Vec<usize> = cands
+        .iter()
+        .copied()
+        .filter(|&i| (mu[i] - top).abs() < p.tol)
+        .collect();
     let mut g = pick(&greedy, rng);
     if mu[g] < p.threshold && cands.contains(&0) {
         g = 0; // arm 0 as the "null" arm, as the reference does
     }
-    let r = cands.iter().map(|&i| ucb[i]).fold(f32::NEG_INFINITY, f32::max);
+    let r = cands
+        .iter()
+        .map(|&i| ucb[i])
+        .fold(f32::NEG_INFINITY, f32::max);
     // (ratio, arm, p) over non-greedy candidates and the probability grid.
     let mut cells: Vec<(f32, usize, f32)> = vec![];
     for &i in cands.iter().filter(|&&i| i != g) {
@@ -56,19 +96,33 @@ pub(super) fn ids(name: &str, mu: &[f32], s: &[f32], p: &UcbSetParams, reference
             let q = k as f32 / GRID as f32;
             let regret = ((1.0 - q) * r + q * gap).powi(2);
             // Reference, as specified: regret² / p · info. Corrected: the information ratio regret² / (p · info).
-            let ratio = if reference { regret / q * info } else { regret / (q * info) };
+            let ratio = if reference {
+                regret / q * info
+            } else {
+                regret / (q * info)
+            };
             cells.push((if ratio.is_nan() { f32::INFINITY } else { ratio }, i, q));
         }
     }
     let best = cells.iter().map(|c| c.0).fold(f32::INFINITY, f32::min);
     let near: Vec<(f32, usize, f32)> = if best.is_finite() {
-        cells.iter().copied().filter(|c| (c.0 - best).abs() < p.tol).collect()
+        cells
+            .iter()
+            .copied()
+            .filter(|c| (c.0 - best).abs() < p.tol)
+            .collect()
     } else {
         cells.clone()
     };
     let (_, c, q) = pick(&near, rng);
     if reference && rng.random::<f32>() >= q {
-        return Err(fail(name, format!("the reference returned (g, g) = ({g}, {g}) with probability 1 − p* = {:.2}; its loop asserts a ≠ b here (use mode: corrected)", 1.0 - q)));
+        return Err(fail(
+            name,
+            format!(
+                "the reference returned (g, g) = ({g}, {g}) with probability 1 − p* = {:.2}; its loop asserts a ≠ b here (use mode: corrected)",
+                1.0 - q
+            ),
+        ));
     }
     Ok((g, c))
 }

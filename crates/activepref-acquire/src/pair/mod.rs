@@ -41,7 +41,9 @@ use crate::AcquireError;
 use baselines::{best_of_four, max_min, oracle, random_pair, static_random};
 use bounds::{Bounds, delta_quantile, delta_ucb, info_max, maxmin_lcb};
 use dueling::{ids, rucb};
-pub use params::{BetaParams, MaxMinLcbParams, QuantileParams, ThompsonDraw, ThompsonParams, UcbSetParams};
+pub use params::{
+    BetaParams, MaxMinLcbParams, QuantileParams, ThompsonDraw, ThompsonParams, UcbSetParams,
+};
 use thompson::{double_thompson, info_gain};
 
 /// What a pair policy sees for one prompt.
@@ -82,25 +84,35 @@ pub enum PairPolicySpec {
     #[strum(message = "highest and lowest predicted mean")]
     Maxmin,
     /// Double Thompson sampling: two independent argmax draws.
-    #[strum(message = "double Thompson sampling: two independent argmax draws, redrawn until distinct")]
+    #[strum(
+        message = "double Thompson sampling: two independent argmax draws, redrawn until distinct"
+    )]
     Dts(ThompsonParams),
     /// Double reverse Thompson sampling: an argmax draw and an independent argmin draw.
-    #[strum(message = "double reverse Thompson sampling: an argmax draw and an independent argmin draw")]
+    #[strum(
+        message = "double reverse Thompson sampling: an argmax draw and an independent argmin draw"
+    )]
     Drts(ThompsonParams),
     /// `argmax_{i≠j} u_i − l_j`.
     #[strum(message = "argmax over i≠j of u_i − l_j (reference ignores beta)")]
     Deltaucb(BetaParams),
     /// The gap `u_i − l_j` at a quantile, first arm with the largest `u_i`.
-    #[strum(message = "the u_i − l_j gap at a quantile, first arm with the largest u (reference ignores beta)")]
+    #[strum(
+        message = "the u_i − l_j gap at a quantile, first arm with the largest u (reference ignores beta)"
+    )]
     Deltaquantile(QuantileParams),
     /// Widest Bradley–Terry confidence interval `σ(u_i − l_j) − σ(l_i − u_j)`.
-    #[strum(message = "widest Bradley–Terry interval sig(u_i − l_j) − sig(l_i − u_j) (reference ignores beta)")]
+    #[strum(
+        message = "widest Bradley–Terry interval sig(u_i − l_j) − sig(l_i − u_j) (reference ignores beta)"
+    )]
     Infomax(BetaParams),
     /// Thompson draw for `a`, then the InfoMax width against it.
     #[strum(message = "Thompson draw for a, then the InfoMax width against a")]
     Infogain(ThompsonParams),
     /// `a = argmax_i min_j LCB_ij`, `b` its hardest competitor.
-    #[strum(message = "a = argmax_i min_j LCB_ij, b = its hardest competitor (reference: s_i + s_j)")]
+    #[strum(
+        message = "a = argmax_i min_j LCB_ij, b = its hardest competitor (reference: s_i + s_j)"
+    )]
     Maxminlcb(MaxMinLcbParams),
     /// Relative UCB: `b` uniform in the candidate set, `a` the best other UCB.
     #[strum(message = "relative UCB: b uniform in the UCB candidate set, a the best other UCB")]
@@ -165,7 +177,10 @@ fn pick<T: Copy>(items: &[T], rng: &mut ChaCha8Rng) -> T {
 }
 
 fn fail(policy: &str, why: String) -> AcquireError {
-    AcquireError::Rule { policy: policy.to_string(), why }
+    AcquireError::Rule {
+        policy: policy.to_string(),
+        why,
+    }
 }
 
 impl PairPolicySpec {
@@ -188,7 +203,9 @@ impl PairPolicySpec {
     pub fn validate(&self) -> Result<(), FieldError> {
         let bad = |f: &str, m: &str| Err(FieldError::new(f, m));
         let beta = match self {
-            PairPolicySpec::Dts(p) | PairPolicySpec::Drts(p) | PairPolicySpec::Infogain(p) => Some(p.beta),
+            PairPolicySpec::Dts(p) | PairPolicySpec::Drts(p) | PairPolicySpec::Infogain(p) => {
+                Some(p.beta)
+            }
             PairPolicySpec::Deltaucb(p) | PairPolicySpec::Infomax(p) => Some(p.beta),
             PairPolicySpec::Deltaquantile(p) => Some(p.beta),
             PairPolicySpec::Maxminlcb(p) => Some(p.beta),
@@ -200,29 +217,52 @@ impl PairPolicySpec {
         }
         if let PairPolicySpec::Deltaquantile(p) = self {
             if !(p.quantile - p.epsilon >= 0.0 && p.quantile + p.epsilon <= 1.0) {
-                return bad("quantile", "needs 0 ≤ quantile − epsilon and quantile + epsilon ≤ 1");
+                return bad(
+                    "quantile",
+                    "needs 0 ≤ quantile − epsilon and quantile + epsilon ≤ 1",
+                );
             }
         }
         Ok(())
     }
 
     /// Picks `(a, b)` for one prompt. `a ≠ b` whenever `Ok`.
-    pub fn select(&self, c: &CandidateScores<'_>, mode: PairMode, rng: &mut ChaCha8Rng) -> Result<(usize, usize), AcquireError> {
+    pub fn select(
+        &self,
+        c: &CandidateScores<'_>,
+        mode: PairMode,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<(usize, usize), AcquireError> {
         let name = self.name();
         let n = c.mu.len();
         if c.sd.len() != n {
-            return Err(fail(name, format!("{} means but {} spreads", n, c.sd.len())));
+            return Err(fail(
+                name,
+                format!("{} means but {} spreads", n, c.sd.len()),
+            ));
         }
         if n < 2 {
-            return Err(AcquireError::TooFewResponses { policy: name.to_string(), n });
+            return Err(AcquireError::TooFewResponses {
+                policy: name.to_string(),
+                n,
+            });
         }
         for (what, v) in [("mean", c.mu), ("spread", c.sd)] {
             if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-                return Err(fail(name, format!("{what} of response {i} is {} (NaN and infinity are not allowed)", v[i])));
+                return Err(fail(
+                    name,
+                    format!(
+                        "{what} of response {i} is {} (NaN and infinity are not allowed)",
+                        v[i]
+                    ),
+                ));
             }
         }
         if let Some(i) = c.sd.iter().position(|&x| x < 0.0) {
-            return Err(fail(name, format!("spread of response {i} is negative ({})", c.sd[i])));
+            return Err(fail(
+                name,
+                format!("spread of response {i} is negative ({})", c.sd[i]),
+            ));
         }
         let reference = mode == PairMode::Reference;
         let bounds = Bounds::new(c.mu, c.sd, reference);
@@ -232,7 +272,9 @@ impl PairPolicySpec {
             PairPolicySpec::Ultrafeedback => best_of_four(name, c.mu, reference, rng),
             PairPolicySpec::Maxmin => Ok(max_min(c.mu)),
             PairPolicySpec::StaticRandom => Ok(static_random(oracle(name, c)?, rng)),
-            PairPolicySpec::StaticUltrafeedback => best_of_four(name, oracle(name, c)?, reference, rng),
+            PairPolicySpec::StaticUltrafeedback => {
+                best_of_four(name, oracle(name, c)?, reference, rng)
+            }
             PairPolicySpec::StaticMaxmin => Ok(max_min(oracle(name, c)?)),
             PairPolicySpec::Dts(p) => double_thompson(name, c, s, p, reference, false, rng),
             PairPolicySpec::Drts(p) => double_thompson(name, c, s, p, reference, true, rng),

@@ -43,7 +43,11 @@ pub struct ThompsonParams {
 
 impl Default for ThompsonParams {
     fn default() -> Self {
-        Self { beta: 1.0, max_iterations: 30, draw: ThompsonDraw::Gaussian }
+        Self {
+            beta: 1.0,
+            max_iterations: 30,
+            draw: ThompsonDraw::Gaussian,
+        }
     }
 }
 
@@ -79,7 +83,11 @@ pub struct QuantileParams {
 
 impl Default for QuantileParams {
     fn default() -> Self {
-        Self { beta: 1.0, quantile: 0.05, epsilon: 0.0 }
+        Self {
+            beta: 1.0,
+            quantile: 0.05,
+            epsilon: 0.0,
+        }
     }
 }
 
@@ -101,7 +109,12 @@ pub struct MaxMinLcbParams {
 
 impl Default for MaxMinLcbParams {
     fn default() -> Self {
-        Self { beta: 1.0, argmax_tol: 1e-4, decision_buffer: 0.0, use_candidate_set: false }
+        Self {
+            beta: 1.0,
+            argmax_tol: 1e-4,
+            decision_buffer: 0.0,
+            use_candidate_set: false,
+        }
     }
 }
 
@@ -122,6 +135,11 @@ pub struct UcbSetParams {
 
 impl Default for UcbSetParams {
     fn default() -> Self {
-        Self { beta: 1.0, threshold: 0.5, decision_buffer: 0.0, tol: 1e-4 }
+        Self {
+            beta: 1.0,
+            threshold: 0.5,
+            decision_buffer: 0.0,
+            tol: 1e-4,
+        }
     }
 }

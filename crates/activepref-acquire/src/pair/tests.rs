@@ -5,7 +5,12 @@ use proptest::prelude::*;
 use rand::SeedableRng;
 
 fn scores<'a>(mu: &'a [f32], sd: &'a [f32]) -> CandidateScores<'a> {
-    CandidateScores { mu, sd, members: None, oracle: None }
+    CandidateScores {
+        mu,
+        sd,
+        members: None,
+        oracle: None,
+    }
 }
 
 fn rng(seed: u64) -> ChaCha8Rng {
@@ -29,7 +34,11 @@ fn deltaucb_by_hand_and_beta_only_matters_when_corrected() {
     let b1 = PairPolicySpec::Deltaucb(BetaParams { beta: 1.0 });
     let b0 = PairPolicySpec::Deltaucb(BetaParams { beta: 0.0 });
     assert_eq!(run(&b1, &c, PairMode::Reference), (3, 0));
-    assert_eq!(run(&b0, &c, PairMode::Reference), (3, 0), "reference ignores β");
+    assert_eq!(
+        run(&b0, &c, PairMode::Reference),
+        (3, 0),
+        "reference ignores β"
+    );
     // β = 0 corrected: plain mean gap μ_i − μ_j, maximised by (1, 0).
     assert_eq!(run(&b0, &c, PairMode::Corrected), (1, 0));
     assert_eq!(run(&b1, &c, PairMode::Corrected), (3, 0));
@@ -44,7 +53,11 @@ fn deltaucb_beta_one_and_two_tell_modes_apart() {
     let c = scores(&mu, &sd);
     let beta = |b| PairPolicySpec::Deltaucb(BetaParams { beta: b });
     assert_eq!(run(&beta(1.0), &c, PairMode::Reference), (1, 0));
-    assert_eq!(run(&beta(2.0), &c, PairMode::Reference), (1, 0), "reference ignores β");
+    assert_eq!(
+        run(&beta(2.0), &c, PairMode::Reference),
+        (1, 0),
+        "reference ignores β"
+    );
     assert_eq!(run(&beta(1.0), &c, PairMode::Corrected), (1, 0));
     assert_eq!(run(&beta(2.0), &c, PairMode::Corrected), (1, 2));
 }
@@ -53,17 +66,40 @@ fn deltaucb_beta_one_and_two_tell_modes_apart() {
 fn infomax_prefers_close_means_with_wide_spread() {
     // Width σ(Δ + σi + σj) − σ(Δ − σi − σj) is largest for (0, 3): Δ = −0.9, σ sum 1.6.
     let c = scores(&MU, &SD);
-    let (a, b) = run(&PairPolicySpec::Infomax(BetaParams::default()), &c, PairMode::Reference);
+    let (a, b) = run(
+        &PairPolicySpec::Infomax(BetaParams::default()),
+        &c,
+        PairMode::Reference,
+    );
     assert_eq!((a.min(b), a.max(b)), (0, 3));
 }
 
 #[test]
 fn maxmin_and_static_tie_rules() {
     let mu = [0.5f32, 2.0, 2.0, -1.0, -1.0];
-    assert_eq!(run(&PairPolicySpec::Maxmin, &scores(&mu, &[0.0; 5]), PairMode::Corrected), (1, 4));
-    let c = CandidateScores { mu: &[0.0; 5], sd: &[0.0; 5], members: None, oracle: Some(&mu) };
-    assert_eq!(run(&PairPolicySpec::StaticMaxmin, &c, PairMode::Corrected), (1, 4));
-    assert!(PairPolicySpec::StaticMaxmin.select(&scores(&mu, &[0.0; 5]), PairMode::Corrected, &mut rng(0)).is_err());
+    assert_eq!(
+        run(
+            &PairPolicySpec::Maxmin,
+            &scores(&mu, &[0.0; 5]),
+            PairMode::Corrected
+        ),
+        (1, 4)
+    );
+    let c = CandidateScores {
+        mu: &[0.0; 5],
+        sd: &[0.0; 5],
+        members: None,
+        oracle: Some(&mu),
+    };
+    assert_eq!(
+        run(&PairPolicySpec::StaticMaxmin, &c, PairMode::Corrected),
+        (1, 4)
+    );
+    assert!(
+        PairPolicySpec::StaticMaxmin
+            .select(&scores(&mu, &[0.0; 5]), PairMode::Corrected, &mut rng(0))
+            .is_err()
+    );
 }
 
 #[test]
@@ -72,7 +108,14 @@ fn maxminlcb_by_hand_and_spread_rule_per_mode() {
     // Reference LCB_ij = μi − μj − (si + sj): row 0: vs1 0.8, vs2 0.0 → min 0.0 (j=2);
     // row 1: vs0 −1.2, vs2 −1.0 → −1.2; row 2: vs0 −1.0, vs1 0.0 → −1.0. a = 0, b = 2.
     let spec = PairPolicySpec::Maxminlcb(MaxMinLcbParams::default());
-    assert_eq!(run(&spec, &scores(&[1.0, 0.0, 0.5], &[0.1, 0.1, 0.4]), PairMode::Reference), (0, 2));
+    assert_eq!(
+        run(
+            &spec,
+            &scores(&[1.0, 0.0, 0.5], &[0.1, 0.1, 0.4]),
+            PairMode::Reference
+        ),
+        (0, 2)
+    );
     // μ = [0, 0, 0.1], s = [0.4, 0.1, 0.4]. Reference (si + sj): row minima −0.9, −0.6, −0.7 → (1, 2).
     // Corrected (√(si² + sj²)): S01 = S12 = 0.4123, S02 = 0.5657; row minima −0.6657, −0.5123,
     // −0.4657 → a = 2 with hardest competitor 0.
@@ -97,7 +140,13 @@ fn infomax_beta_matters_only_when_corrected() {
 fn deltaquantile_beta_matters_only_when_corrected() {
     // Same input as DeltaUCB's β test, quantile 0 → the largest gap: (1, 0) at β = 1, (1, 2) at β = 2.
     let c = scores(&[0.0, 1.0, 0.5], &[0.0, 0.0, 0.4]);
-    let q = |b| PairPolicySpec::Deltaquantile(QuantileParams { beta: b, quantile: 0.0, epsilon: 0.0 });
+    let q = |b| {
+        PairPolicySpec::Deltaquantile(QuantileParams {
+            beta: b,
+            quantile: 0.0,
+            epsilon: 0.0,
+        })
+    };
     assert_eq!(run(&q(2.0), &c, PairMode::Reference), (1, 0));
     assert_eq!(run(&q(1.0), &c, PairMode::Corrected), (1, 0));
     assert_eq!(run(&q(2.0), &c, PairMode::Corrected), (1, 2));
@@ -118,7 +167,12 @@ fn ids_gap_sign_per_mode() {
 fn reference_thompson_is_uniform_whatever_the_configured_draw() {
     // Gaussian is configured, but reference mode uses the uniform perturbation: P(a = 0) = 1/4.
     let (mu, sd) = ([0.0f32, 0.5], [1.0f32, 0.0]);
-    let f = frequencies(&PairPolicySpec::Dts(ThompsonParams::default()), &scores(&mu, &sd), PairMode::Reference, 40_000);
+    let f = frequencies(
+        &PairPolicySpec::Dts(ThompsonParams::default()),
+        &scores(&mu, &sd),
+        PairMode::Reference,
+        40_000,
+    );
     assert!((f[&(0, 1)] - 0.25).abs() < 0.012, "{f:?}");
 }
 
@@ -126,8 +180,14 @@ fn reference_thompson_is_uniform_whatever_the_configured_draw() {
 fn maxminlcb_candidate_set_singleton_is_an_error_only_in_reference() {
     // With the candidate set on and one dominant arm, only arm 0 has UCB_0j > 0 for all j.
     let (mu, sd) = ([5.0f32, 0.0, 0.1], [0.01f32, 0.01, 0.01]);
-    let spec = PairPolicySpec::Maxminlcb(MaxMinLcbParams { use_candidate_set: true, ..Default::default() });
-    assert!(spec.select(&scores(&mu, &sd), PairMode::Reference, &mut rng(1)).is_err());
+    let spec = PairPolicySpec::Maxminlcb(MaxMinLcbParams {
+        use_candidate_set: true,
+        ..Default::default()
+    });
+    assert!(
+        spec.select(&scores(&mu, &sd), PairMode::Reference, &mut rng(1))
+            .is_err()
+    );
     let (a, b) = run(&spec, &scores(&mu, &sd), PairMode::Corrected);
     assert_ne!(a, b);
 }
@@ -137,10 +197,18 @@ fn deltaquantile_picks_the_ranked_gap() {
     // n = 3 → V = 6 gaps; q = 0.5, ε = 0 → start = 3, end = 4: the 4th-largest gap.
     // μ = [0, 1, 3], σ = 0: gaps μi − μj: (2,0) 3, (2,1) 2, (1,0) 1, (0,1) −1, (1,2) −2, (0,2) −3.
     let (mu, sd) = ([0.0f32, 1.0, 3.0], [0.0f32; 3]);
-    let spec = PairPolicySpec::Deltaquantile(QuantileParams { quantile: 0.5, epsilon: 0.0, beta: 1.0 });
+    let spec = PairPolicySpec::Deltaquantile(QuantileParams {
+        quantile: 0.5,
+        epsilon: 0.0,
+        beta: 1.0,
+    });
     assert_eq!(run(&spec, &scores(&mu, &sd), PairMode::Reference), (0, 1));
     // A window of 3 ranks [1, 4) = (2,1), (1,0), (0,1): the first arm with the largest u is 2.
-    let spec = PairPolicySpec::Deltaquantile(QuantileParams { quantile: 0.4, epsilon: 0.2, beta: 1.0 });
+    let spec = PairPolicySpec::Deltaquantile(QuantileParams {
+        quantile: 0.4,
+        epsilon: 0.2,
+        beta: 1.0,
+    });
     assert_eq!(run(&spec, &scores(&mu, &sd), PairMode::Reference), (2, 1));
 }
 
@@ -148,7 +216,9 @@ fn deltaquantile_picks_the_ranked_gap() {
 fn reference_random_with_replacement_errors_on_a_collision() {
     let (mu, sd) = ([0.0f32; 2], [0.0f32; 2]);
     let mut r = rng(5);
-    let results: Vec<_> = (0..200).map(|_| PairPolicySpec::Random.select(&scores(&mu, &sd), PairMode::Reference, &mut r)).collect();
+    let results: Vec<_> = (0..200)
+        .map(|_| PairPolicySpec::Random.select(&scores(&mu, &sd), PairMode::Reference, &mut r))
+        .collect();
     let errors = results.iter().filter(|r| r.is_err()).count();
     // P(a = b) = 1/2 with n = 2: about 100 of 200; 60..140 is > 5 standard deviations wide.
     assert!((60..140).contains(&errors), "{errors}");
@@ -156,11 +226,17 @@ fn reference_random_with_replacement_errors_on_a_collision() {
 }
 
 /// Frequencies of the pairs a rule returns over `draws` seeded calls.
-fn frequencies(spec: &PairPolicySpec, c: &CandidateScores<'_>, mode: PairMode, draws: usize) -> std::collections::HashMap<(usize, usize), f64> {
+fn frequencies(
+    spec: &PairPolicySpec,
+    c: &CandidateScores<'_>,
+    mode: PairMode,
+    draws: usize,
+) -> std::collections::HashMap<(usize, usize), f64> {
     let mut r = rng(42);
     let mut f = std::collections::HashMap::new();
     for _ in 0..draws {
-        *f.entry(spec.select(c, mode, &mut r).unwrap()).or_insert(0.0) += 1.0 / draws as f64;
+        *f.entry(spec.select(c, mode, &mut r).unwrap())
+            .or_insert(0.0) += 1.0 / draws as f64;
     }
     f
 }
@@ -168,7 +244,12 @@ fn frequencies(spec: &PairPolicySpec, c: &CandidateScores<'_>, mode: PairMode, d
 #[test]
 fn corrected_random_is_uniform_over_ordered_distinct_pairs() {
     let (mu, sd) = ([0.0f32; 3], [0.0f32; 3]);
-    let f = frequencies(&PairPolicySpec::Random, &scores(&mu, &sd), PairMode::Corrected, 30_000);
+    let f = frequencies(
+        &PairPolicySpec::Random,
+        &scores(&mu, &sd),
+        PairMode::Corrected,
+        30_000,
+    );
     assert_eq!(f.len(), 6);
     // Each of 6 ordered pairs 1/6 ± 0.015 (≈ 7 standard errors of 0.0022).
     assert!(f.values().all(|&p| (p - 1.0 / 6.0).abs() < 0.015), "{f:?}");
@@ -179,12 +260,21 @@ fn ultrafeedback_best_of_four_distribution() {
     // n = 5, μ strictly increasing: a = max of a random 4-subset = 4 unless 4 is left out (prob 1/5),
     // then a = 3. b is uniform over the other 3 drawn.
     let mu = [0.0f32, 1.0, 2.0, 3.0, 4.0];
-    let f = frequencies(&PairPolicySpec::Ultrafeedback, &scores(&mu, &[0.0; 5]), PairMode::Corrected, 40_000);
+    let f = frequencies(
+        &PairPolicySpec::Ultrafeedback,
+        &scores(&mu, &[0.0; 5]),
+        PairMode::Corrected,
+        40_000,
+    );
     let pa4: f64 = f.iter().filter(|((a, _), _)| *a == 4).map(|(_, p)| p).sum();
     assert!((pa4 - 0.8).abs() < 0.015, "{pa4}");
     // P(a = 4, b = 0) = P(4 drawn, 0 drawn) · 1/3 = (3/5) · 1/3 = 0.2.
     assert!((f[&(4, 0)] - 0.2).abs() < 0.015, "{f:?}");
-    let err = PairPolicySpec::Ultrafeedback.select(&scores(&mu[..3], &[0.0; 3]), PairMode::Reference, &mut rng(0));
+    let err = PairPolicySpec::Ultrafeedback.select(
+        &scores(&mu[..3], &[0.0; 3]),
+        PairMode::Reference,
+        &mut rng(0),
+    );
     assert!(err.is_err(), "reference needs n ≥ 4");
 }
 
@@ -193,7 +283,10 @@ fn dts_uniform_draw_frequencies() {
     // Two responses μ = [0, 0.5], s = [1, 0]: the perturbed score of 0 is U(−1, 1) and beats 0.5
     // with probability 1/4. With n = 2, b must be the other arm, so P(a = 0) = 1/4.
     let (mu, sd) = ([0.0f32, 0.5], [1.0f32, 0.0]);
-    let spec = PairPolicySpec::Dts(ThompsonParams { draw: ThompsonDraw::Uniform, ..Default::default() });
+    let spec = PairPolicySpec::Dts(ThompsonParams {
+        draw: ThompsonDraw::Uniform,
+        ..Default::default()
+    });
     let f = frequencies(&spec, &scores(&mu, &sd), PairMode::Corrected, 40_000);
     assert!((f[&(0, 1)] - 0.25).abs() < 0.012, "{f:?}");
     // Gaussian draw: P(z > 0.5) = 0.3085.
@@ -207,7 +300,10 @@ fn drts_pairs_likely_best_with_likely_worst() {
     // μ = [0, 1, 2], s = [0.5; 3], uniform noise: the argmax is 2 unless noise makes 1 win (never: gaps of 1 ≥ 2·0.5
     // are only reached at the boundary), the reverse argmax is 0 likewise: always (2, 0).
     let (mu, sd) = ([0.0f32, 1.0, 2.0], [0.49f32; 3]);
-    let spec = PairPolicySpec::Drts(ThompsonParams { draw: ThompsonDraw::Uniform, ..Default::default() });
+    let spec = PairPolicySpec::Drts(ThompsonParams {
+        draw: ThompsonDraw::Uniform,
+        ..Default::default()
+    });
     let f = frequencies(&spec, &scores(&mu, &sd), PairMode::Corrected, 2_000);
     assert_eq!(f.len(), 1);
     assert!((f[&(2, 0)] - 1.0).abs() < 1e-9);
@@ -217,16 +313,30 @@ fn drts_pairs_likely_best_with_likely_worst() {
 fn member_draws_use_one_member() {
     // Two members that disagree completely: member 0 ranks 0 best and 2 worst, member 1 the reverse.
     let members = vec![vec![2.0f32, 1.0, 0.0], vec![0.0f32, 1.0, 2.0]];
-    let c = CandidateScores { mu: &[1.0; 3], sd: &[1.0; 3], members: Some(&members), oracle: None };
-    let spec = PairPolicySpec::Drts(ThompsonParams { draw: ThompsonDraw::Member, ..Default::default() });
+    let c = CandidateScores {
+        mu: &[1.0; 3],
+        sd: &[1.0; 3],
+        members: Some(&members),
+        oracle: None,
+    };
+    let spec = PairPolicySpec::Drts(ThompsonParams {
+        draw: ThompsonDraw::Member,
+        ..Default::default()
+    });
     let f = frequencies(&spec, &c, PairMode::Corrected, 20_000);
     // a is 0 or 2 (each ½); b is the argmin of an independent member draw: 2 or 0, resampled if equal.
     for (&(a, b), p) in &f {
-        assert!(a != b && [0, 2].contains(&a) && [0, 2].contains(&b), "{f:?}");
+        assert!(
+            a != b && [0, 2].contains(&a) && [0, 2].contains(&b),
+            "{f:?}"
+        );
         assert!((p - 0.5).abs() < 0.02, "{f:?}");
     }
     let no_members = scores(&[1.0; 3], &[1.0; 3]);
-    assert!(spec.select(&no_members, PairMode::Corrected, &mut rng(0)).is_err());
+    assert!(
+        spec.select(&no_members, PairMode::Corrected, &mut rng(0))
+            .is_err()
+    );
 }
 
 #[test]
@@ -235,7 +345,12 @@ fn infogain_distribution() {
     // of the tied arms 1. Against a = 1 the widest interval is arm 0 (σ(2) − ½ = 0.381 vs 0);
     // against a = 0, arms 1 and 2 tie at 0.381 and the first, 1, wins.
     let c = scores(&[0.0, 1.0, 1.0], &[1.0, 0.0, 0.0]);
-    let f = frequencies(&PairPolicySpec::Infogain(ThompsonParams::default()), &c, PairMode::Corrected, 40_000);
+    let f = frequencies(
+        &PairPolicySpec::Infogain(ThompsonParams::default()),
+        &c,
+        PairMode::Corrected,
+        40_000,
+    );
     assert_eq!(f.len(), 2, "{f:?}");
     assert!((f[&(0, 1)] - 0.1587).abs() < 0.012, "{f:?}");
     assert!((f[&(1, 0)] - 0.8413).abs() < 0.012, "{f:?}");
@@ -245,18 +360,41 @@ fn infogain_distribution() {
 fn static_random_and_ultrafeedback_distributions() {
     // static_random: each unordered pair 1/3, returned as (higher judge score, lower).
     let judge = [3.0f32, 1.0, 2.0];
-    let c = CandidateScores { mu: &[0.0; 3], sd: &[0.0; 3], members: None, oracle: Some(&judge) };
-    let f = frequencies(&PairPolicySpec::StaticRandom, &c, PairMode::Corrected, 30_000);
+    let c = CandidateScores {
+        mu: &[0.0; 3],
+        sd: &[0.0; 3],
+        members: None,
+        oracle: Some(&judge),
+    };
+    let f = frequencies(
+        &PairPolicySpec::StaticRandom,
+        &c,
+        PairMode::Corrected,
+        30_000,
+    );
     assert_eq!(f.len(), 3, "{f:?}");
     for pair in [(0, 1), (0, 2), (2, 1)] {
         assert!((f[&pair] - 1.0 / 3.0).abs() < 0.012, "{f:?}");
     }
     // static_ultrafeedback on judge scores 0..4: chosen = 4 unless 4 is not drawn (P = 1/5).
     let judge = [0.0f32, 1.0, 2.0, 3.0, 4.0];
-    let c = CandidateScores { mu: &[0.0; 5], sd: &[0.0; 5], members: None, oracle: Some(&judge) };
-    let f = frequencies(&PairPolicySpec::StaticUltrafeedback, &c, PairMode::Corrected, 40_000);
+    let c = CandidateScores {
+        mu: &[0.0; 5],
+        sd: &[0.0; 5],
+        members: None,
+        oracle: Some(&judge),
+    };
+    let f = frequencies(
+        &PairPolicySpec::StaticUltrafeedback,
+        &c,
+        PairMode::Corrected,
+        40_000,
+    );
     let p4: f64 = f.iter().filter(|((a, _), _)| *a == 4).map(|(_, p)| p).sum();
-    assert!((p4 - 0.8).abs() < 0.015 && (f[&(4, 0)] - 0.2).abs() < 0.015, "{f:?}");
+    assert!(
+        (p4 - 0.8).abs() < 0.015 && (f[&(4, 0)] - 0.2).abs() < 0.015,
+        "{f:?}"
+    );
 }
 
 #[test]
@@ -271,8 +409,14 @@ fn infogain_draw_then_widest_interval() {
 fn rucb_and_ids_reference_failures_are_errors_and_corrected_is_safe() {
     // All UCBs below 0.5: empty candidate set.
     let (mu, sd) = ([-1.0f32, -2.0, -3.0], [0.1f32; 3]);
-    for spec in [PairPolicySpec::Rucb(UcbSetParams::default()), PairPolicySpec::Ids(UcbSetParams::default())] {
-        assert!(spec.select(&scores(&mu, &sd), PairMode::Reference, &mut rng(0)).is_err());
+    for spec in [
+        PairPolicySpec::Rucb(UcbSetParams::default()),
+        PairPolicySpec::Ids(UcbSetParams::default()),
+    ] {
+        assert!(
+            spec.select(&scores(&mu, &sd), PairMode::Reference, &mut rng(0))
+                .is_err()
+        );
         let (a, b) = run(&spec, &scores(&mu, &sd), PairMode::Corrected);
         assert_ne!(a, b);
     }
@@ -281,11 +425,21 @@ fn rucb_and_ids_reference_failures_are_errors_and_corrected_is_safe() {
 #[test]
 fn nan_and_tiny_inputs_are_clear_errors() {
     let spec = PairPolicySpec::Deltaucb(BetaParams::default());
-    let e = spec.select(&scores(&[0.0, f32::NAN], &[0.0, 0.0]), PairMode::Corrected, &mut rng(0)).unwrap_err();
+    let e = spec
+        .select(
+            &scores(&[0.0, f32::NAN], &[0.0, 0.0]),
+            PairMode::Corrected,
+            &mut rng(0),
+        )
+        .unwrap_err();
     assert!(e.to_string().contains("mean of response 1 is NaN"), "{e}");
-    let e = spec.select(&scores(&[0.0], &[0.0]), PairMode::Corrected, &mut rng(0)).unwrap_err();
+    let e = spec
+        .select(&scores(&[0.0], &[0.0]), PairMode::Corrected, &mut rng(0))
+        .unwrap_err();
     assert!(e.to_string().contains("at least 2"), "{e}");
-    let e = spec.select(&scores(&[], &[]), PairMode::Corrected, &mut rng(0)).unwrap_err();
+    let e = spec
+        .select(&scores(&[], &[]), PairMode::Corrected, &mut rng(0))
+        .unwrap_err();
     assert!(e.to_string().contains("0 response"), "{e}");
 }
 

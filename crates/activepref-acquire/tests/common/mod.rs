@@ -12,7 +12,12 @@ pub fn vector_files(folder: &str) -> Vec<PathBuf> {
     };
     let dir = root.join(folder);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}; set ACTIVEPREF_VECTORS to the vectors folder", dir.display()))
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot read {}: {e}; set ACTIVEPREF_VECTORS to the vectors folder",
+                dir.display()
+            )
+        })
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();

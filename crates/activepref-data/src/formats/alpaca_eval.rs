@@ -35,11 +35,15 @@ pub enum MissingPrompts {
 /// The annotation files of `dir`, sorted by name.
 pub fn annotation_files(dir: &Path) -> DataResult<Vec<PathBuf>> {
     let entries = std::fs::read_dir(dir).map_err(|e| {
-        DataError::file(dir, format!("cannot list directory: {e}")).with_hint("point at the directory holding <model>.annotations.json.gz files")
+        DataError::file(dir, format!("cannot list directory: {e}"))
+            .with_hint("point at the directory holding <model>.annotations.json.gz files")
     })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().contains(".annotations.json")))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains(".annotations.json"))
+        })
         .collect();
     files.sort();
     if files.is_empty() {
@@ -51,7 +55,10 @@ pub fn annotation_files(dir: &Path) -> DataResult<Vec<PathBuf>> {
 
 fn model_name(path: &Path) -> String {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
-    name.split(".annotations").next().unwrap_or(&name).to_string()
+    name.split(".annotations")
+        .next()
+        .unwrap_or(&name)
+        .to_string()
 }
 
 /// One model's responses: instruction → (response, score), in file order.
@@ -67,12 +74,27 @@ fn load_file(path: &Path) -> DataResult<Vec<(String, String, f32)>> {
     let preference = floats(path, "preference", column(path, &df, "preference")?)?;
     let mut seen = HashMap::new();
     let mut rows = Vec::with_capacity(instructions.len());
-    for (row, ((ins, out), pref)) in instructions.into_iter().zip(outputs).zip(preference).enumerate() {
+    for (row, ((ins, out), pref)) in instructions
+        .into_iter()
+        .zip(outputs)
+        .zip(preference)
+        .enumerate()
+    {
         if !(1.0..=2.0).contains(&pref) {
-            return Err(DataError::at(path, row, "preference", format!("{pref} is outside [1, 2]")));
+            return Err(DataError::at(
+                path,
+                row,
+                "preference",
+                format!("{pref} is outside [1, 2]"),
+            ));
         }
         if let Some(first) = seen.insert(ins.clone(), row) {
-            return Err(DataError::at(path, row, "instruction", format!("duplicate instruction (first at row {first})")));
+            return Err(DataError::at(
+                path,
+                row,
+                "instruction",
+                format!("duplicate instruction (first at row {first})"),
+            ));
         }
         rows.push((ins, out, (pref - 1.0) as f32));
     }
@@ -83,7 +105,10 @@ fn load_file(path: &Path) -> DataResult<Vec<(String, String, f32)>> {
 /// appearance (files in name order); candidates within a prompt by model (file) order.
 pub fn load(dir: &Path, missing: MissingPrompts) -> DataResult<CandidatePool> {
     let files = annotation_files(dir)?;
-    let per_file: Vec<Vec<(String, String, f32)>> = files.iter().map(|f| load_file(f)).collect::<DataResult<_>>()?;
+    let per_file: Vec<Vec<(String, String, f32)>> = files
+        .iter()
+        .map(|f| load_file(f))
+        .collect::<DataResult<_>>()?;
     let mut prompt_index: HashMap<&str, usize> = HashMap::new();
     let mut prompts: Vec<String> = Vec::new();
     for rows in &per_file {
@@ -101,9 +126,18 @@ pub fn load(dir: &Path, missing: MissingPrompts) -> DataResult<CandidatePool> {
         for (ins, out, score) in rows {
             let p = prompt_index[ins.as_str()];
             has[p] = true;
-            candidates[p].push(Candidate { model, response: out.clone(), score: *score });
+            candidates[p].push(Candidate {
+                model,
+                response: out.clone(),
+                score: *score,
+            });
         }
-        let lacks: Vec<String> = has.iter().enumerate().filter(|(_, h)| !**h).map(|(i, _)| prompts[i].clone()).collect();
+        let lacks: Vec<String> = has
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| !**h)
+            .map(|(i, _)| prompts[i].clone())
+            .collect();
         if !lacks.is_empty() {
             gaps.push((model, lacks));
         }
@@ -113,16 +147,32 @@ pub fn load(dir: &Path, missing: MissingPrompts) -> DataResult<CandidatePool> {
         let (model, lacks) = &gaps[0];
         return Err(DataError::file(
             &files[*model],
-            format!("lacks {} of {} instructions (first: {:?})", lacks.len(), prompts.len(), truncate(&lacks[0], 60)),
+            format!(
+                "lacks {} of {} instructions (first: {:?})",
+                lacks.len(),
+                prompts.len(),
+                truncate(&lacks[0], 60)
+            ),
         )
         .with_hint("set `missing: keep` or `missing: intersect`, or remove the file"));
     }
-    let mut pool = CandidatePool { sources: files, models, prompts, candidates, gaps };
+    let mut pool = CandidatePool {
+        sources: files,
+        models,
+        prompts,
+        candidates,
+        gaps,
+    };
     if missing == MissingPrompts::Intersect {
         let n = pool.models.len();
-        let keep: Vec<usize> = (0..pool.prompts.len()).filter(|&i| pool.candidates[i].len() == n).collect();
+        let keep: Vec<usize> = (0..pool.prompts.len())
+            .filter(|&i| pool.candidates[i].len() == n)
+            .collect();
         pool.prompts = keep.iter().map(|&i| pool.prompts[i].clone()).collect();
-        pool.candidates = keep.iter().map(|&i| std::mem::take(&mut pool.candidates[i])).collect();
+        pool.candidates = keep
+            .iter()
+            .map(|&i| std::mem::take(&mut pool.candidates[i]))
+            .collect();
     }
     Ok(pool)
 }

@@ -19,8 +19,15 @@ use crate::text::{ComparisonDataset, SplitRole, TextComparison};
 const ASSISTANT: &str = "\n\nAssistant:";
 
 /// Splits one chosen/rejected transcript pair into `(prompt, chosen response, rejected response)`.
-pub fn split_transcripts<'a>(chosen: &'a str, rejected: &'a str) -> Option<(&'a str, &'a str, &'a str)> {
-    let common = chosen.bytes().zip(rejected.bytes()).take_while(|(a, b)| a == b).count();
+pub fn split_transcripts<'a>(
+    chosen: &'a str,
+    rejected: &'a str,
+) -> Option<(&'a str, &'a str, &'a str)> {
+    let common = chosen
+        .bytes()
+        .zip(rejected.bytes())
+        .take_while(|(a, b)| a == b)
+        .count();
     // Cut on a char boundary of both (they agree on the common bytes).
     let mut common = common;
     while !chosen.is_char_boundary(common) {
@@ -47,7 +54,12 @@ pub fn load(path: &Path) -> DataResult<ComparisonDataset> {
                 .with_hint("fix or remove this row"));
         };
         if prompt.trim() == ASSISTANT.trim() {
-            return Err(DataError::at(path, i, "chosen", "empty prompt before the first assistant turn"));
+            return Err(DataError::at(
+                path,
+                i,
+                "chosen",
+                "empty prompt before the first assistant turn",
+            ));
         }
         rows.push(TextComparison {
             id: i.to_string(),
@@ -61,7 +73,10 @@ pub fn load(path: &Path) -> DataResult<ComparisonDataset> {
     if rows.is_empty() {
         return Err(DataError::file(path, "no comparisons in file"));
     }
-    let mut ds = ComparisonDataset { sources: vec![path.to_path_buf()], ..Default::default() };
+    let mut ds = ComparisonDataset {
+        sources: vec![path.to_path_buf()],
+        ..Default::default()
+    };
     ds.splits.insert(SplitRole::Pool, rows);
     Ok(ds)
 }
@@ -75,7 +90,10 @@ mod tests {
         let c = "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: how?\n\nAssistant: fine";
         let r = "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: how?\n\nAssistant: bad";
         let (p, a, b) = split_transcripts(c, r).unwrap();
-        assert_eq!(p, "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: how?\n\nAssistant:");
+        assert_eq!(
+            p,
+            "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: how?\n\nAssistant:"
+        );
         assert_eq!((a, b), ("fine", "bad"));
     }
 
@@ -91,7 +109,13 @@ mod tests {
 
     #[test]
     fn different_prompts_are_refused() {
-        assert!(split_transcripts("\n\nHuman: a\n\nAssistant: x", "\n\nHuman: b\n\nAssistant: x").is_none());
+        assert!(
+            split_transcripts(
+                "\n\nHuman: a\n\nAssistant: x",
+                "\n\nHuman: b\n\nAssistant: x"
+            )
+            .is_none()
+        );
     }
 
     #[test]

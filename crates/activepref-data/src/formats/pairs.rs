@@ -34,15 +34,27 @@ pub struct PairColumns {
 
 impl Default for PairColumns {
     fn default() -> Self {
-        Self { prompt: "prompt".into(), a: "chosen".into(), b: "rejected".into(), label: None, id: None, prompt_id: None, split: None }
+        Self {
+            prompt: "prompt".into(),
+            a: "chosen".into(),
+            b: "rejected".into(),
+            label: None,
+            id: None,
+            prompt_id: None,
+            split: None,
+        }
     }
 }
 
 fn text_column(path: &Path, df: &DataFrame, name: &str) -> DataResult<Vec<String>> {
-    let s = column(path, df, name).map_err(|e| e.with_hint("map the columns with `columns:` in the experiment file or --columns"))?;
+    let s = column(path, df, name).map_err(|e| {
+        e.with_hint("map the columns with `columns:` in the experiment file or --columns")
+    })?;
     // Ids and prompt ids may be numbers in the file; compare them as text.
     if s.dtype().is_integer() {
-        let c = s.cast(&DataType::String).map_err(|e| DataError::field(path, name, e.to_string()))?;
+        let c = s
+            .cast(&DataType::String)
+            .map_err(|e| DataError::field(path, name, e.to_string()))?;
         return strings(path, name, &c);
     }
     strings(path, name, s)
@@ -51,13 +63,22 @@ fn text_column(path: &Path, df: &DataFrame, name: &str) -> DataResult<Vec<String
 fn labels(path: &Path, df: &DataFrame, name: &str) -> DataResult<Vec<bool>> {
     let s = column(path, df, name)?;
     let mut out = Vec::with_capacity(s.len());
-    let bad = |row: usize, v: String| DataError::at(path, row, name, format!("expected true/false, 1/0 or a/b, found {v}"));
+    let bad = |row: usize, v: String| {
+        DataError::at(
+            path,
+            row,
+            name,
+            format!("expected true/false, 1/0 or a/b, found {v}"),
+        )
+    };
     if let Ok(ca) = s.bool() {
         for (row, v) in ca.iter().enumerate() {
             out.push(v.ok_or_else(|| bad(row, "nothing".into()))?);
         }
     } else if s.dtype().is_integer() {
-        let c = s.cast(&DataType::Int64).map_err(|e| DataError::field(path, name, e.to_string()))?;
+        let c = s
+            .cast(&DataType::Int64)
+            .map_err(|e| DataError::field(path, name, e.to_string()))?;
         for (row, v) in c.i64().expect("i64").iter().enumerate() {
             match v {
                 Some(1) => out.push(true),
@@ -74,7 +95,11 @@ fn labels(path: &Path, df: &DataFrame, name: &str) -> DataResult<Vec<bool>> {
             }
         }
     } else {
-        return Err(DataError::field(path, name, format!("expected booleans, 0/1 or a/b, found {}", s.dtype())));
+        return Err(DataError::field(
+            path,
+            name,
+            format!("expected booleans, 0/1 or a/b, found {}", s.dtype()),
+        ));
     }
     Ok(out)
 }
@@ -100,28 +125,57 @@ pub fn load(path: &Path, columns: &PairColumns) -> DataResult<ComparisonDataset>
         Some(name) => labels(path, &df, name)?,
         None => vec![true; prompts.len()],
     };
-    let ids = columns.id.as_deref().map(|n| text_column(path, &df, n)).transpose()?;
-    let prompt_ids = columns.prompt_id.as_deref().map(|n| text_column(path, &df, n)).transpose()?;
-    let splits = columns.split.as_deref().map(|n| text_column(path, &df, n)).transpose()?;
+    let ids = columns
+        .id
+        .as_deref()
+        .map(|n| text_column(path, &df, n))
+        .transpose()?;
+    let prompt_ids = columns
+        .prompt_id
+        .as_deref()
+        .map(|n| text_column(path, &df, n))
+        .transpose()?;
+    let splits = columns
+        .split
+        .as_deref()
+        .map(|n| text_column(path, &df, n))
+        .transpose()?;
 
-    let mut ds = ComparisonDataset { sources: vec![path.to_path_buf()], ..Default::default() };
+    let mut ds = ComparisonDataset {
+        sources: vec![path.to_path_buf()],
+        ..Default::default()
+    };
     let mut seen: HashSet<(SplitRole, String)> = HashSet::new();
     for row in 0..prompts.len() {
         let role = match &splits {
             Some(s) => split_role(&s[row]).ok_or_else(|| {
-                DataError::at(path, row, columns.split.as_deref().unwrap_or("split"), format!("unknown split {:?}", s[row]))
-                    .with_hint("use pool/train, validation, test or ood")
+                DataError::at(
+                    path,
+                    row,
+                    columns.split.as_deref().unwrap_or("split"),
+                    format!("unknown split {:?}", s[row]),
+                )
+                .with_hint("use pool/train, validation, test or ood")
             })?,
             None => SplitRole::Pool,
         };
         let rows = ds.splits.entry(role).or_default();
-        let id = ids.as_ref().map_or_else(|| rows.len().to_string(), |v| v[row].clone());
+        let id = ids
+            .as_ref()
+            .map_or_else(|| rows.len().to_string(), |v| v[row].clone());
         if !seen.insert((role, id.clone())) {
-            return Err(DataError::at(path, row, columns.id.as_deref().unwrap_or("id"), format!("duplicate id {id:?} in split {role}")));
+            return Err(DataError::at(
+                path,
+                row,
+                columns.id.as_deref().unwrap_or("id"),
+                format!("duplicate id {id:?} in split {role}"),
+            ));
         }
         rows.push(TextComparison {
             id,
-            prompt_key: prompt_ids.as_ref().map_or_else(|| prompts[row].clone(), |v| v[row].clone()),
+            prompt_key: prompt_ids
+                .as_ref()
+                .map_or_else(|| prompts[row].clone(), |v| v[row].clone()),
             prompt: prompts[row].clone(),
             response_a: a[row].clone(),
             response_b: b[row].clone(),

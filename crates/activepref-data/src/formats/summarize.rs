@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use crate::error::{DataError, DataResult};
-use crate::io::{column, files_under, integers, optional_strings, read_table, strings, struct_field};
+use crate::io::{
+    column, files_under, integers, optional_strings, read_table, strings, struct_field,
+};
 use crate::text::{ComparisonDataset, SplitRole, TextComparison};
 
 /// The JSON schema activepref reads (fields it does not use are ignored).
@@ -53,14 +55,21 @@ pub fn input_files(path: &Path) -> DataResult<Vec<PathBuf>> {
     let files: Vec<PathBuf> = files_under(path)?
         .into_iter()
         .filter(|p| {
-            let n = p.file_name().unwrap_or_default().to_string_lossy().to_lowercase();
+            let n = p
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_lowercase();
             let n = n.strip_suffix(".gz").unwrap_or(&n).to_string();
             n.ends_with(".json") || n.ends_with(".jsonl") || n.ends_with(".parquet")
         })
         .collect();
     if files.is_empty() {
-        return Err(DataError::file(path, "no .json, .jsonl or .parquet files under this directory")
-            .with_hint("point at OpenAI's comparisons/ directory or at the HF parquet files"));
+        return Err(DataError::file(
+            path,
+            "no .json, .jsonl or .parquet files under this directory",
+        )
+        .with_hint("point at OpenAI's comparisons/ directory or at the HF parquet files"));
     }
     Ok(files)
 }
@@ -85,7 +94,11 @@ fn load_file(path: &Path, ds: &mut ComparisonDataset) -> DataResult<()> {
     let df = read_table(path, Some(&json_schema()))?;
     let info = column(path, &df, "info")?;
     let ids = strings(path, "info.id", &struct_field(path, "info", info, "id")?)?;
-    let posts = optional_strings(path, "info.post", &struct_field(path, "info", info, "post")?)?;
+    let posts = optional_strings(
+        path,
+        "info.post",
+        &struct_field(path, "info", info, "post")?,
+    )?;
     let articles = match struct_field(path, "info", info, "article") {
         Ok(s) => optional_strings(path, "info.article", &s)?,
         Err(_) => vec![None; df.height()],
@@ -94,22 +107,43 @@ fn load_file(path: &Path, ds: &mut ComparisonDataset) -> DataResult<()> {
     let batch = strings(path, "batch", column(path, &df, "batch")?)?;
     let split = strings(path, "split", column(path, &df, "split")?)?;
     let summaries_col = column(path, &df, "summaries")?;
-    let summaries = summaries_col
-        .list()
-        .map_err(|_| DataError::field(path, "summaries", format!("expected a list, found {}", summaries_col.dtype())))?;
+    let summaries = summaries_col.list().map_err(|_| {
+        DataError::field(
+            path,
+            "summaries",
+            format!("expected a list, found {}", summaries_col.dtype()),
+        )
+    })?;
 
     for (row, summary_list) in summaries.amortized_iter().enumerate() {
         let Some(list) = summary_list else {
             return Err(DataError::at(path, row, "summaries", "missing"));
         };
-        let texts = strings(path, "summaries.text", &struct_field(path, "summaries", list.as_ref(), "text")?)
-            .map_err(|e| DataError { row: Some(row), ..e })?;
+        let texts = strings(
+            path,
+            "summaries.text",
+            &struct_field(path, "summaries", list.as_ref(), "text")?,
+        )
+        .map_err(|e| DataError {
+            row: Some(row),
+            ..e
+        })?;
         if texts.len() != 2 {
-            return Err(DataError::at(path, row, "summaries", format!("expected 2 summaries, found {}", texts.len())));
+            return Err(DataError::at(
+                path,
+                row,
+                "summaries",
+                format!("expected 2 summaries, found {}", texts.len()),
+            ));
         }
         let c = choice[row];
         if c != 0 && c != 1 {
-            return Err(DataError::at(path, row, "choice", format!("expected 0 or 1, found {c}")));
+            return Err(DataError::at(
+                path,
+                row,
+                "choice",
+                format!("expected 0 or 1, found {c}"),
+            ));
         }
         let cnndm = batch[row].contains("cnndm");
         let role = match split[row].as_str() {
@@ -118,16 +152,31 @@ fn load_file(path: &Path, ds: &mut ComparisonDataset) -> DataResult<()> {
             "valid2" if cnndm => SplitRole::Ood,
             "valid2" => SplitRole::Test,
             other => {
-                return Err(DataError::at(path, row, "split", format!("unknown split {other:?}"))
-                    .with_hint("expected train, valid1 or valid2"));
+                return Err(
+                    DataError::at(path, row, "split", format!("unknown split {other:?}"))
+                        .with_hint("expected train, valid1 or valid2"),
+                );
             }
         };
-        let prompt = if cnndm { articles[row].as_ref().or(posts[row].as_ref()) } else { posts[row].as_ref().or(articles[row].as_ref()) };
+        let prompt = if cnndm {
+            articles[row].as_ref().or(posts[row].as_ref())
+        } else {
+            posts[row].as_ref().or(articles[row].as_ref())
+        };
         let Some(prompt) = prompt else {
             let field = if cnndm { "info.article" } else { "info.post" };
-            return Err(DataError::at(path, row, field, "missing: neither info.post nor info.article is given"));
+            return Err(DataError::at(
+                path,
+                row,
+                field,
+                "missing: neither info.post nor info.article is given",
+            ));
         };
-        let (chosen, rejected) = if c == 0 { (&texts[0], &texts[1]) } else { (&texts[1], &texts[0]) };
+        let (chosen, rejected) = if c == 0 {
+            (&texts[0], &texts[1])
+        } else {
+            (&texts[1], &texts[0])
+        };
         let rows = ds.splits.get_mut(&role).expect("all roles present");
         rows.push(TextComparison {
             id: rows.len().to_string(),
@@ -148,10 +197,12 @@ pub fn write_generated_jsonl(path: &Path, records: usize, seed: u64) -> std::io:
     use rand::RngExt;
     use std::io::Write;
     const WORDS: [&str; 24] = [
-        "the", "my", "roommate", "said", "work", "money", "never", "because", "friend", "week", "asked", "again", "help",
-        "family", "told", "time", "really", "about", "partner", "job", "after", "still", "wants", "today",
+        "the", "my", "roommate", "said", "work", "money", "never", "because", "friend", "week",
+        "asked", "again", "help", "family", "told", "time", "really", "about", "partner", "job",
+        "after", "still", "wants", "today",
     ];
-    let mut rng = activepref_core::seeds::rng_for(seed, activepref_core::seeds::Stream::Data, &[99]);
+    let mut rng =
+        activepref_core::seeds::rng_for(seed, activepref_core::seeds::Stream::Data, &[99]);
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
     let text = |rng: &mut rand_chacha::ChaCha8Rng, n: usize| -> String {
         let mut s = String::with_capacity(n * 7);

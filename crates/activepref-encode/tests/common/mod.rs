@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 pub fn model_dir() -> PathBuf {
     let dir = std::env::var_os("ACTIVEPREF_MINILM")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2"));
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2")
+        });
     assert!(
         dir.join("model.safetensors").exists(),
         "COULD NOT RUN: the MiniLM model is not at {} (run scripts/fetch-minilm.sh, or set ACTIVEPREF_MINILM)",

@@ -3,8 +3,8 @@
 use activepref_core::FieldError;
 use serde::{Deserialize, Serialize};
 
-use crate::mlp::RewardMlpConfig;
 use crate::ComputeDevice;
+use crate::mlp::RewardMlpConfig;
 
 /// Optimiser, schedule and early stopping. Defaults are the reference's effective values
 /// (specs/balpm.md §2: HF-Trainer defaults plus the script flags).
@@ -143,10 +143,16 @@ impl EnsembleConfig {
                 return bad("backend.rate", "must be a number in (0, 1)");
             }
             if realisations < 2 {
-                return bad("backend.realisations", "must be at least 2 (uncertainty needs disagreeing realisations)");
+                return bad(
+                    "backend.realisations",
+                    "must be at least 2 (uncertainty needs disagreeing realisations)",
+                );
             }
             if self.mlp.hidden.is_empty() {
-                return bad("mlp.hidden", "mc_dropout needs at least one hidden layer to drop units from");
+                return bad(
+                    "mlp.hidden",
+                    "mc_dropout needs at least one hidden layer to drop units from",
+                );
             }
         }
         if self.mlp.hidden.contains(&0) {
@@ -165,7 +171,10 @@ impl EnsembleConfig {
             return bad("train.adam_epsilon", "must be a finite number > 0");
         }
         if matches!(t.grad_clip_norm, Some(c) if !(c.is_finite() && c > 0.0)) {
-            return bad("train.grad_clip_norm", "must be a finite number > 0, or null to disable clipping");
+            return bad(
+                "train.grad_clip_norm",
+                "must be a finite number > 0, or null to disable clipping",
+            );
         }
         for (f, v) in [
             ("train.batch_size", t.batch_size),
@@ -177,7 +186,9 @@ impl EnsembleConfig {
                 return bad(f, "must be at least 1");
             }
         }
-        self.device.burn_device().map_err(|e| FieldError::new("device", e.to_string()))?;
+        self.device
+            .burn_device()
+            .map_err(|e| FieldError::new("device", e.to_string()))?;
         Ok(())
     }
 }

@@ -27,12 +27,30 @@ pub(super) fn member_rewards(model: &RewardMlp, x: &FeatureMatrix, device: &Devi
 /// in place (never a gathered copy of the whole input). On the CPU backend the chunks go through
 /// [`RewardMlp::dense`] (the same GEMM calls as burn, bit-identical rewards, every thread busy);
 /// on other devices, and for activations the dense path lacks, through burn's forward.
-fn masked_rewards(model: &RewardMlp, x: &FeatureMatrix, idx: Option<&[usize]>, masks: &[Tensor<2>], device: &Device) -> Vec<f32> {
+fn masked_rewards(
+    model: &RewardMlp,
+    x: &FeatureMatrix,
+    idx: Option<&[usize]>,
+    masks: &[Tensor<2>],
+    device: &Device,
+) -> Vec<f32> {
     let (n, d) = (idx.map_or(x.rows(), <[usize]>::len), x.dim());
     let row_masks = masks.iter().all(|m| m.dims()[0] == 1);
-    let dense = if *device == Device::flex() && row_masks { model.dense() } else { None };
+    let dense = if *device == Device::flex() && row_masks {
+        model.dense()
+    } else {
+        None
+    };
     let mask_data: Vec<Vec<f32>> = match dense {
-        Some(_) => masks.iter().map(|m| m.clone().into_data().try_to_vec::<f32>().expect("f32 masks")).collect(),
+        Some(_) => masks
+            .iter()
+            .map(|m| {
+                m.clone()
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .expect("f32 masks")
+            })
+            .collect(),
         None => Vec::new(),
     };
     let mask_refs: Vec<&[f32]> = mask_data.iter().map(Vec::as_slice).collect();
@@ -64,17 +82,42 @@ fn masked_rewards(model: &RewardMlp, x: &FeatureMatrix, idx: Option<&[usize]>, m
 
 impl FittedEnsemble {
     /// One MC-dropout model with `realisations` frozen mask sets, seeded by `(run seed, round, r)`.
-    pub(super) fn mc_dropout(model: RewardMlp, rate: f64, realisations: usize, run_seed: u64, round: u64, device: Device, report: TrainReport) -> Self {
+    pub(super) fn mc_dropout(
+        model: RewardMlp,
+        rate: f64,
+        realisations: usize,
+        run_seed: u64,
+        round: u64,
+        device: Device,
+        report: TrainReport,
+    ) -> Self {
         let widths = model.hidden_widths();
         let realisation_masks = (0..realisations)
-            .map(|r| dropout_masks(&widths, 1, rate, &mut rng_for(run_seed, Stream::Model, &[round, r as u64, 3]), &device))
+            .map(|r| {
+                dropout_masks(
+                    &widths,
+                    1,
+                    rate,
+                    &mut rng_for(run_seed, Stream::Model, &[round, r as u64, 3]),
+                    &device,
+                )
+            })
             .collect();
-        Self { members: vec![model], realisation_masks, device, reports: vec![report] }
+        Self {
+            members: vec![model],
+            realisation_masks,
+            device,
+            reports: vec![report],
+        }
     }
 
     /// Ensemble members, or MC-dropout realisations.
     pub fn members(&self) -> usize {
-        if self.realisation_masks.is_empty() { self.members.len() } else { self.realisation_masks.len() }
+        if self.realisation_masks.is_empty() {
+            self.members.len()
+        } else {
+            self.realisation_masks.len()
+        }
     }
 
     /// Per-member (or per-realisation) rewards `[member][row]` of every row of `x`.
@@ -86,9 +129,15 @@ impl FittedEnsemble {
     /// if `None`), read in place.
     pub fn rewards_at(&self, x: &FeatureMatrix, idx: Option<&[usize]>) -> Vec<Vec<f32>> {
         if self.realisation_masks.is_empty() {
-            self.members.iter().map(|m| masked_rewards(m, x, idx, &[], &self.device)).collect()
+            self.members
+                .iter()
+                .map(|m| masked_rewards(m, x, idx, &[], &self.device))
+                .collect()
         } else {
-            self.realisation_masks.iter().map(|masks| masked_rewards(&self.members[0], x, idx, masks, &self.device)).collect()
+            self.realisation_masks
+                .iter()
+                .map(|masks| masked_rewards(&self.members[0], x, idx, masks, &self.device))
+                .collect()
         }
     }
 
@@ -100,7 +149,11 @@ impl FittedEnsemble {
         let (mut mu, mut sd) = (Vec::with_capacity(x.rows()), Vec::with_capacity(x.rows()));
         for i in 0..x.rows() {
             let mean = r.iter().map(|m| m[i] as f64).sum::<f64>() / e;
-            let var = if r.len() > 1 { r.iter().map(|m| (m[i] as f64 - mean).powi(2)).sum::<f64>() / (e - 1.0) } else { 0.0 };
+            let var = if r.len() > 1 {
+                r.iter().map(|m| (m[i] as f64 - mean).powi(2)).sum::<f64>() / (e - 1.0)
+            } else {
+                0.0
+            };
             mu.push(mean as f32);
             sd.push(var.sqrt() as f32);
         }
@@ -109,6 +162,9 @@ impl FittedEnsemble {
 
     /// The ensemble's prediction on the comparisons at `idx` of `split` (all rows if `None`).
     pub fn predict(&self, split: &PoolSplit, idx: Option<&[usize]>) -> EnsemblePrediction {
-        EnsemblePrediction::from_rewards(&self.rewards_at(&split.pair_a, idx), &self.rewards_at(&split.pair_b, idx))
+        EnsemblePrediction::from_rewards(
+            &self.rewards_at(&split.pair_a, idx),
+            &self.rewards_at(&split.pair_b, idx),
+        )
     }
 }

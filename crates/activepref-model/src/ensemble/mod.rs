@@ -20,15 +20,29 @@ mod tests {
     fn tiny_config() -> EnsembleConfig {
         EnsembleConfig {
             members: 3,
-            mlp: RewardMlpConfig { hidden: vec![16], weight_init_std: 0.1, ..Default::default() },
-            train: TrainConfig { lr: 3e-3, max_epochs: 20, batch_size: 16, eval_every_steps: 1000, ..Default::default() },
+            mlp: RewardMlpConfig {
+                hidden: vec![16],
+                weight_init_std: 0.1,
+                ..Default::default()
+            },
+            train: TrainConfig {
+                lr: 3e-3,
+                max_epochs: 20,
+                batch_size: 16,
+                eval_every_steps: 1000,
+                ..Default::default()
+            },
             ..Default::default()
         }
     }
 
     #[test]
     fn schedule_warms_up_then_decays_to_zero() {
-        let t = TrainConfig { lr: 1.0, warmup_steps: 4, ..Default::default() };
+        let t = TrainConfig {
+            lr: 1.0,
+            warmup_steps: 4,
+            ..Default::default()
+        };
         let lrs: Vec<f64> = (0..12).map(|s| t.lr_at(s, 12)).collect();
         assert_eq!(&lrs[..5], &[0.0, 0.25, 0.5, 0.75, 1.0]);
         assert_eq!(lrs[8], 0.5);
@@ -37,7 +51,11 @@ mod tests {
 
     #[test]
     fn training_learns_and_is_reproducible() {
-        let bench = SyntheticPoolConfig { pool_prompts: 200, ..Default::default() }.generate();
+        let bench = SyntheticPoolConfig {
+            pool_prompts: 200,
+            ..Default::default()
+        }
+        .generate();
         let cfg = tiny_config();
         let train = bench.pool.subset(&(0..300).collect::<Vec<_>>());
         let a = cfg.fit(&train, &bench.validation, 9, 0).unwrap();
@@ -51,30 +69,55 @@ mod tests {
         // Members differ (independent init), so BALD is positive somewhere.
         assert!(pa.bald_all().iter().any(|&u| u > 1e-6));
         let c = cfg.fit(&train, &bench.validation, 10, 0).unwrap();
-        assert_ne!(c.predict(&bench.test, None), pa, "another seed, another ensemble");
+        assert_ne!(
+            c.predict(&bench.test, None),
+            pa,
+            "another seed, another ensemble"
+        );
     }
 
     #[test]
     fn mc_dropout_gives_disagreeing_reproducible_realisations() {
-        let bench = SyntheticPoolConfig { pool_prompts: 100, ..Default::default() }.generate();
+        let bench = SyntheticPoolConfig {
+            pool_prompts: 100,
+            ..Default::default()
+        }
+        .generate();
         let mut cfg = tiny_config();
-        cfg.backend = UncertaintyBackend::McDropout { rate: 0.2, realisations: 4 };
+        cfg.backend = UncertaintyBackend::McDropout {
+            rate: 0.2,
+            realisations: 4,
+        };
         let fit = cfg.fit(&bench.pool, &bench.validation, 3, 1).unwrap();
-        assert_eq!((fit.members(), fit.reports.len()), (4, 1), "one trained model, four realisations");
+        assert_eq!(
+            (fit.members(), fit.reports.len()),
+            (4, 1),
+            "one trained model, four realisations"
+        );
         let pred = fit.predict(&bench.test, None);
         assert_eq!(pred.members(), 4);
-        assert!(pred.bald_all().iter().any(|&u| u > 1e-6), "realisations disagree");
+        assert!(
+            pred.bald_all().iter().any(|&u| u > 1e-6),
+            "realisations disagree"
+        );
         let again = cfg.fit(&bench.pool, &bench.validation, 3, 1).unwrap();
         assert_eq!(again.predict(&bench.test, None), pred);
         let m = pred.metrics(&bench.test.a_preferred);
         assert!(m.log_likelihood > -0.69 && m.accuracy > 0.55, "{m:?}");
-        cfg.backend = UncertaintyBackend::McDropout { rate: 1.0, realisations: 4 };
+        cfg.backend = UncertaintyBackend::McDropout {
+            rate: 1.0,
+            realisations: 4,
+        };
         assert_eq!(cfg.validate().unwrap_err().field, "backend.rate");
     }
 
     #[test]
     fn untrained_members_match_fit_initialisation_and_stats_are_unbiased() {
-        let bench = SyntheticPoolConfig { pool_prompts: 30, ..Default::default() }.generate();
+        let bench = SyntheticPoolConfig {
+            pool_prompts: 30,
+            ..Default::default()
+        }
+        .generate();
         let cfg = tiny_config();
         let fresh = cfg.untrained(16, 4, 2).unwrap();
         assert_eq!(fresh.members(), 3);
@@ -98,7 +141,11 @@ mod tests {
 
     #[test]
     fn reference_init_shares_members_two_to_e() {
-        let bench = SyntheticPoolConfig { pool_prompts: 40, ..Default::default() }.generate();
+        let bench = SyntheticPoolConfig {
+            pool_prompts: 40,
+            ..Default::default()
+        }
+        .generate();
         let mut cfg = tiny_config();
         cfg.train.max_epochs = 1;
         cfg.train.lr = 1e-12; // keeps weights at their initial values for the comparison

@@ -36,14 +36,29 @@ impl EnsembleConfig {
     /// Trains every member from scratch on `train` (round `round` of run `run_seed`), with early
     /// stopping on `validation`. Members train in parallel; each has its own seeded generator, so
     /// the result does not depend on the thread count.
-    pub fn fit(&self, train: &PoolSplit, validation: &PoolSplit, run_seed: u64, round: u64) -> Result<FittedEnsemble, ModelError> {
+    pub fn fit(
+        &self,
+        train: &PoolSplit,
+        validation: &PoolSplit,
+        run_seed: u64,
+        round: u64,
+    ) -> Result<FittedEnsemble, ModelError> {
         if train.is_empty() {
             return Err(ModelError::EmptyTrainingSet);
         }
         let device = self.device.burn_device()?;
         if let UncertaintyBackend::McDropout { rate, realisations } = self.backend {
-            let (model, report) = self.fit_member(train, validation, run_seed, round, 0, &device, Some(rate))?;
-            return Ok(FittedEnsemble::mc_dropout(model, rate, realisations, run_seed, round, device, report));
+            let (model, report) =
+                self.fit_member(train, validation, run_seed, round, 0, &device, Some(rate))?;
+            return Ok(FittedEnsemble::mc_dropout(
+                model,
+                rate,
+                realisations,
+                run_seed,
+                round,
+                device,
+                report,
+            ));
         }
         let trained: Vec<Result<(RewardMlp, TrainReport), ModelError>> = (0..self.members)
             .into_par_iter()
@@ -56,21 +71,55 @@ impl EnsembleConfig {
             members.push(model);
             reports.push(report);
         }
-        Ok(FittedEnsemble { members, realisation_masks: vec![], device, reports })
+        Ok(FittedEnsemble {
+            members,
+            realisation_masks: vec![],
+            device,
+            reports,
+        })
     }
 
     /// The ensemble at its initial weights, before any label (the first round of a pair-selection
     /// loop). Members use the same initial-weight streams as [`Self::fit`] would.
-    pub fn untrained(&self, input_dim: usize, run_seed: u64, round: u64) -> Result<FittedEnsemble, ModelError> {
+    pub fn untrained(
+        &self,
+        input_dim: usize,
+        run_seed: u64,
+        round: u64,
+    ) -> Result<FittedEnsemble, ModelError> {
         let device = self.device.burn_device()?;
-        let init = |m: usize| self.mlp.init(input_dim, &mut rng_for(run_seed, Stream::Model, &[round, m as u64, 0]), &device);
-        let report = TrainReport { steps: 0, best_step: 0, best_validation_loss: f64::NAN, stopped_early: false };
+        let init = |m: usize| {
+            self.mlp.init(
+                input_dim,
+                &mut rng_for(run_seed, Stream::Model, &[round, m as u64, 0]),
+                &device,
+            )
+        };
+        let report = TrainReport {
+            steps: 0,
+            best_step: 0,
+            best_validation_loss: f64::NAN,
+            stopped_early: false,
+        };
         if let UncertaintyBackend::McDropout { rate, realisations } = self.backend {
             let model = init(0);
-            return Ok(FittedEnsemble::mc_dropout(model, rate, realisations, run_seed, round, device, report));
+            return Ok(FittedEnsemble::mc_dropout(
+                model,
+                rate,
+                realisations,
+                run_seed,
+                round,
+                device,
+                report,
+            ));
         }
         let members = (0..self.members).map(init).collect();
-        Ok(FittedEnsemble { members, realisation_masks: vec![], device, reports: vec![report; self.members] })
+        Ok(FittedEnsemble {
+            members,
+            realisation_masks: vec![],
+            device,
+            reports: vec![report; self.members],
+        })
     }
 
     fn fit_member(
@@ -91,7 +140,11 @@ impl EnsembleConfig {
             MemberInit::ReferenceShared if member == 0 && round == 0 => {
                 rng_for(run_seed, Stream::Model, &[round, 0, 0])
             }
-            MemberInit::ReferenceShared => rng_for(SHARED_INIT_SEED, Stream::Model, &[u64::MAX, member.min(1) as u64]),
+            MemberInit::ReferenceShared => rng_for(
+                SHARED_INIT_SEED,
+                Stream::Model,
+                &[u64::MAX, member.min(1) as u64],
+            ),
         };
         let mut mask_rng = rng_for(run_seed, Stream::Model, &[round, member as u64, 2]);
         let ad = device.clone().autodiff();
@@ -100,7 +153,10 @@ impl EnsembleConfig {
         let mut optim = AdamWConfig::new()
             .with_epsilon(t.adam_epsilon as f32)
             .with_weight_decay(t.weight_decay as f32)
-            .with_grad_clipping(t.grad_clip_norm.map(|c| GradientClippingConfig::Norm(c as f32)))
+            .with_grad_clipping(
+                t.grad_clip_norm
+                    .map(|c| GradientClippingConfig::Norm(c as f32)),
+            )
             .init();
 
         let n = train.len();
@@ -120,7 +176,11 @@ impl EnsembleConfig {
                 let mut r_buf = Vec::with_capacity(batch.len() * train.pair_a.dim());
                 for &i in batch {
                     // The label decides which side is "chosen" (the preferred response).
-                    let (c, r) = if train.a_preferred[i] { (&train.pair_a, &train.pair_b) } else { (&train.pair_b, &train.pair_a) };
+                    let (c, r) = if train.a_preferred[i] {
+                        (&train.pair_a, &train.pair_b)
+                    } else {
+                        (&train.pair_b, &train.pair_a)
+                    };
                     c_buf.extend_from_slice(c.row(i));
                     r_buf.extend_from_slice(r.row(i));
                 }
@@ -130,8 +190,14 @@ impl EnsembleConfig {
                 let (rc, rr) = match dropout {
                     // Independent masks for the two passes, as the reference's two F.dropout calls.
                     Some(rate) => (
-                        model.forward_masked(xc, &dropout_masks(&widths, batch.len(), rate, &mut mask_rng, &ad)),
-                        model.forward_masked(xr, &dropout_masks(&widths, batch.len(), rate, &mut mask_rng, &ad)),
+                        model.forward_masked(
+                            xc,
+                            &dropout_masks(&widths, batch.len(), rate, &mut mask_rng, &ad),
+                        ),
+                        model.forward_masked(
+                            xr,
+                            &dropout_masks(&widths, batch.len(), rate, &mut mask_rng, &ad),
+                        ),
                     ),
                     None => (model.forward(xc), model.forward(xr)),
                 };
@@ -144,7 +210,12 @@ impl EnsembleConfig {
                     let inference = model.valid();
                     let loss = validation_loss(&inference, validation, device);
                     if !loss.is_finite() {
-                        return Err(ModelError::Diverged { member, round, step, loss });
+                        return Err(ModelError::Diverged {
+                            member,
+                            round,
+                            step,
+                            loss,
+                        });
                     }
                     if loss < best.0 {
                         best = (loss, model.clone(), step);
@@ -159,7 +230,12 @@ impl EnsembleConfig {
                 }
             }
         }
-        let report = TrainReport { steps: step, best_step: best.2, best_validation_loss: best.0, stopped_early };
+        let report = TrainReport {
+            steps: step,
+            best_step: best.2,
+            best_validation_loss: best.0,
+            stopped_early,
+        };
         Ok((best.1.valid(), report))
     }
 }
