@@ -95,7 +95,7 @@ pub struct BalPmTrace {
 fn reference_shift(x: &FeatureMatrix) -> FeatureMatrix {
     let (n, d) = (x.rows(), x.dim());
     let mut shift = vec![0.0f64; d];
-    for c in 0..d {
+    for (c, shift_c) in shift.iter_mut().enumerate() {
         let mean = (0..n).map(|r| x.row(r)[c] as f64).sum::<f64>() / n as f64;
         let var = (0..n)
             .map(|r| (x.row(r)[c] as f64 - mean).powi(2))
@@ -103,7 +103,7 @@ fn reference_shift(x: &FeatureMatrix) -> FeatureMatrix {
             / (n as f64 - 1.0);
         let sd = var.sqrt();
         // A constant column gives μ/0; the reference would produce inf/NaN there. Leave it unshifted.
-        shift[c] = if sd > 0.0 { mean / sd } else { 0.0 };
+        *shift_c = if sd > 0.0 { mean / sd } else { 0.0 };
     }
     let data: Vec<f32> = (0..n)
         .flat_map(|r| (0..d).map(move |c| (r, c)))

@@ -448,12 +448,11 @@ impl PromptKnnIndex {
         let key = IndexKey::of(table, k);
         for dir in dirs {
             let path = dir.join(key.file_name());
-            if path.is_file() {
-                if let Ok(Some(index)) = Self::load(&path, key) {
-                    if index.spot_check(table) {
-                        return Ok((index, false, path));
-                    }
-                }
+            if path.is_file()
+                && let Ok(Some(index)) = Self::load(&path, key)
+                && index.spot_check(table)
+            {
+                return Ok((index, false, path));
             }
         }
         let index = Self::build_keyed(table, key, progress);

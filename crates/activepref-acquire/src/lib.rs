@@ -139,17 +139,17 @@ impl PoolState<'_> {
             });
         }
         let rows = self.prompt_features.rows();
-        if let Some(ix) = self.prompt_index {
-            if ix.rows() != self.prompt_features.table().rows() {
-                return Err(AcquireError::Rule {
-                    policy: "balpm".into(),
-                    why: format!(
-                        "the kNN index covers {} prompts but the feature table holds {}; rebuild the index",
-                        ix.rows(),
-                        self.prompt_features.table().rows()
-                    ),
-                });
-            }
+        if let Some(ix) = self.prompt_index
+            && ix.rows() != self.prompt_features.table().rows()
+        {
+            return Err(AcquireError::Rule {
+                policy: "balpm".into(),
+                why: format!(
+                    "the kNN index covers {} prompts but the feature table holds {}; rebuild the index",
+                    ix.rows(),
+                    self.prompt_features.table().rows()
+                ),
+            });
         }
         if let Some(&index) = self
             .unlabelled

@@ -35,11 +35,11 @@ impl FeatureMatrix {
             });
         }
         if let Some(pos) = data.iter().position(|v| !v.is_finite()) {
-            let (row, col) = if dim == 0 {
-                (0, 0)
-            } else {
-                (pos / dim, pos % dim)
-            };
+            // A non-finite value implies a non-empty row, so `dim > 0` here.
+            let (row, col) = (
+                pos.checked_div(dim).unwrap_or(0),
+                pos.checked_rem(dim).unwrap_or(0),
+            );
             return Err(FeatureError::NonFinite {
                 row,
                 col,
@@ -274,7 +274,7 @@ impl PromptFeatures {
 
     /// Bytes of feature data held (the table; the row map is not counted).
     pub fn table_bytes(&self) -> usize {
-        self.table.as_slice().len() * std::mem::size_of::<f32>()
+        size_of_val(self.table.as_slice())
     }
 }
 

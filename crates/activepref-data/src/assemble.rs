@@ -153,7 +153,7 @@ fn split_with_features(
     let prompt = match load_table(store, role, "prompt")? {
         Some(t) => Some(t),
         None if role == SplitRole::Pool => {
-            return Err(require(store, role, "prompt").err().expect("missing"));
+            return Err(require(store, role, "prompt").expect_err("missing"));
         }
         None => None,
     };

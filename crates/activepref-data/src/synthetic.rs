@@ -30,6 +30,9 @@ use activepref_core::seeds::{Stream, rng_for};
 use activepref_core::{FeatureMatrix, PoolBenchmark, PoolSplit, PromptFeatures};
 use rayon::prelude::*;
 
+/// One generated chunk of comparisons: pair_a rows, pair_b rows, labels and prompt rows.
+type ChunkRows = (Vec<f32>, Vec<f32>, Vec<bool>, Vec<f32>);
+
 /// How OOD prompts choose their cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -497,7 +500,7 @@ impl World {
                 draws.push((x, comps));
             }
             let end = start + draws.len();
-            let done: Vec<(Vec<f32>, Vec<f32>, Vec<bool>, Vec<f32>)> = draws
+            let done: Vec<ChunkRows> = draws
                 .into_par_iter()
                 .map(|(x, comps)| {
                     let ctx = self.context(x);

@@ -99,14 +99,14 @@ impl BertModel {
             .position
             .weight
             .val()
-            .slice([0..tokens])
+            .slice(0..tokens)
             .reshape([1, tokens, hidden]);
         let segment = self
             .embeddings
             .token_type
             .weight
             .val()
-            .slice([0..1])
+            .slice(0..1)
             .reshape([1, 1, hidden]);
         let mut x = self.embeddings.norm.forward(words + positions + segment);
         let bias: Vec<f32> = mask

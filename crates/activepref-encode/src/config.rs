@@ -100,7 +100,10 @@ impl ModelFiles {
             ));
         }
         let bert: BertConfig = read_json(&dir.join("config.json"))?;
-        if bert.hidden_size % bert.num_attention_heads.max(1) != 0 || bert.num_attention_heads == 0
+        if !bert
+            .hidden_size
+            .is_multiple_of(bert.num_attention_heads.max(1))
+            || bert.num_attention_heads == 0
         {
             return Err(EncodeError::file(
                 dir.join("config.json"),

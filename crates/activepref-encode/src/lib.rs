@@ -189,15 +189,15 @@ impl TextEncoder {
         let states = self.model.forward(&flat, &mask, b, t, &self.device);
         let h = self.files.bert.hidden_size;
         let pooled: Tensor<2> = match self.files.pooling {
-            config::Pooling::Mean => {
+            Pooling::Mean => {
                 let m =
                     Tensor::<3>::from_data(TensorData::new(mask.clone(), [b, t, 1]), &self.device);
                 let sum = (states * m.clone()).sum_dim(1).reshape([b, h]);
                 let count = m.sum_dim(1).reshape([b, 1]).clamp_min(1e-9);
                 sum / count
             }
-            config::Pooling::Cls => states.slice([0..b, 0..1, 0..h]).reshape([b, h]),
-            config::Pooling::LastToken => {
+            Pooling::Cls => states.slice([0..b, 0..1, 0..h]).reshape([b, h]),
+            Pooling::LastToken => {
                 let rows: Vec<Tensor<2>> = ids
                     .iter()
                     .enumerate()

@@ -62,6 +62,10 @@ pub enum BenchmarkSpec {
 
 /// A built benchmark of either setting.
 #[derive(Clone, Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per experiment and never moved in a loop"
+)]
 pub enum Benchmark {
     Pool(PoolBenchmark),
     Pair(PairBenchmark),

@@ -300,13 +300,13 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
         path: resolved_path.clone(),
         error: e.to_string(),
     })?;
-    if let Ok(previous) = fs::read_to_string(&resolved_path) {
-        if previous != resolved {
-            return Err(RunError::DifferentConfig {
-                out,
-                resolved: resolved_path,
-            });
-        }
+    if let Ok(previous) = fs::read_to_string(&resolved_path)
+        && previous != resolved
+    {
+        return Err(RunError::DifferentConfig {
+            out,
+            resolved: resolved_path,
+        });
     }
     write_file(&resolved_path, resolved.as_bytes())?;
 

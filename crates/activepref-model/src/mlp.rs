@@ -111,10 +111,10 @@ impl RewardMlp {
         let last = self.layers.len() - 1;
         let mut h = x;
         for (i, layer) in self.layers.iter().enumerate() {
-            if i > 0 {
-                if let Some(mask) = masks.get(i - 1) {
-                    h = h.mul(mask.clone());
-                }
+            if i > 0
+                && let Some(mask) = masks.get(i - 1)
+            {
+                h = h.mul(mask.clone());
             }
             h = layer.forward(h);
             if i < last {

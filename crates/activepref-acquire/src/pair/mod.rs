@@ -215,13 +215,13 @@ impl PairPolicySpec {
         if beta.is_some_and(|b| !(b.is_finite() && b >= 0.0)) {
             return bad("beta", "must be a finite number ≥ 0");
         }
-        if let PairPolicySpec::Deltaquantile(p) = self {
-            if !(p.quantile - p.epsilon >= 0.0 && p.quantile + p.epsilon <= 1.0) {
-                return bad(
-                    "quantile",
-                    "needs 0 ≤ quantile − epsilon and quantile + epsilon ≤ 1",
-                );
-            }
+        if let PairPolicySpec::Deltaquantile(p) = self
+            && !(p.quantile - p.epsilon >= 0.0 && p.quantile + p.epsilon <= 1.0)
+        {
+            return bad(
+                "quantile",
+                "needs 0 ≤ quantile − epsilon and quantile + epsilon ≤ 1",
+            );
         }
         Ok(())
     }

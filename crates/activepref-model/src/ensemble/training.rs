@@ -24,6 +24,14 @@ pub struct TrainReport {
     pub stopped_early: bool,
 }
 
+/// Which member of which round of which run trains: the path of its random streams.
+#[derive(Clone, Copy)]
+struct MemberKey {
+    run_seed: u64,
+    round: u64,
+    member: usize,
+}
+
 /// Mean Bradley–Terry loss of `model` on a labelled split, accumulated in f64.
 fn validation_loss(model: &RewardMlp, split: &PoolSplit, device: &Device) -> f64 {
     let ra = member_rewards(model, &split.pair_a, device);
@@ -48,8 +56,17 @@ impl EnsembleConfig {
         }
         let device = self.device.burn_device()?;
         if let UncertaintyBackend::McDropout { rate, realisations } = self.backend {
-            let (model, report) =
-                self.fit_member(train, validation, run_seed, round, 0, &device, Some(rate))?;
+            let (model, report) = self.fit_member(
+                train,
+                validation,
+                MemberKey {
+                    run_seed,
+                    round,
+                    member: 0,
+                },
+                &device,
+                Some(rate),
+            )?;
             return Ok(FittedEnsemble::mc_dropout(
                 model,
                 rate,
@@ -62,7 +79,19 @@ impl EnsembleConfig {
         }
         let trained: Vec<Result<(RewardMlp, TrainReport), ModelError>> = (0..self.members)
             .into_par_iter()
-            .map(|m| self.fit_member(train, validation, run_seed, round, m, &device, None))
+            .map(|member| {
+                self.fit_member(
+                    train,
+                    validation,
+                    MemberKey {
+                        run_seed,
+                        round,
+                        member,
+                    },
+                    &device,
+                    None,
+                )
+            })
             .collect();
         let mut members = Vec::with_capacity(self.members);
         let mut reports = Vec::with_capacity(self.members);
@@ -126,12 +155,15 @@ impl EnsembleConfig {
         &self,
         train: &PoolSplit,
         validation: &PoolSplit,
-        run_seed: u64,
-        round: u64,
-        member: usize,
+        key: MemberKey,
         device: &Device,
         dropout: Option<f64>,
     ) -> Result<(RewardMlp, TrainReport), ModelError> {
+        let MemberKey {
+            run_seed,
+            round,
+            member,
+        } = key;
         const SHARED_INIT_SEED: u64 = 42;
         let t = &self.train;
         let mut order_rng = rng_for(run_seed, Stream::Model, &[round, member as u64, 1]);
@@ -206,7 +238,7 @@ impl EnsembleConfig {
                 model = optim.step(t.lr_at(step, total_steps), model, grads);
                 step += 1;
                 let epoch_end = b + 1 == steps_per_epoch;
-                if epoch_end || step % t.eval_every_steps == 0 {
+                if epoch_end || step.is_multiple_of(t.eval_every_steps) {
                     let inference = model.valid();
                     let loss = validation_loss(&inference, validation, device);
                     if !loss.is_finite() {
