@@ -139,7 +139,8 @@ fn manifest_check(enc: &TextEncoder, store: &Path, keep: PromptKeep) -> Result<(
     }
     std::fs::create_dir_all(store)
         .map_err(|e| EncodeError::file(store, format!("cannot create: {e}")))?;
-    std::fs::write(&path, serde_json::to_string_pretty(&m).expect("serialise"))
+    let json = serde_json::to_string_pretty(&m).expect("serialise");
+    activepref_core::io::write_atomic_bytes(&path, json.as_bytes())
         .map_err(|e| EncodeError::file(&path, format!("cannot write: {e}")))
 }
 
