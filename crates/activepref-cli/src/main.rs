@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use activepref_acquire::{PairPolicySpec, PolicySpec, UncertaintyScore};
+use activepref_core::saving::SavingDefinition;
 use activepref_data::text::SplitRole;
 use activepref_encode::featurize::PromptKeep;
 use activepref_experiment::{Benchmark, ExperimentConfig, RunOptions, run_experiment};
@@ -99,6 +100,12 @@ enum Command {
         /// Override the smoothing window of the experiment file.
         #[arg(long)]
         window: Option<usize>,
+        /// Override the label-saving definition of the experiment file (`report.saving`).
+        #[arg(long)]
+        saving: Option<SavingDefinition>,
+        /// Override the bootstrap resamples behind each saving's 95% interval (0: none).
+        #[arg(long, value_name = "N")]
+        bootstrap: Option<usize>,
     },
     /// List every acquisition policy with its parameters and defaults, and the uncertainty scores
     /// (`score:`) the pool policies rank or sample by.
@@ -287,12 +294,23 @@ fn load(path: &Path) -> anyhow::Result<ExperimentConfig> {
     Ok(ExperimentConfig::load(path)?)
 }
 
-fn report(dir: &Path, cfg: &ExperimentConfig, window: Option<usize>) -> anyhow::Result<()> {
+/// What `activepref report` may override of an experiment's `report:` section.
+#[derive(Default)]
+struct ReportOverrides {
+    window: Option<usize>,
+    saving: Option<SavingDefinition>,
+    bootstrap: Option<usize>,
+}
+
+fn report(dir: &Path, cfg: &ExperimentConfig, over: ReportOverrides) -> anyhow::Result<()> {
     let mut opts = ReportOptions::new(
-        window.unwrap_or(cfg.report.smoothing_window),
+        over.window.unwrap_or(cfg.report.smoothing_window),
         &cfg.report.baseline,
         cfg.policy_labels(),
     );
+    opts.saving = over.saving.unwrap_or(cfg.report.saving);
+    opts.bootstrap = over.bootstrap.unwrap_or(cfg.report.bootstrap);
+    opts.title = cfg.name.clone();
     if cfg.is_pair_setting() {
         opts.metrics = vec![
             ("heldout_accuracy".into(), "Held-out pair accuracy".into()),
@@ -356,12 +374,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     summary.runs_paused
                 );
             } else if !no_report {
-                report(&summary.output_dir, &cfg, None)?;
+                report(&summary.output_dir, &cfg, ReportOverrides::default())?;
             }
             Ok(())
         }
         Command::Validate { experiment, json } => validate(&experiment, json),
-        Command::Report { results, window } => {
+        Command::Report {
+            results,
+            window,
+            saving,
+            bootstrap,
+        } => {
             let resolved = results.join("config.resolved.yaml");
             let text = std::fs::read_to_string(&resolved).map_err(|e| {
                 anyhow!(
@@ -371,7 +394,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 )
             })?;
             let cfg = ExperimentConfig::parse_unchecked(&text, &resolved)?;
-            report(&results, &cfg, window)
+            report(
+                &results,
+                &cfg,
+                ReportOverrides {
+                    window,
+                    saving,
+                    bootstrap,
+                },
+            )
         }
         Command::Inspect {
             format,

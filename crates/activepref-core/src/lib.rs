@@ -10,6 +10,7 @@
 //! - [`EnsemblePrediction`]: per-member logits and every uncertainty measure and evaluation metric
 //!   derived from them ([`prediction`]);
 //! - the seed-derivation scheme every random draw in activepref goes through ([`seeds`]);
+//! - the choice of label-saving definition a report uses ([`saving`]);
 //! - the one atomic file writer ([`io::write_atomic`]);
 //! - [`FieldError`], the "field: what is wrong (how to fix it)" error of every `validate()`.
 //!
@@ -21,6 +22,7 @@ pub mod error;
 pub mod features;
 pub mod io;
 pub mod prediction;
+pub mod saving;
 pub mod seeds;
 
 pub use benchmark::{BenchmarkError, PairBenchmark, PoolBenchmark, PoolSplit, PromptCandidates};

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use activepref_acquire::{PairMode, PairPolicySpec, PolicySpec};
 use activepref_core::PairBenchmark;
+use activepref_core::saving::{DEFAULT_BOOTSTRAP, SavingDefinition};
 use activepref_core::{FieldError, PoolBenchmark};
 use activepref_data::sources::{CandidateSource, ComparisonSource};
 use activepref_data::synthetic::SyntheticPoolConfig;
@@ -79,6 +80,20 @@ pub struct ReportSection {
     pub smoothing_window: usize,
     /// The policy label whose final value defines "reaching" in the label-efficiency table.
     pub baseline: String,
+    /// `first_reach` (default) or `paper_script`: which definition of the label saving.
+    #[serde(skip_serializing_if = "is_default")]
+    pub saving: SavingDefinition,
+    /// Bootstrap resamples of the seeds for every saving's 95% interval (0: none).
+    #[serde(skip_serializing_if = "is_default_bootstrap")]
+    pub bootstrap: usize,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+fn is_default_bootstrap(v: &usize) -> bool {
+    *v == DEFAULT_BOOTSTRAP
 }
 
 impl Default for ReportSection {
@@ -86,6 +101,8 @@ impl Default for ReportSection {
         Self {
             smoothing_window: 3,
             baseline: "random".into(),
+            saving: SavingDefinition::default(),
+            bootstrap: DEFAULT_BOOTSTRAP,
         }
     }
 }
@@ -414,6 +431,30 @@ seeds: [1, 2]
 
     fn parse(text: &str) -> Result<ExperimentConfig, String> {
         ExperimentConfig::parse(text, Path::new("exp.yaml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn report_saving_and_bootstrap_are_read_and_defaults_stay_out_of_the_resolved_file() {
+        let cfg = parse(GOOD).unwrap();
+        assert_eq!(cfg.report.saving, SavingDefinition::FirstReach);
+        assert_eq!(cfg.report.bootstrap, DEFAULT_BOOTSTRAP);
+        // Results written before these options existed keep matching their resolved config.
+        let resolved = yaml_serde::to_string(&cfg).unwrap();
+        assert!(
+            !resolved.contains("saving") && !resolved.contains("bootstrap"),
+            "{resolved}"
+        );
+        let text = format!("{GOOD}report: {{ saving: paper_script, bootstrap: 200 }}\n");
+        let cfg = parse(&text).unwrap();
+        assert_eq!(
+            (cfg.report.saving, cfg.report.bootstrap),
+            (SavingDefinition::PaperScript, 200)
+        );
+        let e = parse(&format!("{GOOD}report: {{ saving: paper }}\n")).unwrap_err();
+        assert!(
+            e.contains("report.saving") || e.contains("unknown variant `paper`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -16,14 +16,18 @@
 //!   flatters the method by one batch, is not reproduced).
 
 mod plot;
+mod saving;
 
-pub use plot::plot_curves;
+pub use activepref_core::saving::DEFAULT_BOOTSTRAP;
+pub use plot::{LineLook, line_look, plot_curves};
+pub use saving::{Reached, SavingDefinition, SavingInterval, bootstrap_saving, label_saving};
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use activepref_core::io::write_atomic_bytes;
+use activepref_core::seeds::{Stream, rng_for};
 
 /// Why a report could not be made; one line naming the file or directory.
 #[derive(Debug, thiserror::Error)]
@@ -93,17 +97,6 @@ pub struct AggregateCurve {
     pub seeds: usize,
 }
 
-/// Where a policy's curve first reaches the baseline's final value.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Reached {
-    /// At labelled-set size `labels`, saving `1 − labels / baseline final size`.
-    At {
-        labels: usize,
-        saving: f64,
-    },
-    NotReached,
-}
-
 /// Options of a report.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReportOptions {
@@ -113,6 +106,12 @@ pub struct ReportOptions {
     pub policy_order: Vec<String>,
     /// Metrics to plot and tabulate: `(column, title)`.
     pub metrics: Vec<(String, String)>,
+    /// How the label saving is defined.
+    pub saving: SavingDefinition,
+    /// Bootstrap resamples of the seeds for the saving's 95% interval (0: no interval).
+    pub bootstrap: usize,
+    /// The figure title (the experiment's name); empty: the results directory's name.
+    pub title: String,
 }
 
 impl ReportOptions {
@@ -128,6 +127,9 @@ impl ReportOptions {
                     "OOD test log-likelihood".into(),
                 ),
             ],
+            saving: SavingDefinition::default(),
+            bootstrap: DEFAULT_BOOTSTRAP,
+            title: String::new(),
         }
     }
 }
@@ -143,17 +145,21 @@ pub fn smooth(values: &[f64], window: usize) -> Vec<f64> {
         .collect()
 }
 
-/// Mean and standard error (ddof 0) across seeds of each policy's smoothed curve.
-pub fn aggregate(
+/// A policy's labelled-set sizes and its smoothed curve per seed.
+pub type SeedCurves = (Vec<usize>, Vec<Vec<f64>>);
+
+/// Each policy's smoothed per-seed curves of `metric`: policy → (labelled-set sizes, one curve
+/// per seed in file order).
+pub fn smoothed_curves(
     runs: &[RunCurves],
     metric: &str,
     window: usize,
-) -> Result<Vec<AggregateCurve>, ReportError> {
+) -> Result<BTreeMap<String, SeedCurves>, ReportError> {
     let mut by_policy: BTreeMap<&str, Vec<&RunCurves>> = BTreeMap::new();
     for r in runs {
         by_policy.entry(&r.policy).or_default().push(r);
     }
-    let mut out = vec![];
+    let mut out = BTreeMap::new();
     for (policy, runs) in by_policy {
         let labels = runs[0].labels.clone();
         if let Some(r) = runs.iter().find(|r| r.labels != labels) {
@@ -176,6 +182,19 @@ pub fn aggregate(
                     })
             })
             .collect::<Result<_, _>>()?;
+        out.insert(policy.to_string(), (labels, curves));
+    }
+    Ok(out)
+}
+
+/// Mean and standard error (ddof 0) across seeds of each policy's smoothed curve.
+pub fn aggregate(
+    runs: &[RunCurves],
+    metric: &str,
+    window: usize,
+) -> Result<Vec<AggregateCurve>, ReportError> {
+    let mut out = vec![];
+    for (policy, (labels, curves)) in smoothed_curves(runs, metric, window)? {
         let n = curves.len() as f64;
         let mean: Vec<f64> = (0..labels.len())
             .map(|i| curves.iter().map(|c| c[i]).sum::<f64>() / n)
@@ -186,30 +205,31 @@ pub fn aggregate(
             })
             .collect();
         out.push(AggregateCurve {
-            policy: policy.to_string(),
+            policy,
             labels,
             mean,
             stderr,
-            seeds: runs.len(),
+            seeds: curves.len(),
         });
     }
     Ok(out)
 }
 
-/// First labelled-set size at which `curve` reaches `target`, and the saving relative to
-/// `baseline_final_labels`.
+/// Where `curve` first reaches `target` under `definition`, and the saving relative to
+/// `baseline_final_labels` ([`label_saving`] on the seed-mean).
 pub fn label_efficiency(
     curve: &AggregateCurve,
     target: f64,
     baseline_final_labels: usize,
+    definition: SavingDefinition,
 ) -> Reached {
-    match curve.mean.iter().position(|&v| v >= target) {
-        Some(i) => Reached::At {
-            labels: curve.labels[i],
-            saving: 1.0 - curve.labels[i] as f64 / baseline_final_labels as f64,
-        },
-        None => Reached::NotReached,
-    }
+    label_saving(
+        &curve.mean,
+        &curve.labels,
+        target,
+        baseline_final_labels,
+        definition,
+    )
 }
 
 /// Reads every finished run file (`runs/*.csv`, not the timings) of an experiment directory.
@@ -327,21 +347,37 @@ fn ordered(mut curves: Vec<AggregateCurve>, order: &[String]) -> Vec<AggregateCu
     curves
 }
 
-/// The label-efficiency table and the final values, as Markdown.
-pub fn summary_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Result<String, ReportError> {
-    let mut md = String::new();
-    writeln!(md, "# Summary\n").ok();
-    writeln!(
-        md,
-        "Curves are smoothed per run with a trailing mean of {} round(s), then averaged over seeds (± standard error, ddof 0).\n",
-        opts.smoothing_window
+/// `12.5%`, or `not reached`.
+fn percent(v: Option<f64>) -> String {
+    v.map_or_else(
+        || "not reached".to_string(),
+        |v| format!("{:.1}%", 100.0 * v),
     )
-    .ok();
-    writeln!(md, "## Label efficiency against `{}`\n", opts.baseline).ok();
-    writeln!(md, "First labelled-set size at which a policy's seed-mean curve reaches `{}`'s final value, and the saving `1 − size / {}'s final size`.\n", opts.baseline, opts.baseline).ok();
-    writeln!(md, "| metric | policy | seeds | final value (± s.e.) | reaches baseline's final at | label saving |").ok();
-    writeln!(md, "|---|---|---|---|---|---|").ok();
+}
+
+/// One row of the label-efficiency table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SummaryRow {
+    /// The metric's title (`Test log-likelihood`).
+    pub metric: String,
+    pub policy: String,
+    pub seeds: usize,
+    /// Final smoothed seed-mean and its standard error.
+    pub final_mean: f64,
+    pub final_stderr: f64,
+    pub reached: Reached,
+    /// The bootstrap interval of the saving (none when the report asks for no bootstrap).
+    pub interval: Option<SavingInterval>,
+}
+
+/// The rows of the label-efficiency table: every metric, every policy in display order.
+pub fn summary_rows(
+    runs: &[RunCurves],
+    opts: &ReportOptions,
+) -> Result<Vec<SummaryRow>, ReportError> {
+    let mut rows = vec![];
     for (metric, title) in &opts.metrics {
+        let per_seed = smoothed_curves(runs, metric, opts.smoothing_window)?;
         let curves = ordered(
             aggregate(runs, metric, opts.smoothing_window)?,
             &opts.policy_order,
@@ -355,22 +391,175 @@ pub fn summary_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Result<Stri
         let target = *base.mean.last().expect("non-empty curve");
         let base_final = *base.labels.last().expect("non-empty curve");
         for c in &curves {
-            let last = c.mean.len() - 1;
-            let (at, saving) = match label_efficiency(c, target, base_final) {
-                Reached::At { labels, saving } => {
-                    (labels.to_string(), format!("{:.1}%", 100.0 * saving))
-                }
-                Reached::NotReached => ("not reached".into(), "—".into()),
-            };
-            writeln!(
-                md,
-                "| {title} | {} | {} | {:.4} ± {:.4} | {at} | {saving} |",
-                c.policy, c.seeds, c.mean[last], c.stderr[last]
-            )
-            .ok();
+            let interval = (opts.bootstrap > 0).then(|| {
+                // One generator per (metric, policy) row, so a row's interval does not depend on
+                // which other policies or metrics the report holds.
+                let mut rng = rng_for(
+                    BOOTSTRAP_SEED,
+                    Stream::Policy,
+                    &[fnv(metric.as_bytes()), fnv(c.policy.as_bytes())],
+                );
+                let (labels, seeds) = &per_seed[&c.policy];
+                let (base_labels, base_seeds) = &per_seed[&opts.baseline];
+                bootstrap_saving(
+                    seeds,
+                    labels,
+                    base_seeds,
+                    base_labels,
+                    c.policy == opts.baseline,
+                    opts.saving,
+                    opts.bootstrap,
+                    &mut rng,
+                )
+            });
+            rows.push(SummaryRow {
+                metric: title.clone(),
+                policy: c.policy.clone(),
+                seeds: c.seeds,
+                final_mean: *c.mean.last().expect("non-empty curve"),
+                final_stderr: *c.stderr.last().expect("non-empty curve"),
+                reached: label_efficiency(c, target, base_final, opts.saving),
+                interval,
+            });
         }
     }
+    Ok(rows)
+}
+
+/// The label-efficiency table and the final values, as Markdown.
+pub fn summary_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Result<String, ReportError> {
+    let rows = summary_rows(runs, opts)?;
+    let mut md = String::new();
+    writeln!(md, "# Summary\n").ok();
+    writeln!(
+        md,
+        "Curves are smoothed per run with a trailing mean of {} round(s), then averaged over seeds (± standard error, ddof 0).\n",
+        opts.smoothing_window
+    )
+    .ok();
+    let b = &opts.baseline;
+    writeln!(md, "## Label efficiency against `{b}`\n").ok();
+    match opts.saving {
+        SavingDefinition::FirstReach => writeln!(md, "First labelled-set size at which a policy's seed-mean curve reaches (≥) `{b}`'s final value, and the saving `1 − size / {b}'s final size` (`saving: first_reach`)."),
+        SavingDefinition::PaperScript => writeln!(md, "First round index i* (0-based) at which a policy's seed-mean curve strictly exceeds `{b}`'s final value, the labelled-set size at that round, and the paper script's saving `1 − i* / rounds` (`saving: paper_script`)."),
+    }
+    .ok();
+    let ci = opts.bootstrap > 0;
+    if ci {
+        writeln!(md, "The interval is the 2.5th–97.5th percentile of the saving over {} bootstrap resamples of the seeds (policy and baseline resampled independently; \"not reached\" ranks lowest).", opts.bootstrap).ok();
+    }
+    writeln!(md).ok();
+    let ci_head = if ci { " 95% bootstrap interval |" } else { "" };
+    let ci_rule = if ci { "---|" } else { "" };
+    writeln!(md, "| metric | policy | seeds | final value (± s.e.) | reaches baseline's final at | label saving |{ci_head}").ok();
+    writeln!(md, "|---|---|---|---|---|---|{ci_rule}").ok();
+    for r in &rows {
+        let (at, saving) = match r.reached {
+            Reached::At { labels, saving } => (labels.to_string(), percent(Some(saving))),
+            Reached::NotReached => ("not reached".into(), "—".into()),
+        };
+        let iv = r.interval.map_or(String::new(), |iv| {
+            format!(" [{}, {}] |", percent(iv.low), percent(iv.high))
+        });
+        writeln!(
+            md,
+            "| {} | {} | {} | {:.4} ± {:.4} | {at} | {saving} |{iv}",
+            r.metric, r.policy, r.seeds, r.final_mean, r.final_stderr
+        )
+        .ok();
+    }
     Ok(md)
+}
+
+/// `text` with LaTeX's special characters escaped.
+fn latex_escape(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '_' | '%' | '&' | '#' | '$' | '{' | '}' => format!("\\{c}"),
+            '~' => "\\textasciitilde{}".into(),
+            '^' => "\\textasciicircum{}".into(),
+            '\\' => "\\textbackslash{}".into(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// The same table as LaTeX (`booktabs`), ready for `\input{summary.tex}` in a paper.
+pub fn summary_latex(
+    runs: &[RunCurves],
+    opts: &ReportOptions,
+    caption: &str,
+) -> Result<String, ReportError> {
+    let rows = summary_rows(runs, opts)?;
+    let ci = opts.bootstrap > 0;
+    let pct =
+        |v: Option<f64>| v.map_or_else(|| "n.r.".to_string(), |v| format!("{:.1}\\%", 100.0 * v));
+    let mut tex = String::new();
+    writeln!(
+        tex,
+        "% Made by `activepref report`; needs \\usepackage{{booktabs}}."
+    )
+    .ok();
+    writeln!(tex, "\\begin{{table}}[t]\n\\centering").ok();
+    writeln!(
+        tex,
+        "\\begin{{tabular}}{{ll{}}}",
+        if ci { "rrrr" } else { "rrr" }
+    )
+    .ok();
+    writeln!(tex, "\\toprule").ok();
+    let ci_head = if ci { " & 95\\% CI" } else { "" };
+    writeln!(
+        tex,
+        "Metric & Policy & Final value & Labels to match & Saving{ci_head} \\\\"
+    )
+    .ok();
+    writeln!(tex, "\\midrule").ok();
+    let mut previous = "";
+    for r in &rows {
+        if !previous.is_empty() && previous != r.metric {
+            writeln!(tex, "\\midrule").ok();
+        }
+        let metric = if previous == r.metric {
+            String::new()
+        } else {
+            latex_escape(&r.metric)
+        };
+        previous = &r.metric;
+        let (at, saving) = match r.reached {
+            Reached::At { labels, saving } => (labels.to_string(), pct(Some(saving))),
+            Reached::NotReached => ("n.r.".into(), "--".into()),
+        };
+        let iv = r.interval.map_or(String::new(), |iv| {
+            format!(" & [{}, {}]", pct(iv.low), pct(iv.high))
+        });
+        writeln!(
+            tex,
+            "{metric} & {} & ${:.4} \\pm {:.4}$ & {at} & {saving}{iv} \\\\",
+            latex_escape(&r.policy),
+            r.final_mean,
+            r.final_stderr
+        )
+        .ok();
+    }
+    writeln!(tex, "\\bottomrule\n\\end{{tabular}}").ok();
+    writeln!(
+        tex,
+        "\\caption{{{}}}\n\\end{{table}}",
+        latex_escape(caption)
+    )
+    .ok();
+    Ok(tex)
+}
+
+/// The fixed root seed of every report's bootstrap (a report is a pure function of its runs).
+const BOOTSTRAP_SEED: u64 = 0x5eed_b007;
+
+/// FNV-1a of a name: a stable per-row stream index.
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Writes `report/curves.png`, `report/curves.svg` and `report/summary.md` under `dir`.
@@ -412,8 +601,31 @@ pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Vec<PathBuf>, Re
         .collect::<Result<_, ReportError>>()?;
     let png = report.join("curves.png");
     let svg = report.join("curves.svg");
-    plot_curves(&panels, &png)?;
-    plot_curves(&panels, &svg)?;
+    let title = match opts.title.as_str() {
+        "" => dir.file_name().map_or_else(
+            || dir.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        ),
+        t => t.to_string(),
+    };
+    plot_curves(&title, &panels, &png)?;
+    plot_curves(&title, &panels, &svg)?;
+    let tex_path = report.join("summary.tex");
+    let caption = format!(
+        "Label efficiency against {} ({} saving; n.r. = not reached).",
+        opts.baseline,
+        match opts.saving {
+            SavingDefinition::FirstReach => "first-reach",
+            SavingDefinition::PaperScript => "paper-script",
+        }
+    );
+    write_atomic_bytes(&tex_path, summary_latex(&runs, opts, &caption)?.as_bytes()).map_err(
+        |error| ReportError::Io {
+            action: "write",
+            path: tex_path.clone(),
+            error,
+        },
+    )?;
     let md_path = report.join("summary.md");
     write_atomic_bytes(&md_path, summary_markdown(&runs, opts)?.as_bytes()).map_err(|error| {
         ReportError::Io {
@@ -422,7 +634,7 @@ pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Vec<PathBuf>, Re
             error,
         }
     })?;
-    Ok(vec![png, svg, md_path])
+    Ok(vec![png, svg, md_path, tex_path])
 }
 
 #[cfg(test)]
@@ -468,15 +680,18 @@ mod tests {
         let get = |p: &str| agg.iter().find(|c| c.policy == p).unwrap();
         // good first reaches −0.50 at round 3 (−0.49 ≥ −0.50), labelled size 30: saving 1 − 30/50 = 40%.
         assert_eq!(
-            label_efficiency(get("good"), -0.50, 50),
+            label_efficiency(get("good"), -0.50, 50, SavingDefinition::FirstReach),
             Reached::At {
                 labels: 30,
                 saving: 0.4
             }
         );
-        assert_eq!(label_efficiency(get("bad"), -0.50, 50), Reached::NotReached);
         assert_eq!(
-            label_efficiency(get("random"), -0.50, 50),
+            label_efficiency(get("bad"), -0.50, 50, SavingDefinition::FirstReach),
+            Reached::NotReached
+        );
+        assert_eq!(
+            label_efficiency(get("random"), -0.50, 50, SavingDefinition::FirstReach),
             Reached::At {
                 labels: 50,
                 saving: 0.0
@@ -495,7 +710,9 @@ mod tests {
             .unwrap();
         assert!((target - (-0.58 - 0.53 - 0.50) / 3.0).abs() < 1e-12);
         let good = sm.iter().find(|c| c.policy == "good").unwrap();
-        let Reached::At { labels, saving } = label_efficiency(good, target, 50) else {
+        let Reached::At { labels, saving } =
+            label_efficiency(good, target, 50, SavingDefinition::FirstReach)
+        else {
             panic!()
         };
         assert_eq!(labels, 40);
@@ -519,5 +736,55 @@ mod tests {
             md.contains("| M | bad | 1 | -0.8000 ± 0.0000 | not reached | — |"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn both_definitions_and_the_interval_reach_the_tables() {
+        // Two seeds of each: random ends at −0.50 (both seeds), good is the README's worked
+        // example on both seeds, so every resample gives the same saving.
+        let runs = [
+            run("random", 1, &[-0.70, -0.62, -0.58, -0.53, -0.50]),
+            run("random", 2, &[-0.71, -0.61, -0.58, -0.53, -0.50]),
+            run("good_one", 1, &[-0.68, -0.55, -0.49, -0.47, -0.46]),
+            run("good_one", 2, &[-0.68, -0.55, -0.49, -0.47, -0.46]),
+        ];
+        let mut opts = ReportOptions::new(1, "random", vec!["random".into(), "good_one".into()]);
+        opts.metrics = vec![("m".into(), "Test LL".into())];
+        opts.bootstrap = 50;
+        let md = summary_markdown(&runs, &opts).unwrap();
+        assert!(
+            md.contains(
+                "| Test LL | good_one | 2 | -0.4600 ± 0.0000 | 30 | 40.0% | [40.0%, 40.0%] |"
+            ),
+            "{md}"
+        );
+        opts.saving = SavingDefinition::PaperScript;
+        let md = summary_markdown(&runs, &opts).unwrap();
+        assert!(
+            md.contains(
+                "| Test LL | good_one | 2 | -0.4600 ± 0.0000 | 30 | 60.0% | [60.0%, 60.0%] |"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("saving: paper_script"), "{md}");
+        // Strictly above its own final value never happens for a curve that ends at its best, so
+        // under the paper's definition the baseline's own row is "not reached".
+        opts.bootstrap = 0;
+        let tex = summary_latex(&runs, &opts, "Savings of good_one.").unwrap();
+        let golden = "% Made by `activepref report`; needs \\usepackage{booktabs}.
+\\begin{table}[t]
+\\centering
+\\begin{tabular}{llrrr}
+\\toprule
+Metric & Policy & Final value & Labels to match & Saving \\\\
+\\midrule
+Test LL & random & $-0.5000 \\pm 0.0000$ & n.r. & -- \\\\
+ & good\\_one & $-0.4600 \\pm 0.0000$ & 30 & 60.0\\% \\\\
+\\bottomrule
+\\end{tabular}
+\\caption{Savings of good\\_one.}
+\\end{table}
+";
+        assert_eq!(tex, golden);
     }
 }

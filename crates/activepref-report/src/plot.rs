@@ -5,30 +5,42 @@ use std::path::Path;
 use std::sync::Once;
 
 use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
 use crate::{AggregateCurve, ReportError};
 
+/// The Okabe–Ito palette (Okabe & Ito 2008), readable with every common colour-vision deficiency;
+/// the first policy (usually the random baseline) is grey.
 const PALETTE: [RGBColor; 8] = [
-    RGBColor(110, 110, 110), // first policy (usually the random baseline) in grey
-    RGBColor(31, 119, 180),
-    RGBColor(214, 39, 40),
-    RGBColor(44, 160, 44),
-    RGBColor(148, 103, 189),
-    RGBColor(255, 127, 14),
-    RGBColor(23, 190, 207),
-    RGBColor(140, 86, 75),
+    RGBColor(110, 110, 110),
+    RGBColor(230, 159, 0),
+    RGBColor(86, 180, 233),
+    RGBColor(0, 158, 115),
+    RGBColor(0, 114, 178),
+    RGBColor(213, 94, 0),
+    RGBColor(204, 121, 167),
+    RGBColor(0, 0, 0),
 ];
 
-/// The fixed palette for up to 8 policies; beyond that, the first stays grey and the others are
-/// spread evenly around the hue circle so no two lines share a colour.
-fn colour_for(k: usize, n: usize) -> RGBColor {
-    if n <= PALETTE.len() || k == 0 {
-        return PALETTE[k % PALETTE.len()];
+/// How a policy's mean line is drawn: colour from the palette, and a dash pattern that changes
+/// every 8 policies, so that 10, 16 or 24 policies still get distinct (colour, dash) pairs and a
+/// greyscale print keeps the first 8 apart by shade.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LineLook {
+    pub colour: RGBColor,
+    /// `None`: solid; `Some((dash, gap))` in pixels.
+    pub dash: Option<(u32, u32)>,
+}
+
+/// The look of the `k`-th policy's line.
+pub fn line_look(k: usize) -> LineLook {
+    const DASHES: [Option<(u32, u32)>; 3] = [None, Some((10, 5)), Some((3, 4))];
+    LineLook {
+        colour: PALETTE[k % PALETTE.len()],
+        dash: DASHES[(k / PALETTE.len()) % DASHES.len()],
     }
-    let (r, g, b) = HSLColor((k - 1) as f64 / (n - 1) as f64, 0.7, 0.42).rgb();
-    RGBColor(r, g, b)
 }
 
 fn ensure_font() {
@@ -41,14 +53,23 @@ fn ensure_font() {
 
 /// Draws `panels` (title, curves) side by side into `path` (`.png` or `.svg`).
 pub fn plot_curves(
+    title: &str,
     panels: &[(String, Vec<AggregateCurve>)],
     path: &Path,
 ) -> Result<(), ReportError> {
     ensure_font();
     let size = (560 * panels.len().max(1) as u32, 440);
     let result = match path.extension().and_then(|e| e.to_str()) {
-        Some("png") => draw(BitMapBackend::new(path, size).into_drawing_area(), panels),
-        Some("svg") => draw(SVGBackend::new(path, size).into_drawing_area(), panels),
+        Some("png") => draw(
+            BitMapBackend::new(path, size).into_drawing_area(),
+            title,
+            panels,
+        ),
+        Some("svg") => draw(
+            SVGBackend::new(path, size).into_drawing_area(),
+            title,
+            panels,
+        ),
         _ => {
             return Err(ReportError::PlotFormat {
                 path: path.to_path_buf(),
@@ -63,6 +84,7 @@ pub fn plot_curves(
 
 fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
+    title: &str,
     panels: &[(String, Vec<AggregateCurve>)],
 ) -> Result<(), String>
 where
@@ -70,6 +92,7 @@ where
 {
     let e = |x: &dyn std::fmt::Display| x.to_string();
     root.fill(&WHITE).map_err(|x| e(&x))?;
+    let root = root.titled(title, ("sans-serif", 18)).map_err(|x| e(&x))?;
     let areas = root.split_evenly((1, panels.len().max(1)));
     for ((title, curves), area) in panels.iter().zip(areas.iter()) {
         let xs = curves
@@ -112,7 +135,8 @@ where
             .draw()
             .map_err(|x| e(&x))?;
         for (k, c) in curves.iter().enumerate() {
-            let colour = colour_for(k, curves.len());
+            let look = line_look(k);
+            let colour = look.colour;
             let mut band: Vec<(f64, f64)> = c
                 .labels
                 .iter()
@@ -132,19 +156,32 @@ where
                     colour.mix(0.18).filled(),
                 )))
                 .map_err(|x| e(&x))?;
-            chart
-                .draw_series(LineSeries::new(
-                    c.labels
-                        .iter()
-                        .map(|&l| l as f64)
-                        .zip(c.mean.iter().copied()),
-                    colour.stroke_width(2),
-                ))
-                .map_err(|x| e(&x))?
-                .label(format!("{} (n={})", c.policy, c.seeds))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
-                });
+            let points: Vec<(f64, f64)> = c
+                .labels
+                .iter()
+                .map(|&l| l as f64)
+                .zip(c.mean.iter().copied())
+                .collect();
+            let style = colour.stroke_width(2);
+            let label = format!("{} (n={})", c.policy, c.seeds);
+            let legend = move |(x, y): (i32, i32)| -> DynElement<'static, DB, (i32, i32)> {
+                match look.dash {
+                    None => PathElement::new(vec![(x, y), (x + 24, y)], style).into_dyn(),
+                    Some((dash, gap)) => {
+                        DashedPathElement::new(vec![(x, y), (x + 24, y)], dash, gap, style)
+                            .into_dyn()
+                    }
+                }
+            };
+            match look.dash {
+                None => chart.draw_series(LineSeries::new(points, style)),
+                Some((dash, gap)) => {
+                    chart.draw_series(DashedLineSeries::new(points, dash, gap, style))
+                }
+            }
+            .map_err(|x| e(&x))?
+            .label(label)
+            .legend(legend);
         }
         chart
             .configure_series_labels()
@@ -174,12 +211,28 @@ mod tests {
             seeds: 3,
         };
         let panels = vec![("Test".to_string(), vec![curve])];
-        plot_curves(&panels, &dir.join("c.png")).unwrap();
-        plot_curves(&panels, &dir.join("c.svg")).unwrap();
+        plot_curves("exp", &panels, &dir.join("c.png")).unwrap();
+        plot_curves("exp", &panels, &dir.join("c.svg")).unwrap();
         let png = std::fs::read(dir.join("c.png")).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
         let svg = std::fs::read_to_string(dir.join("c.svg")).unwrap();
-        assert!(svg.contains("<svg") && svg.contains("random (n=3)"));
-        assert!(plot_curves(&panels, &dir.join("c.jpg")).is_err());
+        assert!(svg.contains("<svg") && svg.contains("random (n=3)") && svg.contains("exp"));
+        assert!(plot_curves("exp", &panels, &dir.join("c.jpg")).is_err());
+    }
+
+    #[test]
+    fn sixteen_policies_get_sixteen_distinct_looks() {
+        let looks: Vec<LineLook> = (0..16).map(line_look).collect();
+        for i in 0..16 {
+            for j in 0..i {
+                assert_ne!(looks[i], looks[j], "policies {j} and {i} look alike");
+            }
+        }
+        assert_eq!(
+            looks[0].colour,
+            RGBColor(110, 110, 110),
+            "the baseline stays grey"
+        );
+        assert_eq!((looks[0].dash, looks[8].dash), (None, Some((10, 5))));
     }
 }
