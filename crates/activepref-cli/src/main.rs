@@ -1,18 +1,17 @@
 //! `activepref`: the command-line front end. A thin layer over the library crates: it parses
 //! arguments, sets the thread count, and prints one-line errors.
 
-use anyhow::anyhow;
+use anyhow::{anyhow, bail};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 use activepref_acquire::{PairPolicySpec, PolicySpec, UncertaintyScore};
 use activepref_core::saving::SavingDefinition;
 use activepref_data::text::SplitRole;
 use activepref_encode::featurize::PromptKeep;
-use activepref_experiment::{Benchmark, ExperimentConfig, RunOptions, run_experiment};
+use activepref_experiment::{Benchmark, ExperimentConfig, Sweep};
 use activepref_model::ComputeDevice;
-use activepref_report::{ReportOptions, write_report};
+use activepref_report::{GridPoint, ReportOptions, write_ablation_report, write_report};
 use clap::{CommandFactory, Parser, Subcommand};
 use data_cmds::{DatasetFormat, ImportLayout, TableName};
 
@@ -23,6 +22,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench_cmds;
 mod data_cmds;
+mod sweep_cmds;
 
 /// `println!` that ignores a closed stdout (`activepref policies | head` must not panic).
 #[macro_export]
@@ -55,6 +55,52 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+enum SweepCommand {
+    /// Print every run of an experiment file (each grid point of its `sweep:` × policy × seed) with
+    /// its id: a stable hash of the run's resolved configuration, the same on every machine.
+    ///
+    /// Example: activepref sweep plan experiments/balpm-beta-quick.yaml
+    Plan {
+        /// The experiment file.
+        experiment: PathBuf,
+        /// Print the plan as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a SLURM job array (one task per run id, `activepref run --only <id>`), the merge step
+    /// (`activepref report`) and submit.sh into DIR. Resources come from the file's `slurm:`
+    /// section (partition, account, time, cpus_per_task, mem, gpus, max_parallel, extra), then
+    /// these flags.
+    ///
+    /// Example: activepref sweep slurm experiments/balpm-beta-quick.yaml --out slurm/beta --max-parallel 20
+    Slurm {
+        /// The experiment file.
+        experiment: PathBuf,
+        /// Where the scripts go.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        #[arg(long)]
+        partition: Option<String>,
+        #[arg(long)]
+        account: Option<String>,
+        /// Wall-clock limit per run (HH:MM:SS).
+        #[arg(long)]
+        time: Option<String>,
+        #[arg(long, value_name = "N")]
+        cpus_per_task: Option<usize>,
+        /// Memory per run (e.g. 32G).
+        #[arg(long)]
+        mem: Option<String>,
+        /// GPUs per run.
+        #[arg(long, value_name = "N")]
+        gpus: Option<usize>,
+        /// At most N array tasks at once.
+        #[arg(long, value_name = "N")]
+        max_parallel: Option<usize>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum Command {
     /// Run (or resume) an experiment, then write its report.
     ///
@@ -80,7 +126,17 @@ enum Command {
         /// No progress bar.
         #[arg(long, short)]
         quiet: bool,
+        /// Run only these runs (ids from `activepref sweep plan`; comma-separated or repeated).
+        /// No report is written: the merge step (`activepref report`) makes it.
+        #[arg(long, value_name = "ID", value_delimiter = ',')]
+        only: Vec<String>,
+        /// Redo the runs whose configuration changed since they ran (all others are kept).
+        #[arg(long)]
+        rerun: bool,
     },
+    /// Sweeps: list the runs of a file and their ids, or write a SLURM job array for them.
+    #[command(subcommand)]
+    Sweep(SweepCommand),
     /// Check an experiment file without running it (builds the benchmark, checks every field).
     ///
     /// Example: activepref validate experiments/quickstart.yaml --json
@@ -290,19 +346,19 @@ enum Command {
     },
 }
 
-fn load(path: &Path) -> anyhow::Result<ExperimentConfig> {
-    Ok(ExperimentConfig::load(path)?)
-}
-
 /// What `activepref report` may override of an experiment's `report:` section.
-#[derive(Default)]
-struct ReportOverrides {
+#[derive(Default, Clone, Copy)]
+pub(crate) struct ReportOverrides {
     window: Option<usize>,
     saving: Option<SavingDefinition>,
     bootstrap: Option<usize>,
 }
 
-fn report(dir: &Path, cfg: &ExperimentConfig, over: ReportOverrides) -> anyhow::Result<()> {
+pub(crate) fn report(
+    dir: &Path,
+    cfg: &ExperimentConfig,
+    over: ReportOverrides,
+) -> anyhow::Result<ReportOptions> {
     let mut opts = ReportOptions::new(
         over.window.unwrap_or(cfg.report.smoothing_window),
         &cfg.report.baseline,
@@ -323,7 +379,7 @@ fn report(dir: &Path, cfg: &ExperimentConfig, over: ReportOverrides) -> anyhow::
     for f in write_report(dir, &opts)? {
         say!("wrote {}", f.display());
     }
-    Ok(())
+    Ok(opts)
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -344,66 +400,58 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             max_rounds,
             no_report,
             quiet,
-        } => {
-            let mut cfg = load(&experiment)?;
-            if let Some(out) = out {
-                cfg.output_dir = Some(out);
-                cfg.check_output_dir()
-                    .map_err(|e| anyhow!("--out: {}", e.message))?;
-            }
-            let started = Instant::now();
-            let summary = run_experiment(
-                &cfg,
-                &RunOptions {
-                    fresh,
-                    progress: !quiet,
-                    max_rounds,
-                },
-            )?;
-            say!(
-                "{}: {} runs ({} already finished, {} rounds resumed) in {:.1} s wall time",
-                cfg.name,
-                summary.runs_total,
-                summary.runs_skipped,
-                summary.rounds_resumed,
-                started.elapsed().as_secs_f64()
-            );
-            if summary.runs_paused > 0 {
-                say!(
-                    "{} runs paused by --max-rounds; run the same command again to continue",
-                    summary.runs_paused
-                );
-            } else if !no_report {
-                report(&summary.output_dir, &cfg, ReportOverrides::default())?;
-            }
-            Ok(())
+            only,
+            rerun,
+        } => sweep_cmds::run(&sweep_cmds::RunArgs {
+            experiment,
+            fresh,
+            out,
+            max_rounds,
+            no_report,
+            quiet,
+            only,
+            rerun,
+        }),
+        Command::Sweep(SweepCommand::Plan { experiment, json }) => {
+            sweep_cmds::plan(&experiment, json)
         }
+        Command::Sweep(SweepCommand::Slurm {
+            experiment,
+            out,
+            partition,
+            account,
+            time,
+            cpus_per_task,
+            mem,
+            gpus,
+            max_parallel,
+        }) => sweep_cmds::slurm(
+            &experiment,
+            &out,
+            sweep_cmds::SlurmFlags {
+                partition,
+                account,
+                time,
+                cpus_per_task,
+                mem,
+                gpus,
+                max_parallel,
+            },
+        ),
         Command::Validate { experiment, json } => validate(&experiment, json),
         Command::Report {
             results,
             window,
             saving,
             bootstrap,
-        } => {
-            let resolved = results.join("config.resolved.yaml");
-            let text = std::fs::read_to_string(&resolved).map_err(|e| {
-                anyhow!(
-                    "{}: cannot read ({e}); is {} a directory written by `activepref run`?",
-                    resolved.display(),
-                    results.display()
-                )
-            })?;
-            let cfg = ExperimentConfig::parse_unchecked(&text, &resolved)?;
-            report(
-                &results,
-                &cfg,
-                ReportOverrides {
-                    window,
-                    saving,
-                    bootstrap,
-                },
-            )
-        }
+        } => report_results(
+            &results,
+            ReportOverrides {
+                window,
+                saving,
+                bootstrap,
+            },
+        ),
         Command::Inspect {
             format,
             path,
@@ -499,9 +547,99 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// `activepref report <dir>`: the report of one results directory, or of every grid point of a
+/// sweep's results root plus one ablation report per grid.
+pub(crate) fn report_results(results: &Path, over: ReportOverrides) -> anyhow::Result<()> {
+    // A sweep's results root holds one results directory per grid point: <grid>/<point>/.
+    let dirs = if results.join("config.resolved.yaml").exists() {
+        vec![results.to_path_buf()]
+    } else {
+        variant_dirs(results)
+    };
+    if dirs.is_empty() {
+        bail!(
+            "{}: cannot read ({}); is {} a directory written by `activepref run`?",
+            results.join("config.resolved.yaml").display(),
+            "no such file",
+            results.display()
+        );
+    }
+    let mut grids: Vec<(PathBuf, Vec<GridPoint>, ReportOptions)> = vec![];
+    for dir in &dirs {
+        let resolved = dir.join("config.resolved.yaml");
+        let text = std::fs::read_to_string(&resolved)
+            .map_err(|e| anyhow!("{}: cannot read ({e})", resolved.display()))?;
+        let cfg = ExperimentConfig::parse_unchecked(&text, &resolved)?;
+        let opts = report(dir, &cfg, over)?;
+        if *dir == *results {
+            continue;
+        }
+        // <root>/<grid>/<point>: one ablation report per grid.
+        let grid = dir.parent().map(Path::to_path_buf).unwrap_or_default();
+        let label = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match grids.iter_mut().find(|(g, _, _)| *g == grid) {
+            Some((_, points, _)) => points.push(GridPoint {
+                label,
+                dir: dir.clone(),
+            }),
+            None => grids.push((
+                grid,
+                vec![GridPoint {
+                    label,
+                    dir: dir.clone(),
+                }],
+                opts,
+            )),
+        }
+    }
+    for (grid, points, opts) in grids {
+        let name = grid
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let title = format!("{} ({name})", opts.title);
+        for f in write_ablation_report(&title, &points, &grid.join("ablation"), &opts)? {
+            say!("wrote {}", f.display());
+        }
+    }
+    Ok(())
+}
+
+/// The results directories of a sweep's grid points under `root` (`<grid>/<point>/`), sorted.
+fn variant_dirs(root: &Path) -> Vec<PathBuf> {
+    let children = |d: &Path| -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(d)
+            .map(|it| {
+                it.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.is_dir())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    children(root)
+        .iter()
+        .flat_map(|g| children(g))
+        .filter(|d| d.join("config.resolved.yaml").exists())
+        .collect()
+}
+
 /// `activepref validate`: builds the benchmark and prints what would run.
 fn validate(experiment: &Path, json: bool) -> anyhow::Result<()> {
-    let cfg = load(experiment)?;
+    let sweep = Sweep::load(experiment)?;
+    if sweep.variants.len() > 1 || sweep.variants.iter().any(|v| !v.name.is_empty()) {
+        return validate_sweep(experiment, &sweep, json);
+    }
+    let cfg = sweep
+        .variants
+        .into_iter()
+        .next()
+        .expect("one variant")
+        .config;
     let bench = cfg
         .build_benchmark()
         .map_err(|e| anyhow!("{}: {e}", experiment.display()))?;
@@ -580,6 +718,46 @@ fn validate(experiment: &Path, json: bool) -> anyhow::Result<()> {
         for l in lines {
             say!("{l}");
         }
+    }
+    Ok(())
+}
+
+/// `activepref validate` of a file with a sweep: every grid point's benchmark is built and checked.
+fn validate_sweep(experiment: &Path, sweep: &Sweep, json: bool) -> anyhow::Result<()> {
+    let plan = sweep.plan();
+    let mut variants = vec![];
+    for v in &sweep.variants {
+        v.config.build_benchmark().map_err(|e| {
+            anyhow!(
+                "{}: {e} (in sweep grid point `{}`)",
+                experiment.display(),
+                v.name
+            )
+        })?;
+        let runs = plan.iter().filter(|r| r.variant == v.name).count();
+        variants.push(serde_json::json!({
+            "name": v.name,
+            "settings": v.settings.iter().map(|(p, x)| serde_json::json!({ "path": p, "value": x })).collect::<Vec<_>>(),
+            "runs": runs,
+            "output_dir": v.config.output_dir().display().to_string(),
+        }));
+    }
+    if json {
+        let doc = serde_json::json!({
+            "file": experiment.display().to_string(), "ok": true, "runs": plan.len(), "variants": variants,
+        });
+        say!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    say!(
+        "{}: ok, {} grid point(s), {} run(s)",
+        experiment.display(),
+        sweep.variants.len(),
+        plan.len()
+    );
+    for v in &sweep.variants {
+        let set: Vec<String> = v.settings.iter().map(|(p, x)| format!("{p}={x}")).collect();
+        say!("  {}: {}", v.name, set.join(", "));
     }
     Ok(())
 }

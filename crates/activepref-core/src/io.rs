@@ -53,7 +53,7 @@ mod tests {
         write_atomic_bytes(&path, b"x").unwrap();
         write_atomic_bytes(&path, b"y").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"y");
-        assert_eq!(partial_path(&path), dir.join("a.csv.partial"));
+        assert_eq!(partial_path(&path), dir.join(format!("a.csv.{}.partial", std::process::id())));
         assert!(!partial_path(&path).exists());
         // A failing writer leaves the old file and no temporary.
         let err = write_atomic(&path, |w| {

@@ -50,6 +50,13 @@ pub enum RunError {
         .resolved.display()
     )]
     DifferentConfig { out: PathBuf, resolved: PathBuf },
+    #[error(
+        "{}: {} run(s) were made with a different configuration ({}); pass --rerun to redo just them, or --fresh to start over",
+        .out.display(),
+        .runs.len(),
+        .runs.join(", ")
+    )]
+    ChangedRuns { out: PathBuf, runs: Vec<String> },
     #[error("kNN index: {0} (make the output directory writable)")]
     Index(#[from] IndexError),
     #[error("{}: unreadable run state ({why}); delete it to restart this run", .path.display())]
@@ -171,6 +178,11 @@ pub struct RunOptions {
     /// Stop every run after this many rounds in this invocation, leaving it resumable (for time-limited
     /// jobs; the next invocation continues).
     pub max_rounds: Option<usize>,
+    /// Run only these (policy label, seed) runs (`activepref run --only <run id>`).
+    pub only: Option<Vec<(String, u64)>>,
+    /// Redo runs whose configuration changed since they were made (their files are replaced;
+    /// every other run is kept).
+    pub rerun: bool,
 }
 
 /// What a call to [`run_experiment`] did.
@@ -184,6 +196,10 @@ pub struct RunSummary {
     pub rounds_resumed: usize,
     /// Sum of the per-round train/score/select seconds of the runs done now.
     pub compute_secs: f64,
+    /// Runs that failed, as (file stem, one-line error); every other run was finished or saved.
+    pub failed: Vec<(String, String)>,
+    /// Runs redone because their configuration changed (`rerun`).
+    pub rerun: Vec<String>,
 }
 
 /// What `*.state.json` holds: the finished rounds, what the run has acquired (the labelled set or
@@ -300,13 +316,56 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
         path: resolved_path.clone(),
         error: e.to_string(),
     })?;
-    if let Ok(previous) = fs::read_to_string(&resolved_path)
-        && previous != resolved
-    {
-        return Err(RunError::DifferentConfig {
-            out,
-            resolved: resolved_path,
-        });
+    let same_config =
+        fs::read_to_string(&resolved_path).map_or(true, |previous| previous == resolved);
+    let mut jobs: Vec<(String, u64)> = cfg
+        .policy_labels()
+        .into_iter()
+        .flat_map(|p| cfg.seeds.iter().map(move |&s| (p.clone(), s)))
+        .collect();
+    if let Some(only) = &opts.only {
+        jobs.retain(|j| only.contains(j));
+    }
+    // Every run records its id (`runs/<stem>.run-id`) when it starts; a started or finished run
+    // whose id no longer matches was made with another configuration.
+    let mut changed = vec![];
+    for (policy, seed) in &jobs {
+        let stem = format!("{policy}__seed{seed}");
+        let started = runs_dir.join(format!("{stem}.csv")).exists()
+            || runs_dir.join(format!("{stem}.state.json")).exists();
+        let recorded = fs::read_to_string(runs_dir.join(format!("{stem}.run-id"))).ok();
+        let stale = match recorded {
+            Some(id) => id.trim() != cfg.run_id(policy, *seed),
+            // Results from before run ids: only an unchanged configuration vouches for them.
+            None => started && !same_config,
+        };
+        if stale {
+            changed.push(stem);
+        }
+    }
+    if !changed.is_empty() && !opts.rerun {
+        if changed
+            .iter()
+            .all(|stem| !runs_dir.join(format!("{stem}.run-id")).exists())
+        {
+            return Err(RunError::DifferentConfig {
+                out,
+                resolved: resolved_path,
+            });
+        }
+        return Err(RunError::ChangedRuns { out, runs: changed });
+    }
+    for stem in &changed {
+        for ext in ["csv", "timings.csv", "state.json", "run-id"] {
+            let path = runs_dir.join(format!("{stem}.{ext}"));
+            if path.exists() {
+                fs::remove_file(&path).map_err(|error| RunError::Io {
+                    action: "remove",
+                    path,
+                    error,
+                })?;
+            }
+        }
     }
     write_file(&resolved_path, resolved.as_bytes())?;
 
@@ -318,11 +377,6 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
         Some(bench) => prompt_index_for(cfg, bench, &out, opts.progress)?,
         None => None,
     };
-    let jobs: Vec<(String, u64)> = cfg
-        .policy_labels()
-        .into_iter()
-        .flat_map(|p| cfg.seeds.iter().map(move |&s| (p.clone(), s)))
-        .collect();
     let pending: Vec<&(String, u64)> = jobs
         .iter()
         .filter(|(p, s)| !runs_dir.join(format!("{p}__seed{s}.csv")).exists())
@@ -347,86 +401,103 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
     ));
     let resumed = Mutex::new(0usize);
     let paused = Mutex::new(0usize);
-    let compute: Vec<Result<f64, RunError>> = pending
+    let compute: Vec<(String, Result<f64, RunError>)> = pending
         .par_iter()
         .map(|(policy, seed)| {
             let stem = format!("{policy}__seed{seed}");
-            let done = match (&pool_bench, &pair_bench) {
-                (Some(bench), _) => {
-                    let lp = PoolLoop::new(
-                        bench,
-                        &cfg.model,
-                        cfg.loop_.as_ref().expect("checked config"),
-                        *seed,
-                    )
-                    .with_prompt_index(prompt_index.clone());
-                    let run = PoolRun {
-                        lp,
-                        policy: cfg.policies[policy].build(),
-                        label: policy.clone(),
-                        seed: *seed,
-                    };
-                    drive(
-                        run,
-                        &runs_dir,
-                        &stem,
-                        &bar,
-                        opts.max_rounds,
-                        |run, labelled, round| {
-                            run.lp = PoolLoop::resume_from(
-                                run.lp.bench(),
-                                &cfg.model,
-                                cfg.loop_.as_ref().expect("checked config"),
-                                *seed,
-                                labelled,
-                                round,
-                            )?
-                            .with_prompt_index(run.lp.prompt_index());
-                            Ok(())
-                        },
-                    )?
+            let id_path = runs_dir.join(format!("{stem}.run-id"));
+            let result = (|| -> Result<f64, RunError> {
+                if !id_path.exists() {
+                    write_file(
+                        &id_path,
+                        format!("{}\n", cfg.run_id(policy, *seed)).as_bytes(),
+                    )?;
                 }
-                (None, Some(bench)) => {
-                    let spec = &cfg.pair_policies[policy];
-                    let new_loop = || {
-                        PairLoop::new(
+                let done = match (&pool_bench, &pair_bench) {
+                    (Some(bench), _) => {
+                        let lp = PoolLoop::new(
                             bench,
                             &cfg.model,
-                            cfg.pair_loop.as_ref().expect("checked config"),
-                            spec,
-                            cfg.pair_mode,
+                            cfg.loop_.as_ref().expect("checked config"),
                             *seed,
                         )
-                    };
-                    let run = PairRun {
-                        lp: new_loop(),
-                        label: policy.clone(),
-                        seed: *seed,
-                        mode: cfg.pair_mode,
-                    };
-                    drive(
-                        run,
-                        &runs_dir,
-                        &stem,
-                        &bar,
-                        opts.max_rounds,
-                        |run, acquired, round| {
-                            run.lp = new_loop().resume_from(acquired, round)?;
-                            Ok(())
-                        },
-                    )?
-                }
-                (None, None) => unreachable!("every benchmark kind builds one of the two"),
-            };
-            *resumed.lock().expect("no poisoned lock") += done.from_round;
-            *paused.lock().expect("no poisoned lock") += usize::from(!done.finished);
-            Ok(done.secs)
+                        .with_prompt_index(prompt_index.clone());
+                        let run = PoolRun {
+                            lp,
+                            policy: cfg.policies[policy].build(),
+                            label: policy.clone(),
+                            seed: *seed,
+                        };
+                        drive(
+                            run,
+                            &runs_dir,
+                            &stem,
+                            &bar,
+                            opts.max_rounds,
+                            |run, labelled, round| {
+                                run.lp = PoolLoop::resume_from(
+                                    run.lp.bench(),
+                                    &cfg.model,
+                                    cfg.loop_.as_ref().expect("checked config"),
+                                    *seed,
+                                    labelled,
+                                    round,
+                                )?
+                                .with_prompt_index(run.lp.prompt_index());
+                                Ok(())
+                            },
+                        )?
+                    }
+                    (None, Some(bench)) => {
+                        let spec = &cfg.pair_policies[policy];
+                        let new_loop = || {
+                            PairLoop::new(
+                                bench,
+                                &cfg.model,
+                                cfg.pair_loop.as_ref().expect("checked config"),
+                                spec,
+                                cfg.pair_mode,
+                                *seed,
+                            )
+                        };
+                        let run = PairRun {
+                            lp: new_loop(),
+                            label: policy.clone(),
+                            seed: *seed,
+                            mode: cfg.pair_mode,
+                        };
+                        drive(
+                            run,
+                            &runs_dir,
+                            &stem,
+                            &bar,
+                            opts.max_rounds,
+                            |run, acquired, round| {
+                                run.lp = new_loop().resume_from(acquired, round)?;
+                                Ok(())
+                            },
+                        )?
+                    }
+                    (None, None) => unreachable!("every benchmark kind builds one of the two"),
+                };
+                *resumed.lock().expect("no poisoned lock") += done.from_round;
+                *paused.lock().expect("no poisoned lock") += usize::from(!done.finished);
+                Ok(done.secs)
+            })();
+            if let Err(e) = &result {
+                bar.println(format!("error: run {stem}: {e}"));
+            }
+            (stem, result)
         })
         .collect();
     bar.finish_and_clear();
     let mut compute_secs = 0.0;
-    for c in compute {
-        compute_secs += c?;
+    let mut failed = vec![];
+    for (stem, c) in compute {
+        match c {
+            Ok(secs) => compute_secs += secs,
+            Err(e) => failed.push((stem, e.to_string())),
+        }
     }
     Ok(RunSummary {
         output_dir: out,
@@ -435,6 +506,8 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
         rounds_resumed: resumed.into_inner().expect("no poisoned lock"),
         runs_paused: paused.into_inner().expect("no poisoned lock"),
         compute_secs,
+        failed,
+        rerun: changed,
     })
 }
 

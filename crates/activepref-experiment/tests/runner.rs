@@ -49,6 +49,7 @@ fn balpm_runs_cache_the_knn_index_in_the_output_directory() {
             fresh: true,
             progress: false,
             max_rounds: Some(1),
+            ..Default::default()
         },
     )
     .unwrap();
@@ -228,25 +229,70 @@ fn interrupted_runs_resume_to_the_same_numbers() {
 }
 
 #[test]
-fn changed_config_in_the_same_directory_is_refused() {
+fn changed_runs_are_refused_unless_rerun_and_new_seeds_are_added() {
     let dir = scratch("changed");
     let out = dir.join("x");
-    run_experiment(
-        &config(&out),
-        &RunOptions {
-            max_rounds: Some(1),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let mut other = config(&out);
-    other.seeds = vec![5];
+    let first = RunOptions {
+        max_rounds: Some(1),
+        ..Default::default()
+    };
+    run_experiment(&config(&out), &first).unwrap();
+    // A new seed changes no existing run: it is simply added.
+    let mut more = config(&out);
+    more.seeds.push(5);
+    let s = run_experiment(&more, &first).unwrap();
+    assert_eq!((s.runs_total, s.rerun.len()), (9, 0));
+    // A model change changes every run: refused, naming them, unless --rerun.
+    let mut other = more.clone();
+    other.model.train.lr *= 2.0;
     let err = run_experiment(&other, &RunOptions::default())
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("different configuration") && err.contains("--fresh"),
+        err.contains("9 run(s) were made with a different configuration")
+            && err.contains("--rerun"),
         "{err}"
+    );
+    let redone = run_experiment(
+        &other,
+        &RunOptions {
+            rerun: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        (redone.rerun.len(), redone.runs_skipped, redone.failed.len()),
+        (9, 0, 0)
+    );
+    // The redone runs are exactly what a fresh directory gives.
+    let mut fresh = other.clone();
+    fresh.output_dir = Some(dir.join("fresh"));
+    run_experiment(&fresh, &RunOptions::default()).unwrap();
+    assert_eq!(
+        as_text(run_files(&out)),
+        as_text(run_files(&dir.join("fresh")))
+    );
+    // `only` runs just the named runs.
+    let mut one = other.clone();
+    one.output_dir = Some(dir.join("one"));
+    let s = run_experiment(
+        &one,
+        &RunOptions {
+            only: Some(vec![("balpm".into(), 5)]),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(s.runs_total, 1);
+    let files = run_files(&dir.join("one"));
+    assert_eq!(files.len(), 1);
+    assert_eq!(
+        files[0],
+        run_files(&out)
+            .into_iter()
+            .find(|(n, _)| n == "balpm__seed5.csv")
+            .unwrap()
     );
 }
 

@@ -15,9 +15,11 @@
 //!   and the x value is the labelled-set size *at that round* (the reference's off-by-one, which
 //!   flatters the method by one batch, is not reproduced).
 
+mod ablation;
 mod plot;
 mod saving;
 
+pub use ablation::{GridPoint, write_ablation_report};
 pub use activepref_core::saving::DEFAULT_BOOTSTRAP;
 pub use plot::{LineLook, line_look, plot_curves};
 pub use saving::{Reached, SavingDefinition, SavingInterval, bootstrap_saving, label_saving};

@@ -1,0 +1,442 @@
+//! `activepref run` over a sweep, `sweep plan` and `sweep slurm`.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use activepref_experiment::{PlannedRun, RunOptions, Sweep, run_experiment};
+use anyhow::{anyhow, bail};
+use serde::Deserialize;
+
+use crate::say;
+
+/// What `activepref run` was asked.
+pub struct RunArgs {
+    pub experiment: PathBuf,
+    pub fresh: bool,
+    pub out: Option<PathBuf>,
+    pub max_rounds: Option<usize>,
+    pub no_report: bool,
+    pub quiet: bool,
+    pub only: Vec<String>,
+    pub rerun: bool,
+}
+
+/// Loads the file's sweep, with `--out` (when given) as the results root.
+fn load(experiment: &Path, out: Option<&Path>) -> anyhow::Result<Sweep> {
+    let mut sweep = Sweep::load(experiment)?;
+    if let Some(out) = out {
+        for v in &mut sweep.variants {
+            v.config.output_dir = Some(if v.name.is_empty() {
+                out.to_path_buf()
+            } else {
+                out.join(&v.name)
+            });
+        }
+        if let Some(v) = sweep.variants.first().filter(|v| v.name.is_empty()) {
+            v.config
+                .check_output_dir()
+                .map_err(|e| anyhow!("--out: {}", e.message))?;
+        } else if let Some(parent) = out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty() && !p.is_dir())
+        {
+            bail!(
+                "--out: the parent directory `{}` does not exist; create it or choose another --out",
+                parent.display()
+            );
+        }
+    }
+    Ok(sweep)
+}
+
+/// `activepref run`: every variant of the file (or only the runs named by `--only`), then each
+/// variant's report. A failed run is reported at the end; the others are kept.
+pub fn run(a: &RunArgs) -> anyhow::Result<()> {
+    if a.fresh && !a.only.is_empty() {
+        bail!(
+            "--fresh cannot be combined with --only: a single run would delete every other run's results"
+        );
+    }
+    let sweep = load(&a.experiment, a.out.as_deref())?;
+    let plan = sweep.plan();
+    let wanted: Option<HashSet<&str>> =
+        (!a.only.is_empty()).then(|| a.only.iter().map(String::as_str).collect());
+    if let Some(ids) = &wanted
+        && let Some(unknown) = ids.iter().find(|id| !plan.iter().any(|r| r.id == **id))
+    {
+        bail!(
+            "--only: no run of {} has id `{unknown}`; `activepref sweep plan {}` lists them",
+            a.experiment.display(),
+            a.experiment.display()
+        );
+    }
+    let mut failed = vec![];
+    let mut complete = 0;
+    for v in &sweep.variants {
+        let cfg = &v.config;
+        let only: Option<Vec<(String, u64)>> = wanted.as_ref().map(|ids| {
+            plan.iter()
+                .filter(|r| r.variant == v.name && ids.contains(r.id.as_str()))
+                .map(|r| (r.policy.clone(), r.seed))
+                .collect()
+        });
+        if only.as_ref().is_some_and(Vec::is_empty) {
+            continue;
+        }
+        let label = if v.name.is_empty() {
+            cfg.name.clone()
+        } else {
+            format!("{} [{}]", cfg.name, v.name)
+        };
+        let started = Instant::now();
+        let summary = run_experiment(
+            cfg,
+            &RunOptions {
+                fresh: a.fresh,
+                progress: !a.quiet,
+                max_rounds: a.max_rounds,
+                only,
+                rerun: a.rerun,
+            },
+        )?;
+        say!(
+            "{label}: {} runs ({} already finished, {} rounds resumed) in {:.1} s wall time",
+            summary.runs_total,
+            summary.runs_skipped,
+            summary.rounds_resumed,
+            started.elapsed().as_secs_f64()
+        );
+        if !summary.rerun.is_empty() {
+            say!(
+                "{label}: redid {} run(s) whose configuration changed: {}",
+                summary.rerun.len(),
+                summary.rerun.join(", ")
+            );
+        }
+        failed.extend(
+            summary
+                .failed
+                .iter()
+                .map(|(stem, e)| format!("{label}: {stem}: {e}")),
+        );
+        if summary.runs_paused > 0 {
+            say!(
+                "{} runs paused by --max-rounds; run the same command again to continue",
+                summary.runs_paused
+            );
+        } else if !a.no_report && wanted.is_none() && summary.failed.is_empty() {
+            if v.name.is_empty() {
+                crate::report(&summary.output_dir, cfg, crate::ReportOverrides::default())?;
+            } else {
+                complete += 1;
+            }
+        }
+    }
+    // Every grid point finished: its report, and one ablation report per grid across them.
+    if complete > 0 && complete == sweep.variants.len() {
+        crate::report_results(&sweep_root(&sweep), crate::ReportOverrides::default())?;
+    }
+    if !failed.is_empty() {
+        for f in &failed {
+            eprintln!("failed: {f}");
+        }
+        bail!(
+            "{} run(s) failed (listed above); every other run is finished or saved, and the same command retries only the failed ones",
+            failed.len()
+        );
+    }
+    Ok(())
+}
+
+/// The results root of a sweep: the directory that holds `<grid>/<point>/` (or the single
+/// results directory of a file without a sweep).
+fn sweep_root(sweep: &Sweep) -> PathBuf {
+    match sweep.variants.first() {
+        Some(v) if !v.name.is_empty() => v
+            .config
+            .output_dir()
+            .parent()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
+        Some(v) => v.config.output_dir(),
+        None => PathBuf::new(),
+    }
+}
+
+/// `activepref sweep plan`: every run and its id.
+pub fn plan(experiment: &Path, json: bool) -> anyhow::Result<()> {
+    let sweep = Sweep::load(experiment)?;
+    let plan = sweep.plan();
+    if json {
+        let runs: Vec<serde_json::Value> = plan
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "id": r.id, "variant": r.variant, "policy": r.policy, "seed": r.seed,
+                    "output_dir": r.output_dir.display().to_string(),
+                })
+            })
+            .collect();
+        say!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "file": experiment.display().to_string(), "runs": runs })
+            )?
+        );
+        return Ok(());
+    }
+    say!("{}", plan_text(experiment, &sweep, &plan));
+    Ok(())
+}
+
+/// The plan as a table (what `sweep plan` prints; golden-tested).
+pub fn plan_text(experiment: &Path, sweep: &Sweep, plan: &[PlannedRun]) -> String {
+    let w = |f: &dyn Fn(&PlannedRun) -> usize, head: usize| {
+        plan.iter().map(f).max().unwrap_or(0).max(head)
+    };
+    let (wv, wp) = (w(&|r| r.variant.len().max(1), 7), w(&|r| r.policy.len(), 6));
+    let mut lines = vec![format!(
+        "{}: {} variant(s), {} run(s)",
+        experiment.display(),
+        sweep.variants.len(),
+        plan.len()
+    )];
+    lines.push(format!(
+        "{:<12}  {:<wv$}  {:<wp$}  {:>6}  results",
+        "id", "variant", "policy", "seed"
+    ));
+    for r in plan {
+        let variant = if r.variant.is_empty() {
+            "-"
+        } else {
+            &r.variant
+        };
+        lines.push(format!(
+            "{:<12}  {variant:<wv$}  {:<wp$}  {:>6}  {}",
+            r.id,
+            r.policy,
+            r.seed,
+            r.output_dir.display()
+        ));
+    }
+    lines.join("\n")
+}
+
+/// SLURM resources: the experiment file's `slurm:` section, then flags.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlurmResources {
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    /// Wall-clock limit per run (`HH:MM:SS` or `D-HH:MM:SS`).
+    pub time: String,
+    pub cpus_per_task: usize,
+    /// Memory per run (`32G`).
+    pub mem: String,
+    /// GPUs per run (`--gres=gpu:N`); none by default.
+    pub gpus: Option<usize>,
+    /// At most this many array tasks at once (`--array=...%N`).
+    pub max_parallel: Option<usize>,
+    /// More `#SBATCH` lines, verbatim (`--qos=long`).
+    pub extra: Vec<String>,
+}
+
+impl Default for SlurmResources {
+    fn default() -> Self {
+        Self {
+            partition: None,
+            account: None,
+            time: "24:00:00".into(),
+            cpus_per_task: 8,
+            mem: "32G".into(),
+            gpus: None,
+            max_parallel: None,
+            extra: vec![],
+        }
+    }
+}
+
+/// The flags of `sweep slurm` that override the file's `slurm:` section.
+#[derive(Default)]
+pub struct SlurmFlags {
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    pub time: Option<String>,
+    pub cpus_per_task: Option<usize>,
+    pub mem: Option<String>,
+    pub gpus: Option<usize>,
+    pub max_parallel: Option<usize>,
+}
+
+/// The file's `slurm:` section (defaults where it has none).
+fn resources_of(experiment: &Path) -> anyhow::Result<SlurmResources> {
+    let text = std::fs::read_to_string(experiment)
+        .map_err(|e| anyhow!("{}: cannot read ({e})", experiment.display()))?;
+    let root: yaml_serde::Value =
+        yaml_serde::from_str(&text).map_err(|e| anyhow!("{}: {e}", experiment.display()))?;
+    match root.get("slurm") {
+        None => Ok(SlurmResources::default()),
+        Some(v) => yaml_serde::from_value(v.clone())
+            .map_err(|e| anyhow!("{}: slurm: {e}", experiment.display())),
+    }
+}
+
+/// Where the scripts of `sweep slurm` point (absolute paths).
+pub struct SlurmPaths<'a> {
+    pub experiment: &'a Path,
+    pub binary: &'a Path,
+    pub workdir: &'a Path,
+    pub out: &'a Path,
+    pub results_root: &'a Path,
+}
+
+/// The files `sweep slurm` writes: (file name, contents, executable).
+pub fn slurm_files(
+    p: &SlurmPaths<'_>,
+    name: &str,
+    ids: &[String],
+    r: &SlurmResources,
+) -> Vec<(String, String, bool)> {
+    let SlurmPaths {
+        experiment,
+        binary,
+        workdir,
+        out,
+        results_root,
+    } = *p;
+    let mut head = vec![
+        format!("#SBATCH --cpus-per-task={}", r.cpus_per_task),
+        format!("#SBATCH --mem={}", r.mem),
+        format!("#SBATCH --time={}", r.time),
+    ];
+    if let Some(p) = &r.partition {
+        head.push(format!("#SBATCH --partition={p}"));
+    }
+    if let Some(a) = &r.account {
+        head.push(format!("#SBATCH --account={a}"));
+    }
+    if let Some(g) = r.gpus {
+        head.push(format!("#SBATCH --gres=gpu:{g}"));
+    }
+    head.extend(r.extra.iter().map(|x| format!("#SBATCH {x}")));
+    let throttle = r.max_parallel.map_or(String::new(), |m| format!("%{m}"));
+    let array = format!(
+        "#!/usr/bin/env bash
+# One array task per run id of {exp} (`activepref sweep plan` lists them).
+#SBATCH --job-name={name}
+#SBATCH --array=0-{last}{throttle}
+#SBATCH --output={logs}/%A_%a.out
+{head}
+set -euo pipefail
+cd {workdir}
+id=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" {runs})
+# Resumable: a task that is killed or times out continues from its last round when resubmitted.
+exec {bin} --threads \"${{SLURM_CPUS_PER_TASK:-1}}\" run {exp} --only \"$id\" --quiet
+",
+        exp = experiment.display(),
+        last = ids.len().saturating_sub(1),
+        logs = out.join("logs").display(),
+        head = head.join("\n"),
+        workdir = workdir.display(),
+        runs = out.join("runs.txt").display(),
+        bin = binary.display(),
+    );
+    let merge = format!(
+        "#!/usr/bin/env bash
+# The merge step: every variant's report, once the array is done.
+#SBATCH --job-name={name}-report
+#SBATCH --output={logs}/%j-report.out
+#SBATCH --cpus-per-task=1
+#SBATCH --mem=4G
+#SBATCH --time=01:00:00
+set -euo pipefail
+cd {workdir}
+exec {bin} report {root}
+",
+        logs = out.join("logs").display(),
+        workdir = workdir.display(),
+        bin = binary.display(),
+        root = results_root.display(),
+    );
+    let submit = format!(
+        "#!/usr/bin/env bash
+# Submits the run array, then the report once every task has ended.
+set -euo pipefail
+cd \"$(dirname \"$0\")\"
+mkdir -p logs
+array=$(sbatch --parsable array.sbatch)
+merge=$(sbatch --parsable --dependency=afterany:${{array}} merge.sbatch)
+echo \"submitted {n} run(s) as array job ${{array}}; report job ${{merge}}\"
+",
+        n = ids.len()
+    );
+    vec![
+        (
+            "runs.txt".into(),
+            ids.iter().map(|id| format!("{id}\n")).collect(),
+            false,
+        ),
+        ("array.sbatch".into(), array, false),
+        ("merge.sbatch".into(), merge, false),
+        ("submit.sh".into(), submit, true),
+    ]
+}
+
+/// `activepref sweep slurm`: the job-array script, the merge step and a submit script in `out`.
+pub fn slurm(experiment: &Path, out: &Path, flags: SlurmFlags) -> anyhow::Result<()> {
+    let sweep = Sweep::load(experiment)?;
+    let plan = sweep.plan();
+    let mut r = resources_of(experiment)?;
+    r.partition = flags.partition.or(r.partition);
+    r.account = flags.account.or(r.account);
+    r.time = flags.time.unwrap_or(r.time);
+    r.cpus_per_task = flags.cpus_per_task.unwrap_or(r.cpus_per_task);
+    r.mem = flags.mem.unwrap_or(r.mem);
+    r.gpus = flags.gpus.or(r.gpus);
+    r.max_parallel = flags.max_parallel.or(r.max_parallel);
+    if r.cpus_per_task == 0 || r.max_parallel == Some(0) {
+        bail!("--cpus-per-task and --max-parallel must be at least 1");
+    }
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let base = sweep
+        .variants
+        .first()
+        .map(|v| &v.config)
+        .ok_or_else(|| anyhow!("no variants"))?;
+    let root = sweep_root(&sweep);
+    let ids: Vec<String> = plan.iter().map(|r| r.id.clone()).collect();
+    let binary =
+        std::env::current_exe().map_err(|e| anyhow!("cannot find the activepref binary: {e}"))?;
+    let workdir =
+        std::env::current_dir().map_err(|e| anyhow!("cannot read the working directory: {e}"))?;
+    std::fs::create_dir_all(out.join("logs"))
+        .map_err(|e| anyhow!("{}: cannot create ({e})", out.display()))?;
+    let out = abs(out);
+    let experiment = abs(experiment);
+    let paths = SlurmPaths {
+        experiment: &experiment,
+        binary: &binary,
+        workdir: &workdir,
+        out: &out,
+        results_root: &root,
+    };
+    for (name, text, exec) in slurm_files(&paths, &base.name, &ids, &r) {
+        let path = out.join(&name);
+        activepref_core::io::write_atomic_bytes(&path, text.as_bytes())
+            .map_err(|e| anyhow!("{}: cannot write ({e})", path.display()))?;
+        if exec {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+                .map_err(|e| anyhow!("{}: cannot make executable ({e})", path.display()))?;
+        }
+        say!("wrote {}", path.display());
+    }
+    say!(
+        "{} run(s); submit with {}",
+        ids.len(),
+        out.join("submit.sh").display()
+    );
+    Ok(())
+}

@@ -1,0 +1,315 @@
+//! Sweeps end to end through the binary: the plan and its ids, `--only`, SLURM scripts, and a
+//! sweep killed with SIGKILL and rerun.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A two-point sweep over BAL-PM's β on a tiny benchmark; `OUT` is the results root.
+const SWEEP: &str = "name: sweeptest
+output_dir: OUT
+benchmark: { kind: synthetic, pool_prompts: 80, validation_prompts: 30, test_prompts: 30, ood_prompts: 30 }
+model: { members: 2, mlp: { hidden: [8], weight_init_std: 0.1 }, train: { lr: 0.003, max_epochs: 3 } }
+loop: { initial_labels: 10, batch_size: 10, rounds: ROUNDS }
+policies:
+  random: { policy: random }
+  balpm: { policy: balpm, k: 5 }
+seeds: [1, 2]
+sweep:
+  beta:
+    policies.balpm.beta: [0.1, 0.001]
+slurm: { partition: short, time: \"02:00:00\", cpus_per_task: 2, mem: 4G, max_parallel: 3 }
+";
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("activepref-sweep-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes the sweep file with its results root at `out`.
+fn sweep_file(dir: &Path, out: &Path, rounds: usize) -> PathBuf {
+    let file = dir.join("sweep.yaml");
+    let text = SWEEP
+        .replace("OUT", &out.display().to_string())
+        .replace("ROUNDS", &rounds.to_string());
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+fn activepref(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_activepref"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// Every finished run file under `root` as (relative path, text), sorted.
+fn run_files(root: &Path) -> Vec<(String, String)> {
+    let mut out = vec![];
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let name = p.to_string_lossy().into_owned();
+                if name.contains("/runs/")
+                    && name.ends_with(".csv")
+                    && !name.ends_with(".timings.csv")
+                {
+                    let rel = p.strip_prefix(root).unwrap().display().to_string();
+                    out.push((rel, std::fs::read_to_string(&p).unwrap()));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn plan_ids_are_stable_golden() {
+    // The results root is a fixed absolute path (nothing is written), so the text is the same on
+    // every machine; the ids are hashes of the resolved run configurations.
+    let dir = scratch("plan");
+    let file = sweep_file(&dir, Path::new("/tmp/activepref-plan-golden"), 2);
+    let (ok, text, err) = activepref(&["sweep", "plan", &file.display().to_string()]);
+    assert!(ok, "{err}");
+    let text = text.replace(&file.display().to_string(), "sweep.yaml");
+    let golden = "sweep.yaml: 2 variant(s), 8 run(s)
+id            variant          policy    seed  results
+GOLDEN
+";
+    let (head, rows): (Vec<&str>, Vec<&str>) = (
+        text.lines().take(2).collect(),
+        text.lines().skip(2).collect(),
+    );
+    assert_eq!(head.join("\n") + "\nGOLDEN\n", golden, "{text}");
+    let expected = [
+        ("beta/beta=0.1", "random", 1),
+        ("beta/beta=0.1", "random", 2),
+        ("beta/beta=0.1", "balpm", 1),
+        ("beta/beta=0.1", "balpm", 2),
+        ("beta/beta=0.001", "random", 1),
+        ("beta/beta=0.001", "random", 2),
+        ("beta/beta=0.001", "balpm", 1),
+        ("beta/beta=0.001", "balpm", 2),
+    ];
+    let ids: Vec<&str> = rows
+        .iter()
+        .map(|r| r.split_whitespace().next().unwrap())
+        .collect();
+    for (row, (variant, policy, seed)) in rows.iter().zip(expected) {
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(&cols[1..4], &[variant, policy, &seed.to_string()], "{row}");
+        assert_eq!(cols[4], format!("/tmp/activepref-plan-golden/{variant}"));
+    }
+    assert_eq!(
+        ids, GOLDEN_IDS,
+        "run ids changed: they must be the same on every machine and run"
+    );
+    // Twice gives the same bytes; --json carries the same ids.
+    let (_, again, _) = activepref(&["sweep", "plan", &file.display().to_string()]);
+    assert_eq!(
+        again.replace(&file.display().to_string(), "sweep.yaml"),
+        text
+    );
+    let (_, json, _) = activepref(&["sweep", "plan", "--json", &file.display().to_string()]);
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let json_ids: Vec<&str> = doc["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(json_ids, ids);
+}
+
+/// The ids of the golden plan (computed once; any change to them is a breaking change).
+const GOLDEN_IDS: [&str; 8] = [
+    "6778c4b5324e",
+    "855807aecd5b",
+    "d28ad049d52b",
+    "725ac395f9b6",
+    "631971a35d0d",
+    "e7c687515ff2",
+    "60f9a1aa0046",
+    "d9bf42c45145",
+];
+
+#[test]
+fn only_runs_one_run_with_the_bytes_of_the_full_sweep() {
+    let dir = scratch("only");
+    let (full, one) = (dir.join("full"), dir.join("one"));
+    let file_full = sweep_file(&dir, &full, 2);
+    let (ok, _, err) = activepref(&["run", "-q", &file_full.display().to_string()]);
+    assert!(ok, "{err}");
+    assert_eq!(run_files(&full).len(), 8);
+    assert!(
+        full.join("beta/ablation/balpm.png").exists()
+            && full.join("beta/beta=0.1/report/summary.md").exists()
+    );
+    let sub = dir.join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    let file_one = sweep_file(&sub, &one, 2);
+    let (_, plan, _) = activepref(&["sweep", "plan", &file_one.display().to_string()]);
+    let row = plan
+        .lines()
+        .find(|l| {
+            l.contains("beta/beta=0.001")
+                && l.contains("balpm")
+                && l.split_whitespace().nth(3) == Some("2")
+        })
+        .unwrap();
+    let id = row.split_whitespace().next().unwrap();
+    let (ok, _, err) = activepref(&["run", "-q", "--only", id, &file_one.display().to_string()]);
+    assert!(ok, "{err}");
+    let files = run_files(&one);
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(files[0].0, "beta/beta=0.001/runs/balpm__seed2.csv");
+    assert_eq!(
+        files[0],
+        run_files(&full)
+            .into_iter()
+            .find(|(n, _)| *n == files[0].0)
+            .unwrap()
+    );
+    let (ok, _, err) = activepref(&["run", "--only", "nosuchid", &file_one.display().to_string()]);
+    assert!(
+        !ok && err.contains("--only: no run") && err.contains("sweep plan"),
+        "{err}"
+    );
+}
+
+#[test]
+fn slurm_scripts_hold_one_task_per_run_id() {
+    let dir = scratch("slurm");
+    let file = sweep_file(&dir, &dir.join("results"), 2);
+    let out = dir.join("slurm");
+    let (ok, _, err) = activepref(&[
+        "sweep",
+        "slurm",
+        &file.display().to_string(),
+        "--out",
+        &out.display().to_string(),
+        "--mem",
+        "8G",
+    ]);
+    assert!(ok, "{err}");
+    let (_, plan, _) = activepref(&["sweep", "plan", &file.display().to_string()]);
+    let ids: Vec<&str> = plan
+        .lines()
+        .skip(2)
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    let runs = std::fs::read_to_string(out.join("runs.txt")).unwrap();
+    assert_eq!(runs.lines().collect::<Vec<_>>(), ids);
+    let array = std::fs::read_to_string(out.join("array.sbatch")).unwrap();
+    for line in [
+        "#SBATCH --job-name=sweeptest",
+        "#SBATCH --array=0-7%3",
+        "#SBATCH --cpus-per-task=2",
+        "#SBATCH --mem=8G",
+        "#SBATCH --time=02:00:00",
+        "#SBATCH --partition=short",
+        "id=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\"",
+    ] {
+        assert!(array.contains(line), "`{line}` missing:\n{array}");
+    }
+    assert!(
+        array.contains(&format!("run {} --only \"$id\" --quiet", file.display())),
+        "{array}"
+    );
+    let merge = std::fs::read_to_string(out.join("merge.sbatch")).unwrap();
+    assert!(
+        merge.contains(&format!("report {}", dir.join("results").display())),
+        "{merge}"
+    );
+    let submit = std::fs::read_to_string(out.join("submit.sh")).unwrap();
+    assert!(
+        submit.contains("sbatch --parsable array.sbatch")
+            && submit.contains("--dependency=afterany:${array}"),
+        "{submit}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(out.join("submit.sh"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o111,
+        0o111
+    );
+}
+
+#[test]
+fn a_sweep_killed_with_sigkill_resumes_to_the_same_files() {
+    let dir = scratch("kill");
+    let (whole, killed) = (dir.join("whole"), dir.join("killed"));
+    let (w, k) = (dir.join("w"), dir.join("k"));
+    std::fs::create_dir_all(&w).unwrap();
+    std::fs::create_dir_all(&k).unwrap();
+    let file_whole = sweep_file(&w, &whole, 10);
+    let file_killed = sweep_file(&k, &killed, 10);
+    let (ok, _, err) = activepref(&[
+        "--threads",
+        "1",
+        "run",
+        "-q",
+        "--no-report",
+        &file_whole.display().to_string(),
+    ]);
+    assert!(ok, "{err}");
+    // Start the same sweep, wait until some run has checkpointed a round, then SIGKILL it.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_activepref"))
+        .args([
+            "--threads",
+            "1",
+            "run",
+            "-q",
+            "--no-report",
+            &file_killed.display().to_string(),
+        ])
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let checkpointed = || {
+        std::fs::read_dir(killed.join("beta/beta=0.1/runs"))
+            .map(|it| {
+                it.filter_map(Result::ok)
+                    .any(|e| e.file_name().to_string_lossy().ends_with(".state.json"))
+            })
+            .unwrap_or(false)
+    };
+    while !checkpointed() && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let was_running = child.try_wait().unwrap().is_none();
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(
+        was_running,
+        "the sweep finished before it could be killed; make it longer"
+    );
+    assert!(
+        run_files(&killed).len() < 8,
+        "killed before every run finished"
+    );
+    let (ok, out, err) = activepref(&[
+        "run",
+        "-q",
+        "--no-report",
+        &file_killed.display().to_string(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("rounds resumed"), "{out}");
+    assert_eq!(run_files(&killed), run_files(&whole));
+}

@@ -1,0 +1,278 @@
+//! Sweeps: named grids over any parameter of an experiment file, expanded into variants and runs
+//! with stable ids (`activepref sweep plan`), run one at a time (`activepref run --only <id>`), or
+//! as a SLURM job array (`activepref sweep slurm`).
+//!
+//! ```yaml
+//! sweep:
+//!   beta:                                   # a named grid: one variant per value
+//!     policies.balpm.beta: [1.0, 0.1, 0.01]
+//!   estimator_and_k:                        # several paths: every combination, first path slowest
+//!     policies.balpm.estimator: [ksg, kl]
+//!     policies.balpm.k: [5, 13]
+//! ```
+//!
+//! Grids are expanded one after another (not crossed with each other). A path is dotted YAML keys
+//! from the top of the file; a missing key is added (`policies.balpm.beta` sets a default that the
+//! file left out). Each grid point is a variant with its own results directory,
+//! `<output_dir>/<grid>/<last key>=<value>[,...]`, and is checked like any experiment file. A file
+//! without `sweep:` has one variant, the file itself, in its usual directory.
+//!
+//! A run is one (variant, policy, seed); its id is [`ExperimentConfig::run_id`] of the variant.
+//! A top-level `slurm:` section (resources for `activepref sweep slurm`) is read by the CLI and
+//! ignored here.
+
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use yaml_serde::{Mapping, Value};
+
+use crate::{ConfigError, ExperimentConfig};
+
+/// One grid point of a sweep (or the file itself).
+#[derive(Clone, Debug)]
+pub struct Variant {
+    /// `<grid>/<slug>`, or empty for a file without a sweep.
+    pub name: String,
+    /// The parameters this variant sets, as (dotted path, value in YAML flow form).
+    pub settings: Vec<(String, String)>,
+    pub config: ExperimentConfig,
+}
+
+/// One (variant, policy, seed) run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedRun {
+    pub id: String,
+    pub variant: String,
+    pub policy: String,
+    pub seed: u64,
+    pub output_dir: PathBuf,
+}
+
+/// An experiment file with its sweep expanded.
+#[derive(Clone, Debug)]
+pub struct Sweep {
+    pub file: PathBuf,
+    pub variants: Vec<Variant>,
+}
+
+fn err(file: &Path, field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        file: file.to_path_buf(),
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// A YAML scalar or collection on one line (`0.01`, `kl`, `[8, 16]`).
+fn flow(v: &Value) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => format!("{v:?}"),
+    }
+}
+
+/// A directory-name-safe form of a setting.
+fn slug(settings: &[(String, String)]) -> String {
+    settings
+        .iter()
+        .map(|(path, value)| format!("{}={value}", path.rsplit('.').next().unwrap_or(path)))
+        .collect::<Vec<_>>()
+        .join(",")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._=,-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Sets the dotted `path` of `root` to `value`, adding missing keys.
+fn set_path(root: &mut Value, path: &str, value: Value) -> Result<(), String> {
+    let keys: Vec<&str> = path.split('.').collect();
+    if keys.iter().any(|k| k.is_empty()) {
+        return Err("is not a dotted path of keys (e.g. policies.balpm.beta)".into());
+    }
+    let mut node = root;
+    for (i, key) in keys.iter().enumerate() {
+        let Value::Mapping(map) = node else {
+            return Err(format!(
+                "`{}` is not a section, so it has no key `{key}`",
+                keys[..i].join(".")
+            ));
+        };
+        let k = Value::String((*key).to_string());
+        if i + 1 == keys.len() {
+            map.insert(k, value);
+            return Ok(());
+        }
+        if !map.contains_key(&k) {
+            map.insert(k.clone(), Value::Mapping(Mapping::new()));
+        }
+        node = map.get_mut(&k).expect("just inserted");
+    }
+    unreachable!("the loop returns at the last key")
+}
+
+impl Sweep {
+    /// Reads an experiment file and expands its `sweep:` section (if any) into checked variants.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| err(path, "", format!("cannot read the experiment file: {e}")))?;
+        Self::parse(&text, path)
+    }
+
+    /// [`Sweep::load`] on text named `path` in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let mut root: Value = yaml_serde::from_str(text).map_err(|e| {
+            err(
+                path,
+                "",
+                format!("{e} (see experiments/quickstart.yaml for a complete example)"),
+            )
+        })?;
+        // `slurm:` belongs to `activepref sweep slurm`, not to the runs.
+        let (sweep, slurm) = match &mut root {
+            Value::Mapping(m) => (m.remove("sweep"), m.remove("slurm")),
+            _ => (None, None),
+        };
+        let Some(sweep) = sweep else {
+            let config = match slurm {
+                None => ExperimentConfig::parse(text, path)?,
+                Some(_) => ExperimentConfig::parse(
+                    &yaml_serde::to_string(&root).expect("a YAML value serialises"),
+                    path,
+                )?,
+            };
+            return Ok(Self {
+                file: path.to_path_buf(),
+                variants: vec![Variant {
+                    name: String::new(),
+                    settings: vec![],
+                    config,
+                }],
+            });
+        };
+        let grids: IndexMap<String, IndexMap<String, Vec<Value>>> = yaml_serde::from_value(sweep)
+            .map_err(|e| {
+            err(
+                path,
+                "sweep",
+                format!("{e}; write `sweep: {{ <grid name>: {{ <dotted.path>: [value, ...] }} }}`"),
+            )
+        })?;
+        if grids.is_empty() {
+            return Err(err(
+                path,
+                "sweep",
+                "is empty; name at least one grid, or remove `sweep:`",
+            ));
+        }
+        let base_text = yaml_serde::to_string(&root).expect("a YAML value serialises");
+        let base = ExperimentConfig::parse(&base_text, path)?;
+        let mut variants = vec![];
+        for (grid, axes) in &grids {
+            let field = format!("sweep.{grid}");
+            if grid.is_empty()
+                || !grid
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
+                return Err(err(
+                    path,
+                    field,
+                    "a grid name may use only letters, digits, '-', '_' and '.'",
+                ));
+            }
+            if axes.is_empty() {
+                return Err(err(
+                    path,
+                    field,
+                    "lists no parameter; add e.g. `policies.balpm.beta: [1.0, 0.1]`",
+                ));
+            }
+            if let Some((p, _)) = axes.iter().find(|(_, values)| values.is_empty()) {
+                return Err(err(
+                    path,
+                    format!("{field}.{p}"),
+                    "has no values; list at least one",
+                ));
+            }
+            // Every combination, the first path varying slowest.
+            let mut points: Vec<Vec<(&String, &Value)>> = vec![vec![]];
+            for (p, values) in axes {
+                points = points
+                    .into_iter()
+                    .flat_map(|point| {
+                        values
+                            .iter()
+                            .map(move |v| [point.clone(), vec![(p, v)]].concat())
+                    })
+                    .collect();
+            }
+            let mut seen = std::collections::HashSet::new();
+            for point in points {
+                let mut value = root.clone();
+                let mut settings = vec![];
+                for (p, v) in &point {
+                    set_path(&mut value, p, (*v).clone())
+                        .map_err(|m| err(path, format!("{field}.{p}"), m))?;
+                    settings.push(((*p).clone(), flow(v)));
+                }
+                let name = format!("{grid}/{}", slug(&settings));
+                if !seen.insert(name.clone()) {
+                    return Err(err(
+                        path,
+                        field,
+                        format!(
+                            "two grid points share the directory `{name}`; list each value once"
+                        ),
+                    ));
+                }
+                let text = yaml_serde::to_string(&value).expect("a YAML value serialises");
+                let at = settings
+                    .iter()
+                    .map(|(p, v)| format!("{p}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let mut config = ExperimentConfig::parse(&text, path).map_err(|e| ConfigError {
+                    message: format!("{} (in sweep grid `{grid}` at {at})", e.message),
+                    ..e
+                })?;
+                config.output_dir = Some(base.output_dir().join(&name));
+                config.variant = Some(name.clone());
+                variants.push(Variant {
+                    name,
+                    settings,
+                    config,
+                });
+            }
+        }
+        Ok(Self {
+            file: path.to_path_buf(),
+            variants,
+        })
+    }
+
+    /// Every run of every variant, in plan order (variant, then policy, then seed).
+    pub fn plan(&self) -> Vec<PlannedRun> {
+        self.variants
+            .iter()
+            .flat_map(|v| {
+                let cfg = &v.config;
+                cfg.policy_labels().into_iter().flat_map(move |policy| {
+                    cfg.seeds.iter().map(move |&seed| PlannedRun {
+                        id: cfg.run_id(&policy, seed),
+                        variant: v.name.clone(),
+                        policy: policy.clone(),
+                        seed,
+                        output_dir: cfg.output_dir(),
+                    })
+                })
+            })
+            .collect()
+    }
+}
