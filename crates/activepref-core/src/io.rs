@@ -4,13 +4,15 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-/// The temporary file [`write_atomic`] writes before the rename: `<name>.partial`, beside `path`.
+/// The temporary file [`write_atomic`] writes before the rename: `<name>.<pid>.partial`, beside
+/// `path`. The process id keeps two processes that write the same file at once (array tasks of a
+/// sweep sharing a results directory or a kNN index cache) from writing into one temporary file.
 pub fn partial_path(path: &Path) -> PathBuf {
     let mut name = path
         .file_name()
         .map(|n| n.to_os_string())
         .unwrap_or_default();
-    name.push(".partial");
+    name.push(format!(".{}.partial", std::process::id()));
     path.with_file_name(name)
 }
 
@@ -53,7 +55,10 @@ mod tests {
         write_atomic_bytes(&path, b"x").unwrap();
         write_atomic_bytes(&path, b"y").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"y");
-        assert_eq!(partial_path(&path), dir.join(format!("a.csv.{}.partial", std::process::id())));
+        assert_eq!(
+            partial_path(&path),
+            dir.join(format!("a.csv.{}.partial", std::process::id()))
+        );
         assert!(!partial_path(&path).exists());
         // A failing writer leaves the old file and no temporary.
         let err = write_atomic(&path, |w| {
