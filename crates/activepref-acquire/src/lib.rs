@@ -39,7 +39,7 @@ pub use registry::{GroupParams, GumbelParams, PolicySpec, PowerParams, ScorePara
 pub use rules::{
     Annealing, ClusteredRank, GumbelRule, GumbelTopK, ProportionalSampling, SampleThenRank,
 };
-pub use scores::UncertaintyScore;
+pub use scores::{LatentRewardInputs, UncertaintyScore, latent_reward_uncertainty};
 
 use activepref_core::EnsemblePrediction;
 use activepref_core::PromptFeatures;

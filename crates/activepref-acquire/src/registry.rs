@@ -273,7 +273,15 @@ mod tests {
             .collect();
         assert_eq!(
             scores,
-            ["bald", "predictive", "aleatoric", "variance", "random"]
+            [
+                "bald",
+                "predictive",
+                "aleatoric",
+                "variance",
+                "random",
+                "latent_reward",
+                "latent_reward_reference"
+            ]
         );
         for score in UncertaintyScore::all() {
             assert_eq!(
@@ -310,7 +318,7 @@ mod tests {
                     other => other,
                 };
                 let policy = spec.build();
-                let u = policy.score().compute(&pred, &mut rng);
+                let u = policy.score().compute(&pred, &mut rng).unwrap();
                 let state = PoolState { prompt_ids: Some(&ids), prediction: Some(&pred), round: 2, ..PoolState::new(&unlabelled, &u, &labelled, &feats) };
                 let picks = policy.select(&state, batch, &mut rng).unwrap();
                 proptest::prop_assert_eq!(picks.len(), batch.min(n_pool), "{}", spec.name());

@@ -301,7 +301,15 @@ fn policies_json_lists_every_registry() {
     assert_eq!(names("pair_policies").len(), 15);
     assert_eq!(
         names("scores"),
-        ["bald", "predictive", "aleatoric", "variance", "random"]
+        [
+            "bald",
+            "predictive",
+            "aleatoric",
+            "variance",
+            "random",
+            "latent_reward",
+            "latent_reward_reference"
+        ]
     );
     let balpm = doc["pool_policies"]
         .as_array()

@@ -278,6 +278,55 @@ impl<'a> PoolLoop<'a> {
         self.bench
     }
 
+    /// Latent Reward Uncertainty of the unlabelled pool (specs/balpm.md §4.5): the members' mean
+    /// reward of each side of every labelled and unlabelled comparison; `reference` scores each
+    /// candidate's preferred side as chosen, as the reference does (reading the hidden label).
+    fn latent_reward_score(
+        &self,
+        fitted: &activepref_model::FittedEnsemble,
+        reference: bool,
+    ) -> Result<Vec<f64>, AcquireError> {
+        let pool = &self.bench.pool;
+        let mean = |x: &activepref_core::FeatureMatrix, idx: &[usize]| -> Vec<f64> {
+            let r = fitted.rewards_at(x, Some(idx));
+            let e = r.len() as f64;
+            (0..idx.len())
+                .map(|i| r.iter().map(|m| f64::from(m[i])).sum::<f64>() / e)
+                .collect()
+        };
+        let (la, lb) = (
+            mean(&pool.pair_a, &self.labelled),
+            mean(&pool.pair_b, &self.labelled),
+        );
+        let (mut chosen, mut rejected) =
+            (Vec::with_capacity(la.len()), Vec::with_capacity(la.len()));
+        for (k, &i) in self.labelled.iter().enumerate() {
+            let (c, r) = if pool.a_preferred[i] {
+                (la[k], lb[k])
+            } else {
+                (lb[k], la[k])
+            };
+            chosen.push(c);
+            rejected.push(r);
+        }
+        let (ca, cb) = (
+            mean(&pool.pair_a, &self.unlabelled),
+            mean(&pool.pair_b, &self.unlabelled),
+        );
+        let preferred: Vec<bool> = self
+            .unlabelled
+            .iter()
+            .map(|&i| pool.a_preferred[i])
+            .collect();
+        activepref_acquire::latent_reward_uncertainty(&activepref_acquire::LatentRewardInputs {
+            labelled_chosen: &chosen,
+            labelled_rejected: &rejected,
+            candidate_a: &ca,
+            candidate_b: &cb,
+            candidate_a_preferred: reference.then_some(preferred.as_slice()),
+        })
+    }
+
     /// The warning a round deserves when the pool ran out before the batch was full (the whole
     /// remaining pool was acquired); `None` otherwise.
     pub fn short_batch_warning(&self, record: &RoundRecord) -> Option<String> {
@@ -345,10 +394,15 @@ impl<'a> PoolLoop<'a> {
             let bald = pred.bald_all();
             let score = match policy.score() {
                 UncertaintyScore::Bald => bald.clone(),
-                other => other.compute(
-                    &pred,
-                    &mut rng_for(self.run_seed, Stream::Policy, &[t as u64, 1]),
-                ),
+                s if s.needs_rewards() => self
+                    .latent_reward_score(&fitted, s == UncertaintyScore::LatentRewardReference)
+                    .map_err(|error| LoopError::Policy { round: t, error })?,
+                other => other
+                    .compute(
+                        &pred,
+                        &mut rng_for(self.run_seed, Stream::Policy, &[t as u64, 1]),
+                    )
+                    .map_err(|error| LoopError::Policy { round: t, error })?,
             };
             let state = PoolState {
                 prompt_ids: Some(&bench.pool.prompt_id),
@@ -439,6 +493,42 @@ mod tests {
                 pool_size: None,
             },
         )
+    }
+
+    #[test]
+    fn latent_reward_uncertainty_ranks_the_pool_by_the_fitted_rewards() {
+        use activepref_acquire::{PolicySpec, ScoreParams};
+        let (bench, mut model, cfg) = setup();
+        model.members = 1; // the paper's LRU uses one model
+        let rank = |score| PolicySpec::Rank(ScoreParams { score }).build();
+        for score in [
+            UncertaintyScore::LatentReward,
+            UncertaintyScore::LatentRewardReference,
+        ] {
+            let mut lp = PoolLoop::new(&bench, &model, &cfg, 4);
+            let before = lp.unlabelled.clone();
+            let labelled = lp.labelled.clone();
+            let (rec, _) = lp.step(rank(score).as_ref()).unwrap();
+            assert_eq!(rec.batch_size, Some(cfg.batch_size));
+            // The same scores computed here from the round's model: the picks are their top 10.
+            let probe = PoolLoop {
+                unlabelled: before.clone(),
+                labelled: labelled.clone(),
+                ..PoolLoop::new(&bench, &model, &cfg, 4)
+            };
+            let train = bench.pool.subset(&labelled);
+            let fitted = model.fit(&train, &bench.validation, 4, 0).unwrap();
+            let u = probe
+                .latent_reward_score(&fitted, score == UncertaintyScore::LatentRewardReference)
+                .unwrap();
+            let mut order: Vec<usize> = (0..before.len()).collect();
+            order.sort_by(|&a, &b| u[b].total_cmp(&u[a]).then(a.cmp(&b)));
+            let mut want: Vec<usize> = order[..cfg.batch_size].iter().map(|&k| before[k]).collect();
+            let mut got: Vec<usize> = lp.labelled[labelled.len()..].to_vec();
+            want.sort_unstable();
+            got.sort_unstable();
+            assert_eq!(got, want, "{score:?}");
+        }
     }
 
     #[test]
