@@ -72,11 +72,43 @@ fn flow(v: &Value) -> String {
     }
 }
 
-/// A directory-name-safe form of a setting.
-fn slug(settings: &[(String, String)]) -> String {
+/// The short form of a value in a directory name: a scalar as itself; a section as its `policy`
+/// (if any), then `key=value` for its other entries and just `key` for a `true` flag, joined by
+/// `-` (`{ policy: balpm, beta: 0.01, no_uncertainty: true }` → `balpm-beta=0.01-no_uncertainty`).
+fn short(v: &Value) -> String {
+    match v {
+        Value::Mapping(m) => {
+            let key = |k: &Value| flow(k);
+            let mut parts: Vec<String> = m
+                .iter()
+                .filter(|(k, _)| key(k) == "policy")
+                .map(|(_, v)| short(v))
+                .collect();
+            for (k, v) in m.iter().filter(|(k, _)| key(k) != "policy") {
+                match v {
+                    Value::Bool(true) => parts.push(key(k)),
+                    Value::Bool(false) => {}
+                    other => parts.push(format!("{}={}", key(k), short(other))),
+                }
+            }
+            parts.join("-")
+        }
+        Value::Sequence(s) => s.iter().map(short).collect::<Vec<_>>().join("-"),
+        other => flow(other),
+    }
+}
+
+/// A directory-name-safe form of a grid point.
+fn slug(settings: &[(String, &Value)]) -> String {
     settings
         .iter()
-        .map(|(path, value)| format!("{}={value}", path.rsplit('.').next().unwrap_or(path)))
+        .map(|(path, value)| {
+            format!(
+                "{}={}",
+                path.rsplit('.').next().unwrap_or(path),
+                short(value)
+            )
+        })
         .collect::<Vec<_>>()
         .join(",")
         .chars()
@@ -222,7 +254,9 @@ impl Sweep {
                         .map_err(|m| err(path, format!("{field}.{p}"), m))?;
                     settings.push(((*p).clone(), flow(v)));
                 }
-                let name = format!("{grid}/{}", slug(&settings));
+                let raw: Vec<(String, &Value)> =
+                    point.iter().map(|(p, v)| ((*p).clone(), *v)).collect();
+                let name = format!("{grid}/{}", slug(&raw));
                 if !seen.insert(name.clone()) {
                     return Err(err(
                         path,

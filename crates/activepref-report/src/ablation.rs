@@ -62,6 +62,7 @@ pub fn write_ablation_report(
         error,
     })?;
     let mut written = vec![];
+    let mut tex = String::from("% Made by `activepref report`; needs \\usepackage{booktabs}.\n");
     let mut md = format!(
         "# Ablation: {title}\n\nOne line per grid point; savings are against each grid point's own `{}` runs.\n",
         opts.baseline
@@ -99,6 +100,14 @@ pub fn write_ablation_report(
         }
         let _ = writeln!(md, "\n## {policy}\n");
         let _ = writeln!(
+            tex,
+            "\\begin{{table}}[t]\n\\centering\n\\begin{{tabular}}{{llrrrr}}\n\\toprule"
+        );
+        let _ = writeln!(
+            tex,
+            "Grid point & Metric & Final value & Labels to match & Saving & 95\\% CI \\\\\n\\midrule"
+        );
+        let _ = writeln!(
             md,
             "| grid point | metric | seeds | final value (± s.e.) | reaches `{}`'s final at | label saving | 95% bootstrap interval |",
             opts.baseline
@@ -128,9 +137,39 @@ pub fn write_ablation_report(
                     "| {} | {} | {} | {:.4} ± {:.4} | {at} | {saving} | {iv} |",
                     point.label, row.metric, row.seeds, row.final_mean, row.final_stderr
                 );
+                let tex_pct = |v: &str| {
+                    v.replace('%', "\\%")
+                        .replace("not reached", "n.r.")
+                        .replace('—', "--")
+                };
+                let _ = writeln!(
+                    tex,
+                    "{} & {} & ${:.4} \\pm {:.4}$ & {} & {} & {} \\\\",
+                    crate::latex_escape(&point.label),
+                    crate::latex_escape(&row.metric),
+                    row.final_mean,
+                    row.final_stderr,
+                    tex_pct(&at),
+                    tex_pct(&saving),
+                    tex_pct(&iv)
+                );
             }
         }
+        let _ = writeln!(
+            tex,
+            "\\bottomrule\n\\end{{tabular}}\n\\caption{{{}: {} across the grid; savings against each grid point's own {} runs (n.r. = not reached).}}\n\\end{{table}}",
+            crate::latex_escape(title),
+            crate::latex_escape(policy),
+            crate::latex_escape(&opts.baseline)
+        );
     }
+    let tex_path = out.join("ablation.tex");
+    write_atomic_bytes(&tex_path, tex.as_bytes()).map_err(|error| ReportError::Io {
+        action: "write",
+        path: tex_path.clone(),
+        error,
+    })?;
+    written.push(tex_path);
     let md_path = out.join("ablation.md");
     write_atomic_bytes(&md_path, md.as_bytes()).map_err(|error| ReportError::Io {
         action: "write",
@@ -139,4 +178,79 @@ pub fn write_ablation_report(
     })?;
     written.push(md_path);
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes `runs/<policy>__seed<seed>.csv` with a `test_log_likelihood` curve.
+    fn write_run(dir: &Path, policy: &str, seed: u64, values: &[f64]) {
+        std::fs::create_dir_all(dir.join("runs")).unwrap();
+        let mut text = String::from("policy,seed,round,labels,test_log_likelihood\n");
+        for (i, v) in values.iter().enumerate() {
+            text.push_str(&format!("{policy},{seed},{i},{},{v}\n", 10 * (i + 1)));
+        }
+        std::fs::write(dir.join(format!("runs/{policy}__seed{seed}.csv")), text).unwrap();
+    }
+
+    #[test]
+    fn one_line_and_one_row_per_grid_point() {
+        let root = std::env::temp_dir().join(format!("activepref-ablation-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let (a, b) = (root.join("beta/beta=1"), root.join("beta/beta=0.1"));
+        for dir in [&a, &b] {
+            write_run(dir, "random", 1, &[-0.7, -0.6, -0.5]);
+        }
+        // At β = 1 the method reaches random's final −0.5 at 20 labels (saving 1 − 20/30); at
+        // β = 0.1 never.
+        write_run(&a, "method", 1, &[-0.65, -0.5, -0.45]);
+        write_run(&b, "method", 1, &[-0.8, -0.7, -0.6]);
+        let points = vec![
+            GridPoint {
+                label: "beta=1".into(),
+                dir: a,
+            },
+            GridPoint {
+                label: "beta=0.1".into(),
+                dir: b,
+            },
+        ];
+        let mut opts = ReportOptions::new(1, "random", vec!["random".into(), "method".into()]);
+        opts.metrics = vec![("test_log_likelihood".into(), "Test LL".into())];
+        opts.bootstrap = 0;
+        let out = root.join("beta/ablation");
+        let files = write_ablation_report("t (beta)", &points, &out, &opts).unwrap();
+        let names: Vec<String> = files
+            .iter()
+            .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            ["method.png", "method.svg", "ablation.tex", "ablation.md"]
+        );
+        let md = std::fs::read_to_string(out.join("ablation.md")).unwrap();
+        assert!(
+            md.contains("| beta=1 | Test LL | 1 | -0.4500 ± 0.0000 | 20 | 33.3% | — |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| beta=0.1 | Test LL | 1 | -0.6000 ± 0.0000 | not reached | — | — |"),
+            "{md}"
+        );
+        let svg = std::fs::read_to_string(out.join("method.svg")).unwrap();
+        for label in [
+            "random (beta=1)",
+            "method beta=1",
+            "method beta=0.1",
+            "t (beta): method across the grid",
+        ] {
+            assert!(svg.contains(label), "{label} missing from the figure");
+        }
+        let tex = std::fs::read_to_string(out.join("ablation.tex")).unwrap();
+        assert!(
+            tex.contains("beta=1 & Test LL & $-0.4500 \\pm 0.0000$ & 20 & 33.3\\% & -- \\\\"),
+            "{tex}"
+        );
+    }
 }

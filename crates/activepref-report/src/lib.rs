@@ -474,7 +474,7 @@ pub fn summary_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Result<Stri
 }
 
 /// `text` with LaTeX's special characters escaped.
-fn latex_escape(text: &str) -> String {
+pub(crate) fn latex_escape(text: &str) -> String {
     text.chars()
         .map(|c| match c {
             '_' | '%' | '&' | '#' | '$' | '{' | '}' => format!("\\{c}"),

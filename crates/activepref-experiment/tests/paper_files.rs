@@ -1,0 +1,132 @@
+//! The paper's experiment files hold the paper's settings (specs/balpm.md §6), and their reduced
+//! twins have the same grids. The TL;DR files need data this repository does not ship, so they are
+//! parsed without the data checks; the twins are fully checked.
+
+use std::path::{Path, PathBuf};
+
+use activepref_acquire::{FeatureShift, PolicySpec};
+use activepref_core::saving::SavingDefinition;
+use activepref_experiment::{ExperimentConfig, Sweep};
+use activepref_model::MemberInit;
+
+fn file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../experiments")
+        .join(name)
+}
+
+/// The file without its `sweep:` and `slurm:` sections, parsed without the data checks; and the
+/// sweep's grid names with their parameter paths.
+fn unchecked(name: &str) -> (ExperimentConfig, Vec<(String, Vec<String>)>) {
+    let path = file(name);
+    let mut root: yaml_serde::Value =
+        yaml_serde::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let m = root.as_mapping_mut().unwrap();
+    m.remove("slurm");
+    let grids = m
+        .remove("sweep")
+        .map(|s| {
+            s.as_mapping()
+                .unwrap()
+                .iter()
+                .map(|(g, axes)| {
+                    let paths = axes
+                        .as_mapping()
+                        .unwrap()
+                        .keys()
+                        .map(|k| k.as_str().unwrap().to_string())
+                        .collect();
+                    (g.as_str().unwrap().to_string(), paths)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let cfg =
+        ExperimentConfig::parse_unchecked(&yaml_serde::to_string(&root).unwrap(), &path).unwrap();
+    (cfg, grids)
+}
+
+fn balpm(cfg: &ExperimentConfig, label: &str) -> activepref_acquire::BalPmConfig {
+    match &cfg.policies[label] {
+        PolicySpec::Balpm(c) => c.clone(),
+        other => panic!("{label} is {other:?}"),
+    }
+}
+
+#[test]
+fn tldr_files_hold_the_paper_settings() {
+    for (name, init, shift) in [
+        (
+            "balpm-tldr.yaml",
+            MemberInit::Independent,
+            FeatureShift::None,
+        ),
+        (
+            "balpm-tldr-reference.yaml",
+            MemberInit::ReferenceShared,
+            FeatureShift::Reference,
+        ),
+    ] {
+        let (cfg, _) = unchecked(name);
+        let lp = cfg.loop_.as_ref().unwrap();
+        assert_eq!(
+            (lp.initial_labels, lp.batch_size, lp.rounds, lp.pool_size),
+            (320, 320, 75, Some(92_000)),
+            "{name}"
+        );
+        assert_eq!(cfg.seeds, [9, 17, 23, 54, 71]);
+        assert_eq!(cfg.model.members, 5);
+        assert_eq!(cfg.model.mlp.hidden, [2048, 256]);
+        assert_eq!(
+            (
+                cfg.model.train.lr,
+                cfg.model.train.max_epochs,
+                cfg.model.train.batch_size
+            ),
+            (3e-5, 4, 32)
+        );
+        assert_eq!(cfg.model.member_init, init, "{name}");
+        let b = balpm(&cfg, "balpm");
+        assert_eq!(
+            (b.k, b.beta, b.d_tilde, b.normalize_entropy, b.feature_shift),
+            (13, 0.01, 1.0, false, shift),
+            "{name}"
+        );
+        assert_eq!(cfg.policy_labels(), ["random", "bald", "balpm"]);
+        assert_eq!(cfg.report.saving, SavingDefinition::PaperScript);
+    }
+}
+
+#[test]
+fn the_quick_twin_has_the_paper_ablation_grids_and_checks() {
+    let (paper, paper_grids) = unchecked("balpm-tldr-ablations.yaml");
+    let (_, quick_grids) = unchecked("balpm-ablations-quick.yaml");
+    let (tldr, _) = unchecked("balpm-tldr.yaml");
+    assert_eq!(
+        (
+            paper.model.clone(),
+            paper.loop_.clone(),
+            paper.seeds.clone()
+        ),
+        (tldr.model, tldr.loop_, tldr.seeds)
+    );
+    let without_llm: Vec<_> = paper_grids
+        .iter()
+        .filter(|(g, _)| g != "llm_scale")
+        .cloned()
+        .collect();
+    assert_eq!(quick_grids, without_llm);
+    // Every grid point of the twin is a valid experiment (the quickstart benchmark ships with
+    // activepref); its results directory is relative to the repository root, as in the README.
+    std::env::set_current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")).unwrap();
+    let sweep = Sweep::load(&file("balpm-ablations-quick.yaml")).unwrap();
+    assert_eq!(sweep.variants.len(), 17);
+    assert_eq!(sweep.plan().len(), 102);
+    let beta: Vec<f64> = sweep
+        .variants
+        .iter()
+        .filter(|v| v.name.starts_with("beta/"))
+        .map(|v| balpm(&v.config, "method").beta)
+        .collect();
+    assert_eq!(beta, [1.0, 0.1, 0.01, 0.001, 0.0001]);
+}
