@@ -34,7 +34,7 @@ pub use pair::{
     BetaParams, CandidateScores, MaxMinLcbParams, PairMode, PairPolicySpec, QuantileParams,
     ThompsonDraw, ThompsonParams, UcbSetParams,
 };
-pub use policies::{RandomSampling, TopScore};
+pub use policies::{FullDataset, RandomSampling, TopScore};
 pub use registry::{GroupParams, GumbelParams, PolicySpec, PowerParams, ScoreParams};
 pub use rules::{
     Annealing, ClusteredRank, GumbelRule, GumbelTopK, ProportionalSampling, SampleThenRank,
@@ -168,6 +168,12 @@ pub trait PoolPolicy: Send + Sync {
     /// The uncertainty the caller must put in [`PoolState::uncertainty`].
     fn score(&self) -> UncertaintyScore {
         UncertaintyScore::Bald
+    }
+
+    /// True for the "full dataset" upper bound: the loop trains one model on the whole pool and
+    /// reports it at every round, while `select` only keeps the label schedule going.
+    fn trains_on_whole_pool(&self) -> bool {
+        false
     }
 
     /// Picks `min(batch, |unlabelled|)` distinct unlabelled pool indices, in pick order.

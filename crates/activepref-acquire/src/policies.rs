@@ -23,6 +23,28 @@ impl PoolPolicy for RandomSampling {
     }
 }
 
+/// The paper's "Full Dataset" line (specs/balpm.md §5.4, `al_upperbound_hermes`): one model trained
+/// on every comparison of the pool, shown at every round as the upper bound. Its batches are
+/// uniform draws that only keep the run's label schedule (and its resume state) like the others';
+/// the model never sees them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FullDataset;
+
+impl PoolPolicy for FullDataset {
+    fn select(
+        &self,
+        state: &PoolState<'_>,
+        batch: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Vec<usize>, AcquireError> {
+        RandomSampling.select(state, batch, rng)
+    }
+
+    fn trains_on_whole_pool(&self) -> bool {
+        true
+    }
+}
+
 /// Top-B by the uncertainty score (`rank` in the reference). With BALD scores this is the paper's
 /// "BALD" baseline. Ties go to the earlier candidate.
 #[derive(Clone, Copy, Debug, Default)]

@@ -9,7 +9,10 @@ use crate::rules::{
     Annealing, ClusteredRank, GumbelRule, GumbelTopK, ProportionalSampling, SampleThenRank,
 };
 use crate::scores::UncertaintyScore;
-use crate::{BalPm, BalPmConfig, BatchBald, BatchBaldConfig, PoolPolicy, RandomSampling, TopScore};
+use crate::{
+    BalPm, BalPmConfig, BatchBald, BatchBaldConfig, FullDataset, PoolPolicy, RandomSampling,
+    TopScore,
+};
 
 /// Only the score to rank or sample by.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -83,6 +86,10 @@ pub enum PolicySpec {
     #[strum(message = "uniform sampling of the batch without replacement")]
     Random,
     #[strum(
+        message = "the Full Dataset upper bound: one model trained on the whole pool, reported at every round (its label-saving row is meaningless)"
+    )]
+    FullDataset,
+    #[strum(
         message = "top-B by BALD, H[p̄] − mean_m H[p_m] (the paper's BALD baseline; = rank with score bald)"
     )]
     Bald,
@@ -131,6 +138,7 @@ impl PolicySpec {
     pub fn build(&self) -> Box<dyn PoolPolicy> {
         match self {
             PolicySpec::Random => Box::new(RandomSampling),
+            PolicySpec::FullDataset => Box::new(FullDataset),
             PolicySpec::Bald => Box::new(TopScore::default()),
             PolicySpec::Rank(p) => Box::new(TopScore { score: p.score }),
             PolicySpec::Sample(p) => Box::new(ProportionalSampling { score: p.score }),
@@ -238,7 +246,7 @@ mod tests {
         let mut unique = names.clone();
         unique.dedup();
         assert_eq!(names.len(), unique.len());
-        assert_eq!(names.len(), 11);
+        assert_eq!(names.len(), 12);
         assert!(names.contains(&"batchbald") && names.contains(&"balpm"));
     }
 

@@ -297,7 +297,7 @@ fn policies_json_lists_every_registry() {
             .map(|p| p["name"].as_str().unwrap().to_string())
             .collect()
     };
-    assert_eq!(names("pool_policies").len(), 11);
+    assert_eq!(names("pool_policies").len(), 12);
     assert_eq!(names("pair_policies").len(), 15);
     assert_eq!(
         names("scores"),

@@ -92,7 +92,11 @@ fn tldr_files_hold_the_paper_settings() {
             (13, 0.01, 1.0, false, shift),
             "{name}"
         );
-        assert_eq!(cfg.policy_labels(), ["random", "bald", "balpm"]);
+        assert_eq!(
+            cfg.policy_labels(),
+            ["random", "bald", "full-dataset", "balpm"]
+        );
+        assert_eq!(cfg.policies["full-dataset"], PolicySpec::FullDataset);
         assert_eq!(cfg.report.saving, SavingDefinition::PaperScript);
     }
 }

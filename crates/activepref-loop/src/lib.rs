@@ -60,6 +60,7 @@ use std::time::Instant;
 use std::sync::Arc;
 
 use activepref_acquire::{PoolPolicy, PoolState, PromptKnnIndex, UncertaintyScore};
+use activepref_core::EvalMetrics;
 use activepref_core::PoolBenchmark;
 use activepref_core::seeds::{Stream, rng_for};
 use activepref_model::EnsembleConfig;
@@ -179,6 +180,8 @@ pub struct PoolLoop<'a> {
     pub round: usize,
     /// The exact kNN index of the pool's prompt table, shared by every run of an experiment.
     prompt_index: Option<Arc<PromptKnnIndex>>,
+    /// The "full dataset" model's test and OOD metrics and validation loss, fitted once.
+    whole_pool: Option<(EvalMetrics, EvalMetrics, f64)>,
 }
 
 impl<'a> PoolLoop<'a> {
@@ -205,6 +208,7 @@ impl<'a> PoolLoop<'a> {
             unlabelled,
             round: 0,
             prompt_index: None,
+            whole_pool: None,
         }
     }
 
@@ -254,6 +258,7 @@ impl<'a> PoolLoop<'a> {
             unlabelled,
             round,
             prompt_index: None,
+            whole_pool: None,
         })
     }
 
@@ -327,6 +332,102 @@ impl<'a> PoolLoop<'a> {
         })
     }
 
+    /// A round of the "full dataset" upper bound: the model trained once on every comparison of
+    /// the (capped) pool, in pool order, with the round-0 seeds, so that every round and every
+    /// resume reports the same model; the policy's batch only keeps the label schedule.
+    fn step_whole_pool(
+        &mut self,
+        policy: &dyn PoolPolicy,
+    ) -> Result<(RoundRecord, RoundTiming), LoopError> {
+        let t = self.round;
+        let bench = self.bench;
+        let clock = Instant::now();
+        let (test, ood, validation_loss) = match self.whole_pool {
+            Some(cached) => cached,
+            None => {
+                let mut all: Vec<usize> = self
+                    .labelled
+                    .iter()
+                    .chain(&self.unlabelled)
+                    .copied()
+                    .collect();
+                all.sort_unstable();
+                let fitted = self.model.fit(
+                    &bench.pool.subset(&all),
+                    &bench.validation,
+                    self.run_seed,
+                    0,
+                )?;
+                let test = fitted
+                    .predict(&bench.test, None)
+                    .metrics(&bench.test.a_preferred);
+                let ood = fitted
+                    .predict(&bench.ood, None)
+                    .metrics(&bench.ood.a_preferred);
+                let n = fitted.reports.len() as f64;
+                let vloss = fitted
+                    .reports
+                    .iter()
+                    .map(|r| r.best_validation_loss)
+                    .sum::<f64>()
+                    / n;
+                *self.whole_pool.insert((test, ood, vloss))
+            }
+        };
+        let train_secs = clock.elapsed().as_secs_f64();
+        let mut record = RoundRecord {
+            round: t,
+            labels: self.labelled.len(),
+            test_log_likelihood: test.log_likelihood,
+            test_accuracy: test.accuracy,
+            test_brier: test.brier,
+            ood_log_likelihood: ood.log_likelihood,
+            ood_accuracy: ood.accuracy,
+            ood_brier: ood.brier,
+            validation_loss,
+            pool_mean_bald: None,
+            batch_mean_bald: None,
+            batch_unique_prompts: None,
+            batch_size: None,
+        };
+        let clock = Instant::now();
+        if t + 1 < self.config.rounds {
+            let unscored = vec![0.0; self.unlabelled.len()];
+            let state = PoolState {
+                prompt_ids: Some(&bench.pool.prompt_id),
+                round: t,
+                ..PoolState::new(
+                    &self.unlabelled,
+                    &unscored,
+                    &self.labelled,
+                    &bench.pool.prompt,
+                )
+            };
+            let mut rng = rng_for(self.run_seed, Stream::Policy, &[t as u64]);
+            let picks = policy
+                .select(&state, self.config.batch_size, &mut rng)
+                .map_err(|error| LoopError::Policy { round: t, error })?;
+            let picked: HashSet<usize> = picks.iter().copied().collect();
+            if picked.len() != picks.len() || !picks.iter().all(|p| self.unlabelled.contains(p)) {
+                return Err(LoopError::RepeatedPicks { round: t });
+            }
+            record.batch_size = Some(picks.len());
+            self.unlabelled.retain(|i| !picked.contains(i));
+            self.labelled.extend(picks);
+        }
+        let select_secs = clock.elapsed().as_secs_f64();
+        self.round += 1;
+        Ok((
+            record,
+            RoundTiming {
+                round: t,
+                train_secs,
+                score_secs: 0.0,
+                select_secs,
+            },
+        ))
+    }
+
     /// The warning a round deserves when the pool ran out before the batch was full (the whole
     /// remaining pool was acquired); `None` otherwise.
     pub fn short_batch_warning(&self, record: &RoundRecord) -> Option<String> {
@@ -344,6 +445,9 @@ impl<'a> PoolLoop<'a> {
         &mut self,
         policy: &dyn PoolPolicy,
     ) -> Result<(RoundRecord, RoundTiming), LoopError> {
+        if policy.trains_on_whole_pool() {
+            return self.step_whole_pool(policy);
+        }
         let t = self.round;
         let bench = self.bench;
         let clock = Instant::now();
@@ -493,6 +597,43 @@ mod tests {
                 pool_size: None,
             },
         )
+    }
+
+    #[test]
+    fn the_full_dataset_line_is_one_model_on_the_whole_pool_at_every_round() {
+        use activepref_acquire::FullDataset;
+        let (bench, model, cfg) = setup();
+        let mut lp = PoolLoop::new(&bench, &model, &cfg, 6);
+        let records: Vec<RoundRecord> = (0..cfg.rounds)
+            .map(|_| lp.step(&FullDataset).unwrap().0)
+            .collect();
+        // The model trained directly on every pool comparison, with the round-0 seeds.
+        let all: Vec<usize> = (0..bench.pool.len()).collect();
+        let fitted = model
+            .fit(&bench.pool.subset(&all), &bench.validation, 6, 0)
+            .unwrap();
+        let test = fitted
+            .predict(&bench.test, None)
+            .metrics(&bench.test.a_preferred);
+        for (t, r) in records.iter().enumerate() {
+            assert_eq!(r.test_log_likelihood, test.log_likelihood, "round {t}");
+            assert_eq!(
+                r.labels,
+                cfg.initial_labels + t * cfg.batch_size,
+                "the label schedule goes on"
+            );
+        }
+        // A resumed run reports the same model.
+        let mut resumed = PoolLoop::resume_from(
+            &bench,
+            &model,
+            &cfg,
+            6,
+            lp.labelled[..cfg.initial_labels + cfg.batch_size].to_vec(),
+            1,
+        )
+        .unwrap();
+        assert_eq!(resumed.step(&FullDataset).unwrap().0, records[1]);
     }
 
     #[test]
