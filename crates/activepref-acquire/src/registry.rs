@@ -288,7 +288,9 @@ mod tests {
                 "variance",
                 "random",
                 "latent_reward",
-                "latent_reward_reference"
+                "latent_reward_reference",
+                "imported",
+                "imported_low"
             ]
         );
         for score in UncertaintyScore::all() {

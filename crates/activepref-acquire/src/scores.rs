@@ -56,6 +56,16 @@ pub enum UncertaintyScore {
         message = "LRU as the reference computes it: the preferred side of each pool comparison under the chosen Gaussian (reads the hidden label)"
     )]
     LatentRewardReference,
+    /// The per-comparison score imported next to the features (`score.safetensors`), highest
+    /// first: with the summed token entropy of both responses under an LLM this is the paper's
+    /// "High Perplexity" baseline (specs/balpm.md §4.5).
+    #[strum(
+        message = "the imported per-comparison score (score.safetensors in the pool's feature store), highest first: High Perplexity with LLM token entropies"
+    )]
+    Imported,
+    /// The imported score negated, lowest first: the paper's "Low Perplexity" baseline.
+    #[strum(message = "the imported score, lowest first: Low Perplexity with LLM token entropies")]
+    ImportedLow,
 }
 
 /// What the Latent Reward Uncertainty needs: the ensemble's mean reward of each side of the
@@ -168,6 +178,43 @@ impl UncertaintyScore {
         )
     }
 
+    /// True for the scores read from the imported score column ([`Self::from_imported`]).
+    pub fn needs_imported(self) -> bool {
+        matches!(
+            self,
+            UncertaintyScore::Imported | UncertaintyScore::ImportedLow
+        )
+    }
+
+    /// The imported score of each candidate (`imported` of the whole split, `candidates` its
+    /// rows), negated for [`UncertaintyScore::ImportedLow`].
+    pub fn from_imported(
+        self,
+        imported: Option<&[f64]>,
+        candidates: &[usize],
+    ) -> Result<Vec<f64>, AcquireError> {
+        let imported = imported.ok_or(AcquireError::MissingInput {
+            policy: "score imported",
+            what: "a score table (score.safetensors, one column) in the pool's feature store",
+        })?;
+        let sign = if self == UncertaintyScore::ImportedLow {
+            -1.0
+        } else {
+            1.0
+        };
+        candidates
+            .iter()
+            .map(|&i| match imported.get(i) {
+                Some(v) if v.is_finite() => Ok(sign * v),
+                Some(&value) => Err(AcquireError::NonFiniteScore { index: i, value }),
+                None => Err(AcquireError::IndexOutOfRange {
+                    index: i,
+                    rows: imported.len(),
+                }),
+            })
+            .collect()
+    }
+
     /// The score of every row of `pred`.
     pub fn compute(
         self,
@@ -181,6 +228,12 @@ impl UncertaintyScore {
             UncertaintyScore::Aleatoric => rows.map(|i| pred.expected_entropy(i)).collect(),
             UncertaintyScore::Variance => rows.map(|i| pred.variance(i)).collect(),
             UncertaintyScore::Random => rows.map(|_| rng.random::<f64>()).collect(),
+            UncertaintyScore::Imported | UncertaintyScore::ImportedLow => {
+                return Err(AcquireError::MissingInput {
+                    policy: "score imported",
+                    what: "the imported score column (the pool loop supplies it)",
+                });
+            }
             UncertaintyScore::LatentReward | UncertaintyScore::LatentRewardReference => {
                 return Err(AcquireError::MissingInput {
                     policy: "score latent_reward",
@@ -267,6 +320,35 @@ mod tests {
         };
         assert!(matches!(
             latent_reward_uncertainty(&nan),
+            Err(AcquireError::NonFiniteScore { .. })
+        ));
+    }
+
+    #[test]
+    fn imported_scores_rank_high_or_low() {
+        let col = [0.5, 2.0, -1.0];
+        assert_eq!(
+            UncertaintyScore::Imported
+                .from_imported(Some(&col), &[2, 1])
+                .unwrap(),
+            [-1.0, 2.0]
+        );
+        assert_eq!(
+            UncertaintyScore::ImportedLow
+                .from_imported(Some(&col), &[2, 1])
+                .unwrap(),
+            [1.0, -2.0]
+        );
+        assert!(matches!(
+            UncertaintyScore::Imported.from_imported(None, &[0]),
+            Err(AcquireError::MissingInput { .. })
+        ));
+        assert!(matches!(
+            UncertaintyScore::Imported.from_imported(Some(&col), &[3]),
+            Err(AcquireError::IndexOutOfRange { .. })
+        ));
+        assert!(matches!(
+            UncertaintyScore::Imported.from_imported(Some(&[f64::NAN]), &[0]),
             Err(AcquireError::NonFiniteScore { .. })
         ));
     }

@@ -71,6 +71,9 @@ pub enum TableName {
     PairB,
     /// Prompt-only features (BAL-PM's entropy term).
     Prompt,
+    /// One imported score per comparison (`score: imported` / `imported_low`, the perplexity
+    /// baselines): a one-column npy, or `--layout balpm-prompt` with columns `id, 0`.
+    Score,
 }
 
 impl TableName {
@@ -79,6 +82,7 @@ impl TableName {
             TableName::PairA => "pair_a",
             TableName::PairB => "pair_b",
             TableName::Prompt => "prompt",
+            TableName::Score => "score",
         }
     }
 }
@@ -355,10 +359,21 @@ pub fn import_features(
             } else {
                 HubLayout::Prompt
             };
+            // `--table score` keeps the prompt layout (`id, 0..d-1`) but writes the score table.
+            let rename = match (layout, table) {
+                (ImportLayout::BalpmPrompt, Some(TableName::Score)) => Some("score"),
+                (_, None) => None,
+                (_, Some(t)) => {
+                    return Err(anyhow!(
+                        "--table {} applies to --layout npy (any table) or balpm-prompt (score only)",
+                        t.name()
+                    ));
+                }
+            };
             import_balpm_hub(file, l)?
                 .tables
                 .into_iter()
-                .map(|(n, t)| (n.to_string(), t))
+                .map(|(n, t)| (rename.unwrap_or(n).to_string(), t))
                 .collect()
         }
         ImportLayout::Npy => {

@@ -308,7 +308,9 @@ fn policies_json_lists_every_registry() {
             "variance",
             "random",
             "latent_reward",
-            "latent_reward_reference"
+            "latent_reward_reference",
+            "imported",
+            "imported_low"
         ]
     );
     let balpm = doc["pool_policies"]

@@ -42,6 +42,10 @@ pub struct PoolSplit {
     pub prompt: PromptFeatures,
     pub prompt_id: Vec<u32>,
     pub a_preferred: Vec<bool>,
+    /// A per-comparison score imported next to the features (`score.safetensors`), e.g. the
+    /// summed token entropy of both responses under an LLM, for the perplexity baselines
+    /// (specs/balpm.md §4.5); `None` when the store has none.
+    pub score: Option<Vec<f64>>,
 }
 
 impl PoolSplit {
@@ -61,6 +65,7 @@ impl PoolSplit {
             ("pair_b", self.pair_b.rows()),
             ("prompt", self.prompt.rows()),
             ("prompt_id", self.prompt_id.len()),
+            ("score", self.score.as_ref().map_or(n, Vec::len)),
         ];
         for (part, rows) in parts {
             if rows != n {
@@ -90,6 +95,10 @@ impl PoolSplit {
             prompt: self.prompt.gather(idx),
             prompt_id: idx.iter().map(|&i| self.prompt_id[i]).collect(),
             a_preferred: idx.iter().map(|&i| self.a_preferred[i]).collect(),
+            score: self
+                .score
+                .as_ref()
+                .map(|s| idx.iter().map(|&i| s[i]).collect()),
         }
     }
 }

@@ -185,12 +185,32 @@ fn split_with_features(
             &FeatureMatrix::new(ids.len(), 0, Vec::new()).expect("empty rows"),
         ),
     };
+    // An imported per-comparison score (one column), for the perplexity baselines.
+    let score = match load_table(store, role, "score")? {
+        Some((t, path)) => {
+            if t.dim() != 1 {
+                return Err(DataError::file(
+                    &path,
+                    format!("has {} columns; a score table has one", t.dim()),
+                ));
+            }
+            Some(
+                t.aligned(&ids, &path)?
+                    .as_slice()
+                    .iter()
+                    .map(|&v| f64::from(v))
+                    .collect(),
+            )
+        }
+        None => None,
+    };
     let split = PoolSplit {
         pair_a,
         pair_b,
         prompt,
         prompt_id: keep.iter().map(|&i| prompt_ids[i]).collect(),
         a_preferred: keep.iter().map(|&i| rows[i].a_preferred).collect(),
+        score,
     };
     Ok((split, rows.len() - keep.len()))
 }
@@ -246,6 +266,7 @@ pub fn pool_benchmark(
         prompt: PromptFeatures::empty(0),
         prompt_id: Vec::new(),
         a_preferred: Vec::new(),
+        score: None,
     };
     let mut take = |role: SplitRole| splits.remove(&role).unwrap_or_else(empty);
     let mut pool = take(SplitRole::Pool);

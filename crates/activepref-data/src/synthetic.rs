@@ -541,6 +541,7 @@ impl World {
             prompt: PromptFeatures::from_owned_table(table, row_of).expect("rows within the table"),
             prompt_id: ids,
             a_preferred: labels,
+            score: None,
         };
         (split, start)
     }

@@ -268,3 +268,96 @@ report: {{ baseline: random }}
     let rows = csv_rows(&dir.join("out/runs/drts__seed4.csv"));
     assert_eq!(rows.len(), 3);
 }
+
+#[test]
+fn an_imported_score_column_drives_the_perplexity_baselines() {
+    let dir = scratch("score");
+    let data = fixture("summarize/comparisons.jsonl");
+    let feat = dir.join("features");
+    store_for(ComparisonFormat::SummarizeFromFeedback, &data, &feat, None);
+    // A score per pool comparison (e.g. the summed token entropy of both responses), keyed by id.
+    let ds = ComparisonFormat::SummarizeFromFeedback
+        .load(&data, None)
+        .unwrap();
+    let pool = ds.split(SplitRole::Pool);
+    let ids: Vec<String> = pool.iter().map(|c| c.id.clone()).collect();
+    let value = |i: usize| ((i * 7) % 11) as f32 + i as f32 / 100.0;
+    let col = FeatureMatrix::new(ids.len(), 1, (0..ids.len()).map(value).collect()).unwrap();
+    FeatureTable::new(ids.clone(), col, &feat)
+        .unwrap()
+        .save(&table_path(&feat, "pool", "score"))
+        .unwrap();
+    for (label, score) in [("high", "imported"), ("low", "imported_low")] {
+        let yaml = format!(
+            "name: score-fixture
+output_dir: {out}
+benchmark: {{ kind: comparisons, format: summarize-from-feedback, path: {data}, features: {feat} }}
+model: {{ members: 1, mlp: {{ hidden: [8], weight_init_std: 0.1 }}, train: {{ lr: 0.01, max_epochs: 3 }} }}
+loop: {{ initial_labels: 4, batch_size: 3, rounds: 2 }}
+policies:
+  {label}: {{ policy: rank, score: {score} }}
+seeds: [1]
+report: {{ baseline: {label} }}
+",
+            out = dir.join(label).display(),
+            data = data.display(),
+            feat = feat.display()
+        );
+        let cfg = ExperimentConfig::parse(&yaml, Path::new("score.yaml")).unwrap();
+        let opts = RunOptions {
+            max_rounds: Some(1),
+            ..Default::default()
+        };
+        run_experiment(&cfg, &opts).unwrap();
+        let state: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                dir.join(label)
+                    .join(format!("runs/{label}__seed1.state.json")),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let labelled: Vec<usize> = state["acquired"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect();
+        let (initial, batch) = labelled.split_at(4);
+        let mut rest: Vec<usize> = (0..ids.len()).filter(|i| !initial.contains(i)).collect();
+        rest.sort_by(|&a, &b| value(b).total_cmp(&value(a)));
+        if label == "low" {
+            rest.reverse();
+        }
+        let mut want = rest[..3].to_vec();
+        let mut got = batch.to_vec();
+        want.sort_unstable();
+        got.sort_unstable();
+        assert_eq!(got, want, "{label}");
+    }
+    // Without the table the baseline says what is missing.
+    std::fs::remove_file(table_path(&feat, "pool", "score")).unwrap();
+    let yaml = format!(
+        "name: score-missing
+output_dir: {out}
+benchmark: {{ kind: comparisons, format: summarize-from-feedback, path: {data}, features: {feat} }}
+model: {{ members: 1, mlp: {{ hidden: [8], weight_init_std: 0.1 }}, train: {{ lr: 0.01, max_epochs: 3 }} }}
+loop: {{ initial_labels: 4, batch_size: 3, rounds: 2 }}
+policies:
+  high: {{ policy: rank, score: imported }}
+seeds: [1]
+report: {{ baseline: high }}
+",
+        out = dir.join("missing").display(),
+        data = data.display(),
+        feat = feat.display()
+    );
+    let cfg = ExperimentConfig::parse(&yaml, Path::new("score.yaml")).unwrap();
+    let summary = run_experiment(&cfg, &RunOptions::default()).unwrap();
+    assert_eq!(summary.failed.len(), 1);
+    assert!(
+        summary.failed[0].1.contains("score.safetensors"),
+        "{:?}",
+        summary.failed
+    );
+}

@@ -498,6 +498,9 @@ impl<'a> PoolLoop<'a> {
             let bald = pred.bald_all();
             let score = match policy.score() {
                 UncertaintyScore::Bald => bald.clone(),
+                s if s.needs_imported() => s
+                    .from_imported(bench.pool.score.as_deref(), &self.unlabelled)
+                    .map_err(|error| LoopError::Policy { round: t, error })?,
                 s if s.needs_rewards() => self
                     .latent_reward_score(&fitted, s == UncertaintyScore::LatentRewardReference)
                     .map_err(|error| LoopError::Policy { round: t, error })?,

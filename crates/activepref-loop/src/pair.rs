@@ -116,6 +116,7 @@ fn pairs_split(
             .into(),
         prompt_id: ids,
         a_preferred: labels,
+        score: None,
     }
 }
 
