@@ -11,7 +11,9 @@ use activepref_data::text::SplitRole;
 use activepref_encode::featurize::PromptKeep;
 use activepref_experiment::{Benchmark, ExperimentConfig, Sweep};
 use activepref_model::ComputeDevice;
-use activepref_report::{GridPoint, ReportOptions, write_ablation_report, write_report};
+use activepref_report::{
+    GridPoint, ReportOptions, metric_title, write_ablation_report, write_report,
+};
 use clap::{CommandFactory, Parser, Subcommand};
 use data_cmds::{DatasetFormat, ImportLayout, TableName};
 
@@ -367,7 +369,14 @@ pub(crate) fn report(
     opts.saving = over.saving.unwrap_or(cfg.report.saving);
     opts.bootstrap = over.bootstrap.unwrap_or(cfg.report.bootstrap);
     opts.title = cfg.name.clone();
-    if cfg.is_pair_setting() {
+    if !cfg.report.metrics.is_empty() {
+        opts.metrics = cfg
+            .report
+            .metrics
+            .iter()
+            .map(|m| (m.clone(), metric_title(m)))
+            .collect();
+    } else if cfg.is_pair_setting() {
         opts.metrics = vec![
             ("heldout_accuracy".into(), "Held-out pair accuracy".into()),
             (

@@ -86,6 +86,11 @@ pub struct ReportSection {
     /// Bootstrap resamples of the seeds for every saving's 95% interval (0: none).
     #[serde(skip_serializing_if = "is_default_bootstrap")]
     pub bootstrap: usize,
+    /// Run-file columns to plot and tabulate, e.g. `[test_accuracy, ood_brier]` (any
+    /// `<split>_<log_likelihood|accuracy|brier>` column); empty: test and OOD log-likelihood
+    /// (pool setting) or held-out accuracy and log-likelihood (pair setting).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<String>,
 }
 
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {
@@ -103,6 +108,7 @@ impl Default for ReportSection {
             baseline: "random".into(),
             saving: SavingDefinition::default(),
             bootstrap: DEFAULT_BOOTSTRAP,
+            metrics: Vec::new(),
         }
     }
 }
@@ -391,6 +397,23 @@ impl ExperimentConfig {
                 ),
             ));
         }
+        let splits: &[&str] = if pair { &["heldout"] } else { &["test", "ood"] };
+        for m in &self.report.metrics {
+            let known = splits.iter().any(|s| {
+                ["log_likelihood", "accuracy", "brier"]
+                    .iter()
+                    .any(|k| *m == format!("{s}_{k}"))
+            });
+            if !known {
+                return Err(err(
+                    "report.metrics".into(),
+                    format!(
+                        "`{m}` is not a run-file metric of this setting; use <split>_<log_likelihood|accuracy|brier> with split {}",
+                        splits.join(" or ")
+                    ),
+                ));
+            }
+        }
         if self.report.smoothing_window == 0 {
             return Err(err(
                 "report.smoothing_window".into(),
@@ -514,6 +537,20 @@ seeds: [1, 2]
         assert_eq!(
             (cfg.report.saving, cfg.report.bootstrap),
             (SavingDefinition::PaperScript, 200)
+        );
+        let cfg = parse(&format!(
+            "{GOOD}report: {{ metrics: [test_accuracy, ood_brier] }}\n"
+        ))
+        .unwrap();
+        assert_eq!(cfg.report.metrics, ["test_accuracy", "ood_brier"]);
+        let e = parse(&format!(
+            "{GOOD}report: {{ metrics: [heldout_accuracy] }}\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("report.metrics: `heldout_accuracy` is not a run-file metric")
+                && e.contains("test or ood"),
+            "{e}"
         );
         let e = parse(&format!("{GOOD}report: {{ saving: paper }}\n")).unwrap_err();
         assert!(

@@ -136,6 +136,24 @@ impl ReportOptions {
     }
 }
 
+/// The title of a run-file metric column: `ood_brier` → `OOD Brier score`.
+pub fn metric_title(column: &str) -> String {
+    let (split, kind) = column.split_once('_').unwrap_or((column, ""));
+    let split = match split {
+        "test" => "Test",
+        "ood" => "OOD test",
+        "heldout" => "Held-out",
+        other => other,
+    };
+    let kind = match kind {
+        "log_likelihood" => "log-likelihood",
+        "accuracy" => "accuracy",
+        "brier" => "Brier score",
+        other => other,
+    };
+    format!("{split} {kind}")
+}
+
 /// Trailing mean over `window` points with `min_periods = 1`.
 pub fn smooth(values: &[f64], window: usize) -> Vec<f64> {
     let w = window.max(1);
@@ -788,5 +806,15 @@ Test LL & random & $-0.5000 \\pm 0.0000$ & n.r. & -- \\\\
 \\end{table}
 ";
         assert_eq!(tex, golden);
+    }
+
+    #[test]
+    fn metric_titles() {
+        assert_eq!(metric_title("ood_brier"), "OOD test Brier score");
+        assert_eq!(metric_title("test_accuracy"), "Test accuracy");
+        assert_eq!(
+            metric_title("heldout_log_likelihood"),
+            "Held-out log-likelihood"
+        );
     }
 }

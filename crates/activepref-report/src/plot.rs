@@ -125,10 +125,17 @@ where
             .configure_mesh()
             .x_desc("labelled comparisons")
             .x_label_formatter(&|x| format!("{x:.0}"))
-            .y_desc(if title.to_lowercase().contains("accuracy") {
-                "fraction correct"
-            } else {
-                "nats per comparison"
+            .y_desc({
+                let t = title.to_lowercase();
+                if t.contains("accuracy") {
+                    "fraction correct"
+                } else if t.contains("brier") {
+                    "mean squared error"
+                } else if t.contains("prompts") {
+                    "distinct prompts"
+                } else {
+                    "nats per comparison"
+                }
             })
             .label_style(("sans-serif", 13))
             .axis_desc_style(("sans-serif", 14))
