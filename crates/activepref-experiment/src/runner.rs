@@ -112,6 +112,7 @@ pub struct RunRow<'a> {
     pub batch_mean_bald: Option<f64>,
     pub batch_unique_prompts: Option<usize>,
     pub batch_size: Option<usize>,
+    pub labelled_unique_prompts: Option<usize>,
 }
 
 impl<'a> RunRow<'a> {
@@ -132,6 +133,7 @@ impl<'a> RunRow<'a> {
             batch_mean_bald: r.batch_mean_bald,
             batch_unique_prompts: r.batch_unique_prompts,
             batch_size: r.batch_size,
+            labelled_unique_prompts: r.labelled_unique_prompts,
         }
     }
 }
@@ -666,6 +668,7 @@ mod tests {
             pool_mean_bald: batch.map(|_| 0.01),
             batch_mean_bald: batch.map(|_| 0.03),
             batch_unique_prompts: batch.map(|b| b - 1),
+            labelled_unique_prompts: Some(7 + round),
             batch_size: batch,
         };
         let rows = [rec(0, Some(5)), rec(1, None)];
@@ -675,9 +678,9 @@ mod tests {
         )
         .unwrap();
         let text = String::from_utf8(bytes).unwrap();
-        let golden = "policy,seed,round,labels,test_log_likelihood,test_accuracy,test_brier,ood_log_likelihood,ood_accuracy,ood_brier,validation_loss,pool_mean_bald,batch_mean_bald,batch_unique_prompts,batch_size\n\
-balpm,9,0,10,-0.5,0.75,0.1,-0.625,0.6666666666666666,0.2,0.5,0.01,0.03,4,5\n\
-balpm,9,1,15,-0.5,0.75,0.1,-0.625,0.6666666666666666,0.2,0.5,,,,\n";
+        let golden = "policy,seed,round,labels,test_log_likelihood,test_accuracy,test_brier,ood_log_likelihood,ood_accuracy,ood_brier,validation_loss,pool_mean_bald,batch_mean_bald,batch_unique_prompts,batch_size,labelled_unique_prompts\n\
+balpm,9,0,10,-0.5,0.75,0.1,-0.625,0.6666666666666666,0.2,0.5,0.01,0.03,4,5,7\n\
+balpm,9,1,15,-0.5,0.75,0.1,-0.625,0.6666666666666666,0.2,0.5,,,,,8\n";
         assert_eq!(text, golden);
     }
 }

@@ -152,6 +152,10 @@ pub struct RoundRecord {
     pub batch_mean_bald: Option<f64>,
     /// Distinct prompts in the picked batch.
     pub batch_unique_prompts: Option<usize>,
+    /// Distinct prompts in the labelled set after this round's acquisition (BAL-PM's batch
+    /// diagnostics, specs/balpm.md §5.4). Absent from state files written before it existed.
+    #[serde(default)]
+    pub labelled_unique_prompts: Option<usize>,
     /// Comparisons picked this round.
     pub batch_size: Option<usize>,
 }
@@ -388,6 +392,7 @@ impl<'a> PoolLoop<'a> {
             pool_mean_bald: None,
             batch_mean_bald: None,
             batch_unique_prompts: None,
+            labelled_unique_prompts: None,
             batch_size: None,
         };
         let clock = Instant::now();
@@ -415,6 +420,7 @@ impl<'a> PoolLoop<'a> {
             self.unlabelled.retain(|i| !picked.contains(i));
             self.labelled.extend(picks);
         }
+        record.labelled_unique_prompts = Some(self.labelled_prompts());
         let select_secs = clock.elapsed().as_secs_f64();
         self.round += 1;
         Ok((
@@ -426,6 +432,16 @@ impl<'a> PoolLoop<'a> {
                 select_secs,
             },
         ))
+    }
+
+    /// Distinct prompts in the labelled set.
+    fn labelled_prompts(&self) -> usize {
+        let ids = &self.bench.pool.prompt_id;
+        self.labelled
+            .iter()
+            .map(|&i| ids[i])
+            .collect::<HashSet<_>>()
+            .len()
     }
 
     /// The warning a round deserves when the pool ran out before the batch was full (the whole
@@ -492,6 +508,7 @@ impl<'a> PoolLoop<'a> {
             pool_mean_bald: None,
             batch_mean_bald: None,
             batch_unique_prompts: None,
+            labelled_unique_prompts: None,
             batch_size: None,
         };
         if let Some(pred) = pool_pred {
@@ -546,6 +563,7 @@ impl<'a> PoolLoop<'a> {
             self.unlabelled.retain(|i| !picked.contains(i));
             self.labelled.extend(picks);
         }
+        record.labelled_unique_prompts = Some(self.labelled_prompts());
         let select_secs = clock.elapsed().as_secs_f64();
         self.round += 1;
         Ok((
@@ -692,6 +710,7 @@ mod tests {
             pool_mean_bald: None,
             batch_mean_bald: None,
             batch_unique_prompts: None,
+            labelled_unique_prompts: None,
             batch_size,
         };
         assert_eq!(lp.short_batch_warning(&rec(Some(cfg.batch_size))), None);

@@ -87,7 +87,22 @@ pub struct RunCurves {
     pub labels: Vec<usize>,
     /// Metric name → one value per round.
     pub metrics: BTreeMap<String, Vec<f64>>,
+    /// Batch diagnostics (`batch_unique_prompts`, `labelled_unique_prompts`) → one value per
+    /// round, NaN where the round has none (the last round acquires nothing).
+    pub diagnostics: BTreeMap<String, Vec<f64>>,
 }
+
+/// The batch-diagnostic columns of a pool run file and their titles (specs/balpm.md §5.4).
+pub const DIAGNOSTICS: [(&str, &str); 2] = [
+    (
+        "batch_unique_prompts",
+        "Distinct prompts per acquired batch",
+    ),
+    (
+        "labelled_unique_prompts",
+        "Distinct prompts acquired (cumulative)",
+    ),
+];
 
 /// A metric's seed-aggregated curve for one policy.
 #[derive(Clone, Debug, PartialEq)]
@@ -304,11 +319,16 @@ fn read_run(path: &Path) -> Result<RunCurves, ReportError> {
         })
         .map(|(i, h)| (i, h.to_string()))
         .collect();
+    let diag_cols: Vec<(usize, &str)> = DIAGNOSTICS
+        .iter()
+        .filter_map(|(name, _)| headers.iter().position(|h| h == *name).map(|i| (i, *name)))
+        .collect();
     let mut run = RunCurves {
         policy: String::new(),
         seed: 0,
         labels: vec![],
         metrics: BTreeMap::new(),
+        diagnostics: BTreeMap::new(),
     };
     for (row, rec) in rd.records().enumerate() {
         let rec = rec.map_err(|e| ReportError::Csv {
@@ -332,6 +352,15 @@ fn read_run(path: &Path) -> Result<RunCurves, ReportError> {
                 return Err(err(row + 1, name, format!("{v} is not finite")));
             }
             run.metrics.entry(name.clone()).or_default().push(v);
+        }
+        for &(i, name) in &diag_cols {
+            let v = match &rec[i] {
+                "" => f64::NAN,
+                text => text
+                    .parse::<f64>()
+                    .map_err(|e| err(row + 1, name, format!("`{text}`: {e}")))?,
+            };
+            run.diagnostics.entry(name.to_string()).or_default().push(v);
         }
     }
     if run.labels.is_empty() {
@@ -582,6 +611,46 @@ fn fnv(bytes: &[u8]) -> u64 {
     })
 }
 
+/// Each policy's batch diagnostic `column`: per round, the mean and standard error (ddof 0) over
+/// the seeds that have a value; rounds without any value are left out.
+pub fn aggregate_diagnostic(runs: &[RunCurves], column: &str) -> Vec<AggregateCurve> {
+    let mut by_policy: BTreeMap<&str, Vec<&RunCurves>> = BTreeMap::new();
+    for r in runs.iter().filter(|r| r.diagnostics.contains_key(column)) {
+        by_policy.entry(&r.policy).or_default().push(r);
+    }
+    by_policy
+        .into_iter()
+        .map(|(policy, rs)| {
+            let mut c = AggregateCurve {
+                policy: policy.to_string(),
+                labels: vec![],
+                mean: vec![],
+                stderr: vec![],
+                seeds: rs.len(),
+            };
+            for (i, &labels) in rs[0].labels.iter().enumerate() {
+                let v: Vec<f64> = rs
+                    .iter()
+                    .filter_map(|r| r.diagnostics[column].get(i).copied())
+                    .filter(|v| v.is_finite())
+                    .collect();
+                if v.is_empty() {
+                    continue;
+                }
+                let n = v.len() as f64;
+                let mean = v.iter().sum::<f64>() / n;
+                c.labels.push(labels);
+                c.mean.push(mean);
+                c.stderr.push(
+                    (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt() / n.sqrt(),
+                );
+            }
+            c
+        })
+        .filter(|c| !c.labels.is_empty())
+        .collect()
+}
+
 /// Writes `report/curves.png`, `report/curves.svg` and `report/summary.md` under `dir`.
 pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Vec<PathBuf>, ReportError> {
     let runs = load_runs(dir)?;
@@ -630,6 +699,26 @@ pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Vec<PathBuf>, Re
     };
     plot_curves(&title, &panels, &png)?;
     plot_curves(&title, &panels, &svg)?;
+    let mut written = vec![];
+    // Batch diagnostics of the pool setting (§5.4): how many distinct prompts each batch holds,
+    // and how many the labelled set has reached.
+    let diag_panels: Vec<(String, Vec<AggregateCurve>)> = DIAGNOSTICS
+        .iter()
+        .map(|(column, title)| {
+            (
+                title.to_string(),
+                ordered(aggregate_diagnostic(&runs, column), &opts.policy_order),
+            )
+        })
+        .filter(|(_, curves)| !curves.is_empty())
+        .collect();
+    if !diag_panels.is_empty() {
+        for ext in ["png", "svg"] {
+            let path = report.join(format!("batches.{ext}"));
+            plot_curves(&format!("{title}: batch diagnostics"), &diag_panels, &path)?;
+            written.push(path);
+        }
+    }
     let tex_path = report.join("summary.tex");
     let caption = format!(
         "Label efficiency against {} ({} saving; n.r. = not reached).",
@@ -654,7 +743,9 @@ pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Vec<PathBuf>, Re
             error,
         }
     })?;
-    Ok(vec![png, svg, md_path, tex_path])
+    let mut files = vec![png, svg, md_path, tex_path];
+    files.extend(written);
+    Ok(files)
 }
 
 #[cfg(test)]
@@ -667,6 +758,7 @@ mod tests {
             seed,
             labels: (1..=values.len()).map(|i| i * 10).collect(),
             metrics: BTreeMap::from([("m".to_string(), values.to_vec())]),
+            diagnostics: BTreeMap::new(),
         }
     }
 
@@ -816,5 +908,21 @@ Test LL & random & $-0.5000 \\pm 0.0000$ & n.r. & -- \\\\
             metric_title("heldout_log_likelihood"),
             "Held-out log-likelihood"
         );
+    }
+
+    #[test]
+    fn diagnostics_average_over_the_seeds_that_have_a_value() {
+        let mut a = run("p", 1, &[0.0, 0.0, 0.0]);
+        let mut b = run("p", 2, &[0.0, 0.0, 0.0]);
+        a.diagnostics
+            .insert("batch_unique_prompts".into(), vec![4.0, 2.0, f64::NAN]);
+        b.diagnostics
+            .insert("batch_unique_prompts".into(), vec![2.0, 2.0, f64::NAN]);
+        let c = &aggregate_diagnostic(&[a, b], "batch_unique_prompts")[0];
+        assert_eq!(
+            (c.labels.clone(), c.mean.clone()),
+            (vec![10, 20], vec![3.0, 2.0])
+        );
+        assert_eq!(c.stderr, vec![1.0 / 2f64.sqrt(), 0.0]);
     }
 }
