@@ -73,13 +73,7 @@ pub(super) fn delta_quantile(
         ));
     }
     let (l, u) = b.scaled(mu, p.beta);
-    let v = n * (n - 1);
-    let start = ((v as f32 * (p.quantile - p.epsilon).max(0.0)).floor() as usize).min(v - 1);
-    let mut end = (v as f32 * (p.quantile + p.epsilon).min(1.0)).floor() as usize;
-    if end <= start {
-        end = start + 1;
-    }
-    let end = end.min(v);
+    let (start, end) = quantile_window(n * (n - 1), p.quantile, p.epsilon);
     let mut gaps: Vec<(f32, usize, usize)> = (0..n)
         .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
         .map(|(i, j)| (u[i] - l[j], i, j))
@@ -89,6 +83,17 @@ pub(super) fn delta_quantile(
     let window = &gaps[start..end];
     let k = first_argmax(window.iter().map(|&(_, i, _)| u[i]));
     Ok((window[k].1, window[k].2))
+}
+
+/// DeltaQuantile's rank window `[start, end)` among the `v` off-diagonal gaps sorted descending:
+/// `start = min(⌊v·max(0, q − ε)⌋, v − 1)`, `end = max(⌊v·min(1, q + ε)⌋, start + 1)` capped at `v`,
+/// in f64 as the reference's Python floats (f32 moves the window for some (n, q), e.g. n = 10,
+/// q = 0.7: 90 × 0.7 is 62.999… in f64 but 63 in f32).
+pub(crate) fn quantile_window(v: usize, q: f64, eps: f64) -> (usize, usize) {
+    let start = ((v as f64 * (q - eps).max(0.0)).floor() as usize).min(v - 1);
+    let end = (v as f64 * (q + eps).min(1.0)).floor() as usize;
+    let end = if end <= start { start + 1 } else { end };
+    (start, end.min(v))
 }
 
 /// MaxMinLCB: `a = argmax_i min_j LCB_ij`, `b` its hardest competitor; ties within `argmax_tol`
@@ -127,6 +132,30 @@ pub(super) fn maxmin_lcb(
             ));
         }
         cands = (0..n).collect();
+    }
+    // Reference bug (specs/activeuf.md §3.9): a pruned arm's row is all NaN, so its NaN-aware row
+    // minimum is +inf; the row maximum is then +inf, no row is within `argmax_tol` of it
+    // (|inf − inf| is NaN), and the priority argmax over an empty set falls back to arm 0. So the
+    // reference returns a = 0 whenever any arm is pruned, with b = arm 0's hardest candidate
+    // competitor, or (0, 0) when arm 0 itself is pruned. Corrected mode keeps the best candidate.
+    if reference && cands.len() < n {
+        if !cands.contains(&0) {
+            return Err(fail(
+                name,
+                "arm 0 is pruned from the candidate set, so the reference returns (0, 0); its loop asserts a ≠ b here (use mode: corrected)".into(),
+            ));
+        }
+        let m = cands
+            .iter()
+            .filter(|&&j| j != 0)
+            .map(|&j| lcb(0, j))
+            .fold(f32::INFINITY, f32::min);
+        let near: Vec<usize> = cands
+            .iter()
+            .copied()
+            .filter(|&j| j != 0 && (lcb(0, j) - m).abs() < p.argmax_tol)
+            .collect();
+        return Ok((0, pick(&near, rng)));
     }
     // Row minima over candidate competitors, with the near-minimal competitors of each row.
     let rows: Vec<(usize, f32, Vec<usize>)> = cands

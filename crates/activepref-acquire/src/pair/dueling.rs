@@ -68,7 +68,9 @@ pub(super) fn ids(
 ) -> Result<(usize, usize), AcquireError> {
     const GRID: usize = 100;
     const RHO2: f32 = 1.0;
-    let ucb: Vec<f32> = mu.iter().zip(s).map(|(m, s)| m + p.beta * s).collect();
+    // The reference loop never passes β to IDS (specs/activeuf.md §3.0), so it keeps 1.0 there.
+    let beta = if reference { 1.0 } else { p.beta };
+    let ucb: Vec<f32> = mu.iter().zip(s).map(|(m, s)| m + beta * s).collect();
     let cands = candidate_set(name, &ucb, p, reference)?;
     let top = cands
         .iter()

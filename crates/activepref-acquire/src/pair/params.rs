@@ -65,20 +65,21 @@ impl Default for BetaParams {
     }
 }
 
-fn q005() -> f32 {
+fn q005() -> f64 {
     0.05
 }
 
-/// DeltaQuantile: the gap at quantile `quantile ± epsilon` of all `u_i − l_j`.
+/// DeltaQuantile: the gap at quantile `quantile ± epsilon` of all `u_i − l_j`. The quantile
+/// and its window are f64, as the reference computes its rank window in Python floats.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuantileParams {
     #[serde(default = "one")]
     pub beta: f32,
     #[serde(default = "q005")]
-    pub quantile: f32,
+    pub quantile: f64,
     #[serde(default)]
-    pub epsilon: f32,
+    pub epsilon: f64,
 }
 
 impl Default for QuantileParams {

@@ -468,3 +468,78 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn deltaquantile_window_is_computed_in_f64_as_the_reference() {
+    use super::bounds::quantile_window;
+    // n = 10: V = 90; 90 × 0.7 = 62.99999999999999 in f64 (63 in f32): the window starts at 62.
+    assert_eq!(quantile_window(90, 0.7, 0.0), (62, 63));
+    // n = 30, the default q = 0.05: the 44th-largest gap (specs/activeuf.md §3.6).
+    assert_eq!(quantile_window(870, 0.05, 0.0), (43, 44));
+    // ε widens the window; end never passes V.
+    assert_eq!(quantile_window(12, 0.2, 0.05), (1, 3));
+    assert_eq!(quantile_window(12, 1.0, 0.0), (11, 12));
+}
+
+#[test]
+fn ids_ignores_beta_in_reference_mode_only() {
+    // With β = 1 every arm's UCB exceeds 0.5; with β = 0 only arms 1 and 3 do. Reference mode never
+    // passes β to IDS, so its candidate set (and picks) are those of β = 1 whatever β says.
+    let mu = [0.2f32, 0.9, 0.3, 0.8];
+    let sd = [0.5f32, 0.1, 0.4, 0.2];
+    let c = scores(&mu, &sd);
+    let with = |beta: f32| {
+        PairPolicySpec::Ids(UcbSetParams {
+            beta,
+            ..Default::default()
+        })
+    };
+    for seed in 0..20 {
+        let draw = |spec: &PairPolicySpec, mode| {
+            spec.select(&c, mode, &mut rng(seed))
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            draw(&with(0.0), PairMode::Reference),
+            draw(&with(1.0), PairMode::Reference),
+            "seed {seed}"
+        );
+        if let Ok((a, b)) = draw(&with(0.0), PairMode::Corrected) {
+            assert!(
+                [1, 3].contains(&a) && [1, 3].contains(&b),
+                "β = 0 keeps arms 1 and 3 only: {a}, {b}"
+            );
+        }
+    }
+}
+
+#[test]
+fn maxminlcb_candidate_set_reference_returns_arm_zero_when_any_arm_is_pruned() {
+    // μ = [0.9, 1, 0.95, −2], s = 0.1: arm 3's UCB against arm 1 is −3 + 0.2 < 0, so it is pruned;
+    // arms 0, 1 and 2 stay (every UCB_ij > 0).
+    let mu = [0.9f32, 1.0, 0.95, -2.0];
+    let sd = [0.1f32; 4];
+    let c = scores(&mu, &sd);
+    let spec = PairPolicySpec::Maxminlcb(MaxMinLcbParams {
+        use_candidate_set: true,
+        ..Default::default()
+    });
+    // Reference: a = 0 (the pruned arm's +inf row minimum), b = arm 0's hardest candidate
+    // competitor: LCB_0j = 0.9 − μ_j − 0.2 is −0.3 for j = 1 and −0.25 for j = 2.
+    assert_eq!(run(&spec, &c, PairMode::Reference), (0, 1));
+    // Corrected (spread √(s_i² + s_j²) = 0.1414): row minima over candidates are −0.2414 (arm 0),
+    // −0.0914 (arm 1, against arm 2) and −0.1914 (arm 2): arm 1 against arm 2.
+    assert_eq!(run(&spec, &c, PairMode::Corrected), (1, 2));
+    // Arm 0 itself pruned: the reference returns (0, 0), which its loop rejects.
+    let mu = [-2.0f32, 1.0, 0.9, 0.0];
+    let err = spec
+        .select(&scores(&mu, &sd), PairMode::Reference, &mut rng(0))
+        .unwrap_err();
+    assert!(err.to_string().contains("returns (0, 0)"), "{err}");
+    // Nothing pruned (wide spreads: every UCB_ij = Δ_ij + 2 > 0): the usual max-min row, arm 3.
+    let all = [0.0f32, 0.1, 0.2, 0.3];
+    assert_eq!(
+        run(&spec, &scores(&all, &[1.0; 4]), PairMode::Reference).0,
+        3
+    );
+}
