@@ -176,6 +176,17 @@ pub struct PromptCandidates {
     pub features: FeatureMatrix,
     /// The judge's score of each response.
     pub judge: Vec<f32>,
+    /// The texts, for real candidate pools (`None` for the synthetic benchmark): what the acquired
+    /// dataset a run writes holds.
+    pub text: Option<CandidateTexts>,
+}
+
+/// The prompt and responses behind a [`PromptCandidates`], and the model of each response.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CandidateTexts {
+    pub prompt: String,
+    pub responses: Vec<String>,
+    pub models: Vec<String>,
 }
 
 /// The stream of prompts to acquire pairs from, and the prompts for validation and evaluation.
@@ -210,6 +221,7 @@ mod tests {
             prompt_id: 0,
             features: FeatureMatrix::new(3, 1, vec![0.0; 3]).unwrap(),
             judge: vec![1.0, 2.0, 1.0],
+            text: None,
         };
         assert_eq!(p.judged_pairs(), vec![(0, 1, false), (1, 2, true)]);
     }

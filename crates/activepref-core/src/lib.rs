@@ -25,7 +25,9 @@ pub mod prediction;
 pub mod saving;
 pub mod seeds;
 
-pub use benchmark::{BenchmarkError, PairBenchmark, PoolBenchmark, PoolSplit, PromptCandidates};
+pub use benchmark::{
+    BenchmarkError, CandidateTexts, PairBenchmark, PoolBenchmark, PoolSplit, PromptCandidates,
+};
 pub use error::FieldError;
 pub use features::{FeatureError, FeatureMatrix, PromptFeatures};
 pub use prediction::{EnsemblePrediction, EvalMetrics, binary_entropy_from_logit};

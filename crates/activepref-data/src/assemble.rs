@@ -16,7 +16,7 @@ use crate::error::{DataError, DataResult};
 use crate::feature_store::{FeatureTable, table_path};
 use crate::text::{CandidatePool, ComparisonDataset, SplitRole, TextComparison};
 use activepref_core::seeds::{Stream, rng_for};
-use activepref_core::{FeatureMatrix, PoolBenchmark, PoolSplit, PromptFeatures};
+use activepref_core::{CandidateTexts, FeatureMatrix, PoolBenchmark, PoolSplit, PromptFeatures};
 use activepref_core::{PairBenchmark, PromptCandidates};
 
 /// Moves whole prompts from the pool into validation / test / OOD, by fractions of the distinct
@@ -351,6 +351,11 @@ pub fn pair_benchmark(
             prompt_id: p as u32,
             features: table.aligned(&ids, &path)?,
             judge: cands.iter().map(|c| c.score).collect(),
+            text: Some(CandidateTexts {
+                prompt: pool.prompts[p].clone(),
+                responses: cands.iter().map(|c| c.response.clone()).collect(),
+                models: cands.iter().map(|c| pool.models[c.model].clone()).collect(),
+            }),
         });
     }
     let n = all.len();

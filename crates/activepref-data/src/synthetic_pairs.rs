@@ -148,6 +148,7 @@ impl SyntheticPairConfig {
                         features: FeatureMatrix::new(self.responses_per_prompt, d, feats)
                             .expect("finite features"),
                         judge,
+                        text: None,
                     }
                 })
                 .collect()

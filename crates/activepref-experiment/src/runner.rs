@@ -19,7 +19,7 @@ use activepref_acquire::{
     index_k_for,
 };
 use activepref_core::io::write_atomic_bytes;
-use activepref_core::{FieldError, PoolBenchmark};
+use activepref_core::{FieldError, PairBenchmark, PoolBenchmark};
 use activepref_loop::{
     AcquiredPair, LoopError, PairLoop, PairRoundRecord, PoolLoop, RoundRecord, RoundTiming,
 };
@@ -138,6 +138,108 @@ impl<'a> RunRow<'a> {
     }
 }
 
+/// One acquired pair in the layout TRL-style DPO and reward-model trainers read (`prompt`,
+/// `chosen`, `rejected`), with where it came from: `runs/<stem>.pairs.jsonl` and `.pairs.parquet`,
+/// in loop order. The synthetic benchmark has no texts: its prompts read `synthetic prompt <id>`
+/// and its responses `response <index>`, model `synthetic`.
+#[derive(Serialize)]
+pub struct AcquiredPairRow<'a> {
+    pub round: usize,
+    pub prompt_id: u32,
+    pub prompt: &'a str,
+    pub chosen: &'a str,
+    pub rejected: &'a str,
+    pub chosen_index: usize,
+    pub rejected_index: usize,
+    pub chosen_model: &'a str,
+    pub rejected_model: &'a str,
+    /// The judge's scores.
+    pub chosen_score: f32,
+    pub rejected_score: f32,
+    /// The model's predicted mean and spread when the pair was picked.
+    pub chosen_mu: f32,
+    pub chosen_sd: f32,
+    pub rejected_mu: f32,
+    pub rejected_sd: f32,
+}
+
+/// Writes a pair run's acquired dataset as JSON lines and Parquet (both atomically).
+fn write_acquired_dataset(
+    bench: &PairBenchmark,
+    acquired: &[AcquiredPair],
+    runs_dir: &Path,
+    stem: &str,
+) -> Result<(), RunError> {
+    let synthetic: Vec<(String, Vec<String>)> = acquired
+        .iter()
+        .map(|p| {
+            let c = &bench.stream[p.prompt];
+            (
+                format!("synthetic prompt {}", c.prompt_id),
+                (0..c.judge.len())
+                    .map(|i| format!("response {i}"))
+                    .collect(),
+            )
+        })
+        .collect();
+    let mut jsonl = String::new();
+    for (p, (sp, sr)) in acquired.iter().zip(&synthetic) {
+        let c = &bench.stream[p.prompt];
+        let (prompt, responses, models): (&str, &[String], Option<&[String]>) = match &c.text {
+            Some(t) => (&t.prompt, &t.responses, Some(&t.models)),
+            None => (sp, sr, None),
+        };
+        let model = |i: usize| models.map_or("synthetic", |m| m[i].as_str());
+        let row = AcquiredPairRow {
+            round: p.round,
+            prompt_id: c.prompt_id,
+            prompt,
+            chosen: &responses[p.chosen],
+            rejected: &responses[p.rejected],
+            chosen_index: p.chosen,
+            rejected_index: p.rejected,
+            chosen_model: model(p.chosen),
+            rejected_model: model(p.rejected),
+            chosen_score: c.judge[p.chosen],
+            rejected_score: c.judge[p.rejected],
+            chosen_mu: p.chosen_mu,
+            chosen_sd: p.chosen_sd,
+            rejected_mu: p.rejected_mu,
+            rejected_sd: p.rejected_sd,
+        };
+        let line = serde_json::to_string(&row).map_err(|e| RunError::Serialise {
+            path: runs_dir.join(format!("{stem}.pairs.jsonl")),
+            error: e.to_string(),
+        })?;
+        jsonl.push_str(&line);
+        jsonl.push('\n');
+    }
+    let jsonl_path = runs_dir.join(format!("{stem}.pairs.jsonl"));
+    write_file(&jsonl_path, jsonl.as_bytes())?;
+    // Parquet through polars, from the JSON lines just written; renamed into place like every file.
+    let parquet = runs_dir.join(format!("{stem}.pairs.parquet"));
+    let partial = activepref_core::io::partial_path(&parquet);
+    let convert =
+        activepref_data::io::convert_to_parquet(&jsonl_path, &partial, None).map_err(|e| {
+            RunError::Serialise {
+                path: parquet.clone(),
+                error: e.to_string(),
+            }
+        });
+    if convert.is_err() || acquired.is_empty() {
+        let _ = fs::remove_file(&partial);
+        return if acquired.is_empty() { Ok(()) } else { convert };
+    }
+    let synced = fs::File::open(&partial).and_then(|f| f.sync_all());
+    synced
+        .and_then(|()| fs::rename(&partial, &parquet))
+        .map_err(|error| RunError::Io {
+            action: "write",
+            path: parquet,
+            error,
+        })
+}
+
 /// One row of a pair-selection run file; the mode is in every row.
 #[derive(Serialize)]
 pub struct PairRunRow<'a> {
@@ -223,6 +325,10 @@ trait ResumableRun {
     fn step(&mut self) -> Result<(Self::Record, RoundTiming), LoopError>;
     fn acquired(&self) -> Self::Acquired;
     fn csv(&self, records: &[Self::Record], path: &Path) -> Result<Vec<u8>, RunError>;
+    /// Files a finished run writes besides its run file (the pair loop's acquired dataset).
+    fn write_artefacts(&self, _runs_dir: &Path, _stem: &str) -> Result<(), RunError> {
+        Ok(())
+    }
     /// A line worth telling the user about a finished round (printed above the progress bar).
     fn warning(&self, _record: &Self::Record) -> Option<String> {
         None
@@ -285,6 +391,9 @@ impl ResumableRun for PairRun<'_> {
     }
     fn acquired(&self) -> Vec<AcquiredPair> {
         self.lp.acquired.clone()
+    }
+    fn write_artefacts(&self, runs_dir: &Path, stem: &str) -> Result<(), RunError> {
+        write_acquired_dataset(self.lp.bench(), &self.lp.acquired, runs_dir, stem)
     }
     fn csv(&self, records: &[PairRoundRecord], path: &Path) -> Result<Vec<u8>, RunError> {
         csv_bytes(
@@ -633,6 +742,7 @@ fn drive<R: ResumableRun>(
     }
     let timings_path = runs_dir.join(format!("{stem}.timings.csv"));
     write_file(&timings_path, &csv_bytes(&timings, &timings_path)?)?;
+    run.write_artefacts(runs_dir, stem)?;
     let run_path = runs_dir.join(format!("{stem}.csv"));
     write_file(&run_path, &run.csv(&records, &run_path)?)?;
     if state_path.exists() {

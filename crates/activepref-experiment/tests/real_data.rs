@@ -267,6 +267,26 @@ report: {{ baseline: random }}
     run_experiment(&cfg, &RunOptions::default()).unwrap();
     let rows = csv_rows(&dir.join("out/runs/drts__seed4.csv"));
     assert_eq!(rows.len(), 3);
+    // The acquired dataset carries the real texts: each row's prompt is an AlpacaEval instruction
+    // and its chosen / rejected texts are that instruction's responses, with their models.
+    let text = std::fs::read_to_string(dir.join("out/runs/drts__seed4.pairs.jsonl")).unwrap();
+    let pool = activepref_data::formats::alpaca_eval::load(
+        &data,
+        activepref_data::formats::alpaca_eval::MissingPrompts::Keep,
+    )
+    .unwrap();
+    for line in text.lines() {
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        let p = r["prompt_id"].as_u64().unwrap() as usize;
+        assert_eq!(r["prompt"], pool.prompts[p].as_str());
+        for side in ["chosen", "rejected"] {
+            let c = &pool.candidates[p][r[format!("{side}_index")].as_u64().unwrap() as usize];
+            assert_eq!(r[side], c.response.as_str());
+            assert_eq!(r[format!("{side}_model")], pool.models[c.model].as_str());
+            assert_eq!(r[format!("{side}_score")].as_f64().unwrap() as f32, c.score);
+        }
+    }
+    assert!(text.lines().count() > 0);
 }
 
 #[test]

@@ -128,6 +128,48 @@ fn pair_runs_record_their_mode_resume_exactly_and_ignore_threads() {
     let last = run_experiment(&pair_config(&parts, "reference"), &RunOptions::default()).unwrap();
     assert_eq!(last.rounds_resumed, 12);
     assert_eq!(as_text(run_files(&parts)), files);
+    // The acquired dataset: one JSON line per acquired pair in loop order, identical after resume
+    // and whatever the thread count, and the same rows as Parquet.
+    let dataset =
+        |out: &Path| std::fs::read_to_string(out.join("runs/drts__seed3.pairs.jsonl")).unwrap();
+    assert_eq!(dataset(&parts), dataset(&one));
+    assert_eq!(dataset(&two), dataset(&one));
+    let rows: Vec<serde_json::Value> = dataset(&one)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let cfg = pair_config(&one, "reference");
+    let lp = cfg.pair_loop.as_ref().unwrap();
+    assert_eq!(rows.len(), lp.rounds * lp.batch_prompts);
+    for (k, r) in rows.iter().enumerate() {
+        assert_eq!(
+            r["round"].as_u64().unwrap() as usize,
+            k / lp.batch_prompts,
+            "loop order"
+        );
+        assert!(
+            r["chosen_score"].as_f64().unwrap() >= r["rejected_score"].as_f64().unwrap(),
+            "the judge orders the pair"
+        );
+        assert_ne!(r["chosen_index"], r["rejected_index"]);
+        assert_eq!(r["chosen"], format!("response {}", r["chosen_index"]));
+        assert!(
+            r["prompt"]
+                .as_str()
+                .unwrap()
+                .starts_with("synthetic prompt ")
+        );
+        assert!(r["chosen_sd"].as_f64().unwrap() >= 0.0);
+    }
+    // Every prompt is used once.
+    let prompts: std::collections::HashSet<u64> = rows
+        .iter()
+        .map(|r| r["prompt_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(prompts.len(), rows.len());
+    let parquet =
+        activepref_data::io::read_table(&one.join("runs/drts__seed3.pairs.parquet"), None).unwrap();
+    assert_eq!(parquet.height(), rows.len());
     // Corrected mode changes what β = 2 DeltaUCB acquires, so its file differs.
     let corrected = dir.join("corrected");
     run_experiment(

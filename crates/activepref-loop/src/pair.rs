@@ -70,13 +70,27 @@ impl PairLoopConfig {
     }
 }
 
-/// One acquired, judged pair.
+/// One acquired, judged pair, with what the model predicted for its two responses when it was
+/// picked (the predictions default to 0 in state files written before they were recorded).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AcquiredPair {
     /// Index into the benchmark's stream.
     pub prompt: usize,
     pub chosen: usize,
     pub rejected: usize,
+    /// The round that picked it.
+    #[serde(default)]
+    pub round: usize,
+    /// Predicted mean reward and spread (ensemble standard deviation) of the chosen response.
+    #[serde(default)]
+    pub chosen_mu: f32,
+    #[serde(default)]
+    pub chosen_sd: f32,
+    /// The same for the rejected response.
+    #[serde(default)]
+    pub rejected_mu: f32,
+    #[serde(default)]
+    pub rejected_sd: f32,
 }
 
 /// What one round records. `batch_*` are `None` in the last round.
@@ -200,6 +214,11 @@ impl<'a> PairLoop<'a> {
         Ok(self)
     }
 
+    /// The benchmark this run draws from.
+    pub fn bench(&self) -> &'a PairBenchmark {
+        self.bench
+    }
+
     pub fn finished(&self) -> bool {
         self.round > self.config.rounds
     }
@@ -279,6 +298,11 @@ impl<'a> PairLoop<'a> {
                     prompt: p,
                     chosen,
                     rejected,
+                    round: t,
+                    chosen_mu: mu[chosen],
+                    chosen_sd: sd[chosen],
+                    rejected_mu: mu[rejected],
+                    rejected_sd: sd[rejected],
                 });
             }
             record.batch_mean_score_gap = Some(gap / b as f64);
