@@ -699,11 +699,16 @@ fn validate(experiment: &Path, json: bool) -> anyhow::Result<()> {
                 bench.heldout.len()
             ));
             lines.push(format!(
-                "  {} pair policies x {} seeds, {} rounds of {} prompts, mode {}, {} members",
+                "  {} pair policies x {} seeds, {} rounds of {} prompts{}, mode {}, {} members",
                 cfg.pair_policies.len(),
                 cfg.seeds.len(),
-                lp.rounds,
+                lp.rounds_for(bench.stream.len()),
                 lp.batch_prompts,
+                if lp.rounds.is_none() {
+                    " (the whole stream)"
+                } else {
+                    ""
+                },
                 cfg.pair_mode,
                 cfg.model.members
             ));

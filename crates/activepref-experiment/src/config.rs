@@ -298,11 +298,11 @@ impl ExperimentConfig {
         }
     }
 
-    /// Rounds each run records.
-    pub fn rounds_per_run(&self) -> usize {
+    /// Rounds each run records, on a pair stream of `stream` prompts (pair setting).
+    pub fn rounds_per_run(&self, stream: usize) -> usize {
         match (&self.loop_, &self.pair_loop) {
             (Some(l), _) if !self.is_pair_setting() => l.rounds,
-            (_, Some(p)) => p.rounds + 1,
+            (_, Some(p)) => p.rounds_for(stream) + 1,
             _ => 0,
         }
     }
@@ -603,7 +603,7 @@ report: { baseline: drts }
         let cfg = parse(PAIRS).unwrap();
         assert!(cfg.is_pair_setting());
         assert_eq!(cfg.pair_mode, PairMode::Reference);
-        assert_eq!(cfg.rounds_per_run(), 4);
+        assert_eq!(cfg.rounds_per_run(0), 4);
         let e = parse(&PAIRS.replace("rounds: 3", "rounds: 5")).unwrap_err();
         assert!(e.starts_with("exp.yaml: pair_loop.rounds:"), "{e}");
         let e = parse(&PAIRS.replace(

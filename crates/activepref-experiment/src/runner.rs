@@ -253,6 +253,8 @@ pub struct PairRunRow<'a> {
     pub heldout_brier: f64,
     pub batch_mean_score_gap: Option<f64>,
     pub batch_judge_ties: Option<usize>,
+    pub batch_mean_predicted_gap: Option<f64>,
+    pub batch_mean_predicted_sd: Option<f64>,
 }
 
 impl<'a> PairRunRow<'a> {
@@ -268,6 +270,8 @@ impl<'a> PairRunRow<'a> {
             heldout_brier: r.heldout_brier,
             batch_mean_score_gap: r.batch_mean_score_gap,
             batch_judge_ties: r.batch_judge_ties,
+            batch_mean_predicted_gap: r.batch_mean_predicted_gap,
+            batch_mean_predicted_sd: r.batch_mean_predicted_sd,
         }
     }
 }
@@ -493,7 +497,8 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
         .filter(|(p, s)| !runs_dir.join(format!("{p}__seed{s}.csv")).exists())
         .collect();
 
-    let total_rounds = (pending.len() * cfg.rounds_per_run()) as u64;
+    let stream = pair_bench.as_ref().map_or(0, |b| b.stream.len());
+    let total_rounds = (pending.len() * cfg.rounds_per_run(stream)) as u64;
     let bar = if opts.progress {
         ProgressBar::new(total_rounds)
     } else {

@@ -140,7 +140,7 @@ fn pair_runs_record_their_mode_resume_exactly_and_ignore_threads() {
         .collect();
     let cfg = pair_config(&one, "reference");
     let lp = cfg.pair_loop.as_ref().unwrap();
-    assert_eq!(rows.len(), lp.rounds * lp.batch_prompts);
+    assert_eq!(rows.len(), lp.rounds.unwrap() * lp.batch_prompts);
     for (k, r) in rows.iter().enumerate() {
         assert_eq!(
             r["round"].as_u64().unwrap() as usize,

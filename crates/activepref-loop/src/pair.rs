@@ -33,8 +33,10 @@ use crate::RoundTiming;
 pub struct PairLoopConfig {
     /// Prompts per outer batch (one pair each).
     pub batch_prompts: usize,
-    /// Acquisition batches; the loop records `rounds + 1` evaluations.
-    pub rounds: usize,
+    /// Acquisition batches; the loop records `rounds + 1` evaluations. Absent (or `null`): the
+    /// whole stream, as the reference consumes it, the last batch holding what is left.
+    #[serde(default)]
+    pub rounds: Option<usize>,
     /// Replay buffer of the last `batch_prompts × replay_factor` pairs; `null` keeps every pair.
     #[serde(default)]
     pub replay_factor: Option<usize>,
@@ -46,27 +48,38 @@ impl PairLoopConfig {
         if self.batch_prompts == 0 {
             return bad("batch_prompts", "must be at least 1".into());
         }
-        if self.rounds == 0 {
-            return bad("rounds", "must be at least 1".into());
+        if self.rounds == Some(0) {
+            return bad(
+                "rounds",
+                "must be at least 1, or left out to use the whole stream".into(),
+            );
         }
+        let rounds = self.rounds_for(prompts);
         if self.replay_factor == Some(0) {
             return bad(
                 "replay_factor",
                 "must be at least 1, or null to keep every pair".into(),
             );
         }
-        if self.batch_prompts * self.rounds > prompts {
+        if self.rounds.is_some() && self.batch_prompts * rounds > prompts {
             return bad(
                 "rounds",
                 format!(
-                    "{} rounds of {} prompts need {} prompts but the stream has {prompts}; lower rounds or batch_prompts",
-                    self.rounds,
+                    "{} rounds of {} prompts need {} prompts but the stream has {prompts}; lower rounds or batch_prompts, or leave rounds out to use the whole stream",
+                    rounds,
                     self.batch_prompts,
-                    self.batch_prompts * self.rounds
+                    self.batch_prompts * rounds
                 ),
             );
         }
         Ok(())
+    }
+
+    /// Acquisition rounds on a stream of `prompts` prompts: `rounds`, or enough batches for the
+    /// whole stream.
+    pub fn rounds_for(&self, prompts: usize) -> usize {
+        self.rounds
+            .unwrap_or(prompts.div_ceil(self.batch_prompts.max(1)))
     }
 }
 
@@ -106,6 +119,13 @@ pub struct PairRoundRecord {
     pub batch_mean_score_gap: Option<f64>,
     /// Pairs of this round whose two judge scores tie.
     pub batch_judge_ties: Option<usize>,
+    /// Mean predicted reward gap μ_chosen − μ_rejected of the pairs acquired this round (next to
+    /// the judge's gap above: how well the model foresaw the judge).
+    #[serde(default)]
+    pub batch_mean_predicted_gap: Option<f64>,
+    /// Mean predicted spread of the picked responses.
+    #[serde(default)]
+    pub batch_mean_predicted_sd: Option<f64>,
 }
 
 /// Comparisons (chosen as A, so every label is "A preferred") of the given pairs.
@@ -197,7 +217,7 @@ impl<'a> PairLoop<'a> {
         acquired: Vec<AcquiredPair>,
         round: usize,
     ) -> Result<Self, LoopError> {
-        let expected = round.min(self.config.rounds) * self.config.batch_prompts;
+        let expected = (round.min(self.rounds()) * self.config.batch_prompts).min(self.order.len());
         if acquired.len() != expected {
             return Err(LoopError::PairResumeLength {
                 got: acquired.len(),
@@ -214,13 +234,18 @@ impl<'a> PairLoop<'a> {
         Ok(self)
     }
 
+    /// Acquisition rounds of this run.
+    pub fn rounds(&self) -> usize {
+        self.config.rounds_for(self.order.len())
+    }
+
     /// The benchmark this run draws from.
     pub fn bench(&self) -> &'a PairBenchmark {
         self.bench
     }
 
     pub fn finished(&self) -> bool {
-        self.round > self.config.rounds
+        self.round > self.rounds()
     }
 
     fn fitted(&self) -> Result<FittedEnsemble, ModelError> {
@@ -262,13 +287,18 @@ impl<'a> PairLoop<'a> {
             heldout_brier: m.brier,
             batch_mean_score_gap: None,
             batch_judge_ties: None,
+            batch_mean_predicted_gap: None,
+            batch_mean_predicted_sd: None,
         };
         let score_secs = clock.elapsed().as_secs_f64();
         let clock = Instant::now();
-        if t < self.config.rounds {
+        if t < self.rounds() {
             let b = self.config.batch_prompts;
             let (mut gap, mut ties) = (0.0f64, 0usize);
-            for (k, &p) in self.order[t * b..(t + 1) * b].iter().enumerate() {
+            let (mut predicted_gap, mut predicted_sd) = (0.0f64, 0.0f64);
+            let batch =
+                &self.order[(t * b).min(self.order.len())..((t + 1) * b).min(self.order.len())];
+            for (k, &p) in batch.iter().enumerate() {
                 let prompt = &self.bench.stream[p];
                 let (mu, sd, members) = fitted.response_stats(&prompt.features);
                 let c = CandidateScores {
@@ -293,6 +323,8 @@ impl<'a> PairLoop<'a> {
                     (a, bb)
                 };
                 gap += (prompt.judge[a] - prompt.judge[bb]).abs() as f64;
+                predicted_gap += f64::from(mu[chosen]) - f64::from(mu[rejected]);
+                predicted_sd += 0.5 * (f64::from(sd[chosen]) + f64::from(sd[rejected]));
                 ties += usize::from(prompt.judge[a] == prompt.judge[bb]);
                 self.acquired.push(AcquiredPair {
                     prompt: p,
@@ -305,8 +337,11 @@ impl<'a> PairLoop<'a> {
                     rejected_sd: sd[rejected],
                 });
             }
-            record.batch_mean_score_gap = Some(gap / b as f64);
+            let n = batch.len().max(1) as f64;
+            record.batch_mean_score_gap = Some(gap / n);
             record.batch_judge_ties = Some(ties);
+            record.batch_mean_predicted_gap = Some(predicted_gap / n);
+            record.batch_mean_predicted_sd = Some(predicted_sd / n);
         }
         let select_secs = clock.elapsed().as_secs_f64();
         self.round += 1;
@@ -356,10 +391,54 @@ mod tests {
             model,
             PairLoopConfig {
                 batch_prompts: 10,
-                rounds: 3,
+                rounds: Some(3),
                 replay_factor: None,
             },
         )
+    }
+
+    #[test]
+    fn without_rounds_the_whole_stream_is_consumed_and_the_last_batch_is_smaller() {
+        let (bench, model, mut cfg) = setup();
+        cfg.rounds = None;
+        cfg.batch_prompts = 13;
+        let n = bench.stream.len();
+        assert_ne!(n % 13, 0, "the last batch must be smaller");
+        let spec = PairPolicySpec::Drts(Default::default());
+        let mut run = PairLoop::new(&bench, &model, &cfg, &spec, PairMode::Corrected, 2);
+        assert_eq!(run.rounds(), n.div_ceil(13));
+        let mut records = vec![];
+        while !run.finished() {
+            records.push(run.step().unwrap().0);
+        }
+        assert_eq!(records.len(), run.rounds() + 1);
+        let labels: Vec<usize> = records.iter().map(|r| r.labels).collect();
+        let want: Vec<usize> = (0..=run.rounds()).map(|t| (13 * t).min(n)).collect();
+        assert_eq!(labels, want, "the last batch holds what is left");
+        let prompts: std::collections::HashSet<usize> =
+            run.acquired.iter().map(|p| p.prompt).collect();
+        assert_eq!(prompts.len(), n, "every prompt is used once");
+        // Each acquired pair records the model's predictions and the batch means match them.
+        let last = records[run.rounds() - 1].batch_mean_predicted_gap.unwrap();
+        let tail: Vec<&AcquiredPair> = run
+            .acquired
+            .iter()
+            .filter(|p| p.round == run.rounds() - 1)
+            .collect();
+        let mean = tail
+            .iter()
+            .map(|p| f64::from(p.chosen_mu) - f64::from(p.rejected_mu))
+            .sum::<f64>()
+            / tail.len() as f64;
+        assert!((last - mean).abs() < 1e-12);
+        // Resuming after the second round gives the same pairs.
+        let mut resumed = PairLoop::new(&bench, &model, &cfg, &spec, PairMode::Corrected, 2)
+            .resume_from(run.acquired[..26].to_vec(), 2)
+            .unwrap();
+        while !resumed.finished() {
+            resumed.step().unwrap();
+        }
+        assert_eq!(resumed.acquired, run.acquired);
     }
 
     #[test]
@@ -417,14 +496,14 @@ mod tests {
     fn sizes_are_checked() {
         let cfg = PairLoopConfig {
             batch_prompts: 50,
-            rounds: 3,
+            rounds: Some(3),
             replay_factor: None,
         };
         assert_eq!(cfg.validate(100).unwrap_err().field, "rounds");
         assert!(
             PairLoopConfig {
                 batch_prompts: 50,
-                rounds: 2,
+                rounds: Some(2),
                 replay_factor: Some(2)
             }
             .validate(100)
