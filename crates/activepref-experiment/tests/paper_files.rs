@@ -134,3 +134,18 @@ fn the_quick_twin_has_the_paper_ablation_grids_and_checks() {
         .collect();
     assert_eq!(beta, [1.0, 0.1, 0.01, 0.001, 0.0001]);
 }
+
+#[test]
+fn the_alpacaeval_file_uses_the_real_pool_and_the_whole_stream() {
+    // Parsed without the data checks: its features are made by `activepref featurize` first.
+    let (cfg, _) = unchecked("auf-alpacaeval.yaml");
+    assert!(cfg.is_pair_setting());
+    let lp = cfg.pair_loop.as_ref().unwrap();
+    assert_eq!((lp.batch_prompts, lp.rounds), (64, None));
+    // 805 instructions, 40 validation and 100 held-out: 665 in the stream, 11 batches.
+    assert_eq!(lp.rounds_for(805 - 40 - 100), 11);
+    assert_eq!(
+        cfg.policy_labels(),
+        ["random", "drts", "deltaucb", "infomax", "static-maxmin"]
+    );
+}
