@@ -110,32 +110,7 @@ enum Command {
     /// so re-running the same command after Ctrl-C loses nothing.
     ///
     /// Example: activepref run experiments/quickstart.yaml
-    Run {
-        /// The experiment file.
-        experiment: PathBuf,
-        /// Delete this experiment's earlier results and start over.
-        #[arg(long)]
-        fresh: bool,
-        /// Write results here instead of the experiment's output_dir (default results/<name>).
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// Stop every run after this many rounds (resumable later): for time-limited jobs.
-        #[arg(long, value_name = "N")]
-        max_rounds: Option<usize>,
-        /// Skip the report at the end.
-        #[arg(long)]
-        no_report: bool,
-        /// No progress bar.
-        #[arg(long, short)]
-        quiet: bool,
-        /// Run only these runs (ids from `activepref sweep plan`; comma-separated or repeated).
-        /// No report is written: the merge step (`activepref report`) makes it.
-        #[arg(long, value_name = "ID", value_delimiter = ',')]
-        only: Vec<String>,
-        /// Redo the runs whose configuration changed since they ran (all others are kept).
-        #[arg(long)]
-        rerun: bool,
-    },
+    Run(sweep_cmds::RunArgs),
     /// Sweeps: list the runs of a file and their ids, or write a SLURM job array for them.
     #[command(subcommand)]
     Sweep(SweepCommand),
@@ -402,25 +377,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .map_err(|e| anyhow!("--threads: {e}"))?;
     }
     match cli.command {
-        Command::Run {
-            experiment,
-            fresh,
-            out,
-            max_rounds,
-            no_report,
-            quiet,
-            only,
-            rerun,
-        } => sweep_cmds::run(&sweep_cmds::RunArgs {
-            experiment,
-            fresh,
-            out,
-            max_rounds,
-            no_report,
-            quiet,
-            only,
-            rerun,
-        }),
+        Command::Run(args) => sweep_cmds::run(&args),
         Command::Sweep(SweepCommand::Plan { experiment, json }) => {
             sweep_cmds::plan(&experiment, json)
         }

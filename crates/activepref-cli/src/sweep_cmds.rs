@@ -10,15 +10,32 @@ use serde::Deserialize;
 
 use crate::say;
 
-/// What `activepref run` was asked.
+// The arguments of `activepref run` (its help text is the `Command::Run` variant's).
+#[derive(clap::Args, Debug)]
 pub struct RunArgs {
+    /// The experiment file.
     pub experiment: PathBuf,
+    /// Delete this experiment's earlier results and start over.
+    #[arg(long)]
     pub fresh: bool,
+    /// Write results here instead of the experiment's output_dir (default results/<name>).
+    #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Stop every run after this many rounds (resumable later): for time-limited jobs.
+    #[arg(long, value_name = "N")]
     pub max_rounds: Option<usize>,
+    /// Skip the report at the end.
+    #[arg(long)]
     pub no_report: bool,
+    /// No progress bar.
+    #[arg(long, short)]
     pub quiet: bool,
+    /// Run only these runs (ids from `activepref sweep plan`; comma-separated or repeated).
+    /// No report is written: the merge step (`activepref report`) makes it.
+    #[arg(long, value_name = "ID", value_delimiter = ',')]
     pub only: Vec<String>,
+    /// Redo the runs whose configuration changed since they ran (all others are kept).
+    #[arg(long)]
     pub rerun: bool,
 }
 

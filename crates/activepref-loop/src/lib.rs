@@ -160,6 +160,31 @@ pub struct RoundRecord {
     pub batch_size: Option<usize>,
 }
 
+/// A fitted model's test and OOD metrics, and its members' mean best validation loss.
+type Evaluation = (EvalMetrics, EvalMetrics, f64);
+
+impl RoundRecord {
+    /// The row of round `round`, trained on `labels` labels, before anything is acquired.
+    fn evaluated(round: usize, labels: usize, (test, ood, validation_loss): Evaluation) -> Self {
+        Self {
+            round,
+            labels,
+            test_log_likelihood: test.log_likelihood,
+            test_accuracy: test.accuracy,
+            test_brier: test.brier,
+            ood_log_likelihood: ood.log_likelihood,
+            ood_accuracy: ood.accuracy,
+            ood_brier: ood.brier,
+            validation_loss,
+            pool_mean_bald: None,
+            batch_mean_bald: None,
+            batch_unique_prompts: None,
+            labelled_unique_prompts: None,
+            batch_size: None,
+        }
+    }
+}
+
 /// Wall-clock seconds of one round. Kept apart from [`RoundRecord`] so that result files stay
 /// bit-identical across machines and thread counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -185,7 +210,7 @@ pub struct PoolLoop<'a> {
     /// The exact kNN index of the pool's prompt table, shared by every run of an experiment.
     prompt_index: Option<Arc<PromptKnnIndex>>,
     /// The "full dataset" model's test and OOD metrics and validation loss, fitted once.
-    whole_pool: Option<(EvalMetrics, EvalMetrics, f64)>,
+    whole_pool: Option<Evaluation>,
 }
 
 impl<'a> PoolLoop<'a> {
@@ -346,7 +371,7 @@ impl<'a> PoolLoop<'a> {
         let t = self.round;
         let bench = self.bench;
         let clock = Instant::now();
-        let (test, ood, validation_loss) = match self.whole_pool {
+        let evaluation = match self.whole_pool {
             Some(cached) => cached,
             None => {
                 let mut all: Vec<usize> = self
@@ -362,39 +387,11 @@ impl<'a> PoolLoop<'a> {
                     self.run_seed,
                     0,
                 )?;
-                let test = fitted
-                    .predict(&bench.test, None)
-                    .metrics(&bench.test.a_preferred);
-                let ood = fitted
-                    .predict(&bench.ood, None)
-                    .metrics(&bench.ood.a_preferred);
-                let n = fitted.reports.len() as f64;
-                let vloss = fitted
-                    .reports
-                    .iter()
-                    .map(|r| r.best_validation_loss)
-                    .sum::<f64>()
-                    / n;
-                *self.whole_pool.insert((test, ood, vloss))
+                *self.whole_pool.insert(self.evaluate(&fitted))
             }
         };
         let train_secs = clock.elapsed().as_secs_f64();
-        let mut record = RoundRecord {
-            round: t,
-            labels: self.labelled.len(),
-            test_log_likelihood: test.log_likelihood,
-            test_accuracy: test.accuracy,
-            test_brier: test.brier,
-            ood_log_likelihood: ood.log_likelihood,
-            ood_accuracy: ood.accuracy,
-            ood_brier: ood.brier,
-            validation_loss,
-            pool_mean_bald: None,
-            batch_mean_bald: None,
-            batch_unique_prompts: None,
-            labelled_unique_prompts: None,
-            batch_size: None,
-        };
+        let mut record = RoundRecord::evaluated(t, self.labelled.len(), evaluation);
         let clock = Instant::now();
         if t + 1 < self.config.rounds {
             let unscored = vec![0.0; self.unlabelled.len()];
@@ -412,13 +409,8 @@ impl<'a> PoolLoop<'a> {
             let picks = policy
                 .select(&state, self.config.batch_size, &mut rng)
                 .map_err(|error| LoopError::Policy { round: t, error })?;
-            let picked: HashSet<usize> = picks.iter().copied().collect();
-            if picked.len() != picks.len() || !picks.iter().all(|p| self.unlabelled.contains(p)) {
-                return Err(LoopError::RepeatedPicks { round: t });
-            }
             record.batch_size = Some(picks.len());
-            self.unlabelled.retain(|i| !picked.contains(i));
-            self.labelled.extend(picks);
+            self.acquire(t, picks)?;
         }
         record.labelled_unique_prompts = Some(self.labelled_prompts());
         let select_secs = clock.elapsed().as_secs_f64();
@@ -432,6 +424,37 @@ impl<'a> PoolLoop<'a> {
                 select_secs,
             },
         ))
+    }
+
+    /// Test and OOD metrics of `fitted`, and its members' mean best validation loss.
+    fn evaluate(&self, fitted: &activepref_model::FittedEnsemble) -> Evaluation {
+        let bench = self.bench;
+        let test = fitted
+            .predict(&bench.test, None)
+            .metrics(&bench.test.a_preferred);
+        let ood = fitted
+            .predict(&bench.ood, None)
+            .metrics(&bench.ood.a_preferred);
+        let validation_loss = fitted
+            .reports
+            .iter()
+            .map(|r| r.best_validation_loss)
+            .sum::<f64>()
+            / fitted.reports.len() as f64;
+        (test, ood, validation_loss)
+    }
+
+    /// Moves a policy's picks from the unlabelled to the labelled set (in pick order), refusing
+    /// repeated or already labelled comparisons.
+    fn acquire(&mut self, round: usize, picks: Vec<usize>) -> Result<(), LoopError> {
+        let unlabelled: HashSet<usize> = self.unlabelled.iter().copied().collect();
+        let picked: HashSet<usize> = picks.iter().copied().collect();
+        if picked.len() != picks.len() || !picked.is_subset(&unlabelled) {
+            return Err(LoopError::RepeatedPicks { round });
+        }
+        self.unlabelled.retain(|i| !picked.contains(i));
+        self.labelled.extend(picks);
+        Ok(())
     }
 
     /// Distinct prompts in the labelled set.
@@ -474,18 +497,7 @@ impl<'a> PoolLoop<'a> {
         let train_secs = clock.elapsed().as_secs_f64();
 
         let clock = Instant::now();
-        let test = fitted
-            .predict(&bench.test, None)
-            .metrics(&bench.test.a_preferred);
-        let ood = fitted
-            .predict(&bench.ood, None)
-            .metrics(&bench.ood.a_preferred);
-        let validation_loss = fitted
-            .reports
-            .iter()
-            .map(|r| r.best_validation_loss)
-            .sum::<f64>()
-            / fitted.reports.len() as f64;
+        let evaluation = self.evaluate(&fitted);
         let last = t + 1 == self.config.rounds;
         let pool_pred = if last {
             None
@@ -495,22 +507,7 @@ impl<'a> PoolLoop<'a> {
         let score_secs = clock.elapsed().as_secs_f64();
 
         let clock = Instant::now();
-        let mut record = RoundRecord {
-            round: t,
-            labels: self.labelled.len(),
-            test_log_likelihood: test.log_likelihood,
-            test_accuracy: test.accuracy,
-            test_brier: test.brier,
-            ood_log_likelihood: ood.log_likelihood,
-            ood_accuracy: ood.accuracy,
-            ood_brier: ood.brier,
-            validation_loss,
-            pool_mean_bald: None,
-            batch_mean_bald: None,
-            batch_unique_prompts: None,
-            labelled_unique_prompts: None,
-            batch_size: None,
-        };
+        let mut record = RoundRecord::evaluated(t, self.labelled.len(), evaluation);
         if let Some(pred) = pool_pred {
             let bald = pred.bald_all();
             let score = match policy.score() {
@@ -545,10 +542,8 @@ impl<'a> PoolLoop<'a> {
                 .copied()
                 .zip(bald.iter().copied())
                 .collect();
-            let picked: HashSet<usize> = picks.iter().copied().collect();
-            if picked.len() != picks.len() || picks.iter().any(|p| !bald_of.contains_key(p)) {
-                return Err(LoopError::RepeatedPicks { round: t });
-            }
+            // Checked and moved first, so every pick below is an unlabelled candidate.
+            self.acquire(t, picks.clone())?;
             record.pool_mean_bald = Some(bald.iter().sum::<f64>() / bald.len().max(1) as f64);
             record.batch_mean_bald =
                 Some(picks.iter().map(|p| bald_of[p]).sum::<f64>() / picks.len().max(1) as f64);
@@ -560,8 +555,6 @@ impl<'a> PoolLoop<'a> {
                     .len(),
             );
             record.batch_size = Some(picks.len());
-            self.unlabelled.retain(|i| !picked.contains(i));
-            self.labelled.extend(picks);
         }
         record.labelled_unique_prompts = Some(self.labelled_prompts());
         let select_secs = clock.elapsed().as_secs_f64();
