@@ -176,6 +176,9 @@ pub struct PromptCandidates {
     pub features: FeatureMatrix,
     /// The judge's score of each response.
     pub judge: Vec<f32>,
+    /// The latent reward of each response where the benchmark knows it (the synthetic one: the
+    /// judge's score before its noise); `None` for real data.
+    pub latent: Option<Vec<f32>>,
     /// The texts, for real candidate pools (`None` for the synthetic benchmark): what the acquired
     /// dataset a run writes holds.
     pub text: Option<CandidateTexts>,
@@ -221,6 +224,7 @@ mod tests {
             prompt_id: 0,
             features: FeatureMatrix::new(3, 1, vec![0.0; 3]).unwrap(),
             judge: vec![1.0, 2.0, 1.0],
+            latent: None,
             text: None,
         };
         assert_eq!(p.judged_pairs(), vec![(0, 1, false), (1, 2, true)]);

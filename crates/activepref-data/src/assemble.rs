@@ -351,6 +351,7 @@ pub fn pair_benchmark(
             prompt_id: p as u32,
             features: table.aligned(&ids, &path)?,
             judge: cands.iter().map(|c| c.score).collect(),
+            latent: None,
             text: Some(CandidateTexts {
                 prompt: pool.prompts[p].clone(),
                 responses: cands.iter().map(|c| c.response.clone()).collect(),

@@ -5,7 +5,9 @@
 //! response features `[x, M x + q]`, and a non-linear latent reward `r(x, q)`. The judge score is
 //! `r(x, q) + judge_noise · N(0, 1)`, drawn once per response and fixed, as the reference's judge
 //! scores are computed up front. Held-out prompts (`heldout_prompts`) evaluate the reward model on
-//! every pair of their responses. `validation_prompts` are used for early stopping only.
+//! every pair of their responses. `validation_prompts` are used for early stopping only. Every
+//! prompt keeps its responses' latent rewards, so that what a run acquires and what its prefixes
+//! teach can be measured against the truth rather than the noisy judge.
 
 use activepref_core::FieldError;
 use rand_chacha::ChaCha8Rng;
@@ -132,14 +134,14 @@ impl SyntheticPairConfig {
                         self.responses_per_prompt * (self.prompt_dim + self.response_dim),
                     );
                     let mut judge = Vec::with_capacity(self.responses_per_prompt);
+                    let mut latent = Vec::with_capacity(self.responses_per_prompt);
                     for _ in 0..self.responses_per_prompt {
                         let q = normal_vec(rng, self.response_dim, 1.0);
                         world.pair_feature_into(&ctx, &q, &mut feats);
                         let noise: f64 = StandardNormal.sample(rng);
-                        judge.push(
-                            (world.reward_in(&world_cfg, &ctx, &q) + self.judge_noise * noise)
-                                as f32,
-                        );
+                        let reward = world.reward_in(&world_cfg, &ctx, &q);
+                        judge.push((reward + self.judge_noise * noise) as f32);
+                        latent.push(reward as f32);
                     }
                     let d = self.prompt_dim + self.response_dim;
                     next_id += 1;
@@ -148,6 +150,7 @@ impl SyntheticPairConfig {
                         features: FeatureMatrix::new(self.responses_per_prompt, d, feats)
                             .expect("finite features"),
                         judge,
+                        latent: Some(latent),
                         text: None,
                     }
                 })

@@ -255,6 +255,9 @@ pub struct PairRunRow<'a> {
     pub batch_judge_ties: Option<usize>,
     pub batch_mean_predicted_gap: Option<f64>,
     pub batch_mean_predicted_sd: Option<f64>,
+    pub batch_mean_latent_gap: Option<f64>,
+    pub validation_labels: usize,
+    pub anchor_strength: Option<f64>,
 }
 
 impl<'a> PairRunRow<'a> {
@@ -272,6 +275,9 @@ impl<'a> PairRunRow<'a> {
             batch_judge_ties: r.batch_judge_ties,
             batch_mean_predicted_gap: r.batch_mean_predicted_gap,
             batch_mean_predicted_sd: r.batch_mean_predicted_sd,
+            batch_mean_latent_gap: r.batch_mean_latent_gap,
+            validation_labels: r.validation_labels,
+            anchor_strength: r.anchor_strength,
         }
     }
 }

@@ -5,12 +5,19 @@
 //! round `t` evaluates the current reward model on held-out pairs; then, unless it is the last
 //! round, the model predicts mean and spread for every response of the batch's prompts, the pair
 //! policy picks one pair per prompt, and the judge orders it (the higher score is chosen; ties go
-//! to `a`, as the reference oracle does). The model is then refitted from scratch on the replay
-//! buffer: the last `batch_prompts × replay_factor` pairs, or all of them.
+//! to `a`, as the reference oracle does). The model is then refitted on the replay buffer (the
+//! last `batch_prompts × replay_factor` pairs, or all of them), in one of two ways ([`PairRefit`]):
 //!
-//! Departures from the reference, by design: the refit is a full retrain with early stopping, not one
-//! warm-started epoch with the anchoring regulariser. The first round uses the untrained ensemble,
-//! as the reference does.
+//! - `anchored` (the reference's, and the default in reference mode): the ensemble is kept and each
+//!   head trains one epoch on a uniform sample of at most `max_samples` buffer pairs, anchored to
+//!   its initial weights with a strength that decays as labels come in, with reward centring and a
+//!   cosine schedule per refit ([`AnchoredRefitConfig`]). No validation label is read.
+//! - `from_scratch` (the default in corrected mode): every member is retrained from new initial
+//!   weights on the whole buffer, with early stopping on the judged pairs of the validation
+//!   prompts. Those judge labels lie outside the acquisition budget; every round records how many
+//!   were read (`validation_labels`).
+//!
+//! The first round uses the untrained ensemble, as the reference does.
 
 use activepref_core::FieldError;
 use std::time::Instant;
@@ -19,7 +26,9 @@ use activepref_acquire::{CandidateScores, PairMode, PairPolicySpec};
 use activepref_core::seeds::{Stream, rng_for};
 use activepref_core::{FeatureMatrix, PoolSplit};
 use activepref_core::{PairBenchmark, PromptCandidates};
-use activepref_model::{EnsembleConfig, FittedEnsemble, ModelError};
+use activepref_model::{
+    AnchorDecay, AnchoredEnsemble, AnchoredRefitConfig, EnsembleConfig, FittedEnsemble, ModelError,
+};
 
 use crate::LoopError;
 use rand::seq::SliceRandom;
@@ -40,6 +49,42 @@ pub struct PairLoopConfig {
     /// Replay buffer of the last `batch_prompts × replay_factor` pairs; `null` keeps every pair.
     #[serde(default)]
     pub replay_factor: Option<usize>,
+    /// How the model is refitted after each batch; absent: `anchored` in reference mode,
+    /// `from_scratch` in corrected mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refit: Option<PairRefit>,
+}
+
+/// How the pair loop refits its reward model after each batch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PairRefit {
+    /// Retrain every member from scratch on the buffer (the `model.train` settings), early
+    /// stopping on the validation prompts' judged pairs.
+    FromScratch,
+    /// The reference's warm-started, anchored one-epoch refit.
+    Anchored(AnchoredRefitConfig),
+}
+
+impl PairRefit {
+    /// The refit a run uses: the configured one, else the mode's default; an anchored refit
+    /// without a decay gets the mode's (the reference's form in reference mode).
+    pub fn resolve(configured: Option<&PairRefit>, mode: PairMode) -> (PairRefit, AnchorDecay) {
+        let refit = match (configured, mode) {
+            (Some(r), _) => r.clone(),
+            (None, PairMode::Reference) => PairRefit::Anchored(AnchoredRefitConfig::default()),
+            (None, PairMode::Corrected) => PairRefit::FromScratch,
+        };
+        let default_decay = match mode {
+            PairMode::Reference => AnchorDecay::REFERENCE,
+            PairMode::Corrected => AnchorDecay::PER_LABEL,
+        };
+        let decay = match &refit {
+            PairRefit::Anchored(a) => a.decay.unwrap_or(default_decay),
+            PairRefit::FromScratch => default_decay,
+        };
+        (refit, decay)
+    }
 }
 
 impl PairLoopConfig {
@@ -60,6 +105,9 @@ impl PairLoopConfig {
                 "replay_factor",
                 "must be at least 1, or null to keep every pair".into(),
             );
+        }
+        if let Some(PairRefit::Anchored(a)) = &self.refit {
+            a.validate().map_err(|e| e.within("refit"))?;
         }
         if self.rounds.is_some() && self.batch_prompts * rounds > prompts {
             return bad(
@@ -126,6 +174,17 @@ pub struct PairRoundRecord {
     /// Mean predicted spread of the picked responses.
     #[serde(default)]
     pub batch_mean_predicted_sd: Option<f64>,
+    /// Mean latent-reward gap |r_a − r_b| of the pairs acquired this round, where the benchmark
+    /// knows the latent reward (the synthetic one).
+    #[serde(default)]
+    pub batch_mean_latent_gap: Option<f64>,
+    /// Judge labels outside the acquired pairs that the evaluated model's refit read (the
+    /// validation prompts' pairs of a from-scratch refit with early stopping; 0 when anchored).
+    #[serde(default)]
+    pub validation_labels: usize,
+    /// Anchor strength λ of the evaluated model's last refit (anchored refits after a batch).
+    #[serde(default)]
+    pub anchor_strength: Option<f64>,
 }
 
 /// Comparisons (chosen as A, so every label is "A preferred") of the given pairs.
@@ -174,6 +233,10 @@ pub struct PairLoop<'a> {
     policy: &'a PairPolicySpec,
     mode: PairMode,
     run_seed: u64,
+    refit: PairRefit,
+    decay: AnchorDecay,
+    /// The anchored refit's ensemble, refitted through `anchored.refits` batches.
+    anchored: Option<AnchoredEnsemble>,
     order: Vec<usize>,
     validation: PoolSplit,
     heldout: PoolSplit,
@@ -196,6 +259,7 @@ impl<'a> PairLoop<'a> {
         order.shuffle(&mut rng_for(run_seed, Stream::InitialSet, &[]));
         let validation = judged_split(&bench.validation);
         let heldout = judged_split(&bench.heldout);
+        let (refit, decay) = PairRefit::resolve(config.refit.as_ref(), mode);
         Self {
             bench,
             model,
@@ -203,6 +267,9 @@ impl<'a> PairLoop<'a> {
             policy,
             mode,
             run_seed,
+            refit,
+            decay,
+            anchored: None,
             order,
             validation,
             heldout,
@@ -248,32 +315,94 @@ impl<'a> PairLoop<'a> {
         self.round > self.rounds()
     }
 
-    fn fitted(&self) -> Result<FittedEnsemble, ModelError> {
-        let t = self.round as u64;
-        if self.acquired.is_empty() {
-            return self
-                .model
-                .untrained(self.bench.stream[0].features.dim(), self.run_seed, t);
-        }
+    /// The refit this run uses and the anchor decay it counts labels with.
+    pub fn refit(&self) -> (&PairRefit, AnchorDecay) {
+        (&self.refit, self.decay)
+    }
+
+    /// The replay buffer after the pairs `acquired` (a prefix of the run's pairs): the last
+    /// `batch_prompts × replay_factor` of them, oldest first (FIFO), or all of them.
+    pub fn replay_buffer<'p>(&self, acquired: &'p [AcquiredPair]) -> &'p [AcquiredPair] {
         let keep = self
             .config
             .replay_factor
-            .map_or(self.acquired.len(), |f| f * self.config.batch_prompts);
-        let buffer = &self.acquired[self.acquired.len().saturating_sub(keep)..];
-        let train = pairs_split(
-            &self.bench.stream,
-            buffer
-                .iter()
-                .map(|p| (p.prompt, p.chosen, p.rejected, true)),
-        );
-        self.model.fit(&train, &self.validation, self.run_seed, t)
+            .map_or(acquired.len(), |f| f * self.config.batch_prompts);
+        &acquired[acquired.len().saturating_sub(keep)..]
+    }
+
+    /// Pairs acquired by the end of batch `t` (0-based).
+    fn acquired_through(&self, t: usize) -> usize {
+        ((t + 1) * self.config.batch_prompts).min(self.order.len())
+    }
+
+    /// The uniform sample (without replacement, in drawn order) of at most `max_samples` buffer
+    /// pairs that the anchored refit after batch `t` trains on; its random stream is
+    /// `(run seed, Model, [t, u64::MAX, 4])`.
+    pub fn refit_sample(&self, t: usize, max_samples: usize) -> Vec<AcquiredPair> {
+        let buffer = self.replay_buffer(&self.acquired[..self.acquired_through(t)]);
+        let mut rng = rng_for(self.run_seed, Stream::Model, &[t as u64, u64::MAX, 4]);
+        rand::seq::index::sample(&mut rng, buffer.len(), max_samples.min(buffer.len()))
+            .into_iter()
+            .map(|i| buffer[i])
+            .collect()
+    }
+
+    /// The model for round `self.round` and the anchor strength of its last refit.
+    fn fitted(&mut self) -> Result<(FittedEnsemble, Option<f64>), ModelError> {
+        let t = self.round as u64;
+        let dim = self.bench.stream[0].features.dim();
+        let cfg = match &self.refit {
+            PairRefit::Anchored(cfg) => cfg.clone(),
+            PairRefit::FromScratch => {
+                if self.acquired.is_empty() {
+                    return Ok((self.model.untrained(dim, self.run_seed, t)?, None));
+                }
+                let train = pairs_split(
+                    &self.bench.stream,
+                    self.replay_buffer(&self.acquired)
+                        .iter()
+                        .map(|p| (p.prompt, p.chosen, p.rejected, true)),
+                );
+                let fit = self.model.fit(&train, &self.validation, self.run_seed, t)?;
+                return Ok((fit, None));
+            }
+        };
+        if self.anchored.is_none() {
+            self.anchored = Some(self.model.anchored(dim, self.run_seed)?);
+        }
+        // Refits after batches 0..t, in order; after a resume this replays the earlier ones.
+        let mut lambda = None;
+        let done = self.anchored.as_ref().map_or(0, |a| a.refits);
+        for b in done..self.round {
+            let sample = self.refit_sample(b, cfg.max_samples);
+            let split = pairs_split(
+                &self.bench.stream,
+                sample
+                    .iter()
+                    .map(|p| (p.prompt, p.chosen, p.rejected, true)),
+            );
+            let l = cfg.anchor_strength(self.decay, self.acquired_through(b), self.order.len());
+            let anchored = self.anchored.as_mut().expect("made above");
+            anchored.refit(&split, l, &cfg)?;
+            lambda = Some(l);
+        }
+        if self.round > 0 && lambda.is_none() {
+            let n = self.acquired_through(self.round - 1);
+            lambda = Some(cfg.anchor_strength(self.decay, n, self.order.len()));
+        }
+        let fitted = self.anchored.as_ref().expect("made above").fitted();
+        Ok((fitted, lambda))
     }
 
     /// Runs one round and advances.
     pub fn step(&mut self) -> Result<(PairRoundRecord, RoundTiming), LoopError> {
         let t = self.round;
         let clock = Instant::now();
-        let fitted = self.fitted()?;
+        let (fitted, anchor_strength) = self.fitted()?;
+        let validation_labels = match self.refit {
+            PairRefit::FromScratch if !self.acquired.is_empty() => self.validation.len(),
+            _ => 0,
+        };
         let train_secs = clock.elapsed().as_secs_f64();
         let clock = Instant::now();
         let m = fitted
@@ -289,6 +418,9 @@ impl<'a> PairLoop<'a> {
             batch_judge_ties: None,
             batch_mean_predicted_gap: None,
             batch_mean_predicted_sd: None,
+            batch_mean_latent_gap: None,
+            validation_labels,
+            anchor_strength,
         };
         let score_secs = clock.elapsed().as_secs_f64();
         let clock = Instant::now();
@@ -296,6 +428,7 @@ impl<'a> PairLoop<'a> {
             let b = self.config.batch_prompts;
             let (mut gap, mut ties) = (0.0f64, 0usize);
             let (mut predicted_gap, mut predicted_sd) = (0.0f64, 0.0f64);
+            let mut latent_gap = 0.0f64;
             let batch =
                 &self.order[(t * b).min(self.order.len())..((t + 1) * b).min(self.order.len())];
             for (k, &p) in batch.iter().enumerate() {
@@ -326,6 +459,9 @@ impl<'a> PairLoop<'a> {
                 predicted_gap += f64::from(mu[chosen]) - f64::from(mu[rejected]);
                 predicted_sd += 0.5 * (f64::from(sd[chosen]) + f64::from(sd[rejected]));
                 ties += usize::from(prompt.judge[a] == prompt.judge[bb]);
+                if let Some(latent) = &prompt.latent {
+                    latent_gap += (f64::from(latent[a]) - f64::from(latent[bb])).abs();
+                }
                 self.acquired.push(AcquiredPair {
                     prompt: p,
                     chosen,
@@ -342,6 +478,9 @@ impl<'a> PairLoop<'a> {
             record.batch_judge_ties = Some(ties);
             record.batch_mean_predicted_gap = Some(predicted_gap / n);
             record.batch_mean_predicted_sd = Some(predicted_sd / n);
+            if batch.iter().all(|&p| self.bench.stream[p].latent.is_some()) {
+                record.batch_mean_latent_gap = Some(latent_gap / n);
+            }
         }
         let select_secs = clock.elapsed().as_secs_f64();
         self.round += 1;
@@ -393,6 +532,7 @@ mod tests {
                 batch_prompts: 10,
                 rounds: Some(3),
                 replay_factor: None,
+                refit: None,
             },
         )
     }
@@ -492,19 +632,204 @@ mod tests {
         );
     }
 
+    fn anchored_cfg() -> PairLoopConfig {
+        PairLoopConfig {
+            batch_prompts: 10,
+            rounds: Some(4),
+            replay_factor: Some(2),
+            refit: Some(PairRefit::Anchored(AnchoredRefitConfig {
+                lr: 1e-2,
+                batch_size: 8,
+                max_samples: 15,
+                ..Default::default()
+            })),
+        }
+    }
+
+    #[test]
+    fn replay_buffer_keeps_the_last_pairs_fifo_and_the_sample_draws_from_it() {
+        let (bench, model, _) = setup();
+        let cfg = anchored_cfg();
+        let spec = PairPolicySpec::Random;
+        let mut run = PairLoop::new(&bench, &model, &cfg, &spec, PairMode::Corrected, 4);
+        while !run.finished() {
+            run.step().unwrap();
+        }
+        assert_eq!(run.acquired.len(), 40);
+        // Capacity batch_prompts × replay_factor = 20: after 30 pairs, pairs 10..30, oldest first.
+        let buffer = run.replay_buffer(&run.acquired[..30]);
+        assert_eq!(buffer, &run.acquired[10..30]);
+        assert_eq!(run.replay_buffer(&run.acquired[..7]), &run.acquired[..7]);
+        // The refit after batch 2 trains on 15 distinct pairs of that buffer.
+        let sample = run.refit_sample(2, 15);
+        assert_eq!(sample.len(), 15);
+        let distinct: std::collections::HashSet<usize> = sample.iter().map(|p| p.prompt).collect();
+        assert_eq!(distinct.len(), 15, "without replacement");
+        assert!(sample.iter().all(|p| buffer.contains(p)));
+        // After batch 0 the buffer holds 10 pairs, all of which are drawn.
+        assert_eq!(run.refit_sample(0, 15).len(), 10);
+        // No replay factor: every pair.
+        let all = PairLoopConfig {
+            replay_factor: None,
+            ..anchored_cfg()
+        };
+        let run2 = PairLoop::new(&bench, &model, &all, &spec, PairMode::Corrected, 4);
+        assert_eq!(run2.replay_buffer(&run.acquired).len(), 40);
+    }
+
+    #[test]
+    fn anchored_refit_records_the_anchor_strength_and_reads_no_validation_label() {
+        let (bench, model, scratch) = setup();
+        let cfg = anchored_cfg();
+        let spec = PairPolicySpec::Deltaucb(BetaParams::default());
+        let mut run = PairLoop::new(&bench, &model, &cfg, &spec, PairMode::Corrected, 3);
+        let records: Vec<PairRoundRecord> = (0..5).map(|_| run.step().unwrap().0).collect();
+        // Per label (corrected default): λ = 0.9^(n / 14.2) after n = 10, 20, 30, 40 labels.
+        let want: Vec<Option<f64>> = std::iter::once(None)
+            .chain((1..=4).map(|t| Some(0.9f64.powf(10.0 * t as f64 / 14.2))))
+            .collect();
+        for (r, w) in records.iter().zip(&want) {
+            match (r.anchor_strength, w) {
+                (None, None) => {}
+                (Some(a), Some(b)) => assert!((a - b).abs() < 1e-12, "{a} vs {b}"),
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(r.validation_labels, 0);
+        }
+        // Reference mode defaults to the anchored refit with the reference's decay over N = 60.
+        let plain = PairLoopConfig {
+            refit: None,
+            ..anchored_cfg()
+        };
+        let mut reference = PairLoop::new(&bench, &model, &plain, &spec, PairMode::Reference, 3);
+        assert!(matches!(
+            reference.refit(),
+            (PairRefit::Anchored(_), AnchorDecay::Reference { .. })
+        ));
+        reference.step().unwrap();
+        let r1 = reference.step().unwrap().0;
+        let lambda = r1.anchor_strength.unwrap();
+        assert!((lambda - 0.9f64.powf(4308.0 * 10.0 / 60.0)).abs() < 1e-300);
+        // Corrected mode defaults to from scratch, whose refits read the validation pairs.
+        let mut fresh = PairLoop::new(&bench, &model, &scratch, &spec, PairMode::Corrected, 3);
+        assert!(matches!(fresh.refit().0, PairRefit::FromScratch));
+        assert_eq!(
+            fresh.step().unwrap().0.validation_labels,
+            0,
+            "round 0 trains nothing"
+        );
+        let v = fresh.step().unwrap().0.validation_labels;
+        let judged: usize = bench
+            .validation
+            .iter()
+            .map(|p| p.judged_pairs().len())
+            .sum();
+        assert_eq!(v, judged);
+        assert!(v > 0);
+    }
+
+    #[test]
+    fn anchored_runs_rerun_and_resume_bit_identically() {
+        let (bench, model, _) = setup();
+        let cfg = anchored_cfg();
+        let spec = PairPolicySpec::Drts(Default::default());
+        let go = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut run = PairLoop::new(&bench, &model, &cfg, &spec, PairMode::Corrected, 8);
+                let mut records = vec![];
+                while !run.finished() {
+                    records.push(run.step().unwrap().0);
+                }
+                (records, run.acquired)
+            })
+        };
+        let (records, acquired) = go(2);
+        assert_eq!(
+            go(1),
+            (records.clone(), acquired.clone()),
+            "thread count changes nothing"
+        );
+        // Resume after round 3: the refits of batches 0..2 are replayed from the recorded pairs.
+        let mut resumed = PairLoop::new(&bench, &model, &cfg, &spec, PairMode::Corrected, 8)
+            .resume_from(acquired[..30].to_vec(), 3)
+            .unwrap();
+        let rest: Vec<PairRoundRecord> = (0..2).map(|_| resumed.step().unwrap().0).collect();
+        assert_eq!(rest, records[3..]);
+        assert_eq!(resumed.acquired, acquired);
+    }
+
+    #[test]
+    fn drts_and_deltaucb_acquire_larger_latent_gaps_than_random() {
+        let bench = SyntheticPairConfig {
+            prompts: 160,
+            heldout_prompts: 10,
+            validation_prompts: 20,
+            ..Default::default()
+        }
+        .generate();
+        let model = EnsembleConfig {
+            members: 5,
+            mlp: RewardMlpConfig {
+                hidden: vec![32],
+                weight_init_std: 0.1,
+                ..Default::default()
+            },
+            train: TrainConfig {
+                lr: 3e-3,
+                max_epochs: 20,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let cfg = PairLoopConfig {
+            batch_prompts: 32,
+            rounds: None,
+            replay_factor: None,
+            refit: None,
+        };
+        let gap = |spec: PairPolicySpec| {
+            let mut sum = 0.0;
+            for seed in [1, 2] {
+                let mut run = PairLoop::new(&bench, &model, &cfg, &spec, PairMode::Corrected, seed);
+                while !run.finished() {
+                    let r = run.step().unwrap().0;
+                    if r.round > 0 {
+                        sum += r.batch_mean_latent_gap.unwrap_or(0.0);
+                    }
+                }
+            }
+            sum
+        };
+        let random = gap(PairPolicySpec::Random);
+        let drts = gap(PairPolicySpec::Drts(Default::default()));
+        let deltaucb = gap(PairPolicySpec::Deltaucb(BetaParams::default()));
+        // After the first (untrained) round, the trained model steers both towards pairs whose
+        // responses differ most in true reward.
+        assert!(
+            drts > 1.2 * random && deltaucb > 1.2 * random,
+            "random {random}, drts {drts}, deltaucb {deltaucb}"
+        );
+    }
+
     #[test]
     fn sizes_are_checked() {
         let cfg = PairLoopConfig {
             batch_prompts: 50,
             rounds: Some(3),
             replay_factor: None,
+            refit: None,
         };
         assert_eq!(cfg.validate(100).unwrap_err().field, "rounds");
         assert!(
             PairLoopConfig {
                 batch_prompts: 50,
                 rounds: Some(2),
-                replay_factor: Some(2)
+                replay_factor: Some(2),
+                refit: None,
             }
             .validate(100)
             .is_ok()

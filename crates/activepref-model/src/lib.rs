@@ -8,6 +8,8 @@
 //! - [`TrainConfig`] and [`EnsembleConfig::fit`]: AdamW with linear warm-up/decay, minibatches,
 //!   early stopping on validation loss with the best checkpoint restored, every member re-initialised
 //!   each round from its own seed.
+//! - [`AnchoredRefitConfig`] and [`AnchoredEnsemble`]: ActiveUltraFeedback's refit (specs/activeuf.md
+//!   §2.4): warm start, one epoch per batch, anchor to the initial weights, reward centring.
 //! - [`UncertaintyBackend`]: the deep ensemble, or MC dropout (one model, frozen dropout masks as
 //!   members; specs/balpm.md §4.5).
 //! - [`EnsemblePrediction`]: everything acquisition needs, derived from per-member rewards:
@@ -21,7 +23,8 @@ mod ensemble;
 mod mlp;
 
 pub use ensemble::{
-    EnsembleConfig, FittedEnsemble, MemberInit, TrainConfig, TrainReport, UncertaintyBackend,
+    AnchorDecay, AnchoredEnsemble, AnchoredRefitConfig, EnsembleConfig, FittedEnsemble, MemberInit,
+    RefitReport, TrainConfig, TrainReport, UncertaintyBackend,
 };
 pub use mlp::{Activation, RewardMlp, RewardMlpConfig, bradley_terry_loss, dropout_masks};
 
@@ -38,6 +41,8 @@ pub enum ModelError {
         feature: &'static str,
         needs: &'static str,
     },
+    #[error("{what}")]
+    Unsupported { what: &'static str },
     #[error("cannot train on an empty labelled set")]
     EmptyTrainingSet,
     #[error(

@@ -158,6 +158,52 @@ impl RewardMlp {
         Some(DenseRewardMlp { layers })
     }
 
+    /// The current weights and biases as constants (no gradient flows into them): the anchor
+    /// `θ⁰` of an anchored ensemble (specs/activeuf.md §2.4).
+    pub fn snapshot(&self) -> Vec<Tensor<2>> {
+        self.layers
+            .iter()
+            .flat_map(|l| {
+                // Rebuilt from the values: a detached leaf would keep `require_grad`.
+                let constant = |t: Tensor<2>| Tensor::<2>::from_data(t.to_data(), &t.device());
+                let mut t = vec![constant(l.weight.val())];
+                if let Some(b) = &l.bias {
+                    t.push(constant(b.val().unsqueeze_dim(0)));
+                }
+                t
+            })
+            .collect()
+    }
+
+    /// Trainable parameters P (weights and biases).
+    pub fn parameter_count(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| {
+                let [i, o] = l.weight.shape().dims::<2>();
+                i * o + l.bias.as_ref().map_or(0, |_| o)
+            })
+            .sum()
+    }
+
+    /// `‖θ − θ⁰‖² / P`: the mean squared distance of every parameter from `anchor` (a
+    /// [`Self::snapshot`] of the same network), shape `[1]`.
+    pub fn mean_squared_distance(&self, anchor: &[Tensor<2>]) -> Tensor<1> {
+        let current = self.layers.iter().flat_map(|l| {
+            let mut t = vec![l.weight.val()];
+            if let Some(b) = &l.bias {
+                t.push(b.val().unsqueeze_dim(0));
+            }
+            t
+        });
+        let sum = current
+            .zip(anchor)
+            .map(|(c, a)| c.sub(a.clone()).powi_scalar(2).sum())
+            .reduce(|x, y| x.add(y))
+            .expect("at least one layer");
+        sum.div_scalar(self.parameter_count() as f32)
+    }
+
     /// Widths of the hidden layers (the inputs that dropout masks apply to).
     pub fn hidden_widths(&self) -> Vec<usize> {
         self.layers[..self.layers.len() - 1]

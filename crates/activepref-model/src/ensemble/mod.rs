@@ -1,12 +1,15 @@
 //! The deep ensemble and its training loop (specs/balpm.md §2).
 //!
 //! [`config`] holds what an ensemble is ([`EnsembleConfig`], [`TrainConfig`], [`MemberInit`],
-//! [`UncertaintyBackend`]); [`training`] how it is fitted; [`fitted`] what a fitted one computes.
+//! [`UncertaintyBackend`]); [`training`] how it is fitted from scratch; [`anchored`] the warm-started,
+//! anchored refit of ActiveUltraFeedback's loop; [`fitted`] what a fitted one computes.
 
+pub mod anchored;
 pub mod config;
 pub mod fitted;
 pub mod training;
 
+pub use anchored::{AnchorDecay, AnchoredEnsemble, AnchoredRefitConfig, RefitReport};
 pub use config::{EnsembleConfig, MemberInit, TrainConfig, UncertaintyBackend};
 pub use fitted::FittedEnsemble;
 pub use training::TrainReport;
