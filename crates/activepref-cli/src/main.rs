@@ -344,6 +344,12 @@ pub(crate) fn report(
     opts.saving = over.saving.unwrap_or(cfg.report.saving);
     opts.bootstrap = over.bootstrap.unwrap_or(cfg.report.bootstrap);
     opts.title = cfg.name.clone();
+    opts.static_baselines = cfg
+        .pair_policies
+        .iter()
+        .filter(|(_, spec)| spec.is_static())
+        .map(|(label, _)| label.clone())
+        .collect();
     if !cfg.report.metrics.is_empty() {
         opts.metrics = cfg
             .report

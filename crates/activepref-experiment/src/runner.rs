@@ -21,7 +21,8 @@ use activepref_acquire::{
 use activepref_core::io::write_atomic_bytes;
 use activepref_core::{FieldError, PairBenchmark, PoolBenchmark};
 use activepref_loop::{
-    AcquiredPair, LoopError, PairLoop, PairRoundRecord, PoolLoop, RoundRecord, RoundTiming,
+    AcquiredPair, LoopError, PairLoop, PairRoundRecord, PoolLoop, PrefixEvalConfig, PrefixRecord,
+    PrefixTarget, RoundRecord, RoundTiming, evaluate_prefixes,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ExperimentConfig;
 use crate::config::{Benchmark, BenchmarkSpec};
+use activepref_model::EnsembleConfig;
 
 /// Why an experiment could not run. Each prints on one line with the file it concerns.
 #[derive(Debug, thiserror::Error)]
@@ -385,6 +387,36 @@ struct PairRun<'a> {
     label: String,
     seed: u64,
     mode: PairMode,
+    model: &'a EnsembleConfig,
+    prefix_eval: Option<&'a PrefixEvalConfig>,
+}
+
+/// One row of `runs/<stem>.prefix.csv`: a fresh model trained on the run's first `labels` pairs.
+#[derive(Serialize)]
+pub struct PrefixRow<'a> {
+    pub policy: &'a str,
+    pub seed: u64,
+    pub pair_mode: PairMode,
+    pub labels: usize,
+    pub target: PrefixTarget,
+    pub prefix_log_likelihood: f64,
+    pub prefix_accuracy: f64,
+    pub prefix_brier: f64,
+}
+
+impl<'a> PrefixRow<'a> {
+    pub fn new(policy: &'a str, seed: u64, pair_mode: PairMode, r: &PrefixRecord) -> Self {
+        Self {
+            policy,
+            seed,
+            pair_mode,
+            labels: r.labels,
+            target: r.target,
+            prefix_log_likelihood: r.prefix_log_likelihood,
+            prefix_accuracy: r.prefix_accuracy,
+            prefix_brier: r.prefix_brier,
+        }
+    }
 }
 
 impl ResumableRun for PairRun<'_> {
@@ -403,7 +435,26 @@ impl ResumableRun for PairRun<'_> {
         self.lp.acquired.clone()
     }
     fn write_artefacts(&self, runs_dir: &Path, stem: &str) -> Result<(), RunError> {
-        write_acquired_dataset(self.lp.bench(), &self.lp.acquired, runs_dir, stem)
+        write_acquired_dataset(self.lp.bench(), &self.lp.acquired, runs_dir, stem)?;
+        if let Some(cfg) = &self.prefix_eval {
+            let records = evaluate_prefixes(
+                self.lp.bench(),
+                self.model,
+                &self.lp.acquired,
+                cfg,
+                self.seed,
+            )
+            .map_err(|error| RunError::Run {
+                stem: stem.to_string(),
+                error,
+            })?;
+            let path = runs_dir.join(format!("{stem}.prefix.csv"));
+            let rows = records
+                .iter()
+                .map(|r| PrefixRow::new(&self.label, self.seed, self.mode, r));
+            write_file(&path, &csv_bytes(rows, &path)?)?;
+        }
+        Ok(())
     }
     fn csv(&self, records: &[PairRoundRecord], path: &Path) -> Result<Vec<u8>, RunError> {
         csv_bytes(
@@ -477,7 +528,15 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
         return Err(RunError::ChangedRuns { out, runs: changed });
     }
     for stem in &changed {
-        for ext in ["csv", "timings.csv", "state.json", "run-id"] {
+        for ext in [
+            "csv",
+            "timings.csv",
+            "state.json",
+            "run-id",
+            "prefix.csv",
+            "pairs.jsonl",
+            "pairs.parquet",
+        ] {
             let path = runs_dir.join(format!("{stem}.{ext}"));
             if path.exists() {
                 fs::remove_file(&path).map_err(|error| RunError::Io {
@@ -587,6 +646,11 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
                             label: policy.clone(),
                             seed: *seed,
                             mode: cfg.pair_mode,
+                            model: &cfg.model,
+                            prefix_eval: cfg
+                                .pair_loop
+                                .as_ref()
+                                .and_then(|l| l.prefix_eval.as_ref()),
                         };
                         drive(
                             run,

@@ -76,7 +76,7 @@ model:
   members: 3
   mlp: {{ hidden: [16], weight_init_std: 0.1 }}
   train: {{ lr: 0.003, max_epochs: 8 }}
-pair_loop: {{ batch_prompts: 8, rounds: 3 }}
+pair_loop: {{ batch_prompts: 8, rounds: 3, prefix_eval: {{ sizes: [8, 16] }} }}
 pair_mode: {mode}
 pair_policies:
   drts: {{ policy: drts }}
@@ -104,7 +104,26 @@ fn pair_runs_record_their_mode_resume_exactly_and_ignore_threads() {
     }
     assert_eq!(as_text(run_files(&one)), as_text(run_files(&two)));
     let files = as_text(run_files(&one));
-    assert_eq!(files.len(), 6);
+    // A run file and a prefix file per run.
+    assert_eq!(files.len(), 12);
+    let prefix = &files
+        .iter()
+        .find(|(n, _)| n == "drts__seed3.prefix.csv")
+        .unwrap()
+        .1;
+    let ks: Vec<&str> = prefix
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(3).unwrap())
+        .collect();
+    assert_eq!(ks, ["8", "16", "24"], "the sizes, then the whole set");
+    assert!(
+        prefix
+            .lines()
+            .skip(1)
+            .all(|l| l.split(',').nth(4) == Some("latent")),
+        "synthetic prefixes are scored against the latent reward"
+    );
     for (name, text) in &files {
         let mut lines = text.lines();
         assert!(

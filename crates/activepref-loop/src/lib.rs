@@ -1,7 +1,8 @@
 //! # activepref-loop
 //!
 //! Owns the **loop** arrow: the two active-learning loops and their per-round metrics. The
-//! pair-selection loop of ActiveUltraFeedback is in [`pair`]. The pool-based loop of BAL-PM
+//! pair-selection loop of ActiveUltraFeedback is in [`pair`], the evaluation of its loop-order
+//! prefixes (what k labels buy a fresh model) in [`prefix`]. The pool-based loop of BAL-PM
 //! (specs/balpm.md §3) is [`PoolLoop`]; each of its rounds `t`:
 //! 1. train the ensemble from scratch on the labelled set `L_t`;
 //! 2. evaluate test and OOD log-likelihood, accuracy and Brier score;
@@ -13,8 +14,10 @@
 //! resumed from any finished round given only the labelled set: see [`PoolLoop::resume_from`].
 
 pub mod pair;
+pub mod prefix;
 
-pub use pair::{AcquiredPair, PairLoop, PairLoopConfig, PairRoundRecord};
+pub use pair::{AcquiredPair, PairLoop, PairLoopConfig, PairRefit, PairRoundRecord};
+pub use prefix::{PrefixEvalConfig, PrefixRecord, PrefixTarget, evaluate_prefixes};
 
 use activepref_acquire::AcquireError;
 use activepref_model::ModelError;

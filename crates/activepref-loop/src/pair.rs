@@ -31,6 +31,7 @@ use activepref_model::{
 };
 
 use crate::LoopError;
+use crate::prefix::PrefixEvalConfig;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +54,10 @@ pub struct PairLoopConfig {
     /// `from_scratch` in corrected mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refit: Option<PairRefit>,
+    /// Prefix evaluation of every finished run (specs/activeuf.md §5.4): fresh models trained
+    /// on the first k acquired pairs; absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_eval: Option<PrefixEvalConfig>,
 }
 
 /// How the pair loop refits its reward model after each batch.
@@ -105,6 +110,9 @@ impl PairLoopConfig {
                 "replay_factor",
                 "must be at least 1, or null to keep every pair".into(),
             );
+        }
+        if let Some(p) = &self.prefix_eval {
+            p.validate().map_err(|e| e.within("prefix_eval"))?;
         }
         if let Some(PairRefit::Anchored(a)) = &self.refit {
             a.validate().map_err(|e| e.within("refit"))?;
@@ -188,7 +196,7 @@ pub struct PairRoundRecord {
 }
 
 /// Comparisons (chosen as A, so every label is "A preferred") of the given pairs.
-fn pairs_split(
+pub(crate) fn pairs_split(
     prompts: &[PromptCandidates],
     pairs: impl Iterator<Item = (usize, usize, usize, bool)>,
 ) -> PoolSplit {
@@ -533,6 +541,7 @@ mod tests {
                 rounds: Some(3),
                 replay_factor: None,
                 refit: None,
+                prefix_eval: None,
             },
         )
     }
@@ -643,6 +652,7 @@ mod tests {
                 max_samples: 15,
                 ..Default::default()
             })),
+            prefix_eval: None,
         }
     }
 
@@ -699,6 +709,7 @@ mod tests {
         // Reference mode defaults to the anchored refit with the reference's decay over N = 60.
         let plain = PairLoopConfig {
             refit: None,
+            prefix_eval: None,
             ..anchored_cfg()
         };
         let mut reference = PairLoop::new(&bench, &model, &plain, &spec, PairMode::Reference, 3);
@@ -790,6 +801,7 @@ mod tests {
             rounds: None,
             replay_factor: None,
             refit: None,
+            prefix_eval: None,
         };
         let gap = |spec: PairPolicySpec| {
             let mut sum = 0.0;
@@ -822,6 +834,7 @@ mod tests {
             rounds: Some(3),
             replay_factor: None,
             refit: None,
+            prefix_eval: None,
         };
         assert_eq!(cfg.validate(100).unwrap_err().field, "rounds");
         assert!(
@@ -830,6 +843,7 @@ mod tests {
                 rounds: Some(2),
                 replay_factor: Some(2),
                 refit: None,
+                prefix_eval: None,
             }
             .validate(100)
             .is_ok()

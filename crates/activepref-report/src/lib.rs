@@ -3,7 +3,8 @@
 //! Owns the **report** arrow: from the per-run result files of an experiment to what goes into a
 //! paper: smoothed learning curves with mean ± standard error across seeds ([`aggregate`]), the
 //! label-efficiency table ([`label_efficiency`]), plots as PNG and SVG ([`plot_curves`]) and
-//! `summary.md` ([`write_report`]). It reads result files only, so a report can be remade at any
+//! `summary.md` ([`write_report`]); for the pair setting, the prefix evaluation against the static
+//! baselines ([`write_prefix_report`]). It reads result files only, so a report can be remade at any
 //! time without rerunning anything.
 //!
 //! Conventions (specs/balpm.md §5.2–5.3):
@@ -17,11 +18,15 @@
 
 mod ablation;
 mod plot;
+mod prefix;
 mod saving;
 
 pub use ablation::{GridPoint, write_ablation_report};
 pub use activepref_core::saving::DEFAULT_BOOTSTRAP;
 pub use plot::{LineLook, line_look, plot_curves};
+pub use prefix::{
+    PREFIX_METRICS, first_match, load_prefix_runs, prefix_markdown, write_prefix_report,
+};
 pub use saving::{Reached, SavingDefinition, SavingInterval, bootstrap_saving, label_saving};
 
 use std::collections::BTreeMap;
@@ -92,8 +97,9 @@ pub struct RunCurves {
     pub diagnostics: BTreeMap<String, Vec<f64>>,
 }
 
-/// The batch-diagnostic columns of a pool run file and their titles (specs/balpm.md §5.4).
-pub const DIAGNOSTICS: [(&str, &str); 2] = [
+/// The batch-diagnostic columns of a run file and their titles: distinct prompts for the pool
+/// setting (specs/balpm.md §5.4), the acquired pairs' gaps for the pair setting.
+pub const DIAGNOSTICS: [(&str, &str); 4] = [
     (
         "batch_unique_prompts",
         "Distinct prompts per acquired batch",
@@ -101,6 +107,11 @@ pub const DIAGNOSTICS: [(&str, &str); 2] = [
     (
         "labelled_unique_prompts",
         "Distinct prompts acquired (cumulative)",
+    ),
+    ("batch_mean_score_gap", "Judge-score gap of acquired pairs"),
+    (
+        "batch_mean_latent_gap",
+        "Latent-reward gap of acquired pairs",
     ),
 ];
 
@@ -129,6 +140,9 @@ pub struct ReportOptions {
     pub bootstrap: usize,
     /// The figure title (the experiment's name); empty: the results directory's name.
     pub title: String,
+    /// Pair setting: the static baselines, drawn as whole-dataset lines in the prefix report
+    /// (empty: the baseline above).
+    pub static_baselines: Vec<String>,
 }
 
 impl ReportOptions {
@@ -147,6 +161,7 @@ impl ReportOptions {
             saving: SavingDefinition::default(),
             bootstrap: DEFAULT_BOOTSTRAP,
             title: String::new(),
+            static_baselines: Vec::new(),
         }
     }
 }
@@ -279,6 +294,7 @@ pub fn load_runs(dir: &Path) -> Result<Vec<RunCurves>, ReportError> {
         .filter(|p| {
             p.extension().is_some_and(|x| x == "csv")
                 && !p.to_string_lossy().ends_with(".timings.csv")
+                && !p.to_string_lossy().ends_with(".prefix.csv")
         })
         .collect();
     files.sort();
@@ -707,7 +723,13 @@ pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Vec<PathBuf>, Re
         .map(|(column, title)| {
             (
                 title.to_string(),
-                ordered(aggregate_diagnostic(&runs, column), &opts.policy_order),
+                ordered(
+                    aggregate_diagnostic(&runs, column)
+                        .into_iter()
+                        .filter(|c| !c.labels.is_empty())
+                        .collect(),
+                    &opts.policy_order,
+                ),
             )
         })
         .filter(|(_, curves)| !curves.is_empty())
@@ -745,6 +767,7 @@ pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Vec<PathBuf>, Re
     })?;
     let mut files = vec![png, svg, md_path, tex_path];
     files.extend(written);
+    files.extend(write_prefix_report(dir, opts, &title)?);
     Ok(files)
 }
 

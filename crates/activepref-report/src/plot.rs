@@ -133,6 +133,8 @@ where
                     "mean squared error"
                 } else if t.contains("prompts") {
                     "distinct prompts"
+                } else if t.contains("gap") {
+                    "mean |difference| per pair"
                 } else {
                     "nats per comparison"
                 }

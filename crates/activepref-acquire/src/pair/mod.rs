@@ -190,6 +190,17 @@ impl PairPolicySpec {
     }
 
     /// One line on what the rule does.
+    /// The static baselines (specs/activeuf.md §3.12): they pick from the judge's scores of every
+    /// response, not from the model.
+    pub fn is_static(&self) -> bool {
+        matches!(
+            self,
+            PairPolicySpec::StaticRandom
+                | PairPolicySpec::StaticUltrafeedback
+                | PairPolicySpec::StaticMaxmin
+        )
+    }
+
     pub fn summary(&self) -> &'static str {
         self.get_message().expect("every pair policy has a summary")
     }

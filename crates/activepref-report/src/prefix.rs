@@ -1,0 +1,267 @@
+//! The prefix report of the pair setting (specs/activeuf.md §5.4): held-out quality of fresh models
+//! trained on the first k pairs each method acquired (`runs/*.prefix.csv`), against the static
+//! baselines trained on all of theirs, drawn as horizontal lines; and the table "k labels of
+//! method X match the full static dataset".
+//!
+//! A method *matches* a static baseline at the smallest evaluated k whose seed-mean is `≥` the
+//! baseline's seed-mean on its whole dataset. Higher is better for both metrics (accuracy and
+//! log-likelihood).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use activepref_core::io::write_atomic_bytes;
+
+use crate::{
+    AggregateCurve, ReportError, ReportOptions, RunCurves, aggregate, ordered, plot_curves,
+    read_run,
+};
+
+/// The metrics of a prefix file, with their titles.
+pub const PREFIX_METRICS: [(&str, &str); 2] = [
+    ("prefix_accuracy", "Pair accuracy"),
+    ("prefix_log_likelihood", "Log-likelihood"),
+];
+
+/// Reads every `runs/*.prefix.csv` of an experiment directory (none: an empty list).
+pub fn load_prefix_runs(dir: &Path) -> Result<Vec<RunCurves>, ReportError> {
+    let runs_dir = dir.join("runs");
+    let Ok(entries) = std::fs::read_dir(&runs_dir) else {
+        return Ok(vec![]);
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".prefix.csv"))
+        .collect();
+    files.sort();
+    files.iter().map(|f| read_run(f)).collect()
+}
+
+/// What the held-out pairs were ordered by (`latent` or `judge`), from the first prefix file.
+fn target_of(dir: &Path) -> String {
+    let first = std::fs::read_dir(dir.join("runs"))
+        .ok()
+        .and_then(|entries| {
+            let mut files: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.to_string_lossy().ends_with(".prefix.csv"))
+                .collect();
+            files.sort();
+            files.into_iter().next()
+        });
+    first
+        .and_then(|f| csv::Reader::from_path(f).ok())
+        .and_then(|mut rd| {
+            let at = rd.headers().ok()?.iter().position(|h| h == "target")?;
+            rd.records().next()?.ok().map(|r| r[at].to_string())
+        })
+        .unwrap_or_else(|| "judge".into())
+}
+
+/// A baseline's whole-dataset value as a flat line over `labels`.
+fn flat_line(curve: &AggregateCurve, labels: &[usize]) -> AggregateCurve {
+    let last = curve.mean.len() - 1;
+    AggregateCurve {
+        policy: format!("{} (all {} pairs)", curve.policy, curve.labels[last]),
+        labels: labels.to_vec(),
+        mean: vec![curve.mean[last]; labels.len()],
+        stderr: vec![curve.stderr[last]; labels.len()],
+        seeds: curve.seeds,
+    }
+}
+
+/// The static baselines of a report: the configured ones, else the report's baseline.
+fn baselines(opts: &ReportOptions) -> Vec<String> {
+    if opts.static_baselines.is_empty() {
+        vec![opts.baseline.clone()]
+    } else {
+        opts.static_baselines.clone()
+    }
+}
+
+/// The smallest k of `curve` whose mean is `≥ target`.
+pub fn first_match(curve: &AggregateCurve, target: f64) -> Option<usize> {
+    curve
+        .labels
+        .iter()
+        .zip(&curve.mean)
+        .find(|(_, m)| **m >= target)
+        .map(|(k, _)| *k)
+}
+
+/// `prefix.md`: per metric, each method's final value and the k at which it matches each
+/// baseline's whole-dataset value.
+pub fn prefix_markdown(
+    runs: &[RunCurves],
+    opts: &ReportOptions,
+    target: &str,
+) -> Result<String, ReportError> {
+    let statics = baselines(opts);
+    let mut md = format!(
+        "# Prefix evaluation\n\nA fresh model trained on each method's first k acquired pairs (loop order), scored on every response pair of the held-out prompts ordered by the {target}. \
+A method *matches* a static baseline at the smallest k whose seed-mean is ≥ the baseline's on all of its pairs; the share is k over the baseline's pair count.\n"
+    );
+    for (metric, title) in PREFIX_METRICS {
+        let curves = ordered(aggregate(runs, metric, 1)?, &opts.policy_order);
+        let base: Vec<&AggregateCurve> = statics
+            .iter()
+            .filter_map(|s| curves.iter().find(|c| &c.policy == s))
+            .collect();
+        let _ = write!(
+            md,
+            "\n## {title} ({target})\n\n| method | seeds | all pairs |"
+        );
+        for b in &base {
+            let _ = write!(
+                md,
+                " matches {} ({:.4}) at k |",
+                b.policy,
+                b.mean[b.mean.len() - 1]
+            );
+        }
+        md.push_str("\n|---|---|---|");
+        md.push_str(&"---|".repeat(base.len()));
+        md.push('\n');
+        for c in &curves {
+            let last = c.mean.len() - 1;
+            let _ = write!(
+                md,
+                "| {} | {} | {:.4} ± {:.4} (k = {}) |",
+                c.policy, c.seeds, c.mean[last], c.stderr[last], c.labels[last]
+            );
+            for b in &base {
+                let full = b.labels[b.labels.len() - 1];
+                match first_match(c, b.mean[b.mean.len() - 1]) {
+                    Some(k) => {
+                        let _ = write!(md, " {k} ({:.0}%) |", 100.0 * k as f64 / full as f64);
+                    }
+                    None => md.push_str(" not reached |"),
+                }
+            }
+            md.push('\n');
+        }
+    }
+    Ok(md)
+}
+
+/// Writes `report/prefix.{png,svg,md}` when the experiment has prefix files; returns what it wrote.
+pub fn write_prefix_report(
+    dir: &Path,
+    opts: &ReportOptions,
+    title: &str,
+) -> Result<Vec<PathBuf>, ReportError> {
+    let runs = load_prefix_runs(dir)?;
+    if runs.is_empty() {
+        return Ok(vec![]);
+    }
+    let target = match target_of(dir).as_str() {
+        "latent" => "latent reward".to_string(),
+        _ => "judge's scores".to_string(),
+    };
+    let statics = baselines(opts);
+    let mut panels = vec![];
+    for (metric, name) in PREFIX_METRICS {
+        let mut curves = ordered(aggregate(&runs, metric, 1)?, &opts.policy_order);
+        let grid: Vec<usize> = {
+            let mut all: Vec<usize> = curves.iter().flat_map(|c| c.labels.clone()).collect();
+            all.sort_unstable();
+            all.dedup();
+            all
+        };
+        let lines: Vec<AggregateCurve> = curves
+            .iter()
+            .filter(|c| statics.contains(&c.policy))
+            .map(|c| flat_line(c, &grid))
+            .collect();
+        // The static baselines appear as their whole-dataset lines only, as in the paper's figures.
+        if !opts.static_baselines.is_empty() {
+            curves.retain(|c| !statics.contains(&c.policy));
+        }
+        curves.extend(lines);
+        panels.push((format!("{name} vs {target}"), curves));
+    }
+    let report = dir.join("report");
+    let mut files = vec![];
+    for ext in ["png", "svg"] {
+        let path = report.join(format!("prefix.{ext}"));
+        plot_curves(
+            &format!("{title}: fresh models on loop-order prefixes"),
+            &panels,
+            &path,
+        )?;
+        files.push(path);
+    }
+    let md = report.join("prefix.md");
+    write_atomic_bytes(&md, prefix_markdown(&runs, opts, &target)?.as_bytes()).map_err(
+        |error| ReportError::Io {
+            action: "write",
+            path: md.clone(),
+            error,
+        },
+    )?;
+    files.push(md);
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn run(policy: &str, seed: u64, labels: &[usize], acc: &[f64]) -> RunCurves {
+        RunCurves {
+            policy: policy.into(),
+            seed,
+            labels: labels.to_vec(),
+            metrics: BTreeMap::from([
+                ("prefix_accuracy".to_string(), acc.to_vec()),
+                (
+                    "prefix_log_likelihood".to_string(),
+                    acc.iter().map(|a| a - 1.0).collect(),
+                ),
+            ]),
+            diagnostics: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn matches_are_the_first_prefix_at_or_above_the_static_full_value() {
+        let k = [50, 100, 200, 400];
+        let runs = [
+            run("drts", 1, &k, &[0.60, 0.70, 0.74, 0.80]),
+            run("drts", 2, &k, &[0.62, 0.72, 0.76, 0.80]),
+            // Static MaxMin's full-data mean is 0.72.
+            run("static-maxmin", 1, &k, &[0.55, 0.60, 0.66, 0.70]),
+            run("static-maxmin", 2, &k, &[0.55, 0.60, 0.66, 0.74]),
+            run("random", 1, &k, &[0.5, 0.5, 0.5, 0.5]),
+        ];
+        let mut opts = ReportOptions::new(1, "random", vec!["random".into(), "drts".into()]);
+        opts.static_baselines = vec!["static-maxmin".into()];
+        let md = prefix_markdown(&runs, &opts, "latent").unwrap();
+        // DRTS: mean 0.61, 0.71, 0.75 → first ≥ 0.72 at k = 200, half of static's 400 pairs.
+        assert!(
+            md.contains("| drts | 2 | 0.8000 ± 0.0000 (k = 400) | 200 (50%) |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| random | 1 | 0.5000 ± 0.0000 (k = 400) | not reached |"),
+            "{md}"
+        );
+        assert!(md.contains("matches static-maxmin (0.7200) at k"), "{md}");
+        let lines: Vec<&str> = md
+            .lines()
+            .filter(|l| l.starts_with("| static-maxmin"))
+            .collect();
+        assert_eq!(lines.len(), 2, "one row per metric");
+        assert!(lines[0].ends_with("| 400 (100%) |"), "{}", lines[0]);
+    }
+
+    #[test]
+    fn without_prefix_files_nothing_is_written() {
+        let dir = std::env::temp_dir().join(format!("ap-prefix-none-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("runs")).unwrap();
+        let opts = ReportOptions::new(1, "random", vec![]);
+        assert!(write_prefix_report(&dir, &opts, "t").unwrap().is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
