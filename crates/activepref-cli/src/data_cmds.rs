@@ -7,10 +7,10 @@ use activepref_model::ComputeDevice;
 use anyhow::anyhow;
 
 use activepref_data::feature_store::{FeatureTable, HubLayout, import_balpm_hub, table_path};
-use activepref_data::formats::alpaca_eval::{self, MissingPrompts};
+use activepref_data::formats::alpaca_eval::MissingPrompts;
 use activepref_data::formats::pairs::PairColumns;
 use activepref_data::hub;
-use activepref_data::sources::ComparisonFormat;
+use activepref_data::sources::{CandidateFormat, ComparisonFormat};
 use activepref_data::text::SplitRole;
 
 use crate::say;
@@ -25,6 +25,9 @@ pub enum DatasetFormat {
     HhRlhf,
     /// AlpacaEval annotations (a directory of <model>.annotations.json.gz).
     AlpacaEval,
+    /// ActiveUltraFeedback / UltraFeedback rows with `completions[]` and `overall_score`
+    /// (.jsonl, .parquet, .arrow, or a `datasets` save_to_disk directory).
+    Completions,
     /// Any pair table; map its columns with --columns.
     Pairs,
 }
@@ -36,7 +39,16 @@ impl DatasetFormat {
             DatasetFormat::SummarizeFromFeedback => Some(ComparisonFormat::SummarizeFromFeedback),
             DatasetFormat::HhRlhf => Some(ComparisonFormat::HhRlhf),
             DatasetFormat::Pairs => Some(ComparisonFormat::Pairs),
-            DatasetFormat::AlpacaEval => None,
+            DatasetFormat::AlpacaEval | DatasetFormat::Completions => None,
+        }
+    }
+
+    /// The pair-setting (candidate pool) format, or `None` for a comparison format.
+    pub fn candidates(self) -> Option<CandidateFormat> {
+        match self {
+            DatasetFormat::AlpacaEval => Some(CandidateFormat::AlpacaEval),
+            DatasetFormat::Completions => Some(CandidateFormat::Completions),
+            _ => None,
         }
     }
 
@@ -133,10 +145,10 @@ fn load_dataset(
     columns: Option<&str>,
 ) -> anyhow::Result<Dataset> {
     let Some(fmt) = format.comparison() else {
-        return Ok(Dataset::Candidates(alpaca_eval::load(
-            path,
-            MissingPrompts::Keep,
-        )?));
+        let candidates = format.candidates().expect("not a comparison format");
+        return Ok(Dataset::Candidates(
+            candidates.load(path, MissingPrompts::Keep)?,
+        ));
     };
     let cols = columns.map(parse_columns).transpose()?;
     Ok(Dataset::Comparisons(fmt.load(path, cols.as_ref())?))
@@ -295,15 +307,20 @@ fn print_inspection(r: &serde_json::Value) {
         );
         let j = &r["judge_score"];
         let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+        let what = if format == "alpaca-eval" {
+            "preference - 1"
+        } else {
+            "overall_score"
+        };
         say!(
-            "  judge scores (preference - 1): mean {:.3}, range [{:.3}, {:.3}]",
+            "  judge scores ({what}): mean {:.3}, range [{:.3}, {:.3}]",
             f(&j["mean"]),
             f(&j["min"]),
             f(&j["max"])
         );
         for g in r["gaps"].as_array().into_iter().flatten() {
             say!(
-                "  mismatch: {} lacks {} of {prompts} instructions (kept with fewer candidates; `missing: intersect` drops them)",
+                "  mismatch: {} lacks {} of {prompts} prompts (kept with fewer candidates; `missing: intersect` drops them)",
                 g["model"].as_str().unwrap_or(""),
                 g["missing_prompts"]
             );

@@ -245,7 +245,7 @@ fn inspect_bad_input_is_one_line() {
         &err,
         &[
             "error: invalid value 'tldr' for '<FORMAT>'",
-            "[possible values: summarize-from-feedback, hh-rlhf, alpaca-eval, pairs]",
+            "[possible values: summarize-from-feedback, hh-rlhf, alpaca-eval, completions, pairs]",
         ],
     );
     let (ok, _, err) = run_with_env(&["inspect", "hh-rlhf", "/nonexistent/hh.jsonl.gz"], &[]);
@@ -365,6 +365,29 @@ fn inspect_json_has_the_split_counts() {
 }
 
 #[test]
+fn inspect_reads_a_datasets_directory_in_the_completions_layout() {
+    let doc = json_of(&[
+        "inspect",
+        "--json",
+        "completions",
+        &data_fixture("completions/saved"),
+    ]);
+    assert_eq!(doc["format"], "completions");
+    assert_eq!(
+        (doc["files"].as_u64(), doc["prompts"].as_u64()),
+        (Some(2), Some(3))
+    );
+    assert_eq!(
+        doc["models"],
+        serde_json::json!(["m-big", "m-small", "m-mid"])
+    );
+    assert_eq!(doc["responses"], 8);
+    // By hand: (4.75 + 1.5 + 3.25 + 2 + 2 + 3.575 + 5 + 3) / 8.
+    let mean = doc["judge_score"]["mean"].as_f64().unwrap();
+    assert!((mean - 25.075 / 8.0).abs() < 1e-6, "{mean}");
+}
+
+#[test]
 fn help_lists_every_fixed_choice_and_completions_work() {
     let help = |cmd: &str| run_with_env(&[cmd, "--help"], &[]).1;
     let import = help("import-features");
@@ -390,6 +413,7 @@ fn help_lists_every_fixed_choice_and_completions_work() {
         "summarize-from-feedback",
         "hh-rlhf",
         "alpaca-eval",
+        "completions",
         "pairs",
         "head",
         "tail",

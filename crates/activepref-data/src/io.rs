@@ -17,6 +17,10 @@ pub enum TableFormat {
     JsonArray,
     Parquet,
     Csv,
+    /// Arrow IPC file (`ARROW1` magic; `.arrow`, `.ipc`, `.feather`).
+    ArrowFile,
+    /// Arrow IPC stream, as HF `datasets` writes its `data-*.arrow` files with `save_to_disk`.
+    ArrowStream,
 }
 
 impl TableFormat {
@@ -26,6 +30,8 @@ impl TableFormat {
             TableFormat::JsonArray => "JSON array",
             TableFormat::Parquet => "parquet",
             TableFormat::Csv => "CSV",
+            TableFormat::ArrowFile => "Arrow IPC file",
+            TableFormat::ArrowStream => "Arrow IPC stream",
         }
     }
 }
@@ -82,6 +88,11 @@ pub fn detect_format(path: &Path, bytes: &[u8]) -> DataResult<TableFormat> {
         "jsonl" | "ndjson" => Ok(TableFormat::JsonLines),
         "parquet" | "pq" => Ok(TableFormat::Parquet),
         "csv" => Ok(TableFormat::Csv),
+        "arrow" | "ipc" | "feather" => Ok(if bytes.starts_with(b"ARROW1") {
+            TableFormat::ArrowFile
+        } else {
+            TableFormat::ArrowStream
+        }),
         "json" => match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
             Some(b'[') => Ok(TableFormat::JsonArray),
             Some(b'{') => Ok(TableFormat::JsonLines),
@@ -91,7 +102,7 @@ pub fn detect_format(path: &Path, bytes: &[u8]) -> DataResult<TableFormat> {
             )),
         },
         _ => Err(DataError::file(path, format!("unknown file type `.{ext}`"))
-            .with_hint("use .jsonl, .json, .parquet or .csv, optionally gzipped (.gz)")),
+            .with_hint("use .jsonl, .json, .parquet, .arrow or .csv, optionally gzipped (.gz)")),
     }
 }
 
@@ -130,6 +141,26 @@ pub fn read_table(path: &Path, schema: Option<&Schema>) -> DataResult<DataFrame>
                         "corrupt parquet file (the parquet reader could not decode its metadata)",
                     )
                     .with_hint("download or write the file again")),
+                }
+            }
+            TableFormat::ArrowFile | TableFormat::ArrowStream => {
+                // Isolated like parquet: a damaged file must be one clear error, never a panic.
+                let read = std::panic::catch_unwind(|| {
+                    if format == TableFormat::ArrowFile {
+                        IpcReader::new(Cursor::new(bytes)).finish()
+                    } else {
+                        IpcStreamReader::new(Cursor::new(bytes)).finish()
+                    }
+                });
+                match read {
+                    Ok(r) => r.map_err(invalid)?,
+                    Err(_) => {
+                        return Err(DataError::file(
+                            path,
+                            format!("corrupt {} (the reader could not decode it)", format.name()),
+                        )
+                        .with_hint("write the file again"));
+                    }
                 }
             }
             TableFormat::Csv => CsvReadOptions::default()

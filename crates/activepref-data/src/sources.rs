@@ -3,7 +3,7 @@
 //! `featurize` read data the same way.
 
 use activepref_core::FieldError;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -11,12 +11,12 @@ use crate::assemble::{self, Assembled, MissingFeatures, PromptSplit, Resplit};
 use crate::error::DataResult;
 use crate::formats::alpaca_eval::{self, MissingPrompts};
 use crate::formats::pairs::{self, PairColumns};
-use crate::formats::{hh_rlhf, summarize};
+use crate::formats::{completions, hh_rlhf, summarize};
 use crate::text::{CandidatePool, ComparisonDataset};
 use activepref_core::PairBenchmark;
 
 /// `(field, message)` when the dataset path named in an experiment file is not there.
-fn dataset_exists(path: &std::path::Path) -> Result<(), FieldError> {
+fn dataset_exists(path: &Path) -> Result<(), FieldError> {
     if path.exists() {
         Ok(())
     } else {
@@ -62,11 +62,7 @@ impl ComparisonFormat {
     }
 
     /// Loads the text records.
-    pub fn load(
-        self,
-        path: &std::path::Path,
-        columns: Option<&PairColumns>,
-    ) -> DataResult<ComparisonDataset> {
+    pub fn load(self, path: &Path, columns: Option<&PairColumns>) -> DataResult<ComparisonDataset> {
         match self {
             ComparisonFormat::SummarizeFromFeedback => summarize::load(path),
             ComparisonFormat::HhRlhf => hh_rlhf::load(path),
@@ -136,6 +132,19 @@ impl ComparisonSource {
 pub enum CandidateFormat {
     /// A directory of AlpacaEval `<model>.annotations.json[.gz]` files.
     AlpacaEval,
+    /// ActiveUltraFeedback's rows `{prompt_id, prompt, completions: [{model, response_text,
+    /// overall_score}]}`: JSON lines, Parquet, Arrow, or a `datasets` directory.
+    Completions,
+}
+
+impl CandidateFormat {
+    /// Loads a candidate pool in this format.
+    pub fn load(self, path: &Path, missing: MissingPrompts) -> DataResult<CandidatePool> {
+        match self {
+            CandidateFormat::AlpacaEval => alpaca_eval::load(path, missing),
+            CandidateFormat::Completions => completions::load(path, missing),
+        }
+    }
 }
 
 /// `benchmark: { kind: candidates, format: alpaca-eval, path: ..., features: ... }`.
@@ -158,9 +167,7 @@ impl CandidateSource {
     }
 
     pub fn load_text(&self) -> DataResult<CandidatePool> {
-        match self.format {
-            CandidateFormat::AlpacaEval => alpaca_eval::load(&self.path, self.missing),
-        }
+        self.format.load(&self.path, self.missing)
     }
 
     pub fn assemble(&self, name: &str) -> DataResult<PairBenchmark> {

@@ -247,3 +247,126 @@ fn generic_pairs_in_three_formats_load_alike() {
         "{err}"
     );
 }
+
+/// The pool every completions fixture holds (written by scripts/make_completions_fixtures.py with
+/// json and pyarrow); scores by hand: `overall_score` as given, and the row whose score is empty
+/// from its annotations: mean of 5, 4, 3.5 and 1.8 = 3.575. Prompts, models, and per prompt its
+/// candidates as (model index, response, score).
+type ExpectedPool = (
+    Vec<&'static str>,
+    Vec<&'static str>,
+    Vec<Vec<(usize, &'static str, f32)>>,
+);
+
+fn expected_completions_pool() -> ExpectedPool {
+    (
+        vec!["What is 2 + 2?", "Name a colour.", "Say hi."],
+        vec!["m-big", "m-small", "m-mid"],
+        vec![
+            vec![(0, "4", 4.75), (1, "5", 1.5), (2, "four", 3.25)],
+            vec![(2, "Red.", 2.0), (0, "Blue", 2.0), (1, "Green", 3.575)],
+            vec![(1, "hi", 5.0), (0, "Hello!", 3.0)],
+        ],
+    )
+}
+
+#[test]
+fn completions_layout_loads_the_same_pool_from_every_container() {
+    use activepref_data::formats::alpaca_eval::MissingPrompts;
+    use activepref_data::formats::completions;
+    let (prompts, models, cands) = expected_completions_pool();
+    for file in [
+        "completions/rows.jsonl",
+        "completions/rows.parquet",
+        "completions/rows_chat.arrow",
+        "completions/saved",
+    ] {
+        let pool = completions::load(&fixture(file), MissingPrompts::Keep)
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(
+            pool.prompts, prompts,
+            "{file}: chat prompts keep their user message"
+        );
+        assert_eq!(pool.models, models, "{file}");
+        let got: Vec<Vec<(usize, &str, f32)>> = pool
+            .candidates
+            .iter()
+            .map(|c| {
+                c.iter()
+                    .map(|c| (c.model, c.response.as_str(), c.score))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(got, cands, "{file}");
+        // m-mid lacks the third prompt, and says so.
+        assert_eq!(pool.gaps, vec![(2, vec!["Say hi.".to_string()])], "{file}");
+    }
+    // The `datasets` directory reads its shards in state.json's order.
+    assert_eq!(
+        completions::data_files(&fixture("completions/saved")).unwrap(),
+        vec![
+            fixture("completions/saved/data-00000-of-00002.arrow"),
+            fixture("completions/saved/data-00001-of-00002.arrow")
+        ]
+    );
+}
+
+#[test]
+fn completions_with_unequal_n_are_kept_dropped_or_refused_as_asked() {
+    use activepref_data::formats::alpaca_eval::MissingPrompts;
+    use activepref_data::formats::completions;
+    let path = fixture("completions/rows.jsonl");
+    let kept = completions::load(&path, MissingPrompts::Keep).unwrap();
+    assert_eq!(kept.responses_per_prompt(), (2, 3));
+    let inter = completions::load(&path, MissingPrompts::Intersect).unwrap();
+    assert_eq!(inter.prompts, vec!["What is 2 + 2?", "Name a colour."]);
+    assert_eq!(inter.responses_per_prompt(), (3, 3));
+    let e = completions::load(&path, MissingPrompts::Error)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("1 of 3 prompts have fewer than 3 completions (first: prompt 2 has 2)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn completions_without_a_score_or_with_a_repeated_model_are_clear_errors() {
+    use activepref_data::formats::alpaca_eval::MissingPrompts;
+    use activepref_data::formats::completions;
+    let dir = std::env::temp_dir().join(format!("ap-completions-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let no_score = write(
+        "no_score.jsonl",
+        r#"{"prompt_id": "x", "prompt": "q", "completions": [{"model": "a", "response_text": "r", "overall_score": 3.0}, {"model": "b", "response_text": "s", "overall_score": null}]}"#,
+    );
+    let e = completions::load(&no_score, MissingPrompts::Keep)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("completion 1 (model b) has no overall_score and no annotations"),
+        "{e}"
+    );
+    let twice = write(
+        "twice.jsonl",
+        r#"{"prompt_id": "x", "prompt": "q", "completions": [{"model": "a", "response_text": "r", "overall_score": 3.0}, {"model": "a", "response_text": "s", "overall_score": 2.0}]}"#,
+    );
+    let e = completions::load(&twice, MissingPrompts::Keep)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("model a answers prompt x twice"), "{e}");
+    let missing = write("missing.jsonl", r#"{"prompt_id": "x", "prompt": "q"}"#);
+    let e = completions::load(&missing, MissingPrompts::Keep)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("completions") && e.contains("missing column"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
