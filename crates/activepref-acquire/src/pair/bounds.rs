@@ -97,22 +97,40 @@ pub(crate) fn quantile_window(v: usize, q: f64, eps: f64) -> (usize, usize) {
 }
 
 /// MaxMinLCB: `a = argmax_i min_j LCB_ij`, `b` its hardest competitor; ties within `argmax_tol`
-/// broken at random.
+/// broken at random. The spread of `μ_i − μ_j` is `s_i + s_j` in reference mode; corrected, it is
+/// the members' own spread of `r_m(i) − r_m(j)` (unbiased) when per-member rewards are given, which
+/// knows that two responses the members rank alike are surely ordered, and `√(s_i² + s_j²)`
+/// (independent responses) otherwise.
 pub(super) fn maxmin_lcb(
     name: &str,
     mu: &[f32],
     s: &[f32],
+    members: Option<&[Vec<f32>]>,
     p: &MaxMinLcbParams,
     reference: bool,
     rng: &mut ChaCha8Rng,
 ) -> Result<(usize, usize), AcquireError> {
     let n = mu.len();
-    let spread = |i: usize, j: usize| {
-        if reference {
-            s[i] + s[j]
-        } else {
-            (s[i] * s[i] + s[j] * s[j]).sqrt()
+    let joint: Option<Vec<f32>> = members.filter(|m| !reference && m.len() >= 2).map(|m| {
+        let e = m.len() as f64;
+        let mut out = vec![0.0f32; n * n];
+        for i in 0..n {
+            for j in 0..n {
+                let d: Vec<f64> = m
+                    .iter()
+                    .map(|r| f64::from(r[i]) - f64::from(r[j]))
+                    .collect();
+                let mean = d.iter().sum::<f64>() / e;
+                let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (e - 1.0);
+                out[i * n + j] = var.sqrt() as f32;
+            }
         }
+        out
+    });
+    let spread = |i: usize, j: usize| match &joint {
+        Some(v) => v[i * n + j],
+        None if reference => s[i] + s[j],
+        None => (s[i] * s[i] + s[j] * s[j]).sqrt(),
     };
     let lcb = |i: usize, j: usize| (mu[i] - mu[j]) - p.beta * spread(i, j);
     let ucb = |i: usize, j: usize| (mu[i] - mu[j]) + p.beta * spread(i, j);

@@ -90,13 +90,21 @@ pub(super) fn ids(
         .map(|&i| ucb[i])
         .fold(f32::NEG_INFINITY, f32::max);
     // (ratio, arm, p) over non-greedy candidates and the probability grid.
+    // Reference (as specified): the mixture's regret is (1 − p)·R + p·(R + μ_i), information
+    // log(1 + s_i/ρ²). Corrected: each arm's regret is its gap to the optimistic best, R − μ, so
+    // the mixture's is (1 − p)·(R − μ_g) + p·(R − μ_i), and the information of a Gaussian
+    // observation is ½·log(1 + s_i²/ρ²) (a variance, not a standard deviation).
+    let greedy_gap = r - mu[g];
     let mut cells: Vec<(f32, usize, f32)> = vec![];
     for &i in cands.iter().filter(|&&i| i != g) {
-        let gap = if reference { r + mu[i] } else { r - mu[i] };
-        let info = (1.0 + s[i] / RHO2).ln();
+        let (gap, first, info) = if reference {
+            (r + mu[i], r, (1.0 + s[i] / RHO2).ln())
+        } else {
+            (r - mu[i], greedy_gap, 0.5 * (1.0 + s[i] * s[i] / RHO2).ln())
+        };
         for k in 1..=GRID {
             let q = k as f32 / GRID as f32;
-            let regret = ((1.0 - q) * r + q * gap).powi(2);
+            let regret = ((1.0 - q) * first + q * gap).powi(2);
             // Reference, as specified: regret² / p · info. Corrected: the information ratio regret² / (p · info).
             let ratio = if reference {
                 regret / q * info

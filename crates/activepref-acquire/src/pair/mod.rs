@@ -293,7 +293,7 @@ impl PairPolicySpec {
             PairPolicySpec::Deltaucb(p) => Ok(delta_ucb(c.mu, &bounds, p)),
             PairPolicySpec::Infomax(p) => Ok(info_max(c.mu, &bounds, p)),
             PairPolicySpec::Deltaquantile(p) => delta_quantile(name, c.mu, &bounds, p),
-            PairPolicySpec::Maxminlcb(p) => maxmin_lcb(name, c.mu, s, p, reference, rng),
+            PairPolicySpec::Maxminlcb(p) => maxmin_lcb(name, c.mu, s, c.members, p, reference, rng),
             PairPolicySpec::Rucb(p) => rucb(name, c.mu, s, p, reference, rng),
             PairPolicySpec::Ids(p) => ids(name, c.mu, s, p, reference, rng),
         }

@@ -155,12 +155,56 @@ fn deltaquantile_beta_matters_only_when_corrected() {
 #[test]
 fn ids_gap_sign_per_mode() {
     // μ = [2, 1, 0.8], s = [0.1, 0.5, 0.1], β = 1: all UCBs > 0.5, greedy g = 0, R = 2.1.
-    // Corrected gap R − μ: at p = 1, arm 1: 1.1² / ln 1.5 = 2.98, arm 2: 1.3² / ln 1.1 = 17.7 → (0, 1).
+    // Corrected: regret ((1 − p)·0.1 + p·(R − μ_i))², information ½ ln(1 + s_i²). Arm 1:
+    // (0.1 + p)² / (0.1116 p), least at p = 0.1: 3.58; arm 2: (0.1 + 1.2p)² / (0.004975 p), least
+    // near p = 0.08: 96.5 → (0, 1).
     // Reference gap R + μ (× info): arm 1: 3.1² · ln 1.5 = 3.90, arm 2: 2.9² · ln 1.1 = 0.80 → (0, 2), p* = 1.
     let c = scores(&[2.0, 1.0, 0.8], &[0.1, 0.5, 0.1]);
     let spec = PairPolicySpec::Ids(UcbSetParams::default());
     assert_eq!(run(&spec, &c, PairMode::Corrected), (0, 1));
     assert_eq!(run(&spec, &c, PairMode::Reference), (0, 2));
+}
+
+#[test]
+fn corrected_maxminlcb_reads_the_members_joint_spread() {
+    // Members [0, 0.1, 0.5], [1, 1.1, 0.5], [2, 2.1, 0.5]: arms 0 and 1 move together (arm 1 is
+    // 0.1 higher in every member), arm 2 is constant. μ = [1, 1.1, 0.5], s = [1, 1, 0], β = 1.
+    // Joint spread: S_10 = 0, S_12 = S_02 = 1. LCB_10 = 0.1, LCB_12 = −0.4 → min −0.4; row 0:
+    // min(−0.1, −0.5) = −0.5; row 2: −1.6 → a = 1, b = 2 (arm 1 surely beats arm 0).
+    // Independent √(s_i² + s_j²): LCB_10 = 0.1 − √2 = −1.31 is row 1's minimum → (1, 0).
+    let members = vec![
+        vec![0.0f32, 0.1, 0.5],
+        vec![1.0, 1.1, 0.5],
+        vec![2.0, 2.1, 0.5],
+    ];
+    let (mu, sd) = ([1.0f32, 1.1, 0.5], [1.0f32, 1.0, 0.0]);
+    let spec = PairPolicySpec::Maxminlcb(MaxMinLcbParams::default());
+    let with = CandidateScores {
+        mu: &mu,
+        sd: &sd,
+        members: Some(&members),
+        oracle: None,
+    };
+    assert_eq!(run(&spec, &with, PairMode::Corrected), (1, 2));
+    assert_eq!(run(&spec, &scores(&mu, &sd), PairMode::Corrected), (1, 0));
+    // Reference mode ignores the members and adds the spreads: row minima −2.1, −1.9 and −1.6
+    // (LCB_21 = −0.6 − 1) → (2, 1).
+    assert_eq!(run(&spec, &with, PairMode::Reference), (2, 1));
+}
+
+#[test]
+fn corrected_ids_charges_the_greedy_arm_its_own_gap_and_reads_variance() {
+    // μ = [1, 0.9, 0.55], s = [0.01, 0.1, 2], β = 0: R = max μ = 1, g = 0, Δ_g = 0, so the ratio
+    // of arm i is p·Δ_i² / (½ ln(1 + s_i²)), least at p = 0.01: arm 1: 0.01·0.01 / 0.004975 =
+    // 0.0201; arm 2: 0.01·0.2025 / 0.8047 = 0.0025 → (0, 2), the arm whose observation informs.
+    // The earlier corrected form (greedy arm charged R, information ln(1 + s)) gave arm 1:
+    // 0.01 / ln 1.1 = 0.105 against 0.2025 / ln 3 = 0.184.
+    let c = scores(&[1.0, 0.9, 0.55], &[0.01, 0.1, 2.0]);
+    let spec = PairPolicySpec::Ids(UcbSetParams {
+        beta: 0.0,
+        ..Default::default()
+    });
+    assert_eq!(run(&spec, &c, PairMode::Corrected), (0, 2));
 }
 
 #[test]
