@@ -607,6 +607,39 @@ report: { baseline: drts }
         let e = parse(&PAIRS.replace("rounds: 3", "rounds: 5")).unwrap_err();
         assert!(e.starts_with("exp.yaml: pair_loop.rounds:"), "{e}");
         let e = parse(&PAIRS.replace(
+            "rounds: 3 }",
+            "rounds: 3, refit: { kind: anchored, lr: -1 } }",
+        ))
+        .unwrap_err();
+        assert!(
+            e.starts_with("exp.yaml: pair_loop.refit.lr: must be"),
+            "{e}"
+        );
+        let e = parse(&PAIRS.replace(
+            "rounds: 3 }",
+            "rounds: 3, refit: { kind: anchored, decay: { kind: per_label, labels_per_decay: 0 } } }",
+        ))
+        .unwrap_err();
+        assert!(
+            e.starts_with("exp.yaml: pair_loop.refit.decay.labels_per_decay:"),
+            "{e}"
+        );
+        let e = parse(&PAIRS.replace(
+            "rounds: 3 }",
+            "rounds: 3, prefix_eval: { sizes: [20, 10] } }",
+        ))
+        .unwrap_err();
+        assert!(
+            e.starts_with("exp.yaml: pair_loop.prefix_eval.sizes: must be strictly increasing"),
+            "{e}"
+        );
+        let e =
+            parse(&PAIRS.replace("rounds: 3 }", "rounds: 3, refit: { kind: warm } }")).unwrap_err();
+        assert!(
+            e.contains("unknown variant `warm`") && e.contains("anchored"),
+            "{e}"
+        );
+        let e = parse(&PAIRS.replace(
             "seeds: [1]",
             "seeds: [1]\npolicies: { r: { policy: random } }",
         ))

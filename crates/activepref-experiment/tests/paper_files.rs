@@ -146,6 +146,46 @@ fn the_alpacaeval_file_uses_the_real_pool_and_the_whole_stream() {
     assert_eq!(lp.rounds_for(805 - 40 - 100), 11);
     assert_eq!(
         cfg.policy_labels(),
-        ["random", "drts", "deltaucb", "infomax", "static-maxmin"]
+        [
+            "random",
+            "drts",
+            "deltaucb",
+            "infomax",
+            "static-random",
+            "static-ultrafeedback",
+            "static-maxmin"
+        ]
     );
+    // Prefixes on the paper's grid scaled to the stream: the whole set (665) is added at run time.
+    let prefix = lp.prefix_eval.as_ref().unwrap();
+    assert_eq!(prefix.sizes_for(665), [64, 128, 256, 384, 512, 665]);
+}
+
+#[test]
+fn the_synthetic_pair_file_compares_the_two_refits() {
+    use activepref_loop::PairRefit;
+    // Its results directory is relative to the repository root, as in the README.
+    std::env::set_current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")).unwrap();
+    let sweep = Sweep::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/auf-pairs.yaml"),
+    )
+    .unwrap();
+    let refits: Vec<(String, PairRefit)> = sweep
+        .variants
+        .iter()
+        .map(|v| {
+            let lp = v.config.pair_loop.as_ref().unwrap();
+            (v.name.clone(), lp.refit.clone().unwrap())
+        })
+        .collect();
+    assert_eq!(refits.len(), 2);
+    assert_eq!(refits[0].1, PairRefit::FromScratch);
+    let PairRefit::Anchored(a) = &refits[1].1 else {
+        panic!("{refits:?}")
+    };
+    assert_eq!(
+        (a.lr, a.batch_size, a.max_samples, a.decay),
+        (0.003, 32, 6400, None)
+    );
+    assert!(refits[1].0.starts_with("refit/"), "{}", refits[1].0);
 }
