@@ -189,3 +189,68 @@ fn the_synthetic_pair_file_compares_the_two_refits() {
     );
     assert!(refits[1].0.starts_with("refit/"), "{}", refits[1].0);
 }
+
+#[test]
+fn the_ultrafeedback_file_is_the_published_loop() {
+    use activepref_acquire::{PairMode, PairPolicySpec};
+    use activepref_loop::PairRefit;
+    use activepref_model::{Activation, AnchorDecay, WeightInit};
+    // Parsed without the data checks: the annotated UltraFeedback data is not shipped.
+    let (cfg, grids) = unchecked("auf-ultrafeedback.yaml");
+    assert!(cfg.is_pair_setting());
+    assert_eq!(cfg.pair_mode, PairMode::Reference);
+    assert_eq!(cfg.seeds, [4]);
+    // §2.1: 20 heads d → 128 → 128 → 1, ReLU, Xavier-uniform, no output bias.
+    let m = &cfg.model;
+    assert_eq!(m.members, 20);
+    assert_eq!(m.mlp.hidden, [128, 128]);
+    assert_eq!(m.mlp.activation, Activation::Relu);
+    assert_eq!(
+        (m.mlp.init, m.mlp.output_bias),
+        (WeightInit::XavierUniform, false)
+    );
+    // §1.4 / §2.4 / §6: B = 64, replay ×1000, the anchored refit with the reference's numbers,
+    // and in reference mode the decay base^(4308 · n / N).
+    let lp = cfg.pair_loop.as_ref().unwrap();
+    assert_eq!(
+        (lp.batch_prompts, lp.rounds, lp.replay_factor),
+        (64, None, Some(1000))
+    );
+    let (refit, decay) = PairRefit::resolve(lp.refit.as_ref(), cfg.pair_mode);
+    let PairRefit::Anchored(a) = refit else {
+        panic!("{refit:?}")
+    };
+    assert_eq!(
+        (
+            a.lr,
+            a.batch_size,
+            a.max_samples,
+            a.center_rewards,
+            a.lambda0,
+            a.decay_base
+        ),
+        (5e-5, 64, 6400, 0.01, 1.0, 0.9)
+    );
+    assert_eq!(decay, AnchorDecay::Reference { scaler: 4308.0 });
+    // §5.4: prefixes of 5k … 50k pairs.
+    assert_eq!(
+        lp.prefix_eval.as_ref().unwrap().sizes,
+        [5000, 10000, 15000, 20000, 25000, 30000, 40000, 50000]
+    );
+    // §5.2 set A: β 2 for DeltaUCB, 1 elsewhere; the three static baselines.
+    assert_eq!(
+        cfg.pair_policies["deltaucb"],
+        PairPolicySpec::Deltaucb(activepref_acquire::BetaParams { beta: 2.0 })
+    );
+    assert_eq!(
+        cfg.pair_policies.values().filter(|p| p.is_static()).count(),
+        3
+    );
+    assert_eq!(
+        grids,
+        [(
+            "decay".to_string(),
+            vec!["pair_loop.refit.decay_base".to_string()]
+        )]
+    );
+}

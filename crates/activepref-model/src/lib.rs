@@ -26,7 +26,9 @@ pub use ensemble::{
     AnchorDecay, AnchoredEnsemble, AnchoredRefitConfig, EnsembleConfig, FittedEnsemble, MemberInit,
     RefitReport, TrainConfig, TrainReport, UncertaintyBackend,
 };
-pub use mlp::{Activation, RewardMlp, RewardMlpConfig, bradley_terry_loss, dropout_masks};
+pub use mlp::{
+    Activation, RewardMlp, RewardMlpConfig, WeightInit, bradley_terry_loss, dropout_masks,
+};
 
 use serde::{Deserialize, Serialize};
 

@@ -28,16 +28,48 @@ impl Activation {
     }
 }
 
+/// How the weights of a reward MLP are drawn.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightInit {
+    /// BAL-PM's: weights `N(0, weight_init_std²)`, biases PyTorch's default
+    /// `U(−1/√fan_in, 1/√fan_in)`.
+    #[default]
+    Normal,
+    /// ActiveUltraFeedback's heads (rewarduq utils/models.py, specs/activeuf.md §2.1): weights
+    /// Xavier-uniform with gain 1, `U(−a, a)` with `a = √(6 / (fan_in + fan_out))`, biases 0.
+    XavierUniform,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+fn is_true(v: &bool) -> bool {
+    *v
+}
+
+fn yes() -> bool {
+    true
+}
+
 /// Shape and initialisation of one reward MLP. BAL-PM's defaults: `[2048, 256]`, tanh, weights
-/// `N(0, 0.01²)`, biases PyTorch's default `U(−1/√fan_in, 1/√fan_in)`.
+/// `N(0, 0.01²)`, biases PyTorch's default `U(−1/√fan_in, 1/√fan_in)`. ActiveUltraFeedback's
+/// heads: `hidden: [128, 128]`, `activation: relu`, `init: xavier_uniform`, `output_bias: false`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RewardMlpConfig {
     /// Widths of the hidden layers; the output layer (width 1) is implicit.
     pub hidden: Vec<usize>,
     pub activation: Activation,
-    /// Standard deviation of the normal initialisation of every weight matrix.
+    /// Standard deviation of the normal initialisation of every weight matrix (`init: normal`).
     pub weight_init_std: f64,
+    /// How weights and biases are drawn.
+    #[serde(skip_serializing_if = "is_default")]
+    pub init: WeightInit,
+    /// Whether the output layer has a bias (ActiveUltraFeedback's heads have none).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub output_bias: bool,
 }
 
 impl Default for RewardMlpConfig {
@@ -46,6 +78,8 @@ impl Default for RewardMlpConfig {
             hidden: vec![2048, 256],
             activation: Activation::Tanh,
             weight_init_std: 0.01,
+            init: WeightInit::Normal,
+            output_bias: true,
         }
     }
 }
@@ -65,29 +99,47 @@ impl RewardMlpConfig {
         let mut widths = vec![input_dim];
         widths.extend(&self.hidden);
         widths.push(1);
+        let last = widths.len() - 2;
         let layers = widths
             .windows(2)
-            .map(|w| {
+            .enumerate()
+            .map(|(l, w)| {
                 let (fan_in, fan_out) = (w[0], w[1]);
-                let weights: Vec<f32> = (0..fan_in * fan_out)
-                    .map(|_| {
-                        let z: f64 = StandardNormal.sample(rng);
-                        (z * self.weight_init_std) as f32
+                let weights: Vec<f32> = match self.init {
+                    WeightInit::Normal => (0..fan_in * fan_out)
+                        .map(|_| {
+                            let z: f64 = StandardNormal.sample(rng);
+                            (z * self.weight_init_std) as f32
+                        })
+                        .collect(),
+                    WeightInit::XavierUniform => {
+                        let a = (6.0 / (fan_in + fan_out) as f64).sqrt();
+                        (0..fan_in * fan_out)
+                            .map(|_| ((rng.random::<f64>() * 2.0 - 1.0) * a) as f32)
+                            .collect()
+                    }
+                };
+                let bias: Option<Vec<f32>> = if l == last && !self.output_bias {
+                    None
+                } else {
+                    Some(match self.init {
+                        WeightInit::Normal => {
+                            let bound = 1.0 / (fan_in as f64).sqrt();
+                            (0..fan_out)
+                                .map(|_| ((rng.random::<f64>() * 2.0 - 1.0) * bound) as f32)
+                                .collect()
+                        }
+                        WeightInit::XavierUniform => vec![0.0; fan_out],
                     })
-                    .collect();
-                let bound = 1.0 / (fan_in as f64).sqrt();
-                let bias: Vec<f32> = (0..fan_out)
-                    .map(|_| ((rng.random::<f64>() * 2.0 - 1.0) * bound) as f32)
-                    .collect();
+                };
                 Linear {
                     weight: Param::from_tensor(Tensor::from_data(
                         TensorData::new(weights, [fan_in, fan_out]),
                         device,
                     )),
-                    bias: Some(Param::from_tensor(Tensor::from_data(
-                        TensorData::new(bias, [fan_out]),
-                        device,
-                    ))),
+                    bias: bias.map(|b| {
+                        Param::from_tensor(Tensor::from_data(TensorData::new(b, [fan_out]), device))
+                    }),
                 }
             })
             .collect();
@@ -535,5 +587,50 @@ mod tests {
         assert_eq!(ra, rb);
         assert_eq!(ra.len(), 2);
         assert_eq!(a.num_params(), 5 * 4 + 4 + 4 * 3 + 3 + 3 + 1);
+    }
+
+    #[test]
+    fn activeuf_heads_are_xavier_uniform_with_zero_biases_and_no_output_bias() {
+        use rand::SeedableRng;
+        let dev = Device::flex();
+        // d = 2560 → 128 → 128 → 1 without a last bias: 344,448 parameters (specs/activeuf.md §2.1).
+        let cfg = RewardMlpConfig {
+            hidden: vec![128, 128],
+            activation: Activation::Relu,
+            init: WeightInit::XavierUniform,
+            output_bias: false,
+            ..Default::default()
+        };
+        let m = cfg.init(2560, &mut ChaCha8Rng::seed_from_u64(3), &dev);
+        assert_eq!(m.num_params(), 344_448);
+        assert_eq!(m.parameter_count(), 344_448);
+        // First layer: every weight within a = √(6 / (2560 + 128)) = 0.04724, spread like U(−a, a)
+        // (variance a²/3), biases exactly 0.
+        let w = m.layers[0]
+            .weight
+            .val()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let a = (6.0f64 / 2688.0).sqrt();
+        assert!(w.iter().all(|&x| f64::from(x).abs() <= a));
+        let var = w.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / w.len() as f64;
+        assert!((var / (a * a / 3.0) - 1.0).abs() < 0.01, "{var}");
+        let b = m.layers[0]
+            .bias
+            .as_ref()
+            .unwrap()
+            .val()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        assert!(b.iter().all(|&x| x == 0.0));
+        assert!(m.layers[2].bias.is_none());
+        // The defaults stay BAL-PM's and are not written out (run ids do not change).
+        let text = serde_json::to_string(&RewardMlpConfig::default()).unwrap();
+        assert!(
+            !text.contains("init\"") && !text.contains("output_bias"),
+            "{text}"
+        );
     }
 }
