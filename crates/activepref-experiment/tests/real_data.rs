@@ -381,3 +381,84 @@ report: {{ baseline: high }}
         summary.failed
     );
 }
+
+#[test]
+fn a_datasets_directory_in_the_completions_layout_runs_end_to_end() {
+    // The pyarrow-written `datasets` directory (3 prompts, 8 completions): features keyed as
+    // featurize keys them, then a whole-stream pair run with prefix evaluation.
+    let dir = scratch("completions");
+    let data = fixture("completions/saved");
+    let pool = activepref_data::formats::completions::load(
+        &data,
+        activepref_data::formats::alpaca_eval::MissingPrompts::Keep,
+    )
+    .unwrap();
+    let (mut ids, mut values) = (Vec::new(), Vec::new());
+    for (p, cands) in pool.candidates.iter().enumerate() {
+        for c in cands {
+            ids.push(activepref_data::assemble::candidate_id(
+                p,
+                &pool.models[c.model],
+            ));
+            values.extend_from_slice(&[c.score / 5.0, c.model as f32 / 3.0, p as f32 / 3.0]);
+        }
+    }
+    let feats = FeatureMatrix::new(ids.len(), 3, values).unwrap();
+    FeatureTable::new(ids, feats, &dir)
+        .unwrap()
+        .save(&table_path(
+            &dir.join("features"),
+            "candidates",
+            "responses",
+        ))
+        .unwrap();
+    let yaml = format!(
+        "name: completions-fixture
+output_dir: {out}
+benchmark: {{ kind: candidates, format: completions, path: {data}, features: {feat}, split: {{ validation_prompts: 1, heldout_prompts: 1, seed: 0 }} }}
+model: {{ members: 2, mlp: {{ hidden: [4], weight_init_std: 0.1 }}, train: {{ lr: 0.01, max_epochs: 2 }} }}
+pair_loop: {{ batch_prompts: 1, prefix_eval: {{ sizes: [1] }} }}
+pair_mode: reference
+pair_policies:
+  drts: {{ policy: drts }}
+  static-maxmin: {{ policy: static_maxmin }}
+seeds: [1]
+report: {{ baseline: static-maxmin }}
+",
+        out = dir.join("out").display(),
+        data = data.display(),
+        feat = dir.join("features").display()
+    );
+    let cfg = ExperimentConfig::parse(&yaml, Path::new("completions.yaml")).unwrap();
+    run_experiment(&cfg, &RunOptions::default()).unwrap();
+    // One stream prompt, one acquired pair, written with its texts, models and judge scores.
+    let text =
+        std::fs::read_to_string(dir.join("out/runs/static-maxmin__seed1.pairs.jsonl")).unwrap();
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    let p = r["prompt_id"].as_u64().unwrap() as usize;
+    assert_eq!(r["prompt"], pool.prompts[p].as_str());
+    // Static MaxMin: the judge's best and worst completion of that prompt.
+    let scores: Vec<f32> = pool.candidates[p].iter().map(|c| c.score).collect();
+    let best = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let worst = scores.iter().copied().fold(f32::INFINITY, f32::min);
+    assert_eq!(
+        (
+            r["chosen_score"].as_f64().unwrap() as f32,
+            r["rejected_score"].as_f64().unwrap() as f32
+        ),
+        (best, worst)
+    );
+    // The prefix file: k = 1 (the whole set), scored against the judge (real data).
+    let prefix = csv_rows(&dir.join("out/runs/drts__seed1.prefix.csv"));
+    assert_eq!(prefix.len(), 1);
+    // Columns: policy, seed, pair_mode, labels, target, ...
+    assert_eq!(
+        (prefix[0][3].as_str(), prefix[0][4].as_str()),
+        ("1", "judge")
+    );
+}
