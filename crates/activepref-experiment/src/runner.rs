@@ -817,6 +817,8 @@ fn drive<R: ResumableRun>(
     }
     let timings_path = runs_dir.join(format!("{stem}.timings.csv"));
     write_file(&timings_path, &csv_bytes(&timings, &timings_path)?)?;
+    // The pair loop's acquired dataset and prefix evaluation (fresh models: it can take a while).
+    bar.set_message(format!("{stem}: writing what it acquired"));
     run.write_artefacts(runs_dir, stem)?;
     let run_path = runs_dir.join(format!("{stem}.csv"));
     write_file(&run_path, &run.csv(&records, &run_path)?)?;

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use activepref_core::io::write_atomic_bytes;
 
 use crate::{
-    AggregateCurve, ReportError, ReportOptions, RunCurves, aggregate, ordered, plot_curves,
-    read_run,
+    AggregateCurve, ReportError, ReportOptions, RunCurves, aggregate, latex_escape, ordered,
+    plot_curves, read_run,
 };
 
 /// The metrics of a prefix file, with their titles.
@@ -89,6 +89,70 @@ pub fn first_match(curve: &AggregateCurve, target: f64) -> Option<usize> {
         .map(|(k, _)| *k)
 }
 
+/// One metric's prefix table: the baselines' whole-dataset values and, per method, its final value
+/// and where it matches each baseline.
+pub struct PrefixTable {
+    pub metric: &'static str,
+    /// (baseline, whole-dataset seed-mean, its pair count).
+    pub baselines: Vec<(String, f64, usize)>,
+    pub rows: Vec<PrefixTableRow>,
+}
+
+/// A method's row of a [`PrefixTable`].
+pub struct PrefixTableRow {
+    pub policy: String,
+    pub seeds: usize,
+    pub final_mean: f64,
+    pub final_stderr: f64,
+    pub final_k: usize,
+    /// Per baseline: the smallest k matching it, or `None`.
+    pub matches: Vec<Option<usize>>,
+}
+
+/// The prefix tables of both metrics.
+pub fn prefix_tables(
+    runs: &[RunCurves],
+    opts: &ReportOptions,
+) -> Result<Vec<PrefixTable>, ReportError> {
+    let statics = baselines(opts);
+    PREFIX_METRICS
+        .iter()
+        .map(|&(metric, title)| {
+            let curves = ordered(aggregate(runs, metric, 1)?, &opts.policy_order);
+            let base: Vec<(String, f64, usize)> = statics
+                .iter()
+                .filter_map(|s| curves.iter().find(|c| &c.policy == s))
+                .map(|b| {
+                    (
+                        b.policy.clone(),
+                        b.mean[b.mean.len() - 1],
+                        b.labels[b.labels.len() - 1],
+                    )
+                })
+                .collect();
+            let rows = curves
+                .iter()
+                .map(|c| {
+                    let last = c.mean.len() - 1;
+                    PrefixTableRow {
+                        policy: c.policy.clone(),
+                        seeds: c.seeds,
+                        final_mean: c.mean[last],
+                        final_stderr: c.stderr[last],
+                        final_k: c.labels[last],
+                        matches: base.iter().map(|(_, v, _)| first_match(c, *v)).collect(),
+                    }
+                })
+                .collect();
+            Ok(PrefixTable {
+                metric: title,
+                baselines: base,
+                rows,
+            })
+        })
+        .collect()
+}
+
 /// `prefix.md`: per metric, each method's final value and the k at which it matches each
 /// baseline's whole-dataset value.
 pub fn prefix_markdown(
@@ -96,44 +160,32 @@ pub fn prefix_markdown(
     opts: &ReportOptions,
     target: &str,
 ) -> Result<String, ReportError> {
-    let statics = baselines(opts);
     let mut md = format!(
         "# Prefix evaluation\n\nA fresh model trained on each method's first k acquired pairs (loop order), scored on every response pair of the held-out prompts ordered by the {target}. \
 A method *matches* a static baseline at the smallest k whose seed-mean is ≥ the baseline's on all of its pairs; the share is k over the baseline's pair count.\n"
     );
-    for (metric, title) in PREFIX_METRICS {
-        let curves = ordered(aggregate(runs, metric, 1)?, &opts.policy_order);
-        let base: Vec<&AggregateCurve> = statics
-            .iter()
-            .filter_map(|s| curves.iter().find(|c| &c.policy == s))
-            .collect();
+    for t in prefix_tables(runs, opts)? {
         let _ = write!(
             md,
-            "\n## {title} ({target})\n\n| method | seeds | all pairs |"
+            "\n## {} ({target})\n\n| method | seeds | all pairs |",
+            t.metric
         );
-        for b in &base {
-            let _ = write!(
-                md,
-                " matches {} ({:.4}) at k |",
-                b.policy,
-                b.mean[b.mean.len() - 1]
-            );
+        for (name, value, _) in &t.baselines {
+            let _ = write!(md, " matches {name} ({value:.4}) at k |");
         }
         md.push_str("\n|---|---|---|");
-        md.push_str(&"---|".repeat(base.len()));
+        md.push_str(&"---|".repeat(t.baselines.len()));
         md.push('\n');
-        for c in &curves {
-            let last = c.mean.len() - 1;
+        for r in &t.rows {
             let _ = write!(
                 md,
                 "| {} | {} | {:.4} ± {:.4} (k = {}) |",
-                c.policy, c.seeds, c.mean[last], c.stderr[last], c.labels[last]
+                r.policy, r.seeds, r.final_mean, r.final_stderr, r.final_k
             );
-            for b in &base {
-                let full = b.labels[b.labels.len() - 1];
-                match first_match(c, b.mean[b.mean.len() - 1]) {
+            for (m, (_, _, full)) in r.matches.iter().zip(&t.baselines) {
+                match m {
                     Some(k) => {
-                        let _ = write!(md, " {k} ({:.0}%) |", 100.0 * k as f64 / full as f64);
+                        let _ = write!(md, " {k} ({:.0}%) |", 100.0 * *k as f64 / *full as f64);
                     }
                     None => md.push_str(" not reached |"),
                 }
@@ -142,6 +194,55 @@ A method *matches* a static baseline at the smallest k whose seed-mean is ≥ th
         }
     }
     Ok(md)
+}
+
+/// The same tables as LaTeX (`booktabs`), one `table` per metric.
+pub fn prefix_latex(
+    runs: &[RunCurves],
+    opts: &ReportOptions,
+    target: &str,
+) -> Result<String, ReportError> {
+    let mut tex = String::from("% Made by `activepref report`; needs \\usepackage{booktabs}.\n");
+    for t in prefix_tables(runs, opts)? {
+        let _ = writeln!(tex, "\\begin{{table}}[t]\n\\centering");
+        let _ = writeln!(
+            tex,
+            "\\begin{{tabular}}{{lrr{}}}",
+            "r".repeat(t.baselines.len())
+        );
+        let _ = writeln!(tex, "\\toprule");
+        let _ = write!(tex, "Method & Seeds & All pairs");
+        for (name, value, _) in &t.baselines {
+            let _ = write!(tex, " & $k$ to match {} (${value:.3}$)", latex_escape(name));
+        }
+        let _ = writeln!(tex, " \\\\\n\\midrule");
+        for r in &t.rows {
+            let _ = write!(
+                tex,
+                "{} & {} & ${:.4} \\pm {:.4}$",
+                latex_escape(&r.policy),
+                r.seeds,
+                r.final_mean,
+                r.final_stderr
+            );
+            for (m, (_, _, full)) in r.matches.iter().zip(&t.baselines) {
+                match m {
+                    Some(k) => {
+                        let _ = write!(tex, " & {k} ({:.0}\\%)", 100.0 * *k as f64 / *full as f64);
+                    }
+                    None => tex.push_str(" & n.r."),
+                }
+            }
+            tex.push_str(" \\\\\n");
+        }
+        let _ = writeln!(
+            tex,
+            "\\bottomrule\n\\end{{tabular}}\n\\caption{{{} of a fresh model on each method's first $k$ acquired pairs, against the {}; $k$ at which it matches each static baseline's whole-dataset value (n.r.\\ = not reached).}}\n\\end{{table}}",
+            t.metric,
+            latex_escape(target)
+        );
+    }
+    Ok(tex)
 }
 
 /// Writes `report/prefix.{png,svg,md}` when the experiment has prefix files; returns what it wrote.
@@ -200,6 +301,15 @@ pub fn write_prefix_report(
         },
     )?;
     files.push(md);
+    let tex = report.join("prefix.tex");
+    write_atomic_bytes(&tex, prefix_latex(&runs, opts, &target)?.as_bytes()).map_err(|error| {
+        ReportError::Io {
+            action: "write",
+            path: tex.clone(),
+            error,
+        }
+    })?;
+    files.push(tex);
     Ok(files)
 }
 
@@ -254,6 +364,24 @@ mod tests {
             .collect();
         assert_eq!(lines.len(), 2, "one row per metric");
         assert!(lines[0].ends_with("| 400 (100%) |"), "{}", lines[0]);
+        let tex = prefix_latex(&runs, &opts, "latent reward").unwrap();
+        assert!(
+            tex.contains("drts & 2 & $0.8000 \\pm 0.0000$ & 200 (50\\%) \\\\"),
+            "{tex}"
+        );
+        assert!(
+            tex.contains("random & 1 & $0.5000 \\pm 0.0000$ & n.r. \\\\"),
+            "{tex}"
+        );
+        assert!(
+            tex.contains("$k$ to match static-maxmin ($0.720$)"),
+            "{tex}"
+        );
+        assert_eq!(
+            tex.matches("\\begin{table}").count(),
+            2,
+            "one table per metric"
+        );
     }
 
     #[test]
