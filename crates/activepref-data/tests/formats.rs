@@ -352,6 +352,18 @@ fn completions_without_a_score_or_with_a_repeated_model_are_clear_errors() {
         e.contains("completion 1 (model b) has no overall_score and no annotations"),
         "{e}"
     );
+    // Another completion's annotations do not lend this one a score of 0.
+    let null_annotations = write(
+        "null_annotations.jsonl",
+        r#"{"prompt_id": "x", "prompt": "q", "completions": [{"model": "a", "response_text": "r", "overall_score": "", "annotations": {"honesty": {"1": 0.0, "2": 0.0, "3": 1.0, "4": 0.0, "5": 0.0}}}, {"model": "b", "response_text": "s", "overall_score": "", "annotations": null}]}"#,
+    );
+    let e = completions::load(&null_annotations, MissingPrompts::Keep)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("completion 1 (model b) has no overall_score and no annotations"),
+        "{e}"
+    );
     let twice = write(
         "twice.jsonl",
         r#"{"prompt_id": "x", "prompt": "q", "completions": [{"model": "a", "response_text": "r", "overall_score": 3.0}, {"model": "a", "response_text": "s", "overall_score": 2.0}]}"#,

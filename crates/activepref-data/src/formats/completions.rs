@@ -12,8 +12,9 @@
 //!   pipeline stores a float; spec §7 item 25). Where it is missing, null or empty, it is computed
 //!   from `annotations` as the reference does (combine_annotated_completions.py:8-14): the mean over
 //!   aspects of the expected rating `Σ_k k·p_a(k)`, k = 1..5, a digit without a probability counting
-//!   0. A completion with neither is an error naming the row and model; so is a non-finite score
-//!   (the reference's NaN scores, spec §7 item 19).
+//!   0 (an aspect with no probability at all, e.g. a null annotation, is left out of the mean). A
+//!   completion with neither is an error naming the row and model; so is a non-finite score (the
+//!   reference's NaN scores, spec §7 item 19).
 //! - **Candidate order**: the row's `completions` order (the reference's index j). Every model may
 //!   answer a prompt once.
 //! - **Equal n**: the reference needs the same number of completions per prompt (it reshapes to
@@ -116,27 +117,35 @@ fn aggregate_annotations(path: &Path, s: &Series, row: usize) -> DataResult<Vec<
         return Ok(vec![None; s.len()]);
     };
     let mut sums = vec![0.0f64; s.len()];
-    let mut count = 0usize;
+    // Per completion: aspects with at least one digit probability (a null annotation has none).
+    let mut rated = vec![0usize; s.len()];
     for aspect in aspects.fields_as_series() {
         let Ok(digits) = aspect.struct_() else {
             continue;
         };
-        count += 1;
+        let mut any = vec![false; s.len()];
         for k in 1..=5u32 {
             let Ok(p) = digits.field_by_name(&k.to_string()) else {
                 continue;
             };
             let p = optional_scores(path, field, &p, row)?;
-            for (sum, p) in sums.iter_mut().zip(p) {
-                *sum += f64::from(k) * p.unwrap_or(0.0);
+            for ((sum, any), p) in sums.iter_mut().zip(&mut any).zip(p) {
+                if let Some(p) = p {
+                    *sum += f64::from(k) * p;
+                    *any = true;
+                }
             }
         }
+        for (r, a) in rated.iter_mut().zip(any) {
+            *r += usize::from(a);
+        }
     }
-    Ok(if count == 0 {
-        vec![None; s.len()]
-    } else {
-        sums.into_iter().map(|x| Some(x / count as f64)).collect()
-    })
+    // The mean over the aspects a completion was rated on; none: no score from annotations.
+    Ok(sums
+        .into_iter()
+        .zip(rated)
+        .map(|(x, n)| (n > 0).then(|| x / n as f64))
+        .collect())
 }
 
 /// A row's prompt text: the text itself, or the user messages of a chat list.
