@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use activepref_acquire::{CandidateScores, PairMode, PairPolicySpec};
 use activepref_core::seeds::{Stream, rng_for};
-use activepref_core::{FeatureMatrix, PoolSplit};
+use activepref_core::{EnsemblePrediction, EvalMetrics, FeatureMatrix, PoolSplit};
 use activepref_core::{PairBenchmark, PromptCandidates};
 use activepref_model::{
     AnchorDecay, AnchoredEnsemble, AnchoredRefitConfig, EnsembleConfig, FittedEnsemble, ModelError,
@@ -221,6 +221,68 @@ pub(crate) fn pairs_split(
     }
 }
 
+/// Every pair of some prompts' responses whose `target` scores differ, kept as indices into the
+/// responses stacked once: the ensemble scores each response once, and a pair's prediction is
+/// the difference of its two rewards. At the paper's n = 30 that is 30 forward rows per prompt
+/// instead of 2 × 435, and no copy of the features per pair.
+pub(crate) struct ResponsePairs {
+    responses: FeatureMatrix,
+    a: Vec<usize>,
+    b: Vec<usize>,
+    a_preferred: Vec<bool>,
+}
+
+impl ResponsePairs {
+    /// Pairs `(i, j)`, `i < j`, of each prompt with `target(prompt)[i] != target(prompt)[j]`, `i`
+    /// preferred when its target is higher (the order [`PromptCandidates::judged_pairs`] uses).
+    pub(crate) fn new(
+        prompts: &[PromptCandidates],
+        target: impl Fn(&PromptCandidates) -> &[f32],
+    ) -> Self {
+        let d = prompts.first().map_or(0, |p| p.features.dim());
+        let total: usize = prompts.iter().map(|p| p.features.rows()).sum();
+        let mut data = Vec::with_capacity(total * d);
+        let (mut a, mut b, mut a_preferred) = (vec![], vec![], vec![]);
+        for p in prompts {
+            let offset = data.len() / d.max(1);
+            data.extend_from_slice(p.features.as_slice());
+            let t = target(p);
+            for i in 0..t.len() {
+                for j in i + 1..t.len() {
+                    if t[i] != t[j] {
+                        a.push(offset + i);
+                        b.push(offset + j);
+                        a_preferred.push(t[i] > t[j]);
+                    }
+                }
+            }
+        }
+        Self {
+            responses: FeatureMatrix::new(total, d, data).expect("finite features"),
+            a,
+            b,
+            a_preferred,
+        }
+    }
+
+    /// Comparisons held.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.a_preferred.len()
+    }
+
+    /// The ensemble's log-likelihood, accuracy and Brier score on these pairs.
+    pub(crate) fn metrics(&self, fitted: &FittedEnsemble) -> EvalMetrics {
+        let r = fitted.rewards(&self.responses);
+        let side = |idx: &[usize]| -> Vec<Vec<f32>> {
+            r.iter()
+                .map(|m| idx.iter().map(|&i| m[i]).collect())
+                .collect()
+        };
+        EnsemblePrediction::from_rewards(&side(&self.a), &side(&self.b)).metrics(&self.a_preferred)
+    }
+}
+
 /// Every judged pair of every prompt in `prompts`.
 fn judged_split(prompts: &[PromptCandidates]) -> PoolSplit {
     pairs_split(
@@ -246,8 +308,9 @@ pub struct PairLoop<'a> {
     /// The anchored refit's ensemble, refitted through `anchored.refits` batches.
     anchored: Option<AnchoredEnsemble>,
     order: Vec<usize>,
-    validation: PoolSplit,
-    heldout: PoolSplit,
+    /// The validation prompts' judged pairs, built when a from-scratch refit first needs them.
+    validation: std::sync::OnceLock<PoolSplit>,
+    heldout: ResponsePairs,
     /// Pairs acquired so far, in acquisition order.
     pub acquired: Vec<AcquiredPair>,
     /// Next round to run.
@@ -265,8 +328,7 @@ impl<'a> PairLoop<'a> {
     ) -> Self {
         let mut order: Vec<usize> = (0..bench.stream.len()).collect();
         order.shuffle(&mut rng_for(run_seed, Stream::InitialSet, &[]));
-        let validation = judged_split(&bench.validation);
-        let heldout = judged_split(&bench.heldout);
+        let heldout = ResponsePairs::new(&bench.heldout, |p| &p.judge);
         let (refit, decay) = PairRefit::resolve(config.refit.as_ref(), mode);
         Self {
             bench,
@@ -279,7 +341,7 @@ impl<'a> PairLoop<'a> {
             decay,
             anchored: None,
             order,
-            validation,
+            validation: std::sync::OnceLock::new(),
             heldout,
             acquired: vec![],
             round: 0,
@@ -371,7 +433,10 @@ impl<'a> PairLoop<'a> {
                         .iter()
                         .map(|p| (p.prompt, p.chosen, p.rejected, true)),
                 );
-                let fit = self.model.fit(&train, &self.validation, self.run_seed, t)?;
+                let validation = self
+                    .validation
+                    .get_or_init(|| judged_split(&self.bench.validation));
+                let fit = self.model.fit(&train, validation, self.run_seed, t)?;
                 return Ok((fit, None));
             }
         };
@@ -408,14 +473,14 @@ impl<'a> PairLoop<'a> {
         let clock = Instant::now();
         let (fitted, anchor_strength) = self.fitted()?;
         let validation_labels = match self.refit {
-            PairRefit::FromScratch if !self.acquired.is_empty() => self.validation.len(),
+            PairRefit::FromScratch if !self.acquired.is_empty() => {
+                self.validation.get().map_or(0, PoolSplit::len)
+            }
             _ => 0,
         };
         let train_secs = clock.elapsed().as_secs_f64();
         let clock = Instant::now();
-        let m = fitted
-            .predict(&self.heldout, None)
-            .metrics(&self.heldout.a_preferred);
+        let m = self.heldout.metrics(&fitted);
         let mut record = PairRoundRecord {
             round: t,
             labels: self.acquired.len(),
@@ -825,6 +890,26 @@ mod tests {
             drts > 1.2 * random && deltaucb > 1.2 * random,
             "random {random}, drts {drts}, deltaucb {deltaucb}"
         );
+    }
+
+    #[test]
+    fn response_level_evaluation_equals_the_per_pair_one() {
+        let (bench, model, _) = setup();
+        let fitted = model
+            .untrained(bench.heldout[0].features.dim(), 3, 0)
+            .unwrap();
+        let pairs = ResponsePairs::new(&bench.heldout, |p| &p.judge);
+        let split = judged_split(&bench.heldout);
+        assert_eq!(pairs.len(), split.len());
+        let by_pair = fitted.predict(&split, None).metrics(&split.a_preferred);
+        let by_response = pairs.metrics(&fitted);
+        for (x, y) in [
+            (by_pair.log_likelihood, by_response.log_likelihood),
+            (by_pair.accuracy, by_response.accuracy),
+            (by_pair.brier, by_response.brier),
+        ] {
+            assert!((x - y).abs() < 1e-6, "{x} vs {y}");
+        }
     }
 
     #[test]

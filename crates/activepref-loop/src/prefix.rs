@@ -16,7 +16,7 @@ use activepref_model::EnsembleConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::LoopError;
-use crate::pair::{AcquiredPair, pairs_split};
+use crate::pair::{AcquiredPair, ResponsePairs, pairs_split};
 
 /// `pair_loop.prefix_eval`: which prefixes to evaluate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -97,17 +97,9 @@ pub fn evaluate_prefixes(
     } else {
         PrefixTarget::Judge
     };
-    let heldout = pairs_split(
-        &bench.heldout,
-        bench.heldout.iter().enumerate().flat_map(|(p, c)| {
-            let t = c.latent.as_ref().filter(|_| latent).unwrap_or(&c.judge);
-            let n = t.len();
-            (0..n)
-                .flat_map(move |i| (i + 1..n).map(move |j| (i, j)))
-                .filter(|&(i, j)| t[i] != t[j])
-                .map(move |(i, j)| (p, i, j, t[i] > t[j]))
-        }),
-    );
+    let heldout = ResponsePairs::new(&bench.heldout, |c| {
+        c.latent.as_deref().filter(|_| latent).unwrap_or(&c.judge)
+    });
     let validation = pairs_split(
         &bench.validation,
         bench.validation.iter().enumerate().flat_map(|(p, c)| {
@@ -126,7 +118,7 @@ pub fn evaluate_prefixes(
                     .map(|p| (p.prompt, p.chosen, p.rejected, true)),
             );
             let fitted = model.fit(&train, &validation, run_seed, PREFIX_ROUNDS + k as u64)?;
-            let m = fitted.predict(&heldout, None).metrics(&heldout.a_preferred);
+            let m = heldout.metrics(&fitted);
             Ok(PrefixRecord {
                 labels: k,
                 target,
