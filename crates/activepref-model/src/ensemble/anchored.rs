@@ -17,8 +17,7 @@
 use activepref_core::seeds::{Stream, rng_for};
 use activepref_core::{FieldError, PoolSplit};
 use burn::module::Module;
-use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -189,14 +188,7 @@ impl EnsembleConfig {
                     &ad,
                 );
                 let anchor = model.snapshot();
-                let optim = AdamWConfig::new()
-                    .with_epsilon(t.adam_epsilon as f32)
-                    .with_weight_decay(t.weight_decay as f32)
-                    .with_grad_clipping(
-                        t.grad_clip_norm
-                            .map(|c| GradientClippingConfig::Norm(c as f32)),
-                    )
-                    .init();
+                let optim = t.optimizer();
                 AnchoredHead {
                     model,
                     anchor,

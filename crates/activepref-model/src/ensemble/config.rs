@@ -1,6 +1,8 @@
 //! What an ensemble is and how it trains: the `model:` section of an experiment file.
 
 use activepref_core::FieldError;
+use burn::optim::grad_clipping::GradientClippingConfig;
+use burn::optim::{AdamWConfig, ModuleOptimizer};
 use serde::{Deserialize, Serialize};
 
 use crate::ComputeDevice;
@@ -50,6 +52,19 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// AdamW with this config's epsilon, weight decay and gradient clipping (the learning rate is
+    /// passed at each step).
+    pub fn optimizer(&self) -> ModuleOptimizer {
+        AdamWConfig::new()
+            .with_epsilon(self.adam_epsilon as f32)
+            .with_weight_decay(self.weight_decay as f32)
+            .with_grad_clipping(
+                self.grad_clip_norm
+                    .map(|c| GradientClippingConfig::Norm(c as f32)),
+            )
+            .init()
+    }
+
     /// Learning rate at 0-based optimiser step `step` of `total` planned steps.
     pub fn lr_at(&self, step: usize, total: usize) -> f64 {
         if step < self.warmup_steps {

@@ -4,8 +4,7 @@
 use activepref_core::seeds::{Stream, rng_for};
 use activepref_core::{EnsemblePrediction, PoolSplit};
 use burn::module::Module;
-use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
@@ -182,14 +181,7 @@ impl EnsembleConfig {
         let ad = device.clone().autodiff();
         let mut model = self.mlp.init(train.pair_a.dim(), &mut init_rng, &ad);
         let widths = model.hidden_widths();
-        let mut optim = AdamWConfig::new()
-            .with_epsilon(t.adam_epsilon as f32)
-            .with_weight_decay(t.weight_decay as f32)
-            .with_grad_clipping(
-                t.grad_clip_norm
-                    .map(|c| GradientClippingConfig::Norm(c as f32)),
-            )
-            .init();
+        let mut optim = t.optimizer();
 
         let n = train.len();
         let batch_size = t.batch_size.min(n);
