@@ -3,8 +3,6 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use activepref_core::io::write_atomic_bytes;
-
 use crate::{
     AggregateCurve, Reached, ReportError, ReportOptions, aggregate, load_runs, plot_curves,
     summary_rows,
@@ -164,18 +162,10 @@ pub fn write_ablation_report(
         );
     }
     let tex_path = out.join("ablation.tex");
-    write_atomic_bytes(&tex_path, tex.as_bytes()).map_err(|error| ReportError::Io {
-        action: "write",
-        path: tex_path.clone(),
-        error,
-    })?;
+    crate::write_text(&tex_path, &tex)?;
     written.push(tex_path);
     let md_path = out.join("ablation.md");
-    write_atomic_bytes(&md_path, md.as_bytes()).map_err(|error| ReportError::Io {
-        action: "write",
-        path: md_path.clone(),
-        error,
-    })?;
+    crate::write_text(&md_path, &md)?;
     written.push(md_path);
     Ok(written)
 }

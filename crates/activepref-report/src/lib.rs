@@ -536,6 +536,15 @@ pub fn summary_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Result<Stri
     Ok(md)
 }
 
+/// Writes a report file atomically; an error names the file.
+pub(crate) fn write_text(path: &Path, text: &str) -> Result<(), ReportError> {
+    write_atomic_bytes(path, text.as_bytes()).map_err(|error| ReportError::Io {
+        action: "write",
+        path: path.to_path_buf(),
+        error,
+    })
+}
+
 /// `text` with LaTeX's special characters escaped.
 pub(crate) fn latex_escape(text: &str) -> String {
     text.chars()
@@ -750,21 +759,9 @@ pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Vec<PathBuf>, Re
             SavingDefinition::PaperScript => "paper-script",
         }
     );
-    write_atomic_bytes(&tex_path, summary_latex(&runs, opts, &caption)?.as_bytes()).map_err(
-        |error| ReportError::Io {
-            action: "write",
-            path: tex_path.clone(),
-            error,
-        },
-    )?;
+    write_text(&tex_path, &summary_latex(&runs, opts, &caption)?)?;
     let md_path = report.join("summary.md");
-    write_atomic_bytes(&md_path, summary_markdown(&runs, opts)?.as_bytes()).map_err(|error| {
-        ReportError::Io {
-            action: "write",
-            path: md_path.clone(),
-            error,
-        }
-    })?;
+    write_text(&md_path, &summary_markdown(&runs, opts)?)?;
     let mut files = vec![png, svg, md_path, tex_path];
     files.extend(written);
     files.extend(write_prefix_report(dir, opts, &title)?);

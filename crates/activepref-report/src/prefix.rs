@@ -10,11 +10,9 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use activepref_core::io::write_atomic_bytes;
-
 use crate::{
     AggregateCurve, ReportError, ReportOptions, RunCurves, aggregate, latex_escape, ordered,
-    plot_curves, read_run,
+    plot_curves, read_run, write_text,
 };
 
 /// The metrics of a prefix file, with their titles.
@@ -23,34 +21,28 @@ pub const PREFIX_METRICS: [(&str, &str); 2] = [
     ("prefix_log_likelihood", "Log-likelihood"),
 ];
 
-/// Reads every `runs/*.prefix.csv` of an experiment directory (none: an empty list).
-pub fn load_prefix_runs(dir: &Path) -> Result<Vec<RunCurves>, ReportError> {
-    let runs_dir = dir.join("runs");
-    let Ok(entries) = std::fs::read_dir(&runs_dir) else {
-        return Ok(vec![]);
+/// The `runs/*.prefix.csv` files of an experiment directory, sorted (none: an empty list).
+fn prefix_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir.join("runs")) else {
+        return vec![];
     };
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.to_string_lossy().ends_with(".prefix.csv"))
         .collect();
     files.sort();
-    files.iter().map(|f| read_run(f)).collect()
+    files
 }
 
-/// What the held-out pairs were ordered by (`latent` or `judge`), from the first prefix file.
-fn target_of(dir: &Path) -> String {
-    let first = std::fs::read_dir(dir.join("runs"))
+/// Reads every `runs/*.prefix.csv` of an experiment directory (none: an empty list).
+pub fn load_prefix_runs(dir: &Path) -> Result<Vec<RunCurves>, ReportError> {
+    prefix_files(dir).iter().map(|f| read_run(f)).collect()
+}
+
+/// What the held-out pairs of a prefix file were ordered by (`latent` or `judge`).
+fn target_of(file: &Path) -> String {
+    csv::Reader::from_path(file)
         .ok()
-        .and_then(|entries| {
-            let mut files: Vec<PathBuf> = entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.to_string_lossy().ends_with(".prefix.csv"))
-                .collect();
-            files.sort();
-            files.into_iter().next()
-        });
-    first
-        .and_then(|f| csv::Reader::from_path(f).ok())
         .and_then(|mut rd| {
             let at = rd.headers().ok()?.iter().position(|h| h == "target")?;
             rd.records().next()?.ok().map(|r| r[at].to_string())
@@ -251,11 +243,15 @@ pub fn write_prefix_report(
     opts: &ReportOptions,
     title: &str,
 ) -> Result<Vec<PathBuf>, ReportError> {
-    let runs = load_prefix_runs(dir)?;
-    if runs.is_empty() {
+    let files = prefix_files(dir);
+    let Some(first) = files.first() else {
         return Ok(vec![]);
-    }
-    let target = match target_of(dir).as_str() {
+    };
+    let runs: Vec<RunCurves> = files
+        .iter()
+        .map(|f| read_run(f))
+        .collect::<Result<_, _>>()?;
+    let target = match target_of(first).as_str() {
         "latent" => "latent reward".to_string(),
         _ => "judge's scores".to_string(),
     };
@@ -293,22 +289,10 @@ pub fn write_prefix_report(
         files.push(path);
     }
     let md = report.join("prefix.md");
-    write_atomic_bytes(&md, prefix_markdown(&runs, opts, &target)?.as_bytes()).map_err(
-        |error| ReportError::Io {
-            action: "write",
-            path: md.clone(),
-            error,
-        },
-    )?;
+    write_text(&md, &prefix_markdown(&runs, opts, &target)?)?;
     files.push(md);
     let tex = report.join("prefix.tex");
-    write_atomic_bytes(&tex, prefix_latex(&runs, opts, &target)?.as_bytes()).map_err(|error| {
-        ReportError::Io {
-            action: "write",
-            path: tex.clone(),
-            error,
-        }
-    })?;
+    write_text(&tex, &prefix_latex(&runs, opts, &target)?)?;
     files.push(tex);
     Ok(files)
 }
