@@ -169,6 +169,45 @@ pub struct CandidatePool {
 }
 
 impl CandidatePool {
+    /// A pool with its [`gaps`](Self::gaps) worked out: per model, in model order, the prompts
+    /// (in prompt order) it gave no candidate for.
+    pub fn new(
+        sources: Vec<PathBuf>,
+        models: Vec<String>,
+        prompts: Vec<String>,
+        candidates: Vec<Vec<Candidate>>,
+    ) -> Self {
+        let gaps = (0..models.len())
+            .filter_map(|m| {
+                let lacks: Vec<String> = (0..prompts.len())
+                    .filter(|&p| !candidates[p].iter().any(|c| c.model == m))
+                    .map(|p| prompts[p].clone())
+                    .collect();
+                (!lacks.is_empty()).then_some((m, lacks))
+            })
+            .collect();
+        Self {
+            sources,
+            models,
+            prompts,
+            candidates,
+            gaps,
+        }
+    }
+
+    /// Keeps only the prompts with exactly `n` candidates (`missing: intersect`); `gaps` still
+    /// records what was missing before.
+    pub fn keep_prompts_with(&mut self, n: usize) {
+        let keep: Vec<usize> = (0..self.prompts.len())
+            .filter(|&p| self.candidates[p].len() == n)
+            .collect();
+        self.prompts = keep.iter().map(|&p| self.prompts[p].clone()).collect();
+        self.candidates = keep
+            .iter()
+            .map(|&p| std::mem::take(&mut self.candidates[p]))
+            .collect();
+    }
+
     /// `(fewest, most)` candidates per prompt.
     pub fn responses_per_prompt(&self) -> (usize, usize) {
         let lens = self.candidates.iter().map(Vec::len);

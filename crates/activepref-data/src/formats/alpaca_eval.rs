@@ -120,59 +120,31 @@ pub fn load(dir: &Path, missing: MissingPrompts) -> DataResult<CandidatePool> {
         }
     }
     let mut candidates: Vec<Vec<Candidate>> = vec![Vec::new(); prompts.len()];
-    let mut gaps = Vec::new();
     for (model, rows) in per_file.iter().enumerate() {
-        let mut has = vec![false; prompts.len()];
         for (ins, out, score) in rows {
-            let p = prompt_index[ins.as_str()];
-            has[p] = true;
-            candidates[p].push(Candidate {
+            candidates[prompt_index[ins.as_str()]].push(Candidate {
                 model,
                 response: out.clone(),
                 score: *score,
             });
         }
-        let lacks: Vec<String> = has
-            .iter()
-            .enumerate()
-            .filter(|(_, h)| !**h)
-            .map(|(i, _)| prompts[i].clone())
-            .collect();
-        if !lacks.is_empty() {
-            gaps.push((model, lacks));
-        }
     }
     let models: Vec<String> = files.iter().map(|f| model_name(f)).collect();
-    if !gaps.is_empty() && missing == MissingPrompts::Error {
-        let (model, lacks) = &gaps[0];
+    let mut pool = CandidatePool::new(files, models, prompts, candidates);
+    if let (Some((model, lacks)), MissingPrompts::Error) = (pool.gaps.first(), missing) {
         return Err(DataError::file(
-            &files[*model],
+            &pool.sources[*model],
             format!(
                 "lacks {} of {} instructions (first: {:?})",
                 lacks.len(),
-                prompts.len(),
+                pool.prompts.len(),
                 truncate(&lacks[0], 60)
             ),
         )
         .with_hint("set `missing: keep` or `missing: intersect`, or remove the file"));
     }
-    let mut pool = CandidatePool {
-        sources: files,
-        models,
-        prompts,
-        candidates,
-        gaps,
-    };
     if missing == MissingPrompts::Intersect {
-        let n = pool.models.len();
-        let keep: Vec<usize> = (0..pool.prompts.len())
-            .filter(|&i| pool.candidates[i].len() == n)
-            .collect();
-        pool.prompts = keep.iter().map(|&i| pool.prompts[i].clone()).collect();
-        pool.candidates = keep
-            .iter()
-            .map(|&i| std::mem::take(&mut pool.candidates[i]))
-            .collect();
+        pool.keep_prompts_with(pool.models.len());
     }
     Ok(pool)
 }

@@ -342,31 +342,9 @@ pub fn load(path: &Path, missing: MissingPrompts) -> DataResult<CandidatePool> {
             "set `missing: keep` to use them as they are, or `missing: intersect` to drop them",
         ));
     }
-    let gaps = (0..models.len())
-        .filter_map(|m| {
-            let lacks: Vec<String> = (0..prompts.len())
-                .filter(|&p| !candidates[p].iter().any(|c| c.model == m))
-                .map(|p| prompts[p].clone())
-                .collect();
-            (!lacks.is_empty()).then_some((m, lacks))
-        })
-        .collect();
-    let mut pool = CandidatePool {
-        sources: files,
-        models,
-        prompts,
-        candidates,
-        gaps,
-    };
+    let mut pool = CandidatePool::new(files, models, prompts, candidates);
     if missing == MissingPrompts::Intersect {
-        let keep: Vec<usize> = (0..pool.prompts.len())
-            .filter(|&p| pool.candidates[p].len() == most)
-            .collect();
-        pool.prompts = keep.iter().map(|&p| pool.prompts[p].clone()).collect();
-        pool.candidates = keep
-            .iter()
-            .map(|&p| std::mem::take(&mut pool.candidates[p]))
-            .collect();
+        pool.keep_prompts_with(most);
     }
     Ok(pool)
 }
