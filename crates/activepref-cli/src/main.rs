@@ -81,24 +81,8 @@ enum SweepCommand {
         /// Where the scripts go.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
-        #[arg(long)]
-        partition: Option<String>,
-        #[arg(long)]
-        account: Option<String>,
-        /// Wall-clock limit per run (HH:MM:SS).
-        #[arg(long)]
-        time: Option<String>,
-        #[arg(long, value_name = "N")]
-        cpus_per_task: Option<usize>,
-        /// Memory per run (e.g. 32G).
-        #[arg(long)]
-        mem: Option<String>,
-        /// GPUs per run.
-        #[arg(long, value_name = "N")]
-        gpus: Option<usize>,
-        /// At most N array tasks at once.
-        #[arg(long, value_name = "N")]
-        max_parallel: Option<usize>,
+        #[command(flatten)]
+        flags: sweep_cmds::SlurmFlags,
     },
 }
 
@@ -390,26 +374,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sweep(SweepCommand::Slurm {
             experiment,
             out,
-            partition,
-            account,
-            time,
-            cpus_per_task,
-            mem,
-            gpus,
-            max_parallel,
-        }) => sweep_cmds::slurm(
-            &experiment,
-            &out,
-            sweep_cmds::SlurmFlags {
-                partition,
-                account,
-                time,
-                cpus_per_task,
-                mem,
-                gpus,
-                max_parallel,
-            },
-        ),
+            flags,
+        }) => sweep_cmds::slurm(&experiment, &out, flags),
         Command::Validate { experiment, json } => validate(&experiment, json),
         Command::Report {
             results,

@@ -276,14 +276,25 @@ impl Default for SlurmResources {
 }
 
 /// The flags of `sweep slurm` that override the file's `slurm:` section.
-#[derive(Default)]
+#[derive(clap::Args, Debug, Default)]
 pub struct SlurmFlags {
+    #[arg(long)]
     pub partition: Option<String>,
+    #[arg(long)]
     pub account: Option<String>,
+    /// Wall-clock limit per run (HH:MM:SS).
+    #[arg(long)]
     pub time: Option<String>,
+    #[arg(long, value_name = "N")]
     pub cpus_per_task: Option<usize>,
+    /// Memory per run (e.g. 32G).
+    #[arg(long)]
     pub mem: Option<String>,
+    /// GPUs per run.
+    #[arg(long, value_name = "N")]
     pub gpus: Option<usize>,
+    /// At most N array tasks at once.
+    #[arg(long, value_name = "N")]
     pub max_parallel: Option<usize>,
 }
 
