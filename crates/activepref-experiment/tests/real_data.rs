@@ -70,6 +70,34 @@ fn store_for(
     }
 }
 
+/// Writes `<dir>/features/candidates/responses.safetensors` for every candidate of `pool`, keyed as
+/// `featurize` keys them, with `feature(prompt index, candidate)` as its 3-d vector.
+fn save_candidate_features(
+    pool: &activepref_data::text::CandidatePool,
+    dir: &Path,
+    feature: impl Fn(usize, &activepref_data::text::Candidate) -> [f32; 3],
+) {
+    let (mut ids, mut values) = (Vec::new(), Vec::new());
+    for (p, cands) in pool.candidates.iter().enumerate() {
+        for c in cands {
+            ids.push(activepref_data::assemble::candidate_id(
+                p,
+                &pool.models[c.model],
+            ));
+            values.extend_from_slice(&feature(p, c));
+        }
+    }
+    let feats = FeatureMatrix::new(ids.len(), 3, values).unwrap();
+    FeatureTable::new(ids, feats, dir)
+        .unwrap()
+        .save(&table_path(
+            &dir.join("features"),
+            "candidates",
+            "responses",
+        ))
+        .unwrap();
+}
+
 fn csv_rows(path: &Path) -> Vec<Vec<String>> {
     std::fs::read_to_string(path)
         .unwrap()
@@ -209,31 +237,14 @@ fn alpaca_eval_candidates_run_the_pair_loop() {
         activepref_data::formats::alpaca_eval::MissingPrompts::Keep,
     )
     .unwrap();
-    // Features that carry the judge score on one axis, keyed as featurize keys them.
-    let mut ids = Vec::new();
-    let mut values = Vec::new();
-    for (p, cands) in pool.candidates.iter().enumerate() {
-        for c in cands {
-            ids.push(activepref_data::assemble::candidate_id(
-                p,
-                &pool.models[c.model],
-            ));
-            values.extend_from_slice(&[
-                c.score * 2.0 - 1.0,
-                ((p * 7 + c.model) % 5) as f32 / 5.0,
-                0.25,
-            ]);
-        }
-    }
-    let feats = FeatureMatrix::new(ids.len(), 3, values).unwrap();
-    FeatureTable::new(ids, feats, &dir)
-        .unwrap()
-        .save(&table_path(
-            &dir.join("features"),
-            "candidates",
-            "responses",
-        ))
-        .unwrap();
+    // Features that carry the judge score on one axis.
+    save_candidate_features(&pool, &dir, |p, c| {
+        [
+            c.score * 2.0 - 1.0,
+            ((p * 7 + c.model) % 5) as f32 / 5.0,
+            0.25,
+        ]
+    });
     let yaml = format!(
         "name: alpaca-fixture
 output_dir: {out}
@@ -393,25 +404,9 @@ fn a_datasets_directory_in_the_completions_layout_runs_end_to_end() {
         activepref_data::formats::alpaca_eval::MissingPrompts::Keep,
     )
     .unwrap();
-    let (mut ids, mut values) = (Vec::new(), Vec::new());
-    for (p, cands) in pool.candidates.iter().enumerate() {
-        for c in cands {
-            ids.push(activepref_data::assemble::candidate_id(
-                p,
-                &pool.models[c.model],
-            ));
-            values.extend_from_slice(&[c.score / 5.0, c.model as f32 / 3.0, p as f32 / 3.0]);
-        }
-    }
-    let feats = FeatureMatrix::new(ids.len(), 3, values).unwrap();
-    FeatureTable::new(ids, feats, &dir)
-        .unwrap()
-        .save(&table_path(
-            &dir.join("features"),
-            "candidates",
-            "responses",
-        ))
-        .unwrap();
+    save_candidate_features(&pool, &dir, |p, c| {
+        [c.score / 5.0, c.model as f32 / 3.0, p as f32 / 3.0]
+    });
     let yaml = format!(
         "name: completions-fixture
 output_dir: {out}

@@ -570,7 +570,7 @@ impl<'a> PairLoop<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use activepref_acquire::BetaParams;
     use activepref_data::synthetic_pairs::SyntheticPairConfig;
@@ -704,6 +704,24 @@ mod tests {
                 .resume_from(first.acquired, 2)
                 .is_err()
         );
+    }
+
+    /// An ensemble that learns the synthetic stream's latent order within a few refits.
+    pub(crate) fn learning_model(members: usize) -> EnsembleConfig {
+        EnsembleConfig {
+            members,
+            mlp: RewardMlpConfig {
+                hidden: vec![32],
+                weight_init_std: 0.1,
+                ..Default::default()
+            },
+            train: TrainConfig {
+                lr: 3e-3,
+                max_epochs: 20,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
     }
 
     fn anchored_cfg() -> PairLoopConfig {
@@ -847,20 +865,7 @@ mod tests {
             ..Default::default()
         }
         .generate();
-        let model = EnsembleConfig {
-            members: 5,
-            mlp: RewardMlpConfig {
-                hidden: vec![32],
-                weight_init_std: 0.1,
-                ..Default::default()
-            },
-            train: TrainConfig {
-                lr: 3e-3,
-                max_epochs: 20,
-                ..Default::default()
-            },
-            ..Default::default()
-        };
+        let model = learning_model(5);
         let cfg = PairLoopConfig {
             batch_prompts: 32,
             rounds: None,

@@ -133,10 +133,10 @@ pub fn evaluate_prefixes(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pair::tests::learning_model;
     use crate::pair::{PairLoop, PairLoopConfig};
     use activepref_acquire::{PairMode, PairPolicySpec};
     use activepref_data::synthetic_pairs::SyntheticPairConfig;
-    use activepref_model::{RewardMlpConfig, TrainConfig};
 
     #[test]
     fn sizes_are_checked_and_the_whole_set_is_added() {
@@ -167,20 +167,7 @@ mod tests {
             ..Default::default()
         }
         .generate();
-        let model = EnsembleConfig {
-            members: 3,
-            mlp: RewardMlpConfig {
-                hidden: vec![32],
-                weight_init_std: 0.1,
-                ..Default::default()
-            },
-            train: TrainConfig {
-                lr: 3e-3,
-                max_epochs: 20,
-                ..Default::default()
-            },
-            ..Default::default()
-        };
+        let model = learning_model(3);
         let cfg = PairLoopConfig {
             batch_prompts: 40,
             rounds: None,
