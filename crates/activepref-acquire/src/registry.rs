@@ -80,19 +80,19 @@ impl Default for GroupParams {
 /// A pool policy with its parameters, as written in an experiment file:
 /// `{ policy: balpm, k: 13, beta: 0.01 }`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, IntoStaticStr, EnumIter, EnumMessage)]
-#[serde(tag = "policy", rename_all = "snake_case")]
+#[serde(tag = "policy", rename_all = "snake_case", deny_unknown_fields)]
 #[strum(serialize_all = "snake_case")]
 pub enum PolicySpec {
     #[strum(message = "uniform sampling of the batch without replacement")]
-    Random,
+    Random {},
     #[strum(
         message = "the Full Dataset upper bound: one model trained on the whole pool, reported at every round (its label-saving row is meaningless)"
     )]
-    FullDataset,
+    FullDataset {},
     #[strum(
         message = "top-B by BALD, H[p̄] − mean_m H[p_m] (the paper's BALD baseline; = rank with score bald)"
     )]
-    Bald,
+    Bald {},
     #[strum(message = "top-B by the chosen score")]
     Rank(ScoreParams),
     #[strum(message = "sampling without replacement with probability ∝ score")]
@@ -135,11 +135,30 @@ impl PolicySpec {
         self.get_message().expect("every policy has a summary")
     }
 
+    /// True when the policy reads the members' disagreement (BALD, variance, BatchBALD, BAL-PM's
+    /// uncertainty term): with a single deep-ensemble member that is 0 everywhere, so such a
+    /// policy needs `model.members ≥ 2` (or MC dropout).
+    pub fn needs_members(&self) -> bool {
+        let epistemic =
+            |s: UncertaintyScore| matches!(s, UncertaintyScore::Bald | UncertaintyScore::Variance);
+        match self {
+            PolicySpec::Random {} | PolicySpec::FullDataset {} => false,
+            PolicySpec::Bald {} | PolicySpec::Batchbald(_) => true,
+            PolicySpec::Rank(p) | PolicySpec::Sample(p) | PolicySpec::ClusteredRank(p) => {
+                epistemic(p.score)
+            }
+            PolicySpec::SoftmaxBald(p) | PolicySpec::SoftrankBald(p) => epistemic(p.score),
+            PolicySpec::PowerBald(p) => epistemic(p.score),
+            PolicySpec::SampleThenRank(p) => epistemic(p.score),
+            PolicySpec::Balpm(c) => !c.no_uncertainty && epistemic(c.score),
+        }
+    }
+
     pub fn build(&self) -> Box<dyn PoolPolicy> {
         match self {
-            PolicySpec::Random => Box::new(RandomSampling),
-            PolicySpec::FullDataset => Box::new(FullDataset),
-            PolicySpec::Bald => Box::new(TopScore::default()),
+            PolicySpec::Random {} => Box::new(RandomSampling),
+            PolicySpec::FullDataset {} => Box::new(FullDataset),
+            PolicySpec::Bald {} => Box::new(TopScore::default()),
             PolicySpec::Rank(p) => Box::new(TopScore { score: p.score }),
             PolicySpec::Sample(p) => Box::new(ProportionalSampling { score: p.score }),
             PolicySpec::SoftmaxBald(p) => Box::new(GumbelTopK {

@@ -9,7 +9,11 @@ use activepref_acquire::{PairPolicySpec, PolicySpec, UncertaintyScore};
 use activepref_core::saving::SavingDefinition;
 use activepref_data::text::SplitRole;
 use activepref_encode::featurize::PromptKeep;
-use activepref_experiment::{Benchmark, ExperimentConfig, Sweep};
+use activepref_experiment::results_dir::{SWEEP_MANIFEST, reportable_runs};
+use activepref_experiment::{
+    Benchmark, ExperimentConfig, ExportedRuns, ReportSection, SlowNotice, Sweep,
+    write_results_parquet,
+};
 use activepref_model::ComputeDevice;
 use activepref_report::{
     GridPoint, ReportOptions, metric_title, write_ablation_report, write_report,
@@ -315,18 +319,69 @@ pub(crate) struct ReportOverrides {
     bootstrap: Option<usize>,
 }
 
+impl ReportOverrides {
+    /// The experiment's `report:` section with these overrides, checked exactly as the YAML is
+    /// (so `--window 0` is refused like `smoothing_window: 0`).
+    fn apply(self, section: &ReportSection) -> anyhow::Result<ReportSection> {
+        let mut r = section.clone();
+        r.smoothing_window = self.window.unwrap_or(r.smoothing_window);
+        r.saving = self.saving.unwrap_or(r.saving);
+        r.bootstrap = self.bootstrap.unwrap_or(r.bootstrap);
+        r.validate().map_err(|e| {
+            let flag = match e.field.as_str() {
+                "smoothing_window" if self.window.is_some() => "--window",
+                "bootstrap" if self.bootstrap.is_some() => "--bootstrap",
+                _ => "",
+            };
+            if flag.is_empty() {
+                anyhow!("report.{e}")
+            } else {
+                anyhow!("{flag}: {}", e.message)
+            }
+        })?;
+        Ok(r)
+    }
+}
+
 pub(crate) fn report(
     dir: &Path,
     cfg: &ExperimentConfig,
     over: ReportOverrides,
 ) -> anyhow::Result<ReportOptions> {
+    let section = over.apply(&cfg.report)?;
     let mut opts = ReportOptions::new(
-        over.window.unwrap_or(cfg.report.smoothing_window),
+        section.smoothing_window,
         &cfg.report.baseline,
         cfg.policy_labels(),
     );
-    opts.saving = over.saving.unwrap_or(cfg.report.saving);
-    opts.bootstrap = over.bootstrap.unwrap_or(cfg.report.bootstrap);
+    opts.saving = section.saving;
+    opts.bootstrap = section.bootstrap;
+    // Only this configuration's finished, intact runs; the others are listed, not mixed in.
+    let runs = reportable_runs(cfg, dir)?;
+    if runs.finished.is_empty() {
+        bail!(
+            "{}: no finished run of this configuration yet ({} expected); run the experiment first with `activepref run`",
+            dir.display(),
+            runs.missing.len()
+        );
+    }
+    if !runs.missing.is_empty() {
+        eprintln!(
+            "warning: {}: {} expected run(s) left out of the report ({}{}); `activepref run` on the same file finishes them",
+            dir.display(),
+            runs.missing.len(),
+            runs.missing
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; "),
+            if runs.missing.len() > 3 { "; ..." } else { "" }
+        );
+    }
+    opts.runs = Some(runs.finished);
+    opts.missing = runs.missing;
+    opts.variant = runs.variant;
     opts.title = cfg.name.clone();
     opts.static_baselines = cfg
         .pair_policies
@@ -353,6 +408,15 @@ pub(crate) fn report(
     for f in write_report(dir, &opts)? {
         say!("wrote {}", f.display());
     }
+    let table = write_results_parquet(
+        &[ExportedRuns {
+            grid_point: opts.variant.as_deref().unwrap_or(""),
+            dir,
+            runs: opts.runs.as_deref().unwrap_or(&[]),
+        }],
+        &dir.join("report").join("results.parquet"),
+    )?;
+    say!("wrote {}", table.display());
     Ok(opts)
 }
 
@@ -489,8 +553,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 /// sweep's results root plus one ablation report per grid.
 pub(crate) fn report_results(results: &Path, over: ReportOverrides) -> anyhow::Result<()> {
     // A sweep's results root holds one results directory per grid point: <grid>/<point>/.
+    let manifest = sweep_manifest(results)?;
     let dirs = if results.join("config.resolved.yaml").exists() {
         vec![results.to_path_buf()]
+    } else if let Some(variants) = &manifest {
+        // The experiment file's order (`k=5` before `k=13`), missing grid points included.
+        variants.iter().map(|v| results.join(v)).collect()
     } else {
         variant_dirs(results)
     };
@@ -503,8 +571,33 @@ pub(crate) fn report_results(results: &Path, over: ReportOverrides) -> anyhow::R
         );
     }
     let mut grids: Vec<(PathBuf, Vec<GridPoint>, ReportOptions)> = vec![];
+    let mut unrun: Vec<(PathBuf, GridPoint)> = vec![];
     for dir in &dirs {
+        // <root>/<grid>/<point>: one ablation report per grid.
+        let grid = dir.parent().map(Path::to_path_buf).unwrap_or_default();
+        let label = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let resolved = dir.join("config.resolved.yaml");
+        let started = resolved.exists()
+            && std::fs::read_to_string(&resolved)
+                .ok()
+                .and_then(|t| ExperimentConfig::parse_unchecked(&t, &resolved).ok())
+                .is_none_or(|cfg| reportable_runs(&cfg, dir).is_ok_and(|r| !r.finished.is_empty()));
+        if *dir != *results && !started {
+            eprintln!("warning: grid point {}: no finished run yet", dir.display());
+            unrun.push((
+                grid,
+                GridPoint {
+                    label,
+                    dir: dir.clone(),
+                    runs: Some(vec![]),
+                    missing: vec![],
+                },
+            ));
+            continue;
+        }
         let text = std::fs::read_to_string(&resolved)
             .map_err(|e| anyhow!("{}: cannot read ({e})", resolved.display()))?;
         let cfg = ExperimentConfig::parse_unchecked(&text, &resolved)?;
@@ -512,26 +605,39 @@ pub(crate) fn report_results(results: &Path, over: ReportOverrides) -> anyhow::R
         if *dir == *results {
             continue;
         }
-        // <root>/<grid>/<point>: one ablation report per grid.
-        let grid = dir.parent().map(Path::to_path_buf).unwrap_or_default();
-        let label = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let point = GridPoint {
+            label,
+            dir: dir.clone(),
+            runs: opts.runs.clone(),
+            missing: opts.missing.clone(),
+        };
         match grids.iter_mut().find(|(g, _, _)| *g == grid) {
-            Some((_, points, _)) => points.push(GridPoint {
-                label,
-                dir: dir.clone(),
-            }),
-            None => grids.push((
-                grid,
-                vec![GridPoint {
-                    label,
-                    dir: dir.clone(),
-                }],
-                opts,
-            )),
+            Some((_, points, _)) => points.push(point),
+            None => grids.push((grid, vec![point], opts)),
         }
+    }
+    for (grid, point) in unrun {
+        if let Some((_, points, _)) = grids.iter_mut().find(|(g, _, _)| *g == grid) {
+            points.push(point);
+        }
+    }
+    // One tidy table for the whole sweep: every grid point's runs.
+    let all: Vec<ExportedRuns> = grids
+        .iter()
+        .flat_map(|(_, points, _)| points.iter())
+        .filter_map(|p| {
+            let runs = p.runs.as_deref()?;
+            let point = p.dir.strip_prefix(results).ok()?.to_str()?;
+            Some(ExportedRuns {
+                grid_point: point,
+                dir: &p.dir,
+                runs,
+            })
+        })
+        .collect();
+    if !all.is_empty() {
+        let table = write_results_parquet(&all, &results.join("results.parquet"))?;
+        say!("wrote {}", table.display());
     }
     for (grid, points, opts) in grids {
         let name = grid
@@ -544,6 +650,22 @@ pub(crate) fn report_results(results: &Path, over: ReportOverrides) -> anyhow::R
         }
     }
     Ok(())
+}
+
+/// The grid points of the sweep whose results root is `root`, in the experiment file's order
+/// (`activepref-sweep.json`, written by `run`); None for a root from before that file.
+fn sweep_manifest(root: &Path) -> anyhow::Result<Option<Vec<String>>> {
+    let path = root.join(SWEEP_MANIFEST);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let doc: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| anyhow!("{}: not activepref's sweep manifest ({e}); delete it to fall back to the grid points on disk", path.display()))?;
+    Ok(doc["variants"].as_array().map(|a| {
+        a.iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    }))
 }
 
 /// The results directories of a sweep's grid points under `root` (`<grid>/<point>/`), sorted.
@@ -578,9 +700,15 @@ fn validate(experiment: &Path, json: bool) -> anyhow::Result<()> {
         .next()
         .expect("one variant")
         .config;
+    let notice = SlowNotice::start(format!(
+        "{}: building the benchmark ({}) to check it against the loop sizes",
+        experiment.display(),
+        cfg.benchmark_kind()
+    ));
     let bench = cfg
         .build_benchmark()
         .map_err(|e| anyhow!("{}: {e}", experiment.display()))?;
+    notice.done();
     let mut summary = serde_json::json!({
         "file": experiment.display().to_string(),
         "ok": true,
@@ -669,8 +797,17 @@ fn validate(experiment: &Path, json: bool) -> anyhow::Result<()> {
 fn validate_sweep(experiment: &Path, sweep: &Sweep, json: bool) -> anyhow::Result<()> {
     let plan = sweep.plan();
     let mut variants = vec![];
-    for v in &sweep.variants {
-        v.config.build_benchmark().map_err(|e| {
+    for (k, v) in sweep.variants.iter().enumerate() {
+        let notice = SlowNotice::start(format!(
+            "{}: grid point {}/{} {}: building the benchmark",
+            experiment.display(),
+            k + 1,
+            sweep.variants.len(),
+            v.name
+        ));
+        let built = v.config.build_benchmark();
+        notice.done();
+        built.map_err(|e| {
             anyhow!(
                 "{}: {e} (in sweep grid point `{}`)",
                 experiment.display(),

@@ -76,6 +76,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<()> {
         );
     }
     let sweep = load(&a.experiment, a.out.as_deref())?;
+    resume_hint_on_interrupt(&a.experiment);
     let plan = sweep.plan();
     let wanted: Option<HashSet<&str>> =
         (!a.only.is_empty()).then(|| a.only.iter().map(String::as_str).collect());
@@ -88,9 +89,13 @@ pub fn run(a: &RunArgs) -> anyhow::Result<()> {
             a.experiment.display()
         );
     }
+    if sweep.variants.iter().any(|v| !v.name.is_empty()) {
+        write_sweep_manifest(&a.experiment, &sweep)?;
+    }
     let mut failed = vec![];
     let mut complete = 0;
-    for v in &sweep.variants {
+    let points = sweep.variants.len();
+    for (k, v) in sweep.variants.iter().enumerate() {
         let cfg = &v.config;
         let only: Option<Vec<(String, u64)>> = wanted.as_ref().map(|ids| {
             plan.iter()
@@ -111,7 +116,13 @@ pub fn run(a: &RunArgs) -> anyhow::Result<()> {
             cfg,
             &RunOptions {
                 fresh: a.fresh,
+                experiment_file: Some(a.experiment.clone()),
                 progress: !a.quiet,
+                progress_prefix: if v.name.is_empty() {
+                    String::new()
+                } else {
+                    format!("grid point {}/{points} {}", k + 1, v.name)
+                },
                 max_rounds: a.max_rounds,
                 only,
                 rerun: a.rerun,
@@ -130,6 +141,9 @@ pub fn run(a: &RunArgs) -> anyhow::Result<()> {
                 summary.rerun.len(),
                 summary.rerun.join(", ")
             );
+        }
+        for (stem, why) in &summary.damaged {
+            say!("{label}: redid run {stem}: {why}");
         }
         failed.extend(
             summary
@@ -164,6 +178,46 @@ pub fn run(a: &RunArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// On Ctrl-C or SIGTERM (a batch system's time limit), says that nothing finished is lost and
+/// how to go on, then exits with the signal's usual status (130, 143). Every round's state is
+/// written atomically, so an exit at any point leaves the last finished round to resume from.
+fn resume_hint_on_interrupt(experiment: &Path) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    let command = format!("activepref run {}", experiment.display());
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            eprintln!(
+                "\ninterrupted: every finished round is saved; run the same command (`{command}` with the same flags) to resume"
+            );
+            std::process::exit(128 + sig);
+        }
+    });
+}
+
+/// Records the sweep's grid points, in the file's order, at its results root (`report` reads it
+/// to order the ablation tables and to name grid points that have not run).
+fn write_sweep_manifest(experiment: &Path, sweep: &Sweep) -> anyhow::Result<()> {
+    let root = sweep_root(sweep);
+    std::fs::create_dir_all(&root)
+        .map_err(|e| anyhow!("{}: cannot create ({e})", root.display()))?;
+    let doc = serde_json::json!({
+        "made_by": "activepref",
+        "experiment": experiment.display().to_string(),
+        "variants": sweep.variants.iter().map(|v| v.name.clone()).collect::<Vec<_>>(),
+    });
+    let path = root.join(activepref_experiment::results_dir::SWEEP_MANIFEST);
+    activepref_core::io::write_atomic_bytes(&path, format!("{doc:#}\n").as_bytes()).map_err(|e| {
+        anyhow!(
+            "{}: cannot write ({})",
+            path.display(),
+            activepref_core::io::describe(&e)
+        )
+    })
 }
 
 /// The results root of a sweep: the directory that holds `<grid>/<point>/` (or the single
@@ -302,8 +356,8 @@ pub struct SlurmFlags {
 fn resources_of(experiment: &Path) -> anyhow::Result<SlurmResources> {
     let text = std::fs::read_to_string(experiment)
         .map_err(|e| anyhow!("{}: cannot read ({e})", experiment.display()))?;
-    let root: yaml_serde::Value =
-        yaml_serde::from_str(&text).map_err(|e| anyhow!("{}: {e}", experiment.display()))?;
+    let root: yaml_serde::Value = yaml_serde::from_str(text.trim_start_matches('\u{feff}'))
+        .map_err(|e| anyhow!("{}: {e}", experiment.display()))?;
     match root.get("slurm") {
         None => Ok(SlurmResources::default()),
         Some(v) => yaml_serde::from_value(v.clone())

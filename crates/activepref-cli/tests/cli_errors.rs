@@ -455,3 +455,83 @@ fn help_lists_every_fixed_choice_and_completions_work() {
         ],
     );
 }
+
+/// A fresh directory of its own for a test that runs experiments.
+fn own_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("activepref-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `activepref <args>` in `cwd`; returns (exit code, stdout, stderr).
+fn in_dir(cwd: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_activepref"))
+        .current_dir(cwd)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn a_run_in_a_pipe_logs_each_round_and_out_needs_no_results_folder() {
+    // Issue 19: without a terminal a run printed nothing until it ended; `--out` failed in a
+    // directory without `results/`.
+    let dir = own_dir("pipe");
+    let yaml = GOOD.replace("output_dir: OUT\n", "");
+    std::fs::write(dir.join("exp.yaml"), &yaml).unwrap();
+    let (code, out, err) = in_dir(&dir, &["run", "exp.yaml", "--out", "res"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("wrote res/report/summary.md"), "{out}");
+    assert!(out.contains("wrote res/report/results.parquet"), "{out}");
+    for run in ["random__seed1", "balpm__seed1"] {
+        for round in [1, 2] {
+            let line = format!("{run}: round {round}/2 done;");
+            assert!(err.contains(&line), "`{line}` missing from:\n{err}");
+        }
+    }
+    assert!(
+        err.contains("4/4 rounds in all") && err.contains("eta"),
+        "{err}"
+    );
+    assert!(!dir.join("results").exists());
+    // The curves behind the figure, as CSV: policy, labels, mean, s.e., seeds.
+    let curve =
+        std::fs::read_to_string(dir.join("res/report/curve-test_log_likelihood.csv")).unwrap();
+    assert!(
+        curve.starts_with("policy,labels,mean,stderr,seeds\nrandom,10,"),
+        "{curve}"
+    );
+    assert_eq!(curve.lines().count(), 1 + 2 * 2);
+    // The report's flags are checked exactly as their YAML twins.
+    let (code, _, err) = in_dir(&dir, &["report", "res", "--window", "0"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "error: --window: is 0; must be between 1 and 10000 (1 = no smoothing)\n"
+    );
+    let (code, _, err) = in_dir(
+        &dir,
+        &["report", "res", "--bootstrap", "18446744073709551615"],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with(
+            "error: --bootstrap: is 18446744073709551615; must be between 0 and 1000000"
+        ),
+        "{err}"
+    );
+    // `--out . --fresh` never clears the working directory (which holds the experiment file).
+    let (code, _, err) = in_dir(&dir, &["run", "exp.yaml", "--out", ".", "--fresh", "-q"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("did not write") && err.trim_end().lines().count() == 1,
+        "{err}"
+    );
+    assert!(dir.join("exp.yaml").exists() && dir.join("res/report/summary.md").exists());
+}

@@ -187,6 +187,34 @@ fn only_runs_one_run_with_the_bytes_of_the_full_sweep() {
         !ok && err.contains("--only: no run") && err.contains("sweep plan"),
         "{err}"
     );
+    // The ablation table keeps the file's order (0.1 before 0.001, not the sorted one), and one
+    // tidy table holds every grid point's rows.
+    let ablation = std::fs::read_to_string(full.join("beta/ablation/ablation.md")).unwrap();
+    let (a, b) = (
+        ablation.find("| beta=0.1 |").unwrap(),
+        ablation.find("| beta=0.001 |").unwrap(),
+    );
+    assert!(a < b, "{ablation}");
+    assert!(full.join("results.parquet").is_file());
+    // An unfinished sweep: the report says which runs it leaves out instead of averaging fewer
+    // seeds without a word.
+    std::fs::remove_file(full.join("beta/beta=0.001/runs/balpm__seed2.csv")).unwrap();
+    let (ok, _, err) = activepref(&["report", &full.display().to_string()]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("1 expected run(s) left out of the report (balpm seed 2: not finished)"),
+        "{err}"
+    );
+    let summary = std::fs::read_to_string(full.join("beta/beta=0.001/report/summary.md")).unwrap();
+    assert!(
+        summary.contains("## Runs left out") && summary.contains("- balpm seed 2: not finished"),
+        "{summary}"
+    );
+    let ablation = std::fs::read_to_string(full.join("beta/ablation/ablation.md")).unwrap();
+    assert!(
+        ablation.contains("- grid point beta=0.001: balpm seed 2: not finished"),
+        "{ablation}"
+    );
 }
 
 #[test]
@@ -312,4 +340,29 @@ fn a_sweep_killed_with_sigkill_resumes_to_the_same_files() {
     assert!(ok, "{err}");
     assert!(out.contains("rounds resumed"), "{out}");
     assert_eq!(run_files(&killed), run_files(&whole));
+}
+
+#[test]
+fn grid_points_that_give_the_same_runs_are_refused() {
+    let dir = scratch("dupes");
+    let file = dir.join("s.yaml");
+    std::fs::write(
+        &file,
+        SWEEP
+            .replace("OUT", &dir.join("out").display().to_string())
+            .replace("ROUNDS", "2")
+            .replace(
+                "policies.balpm.beta: [0.1, 0.001]",
+                "report.smoothing_window: [1, 3]",
+            ),
+    )
+    .unwrap();
+    let (ok, _, err) = activepref(&["sweep", "plan", &file.display().to_string()]);
+    assert!(!ok);
+    assert!(
+        err.contains(
+            "grid points `beta/smoothing_window=1` and `beta/smoothing_window=3` give the same runs"
+        ),
+        "{err}"
+    );
 }

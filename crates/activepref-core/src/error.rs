@@ -33,6 +33,30 @@ impl FieldError {
         };
         self
     }
+
+    /// Checks that a count lies in `[min, max]`; the error names the bound it broke, so that a
+    /// value that would overflow or never finish (`rounds: 1152921504606846977`) is refused with
+    /// the range that makes sense.
+    ///
+    /// ```
+    /// use activepref_core::FieldError;
+    /// assert!(FieldError::check_count("rounds", 75, 1, 100_000).is_ok());
+    /// let e = FieldError::check_count("rounds", 1 << 60, 1, 100_000).unwrap_err();
+    /// assert_eq!(e.to_string(), "rounds: is 1152921504606846976; must be between 1 and 100000");
+    /// ```
+    ///
+    /// # Errors
+    /// When `value < min` or `value > max`.
+    pub fn check_count(field: &str, value: usize, min: usize, max: usize) -> Result<(), Self> {
+        if (min..=max).contains(&value) {
+            Ok(())
+        } else {
+            Err(Self::new(
+                field,
+                format!("is {value}; must be between {min} and {max}"),
+            ))
+        }
+    }
 }
 
 #[cfg(test)]

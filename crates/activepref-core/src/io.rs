@@ -37,6 +37,17 @@ pub fn write_atomic(
     result
 }
 
+/// An I/O error as a user reads it: the error itself, and what to do when the disk is full.
+pub fn describe(error: &io::Error) -> String {
+    if error.kind() == io::ErrorKind::StorageFull || error.raw_os_error() == Some(28) {
+        format!(
+            "{error}: the disk is full; free some space (or write elsewhere) and run the same command again"
+        )
+    } else {
+        error.to_string()
+    }
+}
+
 /// [`write_atomic`] of a byte buffer.
 pub fn write_atomic_bytes(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_atomic(path, |w| w.write_all(bytes))
@@ -69,5 +80,13 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"y");
         assert!(!partial_path(&path).exists());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_full_disk_says_so() {
+        let full = io::Error::from_raw_os_error(28);
+        let text = describe(&full);
+        assert!(text.contains("the disk is full; free some space"), "{text}");
+        assert_eq!(describe(&io::Error::other("boom")), "boom");
     }
 }

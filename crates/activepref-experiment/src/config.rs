@@ -10,7 +10,7 @@ use activepref_data::sources::{CandidateSource, ComparisonSource};
 use activepref_data::synthetic::SyntheticPoolConfig;
 use activepref_data::synthetic_pairs::SyntheticPairConfig;
 use activepref_loop::{LoopConfig, PairLoopConfig};
-use activepref_model::EnsembleConfig;
+use activepref_model::{EnsembleConfig, UncertaintyBackend};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
@@ -101,6 +101,32 @@ fn is_default_bootstrap(v: &usize) -> bool {
     *v == DEFAULT_BOOTSTRAP
 }
 
+/// The most bootstrap resamples a report may ask for (each is a full pass over the seeds).
+pub const MAX_BOOTSTRAP: usize = 1_000_000;
+/// The widest trailing-mean window (in rounds) a report may ask for.
+pub const MAX_SMOOTHING_WINDOW: usize = 10_000;
+/// The longest policy label: it is part of every run file's name.
+pub const MAX_LABEL_LEN: usize = 64;
+
+impl ReportSection {
+    /// Checks the numbers; the command line's `report --window/--bootstrap` go through the
+    /// same checks, so a flag and its YAML twin accept the same values.
+    ///
+    /// # Errors
+    /// `smoothing_window` outside `[1, MAX_SMOOTHING_WINDOW]`, `bootstrap` over `MAX_BOOTSTRAP`.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        FieldError::check_count(
+            "smoothing_window",
+            self.smoothing_window,
+            1,
+            MAX_SMOOTHING_WINDOW,
+        )
+        .map_err(|e| FieldError::new(e.field, format!("{} (1 = no smoothing)", e.message)))?;
+        FieldError::check_count("bootstrap", self.bootstrap, 0, MAX_BOOTSTRAP)
+            .map_err(|e| FieldError::new(e.field, format!("{} (0 = no interval)", e.message)))
+    }
+}
+
 impl Default for ReportSection {
     fn default() -> Self {
         Self {
@@ -170,11 +196,15 @@ impl ExperimentConfig {
     /// Parses without the semantic checks: for reading back a `config.resolved.yaml` whose
     /// experiment already ran (from any working directory).
     pub fn parse_unchecked(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        yaml_serde::from_str(text).map_err(|e| ConfigError {
-            file: path.to_path_buf(),
-            field: String::new(),
-            message: format!("{e} (see experiments/quickstart.yaml for a complete example)"),
-        })
+        let text = strip_bom(text);
+        if has_merge_key(text) {
+            // `<<: *base` merges are applied on the YAML value first (serde alone would read
+            // `<<` as an unknown key); errors then carry the field path but no line.
+            yaml_value(text, path)
+                .and_then(|v| yaml_serde::from_value(v).map_err(|e| yaml_error(&e, path)))
+        } else {
+            yaml_serde::from_str(text).map_err(|e| yaml_error(&e, path))
+        }
     }
 
     /// The output directory, relative to the working directory.
@@ -273,12 +303,24 @@ impl ExperimentConfig {
             run["variant"] = variant.as_str().into();
         }
         obj.insert("run".into(), run);
-        let mut text = String::new();
-        canonical_json(&v, &mut text);
-        let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
-        format!("{:012x}", hash >> 16)
+        stable_hash(&v)
+    }
+
+    /// The identity of the benchmark this experiment runs on: a stable hash of its `benchmark:`
+    /// section with every default filled in (the results directory records it, so that results
+    /// of another benchmark are never mixed into this experiment's report).
+    pub fn benchmark_id(&self) -> String {
+        stable_hash(&serde_json::to_value(&self.benchmark).expect("a benchmark serialises"))
+    }
+
+    /// `synthetic`, `comparisons`, ...: the `benchmark.kind` of this experiment.
+    pub fn benchmark_kind(&self) -> &'static str {
+        match &self.benchmark {
+            BenchmarkSpec::Synthetic(_) => "synthetic",
+            BenchmarkSpec::SyntheticPairs(_) => "synthetic_pairs",
+            BenchmarkSpec::Comparisons(_) => "comparisons",
+            BenchmarkSpec::Candidates(_) => "candidates",
+        }
     }
 
     /// True for the ActiveUltraFeedback (pair-selection) setting.
@@ -304,6 +346,16 @@ impl ExperimentConfig {
             (Some(l), _) if !self.is_pair_setting() => l.rounds,
             (_, Some(p)) => p.rounds_for(stream) + 1,
             _ => 0,
+        }
+    }
+
+    /// Rounds each run records when the configuration alone says (every pool run; a pair run
+    /// with an explicit `rounds`), else None (a pair run over the whole stream).
+    pub fn known_rounds_per_run(&self) -> Option<usize> {
+        match (&self.loop_, &self.pair_loop) {
+            (Some(l), _) if !self.is_pair_setting() => Some(l.rounds),
+            (_, Some(p)) => p.rounds.map(|r| r + 1),
+            _ => None,
         }
     }
 
@@ -376,6 +428,15 @@ impl ExperimentConfig {
             ));
         }
         for label in &labels {
+            if label.len() > MAX_LABEL_LEN {
+                return Err(err(
+                    format!("{needed}.{}…", label.chars().take(20).collect::<String>()),
+                    format!(
+                        "a policy label may be at most {MAX_LABEL_LEN} characters (it names the run files); this one has {}",
+                        label.chars().count()
+                    ),
+                ));
+            }
             if label.is_empty()
                 || !label
                     .chars()
@@ -414,21 +475,45 @@ impl ExperimentConfig {
                 ));
             }
         }
-        if self.report.smoothing_window == 0 {
-            return Err(err(
-                "report.smoothing_window".into(),
-                "must be at least 1 (1 = no smoothing)".into(),
-            ));
-        }
+        self.report
+            .validate()
+            .map_err(|e| in_file(e.within("report")))?;
         self.model
             .validate()
             .map_err(|e| in_file(e.within("model")))?;
+        // A rule that reads the members' disagreement gets 0 from a single member, everywhere.
+        if self.model.members == 1 && self.model.backend == UncertaintyBackend::Ensemble {
+            let needy = self
+                .policies
+                .iter()
+                .filter(|(_, p)| p.needs_members())
+                .map(|(l, _)| format!("policies.{l}"))
+                .chain(
+                    self.pair_policies
+                        .iter()
+                        .filter(|(_, p)| p.needs_members())
+                        .map(|(l, _)| format!("pair_policies.{l}")),
+                )
+                .next();
+            if let Some(field) = needy {
+                return Err(err(
+                    "model.members".into(),
+                    format!(
+                        "is 1, but {field} reads the ensemble's disagreement, which one member cannot have (it would be 0 everywhere); use at least 2 members (the papers use 5) or backend: {{ kind: mc_dropout }}"
+                    ),
+                ));
+            }
+        }
         match &self.benchmark {
             BenchmarkSpec::Synthetic(c) => {
                 c.validate().map_err(|e| in_file(e.within("benchmark")))?;
-                // Sizes are only known once generated; generation is cheap for the synthetic benchmark.
-                self.check_pool_sizes(c.generate().pool.len())
-                    .map_err(in_file)?;
+                // An exact pool size is known without generating (a paper-scale pool is 6 GB);
+                // otherwise the Poisson draws decide it, and small pools are cheap to generate.
+                let pool = match c.pool_comparisons {
+                    0 => c.generate().pool.len(),
+                    n => n,
+                };
+                self.check_pool_sizes(pool).map_err(in_file)?;
             }
             BenchmarkSpec::SyntheticPairs(c) => {
                 c.validate().map_err(|e| in_file(e.within("benchmark")))?;
@@ -451,9 +536,19 @@ impl ExperimentConfig {
         self.check_output_dir().map_err(in_file)
     }
 
-    /// The output directory's parent must exist (the directory itself is created).
+    /// An explicit `output_dir`'s parent must exist (the directory itself is created), so that a
+    /// typo is caught before hours of runs; the default `results/<name>` is always accepted
+    /// (`results/` is created when missing).
     pub fn check_output_dir(&self) -> Result<(), FieldError> {
-        let out = self.output_dir();
+        let Some(dir) = &self.output_dir else {
+            return Ok(());
+        };
+        // A sweep grid point's `<root>/<grid>/<point>` is made by activepref: its root's parent
+        // is the one the user named.
+        let out = match &self.variant {
+            Some(_) => dir.ancestors().nth(2).unwrap_or(dir),
+            None => dir,
+        };
         match out.parent().filter(|p| !p.as_os_str().is_empty()) {
             Some(parent) if !parent.is_dir() => Err(FieldError::new(
                 "output_dir",
@@ -466,6 +561,53 @@ impl ExperimentConfig {
             _ => Ok(()),
         }
     }
+}
+
+/// The text without a leading UTF-8 byte-order mark (editors on Windows write one).
+pub(crate) fn strip_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
+/// True when the text uses YAML merge keys (`<<: *base`).
+fn has_merge_key(text: &str) -> bool {
+    text.lines().any(|l| l.trim_start().starts_with("<<"))
+        || text.contains("{<<")
+        || text.contains(", <<")
+}
+
+/// The YAML value of an experiment file (byte-order mark dropped, merge keys applied).
+pub(crate) fn yaml_value(text: &str, path: &Path) -> Result<yaml_serde::Value, ConfigError> {
+    let mut v: yaml_serde::Value =
+        yaml_serde::from_str(strip_bom(text)).map_err(|e| yaml_error(&e, path))?;
+    v.apply_merge().map_err(|e| yaml_error(&e, path))?;
+    Ok(v)
+}
+
+/// A YAML or schema error of an experiment file as one line, with a hint where serde's own words
+/// leave the user guessing.
+pub(crate) fn yaml_error(e: &yaml_serde::Error, path: &Path) -> ConfigError {
+    let text = e.to_string();
+    let hint = if text.contains("there are no fields") {
+        "this policy takes no parameters; `activepref policies` lists every policy's parameters (to rank by another score, use `policy: rank` with `score:`)"
+    } else {
+        "see experiments/quickstart.yaml for a complete example"
+    };
+    ConfigError {
+        file: path.to_path_buf(),
+        field: String::new(),
+        message: format!("{text} ({hint})"),
+    }
+}
+
+/// FNV-1a of the canonical JSON text, as 12 hex digits: equal values give equal ids on every
+/// machine and in every version that serialises them alike.
+fn stable_hash(v: &serde_json::Value) -> String {
+    let mut text = String::new();
+    canonical_json(v, &mut text);
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{:012x}", hash >> 16)
 }
 
 /// JSON text with every object's keys sorted, so that equal values give equal bytes whatever the
@@ -694,5 +836,130 @@ report: { baseline: drts }
         );
         let e = parse(&GOOD.replace("seeds:", "bogus: 1\nseeds:")).unwrap_err();
         assert!(e.contains("unknown field `bogus`"), "{e}");
+    }
+
+    #[test]
+    fn parameterless_policies_refuse_parameters_with_a_hint() {
+        // Issue 19: `bald: { policy: bald, score: predictive }` ran plain BALD.
+        let e = parse(&GOOD.replace(
+            "random: { policy: random }",
+            "random: { policy: bald, score: predictive }",
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("unknown field `score`") && e.contains("takes no parameters"),
+            "{e}"
+        );
+        let e = parse(&PAIRS.replace(
+            "drts: { policy: drts }",
+            "drts: { policy: random, beta: 2 }",
+        ))
+        .unwrap_err();
+        assert!(e.contains("unknown field `beta`"), "{e}");
+        // The same labels without extra keys still parse, and serialise as before (run ids).
+        let cfg =
+            parse(&GOOD.replace("random: { policy: random }", "random: { policy: bald }")).unwrap();
+        assert_eq!(cfg.policies["random"], PolicySpec::Bald {});
+        let json = serde_json::to_string(&cfg.policies["random"]).unwrap();
+        assert_eq!(json, r#"{"policy":"bald"}"#);
+    }
+
+    #[test]
+    fn numbers_are_bounded_with_the_bound_in_the_error() {
+        let e = parse(&GOOD.replace("rounds: 3", "rounds: 1152921504606846977")).unwrap_err();
+        assert!(
+            e.starts_with("exp.yaml: loop.rounds:") && e.contains("need"),
+            "{e}"
+        );
+        let e = parse(&format!(
+            "{GOOD}report: {{ bootstrap: 18446744073709551615 }}\n"
+        ))
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "exp.yaml: report.bootstrap: is 18446744073709551615; must be between 0 and 1000000 (0 = no interval)"
+        );
+        let e = parse(&format!("{GOOD}report: {{ smoothing_window: 0 }}\n")).unwrap_err();
+        assert!(
+            e.starts_with("exp.yaml: report.smoothing_window: is 0; must be between 1 and 10000"),
+            "{e}"
+        );
+        let long = "p".repeat(300);
+        let e = parse(&GOOD.replace(
+            "random: { policy: random }",
+            &format!("{long}: {{ policy: random }}"),
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("at most 64 characters") && e.contains("has 300"),
+            "{e}"
+        );
+        let e = parse(&format!("{GOOD}model: {{ train: {{ lr: 1e30 }} }}\n")).unwrap_err();
+        assert!(
+            e.starts_with("exp.yaml: model.train.lr: must be a number in (0, 1]"),
+            "{e}"
+        );
+        let e = parse(&format!("{GOOD}model: {{ members: 100000 }}\n")).unwrap_err();
+        assert!(
+            e.starts_with("exp.yaml: model.members: is 100000; must be between 1 and 1000"),
+            "{e}"
+        );
+        let e = parse(&PAIRS.replace("rounds: 3", "rounds: 18446744073709551615")).unwrap_err();
+        assert!(e.starts_with("exp.yaml: pair_loop.rounds:"), "{e}");
+    }
+
+    #[test]
+    fn one_member_is_refused_by_rules_that_need_disagreement() {
+        let e = parse(&format!("{GOOD}model: {{ members: 1 }}\n")).unwrap_err();
+        assert!(
+            e.starts_with("exp.yaml: model.members: is 1, but policies.balpm reads the ensemble's disagreement"),
+            "{e}"
+        );
+        // Random alone, or BAL-PM without its uncertainty term, needs no disagreement.
+        let only_random = GOOD.replace("  balpm: { policy: balpm, k: 5 }\n", "");
+        assert!(parse(&format!("{only_random}model: {{ members: 1 }}\n")).is_ok());
+        let no_u = GOOD.replace("k: 5 }", "k: 5, no_uncertainty: true }");
+        assert!(parse(&format!("{no_u}model: {{ members: 1 }}\n")).is_ok());
+        // MC dropout gets its disagreement from realisations.
+        assert!(
+            parse(&format!(
+                "{GOOD}model: {{ members: 1, backend: {{ kind: mc_dropout }} }}\n"
+            ))
+            .is_ok()
+        );
+        let e = parse(&format!("{PAIRS}model: {{ members: 1 }}\n")).unwrap_err();
+        assert!(e.contains("pair_policies.drts"), "{e}");
+    }
+
+    #[test]
+    fn byte_order_mark_and_merge_keys_parse() {
+        let cfg = parse(&format!("\u{feff}{GOOD}")).unwrap();
+        assert_eq!(cfg.name, "t");
+        let merged = GOOD.replace(
+            "policies:\n  random: { policy: random }\n  balpm: { policy: balpm, k: 5 }",
+            "base: &base { policy: balpm, k: 5 }\npolicies:\n  random: { policy: random }\n  balpm:\n    <<: *base\n    beta: 0.1",
+        );
+        // A merge key works where the file has no other unknown key.
+        let e = parse(&merged).unwrap_err();
+        assert!(e.contains("unknown field `base`"), "{e}");
+        let merged = merged
+            .replace("base: &base { policy: balpm, k: 5 }\n", "")
+            .replace(
+                "  random: { policy: random }",
+                "  random: &base { policy: balpm, k: 5 }",
+            );
+        let cfg = parse(&merged).unwrap();
+        let PolicySpec::Balpm(b) = &cfg.policies["balpm"] else {
+            panic!("{:?}", cfg.policies)
+        };
+        assert_eq!((b.k, b.beta), (5, 0.1));
+    }
+
+    #[test]
+    fn the_default_output_directory_needs_no_results_folder() {
+        // Issue 19: `run x.yaml --out DIR` failed in a directory without `results/`.
+        let cfg = parse(&GOOD.replace("output_dir: /tmp/activepref-config-test\n", "")).unwrap();
+        assert_eq!(cfg.output_dir(), PathBuf::from("results/t"));
+        assert!(cfg.check_output_dir().is_ok());
     }
 }

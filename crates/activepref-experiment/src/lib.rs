@@ -6,9 +6,14 @@
 //! ([`run_experiment`]). Sweeps expand named grids into variants and runs with stable ids ([`Sweep`]).
 
 mod config;
+mod export;
+mod progress;
+pub mod results_dir;
 mod runner;
 mod sweep;
 
 pub use config::{Benchmark, BenchmarkSpec, ConfigError, ExperimentConfig, ReportSection};
+pub use export::{ExportedRuns, write_results_parquet};
+pub use progress::SlowNotice;
 pub use runner::{PairRunRow, RunError, RunOptions, RunRow, RunSummary, run_experiment};
 pub use sweep::{PlannedRun, Sweep, Variant};

@@ -30,6 +30,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ExperimentConfig;
 use crate::config::{Benchmark, BenchmarkSpec};
+use crate::progress::{Progress, SlowNotice};
+use crate::results_dir::{self, RunFileState, run_file_seal, run_file_state};
 use activepref_model::EnsembleConfig;
 
 /// Why an experiment could not run. Each prints on one line with the file it concerns.
@@ -38,7 +40,7 @@ pub enum RunError {
     /// The benchmark could not be built or does not fit the loop sizes.
     #[error(transparent)]
     Benchmark(#[from] FieldError),
-    #[error("cannot {action} {}: {error}", .path.display())]
+    #[error("cannot {action} {}: {}", .path.display(), activepref_core::io::describe(.error))]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -59,6 +61,26 @@ pub enum RunError {
         .runs.join(", ")
     )]
     ChangedRuns { out: PathBuf, runs: Vec<String> },
+    #[error(
+        "{}: {why}; activepref neither writes into nor deletes anything in a directory it did not make (not even with --fresh): choose another output_dir or --out, or empty it yourself",
+        .out.display()
+    )]
+    Foreign { out: PathBuf, why: String },
+    #[error(
+        "{} holds results of experiment `{experiment}` on benchmark {benchmark}, not this experiment's benchmark {now}; pass --fresh to replace them, or choose another output_dir",
+        .out.display()
+    )]
+    OtherBenchmark {
+        out: PathBuf,
+        experiment: String,
+        benchmark: String,
+        now: String,
+    },
+    #[error(
+        "--fresh refuses to clear {}: {why}; choose a dedicated output_dir (default results/<name>)",
+        .out.display()
+    )]
+    UnsafeFresh { out: PathBuf, why: String },
     #[error("kNN index: {0} (make the output directory writable)")]
     Index(#[from] IndexError),
     #[error("{}: unreadable run state ({why}); delete it to restart this run", .path.display())]
@@ -69,8 +91,8 @@ pub enum RunError {
     Run { stem: String, error: LoopError },
 }
 
-/// [`write_atomic`] with the path in the error.
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), RunError> {
+/// [`write_atomic_bytes`] with the path in the error (and "the disk is full" when it is).
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), RunError> {
     write_atomic_bytes(path, bytes).map_err(|error| RunError::Io {
         action: "write",
         path: path.to_path_buf(),
@@ -287,10 +309,15 @@ impl<'a> PairRunRow<'a> {
 /// Options of one invocation.
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
-    /// Delete earlier results of this experiment first.
+    /// Delete earlier results of this experiment first (only what activepref wrote; see
+    /// [`crate::results_dir`]).
     pub fresh: bool,
-    /// Show a progress bar on stderr.
+    /// The experiment file, so that `fresh` never clears the directory that holds it.
+    pub experiment_file: Option<PathBuf>,
+    /// Show progress on stderr: a bar on a terminal, else one line per finished round.
     pub progress: bool,
+    /// Put before every progress line: the sweep grid point (`grid point 2/6 beta/beta=1`).
+    pub progress_prefix: String,
     /// Stop every run after this many rounds in this invocation, leaving it resumable (for time-limited
     /// jobs; the next invocation continues).
     pub max_rounds: Option<usize>,
@@ -316,6 +343,8 @@ pub struct RunSummary {
     pub failed: Vec<(String, String)>,
     /// Runs redone because their configuration changed (`rerun`).
     pub rerun: Vec<String>,
+    /// Runs redone because their run file did not match its seal: (file stem, why).
+    pub damaged: Vec<(String, String)>,
 }
 
 /// What `*.state.json` holds: the finished rounds, what the run has acquired (the labelled set or
@@ -470,18 +499,7 @@ impl ResumableRun for PairRun<'_> {
 pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSummary, RunError> {
     let out = cfg.output_dir();
     let runs_dir = out.join("runs");
-    if opts.fresh && out.exists() {
-        fs::remove_dir_all(&out).map_err(|error| RunError::Io {
-            action: "remove",
-            path: out.clone(),
-            error,
-        })?;
-    }
-    fs::create_dir_all(&runs_dir).map_err(|error| RunError::Io {
-        action: "create",
-        path: runs_dir.clone(),
-        error,
-    })?;
+    results_dir::prepare(&out, cfg, opts)?;
 
     let resolved_path = out.join("config.resolved.yaml");
     let resolved = yaml_serde::to_string(cfg).map_err(|e| RunError::Serialise {
@@ -507,7 +525,7 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
             || runs_dir.join(format!("{stem}.state.json")).exists();
         let recorded = fs::read_to_string(runs_dir.join(format!("{stem}.run-id"))).ok();
         let stale = match recorded {
-            Some(id) => id.trim() != cfg.run_id(policy, *seed),
+            Some(text) => text.lines().next().unwrap_or("").trim() != cfg.run_id(policy, *seed),
             // Results from before run ids: only an unchanged configuration vouches for them.
             None => started && !same_config,
         };
@@ -528,28 +546,26 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
         return Err(RunError::ChangedRuns { out, runs: changed });
     }
     for stem in &changed {
-        for ext in [
-            "csv",
-            "timings.csv",
-            "state.json",
-            "run-id",
-            "prefix.csv",
-            "pairs.jsonl",
-            "pairs.parquet",
-        ] {
-            let path = runs_dir.join(format!("{stem}.{ext}"));
-            if path.exists() {
-                fs::remove_file(&path).map_err(|error| RunError::Io {
-                    action: "remove",
-                    path,
-                    error,
-                })?;
-            }
-        }
+        remove_run_files(&runs_dir, stem, &RUN_FILE_EXTENSIONS)?;
     }
     write_file(&resolved_path, resolved.as_bytes())?;
 
-    let (pool_bench, pair_bench) = match cfg.build_benchmark()? {
+    let notice = opts.progress.then(|| {
+        SlowNotice::start(format!(
+            "{}building the benchmark ({})",
+            if opts.progress_prefix.is_empty() {
+                String::new()
+            } else {
+                format!("[{}] ", opts.progress_prefix)
+            },
+            cfg.benchmark_kind()
+        ))
+    });
+    let built = cfg.build_benchmark();
+    if let Some(n) = notice {
+        n.done();
+    }
+    let (pool_bench, pair_bench) = match built? {
         Benchmark::Pool(b) => (Some(b), None),
         Benchmark::Pair(b) => (None, Some(b)),
     };
@@ -557,25 +573,37 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
         Some(bench) => prompt_index_for(cfg, bench, &out, opts.progress)?,
         None => None,
     };
+    let stream = pair_bench.as_ref().map_or(0, |b| b.stream.len());
+    // A run file that does not match its seal is not a finished run: it is redone.
+    let mut damaged = vec![];
+    for (p, s) in &jobs {
+        let stem = format!("{p}__seed{s}");
+        if let RunFileState::Damaged(why) =
+            run_file_state(&runs_dir, &stem, None, Some(cfg.rounds_per_run(stream)))
+        {
+            remove_run_files(
+                &runs_dir,
+                &stem,
+                &[
+                    "csv",
+                    "timings.csv",
+                    "prefix.csv",
+                    "pairs.jsonl",
+                    "pairs.parquet",
+                ],
+            )?;
+            damaged.push((stem, why));
+        }
+    }
     let pending: Vec<&(String, u64)> = jobs
         .iter()
         .filter(|(p, s)| !runs_dir.join(format!("{p}__seed{s}.csv")).exists())
         .collect();
 
-    let stream = pair_bench.as_ref().map_or(0, |b| b.stream.len());
-    let total_rounds = (pending.len() * cfg.rounds_per_run(stream)) as u64;
-    let bar = if opts.progress {
-        ProgressBar::new(total_rounds)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} rounds (eta {eta}) {msg}",
-        )
-        .expect("valid template"),
-    );
-    bar.set_message(format!(
+    let rounds_per_run = cfg.rounds_per_run(stream);
+    let total_rounds = (pending.len() * rounds_per_run) as u64;
+    let bar = Progress::new(opts.progress, total_rounds, &opts.progress_prefix);
+    bar.message(format!(
         "{} runs to do, {} already finished",
         pending.len(),
         jobs.len() - pending.len()
@@ -584,15 +612,19 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
     let paused = Mutex::new(0usize);
     let compute: Vec<(String, Result<f64, RunError>)> = pending
         .par_iter()
-        .map(|(policy, seed)| {
+        .enumerate()
+        .map(|(i, (policy, seed))| {
             let stem = format!("{policy}__seed{seed}");
+            let slot = RunSlot {
+                stem: &stem,
+                run_id: cfg.run_id(policy, *seed),
+                number: (i + 1, pending.len()),
+                rounds: rounds_per_run,
+            };
             let id_path = runs_dir.join(format!("{stem}.run-id"));
             let result = (|| -> Result<f64, RunError> {
                 if !id_path.exists() {
-                    write_file(
-                        &id_path,
-                        format!("{}\n", cfg.run_id(policy, *seed)).as_bytes(),
-                    )?;
+                    write_file(&id_path, format!("{}\n", slot.run_id).as_bytes())?;
                 }
                 let done = match (&pool_bench, &pair_bench) {
                     (Some(bench), _) => {
@@ -612,7 +644,7 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
                         drive(
                             run,
                             &runs_dir,
-                            &stem,
+                            &slot,
                             &bar,
                             opts.max_rounds,
                             |run, labelled, round| {
@@ -655,7 +687,7 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
                         drive(
                             run,
                             &runs_dir,
-                            &stem,
+                            &slot,
                             &bar,
                             opts.max_rounds,
                             |run, acquired, round| {
@@ -676,7 +708,7 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
             (stem, result)
         })
         .collect();
-    bar.finish_and_clear();
+    bar.finish();
     let mut compute_secs = 0.0;
     let mut failed = vec![];
     for (stem, c) in compute {
@@ -694,7 +726,34 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
         compute_secs,
         failed,
         rerun: changed,
+        damaged,
     })
+}
+
+/// Every file a run writes: `runs/<stem>.<extension>`.
+const RUN_FILE_EXTENSIONS: [&str; 7] = [
+    "csv",
+    "timings.csv",
+    "state.json",
+    "run-id",
+    "prefix.csv",
+    "pairs.jsonl",
+    "pairs.parquet",
+];
+
+/// Removes `runs/<stem>.<ext>` for each of `extensions` that exists.
+fn remove_run_files(runs_dir: &Path, stem: &str, extensions: &[&str]) -> Result<(), RunError> {
+    for ext in extensions {
+        let path = runs_dir.join(format!("{stem}.{ext}"));
+        if path.exists() {
+            fs::remove_file(&path).map_err(|error| RunError::Io {
+                action: "remove",
+                path,
+                error,
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// The exact kNN index of the pool's prompt table when a BAL-PM policy can use it (KSG term, no
@@ -729,6 +788,12 @@ fn prompt_index_for(
     }
     dirs.push(out.join("cache"));
     let table = bench.pool.prompt.table();
+    if progress && table.rows() >= 2_048 && !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        eprintln!(
+            "kNN index of {} prompts: loading or building (minutes at paper scale)",
+            table.rows()
+        );
+    }
     let bar = if progress && table.rows() >= 2_048 {
         ProgressBar::new(table.rows() as u64)
     } else {
@@ -754,14 +819,24 @@ struct RunDone {
 
 /// Runs (or resumes, through `resume`) one (policy, seed) run for at most `max_rounds` rounds,
 /// checkpointing after every round and writing the run file when it finishes.
+/// Which run [`drive`] advances: its file stem and id, its number among the runs to do, and how
+/// many rounds it records.
+struct RunSlot<'a> {
+    stem: &'a str,
+    run_id: String,
+    number: (usize, usize),
+    rounds: usize,
+}
+
 fn drive<R: ResumableRun>(
     mut run: R,
     runs_dir: &Path,
-    stem: &str,
-    bar: &ProgressBar,
+    slot: &RunSlot<'_>,
+    bar: &Progress,
     max_rounds: Option<usize>,
     resume: impl Fn(&mut R, R::Acquired, usize) -> Result<(), LoopError>,
 ) -> Result<RunDone, RunError> {
+    let (stem, run_id) = (slot.stem, slot.run_id.as_str());
     let state_path = runs_dir.join(format!("{stem}.state.json"));
     let (mut records, mut timings) = match fs::read_to_string(&state_path) {
         Ok(text) => {
@@ -779,7 +854,7 @@ fn drive<R: ResumableRun>(
         Err(_) => (vec![], vec![]),
     };
     let from_round = run.round();
-    bar.inc(from_round as u64);
+    bar.resumed(from_round as u64);
     let stop_at = max_rounds.map_or(usize::MAX, |m| from_round + m);
     while !run.finished() && run.round() < stop_at {
         let (record, timing) = run.step().map_err(|error| RunError::Run {
@@ -802,7 +877,7 @@ fn drive<R: ResumableRun>(
             error: e.to_string(),
         })?;
         write_file(&state_path, json.as_bytes())?;
-        bar.inc(1);
+        bar.round_done(slot.number, stem, run.round(), slot.rounds);
     }
     let secs = timings[from_round.min(timings.len())..]
         .iter()
@@ -818,10 +893,17 @@ fn drive<R: ResumableRun>(
     let timings_path = runs_dir.join(format!("{stem}.timings.csv"));
     write_file(&timings_path, &csv_bytes(&timings, &timings_path)?)?;
     // The pair loop's acquired dataset and prefix evaluation (fresh models: it can take a while).
-    bar.set_message(format!("{stem}: writing what it acquired"));
+    bar.message(format!("{stem}: writing what it acquired"));
     run.write_artefacts(runs_dir, stem)?;
     let run_path = runs_dir.join(format!("{stem}.csv"));
-    write_file(&run_path, &run.csv(&records, &run_path)?)?;
+    let bytes = run.csv(&records, &run_path)?;
+    write_file(&run_path, &bytes)?;
+    // The seal: what `report` and the next `run` check the run file against.
+    let id_path = runs_dir.join(format!("{stem}.run-id"));
+    write_file(
+        &id_path,
+        format!("{run_id}\n{}\n", run_file_seal(&bytes)).as_bytes(),
+    )?;
     if state_path.exists() {
         fs::remove_file(&state_path).map_err(|error| RunError::Io {
             action: "remove",

@@ -159,13 +159,7 @@ impl Sweep {
 
     /// [`Sweep::load`] on text named `path` in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let mut root: Value = yaml_serde::from_str(text).map_err(|e| {
-            err(
-                path,
-                "",
-                format!("{e} (see experiments/quickstart.yaml for a complete example)"),
-            )
-        })?;
+        let mut root: Value = crate::config::yaml_value(text, path)?;
         // `slurm:` belongs to `activepref sweep slurm`, not to the runs.
         let (sweep, slurm) = match &mut root {
             Value::Mapping(m) => (m.remove("sweep"), m.remove("slurm")),
@@ -246,6 +240,7 @@ impl Sweep {
                     .collect();
             }
             let mut seen = std::collections::HashSet::new();
+            let mut identities: Vec<(String, Vec<String>)> = vec![];
             for point in points {
                 let mut value = root.clone();
                 let mut settings = vec![];
@@ -276,6 +271,23 @@ impl Sweep {
                     message: format!("{} (in sweep grid `{grid}` at {at})", e.message),
                     ..e
                 })?;
+                // A grid point that changes no run (a key that nothing reads, or `0.01` and
+                // `1e-2`) would show as a separate point of an ablation that varies nothing.
+                let identity: Vec<String> = config
+                    .policy_labels()
+                    .iter()
+                    .flat_map(|l| config.seeds.iter().map(|&s| config.run_id(l, s)))
+                    .collect();
+                if let Some((other, _)) = identities.iter().find(|(_, id)| *id == identity) {
+                    return Err(err(
+                        path,
+                        field,
+                        format!(
+                            "grid points `{other}` and `{name}` give the same runs (the values differ only in form, or the key changes nothing that a run computes); list each setting once"
+                        ),
+                    ));
+                }
+                identities.push((name.clone(), identity));
                 config.output_dir = Some(base.output_dir().join(&name));
                 config.variant = Some(name.clone());
                 variants.push(Variant {

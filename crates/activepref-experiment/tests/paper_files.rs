@@ -96,7 +96,7 @@ fn tldr_files_hold_the_paper_settings() {
             cfg.policy_labels(),
             ["random", "bald", "full-dataset", "balpm"]
         );
-        assert_eq!(cfg.policies["full-dataset"], PolicySpec::FullDataset);
+        assert_eq!(cfg.policies["full-dataset"], PolicySpec::FullDataset {});
         assert_eq!(cfg.report.saving, SavingDefinition::PaperScript);
     }
 }

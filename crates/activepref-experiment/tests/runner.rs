@@ -363,3 +363,199 @@ fn as_text(files: Vec<(String, Vec<u8>)>) -> Vec<(String, String)> {
         .map(|(n, b)| (n, String::from_utf8(b).unwrap()))
         .collect()
 }
+
+/// A one-policy, one-seed variant of [`config`] (fast: 4 rounds of random sampling).
+fn random_only(out: &Path) -> ExperimentConfig {
+    let mut cfg = config(out);
+    cfg.policies.retain(|k, _| k == "random");
+    cfg.report.baseline = "random".into();
+    cfg.seeds = vec![3];
+    cfg
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn fresh_deletes_only_what_activepref_wrote_and_never_a_foreign_directory() {
+    let dir = scratch("fresh-foreign");
+    // A directory activepref never wrote: refused with or without --fresh, nothing touched.
+    let foreign = dir.join("mine");
+    std::fs::create_dir_all(foreign.join("data")).unwrap();
+    std::fs::write(foreign.join("notes.txt"), "keep me").unwrap();
+    std::fs::write(foreign.join("data/x.csv"), "a,b\n").unwrap();
+    for fresh in [false, true] {
+        let err = run_experiment(
+            &random_only(&foreign),
+            &RunOptions {
+                fresh,
+                ..Default::default()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("activepref did not write (data, notes.txt)")
+                && err.contains("not even with --fresh"),
+            "{err}"
+        );
+    }
+    assert_eq!(names(&foreign), ["data", "notes.txt"]);
+    assert_eq!(
+        std::fs::read_to_string(foreign.join("notes.txt")).unwrap(),
+        "keep me"
+    );
+
+    // activepref's own directory with the user's files beside the results: --fresh removes the
+    // results (and only them).
+    let ours = dir.join("ours");
+    let opts = RunOptions {
+        max_rounds: Some(1),
+        ..Default::default()
+    };
+    run_experiment(&random_only(&ours), &opts).unwrap();
+    std::fs::create_dir_all(ours.join("data")).unwrap();
+    std::fs::write(ours.join("notes.txt"), "keep me").unwrap();
+    std::fs::write(ours.join("data/x.csv"), "a,b\n").unwrap();
+    std::fs::write(ours.join("runs/my-notes.md"), "mine").unwrap();
+    std::fs::write(ours.join("runs/old__seed9.csv"), "stale run").unwrap();
+    let fresh = RunOptions {
+        fresh: true,
+        ..opts.clone()
+    };
+    run_experiment(&random_only(&ours), &fresh).unwrap();
+    assert_eq!(
+        names(&ours),
+        [
+            "activepref-results.json",
+            "config.resolved.yaml",
+            "data",
+            "notes.txt",
+            "runs"
+        ]
+    );
+    assert!(ours.join("data/x.csv").exists() && ours.join("runs/my-notes.md").exists());
+    assert!(
+        !ours.join("runs/old__seed9.csv").exists(),
+        "activepref's stale run file is gone"
+    );
+    assert!(ours.join("runs/random__seed3.state.json").exists());
+
+    // Never the directory that holds the experiment file, nor a git work tree.
+    let exp = ours.join("exp.yaml");
+    std::fs::write(&exp, "name: x").unwrap();
+    let err = run_experiment(
+        &random_only(&ours),
+        &RunOptions {
+            experiment_file: Some(exp.clone()),
+            ..fresh.clone()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("--fresh refuses to clear") && err.contains("holds the experiment file"),
+        "{err}"
+    );
+    std::fs::remove_file(&exp).unwrap();
+    std::fs::create_dir_all(ours.join(".git")).unwrap();
+    let err = run_experiment(&random_only(&ours), &fresh)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("git work tree"), "{err}");
+    assert!(ours.join("notes.txt").exists() && ours.join("runs/random__seed3.state.json").exists());
+}
+
+#[test]
+fn results_of_another_benchmark_are_refused_without_fresh() {
+    let dir = scratch("other-bench");
+    let out = dir.join("x");
+    let opts = RunOptions {
+        max_rounds: Some(1),
+        ..Default::default()
+    };
+    run_experiment(&random_only(&out), &opts).unwrap();
+    // Another experiment on another benchmark, with other policy labels (so no run id clashes).
+    let mut other = random_only(&out);
+    other.name = "other".into();
+    other.policies = other
+        .policies
+        .into_iter()
+        .map(|(_, v)| ("uniform".to_string(), v))
+        .collect();
+    other.report.baseline = "uniform".into();
+    if let activepref_experiment::BenchmarkSpec::Synthetic(c) = &mut other.benchmark {
+        c.pool_prompts = 130;
+    }
+    let err = run_experiment(&other, &opts).unwrap_err().to_string();
+    assert!(
+        err.contains("holds results of experiment `tiny` on benchmark synthetic")
+            && err.contains("pass --fresh"),
+        "{err}"
+    );
+    let fresh = RunOptions {
+        fresh: true,
+        ..opts
+    };
+    run_experiment(&other, &fresh).unwrap();
+    assert!(!out.join("runs/random__seed3.state.json").exists());
+    assert!(out.join("runs/uniform__seed3.state.json").exists());
+}
+
+#[test]
+fn a_damaged_run_file_is_redone_and_reports_show_only_this_configs_runs() {
+    use activepref_experiment::results_dir::reportable_runs;
+    let dir = scratch("damaged");
+    let out = dir.join("x");
+    let cfg = random_only(&out);
+    run_experiment(&cfg, &RunOptions::default()).unwrap();
+    let run = out.join("runs/random__seed3.csv");
+    let good = std::fs::read_to_string(&run).unwrap();
+    // The seal: the run id, then the run file's length and hash.
+    let seal = std::fs::read_to_string(out.join("runs/random__seed3.run-id")).unwrap();
+    assert_eq!(seal.lines().count(), 2, "{seal}");
+    assert!(
+        seal.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with(&format!("{} ", good.len()))
+    );
+    // Truncated on disk: the report leaves it out and says why; the next run redoes it.
+    std::fs::write(&run, &good[..good.len() - 20]).unwrap();
+    let r = reportable_runs(&cfg, &out).unwrap();
+    assert!(r.finished.is_empty());
+    assert_eq!(r.missing.len(), 1);
+    assert!(
+        r.missing[0].starts_with("random seed 3: its run file does not match"),
+        "{r:?}"
+    );
+    let s = run_experiment(&cfg, &RunOptions::default()).unwrap();
+    assert_eq!(s.damaged.len(), 1);
+    assert_eq!(std::fs::read_to_string(&run).unwrap(), good);
+    // A policy added to the file but not run yet, and one removed from it: the report shows
+    // the runs of the current configuration and names the missing ones.
+    let mut grown = config(&out);
+    grown.policies.retain(|k, _| k == "random" || k == "bald");
+    grown.seeds = vec![3];
+    let r = reportable_runs(&grown, &out).unwrap();
+    assert_eq!(r.finished, [("random".to_string(), 3)]);
+    assert_eq!(r.missing, ["bald seed 3: not finished"]);
+    let mut other = config(&out);
+    other.policies.retain(|k, _| k == "bald");
+    other.seeds = vec![3];
+    assert!(reportable_runs(&other, &out).unwrap().finished.is_empty());
+    // A run of another configuration (here: another learning rate) is not this config's run.
+    let mut changed = cfg.clone();
+    changed.model.train.lr *= 2.0;
+    let r = reportable_runs(&changed, &out).unwrap();
+    assert_eq!(
+        r.missing,
+        ["random seed 3: made with another configuration"]
+    );
+}

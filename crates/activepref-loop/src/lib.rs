@@ -121,7 +121,10 @@ impl LoopConfig {
                 ),
             );
         }
-        let needed = self.initial_labels + (self.rounds - 1) * self.batch_size;
+        // Saturating: a huge `rounds` must be refused, not wrap around to a small product.
+        let needed = self
+            .initial_labels
+            .saturating_add((self.rounds - 1).saturating_mul(self.batch_size));
         if needed > pool {
             return bad(
                 "rounds",

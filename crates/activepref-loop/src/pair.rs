@@ -117,14 +117,14 @@ impl PairLoopConfig {
         if let Some(PairRefit::Anchored(a)) = &self.refit {
             a.validate().map_err(|e| e.within("refit"))?;
         }
-        if self.rounds.is_some() && self.batch_prompts * rounds > prompts {
+        // Saturating: a huge `rounds` must be refused, not wrap around to a small product.
+        let needed = self.batch_prompts.saturating_mul(rounds);
+        if self.rounds.is_some() && needed > prompts {
             return bad(
                 "rounds",
                 format!(
                     "{} rounds of {} prompts need {} prompts but the stream has {prompts}; lower rounds or batch_prompts, or leave rounds out to use the whole stream",
-                    rounds,
-                    self.batch_prompts,
-                    self.batch_prompts * rounds
+                    rounds, self.batch_prompts, needed
                 ),
             );
         }
@@ -679,7 +679,7 @@ pub(crate) mod tests {
             );
         }
         // Static MaxMin picks the judge's best and worst: its gap is the largest possible.
-        let spec = PairPolicySpec::StaticMaxmin;
+        let spec = PairPolicySpec::StaticMaxmin {};
         let mut best = PairLoop::new(&bench, &model, &cfg, &spec, PairMode::Corrected, 1);
         let r0 = best.step().unwrap().0;
         assert!(r0.batch_mean_score_gap.unwrap() >= records[0].batch_mean_score_gap.unwrap());
@@ -743,7 +743,7 @@ pub(crate) mod tests {
     fn replay_buffer_keeps_the_last_pairs_fifo_and_the_sample_draws_from_it() {
         let (bench, model, _) = setup();
         let cfg = anchored_cfg();
-        let spec = PairPolicySpec::Random;
+        let spec = PairPolicySpec::Random {};
         let mut run = PairLoop::new(&bench, &model, &cfg, &spec, PairMode::Corrected, 4);
         while !run.finished() {
             run.step().unwrap();
@@ -886,7 +886,7 @@ pub(crate) mod tests {
             }
             sum
         };
-        let random = gap(PairPolicySpec::Random);
+        let random = gap(PairPolicySpec::Random {});
         let drts = gap(PairPolicySpec::Drts(Default::default()));
         let deltaucb = gap(PairPolicySpec::Deltaucb(BetaParams::default()));
         // After the first (untrained) round, the trained model steers both towards pairs whose

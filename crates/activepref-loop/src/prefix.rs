@@ -176,7 +176,7 @@ mod tests {
             prefix_eval: None,
         };
         // Static MaxMin's pairs (judge's best vs worst) need no model: the loop is cheap.
-        let spec = PairPolicySpec::StaticMaxmin;
+        let spec = PairPolicySpec::StaticMaxmin {};
         let mut run = PairLoop::new(&bench, &model, &cfg, &spec, PairMode::Corrected, 5);
         while !run.finished() {
             run.step().unwrap();

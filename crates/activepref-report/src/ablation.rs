@@ -4,15 +4,20 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::{
-    AggregateCurve, Reached, ReportError, ReportOptions, aggregate, load_runs, plot_curves,
+    AggregateCurve, Reached, ReportError, ReportOptions, aggregate, load_runs_of, plot_curves,
     summary_rows,
 };
 
 /// One grid point of a sweep: its label (`beta=0.1`) and its results directory.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct GridPoint {
     pub label: String,
     pub dir: PathBuf,
+    /// The (policy label, seed) runs to read (None: every run file of `dir`).
+    pub runs: Option<Vec<(String, u64)>>,
+    /// Expected runs of this point that are not shown (`balpm seed 23: not finished`); a point
+    /// whose runs are all missing is left out of the figures and tables and listed instead.
+    pub missing: Vec<String>,
 }
 
 /// Writes `<out>/<policy>.png`, `.svg` for every policy other than the baseline that every grid
@@ -24,9 +29,13 @@ pub fn write_ablation_report(
     out: &Path,
     opts: &ReportOptions,
 ) -> Result<Vec<PathBuf>, ReportError> {
+    // Points without any finished run are listed, not drawn.
+    let (points, empty): (Vec<&GridPoint>, Vec<&GridPoint>) = points
+        .iter()
+        .partition(|p| p.runs.as_ref().is_none_or(|r| !r.is_empty()));
     let runs: Vec<_> = points
         .iter()
-        .map(|p| load_runs(&p.dir))
+        .map(|p| load_runs_of(&p.dir, p.runs.as_deref()))
         .collect::<Result<_, _>>()?;
     let Some(first) = runs.first() else {
         return Ok(vec![]);
@@ -161,6 +170,16 @@ pub fn write_ablation_report(
             crate::latex_escape(&opts.baseline)
         );
     }
+    let missing: Vec<String> = empty
+        .iter()
+        .map(|p| format!("grid point {}: no finished run", p.label))
+        .chain(points.iter().flat_map(|p| {
+            p.missing
+                .iter()
+                .map(move |m| format!("grid point {}: {m}", p.label))
+        }))
+        .collect();
+    md.push_str(&crate::missing_section(&missing));
     let tex_path = out.join("ablation.tex");
     crate::write_text(&tex_path, &tex)?;
     written.push(tex_path);
@@ -200,10 +219,12 @@ mod tests {
             GridPoint {
                 label: "beta=1".into(),
                 dir: a,
+                ..Default::default()
             },
             GridPoint {
                 label: "beta=0.1".into(),
                 dir: b,
+                ..Default::default()
             },
         ];
         let mut opts = ReportOptions::new(1, "random", vec!["random".into(), "method".into()]);

@@ -23,7 +23,7 @@ mod saving;
 
 pub use ablation::{GridPoint, write_ablation_report};
 pub use activepref_core::saving::DEFAULT_BOOTSTRAP;
-pub use plot::{LineLook, line_look, plot_curves};
+pub use plot::{LineLook, PNG_DPI, line_look, plot_curves};
 pub use prefix::{
     PREFIX_METRICS, first_match, load_prefix_runs, prefix_markdown, write_prefix_report,
 };
@@ -76,7 +76,7 @@ pub enum ReportError {
     PlotFormat { path: PathBuf },
     #[error("cannot draw {}: {why}", .path.display())]
     Draw { path: PathBuf, why: String },
-    #[error("cannot {action} {}: {error}", .path.display())]
+    #[error("cannot {action} {}: {}", .path.display(), activepref_core::io::describe(.error))]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -143,6 +143,15 @@ pub struct ReportOptions {
     /// Pair setting: the static baselines, drawn as whole-dataset lines in the prefix report
     /// (empty: the baseline above).
     pub static_baselines: Vec<String>,
+    /// The (policy label, seed) runs to read; None: every run file in `runs/`. The experiment
+    /// crate's `reportable_runs` gives the finished, trustworthy runs of the current config, so
+    /// that runs of a removed policy, of another configuration or damaged on disk stay out.
+    pub runs: Option<Vec<(String, u64)>>,
+    /// Expected runs that are not shown, one line each (`balpm seed 23: not finished`); the
+    /// summary lists them.
+    pub missing: Vec<String>,
+    /// The sweep grid point these runs belong to (`beta/beta=0.1`), if any.
+    pub variant: Option<String>,
 }
 
 impl ReportOptions {
@@ -162,6 +171,9 @@ impl ReportOptions {
             bootstrap: DEFAULT_BOOTSTRAP,
             title: String::new(),
             static_baselines: Vec::new(),
+            runs: None,
+            missing: Vec::new(),
+            variant: None,
         }
     }
 }
@@ -284,6 +296,27 @@ pub fn label_efficiency(
 
 /// Reads every finished run file (`runs/*.csv`, not the timings) of an experiment directory.
 pub fn load_runs(dir: &Path) -> Result<Vec<RunCurves>, ReportError> {
+    load_runs_of(dir, None)
+}
+
+/// True when `file` (`<policy>__seed<seed>[.<kind>].csv`) is one of `only` (or `only` is None).
+pub(crate) fn selected(file: &Path, only: Option<&[(String, u64)]>) -> bool {
+    let Some(only) = only else { return true };
+    let name = file
+        .file_name()
+        .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+    let stem = name.split('.').next().unwrap_or("");
+    only.iter().any(|(p, s)| stem == format!("{p}__seed{s}"))
+}
+
+/// [`load_runs`] restricted to the (policy label, seed) runs in `only` (None: every run file).
+///
+/// # Errors
+/// No `runs/` folder, no run file left, or a run file that cannot be read (named).
+pub fn load_runs_of(
+    dir: &Path,
+    only: Option<&[(String, u64)]>,
+) -> Result<Vec<RunCurves>, ReportError> {
     let runs_dir = dir.join("runs");
     let entries = std::fs::read_dir(&runs_dir).map_err(|error| ReportError::NoRunDir {
         dir: runs_dir.clone(),
@@ -295,6 +328,7 @@ pub fn load_runs(dir: &Path) -> Result<Vec<RunCurves>, ReportError> {
             p.extension().is_some_and(|x| x == "csv")
                 && !p.to_string_lossy().ends_with(".timings.csv")
                 && !p.to_string_lossy().ends_with(".prefix.csv")
+                && selected(p, only)
         })
         .collect();
     files.sort();
@@ -533,7 +567,41 @@ pub fn summary_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Result<Stri
         )
         .ok();
     }
+    md.push_str(&missing_section(&opts.missing));
     Ok(md)
+}
+
+/// Writes `report/curve-<column>.csv`: one row per (policy, labelled-set size) of the plotted
+/// curves, with the seed-mean, its standard error (ddof 0) and the number of seeds.
+fn write_curve_csv(
+    report: &Path,
+    column: &str,
+    curves: &[AggregateCurve],
+) -> Result<PathBuf, ReportError> {
+    let path = report.join(format!("curve-{column}.csv"));
+    let mut text = String::from("policy,labels,mean,stderr,seeds\n");
+    for c in curves {
+        for ((l, m), e) in c.labels.iter().zip(&c.mean).zip(&c.stderr) {
+            let _ = writeln!(text, "{},{l},{m},{e},{}", c.policy, c.seeds);
+        }
+    }
+    write_text(&path, &text)?;
+    Ok(path)
+}
+
+/// The summary's list of expected runs that it leaves out (empty when none is missing).
+pub(crate) fn missing_section(missing: &[String]) -> String {
+    if missing.is_empty() {
+        return String::new();
+    }
+    let mut md = format!(
+        "\n## Runs left out\n\n{} expected run(s) of this configuration are not in the tables and figures above; `activepref run` on the same file finishes or redoes them:\n\n",
+        missing.len()
+    );
+    for m in missing {
+        let _ = writeln!(md, "- {m}");
+    }
+    md
 }
 
 /// Writes a report file atomically; an error names the file.
@@ -678,7 +746,7 @@ pub fn aggregate_diagnostic(runs: &[RunCurves], column: &str) -> Vec<AggregateCu
 
 /// Writes `report/curves.png`, `report/curves.svg` and `report/summary.md` under `dir`.
 pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Vec<PathBuf>, ReportError> {
-    let runs = load_runs(dir)?;
+    let runs = load_runs_of(dir, opts.runs.as_deref())?;
     // A metric no run could measure (NaN throughout: a benchmark without an OOD split) is left out.
     let mut opts = opts.clone();
     opts.metrics.retain(|(m, _)| {
@@ -713,6 +781,11 @@ pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Vec<PathBuf>, Re
             ))
         })
         .collect::<Result<_, ReportError>>()?;
+    // The numbers behind every plotted line, for other tools (pandas, R, pgfplots).
+    let mut curve_files = vec![];
+    for ((metric, _), (_, curves)) in opts.metrics.iter().zip(&panels) {
+        curve_files.push(write_curve_csv(&report, metric, curves)?);
+    }
     let png = report.join("curves.png");
     let svg = report.join("curves.svg");
     let title = match opts.title.as_str() {
@@ -743,6 +816,11 @@ pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Vec<PathBuf>, Re
         })
         .filter(|(_, curves)| !curves.is_empty())
         .collect();
+    for (column, title) in DIAGNOSTICS {
+        if let Some((_, curves)) = diag_panels.iter().find(|(t, _)| t == title) {
+            curve_files.push(write_curve_csv(&report, column, curves)?);
+        }
+    }
     if !diag_panels.is_empty() {
         for ext in ["png", "svg"] {
             let path = report.join(format!("batches.{ext}"));
@@ -764,6 +842,7 @@ pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Vec<PathBuf>, Re
     write_text(&md_path, &summary_markdown(&runs, opts)?)?;
     let mut files = vec![png, svg, md_path, tex_path];
     files.extend(written);
+    files.extend(curve_files);
     files.extend(write_prefix_report(dir, opts, &title)?);
     Ok(files)
 }

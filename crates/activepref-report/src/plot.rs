@@ -51,56 +51,123 @@ fn ensure_font() {
     });
 }
 
-/// Draws `panels` (title, curves) side by side into `path` (`.png` or `.svg`).
+/// The resolution of PNG figures: 300 dpi, what journals ask for. The layout is designed at
+/// 96 dpi (a panel is 560 × 440 px there, 5.8 × 4.6 in), so a PNG panel is 1750 × 1375 px.
+pub const PNG_DPI: f64 = 300.0;
+/// The resolution the layout's pixel sizes are given in (and the SVG's user units).
+const LAYOUT_DPI: f64 = 96.0;
+
+/// Draws `panels` (title, curves) side by side into `path` (`.png` at [`PNG_DPI`], or `.svg`).
+/// The file is written atomically: a reader, or a report killed half-way, never sees half a
+/// figure. Panels share their x range, so curves of different panels line up.
+///
+/// # Errors
+/// An extension other than `.png`/`.svg`, a drawing error, or an I/O error naming the file (and
+/// saying so when the disk is full).
 pub fn plot_curves(
     title: &str,
     panels: &[(String, Vec<AggregateCurve>)],
     path: &Path,
 ) -> Result<(), ReportError> {
     ensure_font();
-    let size = (560 * panels.len().max(1) as u32, 440);
-    let result = match path.extension().and_then(|e| e.to_str()) {
-        Some("png") => draw(
-            BitMapBackend::new(path, size).into_drawing_area(),
-            title,
-            panels,
-        ),
-        Some("svg") => draw(
-            SVGBackend::new(path, size).into_drawing_area(),
-            title,
-            panels,
-        ),
+    let n = panels.len().max(1) as f64;
+    let draw_err = |why: String| ReportError::Draw {
+        path: path.to_path_buf(),
+        why,
+    };
+    let bytes = match path.extension().and_then(|e| e.to_str()) {
+        Some("png") => {
+            let scale = PNG_DPI / LAYOUT_DPI;
+            let (w, h) = (
+                (560.0 * n * scale).round() as u32,
+                (440.0 * scale).round() as u32,
+            );
+            let mut rgb = vec![0u8; w as usize * h as usize * 3];
+            draw(
+                BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area(),
+                title,
+                panels,
+                scale,
+            )
+            .map_err(draw_err)?;
+            encode_png(&rgb, w, h).map_err(|e| draw_err(e.to_string()))?
+        }
+        Some("svg") => {
+            let mut svg = String::new();
+            draw(
+                SVGBackend::with_string(&mut svg, ((560.0 * n) as u32, 440)).into_drawing_area(),
+                title,
+                panels,
+                1.0,
+            )
+            .map_err(draw_err)?;
+            svg.into_bytes()
+        }
         _ => {
             return Err(ReportError::PlotFormat {
                 path: path.to_path_buf(),
             });
         }
     };
-    result.map_err(|why| ReportError::Draw {
+    activepref_core::io::write_atomic_bytes(path, &bytes).map_err(|error| ReportError::Io {
+        action: "write",
         path: path.to_path_buf(),
-        why,
+        error,
     })
+}
+
+/// An 8-bit RGB image as PNG bytes, with its resolution ([`PNG_DPI`]) in the `pHYs` chunk.
+fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, png::EncodingError> {
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, w, h);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let per_metre = (PNG_DPI / 0.0254).round() as u32;
+    enc.set_pixel_dims(Some(png::PixelDimensions {
+        xppu: per_metre,
+        yppu: per_metre,
+        unit: png::Unit::Meter,
+    }));
+    let mut writer = enc.write_header()?;
+    writer.write_image_data(rgb)?;
+    writer.finish()?;
+    Ok(out)
+}
+
+/// A tick label for a count axis: integers only (a tick at 12.5 labels would be misleading).
+fn count_tick(x: &f64) -> String {
+    if (x - x.round()).abs() < 1e-9 {
+        format!("{x:.0}")
+    } else {
+        String::new()
+    }
 }
 
 fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     title: &str,
     panels: &[(String, Vec<AggregateCurve>)],
+    scale: f64,
 ) -> Result<(), String>
 where
     DB::ErrorType: 'static,
 {
     let e = |x: &dyn std::fmt::Display| x.to_string();
+    // Layout sizes are in 96-dpi pixels; `px` scales them to the output's resolution.
+    let px = |v: f64| (v * scale).round() as u32;
+    let font = |v: f64| ("sans-serif", v * scale);
     root.fill(&WHITE).map_err(|x| e(&x))?;
-    let root = root.titled(title, ("sans-serif", 18)).map_err(|x| e(&x))?;
+    let root = root.titled(title, font(18.0)).map_err(|x| e(&x))?;
     let areas = root.split_evenly((1, panels.len().max(1)));
-    for ((title, curves), area) in panels.iter().zip(areas.iter()) {
-        let xs = curves
-            .iter()
-            .flat_map(|c| c.labels.iter().map(|&l| l as f64));
-        let (x0, x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+    // One x range for every panel, so that the same labelled-set size sits at the same place.
+    let (x0, x1) = panels
+        .iter()
+        .flat_map(|(_, curves)| curves.iter())
+        .flat_map(|c| c.labels.iter().map(|&l| l as f64))
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
             (a.min(x), b.max(x))
         });
+    for ((title, curves), area) in panels.iter().zip(areas.iter()) {
         let ys = curves.iter().flat_map(|c| {
             c.mean
                 .iter()
@@ -114,17 +181,23 @@ where
             continue;
         }
         let pad = ((y1 - y0) * 0.05).max(1e-6);
+        let counts = title.to_lowercase().contains("prompts");
         let mut chart = ChartBuilder::on(area)
-            .caption(title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
+            .caption(title, font(20.0))
+            .margin(px(12.0))
+            .x_label_area_size(px(40.0))
+            .y_label_area_size(px(60.0))
             .build_cartesian_2d(x0..x1.max(x0 + 1.0), (y0 - pad)..(y1 + pad))
             .map_err(|x| e(&x))?;
-        chart
-            .configure_mesh()
-            .x_desc("labelled comparisons")
-            .x_label_formatter(&|x| format!("{x:.0}"))
+        let mut mesh = chart.configure_mesh();
+        if counts {
+            mesh.y_label_formatter(&count_tick);
+        }
+        mesh.x_desc("labelled comparisons")
+            .x_label_formatter(&count_tick)
+            .bold_line_style(BLACK.mix(0.12).stroke_width(px(1.0)))
+            .light_line_style(BLACK.mix(0.04).stroke_width(px(1.0)))
+            .axis_style(BLACK.mix(0.6).stroke_width(px(1.0)))
             .y_desc({
                 let t = title.to_lowercase();
                 if t.contains("accuracy") {
@@ -139,8 +212,8 @@ where
                     "nats per comparison"
                 }
             })
-            .label_style(("sans-serif", 13))
-            .axis_desc_style(("sans-serif", 14))
+            .label_style(font(13.0))
+            .axis_desc_style(font(14.0))
             .draw()
             .map_err(|x| e(&x))?;
         for (k, c) in curves.iter().enumerate() {
@@ -171,18 +244,20 @@ where
                 .map(|&l| l as f64)
                 .zip(c.mean.iter().copied())
                 .collect();
-            let style = colour.stroke_width(2);
+            let style = colour.stroke_width(px(2.0));
+            let dash = look.dash.map(|(d, g)| (px(d as f64), px(g as f64)));
+            let legend_len = px(24.0) as i32;
             let label = format!("{} (n={})", c.policy, c.seeds);
             let legend = move |(x, y): (i32, i32)| -> DynElement<'static, DB, (i32, i32)> {
-                match look.dash {
-                    None => PathElement::new(vec![(x, y), (x + 24, y)], style).into_dyn(),
+                match dash {
+                    None => PathElement::new(vec![(x, y), (x + legend_len, y)], style).into_dyn(),
                     Some((dash, gap)) => {
-                        DashedPathElement::new(vec![(x, y), (x + 24, y)], dash, gap, style)
+                        DashedPathElement::new(vec![(x, y), (x + legend_len, y)], dash, gap, style)
                             .into_dyn()
                     }
                 }
             };
-            match look.dash {
+            match dash {
                 None => chart.draw_series(LineSeries::new(points, style)),
                 Some((dash, gap)) => {
                     chart.draw_series(DashedLineSeries::new(points, dash, gap, style))
@@ -197,7 +272,9 @@ where
             .position(SeriesLabelPosition::LowerRight)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.3))
-            .label_font(("sans-serif", 13))
+            .label_font(font(13.0))
+            .legend_area_size(px(30.0))
+            .margin(px(10.0))
             .draw()
             .map_err(|x| e(&x))?;
     }
@@ -224,6 +301,21 @@ mod tests {
         plot_curves("exp", &panels, &dir.join("c.svg")).unwrap();
         let png = std::fs::read(dir.join("c.png")).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        // 300 dpi: one panel of 5.83 x 4.58 in is 1750 x 1375 px, and pHYs says 11811 px/m.
+        let be = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+        assert_eq!((be(16), be(20)), (1750, 1375));
+        let phys = png.windows(4).position(|w| w == b"pHYs").unwrap();
+        assert_eq!(
+            (be(phys + 4), be(phys + 8), png[phys + 12]),
+            (11_811, 11_811, 1)
+        );
+        // Written atomically: no temporary file is left beside the figures.
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.contains("partial"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
         let svg = std::fs::read_to_string(dir.join("c.svg")).unwrap();
         assert!(svg.contains("<svg") && svg.contains("random (n=3)") && svg.contains("exp"));
         assert!(plot_curves("exp", &panels, &dir.join("c.jpg")).is_err());

@@ -243,7 +243,10 @@ pub fn write_prefix_report(
     opts: &ReportOptions,
     title: &str,
 ) -> Result<Vec<PathBuf>, ReportError> {
-    let files = prefix_files(dir);
+    let files: Vec<PathBuf> = prefix_files(dir)
+        .into_iter()
+        .filter(|f| crate::selected(f, opts.runs.as_deref()))
+        .collect();
     let Some(first) = files.first() else {
         return Ok(vec![]);
     };

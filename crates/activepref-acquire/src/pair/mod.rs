@@ -71,18 +71,18 @@ pub enum PairMode {
 
 /// A pair policy and its parameters, as written in an experiment file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, IntoStaticStr, EnumIter, EnumMessage)]
-#[serde(tag = "policy", rename_all = "snake_case")]
+#[serde(tag = "policy", rename_all = "snake_case", deny_unknown_fields)]
 #[strum(serialize_all = "snake_case")]
 pub enum PairPolicySpec {
     /// Two responses uniformly (reference: with replacement).
     #[strum(message = "two responses uniformly (reference: with replacement, so a = b happens)")]
-    Random,
+    Random {},
     /// Best of 4 random responses by predicted mean, then one of the other 3.
     #[strum(message = "best of 4 random responses by predicted mean, then one of the other 3")]
-    Ultrafeedback,
+    Ultrafeedback {},
     /// Highest and lowest predicted mean.
     #[strum(message = "highest and lowest predicted mean")]
-    Maxmin,
+    Maxmin {},
     /// Double Thompson sampling: two independent argmax draws.
     #[strum(
         message = "double Thompson sampling: two independent argmax draws, redrawn until distinct"
@@ -122,13 +122,13 @@ pub enum PairPolicySpec {
     Ids(UcbSetParams),
     /// Offline baseline on judge scores: 2 distinct random responses, chosen = higher score.
     #[strum(message = "offline, judge scores: 2 distinct random responses")]
-    StaticRandom,
+    StaticRandom {},
     /// Offline baseline on judge scores: best of 4 random, rejected one of the other 3.
     #[strum(message = "offline, judge scores: best of 4 random, rejected one of the other 3")]
-    StaticUltrafeedback,
+    StaticUltrafeedback {},
     /// Offline baseline on judge scores: best and worst response.
     #[strum(message = "offline, judge scores: best and worst response")]
-    StaticMaxmin,
+    StaticMaxmin {},
 }
 
 fn sigmoid(x: f32) -> f32 {
@@ -184,6 +184,21 @@ fn fail(policy: &str, why: String) -> AcquireError {
 }
 
 impl PairPolicySpec {
+    /// True when the rule reads the reward ensemble's spread (Thompson draws, confidence
+    /// bounds, information gain): with a single deep-ensemble member the spread is 0 and the rule
+    /// silently becomes a greedy one, so it needs `model.members ≥ 2` (or MC dropout).
+    pub fn needs_members(&self) -> bool {
+        !matches!(
+            self,
+            PairPolicySpec::Random {}
+                | PairPolicySpec::Ultrafeedback {}
+                | PairPolicySpec::Maxmin {}
+                | PairPolicySpec::StaticRandom {}
+                | PairPolicySpec::StaticUltrafeedback {}
+                | PairPolicySpec::StaticMaxmin {}
+        )
+    }
+
     /// The `policy:` tag.
     pub fn name(&self) -> &'static str {
         self.into()
@@ -195,9 +210,9 @@ impl PairPolicySpec {
     pub fn is_static(&self) -> bool {
         matches!(
             self,
-            PairPolicySpec::StaticRandom
-                | PairPolicySpec::StaticUltrafeedback
-                | PairPolicySpec::StaticMaxmin
+            PairPolicySpec::StaticRandom {}
+                | PairPolicySpec::StaticUltrafeedback {}
+                | PairPolicySpec::StaticMaxmin {}
         )
     }
 
@@ -279,14 +294,14 @@ impl PairPolicySpec {
         let bounds = Bounds::new(c.mu, c.sd, reference);
         let s = &bounds.s;
         match self {
-            PairPolicySpec::Random => random_pair(name, n, reference, rng),
-            PairPolicySpec::Ultrafeedback => best_of_four(name, c.mu, reference, rng),
-            PairPolicySpec::Maxmin => Ok(max_min(c.mu)),
-            PairPolicySpec::StaticRandom => Ok(static_random(oracle(name, c)?, rng)),
-            PairPolicySpec::StaticUltrafeedback => {
+            PairPolicySpec::Random {} => random_pair(name, n, reference, rng),
+            PairPolicySpec::Ultrafeedback {} => best_of_four(name, c.mu, reference, rng),
+            PairPolicySpec::Maxmin {} => Ok(max_min(c.mu)),
+            PairPolicySpec::StaticRandom {} => Ok(static_random(oracle(name, c)?, rng)),
+            PairPolicySpec::StaticUltrafeedback {} => {
                 best_of_four(name, oracle(name, c)?, reference, rng)
             }
-            PairPolicySpec::StaticMaxmin => Ok(max_min(oracle(name, c)?)),
+            PairPolicySpec::StaticMaxmin {} => Ok(max_min(oracle(name, c)?)),
             PairPolicySpec::Dts(p) => double_thompson(name, c, s, p, reference, false, rng),
             PairPolicySpec::Drts(p) => double_thompson(name, c, s, p, reference, true, rng),
             PairPolicySpec::Infogain(p) => info_gain(name, c, &bounds, p, rng),

@@ -79,7 +79,7 @@ fn maxmin_and_static_tie_rules() {
     let mu = [0.5f32, 2.0, 2.0, -1.0, -1.0];
     assert_eq!(
         run(
-            &PairPolicySpec::Maxmin,
+            &PairPolicySpec::Maxmin {},
             &scores(&mu, &[0.0; 5]),
             PairMode::Corrected
         ),
@@ -92,11 +92,11 @@ fn maxmin_and_static_tie_rules() {
         oracle: Some(&mu),
     };
     assert_eq!(
-        run(&PairPolicySpec::StaticMaxmin, &c, PairMode::Corrected),
+        run(&PairPolicySpec::StaticMaxmin {}, &c, PairMode::Corrected),
         (1, 4)
     );
     assert!(
-        PairPolicySpec::StaticMaxmin
+        PairPolicySpec::StaticMaxmin {}
             .select(&scores(&mu, &[0.0; 5]), PairMode::Corrected, &mut rng(0))
             .is_err()
     );
@@ -261,7 +261,7 @@ fn reference_random_with_replacement_errors_on_a_collision() {
     let (mu, sd) = ([0.0f32; 2], [0.0f32; 2]);
     let mut r = rng(5);
     let results: Vec<_> = (0..200)
-        .map(|_| PairPolicySpec::Random.select(&scores(&mu, &sd), PairMode::Reference, &mut r))
+        .map(|_| PairPolicySpec::Random {}.select(&scores(&mu, &sd), PairMode::Reference, &mut r))
         .collect();
     let errors = results.iter().filter(|r| r.is_err()).count();
     // P(a = b) = 1/2 with n = 2: about 100 of 200; 60..140 is > 5 standard deviations wide.
@@ -289,7 +289,7 @@ fn frequencies(
 fn corrected_random_is_uniform_over_ordered_distinct_pairs() {
     let (mu, sd) = ([0.0f32; 3], [0.0f32; 3]);
     let f = frequencies(
-        &PairPolicySpec::Random,
+        &PairPolicySpec::Random {},
         &scores(&mu, &sd),
         PairMode::Corrected,
         30_000,
@@ -305,7 +305,7 @@ fn ultrafeedback_best_of_four_distribution() {
     // then a = 3. b is uniform over the other 3 drawn.
     let mu = [0.0f32, 1.0, 2.0, 3.0, 4.0];
     let f = frequencies(
-        &PairPolicySpec::Ultrafeedback,
+        &PairPolicySpec::Ultrafeedback {},
         &scores(&mu, &[0.0; 5]),
         PairMode::Corrected,
         40_000,
@@ -314,7 +314,7 @@ fn ultrafeedback_best_of_four_distribution() {
     assert!((pa4 - 0.8).abs() < 0.015, "{pa4}");
     // P(a = 4, b = 0) = P(4 drawn, 0 drawn) · 1/3 = (3/5) · 1/3 = 0.2.
     assert!((f[&(4, 0)] - 0.2).abs() < 0.015, "{f:?}");
-    let err = PairPolicySpec::Ultrafeedback.select(
+    let err = PairPolicySpec::Ultrafeedback {}.select(
         &scores(&mu[..3], &[0.0; 3]),
         PairMode::Reference,
         &mut rng(0),
@@ -411,7 +411,7 @@ fn static_random_and_ultrafeedback_distributions() {
         oracle: Some(&judge),
     };
     let f = frequencies(
-        &PairPolicySpec::StaticRandom,
+        &PairPolicySpec::StaticRandom {},
         &c,
         PairMode::Corrected,
         30_000,
@@ -429,7 +429,7 @@ fn static_random_and_ultrafeedback_distributions() {
         oracle: Some(&judge),
     };
     let f = frequencies(
-        &PairPolicySpec::StaticUltrafeedback,
+        &PairPolicySpec::StaticUltrafeedback {},
         &c,
         PairMode::Corrected,
         40_000,

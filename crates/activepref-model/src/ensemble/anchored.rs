@@ -86,8 +86,11 @@ impl Default for AnchoredRefitConfig {
 impl AnchoredRefitConfig {
     pub fn validate(&self) -> Result<(), FieldError> {
         let bad = |f: &str, m: &str| Err(FieldError::new(f, m));
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return bad("lr", "must be a finite number > 0");
+        if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= crate::ensemble::config::MAX_LR) {
+            return bad(
+                "lr",
+                "must be a number in (0, 1]; AdamW diverges far below 1 (the reference uses 5e-5)",
+            );
         }
         if self.batch_size == 0 {
             return bad("batch_size", "must be at least 1");

@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 use crate::ComputeDevice;
 use crate::mlp::RewardMlpConfig;
 
+/// The largest learning rate a config may set: AdamW steps of this size already wreck a reward
+/// MLP, and far larger ones (`1e30`) give finite but meaningless losses instead of an error.
+pub const MAX_LR: f64 = 1.0;
+
 /// Optimiser, schedule and early stopping. Defaults are the reference's effective values
 /// (specs/balpm.md §2: HF-Trainer defaults plus the script flags).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -176,8 +180,11 @@ impl EnsembleConfig {
         if !(self.mlp.weight_init_std.is_finite() && self.mlp.weight_init_std >= 0.0) {
             return bad("mlp.weight_init_std", "must be a finite number ≥ 0");
         }
-        if !(t.lr.is_finite() && t.lr > 0.0) {
-            return bad("train.lr", "must be a finite number > 0");
+        if !(t.lr.is_finite() && t.lr > 0.0 && t.lr <= MAX_LR) {
+            return bad(
+                "train.lr",
+                "must be a number in (0, 1]; AdamW diverges far below 1 (the papers use 1e-5 to 1e-3)",
+            );
         }
         if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0) {
             return bad("train.weight_decay", "must be a finite number ≥ 0");
@@ -191,15 +198,21 @@ impl EnsembleConfig {
                 "must be a finite number > 0, or null to disable clipping",
             );
         }
-        for (f, v) in [
-            ("train.batch_size", t.batch_size),
-            ("train.max_epochs", t.max_epochs),
-            ("train.patience", t.patience),
-            ("train.eval_every_steps", t.eval_every_steps),
+        for (f, v, max) in [
+            ("members", self.members, 1_000),
+            ("train.batch_size", t.batch_size, 1 << 20),
+            ("train.max_epochs", t.max_epochs, 100_000),
+            ("train.patience", t.patience, 100_000),
+            ("train.eval_every_steps", t.eval_every_steps, 1 << 30),
+            ("train.warmup_steps", t.warmup_steps.max(1), 1 << 30),
         ] {
-            if v == 0 {
-                return bad(f, "must be at least 1");
-            }
+            FieldError::check_count(f, v, 1, max)?;
+        }
+        for &w in &self.mlp.hidden {
+            FieldError::check_count("mlp.hidden", w, 1, 1 << 16)?;
+        }
+        if let UncertaintyBackend::McDropout { realisations, .. } = self.backend {
+            FieldError::check_count("backend.realisations", realisations, 2, 1_000)?;
         }
         self.device
             .burn_device()

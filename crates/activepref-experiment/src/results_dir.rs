@@ -1,0 +1,603 @@
+//! The results directory as a thing activepref owns: what made it, what `--fresh` may delete,
+//! and which run files can be trusted.
+//!
+//! - `activepref-results.json` (the *marker*) records the experiment, sweep grid point and
+//!   benchmark that made the directory. A directory without it is foreign (unless it is an empty
+//!   directory, or a results directory from before markers, recognised by its
+//!   `config.resolved.yaml`): activepref neither writes into it nor deletes anything in it.
+//! - `--fresh` deletes only what activepref writes: the marker, `config.resolved.yaml`, and
+//!   activepref's files in `runs/`, `report/` and `cache/` (then those folders if they are left
+//!   empty, and the directory itself if nothing else is left). Anything else survives. It never
+//!   touches the working directory or one of its parents, a directory that holds the experiment
+//!   file, or a git work tree.
+//! - Every finished run records, beside its run id, the length and FNV-1a hash of its run file
+//!   (`runs/<stem>.run-id`, second line). A run file that does not match (truncated or edited on
+//!   disk) is not a finished run: `run` redoes it and `report` leaves it out and says so.
+//! - Temporary files (`*.partial`) that a killed process left behind are removed on the next run
+//!   once nothing has written to them for [`STALE_PARTIAL`].
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ExperimentConfig;
+use crate::runner::{RunError, RunOptions};
+
+/// The marker file of a results directory.
+pub const MARKER: &str = "activepref-results.json";
+/// The file a sweep's results root keeps: its grids and grid points in the experiment file's order.
+pub const SWEEP_MANIFEST: &str = "activepref-sweep.json";
+/// A `*.partial` file untouched this long belongs to a process that died (a live writer touches
+/// its temporary file at every buffered write, and renames it as soon as it is complete).
+pub const STALE_PARTIAL: Duration = Duration::from_secs(600);
+/// A `*.partial` file whose writer (the process id in its name) is not running on this machine
+/// is stale once untouched this long. The grace keeps a live writer on another node of a shared
+/// file system (a SLURM array) safe: its temporary files are renamed within milliseconds.
+pub const DEAD_WRITER_GRACE: Duration = Duration::from_secs(30);
+
+/// What made a results directory (`activepref-results.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResultsMarker {
+    /// Always `activepref`.
+    pub made_by: String,
+    /// The activepref version that last ran in it.
+    pub version: String,
+    /// The experiment's `name`.
+    pub experiment: String,
+    /// The sweep grid point (`<grid>/<point>`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// `benchmark.kind`.
+    pub benchmark: String,
+    /// [`ExperimentConfig::benchmark_id`].
+    pub benchmark_id: String,
+}
+
+impl ResultsMarker {
+    /// The marker `cfg` writes.
+    pub fn of(cfg: &ExperimentConfig) -> Self {
+        Self {
+            made_by: "activepref".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            experiment: cfg.name.clone(),
+            variant: cfg.variant.clone(),
+            benchmark: cfg.benchmark_kind().into(),
+            benchmark_id: cfg.benchmark_id(),
+        }
+    }
+
+    /// The marker of `dir`, if it has one.
+    ///
+    /// # Errors
+    /// The marker exists but cannot be read or parsed.
+    pub fn read(dir: &Path) -> Result<Option<Self>, RunError> {
+        let path = dir.join(MARKER);
+        match fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| RunError::Foreign {
+                    out: dir.to_path_buf(),
+                    why: format!(
+                        "its {MARKER} is not activepref's ({e}); delete that file if the directory is activepref's results"
+                    ),
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(RunError::Io {
+                action: "read",
+                path,
+                error,
+            }),
+        }
+    }
+}
+
+/// What a results directory is, as far as activepref can tell.
+enum DirKind {
+    /// Does not exist yet.
+    Missing,
+    /// Exists and holds nothing.
+    Empty,
+    /// activepref's: with a marker, or (None) from before markers.
+    Ours(Option<ResultsMarker>),
+    /// Holds files activepref did not write; the entry names a few of them.
+    Foreign(String),
+}
+
+fn classify(out: &Path) -> Result<DirKind, RunError> {
+    if !out.exists() {
+        return Ok(DirKind::Missing);
+    }
+    if !out.is_dir() {
+        return Ok(DirKind::Foreign("it is a file, not a directory".into()));
+    }
+    if let Some(marker) = ResultsMarker::read(out)? {
+        return Ok(DirKind::Ours(Some(marker)));
+    }
+    if out.join("config.resolved.yaml").is_file() {
+        return Ok(DirKind::Ours(None));
+    }
+    let names = entries(out)?;
+    if names.is_empty() {
+        return Ok(DirKind::Empty);
+    }
+    let shown: Vec<String> = names.iter().take(3).cloned().collect();
+    let more = if names.len() > 3 { ", ..." } else { "" };
+    Ok(DirKind::Foreign(format!(
+        "it holds files activepref did not write ({}{more}) and no {MARKER}",
+        shown.join(", ")
+    )))
+}
+
+/// The names in `dir`, sorted.
+fn entries(dir: &Path) -> Result<Vec<String>, RunError> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .map_err(|error| RunError::Io {
+            action: "list",
+            path: dir.to_path_buf(),
+            error,
+        })?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// True for a file activepref writes in the folder `folder` of a results directory.
+fn is_ours(folder: &str, name: &str) -> bool {
+    if name.ends_with(".partial") {
+        return true;
+    }
+    match folder {
+        "runs" => name.contains("__seed"),
+        "cache" => name.starts_with("knn-index-") && name.ends_with(".bin"),
+        "report" => {
+            let stem = name.split('.').next().unwrap_or("");
+            matches!(
+                stem,
+                "curves" | "batches" | "summary" | "prefix" | "results" | "missing"
+            ) || stem.starts_with("curve-")
+        }
+        _ => false,
+    }
+}
+
+/// Removes what activepref wrote in `out` (see the module docs), and `out` itself when nothing
+/// else is left.
+fn clear_ours(out: &Path) -> Result<(), RunError> {
+    let remove = |path: PathBuf, dir: bool| -> Result<(), RunError> {
+        let r = if dir {
+            fs::remove_dir(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+        r.map_err(|error| RunError::Io {
+            action: "remove",
+            path,
+            error,
+        })
+    };
+    for folder in ["runs", "report", "cache"] {
+        let dir = out.join(folder);
+        if !dir.is_dir() {
+            continue;
+        }
+        for name in entries(&dir)? {
+            if is_ours(folder, &name) && dir.join(&name).is_file() {
+                remove(dir.join(&name), false)?;
+            }
+        }
+        if entries(&dir)?.is_empty() {
+            remove(dir, true)?;
+        }
+    }
+    for name in [MARKER, "config.resolved.yaml"] {
+        if out.join(name).is_file() {
+            remove(out.join(name), false)?;
+        }
+    }
+    for name in entries(out)? {
+        if name.ends_with(".partial") {
+            remove(out.join(name), false)?;
+        }
+    }
+    if entries(out)?.is_empty() {
+        remove(out.to_path_buf(), true)?;
+    }
+    Ok(())
+}
+
+/// Refuses `--fresh` on a directory whose deletion could cost the user more than results: the
+/// working directory or a parent of it, a directory holding the experiment file, a git work tree.
+fn guard_fresh(out: &Path, experiment: Option<&Path>) -> Result<(), RunError> {
+    let refuse = |why: String| {
+        Err(RunError::UnsafeFresh {
+            out: out.to_path_buf(),
+            why,
+        })
+    };
+    let Ok(abs) = fs::canonicalize(out) else {
+        return Ok(());
+    };
+    if let Ok(cwd) = std::env::current_dir().and_then(fs::canonicalize)
+        && cwd.starts_with(&abs)
+    {
+        return refuse("it is the working directory or one of its parents".into());
+    }
+    if let Some(exp) = experiment
+        && let Ok(exp) = fs::canonicalize(exp)
+        && exp.starts_with(&abs)
+    {
+        return refuse(format!("it holds the experiment file {}", exp.display()));
+    }
+    if abs.join(".git").exists() {
+        return refuse("it is a git work tree".into());
+    }
+    Ok(())
+}
+
+/// The writer's process id in a temporary file's name (`<name>.<pid>.partial`).
+fn writer_pid(name: &str) -> Option<u32> {
+    name.strip_suffix(".partial")?
+        .rsplit('.')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// True when process `pid` is known not to run on this machine (Linux's `/proc`; elsewhere
+/// nothing is known).
+fn writer_gone(pid: u32) -> bool {
+    pid != std::process::id()
+        && Path::new("/proc/self").exists()
+        && !Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// Removes the `*.partial` files under `out` (and its `runs/`, `report/`, `cache/`) that a dead
+/// process left: untouched for `older_than`, or for [`DEAD_WRITER_GRACE`] when their writer is
+/// not running here. Returns how many.
+pub fn remove_stale_partials(out: &Path, older_than: Duration) -> usize {
+    let now = SystemTime::now();
+    let mut removed = 0;
+    for dir in [
+        out.to_path_buf(),
+        out.join("runs"),
+        out.join("report"),
+        out.join("cache"),
+    ] {
+        let Ok(it) = fs::read_dir(&dir) else { continue };
+        for e in it.flatten() {
+            let path = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !name.ends_with(".partial") {
+                continue;
+            }
+            let Ok(age) = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .map(|t| now.duration_since(t).unwrap_or_default())
+            else {
+                continue;
+            };
+            let stale = age >= older_than
+                || (age >= DEAD_WRITER_GRACE && writer_pid(&name).is_some_and(writer_gone));
+            if stale && fs::remove_file(&path).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
+/// Gets `out` ready for `cfg`'s runs: refuses a foreign directory or one of another benchmark,
+/// applies `--fresh` (only to what activepref wrote), removes stale temporaries and writes the
+/// marker.
+///
+/// # Errors
+/// [`RunError::Foreign`], [`RunError::OtherBenchmark`], [`RunError::UnsafeFresh`], or an I/O
+/// error naming the path.
+pub(crate) fn prepare(
+    out: &Path,
+    cfg: &ExperimentConfig,
+    opts: &RunOptions,
+) -> Result<(), RunError> {
+    cfg.check_output_dir()?;
+    let kind = classify(out)?;
+    if let DirKind::Foreign(why) = &kind {
+        return Err(RunError::Foreign {
+            out: out.to_path_buf(),
+            why: why.clone(),
+        });
+    }
+    if opts.fresh {
+        if let DirKind::Ours(_) = kind {
+            guard_fresh(out, opts.experiment_file.as_deref())?;
+            clear_ours(out)?;
+        }
+    } else if let DirKind::Ours(found) = &kind {
+        let now = ResultsMarker::of(cfg);
+        let was = match found {
+            Some(m) => Some((
+                m.experiment.clone(),
+                m.benchmark.clone(),
+                m.benchmark_id.clone(),
+            )),
+            // From before markers: the resolved configuration says which benchmark it ran.
+            None => fs::read_to_string(out.join("config.resolved.yaml"))
+                .ok()
+                .and_then(|t| {
+                    ExperimentConfig::parse_unchecked(&t, &out.join("config.resolved.yaml")).ok()
+                })
+                .map(|c| {
+                    (
+                        c.name.clone(),
+                        c.benchmark_kind().to_string(),
+                        c.benchmark_id(),
+                    )
+                }),
+        };
+        if let Some((experiment, kind, id)) = was
+            && id != now.benchmark_id
+        {
+            return Err(RunError::OtherBenchmark {
+                out: out.to_path_buf(),
+                experiment,
+                benchmark: format!("{kind} {id}"),
+                now: format!("{} {}", now.benchmark, now.benchmark_id),
+            });
+        }
+    }
+    let runs = out.join("runs");
+    fs::create_dir_all(&runs).map_err(|error| RunError::Io {
+        action: "create",
+        path: runs,
+        error,
+    })?;
+    remove_stale_partials(out, STALE_PARTIAL);
+    let marker =
+        serde_json::to_string_pretty(&ResultsMarker::of(cfg)).expect("a marker serialises");
+    crate::runner::write_file(&out.join(MARKER), format!("{marker}\n").as_bytes())
+}
+
+/// The second line of `runs/<stem>.run-id`: the run file's length and FNV-1a hash.
+pub(crate) fn run_file_seal(bytes: &[u8]) -> String {
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{} {hash:016x}", bytes.len())
+}
+
+/// Whether a run's files can be trusted as a finished run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunFileState {
+    /// The run file exists and matches its seal (or predates seals and has every round).
+    Finished,
+    /// No run file: not started, or still running.
+    NotFinished,
+    /// Made with another configuration (its run id differs).
+    OtherConfig,
+    /// The run file does not match what was recorded when it finished (`why`).
+    Damaged(String),
+}
+
+impl RunFileState {
+    /// One phrase for a user: why a run is not in a report.
+    pub fn describe(&self) -> &str {
+        match self {
+            RunFileState::Finished => "finished",
+            RunFileState::NotFinished => "not finished",
+            RunFileState::OtherConfig => "made with another configuration",
+            RunFileState::Damaged(why) => why,
+        }
+    }
+}
+
+/// The state of run `stem` in `runs_dir`, whose id should be `run_id` (None: do not check it) and
+/// whose run file should have `rounds` rows (None: unknown; only checked for run files from
+/// before seals).
+pub fn run_file_state(
+    runs_dir: &Path,
+    stem: &str,
+    run_id: Option<&str>,
+    rounds: Option<usize>,
+) -> RunFileState {
+    let Ok(bytes) = fs::read(runs_dir.join(format!("{stem}.csv"))) else {
+        return RunFileState::NotFinished;
+    };
+    let recorded = fs::read_to_string(runs_dir.join(format!("{stem}.run-id"))).ok();
+    let mut lines = recorded.as_deref().unwrap_or("").lines();
+    if let (Some(want), Some(id)) = (run_id, lines.next())
+        && id.trim() != want
+    {
+        return RunFileState::OtherConfig;
+    }
+    match lines.next() {
+        Some(seal) if seal.trim() != run_file_seal(&bytes) => RunFileState::Damaged(
+            "its run file does not match the length and hash recorded when it finished (truncated or edited)".into(),
+        ),
+        Some(_) => RunFileState::Finished,
+        None => {
+            // From before seals: a complete file has a header and one row per round.
+            let rows = bytes
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .count()
+                .saturating_sub(1);
+            let complete = bytes.ends_with(b"\n") && rows > 0;
+            match rounds {
+                Some(r) if r != rows || !complete => RunFileState::Damaged(format!(
+                    "its run file has {rows} complete rows, not {r} (truncated)"
+                )),
+                None if !complete => {
+                    RunFileState::Damaged("its run file ends mid-row (truncated)".into())
+                }
+                _ => RunFileState::Finished,
+            }
+        }
+    }
+}
+
+/// The runs a report of `dir` should show, and why the others of `cfg` are left out.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReportableRuns {
+    /// (policy label, seed) of every finished, trustworthy run of `cfg`, in plan order.
+    pub finished: Vec<(String, u64)>,
+    /// One line per expected run that is not shown: `balpm seed 23: not finished`.
+    pub missing: Vec<String>,
+    /// The sweep grid point the directory holds (from its marker), if any.
+    pub variant: Option<String>,
+}
+
+/// Which of `cfg`'s runs in `dir` a report may show. `cfg` is the directory's own
+/// `config.resolved.yaml`; with a marker, each run's id is checked too (the marker gives the
+/// sweep grid point that the id depends on).
+///
+/// # Errors
+/// The marker exists but is not activepref's.
+pub fn reportable_runs(cfg: &ExperimentConfig, dir: &Path) -> Result<ReportableRuns, RunError> {
+    let marker = ResultsMarker::read(dir)?;
+    let mut cfg = cfg.clone();
+    if let Some(m) = &marker {
+        cfg.variant = m.variant.clone();
+    }
+    let rounds = cfg.known_rounds_per_run();
+    let runs_dir = dir.join("runs");
+    let mut out = ReportableRuns {
+        variant: cfg.variant.clone(),
+        ..ReportableRuns::default()
+    };
+    for label in cfg.policy_labels() {
+        for &seed in &cfg.seeds {
+            let stem = format!("{label}__seed{seed}");
+            let id = marker.as_ref().map(|_| cfg.run_id(&label, seed));
+            match run_file_state(&runs_dir, &stem, id.as_deref(), rounds) {
+                RunFileState::Finished => out.finished.push((label.clone(), seed)),
+                other => out
+                    .missing
+                    .push(format!("{label} seed {seed}: {}", other.describe())),
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("activepref-rd-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn fresh_never_clears_the_working_directory_or_a_parent() {
+        let e = guard_fresh(Path::new("."), None).unwrap_err().to_string();
+        assert!(
+            e.contains("the working directory or one of its parents"),
+            "{e}"
+        );
+        let e = guard_fresh(Path::new(".."), None).unwrap_err().to_string();
+        assert!(
+            e.contains("the working directory or one of its parents"),
+            "{e}"
+        );
+        // A directory that does not exist has nothing to lose.
+        assert!(guard_fresh(Path::new("/nonexistent/activepref"), None).is_ok());
+    }
+
+    #[test]
+    fn stale_temporaries_of_dead_writers_are_removed_and_live_ones_kept() {
+        let dir = scratch("partials");
+        fs::create_dir_all(dir.join("runs")).unwrap();
+        let old = SystemTime::now() - Duration::from_secs(3_600);
+        let touch = |name: &str, at: SystemTime| {
+            let path = dir.join(name);
+            fs::write(&path, "half").unwrap();
+            fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(at)
+                .unwrap();
+        };
+        // Untouched for an hour: stale whoever wrote it.
+        touch("runs/a__seed1.csv.123.partial", old);
+        // Ours, just written: a live writer's temporary.
+        touch(
+            &format!("config.resolved.yaml.{}.partial", std::process::id()),
+            SystemTime::now(),
+        );
+        // A process id that cannot exist, a minute old: its writer is gone.
+        touch(
+            "curves.png.4294967295.partial",
+            SystemTime::now() - Duration::from_secs(60),
+        );
+        // The same, but written a moment ago: kept (a writer on another node may still rename it).
+        touch("summary.md.4294967294.partial", SystemTime::now());
+        assert_eq!(remove_stale_partials(&dir, STALE_PARTIAL), 2);
+        let mut left = entries(&dir).unwrap();
+        left.retain(|n| n.ends_with(".partial"));
+        assert_eq!(
+            left,
+            [
+                format!("config.resolved.yaml.{}.partial", std::process::id()),
+                "summary.md.4294967294.partial".to_string()
+            ]
+        );
+        assert_eq!(writer_pid("x.csv.42.partial"), Some(42));
+        assert_eq!(writer_pid("x.csv.partial"), None);
+    }
+
+    #[test]
+    fn run_files_from_before_seals_are_checked_by_their_rows() {
+        let dir = scratch("legacy");
+        let csv = "policy,seed,round\nr,1,0\nr,1,1\n";
+        fs::write(dir.join("r__seed1.csv"), csv).unwrap();
+        fs::write(dir.join("r__seed1.run-id"), "abc\n").unwrap();
+        assert_eq!(
+            run_file_state(&dir, "r__seed1", Some("abc"), Some(2)),
+            RunFileState::Finished
+        );
+        assert_eq!(
+            run_file_state(&dir, "r__seed1", None, None),
+            RunFileState::Finished
+        );
+        assert_eq!(
+            run_file_state(&dir, "r__seed1", Some("abd"), Some(2)),
+            RunFileState::OtherConfig
+        );
+        assert!(matches!(
+            run_file_state(&dir, "r__seed1", None, Some(3)),
+            RunFileState::Damaged(w) if w.contains("2 complete rows, not 3")
+        ));
+        fs::write(dir.join("r__seed1.csv"), &csv[..csv.len() - 3]).unwrap();
+        assert!(matches!(
+            run_file_state(&dir, "r__seed1", None, None),
+            RunFileState::Damaged(_)
+        ));
+        assert_eq!(
+            run_file_state(&dir, "r__seed2", None, None),
+            RunFileState::NotFinished
+        );
+        // With a seal, one changed byte is enough.
+        fs::write(dir.join("r__seed1.csv"), csv).unwrap();
+        fs::write(
+            dir.join("r__seed1.run-id"),
+            format!("abc\n{}\n", run_file_seal(csv.as_bytes())),
+        )
+        .unwrap();
+        assert_eq!(
+            run_file_state(&dir, "r__seed1", Some("abc"), None),
+            RunFileState::Finished
+        );
+        fs::write(dir.join("r__seed1.csv"), csv.replace("r,1,1", "r,1,2")).unwrap();
+        assert!(matches!(
+            run_file_state(&dir, "r__seed1", Some("abc"), None),
+            RunFileState::Damaged(_)
+        ));
+    }
+}
