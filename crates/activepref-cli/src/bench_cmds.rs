@@ -206,11 +206,9 @@ fn torch_pass(python: &Path, n: usize, d: usize) -> anyhow::Result<f64> {
 }
 
 pub fn bench_knn(args: &BenchKnnArgs) -> anyhow::Result<()> {
-    if args.pool <= PAPER_BATCH || args.dim == 0 || args.dup == 0 {
-        return Err(anyhow!(
-            "--pool must exceed {PAPER_BATCH} and --dim, --dup must be at least 1"
-        ));
-    }
+    crate::bounded("--pool", args.pool, PAPER_BATCH + 1, 10_000_000)?;
+    crate::bounded("--dim", args.dim, 1, 65_536)?;
+    crate::bounded("--dup", args.dup, 1, args.pool)?;
     std::fs::create_dir_all(&args.out)
         .map_err(|e| anyhow!("{}: cannot create ({e})", args.out.display()))?;
     let threads = rayon::current_num_threads();
@@ -342,11 +340,10 @@ pub struct BenchModelArgs {
 pub fn bench_model(args: &BenchModelArgs) -> anyhow::Result<()> {
     use activepref_benches::random_split;
     use activepref_model::{EnsembleConfig, TrainConfig};
-    if args.dim == 0 || args.members == 0 || args.pairs == 0 || args.rows == 0 {
-        return Err(anyhow!(
-            "--dim, --members, --pairs and --rows must be at least 1"
-        ));
-    }
+    crate::bounded("--dim", args.dim, 1, 65_536)?;
+    crate::bounded("--members", args.members, 1, 1_000)?;
+    crate::bounded("--pairs", args.pairs, 1, 10_000_000)?;
+    crate::bounded("--rows", args.rows, 1, 10_000_000)?;
     let burn_device = args
         .device
         .burn_device()

@@ -451,6 +451,7 @@ pub fn bench_load_one(file: &Path) -> anyhow::Result<()> {
 /// Generates a summarize-from-feedback file of `records` comparisons (JSON lines, and the same
 /// data as parquet), loads each in a fresh child process, and reports records/s and peak memory.
 pub fn bench_data(records: usize, dir: &Path) -> anyhow::Result<()> {
+    crate::bounded("--records", records, 1, 100_000_000)?;
     std::fs::create_dir_all(dir).map_err(|e| anyhow!("{}: cannot create ({e})", dir.display()))?;
     let jsonl = dir.join(format!("summarize-{records}.jsonl"));
     let parquet = dir.join(format!("summarize-{records}.parquet"));
@@ -546,9 +547,7 @@ pub fn featurize(a: &FeaturizeArgs) -> anyhow::Result<()> {
         .device
         .burn_device()
         .map_err(|e| anyhow!("--device: {e}"))?;
-    if a.batch_size == 0 {
-        return Err(anyhow!("--batch-size: must be at least 1"));
-    }
+    crate::bounded("--batch-size", a.batch_size, 1, 65_536)?;
     // Data first: a bad dataset should fail before the model loads.
     let data = load_dataset(a.format, a.path, a.columns)?;
     let mut enc = TextEncoder::load(a.model, &device)?;

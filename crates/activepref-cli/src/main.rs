@@ -30,6 +30,13 @@ mod bench_cmds;
 mod data_cmds;
 mod sweep_cmds;
 
+/// Checks a numeric flag against the range that makes sense, with the range in the error
+/// (`--threads: is 0; must be between 1 and 1024`), as the experiment file checks its numbers.
+pub(crate) fn bounded(flag: &str, value: usize, min: usize, max: usize) -> anyhow::Result<()> {
+    activepref_core::FieldError::check_count(flag, value, min, max)
+        .map_err(|e| anyhow!("{}: {}", e.field, e.message))
+}
+
 /// `println!` that ignores a closed stdout (`activepref policies | head` must not panic).
 #[macro_export]
 macro_rules! say {
@@ -422,9 +429,7 @@ pub(crate) fn report(
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(n) = cli.threads {
-        if n == 0 {
-            return Err(anyhow!("--threads: must be at least 1"));
-        }
+        bounded("--threads", n, 1, 1_024)?;
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build_global()

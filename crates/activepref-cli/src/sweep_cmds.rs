@@ -70,6 +70,9 @@ fn load(experiment: &Path, out: Option<&Path>) -> anyhow::Result<Sweep> {
 /// `activepref run`: every variant of the file (or only the runs named by `--only`), then each
 /// variant's report. A failed run is reported at the end; the others are kept.
 pub fn run(a: &RunArgs) -> anyhow::Result<()> {
+    if let Some(m) = a.max_rounds {
+        crate::bounded("--max-rounds", m, 1, 1_000_000)?;
+    }
     if a.fresh && !a.only.is_empty() {
         bail!(
             "--fresh cannot be combined with --only: a single run would delete every other run's results"
@@ -478,8 +481,17 @@ pub fn slurm(experiment: &Path, out: &Path, flags: SlurmFlags) -> anyhow::Result
     r.mem = flags.mem.unwrap_or(r.mem);
     r.gpus = flags.gpus.or(r.gpus);
     r.max_parallel = flags.max_parallel.or(r.max_parallel);
-    if r.cpus_per_task == 0 || r.max_parallel == Some(0) {
-        bail!("--cpus-per-task and --max-parallel must be at least 1");
+    crate::bounded(
+        "--cpus-per-task (slurm.cpus_per_task)",
+        r.cpus_per_task,
+        1,
+        1_024,
+    )?;
+    if let Some(m) = r.max_parallel {
+        crate::bounded("--max-parallel (slurm.max_parallel)", m, 1, 1_000_000)?;
+    }
+    if let Some(g) = r.gpus {
+        crate::bounded("--gpus (slurm.gpus)", g, 1, 64)?;
     }
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let base = sweep

@@ -96,6 +96,11 @@ impl Progress {
         }
     }
 
+    /// A status shown on the bar only (too frequent for a batch log).
+    pub(crate) fn status(&self, msg: String) {
+        self.bar.set_message(msg);
+    }
+
     /// A line that must be seen whatever the mode (warnings and errors).
     pub(crate) fn println(&self, msg: String) {
         match self.mode {

@@ -893,7 +893,7 @@ fn drive<R: ResumableRun>(
     let timings_path = runs_dir.join(format!("{stem}.timings.csv"));
     write_file(&timings_path, &csv_bytes(&timings, &timings_path)?)?;
     // The pair loop's acquired dataset and prefix evaluation (fresh models: it can take a while).
-    bar.message(format!("{stem}: writing what it acquired"));
+    bar.status(format!("{stem}: writing what it acquired"));
     run.write_artefacts(runs_dir, stem)?;
     let run_path = runs_dir.join(format!("{stem}.csv"));
     let bytes = run.csv(&records, &run_path)?;
