@@ -211,11 +211,13 @@ impl PolicySpec {
                     _ => Ok(()),
                 }
             }
-            PolicySpec::SampleThenRank(p) if p.group_size == 0 => {
-                bad("group_size", "must be at least 1".into())
+            PolicySpec::SampleThenRank(p) => {
+                FieldError::check_count("group_size", p.group_size, 1, pool_size.max(1))
             }
-            PolicySpec::Batchbald(c) if c.max_configurations < 2 => {
-                bad("max_configurations", "must be at least 2".into())
+            PolicySpec::Batchbald(c) => {
+                // The joint distribution over configurations is a dense [configurations, members]
+                // table per candidate: 2^24 is already 128 MB per member.
+                FieldError::check_count("max_configurations", c.max_configurations, 2, 1 << 24)
             }
             PolicySpec::Balpm(c) => {
                 if c.k == 0 {

@@ -319,7 +319,13 @@ pub fn bench_knn(args: &BenchKnnArgs) -> anyhow::Result<()> {
         );
     }
     let path = args.out.join("bench-knn.csv");
-    std::fs::write(&path, csv).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    activepref_core::io::write_atomic_bytes(&path, csv.as_bytes()).map_err(|e| {
+        anyhow!(
+            "{}: cannot write ({})",
+            path.display(),
+            activepref_core::io::describe(&e)
+        )
+    })?;
     say!("wrote {}", path.display());
     Ok(())
 }

@@ -518,7 +518,13 @@ pub fn bench_data(records: usize, dir: &Path) -> anyhow::Result<()> {
         ));
     }
     let report = dir.join("load-bench.csv");
-    std::fs::write(&report, csv).map_err(|e| anyhow!("{}: {e}", report.display()))?;
+    activepref_core::io::write_atomic_bytes(&report, csv.as_bytes()).map_err(|e| {
+        anyhow!(
+            "{}: cannot write ({})",
+            report.display(),
+            activepref_core::io::describe(&e)
+        )
+    })?;
     say!("wrote {}", report.display());
     Ok(())
 }

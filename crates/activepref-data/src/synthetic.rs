@@ -191,6 +191,33 @@ impl SyntheticPoolConfig {
                 return bad(field, "must be at least 1");
             }
         }
+        // Upper bounds: far beyond any paper (TL;DR is 92,858 pool comparisons of 4,096-d
+        // features), small enough that a typo is refused instead of allocating for hours.
+        for (field, v, max) in [
+            ("prompt_dim", self.prompt_dim, 65_536),
+            ("response_dim", self.response_dim, 65_536),
+            ("reward_hidden", self.reward_hidden, 65_536),
+            ("clusters", self.clusters, 1_000_000),
+            (
+                "max_comparisons_per_prompt",
+                self.max_comparisons_per_prompt,
+                10_000,
+            ),
+            ("pool_prompts", self.pool_prompts, 10_000_000),
+            ("validation_prompts", self.validation_prompts, 10_000_000),
+            ("test_prompts", self.test_prompts, 10_000_000),
+            ("ood_prompts", self.ood_prompts, 10_000_000),
+            ("pool_comparisons", self.pool_comparisons, 10_000_000),
+            (
+                "validation_comparisons",
+                self.validation_comparisons,
+                10_000_000,
+            ),
+            ("test_comparisons", self.test_comparisons, 10_000_000),
+            ("ood_comparisons", self.ood_comparisons, 10_000_000),
+        ] {
+            FieldError::check_count(field, v, 0, max)?;
+        }
         let finite_nonneg = [
             ("cluster_zipf", self.cluster_zipf),
             ("cluster_spread", self.cluster_spread),

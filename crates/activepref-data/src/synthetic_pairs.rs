@@ -102,7 +102,9 @@ impl SyntheticPairConfig {
             if v == 0 {
                 return Err(FieldError::new(f, "must be at least 1"));
             }
+            FieldError::check_count(f, v, 1, 10_000_000)?;
         }
+        FieldError::check_count("responses_per_prompt", self.responses_per_prompt, 2, 1_000)?;
         if !(self.judge_noise.is_finite() && (0.0..=1e6).contains(&self.judge_noise)) {
             return Err(FieldError::new(
                 "judge_noise",
