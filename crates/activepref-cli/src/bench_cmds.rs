@@ -319,13 +319,7 @@ pub fn bench_knn(args: &BenchKnnArgs) -> anyhow::Result<()> {
         );
     }
     let path = args.out.join("bench-knn.csv");
-    activepref_core::io::write_atomic_bytes(&path, csv.as_bytes()).map_err(|e| {
-        anyhow!(
-            "{}: cannot write ({})",
-            path.display(),
-            activepref_core::io::describe(&e)
-        )
-    })?;
+    crate::write_file(&path, csv.as_bytes())?;
     say!("wrote {}", path.display());
     Ok(())
 }

@@ -518,13 +518,7 @@ pub fn bench_data(records: usize, dir: &Path) -> anyhow::Result<()> {
         ));
     }
     let report = dir.join("load-bench.csv");
-    activepref_core::io::write_atomic_bytes(&report, csv.as_bytes()).map_err(|e| {
-        anyhow!(
-            "{}: cannot write ({})",
-            report.display(),
-            activepref_core::io::describe(&e)
-        )
-    })?;
+    crate::write_file(&report, csv.as_bytes())?;
     say!("wrote {}", report.display());
     Ok(())
 }

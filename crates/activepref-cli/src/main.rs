@@ -374,7 +374,7 @@ pub(crate) fn report(
     }
     if !runs.missing.is_empty() {
         eprintln!(
-            "warning: {}: {} expected run(s) left out of the report ({}{}); `activepref run` on the same file finishes them",
+            "warning: {}: {} expected run(s) left out of the report ({}{}); `activepref run` on the same file finishes them (with --rerun for runs of another configuration)",
             dir.display(),
             runs.missing.len(),
             runs.missing
@@ -415,16 +415,35 @@ pub(crate) fn report(
     for f in write_report(dir, &opts)? {
         say!("wrote {}", f.display());
     }
-    let table = write_results_parquet(
+    export_table(
         &[ExportedRuns {
             grid_point: opts.variant.as_deref().unwrap_or(""),
             dir,
             runs: opts.runs.as_deref().unwrap_or(&[]),
         }],
         &dir.join("report").join("results.parquet"),
-    )?;
-    say!("wrote {}", table.display());
+    );
     Ok(opts)
+}
+
+/// Writes `results.parquet`; a failure (run files of an older version with other columns) is a
+/// warning, since the figures and tables are already written.
+fn export_table(sources: &[ExportedRuns], out: &Path) {
+    match write_results_parquet(sources, out) {
+        Ok(table) => say!("wrote {}", table.display()),
+        Err(e) => eprintln!("warning: results.parquet not written: {e}"),
+    }
+}
+
+/// Writes `bytes` to `path` atomically; the error names the file and says when the disk is full.
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    activepref_core::io::write_atomic_bytes(path, bytes).map_err(|e| {
+        anyhow!(
+            "{}: cannot write ({})",
+            path.display(),
+            activepref_core::io::describe(&e)
+        )
+    })
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -641,8 +660,7 @@ pub(crate) fn report_results(results: &Path, over: ReportOverrides) -> anyhow::R
         })
         .collect();
     if !all.is_empty() {
-        let table = write_results_parquet(&all, &results.join("results.parquet"))?;
-        say!("wrote {}", table.display());
+        export_table(&all, &results.join("results.parquet"));
     }
     for (grid, points, opts) in grids {
         let name = grid

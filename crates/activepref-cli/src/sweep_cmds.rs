@@ -206,6 +206,35 @@ fn resume_hint_on_interrupt(experiment: &Path) {
 /// to order the ablation tables and to name grid points that have not run).
 fn write_sweep_manifest(experiment: &Path, sweep: &Sweep) -> anyhow::Result<()> {
     let root = sweep_root(sweep);
+    let path = root.join(activepref_experiment::results_dir::SWEEP_MANIFEST);
+    // The root holds the grids' folders, this manifest and the sweep's results.parquet; a
+    // directory that holds anything else is not activepref's to write into.
+    let grids: HashSet<&str> = sweep
+        .variants
+        .iter()
+        .filter_map(|v| v.name.split('/').next())
+        .collect();
+    if !path.exists()
+        && let Ok(entries) = std::fs::read_dir(&root)
+    {
+        let foreign: Vec<String> = entries
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .filter(|n| !grids.contains(n.as_str()) && n != "results.parquet")
+            .collect();
+        if !foreign.is_empty() {
+            bail!(
+                "{}: it holds files activepref did not write ({}) and no {}; activepref neither writes into nor deletes anything in a directory it did not make: choose another output_dir or --out",
+                root.display(),
+                foreign
+                    .iter()
+                    .take(3)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                activepref_experiment::results_dir::SWEEP_MANIFEST
+            );
+        }
+    }
     std::fs::create_dir_all(&root)
         .map_err(|e| anyhow!("{}: cannot create ({e})", root.display()))?;
     let doc = serde_json::json!({
@@ -213,14 +242,7 @@ fn write_sweep_manifest(experiment: &Path, sweep: &Sweep) -> anyhow::Result<()> 
         "experiment": experiment.display().to_string(),
         "variants": sweep.variants.iter().map(|v| v.name.clone()).collect::<Vec<_>>(),
     });
-    let path = root.join(activepref_experiment::results_dir::SWEEP_MANIFEST);
-    activepref_core::io::write_atomic_bytes(&path, format!("{doc:#}\n").as_bytes()).map_err(|e| {
-        anyhow!(
-            "{}: cannot write ({})",
-            path.display(),
-            activepref_core::io::describe(&e)
-        )
-    })
+    crate::write_file(&path, format!("{doc:#}\n").as_bytes())
 }
 
 /// The results root of a sweep: the directory that holds `<grid>/<point>/` (or the single
@@ -359,8 +381,7 @@ pub struct SlurmFlags {
 fn resources_of(experiment: &Path) -> anyhow::Result<SlurmResources> {
     let text = std::fs::read_to_string(experiment)
         .map_err(|e| anyhow!("{}: cannot read ({e})", experiment.display()))?;
-    let root: yaml_serde::Value = yaml_serde::from_str(text.trim_start_matches('\u{feff}'))
-        .map_err(|e| anyhow!("{}: {e}", experiment.display()))?;
+    let root = activepref_experiment::yaml_value(&text, experiment)?;
     match root.get("slurm") {
         None => Ok(SlurmResources::default()),
         Some(v) => yaml_serde::from_value(v.clone())
@@ -518,8 +539,7 @@ pub fn slurm(experiment: &Path, out: &Path, flags: SlurmFlags) -> anyhow::Result
     };
     for (name, text, exec) in slurm_files(&paths, &base.name, &ids, &r) {
         let path = out.join(&name);
-        activepref_core::io::write_atomic_bytes(&path, text.as_bytes())
-            .map_err(|e| anyhow!("{}: cannot write ({e})", path.display()))?;
+        crate::write_file(&path, text.as_bytes())?;
         if exec {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))

@@ -4,16 +4,47 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-/// The temporary file [`write_atomic`] writes before the rename: `<name>.<pid>.partial`, beside
-/// `path`. The process id keeps two processes that write the same file at once (array tasks of a
-/// sweep sharing a results directory or a kNN index cache) from writing into one temporary file.
+/// This machine's name as it appears in temporary file names: letters, digits and `-` only
+/// (Linux's `/proc/sys/kernel/hostname`; `host` where it cannot be read).
+pub fn host_tag() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let tag: String = name
+            .trim()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        if tag.is_empty() { "host".into() } else { tag }
+    })
+}
+
+/// The temporary file [`write_atomic`] writes before the rename: `<name>.<host>-<pid>.partial`,
+/// beside `path`. Host and process id keep two processes that write the same file at once (array
+/// tasks of a sweep on several nodes sharing a results directory or a kNN index cache) from
+/// writing into one temporary file, and tell a later run whose temporary a leftover is.
 pub fn partial_path(path: &Path) -> PathBuf {
     let mut name = path
         .file_name()
         .map(|n| n.to_os_string())
         .unwrap_or_default();
-    name.push(format!(".{}.partial", std::process::id()));
+    name.push(format!(".{}-{}.partial", host_tag(), std::process::id()));
     path.with_file_name(name)
+}
+
+/// The writer of a temporary file named by [`partial_path`]: `(host, process id)`.
+pub fn partial_writer(name: &str) -> Option<(&str, u32)> {
+    let tag = name.strip_suffix(".partial")?.rsplit('.').next()?;
+    let (host, pid) = tag.rsplit_once('-')?;
+    Some((host, pid.parse().ok()?))
+}
+
+/// FNV-1a (64 bit) of a byte string: the stable, dependency-free hash behind run ids, run-file
+/// seals and per-row random streams.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Writes `path` so that a reader (or a run killed half-way) never sees half a file: `write` fills
@@ -66,10 +97,20 @@ mod tests {
         write_atomic_bytes(&path, b"x").unwrap();
         write_atomic_bytes(&path, b"y").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"y");
+        let tmp = partial_path(&path);
         assert_eq!(
-            partial_path(&path),
-            dir.join(format!("a.csv.{}.partial", std::process::id()))
+            tmp,
+            dir.join(format!(
+                "a.csv.{}-{}.partial",
+                host_tag(),
+                std::process::id()
+            ))
         );
+        let name = tmp.file_name().unwrap().to_str().unwrap();
+        assert_eq!(partial_writer(name), Some((host_tag(), std::process::id())));
+        assert_eq!(partial_writer("a.csv.partial"), None);
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
         assert!(!partial_path(&path).exists());
         // A failing writer leaves the old file and no temporary.
         let err = write_atomic(&path, |w| {

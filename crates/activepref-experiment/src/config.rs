@@ -576,7 +576,10 @@ fn has_merge_key(text: &str) -> bool {
 }
 
 /// The YAML value of an experiment file (byte-order mark dropped, merge keys applied).
-pub(crate) fn yaml_value(text: &str, path: &Path) -> Result<yaml_serde::Value, ConfigError> {
+///
+/// # Errors
+/// The text is not YAML, or a merge key does not name a mapping.
+pub fn yaml_value(text: &str, path: &Path) -> Result<yaml_serde::Value, ConfigError> {
     let mut v: yaml_serde::Value =
         yaml_serde::from_str(strip_bom(text)).map_err(|e| yaml_error(&e, path))?;
     v.apply_merge().map_err(|e| yaml_error(&e, path))?;
@@ -604,10 +607,7 @@ pub(crate) fn yaml_error(e: &yaml_serde::Error, path: &Path) -> ConfigError {
 fn stable_hash(v: &serde_json::Value) -> String {
     let mut text = String::new();
     canonical_json(v, &mut text);
-    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("{:012x}", hash >> 16)
+    format!("{:012x}", activepref_core::io::fnv1a(text.as_bytes()) >> 16)
 }
 
 /// JSON text with every object's keys sorted, so that equal values give equal bytes whatever the

@@ -70,8 +70,9 @@ pub fn write_results_parquet(
     }
     // polars reads the CSV (types inferred from the values) and writes Parquet into a temporary
     // file that is renamed over `out`.
-    let csv_tmp = partial_path(&out.with_extension("csv"));
-    let csv_tmp = csv_tmp.with_extension("partial.csv");
+    // `<out>.<host>-<pid>.partial.csv`: a temporary like every other (cleaned after a kill), with
+    // the extension polars reads it by.
+    let csv_tmp = partial_path(out).with_extension("partial.csv");
     let io = |action: &'static str, path: &Path| {
         let path = path.to_path_buf();
         move |error| RunError::Io {

@@ -12,7 +12,9 @@ pub mod results_dir;
 mod runner;
 mod sweep;
 
-pub use config::{Benchmark, BenchmarkSpec, ConfigError, ExperimentConfig, ReportSection};
+pub use config::{
+    Benchmark, BenchmarkSpec, ConfigError, ExperimentConfig, ReportSection, yaml_value,
+};
 pub use export::{ExportedRuns, write_results_parquet};
 pub use progress::SlowNotice;
 pub use runner::{PairRunRow, RunError, RunOptions, RunRow, RunSummary, run_experiment};

@@ -34,6 +34,15 @@ pub(crate) struct Progress {
     prefix: String,
 }
 
+/// `[grid point 2/6 beta/beta=0.1] ` before every progress line of a sweep (empty: nothing).
+pub(crate) fn bracketed(prefix: &str) -> String {
+    if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("[{prefix}] ")
+    }
+}
+
 /// `1 h 02 min`, `3 min 20 s`, `12.5 s`.
 pub(crate) fn human(d: Duration) -> String {
     let s = d.as_secs_f64();
@@ -70,11 +79,7 @@ impl Progress {
             )
             .expect("valid template"),
         );
-        let prefix = if prefix.is_empty() {
-            String::new()
-        } else {
-            format!("[{prefix}] ")
-        };
+        let prefix = bracketed(prefix);
         bar.set_prefix(prefix.clone());
         Self {
             mode,
@@ -176,8 +181,12 @@ impl SlowNotice {
         Self { state, what }
     }
 
-    /// The step ended (successfully or not).
-    pub fn done(self) {
+    /// The step ended (successfully or not); dropping the notice says the same.
+    pub fn done(self) {}
+}
+
+impl Drop for SlowNotice {
+    fn drop(&mut self) {
         let (lock, cv) = &*self.state;
         let started = lock.lock().expect("no poisoned lock").take();
         cv.notify_all();

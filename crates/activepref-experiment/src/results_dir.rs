@@ -32,10 +32,10 @@ pub const SWEEP_MANIFEST: &str = "activepref-sweep.json";
 /// A `*.partial` file untouched this long belongs to a process that died (a live writer touches
 /// its temporary file at every buffered write, and renames it as soon as it is complete).
 pub const STALE_PARTIAL: Duration = Duration::from_secs(600);
-/// A `*.partial` file whose writer (the process id in its name) is not running on this machine
-/// is stale once untouched this long. The grace keeps a live writer on another node of a shared
-/// file system (a SLURM array) safe: its temporary files are renamed within milliseconds.
-pub const DEAD_WRITER_GRACE: Duration = Duration::from_secs(30);
+/// A `*.partial` file written on this machine by a process that no longer runs is stale once
+/// untouched this long (another machine's temporaries wait for [`STALE_PARTIAL`]: its processes
+/// cannot be seen from here, and a shared file system's clocks and caches may lag).
+pub const DEAD_WRITER_GRACE: Duration = Duration::from_secs(5);
 
 /// What made a results directory (`activepref-results.json`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -75,14 +75,14 @@ impl ResultsMarker {
     pub fn read(dir: &Path) -> Result<Option<Self>, RunError> {
         let path = dir.join(MARKER);
         match fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text)
-                .map(Some)
-                .map_err(|e| RunError::Foreign {
-                    out: dir.to_path_buf(),
-                    why: format!(
-                        "its {MARKER} is not activepref's ({e}); delete that file if the directory is activepref's results"
-                    ),
-                }),
+            Ok(text) => {
+                serde_json::from_str(&text)
+                    .map(Some)
+                    .map_err(|e| RunError::UnreadableMarker {
+                        path: path.clone(),
+                        why: e.to_string(),
+                    })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(error) => Err(RunError::Io {
                 action: "read",
@@ -99,8 +99,9 @@ enum DirKind {
     Missing,
     /// Exists and holds nothing.
     Empty,
-    /// activepref's: with a marker, or (None) from before markers.
-    Ours(Option<ResultsMarker>),
+    /// activepref's: with a marker, from before markers (a `config.resolved.yaml`), or being
+    /// created by another process right now.
+    Ours,
     /// Holds files activepref did not write; the entry names a few of them.
     Foreign(String),
 }
@@ -112,15 +113,23 @@ fn classify(out: &Path) -> Result<DirKind, RunError> {
     if !out.is_dir() {
         return Ok(DirKind::Foreign("it is a file, not a directory".into()));
     }
-    if let Some(marker) = ResultsMarker::read(out)? {
-        return Ok(DirKind::Ours(Some(marker)));
+    if ResultsMarker::read(out)?.is_some() {
+        return Ok(DirKind::Ours);
     }
     if out.join("config.resolved.yaml").is_file() {
-        return Ok(DirKind::Ours(None));
+        return Ok(DirKind::Ours);
     }
     let names = entries(out)?;
     if names.is_empty() {
         return Ok(DirKind::Empty);
+    }
+    // Another process (an array task of the same grid point) is creating it right now: it holds
+    // nothing but activepref's folders and temporaries.
+    if names
+        .iter()
+        .all(|n| matches!(n.as_str(), "runs" | "report" | "cache") || is_ours("", n))
+    {
+        return Ok(DirKind::Ours);
     }
     let shown: Vec<String> = names.iter().take(3).cloned().collect();
     let more = if names.len() > 3 { ", ..." } else { "" };
@@ -144,20 +153,44 @@ fn entries(dir: &Path) -> Result<Vec<String>, RunError> {
     Ok(names)
 }
 
-/// True for a file activepref writes in the folder `folder` of a results directory.
+/// The files of `report/` (besides `curve-<column>.csv`).
+const REPORT_FILES: [&str; 11] = [
+    "curves.png",
+    "curves.svg",
+    "batches.png",
+    "batches.svg",
+    "summary.md",
+    "summary.tex",
+    "prefix.png",
+    "prefix.svg",
+    "prefix.md",
+    "prefix.tex",
+    "results.parquet",
+];
+
+/// True for a file activepref writes in the folder `folder` (`""`: the top) of a results
+/// directory: exact names, or the temporary file of one (`<name>.<host>-<pid>.partial`).
 fn is_ours(folder: &str, name: &str) -> bool {
-    if name.ends_with(".partial") {
-        return true;
-    }
+    let name = match activepref_core::io::partial_writer(name) {
+        Some((host, pid)) => name
+            .strip_suffix(format!(".{host}-{pid}.partial").as_str())
+            .unwrap_or(name),
+        None => name,
+    };
     match folder {
-        "runs" => name.contains("__seed"),
+        "" => name == MARKER || name == "config.resolved.yaml",
+        // `<label>__seed<seed>.<extension>`, the extension one that a run writes.
+        "runs" => name.rsplit_once("__seed").is_some_and(|(label, rest)| {
+            !label.is_empty()
+                && rest.split_once('.').is_some_and(|(seed, ext)| {
+                    !seed.is_empty()
+                        && seed.bytes().all(|b| b.is_ascii_digit())
+                        && crate::runner::RUN_FILE_EXTENSIONS.contains(&ext)
+                })
+        }),
         "cache" => name.starts_with("knn-index-") && name.ends_with(".bin"),
         "report" => {
-            let stem = name.split('.').next().unwrap_or("");
-            matches!(
-                stem,
-                "curves" | "batches" | "summary" | "prefix" | "results" | "missing"
-            ) || stem.starts_with("curve-")
+            REPORT_FILES.contains(&name) || (name.starts_with("curve-") && name.ends_with(".csv"))
         }
         _ => false,
     }
@@ -192,13 +225,8 @@ fn clear_ours(out: &Path) -> Result<(), RunError> {
             remove(dir, true)?;
         }
     }
-    for name in [MARKER, "config.resolved.yaml"] {
-        if out.join(name).is_file() {
-            remove(out.join(name), false)?;
-        }
-    }
     for name in entries(out)? {
-        if name.ends_with(".partial") {
+        if is_ours("", &name) && out.join(&name).is_file() {
             remove(out.join(name), false)?;
         }
     }
@@ -237,26 +265,20 @@ fn guard_fresh(out: &Path, experiment: Option<&Path>) -> Result<(), RunError> {
     Ok(())
 }
 
-/// The writer's process id in a temporary file's name (`<name>.<pid>.partial`).
-fn writer_pid(name: &str) -> Option<u32> {
-    name.strip_suffix(".partial")?
-        .rsplit('.')
-        .next()?
-        .parse()
-        .ok()
-}
-
-/// True when process `pid` is known not to run on this machine (Linux's `/proc`; elsewhere
-/// nothing is known).
-fn writer_gone(pid: u32) -> bool {
-    pid != std::process::id()
-        && Path::new("/proc/self").exists()
-        && !Path::new("/proc").join(pid.to_string()).exists()
+/// True when the temporary file `name` was written on this machine by a process that no longer
+/// runs (Linux's `/proc`; elsewhere, and for another machine's files, nothing is known).
+fn writer_gone(name: &str) -> bool {
+    activepref_core::io::partial_writer(name).is_some_and(|(host, pid)| {
+        host == activepref_core::io::host_tag()
+            && pid != std::process::id()
+            && Path::new("/proc/self").exists()
+            && !Path::new("/proc").join(pid.to_string()).exists()
+    })
 }
 
 /// Removes the `*.partial` files under `out` (and its `runs/`, `report/`, `cache/`) that a dead
-/// process left: untouched for `older_than`, or for [`DEAD_WRITER_GRACE`] when their writer is
-/// not running here. Returns how many.
+/// process left: untouched for `older_than`, or for [`DEAD_WRITER_GRACE`] when they were written
+/// on this machine by a process that no longer runs. Returns how many.
 pub fn remove_stale_partials(out: &Path, older_than: Duration) -> usize {
     let now = SystemTime::now();
     let mut removed = 0;
@@ -280,8 +302,7 @@ pub fn remove_stale_partials(out: &Path, older_than: Duration) -> usize {
             else {
                 continue;
             };
-            let stale = age >= older_than
-                || (age >= DEAD_WRITER_GRACE && writer_pid(&name).is_some_and(writer_gone));
+            let stale = age >= older_than || (age >= DEAD_WRITER_GRACE && writer_gone(&name));
             if stale && fs::remove_file(&path).is_ok() {
                 removed += 1;
             }
@@ -311,43 +332,36 @@ pub(crate) fn prepare(
         });
     }
     if opts.fresh {
-        if let DirKind::Ours(_) = kind {
+        if matches!(kind, DirKind::Ours) {
             guard_fresh(out, opts.experiment_file.as_deref())?;
             clear_ours(out)?;
         }
-    } else if let DirKind::Ours(found) = &kind {
-        let now = ResultsMarker::of(cfg);
-        let was = match found {
-            Some(m) => Some((
-                m.experiment.clone(),
-                m.benchmark.clone(),
-                m.benchmark_id.clone(),
-            )),
-            // From before markers: the resolved configuration says which benchmark it ran.
-            None => fs::read_to_string(out.join("config.resolved.yaml"))
-                .ok()
-                .and_then(|t| {
-                    ExperimentConfig::parse_unchecked(&t, &out.join("config.resolved.yaml")).ok()
-                })
-                .map(|c| {
-                    (
-                        c.name.clone(),
-                        c.benchmark_kind().to_string(),
-                        c.benchmark_id(),
-                    )
-                }),
-        };
-        if let Some((experiment, kind, id)) = was
-            && id != now.benchmark_id
+    } else if matches!(kind, DirKind::Ours) {
+        // The benchmark the directory's runs were made on, from its resolved configuration
+        // (parsed, so a default added by a later version does not count as a change).
+        let resolved = out.join("config.resolved.yaml");
+        if let Some(was) = fs::read_to_string(&resolved)
+            .ok()
+            .and_then(|t| ExperimentConfig::parse_unchecked(&t, &resolved).ok())
+            && was.benchmark != cfg.benchmark
         {
             return Err(RunError::OtherBenchmark {
                 out: out.to_path_buf(),
-                experiment,
-                benchmark: format!("{kind} {id}"),
-                now: format!("{} {}", now.benchmark, now.benchmark_id),
+                experiment: was.name.clone(),
+                differences: benchmark_differences(&was, cfg),
             });
         }
     }
+    // The marker first, so that another task starting at the same moment sees activepref's
+    // directory.
+    fs::create_dir_all(out).map_err(|error| RunError::Io {
+        action: "create",
+        path: out.to_path_buf(),
+        error,
+    })?;
+    let marker =
+        serde_json::to_string_pretty(&ResultsMarker::of(cfg)).expect("a marker serialises");
+    crate::runner::write_file(&out.join(MARKER), format!("{marker}\n").as_bytes())?;
     let runs = out.join("runs");
     fs::create_dir_all(&runs).map_err(|error| RunError::Io {
         action: "create",
@@ -355,17 +369,39 @@ pub(crate) fn prepare(
         error,
     })?;
     remove_stale_partials(out, STALE_PARTIAL);
-    let marker =
-        serde_json::to_string_pretty(&ResultsMarker::of(cfg)).expect("a marker serialises");
-    crate::runner::write_file(&out.join(MARKER), format!("{marker}\n").as_bytes())
+    Ok(())
+}
+
+/// `pool_prompts 120 → 130, seed 0 → 1`: the keys of the `benchmark:` sections that differ.
+fn benchmark_differences(was: &ExperimentConfig, now: &ExperimentConfig) -> String {
+    let (a, b) = (
+        serde_json::to_value(&was.benchmark).unwrap_or_default(),
+        serde_json::to_value(&now.benchmark).unwrap_or_default(),
+    );
+    let empty = serde_json::Map::new();
+    let (ma, mb) = (
+        a.as_object().unwrap_or(&empty),
+        b.as_object().unwrap_or(&empty),
+    );
+    let mut keys: Vec<&String> = ma.keys().chain(mb.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let show = |v: Option<&serde_json::Value>| v.map_or("unset".to_string(), |v| v.to_string());
+    let diffs: Vec<String> = keys
+        .into_iter()
+        .filter(|k| ma.get(*k) != mb.get(*k))
+        .map(|k| format!("{k} {} → {}", show(ma.get(k)), show(mb.get(k))))
+        .collect();
+    if diffs.is_empty() {
+        "the benchmark section differs".into()
+    } else {
+        diffs.join(", ")
+    }
 }
 
 /// The second line of `runs/<stem>.run-id`: the run file's length and FNV-1a hash.
 pub(crate) fn run_file_seal(bytes: &[u8]) -> String {
-    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("{} {hash:016x}", bytes.len())
+    format!("{} {:016x}", bytes.len(), activepref_core::io::fnv1a(bytes))
 }
 
 /// Whether a run's files can be trusted as a finished run.
@@ -524,32 +560,50 @@ mod tests {
                 .set_modified(at)
                 .unwrap();
         };
+        let host = activepref_core::io::host_tag();
+        let me = std::process::id();
         // Untouched for an hour: stale whoever wrote it.
-        touch("runs/a__seed1.csv.123.partial", old);
+        touch("runs/a__seed1.csv.elsewhere-123.partial", old);
         // Ours, just written: a live writer's temporary.
         touch(
-            &format!("config.resolved.yaml.{}.partial", std::process::id()),
+            &format!("config.resolved.yaml.{host}-{me}.partial"),
             SystemTime::now(),
         );
-        // A process id that cannot exist, a minute old: its writer is gone.
+        // This machine, a process id that cannot exist, a minute old: its writer is gone.
         touch(
-            "curves.png.4294967295.partial",
+            &format!("curves.png.{host}-4294967295.partial"),
             SystemTime::now() - Duration::from_secs(60),
         );
-        // The same, but written a moment ago: kept (a writer on another node may still rename it).
-        touch("summary.md.4294967294.partial", SystemTime::now());
+        // The same from another machine: kept until STALE_PARTIAL (its processes are not visible).
+        touch(
+            "summary.md.othernode-4294967295.partial",
+            SystemTime::now() - Duration::from_secs(60),
+        );
         assert_eq!(remove_stale_partials(&dir, STALE_PARTIAL), 2);
         let mut left = entries(&dir).unwrap();
         left.retain(|n| n.ends_with(".partial"));
         assert_eq!(
             left,
             [
-                format!("config.resolved.yaml.{}.partial", std::process::id()),
-                "summary.md.4294967294.partial".to_string()
+                format!("config.resolved.yaml.{host}-{me}.partial"),
+                "summary.md.othernode-4294967295.partial".to_string()
             ]
         );
-        assert_eq!(writer_pid("x.csv.42.partial"), Some(42));
-        assert_eq!(writer_pid("x.csv.partial"), None);
+        // Only activepref's own names are its files.
+        for (folder, name, ours) in [
+            ("runs", "balpm-b0.01__seed1.csv", true),
+            ("runs", "balpm__seed1.state.json", true),
+            ("runs", &format!("balpm__seed1.csv.{host}-7.partial"), true),
+            ("runs", "balpm__seed1.csv.bak", false),
+            ("runs", "notes__seedling.md", false),
+            ("report", "summary.md", true),
+            ("report", "summary.docx", false),
+            ("report", "curve-test_accuracy.csv", true),
+            ("", MARKER, true),
+            ("", "notes.txt.partial", false),
+        ] {
+            assert_eq!(is_ours(folder, name), ours, "{folder}/{name}");
+        }
     }
 
     #[test]

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ExperimentConfig;
 use crate::config::{Benchmark, BenchmarkSpec};
-use crate::progress::{Progress, SlowNotice};
+use crate::progress::{Progress, SlowNotice, bracketed};
 use crate::results_dir::{self, RunFileState, run_file_seal, run_file_state};
 use activepref_model::EnsembleConfig;
 
@@ -67,15 +67,20 @@ pub enum RunError {
     )]
     Foreign { out: PathBuf, why: String },
     #[error(
-        "{} holds results of experiment `{experiment}` on benchmark {benchmark}, not this experiment's benchmark {now}; pass --fresh to replace them, or choose another output_dir",
+        "{} holds results of experiment `{experiment}` on another benchmark ({differences}); pass --fresh to replace them, or choose another output_dir",
         .out.display()
     )]
     OtherBenchmark {
         out: PathBuf,
         experiment: String,
-        benchmark: String,
-        now: String,
+        /// The keys of the `benchmark:` sections that differ, old → new.
+        differences: String,
     },
+    #[error(
+        "{}: not an activepref marker ({why}); if this directory holds activepref's results, delete this one file and run again",
+        .path.display()
+    )]
+    UnreadableMarker { path: PathBuf, why: String },
     #[error(
         "--fresh refuses to clear {}: {why}; choose a dedicated output_dir (default results/<name>)",
         .out.display()
@@ -553,18 +558,12 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
     let notice = opts.progress.then(|| {
         SlowNotice::start(format!(
             "{}building the benchmark ({})",
-            if opts.progress_prefix.is_empty() {
-                String::new()
-            } else {
-                format!("[{}] ", opts.progress_prefix)
-            },
+            bracketed(&opts.progress_prefix),
             cfg.benchmark_kind()
         ))
     });
     let built = cfg.build_benchmark();
-    if let Some(n) = notice {
-        n.done();
-    }
+    drop(notice);
     let (pool_bench, pair_bench) = match built? {
         Benchmark::Pool(b) => (Some(b), None),
         Benchmark::Pair(b) => (None, Some(b)),
@@ -581,17 +580,8 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
         if let RunFileState::Damaged(why) =
             run_file_state(&runs_dir, &stem, None, Some(cfg.rounds_per_run(stream)))
         {
-            remove_run_files(
-                &runs_dir,
-                &stem,
-                &[
-                    "csv",
-                    "timings.csv",
-                    "prefix.csv",
-                    "pairs.jsonl",
-                    "pairs.parquet",
-                ],
-            )?;
+            // Everything of the run goes, its seal included: the run is redone from scratch.
+            remove_run_files(&runs_dir, &stem, &RUN_FILE_EXTENSIONS)?;
             damaged.push((stem, why));
         }
     }
@@ -731,7 +721,7 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
 }
 
 /// Every file a run writes: `runs/<stem>.<extension>`.
-const RUN_FILE_EXTENSIONS: [&str; 7] = [
+pub(crate) const RUN_FILE_EXTENSIONS: [&str; 7] = [
     "csv",
     "timings.csv",
     "state.json",

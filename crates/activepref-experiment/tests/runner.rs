@@ -495,8 +495,9 @@ fn results_of_another_benchmark_are_refused_without_fresh() {
     }
     let err = run_experiment(&other, &opts).unwrap_err().to_string();
     assert!(
-        err.contains("holds results of experiment `tiny` on benchmark synthetic")
-            && err.contains("pass --fresh"),
+        err.contains(
+            "holds results of experiment `tiny` on another benchmark (pool_prompts 120 → 130)"
+        ) && err.contains("pass --fresh"),
         "{err}"
     );
     let fresh = RunOptions {

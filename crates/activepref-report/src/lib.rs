@@ -299,14 +299,17 @@ pub fn load_runs(dir: &Path) -> Result<Vec<RunCurves>, ReportError> {
     load_runs_of(dir, None)
 }
 
-/// True when `file` (`<policy>__seed<seed>[.<kind>].csv`) is one of `only` (or `only` is None).
+/// True when `file` (`<policy>__seed<seed>.csv` or `.prefix.csv`) is one of `only` (or `only` is
+/// None). Labels may contain dots, so the whole name is compared.
 pub(crate) fn selected(file: &Path, only: Option<&[(String, u64)]>) -> bool {
     let Some(only) = only else { return true };
     let name = file
         .file_name()
         .map_or(String::new(), |n| n.to_string_lossy().into_owned());
-    let stem = name.split('.').next().unwrap_or("");
-    only.iter().any(|(p, s)| stem == format!("{p}__seed{s}"))
+    only.iter().any(|(p, s)| {
+        let stem = format!("{p}__seed{s}");
+        name == format!("{stem}.csv") || name == format!("{stem}.prefix.csv")
+    })
 }
 
 /// [`load_runs`] restricted to the (policy label, seed) runs in `only` (None: every run file).
@@ -699,9 +702,7 @@ const BOOTSTRAP_SEED: u64 = 0x5eed_b007;
 
 /// FNV-1a of a name: a stable per-row stream index.
 fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
+    activepref_core::io::fnv1a(bytes)
 }
 
 /// Each policy's batch diagnostic `column`: per round, the mean and standard error (ddof 0) over
