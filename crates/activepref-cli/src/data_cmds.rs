@@ -217,6 +217,7 @@ fn inspect_candidates(
             "max": scores.iter().copied().fold(f32::NEG_INFINITY, f32::max),
         },
         "gaps": gaps,
+        "quality": pool.quality(),
         "features": features.map(|dir| feature_tables(dir, &[("candidates", "responses")])),
     })
 }
@@ -251,6 +252,7 @@ fn inspect_comparisons(
         "comparisons": ds.len(),
         "splits": splits,
         "a_preferred": ds.splits.values().flatten().filter(|c| c.a_preferred).count(),
+        "quality": ds.quality(),
         "features": features.map(|dir| feature_tables(dir, &tables)),
     })
 }
@@ -290,6 +292,28 @@ fn print_inspection(r: &serde_json::Value) {
             r["a_preferred"],
             r["comparisons"]
         );
+        let q = &r["quality"];
+        say!("  data quality:");
+        say!(
+            "    identical pairs (no preference signal, kept): {}{}",
+            q["identical_pairs"],
+            q["identical_examples"]
+                .as_array()
+                .filter(|a| !a.is_empty())
+                .map(|a| format!(
+                    " (e.g. {})",
+                    a.iter()
+                        .filter_map(|x| x.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+                .unwrap_or_default()
+        );
+        say!(
+            "    comparisons with an empty response (kept): {}",
+            q["empty_responses"]
+        );
+        say!("    repeated ids: {}", q["duplicate_ids"]);
     } else {
         let models: Vec<&str> = r["models"]
             .as_array()
@@ -325,6 +349,21 @@ fn print_inspection(r: &serde_json::Value) {
                 g["missing_prompts"]
             );
         }
+        let q = &r["quality"];
+        say!("  data quality:");
+        say!(
+            "    prompts with fewer than 2 responses (no pair): {}",
+            q["prompts_without_a_pair"]
+        );
+        say!(
+            "    prompts whose responses all tie on the judge score: {}",
+            q["prompts_all_tied"]
+        );
+        say!(
+            "    empty responses: {}; responses repeated within a prompt: {}",
+            q["empty_responses"],
+            q["identical_responses"]
+        );
     }
     for (name, desc) in r["features"].as_object().into_iter().flatten() {
         say!("  features {name}: {}", desc.as_str().unwrap_or(""));

@@ -264,6 +264,7 @@ fn sweep_root(sweep: &Sweep) -> PathBuf {
 /// `activepref sweep plan`: every run and its id.
 pub fn plan(experiment: &Path, json: bool) -> anyhow::Result<()> {
     let sweep = Sweep::load(experiment)?;
+    note_absent_data(experiment, &sweep);
     let plan = sweep.plan();
     if json {
         let runs: Vec<serde_json::Value> = plan
@@ -285,6 +286,23 @@ pub fn plan(experiment: &Path, json: bool) -> anyhow::Result<()> {
     }
     say!("{}", plan_text(experiment, &sweep, &plan));
     Ok(())
+}
+
+/// Says on stderr when the data a sweep needs is not here yet: run ids do not depend on it, so
+/// the plan and the SLURM scripts are right, but `validate` and `run` will need it.
+fn note_absent_data(experiment: &Path, sweep: &Sweep) {
+    if let Some(e) = sweep
+        .variants
+        .first()
+        .and_then(|v| v.config.check_data().err())
+    {
+        eprintln!(
+            "note: {}: benchmark.{}: {}; the plan does not depend on it, but `validate` and `run` need it",
+            experiment.display(),
+            e.field,
+            e.message
+        );
+    }
 }
 
 /// The plan as a table (what `sweep plan` prints; golden-tested).
@@ -493,6 +511,7 @@ echo \"submitted {n} run(s) as array job ${{array}}; report job ${{merge}}\"
 /// `activepref sweep slurm`: the job-array script, the merge step and a submit script in `out`.
 pub fn slurm(experiment: &Path, out: &Path, flags: SlurmFlags) -> anyhow::Result<()> {
     let sweep = Sweep::load(experiment)?;
+    note_absent_data(experiment, &sweep);
     let plan = sweep.plan();
     let mut r = resources_of(experiment)?;
     r.partition = flags.partition.or(r.partition);

@@ -366,3 +366,43 @@ fn grid_points_that_give_the_same_runs_are_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn the_papers_sweeps_can_be_planned_before_the_data_lands() {
+    // Issue 20: `sweep plan` on balpm-tldr*.yaml stopped at "benchmark.path does not exist".
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for file in [
+        "experiments/balpm-tldr.yaml",
+        "experiments/balpm-tldr-ablations.yaml",
+        "experiments/auf-ultrafeedback.yaml",
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_activepref"))
+            .current_dir(&repo)
+            .args(["sweep", "plan", file])
+            .output()
+            .unwrap();
+        let (text, err) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(out.status.success(), "{file}: {err}");
+        assert!(text.contains("run(s)"), "{file}: {text}");
+        assert!(
+            err.contains("note: ")
+                && err.contains("does not exist")
+                && err.contains("`validate` and `run` need it"),
+            "{file}: {err}"
+        );
+        // validate still needs the data.
+        let out = Command::new(env!("CARGO_BIN_EXE_activepref"))
+            .current_dir(&repo)
+            .args(["validate", file])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains("benchmark.path:"),
+            "{file}: {err}"
+        );
+    }
+}

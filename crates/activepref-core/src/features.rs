@@ -17,7 +17,7 @@ pub enum FeatureError {
     #[error("feature buffer holds {len} values, which is not rows x dim = {rows} x {dim}")]
     Shape { rows: usize, dim: usize, len: usize },
     #[error(
-        "feature value at row {row}, column {col} is {value} (NaN and infinity are not allowed)"
+        "feature value at row {row} (0-based), column {col} is {value} (NaN and infinity are not allowed)"
     )]
     NonFinite { row: usize, col: usize, value: f32 },
     #[error("row index {row} is out of range for a table of {rows} rows")]
@@ -301,7 +301,7 @@ mod tests {
     fn rejects_non_finite_with_position() {
         let err = FeatureMatrix::new(2, 2, vec![0.0, 1.0, f32::NAN, 2.0]).unwrap_err();
         assert!(matches!(err, FeatureError::NonFinite { row: 1, col: 0, value } if value.is_nan()));
-        assert!(err.to_string().contains("row 1, column 0"));
+        assert!(err.to_string().contains("row 1 (0-based), column 0"));
     }
 
     #[test]

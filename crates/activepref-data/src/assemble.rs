@@ -343,12 +343,13 @@ pub fn pair_benchmark(
                 ),
             ));
         }
+        let id = pool.prompt_ids[p];
         let ids: Vec<String> = cands
             .iter()
-            .map(|c| candidate_id(p, &pool.models[c.model]))
+            .map(|c| candidate_id(id, &pool.models[c.model]))
             .collect();
         all.push(PromptCandidates {
-            prompt_id: p as u32,
+            prompt_id: id as u32,
             features: table.aligned(&ids, &path)?,
             judge: cands.iter().map(|c| c.score).collect(),
             latent: None,

@@ -63,9 +63,11 @@ impl DataError {
     }
 }
 
-/// `: row R` when the row is known.
+/// `: row R (0-based record)` when the row is known: said in full, since editors count lines
+/// from 1 and a JSON lines file's record R is its line R + 1.
 fn row_part(row: &Option<usize>) -> String {
-    row.map(|r| format!(": row {r}")).unwrap_or_default()
+    row.map(|r| format!(": row {r} (0-based record)"))
+        .unwrap_or_default()
 }
 
 /// ``: field `f` `` when the field is known.

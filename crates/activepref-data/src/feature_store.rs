@@ -321,12 +321,28 @@ pub fn import_balpm_hub(path: &Path, layout: HubLayout) -> DataResult<HubImport>
     }
     let n = df.height();
     let mut data = vec![0f32; n * width];
+    // Columns `0, 1, …`, or `f_0, f_1, …` as some exports name them.
+    let prefix = if df.column("0").is_err() && df.column("f_0").is_ok() {
+        "f_"
+    } else {
+        ""
+    };
     for j in 0..width {
-        let name = j.to_string();
+        let name = format!("{prefix}{j}");
         let s = column(path, &df, &name)?;
         let v = crate::io::floats(path, &name, s)?;
         for (i, x) in v.into_iter().enumerate() {
-            data[i * width + j] = x as f32;
+            let y = x as f32;
+            if y.is_infinite() {
+                return Err(DataError::at(
+                    path,
+                    i,
+                    &name,
+                    format!("{x:e} overflows float32 (whose largest value is about 3.4e38)"),
+                )
+                .with_hint("features are stored as float32; rescale this column or drop the row"));
+            }
+            data[i * width + j] = y;
         }
     }
     let full =

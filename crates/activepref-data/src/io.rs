@@ -387,7 +387,8 @@ pub fn floats(path: &Path, field: &str, s: &Series) -> DataResult<Vec<f64>> {
             row,
             field,
             format!("{} is not a finite number", values[row]),
-        ));
+        )
+        .with_hint("the source has no usable value here: fill it in, or drop the row (pandas: df.dropna()) and run again"));
     }
     Ok(values)
 }

@@ -102,11 +102,19 @@ impl ComparisonSource {
                 ),
             ));
         }
-        dataset_exists(&self.path)?;
         if let Some(r) = &self.resplit {
             r.validate().map_err(|e| e.within("resplit"))?;
         }
         Ok(())
+    }
+
+    /// The dataset is there (checked when the benchmark is built, not when the file is parsed,
+    /// so that a sweep can be planned before the data lands).
+    ///
+    /// # Errors
+    /// `path` does not exist.
+    pub fn check_data(&self) -> Result<(), FieldError> {
+        dataset_exists(&self.path)
     }
 
     pub fn load_text(&self) -> DataResult<ComparisonDataset> {
@@ -162,7 +170,20 @@ pub struct CandidateSource {
 }
 
 impl CandidateSource {
+    /// Static checks (none yet beyond the YAML's types; the data is checked by
+    /// [`Self::check_data`]).
+    ///
+    /// # Errors
+    /// None today; kept so that every source is validated alike.
     pub fn validate(&self) -> Result<(), FieldError> {
+        Ok(())
+    }
+
+    /// The dataset is there (checked when the benchmark is built, not when the file is parsed).
+    ///
+    /// # Errors
+    /// `path` does not exist.
+    pub fn check_data(&self) -> Result<(), FieldError> {
         dataset_exists(&self.path)
     }
 

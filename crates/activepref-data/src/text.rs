@@ -163,6 +163,9 @@ pub struct CandidatePool {
     pub sources: Vec<PathBuf>,
     pub models: Vec<String>,
     pub prompts: Vec<String>,
+    /// Each prompt's id: its index in the pool as loaded, before any filter. Feature stores key
+    /// candidates by it (`<id>/<model>`), so the ids stay valid after `missing: intersect`.
+    pub prompt_ids: Vec<usize>,
     pub candidates: Vec<Vec<Candidate>>,
     /// Per model file that lacks some prompts: (model index, the instructions it lacks).
     pub gaps: Vec<(usize, Vec<String>)>,
@@ -189,6 +192,7 @@ impl CandidatePool {
         Self {
             sources,
             models,
+            prompt_ids: (0..prompts.len()).collect(),
             prompts,
             candidates,
             gaps,
@@ -202,6 +206,7 @@ impl CandidatePool {
             .filter(|&p| self.candidates[p].len() == n)
             .collect();
         self.prompts = keep.iter().map(|&p| self.prompts[p].clone()).collect();
+        self.prompt_ids = keep.iter().map(|&p| self.prompt_ids[p]).collect();
         self.candidates = keep
             .iter()
             .map(|&p| std::mem::take(&mut self.candidates[p]))
@@ -212,5 +217,85 @@ impl CandidatePool {
     pub fn responses_per_prompt(&self) -> (usize, usize) {
         let lens = self.candidates.iter().map(Vec::len);
         (lens.clone().min().unwrap_or(0), lens.max().unwrap_or(0))
+    }
+}
+
+/// What `inspect` reports about a comparison dataset's quality: rows that carry no preference
+/// signal or that a user would want to know about before running on them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ComparisonQuality {
+    /// Comparisons whose two responses are identical (after trimming whitespace): no preference
+    /// signal (public HH-RLHF derivatives filter them). Kept, and counted here.
+    pub identical_pairs: usize,
+    /// The first few of them as `split/id`.
+    pub identical_examples: Vec<String>,
+    /// Comparisons with an empty response (kept: a labeller may prefer an empty reply).
+    pub empty_responses: usize,
+    /// Ids that appear more than once within a split.
+    pub duplicate_ids: usize,
+}
+
+impl ComparisonDataset {
+    /// Counts identical pairs, empty responses and repeated ids, per the whole dataset.
+    pub fn quality(&self) -> ComparisonQuality {
+        let mut q = ComparisonQuality::default();
+        for (role, rows) in &self.splits {
+            let mut seen = std::collections::HashSet::new();
+            for c in rows {
+                let (a, b) = (c.response_a.trim(), c.response_b.trim());
+                if a == b {
+                    q.identical_pairs += 1;
+                    if q.identical_examples.len() < 3 {
+                        q.identical_examples.push(format!("{role}/{}", c.id));
+                    }
+                }
+                q.empty_responses += usize::from(a.is_empty() || b.is_empty());
+                q.duplicate_ids += usize::from(!seen.insert(c.id.as_str()));
+            }
+        }
+        q
+    }
+}
+
+/// What `inspect` reports about a candidate pool's quality.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CandidateQuality {
+    /// Prompts with fewer than two candidates: no pair can be formed from them.
+    pub prompts_without_a_pair: usize,
+    /// Per model that lacks some prompts: how many.
+    pub missing_responses: BTreeMap<String, usize>,
+    /// Prompts whose candidates all have the same judge score: every pair is a tie.
+    pub prompts_all_tied: usize,
+    /// Candidates with an empty response.
+    pub empty_responses: usize,
+    /// Two candidates of one prompt with the same text (after trimming).
+    pub identical_responses: usize,
+    /// The judge scores' range over all candidates, `[min, max]`.
+    pub score_range: [f32; 2],
+}
+
+impl CandidatePool {
+    /// Counts what a user should know before running on the pool.
+    pub fn quality(&self) -> CandidateQuality {
+        let mut q = CandidateQuality {
+            score_range: [f32::INFINITY, f32::NEG_INFINITY],
+            ..Default::default()
+        };
+        for cands in &self.candidates {
+            q.prompts_without_a_pair += usize::from(cands.len() < 2);
+            q.prompts_all_tied +=
+                usize::from(cands.len() >= 2 && cands.iter().all(|c| c.score == cands[0].score));
+            let mut texts = std::collections::HashSet::new();
+            for c in cands {
+                q.empty_responses += usize::from(c.response.trim().is_empty());
+                q.identical_responses += usize::from(!texts.insert(c.response.trim()));
+                q.score_range = [q.score_range[0].min(c.score), q.score_range[1].max(c.score)];
+            }
+        }
+        for (m, lacks) in &self.gaps {
+            q.missing_responses
+                .insert(self.models[*m].clone(), lacks.len());
+        }
+        q
     }
 }

@@ -260,6 +260,7 @@ fn candidate_pool_joins_response_features() {
         sources: vec![dir.clone()],
         models: models.clone(),
         prompts: (0..n).map(|i| format!("prompt {i}")).collect(),
+        prompt_ids: (0..n).collect(),
         candidates: (0..n)
             .map(|p| {
                 (0..3)
@@ -318,6 +319,45 @@ fn candidate_pool_joins_response_features() {
     .unwrap()
     .to_string();
     assert!(e.contains("leaves no stream prompts out of 10"), "{e}");
+    // `missing: intersect` (shared/cases/16): drop prompt 3, which m2 lacks. The remaining
+    // prompts keep their ids, so the store written for the whole pool still lines up.
+    let mut gappy = pool.clone();
+    gappy.candidates[3].pop();
+    let mut inter = CandidatePool::new(
+        gappy.sources.clone(),
+        gappy.models.clone(),
+        gappy.prompts.clone(),
+        gappy.candidates.clone(),
+    );
+    inter.keep_prompts_with(3);
+    assert_eq!(inter.prompt_ids, [0, 1, 2, 4, 5, 6, 7, 8, 9]);
+    let b = assemble::pair_benchmark(
+        "c",
+        &inter,
+        &dir,
+        &PromptSplit {
+            validation_prompts: 2,
+            heldout_prompts: 3,
+            seed: 1,
+        },
+    )
+    .unwrap();
+    let all: Vec<_> = b
+        .stream
+        .iter()
+        .chain(&b.validation)
+        .chain(&b.heldout)
+        .collect();
+    assert_eq!(all.len(), 9);
+    for pc in all {
+        let p = pc.prompt_id as usize;
+        assert_ne!(p, 3);
+        assert_eq!(
+            pc.features.row(1),
+            &[(p * 6 + 2) as f32, (p * 6 + 3) as f32]
+        );
+        assert_eq!(pc.text.as_ref().unwrap().prompt, format!("prompt {p}"));
+    }
 }
 
 #[test]

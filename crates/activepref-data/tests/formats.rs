@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use activepref_data::feature_store::{HubLayout, import_balpm_hub};
 use activepref_data::formats::alpaca_eval::{self, MissingPrompts};
 use activepref_data::formats::pairs::{self, PairColumns};
 use activepref_data::formats::{hh_rlhf, summarize};
@@ -249,8 +250,10 @@ fn generic_pairs_in_three_formats_load_alike() {
 }
 
 /// The pool every completions fixture holds (written by scripts/make_completions_fixtures.py with
-/// json and pyarrow); scores by hand: `overall_score` as given, and the row whose score is empty
-/// from its annotations: mean of 5, 4, 3.5 and 1.8 = 3.575. Prompts, models, and per prompt its
+/// json and pyarrow); scores by hand: `overall_score` as given, except in the prompt where one
+/// completion's score is empty: one scale per prompt, so all three come from their annotations
+/// (Red and Blue: 5 on every aspect = 5.0; Green: mean of 5, 4, 3.5 and 1.8 = 3.575), never the
+/// 1-10 scores 2.0 and 2.0 beside a 1-5 aggregate. Prompts, models, and per prompt its
 /// candidates as (model index, response, score).
 type ExpectedPool = (
     Vec<&'static str>,
@@ -264,7 +267,7 @@ fn expected_completions_pool() -> ExpectedPool {
         vec!["m-big", "m-small", "m-mid"],
         vec![
             vec![(0, "4", 4.75), (1, "5", 1.5), (2, "four", 3.25)],
-            vec![(2, "Red.", 2.0), (0, "Blue", 2.0), (1, "Green", 3.575)],
+            vec![(2, "Red.", 5.0), (0, "Blue", 5.0), (1, "Green", 3.575)],
             vec![(1, "hi", 5.0), (0, "Hello!", 3.0)],
         ],
     )
@@ -330,6 +333,26 @@ fn completions_with_unequal_n_are_kept_dropped_or_refused_as_asked() {
     );
 }
 
+/// One UltraFeedback completion as JSON: `overall_score` (`null` allowed) and every aspect rated
+/// `rating` with probability 1.
+fn uf(model: &str, overall: &str, rating: usize) -> String {
+    let aspect = (1..=5)
+        .map(|k| format!("\"{k}\": {}", if k == rating { "1.0" } else { "0.0" }))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let aspects = [
+        "instruction_following",
+        "honesty",
+        "truthfulness",
+        "helpfulness",
+    ]
+    .map(|a| format!("\"{a}\": {{{aspect}}}"))
+    .join(", ");
+    format!(
+        r#"{{"model": "{model}", "response_text": "r-{model}", "overall_score": {overall}, "annotations": {{{aspects}}}}}"#
+    )
+}
+
 #[test]
 fn completions_without_a_score_or_with_a_repeated_model_are_clear_errors() {
     use activepref_data::formats::alpaca_eval::MissingPrompts;
@@ -341,6 +364,34 @@ fn completions_without_a_score_or_with_a_repeated_model_are_clear_errors() {
         std::fs::write(&p, text).unwrap();
         p
     };
+    // Case 04 of shared/cases: overall_score (1-10) for three completions, null for one whose
+    // annotations say 5 on every aspect. One scale per prompt: all four from their annotations,
+    // so the 5/5 response ranks first (4, 1, 5, 1), not third behind 7.5 and 10.
+    let mixed = write(
+        "mixed.jsonl",
+        &format!(
+            r#"{{"prompt_id": "p", "prompt": "q", "completions": [{}, {}, {}, {}]}}"#,
+            uf("a", "7.5", 4),
+            uf("b", "10.0", 1),
+            uf("c", "null", 5),
+            uf("d", "2.0", 1)
+        ),
+    );
+    let pool = completions::load(&mixed, MissingPrompts::Keep).unwrap();
+    let scores: Vec<f32> = pool.candidates[0].iter().map(|c| c.score).collect();
+    assert_eq!(scores, [4.0, 1.0, 5.0, 1.0]);
+    // A sibling without annotations cannot be put on that scale: a clear error, not a mix.
+    let unscalable = write(
+        "unscalable.jsonl",
+        r#"{"prompt_id": "x", "prompt": "q", "completions": [{"model": "a", "response_text": "r", "overall_score": 3.0}, {"model": "b", "response_text": "s", "overall_score": null, "annotations": {"honesty": {"1": 0.0, "2": 0.0, "3": 1.0, "4": 0.0, "5": 0.0}}}]}"#,
+    );
+    let e = completions::load(&unscalable, MissingPrompts::Keep)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("completion 0 (model a) has an overall_score (1-10) but no annotations"),
+        "{e}"
+    );
     let no_score = write(
         "no_score.jsonl",
         r#"{"prompt_id": "x", "prompt": "q", "completions": [{"model": "a", "response_text": "r", "overall_score": 3.0}, {"model": "b", "response_text": "s", "overall_score": null}]}"#,
@@ -381,4 +432,249 @@ fn completions_without_a_score_or_with_a_repeated_model_are_clear_errors() {
         "{e}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn alpaca_eval_reads_the_older_draw_code_as_a_draw() {
+    // shared/cases/02: `preference: 0` is alpaca_eval's older draw code (it maps 0 to 1.5).
+    let dir = tempdir("alpaca-draw");
+    let rows = |outs: [(&str, &str); 2]| {
+        format!(
+            "[{}]",
+            outs.iter()
+                .zip(["Say hi.", "Count to 3."])
+                .map(|((o, p), ins)| format!(
+                    r#"{{"instruction": "{ins}", "output_2": "{o}", "preference": {p}}}"#
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    std::fs::write(
+        dir.join("a.annotations.json"),
+        rows([("hi", "0"), ("1 2 3", "2.0")]),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("b.annotations.json"),
+        rows([("hello", "1.25"), ("one", "1")]),
+    )
+    .unwrap();
+    let pool = alpaca_eval::load(&dir, MissingPrompts::Keep).unwrap();
+    let scores: Vec<Vec<f32>> = pool
+        .candidates
+        .iter()
+        .map(|c| c.iter().map(|c| c.score).collect())
+        .collect();
+    assert_eq!(scores, [vec![0.5, 0.25], vec![1.0, 0.0]]);
+    std::fs::write(
+        dir.join("b.annotations.json"),
+        rows([("hello", "3"), ("one", "1")]),
+    )
+    .unwrap();
+    let e = alpaca_eval::load(&dir, MissingPrompts::Keep)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("row 0 (0-based record): field `preference`: 3 is outside [1, 2]"),
+        "{e}"
+    );
+}
+
+#[test]
+fn hh_rlhf_transcripts_that_differ_before_the_final_turn_are_refused_by_row() {
+    // shared/cases/09, row 0: another wording of an earlier assistant reply.
+    let dir = tempdir("hh-diverge");
+    let path = dir.join("hh.jsonl");
+    std::fs::write(
+        &path,
+        concat!(
+            r#"{"chosen": "\n\nHuman: Book?\n\nAssistant: Genre?\n\nHuman: Mystery.\n\nAssistant: The Moonstone.", "rejected": "\n\nHuman: Book?\n\nAssistant: Genre?\n\nHuman:  Mystery.\n\nAssistant: Anything."}"#,
+            "\n",
+            r#"{"chosen": "\n\nHuman: Gift idea?\n\nAssistant: For whom?\n\nHuman: My aunt.\n\nAssistant: Shears.", "rejected": "\n\nHuman: Gift idea?\n\nAssistant: For whom is it?\n\nHuman: My aunt.\n\nAssistant: Socks."}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let e = hh_rlhf::load(&path).unwrap_err().to_string();
+    assert!(
+        e.contains("hh.jsonl: row 1 (0-based record): field `chosen/rejected`: the two transcripts differ in an earlier assistant turn (chosen \"For whom?\", rejected \"For whom is it?\")"),
+        "{e}"
+    );
+    // Row 0 alone (a spacing difference in an earlier human turn) is one prompt, split at the
+    // final turn: not cut at the first turn with the rest of the dialogue as "responses".
+    let first = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, first.lines().next().unwrap()).unwrap();
+    let ds = hh_rlhf::load(&path).unwrap();
+    let c = &ds.splits[&SplitRole::Pool][0];
+    assert!(
+        c.prompt.ends_with("Human: Mystery.\n\nAssistant:"),
+        "{:?}",
+        c.prompt
+    );
+    assert_eq!(
+        (c.response_a.as_str(), c.response_b.as_str()),
+        ("The Moonstone.", "Anything.")
+    );
+}
+
+#[test]
+fn identical_pairs_and_empty_replies_are_counted() {
+    // shared/cases/08: identical transcripts, an empty reply, replies that differ by a space.
+    let dir = tempdir("hh-quality");
+    let path = dir.join("hh.jsonl");
+    let row = |c: &str, r: &str| {
+        format!(
+            r#"{{"chosen": "\n\nHuman: q{c}\n\nAssistant: {c}", "rejected": "\n\nHuman: q{c}\n\nAssistant: {r}"}}"#
+        )
+    };
+    std::fs::write(
+        &path,
+        [
+            row("a", "b"),
+            row("same", "same"),
+            row("c", ""),
+            row("d", "d "),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let q = hh_rlhf::load(&path).unwrap().quality();
+    assert_eq!(
+        (q.identical_pairs, q.empty_responses, q.duplicate_ids),
+        (2, 1, 0)
+    );
+    assert_eq!(q.identical_examples, ["pool/1", "pool/3"]);
+}
+
+#[test]
+fn hub_csv_values_that_are_nan_or_overflow_float32_say_so() {
+    // shared/cases/13: `nan`, `1e39`, and columns named f_0.. instead of 0..
+    let dir = tempdir("hub-csv");
+    let csv = |name: &str, head: &str, v: &str| {
+        let p = dir.join(name);
+        std::fs::write(
+            &p,
+            format!("id,{head}\n0,0.1,0.2,0.3,0.4\n1,0.5,{v},0.7,0.8\n"),
+        )
+        .unwrap();
+        p
+    };
+    let e = import_balpm_hub(&csv("nan.csv", "0,1,2,3", "nan"), HubLayout::Pair)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("nan.csv: row 1 (0-based record): field `1`: NaN is not a finite number")
+            && e.contains("drop the row"),
+        "{e}"
+    );
+    let e = import_balpm_hub(&csv("big.csv", "0,1,2,3", "1e39"), HubLayout::Pair)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("big.csv: row 1 (0-based record): field `1`: 1e39 overflows float32"),
+        "{e}"
+    );
+    let ok = import_balpm_hub(&csv("f.csv", "f_0,f_1,f_2,f_3", "0.6"), HubLayout::Pair).unwrap();
+    assert_eq!(ok.tables.len(), 2);
+}
+
+#[test]
+fn trl_preference_layouts_are_read_with_their_prompt() {
+    // shared/cases/07: TRL's conversational rows, with the prompt given and implied; and the
+    // standard layout with an implicit prompt.
+    let dir = tempdir("trl");
+    let write = |name: &str, rows: &[&str]| {
+        let p = dir.join(name);
+        std::fs::write(&p, rows.join("\n")).unwrap();
+        p
+    };
+    let m = |role: &str, content: &str| format!(r#"{{"role": "{role}", "content": "{content}"}}"#);
+    let explicit = write(
+        "explicit.jsonl",
+        &[&format!(
+            r#"{{"prompt": [{}, {}], "chosen": [{}], "rejected": [{}]}}"#,
+            m("system", "Be brief."),
+            m("user", "Name a goldfish."),
+            m("assistant", "Bubbles?"),
+            m("assistant", "No.")
+        )],
+    );
+    let implicit = write(
+        "implicit.jsonl",
+        &[
+            &format!(
+                r#"{{"chosen": [{}, {}], "rejected": [{}, {}]}}"#,
+                m("user", "Capital of Peru?"),
+                m("assistant", "Lima."),
+                m("user", "Capital of Peru?"),
+                m("assistant", "Cusco.")
+            ),
+            &format!(
+                r#"{{"chosen": [{}, {}], "rejected": [{}, {}]}}"#,
+                m("user", "Name a goldfish."),
+                m("assistant", "Bubbles?"),
+                m("user", "Name a cat."),
+                m("assistant", "No.")
+            ),
+        ],
+    );
+    let standard = write(
+        "standard.jsonl",
+        &[r#"{"chosen": "Q: sky colour? A: blue", "rejected": "Q: sky colour? A: green"}"#],
+    );
+    let first = |p: &Path| {
+        let ds = pairs::load(p, &PairColumns::default()).unwrap();
+        let c = ds.splits[&SplitRole::Pool][0].clone();
+        (c.prompt, c.response_a, c.response_b)
+    };
+    assert_eq!(
+        first(&explicit),
+        (
+            "system: Be brief.\n\nuser: Name a goldfish.".to_string(),
+            "Bubbles?".to_string(),
+            "No.".to_string()
+        )
+    );
+    std::fs::write(
+        &implicit,
+        std::fs::read_to_string(&implicit)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        first(&implicit),
+        (
+            "user: Capital of Peru?".into(),
+            "Lima.".into(),
+            "Cusco.".into()
+        )
+    );
+    assert_eq!(
+        first(&standard),
+        ("Q: sky colour? A: ".into(), "blue".into(), "green".into())
+    );
+    // Two conversations that differ before their last message answer two prompts: refused.
+    let bad = write(
+        "bad.jsonl",
+        &[&format!(
+            r#"{{"chosen": [{}, {}], "rejected": [{}, {}]}}"#,
+            m("user", "Name a goldfish."),
+            m("assistant", "Bubbles?"),
+            m("user", "Name a cat."),
+            m("assistant", "No.")
+        )],
+    );
+    let e = pairs::load(&bad, &PairColumns::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("row 0 (0-based record): field `chosen/rejected`: the two conversations differ before their last message"),
+        "{e}"
+    );
 }

@@ -48,7 +48,10 @@ fn truncated_gzip_names_the_file() {
 fn missing_field_names_row_and_field() {
     let p = scratch("missing.jsonl", b"{\"chosen\": \"\\n\\nHuman: a\\n\\nAssistant: b\", \"rejected\": \"\\n\\nHuman: a\\n\\nAssistant: c\"}\n{\"chosen\": \"\\n\\nHuman: a\\n\\nAssistant: b\"}\n");
     let e = one_line(hh_rlhf::load(&p).unwrap_err());
-    assert!(e.contains("missing.jsonl: row 1: field `rejected`"), "{e}");
+    assert!(
+        e.contains("missing.jsonl: row 1 (0-based record): field `rejected`"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -70,7 +73,7 @@ fn bad_choice_and_split_values_name_the_row() {
     let p = scratch("badchoice.jsonl", lines.join("\n").as_bytes());
     let e = one_line(summarize::load(&p).unwrap_err());
     assert!(
-        e.contains("row 5: field `choice`: expected 0 or 1, found 2"),
+        e.contains("row 5 (0-based record): field `choice`: expected 0 or 1, found 2"),
         "{e}"
     );
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
@@ -78,7 +81,7 @@ fn bad_choice_and_split_values_name_the_row() {
     let p = scratch("badsplit.jsonl", lines.join("\n").as_bytes());
     let e = one_line(summarize::load(&p).unwrap_err());
     assert!(
-        e.contains("row 2: field `split`: unknown split \"dev\""),
+        e.contains("row 2 (0-based record): field `split`: unknown split \"dev\""),
         "{e}"
     );
 }
@@ -90,7 +93,7 @@ fn nan_in_hub_features_names_row_and_column() {
     let p = scratch("nan.csv", text.as_bytes());
     let e = one_line(import_balpm_hub(&p, HubLayout::Pair).err().unwrap());
     assert!(
-        e.contains("nan.csv: row 1: field `2`") && e.contains("finite"),
+        e.contains("nan.csv: row 1 (0-based record): field `2`") && e.contains("finite"),
         "{e}"
     );
 }
@@ -103,7 +106,7 @@ fn duplicate_ids_are_refused() {
     let p = scratch("dup.csv", lines.join("\n").as_bytes());
     let e = one_line(import_balpm_hub(&p, HubLayout::Pair).err().unwrap());
     assert!(
-        e.contains("dup.csv: row 2: field `id`: duplicate id \"0\""),
+        e.contains("dup.csv: row 2 (0-based record): field `id`: duplicate id \"0\""),
         "{e}"
     );
 }

@@ -291,11 +291,11 @@ pub fn featurize_candidates(
         for (c, r) in cands.iter().zip(&rs) {
             let (input, was_cut) = pair_input(enc, pc, p.len(), r);
             cut_n += usize::from(was_cut);
-            ids.push(candidate_id(i, &pool.models[c.model]));
+            ids.push(candidate_id(pool.prompt_ids[i], &pool.models[c.model]));
             inputs.push(input);
         }
         pcut += usize::from(p.len() > budget);
-        pids.push(i.to_string());
+        pids.push(pool.prompt_ids[i].to_string());
         pinputs.push(enc.wrap(cut(&p, budget, keep)));
     }
     Ok(vec![

@@ -218,6 +218,7 @@ impl ExperimentConfig {
     /// sizes and policy parameters against it. Errors name the field (`benchmark: ...`,
     /// `loop.batch_size: ...`).
     pub fn build_benchmark(&self) -> Result<Benchmark, FieldError> {
+        self.check_data().map_err(|e| e.within("benchmark"))?;
         let bench = match &self.benchmark {
             BenchmarkSpec::Synthetic(c) => Benchmark::Pool(c.generate()),
             BenchmarkSpec::SyntheticPairs(c) => Benchmark::Pair(c.generate()),
@@ -241,6 +242,20 @@ impl ExperimentConfig {
             Benchmark::Pair(b) => self.check_pair_sizes(b.stream.len())?,
         }
         Ok(bench)
+    }
+
+    /// Whether the real data the benchmark names is there (a generated benchmark always is).
+    /// Parsing does not require it, so that `sweep plan` and `sweep slurm` work on a login node
+    /// before the data lands; `validate` and `run` do.
+    ///
+    /// # Errors
+    /// `path: ... does not exist`.
+    pub fn check_data(&self) -> Result<(), FieldError> {
+        match &self.benchmark {
+            BenchmarkSpec::Comparisons(src) => src.check_data(),
+            BenchmarkSpec::Candidates(src) => src.check_data(),
+            _ => Ok(()),
+        }
     }
 
     /// The pool loop section, or `(field, message)` saying it is missing.

@@ -47,7 +47,7 @@ pub enum ReportError {
     Csv { path: PathBuf, why: String },
     #[error("{}: missing column {column}", .path.display())]
     MissingColumn { path: PathBuf, column: String },
-    #[error("{}: row {row}, column {column}: {message}", .path.display())]
+    #[error("{}: data row {row} (1-based, after the header), column {column}: {message}", .path.display())]
     Cell {
         path: PathBuf,
         row: usize,
@@ -386,7 +386,7 @@ fn read_run(path: &Path) -> Result<RunCurves, ReportError> {
     for (row, rec) in rd.records().enumerate() {
         let rec = rec.map_err(|e| ReportError::Csv {
             path: path.to_path_buf(),
-            why: format!("row {}: {e}", row + 1),
+            why: format!("data row {} (1-based, after the header): {e}", row + 1),
         })?;
         run.policy = rec[pc].to_string();
         run.seed = rec[sc]

@@ -80,12 +80,14 @@ fn load_file(path: &Path) -> DataResult<Vec<(String, String, f32)>> {
         .zip(preference)
         .enumerate()
     {
+        // alpaca_eval's older annotations code a draw as 0 (its loader maps 0 to 1.5).
+        let pref = if pref == 0.0 { 1.5 } else { pref };
         if !(1.0..=2.0).contains(&pref) {
             return Err(DataError::at(
                 path,
                 row,
                 "preference",
-                format!("{pref} is outside [1, 2]"),
+                format!("{pref} is outside [1, 2] (0, the older draw code, reads as 1.5)"),
             ));
         }
         if let Some(first) = seen.insert(ins.clone(), row) {

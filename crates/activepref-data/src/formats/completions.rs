@@ -15,6 +15,12 @@
 //!   0 (an aspect with no probability at all, e.g. a null annotation, is left out of the mean). A
 //!   completion with neither is an error naming the row and model; so is a non-finite score (the
 //!   reference's NaN scores, spec §7 item 19).
+//! - **One scale per prompt**: `overall_score` is UltraFeedback's 1–10 critique score and the
+//!   annotation aggregate lies on the aspects' 1–5 scale, so a prompt never mixes them. When every
+//!   completion of a prompt has an `overall_score`, those are its scores; when any lacks one, every
+//!   completion of that prompt is scored from its annotations (and one without annotations is an
+//!   error naming the row). The reference takes each completion's score from its own source, which
+//!   ranks a response rated 5/5 on every aspect below 6/10 and 7/10 ones.
 //! - **Candidate order**: the row's `completions` order (the reference's index j). Every model may
 //!   answer a prompt once.
 //! - **Equal n**: the reference needs the same number of completions per prompt (it reshapes to
@@ -240,15 +246,31 @@ fn load_file(path: &Path) -> DataResult<Vec<Row>> {
             Ok(s) if scores.iter().any(Option::is_none) => aggregate_annotations(path, &s, row)?,
             _ => vec![None; c.len()],
         };
+        // One scale per prompt: overall_score for all, or the annotation aggregate for all.
+        let from_overall = scores.iter().all(Option::is_some);
+        // A completion with no score at all is the first thing to name.
+        let unscored = (0..c.len()).find(|&k| scores[k].is_none() && from_annotations[k].is_none());
         let mut cands = Vec::with_capacity(c.len());
         for (k, model) in models.into_iter().enumerate() {
-            let score = scores[k].or(from_annotations[k]).ok_or_else(|| {
+            let score = match unscored {
+                Some(u) if u != k => continue,
+                Some(_) => None,
+                None if from_overall => scores[k],
+                None => from_annotations[k],
+            };
+            let score = score.ok_or_else(|| {
+                let why = if scores[k].is_some() {
+                    "has an overall_score (1-10) but no annotations, while a sibling completion has no overall_score; a prompt is scored on one scale, so every completion needs annotations (1-5) here"
+                } else {
+                    "has no overall_score and no annotations to compute it from"
+                };
                 DataError::at(
                     path,
                     row,
                     "completions.overall_score",
-                    format!("completion {k} (model {model}) has no overall_score and no annotations to compute it from"),
+                    format!("completion {k} (model {model}) {why}"),
                 )
+                .with_hint("fill in the missing scores, or drop the prompt")
             })?;
             if !score.is_finite() {
                 return Err(DataError::at(

@@ -18,11 +18,43 @@ use crate::text::{ComparisonDataset, SplitRole, TextComparison};
 
 const ASSISTANT: &str = "\n\nAssistant:";
 
+/// Why a transcript pair has no single prompt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SplitError {
+    /// The transcripts differ before any shared `\n\nAssistant:` turn.
+    NoSharedTurn,
+    /// They differ in an earlier turn (not only in whitespace), and both go on past it: the
+    /// final replies answer two different conversations. The two earlier turns, shortened.
+    EarlierTurn { chosen: String, rejected: String },
+}
+
+/// The text up to and including the last `\n\nAssistant:`, and the reply after it.
+fn last_turn(t: &str) -> Option<(&str, &str)> {
+    let cut = t.rfind(ASSISTANT)? + ASSISTANT.len();
+    Some((&t[..cut], &t[cut..]))
+}
+
+/// The text with every run of whitespace as one space (to compare contexts that differ only in
+/// spacing, as some HH-RLHF transcripts do).
+fn squash(t: &str) -> String {
+    t.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// Splits one chosen/rejected transcript pair into `(prompt, chosen response, rejected response)`.
+///
+/// The prompt is the shared prefix, cut back to just after the last `\n\nAssistant:` in it, when
+/// the final turn of at least one transcript starts there (the other reply may carry further
+/// turns). When both transcripts go on past an earlier difference, the contexts before their own
+/// final replies are compared with whitespace squashed: equal, the prompt is the chosen
+/// transcript's context and the replies are the final ones; different, the pair answers two
+/// conversations ([`SplitError::EarlierTurn`]).
+///
+/// # Errors
+/// [`SplitError`] when the two transcripts do not answer one prompt.
 pub fn split_transcripts<'a>(
     chosen: &'a str,
     rejected: &'a str,
-) -> Option<(&'a str, &'a str, &'a str)> {
+) -> Result<(&'a str, &'a str, &'a str), SplitError> {
     let common = chosen
         .bytes()
         .zip(rejected.bytes())
@@ -33,8 +65,28 @@ pub fn split_transcripts<'a>(
     while !chosen.is_char_boundary(common) {
         common -= 1;
     }
-    let cut = chosen[..common].rfind(ASSISTANT)? + ASSISTANT.len();
-    Some((&chosen[..cut], chosen[cut..].trim(), rejected[cut..].trim()))
+    let cut = chosen[..common]
+        .rfind(ASSISTANT)
+        .ok_or(SplitError::NoSharedTurn)?
+        + ASSISTANT.len();
+    let (Some((pc, rc)), Some((pr, rr))) = (last_turn(chosen), last_turn(rejected)) else {
+        return Err(SplitError::NoSharedTurn);
+    };
+    if pc.len() == cut || pr.len() == cut {
+        return Ok((&chosen[..cut], chosen[cut..].trim(), rejected[cut..].trim()));
+    }
+    if squash(pc) == squash(pr) {
+        return Ok((pc, rc.trim(), rr.trim()));
+    }
+    let turn = |t: &str| -> String {
+        let rest = &t[cut..];
+        let end = rest.find("\n\nHuman:").unwrap_or(rest.len());
+        rest[..end].trim().chars().take(60).collect()
+    };
+    Err(SplitError::EarlierTurn {
+        chosen: turn(chosen),
+        rejected: turn(rejected),
+    })
 }
 
 /// Loads an HH-RLHF file into the `pool` split (callers split it further; see
@@ -49,10 +101,15 @@ pub fn load(path: &Path) -> DataResult<ComparisonDataset> {
     let rejected = strings(path, "rejected", column(path, &df, "rejected")?)?;
     let mut rows = Vec::with_capacity(chosen.len());
     for (i, (c, r)) in chosen.iter().zip(&rejected).enumerate() {
-        let Some((prompt, a, b)) = split_transcripts(c, r) else {
-            return Err(DataError::at(path, i, "chosen/rejected", "the two transcripts differ before any shared `\\n\\nAssistant:` turn, so they do not answer one prompt")
-                .with_hint("fix or remove this row"));
-        };
+        let (prompt, a, b) = split_transcripts(c, r).map_err(|e| {
+            let why = match e {
+                SplitError::NoSharedTurn => "the two transcripts differ before any shared `\\n\\nAssistant:` turn, so they do not answer one prompt".to_string(),
+                SplitError::EarlierTurn { chosen, rejected } => format!(
+                    "the two transcripts differ in an earlier assistant turn (chosen {chosen:?}, rejected {rejected:?}), not only in their final replies, so they do not answer one prompt"
+                ),
+            };
+            DataError::at(path, i, "chosen/rejected", why).with_hint("fix or remove this row")
+        })?;
         if prompt.trim() == ASSISTANT.trim() {
             return Err(DataError::at(
                 path,
@@ -114,7 +171,33 @@ mod tests {
                 "\n\nHuman: a\n\nAssistant: x",
                 "\n\nHuman: b\n\nAssistant: x"
             )
-            .is_none()
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn transcripts_that_differ_before_the_final_turn_are_not_cut_at_the_first_turn() {
+        // shared/cases/09: another wording of an earlier assistant reply.
+        let c = "\n\nHuman: Gift idea?\n\nAssistant: For whom?\n\nHuman: My aunt.\n\nAssistant: Shears.";
+        let r = "\n\nHuman: Gift idea?\n\nAssistant: For whom is it?\n\nHuman: My aunt.\n\nAssistant: Socks.";
+        assert_eq!(
+            split_transcripts(c, r),
+            Err(SplitError::EarlierTurn {
+                chosen: "For whom?".into(),
+                rejected: "For whom is it?".into()
+            })
+        );
+        // Two spaces after an earlier `Human:`: the same conversation, split at the final turn.
+        let c =
+            "\n\nHuman: Book?\n\nAssistant: Genre?\n\nHuman: Mystery.\n\nAssistant: The Moonstone.";
+        let r = "\n\nHuman: Book?\n\nAssistant: Genre?\n\nHuman:  Mystery.\n\nAssistant: Anything.";
+        assert_eq!(
+            split_transcripts(c, r),
+            Ok((
+                "\n\nHuman: Book?\n\nAssistant: Genre?\n\nHuman: Mystery.\n\nAssistant:",
+                "The Moonstone.",
+                "Anything."
+            ))
         );
     }
 

@@ -8,6 +8,19 @@
 //! every row goes to the pool; split values are `pool`/`train`, `validation`/`valid`/`eval`, `test`
 //! and `ood`. Without `id`, the row index within its split is the id; without `prompt_id`, equal
 //! prompt texts share a prompt.
+//!
+//! **TRL's preference layouts** are read as they are (with the default column names):
+//! - *standard, explicit prompt*: `prompt`, `chosen`, `rejected` as text: the rule above;
+//! - *standard, implicit prompt*: no `prompt` column; the prompt is the longest common prefix of
+//!   `chosen` and `rejected` (as TRL's `extract_prompt` does), the responses what follows;
+//! - *conversational, explicit prompt*: `prompt` a list of `{role, content}` messages, `chosen` and
+//!   `rejected` lists holding the reply: the response is the content of the last message;
+//! - *conversational, implicit prompt*: no `prompt` column; `chosen` and `rejected` are whole
+//!   conversations; the prompt is the messages before the last one, which must be the same in
+//!   both (else an error names the row), and the responses are the last messages' contents.
+//!
+//! A prompt given as messages becomes text as `role: content` per message, joined by a blank line
+//! (`system: Be brief.\n\nuser: Suggest a name for a goldfish.`).
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -115,12 +128,166 @@ pub fn split_role(name: &str) -> Option<SplitRole> {
     }
 }
 
+/// A column of text, or of chat conversations (`[{role, content}, ...]` per row).
+enum TextOrChat {
+    Text(Vec<String>),
+    Chat(Vec<Vec<(String, String)>>),
+}
+
+/// Reads `name` as text, or as a list of `{role, content}` messages per row.
+fn text_or_chat(path: &Path, df: &DataFrame, name: &str) -> DataResult<TextOrChat> {
+    let s = column(path, df, name).map_err(|e| {
+        e.with_hint("map the columns with `columns:` in the experiment file or --columns")
+    })?;
+    let Ok(list) = s.list() else {
+        return text_column(path, df, name).map(TextOrChat::Text);
+    };
+    let mut rows = Vec::with_capacity(s.len());
+    for row in 0..s.len() {
+        let messages = list
+            .get_as_series(row)
+            .ok_or_else(|| DataError::at(path, row, name, "missing"))?;
+        let field = |f: &str| -> DataResult<Vec<String>> {
+            strings(
+                path,
+                &format!("{name}.{f}"),
+                &crate::io::struct_field(path, name, &messages, f).map_err(|e| e.with_row(row))?,
+            )
+            .map_err(|e| e.with_row(row))
+        };
+        rows.push(field("role")?.into_iter().zip(field("content")?).collect());
+    }
+    Ok(TextOrChat::Chat(rows))
+}
+
+/// Messages as prompt text: `role: content` per message, joined by a blank line.
+fn render(messages: &[(String, String)]) -> String {
+    messages
+        .iter()
+        .map(|(r, c)| format!("{r}: {c}"))
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+/// The prompt and both responses of every row, in any of TRL's layouts (see the module docs).
+fn prompts_and_responses(
+    path: &Path,
+    df: &DataFrame,
+    columns: &PairColumns,
+) -> DataResult<(Vec<String>, Vec<String>, Vec<String>)> {
+    // No prompt column (under its default name) while both responses are there: TRL's implicit
+    // prompt. Otherwise the prompt column is read first, so a missing one is named first.
+    let default = PairColumns::default();
+    let implicit = (&columns.prompt, &columns.a, &columns.b)
+        == (&default.prompt, &default.a, &default.b)
+        && df.column(&columns.prompt).is_err()
+        && df.column(&columns.a).is_ok()
+        && df.column(&columns.b).is_ok();
+    let prompt = if implicit {
+        None
+    } else {
+        Some(text_or_chat(path, df, &columns.prompt)?)
+    };
+    let (a, b) = (
+        text_or_chat(path, df, &columns.a)?,
+        text_or_chat(path, df, &columns.b)?,
+    );
+    let last = |row: usize, m: &[(String, String)], side: &str| -> DataResult<String> {
+        m.last()
+            .map(|(_, c)| c.clone())
+            .ok_or_else(|| DataError::at(path, row, side, "an empty conversation has no response"))
+    };
+    match (a, b, implicit) {
+        (TextOrChat::Text(a), TextOrChat::Text(b), false) => {
+            Ok((text_column(path, df, &columns.prompt)?, a, b))
+        }
+        (TextOrChat::Chat(a), TextOrChat::Chat(b), false) => {
+            let prompts = match prompt {
+                Some(TextOrChat::Chat(p)) => p.iter().map(|m| render(m)).collect(),
+                _ => text_column(path, df, &columns.prompt)?,
+            };
+            let ra = a
+                .iter()
+                .enumerate()
+                .map(|(i, m)| last(i, m, &columns.a))
+                .collect::<DataResult<_>>()?;
+            let rb = b
+                .iter()
+                .enumerate()
+                .map(|(i, m)| last(i, m, &columns.b))
+                .collect::<DataResult<_>>()?;
+            Ok((prompts, ra, rb))
+        }
+        (TextOrChat::Chat(a), TextOrChat::Chat(b), true) => {
+            let mut out = (vec![], vec![], vec![]);
+            for (row, (ma, mb)) in a.iter().zip(&b).enumerate() {
+                let (ra, rb) = (last(row, ma, &columns.a)?, last(row, mb, &columns.b)?);
+                let (pa, pb) = (&ma[..ma.len() - 1], &mb[..mb.len() - 1]);
+                if pa != pb {
+                    return Err(DataError::at(
+                        path,
+                        row,
+                        "chosen/rejected",
+                        "the two conversations differ before their last message, so they do not answer one prompt",
+                    )
+                    .with_hint("give the prompt as its own `prompt` column, or fix the row"));
+                }
+                if pa.is_empty() {
+                    return Err(DataError::at(
+                        path,
+                        row,
+                        "chosen/rejected",
+                        "a one-message conversation has no prompt before its reply",
+                    )
+                    .with_hint("give the prompt as its own `prompt` column"));
+                }
+                out.0.push(render(pa));
+                out.1.push(ra);
+                out.2.push(rb);
+            }
+            Ok(out)
+        }
+        (TextOrChat::Text(a), TextOrChat::Text(b), true) => {
+            let mut out = (vec![], vec![], vec![]);
+            for (row, (ta, tb)) in a.iter().zip(&b).enumerate() {
+                let mut n = ta
+                    .bytes()
+                    .zip(tb.bytes())
+                    .take_while(|(x, y)| x == y)
+                    .count();
+                while !ta.is_char_boundary(n) {
+                    n -= 1;
+                }
+                if ta[..n].trim().is_empty() {
+                    return Err(DataError::at(
+                        path,
+                        row,
+                        "chosen/rejected",
+                        "no `prompt` column and no shared beginning to take the prompt from",
+                    )
+                    .with_hint("add a `prompt` column, or map one with `columns:` / --columns"));
+                }
+                out.0.push(ta[..n].to_string());
+                out.1.push(ta[n..].to_string());
+                out.2.push(tb[n..].to_string());
+            }
+            Ok(out)
+        }
+        _ => Err(DataError::field(
+            path,
+            &columns.a,
+            format!(
+                "`{}` and `{}` must both be text or both be lists of messages",
+                columns.a, columns.b
+            ),
+        )),
+    }
+}
+
 /// Loads a generic pair file.
 pub fn load(path: &Path, columns: &PairColumns) -> DataResult<ComparisonDataset> {
     let df = read_table(path, None)?;
-    let prompts = text_column(path, &df, &columns.prompt)?;
-    let a = text_column(path, &df, &columns.a)?;
-    let b = text_column(path, &df, &columns.b)?;
+    let (prompts, a, b) = prompts_and_responses(path, &df, columns)?;
     let label = match &columns.label {
         Some(name) => labels(path, &df, name)?,
         None => vec![true; prompts.len()],
