@@ -327,10 +327,14 @@ pub fn import_balpm_hub(path: &Path, layout: HubLayout) -> DataResult<HubImport>
     } else {
         ""
     };
-    for j in 0..width {
-        let name = format!("{prefix}{j}");
-        let s = column(path, &df, &name)?;
-        let v = crate::io::floats(path, &name, s)?;
+    // Every column parsed first (a missing or NaN value is named before any overflow), then
+    // narrowed to f32.
+    let names: Vec<String> = (0..width).map(|j| format!("{prefix}{j}")).collect();
+    let columns: Vec<Vec<f64>> = names
+        .iter()
+        .map(|name| crate::io::floats(path, name, column(path, &df, name)?))
+        .collect::<DataResult<_>>()?;
+    for (j, (name, v)) in names.iter().zip(columns).enumerate() {
         for (i, x) in v.into_iter().enumerate() {
             let y = x as f32;
             if y.is_infinite() {
