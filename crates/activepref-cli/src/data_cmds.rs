@@ -314,6 +314,7 @@ fn print_inspection(r: &serde_json::Value) {
             q["empty_responses"]
         );
         say!("    repeated ids: {}", q["duplicate_ids"]);
+        say!("    rows dropped: {}", q["dropped_rows"]);
     } else {
         let models: Vec<&str> = r["models"]
             .as_array()
@@ -364,6 +365,14 @@ fn print_inspection(r: &serde_json::Value) {
             q["empty_responses"],
             q["identical_responses"]
         );
+        let sources: Vec<String> = q["score_sources"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| format!("{k}: {v} prompts"))
+            .collect();
+        say!("    score sources (one per prompt): {}", sources.join(", "));
+        say!("    rows dropped: {}", q["dropped_rows"]);
     }
     for (name, desc) in r["features"].as_object().into_iter().flatten() {
         say!("  features {name}: {}", desc.as_str().unwrap_or(""));

@@ -341,7 +341,7 @@ pub fn import_balpm_hub(path: &Path, layout: HubLayout) -> DataResult<HubImport>
                 return Err(DataError::at(
                     path,
                     i,
-                    &name,
+                    name,
                     format!("{x:e} overflows float32 (whose largest value is about 3.4e38)"),
                 )
                 .with_hint("features are stored as float32; rescale this column or drop the row"));

@@ -169,6 +169,9 @@ pub struct CandidatePool {
     pub candidates: Vec<Vec<Candidate>>,
     /// Per model file that lacks some prompts: (model index, the instructions it lacks).
     pub gaps: Vec<(usize, Vec<String>)>,
+    /// Where the judge scores came from: source → prompts scored from it (every prompt from one
+    /// source; `completions` may use `overall_score` for some prompts, annotations for others).
+    pub score_sources: BTreeMap<String, usize>,
 }
 
 impl CandidatePool {
@@ -196,6 +199,7 @@ impl CandidatePool {
             prompts,
             candidates,
             gaps,
+            score_sources: BTreeMap::new(),
         }
     }
 
@@ -233,6 +237,8 @@ pub struct ComparisonQuality {
     pub empty_responses: usize,
     /// Ids that appear more than once within a split.
     pub duplicate_ids: usize,
+    /// Rows the loader dropped on purpose (none today: every fault is an error naming its row).
+    pub dropped_rows: usize,
 }
 
 impl ComparisonDataset {
@@ -272,6 +278,10 @@ pub struct CandidateQuality {
     pub identical_responses: usize,
     /// The judge scores' range over all candidates, `[min, max]`.
     pub score_range: [f32; 2],
+    /// Source of the judge scores → prompts scored from it ([`CandidatePool::score_sources`]).
+    pub score_sources: BTreeMap<String, usize>,
+    /// Rows the loader dropped on purpose, and why (none today: every fault is an error).
+    pub dropped_rows: usize,
 }
 
 impl CandidatePool {
@@ -296,6 +306,7 @@ impl CandidatePool {
             q.missing_responses
                 .insert(self.models[*m].clone(), lacks.len());
         }
+        q.score_sources = self.score_sources.clone();
         q
     }
 }

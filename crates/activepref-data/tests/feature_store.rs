@@ -273,6 +273,7 @@ fn candidate_pool_joins_response_features() {
             })
             .collect(),
         gaps: Vec::new(),
+        score_sources: Default::default(),
     };
     let ids: Vec<String> = (0..n)
         .flat_map(|p| models.iter().map(move |m| assemble::candidate_id(p, m)))

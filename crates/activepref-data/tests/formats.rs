@@ -380,6 +380,12 @@ fn completions_without_a_score_or_with_a_repeated_model_are_clear_errors() {
     let pool = completions::load(&mixed, MissingPrompts::Keep).unwrap();
     let scores: Vec<f32> = pool.candidates[0].iter().map(|c| c.score).collect();
     assert_eq!(scores, [4.0, 1.0, 5.0, 1.0]);
+    assert_eq!(
+        pool.quality().score_sources,
+        [("annotations (1-5 aggregate)".to_string(), 1)]
+            .into_iter()
+            .collect()
+    );
     // A sibling without annotations cannot be put on that scale: a clear error, not a mix.
     let unscalable = write(
         "unscalable.jsonl",

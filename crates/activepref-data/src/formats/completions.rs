@@ -194,8 +194,9 @@ fn prompt_texts(path: &Path, s: &Series) -> DataResult<Vec<String>> {
         .collect()
 }
 
-/// The rows of one file: (prompt id, prompt, [(model, response, score)]).
-type Row = (String, String, Vec<(String, String, f32)>);
+/// The rows of one file: (prompt id, prompt, [(model, response, score)], scored from the
+/// annotations rather than `overall_score`).
+type Row = (String, String, Vec<(String, String, f32)>, bool);
 
 fn load_file(path: &Path) -> DataResult<Vec<Row>> {
     let df = read_table(path, None)?;
@@ -298,7 +299,7 @@ fn load_file(path: &Path) -> DataResult<Vec<Row>> {
             }
             cands.push((model, responses[k].clone(), score as f32));
         }
-        rows.push((ids[row].clone(), prompts[row].clone(), cands));
+        rows.push((ids[row].clone(), prompts[row].clone(), cands, !from_overall));
     }
     Ok(rows)
 }
@@ -312,20 +313,21 @@ pub fn load(path: &Path, missing: MissingPrompts) -> DataResult<CandidatePool> {
     let mut seen: HashMap<String, (PathBuf, usize)> = HashMap::new();
     let mut prompts = vec![];
     let mut candidates: Vec<Vec<Candidate>> = vec![];
+    let mut from_annotations = 0;
     for file in &files {
-        for (row, (id, prompt, cands)) in load_file(file)?.into_iter().enumerate() {
+        for (row, (id, prompt, cands, annotated)) in load_file(file)?.into_iter().enumerate() {
             if let Some((f, r)) = seen.insert(id.clone(), (file.clone(), row)) {
                 return Err(DataError::at(
                     file,
                     row,
                     "prompt_id",
                     format!(
-                        "{id:?} appears twice (first in {} row {})",
-                        f.display(),
-                        r + 1
+                        "{id:?} appears twice (first in {} row {r}, 0-based)",
+                        f.display()
                     ),
                 ));
             }
+            from_annotations += usize::from(annotated);
             let cands = cands
                 .into_iter()
                 .map(|(model, response, score)| {
@@ -364,7 +366,15 @@ pub fn load(path: &Path, missing: MissingPrompts) -> DataResult<CandidatePool> {
             "set `missing: keep` to use them as they are, or `missing: intersect` to drop them",
         ));
     }
+    let n = prompts.len();
     let mut pool = CandidatePool::new(files, models, prompts, candidates);
+    pool.score_sources = [
+        ("overall_score".to_string(), n - from_annotations),
+        ("annotations (1-5 aggregate)".to_string(), from_annotations),
+    ]
+    .into_iter()
+    .filter(|(_, k)| *k > 0)
+    .collect();
     if missing == MissingPrompts::Intersect {
         pool.keep_prompts_with(most);
     }
