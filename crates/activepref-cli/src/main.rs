@@ -389,6 +389,7 @@ pub(crate) fn report(
     opts.runs = Some(runs.finished);
     opts.missing = runs.missing;
     opts.variant = runs.variant;
+    opts.ablation_baseline = cfg.report.ablation_baseline.clone();
     opts.title = cfg.name.clone();
     opts.static_baselines = cfg
         .pair_policies

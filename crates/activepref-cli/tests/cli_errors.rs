@@ -536,3 +536,52 @@ fn a_run_in_a_pipe_logs_each_round_and_out_needs_no_results_folder() {
     );
     assert!(dir.join("exp.yaml").exists() && dir.join("res/report/summary.md").exists());
 }
+
+#[test]
+fn ctrl_c_says_how_to_resume_and_the_rerun_resumes() {
+    // Issue 19: Ctrl-C exited 130 without a word about resuming.
+    let dir = own_dir("sigint");
+    let yaml = GOOD
+        .replace("output_dir: OUT\n", "")
+        .replace("rounds: 2", "rounds: 6")
+        .replace("pool_prompts: 80", "pool_prompts: 400")
+        .replace("seeds: [1]", "seeds: [1, 2, 3, 4]");
+    std::fs::write(dir.join("exp.yaml"), &yaml).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_activepref"))
+        .current_dir(&dir)
+        .args(["--threads", "1", "run", "exp.yaml", "--out", "res"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the first round is saved, interrupt.
+    let state = dir.join("res/runs/random__seed1.state.json");
+    let start = std::time::Instant::now();
+    while !state.exists() && start.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let ok = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if ok && out.status.code() == Some(130) {
+        assert!(
+            err.contains("interrupted: every finished round is saved; run the same command"),
+            "{err}"
+        );
+        let (code, out, err) = in_dir(&dir, &["run", "exp.yaml", "--out", "res", "-q"]);
+        assert_eq!(code, 0, "{err}");
+        // `exp: 8 runs (F already finished, R rounds resumed)`: the work before the signal counts.
+        let nums: Vec<usize> = out
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|t| t.parse().ok())
+            .collect();
+        assert!(nums.len() >= 3 && nums[1] + nums[2] > 0, "{out}");
+    } else {
+        // The run ended before the signal arrived: nothing to check but a clean exit.
+        assert!(out.status.success(), "{err}");
+    }
+}

@@ -406,3 +406,26 @@ fn the_papers_sweeps_can_be_planned_before_the_data_lands() {
         );
     }
 }
+
+#[test]
+fn the_ablation_baseline_must_name_a_grid_point() {
+    let dir = scratch("ablation-baseline");
+    let file = dir.join("s.yaml");
+    let text = SWEEP
+        .replace("OUT", &dir.join("out").display().to_string())
+        .replace("ROUNDS", "2")
+        .replace(
+            "seeds: [1, 2]",
+            "seeds: [1, 2]\nreport: { ablation_baseline: beta=7 }",
+        );
+    std::fs::write(&file, &text).unwrap();
+    let (ok, _, err) = activepref(&["sweep", "plan", &file.display().to_string()]);
+    assert!(!ok);
+    assert!(
+        err.contains("report.ablation_baseline: `beta=7` is not a grid point of this sweep; name one of: beta=0.1, beta=0.001"),
+        "{err}"
+    );
+    std::fs::write(&file, text.replace("beta=7", "beta=0.001")).unwrap();
+    let (ok, _, err) = activepref(&["sweep", "plan", &file.display().to_string()]);
+    assert!(ok, "{err}");
+}

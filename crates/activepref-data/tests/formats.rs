@@ -504,7 +504,7 @@ fn hh_rlhf_transcripts_that_differ_before_the_final_turn_are_refused_by_row() {
     .unwrap();
     let e = hh_rlhf::load(&path).unwrap_err().to_string();
     assert!(
-        e.contains("hh.jsonl: row 1 (0-based record): field `chosen/rejected`: the two transcripts differ in an earlier assistant turn (chosen \"For whom?\", rejected \"For whom is it?\")"),
+        e.contains("hh.jsonl: row 1 (0-based record): field `chosen/rejected`: the two transcripts differ in an earlier turn (chosen \"Assistant: For whom?\", rejected \"Assistant: For whom is it?\")"),
         "{e}"
     );
     // Row 0 alone (a spacing difference in an earlier human turn) is one prompt, split at the
@@ -629,7 +629,7 @@ fn trl_preference_layouts_are_read_with_their_prompt() {
     );
     let standard = write(
         "standard.jsonl",
-        &[r#"{"chosen": "Q: sky colour? A: blue", "rejected": "Q: sky colour? A: green"}"#],
+        &[r#"{"chosen": "Q: sky colour? A: the car", "rejected": "Q: sky colour? A: the cat"}"#],
     );
     let first = |p: &Path| {
         let ds = pairs::load(p, &PairColumns::default()).unwrap();
@@ -663,7 +663,7 @@ fn trl_preference_layouts_are_read_with_their_prompt() {
     );
     assert_eq!(
         first(&standard),
-        ("Q: sky colour? A: ".into(), "blue".into(), "green".into())
+        ("Q: sky colour? A: the ".into(), "car".into(), "cat".into())
     );
     // Two conversations that differ before their last message answer two prompts: refused.
     let bad = write(

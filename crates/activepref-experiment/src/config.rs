@@ -86,6 +86,10 @@ pub struct ReportSection {
     /// Bootstrap resamples of the seeds for every saving's 95% interval (0: none).
     #[serde(skip_serializing_if = "is_default_bootstrap")]
     pub bootstrap: usize,
+    /// Ablation figures of a sweep: the grid point (`beta=0.01`, as its directory is named) whose
+    /// `baseline` runs are drawn as the reference line; absent: the first grid point in the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ablation_baseline: Option<String>,
     /// Run-file columns to plot and tabulate, e.g. `[test_accuracy, ood_brier]` (any
     /// `<split>_<log_likelihood|accuracy|brier>` column); empty: test and OOD log-likelihood
     /// (pool setting) or held-out accuracy and log-likelihood (pair setting).
@@ -134,6 +138,7 @@ impl Default for ReportSection {
             baseline: "random".into(),
             saving: SavingDefinition::default(),
             bootstrap: DEFAULT_BOOTSTRAP,
+            ablation_baseline: None,
             metrics: Vec::new(),
         }
     }
@@ -226,6 +231,13 @@ impl ExperimentConfig {
                 let a = src
                     .assemble(&self.name)
                     .map_err(|e| FieldError::new("benchmark", e.to_string()))?;
+                // `missing_features: drop` drops on purpose; never silently.
+                for (role, gone) in a.dropped.iter().filter(|(_, n)| *n > 0) {
+                    eprintln!(
+                        "note: {}: {role}: {gone} comparison(s) without features dropped (missing_features: drop)",
+                        self.name
+                    );
+                }
                 Benchmark::Pool(a.benchmark)
             }
             BenchmarkSpec::Candidates(src) => Benchmark::Pair(

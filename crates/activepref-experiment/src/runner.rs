@@ -504,6 +504,8 @@ impl ResumableRun for PairRun<'_> {
 pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSummary, RunError> {
     let out = cfg.output_dir();
     let runs_dir = out.join("runs");
+    // The data first: a missing dataset must not cost the results that --fresh would clear.
+    cfg.check_data().map_err(|e| e.within("benchmark"))?;
     results_dir::prepare(&out, cfg, opts)?;
 
     let resolved_path = out.join("config.resolved.yaml");

@@ -297,6 +297,24 @@ impl Sweep {
                 });
             }
         }
+        if let Some(want) = &base.report.ablation_baseline
+            && !variants
+                .iter()
+                .any(|v| v.name.rsplit('/').next() == Some(want.as_str()))
+        {
+            let points: Vec<&str> = variants
+                .iter()
+                .filter_map(|v| v.name.rsplit('/').next())
+                .collect();
+            return Err(err(
+                path,
+                "report.ablation_baseline",
+                format!(
+                    "`{want}` is not a grid point of this sweep; name one of: {}",
+                    points.join(", ")
+                ),
+            ));
+        }
         Ok(Self {
             file: path.to_path_buf(),
             variants,

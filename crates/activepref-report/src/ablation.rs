@@ -21,7 +21,8 @@ pub struct GridPoint {
 }
 
 /// Writes `<out>/<policy>.png`, `.svg` for every policy other than the baseline that every grid
-/// point ran (one line per grid point, plus the first grid point's baseline in grey), and
+/// point ran (one line per grid point, plus the baseline policy's curve of the grid point named by
+/// [`ReportOptions::ablation_baseline`], or of the first grid point in the file's order, in grey), and
 /// `<out>/ablation.md` with each grid point's final values and savings against its own baseline.
 pub fn write_ablation_report(
     title: &str,
@@ -37,6 +38,13 @@ pub fn write_ablation_report(
         .iter()
         .map(|p| load_runs_of(&p.dir, p.runs.as_deref()))
         .collect::<Result<_, _>>()?;
+    // The grid point whose baseline runs are drawn in every figure: the one the config names, else
+    // the first in the file's order.
+    let reference = opts
+        .ablation_baseline
+        .as_deref()
+        .and_then(|l| points.iter().position(|p| p.label == l))
+        .unwrap_or(0);
     let Some(first) = runs.first() else {
         return Ok(vec![]);
     };
@@ -84,8 +92,8 @@ pub fn write_ablation_report(
                         .into_iter()
                         .find(|c| c.policy == p))
                 };
-            if let Some(mut base) = find(first, &opts.baseline)? {
-                base.policy = format!("{} ({})", opts.baseline, points[0].label);
+            if let Some(mut base) = find(&runs[reference], &opts.baseline)? {
+                base.policy = format!("{} ({})", opts.baseline, points[reference].label);
                 curves.push(base);
             }
             for (point, rs) in points.iter().zip(&runs) {
@@ -258,6 +266,11 @@ mod tests {
         ] {
             assert!(svg.contains(label), "{label} missing from the figure");
         }
+        // The config names the grid point whose baseline is the reference line.
+        opts.ablation_baseline = Some("beta=0.1".into());
+        write_ablation_report("t (beta)", &points, &out, &opts).unwrap();
+        let svg = std::fs::read_to_string(out.join("method.svg")).unwrap();
+        assert!(svg.contains("random (beta=0.1)") && !svg.contains("random (beta=1)"));
         let tex = std::fs::read_to_string(out.join("ablation.tex")).unwrap();
         assert!(
             tex.contains("beta=1 & Test LL & $-0.4500 \\pm 0.0000$ & 20 & 33.3\\% & -- \\\\"),

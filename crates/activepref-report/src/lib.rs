@@ -152,6 +152,9 @@ pub struct ReportOptions {
     pub missing: Vec<String>,
     /// The sweep grid point these runs belong to (`beta/beta=0.1`), if any.
     pub variant: Option<String>,
+    /// Ablation figures: the grid point (`beta=0.01`) whose baseline-policy runs are drawn as the
+    /// grey reference line; None: the first grid point in the experiment file's order.
+    pub ablation_baseline: Option<String>,
 }
 
 impl ReportOptions {
@@ -174,6 +177,7 @@ impl ReportOptions {
             runs: None,
             missing: Vec::new(),
             variant: None,
+            ablation_baseline: None,
         }
     }
 }

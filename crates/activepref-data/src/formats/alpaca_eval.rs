@@ -95,7 +95,7 @@ fn load_file(path: &Path) -> DataResult<Vec<(String, String, f32)>> {
                 path,
                 row,
                 "instruction",
-                format!("duplicate instruction (first at row {first})"),
+                format!("duplicate instruction (first at row {first}, 0-based)"),
             ));
         }
         rows.push((ins, out, (pref - 1.0) as f32));

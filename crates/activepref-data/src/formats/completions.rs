@@ -265,12 +265,12 @@ fn load_file(path: &Path) -> DataResult<Vec<Row>> {
                 } else {
                     "has no overall_score and no annotations to compute it from"
                 };
-                DataError::at(
-                    path,
-                    row,
-                    "completions.overall_score",
-                    format!("completion {k} (model {model}) {why}"),
-                )
+                let field = if scores[k].is_some() {
+                    "completions.annotations"
+                } else {
+                    "completions.overall_score"
+                };
+                DataError::at(path, row, field, format!("completion {k} (model {model}) {why}"))
                 .with_hint("fill in the missing scores, or drop the prompt")
             })?;
             if !score.is_finite() {

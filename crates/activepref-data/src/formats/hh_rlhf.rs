@@ -24,7 +24,8 @@ pub enum SplitError {
     /// The transcripts differ before any shared `\n\nAssistant:` turn.
     NoSharedTurn,
     /// They differ in an earlier turn (not only in whitespace), and both go on past it: the
-    /// final replies answer two different conversations. The two earlier turns, shortened.
+    /// final replies answer two different conversations. The turn where they first differ, as
+    /// each has it (speaker included), shortened.
     EarlierTurn { chosen: String, rejected: String },
 }
 
@@ -65,12 +66,19 @@ pub fn split_transcripts<'a>(
     while !chosen.is_char_boundary(common) {
         common -= 1;
     }
-    let cut = chosen[..common]
-        .rfind(ASSISTANT)
-        .ok_or(SplitError::NoSharedTurn)?
-        + ASSISTANT.len();
     let (Some((pc, rc)), Some((pr, rr))) = (last_turn(chosen), last_turn(rejected)) else {
         return Err(SplitError::NoSharedTurn);
+    };
+    let Some(cut) = chosen[..common]
+        .rfind(ASSISTANT)
+        .map(|i| i + ASSISTANT.len())
+    else {
+        // They differ before any shared assistant turn; in spacing only, they are one prompt.
+        return if squash(pc) == squash(pr) {
+            Ok((pc, rc.trim(), rr.trim()))
+        } else {
+            Err(SplitError::NoSharedTurn)
+        };
     };
     if pc.len() == cut || pr.len() == cut {
         return Ok((&chosen[..cut], chosen[cut..].trim(), rejected[cut..].trim()));
@@ -78,10 +86,14 @@ pub fn split_transcripts<'a>(
     if squash(pc) == squash(pr) {
         return Ok((pc, rc.trim(), rr.trim()));
     }
+    // The turn in which they first differ (its speaker included), as each transcript has it.
+    let start = chosen[..common].rfind("\n\n").map_or(0, |i| i + 2);
     let turn = |t: &str| -> String {
-        let rest = &t[cut..];
-        let end = rest.find("\n\nHuman:").unwrap_or(rest.len());
-        rest[..end].trim().chars().take(60).collect()
+        let rest = &t[start..];
+        let end = rest[2.min(rest.len())..]
+            .find("\n\n")
+            .map_or(rest.len(), |i| i + 2.min(rest.len()));
+        rest[..end].trim().chars().take(80).collect()
     };
     Err(SplitError::EarlierTurn {
         chosen: turn(chosen),
@@ -105,7 +117,7 @@ pub fn load(path: &Path) -> DataResult<ComparisonDataset> {
             let why = match e {
                 SplitError::NoSharedTurn => "the two transcripts differ before any shared `\\n\\nAssistant:` turn, so they do not answer one prompt".to_string(),
                 SplitError::EarlierTurn { chosen, rejected } => format!(
-                    "the two transcripts differ in an earlier assistant turn (chosen {chosen:?}, rejected {rejected:?}), not only in their final replies, so they do not answer one prompt"
+                    "the two transcripts differ in an earlier turn (chosen {chosen:?}, rejected {rejected:?}), not only in their final replies, so they do not answer one prompt"
                 ),
             };
             DataError::at(path, i, "chosen/rejected", why).with_hint("fix or remove this row")
@@ -183,8 +195,8 @@ mod tests {
         assert_eq!(
             split_transcripts(c, r),
             Err(SplitError::EarlierTurn {
-                chosen: "For whom?".into(),
-                rejected: "For whom is it?".into()
+                chosen: "Assistant: For whom?".into(),
+                rejected: "Assistant: For whom is it?".into()
             })
         );
         // Two spaces after an earlier `Human:`: the same conversation, split at the final turn.

@@ -12,12 +12,14 @@
 //! **TRL's preference layouts** are read as they are (with the default column names):
 //! - *standard, explicit prompt*: `prompt`, `chosen`, `rejected` as text: the rule above;
 //! - *standard, implicit prompt*: no `prompt` column; the prompt is the longest common prefix of
-//!   `chosen` and `rejected` (as TRL's `extract_prompt` does), the responses what follows;
+//!   `chosen` and `rejected` (as TRL's `extract_prompt` does), cut back to a whitespace so that
+//!   no word is split, and the responses are what follows;
 //! - *conversational, explicit prompt*: `prompt` a list of `{role, content}` messages, `chosen` and
 //!   `rejected` lists holding the reply: the response is the content of the last message;
 //! - *conversational, implicit prompt*: no `prompt` column; `chosen` and `rejected` are whole
 //!   conversations; the prompt is the messages before the last one, which must be the same in
-//!   both (else an error names the row), and the responses are the last messages' contents.
+//!   both (else an error names the row), and the responses are the last messages' contents (which
+//!   must be `assistant` messages).
 //!
 //! A prompt given as messages becomes text as `role: content` per message, joined by a blank line
 //! (`system: Be brief.\n\nuser: Suggest a name for a goldfish.`).
@@ -222,6 +224,16 @@ fn prompts_and_responses(
             let mut out = (vec![], vec![], vec![]);
             for (row, (ma, mb)) in a.iter().zip(&b).enumerate() {
                 let (ra, rb) = (last(row, ma, &columns.a)?, last(row, mb, &columns.b)?);
+                for (m, side) in [(ma, &columns.a), (mb, &columns.b)] {
+                    if m.last().is_some_and(|(role, _)| role != "assistant") {
+                        return Err(DataError::at(
+                            path,
+                            row,
+                            side,
+                            "the conversation does not end with an assistant message, so it has no reply to compare",
+                        ));
+                    }
+                }
                 let (pa, pb) = (&ma[..ma.len() - 1], &mb[..mb.len() - 1]);
                 if pa != pb {
                     return Err(DataError::at(
@@ -257,6 +269,14 @@ fn prompts_and_responses(
                     .count();
                 while !ta.is_char_boundary(n) {
                     n -= 1;
+                }
+                // Never inside a word: "The ca" + "r" / "t" is "The " + "car" / "cat".
+                if n < ta.len().min(tb.len()) {
+                    n = ta[..n]
+                        .char_indices()
+                        .rev()
+                        .find(|(_, c)| c.is_whitespace())
+                        .map_or(0, |(i, c)| i + c.len_utf8());
                 }
                 if ta[..n].trim().is_empty() {
                     return Err(DataError::at(
