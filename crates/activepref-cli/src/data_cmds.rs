@@ -278,13 +278,15 @@ fn print_inspection(r: &serde_json::Value) {
         );
         for s in splits {
             let mean = s["mean_per_prompt"].as_f64().unwrap_or(0.0);
+            // Numbers as numbers: serde_json's Display ignores widths.
+            let n = |k: &str| s[k].as_u64().unwrap_or(0);
             say!(
                 "  {:<11} {:>11} {:>8} {:>17.2} / {}",
                 s["split"].as_str().unwrap_or(""),
-                s["comparisons"],
-                s["prompts"],
+                n("comparisons"),
+                n("prompts"),
                 mean,
-                s["max_per_prompt"]
+                n("max_per_prompt")
             );
         }
         say!(
@@ -335,7 +337,7 @@ fn print_inspection(r: &serde_json::Value) {
         let what = if format == "alpaca-eval" {
             "preference - 1"
         } else {
-            "overall_score"
+            "per prompt: overall_score, or the annotation aggregate; see score sources below"
         };
         say!(
             "  judge scores ({what}): mean {:.3}, range [{:.3}, {:.3}]",

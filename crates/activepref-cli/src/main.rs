@@ -577,6 +577,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 /// `activepref report <dir>`: the report of one results directory, or of every grid point of a
 /// sweep's results root plus one ablation report per grid.
 pub(crate) fn report_results(results: &Path, over: ReportOverrides) -> anyhow::Result<()> {
+    if results.is_file() {
+        bail!(
+            "{} is a file; `activepref report` takes the results directory a run wrote (results/<name>, or the run's --out)",
+            results.display()
+        );
+    }
     // A sweep's results root holds one results directory per grid point: <grid>/<point>/.
     let manifest = sweep_manifest(results)?;
     let dirs = if results.join("config.resolved.yaml").exists() {

@@ -202,14 +202,15 @@ impl ExperimentConfig {
     /// experiment already ran (from any working directory).
     pub fn parse_unchecked(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let text = strip_bom(text);
-        if has_merge_key(text) {
+        let parsed = if has_merge_key(text) {
             // `<<: *base` merges are applied on the YAML value first (serde alone would read
             // `<<` as an unknown key); errors then carry the field path but no line.
             yaml_value(text, path)
                 .and_then(|v| yaml_serde::from_value(v).map_err(|e| yaml_error(&e, path)))
         } else {
             yaml_serde::from_str(text).map_err(|e| yaml_error(&e, path))
-        }
+        };
+        parsed.map_err(|e| locate_policy_error(text, path).unwrap_or(e))
     }
 
     /// The output directory, relative to the working directory.
@@ -613,12 +614,39 @@ pub fn yaml_value(text: &str, path: &Path) -> Result<yaml_serde::Value, ConfigEr
     Ok(v)
 }
 
+/// The error of the one policy entry that does not parse, named by its label
+/// (`policies.bald: unknown field `score`, ...`): serde reports the whole map's first line.
+fn locate_policy_error(text: &str, path: &Path) -> Option<ConfigError> {
+    let root = yaml_value(text, path).ok()?;
+    for (section, pool) in [("policies", true), ("pair_policies", false)] {
+        let Some(yaml_serde::Value::Mapping(m)) = root.get(section) else {
+            continue;
+        };
+        for (label, spec) in m {
+            let err = if pool {
+                yaml_serde::from_value::<PolicySpec>(spec.clone()).err()
+            } else {
+                yaml_serde::from_value::<PairPolicySpec>(spec.clone()).err()
+            };
+            if let Some(e) = err {
+                let label = label.as_str().unwrap_or("?");
+                let mut located = yaml_error(&e, path);
+                located.field = format!("{section}.{label}");
+                return Some(located);
+            }
+        }
+    }
+    None
+}
+
 /// A YAML or schema error of an experiment file as one line, with a hint where serde's own words
 /// leave the user guessing.
 pub(crate) fn yaml_error(e: &yaml_serde::Error, path: &Path) -> ConfigError {
     let text = e.to_string();
-    let hint = if text.contains("there are no fields") {
-        "this policy takes no parameters; `activepref policies` lists every policy's parameters (to rank by another score, use `policy: rank` with `score:`)"
+    let hint = if text.contains("there are no fields") && text.contains("`score`") {
+        "this policy takes no parameters; to rank by another score, use `policy: rank` with `score:` (`activepref policies` lists every policy's parameters)"
+    } else if text.contains("there are no fields") {
+        "this policy takes no parameters (`activepref policies` lists every policy's parameters)"
     } else {
         "see experiments/quickstart.yaml for a complete example"
     };
@@ -874,7 +902,8 @@ report: { baseline: drts }
         ))
         .unwrap_err();
         assert!(
-            e.contains("unknown field `score`") && e.contains("takes no parameters"),
+            e.starts_with("exp.yaml: policies.random: unknown field `score`")
+                && e.contains("takes no parameters; to rank by another score"),
             "{e}"
         );
         let e = parse(&PAIRS.replace(
@@ -894,9 +923,9 @@ report: { baseline: drts }
     #[test]
     fn numbers_are_bounded_with_the_bound_in_the_error() {
         let e = parse(&GOOD.replace("rounds: 3", "rounds: 1152921504606846977")).unwrap_err();
-        assert!(
-            e.starts_with("exp.yaml: loop.rounds:") && e.contains("need"),
-            "{e}"
+        assert_eq!(
+            e,
+            "exp.yaml: loop.rounds: is 1152921504606846977; must be between 1 and 1000000"
         );
         let e = parse(&format!(
             "{GOOD}report: {{ bootstrap: 18446744073709551615 }}\n"

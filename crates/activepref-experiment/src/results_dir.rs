@@ -123,11 +123,11 @@ fn classify(out: &Path) -> Result<DirKind, RunError> {
     if names.is_empty() {
         return Ok(DirKind::Empty);
     }
-    // Another process (an array task of the same grid point) is creating it right now: it holds
-    // nothing but activepref's folders and temporaries.
+    // Another process (an array task of the same grid point) is creating it right now: all it
+    // holds is the temporary file of the marker that process is writing (the marker comes first).
     if names
         .iter()
-        .all(|n| matches!(n.as_str(), "runs" | "report" | "cache") || is_ours("", n))
+        .all(|n| n.starts_with(MARKER) && activepref_core::io::partial_writer(n).is_some())
     {
         return Ok(DirKind::Ours);
     }
@@ -168,9 +168,30 @@ const REPORT_FILES: [&str; 11] = [
     "results.parquet",
 ];
 
-/// True for a file activepref writes in the folder `folder` (`""`: the top) of a results
-/// directory: exact names, or the temporary file of one (`<name>.<host>-<pid>.partial`).
-fn is_ours(folder: &str, name: &str) -> bool {
+/// The `curve-<column>.csv` files the report writes: every metric and batch diagnostic column.
+fn is_curve_file(name: &str) -> bool {
+    const DIAGNOSTICS: [&str; 4] = [
+        "batch_unique_prompts",
+        "labelled_unique_prompts",
+        "batch_mean_score_gap",
+        "batch_mean_latent_gap",
+    ];
+    name.strip_prefix("curve-")
+        .and_then(|n| n.strip_suffix(".csv"))
+        .is_some_and(|column| {
+            DIAGNOSTICS.contains(&column)
+                || column.split_once('_').is_some_and(|(split, metric)| {
+                    ["test", "ood", "heldout"].contains(&split)
+                        && ["log_likelihood", "accuracy", "brier"].contains(&metric)
+                })
+        })
+}
+
+/// True for a file activepref writes in the folder `folder` (`""`: the top) of the results
+/// directory `out`: exact names, or the temporary file of one (`<name>.<host>-<pid>.partial`). A
+/// run's files count only when the run's id file (`runs/<stem>.run-id`, written before anything
+/// else of the run) is there too, so a user's `foo__seed5.csv` is never taken for a run.
+fn is_ours(out: &Path, folder: &str, name: &str) -> bool {
     let name = match activepref_core::io::partial_writer(name) {
         Some((host, pid)) => name
             .strip_suffix(format!(".{host}-{pid}.partial").as_str())
@@ -186,12 +207,14 @@ fn is_ours(folder: &str, name: &str) -> bool {
                     !seed.is_empty()
                         && seed.bytes().all(|b| b.is_ascii_digit())
                         && crate::runner::RUN_FILE_EXTENSIONS.contains(&ext)
+                        && out
+                            .join("runs")
+                            .join(format!("{label}__seed{seed}.run-id"))
+                            .is_file()
                 })
         }),
         "cache" => name.starts_with("knn-index-") && name.ends_with(".bin"),
-        "report" => {
-            REPORT_FILES.contains(&name) || (name.starts_with("curve-") && name.ends_with(".csv"))
-        }
+        "report" => REPORT_FILES.contains(&name) || is_curve_file(name),
         _ => false,
     }
 }
@@ -216,17 +239,20 @@ fn clear_ours(out: &Path) -> Result<(), RunError> {
         if !dir.is_dir() {
             continue;
         }
-        for name in entries(&dir)? {
-            if is_ours(folder, &name) && dir.join(&name).is_file() {
-                remove(dir.join(&name), false)?;
-            }
+        // Decided before anything goes: a run's id file vouches for its other files.
+        let ours: Vec<String> = entries(&dir)?
+            .into_iter()
+            .filter(|name| is_ours(out, folder, name) && dir.join(name).is_file())
+            .collect();
+        for name in ours {
+            remove(dir.join(&name), false)?;
         }
         if entries(&dir)?.is_empty() {
             remove(dir, true)?;
         }
     }
     for name in entries(out)? {
-        if is_ours("", &name) && out.join(&name).is_file() {
+        if is_ours(out, "", &name) && out.join(&name).is_file() {
             remove(out.join(name), false)?;
         }
     }
@@ -589,20 +615,27 @@ mod tests {
                 "summary.md.othernode-4294967295.partial".to_string()
             ]
         );
-        // Only activepref's own names are its files.
+        // Only activepref's own names are its files; a run's files only beside its id file.
+        for stem in ["balpm-b0.01__seed1", "balpm__seed1"] {
+            fs::write(dir.join(format!("runs/{stem}.run-id")), "id\n").unwrap();
+        }
         for (folder, name, ours) in [
             ("runs", "balpm-b0.01__seed1.csv", true),
             ("runs", "balpm__seed1.state.json", true),
             ("runs", &format!("balpm__seed1.csv.{host}-7.partial"), true),
             ("runs", "balpm__seed1.csv.bak", false),
+            ("runs", "balpm__seed99.csv", false),
+            ("runs", "foo__seed5.csv", false),
             ("runs", "notes__seedling.md", false),
             ("report", "summary.md", true),
             ("report", "summary.docx", false),
             ("report", "curve-test_accuracy.csv", true),
+            ("report", "curve-batch_unique_prompts.csv", true),
+            ("report", "curve-mystuff.csv", false),
             ("", MARKER, true),
             ("", "notes.txt.partial", false),
         ] {
-            assert_eq!(is_ours(folder, name), ours, "{folder}/{name}");
+            assert_eq!(is_ours(&dir, folder, name), ours, "{folder}/{name}");
         }
     }
 

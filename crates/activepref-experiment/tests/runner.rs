@@ -407,6 +407,18 @@ fn fresh_deletes_only_what_activepref_wrote_and_never_a_foreign_directory() {
         );
     }
     assert_eq!(names(&foreign), ["data", "notes.txt"]);
+    // A directory holding only a `runs/` folder of the user's is not activepref's either.
+    let lookalike = dir.join("lookalike");
+    std::fs::create_dir_all(lookalike.join("runs")).unwrap();
+    std::fs::write(lookalike.join("runs/random__seed3.csv"), "mine").unwrap();
+    let err = run_experiment(&random_only(&lookalike), &RunOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("activepref did not write (runs)"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(lookalike.join("runs/random__seed3.csv")).unwrap(),
+        "mine"
+    );
     assert_eq!(
         std::fs::read_to_string(foreign.join("notes.txt")).unwrap(),
         "keep me"
@@ -425,6 +437,9 @@ fn fresh_deletes_only_what_activepref_wrote_and_never_a_foreign_directory() {
     std::fs::write(ours.join("data/x.csv"), "a,b\n").unwrap();
     std::fs::write(ours.join("runs/my-notes.md"), "mine").unwrap();
     std::fs::write(ours.join("runs/old__seed9.csv"), "stale run").unwrap();
+    std::fs::write(ours.join("runs/old__seed9.run-id"), "0123456789ab\n").unwrap();
+    // Named like a run, but no run of activepref's wrote it (no id file beside it): kept.
+    std::fs::write(ours.join("runs/foo__seed5.csv"), "mine").unwrap();
     let fresh = RunOptions {
         fresh: true,
         ..opts.clone()
@@ -441,6 +456,7 @@ fn fresh_deletes_only_what_activepref_wrote_and_never_a_foreign_directory() {
         ]
     );
     assert!(ours.join("data/x.csv").exists() && ours.join("runs/my-notes.md").exists());
+    assert!(ours.join("runs/foo__seed5.csv").exists());
     assert!(
         !ours.join("runs/old__seed9.csv").exists(),
         "activepref's stale run file is gone"

@@ -90,9 +90,7 @@ impl LoopConfig {
     pub fn validate(&self, pool: usize) -> Result<(), FieldError> {
         let pool = self.pool_size.map_or(pool, |c| c.min(pool));
         let bad = |f: &str, m: String| Err(FieldError::new(f, m));
-        if self.rounds == 0 {
-            return bad("rounds", "must be at least 1".into());
-        }
+        FieldError::check_count("rounds", self.rounds, 1, 1_000_000)?;
         if self.initial_labels == 0 {
             return bad(
                 "initial_labels",

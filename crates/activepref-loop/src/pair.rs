@@ -98,11 +98,13 @@ impl PairLoopConfig {
         if self.batch_prompts == 0 {
             return bad("batch_prompts", "must be at least 1".into());
         }
-        if self.rounds == Some(0) {
-            return bad(
-                "rounds",
-                "must be at least 1, or left out to use the whole stream".into(),
-            );
+        if let Some(r) = self.rounds {
+            FieldError::check_count("rounds", r, 1, 1_000_000).map_err(|e| {
+                FieldError::new(
+                    e.field,
+                    format!("{} (or left out to use the whole stream)", e.message),
+                )
+            })?;
         }
         let rounds = self.rounds_for(prompts);
         if self.replay_factor == Some(0) {
