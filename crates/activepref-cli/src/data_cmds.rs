@@ -362,6 +362,13 @@ fn print_inspection(r: &serde_json::Value) {
             "    prompts whose responses all tie on the judge score: {}",
             q["prompts_all_tied"]
         );
+        let g = |i: usize| q["prompt_score_gap"][i].as_f64().unwrap_or(f64::NAN);
+        say!(
+            "    best-minus-worst score per prompt: smallest {:.3}, mean {:.3}, largest {:.3}",
+            g(0),
+            g(1),
+            g(2)
+        );
         say!(
             "    empty responses: {}; responses repeated within a prompt: {}",
             q["empty_responses"],

@@ -278,6 +278,9 @@ pub struct CandidateQuality {
     pub identical_responses: usize,
     /// The judge scores' range over all candidates, `[min, max]`.
     pub score_range: [f32; 2],
+    /// Per prompt, the gap between its best and worst candidate's score: `[smallest, mean,
+    /// largest]` over the prompts with a pair (a small gap: little for a judge to separate).
+    pub prompt_score_gap: [f32; 3],
     /// Source of the judge scores → prompts scored from it ([`CandidatePool::score_sources`]).
     pub score_sources: BTreeMap<String, usize>,
     /// Rows the loader dropped on purpose, and why (none today: every fault is an error).
@@ -291,8 +294,17 @@ impl CandidatePool {
             score_range: [f32::INFINITY, f32::NEG_INFINITY],
             ..Default::default()
         };
+        let mut gaps: Vec<f32> = Vec::new();
         for cands in &self.candidates {
             q.prompts_without_a_pair += usize::from(cands.len() < 2);
+            if cands.len() >= 2 {
+                let (lo, hi) = cands
+                    .iter()
+                    .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), c| {
+                        (a.min(c.score), b.max(c.score))
+                    });
+                gaps.push(hi - lo);
+            }
             q.prompts_all_tied +=
                 usize::from(cands.len() >= 2 && cands.iter().all(|c| c.score == cands[0].score));
             let mut texts = std::collections::HashSet::new();
@@ -307,6 +319,14 @@ impl CandidatePool {
                 .insert(self.models[*m].clone(), lacks.len());
         }
         q.score_sources = self.score_sources.clone();
+        if !gaps.is_empty() {
+            let mean = gaps.iter().map(|&g| f64::from(g)).sum::<f64>() / gaps.len() as f64;
+            q.prompt_score_gap = [
+                gaps.iter().copied().fold(f32::INFINITY, f32::min),
+                mean as f32,
+                gaps.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+            ];
+        }
         q
     }
 }

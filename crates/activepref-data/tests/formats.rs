@@ -386,6 +386,8 @@ fn completions_without_a_score_or_with_a_repeated_model_are_clear_errors() {
             .into_iter()
             .collect()
     );
+    // One prompt, scores 4, 1, 5, 1: its best-minus-worst gap is 4.
+    assert_eq!(pool.quality().prompt_score_gap, [4.0, 4.0, 4.0]);
     // A sibling without annotations cannot be put on that scale: a clear error, not a mix.
     let unscalable = write(
         "unscalable.jsonl",
