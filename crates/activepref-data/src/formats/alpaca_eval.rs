@@ -132,9 +132,7 @@ pub fn load(dir: &Path, missing: MissingPrompts) -> DataResult<CandidatePool> {
         }
     }
     let models: Vec<String> = files.iter().map(|f| model_name(f)).collect();
-    let n = prompts.len();
     let mut pool = CandidatePool::new(files, models, prompts, candidates);
-    pool.score_sources = [("preference - 1".to_string(), n)].into_iter().collect();
     if let (Some((model, lacks)), MissingPrompts::Error) = (pool.gaps.first(), missing) {
         return Err(DataError::file(
             &pool.sources[*model],
@@ -150,6 +148,9 @@ pub fn load(dir: &Path, missing: MissingPrompts) -> DataResult<CandidatePool> {
     if missing == MissingPrompts::Intersect {
         pool.keep_prompts_with(pool.models.len());
     }
+    pool.score_sources = [("preference - 1".to_string(), pool.prompts.len())]
+        .into_iter()
+        .collect();
     Ok(pool)
 }
 

@@ -313,7 +313,8 @@ pub fn load(path: &Path, missing: MissingPrompts) -> DataResult<CandidatePool> {
     let mut seen: HashMap<String, (PathBuf, usize)> = HashMap::new();
     let mut prompts = vec![];
     let mut candidates: Vec<Vec<Candidate>> = vec![];
-    let mut from_annotations = 0;
+    // Per prompt (load order): scored from its annotations rather than overall_score.
+    let mut annotated_prompts: Vec<bool> = vec![];
     for file in &files {
         for (row, (id, prompt, cands, annotated)) in load_file(file)?.into_iter().enumerate() {
             if let Some((f, r)) = seen.insert(id.clone(), (file.clone(), row)) {
@@ -327,7 +328,7 @@ pub fn load(path: &Path, missing: MissingPrompts) -> DataResult<CandidatePool> {
                     ),
                 ));
             }
-            from_annotations += usize::from(annotated);
+            annotated_prompts.push(annotated);
             let cands = cands
                 .into_iter()
                 .map(|(model, response, score)| {
@@ -366,17 +367,22 @@ pub fn load(path: &Path, missing: MissingPrompts) -> DataResult<CandidatePool> {
             "set `missing: keep` to use them as they are, or `missing: intersect` to drop them",
         ));
     }
-    let n = prompts.len();
     let mut pool = CandidatePool::new(files, models, prompts, candidates);
+    if missing == MissingPrompts::Intersect {
+        pool.keep_prompts_with(most);
+    }
+    // Counted over the prompts kept.
+    let annotated = pool
+        .prompt_ids
+        .iter()
+        .filter(|&&p| annotated_prompts[p])
+        .count();
     pool.score_sources = [
-        ("overall_score".to_string(), n - from_annotations),
-        ("annotations (1-5 aggregate)".to_string(), from_annotations),
+        ("overall_score".to_string(), pool.prompts.len() - annotated),
+        ("annotations (1-5 aggregate)".to_string(), annotated),
     ]
     .into_iter()
     .filter(|(_, k)| *k > 0)
     .collect();
-    if missing == MissingPrompts::Intersect {
-        pool.keep_prompts_with(most);
-    }
     Ok(pool)
 }
