@@ -9,7 +9,7 @@ use activepref_acquire::{PairPolicySpec, PolicySpec, UncertaintyScore};
 use activepref_core::saving::SavingDefinition;
 use activepref_data::text::SplitRole;
 use activepref_encode::featurize::PromptKeep;
-use activepref_experiment::results_dir::{SWEEP_MANIFEST, reportable_runs};
+use activepref_experiment::results_dir::{ReportableRuns, SWEEP_MANIFEST, reportable_runs};
 use activepref_experiment::{
     Benchmark, ExperimentConfig, ExportedRuns, ReportSection, SlowNotice, Sweep,
     write_results_parquet,
@@ -355,6 +355,16 @@ pub(crate) fn report(
     cfg: &ExperimentConfig,
     over: ReportOverrides,
 ) -> anyhow::Result<ReportOptions> {
+    report_runs(dir, cfg, over, reportable_runs(cfg, dir)?)
+}
+
+/// [`report`] of the runs `runs` already found reportable in `dir`.
+fn report_runs(
+    dir: &Path,
+    cfg: &ExperimentConfig,
+    over: ReportOverrides,
+    runs: ReportableRuns,
+) -> anyhow::Result<ReportOptions> {
     let section = over.apply(&cfg.report)?;
     let mut opts = ReportOptions::new(
         section.smoothing_window,
@@ -364,7 +374,6 @@ pub(crate) fn report(
     opts.saving = section.saving;
     opts.bootstrap = section.bootstrap;
     // Only this configuration's finished, intact runs; the others are listed, not mixed in.
-    let runs = reportable_runs(cfg, dir)?;
     if runs.finished.is_empty() {
         bail!(
             "{}: no finished run of this configuration yet ({} expected); run the experiment first with `activepref run`",
@@ -610,12 +619,18 @@ pub(crate) fn report_results(results: &Path, over: ReportOverrides) -> anyhow::R
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        // Read, parsed and checked for finished runs once; the report below reuses them.
         let resolved = dir.join("config.resolved.yaml");
-        let started = resolved.exists()
-            && std::fs::read_to_string(&resolved)
-                .ok()
-                .and_then(|t| ExperimentConfig::parse_unchecked(&t, &resolved).ok())
-                .is_none_or(|cfg| reportable_runs(&cfg, dir).is_ok_and(|r| !r.finished.is_empty()));
+        let found = if resolved.exists() || *dir == *results {
+            let text = std::fs::read_to_string(&resolved)
+                .map_err(|e| anyhow!("{}: cannot read ({e})", resolved.display()))?;
+            let cfg = ExperimentConfig::parse_unchecked(&text, &resolved)?;
+            let runs = reportable_runs(&cfg, dir);
+            Some((cfg, runs))
+        } else {
+            None
+        };
+        let started = matches!(&found, Some((_, Ok(r))) if !r.finished.is_empty());
         if *dir != *results && !started {
             eprintln!("warning: grid point {}: no finished run yet", dir.display());
             unrun.push((
@@ -629,10 +644,10 @@ pub(crate) fn report_results(results: &Path, over: ReportOverrides) -> anyhow::R
             ));
             continue;
         }
-        let text = std::fs::read_to_string(&resolved)
-            .map_err(|e| anyhow!("{}: cannot read ({e})", resolved.display()))?;
-        let cfg = ExperimentConfig::parse_unchecked(&text, &resolved)?;
-        let opts = report(dir, &cfg, over)?;
+        let Some((cfg, runs)) = found else {
+            continue;
+        };
+        let opts = report_runs(dir, &cfg, over, runs?)?;
         if *dir == *results {
             continue;
         }
@@ -738,7 +753,7 @@ fn validate(experiment: &Path, json: bool) -> anyhow::Result<()> {
     let bench = cfg
         .build_benchmark()
         .map_err(|e| anyhow!("{}: {e}", experiment.display()))?;
-    notice.done();
+    drop(notice);
     let mut summary = serde_json::json!({
         "file": experiment.display().to_string(),
         "ok": true,
@@ -836,7 +851,7 @@ fn validate_sweep(experiment: &Path, sweep: &Sweep, json: bool) -> anyhow::Resul
             v.name
         ));
         let built = v.config.build_benchmark();
-        notice.done();
+        drop(notice);
         built.map_err(|e| {
             anyhow!(
                 "{}: {e} (in sweep grid point `{}`)",

@@ -393,14 +393,25 @@ pub fn floats(path: &Path, field: &str, s: &Series) -> DataResult<Vec<f64>> {
     Ok(values)
 }
 
-/// Rewrites any table activepref reads as parquet (used to make parquet copies for benchmarks);
-/// JSON input is read against `schema` when given.
+/// Rewrites any table activepref reads as parquet (used to make parquet copies for benchmarks,
+/// acquired datasets and `results.parquet`); JSON input is read against `schema` when given.
+/// `to` is written atomically (activepref-core's `write_atomic`): a reader, or a run killed
+/// half-way, never sees half a file.
 pub fn convert_to_parquet(from: &Path, to: &Path, schema: Option<&Schema>) -> DataResult<()> {
     let mut df = read_table(from, schema)?;
-    let file = std::fs::File::create(to)
-        .map_err(|e| DataError::file(to, format!("cannot create: {e}")))?;
-    ParquetWriter::new(file)
-        .finish(&mut df)
-        .map_err(|e| DataError::file(to, format!("cannot write parquet: {e}")))?;
-    Ok(())
+    activepref_core::io::write_atomic(to, |w| {
+        ParquetWriter::new(w)
+            .finish(&mut df)
+            .map(|_| ())
+            .map_err(std::io::Error::other)
+    })
+    .map_err(|e| {
+        DataError::file(
+            to,
+            format!(
+                "cannot write parquet: {}",
+                activepref_core::io::describe(&e)
+            ),
+        )
+    })
 }

@@ -370,11 +370,11 @@ impl ExperimentConfig {
 
     /// Rounds each run records, on a pair stream of `stream` prompts (pair setting).
     pub fn rounds_per_run(&self, stream: usize) -> usize {
-        match (&self.loop_, &self.pair_loop) {
-            (Some(l), _) if !self.is_pair_setting() => l.rounds,
-            (_, Some(p)) => p.rounds_for(stream) + 1,
-            _ => 0,
-        }
+        self.known_rounds_per_run().unwrap_or_else(|| {
+            self.pair_loop
+                .as_ref()
+                .map_or(0, |p| p.rounds_for(stream) + 1)
+        })
     }
 
     /// Rounds each run records when the configuration alone says (every pool run; a pair run

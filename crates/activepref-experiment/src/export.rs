@@ -68,31 +68,22 @@ pub fn write_results_parquet(
     if header.is_none() {
         return Ok(out.to_path_buf());
     }
-    // polars reads the CSV (types inferred from the values) and writes Parquet into a temporary
-    // file that is renamed over `out`.
-    // `<out>.<host>-<pid>.partial.csv`: a temporary like every other (cleaned after a kill), with
-    // the extension polars reads it by.
+    // polars reads the CSV (types inferred from the values) and writes the Parquet atomically.
+    // The CSV is a temporary like every other, `<out>.<host>-<pid>.partial.csv` (cleaned after a
+    // kill), with the extension polars reads it by.
     let csv_tmp = partial_path(out).with_extension("partial.csv");
-    let io = |action: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |error| RunError::Io {
-            action,
-            path,
-            error,
-        }
-    };
-    fs::write(&csv_tmp, &text).map_err(io("write", &csv_tmp))?;
-    let parquet_tmp = partial_path(out);
-    let converted = activepref_data::io::convert_to_parquet(&csv_tmp, &parquet_tmp, None)
-        .map_err(|e| RunError::Serialise {
+    fs::write(&csv_tmp, &text).map_err(|error| RunError::Io {
+        action: "write",
+        path: csv_tmp.clone(),
+        error,
+    })?;
+    let converted = activepref_data::io::convert_to_parquet(&csv_tmp, out, None).map_err(|e| {
+        RunError::Serialise {
             path: out.to_path_buf(),
             error: e.to_string(),
-        })
-        .and_then(|()| fs::rename(&parquet_tmp, out).map_err(io("write", out)));
+        }
+    });
     let _ = fs::remove_file(&csv_tmp);
-    if converted.is_err() {
-        let _ = fs::remove_file(&parquet_tmp);
-    }
     converted.map(|()| out.to_path_buf())
 }
 

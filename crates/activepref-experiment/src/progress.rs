@@ -154,7 +154,7 @@ impl Progress {
 
 /// A line on stderr for a step that turns out slow: nothing when the step ends within
 /// [`SlowNotice::AFTER`] (so a quick error stays one line), else `<what>...` then, when it ends,
-/// `<what>: done in 74.2 s`. Batch logs thus show what a silent minute is spent on.
+/// `<what>: done in 74.2 s` when the notice is dropped. Batch logs thus show what a silent minute is spent on.
 pub struct SlowNotice {
     state: Arc<(Mutex<Option<Instant>>, Condvar)>,
     what: String,
@@ -180,9 +180,6 @@ impl SlowNotice {
         });
         Self { state, what }
     }
-
-    /// The step ended (successfully or not); dropping the notice says the same.
-    pub fn done(self) {}
 }
 
 impl Drop for SlowNotice {

@@ -95,10 +95,8 @@ impl ResultsMarker {
 
 /// What a results directory is, as far as activepref can tell.
 enum DirKind {
-    /// Does not exist yet.
-    Missing,
-    /// Exists and holds nothing.
-    Empty,
+    /// Does not exist yet, or exists and holds nothing.
+    New,
     /// activepref's: with a marker, from before markers (a `config.resolved.yaml`), or being
     /// created by another process right now.
     Ours,
@@ -108,7 +106,7 @@ enum DirKind {
 
 fn classify(out: &Path) -> Result<DirKind, RunError> {
     if !out.exists() {
-        return Ok(DirKind::Missing);
+        return Ok(DirKind::New);
     }
     if !out.is_dir() {
         return Ok(DirKind::Foreign("it is a file, not a directory".into()));
@@ -121,7 +119,7 @@ fn classify(out: &Path) -> Result<DirKind, RunError> {
     }
     let names = entries(out)?;
     if names.is_empty() {
-        return Ok(DirKind::Empty);
+        return Ok(DirKind::New);
     }
     // Another process (an array task of the same grid point) is creating it right now: all it
     // holds is the temporary file of the marker that process is writing (the marker comes first).
@@ -425,6 +423,19 @@ fn benchmark_differences(was: &ExperimentConfig, now: &ExperimentConfig) -> Stri
     }
 }
 
+/// What `runs/<stem>.run-id` records: the run id (first line) and, once the run finished, the
+/// seal (second line); each None when absent.
+pub(crate) fn recorded_id_and_seal(
+    runs_dir: &Path,
+    stem: &str,
+) -> (Option<String>, Option<String>) {
+    let Ok(text) = fs::read_to_string(runs_dir.join(format!("{stem}.run-id"))) else {
+        return (None, None);
+    };
+    let mut lines = text.lines().map(|l| l.trim().to_string());
+    (lines.next(), lines.next())
+}
+
 /// The second line of `runs/<stem>.run-id`: the run file's length and FNV-1a hash.
 pub(crate) fn run_file_seal(bytes: &[u8]) -> String {
     format!("{} {:016x}", bytes.len(), activepref_core::io::fnv1a(bytes))
@@ -467,14 +478,13 @@ pub fn run_file_state(
     let Ok(bytes) = fs::read(runs_dir.join(format!("{stem}.csv"))) else {
         return RunFileState::NotFinished;
     };
-    let recorded = fs::read_to_string(runs_dir.join(format!("{stem}.run-id"))).ok();
-    let mut lines = recorded.as_deref().unwrap_or("").lines();
-    if let (Some(want), Some(id)) = (run_id, lines.next())
-        && id.trim() != want
+    let (recorded, seal) = recorded_id_and_seal(runs_dir, stem);
+    if let (Some(want), Some(id)) = (run_id, recorded.as_deref())
+        && id != want
     {
         return RunFileState::OtherConfig;
     }
-    match lines.next() {
+    match seal.as_deref() {
         Some(seal) if seal.trim() != run_file_seal(&bytes) => RunFileState::Damaged(
             "its run file does not match the length and hash recorded when it finished (truncated or edited)".into(),
         ),

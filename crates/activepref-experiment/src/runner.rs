@@ -245,28 +245,18 @@ fn write_acquired_dataset(
     }
     let jsonl_path = runs_dir.join(format!("{stem}.pairs.jsonl"));
     write_file(&jsonl_path, jsonl.as_bytes())?;
-    // Parquet through polars, from the JSON lines just written; renamed into place like every file.
-    let parquet = runs_dir.join(format!("{stem}.pairs.parquet"));
-    let partial = activepref_core::io::partial_path(&parquet);
-    let convert =
-        activepref_data::io::convert_to_parquet(&jsonl_path, &partial, None).map_err(|e| {
-            RunError::Serialise {
-                path: parquet.clone(),
-                error: e.to_string(),
-            }
-        });
-    if convert.is_err() || acquired.is_empty() {
-        let _ = fs::remove_file(&partial);
-        return if acquired.is_empty() { Ok(()) } else { convert };
+    // Parquet through polars (written atomically), from the JSON lines just written; a run that
+    // acquired nothing has no rows to type, so no Parquet copy.
+    if acquired.is_empty() {
+        return Ok(());
     }
-    let synced = fs::File::open(&partial).and_then(|f| f.sync_all());
-    synced
-        .and_then(|()| fs::rename(&partial, &parquet))
-        .map_err(|error| RunError::Io {
-            action: "write",
+    let parquet = runs_dir.join(format!("{stem}.pairs.parquet"));
+    activepref_data::io::convert_to_parquet(&jsonl_path, &parquet, None).map_err(|e| {
+        RunError::Serialise {
             path: parquet,
-            error,
-        })
+            error: e.to_string(),
+        }
+    })
 }
 
 /// One row of a pair-selection run file; the mode is in every row.
@@ -530,9 +520,8 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
         let stem = format!("{policy}__seed{seed}");
         let started = runs_dir.join(format!("{stem}.csv")).exists()
             || runs_dir.join(format!("{stem}.state.json")).exists();
-        let recorded = fs::read_to_string(runs_dir.join(format!("{stem}.run-id"))).ok();
-        let stale = match recorded {
-            Some(text) => text.lines().next().unwrap_or("").trim() != cfg.run_id(policy, *seed),
+        let stale = match results_dir::recorded_id_and_seal(&runs_dir, &stem).0 {
+            Some(id) => id != cfg.run_id(policy, *seed),
             // Results from before run ids: only an unchanged configuration vouches for them.
             None => started && !same_config,
         };
@@ -553,7 +542,7 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
         return Err(RunError::ChangedRuns { out, runs: changed });
     }
     for stem in &changed {
-        remove_run_files(&runs_dir, stem, &RUN_FILE_EXTENSIONS)?;
+        remove_run_files(&runs_dir, stem)?;
     }
     write_file(&resolved_path, resolved.as_bytes())?;
 
@@ -575,15 +564,16 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
         None => None,
     };
     let stream = pair_bench.as_ref().map_or(0, |b| b.stream.len());
+    let rounds_per_run = cfg.rounds_per_run(stream);
     // A run file that does not match its seal is not a finished run: it is redone.
     let mut damaged = vec![];
     for (p, s) in &jobs {
         let stem = format!("{p}__seed{s}");
         if let RunFileState::Damaged(why) =
-            run_file_state(&runs_dir, &stem, None, Some(cfg.rounds_per_run(stream)))
+            run_file_state(&runs_dir, &stem, None, Some(rounds_per_run))
         {
             // Everything of the run goes, its seal included: the run is redone from scratch.
-            remove_run_files(&runs_dir, &stem, &RUN_FILE_EXTENSIONS)?;
+            remove_run_files(&runs_dir, &stem)?;
             damaged.push((stem, why));
         }
     }
@@ -592,7 +582,6 @@ pub fn run_experiment(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<RunSu
         .filter(|(p, s)| !runs_dir.join(format!("{p}__seed{s}.csv")).exists())
         .collect();
 
-    let rounds_per_run = cfg.rounds_per_run(stream);
     let total_rounds = (pending.len() * rounds_per_run) as u64;
     let bar = Progress::new(opts.progress, total_rounds, &opts.progress_prefix);
     bar.message(format!(
@@ -733,9 +722,9 @@ pub(crate) const RUN_FILE_EXTENSIONS: [&str; 7] = [
     "pairs.parquet",
 ];
 
-/// Removes `runs/<stem>.<ext>` for each of `extensions` that exists.
-fn remove_run_files(runs_dir: &Path, stem: &str, extensions: &[&str]) -> Result<(), RunError> {
-    for ext in extensions {
+/// Removes every file of run `stem` (`runs/<stem>.<ext>`, each of [`RUN_FILE_EXTENSIONS`]).
+fn remove_run_files(runs_dir: &Path, stem: &str) -> Result<(), RunError> {
+    for ext in RUN_FILE_EXTENSIONS {
         let path = runs_dir.join(format!("{stem}.{ext}"));
         if path.exists() {
             fs::remove_file(&path).map_err(|error| RunError::Io {
@@ -809,8 +798,6 @@ struct RunDone {
     finished: bool,
 }
 
-/// Runs (or resumes, through `resume`) one (policy, seed) run for at most `max_rounds` rounds,
-/// checkpointing after every round and writing the run file when it finishes.
 /// Which run [`drive`] advances: its file stem and id, its number among the runs to do, and how
 /// many rounds it records.
 struct RunSlot<'a> {
@@ -820,6 +807,8 @@ struct RunSlot<'a> {
     rounds: usize,
 }
 
+/// Runs (or resumes, through `resume`) one (policy, seed) run for at most `max_rounds` rounds,
+/// checkpointing after every round and writing the run file (then its seal) when it finishes.
 fn drive<R: ResumableRun>(
     mut run: R,
     runs_dir: &Path,
