@@ -23,8 +23,8 @@ mod ensemble;
 mod mlp;
 
 pub use ensemble::{
-    AnchorDecay, AnchoredEnsemble, AnchoredRefitConfig, EnsembleConfig, FittedEnsemble, MemberInit,
-    RefitReport, TrainConfig, TrainReport, UncertaintyBackend,
+    ADAM_BETAS, AnchorDecay, AnchoredEnsemble, AnchoredRefitConfig, EnsembleConfig, FittedEnsemble,
+    FusedAdamW, MemberInit, RefitReport, TrainConfig, TrainReport, UncertaintyBackend,
 };
 pub use mlp::{
     Activation, RewardMlp, RewardMlpConfig, WeightInit, bradley_terry_loss, dropout_masks,

@@ -191,7 +191,7 @@ impl EnsembleConfig {
                     &ad,
                 );
                 let anchor = model.snapshot();
-                let optim = t.optimizer();
+                let optim = t.optimizer(&device);
                 AnchoredHead {
                     model,
                     anchor,

@@ -3,6 +3,9 @@
 use activepref_core::FieldError;
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamWConfig, ModuleOptimizer};
+use burn::tensor::Device;
+
+use super::adamw::FusedAdamW;
 use serde::{Deserialize, Serialize};
 
 use crate::ComputeDevice;
@@ -11,6 +14,9 @@ use crate::mlp::RewardMlpConfig;
 /// The largest learning rate a config may set: AdamW steps of this size already wreck a reward
 /// MLP, and far larger ones (`1e30`) give finite but meaningless losses instead of an error.
 pub const MAX_LR: f64 = 1.0;
+
+/// AdamW's (β₁, β₂): the defaults of torch, HF's Trainer and burn, which the reference keeps.
+pub const ADAM_BETAS: (f32, f32) = (0.9, 0.999);
 
 /// Optimiser, schedule and early stopping. Defaults are the reference's effective values
 /// (specs/balpm.md §2: HF-Trainer defaults plus the script flags).
@@ -57,16 +63,32 @@ impl Default for TrainConfig {
 
 impl TrainConfig {
     /// AdamW with this config's epsilon, weight decay and gradient clipping (the learning rate is
-    /// passed at each step).
-    pub fn optimizer(&self) -> ModuleOptimizer {
-        AdamWConfig::new()
-            .with_epsilon(self.adam_epsilon as f32)
-            .with_weight_decay(self.weight_decay as f32)
-            .with_grad_clipping(
-                self.grad_clip_norm
-                    .map(|c| GradientClippingConfig::Norm(c as f32)),
-            )
-            .init()
+    /// passed at each step). On burn's CPU backend the update is [`FusedAdamW`], one
+    /// multi-threaded pass per parameter with bit-identical results; on other devices, burn's own.
+    pub fn optimizer(&self, device: &Device) -> ModuleOptimizer {
+        let clipping = self
+            .grad_clip_norm
+            .map(|c| GradientClippingConfig::Norm(c as f32));
+        let (epsilon, weight_decay) = (self.adam_epsilon as f32, self.weight_decay as f32);
+        if *device != Device::flex() {
+            return AdamWConfig::new()
+                .with_beta_1(ADAM_BETAS.0)
+                .with_beta_2(ADAM_BETAS.1)
+                .with_epsilon(epsilon)
+                .with_weight_decay(weight_decay)
+                .with_grad_clipping(clipping)
+                .init();
+        }
+        let fused = ModuleOptimizer::from(FusedAdamW {
+            beta_1: ADAM_BETAS.0,
+            beta_2: ADAM_BETAS.1,
+            epsilon,
+            weight_decay,
+        });
+        match clipping {
+            Some(c) => fused.with_grad_clipping(c.init()),
+            None => fused,
+        }
     }
 
     /// Learning rate at 0-based optimiser step `step` of `total` planned steps.

@@ -4,13 +4,15 @@
 //! [`UncertaintyBackend`]); [`training`] how it is fitted from scratch; [`anchored`] the warm-started,
 //! anchored refit of ActiveUltraFeedback's loop; [`fitted`] what a fitted one computes.
 
+pub mod adamw;
 pub mod anchored;
 pub mod config;
 pub mod fitted;
 pub mod training;
 
+pub use adamw::FusedAdamW;
 pub use anchored::{AnchorDecay, AnchoredEnsemble, AnchoredRefitConfig, RefitReport};
-pub use config::{EnsembleConfig, MemberInit, TrainConfig, UncertaintyBackend};
+pub use config::{ADAM_BETAS, EnsembleConfig, MemberInit, TrainConfig, UncertaintyBackend};
 pub use fitted::FittedEnsemble;
 pub use training::TrainReport;
 

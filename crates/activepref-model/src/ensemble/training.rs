@@ -181,7 +181,7 @@ impl EnsembleConfig {
         let ad = device.clone().autodiff();
         let mut model = self.mlp.init(train.pair_a.dim(), &mut init_rng, &ad);
         let widths = model.hidden_widths();
-        let mut optim = t.optimizer();
+        let mut optim = t.optimizer(device);
 
         let n = train.len();
         let batch_size = t.batch_size.min(n);
