@@ -177,7 +177,7 @@ mod tests {
             .into_iter()
             .map(|t| {
                 t.into_data()
-                    .to_vec::<f32>()
+                    .try_to_vec::<f32>()
                     .unwrap()
                     .into_iter()
                     .map(f32::to_bits)
