@@ -21,6 +21,7 @@
 
 mod ensemble;
 mod mlp;
+pub mod tanh;
 
 pub use ensemble::{
     ADAM_BETAS, AnchorDecay, AnchoredEnsemble, AnchoredRefitConfig, EnsembleConfig, FittedEnsemble,

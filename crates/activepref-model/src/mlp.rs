@@ -357,15 +357,13 @@ impl DenseRewardMlp {
             }
             let (activate, has_bias) = (i < last, layer.has_bias);
             out.par_chunks_mut(n.max(1) * 64).for_each(|block| {
-                for row in block.chunks_mut(n.max(1)) {
-                    for (v, b) in row.iter_mut().zip(&layer.b) {
-                        if has_bias {
-                            *v += *b;
-                        }
-                        if activate {
-                            *v = v.tanh();
-                        }
+                if has_bias {
+                    for row in block.chunks_mut(n.max(1)) {
+                        row.iter_mut().zip(&layer.b).for_each(|(v, b)| *v += *b);
                     }
+                }
+                if activate {
+                    crate::tanh::tanh_in_place(block);
                 }
             });
             prev = Some(out);
