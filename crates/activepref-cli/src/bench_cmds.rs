@@ -2,7 +2,7 @@
 //! torch pass, on this machine, in one run. Each measurement runs in a fresh child process so that
 //! its peak memory is its own.
 
-use anyhow::anyhow;
+use anyhow::{anyhow, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -10,6 +10,7 @@ use std::time::Instant;
 use activepref_acquire::{BalPm, BalPmConfig, BalPmTrace, PoolState, PromptKnnIndex, index_k_for};
 use activepref_benches::{PAPER_BATCH, SelectionFixture, cpu_model, sgemm_gflops};
 use activepref_data::synthetic::SyntheticPoolConfig;
+use activepref_model::TrainConfig;
 
 use crate::data_cmds::peak_rss_mib;
 use crate::say;
@@ -339,7 +340,7 @@ pub struct BenchModelArgs {
 /// shapes of `scripts/torch_peer.py`, printed as `key value` lines.
 pub fn bench_model(args: &BenchModelArgs) -> anyhow::Result<()> {
     use activepref_benches::random_split;
-    use activepref_model::{EnsembleConfig, TrainConfig};
+    use activepref_model::EnsembleConfig;
     crate::bounded("--dim", args.dim, 1, 65_536)?;
     crate::bounded("--members", args.members, 1, 1_000)?;
     crate::bounded("--pairs", args.pairs, 1, 10_000_000)?;
@@ -399,5 +400,220 @@ pub fn bench_model(args: &BenchModelArgs) -> anyhow::Result<()> {
         }
         say!("encode_sentences_per_sec {:.1}", 64.0 / best);
     }
+    Ok(())
+}
+
+/// `activepref bench-round`: what one BAL-PM run at paper scale costs on this machine, stage by
+/// stage, from measured unit costs and the exact training schedule.
+#[derive(clap::Args, Debug)]
+pub struct BenchRoundArgs {
+    /// Labelled sizes whose rounds are shown (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "320,8000,16000,24000")]
+    pub labels: Vec<usize>,
+    /// Rounds in the run; round r trains on `batch × (r + 1)` labels.
+    #[arg(long, default_value_t = 75)]
+    pub rounds: usize,
+    /// Labels acquired per round (and the initial random set).
+    #[arg(long, default_value_t = 320)]
+    pub batch: usize,
+    /// Pool comparisons (TL;DR train).
+    #[arg(long, default_value_t = 92_858)]
+    pub pool: usize,
+    /// Validation comparisons, evaluated by every member at every evaluation.
+    #[arg(long, default_value_t = 33_083)]
+    pub validation: usize,
+    /// Test comparisons, scored every round.
+    #[arg(long, default_value_t = 50_719)]
+    pub test: usize,
+    /// Out-of-distribution test comparisons (CNN/DM), scored every round.
+    #[arg(long, default_value_t = 2_284)]
+    pub ood: usize,
+    /// Pair-feature dimension.
+    #[arg(long, default_value_t = 4_096)]
+    pub dim: usize,
+    /// Ensemble members.
+    #[arg(long, default_value_t = 5)]
+    pub members: usize,
+    /// Optimiser steps timed (the cost of a step does not depend on the labelled size).
+    #[arg(long, default_value_t = 100)]
+    pub steps: usize,
+    /// Comparisons scored to time scoring (the cost is linear in rows).
+    #[arg(long, default_value_t = 8_192)]
+    pub score_pairs: usize,
+    /// Seconds of selection and I/O per round, from a real run's `runs/*.timings.csv`
+    /// (`select_secs`); BAL-PM with its kNN index built takes well under a second.
+    #[arg(long, default_value_t = 0.3)]
+    pub select_secs: f64,
+}
+
+/// One round's modelled seconds per stage.
+#[derive(Clone, Copy, Default)]
+struct RoundCost {
+    steps: usize,
+    evaluations: usize,
+    train_steps: f64,
+    validation: f64,
+    scoring: f64,
+    selection: f64,
+}
+
+impl RoundCost {
+    fn total(&self) -> f64 {
+        self.train_steps + self.validation + self.scoring + self.selection
+    }
+}
+
+/// Measured unit costs: seconds per optimiser step of the whole ensemble (members in parallel, as
+/// `fit` trains them), per validation pass of the whole ensemble, per comparison scored.
+struct UnitCosts {
+    step: f64,
+    validation_pass: f64,
+    per_comparison: f64,
+}
+
+fn round_cost(args: &BenchRoundArgs, train: &TrainConfig, u: &UnitCosts, r: usize) -> RoundCost {
+    let labels = args.batch * (r + 1);
+    let (steps, evaluations) = train.schedule(labels);
+    let last = r + 1 == args.rounds;
+    // Every round scores the test and OOD splits; all but the last also score the pool left.
+    let scored = args.test + args.ood + if last { 0 } else { args.pool - labels };
+    RoundCost {
+        steps,
+        evaluations,
+        train_steps: steps as f64 * u.step,
+        validation: evaluations as f64 * u.validation_pass,
+        scoring: scored as f64 * u.per_comparison,
+        selection: if last { 0.0 } else { args.select_secs },
+    }
+}
+
+/// Measures the unit costs on the paper's shapes, then models every round of the run.
+pub fn bench_round(args: &BenchRoundArgs) -> anyhow::Result<()> {
+    use activepref_benches::random_split;
+    use activepref_model::EnsembleConfig;
+    crate::bounded("--rounds", args.rounds, 1, 10_000)?;
+    crate::bounded("--batch", args.batch, 1, 1_000_000)?;
+    crate::bounded("--dim", args.dim, 1, 65_536)?;
+    crate::bounded("--members", args.members, 1, 1_000)?;
+    crate::bounded("--steps", args.steps, 1, 1_000_000)?;
+    crate::bounded("--score-pairs", args.score_pairs, 1, 10_000_000)?;
+    crate::bounded("--validation", args.validation, 1, 10_000_000)?;
+    if args.batch * args.rounds > args.pool {
+        bail!(
+            "--pool: {} comparisons cannot supply {} rounds of {}; raise --pool or lower --rounds",
+            args.pool,
+            args.rounds,
+            args.batch
+        );
+    }
+    if !(0.0..=3_600.0).contains(&args.select_secs) {
+        bail!(
+            "--select-secs: {} is not between 0 and 3600",
+            args.select_secs
+        );
+    }
+    let train = TrainConfig::default();
+    say!(
+        "machine: {}, {} threads; sgemm 2048³ (gemm crate): {:.1} GFLOP/s",
+        cpu_model(),
+        rayon::current_num_threads(),
+        sgemm_gflops(2_048)
+    );
+    say!(
+        "shapes: {} members of {} → 2048 → 256 → 1; batch {}, {} epochs, an evaluation every {} steps and at each epoch end",
+        args.members,
+        args.dim,
+        train.batch_size,
+        train.max_epochs,
+        train.eval_every_steps
+    );
+    let cfg = EnsembleConfig {
+        members: args.members,
+        train: TrainConfig {
+            max_epochs: 1,
+            eval_every_steps: usize::MAX,
+            ..TrainConfig::default()
+        },
+        ..EnsembleConfig::default()
+    };
+    // Optimiser steps: one epoch of `steps` batches; its one epoch-end evaluation is on 32 pairs.
+    let pairs = random_split(args.steps * train.batch_size, args.dim, 1);
+    let tiny_validation = random_split(32, args.dim, 2);
+    let (fitted, secs) = timed(|| cfg.fit(&pairs, &tiny_validation, 9, 0));
+    let fitted = fitted?;
+    drop(pairs);
+    let step = secs / args.steps as f64;
+    say!("optimiser step (all members): {:.1} ms", step * 1e3);
+    // A validation pass: every member on both responses of every validation comparison.
+    let validation = random_split(args.validation, args.dim, 3);
+    let (_, validation_pass) = timed(|| std::hint::black_box(fitted.predict(&validation, None)));
+    drop(validation);
+    say!(
+        "validation pass ({} comparisons, all members): {validation_pass:.2} s",
+        args.validation
+    );
+    let scored = random_split(args.score_pairs, args.dim, 4);
+    let (_, score) = timed(|| std::hint::black_box(fitted.predict(&scored, None)));
+    let per_comparison = score / args.score_pairs as f64;
+    let flops = 2.0 * 2.0 * args.members as f64 * (args.dim * 2048 + 2048 * 256 + 256) as f64;
+    say!(
+        "scoring: {:.1} µs per comparison ({:.1} GFLOP/s)",
+        per_comparison * 1e6,
+        flops / per_comparison / 1e9
+    );
+    let u = UnitCosts {
+        step,
+        validation_pass,
+        per_comparison,
+    };
+    let costs: Vec<RoundCost> = (0..args.rounds)
+        .map(|r| round_cost(args, &train, &u, r))
+        .collect();
+    say!("");
+    say!(
+        "| labels | steps | evaluations | optimiser steps | validation | scoring | selection | round |"
+    );
+    say!("|---|---|---|---|---|---|---|---|");
+    for &labels in &args.labels {
+        if labels == 0 || !labels.is_multiple_of(args.batch) || labels / args.batch > args.rounds {
+            bail!(
+                "--labels: {labels} is not a round's labelled size (a multiple of --batch {} up to {})",
+                args.batch,
+                args.batch * args.rounds
+            );
+        }
+        let c = costs[labels / args.batch - 1];
+        say!(
+            "| {labels} | {} | {} | {:.0} s | {:.0} s | {:.0} s | {:.1} s | {:.0} s |",
+            c.steps,
+            c.evaluations,
+            c.train_steps,
+            c.validation,
+            c.scoring,
+            c.selection,
+            c.total()
+        );
+    }
+    let sum = |f: fn(&RoundCost) -> f64| costs.iter().map(f).sum::<f64>() / 3_600.0;
+    let total = sum(RoundCost::total);
+    let share = |h: f64| 100.0 * h / total;
+    let (st, va, sc, se) = (
+        sum(|c| c.train_steps),
+        sum(|c| c.validation),
+        sum(|c| c.scoring),
+        sum(|c| c.selection),
+    );
+    say!(
+        "| **{} rounds** | {} | {} | **{st:.1} h** ({:.0}%) | **{va:.1} h** ({:.0}%) | **{sc:.1} h** ({:.0}%) | {se:.2} h | **{total:.1} h** |",
+        args.rounds,
+        costs.iter().map(|c| c.steps).sum::<usize>(),
+        costs.iter().map(|c| c.evaluations).sum::<usize>(),
+        share(st),
+        share(va),
+        share(sc),
+    );
+    say!(
+        "modelled without early stopping (an upper bound); steps and evaluations are one member's"
+    );
     Ok(())
 }

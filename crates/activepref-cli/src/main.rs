@@ -287,6 +287,12 @@ enum Command {
         #[arg(long, value_name = "PART", hide = true)]
         part: Option<String>,
     },
+    /// A paper-scale BAL-PM run, modelled stage by stage on this machine: times optimiser steps,
+    /// a validation pass and scoring on the paper's shapes, then adds up every round of the exact
+    /// schedule (steps and evaluations per labelled size). Prints a Markdown table.
+    ///
+    /// Example: activepref bench-round --labels 320,8000,16000,24000
+    BenchRound(bench_cmds::BenchRoundArgs),
     /// Model compute on this machine: train an ensemble for one epoch, score rows with every
     /// member, encode 64 × 128 tokens with MiniLM; prints `key value` lines. The activepref side of
     /// scripts/bench-vs-torch.sh, which runs plain torch on the same shapes and prints the ratios.
@@ -570,6 +576,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             skip_encode,
             device,
         }),
+        Command::BenchRound(args) => bench_cmds::bench_round(&args),
         Command::Policies { json } => policies(json),
         Command::Completions { shell } => {
             clap_complete::generate(

@@ -91,6 +91,33 @@ impl TrainConfig {
         }
     }
 
+    /// Whether a member evaluates on the validation split after its `step`-th optimiser step
+    /// (1-based, counted across epochs): at every epoch end and every `eval_every_steps` steps.
+    pub fn evaluates_after(&self, step: usize, steps_per_epoch: usize) -> bool {
+        step.is_multiple_of(steps_per_epoch.max(1)) || step.is_multiple_of(self.eval_every_steps)
+    }
+
+    /// One member's optimiser steps and validation passes when it trains from scratch on
+    /// `labels` pairs for all `max_epochs` (an upper bound: early stopping only ends sooner).
+    ///
+    /// ```
+    /// use activepref_model::TrainConfig;
+    /// // The reference's schedule: batch 32, 4 epochs, an evaluation every 100 steps and at
+    /// // every epoch end. 320 pairs: 10 steps an epoch, evaluations at steps 10, 20, 30, 40.
+    /// let t = TrainConfig::default();
+    /// assert_eq!(t.schedule(320), (40, 4));
+    /// // 8,000 pairs: 250 steps an epoch; steps 100, 200, ..., 1,000 and 250 and 750.
+    /// assert_eq!(t.schedule(8_000), (1_000, 12));
+    /// ```
+    pub fn schedule(&self, labels: usize) -> (usize, usize) {
+        let steps_per_epoch = labels.div_ceil(self.batch_size.min(labels).max(1));
+        let steps = steps_per_epoch * self.max_epochs;
+        let evaluations = (1..=steps)
+            .filter(|&s| self.evaluates_after(s, steps_per_epoch))
+            .count();
+        (steps, evaluations)
+    }
+
     /// Learning rate at 0-based optimiser step `step` of `total` planned steps.
     pub fn lr_at(&self, step: usize, total: usize) -> f64 {
         if step < self.warmup_steps {

@@ -195,7 +195,7 @@ impl EnsembleConfig {
         let mut order: Vec<usize> = (0..n).collect();
         'epochs: for _epoch in 0..t.max_epochs {
             order.shuffle(&mut order_rng);
-            for (b, batch) in order.chunks(batch_size).enumerate() {
+            for batch in order.chunks(batch_size) {
                 let mut c_buf = Vec::with_capacity(batch.len() * train.pair_a.dim());
                 let mut r_buf = Vec::with_capacity(batch.len() * train.pair_a.dim());
                 for &i in batch {
@@ -229,8 +229,7 @@ impl EnsembleConfig {
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 model = optim.step(t.lr_at(step, total_steps), model, grads);
                 step += 1;
-                let epoch_end = b + 1 == steps_per_epoch;
-                if epoch_end || step.is_multiple_of(t.eval_every_steps) {
+                if t.evaluates_after(step, steps_per_epoch) {
                     let inference = model.valid();
                     let loss = validation_loss(&inference, validation, device);
                     if !loss.is_finite() {
