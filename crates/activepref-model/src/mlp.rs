@@ -306,13 +306,31 @@ impl DenseRewardMlp {
     /// every row of the input of layer `l + 1` (a `[1, width]` dropout mask, as MC dropout's
     /// realisations use).
     pub fn forward(&self, x: &[f32], rows: usize, masks: &[&[f32]]) -> Vec<f32> {
+        self.forward_with(x, rows, masks, &mut DenseScratch::default())
+    }
+
+    /// [`Self::forward`] with the hidden activations in `scratch`, which keeps its buffers for
+    /// the next call: scoring a split chunk by chunk then allocates (and page-faults) each
+    /// `[rows, width]` buffer once instead of once per chunk. The rewards are the same.
+    pub fn forward_with(
+        &self,
+        x: &[f32],
+        rows: usize,
+        masks: &[&[f32]],
+        scratch: &mut DenseScratch,
+    ) -> Vec<f32> {
         use rayon::prelude::*;
         assert_eq!(x.len(), rows * self.input_dim(), "rows × input width");
         let last = self.layers.len() - 1;
-        let mut prev: Option<Vec<f32>> = None;
+        scratch.hidden.resize_with(last, Vec::new);
+        let mut output = Vec::new();
         for (i, layer) in self.layers.iter().enumerate() {
             let (k, n) = (layer.fan_in, layer.fan_out);
-            let mut input: &[f32] = prev.as_deref().unwrap_or(x);
+            let (before, rest) = scratch.hidden.split_at_mut(i.min(last));
+            let mut input: &[f32] = match i {
+                0 => x,
+                _ => &before[i - 1][..rows * k],
+            };
             let masked: Vec<f32>;
             if let Some(mask) = masks.get(i.wrapping_sub(1)).filter(|_| i > 0) {
                 assert_eq!(mask.len(), k, "a [1, width] mask");
@@ -322,7 +340,11 @@ impl DenseRewardMlp {
                     .collect();
                 input = &masked;
             }
-            let mut out = vec![0f32; rows * n];
+            // Every element is written by the GEMM (`read_dst` false), so a reused buffer needs
+            // no clearing; `resize` only fills the part that grows.
+            let out: &mut Vec<f32> = if i == last { &mut output } else { &mut rest[0] };
+            out.resize(rows * n, 0.0);
+            let out = &mut out[..rows * n];
             let parallelism = if rows.saturating_mul(n).saturating_mul(k) >= GEMM_PARALLEL_OPS {
                 gemm::Parallelism::Rayon(0)
             } else {
@@ -366,10 +388,15 @@ impl DenseRewardMlp {
                     crate::tanh::tanh_in_place(block);
                 }
             });
-            prev = Some(out);
         }
-        prev.expect("at least one layer")
+        output
     }
+}
+
+/// Reusable hidden-activation buffers of [`DenseRewardMlp::forward_with`].
+#[derive(Debug, Default)]
+pub struct DenseScratch {
+    hidden: Vec<Vec<f32>>,
 }
 
 /// Inverted-dropout masks for every hidden layer: entries 0 with probability `rate`, else

@@ -5,7 +5,7 @@ use activepref_core::{EnsemblePrediction, FeatureMatrix, PoolSplit};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::TrainReport;
-use crate::mlp::{RewardMlp, dropout_masks};
+use crate::mlp::{DenseScratch, RewardMlp, dropout_masks};
 
 /// A trained ensemble, ready for inference.
 #[derive(Debug)]
@@ -56,6 +56,7 @@ fn masked_rewards(
     let mask_refs: Vec<&[f32]> = mask_data.iter().map(Vec::as_slice).collect();
     let mut out = Vec::with_capacity(n);
     let mut buf = Vec::new();
+    let mut scratch = DenseScratch::default();
     for start in (0..n).step_by(INFERENCE_CHUNK) {
         let end = (start + INFERENCE_CHUNK).min(n);
         let rows: &[f32] = match idx {
@@ -69,7 +70,7 @@ fn masked_rewards(
             }
         };
         match &dense {
-            Some(m) => out.extend(m.forward(rows, end - start, &mask_refs)),
+            Some(m) => out.extend(m.forward_with(rows, end - start, &mask_refs, &mut scratch)),
             None => {
                 let t = Tensor::from_data(TensorData::new(rows.to_vec(), [end - start, d]), device);
                 let r = model.forward_masked(t, masks);
