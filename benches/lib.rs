@@ -103,6 +103,45 @@ pub fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// The kernel class the `gemm` crate (and so burn's CPU matmul, the dense scoring path and the kNN
+/// index) runs on this CPU, with the CPU's bf16 and AMX support, for reading a side-by-side ratio:
+/// e.g. `AVX-512 (gemm f32 avx512f microkernel); no AVX512-BF16, no AMX; tanh: vectorised fdlibm`.
+pub fn kernel_class() -> String {
+    #[cfg(target_arch = "x86_64")]
+    let (gemm, extras) = {
+        let has = |f: &str| {
+            std::fs::read_to_string("/proc/cpuinfo")
+                .map(|s| s.split_whitespace().any(|w| w == f))
+                .unwrap_or(false)
+        };
+        let gemm = if std::arch::is_x86_feature_detected!("avx512f") {
+            "AVX-512 (gemm f32 avx512f microkernel)"
+        } else if std::arch::is_x86_feature_detected!("fma") {
+            "AVX2+FMA (gemm f32 fma microkernel)"
+        } else {
+            "SSE (gemm f32 scalar/SSE microkernel)"
+        };
+        let yes_no = |b: bool, what: &str| format!("{}{what}", if b { "" } else { "no " });
+        let extras = format!(
+            "{}, {}",
+            yes_no(has("avx512_bf16"), "AVX512-BF16"),
+            yes_no(has("amx_bf16"), "AMX")
+        );
+        (gemm, extras)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let (gemm, extras) = (
+        "gemm crate's portable kernel",
+        String::from("no AVX512-BF16, no AMX"),
+    );
+    let tanh = if activepref_model::tanh::fast_tanh_matches_libm() {
+        "vectorised fdlibm (bit-identical to libm)"
+    } else {
+        "the C library's tanhf (scalar)"
+    };
+    format!("{gemm}; {extras}; tanh: {tanh}")
+}
+
 /// Single-precision GEMM rate of this machine in GFLOP/s: the best of three `n × n × n` products
 /// with the `gemm` crate on all rayon threads (the kernel burn's CPU backend and the kNN index use).
 pub fn sgemm_gflops(n: usize) -> f64 {

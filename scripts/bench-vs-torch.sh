@@ -28,6 +28,9 @@ theirs=$("$VENV/bin/python" scripts/torch_peer.py --threads "$THREADS" "$@")
 torch_version=$("$VENV/bin/python" -c 'import torch; print(torch.__version__)')
 value() { awk -v k="$1" '$1 == k { print $2 }' <<<"$2"; }
 echo "machine: $(value cpu "$ours" | tr _ ' '), $THREADS threads; sgemm 2048³ (gemm crate): $(value sgemm_gflops "$ours") GFLOP/s; torch $torch_version"
+line() { awk -v k="$1" '$1 == k { $1 = ""; sub(/^ /, ""); print }' <<<"$2"; }
+echo "kernels, activepref: $(line kernels "$ours")"
+echo "kernels, torch:      $(line kernels "$theirs")"
 printf '%-44s %14s %14s %10s\n' "row" "activepref" "torch" "ratio"
 row() { # label, key, unit, higher-is-better (1) or lower-is-better (0)
     local a b

@@ -37,6 +37,11 @@ def main():
     ap.add_argument("--skip-encode", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    # The kernels torch uses here: its BLAS and the ATen CPU capability (AVX2 / AVX512 / AMX ...).
+    blas = next((kv.split("=", 1)[1] for kv in torch.__config__.show().replace(",", " ").split()
+                 if kv.startswith("BLAS_INFO=")), "unknown")
+    print(f"kernels BLAS {blas}, ATen CPU capability {torch.backends.cpu.get_cpu_capability()}, "
+          f"oneDNN {'on' if torch.backends.mkldnn.is_available() else 'off'}")
     gen = torch.Generator().manual_seed(1)
     xc = torch.randn(a.pairs, a.dim, generator=gen)
     xr = torch.randn(a.pairs, a.dim, generator=gen)

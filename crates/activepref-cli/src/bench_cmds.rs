@@ -351,6 +351,7 @@ pub fn bench_model(args: &BenchModelArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow!("--device: {e}"))?;
     say!("cpu {}", cpu_model().replace(' ', "_"));
     say!("threads {}", rayon::current_num_threads());
+    say!("kernels {}", activepref_benches::kernel_class());
     say!("sgemm_gflops {:.1}", sgemm_gflops(2_048));
     // Training: one epoch of `pairs` pairs per member, batch 32, AdamW at the paper's defaults; the
     // epoch-end validation pass runs on 32 pairs, so it costs next to nothing.
@@ -519,6 +520,7 @@ pub fn bench_round(args: &BenchRoundArgs) -> anyhow::Result<()> {
         rayon::current_num_threads(),
         sgemm_gflops(2_048)
     );
+    say!("kernels: {}", activepref_benches::kernel_class());
     say!(
         "shapes: {} members of {} → 2048 → 256 → 1; batch {}, {} epochs, an evaluation every {} steps and at each epoch end",
         args.members,
