@@ -417,8 +417,9 @@ pub struct BenchRoundArgs {
     /// Labels acquired per round (and the initial random set).
     #[arg(long, default_value_t = 320)]
     pub batch: usize,
-    /// Pool comparisons (TL;DR train).
-    #[arg(long, default_value_t = 92_858)]
+    /// Pool comparisons: the paper's experiment files cap TL;DR's 92,858 train comparisons at
+    /// 92,000.
+    #[arg(long, default_value_t = 92_000)]
     pub pool: usize,
     /// Validation comparisons, evaluated by every member at every evaluation.
     #[arg(long, default_value_t = 33_083)]
@@ -499,6 +500,18 @@ pub fn bench_round(args: &BenchRoundArgs) -> anyhow::Result<()> {
     crate::bounded("--steps", args.steps, 1, 1_000_000)?;
     crate::bounded("--score-pairs", args.score_pairs, 1, 10_000_000)?;
     crate::bounded("--validation", args.validation, 1, 10_000_000)?;
+    crate::bounded("--pool", args.pool, 1, 10_000_000)?;
+    crate::bounded("--test", args.test, 0, 10_000_000)?;
+    crate::bounded("--ood", args.ood, 0, 10_000_000)?;
+    for &labels in &args.labels {
+        if labels == 0 || !labels.is_multiple_of(args.batch) || labels / args.batch > args.rounds {
+            bail!(
+                "--labels: {labels} is not a round's labelled size (a multiple of --batch {} up to {})",
+                args.batch,
+                args.batch * args.rounds
+            );
+        }
+    }
     if args.batch * args.rounds > args.pool {
         bail!(
             "--pool: {} comparisons cannot supply {} rounds of {}; raise --pool or lower --rounds",
@@ -577,13 +590,6 @@ pub fn bench_round(args: &BenchRoundArgs) -> anyhow::Result<()> {
     );
     say!("|---|---|---|---|---|---|---|---|");
     for &labels in &args.labels {
-        if labels == 0 || !labels.is_multiple_of(args.batch) || labels / args.batch > args.rounds {
-            bail!(
-                "--labels: {labels} is not a round's labelled size (a multiple of --batch {} up to {})",
-                args.batch,
-                args.batch * args.rounds
-            );
-        }
         let c = costs[labels / args.batch - 1];
         say!(
             "| {labels} | {} | {} | {:.0} s | {:.0} s | {:.0} s | {:.1} s | {:.0} s |",

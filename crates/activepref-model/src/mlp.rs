@@ -442,6 +442,33 @@ mod tests {
         t.into_data().as_slice::<f32>().unwrap()[0]
     }
 
+    /// One scratch reused over chunks that shrink and grow (as a pass's last chunk does) must
+    /// give what a fresh scratch gives, bit for bit.
+    #[test]
+    fn dense_scratch_reuse_changes_nothing() {
+        use rand::SeedableRng;
+        let dev = Device::flex();
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let d = 48;
+        let model = RewardMlpConfig {
+            hidden: vec![40, 24],
+            weight_init_std: 0.3,
+            ..Default::default()
+        }
+        .init(d, &mut rng, &dev);
+        let dense = model.dense().unwrap();
+        let mut scratch = DenseScratch::default();
+        for rows in [4096, 37, 4096, 1, 600] {
+            let x: Vec<f32> = (0..rows * d)
+                .map(|_| rng.random::<f32>() * 4.0 - 2.0)
+                .collect();
+            let reused = dense.forward_with(&x, rows, &[], &mut scratch);
+            let fresh = dense.forward(&x, rows, &[]);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&reused), bits(&fresh), "rows {rows}");
+        }
+    }
+
     /// The dense CPU path must give burn's rewards bit for bit: small and large layers (either
     /// side of burn's one-thread/all-threads GEMM rule), odd widths, one row and many, masks.
     #[test]

@@ -1,8 +1,8 @@
 //! AdamW as one fused, multi-threaded pass over each parameter tensor, bit-identical to burn's.
 //!
 //! burn's `AdamW` (burn-optim 0.22, `optim/adamw.rs`) updates a parameter with about fifteen
-//! element-wise tensor operations, each allocating a tensor of the parameter's size and running on
-//! one thread. For the paper's first layer (4,096 × 2,048 weights) that is most of an optimiser
+//! element-wise tensor operations, many allocating a tensor of the parameter's size, most on one
+//! thread. For the paper's first layer (4,096 × 2,048 weights) that is most of an optimiser
 //! step's time: a profile of `activepref bench-model` put burn-flex's element-wise kernels and
 //! the page faults of their fresh buffers at about two thirds of training time, the GEMMs at a
 //! quarter. [`FusedAdamW`] computes the same f32 operations, in the same order, per element, in one
@@ -80,8 +80,15 @@ impl StepConstants {
     }
 }
 
+/// The values of an f32 tensor. The CPU backend's parameters, gradients and moments are f32;
+/// anything else is a programming error, not an input error.
 fn f32_data(t: TensorData) -> TensorData {
-    t.convert::<f32>()
+    assert_eq!(
+        t.dtype(),
+        burn::tensor::DType::F32,
+        "FusedAdamW updates f32 tensors only"
+    );
+    t
 }
 
 impl Optimizer for FusedAdamW {
