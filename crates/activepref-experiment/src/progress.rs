@@ -30,6 +30,8 @@ pub(crate) struct Progress {
     done_now: AtomicU64,
     /// Rounds finished before it (resumed runs).
     done_before: AtomicU64,
+    /// What the rounds finished so far cost, for the ETA.
+    eta: Arc<Mutex<EtaModel>>,
     /// `[grid point 2/6 beta/beta=1] ` in a sweep, else empty.
     prefix: String,
 }
@@ -73,11 +75,21 @@ impl Progress {
         } else {
             ProgressBar::hidden()
         };
+        let eta = Arc::new(Mutex::new(EtaModel::default()));
+        let for_bar = Arc::clone(&eta);
         bar.set_style(
             ProgressStyle::with_template(
-                "{prefix}{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} rounds (eta {eta}) {msg}",
+                "{prefix}{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} rounds (eta {fitted_eta}) {msg}",
             )
-            .expect("valid template"),
+            .expect("valid template")
+            .with_key(
+                "fitted_eta",
+                move |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let model = for_bar.lock().unwrap_or_else(|e| e.into_inner());
+                    let text = model.eta(state.elapsed()).map_or("…".into(), human);
+                    let _ = w.write_str(&text);
+                },
+            ),
         );
         let prefix = bracketed(prefix);
         bar.set_prefix(prefix.clone());
@@ -88,6 +100,7 @@ impl Progress {
             total,
             done_now: AtomicU64::new(0),
             done_before: AtomicU64::new(0),
+            eta,
             prefix,
         }
     }
@@ -120,23 +133,29 @@ impl Progress {
         self.bar.inc(n);
     }
 
-    /// Run `run` of `runs` (`stem`) finished round `round` (1-based) of `rounds`.
+    /// Run `run` of `runs` (`stem`) finished round `round` (1-based) of `rounds`, which took
+    /// `secs` seconds.
     pub(crate) fn round_done(
         &self,
         (run, runs): (usize, usize),
         stem: &str,
-        round: usize,
-        rounds: usize,
+        (round, rounds): (usize, usize),
+        secs: f64,
     ) {
-        self.bar.inc(1);
         let now = self.done_now.fetch_add(1, Ordering::Relaxed) + 1;
+        let before = self.done_before.load(Ordering::Relaxed);
+        let left = self.total.saturating_sub(now + before);
+        let elapsed = self.start.elapsed();
+        let eta = {
+            let mut model = self.eta.lock().unwrap_or_else(|e| e.into_inner());
+            model.record(run, round, rounds, secs, left);
+            model.eta(elapsed)
+        };
+        self.bar.inc(1);
         if self.mode != Mode::Lines {
             return;
         }
-        let before = self.done_before.load(Ordering::Relaxed);
-        let elapsed = self.start.elapsed();
-        let left = self.total.saturating_sub(now + before);
-        let eta = elapsed.mul_f64(left as f64 / now as f64);
+        let eta = eta.unwrap_or_else(|| elapsed.mul_f64(left as f64 / now as f64));
         eprintln!(
             "{}run {run}/{runs} {stem}: round {round}/{rounds} done; {}/{} rounds in all, elapsed {}, eta {}",
             self.prefix,
@@ -195,9 +214,111 @@ impl Drop for SlowNotice {
     }
 }
 
+/// The time left, from what rounds cost so far: in BAL-PM's setting a round trains on more labels
+/// than the one before, so a run's later rounds take longer and a linear extrapolation of the
+/// rounds done would promise a paper-scale run in a quarter of its time. A least-squares line
+/// `secs ≈ a + b · round` over every finished round (b ≥ 0) prices each round still to run; the
+/// sum is divided by the concurrency seen so far (seconds of rounds per second of wall time).
+#[derive(Debug, Default)]
+struct EtaModel {
+    /// `(round, secs)` of every round finished by this process.
+    done: Vec<(f64, f64)>,
+    /// Per run: the last round finished and the run's number of rounds.
+    runs: std::collections::BTreeMap<usize, (usize, usize)>,
+    /// Rounds still to run, over every run (the progress bar's count).
+    left: u64,
+}
+
+impl EtaModel {
+    fn record(&mut self, run: usize, round: usize, rounds: usize, secs: f64, left: u64) {
+        self.done.push((round as f64, secs.max(0.0)));
+        self.runs.insert(run, (round, rounds));
+        self.left = left;
+    }
+
+    /// `secs ≈ a + b · round`, b ≥ 0; `None` before any round.
+    fn line(&self) -> Option<(f64, f64)> {
+        let n = self.done.len() as f64;
+        if n == 0.0 {
+            return None;
+        }
+        let (mx, my) = self
+            .done
+            .iter()
+            .fold((0.0, 0.0), |(x, y), &(r, s)| (x + r, y + s));
+        let (mx, my) = (mx / n, my / n);
+        let sxx: f64 = self.done.iter().map(|&(r, _)| (r - mx).powi(2)).sum();
+        let sxy: f64 = self.done.iter().map(|&(r, s)| (r - mx) * (s - my)).sum();
+        let b = if sxx > 0.0 { (sxy / sxx).max(0.0) } else { 0.0 };
+        Some((my - b * mx, b))
+    }
+
+    /// Wall time left, given the wall time `elapsed` so far; `None` before any round.
+    fn eta(&self, elapsed: Duration) -> Option<Duration> {
+        let (a, b) = self.line()?;
+        let cost = |r: usize| (a + b * r as f64).max(0.0);
+        // Rounds of the runs seen so far, priced by their index; rounds of runs not seen yet
+        // (left over) priced as a whole run's average round.
+        let mut left = self.left as f64;
+        let mut secs = 0.0;
+        for &(done, rounds) in self.runs.values() {
+            let rest = rounds.saturating_sub(done);
+            secs += (done + 1..=rounds).map(cost).sum::<f64>();
+            left -= rest as f64;
+        }
+        if left > 0.0 {
+            let rounds = self
+                .runs
+                .values()
+                .map(|&(_, r)| r)
+                .max()
+                .unwrap_or(1)
+                .max(1);
+            let mean = (1..=rounds).map(cost).sum::<f64>() / rounds as f64;
+            secs += left * mean;
+        }
+        let spent: f64 = self.done.iter().map(|&(_, s)| s).sum();
+        let concurrency = if elapsed.as_secs_f64() > 0.0 && spent > 0.0 {
+            (spent / elapsed.as_secs_f64()).max(1.0)
+        } else {
+            1.0
+        };
+        Some(Duration::from_secs_f64(secs / concurrency))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Rounds that grow by 10 s each: after rounds 1–3 (10, 20, 30 s) of a 5-round run, rounds 4
+    /// and 5 cost 40 + 50 s, where the linear extrapolation would say 40 s.
+    #[test]
+    fn eta_prices_growing_rounds_by_their_index() {
+        let mut m = EtaModel::default();
+        for (round, secs) in [(1, 10.0), (2, 20.0), (3, 30.0)] {
+            m.record(0, round, 5, secs, 5 - round as u64);
+        }
+        assert_eq!(
+            m.eta(Duration::from_secs(60)),
+            Some(Duration::from_secs(90))
+        );
+        // A run not started yet adds its rounds at the average round cost: one round of 10 s
+        // seen, one left in that run and two in the next.
+        let mut m = EtaModel::default();
+        m.record(0, 1, 2, 10.0, 3);
+        assert_eq!(
+            m.eta(Duration::from_secs(10)),
+            Some(Duration::from_secs(30))
+        );
+        // Two runs side by side (twice the round seconds per wall second) halve the time.
+        m.record(1, 1, 2, 10.0, 2);
+        assert_eq!(
+            m.eta(Duration::from_secs(10)),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(EtaModel::default().eta(Duration::from_secs(5)), None);
+    }
 
     #[test]
     fn durations_read_as_people_write_them() {

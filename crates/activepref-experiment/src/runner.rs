@@ -858,7 +858,8 @@ fn drive<R: ResumableRun>(
             error: e.to_string(),
         })?;
         write_file(&state_path, json.as_bytes())?;
-        bar.round_done(slot.number, stem, run.round(), slot.rounds);
+        let secs = timing.train_secs + timing.score_secs + timing.select_secs;
+        bar.round_done(slot.number, stem, (run.round(), slot.rounds), secs);
     }
     let secs = timings[from_round.min(timings.len())..]
         .iter()
