@@ -109,11 +109,8 @@ pub fn cpu_model() -> String {
 pub fn kernel_class() -> String {
     #[cfg(target_arch = "x86_64")]
     let (gemm, extras) = {
-        let has = |f: &str| {
-            std::fs::read_to_string("/proc/cpuinfo")
-                .map(|s| s.split_whitespace().any(|w| w == f))
-                .unwrap_or(false)
-        };
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let has = |f: &str| cpuinfo.split_whitespace().any(|w| w == f);
         let gemm = if std::arch::is_x86_feature_detected!("avx512f") {
             "AVX-512 (gemm f32 avx512f microkernel)"
         } else if std::arch::is_x86_feature_detected!("fma") {

@@ -336,11 +336,47 @@ pub struct BenchModelArgs {
     pub device: activepref_model::ComputeDevice,
 }
 
+/// Trains `members` of the paper's MLP (the default config) on `pairs` random pairs of width
+/// `dim` for one epoch, batch 32, AdamW at the paper's defaults: the ensemble and the seconds. The
+/// epoch-end validation pass runs on 32 pairs, so it costs next to nothing.
+fn one_epoch_fit(
+    members: usize,
+    dim: usize,
+    pairs: usize,
+    device: activepref_model::ComputeDevice,
+) -> anyhow::Result<(activepref_model::FittedEnsemble, f64)> {
+    use activepref_benches::random_split;
+    let cfg = activepref_model::EnsembleConfig {
+        members,
+        train: TrainConfig {
+            max_epochs: 1,
+            eval_every_steps: usize::MAX,
+            ..TrainConfig::default()
+        },
+        device,
+        ..activepref_model::EnsembleConfig::default()
+    };
+    let train = random_split(pairs, dim, 1);
+    let validation = random_split(32, dim, 2);
+    let (fitted, secs) = timed(|| cfg.fit(&train, &validation, 9, 0));
+    Ok((fitted?, secs))
+}
+
+/// Layer widths of the paper's MLP (the default config) on `dim`-wide input: `[dim, 2048, 256, 1]`.
+fn mlp_widths(dim: usize) -> Vec<usize> {
+    let hidden = activepref_model::RewardMlpConfig::default().hidden;
+    std::iter::once(dim).chain(hidden).chain([1]).collect()
+}
+
+/// FLOPs (2 per multiply-add) of one member's forward pass over one row.
+fn forward_flops(dim: usize) -> f64 {
+    let w = mlp_widths(dim);
+    w.windows(2).map(|p| 2.0 * (p[0] * p[1]) as f64).sum()
+}
+
 /// activepref's side of `scripts/bench-vs-torch.sh`: training, scoring and the encoder on the
 /// shapes of `scripts/torch_peer.py`, printed as `key value` lines.
 pub fn bench_model(args: &BenchModelArgs) -> anyhow::Result<()> {
-    use activepref_benches::random_split;
-    use activepref_model::EnsembleConfig;
     crate::bounded("--dim", args.dim, 1, 65_536)?;
     crate::bounded("--members", args.members, 1, 1_000)?;
     crate::bounded("--pairs", args.pairs, 1, 10_000_000)?;
@@ -353,28 +389,11 @@ pub fn bench_model(args: &BenchModelArgs) -> anyhow::Result<()> {
     say!("threads {}", rayon::current_num_threads());
     say!("kernels {}", activepref_benches::kernel_class());
     say!("sgemm_gflops {:.1}", sgemm_gflops(2_048));
-    // Training: one epoch of `pairs` pairs per member, batch 32, AdamW at the paper's defaults; the
-    // epoch-end validation pass runs on 32 pairs, so it costs next to nothing.
-    let cfg = EnsembleConfig {
-        members: args.members,
-        train: TrainConfig {
-            max_epochs: 1,
-            eval_every_steps: usize::MAX,
-            ..TrainConfig::default()
-        },
-        device: args.device,
-        ..EnsembleConfig::default()
-    };
-    let train = random_split(args.pairs, args.dim, 1);
-    let validation = random_split(32, args.dim, 2);
-    let t = Instant::now();
-    let fitted = cfg.fit(&train, &validation, 9, 0)?;
-    say!("train_secs {:.3}", t.elapsed().as_secs_f64());
-    drop(train);
+    let (fitted, secs) = one_epoch_fit(args.members, args.dim, args.pairs, args.device)?;
+    say!("train_secs {secs:.3}");
     // Scoring: every member's reward on `rows` rows, the best of two passes.
     let x = activepref_benches::random_matrix(args.rows, args.dim, (-1.0, 1.0), 3);
-    let flops =
-        2.0 * (args.rows * args.members) as f64 * (args.dim * 2048 + 2048 * 256 + 256) as f64;
+    let flops = (args.rows * args.members) as f64 * forward_flops(args.dim);
     let mut best = f64::INFINITY;
     for _ in 0..2 {
         let t = Instant::now();
@@ -492,7 +511,6 @@ fn round_cost(args: &BenchRoundArgs, train: &TrainConfig, u: &UnitCosts, r: usiz
 /// Measures the unit costs on the paper's shapes, then models every round of the run.
 pub fn bench_round(args: &BenchRoundArgs) -> anyhow::Result<()> {
     use activepref_benches::random_split;
-    use activepref_model::EnsembleConfig;
     crate::bounded("--rounds", args.rounds, 1, 10_000)?;
     crate::bounded("--batch", args.batch, 1, 1_000_000)?;
     crate::bounded("--dim", args.dim, 1, 65_536)?;
@@ -534,29 +552,22 @@ pub fn bench_round(args: &BenchRoundArgs) -> anyhow::Result<()> {
         sgemm_gflops(2_048)
     );
     say!("kernels: {}", activepref_benches::kernel_class());
+    let widths: Vec<String> = mlp_widths(args.dim).iter().map(usize::to_string).collect();
     say!(
-        "shapes: {} members of {} → 2048 → 256 → 1; batch {}, {} epochs, an evaluation every {} steps and at each epoch end",
+        "shapes: {} members of {}; batch {}, {} epochs, an evaluation every {} steps and at each epoch end",
         args.members,
-        args.dim,
+        widths.join(" → "),
         train.batch_size,
         train.max_epochs,
         train.eval_every_steps
     );
-    let cfg = EnsembleConfig {
-        members: args.members,
-        train: TrainConfig {
-            max_epochs: 1,
-            eval_every_steps: usize::MAX,
-            ..TrainConfig::default()
-        },
-        ..EnsembleConfig::default()
-    };
-    // Optimiser steps: one epoch of `steps` batches; its one epoch-end evaluation is on 32 pairs.
-    let pairs = random_split(args.steps * train.batch_size, args.dim, 1);
-    let tiny_validation = random_split(32, args.dim, 2);
-    let (fitted, secs) = timed(|| cfg.fit(&pairs, &tiny_validation, 9, 0));
-    let fitted = fitted?;
-    drop(pairs);
+    // Optimiser steps: one epoch of `steps` batches.
+    let (fitted, secs) = one_epoch_fit(
+        args.members,
+        args.dim,
+        args.steps * train.batch_size,
+        activepref_model::ComputeDevice::Cpu,
+    )?;
     let step = secs / args.steps as f64;
     say!("optimiser step (all members): {:.1} ms", step * 1e3);
     // A validation pass: every member on both responses of every validation comparison.
@@ -570,7 +581,8 @@ pub fn bench_round(args: &BenchRoundArgs) -> anyhow::Result<()> {
     let scored = random_split(args.score_pairs, args.dim, 4);
     let (_, score) = timed(|| std::hint::black_box(fitted.predict(&scored, None)));
     let per_comparison = score / args.score_pairs as f64;
-    let flops = 2.0 * 2.0 * args.members as f64 * (args.dim * 2048 + 2048 * 256 + 256) as f64;
+    // Both responses of a comparison, every member.
+    let flops = 2.0 * args.members as f64 * forward_flops(args.dim);
     say!(
         "scoring: {:.1} µs per comparison ({:.1} GFLOP/s)",
         per_comparison * 1e6,

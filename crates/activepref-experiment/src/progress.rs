@@ -149,13 +149,12 @@ impl Progress {
         let eta = {
             let mut model = self.eta.lock().unwrap_or_else(|e| e.into_inner());
             model.record(run, round, rounds, secs, left);
-            model.eta(elapsed)
+            model.eta(elapsed).expect("a round was just recorded")
         };
         self.bar.inc(1);
         if self.mode != Mode::Lines {
             return;
         }
-        let eta = eta.unwrap_or_else(|| elapsed.mul_f64(left as f64 / now as f64));
         eprintln!(
             "{}run {run}/{runs} {stem}: round {round}/{rounds} done; {}/{} rounds in all, elapsed {}, eta {}",
             self.prefix,

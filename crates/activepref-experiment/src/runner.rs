@@ -858,12 +858,11 @@ fn drive<R: ResumableRun>(
             error: e.to_string(),
         })?;
         write_file(&state_path, json.as_bytes())?;
-        let secs = timing.train_secs + timing.score_secs + timing.select_secs;
-        bar.round_done(slot.number, stem, (run.round(), slot.rounds), secs);
+        bar.round_done(slot.number, stem, (run.round(), slot.rounds), timing.secs());
     }
     let secs = timings[from_round.min(timings.len())..]
         .iter()
-        .map(|t| t.train_secs + t.score_secs + t.select_secs)
+        .map(RoundTiming::secs)
         .sum();
     if !run.finished() {
         return Ok(RunDone {

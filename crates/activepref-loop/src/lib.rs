@@ -199,6 +199,13 @@ pub struct RoundTiming {
     pub select_secs: f64,
 }
 
+impl RoundTiming {
+    /// The round's seconds in all: training, scoring and selection.
+    pub fn secs(&self) -> f64 {
+        self.train_secs + self.score_secs + self.select_secs
+    }
+}
+
 /// The state of a run between rounds.
 pub struct PoolLoop<'a> {
     bench: &'a PoolBenchmark,
