@@ -10,7 +10,7 @@ use std::time::Instant;
 use activepref_acquire::{BalPm, BalPmConfig, BalPmTrace, PoolState, PromptKnnIndex, index_k_for};
 use activepref_benches::{PAPER_BATCH, SelectionFixture, cpu_model, sgemm_gflops};
 use activepref_data::synthetic::SyntheticPoolConfig;
-use activepref_model::TrainConfig;
+use activepref_model::{TrainConfig, TrainingStrategy};
 
 use crate::data_cmds::peak_rss_mib;
 use crate::say;
@@ -465,6 +465,11 @@ pub struct BenchRoundArgs {
     /// (`select_secs`); BAL-PM with its kNN index built takes well under a second.
     #[arg(long, default_value_t = 0.3)]
     pub select_secs: f64,
+    /// Model `train.strategy: { kind: warm_start, epochs: N }`: every round continues from the
+    /// previous round's weights for N epochs with one validation pass (default: full retraining
+    /// from scratch with early stopping, the paper's configuration).
+    #[arg(long, value_name = "EPOCHS")]
+    pub warm_start: Option<usize>,
 }
 
 /// One round's modelled seconds per stage.
@@ -544,7 +549,17 @@ pub fn bench_round(args: &BenchRoundArgs) -> anyhow::Result<()> {
             args.select_secs
         );
     }
-    let train = TrainConfig::default();
+    if let Some(epochs) = args.warm_start {
+        crate::bounded("--warm-start", epochs, 1, 100_000)?;
+    }
+    let train = TrainConfig {
+        strategy: args
+            .warm_start
+            .map_or(TrainingStrategy::FullRetrain, |epochs| {
+                TrainingStrategy::WarmStart { epochs }
+            }),
+        ..TrainConfig::default()
+    };
     say!(
         "machine: {}, {} threads; sgemm 2048³ (gemm crate): {:.1} GFLOP/s",
         cpu_model(),
@@ -553,13 +568,20 @@ pub fn bench_round(args: &BenchRoundArgs) -> anyhow::Result<()> {
     );
     say!("kernels: {}", activepref_benches::kernel_class());
     let widths: Vec<String> = mlp_widths(args.dim).iter().map(usize::to_string).collect();
+    let plan = match train.strategy {
+        TrainingStrategy::FullRetrain => format!(
+            "retrained from scratch each round, up to {} epochs, an evaluation every {} steps and at each epoch end",
+            train.max_epochs, train.eval_every_steps
+        ),
+        TrainingStrategy::WarmStart { epochs } => format!(
+            "warm-started from the previous round, {epochs} epoch(s) a round, one evaluation after the last step"
+        ),
+    };
     say!(
-        "shapes: {} members of {}; batch {}, {} epochs, an evaluation every {} steps and at each epoch end",
+        "shapes: {} members of {}; batch {}; {plan}",
         args.members,
         widths.join(" → "),
         train.batch_size,
-        train.max_epochs,
-        train.eval_every_steps
     );
     // Optimiser steps: one epoch of `steps` batches.
     let (fitted, secs) = one_epoch_fit(
@@ -634,6 +656,26 @@ pub fn bench_round(args: &BenchRoundArgs) -> anyhow::Result<()> {
     );
     say!(
         "modelled without early stopping (an upper bound); steps and evaluations are one member's"
+    );
+    // The other strategy on the same unit costs, so the two read side by side.
+    let other = TrainConfig {
+        strategy: match train.strategy {
+            TrainingStrategy::FullRetrain => TrainingStrategy::WarmStart { epochs: 1 },
+            TrainingStrategy::WarmStart { .. } => TrainingStrategy::FullRetrain,
+        },
+        ..train.clone()
+    };
+    let other_total: f64 = (0..args.rounds)
+        .map(|r| round_cost(args, &other, &u, r).total())
+        .sum();
+    say!(
+        "the same run with `train.strategy: {}`: {:.1} h",
+        match other.strategy {
+            TrainingStrategy::FullRetrain => "full_retrain".to_string(),
+            TrainingStrategy::WarmStart { epochs } =>
+                format!("{{ kind: warm_start, epochs: {epochs} }}"),
+        },
+        other_total / 3_600.0
     );
     Ok(())
 }

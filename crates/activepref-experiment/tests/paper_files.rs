@@ -254,3 +254,18 @@ fn the_ultrafeedback_file_is_the_published_loop() {
         )]
     );
 }
+
+#[test]
+fn quickstart_warmstart_is_the_quickstart_with_one_warm_epoch_a_round() {
+    let quick = ExperimentConfig::load(&file("quickstart.yaml")).unwrap();
+    let mut warm = ExperimentConfig::load(&file("quickstart-warmstart.yaml")).unwrap();
+    assert_eq!(
+        warm.model.train.strategy,
+        activepref_model::TrainingStrategy::WarmStart { epochs: 1 }
+    );
+    assert_ne!(warm.run_id("balpm", 9), quick.run_id("balpm", 9));
+    warm.name = quick.name.clone();
+    warm.model.train.strategy = activepref_model::TrainingStrategy::FullRetrain;
+    assert_eq!(warm, quick, "everything else is the quickstart");
+    assert_eq!(warm.run_id("balpm", 9), quick.run_id("balpm", 9));
+}

@@ -20,7 +20,7 @@ pub use pair::{AcquiredPair, PairLoop, PairLoopConfig, PairRefit, PairRoundRecor
 pub use prefix::{PrefixEvalConfig, PrefixRecord, PrefixTarget, evaluate_prefixes};
 
 use activepref_acquire::AcquireError;
-use activepref_model::ModelError;
+use activepref_model::{FittedEnsemble, ModelError, TrainingStrategy};
 
 /// Why a round could not run, or a saved run could not be resumed. A policy's error is printed
 /// after the round (and prompt) it happened in, on one line.
@@ -222,6 +222,9 @@ pub struct PoolLoop<'a> {
     prompt_index: Option<Arc<PromptKnnIndex>>,
     /// The "full dataset" model's test and OOD metrics and validation loss, fitted once.
     whole_pool: Option<Evaluation>,
+    /// The last round's ensemble, which the next round continues from under
+    /// `train.strategy: warm_start` (`None` otherwise, and before round 0).
+    previous: Option<FittedEnsemble>,
 }
 
 impl<'a> PoolLoop<'a> {
@@ -249,6 +252,7 @@ impl<'a> PoolLoop<'a> {
             round: 0,
             prompt_index: None,
             whole_pool: None,
+            previous: None,
         }
     }
 
@@ -299,6 +303,7 @@ impl<'a> PoolLoop<'a> {
             round,
             prompt_index: None,
             whole_pool: None,
+            previous: None,
         })
     }
 
@@ -328,7 +333,7 @@ impl<'a> PoolLoop<'a> {
     /// candidate's preferred side as chosen, as the reference does (reading the hidden label).
     fn latent_reward_score(
         &self,
-        fitted: &activepref_model::FittedEnsemble,
+        fitted: &FittedEnsemble,
         reference: bool,
     ) -> Result<Vec<f64>, AcquireError> {
         let pool = &self.bench.pool;
@@ -438,7 +443,7 @@ impl<'a> PoolLoop<'a> {
     }
 
     /// Test and OOD metrics of `fitted`, and its members' mean best validation loss.
-    fn evaluate(&self, fitted: &activepref_model::FittedEnsemble) -> Evaluation {
+    fn evaluate(&self, fitted: &FittedEnsemble) -> Evaluation {
         let bench = self.bench;
         let test = fitted
             .predict(&bench.test, None)
@@ -501,10 +506,15 @@ impl<'a> PoolLoop<'a> {
         let t = self.round;
         let bench = self.bench;
         let clock = Instant::now();
+        self.replay_warm_starts()?;
         let train = bench.pool.subset(&self.labelled);
-        let fitted = self
-            .model
-            .fit(&train, &bench.validation, self.run_seed, t as u64)?;
+        let fitted = self.model.fit_from(
+            self.previous.as_ref(),
+            &train,
+            &bench.validation,
+            self.run_seed,
+            t as u64,
+        )?;
         let train_secs = clock.elapsed().as_secs_f64();
 
         let clock = Instant::now();
@@ -569,6 +579,9 @@ impl<'a> PoolLoop<'a> {
         }
         record.labelled_unique_prompts = Some(self.labelled_prompts());
         let select_secs = clock.elapsed().as_secs_f64();
+        if self.warm_starts() {
+            self.previous = Some(fitted);
+        }
         self.round += 1;
         Ok((
             record,
@@ -579,6 +592,35 @@ impl<'a> PoolLoop<'a> {
                 select_secs,
             },
         ))
+    }
+
+    fn warm_starts(&self) -> bool {
+        matches!(
+            self.model.train.strategy,
+            TrainingStrategy::WarmStart { .. }
+        )
+    }
+
+    /// After a resume under `warm_start`, retrains rounds `0..round` (training only, on each
+    /// round's labelled prefix, with each round's seeds) to rebuild the weights the next round
+    /// continues from: the same weights as in the uninterrupted run.
+    fn replay_warm_starts(&mut self) -> Result<(), LoopError> {
+        if !self.warm_starts() || self.previous.is_some() {
+            return Ok(());
+        }
+        for r in 0..self.round {
+            let labels =
+                (self.config.initial_labels + r * self.config.batch_size).min(self.labelled.len());
+            let train = self.bench.pool.subset(&self.labelled[..labels]);
+            self.previous = Some(self.model.fit_from(
+                self.previous.as_ref(),
+                &train,
+                &self.bench.validation,
+                self.run_seed,
+                r as u64,
+            )?);
+        }
+        Ok(())
     }
 }
 
@@ -837,6 +879,30 @@ mod tests {
             .collect();
         assert_eq!(&all[1..], &rest[..]);
         assert!(PoolLoop::resume_from(&bench, &model, &cfg, 9, first.labelled.clone(), 1).is_err());
+    }
+
+    #[test]
+    fn warm_start_resume_replays_training_and_gives_the_same_records() {
+        let (bench, mut model, cfg) = setup();
+        model.train.strategy = TrainingStrategy::WarmStart { epochs: 1 };
+        let mut full = PoolLoop::new(&bench, &model, &cfg, 8);
+        let all: Vec<_> = (0..3)
+            .map(|_| full.step(&RandomSampling).unwrap().0)
+            .collect();
+        let mut first = PoolLoop::new(&bench, &model, &cfg, 8);
+        first.step(&RandomSampling).unwrap();
+        first.step(&RandomSampling).unwrap();
+        let mut resumed =
+            PoolLoop::resume_from(&bench, &model, &cfg, 8, first.labelled.clone(), 2).unwrap();
+        assert_eq!(resumed.step(&RandomSampling).unwrap().0, all[2]);
+        // Warm rounds differ from retraining: the strategy is not a no-op.
+        let (_, retrain, _) = setup();
+        let mut cold = PoolLoop::new(&bench, &retrain, &cfg, 8);
+        let cold: Vec<_> = (0..3)
+            .map(|_| cold.step(&RandomSampling).unwrap().0)
+            .collect();
+        assert_eq!(cold[0].labels, all[0].labels);
+        assert_ne!(cold[2].test_log_likelihood, all[2].test_log_likelihood);
     }
 
     #[test]

@@ -43,6 +43,51 @@ pub struct TrainConfig {
     pub patience: usize,
     /// Evaluate on the validation split every this many optimiser steps, and at every epoch end.
     pub eval_every_steps: usize,
+    /// Whether every round retrains each member from scratch (the default, the paper's
+    /// `full_retrain`) or continues from the previous round's weights (`warm_start`).
+    #[serde(skip_serializing_if = "is_default")]
+    pub strategy: TrainingStrategy,
+}
+
+/// How a member is trained from one acquisition round to the next (specs/balpm.md §2, "Re-init vs
+/// warm start"; the reference's `training_strategy`, `active_learning.py:160-203`).
+///
+/// ```
+/// use activepref_model::{TrainConfig, TrainingStrategy};
+/// // `model: { train: { strategy: { kind: warm_start } } }` in an experiment file.
+/// let t: TrainConfig = serde_json::from_str(r#"{"strategy": {"kind": "warm_start"}}"#).unwrap();
+/// assert_eq!(t.strategy, TrainingStrategy::WarmStart { epochs: 1 });
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TrainingStrategy {
+    /// Every round re-initialises every member (from the round's own seed) and trains it on the
+    /// whole labelled set for up to `max_epochs`, evaluating on the validation split at every
+    /// epoch end and every `eval_every_steps` steps, with early stopping and the best checkpoint
+    /// restored. What every BAL-PM script runs.
+    #[default]
+    FullRetrain,
+    /// Round 0 initialises every member as `full_retrain` does; every later round continues each
+    /// member from its weights at the end of the previous round. Each round trains `epochs`
+    /// epochs on the whole labelled set (freshly shuffled), with the usual warm-up and linear
+    /// decay over the round's own steps and a fresh AdamW state, and no early stopping: the
+    /// validation split is evaluated once, after the last step, for the run file. The reference's
+    /// alternative, which no script of it uses; it resumes Hugging Face's optimiser and scheduler
+    /// state from its checkpoint, which is not reproduced. A resumed run replays the finished
+    /// rounds' training (not their scoring) to rebuild the weights, so it gives the same numbers.
+    WarmStart {
+        /// Epochs over the labelled set per round (the reference: 1).
+        #[serde(default = "one")]
+        epochs: usize,
+    },
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 impl Default for TrainConfig {
@@ -57,6 +102,7 @@ impl Default for TrainConfig {
             max_epochs: 4,
             patience: 3,
             eval_every_steps: 100,
+            strategy: TrainingStrategy::FullRetrain,
         }
     }
 }
@@ -93,25 +139,46 @@ impl TrainConfig {
 
     /// Whether a member evaluates on the validation split after its `step`-th optimiser step
     /// (1-based, counted across epochs): at every epoch end and every `eval_every_steps` steps.
+    ///
+    /// Under [`TrainingStrategy::WarmStart`] a member evaluates once, after its last step.
     pub fn evaluates_after(&self, step: usize, steps_per_epoch: usize) -> bool {
-        step.is_multiple_of(steps_per_epoch.max(1)) || step.is_multiple_of(self.eval_every_steps)
+        match self.strategy {
+            TrainingStrategy::FullRetrain => {
+                step.is_multiple_of(steps_per_epoch.max(1))
+                    || step.is_multiple_of(self.eval_every_steps)
+            }
+            TrainingStrategy::WarmStart { .. } => step == steps_per_epoch * self.epochs(),
+        }
     }
 
-    /// One member's optimiser steps and validation passes when it trains from scratch on
-    /// `labels` pairs for all `max_epochs` (an upper bound: early stopping only ends sooner).
+    /// Epochs a member trains each round: at most `max_epochs` from scratch, exactly `epochs`
+    /// when warm-started.
+    pub fn epochs(&self) -> usize {
+        match self.strategy {
+            TrainingStrategy::FullRetrain => self.max_epochs,
+            TrainingStrategy::WarmStart { epochs } => epochs,
+        }
+    }
+
+    /// One member's optimiser steps and validation passes in a round on `labels` pairs: for
+    /// `full_retrain` all `max_epochs` (an upper bound: early stopping only ends sooner), for
+    /// `warm_start` its `epochs` and one evaluation.
     ///
     /// ```
-    /// use activepref_model::TrainConfig;
+    /// use activepref_model::{TrainConfig, TrainingStrategy};
     /// // The reference's schedule: batch 32, 4 epochs, an evaluation every 100 steps and at
     /// // every epoch end. 320 pairs: 10 steps an epoch, evaluations at steps 10, 20, 30, 40.
     /// let t = TrainConfig::default();
     /// assert_eq!(t.schedule(320), (40, 4));
     /// // 8,000 pairs: 250 steps an epoch; steps 100, 200, ..., 1,000 and 250 and 750.
     /// assert_eq!(t.schedule(8_000), (1_000, 12));
+    /// // Warm-started: one epoch of 250 steps, one evaluation after the last.
+    /// let warm = TrainConfig { strategy: TrainingStrategy::WarmStart { epochs: 1 }, ..t };
+    /// assert_eq!(warm.schedule(8_000), (250, 1));
     /// ```
     pub fn schedule(&self, labels: usize) -> (usize, usize) {
         let steps_per_epoch = labels.div_ceil(self.batch_size.min(labels).max(1));
-        let steps = steps_per_epoch * self.max_epochs;
+        let steps = steps_per_epoch * self.epochs();
         let evaluations = (1..=steps)
             .filter(|&s| self.evaluates_after(s, steps_per_epoch))
             .count();
@@ -254,6 +321,7 @@ impl EnsembleConfig {
             ("train.patience", t.patience, 100_000),
             ("train.eval_every_steps", t.eval_every_steps, 1 << 30),
             ("train.warmup_steps", t.warmup_steps.max(1), 1 << 30),
+            ("train.strategy.epochs", t.epochs(), 100_000),
         ] {
             FieldError::check_count(f, v, 1, max)?;
         }

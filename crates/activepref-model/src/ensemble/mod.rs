@@ -12,7 +12,9 @@ pub mod training;
 
 pub use adamw::FusedAdamW;
 pub use anchored::{AnchorDecay, AnchoredEnsemble, AnchoredRefitConfig, RefitReport};
-pub use config::{ADAM_BETAS, EnsembleConfig, MemberInit, TrainConfig, UncertaintyBackend};
+pub use config::{
+    ADAM_BETAS, EnsembleConfig, MemberInit, TrainConfig, TrainingStrategy, UncertaintyBackend,
+};
 pub use fitted::FittedEnsemble;
 pub use training::TrainReport;
 
@@ -79,6 +81,100 @@ mod tests {
             pa,
             "another seed, another ensemble"
         );
+    }
+
+    #[test]
+    fn warm_start_continues_the_previous_rounds_weights() {
+        let bench = SyntheticPoolConfig {
+            pool_prompts: 200,
+            ..Default::default()
+        }
+        .generate();
+        let mut cfg = tiny_config();
+        cfg.train.strategy = TrainingStrategy::WarmStart { epochs: 2 };
+        let first = bench.pool.subset(&(0..100).collect::<Vec<_>>());
+        let second = bench.pool.subset(&(0..200).collect::<Vec<_>>());
+        let r0 = cfg.fit_from(None, &first, &bench.validation, 9, 0).unwrap();
+        // 100 pairs in batches of 16: 7 steps an epoch, 2 epochs, one evaluation after the last.
+        for rep in &r0.reports {
+            assert_eq!(
+                (rep.steps, rep.best_step, rep.stopped_early),
+                (14, 14, false)
+            );
+            assert!(rep.best_validation_loss.is_finite());
+        }
+        let r1 = cfg
+            .fit_from(Some(&r0), &second, &bench.validation, 9, 1)
+            .unwrap();
+        assert_eq!(r1.reports[0].steps, 26, "13 steps an epoch on 200 pairs");
+        let again = cfg
+            .fit_from(Some(&r0), &second, &bench.validation, 9, 1)
+            .unwrap();
+        let p1 = r1.predict(&bench.test, None);
+        assert_eq!(p1, again.predict(&bench.test, None), "reproducible");
+        // Continuing differs from starting round 1 afresh: the start really is r0's weights.
+        let cold = cfg
+            .fit_from(None, &second, &bench.validation, 9, 1)
+            .unwrap();
+        assert_ne!(p1, cold.predict(&bench.test, None));
+        // With a learning rate of ~0 a warm round changes nothing: it starts exactly at r0.
+        let mut still = cfg.clone();
+        still.train.lr = 1e-12;
+        let kept = still
+            .fit_from(Some(&r0), &second, &bench.validation, 9, 1)
+            .unwrap();
+        let (a, b) = (
+            kept.rewards(&bench.test.pair_a),
+            r0.rewards(&bench.test.pair_a),
+        );
+        for (ma, mb) in a.iter().zip(&b) {
+            for (x, y) in ma.iter().zip(mb) {
+                assert!((x - y).abs() < 1e-6, "{x} vs {y}");
+            }
+        }
+        // Learning goes on: 4 epochs in all do better on validation than the first 2.
+        let (l0, l1) = (
+            r0.reports
+                .iter()
+                .map(|r| r.best_validation_loss)
+                .sum::<f64>(),
+            cfg.fit_from(Some(&r0), &first, &bench.validation, 9, 1)
+                .unwrap()
+                .reports
+                .iter()
+                .map(|r| r.best_validation_loss)
+                .sum::<f64>(),
+        );
+        assert!(l1 < l0, "{l1} !< {l0}");
+        // Under full_retrain a previous ensemble is ignored.
+        let full = tiny_config();
+        let a = full
+            .fit_from(Some(&r0), &first, &bench.validation, 9, 1)
+            .unwrap();
+        let b = full.fit(&first, &bench.validation, 9, 1).unwrap();
+        assert_eq!(a.predict(&bench.test, None), b.predict(&bench.test, None));
+        // An ensemble of another size cannot be continued.
+        let mut wide = cfg.clone();
+        wide.members = 4;
+        assert!(matches!(
+            wide.fit_from(Some(&r0), &first, &bench.validation, 9, 1),
+            Err(crate::ModelError::Unsupported { .. })
+        ));
+    }
+
+    #[test]
+    fn warm_start_epochs_are_checked() {
+        let mut cfg = tiny_config();
+        cfg.train.strategy = TrainingStrategy::WarmStart { epochs: 0 };
+        assert_eq!(cfg.validate().unwrap_err().field, "train.strategy.epochs");
+        let e = serde_json::from_str::<TrainConfig>(
+            r#"{"strategy": {"kind": "warm_start", "epoch": 1}}"#,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("unknown field `epoch`"), "{e}");
+        // The default is not written out, so existing configurations keep their hash.
+        let json = serde_json::to_string(&TrainConfig::default()).unwrap();
+        assert!(!json.contains("strategy"), "{json}");
     }
 
     #[test]

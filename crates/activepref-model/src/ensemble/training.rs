@@ -10,7 +10,7 @@ use rand::seq::SliceRandom;
 use rayon::prelude::*;
 
 use super::fitted::member_rewards;
-use super::{EnsembleConfig, FittedEnsemble, MemberInit, UncertaintyBackend};
+use super::{EnsembleConfig, FittedEnsemble, MemberInit, TrainingStrategy, UncertaintyBackend};
 use crate::ModelError;
 use crate::mlp::{RewardMlp, bradley_terry_loss, dropout_masks};
 
@@ -50,6 +50,37 @@ impl EnsembleConfig {
         run_seed: u64,
         round: u64,
     ) -> Result<FittedEnsemble, ModelError> {
+        self.fit_from(None, train, validation, run_seed, round)
+    }
+
+    /// One round's training under [`TrainConfig::strategy`](super::TrainConfig): with
+    /// `full_retrain` (or no `previous`) the same as [`Self::fit`]; with `warm_start` and the
+    /// previous round's ensemble, each member continues from `previous`'s weights for the
+    /// strategy's epochs on `train`, then evaluates once on `validation`.
+    ///
+    /// # Errors
+    /// [`ModelError::EmptyTrainingSet`] for an empty `train`, [`ModelError::Diverged`] for a
+    /// non-finite validation loss, [`ModelError::Unsupported`] when `previous` has another number
+    /// of members than this config, and the device's error when it is not available.
+    pub fn fit_from(
+        &self,
+        previous: Option<&FittedEnsemble>,
+        train: &PoolSplit,
+        validation: &PoolSplit,
+        run_seed: u64,
+        round: u64,
+    ) -> Result<FittedEnsemble, ModelError> {
+        let previous = match self.train.strategy {
+            TrainingStrategy::FullRetrain => None,
+            TrainingStrategy::WarmStart { .. } => previous,
+        };
+        let mc_dropout = matches!(self.backend, UncertaintyBackend::McDropout { .. });
+        if previous.is_some_and(|p| p.members.len() != if mc_dropout { 1 } else { self.members }) {
+            return Err(ModelError::Unsupported {
+                what: "a warm start from an ensemble of another size",
+            });
+        }
+        let start = |m: usize| previous.map(|p| &p.members[m]);
         if train.is_empty() {
             return Err(ModelError::EmptyTrainingSet);
         }
@@ -64,7 +95,7 @@ impl EnsembleConfig {
                     member: 0,
                 },
                 &device,
-                Some(rate),
+                (start(0), Some(rate)),
             )?;
             return Ok(FittedEnsemble::mc_dropout(
                 model,
@@ -88,7 +119,7 @@ impl EnsembleConfig {
                         member,
                     },
                     &device,
-                    None,
+                    (start(member), None),
                 )
             })
             .collect();
@@ -150,67 +181,47 @@ impl EnsembleConfig {
         })
     }
 
+    /// Trains one member: from `start`'s weights when warm-starting, else from its initial
+    /// weights; `dropout` is MC dropout's rate.
     fn fit_member(
         &self,
         train: &PoolSplit,
         validation: &PoolSplit,
         key: MemberKey,
         device: &Device,
-        dropout: Option<f64>,
+        (start, dropout): (Option<&RewardMlp>, Option<f64>),
     ) -> Result<(RewardMlp, TrainReport), ModelError> {
         let MemberKey {
             run_seed,
             round,
             member,
         } = key;
-        const SHARED_INIT_SEED: u64 = 42;
         let t = &self.train;
         let mut order_rng = rng_for(run_seed, Stream::Model, &[round, member as u64, 1]);
-        let mut init_rng = match self.member_init {
-            MemberInit::Independent => rng_for(run_seed, Stream::Model, &[round, member as u64, 0]),
-            MemberInit::ReferenceShared if member == 0 && round == 0 => {
-                rng_for(run_seed, Stream::Model, &[round, 0, 0])
-            }
-            MemberInit::ReferenceShared => rng_for(
-                SHARED_INIT_SEED,
-                Stream::Model,
-                &[u64::MAX, member.min(1) as u64],
-            ),
-        };
         let mut mask_rng = rng_for(run_seed, Stream::Model, &[round, member as u64, 2]);
         let ad = device.clone().autodiff();
-        let mut model = self.mlp.init(train.pair_a.dim(), &mut init_rng, &ad);
+        let mut model = match start {
+            // Back from an inference snapshot to a trainable module on the autodiff device.
+            Some(previous) => previous.clone().train().fork(&ad),
+            None => self
+                .mlp
+                .init(train.pair_a.dim(), &mut self.init_rng(key), &ad),
+        };
         let widths = model.hidden_widths();
         let mut optim = t.optimizer(device);
 
         let n = train.len();
         let batch_size = t.batch_size.min(n);
         let steps_per_epoch = n.div_ceil(batch_size);
-        let total_steps = steps_per_epoch * t.max_epochs;
+        let total_steps = steps_per_epoch * t.epochs();
 
-        let mut best = (f64::INFINITY, model.clone(), 0usize);
-        let mut bad_evals = 0usize;
+        let mut stopping = EarlyStopping::new(t.patience, model.clone());
         let mut step = 0usize;
-        let mut stopped_early = false;
         let mut order: Vec<usize> = (0..n).collect();
-        'epochs: for _epoch in 0..t.max_epochs {
+        'epochs: for _epoch in 0..t.epochs() {
             order.shuffle(&mut order_rng);
             for batch in order.chunks(batch_size) {
-                let mut c_buf = Vec::with_capacity(batch.len() * train.pair_a.dim());
-                let mut r_buf = Vec::with_capacity(batch.len() * train.pair_a.dim());
-                for &i in batch {
-                    // The label decides which side is "chosen" (the preferred response).
-                    let (c, r) = if train.a_preferred[i] {
-                        (&train.pair_a, &train.pair_b)
-                    } else {
-                        (&train.pair_b, &train.pair_a)
-                    };
-                    c_buf.extend_from_slice(c.row(i));
-                    r_buf.extend_from_slice(r.row(i));
-                }
-                let d = train.pair_a.dim();
-                let xc = Tensor::<2>::from_data(TensorData::new(c_buf, [batch.len(), d]), &ad);
-                let xr = Tensor::<2>::from_data(TensorData::new(r_buf, [batch.len(), d]), &ad);
+                let (xc, xr) = batch_tensors(train, batch, &ad);
                 let (rc, rr) = match dropout {
                     // Independent masks for the two passes, as the reference's two F.dropout calls.
                     Some(rate) => (
@@ -230,8 +241,7 @@ impl EnsembleConfig {
                 model = optim.step(t.lr_at(step, total_steps), model, grads);
                 step += 1;
                 if t.evaluates_after(step, steps_per_epoch) {
-                    let inference = model.valid();
-                    let loss = validation_loss(&inference, validation, device);
+                    let loss = validation_loss(&model.valid(), validation, device);
                     if !loss.is_finite() {
                         return Err(ModelError::Diverged {
                             member,
@@ -240,25 +250,104 @@ impl EnsembleConfig {
                             loss,
                         });
                     }
-                    if loss < best.0 {
-                        best = (loss, model.clone(), step);
-                        bad_evals = 0;
-                    } else {
-                        bad_evals += 1;
-                        if bad_evals >= t.patience {
-                            stopped_early = true;
-                            break 'epochs;
-                        }
+                    if stopping.observe(loss, step, &model) {
+                        break 'epochs;
                     }
                 }
             }
         }
-        let report = TrainReport {
-            steps: step,
-            best_step: best.2,
-            best_validation_loss: best.0,
-            stopped_early,
+        Ok(stopping.finish(step))
+    }
+
+    /// The generator of a member's initial weights (specs/balpm.md §2 "Seeding" for the
+    /// reference's shared initialisation).
+    fn init_rng(&self, key: MemberKey) -> rand_chacha::ChaCha8Rng {
+        const SHARED_INIT_SEED: u64 = 42;
+        let MemberKey {
+            run_seed,
+            round,
+            member,
+        } = key;
+        match self.member_init {
+            MemberInit::Independent => rng_for(run_seed, Stream::Model, &[round, member as u64, 0]),
+            MemberInit::ReferenceShared if member == 0 && round == 0 => {
+                rng_for(run_seed, Stream::Model, &[round, 0, 0])
+            }
+            MemberInit::ReferenceShared => rng_for(
+                SHARED_INIT_SEED,
+                Stream::Model,
+                &[u64::MAX, member.min(1) as u64],
+            ),
+        }
+    }
+}
+
+/// The chosen and rejected sides of the comparisons `batch` of `train`, as `[batch, d]` tensors
+/// on `device` (the label decides which side is chosen).
+fn batch_tensors(train: &PoolSplit, batch: &[usize], device: &Device) -> (Tensor<2>, Tensor<2>) {
+    let d = train.pair_a.dim();
+    let mut c_buf = Vec::with_capacity(batch.len() * d);
+    let mut r_buf = Vec::with_capacity(batch.len() * d);
+    for &i in batch {
+        let (c, r) = if train.a_preferred[i] {
+            (&train.pair_a, &train.pair_b)
+        } else {
+            (&train.pair_b, &train.pair_a)
         };
-        Ok((best.1.valid(), report))
+        c_buf.extend_from_slice(c.row(i));
+        r_buf.extend_from_slice(r.row(i));
+    }
+    (
+        Tensor::<2>::from_data(TensorData::new(c_buf, [batch.len(), d]), device),
+        Tensor::<2>::from_data(TensorData::new(r_buf, [batch.len(), d]), device),
+    )
+}
+
+/// Early stopping on validation loss (burn-train's `EarlyStoppingStrategy` is the model): keeps
+/// the model of the lowest loss seen and says when `patience` evaluations in a row brought no
+/// strictly lower one.
+struct EarlyStopping {
+    patience: usize,
+    best_loss: f64,
+    best_model: RewardMlp,
+    best_step: usize,
+    bad_evals: usize,
+    stopped: bool,
+}
+
+impl EarlyStopping {
+    /// Before any evaluation: `initial` is returned if no evaluation ever happens.
+    fn new(patience: usize, initial: RewardMlp) -> Self {
+        Self {
+            patience,
+            best_loss: f64::INFINITY,
+            best_model: initial,
+            best_step: 0,
+            bad_evals: 0,
+            stopped: false,
+        }
+    }
+
+    /// Records the validation `loss` of `model` after `step`; true when training should stop.
+    fn observe(&mut self, loss: f64, step: usize, model: &RewardMlp) -> bool {
+        if loss < self.best_loss {
+            (self.best_loss, self.best_model, self.best_step) = (loss, model.clone(), step);
+            self.bad_evals = 0;
+        } else {
+            self.bad_evals += 1;
+            self.stopped = self.bad_evals >= self.patience;
+        }
+        self.stopped
+    }
+
+    /// The best model, for inference, and what happened over the `steps` steps taken.
+    fn finish(self, steps: usize) -> (RewardMlp, TrainReport) {
+        let report = TrainReport {
+            steps,
+            best_step: self.best_step,
+            best_validation_loss: self.best_loss,
+            stopped_early: self.stopped,
+        };
+        (self.best_model.valid(), report)
     }
 }
