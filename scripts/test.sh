@@ -4,7 +4,9 @@
 #  2. every test of the workspace, in the `release` profile the CLI shares;
 #  3. formatting and lints: `cargo fmt --check`, then clippy with warnings as errors (after the
 #     tests, so a lint never hides a failing test; clippy re-checks the crates, about 2 min on 2 cores);
-#  4. the layering the architecture promises: the acquisition crate pulls neither polars nor burn.
+#  4. the layering the architecture promises: the acquisition crate pulls neither polars nor burn;
+#  5. the Python package: the wheel built with maturin, its pytest suite, fmt and clippy
+#     (scripts/test-python.sh; needs python3 with venv and pip, and PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/fetch-minilm.sh
@@ -17,4 +19,5 @@ if [ -n "$heavy" ]; then
   echo "$heavy" | sort -u >&2
   exit 1
 fi
-echo "scripts/test.sh: tests, fmt, clippy and the dependency check passed"
+scripts/test-python.sh
+echo "scripts/test.sh: tests, fmt, clippy, the dependency check and the Python package passed"
