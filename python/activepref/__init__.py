@@ -35,7 +35,6 @@ from typing import Any, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import _native
-from ._native import KnnIndex
 
 __all__ = [
     "KnnIndex",
@@ -52,8 +51,27 @@ __version__ = _native.__version__
 Policy = Union[str, Mapping[str, Any]]
 
 
+def KnnIndex(prompt_features: Any, k: int = 13) -> "_native.KnnIndex":
+    """The exact kNN index of a pool's prompt features for BAL-PM's entropy term, built once and
+    passed to every ``select(..., index=...)`` on that pool (paper scale: 92,858 x 4,096 in about
+    6 minutes on 2 cores; then a selection of 320 takes about 0.1 s).
+
+    ``prompt_features``: float ``[pool, d]`` (float32 or float64, converted to float32, as the
+    library stores features); bit-identical rows are one prompt. ``k``: the largest BAL-PM ``k``
+    the index will serve. Raises ``TypeError`` for a non-float array, ``ValueError`` for a wrong
+    shape, NaN or infinity, or ``k < 1``.
+    """
+    feats = _float_array("prompt_features", prompt_features, 2, np.float32, "[pool, d]")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"k: expected an int, got {type(k).__name__}")
+    if int(k) < 1:
+        raise ValueError(f"k: {k} is not at least 1")
+    return _native.KnnIndex(feats, int(k))
+
+
 def _float_array(name: str, x: Any, ndim: int, dtype: Any, shape_doc: str) -> np.ndarray:
-    """``x`` as a C-contiguous array of ``dtype`` (copied at most once), or a clear error."""
+    """``x`` as a C-contiguous array of ``dtype`` (no copy when it already is one), or a clear
+    error."""
     if x is None:
         raise TypeError(f"{name}: expected an array {shape_doc}, got None")
     arr = np.asarray(x)
@@ -77,6 +95,25 @@ def _index_array(name: str, x: Any) -> np.ndarray:
     if arr.ndim != 1:
         raise ValueError(f"{name}: expected shape [n], got shape {arr.shape}")
     return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _check_seed(seed: Any) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
+    if not 0 <= int(seed) < 2**64:
+        raise ValueError(f"seed: {seed} is not in 0..2^64")
+
+
+def _key_array(name: str, keys: Any, count: int) -> np.ndarray:
+    """Non-negative integer stream keys ``[count]`` as uint64."""
+    arr = np.asarray(keys)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name}: expected integers, got dtype {arr.dtype}")
+    if arr.shape != (count,):
+        raise ValueError(f"{name}: expected shape [{count}], got {arr.shape}")
+    if np.any(arr < 0):
+        raise ValueError(f"{name}: keys must be non-negative")
+    return np.ascontiguousarray(arr, dtype=np.uint64)
 
 
 def _spec(kind: str, policy: Policy) -> str:
@@ -141,7 +178,7 @@ def select(
     logits: Any = None,
     rewards_a: Any = None,
     rewards_b: Any = None,
-    index: Optional[KnnIndex] = None,
+    index: Optional["_native.KnnIndex"] = None,
     seed: int = 0,
     round: int = 0,
     threads: Optional[int] = None,
@@ -156,7 +193,9 @@ def select(
         labelled: int pool indices already labelled ``[n_labelled]`` (BAL-PM's entropy term counts
             their prompts). Default: none.
         unlabelled: int pool indices that may be picked ``[n]``, in tie-break order (on equal
-            scores the earlier wins). Default: every index not labelled, ascending.
+            scores the earlier wins; the random rules also walk it in this order). Default: every
+            index not labelled, ascending. A CLI run keeps its pool in a shuffled order; pass that
+            order to get its picks.
         prompt_features: float ``[pool, d]`` prompt features (BAL-PM; bit-identical rows are one
             prompt). Not needed with ``index``.
         prompt_ids: int ``[pool]`` prompt id of every row (``clustered_rank``).
@@ -169,7 +208,7 @@ def select(
         threads: rayon threads for this call (default: all cores); picks do not depend on it.
 
     Returns:
-        int64 ``[min(batch, n)]`` pool indices.
+        int64 ``[batch]`` pool indices, in pick order.
 
     Raises:
         TypeError: an argument of the wrong type or dtype.
@@ -178,17 +217,15 @@ def select(
     """
     if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)):
         raise TypeError(f"batch: expected an int, got {type(batch).__name__}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise TypeError(f"seed: expected a non-negative int, got {seed!r}")
+    _check_seed(seed)
     if int(batch) < 1:
         raise ValueError(f"batch: {batch} is not at least 1")
-    if int(round) < 0:
-        raise ValueError(f"round: {round} is negative")
+    round = _round(round)
     spec = _spec("policy", policy)
     feats = None
     if prompt_features is not None:
         feats = _float_array("prompt_features", prompt_features, 2, np.float32, "[pool, d]")
-    if index is not None and not isinstance(index, KnnIndex):
+    if index is not None and not isinstance(index, _native.KnnIndex):
         raise TypeError(f"index: expected an activepref.KnnIndex, got {type(index).__name__}")
     u = None
     if uncertainty is not None:
@@ -276,6 +313,7 @@ def select_pair(
     oracle: Any = None,
     mode: str = "corrected",
     seed: int = 0,
+    round: int = 0,
     prompt: int = 0,
 ) -> Tuple[int, int]:
     """The two responses ``(a, b)`` of one prompt to send to the judge.
@@ -290,10 +328,13 @@ def select_pair(
             MaxMinLCB's per-member spread).
         oracle: float ``[n]`` judge scores (the static baselines only).
         mode: ``"corrected"`` or ``"reference"``.
-        seed, prompt: the random stream ``rng_for(seed, Policy, [prompt])``.
+        seed, round, prompt: the random stream ``rng_for(seed, Policy, [round, prompt])``: the pair
+            loop's stream for the ``prompt``-th prompt of batch ``round``.
 
     Returns ``(a, b)``, two response indices; ``a != b`` in corrected mode.
     """
+    _check_seed(seed)
+    keys = _key_array("prompt", [prompt], 1)
     mu, sd, members, orc = _pair_inputs(mean, std, rewards, oracle, "n")
     out = _native._select_pairs(
         _spec("rule", rule),
@@ -301,10 +342,11 @@ def select_pair(
         mu,
         sd,
         np.array([0, mu.shape[0]], dtype=np.int64),
-        np.array([int(prompt)], dtype=np.uint64),
+        keys,
         members,
         orc,
         int(seed),
+        _round(round),
         None,
     )
     return int(out[0]), int(out[1])
@@ -319,6 +361,7 @@ def select_pairs(
     oracle: Optional[Sequence[Any]] = None,
     mode: str = "corrected",
     seed: int = 0,
+    round: int = 0,
     prompts: Optional[Sequence[int]] = None,
     threads: Optional[int] = None,
 ) -> np.ndarray:
@@ -326,8 +369,9 @@ def select_pairs(
 
     ``means[p]`` (and ``stds[p]``, ``rewards[p]`` ``[members, n_p]``, ``oracle[p]``) hold prompt
     ``p``'s responses; prompts may have different numbers of responses. ``prompts[p]`` is prompt
-    ``p``'s key in the random stream (default ``p``), so ``select_pairs(...)[p]`` equals
-    ``select_pair(..., prompt=prompts[p])``.
+    ``p``'s key in the random stream (default ``p``, its position in the batch, as in the pair
+    loop), so ``select_pairs(...)[p]`` equals ``select_pair(..., round=round, prompt=prompts[p])``.
+    Raises ``ValueError`` naming the first prompt (in order) whose rule fails.
     """
     k = len(means)
     if k == 0:
@@ -353,7 +397,8 @@ def select_pairs(
         if len(counts) != 1:
             raise ValueError(f"rewards: every prompt needs the same number of members, got {sorted(counts)}")
         members = np.ascontiguousarray(np.concatenate([part[2] for part in parts], axis=1))
-    keys = np.arange(k, dtype=np.uint64) if prompts is None else np.asarray(prompts, dtype=np.uint64)
+    _check_seed(seed)
+    keys = np.arange(k, dtype=np.uint64) if prompts is None else _key_array("prompts", prompts, k)
     out = _native._select_pairs(
         _spec("rule", rule),
         mode,
@@ -364,9 +409,18 @@ def select_pairs(
         members,
         None if oracle is None else np.ascontiguousarray(np.concatenate([part[3] for part in parts])),
         int(seed),
+        _round(round),
         threads,
     )
     return out.reshape(k, 2)
+
+
+def _round(round: Any) -> int:
+    if isinstance(round, bool) or not isinstance(round, (int, np.integer)):
+        raise TypeError(f"round: expected an int, got {type(round).__name__}")
+    if int(round) < 0:
+        raise ValueError(f"round: {round} is negative")
+    return int(round)
 
 
 def policies() -> list:
@@ -382,30 +436,48 @@ def pair_policies() -> list:
 def read_results(directory: Union[str, os.PathLike], backend: str = "polars"):
     """The run files of a results directory (``results/<name>``) as one DataFrame.
 
-    Reads every ``runs/*.csv`` the CLI wrote (one row per round of each (policy, seed) run; the
-    columns are the run file's, plus ``run`` from the file name). ``backend``: ``"polars"``
-    (default) or ``"pandas"``; whichever is asked for must be installed (it is not a dependency).
+    Reads every run file the CLI wrote, ``runs/<label>__seed<N>.csv`` (one row per round of each
+    (policy, seed) run; the columns are the run file's, plus ``run``, the file's stem), and nothing
+    else of the folder (timings, prefix evaluations and state files are left out). Numeric columns
+    come back numeric even where a run leaves them empty (the ``full_dataset`` line has no batch
+    statistics). ``backend``: ``"polars"`` (default) or ``"pandas"``; whichever is asked for must
+    be installed (it is not a dependency). The report's tables stay in ``report/`` (summary.md,
+    summary.tex, curve-<metric>.csv).
 
-    Raises ``ValueError`` when the directory holds no run file.
+    Raises ``ValueError`` when the directory holds no run file or ``backend`` is unknown.
     """
     import glob
+    import re
 
-    runs = sorted(glob.glob(os.path.join(os.fspath(directory), "runs", "*.csv")))
-    runs = [r for r in runs if not r.endswith((".timings.csv", ".pairs.csv"))]
+    if backend not in ("polars", "pandas"):
+        raise ValueError(f"backend: `{backend}` is not polars or pandas")
+    run_file = re.compile(r"^.+__seed\d+\.csv$")
+    runs = sorted(
+        r for r in glob.glob(os.path.join(os.fspath(directory), "runs", "*.csv"))
+        if run_file.match(os.path.basename(r))
+    )
     if not runs:
         raise ValueError(
             f"{directory}: no run files under runs/; point read_results at a directory the activepref CLI wrote (results/<name>)"
         )
     names = [os.path.basename(r)[: -len(".csv")] for r in runs]
-    if backend == "polars":
-        import polars as pl
-
-        return pl.concat(
-            [pl.read_csv(r).with_columns(pl.lit(n).alias("run")) for r, n in zip(runs, names)],
-            how="diagonal",
-        )
     if backend == "pandas":
         import pandas as pd
 
         return pd.concat([pd.read_csv(r).assign(run=n) for r, n in zip(runs, names)], ignore_index=True)
-    raise ValueError(f"backend: `{backend}` is not polars or pandas")
+    import polars as pl
+
+    # Read as text, then give each column the narrowest type every value fits: a column that is
+    # empty in one file and numeric in another must not become a string column.
+    frame = pl.concat(
+        [pl.read_csv(r, infer_schema=False).with_columns(pl.lit(n).alias("run")) for r, n in zip(runs, names)],
+        how="diagonal",
+    )
+    for column in frame.columns:
+        for dtype in (pl.Int64, pl.Float64):
+            try:
+                frame = frame.with_columns(pl.col(column).cast(dtype, strict=True))
+                break
+            except pl.exceptions.PolarsError:
+                continue
+    return frame

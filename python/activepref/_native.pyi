@@ -43,6 +43,7 @@ def _select_pairs(
     members: Optional[npt.NDArray[np.float32]],
     oracle: Optional[npt.NDArray[np.float32]],
     seed: int,
+    round: int,
     threads: Optional[int],
 ) -> npt.NDArray[np.int64]: ...
 def _policies() -> str: ...

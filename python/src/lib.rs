@@ -26,35 +26,44 @@ fn value_error(message: impl std::fmt::Display) -> PyErr {
 }
 
 /// Runs `f` on a rayon pool of `threads` threads (the global pool when `None`).
-fn on_threads<T: Send>(threads: Option<usize>, f: impl FnOnce() -> T + Send) -> PyResult<T> {
+fn on_threads<T: Send>(threads: Option<usize>, f: impl FnOnce() -> T + Send) -> Result<T, String> {
     match threads {
         None => Ok(f()),
-        Some(0) => Err(value_error(
-            "threads: must be at least 1 (or None for all cores)",
-        )),
+        Some(0) => Err("threads: must be at least 1 (or None for all cores)".into()),
         Some(n) => rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build()
             .map(|pool| pool.install(f))
-            .map_err(|e| value_error(format!("threads: could not start {n} threads: {e}"))),
+            .map_err(|e| format!("threads: could not start {n} threads: {e}")),
     }
 }
 
-/// A `[rows, d]` float32 array as the library's feature matrix (one copy; NaN is an error).
-fn feature_matrix(name: &str, x: &PyReadonlyArray2<'_, f32>) -> PyResult<FeatureMatrix> {
-    let (rows, dim) = (x.shape()[0], x.shape()[1]);
-    let data = x
-        .as_slice()
-        .map_err(|_| value_error(format!("{name}: expected a C-contiguous array")))?
-        .to_vec();
-    FeatureMatrix::new(rows, dim, data).map_err(|e| value_error(format!("{name}: {e}")))
+/// The data of a C-contiguous array, or a one-line error naming it.
+fn contiguous<'a, T: numpy::Element, D: numpy::ndarray::Dimension>(
+    name: &str,
+    x: &'a numpy::PyReadonlyArray<'_, T, D>,
+) -> PyResult<&'a [T]> {
+    x.as_slice()
+        .map_err(|_| value_error(format!("{name}: expected a C-contiguous array")))
+}
+
+/// `[rows, dim]` float32 data as the library's prompt features (one copy, then bit-identical rows
+/// merged; NaN and infinity are errors). Called without the GIL.
+fn to_prompt_features(
+    name: &str,
+    rows: usize,
+    dim: usize,
+    data: &[f32],
+) -> Result<PromptFeatures, String> {
+    FeatureMatrix::new(rows, dim, data.to_vec())
+        .map(PromptFeatures::from)
+        .map_err(|e| format!("{name}: {e}"))
 }
 
 /// Pool indices from an int64 array: each in `0..pool`, none twice.
 fn indices(name: &str, x: &PyReadonlyArray1<'_, i64>, pool: usize) -> PyResult<Vec<usize>> {
     let mut seen = HashSet::new();
-    x.as_slice()
-        .map_err(|_| value_error(format!("{name}: expected a C-contiguous array")))?
+    contiguous(name, x)?
         .iter()
         .map(|&i| {
             if i < 0 || i as usize >= pool {
@@ -86,9 +95,15 @@ impl KnnIndex {
         if k == 0 {
             return Err(value_error("k: must be at least 1"));
         }
-        let m = feature_matrix("prompt_features", &prompt_features)?;
-        py.detach(move || {
-            let features = PromptFeatures::from(m);
+        let (rows, dim) = (prompt_features.shape()[0], prompt_features.shape()[1]);
+        if rows == 0 || dim == 0 {
+            return Err(value_error(format!(
+                "prompt_features: shape [{rows}, {dim}]; an index needs at least one row and one dimension"
+            )));
+        }
+        let data = contiguous("prompt_features", &prompt_features)?;
+        py.detach(|| -> Result<Self, String> {
+            let features = to_prompt_features("prompt_features", rows, dim, data)?;
             let index = PromptKnnIndex::build(
                 features.table(),
                 activepref_acquire::index_k_for(k),
@@ -99,6 +114,7 @@ impl KnnIndex {
                 index: Arc::new(index),
             })
         })
+        .map_err(value_error)
     }
 
     /// Pool rows the index covers.
@@ -208,7 +224,8 @@ fn _select<'py>(
         .map_err(|e| value_error(format!("policy: {e} (see activepref.policies())")))?;
     let labelled = indices("labelled", &labelled, pool)?;
     let unlabelled = indices("unlabelled", &unlabelled, pool)?;
-    if let Some(&i) = unlabelled.iter().find(|i| labelled.contains(i)) {
+    let is_labelled: HashSet<usize> = labelled.iter().copied().collect();
+    if let Some(i) = unlabelled.iter().find(|i| is_labelled.contains(i)) {
         return Err(value_error(format!(
             "unlabelled: index {i} is also labelled"
         )));
@@ -226,51 +243,78 @@ fn _select<'py>(
     }
     spec.validate(unlabelled.len())
         .map_err(|e| value_error(format!("policy.{}: {}", e.field, e.message)))?;
-    let (features, index) = match (&index, prompt_features) {
+    let needs_features = matches!(spec, PolicySpec::Balpm(_));
+    let features_data = prompt_features
+        .as_ref()
+        .map(|f| -> PyResult<(usize, usize, &[f32])> {
+            Ok((
+                f.shape()[0],
+                f.shape()[1],
+                contiguous("prompt_features", f)?,
+            ))
+        })
+        .transpose()?;
+    match (&index, features_data) {
         (Some(ix), _) if ix.features.rows() != pool => {
             return Err(value_error(format!(
                 "index: built on {} rows, but the pool has {pool}",
                 ix.features.rows()
             )));
         }
-        (Some(ix), _) => (ix.features.clone(), Some(ix.index.clone())),
-        (None, Some(f)) => (
-            PromptFeatures::from(feature_matrix("prompt_features", &f)?),
-            None,
-        ),
-        (None, None) => (
-            PromptFeatures::from(FeatureMatrix::new(pool, 0, vec![]).map_err(value_error)?),
-            None,
-        ),
-    };
+        (None, Some((rows, _, _))) if rows != pool => {
+            return Err(value_error(format!(
+                "prompt_features: {rows} rows for a pool of {pool}"
+            )));
+        }
+        (None, None) if needs_features => {
+            return Err(value_error(format!(
+                "policy `{}` needs the prompts: pass prompt_features= [pool, d] or index=",
+                spec.name()
+            )));
+        }
+        _ => {}
+    }
     let prompt_ids = prompt_ids
-        .map(|ids| {
-            ids.as_slice()
-                .map_err(|_| value_error("prompt_ids: expected a C-contiguous array"))?
-                .iter()
+        .map(|ids| -> PyResult<Vec<u32>> {
+            let ids = contiguous("prompt_ids", &ids)?;
+            if ids.len() != pool {
+                return Err(value_error(format!(
+                    "prompt_ids: {} ids for a pool of {pool}",
+                    ids.len()
+                )));
+            }
+            ids.iter()
                 .map(|&i| {
                     u32::try_from(i).map_err(|_| {
                         value_error(format!("prompt_ids: {i} is not an id in 0..2^32"))
                     })
                 })
-                .collect::<PyResult<Vec<u32>>>()
+                .collect()
         })
         .transpose()?;
     let uncertainty = uncertainty
         .map(|u| -> PyResult<Vec<f64>> {
-            let u = u
-                .as_slice()
-                .map_err(|_| value_error("uncertainty: not contiguous"))?;
+            let u = contiguous("uncertainty", &u)?;
+            if u.len() != pool {
+                return Err(value_error(format!(
+                    "uncertainty: {} values for a pool of {pool}",
+                    u.len()
+                )));
+            }
             Ok(unlabelled.iter().map(|&i| u[i]).collect())
         })
         .transpose()?;
     let logits = logits
         .map(|l| -> PyResult<(usize, Vec<f64>)> {
-            let members = l.shape()[0];
-            let l = l.as_slice().map_err(|_| value_error("logits: not contiguous"))?;
+            let (members, cols) = (l.shape()[0], l.shape()[1]);
+            if cols != pool || members == 0 {
+                return Err(value_error(format!(
+                    "predictions: shape [{members}, {cols}], expected [members >= 1, {pool}]"
+                )));
+            }
+            let l = contiguous("predictions", &l)?;
             let mut out = Vec::with_capacity(members * unlabelled.len());
-            for m in 0..members {
-                let row = &l[m * pool..(m + 1) * pool];
+            for row in l.chunks(pool) {
                 out.extend(unlabelled.iter().map(|&i| row[i]));
             }
             if let Some(v) = out.iter().find(|v| !v.is_finite()) {
@@ -281,21 +325,40 @@ fn _select<'py>(
             Ok((members, out))
         })
         .transpose()?;
-    let inputs = PoolInputs {
-        spec,
-        batch,
-        features,
-        index,
-        prompt_ids,
-        labelled,
-        unlabelled,
-        uncertainty,
-        logits,
-        seed,
-        round,
-    };
+    let index_parts = index
+        .as_ref()
+        .map(|ix| (ix.features.clone(), ix.index.clone()));
     let picks = py
-        .detach(|| on_threads(threads, || inputs.select()))?
+        .detach(|| -> Result<Vec<usize>, String> {
+            // The feature copy and the merge of identical prompts run without the GIL too.
+            let (features, index) = match (index_parts, features_data) {
+                (Some((f, ix)), _) => (f, Some(ix)),
+                (None, Some((rows, dim, data))) => (
+                    to_prompt_features("prompt_features", rows, dim, data)?,
+                    None,
+                ),
+                (None, None) => (
+                    PromptFeatures::from(
+                        FeatureMatrix::new(pool, 0, vec![]).map_err(|e| e.to_string())?,
+                    ),
+                    None,
+                ),
+            };
+            let inputs = PoolInputs {
+                spec,
+                batch,
+                features,
+                index,
+                prompt_ids,
+                labelled,
+                unlabelled,
+                uncertainty,
+                logits,
+                seed,
+                round,
+            };
+            on_threads(threads, || inputs.select())?
+        })
         .map_err(value_error)?;
     Ok(PyArray1::from_vec(
         py,
@@ -312,6 +375,11 @@ fn _scores<'py>(
     kind: &str,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let (members, rows) = (logits.shape()[0], logits.shape()[1]);
+    if members == 0 {
+        return Err(value_error(
+            "predictions: no member (expected shape [members >= 1, rows])",
+        ));
+    }
     let l = logits
         .as_slice()
         .map_err(|_| value_error("logits: not contiguous"))?
@@ -342,9 +410,10 @@ fn _scores<'py>(
 /// The checked form of `activepref.select_pairs`: one pair per prompt. `mu` and `sd` are the
 /// concatenated per-response means and spreads of every prompt, `offsets[p]..offsets[p + 1]` the
 /// responses of prompt `p`; `members` (optional) is `[members, responses]` likewise concatenated;
-/// prompt `p` draws from `rng_for(seed, Policy, [prompt_keys[p]])`.
+/// prompt `p` draws from `rng_for(seed, Policy, [round, keys[p]])`, the pair loop's stream for
+/// the `keys[p]`-th prompt of batch `round`.
 #[pyfunction]
-#[pyo3(signature = (rule_json, mode, mu, sd, offsets, prompt_keys, members, oracle, seed, threads))]
+#[pyo3(signature = (rule_json, mode, mu, sd, offsets, prompt_keys, members, oracle, seed, round, threads))]
 #[allow(clippy::too_many_arguments)]
 fn _select_pairs<'py>(
     py: Python<'py>,
@@ -357,6 +426,7 @@ fn _select_pairs<'py>(
     members: Option<PyReadonlyArray2<'py, f32>>,
     oracle: Option<PyReadonlyArray1<'py, f32>>,
     seed: u64,
+    round: u64,
     threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyArray1<i64>>> {
     use rayon::prelude::*;
@@ -373,42 +443,63 @@ fn _select_pairs<'py>(
             )));
         }
     };
-    let contiguous = |name: &str| value_error(format!("{name}: not contiguous"));
-    let mu = mu.as_slice().map_err(|_| contiguous("mean"))?.to_vec();
-    let sd = sd.as_slice().map_err(|_| contiguous("std"))?.to_vec();
-    let offsets: Vec<usize> = offsets
-        .as_slice()
-        .map_err(|_| contiguous("offsets"))?
-        .iter()
-        .map(|&o| o as usize)
-        .collect();
-    let keys = prompt_keys
-        .as_slice()
-        .map_err(|_| contiguous("prompt"))?
-        .to_vec();
-    let oracle = oracle
-        .map(|o| {
-            o.as_slice()
-                .map(<[f32]>::to_vec)
-                .map_err(|_| contiguous("oracle"))
-        })
-        .transpose()?;
+    let mu = contiguous("mean", &mu)?;
+    let sd = contiguous("std", &sd)?;
+    let offsets = contiguous("offsets", &offsets)?;
+    let keys = contiguous("prompts", &prompt_keys)?;
+    let n = mu.len();
+    if sd.len() != n {
+        return Err(value_error(format!(
+            "std: {} spreads for {n} responses",
+            sd.len()
+        )));
+    }
+    if offsets.len() != keys.len() + 1
+        || offsets.first() != Some(&0)
+        || offsets.last() != Some(&(n as i64))
+        || offsets.windows(2).any(|w| w[1] < w[0])
+    {
+        return Err(value_error(
+            "offsets: expected 0 = offsets[0] <= ... <= offsets[prompts] = responses",
+        ));
+    }
+    let oracle: Option<Vec<f32>> = match &oracle {
+        Some(o) => {
+            let o = contiguous("oracle", o)?;
+            if o.len() != n {
+                return Err(value_error(format!(
+                    "oracle: {} scores for {n} responses",
+                    o.len()
+                )));
+            }
+            Some(o.to_vec())
+        }
+        None => None,
+    };
     let members: Option<Vec<Vec<f32>>> = members
         .map(|m| -> PyResult<Vec<Vec<f32>>> {
-            let cols = m.shape()[1];
-            Ok(m.as_slice()
-                .map_err(|_| contiguous("rewards"))?
-                .chunks(cols.max(1))
-                .map(<[f32]>::to_vec)
-                .collect())
+            let (rows, cols) = (m.shape()[0], m.shape()[1]);
+            if cols != n || rows == 0 {
+                return Err(value_error(format!(
+                    "rewards: shape [{rows}, {cols}], expected [members >= 1, {n}]"
+                )));
+            }
+            let data = contiguous("rewards", &m)?;
+            if let Some(v) = data.iter().find(|v| !v.is_finite()) {
+                return Err(value_error(format!(
+                    "rewards: a member reward is {v} (NaN and infinity are not allowed)"
+                )));
+            }
+            Ok(data.chunks(n).map(<[f32]>::to_vec).collect())
         })
         .transpose()?;
-    let picks: Result<Vec<(usize, usize)>, String> = py.detach(|| {
+    type PerPrompt = Vec<Result<(usize, usize), String>>;
+    let picks: Result<PerPrompt, String> = py.detach(|| {
         on_threads(threads, || {
             (0..keys.len())
                 .into_par_iter()
                 .map(|p| {
-                    let (lo, hi) = (offsets[p], offsets[p + 1]);
+                    let (lo, hi) = (offsets[p] as usize, offsets[p + 1] as usize);
                     let own: Option<Vec<Vec<f32>>> = members
                         .as_ref()
                         .map(|m| m.iter().map(|r| r[lo..hi].to_vec()).collect());
@@ -418,15 +509,20 @@ fn _select_pairs<'py>(
                         members: own.as_deref(),
                         oracle: oracle.as_ref().map(|o| &o[lo..hi]),
                     };
-                    let mut rng = rng_for(seed, Stream::Policy, &[keys[p]]);
+                    let mut rng = rng_for(seed, Stream::Policy, &[round, keys[p]]);
                     rule.select(&c, mode, &mut rng)
                         .map_err(|e| format!("prompt {p}: {e}"))
                 })
                 .collect()
         })
-    })?;
-    let flat = picks
+    });
+    // The first failing prompt in order, whatever the thread count.
+    let picks: Vec<(usize, usize)> = picks
         .map_err(value_error)?
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .map_err(value_error)?;
+    let flat = picks
         .into_iter()
         .flat_map(|(a, b)| [a as i64, b as i64])
         .collect();

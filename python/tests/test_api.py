@@ -41,13 +41,20 @@ def test_unlabelled_defaults_to_everything_not_labelled():
 
 
 def test_picks_do_not_depend_on_threads_and_follow_the_seed():
+    # Large enough that the kNN pass, the scores and BatchBALD's joint entropies split across
+    # threads.
     rng = np.random.default_rng(1)
-    feats = rng.random((400, 16), dtype=np.float32)
-    probs = rng.uniform(0.05, 0.95, size=(5, 400))
-    for spec in ({"policy": "balpm", "k": 5, "beta": 1.0}, "softmax_bald", "batchbald"):
+    feats = rng.random((6000, 32), dtype=np.float32)
+    feats[3000:] = feats[:3000]  # repeated prompts, as in TL;DR
+    probs = rng.uniform(0.05, 0.95, size=(5, 6000))
+    index = ap.KnnIndex(feats.astype(np.float64), k=5)  # float64 in, float32 inside
+    for spec in ({"policy": "balpm", "k": 5, "beta": 1.0}, "softmax_bald", "batchbald", "power_bald"):
         one = ap.select(spec, 20, prompt_features=feats, probs=probs, seed=3, threads=1)
         two = ap.select(spec, 20, prompt_features=feats, probs=probs, seed=3, threads=2)
         assert one.tolist() == two.tolist()
+        if isinstance(spec, dict):
+            indexed = ap.select(spec, 20, index=index, probs=probs, seed=3, threads=2)
+            assert indexed.tolist() == one.tolist()
     a = ap.select("softmax_bald", 20, probs=probs, seed=3)
     b = ap.select("softmax_bald", 20, probs=probs, seed=4)
     assert a.tolist() != b.tolist()
@@ -64,13 +71,22 @@ def test_read_results_reads_every_run_file(tmp_path):
     )
     row = ",-0.55,0.71,0.18,-0.55,0.72,0.18,0.56,0.0096,0.042,39,40,74\n"
     (runs / "bald__seed1.csv").write_text(header + "bald,1,0,40" + row + "bald,1,1,80" + row)
+    # The full-dataset line leaves the batch statistics empty, in every row of its file.
+    (runs / "full__seed1.csv").write_text(header + "full,1,0,40,-0.5,0.7,0.2,-0.5,0.7,0.2,0.5,,,,,74\n")
     (runs / "random__seed1.csv").write_text(header + "random,1,0,40" + row)
     (runs / "bald__seed1.timings.csv").write_text("round,train_secs\n0,1.0\n")
+    (runs / "bald__seed1.prefix.csv").write_text("k,metric\n10,0.5\n")
     df = ap.read_results(tmp_path)
-    assert df.shape == (3, 17)
-    assert sorted(df["run"].to_list()) == ["bald__seed1", "bald__seed1", "random__seed1"]
+    assert df.shape == (4, 17)
+    assert sorted(df["run"].to_list()) == ["bald__seed1", "bald__seed1", "full__seed1", "random__seed1"]
+    import polars as pl
+
+    assert df.schema["labels"] == pl.Int64
+    assert df.schema["pool_mean_bald"] == pl.Float64
+    assert df.schema["policy"] == pl.String
+    assert df.filter(pl.col("policy") == "full")["batch_size"].to_list() == [None]
     pdf = ap.read_results(tmp_path, backend="pandas")
-    assert list(pdf["labels"]) == [40, 80, 40]
+    assert list(pdf["labels"]) == [40, 80, 40, 40]
     with pytest.raises(ValueError, match="no run files"):
         ap.read_results(tmp_path / "nothing")
 
@@ -101,22 +117,33 @@ U = np.linspace(0.1, 1.0, 10)
         (lambda: ap.select("bald", 3), ValueError, "pool size"),
         (lambda: ap.select("bald", 3, uncertainty=U, prompt_features=FEATS[:5]), ValueError, "covers 5"),
         (lambda: ap.select("bald", 3, prompt_features=FEATS), ValueError, "needs an uncertainty"),
-        (lambda: ap.select("batchbald", 3, uncertainty=U), ValueError, ""),
+        (lambda: ap.select("batchbald", 3, uncertainty=U), ValueError, "batchbald"),
+        (lambda: ap.select({"policy": "balpm", "k": 3}, 3, uncertainty=U), ValueError, "needs the prompts"),
+        (lambda: ap.select("bald", 3, uncertainty=U, seed=-1), ValueError, "seed"),
+        (lambda: ap.select("bald", 3, uncertainty=U, round=-1), ValueError, "round"),
+        (lambda: ap.KnnIndex(np.zeros((4, 2), dtype=np.int8).astype(object)), TypeError, "prompt_features"),
+        (lambda: ap.KnnIndex(np.zeros(4)), ValueError, "prompt_features: expected shape [pool, d]"),
+        (lambda: ap.scores("bald", probs=np.zeros((0, 3))), ValueError, "no member"),
         (lambda: ap.select("bald", 3, probs=np.full((2, 10), 1.0)), ValueError, "strictly between 0 and 1"),
         (lambda: ap.select("bald", 3, probs=np.full((2, 10), 0.5), logits=np.zeros((2, 10))), ValueError, "one form only"),
         (lambda: ap.select("bald", 3, rewards_a=np.zeros((2, 10))), ValueError, "rewards_b"),
         (lambda: ap.select("bald", 3, uncertainty=U, threads=0), ValueError, "threads"),
         (lambda: ap.select("bald", 3, uncertainty=U, index="x"), TypeError, "index"),
         (lambda: ap.select("bald", 3, uncertainty=U, prompt_features=np.full((10, 3), np.inf, dtype=np.float32)), ValueError, "prompt_features"),
-        (lambda: ap.KnnIndex(FEATS, k=0), ValueError, "k"),
+        (lambda: ap.KnnIndex(FEATS, k=0), ValueError, "k: 0"),
+        (lambda: ap.KnnIndex(np.zeros((0, 3), dtype=np.float32)), ValueError, "at least one row"),
+        (lambda: ap.KnnIndex(np.zeros((4, 0), dtype=np.float32)), ValueError, "at least one row"),
         (lambda: ap.scores("entropy", probs=np.full((2, 3), 0.5)), ValueError, "kind"),
         (lambda: ap.scores("bald"), ValueError, "member predictions"),
-        (lambda: ap.select_pair("drts", [1.0]), ValueError, ""),
+        (lambda: ap.select_pair("drts", [1.0], [0.1]), ValueError, "at least 2 responses"),
+        (lambda: ap.select_pair("maxminlcb", [1.0, 2.0], [0.1, 0.1], rewards=[[1.0, np.nan]]), ValueError, "NaN"),
+        (lambda: ap.select_pair("drts", [1.0, 2.0], [0.1, 0.1], prompt=-1), ValueError, "non-negative"),
+        (lambda: ap.select_pairs("drts", [[1.0, 2.0]], [[0.1, 0.1]], prompts=[-3]), ValueError, "non-negative"),
         (lambda: ap.select_pair("drts", [1.0, 2.0], [0.1]), ValueError, "std"),
         (lambda: ap.select_pair("drts", [1.0, float("nan")], [0.1, 0.1]), ValueError, "NaN"),
         (lambda: ap.select_pair("drts", [1.0, 2.0], [0.1, -0.1]), ValueError, "negative"),
         (lambda: ap.select_pair("drts", [1.0, 2.0], [0.1, 0.1], mode="fixed"), ValueError, "mode"),
-        (lambda: ap.select_pair("static_random", [1.0, 2.0], [0.1, 0.1]), ValueError, ""),
+        (lambda: ap.select_pair("static_random", [1.0, 2.0], [0.1, 0.1]), ValueError, "judge scores"),
         (lambda: ap.select_pair({"policy": "deltaucb", "beta": -1}, [1.0, 2.0], [0.1, 0.1]), ValueError, "beta"),
         (lambda: ap.select_pair("drts", [1.0, 2.0]), ValueError, "std"),
         (lambda: ap.select_pairs("drts", []), ValueError, "no prompt"),

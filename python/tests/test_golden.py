@@ -62,6 +62,7 @@ def test_pair_picks_equal_the_rust_librarys(rule, mode):
             oracle=prompt["oracle"],
             mode=mode,
             seed=GOLDEN["seed"],
+            round=GOLDEN["round"],
             prompt=p,
         )
         if expected is None:
@@ -79,9 +80,26 @@ def test_pair_picks_equal_the_rust_librarys(rule, mode):
                 oracle=[p["oracle"] for p in prompts],
                 mode=mode,
                 seed=GOLDEN["seed"],
+                round=GOLDEN["round"],
                 threads=threads,
             )
             assert batched.tolist() == want
+    else:
+        # A failing prompt fails the whole batch, naming the first failing prompt in order.
+        first = next(p for p, e in enumerate(want) if e is None)
+        for threads in (1, 2):
+            with pytest.raises(ValueError, match=f"prompt {first}:"):
+                ap.select_pairs(
+                    rule["spec"],
+                    [p["mean"] for p in prompts],
+                    [p["std"] for p in prompts],
+                    rewards=[np.array(p["rewards"]) for p in prompts],
+                    oracle=[p["oracle"] for p in prompts],
+                    mode=mode,
+                    seed=GOLDEN["seed"],
+                    round=GOLDEN["round"],
+                    threads=threads,
+                )
 
 
 def test_std_defaults_to_the_members_spread():

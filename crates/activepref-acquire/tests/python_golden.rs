@@ -145,8 +145,9 @@ fn pair_prompts() -> Vec<Value> {
         .collect()
 }
 
-/// What `activepref.select_pairs` does: prompt `p` draws from `rng_for(seed, Policy, [p])`. An
-/// error (a reference-mode rule on a 2-response prompt, say) is `null`.
+/// What `activepref.select_pairs` does, and the pair loop: the `p`-th prompt of batch `ROUND`
+/// draws from `rng_for(seed, Policy, [ROUND, p])` (crates/activepref-loop/src/pair.rs). An error
+/// (a reference-mode rule on a 2-response prompt, say) is `null`.
 fn pair_picks(spec: &PairPolicySpec, mode: PairMode, prompts: &[Value]) -> Value {
     let picks: Vec<Value> = prompts
         .iter()
@@ -161,7 +162,8 @@ fn pair_picks(spec: &PairPolicySpec, mode: PairMode, prompts: &[Value]) -> Value
                 members: Some(&members),
                 oracle: Some(&oracle),
             };
-            match spec.select(&c, mode, &mut rng_for(SEED, Stream::Policy, &[p as u64])) {
+            let mut rng = rng_for(SEED, Stream::Policy, &[ROUND as u64, p as u64]);
+            match spec.select(&c, mode, &mut rng) {
                 Ok((a, b)) => json!([a, b]),
                 Err(_) => Value::Null,
             }
@@ -176,12 +178,32 @@ fn golden() -> Value {
         .iter()
         .map(|spec| json!({ "spec": spec, "indexed": false, "picks": pool_picks(spec, &p, false) }))
         .collect();
-    // BAL-PM at its defaults and with an entropy term strong enough to change the batch, with and
-    // without the kNN index.
+    // The options, beyond the defaults: BAL-PM with an entropy term strong enough to change the
+    // batch and each of its ablations, the other scores, annealing, group sizes.
+    let variants = [
+        json!({ "policy": "balpm", "k": 3, "beta": 1.0 }),
+        json!({ "policy": "balpm", "k": 3, "beta": 1.0, "estimator": "kl" }),
+        json!({ "policy": "balpm", "k": 3, "beta": 1.0, "normalize_entropy": true }),
+        json!({ "policy": "balpm", "k": 3, "beta": 1.0, "entropy_minimizer": true }),
+        json!({ "policy": "balpm", "k": 3, "beta": 1.0, "no_uncertainty": true }),
+        json!({ "policy": "balpm", "k": 3, "beta": 1.0, "feature_shift": "reference" }),
+        json!({ "policy": "balpm", "k": 3, "beta": 1.0, "score": "predictive" }),
+        json!({ "policy": "rank", "score": "variance" }),
+        json!({ "policy": "rank", "score": "aleatoric" }),
+        json!({ "policy": "rank", "score": "random" }),
+        json!({ "policy": "power_bald", "beta": 2.0, "annealing": { "initial_beta": 0.25, "start_round": 0, "rounds": 4 } }),
+        json!({ "policy": "softmax_bald", "beta": 10.0, "score": "predictive" }),
+        json!({ "policy": "sample_then_rank", "group_size": 3 }),
+        json!({ "policy": "clustered_rank", "score": "variance" }),
+        json!({ "policy": "batchbald", "max_configurations": 8 }),
+    ];
+    for v in variants {
+        let spec: PolicySpec = serde_json::from_value(v).unwrap();
+        let picks = pool_picks(&spec, &p, false);
+        policies.push(json!({ "spec": spec, "indexed": false, "picks": picks }));
+    }
     let strong: PolicySpec =
         serde_json::from_value(json!({ "policy": "balpm", "k": 3, "beta": 1.0 })).unwrap();
-    policies
-        .push(json!({ "spec": strong, "indexed": false, "picks": pool_picks(&strong, &p, false) }));
     for balpm in [PolicySpec::Balpm(Default::default()), strong] {
         policies
             .push(json!({ "spec": balpm, "indexed": true, "picks": pool_picks(&balpm, &p, true) }));

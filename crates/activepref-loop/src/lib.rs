@@ -505,8 +505,9 @@ impl<'a> PoolLoop<'a> {
         }
         let t = self.round;
         let bench = self.bench;
-        let clock = Instant::now();
+        // Before the clock: a resumed run's replay is not this round's training.
         self.replay_warm_starts()?;
+        let clock = Instant::now();
         let train = bench.pool.subset(&self.labelled);
         let fitted = self.model.fit_from(
             self.previous.as_ref(),

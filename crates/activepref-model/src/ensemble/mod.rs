@@ -146,6 +146,19 @@ mod tests {
                 .sum::<f64>(),
         );
         assert!(l1 < l0, "{l1} !< {l0}");
+        // `fit` always retrains from scratch with early stopping, whatever the strategy (the
+        // full-dataset line, the pair loop's from-scratch refit, prefix evaluations).
+        let mut as_full = cfg.clone();
+        as_full.train.strategy = TrainingStrategy::FullRetrain;
+        assert_eq!(
+            cfg.fit(&first, &bench.validation, 9, 0)
+                .unwrap()
+                .predict(&bench.test, None),
+            as_full
+                .fit(&first, &bench.validation, 9, 0)
+                .unwrap()
+                .predict(&bench.test, None)
+        );
         // Under full_retrain a previous ensemble is ignored.
         let full = tiny_config();
         let a = full

@@ -41,8 +41,11 @@ fn validation_loss(model: &RewardMlp, split: &PoolSplit, device: &Device) -> f64
 
 impl EnsembleConfig {
     /// Trains every member from scratch on `train` (round `round` of run `run_seed`), with early
-    /// stopping on `validation`. Members train in parallel; each has its own seeded generator, so
-    /// the result does not depend on the thread count.
+    /// stopping on `validation`: the `full_retrain` schedule, whatever `train.strategy` says (the
+    /// "full dataset" line, the pair loop's from-scratch refit and prefix evaluations always
+    /// train this way; the pool loop's rounds go through [`Self::fit_from`]). Members train in
+    /// parallel; each has its own seeded generator, so the result does not depend on the thread
+    /// count.
     pub fn fit(
         &self,
         train: &PoolSplit,
@@ -50,13 +53,19 @@ impl EnsembleConfig {
         run_seed: u64,
         round: u64,
     ) -> Result<FittedEnsemble, ModelError> {
-        self.fit_from(None, train, validation, run_seed, round)
+        if self.train.strategy == TrainingStrategy::FullRetrain {
+            return self.fit_from(None, train, validation, run_seed, round);
+        }
+        let mut retrain = self.clone();
+        retrain.train.strategy = TrainingStrategy::FullRetrain;
+        retrain.fit_from(None, train, validation, run_seed, round)
     }
 
     /// One round's training under [`TrainConfig::strategy`](super::TrainConfig): with
-    /// `full_retrain` (or no `previous`) the same as [`Self::fit`]; with `warm_start` and the
-    /// previous round's ensemble, each member continues from `previous`'s weights for the
-    /// strategy's epochs on `train`, then evaluates once on `validation`.
+    /// `full_retrain` the same as [`Self::fit`] (`previous` is ignored); with `warm_start` each
+    /// member continues from `previous`'s weights (from its initial weights when `previous` is
+    /// `None`, in round 0) for the strategy's epochs on `train`, then evaluates once on
+    /// `validation`.
     ///
     /// # Errors
     /// [`ModelError::EmptyTrainingSet`] for an empty `train`, [`ModelError::Diverged`] for a
