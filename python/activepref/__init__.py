@@ -16,7 +16,8 @@ Pair setting (ActiveUltraFeedback; specs/activeuf.md):
   ``select_pairs(...)`` does it for many prompts at once; every rule in ``pair_policies()``, in
   ``mode="corrected"`` (default) or ``"reference"`` (the public code's behaviour, bugs included).
 
-Results: ``read_results(dir)`` reads a results directory written by the ``activepref`` CLI.
+Results: ``read_results(dir)`` reads the run files of a results directory written by the
+``activepref`` CLI, ``read_summary(dir)`` its label-efficiency table.
 
 Every function is deterministic: the same inputs and ``seed`` give the same picks as the CLI and
 the Rust library, whatever ``threads`` is. Member predictions are given per pool row and member as
@@ -41,6 +42,7 @@ __all__ = [
     "pair_policies",
     "policies",
     "read_results",
+    "read_summary",
     "scores",
     "select",
     "select_pair",
@@ -441,8 +443,8 @@ def read_results(directory: Union[str, os.PathLike], backend: str = "polars"):
     else of the folder (timings, prefix evaluations and state files are left out). Numeric columns
     come back numeric even where a run leaves them empty (the ``full_dataset`` line has no batch
     statistics). ``backend``: ``"polars"`` (default) or ``"pandas"``; whichever is asked for must
-    be installed (it is not a dependency). The report's tables stay in ``report/`` (summary.md,
-    summary.tex, curve-<metric>.csv).
+    be installed (it is not a dependency). ``read_summary`` reads the report's label-efficiency
+    table.
 
     Raises ``ValueError`` when the directory holds no run file or ``backend`` is unknown.
     """
@@ -481,3 +483,38 @@ def read_results(directory: Union[str, os.PathLike], backend: str = "polars"):
             except pl.exceptions.PolarsError:
                 continue
     return frame
+
+
+def read_summary(directory: Union[str, os.PathLike], backend: str = "polars"):
+    """The label-efficiency table of a results directory's report (``report/summary.csv``, written
+    by ``activepref run`` and ``activepref report``) as a DataFrame: one row per (metric, policy)
+    with the metric's column name and title, the final smoothed seed-mean and its standard error,
+    the baseline, the labelled-set size at which the policy reaches the baseline's final value and
+    the saving as a fraction (null when not reached), and the bootstrap interval of the saving.
+
+    Raises ``ValueError`` when the directory has no ``report/summary.csv`` (reports made before it
+    existed: run ``activepref report <dir>`` again) or ``backend`` is unknown.
+    """
+    if backend not in ("polars", "pandas"):
+        raise ValueError(f"backend: `{backend}` is not polars or pandas")
+    path = os.path.join(os.fspath(directory), "report", "summary.csv")
+    if not os.path.isfile(path):
+        raise ValueError(
+            f"{path}: no summary table; run `activepref report {os.fspath(directory)}` to write it"
+        )
+    if backend == "pandas":
+        import pandas as pd
+
+        return pd.read_csv(path)
+    import polars as pl
+
+    return pl.read_csv(
+        path,
+        schema_overrides={
+            "reached_labels": pl.Int64,
+            "saving": pl.Float64,
+            "saving_low": pl.Float64,
+            "saving_high": pl.Float64,
+            "bootstrap_reached": pl.Float64,
+        },
+    )

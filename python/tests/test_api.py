@@ -155,3 +155,22 @@ def test_bad_input_is_one_clear_exception(call, error, words):
         call()
     assert words in str(e.value)
     assert "\n" not in str(e.value).strip()
+
+
+def test_read_summary_reads_the_reports_table(tmp_path):
+    # The format of report/summary.csv, as crates/activepref-report's summary_csv test pins it.
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "summary.csv").write_text(
+        "metric,title,policy,seeds,final_mean,final_stderr,baseline,reached_labels,saving,saving_low,saving_high,bootstrap_reached\n"
+        "m,\"Test LL, final\",random,2,-0.5,0,random,50,0,0,0,1\n"
+        "m,\"Test LL, final\",good_one,2,-0.46,0,random,30,0.4,0.4,0.4,1\n"
+        "m,\"Test LL, final\",bad,1,-0.8,0,random,,,,,0\n"
+    )
+    df = ap.read_summary(tmp_path)
+    assert df["policy"].to_list() == ["random", "good_one", "bad"]
+    assert df["title"][0] == "Test LL, final"
+    assert df["reached_labels"].to_list() == [50, 30, None]
+    assert df["saving"].to_list() == [0.0, 0.4, None]
+    assert list(ap.read_summary(tmp_path, backend="pandas")["seeds"]) == [2, 2, 1]
+    with pytest.raises(ValueError, match="activepref report"):
+        ap.read_summary(tmp_path / "elsewhere")

@@ -152,13 +152,14 @@ fn entries(dir: &Path) -> Result<Vec<String>, RunError> {
 }
 
 /// The files of `report/` (besides `curve-<column>.csv`).
-const REPORT_FILES: [&str; 11] = [
+const REPORT_FILES: [&str; 12] = [
     "curves.png",
     "curves.svg",
     "batches.png",
     "batches.svg",
     "summary.md",
     "summary.tex",
+    "summary.csv",
     "prefix.png",
     "prefix.svg",
     "prefix.md",

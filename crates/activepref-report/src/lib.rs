@@ -578,6 +578,66 @@ pub fn summary_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Result<Stri
     Ok(md)
 }
 
+/// The label-efficiency table as CSV (`report/summary.csv`, what `activepref.read_summary` reads):
+/// one row per (metric, policy) with the metric's column name, the final smoothed seed-mean and
+/// its standard error, the labelled-set size at which the policy reaches the baseline's final
+/// value and the saving as a fraction (both empty when not reached), and the bootstrap interval
+/// of the saving (empty when not computed or when that end did not reach).
+///
+/// # Errors
+/// [`ReportError`] when a run lacks a metric's column.
+pub fn summary_csv(runs: &[RunCurves], opts: &ReportOptions) -> Result<String, ReportError> {
+    let rows = summary_rows(runs, opts)?;
+    let column_of: BTreeMap<&str, &str> = opts
+        .metrics
+        .iter()
+        .map(|(column, title)| (title.as_str(), column.as_str()))
+        .collect();
+    let mut w = csv::Writer::from_writer(vec![]);
+    let opt = |v: Option<f64>| v.map_or(String::new(), |x| x.to_string());
+    let header = [
+        "metric",
+        "title",
+        "policy",
+        "seeds",
+        "final_mean",
+        "final_stderr",
+        "baseline",
+        "reached_labels",
+        "saving",
+        "saving_low",
+        "saving_high",
+        "bootstrap_reached",
+    ];
+    let mut out = || -> Result<(), csv::Error> {
+        w.write_record(header)?;
+        for r in &rows {
+            let (labels, saving) = match r.reached {
+                Reached::At { labels, saving } => (labels.to_string(), saving.to_string()),
+                Reached::NotReached => (String::new(), String::new()),
+            };
+            w.write_record([
+                column_of.get(r.metric.as_str()).copied().unwrap_or(""),
+                &r.metric,
+                &r.policy,
+                &r.seeds.to_string(),
+                &r.final_mean.to_string(),
+                &r.final_stderr.to_string(),
+                &opts.baseline,
+                &labels,
+                &saving,
+                &opt(r.interval.and_then(|iv| iv.low)),
+                &opt(r.interval.and_then(|iv| iv.high)),
+                &opt(r.interval.map(|iv| iv.reached)),
+            ])?;
+        }
+        Ok(())
+    };
+    out().expect("writing CSV to memory cannot fail");
+    let bytes = w.into_inner().expect("an in-memory CSV flushes");
+    Ok(String::from_utf8(bytes).expect("the CSV holds UTF-8 text"))
+}
+
 /// Writes `report/curve-<column>.csv`: one row per (policy, labelled-set size) of the plotted
 /// curves, with the seed-mean, its standard error (ddof 0) and the number of seeds.
 fn write_curve_csv(
@@ -845,7 +905,9 @@ pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Vec<PathBuf>, Re
     write_text(&tex_path, &summary_latex(&runs, opts, &caption)?)?;
     let md_path = report.join("summary.md");
     write_text(&md_path, &summary_markdown(&runs, opts)?)?;
-    let mut files = vec![png, svg, md_path, tex_path];
+    let csv_path = report.join("summary.csv");
+    write_text(&csv_path, &summary_csv(&runs, opts)?)?;
+    let mut files = vec![png, svg, md_path, tex_path, csv_path];
     files.extend(written);
     files.extend(curve_files);
     files.extend(write_prefix_report(dir, opts, &title)?);
@@ -1002,6 +1064,36 @@ Test LL & random & $-0.5000 \\pm 0.0000$ & n.r. & -- \\\\
 \\end{table}
 ";
         assert_eq!(tex, golden);
+    }
+
+    #[test]
+    fn summary_csv_is_the_table_in_numbers() {
+        // The worked example of `both_definitions_and_the_interval_reach_the_tables`, plus a
+        // policy that never reaches the baseline's final value.
+        let runs = [
+            run("random", 1, &[-0.70, -0.62, -0.58, -0.53, -0.50]),
+            run("random", 2, &[-0.71, -0.61, -0.58, -0.53, -0.50]),
+            run("good_one", 1, &[-0.68, -0.55, -0.49, -0.47, -0.46]),
+            run("good_one", 2, &[-0.68, -0.55, -0.49, -0.47, -0.46]),
+            run("bad", 1, &[-0.9, -0.9, -0.9, -0.9, -0.8]),
+        ];
+        let order = vec!["random".into(), "good_one".into(), "bad".into()];
+        let mut opts = ReportOptions::new(1, "random", order);
+        opts.metrics = vec![("m".into(), "Test LL, final".into())];
+        opts.bootstrap = 50;
+        let csv = summary_csv(&runs, &opts).unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(
+            lines[0],
+            "metric,title,policy,seeds,final_mean,final_stderr,baseline,reached_labels,saving,saving_low,saving_high,bootstrap_reached"
+        );
+        // First reach at 30 of random's 50 labels: saving 0.4; every resample agrees.
+        assert_eq!(
+            lines[2],
+            "m,\"Test LL, final\",good_one,2,-0.46,0,random,30,0.4,0.4,0.4,1"
+        );
+        assert_eq!(lines[3], "m,\"Test LL, final\",bad,1,-0.8,0,random,,,,,0");
+        assert_eq!(lines.len(), 4);
     }
 
     #[test]
