@@ -53,22 +53,45 @@ __version__ = _native.__version__
 Policy = Union[str, Mapping[str, Any]]
 
 
-def KnnIndex(prompt_features: Any, k: int = 13) -> "_native.KnnIndex":
+MAX_THREADS = 1024
+
+
+class KnnIndex:
     """The exact kNN index of a pool's prompt features for BAL-PM's entropy term, built once and
     passed to every ``select(..., index=...)`` on that pool (paper scale: 92,858 x 4,096 in about
     6 minutes on 2 cores; then a selection of 320 takes about 0.1 s).
 
-    ``prompt_features``: float ``[pool, d]`` (float32 or float64, converted to float32, as the
-    library stores features); bit-identical rows are one prompt. ``k``: the largest BAL-PM ``k``
-    the index will serve. Raises ``TypeError`` for a non-float array, ``ValueError`` for a wrong
-    shape, NaN or infinity, or ``k < 1``.
+    Args:
+        prompt_features: numeric ``[pool, d]`` (converted to float32, as the library stores
+            features); bit-identical rows are one prompt.
+        k: the largest BAL-PM ``k`` the index will serve.
+
+    Raises:
+        TypeError: a non-numeric array or a non-integer ``k``.
+        ValueError: a wrong shape, an empty pool, NaN or infinity, or ``k < 1``.
     """
-    feats = _float_array("prompt_features", prompt_features, 2, np.float32, "[pool, d]")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"k: expected an int, got {type(k).__name__}")
-    if int(k) < 1:
-        raise ValueError(f"k: {k} is not at least 1")
-    return _native.KnnIndex(feats, int(k))
+
+    def __init__(self, prompt_features: Any, k: int = 13) -> None:
+        feats = _float_array("prompt_features", prompt_features, 2, np.float32, "[pool, d]")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+            raise TypeError(f"k: expected an int, got {type(k).__name__}")
+        if int(k) < 1:
+            raise ValueError(f"k: {k} is not at least 1")
+        self._native = _native.KnnIndex(feats, int(k))
+        self.k = int(k)
+
+    @property
+    def rows(self) -> int:
+        """Pool rows the index covers."""
+        return self._native.rows
+
+    @property
+    def dim(self) -> int:
+        """Prompt-feature dimension."""
+        return self._native.dim
+
+    def __repr__(self) -> str:
+        return f"KnnIndex(rows={self.rows}, dim={self.dim}, k={self.k})"
 
 
 def _float_array(name: str, x: Any, ndim: int, dtype: Any, shape_doc: str) -> np.ndarray:
@@ -96,6 +119,8 @@ def _index_array(name: str, x: Any) -> np.ndarray:
         raise TypeError(f"{name}: expected integer pool indices, got dtype {arr.dtype}")
     if arr.ndim != 1:
         raise ValueError(f"{name}: expected shape [n], got shape {arr.shape}")
+    if arr.dtype.kind == "u" and arr.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"{name}: index {arr.max()} is far outside any pool")
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
@@ -118,6 +143,35 @@ def _key_array(name: str, keys: Any, count: int) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.uint64)
 
 
+def _threads(threads: Any) -> Optional[int]:
+    if threads is None:
+        return None
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
+        raise TypeError(f"threads: expected an int or None, got {type(threads).__name__}")
+    if not 1 <= int(threads) <= MAX_THREADS:
+        raise ValueError(f"threads: {threads} is not between 1 and {MAX_THREADS} (None: all cores)")
+    return int(threads)
+
+
+def _mode(mode: Any) -> str:
+    if not isinstance(mode, str):
+        raise TypeError(f"mode: expected 'corrected' or 'reference', got {type(mode).__name__}")
+    return mode
+
+
+def _json_value(kind: str):
+    def convert(value: Any) -> Any:
+        if isinstance(value, np.bool_):
+            return bool(value)
+        if isinstance(value, np.integer):
+            return int(value)
+        if isinstance(value, np.floating):
+            return float(value)
+        raise TypeError(f"{kind}: parameter value {value!r} of type {type(value).__name__} is not a number, string or bool")
+
+    return convert
+
+
 def _spec(kind: str, policy: Policy) -> str:
     if isinstance(policy, str):
         policy = {"policy": policy}
@@ -125,7 +179,10 @@ def _spec(kind: str, policy: Policy) -> str:
         raise TypeError(
             f"{kind}: expected a name or a dict such as {{'policy': 'balpm', 'k': 13}}, got {type(policy).__name__}"
         )
-    return json.dumps(dict(policy))
+    try:
+        return json.dumps(dict(policy), default=_json_value(kind), allow_nan=False)
+    except ValueError:
+        raise ValueError(f"{kind}: a parameter is NaN or infinite ({dict(policy)})") from None
 
 
 def _logits(probs: Any, logits: Any, rewards_a: Any, rewards_b: Any) -> Optional[np.ndarray]:
@@ -180,7 +237,7 @@ def select(
     logits: Any = None,
     rewards_a: Any = None,
     rewards_b: Any = None,
-    index: Optional["_native.KnnIndex"] = None,
+    index: Optional[KnnIndex] = None,
     seed: int = 0,
     round: int = 0,
     threads: Optional[int] = None,
@@ -205,9 +262,11 @@ def select(
             member predictions with the policy's ``score`` (BALD unless set).
         probs / logits / rewards_a + rewards_b: member predictions ``[members, pool]``
             (BatchBALD needs them; one form only).
-        index: a ``KnnIndex`` built on this pool's prompt features.
+        index: a ``KnnIndex`` built on this pool's prompt features (its features are used; a
+            ``prompt_features`` of another shape is an error).
         seed, round: the random stream, ``rng_for(seed, Policy, [round])`` as in the CLI's loop.
-        threads: rayon threads for this call (default: all cores); picks do not depend on it.
+        threads: rayon threads for this call, 1 to 1,024 (default: all cores); picks do not depend
+            on it.
 
     Returns:
         int64 ``[batch]`` pool indices, in pick order.
@@ -227,8 +286,12 @@ def select(
     feats = None
     if prompt_features is not None:
         feats = _float_array("prompt_features", prompt_features, 2, np.float32, "[pool, d]")
-    if index is not None and not isinstance(index, _native.KnnIndex):
+    if index is not None and not isinstance(index, KnnIndex):
         raise TypeError(f"index: expected an activepref.KnnIndex, got {type(index).__name__}")
+    if index is not None and feats is not None and feats.shape != (index.rows, index.dim):
+        raise ValueError(
+            f"index: built on features of shape [{index.rows}, {index.dim}], but prompt_features has shape {list(feats.shape)}"
+        )
     u = None
     if uncertainty is not None:
         u = _float_array("uncertainty", uncertainty, 1, np.float64, "[pool]")
@@ -254,8 +317,12 @@ def select(
         unl = np.flatnonzero(mask).astype(np.int64)
     else:
         unl = _index_array("unlabelled", unlabelled)
+    threads = _threads(threads)
+    native_index = None if index is None else index._native
+    # With an index, its own copy of the features is used (prompt_features only fixes the shape).
     return _native._select(
-        spec, int(batch), pool, lab, unl, feats, ids, u, lg, index, int(seed), int(round), threads
+        spec, int(batch), pool, lab, unl, None if index is not None else feats, ids, u, lg,
+        native_index, int(seed), int(round), threads,
     )
 
 
@@ -267,11 +334,12 @@ def scores(
     rewards_a: Any = None,
     rewards_b: Any = None,
 ) -> np.ndarray:
-    """An uncertainty score per row from member predictions ``[members, rows]``, in nats.
+    """An uncertainty score per row from member predictions ``[members, rows]``.
 
-    ``kind``: ``bald`` (H[p̄] − mean_m H[p_m], the mutual information), ``predictive`` (H[p̄]),
-    ``aleatoric`` (mean_m H[p_m]) or ``variance`` (of the members' probabilities). Returns float64
-    ``[rows]``. Raises ``ValueError`` for NaN, probabilities outside (0, 1) or an unknown kind.
+    ``kind``: ``bald`` (H[p̄] − mean_m H[p_m], the mutual information, in nats), ``predictive``
+    (H[p̄], nats), ``aleatoric`` (mean_m H[p_m], nats) or ``variance`` (of the members'
+    probabilities, unitless). Returns float64 ``[rows]``. Raises ``ValueError`` for NaN,
+    probabilities outside (0, 1), no member or an unknown kind.
     """
     lg = _logits(probs, logits, rewards_a, rewards_b)
     if lg is None:
@@ -334,13 +402,20 @@ def select_pair(
             loop's stream for the ``prompt``-th prompt of batch ``round``.
 
     Returns ``(a, b)``, two response indices; ``a != b`` in corrected mode.
+
+    Raises:
+        TypeError: a non-numeric array, a non-string ``mode`` or a non-integer ``seed``/``round``/
+            ``prompt``.
+        ValueError: fewer than 2 responses, shapes that disagree, NaN or infinity, a negative
+            spread, a bad rule parameter, an unknown mode, or a reference-mode rule that fails
+            (its message says why).
     """
     _check_seed(seed)
     keys = _key_array("prompt", [prompt], 1)
     mu, sd, members, orc = _pair_inputs(mean, std, rewards, oracle, "n")
     out = _native._select_pairs(
         _spec("rule", rule),
-        mode,
+        _mode(mode),
         mu,
         sd,
         np.array([0, mu.shape[0]], dtype=np.int64),
@@ -375,11 +450,19 @@ def select_pairs(
     loop), so ``select_pairs(...)[p]`` equals ``select_pair(..., round=round, prompt=prompts[p])``.
     Raises ``ValueError`` naming the first prompt (in order) whose rule fails.
     """
+    def sequence(name: str, seq: Any) -> Any:
+        if seq is not None and not hasattr(seq, "__len__"):
+            raise TypeError(f"{name}: expected a list with one entry per prompt, got {type(seq).__name__}")
+        return seq
+
+    means = sequence("means", means)
+    if means is None:
+        raise TypeError("means: expected a list with one entry per prompt, got None")
     k = len(means)
     if k == 0:
         raise ValueError("means: no prompt given")
     for name, seq in (("stds", stds), ("rewards", rewards), ("oracle", oracle), ("prompts", prompts)):
-        if seq is not None and len(seq) != k:
+        if sequence(name, seq) is not None and len(seq) != k:
             raise ValueError(f"{name}: {len(seq)} entries for {k} prompts")
     parts = [
         _pair_inputs(
@@ -403,7 +486,7 @@ def select_pairs(
     keys = np.arange(k, dtype=np.uint64) if prompts is None else _key_array("prompts", prompts, k)
     out = _native._select_pairs(
         _spec("rule", rule),
-        mode,
+        _mode(mode),
         np.ascontiguousarray(np.concatenate([part[0] for part in parts])),
         np.ascontiguousarray(np.concatenate([part[1] for part in parts])),
         offsets,
@@ -412,7 +495,7 @@ def select_pairs(
         None if oracle is None else np.ascontiguousarray(np.concatenate([part[3] for part in parts])),
         int(seed),
         _round(round),
-        threads,
+        _threads(threads),
     )
     return out.reshape(k, 2)
 

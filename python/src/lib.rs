@@ -29,7 +29,9 @@ fn value_error(message: impl std::fmt::Display) -> PyErr {
 fn on_threads<T: Send>(threads: Option<usize>, f: impl FnOnce() -> T + Send) -> Result<T, String> {
     match threads {
         None => Ok(f()),
-        Some(0) => Err("threads: must be at least 1 (or None for all cores)".into()),
+        Some(n) if !(1..=1024).contains(&n) => Err(format!(
+            "threads: {n} is not between 1 and 1024 (None: all cores)"
+        )),
         Some(n) => rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build()

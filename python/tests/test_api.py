@@ -128,6 +128,16 @@ U = np.linspace(0.1, 1.0, 10)
         (lambda: ap.select("bald", 3, probs=np.full((2, 10), 0.5), logits=np.zeros((2, 10))), ValueError, "one form only"),
         (lambda: ap.select("bald", 3, rewards_a=np.zeros((2, 10))), ValueError, "rewards_b"),
         (lambda: ap.select("bald", 3, uncertainty=U, threads=0), ValueError, "threads"),
+        (lambda: ap.select("bald", 3, uncertainty=U, threads=10**6), ValueError, "threads: 1000000"),
+        (lambda: ap.select("bald", 3, uncertainty=U, threads=-1), ValueError, "threads"),
+        (lambda: ap.select("bald", 3, uncertainty=U, threads="2"), TypeError, "threads"),
+        (lambda: ap.select({"policy": "balpm", "beta": float("nan")}, 3, uncertainty=U, prompt_features=FEATS), ValueError, "NaN"),
+        (lambda: ap.select({"policy": "balpm", "beta": object()}, 3, uncertainty=U, prompt_features=FEATS), TypeError, "policy: parameter value"),
+        (lambda: ap.select("bald", 3, uncertainty=U, labelled=np.array([2**63 + 5], dtype=np.uint64)), ValueError, "labelled"),
+        (lambda: ap.select({"policy": "balpm", "k": 3}, 3, uncertainty=U, prompt_features=FEATS, index=ap.KnnIndex(np.ones((10, 4)), k=3)), ValueError, "index: built on features of shape [10, 4]"),
+        (lambda: ap.select_pair("drts", [1.0, 2.0], [0.1, 0.1], mode=None), TypeError, "mode"),
+        (lambda: ap.select_pairs("drts", (m for m in [[1.0, 2.0]])), TypeError, "means"),
+        (lambda: ap.select_pairs("drts", [[1.0, 2.0]], [[0.1, 0.1]], threads=5000), ValueError, "threads"),
         (lambda: ap.select("bald", 3, uncertainty=U, index="x"), TypeError, "index"),
         (lambda: ap.select("bald", 3, uncertainty=U, prompt_features=np.full((10, 3), np.inf, dtype=np.float32)), ValueError, "prompt_features"),
         (lambda: ap.KnnIndex(FEATS, k=0), ValueError, "k: 0"),
@@ -174,3 +184,16 @@ def test_read_summary_reads_the_reports_table(tmp_path):
     assert list(ap.read_summary(tmp_path, backend="pandas")["seeds"]) == [2, 2, 1]
     with pytest.raises(ValueError, match="activepref report"):
         ap.read_summary(tmp_path / "elsewhere")
+
+
+def test_knn_index_is_a_class_and_numpy_scalars_are_parameters():
+    feats = np.random.default_rng(4).random((30, 3))
+    index = ap.KnnIndex(feats, k=np.int64(3))
+    assert isinstance(index, ap.KnnIndex)
+    assert repr(index) == "KnnIndex(rows=30, dim=3, k=3)"
+    u = np.linspace(0.0, 1.0, 30)
+    spec = {"policy": "balpm", "k": np.int64(3), "beta": np.float32(1.0), "normalize_entropy": np.bool_(False)}
+    plain = {"policy": "balpm", "k": 3, "beta": 1.0, "normalize_entropy": False}
+    a = ap.select(spec, 5, uncertainty=u, index=index)
+    b = ap.select(plain, 5, uncertainty=u, prompt_features=feats.astype(np.float32))
+    assert a.tolist() == b.tolist()
