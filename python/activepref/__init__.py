@@ -412,21 +412,9 @@ def select_pair(
     """
     _check_seed(seed)
     keys = _key_array("prompt", [prompt], 1)
-    mu, sd, members, orc = _pair_inputs(mean, std, rewards, oracle, "n")
-    out = _native._select_pairs(
-        _spec("rule", rule),
-        _mode(mode),
-        mu,
-        sd,
-        np.array([0, mu.shape[0]], dtype=np.int64),
-        keys,
-        members,
-        orc,
-        int(seed),
-        _round(round),
-        None,
-    )
-    return int(out[0]), int(out[1])
+    parts = [_pair_inputs(mean, std, rewards, oracle, "n")]
+    (a, b), = _pairs(rule, parts, keys, mode, seed, round, None)
+    return int(a), int(b)
 
 
 def select_pairs(
@@ -474,16 +462,26 @@ def select_pairs(
         )
         for p in range(k)
     ]
-    offsets = np.zeros(k + 1, dtype=np.int64)
+    _check_seed(seed)
+    keys = np.arange(k, dtype=np.uint64) if prompts is None else _key_array("prompts", prompts, k)
+    return _pairs(rule, parts, keys, mode, seed, round, threads)
+
+
+def _pairs(rule: Policy, parts: list, keys: np.ndarray, mode: Any, seed: int, round: Any, threads: Any) -> np.ndarray:
+    """One pair per prompt, int64 ``[prompts, 2]``: ``parts`` holds each prompt's checked
+    ``_pair_inputs`` (members and oracle given for all prompts or none), ``keys`` their uint64
+    stream keys; the prompts are concatenated with their offsets for the native call."""
+    offsets = np.zeros(len(parts) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([part[0].shape[0] for part in parts])
     members = None
-    if rewards is not None:
+    if parts[0][2] is not None:
         counts = {part[2].shape[0] for part in parts}
         if len(counts) != 1:
             raise ValueError(f"rewards: every prompt needs the same number of members, got {sorted(counts)}")
         members = np.ascontiguousarray(np.concatenate([part[2] for part in parts], axis=1))
-    _check_seed(seed)
-    keys = np.arange(k, dtype=np.uint64) if prompts is None else _key_array("prompts", prompts, k)
+    oracle = None
+    if parts[0][3] is not None:
+        oracle = np.ascontiguousarray(np.concatenate([part[3] for part in parts]))
     out = _native._select_pairs(
         _spec("rule", rule),
         _mode(mode),
@@ -492,12 +490,12 @@ def select_pairs(
         offsets,
         np.ascontiguousarray(keys),
         members,
-        None if oracle is None else np.ascontiguousarray(np.concatenate([part[3] for part in parts])),
+        oracle,
         int(seed),
         _round(round),
         _threads(threads),
     )
-    return out.reshape(k, 2)
+    return out.reshape(len(parts), 2)
 
 
 def _round(round: Any) -> int:

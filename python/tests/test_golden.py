@@ -70,36 +70,28 @@ def test_pair_picks_equal_the_rust_librarys(rule, mode):
                 ap.select_pair(rule["spec"], prompt["mean"], prompt["std"], **args)
         else:
             assert list(ap.select_pair(rule["spec"], prompt["mean"], prompt["std"], **args)) == expected
+    def batched(threads):
+        return ap.select_pairs(
+            rule["spec"],
+            [p["mean"] for p in prompts],
+            [p["std"] for p in prompts],
+            rewards=[np.array(p["rewards"]) for p in prompts],
+            oracle=[p["oracle"] for p in prompts],
+            mode=mode,
+            seed=GOLDEN["seed"],
+            round=GOLDEN["round"],
+            threads=threads,
+        )
+
     if all(e is not None for e in want):
         for threads in (1, 2):
-            batched = ap.select_pairs(
-                rule["spec"],
-                [p["mean"] for p in prompts],
-                [p["std"] for p in prompts],
-                rewards=[np.array(p["rewards"]) for p in prompts],
-                oracle=[p["oracle"] for p in prompts],
-                mode=mode,
-                seed=GOLDEN["seed"],
-                round=GOLDEN["round"],
-                threads=threads,
-            )
-            assert batched.tolist() == want
+            assert batched(threads).tolist() == want
     else:
         # A failing prompt fails the whole batch, naming the first failing prompt in order.
         first = next(p for p, e in enumerate(want) if e is None)
         for threads in (1, 2):
             with pytest.raises(ValueError, match=f"prompt {first}:"):
-                ap.select_pairs(
-                    rule["spec"],
-                    [p["mean"] for p in prompts],
-                    [p["std"] for p in prompts],
-                    rewards=[np.array(p["rewards"]) for p in prompts],
-                    oracle=[p["oracle"] for p in prompts],
-                    mode=mode,
-                    seed=GOLDEN["seed"],
-                    round=GOLDEN["round"],
-                    threads=threads,
-                )
+                batched(threads)
 
 
 def test_std_defaults_to_the_members_spread():
