@@ -5,13 +5,16 @@
 //! scale) and the fixtures and machine facts they share with `activepref bench-knn` (CPU model,
 //! measured single-precision GEMM rate). Speed targets live here and in those reports, never in tests.
 
+#![warn(missing_docs)]
+
 use activepref_acquire::PoolState;
 use activepref_core::{FeatureMatrix, PoolSplit, PromptFeatures};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// The paper's TL;DR pool (specs/balpm.md §1): comparisons and prompt-feature width.
+/// Comparisons in the paper's TL;DR pool (specs/balpm.md §1).
 pub const PAPER_POOL: usize = 92_858;
+/// The paper's prompt-feature width (OpenHermes-2.5-Mistral-7B features, specs/balpm.md §1.2).
 pub const PAPER_DIM: usize = 4_096;
 /// BAL-PM's initial labelled set and batch size in the paper.
 pub const PAPER_BATCH: usize = 320;
@@ -20,14 +23,23 @@ pub const PAPER_BATCH: usize = 320;
 /// side-by-side setting), every distinct prompt repeated `dup` times, `labelled` labelled rows
 /// first and `pool` unlabelled rows after them, and random BALD scores.
 pub struct SelectionFixture {
+    /// Prompt features of every row (`pool + labelled` rows, `dim` wide, each distinct vector
+    /// stored once).
     pub prompts: PromptFeatures,
+    /// Unlabelled row indices (`labelled..pool + labelled`).
     pub unlabelled: Vec<usize>,
+    /// Labelled row indices (`0..labelled`).
     pub labelled: Vec<usize>,
+    /// A BALD score per unlabelled row, uniform in `[0, 0.05)` nats.
     pub bald: Vec<f64>,
 }
 
 /// `rows × dim` values uniform in `[lo, hi)`, filled in parallel chunks of 1,024 rows, each from
 /// its own stream (the same matrix for any thread count).
+///
+/// # Panics
+///
+/// If `lo` or `hi` is not finite (a value would not be).
 pub fn random_matrix(rows: usize, dim: usize, (lo, hi): (f32, f32), seed: u64) -> FeatureMatrix {
     let mut data = vec![0f32; rows * dim];
     std::thread::scope(|s| {
@@ -68,6 +80,8 @@ pub fn random_split(n: usize, dim: usize, seed: u64) -> PoolSplit {
 }
 
 impl SelectionFixture {
+    /// A random fixture: `pool` unlabelled and `labelled` labelled rows, `dim`-wide prompt vectors
+    /// uniform in `[0, 1)` with each distinct vector repeated `dup` times (`dup = 0` counts as 1).
     pub fn random(pool: usize, labelled: usize, dim: usize, dup: usize, seed: u64) -> Self {
         let rows = pool + labelled;
         let distinct = rows.div_ceil(dup.max(1));
@@ -85,6 +99,8 @@ impl SelectionFixture {
         }
     }
 
+    /// The [`PoolState`] a policy sees: the fixture's rows and BALD scores, no kNN index or
+    /// prediction.
     pub fn state(&self) -> PoolState<'_> {
         PoolState::new(&self.unlabelled, &self.bald, &self.labelled, &self.prompts)
     }

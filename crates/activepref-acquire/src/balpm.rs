@@ -80,14 +80,18 @@ impl Default for BalPmConfig {
 /// The BAL-PM policy.
 #[derive(Clone, Debug, Default)]
 pub struct BalPm {
+    /// BAL-PM's parameters.
     pub config: BalPmConfig,
 }
 
 /// One greedy pick and the score it was picked with.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BalPmTrace {
+    /// The picked pool indices, in pick order.
     pub picks: Vec<usize>,
+    /// The score `u_i + β · Ĥ_i` each was picked with (sign flipped on `Ĥ` for the entropy minimiser).
     pub scores: Vec<f64>,
+    /// The entropy term `Ĥ_i` (nats, z-scored when `normalize_entropy`) of each pick.
     pub entropy_terms: Vec<f64>,
 }
 
@@ -113,11 +117,17 @@ fn reference_shift(x: &FeatureMatrix) -> FeatureMatrix {
 }
 
 impl BalPm {
+    /// The BAL-PM policy with `config`.
     pub fn new(config: BalPmConfig) -> Self {
         Self { config }
     }
 
     /// Runs the greedy loop and returns picks with their scores.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`PoolState::validate`]; [`AcquireError::PoolTooSmall`] when `k` exceeds the
+    /// number of unlabelled candidates.
     pub fn select_traced(
         &self,
         state: &PoolState<'_>,

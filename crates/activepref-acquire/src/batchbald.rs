@@ -42,6 +42,7 @@ impl Default for BatchBaldConfig {
 /// The BatchBALD policy.
 #[derive(Clone, Debug, Default)]
 pub struct BatchBald {
+    /// BatchBALD's parameters.
     pub config: BatchBaldConfig,
 }
 

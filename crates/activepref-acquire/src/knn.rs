@@ -55,6 +55,10 @@ impl KnnEntropyBonus {
     /// `candidates`: prompt vectors of the unlabelled pool (in the coordinates the radius uses);
     /// `labelled`: prompt vectors of the labelled set (in the coordinates the count uses).
     /// Requires `1 ≤ k ≤ candidates.rows()`.
+    ///
+    /// # Panics
+    ///
+    /// If `k` is 0 or larger than `candidates.rows()` (callers check it first).
     pub fn new(candidates: FeatureMatrix, labelled: &FeatureMatrix, k: usize) -> Self {
         assert!(
             k >= 1 && k <= candidates.rows(),
@@ -98,10 +102,20 @@ impl KnnEntropyBonus {
         }
     }
 
+    /// The frozen kNN radius `r_k(i)` of candidate `i` (Euclidean distance in feature units).
+    ///
+    /// # Panics
+    ///
+    /// If `i` is not a candidate index.
     pub fn radius(&self, i: usize) -> f64 {
         self.radius[self.group_of[i]]
     }
 
+    /// The running count `n_i` of labelled and acquired prompts within candidate `i`'s radius.
+    ///
+    /// # Panics
+    ///
+    /// If `i` is not a candidate index.
     pub fn count(&self, i: usize) -> u32 {
         self.count[self.group_of[i]]
     }

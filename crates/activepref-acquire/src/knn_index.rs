@@ -52,9 +52,13 @@ pub fn index_k_for(k: usize) -> usize {
 /// What an index was built from: the table's content hash and shape, and `K`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IndexKey {
+    /// FNV-1a hash of the table's f32 bit patterns (row-major).
     pub table_hash: u64,
+    /// Rows of the table (distinct prompts).
     pub rows: usize,
+    /// Width (columns) of the table.
     pub dim: usize,
+    /// Neighbours `K` kept per row (see [`index_k_for`]).
     pub k: usize,
 }
 
@@ -94,8 +98,14 @@ impl IndexKey {
 /// Why an index could not be saved or loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
+    /// Reading or writing the cache file failed.
     #[error("{path}: {why}")]
-    Io { path: PathBuf, why: String },
+    Io {
+        /// The file (or directory) involved.
+        path: PathBuf,
+        /// The I/O error, as text.
+        why: String,
+    },
 }
 
 /// The K nearest distinct prompts of every row of a prompt table, with exact distances.
@@ -298,6 +308,7 @@ impl PromptKnnIndex {
         }
     }
 
+    /// What the index was built from.
     pub fn key(&self) -> IndexKey {
         self.key
     }
@@ -345,6 +356,11 @@ impl PromptKnnIndex {
     }
 
     /// Writes the index to `path` atomically (a temporary file, then a rename).
+    ///
+    /// # Errors
+    ///
+    /// [`IndexError::Io`] when the parent directory cannot be created or the file cannot be
+    /// written.
     pub fn save(&self, path: &Path) -> Result<(), IndexError> {
         let io = |e: std::io::Error| IndexError::Io {
             path: path.to_path_buf(),
@@ -377,6 +393,10 @@ impl PromptKnnIndex {
 
     /// Reads an index from `path`; `None` when the file is not an index of `expected` (another
     /// table, another K, a truncated or foreign file).
+    ///
+    /// # Errors
+    ///
+    /// [`IndexError::Io`] when the file cannot be opened or read.
     pub fn load(path: &Path, expected: IndexKey) -> Result<Option<Self>, IndexError> {
         let io = |e: std::io::Error| IndexError::Io {
             path: path.to_path_buf(),
@@ -425,6 +445,10 @@ impl PromptKnnIndex {
 
     /// The index of `table` with `k` neighbours, read from `dir` when a matching file is there,
     /// else built (reporting progress) and written there. Returns the index and whether it was built.
+    ///
+    /// # Errors
+    ///
+    /// [`IndexError::Io`] when a newly built index cannot be written to `dir`.
     pub fn load_or_build(
         dir: &Path,
         table: &FeatureMatrix,
@@ -439,6 +463,11 @@ impl PromptKnnIndex {
     /// first matching file is read; a new index is written to the first directory that accepts it
     /// (a read-only feature store falls through to the next). Returns the index, whether it was
     /// built, and where it is cached.
+    ///
+    /// # Errors
+    ///
+    /// [`IndexError::Io`] when a newly built index cannot be written to any of `dirs` (the last
+    /// directory's error), or when `dirs` is empty.
     pub fn load_or_build_in(
         dirs: &[PathBuf],
         table: &FeatureMatrix,
@@ -503,6 +532,11 @@ pub struct IndexedKnnEntropyBonus<'a> {
 impl<'a> IndexedKnnEntropyBonus<'a> {
     /// The round's state for candidates `unlabelled` and labelled rows `labelled` (rows of
     /// `prompts`), whose table `index` was built from. Requires `1 ≤ k ≤ |unlabelled|`.
+    ///
+    /// # Panics
+    ///
+    /// If `index` was built from a table with another number of rows than `prompts.table()`, or
+    /// `k` is 0 or larger than `unlabelled.len()`.
     pub fn new(
         index: &'a PromptKnnIndex,
         prompts: &'a PromptFeatures,
@@ -589,10 +623,12 @@ impl<'a> IndexedKnnEntropyBonus<'a> {
         }
     }
 
+    /// The frozen kNN radius `r_k(i)` of candidate `i` (position in `unlabelled`).
     pub fn radius(&self, i: usize) -> f64 {
         self.radius[self.group_of[i] as usize]
     }
 
+    /// The running count `n_i` of labelled and acquired prompts within candidate `i`'s radius.
     pub fn count(&self, i: usize) -> u32 {
         self.count[self.group_of[i] as usize]
     }

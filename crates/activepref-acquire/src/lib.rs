@@ -16,6 +16,8 @@
 //! - [`PairPolicySpec`] holds the ActiveUltraFeedback pair rules (DTS, DRTS, DeltaUCB, InfoMax,
 //!   MaxMinLCB, …) in `reference` and `corrected` modes ([`PairMode`]).
 
+#![warn(missing_docs)]
+
 mod balpm;
 mod batchbald;
 mod knn;
@@ -93,33 +95,78 @@ impl<'a> PoolState<'a> {
 /// Why a policy could not pick.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum AcquireError {
+    /// An uncertainty score is NaN or infinite.
     #[error("uncertainty of candidate {index} is {value} (NaN and infinity are not allowed)")]
-    NonFiniteScore { index: usize, value: f64 },
+    NonFiniteScore {
+        /// Pool index of the candidate.
+        index: usize,
+        /// The offending score.
+        value: f64,
+    },
+    /// The uncertainty scores are not aligned with the unlabelled candidates.
     #[error("{got} uncertainty scores for {expected} candidates")]
-    ScoreLength { expected: usize, got: usize },
+    ScoreLength {
+        /// Candidates (`unlabelled.len()`).
+        expected: usize,
+        /// Scores given.
+        got: usize,
+    },
+    /// A policy parameter needs more unlabelled comparisons than the pool has (e.g. BAL-PM's `k`).
     #[error(
         "{what} is {value}, but the unlabelled pool holds only {pool} comparisons; lower {what}"
     )]
     PoolTooSmall {
+        /// The parameter's name.
         what: &'static str,
+        /// Its value.
         value: usize,
+        /// Unlabelled comparisons in the pool.
         pool: usize,
     },
+    /// A labelled or unlabelled pool index has no prompt-feature row.
     #[error("pool index {index} is out of range for {rows} prompt-feature rows")]
-    IndexOutOfRange { index: usize, rows: usize },
+    IndexOutOfRange {
+        /// The offending pool index.
+        index: usize,
+        /// Rows of the prompt features.
+        rows: usize,
+    },
+    /// A pair rule was given a prompt with fewer than two candidate responses.
     #[error("pair policy `{policy}` needs at least 2 responses per prompt, got {n} response(s)")]
-    TooFewResponses { policy: String, n: usize },
+    TooFewResponses {
+        /// The rule's name.
+        policy: String,
+        /// Responses the prompt has.
+        n: usize,
+    },
+    /// A policy's parameters or inputs do not fit together; `why` says how.
     #[error("policy `{policy}`: {why}")]
-    Rule { policy: String, why: String },
+    Rule {
+        /// The policy's name.
+        policy: String,
+        /// What is wrong, and how to fix it.
+        why: String,
+    },
+    /// A policy or score needs an input the loop did not provide (per-member predictions, prompt
+    /// ids, imported scores, rewards).
     #[error("policy `{policy}` needs {what}, which this pool does not provide")]
     MissingInput {
+        /// The policy's or score's name.
         policy: &'static str,
+        /// The missing input.
         what: &'static str,
     },
 }
 
 impl PoolState<'_> {
     /// Checks lengths, index ranges and finiteness once, for every policy.
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError::ScoreLength`] when `uncertainty` and `unlabelled` differ in length;
+    /// [`AcquireError::NonFiniteScore`] for a NaN or infinite score; [`AcquireError::Rule`] when
+    /// `prompt_index` covers another number of prompts than the feature table;
+    /// [`AcquireError::IndexOutOfRange`] for a pool index without a prompt-feature row.
     pub fn validate(&self) -> Result<(), AcquireError> {
         if self.uncertainty.len() != self.unlabelled.len() {
             return Err(AcquireError::ScoreLength {
@@ -177,6 +224,11 @@ pub trait PoolPolicy: Send + Sync {
     }
 
     /// Picks `min(batch, |unlabelled|)` distinct unlabelled pool indices, in pick order.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`PoolState::validate`], and those of the policy itself (e.g.
+    /// [`AcquireError::PoolTooSmall`], [`AcquireError::MissingInput`], [`AcquireError::Rule`]).
     fn select(
         &self,
         state: &PoolState<'_>,

@@ -49,6 +49,7 @@ impl PoolPolicy for FullDataset {
 /// "BALD" baseline. Ties go to the earlier candidate.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TopScore {
+    /// The score to rank by (default BALD).
     pub score: UncertaintyScore,
 }
 

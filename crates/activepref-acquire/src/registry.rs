@@ -28,6 +28,7 @@ pub struct ScoreParams {
 pub struct GumbelParams {
     /// Inverse temperature β (Gumbel scale 1/β).
     pub beta: f64,
+    /// The score the Gumbel perturbation is added to (default BALD).
     pub score: UncertaintyScore,
 }
 
@@ -44,7 +45,9 @@ impl Default for GumbelParams {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PowerParams {
+    /// Inverse temperature β: picks are `∝ score^β` (default 1).
     pub beta: f64,
+    /// The score raised to the power β (default BALD).
     pub score: UncertaintyScore,
     /// `{ initial_beta: 0.25, start_round: 0, rounds: N }`: β climbs linearly to `beta`.
     pub annealing: Option<Annealing>,
@@ -64,7 +67,9 @@ impl Default for PowerParams {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GroupParams {
+    /// Candidates per group; the best of each group by `score` goes on (default 16).
     pub group_size: usize,
+    /// The score that ranks each group (default BALD).
     pub score: UncertaintyScore,
 }
 
@@ -83,36 +88,48 @@ impl Default for GroupParams {
 #[serde(tag = "policy", rename_all = "snake_case", deny_unknown_fields)]
 #[strum(serialize_all = "snake_case")]
 pub enum PolicySpec {
+    /// Uniform random sampling ([`RandomSampling`]).
     #[strum(message = "uniform sampling of the batch without replacement")]
     Random {},
+    /// The "full dataset" upper bound ([`FullDataset`]).
     #[strum(
         message = "the Full Dataset upper bound: one model trained on the whole pool, reported at every round (its label-saving row is meaningless)"
     )]
     FullDataset {},
+    /// Top-B by BALD, the paper's BALD baseline ([`TopScore`]).
     #[strum(
         message = "top-B by BALD, H[p̄] − mean_m H[p_m] (the paper's BALD baseline; = rank with score bald)"
     )]
     Bald {},
+    /// Top-B by a chosen score ([`TopScore`]).
     #[strum(message = "top-B by the chosen score")]
     Rank(ScoreParams),
+    /// Sampling without replacement `∝ score` ([`ProportionalSampling`]).
     #[strum(message = "sampling without replacement with probability ∝ score")]
     Sample(ScoreParams),
+    /// SoftmaxBALD: Gumbel top-k, `∝ exp(β · score)` ([`GumbelTopK`]).
     #[strum(message = "top-B of score + Gumbel(0, 1/beta): ∝ exp(beta·score) (Kirsch et al. 2023)")]
     SoftmaxBald(GumbelParams),
+    /// PowerBALD: Gumbel top-k, `∝ score^β` ([`GumbelTopK`]).
     #[strum(
         message = "top-B of log(score + 1e-5) + Gumbel(0, 1/beta): ∝ score^beta, optional annealing of beta"
     )]
     PowerBald(PowerParams),
+    /// SoftRankBALD: Gumbel top-k, `∝ rank^−β` ([`GumbelTopK`]).
     #[strum(message = "top-B of log(1/rank + 1e-5) + Gumbel(0, 1/beta): ∝ rank^−beta")]
     SoftrankBald(GumbelParams),
+    /// Shuffle into groups, keep each group's best, then B winners uniformly ([`SampleThenRank`]).
     #[strum(message = "shuffle, best of each group of group_size, then B of the winners uniformly")]
     SampleThenRank(GroupParams),
+    /// Top-B by score with at most one comparison per prompt ([`ClusteredRank`]).
     #[strum(message = "top-B by score with at most one comparison per prompt")]
     ClusteredRank(ScoreParams),
+    /// BAL-PM (Melo et al., NeurIPS 2024) and its ablations ([`BalPm`]).
     #[strum(
         message = "BAL-PM: greedy u + beta·(log(2 r_k + eps) − ψ(n + 1)/d_tilde), counts updated within the batch; ablations: estimator kl, no_uncertainty, entropy_minimizer, normalize_entropy, score"
     )]
     Balpm(BalPmConfig),
+    /// BatchBALD: greedy joint mutual information ([`BatchBald`]).
     #[strum(
         message = "BatchBALD: greedy joint mutual information of the batch's labels with the ensemble member"
     )]
@@ -154,6 +171,7 @@ impl PolicySpec {
         }
     }
 
+    /// The policy object that [`PoolPolicy::select`]s batches with these parameters.
     pub fn build(&self) -> Box<dyn PoolPolicy> {
         match self {
             PolicySpec::Random {} => Box::new(RandomSampling),
@@ -186,7 +204,14 @@ impl PolicySpec {
         }
     }
 
-    /// Checks parameters against the pool size; the error is `(parameter, message)`.
+    /// Checks parameters against the pool size.
+    ///
+    /// # Errors
+    ///
+    /// A [`FieldError`] naming the parameter: a Gumbel rule's `beta` not finite and `> 0`,
+    /// `annealing.initial_beta` not finite and `> 0`, `group_size` outside `1..=pool_size`,
+    /// BatchBALD's `max_configurations` outside `2..=2²⁴`, or BAL-PM's `k` 0 or above `pool_size`,
+    /// `beta` not finite, `d_tilde` or `eps` not finite and `> 0`.
     pub fn validate(&self, pool_size: usize) -> Result<(), FieldError> {
         let bad = |f: &str, m: String| Err(FieldError::new(f, m));
         let positive_beta = |beta: f64| -> Result<(), FieldError> {

@@ -15,6 +15,7 @@ use crate::{AcquireError, PoolPolicy, PoolState};
 /// when fewer than B candidates have a positive score, the rest of the batch is uniform).
 #[derive(Clone, Debug, Default)]
 pub struct ProportionalSampling {
+    /// The score to sample by (default BALD).
     pub score: UncertaintyScore,
 }
 
@@ -108,13 +109,21 @@ pub enum GumbelRule {
 /// A Gumbel-top-B policy (Kirsch et al. 2023, "Stochastic batch acquisition").
 #[derive(Clone, Debug)]
 pub struct GumbelTopK {
+    /// How the score is turned into the perturbed key.
     pub rule: GumbelRule,
+    /// Inverse temperature β (Gumbel scale `1/β`); with annealing, the final β.
     pub beta: f64,
+    /// The score the rule perturbs.
     pub score: UncertaintyScore,
 }
 
 impl GumbelTopK {
     /// The perturbed scores for one round, before the top-B cut.
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError::Rule`] when the round's β gives no valid Gumbel scale (β not finite and
+    /// `> 0`).
     pub fn perturbed(
         &self,
         scores: &[f64],
@@ -170,7 +179,9 @@ impl PoolPolicy for GumbelTopK {
 /// (the reference would return a short batch).
 #[derive(Clone, Debug)]
 pub struct SampleThenRank {
+    /// Candidates per group (values below 1 count as 1).
     pub group_size: usize,
+    /// The score that ranks each group.
     pub score: UncertaintyScore,
 }
 
@@ -222,6 +233,7 @@ impl PoolPolicy for SampleThenRank {
 /// than B, the batch is completed by rank (the reference would return a short batch).
 #[derive(Clone, Debug, Default)]
 pub struct ClusteredRank {
+    /// The score to rank by.
     pub score: UncertaintyScore,
 }
 

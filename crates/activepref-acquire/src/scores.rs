@@ -72,9 +72,13 @@ pub enum UncertaintyScore {
 /// labelled comparisons (split into chosen and rejected) and of the candidates.
 #[derive(Clone, Copy, Debug)]
 pub struct LatentRewardInputs<'a> {
+    /// Ensemble-mean reward of the chosen side of every labelled comparison.
     pub labelled_chosen: &'a [f64],
+    /// Ensemble-mean reward of the rejected side of every labelled comparison (same length).
     pub labelled_rejected: &'a [f64],
+    /// Ensemble-mean reward of side A of every candidate.
     pub candidate_a: &'a [f64],
+    /// Ensemble-mean reward of side B of every candidate (same length as `candidate_a`).
     pub candidate_b: &'a [f64],
     /// Which side of each candidate is preferred: given only for the reference form.
     pub candidate_a_preferred: Option<&'a [bool]>,
@@ -105,6 +109,12 @@ fn two_sided_tail(r: f64, (mean, sd): (f64, f64)) -> f64 {
 /// `a = min(Φ(r), 1 − Φ(r))` under the Gaussians fitted to the labelled chosen and rejected
 /// rewards. Label-free (default): `−½[(a_c(r_A) + a_r(r_B)) + (a_c(r_B) + a_r(r_A))]`; with
 /// `candidate_a_preferred` (the reference's form), the preferred side is scored as chosen.
+///
+/// # Errors
+///
+/// [`AcquireError::MissingInput`] when either labelled side is empty; [`AcquireError::ScoreLength`]
+/// when the candidate slices differ in length; [`AcquireError::NonFiniteScore`] for a NaN or
+/// infinite reward (its index counts through all four slices in order).
 pub fn latent_reward_uncertainty(x: &LatentRewardInputs<'_>) -> Result<Vec<f64>, AcquireError> {
     let missing = |what| AcquireError::MissingInput {
         policy: "score latent_reward",
@@ -188,6 +198,11 @@ impl UncertaintyScore {
 
     /// The imported score of each candidate (`imported` of the whole split, `candidates` its
     /// rows), negated for [`UncertaintyScore::ImportedLow`].
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError::MissingInput`] when `imported` is `None`; [`AcquireError::NonFiniteScore`]
+    /// or [`AcquireError::IndexOutOfRange`] for a candidate whose score is not finite or missing.
     pub fn from_imported(
         self,
         imported: Option<&[f64]>,
@@ -215,7 +230,13 @@ impl UncertaintyScore {
             .collect()
     }
 
-    /// The score of every row of `pred`.
+    /// The score of every row of `pred` (nats for the entropies and BALD; `Random` draws `U[0, 1)`
+    /// from `rng`).
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError::MissingInput`] for the imported and latent-reward scores, which need inputs
+    /// only the loop has ([`Self::from_imported`], [`latent_reward_uncertainty`]).
     pub fn compute(
         self,
         pred: &EnsemblePrediction,

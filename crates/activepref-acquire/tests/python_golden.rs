@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use activepref_acquire::{
     CandidateScores, PairMode, PairPolicySpec, PolicySpec, PoolState, PromptKnnIndex, index_k_for,
 };
-use activepref_core::seeds::{Stream, rng_for};
+use activepref_core::seeds::{Stream, policy_draw, rng_for};
 use activepref_core::{EnsemblePrediction, FeatureMatrix, PromptFeatures};
 use rand::RngExt;
 use rand::seq::SliceRandom;
@@ -87,7 +87,7 @@ fn pool_picks(spec: &PolicySpec, p: &Value, indexed: bool) -> Vec<usize> {
         .collect();
     let pred = EnsemblePrediction::from_logits(MEMBERS, unlabelled.len(), gathered);
     let policy = spec.build();
-    let mut score_rng = rng_for(SEED, Stream::Policy, &[ROUND as u64, 1]);
+    let mut score_rng = rng_for(SEED, Stream::Policy, &[ROUND as u64, policy_draw::SCORE]);
     let uncertainty = policy.score().compute(&pred, &mut score_rng).unwrap();
     let index = match spec {
         PolicySpec::Balpm(c) if indexed => Some(PromptKnnIndex::build(

@@ -8,24 +8,44 @@ use crate::{FeatureMatrix, PromptFeatures};
 /// Why a benchmark's splits do not fit together.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BenchmarkError {
+    /// A part of split `split` does not have one row per comparison.
     #[error("split `{split}`: {part} has {rows} rows but there are {labels} labels")]
     RowCount {
+        /// The split's name (`pool`, `validation`, `test`, `ood`).
         split: String,
+        /// The part that is off: `pair_a`, `pair_b`, `prompt`, `prompt_id` or `score`.
         part: &'static str,
+        /// Rows (entries) that part has.
         rows: usize,
+        /// Comparisons in the split (the length of `a_preferred`).
         labels: usize,
     },
+    /// The two pair-feature matrices of a split differ in width.
     #[error("split `{split}`: pair_a has dimension {a} but pair_b has {b}")]
-    PairWidths { split: String, a: usize, b: usize },
+    PairWidths {
+        /// The split's name.
+        split: String,
+        /// Width (columns) of `pair_a`.
+        a: usize,
+        /// Width (columns) of `pair_b`.
+        b: usize,
+    },
+    /// A split other than `ood` has no comparisons.
     #[error("split `{split}` of benchmark `{benchmark}` is empty")]
     EmptySplit {
+        /// The empty split's name.
         split: &'static str,
+        /// The benchmark's name.
         benchmark: String,
     },
+    /// A split's pair features are not as wide as the pool's.
     #[error("split `{split}` has pair dimension {dim}, pool has {pool}")]
     SplitWidth {
+        /// The split's name.
         split: &'static str,
+        /// Width (columns) of the split's pair features.
         dim: usize,
+        /// Width (columns) of the pool's pair features.
         pool: usize,
     },
 }
@@ -37,10 +57,16 @@ pub enum BenchmarkError {
 /// oracle label. Comparisons that share a prompt share `prompt_id` and have bit-identical prompt rows.
 #[derive(Clone, Debug)]
 pub struct PoolSplit {
+    /// `n × pair_dim` joint (prompt, response A) features, one row per comparison.
     pub pair_a: FeatureMatrix,
+    /// `n × pair_dim` joint (prompt, response B) features, one row per comparison.
     pub pair_b: FeatureMatrix,
+    /// `n × prompt_dim` prompt-only features (each distinct prompt stored once), used by BAL-PM's
+    /// entropy term.
     pub prompt: PromptFeatures,
+    /// The prompt of each comparison (`n` entries); comparisons with the same id share a prompt row.
     pub prompt_id: Vec<u32>,
+    /// The label of each comparison (`n` entries): `true` when response A is preferred.
     pub a_preferred: Vec<bool>,
     /// A per-comparison score imported next to the features (`score.safetensors`), e.g. the
     /// summed token entropy of both responses under an LLM, for the perplexity baselines
@@ -49,15 +75,25 @@ pub struct PoolSplit {
 }
 
 impl PoolSplit {
+    /// The number of comparisons `n`.
     pub fn len(&self) -> usize {
         self.a_preferred.len()
     }
 
+    /// `true` when the split has no comparisons.
     pub fn is_empty(&self) -> bool {
         self.a_preferred.is_empty()
     }
 
     /// Checks that every part has one row per comparison and that pair features agree in width.
+    ///
+    /// `name` is the split's name, used in the error.
+    ///
+    /// # Errors
+    ///
+    /// [`BenchmarkError::RowCount`] when `pair_a`, `pair_b`, `prompt`, `prompt_id` or `score` does
+    /// not have one row per label; [`BenchmarkError::PairWidths`] when `pair_a` and `pair_b` differ
+    /// in width.
     pub fn validate(&self, name: &str) -> Result<(), BenchmarkError> {
         let n = self.len();
         let parts = [
@@ -88,6 +124,10 @@ impl PoolSplit {
     }
 
     /// The comparisons at `idx`, in that order.
+    ///
+    /// # Panics
+    ///
+    /// If an index is `>= self.len()`.
     pub fn subset(&self, idx: &[usize]) -> PoolSplit {
         PoolSplit {
             pair_a: self.pair_a.gather(idx),
@@ -108,18 +148,32 @@ impl PoolSplit {
 /// `ood` (out-of-distribution test).
 #[derive(Clone, Debug)]
 pub struct PoolBenchmark {
+    /// The benchmark's name (e.g. `tldr`), used in errors, logs and result paths.
     pub name: String,
+    /// The unlabelled pool that acquisition draws from.
     pub pool: PoolSplit,
+    /// Validation comparisons, used for early stopping.
     pub validation: PoolSplit,
+    /// In-distribution test comparisons.
     pub test: PoolSplit,
+    /// Out-of-distribution test comparisons; empty for datasets without one (HH-RLHF).
     pub ood: PoolSplit,
 }
 
 impl PoolBenchmark {
+    /// Width (columns) of the pair features, taken from the pool's `pair_a`.
     pub fn pair_dim(&self) -> usize {
         self.pool.pair_a.dim()
     }
 
+    /// Checks every split ([`PoolSplit::validate`]), that no split but `ood` is empty, and that every
+    /// split's pair features are as wide as the pool's.
+    ///
+    /// # Errors
+    ///
+    /// Any error of [`PoolSplit::validate`]; [`BenchmarkError::EmptySplit`] when `pool`, `validation`
+    /// or `test` is empty; [`BenchmarkError::SplitWidth`] when a split's pair width differs from the
+    /// pool's.
     pub fn validate(&self) -> Result<(), BenchmarkError> {
         for (name, split) in self.splits() {
             split.validate(name)?;
@@ -142,6 +196,7 @@ impl PoolBenchmark {
         Ok(())
     }
 
+    /// The four splits with their names, in the order `pool`, `validation`, `test`, `ood`.
     pub fn splits(&self) -> [(&'static str, &PoolSplit); 4] {
         [
             ("pool", &self.pool),
@@ -171,6 +226,7 @@ impl fmt::Display for PoolBenchmark {
 /// One prompt with its candidate responses.
 #[derive(Clone, Debug)]
 pub struct PromptCandidates {
+    /// The prompt's id, unique within the benchmark.
     pub prompt_id: u32,
     /// `n x d` joint (prompt, response) features.
     pub features: FeatureMatrix,
@@ -187,17 +243,24 @@ pub struct PromptCandidates {
 /// The prompt and responses behind a [`PromptCandidates`], and the model of each response.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CandidateTexts {
+    /// The prompt text.
     pub prompt: String,
+    /// The text of each candidate response (`n` entries, the rows of `features`).
     pub responses: Vec<String>,
+    /// The model that wrote each response (`n` entries).
     pub models: Vec<String>,
 }
 
 /// The stream of prompts to acquire pairs from, and the prompts for validation and evaluation.
 #[derive(Clone, Debug)]
 pub struct PairBenchmark {
+    /// The benchmark's name, used in errors, logs and result paths.
     pub name: String,
+    /// The prompts the pair loop acquires from, in stream order.
     pub stream: Vec<PromptCandidates>,
+    /// Prompts whose judged pairs are the validation set of a from-scratch refit (early stopping).
     pub validation: Vec<PromptCandidates>,
+    /// Held-out prompts whose judged pairs evaluate the reward model after each round.
     pub heldout: Vec<PromptCandidates>,
 }
 

@@ -10,12 +10,15 @@
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
 pub struct FieldError {
+    /// Dotted path of the offending field relative to the checked section (`batch_size`,
+    /// `policies.balpm.k`); empty for the section itself.
     pub field: String,
     /// What is wrong and, where there is one, how to fix it.
     pub message: String,
 }
 
 impl FieldError {
+    /// An error for `field` (a dotted path) with `message` (what is wrong, how to fix it).
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             field: field.into(),

@@ -14,18 +14,46 @@ pub struct FeatureMatrix {
 /// Why a [`FeatureMatrix`] could not be built.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FeatureError {
+    /// The buffer's length is not `rows × dim`.
     #[error("feature buffer holds {len} values, which is not rows x dim = {rows} x {dim}")]
-    Shape { rows: usize, dim: usize, len: usize },
+    Shape {
+        /// Rows asked for.
+        rows: usize,
+        /// Columns asked for.
+        dim: usize,
+        /// Values the buffer holds.
+        len: usize,
+    },
+    /// A value is NaN or infinite.
     #[error(
         "feature value at row {row} (0-based), column {col} is {value} (NaN and infinity are not allowed)"
     )]
-    NonFinite { row: usize, col: usize, value: f32 },
+    NonFinite {
+        /// 0-based row of the value.
+        row: usize,
+        /// 0-based column of the value.
+        col: usize,
+        /// The value itself.
+        value: f32,
+    },
+    /// A row index points past the end of the table.
     #[error("row index {row} is out of range for a table of {rows} rows")]
-    RowOutOfRange { row: usize, rows: usize },
+    RowOutOfRange {
+        /// The offending row index.
+        row: usize,
+        /// Rows the table has.
+        rows: usize,
+    },
 }
 
 impl FeatureMatrix {
-    /// Builds a matrix, rejecting a wrong length and any NaN or infinite value.
+    /// Builds a `rows × dim` matrix from row-major `data`, rejecting a wrong length and any NaN or
+    /// infinite value.
+    ///
+    /// # Errors
+    ///
+    /// [`FeatureError::Shape`] when `data.len() != rows * dim`; [`FeatureError::NonFinite`] at the
+    /// first NaN or infinite value.
     pub fn new(rows: usize, dim: usize, data: Vec<f32>) -> Result<Self, FeatureError> {
         if data.len() != rows * dim {
             return Err(FeatureError::Shape {
@@ -49,7 +77,12 @@ impl FeatureMatrix {
         Ok(Self { rows, dim, data })
     }
 
-    /// Builds a matrix from equally long rows.
+    /// Builds a matrix from equally long rows (`rows.len() × rows[0].len()`; `0 × 0` when empty).
+    ///
+    /// # Errors
+    ///
+    /// [`FeatureError::Shape`] when a row's length differs from the first row's;
+    /// [`FeatureError::NonFinite`] at the first NaN or infinite value.
     pub fn from_rows(rows: &[Vec<f32>]) -> Result<Self, FeatureError> {
         let dim = rows.first().map_or(0, Vec::len);
         let mut data = Vec::with_capacity(rows.len() * dim);
@@ -66,23 +99,35 @@ impl FeatureMatrix {
         Self::new(rows.len(), dim, data)
     }
 
+    /// Number of rows.
     pub fn rows(&self) -> usize {
         self.rows
     }
 
+    /// Number of columns (the feature width).
     pub fn dim(&self) -> usize {
         self.dim
     }
 
+    /// Row `i` (`dim` values).
+    ///
+    /// # Panics
+    ///
+    /// If `i >= self.rows()`.
     pub fn row(&self, i: usize) -> &[f32] {
         &self.data[i * self.dim..(i + 1) * self.dim]
     }
 
+    /// All values, row-major (`rows × dim`).
     pub fn as_slice(&self) -> &[f32] {
         &self.data
     }
 
-    /// The rows at `idx`, in that order, as a new matrix.
+    /// The rows at `idx`, in that order, as a new `idx.len() × dim` matrix.
+    ///
+    /// # Panics
+    ///
+    /// If an index is `>= self.rows()`.
     pub fn gather(&self, idx: &[usize]) -> FeatureMatrix {
         let mut data = Vec::with_capacity(idx.len() * self.dim);
         for &i in idx {
@@ -124,7 +169,12 @@ impl PromptFeatures {
         Self::from_table(m, &all).expect("row indices within the matrix")
     }
 
-    /// Comparison `i` uses row `row_of[i]` of `table`; bit-identical table rows are merged.
+    /// Comparison `i` uses row `row_of[i]` of `table`; bit-identical table rows are merged and
+    /// unused ones dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`FeatureError::RowOutOfRange`] when an entry of `row_of` is `>= table.rows()`.
     pub fn from_table(table: &FeatureMatrix, row_of: &[u32]) -> Result<Self, FeatureError> {
         if let Some(&r) = row_of.iter().find(|&&r| r as usize >= table.rows()) {
             return Err(FeatureError::RowOutOfRange {
@@ -175,6 +225,10 @@ impl PromptFeatures {
 
     /// Like [`Self::from_table`], taking ownership: when every table row is used and no two are
     /// bit-identical, the table is kept as it is (no copy); otherwise it is deduplicated.
+    ///
+    /// # Errors
+    ///
+    /// [`FeatureError::RowOutOfRange`] when an entry of `row_of` is `>= table.rows()`.
     pub fn from_owned_table(table: FeatureMatrix, row_of: Vec<u32>) -> Result<Self, FeatureError> {
         let mut used = vec![false; table.rows()];
         for &r in &row_of {
@@ -232,11 +286,16 @@ impl PromptFeatures {
         self.row_of.len()
     }
 
+    /// Width (columns) of each prompt vector.
     pub fn dim(&self) -> usize {
         self.table.dim()
     }
 
-    /// The prompt vector of comparison `i`.
+    /// The prompt vector of comparison `i` (`dim` values).
+    ///
+    /// # Panics
+    ///
+    /// If `i >= self.rows()`.
     pub fn row(&self, i: usize) -> &[f32] {
         self.table.row(self.row_of[i] as usize)
     }
@@ -247,11 +306,19 @@ impl PromptFeatures {
     }
 
     /// The table row of comparison `i`.
+    ///
+    /// # Panics
+    ///
+    /// If `i >= self.rows()`.
     pub fn table_row(&self, i: usize) -> usize {
         self.row_of[i] as usize
     }
 
     /// The comparisons at `idx`, in that order, sharing this table.
+    ///
+    /// # Panics
+    ///
+    /// If an index is `>= self.rows()`.
     pub fn gather(&self, idx: &[usize]) -> PromptFeatures {
         Self {
             table: Arc::clone(&self.table),
@@ -259,7 +326,11 @@ impl PromptFeatures {
         }
     }
 
-    /// The prompt vectors of the comparisons at `idx` as a dense matrix (a copy).
+    /// The prompt vectors of the comparisons at `idx` as a dense `idx.len() × dim` matrix (a copy).
+    ///
+    /// # Panics
+    ///
+    /// If an index is `>= self.rows()`.
     pub fn to_matrix(&self, idx: &[usize]) -> FeatureMatrix {
         let mut data = Vec::with_capacity(idx.len() * self.dim());
         for &i in idx {

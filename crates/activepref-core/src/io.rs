@@ -50,6 +50,11 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
 /// Writes `path` so that a reader (or a run killed half-way) never sees half a file: `write` fills
 /// a temporary file beside it, which is flushed, synced to disk and then renamed over `path`.
 /// On an error the temporary file is removed and `path` is left as it was.
+///
+/// # Errors
+///
+/// Any I/O error of creating, writing (including `write`'s own), syncing or renaming the temporary
+/// file.
 pub fn write_atomic(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
@@ -80,6 +85,10 @@ pub fn describe(error: &io::Error) -> String {
 }
 
 /// [`write_atomic`] of a byte buffer.
+///
+/// # Errors
+///
+/// As [`write_atomic`]: any I/O error of creating, writing, syncing or renaming the file.
 pub fn write_atomic_bytes(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_atomic(path, |w| w.write_all(bytes))
 }

@@ -17,6 +17,8 @@
 //! Loaders, the feature store and hub downloads live in `activepref-data`; models in
 //! `activepref-model`.
 
+#![warn(missing_docs)]
+
 pub mod benchmark;
 pub mod error;
 pub mod features;

@@ -35,6 +35,44 @@ fn binary_entropy(p: f64) -> f64 {
 
 /// Per-member logits `Δ_m(i) = r_m(A_i) − r_m(B_i)` of `E` members on `N` comparisons, and what
 /// acquisition derives from them. `p_m(i) = σ(Δ_m(i))` is the member's `P(A ≻ B)`.
+///
+/// Logits are stored member-major (`[members][rows]`, flattened) in f64; every entropy and BALD
+/// figure is in nats. Row and member indices passed to the accessors must be in range, or they
+/// panic.
+///
+/// # Example
+///
+/// Two members that disagree (`p = 0.9` and `p = 0.1`) on comparison 0 and agree (`p = 0.9`) on
+/// comparison 1:
+///
+/// ```
+/// use activepref_core::EnsemblePrediction;
+///
+/// let logit = |p: f64| (p / (1.0 - p)).ln();
+/// // Member-major: member 0's two logits, then member 1's.
+/// let pred = EnsemblePrediction::from_logits(2, 2, vec![logit(0.9), logit(0.9), logit(0.1), logit(0.9)]);
+/// assert_eq!((pred.members(), pred.rows()), (2, 2));
+/// assert!((pred.member_prob(1, 0) - 0.1).abs() < 1e-12);
+///
+/// // Comparison 0: p̄ = 0.5, so the predictive entropy is ln 2 = 0.693147 nats; each member has
+/// // H(0.9) = −0.9 ln 0.9 − 0.1 ln 0.1 = 0.325083 nats; BALD = 0.693147 − 0.325083 = 0.368064.
+/// assert!((pred.mean_prob(0) - 0.5).abs() < 1e-12);
+/// assert!((pred.predictive_entropy(0) - 2f64.ln()).abs() < 1e-12);
+/// assert!((pred.expected_entropy(0) - 0.325083).abs() < 1e-6);
+/// assert!((pred.bald(0) - 0.368064).abs() < 1e-6);
+/// // Variance of (0.9, 0.1) around 0.5: (0.4² + 0.4²) / 2 = 0.16.
+/// assert!((pred.variance(0) - 0.16).abs() < 1e-12);
+///
+/// // Comparison 1: the members agree, so there is no epistemic uncertainty.
+/// assert!(pred.bald(1).abs() < 1e-12);
+///
+/// // Both labels "A preferred": p̄(chosen) = 0.5 and 0.9, so the log-likelihood is
+/// // (ln 0.5 + ln 0.9) / 2 = −0.399254, accuracy 1 (0.5 counts as correct), Brier (0.25 + 0.01) / 2.
+/// let m = pred.metrics(&[true, true]);
+/// assert!((m.log_likelihood + 0.399254).abs() < 1e-6);
+/// assert_eq!(m.accuracy, 1.0);
+/// assert!((m.brier - 0.13).abs() < 1e-12);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct EnsemblePrediction {
     members: usize,
@@ -55,7 +93,13 @@ pub struct EvalMetrics {
 }
 
 impl EnsemblePrediction {
-    /// From per-member rewards of the A and B sides (`rewards_a[m][i]`).
+    /// From per-member rewards of the A and B sides (`rewards_a[m][i]`, `[members][rows]`):
+    /// `Δ_m(i) = rewards_a[m][i] − rewards_b[m][i]`.
+    ///
+    /// # Panics
+    ///
+    /// If the two sides have different member counts, or a member's vectors differ in length from
+    /// member 0's.
     pub fn from_rewards(rewards_a: &[Vec<f32>], rewards_b: &[Vec<f32>]) -> Self {
         assert_eq!(
             rewards_a.len(),
@@ -79,7 +123,11 @@ impl EnsemblePrediction {
         }
     }
 
-    /// From member-major logits directly (tests, other back-ends).
+    /// From member-major logits directly (`logits[m * rows + i]`; tests, other back-ends).
+    ///
+    /// # Panics
+    ///
+    /// If `logits.len() != members * rows`.
     pub fn from_logits(members: usize, rows: usize, logits: Vec<f64>) -> Self {
         assert_eq!(logits.len(), members * rows);
         Self {
@@ -89,10 +137,12 @@ impl EnsemblePrediction {
         }
     }
 
+    /// Number of ensemble members `E` (or MC-dropout realisations).
     pub fn members(&self) -> usize {
         self.members
     }
 
+    /// Number of comparisons `N`.
     pub fn rows(&self) -> usize {
         self.rows
     }
@@ -144,8 +194,12 @@ impl EnsemblePrediction {
         (0..self.rows).map(|i| self.bald(i)).collect()
     }
 
-    /// Mean over members and rows of the Bradley–Terry loss `−log σ(±Δ_m(i))` (sign by label):
+    /// Mean over members and rows of the Bradley–Terry loss `−log σ(±Δ_m(i))` (sign by label, nats):
     /// for one member, the validation loss used for early stopping.
+    ///
+    /// # Panics
+    ///
+    /// If `a_preferred.len() != self.rows()`.
     pub fn mean_member_nll(&self, a_preferred: &[bool]) -> f64 {
         assert_eq!(a_preferred.len(), self.rows);
         let mut total = 0.0f64;
@@ -158,7 +212,11 @@ impl EnsemblePrediction {
         total / (self.members * self.rows).max(1) as f64
     }
 
-    /// Metrics of the ensemble mean against `a_preferred` labels.
+    /// Metrics of the ensemble mean against `a_preferred` labels (all NaN when there are no rows).
+    ///
+    /// # Panics
+    ///
+    /// If `a_preferred.len() != self.rows()`.
     pub fn metrics(&self, a_preferred: &[bool]) -> EvalMetrics {
         assert_eq!(a_preferred.len(), self.rows);
         if self.rows == 0 {

@@ -15,18 +15,23 @@ use serde::{Deserialize, Serialize};
 use crate::error::{DataError, DataResult};
 use crate::feature_store::{FeatureTable, table_path};
 use crate::text::{CandidatePool, ComparisonDataset, SplitRole, TextComparison};
-use activepref_core::seeds::{Stream, rng_for};
+use activepref_core::seeds::{Stream, data_draw, rng_for};
 use activepref_core::{CandidateTexts, FeatureMatrix, PoolBenchmark, PoolSplit, PromptFeatures};
 use activepref_core::{PairBenchmark, PromptCandidates};
 
 /// Moves whole prompts from the pool into validation / test / OOD, by fractions of the distinct
-/// pool prompts, with a seeded shuffle (`rng_for(seed, Data, [7])`).
+/// pool prompts, with a seeded shuffle (stream `[seed, Data, data_draw::RESPLIT]`, see
+/// [`activepref_core::seeds`]).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Resplit {
+    /// Fraction of distinct pool prompts moved to validation, in `[0, 1)` (default 0.15).
     pub validation: f64,
+    /// Fraction moved to test, in `[0, 1)` (default 0.25).
     pub test: f64,
+    /// Fraction moved to OOD, in `[0, 1)` (default 0).
     pub ood: f64,
+    /// Seed of the shuffle of distinct prompts (default 0).
     pub seed: u64,
 }
 
@@ -42,6 +47,12 @@ impl Default for Resplit {
 }
 
 impl Resplit {
+    /// Checks the fractions.
+    ///
+    /// # Errors
+    ///
+    /// A [`FieldError`] on a fraction outside `[0, 1)`, or on `validation` when the three fractions
+    /// sum to 1 or more (no prompt would stay in the pool).
     pub fn validate(&self) -> Result<(), FieldError> {
         for (f, v) in [
             ("validation", self.validation),
@@ -69,7 +80,7 @@ impl Resplit {
         let mut prompts: Vec<u32> = pool.prompt_id.clone();
         prompts.sort_unstable();
         prompts.dedup();
-        prompts.shuffle(&mut rng_for(self.seed, Stream::Data, &[7]));
+        prompts.shuffle(&mut rng_for(self.seed, Stream::Data, &[data_draw::RESPLIT]));
         let n = prompts.len() as f64;
         let n_val = (n * self.validation).round() as usize;
         let n_test = (n * self.test).round() as usize;
@@ -217,12 +228,21 @@ fn split_with_features(
 
 /// The result of [`pool_benchmark`]: the benchmark and how many records each split dropped.
 pub struct Assembled {
+    /// The joined benchmark.
     pub benchmark: PoolBenchmark,
+    /// Records each split dropped for lack of features (`missing_features: drop`).
     pub dropped: Vec<(SplitRole, usize)>,
 }
 
 /// Joins `ds` with the feature store at `store`. Splits the dataset lacks stay empty unless
 /// `resplit` carves them from the pool.
+///
+/// # Errors
+///
+/// A [`DataError`] when a split's `pair_a`, `pair_b` (or the pool's `prompt`) table is missing
+/// or malformed, a record has no features under `missing_features: error`, splits differ in
+/// pair dimension, a `score` table has more than one column, the dataset has no comparisons, or
+/// `resplit` would move prompts into a split the dataset already has.
 pub fn pool_benchmark(
     name: &str,
     ds: &ComparisonDataset,
@@ -302,8 +322,11 @@ pub fn pool_benchmark(
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PromptSplit {
+    /// Prompts held out for the validation set of from-scratch refits (default 80).
     pub validation_prompts: usize,
+    /// Prompts held out for the per-round evaluation (default 160).
     pub heldout_prompts: usize,
+    /// Seed of the prompt shuffle (default 0).
     pub seed: u64,
 }
 
@@ -323,7 +346,13 @@ pub fn candidate_id(prompt: usize, model: &str) -> String {
 }
 
 /// Joins a candidate pool with `<store>/candidates/responses.safetensors` and splits its prompts
-/// (seeded shuffle, `rng_for(seed, Data, [8])`) into stream / validation / held-out.
+/// (seeded shuffle, stream `[seed, Data, data_draw::PAIR_SPLIT]`) into stream / validation /
+/// held-out.
+///
+/// # Errors
+///
+/// A [`DataError`] when the feature table is missing or malformed or lacks a candidate, a prompt
+/// has fewer than 2 candidates, or `validation_prompts + heldout_prompts` leaves no stream prompt.
 pub fn pair_benchmark(
     name: &str,
     pool: &CandidatePool,
@@ -371,7 +400,11 @@ pub fn pair_benchmark(
         ));
     }
     let mut order: Vec<usize> = (0..n).collect();
-    order.shuffle(&mut rng_for(split.seed, Stream::Data, &[8]));
+    order.shuffle(&mut rng_for(
+        split.seed,
+        Stream::Data,
+        &[data_draw::PAIR_SPLIT],
+    ));
     let mut slots: Vec<Option<PromptCandidates>> = all.into_iter().map(Some).collect();
     let mut take = |range: std::ops::Range<usize>| -> Vec<PromptCandidates> {
         order[range]

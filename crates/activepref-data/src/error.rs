@@ -9,10 +9,15 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{}{}{}: {}{}", .file.display(), row_part(.row), field_part(.field), one_line(.message), hint_part(.hint))]
 pub struct DataError {
+    /// The file the error is about.
     pub file: PathBuf,
+    /// 0-based record index within the file, when the error is about one record.
     pub row: Option<usize>,
+    /// The field (column or JSON key), when the error is about one.
     pub field: Option<String>,
+    /// What is wrong.
     pub message: String,
+    /// How to fix it, when there is a known fix.
     pub hint: Option<String>,
 }
 
@@ -88,4 +93,5 @@ pub fn hint_part(hint: &Option<String>) -> String {
     hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default()
 }
 
+/// The result of every loader.
 pub type DataResult<T> = Result<T, DataError>;

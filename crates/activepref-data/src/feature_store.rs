@@ -23,6 +23,7 @@ use crate::error::{DataError, DataResult};
 use crate::io::{column, read_table};
 use activepref_core::FeatureMatrix;
 
+/// The `format` tag in every feature file's metadata; files with another tag are refused.
 pub const FORMAT: &str = "activepref.features.v1";
 const META_KEY: &str = "activepref";
 
@@ -47,6 +48,10 @@ pub struct FeatureTable {
 impl FeatureTable {
     /// Pairs ids with rows; `origin` names the file for messages. Duplicate ids and a row-count
     /// mismatch are errors.
+    ///
+    /// # Errors
+    ///
+    /// A [`DataError`] when `ids.len() != matrix.rows()`, or at the second row of a duplicate id.
     pub fn new(ids: Vec<String>, matrix: FeatureMatrix, origin: &Path) -> DataResult<Self> {
         if ids.len() != matrix.rows() {
             return Err(DataError::file(
@@ -68,32 +73,46 @@ impl FeatureTable {
         Ok(Self { ids, matrix, index })
     }
 
+    /// The row ids, in row order (`rows` entries).
     pub fn ids(&self) -> &[String] {
         &self.ids
     }
 
+    /// The `rows × dim` feature matrix.
     pub fn matrix(&self) -> &FeatureMatrix {
         &self.matrix
     }
 
+    /// Width (columns) of each feature row.
     pub fn dim(&self) -> usize {
         self.matrix.dim()
     }
 
+    /// Number of rows (ids).
     pub fn rows(&self) -> usize {
         self.matrix.rows()
     }
 
+    /// The row of `id`, if the table has it.
     pub fn row_of(&self, id: &str) -> Option<usize> {
         self.index.get(id).copied()
     }
 
-    /// The rows for `ids`, in that order. An id without features is an error naming `origin`.
+    /// The `ids.len() × dim` rows for `ids`, in that order. An id without features is an error
+    /// naming `origin`.
+    ///
+    /// # Errors
+    ///
+    /// A [`DataError`] on `origin` at the first id the table lacks.
     pub fn aligned(&self, ids: &[String], origin: &Path) -> DataResult<FeatureMatrix> {
         Ok(self.matrix.gather(&self.aligned_rows(ids, origin)?))
     }
 
     /// The table row of each of `ids`, in that order (an id without features is an error naming `origin`).
+    ///
+    /// # Errors
+    ///
+    /// A [`DataError`] on `origin` at the first id the table lacks.
     pub fn aligned_rows(&self, ids: &[String], origin: &Path) -> DataResult<Vec<usize>> {
         let mut rows = Vec::with_capacity(ids.len());
         for id in ids {
@@ -109,6 +128,11 @@ impl FeatureTable {
     }
 
     /// Writes the table atomically (a temporary file, then a rename).
+    ///
+    /// # Errors
+    ///
+    /// A [`DataError`] when the tensor cannot be serialised, the parent directory cannot be
+    /// created or the file cannot be written.
     pub fn save(&self, path: &Path) -> DataResult<()> {
         let shape = vec![self.rows(), self.dim()];
         let bytes: Vec<u8> = self
@@ -141,6 +165,12 @@ impl FeatureTable {
 
     /// Reads a table written by [`FeatureTable::save`] (or any safetensors file with a 2-D
     /// `features` tensor and the metadata above; F16/BF16/F64 are converted to f32).
+    ///
+    /// # Errors
+    ///
+    /// A [`DataError`] when the file cannot be read, is not safetensors, lacks the metadata or the
+    /// `features` tensor, has another `format` tag, a shape that disagrees with the metadata, an
+    /// unsupported dtype, a NaN or infinite value, or duplicate ids.
     pub fn load(path: &Path) -> DataResult<Self> {
         let bytes = std::fs::read(path).map_err(|e| {
             DataError::file(path, format!("cannot read: {e}"))
@@ -204,6 +234,12 @@ impl FeatureTable {
 
     /// Imports a 2-D `.npy` array (f32, f64 or f16, C order). Row `i` gets `ids[i]`, or `i` when no
     /// ids are given.
+    ///
+    /// # Errors
+    ///
+    /// A [`DataError`] when the file cannot be read, is not a valid `.npy`, is not 2-D, is
+    /// Fortran-ordered, has another dtype, holds a NaN or infinite value, or `ids` does not have
+    /// one id per row (or repeats one).
     pub fn import_npy(path: &Path, ids: Option<Vec<String>>) -> DataResult<Self> {
         let bytes =
             std::fs::read(path).map_err(|e| DataError::file(path, format!("cannot read: {e}")))?;
@@ -256,6 +292,10 @@ impl FeatureTable {
 }
 
 /// The values of a safetensors float tensor as f32 (F32, F16, BF16 or F64, little-endian).
+///
+/// # Errors
+///
+/// A message naming the dtype when it is not one of those four.
 pub fn decode_floats(dtype: Dtype, data: &[u8]) -> Result<Vec<f32>, String> {
     let chunks = |w: usize| data.chunks_exact(w);
     Ok(match dtype {
@@ -291,11 +331,19 @@ pub enum HubLayout {
 /// The tables of one imported hub file: `pair_a`/`pair_b` (chosen/rejected) for the pair layout,
 /// `prompt` for the prompt layout.
 pub struct HubImport {
+    /// `(table name, table)`: `pair_a` and `pair_b` for [`HubLayout::Pair`], `prompt` for
+    /// [`HubLayout::Prompt`].
     pub tables: Vec<(&'static str, FeatureTable)>,
 }
 
 /// Imports a BAL-PM hub feature file (CSV or parquet, possibly gzipped): column `id`, then the
 /// numbered feature columns `0, 1, …` in order. Values are read as f64 and stored as f32.
+///
+/// # Errors
+///
+/// A [`DataError`] when the file cannot be read, lacks `id` or a numbered column, has no
+/// feature columns (or an odd number for the pair layout), or holds a null, non-numeric, NaN or
+/// infinite value, or a duplicate id.
 pub fn import_balpm_hub(path: &Path, layout: HubLayout) -> DataResult<HubImport> {
     let df = read_table(path, None)?;
     let id_col = column(path, &df, "id")?;

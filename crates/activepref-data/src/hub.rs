@@ -16,10 +16,13 @@ use crate::error::{DataError, DataResult};
 pub struct HubDataset {
     /// The name on the command line.
     pub key: &'static str,
+    /// The Hugging Face dataset repository (`owner/name`).
     pub repo: &'static str,
+    /// The git revision fetched (a branch, tag or ref such as `refs/convert/parquet`).
     pub revision: &'static str,
     /// Only files whose path starts with this are fetched.
     pub prefix: &'static str,
+    /// One line on what the dataset holds and how to read it, shown to the user.
     pub about: &'static str,
 }
 
@@ -48,6 +51,7 @@ pub const DATASETS: [HubDataset; 3] = [
     },
 ];
 
+/// The known dataset named `key` on the command line, if any.
 pub fn dataset(key: &str) -> Option<&'static HubDataset> {
     DATASETS.iter().find(|d| d.key == key)
 }
@@ -111,6 +115,11 @@ pub fn cached_files(cache: &Cache, ds: &HubDataset) -> Vec<PathBuf> {
 }
 
 /// Fetches `ds` into `cache` (or, `offline`, finds it there) and returns its local files.
+///
+/// # Errors
+///
+/// A [`DataError`] when `offline` and the cache lacks the dataset, when the Hub cannot be reached
+/// or a file cannot be downloaded, or when the snapshot holds no data file under `ds.prefix`.
 pub fn fetch(cache: Cache, ds: &HubDataset, offline: bool) -> DataResult<Vec<PathBuf>> {
     let cache_dir = cache.path().clone();
     if offline {

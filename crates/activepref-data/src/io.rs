@@ -15,7 +15,9 @@ pub enum TableFormat {
     JsonLines,
     /// One JSON array of objects (`.json` files whose first byte is `[`).
     JsonArray,
+    /// Apache Parquet (`.parquet`, `.pq`).
     Parquet,
+    /// Comma-separated values with a header row (`.csv`).
     Csv,
     /// Arrow IPC file (`ARROW1` magic; `.arrow`, `.ipc`, `.feather`).
     ArrowFile,
@@ -24,6 +26,7 @@ pub enum TableFormat {
 }
 
 impl TableFormat {
+    /// The format's name as messages print it (`JSON lines`, `parquet`, …).
     pub fn name(self) -> &'static str {
         match self {
             TableFormat::JsonLines => "JSON lines",
@@ -37,6 +40,10 @@ impl TableFormat {
 }
 
 /// Reads a whole file, un-gzipping it when it is gzip (by magic bytes, whatever its name).
+///
+/// # Errors
+///
+/// A [`DataError`] when the file cannot be read or its gzip stream is corrupt or truncated.
 pub fn read_bytes(path: &Path) -> DataResult<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|e| {
         DataError::file(path, format!("cannot read: {e}"))
@@ -57,6 +64,10 @@ pub fn read_bytes(path: &Path) -> DataResult<Vec<u8>> {
 }
 
 /// Every file under `dir`, subdirectories included, sorted by path.
+///
+/// # Errors
+///
+/// A [`DataError`] when `dir` or a subdirectory cannot be listed.
 pub fn files_under(dir: &Path) -> DataResult<Vec<std::path::PathBuf>> {
     fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> DataResult<()> {
         let entries = std::fs::read_dir(dir)
@@ -77,6 +88,10 @@ pub fn files_under(dir: &Path) -> DataResult<Vec<std::path::PathBuf>> {
 }
 
 /// The format of `path`, from its extension (ignoring a trailing `.gz`) and, for `.json`, its first byte.
+///
+/// # Errors
+///
+/// A [`DataError`] for an unknown extension, or a `.json` file that starts with neither `[` nor `{`.
 pub fn detect_format(path: &Path, bytes: &[u8]) -> DataResult<TableFormat> {
     let name = path
         .file_name()
@@ -108,6 +123,11 @@ pub fn detect_format(path: &Path, bytes: &[u8]) -> DataResult<TableFormat> {
 
 /// Reads `path` into a data frame. With `schema`, JSON is parsed against it (fields not in the
 /// schema are ignored); parquet and CSV keep their own types and are checked column by column.
+///
+/// # Errors
+///
+/// A [`DataError`] when the file cannot be read, its format is unknown, or it does not parse
+/// (naming the row and field where that can be found).
 pub fn read_table(path: &Path, schema: Option<&Schema>) -> DataResult<DataFrame> {
     let bytes = read_bytes(path)?;
     let format = detect_format(path, &bytes)?;
@@ -233,6 +253,10 @@ fn diagnose_json(
 }
 
 /// The column `name` of `df`, or an error listing the columns that are there.
+///
+/// # Errors
+///
+/// A [`DataError`] on `name` when `df` has no such column.
 pub fn column<'a>(path: &Path, df: &'a DataFrame, name: &str) -> DataResult<&'a Series> {
     match df.column(name) {
         Ok(c) => Ok(c.as_materialized_series()),
@@ -252,6 +276,10 @@ pub fn column<'a>(path: &Path, df: &'a DataFrame, name: &str) -> DataResult<&'a 
 }
 
 /// The sub-field `name` of a struct column `parent`.
+///
+/// # Errors
+///
+/// A [`DataError`] when `parent` is not a struct column or has no field `name`.
 pub fn struct_field(
     path: &Path,
     parent_name: &str,
@@ -278,6 +306,10 @@ fn first_null(s: &Series) -> Option<usize> {
 }
 
 /// A text column without nulls.
+///
+/// # Errors
+///
+/// A [`DataError`] when the column is not text, or at the first null row.
 pub fn strings(path: &Path, field: &str, s: &Series) -> DataResult<Vec<String>> {
     let ca = s.str().map_err(|_| {
         DataError::field(path, field, format!("expected text, found {}", s.dtype()))
@@ -292,6 +324,10 @@ pub fn strings(path: &Path, field: &str, s: &Series) -> DataResult<Vec<String>> 
 }
 
 /// A text column where nulls are allowed (absent optional fields).
+///
+/// # Errors
+///
+/// A [`DataError`] when the column is neither text nor all-null.
 pub fn optional_strings(path: &Path, field: &str, s: &Series) -> DataResult<Vec<Option<String>>> {
     if s.dtype() == &DataType::Null {
         return Ok(vec![None; s.len()]);
@@ -304,6 +340,11 @@ pub fn optional_strings(path: &Path, field: &str, s: &Series) -> DataResult<Vec<
 
 /// An integer column without nulls (any integer width; floats with integral values are accepted
 /// because JSON writers and pandas round-trips turn ints into floats).
+///
+/// # Errors
+///
+/// A [`DataError`] at the first null row, at the first non-integral or huge (`≥ 9·10¹⁵`) float,
+/// or when the column is neither integer nor float.
 pub fn integers(path: &Path, field: &str, s: &Series) -> DataResult<Vec<i64>> {
     if let Some(row) = first_null(s) {
         return Err(DataError::at(path, row, field, "missing or not a number"));
@@ -346,6 +387,11 @@ pub fn integers(path: &Path, field: &str, s: &Series) -> DataResult<Vec<i64>> {
 }
 
 /// A finite float column without nulls. Text holding a number (AlpacaEval's `preference`) is parsed.
+///
+/// # Errors
+///
+/// A [`DataError`] at the first null row, text that is not a number, or NaN / infinite value, or
+/// when the column is neither numeric nor text.
 pub fn floats(path: &Path, field: &str, s: &Series) -> DataResult<Vec<f64>> {
     if let Some(row) = first_null(s) {
         return Err(DataError::at(path, row, field, "missing or not a number"));
@@ -397,6 +443,10 @@ pub fn floats(path: &Path, field: &str, s: &Series) -> DataResult<Vec<f64>> {
 /// acquired datasets and `results.parquet`); JSON input is read against `schema` when given.
 /// `to` is written atomically (activepref-core's `write_atomic`): a reader, or a run killed
 /// half-way, never sees half a file.
+///
+/// # Errors
+///
+/// The errors of [`read_table`], and a [`DataError`] on `to` when it cannot be written.
 pub fn convert_to_parquet(from: &Path, to: &Path, schema: Option<&Schema>) -> DataResult<()> {
     let mut df = read_table(from, schema)?;
     activepref_core::io::write_atomic(to, |w| {

@@ -62,6 +62,11 @@ impl ComparisonFormat {
     }
 
     /// Loads the text records.
+    ///
+    /// # Errors
+    ///
+    /// The format's loader's [`DataError`](crate::DataError): an unreadable or malformed file, a
+    /// missing or mistyped field (naming file, row and field).
     pub fn load(self, path: &Path, columns: Option<&PairColumns>) -> DataResult<ComparisonDataset> {
         match self {
             ComparisonFormat::SummarizeFromFeedback => summarize::load(path),
@@ -75,6 +80,7 @@ impl ComparisonFormat {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ComparisonSource {
+    /// The dataset's format.
     pub format: ComparisonFormat,
     /// The dataset file or directory (relative paths are relative to the working directory).
     pub path: PathBuf,
@@ -83,6 +89,7 @@ pub struct ComparisonSource {
     /// Column mapping, for `format: pairs` only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub columns: Option<PairColumns>,
+    /// What to do with comparisons that have no stored features (default: refuse).
     #[serde(default)]
     pub missing_features: MissingFeatures,
     /// Carve validation / test / OOD prompts out of the pool (for single-file datasets).
@@ -91,7 +98,12 @@ pub struct ComparisonSource {
 }
 
 impl ComparisonSource {
-    /// Static checks; the error is `(field, message)`.
+    /// Static checks.
+    ///
+    /// # Errors
+    ///
+    /// A [`FieldError`] on `columns` when a mapping is given for a format other than `pairs`, or
+    /// on `resplit.*` when its fractions or seed are invalid.
     pub fn validate(&self) -> Result<(), FieldError> {
         if self.columns.is_some() && self.format != ComparisonFormat::Pairs {
             return Err(FieldError::new(
@@ -117,11 +129,21 @@ impl ComparisonSource {
         dataset_exists(&self.path)
     }
 
+    /// Loads the text records ([`ComparisonFormat::load`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`ComparisonFormat::load`].
     pub fn load_text(&self) -> DataResult<ComparisonDataset> {
         self.format.load(&self.path, self.columns.as_ref())
     }
 
     /// Loads the records and joins them with the feature store.
+    ///
+    /// # Errors
+    ///
+    /// The loader's errors, and those of the join ([`assemble::pool_benchmark`]): a missing or
+    /// malformed feature file, comparisons without features, splits that do not fit together.
     pub fn assemble(&self, name: &str) -> DataResult<Assembled> {
         let ds = self.load_text()?;
         assemble::pool_benchmark(
@@ -147,6 +169,11 @@ pub enum CandidateFormat {
 
 impl CandidateFormat {
     /// Loads a candidate pool in this format.
+    ///
+    /// # Errors
+    ///
+    /// The loader's [`DataError`](crate::DataError): an unreadable or malformed file, a missing or
+    /// mistyped field, or prompts missing from some model's file under `missing: error`.
     pub fn load(self, path: &Path, missing: MissingPrompts) -> DataResult<CandidatePool> {
         match self {
             CandidateFormat::AlpacaEval => alpaca_eval::load(path, missing),
@@ -159,13 +186,17 @@ impl CandidateFormat {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CandidateSource {
+    /// The candidate pool's format.
     pub format: CandidateFormat,
+    /// The dataset file or directory.
     pub path: PathBuf,
     /// The feature store directory (`<features>/candidates/responses.safetensors`).
     pub features: PathBuf,
     #[serde(default)]
+    /// What to do with prompts that some model's file lacks.
     pub missing: MissingPrompts,
     #[serde(default)]
+    /// How the prompts are split into stream / validation / held-out.
     pub split: PromptSplit,
 }
 
@@ -187,10 +218,21 @@ impl CandidateSource {
         dataset_exists(&self.path)
     }
 
+    /// Loads the candidate pool ([`CandidateFormat::load`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`CandidateFormat::load`].
     pub fn load_text(&self) -> DataResult<CandidatePool> {
         self.format.load(&self.path, self.missing)
     }
 
+    /// Loads the candidate pool, joins it with the feature store and splits its prompts.
+    ///
+    /// # Errors
+    ///
+    /// The loader's errors, and those of [`assemble::pair_benchmark`] (missing or malformed
+    /// candidate features, an invalid split).
     pub fn assemble(&self, name: &str) -> DataResult<PairBenchmark> {
         let pool = self.load_text()?;
         assemble::pair_benchmark(name, &pool, &self.features, &self.split)

@@ -170,6 +170,13 @@ impl SyntheticPoolConfig {
     }
 
     /// Checks every knob; the error names the field and the allowed range.
+    ///
+    /// # Errors
+    ///
+    /// A [`FieldError`] on the first bad knob: a size that must be positive is 0, a count is out of
+    /// range, a spread, scale or shift is not in `[0, 10⁶]`, `pair_prompt_dim` exceeds
+    /// `prompt_dim`, `mixing_rank` exceeds `min(prompt_dim, response_dim)`,
+    /// `comparisons_per_prompt` is not in `[1, 10⁴]`, or `label_temperature` is not `> 0`.
     pub fn validate(&self) -> Result<(), FieldError> {
         let bad = |field: &str, msg: &str| Err(FieldError::new(field, msg));
         let positive = [
@@ -257,6 +264,10 @@ impl SyntheticPoolConfig {
     }
 
     /// Generates the benchmark. Panics only on an invalid config; call [`Self::validate`] first.
+    ///
+    /// # Panics
+    ///
+    /// If the config is invalid ([`Self::validate`] fails).
     pub fn generate(&self) -> PoolBenchmark {
         self.validate().expect("validate() before generate()");
         let mut rng = rng_for(self.seed, Stream::Data, &[]);

@@ -15,22 +15,32 @@ use rand_distr::{Distribution, Normal, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::synthetic::{SyntheticPoolConfig, World, normal_vec};
-use activepref_core::seeds::{Stream, rng_for};
+use activepref_core::seeds::{Stream, data_draw, rng_for};
 use activepref_core::{FeatureMatrix, PairBenchmark, PromptCandidates};
 
 /// Every knob of the synthetic pair benchmark.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SyntheticPairConfig {
+    /// Seed of the data itself (fixed across runs; run seeds vary the loop order and models).
     pub seed: u64,
+    /// Dimension of prompt features.
     pub prompt_dim: usize,
+    /// Dimension of the response part of the candidate features.
     pub response_dim: usize,
+    /// Number of prompt clusters.
     pub clusters: usize,
+    /// Zipf exponent of cluster sizes (0 = equal sizes).
     pub cluster_zipf: f64,
+    /// Standard deviation of cluster centres.
     pub cluster_spread: f64,
+    /// Standard deviation of prompts around their centre.
     pub within_spread: f64,
+    /// Hidden units of the latent reward network.
     pub reward_hidden: usize,
+    /// Scale of the latent reward.
     pub reward_scale: f64,
+    /// How much the prompt enters the response features (entries of M ~ N(0, s²/d)).
     pub prompt_mixing: f64,
     /// Candidate responses per prompt (n; the paper has 30).
     pub responses_per_prompt: usize,
@@ -86,6 +96,12 @@ impl SyntheticPairConfig {
     }
 
     /// Checks every knob; the error names the field.
+    ///
+    /// # Errors
+    ///
+    /// A [`FieldError`] on the first bad knob: any of [`SyntheticPoolConfig::validate`]'s world
+    /// knobs, `responses_per_prompt` outside `2..=1,000`, a prompt count outside
+    /// `1..=10,000,000`, or `judge_noise` outside `[0, 10⁶]`.
     pub fn validate(&self) -> Result<(), FieldError> {
         self.world().validate()?;
         if self.responses_per_prompt < 2 {
@@ -115,10 +131,14 @@ impl SyntheticPairConfig {
     }
 
     /// Generates the benchmark (call [`Self::validate`] first).
+    ///
+    /// # Panics
+    ///
+    /// If the config is invalid ([`Self::validate`] fails).
     pub fn generate(&self) -> PairBenchmark {
         self.validate().expect("validate() before generate()");
         let world_cfg = self.world();
-        let mut rng: ChaCha8Rng = rng_for(self.seed, Stream::Data, &[2]);
+        let mut rng: ChaCha8Rng = rng_for(self.seed, Stream::Data, &[data_draw::PAIR_BENCHMARK]);
         let world = World::new(&world_cfg, &mut rng);
         let weights: Vec<f64> = (0..self.clusters)
             .map(|k| ((k + 1) as f64).powf(-self.cluster_zipf))

@@ -39,6 +39,7 @@ pub enum SplitRole {
 }
 
 impl SplitRole {
+    /// Every split role, in declaration order (pool, validation, test, OOD).
     pub const ALL: &[SplitRole] = <SplitRole as strum::VariantArray>::VARIANTS;
 
     /// The directory / YAML name of the split.
@@ -58,9 +59,13 @@ pub struct TextComparison {
     pub id: String,
     /// Comparisons with the same key share a prompt (TL;DR: the post id; elsewhere the prompt text).
     pub prompt_key: String,
+    /// The prompt text.
     pub prompt: String,
+    /// The first response (the preferred one when the source says which won).
     pub response_a: String,
+    /// The second response.
     pub response_b: String,
+    /// `true` when `response_a` is preferred.
     pub a_preferred: bool,
 }
 
@@ -69,18 +74,22 @@ pub struct TextComparison {
 pub struct ComparisonDataset {
     /// Where it was read from (files or a directory), for messages.
     pub sources: Vec<PathBuf>,
+    /// The comparisons of each split, in file order.
     pub splits: BTreeMap<SplitRole, Vec<TextComparison>>,
 }
 
 impl ComparisonDataset {
+    /// The comparisons of split `role` (empty when the dataset has none).
     pub fn split(&self, role: SplitRole) -> &[TextComparison] {
         self.splits.get(&role).map_or(&[], Vec::as_slice)
     }
 
+    /// Comparisons over all splits.
     pub fn len(&self) -> usize {
         self.splits.values().map(Vec::len).sum()
     }
 
+    /// `true` when no split holds a comparison.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -129,13 +138,18 @@ impl ComparisonDataset {
 /// Counts for one split, as `activepref inspect` prints them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SplitSummary {
+    /// The split.
     pub role: SplitRole,
+    /// Comparisons in the split.
     pub comparisons: usize,
+    /// Distinct prompts (`prompt_key`s) in the split.
     pub prompts: usize,
+    /// Most comparisons that share one prompt.
     pub max_per_prompt: usize,
 }
 
 impl SplitSummary {
+    /// Mean comparisons per prompt (0 for an empty split).
     pub fn mean_per_prompt(&self) -> f64 {
         if self.prompts == 0 {
             0.0
@@ -150,6 +164,7 @@ impl SplitSummary {
 pub struct Candidate {
     /// Index into [`CandidatePool::models`].
     pub model: usize,
+    /// The response text.
     pub response: String,
     /// Judge score in [0, 1] (f32 like all bulk data).
     pub score: f32,
@@ -160,12 +175,16 @@ pub struct Candidate {
 /// when a source file lacks it (see [`CandidatePool::gaps`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct CandidatePool {
+    /// Where it was read from (files or a directory), for messages.
     pub sources: Vec<PathBuf>,
+    /// The models that wrote the responses, in source order.
     pub models: Vec<String>,
+    /// The prompt texts.
     pub prompts: Vec<String>,
     /// Each prompt's id: its index in the pool as loaded, before any filter. Feature stores key
     /// candidates by it (`<id>/<model>`), so the ids stay valid after `missing: intersect`.
     pub prompt_ids: Vec<usize>,
+    /// `candidates[i]`: the candidate responses of `prompts[i]`.
     pub candidates: Vec<Vec<Candidate>>,
     /// Per model file that lacks some prompts: (model index, the instructions it lacks).
     pub gaps: Vec<(usize, Vec<String>)>,

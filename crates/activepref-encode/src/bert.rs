@@ -9,46 +9,66 @@ use burn::tensor::{Device, Int, Tensor, TensorData, activation};
 /// Shape of one encoder (from `config.json`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BertShape {
+    /// Width of the token states (`hidden_size`, 384 for MiniLM-L6).
     pub hidden: usize,
+    /// Attention heads (`hidden` must be a multiple of it).
     pub heads: usize,
+    /// Transformer blocks.
     pub layers: usize,
+    /// Width of the feed-forward layer (`intermediate_size`).
     pub intermediate: usize,
 }
 
 /// Token, position and segment embeddings, summed and layer-normalised.
 #[derive(Module, Debug)]
 pub struct BertEmbeddings {
+    /// Token embeddings, `vocab_size × hidden`.
     pub word: Embedding,
+    /// Position embeddings, `max_position_embeddings × hidden`.
     pub position: Embedding,
+    /// Segment (token type) embeddings, `type_vocab_size × hidden` (segment 0 only is used).
     pub token_type: Embedding,
+    /// Layer norm after the sum.
     pub norm: LayerNorm,
 }
 
 /// Multi-head self-attention with its output projection and residual layer norm.
 #[derive(Module, Debug)]
 pub struct BertAttention {
+    /// Query projection, `hidden → hidden`.
     pub query: Linear,
+    /// Key projection, `hidden → hidden`.
     pub key: Linear,
+    /// Value projection, `hidden → hidden`.
     pub value: Linear,
+    /// Output projection of the concatenated heads, `hidden → hidden`.
     pub output: Linear,
+    /// Layer norm after the residual sum.
     pub norm: LayerNorm,
     #[module(skip)]
+    /// Number of heads; each has `hidden / heads` dimensions.
     pub heads: usize,
 }
 
 /// One transformer block: attention, then GELU feed-forward with a residual layer norm.
 #[derive(Module, Debug)]
 pub struct BertLayer {
+    /// The block's self-attention.
     pub attention: BertAttention,
+    /// Feed-forward up-projection, `hidden → intermediate`.
     pub intermediate: Linear,
+    /// Feed-forward down-projection, `intermediate → hidden`.
     pub output: Linear,
+    /// Layer norm after the feed-forward residual sum.
     pub norm: LayerNorm,
 }
 
 /// The encoder stack (no pooler: sentence embeddings pool token states instead).
 #[derive(Module, Debug)]
 pub struct BertModel {
+    /// The embedding layer.
     pub embeddings: BertEmbeddings,
+    /// The transformer blocks, in order.
     pub layers: Vec<BertLayer>,
 }
 
@@ -70,6 +90,8 @@ impl BertAttention {
 }
 
 impl BertLayer {
+    /// `x`: `[batch, tokens, hidden]`; `key_bias` as in [`BertAttention::forward`]. Returns
+    /// `[batch, tokens, hidden]`.
     pub fn forward(&self, x: Tensor<3>, key_bias: Tensor<4>) -> Tensor<3> {
         let a = self.attention.forward(x, key_bias);
         let f = self
@@ -82,6 +104,11 @@ impl BertLayer {
 impl BertModel {
     /// Token states `[batch, tokens, hidden]` for `ids` (`[batch, tokens]`, padded) and the
     /// attention `mask` (1 real, 0 padding). Segment ids are all 0 (single texts).
+    ///
+    /// # Panics
+    ///
+    /// If `ids` or `mask` does not hold `batch × tokens` entries, or `tokens` exceeds the
+    /// position table (`max_position_embeddings`).
     pub fn forward(
         &self,
         ids: &[i64],

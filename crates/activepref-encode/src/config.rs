@@ -11,19 +11,29 @@ use crate::EncodeError;
 /// The BERT-family hyper-parameters activepref reads from `config.json`.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct BertConfig {
+    /// Token vocabulary size (rows of the word embedding).
     pub vocab_size: usize,
+    /// Width of the token states.
     pub hidden_size: usize,
+    /// Transformer blocks.
     pub num_hidden_layers: usize,
+    /// Attention heads per block; must divide `hidden_size`.
     pub num_attention_heads: usize,
+    /// Width of the feed-forward layer.
     pub intermediate_size: usize,
+    /// Rows of the position embedding: the longest input in tokens.
     pub max_position_embeddings: usize,
     #[serde(default = "two")]
+    /// Rows of the segment embedding (default 2).
     pub type_vocab_size: usize,
     #[serde(default = "eps")]
+    /// ε of every layer norm (default 1e-12).
     pub layer_norm_eps: f64,
     #[serde(default = "gelu")]
+    /// Feed-forward activation; only `gelu` (exact, erf-based) is supported.
     pub hidden_act: String,
     #[serde(default)]
+    /// `model_type` as written in `config.json` (e.g. `bert`); read, not checked.
     pub model_type: String,
 }
 
@@ -53,10 +63,13 @@ pub enum Pooling {
 /// Everything needed to turn text into vectors, read from one model directory.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelFiles {
+    /// The model directory.
     pub dir: PathBuf,
+    /// The transformer's hyper-parameters (`config.json`).
     pub bert: BertConfig,
     /// Token limit per text, `[CLS]` and `[SEP]` included; longer texts are truncated (the end is cut).
     pub max_seq_length: usize,
+    /// How token states become one vector (`1_Pooling/config.json`; mean when absent).
     pub pooling: Pooling,
     /// L2-normalise the pooled vector (sentence-transformers' `Normalize` module).
     pub normalize: bool,
@@ -93,6 +106,13 @@ struct ModuleEntry {
 impl ModelFiles {
     /// Reads a model directory. Without the sentence-transformers files the defaults are mean
     /// pooling, no normalisation and `max_position_embeddings` tokens.
+    ///
+    /// # Errors
+    ///
+    /// An [`EncodeError`] naming the file when `model.safetensors` or `tokenizer.json` is absent,
+    /// a JSON file cannot be read or parsed, `hidden_size` is not a multiple of
+    /// `num_attention_heads`, `hidden_act` is not `gelu`, `max_seq_length` is outside
+    /// `2..=max_position_embeddings`, or the pooling config turns on other than exactly one mode.
     pub fn read(dir: &Path) -> Result<Self, EncodeError> {
         if !dir.join("model.safetensors").exists() || !dir.join("tokenizer.json").exists() {
             return Err(EncodeError::file(dir, "no model.safetensors + tokenizer.json here").with_hint(

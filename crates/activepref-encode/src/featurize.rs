@@ -47,10 +47,15 @@ pub enum PromptKeep {
 /// What a store was made with; a mismatch on re-run is refused.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StoreManifest {
+    /// The model directory's name (e.g. `all-MiniLM-L6-v2`).
     pub model: String,
+    /// Width of the feature vectors.
     pub dim: usize,
+    /// Token limit per input, `[CLS]` and `[SEP]` included.
     pub max_seq_length: usize,
+    /// Which end of a long prompt was kept.
     pub prompt_keep: PromptKeep,
+    /// The input layout (how prompt and response are joined and cut), versioned.
     pub layout: String,
 }
 
@@ -59,12 +64,14 @@ const LAYOUT: &str = "activepref.featurize.v1: prompt = [CLS] cut(prompt, B) [SE
 /// How to featurize.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FeaturizeOptions {
+    /// Which end of a long prompt to keep.
     pub keep: PromptKeep,
     /// Inputs per checkpointed chunk.
     pub chunk: usize,
 }
 
 impl FeaturizeOptions {
+    /// Options that keep `keep` and checkpoint every 1,024 inputs.
     pub fn new(keep: PromptKeep) -> Self {
         Self { keep, chunk: 1024 }
     }
@@ -73,8 +80,11 @@ impl FeaturizeOptions {
 /// One table written or skipped.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TableDone {
+    /// The table file.
     pub path: std::path::PathBuf,
+    /// Rows (ids) in the table.
     pub rows: usize,
+    /// `true` when a complete table with the same ids was already there (nothing encoded).
     pub skipped: bool,
     /// Rows taken from chunks an earlier, interrupted run had saved.
     pub resumed: usize,
@@ -212,6 +222,12 @@ pub fn comparison_inputs(ds: &ComparisonDataset) -> usize {
 }
 
 /// Writes `pair_a`, `pair_b` and `prompt` for every split of `ds` under `store`.
+///
+/// # Errors
+///
+/// An [`EncodeError`] when the store's `featurize.json` was made with another model, width,
+/// sequence length, prompt side or layout, a text cannot be tokenised or encoded, or a table or
+/// checkpoint chunk cannot be read or written.
 pub fn featurize_comparisons(
     enc: &TextEncoder,
     ds: &ComparisonDataset,
@@ -268,6 +284,10 @@ pub fn featurize_comparisons(
 }
 
 /// Writes `candidates/responses` (ids `<prompt>/<model>`) and `candidates/prompts` (ids `<prompt>`).
+///
+/// # Errors
+///
+/// As [`featurize_comparisons`].
 pub fn featurize_candidates(
     enc: &TextEncoder,
     pool: &CandidatePool,

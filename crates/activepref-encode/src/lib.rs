@@ -7,6 +7,8 @@
 //! The target model is sentence-transformers' all-MiniLM-L6-v2 (384-d); its golden vectors from
 //! sentence-transformers are in `tests/golden/`. [`featurize`] turns a dataset into a feature store.
 
+#![warn(missing_docs)]
+
 pub mod bert;
 pub mod config;
 pub mod featurize;
@@ -26,12 +28,16 @@ pub use config::{BertConfig, ModelFiles, Pooling};
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{}: {}{}", .file.display(), one_line(.message), hint_part(.hint))]
 pub struct EncodeError {
+    /// The file (or model directory) the error is about.
     pub file: PathBuf,
+    /// What is wrong.
     pub message: String,
+    /// How to fix it, when there is a known fix.
     pub hint: Option<String>,
 }
 
 impl EncodeError {
+    /// An error about `file`, without a hint.
     pub fn file(file: impl AsRef<Path>, message: impl Into<String>) -> Self {
         Self {
             file: file.as_ref().to_path_buf(),
@@ -40,6 +46,7 @@ impl EncodeError {
         }
     }
 
+    /// Adds the "how to fix it" part.
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
@@ -50,7 +57,12 @@ impl EncodeError {
 pub trait Encoder: Send + Sync {
     /// Width of the vectors.
     fn dim(&self) -> usize;
-    /// One row per text, in order.
+    /// One row per text, in order: a `texts.len() × dim` matrix.
+    ///
+    /// # Errors
+    ///
+    /// An [`EncodeError`] when a text cannot be tokenised or maps to a token the model does not
+    /// know, or the model produces a NaN or infinite value.
     fn encode(&self, texts: &[&str]) -> Result<FeatureMatrix, EncodeError>;
 }
 
@@ -71,6 +83,12 @@ pub struct TextEncoder {
 impl TextEncoder {
     /// Loads `dir` (`config.json`, `model.safetensors`, `tokenizer.json`, and the
     /// sentence-transformers files when present) onto `device`.
+    ///
+    /// # Errors
+    ///
+    /// An [`EncodeError`] naming the file when a file is missing or malformed, the tokenizer has
+    /// more tokens than `vocab_size` or no `[CLS]`/`[SEP]` token, or the weights do not match
+    /// `config.json`.
     pub fn load(dir: &Path, device: &Device) -> Result<Self, EncodeError> {
         let files = ModelFiles::read(dir)?;
         let tok_path = dir.join("tokenizer.json");
@@ -121,6 +139,7 @@ impl TextEncoder {
         })
     }
 
+    /// The model directory's files and settings (BERT config, pooling, normalisation, sequence length).
     pub fn files(&self) -> &ModelFiles {
         &self.files
     }
@@ -140,6 +159,10 @@ impl TextEncoder {
     }
 
     /// Token ids of `text` after truncation (`[CLS]` … `[SEP]` included).
+    ///
+    /// # Errors
+    ///
+    /// An [`EncodeError`] when the tokenizer fails on `text`.
     pub fn token_ids(&self, text: &str) -> Result<Vec<u32>, EncodeError> {
         Ok(self
             .tokenize(&self.tokenizer, text, true)?
@@ -148,6 +171,10 @@ impl TextEncoder {
     }
 
     /// Token ids of `text` without special tokens and without truncation.
+    ///
+    /// # Errors
+    ///
+    /// An [`EncodeError`] when the tokenizer fails on `text`.
     pub fn plain_ids(&self, text: &str) -> Result<Vec<u32>, EncodeError> {
         Ok(self
             .tokenize(&self.untruncated, text, false)?
@@ -171,6 +198,10 @@ impl TextEncoder {
     }
 
     /// How many tokens `text` has before truncation.
+    ///
+    /// # Errors
+    ///
+    /// An [`EncodeError`] when the tokenizer fails on `text`.
     pub fn untruncated_len(&self, text: &str) -> Result<usize, EncodeError> {
         Ok(self.tokenize(&self.untruncated, text, true)?.len())
     }
@@ -251,7 +282,13 @@ impl Encoder for TextEncoder {
 }
 
 impl TextEncoder {
-    /// Encodes already tokenised inputs (special tokens included, at most `max_seq_length` each).
+    /// Encodes already tokenised inputs (special tokens included, at most `max_seq_length` each)
+    /// into an `ids.len() × dim` matrix, in input order.
+    ///
+    /// # Errors
+    ///
+    /// An [`EncodeError`] when an input is empty or longer than `max_seq_length`, holds a token id
+    /// `≥ vocab_size`, or the model produces a NaN or infinite value.
     pub fn encode_ids(&self, ids: &[Vec<u32>]) -> Result<FeatureMatrix, EncodeError> {
         if let Some(i) = ids
             .iter()

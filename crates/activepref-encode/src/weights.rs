@@ -108,6 +108,11 @@ impl Checkpoint<'_> {
 }
 
 /// Reads `model.safetensors` into a [`BertModel`] shaped by `cfg`.
+///
+/// # Errors
+///
+/// An [`EncodeError`] naming the file when it cannot be read, is not safetensors, or lacks a
+/// tensor `cfg` needs or holds one of another shape or dtype.
 pub fn load_bert(path: &Path, cfg: &BertConfig, device: &Device) -> Result<BertModel, EncodeError> {
     let bytes =
         std::fs::read(path).map_err(|e| EncodeError::file(path, format!("cannot read: {e}")))?;

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 use yaml_serde::{Mapping, Value};
 
-use crate::{ConfigError, ExperimentConfig};
+use crate::{ConfigError, Experiment, ExperimentConfig};
 
 /// One grid point of a sweep (or the file itself).
 #[derive(Clone, Debug)]
@@ -35,7 +35,8 @@ pub struct Variant {
     pub name: String,
     /// The parameters this variant sets, as (dotted path, value in YAML flow form).
     pub settings: Vec<(String, String)>,
-    pub config: ExperimentConfig,
+    /// The checked experiment of this grid point.
+    pub config: Experiment,
 }
 
 /// One (variant, policy, seed) run.
@@ -274,9 +275,10 @@ impl Sweep {
                 // A grid point that changes no run (a key that nothing reads, or `0.01` and
                 // `1e-2`) would show as a separate point of an ablation that varies nothing.
                 let identity: Vec<String> = config
-                    .policy_labels()
+                    .setting
+                    .labels()
                     .iter()
-                    .flat_map(|l| config.seeds.iter().map(|&s| config.run_id(l, s)))
+                    .flat_map(|l| config.common.seeds.iter().map(|&s| config.run_id(l, s)))
                     .collect();
                 if let Some((other, _)) = identities.iter().find(|(_, id)| *id == identity) {
                     return Err(err(
@@ -288,8 +290,8 @@ impl Sweep {
                     ));
                 }
                 identities.push((name.clone(), identity));
-                config.output_dir = Some(base.output_dir().join(&name));
-                config.variant = Some(name.clone());
+                config.common.output_dir = Some(base.output_dir().join(&name));
+                config.common.variant = Some(name.clone());
                 variants.push(Variant {
                     name,
                     settings,
@@ -297,7 +299,7 @@ impl Sweep {
                 });
             }
         }
-        if let Some(want) = &base.report.ablation_baseline
+        if let Some(want) = &base.common.report.ablation_baseline
             && !variants
                 .iter()
                 .any(|v| v.name.rsplit('/').next() == Some(want.as_str()))
@@ -321,14 +323,30 @@ impl Sweep {
         })
     }
 
+    /// The results root of the sweep: the directory that holds `<grid>/<point>/` (or the single
+    /// results directory of a file without a sweep).
+    pub fn results_root(&self) -> PathBuf {
+        match self.variants.first() {
+            Some(v) if !v.name.is_empty() => v
+                .config
+                .output_dir()
+                .parent()
+                .and_then(Path::parent)
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
+            Some(v) => v.config.output_dir(),
+            None => PathBuf::new(),
+        }
+    }
+
     /// Every run of every variant, in plan order (variant, then policy, then seed).
     pub fn plan(&self) -> Vec<PlannedRun> {
         self.variants
             .iter()
             .flat_map(|v| {
                 let cfg = &v.config;
-                cfg.policy_labels().into_iter().flat_map(move |policy| {
-                    cfg.seeds.iter().map(move |&seed| PlannedRun {
+                cfg.setting.labels().into_iter().flat_map(move |policy| {
+                    cfg.common.seeds.iter().map(move |&seed| PlannedRun {
                         id: cfg.run_id(&policy, seed),
                         variant: v.name.clone(),
                         policy: policy.clone(),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use activepref_acquire::{FeatureShift, PolicySpec};
 use activepref_core::saving::SavingDefinition;
-use activepref_experiment::{ExperimentConfig, Sweep};
+use activepref_experiment::{ExperimentConfig, Setting, Sweep};
 use activepref_model::MemberInit;
 
 fn file(name: &str) -> PathBuf {
@@ -44,6 +44,19 @@ fn unchecked(name: &str) -> (ExperimentConfig, Vec<(String, Vec<String>)>) {
     let cfg =
         ExperimentConfig::parse_unchecked(&yaml_serde::to_string(&root).unwrap(), &path).unwrap();
     (cfg, grids)
+}
+
+/// The policy labels of a file's setting.
+fn labels(cfg: &ExperimentConfig) -> Vec<String> {
+    cfg.clone().into_experiment().unwrap().setting.labels()
+}
+
+/// Whether a file is in the pair setting.
+fn is_pair(cfg: &ExperimentConfig) -> bool {
+    matches!(
+        cfg.clone().into_experiment().unwrap().setting,
+        Setting::Pair(_)
+    )
 }
 
 fn balpm(cfg: &ExperimentConfig, label: &str) -> activepref_acquire::BalPmConfig {
@@ -92,10 +105,7 @@ fn tldr_files_hold_the_paper_settings() {
             (13, 0.01, 1.0, false, shift),
             "{name}"
         );
-        assert_eq!(
-            cfg.policy_labels(),
-            ["random", "bald", "full-dataset", "balpm"]
-        );
+        assert_eq!(labels(&cfg), ["random", "bald", "full-dataset", "balpm"]);
         assert_eq!(cfg.policies["full-dataset"], PolicySpec::FullDataset {});
         assert_eq!(cfg.report.saving, SavingDefinition::PaperScript);
     }
@@ -130,7 +140,7 @@ fn the_quick_twin_has_the_paper_ablation_grids_and_checks() {
         .variants
         .iter()
         .filter(|v| v.name.starts_with("beta/"))
-        .map(|v| balpm(&v.config, "method").beta)
+        .map(|v| balpm(&v.config.to_config(), "method").beta)
         .collect();
     assert_eq!(beta, [1.0, 0.1, 0.01, 0.001, 0.0001]);
 }
@@ -139,13 +149,13 @@ fn the_quick_twin_has_the_paper_ablation_grids_and_checks() {
 fn the_alpacaeval_file_uses_the_real_pool_and_the_whole_stream() {
     // Parsed without the data checks: its features are made by `activepref featurize` first.
     let (cfg, _) = unchecked("auf-alpacaeval.yaml");
-    assert!(cfg.is_pair_setting());
+    assert!(is_pair(&cfg));
     let lp = cfg.pair_loop.as_ref().unwrap();
     assert_eq!((lp.batch_prompts, lp.rounds), (64, None));
     // 805 instructions, 40 validation and 100 held-out: 665 in the stream, 11 batches.
     assert_eq!(lp.rounds_for(805 - 40 - 100), 11);
     assert_eq!(
-        cfg.policy_labels(),
+        labels(&cfg),
         [
             "random",
             "drts",
@@ -174,7 +184,10 @@ fn the_synthetic_pair_file_compares_the_two_refits() {
         .variants
         .iter()
         .map(|v| {
-            let lp = v.config.pair_loop.as_ref().unwrap();
+            let Setting::Pair(p) = &v.config.setting else {
+                panic!("{} is not a pair setting", v.name)
+            };
+            let lp = &p.loop_config;
             (v.name.clone(), lp.refit.clone().unwrap())
         })
         .collect();
@@ -197,7 +210,7 @@ fn the_ultrafeedback_file_is_the_published_loop() {
     use activepref_model::{Activation, AnchorDecay, WeightInit};
     // Parsed without the data checks: the annotated UltraFeedback data is not shipped.
     let (cfg, grids) = unchecked("auf-ultrafeedback.yaml");
-    assert!(cfg.is_pair_setting());
+    assert!(is_pair(&cfg));
     assert_eq!(cfg.pair_mode, PairMode::Reference);
     assert_eq!(cfg.seeds, [4]);
     // §2.1: 20 heads d → 128 → 128 → 1, ReLU, Xavier-uniform, no output bias.
@@ -260,12 +273,12 @@ fn quickstart_warmstart_is_the_quickstart_with_one_warm_epoch_a_round() {
     let quick = ExperimentConfig::load(&file("quickstart.yaml")).unwrap();
     let mut warm = ExperimentConfig::load(&file("quickstart-warmstart.yaml")).unwrap();
     assert_eq!(
-        warm.model.train.strategy,
+        warm.common.model.train.strategy,
         activepref_model::TrainingStrategy::WarmStart { epochs: 1 }
     );
     assert_ne!(warm.run_id("balpm", 9), quick.run_id("balpm", 9));
-    warm.name = quick.name.clone();
-    warm.model.train.strategy = activepref_model::TrainingStrategy::FullRetrain;
+    warm.common.name = quick.common.name.clone();
+    warm.common.model.train.strategy = activepref_model::TrainingStrategy::FullRetrain;
     assert_eq!(warm, quick, "everything else is the quickstart");
     assert_eq!(warm.run_id("balpm", 9), quick.run_id("balpm", 9));
 }

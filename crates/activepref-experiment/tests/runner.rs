@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use activepref_experiment::{ExperimentConfig, RunOptions, run_experiment};
+use activepref_experiment::{Experiment, ExperimentConfig, RunOptions, run_experiment};
 
-fn config(out: &Path) -> ExperimentConfig {
+fn config(out: &Path) -> Experiment {
     let text = format!(
         r#"
 name: tiny
@@ -66,7 +66,7 @@ fn balpm_runs_cache_the_knn_index_in_the_output_directory() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-fn pair_config(out: &Path, mode: &str) -> ExperimentConfig {
+fn pair_config(out: &Path, mode: &str) -> Experiment {
     let text = format!(
         r#"
 name: tinypairs
@@ -158,7 +158,10 @@ fn pair_runs_record_their_mode_resume_exactly_and_ignore_threads() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let cfg = pair_config(&one, "reference");
-    let lp = cfg.pair_loop.as_ref().unwrap();
+    let activepref_experiment::Setting::Pair(p) = &cfg.setting else {
+        panic!("not a pair experiment")
+    };
+    let lp = &p.loop_config;
     assert_eq!(rows.len(), lp.rounds.unwrap() * lp.batch_prompts);
     for (k, r) in rows.iter().enumerate() {
         assert_eq!(
@@ -300,12 +303,12 @@ fn changed_runs_are_refused_unless_rerun_and_new_seeds_are_added() {
     run_experiment(&config(&out), &first).unwrap();
     // A new seed changes no existing run: it is simply added.
     let mut more = config(&out);
-    more.seeds.push(5);
+    more.common.seeds.push(5);
     let s = run_experiment(&more, &first).unwrap();
     assert_eq!((s.runs_total, s.rerun.len()), (9, 0));
     // A model change changes every run: refused, naming them, unless --rerun.
     let mut other = more.clone();
-    other.model.train.lr *= 2.0;
+    other.common.model.train.lr *= 2.0;
     let err = run_experiment(&other, &RunOptions::default())
         .unwrap_err()
         .to_string();
@@ -328,7 +331,7 @@ fn changed_runs_are_refused_unless_rerun_and_new_seeds_are_added() {
     );
     // The redone runs are exactly what a fresh directory gives.
     let mut fresh = other.clone();
-    fresh.output_dir = Some(dir.join("fresh"));
+    fresh.common.output_dir = Some(dir.join("fresh"));
     run_experiment(&fresh, &RunOptions::default()).unwrap();
     assert_eq!(
         as_text(run_files(&out)),
@@ -336,7 +339,7 @@ fn changed_runs_are_refused_unless_rerun_and_new_seeds_are_added() {
     );
     // `only` runs just the named runs.
     let mut one = other.clone();
-    one.output_dir = Some(dir.join("one"));
+    one.common.output_dir = Some(dir.join("one"));
     let s = run_experiment(
         &one,
         &RunOptions {
@@ -364,12 +367,20 @@ fn as_text(files: Vec<(String, Vec<u8>)>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The pool setting of a pool experiment, to change it.
+fn pool_mut(exp: &mut Experiment) -> &mut activepref_experiment::PoolSetting {
+    match &mut exp.setting {
+        activepref_experiment::Setting::Pool(p) => p,
+        activepref_experiment::Setting::Pair(_) => panic!("not a pool experiment"),
+    }
+}
+
 /// A one-policy, one-seed variant of [`config`] (fast: 4 rounds of random sampling).
-fn random_only(out: &Path) -> ExperimentConfig {
+fn random_only(out: &Path) -> Experiment {
     let mut cfg = config(out);
-    cfg.policies.retain(|k, _| k == "random");
-    cfg.report.baseline = "random".into();
-    cfg.seeds = vec![3];
+    pool_mut(&mut cfg).policies.retain(|k, _| k == "random");
+    cfg.common.report.baseline = "random".into();
+    cfg.common.seeds = vec![3];
     cfg
 }
 
@@ -499,14 +510,13 @@ fn results_of_another_benchmark_are_refused_without_fresh() {
     run_experiment(&random_only(&out), &opts).unwrap();
     // Another experiment on another benchmark, with other policy labels (so no run id clashes).
     let mut other = random_only(&out);
-    other.name = "other".into();
-    other.policies = other
-        .policies
+    other.common.name = "other".into();
+    pool_mut(&mut other).policies = std::mem::take(&mut pool_mut(&mut other).policies)
         .into_iter()
         .map(|(_, v)| ("uniform".to_string(), v))
         .collect();
-    other.report.baseline = "uniform".into();
-    if let activepref_experiment::BenchmarkSpec::Synthetic(c) = &mut other.benchmark {
+    other.common.report.baseline = "uniform".into();
+    if let activepref_experiment::PoolSource::Synthetic(c) = &mut pool_mut(&mut other).benchmark {
         c.pool_prompts = 130;
     }
     let err = run_experiment(&other, &opts).unwrap_err().to_string();
@@ -558,18 +568,20 @@ fn a_damaged_run_file_is_redone_and_reports_show_only_this_configs_runs() {
     // A policy added to the file but not run yet, and one removed from it: the report shows
     // the runs of the current configuration and names the missing ones.
     let mut grown = config(&out);
-    grown.policies.retain(|k, _| k == "random" || k == "bald");
-    grown.seeds = vec![3];
+    pool_mut(&mut grown)
+        .policies
+        .retain(|k, _| k == "random" || k == "bald");
+    grown.common.seeds = vec![3];
     let r = reportable_runs(&grown, &out).unwrap();
     assert_eq!(r.finished, [("random".to_string(), 3)]);
     assert_eq!(r.missing, ["bald seed 3: not finished"]);
     let mut other = config(&out);
-    other.policies.retain(|k, _| k == "bald");
-    other.seeds = vec![3];
+    pool_mut(&mut other).policies.retain(|k, _| k == "bald");
+    other.common.seeds = vec![3];
     assert!(reportable_runs(&other, &out).unwrap().finished.is_empty());
     // A run of another configuration (here: another learning rate) is not this config's run.
     let mut changed = cfg.clone();
-    changed.model.train.lr *= 2.0;
+    changed.common.model.train.lr *= 2.0;
     let r = reportable_runs(&changed, &out).unwrap();
     assert_eq!(
         r.missing,

@@ -13,6 +13,8 @@
 //! Because every random stream is derived from `(run seed, stream, round, member)`, a run can be
 //! resumed from any finished round given only the labelled set: see [`PoolLoop::resume_from`].
 
+#![warn(missing_docs)]
+
 pub mod pair;
 pub mod prefix;
 
@@ -26,32 +28,58 @@ use activepref_model::{FittedEnsemble, ModelError, TrainingStrategy};
 /// after the round (and prompt) it happened in, on one line.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum LoopError {
+    /// Training or evaluating the model failed.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// The pool policy (or its uncertainty score) failed in a round.
     #[error("round {round}: {error}")]
-    Policy { round: usize, error: AcquireError },
-    #[error("round {round}, prompt {prompt}: {error}")]
-    PairPolicy {
+    Policy {
+        /// The 0-based round.
         round: usize,
-        prompt: u32,
+        /// The policy's error.
         error: AcquireError,
     },
+    /// The pair rule failed on one prompt of a pair-loop round.
+    #[error("round {round}, prompt {prompt}: {error}")]
+    PairPolicy {
+        /// The 0-based round (batch).
+        round: usize,
+        /// The prompt's id.
+        prompt: u32,
+        /// The rule's error.
+        error: AcquireError,
+    },
+    /// The policy picked a comparison twice, or one already labelled.
     #[error("round {round}: the policy returned repeated or already labelled comparisons")]
-    RepeatedPicks { round: usize },
+    RepeatedPicks {
+        /// The 0-based round.
+        round: usize,
+    },
+    /// A saved labelled set has the wrong size for the round to resume from.
     #[error("saved labelled set has {got} rows but round {round} needs {expected}")]
     ResumeLength {
+        /// Rows in the saved labelled set.
         got: usize,
+        /// The round to resume from.
         round: usize,
+        /// Rows that round needs: `initial_labels + round · batch_size` (capped at the last batch).
         expected: usize,
     },
+    /// A saved labelled set names a comparison outside this run's pool, or its initial set differs
+    /// from the one the run seed gives.
     #[error("saved labelled set does not belong to this run (different seed or pool)")]
     ResumeForeign,
+    /// Saved pair-loop state has the wrong number of acquired pairs for the round to resume from.
     #[error("saved state has {got} pairs but round {round} needs {expected}")]
     PairResumeLength {
+        /// Pairs in the saved state.
         got: usize,
+        /// The batch to resume from.
         round: usize,
+        /// Pairs that batch needs.
         expected: usize,
     },
+    /// Saved pairs do not match the prompts this run's seed orders into the stream.
     #[error("saved pairs do not belong to this run (different seed or stream)")]
     PairResumeForeign,
 }
@@ -65,7 +93,7 @@ use std::sync::Arc;
 use activepref_acquire::{PoolPolicy, PoolState, PromptKnnIndex, UncertaintyScore};
 use activepref_core::EvalMetrics;
 use activepref_core::PoolBenchmark;
-use activepref_core::seeds::{Stream, rng_for};
+use activepref_core::seeds::{Stream, policy_draw, rng_for};
 use activepref_model::EnsembleConfig;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
@@ -86,7 +114,13 @@ pub struct LoopConfig {
 }
 
 impl LoopConfig {
-    /// Checks the sizes against a pool of `pool` comparisons; the error is `(field, message)`.
+    /// Checks the sizes against a pool of `pool` comparisons (after `pool_size`'s cap).
+    ///
+    /// # Errors
+    ///
+    /// A [`FieldError`] for `rounds` outside `1..=1,000,000`, `initial_labels` or `batch_size` 0,
+    /// an initial set not smaller than the pool, a batch larger than what is left after it, or more
+    /// rounds than the pool has labels for.
     pub fn validate(&self, pool: usize) -> Result<(), FieldError> {
         let pool = self.pool_size.map_or(pool, |c| c.min(pool));
         let bad = |f: &str, m: String| Err(FieldError::new(f, m));
@@ -139,14 +173,21 @@ impl LoopConfig {
 /// Everything recorded about one round. `batch_*` fields are `None` in the last round.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RoundRecord {
+    /// 0-based round index.
     pub round: usize,
     /// Size of the labelled set the model of this round was trained on.
     pub labels: usize,
+    /// Mean test log-likelihood of the labels under the ensemble mean `p̄` (nats, `≤ 0`).
     pub test_log_likelihood: f64,
+    /// Test accuracy of `p̄` (share of comparisons, in `[0, 1]`).
     pub test_accuracy: f64,
+    /// Test Brier score `(1/N) Σ (1 − p̄(chosen))²`.
     pub test_brier: f64,
+    /// Mean OOD log-likelihood (nats; NaN when the benchmark has no OOD split).
     pub ood_log_likelihood: f64,
+    /// OOD accuracy (NaN without an OOD split).
     pub ood_accuracy: f64,
+    /// OOD Brier score (NaN without an OOD split).
     pub ood_brier: f64,
     /// Mean validation loss of the members' restored checkpoints.
     pub validation_loss: f64,
@@ -193,9 +234,13 @@ impl RoundRecord {
 /// bit-identical across machines and thread counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RoundTiming {
+    /// 0-based round index.
     pub round: usize,
+    /// Seconds spent training the model (wall clock).
     pub train_secs: f64,
+    /// Seconds spent scoring the unlabelled pool (prediction and uncertainty).
     pub score_secs: f64,
+    /// Seconds the policy spent selecting the batch.
     pub select_secs: f64,
 }
 
@@ -258,6 +303,12 @@ impl<'a> PoolLoop<'a> {
 
     /// Continues a run whose rounds `0..round` are finished and whose labelled set (in acquisition
     /// order) is `labelled`. Gives the same numbers as an uninterrupted run.
+    ///
+    /// # Errors
+    ///
+    /// [`LoopError::ResumeLength`] when `labelled` does not have the size round `round` needs;
+    /// [`LoopError::ResumeForeign`] when it holds a comparison outside the run's pool or does not
+    /// start with the initial set that `run_seed` gives.
     pub fn resume_from(
         bench: &'a PoolBenchmark,
         model: &'a EnsembleConfig,
@@ -319,6 +370,7 @@ impl<'a> PoolLoop<'a> {
         self.prompt_index.clone()
     }
 
+    /// `true` once every configured round has run.
     pub fn finished(&self) -> bool {
         self.round >= self.config.rounds
     }
@@ -496,6 +548,12 @@ impl<'a> PoolLoop<'a> {
     }
 
     /// Runs one round and advances.
+    ///
+    /// # Errors
+    ///
+    /// [`LoopError::Model`] when training fails (empty set, divergence, device);
+    /// [`LoopError::Policy`] when the policy or its score fails; [`LoopError::RepeatedPicks`] when
+    /// the policy returns a comparison twice or one already labelled.
     pub fn step(
         &mut self,
         policy: &dyn PoolPolicy,
@@ -543,7 +601,11 @@ impl<'a> PoolLoop<'a> {
                 other => other
                     .compute(
                         &pred,
-                        &mut rng_for(self.run_seed, Stream::Policy, &[t as u64, 1]),
+                        &mut rng_for(
+                            self.run_seed,
+                            Stream::Policy,
+                            &[t as u64, policy_draw::SCORE],
+                        ),
                     )
                     .map_err(|error| LoopError::Policy { round: t, error })?,
             };

@@ -23,7 +23,7 @@ use activepref_core::FieldError;
 use std::time::Instant;
 
 use activepref_acquire::{CandidateScores, PairMode, PairPolicySpec};
-use activepref_core::seeds::{Stream, rng_for};
+use activepref_core::seeds::{NO_MEMBER, Stream, model_draw, rng_for};
 use activepref_core::{EnsemblePrediction, EvalMetrics, FeatureMatrix, PoolSplit};
 use activepref_core::{PairBenchmark, PromptCandidates};
 use activepref_model::{
@@ -93,6 +93,12 @@ impl PairRefit {
 }
 
 impl PairLoopConfig {
+    /// Checks the sizes against a stream of `prompts` prompts, and the prefix and refit settings.
+    ///
+    /// # Errors
+    ///
+    /// A [`FieldError`] for `batch_prompts` 0, `rounds` outside `1..=1,000,000`, `replay_factor` 0,
+    /// more rounds than the stream has prompts for, or a bad `prefix_eval.*` or `refit.*` field.
     pub fn validate(&self, prompts: usize) -> Result<(), FieldError> {
         let bad = |f: &str, m: String| Err(FieldError::new(f, m));
         if self.batch_prompts == 0 {
@@ -147,7 +153,9 @@ impl PairLoopConfig {
 pub struct AcquiredPair {
     /// Index into the benchmark's stream.
     pub prompt: usize,
+    /// Index of the chosen (judge-preferred) response among the prompt's candidates.
     pub chosen: usize,
+    /// Index of the rejected response among the prompt's candidates.
     pub rejected: usize,
     /// The round that picked it.
     #[serde(default)]
@@ -155,11 +163,13 @@ pub struct AcquiredPair {
     /// Predicted mean reward and spread (ensemble standard deviation) of the chosen response.
     #[serde(default)]
     pub chosen_mu: f32,
+    /// Predicted spread (ensemble standard deviation) of the chosen response.
     #[serde(default)]
     pub chosen_sd: f32,
     /// The same for the rejected response.
     #[serde(default)]
     pub rejected_mu: f32,
+    /// Predicted spread of the rejected response.
     #[serde(default)]
     pub rejected_sd: f32,
 }
@@ -167,11 +177,15 @@ pub struct AcquiredPair {
 /// What one round records. `batch_*` are `None` in the last round.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PairRoundRecord {
+    /// 0-based round (the evaluated model has seen batches `0..round`).
     pub round: usize,
     /// Pairs the evaluated model was trained on.
     pub labels: usize,
+    /// Mean held-out log-likelihood of the judge's preferences under the ensemble mean (nats).
     pub heldout_log_likelihood: f64,
+    /// Held-out accuracy (share of judged pairs, in `[0, 1]`).
     pub heldout_accuracy: f64,
+    /// Held-out Brier score.
     pub heldout_brier: f64,
     /// Mean judge-score gap |s_chosen − s_rejected| of the pairs acquired this round.
     pub batch_mean_score_gap: Option<f64>,
@@ -320,6 +334,7 @@ pub struct PairLoop<'a> {
 }
 
 impl<'a> PairLoop<'a> {
+    /// A fresh run: the stream is shuffled with `run_seed` (the loop order) and nothing is acquired.
     pub fn new(
         bench: &'a PairBenchmark,
         model: &'a EnsembleConfig,
@@ -351,6 +366,11 @@ impl<'a> PairLoop<'a> {
     }
 
     /// Continues after rounds `0..round`, given the pairs acquired in them.
+    ///
+    /// # Errors
+    ///
+    /// [`LoopError::PairResumeLength`] when `acquired` does not hold the pairs of `round` batches;
+    /// [`LoopError::PairResumeForeign`] when its prompts are not the run's loop order.
     pub fn resume_from(
         mut self,
         acquired: Vec<AcquiredPair>,
@@ -383,6 +403,7 @@ impl<'a> PairLoop<'a> {
         self.bench
     }
 
+    /// `true` once the evaluation after the last batch has run (`rounds() + 1` evaluations).
     pub fn finished(&self) -> bool {
         self.round > self.rounds()
     }
@@ -409,10 +430,15 @@ impl<'a> PairLoop<'a> {
 
     /// The uniform sample (without replacement, in drawn order) of at most `max_samples` buffer
     /// pairs that the anchored refit after batch `t` trains on; its random stream is
-    /// `(run seed, Model, [t, u64::MAX, 4])`.
+    /// `(run seed, Model, [t, NO_MEMBER, PAIR_REFIT])` (see
+    /// [`activepref_core::seeds`]).
     pub fn refit_sample(&self, t: usize, max_samples: usize) -> Vec<AcquiredPair> {
         let buffer = self.replay_buffer(&self.acquired[..self.acquired_through(t)]);
-        let mut rng = rng_for(self.run_seed, Stream::Model, &[t as u64, u64::MAX, 4]);
+        let mut rng = rng_for(
+            self.run_seed,
+            Stream::Model,
+            &[t as u64, NO_MEMBER, model_draw::PAIR_REFIT],
+        );
         rand::seq::index::sample(&mut rng, buffer.len(), max_samples.min(buffer.len()))
             .into_iter()
             .map(|i| buffer[i])
@@ -470,6 +496,11 @@ impl<'a> PairLoop<'a> {
     }
 
     /// Runs one round and advances.
+    ///
+    /// # Errors
+    ///
+    /// [`LoopError::Model`] when a refit fails (empty set, divergence, device);
+    /// [`LoopError::PairPolicy`] when the pair rule fails on a prompt.
     pub fn step(&mut self) -> Result<(PairRoundRecord, RoundTiming), LoopError> {
         let t = self.round;
         let clock = Instant::now();

@@ -28,6 +28,11 @@ pub struct PrefixEvalConfig {
 }
 
 impl PrefixEvalConfig {
+    /// Checks the prefix sizes.
+    ///
+    /// # Errors
+    ///
+    /// A [`FieldError`] on `sizes` when it is empty, starts at 0 or is not strictly increasing.
     pub fn validate(&self) -> Result<(), FieldError> {
         if self.sizes.is_empty() {
             return Err(FieldError::new(
@@ -74,9 +79,13 @@ pub enum PrefixTarget {
 pub struct PrefixRecord {
     /// k: the first k acquired pairs, in loop order.
     pub labels: usize,
+    /// What the held-out pairs were ordered by.
     pub target: PrefixTarget,
+    /// Mean held-out log-likelihood of the target's preferences under the ensemble mean (nats).
     pub prefix_log_likelihood: f64,
+    /// Held-out accuracy (share of pairs, in `[0, 1]`).
     pub prefix_accuracy: f64,
+    /// Held-out Brier score.
     pub prefix_brier: f64,
 }
 
@@ -84,6 +93,10 @@ pub struct PrefixRecord {
 const PREFIX_ROUNDS: u64 = 1 << 32;
 
 /// Trains a fresh model on each prefix of `acquired` and scores it on the held-out prompts.
+///
+/// # Errors
+///
+/// [`LoopError::Model`] when a prefix's fit fails (e.g. an empty or diverging training set).
 pub fn evaluate_prefixes(
     bench: &PairBenchmark,
     model: &EnsembleConfig,

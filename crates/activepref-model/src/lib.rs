@@ -12,12 +12,15 @@
 //!   §2.4): warm start, one epoch per batch, anchor to the initial weights, reward centring.
 //! - [`UncertaintyBackend`]: the deep ensemble, or MC dropout (one model, frozen dropout masks as
 //!   members; specs/balpm.md §4.5).
-//! - [`EnsemblePrediction`]: everything acquisition needs, derived from per-member rewards:
-//!   `p_m`, mean `p̄`, predictive entropy, expected entropy, BALD, variance, and the evaluation
-//!   metrics (log-likelihood, accuracy, Brier score).
+//! - [`FittedEnsemble`] predicts an [`EnsemblePrediction`](activepref_core::EnsemblePrediction)
+//!   (activepref-core): everything acquisition needs, derived from per-member rewards: `p_m`, mean
+//!   `p̄`, predictive entropy, expected entropy, BALD, variance, and the evaluation metrics
+//!   (log-likelihood, accuracy, Brier score).
 //!
 //! Model code is written against burn's runtime `Device`; [`ComputeDevice`] picks the backend
 //! (pure-Rust `flex` CPU by default; `cuda` and the libtorch backend `tch` are opt-in cargo features).
+
+#![warn(missing_docs)]
 
 mod ensemble;
 mod mlp;
@@ -37,25 +40,39 @@ use serde::{Deserialize, Serialize};
 /// Why a model could not be built or trained.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum ModelError {
+    /// The device was asked for but this binary was built without its backend.
     #[error(
         "device `{device}` needs a build with the `{feature}` cargo feature{needs}: cargo build --release --features activepref-model/{feature}"
     )]
     DeviceNotBuilt {
+        /// The device's name in configs (`cuda`, `libtorch`).
         device: &'static str,
+        /// The cargo feature of `activepref-model` that builds its backend.
         feature: &'static str,
+        /// Anything else it needs (e.g. ` and libtorch 2.9.0`), with a leading space; empty if nothing.
         needs: &'static str,
     },
+    /// A combination of settings that this model does not support; the message says which.
     #[error("{what}")]
-    Unsupported { what: &'static str },
+    Unsupported {
+        /// What is unsupported and what to use instead.
+        what: &'static str,
+    },
+    /// Training was asked to fit zero comparisons.
     #[error("cannot train on an empty labelled set")]
     EmptyTrainingSet,
+    /// A member's loss became NaN or infinite.
     #[error(
         "training diverged: member {member}, round {round}, step {step} has validation loss {loss}; lower model.train.lr"
     )]
     Diverged {
+        /// The member (0-based) that diverged.
         member: usize,
+        /// The round (pool loop) or refit number (anchored refit) it happened in.
         round: u64,
+        /// The optimiser step (0-based, counted over the member's life) at which it was seen.
         step: usize,
+        /// The non-finite loss value.
         loss: f64,
     },
 }
@@ -76,6 +93,11 @@ pub enum ComputeDevice {
 
 impl ComputeDevice {
     /// The burn device for inference (no autodiff).
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::DeviceNotBuilt`] for [`ComputeDevice::Cuda`] without the `cuda` feature and
+    /// [`ComputeDevice::Libtorch`] without the `tch` feature.
     pub fn burn_device(self) -> Result<burn::tensor::Device, ModelError> {
         match self {
             ComputeDevice::Cpu => Ok(burn::tensor::Device::flex()),

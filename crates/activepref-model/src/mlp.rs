@@ -13,8 +13,11 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 pub enum Activation {
     #[default]
+    /// `tanh` (BAL-PM's).
     Tanh,
+    /// `max(0, x)` (ActiveUltraFeedback's heads).
     Relu,
+    /// burn's GELU.
     Gelu,
 }
 
@@ -61,6 +64,7 @@ fn yes() -> bool {
 pub struct RewardMlpConfig {
     /// Widths of the hidden layers; the output layer (width 1) is implicit.
     pub hidden: Vec<usize>,
+    /// The non-linearity after every hidden layer.
     pub activation: Activation,
     /// Standard deviation of the normal initialisation of every weight matrix (`init: normal`).
     pub weight_init_std: f64,
@@ -176,7 +180,7 @@ impl RewardMlp {
         h.squeeze_dim(1)
     }
 
-    /// The same network as plain arrays for CPU inference ([`DenseRewardMlp`]); `None` for an
+    /// The same network as plain arrays for CPU inference (`DenseRewardMlp`); `None` for an
     /// activation the dense path does not implement (only tanh, the paper's, is), which then stays
     /// on burn.
     pub fn dense(&self) -> Option<DenseRewardMlp> {
@@ -240,6 +244,11 @@ impl RewardMlp {
 
     /// `‖θ − θ⁰‖² / P`: the mean squared distance of every parameter from `anchor` (a
     /// [`Self::snapshot`] of the same network), shape `[1]`.
+    ///
+    /// # Panics
+    ///
+    /// If `anchor` is empty, or its tensors' shapes differ from this network's (not a snapshot of
+    /// it).
     pub fn mean_squared_distance(&self, anchor: &[Tensor<2>]) -> Tensor<1> {
         let current = self.layers.iter().flat_map(|l| {
             let mut t = vec![l.weight.val()];

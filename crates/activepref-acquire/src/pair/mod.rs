@@ -64,7 +64,9 @@ pub struct CandidateScores<'a> {
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum PairMode {
+    /// What the public ActiveUltraFeedback code does, quirks included (specs/activeuf.md §7.1).
     Reference,
+    /// Fixed rules: β applied inside the bounds, Gaussian or member Thompson draws, `a ≠ b` always.
     #[default]
     Corrected,
 }
@@ -204,7 +206,6 @@ impl PairPolicySpec {
         self.into()
     }
 
-    /// One line on what the rule does.
     /// The static baselines (specs/activeuf.md §3.12): they pick from the judge's scores of every
     /// response, not from the model.
     pub fn is_static(&self) -> bool {
@@ -216,6 +217,7 @@ impl PairPolicySpec {
         )
     }
 
+    /// One line on what the rule does (the registry's help text).
     pub fn summary(&self) -> &'static str {
         self.get_message().expect("every pair policy has a summary")
     }
@@ -225,7 +227,12 @@ impl PairPolicySpec {
         PairPolicySpec::iter().collect()
     }
 
-    /// Checks parameters; the error is `(parameter, message)`.
+    /// Checks parameters.
+    ///
+    /// # Errors
+    ///
+    /// A [`FieldError`] on `beta` when it is negative or not finite, or on `quantile` when
+    /// `quantile ± epsilon` leaves `[0, 1]` (`deltaquantile`).
     pub fn validate(&self) -> Result<(), FieldError> {
         let bad = |f: &str, m: &str| Err(FieldError::new(f, m));
         let beta = match self {
@@ -253,6 +260,13 @@ impl PairPolicySpec {
     }
 
     /// Picks `(a, b)` for one prompt. `a ≠ b` whenever `Ok`.
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError::TooFewResponses`] for fewer than 2 responses; [`AcquireError::Rule`] when
+    /// `mu` and `sd` differ in length, a mean or spread is NaN or infinite, a spread is negative,
+    /// or the rule's own inputs are missing or out of range (e.g. judge scores for a static
+    /// baseline, member rewards for member-based draws).
     pub fn select(
         &self,
         c: &CandidateScores<'_>,

@@ -32,11 +32,13 @@ fn half() -> f32 {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ThompsonParams {
+    /// Width β of the draw around `μ` in units of the spread `s` (default 1).
     #[serde(default = "one")]
     pub beta: f32,
     /// Redraws of the second arm before falling back to a uniform `b ≠ a`.
     #[serde(default = "thirty")]
     pub max_iterations: usize,
+    /// How a corrected-mode draw samples rewards.
     #[serde(default)]
     pub draw: ThompsonDraw,
 }
@@ -55,6 +57,7 @@ impl Default for ThompsonParams {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BetaParams {
+    /// The confidence width β (default 1).
     #[serde(default = "one")]
     pub beta: f32,
 }
@@ -74,10 +77,13 @@ fn q005() -> f64 {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuantileParams {
+    /// The confidence width β of the bounds (default 1).
     #[serde(default = "one")]
     pub beta: f32,
+    /// The quantile of all gaps `u_i − l_j` picked (default 0.05).
     #[serde(default = "q005")]
     pub quantile: f64,
+    /// Half-width of the quantile window around `quantile` (default 0).
     #[serde(default)]
     pub epsilon: f64,
 }
@@ -96,11 +102,13 @@ impl Default for QuantileParams {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MaxMinLcbParams {
+    /// The confidence width β (default 1).
     #[serde(default = "one")]
     pub beta: f32,
     /// Entries within this of the min/max count as ties, broken at random.
     #[serde(default = "tol")]
     pub argmax_tol: f32,
+    /// Margin of the candidate set: arms with `UCB_ij > −decision_buffer` for every `j` (default 0).
     #[serde(default)]
     pub decision_buffer: f32,
     /// Keep only arms with `UCB_ij > −decision_buffer` for every `j` (the reference config: false).
@@ -123,13 +131,16 @@ impl Default for MaxMinLcbParams {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UcbSetParams {
+    /// The confidence width β of the UCBs (default 1).
     #[serde(default = "one")]
     pub beta: f32,
     /// The reference hard-codes 0.5 (a preference-probability threshold applied to raw rewards).
     #[serde(default = "half")]
     pub threshold: f32,
+    /// Margin below `threshold` that still admits an arm to the candidate set (default 0).
     #[serde(default)]
     pub decision_buffer: f32,
+    /// Scores within this of the best count as ties, broken at random (default 1e-4).
     #[serde(default = "tol")]
     pub tol: f32,
 }

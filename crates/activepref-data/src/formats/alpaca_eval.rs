@@ -33,6 +33,10 @@ pub enum MissingPrompts {
 }
 
 /// The annotation files of `dir`, sorted by name.
+///
+/// # Errors
+///
+/// A [`DataError`] when `dir` cannot be listed or holds no `<model>.annotations.json[.gz]` file.
 pub fn annotation_files(dir: &Path) -> DataResult<Vec<PathBuf>> {
     let entries = std::fs::read_dir(dir).map_err(|e| {
         DataError::file(dir, format!("cannot list directory: {e}"))
@@ -105,6 +109,12 @@ fn load_file(path: &Path) -> DataResult<Vec<(String, String, f32)>> {
 
 /// Loads every annotation file of `dir` into one candidate pool. Prompts are ordered by first
 /// appearance (files in name order); candidates within a prompt by model (file) order.
+///
+/// # Errors
+///
+/// The errors of [`annotation_files`], and a [`DataError`] naming file, row and field for an
+/// unreadable or malformed file, a missing or non-numeric `preference`, or instruction sets that
+/// differ between files under [`MissingPrompts::Error`].
 pub fn load(dir: &Path, missing: MissingPrompts) -> DataResult<CandidatePool> {
     let files = annotation_files(dir)?;
     let per_file: Vec<Vec<(String, String, f32)>> = files

@@ -40,6 +40,10 @@ use crate::text::{Candidate, CandidatePool};
 
 /// The table files of `path`: the file itself, or a directory's data files (a `datasets`
 /// directory's `state.json` order when it has one).
+///
+/// # Errors
+///
+/// A [`DataError`] when a directory cannot be listed or its `state.json` is not valid JSON.
 pub fn data_files(path: &Path) -> DataResult<Vec<PathBuf>> {
     if !path.is_dir() {
         return Ok(vec![path.to_path_buf()]);
@@ -306,6 +310,12 @@ fn load_file(path: &Path) -> DataResult<Vec<Row>> {
 
 /// Loads a completions dataset into a candidate pool. Models are indexed in order of first
 /// appearance; prompts keep the file order.
+///
+/// # Errors
+///
+/// The errors of [`data_files`], and a [`DataError`] naming file, row and field for an unreadable
+/// or malformed table, a missing or mistyped field, a prompt without a score, or prompts missing
+/// from some model under [`MissingPrompts::Error`].
 pub fn load(path: &Path, missing: MissingPrompts) -> DataResult<CandidatePool> {
     let files = data_files(path)?;
     let mut models: Vec<String> = vec![];

@@ -26,7 +26,12 @@ pub enum SplitError {
     /// They differ in an earlier turn (not only in whitespace), and both go on past it: the
     /// final replies answer two different conversations. The turn where they first differ, as
     /// each has it (speaker included), shortened.
-    EarlierTurn { chosen: String, rejected: String },
+    EarlierTurn {
+        /// The first differing turn as the chosen transcript has it.
+        chosen: String,
+        /// The first differing turn as the rejected transcript has it.
+        rejected: String,
+    },
 }
 
 /// The text up to and including the last `\n\nAssistant:`, and the reply after it.
@@ -103,6 +108,11 @@ pub fn split_transcripts<'a>(
 
 /// Loads an HH-RLHF file into the `pool` split (callers split it further; see
 /// [`ComparisonDataset`]). `response_a` is the chosen reply, so every `a_preferred` is `true`.
+///
+/// # Errors
+///
+/// A [`DataError`] naming the row when the file cannot be read, `chosen` or `rejected` is missing
+/// or not text, or a transcript pair has no single shared prompt ([`SplitError`]).
 pub fn load(path: &Path) -> DataResult<ComparisonDataset> {
     let schema = Schema::from_iter([
         Field::new("chosen".into(), DataType::String),

@@ -38,12 +38,19 @@ use crate::text::{ComparisonDataset, SplitRole, TextComparison};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PairColumns {
+    /// The prompt column (default `prompt`; absent in TRL's implicit-prompt layouts).
     pub prompt: String,
+    /// The column of response A (default `chosen`).
     pub a: String,
+    /// The column of response B (default `rejected`).
     pub b: String,
+    /// The label column (`true`/`1`/`a`: A preferred); absent: A is always preferred.
     pub label: Option<String>,
+    /// The comparison-id column; absent: the row index within its split.
     pub id: Option<String>,
+    /// The prompt-id column; absent: equal prompt texts share a prompt.
     pub prompt_id: Option<String>,
+    /// The split column (`pool`/`train`, `validation`/`valid`/`eval`, `test`, `ood`); absent: all pool.
     pub split: Option<String>,
 }
 
@@ -305,6 +312,12 @@ fn prompts_and_responses(
 }
 
 /// Loads a generic pair file.
+///
+/// # Errors
+///
+/// A [`DataError`] naming file, row and column when the file cannot be read, a mapped column is
+/// missing or mistyped, a label or split value is unknown, messages are malformed, or an id
+/// repeats within a split.
 pub fn load(path: &Path, columns: &PairColumns) -> DataResult<ComparisonDataset> {
     let df = read_table(path, None)?;
     let (prompts, a, b) = prompts_and_responses(path, &df, columns)?;

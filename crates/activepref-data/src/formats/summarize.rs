@@ -48,6 +48,11 @@ pub fn json_schema() -> Schema {
 /// The files to read: `path` itself, or every `.json`/`.jsonl`/`.parquet` (optionally `.gz`) file
 /// under the directory `path`, subdirectories included (the HF parquet export keeps
 /// `comparisons/train/` and `comparisons/validation/`), sorted by path.
+///
+/// # Errors
+///
+/// A [`DataError`] when the directory cannot be listed or holds no `.json`, `.jsonl` or
+/// `.parquet` file.
 pub fn input_files(path: &Path) -> DataResult<Vec<PathBuf>> {
     if !path.is_dir() {
         return Ok(vec![path.to_path_buf()]);
@@ -75,6 +80,12 @@ pub fn input_files(path: &Path) -> DataResult<Vec<PathBuf>> {
 }
 
 /// Loads one file or a directory of files.
+///
+/// # Errors
+///
+/// The errors of [`input_files`], and a [`DataError`] naming file, row and field for an
+/// unreadable or malformed file, or a missing or mistyped field (`info`, `summaries`, `choice`,
+/// `split`, …).
 pub fn load(path: &Path) -> DataResult<ComparisonDataset> {
     let mut ds = ComparisonDataset::default();
     for &role in SplitRole::ALL {
@@ -192,8 +203,14 @@ fn load_file(path: &Path, ds: &mut ComparisonDataset) -> DataResult<()> {
 
 /// Writes `records` made-up comparisons in the real JSON-lines schema, for load benchmarks:
 /// posts of ~250 words with ~5 comparisons each, splits in roughly TL;DR's proportions (train
-/// 52%, valid1 19%, valid2 28% of which a few percent CNN/DM). Deterministic in `seed`.
+/// 52%, valid1 19%, valid2 28% of which a few percent CNN/DM). Deterministic in `seed` (random
+/// stream `[seed, Data, data_draw::GENERATED_SUMMARIZE]`, see [`activepref_core::seeds`]).
+///
+/// # Errors
+///
+/// Any I/O error of creating or writing `path`.
 pub fn write_generated_jsonl(path: &Path, records: usize, seed: u64) -> std::io::Result<()> {
+    use activepref_core::seeds::{Stream, data_draw};
     use rand::RngExt;
     use std::io::Write;
     const WORDS: [&str; 24] = [
@@ -202,7 +219,7 @@ pub fn write_generated_jsonl(path: &Path, records: usize, seed: u64) -> std::io:
         "after", "still", "wants", "today",
     ];
     let mut rng =
-        activepref_core::seeds::rng_for(seed, activepref_core::seeds::Stream::Data, &[99]);
+        activepref_core::seeds::rng_for(seed, Stream::Data, &[data_draw::GENERATED_SUMMARIZE]);
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
     let text = |rng: &mut rand_chacha::ChaCha8Rng, n: usize| -> String {
         let mut s = String::with_capacity(n * 7);

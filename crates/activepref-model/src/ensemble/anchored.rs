@@ -14,7 +14,7 @@
 //! own optimiser: the loss is a sum of per-head terms, so this is the joint model's gradient step
 //! except for clipping, which burn applies per parameter tensor where torch clips the global norm.
 
-use activepref_core::seeds::{Stream, rng_for};
+use activepref_core::seeds::{Stream, model_draw, rng_for};
 use activepref_core::{FieldError, PoolSplit};
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
@@ -33,16 +33,24 @@ pub enum AnchorDecay {
     /// Corrected: `λ = λ₀ · base^(n / labels_per_decay)` after `n` labels, the same decay per
     /// label on a stream of any size. The default, 14.2 labels, is the reference's rate on
     /// UltraFeedback's ≈61k prompts (61,000 / 4,308).
-    PerLabel { labels_per_decay: f64 },
+    PerLabel {
+        /// Labels per factor `base` of decay (14.2 by default).
+        labels_per_decay: f64,
+    },
     /// Reference form: `λ = λ₀ · base^(scaler · n / N)` on a stream of `N` prompts, so that the
     /// decay per label depends on the stream's size (specs/activeuf.md §7, item 14).
-    Reference { scaler: f64 },
+    Reference {
+        /// The reference's `scaler` (4,308 by default): decay exponent per full stream.
+        scaler: f64,
+    },
 }
 
 impl AnchorDecay {
+    /// The corrected default: one factor of `decay_base` per 14.2 labels.
     pub const PER_LABEL: AnchorDecay = AnchorDecay::PerLabel {
         labels_per_decay: 14.2,
     };
+    /// The reference's default: exponent `4308 · n / N` on a stream of `N` prompts.
     pub const REFERENCE: AnchorDecay = AnchorDecay::Reference { scaler: 4308.0 };
 }
 
@@ -84,6 +92,13 @@ impl Default for AnchoredRefitConfig {
 }
 
 impl AnchoredRefitConfig {
+    /// Checks every field's range.
+    ///
+    /// # Errors
+    ///
+    /// A [`FieldError`] naming the first bad field: `lr` outside `(0, 1]`, `batch_size` or
+    /// `max_samples` 0, `center_rewards` or `lambda0` negative or not finite, `decay_base` outside
+    /// `(0, 1]`, `decay.labels_per_decay` not `> 0` or `decay.scaler` negative.
     pub fn validate(&self) -> Result<(), FieldError> {
         let bad = |f: &str, m: &str| Err(FieldError::new(f, m));
         if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= crate::ensemble::config::MAX_LR) {
@@ -160,7 +175,9 @@ pub struct AnchoredEnsemble {
 /// What one refit did.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RefitReport {
+    /// Optimiser steps taken (minibatches of the one epoch), per head.
     pub steps: usize,
+    /// The anchor strength λ the refit used.
     pub lambda: f64,
     /// Mean training loss (all three terms) over the refit's steps and heads.
     pub mean_loss: f64,
@@ -170,6 +187,11 @@ impl EnsembleConfig {
     /// The ensemble at its initial weights, ready for anchored refits. Heads draw their weights
     /// from the same streams as [`Self::untrained`] in round 0, so before any refit the two
     /// predict the same.
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::Unsupported`] unless the backend is the deep ensemble; the errors of
+    /// [`crate::ComputeDevice::burn_device`].
     pub fn anchored(
         &self,
         input_dim: usize,
@@ -187,7 +209,7 @@ impl EnsembleConfig {
             .map(|m| {
                 let model = self.mlp.init(
                     input_dim,
-                    &mut rng_for(run_seed, Stream::Model, &[0, m as u64, 0]),
+                    &mut rng_for(run_seed, Stream::Model, &[0, m as u64, model_draw::INIT]),
                     &ad,
                 );
                 let anchor = model.snapshot();
@@ -211,6 +233,11 @@ impl EnsembleConfig {
 impl AnchoredEnsemble {
     /// One epoch over `sample` (every label "A preferred": A is the chosen response), in its row
     /// order, in minibatches of `cfg.batch_size`, at anchor strength `lambda`.
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::EmptyTrainingSet`] when `sample` is empty; [`ModelError::Diverged`] when a
+    /// head's training loss is NaN or infinite (the heads that ran are updated all the same).
     pub fn refit(
         &mut self,
         sample: &PoolSplit,

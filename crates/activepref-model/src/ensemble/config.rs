@@ -223,8 +223,10 @@ pub enum UncertaintyBackend {
     /// dataset (specs/balpm.md §4.5). Validation loss is computed without dropout (the reference
     /// leaves dropout on there, §7.3 J).
     McDropout {
+        /// Probability of dropping each hidden unit, in `(0, 1)` (default 0.1).
         #[serde(default = "default_rate")]
         rate: f64,
+        /// Number of frozen masks (the "members"), at least 2 (default 5).
         #[serde(default = "default_realisations")]
         realisations: usize,
     },
@@ -244,9 +246,13 @@ fn default_realisations() -> usize {
 pub struct EnsembleConfig {
     /// Ensemble size E (BAL-PM scripts: 5).
     pub members: usize,
+    /// Shape and initialisation of each member's MLP.
     pub mlp: RewardMlpConfig,
+    /// Optimiser, schedule and early stopping of each member.
     pub train: TrainConfig,
+    /// How members draw their initial weights (corrected or the reference's shared init).
     pub member_init: MemberInit,
+    /// Where the members train and predict.
     pub device: ComputeDevice,
     /// `{ kind: ensemble }` (default) or `{ kind: mc_dropout, rate: 0.1, realisations: 5 }`.
     pub backend: UncertaintyBackend,
@@ -266,7 +272,14 @@ impl Default for EnsembleConfig {
 }
 
 impl EnsembleConfig {
-    /// Checks sizes and rates; the error is `(field, message)`.
+    /// Checks sizes and rates.
+    ///
+    /// # Errors
+    ///
+    /// A [`FieldError`] naming the first bad field: `members`, `mlp.hidden`, `mlp.weight_init_std`,
+    /// `train.*` (learning rate, weight decay, Adam ε, gradient clipping, counts out of range),
+    /// `backend.*` (MC-dropout rate outside `(0, 1)`, fewer than 2 realisations, no hidden layer),
+    /// or `device` when this build has no backend for it.
     pub fn validate(&self) -> Result<(), FieldError> {
         let t = &self.train;
         let bad = |f: &str, m: &str| Err(FieldError::new(f, m));

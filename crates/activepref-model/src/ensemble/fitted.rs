@@ -1,6 +1,6 @@
 //! A trained ensemble: per-member rewards, response statistics and predictions.
 
-use activepref_core::seeds::{Stream, rng_for};
+use activepref_core::seeds::{Stream, model_draw, rng_for};
 use activepref_core::{EnsemblePrediction, FeatureMatrix, PoolSplit};
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -14,6 +14,7 @@ pub struct FittedEnsemble {
     /// MC dropout: one frozen mask set per realisation, all applied to `members[0]`.
     pub(super) realisation_masks: Vec<Vec<Tensor<2>>>,
     pub(super) device: Device,
+    /// One report per member (a single one for MC dropout, which trains one model).
     pub reports: Vec<TrainReport>,
 }
 
@@ -99,7 +100,7 @@ impl FittedEnsemble {
                     &widths,
                     1,
                     rate,
-                    &mut rng_for(run_seed, Stream::Model, &[round, r as u64, 3]),
+                    &mut rng_for(run_seed, Stream::Model, &[round, r as u64, model_draw::MC]),
                     &device,
                 )
             })

@@ -1,7 +1,7 @@
 //! Training: every member from its own seed, AdamW with warm-up and decay, minibatches, early
 //! stopping on validation loss with the best checkpoint restored.
 
-use activepref_core::seeds::{Stream, rng_for};
+use activepref_core::seeds::{NO_ROUND, Stream, model_draw, rng_for};
 use activepref_core::{EnsemblePrediction, PoolSplit};
 use burn::module::Module;
 use burn::optim::GradientsParams;
@@ -17,9 +17,15 @@ use crate::mlp::{RewardMlp, bradley_terry_loss, dropout_masks};
 /// What happened while one member trained.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainReport {
+    /// Optimiser steps taken.
     pub steps: usize,
+    /// The step whose weights were kept: the evaluation with the lowest validation loss (0 before
+    /// any evaluation; `steps` for anchored heads, which keep their last weights).
     pub best_step: usize,
+    /// Mean Bradley–Terry validation loss (nats per comparison) at `best_step`; NaN when never
+    /// evaluated.
     pub best_validation_loss: f64,
+    /// Whether patience ran out before the last epoch.
     pub stopped_early: bool,
 }
 
@@ -46,6 +52,10 @@ impl EnsembleConfig {
     /// train this way; the pool loop's rounds go through [`Self::fit_from`]). Members train in
     /// parallel; each has its own seeded generator, so the result does not depend on the thread
     /// count.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::fit_from`].
     pub fn fit(
         &self,
         train: &PoolSplit,
@@ -149,6 +159,10 @@ impl EnsembleConfig {
 
     /// The ensemble at its initial weights, before any label (the first round of a pair-selection
     /// loop). Members use the same initial-weight streams as [`Self::fit`] would.
+    ///
+    /// # Errors
+    ///
+    /// The device's error ([`crate::ComputeDevice::burn_device`]) when it is not available.
     pub fn untrained(
         &self,
         input_dim: usize,
@@ -159,7 +173,11 @@ impl EnsembleConfig {
         let init = |m: usize| {
             self.mlp.init(
                 input_dim,
-                &mut rng_for(run_seed, Stream::Model, &[round, m as u64, 0]),
+                &mut rng_for(
+                    run_seed,
+                    Stream::Model,
+                    &[round, m as u64, model_draw::INIT],
+                ),
                 &device,
             )
         };
@@ -206,8 +224,16 @@ impl EnsembleConfig {
             member,
         } = key;
         let t = &self.train;
-        let mut order_rng = rng_for(run_seed, Stream::Model, &[round, member as u64, 1]);
-        let mut mask_rng = rng_for(run_seed, Stream::Model, &[round, member as u64, 2]);
+        let mut order_rng = rng_for(
+            run_seed,
+            Stream::Model,
+            &[round, member as u64, model_draw::ORDER],
+        );
+        let mut mask_rng = rng_for(
+            run_seed,
+            Stream::Model,
+            &[round, member as u64, model_draw::MASK],
+        );
         let ad = device.clone().autodiff();
         let mut model = match start {
             // Back from an inference snapshot to a trainable module on the autodiff device.
@@ -278,14 +304,18 @@ impl EnsembleConfig {
             member,
         } = key;
         match self.member_init {
-            MemberInit::Independent => rng_for(run_seed, Stream::Model, &[round, member as u64, 0]),
+            MemberInit::Independent => rng_for(
+                run_seed,
+                Stream::Model,
+                &[round, member as u64, model_draw::INIT],
+            ),
             MemberInit::ReferenceShared if member == 0 && round == 0 => {
-                rng_for(run_seed, Stream::Model, &[round, 0, 0])
+                rng_for(run_seed, Stream::Model, &[round, 0, model_draw::INIT])
             }
             MemberInit::ReferenceShared => rng_for(
                 SHARED_INIT_SEED,
                 Stream::Model,
-                &[u64::MAX, member.min(1) as u64],
+                &[NO_ROUND, member.min(1) as u64],
             ),
         }
     }

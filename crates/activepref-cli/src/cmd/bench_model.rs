@@ -1,339 +1,41 @@
-//! `activepref bench-knn`: BAL-PM's kNN term at paper scale, side by side with the reference's
-//! torch pass, on this machine, in one run. Each measurement runs in a fresh child process so that
-//! its peak memory is its own.
+//! `activepref bench-model` (model compute on this machine: train, score, encode) and
+//! `bench-round` (a paper-scale BAL-PM run modelled stage by stage).
 
-use anyhow::{anyhow, bail};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::Instant;
 
-use activepref_acquire::{BalPm, BalPmConfig, BalPmTrace, PoolState, PromptKnnIndex, index_k_for};
-use activepref_benches::{PAPER_BATCH, SelectionFixture, cpu_model, sgemm_gflops};
-use activepref_data::synthetic::SyntheticPoolConfig;
-use activepref_model::{TrainConfig, TrainingStrategy};
+use activepref_benches::{cpu_model, sgemm_gflops};
+use activepref_model::{ComputeDevice, TrainConfig, TrainingStrategy};
+use anyhow::{anyhow, bail};
 
-use crate::data_cmds::peak_rss_mib;
+use super::bench_knn::timed;
 use crate::say;
 
-/// What `bench-knn` measures; the hidden `--part` runs one of them in a child.
-pub struct BenchKnnArgs {
-    pub pool: usize,
-    pub dim: usize,
-    pub dup: usize,
-    pub brute: Vec<usize>,
-    pub python: Option<PathBuf>,
-    pub synthetic: bool,
-    pub out: PathBuf,
-}
-
-fn mib(bytes: usize) -> f64 {
-    bytes as f64 / 1048576.0
-}
-
-/// `f()` and the seconds it took.
-fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
-    let t = Instant::now();
-    let out = f();
-    (out, t.elapsed().as_secs_f64())
-}
-
-/// Builds the index of `state`'s prompt table and selects one batch with it: the index, the
-/// trace, and the build and selection seconds.
-fn build_and_select(
-    policy: &BalPm,
-    state: PoolState<'_>,
-    k: usize,
-) -> anyhow::Result<(PromptKnnIndex, BalPmTrace, f64, f64)> {
-    let (index, build) = timed(|| PromptKnnIndex::build(state.prompt_features.table(), k, &|_| {}));
-    let (trace, select) = timed(|| {
-        policy.select_traced(
-            &PoolState {
-                prompt_index: Some(&index),
-                ..state
-            },
-            PAPER_BATCH,
-        )
-    });
-    Ok((index, trace?, build, select))
-}
-
-/// Child mode: one measurement, printed as `key value` pairs on one line.
-pub fn part(name: &str, args: &BenchKnnArgs) -> anyhow::Result<()> {
-    let policy = BalPm::new(BalPmConfig::default());
-    let k = index_k_for(policy.config.k);
-    let line = match name {
-        "gemm" => format!("gflops {:.1}", sgemm_gflops(2_048)),
-        "index" => {
-            let (fx, gen_secs) = timed(|| {
-                SelectionFixture::random(
-                    args.pool - PAPER_BATCH,
-                    PAPER_BATCH,
-                    args.dim,
-                    args.dup,
-                    9,
-                )
-            });
-            let (index, trace, build, select) = build_and_select(&policy, fx.state(), k)?;
-            let features = mib(fx.prompts.table_bytes());
-            format!(
-                "distinct {} gen_secs {gen_secs:.2} build_secs {build:.2} select_secs {select:.3} picks {} index_mib {:.1} features_mib {features:.1} peak_mib {:.1}",
-                fx.prompts.table().rows(),
-                trace.picks.len(),
-                mib(index.memory_bytes()),
-                peak_rss_mib().unwrap_or(f64::NAN)
-            )
-        }
-        brute if brute.starts_with("brute") => {
-            let n: usize = brute["brute".len()..]
-                .parse()
-                .map_err(|_| anyhow!("bad part {brute}"))?;
-            let fx = SelectionFixture::random(n, PAPER_BATCH, args.dim, 1, 11);
-            let (want, brute_secs) = timed(|| policy.select_traced(&fx.state(), PAPER_BATCH));
-            let want = want?;
-            let (_, got, build, select) = build_and_select(&policy, fx.state(), k)?;
-            if got != want {
-                return Err(anyhow!("indexed and brute-force batches differ at N = {n}"));
-            }
-            format!("brute_secs {brute_secs:.3} build_secs {build:.3} select_secs {select:.4}")
-        }
-        "synthetic" => {
-            let cfg = SyntheticPoolConfig::paper_scale();
-            let (bench, gen_secs) = timed(|| cfg.generate());
-            let pair_bytes: usize = bench
-                .splits()
-                .iter()
-                .map(|(_, s)| (s.pair_a.as_slice().len() + s.pair_b.as_slice().len()) * 4)
-                .sum();
-            let prompt_bytes: usize = bench
-                .splits()
-                .iter()
-                .map(|(_, s)| s.prompt.table_bytes())
-                .sum();
-            // Round 0 of the paper: 320 labelled, the rest of the pool unlabelled.
-            let labelled: Vec<usize> = (0..PAPER_BATCH).collect();
-            let unlabelled: Vec<usize> = (PAPER_BATCH..bench.pool.len()).collect();
-            let bald: Vec<f64> = (0..unlabelled.len())
-                .map(|i| ((i * 7919) % 1000) as f64 * 1e-4)
-                .collect();
-            let state = PoolState::new(&unlabelled, &bald, &labelled, &bench.pool.prompt);
-            let (index, _, build, select) = build_and_select(&policy, state, k)?;
-            format!(
-                "comparisons {} pool_prompts {} gen_secs {gen_secs:.2} build_secs {build:.2} select_secs {select:.3} features_mib {:.1} index_mib {:.1} peak_mib {:.1}",
-                bench.splits().iter().map(|(_, s)| s.len()).sum::<usize>(),
-                bench.pool.prompt.table().rows(),
-                mib(pair_bytes + prompt_bytes),
-                mib(index.memory_bytes()),
-                peak_rss_mib().unwrap_or(f64::NAN)
-            )
-        }
-        other => return Err(anyhow!("unknown bench part `{other}`")),
-    };
-    say!("{line}");
-    Ok(())
-}
-
-/// Runs `activepref bench-knn --part <name>` with the same settings and parses its line.
-fn child(name: &str, args: &BenchKnnArgs) -> anyhow::Result<Vec<(String, f64)>> {
-    let exe = std::env::current_exe()?;
-    let out = Command::new(&exe)
-        .args([
-            "--threads",
-            &rayon::current_num_threads().to_string(),
-            "bench-knn",
-            "--part",
-            name,
-        ])
-        .args([
-            "--pool",
-            &args.pool.to_string(),
-            "--dim",
-            &args.dim.to_string(),
-            "--dup",
-            &args.dup.to_string(),
-        ])
-        .output()
-        .map_err(|e| anyhow!("cannot start {}: {e}", exe.display()))?;
-    if !out.status.success() {
-        return Err(anyhow!(
-            "bench part `{name}` failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let words: Vec<&str> = text.split_whitespace().collect();
-    Ok(words
-        .chunks(2)
-        .filter_map(|w| Some((w.first()?.to_string(), w.get(1)?.parse().ok()?)))
-        .collect())
-}
-
-fn get(v: &[(String, f64)], key: &str) -> f64 {
-    v.iter()
-        .find(|(k, _)| k == key)
-        .map_or(f64::NAN, |(_, x)| *x)
-}
-
-/// The reference-style torch pass on `n × d`, or `None` when no Python was given.
-fn torch_pass(python: &Path, n: usize, d: usize) -> anyhow::Result<f64> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/knn_reference_pass.py");
-    let out = Command::new(python)
-        .arg(&script)
-        .args([
-            n.to_string(),
-            d.to_string(),
-            "--threads".into(),
-            rayon::current_num_threads().to_string(),
-        ])
-        .output()
-        .map_err(|e| anyhow!("--python {}: cannot start ({e})", python.display()))?;
-    if !out.status.success() {
-        return Err(anyhow!(
-            "--python {}: {} (does it have torch? `pip install torch`)",
-            python.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| {
-            anyhow!(
-                "unexpected output from {}: `{}`",
-                script.display(),
-                text.trim()
-            )
-        })
-}
-
-pub fn bench_knn(args: &BenchKnnArgs) -> anyhow::Result<()> {
-    crate::bounded("--pool", args.pool, PAPER_BATCH + 1, 10_000_000)?;
-    crate::bounded("--dim", args.dim, 1, 65_536)?;
-    crate::bounded("--dup", args.dup, 1, args.pool)?;
-    std::fs::create_dir_all(&args.out)
-        .map_err(|e| anyhow!("{}: cannot create ({e})", args.out.display()))?;
-    let threads = rayon::current_num_threads();
-    let gemm = get(&child("gemm", args)?, "gflops");
-    say!(
-        "machine: {} ({threads} threads); sgemm 2048³ with the gemm crate: {gemm:.0} GFLOP/s",
-        cpu_model()
-    );
-    let mut csv = String::from("measurement,n,d,activepref_seconds,reference_seconds,ratio,note\n");
-    let mut row = |what: &str, n: usize, ours: f64, theirs: Option<f64>, note: &str| {
-        let ratio = theirs.map(|t| t / ours);
-        say!(
-            "{what:<44} {n:>7} {:>10.3} {:>10} {:>9} {note}",
-            ours,
-            theirs.map_or("-".into(), |t| format!("{t:.3}")),
-            ratio.map_or("-".into(), |r| format!("{r:.1}x"))
-        );
-        csv.push_str(&format!(
-            "{what},{n},{},{ours:.4},{},{},{note}\n",
-            args.dim,
-            theirs.map_or(String::new(), |t| format!("{t:.4}")),
-            ratio.map_or(String::new(), |r| format!("{r:.2}"))
-        ));
-    };
-    say!(
-        "{:<44} {:>7} {:>10} {:>10} {:>9} note",
-        "measurement (D = dim)",
-        "N",
-        "ours (s)",
-        "torch (s)",
-        "speedup"
-    );
-    for &n in &args.brute {
-        let v = child(&format!("brute{n}"), args)?;
-        let torch = args
-            .python
-            .as_deref()
-            .map(|p| torch_pass(p, n, args.dim))
-            .transpose()?;
-        row(
-            "brute-force BAL-PM selection of 320",
-            n,
-            get(&v, "brute_secs"),
-            torch,
-            "today's exact all-pairs pass",
-        );
-        row(
-            "indexed selection of 320 (index built)",
-            n,
-            get(&v, "select_secs"),
-            torch,
-            "per round",
-        );
-        row(
-            "index build + indexed selection of 320",
-            n,
-            get(&v, "build_secs") + get(&v, "select_secs"),
-            torch,
-            "first round",
-        );
-    }
-    let v = child("index", args)?;
-    let distinct = get(&v, "distinct") as usize;
-    row(
-        "index build",
-        distinct,
-        get(&v, "build_secs"),
-        None,
-        &format!(
-            "{} distinct prompts, {:.0} MiB index",
-            distinct,
-            get(&v, "index_mib")
-        ),
-    );
-    row(
-        "indexed selection of 320 (index built)",
-        args.pool,
-        get(&v, "select_secs"),
-        None,
-        &format!("peak RSS {:.0} MiB", get(&v, "peak_mib")),
-    );
-    if args.synthetic {
-        let v = child("synthetic", args)?;
-        let (features, peak) = (get(&v, "features_mib"), get(&v, "peak_mib"));
-        row(
-            "generate the paper-scale synthetic benchmark",
-            get(&v, "comparisons") as usize,
-            get(&v, "gen_secs"),
-            None,
-            &format!("{features:.0} MiB of features"),
-        );
-        row(
-            "index build (synthetic pool)",
-            get(&v, "pool_prompts") as usize,
-            get(&v, "build_secs"),
-            None,
-            "distinct pool prompts",
-        );
-        row(
-            "indexed selection of 320 (synthetic pool)",
-            92_858,
-            get(&v, "select_secs"),
-            None,
-            &format!(
-                "peak RSS {peak:.0} MiB = {:.2}x the feature data",
-                peak / features
-            ),
-        );
-    }
-    let path = args.out.join("bench-knn.csv");
-    crate::write_file(&path, csv.as_bytes())?;
-    say!("wrote {}", path.display());
-    Ok(())
-}
-
-/// Shapes of `bench-model` (the paper's reward model by default).
+/// The arguments of `activepref bench-model`: the paper's reward model by default.
+#[derive(clap::Args, Debug)]
 pub struct BenchModelArgs {
+    /// Pair-feature dimension.
+    #[arg(long, default_value_t = 4_096)]
     pub dim: usize,
+    /// Ensemble members.
+    #[arg(long, default_value_t = 5)]
     pub members: usize,
+    /// Labelled pairs trained on (one epoch, batch 32).
+    #[arg(long, default_value_t = 2_400)]
     pub pairs: usize,
+    /// Rows scored by every member.
+    #[arg(long, default_value_t = 16_384)]
     pub rows: usize,
+    /// The MiniLM model directory (scripts/fetch-minilm.sh).
+    #[arg(long, value_name = "DIR", default_value = "models/all-MiniLM-L6-v2")]
     pub model: PathBuf,
+    /// Leave out the encoder row.
+    #[arg(long)]
     pub skip_encode: bool,
-    pub device: activepref_model::ComputeDevice,
+    /// Compute device: cpu (burn's flex backend), libtorch (a build with the `tch` feature) or
+    /// cuda (a build with the `cuda` feature).
+    #[arg(long, value_enum, default_value_t = ComputeDevice::Cpu)]
+    pub device: ComputeDevice,
 }
 
 /// Trains `members` of the paper's MLP (the default config) on `pairs` random pairs of width
@@ -514,8 +216,19 @@ fn round_cost(args: &BenchRoundArgs, train: &TrainConfig, u: &UnitCosts, r: usiz
 }
 
 /// Measures the unit costs on the paper's shapes, then models every round of the run.
+/// `activepref bench-round`: measures the unit costs on the paper's shapes, then models every
+/// round of the schedule and prints the table.
 pub fn bench_round(args: &BenchRoundArgs) -> anyhow::Result<()> {
-    use activepref_benches::random_split;
+    let train = checked_round_args(args)?;
+    print_round_header(args, &train);
+    let u = measure_unit_costs(args, &train)?;
+    print_round_table(args, &train, &u);
+    print_other_strategy(args, &train, &u);
+    Ok(())
+}
+
+/// Checks `bench-round`'s flags; the training schedule they ask for.
+fn checked_round_args(args: &BenchRoundArgs) -> anyhow::Result<TrainConfig> {
     crate::bounded("--rounds", args.rounds, 1, 10_000)?;
     crate::bounded("--batch", args.batch, 1, 1_000_000)?;
     crate::bounded("--dim", args.dim, 1, 65_536)?;
@@ -552,14 +265,18 @@ pub fn bench_round(args: &BenchRoundArgs) -> anyhow::Result<()> {
     if let Some(epochs) = args.warm_start {
         crate::bounded("--warm-start", epochs, 1, 100_000)?;
     }
-    let train = TrainConfig {
+    Ok(TrainConfig {
         strategy: args
             .warm_start
             .map_or(TrainingStrategy::FullRetrain, |epochs| {
                 TrainingStrategy::WarmStart { epochs }
             }),
         ..TrainConfig::default()
-    };
+    })
+}
+
+/// The machine, the kernels and the shapes.
+fn print_round_header(args: &BenchRoundArgs, train: &TrainConfig) {
     say!(
         "machine: {}, {} threads; sgemm 2048³ (gemm crate): {:.1} GFLOP/s",
         cpu_model(),
@@ -583,6 +300,11 @@ pub fn bench_round(args: &BenchRoundArgs) -> anyhow::Result<()> {
         widths.join(" → "),
         train.batch_size,
     );
+}
+
+/// One optimiser step, one validation pass and scoring, timed on the paper's shapes.
+fn measure_unit_costs(args: &BenchRoundArgs, train: &TrainConfig) -> anyhow::Result<UnitCosts> {
+    use activepref_benches::random_split;
     // Optimiser steps: one epoch of `steps` batches.
     let (fitted, secs) = one_epoch_fit(
         args.members,
@@ -610,13 +332,17 @@ pub fn bench_round(args: &BenchRoundArgs) -> anyhow::Result<()> {
         per_comparison * 1e6,
         flops / per_comparison / 1e9
     );
-    let u = UnitCosts {
+    Ok(UnitCosts {
         step,
         validation_pass,
         per_comparison,
-    };
+    })
+}
+
+/// The per-round table at the chosen labelled sizes and the modelled totals per stage.
+fn print_round_table(args: &BenchRoundArgs, train: &TrainConfig, u: &UnitCosts) {
     let costs: Vec<RoundCost> = (0..args.rounds)
-        .map(|r| round_cost(args, &train, &u, r))
+        .map(|r| round_cost(args, train, u, r))
         .collect();
     say!("");
     say!(
@@ -657,6 +383,10 @@ pub fn bench_round(args: &BenchRoundArgs) -> anyhow::Result<()> {
     say!(
         "modelled without early stopping (an upper bound); steps and evaluations are one member's"
     );
+}
+
+/// The other training strategy on the same unit costs, so the two read side by side.
+fn print_other_strategy(args: &BenchRoundArgs, train: &TrainConfig, u: &UnitCosts) {
     // The other strategy on the same unit costs, so the two read side by side.
     let other = TrainConfig {
         strategy: match train.strategy {
@@ -666,7 +396,7 @@ pub fn bench_round(args: &BenchRoundArgs) -> anyhow::Result<()> {
         ..train.clone()
     };
     let other_total: f64 = (0..args.rounds)
-        .map(|r| round_cost(args, &other, &u, r).total())
+        .map(|r| round_cost(args, &other, u, r).total())
         .sum();
     say!(
         "the same run with `train.strategy: {}`: {:.1} h",
@@ -677,5 +407,4 @@ pub fn bench_round(args: &BenchRoundArgs) -> anyhow::Result<()> {
         },
         other_total / 3_600.0
     );
-    Ok(())
 }

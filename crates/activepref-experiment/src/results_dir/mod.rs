@@ -22,8 +22,12 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::ExperimentConfig;
 use crate::runner::{RunError, RunOptions};
+use crate::{BenchmarkSpec, Experiment, ExperimentConfig};
+
+mod seals;
+pub use seals::{ReportableRuns, RunFileState, reportable_runs, run_file_state};
+pub(crate) use seals::{recorded_id_and_seal, run_file_seal};
 
 /// The marker file of a results directory.
 pub const MARKER: &str = "activepref-results.json";
@@ -51,20 +55,20 @@ pub struct ResultsMarker {
     pub variant: Option<String>,
     /// `benchmark.kind`.
     pub benchmark: String,
-    /// [`ExperimentConfig::benchmark_id`].
+    /// [`Experiment::benchmark_id`].
     pub benchmark_id: String,
 }
 
 impl ResultsMarker {
-    /// The marker `cfg` writes.
-    pub fn of(cfg: &ExperimentConfig) -> Self {
+    /// The marker `exp` writes.
+    pub fn of(exp: &Experiment) -> Self {
         Self {
             made_by: "activepref".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            experiment: cfg.name.clone(),
-            variant: cfg.variant.clone(),
-            benchmark: cfg.benchmark_kind().into(),
-            benchmark_id: cfg.benchmark_id(),
+            experiment: exp.common.name.clone(),
+            variant: exp.common.variant.clone(),
+            benchmark: exp.benchmark_kind().into(),
+            benchmark_id: exp.benchmark_id(),
         }
     }
 
@@ -343,12 +347,8 @@ pub fn remove_stale_partials(out: &Path, older_than: Duration) -> usize {
 /// # Errors
 /// [`RunError::Foreign`], [`RunError::OtherBenchmark`], [`RunError::UnsafeFresh`], or an I/O
 /// error naming the path.
-pub(crate) fn prepare(
-    out: &Path,
-    cfg: &ExperimentConfig,
-    opts: &RunOptions,
-) -> Result<(), RunError> {
-    cfg.check_output_dir()?;
+pub(crate) fn prepare(out: &Path, exp: &Experiment, opts: &RunOptions) -> Result<(), RunError> {
+    exp.check_output_dir()?;
     let kind = classify(out)?;
     if let DirKind::Foreign(why) = &kind {
         return Err(RunError::Foreign {
@@ -368,12 +368,12 @@ pub(crate) fn prepare(
         if let Some(was) = fs::read_to_string(&resolved)
             .ok()
             .and_then(|t| ExperimentConfig::parse_unchecked(&t, &resolved).ok())
-            && was.benchmark != cfg.benchmark
+            && was.benchmark != exp.setting.benchmark_spec()
         {
             return Err(RunError::OtherBenchmark {
                 out: out.to_path_buf(),
                 experiment: was.name.clone(),
-                differences: benchmark_differences(&was, cfg),
+                differences: benchmark_differences(&was.benchmark, &exp.setting.benchmark_spec()),
             });
         }
     }
@@ -385,7 +385,7 @@ pub(crate) fn prepare(
         error,
     })?;
     let marker =
-        serde_json::to_string_pretty(&ResultsMarker::of(cfg)).expect("a marker serialises");
+        serde_json::to_string_pretty(&ResultsMarker::of(exp)).expect("a marker serialises");
     crate::runner::write_file(&out.join(MARKER), format!("{marker}\n").as_bytes())?;
     let runs = out.join("runs");
     fs::create_dir_all(&runs).map_err(|error| RunError::Io {
@@ -398,10 +398,10 @@ pub(crate) fn prepare(
 }
 
 /// `pool_prompts 120 → 130, seed 0 → 1`: the keys of the `benchmark:` sections that differ.
-fn benchmark_differences(was: &ExperimentConfig, now: &ExperimentConfig) -> String {
+fn benchmark_differences(was: &BenchmarkSpec, now: &BenchmarkSpec) -> String {
     let (a, b) = (
-        serde_json::to_value(&was.benchmark).unwrap_or_default(),
-        serde_json::to_value(&now.benchmark).unwrap_or_default(),
+        serde_json::to_value(was).unwrap_or_default(),
+        serde_json::to_value(now).unwrap_or_default(),
     );
     let empty = serde_json::Map::new();
     let (ma, mb) = (
@@ -422,137 +422,6 @@ fn benchmark_differences(was: &ExperimentConfig, now: &ExperimentConfig) -> Stri
     } else {
         diffs.join(", ")
     }
-}
-
-/// What `runs/<stem>.run-id` records: the run id (first line) and, once the run finished, the
-/// seal (second line); each None when absent.
-pub(crate) fn recorded_id_and_seal(
-    runs_dir: &Path,
-    stem: &str,
-) -> (Option<String>, Option<String>) {
-    let Ok(text) = fs::read_to_string(runs_dir.join(format!("{stem}.run-id"))) else {
-        return (None, None);
-    };
-    let mut lines = text.lines().map(|l| l.trim().to_string());
-    (lines.next(), lines.next())
-}
-
-/// The second line of `runs/<stem>.run-id`: the run file's length and FNV-1a hash.
-pub(crate) fn run_file_seal(bytes: &[u8]) -> String {
-    format!("{} {:016x}", bytes.len(), activepref_core::io::fnv1a(bytes))
-}
-
-/// Whether a run's files can be trusted as a finished run.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RunFileState {
-    /// The run file exists and matches its seal (or predates seals and has every round).
-    Finished,
-    /// No run file: not started, or still running.
-    NotFinished,
-    /// Made with another configuration (its run id differs).
-    OtherConfig,
-    /// The run file does not match what was recorded when it finished (`why`).
-    Damaged(String),
-}
-
-impl RunFileState {
-    /// One phrase for a user: why a run is not in a report.
-    pub fn describe(&self) -> &str {
-        match self {
-            RunFileState::Finished => "finished",
-            RunFileState::NotFinished => "not finished",
-            RunFileState::OtherConfig => "made with another configuration",
-            RunFileState::Damaged(why) => why,
-        }
-    }
-}
-
-/// The state of run `stem` in `runs_dir`, whose id should be `run_id` (None: do not check it) and
-/// whose run file should have `rounds` rows (None: unknown; only checked for run files from
-/// before seals).
-pub fn run_file_state(
-    runs_dir: &Path,
-    stem: &str,
-    run_id: Option<&str>,
-    rounds: Option<usize>,
-) -> RunFileState {
-    let Ok(bytes) = fs::read(runs_dir.join(format!("{stem}.csv"))) else {
-        return RunFileState::NotFinished;
-    };
-    let (recorded, seal) = recorded_id_and_seal(runs_dir, stem);
-    if let (Some(want), Some(id)) = (run_id, recorded.as_deref())
-        && id != want
-    {
-        return RunFileState::OtherConfig;
-    }
-    match seal.as_deref() {
-        Some(seal) if seal.trim() != run_file_seal(&bytes) => RunFileState::Damaged(
-            "its run file does not match the length and hash recorded when it finished (truncated or edited)".into(),
-        ),
-        Some(_) => RunFileState::Finished,
-        None => {
-            // From before seals: a complete file has a header and one row per round.
-            let rows = bytes
-                .split(|&b| b == b'\n')
-                .filter(|l| !l.is_empty())
-                .count()
-                .saturating_sub(1);
-            let complete = bytes.ends_with(b"\n") && rows > 0;
-            match rounds {
-                Some(r) if r != rows || !complete => RunFileState::Damaged(format!(
-                    "its run file has {rows} complete rows, not {r} (truncated)"
-                )),
-                None if !complete => {
-                    RunFileState::Damaged("its run file ends mid-row (truncated)".into())
-                }
-                _ => RunFileState::Finished,
-            }
-        }
-    }
-}
-
-/// The runs a report of `dir` should show, and why the others of `cfg` are left out.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ReportableRuns {
-    /// (policy label, seed) of every finished, trustworthy run of `cfg`, in plan order.
-    pub finished: Vec<(String, u64)>,
-    /// One line per expected run that is not shown: `balpm seed 23: not finished`.
-    pub missing: Vec<String>,
-    /// The sweep grid point the directory holds (from its marker), if any.
-    pub variant: Option<String>,
-}
-
-/// Which of `cfg`'s runs in `dir` a report may show. `cfg` is the directory's own
-/// `config.resolved.yaml`; with a marker, each run's id is checked too (the marker gives the
-/// sweep grid point that the id depends on).
-///
-/// # Errors
-/// The marker exists but is not activepref's.
-pub fn reportable_runs(cfg: &ExperimentConfig, dir: &Path) -> Result<ReportableRuns, RunError> {
-    let marker = ResultsMarker::read(dir)?;
-    let mut cfg = cfg.clone();
-    if let Some(m) = &marker {
-        cfg.variant = m.variant.clone();
-    }
-    let rounds = cfg.known_rounds_per_run();
-    let runs_dir = dir.join("runs");
-    let mut out = ReportableRuns {
-        variant: cfg.variant.clone(),
-        ..ReportableRuns::default()
-    };
-    for label in cfg.policy_labels() {
-        for &seed in &cfg.seeds {
-            let stem = format!("{label}__seed{seed}");
-            let id = marker.as_ref().map(|_| cfg.run_id(&label, seed));
-            match run_file_state(&runs_dir, &stem, id.as_deref(), rounds) {
-                RunFileState::Finished => out.finished.push((label.clone(), seed)),
-                other => out
-                    .missing
-                    .push(format!("{label} seed {seed}: {}", other.describe())),
-            }
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

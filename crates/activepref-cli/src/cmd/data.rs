@@ -1,0 +1,418 @@
+//! `activepref fetch`, `import-features`, `featurize` and `bench-data`: thin wrappers over
+//! activepref-data and activepref-encode.
+
+use std::path::{Path, PathBuf};
+
+use activepref_data::feature_store::{FeatureTable, HubLayout, import_balpm_hub, table_path};
+use activepref_data::hub;
+use activepref_data::text::SplitRole;
+use activepref_encode::featurize::PromptKeep;
+use activepref_model::ComputeDevice;
+use anyhow::anyhow;
+
+use super::inspect::{Dataset, DatasetFormat, load_dataset};
+use crate::say;
+
+/// The arguments of `activepref fetch`.
+#[derive(clap::Args, Debug)]
+pub struct FetchArgs {
+    /// summarize-from-feedback, balpm-pair-features or balpm-prompt-features.
+    pub dataset: Option<String>,
+}
+
+/// `activepref fetch`: a dataset into the Hugging Face cache (no name: list them).
+pub fn fetch(a: &FetchArgs) -> anyhow::Result<()> {
+    let Some(key) = a.dataset.as_deref() else {
+        say!("Datasets `activepref fetch <name>` downloads into the Hugging Face cache:");
+        for d in hub::DATASETS {
+            say!("  {:<24} {} ({})", d.key, d.repo, d.about);
+        }
+        return Ok(());
+    };
+    let ds = hub::dataset(key).ok_or_else(|| {
+        let names: Vec<&str> = hub::DATASETS.iter().map(|d| d.key).collect();
+        anyhow!("unknown dataset `{key}`; use one of {}", names.join(", "))
+    })?;
+    let offline = hub::offline_from_env();
+    let files = hub::fetch(hub::cache_from_env(), ds, offline)?;
+    for f in &files {
+        say!("{}", f.display());
+    }
+    say!(
+        "{} file(s) of {} {}",
+        files.len(),
+        ds.repo,
+        if offline {
+            "found in the cache (offline)"
+        } else {
+            "in the cache"
+        }
+    );
+    Ok(())
+}
+
+/// What `import-features` reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImportLayout {
+    /// BAL-PM hub CSV/parquet `id, 0..2d-1`: writes pair_a and pair_b.
+    BalpmPair,
+    /// BAL-PM hub CSV/parquet `id, 0..d-1`: writes prompt.
+    BalpmPrompt,
+    /// A rows x dim .npy array: writes --table.
+    Npy,
+}
+
+/// A table of a feature store split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TableName {
+    /// (prompt, response A) features.
+    #[value(name = "pair_a")]
+    PairA,
+    /// (prompt, response B) features.
+    #[value(name = "pair_b")]
+    PairB,
+    /// Prompt-only features (BAL-PM's entropy term).
+    Prompt,
+    /// One imported score per comparison (`score: imported` / `imported_low`, the perplexity
+    /// baselines): a one-column npy, or `--layout balpm-prompt` with columns `id, 0`.
+    Score,
+}
+
+impl TableName {
+    fn name(self) -> &'static str {
+        match self {
+            TableName::PairA => "pair_a",
+            TableName::PairB => "pair_b",
+            TableName::Prompt => "prompt",
+            TableName::Score => "score",
+        }
+    }
+}
+
+/// The arguments of `activepref import-features`.
+#[derive(clap::Args, Debug)]
+pub struct ImportFeaturesArgs {
+    /// The file to import.
+    pub file: PathBuf,
+    /// How the file lays out its rows.
+    #[arg(long)]
+    pub layout: ImportLayout,
+    /// The split the rows belong to (aliases: train = pool; valid, valid1, eval = validation).
+    #[arg(long)]
+    pub split: SplitRole,
+    /// The feature store directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// For npy: the table the array fills.
+    #[arg(long)]
+    pub table: Option<TableName>,
+    /// For npy: a text file with one row id per line (default 0, 1, 2, ...).
+    #[arg(long, value_name = "FILE")]
+    pub ids: Option<PathBuf>,
+}
+
+/// `activepref import-features`: a BAL-PM hub file or a `.npy` array into a feature store.
+pub fn import_features(a: &ImportFeaturesArgs) -> anyhow::Result<()> {
+    let (layout, file, role, out, table, ids) = (
+        a.layout,
+        a.file.as_path(),
+        a.split,
+        a.out.as_path(),
+        a.table,
+        a.ids.as_deref(),
+    );
+    let written: Vec<(String, FeatureTable)> = match layout {
+        ImportLayout::BalpmPair | ImportLayout::BalpmPrompt => {
+            let l = if layout == ImportLayout::BalpmPair {
+                HubLayout::Pair
+            } else {
+                HubLayout::Prompt
+            };
+            // `--table score` keeps the prompt layout (`id, 0..d-1`) but writes the score table.
+            let rename = match (layout, table) {
+                (ImportLayout::BalpmPrompt, Some(TableName::Score)) => Some("score"),
+                (_, None) => None,
+                (_, Some(t)) => {
+                    return Err(anyhow!(
+                        "--table {} applies to --layout npy (any table) or balpm-prompt (score only)",
+                        t.name()
+                    ));
+                }
+            };
+            import_balpm_hub(file, l)?
+                .tables
+                .into_iter()
+                .map(|(n, t)| (rename.unwrap_or(n).to_string(), t))
+                .collect()
+        }
+        ImportLayout::Npy => {
+            let table = table.ok_or_else(|| {
+                anyhow!("--table is required with --layout npy (pair_a, pair_b or prompt)")
+            })?;
+            let ids = match ids {
+                Some(p) => Some(
+                    std::fs::read_to_string(p)
+                        .map_err(|e| anyhow!("{}: cannot read ids ({e})", p.display()))?
+                        .lines()
+                        .map(|l| l.trim().to_string())
+                        .filter(|l| !l.is_empty())
+                        .collect(),
+                ),
+                None => None,
+            };
+            vec![(
+                table.name().to_string(),
+                FeatureTable::import_npy(file, ids)?,
+            )]
+        }
+    };
+    for (name, t) in written {
+        let p = table_path(out, role.name(), &name);
+        t.save(&p)?;
+        say!(
+            "wrote {} ({} rows x {} dims)",
+            p.display(),
+            t.rows(),
+            t.dim()
+        );
+    }
+    Ok(())
+}
+
+/// Peak resident memory of this process so far (Linux `VmHWM`), in MiB.
+pub(crate) fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// The arguments of `activepref bench-data`.
+#[derive(clap::Args, Debug)]
+pub struct BenchDataArgs {
+    /// Comparisons to generate.
+    #[arg(long, default_value_t = 93_000)]
+    pub records: usize,
+    /// Where the generated files and load-bench.csv go.
+    #[arg(
+        long,
+        visible_alias = "dir",
+        value_name = "DIR",
+        default_value = "results/bench-data"
+    )]
+    pub out: PathBuf,
+    /// Internal: load this one file and print `records seconds peak_mib`.
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub load: Option<PathBuf>,
+}
+
+/// `activepref bench-data` (or, with `--load`, its child mode).
+pub fn bench_data(a: &BenchDataArgs) -> anyhow::Result<()> {
+    match &a.load {
+        Some(file) => bench_load_one(file),
+        None => bench_data_report(a.records, &a.out),
+    }
+}
+
+/// Child mode of `bench-data`: load one file, print `records seconds peak_mib` on one line.
+fn bench_load_one(file: &Path) -> anyhow::Result<()> {
+    let t = std::time::Instant::now();
+    let ds = activepref_data::formats::summarize::load(file)?;
+    let secs = t.elapsed().as_secs_f64();
+    say!(
+        "{} {secs:.3} {:.1}",
+        ds.len(),
+        peak_rss_mib().unwrap_or(f64::NAN)
+    );
+    Ok(())
+}
+
+/// Generates a summarize-from-feedback file of `records` comparisons (JSON lines, and the same
+/// data as parquet), loads each in a fresh child process, and reports records/s and peak memory.
+fn bench_data_report(records: usize, dir: &Path) -> anyhow::Result<()> {
+    crate::bounded("--records", records, 1, 100_000_000)?;
+    std::fs::create_dir_all(dir).map_err(|e| anyhow!("{}: cannot create ({e})", dir.display()))?;
+    let jsonl = dir.join(format!("summarize-{records}.jsonl"));
+    let parquet = dir.join(format!("summarize-{records}.parquet"));
+    let t = std::time::Instant::now();
+    activepref_data::formats::summarize::write_generated_jsonl(&jsonl, records, 0)
+        .map_err(|e| anyhow!("{}: {e}", jsonl.display()))?;
+    activepref_data::io::convert_to_parquet(
+        &jsonl,
+        &parquet,
+        Some(&activepref_data::formats::summarize::json_schema()),
+    )?;
+    say!(
+        "generated {records} records in {:.1} s ({})",
+        t.elapsed().as_secs_f64(),
+        dir.display()
+    );
+    let exe = std::env::current_exe()?;
+    let mut csv = String::from("format,records,file_mib,seconds,records_per_second,peak_rss_mib\n");
+    say!(
+        "{:<8} {:>9} {:>9} {:>9} {:>14} {:>14}",
+        "format",
+        "records",
+        "file MiB",
+        "seconds",
+        "records/s",
+        "peak RSS MiB"
+    );
+    for (name, file) in [("jsonl", &jsonl), ("parquet", &parquet)] {
+        let out = std::process::Command::new(&exe)
+            .args([
+                "--threads",
+                &rayon::current_num_threads().to_string(),
+                "bench-data",
+                "--load",
+            ])
+            .arg(file)
+            .output()
+            .map_err(|e| anyhow!("cannot start {}: {e}", exe.display()))?;
+        if !out.status.success() {
+            return Err(anyhow!(
+                "loading {} failed: {}",
+                file.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let v: Vec<f64> = line
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        let [n, secs, peak] = v[..] else {
+            return Err(anyhow!("unexpected child output `{line}`"));
+        };
+        let mib = std::fs::metadata(file)
+            .map(|m| m.len() as f64 / 1048576.0)
+            .unwrap_or(f64::NAN);
+        say!(
+            "{name:<8} {n:>9} {mib:>9.1} {secs:>9.2} {:>14.0} {peak:>14.0}",
+            n / secs
+        );
+        csv.push_str(&format!(
+            "{name},{n},{mib:.1},{secs:.3},{:.0},{peak:.0}\n",
+            n / secs
+        ));
+    }
+    let report = dir.join("load-bench.csv");
+    crate::write_file(&report, csv.as_bytes())?;
+    say!("wrote {}", report.display());
+    Ok(())
+}
+
+/// The arguments of `activepref featurize`.
+#[derive(clap::Args, Debug)]
+pub struct FeaturizeArgs {
+    /// The dataset's format.
+    pub format: DatasetFormat,
+    /// The dataset file or directory.
+    pub path: PathBuf,
+    /// The feature store directory to write.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The encoder's model directory.
+    #[arg(long, value_name = "DIR", default_value = "models/all-MiniLM-L6-v2")]
+    pub model: PathBuf,
+    /// For `pairs`: which column is what (as for inspect).
+    #[arg(long, value_name = "MAP")]
+    pub columns: Option<String>,
+    /// Keep the head or the tail of over-long prompts (default: tail for hh-rlhf, else head).
+    #[arg(long)]
+    pub prompt_keep: Option<PromptKeep>,
+    /// Compute device (cuda and libtorch need a build with the `cuda` or `tch` feature).
+    #[arg(long, value_enum, default_value_t = ComputeDevice::Cpu)]
+    pub device: ComputeDevice,
+    /// Texts per forward pass.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `activepref featurize`: a dataset's prompts and (prompt, response) pairs through a sentence
+/// encoder into a feature store.
+pub fn featurize(a: &FeaturizeArgs) -> anyhow::Result<()> {
+    use activepref_encode::featurize::{self, FeaturizeOptions};
+    use activepref_encode::{Encoder, TextEncoder};
+    let keep = match a.prompt_keep {
+        Some(keep) => keep,
+        None if a.format == DatasetFormat::HhRlhf => PromptKeep::Tail,
+        None => PromptKeep::Head,
+    };
+    let device = a
+        .device
+        .burn_device()
+        .map_err(|e| anyhow!("--device: {e}"))?;
+    crate::bounded("--batch-size", a.batch_size, 1, 65_536)?;
+    // Data first: a bad dataset should fail before the model loads.
+    let data = load_dataset(a.format, &a.path, a.columns.as_deref())?;
+    let mut enc = TextEncoder::load(&a.model, &device)?;
+    enc.batch_size = a.batch_size;
+    let total = match &data {
+        Dataset::Comparisons(ds) => featurize::comparison_inputs(ds),
+        Dataset::Candidates(p) => featurize::candidate_inputs(p),
+    };
+    let bar = if a.quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(total as u64)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} texts ({per_sec}, eta {eta})",
+        )
+        .expect("valid template"),
+    );
+    let started = std::time::Instant::now();
+    let progress = |n: usize| bar.inc(n as u64);
+    let done = match &data {
+        Dataset::Comparisons(ds) => featurize::featurize_comparisons(
+            &enc,
+            ds,
+            &a.out,
+            &FeaturizeOptions::new(keep),
+            &progress,
+        ),
+        Dataset::Candidates(p) => featurize::featurize_candidates(
+            &enc,
+            p,
+            &a.out,
+            &FeaturizeOptions::new(keep),
+            &progress,
+        ),
+    }?;
+    bar.finish_and_clear();
+    let encoded: usize = done
+        .iter()
+        .filter(|t| !t.skipped)
+        .map(|t| t.rows - t.resumed)
+        .sum();
+    for t in &done {
+        let how = if t.skipped {
+            "already there, skipped".to_string()
+        } else if t.resumed > 0 {
+            format!(
+                "{} rows ({} from an interrupted run's saved chunks)",
+                t.rows, t.resumed
+            )
+        } else {
+            format!("{} rows", t.rows)
+        };
+        say!(
+            "{}: {how}; {} input(s) cut to fit {} tokens",
+            t.path.display(),
+            t.truncated,
+            enc.files().max_seq_length
+        );
+    }
+    let secs = started.elapsed().as_secs_f64();
+    say!(
+        "encoded {encoded} texts in {secs:.1} s ({:.0} texts/s), dim {}",
+        encoded as f64 / secs.max(1e-9),
+        enc.dim()
+    );
+    Ok(())
+}

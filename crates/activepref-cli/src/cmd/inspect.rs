@@ -1,0 +1,381 @@
+//! `activepref inspect`: what a dataset holds (counts per split, prompts, comparisons per prompt,
+//! data quality, features), as text or one JSON object.
+
+use std::path::{Path, PathBuf};
+
+use activepref_data::feature_store::{FeatureTable, table_path};
+use activepref_data::formats::alpaca_eval::MissingPrompts;
+use activepref_data::formats::pairs::PairColumns;
+use activepref_data::sources::{CandidateFormat, ComparisonFormat};
+use activepref_data::text::SplitRole;
+use anyhow::anyhow;
+
+use crate::say;
+
+/// A dataset format on the command line: the comparison formats (pool setting) and AlpacaEval's
+/// candidate pool (pair setting).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DatasetFormat {
+    /// OpenAI summarize-from-feedback (a .jsonl/.json/.parquet file or a directory of them).
+    SummarizeFromFeedback,
+    /// Anthropic HH-RLHF (.jsonl or .jsonl.gz).
+    HhRlhf,
+    /// AlpacaEval annotations (a directory of <model>.annotations.json.gz).
+    AlpacaEval,
+    /// ActiveUltraFeedback / UltraFeedback rows with `completions[]` and `overall_score`
+    /// (.jsonl, .parquet, .arrow, or a `datasets` save_to_disk directory).
+    Completions,
+    /// Any pair table; map its columns with --columns.
+    Pairs,
+}
+
+impl DatasetFormat {
+    /// The pool-setting format, or `None` for AlpacaEval's candidate pool.
+    fn comparison(self) -> Option<ComparisonFormat> {
+        match self {
+            DatasetFormat::SummarizeFromFeedback => Some(ComparisonFormat::SummarizeFromFeedback),
+            DatasetFormat::HhRlhf => Some(ComparisonFormat::HhRlhf),
+            DatasetFormat::Pairs => Some(ComparisonFormat::Pairs),
+            DatasetFormat::AlpacaEval | DatasetFormat::Completions => None,
+        }
+    }
+
+    /// The pair-setting (candidate pool) format, or `None` for a comparison format.
+    pub fn candidates(self) -> Option<CandidateFormat> {
+        match self {
+            DatasetFormat::AlpacaEval => Some(CandidateFormat::AlpacaEval),
+            DatasetFormat::Completions => Some(CandidateFormat::Completions),
+            _ => None,
+        }
+    }
+
+    /// The command-line spelling.
+    pub fn name(self) -> String {
+        clap::ValueEnum::to_possible_value(&self)
+            .expect("no skipped variants")
+            .get_name()
+            .to_string()
+    }
+}
+
+/// Parses `prompt=question,a=r1,b=r2,label=winner` into a column mapping.
+pub fn parse_columns(spec: &str) -> anyhow::Result<PairColumns> {
+    let mut c = PairColumns::default();
+    for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
+        let (key, value) = part
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--columns: `{part}` is not key=column"))?;
+        let value = value.trim().to_string();
+        match key.trim() {
+            "prompt" => c.prompt = value,
+            "a" | "chosen" => c.a = value,
+            "b" | "rejected" => c.b = value,
+            "label" => c.label = Some(value),
+            "id" => c.id = Some(value),
+            "prompt_id" => c.prompt_id = Some(value),
+            "split" => c.split = Some(value),
+            other => {
+                return Err(anyhow!(
+                    "--columns: unknown key `{other}`; use prompt, a, b, label, id, prompt_id, split"
+                ));
+            }
+        }
+    }
+    Ok(c)
+}
+
+pub(crate) fn describe_table(path: &Path) -> String {
+    match FeatureTable::load(path) {
+        Ok(t) => format!("{} rows x {} dims", t.rows(), t.dim()),
+        Err(e) => format!("unreadable ({e})"),
+    }
+}
+
+/// A dataset named on the command line: comparisons (pool setting) or a candidate pool.
+pub(crate) enum Dataset {
+    Comparisons(activepref_data::text::ComparisonDataset),
+    Candidates(activepref_data::text::CandidatePool),
+}
+
+/// Loads `path` in `format`; `columns` maps a `pairs` table.
+pub(crate) fn load_dataset(
+    format: DatasetFormat,
+    path: &Path,
+    columns: Option<&str>,
+) -> anyhow::Result<Dataset> {
+    let Some(fmt) = format.comparison() else {
+        let candidates = format.candidates().expect("not a comparison format");
+        return Ok(Dataset::Candidates(
+            candidates.load(path, MissingPrompts::Keep)?,
+        ));
+    };
+    let cols = columns.map(parse_columns).transpose()?;
+    Ok(Dataset::Comparisons(fmt.load(path, cols.as_ref())?))
+}
+
+/// The arguments of `activepref inspect`.
+#[derive(clap::Args, Debug)]
+pub struct InspectArgs {
+    /// The dataset's format.
+    pub format: DatasetFormat,
+    /// The file or directory.
+    pub path: PathBuf,
+    /// A feature store directory to describe alongside.
+    #[arg(long, value_name = "DIR")]
+    pub features: Option<PathBuf>,
+    /// For `pairs`: which column is what, e.g. prompt=question,a=r1,b=r2,label=winner,split=part.
+    #[arg(long, value_name = "MAP")]
+    pub columns: Option<String>,
+    /// Print the description as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `activepref inspect`: what a dataset holds, as text or (`json`) one JSON object.
+pub fn run(a: &InspectArgs) -> anyhow::Result<()> {
+    let (format, path, features, columns, json) = (
+        a.format,
+        a.path.as_path(),
+        a.features.as_deref(),
+        a.columns.as_deref(),
+        a.json,
+    );
+    if columns.is_some() && format != DatasetFormat::Pairs {
+        return Err(anyhow!("--columns applies to format `pairs` only"));
+    }
+    let report = match load_dataset(format, path, columns)? {
+        Dataset::Comparisons(ds) => inspect_comparisons(format, path, &ds, features),
+        Dataset::Candidates(pool) => inspect_candidates(format, path, &pool, features),
+    };
+    if json {
+        say!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_inspection(&report);
+    }
+    Ok(())
+}
+
+/// Feature tables found next to a dataset: `{ "split/table": "rows x dims" }`.
+fn feature_tables(
+    dir: &Path,
+    tables: &[(&str, &str)],
+) -> serde_json::Map<String, serde_json::Value> {
+    tables
+        .iter()
+        .filter_map(|&(split, table)| {
+            let p = table_path(dir, split, table);
+            p.exists()
+                .then(|| (format!("{split}/{table}"), describe_table(&p).into()))
+        })
+        .collect()
+}
+
+fn inspect_candidates(
+    format: DatasetFormat,
+    path: &Path,
+    pool: &activepref_data::text::CandidatePool,
+    features: Option<&Path>,
+) -> serde_json::Value {
+    let (lo, hi) = pool.responses_per_prompt();
+    let scores: Vec<f32> = pool.candidates.iter().flatten().map(|c| c.score).collect();
+    let mean = scores.iter().map(|&s| f64::from(s)).sum::<f64>() / scores.len().max(1) as f64;
+    let gaps: Vec<serde_json::Value> =
+        pool.gaps.iter().map(|(m, lacks)| serde_json::json!({ "model": pool.models[*m], "missing_prompts": lacks.len() })).collect();
+    serde_json::json!({
+        "format": format.name(),
+        "path": path.display().to_string(),
+        "files": pool.sources.len(),
+        "prompts": pool.prompts.len(),
+        "models": pool.models,
+        "responses_per_prompt": { "min": lo, "max": hi },
+        "responses": scores.len(),
+        "judge_score": {
+            "mean": mean,
+            "min": scores.iter().copied().fold(f32::INFINITY, f32::min),
+            "max": scores.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+        },
+        "gaps": gaps,
+        "quality": pool.quality(),
+        "features": features.map(|dir| feature_tables(dir, &[("candidates", "responses")])),
+    })
+}
+
+fn inspect_comparisons(
+    format: DatasetFormat,
+    path: &Path,
+    ds: &activepref_data::text::ComparisonDataset,
+    features: Option<&Path>,
+) -> serde_json::Value {
+    let splits: Vec<serde_json::Value> = ds
+        .summary()
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "split": s.role.name(),
+                "comparisons": s.comparisons,
+                "prompts": s.prompts,
+                "mean_per_prompt": s.mean_per_prompt(),
+                "max_per_prompt": s.max_per_prompt,
+            })
+        })
+        .collect();
+    let tables: Vec<(&str, &str)> = SplitRole::ALL
+        .iter()
+        .flat_map(|r| ["pair_a", "pair_b", "prompt"].map(|t| (r.name(), t)))
+        .collect();
+    serde_json::json!({
+        "format": format.name(),
+        "path": path.display().to_string(),
+        "files": ds.sources.len(),
+        "comparisons": ds.len(),
+        "splits": splits,
+        "a_preferred": ds.splits.values().flatten().filter(|c| c.a_preferred).count(),
+        "quality": ds.quality(),
+        "features": features.map(|dir| feature_tables(dir, &tables)),
+    })
+}
+
+/// The text form of an `inspect` report.
+fn print_inspection(r: &serde_json::Value) {
+    match r["splits"].as_array() {
+        Some(splits) => print_comparisons(r, splits),
+        None => print_candidates(r),
+    }
+    for (name, desc) in r["features"].as_object().into_iter().flatten() {
+        say!("  features {name}: {}", desc.as_str().unwrap_or(""));
+    }
+}
+
+/// The text form of a comparison dataset's `inspect` report.
+fn print_comparisons(r: &serde_json::Value, splits: &[serde_json::Value]) {
+    let (format, path, files) = (
+        r["format"].as_str().unwrap_or(""),
+        r["path"].as_str().unwrap_or(""),
+        &r["files"],
+    );
+    say!(
+        "{format} {path}: {} comparisons from {files} file(s)",
+        r["comparisons"]
+    );
+    say!(
+        "  {:<11} {:>11} {:>8} {:>22}",
+        "split",
+        "comparisons",
+        "prompts",
+        "per prompt (mean/max)"
+    );
+    for s in splits {
+        let mean = s["mean_per_prompt"].as_f64().unwrap_or(0.0);
+        // Numbers as numbers: serde_json's Display ignores widths.
+        let n = |k: &str| s[k].as_u64().unwrap_or(0);
+        say!(
+            "  {:<11} {:>11} {:>8} {:>17.2} / {}",
+            s["split"].as_str().unwrap_or(""),
+            n("comparisons"),
+            n("prompts"),
+            mean,
+            n("max_per_prompt")
+        );
+    }
+    say!(
+        "  response A preferred in {} of {}",
+        r["a_preferred"],
+        r["comparisons"]
+    );
+    let q = &r["quality"];
+    say!("  data quality:");
+    say!(
+        "    identical pairs (no preference signal, kept): {}{}",
+        q["identical_pairs"],
+        q["identical_examples"]
+            .as_array()
+            .filter(|a| !a.is_empty())
+            .map(|a| format!(
+                " (e.g. {})",
+                a.iter()
+                    .filter_map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .unwrap_or_default()
+    );
+    say!(
+        "    comparisons with an empty response (kept): {}",
+        q["empty_responses"]
+    );
+    say!("    repeated ids: {}", q["duplicate_ids"]);
+    say!("    rows dropped: {}", q["dropped_rows"]);
+}
+
+/// The text form of a candidate pool's `inspect` report.
+fn print_candidates(r: &serde_json::Value) {
+    let (format, path, files) = (
+        r["format"].as_str().unwrap_or(""),
+        r["path"].as_str().unwrap_or(""),
+        &r["files"],
+    );
+    let models: Vec<&str> = r["models"]
+        .as_array()
+        .map(|m| m.iter().filter_map(|x| x.as_str()).collect())
+        .unwrap_or_default();
+    let prompts = &r["prompts"];
+    say!("{format} {path}: {files} files");
+    say!("  prompts: {prompts}");
+    say!("  models: {} ({})", models.len(), models.join(", "));
+    say!(
+        "  responses per prompt: {}..{}; {} responses in all",
+        r["responses_per_prompt"]["min"],
+        r["responses_per_prompt"]["max"],
+        r["responses"]
+    );
+    let j = &r["judge_score"];
+    let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+    let what = if format == "alpaca-eval" {
+        "preference - 1"
+    } else {
+        "per prompt: overall_score, or the annotation aggregate; see score sources below"
+    };
+    say!(
+        "  judge scores ({what}): mean {:.3}, range [{:.3}, {:.3}]",
+        f(&j["mean"]),
+        f(&j["min"]),
+        f(&j["max"])
+    );
+    for g in r["gaps"].as_array().into_iter().flatten() {
+        say!(
+            "  mismatch: {} lacks {} of {prompts} prompts (kept with fewer candidates; `missing: intersect` drops them)",
+            g["model"].as_str().unwrap_or(""),
+            g["missing_prompts"]
+        );
+    }
+    let q = &r["quality"];
+    say!("  data quality:");
+    say!(
+        "    prompts with fewer than 2 responses (no pair): {}",
+        q["prompts_without_a_pair"]
+    );
+    say!(
+        "    prompts whose responses all tie on the judge score: {}",
+        q["prompts_all_tied"]
+    );
+    let g = |i: usize| q["prompt_score_gap"][i].as_f64().unwrap_or(f64::NAN);
+    say!(
+        "    best-minus-worst score per prompt: smallest {:.3}, mean {:.3}, largest {:.3}",
+        g(0),
+        g(1),
+        g(2)
+    );
+    say!(
+        "    empty responses: {}; responses repeated within a prompt: {}",
+        q["empty_responses"],
+        q["identical_responses"]
+    );
+    let sources: Vec<String> = q["score_sources"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}: {v} prompts"))
+        .collect();
+    say!("    score sources (one per prompt): {}", sources.join(", "));
+    say!("    rows dropped: {}", q["dropped_rows"]);
+}

@@ -1,0 +1,90 @@
+//! `activepref policies`: every acquisition policy of both registries with its parameters and
+//! defaults, and the uncertainty scores.
+
+use activepref_acquire::{PairPolicySpec, PolicySpec, UncertaintyScore};
+
+use crate::say;
+
+/// The arguments of `activepref policies`.
+#[derive(clap::Args, Debug)]
+pub struct PoliciesArgs {
+    /// Print the registry as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One registry entry as JSON: name, summary and the defaults of every parameter.
+fn registry_entry<T: serde::Serialize>(
+    name: &str,
+    summary: &str,
+    spec: &T,
+) -> anyhow::Result<serde_json::Value> {
+    Ok(
+        serde_json::json!({ "name": name, "summary": summary, "defaults": serde_json::to_value(spec)? }),
+    )
+}
+
+/// `activepref policies`: the registries, with every parameter's default, and the scores.
+pub fn run(a: &PoliciesArgs) -> anyhow::Result<()> {
+    let json = a.json;
+    let pool = PolicySpec::all();
+    let pair = PairPolicySpec::all();
+    if json {
+        let doc = serde_json::json!({
+            "pool_policies": pool.iter().map(|p| registry_entry(p.name(), p.summary(), p)).collect::<anyhow::Result<Vec<_>>>()?,
+            "pair_policies": pair.iter().map(|p| registry_entry(p.name(), p.summary(), p)).collect::<anyhow::Result<Vec<_>>>()?,
+            "scores": UncertaintyScore::all().map(|s| serde_json::json!({ "name": s.name(), "summary": s.summary() })).collect::<Vec<_>>(),
+        });
+        say!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    say!(
+        "POOL POLICIES (BAL-PM family), used in experiment files as `<label>: {{ policy: <name>, <param>: <value> }}`."
+    );
+    say!("Every parameter is optional; the line under each name shows the defaults.\n");
+    for spec in &pool {
+        say!(
+            "{}\n    {}\n    {}\n",
+            spec.name(),
+            spec.summary(),
+            flow_yaml(spec)?
+        );
+    }
+    say!(
+        "SCORES: the `score:` parameter above (the uncertainty u that policies rank, sample or trade off).\n"
+    );
+    // The name column is as wide as the longest name, plus two spaces: a long name never runs
+    // into its description.
+    let width = UncertaintyScore::all()
+        .map(|s| s.name().len())
+        .max()
+        .unwrap_or(0)
+        + 2;
+    for score in UncertaintyScore::all() {
+        say!("{:<width$}{}", score.name(), score.summary());
+    }
+    say!(
+        "\nPAIR POLICIES (ActiveUltraFeedback family): one pair (a, b) of a prompt's n responses."
+    );
+    say!("Each runs in mode `reference` (the public code's behaviour) or `corrected` (default).\n");
+    for spec in &pair {
+        say!(
+            "{}\n    {}\n    {}\n",
+            spec.name(),
+            spec.summary(),
+            flow_yaml(spec)?
+        );
+    }
+    Ok(())
+}
+
+/// A registry entry's defaults on one line of YAML flow syntax.
+fn flow_yaml<T: serde::Serialize>(spec: &T) -> anyhow::Result<String> {
+    let block = yaml_serde::to_string(spec)?;
+    let fields: Vec<String> = block
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    Ok(format!("{{ {} }}", fields.join(", ")))
+}

@@ -1,0 +1,207 @@
+//! `activepref validate`: checks an experiment file (every field, and the benchmark built and
+//! checked against the loop sizes) without running it.
+
+use std::path::{Path, PathBuf};
+
+use activepref_core::{PairBenchmark, PoolBenchmark};
+use activepref_experiment::{Experiment, PairSetting, PoolSetting, Setting, SlowNotice, Sweep};
+use anyhow::anyhow;
+
+use crate::say;
+
+/// The arguments of `activepref validate`.
+#[derive(clap::Args, Debug)]
+pub struct ValidateArgs {
+    /// The experiment file.
+    pub experiment: PathBuf,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `validate` prints: lines for a person, one JSON object for a program.
+struct Summary {
+    lines: Vec<String>,
+    json: serde_json::Value,
+}
+
+/// `activepref validate`: builds the benchmark and prints what would run.
+pub fn run(a: &ValidateArgs) -> anyhow::Result<()> {
+    let experiment = &a.experiment;
+    let sweep = Sweep::load(experiment)?;
+    if sweep.variants.len() > 1 || sweep.variants.iter().any(|v| !v.name.is_empty()) {
+        return validate_sweep(experiment, &sweep, a.json);
+    }
+    let Some(variant) = sweep.variants.into_iter().next() else {
+        return Err(anyhow!("{}: no experiment", experiment.display()));
+    };
+    let exp = variant.config;
+    let mut s = Summary {
+        lines: vec![format!("{}: ok", experiment.display())],
+        json: serde_json::json!({
+            "file": experiment.display().to_string(),
+            "ok": true,
+            "name": exp.common.name,
+            "seeds": exp.common.seeds,
+            "members": exp.common.model.members,
+        }),
+    };
+    let notice = SlowNotice::start(format!(
+        "{}: building the benchmark ({}) to check it against the loop sizes",
+        experiment.display(),
+        exp.benchmark_kind()
+    ));
+    let located = |e| anyhow!("{}: {e}", experiment.display());
+    exp.check_data()
+        .map_err(|e| located(e.within("benchmark")))?;
+    match &exp.setting {
+        Setting::Pool(p) => {
+            let bench = p.build_benchmark(&exp.common.name).map_err(located)?;
+            drop(notice);
+            describe_pool(&exp, p, &bench, &mut s)?;
+        }
+        Setting::Pair(p) => {
+            let bench = p.build_benchmark(&exp.common.name).map_err(located)?;
+            drop(notice);
+            describe_pair(&exp, p, &bench, &mut s)?;
+        }
+    }
+    if a.json {
+        say!("{}", serde_json::to_string_pretty(&s.json)?);
+    } else {
+        for l in s.lines {
+            say!("{l}");
+        }
+    }
+    Ok(())
+}
+
+/// The pool setting's benchmark and loop, for `validate`.
+fn describe_pool(
+    exp: &Experiment,
+    p: &PoolSetting,
+    bench: &PoolBenchmark,
+    s: &mut Summary,
+) -> anyhow::Result<()> {
+    let lp = &p.loop_config;
+    s.lines.push(format!("  {bench}"));
+    s.lines.push(format!(
+        "  {} policies x {} seeds, {} rounds, {} initial + {} per round, {} members",
+        p.policies.len(),
+        exp.common.seeds.len(),
+        lp.rounds,
+        lp.initial_labels,
+        lp.batch_size,
+        exp.common.model.members
+    ));
+    s.json["setting"] = "pool".into();
+    s.json["benchmark"] = serde_json::json!({
+        "name": bench.name,
+        "pool": bench.pool.len(),
+        "validation": bench.validation.len(),
+        "test": bench.test.len(),
+        "ood": bench.ood.len(),
+        "pair_dim": bench.pair_dim(),
+        "prompt_dim": bench.pool.prompt.dim(),
+    });
+    s.json["policies"] = p.policies.keys().cloned().collect::<Vec<_>>().into();
+    s.json["loop"] = serde_json::to_value(lp)?;
+    Ok(())
+}
+
+/// The pair setting's benchmark and loop, for `validate`.
+fn describe_pair(
+    exp: &Experiment,
+    p: &PairSetting,
+    bench: &PairBenchmark,
+    s: &mut Summary,
+) -> anyhow::Result<()> {
+    let lp = &p.loop_config;
+    let n: Vec<usize> = bench.stream.iter().map(|p| p.judge.len()).collect();
+    let (lo, hi) = (
+        n.iter().min().copied().unwrap_or(0),
+        n.iter().max().copied().unwrap_or(0),
+    );
+    s.lines.push(format!(
+        "  {}: {} stream prompts x {lo}-{hi} responses, {} validation and {} held-out prompts",
+        bench.name,
+        bench.stream.len(),
+        bench.validation.len(),
+        bench.heldout.len()
+    ));
+    s.lines.push(format!(
+        "  {} pair policies x {} seeds, {} rounds of {} prompts{}, mode {}, {} members",
+        p.policies.len(),
+        exp.common.seeds.len(),
+        lp.rounds_for(bench.stream.len()),
+        lp.batch_prompts,
+        if lp.rounds.is_none() {
+            " (the whole stream)"
+        } else {
+            ""
+        },
+        p.mode,
+        exp.common.model.members
+    ));
+    s.json["setting"] = "pair".into();
+    s.json["benchmark"] = serde_json::json!({
+        "name": bench.name,
+        "stream_prompts": bench.stream.len(),
+        "responses_per_prompt": { "min": lo, "max": hi },
+        "validation_prompts": bench.validation.len(),
+        "heldout_prompts": bench.heldout.len(),
+    });
+    s.json["policies"] = p.policies.keys().cloned().collect::<Vec<_>>().into();
+    s.json["pair_loop"] = serde_json::to_value(lp)?;
+    s.json["pair_mode"] = p.mode.to_string().into();
+    Ok(())
+}
+
+/// `activepref validate` of a file with a sweep: every grid point's benchmark is built and checked.
+fn validate_sweep(experiment: &Path, sweep: &Sweep, json: bool) -> anyhow::Result<()> {
+    let plan = sweep.plan();
+    let mut variants = vec![];
+    for (k, v) in sweep.variants.iter().enumerate() {
+        let notice = SlowNotice::start(format!(
+            "{}: grid point {}/{} {}: building the benchmark",
+            experiment.display(),
+            k + 1,
+            sweep.variants.len(),
+            v.name
+        ));
+        let built = v.config.build_benchmark();
+        drop(notice);
+        built.map_err(|e| {
+            anyhow!(
+                "{}: {e} (in sweep grid point `{}`)",
+                experiment.display(),
+                v.name
+            )
+        })?;
+        let runs = plan.iter().filter(|r| r.variant == v.name).count();
+        variants.push(serde_json::json!({
+            "name": v.name,
+            "settings": v.settings.iter().map(|(p, x)| serde_json::json!({ "path": p, "value": x })).collect::<Vec<_>>(),
+            "runs": runs,
+            "output_dir": v.config.output_dir().display().to_string(),
+        }));
+    }
+    if json {
+        let doc = serde_json::json!({
+            "file": experiment.display().to_string(), "ok": true, "runs": plan.len(), "variants": variants,
+        });
+        say!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    say!(
+        "{}: ok, {} grid point(s), {} run(s)",
+        experiment.display(),
+        sweep.variants.len(),
+        plan.len()
+    );
+    for v in &sweep.variants {
+        let set: Vec<String> = v.settings.iter().map(|(p, x)| format!("{p}={x}")).collect();
+        say!("  {}: {}", v.name, set.join(", "));
+    }
+    Ok(())
+}

@@ -1,0 +1,300 @@
+//! From the file as written ([`ExperimentConfig`]) to the checked [`Experiment`]: every field
+//! checked, every error naming the file and the field.
+
+use std::path::Path;
+
+use activepref_acquire::PairMode;
+use activepref_core::FieldError;
+use activepref_model::UncertaintyBackend;
+use indexmap::IndexMap;
+
+use super::{BenchmarkSpec, ConfigError, ExperimentConfig, MAX_LABEL_LEN};
+use crate::setting::{
+    Common, Experiment, PairSetting, PairSource, PoolSetting, PoolSource, Setting,
+};
+
+/// Letters, digits, '-', '_' and '.', not empty: what names and labels may use (they name
+/// directories and files).
+fn is_file_name_safe(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+/// The sections of the setting a file does not run in must be absent.
+fn refuse_other_setting(given: bool, pool: bool) -> Result<(), FieldError> {
+    if !given {
+        return Ok(());
+    }
+    let (field, which) = if pool {
+        (
+            "pair_policies",
+            "`pair_policies` and `pair_loop` belong to pair benchmarks (kind: synthetic_pairs or candidates)",
+        )
+    } else {
+        (
+            "policies",
+            "`policies` and `loop` belong to pool benchmarks (kind: synthetic or comparisons)",
+        )
+    };
+    Err(FieldError::new(
+        field,
+        format!("{which}; remove them or change benchmark.kind"),
+    ))
+}
+
+/// A setting's policy map must name at least one policy.
+fn require_policies<T>(
+    policies: &IndexMap<String, T>,
+    field: &str,
+    example: &str,
+) -> Result<(), FieldError> {
+    if policies.is_empty() {
+        return Err(FieldError::new(
+            field,
+            format!("is empty or missing; add e.g. {example}"),
+        ));
+    }
+    Ok(())
+}
+
+impl ExperimentConfig {
+    /// Splits the file into what every run shares and its setting, checking only the structure:
+    /// the benchmark's setting has its loop and at least one policy, and the other setting's
+    /// sections are absent. For a `config.resolved.yaml` read back after its runs (whose data
+    /// and output directory need not be reachable from here); [`ExperimentConfig::check`] does
+    /// this and every other check.
+    ///
+    /// # Errors
+    /// `policies: is empty or missing`, `loop: is missing`, `pair_policies: ... belong to pair
+    /// benchmarks`, and the pair-setting twins.
+    pub fn into_experiment(self) -> Result<Experiment, FieldError> {
+        let ExperimentConfig {
+            name,
+            output_dir,
+            benchmark,
+            model,
+            loop_,
+            policies,
+            pair_loop,
+            pair_policies,
+            pair_mode,
+            seeds,
+            report,
+            variant,
+        } = self;
+        let common = Common {
+            name,
+            output_dir,
+            model,
+            seeds,
+            report,
+            variant,
+        };
+        let pool = |benchmark| -> Result<Setting, FieldError> {
+            require_policies(&policies, "policies", "`random: { policy: random }`")?;
+            refuse_other_setting(!pair_policies.is_empty() || pair_loop.is_some(), true)?;
+            if pair_mode != PairMode::default() {
+                return Err(FieldError::new(
+                    "pair_mode",
+                    "belongs to pair benchmarks (kind: synthetic_pairs or candidates); remove it or change benchmark.kind",
+                ));
+            }
+            let loop_config = loop_.clone().ok_or_else(|| {
+                FieldError::new(
+                    "loop",
+                    "is missing; a pool benchmark needs `loop: { initial_labels, batch_size, rounds }`",
+                )
+            })?;
+            Ok(Setting::Pool(PoolSetting {
+                benchmark,
+                loop_config,
+                policies: policies.clone(),
+            }))
+        };
+        let pair = |benchmark| -> Result<Setting, FieldError> {
+            require_policies(&pair_policies, "pair_policies", "`drts: { policy: drts }`")?;
+            refuse_other_setting(!policies.is_empty() || loop_.is_some(), false)?;
+            let loop_config = pair_loop.clone().ok_or_else(|| {
+                FieldError::new(
+                    "pair_loop",
+                    "is missing; a pair benchmark needs `pair_loop: { batch_prompts, rounds }`",
+                )
+            })?;
+            Ok(Setting::Pair(PairSetting {
+                benchmark,
+                loop_config,
+                policies: pair_policies.clone(),
+                mode: pair_mode,
+            }))
+        };
+        let setting = match benchmark {
+            BenchmarkSpec::Synthetic(c) => pool(PoolSource::Synthetic(c))?,
+            BenchmarkSpec::Comparisons(c) => pool(PoolSource::Comparisons(c))?,
+            BenchmarkSpec::SyntheticPairs(c) => pair(PairSource::SyntheticPairs(c))?,
+            BenchmarkSpec::Candidates(c) => pair(PairSource::Candidates(c))?,
+        };
+        Ok(Experiment { common, setting })
+    }
+
+    /// Every check of an experiment file, in the order a user fixes them: name and seeds, the
+    /// setting's structure and labels, the report section, the model, the benchmark and the
+    /// loop sizes against it, the policies' parameters, the output directory.
+    ///
+    /// # Errors
+    /// The first problem, as `file: field: what (how to fix)`.
+    pub fn check(self, path: &Path) -> Result<Experiment, ConfigError> {
+        let in_file = |e: FieldError| ConfigError::in_file(path, e);
+        check_name_and_seeds(&self.name, &self.seeds).map_err(in_file)?;
+        let exp = self.into_experiment().map_err(in_file)?;
+        check_labels(&exp).map_err(in_file)?;
+        check_report(&exp).map_err(in_file)?;
+        exp.common
+            .model
+            .validate()
+            .map_err(|e| in_file(e.within("model")))?;
+        check_members(&exp).map_err(in_file)?;
+        check_benchmark(&exp.setting).map_err(in_file)?;
+        exp.check_output_dir().map_err(in_file)?;
+        Ok(exp)
+    }
+}
+
+/// `name` safe as a directory name; at least one seed, none twice.
+fn check_name_and_seeds(name: &str, seeds: &[u64]) -> Result<(), FieldError> {
+    if !is_file_name_safe(name) {
+        return Err(FieldError::new(
+            "name",
+            format!("`{name}` must be non-empty and use only letters, digits, '-', '_' and '.'"),
+        ));
+    }
+    if seeds.is_empty() {
+        return Err(FieldError::new(
+            "seeds",
+            "is empty; list at least one seed, e.g. `seeds: [9, 17, 23]`",
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(s) = seeds.iter().find(|s| !seen.insert(**s)) {
+        return Err(FieldError::new(
+            "seeds",
+            format!("seed {s} is listed twice; each seed is one run"),
+        ));
+    }
+    Ok(())
+}
+
+/// Policy labels name run files: short and file-name safe.
+fn check_labels(exp: &Experiment) -> Result<(), FieldError> {
+    let section = match exp.setting {
+        Setting::Pool(_) => "policies",
+        Setting::Pair(_) => "pair_policies",
+    };
+    for label in exp.setting.labels() {
+        if label.len() > MAX_LABEL_LEN {
+            return Err(FieldError::new(
+                format!("{section}.{}…", label.chars().take(20).collect::<String>()),
+                format!(
+                    "a policy label may be at most {MAX_LABEL_LEN} characters (it names the run files); this one has {}",
+                    label.chars().count()
+                ),
+            ));
+        }
+        if !is_file_name_safe(&label) {
+            return Err(FieldError::new(
+                format!("{section}.{label}"),
+                "a policy label may use only letters, digits, '-', '_' and '.'",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The report's baseline is a policy label, its metrics are run-file columns of this setting,
+/// and its numbers are in range.
+fn check_report(exp: &Experiment) -> Result<(), FieldError> {
+    let report = &exp.common.report;
+    let labels = exp.setting.labels();
+    if !labels.contains(&report.baseline) {
+        return Err(FieldError::new(
+            "report.baseline",
+            format!(
+                "`{}` is not one of the policy labels ({}); name the label to compare against",
+                report.baseline,
+                labels.join(", ")
+            ),
+        ));
+    }
+    let splits = exp.setting.metric_splits();
+    for m in &report.metrics {
+        let known = splits.iter().any(|s| {
+            ["log_likelihood", "accuracy", "brier"]
+                .iter()
+                .any(|k| *m == format!("{s}_{k}"))
+        });
+        if !known {
+            return Err(FieldError::new(
+                "report.metrics",
+                format!(
+                    "`{m}` is not a run-file metric of this setting; use <split>_<log_likelihood|accuracy|brier> with split {}",
+                    splits.join(" or ")
+                ),
+            ));
+        }
+    }
+    report.validate().map_err(|e| e.within("report"))
+}
+
+/// A rule that reads the members' disagreement gets 0 from a single member, everywhere.
+fn check_members(exp: &Experiment) -> Result<(), FieldError> {
+    let model = &exp.common.model;
+    if model.members != 1 || model.backend != UncertaintyBackend::Ensemble {
+        return Ok(());
+    }
+    match exp.setting.first_policy_needing_members() {
+        Some(field) => Err(FieldError::new(
+            "model.members",
+            format!(
+                "is 1, but {field} reads the ensemble's disagreement, which one member cannot have (it would be 0 everywhere); use at least 2 members (the papers use 5) or backend: {{ kind: mc_dropout }}"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The benchmark's own fields, the loop sizes against it where they are known without loading
+/// data, and every policy's parameters.
+fn check_benchmark(setting: &Setting) -> Result<(), FieldError> {
+    match setting {
+        Setting::Pool(s) => match &s.benchmark {
+            PoolSource::Synthetic(c) => {
+                c.validate().map_err(|e| e.within("benchmark"))?;
+                // An exact pool size is known without generating (a paper-scale pool is 6 GB);
+                // otherwise the Poisson draws decide it, and small pools are cheap to generate.
+                let pool = match c.pool_comparisons {
+                    0 => c.generate().pool.len(),
+                    n => n,
+                };
+                s.check_sizes(pool)
+            }
+            // Real data: sizes are checked when the data is loaded (`build_benchmark`).
+            PoolSource::Comparisons(src) => src.validate().map_err(|e| e.within("benchmark")),
+        },
+        Setting::Pair(s) => {
+            match &s.benchmark {
+                PairSource::SyntheticPairs(c) => {
+                    c.validate().map_err(|e| e.within("benchmark"))?;
+                    s.check_sizes(c.prompts)?;
+                }
+                PairSource::Candidates(src) => {
+                    src.validate().map_err(|e| e.within("benchmark"))?;
+                }
+            }
+            for (label, spec) in &s.policies {
+                spec.validate()
+                    .map_err(|e| e.within(label).within("pair_policies"))?;
+            }
+            Ok(())
+        }
+    }
+}

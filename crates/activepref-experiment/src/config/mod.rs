@@ -1,0 +1,225 @@
+//! Experiment files: YAML, every field checked, every error naming the file and the field.
+
+//!
+//! [`ExperimentConfig`] is the file as written (the YAML schema, both settings' sections
+//! optional); [`ExperimentConfig::check`] (check.rs) turns it into the checked
+//! [`crate::Experiment`]. report_section.rs holds the `report:` section, identity.rs the run and
+//! benchmark ids.
+
+mod check;
+pub(crate) mod identity;
+mod report_section;
+
+use std::path::{Path, PathBuf};
+
+use activepref_acquire::{PairMode, PairPolicySpec, PolicySpec};
+use activepref_core::FieldError;
+use activepref_data::sources::{CandidateSource, ComparisonSource};
+use activepref_data::synthetic::SyntheticPoolConfig;
+use activepref_data::synthetic_pairs::SyntheticPairConfig;
+use activepref_loop::{LoopConfig, PairLoopConfig};
+use activepref_model::EnsembleConfig;
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+pub use report_section::{MAX_BOOTSTRAP, MAX_SMOOTHING_WINDOW, ReportSection};
+
+use crate::Experiment;
+
+/// The longest policy label: it is part of every run file's name.
+pub const MAX_LABEL_LEN: usize = 64;
+
+/// One line that says what is wrong, where, and (in the message) how to fix it:
+/// `file: field: message`, or `file: message` when the message already carries the location
+/// (YAML syntax errors).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{}: {}", .file.display(), located(.field, .message))]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// Dotted path of the field (`loop.batch_size`, `policies.balpm.k`); empty when the message
+    /// already carries the location.
+    pub field: String,
+    pub message: String,
+}
+
+fn located(field: &str, message: &str) -> String {
+    if field.is_empty() {
+        message.to_string()
+    } else {
+        format!("{field}: {message}")
+    }
+}
+
+impl ConfigError {
+    /// A field error found in the file `file`.
+    pub fn in_file(file: &Path, e: FieldError) -> Self {
+        Self {
+            file: file.to_path_buf(),
+            field: e.field,
+            message: e.message,
+        }
+    }
+}
+
+/// Which benchmark to run on: `benchmark: { kind: synthetic, pool_prompts: 600, ... }`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BenchmarkSpec {
+    /// The embedded seeded synthetic pool benchmark (BAL-PM setting; activepref-data's `synthetic`).
+    Synthetic(SyntheticPoolConfig),
+    /// The embedded synthetic prompt stream with n responses each (ActiveUltraFeedback setting).
+    SyntheticPairs(SyntheticPairConfig),
+    /// Real comparisons (summarize-from-feedback, HH-RLHF, generic pairs) with stored features
+    /// (pool setting): `{ kind: comparisons, format: hh-rlhf, path: ..., features: ... }`.
+    Comparisons(ComparisonSource),
+    /// A real candidate pool (AlpacaEval) with stored response features (pair setting).
+    Candidates(CandidateSource),
+}
+
+/// A whole experiment file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    /// Experiment name; results go to `results/<name>` unless `output_dir` says otherwise.
+    pub name: String,
+    #[serde(default)]
+    pub output_dir: Option<PathBuf>,
+    pub benchmark: BenchmarkSpec,
+    #[serde(default)]
+    pub model: EnsembleConfig,
+    /// Pool setting: loop sizes.
+    #[serde(rename = "loop", default, skip_serializing_if = "Option::is_none")]
+    pub loop_: Option<LoopConfig>,
+    /// Pool setting: label → policy, in plot order: `bald: { policy: bald }`.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub policies: IndexMap<String, PolicySpec>,
+    /// Pair setting: loop sizes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pair_loop: Option<PairLoopConfig>,
+    /// Pair setting: label → pair policy: `drts: { policy: drts, beta: 1.0 }`.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub pair_policies: IndexMap<String, PairPolicySpec>,
+    /// Pair setting: `reference` (the public code's behaviour) or `corrected`; recorded in every run file.
+    #[serde(default)]
+    pub pair_mode: PairMode,
+    /// One run per (policy, seed).
+    pub seeds: Vec<u64>,
+    #[serde(default)]
+    pub report: ReportSection,
+    /// The sweep grid point this configuration is (`<grid>/<slug>`); not part of the file, but
+    /// part of every run id, so that equal grid points of different grids stay different runs.
+    #[serde(skip)]
+    pub variant: Option<String>,
+}
+
+impl ExperimentConfig {
+    /// Reads and checks an experiment file.
+    ///
+    /// # Errors
+    /// The file cannot be read, is not YAML of this schema, or fails a check
+    /// ([`ExperimentConfig::check`]).
+    pub fn load(path: &Path) -> Result<Experiment, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            field: String::new(),
+            message: format!("cannot read the experiment file: {e}"),
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses YAML text (named `path` in errors) and checks it.
+    ///
+    /// # Errors
+    /// As [`ExperimentConfig::load`], without the read.
+    pub fn parse(text: &str, path: &Path) -> Result<Experiment, ConfigError> {
+        Self::parse_unchecked(text, path)?.check(path)
+    }
+
+    /// Parses without the semantic checks: for reading back a `config.resolved.yaml` whose
+    /// experiment already ran (from any working directory); [`ExperimentConfig::into_experiment`]
+    /// then splits it into its setting.
+    ///
+    /// # Errors
+    /// The text is not YAML of this schema.
+    pub fn parse_unchecked(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let text = strip_bom(text);
+        let parsed = if has_merge_key(text) {
+            // `<<: *base` merges are applied on the YAML value first (serde alone would read
+            // `<<` as an unknown key); errors then carry the field path but no line.
+            yaml_value(text, path)
+                .and_then(|v| yaml_serde::from_value(v).map_err(|e| yaml_error(&e, path)))
+        } else {
+            yaml_serde::from_str(text).map_err(|e| yaml_error(&e, path))
+        };
+        parsed.map_err(|e| locate_policy_error(text, path).unwrap_or(e))
+    }
+}
+
+/// The text without a leading UTF-8 byte-order mark (editors on Windows write one).
+pub(crate) fn strip_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
+/// True when the text uses YAML merge keys (`<<: *base`).
+fn has_merge_key(text: &str) -> bool {
+    text.lines().any(|l| l.trim_start().starts_with("<<"))
+        || text.contains("{<<")
+        || text.contains(", <<")
+}
+
+/// The YAML value of an experiment file (byte-order mark dropped, merge keys applied).
+///
+/// # Errors
+/// The text is not YAML, or a merge key does not name a mapping.
+pub fn yaml_value(text: &str, path: &Path) -> Result<yaml_serde::Value, ConfigError> {
+    let mut v: yaml_serde::Value =
+        yaml_serde::from_str(strip_bom(text)).map_err(|e| yaml_error(&e, path))?;
+    v.apply_merge().map_err(|e| yaml_error(&e, path))?;
+    Ok(v)
+}
+
+/// The error of the one policy entry that does not parse, named by its label
+/// (`policies.bald: unknown field `score`, ...`): serde reports the whole map's first line.
+fn locate_policy_error(text: &str, path: &Path) -> Option<ConfigError> {
+    let root = yaml_value(text, path).ok()?;
+    for (section, pool) in [("policies", true), ("pair_policies", false)] {
+        let Some(yaml_serde::Value::Mapping(m)) = root.get(section) else {
+            continue;
+        };
+        for (label, spec) in m {
+            let err = if pool {
+                yaml_serde::from_value::<PolicySpec>(spec.clone()).err()
+            } else {
+                yaml_serde::from_value::<PairPolicySpec>(spec.clone()).err()
+            };
+            if let Some(e) = err {
+                let label = label.as_str().unwrap_or("?");
+                let mut located = yaml_error(&e, path);
+                located.field = format!("{section}.{label}");
+                return Some(located);
+            }
+        }
+    }
+    None
+}
+
+/// A YAML or schema error of an experiment file as one line, with a hint where serde's own words
+/// leave the user guessing.
+pub(crate) fn yaml_error(e: &yaml_serde::Error, path: &Path) -> ConfigError {
+    let text = e.to_string();
+    let hint = if text.contains("there are no fields") && text.contains("`score`") {
+        "this policy takes no parameters; to rank by another score, use `policy: rank` with `score:` (`activepref policies` lists every policy's parameters)"
+    } else if text.contains("there are no fields") {
+        "this policy takes no parameters (`activepref policies` lists every policy's parameters)"
+    } else {
+        "see experiments/quickstart.yaml for a complete example"
+    };
+    ConfigError {
+        file: path.to_path_buf(),
+        field: String::new(),
+        message: format!("{text} ({hint})"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

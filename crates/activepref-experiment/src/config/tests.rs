@@ -1,0 +1,338 @@
+//! Tests of experiment files: parsing, checks, errors.
+
+use super::*;
+use crate::{PairSetting, PoolSetting, Setting};
+use activepref_core::saving::{DEFAULT_BOOTSTRAP, SavingDefinition};
+
+fn pool(exp: &Experiment) -> &PoolSetting {
+    match &exp.setting {
+        Setting::Pool(p) => p,
+        Setting::Pair(_) => panic!("not a pool setting"),
+    }
+}
+
+fn pair(exp: &Experiment) -> &PairSetting {
+    match &exp.setting {
+        Setting::Pair(p) => p,
+        Setting::Pool(_) => panic!("not a pair setting"),
+    }
+}
+
+const GOOD: &str = r#"
+name: t
+output_dir: /tmp/activepref-config-test
+benchmark:
+  kind: synthetic
+  pool_prompts: 60
+loop: { initial_labels: 10, batch_size: 10, rounds: 3 }
+policies:
+  random: { policy: random }
+  balpm: { policy: balpm, k: 5 }
+seeds: [1, 2]
+"#;
+
+fn parse(text: &str) -> Result<Experiment, String> {
+    ExperimentConfig::parse(text, Path::new("exp.yaml")).map_err(|e| e.to_string())
+}
+
+#[test]
+fn report_saving_and_bootstrap_are_read_and_defaults_stay_out_of_the_resolved_file() {
+    let cfg = parse(GOOD).unwrap();
+    assert_eq!(cfg.common.report.saving, SavingDefinition::FirstReach);
+    assert_eq!(cfg.common.report.bootstrap, DEFAULT_BOOTSTRAP);
+    // Results written before these options existed keep matching their resolved config.
+    let resolved = yaml_serde::to_string(&cfg.to_config()).unwrap();
+    assert!(
+        !resolved.contains("saving") && !resolved.contains("bootstrap"),
+        "{resolved}"
+    );
+    let text = format!("{GOOD}report: {{ saving: paper_script, bootstrap: 200 }}\n");
+    let cfg = parse(&text).unwrap();
+    assert_eq!(
+        (cfg.common.report.saving, cfg.common.report.bootstrap),
+        (SavingDefinition::PaperScript, 200)
+    );
+    let cfg = parse(&format!(
+        "{GOOD}report: {{ metrics: [test_accuracy, ood_brier] }}\n"
+    ))
+    .unwrap();
+    assert_eq!(cfg.common.report.metrics, ["test_accuracy", "ood_brier"]);
+    let e = parse(&format!(
+        "{GOOD}report: {{ metrics: [heldout_accuracy] }}\n"
+    ))
+    .unwrap_err();
+    assert!(
+        e.contains("report.metrics: `heldout_accuracy` is not a run-file metric")
+            && e.contains("test or ood"),
+        "{e}"
+    );
+    let e = parse(&format!("{GOOD}report: {{ saving: paper }}\n")).unwrap_err();
+    assert!(
+        e.contains("report.saving") || e.contains("unknown variant `paper`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn good_file_parses_with_defaults() {
+    let cfg = parse(GOOD).unwrap();
+    assert_eq!(cfg.common.model.members, 5);
+    assert_eq!(cfg.common.report.smoothing_window, 3);
+    assert_eq!(
+        pool(&cfg).policies.keys().collect::<Vec<_>>(),
+        vec!["random", "balpm"]
+    );
+    let PolicySpec::Balpm(b) = &pool(&cfg).policies["balpm"] else {
+        panic!()
+    };
+    assert!(matches!(cfg.setting, Setting::Pool(_)));
+    assert_eq!((b.k, b.beta), (5, 0.01));
+}
+
+#[test]
+fn unknown_policy_names_file_field_and_choices() {
+    let e = parse(&GOOD.replace("policy: random", "policy: randum")).unwrap_err();
+    assert!(e.starts_with("exp.yaml: policies.random"), "{e}");
+    assert!(
+        e.contains("unknown variant `randum`") && e.contains("`balpm`"),
+        "{e}"
+    );
+}
+
+const PAIRS: &str = r#"
+name: p
+output_dir: /tmp/activepref-config-test-pairs
+benchmark: { kind: synthetic_pairs, prompts: 40 }
+pair_loop: { batch_prompts: 10, rounds: 3 }
+pair_policies:
+  drts: { policy: drts }
+  deltaucb: { policy: deltaucb, beta: 2.0 }
+pair_mode: reference
+seeds: [1]
+report: { baseline: drts }
+"#;
+
+#[test]
+fn pair_setting_parses_and_is_checked() {
+    let cfg = parse(PAIRS).unwrap();
+    assert!(matches!(cfg.setting, Setting::Pair(_)));
+    assert_eq!(pair(&cfg).mode, PairMode::Reference);
+    assert_eq!(cfg.known_rounds_per_run(), Some(4));
+    let e = parse(&PAIRS.replace("rounds: 3", "rounds: 5")).unwrap_err();
+    assert!(e.starts_with("exp.yaml: pair_loop.rounds:"), "{e}");
+    let e = parse(&PAIRS.replace(
+        "rounds: 3 }",
+        "rounds: 3, refit: { kind: anchored, lr: -1 } }",
+    ))
+    .unwrap_err();
+    assert!(
+        e.starts_with("exp.yaml: pair_loop.refit.lr: must be"),
+        "{e}"
+    );
+    let e = parse(&PAIRS.replace(
+        "rounds: 3 }",
+        "rounds: 3, refit: { kind: anchored, decay: { kind: per_label, labels_per_decay: 0 } } }",
+    ))
+    .unwrap_err();
+    assert!(
+        e.starts_with("exp.yaml: pair_loop.refit.decay.labels_per_decay:"),
+        "{e}"
+    );
+    let e = parse(&PAIRS.replace(
+        "rounds: 3 }",
+        "rounds: 3, prefix_eval: { sizes: [20, 10] } }",
+    ))
+    .unwrap_err();
+    assert!(
+        e.starts_with("exp.yaml: pair_loop.prefix_eval.sizes: must be strictly increasing"),
+        "{e}"
+    );
+    let e = parse(&PAIRS.replace("rounds: 3 }", "rounds: 3, refit: { kind: warm } }")).unwrap_err();
+    assert!(
+        e.contains("unknown variant `warm`") && e.contains("anchored"),
+        "{e}"
+    );
+    let e = parse(&PAIRS.replace(
+        "seeds: [1]",
+        "seeds: [1]\npolicies: { r: { policy: random } }",
+    ))
+    .unwrap_err();
+    assert!(
+        e.starts_with("exp.yaml: policies: `policies` and `loop` belong to pool benchmarks"),
+        "{e}"
+    );
+    let e = parse(&PAIRS.replace("policy: drts }", "policy: dtss }")).unwrap_err();
+    assert!(
+        e.contains("unknown variant `dtss`") && e.contains("`drts`"),
+        "{e}"
+    );
+    let e = parse(&PAIRS.replace("beta: 2.0", "beta: .nan")).unwrap_err();
+    assert!(
+        e.starts_with("exp.yaml: pair_policies.deltaucb.beta:"),
+        "{e}"
+    );
+}
+
+#[test]
+fn malformed_yaml_is_one_line() {
+    let e = parse("name: [unclosed").unwrap_err();
+    assert!(e.starts_with("exp.yaml: ") && !e.contains('\n'), "{e}");
+}
+
+#[test]
+fn sizes_and_seeds_are_checked() {
+    let e = parse(&GOOD.replace("batch_size: 10", "batch_size: 100000")).unwrap_err();
+    assert!(e.starts_with("exp.yaml: loop.batch_size: is 100000"), "{e}");
+    let e = parse(&GOOD.replace("k: 5", "k: 100000")).unwrap_err();
+    assert!(
+        e.starts_with("exp.yaml: policies.balpm.k: is 100000"),
+        "{e}"
+    );
+    let e = parse(&GOOD.replace("seeds: [1, 2]", "seeds: []")).unwrap_err();
+    assert!(e.starts_with("exp.yaml: seeds: is empty"), "{e}");
+    let e =
+        parse(&GOOD.replace("/tmp/activepref-config-test", "/nonexistent-parent/x")).unwrap_err();
+    assert!(
+        e.starts_with("exp.yaml: output_dir: the parent directory `/nonexistent-parent`"),
+        "{e}"
+    );
+    let e = parse(&GOOD.replace(
+        "pool_prompts: 60",
+        "pool_prompts: 60\n  label_temperature: -1",
+    ))
+    .unwrap_err();
+    assert!(
+        e.starts_with("exp.yaml: benchmark.label_temperature:"),
+        "{e}"
+    );
+    let e = parse(&GOOD.replace("seeds:", "bogus: 1\nseeds:")).unwrap_err();
+    assert!(e.contains("unknown field `bogus`"), "{e}");
+}
+
+#[test]
+fn parameterless_policies_refuse_parameters_with_a_hint() {
+    // Issue 19: `bald: { policy: bald, score: predictive }` ran plain BALD.
+    let e = parse(&GOOD.replace(
+        "random: { policy: random }",
+        "random: { policy: bald, score: predictive }",
+    ))
+    .unwrap_err();
+    assert!(
+        e.starts_with("exp.yaml: policies.random: unknown field `score`")
+            && e.contains("takes no parameters; to rank by another score"),
+        "{e}"
+    );
+    let e = parse(&PAIRS.replace(
+        "drts: { policy: drts }",
+        "drts: { policy: random, beta: 2 }",
+    ))
+    .unwrap_err();
+    assert!(e.contains("unknown field `beta`"), "{e}");
+    // The same labels without extra keys still parse, and serialise as before (run ids).
+    let cfg =
+        parse(&GOOD.replace("random: { policy: random }", "random: { policy: bald }")).unwrap();
+    assert_eq!(pool(&cfg).policies["random"], PolicySpec::Bald {});
+    let json = serde_json::to_string(&pool(&cfg).policies["random"]).unwrap();
+    assert_eq!(json, r#"{"policy":"bald"}"#);
+}
+
+#[test]
+fn numbers_are_bounded_with_the_bound_in_the_error() {
+    let e = parse(&GOOD.replace("rounds: 3", "rounds: 1152921504606846977")).unwrap_err();
+    assert_eq!(
+        e,
+        "exp.yaml: loop.rounds: is 1152921504606846977; must be between 1 and 1000000"
+    );
+    let e = parse(&format!(
+        "{GOOD}report: {{ bootstrap: 18446744073709551615 }}\n"
+    ))
+    .unwrap_err();
+    assert_eq!(
+        e,
+        "exp.yaml: report.bootstrap: is 18446744073709551615; must be between 0 and 1000000 (0 = no interval)"
+    );
+    let e = parse(&format!("{GOOD}report: {{ smoothing_window: 0 }}\n")).unwrap_err();
+    assert!(
+        e.starts_with("exp.yaml: report.smoothing_window: is 0; must be between 1 and 10000"),
+        "{e}"
+    );
+    let long = "p".repeat(300);
+    let e = parse(&GOOD.replace(
+        "random: { policy: random }",
+        &format!("{long}: {{ policy: random }}"),
+    ))
+    .unwrap_err();
+    assert!(
+        e.contains("at most 64 characters") && e.contains("has 300"),
+        "{e}"
+    );
+    let e = parse(&format!("{GOOD}model: {{ train: {{ lr: 1e30 }} }}\n")).unwrap_err();
+    assert!(
+        e.starts_with("exp.yaml: model.train.lr: must be a number in (0, 1]"),
+        "{e}"
+    );
+    let e = parse(&format!("{GOOD}model: {{ members: 100000 }}\n")).unwrap_err();
+    assert!(
+        e.starts_with("exp.yaml: model.members: is 100000; must be between 1 and 1000"),
+        "{e}"
+    );
+    let e = parse(&PAIRS.replace("rounds: 3", "rounds: 18446744073709551615")).unwrap_err();
+    assert!(e.starts_with("exp.yaml: pair_loop.rounds:"), "{e}");
+}
+
+#[test]
+fn one_member_is_refused_by_rules_that_need_disagreement() {
+    let e = parse(&format!("{GOOD}model: {{ members: 1 }}\n")).unwrap_err();
+    assert!(
+        e.starts_with(
+            "exp.yaml: model.members: is 1, but policies.balpm reads the ensemble's disagreement"
+        ),
+        "{e}"
+    );
+    // Random alone, or BAL-PM without its uncertainty term, needs no disagreement.
+    let only_random = GOOD.replace("  balpm: { policy: balpm, k: 5 }\n", "");
+    assert!(parse(&format!("{only_random}model: {{ members: 1 }}\n")).is_ok());
+    let no_u = GOOD.replace("k: 5 }", "k: 5, no_uncertainty: true }");
+    assert!(parse(&format!("{no_u}model: {{ members: 1 }}\n")).is_ok());
+    // MC dropout gets its disagreement from realisations.
+    assert!(
+        parse(&format!(
+            "{GOOD}model: {{ members: 1, backend: {{ kind: mc_dropout }} }}\n"
+        ))
+        .is_ok()
+    );
+    let e = parse(&format!("{PAIRS}model: {{ members: 1 }}\n")).unwrap_err();
+    assert!(e.contains("pair_policies.drts"), "{e}");
+}
+
+#[test]
+fn byte_order_mark_and_merge_keys_parse() {
+    let cfg = parse(&format!("\u{feff}{GOOD}")).unwrap();
+    assert_eq!(cfg.common.name, "t");
+    let merged = GOOD.replace(
+        "policies:\n  random: { policy: random }\n  balpm: { policy: balpm, k: 5 }",
+        "base: &base { policy: balpm, k: 5 }\npolicies:\n  random: { policy: random }\n  balpm:\n    <<: *base\n    beta: 0.1",
+    );
+    // A merge key works where the file has no other unknown key.
+    let e = parse(&merged).unwrap_err();
+    assert!(e.contains("unknown field `base`"), "{e}");
+    let merged = merged
+        .replace("base: &base { policy: balpm, k: 5 }\n", "")
+        .replace(
+            "  random: { policy: random }",
+            "  random: &base { policy: balpm, k: 5 }",
+        );
+    let cfg = parse(&merged).unwrap();
+    let PolicySpec::Balpm(b) = &pool(&cfg).policies["balpm"] else {
+        panic!("{:?}", pool(&cfg).policies)
+    };
+    assert_eq!((b.k, b.beta), (5, 0.1));
+}
+
+#[test]
+fn the_default_output_directory_needs_no_results_folder() {
+    // Issue 19: `run x.yaml --out DIR` failed in a directory without `results/`.
+    let cfg = parse(&GOOD.replace("output_dir: /tmp/activepref-config-test\n", "")).unwrap();
+    assert_eq!(cfg.output_dir(), PathBuf::from("results/t"));
+    assert!(cfg.check_output_dir().is_ok());
+}

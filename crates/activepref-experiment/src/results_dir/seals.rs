@@ -1,0 +1,140 @@
+//! Which run files can be trusted: each finished run's seal (its run file's length and hash,
+//! beside its run id) and the runs a report may show.
+
+use std::fs;
+use std::path::Path;
+
+use super::ResultsMarker;
+use crate::Experiment;
+use crate::runner::RunError;
+
+/// What `runs/<stem>.run-id` records: the run id (first line) and, once the run finished, the
+/// seal (second line); each None when absent.
+pub(crate) fn recorded_id_and_seal(
+    runs_dir: &Path,
+    stem: &str,
+) -> (Option<String>, Option<String>) {
+    let Ok(text) = fs::read_to_string(runs_dir.join(format!("{stem}.run-id"))) else {
+        return (None, None);
+    };
+    let mut lines = text.lines().map(|l| l.trim().to_string());
+    (lines.next(), lines.next())
+}
+
+/// The second line of `runs/<stem>.run-id`: the run file's length and FNV-1a hash.
+pub(crate) fn run_file_seal(bytes: &[u8]) -> String {
+    format!("{} {:016x}", bytes.len(), activepref_core::io::fnv1a(bytes))
+}
+
+/// Whether a run's files can be trusted as a finished run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunFileState {
+    /// The run file exists and matches its seal (or predates seals and has every round).
+    Finished,
+    /// No run file: not started, or still running.
+    NotFinished,
+    /// Made with another configuration (its run id differs).
+    OtherConfig,
+    /// The run file does not match what was recorded when it finished (`why`).
+    Damaged(String),
+}
+
+impl RunFileState {
+    /// One phrase for a user: why a run is not in a report.
+    pub fn describe(&self) -> &str {
+        match self {
+            RunFileState::Finished => "finished",
+            RunFileState::NotFinished => "not finished",
+            RunFileState::OtherConfig => "made with another configuration",
+            RunFileState::Damaged(why) => why,
+        }
+    }
+}
+
+/// The state of run `stem` in `runs_dir`, whose id should be `run_id` (None: do not check it) and
+/// whose run file should have `rounds` rows (None: unknown; only checked for run files from
+/// before seals).
+pub fn run_file_state(
+    runs_dir: &Path,
+    stem: &str,
+    run_id: Option<&str>,
+    rounds: Option<usize>,
+) -> RunFileState {
+    let Ok(bytes) = fs::read(runs_dir.join(format!("{stem}.csv"))) else {
+        return RunFileState::NotFinished;
+    };
+    let (recorded, seal) = recorded_id_and_seal(runs_dir, stem);
+    if let (Some(want), Some(id)) = (run_id, recorded.as_deref())
+        && id != want
+    {
+        return RunFileState::OtherConfig;
+    }
+    match seal.as_deref() {
+        Some(seal) if seal.trim() != run_file_seal(&bytes) => RunFileState::Damaged(
+            "its run file does not match the length and hash recorded when it finished (truncated or edited)".into(),
+        ),
+        Some(_) => RunFileState::Finished,
+        None => {
+            // From before seals: a complete file has a header and one row per round.
+            let rows = bytes
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .count()
+                .saturating_sub(1);
+            let complete = bytes.ends_with(b"\n") && rows > 0;
+            match rounds {
+                Some(r) if r != rows || !complete => RunFileState::Damaged(format!(
+                    "its run file has {rows} complete rows, not {r} (truncated)"
+                )),
+                None if !complete => {
+                    RunFileState::Damaged("its run file ends mid-row (truncated)".into())
+                }
+                _ => RunFileState::Finished,
+            }
+        }
+    }
+}
+
+/// The runs a report of `dir` should show, and why the others of `exp` are left out.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReportableRuns {
+    /// (policy label, seed) of every finished, trustworthy run of `exp`, in plan order.
+    pub finished: Vec<(String, u64)>,
+    /// One line per expected run that is not shown: `balpm seed 23: not finished`.
+    pub missing: Vec<String>,
+    /// The sweep grid point the directory holds (from its marker), if any.
+    pub variant: Option<String>,
+}
+
+/// Which of `exp`'s runs in `dir` a report may show. `exp` is the directory's own
+/// `config.resolved.yaml`; with a marker, each run's id is checked too (the marker gives the
+/// sweep grid point that the id depends on).
+///
+/// # Errors
+/// The marker exists but is not activepref's.
+pub fn reportable_runs(exp: &Experiment, dir: &Path) -> Result<ReportableRuns, RunError> {
+    let marker = ResultsMarker::read(dir)?;
+    let mut exp = exp.clone();
+    if let Some(m) = &marker {
+        exp.common.variant = m.variant.clone();
+    }
+    let rounds = exp.known_rounds_per_run();
+    let runs_dir = dir.join("runs");
+    let mut out = ReportableRuns {
+        variant: exp.common.variant.clone(),
+        ..ReportableRuns::default()
+    };
+    for label in exp.setting.labels() {
+        for &seed in &exp.common.seeds {
+            let stem = format!("{label}__seed{seed}");
+            let id = marker.as_ref().map(|_| exp.run_id(&label, seed));
+            match run_file_state(&runs_dir, &stem, id.as_deref(), rounds) {
+                RunFileState::Finished => out.finished.push((label.clone(), seed)),
+                other => out
+                    .missing
+                    .push(format!("{label} seed {seed}: {}", other.describe())),
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,174 @@
+//! Checkpoints and resume: a run advances round by round, its state is rewritten atomically after
+//! every round, and its run file (then its seal) is written when it ends.
+
+use std::fs;
+use std::path::Path;
+
+use activepref_loop::{LoopError, RoundTiming};
+use serde::{Deserialize, Serialize};
+
+use super::error::{RunError, write_file};
+use super::run_files::csv_bytes;
+use crate::progress::Progress;
+use crate::results_dir::run_file_seal;
+
+/// What `*.state.json` holds: the finished rounds, what the run has acquired (the labelled set or
+/// the acquired pairs), and the rows and timings so far.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct RunState<C, R> {
+    round: usize,
+    acquired: C,
+    records: Vec<R>,
+    timings: Vec<RoundTiming>,
+}
+
+/// A loop that advances round by round and can be rebuilt from what it acquired.
+pub(crate) trait ResumableRun {
+    /// What the run has acquired (the labelled set, or the acquired pairs): all a resume needs.
+    type Acquired: Serialize + for<'de> Deserialize<'de>;
+    /// One round's record (one run-file row).
+    type Record: Serialize + for<'de> Deserialize<'de> + Clone;
+    /// Rounds finished.
+    fn round(&self) -> usize;
+    /// Whether every round is done.
+    fn finished(&self) -> bool;
+    /// Runs one round.
+    fn step(&mut self) -> Result<(Self::Record, RoundTiming), LoopError>;
+    /// What the run has acquired so far.
+    fn acquired(&self) -> Self::Acquired;
+    /// Rebuilds the run after `round` finished rounds that acquired `acquired`.
+    fn resume(&mut self, acquired: Self::Acquired, round: usize) -> Result<(), LoopError>;
+    /// The run file's bytes for these records.
+    fn csv(&self, records: &[Self::Record], path: &Path) -> Result<Vec<u8>, RunError>;
+    /// Files a finished run writes besides its run file (the pair loop's acquired dataset).
+    fn write_artefacts(&self, _runs_dir: &Path, _stem: &str) -> Result<(), RunError> {
+        Ok(())
+    }
+    /// A line worth telling the user about a finished round (printed above the progress bar).
+    fn warning(&self, _record: &Self::Record) -> Option<String> {
+        None
+    }
+}
+/// What [`drive`] did: compute seconds spent now, the round it resumed from, whether it ended.
+pub(crate) struct RunDone {
+    pub(crate) secs: f64,
+    pub(crate) from_round: usize,
+    pub(crate) finished: bool,
+}
+
+/// Which run [`drive`] advances: its file stem and id, its number among the runs to do, and how
+/// many rounds it records.
+pub(crate) struct RunSlot<'a> {
+    pub(crate) stem: &'a str,
+    pub(crate) run_id: String,
+    pub(crate) number: (usize, usize),
+    pub(crate) rounds: usize,
+}
+
+/// Runs (or resumes, through [`ResumableRun::resume`]) one (policy, seed) run for at most `max_rounds` rounds,
+/// checkpointing after every round and writing the run file (then its seal) when it finishes.
+pub(crate) fn drive<R: ResumableRun>(
+    mut run: R,
+    runs_dir: &Path,
+    slot: &RunSlot<'_>,
+    bar: &Progress,
+    max_rounds: Option<usize>,
+) -> Result<RunDone, RunError> {
+    let stem = slot.stem;
+    let state_path = runs_dir.join(format!("{stem}.state.json"));
+    let (mut records, mut timings) = match fs::read_to_string(&state_path) {
+        Ok(text) => {
+            let state: RunState<R::Acquired, R::Record> =
+                serde_json::from_str(&text).map_err(|e| RunError::UnreadableState {
+                    path: state_path.clone(),
+                    why: e.to_string(),
+                })?;
+            run.resume(state.acquired, state.round)
+                .map_err(|error| RunError::Resume {
+                    path: state_path.clone(),
+                    error,
+                })?;
+            (state.records, state.timings)
+        }
+        Err(_) => (vec![], vec![]),
+    };
+    let from_round = run.round();
+    bar.resumed(from_round as u64);
+    let stop_at = max_rounds.map_or(usize::MAX, |m| from_round + m);
+    while !run.finished() && run.round() < stop_at {
+        let (record, timing) = run.step().map_err(|error| RunError::Run {
+            stem: stem.to_string(),
+            error,
+        })?;
+        if let Some(warning) = run.warning(&record) {
+            bar.println(format!("warning: run {stem}: {warning}"));
+        }
+        records.push(record);
+        timings.push(timing);
+        let state = RunState {
+            round: run.round(),
+            acquired: run.acquired(),
+            records: records.clone(),
+            timings: timings.clone(),
+        };
+        let json = serde_json::to_string(&state).map_err(|e| RunError::Serialise {
+            path: state_path.clone(),
+            error: e.to_string(),
+        })?;
+        write_file(&state_path, json.as_bytes())?;
+        bar.round_done(slot.number, stem, (run.round(), slot.rounds), timing.secs());
+    }
+    let secs = timings[from_round.min(timings.len())..]
+        .iter()
+        .map(RoundTiming::secs)
+        .sum();
+    if !run.finished() {
+        return Ok(RunDone {
+            secs,
+            from_round,
+            finished: false,
+        });
+    }
+    write_finished(&run, runs_dir, slot, bar, &records, &timings)?;
+    Ok(RunDone {
+        secs,
+        from_round,
+        finished: true,
+    })
+}
+
+/// The files of a finished run: its timings, its artefacts, its run file, then the seal; the
+/// state file goes last.
+fn write_finished<R: ResumableRun>(
+    run: &R,
+    runs_dir: &Path,
+    slot: &RunSlot<'_>,
+    bar: &Progress,
+    records: &[R::Record],
+    timings: &[RoundTiming],
+) -> Result<(), RunError> {
+    let (stem, run_id) = (slot.stem, slot.run_id.as_str());
+    let state_path = runs_dir.join(format!("{stem}.state.json"));
+    let timings_path = runs_dir.join(format!("{stem}.timings.csv"));
+    write_file(&timings_path, &csv_bytes(timings, &timings_path)?)?;
+    // The pair loop's acquired dataset and prefix evaluation (fresh models: it can take a while).
+    bar.status(format!("{stem}: writing what it acquired"));
+    run.write_artefacts(runs_dir, stem)?;
+    let run_path = runs_dir.join(format!("{stem}.csv"));
+    let bytes = run.csv(records, &run_path)?;
+    write_file(&run_path, &bytes)?;
+    // The seal: what `report` and the next `run` check the run file against.
+    let id_path = runs_dir.join(format!("{stem}.run-id"));
+    write_file(
+        &id_path,
+        format!("{run_id}\n{}\n", run_file_seal(&bytes)).as_bytes(),
+    )?;
+    if state_path.exists() {
+        fs::remove_file(&state_path).map_err(|error| RunError::Io {
+            action: "remove",
+            path: state_path,
+            error,
+        })?;
+    }
+    Ok(())
+}

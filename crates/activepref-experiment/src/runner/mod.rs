@@ -1,0 +1,287 @@
+//! Runs every (policy, seed) of an experiment in parallel and stores the results so that an
+//! interrupted experiment resumes where it stopped.
+//!
+//! Layout of `results/<experiment>/`:
+//! - `config.resolved.yaml`: the experiment with every default filled in;
+//! - `runs/<policy>__seed<seed>.csv`: one row per round (written atomically when the run ends; its
+//!   presence is what marks the run finished);
+//! - `runs/<policy>__seed<seed>.timings.csv`: wall-clock seconds per round (kept apart so that the
+//!   result files are bit-identical across machines and thread counts);
+//! - `runs/<policy>__seed<seed>.state.json`: the in-progress state (finished rounds and the
+//!   labelled set), rewritten atomically after every round and removed when the run ends.
+//!
+//! By job: this file schedules (which runs, in parallel, with what summary); `run_files` holds
+//! the run files' schema; `checkpoint` the per-round state and resume; `settings` how each
+//! setting builds its runs; `index_cache` the kNN index; `acquired` the pair loop's acquired
+//! dataset; `error` the one error type.
+
+mod acquired;
+mod checkpoint;
+mod error;
+mod index_cache;
+mod run_files;
+mod settings;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+
+pub use acquired::AcquiredPairRow;
+pub use error::RunError;
+pub(crate) use error::write_file;
+pub(crate) use run_files::RUN_FILE_EXTENSIONS;
+pub use run_files::{PairRunRow, PrefixRow, RunRow};
+
+use crate::progress::{Progress, SlowNotice, bracketed};
+use crate::results_dir::{self, RunFileState, run_file_state};
+use crate::setting::{Experiment, Setting};
+use checkpoint::{RunSlot, drive};
+use run_files::remove_run_files;
+use settings::RunnableSetting;
+
+/// Options of one invocation.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Delete earlier results of this experiment first (only what activepref wrote; see
+    /// [`crate::results_dir`]).
+    pub fresh: bool,
+    /// The experiment file, so that `fresh` never clears the directory that holds it.
+    pub experiment_file: Option<PathBuf>,
+    /// Show progress on stderr: a bar on a terminal, else one line per finished round.
+    pub progress: bool,
+    /// Put before every progress line: the sweep grid point (`grid point 2/6 beta/beta=1`).
+    pub progress_prefix: String,
+    /// Stop every run after this many rounds in this invocation, leaving it resumable (for time-limited
+    /// jobs; the next invocation continues).
+    pub max_rounds: Option<usize>,
+    /// Run only these (policy label, seed) runs (`activepref run --only <run id>`).
+    pub only: Option<Vec<(String, u64)>>,
+    /// Redo runs whose configuration changed since they were made (their files are replaced;
+    /// every other run is kept).
+    pub rerun: bool,
+}
+
+/// What a call to [`run_experiment`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunSummary {
+    pub output_dir: PathBuf,
+    pub runs_total: usize,
+    pub runs_skipped: usize,
+    /// Runs left unfinished because of `max_rounds`.
+    pub runs_paused: usize,
+    pub rounds_resumed: usize,
+    /// Sum of the per-round train/score/select seconds of the runs done now.
+    pub compute_secs: f64,
+    /// Runs that failed, as (file stem, one-line error); every other run was finished or saved.
+    pub failed: Vec<(String, String)>,
+    /// Runs redone because their configuration changed (`rerun`).
+    pub rerun: Vec<String>,
+    /// Runs redone because their run file did not match its seal: (file stem, why).
+    pub damaged: Vec<(String, String)>,
+}
+
+/// Runs (or resumes) the experiment.
+///
+/// # Errors
+/// The data is missing, the output directory is not activepref's or holds results of another
+/// configuration (see [`RunError`]), or the benchmark cannot be built. A run that fails does not
+/// stop the others: it is listed in [`RunSummary::failed`].
+pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<RunSummary, RunError> {
+    let out = exp.output_dir();
+    // The data first: a missing dataset must not cost the results that --fresh would clear.
+    exp.check_data().map_err(|e| e.within("benchmark"))?;
+    results_dir::prepare(&out, exp, opts)?;
+    let plan = plan_jobs(exp, &out, opts)?;
+    match &exp.setting {
+        Setting::Pool(s) => run_jobs(exp, s, plan, opts),
+        Setting::Pair(s) => run_jobs(exp, s, plan, opts),
+    }
+}
+
+/// The runs this invocation is about, after the configuration check.
+struct JobPlan {
+    out: PathBuf,
+    runs_dir: PathBuf,
+    /// (policy label, seed), in plan order.
+    jobs: Vec<(String, u64)>,
+    /// Stems of runs redone because their configuration changed (`--rerun`).
+    changed: Vec<String>,
+}
+
+/// Which runs to do; refuses (or, with `--rerun`, clears) runs made with another configuration,
+/// then records the resolved configuration.
+fn plan_jobs(exp: &Experiment, out: &Path, opts: &RunOptions) -> Result<JobPlan, RunError> {
+    let runs_dir = out.join("runs");
+    let resolved_path = out.join("config.resolved.yaml");
+    let resolved = yaml_serde::to_string(&exp.to_config()).map_err(|e| RunError::Serialise {
+        path: resolved_path.clone(),
+        error: e.to_string(),
+    })?;
+    let same_config =
+        fs::read_to_string(&resolved_path).map_or(true, |previous| previous == resolved);
+    let mut jobs: Vec<(String, u64)> = exp
+        .setting
+        .labels()
+        .into_iter()
+        .flat_map(|p| exp.common.seeds.iter().map(move |&s| (p.clone(), s)))
+        .collect();
+    if let Some(only) = &opts.only {
+        jobs.retain(|j| only.contains(j));
+    }
+    let changed = changed_runs(exp, &runs_dir, &jobs, same_config);
+    if !changed.is_empty() && !opts.rerun {
+        if changed
+            .iter()
+            .all(|stem| !runs_dir.join(format!("{stem}.run-id")).exists())
+        {
+            return Err(RunError::DifferentConfig {
+                out: out.to_path_buf(),
+                resolved: resolved_path,
+            });
+        }
+        return Err(RunError::ChangedRuns {
+            out: out.to_path_buf(),
+            runs: changed,
+        });
+    }
+    for stem in &changed {
+        remove_run_files(&runs_dir, stem)?;
+    }
+    write_file(&resolved_path, resolved.as_bytes())?;
+    Ok(JobPlan {
+        out: out.to_path_buf(),
+        runs_dir,
+        jobs,
+        changed,
+    })
+}
+
+/// Every run records its id (`runs/<stem>.run-id`) when it starts; a started or finished run
+/// whose id no longer matches was made with another configuration.
+fn changed_runs(
+    exp: &Experiment,
+    runs_dir: &Path,
+    jobs: &[(String, u64)],
+    same_config: bool,
+) -> Vec<String> {
+    let mut changed = vec![];
+    for (policy, seed) in jobs {
+        let stem = format!("{policy}__seed{seed}");
+        let started = runs_dir.join(format!("{stem}.csv")).exists()
+            || runs_dir.join(format!("{stem}.state.json")).exists();
+        let stale = match results_dir::recorded_id_and_seal(runs_dir, &stem).0 {
+            Some(id) => id != exp.run_id(policy, *seed),
+            // Results from before run ids: only an unchanged configuration vouches for them.
+            None => started && !same_config,
+        };
+        if stale {
+            changed.push(stem);
+        }
+    }
+    changed
+}
+
+/// A run file that does not match its seal is not a finished run: everything of it goes, its
+/// seal included, and it is redone from scratch. Returns (stem, why) of each.
+fn clear_damaged(plan: &JobPlan, rounds_per_run: usize) -> Result<Vec<(String, String)>, RunError> {
+    let mut damaged = vec![];
+    for (p, s) in &plan.jobs {
+        let stem = format!("{p}__seed{s}");
+        if let RunFileState::Damaged(why) =
+            run_file_state(&plan.runs_dir, &stem, None, Some(rounds_per_run))
+        {
+            remove_run_files(&plan.runs_dir, &stem)?;
+            damaged.push((stem, why));
+        }
+    }
+    Ok(damaged)
+}
+
+/// Builds the setting's benchmark and what its runs share, then drives every unfinished run in
+/// parallel (rayon), each checkpointed after every round.
+fn run_jobs<S: RunnableSetting>(
+    exp: &Experiment,
+    setting: &S,
+    plan: JobPlan,
+    opts: &RunOptions,
+) -> Result<RunSummary, RunError> {
+    let notice = opts.progress.then(|| {
+        SlowNotice::start(format!(
+            "{}building the benchmark ({})",
+            bracketed(&opts.progress_prefix),
+            exp.benchmark_kind()
+        ))
+    });
+    let built = setting.build(&exp.common.name);
+    drop(notice);
+    let bench = built?;
+    let shared = setting.shared(&bench, &plan.out, opts.progress)?;
+    let rounds_per_run = setting.rounds_per_run(&bench);
+    let damaged = clear_damaged(&plan, rounds_per_run)?;
+    let pending: Vec<&(String, u64)> = plan
+        .jobs
+        .iter()
+        .filter(|(p, s)| !plan.runs_dir.join(format!("{p}__seed{s}.csv")).exists())
+        .collect();
+    let bar = Progress::new(
+        opts.progress,
+        (pending.len() * rounds_per_run) as u64,
+        &opts.progress_prefix,
+    );
+    bar.message(format!(
+        "{} runs to do, {} already finished",
+        pending.len(),
+        plan.jobs.len() - pending.len()
+    ));
+    let resumed = Mutex::new(0usize);
+    let paused = Mutex::new(0usize);
+    let compute: Vec<(String, Result<f64, RunError>)> = pending
+        .par_iter()
+        .enumerate()
+        .map(|(i, (policy, seed))| {
+            let stem = format!("{policy}__seed{seed}");
+            let slot = RunSlot {
+                stem: &stem,
+                run_id: exp.run_id(policy, *seed),
+                number: (i + 1, pending.len()),
+                rounds: rounds_per_run,
+            };
+            let result = (|| -> Result<f64, RunError> {
+                let id_path = plan.runs_dir.join(format!("{stem}.run-id"));
+                if !id_path.exists() {
+                    write_file(&id_path, format!("{}\n", slot.run_id).as_bytes())?;
+                }
+                let run = setting.start(&exp.common, &bench, &shared, policy, *seed);
+                let done = drive(run, &plan.runs_dir, &slot, &bar, opts.max_rounds)?;
+                *resumed.lock().expect("no poisoned lock") += done.from_round;
+                *paused.lock().expect("no poisoned lock") += usize::from(!done.finished);
+                Ok(done.secs)
+            })();
+            if let Err(e) = &result {
+                bar.println(format!("error: run {stem}: {e}"));
+            }
+            (stem, result)
+        })
+        .collect();
+    bar.finish();
+    let mut summary = RunSummary {
+        output_dir: plan.out,
+        runs_total: plan.jobs.len(),
+        runs_skipped: plan.jobs.len() - pending.len(),
+        rounds_resumed: resumed.into_inner().expect("no poisoned lock"),
+        runs_paused: paused.into_inner().expect("no poisoned lock"),
+        compute_secs: 0.0,
+        failed: vec![],
+        rerun: plan.changed,
+        damaged,
+    };
+    for (stem, c) in compute {
+        match c {
+            Ok(secs) => summary.compute_secs += secs,
+            Err(e) => summary.failed.push((stem, e.to_string())),
+        }
+    }
+    Ok(summary)
+}

@@ -1,0 +1,202 @@
+//! The run files and their schema: one CSV row per round (`runs/<policy>__seed<seed>.csv`),
+//! the prefix evaluation (`.prefix.csv`), and every file a run writes.
+
+use std::fs;
+use std::path::Path;
+
+use activepref_acquire::PairMode;
+use activepref_loop::{PairRoundRecord, PrefixRecord, PrefixTarget, RoundRecord};
+use serde::Serialize;
+
+use super::error::RunError;
+
+/// A run file as CSV text, one serialised row per round (the header is the row's field names).
+/// Floats use the shortest representation that reads back to the same value, so equal numbers
+/// give equal bytes.
+pub(crate) fn csv_bytes<T: Serialize>(
+    rows: impl IntoIterator<Item = T>,
+    path: &Path,
+) -> Result<Vec<u8>, RunError> {
+    let err = |e: &dyn std::fmt::Display| RunError::Serialise {
+        path: path.to_path_buf(),
+        error: e.to_string(),
+    };
+    let mut w = csv::Writer::from_writer(vec![]);
+    for row in rows {
+        w.serialize(row).map_err(|e| err(&e))?;
+    }
+    w.into_inner().map_err(|e| err(&e))
+}
+/// One row of a pool run file (`runs/<policy>__seed<seed>.csv`).
+#[derive(Serialize)]
+pub struct RunRow<'a> {
+    pub policy: &'a str,
+    pub seed: u64,
+    pub round: usize,
+    pub labels: usize,
+    pub test_log_likelihood: f64,
+    pub test_accuracy: f64,
+    pub test_brier: f64,
+    pub ood_log_likelihood: f64,
+    pub ood_accuracy: f64,
+    pub ood_brier: f64,
+    pub validation_loss: f64,
+    pub pool_mean_bald: Option<f64>,
+    pub batch_mean_bald: Option<f64>,
+    pub batch_unique_prompts: Option<usize>,
+    pub batch_size: Option<usize>,
+    pub labelled_unique_prompts: Option<usize>,
+}
+
+impl<'a> RunRow<'a> {
+    pub fn new(policy: &'a str, seed: u64, r: &RoundRecord) -> Self {
+        Self {
+            policy,
+            seed,
+            round: r.round,
+            labels: r.labels,
+            test_log_likelihood: r.test_log_likelihood,
+            test_accuracy: r.test_accuracy,
+            test_brier: r.test_brier,
+            ood_log_likelihood: r.ood_log_likelihood,
+            ood_accuracy: r.ood_accuracy,
+            ood_brier: r.ood_brier,
+            validation_loss: r.validation_loss,
+            pool_mean_bald: r.pool_mean_bald,
+            batch_mean_bald: r.batch_mean_bald,
+            batch_unique_prompts: r.batch_unique_prompts,
+            batch_size: r.batch_size,
+            labelled_unique_prompts: r.labelled_unique_prompts,
+        }
+    }
+}
+/// One row of a pair-selection run file; the mode is in every row.
+#[derive(Serialize)]
+pub struct PairRunRow<'a> {
+    pub policy: &'a str,
+    pub seed: u64,
+    pub pair_mode: PairMode,
+    pub round: usize,
+    pub labels: usize,
+    pub heldout_log_likelihood: f64,
+    pub heldout_accuracy: f64,
+    pub heldout_brier: f64,
+    pub batch_mean_score_gap: Option<f64>,
+    pub batch_judge_ties: Option<usize>,
+    pub batch_mean_predicted_gap: Option<f64>,
+    pub batch_mean_predicted_sd: Option<f64>,
+    pub batch_mean_latent_gap: Option<f64>,
+    pub validation_labels: usize,
+    pub anchor_strength: Option<f64>,
+}
+
+impl<'a> PairRunRow<'a> {
+    pub fn new(policy: &'a str, seed: u64, pair_mode: PairMode, r: &PairRoundRecord) -> Self {
+        Self {
+            policy,
+            seed,
+            pair_mode,
+            round: r.round,
+            labels: r.labels,
+            heldout_log_likelihood: r.heldout_log_likelihood,
+            heldout_accuracy: r.heldout_accuracy,
+            heldout_brier: r.heldout_brier,
+            batch_mean_score_gap: r.batch_mean_score_gap,
+            batch_judge_ties: r.batch_judge_ties,
+            batch_mean_predicted_gap: r.batch_mean_predicted_gap,
+            batch_mean_predicted_sd: r.batch_mean_predicted_sd,
+            batch_mean_latent_gap: r.batch_mean_latent_gap,
+            validation_labels: r.validation_labels,
+            anchor_strength: r.anchor_strength,
+        }
+    }
+}
+/// One row of `runs/<stem>.prefix.csv`: a fresh model trained on the run's first `labels` pairs.
+#[derive(Serialize)]
+pub struct PrefixRow<'a> {
+    pub policy: &'a str,
+    pub seed: u64,
+    pub pair_mode: PairMode,
+    pub labels: usize,
+    pub target: PrefixTarget,
+    pub prefix_log_likelihood: f64,
+    pub prefix_accuracy: f64,
+    pub prefix_brier: f64,
+}
+
+impl<'a> PrefixRow<'a> {
+    pub fn new(policy: &'a str, seed: u64, pair_mode: PairMode, r: &PrefixRecord) -> Self {
+        Self {
+            policy,
+            seed,
+            pair_mode,
+            labels: r.labels,
+            target: r.target,
+            prefix_log_likelihood: r.prefix_log_likelihood,
+            prefix_accuracy: r.prefix_accuracy,
+            prefix_brier: r.prefix_brier,
+        }
+    }
+}
+/// Every file a run writes: `runs/<stem>.<extension>`.
+pub(crate) const RUN_FILE_EXTENSIONS: [&str; 7] = [
+    "csv",
+    "timings.csv",
+    "state.json",
+    "run-id",
+    "prefix.csv",
+    "pairs.jsonl",
+    "pairs.parquet",
+];
+
+/// Removes every file of run `stem` (`runs/<stem>.<ext>`, each of [`RUN_FILE_EXTENSIONS`]).
+pub(crate) fn remove_run_files(runs_dir: &Path, stem: &str) -> Result<(), RunError> {
+    for ext in RUN_FILE_EXTENSIONS {
+        let path = runs_dir.join(format!("{stem}.{ext}"));
+        if path.exists() {
+            fs::remove_file(&path).map_err(|error| RunError::Io {
+                action: "remove",
+                path,
+                error,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn run_csv_golden() {
+        let rec = |round, batch: Option<usize>| RoundRecord {
+            round,
+            labels: 10 + 5 * round,
+            test_log_likelihood: -0.5,
+            test_accuracy: 0.75,
+            test_brier: 0.1,
+            ood_log_likelihood: -0.625,
+            ood_accuracy: 2.0 / 3.0,
+            ood_brier: 0.2,
+            validation_loss: 0.5,
+            pool_mean_bald: batch.map(|_| 0.01),
+            batch_mean_bald: batch.map(|_| 0.03),
+            batch_unique_prompts: batch.map(|b| b - 1),
+            labelled_unique_prompts: Some(7 + round),
+            batch_size: batch,
+        };
+        let rows = [rec(0, Some(5)), rec(1, None)];
+        let bytes = csv_bytes(
+            rows.iter().map(|r| RunRow::new("balpm", 9, r)),
+            Path::new("run.csv"),
+        )
+        .unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        let golden = "policy,seed,round,labels,test_log_likelihood,test_accuracy,test_brier,ood_log_likelihood,ood_accuracy,ood_brier,validation_loss,pool_mean_bald,batch_mean_bald,batch_unique_prompts,batch_size,labelled_unique_prompts\n\
+balpm,9,0,10,-0.5,0.75,0.1,-0.625,0.6666666666666666,0.2,0.5,0.01,0.03,4,5,7\n\
+balpm,9,1,15,-0.5,0.75,0.1,-0.625,0.6666666666666666,0.2,0.5,,,,,8\n";
+        assert_eq!(text, golden);
+    }
+}

@@ -1,0 +1,338 @@
+//! Reports of results directories, as `activepref report` and `activepref run` make them: the
+//! mapping from a checked experiment to [`ReportOptions`] ([`options_for`]), one directory's
+//! report ([`report_experiment`]), and a sweep's results root grouped into its grids and grid
+//! points, each grid with its ablation report ([`report_results`]).
+//!
+//! Every function returns a [`ReportLog`] (what it wrote, what it warns about, in order) instead of
+//! printing, so that the caller decides where lines go.
+
+use std::path::{Path, PathBuf};
+
+use activepref_experiment::results_dir::{ReportableRuns, SWEEP_MANIFEST, reportable_runs};
+use activepref_experiment::{
+    Experiment, ExperimentConfig, ExportedRuns, ReportSection, write_results_parquet,
+};
+
+use crate::{GridPoint, ReportError, ReportOptions, metric_title, write_ablation_report};
+
+/// One thing a report did, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReportLine {
+    /// A file written.
+    Wrote(PathBuf),
+    /// Something the user should know (runs left out, a table not written); one line.
+    Warning(String),
+}
+
+/// What a report did, in order.
+pub type ReportLog = Vec<ReportLine>;
+
+/// What `activepref report` may override of an experiment's `report:` section.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ReportOverrides {
+    /// `--window`: trailing-mean window (rounds).
+    pub window: Option<usize>,
+    /// `--saving`: which definition of the label saving.
+    pub saving: Option<crate::SavingDefinition>,
+    /// `--bootstrap`: resamples for the saving's 95% interval.
+    pub bootstrap: Option<usize>,
+}
+
+impl ReportOverrides {
+    /// The experiment's `report:` section with these overrides, checked exactly as the YAML is
+    /// (so `--window 0` is refused like `smoothing_window: 0`).
+    ///
+    /// # Errors
+    /// An overridden or file value out of range, naming the flag (`--window: ...`) or the field.
+    pub fn apply(self, section: &ReportSection) -> Result<ReportSection, ReportError> {
+        let mut r = section.clone();
+        r.smoothing_window = self.window.unwrap_or(r.smoothing_window);
+        r.saving = self.saving.unwrap_or(r.saving);
+        r.bootstrap = self.bootstrap.unwrap_or(r.bootstrap);
+        r.validate().map_err(|e| {
+            let flag = match e.field.as_str() {
+                "smoothing_window" if self.window.is_some() => "--window",
+                "bootstrap" if self.bootstrap.is_some() => "--bootstrap",
+                _ => "",
+            };
+            ReportError::Options(if flag.is_empty() {
+                format!("report.{e}")
+            } else {
+                format!("{flag}: {}", e.message)
+            })
+        })?;
+        Ok(r)
+    }
+}
+
+/// The report options of experiment `exp` for the runs `runs` found reportable: its `report:`
+/// section (with `over`), its policy order and title, its setting's metrics and static baselines.
+///
+/// # Errors
+/// An override out of range.
+pub fn options_for(
+    exp: &Experiment,
+    over: ReportOverrides,
+    runs: ReportableRuns,
+) -> Result<ReportOptions, ReportError> {
+    let report = &exp.common.report;
+    let section = over.apply(report)?;
+    let mut opts = ReportOptions::new(
+        section.smoothing_window,
+        &report.baseline,
+        exp.setting.labels(),
+    );
+    opts.saving = section.saving;
+    opts.bootstrap = section.bootstrap;
+    opts.runs = Some(runs.finished);
+    opts.missing = runs.missing;
+    opts.variant = runs.variant;
+    opts.ablation_baseline = report.ablation_baseline.clone();
+    opts.title = exp.common.name.clone();
+    opts.static_baselines = exp.setting.static_baselines();
+    opts.metrics = exp.report_metrics(metric_title);
+    Ok(opts)
+}
+
+/// The report of results directory `dir`, made by `exp`.
+///
+/// # Errors
+/// The marker is not activepref's, no run of this configuration has finished, or a report file
+/// cannot be written.
+pub fn report_experiment(
+    dir: &Path,
+    exp: &Experiment,
+    over: ReportOverrides,
+    log: &mut ReportLog,
+) -> Result<ReportOptions, ReportError> {
+    let runs = reportable_runs(exp, dir)?;
+    report_runs(dir, exp, over, runs, log)
+}
+
+/// [`report_experiment`] of the runs `runs` already found reportable in `dir`.
+fn report_runs(
+    dir: &Path,
+    exp: &Experiment,
+    over: ReportOverrides,
+    runs: ReportableRuns,
+    log: &mut ReportLog,
+) -> Result<ReportOptions, ReportError> {
+    let opts = options_for(exp, over, runs)?;
+    // Only this configuration's finished, intact runs; the others are listed, not mixed in.
+    let missing = &opts.missing;
+    if opts.runs.as_ref().is_none_or(Vec::is_empty) {
+        return Err(ReportError::Options(format!(
+            "{}: no finished run of this configuration yet ({} expected); run the experiment first with `activepref run`",
+            dir.display(),
+            missing.len()
+        )));
+    }
+    if !missing.is_empty() {
+        log.push(ReportLine::Warning(format!(
+            "{}: {} expected run(s) left out of the report ({}{}); `activepref run` on the same file finishes them (with --rerun for runs of another configuration)",
+            dir.display(),
+            missing.len(),
+            missing.iter().take(3).cloned().collect::<Vec<_>>().join("; "),
+            if missing.len() > 3 { "; ..." } else { "" }
+        )));
+    }
+    for f in crate::write_report(dir, &opts)? {
+        log.push(ReportLine::Wrote(f));
+    }
+    export_table(
+        &[ExportedRuns {
+            grid_point: opts.variant.as_deref().unwrap_or(""),
+            dir,
+            runs: opts.runs.as_deref().unwrap_or(&[]),
+        }],
+        &dir.join("report").join("results.parquet"),
+        log,
+    );
+    Ok(opts)
+}
+
+/// Writes `results.parquet`; a failure (run files of an older version with other columns) is a
+/// warning, since the figures and tables are already written.
+fn export_table(sources: &[ExportedRuns], out: &Path, log: &mut ReportLog) {
+    log.push(match write_results_parquet(sources, out) {
+        Ok(table) => ReportLine::Wrote(table),
+        Err(e) => ReportLine::Warning(format!("results.parquet not written: {e}")),
+    });
+}
+
+/// The results directories a results path holds: itself (one experiment), or a sweep's grid
+/// points (`<grid>/<point>/`) in the experiment file's order.
+fn result_dirs(results: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    if results.is_file() {
+        return Err(ReportError::Options(format!(
+            "{} is a file; `activepref report` takes the results directory a run wrote (results/<name>, or the run's --out)",
+            results.display()
+        )));
+    }
+    let dirs = if results.join("config.resolved.yaml").exists() {
+        vec![results.to_path_buf()]
+    } else if let Some(variants) = sweep_manifest(results)? {
+        // The experiment file's order (`k=5` before `k=13`), missing grid points included.
+        variants.iter().map(|v| results.join(v)).collect()
+    } else {
+        variant_dirs(results)
+    };
+    if dirs.is_empty() {
+        return Err(ReportError::Options(format!(
+            "{}: cannot read (no such file); is {} a directory written by `activepref run`?",
+            results.join("config.resolved.yaml").display(),
+            results.display()
+        )));
+    }
+    Ok(dirs)
+}
+
+/// One grid of a sweep: its directory, its points, and the options of its first reported point.
+type Grid = (PathBuf, Vec<GridPoint>, ReportOptions);
+
+/// Reports a results directory: one experiment's, or every grid point of a sweep's results root
+/// and then one ablation report per grid plus one `results.parquet` for the whole sweep.
+///
+/// # Errors
+/// Not a results directory, an unreadable `config.resolved.yaml`, no finished run, or a report
+/// file that cannot be written.
+pub fn report_results(results: &Path, over: ReportOverrides) -> Result<ReportLog, ReportError> {
+    let mut log = ReportLog::new();
+    let mut grids: Vec<Grid> = vec![];
+    let mut unrun: Vec<(PathBuf, GridPoint)> = vec![];
+    for dir in result_dirs(results)? {
+        // <root>/<grid>/<point>: one ablation report per grid.
+        let grid = dir.parent().map(Path::to_path_buf).unwrap_or_default();
+        let point = |runs| GridPoint {
+            label: dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            dir: dir.clone(),
+            runs,
+            missing: vec![],
+        };
+        // Read, parsed and checked for finished runs once; the report below reuses them.
+        let resolved = dir.join("config.resolved.yaml");
+        let found = if resolved.exists() || dir == results {
+            let exp = read_resolved(&resolved)?;
+            let runs = reportable_runs(&exp, &dir);
+            Some((exp, runs))
+        } else {
+            None
+        };
+        let started = matches!(&found, Some((_, Ok(r))) if !r.finished.is_empty());
+        if dir != results && !started {
+            log.push(ReportLine::Warning(format!(
+                "grid point {}: no finished run yet",
+                dir.display()
+            )));
+            unrun.push((grid, point(Some(vec![]))));
+            continue;
+        }
+        let Some((exp, runs)) = found else {
+            continue;
+        };
+        let opts = report_runs(&dir, &exp, over, runs?, &mut log)?;
+        if dir == results {
+            continue;
+        }
+        let mut p = point(opts.runs.clone());
+        p.missing = opts.missing.clone();
+        match grids.iter_mut().find(|(g, _, _)| *g == grid) {
+            Some((_, points, _)) => points.push(p),
+            None => grids.push((grid, vec![p], opts)),
+        }
+    }
+    for (grid, point) in unrun {
+        if let Some((_, points, _)) = grids.iter_mut().find(|(g, _, _)| *g == grid) {
+            points.push(point);
+        }
+    }
+    write_sweep_reports(results, &grids, &mut log)?;
+    Ok(log)
+}
+
+/// A results directory's `config.resolved.yaml`, split into its setting.
+fn read_resolved(resolved: &Path) -> Result<Experiment, ReportError> {
+    let text = std::fs::read_to_string(resolved)
+        .map_err(|e| ReportError::Options(format!("{}: cannot read ({e})", resolved.display())))?;
+    ExperimentConfig::parse_unchecked(&text, resolved)?
+        .into_experiment()
+        .map_err(|e| ReportError::Options(format!("{}: {e}", resolved.display())))
+}
+
+/// The sweep's tidy table (every grid point's runs) and one ablation report per grid.
+fn write_sweep_reports(
+    results: &Path,
+    grids: &[Grid],
+    log: &mut ReportLog,
+) -> Result<(), ReportError> {
+    let all: Vec<ExportedRuns> = grids
+        .iter()
+        .flat_map(|(_, points, _)| points.iter())
+        .filter_map(|p| {
+            let runs = p.runs.as_deref()?;
+            let point = p.dir.strip_prefix(results).ok()?.to_str()?;
+            Some(ExportedRuns {
+                grid_point: point,
+                dir: &p.dir,
+                runs,
+            })
+        })
+        .collect();
+    if !all.is_empty() {
+        export_table(&all, &results.join("results.parquet"), log);
+    }
+    for (grid, points, opts) in grids {
+        let name = grid
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let title = format!("{} ({name})", opts.title);
+        for f in write_ablation_report(&title, points, &grid.join("ablation"), opts)? {
+            log.push(ReportLine::Wrote(f));
+        }
+    }
+    Ok(())
+}
+
+/// The grid points of the sweep whose results root is `root`, in the experiment file's order
+/// (`activepref-sweep.json`, written by `run`); None for a root from before that file.
+fn sweep_manifest(root: &Path) -> Result<Option<Vec<String>>, ReportError> {
+    let path = root.join(SWEEP_MANIFEST);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        ReportError::Options(format!(
+            "{}: not activepref's sweep manifest ({e}); delete it to fall back to the grid points on disk",
+            path.display()
+        ))
+    })?;
+    Ok(doc["variants"].as_array().map(|a| {
+        a.iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    }))
+}
+
+/// The results directories of a sweep's grid points under `root` (`<grid>/<point>/`), sorted.
+fn variant_dirs(root: &Path) -> Vec<PathBuf> {
+    let children = |d: &Path| -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(d)
+            .map(|it| {
+                it.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.is_dir())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    children(root)
+        .iter()
+        .flat_map(|g| children(g))
+        .filter(|d| d.join("config.resolved.yaml").exists())
+        .collect()
+}

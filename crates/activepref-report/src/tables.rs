@@ -1,0 +1,313 @@
+//! The label-efficiency table as Markdown (`summary.md`), numbers (`summary.csv`) and LaTeX
+//! (`summary.tex`).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+#[allow(
+    unused_imports,
+    reason = "each job module reads the crate's shared items"
+)]
+use crate::*;
+
+pub(crate) fn ordered(mut curves: Vec<AggregateCurve>, order: &[String]) -> Vec<AggregateCurve> {
+    curves.sort_by_key(|c| {
+        (
+            order
+                .iter()
+                .position(|p| *p == c.policy)
+                .unwrap_or(usize::MAX),
+            c.policy.clone(),
+        )
+    });
+    curves
+}
+
+/// `12.5%`, or `not reached`.
+pub(crate) fn percent(v: Option<f64>) -> String {
+    v.map_or_else(
+        || "not reached".to_string(),
+        |v| format!("{:.1}%", 100.0 * v),
+    )
+}
+
+/// One row of the label-efficiency table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SummaryRow {
+    /// The metric's title (`Test log-likelihood`).
+    pub metric: String,
+    pub policy: String,
+    pub seeds: usize,
+    /// Final smoothed seed-mean and its standard error.
+    pub final_mean: f64,
+    pub final_stderr: f64,
+    pub reached: Reached,
+    /// The bootstrap interval of the saving (none when the report asks for no bootstrap).
+    pub interval: Option<SavingInterval>,
+}
+
+/// The rows of the label-efficiency table: every metric, every policy in display order.
+pub fn summary_rows(
+    runs: &[RunCurves],
+    opts: &ReportOptions,
+) -> Result<Vec<SummaryRow>, ReportError> {
+    let mut rows = vec![];
+    for (metric, title) in &opts.metrics {
+        let per_seed = smoothed_curves(runs, metric, opts.smoothing_window)?;
+        let curves = ordered(
+            aggregate(runs, metric, opts.smoothing_window)?,
+            &opts.policy_order,
+        );
+        let base = curves
+            .iter()
+            .find(|c| c.policy == opts.baseline)
+            .ok_or_else(|| ReportError::NoBaseline {
+                baseline: opts.baseline.clone(),
+            })?;
+        let target = *base.mean.last().expect("non-empty curve");
+        let base_final = *base.labels.last().expect("non-empty curve");
+        for c in &curves {
+            let interval = (opts.bootstrap > 0).then(|| {
+                // One generator per (metric, policy) row, so a row's interval does not depend on
+                // which other policies or metrics the report holds.
+                let mut rng = rng_for(
+                    BOOTSTRAP_SEED,
+                    Stream::Policy,
+                    &[fnv(metric.as_bytes()), fnv(c.policy.as_bytes())],
+                );
+                let (labels, seeds) = &per_seed[&c.policy];
+                let (base_labels, base_seeds) = &per_seed[&opts.baseline];
+                bootstrap_saving(
+                    seeds,
+                    labels,
+                    base_seeds,
+                    base_labels,
+                    c.policy == opts.baseline,
+                    opts.saving,
+                    opts.bootstrap,
+                    &mut rng,
+                )
+            });
+            rows.push(SummaryRow {
+                metric: title.clone(),
+                policy: c.policy.clone(),
+                seeds: c.seeds,
+                final_mean: *c.mean.last().expect("non-empty curve"),
+                final_stderr: *c.stderr.last().expect("non-empty curve"),
+                reached: label_efficiency(c, target, base_final, opts.saving),
+                interval,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// The label-efficiency table and the final values, as Markdown.
+pub fn summary_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Result<String, ReportError> {
+    let rows = summary_rows(runs, opts)?;
+    let mut md = String::new();
+    writeln!(md, "# Summary\n").ok();
+    writeln!(
+        md,
+        "Curves are smoothed per run with a trailing mean of {} round(s), then averaged over seeds (± standard error, ddof 0).\n",
+        opts.smoothing_window
+    )
+    .ok();
+    let b = &opts.baseline;
+    writeln!(md, "## Label efficiency against `{b}`\n").ok();
+    match opts.saving {
+        SavingDefinition::FirstReach => writeln!(md, "First labelled-set size at which a policy's seed-mean curve reaches (≥) `{b}`'s final value, and the saving `1 − size / {b}'s final size` (`saving: first_reach`)."),
+        SavingDefinition::PaperScript => writeln!(md, "First round index i* (0-based) at which a policy's seed-mean curve strictly exceeds `{b}`'s final value, the labelled-set size at that round, and the paper script's saving `1 − i* / rounds` (`saving: paper_script`)."),
+    }
+    .ok();
+    let ci = opts.bootstrap > 0;
+    if ci {
+        writeln!(md, "The interval is the 2.5th–97.5th percentile of the saving over {} bootstrap resamples of the seeds (policy and baseline resampled independently; \"not reached\" ranks lowest).", opts.bootstrap).ok();
+    }
+    writeln!(md).ok();
+    let ci_head = if ci { " 95% bootstrap interval |" } else { "" };
+    let ci_rule = if ci { "---|" } else { "" };
+    writeln!(md, "| metric | policy | seeds | final value (± s.e.) | reaches baseline's final at | label saving |{ci_head}").ok();
+    writeln!(md, "|---|---|---|---|---|---|{ci_rule}").ok();
+    for r in &rows {
+        let (at, saving) = match r.reached {
+            Reached::At { labels, saving } => (labels.to_string(), percent(Some(saving))),
+            Reached::NotReached => ("not reached".into(), "—".into()),
+        };
+        let iv = r.interval.map_or(String::new(), |iv| {
+            format!(" [{}, {}] |", percent(iv.low), percent(iv.high))
+        });
+        writeln!(
+            md,
+            "| {} | {} | {} | {:.4} ± {:.4} | {at} | {saving} |{iv}",
+            r.metric, r.policy, r.seeds, r.final_mean, r.final_stderr
+        )
+        .ok();
+    }
+    md.push_str(&missing_section(&opts.missing));
+    Ok(md)
+}
+
+/// The label-efficiency table as CSV (`report/summary.csv`, what `activepref.read_summary` reads):
+/// one row per (metric, policy) with the metric's column name, the final smoothed seed-mean and
+/// its standard error, the labelled-set size at which the policy reaches the baseline's final
+/// value and the saving as a fraction (both empty when not reached), and the bootstrap interval
+/// of the saving (empty when not computed or when that end did not reach).
+///
+/// # Errors
+/// [`ReportError`] when a run lacks a metric's column.
+pub fn summary_csv(runs: &[RunCurves], opts: &ReportOptions) -> Result<String, ReportError> {
+    let rows = summary_rows(runs, opts)?;
+    let column_of: BTreeMap<&str, &str> = opts
+        .metrics
+        .iter()
+        .map(|(column, title)| (title.as_str(), column.as_str()))
+        .collect();
+    let mut w = csv::Writer::from_writer(vec![]);
+    let opt = |v: Option<f64>| v.map_or(String::new(), |x| x.to_string());
+    let header = [
+        "metric",
+        "title",
+        "policy",
+        "seeds",
+        "final_mean",
+        "final_stderr",
+        "baseline",
+        "reached_labels",
+        "saving",
+        "saving_low",
+        "saving_high",
+        "bootstrap_reached",
+    ];
+    let mut out = || -> Result<(), csv::Error> {
+        w.write_record(header)?;
+        for r in &rows {
+            let (labels, saving) = match r.reached {
+                Reached::At { labels, saving } => (labels.to_string(), saving.to_string()),
+                Reached::NotReached => (String::new(), String::new()),
+            };
+            w.write_record([
+                column_of.get(r.metric.as_str()).copied().unwrap_or(""),
+                &r.metric,
+                &r.policy,
+                &r.seeds.to_string(),
+                &r.final_mean.to_string(),
+                &r.final_stderr.to_string(),
+                &opts.baseline,
+                &labels,
+                &saving,
+                &opt(r.interval.and_then(|iv| iv.low)),
+                &opt(r.interval.and_then(|iv| iv.high)),
+                &opt(r.interval.map(|iv| iv.reached)),
+            ])?;
+        }
+        Ok(())
+    };
+    out().expect("writing CSV to memory cannot fail");
+    let bytes = w.into_inner().expect("an in-memory CSV flushes");
+    Ok(String::from_utf8(bytes).expect("the CSV holds UTF-8 text"))
+}
+
+/// The summary's list of expected runs that it leaves out (empty when none is missing).
+pub(crate) fn missing_section(missing: &[String]) -> String {
+    if missing.is_empty() {
+        return String::new();
+    }
+    let mut md = format!(
+        "\n## Runs left out\n\n{} expected run(s) of this configuration are not in the tables and figures above; `activepref run` on the same file finishes or redoes them:\n\n",
+        missing.len()
+    );
+    for m in missing {
+        let _ = writeln!(md, "- {m}");
+    }
+    md
+}
+
+/// `text` with LaTeX's special characters escaped.
+pub(crate) fn latex_escape(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '_' | '%' | '&' | '#' | '$' | '{' | '}' => format!("\\{c}"),
+            '~' => "\\textasciitilde{}".into(),
+            '^' => "\\textasciicircum{}".into(),
+            '\\' => "\\textbackslash{}".into(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// The same table as LaTeX (`booktabs`), ready for `\input{summary.tex}` in a paper.
+pub fn summary_latex(
+    runs: &[RunCurves],
+    opts: &ReportOptions,
+    caption: &str,
+) -> Result<String, ReportError> {
+    let rows = summary_rows(runs, opts)?;
+    let ci = opts.bootstrap > 0;
+    let pct =
+        |v: Option<f64>| v.map_or_else(|| "n.r.".to_string(), |v| format!("{:.1}\\%", 100.0 * v));
+    let mut tex = String::new();
+    writeln!(
+        tex,
+        "% Made by `activepref report`; needs \\usepackage{{booktabs}}."
+    )
+    .ok();
+    writeln!(tex, "\\begin{{table}}[t]\n\\centering").ok();
+    writeln!(
+        tex,
+        "\\begin{{tabular}}{{ll{}}}",
+        if ci { "rrrr" } else { "rrr" }
+    )
+    .ok();
+    writeln!(tex, "\\toprule").ok();
+    let ci_head = if ci { " & 95\\% CI" } else { "" };
+    writeln!(
+        tex,
+        "Metric & Policy & Final value & Labels to match & Saving{ci_head} \\\\"
+    )
+    .ok();
+    writeln!(tex, "\\midrule").ok();
+    let mut previous = "";
+    for r in &rows {
+        if !previous.is_empty() && previous != r.metric {
+            writeln!(tex, "\\midrule").ok();
+        }
+        let metric = if previous == r.metric {
+            String::new()
+        } else {
+            latex_escape(&r.metric)
+        };
+        previous = &r.metric;
+        let (at, saving) = match r.reached {
+            Reached::At { labels, saving } => (labels.to_string(), pct(Some(saving))),
+            Reached::NotReached => ("n.r.".into(), "--".into()),
+        };
+        let iv = r.interval.map_or(String::new(), |iv| {
+            format!(" & [{}, {}]", pct(iv.low), pct(iv.high))
+        });
+        writeln!(
+            tex,
+            "{metric} & {} & ${:.4} \\pm {:.4}$ & {at} & {saving}{iv} \\\\",
+            latex_escape(&r.policy),
+            r.final_mean,
+            r.final_stderr
+        )
+        .ok();
+    }
+    writeln!(tex, "\\bottomrule\n\\end{{tabular}}").ok();
+    writeln!(
+        tex,
+        "\\caption{{{}}}\n\\end{{table}}",
+        latex_escape(caption)
+    )
+    .ok();
+    Ok(tex)
+}
+
+/// The fixed root seed of every report's bootstrap (a report is a pure function of its runs).
+pub(crate) const BOOTSTRAP_SEED: u64 = 0x5eed_b007;
+
+/// FNV-1a of a name: a stable per-row stream index.
+pub(crate) fn fnv(bytes: &[u8]) -> u64 {
+    activepref_core::io::fnv1a(bytes)
+}

@@ -1,0 +1,204 @@
+//! Unit tests of the report crate.
+
+use super::*;
+use std::collections::BTreeMap;
+
+fn run(policy: &str, seed: u64, values: &[f64]) -> RunCurves {
+    RunCurves {
+        policy: policy.into(),
+        seed,
+        labels: (1..=values.len()).map(|i| i * 10).collect(),
+        metrics: BTreeMap::from([("m".to_string(), values.to_vec())]),
+        diagnostics: BTreeMap::new(),
+    }
+}
+
+#[test]
+fn trailing_mean_with_min_periods_one() {
+    assert_eq!(
+        smooth(&[1.0, 2.0, 6.0, 3.0], 3),
+        vec![1.0, 1.5, 3.0, 11.0 / 3.0]
+    );
+    assert_eq!(smooth(&[1.0, 2.0], 1), vec![1.0, 2.0]);
+}
+
+#[test]
+fn mean_and_population_standard_error() {
+    let runs = [run("a", 1, &[1.0, 2.0]), run("a", 2, &[3.0, 2.0])];
+    let agg = aggregate(&runs, "m", 1).unwrap();
+    assert_eq!(agg[0].mean, vec![2.0, 2.0]);
+    // std (ddof 0) of {1, 3} is 1; / √2.
+    assert_eq!(agg[0].stderr, vec![1.0 / 2f64.sqrt(), 0.0]);
+}
+
+#[test]
+fn label_efficiency_on_hand_made_curves() {
+    // Baseline (random) ends at −0.50 with 50 labels.
+    let runs = [
+        run("random", 1, &[-0.70, -0.62, -0.58, -0.53, -0.50]),
+        run("good", 1, &[-0.68, -0.55, -0.49, -0.47, -0.46]),
+        run("bad", 1, &[-0.80, -0.75, -0.70, -0.65, -0.60]),
+    ];
+    let agg = aggregate(&runs, "m", 1).unwrap();
+    let get = |p: &str| agg.iter().find(|c| c.policy == p).unwrap();
+    // good first reaches −0.50 at round 3 (−0.49 ≥ −0.50), labelled size 30: saving 1 − 30/50 = 40%.
+    assert_eq!(
+        label_efficiency(get("good"), -0.50, 50, SavingDefinition::FirstReach),
+        Reached::At {
+            labels: 30,
+            saving: 0.4
+        }
+    );
+    assert_eq!(
+        label_efficiency(get("bad"), -0.50, 50, SavingDefinition::FirstReach),
+        Reached::NotReached
+    );
+    assert_eq!(
+        label_efficiency(get("random"), -0.50, 50, SavingDefinition::FirstReach),
+        Reached::At {
+            labels: 50,
+            saving: 0.0
+        }
+    );
+    // With smoothing 3 the target is random's smoothed final (−0.58 − 0.53 − 0.50)/3 = −0.5367;
+    // good's smoothed curve is −0.68, −0.615, −0.5733, −0.5033, −0.4733: it reaches the target
+    // at round 4 (40 labels, saving 20%), one round later than unsmoothed.
+    let sm = aggregate(&runs, "m", 3).unwrap();
+    let target = *sm
+        .iter()
+        .find(|c| c.policy == "random")
+        .unwrap()
+        .mean
+        .last()
+        .unwrap();
+    assert!((target - (-0.58 - 0.53 - 0.50) / 3.0).abs() < 1e-12);
+    let good = sm.iter().find(|c| c.policy == "good").unwrap();
+    let Reached::At { labels, saving } =
+        label_efficiency(good, target, 50, SavingDefinition::FirstReach)
+    else {
+        panic!()
+    };
+    assert_eq!(labels, 40);
+    assert!((saving - 0.2).abs() < 1e-12);
+}
+
+#[test]
+fn summary_reports_not_reached() {
+    let runs = [
+        run("random", 1, &[-0.7, -0.5]),
+        run("bad", 1, &[-0.9, -0.8]),
+    ];
+    let mut opts = ReportOptions::new(1, "random", vec!["random".into(), "bad".into()]);
+    opts.metrics = vec![("m".into(), "M".into())];
+    let md = summary_markdown(&runs, &opts).unwrap();
+    assert!(
+        md.contains("| M | random | 1 | -0.5000 ± 0.0000 | 20 | 0.0% |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| M | bad | 1 | -0.8000 ± 0.0000 | not reached | — |"),
+        "{md}"
+    );
+}
+
+#[test]
+fn both_definitions_and_the_interval_reach_the_tables() {
+    // Two seeds of each: random ends at −0.50 (both seeds), good is the README's worked
+    // example on both seeds, so every resample gives the same saving.
+    let runs = [
+        run("random", 1, &[-0.70, -0.62, -0.58, -0.53, -0.50]),
+        run("random", 2, &[-0.71, -0.61, -0.58, -0.53, -0.50]),
+        run("good_one", 1, &[-0.68, -0.55, -0.49, -0.47, -0.46]),
+        run("good_one", 2, &[-0.68, -0.55, -0.49, -0.47, -0.46]),
+    ];
+    let mut opts = ReportOptions::new(1, "random", vec!["random".into(), "good_one".into()]);
+    opts.metrics = vec![("m".into(), "Test LL".into())];
+    opts.bootstrap = 50;
+    let md = summary_markdown(&runs, &opts).unwrap();
+    assert!(
+        md.contains("| Test LL | good_one | 2 | -0.4600 ± 0.0000 | 30 | 40.0% | [40.0%, 40.0%] |"),
+        "{md}"
+    );
+    opts.saving = SavingDefinition::PaperScript;
+    let md = summary_markdown(&runs, &opts).unwrap();
+    assert!(
+        md.contains("| Test LL | good_one | 2 | -0.4600 ± 0.0000 | 30 | 60.0% | [60.0%, 60.0%] |"),
+        "{md}"
+    );
+    assert!(md.contains("saving: paper_script"), "{md}");
+    // Strictly above its own final value never happens for a curve that ends at its best, so
+    // under the paper's definition the baseline's own row is "not reached".
+    opts.bootstrap = 0;
+    let tex = summary_latex(&runs, &opts, "Savings of good_one.").unwrap();
+    let golden = "% Made by `activepref report`; needs \\usepackage{booktabs}.
+\\begin{table}[t]
+\\centering
+\\begin{tabular}{llrrr}
+\\toprule
+Metric & Policy & Final value & Labels to match & Saving \\\\
+\\midrule
+Test LL & random & $-0.5000 \\pm 0.0000$ & n.r. & -- \\\\
+ & good\\_one & $-0.4600 \\pm 0.0000$ & 30 & 60.0\\% \\\\
+\\bottomrule
+\\end{tabular}
+\\caption{Savings of good\\_one.}
+\\end{table}
+";
+    assert_eq!(tex, golden);
+}
+
+#[test]
+fn summary_csv_is_the_table_in_numbers() {
+    // The worked example of `both_definitions_and_the_interval_reach_the_tables`, plus a
+    // policy that never reaches the baseline's final value.
+    let runs = [
+        run("random", 1, &[-0.70, -0.62, -0.58, -0.53, -0.50]),
+        run("random", 2, &[-0.71, -0.61, -0.58, -0.53, -0.50]),
+        run("good_one", 1, &[-0.68, -0.55, -0.49, -0.47, -0.46]),
+        run("good_one", 2, &[-0.68, -0.55, -0.49, -0.47, -0.46]),
+        run("bad", 1, &[-0.9, -0.9, -0.9, -0.9, -0.8]),
+    ];
+    let order = vec!["random".into(), "good_one".into(), "bad".into()];
+    let mut opts = ReportOptions::new(1, "random", order);
+    opts.metrics = vec![("m".into(), "Test LL, final".into())];
+    opts.bootstrap = 50;
+    let csv = summary_csv(&runs, &opts).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "metric,title,policy,seeds,final_mean,final_stderr,baseline,reached_labels,saving,saving_low,saving_high,bootstrap_reached"
+    );
+    // First reach at 30 of random's 50 labels: saving 0.4; every resample agrees.
+    assert_eq!(
+        lines[2],
+        "m,\"Test LL, final\",good_one,2,-0.46,0,random,30,0.4,0.4,0.4,1"
+    );
+    assert_eq!(lines[3], "m,\"Test LL, final\",bad,1,-0.8,0,random,,,,,0");
+    assert_eq!(lines.len(), 4);
+}
+
+#[test]
+fn metric_titles() {
+    assert_eq!(metric_title("ood_brier"), "OOD test Brier score");
+    assert_eq!(metric_title("test_accuracy"), "Test accuracy");
+    assert_eq!(
+        metric_title("heldout_log_likelihood"),
+        "Held-out log-likelihood"
+    );
+}
+
+#[test]
+fn diagnostics_average_over_the_seeds_that_have_a_value() {
+    let mut a = run("p", 1, &[0.0, 0.0, 0.0]);
+    let mut b = run("p", 2, &[0.0, 0.0, 0.0]);
+    a.diagnostics
+        .insert("batch_unique_prompts".into(), vec![4.0, 2.0, f64::NAN]);
+    b.diagnostics
+        .insert("batch_unique_prompts".into(), vec![2.0, 2.0, f64::NAN]);
+    let c = &aggregate_diagnostic(&[a, b], "batch_unique_prompts")[0];
+    assert_eq!(
+        (c.labels.clone(), c.mean.clone()),
+        (vec![10, 20], vec![3.0, 2.0])
+    );
+    assert_eq!(c.stderr, vec![1.0 / 2f64.sqrt(), 0.0]);
+}

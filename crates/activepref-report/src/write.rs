@@ -1,0 +1,142 @@
+//! Writing a report directory: figures, tables and curve files, each atomically.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+#[allow(
+    unused_imports,
+    reason = "each job module reads the crate's shared items"
+)]
+use crate::*;
+
+/// Writes `report/curves.png`, `report/curves.svg` and `report/summary.md` under `dir`.
+pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Vec<PathBuf>, ReportError> {
+    let runs = load_runs_of(dir, opts.runs.as_deref())?;
+    // A metric no run could measure (NaN throughout: a benchmark without an OOD split) is left out.
+    let mut opts = opts.clone();
+    opts.metrics.retain(|(m, _)| {
+        runs.iter().any(|r| {
+            r.metrics
+                .get(m)
+                .is_some_and(|v| v.iter().any(|x| x.is_finite()))
+        })
+    });
+    if opts.metrics.is_empty() {
+        return Err(ReportError::NothingToPlot {
+            dir: dir.to_path_buf(),
+        });
+    }
+    let opts = &opts;
+    let report = dir.join("report");
+    std::fs::create_dir_all(&report).map_err(|error| ReportError::Io {
+        action: "create",
+        path: report.clone(),
+        error,
+    })?;
+    let panels: Vec<(String, Vec<AggregateCurve>)> = opts
+        .metrics
+        .iter()
+        .map(|(m, title)| {
+            Ok((
+                title.clone(),
+                ordered(
+                    aggregate(&runs, m, opts.smoothing_window)?,
+                    &opts.policy_order,
+                ),
+            ))
+        })
+        .collect::<Result<_, ReportError>>()?;
+    // The numbers behind every plotted line, for other tools (pandas, R, pgfplots).
+    let mut curve_files = vec![];
+    for ((metric, _), (_, curves)) in opts.metrics.iter().zip(&panels) {
+        curve_files.push(write_curve_csv(&report, metric, curves)?);
+    }
+    let png = report.join("curves.png");
+    let svg = report.join("curves.svg");
+    let title = match opts.title.as_str() {
+        "" => dir.file_name().map_or_else(
+            || dir.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        ),
+        t => t.to_string(),
+    };
+    plot_curves(&title, &panels, &png)?;
+    plot_curves(&title, &panels, &svg)?;
+    let mut written = vec![];
+    // Batch diagnostics of the pool setting (§5.4): how many distinct prompts each batch holds,
+    // and how many the labelled set has reached.
+    let diag_panels: Vec<(String, Vec<AggregateCurve>)> = DIAGNOSTICS
+        .iter()
+        .map(|(column, title)| {
+            (
+                title.to_string(),
+                ordered(
+                    aggregate_diagnostic(&runs, column)
+                        .into_iter()
+                        .filter(|c| !c.labels.is_empty())
+                        .collect(),
+                    &opts.policy_order,
+                ),
+            )
+        })
+        .filter(|(_, curves)| !curves.is_empty())
+        .collect();
+    for (column, title) in DIAGNOSTICS {
+        if let Some((_, curves)) = diag_panels.iter().find(|(t, _)| t == title) {
+            curve_files.push(write_curve_csv(&report, column, curves)?);
+        }
+    }
+    if !diag_panels.is_empty() {
+        for ext in ["png", "svg"] {
+            let path = report.join(format!("batches.{ext}"));
+            plot_curves(&format!("{title}: batch diagnostics"), &diag_panels, &path)?;
+            written.push(path);
+        }
+    }
+    let tex_path = report.join("summary.tex");
+    let caption = format!(
+        "Label efficiency against {} ({} saving; n.r. = not reached).",
+        opts.baseline,
+        match opts.saving {
+            SavingDefinition::FirstReach => "first-reach",
+            SavingDefinition::PaperScript => "paper-script",
+        }
+    );
+    write_text(&tex_path, &summary_latex(&runs, opts, &caption)?)?;
+    let md_path = report.join("summary.md");
+    write_text(&md_path, &summary_markdown(&runs, opts)?)?;
+    let csv_path = report.join("summary.csv");
+    write_text(&csv_path, &summary_csv(&runs, opts)?)?;
+    let mut files = vec![png, svg, md_path, tex_path, csv_path];
+    files.extend(written);
+    files.extend(curve_files);
+    files.extend(write_prefix_report(dir, opts, &title)?);
+    Ok(files)
+}
+
+/// Writes `report/curve-<column>.csv`: one row per (policy, labelled-set size) of the plotted
+/// curves, with the seed-mean, its standard error (ddof 0) and the number of seeds.
+pub(crate) fn write_curve_csv(
+    report: &Path,
+    column: &str,
+    curves: &[AggregateCurve],
+) -> Result<PathBuf, ReportError> {
+    let path = report.join(format!("curve-{column}.csv"));
+    let mut text = String::from("policy,labels,mean,stderr,seeds\n");
+    for c in curves {
+        for ((l, m), e) in c.labels.iter().zip(&c.mean).zip(&c.stderr) {
+            let _ = writeln!(text, "{},{l},{m},{e},{}", c.policy, c.seeds);
+        }
+    }
+    write_text(&path, &text)?;
+    Ok(path)
+}
+
+/// Writes a report file atomically; an error names the file.
+pub(crate) fn write_text(path: &Path, text: &str) -> Result<(), ReportError> {
+    write_atomic_bytes(path, text.as_bytes()).map_err(|error| ReportError::Io {
+        action: "write",
+        path: path.to_path_buf(),
+        error,
+    })
+}
