@@ -116,6 +116,69 @@ fn reference_shift(x: &FeatureMatrix) -> FeatureMatrix {
     FeatureMatrix::new(n, d, data).expect("shifted finite features")
 }
 
+/// The entropy term of one BAL-PM selection, by estimator: KSG brute force, KSG through the
+/// prompt index (same numbers), or the KL ablation.
+enum EntropyTerm<'a> {
+    Ksg(KnnEntropyBonus),
+    Indexed(IndexedKnnEntropyBonus<'a>),
+    Kl(KlEntropyTerm),
+}
+
+impl<'a> EntropyTerm<'a> {
+    /// The estimator `c` asks for over `state`'s pool. The index answers the corrected KSG term
+    /// exactly; the reference shift moves the pool per round and the KL ablation counts labelled
+    /// neighbours only, so both stay brute force.
+    fn for_state(c: &BalPmConfig, state: &PoolState<'a>) -> Self {
+        match (c.estimator, c.feature_shift, state.prompt_index) {
+            (EntropyEstimator::Ksg, FeatureShift::None, Some(index)) => {
+                EntropyTerm::Indexed(IndexedKnnEntropyBonus::new(
+                    index,
+                    state.prompt_features,
+                    state.unlabelled,
+                    state.labelled,
+                    c.k,
+                    c.eps,
+                    c.d_tilde,
+                ))
+            }
+            (estimator, shift, _) => {
+                let raw = state.prompt_features.to_matrix(state.unlabelled);
+                let candidates = match shift {
+                    FeatureShift::None => raw,
+                    FeatureShift::Reference => reference_shift(&raw),
+                };
+                let labelled = state.prompt_features.to_matrix(state.labelled);
+                match estimator {
+                    EntropyEstimator::Ksg => {
+                        EntropyTerm::Ksg(KnnEntropyBonus::new(candidates, &labelled, c.k))
+                    }
+                    EntropyEstimator::Kl => {
+                        EntropyTerm::Kl(KlEntropyTerm::new(candidates, &labelled, c.k))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Candidate `i`'s entropy term (nats; position in `unlabelled`).
+    fn term(&self, i: usize, c: &BalPmConfig) -> f64 {
+        match self {
+            EntropyTerm::Ksg(k) => k.term(i, c.eps, c.d_tilde),
+            EntropyTerm::Indexed(k) => k.term(i),
+            EntropyTerm::Kl(k) => k.term(i, c.eps),
+        }
+    }
+
+    /// Candidate `picked` joins the acquired set; `remaining` are the candidates still open.
+    fn add_acquired(&mut self, picked: usize, remaining: &[usize]) {
+        match self {
+            EntropyTerm::Ksg(k) => k.add_acquired(picked, remaining),
+            EntropyTerm::Indexed(k) => k.add_acquired(picked),
+            EntropyTerm::Kl(k) => k.add_acquired(picked, remaining),
+        }
+    }
+}
+
 impl BalPm {
     /// The BAL-PM policy with `config`.
     pub fn new(config: BalPmConfig) -> Self {
@@ -143,42 +206,7 @@ impl BalPm {
                 pool: n,
             });
         }
-        enum Term<'a> {
-            Ksg(KnnEntropyBonus),
-            Indexed(IndexedKnnEntropyBonus<'a>),
-            Kl(KlEntropyTerm),
-        }
-        let mut estimator = match (c.estimator, c.feature_shift, state.prompt_index) {
-            // The index answers the corrected KSG term exactly; the reference shift moves the pool
-            // per round and the KL ablation counts labelled neighbours only, so both stay brute force.
-            (EntropyEstimator::Ksg, FeatureShift::None, Some(index)) => {
-                Term::Indexed(IndexedKnnEntropyBonus::new(
-                    index,
-                    state.prompt_features,
-                    state.unlabelled,
-                    state.labelled,
-                    c.k,
-                    c.eps,
-                    c.d_tilde,
-                ))
-            }
-            (estimator, shift, _) => {
-                let raw = state.prompt_features.to_matrix(state.unlabelled);
-                let candidates = match shift {
-                    FeatureShift::None => raw,
-                    FeatureShift::Reference => reference_shift(&raw),
-                };
-                let labelled = state.prompt_features.to_matrix(state.labelled);
-                match estimator {
-                    EntropyEstimator::Ksg => {
-                        Term::Ksg(KnnEntropyBonus::new(candidates, &labelled, c.k))
-                    }
-                    EntropyEstimator::Kl => {
-                        Term::Kl(KlEntropyTerm::new(candidates, &labelled, c.k))
-                    }
-                }
-            }
-        };
+        let mut estimator = EntropyTerm::for_state(c, state);
         let sign = if c.entropy_minimizer { -1.0 } else { 1.0 };
 
         let mut remaining: Vec<usize> = (0..n).collect();
@@ -188,14 +216,7 @@ impl BalPm {
             entropy_terms: vec![],
         };
         for _ in 0..batch.min(n) {
-            let mut terms: Vec<f64> = remaining
-                .iter()
-                .map(|&i| match &estimator {
-                    Term::Ksg(k) => k.term(i, c.eps, c.d_tilde),
-                    Term::Indexed(k) => k.term(i),
-                    Term::Kl(k) => k.term(i, c.eps),
-                })
-                .collect();
+            let mut terms: Vec<f64> = remaining.iter().map(|&i| estimator.term(i, c)).collect();
             if c.normalize_entropy {
                 z_score(&mut terms);
             }
@@ -213,11 +234,7 @@ impl BalPm {
             }
             let (pos, score) = best.expect("remaining is non-empty");
             let picked = remaining.remove(pos);
-            match &mut estimator {
-                Term::Ksg(k) => k.add_acquired(picked, &remaining),
-                Term::Indexed(k) => k.add_acquired(picked),
-                Term::Kl(k) => k.add_acquired(picked, &remaining),
-            }
+            estimator.add_acquired(picked, &remaining);
             trace.picks.push(state.unlabelled[picked]);
             trace.scores.push(score);
             trace.entropy_terms.push(terms[pos]);

@@ -1,7 +1,7 @@
 //! Checks the ActiveUltraFeedback pair rules in `reference` mode against the pairs the reference
 //! code returned (`shared/vectors/auf-reference/*.json`, see its README). Every file is checked.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -1,7 +1,7 @@
 //! Checks BAL-PM against the picks the reference implementation returned on the same inputs
 //! (`shared/vectors/balpm-reference/*.json`, see its README). Every file in the folder is checked.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

@@ -35,7 +35,7 @@ macro_rules! say {
 ///
 /// An experiment file (YAML, see experiments/quickstart.yaml) names a benchmark, a preference model,
 /// the loop sizes, the policies to compare and the seeds. `activepref run` trains the ensemble, lets
-/// every policy acquire labels round by round, and writes results/<name>/: one CSV per
+/// every policy acquire labels round by round, and writes `results/<name>/`: one CSV per
 /// (policy, seed) and a report with learning curves (PNG, SVG) and a label-efficiency table.
 #[derive(Parser, Debug)]
 #[command(

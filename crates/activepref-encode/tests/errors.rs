@@ -1,6 +1,6 @@
 //! Bad models and bad inputs: clear one-line errors, never a panic.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,6 @@
 //! Featurize a small real-format dataset, re-run it, and join it into a benchmark.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -3,7 +3,7 @@
 //! scripts/fetch-minilm.sh, which `.ci/run` calls first; without it this test FAILS (it never
 //! passes without having run).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -11,8 +11,12 @@ use crate::runner::RunError;
 /// The runs of one results directory to export: its grid point (empty for a file without a
 /// sweep), the directory and the (policy label, seed) runs to read.
 pub struct ExportedRuns<'a> {
+    /// The sweep grid point (`<grid>/<slug>`), written in the `grid_point` column; empty without
+    /// a sweep.
     pub grid_point: &'a str,
+    /// The results directory; its run files are `runs/<policy>__seed<seed>.csv`.
     pub dir: &'a Path,
+    /// The (policy label, seed) runs to read, in output order.
     pub runs: &'a [(String, u64)],
 }
 

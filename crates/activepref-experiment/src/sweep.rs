@@ -42,17 +42,25 @@ pub struct Variant {
 /// One (variant, policy, seed) run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlannedRun {
+    /// The run id: 12 hex digits, stable across machines (see [`ExperimentConfig::run_id`]).
     pub id: String,
+    /// The variant's name, `<grid>/<slug>`; empty for a file without a sweep.
     pub variant: String,
+    /// The policy label.
     pub policy: String,
+    /// The seed.
     pub seed: u64,
+    /// The variant's results directory; the run file is `runs/<policy>__seed<seed>.csv` in it.
     pub output_dir: PathBuf,
 }
 
 /// An experiment file with its sweep expanded.
 #[derive(Clone, Debug)]
 pub struct Sweep {
+    /// The experiment file, as given.
     pub file: PathBuf,
+    /// Every grid point, grids in file order and each grid's points with its first path varying
+    /// slowest; one variant, the file itself, without `sweep:`.
     pub variants: Vec<Variant>,
 }
 
@@ -152,6 +160,9 @@ fn set_path(root: &mut Value, path: &str, value: Value) -> Result<(), String> {
 
 impl Sweep {
     /// Reads an experiment file and expands its `sweep:` section (if any) into checked variants.
+    ///
+    /// # Errors
+    /// The file cannot be read, or [`Sweep::parse`] fails.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| err(path, "", format!("cannot read the experiment file: {e}")))?;
@@ -159,6 +170,13 @@ impl Sweep {
     }
 
     /// [`Sweep::load`] on text named `path` in errors.
+    ///
+    /// # Errors
+    /// The text is not YAML; `sweep:` is not a map of grids of `<dotted.path>: [values]`, is
+    /// empty, or has a badly named grid, a grid without paths or a path without values; a path
+    /// cannot be set; two grid points share a directory or give the same runs; a grid point (or
+    /// the file without `sweep:`) fails [`ExperimentConfig::parse`]; or `report.ablation_baseline`
+    /// names no grid point.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let mut root: Value = crate::config::yaml_value(text, path)?;
         // `slurm:` belongs to `activepref sweep slurm`, not to the runs.

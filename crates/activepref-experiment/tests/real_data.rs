@@ -6,7 +6,7 @@ use activepref_core::FeatureMatrix;
 use activepref_data::feature_store::{FeatureTable, table_path};
 use activepref_data::sources::ComparisonFormat;
 use activepref_data::text::SplitRole;
-use activepref_experiment::{Experiment, ExperimentConfig, RunOptions, run_experiment};
+use activepref_experiment::{ExperimentConfig, RunOptions, run_experiment};
 
 fn scratch(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("activepref-real-{name}-{}", std::process::id()));

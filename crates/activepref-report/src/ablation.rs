@@ -11,7 +11,9 @@ use crate::{
 /// One grid point of a sweep: its label (`beta=0.1`) and its results directory.
 #[derive(Clone, Debug, Default)]
 pub struct GridPoint {
+    /// The grid point's label, as its directory is named (`beta=0.1`).
     pub label: String,
+    /// Its results directory (holding `runs/<policy>__seed<seed>.csv`).
     pub dir: PathBuf,
     /// The (policy label, seed) runs to read (None: every run file of `dir`).
     pub runs: Option<Vec<(String, u64)>>,
@@ -24,53 +26,21 @@ pub struct GridPoint {
 /// point ran (one line per grid point, plus the baseline policy's curve of the grid point named by
 /// [`ReportOptions::ablation_baseline`], or of the first grid point in the file's order, in grey), and
 /// `<out>/ablation.md` with each grid point's final values and savings against its own baseline.
+/// Returns the files written (none when no grid point has a run).
+///
+/// # Errors
+/// A grid point's run files cannot be read ([`load_runs_of`]), a metric cannot be aggregated or
+/// tabulated (different label schedules, a missing column, no baseline runs), or a figure or file
+/// cannot be drawn or written.
 pub fn write_ablation_report(
     title: &str,
     points: &[GridPoint],
     out: &Path,
     opts: &ReportOptions,
 ) -> Result<Vec<PathBuf>, ReportError> {
-    // Points without any finished run are listed, not drawn.
-    let (points, empty): (Vec<&GridPoint>, Vec<&GridPoint>) = points
-        .iter()
-        .partition(|p| p.runs.as_ref().is_none_or(|r| !r.is_empty()));
-    let runs: Vec<_> = points
-        .iter()
-        .map(|p| load_runs_of(&p.dir, p.runs.as_deref()))
-        .collect::<Result<_, _>>()?;
-    // The grid point whose baseline runs are drawn in every figure: the one the config names, else
-    // the first in the file's order.
-    let reference = opts
-        .ablation_baseline
-        .as_deref()
-        .and_then(|l| points.iter().position(|p| p.label == l))
-        .unwrap_or(0);
-    let Some(first) = runs.first() else {
+    let Some(grid) = Grid::gather(points, opts)? else {
         return Ok(vec![]);
     };
-    let mut policies: Vec<String> = opts.policy_order.clone();
-    for r in first {
-        if !policies.contains(&r.policy) {
-            policies.push(r.policy.clone());
-        }
-    }
-    policies
-        .retain(|p| *p != opts.baseline && runs.iter().all(|rs| rs.iter().any(|r| &r.policy == p)));
-    // Metrics every grid point measured (NaN throughout: left out, as in the per-point reports).
-    let metrics: Vec<(String, String)> = opts
-        .metrics
-        .iter()
-        .filter(|(m, _)| {
-            runs.iter().all(|rs| {
-                rs.iter().any(|r| {
-                    r.metrics
-                        .get(m)
-                        .is_some_and(|v| v.iter().any(|x| x.is_finite()))
-                })
-            })
-        })
-        .cloned()
-        .collect();
     std::fs::create_dir_all(out).map_err(|error| ReportError::Io {
         action: "create",
         path: out.to_path_buf(),
@@ -82,9 +52,108 @@ pub fn write_ablation_report(
         "# Ablation: {title}\n\nOne line per grid point; savings are against each grid point's own `{}` runs.\n",
         opts.baseline
     );
-    for policy in &policies {
+    for policy in &grid.policies {
+        let panels = grid.panels(policy, opts)?;
+        for ext in ["png", "svg"] {
+            let path = out.join(format!("{policy}.{ext}"));
+            plot_curves(
+                &format!("{title}: {policy} across the grid"),
+                &panels,
+                &path,
+            )?;
+            written.push(path);
+        }
+        grid.tables(title, policy, opts, &mut md, &mut tex)?;
+    }
+    md.push_str(&crate::missing_section(&grid.missing(points)));
+    let tex_path = out.join("ablation.tex");
+    crate::write_text(&tex_path, &tex)?;
+    written.push(tex_path);
+    let md_path = out.join("ablation.md");
+    crate::write_text(&md_path, &md)?;
+    written.push(md_path);
+    Ok(written)
+}
+
+/// The grid points with finished runs, their runs, and what an ablation report shows of them.
+struct Grid<'a> {
+    /// Grid points with at least one finished run (or from before run lists), in file order.
+    points: Vec<&'a GridPoint>,
+    /// Each point's runs.
+    runs: Vec<Vec<crate::RunCurves>>,
+    /// The point whose baseline runs are drawn in every figure.
+    reference: usize,
+    /// The policies every point ran, baseline excluded, in plot order.
+    policies: Vec<String>,
+    /// The metrics every point measured (column, title).
+    metrics: Vec<(String, String)>,
+}
+
+impl<'a> Grid<'a> {
+    /// Reads every point's runs; None when no point has any.
+    fn gather(points: &'a [GridPoint], opts: &ReportOptions) -> Result<Option<Self>, ReportError> {
+        // Points without any finished run are listed, not drawn.
+        let points: Vec<&GridPoint> = points
+            .iter()
+            .filter(|p| p.runs.as_ref().is_none_or(|r| !r.is_empty()))
+            .collect();
+        let runs: Vec<_> = points
+            .iter()
+            .map(|p| load_runs_of(&p.dir, p.runs.as_deref()))
+            .collect::<Result<_, _>>()?;
+        // The grid point whose baseline runs are drawn in every figure: the one the config
+        // names, else the first in the file's order.
+        let reference = opts
+            .ablation_baseline
+            .as_deref()
+            .and_then(|l| points.iter().position(|p| p.label == l))
+            .unwrap_or(0);
+        let Some(first) = runs.first() else {
+            return Ok(None);
+        };
+        let mut policies: Vec<String> = opts.policy_order.clone();
+        for r in first {
+            if !policies.contains(&r.policy) {
+                policies.push(r.policy.clone());
+            }
+        }
+        policies.retain(|p| {
+            *p != opts.baseline && runs.iter().all(|rs| rs.iter().any(|r| &r.policy == p))
+        });
+        // Metrics every grid point measured (NaN throughout: left out, as in the per-point
+        // reports).
+        let metrics: Vec<(String, String)> = opts
+            .metrics
+            .iter()
+            .filter(|(m, _)| {
+                runs.iter().all(|rs| {
+                    rs.iter().any(|r| {
+                        r.metrics
+                            .get(m)
+                            .is_some_and(|v| v.iter().any(|x| x.is_finite()))
+                    })
+                })
+            })
+            .cloned()
+            .collect();
+        Ok(Some(Self {
+            points,
+            runs,
+            reference,
+            policies,
+            metrics,
+        }))
+    }
+
+    /// One panel per metric: the reference point's baseline and `policy` at every grid point.
+    fn panels(
+        &self,
+        policy: &str,
+        opts: &ReportOptions,
+    ) -> Result<Vec<(String, Vec<AggregateCurve>)>, ReportError> {
+        let (points, runs, reference) = (&self.points, &self.runs, self.reference);
         let mut panels = vec![];
-        for (metric, metric_title) in &metrics {
+        for (metric, metric_title) in &self.metrics {
             let mut curves: Vec<AggregateCurve> = vec![];
             let find =
                 |rs: &[crate::RunCurves], p: &str| -> Result<Option<AggregateCurve>, ReportError> {
@@ -96,7 +165,7 @@ pub fn write_ablation_report(
                 base.policy = format!("{} ({})", opts.baseline, points[reference].label);
                 curves.push(base);
             }
-            for (point, rs) in points.iter().zip(&runs) {
+            for (point, rs) in points.iter().zip(runs.iter()) {
                 if let Some(mut c) = find(rs, policy)? {
                     c.policy = format!("{policy} {}", point.label);
                     curves.push(c);
@@ -104,15 +173,18 @@ pub fn write_ablation_report(
             }
             panels.push((metric_title.clone(), curves));
         }
-        for ext in ["png", "svg"] {
-            let path = out.join(format!("{policy}.{ext}"));
-            plot_curves(
-                &format!("{title}: {policy} across the grid"),
-                &panels,
-                &path,
-            )?;
-            written.push(path);
-        }
+        Ok(panels)
+    }
+
+    /// `policy`'s rows of the Markdown and LaTeX tables: one per (grid point, metric).
+    fn tables(
+        &self,
+        title: &str,
+        policy: &str,
+        opts: &ReportOptions,
+        md: &mut String,
+        tex: &mut String,
+    ) -> Result<(), ReportError> {
         let _ = writeln!(md, "\n## {policy}\n");
         let _ = writeln!(
             tex,
@@ -128,9 +200,9 @@ pub fn write_ablation_report(
             opts.baseline
         );
         let _ = writeln!(md, "|---|---|---|---|---|---|---|");
-        for (point, rs) in points.iter().zip(&runs) {
+        for (point, rs) in self.points.iter().zip(&self.runs) {
             let mut o = opts.clone();
-            o.metrics = metrics.clone();
+            o.metrics = self.metrics.clone();
             for row in summary_rows(rs, &o)?
                 .into_iter()
                 .filter(|r| &r.policy == policy)
@@ -177,24 +249,22 @@ pub fn write_ablation_report(
             crate::latex_escape(policy),
             crate::latex_escape(&opts.baseline)
         );
+        Ok(())
     }
-    let missing: Vec<String> = empty
-        .iter()
-        .map(|p| format!("grid point {}: no finished run", p.label))
-        .chain(points.iter().flat_map(|p| {
-            p.missing
-                .iter()
-                .map(move |m| format!("grid point {}: {m}", p.label))
-        }))
-        .collect();
-    md.push_str(&crate::missing_section(&missing));
-    let tex_path = out.join("ablation.tex");
-    crate::write_text(&tex_path, &tex)?;
-    written.push(tex_path);
-    let md_path = out.join("ablation.md");
-    crate::write_text(&md_path, &md)?;
-    written.push(md_path);
-    Ok(written)
+
+    /// The expected runs the report leaves out: grid points without a finished run, and each
+    /// point's missing runs.
+    fn missing(&self, all: &[GridPoint]) -> Vec<String> {
+        all.iter()
+            .filter(|p| p.runs.as_ref().is_some_and(Vec::is_empty))
+            .map(|p| format!("grid point {}: no finished run", p.label))
+            .chain(self.points.iter().flat_map(|p| {
+                p.missing
+                    .iter()
+                    .map(move |m| format!("grid point {}: {m}", p.label))
+            }))
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@
 //!   and the x value is the labelled-set size *at that round* (the reference's off-by-one, which
 //!   flatters the method by one batch, is not reproduced).
 
+#![warn(missing_docs)]
+
 mod ablation;
 mod plot;
 mod prefix;
@@ -49,43 +51,102 @@ pub(crate) use activepref_core::seeds::{Stream, rng_for};
 /// Why a report could not be made; one line naming the file or directory.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
+    /// The `runs/` directory cannot be listed (usually: it does not exist yet).
     #[error("{}: cannot list run files ({error}); run the experiment first with `activepref run`", .dir.display())]
-    NoRunDir { dir: PathBuf, error: std::io::Error },
+    NoRunDir {
+        /// The `runs/` directory.
+        dir: PathBuf,
+        /// The operating system's error.
+        error: std::io::Error,
+    },
+    /// `runs/` holds no run file (of the selected runs).
     #[error("{}: no finished runs yet; run the experiment first with `activepref run`", .dir.display())]
-    NoRuns { dir: PathBuf },
+    NoRuns {
+        /// The `runs/` directory.
+        dir: PathBuf,
+    },
+    /// A run file cannot be opened or is not valid CSV.
     #[error("{}: {why}", .path.display())]
-    Csv { path: PathBuf, why: String },
+    Csv {
+        /// The run file.
+        path: PathBuf,
+        /// The CSV reader's message (with the data row, where it has one).
+        why: String,
+    },
+    /// A run file lacks a required column (`policy`, `seed` or `labels`).
     #[error("{}: missing column {column}", .path.display())]
-    MissingColumn { path: PathBuf, column: String },
+    MissingColumn {
+        /// The run file.
+        path: PathBuf,
+        /// The missing column.
+        column: String,
+    },
+    /// A cell of a run file does not parse, is infinite, or is NaN in a column that has numbers
+    /// elsewhere.
     #[error("{}: data row {row} (1-based, after the header), column {column}: {message}", .path.display())]
     Cell {
+        /// The run file.
         path: PathBuf,
+        /// The data row, 1-based after the header.
         row: usize,
+        /// The column.
         column: String,
+        /// What is wrong with the cell.
         message: String,
     },
+    /// A run file has no data row.
     #[error("{}: no rounds", .path.display())]
-    NoRounds { path: PathBuf },
+    NoRounds {
+        /// The run file.
+        path: PathBuf,
+    },
+    /// Two seeds of one policy have different labelled-set sizes per round, so their curves
+    /// cannot be averaged.
     #[error("policy {policy}: seed {seed} has a different label schedule from seed {first}")]
     LabelSchedule {
+        /// The policy label.
         policy: String,
+        /// The seed whose schedule differs.
         seed: u64,
+        /// The policy's first seed, whose schedule the others are compared with.
         first: u64,
     },
+    /// A run file lacks a metric column the report asks for.
     #[error("run {policy} seed {seed} has no column {metric}")]
     MissingMetric {
+        /// The policy label.
         policy: String,
+        /// The seed.
         seed: u64,
+        /// The missing metric column.
         metric: String,
     },
+    /// The label-efficiency table's baseline policy has no run among those read.
     #[error("no finished runs of the baseline policy `{baseline}`")]
-    NoBaseline { baseline: String },
+    NoBaseline {
+        /// The baseline policy label.
+        baseline: String,
+    },
+    /// Every requested metric is NaN throughout in every run (nothing to draw).
     #[error("{}: no finite values in any plotted metric", .dir.display())]
-    NothingToPlot { dir: PathBuf },
+    NothingToPlot {
+        /// The results directory.
+        dir: PathBuf,
+    },
+    /// A figure path whose extension is neither `.png` nor `.svg`.
     #[error("{}: plots are written as .png or .svg", .path.display())]
-    PlotFormat { path: PathBuf },
+    PlotFormat {
+        /// The figure path.
+        path: PathBuf,
+    },
+    /// plotters failed to draw a figure, or the PNG could not be encoded.
     #[error("cannot draw {}: {why}", .path.display())]
-    Draw { path: PathBuf, why: String },
+    Draw {
+        /// The figure path.
+        path: PathBuf,
+        /// The drawing backend's or encoder's message.
+        why: String,
+    },
     /// A results directory or report option that cannot be reported (one line, with the fix).
     #[error("{0}")]
     Options(String),
@@ -95,10 +156,14 @@ pub enum ReportError {
     /// A `config.resolved.yaml` that does not parse.
     #[error(transparent)]
     Config(#[from] activepref_experiment::ConfigError),
+    /// A report directory cannot be created, or a report file cannot be written.
     #[error("cannot {action} {}: {}", .path.display(), activepref_core::io::describe(.error))]
     Io {
+        /// What was attempted: `create` or `write`.
         action: &'static str,
+        /// The directory or file.
         path: PathBuf,
+        /// The operating system's error.
         error: std::io::Error,
     },
 }
@@ -106,7 +171,11 @@ pub enum ReportError {
 /// Options of a report.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReportOptions {
+    /// Trailing-mean window, in rounds, applied to each run's curve before seeds are averaged
+    /// (`min_periods = 1`; 0 acts as 1).
     pub smoothing_window: usize,
+    /// The policy label whose final smoothed seed-mean defines "reaching" in the label-efficiency
+    /// table.
     pub baseline: String,
     /// Policy labels in display order (others follow alphabetically).
     pub policy_order: Vec<String>,
@@ -136,6 +205,9 @@ pub struct ReportOptions {
 }
 
 impl ReportOptions {
+    /// Options with the given window, baseline and order, and defaults for the rest: test and
+    /// OOD test log-likelihood as metrics, the default saving definition, [`DEFAULT_BOOTSTRAP`]
+    /// resamples, every run file, nothing missing, no title, variant or ablation baseline.
     pub fn new(smoothing_window: usize, baseline: &str, policy_order: Vec<String>) -> Self {
         Self {
             smoothing_window,

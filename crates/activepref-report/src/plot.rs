@@ -29,6 +29,7 @@ const PALETTE: [RGBColor; 8] = [
 /// greyscale print keeps the first 8 apart by shade.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LineLook {
+    /// The line's colour (Okabe–Ito palette, the first grey).
     pub colour: RGBColor,
     /// `None`: solid; `Some((dash, gap))` in pixels.
     pub dash: Option<(u32, u32)>,

@@ -35,6 +35,10 @@ fn prefix_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Reads every `runs/*.prefix.csv` of an experiment directory (none: an empty list).
+///
+/// # Errors
+/// A prefix file that cannot be read or parsed ([`ReportError::Csv`],
+/// [`ReportError::MissingColumn`], [`ReportError::Cell`], [`ReportError::NoRounds`]).
 pub fn load_prefix_runs(dir: &Path) -> Result<Vec<RunCurves>, ReportError> {
     prefix_files(dir).iter().map(|f| read_run(f)).collect()
 }
@@ -146,7 +150,10 @@ pub fn prefix_tables(
 }
 
 /// `prefix.md`: per metric, each method's final value and the k at which it matches each
-/// baseline's whole-dataset value.
+/// baseline's whole-dataset value. `target` names what the held-out pairs are ordered by.
+///
+/// # Errors
+/// As [`aggregate`] (with no smoothing).
 pub fn prefix_markdown(
     runs: &[RunCurves],
     opts: &ReportOptions,
@@ -237,7 +244,12 @@ pub fn prefix_latex(
     Ok(tex)
 }
 
-/// Writes `report/prefix.{png,svg,md}` when the experiment has prefix files; returns what it wrote.
+/// Writes `report/prefix.{png,svg,md,tex}` when the experiment has prefix files
+/// (`runs/<policy>__seed<seed>.prefix.csv`, of the selected runs); returns what it wrote.
+///
+/// # Errors
+/// A prefix file cannot be read or parsed, the curves cannot be aggregated ([`aggregate`]), or a
+/// figure or file cannot be drawn or written.
 pub fn write_prefix_report(
     dir: &Path,
     opts: &ReportOptions,

@@ -3,17 +3,16 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-#[allow(
-    unused_imports,
-    reason = "each job module reads the crate's shared items"
-)]
-use crate::*;
+use crate::ReportError;
 
 /// One run's curves, read from `runs/<policy>__seed<seed>.csv`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunCurves {
+    /// The policy label (the file's `policy` column).
     pub policy: String,
+    /// The run's seed (the file's `seed` column).
     pub seed: u64,
+    /// Labelled-set size per round (the `labels` column; prefix files: the prefix length k).
     pub labels: Vec<usize>,
     /// Metric name → one value per round.
     pub metrics: BTreeMap<String, Vec<f64>>,
@@ -41,6 +40,9 @@ pub const DIAGNOSTICS: [(&str, &str); 4] = [
 ];
 
 /// Reads every finished run file (`runs/*.csv`, not the timings) of an experiment directory.
+///
+/// # Errors
+/// As [`load_runs_of`].
 pub fn load_runs(dir: &Path) -> Result<Vec<RunCurves>, ReportError> {
     load_runs_of(dir, None)
 }
@@ -61,7 +63,9 @@ pub(crate) fn selected(file: &Path, only: Option<&[(String, u64)]>) -> bool {
 /// [`load_runs`] restricted to the (policy label, seed) runs in `only` (None: every run file).
 ///
 /// # Errors
-/// No `runs/` folder, no run file left, or a run file that cannot be read (named).
+/// [`ReportError::NoRunDir`] when `runs/` cannot be listed, [`ReportError::NoRuns`] when no run
+/// file is left, or a run file that cannot be read or parsed ([`ReportError::Csv`],
+/// [`ReportError::MissingColumn`], [`ReportError::Cell`], [`ReportError::NoRounds`]).
 pub fn load_runs_of(
     dir: &Path,
     only: Option<&[(String, u64)]>,

@@ -27,9 +27,12 @@ use rand::RngExt;
 pub enum Reached {
     /// At labelled-set size `labels` (the size at the crossing round), with its saving.
     At {
+        /// The labelled-set size at the crossing round.
         labels: usize,
+        /// The label saving as a fraction (`0.4` for 40%).
         saving: f64,
     },
+    /// The curve never reaches the baseline's final value.
     NotReached,
 }
 

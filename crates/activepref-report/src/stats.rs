@@ -3,19 +3,20 @@
 
 use std::collections::BTreeMap;
 
-#[allow(
-    unused_imports,
-    reason = "each job module reads the crate's shared items"
-)]
-use crate::*;
+use crate::{Reached, ReportError, RunCurves, SavingDefinition, label_saving};
 
 /// A metric's seed-aggregated curve for one policy.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AggregateCurve {
+    /// The policy label.
     pub policy: String,
+    /// Labelled-set size per point.
     pub labels: Vec<usize>,
+    /// Seed-mean per point.
     pub mean: Vec<f64>,
+    /// Standard error of the mean per point (ddof 0: population std / √n).
     pub stderr: Vec<f64>,
+    /// The number of seeds (runs) averaged.
     pub seeds: usize,
 }
 
@@ -35,6 +36,10 @@ pub type SeedCurves = (Vec<usize>, Vec<Vec<f64>>);
 
 /// Each policy's smoothed per-seed curves of `metric`: policy → (labelled-set sizes, one curve
 /// per seed in file order).
+///
+/// # Errors
+/// [`ReportError::LabelSchedule`] when two seeds of a policy differ in labelled-set sizes;
+/// [`ReportError::MissingMetric`] when a run has no column `metric`.
 pub fn smoothed_curves(
     runs: &[RunCurves],
     metric: &str,
@@ -72,7 +77,11 @@ pub fn smoothed_curves(
     Ok(out)
 }
 
-/// Mean and standard error (ddof 0) across seeds of each policy's smoothed curve.
+/// Mean and standard error (ddof 0) across seeds of each policy's smoothed curve, one curve per
+/// policy in alphabetical order.
+///
+/// # Errors
+/// As [`smoothed_curves`].
 pub fn aggregate(
     runs: &[RunCurves],
     metric: &str,

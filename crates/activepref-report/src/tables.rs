@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-#[allow(
-    unused_imports,
-    reason = "each job module reads the crate's shared items"
-)]
-use crate::*;
+use crate::{
+    AggregateCurve, Reached, ReportError, ReportOptions, RunCurves, SavingDefinition,
+    SavingInterval, Stream, aggregate, bootstrap_saving, label_efficiency, rng_for,
+    smoothed_curves,
+};
 
 pub(crate) fn ordered(mut curves: Vec<AggregateCurve>, order: &[String]) -> Vec<AggregateCurve> {
     curves.sort_by_key(|c| {
@@ -36,17 +36,24 @@ pub(crate) fn percent(v: Option<f64>) -> String {
 pub struct SummaryRow {
     /// The metric's title (`Test log-likelihood`).
     pub metric: String,
+    /// The policy label.
     pub policy: String,
+    /// The number of seeds averaged.
     pub seeds: usize,
-    /// Final smoothed seed-mean and its standard error.
+    /// Final smoothed seed-mean.
     pub final_mean: f64,
+    /// Standard error (ddof 0) of the final smoothed seed-mean.
     pub final_stderr: f64,
+    /// Where the policy reaches the baseline's final value, and its saving.
     pub reached: Reached,
     /// The bootstrap interval of the saving (none when the report asks for no bootstrap).
     pub interval: Option<SavingInterval>,
 }
 
 /// The rows of the label-efficiency table: every metric, every policy in display order.
+///
+/// # Errors
+/// As [`smoothed_curves`], or [`ReportError::NoBaseline`] when no run is of the baseline policy.
 pub fn summary_rows(
     runs: &[RunCurves],
     opts: &ReportOptions,
@@ -102,7 +109,10 @@ pub fn summary_rows(
     Ok(rows)
 }
 
-/// The label-efficiency table and the final values, as Markdown.
+/// The label-efficiency table and the final values, as Markdown (`summary.md`).
+///
+/// # Errors
+/// As [`summary_rows`].
 pub fn summary_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Result<String, ReportError> {
     let rows = summary_rows(runs, opts)?;
     let mut md = String::new();
@@ -155,7 +165,7 @@ pub fn summary_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Result<Stri
 /// of the saving (empty when not computed or when that end did not reach).
 ///
 /// # Errors
-/// [`ReportError`] when a run lacks a metric's column.
+/// As [`summary_rows`].
 pub fn summary_csv(runs: &[RunCurves], opts: &ReportOptions) -> Result<String, ReportError> {
     let rows = summary_rows(runs, opts)?;
     let column_of: BTreeMap<&str, &str> = opts
@@ -237,6 +247,9 @@ pub(crate) fn latex_escape(text: &str) -> String {
 }
 
 /// The same table as LaTeX (`booktabs`), ready for `\input{summary.tex}` in a paper.
+///
+/// # Errors
+/// As [`summary_rows`].
 pub fn summary_latex(
     runs: &[RunCurves],
     opts: &ReportOptions,

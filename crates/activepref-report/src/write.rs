@@ -3,13 +3,21 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-#[allow(
-    unused_imports,
-    reason = "each job module reads the crate's shared items"
-)]
-use crate::*;
+use crate::{
+    AggregateCurve, DIAGNOSTICS, ReportError, ReportOptions, SavingDefinition, aggregate,
+    aggregate_diagnostic, load_runs_of, ordered, plot_curves, summary_csv, summary_latex,
+    summary_markdown, write_atomic_bytes, write_prefix_report,
+};
 
-/// Writes `report/curves.png`, `report/curves.svg` and `report/summary.md` under `dir`.
+/// Writes the report of the results directory `dir` into `dir/report/`: `curves.{png,svg}`,
+/// `summary.{md,tex,csv}`, `curve-<column>.csv` per plotted metric and batch diagnostic,
+/// `batches.{png,svg}` when the runs have batch diagnostics, and the prefix report
+/// ([`write_prefix_report`]); returns the files written.
+///
+/// # Errors
+/// The runs cannot be read ([`load_runs_of`]); [`ReportError::NothingToPlot`] when no requested
+/// metric has a finite value; the curves or table cannot be made ([`crate::summary_rows`]); or
+/// a figure or file cannot be drawn or written.
 pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Vec<PathBuf>, ReportError> {
     let runs = load_runs_of(dir, opts.runs.as_deref())?;
     // A metric no run could measure (NaN throughout: a benchmark without an OOD split) is left out.

@@ -111,22 +111,9 @@ pub(super) fn maxmin_lcb(
     rng: &mut ChaCha8Rng,
 ) -> Result<(usize, usize), AcquireError> {
     let n = mu.len();
-    let joint: Option<Vec<f32>> = members.filter(|m| !reference && m.len() >= 2).map(|m| {
-        let e = m.len() as f64;
-        let mut out = vec![0.0f32; n * n];
-        for i in 0..n {
-            for j in 0..n {
-                let d: Vec<f64> = m
-                    .iter()
-                    .map(|r| f64::from(r[i]) - f64::from(r[j]))
-                    .collect();
-                let mean = d.iter().sum::<f64>() / e;
-                let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (e - 1.0);
-                out[i * n + j] = var.sqrt() as f32;
-            }
-        }
-        out
-    });
+    let joint: Option<Vec<f32>> = members
+        .filter(|m| !reference && m.len() >= 2)
+        .map(|m| pairwise_member_spread(m, n));
     let spread = |i: usize, j: usize| match &joint {
         Some(v) => v[i * n + j],
         None if reference => s[i] + s[j],
@@ -199,4 +186,23 @@ pub(super) fn maxmin_lcb(
         .collect();
     let row = top[rng.random_range(0..top.len())];
     Ok((row.0, pick(&row.2, rng)))
+}
+
+/// The members' own spread of every reward difference: `out[i * n + j]` is the unbiased
+/// standard deviation over members of `r_m(i) − r_m(j)` (`members`: `[members][n]`, at least 2).
+fn pairwise_member_spread(members: &[Vec<f32>], n: usize) -> Vec<f32> {
+    let e = members.len() as f64;
+    let mut out = vec![0.0f32; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            let d: Vec<f64> = members
+                .iter()
+                .map(|r| f64::from(r[i]) - f64::from(r[j]))
+                .collect();
+            let mean = d.iter().sum::<f64>() / e;
+            let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (e - 1.0);
+            out[i * n + j] = var.sqrt() as f32;
+        }
+    }
+    out
 }

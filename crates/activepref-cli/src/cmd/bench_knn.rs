@@ -2,7 +2,7 @@
 //! torch pass, on this machine, in one run. Each measurement runs in a fresh child process so that
 //! its peak memory is its own.
 
-use anyhow::{anyhow, bail};
+use anyhow::anyhow;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;

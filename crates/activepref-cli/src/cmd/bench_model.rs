@@ -45,7 +45,7 @@ fn one_epoch_fit(
     members: usize,
     dim: usize,
     pairs: usize,
-    device: activepref_model::ComputeDevice,
+    device: ComputeDevice,
 ) -> anyhow::Result<(activepref_model::FittedEnsemble, f64)> {
     use activepref_benches::random_split;
     let cfg = activepref_model::EnsembleConfig {
@@ -310,7 +310,7 @@ fn measure_unit_costs(args: &BenchRoundArgs, train: &TrainConfig) -> anyhow::Res
         args.members,
         args.dim,
         args.steps * train.batch_size,
-        activepref_model::ComputeDevice::Cpu,
+        ComputeDevice::Cpu,
     )?;
     let step = secs / args.steps as f64;
     say!("optimiser step (all members): {:.1} ms", step * 1e3);

@@ -20,7 +20,7 @@ pub enum DatasetFormat {
     SummarizeFromFeedback,
     /// Anthropic HH-RLHF (.jsonl or .jsonl.gz).
     HhRlhf,
-    /// AlpacaEval annotations (a directory of <model>.annotations.json.gz).
+    /// AlpacaEval annotations (a directory of `<model>.annotations.json.gz`).
     AlpacaEval,
     /// ActiveUltraFeedback / UltraFeedback rows with `completions[]` and `overall_score`
     /// (.jsonl, .parquet, .arrow, or a `datasets` save_to_disk directory).

@@ -18,7 +18,7 @@ pub struct RunArgs {
     /// Delete this experiment's earlier results and start over.
     #[arg(long)]
     pub fresh: bool,
-    /// Write results here instead of the experiment's output_dir (default results/<name>).
+    /// Write results here instead of the experiment's output_dir (default `results/<name>`).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Stop every run after this many rounds (resumable later): for time-limited jobs.

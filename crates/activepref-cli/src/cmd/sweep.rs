@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use activepref_experiment::{PlannedRun, Sweep};
-use anyhow::{anyhow, bail};
+use anyhow::anyhow;
 use serde::Deserialize;
 
 use crate::say;

@@ -230,82 +230,91 @@ fn load_file(path: &Path) -> DataResult<Vec<Row>> {
         let c = list
             .get_as_series(row)
             .ok_or_else(|| DataError::at(path, row, "completions", "missing"))?;
-        let at_row = |e: DataError| e.with_row(row);
-        let models = strings(
-            path,
-            "completions.model",
-            &struct_field(path, "completions", &c, "model").map_err(at_row)?,
-        )
-        .map_err(at_row)?;
-        let responses = strings(
-            path,
-            "completions.response_text",
-            &struct_field(path, "completions", &c, "response_text").map_err(at_row)?,
-        )
-        .map_err(at_row)?;
-        let scores = match struct_field(path, "completions", &c, "overall_score") {
-            Ok(s) => optional_scores(path, "completions.overall_score", &s, row)?,
-            Err(_) => vec![None; c.len()],
-        };
-        let from_annotations = match struct_field(path, "completions", &c, "annotations") {
-            Ok(s) if scores.iter().any(Option::is_none) => aggregate_annotations(path, &s, row)?,
-            _ => vec![None; c.len()],
-        };
-        // One scale per prompt: overall_score for all, or the annotation aggregate for all.
-        let from_overall = scores.iter().all(Option::is_some);
-        // A completion with no score at all is the first thing to name.
-        let unscored = (0..c.len()).find(|&k| scores[k].is_none() && from_annotations[k].is_none());
-        let mut cands = Vec::with_capacity(c.len());
-        for (k, model) in models.into_iter().enumerate() {
-            let score = match unscored {
-                Some(u) if u != k => continue,
-                Some(_) => None,
-                None if from_overall => scores[k],
-                None => from_annotations[k],
-            };
-            let score = score.ok_or_else(|| {
-                let why = if scores[k].is_some() {
-                    "has an overall_score (1-10) but no annotations, while a sibling completion has no overall_score; a prompt is scored on one scale, so every completion needs annotations (1-5) here"
-                } else {
-                    "has no overall_score and no annotations to compute it from"
-                };
-                let field = if scores[k].is_some() {
-                    "completions.annotations"
-                } else {
-                    "completions.overall_score"
-                };
-                DataError::at(path, row, field, format!("completion {k} (model {model}) {why}"))
-                .with_hint("fill in the missing scores, or drop the prompt")
-            })?;
-            if !score.is_finite() {
-                return Err(DataError::at(
-                    path,
-                    row,
-                    "completions.overall_score",
-                    format!(
-                        "completion {k} (model {model}) has score {score}, not a finite number"
-                    ),
-                )
-                .with_hint(
-                    "the judge gave no digit probability; drop the prompt or re-annotate it",
-                ));
-            }
-            if cands
-                .iter()
-                .any(|(m, _, _): &(String, String, f32)| *m == model)
-            {
-                return Err(DataError::at(
-                    path,
-                    row,
-                    "completions.model",
-                    format!("model {model} answers prompt {} twice", ids[row]),
-                ));
-            }
-            cands.push((model, responses[k].clone(), score as f32));
-        }
+        let (cands, from_overall) = row_candidates(path, &c, row, &ids[row])?;
         rows.push((ids[row].clone(), prompts[row].clone(), cands, !from_overall));
     }
     Ok(rows)
+}
+
+/// One prompt's candidates `(model, response, score)` from its `completions` list `c` (row
+/// `row`, prompt `id`), and whether the scores are `overall_score` (else the annotation
+/// aggregate, for every completion of the prompt alike).
+fn row_candidates(
+    path: &Path,
+    c: &Series,
+    row: usize,
+    id: &str,
+) -> DataResult<(Vec<(String, String, f32)>, bool)> {
+    let at_row = |e: DataError| e.with_row(row);
+    let models = strings(
+        path,
+        "completions.model",
+        &struct_field(path, "completions", &c, "model").map_err(at_row)?,
+    )
+    .map_err(at_row)?;
+    let responses = strings(
+        path,
+        "completions.response_text",
+        &struct_field(path, "completions", &c, "response_text").map_err(at_row)?,
+    )
+    .map_err(at_row)?;
+    let scores = match struct_field(path, "completions", &c, "overall_score") {
+        Ok(s) => optional_scores(path, "completions.overall_score", &s, row)?,
+        Err(_) => vec![None; c.len()],
+    };
+    let from_annotations = match struct_field(path, "completions", &c, "annotations") {
+        Ok(s) if scores.iter().any(Option::is_none) => aggregate_annotations(path, &s, row)?,
+        _ => vec![None; c.len()],
+    };
+    // One scale per prompt: overall_score for all, or the annotation aggregate for all.
+    let from_overall = scores.iter().all(Option::is_some);
+    // A completion with no score at all is the first thing to name.
+    let unscored = (0..c.len()).find(|&k| scores[k].is_none() && from_annotations[k].is_none());
+    let mut cands = Vec::with_capacity(c.len());
+    for (k, model) in models.into_iter().enumerate() {
+        let score = match unscored {
+            Some(u) if u != k => continue,
+            Some(_) => None,
+            None if from_overall => scores[k],
+            None => from_annotations[k],
+        };
+        let score = score.ok_or_else(|| {
+            let why = if scores[k].is_some() {
+                "has an overall_score (1-10) but no annotations, while a sibling completion has no overall_score; a prompt is scored on one scale, so every completion needs annotations (1-5) here"
+            } else {
+                "has no overall_score and no annotations to compute it from"
+            };
+            let field = if scores[k].is_some() {
+                "completions.annotations"
+            } else {
+                "completions.overall_score"
+            };
+            DataError::at(path, row, field, format!("completion {k} (model {model}) {why}"))
+            .with_hint("fill in the missing scores, or drop the prompt")
+        })?;
+        if !score.is_finite() {
+            return Err(DataError::at(
+                path,
+                row,
+                "completions.overall_score",
+                format!("completion {k} (model {model}) has score {score}, not a finite number"),
+            )
+            .with_hint("the judge gave no digit probability; drop the prompt or re-annotate it"));
+        }
+        if cands
+            .iter()
+            .any(|(m, _, _): &(String, String, f32)| *m == model)
+        {
+            return Err(DataError::at(
+                path,
+                row,
+                "completions.model",
+                format!("model {model} answers prompt {id} twice"),
+            ));
+        }
+        cands.push((model, responses[k].clone(), score as f32));
+    }
+    Ok((cands, from_overall))
 }
 
 /// Loads a completions dataset into a candidate pool. Models are indexed in order of first

@@ -227,79 +227,8 @@ fn prompts_and_responses(
                 .collect::<DataResult<_>>()?;
             Ok((prompts, ra, rb))
         }
-        (TextOrChat::Chat(a), TextOrChat::Chat(b), true) => {
-            let mut out = (vec![], vec![], vec![]);
-            for (row, (ma, mb)) in a.iter().zip(&b).enumerate() {
-                let (ra, rb) = (last(row, ma, &columns.a)?, last(row, mb, &columns.b)?);
-                for (m, side) in [(ma, &columns.a), (mb, &columns.b)] {
-                    if m.last().is_some_and(|(role, _)| role != "assistant") {
-                        return Err(DataError::at(
-                            path,
-                            row,
-                            side,
-                            "the conversation does not end with an assistant message, so it has no reply to compare",
-                        ));
-                    }
-                }
-                let (pa, pb) = (&ma[..ma.len() - 1], &mb[..mb.len() - 1]);
-                if pa != pb {
-                    return Err(DataError::at(
-                        path,
-                        row,
-                        "chosen/rejected",
-                        "the two conversations differ before their last message, so they do not answer one prompt",
-                    )
-                    .with_hint("give the prompt as its own `prompt` column, or fix the row"));
-                }
-                if pa.is_empty() {
-                    return Err(DataError::at(
-                        path,
-                        row,
-                        "chosen/rejected",
-                        "a one-message conversation has no prompt before its reply",
-                    )
-                    .with_hint("give the prompt as its own `prompt` column"));
-                }
-                out.0.push(render(pa));
-                out.1.push(ra);
-                out.2.push(rb);
-            }
-            Ok(out)
-        }
-        (TextOrChat::Text(a), TextOrChat::Text(b), true) => {
-            let mut out = (vec![], vec![], vec![]);
-            for (row, (ta, tb)) in a.iter().zip(&b).enumerate() {
-                let mut n = ta
-                    .bytes()
-                    .zip(tb.bytes())
-                    .take_while(|(x, y)| x == y)
-                    .count();
-                while !ta.is_char_boundary(n) {
-                    n -= 1;
-                }
-                // Never inside a word: "The ca" + "r" / "t" is "The " + "car" / "cat".
-                if n < ta.len().min(tb.len()) {
-                    n = ta[..n]
-                        .char_indices()
-                        .rev()
-                        .find(|(_, c)| c.is_whitespace())
-                        .map_or(0, |(i, c)| i + c.len_utf8());
-                }
-                if ta[..n].trim().is_empty() {
-                    return Err(DataError::at(
-                        path,
-                        row,
-                        "chosen/rejected",
-                        "no `prompt` column and no shared beginning to take the prompt from",
-                    )
-                    .with_hint("add a `prompt` column, or map one with `columns:` / --columns"));
-                }
-                out.0.push(ta[..n].to_string());
-                out.1.push(ta[n..].to_string());
-                out.2.push(tb[n..].to_string());
-            }
-            Ok(out)
-        }
+        (TextOrChat::Chat(a), TextOrChat::Chat(b), true) => implicit_chat(path, &a, &b, columns),
+        (TextOrChat::Text(a), TextOrChat::Text(b), true) => implicit_text(path, &a, &b),
         _ => Err(DataError::field(
             path,
             &columns.a,
@@ -309,6 +238,98 @@ fn prompts_and_responses(
             ),
         )),
     }
+}
+
+/// Type of the prompt and both responses of every row.
+type Triples = (Vec<String>, Vec<String>, Vec<String>);
+
+/// TRL's implicit prompt in conversational form: the shared messages before each
+/// conversation's last (assistant) message, rendered; the replies are the responses.
+fn implicit_chat(
+    path: &Path,
+    a: &[Vec<(String, String)>],
+    b: &[Vec<(String, String)>],
+    columns: &PairColumns,
+) -> DataResult<Triples> {
+    let last = |row: usize, m: &[(String, String)], side: &str| -> DataResult<String> {
+        m.last()
+            .map(|(_, c)| c.clone())
+            .ok_or_else(|| DataError::at(path, row, side, "an empty conversation has no response"))
+    };
+    let mut out = (vec![], vec![], vec![]);
+    for (row, (ma, mb)) in a.iter().zip(b).enumerate() {
+        let (ra, rb) = (last(row, ma, &columns.a)?, last(row, mb, &columns.b)?);
+        for (m, side) in [(ma, &columns.a), (mb, &columns.b)] {
+            if m.last().is_some_and(|(role, _)| role != "assistant") {
+                return Err(DataError::at(
+                    path,
+                    row,
+                    side,
+                    "the conversation does not end with an assistant message, so it has no reply to compare",
+                ));
+            }
+        }
+        let (pa, pb) = (&ma[..ma.len() - 1], &mb[..mb.len() - 1]);
+        if pa != pb {
+            return Err(DataError::at(
+                path,
+                row,
+                "chosen/rejected",
+                "the two conversations differ before their last message, so they do not answer one prompt",
+            )
+            .with_hint("give the prompt as its own `prompt` column, or fix the row"));
+        }
+        if pa.is_empty() {
+            return Err(DataError::at(
+                path,
+                row,
+                "chosen/rejected",
+                "a one-message conversation has no prompt before its reply",
+            )
+            .with_hint("give the prompt as its own `prompt` column"));
+        }
+        out.0.push(render(pa));
+        out.1.push(ra);
+        out.2.push(rb);
+    }
+    Ok(out)
+}
+
+/// TRL's implicit prompt in text form: the longest shared beginning of both texts, cut at a
+/// word boundary; the rest of each text is its response.
+fn implicit_text(path: &Path, a: &[String], b: &[String]) -> DataResult<Triples> {
+    let mut out = (vec![], vec![], vec![]);
+    for (row, (ta, tb)) in a.iter().zip(b).enumerate() {
+        let mut n = ta
+            .bytes()
+            .zip(tb.bytes())
+            .take_while(|(x, y)| x == y)
+            .count();
+        while !ta.is_char_boundary(n) {
+            n -= 1;
+        }
+        // Never inside a word: "The ca" + "r" / "t" is "The " + "car" / "cat".
+        if n < ta.len().min(tb.len()) {
+            n = ta[..n]
+                .char_indices()
+                .rev()
+                .find(|(_, c)| c.is_whitespace())
+                .map_or(0, |(i, c)| i + c.len_utf8());
+        }
+        if ta[..n].trim().is_empty() {
+            return Err(DataError::at(
+                path,
+                row,
+                "chosen/rejected",
+                "no `prompt` column and no shared beginning to take the prompt from",
+            )
+            .with_hint("add a `prompt` column, or map one with `columns:` / --columns"));
+        }
+        out.0.push(ta[..n].to_string());
+        out.1.push(ta[n..].to_string());
+        out.2.push(tb[n..].to_string());
+    }
+    Ok(out)
 }
 
 /// Loads a generic pair file.

@@ -157,18 +157,7 @@ fn load_file(path: &Path, ds: &mut ComparisonDataset) -> DataResult<()> {
             ));
         }
         let cnndm = batch[row].contains("cnndm");
-        let role = match split[row].as_str() {
-            "train" => SplitRole::Pool,
-            "valid1" => SplitRole::Validation,
-            "valid2" if cnndm => SplitRole::Ood,
-            "valid2" => SplitRole::Test,
-            other => {
-                return Err(
-                    DataError::at(path, row, "split", format!("unknown split {other:?}"))
-                        .with_hint("expected train, valid1 or valid2"),
-                );
-            }
-        };
+        let role = split_role(path, row, &split[row], cnndm)?;
         let prompt = if cnndm {
             articles[row].as_ref().or(posts[row].as_ref())
         } else {
@@ -199,6 +188,23 @@ fn load_file(path: &Path, ds: &mut ComparisonDataset) -> DataResult<()> {
         });
     }
     Ok(())
+}
+
+/// The split a row belongs to: `train` is the pool, `valid1` validation, and `valid2` the test
+/// split for TL;DR posts or the OOD split for CNN/DM articles (`cnndm`), as BAL-PM uses them.
+fn split_role(path: &Path, row: usize, split: &str, cnndm: bool) -> DataResult<SplitRole> {
+    Ok(match split {
+        "train" => SplitRole::Pool,
+        "valid1" => SplitRole::Validation,
+        "valid2" if cnndm => SplitRole::Ood,
+        "valid2" => SplitRole::Test,
+        other => {
+            return Err(
+                DataError::at(path, row, "split", format!("unknown split {other:?}"))
+                    .with_hint("expected train, valid1 or valid2"),
+            );
+        }
+    })
 }
 
 /// Writes `records` made-up comparisons in the real JSON-lines schema, for load benchmarks:

@@ -35,10 +35,12 @@ pub const MAX_LABEL_LEN: usize = 64;
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[error("{}: {}", .file.display(), located(.field, .message))]
 pub struct ConfigError {
+    /// The experiment file the error is in, as given (not canonicalised).
     pub file: PathBuf,
     /// Dotted path of the field (`loop.batch_size`, `policies.balpm.k`); empty when the message
     /// already carries the location.
     pub field: String,
+    /// What is wrong and, where it helps, how to fix it.
     pub message: String,
 }
 
@@ -82,9 +84,12 @@ pub enum BenchmarkSpec {
 pub struct ExperimentConfig {
     /// Experiment name; results go to `results/<name>` unless `output_dir` says otherwise.
     pub name: String,
+    /// Results directory; absent: `results/<name>` (relative to the working directory).
     #[serde(default)]
     pub output_dir: Option<PathBuf>,
+    /// The benchmark; its kind decides the setting (pool or pair).
     pub benchmark: BenchmarkSpec,
+    /// The reward-model ensemble; absent: `EnsembleConfig::default()`.
     #[serde(default)]
     pub model: EnsembleConfig,
     /// Pool setting: loop sizes.
@@ -104,6 +109,7 @@ pub struct ExperimentConfig {
     pub pair_mode: PairMode,
     /// One run per (policy, seed).
     pub seeds: Vec<u64>,
+    /// How the report summarises the runs; absent: every default.
     #[serde(default)]
     pub report: ReportSection,
     /// The sweep grid point this configuration is (`<grid>/<slug>`); not part of the file, but

@@ -15,22 +15,35 @@ use super::error::{RunError, write_file};
 /// and its responses `response <index>`, model `synthetic`.
 #[derive(Serialize)]
 pub struct AcquiredPairRow<'a> {
+    /// The 0-based loop round that picked the pair.
     pub round: usize,
+    /// The prompt's id in the benchmark's stream.
     pub prompt_id: u32,
+    /// The prompt text.
     pub prompt: &'a str,
+    /// The chosen (judge-preferred) response's text.
     pub chosen: &'a str,
+    /// The rejected response's text.
     pub rejected: &'a str,
+    /// Index of the chosen response among the prompt's candidates.
     pub chosen_index: usize,
+    /// Index of the rejected response among the prompt's candidates.
     pub rejected_index: usize,
+    /// The model that wrote the chosen response (`synthetic` on the synthetic benchmark).
     pub chosen_model: &'a str,
+    /// The model that wrote the rejected response (`synthetic` on the synthetic benchmark).
     pub rejected_model: &'a str,
-    /// The judge's scores.
+    /// The judge's score of the chosen response.
     pub chosen_score: f32,
+    /// The judge's score of the rejected response.
     pub rejected_score: f32,
-    /// The model's predicted mean and spread when the pair was picked.
+    /// The model's predicted mean reward of the chosen response when the pair was picked.
     pub chosen_mu: f32,
+    /// The model's predicted spread (ensemble standard deviation) of the chosen response.
     pub chosen_sd: f32,
+    /// The model's predicted mean reward of the rejected response.
     pub rejected_mu: f32,
+    /// The model's predicted spread (ensemble standard deviation) of the rejected response.
     pub rejected_sd: f32,
 }
 

@@ -13,60 +13,128 @@ pub enum RunError {
     /// The benchmark could not be built or does not fit the loop sizes.
     #[error(transparent)]
     Benchmark(#[from] FieldError),
+    /// A file or directory could not be read, listed, created, written or removed.
     #[error("cannot {action} {}: {}", .path.display(), activepref_core::io::describe(.error))]
     Io {
+        /// What was attempted: `read`, `write`, `list`, `create` or `remove`.
         action: &'static str,
+        /// The file or directory.
         path: PathBuf,
+        /// The operating system's error.
         error: std::io::Error,
     },
+    /// Something to be written (resolved configuration, run file, run state, acquired pairs,
+    /// `results.parquet`) could not be serialised or converted, or the run files to export into
+    /// `results.parquet` have different columns.
     #[error("cannot write {}: {error}", .path.display())]
-    Serialise { path: PathBuf, error: String },
+    Serialise {
+        /// The file that was to be written.
+        path: PathBuf,
+        /// The serialiser's message.
+        error: String,
+    },
+    /// The results directory holds runs of a different configuration, none of which has a
+    /// `.run-id` file (runs from before run ids), and `--rerun` was not given.
     #[error(
         "{} holds results of a different configuration ({}); pass --fresh to replace them, or set another output_dir",
         .out.display(),
         .resolved.display()
     )]
-    DifferentConfig { out: PathBuf, resolved: PathBuf },
+    DifferentConfig {
+        /// The results directory.
+        out: PathBuf,
+        /// Its `config.resolved.yaml`.
+        resolved: PathBuf,
+    },
+    /// Some planned runs on disk were made with a different configuration, and `--rerun` was not
+    /// given.
     #[error(
         "{}: {} run(s) were made with a different configuration ({}); pass --rerun to redo just them, or --fresh to start over",
         .out.display(),
         .runs.len(),
         .runs.join(", ")
     )]
-    ChangedRuns { out: PathBuf, runs: Vec<String> },
+    ChangedRuns {
+        /// The results directory.
+        out: PathBuf,
+        /// The stems (`<policy>__seed<seed>`) of the changed runs.
+        runs: Vec<String>,
+    },
+    /// The output path is a file, or a directory holding files activepref did not write and no
+    /// marker.
     #[error(
         "{}: {why}; activepref neither writes into nor deletes anything in a directory it did not make (not even with --fresh): choose another output_dir or --out, or empty it yourself",
         .out.display()
     )]
-    Foreign { out: PathBuf, why: String },
+    Foreign {
+        /// The directory.
+        out: PathBuf,
+        /// What makes it foreign (a file, or a few of the names it holds).
+        why: String,
+    },
+    /// The results directory holds runs on another benchmark, and `--fresh` was not given.
     #[error(
         "{} holds results of experiment `{experiment}` on another benchmark ({differences}); pass --fresh to replace them, or choose another output_dir",
         .out.display()
     )]
     OtherBenchmark {
+        /// The results directory.
         out: PathBuf,
+        /// The name of the experiment whose results it holds.
         experiment: String,
         /// The keys of the `benchmark:` sections that differ, old → new.
         differences: String,
     },
+    /// The results directory's marker file exists but does not parse.
     #[error(
         "{}: not an activepref marker ({why}); if this directory holds activepref's results, delete this one file and run again",
         .path.display()
     )]
-    UnreadableMarker { path: PathBuf, why: String },
+    UnreadableMarker {
+        /// The marker file.
+        path: PathBuf,
+        /// The JSON parser's message.
+        why: String,
+    },
+    /// `--fresh` on a directory whose deletion could cost more than results: the working
+    /// directory or a parent of it, one holding the experiment file, or a git work tree.
     #[error(
         "--fresh refuses to clear {}: {why}; choose a dedicated output_dir (default results/<name>)",
         .out.display()
     )]
-    UnsafeFresh { out: PathBuf, why: String },
+    UnsafeFresh {
+        /// The results directory.
+        out: PathBuf,
+        /// Why clearing it is refused.
+        why: String,
+    },
+    /// The prompt kNN index could not be loaded from or built into its cache.
     #[error("kNN index: {0} (make the output directory writable)")]
     Index(#[from] IndexError),
+    /// A run's checkpoint (`runs/<stem>.state.json`) does not parse.
     #[error("{}: unreadable run state ({why}); delete it to restart this run", .path.display())]
-    UnreadableState { path: PathBuf, why: String },
+    UnreadableState {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The JSON parser's message.
+        why: String,
+    },
+    /// A run's checkpoint parses but the loop cannot resume from it.
     #[error("{}: {error}; delete it to restart this run", .path.display())]
-    Resume { path: PathBuf, error: LoopError },
+    Resume {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The loop's error.
+        error: LoopError,
+    },
+    /// A round of a run failed.
     #[error("run {stem}: {error}")]
-    Run { stem: String, error: LoopError },
+    Run {
+        /// The run's stem, `<policy>__seed<seed>`.
+        stem: String,
+        /// The loop's error.
+        error: LoopError,
+    },
 }
 
 /// [`write_atomic_bytes`] with the path in the error (and "the disk is full" when it is).

@@ -66,11 +66,15 @@ pub struct RunOptions {
 /// What a call to [`run_experiment`] did.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunSummary {
+    /// The results directory.
     pub output_dir: PathBuf,
+    /// Runs this invocation is about (every (policy, seed), or those of `only`).
     pub runs_total: usize,
+    /// Of those, runs already finished before this invocation (their run file exists).
     pub runs_skipped: usize,
     /// Runs left unfinished because of `max_rounds`.
     pub runs_paused: usize,
+    /// Rounds restored from checkpoints instead of recomputed, summed over the runs.
     pub rounds_resumed: usize,
     /// Sum of the per-round train/score/select seconds of the runs done now.
     pub compute_secs: f64,

@@ -30,25 +30,43 @@ pub(crate) fn csv_bytes<T: Serialize>(
 /// One row of a pool run file (`runs/<policy>__seed<seed>.csv`).
 #[derive(Serialize)]
 pub struct RunRow<'a> {
+    /// The policy label.
     pub policy: &'a str,
+    /// The run's seed.
     pub seed: u64,
+    /// 0-based round.
     pub round: usize,
+    /// Size of the labelled set this round's model was trained on.
     pub labels: usize,
+    /// Mean test log-likelihood under the ensemble mean (nats, `≤ 0`).
     pub test_log_likelihood: f64,
+    /// Test accuracy, in `[0, 1]`.
     pub test_accuracy: f64,
+    /// Test Brier score.
     pub test_brier: f64,
+    /// Mean OOD test log-likelihood (nats; NaN without an OOD split).
     pub ood_log_likelihood: f64,
+    /// OOD test accuracy (NaN without an OOD split).
     pub ood_accuracy: f64,
+    /// OOD test Brier score (NaN without an OOD split).
     pub ood_brier: f64,
+    /// Mean validation loss of the members' restored checkpoints.
     pub validation_loss: f64,
+    /// Mean BALD (nats) over the unlabelled pool before this round's pick (empty in the last
+    /// round).
     pub pool_mean_bald: Option<f64>,
+    /// Mean BALD (nats) of the picked batch (empty in the last round).
     pub batch_mean_bald: Option<f64>,
+    /// Distinct prompts in the picked batch (empty in the last round).
     pub batch_unique_prompts: Option<usize>,
+    /// Comparisons picked this round (empty in the last round).
     pub batch_size: Option<usize>,
+    /// Distinct prompts in the labelled set after this round's acquisition.
     pub labelled_unique_prompts: Option<usize>,
 }
 
 impl<'a> RunRow<'a> {
+    /// The row of round record `r` of run (`policy`, `seed`).
     pub fn new(policy: &'a str, seed: u64, r: &RoundRecord) -> Self {
         Self {
             policy,
@@ -73,24 +91,40 @@ impl<'a> RunRow<'a> {
 /// One row of a pair-selection run file; the mode is in every row.
 #[derive(Serialize)]
 pub struct PairRunRow<'a> {
+    /// The policy label.
     pub policy: &'a str,
+    /// The run's seed.
     pub seed: u64,
+    /// `reference` or `corrected`.
     pub pair_mode: PairMode,
+    /// 0-based round (the evaluated model has seen batches `0..round`).
     pub round: usize,
+    /// Pairs the evaluated model was trained on.
     pub labels: usize,
+    /// Mean held-out log-likelihood of the judge's preferences (nats).
     pub heldout_log_likelihood: f64,
+    /// Held-out accuracy, in `[0, 1]`.
     pub heldout_accuracy: f64,
+    /// Held-out Brier score.
     pub heldout_brier: f64,
+    /// Mean judge-score gap of the pairs acquired this round (empty in the last round).
     pub batch_mean_score_gap: Option<f64>,
+    /// Pairs acquired this round whose judge scores tie (empty in the last round).
     pub batch_judge_ties: Option<usize>,
+    /// Mean predicted reward gap, chosen − rejected, of the pairs acquired this round.
     pub batch_mean_predicted_gap: Option<f64>,
+    /// Mean predicted spread (ensemble standard deviation) of the picked responses.
     pub batch_mean_predicted_sd: Option<f64>,
+    /// Mean latent-reward gap of the pairs acquired this round (synthetic benchmark only).
     pub batch_mean_latent_gap: Option<f64>,
+    /// Judge labels outside the acquired pairs that the evaluated model's refit read.
     pub validation_labels: usize,
+    /// Anchor strength λ of the evaluated model's last refit (empty when not anchored).
     pub anchor_strength: Option<f64>,
 }
 
 impl<'a> PairRunRow<'a> {
+    /// The row of round record `r` of run (`policy`, `seed`) in mode `pair_mode`.
     pub fn new(policy: &'a str, seed: u64, pair_mode: PairMode, r: &PairRoundRecord) -> Self {
         Self {
             policy,
@@ -114,17 +148,26 @@ impl<'a> PairRunRow<'a> {
 /// One row of `runs/<stem>.prefix.csv`: a fresh model trained on the run's first `labels` pairs.
 #[derive(Serialize)]
 pub struct PrefixRow<'a> {
+    /// The policy label.
     pub policy: &'a str,
+    /// The run's seed.
     pub seed: u64,
+    /// `reference` or `corrected`.
     pub pair_mode: PairMode,
+    /// The prefix length: the run's first `labels` acquired pairs, in loop order.
     pub labels: usize,
+    /// What the held-out pairs are ordered by: `latent` or `judge`.
     pub target: PrefixTarget,
+    /// Mean held-out log-likelihood of the target's preferences (nats).
     pub prefix_log_likelihood: f64,
+    /// Held-out accuracy, in `[0, 1]`.
     pub prefix_accuracy: f64,
+    /// Held-out Brier score.
     pub prefix_brier: f64,
 }
 
 impl<'a> PrefixRow<'a> {
+    /// The row of prefix record `r` of run (`policy`, `seed`) in mode `pair_mode`.
     pub fn new(policy: &'a str, seed: u64, pair_mode: PairMode, r: &PrefixRecord) -> Self {
         Self {
             policy,

@@ -17,11 +17,12 @@
 use activepref_core::seeds::{Stream, model_draw, rng_for};
 use activepref_core::{FieldError, PoolSplit};
 use burn::module::Module;
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::training::optimiser_step;
 use super::{EnsembleConfig, FittedEnsemble, TrainReport, UncertaintyBackend};
 use crate::ModelError;
 use crate::mlp::{RewardMlp, bradley_terry_loss};
@@ -298,9 +299,9 @@ impl AnchoredEnsemble {
                         });
                     }
                     sum += value;
-                    let grads = GradientsParams::from_grads(loss.backward(), &head.model);
                     let model = head.model.clone();
-                    head.model = head.optim.step(cfg.lr_at(step, total), model, grads);
+                    head.model =
+                        optimiser_step(model, loss, &mut head.optim, cfg.lr_at(step, total));
                     head.steps += 1;
                 }
                 Ok(sum / total as f64)

@@ -4,7 +4,7 @@
 use activepref_core::seeds::{NO_ROUND, Stream, model_draw, rng_for};
 use activepref_core::{EnsemblePrediction, PoolSplit};
 use burn::module::Module;
-use burn::optim::GradientsParams;
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
@@ -218,22 +218,9 @@ impl EnsembleConfig {
         device: &Device,
         (start, dropout): (Option<&RewardMlp>, Option<f64>),
     ) -> Result<(RewardMlp, TrainReport), ModelError> {
-        let MemberKey {
-            run_seed,
-            round,
-            member,
-        } = key;
+        let MemberKey { round, member, .. } = key;
         let t = &self.train;
-        let mut order_rng = rng_for(
-            run_seed,
-            Stream::Model,
-            &[round, member as u64, model_draw::ORDER],
-        );
-        let mut mask_rng = rng_for(
-            run_seed,
-            Stream::Model,
-            &[round, member as u64, model_draw::MASK],
-        );
+        let (mut order_rng, mut mask_rng) = member_rngs(key);
         let ad = device.clone().autodiff();
         let mut model = match start {
             // Back from an inference snapshot to a trainable module on the autodiff device.
@@ -259,21 +246,18 @@ impl EnsembleConfig {
                 let (xc, xr) = batch_tensors(train, batch, &ad);
                 let (rc, rr) = match dropout {
                     // Independent masks for the two passes, as the reference's two F.dropout calls.
-                    Some(rate) => (
-                        model.forward_masked(
-                            xc,
-                            &dropout_masks(&widths, batch.len(), rate, &mut mask_rng, &ad),
-                        ),
-                        model.forward_masked(
-                            xr,
-                            &dropout_masks(&widths, batch.len(), rate, &mut mask_rng, &ad),
-                        ),
-                    ),
+                    Some(rate) => {
+                        let mut masks =
+                            || dropout_masks(&widths, batch.len(), rate, &mut mask_rng, &ad);
+                        (
+                            model.forward_masked(xc, &masks()),
+                            model.forward_masked(xr, &masks()),
+                        )
+                    }
                     None => (model.forward(xc), model.forward(xr)),
                 };
                 let loss = bradley_terry_loss(rc, rr);
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
-                model = optim.step(t.lr_at(step, total_steps), model, grads);
+                model = optimiser_step(model, loss, &mut optim, t.lr_at(step, total_steps));
                 step += 1;
                 if t.evaluates_after(step, steps_per_epoch) {
                     let loss = validation_loss(&model.valid(), validation, device);
@@ -322,6 +306,28 @@ impl EnsembleConfig {
 }
 
 /// The chosen and rejected sides of the comparisons `batch` of `train`, as `[batch, d]` tensors
+/// One optimiser step on `loss` (shape `[1]`): backpropagation, then the optimiser's update at
+/// learning rate `lr`. The one step every training path takes (the from-scratch fit, warm starts
+/// and ActiveUltraFeedback's anchored refit).
+pub(crate) fn optimiser_step(
+    model: RewardMlp,
+    loss: Tensor<1>,
+    optim: &mut ModuleOptimizer,
+    lr: f64,
+) -> RewardMlp {
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    optim.step(lr, model, grads)
+}
+
+/// The generators of one member's minibatch order and dropout masks (see `seeds`).
+fn member_rngs(key: MemberKey) -> (rand_chacha::ChaCha8Rng, rand_chacha::ChaCha8Rng) {
+    let path = |draw| [key.round, key.member as u64, draw];
+    (
+        rng_for(key.run_seed, Stream::Model, &path(model_draw::ORDER)),
+        rng_for(key.run_seed, Stream::Model, &path(model_draw::MASK)),
+    )
+}
+
 /// on `device` (the label decides which side is chosen).
 fn batch_tensors(train: &PoolSplit, batch: &[usize], device: &Device) -> (Tensor<2>, Tensor<2>) {
     let d = train.pair_a.dim();

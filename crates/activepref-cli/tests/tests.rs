@@ -1,0 +1,4 @@
+//! The integration tests of activepref-cli, as one binary (one module per file).
+
+mod cli_errors;
+mod sweep;

@@ -1,0 +1,5 @@
+//! The integration tests of activepref-data, as one binary (one module per file).
+
+mod feature_store;
+mod formats;
+mod malformed;

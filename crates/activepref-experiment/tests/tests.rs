@@ -1,0 +1,5 @@
+//! The integration tests of activepref-experiment, as one binary (one module per file).
+
+mod paper_files;
+mod real_data;
+mod runner;

@@ -1,0 +1,183 @@
+//! The pair loop's sizes and refit ([`PairLoopConfig`], [`PairRefit`]) and what it records
+//! ([`AcquiredPair`], [`PairRoundRecord`]).
+
+use activepref_acquire::PairMode;
+use activepref_core::FieldError;
+use activepref_model::{AnchorDecay, AnchoredRefitConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::prefix::PrefixEvalConfig;
+
+/// Sizes of the pair loop (the paper: batches of 64 prompts, replay factor as configured).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairLoopConfig {
+    /// Prompts per outer batch (one pair each).
+    pub batch_prompts: usize,
+    /// Acquisition batches; the loop records `rounds + 1` evaluations. Absent (or `null`): the
+    /// whole stream, as the reference consumes it, the last batch holding what is left.
+    #[serde(default)]
+    pub rounds: Option<usize>,
+    /// Replay buffer of the last `batch_prompts × replay_factor` pairs; `null` keeps every pair.
+    #[serde(default)]
+    pub replay_factor: Option<usize>,
+    /// How the model is refitted after each batch; absent: `anchored` in reference mode,
+    /// `from_scratch` in corrected mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refit: Option<PairRefit>,
+    /// Prefix evaluation of every finished run (specs/activeuf.md §5.4): fresh models trained
+    /// on the first k acquired pairs; absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_eval: Option<PrefixEvalConfig>,
+}
+
+/// How the pair loop refits its reward model after each batch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PairRefit {
+    /// Retrain every member from scratch on the buffer (the `model.train` settings), early
+    /// stopping on the validation prompts' judged pairs.
+    FromScratch,
+    /// The reference's warm-started, anchored one-epoch refit.
+    Anchored(AnchoredRefitConfig),
+}
+
+impl PairRefit {
+    /// The refit a run uses: the configured one, else the mode's default; an anchored refit
+    /// without a decay gets the mode's (the reference's form in reference mode).
+    pub fn resolve(configured: Option<&PairRefit>, mode: PairMode) -> (PairRefit, AnchorDecay) {
+        let refit = match (configured, mode) {
+            (Some(r), _) => r.clone(),
+            (None, PairMode::Reference) => PairRefit::Anchored(AnchoredRefitConfig::default()),
+            (None, PairMode::Corrected) => PairRefit::FromScratch,
+        };
+        let default_decay = match mode {
+            PairMode::Reference => AnchorDecay::REFERENCE,
+            PairMode::Corrected => AnchorDecay::PER_LABEL,
+        };
+        let decay = match &refit {
+            PairRefit::Anchored(a) => a.decay.unwrap_or(default_decay),
+            PairRefit::FromScratch => default_decay,
+        };
+        (refit, decay)
+    }
+}
+
+impl PairLoopConfig {
+    /// Checks the sizes against a stream of `prompts` prompts, and the prefix and refit settings.
+    ///
+    /// # Errors
+    ///
+    /// A [`FieldError`] for `batch_prompts` 0, `rounds` outside `1..=1,000,000`, `replay_factor` 0,
+    /// more rounds than the stream has prompts for, or a bad `prefix_eval.*` or `refit.*` field.
+    pub fn validate(&self, prompts: usize) -> Result<(), FieldError> {
+        let bad = |f: &str, m: String| Err(FieldError::new(f, m));
+        if self.batch_prompts == 0 {
+            return bad("batch_prompts", "must be at least 1".into());
+        }
+        if let Some(r) = self.rounds {
+            FieldError::check_count("rounds", r, 1, 1_000_000).map_err(|e| {
+                FieldError::new(
+                    e.field,
+                    format!("{} (or left out to use the whole stream)", e.message),
+                )
+            })?;
+        }
+        let rounds = self.rounds_for(prompts);
+        if self.replay_factor == Some(0) {
+            return bad(
+                "replay_factor",
+                "must be at least 1, or null to keep every pair".into(),
+            );
+        }
+        if let Some(p) = &self.prefix_eval {
+            p.validate().map_err(|e| e.within("prefix_eval"))?;
+        }
+        if let Some(PairRefit::Anchored(a)) = &self.refit {
+            a.validate().map_err(|e| e.within("refit"))?;
+        }
+        // Saturating: a huge `rounds` must be refused, not wrap around to a small product.
+        let needed = self.batch_prompts.saturating_mul(rounds);
+        if self.rounds.is_some() && needed > prompts {
+            return bad(
+                "rounds",
+                format!(
+                    "{} rounds of {} prompts need {} prompts but the stream has {prompts}; lower rounds or batch_prompts, or leave rounds out to use the whole stream",
+                    rounds, self.batch_prompts, needed
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// Acquisition rounds on a stream of `prompts` prompts: `rounds`, or enough batches for the
+    /// whole stream.
+    pub fn rounds_for(&self, prompts: usize) -> usize {
+        self.rounds
+            .unwrap_or(prompts.div_ceil(self.batch_prompts.max(1)))
+    }
+}
+
+/// One acquired, judged pair, with what the model predicted for its two responses when it was
+/// picked (the predictions default to 0 in state files written before they were recorded).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AcquiredPair {
+    /// Index into the benchmark's stream.
+    pub prompt: usize,
+    /// Index of the chosen (judge-preferred) response among the prompt's candidates.
+    pub chosen: usize,
+    /// Index of the rejected response among the prompt's candidates.
+    pub rejected: usize,
+    /// The round that picked it.
+    #[serde(default)]
+    pub round: usize,
+    /// Predicted mean reward and spread (ensemble standard deviation) of the chosen response.
+    #[serde(default)]
+    pub chosen_mu: f32,
+    /// Predicted spread (ensemble standard deviation) of the chosen response.
+    #[serde(default)]
+    pub chosen_sd: f32,
+    /// The same for the rejected response.
+    #[serde(default)]
+    pub rejected_mu: f32,
+    /// Predicted spread of the rejected response.
+    #[serde(default)]
+    pub rejected_sd: f32,
+}
+
+/// What one round records. `batch_*` are `None` in the last round.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PairRoundRecord {
+    /// 0-based round (the evaluated model has seen batches `0..round`).
+    pub round: usize,
+    /// Pairs the evaluated model was trained on.
+    pub labels: usize,
+    /// Mean held-out log-likelihood of the judge's preferences under the ensemble mean (nats).
+    pub heldout_log_likelihood: f64,
+    /// Held-out accuracy (share of judged pairs, in `[0, 1]`).
+    pub heldout_accuracy: f64,
+    /// Held-out Brier score.
+    pub heldout_brier: f64,
+    /// Mean judge-score gap |s_chosen − s_rejected| of the pairs acquired this round.
+    pub batch_mean_score_gap: Option<f64>,
+    /// Pairs of this round whose two judge scores tie.
+    pub batch_judge_ties: Option<usize>,
+    /// Mean predicted reward gap μ_chosen − μ_rejected of the pairs acquired this round (next to
+    /// the judge's gap above: how well the model foresaw the judge).
+    #[serde(default)]
+    pub batch_mean_predicted_gap: Option<f64>,
+    /// Mean predicted spread of the picked responses.
+    #[serde(default)]
+    pub batch_mean_predicted_sd: Option<f64>,
+    /// Mean latent-reward gap |r_a − r_b| of the pairs acquired this round, where the benchmark
+    /// knows the latent reward (the synthetic one).
+    #[serde(default)]
+    pub batch_mean_latent_gap: Option<f64>,
+    /// Judge labels outside the acquired pairs that the evaluated model's refit read (the
+    /// validation prompts' pairs of a from-scratch refit with early stopping; 0 when anchored).
+    #[serde(default)]
+    pub validation_labels: usize,
+    /// Anchor strength λ of the evaluated model's last refit (anchored refits after a batch).
+    #[serde(default)]
+    pub anchor_strength: Option<f64>,
+}

@@ -1,0 +1,793 @@
+//! BAL-PM's pool-based loop (specs/balpm.md §3): [`PoolLoop`], its sizes ([`LoopConfig`]) and
+//! what each round records ([`RoundRecord`], [`RoundTiming`]).
+
+use activepref_acquire::AcquireError;
+use activepref_model::{FittedEnsemble, TrainingStrategy};
+
+use crate::LoopError;
+use crate::records::{Evaluation, LoopConfig, RoundRecord, RoundTiming};
+use std::collections::HashSet;
+use std::time::Instant;
+
+use std::sync::Arc;
+
+use activepref_acquire::{PoolPolicy, PoolState, PromptKnnIndex, UncertaintyScore};
+use activepref_core::EnsemblePrediction;
+use activepref_core::PoolBenchmark;
+use activepref_core::seeds::{Stream, policy_draw, rng_for};
+use activepref_model::EnsembleConfig;
+use rand::seq::SliceRandom;
+
+/// The state of a run between rounds.
+pub struct PoolLoop<'a> {
+    bench: &'a PoolBenchmark,
+    model: &'a EnsembleConfig,
+    config: &'a LoopConfig,
+    run_seed: u64,
+    /// Labelled pool indices, in acquisition order.
+    pub labelled: Vec<usize>,
+    /// Unlabelled pool indices, in the run's candidate order.
+    pub unlabelled: Vec<usize>,
+    /// Next round to run.
+    pub round: usize,
+    /// The exact kNN index of the pool's prompt table, shared by every run of an experiment.
+    prompt_index: Option<Arc<PromptKnnIndex>>,
+    /// The "full dataset" model's test and OOD metrics and validation loss, fitted once.
+    whole_pool: Option<Evaluation>,
+    /// The last round's ensemble, which the next round continues from under
+    /// `train.strategy: warm_start` (`None` otherwise, and before round 0).
+    previous: Option<FittedEnsemble>,
+}
+
+impl<'a> PoolLoop<'a> {
+    /// A fresh run: the pool is shuffled with the run seed, optionally capped, and its first
+    /// `initial_labels` comparisons are labelled.
+    pub fn new(
+        bench: &'a PoolBenchmark,
+        model: &'a EnsembleConfig,
+        config: &'a LoopConfig,
+        run_seed: u64,
+    ) -> Self {
+        let mut order: Vec<usize> = (0..bench.pool.len()).collect();
+        order.shuffle(&mut rng_for(run_seed, Stream::InitialSet, &[]));
+        if let Some(cap) = config.pool_size {
+            order.truncate(cap);
+        }
+        let unlabelled = order.split_off(config.initial_labels.min(order.len()));
+        Self {
+            bench,
+            model,
+            config,
+            run_seed,
+            labelled: order,
+            unlabelled,
+            round: 0,
+            prompt_index: None,
+            whole_pool: None,
+            previous: None,
+        }
+    }
+
+    /// Continues a run whose rounds `0..round` are finished and whose labelled set (in acquisition
+    /// order) is `labelled`. Gives the same numbers as an uninterrupted run.
+    ///
+    /// # Errors
+    ///
+    /// [`LoopError::ResumeLength`] when `labelled` does not have the size round `round` needs;
+    /// [`LoopError::ResumeForeign`] when it holds a comparison outside the run's pool or does not
+    /// start with the initial set that `run_seed` gives.
+    pub fn resume_from(
+        bench: &'a PoolBenchmark,
+        model: &'a EnsembleConfig,
+        config: &'a LoopConfig,
+        run_seed: u64,
+        labelled: Vec<usize>,
+        round: usize,
+    ) -> Result<Self, LoopError> {
+        let fresh = Self::new(bench, model, config, run_seed);
+        let pool: HashSet<usize> = fresh
+            .labelled
+            .iter()
+            .chain(&fresh.unlabelled)
+            .copied()
+            .collect();
+        let expected =
+            config.initial_labels + round.min(config.rounds.saturating_sub(1)) * config.batch_size;
+        if labelled.len() != expected {
+            return Err(LoopError::ResumeLength {
+                got: labelled.len(),
+                round,
+                expected,
+            });
+        }
+        if labelled.iter().any(|i| !pool.contains(i))
+            || labelled[..config.initial_labels.min(labelled.len())] != fresh.labelled[..]
+        {
+            return Err(LoopError::ResumeForeign);
+        }
+        let taken: HashSet<usize> = labelled.iter().copied().collect();
+        let unlabelled = fresh
+            .unlabelled
+            .into_iter()
+            .filter(|i| !taken.contains(i))
+            .collect();
+        Ok(Self {
+            bench,
+            model,
+            config,
+            run_seed,
+            labelled,
+            unlabelled,
+            round,
+            prompt_index: None,
+            whole_pool: None,
+            previous: None,
+        })
+    }
+
+    /// Lets BAL-PM answer its kNN term from `index`, which must be built from
+    /// `bench.pool.prompt.table()` (same picks as without it, without the all-pairs pass).
+    pub fn with_prompt_index(mut self, index: Option<Arc<PromptKnnIndex>>) -> Self {
+        self.prompt_index = index;
+        self
+    }
+
+    /// The kNN index this run uses, if any.
+    pub fn prompt_index(&self) -> Option<Arc<PromptKnnIndex>> {
+        self.prompt_index.clone()
+    }
+
+    /// `true` once every configured round has run.
+    pub fn finished(&self) -> bool {
+        self.round >= self.config.rounds
+    }
+
+    /// The benchmark this run draws from.
+    pub fn bench(&self) -> &'a PoolBenchmark {
+        self.bench
+    }
+
+    /// Latent Reward Uncertainty of the unlabelled pool (specs/balpm.md §4.5): the members' mean
+    /// reward of each side of every labelled and unlabelled comparison; `reference` scores each
+    /// candidate's preferred side as chosen, as the reference does (reading the hidden label).
+    fn latent_reward_score(
+        &self,
+        fitted: &FittedEnsemble,
+        reference: bool,
+    ) -> Result<Vec<f64>, AcquireError> {
+        let pool = &self.bench.pool;
+        let mean = |x: &activepref_core::FeatureMatrix, idx: &[usize]| -> Vec<f64> {
+            let r = fitted.rewards_at(x, Some(idx));
+            let e = r.len() as f64;
+            (0..idx.len())
+                .map(|i| r.iter().map(|m| f64::from(m[i])).sum::<f64>() / e)
+                .collect()
+        };
+        let (la, lb) = (
+            mean(&pool.pair_a, &self.labelled),
+            mean(&pool.pair_b, &self.labelled),
+        );
+        let (mut chosen, mut rejected) =
+            (Vec::with_capacity(la.len()), Vec::with_capacity(la.len()));
+        for (k, &i) in self.labelled.iter().enumerate() {
+            let (c, r) = if pool.a_preferred[i] {
+                (la[k], lb[k])
+            } else {
+                (lb[k], la[k])
+            };
+            chosen.push(c);
+            rejected.push(r);
+        }
+        let (ca, cb) = (
+            mean(&pool.pair_a, &self.unlabelled),
+            mean(&pool.pair_b, &self.unlabelled),
+        );
+        let preferred: Vec<bool> = self
+            .unlabelled
+            .iter()
+            .map(|&i| pool.a_preferred[i])
+            .collect();
+        activepref_acquire::latent_reward_uncertainty(&activepref_acquire::LatentRewardInputs {
+            labelled_chosen: &chosen,
+            labelled_rejected: &rejected,
+            candidate_a: &ca,
+            candidate_b: &cb,
+            candidate_a_preferred: reference.then_some(preferred.as_slice()),
+        })
+    }
+
+    /// A round of the "full dataset" upper bound: the model trained once on every comparison of
+    /// the (capped) pool, in pool order, with the round-0 seeds, so that every round and every
+    /// resume reports the same model; the policy's batch only keeps the label schedule.
+    fn step_whole_pool(
+        &mut self,
+        policy: &dyn PoolPolicy,
+    ) -> Result<(RoundRecord, RoundTiming), LoopError> {
+        let t = self.round;
+        let bench = self.bench;
+        let clock = Instant::now();
+        let evaluation = match self.whole_pool {
+            Some(cached) => cached,
+            None => {
+                let mut all: Vec<usize> = self
+                    .labelled
+                    .iter()
+                    .chain(&self.unlabelled)
+                    .copied()
+                    .collect();
+                all.sort_unstable();
+                let fitted = self.model.fit(
+                    &bench.pool.subset(&all),
+                    &bench.validation,
+                    self.run_seed,
+                    0,
+                )?;
+                *self.whole_pool.insert(self.evaluate(&fitted))
+            }
+        };
+        let train_secs = clock.elapsed().as_secs_f64();
+        let mut record = RoundRecord::evaluated(t, self.labelled.len(), evaluation);
+        let clock = Instant::now();
+        if t + 1 < self.config.rounds {
+            let unscored = vec![0.0; self.unlabelled.len()];
+            let state = PoolState {
+                prompt_ids: Some(&bench.pool.prompt_id),
+                round: t,
+                ..PoolState::new(
+                    &self.unlabelled,
+                    &unscored,
+                    &self.labelled,
+                    &bench.pool.prompt,
+                )
+            };
+            let mut rng = rng_for(self.run_seed, Stream::Policy, &[t as u64]);
+            let picks = policy
+                .select(&state, self.config.batch_size, &mut rng)
+                .map_err(|error| LoopError::Policy { round: t, error })?;
+            record.batch_size = Some(picks.len());
+            self.acquire(t, picks)?;
+        }
+        record.labelled_unique_prompts = Some(self.labelled_prompts());
+        let select_secs = clock.elapsed().as_secs_f64();
+        self.round += 1;
+        Ok((
+            record,
+            RoundTiming {
+                round: t,
+                train_secs,
+                score_secs: 0.0,
+                select_secs,
+            },
+        ))
+    }
+
+    /// Test and OOD metrics of `fitted`, and its members' mean best validation loss.
+    fn evaluate(&self, fitted: &FittedEnsemble) -> Evaluation {
+        let bench = self.bench;
+        let test = fitted
+            .predict(&bench.test, None)
+            .metrics(&bench.test.a_preferred);
+        let ood = fitted
+            .predict(&bench.ood, None)
+            .metrics(&bench.ood.a_preferred);
+        let validation_loss = fitted
+            .reports
+            .iter()
+            .map(|r| r.best_validation_loss)
+            .sum::<f64>()
+            / fitted.reports.len() as f64;
+        (test, ood, validation_loss)
+    }
+
+    /// Moves a policy's picks from the unlabelled to the labelled set (in pick order), refusing
+    /// repeated or already labelled comparisons.
+    fn acquire(&mut self, round: usize, picks: Vec<usize>) -> Result<(), LoopError> {
+        let unlabelled: HashSet<usize> = self.unlabelled.iter().copied().collect();
+        let picked: HashSet<usize> = picks.iter().copied().collect();
+        if picked.len() != picks.len() || !picked.is_subset(&unlabelled) {
+            return Err(LoopError::RepeatedPicks { round });
+        }
+        self.unlabelled.retain(|i| !picked.contains(i));
+        self.labelled.extend(picks);
+        Ok(())
+    }
+
+    /// Distinct prompts in the labelled set.
+    fn labelled_prompts(&self) -> usize {
+        let ids = &self.bench.pool.prompt_id;
+        self.labelled
+            .iter()
+            .map(|&i| ids[i])
+            .collect::<HashSet<_>>()
+            .len()
+    }
+
+    /// The warning a round deserves when the pool ran out before the batch was full (the whole
+    /// remaining pool was acquired); `None` otherwise.
+    pub fn short_batch_warning(&self, record: &RoundRecord) -> Option<String> {
+        let picked = record.batch_size?;
+        (picked < self.config.batch_size).then(|| {
+            format!(
+                "round {}: only {picked} unlabelled comparisons were left for a batch of {}; the whole remaining pool was acquired",
+                record.round, self.config.batch_size
+            )
+        })
+    }
+
+    /// Runs one round and advances.
+    ///
+    /// # Errors
+    ///
+    /// [`LoopError::Model`] when training fails (empty set, divergence, device);
+    /// [`LoopError::Policy`] when the policy or its score fails; [`LoopError::RepeatedPicks`] when
+    /// the policy returns a comparison twice or one already labelled.
+    pub fn step(
+        &mut self,
+        policy: &dyn PoolPolicy,
+    ) -> Result<(RoundRecord, RoundTiming), LoopError> {
+        if policy.trains_on_whole_pool() {
+            return self.step_whole_pool(policy);
+        }
+        let t = self.round;
+        let bench = self.bench;
+        // Before the clock: a resumed run's replay is not this round's training.
+        self.replay_warm_starts()?;
+        let clock = Instant::now();
+        let train = bench.pool.subset(&self.labelled);
+        let fitted = self.model.fit_from(
+            self.previous.as_ref(),
+            &train,
+            &bench.validation,
+            self.run_seed,
+            t as u64,
+        )?;
+        let train_secs = clock.elapsed().as_secs_f64();
+
+        let clock = Instant::now();
+        let evaluation = self.evaluate(&fitted);
+        let last = t + 1 == self.config.rounds;
+        let pool_pred = if last {
+            None
+        } else {
+            Some(fitted.predict(&bench.pool, Some(&self.unlabelled)))
+        };
+        let score_secs = clock.elapsed().as_secs_f64();
+
+        let clock = Instant::now();
+        let mut record = RoundRecord::evaluated(t, self.labelled.len(), evaluation);
+        if let Some(pred) = pool_pred {
+            self.select_batch(policy, &fitted, &pred, &mut record)?;
+        }
+        record.labelled_unique_prompts = Some(self.labelled_prompts());
+        let select_secs = clock.elapsed().as_secs_f64();
+        if self.warm_starts() {
+            self.previous = Some(fitted);
+        }
+        self.round += 1;
+        Ok((
+            record,
+            RoundTiming {
+                round: t,
+                train_secs,
+                score_secs,
+                select_secs,
+            },
+        ))
+    }
+
+    /// The policy's score of every unlabelled comparison this round (`[unlabelled]`): BALD
+    /// (`bald`), imported, from the fitted rewards, or another score of the members' predictions.
+    fn round_score(
+        &self,
+        policy: &dyn PoolPolicy,
+        fitted: &FittedEnsemble,
+        pred: &EnsemblePrediction,
+        bald: &[f64],
+    ) -> Result<Vec<f64>, AcquireError> {
+        let t = self.round;
+        match policy.score() {
+            UncertaintyScore::Bald => Ok(bald.to_vec()),
+            s if s.needs_imported() => {
+                s.from_imported(self.bench.pool.score.as_deref(), &self.unlabelled)
+            }
+            s if s.needs_rewards() => {
+                self.latent_reward_score(fitted, s == UncertaintyScore::LatentRewardReference)
+            }
+            other => other.compute(
+                pred,
+                &mut rng_for(
+                    self.run_seed,
+                    Stream::Policy,
+                    &[t as u64, policy_draw::SCORE],
+                ),
+            ),
+        }
+    }
+
+    /// Scores the pool, lets the policy pick this round's batch, acquires it and records the
+    /// batch's diagnostics in `record`.
+    fn select_batch(
+        &mut self,
+        policy: &dyn PoolPolicy,
+        fitted: &FittedEnsemble,
+        pred: &EnsemblePrediction,
+        record: &mut RoundRecord,
+    ) -> Result<(), LoopError> {
+        let t = self.round;
+        let bench = self.bench;
+        let bald = pred.bald_all();
+        let score = self
+            .round_score(policy, fitted, pred, &bald)
+            .map_err(|error| LoopError::Policy { round: t, error })?;
+        let state = PoolState {
+            prompt_ids: Some(&bench.pool.prompt_id),
+            prediction: Some(pred),
+            round: t,
+            prompt_index: self.prompt_index.as_deref(),
+            ..PoolState::new(&self.unlabelled, &score, &self.labelled, &bench.pool.prompt)
+        };
+        let mut rng = rng_for(self.run_seed, Stream::Policy, &[t as u64]);
+        let picks = policy
+            .select(&state, self.config.batch_size, &mut rng)
+            .map_err(|error| LoopError::Policy { round: t, error })?;
+        let bald_of: std::collections::HashMap<usize, f64> = self
+            .unlabelled
+            .iter()
+            .copied()
+            .zip(bald.iter().copied())
+            .collect();
+        // Checked and moved first, so every pick below is an unlabelled candidate.
+        self.acquire(t, picks.clone())?;
+        record.pool_mean_bald = Some(bald.iter().sum::<f64>() / bald.len().max(1) as f64);
+        record.batch_mean_bald =
+            Some(picks.iter().map(|p| bald_of[p]).sum::<f64>() / picks.len().max(1) as f64);
+        record.batch_unique_prompts = Some(
+            picks
+                .iter()
+                .map(|&p| bench.pool.prompt_id[p])
+                .collect::<HashSet<_>>()
+                .len(),
+        );
+        record.batch_size = Some(picks.len());
+        Ok(())
+    }
+
+    fn warm_starts(&self) -> bool {
+        matches!(
+            self.model.train.strategy,
+            TrainingStrategy::WarmStart { .. }
+        )
+    }
+
+    /// After a resume under `warm_start`, retrains rounds `0..round` (training only, on each
+    /// round's labelled prefix, with each round's seeds) to rebuild the weights the next round
+    /// continues from: the same weights as in the uninterrupted run.
+    fn replay_warm_starts(&mut self) -> Result<(), LoopError> {
+        if !self.warm_starts() || self.previous.is_some() {
+            return Ok(());
+        }
+        for r in 0..self.round {
+            let labels =
+                (self.config.initial_labels + r * self.config.batch_size).min(self.labelled.len());
+            let train = self.bench.pool.subset(&self.labelled[..labels]);
+            self.previous = Some(self.model.fit_from(
+                self.previous.as_ref(),
+                &train,
+                &self.bench.validation,
+                self.run_seed,
+                r as u64,
+            )?);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use activepref_acquire::{BalPm, BalPmConfig, RandomSampling};
+    use activepref_data::synthetic::SyntheticPoolConfig;
+    use activepref_model::{RewardMlpConfig, TrainConfig};
+
+    fn setup() -> (PoolBenchmark, EnsembleConfig, LoopConfig) {
+        let bench = SyntheticPoolConfig {
+            pool_prompts: 100,
+            validation_prompts: 40,
+            test_prompts: 40,
+            ood_prompts: 40,
+            ..Default::default()
+        }
+        .generate();
+        let model = EnsembleConfig {
+            members: 2,
+            mlp: RewardMlpConfig {
+                hidden: vec![8],
+                weight_init_std: 0.1,
+                ..Default::default()
+            },
+            train: TrainConfig {
+                lr: 3e-3,
+                max_epochs: 3,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        (
+            bench,
+            model,
+            LoopConfig {
+                initial_labels: 20,
+                batch_size: 10,
+                rounds: 3,
+                pool_size: None,
+            },
+        )
+    }
+
+    #[test]
+    fn the_full_dataset_line_is_one_model_on_the_whole_pool_at_every_round() {
+        use activepref_acquire::FullDataset;
+        let (bench, model, cfg) = setup();
+        let mut lp = PoolLoop::new(&bench, &model, &cfg, 6);
+        let records: Vec<RoundRecord> = (0..cfg.rounds)
+            .map(|_| lp.step(&FullDataset).unwrap().0)
+            .collect();
+        // The model trained directly on every pool comparison, with the round-0 seeds.
+        let all: Vec<usize> = (0..bench.pool.len()).collect();
+        let fitted = model
+            .fit(&bench.pool.subset(&all), &bench.validation, 6, 0)
+            .unwrap();
+        let test = fitted
+            .predict(&bench.test, None)
+            .metrics(&bench.test.a_preferred);
+        for (t, r) in records.iter().enumerate() {
+            assert_eq!(r.test_log_likelihood, test.log_likelihood, "round {t}");
+            assert_eq!(
+                r.labels,
+                cfg.initial_labels + t * cfg.batch_size,
+                "the label schedule goes on"
+            );
+        }
+        // A resumed run reports the same model.
+        let mut resumed = PoolLoop::resume_from(
+            &bench,
+            &model,
+            &cfg,
+            6,
+            lp.labelled[..cfg.initial_labels + cfg.batch_size].to_vec(),
+            1,
+        )
+        .unwrap();
+        assert_eq!(resumed.step(&FullDataset).unwrap().0, records[1]);
+    }
+
+    #[test]
+    fn latent_reward_uncertainty_ranks_the_pool_by_the_fitted_rewards() {
+        use activepref_acquire::{PolicySpec, ScoreParams};
+        let (bench, mut model, cfg) = setup();
+        model.members = 1; // the paper's LRU uses one model
+        let rank = |score| PolicySpec::Rank(ScoreParams { score }).build();
+        for score in [
+            UncertaintyScore::LatentReward,
+            UncertaintyScore::LatentRewardReference,
+        ] {
+            let mut lp = PoolLoop::new(&bench, &model, &cfg, 4);
+            let before = lp.unlabelled.clone();
+            let labelled = lp.labelled.clone();
+            let (rec, _) = lp.step(rank(score).as_ref()).unwrap();
+            assert_eq!(rec.batch_size, Some(cfg.batch_size));
+            // The same scores computed here from the round's model: the picks are their top 10.
+            let probe = PoolLoop {
+                unlabelled: before.clone(),
+                labelled: labelled.clone(),
+                ..PoolLoop::new(&bench, &model, &cfg, 4)
+            };
+            let train = bench.pool.subset(&labelled);
+            let fitted = model.fit(&train, &bench.validation, 4, 0).unwrap();
+            let u = probe
+                .latent_reward_score(&fitted, score == UncertaintyScore::LatentRewardReference)
+                .unwrap();
+            let mut order: Vec<usize> = (0..before.len()).collect();
+            order.sort_by(|&a, &b| u[b].total_cmp(&u[a]).then(a.cmp(&b)));
+            let mut want: Vec<usize> = order[..cfg.batch_size].iter().map(|&k| before[k]).collect();
+            let mut got: Vec<usize> = lp.labelled[labelled.len()..].to_vec();
+            want.sort_unstable();
+            got.sort_unstable();
+            assert_eq!(got, want, "{score:?}");
+        }
+    }
+
+    #[test]
+    fn a_short_batch_is_reported_not_printed() {
+        let (bench, model, cfg) = setup();
+        let lp = PoolLoop::new(&bench, &model, &cfg, 1);
+        let rec = |batch_size| RoundRecord {
+            round: 3,
+            labels: 40,
+            test_log_likelihood: 0.0,
+            test_accuracy: 0.0,
+            test_brier: 0.0,
+            ood_log_likelihood: 0.0,
+            ood_accuracy: 0.0,
+            ood_brier: 0.0,
+            validation_loss: 0.0,
+            pool_mean_bald: None,
+            batch_mean_bald: None,
+            batch_unique_prompts: None,
+            labelled_unique_prompts: None,
+            batch_size,
+        };
+        assert_eq!(lp.short_batch_warning(&rec(Some(cfg.batch_size))), None);
+        assert_eq!(
+            lp.short_batch_warning(&rec(None)),
+            None,
+            "the last round picks nothing"
+        );
+        let w = lp
+            .short_batch_warning(&rec(Some(cfg.batch_size - 3)))
+            .unwrap();
+        assert_eq!(
+            w,
+            format!(
+                "round 3: only {} unlabelled comparisons were left for a batch of {}; the whole remaining pool was acquired",
+                cfg.batch_size - 3,
+                cfg.batch_size
+            )
+        );
+    }
+
+    #[test]
+    fn rounds_grow_the_labelled_set_and_record_batches() {
+        let (bench, model, cfg) = setup();
+        let mut run = PoolLoop::new(&bench, &model, &cfg, 5);
+        let policy = BalPm::new(BalPmConfig {
+            k: 3,
+            ..Default::default()
+        });
+        let mut records = vec![];
+        while !run.finished() {
+            records.push(run.step(&policy).unwrap().0);
+        }
+        assert_eq!(
+            records.iter().map(|r| r.labels).collect::<Vec<_>>(),
+            vec![20, 30, 40]
+        );
+        assert_eq!(records[0].batch_size, Some(10));
+        assert!(records[0].batch_unique_prompts.unwrap() <= 10);
+        assert_eq!(
+            records[2].batch_size, None,
+            "the last round acquires nothing"
+        );
+        assert_eq!(run.labelled.len() + run.unlabelled.len(), bench.pool.len());
+        assert!(
+            records
+                .iter()
+                .all(|r| r.test_log_likelihood < 0.0 && r.ood_log_likelihood < 0.0)
+        );
+    }
+
+    #[test]
+    fn prompt_index_gives_the_same_rounds_as_brute_force() {
+        let (bench, model, cfg) = setup();
+        let policy = BalPm::new(BalPmConfig {
+            k: 3,
+            ..Default::default()
+        });
+        let mut plain = PoolLoop::new(&bench, &model, &cfg, 5);
+        // K = 2 < k: every list runs out, so every prompt takes the fallback path too.
+        for index_k in [2, 12] {
+            let index = Arc::new(PromptKnnIndex::build(
+                bench.pool.prompt.table(),
+                index_k,
+                &|_| {},
+            ));
+            let mut indexed = PoolLoop::new(&bench, &model, &cfg, 5).with_prompt_index(Some(index));
+            plain = PoolLoop::new(&bench, &model, &cfg, 5);
+            while !plain.finished() {
+                assert_eq!(
+                    indexed.step(&policy).unwrap().0,
+                    plain.step(&policy).unwrap().0
+                );
+            }
+            assert_eq!(indexed.labelled, plain.labelled);
+        }
+        assert_eq!(plain.labelled.len(), 40);
+    }
+
+    #[test]
+    fn mc_dropout_back_end_drives_every_score() {
+        let (bench, mut model, cfg) = setup();
+        model.backend = activepref_model::UncertaintyBackend::McDropout {
+            rate: 0.2,
+            realisations: 4,
+        };
+        for score in [
+            UncertaintyScore::Bald,
+            UncertaintyScore::Predictive,
+            UncertaintyScore::Variance,
+        ] {
+            let policy = BalPm::new(BalPmConfig {
+                k: 3,
+                score,
+                ..Default::default()
+            });
+            let mut run = PoolLoop::new(&bench, &model, &cfg, 5);
+            let r = run.step(&policy).unwrap().0;
+            assert_eq!(r.batch_size, Some(10));
+            assert!(
+                r.pool_mean_bald.unwrap() > 0.0,
+                "realisations disagree on the pool"
+            );
+        }
+    }
+
+    #[test]
+    fn resume_gives_the_same_records() {
+        let (bench, model, cfg) = setup();
+        let mut full = PoolLoop::new(&bench, &model, &cfg, 8);
+        let all: Vec<_> = (0..3)
+            .map(|_| full.step(&RandomSampling).unwrap().0)
+            .collect();
+        let mut first = PoolLoop::new(&bench, &model, &cfg, 8);
+        first.step(&RandomSampling).unwrap();
+        let mut resumed =
+            PoolLoop::resume_from(&bench, &model, &cfg, 8, first.labelled.clone(), 1).unwrap();
+        let rest: Vec<_> = (0..2)
+            .map(|_| resumed.step(&RandomSampling).unwrap().0)
+            .collect();
+        assert_eq!(&all[1..], &rest[..]);
+        assert!(PoolLoop::resume_from(&bench, &model, &cfg, 9, first.labelled.clone(), 1).is_err());
+    }
+
+    #[test]
+    fn warm_start_resume_replays_training_and_gives_the_same_records() {
+        let (bench, mut model, cfg) = setup();
+        model.train.strategy = TrainingStrategy::WarmStart { epochs: 1 };
+        let mut full = PoolLoop::new(&bench, &model, &cfg, 8);
+        let all: Vec<_> = (0..3)
+            .map(|_| full.step(&RandomSampling).unwrap().0)
+            .collect();
+        let mut first = PoolLoop::new(&bench, &model, &cfg, 8);
+        first.step(&RandomSampling).unwrap();
+        first.step(&RandomSampling).unwrap();
+        let mut resumed =
+            PoolLoop::resume_from(&bench, &model, &cfg, 8, first.labelled.clone(), 2).unwrap();
+        assert_eq!(resumed.step(&RandomSampling).unwrap().0, all[2]);
+        // Warm rounds differ from retraining: the strategy is not a no-op.
+        let (_, retrain, _) = setup();
+        let mut cold = PoolLoop::new(&bench, &retrain, &cfg, 8);
+        let cold: Vec<_> = (0..3)
+            .map(|_| cold.step(&RandomSampling).unwrap().0)
+            .collect();
+        assert_eq!(cold[0].labels, all[0].labels);
+        assert_ne!(cold[2].test_log_likelihood, all[2].test_log_likelihood);
+    }
+
+    #[test]
+    fn sizes_are_checked() {
+        let cfg = LoopConfig {
+            initial_labels: 10,
+            batch_size: 500,
+            rounds: 2,
+            pool_size: None,
+        };
+        assert_eq!(cfg.validate(100).unwrap_err().field, "batch_size");
+        let cfg = LoopConfig {
+            initial_labels: 10,
+            batch_size: 50,
+            rounds: 4,
+            pool_size: None,
+        };
+        assert_eq!(cfg.validate(100).unwrap_err().field, "rounds");
+        assert!(
+            LoopConfig {
+                initial_labels: 10,
+                batch_size: 30,
+                rounds: 4,
+                pool_size: None
+            }
+            .validate(100)
+            .is_ok()
+        );
+    }
+}

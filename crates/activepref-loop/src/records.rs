@@ -1,0 +1,162 @@
+//! The pool loop's sizes ([`LoopConfig`]) and what a round of either loop records
+//! ([`RoundRecord`], [`RoundTiming`]).
+
+use activepref_core::{EvalMetrics, FieldError};
+use serde::{Deserialize, Serialize};
+
+/// Sizes of the loop. Paper: 320 initial, batches of 320, 75 rounds, pool capped at 92,000.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoopConfig {
+    /// Size of the initial random labelled set.
+    pub initial_labels: usize,
+    /// Comparisons acquired per round (B).
+    pub batch_size: usize,
+    /// Training/evaluation rounds; `rounds − 1` batches are acquired.
+    pub rounds: usize,
+    /// Optional cap on the pool after the seeded shuffle (the reference keeps 92,000).
+    #[serde(default)]
+    pub pool_size: Option<usize>,
+}
+
+impl LoopConfig {
+    /// Checks the sizes against a pool of `pool` comparisons (after `pool_size`'s cap).
+    ///
+    /// # Errors
+    ///
+    /// A [`FieldError`] for `rounds` outside `1..=1,000,000`, `initial_labels` or `batch_size` 0,
+    /// an initial set not smaller than the pool, a batch larger than what is left after it, or more
+    /// rounds than the pool has labels for.
+    pub fn validate(&self, pool: usize) -> Result<(), FieldError> {
+        let pool = self.pool_size.map_or(pool, |c| c.min(pool));
+        let bad = |f: &str, m: String| Err(FieldError::new(f, m));
+        FieldError::check_count("rounds", self.rounds, 1, 1_000_000)?;
+        if self.initial_labels == 0 {
+            return bad(
+                "initial_labels",
+                "must be at least 1 (the first model needs labels to train on)".into(),
+            );
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size", "must be at least 1".into());
+        }
+        if self.initial_labels >= pool {
+            return bad(
+                "initial_labels",
+                format!(
+                    "is {}, but the pool holds only {pool} comparisons; lower initial_labels",
+                    self.initial_labels
+                ),
+            );
+        }
+        if self.batch_size > pool - self.initial_labels {
+            return bad(
+                "batch_size",
+                format!(
+                    "is {}, larger than the {} unlabelled comparisons left after the initial set; lower batch_size",
+                    self.batch_size,
+                    pool - self.initial_labels
+                ),
+            );
+        }
+        // Saturating: a huge `rounds` must be refused, not wrap around to a small product.
+        let needed = self
+            .initial_labels
+            .saturating_add((self.rounds - 1).saturating_mul(self.batch_size));
+        if needed > pool {
+            return bad(
+                "rounds",
+                format!(
+                    "{} rounds need {needed} labels but the pool holds {pool}; lower rounds or batch_size",
+                    self.rounds
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Everything recorded about one round. `batch_*` fields are `None` in the last round.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoundRecord {
+    /// 0-based round index.
+    pub round: usize,
+    /// Size of the labelled set the model of this round was trained on.
+    pub labels: usize,
+    /// Mean test log-likelihood of the labels under the ensemble mean `p̄` (nats, `≤ 0`).
+    pub test_log_likelihood: f64,
+    /// Test accuracy of `p̄` (share of comparisons, in `[0, 1]`).
+    pub test_accuracy: f64,
+    /// Test Brier score `(1/N) Σ (1 − p̄(chosen))²`.
+    pub test_brier: f64,
+    /// Mean OOD log-likelihood (nats; NaN when the benchmark has no OOD split).
+    pub ood_log_likelihood: f64,
+    /// OOD accuracy (NaN without an OOD split).
+    pub ood_accuracy: f64,
+    /// OOD Brier score (NaN without an OOD split).
+    pub ood_brier: f64,
+    /// Mean validation loss of the members' restored checkpoints.
+    pub validation_loss: f64,
+    /// Mean BALD over the whole unlabelled pool.
+    pub pool_mean_bald: Option<f64>,
+    /// Mean BALD of the picked batch.
+    pub batch_mean_bald: Option<f64>,
+    /// Distinct prompts in the picked batch.
+    pub batch_unique_prompts: Option<usize>,
+    /// Distinct prompts in the labelled set after this round's acquisition (BAL-PM's batch
+    /// diagnostics, specs/balpm.md §5.4). Absent from state files written before it existed.
+    #[serde(default)]
+    pub labelled_unique_prompts: Option<usize>,
+    /// Comparisons picked this round.
+    pub batch_size: Option<usize>,
+}
+
+/// A fitted model's test and OOD metrics, and its members' mean best validation loss.
+pub(crate) type Evaluation = (EvalMetrics, EvalMetrics, f64);
+
+impl RoundRecord {
+    /// The row of round `round`, trained on `labels` labels, before anything is acquired.
+    pub(crate) fn evaluated(
+        round: usize,
+        labels: usize,
+        (test, ood, validation_loss): Evaluation,
+    ) -> Self {
+        Self {
+            round,
+            labels,
+            test_log_likelihood: test.log_likelihood,
+            test_accuracy: test.accuracy,
+            test_brier: test.brier,
+            ood_log_likelihood: ood.log_likelihood,
+            ood_accuracy: ood.accuracy,
+            ood_brier: ood.brier,
+            validation_loss,
+            pool_mean_bald: None,
+            batch_mean_bald: None,
+            batch_unique_prompts: None,
+            labelled_unique_prompts: None,
+            batch_size: None,
+        }
+    }
+}
+
+/// Wall-clock seconds of one round. Kept apart from [`RoundRecord`] so that result files stay
+/// bit-identical across machines and thread counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RoundTiming {
+    /// 0-based round index.
+    pub round: usize,
+    /// Seconds spent training the model (wall clock).
+    pub train_secs: f64,
+    /// Seconds spent scoring the unlabelled pool (prediction and uncertainty).
+    pub score_secs: f64,
+    /// Seconds the policy spent selecting the batch.
+    pub select_secs: f64,
+}
+
+impl RoundTiming {
+    /// The round's seconds in all: training, scoring and selection.
+    pub fn secs(&self) -> f64 {
+        self.train_secs + self.score_secs + self.select_secs
+    }
+}
