@@ -4,8 +4,10 @@
 #  2. every test of the workspace, in the `release` profile the CLI shares;
 #  3. formatting and lints: `cargo fmt --check`, then clippy with warnings as errors (after the
 #     tests, so a lint never hides a failing test; clippy re-checks the crates, about 2 min on 2 cores);
-#  4. the layering the architecture promises: the acquisition crate pulls neither polars nor burn;
-#  5. the Python package: the wheel built with maturin, its pytest suite, fmt and clippy
+#  4. the API docs: `cargo doc --no-deps` with warnings denied (broken links, missing docs in the
+#     library crates, which all `#![warn(missing_docs)]`); it reuses clippy's checked dependencies;
+#  5. the layering the architecture promises: the acquisition crate pulls neither polars nor burn;
+#  6. the Python package: the wheel built with maturin, its pytest suite, fmt and clippy
 #     (scripts/test-python.sh; needs python3 with venv and pip, and PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +15,7 @@ scripts/fetch-minilm.sh
 cargo test --release --workspace
 cargo fmt --all --check
 cargo clippy --release --workspace --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --release --workspace --no-deps
 heavy=$(cargo tree -p activepref-acquire -e normal,dev --prefix none | grep -E '^(polars|burn|hf-hub) ' || true)
 if [ -n "$heavy" ]; then
   echo "activepref-acquire must not depend on polars, burn or hf-hub, but its tree has:" >&2
@@ -20,4 +23,4 @@ if [ -n "$heavy" ]; then
   exit 1
 fi
 scripts/test-python.sh
-echo "scripts/test.sh: tests, fmt, clippy, the dependency check and the Python package passed"
+echo "scripts/test.sh: tests, fmt, clippy, docs, the dependency check and the Python package passed"

@@ -137,25 +137,219 @@ fn set_path(root: &mut Value, path: &str, value: Value) -> Result<(), String> {
     if keys.iter().any(|k| k.is_empty()) {
         return Err("is not a dotted path of keys (e.g. policies.balpm.beta)".into());
     }
+    let (last, parents) = keys.split_last().expect("split yields at least one key");
     let mut node = root;
-    for (i, key) in keys.iter().enumerate() {
+    for (i, key) in parents.iter().enumerate() {
         let Value::Mapping(map) = node else {
             return Err(format!(
                 "`{}` is not a section, so it has no key `{key}`",
                 keys[..i].join(".")
             ));
         };
-        let k = Value::String((*key).to_string());
-        if i + 1 == keys.len() {
-            map.insert(k, value);
-            return Ok(());
-        }
-        if !map.contains_key(&k) {
-            map.insert(k.clone(), Value::Mapping(Mapping::new()));
-        }
-        node = map.get_mut(&k).expect("just inserted");
+        node = map
+            .entry(Value::String((*key).to_string()))
+            .or_insert_with(|| Value::Mapping(Mapping::new()));
     }
-    unreachable!("the loop returns at the last key")
+    let Value::Mapping(map) = node else {
+        return Err(format!(
+            "`{}` is not a section, so it has no key `{last}`",
+            parents.join(".")
+        ));
+    };
+    map.insert(Value::String((*last).to_string()), value);
+    Ok(())
+}
+
+/// A `sweep:` section's named grids, each mapping dotted paths to their values.
+type Grids = IndexMap<String, IndexMap<String, Vec<Value>>>;
+
+/// The `sweep:` section as named grids, at least one.
+fn parse_grids(sweep: Value, path: &Path) -> Result<Grids, ConfigError> {
+    let grids: Grids = yaml_serde::from_value(sweep).map_err(|e| {
+        err(
+            path,
+            "sweep",
+            format!("{e}; write `sweep: {{ <grid name>: {{ <dotted.path>: [value, ...] }} }}`"),
+        )
+    })?;
+    if grids.is_empty() {
+        return Err(err(
+            path,
+            "sweep",
+            "is empty; name at least one grid, or remove `sweep:`",
+        ));
+    }
+    Ok(grids)
+}
+
+/// One grid's checked variants: every combination of its values, each a checked experiment
+/// whose results go to `<root>/<grid>/<slug>`. Two points with the same directory or the same
+/// runs are refused.
+fn grid_variants(
+    root: &Value,
+    base: &Experiment,
+    grid: &str,
+    axes: &IndexMap<String, Vec<Value>>,
+    path: &Path,
+) -> Result<Vec<Variant>, ConfigError> {
+    let field = format!("sweep.{grid}");
+    check_grid(grid, axes, path)?;
+    let points = combinations(axes);
+    let mut seen = std::collections::HashSet::new();
+    let mut identities: Vec<(String, Vec<String>)> = vec![];
+    let mut variants = vec![];
+    for point in points {
+        let Variant {
+            name,
+            settings,
+            mut config,
+        } = grid_point(root, grid, &point, path)?;
+        if !seen.insert(name.clone()) {
+            return Err(err(
+                path,
+                field,
+                format!("two grid points share the directory `{name}`; list each value once"),
+            ));
+        }
+        // A grid point that changes no run (a key that nothing reads, or `0.01` and
+        // `1e-2`) would show as a separate point of an ablation that varies nothing.
+        let identity: Vec<String> = config
+            .setting
+            .labels()
+            .iter()
+            .flat_map(|l| config.common.seeds.iter().map(|&s| config.run_id(l, s)))
+            .collect();
+        if let Some((other, _)) = identities.iter().find(|(_, id)| *id == identity) {
+            return Err(err(
+                path,
+                field,
+                format!(
+                    "grid points `{other}` and `{name}` give the same runs (the values differ only in form, or the key changes nothing that a run computes); list each setting once"
+                ),
+            ));
+        }
+        identities.push((name.clone(), identity));
+        config.common.output_dir = Some(base.output_dir().join(&name));
+        config.common.variant = Some(name.clone());
+        variants.push(Variant {
+            name,
+            settings,
+            config,
+        });
+    }
+    Ok(variants)
+}
+
+/// A grid's name is file-name safe, it varies at least one path, and every path has values.
+fn check_grid(
+    grid: &str,
+    axes: &IndexMap<String, Vec<Value>>,
+    path: &Path,
+) -> Result<(), ConfigError> {
+    let field = format!("sweep.{grid}");
+    if grid.is_empty()
+        || !grid
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(err(
+            path,
+            field,
+            "a grid name may use only letters, digits, '-', '_' and '.'",
+        ));
+    }
+    if axes.is_empty() {
+        return Err(err(
+            path,
+            field,
+            "lists no parameter; add e.g. `policies.balpm.beta: [1.0, 0.1]`",
+        ));
+    }
+    if let Some((p, _)) = axes.iter().find(|(_, values)| values.is_empty()) {
+        return Err(err(
+            path,
+            format!("{field}.{p}"),
+            "has no values; list at least one",
+        ));
+    }
+    Ok(())
+}
+
+/// Every combination of a grid's values, the first path varying slowest.
+fn combinations(axes: &IndexMap<String, Vec<Value>>) -> Vec<Vec<(&String, &Value)>> {
+    let mut points: Vec<Vec<(&String, &Value)>> = vec![vec![]];
+    for (p, values) in axes {
+        points = points
+            .into_iter()
+            .flat_map(|point| {
+                values
+                    .iter()
+                    .map(move |v| [point.clone(), vec![(p, v)]].concat())
+            })
+            .collect();
+    }
+    points
+}
+
+/// One grid point: its name (`<grid>/<slug>`), its settings (dotted path, value in flow form) and
+/// the checked experiment with them applied to `root` (its output directory not yet set).
+fn grid_point(
+    root: &Value,
+    grid: &str,
+    point: &[(&String, &Value)],
+    path: &Path,
+) -> Result<Variant, ConfigError> {
+    let field = format!("sweep.{grid}");
+    let mut value = root.clone();
+    let mut settings = vec![];
+    for (p, v) in point {
+        set_path(&mut value, p, (*v).clone()).map_err(|m| err(path, format!("{field}.{p}"), m))?;
+        settings.push(((*p).clone(), flow(v)));
+    }
+    let raw: Vec<(String, &Value)> = point.iter().map(|(p, v)| ((*p).clone(), *v)).collect();
+    let name = format!("{grid}/{}", slug(&raw));
+    let text = yaml_serde::to_string(&value).expect("a YAML value serialises");
+    let at = settings
+        .iter()
+        .map(|(p, v)| format!("{p}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let config = ExperimentConfig::parse(&text, path).map_err(|e| ConfigError {
+        message: format!("{} (in sweep grid `{grid}` at {at})", e.message),
+        ..e
+    })?;
+    Ok(Variant {
+        name,
+        settings,
+        config,
+    })
+}
+
+/// `report.ablation_baseline` names a grid point of the sweep.
+fn check_ablation_baseline(
+    base: &Experiment,
+    variants: &[Variant],
+    path: &Path,
+) -> Result<(), ConfigError> {
+    if let Some(want) = &base.common.report.ablation_baseline
+        && !variants
+            .iter()
+            .any(|v| v.name.rsplit('/').next() == Some(want.as_str()))
+    {
+        let points: Vec<&str> = variants
+            .iter()
+            .filter_map(|v| v.name.rsplit('/').next())
+            .collect();
+        return Err(err(
+            path,
+            "report.ablation_baseline",
+            format!(
+                "`{want}` is not a grid point of this sweep; name one of: {}",
+                points.join(", ")
+            ),
+        ));
+    }
+    Ok(())
 }
 
 impl Sweep {
@@ -201,140 +395,14 @@ impl Sweep {
                 }],
             });
         };
-        let grids: IndexMap<String, IndexMap<String, Vec<Value>>> = yaml_serde::from_value(sweep)
-            .map_err(|e| {
-            err(
-                path,
-                "sweep",
-                format!("{e}; write `sweep: {{ <grid name>: {{ <dotted.path>: [value, ...] }} }}`"),
-            )
-        })?;
-        if grids.is_empty() {
-            return Err(err(
-                path,
-                "sweep",
-                "is empty; name at least one grid, or remove `sweep:`",
-            ));
-        }
+        let grids = parse_grids(sweep, path)?;
         let base_text = yaml_serde::to_string(&root).expect("a YAML value serialises");
         let base = ExperimentConfig::parse(&base_text, path)?;
         let mut variants = vec![];
         for (grid, axes) in &grids {
-            let field = format!("sweep.{grid}");
-            if grid.is_empty()
-                || !grid
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            {
-                return Err(err(
-                    path,
-                    field,
-                    "a grid name may use only letters, digits, '-', '_' and '.'",
-                ));
-            }
-            if axes.is_empty() {
-                return Err(err(
-                    path,
-                    field,
-                    "lists no parameter; add e.g. `policies.balpm.beta: [1.0, 0.1]`",
-                ));
-            }
-            if let Some((p, _)) = axes.iter().find(|(_, values)| values.is_empty()) {
-                return Err(err(
-                    path,
-                    format!("{field}.{p}"),
-                    "has no values; list at least one",
-                ));
-            }
-            // Every combination, the first path varying slowest.
-            let mut points: Vec<Vec<(&String, &Value)>> = vec![vec![]];
-            for (p, values) in axes {
-                points = points
-                    .into_iter()
-                    .flat_map(|point| {
-                        values
-                            .iter()
-                            .map(move |v| [point.clone(), vec![(p, v)]].concat())
-                    })
-                    .collect();
-            }
-            let mut seen = std::collections::HashSet::new();
-            let mut identities: Vec<(String, Vec<String>)> = vec![];
-            for point in points {
-                let mut value = root.clone();
-                let mut settings = vec![];
-                for (p, v) in &point {
-                    set_path(&mut value, p, (*v).clone())
-                        .map_err(|m| err(path, format!("{field}.{p}"), m))?;
-                    settings.push(((*p).clone(), flow(v)));
-                }
-                let raw: Vec<(String, &Value)> =
-                    point.iter().map(|(p, v)| ((*p).clone(), *v)).collect();
-                let name = format!("{grid}/{}", slug(&raw));
-                if !seen.insert(name.clone()) {
-                    return Err(err(
-                        path,
-                        field,
-                        format!(
-                            "two grid points share the directory `{name}`; list each value once"
-                        ),
-                    ));
-                }
-                let text = yaml_serde::to_string(&value).expect("a YAML value serialises");
-                let at = settings
-                    .iter()
-                    .map(|(p, v)| format!("{p}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let mut config = ExperimentConfig::parse(&text, path).map_err(|e| ConfigError {
-                    message: format!("{} (in sweep grid `{grid}` at {at})", e.message),
-                    ..e
-                })?;
-                // A grid point that changes no run (a key that nothing reads, or `0.01` and
-                // `1e-2`) would show as a separate point of an ablation that varies nothing.
-                let identity: Vec<String> = config
-                    .setting
-                    .labels()
-                    .iter()
-                    .flat_map(|l| config.common.seeds.iter().map(|&s| config.run_id(l, s)))
-                    .collect();
-                if let Some((other, _)) = identities.iter().find(|(_, id)| *id == identity) {
-                    return Err(err(
-                        path,
-                        field,
-                        format!(
-                            "grid points `{other}` and `{name}` give the same runs (the values differ only in form, or the key changes nothing that a run computes); list each setting once"
-                        ),
-                    ));
-                }
-                identities.push((name.clone(), identity));
-                config.common.output_dir = Some(base.output_dir().join(&name));
-                config.common.variant = Some(name.clone());
-                variants.push(Variant {
-                    name,
-                    settings,
-                    config,
-                });
-            }
+            variants.extend(grid_variants(&root, &base, grid, axes, path)?);
         }
-        if let Some(want) = &base.common.report.ablation_baseline
-            && !variants
-                .iter()
-                .any(|v| v.name.rsplit('/').next() == Some(want.as_str()))
-        {
-            let points: Vec<&str> = variants
-                .iter()
-                .filter_map(|v| v.name.rsplit('/').next())
-                .collect();
-            return Err(err(
-                path,
-                "report.ablation_baseline",
-                format!(
-                    "`{want}` is not a grid point of this sweep; name one of: {}",
-                    points.join(", ")
-                ),
-            ));
-        }
+        check_ablation_baseline(&base, &variants, path)?;
         Ok(Self {
             file: path.to_path_buf(),
             variants,

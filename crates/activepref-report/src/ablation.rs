@@ -205,7 +205,7 @@ impl<'a> Grid<'a> {
             o.metrics = self.metrics.clone();
             for row in summary_rows(rs, &o)?
                 .into_iter()
-                .filter(|r| &r.policy == policy)
+                .filter(|r| r.policy == policy)
             {
                 let (at, saving) = match row.reached {
                     Reached::At { labels, saving } => {

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Once;
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
@@ -175,117 +176,170 @@ where
             (a.min(x), b.max(x))
         });
     for ((title, curves), area) in panels.iter().zip(areas.iter()) {
-        let ys = curves.iter().flat_map(|c| {
-            c.mean
-                .iter()
-                .zip(&c.stderr)
-                .flat_map(|(m, s)| [m - s, m + s])
-        });
-        let (y0, y1) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| {
-            (a.min(y), b.max(y))
-        });
-        if !x0.is_finite() || !y0.is_finite() {
-            continue;
+        if x0.is_finite() {
+            draw_panel(area, title, curves, (x0, x1), scale)?;
         }
-        let pad = ((y1 - y0) * 0.05).max(1e-6);
-        let counts = title.to_lowercase().contains("prompts");
-        let mut chart = ChartBuilder::on(area)
-            .caption(title, font(20.0))
-            .margin(px(12.0))
-            .x_label_area_size(px(40.0))
-            .y_label_area_size(px(60.0))
-            .build_cartesian_2d(x0..x1.max(x0 + 1.0), (y0 - pad)..(y1 + pad))
-            .map_err(|x| e(&x))?;
-        let mut mesh = chart.configure_mesh();
-        if counts {
-            mesh.y_label_formatter(&count_tick);
-        }
-        mesh.x_desc("labelled comparisons")
-            .x_label_formatter(&count_tick)
-            .bold_line_style(BLACK.mix(0.12).stroke_width(px(1.0)))
-            .light_line_style(BLACK.mix(0.04).stroke_width(px(1.0)))
-            .axis_style(BLACK.mix(0.6).stroke_width(px(1.0)))
-            .y_desc({
-                let t = title.to_lowercase();
-                if t.contains("accuracy") {
-                    "fraction correct"
-                } else if t.contains("brier") {
-                    "mean squared error"
-                } else if t.contains("prompts") {
-                    "distinct prompts"
-                } else if t.contains("gap") {
-                    "mean |difference| per pair"
-                } else {
-                    "nats per comparison"
-                }
-            })
-            .label_style(font(13.0))
-            .axis_desc_style(font(14.0))
-            .draw()
-            .map_err(|x| e(&x))?;
-        for (k, c) in curves.iter().enumerate() {
-            let look = line_look(k);
-            let colour = look.colour;
-            let mut band: Vec<(f64, f64)> = c
-                .labels
-                .iter()
-                .zip(c.mean.iter().zip(&c.stderr))
-                .map(|(&l, (m, s))| (l as f64, m + s))
-                .collect();
-            band.extend(
-                c.labels
-                    .iter()
-                    .zip(c.mean.iter().zip(&c.stderr))
-                    .rev()
-                    .map(|(&l, (m, s))| (l as f64, m - s)),
-            );
-            chart
-                .draw_series(std::iter::once(Polygon::new(
-                    band,
-                    colour.mix(0.18).filled(),
-                )))
-                .map_err(|x| e(&x))?;
-            let points: Vec<(f64, f64)> = c
-                .labels
-                .iter()
-                .map(|&l| l as f64)
-                .zip(c.mean.iter().copied())
-                .collect();
-            let style = colour.stroke_width(px(2.0));
-            let dash = look.dash.map(|(d, g)| (px(d as f64), px(g as f64)));
-            let legend_len = px(24.0) as i32;
-            let label = format!("{} (n={})", c.policy, c.seeds);
-            let legend = move |(x, y): (i32, i32)| -> DynElement<'static, DB, (i32, i32)> {
-                match dash {
-                    None => PathElement::new(vec![(x, y), (x + legend_len, y)], style).into_dyn(),
-                    Some((dash, gap)) => {
-                        DashedPathElement::new(vec![(x, y), (x + legend_len, y)], dash, gap, style)
-                            .into_dyn()
-                    }
-                }
-            };
-            match dash {
-                None => chart.draw_series(LineSeries::new(points, style)),
-                Some((dash, gap)) => {
-                    chart.draw_series(DashedLineSeries::new(points, dash, gap, style))
-                }
-            }
-            .map_err(|x| e(&x))?
-            .label(label)
-            .legend(legend);
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .label_font(font(13.0))
-            .legend_area_size(px(30.0))
-            .margin(px(10.0))
-            .draw()
-            .map_err(|x| e(&x))?;
     }
     root.present().map_err(|x| e(&x))
+}
+
+/// The y-axis description of a panel, from its title.
+fn y_desc(title: &str) -> &'static str {
+    let t = title.to_lowercase();
+    if t.contains("accuracy") {
+        "fraction correct"
+    } else if t.contains("brier") {
+        "mean squared error"
+    } else if t.contains("prompts") {
+        "distinct prompts"
+    } else if t.contains("gap") {
+        "mean |difference| per pair"
+    } else {
+        "nats per comparison"
+    }
+}
+
+/// The y range of a panel: every curve's mean ± s.e., padded by 5%, and extended downwards by
+/// a band as tall as the legend, so that the legend (lower right) never covers a curve. `plot_px`
+/// is the plotting area's height and `legend_px` the legend's, in pixels.
+fn y_range(curves: &[AggregateCurve], plot_px: f64, legend_px: f64) -> Option<(f64, f64)> {
+    let ys = curves.iter().flat_map(|c| {
+        c.mean
+            .iter()
+            .zip(&c.stderr)
+            .flat_map(|(m, s)| [m - s, m + s])
+    });
+    let (y0, y1) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| {
+        (a.min(y), b.max(y))
+    });
+    if !y0.is_finite() {
+        return None;
+    }
+    let pad = ((y1 - y0) * 0.05).max(1e-6);
+    let (lo, hi) = (y0 - pad, y1 + pad);
+    // The legend's share of the plot, at most two thirds: the data keep the rest.
+    let share = (legend_px / plot_px.max(1.0)).clamp(0.0, 2.0 / 3.0);
+    Some((lo - share / (1.0 - share) * (hi - lo), hi))
+}
+
+/// One panel: axes, every curve with its band, and the legend below the data.
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    curves: &[AggregateCurve],
+    (x0, x1): (f64, f64),
+    scale: f64,
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    let e = |x: &dyn std::fmt::Display| x.to_string();
+    let px = |v: f64| (v * scale).round() as u32;
+    let font = |v: f64| ("sans-serif", v * scale);
+    // The plot's height: the panel less its caption, margins and x labels; the legend's: one
+    // row per curve plus its margins.
+    let plot_px = f64::from(area.dim_in_pixel().1) - f64::from(px(20.0 * 1.3 + 2.0 * 12.0 + 40.0));
+    let legend_px = f64::from(px(19.0)) * curves.len() as f64 + f64::from(px(2.0 * 10.0 + 10.0));
+    let Some((y0, y1)) = y_range(curves, plot_px, legend_px) else {
+        return Ok(());
+    };
+    let counts = title.to_lowercase().contains("prompts");
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, font(20.0))
+        .margin(px(12.0))
+        .x_label_area_size(px(40.0))
+        .y_label_area_size(px(60.0))
+        .build_cartesian_2d(x0..x1.max(x0 + 1.0), y0..y1)
+        .map_err(|x| e(&x))?;
+    let mut mesh = chart.configure_mesh();
+    if counts {
+        mesh.y_label_formatter(&count_tick);
+    }
+    mesh.x_desc("labelled comparisons")
+        .x_label_formatter(&count_tick)
+        .bold_line_style(BLACK.mix(0.12).stroke_width(px(1.0)))
+        .light_line_style(BLACK.mix(0.04).stroke_width(px(1.0)))
+        .axis_style(BLACK.mix(0.6).stroke_width(px(1.0)))
+        .y_desc(y_desc(title))
+        .label_style(font(13.0))
+        .axis_desc_style(font(14.0))
+        .draw()
+        .map_err(|x| e(&x))?;
+    for (k, c) in curves.iter().enumerate() {
+        draw_curve(&mut chart, c, line_look(k), scale)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .label_font(font(13.0))
+        .legend_area_size(px(30.0))
+        .margin(px(10.0))
+        .draw()
+        .map_err(|x| e(&x))
+}
+
+/// One curve: its mean line (solid or dashed) over a band of ± one standard error, and its
+/// legend entry `<policy> (n=<seeds>)`.
+fn draw_curve<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    c: &AggregateCurve,
+    look: LineLook,
+    scale: f64,
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    let e = |x: &dyn std::fmt::Display| x.to_string();
+    let px = |v: f64| (v * scale).round() as u32;
+    let colour = look.colour;
+    let mut band: Vec<(f64, f64)> = c
+        .labels
+        .iter()
+        .zip(c.mean.iter().zip(&c.stderr))
+        .map(|(&l, (m, s))| (l as f64, m + s))
+        .collect();
+    band.extend(
+        c.labels
+            .iter()
+            .zip(c.mean.iter().zip(&c.stderr))
+            .rev()
+            .map(|(&l, (m, s))| (l as f64, m - s)),
+    );
+    chart
+        .draw_series(std::iter::once(Polygon::new(
+            band,
+            colour.mix(0.18).filled(),
+        )))
+        .map_err(|x| e(&x))?;
+    let points: Vec<(f64, f64)> = c
+        .labels
+        .iter()
+        .map(|&l| l as f64)
+        .zip(c.mean.iter().copied())
+        .collect();
+    let style = colour.stroke_width(px(2.0));
+    let dash = look.dash.map(|(d, g)| (px(d as f64), px(g as f64)));
+    let legend_len = px(24.0) as i32;
+    let label = format!("{} (n={})", c.policy, c.seeds);
+    let legend = move |(x, y): (i32, i32)| -> DynElement<'static, DB, (i32, i32)> {
+        match dash {
+            None => PathElement::new(vec![(x, y), (x + legend_len, y)], style).into_dyn(),
+            Some((dash, gap)) => {
+                DashedPathElement::new(vec![(x, y), (x + legend_len, y)], dash, gap, style)
+                    .into_dyn()
+            }
+        }
+    };
+    match dash {
+        None => chart.draw_series(LineSeries::new(points, style)),
+        Some((dash, gap)) => chart.draw_series(DashedLineSeries::new(points, dash, gap, style)),
+    }
+    .map_err(|x| e(&x))?
+    .label(label)
+    .legend(legend);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -114,18 +114,7 @@ pub(crate) fn read_run(path: &Path) -> Result<RunCurves, ReportError> {
             })
     };
     let (pc, sc, lc) = (col("policy")?, col("seed")?, col("labels")?);
-    let metric_cols: Vec<(usize, String)> = headers
-        .iter()
-        .enumerate()
-        .filter(|(_, h)| {
-            h.ends_with("log_likelihood") || h.ends_with("accuracy") || h.ends_with("brier")
-        })
-        .map(|(i, h)| (i, h.to_string()))
-        .collect();
-    let diag_cols: Vec<(usize, &str)> = DIAGNOSTICS
-        .iter()
-        .filter_map(|(name, _)| headers.iter().position(|h| h == *name).map(|i| (i, *name)))
-        .collect();
+    let (metric_cols, diag_cols) = metric_and_diagnostic_columns(&headers);
     let mut run = RunCurves {
         policy: String::new(),
         seed: 0,
@@ -171,17 +160,46 @@ pub(crate) fn read_run(path: &Path) -> Result<RunCurves, ReportError> {
             path: path.to_path_buf(),
         });
     }
-    // NaN means "not measured" (a benchmark without that split) and must fill the whole column.
+    check_nan_columns(path, &run)?;
+    Ok(run)
+}
+
+/// NaN means "not measured" (a benchmark without that split) and must fill the whole column.
+fn check_nan_columns(path: &Path, run: &RunCurves) -> Result<(), ReportError> {
     for (name, v) in &run.metrics {
         let nan = v.iter().filter(|x| x.is_nan()).count();
         if nan > 0 && nan < v.len() {
             let row = v.iter().position(|x| x.is_nan()).expect("one NaN") + 1;
-            return Err(err(
+            return Err(ReportError::Cell {
+                path: path.to_path_buf(),
                 row,
-                name,
-                "NaN in a column that has numbers elsewhere".into(),
-            ));
+                column: name.clone(),
+                message: "NaN in a column that has numbers elsewhere".into(),
+            });
         }
     }
-    Ok(run)
+    Ok(())
+}
+
+/// Columns of a CSV file: (index, name).
+type Columns<N> = Vec<(usize, N)>;
+
+/// The run file's metric columns (`*log_likelihood`, `*accuracy`, `*brier`) and batch-diagnostic
+/// columns, as (column index, name).
+fn metric_and_diagnostic_columns(
+    headers: &csv::StringRecord,
+) -> (Columns<String>, Columns<&'static str>) {
+    let metric_cols = headers
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| {
+            h.ends_with("log_likelihood") || h.ends_with("accuracy") || h.ends_with("brier")
+        })
+        .map(|(i, h)| (i, h.to_string()))
+        .collect();
+    let diag_cols = DIAGNOSTICS
+        .iter()
+        .filter_map(|(name, _)| headers.iter().position(|h| h == *name).map(|i| (i, *name)))
+        .collect();
+    (metric_cols, diag_cols)
 }

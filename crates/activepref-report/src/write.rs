@@ -4,9 +4,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::{
-    AggregateCurve, DIAGNOSTICS, ReportError, ReportOptions, SavingDefinition, aggregate,
-    aggregate_diagnostic, load_runs_of, ordered, plot_curves, summary_csv, summary_latex,
-    summary_markdown, write_atomic_bytes, write_prefix_report,
+    AggregateCurve, DIAGNOSTICS, ReportError, ReportOptions, RunCurves, SavingDefinition,
+    aggregate, aggregate_diagnostic, load_runs_of, ordered, plot_curves, summary_csv,
+    summary_latex, summary_markdown, write_atomic_bytes, write_prefix_report,
 };
 
 /// Writes the report of the results directory `dir` into `dir/report/`: `curves.{png,svg}`,
@@ -70,37 +70,7 @@ pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Vec<PathBuf>, Re
     };
     plot_curves(&title, &panels, &png)?;
     plot_curves(&title, &panels, &svg)?;
-    let mut written = vec![];
-    // Batch diagnostics of the pool setting (§5.4): how many distinct prompts each batch holds,
-    // and how many the labelled set has reached.
-    let diag_panels: Vec<(String, Vec<AggregateCurve>)> = DIAGNOSTICS
-        .iter()
-        .map(|(column, title)| {
-            (
-                title.to_string(),
-                ordered(
-                    aggregate_diagnostic(&runs, column)
-                        .into_iter()
-                        .filter(|c| !c.labels.is_empty())
-                        .collect(),
-                    &opts.policy_order,
-                ),
-            )
-        })
-        .filter(|(_, curves)| !curves.is_empty())
-        .collect();
-    for (column, title) in DIAGNOSTICS {
-        if let Some((_, curves)) = diag_panels.iter().find(|(t, _)| t == title) {
-            curve_files.push(write_curve_csv(&report, column, curves)?);
-        }
-    }
-    if !diag_panels.is_empty() {
-        for ext in ["png", "svg"] {
-            let path = report.join(format!("batches.{ext}"));
-            plot_curves(&format!("{title}: batch diagnostics"), &diag_panels, &path)?;
-            written.push(path);
-        }
-    }
+    let written = write_diagnostics(&runs, opts, &report, &title, &mut curve_files)?;
     let tex_path = report.join("summary.tex");
     let caption = format!(
         "Label efficiency against {} ({} saving; n.r. = not reached).",
@@ -120,6 +90,50 @@ pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Vec<PathBuf>, Re
     files.extend(curve_files);
     files.extend(write_prefix_report(dir, opts, &title)?);
     Ok(files)
+}
+
+/// The batch diagnostics of the pool setting (specs/balpm.md §5.4): how many distinct prompts
+/// each batch holds and how many the labelled set has reached, as `batches.{png,svg}` and one
+/// `curve-<column>.csv` each (pushed to `curve_files`); the figures written.
+fn write_diagnostics(
+    runs: &[RunCurves],
+    opts: &ReportOptions,
+    report: &Path,
+    title: &str,
+    curve_files: &mut Vec<PathBuf>,
+) -> Result<Vec<PathBuf>, ReportError> {
+    let mut written = vec![];
+    // Batch diagnostics of the pool setting (§5.4): how many distinct prompts each batch holds,
+    // and how many the labelled set has reached.
+    let diag_panels: Vec<(String, Vec<AggregateCurve>)> = DIAGNOSTICS
+        .iter()
+        .map(|(column, title)| {
+            (
+                title.to_string(),
+                ordered(
+                    aggregate_diagnostic(runs, column)
+                        .into_iter()
+                        .filter(|c| !c.labels.is_empty())
+                        .collect(),
+                    &opts.policy_order,
+                ),
+            )
+        })
+        .filter(|(_, curves)| !curves.is_empty())
+        .collect();
+    for (column, title) in DIAGNOSTICS {
+        if let Some((_, curves)) = diag_panels.iter().find(|(t, _)| t == title) {
+            curve_files.push(write_curve_csv(report, column, curves)?);
+        }
+    }
+    if !diag_panels.is_empty() {
+        for ext in ["png", "svg"] {
+            let path = report.join(format!("batches.{ext}"));
+            plot_curves(&format!("{title}: batch diagnostics"), &diag_panels, &path)?;
+            written.push(path);
+        }
+    }
+    Ok(written)
 }
 
 /// Writes `report/curve-<column>.csv`: one row per (policy, labelled-set size) of the plotted

@@ -144,23 +144,7 @@ pub(super) fn maxmin_lcb(
     // reference returns a = 0 whenever any arm is pruned, with b = arm 0's hardest candidate
     // competitor, or (0, 0) when arm 0 itself is pruned. Corrected mode keeps the best candidate.
     if reference && cands.len() < n {
-        if !cands.contains(&0) {
-            return Err(fail(
-                name,
-                "arm 0 is pruned from the candidate set, so the reference returns (0, 0); its loop asserts a ≠ b here (use mode: corrected)".into(),
-            ));
-        }
-        let m = cands
-            .iter()
-            .filter(|&&j| j != 0)
-            .map(|&j| lcb(0, j))
-            .fold(f32::INFINITY, f32::min);
-        let near: Vec<usize> = cands
-            .iter()
-            .copied()
-            .filter(|&j| j != 0 && (lcb(0, j) - m).abs() < p.argmax_tol)
-            .collect();
-        return Ok((0, pick(&near, rng)));
+        return reference_pruned_pick(name, &cands, &lcb, p.argmax_tol, rng);
     }
     // Row minima over candidate competitors, with the near-minimal competitors of each row.
     let rows: Vec<(usize, f32, Vec<usize>)> = cands
@@ -186,6 +170,34 @@ pub(super) fn maxmin_lcb(
         .collect();
     let row = top[rng.random_range(0..top.len())];
     Ok((row.0, pick(&row.2, rng)))
+}
+
+/// The reference's pick once an arm is pruned (specs/activeuf.md §3.9): `a = 0`, `b` arm 0's
+/// hardest candidate competitor by `lcb`; an error when arm 0 itself is pruned.
+fn reference_pruned_pick(
+    name: &str,
+    cands: &[usize],
+    lcb: &dyn Fn(usize, usize) -> f32,
+    argmax_tol: f32,
+    rng: &mut ChaCha8Rng,
+) -> Result<(usize, usize), AcquireError> {
+    if !cands.contains(&0) {
+        return Err(fail(
+            name,
+            "arm 0 is pruned from the candidate set, so the reference returns (0, 0); its loop asserts a ≠ b here (use mode: corrected)".into(),
+        ));
+    }
+    let m = cands
+        .iter()
+        .filter(|&&j| j != 0)
+        .map(|&j| lcb(0, j))
+        .fold(f32::INFINITY, f32::min);
+    let near: Vec<usize> = cands
+        .iter()
+        .copied()
+        .filter(|&j| j != 0 && (lcb(0, j) - m).abs() < argmax_tol)
+        .collect();
+    Ok((0, pick(&near, rng)))
 }
 
 /// The members' own spread of every reward difference: `out[i * n + j]` is the unbiased

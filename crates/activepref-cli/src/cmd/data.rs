@@ -385,12 +385,24 @@ pub fn featurize(a: &FeaturizeArgs) -> anyhow::Result<()> {
         ),
     }?;
     bar.finish_and_clear();
+    print_featurized(&done, enc.files().max_seq_length, enc.dim(), started);
+    Ok(())
+}
+
+/// What `featurize` wrote: each table (skipped, resumed or encoded, with how many inputs were
+/// cut to `max_seq_length` tokens) and the encoding rate since `started`.
+fn print_featurized(
+    done: &[activepref_encode::featurize::TableDone],
+    max_seq_length: usize,
+    dim: usize,
+    started: std::time::Instant,
+) {
     let encoded: usize = done
         .iter()
         .filter(|t| !t.skipped)
         .map(|t| t.rows - t.resumed)
         .sum();
-    for t in &done {
+    for t in done {
         let how = if t.skipped {
             "already there, skipped".to_string()
         } else if t.resumed > 0 {
@@ -405,14 +417,13 @@ pub fn featurize(a: &FeaturizeArgs) -> anyhow::Result<()> {
             "{}: {how}; {} input(s) cut to fit {} tokens",
             t.path.display(),
             t.truncated,
-            enc.files().max_seq_length
+            max_seq_length
         );
     }
     let secs = started.elapsed().as_secs_f64();
     say!(
         "encoded {encoded} texts in {secs:.1} s ({:.0} texts/s), dim {}",
         encoded as f64 / secs.max(1e-9),
-        enc.dim()
+        dim
     );
-    Ok(())
 }

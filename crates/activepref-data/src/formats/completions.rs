@@ -236,6 +236,9 @@ fn load_file(path: &Path) -> DataResult<Vec<Row>> {
     Ok(rows)
 }
 
+/// One candidate as read: (model, response text, judge score).
+type Candidate3 = (String, String, f32);
+
 /// One prompt's candidates `(model, response, score)` from its `completions` list `c` (row
 /// `row`, prompt `id`), and whether the scores are `overall_score` (else the annotation
 /// aggregate, for every completion of the prompt alike).
@@ -244,25 +247,25 @@ fn row_candidates(
     c: &Series,
     row: usize,
     id: &str,
-) -> DataResult<(Vec<(String, String, f32)>, bool)> {
+) -> DataResult<(Vec<Candidate3>, bool)> {
     let at_row = |e: DataError| e.with_row(row);
     let models = strings(
         path,
         "completions.model",
-        &struct_field(path, "completions", &c, "model").map_err(at_row)?,
+        &struct_field(path, "completions", c, "model").map_err(at_row)?,
     )
     .map_err(at_row)?;
     let responses = strings(
         path,
         "completions.response_text",
-        &struct_field(path, "completions", &c, "response_text").map_err(at_row)?,
+        &struct_field(path, "completions", c, "response_text").map_err(at_row)?,
     )
     .map_err(at_row)?;
-    let scores = match struct_field(path, "completions", &c, "overall_score") {
+    let scores = match struct_field(path, "completions", c, "overall_score") {
         Ok(s) => optional_scores(path, "completions.overall_score", &s, row)?,
         Err(_) => vec![None; c.len()],
     };
-    let from_annotations = match struct_field(path, "completions", &c, "annotations") {
+    let from_annotations = match struct_field(path, "completions", c, "annotations") {
         Ok(s) if scores.iter().any(Option::is_none) => aggregate_annotations(path, &s, row)?,
         _ => vec![None; c.len()],
     };

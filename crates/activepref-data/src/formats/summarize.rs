@@ -158,20 +158,7 @@ fn load_file(path: &Path, ds: &mut ComparisonDataset) -> DataResult<()> {
         }
         let cnndm = batch[row].contains("cnndm");
         let role = split_role(path, row, &split[row], cnndm)?;
-        let prompt = if cnndm {
-            articles[row].as_ref().or(posts[row].as_ref())
-        } else {
-            posts[row].as_ref().or(articles[row].as_ref())
-        };
-        let Some(prompt) = prompt else {
-            let field = if cnndm { "info.article" } else { "info.post" };
-            return Err(DataError::at(
-                path,
-                row,
-                field,
-                "missing: neither info.post nor info.article is given",
-            ));
-        };
+        let prompt = prompt_text(path, row, cnndm, &posts[row], &articles[row])?;
         let (chosen, rejected) = if c == 0 {
             (&texts[0], &texts[1])
         } else {
@@ -188,6 +175,31 @@ fn load_file(path: &Path, ds: &mut ComparisonDataset) -> DataResult<()> {
         });
     }
     Ok(())
+}
+
+/// The text a row's summaries summarise: the article for CNN/DM, else the post (each falling
+/// back to the other).
+fn prompt_text<'a>(
+    path: &Path,
+    row: usize,
+    cnndm: bool,
+    post: &'a Option<String>,
+    article: &'a Option<String>,
+) -> DataResult<&'a String> {
+    let prompt = if cnndm {
+        article.as_ref().or(post.as_ref())
+    } else {
+        post.as_ref().or(article.as_ref())
+    };
+    prompt.ok_or_else(|| {
+        let field = if cnndm { "info.article" } else { "info.post" };
+        DataError::at(
+            path,
+            row,
+            field,
+            "missing: neither info.post nor info.article is given",
+        )
+    })
 }
 
 /// The split a row belongs to: `train` is the pool, `valid1` validation, and `valid2` the test

@@ -227,17 +227,7 @@ impl World {
             }
             start = end;
         }
-        let rows = labels.len();
-        let table =
-            FeatureMatrix::new(start, cfg.prompt_dim, table).expect("finite synthetic features");
-        let split = PoolSplit {
-            pair_a: FeatureMatrix::new(rows, d, pa).expect("finite synthetic features"),
-            pair_b: FeatureMatrix::new(rows, d, pb).expect("finite synthetic features"),
-            prompt: PromptFeatures::from_owned_table(table, row_of).expect("rows within the table"),
-            prompt_id: ids,
-            a_preferred: labels,
-            score: None,
-        };
+        let split = assemble_split(cfg.prompt_dim, d, (pa, pb, table), row_of, ids, labels);
         (split, start)
     }
 
@@ -271,4 +261,27 @@ impl World {
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// The split from its parts: pair features `pa`, `pb` (`rows × d`), the prompt table
+/// (`prompts × prompt_dim`), each row's prompt (`row_of`), prompt ids and labels.
+fn assemble_split(
+    prompt_dim: usize,
+    d: usize,
+    (pa, pb, table): (Vec<f32>, Vec<f32>, Vec<f32>),
+    row_of: Vec<u32>,
+    ids: Vec<u32>,
+    labels: Vec<bool>,
+) -> PoolSplit {
+    let rows = labels.len();
+    let prompts = table.len() / prompt_dim.max(1);
+    let table = FeatureMatrix::new(prompts, prompt_dim, table).expect("finite synthetic features");
+    PoolSplit {
+        pair_a: FeatureMatrix::new(rows, d, pa).expect("finite synthetic features"),
+        pair_b: FeatureMatrix::new(rows, d, pb).expect("finite synthetic features"),
+        prompt: PromptFeatures::from_owned_table(table, row_of).expect("rows within the table"),
+        prompt_id: ids,
+        a_preferred: labels,
+        score: None,
+    }
 }

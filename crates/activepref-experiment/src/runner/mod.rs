@@ -37,7 +37,7 @@ pub use run_files::{PairRunRow, PrefixRow, RunRow};
 use crate::progress::{Progress, SlowNotice, bracketed};
 use crate::results_dir::{self, RunFileState, run_file_state};
 use crate::setting::{Experiment, Setting};
-use checkpoint::{RunSlot, drive};
+use checkpoint::{RunDone, RunSlot, drive};
 use run_files::remove_run_files;
 use settings::RunnableSetting;
 
@@ -252,17 +252,20 @@ fn run_jobs<S: RunnableSetting>(
                 number: (i + 1, pending.len()),
                 rounds: rounds_per_run,
             };
-            let result = (|| -> Result<f64, RunError> {
-                let id_path = plan.runs_dir.join(format!("{stem}.run-id"));
-                if !id_path.exists() {
-                    write_file(&id_path, format!("{}\n", slot.run_id).as_bytes())?;
-                }
-                let run = setting.start(&exp.common, &bench, &shared, policy, *seed);
-                let done = drive(run, &plan.runs_dir, &slot, &bar, opts.max_rounds)?;
+            let result = run_one(
+                setting,
+                exp,
+                (&bench, &shared),
+                (policy, *seed),
+                &plan.runs_dir,
+                &slot,
+                (&bar, opts.max_rounds),
+            )
+            .map(|done| {
                 *resumed.lock().expect("no poisoned lock") += done.from_round;
                 *paused.lock().expect("no poisoned lock") += usize::from(!done.finished);
-                Ok(done.secs)
-            })();
+                done.secs
+            });
             if let Err(e) = &result {
                 bar.println(format!("error: run {stem}: {e}"));
             }
@@ -270,12 +273,29 @@ fn run_jobs<S: RunnableSetting>(
         })
         .collect();
     bar.finish();
+    let counts = (
+        pending.len(),
+        resumed.into_inner().expect("no poisoned lock"),
+        paused.into_inner().expect("no poisoned lock"),
+    );
+    Ok(summarise(plan, counts, damaged, compute))
+}
+
+/// What the invocation did: `pending` runs attempted, `resumed` rounds replayed from
+/// checkpoints, `paused` runs left for later, the damaged runs redone, and each run's compute
+/// seconds or error.
+fn summarise(
+    plan: JobPlan,
+    (pending, resumed, paused): (usize, usize, usize),
+    damaged: Vec<(String, String)>,
+    compute: Vec<(String, Result<f64, RunError>)>,
+) -> RunSummary {
     let mut summary = RunSummary {
         output_dir: plan.out,
         runs_total: plan.jobs.len(),
-        runs_skipped: plan.jobs.len() - pending.len(),
-        rounds_resumed: resumed.into_inner().expect("no poisoned lock"),
-        runs_paused: paused.into_inner().expect("no poisoned lock"),
+        runs_skipped: plan.jobs.len() - pending,
+        rounds_resumed: resumed,
+        runs_paused: paused,
         compute_secs: 0.0,
         failed: vec![],
         rerun: plan.changed,
@@ -287,5 +307,24 @@ fn run_jobs<S: RunnableSetting>(
             Err(e) => summary.failed.push((stem, e.to_string())),
         }
     }
-    Ok(summary)
+    summary
+}
+
+/// One (policy, seed) run: records its id when it starts, then drives it (resuming from its
+/// checkpoint if there is one) for at most `opts.max_rounds` rounds.
+fn run_one<S: RunnableSetting>(
+    setting: &S,
+    exp: &Experiment,
+    (bench, shared): (&S::Bench, &S::Shared),
+    (policy, seed): (&str, u64),
+    runs_dir: &Path,
+    slot: &RunSlot<'_>,
+    (bar, max_rounds): (&Progress, Option<usize>),
+) -> Result<RunDone, RunError> {
+    let id_path = runs_dir.join(format!("{}.run-id", slot.stem));
+    if !id_path.exists() {
+        write_file(&id_path, format!("{}\n", slot.run_id).as_bytes())?;
+    }
+    let run = setting.start(&exp.common, bench, shared, policy, seed);
+    drive(run, runs_dir, slot, bar, max_rounds)
 }

@@ -11,7 +11,7 @@
 //! - `anchored` (the reference's, and the default in reference mode): the ensemble is kept and each
 //!   head trains one epoch on a uniform sample of at most `max_samples` buffer pairs, anchored to
 //!   its initial weights with a strength that decays as labels come in, with reward centring and a
-//!   cosine schedule per refit ([`AnchoredRefitConfig`]). No validation label is read.
+//!   cosine schedule per refit ([`AnchoredRefitConfig`](activepref_model::AnchoredRefitConfig)). No validation label is read.
 //! - `from_scratch` (the default in corrected mode): every member is retrained from new initial
 //!   weights on the whole buffer, with early stopping on the judged pairs of the validation
 //!   prompts. Those judge labels lie outside the acquisition budget; every round records how many
