@@ -245,7 +245,7 @@ fn inspect_bad_input_is_one_line() {
         &err,
         &[
             "error: invalid value 'tldr' for '<FORMAT>'",
-            "[possible values: summarize-from-feedback, hh-rlhf, alpaca-eval, completions, pairs]",
+            "[possible values: summarize-from-feedback, hh-rlhf, pairs, alpaca-eval, completions]",
         ],
     );
     let (ok, _, err) = run_with_env(&["inspect", "hh-rlhf", "/nonexistent/hh.jsonl.gz"], &[]);

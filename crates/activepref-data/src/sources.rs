@@ -43,6 +43,7 @@ fn dataset_exists(path: &Path) -> Result<(), FieldError> {
     strum::EnumString,
     strum::IntoStaticStr,
     strum::VariantArray,
+    strum::EnumMessage,
 )]
 #[serde(rename_all = "kebab-case")]
 #[strum(serialize_all = "kebab-case")]
@@ -157,8 +158,20 @@ impl ComparisonSource {
 }
 
 /// The candidate-pool formats (pair-selection setting).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    strum::EnumMessage,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum CandidateFormat {
     /// A directory of AlpacaEval `<model>.annotations.json[.gz]` files.
     AlpacaEval,
@@ -168,6 +181,11 @@ pub enum CandidateFormat {
 }
 
 impl CandidateFormat {
+    /// The YAML and command-line spelling (`alpaca-eval`).
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+
     /// Loads a candidate pool in this format.
     ///
     /// # Errors

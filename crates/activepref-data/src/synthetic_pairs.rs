@@ -130,13 +130,14 @@ impl SyntheticPairConfig {
         Ok(())
     }
 
-    /// Generates the benchmark (call [`Self::validate`] first).
+    /// Checks the config ([`Self::validate`]), then generates the benchmark: an unchecked
+    /// config never generates.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If the config is invalid ([`Self::validate`] fails).
-    pub fn generate(&self) -> PairBenchmark {
-        self.validate().expect("validate() before generate()");
+    /// The [`FieldError`] of [`Self::validate`].
+    pub fn generate(&self) -> Result<PairBenchmark, FieldError> {
+        self.validate()?;
         let world_cfg = self.world();
         let mut rng: ChaCha8Rng = rng_for(self.seed, Stream::Data, &[data_draw::PAIR_BENCHMARK]);
         let world = World::new(&world_cfg, &mut rng);
@@ -181,12 +182,12 @@ impl SyntheticPairConfig {
         let stream = make(self.prompts, &mut rng);
         let validation = make(self.validation_prompts, &mut rng);
         let heldout = make(self.heldout_prompts, &mut rng);
-        PairBenchmark {
+        Ok(PairBenchmark {
             name: format!("synthetic_pairs(seed={})", self.seed),
             stream,
             validation,
             heldout,
-        }
+        })
     }
 }
 
@@ -200,8 +201,8 @@ mod tests {
             prompts: 20,
             ..Default::default()
         };
-        let a = cfg.generate();
-        let b = cfg.generate();
+        let a = cfg.generate().unwrap();
+        let b = cfg.generate().unwrap();
         assert_eq!(a.stream.len(), 20);
         assert_eq!(a.stream[3].features, b.stream[3].features);
         assert_eq!(a.heldout[0].judge, b.heldout[0].judge);

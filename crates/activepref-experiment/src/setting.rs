@@ -102,6 +102,9 @@ pub struct PoolSetting {
     pub loop_config: LoopConfig,
     /// Label → pool policy, in plot order.
     pub policies: IndexMap<String, PolicySpec>,
+    /// The file's `pair_mode`, which means nothing in the pool setting. It is kept so that the
+    /// resolved configuration, and so every run id, of a file that sets it stays as it was.
+    pub file_pair_mode: PairMode,
 }
 
 /// The pair setting: `benchmark` (synthetic_pairs or candidates), `pair_loop:`, `pair_policies:`
@@ -144,7 +147,7 @@ impl PoolSetting {
     /// (`loop.batch_size: ...`) or a policy (`policies.<label>.k: ...`).
     pub fn build_benchmark(&self, name: &str) -> Result<PoolBenchmark, FieldError> {
         let bench = match &self.benchmark {
-            PoolSource::Synthetic(c) => c.generate(),
+            PoolSource::Synthetic(c) => c.generate().map_err(|e| e.within("benchmark"))?,
             PoolSource::Comparisons(src) => {
                 let a = src
                     .assemble(name)
@@ -205,7 +208,7 @@ impl PairSetting {
     /// (`pair_loop.<field>: ...`).
     pub fn build_benchmark(&self, name: &str) -> Result<PairBenchmark, FieldError> {
         let bench = match &self.benchmark {
-            PairSource::SyntheticPairs(c) => c.generate(),
+            PairSource::SyntheticPairs(c) => c.generate().map_err(|e| e.within("benchmark"))?,
             PairSource::Candidates(src) => src
                 .assemble(name)
                 .map_err(|e| FieldError::new("benchmark", e.to_string()))?,
@@ -303,23 +306,6 @@ impl Setting {
         }
     }
 
-    /// The first policy that reads the members' disagreement, as its field path
-    /// (`policies.bald`), if any.
-    pub fn first_policy_needing_members(&self) -> Option<String> {
-        match self {
-            Setting::Pool(s) => s
-                .policies
-                .iter()
-                .find(|(_, p)| p.needs_members())
-                .map(|(l, _)| format!("policies.{l}")),
-            Setting::Pair(s) => s
-                .policies
-                .iter()
-                .find(|(_, p)| p.needs_members())
-                .map(|(l, _)| format!("pair_policies.{l}")),
-        }
-    }
-
     /// Whether the real data the benchmark names is there (a generated benchmark always is).
     ///
     /// # Errors
@@ -393,6 +379,7 @@ impl Experiment {
             Setting::Pool(s) => {
                 file.loop_ = Some(s.loop_config.clone());
                 file.policies = s.policies.clone();
+                file.pair_mode = s.file_pair_mode;
             }
             Setting::Pair(s) => {
                 file.pair_loop = Some(s.loop_config.clone());

@@ -497,7 +497,8 @@ mod tests {
             ood_prompts: 40,
             ..Default::default()
         }
-        .generate();
+        .generate()
+        .unwrap();
         let model = EnsembleConfig {
             members: 2,
             mlp: RewardMlpConfig {

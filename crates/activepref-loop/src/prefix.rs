@@ -179,7 +179,8 @@ mod tests {
             validation_prompts: 20,
             ..Default::default()
         }
-        .generate();
+        .generate()
+        .unwrap();
         let model = learning_model(3);
         let cfg = PairLoopConfig {
             batch_prompts: 40,

@@ -61,6 +61,10 @@ pub enum ModelError {
     /// Training was asked to fit zero comparisons.
     #[error("cannot train on an empty labelled set")]
     EmptyTrainingSet,
+    /// The ensemble's configuration fails [`EnsembleConfig::validate`]: an unchecked
+    /// configuration never trains.
+    #[error("model.{0}")]
+    Config(activepref_core::FieldError),
     /// A member's loss became NaN or infinite.
     #[error(
         "training diverged: member {member}, round {round}, step {step} has validation loss {loss}; lower model.train.lr"

@@ -142,7 +142,8 @@ fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, png::EncodingError>
 
 /// A tick label for a count axis: integers only (a tick at 12.5 labels would be misleading).
 fn count_tick(x: &f64) -> String {
-    if (x - x.round()).abs() < 1e-9 {
+    // A count is never negative: the band reserved under the data for the legend has no ticks.
+    if *x >= 0.0 && (x - x.round()).abs() < 1e-9 {
         format!("{x:.0}")
     } else {
         String::new()

@@ -196,8 +196,11 @@ type Grid = (PathBuf, Vec<GridPoint>, ReportOptions);
 /// # Errors
 /// Not a results directory, an unreadable `config.resolved.yaml`, no finished run, or a report
 /// file that cannot be written.
-pub fn report_results(results: &Path, over: ReportOverrides) -> Result<ReportLog, ReportError> {
-    let mut log = ReportLog::new();
+pub fn report_results(
+    results: &Path,
+    over: ReportOverrides,
+    log: &mut ReportLog,
+) -> Result<(), ReportError> {
     let mut grids: Vec<Grid> = vec![];
     let mut unrun: Vec<(PathBuf, GridPoint)> = vec![];
     for dir in result_dirs(results)? {
@@ -233,7 +236,7 @@ pub fn report_results(results: &Path, over: ReportOverrides) -> Result<ReportLog
         let Some((exp, runs)) = found else {
             continue;
         };
-        let opts = report_runs(&dir, &exp, over, runs?, &mut log)?;
+        let opts = report_runs(&dir, &exp, over, runs?, log)?;
         if dir == results {
             continue;
         }
@@ -249,8 +252,7 @@ pub fn report_results(results: &Path, over: ReportOverrides) -> Result<ReportLog
             points.push(point);
         }
     }
-    write_sweep_reports(results, &grids, &mut log)?;
-    Ok(log)
+    write_sweep_reports(results, &grids, log)
 }
 
 /// A results directory's `config.resolved.yaml`, split into its setting.

@@ -116,6 +116,7 @@ fn part(name: &str, args: &BenchKnnArgs) -> anyhow::Result<()> {
         "synthetic" => {
             let cfg = SyntheticPoolConfig::paper_scale();
             let (bench, gen_secs) = timed(|| cfg.generate());
+            let bench = bench?;
             let pair_bytes: usize = bench
                 .splits()
                 .iter()

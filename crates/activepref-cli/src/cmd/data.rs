@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use activepref_data::feature_store::{FeatureTable, HubLayout, import_balpm_hub, table_path};
 use activepref_data::hub;
+use activepref_data::sources::ComparisonFormat;
 use activepref_data::text::SplitRole;
 use activepref_encode::featurize::PromptKeep;
 use activepref_model::ComputeDevice;
@@ -339,7 +340,9 @@ pub fn featurize(a: &FeaturizeArgs) -> anyhow::Result<()> {
     use activepref_encode::{Encoder, TextEncoder};
     let keep = match a.prompt_keep {
         Some(keep) => keep,
-        None if a.format == DatasetFormat::HhRlhf => PromptKeep::Tail,
+        None if a.format == DatasetFormat::Comparisons(ComparisonFormat::HhRlhf) => {
+            PromptKeep::Tail
+        }
         None => PromptKeep::Head,
     };
     let device = a

@@ -9,52 +9,72 @@ use activepref_data::formats::pairs::PairColumns;
 use activepref_data::sources::{CandidateFormat, ComparisonFormat};
 use activepref_data::text::SplitRole;
 use anyhow::anyhow;
+use strum::{EnumMessage, VariantArray};
 
 use crate::say;
 
-/// A dataset format on the command line: the comparison formats (pool setting) and AlpacaEval's
-/// candidate pool (pair setting).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+/// A dataset format on the command line: a comparison format (pool setting) or a candidate-pool
+/// format (pair setting). The names, the order and the help of each come from
+/// activepref-data's `ComparisonFormat` and `CandidateFormat`, so a new format needs no change
+/// here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DatasetFormat {
-    /// OpenAI summarize-from-feedback (a .jsonl/.json/.parquet file or a directory of them).
-    SummarizeFromFeedback,
-    /// Anthropic HH-RLHF (.jsonl or .jsonl.gz).
-    HhRlhf,
-    /// AlpacaEval annotations (a directory of `<model>.annotations.json.gz`).
-    AlpacaEval,
-    /// ActiveUltraFeedback / UltraFeedback rows with `completions[]` and `overall_score`
-    /// (.jsonl, .parquet, .arrow, or a `datasets` save_to_disk directory).
-    Completions,
-    /// Any pair table; map its columns with --columns.
-    Pairs,
+    /// A pool-setting format.
+    Comparisons(ComparisonFormat),
+    /// A pair-setting (candidate pool) format.
+    Candidates(CandidateFormat),
+}
+
+impl clap::ValueEnum for DatasetFormat {
+    fn value_variants<'a>() -> &'a [Self] {
+        static ALL: std::sync::OnceLock<Vec<DatasetFormat>> = std::sync::OnceLock::new();
+        ALL.get_or_init(|| {
+            let comparisons = ComparisonFormat::VARIANTS.iter().copied();
+            let candidates = CandidateFormat::VARIANTS.iter().copied();
+            comparisons
+                .map(DatasetFormat::Comparisons)
+                .chain(candidates.map(DatasetFormat::Candidates))
+                .collect()
+        })
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let doc = match self {
+            DatasetFormat::Comparisons(f) => f.get_documentation(),
+            DatasetFormat::Candidates(f) => f.get_documentation(),
+        };
+        let value = clap::builder::PossibleValue::new(self.name());
+        Some(match doc {
+            // One line, however the doc comment wraps.
+            Some(doc) => value.help(doc.split_whitespace().collect::<Vec<_>>().join(" ")),
+            None => value,
+        })
+    }
 }
 
 impl DatasetFormat {
-    /// The pool-setting format, or `None` for AlpacaEval's candidate pool.
+    /// The pool-setting format, or `None` for a candidate-pool format.
     fn comparison(self) -> Option<ComparisonFormat> {
         match self {
-            DatasetFormat::SummarizeFromFeedback => Some(ComparisonFormat::SummarizeFromFeedback),
-            DatasetFormat::HhRlhf => Some(ComparisonFormat::HhRlhf),
-            DatasetFormat::Pairs => Some(ComparisonFormat::Pairs),
-            DatasetFormat::AlpacaEval | DatasetFormat::Completions => None,
+            DatasetFormat::Comparisons(f) => Some(f),
+            DatasetFormat::Candidates(_) => None,
         }
     }
 
     /// The pair-setting (candidate pool) format, or `None` for a comparison format.
     pub fn candidates(self) -> Option<CandidateFormat> {
         match self {
-            DatasetFormat::AlpacaEval => Some(CandidateFormat::AlpacaEval),
-            DatasetFormat::Completions => Some(CandidateFormat::Completions),
-            _ => None,
+            DatasetFormat::Candidates(f) => Some(f),
+            DatasetFormat::Comparisons(_) => None,
         }
     }
 
-    /// The command-line spelling.
-    pub fn name(self) -> String {
-        clap::ValueEnum::to_possible_value(&self)
-            .expect("no skipped variants")
-            .get_name()
-            .to_string()
+    /// The command-line spelling (`hh-rlhf`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DatasetFormat::Comparisons(f) => f.name(),
+            DatasetFormat::Candidates(f) => f.name(),
+        }
     }
 }
 
@@ -140,7 +160,7 @@ pub fn run(a: &InspectArgs) -> anyhow::Result<()> {
         a.columns.as_deref(),
         a.json,
     );
-    if columns.is_some() && format != DatasetFormat::Pairs {
+    if columns.is_some() && format != DatasetFormat::Comparisons(ComparisonFormat::Pairs) {
         return Err(anyhow!("--columns applies to format `pairs` only"));
     }
     let report = match load_dataset(format, path, columns)? {

@@ -42,7 +42,10 @@ pub fn run(a: &ReportArgs) -> anyhow::Result<()> {
 
 /// The report of results directory (or sweep results root) `results`, printed as it goes.
 pub(crate) fn report_dir(results: &Path, over: ReportOverrides) -> anyhow::Result<()> {
-    print_log(&report_results(results, over)?);
+    let mut log = ReportLog::new();
+    let result = report_results(results, over, &mut log);
+    print_log(&log);
+    result?;
     Ok(())
 }
 

@@ -270,13 +270,14 @@ impl SyntheticPoolConfig {
         Ok(())
     }
 
-    /// Generates the benchmark. Panics only on an invalid config; call [`Self::validate`] first.
+    /// Checks the config ([`Self::validate`]), then generates the benchmark: an unchecked
+    /// config never generates.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If the config is invalid ([`Self::validate`] fails).
-    pub fn generate(&self) -> PoolBenchmark {
-        self.validate().expect("validate() before generate()");
+    /// The [`FieldError`] of [`Self::validate`].
+    pub fn generate(&self) -> Result<PoolBenchmark, FieldError> {
+        self.validate()?;
         let mut rng = rng_for(self.seed, Stream::Data, &[]);
         let world = World::new(self, &mut rng);
         let zipf: Vec<f64> = (0..self.clusters)
@@ -326,13 +327,13 @@ impl SyntheticPoolConfig {
             &ood_shift,
             &mut rng,
         );
-        PoolBenchmark {
+        Ok(PoolBenchmark {
             name: format!("synthetic(seed={})", self.seed),
             pool,
             validation,
             test,
             ood,
-        }
+        })
     }
 }
 
@@ -354,17 +355,19 @@ mod tests {
 
     #[test]
     fn same_seed_same_data_other_seed_other_data() {
-        let a = small().generate();
-        let b = small().generate();
+        let a = small().generate().unwrap();
+        let b = small().generate().unwrap();
         assert_eq!(a.pool.pair_a, b.pool.pair_a);
         assert_eq!(a.ood.a_preferred, b.ood.a_preferred);
-        let c = SyntheticPoolConfig { seed: 8, ..small() }.generate();
+        let c = SyntheticPoolConfig { seed: 8, ..small() }
+            .generate()
+            .unwrap();
         assert_ne!(a.pool.pair_a, c.pool.pair_a);
     }
 
     #[test]
     fn duplicate_prompts_are_bit_identical_and_common() {
-        let b = small().generate();
+        let b = small().generate().unwrap();
         b.validate().unwrap();
         let mut first: HashMap<u32, usize> = HashMap::new();
         let mut dup_rows = 0;
@@ -390,7 +393,7 @@ mod tests {
     #[test]
     fn clusters_are_unequal() {
         let cfg = small();
-        let b = cfg.generate();
+        let b = cfg.generate().unwrap();
         // Assign each distinct prompt to its nearest centre and compare the largest and smallest cluster.
         let mut rng = rng_for(cfg.seed, Stream::Data, &[]);
         let world = World::new(&cfg, &mut rng);
@@ -425,7 +428,7 @@ mod tests {
 
     #[test]
     fn labels_are_noisy_but_informative() {
-        let b = small().generate();
+        let b = small().generate().unwrap();
         let frac = b.pool.a_preferred.iter().filter(|&&a| a).count() as f64 / b.pool.len() as f64;
         assert!((0.35..0.65).contains(&frac), "share of A preferred {frac}");
     }
@@ -443,7 +446,7 @@ mod tests {
             ood_comparisons: 1,
             ..small()
         };
-        let b = cfg.generate();
+        let b = cfg.generate().unwrap();
         b.validate().unwrap();
         assert_eq!(
             [b.pool.len(), b.validation.len(), b.test.len(), b.ood.len()],
@@ -470,7 +473,7 @@ mod tests {
             .num_threads(1)
             .build()
             .unwrap()
-            .install(|| cfg.generate());
+            .install(|| cfg.generate().unwrap());
         assert_eq!(one.pool.pair_a, b.pool.pair_a);
         assert_eq!(one.pool.pair_b, b.pool.pair_b);
         assert_eq!(one.ood.a_preferred, b.ood.a_preferred);

@@ -3,12 +3,11 @@
 
 use std::path::Path;
 
-use activepref_acquire::PairMode;
 use activepref_core::FieldError;
 use activepref_model::UncertaintyBackend;
 use indexmap::IndexMap;
 
-use super::{BenchmarkSpec, ConfigError, ExperimentConfig, MAX_LABEL_LEN};
+use super::{BenchmarkSpec, ConfigError, ExperimentConfig, MAX_LABEL_LEN, ReportSection};
 use crate::setting::{
     Common, Experiment, PairSetting, PairSource, PoolSetting, PoolSource, Setting,
 };
@@ -94,12 +93,6 @@ impl ExperimentConfig {
         let pool = |benchmark| -> Result<Setting, FieldError> {
             require_policies(&policies, "policies", "`random: { policy: random }`")?;
             refuse_other_setting(!pair_policies.is_empty() || pair_loop.is_some(), true)?;
-            if pair_mode != PairMode::default() {
-                return Err(FieldError::new(
-                    "pair_mode",
-                    "belongs to pair benchmarks (kind: synthetic_pairs or candidates); remove it or change benchmark.kind",
-                ));
-            }
             let loop_config = loop_.clone().ok_or_else(|| {
                 FieldError::new(
                     "loop",
@@ -110,6 +103,7 @@ impl ExperimentConfig {
                 benchmark,
                 loop_config,
                 policies: policies.clone(),
+                file_pair_mode: pair_mode,
             }))
         };
         let pair = |benchmark| -> Result<Setting, FieldError> {
@@ -146,17 +140,61 @@ impl ExperimentConfig {
     pub fn check(self, path: &Path) -> Result<Experiment, ConfigError> {
         let in_file = |e: FieldError| ConfigError::in_file(path, e);
         check_name_and_seeds(&self.name, &self.seeds).map_err(in_file)?;
-        let exp = self.into_experiment().map_err(in_file)?;
-        check_labels(&exp).map_err(in_file)?;
-        check_report(&exp).map_err(in_file)?;
-        exp.common
-            .model
+        // The setting's sections, labels, report and model first, as a user fixes them; then
+        // the benchmark, and only then the loop sections, which the benchmark's kind asks for.
+        let pair = self.is_pair_file();
+        let (section, labels) = if pair {
+            (
+                "pair_policies",
+                self.pair_policies.keys().cloned().collect(),
+            )
+        } else {
+            (
+                "policies",
+                self.policies.keys().cloned().collect::<Vec<_>>(),
+            )
+        };
+        if pair {
+            require_policies(&self.pair_policies, section, "`drts: { policy: drts }`").and_then(
+                |()| refuse_other_setting(!self.policies.is_empty() || self.loop_.is_some(), false),
+            )
+        } else {
+            require_policies(&self.policies, section, "`random: { policy: random }`").and_then(
+                |()| {
+                    refuse_other_setting(
+                        !self.pair_policies.is_empty() || self.pair_loop.is_some(),
+                        true,
+                    )
+                },
+            )
+        }
+        .map_err(in_file)?;
+        check_labels(section, &labels).map_err(in_file)?;
+        let splits: &[&str] = if pair {
+            &PairSetting::METRIC_SPLITS
+        } else {
+            &PoolSetting::METRIC_SPLITS
+        };
+        check_report(&self.report, &labels, splits).map_err(in_file)?;
+        self.model
             .validate()
             .map_err(|e| in_file(e.within("model")))?;
-        check_members(&exp).map_err(in_file)?;
-        check_benchmark(&exp.setting).map_err(in_file)?;
+        check_members(&self).map_err(in_file)?;
+        self.benchmark
+            .validate()
+            .map_err(|e| in_file(e.within("benchmark")))?;
+        let exp = self.into_experiment().map_err(in_file)?;
+        check_sizes(&exp.setting).map_err(in_file)?;
         exp.check_output_dir().map_err(in_file)?;
         Ok(exp)
+    }
+
+    /// True when the benchmark is of the pair setting (`synthetic_pairs`, `candidates`).
+    fn is_pair_file(&self) -> bool {
+        matches!(
+            self.benchmark,
+            BenchmarkSpec::SyntheticPairs(_) | BenchmarkSpec::Candidates(_)
+        )
     }
 }
 
@@ -185,12 +223,8 @@ fn check_name_and_seeds(name: &str, seeds: &[u64]) -> Result<(), FieldError> {
 }
 
 /// Policy labels name run files: short and file-name safe.
-fn check_labels(exp: &Experiment) -> Result<(), FieldError> {
-    let section = match exp.setting {
-        Setting::Pool(_) => "policies",
-        Setting::Pair(_) => "pair_policies",
-    };
-    for label in exp.setting.labels() {
+fn check_labels(section: &str, labels: &[String]) -> Result<(), FieldError> {
+    for label in labels {
         if label.len() > MAX_LABEL_LEN {
             return Err(FieldError::new(
                 format!("{section}.{}…", label.chars().take(20).collect::<String>()),
@@ -200,7 +234,7 @@ fn check_labels(exp: &Experiment) -> Result<(), FieldError> {
                 ),
             ));
         }
-        if !is_file_name_safe(&label) {
+        if !is_file_name_safe(label) {
             return Err(FieldError::new(
                 format!("{section}.{label}"),
                 "a policy label may use only letters, digits, '-', '_' and '.'",
@@ -212,9 +246,11 @@ fn check_labels(exp: &Experiment) -> Result<(), FieldError> {
 
 /// The report's baseline is a policy label, its metrics are run-file columns of this setting,
 /// and its numbers are in range.
-fn check_report(exp: &Experiment) -> Result<(), FieldError> {
-    let report = &exp.common.report;
-    let labels = exp.setting.labels();
+fn check_report(
+    report: &ReportSection,
+    labels: &[String],
+    splits: &[&str],
+) -> Result<(), FieldError> {
     if !labels.contains(&report.baseline) {
         return Err(FieldError::new(
             "report.baseline",
@@ -225,7 +261,6 @@ fn check_report(exp: &Experiment) -> Result<(), FieldError> {
             ),
         ));
     }
-    let splits = exp.setting.metric_splits();
     for m in &report.metrics {
         let known = splits.iter().any(|s| {
             ["log_likelihood", "accuracy", "brier"]
@@ -246,12 +281,24 @@ fn check_report(exp: &Experiment) -> Result<(), FieldError> {
 }
 
 /// A rule that reads the members' disagreement gets 0 from a single member, everywhere.
-fn check_members(exp: &Experiment) -> Result<(), FieldError> {
-    let model = &exp.common.model;
+fn check_members(file: &ExperimentConfig) -> Result<(), FieldError> {
+    let model = &file.model;
     if model.members != 1 || model.backend != UncertaintyBackend::Ensemble {
         return Ok(());
     }
-    match exp.setting.first_policy_needing_members() {
+    let needy = file
+        .policies
+        .iter()
+        .filter(|(_, p)| p.needs_members())
+        .map(|(l, _)| format!("policies.{l}"))
+        .chain(
+            file.pair_policies
+                .iter()
+                .filter(|(_, p)| p.needs_members())
+                .map(|(l, _)| format!("pair_policies.{l}")),
+        )
+        .next();
+    match needy {
         Some(field) => Err(FieldError::new(
             "model.members",
             format!(
@@ -262,33 +309,26 @@ fn check_members(exp: &Experiment) -> Result<(), FieldError> {
     }
 }
 
-/// The benchmark's own fields, the loop sizes against it where they are known without loading
-/// data, and every policy's parameters.
-fn check_benchmark(setting: &Setting) -> Result<(), FieldError> {
+/// The loop sizes against the benchmark where they are known without loading data, and every
+/// pair policy's parameters (pool policies are checked against the pool size there).
+fn check_sizes(setting: &Setting) -> Result<(), FieldError> {
     match setting {
         Setting::Pool(s) => match &s.benchmark {
             PoolSource::Synthetic(c) => {
-                c.validate().map_err(|e| e.within("benchmark"))?;
                 // An exact pool size is known without generating (a paper-scale pool is 6 GB);
                 // otherwise the Poisson draws decide it, and small pools are cheap to generate.
                 let pool = match c.pool_comparisons {
-                    0 => c.generate().pool.len(),
+                    0 => c.generate()?.pool.len(),
                     n => n,
                 };
                 s.check_sizes(pool)
             }
             // Real data: sizes are checked when the data is loaded (`build_benchmark`).
-            PoolSource::Comparisons(src) => src.validate().map_err(|e| e.within("benchmark")),
+            PoolSource::Comparisons(_) => Ok(()),
         },
         Setting::Pair(s) => {
-            match &s.benchmark {
-                PairSource::SyntheticPairs(c) => {
-                    c.validate().map_err(|e| e.within("benchmark"))?;
-                    s.check_sizes(c.prompts)?;
-                }
-                PairSource::Candidates(src) => {
-                    src.validate().map_err(|e| e.within("benchmark"))?;
-                }
+            if let PairSource::SyntheticPairs(c) = &s.benchmark {
+                s.check_sizes(c.prompts)?;
             }
             for (label, spec) in &s.policies {
                 spec.validate()

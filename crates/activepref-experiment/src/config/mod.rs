@@ -78,6 +78,22 @@ pub enum BenchmarkSpec {
     Candidates(CandidateSource),
 }
 
+impl BenchmarkSpec {
+    /// The benchmark section's own fields (sizes and knobs of a synthetic benchmark; format,
+    /// paths and options of real data), before anything is generated or read.
+    ///
+    /// # Errors
+    /// The first bad field, as the benchmark's own `validate` names it.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        match self {
+            BenchmarkSpec::Synthetic(c) => c.validate(),
+            BenchmarkSpec::SyntheticPairs(c) => c.validate(),
+            BenchmarkSpec::Comparisons(src) => src.validate(),
+            BenchmarkSpec::Candidates(src) => src.validate(),
+        }
+    }
+}
+
 /// A whole experiment file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -452,7 +452,8 @@ pub(crate) mod tests {
             validation_prompts: 10,
             ..Default::default()
         }
-        .generate();
+        .generate()
+        .unwrap();
         let model = EnsembleConfig {
             members: 3,
             mlp: RewardMlpConfig {
@@ -733,7 +734,8 @@ pub(crate) mod tests {
             validation_prompts: 20,
             ..Default::default()
         }
-        .generate();
+        .generate()
+        .unwrap();
         let model = learning_model(5);
         let cfg = PairLoopConfig {
             batch_prompts: 32,

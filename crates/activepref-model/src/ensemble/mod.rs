@@ -62,7 +62,8 @@ mod tests {
             pool_prompts: 200,
             ..Default::default()
         }
-        .generate();
+        .generate()
+        .unwrap();
         let cfg = tiny_config();
         let train = bench.pool.subset(&(0..300).collect::<Vec<_>>());
         let a = cfg.fit(&train, &bench.validation, 9, 0).unwrap();
@@ -89,7 +90,8 @@ mod tests {
             pool_prompts: 200,
             ..Default::default()
         }
-        .generate();
+        .generate()
+        .unwrap();
         let mut cfg = tiny_config();
         cfg.train.strategy = TrainingStrategy::WarmStart { epochs: 2 };
         let first = bench.pool.subset(&(0..100).collect::<Vec<_>>());
@@ -196,7 +198,8 @@ mod tests {
             pool_prompts: 100,
             ..Default::default()
         }
-        .generate();
+        .generate()
+        .unwrap();
         let mut cfg = tiny_config();
         cfg.backend = UncertaintyBackend::McDropout {
             rate: 0.2,
@@ -231,7 +234,8 @@ mod tests {
             pool_prompts: 30,
             ..Default::default()
         }
-        .generate();
+        .generate()
+        .unwrap();
         let cfg = tiny_config();
         let fresh = cfg.untrained(16, 4, 2).unwrap();
         assert_eq!(fresh.members(), 3);
@@ -259,7 +263,8 @@ mod tests {
             pool_prompts: 40,
             ..Default::default()
         }
-        .generate();
+        .generate()
+        .unwrap();
         let mut cfg = tiny_config();
         cfg.train.max_epochs = 1;
         cfg.train.lr = 1e-12; // keeps weights at their initial values for the comparison

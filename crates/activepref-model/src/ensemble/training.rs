@@ -78,7 +78,9 @@ impl EnsembleConfig {
     /// `validation`.
     ///
     /// # Errors
-    /// [`ModelError::EmptyTrainingSet`] for an empty `train`, [`ModelError::Diverged`] for a
+    /// [`ModelError::Config`] when the configuration fails [`Self::validate`] (checked here, so an
+    /// unchecked configuration never trains), [`ModelError::EmptyTrainingSet`] for an empty
+    /// `train`, [`ModelError::Diverged`] for a
     /// non-finite validation loss, [`ModelError::Unsupported`] when `previous` has another number
     /// of members than this config, and the device's error when it is not available.
     pub fn fit_from(
@@ -89,6 +91,7 @@ impl EnsembleConfig {
         run_seed: u64,
         round: u64,
     ) -> Result<FittedEnsemble, ModelError> {
+        self.validate().map_err(ModelError::Config)?;
         let previous = match self.train.strategy {
             TrainingStrategy::FullRetrain => None,
             TrainingStrategy::WarmStart { .. } => previous,
@@ -305,7 +308,6 @@ impl EnsembleConfig {
     }
 }
 
-/// The chosen and rejected sides of the comparisons `batch` of `train`, as `[batch, d]` tensors
 /// One optimiser step on `loss` (shape `[1]`): backpropagation, then the optimiser's update at
 /// learning rate `lr`. The one step every training path takes (the from-scratch fit, warm starts
 /// and ActiveUltraFeedback's anchored refit).
@@ -328,6 +330,7 @@ fn member_rngs(key: MemberKey) -> (rand_chacha::ChaCha8Rng, rand_chacha::ChaCha8
     )
 }
 
+/// The chosen and rejected sides of the comparisons `batch` of `train`, as `[batch, d]` tensors
 /// on `device` (the label decides which side is chosen).
 fn batch_tensors(train: &PoolSplit, batch: &[usize], device: &Device) -> (Tensor<2>, Tensor<2>) {
     let d = train.pair_a.dim();
