@@ -80,7 +80,7 @@ mod pair;
 mod pool;
 
 use pair::_select_pairs;
-use pool::{KnnIndex, _scores, _select};
+use pool::{_scores, _select, KnnIndex};
 
 /// Every pool policy with its default parameters, as JSON (the registry the YAML parser reads).
 #[pyfunction]

@@ -138,4 +138,3 @@ pub(crate) fn _select_pairs<'py>(
         .collect();
     Ok(PyArray1::from_vec(py, flat))
 }
-

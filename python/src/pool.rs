@@ -90,7 +90,11 @@ impl PoolInputs {
         let uncertainty = match (self.uncertainty, &prediction) {
             (Some(u), _) => u,
             (None, _) if score == UncertaintyScore::Random => {
-                let mut rng = rng_for(self.seed, Stream::Policy, &[self.round as u64, policy_draw::SCORE]);
+                let mut rng = rng_for(
+                    self.seed,
+                    Stream::Policy,
+                    &[self.round as u64, policy_draw::SCORE],
+                );
                 let empty = EnsemblePrediction::from_logits(0, n, vec![]);
                 score.compute(&empty, &mut rng).map_err(|e| e.to_string())?
             }
@@ -102,7 +106,11 @@ impl PoolInputs {
                         score.name()
                     ));
                 }
-                let mut rng = rng_for(self.seed, Stream::Policy, &[self.round as u64, policy_draw::SCORE]);
+                let mut rng = rng_for(
+                    self.seed,
+                    Stream::Policy,
+                    &[self.round as u64, policy_draw::SCORE],
+                );
                 score.compute(pred, &mut rng).map_err(|e| e.to_string())?
             }
             (None, None) if matches!(self.spec, PolicySpec::Random {}) => vec![0.0; n],
@@ -167,7 +175,9 @@ pub(crate) fn _select<'py>(
         })
         .transpose()?;
     check_prompt_source(&spec, pool, index.as_deref(), features_data)?;
-    let prompt_ids = prompt_ids.map(|ids| checked_prompt_ids(&ids, pool)).transpose()?;
+    let prompt_ids = prompt_ids
+        .map(|ids| checked_prompt_ids(&ids, pool))
+        .transpose()?;
     let uncertainty = uncertainty
         .map(|u| gathered_uncertainty(&u, pool, &unlabelled))
         .transpose()?;
@@ -371,4 +381,3 @@ pub(crate) fn _scores<'py>(
     });
     Ok(PyArray1::from_vec(py, out.map_err(value_error)?))
 }
-
