@@ -209,6 +209,11 @@ fn parse_cli() -> Result<Cli, ExitCode> {
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
+        if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            // `activepref` or `activepref sweep` alone: the help, as help (on stderr, exit 2).
+            let _ = e.print();
+            return ExitCode::from(2);
+        }
         let text = e.render().to_string();
         let line: Vec<&str> = text
             .lines()

@@ -398,6 +398,23 @@ fn inspect_reads_a_datasets_directory_in_the_completions_layout() {
 }
 
 #[test]
+fn no_command_prints_the_help_as_help() {
+    // `activepref` alone (and `activepref sweep` alone) is a usage error that shows the help: it
+    // keeps its lines, unlike the one-line usage errors.
+    for args in [&[][..], &["sweep"][..]] {
+        let (ok, _, err) = run_with_env(args, &[]);
+        assert!(!ok, "{args:?}");
+        assert!(err.lines().count() > 5, "{args:?}: {err}");
+        assert!(err.contains("Usage: activepref"), "{args:?}: {err}");
+    }
+    let (_, _, err) = run_with_env(&[], &[]);
+    assert!(
+        err.lines().any(|l| l.trim_start().starts_with("run ")),
+        "{err}"
+    );
+}
+
+#[test]
 fn help_lists_every_fixed_choice_and_completions_work() {
     let help = |cmd: &str| run_with_env(&[cmd, "--help"], &[]).1;
     let import = help("import-features");

@@ -145,16 +145,19 @@ impl Default for SlurmResources {
 /// The flags of `sweep slurm` that override the file's `slurm:` section.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct SlurmFlags {
+    /// SLURM partition (default: the cluster's).
     #[arg(long)]
     pub partition: Option<String>,
+    /// SLURM account to charge (default: yours).
     #[arg(long)]
     pub account: Option<String>,
-    /// Wall-clock limit per run (HH:MM:SS).
+    /// Wall-clock limit per run (HH:MM:SS; default 24:00:00).
     #[arg(long)]
     pub time: Option<String>,
+    /// CPUs per run, passed on as `--threads` (default 8).
     #[arg(long, value_name = "N")]
     pub cpus_per_task: Option<usize>,
-    /// Memory per run (e.g. 32G).
+    /// Memory per run (e.g. 32G, the default).
     #[arg(long)]
     pub mem: Option<String>,
     /// GPUs per run.
