@@ -282,14 +282,6 @@ impl Setting {
         }
     }
 
-    /// The splits of this setting's run-file metric columns (`test`, `ood` / `heldout`).
-    pub fn metric_splits(&self) -> &'static [&'static str] {
-        match self {
-            Setting::Pool(_) => &PoolSetting::METRIC_SPLITS,
-            Setting::Pair(_) => &PairSetting::METRIC_SPLITS,
-        }
-    }
-
     /// The report's metrics when `report.metrics` is empty.
     pub fn default_metrics(&self) -> Vec<Metric> {
         match self {

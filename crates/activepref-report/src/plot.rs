@@ -79,11 +79,8 @@ pub fn plot_curves(
     };
     let bytes = match path.extension().and_then(|e| e.to_str()) {
         Some("png") => {
-            let scale = PNG_DPI / LAYOUT_DPI;
-            let (w, h) = (
-                (560.0 * n * scale).round() as u32,
-                (440.0 * scale).round() as u32,
-            );
+            let scale = Scale(PNG_DPI / LAYOUT_DPI);
+            let (w, h) = (scale.px(560.0 * n), scale.px(440.0));
             let mut rgb = vec![0u8; w as usize * h as usize * 3];
             draw(
                 BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area(),
@@ -100,7 +97,7 @@ pub fn plot_curves(
                 SVGBackend::with_string(&mut svg, ((560.0 * n) as u32, 440)).into_drawing_area(),
                 title,
                 panels,
-                1.0,
+                Scale(1.0),
             )
             .map_err(draw_err)?;
             svg.into_bytes()
@@ -150,23 +147,55 @@ fn count_tick(x: &f64) -> String {
     }
 }
 
+/// A panel's caption size (points, at 96 dpi).
+const CAPTION_PT: f64 = 20.0;
+/// The margin around a panel's chart (96-dpi pixels).
+const PANEL_MARGIN: f64 = 12.0;
+/// The height of the x-axis labels and description (96-dpi pixels).
+const X_LABEL_AREA: f64 = 40.0;
+/// One legend row's height (96-dpi pixels, at its 13-point font).
+const LEGEND_ROW: f64 = 19.0;
+/// The margin between the legend and the plot's edge (96-dpi pixels).
+const LEGEND_MARGIN: f64 = 10.0;
+/// The legend box's own padding (96-dpi pixels).
+const LEGEND_PADDING: f64 = 10.0;
+
+/// Layout sizes are in 96-dpi pixels and points; `Scale` turns them into the output's
+/// resolution (1 for SVG, the PNG's dpi / 96).
+#[derive(Clone, Copy, Debug)]
+struct Scale(f64);
+
+impl Scale {
+    /// `v` 96-dpi pixels in output pixels.
+    fn px(self, v: f64) -> u32 {
+        (v * self.0).round() as u32
+    }
+
+    /// The sans-serif font at `v` points (96 dpi) in output pixels.
+    fn font(self, v: f64) -> (&'static str, f64) {
+        ("sans-serif", v * self.0)
+    }
+}
+
+/// A plotters error as the one-line text the caller wraps.
+fn as_text(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
 fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     title: &str,
     panels: &[(String, Vec<AggregateCurve>)],
-    scale: f64,
+    scale: Scale,
 ) -> Result<(), String>
 where
     DB::ErrorType: 'static,
 {
-    let e = |x: &dyn std::fmt::Display| x.to_string();
-    // Layout sizes are in 96-dpi pixels; `px` scales them to the output's resolution.
-    let px = |v: f64| (v * scale).round() as u32;
-    let font = |v: f64| ("sans-serif", v * scale);
-    root.fill(&WHITE).map_err(|x| e(&x))?;
+    let (px, font) = (|v| scale.px(v), |v| scale.font(v));
+    root.fill(&WHITE).map_err(as_text)?;
     // A little room above the title, so that its ascenders are not cut at the edge.
     let root = root.margin(px(6.0), 0, 0, 0);
-    let root = root.titled(title, font(18.0)).map_err(|x| e(&x))?;
+    let root = root.titled(title, font(18.0)).map_err(as_text)?;
     let areas = root.split_evenly((1, panels.len().max(1)));
     // One x range for every panel, so that the same labelled-set size sits at the same place.
     let (x0, x1) = panels
@@ -181,7 +210,7 @@ where
             draw_panel(area, title, curves, (x0, x1), scale)?;
         }
     }
-    root.present().map_err(|x| e(&x))
+    root.present().map_err(as_text)
 }
 
 /// The y-axis description of a panel, from its title.
@@ -229,29 +258,29 @@ fn draw_panel<DB: DrawingBackend>(
     title: &str,
     curves: &[AggregateCurve],
     (x0, x1): (f64, f64),
-    scale: f64,
+    scale: Scale,
 ) -> Result<(), String>
 where
     DB::ErrorType: 'static,
 {
-    let e = |x: &dyn std::fmt::Display| x.to_string();
-    let px = |v: f64| (v * scale).round() as u32;
-    let font = |v: f64| ("sans-serif", v * scale);
+    let (px, font) = (|v| scale.px(v), |v| scale.font(v));
     // The plot's height: the panel less its caption, margins and x labels; the legend's: one
     // row per curve plus its margins.
-    let plot_px = f64::from(area.dim_in_pixel().1) - f64::from(px(20.0 * 1.3 + 2.0 * 12.0 + 40.0));
-    let legend_px = f64::from(px(19.0)) * curves.len() as f64 + f64::from(px(2.0 * 10.0 + 10.0));
+    let plot_px = f64::from(area.dim_in_pixel().1)
+        - f64::from(px(CAPTION_PT * 1.3 + 2.0 * PANEL_MARGIN + X_LABEL_AREA));
+    let legend_px = f64::from(px(LEGEND_ROW)) * curves.len() as f64
+        + f64::from(px(2.0 * LEGEND_MARGIN + LEGEND_PADDING));
     let Some((y0, y1)) = y_range(curves, plot_px, legend_px) else {
         return Ok(());
     };
     let counts = title.to_lowercase().contains("prompts");
     let mut chart = ChartBuilder::on(area)
-        .caption(title, font(20.0))
-        .margin(px(12.0))
-        .x_label_area_size(px(40.0))
+        .caption(title, font(CAPTION_PT))
+        .margin(px(PANEL_MARGIN))
+        .x_label_area_size(px(X_LABEL_AREA))
         .y_label_area_size(px(60.0))
         .build_cartesian_2d(x0..x1.max(x0 + 1.0), y0..y1)
-        .map_err(|x| e(&x))?;
+        .map_err(as_text)?;
     let mut mesh = chart.configure_mesh();
     if counts {
         mesh.y_label_formatter(&count_tick);
@@ -265,7 +294,7 @@ where
         .label_style(font(13.0))
         .axis_desc_style(font(14.0))
         .draw()
-        .map_err(|x| e(&x))?;
+        .map_err(as_text)?;
     for (k, c) in curves.iter().enumerate() {
         draw_curve(&mut chart, c, line_look(k), scale)?;
     }
@@ -276,9 +305,9 @@ where
         .border_style(BLACK.mix(0.3))
         .label_font(font(13.0))
         .legend_area_size(px(30.0))
-        .margin(px(10.0))
+        .margin(px(LEGEND_MARGIN))
         .draw()
-        .map_err(|x| e(&x))
+        .map_err(as_text)
 }
 
 /// One curve: its mean line (solid or dashed) over a band of ± one standard error, and its
@@ -287,13 +316,12 @@ fn draw_curve<'a, DB: DrawingBackend + 'a>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
     c: &AggregateCurve,
     look: LineLook,
-    scale: f64,
+    scale: Scale,
 ) -> Result<(), String>
 where
     DB::ErrorType: 'static,
 {
-    let e = |x: &dyn std::fmt::Display| x.to_string();
-    let px = |v: f64| (v * scale).round() as u32;
+    let px = |v| scale.px(v);
     let colour = look.colour;
     let mut band: Vec<(f64, f64)> = c
         .labels
@@ -313,7 +341,7 @@ where
             band,
             colour.mix(0.18).filled(),
         )))
-        .map_err(|x| e(&x))?;
+        .map_err(as_text)?;
     let points: Vec<(f64, f64)> = c
         .labels
         .iter()
@@ -337,7 +365,7 @@ where
         None => chart.draw_series(LineSeries::new(points, style)),
         Some((dash, gap)) => chart.draw_series(DashedLineSeries::new(points, dash, gap, style)),
     }
-    .map_err(|x| e(&x))?
+    .map_err(as_text)?
     .label(label)
     .legend(legend);
     Ok(())

@@ -94,7 +94,7 @@ fn describe_pool(
         lp.batch_size,
         exp.common.model.members
     ));
-    s.json["setting"] = "pool".into();
+    s.json["setting"] = exp.setting.name().into();
     s.json["benchmark"] = serde_json::json!({
         "name": bench.name,
         "pool": bench.pool.len(),
@@ -143,7 +143,7 @@ fn describe_pair(
         p.mode,
         exp.common.model.members
     ));
-    s.json["setting"] = "pair".into();
+    s.json["setting"] = exp.setting.name().into();
     s.json["benchmark"] = serde_json::json!({
         "name": bench.name,
         "stream_prompts": bench.stream.len(),

@@ -68,6 +68,40 @@ impl ExperimentConfig {
     /// `policies: is empty or missing`, `loop: is missing`, `pair_policies: ... belong to pair
     /// benchmarks`, and the pair-setting twins.
     pub fn into_experiment(self) -> Result<Experiment, FieldError> {
+        self.check_sections()?;
+        self.split()
+    }
+
+    /// The setting's policy section (`policies` or `pair_policies`) and its labels, after checking
+    /// that it names at least one policy and that the other setting's sections are absent.
+    fn check_sections(&self) -> Result<(&'static str, Vec<String>), FieldError> {
+        if self.is_pair_file() {
+            require_policies(
+                &self.pair_policies,
+                "pair_policies",
+                "`drts: { policy: drts }`",
+            )?;
+            refuse_other_setting(!self.policies.is_empty() || self.loop_.is_some(), false)?;
+            Ok((
+                "pair_policies",
+                self.pair_policies.keys().cloned().collect(),
+            ))
+        } else {
+            require_policies(&self.policies, "policies", "`random: { policy: random }`")?;
+            refuse_other_setting(
+                !self.pair_policies.is_empty() || self.pair_loop.is_some(),
+                true,
+            )?;
+            Ok(("policies", self.policies.keys().cloned().collect()))
+        }
+    }
+
+    /// Splits a file whose sections [`Self::check_sections`] accepted into what every run shares
+    /// and its setting.
+    ///
+    /// # Errors
+    /// `loop: is missing` (pool) or `pair_loop: is missing` (pair).
+    fn split(self) -> Result<Experiment, FieldError> {
         let ExperimentConfig {
             name,
             output_dir,
@@ -91,9 +125,7 @@ impl ExperimentConfig {
             variant,
         };
         let pool = |benchmark| -> Result<Setting, FieldError> {
-            require_policies(&policies, "policies", "`random: { policy: random }`")?;
-            refuse_other_setting(!pair_policies.is_empty() || pair_loop.is_some(), true)?;
-            let loop_config = loop_.clone().ok_or_else(|| {
+            let loop_config = loop_.ok_or_else(|| {
                 FieldError::new(
                     "loop",
                     "is missing; a pool benchmark needs `loop: { initial_labels, batch_size, rounds }`",
@@ -102,14 +134,12 @@ impl ExperimentConfig {
             Ok(Setting::Pool(PoolSetting {
                 benchmark,
                 loop_config,
-                policies: policies.clone(),
+                policies,
                 file_pair_mode: pair_mode,
             }))
         };
         let pair = |benchmark| -> Result<Setting, FieldError> {
-            require_policies(&pair_policies, "pair_policies", "`drts: { policy: drts }`")?;
-            refuse_other_setting(!policies.is_empty() || loop_.is_some(), false)?;
-            let loop_config = pair_loop.clone().ok_or_else(|| {
+            let loop_config = pair_loop.ok_or_else(|| {
                 FieldError::new(
                     "pair_loop",
                     "is missing; a pair benchmark needs `pair_loop: { batch_prompts, rounds }`",
@@ -118,7 +148,7 @@ impl ExperimentConfig {
             Ok(Setting::Pair(PairSetting {
                 benchmark,
                 loop_config,
-                policies: pair_policies.clone(),
+                policies: pair_policies,
                 mode: pair_mode,
             }))
         };
@@ -142,35 +172,9 @@ impl ExperimentConfig {
         check_name_and_seeds(&self.name, &self.seeds).map_err(in_file)?;
         // The setting's sections, labels, report and model first, as a user fixes them; then
         // the benchmark, and only then the loop sections, which the benchmark's kind asks for.
-        let pair = self.is_pair_file();
-        let (section, labels) = if pair {
-            (
-                "pair_policies",
-                self.pair_policies.keys().cloned().collect(),
-            )
-        } else {
-            (
-                "policies",
-                self.policies.keys().cloned().collect::<Vec<_>>(),
-            )
-        };
-        if pair {
-            require_policies(&self.pair_policies, section, "`drts: { policy: drts }`").and_then(
-                |()| refuse_other_setting(!self.policies.is_empty() || self.loop_.is_some(), false),
-            )
-        } else {
-            require_policies(&self.policies, section, "`random: { policy: random }`").and_then(
-                |()| {
-                    refuse_other_setting(
-                        !self.pair_policies.is_empty() || self.pair_loop.is_some(),
-                        true,
-                    )
-                },
-            )
-        }
-        .map_err(in_file)?;
+        let (section, labels) = self.check_sections().map_err(in_file)?;
         check_labels(section, &labels).map_err(in_file)?;
-        let splits: &[&str] = if pair {
+        let splits: &[&str] = if self.is_pair_file() {
             &PairSetting::METRIC_SPLITS
         } else {
             &PoolSetting::METRIC_SPLITS
@@ -183,7 +187,7 @@ impl ExperimentConfig {
         self.benchmark
             .validate()
             .map_err(|e| in_file(e.within("benchmark")))?;
-        let exp = self.into_experiment().map_err(in_file)?;
+        let exp = self.split().map_err(in_file)?;
         check_sizes(&exp.setting).map_err(in_file)?;
         exp.check_output_dir().map_err(in_file)?;
         Ok(exp)
