@@ -6,8 +6,9 @@
 //! - Pool policies: [`RandomSampling`], [`TopScore`] (rank; BALD rank is the paper's baseline),
 //!   [`ProportionalSampling`], [`GumbelTopK`] (SoftmaxBALD, PowerBALD, SoftRankBALD),
 //!   [`SampleThenRank`], [`ClusteredRank`], [`BalPm`] (with its ablations) and [`BatchBald`], each
-//!   ranking by an [`UncertaintyScore`]. [`PolicySpec`] is the registry the YAML parser and
-//!   `activepref policies` share.
+//!   ranking by an [`UncertaintyScore`]; the diverse-batch baselines [`Coreset`], [`Badge`] and
+//!   [`FisherDOptimal`]. [`PolicySpec`] is the registry the YAML parser and `activepref policies`
+//!   share.
 //! - [`KnnEntropyBonus`] is BAL-PM's kNN estimate of how much a prompt adds to the entropy of the
 //!   acquired prompts (specs/balpm.md §4.3), by brute force; [`PromptKnnIndex`] and
 //!   [`IndexedKnnEntropyBonus`] give exactly the same numbers at paper scale from a neighbour index
@@ -20,6 +21,7 @@
 
 mod balpm;
 mod batchbald;
+mod diversity;
 mod knn;
 mod knn_index;
 mod pair;
@@ -30,6 +32,9 @@ mod scores;
 
 pub use balpm::{BalPm, BalPmConfig, BalPmTrace, EntropyEstimator, FeatureShift};
 pub use batchbald::{BatchBald, BatchBaldConfig};
+pub use diversity::{
+    Badge, Coreset, FisherDOptimal, FisherParams, LastLayerEmbedding, k_center_greedy,
+};
 pub use knn::{KnnEntropyBonus, euclidean};
 pub use knn_index::{IndexError, IndexKey, IndexedKnnEntropyBonus, PromptKnnIndex, index_k_for};
 pub use pair::{
@@ -44,7 +49,7 @@ pub use rules::{
 pub use scores::{LatentRewardInputs, UncertaintyScore, latent_reward_uncertainty};
 
 use activepref_core::EnsemblePrediction;
-use activepref_core::PromptFeatures;
+use activepref_core::{FeatureMatrix, PromptFeatures};
 use rand_chacha::ChaCha8Rng;
 
 /// What a pool policy sees when it picks a batch.
@@ -69,6 +74,13 @@ pub struct PoolState<'a> {
     pub prediction: Option<&'a EnsemblePrediction>,
     /// The acquisition round (annealed rules).
     pub round: usize,
+    /// The `(pair_a, pair_b)` feature rows of every pool comparison (indexed by pool index), for
+    /// [`Coreset`].
+    pub pair_features: Option<(&'a FeatureMatrix, &'a FeatureMatrix)>,
+    /// The ensemble's last-layer embedding of the unlabelled and labelled comparisons, for
+    /// [`Badge`] and [`FisherDOptimal`]; the loop builds it when
+    /// [`PoolPolicy::needs_last_layer`] says so.
+    pub last_layer: Option<&'a LastLayerEmbedding>,
 }
 
 impl<'a> PoolState<'a> {
@@ -88,6 +100,8 @@ impl<'a> PoolState<'a> {
             prediction: None,
             prompt_ids: None,
             round: 0,
+            pair_features: None,
+            last_layer: None,
         }
     }
 }
@@ -220,6 +234,12 @@ pub trait PoolPolicy: Send + Sync {
     /// True for the "full dataset" upper bound: the loop trains one model on the whole pool and
     /// reports it at every round, while `select` only keeps the label schedule going.
     fn trains_on_whole_pool(&self) -> bool {
+        false
+    }
+
+    /// True when the policy reads [`PoolState::last_layer`] (BADGE, Fisher): the loop then
+    /// computes each member's final-layer inputs on the unlabelled and labelled comparisons.
+    fn needs_last_layer(&self) -> bool {
         false
     }
 

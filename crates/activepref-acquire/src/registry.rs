@@ -10,8 +10,8 @@ use crate::rules::{
 };
 use crate::scores::UncertaintyScore;
 use crate::{
-    BalPm, BalPmConfig, BatchBald, BatchBaldConfig, FullDataset, PoolPolicy, RandomSampling,
-    TopScore,
+    Badge, BalPm, BalPmConfig, BatchBald, BatchBaldConfig, Coreset, FisherDOptimal, FisherParams,
+    FullDataset, PoolPolicy, RandomSampling, TopScore,
 };
 
 /// Only the score to rank or sample by.
@@ -134,6 +134,21 @@ pub enum PolicySpec {
         message = "BatchBALD: greedy joint mutual information of the batch's labels with the ensemble member"
     )]
     Batchbald(BatchBaldConfig),
+    /// Core-set: greedy k-center on the pair features (Sener & Savarese 2018; [`Coreset`]).
+    #[strum(
+        message = "core-set: greedy k-center on [pair_a; pair_b] features from the labelled set (Sener & Savarese, ICLR 2018)"
+    )]
+    Coreset {},
+    /// BADGE: k-means++ on last-layer gradient embeddings (Ash et al. 2020; [`Badge`]).
+    #[strum(
+        message = "BADGE: k-means++ seeding on the members' last-layer gradient embeddings of the BT loss under the predicted label (Ash et al., ICLR 2020)"
+    )]
+    Badge {},
+    /// Greedy D-optimal design on the last layer's Fisher information ([`FisherDOptimal`]).
+    #[strum(
+        message = "Fisher: greedy D-optimal design on the members' last-layer Fisher information, prior precision lambda (ARM-FI, ICML 2025)"
+    )]
+    Fisher(FisherParams),
 }
 
 impl PolicySpec {
@@ -159,7 +174,11 @@ impl PolicySpec {
         let epistemic =
             |s: UncertaintyScore| matches!(s, UncertaintyScore::Bald | UncertaintyScore::Variance);
         match self {
-            PolicySpec::Random {} | PolicySpec::FullDataset {} => false,
+            PolicySpec::Random {}
+            | PolicySpec::FullDataset {}
+            | PolicySpec::Coreset {}
+            | PolicySpec::Badge {}
+            | PolicySpec::Fisher(_) => false,
             PolicySpec::Bald {} | PolicySpec::Batchbald(_) => true,
             PolicySpec::Rank(p) | PolicySpec::Sample(p) | PolicySpec::ClusteredRank(p) => {
                 epistemic(p.score)
@@ -201,6 +220,9 @@ impl PolicySpec {
             PolicySpec::ClusteredRank(p) => Box::new(ClusteredRank { score: p.score }),
             PolicySpec::Balpm(c) => Box::new(BalPm::new(c.clone())),
             PolicySpec::Batchbald(c) => Box::new(BatchBald { config: c.clone() }),
+            PolicySpec::Coreset {} => Box::new(Coreset),
+            PolicySpec::Badge {} => Box::new(Badge),
+            PolicySpec::Fisher(p) => Box::new(FisherDOptimal { lambda: p.lambda }),
         }
     }
 
@@ -211,7 +233,8 @@ impl PolicySpec {
     /// A [`FieldError`] naming the parameter: a Gumbel rule's `beta` not finite and `> 0`,
     /// `annealing.initial_beta` not finite and `> 0`, `group_size` outside `1..=pool_size`,
     /// BatchBALD's `max_configurations` outside `2..=2²⁴`, or BAL-PM's `k` 0 or above `pool_size`,
-    /// `beta` not finite, `d_tilde` or `eps` not finite and `> 0`.
+    /// `beta` not finite, `d_tilde` or `eps` not finite and `> 0`, Fisher's `lambda` not finite
+    /// and `> 0`.
     pub fn validate(&self, pool_size: usize) -> Result<(), FieldError> {
         let bad = |f: &str, m: String| Err(FieldError::new(f, m));
         let positive_beta = |beta: f64| -> Result<(), FieldError> {
@@ -276,6 +299,11 @@ impl PolicySpec {
                 }
                 Ok(())
             }
+            PolicySpec::Fisher(p) if !(p.lambda.is_finite() && p.lambda > 0.0) => bad(
+                "lambda",
+                "must be a finite number > 0 (the prior precision of the last-layer weights)"
+                    .into(),
+            ),
             _ => Ok(()),
         }
     }
@@ -292,7 +320,7 @@ mod tests {
         let mut unique = names.clone();
         unique.dedup();
         assert_eq!(names.len(), unique.len());
-        assert_eq!(names.len(), 12);
+        assert_eq!(names.len(), 15);
         assert!(names.contains(&"batchbald") && names.contains(&"balpm"));
     }
 
@@ -367,6 +395,11 @@ mod tests {
             let labelled: Vec<usize> = (0..n_lab).collect();
             let pred = activepref_core::EnsemblePrediction::from_logits(
                 3, n_pool, (0..3).flat_map(|m| logits[m * 35..m * 35 + n_pool].to_vec()).collect());
+            // Pair features and a 3-member last layer of width 2, from the same coordinates.
+            let side = |shift: i8| activepref_core::FeatureMatrix::new(rows, 2, coords[..rows].iter().flat_map(|&c| [c as f32, (c + shift) as f32 * 0.5]).collect()).unwrap();
+            let (pair_a, pair_b) = (side(1), side(-2));
+            let all: Vec<usize> = (0..rows).collect();
+            let last_layer = crate::LastLayerEmbedding::from_inputs(&all, &[side(0), side(1), side(2)], &[side(-1), side(2), side(0)], &[vec![0.5, -1.0], vec![1.0, 0.25], vec![-0.5, 2.0]]).unwrap();
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
             for spec in PolicySpec::all() {
                 let spec = match spec {
@@ -375,7 +408,7 @@ mod tests {
                 };
                 let policy = spec.build();
                 let u = policy.score().compute(&pred, &mut rng).unwrap();
-                let state = PoolState { prompt_ids: Some(&ids), prediction: Some(&pred), round: 2, ..PoolState::new(&unlabelled, &u, &labelled, &feats) };
+                let state = PoolState { prompt_ids: Some(&ids), prediction: Some(&pred), round: 2, pair_features: Some((&pair_a, &pair_b)), last_layer: Some(&last_layer), ..PoolState::new(&unlabelled, &u, &labelled, &feats) };
                 let picks = policy.select(&state, batch, &mut rng).unwrap();
                 proptest::prop_assert_eq!(picks.len(), batch.min(n_pool), "{}", spec.name());
                 let set: std::collections::HashSet<_> = picks.iter().collect();

@@ -11,7 +11,9 @@ use std::time::Instant;
 
 use std::sync::Arc;
 
-use activepref_acquire::{PoolPolicy, PoolState, PromptKnnIndex, UncertaintyScore};
+use activepref_acquire::{
+    LastLayerEmbedding, PoolPolicy, PoolState, PromptKnnIndex, UncertaintyScore,
+};
 use activepref_core::EnsemblePrediction;
 use activepref_core::PoolBenchmark;
 use activepref_core::seeds::{Stream, policy_draw, rng_for};
@@ -419,11 +421,18 @@ impl<'a> PoolLoop<'a> {
         let score = self
             .round_score(policy, fitted, pred, &bald)
             .map_err(|error| LoopError::Policy { round: t, error })?;
+        let last_layer = if policy.needs_last_layer() {
+            Some(self.last_layer_embedding(fitted).map_err(|error| LoopError::Policy { round: t, error })?)
+        } else {
+            None
+        };
         let state = PoolState {
             prompt_ids: Some(&bench.pool.prompt_id),
             prediction: Some(pred),
             round: t,
             prompt_index: self.prompt_index.as_deref(),
+            pair_features: Some((&bench.pool.pair_a, &bench.pool.pair_b)),
+            last_layer: last_layer.as_ref(),
             ..PoolState::new(&self.unlabelled, &score, &self.labelled, &bench.pool.prompt)
         };
         let mut rng = rng_for(self.run_seed, Stream::Policy, &[t as u64]);
@@ -450,6 +459,25 @@ impl<'a> PoolLoop<'a> {
         );
         record.batch_size = Some(picks.len());
         Ok(())
+    }
+
+    /// The fitted members' last-layer embedding of the unlabelled and labelled comparisons (for
+    /// BADGE and Fisher).
+    fn last_layer_embedding(
+        &self,
+        fitted: &FittedEnsemble,
+    ) -> Result<LastLayerEmbedding, AcquireError> {
+        let pool = &self.bench.pool;
+        let rows: Vec<usize> = self.unlabelled.iter().chain(&self.labelled).copied().collect();
+        let view = |x| {
+            fitted.last_layer(x, Some(&rows)).map_err(|e| AcquireError::Rule {
+                policy: "last-layer embedding".into(),
+                why: e.to_string(),
+            })
+        };
+        let (a, weights) = view(&pool.pair_a)?;
+        let (b, _) = view(&pool.pair_b)?;
+        LastLayerEmbedding::from_inputs(&rows, &a, &b, &weights)
     }
 
     fn warm_starts(&self) -> bool {

@@ -402,6 +402,38 @@ impl DenseRewardMlp {
     }
 }
 
+impl DenseRewardMlp {
+    /// The final (width → 1) layer's weights, `width` entries.
+    pub fn final_weights(&self) -> &[f32] {
+        &self.layers[self.layers.len() - 1].w
+    }
+
+    /// The inputs of the final layer for the `rows` rows of `x` (`rows × width`, row-major): the
+    /// last hidden activations times the last mask when `masks` has one (the input itself for a
+    /// network without hidden layers). The same forward pass as [`Self::forward_with`].
+    pub fn final_inputs(
+        &self,
+        x: &[f32],
+        rows: usize,
+        masks: &[&[f32]],
+        scratch: &mut DenseScratch,
+    ) -> Vec<f32> {
+        let last = self.layers.len() - 1;
+        if last == 0 {
+            return x.to_vec();
+        }
+        self.forward_with(x, rows, masks, scratch);
+        let width = self.layers[last].fan_in;
+        let mut h = scratch.hidden[last - 1][..rows * width].to_vec();
+        if let Some(mask) = masks.get(last - 1) {
+            for row in h.chunks_mut(width) {
+                row.iter_mut().zip(mask.iter()).for_each(|(a, m)| *a *= m);
+            }
+        }
+        h
+    }
+}
+
 /// Reusable hidden-activation buffers of [`DenseRewardMlp::forward_with`].
 #[derive(Debug, Default)]
 pub struct DenseScratch {

@@ -5,6 +5,7 @@ use activepref_core::{EnsemblePrediction, FeatureMatrix, PoolSplit};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::TrainReport;
+use crate::ModelError;
 use crate::mlp::{DenseScratch, RewardMlp, dropout_masks};
 
 /// A trained ensemble, ready for inference.
@@ -28,6 +29,36 @@ pub(super) fn member_rewards(model: &RewardMlp, x: &FeatureMatrix, device: &Devi
 /// in place (never a gathered copy of the whole input). On the CPU backend the chunks go through
 /// [`RewardMlp::dense`] (the same GEMM calls as burn, bit-identical rewards, every thread busy);
 /// on other devices, and for activations the dense path lacks, through burn's forward.
+/// Calls `f(rows, count)` on consecutive chunks of at most 4,096 of the rows `idx` of `x` (every
+/// row if `None`), `rows` holding `count × dim` values: in place when `idx` is `None`, else
+/// gathered into one reused buffer.
+fn for_each_chunk(x: &FeatureMatrix, idx: Option<&[usize]>, mut f: impl FnMut(&[f32], usize)) {
+    let (n, d) = (idx.map_or(x.rows(), <[usize]>::len), x.dim());
+    let mut buf = Vec::new();
+    for start in (0..n).step_by(INFERENCE_CHUNK) {
+        let end = (start + INFERENCE_CHUNK).min(n);
+        let rows: &[f32] = match idx {
+            None => &x.as_slice()[start * d..end * d],
+            Some(idx) => {
+                buf.clear();
+                for &i in &idx[start..end] {
+                    buf.extend_from_slice(x.row(i));
+                }
+                &buf
+            }
+        };
+        f(rows, end - start);
+    }
+}
+
+/// A `[1, width]` mask tensor as plain values.
+fn mask_values(m: &Tensor<2>) -> Vec<f32> {
+    m.clone()
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("f32 masks")
+}
+
 fn masked_rewards(
     model: &RewardMlp,
     x: &FeatureMatrix,
@@ -43,43 +74,44 @@ fn masked_rewards(
         None
     };
     let mask_data: Vec<Vec<f32>> = match dense {
-        Some(_) => masks
-            .iter()
-            .map(|m| {
-                m.clone()
-                    .into_data()
-                    .try_to_vec::<f32>()
-                    .expect("f32 masks")
-            })
-            .collect(),
+        Some(_) => masks.iter().map(mask_values).collect(),
         None => Vec::new(),
     };
     let mask_refs: Vec<&[f32]> = mask_data.iter().map(Vec::as_slice).collect();
     let mut out = Vec::with_capacity(n);
-    let mut buf = Vec::new();
     let mut scratch = DenseScratch::default();
-    for start in (0..n).step_by(INFERENCE_CHUNK) {
-        let end = (start + INFERENCE_CHUNK).min(n);
-        let rows: &[f32] = match idx {
-            None => &x.as_slice()[start * d..end * d],
-            Some(idx) => {
-                buf.clear();
-                for &i in &idx[start..end] {
-                    buf.extend_from_slice(x.row(i));
-                }
-                &buf
-            }
-        };
-        match &dense {
-            Some(m) => out.extend(m.forward_with(rows, end - start, &mask_refs, &mut scratch)),
-            None => {
-                let t = Tensor::from_data(TensorData::new(rows.to_vec(), [end - start, d]), device);
-                let r = model.forward_masked(t, masks);
-                out.extend_from_slice(r.into_data().as_slice::<f32>().expect("f32 rewards"));
-            }
+    for_each_chunk(x, idx, |rows, count| match &dense {
+        Some(m) => out.extend(m.forward_with(rows, count, &mask_refs, &mut scratch)),
+        None => {
+            let t = Tensor::from_data(TensorData::new(rows.to_vec(), [count, d]), device);
+            let r = model.forward_masked(t, masks);
+            out.extend_from_slice(r.into_data().as_slice::<f32>().expect("f32 rewards"));
         }
-    }
+    });
     out
+}
+
+/// The final-layer inputs of `model` on the rows `idx` of `x` (`[rows, width]`) and its final
+/// weights, under the row masks `masks`; `None` off the CPU backend or for an activation the
+/// dense path lacks.
+fn final_layer(
+    model: &RewardMlp,
+    x: &FeatureMatrix,
+    idx: Option<&[usize]>,
+    masks: &[Tensor<2>],
+    device: &Device,
+) -> Option<(FeatureMatrix, Vec<f32>)> {
+    let dense = model.dense().filter(|_| *device == Device::flex())?;
+    let mask_data: Vec<Vec<f32>> = masks.iter().map(mask_values).collect();
+    let mask_refs: Vec<&[f32]> = mask_data.iter().map(Vec::as_slice).collect();
+    let weights = dense.final_weights().to_vec();
+    let (n, width) = (idx.map_or(x.rows(), <[usize]>::len), weights.len());
+    let mut out = Vec::with_capacity(n * width);
+    let mut scratch = DenseScratch::default();
+    for_each_chunk(x, idx, |rows, count| {
+        out.extend(dense.final_inputs(rows, count, &mask_refs, &mut scratch));
+    });
+    Some((FeatureMatrix::new(n, width, out).ok()?, weights))
 }
 
 impl FittedEnsemble {
@@ -160,6 +192,36 @@ impl FittedEnsemble {
             sd.push(var.sqrt() as f32);
         }
         (mu, sd, r)
+    }
+
+    /// Each member's (or MC-dropout realisation's) view of the rows `idx` of `x` (every row if
+    /// `None`) through its final linear layer: the layer's inputs `[member]` (`rows × width`, the
+    /// last hidden activations, masked for a realisation) and its weights `[member]` (`width`
+    /// entries). BADGE and Fisher selection read them (issue 23).
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::Unsupported`] off the CPU backend, or for an activation other than tanh.
+    pub fn last_layer(
+        &self,
+        x: &FeatureMatrix,
+        idx: Option<&[usize]>,
+    ) -> Result<(Vec<FeatureMatrix>, Vec<Vec<f32>>), ModelError> {
+        let unsupported = ModelError::Unsupported {
+            what: "last-layer embeddings (badge, fisher) need the CPU backend and tanh activations",
+        };
+        let views: Option<Vec<(FeatureMatrix, Vec<f32>)>> = if self.realisation_masks.is_empty() {
+            self.members
+                .iter()
+                .map(|m| final_layer(m, x, idx, &[], &self.device))
+                .collect()
+        } else {
+            self.realisation_masks
+                .iter()
+                .map(|masks| final_layer(&self.members[0], x, idx, masks, &self.device))
+                .collect()
+        };
+        Ok(views.ok_or(unsupported)?.into_iter().unzip())
     }
 
     /// The ensemble's prediction on the comparisons at `idx` of `split` (all rows if `None`).

@@ -257,6 +257,42 @@ mod tests {
         }
     }
 
+    /// The last layer's view reproduces the members' predictions: `σ(wᵀ(φ(A) − φ(B)))` is each
+    /// member's probability (the bias cancels), for an ensemble and for MC dropout's masked
+    /// realisations, on a subset of rows in the order asked.
+    #[test]
+    fn last_layer_view_reproduces_member_probabilities() {
+        let bench = SyntheticPoolConfig {
+            pool_prompts: 30,
+            ..Default::default()
+        }
+        .generate()
+        .unwrap();
+        let idx = [5, 0, 17, 3];
+        let mut mc = tiny_config();
+        mc.backend = UncertaintyBackend::McDropout {
+            rate: 0.5,
+            realisations: 4,
+        };
+        for cfg in [tiny_config(), mc] {
+            let fitted = cfg.untrained(16, 4, 2).unwrap();
+            let pred = fitted.predict(&bench.test, Some(&idx));
+            let (a, w) = fitted.last_layer(&bench.test.pair_a, Some(&idx)).unwrap();
+            let (b, _) = fitted.last_layer(&bench.test.pair_b, Some(&idx)).unwrap();
+            assert_eq!((a.len(), w.len()), (fitted.members(), fitted.members()));
+            for m in 0..fitted.members() {
+                assert_eq!((a[m].rows(), a[m].dim(), w[m].len()), (4, 16, 16));
+                for i in 0..idx.len() {
+                    let logit: f64 = (0..16)
+                        .map(|j| f64::from(a[m].row(i)[j] - b[m].row(i)[j]) * f64::from(w[m][j]))
+                        .sum();
+                    let p = 1.0 / (1.0 + (-logit).exp());
+                    assert!((p - pred.member_prob(m, i)).abs() < 1e-5, "member {m} row {i}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn reference_init_shares_members_two_to_e() {
         let bench = SyntheticPoolConfig {
