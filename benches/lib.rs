@@ -76,6 +76,7 @@ pub fn random_split(n: usize, dim: usize, seed: u64) -> PoolSplit {
         prompt_id: (0..n as u32).collect(),
         a_preferred: (0..n).map(|_| rng.random::<bool>()).collect(),
         score: None,
+        latent_gap: None,
     }
 }
 

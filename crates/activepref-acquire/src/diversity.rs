@@ -91,22 +91,37 @@ impl LastLayerEmbedding {
                     "member {m}: the final weights must be {width} finite numbers"
                 )));
             }
-            let g: Vec<f32> = a.as_slice().iter().zip(b.as_slice()).map(|(x, y)| x - y).collect();
+            let g: Vec<f32> = a
+                .as_slice()
+                .iter()
+                .zip(b.as_slice())
+                .map(|(x, y)| x - y)
+                .collect();
             if g.iter().any(|v| !v.is_finite()) {
-                return Err(bad(format!("member {m}: a last-layer input is NaN or infinite")));
+                return Err(bad(format!(
+                    "member {m}: a last-layer input is NaN or infinite"
+                )));
             }
             let p = g
                 .chunks(width.max(1))
                 .take(rows)
                 .map(|row| {
-                    let logit: f64 = row.iter().zip(w).map(|(&x, &v)| f64::from(x) * f64::from(v)).sum();
+                    let logit: f64 = row
+                        .iter()
+                        .zip(w)
+                        .map(|(&x, &v)| f64::from(x) * f64::from(v))
+                        .sum();
                     1.0 / (1.0 + (-logit).exp())
                 })
                 .collect();
             diff.push(g);
             prob.push(p);
         }
-        let row_of: HashMap<usize, usize> = pool_index.iter().enumerate().map(|(r, &i)| (i, r)).collect();
+        let row_of: HashMap<usize, usize> = pool_index
+            .iter()
+            .enumerate()
+            .map(|(r, &i)| (i, r))
+            .collect();
         if row_of.len() != rows {
             return Err(bad("a pool index appears twice".into()));
         }
@@ -144,10 +159,13 @@ impl LastLayerEmbedding {
         indices
             .iter()
             .map(|i| {
-                self.row_of.get(i).copied().ok_or_else(|| AcquireError::Rule {
-                    policy: policy.into(),
-                    why: format!("the last-layer embedding does not cover pool index {i}"),
-                })
+                self.row_of
+                    .get(i)
+                    .copied()
+                    .ok_or_else(|| AcquireError::Rule {
+                        policy: policy.into(),
+                        why: format!("the last-layer embedding does not cover pool index {i}"),
+                    })
             })
             .collect()
     }
@@ -192,7 +210,12 @@ pub fn k_center_greedy(
     }
     let mut nearest: Vec<f64> = candidates
         .par_iter()
-        .map(|&c| centers.iter().map(|&s| dist2(c, s)).fold(f64::INFINITY, f64::min))
+        .map(|&c| {
+            centers
+                .iter()
+                .map(|&s| dist2(c, s))
+                .fold(f64::INFINITY, f64::min)
+        })
         .collect();
     let mut taken = vec![false; candidates.len()];
     while picks.len() < k {
@@ -236,13 +259,27 @@ impl PoolPolicy for Coreset {
             policy: "coreset",
             what: "the pool's pair features",
         })?;
-        if let Some(&index) = state.unlabelled.iter().chain(state.labelled).find(|&&i| i >= a.rows().min(b.rows())) {
-            return Err(AcquireError::IndexOutOfRange { index, rows: a.rows().min(b.rows()) });
+        if let Some(&index) = state
+            .unlabelled
+            .iter()
+            .chain(state.labelled)
+            .find(|&&i| i >= a.rows().min(b.rows()))
+        {
+            return Err(AcquireError::IndexOutOfRange {
+                index,
+                rows: a.rows().min(b.rows()),
+            });
         }
         let dist2 = |i: usize, j: usize| {
             squared_distance(a.row(i), a.row(j)) + squared_distance(b.row(i), b.row(j))
         };
-        Ok(k_center_greedy(state.unlabelled, state.labelled, batch, &dist2, rng))
+        Ok(k_center_greedy(
+            state.unlabelled,
+            state.labelled,
+            batch,
+            &dist2,
+            rng,
+        ))
     }
 }
 
@@ -259,7 +296,10 @@ pub struct Badge;
 
 impl Badge {
     /// The gradient embedding of each candidate, `[candidate]`, each `members · width` long.
-    fn embeddings(emb: &LastLayerEmbedding, candidates: &[usize]) -> Result<Vec<Vec<f64>>, AcquireError> {
+    fn embeddings(
+        emb: &LastLayerEmbedding,
+        candidates: &[usize],
+    ) -> Result<Vec<Vec<f64>>, AcquireError> {
         let rows = emb.rows_of(candidates, "badge")?;
         let members = emb.members();
         Ok(rows
@@ -311,10 +351,9 @@ impl PoolPolicy for Badge {
                 break;
             }
             let centre = &e[pos];
-            nearest
-                .par_iter_mut()
-                .zip(&e)
-                .for_each(|(d, v)| *d = d.min(v.iter().zip(centre).map(|(x, y)| (x - y) * (x - y)).sum()));
+            nearest.par_iter_mut().zip(&e).for_each(|(d, v)| {
+                *d = d.min(v.iter().zip(centre).map(|(x, y)| (x - y) * (x - y)).sum())
+            });
             let total: f64 = nearest.iter().sum();
             pos = if total > 0.0 {
                 let mut u = rng.random::<f64>() * total;
@@ -331,7 +370,9 @@ impl PoolPolicy for Badge {
                 chosen.expect("a positive weight exists")
             } else {
                 // Every candidate coincides with a pick: the first not yet picked.
-                (0..e.len()).find(|i| !picks.contains(i)).expect("k ≤ candidates")
+                (0..e.len())
+                    .find(|i| !picks.contains(i))
+                    .expect("k ≤ candidates")
             };
         }
         Ok(picks.into_iter().map(|p| state.unlabelled[p]).collect())
@@ -396,7 +437,12 @@ impl InverseInformation {
     /// `A ← A + w g gᵀ`; returns `(A⁻¹ g, 1 + w gᵀ A⁻¹ g)` before the update.
     fn add(&mut self, g: &[f32], w: f64) -> (Vec<f64>, f64) {
         let v = self.apply(g);
-        let denom = 1.0 + w * g.iter().zip(&v).map(|(&x, y)| f64::from(x) * y).sum::<f64>();
+        let denom = 1.0
+            + w * g
+                .iter()
+                .zip(&v)
+                .map(|(&x, y)| f64::from(x) * y)
+                .sum::<f64>();
         let h = self.h;
         self.inv.par_chunks_mut(h).enumerate().for_each(|(i, row)| {
             let s = w * v[i] / denom;
@@ -407,7 +453,10 @@ impl InverseInformation {
 
     /// `gᵀ A⁻¹ g`.
     fn quadratic(&self, g: &[f32]) -> f64 {
-        g.iter().zip(self.apply(g)).map(|(&x, y)| f64::from(x) * y).sum()
+        g.iter()
+            .zip(self.apply(g))
+            .map(|(&x, y)| f64::from(x) * y)
+            .sum()
     }
 }
 
@@ -449,7 +498,11 @@ impl PoolPolicy for FisherDOptimal {
             .collect();
         // q[m][c] = g_m(c)ᵀ A_m⁻¹ g_m(c), kept current by the Sherman–Morrison identity.
         let mut q: Vec<Vec<f64>> = (0..members)
-            .map(|m| cand.par_iter().map(|&r| inverses[m].quadratic(g(m, r))).collect())
+            .map(|m| {
+                cand.par_iter()
+                    .map(|&r| inverses[m].quadratic(g(m, r)))
+                    .collect()
+            })
             .collect();
         let k = batch.min(cand.len());
         let mut taken = vec![false; cand.len()];
@@ -460,7 +513,9 @@ impl PoolPolicy for FisherDOptimal {
                     if taken[c] {
                         f64::NEG_INFINITY
                     } else {
-                        (0..members).map(|m| (w(m, cand[c]) * q[m][c]).ln_1p()).sum()
+                        (0..members)
+                            .map(|m| (w(m, cand[c]) * q[m][c]).ln_1p())
+                            .sum()
                     }
                 })
                 .collect();
@@ -536,8 +591,8 @@ mod tests {
         let g = [[2.0, 0.0], [2.0, 0.0], [0.0, 1.0], [0.0, 2.0]];
         let a = FeatureMatrix::new(4, 2, g.iter().flatten().copied().collect()).unwrap();
         let b = FeatureMatrix::new(4, 2, vec![0.0; 8]).unwrap();
-        let emb = LastLayerEmbedding::from_inputs(&[0, 1, 2, 3], &[a], &[b], &[vec![0.0, 0.0]])
-            .unwrap();
+        let emb =
+            LastLayerEmbedding::from_inputs(&[0, 1, 2, 3], &[a], &[b], &[vec![0.0, 0.0]]).unwrap();
         let prompts: PromptFeatures = column(&[0.0; 4]).into();
         let (unlabelled, labelled, u) = ([1, 2, 3], [0], [0.0; 3]);
         let state = PoolState {
@@ -547,7 +602,8 @@ mod tests {
         let fisher = FisherDOptimal { lambda: 1.0 };
         assert_eq!(fisher.select(&state, 2, &mut rng(0)).unwrap(), vec![3, 1]);
         assert!(
-            (log_det(1.0, &[(g[0], 0.25), (g[3], 0.25)]) - log_det(1.0, &[(g[0], 0.25)])
+            (log_det(1.0, &[(g[0], 0.25), (g[3], 0.25)])
+                - log_det(1.0, &[(g[0], 0.25)])
                 - 2f64.ln())
             .abs()
                 < 1e-12
@@ -577,7 +633,10 @@ mod tests {
             ..PoolState::new(&unlabelled, &u, &[], &prompts)
         };
         for seed in 0..20 {
-            assert_eq!(Badge.select(&state, 3, &mut rng(seed)).unwrap(), vec![0, 2, 1]);
+            assert_eq!(
+                Badge.select(&state, 3, &mut rng(seed)).unwrap(),
+                vec![0, 2, 1]
+            );
         }
     }
 
@@ -602,7 +661,10 @@ mod tests {
             .count();
         let freq = hits as f64 / draws as f64;
         let sd = (expected * (1.0 - expected) / draws as f64).sqrt();
-        assert!((freq - expected).abs() < 4.0 * sd + 1e-9, "{freq} vs {expected}");
+        assert!(
+            (freq - expected).abs() < 4.0 * sd + 1e-9,
+            "{freq} vs {expected}"
+        );
     }
 
     /// Core-set's point is `[pair_a; pair_b]`: from the labelled comparison at (0, 0), the
@@ -633,13 +695,27 @@ mod tests {
     fn embedding_inputs_are_checked() {
         let a = column(&[1.0, 2.0]);
         let short = column(&[1.0]);
-        assert!(LastLayerEmbedding::from_inputs(&[0, 1], &[a.clone()], &[short], &[vec![1.0]]).is_err());
-        assert!(LastLayerEmbedding::from_inputs(&[0, 0], &[a.clone()], &[a.clone()], &[vec![1.0]]).is_err());
-        assert!(LastLayerEmbedding::from_inputs(&[0, 1], &[a.clone()], &[a.clone()], &[vec![f32::NAN]]).is_err());
+        assert!(
+            LastLayerEmbedding::from_inputs(&[0, 1], std::slice::from_ref(&a), &[short], &[vec![1.0]]).is_err()
+        );
+        assert!(
+            LastLayerEmbedding::from_inputs(&[0, 0], std::slice::from_ref(&a), std::slice::from_ref(&a), &[vec![1.0]])
+                .is_err()
+        );
+        assert!(
+            LastLayerEmbedding::from_inputs(&[0, 1], std::slice::from_ref(&a), std::slice::from_ref(&a), &[vec![f32::NAN]])
+                .is_err()
+        );
         // Finite inputs whose difference overflows.
         let (big, small) = (column(&[f32::MAX, 0.0]), column(&[-f32::MAX, 0.0]));
         assert!(LastLayerEmbedding::from_inputs(&[0, 1], &[big], &[small], &[vec![1.0]]).is_err());
-        let ok = LastLayerEmbedding::from_inputs(&[7, 3], &[a.clone()], &[column(&[0.0, 0.0])], &[vec![1.0]]).unwrap();
+        let ok = LastLayerEmbedding::from_inputs(
+            &[7, 3],
+            std::slice::from_ref(&a),
+            &[column(&[0.0, 0.0])],
+            &[vec![1.0]],
+        )
+        .unwrap();
         assert_eq!(ok.diff(0, 3), Some(&[2.0f32][..]));
         assert!((ok.prob(0, 7).unwrap() - 1.0 / (1.0 + (-1f64).exp())).abs() < 1e-12);
         assert_eq!(ok.diff(0, 0), None);

@@ -8,7 +8,8 @@
 use std::path::PathBuf;
 
 use activepref_acquire::{
-    CandidateScores, PairMode, PairPolicySpec, PolicySpec, PoolState, PromptKnnIndex, index_k_for,
+    AcquireError, CandidateScores, PairMode, PairPolicySpec, PolicySpec, PoolState, PromptKnnIndex,
+    index_k_for,
 };
 use activepref_core::seeds::{Stream, policy_draw, rng_for};
 use activepref_core::{EnsemblePrediction, FeatureMatrix, PromptFeatures};
@@ -74,7 +75,9 @@ fn column<T: serde::de::DeserializeOwned>(v: &Value, key: &str) -> T {
 
 /// What `activepref.select` does: the policy's score from the members' predictions on the
 /// unlabelled rows, then `select`, with the pool loop's streams.
-fn pool_picks(spec: &PolicySpec, p: &Value, indexed: bool) -> Vec<usize> {
+/// The policy's picks, or `None` for a policy that needs an input the Python package does not
+/// take (pair features, a last-layer embedding: core-set, BADGE, Fisher), which it must refuse.
+fn pool_picks(spec: &PolicySpec, p: &Value, indexed: bool) -> Option<Vec<usize>> {
     let features: Vec<Vec<f32>> = column(p, "prompt_features");
     let feats: PromptFeatures = FeatureMatrix::from_rows(&features).unwrap().into();
     let ids: Vec<u32> = column(p, "prompt_ids");
@@ -104,13 +107,15 @@ fn pool_picks(spec: &PolicySpec, p: &Value, indexed: bool) -> Vec<usize> {
         prompt_index: index.as_ref(),
         ..PoolState::new(&unlabelled, &uncertainty, &labelled, &feats)
     };
-    policy
-        .select(
-            &state,
-            BATCH,
-            &mut rng_for(SEED, Stream::Policy, &[ROUND as u64]),
-        )
-        .unwrap()
+    match policy.select(
+        &state,
+        BATCH,
+        &mut rng_for(SEED, Stream::Policy, &[ROUND as u64]),
+    ) {
+        Ok(picks) => Some(picks),
+        Err(AcquireError::MissingInput { .. }) => None,
+        Err(e) => panic!("{}: {e}", spec.name()),
+    }
 }
 
 /// Three prompts of 5, 2 and 8 responses: member rewards on a 1/32 grid, their mean and

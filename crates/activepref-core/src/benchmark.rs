@@ -13,7 +13,8 @@ pub enum BenchmarkError {
     RowCount {
         /// The split's name (`pool`, `validation`, `test`, `ood`).
         split: String,
-        /// The part that is off: `pair_a`, `pair_b`, `prompt`, `prompt_id` or `score`.
+        /// The part that is off: `pair_a`, `pair_b`, `prompt`, `prompt_id`, `score` or
+        /// `latent_gap`.
         part: &'static str,
         /// Rows (entries) that part has.
         rows: usize,
@@ -72,6 +73,10 @@ pub struct PoolSplit {
     /// summed token entropy of both responses under an LLM, for the perplexity baselines
     /// (specs/balpm.md §4.5); `None` when the store has none.
     pub score: Option<Vec<f64>>,
+    /// The latent reward gap `r(A) − r(B)` of each comparison where the benchmark knows it (the
+    /// synthetic one: the gap its Bradley–Terry labels were drawn from, before the temperature);
+    /// `None` for real data. A `bradley_terry` oracle or a tie margin reads it (issue 23).
+    pub latent_gap: Option<Vec<f64>>,
 }
 
 impl PoolSplit {
@@ -91,8 +96,8 @@ impl PoolSplit {
     ///
     /// # Errors
     ///
-    /// [`BenchmarkError::RowCount`] when `pair_a`, `pair_b`, `prompt`, `prompt_id` or `score` does
-    /// not have one row per label; [`BenchmarkError::PairWidths`] when `pair_a` and `pair_b` differ
+    /// [`BenchmarkError::RowCount`] when `pair_a`, `pair_b`, `prompt`, `prompt_id`, `score` or
+    /// `latent_gap` does not have one row per label; [`BenchmarkError::PairWidths`] when `pair_a` and `pair_b` differ
     /// in width.
     pub fn validate(&self, name: &str) -> Result<(), BenchmarkError> {
         let n = self.len();
@@ -102,6 +107,7 @@ impl PoolSplit {
             ("prompt", self.prompt.rows()),
             ("prompt_id", self.prompt_id.len()),
             ("score", self.score.as_ref().map_or(n, Vec::len)),
+            ("latent_gap", self.latent_gap.as_ref().map_or(n, Vec::len)),
         ];
         for (part, rows) in parts {
             if rows != n {
@@ -137,6 +143,10 @@ impl PoolSplit {
             a_preferred: idx.iter().map(|&i| self.a_preferred[i]).collect(),
             score: self
                 .score
+                .as_ref()
+                .map(|s| idx.iter().map(|&i| s[i]).collect()),
+            latent_gap: self
+                .latent_gap
                 .as_ref()
                 .map(|s| idx.iter().map(|&i| s[i]).collect()),
         }

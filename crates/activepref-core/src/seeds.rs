@@ -23,6 +23,8 @@
 //! | policy draws (pool loop)     | `[run seed, Stream::Policy, round]`                           |
 //! | score draws (pool loop)      | `[run seed, Stream::Policy, round, policy_draw::SCORE]`       |
 //! | pair-rule draws (pair loop)  | `[run seed, Stream::Policy, batch, k]` (`k`: prompt in batch) |
+//! | oracle answer (pool loop)    | `[run seed, Stream::Oracle, comparison]` (its pool index)     |
+//! | oracle answer (pair loop)    | `[run seed, Stream::Oracle, prompt, i, j]` (`i < j` responses) |
 //!
 //! The values of these constants are part of every published result: changing one changes every
 //! run that uses it.
@@ -49,6 +51,10 @@ pub enum Stream {
     /// Acquisition: a policy's own draws and stochastic scores (root: the run seed); see
     /// [`policy_draw`].
     Policy = 4,
+    /// The oracle's answer to one label query: its Bradley–Terry draw, its flip and its tie coin,
+    /// in that order (root: the run seed). The path names the comparison, not the round that asks,
+    /// so a comparison gets the same answer whichever round acquires it.
+    Oracle = 5,
 }
 
 /// The last element of a [`Stream::Model`] path `[round, member, kind]`: which draw of a member.

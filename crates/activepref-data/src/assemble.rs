@@ -222,6 +222,7 @@ fn split_with_features(
         prompt_id: keep.iter().map(|&i| prompt_ids[i]).collect(),
         a_preferred: keep.iter().map(|&i| rows[i].a_preferred).collect(),
         score,
+        latent_gap: None,
     };
     Ok((split, rows.len() - keep.len()))
 }
@@ -287,6 +288,7 @@ pub fn pool_benchmark(
         prompt_id: Vec::new(),
         a_preferred: Vec::new(),
         score: None,
+        latent_gap: None,
     };
     let mut take = |role: SplitRole| splits.remove(&role).unwrap_or_else(empty);
     let mut pool = take(SplitRole::Pool);

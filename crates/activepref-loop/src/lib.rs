@@ -7,7 +7,8 @@
 //! 1. train the ensemble from scratch on the labelled set `L_t`;
 //! 2. evaluate test and OOD log-likelihood, accuracy and Brier score;
 //! 3. unless it is the last round, score the unlabelled pool (BALD), let the policy pick a batch,
-//!    and reveal its labels (the dataset labels are the oracle).
+//!    and reveal its labels (the dataset labels are the oracle, unless `loop.oracle` says otherwise:
+//!    see [`OracleConfig`]).
 //!
 //! Unlike the reference, the last round acquires nothing (its batch would never be trained on).
 //! Because every random stream is derived from `(run seed, stream, round, member)`, a run can be
@@ -15,11 +16,13 @@
 
 #![warn(missing_docs)]
 
+mod oracle;
 pub mod pair;
 mod pool;
 pub mod prefix;
 mod records;
 
+pub use oracle::{OracleConfig, OracleKind, TiePolicy, TieRule};
 pub use pair::{AcquiredPair, PairLoop, PairLoopConfig, PairRefit, PairRoundRecord};
 pub use pool::PoolLoop;
 pub use prefix::{PrefixEvalConfig, PrefixRecord, PrefixTarget, evaluate_prefixes};
@@ -86,4 +89,10 @@ pub enum LoopError {
     /// Saved pairs do not match the prompts this run's seed orders into the stream.
     #[error("saved pairs do not belong to this run (different seed or stream)")]
     PairResumeForeign,
+    /// The oracle cannot answer on this benchmark; `why` says why and what to change.
+    #[error("loop.oracle: {why}")]
+    Oracle {
+        /// What is missing, and how to fix it.
+        why: String,
+    },
 }

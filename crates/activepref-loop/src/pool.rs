@@ -39,6 +39,9 @@ pub struct PoolLoop<'a> {
     /// The last round's ensemble, which the next round continues from under
     /// `train.strategy: warm_start` (`None` otherwise, and before round 0).
     previous: Option<FittedEnsemble>,
+    /// The oracle's answer to every pool comparison (`None` for a dropped tie), drawn on first
+    /// use; `None` under the default oracle, whose answers are the dataset's labels.
+    answers: Option<Vec<Option<bool>>>,
 }
 
 impl<'a> PoolLoop<'a> {
@@ -67,6 +70,7 @@ impl<'a> PoolLoop<'a> {
             prompt_index: None,
             whole_pool: None,
             previous: None,
+            answers: None,
         }
     }
 
@@ -124,6 +128,7 @@ impl<'a> PoolLoop<'a> {
             prompt_index: None,
             whole_pool: None,
             previous: None,
+            answers: None,
         })
     }
 
@@ -172,7 +177,11 @@ impl<'a> PoolLoop<'a> {
         let (mut chosen, mut rejected) =
             (Vec::with_capacity(la.len()), Vec::with_capacity(la.len()));
         for (k, &i) in self.labelled.iter().enumerate() {
-            let (c, r) = if pool.a_preferred[i] {
+            // A dropped tie taught nothing: it is neither chosen nor rejected.
+            let Some(a_preferred) = self.answer(i) else {
+                continue;
+            };
+            let (c, r) = if a_preferred {
                 (la[k], lb[k])
             } else {
                 (lb[k], la[k])
@@ -219,7 +228,7 @@ impl<'a> PoolLoop<'a> {
                     .collect();
                 all.sort_unstable();
                 let fitted = self.model.fit(
-                    &bench.pool.subset(&all),
+                    &self.labelled_split(&all),
                     &bench.validation,
                     self.run_seed,
                     0,
@@ -229,6 +238,13 @@ impl<'a> PoolLoop<'a> {
         };
         let train_secs = clock.elapsed().as_secs_f64();
         let mut record = RoundRecord::evaluated(t, self.labelled.len(), evaluation);
+        let whole: Vec<usize> = self
+            .labelled
+            .iter()
+            .chain(&self.unlabelled)
+            .copied()
+            .collect();
+        self.record_oracle(&whole, &mut record);
         let clock = Instant::now();
         if t + 1 < self.config.rounds {
             let unscored = vec![0.0; self.unlabelled.len()];
@@ -327,6 +343,7 @@ impl<'a> PoolLoop<'a> {
         &mut self,
         policy: &dyn PoolPolicy,
     ) -> Result<(RoundRecord, RoundTiming), LoopError> {
+        self.draw_answers()?;
         if policy.trains_on_whole_pool() {
             return self.step_whole_pool(policy);
         }
@@ -335,7 +352,7 @@ impl<'a> PoolLoop<'a> {
         // Before the clock: a resumed run's replay is not this round's training.
         self.replay_warm_starts()?;
         let clock = Instant::now();
-        let train = bench.pool.subset(&self.labelled);
+        let train = self.labelled_split(&self.labelled);
         let fitted = self.model.fit_from(
             self.previous.as_ref(),
             &train,
@@ -357,6 +374,7 @@ impl<'a> PoolLoop<'a> {
 
         let clock = Instant::now();
         let mut record = RoundRecord::evaluated(t, self.labelled.len(), evaluation);
+        self.record_oracle(&self.labelled, &mut record);
         if let Some(pred) = pool_pred {
             self.select_batch(policy, &fitted, &pred, &mut record)?;
         }
@@ -422,7 +440,10 @@ impl<'a> PoolLoop<'a> {
             .round_score(policy, fitted, pred, &bald)
             .map_err(|error| LoopError::Policy { round: t, error })?;
         let last_layer = if policy.needs_last_layer() {
-            Some(self.last_layer_embedding(fitted).map_err(|error| LoopError::Policy { round: t, error })?)
+            Some(
+                self.last_layer_embedding(fitted)
+                    .map_err(|error| LoopError::Policy { round: t, error })?,
+            )
         } else {
             None
         };
@@ -461,6 +482,77 @@ impl<'a> PoolLoop<'a> {
         Ok(())
     }
 
+    /// Draws the oracle's answer to every pool comparison, once per run (nothing under the
+    /// default oracle). The answers depend only on the run seed and the comparison, so a resumed
+    /// run draws the same ones.
+    fn draw_answers(&mut self) -> Result<(), LoopError> {
+        let oracle = &self.config.oracle;
+        if oracle.is_default() || self.answers.is_some() {
+            return Ok(());
+        }
+        let pool = &self.bench.pool;
+        let gaps = match (&pool.latent_gap, oracle.needs_gap()) {
+            (Some(g), _) => Some(g.as_slice()),
+            (None, false) => None,
+            (None, true) => {
+                return Err(LoopError::Oracle {
+                    why: format!(
+                        "kind: bradley_terry and ties need each comparison's latent reward gap, which benchmark `{}` does not have (only the synthetic benchmark has one); use flip alone",
+                        self.bench.name
+                    ),
+                });
+            }
+        };
+        let answers = (0..pool.len())
+            .map(|i| {
+                let gap = gaps.map_or(0.0, |g| g[i]);
+                oracle.answer(self.run_seed, &[i as u64], pool.a_preferred[i], gap)
+            })
+            .collect();
+        self.answers = Some(answers);
+        Ok(())
+    }
+
+    /// The oracle's answer for pool comparison `i`: `Some(true)` when A is preferred, `None` for
+    /// a dropped tie.
+    fn answer(&self, i: usize) -> Option<bool> {
+        match &self.answers {
+            Some(a) => a[i],
+            None => Some(self.bench.pool.a_preferred[i]),
+        }
+    }
+
+    /// The comparisons `labelled` as a training split, with the oracle's answers as labels and
+    /// dropped ties left out.
+    fn labelled_split(&self, labelled: &[usize]) -> activepref_core::PoolSplit {
+        let Some(answers) = &self.answers else {
+            return self.bench.pool.subset(labelled);
+        };
+        let (kept, labels): (Vec<usize>, Vec<bool>) = labelled
+            .iter()
+            .filter_map(|&i| answers[i].map(|a| (i, a)))
+            .unzip();
+        let mut split = self.bench.pool.subset(&kept);
+        split.a_preferred = labels;
+        split
+    }
+
+    /// Records how many of `labelled` the oracle flipped or dropped (nothing under the default
+    /// oracle).
+    fn record_oracle(&self, labelled: &[usize], record: &mut RoundRecord) {
+        let Some(answers) = &self.answers else {
+            return;
+        };
+        let truth = &self.bench.pool.a_preferred;
+        record.oracle_flipped = Some(
+            labelled
+                .iter()
+                .filter(|&&i| answers[i].is_some_and(|a| a != truth[i]))
+                .count(),
+        );
+        record.oracle_dropped = Some(labelled.iter().filter(|&&i| answers[i].is_none()).count());
+    }
+
     /// The fitted members' last-layer embedding of the unlabelled and labelled comparisons (for
     /// BADGE and Fisher).
     fn last_layer_embedding(
@@ -468,12 +560,19 @@ impl<'a> PoolLoop<'a> {
         fitted: &FittedEnsemble,
     ) -> Result<LastLayerEmbedding, AcquireError> {
         let pool = &self.bench.pool;
-        let rows: Vec<usize> = self.unlabelled.iter().chain(&self.labelled).copied().collect();
+        let rows: Vec<usize> = self
+            .unlabelled
+            .iter()
+            .chain(&self.labelled)
+            .copied()
+            .collect();
         let view = |x| {
-            fitted.last_layer(x, Some(&rows)).map_err(|e| AcquireError::Rule {
-                policy: "last-layer embedding".into(),
-                why: e.to_string(),
-            })
+            fitted
+                .last_layer(x, Some(&rows))
+                .map_err(|e| AcquireError::Rule {
+                    policy: "last-layer embedding".into(),
+                    why: e.to_string(),
+                })
         };
         let (a, weights) = view(&pool.pair_a)?;
         let (b, _) = view(&pool.pair_b)?;
@@ -497,7 +596,7 @@ impl<'a> PoolLoop<'a> {
         for r in 0..self.round {
             let labels =
                 (self.config.initial_labels + r * self.config.batch_size).min(self.labelled.len());
-            let train = self.bench.pool.subset(&self.labelled[..labels]);
+            let train = self.labelled_split(&self.labelled[..labels]);
             self.previous = Some(self.model.fit_from(
                 self.previous.as_ref(),
                 &train,
@@ -549,6 +648,7 @@ mod tests {
                 batch_size: 10,
                 rounds: 3,
                 pool_size: None,
+                oracle: Default::default(),
             },
         )
     }
@@ -588,6 +688,72 @@ mod tests {
         )
         .unwrap();
         assert_eq!(resumed.step(&FullDataset).unwrap().0, records[1]);
+    }
+
+    /// A noisy oracle: the round's model is the one trained on the oracle's answers (flipped
+    /// labels, dropped ties left out), the records count them against a direct recount, and a
+    /// resumed run gives the same numbers.
+    #[test]
+    fn a_noisy_oracle_trains_on_its_answers_and_records_them() {
+        use crate::oracle::{OracleConfig, TiePolicy, TieRule};
+        let (bench, model, mut cfg) = setup();
+        cfg.oracle = OracleConfig {
+            flip: 0.3,
+            ties: Some(TieRule {
+                margin: 0.2,
+                policy: TiePolicy::Drop,
+            }),
+            ..Default::default()
+        };
+        let mut lp = PoolLoop::new(&bench, &model, &cfg, 3);
+        let initial = lp.labelled.clone();
+        let (r0, _) = lp.step(&RandomSampling).unwrap();
+        let gaps = bench.pool.latent_gap.as_ref().unwrap();
+        let answers: Vec<Option<bool>> = initial
+            .iter()
+            .map(|&i| {
+                cfg.oracle
+                    .answer(3, &[i as u64], bench.pool.a_preferred[i], gaps[i])
+            })
+            .collect();
+        let dropped = initial.iter().filter(|&&i| gaps[i].abs() < 0.2).count();
+        assert_eq!(r0.oracle_dropped, Some(dropped));
+        assert_eq!(answers.iter().filter(|a| a.is_none()).count(), dropped);
+        let flipped = initial
+            .iter()
+            .zip(&answers)
+            .filter(|(i, a)| a.is_some_and(|a| a != bench.pool.a_preferred[**i]))
+            .count();
+        assert_eq!(r0.oracle_flipped, Some(flipped));
+        assert!(
+            flipped > 0 && dropped > 0,
+            "the test needs both: {flipped}, {dropped}"
+        );
+        // The same model, trained here on the answers.
+        let (kept, labels): (Vec<usize>, Vec<bool>) = initial
+            .iter()
+            .zip(&answers)
+            .filter_map(|(&i, a)| a.map(|a| (i, a)))
+            .unzip();
+        let mut train = bench.pool.subset(&kept);
+        train.a_preferred = labels;
+        let fitted = model.fit(&train, &bench.validation, 3, 0).unwrap();
+        let test = fitted
+            .predict(&bench.test, None)
+            .metrics(&bench.test.a_preferred);
+        assert_eq!(r0.test_log_likelihood, test.log_likelihood);
+        let (r1, _) = lp.step(&RandomSampling).unwrap();
+        let mut resumed =
+            PoolLoop::resume_from(&bench, &model, &cfg, 3, lp.labelled[..30].to_vec(), 1).unwrap();
+        assert_eq!(resumed.step(&RandomSampling).unwrap().0, r1);
+        // Without latent gaps, Bradley–Terry answers are refused with the reason.
+        let mut real = bench.clone();
+        real.pool.latent_gap = None;
+        cfg.oracle.kind = crate::oracle::OracleKind::BradleyTerry;
+        let err = PoolLoop::new(&real, &model, &cfg, 3)
+            .step(&RandomSampling)
+            .unwrap_err();
+        assert!(matches!(err, LoopError::Oracle { .. }), "{err}");
     }
 
     #[test]
@@ -645,6 +811,8 @@ mod tests {
             batch_unique_prompts: None,
             labelled_unique_prompts: None,
             batch_size,
+            oracle_flipped: None,
+            oracle_dropped: None,
         };
         assert_eq!(lp.short_batch_warning(&rec(Some(cfg.batch_size))), None);
         assert_eq!(
@@ -799,6 +967,7 @@ mod tests {
             batch_size: 500,
             rounds: 2,
             pool_size: None,
+            oracle: Default::default(),
         };
         assert_eq!(cfg.validate(100).unwrap_err().field, "batch_size");
         let cfg = LoopConfig {
@@ -806,6 +975,7 @@ mod tests {
             batch_size: 50,
             rounds: 4,
             pool_size: None,
+            oracle: Default::default(),
         };
         assert_eq!(cfg.validate(100).unwrap_err().field, "rounds");
         assert!(
@@ -813,7 +983,8 @@ mod tests {
                 initial_labels: 10,
                 batch_size: 30,
                 rounds: 4,
-                pool_size: None
+                pool_size: None,
+                oracle: Default::default(),
             }
             .validate(100)
             .is_ok()

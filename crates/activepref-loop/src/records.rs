@@ -4,6 +4,8 @@
 use activepref_core::{EvalMetrics, FieldError};
 use serde::{Deserialize, Serialize};
 
+use crate::oracle::OracleConfig;
+
 /// Sizes of the loop. Paper: 320 initial, batches of 320, 75 rounds, pool capped at 92,000.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -17,6 +19,9 @@ pub struct LoopConfig {
     /// Optional cap on the pool after the seeded shuffle (the reference keeps 92,000).
     #[serde(default)]
     pub pool_size: Option<usize>,
+    /// Who answers the label queries ([`OracleConfig`]); absent: the dataset's labels.
+    #[serde(default, skip_serializing_if = "OracleConfig::is_default")]
+    pub oracle: OracleConfig,
 }
 
 impl LoopConfig {
@@ -25,9 +30,10 @@ impl LoopConfig {
     /// # Errors
     ///
     /// A [`FieldError`] for `rounds` outside `1..=1,000,000`, `initial_labels` or `batch_size` 0,
-    /// an initial set not smaller than the pool, a batch larger than what is left after it, or more
-    /// rounds than the pool has labels for.
+    /// an initial set not smaller than the pool, a batch larger than what is left after it, more
+    /// rounds than the pool has labels for, or a bad `oracle` ([`OracleConfig::validate`]).
     pub fn validate(&self, pool: usize) -> Result<(), FieldError> {
+        self.oracle.validate().map_err(|e| e.within("oracle"))?;
         let pool = self.pool_size.map_or(pool, |c| c.min(pool));
         let bad = |f: &str, m: String| Err(FieldError::new(f, m));
         FieldError::check_count("rounds", self.rounds, 1, 1_000_000)?;
@@ -109,6 +115,14 @@ pub struct RoundRecord {
     pub labelled_unique_prompts: Option<usize>,
     /// Comparisons picked this round.
     pub batch_size: Option<usize>,
+    /// Comparisons of the labelled set whose oracle answer differs from the dataset's label
+    /// (`None` under the default oracle).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oracle_flipped: Option<usize>,
+    /// Comparisons of the labelled set that the oracle's tie rule dropped: acquired, counted in
+    /// `labels`, but not trained on (`None` under the default oracle).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oracle_dropped: Option<usize>,
 }
 
 /// A fitted model's test and OOD metrics, and its members' mean best validation loss.
@@ -136,6 +150,8 @@ impl RoundRecord {
             batch_unique_prompts: None,
             labelled_unique_prompts: None,
             batch_size: None,
+            oracle_flipped: None,
+            oracle_dropped: None,
         }
     }
 }

@@ -30,8 +30,9 @@ use activepref_core::seeds::{Stream, rng_for};
 use activepref_core::{FeatureMatrix, PoolBenchmark, PoolSplit, PromptFeatures};
 use rayon::prelude::*;
 
-/// One generated chunk of comparisons: pair_a rows, pair_b rows, labels and prompt rows.
-type ChunkRows = (Vec<f32>, Vec<f32>, Vec<bool>, Vec<f32>);
+/// One generated chunk of comparisons: pair_a rows, pair_b rows, (label, latent reward gap) of
+/// each comparison, and prompt rows.
+type ChunkRows = (Vec<f32>, Vec<f32>, Vec<(bool, f64)>, Vec<f32>);
 
 /// How OOD prompts choose their cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -248,10 +248,9 @@ impl World {
         );
         let mut lab = Vec::with_capacity(comps.len());
         for (qa, qb, u) in comps {
-            let margin = (self.reward_in(cfg, &ctx, qa) - self.reward_in(cfg, &ctx, qb))
-                / cfg.label_temperature;
-            let p_a = 1.0 / (1.0 + (-margin).exp());
-            lab.push(*u < p_a);
+            let gap = self.reward_in(cfg, &ctx, qa) - self.reward_in(cfg, &ctx, qb);
+            let p_a = 1.0 / (1.0 + (-gap / cfg.label_temperature).exp());
+            lab.push((*u < p_a, gap));
             self.pair_feature_into(&ctx, qa, &mut a);
             self.pair_feature_into(&ctx, qb, &mut b);
         }
@@ -264,16 +263,18 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// The split from its parts: pair features `pa`, `pb` (`rows × d`), the prompt table
-/// (`prompts × prompt_dim`), each row's prompt (`row_of`), prompt ids and labels.
+/// (`prompts × prompt_dim`), each row's prompt (`row_of`), prompt ids, and labels with their
+/// latent reward gaps.
 fn assemble_split(
     prompt_dim: usize,
     d: usize,
     (pa, pb, table): (Vec<f32>, Vec<f32>, Vec<f32>),
     row_of: Vec<u32>,
     ids: Vec<u32>,
-    labels: Vec<bool>,
+    labels: Vec<(bool, f64)>,
 ) -> PoolSplit {
     let rows = labels.len();
+    let (labels, gaps): (Vec<bool>, Vec<f64>) = labels.into_iter().unzip();
     let prompts = table.len() / prompt_dim.max(1);
     let table = FeatureMatrix::new(prompts, prompt_dim, table).expect("finite synthetic features");
     PoolSplit {
@@ -283,5 +284,6 @@ fn assemble_split(
         prompt_id: ids,
         a_preferred: labels,
         score: None,
+        latent_gap: Some(gaps),
     }
 }

@@ -63,6 +63,11 @@ pub struct RunRow<'a> {
     pub batch_size: Option<usize>,
     /// Distinct prompts in the labelled set after this round's acquisition.
     pub labelled_unique_prompts: Option<usize>,
+    /// Labelled comparisons whose oracle answer differs from the dataset's label (empty under
+    /// the default oracle).
+    pub oracle_flipped: Option<usize>,
+    /// Labelled comparisons the oracle's tie rule dropped (empty under the default oracle).
+    pub oracle_dropped: Option<usize>,
 }
 
 impl<'a> RunRow<'a> {
@@ -85,6 +90,8 @@ impl<'a> RunRow<'a> {
             batch_unique_prompts: r.batch_unique_prompts,
             batch_size: r.batch_size,
             labelled_unique_prompts: r.labelled_unique_prompts,
+            oracle_flipped: r.oracle_flipped,
+            oracle_dropped: r.oracle_dropped,
         }
     }
 }
@@ -121,6 +128,9 @@ pub struct PairRunRow<'a> {
     pub validation_labels: usize,
     /// Anchor strength λ of the evaluated model's last refit (empty when not anchored).
     pub anchor_strength: Option<f64>,
+    /// Pairs acquired this round that the oracle ordered against the judge (empty under the
+    /// default oracle).
+    pub batch_oracle_flipped: Option<usize>,
 }
 
 impl<'a> PairRunRow<'a> {
@@ -142,6 +152,7 @@ impl<'a> PairRunRow<'a> {
             batch_mean_latent_gap: r.batch_mean_latent_gap,
             validation_labels: r.validation_labels,
             anchor_strength: r.anchor_strength,
+            batch_oracle_flipped: r.batch_oracle_flipped,
         }
     }
 }
@@ -229,6 +240,8 @@ mod tests {
             batch_unique_prompts: batch.map(|b| b - 1),
             labelled_unique_prompts: Some(7 + round),
             batch_size: batch,
+            oracle_flipped: batch.map(|_| 2),
+            oracle_dropped: None,
         };
         let rows = [rec(0, Some(5)), rec(1, None)];
         let bytes = csv_bytes(
@@ -237,9 +250,9 @@ mod tests {
         )
         .unwrap();
         let text = String::from_utf8(bytes).unwrap();
-        let golden = "policy,seed,round,labels,test_log_likelihood,test_accuracy,test_brier,ood_log_likelihood,ood_accuracy,ood_brier,validation_loss,pool_mean_bald,batch_mean_bald,batch_unique_prompts,batch_size,labelled_unique_prompts\n\
-balpm,9,0,10,-0.5,0.75,0.1,-0.625,0.6666666666666666,0.2,0.5,0.01,0.03,4,5,7\n\
-balpm,9,1,15,-0.5,0.75,0.1,-0.625,0.6666666666666666,0.2,0.5,,,,,8\n";
+        let golden = "policy,seed,round,labels,test_log_likelihood,test_accuracy,test_brier,ood_log_likelihood,ood_accuracy,ood_brier,validation_loss,pool_mean_bald,batch_mean_bald,batch_unique_prompts,batch_size,labelled_unique_prompts,oracle_flipped,oracle_dropped\n\
+balpm,9,0,10,-0.5,0.75,0.1,-0.625,0.6666666666666666,0.2,0.5,0.01,0.03,4,5,7,2,\n\
+balpm,9,1,15,-0.5,0.75,0.1,-0.625,0.6666666666666666,0.2,0.5,,,,,8,,\n";
         assert_eq!(text, golden);
     }
 }

@@ -6,6 +6,7 @@ use activepref_core::FieldError;
 use activepref_model::{AnchorDecay, AnchoredRefitConfig};
 use serde::{Deserialize, Serialize};
 
+use crate::oracle::{OracleConfig, TiePolicy};
 use crate::prefix::PrefixEvalConfig;
 
 /// Sizes of the pair loop (the paper: batches of 64 prompts, replay factor as configured).
@@ -29,6 +30,10 @@ pub struct PairLoopConfig {
     /// on the first k acquired pairs; absent: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix_eval: Option<PrefixEvalConfig>,
+    /// Who orders an acquired pair ([`OracleConfig`]; its gap is the judge's score gap); absent:
+    /// the judge's order.
+    #[serde(default, skip_serializing_if = "OracleConfig::is_default")]
+    pub oracle: OracleConfig,
 }
 
 /// How the pair loop refits its reward model after each batch.
@@ -69,7 +74,8 @@ impl PairLoopConfig {
     /// # Errors
     ///
     /// A [`FieldError`] for `batch_prompts` 0, `rounds` outside `1..=1,000,000`, `replay_factor` 0,
-    /// more rounds than the stream has prompts for, or a bad `prefix_eval.*` or `refit.*` field.
+    /// more rounds than the stream has prompts for, a bad `prefix_eval.*`, `refit.*` or `oracle.*`
+    /// field, or `oracle.ties.policy: drop`.
     pub fn validate(&self, prompts: usize) -> Result<(), FieldError> {
         let bad = |f: &str, m: String| Err(FieldError::new(f, m));
         if self.batch_prompts == 0 {
@@ -95,6 +101,17 @@ impl PairLoopConfig {
         }
         if let Some(PairRefit::Anchored(a)) = &self.refit {
             a.validate().map_err(|e| e.within("refit"))?;
+        }
+        self.oracle.validate().map_err(|e| e.within("oracle"))?;
+        if self
+            .oracle
+            .ties
+            .is_some_and(|t| t.policy == TiePolicy::Drop)
+        {
+            return bad(
+                "oracle.ties.policy",
+                "drop is for the pool setting (every acquired pair of the pair loop is trained on); use coin".into(),
+            );
         }
         // Saturating: a huge `rounds` must be refused, not wrap around to a small product.
         let needed = self.batch_prompts.saturating_mul(rounds);
@@ -162,6 +179,10 @@ pub struct PairRoundRecord {
     pub batch_mean_score_gap: Option<f64>,
     /// Pairs of this round whose two judge scores tie.
     pub batch_judge_ties: Option<usize>,
+    /// Pairs of this round that the oracle ordered against the judge (`None` under the default
+    /// oracle).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_oracle_flipped: Option<usize>,
     /// Mean predicted reward gap μ_chosen − μ_rejected of the pairs acquired this round (next to
     /// the judge's gap above: how well the model foresaw the judge).
     #[serde(default)]

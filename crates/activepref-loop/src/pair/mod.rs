@@ -59,6 +59,7 @@ pub(crate) fn pairs_split(
         prompt_id: ids,
         a_preferred: labels,
         score: None,
+        latent_gap: None,
     }
 }
 
@@ -347,6 +348,7 @@ impl<'a> PairLoop<'a> {
             heldout_brier: m.brier,
             batch_mean_score_gap: None,
             batch_judge_ties: None,
+            batch_oracle_flipped: None,
             batch_mean_predicted_gap: None,
             batch_mean_predicted_sd: None,
             batch_mean_latent_gap: None,
@@ -371,6 +373,35 @@ impl<'a> PairLoop<'a> {
         ))
     }
 
+    /// Whether the oracle prefers response `a` of `prompt` to response `b`; `judge_prefers_a` is
+    /// the judge's order, the default oracle's answer. The query is the unordered pair, path
+    /// `[prompt id, low, high]` with its gap taken low − high, so the answer does not depend on the
+    /// order the rule returned the two in. (The pair loop refuses `ties.policy: drop`.)
+    fn oracle_answer(
+        &self,
+        prompt: &PromptCandidates,
+        a: usize,
+        b: usize,
+        judge_prefers_a: bool,
+    ) -> bool {
+        let oracle = &self.config.oracle;
+        if oracle.is_default() {
+            return judge_prefers_a;
+        }
+        let (lo, hi) = (a.min(b), a.max(b));
+        let lo_preferred = if lo == a {
+            judge_prefers_a
+        } else {
+            !judge_prefers_a
+        };
+        let gap = f64::from(prompt.judge[lo]) - f64::from(prompt.judge[hi]);
+        let path = [u64::from(prompt.prompt_id), lo as u64, hi as u64];
+        let lo_wins = oracle
+            .answer(self.run_seed, &path, lo_preferred, gap)
+            .unwrap_or(lo_preferred);
+        if lo == a { lo_wins } else { !lo_wins }
+    }
+
     /// Picks one pair per prompt of this round's batch, asks the judge, acquires the pairs and
     /// records the batch's gaps in `record`.
     fn acquire_batch(
@@ -380,7 +411,7 @@ impl<'a> PairLoop<'a> {
     ) -> Result<(), LoopError> {
         let t = self.round;
         let b = self.config.batch_prompts;
-        let (mut gap, mut ties) = (0.0f64, 0usize);
+        let (mut gap, mut ties, mut flipped) = (0.0f64, 0usize, 0usize);
         let (mut predicted_gap, mut predicted_sd) = (0.0f64, 0.0f64);
         let mut latent_gap = 0.0f64;
         let batch = &self.order[(t * b).min(self.order.len())..((t + 1) * b).min(self.order.len())];
@@ -403,11 +434,10 @@ impl<'a> PairLoop<'a> {
                     error,
                 })?;
             // The judge: the higher score is chosen; a tie goes to `a` (specs/activeuf.md §1.3).
-            let (chosen, rejected) = if prompt.judge[a] < prompt.judge[bb] {
-                (bb, a)
-            } else {
-                (a, bb)
-            };
+            let judge_prefers_a = prompt.judge[a] >= prompt.judge[bb];
+            let a_preferred = self.oracle_answer(prompt, a, bb, judge_prefers_a);
+            flipped += usize::from(a_preferred != judge_prefers_a);
+            let (chosen, rejected) = if a_preferred { (a, bb) } else { (bb, a) };
             gap += (prompt.judge[a] - prompt.judge[bb]).abs() as f64;
             predicted_gap += f64::from(mu[chosen]) - f64::from(mu[rejected]);
             predicted_sd += 0.5 * (f64::from(sd[chosen]) + f64::from(sd[rejected]));
@@ -429,6 +459,7 @@ impl<'a> PairLoop<'a> {
         let n = batch.len().max(1) as f64;
         record.batch_mean_score_gap = Some(gap / n);
         record.batch_judge_ties = Some(ties);
+        record.batch_oracle_flipped = (!self.config.oracle.is_default()).then_some(flipped);
         record.batch_mean_predicted_gap = Some(predicted_gap / n);
         record.batch_mean_predicted_sd = Some(predicted_sd / n);
         if batch.iter().all(|&p| self.bench.stream[p].latent.is_some()) {
@@ -477,6 +508,7 @@ pub(crate) mod tests {
                 replay_factor: None,
                 refit: None,
                 prefix_eval: None,
+                oracle: Default::default(),
             },
         )
     }
@@ -523,6 +555,56 @@ pub(crate) mod tests {
             resumed.step().unwrap();
         }
         assert_eq!(resumed.acquired, run.acquired);
+    }
+
+    /// Under `flip: 1` every pair is ordered against the judge and counted; under a
+    /// Bradley–Terry oracle the answer is the draw of the unordered pair, against a direct
+    /// recomputation; `ties.policy: drop` is refused in the pair setting.
+    #[test]
+    fn the_oracle_orders_the_pairs() {
+        use crate::oracle::{OracleConfig, OracleKind, TiePolicy, TieRule};
+        let (bench, model, mut cfg) = setup();
+        let spec = PairPolicySpec::StaticMaxmin {};
+        cfg.oracle.flip = 1.0;
+        let mut run = PairLoop::new(&bench, &model, &cfg, &spec, PairMode::Corrected, 1);
+        let first = run.step().unwrap().0;
+        assert_eq!(first.batch_oracle_flipped, Some(10));
+        for p in &run.acquired {
+            assert!(
+                bench.stream[p.prompt].judge[p.chosen] < bench.stream[p.prompt].judge[p.rejected]
+            );
+        }
+        cfg.oracle = OracleConfig {
+            kind: OracleKind::BradleyTerry,
+            temperature: 0.5,
+            ..Default::default()
+        };
+        let mut run = PairLoop::new(&bench, &model, &cfg, &spec, PairMode::Corrected, 1);
+        let record = run.step().unwrap().0;
+        let mut against = 0;
+        for p in &run.acquired {
+            let prompt = &bench.stream[p.prompt];
+            let (lo, hi) = (p.chosen.min(p.rejected), p.chosen.max(p.rejected));
+            let gap = f64::from(prompt.judge[lo]) - f64::from(prompt.judge[hi]);
+            let mut rng = rng_for(
+                1,
+                Stream::Oracle,
+                &[u64::from(prompt.prompt_id), lo as u64, hi as u64],
+            );
+            let u: f64 = rand::RngExt::random(&mut rng);
+            let lo_wins = u < 1.0 / (1.0 + (-gap / 0.5).exp());
+            assert_eq!(p.chosen == lo, lo_wins);
+            against += usize::from(prompt.judge[p.chosen] < prompt.judge[p.rejected]);
+        }
+        assert_eq!(record.batch_oracle_flipped, Some(against));
+        cfg.oracle.ties = Some(TieRule {
+            margin: 0.1,
+            policy: TiePolicy::Drop,
+        });
+        assert_eq!(
+            cfg.validate(bench.stream.len()).unwrap_err().field,
+            "oracle.ties.policy"
+        );
     }
 
     #[test]
@@ -606,6 +688,7 @@ pub(crate) mod tests {
                 ..Default::default()
             })),
             prefix_eval: None,
+            oracle: Default::default(),
         }
     }
 
@@ -743,6 +826,7 @@ pub(crate) mod tests {
             replay_factor: None,
             refit: None,
             prefix_eval: None,
+            oracle: Default::default(),
         };
         let gap = |spec: PairPolicySpec| {
             let mut sum = 0.0;
@@ -796,6 +880,7 @@ pub(crate) mod tests {
             replay_factor: None,
             refit: None,
             prefix_eval: None,
+            oracle: Default::default(),
         };
         assert_eq!(cfg.validate(100).unwrap_err().field, "rounds");
         assert!(
@@ -805,6 +890,7 @@ pub(crate) mod tests {
                 replay_factor: Some(2),
                 refit: None,
                 prefix_eval: None,
+                oracle: Default::default(),
             }
             .validate(100)
             .is_ok()

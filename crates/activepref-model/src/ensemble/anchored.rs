@@ -404,6 +404,7 @@ mod tests {
             prompt_id: vec![0; n],
             a_preferred: vec![true; n],
             score: None,
+            latent_gap: None,
         }
     }
 

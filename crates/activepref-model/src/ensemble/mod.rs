@@ -287,7 +287,10 @@ mod tests {
                         .map(|j| f64::from(a[m].row(i)[j] - b[m].row(i)[j]) * f64::from(w[m][j]))
                         .sum();
                     let p = 1.0 / (1.0 + (-logit).exp());
-                    assert!((p - pred.member_prob(m, i)).abs() < 1e-5, "member {m} row {i}");
+                    assert!(
+                        (p - pred.member_prob(m, i)).abs() < 1e-5,
+                        "member {m} row {i}"
+                    );
                 }
             }
         }
