@@ -240,6 +240,63 @@ pub fn k_center_greedy(
     picks
 }
 
+/// k-means++ seeding (Arthur & Vassilvitskii 2007) of `min(k, n)` of the items `0..n`: `first`,
+/// then each next item drawn with probability proportional to its squared distance `dist2` to
+/// the nearest pick so far (one uniform draw from `rng` per pick, walked in item order); once every
+/// remaining item coincides with a pick, the first unpicked one. Returns items in pick order.
+///
+/// Cost: `n · k` distance evaluations.
+///
+/// # Panics
+///
+/// If `first >= n` while `k > 0`.
+pub fn kmeans_pp_seeds(
+    n: usize,
+    k: usize,
+    first: usize,
+    dist2: &(dyn Fn(usize, usize) -> f64 + Sync),
+    rng: &mut ChaCha8Rng,
+) -> Vec<usize> {
+    let k = k.min(n);
+    let mut picks: Vec<usize> = Vec::with_capacity(k);
+    if k == 0 {
+        return picks;
+    }
+    assert!(first < n, "the first pick is one of the items");
+    let mut pos = first;
+    let mut nearest = vec![f64::INFINITY; n];
+    let mut taken = vec![false; n];
+    loop {
+        picks.push(pos);
+        taken[pos] = true;
+        if picks.len() == k {
+            return picks;
+        }
+        nearest
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(i, d)| *d = d.min(dist2(i, pos)));
+        let total: f64 = nearest.iter().sum();
+        pos = if total > 0.0 {
+            let mut u = rng.random::<f64>() * total;
+            let mut chosen = None;
+            for (i, &d) in nearest.iter().enumerate() {
+                if d > 0.0 {
+                    chosen = Some(i);
+                    if u < d {
+                        break;
+                    }
+                    u -= d;
+                }
+            }
+            chosen.expect("a positive weight exists")
+        } else {
+            // Every item coincides with a pick: the first not yet picked.
+            (0..n).find(|&i| !taken[i]).expect("k ≤ n")
+        };
+    }
+}
+
 /// Core-set selection (Sener & Savarese, ICLR 2018): greedy k-center over the unlabelled
 /// comparisons, with the labelled ones as the initial centres. A comparison's point is the
 /// concatenation `[pair_a; pair_b]` of its two (prompt, response) feature rows, in the order the
@@ -337,44 +394,15 @@ impl PoolPolicy for Badge {
             what: "the ensemble's last-layer embedding",
         })?;
         let e = Self::embeddings(emb, state.unlabelled)?;
-        let k = batch.min(e.len());
-        let mut picks: Vec<usize> = Vec::with_capacity(k);
-        if k == 0 {
-            return Ok(picks);
+        if batch == 0 || e.is_empty() {
+            return Ok(vec![]);
         }
         let norms: Vec<f64> = e.iter().map(|v| v.iter().map(|x| x * x).sum()).collect();
-        let mut pos = first_argmax(&norms).expect("k ≥ 1");
-        let mut nearest = vec![f64::INFINITY; e.len()];
-        loop {
-            picks.push(pos);
-            if picks.len() == k {
-                break;
-            }
-            let centre = &e[pos];
-            nearest.par_iter_mut().zip(&e).for_each(|(d, v)| {
-                *d = d.min(v.iter().zip(centre).map(|(x, y)| (x - y) * (x - y)).sum())
-            });
-            let total: f64 = nearest.iter().sum();
-            pos = if total > 0.0 {
-                let mut u = rng.random::<f64>() * total;
-                let mut chosen = None;
-                for (i, &d) in nearest.iter().enumerate() {
-                    if d > 0.0 {
-                        chosen = Some(i);
-                        if u < d {
-                            break;
-                        }
-                        u -= d;
-                    }
-                }
-                chosen.expect("a positive weight exists")
-            } else {
-                // Every candidate coincides with a pick: the first not yet picked.
-                (0..e.len())
-                    .find(|i| !picks.contains(i))
-                    .expect("k ≤ candidates")
-            };
-        }
+        let first = first_argmax(&norms).expect("candidates exist");
+        let dist2 = |i: usize, j: usize| -> f64 {
+            e[i].iter().zip(&e[j]).map(|(x, y)| (x - y) * (x - y)).sum()
+        };
+        let picks = kmeans_pp_seeds(e.len(), batch, first, &dist2, rng);
         Ok(picks.into_iter().map(|p| state.unlabelled[p]).collect())
     }
 }
@@ -696,15 +724,31 @@ mod tests {
         let a = column(&[1.0, 2.0]);
         let short = column(&[1.0]);
         assert!(
-            LastLayerEmbedding::from_inputs(&[0, 1], std::slice::from_ref(&a), &[short], &[vec![1.0]]).is_err()
+            LastLayerEmbedding::from_inputs(
+                &[0, 1],
+                std::slice::from_ref(&a),
+                &[short],
+                &[vec![1.0]]
+            )
+            .is_err()
         );
         assert!(
-            LastLayerEmbedding::from_inputs(&[0, 0], std::slice::from_ref(&a), std::slice::from_ref(&a), &[vec![1.0]])
-                .is_err()
+            LastLayerEmbedding::from_inputs(
+                &[0, 0],
+                std::slice::from_ref(&a),
+                std::slice::from_ref(&a),
+                &[vec![1.0]]
+            )
+            .is_err()
         );
         assert!(
-            LastLayerEmbedding::from_inputs(&[0, 1], std::slice::from_ref(&a), std::slice::from_ref(&a), &[vec![f32::NAN]])
-                .is_err()
+            LastLayerEmbedding::from_inputs(
+                &[0, 1],
+                std::slice::from_ref(&a),
+                std::slice::from_ref(&a),
+                &[vec![f32::NAN]]
+            )
+            .is_err()
         );
         // Finite inputs whose difference overflows.
         let (big, small) = (column(&[f32::MAX, 0.0]), column(&[-f32::MAX, 0.0]));

@@ -34,6 +34,7 @@ pub use balpm::{BalPm, BalPmConfig, BalPmTrace, EntropyEstimator, FeatureShift};
 pub use batchbald::{BatchBald, BatchBaldConfig};
 pub use diversity::{
     Badge, Coreset, FisherDOptimal, FisherParams, LastLayerEmbedding, k_center_greedy,
+    kmeans_pp_seeds,
 };
 pub use knn::{KnnEntropyBonus, euclidean};
 pub use knn_index::{IndexError, IndexKey, IndexedKnnEntropyBonus, PromptKnnIndex, index_k_for};

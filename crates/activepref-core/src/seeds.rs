@@ -3,7 +3,7 @@
 //! Every random draw comes from a ChaCha8 generator seeded by [`derive_seed`] from a path of
 //! integers that names *what* the draw is for; [`rng_for`] builds the generator of
 //! `[root, stream, rest...]`. The `rest` elements are named by the constants of this module
-//! ([`model_draw`], [`policy_draw`], [`data_draw`], [`NO_MEMBER`], [`NO_ROUND`]):
+//! ([`model_draw`], [`policy_draw`], [`data_draw`], [`initial_draw`], [`NO_MEMBER`], [`NO_ROUND`]):
 //!
 //! | stream                       | path                                                          |
 //! |------------------------------|---------------------------------------------------------------|
@@ -13,6 +13,7 @@
 //! | split of candidate prompts   | `[split seed, Stream::Data, data_draw::PAIR_SPLIT]`           |
 //! | generated summarize JSONL    | `[seed, Stream::Data, data_draw::GENERATED_SUMMARIZE]`        |
 //! | initial labels / loop order  | `[run seed, Stream::InitialSet]`                              |
+//! | cold start (kmeans, kcenter) | `[run seed, Stream::InitialSet, initial_draw::COLD_START]`    |
 //! | member init                  | `[run seed, Stream::Model, round, member, model_draw::INIT]`  |
 //! | shared init (reference)      | `[42, Stream::Model, NO_ROUND, min(member, 1)]`               |
 //! | minibatch order              | `[run seed, Stream::Model, round, member, model_draw::ORDER]` |
@@ -88,6 +89,14 @@ pub mod policy_draw {
     /// The draws of a stochastic uncertainty score in the pool loop (`[round, SCORE]`), kept apart
     /// from the policy's selection stream `[round]`.
     pub const SCORE: u64 = 1;
+}
+
+/// Elements after the run seed in a [`Stream::InitialSet`] path (the bare path is the run's
+/// shuffle of the pool or prompt stream).
+pub mod initial_draw {
+    /// The draws of a `kmeans` or `kcenter` cold start that picks the pool loop's initial labelled
+    /// set from the shuffled pool (`[COLD_START]`).
+    pub const COLD_START: u64 = 1;
 }
 
 /// The element after the data seed in a [`Stream::Data`] path: which data-level draw. The bare path
@@ -172,7 +181,7 @@ mod tests {
         use model_draw::{INIT, MASK, MC, ORDER, PAIR_REFIT};
         assert_eq!((INIT, ORDER, MASK, MC, PAIR_REFIT), (0, 1, 2, 3, 4));
         assert_eq!((NO_MEMBER, NO_ROUND), (u64::MAX, u64::MAX));
-        assert_eq!(policy_draw::SCORE, 1);
+        assert_eq!((policy_draw::SCORE, initial_draw::COLD_START), (1, 1));
         assert_eq!(
             (
                 data_draw::PAIR_BENCHMARK,
@@ -187,8 +196,9 @@ mod tests {
             Stream::InitialSet,
             Stream::Model,
             Stream::Policy,
+            Stream::Oracle,
         ];
-        assert_eq!(streams.map(|s| s as u64), [1, 2, 3, 4]);
+        assert_eq!(streams.map(|s| s as u64), [1, 2, 3, 4, 5]);
     }
 
     #[test]

@@ -16,12 +16,14 @@
 
 #![warn(missing_docs)]
 
+mod cold_start;
 mod oracle;
 pub mod pair;
 mod pool;
 pub mod prefix;
 mod records;
 
+pub use cold_start::ColdStart;
 pub use oracle::{OracleConfig, OracleKind, TiePolicy, TieRule};
 pub use pair::{AcquiredPair, PairLoop, PairLoopConfig, PairRefit, PairRoundRecord};
 pub use pool::PoolLoop;

@@ -45,8 +45,9 @@ pub struct PoolLoop<'a> {
 }
 
 impl<'a> PoolLoop<'a> {
-    /// A fresh run: the pool is shuffled with the run seed, optionally capped, and its first
-    /// `initial_labels` comparisons are labelled.
+    /// A fresh run: the pool is shuffled with the run seed, optionally capped, and
+    /// `initial_labels` of its comparisons are labelled: the first ones, or those the
+    /// configured [`ColdStart`](crate::ColdStart) picks.
     pub fn new(
         bench: &'a PoolBenchmark,
         model: &'a EnsembleConfig,
@@ -58,13 +59,16 @@ impl<'a> PoolLoop<'a> {
         if let Some(cap) = config.pool_size {
             order.truncate(cap);
         }
-        let unlabelled = order.split_off(config.initial_labels.min(order.len()));
+        let (labelled, unlabelled) =
+            config
+                .cold_start
+                .split(order, config.initial_labels, &bench.pool.prompt, run_seed);
         Self {
             bench,
             model,
             config,
             run_seed,
-            labelled: order,
+            labelled,
             unlabelled,
             round: 0,
             prompt_index: None,
@@ -648,6 +652,7 @@ mod tests {
                 batch_size: 10,
                 rounds: 3,
                 pool_size: None,
+                cold_start: Default::default(),
                 oracle: Default::default(),
             },
         )
@@ -967,6 +972,7 @@ mod tests {
             batch_size: 500,
             rounds: 2,
             pool_size: None,
+            cold_start: Default::default(),
             oracle: Default::default(),
         };
         assert_eq!(cfg.validate(100).unwrap_err().field, "batch_size");
@@ -975,6 +981,7 @@ mod tests {
             batch_size: 50,
             rounds: 4,
             pool_size: None,
+            cold_start: Default::default(),
             oracle: Default::default(),
         };
         assert_eq!(cfg.validate(100).unwrap_err().field, "rounds");
@@ -984,6 +991,7 @@ mod tests {
                 batch_size: 30,
                 rounds: 4,
                 pool_size: None,
+                cold_start: Default::default(),
                 oracle: Default::default(),
             }
             .validate(100)

@@ -4,6 +4,7 @@
 use activepref_core::{EvalMetrics, FieldError};
 use serde::{Deserialize, Serialize};
 
+use crate::cold_start::ColdStart;
 use crate::oracle::OracleConfig;
 
 /// Sizes of the loop. Paper: 320 initial, batches of 320, 75 rounds, pool capped at 92,000.
@@ -19,6 +20,9 @@ pub struct LoopConfig {
     /// Optional cap on the pool after the seeded shuffle (the reference keeps 92,000).
     #[serde(default)]
     pub pool_size: Option<usize>,
+    /// How the initial labelled set is chosen ([`ColdStart`]); absent: `random`.
+    #[serde(default, skip_serializing_if = "ColdStart::is_random")]
+    pub cold_start: ColdStart,
     /// Who answers the label queries ([`OracleConfig`]); absent: the dataset's labels.
     #[serde(default, skip_serializing_if = "OracleConfig::is_default")]
     pub oracle: OracleConfig,
