@@ -23,23 +23,58 @@ use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
 /// Where an oracle's base answer comes from.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::EnumIter,
+    strum::IntoStaticStr,
+    strum::EnumMessage,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum OracleKind {
     /// The dataset's label (pool) or the judge's order (pair): the papers' oracle.
     #[default]
+    #[strum(
+        message = "the dataset's label (pool) or the judge's order (pair): both papers' oracle"
+    )]
     Dataset,
     /// A label drawn from the Bradley–Terry probability `σ(gap / temperature)`.
+    #[strum(
+        message = "a label drawn from σ(gap / temperature): the latent reward gap (pool, synthetic benchmark) or the judge's score gap (pair)"
+    )]
     BradleyTerry,
 }
 
 /// What a tie becomes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::EnumIter,
+    strum::IntoStaticStr,
+    strum::EnumMessage,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum TiePolicy {
     /// No label: the comparison is acquired (it counts against the budget) but not trained on.
+    #[strum(
+        message = "no label: the comparison is acquired and counted, but not trained on (pool setting)"
+    )]
     Drop,
     /// A fair coin decides.
+    #[strum(message = "a fair coin decides")]
     Coin,
 }
 

@@ -2,6 +2,8 @@
 //! defaults, and the uncertainty scores.
 
 use activepref_acquire::{PairPolicySpec, PolicySpec, UncertaintyScore};
+use activepref_loop::{ColdStart, OracleKind, TiePolicy};
+use strum::{EnumMessage, IntoEnumIterator};
 
 use crate::say;
 
@@ -34,6 +36,9 @@ pub fn run(a: &PoliciesArgs) -> anyhow::Result<()> {
             "pool_policies": pool.iter().map(|p| registry_entry(p.name(), p.summary(), p)).collect::<anyhow::Result<Vec<_>>>()?,
             "pair_policies": pair.iter().map(|p| registry_entry(p.name(), p.summary(), p)).collect::<anyhow::Result<Vec<_>>>()?,
             "scores": UncertaintyScore::all().map(|s| serde_json::json!({ "name": s.name(), "summary": s.summary() })).collect::<Vec<_>>(),
+            "oracle_kinds": named(OracleKind::iter()),
+            "tie_policies": named(TiePolicy::iter()),
+            "cold_starts": named(ColdStart::iter()),
         });
         say!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
@@ -75,7 +80,49 @@ pub fn run(a: &PoliciesArgs) -> anyhow::Result<()> {
             flow_yaml(spec)?
         );
     }
+    say!(
+        "ORACLES: `loop: {{ oracle: {{ kind, temperature, flip, ties: {{ margin, policy }} }} }}`, both settings; default: the dataset's labels."
+    );
+    say!("Order: base answer, tie rule (|gap| < margin), then a flip with probability `flip`.\n");
+    print_table("kind", OracleKind::iter());
+    print_table("ties.policy", TiePolicy::iter());
+    say!(
+        "\nCOLD STARTS: `loop: {{ cold_start: <name> }}`, pool setting: the initial labelled set.\n"
+    );
+    print_table("", ColdStart::iter());
     Ok(())
+}
+
+/// Name and summary of each variant of a listed enum.
+fn named<T: EnumMessage + Into<&'static str>>(
+    items: impl Iterator<Item = T>,
+) -> Vec<serde_json::Value> {
+    items
+        .map(|v| {
+            let summary = v.get_message().unwrap_or_default();
+            serde_json::json!({ "name": v.into(), "summary": summary })
+        })
+        .collect()
+}
+
+/// One `<prefix: >name  summary` line per variant, names padded to the longest.
+fn print_table<T: EnumMessage + Into<&'static str>>(prefix: &str, items: impl Iterator<Item = T>) {
+    let rows: Vec<(String, &str)> = items
+        .map(|v| {
+            let summary = v.get_message().unwrap_or_default();
+            let name: &'static str = v.into();
+            let label = if prefix.is_empty() {
+                name.to_string()
+            } else {
+                format!("{prefix}: {name}")
+            };
+            (label, summary)
+        })
+        .collect();
+    let width = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(0) + 2;
+    for (name, summary) in rows {
+        say!("{name:<width$}{summary}");
+    }
 }
 
 /// A registry entry's defaults on one line of YAML flow syntax.
