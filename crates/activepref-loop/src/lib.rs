@@ -22,6 +22,7 @@ pub mod pair;
 mod pool;
 pub mod prefix;
 mod records;
+pub mod stopping;
 
 pub use cold_start::ColdStart;
 pub use oracle::{OracleConfig, OracleKind, TiePolicy, TieRule};

@@ -6,6 +6,7 @@ use activepref_model::{FittedEnsemble, TrainingStrategy};
 
 use crate::LoopError;
 use crate::records::{Evaluation, LoopConfig, RoundRecord, RoundTiming};
+use crate::stopping::{STOPPING_SAMPLE, cohens_kappa};
 use std::collections::HashSet;
 use std::time::Instant;
 
@@ -42,6 +43,11 @@ pub struct PoolLoop<'a> {
     /// The oracle's answer to every pool comparison (`None` for a dropped tie), drawn on first
     /// use; `None` under the default oracle, whose answers are the dataset's labels.
     answers: Option<Vec<Option<bool>>>,
+    /// The fixed pool comparisons on which successive models' predictions are compared (the
+    /// last [`STOPPING_SAMPLE`] of the pool's shuffled order that start unlabelled).
+    stopping_sample: Vec<usize>,
+    /// The previous round's predicted preferences on `stopping_sample`.
+    stopping_previous: Option<Vec<bool>>,
 }
 
 impl<'a> PoolLoop<'a> {
@@ -63,6 +69,8 @@ impl<'a> PoolLoop<'a> {
             config
                 .cold_start
                 .split(order, config.initial_labels, &bench.pool.prompt, run_seed);
+        let stopping_sample =
+            unlabelled[unlabelled.len().saturating_sub(STOPPING_SAMPLE)..].to_vec();
         Self {
             bench,
             model,
@@ -75,6 +83,8 @@ impl<'a> PoolLoop<'a> {
             whole_pool: None,
             previous: None,
             answers: None,
+            stopping_sample,
+            stopping_previous: None,
         }
     }
 
@@ -133,6 +143,8 @@ impl<'a> PoolLoop<'a> {
             whole_pool: None,
             previous: None,
             answers: None,
+            stopping_sample: fresh.stopping_sample,
+            stopping_previous: None,
         })
     }
 
@@ -355,6 +367,7 @@ impl<'a> PoolLoop<'a> {
         let bench = self.bench;
         // Before the clock: a resumed run's replay is not this round's training.
         self.replay_warm_starts()?;
+        self.replay_stopping_previous()?;
         let clock = Instant::now();
         let train = self.labelled_split(&self.labelled);
         let fitted = self.model.fit_from(
@@ -379,6 +392,12 @@ impl<'a> PoolLoop<'a> {
         let clock = Instant::now();
         let mut record = RoundRecord::evaluated(t, self.labelled.len(), evaluation);
         self.record_oracle(&self.labelled, &mut record);
+        let current = self.sample_labels(&fitted);
+        record.stopping_agreement = self
+            .stopping_previous
+            .as_ref()
+            .map(|previous| cohens_kappa(previous, &current));
+        self.stopping_previous = Some(current);
         if let Some(pred) = pool_pred {
             self.select_batch(policy, &fitted, &pred, &mut record)?;
         }
@@ -473,6 +492,7 @@ impl<'a> PoolLoop<'a> {
         // Checked and moved first, so every pick below is an unlabelled candidate.
         self.acquire(t, picks.clone())?;
         record.pool_mean_bald = Some(bald.iter().sum::<f64>() / bald.len().max(1) as f64);
+        record.pool_max_bald = bald.iter().copied().reduce(f64::max);
         record.batch_mean_bald =
             Some(picks.iter().map(|p| bald_of[p]).sum::<f64>() / picks.len().max(1) as f64);
         record.batch_unique_prompts = Some(
@@ -483,6 +503,42 @@ impl<'a> PoolLoop<'a> {
                 .len(),
         );
         record.batch_size = Some(picks.len());
+        Ok(())
+    }
+
+    /// The predicted preferences (`p̄ ≥ ½`) of `fitted` on the stopping sample.
+    fn sample_labels(&self, fitted: &FittedEnsemble) -> Vec<bool> {
+        let pred = fitted.predict(&self.bench.pool, Some(&self.stopping_sample));
+        (0..pred.rows()).map(|i| pred.mean_prob(i) >= 0.5).collect()
+    }
+
+    /// Before the first round of a resumed run: the previous round's predictions on the stopping
+    /// sample, from the replayed warm-start weights or from one refit of that round (its labelled
+    /// prefix and seeds), so that the resumed run records the same agreement.
+    fn replay_stopping_previous(&mut self) -> Result<(), LoopError> {
+        if self.round == 0 || self.stopping_previous.is_some() {
+            return Ok(());
+        }
+        let r = self.round - 1;
+        let previous = match self.previous.take() {
+            Some(fitted) => fitted,
+            None => {
+                let labels = (self.config.initial_labels + r * self.config.batch_size)
+                    .min(self.labelled.len());
+                let train = self.labelled_split(&self.labelled[..labels]);
+                self.model.fit_from(
+                    None,
+                    &train,
+                    &self.bench.validation,
+                    self.run_seed,
+                    r as u64,
+                )?
+            }
+        };
+        self.stopping_previous = Some(self.sample_labels(&previous));
+        if self.warm_starts() {
+            self.previous = Some(previous);
+        }
         Ok(())
     }
 
@@ -816,6 +872,8 @@ mod tests {
             batch_unique_prompts: None,
             labelled_unique_prompts: None,
             batch_size,
+            pool_max_bald: None,
+            stopping_agreement: None,
             oracle_flipped: None,
             oracle_dropped: None,
         };

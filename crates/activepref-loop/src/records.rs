@@ -119,6 +119,15 @@ pub struct RoundRecord {
     pub labelled_unique_prompts: Option<usize>,
     /// Comparisons picked this round.
     pub batch_size: Option<usize>,
+    /// The largest BALD score of the unlabelled pool before this round's pick (nats; `None` in
+    /// the last round), for the `max_uncertainty` stopping rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_max_bald: Option<f64>,
+    /// Cohen's κ between this round's and the previous round's predicted preferences on the
+    /// run's fixed stopping sample ([`STOPPING_SAMPLE`](crate::stopping::STOPPING_SAMPLE)
+    /// comparisons; `None` in round 0), for the `stable_predictions` stopping rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopping_agreement: Option<f64>,
     /// Comparisons of the labelled set whose oracle answer differs from the dataset's label
     /// (`None` under the default oracle).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -154,6 +163,8 @@ impl RoundRecord {
             batch_unique_prompts: None,
             labelled_unique_prompts: None,
             batch_size: None,
+            pool_max_bald: None,
+            stopping_agreement: None,
             oracle_flipped: None,
             oracle_dropped: None,
         }

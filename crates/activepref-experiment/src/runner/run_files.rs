@@ -63,6 +63,12 @@ pub struct RunRow<'a> {
     pub batch_size: Option<usize>,
     /// Distinct prompts in the labelled set after this round's acquisition.
     pub labelled_unique_prompts: Option<usize>,
+    /// The largest BALD score (nats) of the unlabelled pool before this round's pick (empty in
+    /// the last round).
+    pub pool_max_bald: Option<f64>,
+    /// Cohen's κ of this round's and the previous round's predictions on the fixed stopping
+    /// sample (empty in round 0).
+    pub stopping_agreement: Option<f64>,
     /// Labelled comparisons whose oracle answer differs from the dataset's label (empty under
     /// the default oracle).
     pub oracle_flipped: Option<usize>,
@@ -90,6 +96,8 @@ impl<'a> RunRow<'a> {
             batch_unique_prompts: r.batch_unique_prompts,
             batch_size: r.batch_size,
             labelled_unique_prompts: r.labelled_unique_prompts,
+            pool_max_bald: r.pool_max_bald,
+            stopping_agreement: r.stopping_agreement,
             oracle_flipped: r.oracle_flipped,
             oracle_dropped: r.oracle_dropped,
         }
@@ -240,6 +248,8 @@ mod tests {
             batch_unique_prompts: batch.map(|b| b - 1),
             labelled_unique_prompts: Some(7 + round),
             batch_size: batch,
+            pool_max_bald: batch.map(|_| 0.25),
+            stopping_agreement: (round > 0).then_some(0.875),
             oracle_flipped: batch.map(|_| 2),
             oracle_dropped: None,
         };
@@ -250,9 +260,9 @@ mod tests {
         )
         .unwrap();
         let text = String::from_utf8(bytes).unwrap();
-        let golden = "policy,seed,round,labels,test_log_likelihood,test_accuracy,test_brier,ood_log_likelihood,ood_accuracy,ood_brier,validation_loss,pool_mean_bald,batch_mean_bald,batch_unique_prompts,batch_size,labelled_unique_prompts,oracle_flipped,oracle_dropped\n\
-balpm,9,0,10,-0.5,0.75,0.1,-0.625,0.6666666666666666,0.2,0.5,0.01,0.03,4,5,7,2,\n\
-balpm,9,1,15,-0.5,0.75,0.1,-0.625,0.6666666666666666,0.2,0.5,,,,,8,,\n";
+        let golden = "policy,seed,round,labels,test_log_likelihood,test_accuracy,test_brier,ood_log_likelihood,ood_accuracy,ood_brier,validation_loss,pool_mean_bald,batch_mean_bald,batch_unique_prompts,batch_size,labelled_unique_prompts,pool_max_bald,stopping_agreement,oracle_flipped,oracle_dropped\n\
+balpm,9,0,10,-0.5,0.75,0.1,-0.625,0.6666666666666666,0.2,0.5,0.01,0.03,4,5,7,0.25,,2,\n\
+balpm,9,1,15,-0.5,0.75,0.1,-0.625,0.6666666666666666,0.2,0.5,,,,,8,,0.875,,\n";
         assert_eq!(text, golden);
     }
 }

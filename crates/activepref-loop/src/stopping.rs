@@ -1,0 +1,299 @@
+//! Stopping rules (issue 23): when a pool run could have stopped asking for labels. Each rule
+//! is evaluated after every round from what the run records, and reported, never obeyed: a run
+//! always goes on to its last round, so the report can say what stopping would have saved or cost.
+//!
+//! The signals come from [`RoundRecord`](crate::RoundRecord): `labels`, `pool_max_bald`,
+//! `stopping_agreement` (Cohen's κ of this round's and the previous round's predicted preferences
+//! on a fixed sample of the pool, as small-text's `KappaAverage`) and `validation_loss`.
+
+use activepref_core::FieldError;
+use serde::{Deserialize, Serialize};
+
+/// Comparisons of the pool (the tail of the run's shuffled pool, unlabelled at the start) on which
+/// successive models' predictions are compared (`stopping_agreement`).
+pub const STOPPING_SAMPLE: usize = 1000;
+
+/// A stopping rule, as written in `report.stopping`:
+/// `- { rule: stable_predictions, kappa: 0.99, window: 3 }`.
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    Serialize,
+    Deserialize,
+    strum::EnumIter,
+    strum::IntoStaticStr,
+    strum::EnumMessage,
+)]
+#[serde(tag = "rule", rename_all = "snake_case", deny_unknown_fields)]
+#[strum(serialize_all = "snake_case")]
+pub enum StoppingRule {
+    /// Stop once the labelled set holds `labels` comparisons.
+    #[strum(message = "stop once the labelled set holds `labels` comparisons")]
+    Budget {
+        /// The label budget (≥ 1).
+        labels: usize,
+    },
+    /// Stop once the largest BALD score of the unlabelled pool falls below `below` (nats), as
+    /// baal's uncertainty criterion.
+    #[strum(message = "stop once the pool's largest BALD score falls below `below` (nats)")]
+    MaxUncertainty {
+        /// The threshold (nats; finite, > 0).
+        below: f64,
+    },
+    /// Stop once the mean of the last `window` agreements (Cohen's κ of successive models'
+    /// predicted preferences on a fixed pool sample) reaches `kappa` (small-text's
+    /// `KappaAverage`; Bloodgood & Vijay-Shanker 2009).
+    #[strum(
+        message = "stop once the mean Cohen's kappa of successive models on a fixed pool sample, over `window` rounds, reaches `kappa`"
+    )]
+    StablePredictions {
+        /// The κ to reach, in `(−1, 1]` (default 0.99).
+        #[serde(default = "default_kappa")]
+        kappa: f64,
+        /// Rounds averaged (≥ 1; default 3).
+        #[serde(default = "default_window")]
+        window: usize,
+    },
+    /// Stop once `patience` rounds in a row brought no validation loss lower than the best so
+    /// far by more than `min_delta`.
+    #[strum(
+        message = "stop once `patience` rounds in a row bring no validation loss below the best by more than `min_delta`"
+    )]
+    ValidationPlateau {
+        /// Rounds without improvement (≥ 1; default 3).
+        #[serde(default = "default_window")]
+        patience: usize,
+        /// The improvement that counts (nats; finite, ≥ 0; default 0).
+        #[serde(default)]
+        min_delta: f64,
+    },
+}
+
+fn default_kappa() -> f64 {
+    0.99
+}
+
+fn default_window() -> usize {
+    3
+}
+
+/// What a rule reads of one round.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RoundSignals {
+    /// The labelled-set size the round's model was trained on.
+    pub labels: usize,
+    /// The largest BALD score of the unlabelled pool (nats); NaN where the round scored none.
+    pub pool_max_bald: f64,
+    /// Cohen's κ against the previous round's model; NaN in round 0.
+    pub agreement: f64,
+    /// The members' mean best validation loss (nats).
+    pub validation_loss: f64,
+}
+
+impl StoppingRule {
+    /// Every rule with its defaults (`labels` and `below` are placeholders), for listings.
+    pub fn all() -> Vec<StoppingRule> {
+        <StoppingRule as strum::IntoEnumIterator>::iter().collect()
+    }
+
+    /// The `rule:` tag.
+    pub fn name(&self) -> &'static str {
+        self.into()
+    }
+
+    /// One line on what the rule does.
+    pub fn summary(&self) -> &'static str {
+        strum::EnumMessage::get_message(self).unwrap_or_default()
+    }
+
+    /// Checks the rule's numbers.
+    ///
+    /// # Errors
+    ///
+    /// A [`FieldError`] naming the parameter: `labels` or `window`/`patience` 0, `below` not finite
+    /// and `> 0`, `kappa` outside `(−1, 1]`, `min_delta` not finite and `≥ 0`.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        let bad = |f: &str, m: &str| Err(FieldError::new(f, m));
+        match *self {
+            StoppingRule::Budget { labels: 0 } => bad("labels", "must be at least 1"),
+            StoppingRule::MaxUncertainty { below } if !(below.is_finite() && below > 0.0) => {
+                bad("below", "must be a finite number of nats > 0")
+            }
+            StoppingRule::StablePredictions { kappa, .. } if !(kappa > -1.0 && kappa <= 1.0) => {
+                bad("kappa", "must lie in (-1, 1]")
+            }
+            StoppingRule::StablePredictions { window: 0, .. } => {
+                bad("window", "must be at least 1")
+            }
+            StoppingRule::ValidationPlateau { patience: 0, .. } => {
+                bad("patience", "must be at least 1")
+            }
+            StoppingRule::ValidationPlateau { min_delta, .. }
+                if !(min_delta.is_finite() && min_delta >= 0.0) =>
+            {
+                bad("min_delta", "must be a finite number of nats ≥ 0")
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The first round after which the rule says stop, or `None` if it never does.
+    pub fn first_stop(&self, rounds: &[RoundSignals]) -> Option<usize> {
+        match *self {
+            StoppingRule::Budget { labels } => rounds.iter().position(|r| r.labels >= labels),
+            StoppingRule::MaxUncertainty { below } => {
+                rounds.iter().position(|r| r.pool_max_bald < below)
+            }
+            StoppingRule::StablePredictions { kappa, window } => (0..rounds.len()).find(|&t| {
+                t + 1 >= window && {
+                    let last = &rounds[t + 1 - window..=t];
+                    let mean = last.iter().map(|r| r.agreement).sum::<f64>() / window as f64;
+                    mean >= kappa
+                }
+            }),
+            StoppingRule::ValidationPlateau {
+                patience,
+                min_delta,
+            } => {
+                let mut best = f64::INFINITY;
+                let mut stale = 0;
+                rounds.iter().position(|r| {
+                    if r.validation_loss < best - min_delta {
+                        best = r.validation_loss;
+                        stale = 0;
+                    } else {
+                        stale += 1;
+                    }
+                    stale >= patience
+                })
+            }
+        }
+    }
+}
+
+/// Cohen's κ of two label vectors of equal length: `(p_o − p_e) / (1 − p_e)`, with `p_o` the
+/// share of agreements and `p_e` the agreement expected from each vector's share of `true`.
+/// Two identical constant vectors (`p_e = 1`) give 1; empty vectors give NaN.
+pub fn cohens_kappa(a: &[bool], b: &[bool]) -> f64 {
+    assert_eq!(a.len(), b.len(), "two labelings of the same items");
+    let n = a.len() as f64;
+    if a.is_empty() {
+        return f64::NAN;
+    }
+    let agree = a.iter().zip(b).filter(|(x, y)| x == y).count() as f64 / n;
+    let pa = a.iter().filter(|&&x| x).count() as f64 / n;
+    let pb = b.iter().filter(|&&x| x).count() as f64 / n;
+    let expected = pa * pb + (1.0 - pa) * (1.0 - pb);
+    if expected >= 1.0 {
+        return if agree >= 1.0 { 1.0 } else { 0.0 };
+    }
+    (agree - expected) / (1.0 - expected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rounds(agreement: &[f64], bald: &[f64], loss: &[f64]) -> Vec<RoundSignals> {
+        (0..agreement.len())
+            .map(|t| RoundSignals {
+                labels: 40 + 40 * t,
+                pool_max_bald: bald[t],
+                agreement: agreement[t],
+                validation_loss: loss[t],
+            })
+            .collect()
+    }
+
+    /// κ by hand: a = TTFF, b = TFFF: p_o = 3/4, p_e = ½·¼ + ½·¾ = ½, κ = (¾ − ½)/(½) = ½.
+    #[test]
+    fn kappa_by_hand() {
+        let (t, f) = (true, false);
+        assert_eq!(cohens_kappa(&[t, t, f, f], &[t, f, f, f]), 0.5);
+        assert_eq!(cohens_kappa(&[t, f], &[f, t]), -1.0);
+        assert_eq!(cohens_kappa(&[t, t], &[t, t]), 1.0);
+        assert_eq!(cohens_kappa(&[t, t], &[f, f]), 0.0);
+        assert!(cohens_kappa(&[], &[]).is_nan());
+    }
+
+    /// Each rule on a hand-made series: the round it first fires.
+    #[test]
+    fn rules_fire_where_computed_by_hand() {
+        let nan = f64::NAN;
+        let r = rounds(
+            &[nan, 0.5, 0.95, 0.99, 1.0, 1.0],
+            &[0.3, 0.2, 0.05, 0.02, 0.009, nan],
+            &[0.69, 0.60, 0.58, 0.585, 0.581, 0.59],
+        );
+        let at = |rule: StoppingRule| rule.first_stop(&r);
+        assert_eq!(at(StoppingRule::Budget { labels: 120 }), Some(2));
+        assert_eq!(at(StoppingRule::Budget { labels: 10_000 }), None);
+        assert_eq!(at(StoppingRule::MaxUncertainty { below: 0.01 }), Some(4));
+        // Means of three: (0.5+0.95+0.99)/3 = 0.813, (0.95+0.99+1)/3 = 0.98, (0.99+1+1)/3 = 0.9967.
+        assert_eq!(
+            at(StoppingRule::StablePredictions {
+                kappa: 0.99,
+                window: 3
+            }),
+            Some(5)
+        );
+        assert_eq!(
+            at(StoppingRule::StablePredictions {
+                kappa: 0.99,
+                window: 1
+            }),
+            Some(3)
+        );
+        // Best 0.58 at round 2; rounds 3, 4, 5 bring nothing lower: the third stale round is 5.
+        assert_eq!(
+            at(StoppingRule::ValidationPlateau {
+                patience: 3,
+                min_delta: 0.0
+            }),
+            Some(5)
+        );
+        // With min_delta 0.025, round 2 (0.58, not below 0.60 − 0.025) is stale too: rounds 2, 3, 4.
+        assert_eq!(
+            at(StoppingRule::ValidationPlateau {
+                patience: 3,
+                min_delta: 0.025
+            }),
+            Some(4)
+        );
+    }
+
+    #[test]
+    fn bad_parameters_are_named() {
+        let field = |r: StoppingRule| r.validate().unwrap_err().field;
+        assert_eq!(field(StoppingRule::Budget { labels: 0 }), "labels");
+        assert_eq!(
+            field(StoppingRule::MaxUncertainty { below: f64::NAN }),
+            "below"
+        );
+        assert_eq!(
+            field(StoppingRule::StablePredictions {
+                kappa: 1.5,
+                window: 3
+            }),
+            "kappa"
+        );
+        assert_eq!(
+            field(StoppingRule::ValidationPlateau {
+                patience: 0,
+                min_delta: 0.0
+            }),
+            "patience"
+        );
+        let parsed: StoppingRule =
+            serde_json::from_str(r#"{"rule": "stable_predictions"}"#).unwrap();
+        assert_eq!(
+            parsed,
+            StoppingRule::StablePredictions {
+                kappa: 0.99,
+                window: 3
+            }
+        );
+        assert_eq!(StoppingRule::all().len(), 4);
+    }
+}
