@@ -92,9 +92,23 @@ pub struct RoundSignals {
 }
 
 impl StoppingRule {
-    /// Every rule with its defaults (`labels` and `below` are placeholders), for listings.
+    /// Every rule with its defaults, for listings; `labels` and `below` have no default and show
+    /// an example value.
     pub fn all() -> Vec<StoppingRule> {
-        <StoppingRule as strum::IntoEnumIterator>::iter().collect()
+        <StoppingRule as strum::IntoEnumIterator>::iter()
+            .map(|rule| match rule {
+                StoppingRule::Budget { .. } => StoppingRule::Budget { labels: 1000 },
+                StoppingRule::MaxUncertainty { .. } => StoppingRule::MaxUncertainty { below: 0.01 },
+                StoppingRule::StablePredictions { .. } => StoppingRule::StablePredictions {
+                    kappa: default_kappa(),
+                    window: default_window(),
+                },
+                StoppingRule::ValidationPlateau { .. } => StoppingRule::ValidationPlateau {
+                    patience: default_window(),
+                    min_delta: 0.0,
+                },
+            })
+            .collect()
     }
 
     /// The `rule:` tag.
@@ -295,5 +309,6 @@ mod tests {
             }
         );
         assert_eq!(StoppingRule::all().len(), 4);
+        assert!(StoppingRule::all().iter().all(|r| r.validate().is_ok()));
     }
 }

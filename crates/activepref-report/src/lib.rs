@@ -25,6 +25,7 @@ mod read;
 pub mod results;
 mod saving;
 mod stats;
+mod stopping;
 mod tables;
 #[cfg(test)]
 mod tests;
@@ -202,12 +203,15 @@ pub struct ReportOptions {
     /// Ablation figures: the grid point (`beta=0.01`) whose baseline-policy runs are drawn as the
     /// grey reference line; None: the first grid point in the experiment file's order.
     pub ablation_baseline: Option<String>,
+    /// Stopping rules to evaluate on every run (`stopping.md`); empty: none, and no file.
+    pub stopping: Vec<activepref_loop::stopping::StoppingRule>,
 }
 
 impl ReportOptions {
     /// Options with the given window, baseline and order, and defaults for the rest: test and
     /// OOD test log-likelihood as metrics, the default saving definition, [`DEFAULT_BOOTSTRAP`]
-    /// resamples, every run file, nothing missing, no title, variant or ablation baseline.
+    /// resamples, every run file, nothing missing, no title, variant, ablation baseline or
+    /// stopping rule.
     pub fn new(smoothing_window: usize, baseline: &str, policy_order: Vec<String>) -> Self {
         Self {
             smoothing_window,
@@ -228,6 +232,7 @@ impl ReportOptions {
             missing: Vec::new(),
             variant: None,
             ablation_baseline: None,
+            stopping: Vec::new(),
         }
     }
 }

@@ -330,6 +330,7 @@ mod tests {
                 ),
             ]),
             diagnostics: BTreeMap::new(),
+            signals: BTreeMap::new(),
         }
     }
 

@@ -19,7 +19,13 @@ pub struct RunCurves {
     /// Batch diagnostics (`batch_unique_prompts`, `labelled_unique_prompts`) → one value per
     /// round, NaN where the round has none (the last round acquires nothing).
     pub diagnostics: BTreeMap<String, Vec<f64>>,
+    /// What stopping rules read ([`SIGNALS`]) → one value per round, NaN where the round has
+    /// none (or the run file predates the column).
+    pub signals: BTreeMap<String, Vec<f64>>,
 }
+
+/// The run-file columns stopping rules read (pool setting).
+pub const SIGNALS: [&str; 3] = ["validation_loss", "pool_max_bald", "stopping_agreement"];
 
 /// The batch-diagnostic columns of a run file and their titles: distinct prompts for the pool
 /// setting (specs/balpm.md §5.4), the acquired pairs' gaps for the pair setting.
@@ -121,7 +127,12 @@ pub(crate) fn read_run(path: &Path) -> Result<RunCurves, ReportError> {
         labels: vec![],
         metrics: BTreeMap::new(),
         diagnostics: BTreeMap::new(),
+        signals: BTreeMap::new(),
     };
+    let signal_cols: Vec<(Option<usize>, &str)> = SIGNALS
+        .iter()
+        .map(|name| (headers.iter().position(|h| h == *name), *name))
+        .collect();
     for (row, rec) in rd.records().enumerate() {
         let rec = rec.map_err(|e| ReportError::Csv {
             path: path.to_path_buf(),
@@ -153,6 +164,15 @@ pub(crate) fn read_run(path: &Path) -> Result<RunCurves, ReportError> {
                     .map_err(|e| err(row + 1, name, format!("`{text}`: {e}")))?,
             };
             run.diagnostics.entry(name.to_string()).or_default().push(v);
+        }
+        for &(i, name) in &signal_cols {
+            let v = match i.map(|i| &rec[i]) {
+                None | Some("") => f64::NAN,
+                Some(text) => text
+                    .parse::<f64>()
+                    .map_err(|e| err(row + 1, name, format!("`{text}`: {e}")))?,
+            };
+            run.signals.entry(name.to_string()).or_default().push(v);
         }
     }
     if run.labels.is_empty() {

@@ -91,6 +91,7 @@ pub fn options_for(
     opts.title = exp.common.name.clone();
     opts.static_baselines = exp.setting.static_baselines();
     opts.metrics = exp.report_metrics(metric_title);
+    opts.stopping = report.stopping.clone();
     Ok(opts)
 }
 

@@ -10,6 +10,7 @@ fn run(policy: &str, seed: u64, values: &[f64]) -> RunCurves {
         labels: (1..=values.len()).map(|i| i * 10).collect(),
         metrics: BTreeMap::from([("m".to_string(), values.to_vec())]),
         diagnostics: BTreeMap::new(),
+        signals: BTreeMap::new(),
     }
 }
 

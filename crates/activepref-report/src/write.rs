@@ -86,6 +86,11 @@ pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Vec<PathBuf>, Re
     let csv_path = report.join("summary.csv");
     write_text(&csv_path, &summary_csv(&runs, opts)?)?;
     let mut files = vec![png, svg, md_path, tex_path, csv_path];
+    if !opts.stopping.is_empty() {
+        let path = report.join("stopping.md");
+        write_text(&path, &crate::stopping::stopping_markdown(&runs, opts))?;
+        files.push(path);
+    }
     files.extend(written);
     files.extend(curve_files);
     files.extend(write_prefix_report(dir, opts, &title)?);

@@ -2,6 +2,7 @@
 //! defaults, and the uncertainty scores.
 
 use activepref_acquire::{PairPolicySpec, PolicySpec, UncertaintyScore};
+use activepref_loop::stopping::StoppingRule;
 use activepref_loop::{ColdStart, OracleKind, TiePolicy};
 use strum::{EnumMessage, IntoEnumIterator};
 
@@ -39,6 +40,7 @@ pub fn run(a: &PoliciesArgs) -> anyhow::Result<()> {
             "oracle_kinds": named(OracleKind::iter()),
             "tie_policies": named(TiePolicy::iter()),
             "cold_starts": named(ColdStart::iter()),
+            "stopping_rules": StoppingRule::all().iter().map(|r| registry_entry(r.name(), r.summary(), r)).collect::<anyhow::Result<Vec<_>>>()?,
         });
         say!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
@@ -90,6 +92,17 @@ pub fn run(a: &PoliciesArgs) -> anyhow::Result<()> {
         "\nCOLD STARTS: `loop: {{ cold_start: <name> }}`, pool setting: the initial labelled set.\n"
     );
     print_table("", ColdStart::iter());
+    say!(
+        "\nSTOPPING RULES: `report: {{ stopping: [ {{ rule: <name>, <param>: <value> }} ] }}`, pool setting; evaluated after every round and reported in stopping.md, never obeyed.\nThe line under each name shows the defaults; `labels` and `below` have none (an example is shown).\n"
+    );
+    for rule in StoppingRule::all() {
+        say!(
+            "{}\n    {}\n    {}\n",
+            rule.name(),
+            rule.summary(),
+            flow_yaml(&rule)?
+        );
+    }
     Ok(())
 }
 

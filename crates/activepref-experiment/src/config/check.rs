@@ -180,6 +180,12 @@ impl ExperimentConfig {
             &PoolSetting::METRIC_SPLITS
         };
         check_report(&self.report, &labels, splits).map_err(in_file)?;
+        if self.is_pair_file() && !self.report.stopping.is_empty() {
+            return Err(in_file(FieldError::new(
+                "report.stopping",
+                "stopping rules read the pool loop's rounds; the pair setting records none yet, so remove report.stopping",
+            )));
+        }
         self.model
             .validate()
             .map_err(|e| in_file(e.within("model")))?;

@@ -2,6 +2,7 @@
 
 use activepref_core::FieldError;
 use activepref_core::saving::{DEFAULT_BOOTSTRAP, SavingDefinition};
+use activepref_loop::stopping::StoppingRule;
 use serde::{Deserialize, Serialize};
 
 /// How the report summarises the runs.
@@ -27,6 +28,10 @@ pub struct ReportSection {
     /// (pool setting) or held-out accuracy and log-likelihood (pair setting).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub metrics: Vec<String>,
+    /// Stopping rules to evaluate on every pool run (`stopping.md`: where each would have
+    /// stopped, the labels it saves and what it costs); empty: none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stopping: Vec<StoppingRule>,
 }
 
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {
@@ -47,7 +52,8 @@ impl ReportSection {
     /// same checks, so a flag and its YAML twin accept the same values.
     ///
     /// # Errors
-    /// `smoothing_window` outside `[1, MAX_SMOOTHING_WINDOW]`, `bootstrap` over `MAX_BOOTSTRAP`.
+    /// `smoothing_window` outside `[1, MAX_SMOOTHING_WINDOW]`, `bootstrap` over `MAX_BOOTSTRAP`,
+    /// a stopping rule's bad parameter ([`StoppingRule::validate`]).
     pub fn validate(&self) -> Result<(), FieldError> {
         FieldError::check_count(
             "smoothing_window",
@@ -57,7 +63,12 @@ impl ReportSection {
         )
         .map_err(|e| FieldError::new(e.field, format!("{} (1 = no smoothing)", e.message)))?;
         FieldError::check_count("bootstrap", self.bootstrap, 0, MAX_BOOTSTRAP)
-            .map_err(|e| FieldError::new(e.field, format!("{} (0 = no interval)", e.message)))
+            .map_err(|e| FieldError::new(e.field, format!("{} (0 = no interval)", e.message)))?;
+        for (i, rule) in self.stopping.iter().enumerate() {
+            rule.validate()
+                .map_err(|e| e.within(&format!("stopping[{i}]")))?;
+        }
+        Ok(())
     }
 }
 
@@ -70,6 +81,7 @@ impl Default for ReportSection {
             bootstrap: DEFAULT_BOOTSTRAP,
             ablation_baseline: None,
             metrics: Vec::new(),
+            stopping: Vec::new(),
         }
     }
 }
