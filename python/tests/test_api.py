@@ -63,7 +63,8 @@ def test_picks_do_not_depend_on_threads_and_follow_the_seed():
 def test_read_results_reads_every_run_file(tmp_path):
     runs = tmp_path / "runs"
     runs.mkdir()
-    # The run-file header the CLI writes (crates/activepref-experiment's pool row schema).
+    # A pool run-file header as the CLI wrote it before the stopping and oracle columns
+    # (crates/activepref-experiment's pool row schema); read_results takes any extra columns.
     header = (
         "policy,seed,round,labels,test_log_likelihood,test_accuracy,test_brier,ood_log_likelihood,"
         "ood_accuracy,ood_brier,validation_loss,pool_mean_bald,batch_mean_bald,batch_unique_prompts,"

@@ -8,8 +8,9 @@
 //!   Bradley–Terry loss with respect to each member's last layer, under the ensemble's predicted
 //!   label (Ash et al., "Deep Batch Active Learning by Diverse, Uncertain Gradient Lower Bounds",
 //!   ICLR 2020).
-//! - [`FisherDOptimal`]: greedy D-optimal design on the last layer's Fisher information, ARM-FI
-//!   style (ICML 2025: last-layer Fisher / D-optimal pair selection).
+//! - [`FisherDOptimal`]: greedy D-optimal design on the last layer's Fisher information (Shen, Sun
+//!   & Ton, "Active Reward Modeling: Adaptive Preference Labeling for Large Language Model
+//!   Alignment", ICML 2025, ARM-FI).
 //!
 //! The last two read a [`LastLayerEmbedding`] the loop builds from the fitted ensemble.
 //!
@@ -73,6 +74,12 @@ impl LastLayerEmbedding {
             )));
         }
         let rows = pool_index.len();
+        if width == 0 && rows > 0 {
+            return Err(bad(
+                "the final layer has no inputs (width 0); a last-layer policy needs a hidden layer"
+                    .into(),
+            ));
+        }
         let mut diff = Vec::with_capacity(members);
         let mut prob = Vec::with_capacity(members);
         for m in 0..members {
@@ -143,15 +150,15 @@ impl LastLayerEmbedding {
         self.width
     }
 
-    /// `g_m` of pool comparison `i`, if the embedding covers it.
+    /// `g_m` of pool comparison `i`, if the embedding covers it and has member `m`.
     pub fn diff(&self, m: usize, i: usize) -> Option<&[f32]> {
         let r = *self.row_of.get(&i)?;
-        Some(&self.diff[m][r * self.width..(r + 1) * self.width])
+        Some(&self.diff.get(m)?[r * self.width..(r + 1) * self.width])
     }
 
-    /// `p_m(A ≻ B)` of pool comparison `i`, if the embedding covers it.
+    /// `p_m(A ≻ B)` of pool comparison `i`, if the embedding covers it and has member `m`.
     pub fn prob(&self, m: usize, i: usize) -> Option<f64> {
-        Some(self.prob[m][*self.row_of.get(&i)?])
+        Some(self.prob.get(m)?[*self.row_of.get(&i)?])
     }
 
     /// The rows of `indices`, or the error naming `policy` when one is not covered.
@@ -179,11 +186,12 @@ fn squared_distance(a: &[f32], b: &[f32]) -> f64 {
         .sum()
 }
 
-/// The first position of the largest value (ties go to the earlier one); `None` when empty.
+/// The first position of the largest value (ties go to the earlier one; NaN never wins);
+/// `None` when there is no value but NaN.
 fn first_argmax(values: &[f64]) -> Option<usize> {
     let mut best: Option<usize> = None;
     for (i, &v) in values.iter().enumerate() {
-        if best.is_none_or(|b| v > values[b]) {
+        if !v.is_nan() && best.is_none_or(|b| v > values[b]) {
             best = Some(i);
         }
     }
@@ -423,7 +431,8 @@ impl Default for FisherParams {
     }
 }
 
-/// Greedy D-optimal design on the last layer's Fisher information (ARM-FI, ICML 2025).
+/// Greedy D-optimal design on the last layer's Fisher information (Shen, Sun & Ton, ICML 2025,
+/// ARM-FI).
 ///
 /// Member `m`'s information matrix is `A_m = λ I + Σ_{i ∈ labelled} p_m(i)(1 − p_m(i)) g_m(i) g_m(i)ᵀ`
 /// (the members' last layers are independent parameter blocks, so the ensemble's matrix is block
@@ -431,6 +440,8 @@ impl Default for FisherParams {
 /// gain `Σ_m ln(1 + w_m(c) g_m(c)ᵀ A_m⁻¹ g_m(c))`, `w_m(c) = p_m(c)(1 − p_m(c))`, which is the
 /// increase of `ln det` by the matrix determinant lemma; the picked comparison then joins every
 /// `A_m` (Sherman–Morrison updates of `A_m⁻¹`). Ties go to the earlier candidate. Deterministic.
+/// The labelled set includes comparisons an oracle's tie rule dropped: they were asked, so their
+/// region of the feature space counts as explored.
 ///
 /// Cost per round: `M h² (|labelled| + |candidates| + batch) + M h |candidates| batch` flops.
 #[derive(Clone, Copy, Debug)]
@@ -696,18 +707,19 @@ mod tests {
     }
 
     /// Core-set's point is `[pair_a; pair_b]`: from the labelled comparison at (0, 0), the
-    /// candidate at (3, 0) (distance 3) beats (2, 2) (distance √8), then (2, 2) beats (0, 1).
+    /// candidate at (2, 3) (distance √13) beats (3, 0) (distance 3), though pair_a alone would
+    /// rank (3, 0) first; then (3, 0) (distance √10 from (2, 3)) beats (0, 1) (distance 1).
     #[test]
     fn coreset_uses_both_sides() {
         let a = column(&[0.0, 3.0, 2.0, 0.0]);
-        let b = column(&[0.0, 0.0, 2.0, 1.0]);
+        let b = column(&[0.0, 0.0, 3.0, 1.0]);
         let prompts: PromptFeatures = column(&[0.0; 4]).into();
         let (unlabelled, u) = ([3, 2, 1], [0.0; 3]);
         let state = PoolState {
             pair_features: Some((&a, &b)),
             ..PoolState::new(&unlabelled, &u, &[0], &prompts)
         };
-        assert_eq!(Coreset.select(&state, 2, &mut rng(0)).unwrap(), vec![1, 2]);
+        assert_eq!(Coreset.select(&state, 2, &mut rng(0)).unwrap(), vec![2, 1]);
         let bare = PoolState::new(&unlabelled, &u, &[0], &prompts);
         assert!(matches!(
             Coreset.select(&bare, 1, &mut rng(0)),
@@ -763,6 +775,17 @@ mod tests {
         assert_eq!(ok.diff(0, 3), Some(&[2.0f32][..]));
         assert!((ok.prob(0, 7).unwrap() - 1.0 / (1.0 + (-1f64).exp())).abs() < 1e-12);
         assert_eq!(ok.diff(0, 0), None);
+        assert_eq!((ok.diff(1, 3), ok.prob(1, 3)), (None, None));
+        let empty = FeatureMatrix::new(2, 0, vec![]).unwrap();
+        assert!(
+            LastLayerEmbedding::from_inputs(
+                &[0, 1],
+                std::slice::from_ref(&empty),
+                std::slice::from_ref(&empty),
+                &[vec![]]
+            )
+            .is_err()
+        );
     }
 
     proptest::proptest! {

@@ -146,7 +146,7 @@ pub enum PolicySpec {
     Badge {},
     /// Greedy D-optimal design on the last layer's Fisher information ([`FisherDOptimal`]).
     #[strum(
-        message = "Fisher: greedy D-optimal design on the members' last-layer Fisher information, prior precision lambda (ARM-FI, ICML 2025)"
+        message = "Fisher: greedy D-optimal design on the members' last-layer Fisher information, prior precision lambda (Shen, Sun & Ton, ICML 2025, ARM-FI)"
     )]
     Fisher(FisherParams),
 }

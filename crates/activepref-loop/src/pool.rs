@@ -171,8 +171,9 @@ impl<'a> PoolLoop<'a> {
     }
 
     /// Latent Reward Uncertainty of the unlabelled pool (specs/balpm.md §4.5): the members' mean
-    /// reward of each side of every labelled and unlabelled comparison; `reference` scores each
-    /// candidate's preferred side as chosen, as the reference does (reading the hidden label).
+    /// reward of each side of every labelled and unlabelled comparison (labelled sides by the
+    /// oracle's answers, dropped ties left out); `reference` scores each candidate's preferred side
+    /// as chosen, as the reference does, reading the dataset's hidden label (not an oracle's).
     fn latent_reward_score(
         &self,
         fitted: &FittedEnsemble,
@@ -815,6 +816,55 @@ mod tests {
             .step(&RandomSampling)
             .unwrap_err();
         assert!(matches!(err, LoopError::Oracle { .. }), "{err}");
+    }
+
+    /// The diverse-batch baselines run inside the loop (BADGE and Fisher on the members' last
+    /// layer over the labelled and unlabelled comparisons), from a k-center cold start, and a
+    /// resumed run repeats their rounds exactly, stopping agreement included.
+    #[test]
+    fn diverse_baselines_from_a_cold_start_run_and_resume() {
+        use activepref_acquire::PolicySpec;
+        let (bench, model, mut cfg) = setup();
+        cfg.cold_start = crate::ColdStart::Kcenter;
+        let specs = [
+            PolicySpec::Coreset {},
+            PolicySpec::Badge {},
+            PolicySpec::Fisher(Default::default()),
+        ];
+        for spec in specs {
+            let policy = spec.build();
+            let mut lp = PoolLoop::new(&bench, &model, &cfg, 5);
+            let records: Vec<RoundRecord> = (0..cfg.rounds)
+                .map(|_| lp.step(policy.as_ref()).unwrap().0)
+                .collect();
+            assert_eq!(
+                records[0].batch_size,
+                Some(cfg.batch_size),
+                "{}",
+                spec.name()
+            );
+            assert!(records[1].stopping_agreement.is_some());
+            let after_one = cfg.initial_labels + cfg.batch_size;
+            let mut resumed = PoolLoop::resume_from(
+                &bench,
+                &model,
+                &cfg,
+                5,
+                lp.labelled[..after_one].to_vec(),
+                1,
+            )
+            .unwrap();
+            assert_eq!(
+                resumed.step(policy.as_ref()).unwrap().0,
+                records[1],
+                "{}",
+                spec.name()
+            );
+            assert_eq!(
+                resumed.labelled[..],
+                lp.labelled[..after_one + cfg.batch_size]
+            );
+        }
     }
 
     #[test]

@@ -128,11 +128,12 @@ pub struct RoundRecord {
     /// comparisons; `None` in round 0), for the `stable_predictions` stopping rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopping_agreement: Option<f64>,
-    /// Comparisons of the labelled set whose oracle answer differs from the dataset's label
-    /// (`None` under the default oracle).
+    /// Comparisons the round's model was trained on (the labelled set; the whole pool for
+    /// `full_dataset`) whose oracle answer differs from the dataset's label (`None` under the
+    /// default oracle).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oracle_flipped: Option<usize>,
-    /// Comparisons of the labelled set that the oracle's tie rule dropped: acquired, counted in
+    /// Comparisons of that same set that the oracle's tie rule dropped: acquired, counted in
     /// `labels`, but not trained on (`None` under the default oracle).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oracle_dropped: Option<usize>,

@@ -373,33 +373,28 @@ impl<'a> PairLoop<'a> {
         ))
     }
 
-    /// Whether the oracle prefers response `a` of `prompt` to response `b`; `judge_prefers_a` is
-    /// the judge's order, the default oracle's answer. The query is the unordered pair, path
-    /// `[prompt id, low, high]` with its gap taken low − high, so the answer does not depend on the
-    /// order the rule returned the two in. (The pair loop refuses `ties.policy: drop`.)
-    fn oracle_answer(
-        &self,
-        prompt: &PromptCandidates,
-        a: usize,
-        b: usize,
-        judge_prefers_a: bool,
-    ) -> bool {
+    /// Whether the oracle prefers response `a` of `prompt` to response `b`, and whether that
+    /// answer goes against the judge's order. The default oracle is the judge: the higher score
+    /// wins, a tie goes to `a` (specs/activeuf.md §1.3). Any other oracle is asked about the
+    /// unordered pair: path `[prompt id, low, high]`, gap `s_low − s_high`, a judge tie going to
+    /// `low`, so its answer does not depend on the order the rule returned the two in. (The pair
+    /// loop refuses `ties.policy: drop`.)
+    fn oracle_answer(&self, prompt: &PromptCandidates, a: usize, b: usize) -> (bool, bool) {
         let oracle = &self.config.oracle;
         if oracle.is_default() {
-            return judge_prefers_a;
+            return (prompt.judge[a] >= prompt.judge[b], false);
         }
         let (lo, hi) = (a.min(b), a.max(b));
-        let lo_preferred = if lo == a {
-            judge_prefers_a
-        } else {
-            !judge_prefers_a
-        };
+        let judge_lo = prompt.judge[lo] >= prompt.judge[hi];
         let gap = f64::from(prompt.judge[lo]) - f64::from(prompt.judge[hi]);
         let path = [u64::from(prompt.prompt_id), lo as u64, hi as u64];
         let lo_wins = oracle
-            .answer(self.run_seed, &path, lo_preferred, gap)
-            .unwrap_or(lo_preferred);
-        if lo == a { lo_wins } else { !lo_wins }
+            .answer(self.run_seed, &path, judge_lo, gap)
+            .unwrap_or(judge_lo);
+        (
+            if lo == a { lo_wins } else { !lo_wins },
+            lo_wins != judge_lo,
+        )
     }
 
     /// Picks one pair per prompt of this round's batch, asks the judge, acquires the pairs and
@@ -434,9 +429,8 @@ impl<'a> PairLoop<'a> {
                     error,
                 })?;
             // The judge: the higher score is chosen; a tie goes to `a` (specs/activeuf.md §1.3).
-            let judge_prefers_a = prompt.judge[a] >= prompt.judge[bb];
-            let a_preferred = self.oracle_answer(prompt, a, bb, judge_prefers_a);
-            flipped += usize::from(a_preferred != judge_prefers_a);
+            let (a_preferred, against_judge) = self.oracle_answer(prompt, a, bb);
+            flipped += usize::from(against_judge);
             let (chosen, rejected) = if a_preferred { (a, bb) } else { (bb, a) };
             gap += (prompt.judge[a] - prompt.judge[bb]).abs() as f64;
             predicted_gap += f64::from(mu[chosen]) - f64::from(mu[rejected]);
@@ -597,6 +591,19 @@ pub(crate) mod tests {
             against += usize::from(prompt.judge[p.chosen] < prompt.judge[p.rejected]);
         }
         assert_eq!(record.batch_oracle_flipped, Some(against));
+        // The answer is about the unordered pair, judge ties included: asking (b, a) gives the
+        // mirror of asking (a, b), under flips as well.
+        cfg.oracle.flip = 0.4;
+        let asker = PairLoop::new(&bench, &model, &cfg, &spec, PairMode::Corrected, 7);
+        for prompt in &bench.stream {
+            let mut tied = prompt.clone();
+            tied.judge[1] = tied.judge[0];
+            for p in [prompt, &tied] {
+                let (ab, flip_ab) = asker.oracle_answer(p, 0, 1);
+                let (ba, flip_ba) = asker.oracle_answer(p, 1, 0);
+                assert_eq!((ab, flip_ab), (!ba, flip_ba));
+            }
+        }
         cfg.oracle.ties = Some(TieRule {
             margin: 0.1,
             policy: TiePolicy::Drop,

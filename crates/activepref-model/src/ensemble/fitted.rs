@@ -25,10 +25,6 @@ pub(super) fn member_rewards(model: &RewardMlp, x: &FeatureMatrix, device: &Devi
     masked_rewards(model, x, None, &[], device)
 }
 
-/// Rewards of `model` on the rows `idx` of `x` (every row if `None`), in chunks of 4,096 rows read
-/// in place (never a gathered copy of the whole input). On the CPU backend the chunks go through
-/// [`RewardMlp::dense`] (the same GEMM calls as burn, bit-identical rewards, every thread busy);
-/// on other devices, and for activations the dense path lacks, through burn's forward.
 /// Calls `f(rows, count)` on consecutive chunks of at most 4,096 of the rows `idx` of `x` (every
 /// row if `None`), `rows` holding `count × dim` values: in place when `idx` is `None`, else
 /// gathered into one reused buffer.
@@ -59,6 +55,10 @@ fn mask_values(m: &Tensor<2>) -> Vec<f32> {
         .expect("f32 masks")
 }
 
+/// Rewards of `model` on the rows `idx` of `x` (every row if `None`), in chunks of 4,096 rows read
+/// in place (never a gathered copy of the whole input). On the CPU backend the chunks go through
+/// [`RewardMlp::dense`] (the same GEMM calls as burn, bit-identical rewards, every thread busy);
+/// on other devices, and for activations the dense path lacks, through burn's forward.
 fn masked_rewards(
     model: &RewardMlp,
     x: &FeatureMatrix,
@@ -93,14 +93,14 @@ fn masked_rewards(
 
 /// The final-layer inputs of `model` on the rows `idx` of `x` (`[rows, width]`) and its final
 /// weights, under the row masks `masks`; `None` off the CPU backend or for an activation the
-/// dense path lacks.
+/// dense path lacks, an error for non-finite activations.
 fn final_layer(
     model: &RewardMlp,
     x: &FeatureMatrix,
     idx: Option<&[usize]>,
     masks: &[Tensor<2>],
     device: &Device,
-) -> Option<(FeatureMatrix, Vec<f32>)> {
+) -> Option<Result<(FeatureMatrix, Vec<f32>), String>> {
     let dense = model.dense().filter(|_| *device == Device::flex())?;
     let mask_data: Vec<Vec<f32>> = masks.iter().map(mask_values).collect();
     let mask_refs: Vec<&[f32]> = mask_data.iter().map(Vec::as_slice).collect();
@@ -111,7 +111,12 @@ fn final_layer(
     for_each_chunk(x, idx, |rows, count| {
         out.extend(dense.final_inputs(rows, count, &mask_refs, &mut scratch));
     });
-    Some((FeatureMatrix::new(n, width, out).ok()?, weights))
+    // Tanh activations of finite weights are finite; a diverged member's are not.
+    Some(
+        FeatureMatrix::new(n, width, out)
+            .map(|m| (m, weights))
+            .map_err(|e| e.to_string()),
+    )
 }
 
 impl FittedEnsemble {
@@ -201,7 +206,8 @@ impl FittedEnsemble {
     ///
     /// # Errors
     ///
-    /// [`ModelError::Unsupported`] off the CPU backend, or for an activation other than tanh.
+    /// [`ModelError::Unsupported`] off the CPU backend, for an activation other than tanh, or
+    /// when an activation is not finite.
     pub fn last_layer(
         &self,
         x: &FeatureMatrix,
@@ -210,18 +216,26 @@ impl FittedEnsemble {
         let unsupported = ModelError::Unsupported {
             what: "last-layer embeddings (badge, fisher) need the CPU backend and tanh activations",
         };
-        let views: Option<Vec<(FeatureMatrix, Vec<f32>)>> = if self.realisation_masks.is_empty() {
-            self.members
-                .iter()
-                .map(|m| final_layer(m, x, idx, &[], &self.device))
-                .collect()
-        } else {
-            self.realisation_masks
-                .iter()
-                .map(|masks| final_layer(&self.members[0], x, idx, masks, &self.device))
-                .collect()
-        };
-        Ok(views.ok_or(unsupported)?.into_iter().unzip())
+        let views: Option<Vec<Result<(FeatureMatrix, Vec<f32>), String>>> =
+            if self.realisation_masks.is_empty() {
+                self.members
+                    .iter()
+                    .map(|m| final_layer(m, x, idx, &[], &self.device))
+                    .collect()
+            } else {
+                self.realisation_masks
+                    .iter()
+                    .map(|masks| final_layer(&self.members[0], x, idx, masks, &self.device))
+                    .collect()
+            };
+        let views = views
+            .ok_or(unsupported)?
+            .into_iter()
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(|_| ModelError::Unsupported {
+                what: "last-layer embeddings (badge, fisher): a member's last-layer activation is NaN or infinite, so the model diverged; lower model.train.lr",
+            })?;
+        Ok(views.into_iter().unzip())
     }
 
     /// The ensemble's prediction on the comparisons at `idx` of `split` (all rows if `None`).
