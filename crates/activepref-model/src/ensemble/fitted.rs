@@ -21,6 +21,10 @@ pub struct FittedEnsemble {
 
 const INFERENCE_CHUNK: usize = 4096;
 
+/// One member's view through its final linear layer: the layer's inputs (`rows × width`) and its
+/// weights (`width`).
+pub type LastLayerView = (FeatureMatrix, Vec<f32>);
+
 pub(super) fn member_rewards(model: &RewardMlp, x: &FeatureMatrix, device: &Device) -> Vec<f32> {
     masked_rewards(model, x, None, &[], device)
 }
@@ -100,7 +104,7 @@ fn final_layer(
     idx: Option<&[usize]>,
     masks: &[Tensor<2>],
     device: &Device,
-) -> Option<Result<(FeatureMatrix, Vec<f32>), String>> {
+) -> Option<Result<LastLayerView, String>> {
     let dense = model.dense().filter(|_| *device == Device::flex())?;
     let mask_data: Vec<Vec<f32>> = masks.iter().map(mask_values).collect();
     let mask_refs: Vec<&[f32]> = mask_data.iter().map(Vec::as_slice).collect();
@@ -216,7 +220,7 @@ impl FittedEnsemble {
         let unsupported = ModelError::Unsupported {
             what: "last-layer embeddings (badge, fisher) need the CPU backend and tanh activations",
         };
-        let views: Option<Vec<Result<(FeatureMatrix, Vec<f32>), String>>> =
+        let views: Option<Vec<Result<LastLayerView, String>>> =
             if self.realisation_masks.is_empty() {
                 self.members
                     .iter()
@@ -231,7 +235,7 @@ impl FittedEnsemble {
         let views = views
             .ok_or(unsupported)?
             .into_iter()
-            .collect::<Result<Vec<_>, String>>()
+            .collect::<Result<Vec<LastLayerView>, String>>()
             .map_err(|_| ModelError::Unsupported {
                 what: "last-layer embeddings (badge, fisher): a member's last-layer activation is NaN or infinite, so the model diverged; lower model.train.lr",
             })?;
