@@ -19,6 +19,7 @@
 //! | minibatch order              | `[run seed, Stream::Model, round, member, model_draw::ORDER]` |
 //! | dropout masks                | `[run seed, Stream::Model, round, member, model_draw::MASK]`  |
 //! | MC realisations              | `[run seed, Stream::Model, round, r, model_draw::MC]`         |
+//! | Laplace weight samples       | `[run seed, Stream::Model, round, s, model_draw::LAPLACE]`    |
 //! | pair-loop refit sample       | `[run seed, Stream::Model, batch, NO_MEMBER, model_draw::PAIR_REFIT]` |
 //! | prefix-evaluation fits       | member paths with round `2³² + k` (`k`: the prefix's pairs)   |
 //! | policy draws (pool loop)     | `[run seed, Stream::Policy, round]`                           |
@@ -72,6 +73,8 @@ pub mod model_draw {
     /// The uniform sample of replay-buffer pairs that the pair loop's anchored refit after batch
     /// `t` trains on (`[t, NO_MEMBER, PAIR_REFIT]`; specs/activeuf.md §2.4).
     pub const PAIR_REFIT: u64 = 4;
+    /// The standard normal draws of Laplace weight sample `s` (`[round, s, LAPLACE]`).
+    pub const LAPLACE: u64 = 5;
 }
 
 /// The member slot of a [`Stream::Model`] path whose draw belongs to no single member (the pair
@@ -178,8 +181,11 @@ mod tests {
     /// The path constants are part of every published result: a changed value changes every run.
     #[test]
     fn path_constants_are_frozen() {
-        use model_draw::{INIT, MASK, MC, ORDER, PAIR_REFIT};
-        assert_eq!((INIT, ORDER, MASK, MC, PAIR_REFIT), (0, 1, 2, 3, 4));
+        use model_draw::{INIT, LAPLACE, MASK, MC, ORDER, PAIR_REFIT};
+        assert_eq!(
+            (INIT, ORDER, MASK, MC, PAIR_REFIT, LAPLACE),
+            (0, 1, 2, 3, 4, 5)
+        );
         assert_eq!((NO_MEMBER, NO_ROUND), (u64::MAX, u64::MAX));
         assert_eq!((policy_draw::SCORE, initial_draw::COLD_START), (1, 1));
         assert_eq!(

@@ -1005,17 +1005,28 @@ mod tests {
     }
 
     #[test]
-    fn mc_dropout_back_end_drives_every_score() {
+    fn single_network_back_ends_drive_every_score() {
+        use activepref_model::UncertaintyBackend;
         let (bench, mut model, cfg) = setup();
-        model.backend = activepref_model::UncertaintyBackend::McDropout {
-            rate: 0.2,
-            realisations: 4,
-        };
-        for score in [
-            UncertaintyScore::Bald,
-            UncertaintyScore::Predictive,
-            UncertaintyScore::Variance,
-        ] {
+        let backends = [
+            UncertaintyBackend::McDropout {
+                rate: 0.2,
+                realisations: 4,
+            },
+            UncertaintyBackend::LaplaceLastLayer {
+                samples: 4,
+                prior_precision: 1.0,
+            },
+        ];
+        for (backend, score) in backends.into_iter().flat_map(|b| {
+            [
+                UncertaintyScore::Bald,
+                UncertaintyScore::Predictive,
+                UncertaintyScore::Variance,
+            ]
+            .map(move |s| (b.clone(), s))
+        }) {
+            model.backend = backend;
             let policy = BalPm::new(BalPmConfig {
                 k: 3,
                 score,
@@ -1026,8 +1037,15 @@ mod tests {
             assert_eq!(r.batch_size, Some(10));
             assert!(
                 r.pool_mean_bald.unwrap() > 0.0,
-                "realisations disagree on the pool"
+                "draws disagree on the pool: {:?}",
+                model.backend
             );
+            // The Laplace samples are keyed by (run seed, round, sample): a resume repeats them.
+            let r1 = run.step(&policy).unwrap().0;
+            let mut resumed =
+                PoolLoop::resume_from(&bench, &model, &cfg, 5, run.labelled[..30].to_vec(), 1)
+                    .unwrap();
+            assert_eq!(resumed.step(&policy).unwrap().0, r1);
         }
     }
 

@@ -28,8 +28,8 @@ pub mod tanh;
 
 pub use ensemble::{
     ADAM_BETAS, AnchorDecay, AnchoredEnsemble, AnchoredRefitConfig, EnsembleConfig, FittedEnsemble,
-    FusedAdamW, MemberInit, RefitReport, TrainConfig, TrainReport, TrainingStrategy,
-    UncertaintyBackend,
+    FusedAdamW, MemberInit, PreferenceModel, RefitReport, TrainConfig, TrainReport,
+    TrainingStrategy, UncertaintyBackend,
 };
 pub use mlp::{
     Activation, RewardMlp, RewardMlpConfig, WeightInit, bradley_terry_loss, dropout_masks,

@@ -408,6 +408,15 @@ impl DenseRewardMlp {
         &self.layers[self.layers.len() - 1].w
     }
 
+    /// The final layer's bias (0 without one).
+    pub fn final_bias(&self) -> f32 {
+        self.layers[self.layers.len() - 1]
+            .b
+            .first()
+            .copied()
+            .unwrap_or(0.0)
+    }
+
     /// The inputs of the final layer for the `rows` rows of `x` (`rows × width`, row-major): the
     /// last hidden activations times the last mask when `masks` has one (the input itself for a
     /// network without hidden layers). The same forward pass as [`Self::forward_with`].

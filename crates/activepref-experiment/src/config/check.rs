@@ -312,7 +312,7 @@ fn check_members(file: &ExperimentConfig) -> Result<(), FieldError> {
         Some(field) => Err(FieldError::new(
             "model.members",
             format!(
-                "is 1, but {field} reads the ensemble's disagreement, which one member cannot have (it would be 0 everywhere); use at least 2 members (the papers use 5) or backend: {{ kind: mc_dropout }}"
+                "is 1, but {field} reads the ensemble's disagreement, which one member cannot have (it would be 0 everywhere); use at least 2 members (the papers use 5), backend: {{ kind: mc_dropout }} or backend: {{ kind: laplace_last_layer }}"
             ),
         )),
         None => Ok(()),

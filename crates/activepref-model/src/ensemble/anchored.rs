@@ -22,6 +22,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::fitted::Draws;
 use super::training::optimiser_step;
 use super::{EnsembleConfig, FittedEnsemble, TrainReport, UncertaintyBackend};
 use crate::ModelError;
@@ -323,7 +324,7 @@ impl AnchoredEnsemble {
     pub fn fitted(&self) -> FittedEnsemble {
         FittedEnsemble {
             members: self.heads.iter().map(|h| h.model.valid()).collect(),
-            realisation_masks: vec![],
+            draws: Draws::Members,
             device: self.device.clone(),
             reports: self
                 .heads

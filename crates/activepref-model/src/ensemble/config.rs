@@ -230,6 +230,29 @@ pub enum UncertaintyBackend {
         #[serde(default = "default_realisations")]
         realisations: usize,
     },
+    /// One MLP whose final linear weights get a Laplace (Gaussian) posterior at the trained
+    /// weights (MacKay 1992; Daxberger et al. 2021); `samples` weight samples from it are the
+    /// "members" (see `laplace.rs`). CPU backend, tanh activations.
+    LaplaceLastLayer {
+        /// Weight samples (the "members"), at least 2 (default 5).
+        #[serde(default = "default_realisations")]
+        samples: usize,
+        /// Prior precision `λ` of the final weights, finite and > 0 (default 1).
+        #[serde(default = "default_prior_precision")]
+        prior_precision: f64,
+    },
+}
+
+fn default_prior_precision() -> f64 {
+    1.0
+}
+
+impl UncertaintyBackend {
+    /// True when the backend trains one network (MC dropout, the Laplace last layer), whatever
+    /// `members` says.
+    pub fn trains_one_network(&self) -> bool {
+        !matches!(self, UncertaintyBackend::Ensemble)
+    }
 }
 
 fn default_rate() -> f64 {
@@ -254,7 +277,8 @@ pub struct EnsembleConfig {
     pub member_init: MemberInit,
     /// Where the members train and predict.
     pub device: ComputeDevice,
-    /// `{ kind: ensemble }` (default) or `{ kind: mc_dropout, rate: 0.1, realisations: 5 }`.
+    /// `{ kind: ensemble }` (default), `{ kind: mc_dropout, rate: 0.1, realisations: 5 }` or
+    /// `{ kind: laplace_last_layer, samples: 5, prior_precision: 1.0 }`.
     pub backend: UncertaintyBackend,
 }
 
@@ -278,7 +302,9 @@ impl EnsembleConfig {
     ///
     /// A [`FieldError`] naming the first bad field: `members`, `mlp.hidden`, `mlp.weight_init_std`,
     /// `train.*` (learning rate, weight decay, Adam ε, gradient clipping, counts out of range),
-    /// `backend.*` (MC-dropout rate outside `(0, 1)`, fewer than 2 realisations, no hidden layer),
+    /// `backend.*` (MC-dropout rate outside `(0, 1)`, fewer than 2 realisations, no hidden layer;
+    /// Laplace samples outside `2..=1000`, prior precision not finite and `> 0`, an activation
+    /// other than tanh),
     /// or `device` when this build has no backend for it.
     pub fn validate(&self) -> Result<(), FieldError> {
         let t = &self.train;
@@ -300,6 +326,22 @@ impl EnsembleConfig {
                 return bad(
                     "mlp.hidden",
                     "mc_dropout needs at least one hidden layer to drop units from",
+                );
+            }
+        }
+        if let UncertaintyBackend::LaplaceLastLayer {
+            samples,
+            prior_precision,
+        } = self.backend
+        {
+            FieldError::check_count("backend.samples", samples, 2, 1_000)?;
+            if !(prior_precision.is_finite() && prior_precision > 0.0) {
+                return bad("backend.prior_precision", "must be a finite number > 0");
+            }
+            if self.mlp.activation != crate::Activation::Tanh {
+                return bad(
+                    "mlp.activation",
+                    "laplace_last_layer reads the last layer through the dense CPU path, which runs tanh only",
                 );
             }
         }

@@ -1,22 +1,196 @@
-//! A trained ensemble: per-member rewards, response statistics and predictions.
+//! A trained preference model: per-draw rewards, response statistics and predictions, behind the
+//! [`PreferenceModel`] seam that the deep ensemble, MC dropout and the Laplace last layer
+//! implement.
 
 use activepref_core::seeds::{Stream, model_draw, rng_for};
 use activepref_core::{EnsemblePrediction, FeatureMatrix, PoolSplit};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::TrainReport;
+use super::laplace::LaplaceHead;
 use crate::ModelError;
 use crate::mlp::{DenseScratch, RewardMlp, dropout_masks};
 
-/// A trained ensemble, ready for inference.
+/// What every uncertainty model gives the rest of activepref (the design's `PreferenceModel`
+/// seam): `M` draws of the reward function, whose disagreement is the epistemic uncertainty. A
+/// deep ensemble's draws are its members, MC dropout's its frozen masks, the Laplace last
+/// layer's its posterior weight samples. A new uncertainty model implements this trait and
+/// becomes a [`crate::UncertaintyBackend`].
+pub trait PreferenceModel {
+    /// Draws `M` (members, realisations or samples).
+    fn draws(&self) -> usize;
+
+    /// Per-draw rewards `[draw][i]` of the rows `idx` of `x` (every row if `None`).
+    fn rewards_at(&self, x: &FeatureMatrix, idx: Option<&[usize]>) -> Vec<Vec<f32>>;
+
+    /// Per-draw view through the final linear layer of the rows `idx` of `x`: its inputs
+    /// `[draw]` (`rows × width`) and weights `[draw]` (`width`).
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::Unsupported`] off the CPU backend, for an activation other than tanh, or
+    /// when an activation is not finite.
+    fn last_layer(
+        &self,
+        x: &FeatureMatrix,
+        idx: Option<&[usize]>,
+    ) -> Result<(Vec<FeatureMatrix>, Vec<Vec<f32>>), ModelError>;
+}
+
+/// How a fitted model's draws are made from its trained networks.
+#[derive(Debug)]
+pub(super) enum Draws {
+    /// Every trained network is a draw (the deep ensemble).
+    Members,
+    /// MC dropout: one frozen mask set per realisation, all applied to `members[0]`.
+    Realisations(Vec<Vec<Tensor<2>>>),
+    /// Laplace last layer: posterior weight samples of `members[0]`'s final layer.
+    Laplace(LaplaceHead),
+}
+
+/// A trained preference model, ready for inference.
 #[derive(Debug)]
 pub struct FittedEnsemble {
     pub(super) members: Vec<RewardMlp>,
-    /// MC dropout: one frozen mask set per realisation, all applied to `members[0]`.
-    pub(super) realisation_masks: Vec<Vec<Tensor<2>>>,
+    pub(super) draws: Draws,
     pub(super) device: Device,
-    /// One report per member (a single one for MC dropout, which trains one model).
+    /// One report per trained network (a single one for MC dropout and the Laplace last layer,
+    /// which train one model).
     pub reports: Vec<TrainReport>,
+}
+
+/// The deep ensemble's draws: its members.
+struct DeepEnsemble<'a> {
+    members: &'a [RewardMlp],
+    device: &'a Device,
+}
+
+/// MC dropout's draws: one network under frozen masks.
+struct McDropout<'a> {
+    model: &'a RewardMlp,
+    masks: &'a [Vec<Tensor<2>>],
+    device: &'a Device,
+}
+
+/// The Laplace last layer's draws: posterior samples of one network's final weights.
+struct LaplaceLastLayer<'a> {
+    head: &'a LaplaceHead,
+}
+
+/// The error of [`final_layer`]'s results, per draw.
+fn collect_views(
+    views: Option<Vec<Result<LastLayerView, String>>>,
+) -> Result<(Vec<FeatureMatrix>, Vec<Vec<f32>>), ModelError> {
+    let views = views
+        .ok_or(ModelError::Unsupported {
+            what: "last-layer embeddings (badge, fisher) need the CPU backend and tanh activations",
+        })?
+        .into_iter()
+        .collect::<Result<Vec<LastLayerView>, String>>()
+        .map_err(|_| ModelError::Unsupported {
+            what: "last-layer embeddings (badge, fisher): a member's last-layer activation is NaN or infinite, so the model diverged; lower model.train.lr",
+        })?;
+    Ok(views.into_iter().unzip())
+}
+
+impl PreferenceModel for DeepEnsemble<'_> {
+    fn draws(&self) -> usize {
+        self.members.len()
+    }
+
+    fn rewards_at(&self, x: &FeatureMatrix, idx: Option<&[usize]>) -> Vec<Vec<f32>> {
+        self.members
+            .iter()
+            .map(|m| masked_rewards(m, x, idx, &[], self.device))
+            .collect()
+    }
+
+    fn last_layer(
+        &self,
+        x: &FeatureMatrix,
+        idx: Option<&[usize]>,
+    ) -> Result<(Vec<FeatureMatrix>, Vec<Vec<f32>>), ModelError> {
+        collect_views(
+            self.members
+                .iter()
+                .map(|m| final_layer(m, x, idx, &[], self.device))
+                .collect(),
+        )
+    }
+}
+
+impl PreferenceModel for McDropout<'_> {
+    fn draws(&self) -> usize {
+        self.masks.len()
+    }
+
+    fn rewards_at(&self, x: &FeatureMatrix, idx: Option<&[usize]>) -> Vec<Vec<f32>> {
+        self.masks
+            .iter()
+            .map(|masks| masked_rewards(self.model, x, idx, masks, self.device))
+            .collect()
+    }
+
+    fn last_layer(
+        &self,
+        x: &FeatureMatrix,
+        idx: Option<&[usize]>,
+    ) -> Result<(Vec<FeatureMatrix>, Vec<Vec<f32>>), ModelError> {
+        collect_views(
+            self.masks
+                .iter()
+                .map(|masks| final_layer(self.model, x, idx, masks, self.device))
+                .collect(),
+        )
+    }
+}
+
+impl LaplaceLastLayer<'_> {
+    /// The final-layer inputs of the rows `idx` of `x`.
+    fn features(
+        &self,
+        x: &FeatureMatrix,
+        idx: Option<&[usize]>,
+    ) -> Result<FeatureMatrix, ModelError> {
+        let n = idx.map_or(x.rows(), <[usize]>::len);
+        let width = self.head.samples.first().map_or(0, Vec::len);
+        let mut out = Vec::with_capacity(n * width);
+        let mut scratch = DenseScratch::default();
+        for_each_chunk(x, idx, |rows, count| {
+            out.extend(self.head.features(rows, count, &mut scratch));
+        });
+        FeatureMatrix::new(n, width, out).map_err(|_| ModelError::Unsupported {
+            what: "laplace_last_layer: a last-layer activation is NaN or infinite, so the model diverged; lower model.train.lr",
+        })
+    }
+}
+
+impl PreferenceModel for LaplaceLastLayer<'_> {
+    fn draws(&self) -> usize {
+        self.head.samples.len()
+    }
+
+    fn rewards_at(&self, x: &FeatureMatrix, idx: Option<&[usize]>) -> Vec<Vec<f32>> {
+        match self.features(x, idx) {
+            Ok(phi) => (0..self.draws())
+                .map(|s| self.head.rewards(s, &phi))
+                .collect(),
+            // A diverged network: NaN rewards, which every score refuses with its own error.
+            Err(_) => {
+                let n = idx.map_or(x.rows(), <[usize]>::len);
+                vec![vec![f32::NAN; n]; self.draws()]
+            }
+        }
+    }
+
+    fn last_layer(
+        &self,
+        x: &FeatureMatrix,
+        idx: Option<&[usize]>,
+    ) -> Result<(Vec<FeatureMatrix>, Vec<Vec<f32>>), ModelError> {
+        let phi = self.features(x, idx)?;
+        Ok((vec![phi; self.draws()], self.head.samples.clone()))
+    }
 }
 
 const INFERENCE_CHUNK: usize = 4096;
@@ -148,19 +322,31 @@ impl FittedEnsemble {
             .collect();
         Self {
             members: vec![model],
-            realisation_masks,
+            draws: Draws::Realisations(realisation_masks),
             device,
             reports: vec![report],
         }
     }
 
-    /// Ensemble members, or MC-dropout realisations.
-    pub fn members(&self) -> usize {
-        if self.realisation_masks.is_empty() {
-            self.members.len()
-        } else {
-            self.realisation_masks.len()
+    /// The fitted model through the seam: its draws, whichever uncertainty model made them.
+    pub fn model(&self) -> Box<dyn PreferenceModel + '_> {
+        match &self.draws {
+            Draws::Members => Box::new(DeepEnsemble {
+                members: &self.members,
+                device: &self.device,
+            }),
+            Draws::Realisations(masks) => Box::new(McDropout {
+                model: &self.members[0],
+                masks,
+                device: &self.device,
+            }),
+            Draws::Laplace(head) => Box::new(LaplaceLastLayer { head }),
         }
+    }
+
+    /// Draws: ensemble members, MC-dropout realisations or Laplace weight samples.
+    pub fn members(&self) -> usize {
+        self.model().draws()
     }
 
     /// Per-member (or per-realisation) rewards `[member][row]` of every row of `x`.
@@ -171,17 +357,7 @@ impl FittedEnsemble {
     /// Per-member (or per-realisation) rewards `[member][i]` of the rows `idx` of `x` (every row
     /// if `None`), read in place.
     pub fn rewards_at(&self, x: &FeatureMatrix, idx: Option<&[usize]>) -> Vec<Vec<f32>> {
-        if self.realisation_masks.is_empty() {
-            self.members
-                .iter()
-                .map(|m| masked_rewards(m, x, idx, &[], &self.device))
-                .collect()
-        } else {
-            self.realisation_masks
-                .iter()
-                .map(|masks| masked_rewards(&self.members[0], x, idx, masks, &self.device))
-                .collect()
-        }
+        self.model().rewards_at(x, idx)
     }
 
     /// Per-response mean and spread across members (unbiased std, as torch.std; 0 with one member),
@@ -203,10 +379,10 @@ impl FittedEnsemble {
         (mu, sd, r)
     }
 
-    /// Each member's (or MC-dropout realisation's) view of the rows `idx` of `x` (every row if
-    /// `None`) through its final linear layer: the layer's inputs `[member]` (`rows × width`, the
-    /// last hidden activations, masked for a realisation) and its weights `[member]` (`width`
-    /// entries). BADGE and Fisher selection read them (issue 23).
+    /// Each draw's view of the rows `idx` of `x` (every row if `None`) through its final linear
+    /// layer: the layer's inputs `[draw]` (`rows × width`, the last hidden activations, masked for
+    /// an MC-dropout realisation) and its weights `[draw]` (`width` entries; a Laplace sample's
+    /// own). BADGE and Fisher selection read them (issue 23).
     ///
     /// # Errors
     ///
@@ -217,29 +393,7 @@ impl FittedEnsemble {
         x: &FeatureMatrix,
         idx: Option<&[usize]>,
     ) -> Result<(Vec<FeatureMatrix>, Vec<Vec<f32>>), ModelError> {
-        let unsupported = ModelError::Unsupported {
-            what: "last-layer embeddings (badge, fisher) need the CPU backend and tanh activations",
-        };
-        let views: Option<Vec<Result<LastLayerView, String>>> =
-            if self.realisation_masks.is_empty() {
-                self.members
-                    .iter()
-                    .map(|m| final_layer(m, x, idx, &[], &self.device))
-                    .collect()
-            } else {
-                self.realisation_masks
-                    .iter()
-                    .map(|masks| final_layer(&self.members[0], x, idx, masks, &self.device))
-                    .collect()
-            };
-        let views = views
-            .ok_or(unsupported)?
-            .into_iter()
-            .collect::<Result<Vec<LastLayerView>, String>>()
-            .map_err(|_| ModelError::Unsupported {
-                what: "last-layer embeddings (badge, fisher): a member's last-layer activation is NaN or infinite, so the model diverged; lower model.train.lr",
-            })?;
-        Ok(views.into_iter().unzip())
+        self.model().last_layer(x, idx)
     }
 
     /// The ensemble's prediction on the comparisons at `idx` of `split` (all rows if `None`).

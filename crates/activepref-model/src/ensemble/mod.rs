@@ -2,12 +2,14 @@
 //!
 //! [`config`] holds what an ensemble is ([`EnsembleConfig`], [`TrainConfig`], [`MemberInit`],
 //! [`UncertaintyBackend`]); [`training`] how it is fitted from scratch; [`anchored`] the warm-started,
-//! anchored refit of ActiveUltraFeedback's loop; [`fitted`] what a fitted one computes.
+//! anchored refit of ActiveUltraFeedback's loop; [`fitted`] what a fitted one computes, behind the
+//! [`PreferenceModel`] seam; [`laplace`] the Laplace last layer's posterior.
 
 pub mod adamw;
 pub mod anchored;
 pub mod config;
 pub mod fitted;
+pub mod laplace;
 pub mod training;
 
 pub use adamw::FusedAdamW;
@@ -15,7 +17,7 @@ pub use anchored::{AnchorDecay, AnchoredEnsemble, AnchoredRefitConfig, RefitRepo
 pub use config::{
     ADAM_BETAS, EnsembleConfig, MemberInit, TrainConfig, TrainingStrategy, UncertaintyBackend,
 };
-pub use fitted::FittedEnsemble;
+pub use fitted::{FittedEnsemble, PreferenceModel};
 pub use training::TrainReport;
 
 #[cfg(test)]
@@ -294,6 +296,90 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The Laplace last layer on a linear Bradley–Terry model (no hidden layer, so φ(x) = x):
+    /// each weight sample `w_s` satisfies `(w_s − w)ᵀ H (w_s − w) = ‖z_s‖²`, with `H = λI +
+    /// Σ p(1 − p) g gᵀ` computed here from the training data and `z_s` the sample's own normal
+    /// draws (so `w_s − w = L⁻ᵀ z_s` for a factor `H = L Lᵀ`, whichever); its rewards are
+    /// `xᵀ w_s + b`.
+    #[test]
+    fn laplace_samples_follow_the_closed_form_posterior() {
+        use activepref_core::seeds::{Stream, model_draw, rng_for};
+        use rand_distr::{Distribution, StandardNormal};
+        let bench = SyntheticPoolConfig {
+            pool_prompts: 30,
+            ..Default::default()
+        }
+        .generate()
+        .unwrap();
+        let mut cfg = tiny_config();
+        cfg.mlp.hidden = vec![];
+        cfg.backend = UncertaintyBackend::LaplaceLastLayer {
+            samples: 3,
+            prior_precision: 2.0,
+        };
+        let fitted = cfg.fit(&bench.pool, &bench.validation, 8, 1).unwrap();
+        assert_eq!(fitted.members(), 3);
+        let dense = fitted.members[0].dense().unwrap();
+        let (w, b) = (dense.final_weights().to_vec(), dense.final_bias());
+        let d = w.len();
+        let mut h = vec![0.0f64; d * d];
+        for i in 0..d {
+            h[i * d + i] = 2.0;
+        }
+        for i in 0..bench.pool.len() {
+            let g: Vec<f64> = (0..d)
+                .map(|j| {
+                    f64::from(bench.pool.pair_a.row(i)[j]) - f64::from(bench.pool.pair_b.row(i)[j])
+                })
+                .collect();
+            let logit: f64 = g.iter().zip(&w).map(|(x, &v)| x * f64::from(v)).sum();
+            let p = 1.0 / (1.0 + (-logit).exp());
+            for a in 0..d {
+                for c in 0..d {
+                    h[a * d + c] += p * (1.0 - p) * g[a] * g[c];
+                }
+            }
+        }
+        let (phi, samples) = fitted
+            .last_layer(&bench.test.pair_a, Some(&[0, 4]))
+            .unwrap();
+        let rewards = fitted.rewards_at(&bench.test.pair_a, Some(&[0, 4]));
+        for (s, ws) in samples.iter().enumerate() {
+            let mut rng = rng_for(8, Stream::Model, &[1, s as u64, model_draw::LAPLACE]);
+            let z: Vec<f64> = (0..d).map(|_| StandardNormal.sample(&mut rng)).collect();
+            let delta: Vec<f64> = (0..d).map(|j| f64::from(ws[j]) - f64::from(w[j])).collect();
+            let quad: f64 = (0..d)
+                .map(|a| {
+                    (0..d)
+                        .map(|c| delta[a] * h[a * d + c] * delta[c])
+                        .sum::<f64>()
+                })
+                .sum();
+            let zz: f64 = z.iter().map(|v| v * v).sum();
+            assert!((quad - zz).abs() < 1e-4 * zz, "sample {s}: {quad} vs {zz}");
+            assert_eq!(phi[s].row(1), bench.test.pair_a.row(4), "φ(x) = x");
+            for (k, &row) in [0usize, 4].iter().enumerate() {
+                let r: f64 = bench
+                    .test
+                    .pair_a
+                    .row(row)
+                    .iter()
+                    .zip(ws)
+                    .map(|(&x, &v)| f64::from(x) * f64::from(v))
+                    .sum::<f64>()
+                    + f64::from(b);
+                assert!((f64::from(rewards[s][k]) - r).abs() < 1e-5);
+            }
+        }
+        assert_ne!(samples[0], samples[1], "samples differ");
+        let mut bad = cfg.clone();
+        bad.backend = UncertaintyBackend::LaplaceLastLayer {
+            samples: 1,
+            prior_precision: 1.0,
+        };
+        assert_eq!(bad.validate().unwrap_err().field, "backend.samples");
     }
 
     #[test]

@@ -9,9 +9,12 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
 
+use super::fitted::Draws;
 use super::fitted::member_rewards;
+use super::laplace::LaplaceHead;
 use super::{EnsembleConfig, FittedEnsemble, MemberInit, TrainingStrategy, UncertaintyBackend};
 use crate::ModelError;
+use crate::mlp::DenseScratch;
 use crate::mlp::{RewardMlp, bradley_terry_loss, dropout_masks};
 
 /// What happened while one member trained.
@@ -96,8 +99,12 @@ impl EnsembleConfig {
             TrainingStrategy::FullRetrain => None,
             TrainingStrategy::WarmStart { .. } => previous,
         };
-        let mc_dropout = matches!(self.backend, UncertaintyBackend::McDropout { .. });
-        if previous.is_some_and(|p| p.members.len() != if mc_dropout { 1 } else { self.members }) {
+        let networks = if self.backend.trains_one_network() {
+            1
+        } else {
+            self.members
+        };
+        if previous.is_some_and(|p| p.members.len() != networks) {
             return Err(ModelError::Unsupported {
                 what: "a warm start from an ensemble of another size",
             });
@@ -129,6 +136,36 @@ impl EnsembleConfig {
                 report,
             ));
         }
+        if let UncertaintyBackend::LaplaceLastLayer {
+            samples,
+            prior_precision,
+        } = self.backend
+        {
+            let (model, report) = self.fit_member(
+                train,
+                validation,
+                MemberKey {
+                    run_seed,
+                    round,
+                    member: 0,
+                },
+                &device,
+                (start(0), None),
+            )?;
+            let head = laplace_head(
+                &model,
+                &device,
+                Some(train),
+                (prior_precision, samples),
+                (run_seed, round),
+            )?;
+            return Ok(FittedEnsemble {
+                members: vec![model],
+                draws: Draws::Laplace(head),
+                device,
+                reports: vec![report],
+            });
+        }
         let trained: Vec<Result<(RewardMlp, TrainReport), ModelError>> = (0..self.members)
             .into_par_iter()
             .map(|member| {
@@ -154,7 +191,7 @@ impl EnsembleConfig {
         }
         Ok(FittedEnsemble {
             members,
-            realisation_masks: vec![],
+            draws: Draws::Members,
             device,
             reports,
         })
@@ -202,10 +239,30 @@ impl EnsembleConfig {
                 report,
             ));
         }
+        if let UncertaintyBackend::LaplaceLastLayer {
+            samples,
+            prior_precision,
+        } = self.backend
+        {
+            let model = init(0);
+            let head = laplace_head(
+                &model,
+                &device,
+                None,
+                (prior_precision, samples),
+                (run_seed, round),
+            )?;
+            return Ok(FittedEnsemble {
+                members: vec![model],
+                draws: Draws::Laplace(head),
+                device,
+                reports: vec![report],
+            });
+        }
         let members = (0..self.members).map(init).collect();
         Ok(FittedEnsemble {
             members,
-            realisation_masks: vec![],
+            draws: Draws::Members,
             device,
             reports: vec![report; self.members],
         })
@@ -319,6 +376,38 @@ pub(crate) fn optimiser_step(
 ) -> RewardMlp {
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     optim.step(lr, model, grads)
+}
+
+/// The Laplace posterior of `model`'s final layer given the training comparisons `train` (none:
+/// the prior alone, for an untrained model), with `samples` weight samples for `(run_seed, round)`.
+fn laplace_head(
+    model: &RewardMlp,
+    device: &Device,
+    train: Option<&PoolSplit>,
+    (prior_precision, samples): (f64, usize),
+    seeds: (u64, u64),
+) -> Result<LaplaceHead, ModelError> {
+    let unsupported = ModelError::Unsupported {
+        what: "backend laplace_last_layer needs the CPU backend and tanh activations",
+    };
+    let dense = model
+        .dense()
+        .filter(|_| *device == Device::flex())
+        .ok_or(unsupported)?;
+    let (phi_a, phi_b) = match train {
+        Some(t) => {
+            let side = |x: &activepref_core::FeatureMatrix| {
+                dense.final_inputs(x.as_slice(), x.rows(), &[], &mut DenseScratch::default())
+            };
+            (side(&t.pair_a), side(&t.pair_b))
+        }
+        None => (vec![], vec![]),
+    };
+    LaplaceHead::fit(dense, (&phi_a, &phi_b), prior_precision, samples, seeds).map_err(|_| {
+        ModelError::Unsupported {
+            what: "backend laplace_last_layer: the posterior precision is not positive definite (the model diverged); lower model.train.lr",
+        }
+    })
 }
 
 /// The generators of one member's minibatch order and dropout masks (see `seeds`).
