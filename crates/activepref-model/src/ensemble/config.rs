@@ -338,6 +338,12 @@ impl EnsembleConfig {
             if !(prior_precision.is_finite() && prior_precision > 0.0) {
                 return bad("backend.prior_precision", "must be a finite number > 0");
             }
+            if self.device != ComputeDevice::Cpu {
+                return bad(
+                    "backend.kind",
+                    "laplace_last_layer runs on the CPU backend only (device: cpu)",
+                );
+            }
             if self.mlp.activation != crate::Activation::Tanh {
                 return bad(
                     "mlp.activation",
