@@ -59,6 +59,7 @@ fn bench(c: &mut Criterion) {
             sd: &sd,
             members: None,
             oracle: None,
+            design: None,
         };
         let mut r = ChaCha8Rng::seed_from_u64(3);
         b.iter(|| spec.select(&c, PairMode::Corrected, &mut r).unwrap())

@@ -118,6 +118,7 @@ pub(crate) fn _select_pairs<'py>(
                         sd: &sd[lo..hi],
                         members: own.as_deref(),
                         oracle: oracle.as_ref().map(|o| &o[lo..hi]),
+                        design: None,
                     };
                     let mut rng = rng_for(seed, Stream::Policy, &[round, keys[p]]);
                     rule.select(&c, mode, &mut rng)

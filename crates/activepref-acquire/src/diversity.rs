@@ -499,6 +499,29 @@ impl InverseInformation {
     }
 }
 
+/// `(λI + Σ_i p_i(1 − p_i) g_i g_iᵀ)⁻¹` (`h × h`, row-major, f64) for the differences `g`
+/// (`rows × h`) under final weights `w` (`p_i = σ(wᵀ g_i)`), by Sherman–Morrison updates from
+/// `I/λ`: the inverse information the D-optimal pair rule ([`crate::PairDesign`]) reads.
+///
+/// # Panics
+///
+/// If `g.len()` is not a multiple of `w.len()`.
+pub fn inverse_information(g: &[f32], w: &[f32], lambda: f64) -> Vec<f64> {
+    let h = w.len();
+    assert!(h > 0 && g.len().is_multiple_of(h), "rows × h differences");
+    let mut inv = InverseInformation::new(h, lambda);
+    for row in g.chunks(h) {
+        let logit: f64 = row
+            .iter()
+            .zip(w)
+            .map(|(&x, &v)| f64::from(x) * f64::from(v))
+            .sum();
+        let p = 1.0 / (1.0 + (-logit).exp());
+        inv.add(row, p * (1.0 - p));
+    }
+    inv.inv
+}
+
 impl PoolPolicy for FisherDOptimal {
     fn needs_last_layer(&self) -> bool {
         true

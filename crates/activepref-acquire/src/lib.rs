@@ -33,14 +33,14 @@ mod scores;
 pub use balpm::{BalPm, BalPmConfig, BalPmTrace, EntropyEstimator, FeatureShift};
 pub use batchbald::{BatchBald, BatchBaldConfig};
 pub use diversity::{
-    Badge, Coreset, FisherDOptimal, FisherParams, LastLayerEmbedding, k_center_greedy,
-    kmeans_pp_seeds,
+    Badge, Coreset, FisherDOptimal, FisherParams, LastLayerEmbedding, inverse_information,
+    k_center_greedy, kmeans_pp_seeds,
 };
 pub use knn::{KnnEntropyBonus, euclidean};
 pub use knn_index::{IndexError, IndexKey, IndexedKnnEntropyBonus, PromptKnnIndex, index_k_for};
 pub use pair::{
-    BetaParams, CandidateScores, MaxMinLcbParams, PairMode, PairPolicySpec, QuantileParams,
-    ThompsonDraw, ThompsonParams, UcbSetParams,
+    BetaParams, CandidateScores, MaxMinLcbParams, PairDesign, PairMode, PairPolicySpec,
+    QuantileParams, ThompsonDraw, ThompsonParams, UcbSetParams,
 };
 pub use policies::{FullDataset, RandomSampling, TopScore};
 pub use registry::{GroupParams, GumbelParams, PolicySpec, PowerParams, ScoreParams};

@@ -349,7 +349,7 @@ mod tests {
                 spec.name()
             );
         }
-        assert_eq!(crate::PairPolicySpec::all().len(), 15);
+        assert_eq!(crate::PairPolicySpec::all().len(), 16);
         let scores: Vec<&str> = UncertaintyScore::all()
             .map(UncertaintyScore::name)
             .collect();

@@ -62,6 +62,7 @@ fn pair_rules_match_every_reference_vector() {
                     sd: &case.sd[p],
                     members: None,
                     oracle: None,
+                    design: None,
                 };
                 let (a, b) = spec
                     .select(&c, PairMode::Reference, &mut ChaCha8Rng::seed_from_u64(0))

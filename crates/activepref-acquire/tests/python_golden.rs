@@ -166,6 +166,7 @@ fn pair_picks(spec: &PairPolicySpec, mode: PairMode, prompts: &[Value]) -> Value
                 sd: &sd,
                 members: Some(&members),
                 oracle: Some(&oracle),
+                design: None,
             };
             let mut rng = rng_for(SEED, Stream::Policy, &[ROUND as u64, p as u64]);
             match spec.select(&c, mode, &mut rng) {

@@ -1,5 +1,5 @@
-//! How the pool loop picks its initial labelled set (issue 23): `loop.cold_start` in an
-//! experiment file.
+//! How the pool loop picks its initial labelled set, and the pair loop its first batch of
+//! prompts (issue 23): `loop.cold_start` and `pair_loop.cold_start` in an experiment file.
 
 use activepref_acquire::{k_center_greedy, kmeans_pp_seeds};
 use activepref_core::PromptFeatures;

@@ -397,6 +397,7 @@ impl<'a> PoolLoop<'a> {
         record.stopping_agreement = self
             .stopping_previous
             .as_ref()
+            .filter(|previous| !previous.is_empty())
             .map(|previous| cohens_kappa(previous, &current));
         self.stopping_previous = Some(current);
         if let Some(pred) = pool_pred {

@@ -188,6 +188,7 @@ mod tests {
             replay_factor: None,
             refit: None,
             prefix_eval: None,
+            cold_start: Default::default(),
             oracle: Default::default(),
         };
         // Static MaxMin's pairs (judge's best vs worst) need no model: the loop is cheap.

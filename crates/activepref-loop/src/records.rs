@@ -120,12 +120,13 @@ pub struct RoundRecord {
     /// Comparisons picked this round.
     pub batch_size: Option<usize>,
     /// The largest BALD score of the unlabelled pool before this round's pick (nats; `None` in
-    /// the last round), for the `max_uncertainty` stopping rule.
+    /// the last round and for `full_dataset`), for the `max_uncertainty` stopping rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool_max_bald: Option<f64>,
     /// Cohen's κ between this round's and the previous round's predicted preferences on the
     /// run's fixed stopping sample ([`STOPPING_SAMPLE`](crate::stopping::STOPPING_SAMPLE)
-    /// comparisons; `None` in round 0), for the `stable_predictions` stopping rule.
+    /// comparisons; `None` in round 0, for an empty sample and for `full_dataset`), for the
+    /// `stable_predictions` stopping rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopping_agreement: Option<f64>,
     /// Comparisons the round's model was trained on (the labelled set; the whole pool for

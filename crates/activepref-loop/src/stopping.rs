@@ -152,7 +152,9 @@ impl StoppingRule {
         }
     }
 
-    /// The first round after which the rule says stop, or `None` if it never does.
+    /// The first round after which the rule says stop, or `None` if it never does. A NaN signal
+    /// (a round that measured nothing) never makes a rule fire, and `validation_plateau` does not
+    /// count it as stale.
     pub fn first_stop(&self, rounds: &[RoundSignals]) -> Option<usize> {
         match *self {
             StoppingRule::Budget { labels } => rounds.iter().position(|r| r.labels >= labels),
@@ -173,6 +175,10 @@ impl StoppingRule {
                 let mut best = f64::INFINITY;
                 let mut stale = 0;
                 rounds.iter().position(|r| {
+                    if r.validation_loss.is_nan() {
+                        // No measurement: neither an improvement nor a stale round.
+                        return false;
+                    }
                     if r.validation_loss < best - min_delta {
                         best = r.validation_loss;
                         stale = 0;
@@ -189,6 +195,10 @@ impl StoppingRule {
 /// Cohen's κ of two label vectors of equal length: `(p_o − p_e) / (1 − p_e)`, with `p_o` the
 /// share of agreements and `p_e` the agreement expected from each vector's share of `true`.
 /// Two identical constant vectors (`p_e = 1`) give 1; empty vectors give NaN.
+///
+/// # Panics
+///
+/// If `a` and `b` differ in length.
 pub fn cohens_kappa(a: &[bool], b: &[bool]) -> f64 {
     assert_eq!(a.len(), b.len(), "two labelings of the same items");
     let n = a.len() as f64;
@@ -275,6 +285,13 @@ mod tests {
             }),
             Some(4)
         );
+        // NaN losses are skipped, not stale: nothing fires on them.
+        let unmeasured = rounds(&[nan; 4], &[nan; 4], &[nan; 4]);
+        let plateau = StoppingRule::ValidationPlateau {
+            patience: 1,
+            min_delta: 0.0,
+        };
+        assert_eq!(plateau.first_stop(&unmeasured), None);
     }
 
     #[test]

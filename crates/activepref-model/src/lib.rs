@@ -26,6 +26,7 @@ mod ensemble;
 mod mlp;
 pub mod tanh;
 
+pub use ensemble::laplace;
 pub use ensemble::{
     ADAM_BETAS, AnchorDecay, AnchoredEnsemble, AnchoredRefitConfig, EnsembleConfig, FittedEnsemble,
     FusedAdamW, MemberInit, PreferenceModel, RefitReport, TrainConfig, TrainReport,

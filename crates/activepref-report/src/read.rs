@@ -20,7 +20,7 @@ pub struct RunCurves {
     /// round, NaN where the round has none (the last round acquires nothing).
     pub diagnostics: BTreeMap<String, Vec<f64>>,
     /// What stopping rules read ([`SIGNALS`]) → one value per round, NaN where the round has
-    /// none (or the run file predates the column).
+    /// none; a column the run file predates is absent.
     pub signals: BTreeMap<String, Vec<f64>>,
 }
 
@@ -166,9 +166,11 @@ pub(crate) fn read_run(path: &Path) -> Result<RunCurves, ReportError> {
             run.diagnostics.entry(name.to_string()).or_default().push(v);
         }
         for &(i, name) in &signal_cols {
-            let v = match i.map(|i| &rec[i]) {
-                None | Some("") => f64::NAN,
-                Some(text) => text
+            // A column the file lacks (written before it existed) stays absent, not NaN.
+            let Some(i) = i else { continue };
+            let v = match &rec[i] {
+                "" => f64::NAN,
+                text => text
                     .parse::<f64>()
                     .map_err(|e| err(row + 1, name, format!("`{text}`: {e}")))?,
             };

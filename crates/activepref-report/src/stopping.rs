@@ -8,6 +8,16 @@ use activepref_loop::stopping::{RoundSignals, StoppingRule};
 
 use crate::{ReportOptions, RunCurves};
 
+/// The run-file column a rule reads besides `labels` and `validation_loss`, which every pool run
+/// file has.
+fn column_of(rule: &StoppingRule) -> Option<&'static str> {
+    match rule {
+        StoppingRule::MaxUncertainty { .. } => Some("pool_max_bald"),
+        StoppingRule::StablePredictions { .. } => Some("stopping_agreement"),
+        StoppingRule::Budget { .. } | StoppingRule::ValidationPlateau { .. } => None,
+    }
+}
+
 /// Where one rule stops one run: the round index, or `None` when it never fires.
 fn stop_round(rule: &StoppingRule, run: &RunCurves) -> Option<usize> {
     let column = |name: &str, t: usize| {
@@ -27,7 +37,7 @@ fn stop_round(rule: &StoppingRule, run: &RunCurves) -> Option<usize> {
     rule.first_stop(&rounds)
 }
 
-/// The rule as written in the file (`budget labels=400`).
+/// The rule as the table names it (`budget, labels 400`).
 fn describe(rule: &StoppingRule) -> String {
     match rule {
         StoppingRule::Budget { labels } => format!("budget, labels {labels}"),
@@ -68,9 +78,21 @@ pub(crate) fn stopping_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Str
         )
     });
     policies.dedup();
+    let mut predating = Vec::new();
     for rule in &opts.stopping {
         for policy in &policies {
             let mine: Vec<&RunCurves> = runs.iter().filter(|r| r.policy == *policy).collect();
+            if let Some(column) = column_of(rule)
+                && mine.iter().any(|r| !r.signals.contains_key(column))
+            {
+                let _ = writeln!(
+                    md,
+                    "| {} | {policy} | — | — | — | — | — | — |",
+                    describe(rule)
+                );
+                predating.push(format!("{policy} ({column})"));
+                continue;
+            }
             let n = mine.len() as f64;
             let (mut stopped, mut at_labels, mut saved, mut at_value, mut end_value) =
                 (0usize, 0.0, 0.0, 0.0, 0.0);
@@ -80,7 +102,7 @@ pub(crate) fn stopping_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Str
                 stopped += usize::from(t.is_some());
                 let t = t.unwrap_or(last);
                 at_labels += run.labels[t] as f64 / n;
-                saved += (run.labels[last] - run.labels[t]) as f64 / n;
+                saved += run.labels[last].saturating_sub(run.labels[t]) as f64 / n;
                 let values = run.metrics.get(&metric);
                 let value = |i: usize| values.and_then(|v| v.get(i).copied()).unwrap_or(f64::NAN);
                 at_value += value(t) / n;
@@ -94,6 +116,14 @@ pub(crate) fn stopping_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Str
                 end_value - at_value
             );
         }
+    }
+    if !predating.is_empty() {
+        predating.dedup();
+        let _ = writeln!(
+            md,
+            "\n— : run files written before the column these rules read: {}. Rerun those runs (`activepref run <file> --rerun`) to evaluate them.",
+            predating.join(", ")
+        );
     }
     md
 }
@@ -132,6 +162,17 @@ mod tests {
         let md = stopping_markdown(&runs, &opts);
         assert!(
             md.contains("| validation_plateau, patience 1, min_delta 0 | bald | 1/2 | 140 | 20 | -0.5250 | -0.5000 | +0.0250 |"),
+            "{md}"
+        );
+        // Run files without `stopping_agreement` (written before it existed) are named, not
+        // shown as "never stopped".
+        opts.stopping = vec![StoppingRule::StablePredictions {
+            kappa: 0.9,
+            window: 1,
+        }];
+        let md = stopping_markdown(&runs, &opts);
+        assert!(
+            md.contains("| bald | — |") && md.contains("bald (stopping_agreement)"),
             "{md}"
         );
     }

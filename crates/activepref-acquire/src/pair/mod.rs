@@ -25,6 +25,7 @@
 
 mod baselines;
 mod bounds;
+mod design;
 mod dueling;
 mod params;
 #[cfg(test)]
@@ -40,6 +41,8 @@ use strum::{EnumIter, EnumMessage, IntoEnumIterator, IntoStaticStr};
 use crate::AcquireError;
 use baselines::{best_of_four, max_min, oracle, random_pair, static_random};
 use bounds::{Bounds, delta_quantile, delta_ucb, info_max, maxmin_lcb};
+pub use design::PairDesign;
+use design::d_optimal_pair;
 use dueling::{ids, rucb};
 pub use params::{
     BetaParams, MaxMinLcbParams, QuantileParams, ThompsonDraw, ThompsonParams, UcbSetParams,
@@ -57,6 +60,9 @@ pub struct CandidateScores<'a> {
     pub members: Option<&'a [Vec<f32>]>,
     /// Judge (oracle) scores, for the static baselines only.
     pub oracle: Option<&'a [f32]>,
+    /// The model's last layer and the information of the pairs acquired so far, for the
+    /// D-optimal rule (`fisher`) only.
+    pub design: Option<&'a PairDesign<'a>>,
 }
 
 /// Reference (code-faithful) or corrected behaviour; recorded in every result.
@@ -131,6 +137,11 @@ pub enum PairPolicySpec {
     /// Offline baseline on judge scores: best and worst response.
     #[strum(message = "offline, judge scores: best and worst response")]
     StaticMaxmin {},
+    /// Greedy D-optimal design on the last layer's Fisher information (ARM-FI).
+    #[strum(
+        message = "D-optimal: the pair adding most to the members' last-layer Fisher log-determinant, given the pairs acquired before the batch (Shen, Sun & Ton, ICML 2025, ARM-FI)"
+    )]
+    Fisher(crate::FisherParams),
 }
 
 fn sigmoid(x: f32) -> f32 {
@@ -198,7 +209,17 @@ impl PairPolicySpec {
                 | PairPolicySpec::StaticRandom {}
                 | PairPolicySpec::StaticUltrafeedback {}
                 | PairPolicySpec::StaticMaxmin {}
+                | PairPolicySpec::Fisher(_)
         )
+    }
+
+    /// The prior precision `λ` of the D-optimal rule's information matrices, which the pair loop
+    /// builds for it; `None` for every other rule.
+    pub fn design_prior(&self) -> Option<f64> {
+        match self {
+            PairPolicySpec::Fisher(p) => Some(p.lambda),
+            _ => None,
+        }
     }
 
     /// The `policy:` tag.
@@ -231,8 +252,9 @@ impl PairPolicySpec {
     ///
     /// # Errors
     ///
-    /// A [`FieldError`] on `beta` when it is negative or not finite, or on `quantile` when
-    /// `quantile ± epsilon` leaves `[0, 1]` (`deltaquantile`).
+    /// A [`FieldError`] on `beta` when it is negative or not finite, on `quantile` when
+    /// `quantile ± epsilon` leaves `[0, 1]` (`deltaquantile`), or on `lambda` when it is not
+    /// finite and `> 0` (`fisher`).
     pub fn validate(&self) -> Result<(), FieldError> {
         let bad = |f: &str, m: &str| Err(FieldError::new(f, m));
         let beta = match self {
@@ -254,6 +276,15 @@ impl PairPolicySpec {
             return bad(
                 "quantile",
                 "needs 0 ≤ quantile − epsilon and quantile + epsilon ≤ 1",
+            );
+        }
+        if self
+            .design_prior()
+            .is_some_and(|l| !(l.is_finite() && l > 0.0))
+        {
+            return bad(
+                "lambda",
+                "must be a finite number > 0 (the prior precision)",
             );
         }
         Ok(())
@@ -325,6 +356,13 @@ impl PairPolicySpec {
             PairPolicySpec::Maxminlcb(p) => maxmin_lcb(name, c.mu, s, c.members, p, reference, rng),
             PairPolicySpec::Rucb(p) => rucb(name, c.mu, s, p, reference, rng),
             PairPolicySpec::Ids(p) => ids(name, c.mu, s, p, reference, rng),
+            PairPolicySpec::Fisher(_) => match c.design {
+                Some(d) => d_optimal_pair(name, n, d),
+                None => Err(AcquireError::MissingInput {
+                    policy: "fisher",
+                    what: "the model's last layer and the information of the acquired pairs",
+                }),
+            },
         }
     }
 }

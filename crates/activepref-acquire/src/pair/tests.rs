@@ -10,6 +10,7 @@ fn scores<'a>(mu: &'a [f32], sd: &'a [f32]) -> CandidateScores<'a> {
         sd,
         members: None,
         oracle: None,
+        design: None,
     }
 }
 
@@ -90,6 +91,7 @@ fn maxmin_and_static_tie_rules() {
         sd: &[0.0; 5],
         members: None,
         oracle: Some(&mu),
+        design: None,
     };
     assert_eq!(
         run(&PairPolicySpec::StaticMaxmin {}, &c, PairMode::Corrected),
@@ -184,6 +186,7 @@ fn corrected_maxminlcb_reads_the_members_joint_spread() {
         sd: &sd,
         members: Some(&members),
         oracle: None,
+        design: None,
     };
     assert_eq!(run(&spec, &with, PairMode::Corrected), (1, 2));
     assert_eq!(run(&spec, &scores(&mu, &sd), PairMode::Corrected), (1, 0));
@@ -362,6 +365,7 @@ fn member_draws_use_one_member() {
         sd: &[1.0; 3],
         members: Some(&members),
         oracle: None,
+        design: None,
     };
     let spec = PairPolicySpec::Drts(ThompsonParams {
         draw: ThompsonDraw::Member,
@@ -409,6 +413,7 @@ fn static_random_and_ultrafeedback_distributions() {
         sd: &[0.0; 3],
         members: None,
         oracle: Some(&judge),
+        design: None,
     };
     let f = frequencies(
         &PairPolicySpec::StaticRandom {},
@@ -427,6 +432,7 @@ fn static_random_and_ultrafeedback_distributions() {
         sd: &[0.0; 5],
         members: None,
         oracle: Some(&judge),
+        design: None,
     };
     let f = frequencies(
         &PairPolicySpec::StaticUltrafeedback {},
@@ -498,7 +504,12 @@ proptest! {
         let sd: Vec<f32> = vals[..n].iter().map(|v| v.1).collect();
         let oracle: Vec<f32> = vals[..n].iter().map(|v| v.2).collect();
         let members = vec![mu.clone(), oracle.clone(), sd.clone()];
-        let c = CandidateScores { mu: &mu, sd: &sd, members: Some(&members), oracle: Some(&oracle) };
+        // A two-draw last layer of width 2 from the same values, for the D-optimal rule.
+        let phi = activepref_core::FeatureMatrix::new(n, 2, mu.iter().zip(&oracle).flat_map(|(&a, &b)| [a, b]).collect()).unwrap();
+        let features = [phi.clone(), phi];
+        let (weights, inverse) = ([vec![0.5, -1.0], vec![1.0, 0.25]], [vec![1.0, 0.0, 0.0, 1.0], vec![0.5, 0.1, 0.1, 2.0]]);
+        let design = PairDesign { features: &features, weights: &weights, inverse_information: &inverse };
+        let c = CandidateScores { mu: &mu, sd: &sd, members: Some(&members), oracle: Some(&oracle), design: Some(&design) };
         let mut all = PairPolicySpec::all();
         all.push(PairPolicySpec::Dts(ThompsonParams { draw: ThompsonDraw::Member, ..Default::default() }));
         all.push(PairPolicySpec::Maxminlcb(MaxMinLcbParams { use_candidate_set: true, ..Default::default() }));

@@ -41,7 +41,7 @@ pub fn run(a: &PoliciesArgs) -> anyhow::Result<()> {
             "oracle_kinds": named(OracleKind::iter()),
             "tie_policies": named(TiePolicy::iter()),
             "cold_starts": named(ColdStart::iter()),
-            "models": backends().iter().map(|(b, summary)| Ok(serde_json::json!({ "defaults": serde_json::to_value(b)?, "summary": summary }))).collect::<anyhow::Result<Vec<_>>>()?,
+            "models": UncertaintyBackend::all().iter().map(|b| Ok(serde_json::json!({ "defaults": serde_json::to_value(b)?, "summary": b.summary() }))).collect::<anyhow::Result<Vec<_>>>()?,
             "stopping_rules": StoppingRule::all().iter().map(|r| registry_entry(r.name(), r.summary(), r)).collect::<anyhow::Result<Vec<_>>>()?,
         });
         say!("{}", serde_json::to_string_pretty(&doc)?);
@@ -91,14 +91,14 @@ pub fn run(a: &PoliciesArgs) -> anyhow::Result<()> {
     print_table("kind", OracleKind::iter());
     print_table("ties.policy", TiePolicy::iter());
     say!(
-        "\nCOLD STARTS: `loop: {{ cold_start: <name> }}`, pool setting: the initial labelled set.\n"
+        "\nCOLD STARTS: `loop: {{ cold_start: <name> }}` (the initial labelled set) or `pair_loop: {{ cold_start: <name> }}` (the first batch's prompts).\n"
     );
     print_table("", ColdStart::iter());
     say!(
         "\nMODELS: `model: {{ backend: {{ kind: <name>, <param>: <value> }} }}`: where the draws that every score compares come from.\n"
     );
-    for backend in backends() {
-        say!("{}\n    {}\n", flow_yaml(&backend.0)?, backend.1);
+    for backend in UncertaintyBackend::all() {
+        say!("{}\n    {}\n", flow_yaml(&backend)?, backend.summary());
     }
     say!(
         "\nSTOPPING RULES: `report: {{ stopping: [ {{ rule: <name>, <param>: <value> }} ] }}`, pool setting; evaluated after every round and reported in stopping.md, never obeyed.\nThe line under each name shows the defaults; `labels` and `below` have none (an example is shown).\n"
@@ -112,30 +112,6 @@ pub fn run(a: &PoliciesArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// Every uncertainty back-end with its defaults, and one line on it.
-fn backends() -> [(UncertaintyBackend, &'static str); 3] {
-    [
-        (
-            UncertaintyBackend::Ensemble,
-            "a deep ensemble: `members` MLPs trained independently (both papers)",
-        ),
-        (
-            UncertaintyBackend::McDropout {
-                rate: 0.1,
-                realisations: 5,
-            },
-            "MC dropout: one MLP trained with dropout; each realisation freezes one mask (BAL-PM §4.5)",
-        ),
-        (
-            UncertaintyBackend::LaplaceLastLayer {
-                samples: 5,
-                prior_precision: 1.0,
-            },
-            "Laplace last layer: one MLP, a Gaussian posterior over its final weights, `samples` weight samples (Daxberger et al. 2021)",
-        ),
-    ]
 }
 
 /// Name and summary of each variant of a listed enum.

@@ -6,6 +6,7 @@ use activepref_core::FieldError;
 use activepref_model::{AnchorDecay, AnchoredRefitConfig};
 use serde::{Deserialize, Serialize};
 
+use crate::cold_start::ColdStart;
 use crate::oracle::{OracleConfig, TiePolicy};
 use crate::prefix::PrefixEvalConfig;
 
@@ -30,6 +31,10 @@ pub struct PairLoopConfig {
     /// on the first k acquired pairs; absent: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix_eval: Option<PrefixEvalConfig>,
+    /// Which prompts form the first batch ([`ColdStart`], on each prompt's mean response
+    /// features); absent: `random`, the first prompts of the shuffled stream.
+    #[serde(default, skip_serializing_if = "ColdStart::is_random")]
+    pub cold_start: ColdStart,
     /// Who orders an acquired pair ([`OracleConfig`]; its gap is the judge's score gap); absent:
     /// the judge's order.
     #[serde(default, skip_serializing_if = "OracleConfig::is_default")]

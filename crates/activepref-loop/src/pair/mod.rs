@@ -21,7 +21,7 @@
 
 use std::time::Instant;
 
-use activepref_acquire::{CandidateScores, PairMode, PairPolicySpec};
+use activepref_acquire::{CandidateScores, PairDesign, PairMode, PairPolicySpec};
 use activepref_core::seeds::{NO_MEMBER, Stream, model_draw, rng_for};
 use activepref_core::{EnsemblePrediction, EvalMetrics, FeatureMatrix, PoolSplit};
 use activepref_core::{PairBenchmark, PromptCandidates};
@@ -125,6 +125,25 @@ impl ResponsePairs {
     }
 }
 
+/// Each prompt's mean response feature (`prompts × d`): the prompt vector a cold start spreads
+/// the first batch over (the pair setting stores joint (prompt, response) features only).
+fn mean_response_features(prompts: &[PromptCandidates]) -> activepref_core::PromptFeatures {
+    let d = prompts.first().map_or(0, |p| p.features.dim());
+    let mut data = Vec::with_capacity(prompts.len() * d);
+    for p in prompts {
+        let n = p.features.rows().max(1) as f64;
+        data.extend((0..d).map(|j| {
+            ((0..p.features.rows())
+                .map(|i| f64::from(p.features.row(i)[j]))
+                .sum::<f64>()
+                / n) as f32
+        }));
+    }
+    let matrix =
+        FeatureMatrix::new(prompts.len(), d, data).expect("means of finite features are finite");
+    activepref_core::PromptFeatures::from_matrix(&matrix)
+}
+
 /// Every judged pair of every prompt in `prompts`.
 fn judged_split(prompts: &[PromptCandidates]) -> PoolSplit {
     pairs_split(
@@ -160,7 +179,8 @@ pub struct PairLoop<'a> {
 }
 
 impl<'a> PairLoop<'a> {
-    /// A fresh run: the stream is shuffled with `run_seed` (the loop order) and nothing is acquired.
+    /// A fresh run: the stream is shuffled with `run_seed` (the loop order; a `kmeans` or
+    /// `kcenter` cold start then moves its picks to the first batch) and nothing is acquired.
     pub fn new(
         bench: &'a PairBenchmark,
         model: &'a EnsembleConfig,
@@ -171,6 +191,15 @@ impl<'a> PairLoop<'a> {
     ) -> Self {
         let mut order: Vec<usize> = (0..bench.stream.len()).collect();
         order.shuffle(&mut rng_for(run_seed, Stream::InitialSet, &[]));
+        if !config.cold_start.is_random() {
+            let (first, rest) = config.cold_start.split(
+                order,
+                config.batch_prompts,
+                &mean_response_features(&bench.stream),
+                run_seed,
+            );
+            order = first.into_iter().chain(rest).collect();
+        }
         let heldout = ResponsePairs::new(&bench.heldout, |p| &p.judge);
         let (refit, decay) = PairRefit::resolve(config.refit.as_ref(), mode);
         Self {
@@ -373,6 +402,44 @@ impl<'a> PairLoop<'a> {
         ))
     }
 
+    /// Each draw's inverse information `(λI + Σ p(1 − p) g gᵀ)⁻¹` over the pairs acquired so
+    /// far, `g` the difference of the chosen and rejected responses' final-layer inputs under
+    /// `fitted` (the D-optimal rule's history; the batch's own picks do not update it).
+    fn acquired_information(
+        &self,
+        fitted: &FittedEnsemble,
+        lambda: f64,
+    ) -> Result<Vec<Vec<f64>>, LoopError> {
+        let side = |pick: fn(&AcquiredPair) -> usize| -> Result<FeatureMatrix, LoopError> {
+            let d = self.bench.stream.first().map_or(0, |p| p.features.dim());
+            let mut data = Vec::with_capacity(self.acquired.len() * d);
+            for pair in &self.acquired {
+                data.extend_from_slice(self.bench.stream[pair.prompt].features.row(pick(pair)));
+            }
+            FeatureMatrix::new(self.acquired.len(), d, data).map_err(|_| {
+                LoopError::Model(ModelError::Unsupported {
+                    what: "the D-optimal rule needs every prompt's response features to share one width",
+                })
+            })
+        };
+        let (chosen, weights) = fitted.last_layer(&side(|p| p.chosen)?, None)?;
+        let (rejected, _) = fitted.last_layer(&side(|p| p.rejected)?, None)?;
+        Ok(chosen
+            .iter()
+            .zip(&rejected)
+            .zip(&weights)
+            .map(|((c, r), w)| {
+                let g: Vec<f32> = c
+                    .as_slice()
+                    .iter()
+                    .zip(r.as_slice())
+                    .map(|(a, b)| a - b)
+                    .collect();
+                activepref_acquire::inverse_information(&g, w, lambda)
+            })
+            .collect())
+    }
+
     /// Whether the oracle prefers response `a` of `prompt` to response `b`, and whether that
     /// answer goes against the judge's order. The default oracle is the judge: the higher score
     /// wins, a tie goes to `a` (specs/activeuf.md §1.3). Any other oracle is asked about the
@@ -410,14 +477,31 @@ impl<'a> PairLoop<'a> {
         let (mut predicted_gap, mut predicted_sd) = (0.0f64, 0.0f64);
         let mut latent_gap = 0.0f64;
         let batch = &self.order[(t * b).min(self.order.len())..((t + 1) * b).min(self.order.len())];
+        let inverse = match self.policy.design_prior() {
+            Some(lambda) => Some(self.acquired_information(fitted, lambda)?),
+            None => None,
+        };
         for (k, &p) in batch.iter().enumerate() {
             let prompt = &self.bench.stream[p];
             let (mu, sd, members) = fitted.response_stats(&prompt.features);
+            let last_layer = match &inverse {
+                Some(_) => Some(fitted.last_layer(&prompt.features, None)?),
+                None => None,
+            };
+            let design = match (&last_layer, &inverse) {
+                (Some((features, weights)), Some(inverse)) => Some(PairDesign {
+                    features,
+                    weights,
+                    inverse_information: inverse,
+                }),
+                _ => None,
+            };
             let c = CandidateScores {
                 mu: &mu,
                 sd: &sd,
                 members: Some(&members),
                 oracle: Some(&prompt.judge),
+                design: design.as_ref(),
             };
             let mut rng = rng_for(self.run_seed, Stream::Policy, &[t as u64, k as u64]);
             let (a, bb) = self
@@ -502,6 +586,7 @@ pub(crate) mod tests {
                 replay_factor: None,
                 refit: None,
                 prefix_eval: None,
+                cold_start: Default::default(),
                 oracle: Default::default(),
             },
         )
@@ -614,6 +699,134 @@ pub(crate) mod tests {
         );
     }
 
+    /// The D-optimal rule inside the loop: in round 0 (nothing acquired, `A = λ⁻¹ I`) and in
+    /// round 1 (the first batch's pairs in `A`), each prompt's pair is the one of largest gain
+    /// computed here by brute force from the round's model; a resumed run repeats the pairs.
+    #[test]
+    fn the_d_optimal_rule_picks_the_largest_gain() {
+        let (bench, model, cfg) = setup();
+        let spec = PairPolicySpec::Fisher(activepref_acquire::FisherParams { lambda: 0.5 });
+        let mut run = PairLoop::new(&bench, &model, &cfg, &spec, PairMode::Corrected, 2);
+        for round in 0..2 {
+            let before = run.acquired.len();
+            let (fitted, _) = run.fitted().unwrap();
+            let (cf, _weights) = {
+                let rows = |pick: fn(&AcquiredPair) -> usize| {
+                    let d = bench.stream[0].features.dim();
+                    let data: Vec<f32> = run
+                        .acquired
+                        .iter()
+                        .flat_map(|p| bench.stream[p.prompt].features.row(pick(p)).to_vec())
+                        .collect();
+                    FeatureMatrix::new(run.acquired.len(), d, data).unwrap()
+                };
+                let (c, w) = fitted.last_layer(&rows(|p| p.chosen), None).unwrap();
+                let (r, _) = fitted.last_layer(&rows(|p| p.rejected), None).unwrap();
+                (
+                    c.iter()
+                        .zip(&r)
+                        .map(|(c, r)| {
+                            c.as_slice()
+                                .iter()
+                                .zip(r.as_slice())
+                                .map(|(a, b)| a - b)
+                                .collect::<Vec<f32>>()
+                        })
+                        .collect::<Vec<_>>(),
+                    w,
+                )
+            };
+            run.step().unwrap();
+            for pair in &run.acquired[before..] {
+                let prompt = &bench.stream[pair.prompt];
+                let (phi, w) = fitted.last_layer(&prompt.features, None).unwrap();
+                let n = prompt.features.rows();
+                // Brute force: ln det of each draw's information with the pair added, minus without.
+                let logdet = |m: usize, extra: Option<(usize, usize)>| -> f64 {
+                    let h = w[m].len();
+                    let mut a = vec![0.0f64; h * h];
+                    for i in 0..h {
+                        a[i * h + i] = 0.5;
+                    }
+                    let mut add = |g: Vec<f64>| {
+                        let logit: f64 = g.iter().zip(&w[m]).map(|(x, &v)| x * f64::from(v)).sum();
+                        let p = 1.0 / (1.0 + (-logit).exp());
+                        for i in 0..h {
+                            for j in 0..h {
+                                a[i * h + j] += p * (1.0 - p) * g[i] * g[j];
+                            }
+                        }
+                    };
+                    for g in cf[m].chunks(h) {
+                        add(g.iter().map(|&x| f64::from(x)).collect());
+                    }
+                    if let Some((i, j)) = extra {
+                        add((0..h)
+                            .map(|k| f64::from(phi[m].row(i)[k] - phi[m].row(j)[k]))
+                            .collect());
+                    }
+                    let l = activepref_model::laplace::cholesky(&a, h).unwrap();
+                    (0..h).map(|i| 2.0 * l[i * h + i].ln()).sum()
+                };
+                let gain = |i, j| {
+                    (0..w.len())
+                        .map(|m| logdet(m, Some((i, j))) - logdet(m, None))
+                        .sum::<f64>()
+                };
+                let best = (0..n)
+                    .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
+                    .map(|(i, j)| gain(i, j))
+                    .fold(f64::NEG_INFINITY, f64::max);
+                let (i, j) = (
+                    pair.chosen.min(pair.rejected),
+                    pair.chosen.max(pair.rejected),
+                );
+                assert!(
+                    (gain(i, j) - best).abs() < 1e-6 * best.abs().max(1.0),
+                    "round {round}: {} < {best}",
+                    gain(i, j)
+                );
+            }
+        }
+        let resumed = PairLoop::new(&bench, &model, &cfg, &spec, PairMode::Corrected, 2)
+            .resume_from(run.acquired[..10].to_vec(), 1)
+            .unwrap();
+        let mut resumed = resumed;
+        resumed.step().unwrap();
+        assert_eq!(resumed.acquired, run.acquired);
+    }
+
+    /// A k-center cold start puts its picks over the prompts' mean response features first,
+    /// and a resumed run keeps that order.
+    #[test]
+    fn a_cold_start_picks_the_first_batch() {
+        let (bench, model, mut cfg) = setup();
+        cfg.cold_start = crate::ColdStart::Kcenter;
+        let spec = PairPolicySpec::StaticMaxmin {};
+        let mut run = PairLoop::new(&bench, &model, &cfg, &spec, PairMode::Corrected, 3);
+        let mut shuffled: Vec<usize> = (0..bench.stream.len()).collect();
+        shuffled.shuffle(&mut rng_for(3, Stream::InitialSet, &[]));
+        let (first, _) = crate::ColdStart::Kcenter.split(
+            shuffled,
+            cfg.batch_prompts,
+            &mean_response_features(&bench.stream),
+            3,
+        );
+        assert_eq!(run.order[..cfg.batch_prompts], first[..]);
+        let p0 = &bench.stream[0];
+        let mean0: f64 = (0..p0.features.rows())
+            .map(|i| f64::from(p0.features.row(i)[0]))
+            .sum::<f64>()
+            / p0.features.rows() as f64;
+        assert!((f64::from(mean_response_features(&bench.stream).row(0)[0]) - mean0).abs() < 1e-6);
+        run.step().unwrap();
+        run.step().unwrap();
+        let resumed = PairLoop::new(&bench, &model, &cfg, &spec, PairMode::Corrected, 3)
+            .resume_from(run.acquired.clone(), 2)
+            .unwrap();
+        assert_eq!(resumed.acquired, run.acquired);
+    }
+
     #[test]
     fn one_pair_per_prompt_ordered_by_the_judge() {
         let (bench, model, cfg) = setup();
@@ -695,6 +908,7 @@ pub(crate) mod tests {
                 ..Default::default()
             })),
             prefix_eval: None,
+            cold_start: Default::default(),
             oracle: Default::default(),
         }
     }
@@ -833,6 +1047,7 @@ pub(crate) mod tests {
             replay_factor: None,
             refit: None,
             prefix_eval: None,
+            cold_start: Default::default(),
             oracle: Default::default(),
         };
         let gap = |spec: PairPolicySpec| {
@@ -887,6 +1102,7 @@ pub(crate) mod tests {
             replay_factor: None,
             refit: None,
             prefix_eval: None,
+            cold_start: Default::default(),
             oracle: Default::default(),
         };
         assert_eq!(cfg.validate(100).unwrap_err().field, "rounds");
@@ -897,6 +1113,7 @@ pub(crate) mod tests {
                 replay_factor: Some(2),
                 refit: None,
                 prefix_eval: None,
+                cold_start: Default::default(),
                 oracle: Default::default(),
             }
             .validate(100)

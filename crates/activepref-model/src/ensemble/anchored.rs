@@ -201,7 +201,7 @@ impl EnsembleConfig {
     ) -> Result<AnchoredEnsemble, ModelError> {
         if self.backend != UncertaintyBackend::Ensemble {
             return Err(ModelError::Unsupported {
-                what: "the anchored refit needs `backend: { kind: ensemble }` (MC dropout trains one model)",
+                what: "the anchored refit needs `backend: { kind: ensemble }` (MC dropout and the Laplace last layer train one model)",
             });
         }
         let device = self.device.burn_device()?;

@@ -234,7 +234,7 @@ pub enum UncertaintyBackend {
     /// weights (MacKay 1992; Daxberger et al. 2021); `samples` weight samples from it are the
     /// "members" (see `laplace.rs`). CPU backend, tanh activations.
     LaplaceLastLayer {
-        /// Weight samples (the "members"), at least 2 (default 5).
+        /// Weight samples (the "members"), in `2..=1000` (default 5); `members` is ignored.
         #[serde(default = "default_realisations")]
         samples: usize,
         /// Prior precision `λ` of the final weights, finite and > 0 (default 1).
@@ -248,6 +248,49 @@ fn default_prior_precision() -> f64 {
 }
 
 impl UncertaintyBackend {
+    /// Every back-end with its defaults, for listings. The match is exhaustive, so a new
+    /// variant cannot be left out.
+    pub fn all() -> [UncertaintyBackend; 3] {
+        let with_defaults = |b: UncertaintyBackend| match b {
+            UncertaintyBackend::Ensemble => UncertaintyBackend::Ensemble,
+            UncertaintyBackend::McDropout { .. } => UncertaintyBackend::McDropout {
+                rate: default_rate(),
+                realisations: default_realisations(),
+            },
+            UncertaintyBackend::LaplaceLastLayer { .. } => UncertaintyBackend::LaplaceLastLayer {
+                samples: default_realisations(),
+                prior_precision: default_prior_precision(),
+            },
+        };
+        [
+            UncertaintyBackend::Ensemble,
+            UncertaintyBackend::McDropout {
+                rate: 0.0,
+                realisations: 0,
+            },
+            UncertaintyBackend::LaplaceLastLayer {
+                samples: 0,
+                prior_precision: 0.0,
+            },
+        ]
+        .map(with_defaults)
+    }
+
+    /// One line on what the back-end does.
+    pub fn summary(&self) -> &'static str {
+        match self {
+            UncertaintyBackend::Ensemble => {
+                "a deep ensemble: `members` MLPs trained independently (both papers)"
+            }
+            UncertaintyBackend::McDropout { .. } => {
+                "MC dropout: one MLP trained with dropout; each realisation freezes one mask (BAL-PM §4.5)"
+            }
+            UncertaintyBackend::LaplaceLastLayer { .. } => {
+                "Laplace last layer: one MLP, a Gaussian posterior over its final weights, `samples` weight samples (Daxberger et al. 2021)"
+            }
+        }
+    }
+
     /// True when the backend trains one network (MC dropout, the Laplace last layer), whatever
     /// `members` says.
     pub fn trains_one_network(&self) -> bool {

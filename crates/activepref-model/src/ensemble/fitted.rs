@@ -153,7 +153,7 @@ impl LaplaceLastLayer<'_> {
         idx: Option<&[usize]>,
     ) -> Result<FeatureMatrix, ModelError> {
         let n = idx.map_or(x.rows(), <[usize]>::len);
-        let width = self.head.samples.first().map_or(0, Vec::len);
+        let width = self.head.dense.final_weights().len();
         let mut out = Vec::with_capacity(n * width);
         let mut scratch = DenseScratch::default();
         for_each_chunk(x, idx, |rows, count| {
@@ -349,13 +349,13 @@ impl FittedEnsemble {
         self.model().draws()
     }
 
-    /// Per-member (or per-realisation) rewards `[member][row]` of every row of `x`.
+    /// Per-draw rewards `[draw][row]` of every row of `x` (members, realisations or samples).
     pub fn rewards(&self, x: &FeatureMatrix) -> Vec<Vec<f32>> {
         self.rewards_at(x, None)
     }
 
-    /// Per-member (or per-realisation) rewards `[member][i]` of the rows `idx` of `x` (every row
-    /// if `None`), read in place.
+    /// Per-draw rewards `[draw][i]` of the rows `idx` of `x` (every row if `None`), read in
+    /// place.
     pub fn rewards_at(&self, x: &FeatureMatrix, idx: Option<&[usize]>) -> Vec<Vec<f32>> {
         self.model().rewards_at(x, idx)
     }

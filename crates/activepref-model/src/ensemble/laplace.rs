@@ -32,8 +32,16 @@ pub struct LaplaceHead {
 }
 
 /// `H = λ I + Σ_i p_i (1 − p_i) g_i g_iᵀ` (`h × h`, row-major, f64), `g` holding `rows × h`
-/// differences and `w` the MAP weights.
+/// differences and `w` the MAP weights (`h`).
+///
+/// # Panics
+///
+/// If `w.len() != h` or `g.len()` is not a multiple of `h`.
 pub fn posterior_precision(g: &[f32], h: usize, w: &[f32], lambda: f64) -> Vec<f64> {
+    assert!(
+        w.len() == h && g.len().is_multiple_of(h.max(1)),
+        "g is rows × h, w is h"
+    );
     let mut precision = vec![0.0; h * h];
     for i in 0..h {
         precision[i * h + i] = lambda;
@@ -57,8 +65,12 @@ pub fn posterior_precision(g: &[f32], h: usize, w: &[f32], lambda: f64) -> Vec<f
 }
 
 /// The lower Cholesky factor `L` of a symmetric positive-definite `n × n` matrix (`A = L Lᵀ`,
-/// row-major, the upper triangle zero); `None` when `A` is not positive definite.
+/// row-major, the upper triangle zero); `None` when `A` is not positive definite or not
+/// `n × n`.
 pub fn cholesky(a: &[f64], n: usize) -> Option<Vec<f64>> {
+    if a.len() != n * n {
+        return None;
+    }
     let mut l = vec![0.0; n * n];
     for i in 0..n {
         for j in 0..=i {
@@ -77,9 +89,17 @@ pub fn cholesky(a: &[f64], n: usize) -> Option<Vec<f64>> {
     Some(l)
 }
 
-/// `w + L⁻ᵀ z`: back substitution of `Lᵀ x = z`, then the shift.
+/// `w + L⁻ᵀ z`: back substitution of `Lᵀ x = z`, then the shift (`w`, `z`: `n`; `l`: `n × n`).
+///
+/// # Panics
+///
+/// If the lengths do not agree.
 pub fn sample_from(w: &[f32], l: &[f64], z: &[f64]) -> Vec<f32> {
     let n = w.len();
+    assert!(
+        z.len() == n && l.len() == n * n,
+        "w and z are n, l is n × n"
+    );
     let mut x = vec![0.0; n];
     for i in (0..n).rev() {
         let tail: f64 = (i + 1..n).map(|k| l[k * n + i] * x[k]).sum();
