@@ -7,8 +7,9 @@
 //!   reward gap `r(A) − r(B)` (pool setting; benchmarks that know it, such as the synthetic one) or
 //!   the judge's score gap (pair setting), like oat's simulated annotators;
 //! - `ties: { margin, policy }` treats a comparison with `|gap| < margin` as a tie, which is
-//!   `drop`ped (acquired and paid for, but it teaches nothing; pool setting) or settled by a fair
-//!   `coin`;
+//!   `drop`ped (acquired and paid for, but it teaches nothing; pool setting), settled by a fair
+//!   `coin`, or kept as a tie: `half` trains it once in each orientation (a target of ½ counted
+//!   twice; pool setting);
 //! - `flip: p` then flips each answer with probability `p` (symmetric label noise).
 //!
 //! The order is: base label, then tie rule, then flip. Each query draws, from its own generator
@@ -76,6 +77,23 @@ pub enum TiePolicy {
     /// A fair coin decides.
     #[strum(message = "a fair coin decides")]
     Coin,
+    /// A tie taught as a tie: the comparison trains once in each orientation (a target of ½,
+    /// counted twice; pool setting).
+    #[strum(
+        message = "a tie: trained once in each orientation, a target of ½ counted twice (pool setting)"
+    )]
+    Half,
+}
+
+/// An oracle's answer to one query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// `Prefers(true)`: A is preferred; `Prefers(false)`: B is.
+    Prefers(bool),
+    /// A tie kept as a tie (`ties.policy: half`).
+    Tie,
+    /// A tie dropped (`ties.policy: drop`): no label.
+    Dropped,
 }
 
 /// `ties: { margin, policy }`: comparisons with `|gap| < margin` are ties.
@@ -84,7 +102,7 @@ pub enum TiePolicy {
 pub struct TieRule {
     /// The gap below which two responses tie (reward units; finite, ≥ 0).
     pub margin: f64,
-    /// `drop` or `coin`.
+    /// `drop`, `coin` or `half`.
     pub policy: TiePolicy,
 }
 
@@ -169,11 +187,10 @@ impl OracleConfig {
     }
 
     /// The answer to the query `path` (appended to `[run seed, Stream::Oracle]`) about a
-    /// comparison whose dataset label is `a_preferred` and whose gap `r(A) − r(B)` is `gap`:
-    /// `Some(true)` when A is preferred, `None` when a tie is dropped.
+    /// comparison whose dataset label is `a_preferred` and whose gap `r(A) − r(B)` is `gap`.
     ///
     /// `gap` is only read when [`Self::needs_gap`]; pass `0.0` otherwise.
-    pub fn answer(&self, run_seed: u64, path: &[u64], a_preferred: bool, gap: f64) -> Option<bool> {
+    pub fn answer(&self, run_seed: u64, path: &[u64], a_preferred: bool, gap: f64) -> Answer {
         let mut rng = rng_for(run_seed, Stream::Oracle, path);
         let draws = Draws {
             bradley_terry: rng.random::<f64>(),
@@ -190,11 +207,12 @@ impl OracleConfig {
             && gap.abs() < t.margin
         {
             match t.policy {
-                TiePolicy::Drop => return None,
+                TiePolicy::Drop => return Answer::Dropped,
+                TiePolicy::Half => return Answer::Tie,
                 TiePolicy::Coin => label = draws.coin < 0.5,
             }
         }
-        Some(if draws.flip < self.flip {
+        Answer::Prefers(if draws.flip < self.flip {
             !label
         } else {
             label
@@ -227,10 +245,13 @@ mod tests {
         for i in 0..200u64 {
             let (bt, flip, coin) = draws(5, &[i]);
             let plain = OracleConfig::default();
-            assert_eq!(plain.answer(5, &[i], true, 0.0), Some(true));
-            assert_eq!(plain.answer(5, &[i], false, 9.0), Some(false));
+            assert_eq!(plain.answer(5, &[i], true, 0.0), Answer::Prefers(true));
+            assert_eq!(plain.answer(5, &[i], false, 9.0), Answer::Prefers(false));
             let flipped = oracle(OracleKind::Dataset, 0.3, None);
-            assert_eq!(flipped.answer(5, &[i], true, 0.0), Some(flip >= 0.3));
+            assert_eq!(
+                flipped.answer(5, &[i], true, 0.0),
+                Answer::Prefers(flip >= 0.3)
+            );
             // σ(0.8 / 2) = 0.598687660112452.
             let bt_rule = OracleConfig {
                 temperature: 2.0,
@@ -238,7 +259,7 @@ mod tests {
             };
             assert_eq!(
                 bt_rule.answer(5, &[i], false, 0.8),
-                Some(bt < 0.598_687_660_112_452)
+                Answer::Prefers(bt < 0.598_687_660_112_452)
             );
             let drop = oracle(
                 OracleKind::Dataset,
@@ -248,10 +269,10 @@ mod tests {
                     policy: TiePolicy::Drop,
                 }),
             );
-            assert_eq!(drop.answer(5, &[i], true, -0.49), None);
+            assert_eq!(drop.answer(5, &[i], true, -0.49), Answer::Dropped);
             assert_eq!(
                 drop.answer(5, &[i], true, 0.5),
-                Some(false),
+                Answer::Prefers(false),
                 "flip 1 always flips"
             );
             let coin_rule = oracle(
@@ -262,8 +283,27 @@ mod tests {
                     policy: TiePolicy::Coin,
                 }),
             );
-            assert_eq!(coin_rule.answer(5, &[i], true, 0.1), Some(coin < 0.5));
-            assert_eq!(coin_rule.answer(5, &[i], false, 0.7), Some(false));
+            assert_eq!(
+                coin_rule.answer(5, &[i], true, 0.1),
+                Answer::Prefers(coin < 0.5)
+            );
+            assert_eq!(
+                coin_rule.answer(5, &[i], false, 0.7),
+                Answer::Prefers(false)
+            );
+            let half = oracle(
+                OracleKind::Dataset,
+                1.0,
+                Some(TieRule {
+                    margin: 0.5,
+                    policy: TiePolicy::Half,
+                }),
+            );
+            assert_eq!(
+                half.answer(5, &[i], true, 0.2),
+                Answer::Tie,
+                "a tie is never flipped"
+            );
         }
     }
 
@@ -278,7 +318,7 @@ mod tests {
         };
         let flip = oracle(OracleKind::Dataset, 0.2, None);
         let flips = (0..n)
-            .filter(|&i| flip.answer(1, &[i], true, 0.0) == Some(false))
+            .filter(|&i| flip.answer(1, &[i], true, 0.0) == Answer::Prefers(false))
             .count();
         assert!(within(flips, 0.2), "{flips}");
         let bt = OracleConfig {
@@ -286,7 +326,7 @@ mod tests {
             ..oracle(OracleKind::BradleyTerry, 0.0, None)
         };
         let a = (0..n)
-            .filter(|&i| bt.answer(1, &[i], false, -0.3) == Some(true))
+            .filter(|&i| bt.answer(1, &[i], false, -0.3) == Answer::Prefers(true))
             .count();
         assert!(within(a, 1.0 / (1.0 + 0.6f64.exp())), "{a}");
     }

@@ -5,6 +5,7 @@ use activepref_acquire::AcquireError;
 use activepref_model::{FittedEnsemble, TrainingStrategy};
 
 use crate::LoopError;
+use crate::oracle::Answer;
 use crate::records::{Evaluation, LoopConfig, RoundRecord, RoundTiming};
 use crate::stopping::{STOPPING_SAMPLE, cohens_kappa};
 use std::collections::HashSet;
@@ -42,7 +43,7 @@ pub struct PoolLoop<'a> {
     previous: Option<FittedEnsemble>,
     /// The oracle's answer to every pool comparison (`None` for a dropped tie), drawn on first
     /// use; `None` under the default oracle, whose answers are the dataset's labels.
-    answers: Option<Vec<Option<bool>>>,
+    answers: Option<Vec<Answer>>,
     /// The fixed pool comparisons on which successive models' predictions are compared (the
     /// last [`STOPPING_SAMPLE`] of the pool's shuffled order that start unlabelled).
     stopping_sample: Vec<usize>,
@@ -194,8 +195,8 @@ impl<'a> PoolLoop<'a> {
         let (mut chosen, mut rejected) =
             (Vec::with_capacity(la.len()), Vec::with_capacity(la.len()));
         for (k, &i) in self.labelled.iter().enumerate() {
-            // A dropped tie taught nothing: it is neither chosen nor rejected.
-            let Some(a_preferred) = self.answer(i) else {
+            // A dropped or kept tie names no side: it is neither chosen nor rejected.
+            let Answer::Prefers(a_preferred) = self.answer(i) else {
                 continue;
             };
             let (c, r) = if a_preferred {
@@ -575,24 +576,27 @@ impl<'a> PoolLoop<'a> {
         Ok(())
     }
 
-    /// The oracle's answer for pool comparison `i`: `Some(true)` when A is preferred, `None` for
-    /// a dropped tie.
-    fn answer(&self, i: usize) -> Option<bool> {
+    /// The oracle's answer for pool comparison `i`.
+    fn answer(&self, i: usize) -> Answer {
         match &self.answers {
             Some(a) => a[i],
-            None => Some(self.bench.pool.a_preferred[i]),
+            None => Answer::Prefers(self.bench.pool.a_preferred[i]),
         }
     }
 
-    /// The comparisons `labelled` as a training split, with the oracle's answers as labels and
-    /// dropped ties left out.
+    /// The comparisons `labelled` as a training split, with the oracle's answers as labels,
+    /// dropped ties left out and kept ties (`half`) in both orientations, A's first.
     fn labelled_split(&self, labelled: &[usize]) -> activepref_core::PoolSplit {
         let Some(answers) = &self.answers else {
             return self.bench.pool.subset(labelled);
         };
         let (kept, labels): (Vec<usize>, Vec<bool>) = labelled
             .iter()
-            .filter_map(|&i| answers[i].map(|a| (i, a)))
+            .flat_map(|&i| match answers[i] {
+                Answer::Prefers(a) => vec![(i, a)],
+                Answer::Tie => vec![(i, true), (i, false)],
+                Answer::Dropped => vec![],
+            })
             .unzip();
         let mut split = self.bench.pool.subset(&kept);
         split.a_preferred = labels;
@@ -606,13 +610,14 @@ impl<'a> PoolLoop<'a> {
             return;
         };
         let truth = &self.bench.pool.a_preferred;
-        record.oracle_flipped = Some(
-            labelled
-                .iter()
-                .filter(|&&i| answers[i].is_some_and(|a| a != truth[i]))
-                .count(),
-        );
-        record.oracle_dropped = Some(labelled.iter().filter(|&&i| answers[i].is_none()).count());
+        let count = |keep: &dyn Fn(usize, Answer) -> bool| {
+            labelled.iter().filter(|&&i| keep(i, answers[i])).count()
+        };
+        record.oracle_flipped = Some(count(
+            &|i, a| matches!(a, Answer::Prefers(p) if p != truth[i]),
+        ));
+        record.oracle_dropped = Some(count(&|_, a| a == Answer::Dropped));
+        record.oracle_ties = Some(count(&|_, a| a == Answer::Tie));
     }
 
     /// The fitted members' last-layer embedding of the unlabelled and labelled comparisons (for
@@ -772,7 +777,7 @@ mod tests {
         let initial = lp.labelled.clone();
         let (r0, _) = lp.step(&RandomSampling).unwrap();
         let gaps = bench.pool.latent_gap.as_ref().unwrap();
-        let answers: Vec<Option<bool>> = initial
+        let answers: Vec<Answer> = initial
             .iter()
             .map(|&i| {
                 cfg.oracle
@@ -781,11 +786,14 @@ mod tests {
             .collect();
         let dropped = initial.iter().filter(|&&i| gaps[i].abs() < 0.2).count();
         assert_eq!(r0.oracle_dropped, Some(dropped));
-        assert_eq!(answers.iter().filter(|a| a.is_none()).count(), dropped);
+        assert_eq!(
+            answers.iter().filter(|&&a| a == Answer::Dropped).count(),
+            dropped
+        );
         let flipped = initial
             .iter()
             .zip(&answers)
-            .filter(|(i, a)| a.is_some_and(|a| a != bench.pool.a_preferred[**i]))
+            .filter(|(i, a)| matches!(a, Answer::Prefers(p) if *p != bench.pool.a_preferred[**i]))
             .count();
         assert_eq!(r0.oracle_flipped, Some(flipped));
         assert!(
@@ -796,7 +804,10 @@ mod tests {
         let (kept, labels): (Vec<usize>, Vec<bool>) = initial
             .iter()
             .zip(&answers)
-            .filter_map(|(&i, a)| a.map(|a| (i, a)))
+            .filter_map(|(&i, a)| match a {
+                Answer::Prefers(p) => Some((i, *p)),
+                _ => None,
+            })
             .unzip();
         let mut train = bench.pool.subset(&kept);
         train.a_preferred = labels;
@@ -868,6 +879,48 @@ mod tests {
         }
     }
 
+    /// `ties.policy: half`: each tie trains once in each orientation, A's side first, and is
+    /// counted in `oracle_ties`; the round's model is the one fitted here on that split.
+    #[test]
+    fn kept_ties_train_in_both_orientations() {
+        use crate::oracle::{OracleConfig, TiePolicy, TieRule};
+        let (bench, model, mut cfg) = setup();
+        cfg.oracle = OracleConfig {
+            ties: Some(TieRule {
+                margin: 0.6,
+                policy: TiePolicy::Half,
+            }),
+            ..Default::default()
+        };
+        let mut lp = PoolLoop::new(&bench, &model, &cfg, 4);
+        let initial = lp.labelled.clone();
+        let r0 = lp.step(&RandomSampling).unwrap().0;
+        let gaps = bench.pool.latent_gap.as_ref().unwrap();
+        let (mut rows, mut labels, mut ties) = (vec![], vec![], 0);
+        for &i in &initial {
+            if gaps[i].abs() < 0.6 {
+                ties += 1;
+                rows.extend([i, i]);
+                labels.extend([true, false]);
+            } else {
+                rows.push(i);
+                labels.push(bench.pool.a_preferred[i]);
+            }
+        }
+        assert!(ties > 0, "the test needs a tie");
+        assert_eq!(
+            (r0.oracle_ties, r0.oracle_dropped, r0.oracle_flipped),
+            (Some(ties), Some(0), Some(0))
+        );
+        let mut train = bench.pool.subset(&rows);
+        train.a_preferred = labels;
+        let fitted = model.fit(&train, &bench.validation, 4, 0).unwrap();
+        let test = fitted
+            .predict(&bench.test, None)
+            .metrics(&bench.test.a_preferred);
+        assert_eq!(r0.test_log_likelihood, test.log_likelihood);
+    }
+
     #[test]
     fn latent_reward_uncertainty_ranks_the_pool_by_the_fitted_rewards() {
         use activepref_acquire::{PolicySpec, ScoreParams};
@@ -927,6 +980,7 @@ mod tests {
             stopping_agreement: None,
             oracle_flipped: None,
             oracle_dropped: None,
+            oracle_ties: None,
         };
         assert_eq!(lp.short_batch_warning(&rec(Some(cfg.batch_size))), None);
         assert_eq!(

@@ -130,14 +130,19 @@ pub struct RoundRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopping_agreement: Option<f64>,
     /// Comparisons the round's model was trained on (the labelled set; the whole pool for
-    /// `full_dataset`) whose oracle answer differs from the dataset's label (`None` under the
-    /// default oracle).
+    /// `full_dataset`) whose oracle answer differs from the dataset's label: flips, and under
+    /// `bradley_terry` the resampled labels that disagree with it (`None` under the default
+    /// oracle).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oracle_flipped: Option<usize>,
     /// Comparisons of that same set that the oracle's tie rule dropped: acquired, counted in
     /// `labels`, but not trained on (`None` under the default oracle).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oracle_dropped: Option<usize>,
+    /// Comparisons of that same set kept as ties (`ties.policy: half`): trained on once in each
+    /// orientation (`None` under the default oracle).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oracle_ties: Option<usize>,
 }
 
 /// A fitted model's test and OOD metrics, and its members' mean best validation loss.
@@ -169,6 +174,7 @@ impl RoundRecord {
             stopping_agreement: None,
             oracle_flipped: None,
             oracle_dropped: None,
+            oracle_ties: None,
         }
     }
 }

@@ -135,7 +135,10 @@ impl StoppingRule {
                 bad("below", "must be a finite number of nats > 0")
             }
             StoppingRule::StablePredictions { kappa, .. } if !(kappa > -1.0 && kappa <= 1.0) => {
-                bad("kappa", "must lie in (-1, 1]")
+                Err(FieldError::new(
+                    "kappa",
+                    format!("is {kappa}; must lie in (-1, 1]"),
+                ))
             }
             StoppingRule::StablePredictions { window: 0, .. } => {
                 bad("window", "must be at least 1")

@@ -333,7 +333,12 @@ fn check_sizes(setting: &Setting) -> Result<(), FieldError> {
                 };
                 s.check_sizes(pool)
             }
-            // Real data: sizes are checked when the data is loaded (`build_benchmark`).
+            // Real data: sizes are checked when the data is loaded (`build_benchmark`); a real
+            // comparison has no latent reward gap for the oracle to read.
+            PoolSource::Comparisons(_) if s.loop_config.oracle.needs_gap() => Err(FieldError::new(
+                "loop.oracle",
+                "kind: bradley_terry and ties need each comparison's latent reward gap, which only the synthetic benchmark has; use flip alone on real comparisons",
+            )),
             PoolSource::Comparisons(_) => Ok(()),
         },
         Setting::Pair(s) => {

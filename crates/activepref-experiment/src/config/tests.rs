@@ -336,3 +336,31 @@ fn the_default_output_directory_needs_no_results_folder() {
     assert_eq!(cfg.output_dir(), PathBuf::from("results/t"));
     assert!(cfg.check_output_dir().is_ok());
 }
+
+/// An oracle that reads the latent gap is refused on real comparisons when the file is read (not
+/// at round 0 of every run); flips alone are accepted. A pair file refuses stopping rules.
+#[test]
+fn oracle_and_stopping_fit_their_setting() {
+    let real = |oracle: &str| {
+        format!(
+            "name: t\noutput_dir: /tmp/activepref-config-test\nbenchmark: {{ kind: comparisons, format: hh-rlhf, path: /nonexistent/hh.jsonl, features: /nonexistent/feat }}\nloop: {{ initial_labels: 10, batch_size: 10, rounds: 3, oracle: {oracle} }}\npolicies:\n  random: {{ policy: random }}\nseeds: [1]\n"
+        )
+    };
+    let err = parse(&real("{ kind: bradley_terry }")).unwrap_err();
+    assert!(
+        err.contains("loop.oracle") && err.contains("flip alone"),
+        "{err}"
+    );
+    let err = parse(&real("{ ties: { margin: 0.1, policy: coin } }")).unwrap_err();
+    assert!(err.contains("loop.oracle"), "{err}");
+    assert!(parse(&real("{ flip: 0.1 }")).is_ok());
+    let stopping = GOOD.replace(
+        "seeds: [1, 2]",
+        "seeds: [1, 2]\nreport: { stopping: [ { rule: stable_predictions, kappa: 2 } ] }",
+    );
+    let err = parse(&stopping).unwrap_err();
+    assert!(
+        err.contains("report.stopping[0].kappa") && err.contains("is 2"),
+        "{err}"
+    );
+}

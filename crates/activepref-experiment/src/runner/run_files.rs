@@ -74,6 +74,9 @@ pub struct RunRow<'a> {
     pub oracle_flipped: Option<usize>,
     /// Labelled comparisons the oracle's tie rule dropped (empty under the default oracle).
     pub oracle_dropped: Option<usize>,
+    /// Labelled comparisons kept as ties, trained in both orientations (empty under the default
+    /// oracle).
+    pub oracle_ties: Option<usize>,
 }
 
 impl<'a> RunRow<'a> {
@@ -100,6 +103,7 @@ impl<'a> RunRow<'a> {
             stopping_agreement: r.stopping_agreement,
             oracle_flipped: r.oracle_flipped,
             oracle_dropped: r.oracle_dropped,
+            oracle_ties: r.oracle_ties,
         }
     }
 }
@@ -252,6 +256,7 @@ mod tests {
             stopping_agreement: (round > 0).then_some(0.875),
             oracle_flipped: batch.map(|_| 2),
             oracle_dropped: None,
+            oracle_ties: batch.map(|_| 1),
         };
         let rows = [rec(0, Some(5)), rec(1, None)];
         let bytes = csv_bytes(
@@ -260,9 +265,9 @@ mod tests {
         )
         .unwrap();
         let text = String::from_utf8(bytes).unwrap();
-        let golden = "policy,seed,round,labels,test_log_likelihood,test_accuracy,test_brier,ood_log_likelihood,ood_accuracy,ood_brier,validation_loss,pool_mean_bald,batch_mean_bald,batch_unique_prompts,batch_size,labelled_unique_prompts,pool_max_bald,stopping_agreement,oracle_flipped,oracle_dropped\n\
-balpm,9,0,10,-0.5,0.75,0.1,-0.625,0.6666666666666666,0.2,0.5,0.01,0.03,4,5,7,0.25,,2,\n\
-balpm,9,1,15,-0.5,0.75,0.1,-0.625,0.6666666666666666,0.2,0.5,,,,,8,,0.875,,\n";
+        let golden = "policy,seed,round,labels,test_log_likelihood,test_accuracy,test_brier,ood_log_likelihood,ood_accuracy,ood_brier,validation_loss,pool_mean_bald,batch_mean_bald,batch_unique_prompts,batch_size,labelled_unique_prompts,pool_max_bald,stopping_agreement,oracle_flipped,oracle_dropped,oracle_ties\n\
+balpm,9,0,10,-0.5,0.75,0.1,-0.625,0.6666666666666666,0.2,0.5,0.01,0.03,4,5,7,0.25,,2,,1\n\
+balpm,9,1,15,-0.5,0.75,0.1,-0.625,0.6666666666666666,0.2,0.5,,,,,8,,0.875,,,\n";
         assert_eq!(text, golden);
     }
 }

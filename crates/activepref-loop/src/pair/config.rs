@@ -80,7 +80,7 @@ impl PairLoopConfig {
     ///
     /// A [`FieldError`] for `batch_prompts` 0, `rounds` outside `1..=1,000,000`, `replay_factor` 0,
     /// more rounds than the stream has prompts for, a bad `prefix_eval.*`, `refit.*` or `oracle.*`
-    /// field, or `oracle.ties.policy: drop`.
+    /// field, or `oracle.ties.policy: drop` or `half`.
     pub fn validate(&self, prompts: usize) -> Result<(), FieldError> {
         let bad = |f: &str, m: String| Err(FieldError::new(f, m));
         if self.batch_prompts == 0 {
@@ -111,11 +111,11 @@ impl PairLoopConfig {
         if self
             .oracle
             .ties
-            .is_some_and(|t| t.policy == TiePolicy::Drop)
+            .is_some_and(|t| t.policy != TiePolicy::Coin)
         {
             return bad(
                 "oracle.ties.policy",
-                "drop is for the pool setting (every acquired pair of the pair loop is trained on); use coin".into(),
+                "drop and half are for the pool setting (every acquired pair of the pair loop is trained on as chosen over rejected); use coin".into(),
             );
         }
         // Saturating: a huge `rounds` must be refused, not wrap around to a small product.

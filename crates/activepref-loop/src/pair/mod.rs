@@ -445,7 +445,7 @@ impl<'a> PairLoop<'a> {
     /// wins, a tie goes to `a` (specs/activeuf.md §1.3). Any other oracle is asked about the
     /// unordered pair: path `[prompt id, low, high]`, gap `s_low − s_high`, a judge tie going to
     /// `low`, so its answer does not depend on the order the rule returned the two in. (The pair
-    /// loop refuses `ties.policy: drop`.)
+    /// loop refuses `ties.policy: drop` and `half`.)
     fn oracle_answer(&self, prompt: &PromptCandidates, a: usize, b: usize) -> (bool, bool) {
         let oracle = &self.config.oracle;
         if oracle.is_default() {
@@ -455,9 +455,11 @@ impl<'a> PairLoop<'a> {
         let judge_lo = prompt.judge[lo] >= prompt.judge[hi];
         let gap = f64::from(prompt.judge[lo]) - f64::from(prompt.judge[hi]);
         let path = [u64::from(prompt.prompt_id), lo as u64, hi as u64];
-        let lo_wins = oracle
-            .answer(self.run_seed, &path, judge_lo, gap)
-            .unwrap_or(judge_lo);
+        // The pair loop's config refuses `drop` and `half`: every answer names a side.
+        let lo_wins = match oracle.answer(self.run_seed, &path, judge_lo, gap) {
+            crate::Answer::Prefers(p) => p,
+            crate::Answer::Tie | crate::Answer::Dropped => judge_lo,
+        };
         (
             if lo == a { lo_wins } else { !lo_wins },
             lo_wins != judge_lo,
