@@ -77,6 +77,7 @@ pub fn random_split(n: usize, dim: usize, seed: u64) -> PoolSplit {
         a_preferred: (0..n).map(|_| rng.random::<bool>()).collect(),
         score: None,
         latent_gap: None,
+        lengths: None,
     }
 }
 

@@ -13,8 +13,8 @@ pub enum BenchmarkError {
     RowCount {
         /// The split's name (`pool`, `validation`, `test`, `ood`).
         split: String,
-        /// The part that is off: `pair_a`, `pair_b`, `prompt`, `prompt_id`, `score` or
-        /// `latent_gap`.
+        /// The part that is off: `pair_a`, `pair_b`, `prompt`, `prompt_id`, `score`,
+        /// `latent_gap` or `lengths`.
         part: &'static str,
         /// Rows (entries) that part has.
         rows: usize,
@@ -77,6 +77,46 @@ pub struct PoolSplit {
     /// synthetic one: the gap its Bradley–Terry labels were drawn from, before the temperature);
     /// `None` for real data. A `bradley_terry` oracle or a tie margin reads it (issue 23).
     pub latent_gap: Option<Vec<f64>>,
+    /// How long each comparison is to read (`n` entries), for a per-label cost by length
+    /// (issue 23): counted from the text by the dataset loaders, drawn by the synthetic benchmark
+    /// when asked (`lengths:`); `None` when the benchmark does not know.
+    pub lengths: Option<Vec<ComparisonLength>>,
+}
+
+/// How much a labeller reads to answer one comparison: whitespace-separated words of the prompt
+/// and of each response.
+///
+/// ```
+/// use activepref_core::ComparisonLength;
+/// let l = ComparisonLength::of_text("Summarise this post.", "A short summary.", "Another one");
+/// assert_eq!((l.prompt_words, l.response_a_words, l.response_b_words), (3, 3, 2));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ComparisonLength {
+    /// Words of the prompt.
+    pub prompt_words: u32,
+    /// Words of response A.
+    pub response_a_words: u32,
+    /// Words of response B.
+    pub response_b_words: u32,
+}
+
+impl ComparisonLength {
+    /// The word counts (Unicode whitespace separates words) of a comparison's three texts;
+    /// counts beyond `u32::MAX` saturate.
+    pub fn of_text(prompt: &str, response_a: &str, response_b: &str) -> Self {
+        let words = |t: &str| u32::try_from(t.split_whitespace().count()).unwrap_or(u32::MAX);
+        Self {
+            prompt_words: words(prompt),
+            response_a_words: words(response_a),
+            response_b_words: words(response_b),
+        }
+    }
+
+    /// Words of both responses together.
+    pub fn response_words(&self) -> u64 {
+        u64::from(self.response_a_words) + u64::from(self.response_b_words)
+    }
 }
 
 impl PoolSplit {
@@ -96,8 +136,8 @@ impl PoolSplit {
     ///
     /// # Errors
     ///
-    /// [`BenchmarkError::RowCount`] when `pair_a`, `pair_b`, `prompt`, `prompt_id`, `score` or
-    /// `latent_gap` does not have one row per label; [`BenchmarkError::PairWidths`] when `pair_a` and `pair_b` differ
+    /// [`BenchmarkError::RowCount`] when `pair_a`, `pair_b`, `prompt`, `prompt_id`, `score`,
+    /// `latent_gap` or `lengths` does not have one row per label; [`BenchmarkError::PairWidths`] when `pair_a` and `pair_b` differ
     /// in width.
     pub fn validate(&self, name: &str) -> Result<(), BenchmarkError> {
         let n = self.len();
@@ -108,6 +148,7 @@ impl PoolSplit {
             ("prompt_id", self.prompt_id.len()),
             ("score", self.score.as_ref().map_or(n, Vec::len)),
             ("latent_gap", self.latent_gap.as_ref().map_or(n, Vec::len)),
+            ("lengths", self.lengths.as_ref().map_or(n, Vec::len)),
         ];
         for (part, rows) in parts {
             if rows != n {
@@ -147,6 +188,10 @@ impl PoolSplit {
                 .map(|s| idx.iter().map(|&i| s[i]).collect()),
             latent_gap: self
                 .latent_gap
+                .as_ref()
+                .map(|s| idx.iter().map(|&i| s[i]).collect()),
+            lengths: self
+                .lengths
                 .as_ref()
                 .map(|s| idx.iter().map(|&i| s[i]).collect()),
         }

@@ -28,7 +28,8 @@ pub mod saving;
 pub mod seeds;
 
 pub use benchmark::{
-    BenchmarkError, CandidateTexts, PairBenchmark, PoolBenchmark, PoolSplit, PromptCandidates,
+    BenchmarkError, CandidateTexts, ComparisonLength, PairBenchmark, PoolBenchmark, PoolSplit,
+    PromptCandidates,
 };
 pub use error::FieldError;
 pub use features::{FeatureError, FeatureMatrix, PromptFeatures};

@@ -16,7 +16,9 @@ use crate::error::{DataError, DataResult};
 use crate::feature_store::{FeatureTable, table_path};
 use crate::text::{CandidatePool, ComparisonDataset, SplitRole, TextComparison};
 use activepref_core::seeds::{Stream, data_draw, rng_for};
-use activepref_core::{CandidateTexts, FeatureMatrix, PoolBenchmark, PoolSplit, PromptFeatures};
+use activepref_core::{
+    CandidateTexts, ComparisonLength, FeatureMatrix, PoolBenchmark, PoolSplit, PromptFeatures,
+};
 use activepref_core::{PairBenchmark, PromptCandidates};
 
 /// Moves whole prompts from the pool into validation / test / OOD, by fractions of the distinct
@@ -223,6 +225,14 @@ fn split_with_features(
         a_preferred: keep.iter().map(|&i| rows[i].a_preferred).collect(),
         score,
         latent_gap: None,
+        lengths: Some(
+            keep.iter()
+                .map(|&i| {
+                    let r = &rows[i];
+                    ComparisonLength::of_text(&r.prompt, &r.response_a, &r.response_b)
+                })
+                .collect(),
+        ),
     };
     Ok((split, rows.len() - keep.len()))
 }
@@ -289,6 +299,7 @@ pub fn pool_benchmark(
         a_preferred: Vec::new(),
         score: None,
         latent_gap: None,
+        lengths: None,
     };
     let mut take = |role: SplitRole| splits.remove(&role).unwrap_or_else(empty);
     let mut pool = take(SplitRole::Pool);

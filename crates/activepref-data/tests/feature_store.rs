@@ -188,6 +188,28 @@ fn dataset_and_store_join_into_a_pool_benchmark() {
     );
     assert_eq!(bench.pool.pair_a.row(1), &[0.5, 0.625, 0.75, 0.875]);
     assert_eq!(&bench.pool.prompt_id[..5], &[0, 0, 0, 1, 1]);
+    // Every comparison's length, counted from its text (a per-label cost reads it).
+    for role in SplitRole::ALL {
+        let split = match role {
+            SplitRole::Pool => &bench.pool,
+            SplitRole::Validation => &bench.validation,
+            SplitRole::Test => &bench.test,
+            SplitRole::Ood => &bench.ood,
+        };
+        let lengths = split.lengths.as_ref().expect("text gives lengths");
+        for (l, c) in lengths.iter().zip(ds.split(*role)) {
+            let words = |t: &str| t.split_whitespace().count() as u32;
+            assert_eq!(
+                (l.prompt_words, l.response_a_words, l.response_b_words),
+                (words(&c.prompt), words(&c.response_a), words(&c.response_b))
+            );
+        }
+        assert!(
+            lengths
+                .iter()
+                .any(|l| l.prompt_words > 1 && l.response_a_words > 1)
+        );
+    }
 }
 
 #[test]

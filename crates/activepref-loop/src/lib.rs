@@ -25,7 +25,7 @@ mod records;
 pub mod stopping;
 
 pub use cold_start::ColdStart;
-pub use oracle::{Answer, OracleConfig, OracleKind, TiePolicy, TieRule};
+pub use oracle::{Answer, LabelCost, OracleConfig, OracleKind, TiePolicy, TieRule};
 pub use pair::{AcquiredPair, PairLoop, PairLoopConfig, PairRefit, PairRoundRecord};
 pub use pool::PoolLoop;
 pub use prefix::{PrefixEvalConfig, PrefixRecord, PrefixTarget, evaluate_prefixes};

@@ -10,7 +10,11 @@
 //!   `drop`ped (acquired and paid for, but it teaches nothing; pool setting), settled by a fair
 //!   `coin`, or kept as a tie: `half` trains it once in each orientation (a target of ½ counted
 //!   twice; pool setting);
-//! - `flip: p` then flips each answer with probability `p` (symmetric label noise).
+//! - `flip: p` then flips each answer with probability `p` (symmetric label noise);
+//! - `cost: { per_label, per_prompt_word, per_response_word }` prices each answer by what the
+//!   labeller reads (pool setting), so that curves can be drawn against cost as well as labels:
+//!   the run file's `label_cost` column sums it over the labelled set (dropped ties included:
+//!   they were asked and paid for). The cost never changes an answer.
 //!
 //! The order is: base label, then tie rule, then flip. Each query draws, from its own generator
 //! `[run seed, Stream::Oracle, comparison...]` (see `activepref_core::seeds`), a Bradley–Terry
@@ -18,8 +22,8 @@
 //! same comparison gets the same flip whatever the kind, and whichever round acquires it.
 //! Validation and test labels are never touched: they measure the model against the dataset.
 
-use activepref_core::FieldError;
 use activepref_core::seeds::{Stream, rng_for};
+use activepref_core::{ComparisonLength, FieldError};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
@@ -119,6 +123,9 @@ pub struct OracleConfig {
     pub flip: f64,
     /// The tie rule; none by default.
     pub ties: Option<TieRule>,
+    /// What each answer costs; none by default (no `label_cost` column).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<LabelCost>,
 }
 
 impl Default for OracleConfig {
@@ -128,7 +135,84 @@ impl Default for OracleConfig {
             temperature: 1.0,
             flip: 0.0,
             ties: None,
+            cost: None,
         }
+    }
+}
+
+/// `cost:` the price of one answer, in the experiment's own unit (seconds, cents):
+/// `per_label + per_prompt_word · prompt words + per_response_word · (words of A + words of B)`.
+/// Every field defaults to 0 except `per_label` (1), so `cost: {}` counts labels.
+///
+/// ```
+/// use activepref_core::ComparisonLength;
+/// use activepref_loop::LabelCost;
+/// let cost = LabelCost { per_label: 2.0, per_prompt_word: 0.0, per_response_word: 0.5 };
+/// let len = ComparisonLength { prompt_words: 300, response_a_words: 10, response_b_words: 30 };
+/// assert_eq!(cost.of(Some(&len)), 22.0); // 2 + 0.5 · (10 + 30)
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LabelCost {
+    /// The fixed price of one answer (finite, `≥ 0`; default 1).
+    pub per_label: f64,
+    /// The price of one prompt word (finite, `≥ 0`; default 0).
+    pub per_prompt_word: f64,
+    /// The price of one word of either response (finite, `≥ 0`; default 0).
+    pub per_response_word: f64,
+}
+
+impl Default for LabelCost {
+    fn default() -> Self {
+        Self {
+            per_label: 1.0,
+            per_prompt_word: 0.0,
+            per_response_word: 0.0,
+        }
+    }
+}
+
+impl LabelCost {
+    /// True when the price reads the comparison's length.
+    pub fn needs_lengths(&self) -> bool {
+        self.per_prompt_word != 0.0 || self.per_response_word != 0.0
+    }
+
+    /// The price of one answer about a comparison of length `len` (`None`: the benchmark has no
+    /// lengths, which [`Self::needs_lengths`] prices rule out before a run starts; counted as 0
+    /// words).
+    pub fn of(&self, len: Option<&ComparisonLength>) -> f64 {
+        let len = len.copied().unwrap_or_default();
+        self.per_label
+            + self.per_prompt_word * f64::from(len.prompt_words)
+            + self.per_response_word * len.response_words() as f64
+    }
+
+    /// Checks the prices.
+    ///
+    /// # Errors
+    ///
+    /// A [`FieldError`] for a price that is not a finite number in `[0, 10⁶]`, or all three 0.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        for (field, v) in [
+            ("per_label", self.per_label),
+            ("per_prompt_word", self.per_prompt_word),
+            ("per_response_word", self.per_response_word),
+        ] {
+            if !(v.is_finite() && (0.0..=1e6).contains(&v)) {
+                return Err(FieldError::new(
+                    field,
+                    format!("is {v}; must be a finite price between 0 and 1e6"),
+                ));
+            }
+        }
+        if !self.needs_lengths() && self.per_label == 0.0 {
+            return Err(FieldError::new(
+                "per_label",
+                "is 0 and so are the per-word prices: every label would be free; set a price",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -145,6 +229,12 @@ impl OracleConfig {
         *self == Self::default()
     }
 
+    /// True when the answers differ from the dataset's labels in some way (a kind, a flip or a
+    /// tie rule); a cost alone changes no answer.
+    pub fn changes_answers(&self) -> bool {
+        self.kind != OracleKind::Dataset || self.flip != 0.0 || self.ties.is_some()
+    }
+
     /// True when an answer needs the comparison's gap (Bradley–Terry sampling or a tie rule).
     pub fn needs_gap(&self) -> bool {
         self.kind == OracleKind::BradleyTerry || self.ties.is_some()
@@ -155,7 +245,8 @@ impl OracleConfig {
     /// # Errors
     ///
     /// A [`FieldError`] for `temperature` not finite and `> 0` (or set without
-    /// `kind: bradley_terry`), `flip` outside `[0, 1]`, or `ties.margin` not finite and `≥ 0`.
+    /// `kind: bradley_terry`), `flip` outside `[0, 1]`, `ties.margin` not finite and `≥ 0`, or a
+    /// bad `cost` ([`LabelCost::validate`]).
     pub fn validate(&self) -> Result<(), FieldError> {
         if !(self.temperature.is_finite() && self.temperature > 0.0) {
             return Err(FieldError::new(
@@ -182,6 +273,9 @@ impl OracleConfig {
                 "ties.margin",
                 format!("is {}; must be a finite number ≥ 0", t.margin),
             ));
+        }
+        if let Some(c) = &self.cost {
+            c.validate().map_err(|e| e.within("cost"))?;
         }
         Ok(())
     }

@@ -550,7 +550,18 @@ impl<'a> PoolLoop<'a> {
     /// run draws the same ones.
     fn draw_answers(&mut self) -> Result<(), LoopError> {
         let oracle = &self.config.oracle;
-        if oracle.is_default() || self.answers.is_some() {
+        if let Some(cost) = &oracle.cost
+            && cost.needs_lengths()
+            && self.bench.pool.lengths.is_none()
+        {
+            return Err(LoopError::Oracle {
+                why: format!(
+                    "cost.per_prompt_word and cost.per_response_word need each comparison's length, which benchmark `{}` does not have; give the synthetic benchmark `lengths:` or price per label only",
+                    self.bench.name
+                ),
+            });
+        }
+        if !oracle.changes_answers() || self.answers.is_some() {
             return Ok(());
         }
         let pool = &self.bench.pool;
@@ -604,8 +615,17 @@ impl<'a> PoolLoop<'a> {
     }
 
     /// Records how many of `labelled` the oracle flipped or dropped (nothing under the default
-    /// oracle).
+    /// oracle), and what they cost (nothing without `oracle.cost`), summed in `labelled` order.
     fn record_oracle(&self, labelled: &[usize], record: &mut RoundRecord) {
+        if let Some(cost) = &self.config.oracle.cost {
+            let lengths = self.bench.pool.lengths.as_deref();
+            record.label_cost = Some(
+                labelled
+                    .iter()
+                    .map(|&i| cost.of(lengths.map(|l| &l[i])))
+                    .sum(),
+            );
+        }
         let Some(answers) = &self.answers else {
             return;
         };
@@ -756,6 +776,67 @@ mod tests {
         )
         .unwrap();
         assert_eq!(resumed.step(&FullDataset).unwrap().0, records[1]);
+    }
+
+    /// A priced oracle: each round's `label_cost` is the sum, over that round's labelled set, of
+    /// `per_label + per_prompt_word · prompt words + per_response_word · response words`, counted
+    /// here from the benchmark's lengths; the cost changes no answer and no model.
+    #[test]
+    fn a_priced_oracle_records_the_cost_of_the_labelled_set() {
+        use crate::oracle::LabelCost;
+        use activepref_data::synthetic::SyntheticLengths;
+        let (_, model, mut cfg) = setup();
+        let bench = SyntheticPoolConfig {
+            pool_prompts: 100,
+            validation_prompts: 40,
+            test_prompts: 40,
+            ood_prompts: 40,
+            lengths: Some(SyntheticLengths {
+                prompt_words: 100.0,
+                response_words: 20.0,
+                spread: 0.5,
+            }),
+            ..Default::default()
+        }
+        .generate()
+        .unwrap();
+        let plain: Vec<RoundRecord> = {
+            let mut lp = PoolLoop::new(&bench, &model, &cfg, 3);
+            (0..2)
+                .map(|_| lp.step(&RandomSampling).unwrap().0)
+                .collect()
+        };
+        cfg.oracle.cost = Some(LabelCost {
+            per_label: 2.0,
+            per_prompt_word: 0.5,
+            per_response_word: 0.25,
+        });
+        let lengths = bench.pool.lengths.as_ref().unwrap();
+        let mut lp = PoolLoop::new(&bench, &model, &cfg, 3);
+        for plain in &plain {
+            let labelled = lp.labelled.clone();
+            let (r, _) = lp.step(&RandomSampling).unwrap();
+            let by_hand: f64 = labelled
+                .iter()
+                .map(|&i| {
+                    let l = lengths[i];
+                    2.0 + 0.5 * f64::from(l.prompt_words)
+                        + 0.25 * f64::from(l.response_a_words + l.response_b_words)
+                })
+                .sum();
+            assert_eq!(r.label_cost, Some(by_hand));
+            assert!(by_hand > 2.0 * labelled.len() as f64);
+            let mut unpriced = r.clone();
+            unpriced.label_cost = None;
+            assert_eq!(&unpriced, plain, "a cost changes nothing else");
+        }
+        // Without lengths, a per-word price is refused when the run starts.
+        let mut no_lengths = bench.clone();
+        no_lengths.pool.lengths = None;
+        let err = PoolLoop::new(&no_lengths, &model, &cfg, 3)
+            .step(&RandomSampling)
+            .unwrap_err();
+        assert!(err.to_string().contains("lengths"), "{err}");
     }
 
     /// A noisy oracle: the round's model is the one trained on the oracle's answers (flipped
@@ -981,6 +1062,7 @@ mod tests {
             oracle_flipped: None,
             oracle_dropped: None,
             oracle_ties: None,
+            label_cost: None,
         };
         assert_eq!(lp.short_batch_warning(&rec(Some(cfg.batch_size))), None);
         assert_eq!(

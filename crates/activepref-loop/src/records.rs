@@ -143,6 +143,10 @@ pub struct RoundRecord {
     /// orientation (`None` under the default oracle).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oracle_ties: Option<usize>,
+    /// What the oracle charged for that same set (`loop.oracle.cost`, in its unit; dropped ties
+    /// included; `None` without a cost).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_cost: Option<f64>,
 }
 
 /// A fitted model's test and OOD metrics, and its members' mean best validation loss.
@@ -173,6 +177,7 @@ impl RoundRecord {
             pool_max_bald: None,
             stopping_agreement: None,
             oracle_flipped: None,
+            label_cost: None,
             oracle_dropped: None,
             oracle_ties: None,
         }

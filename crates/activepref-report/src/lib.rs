@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 mod ablation;
+mod cost;
 mod plot;
 mod prefix;
 mod read;
@@ -33,7 +34,7 @@ mod write;
 
 pub use ablation::{GridPoint, write_ablation_report};
 pub use activepref_core::saving::DEFAULT_BOOTSTRAP;
-pub use plot::{LineLook, PNG_DPI, line_look, plot_curves};
+pub use plot::{LineLook, PNG_DPI, XAxis, line_look, plot_curves, plot_curves_against};
 pub use prefix::{
     PREFIX_METRICS, first_match, load_prefix_runs, prefix_markdown, write_prefix_report,
 };

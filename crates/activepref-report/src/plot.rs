@@ -1,6 +1,7 @@
 //! Learning-curve plots with plotters: one panel per metric, mean line and ± s.e. band per policy.
 //! The font is embedded (DejaVu Sans), so PNG and SVG render the same on a headless machine.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Once;
 
@@ -59,9 +60,38 @@ pub const PNG_DPI: f64 = 300.0;
 /// The resolution the layout's pixel sizes are given in (and the SVG's user units).
 const LAYOUT_DPI: f64 = 96.0;
 
-/// Draws `panels` (title, curves) side by side into `path` (`.png` at [`PNG_DPI`], or `.svg`).
-/// The file is written atomically: a reader, or a report killed half-way, never sees half a
-/// figure. Panels share their x range, so curves of different panels line up.
+/// What a figure's x axis measures.
+#[derive(Clone, Copy, Debug)]
+pub enum XAxis<'a> {
+    /// Labelled comparisons: each curve's own `labels`.
+    Labels,
+    /// The oracle's cumulative cost (`label_cost`): policy → one seed-mean cost per point of
+    /// that policy's curves.
+    Cost(&'a BTreeMap<String, Vec<f64>>),
+}
+
+impl XAxis<'_> {
+    /// The x position of each point of `c` (a policy without costs has none).
+    fn of(&self, c: &AggregateCurve) -> Vec<f64> {
+        match self {
+            XAxis::Labels => c.labels.iter().map(|&l| l as f64).collect(),
+            XAxis::Cost(costs) => costs.get(&c.policy).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// The axis description.
+    fn desc(&self) -> &'static str {
+        match self {
+            XAxis::Labels => "labelled comparisons",
+            XAxis::Cost(_) => "cumulative label cost (seed-mean)",
+        }
+    }
+}
+
+/// Draws `panels` (title, curves) side by side into `path` (`.png` at [`PNG_DPI`], or `.svg`),
+/// against labelled comparisons. The file is written atomically: a reader, or a report killed
+/// half-way, never sees half a figure. Panels share their x range, so curves of different panels
+/// line up.
 ///
 /// # Errors
 /// An extension other than `.png`/`.svg`, a drawing error, or an I/O error naming the file (and
@@ -70,6 +100,19 @@ pub fn plot_curves(
     title: &str,
     panels: &[(String, Vec<AggregateCurve>)],
     path: &Path,
+) -> Result<(), ReportError> {
+    plot_curves_against(title, panels, path, XAxis::Labels)
+}
+
+/// [`plot_curves`] with the x axis `axis`.
+///
+/// # Errors
+/// As [`plot_curves`].
+pub fn plot_curves_against(
+    title: &str,
+    panels: &[(String, Vec<AggregateCurve>)],
+    path: &Path,
+    axis: XAxis<'_>,
 ) -> Result<(), ReportError> {
     ensure_font();
     let n = panels.len().max(1) as f64;
@@ -86,7 +129,7 @@ pub fn plot_curves(
                 BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area(),
                 title,
                 panels,
-                scale,
+                (scale, axis),
             )
             .map_err(draw_err)?;
             encode_png(&rgb, w, h).map_err(|e| draw_err(e.to_string()))?
@@ -97,7 +140,7 @@ pub fn plot_curves(
                 SVGBackend::with_string(&mut svg, ((560.0 * n) as u32, 440)).into_drawing_area(),
                 title,
                 panels,
-                Scale(1.0),
+                (Scale(1.0), axis),
             )
             .map_err(draw_err)?;
             svg.into_bytes()
@@ -135,6 +178,17 @@ fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, png::EncodingError>
     writer.write_image_data(rgb)?;
     writer.finish()?;
     Ok(out)
+}
+
+/// A tick label for a cost axis: whole units from 100 up, two decimals below.
+fn cost_tick(x: &f64) -> String {
+    if *x < 0.0 {
+        String::new()
+    } else if *x >= 100.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.2}")
+    }
 }
 
 /// A tick label for a count axis: integers only (a tick at 12.5 labels would be misleading).
@@ -186,7 +240,7 @@ fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     title: &str,
     panels: &[(String, Vec<AggregateCurve>)],
-    scale: Scale,
+    (scale, axis): (Scale, XAxis<'_>),
 ) -> Result<(), String>
 where
     DB::ErrorType: 'static,
@@ -201,13 +255,13 @@ where
     let (x0, x1) = panels
         .iter()
         .flat_map(|(_, curves)| curves.iter())
-        .flat_map(|c| c.labels.iter().map(|&l| l as f64))
+        .flat_map(|c| axis.of(c))
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
             (a.min(x), b.max(x))
         });
     for ((title, curves), area) in panels.iter().zip(areas.iter()) {
         if x0.is_finite() {
-            draw_panel(area, title, curves, (x0, x1), scale)?;
+            draw_panel(area, title, curves, (x0, x1), (scale, axis))?;
         }
     }
     root.present().map_err(as_text)
@@ -258,7 +312,7 @@ fn draw_panel<DB: DrawingBackend>(
     title: &str,
     curves: &[AggregateCurve],
     (x0, x1): (f64, f64),
-    scale: Scale,
+    (scale, axis): (Scale, XAxis<'_>),
 ) -> Result<(), String>
 where
     DB::ErrorType: 'static,
@@ -285,8 +339,12 @@ where
     if counts {
         mesh.y_label_formatter(&count_tick);
     }
-    mesh.x_desc("labelled comparisons")
-        .x_label_formatter(&count_tick)
+    let x_tick = match axis {
+        XAxis::Labels => count_tick,
+        XAxis::Cost(_) => cost_tick,
+    };
+    mesh.x_desc(axis.desc())
+        .x_label_formatter(&x_tick)
         .bold_line_style(BLACK.mix(0.12).stroke_width(px(1.0)))
         .light_line_style(BLACK.mix(0.04).stroke_width(px(1.0)))
         .axis_style(BLACK.mix(0.6).stroke_width(px(1.0)))
@@ -296,7 +354,7 @@ where
         .draw()
         .map_err(as_text)?;
     for (k, c) in curves.iter().enumerate() {
-        draw_curve(&mut chart, c, line_look(k), scale)?;
+        draw_curve(&mut chart, c, line_look(k), (scale, axis))?;
     }
     chart
         .configure_series_labels()
@@ -316,25 +374,24 @@ fn draw_curve<'a, DB: DrawingBackend + 'a>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
     c: &AggregateCurve,
     look: LineLook,
-    scale: Scale,
+    (scale, axis): (Scale, XAxis<'_>),
 ) -> Result<(), String>
 where
     DB::ErrorType: 'static,
 {
     let px = |v| scale.px(v);
     let colour = look.colour;
-    let mut band: Vec<(f64, f64)> = c
-        .labels
+    let xs = axis.of(c);
+    let mut band: Vec<(f64, f64)> = xs
         .iter()
         .zip(c.mean.iter().zip(&c.stderr))
-        .map(|(&l, (m, s))| (l as f64, m + s))
+        .map(|(&x, (m, s))| (x, m + s))
         .collect();
     band.extend(
-        c.labels
-            .iter()
+        xs.iter()
             .zip(c.mean.iter().zip(&c.stderr))
             .rev()
-            .map(|(&l, (m, s))| (l as f64, m - s)),
+            .map(|(&x, (m, s))| (x, m - s)),
     );
     chart
         .draw_series(std::iter::once(Polygon::new(
@@ -342,12 +399,7 @@ where
             colour.mix(0.18).filled(),
         )))
         .map_err(as_text)?;
-    let points: Vec<(f64, f64)> = c
-        .labels
-        .iter()
-        .map(|&l| l as f64)
-        .zip(c.mean.iter().copied())
-        .collect();
+    let points: Vec<(f64, f64)> = xs.into_iter().zip(c.mean.iter().copied()).collect();
     let style = colour.stroke_width(px(2.0));
     let dash = look.dash.map(|(d, g)| (px(d as f64), px(g as f64)));
     let legend_len = px(24.0) as i32;

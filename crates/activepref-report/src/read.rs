@@ -19,13 +19,18 @@ pub struct RunCurves {
     /// Batch diagnostics (`batch_unique_prompts`, `labelled_unique_prompts`) → one value per
     /// round, NaN where the round has none (the last round acquires nothing).
     pub diagnostics: BTreeMap<String, Vec<f64>>,
-    /// What stopping rules read ([`SIGNALS`]) → one value per round, NaN where the round has
-    /// none; a column the run file predates is absent.
+    /// What stopping rules and the cost report read ([`SIGNALS`]) → one value per round, NaN
+    /// where the round has none; a column the run file predates is absent.
     pub signals: BTreeMap<String, Vec<f64>>,
 }
 
-/// The run-file columns stopping rules read (pool setting).
-pub const SIGNALS: [&str; 3] = ["validation_loss", "pool_max_bald", "stopping_agreement"];
+/// The run-file columns stopping rules and the cost report (`label_cost`) read (pool setting).
+pub const SIGNALS: [&str; 4] = [
+    "validation_loss",
+    "pool_max_bald",
+    "stopping_agreement",
+    "label_cost",
+];
 
 /// The batch-diagnostic columns of a run file and their titles: distinct prompts for the pool
 /// setting (specs/balpm.md §5.4), the acquired pairs' gaps for the pair setting.

@@ -11,7 +11,8 @@ use crate::{
 
 /// Writes the report of the results directory `dir` into `dir/report/`: `curves.{png,svg}`,
 /// `summary.{md,tex,csv}`, `curve-<column>.csv` per plotted metric and batch diagnostic,
-/// `batches.{png,svg}` when the runs have batch diagnostics, and the prefix report
+/// `batches.{png,svg}` when the runs have batch diagnostics, `stopping.md` when stopping rules
+/// are set, `cost.{md,png,svg}` when the runs record a label cost, and the prefix report
 /// ([`write_prefix_report`]); returns the files written.
 ///
 /// # Errors
@@ -91,6 +92,9 @@ pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Vec<PathBuf>, Re
         write_text(&path, &crate::stopping::stopping_markdown(&runs, opts))?;
         files.push(path);
     }
+    files.extend(crate::cost::write_cost_report(
+        &runs, opts, &report, &title,
+    )?);
     files.extend(written);
     files.extend(curve_files);
     files.extend(write_prefix_report(dir, opts, &title)?);

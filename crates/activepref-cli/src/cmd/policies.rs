@@ -3,7 +3,10 @@
 
 use activepref_acquire::{PairPolicySpec, PolicySpec, UncertaintyScore};
 use activepref_loop::stopping::StoppingRule;
-use activepref_loop::{ColdStart, OracleKind, TiePolicy};
+use activepref_loop::{ColdStart, LabelCost, OracleKind, TiePolicy};
+
+/// What `loop.oracle.cost` does, for the listing.
+const COST_SUMMARY: &str = "the price of each answer, per_label + per_prompt_word · prompt words + per_response_word · response words (pool setting): recorded as label_cost, drawn against in cost.md and cost.{png,svg}";
 use activepref_model::UncertaintyBackend;
 use strum::{EnumMessage, IntoEnumIterator};
 
@@ -40,6 +43,7 @@ pub fn run(a: &PoliciesArgs) -> anyhow::Result<()> {
             "scores": UncertaintyScore::all().map(|s| serde_json::json!({ "name": s.name(), "summary": s.summary() })).collect::<Vec<_>>(),
             "oracle_kinds": named(OracleKind::iter()),
             "tie_policies": named(TiePolicy::iter()),
+            "label_cost": { "defaults": serde_json::to_value(LabelCost::default())?, "summary": COST_SUMMARY },
             "cold_starts": named(ColdStart::iter()),
             "models": UncertaintyBackend::all().iter().map(|b| Ok(serde_json::json!({ "defaults": serde_json::to_value(b)?, "summary": b.summary() }))).collect::<anyhow::Result<Vec<_>>>()?,
             "stopping_rules": StoppingRule::all().iter().map(|r| registry_entry(r.name(), r.summary(), r)).collect::<anyhow::Result<Vec<_>>>()?,
@@ -90,6 +94,10 @@ pub fn run(a: &PoliciesArgs) -> anyhow::Result<()> {
     say!("Order: base answer, tie rule (|gap| < margin), then a flip with probability `flip`.\n");
     print_table("kind", OracleKind::iter());
     print_table("ties.policy", TiePolicy::iter());
+    say!(
+        "cost: {}\n    {COST_SUMMARY}",
+        flow_yaml(&LabelCost::default())?
+    );
     say!(
         "\nCOLD STARTS: `loop: {{ cold_start: <name> }}` (the initial labelled set) or `pair_loop: {{ cold_start: <name> }}` (the first batch's prompts).\n"
     );

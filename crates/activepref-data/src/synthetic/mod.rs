@@ -18,6 +18,13 @@
 //! 6. The OOD test set draws prompts with `ood_cluster_weights` (uniform by default: rare clusters
 //!    are as common as frequent ones) and adds `ood_shift` along a fixed random unit direction.
 //!
+//! 7. On request (`lengths:`), each comparison gets word counts for a per-label cost by length
+//!    (issue 23), read off the draws above without drawing anything new: a response has
+//!    `round(response_words · exp(spread · q₀))` words (`q₀` its first quality coordinate, so
+//!    length is visible in the features and may go with the reward, as it does in real preference
+//!    data), a prompt `round(prompt_words · exp(spread · z))` with `z = x₀ / √(cluster_spread² +
+//!    within_spread²)`; every count is at least 1.
+//!
 //! Nothing here is tuned for a policy to win; every knob is a field of [`SyntheticPoolConfig`].
 
 use activepref_core::FieldError;
@@ -27,12 +34,38 @@ use rand_distr::{Distribution, Normal, Poisson, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use activepref_core::seeds::{Stream, rng_for};
-use activepref_core::{FeatureMatrix, PoolBenchmark, PoolSplit, PromptFeatures};
+use activepref_core::{ComparisonLength, FeatureMatrix, PoolBenchmark, PoolSplit, PromptFeatures};
 use rayon::prelude::*;
 
 /// One generated chunk of comparisons: pair_a rows, pair_b rows, (label, latent reward gap) of
-/// each comparison, and prompt rows.
-type ChunkRows = (Vec<f32>, Vec<f32>, Vec<(bool, f64)>, Vec<f32>);
+/// each comparison, prompt rows, and each comparison's length (empty without `lengths:`).
+type ChunkRows = (
+    Vec<f32>,
+    Vec<f32>,
+    Vec<(bool, f64)>,
+    Vec<f32>,
+    Vec<ComparisonLength>,
+);
+
+/// `lengths:` of the synthetic benchmark: word counts for a per-label cost by length (step 7 of
+/// the generative story). Medians in words; `spread` is the log-normal σ.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyntheticLengths {
+    /// Median words of a prompt (in `[1, 10⁶]`).
+    pub prompt_words: f64,
+    /// Median words of a response (in `[1, 10⁶]`).
+    pub response_words: f64,
+    /// Log-normal σ of both (in `[0, 3]`; 0: every prompt and response has the median length).
+    pub spread: f64,
+}
+
+impl SyntheticLengths {
+    /// `round(median · exp(spread · z))`, at least 1 and at most 10⁹ words.
+    pub(crate) fn words(median: f64, spread: f64, z: f64) -> u32 {
+        (median * (spread * z).exp()).round().clamp(1.0, 1e9) as u32
+    }
+}
 
 /// How OOD prompts choose their cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +140,10 @@ pub struct SyntheticPoolConfig {
     pub test_comparisons: usize,
     /// Exact number of OOD test comparisons; 0 = use `ood_prompts`.
     pub ood_comparisons: usize,
+    /// Word counts of each comparison, for a per-label cost by length (`loop.oracle.cost`);
+    /// none by default (step 7 of the generative story).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lengths: Option<SyntheticLengths>,
 }
 
 impl Default for SyntheticPoolConfig {
@@ -137,6 +174,7 @@ impl Default for SyntheticPoolConfig {
             validation_comparisons: 0,
             test_comparisons: 0,
             ood_comparisons: 0,
+            lengths: None,
         }
     }
 }
@@ -215,6 +253,19 @@ impl SyntheticPoolConfig {
         }
         if !self.label_temperature.is_finite() || self.label_temperature <= 0.0 {
             return bad("label_temperature", "must be a finite number > 0");
+        }
+        if let Some(l) = self.lengths {
+            for (field, v) in [
+                ("lengths.prompt_words", l.prompt_words),
+                ("lengths.response_words", l.response_words),
+            ] {
+                if !(v.is_finite() && (1.0..=1e6).contains(&v)) {
+                    return bad(field, "must be a number of words between 1 and 1e6");
+                }
+            }
+            if !(l.spread.is_finite() && (0.0..=3.0).contains(&l.spread)) {
+                return bad("lengths.spread", "must be a number between 0 and 3");
+            }
         }
         Ok(())
     }
@@ -389,6 +440,98 @@ mod tests {
             "{dup_rows} duplicate rows of {}",
             b.pool.len()
         );
+    }
+
+    /// `lengths:` draws nothing: the benchmark is bit-identical with and without it. Without
+    /// prompt mixing the response part of a pair feature is the quality vector `q` itself, so the
+    /// word counts can be recomputed from the features by step 7's formula (the features are f32,
+    /// hence the ± 1 word at a rounding boundary).
+    #[test]
+    fn lengths_follow_the_draws_and_change_nothing_else() {
+        let lengths = SyntheticLengths {
+            prompt_words: 150.0,
+            response_words: 40.0,
+            spread: 0.6,
+        };
+        let cfg = SyntheticPoolConfig {
+            prompt_mixing: 0.0,
+            ..small()
+        };
+        let plain = cfg.generate().unwrap();
+        let b = SyntheticPoolConfig {
+            lengths: Some(lengths),
+            ..cfg.clone()
+        }
+        .generate()
+        .unwrap();
+        assert!(plain.pool.lengths.is_none());
+        assert_eq!(b.pool.pair_a.as_slice(), plain.pool.pair_a.as_slice());
+        assert_eq!(b.test.a_preferred, plain.test.a_preferred);
+        for split in [&b.pool, &b.validation, &b.test, &b.ood] {
+            let got = split.lengths.as_ref().unwrap();
+            assert_eq!(got.len(), split.len());
+            let sd = cfg.cluster_spread.hypot(cfg.within_spread);
+            let d = cfg.prompt_dim;
+            for (i, l) in got.iter().enumerate() {
+                let z = f64::from(split.prompt.row(i)[0]) / sd;
+                let qa = f64::from(split.pair_a.row(i)[d]);
+                let qb = f64::from(split.pair_b.row(i)[d]);
+                let near = |w: u32, median: f64, z: f64| {
+                    (f64::from(w) - (median * (0.6 * z).exp()).round().max(1.0)).abs() <= 1.0
+                };
+                assert!(near(l.prompt_words, 150.0, z), "row {i}: {l:?}");
+                assert!(near(l.response_a_words, 40.0, qa), "row {i}: {l:?}");
+                assert!(near(l.response_b_words, 40.0, qb), "row {i}: {l:?}");
+            }
+        }
+        // Comparisons of one prompt share its length.
+        let p = &b.pool;
+        let l = p.lengths.as_ref().unwrap();
+        for i in 1..p.len() {
+            if p.prompt_id[i] == p.prompt_id[i - 1] {
+                assert_eq!(l[i].prompt_words, l[i - 1].prompt_words);
+            }
+        }
+        // Spread 0: every length is the median; bad knobs are refused with the field's name.
+        let flat = SyntheticPoolConfig {
+            lengths: Some(SyntheticLengths {
+                spread: 0.0,
+                ..lengths
+            }),
+            ..cfg.clone()
+        }
+        .generate()
+        .unwrap();
+        assert!(flat.pool.lengths.unwrap().iter().all(|l| *l
+            == ComparisonLength {
+                prompt_words: 150,
+                response_a_words: 40,
+                response_b_words: 40
+            }));
+        for (bad, field) in [
+            (
+                SyntheticLengths {
+                    prompt_words: 0.5,
+                    ..lengths
+                },
+                "lengths.prompt_words",
+            ),
+            (
+                SyntheticLengths {
+                    spread: f64::NAN,
+                    ..lengths
+                },
+                "lengths.spread",
+            ),
+        ] {
+            let err = SyntheticPoolConfig {
+                lengths: Some(bad),
+                ..cfg.clone()
+            }
+            .validate()
+            .unwrap_err();
+            assert_eq!(err.field, field);
+        }
     }
 
     #[test]

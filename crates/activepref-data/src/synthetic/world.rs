@@ -186,7 +186,7 @@ impl World {
             Vec::with_capacity(expected_rows * d),
         );
         let mut table = Vec::with_capacity(expected_prompts * cfg.prompt_dim);
-        let (mut row_of, mut ids, mut labels) = (vec![], vec![], vec![]);
+        let (mut row_of, mut ids, mut labels, mut lengths) = (vec![], vec![], vec![], vec![]);
         let (mut start, mut rows_drawn) = (0, 0);
         let more = |prompts: usize, rows: usize| match size {
             SplitSize::Prompts(p) => prompts < p,
@@ -216,7 +216,7 @@ impl World {
                 .into_par_iter()
                 .map(|(x, comps)| self.chunk_rows(cfg, x, &comps))
                 .collect();
-            for (offset, (a, b, lab, x32)) in done.into_iter().enumerate() {
+            for (offset, (a, b, lab, x32, len)) in done.into_iter().enumerate() {
                 let p = start + offset;
                 pa.extend_from_slice(&a);
                 pb.extend_from_slice(&b);
@@ -224,10 +224,12 @@ impl World {
                 row_of.extend(std::iter::repeat_n(p as u32, lab.len()));
                 ids.extend(std::iter::repeat_n(first_prompt_id + p as u32, lab.len()));
                 labels.extend(lab);
+                lengths.extend(len);
             }
             start = end;
         }
-        let split = assemble_split(cfg.prompt_dim, d, (pa, pb, table), row_of, ids, labels);
+        let mut split = assemble_split(cfg.prompt_dim, d, (pa, pb, table), row_of, ids, labels);
+        split.lengths = cfg.lengths.map(|_| lengths);
         (split, start)
     }
 
@@ -247,14 +249,35 @@ impl World {
             Vec::with_capacity(comps.len() * d),
         );
         let mut lab = Vec::with_capacity(comps.len());
+        let mut lengths = Vec::new();
         for (qa, qb, u) in comps {
+            if let Some(l) = cfg.lengths {
+                let prompt_sd = cfg.cluster_spread.hypot(cfg.within_spread);
+                let z = if prompt_sd > 0.0 {
+                    ctx.x[0] / prompt_sd
+                } else {
+                    0.0
+                };
+                let words = |median, z| SyntheticLengths::words(median, l.spread, z);
+                lengths.push(ComparisonLength {
+                    prompt_words: words(l.prompt_words, z),
+                    response_a_words: words(l.response_words, qa[0]),
+                    response_b_words: words(l.response_words, qb[0]),
+                });
+            }
             let gap = self.reward_in(cfg, &ctx, qa) - self.reward_in(cfg, &ctx, qb);
             let p_a = 1.0 / (1.0 + (-gap / cfg.label_temperature).exp());
             lab.push((*u < p_a, gap));
             self.pair_feature_into(&ctx, qa, &mut a);
             self.pair_feature_into(&ctx, qb, &mut b);
         }
-        (a, b, lab, ctx.x.iter().map(|&v| v as f32).collect())
+        (
+            a,
+            b,
+            lab,
+            ctx.x.iter().map(|&v| v as f32).collect(),
+            lengths,
+        )
     }
 }
 
@@ -285,5 +308,6 @@ fn assemble_split(
         a_preferred: labels,
         score: None,
         latent_gap: Some(gaps),
+        lengths: None,
     }
 }

@@ -325,6 +325,17 @@ fn check_sizes(setting: &Setting) -> Result<(), FieldError> {
     match setting {
         Setting::Pool(s) => match &s.benchmark {
             PoolSource::Synthetic(c) => {
+                if c.lengths.is_none()
+                    && s.loop_config
+                        .oracle
+                        .cost
+                        .is_some_and(|cost| cost.needs_lengths())
+                {
+                    return Err(FieldError::new(
+                        "loop.oracle.cost",
+                        "prices words, but the synthetic benchmark has no lengths; add `lengths: { prompt_words: 150, response_words: 40, spread: 0.5 }` to the benchmark, or price per_label only",
+                    ));
+                }
                 // An exact pool size is known without generating (a paper-scale pool is 6 GB);
                 // otherwise the Poisson draws decide it, and small pools are cheap to generate.
                 let pool = match c.pool_comparisons {

@@ -364,3 +364,41 @@ fn oracle_and_stopping_fit_their_setting() {
         "{err}"
     );
 }
+
+/// `loop.oracle.cost`: a per-word price needs lengths, which the synthetic benchmark has only
+/// with `lengths:`; a per-label price needs none; a free oracle and the pair setting are refused;
+/// an unpriced file's resolved config does not mention a cost.
+#[test]
+fn label_cost_is_checked_when_the_file_is_read() {
+    let priced = |cost: &str, lengths: &str| {
+        GOOD.replace(
+            "  pool_prompts: 60\n",
+            &format!("  pool_prompts: 60\n{lengths}"),
+        )
+        .replace(
+            "rounds: 3 }",
+            &format!("rounds: 3, oracle: {{ cost: {cost} }} }}"),
+        )
+    };
+    let words = "{ per_response_word: 0.25 }";
+    let err = parse(&priced(words, "")).unwrap_err();
+    assert!(
+        err.contains("loop.oracle.cost") && err.contains("lengths:"),
+        "{err}"
+    );
+    let lengths = "  lengths: { prompt_words: 100, response_words: 20, spread: 0.5 }\n";
+    assert!(parse(&priced(words, lengths)).is_ok());
+    assert!(parse(&priced("{ per_label: 3 }", "")).is_ok());
+    let err = parse(&priced("{ per_label: 0 }", "")).unwrap_err();
+    assert!(err.contains("loop.oracle.cost.per_label"), "{err}");
+    let err = parse(&priced("{ per_label: -1 }", "")).unwrap_err();
+    assert!(err.contains("is -1"), "{err}");
+    let err = parse(&PAIRS.replace(
+        "rounds: 3 }",
+        "rounds: 3, oracle: { cost: { per_label: 1 } } }",
+    ))
+    .unwrap_err();
+    assert!(err.contains("pair_loop.oracle.cost"), "{err}");
+    let resolved = yaml_serde::to_string(&parse(GOOD).unwrap().to_config()).unwrap();
+    assert!(!resolved.contains("cost") && !resolved.contains("lengths"));
+}

@@ -156,7 +156,7 @@ fn entries(dir: &Path) -> Result<Vec<String>, RunError> {
 }
 
 /// The files of `report/` (besides `curve-<column>.csv`).
-const REPORT_FILES: [&str; 12] = [
+const REPORT_FILES: [&str; 16] = [
     "curves.png",
     "curves.svg",
     "batches.png",
@@ -169,6 +169,10 @@ const REPORT_FILES: [&str; 12] = [
     "prefix.md",
     "prefix.tex",
     "results.parquet",
+    "stopping.md",
+    "cost.md",
+    "cost.png",
+    "cost.svg",
 ];
 
 /// The `curve-<column>.csv` files the report writes: every metric and batch diagnostic column.
@@ -509,6 +513,9 @@ mod tests {
             ("runs", "notes__seedling.md", false),
             ("report", "summary.md", true),
             ("report", "summary.docx", false),
+            ("report", "stopping.md", true),
+            ("report", "cost.svg", true),
+            ("report", "cost.pdf", false),
             ("report", "curve-test_accuracy.csv", true),
             ("report", "curve-batch_unique_prompts.csv", true),
             ("report", "curve-mystuff.csv", false),

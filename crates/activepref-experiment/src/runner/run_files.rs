@@ -77,6 +77,8 @@ pub struct RunRow<'a> {
     /// Labelled comparisons kept as ties, trained in both orientations (empty under the default
     /// oracle).
     pub oracle_ties: Option<usize>,
+    /// What the oracle charged for the labelled set (`loop.oracle.cost`; empty without one).
+    pub label_cost: Option<f64>,
 }
 
 impl<'a> RunRow<'a> {
@@ -104,6 +106,7 @@ impl<'a> RunRow<'a> {
             oracle_flipped: r.oracle_flipped,
             oracle_dropped: r.oracle_dropped,
             oracle_ties: r.oracle_ties,
+            label_cost: r.label_cost,
         }
     }
 }
@@ -257,6 +260,7 @@ mod tests {
             oracle_flipped: batch.map(|_| 2),
             oracle_dropped: None,
             oracle_ties: batch.map(|_| 1),
+            label_cost: Some(12.5 + round as f64),
         };
         let rows = [rec(0, Some(5)), rec(1, None)];
         let bytes = csv_bytes(
@@ -265,9 +269,9 @@ mod tests {
         )
         .unwrap();
         let text = String::from_utf8(bytes).unwrap();
-        let golden = "policy,seed,round,labels,test_log_likelihood,test_accuracy,test_brier,ood_log_likelihood,ood_accuracy,ood_brier,validation_loss,pool_mean_bald,batch_mean_bald,batch_unique_prompts,batch_size,labelled_unique_prompts,pool_max_bald,stopping_agreement,oracle_flipped,oracle_dropped,oracle_ties\n\
-balpm,9,0,10,-0.5,0.75,0.1,-0.625,0.6666666666666666,0.2,0.5,0.01,0.03,4,5,7,0.25,,2,,1\n\
-balpm,9,1,15,-0.5,0.75,0.1,-0.625,0.6666666666666666,0.2,0.5,,,,,8,,0.875,,,\n";
+        let golden = "policy,seed,round,labels,test_log_likelihood,test_accuracy,test_brier,ood_log_likelihood,ood_accuracy,ood_brier,validation_loss,pool_mean_bald,batch_mean_bald,batch_unique_prompts,batch_size,labelled_unique_prompts,pool_max_bald,stopping_agreement,oracle_flipped,oracle_dropped,oracle_ties,label_cost\n\
+balpm,9,0,10,-0.5,0.75,0.1,-0.625,0.6666666666666666,0.2,0.5,0.01,0.03,4,5,7,0.25,,2,,1,12.5\n\
+balpm,9,1,15,-0.5,0.75,0.1,-0.625,0.6666666666666666,0.2,0.5,,,,,8,,0.875,,,,13.5\n";
         assert_eq!(text, golden);
     }
 }

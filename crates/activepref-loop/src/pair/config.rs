@@ -80,7 +80,7 @@ impl PairLoopConfig {
     ///
     /// A [`FieldError`] for `batch_prompts` 0, `rounds` outside `1..=1,000,000`, `replay_factor` 0,
     /// more rounds than the stream has prompts for, a bad `prefix_eval.*`, `refit.*` or `oracle.*`
-    /// field, or `oracle.ties.policy: drop` or `half`.
+    /// field, `oracle.ties.policy: drop` or `half`, or an `oracle.cost`.
     pub fn validate(&self, prompts: usize) -> Result<(), FieldError> {
         let bad = |f: &str, m: String| Err(FieldError::new(f, m));
         if self.batch_prompts == 0 {
@@ -116,6 +116,12 @@ impl PairLoopConfig {
             return bad(
                 "oracle.ties.policy",
                 "drop and half are for the pool setting (every acquired pair of the pair loop is trained on as chosen over rejected); use coin".into(),
+            );
+        }
+        if self.oracle.cost.is_some() {
+            return bad(
+                "oracle.cost",
+                "is for the pool setting (loop.oracle.cost) in this version; the pair setting records labels only, so remove it".into(),
             );
         }
         // Saturating: a huge `rounds` must be refused, not wrap around to a small product.

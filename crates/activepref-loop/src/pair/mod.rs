@@ -60,6 +60,7 @@ pub(crate) fn pairs_split(
         a_preferred: labels,
         score: None,
         latent_gap: None,
+        lengths: None,
     }
 }
 
@@ -448,7 +449,7 @@ impl<'a> PairLoop<'a> {
     /// loop refuses `ties.policy: drop` and `half`.)
     fn oracle_answer(&self, prompt: &PromptCandidates, a: usize, b: usize) -> (bool, bool) {
         let oracle = &self.config.oracle;
-        if oracle.is_default() {
+        if !oracle.changes_answers() {
             return (prompt.judge[a] >= prompt.judge[b], false);
         }
         let (lo, hi) = (a.min(b), a.max(b));
@@ -539,7 +540,7 @@ impl<'a> PairLoop<'a> {
         let n = batch.len().max(1) as f64;
         record.batch_mean_score_gap = Some(gap / n);
         record.batch_judge_ties = Some(ties);
-        record.batch_oracle_flipped = (!self.config.oracle.is_default()).then_some(flipped);
+        record.batch_oracle_flipped = self.config.oracle.changes_answers().then_some(flipped);
         record.batch_mean_predicted_gap = Some(predicted_gap / n);
         record.batch_mean_predicted_sd = Some(predicted_sd / n);
         if batch.iter().all(|&p| self.bench.stream[p].latent.is_some()) {

@@ -406,6 +406,7 @@ mod tests {
             a_preferred: vec![true; n],
             score: None,
             latent_gap: None,
+            lengths: None,
         }
     }
 
