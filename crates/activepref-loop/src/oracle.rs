@@ -12,9 +12,10 @@
 //!   twice; pool setting);
 //! - `flip: p` then flips each answer with probability `p` (symmetric label noise);
 //! - `cost: { per_label, per_prompt_word, per_response_word }` prices each answer by what the
-//!   labeller reads (pool setting), so that curves can be drawn against cost as well as labels:
-//!   the run file's `label_cost` column sums it over the labelled set (dropped ties included:
-//!   they were asked and paid for). The cost never changes an answer.
+//!   labeller reads, so that curves can be drawn against cost as well as labels: the run file's
+//!   `label_cost` column sums it over the labelled set (pool setting; dropped ties included: they
+//!   were asked and paid for) or the acquired pairs (pair setting). The cost never changes an
+//!   answer.
 //!
 //! The order is: base label, then tie rule, then flip. Each query draws, from its own generator
 //! `[run seed, Stream::Oracle, comparison...]` (see `activepref_core::seeds`), a Bradley–Terry

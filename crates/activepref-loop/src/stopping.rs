@@ -1,16 +1,20 @@
-//! Stopping rules (issue 23): when a pool run could have stopped asking for labels. Each rule
-//! is evaluated after every round from what the run records, and reported, never obeyed: a run
+//! Stopping rules (issue 23): when a run could have stopped asking for labels. Each rule is
+//! evaluated after every round from what the run records, and reported, never obeyed: a run
 //! always goes on to its last round, so the report can say what stopping would have saved or cost.
 //!
-//! The signals come from [`RoundRecord`](crate::RoundRecord): `labels`, `pool_max_bald`,
-//! `stopping_agreement` (Cohen's κ of this round's and the previous round's predicted preferences
-//! on a fixed sample of the pool, as small-text's `KappaAverage`) and `validation_loss`.
+//! The signals come from [`RoundRecord`](crate::RoundRecord) in the pool setting: `labels`,
+//! `pool_max_bald`, `stopping_agreement` (Cohen's κ of this round's and the previous round's
+//! predicted preferences on a fixed sample of the pool, as small-text's `KappaAverage`) and
+//! `validation_loss`. In the pair setting, [`PairRoundRecord`](crate::PairRoundRecord) records
+//! the same with `batch_max_bald` (the round's batch of candidate pairs, a stream's analogue of
+//! the pool) and κ on every pair of the last prompts of the loop order.
 
 use activepref_core::FieldError;
 use serde::{Deserialize, Serialize};
 
-/// Comparisons of the pool (the tail of the run's shuffled pool, unlabelled at the start) on which
-/// successive models' predictions are compared (`stopping_agreement`).
+/// Comparisons on which successive models' predictions are compared (`stopping_agreement`): the
+/// tail of the run's shuffled pool, unlabelled at the start (pool setting), or every pair of the
+/// last prompts of the loop order (pair setting).
 pub const STOPPING_SAMPLE: usize = 1000;
 
 /// A stopping rule, as written in `report.stopping`:
@@ -34,9 +38,11 @@ pub enum StoppingRule {
         /// The label budget (≥ 1).
         labels: usize,
     },
-    /// Stop once the largest BALD score of the unlabelled pool falls below `below` (nats), as
-    /// baal's uncertainty criterion.
-    #[strum(message = "stop once the pool's largest BALD score falls below `below` (nats)")]
+    /// Stop once the largest BALD score of the unlabelled pool (pair setting: of the round's
+    /// candidate pairs) falls below `below` (nats), as baal's uncertainty criterion.
+    #[strum(
+        message = "stop once the largest BALD score of the pool (pairs: the round's candidate pairs) falls below `below` (nats)"
+    )]
     MaxUncertainty {
         /// The threshold (nats; finite, > 0).
         below: f64,
@@ -45,7 +51,7 @@ pub enum StoppingRule {
     /// predicted preferences on a fixed pool sample) reaches `kappa` (small-text's
     /// `KappaAverage`; Bloodgood & Vijay-Shanker 2009).
     #[strum(
-        message = "stop once the mean Cohen's kappa of successive models on a fixed pool sample, over `window` rounds, reaches `kappa`"
+        message = "stop once the mean Cohen's kappa of successive models on a fixed sample, over `window` rounds, reaches `kappa`"
     )]
     StablePredictions {
         /// The κ to reach, in `(−1, 1]` (default 0.99).
@@ -83,11 +89,13 @@ fn default_window() -> usize {
 pub struct RoundSignals {
     /// The labelled-set size the round's model was trained on.
     pub labels: usize,
-    /// The largest BALD score of the unlabelled pool (nats); NaN where the round scored none.
+    /// The largest BALD score of the unlabelled pool, or of the round's candidate pairs in the
+    /// pair setting (nats); NaN where the round scored none.
     pub pool_max_bald: f64,
     /// Cohen's κ against the previous round's model; NaN in round 0.
     pub agreement: f64,
-    /// The members' mean best validation loss (nats).
+    /// The members' mean best validation loss (nats); NaN where there is none (an anchored
+    /// pair-setting refit).
     pub validation_loss: f64,
 }
 
@@ -157,12 +165,16 @@ impl StoppingRule {
 
     /// The first round after which the rule says stop, or `None` if it never does. A NaN signal
     /// (a round that measured nothing) never makes a rule fire, and `validation_plateau` does not
-    /// count it as stale.
+    /// count it as stale; `max_uncertainty` never fires on a model trained on no label.
     pub fn first_stop(&self, rounds: &[RoundSignals]) -> Option<usize> {
         match *self {
             StoppingRule::Budget { labels } => rounds.iter().position(|r| r.labels >= labels),
             StoppingRule::MaxUncertainty { below } => {
-                rounds.iter().position(|r| r.pool_max_bald < below)
+                // An untrained model (the pair setting's first round) agrees with itself by
+                // construction: its low BALD says nothing about what labels would teach.
+                rounds
+                    .iter()
+                    .position(|r| r.labels > 0 && r.pool_max_bald < below)
             }
             StoppingRule::StablePredictions { kappa, window } => (0..rounds.len()).find(|&t| {
                 t + 1 >= window && {
@@ -257,6 +269,14 @@ mod tests {
         assert_eq!(at(StoppingRule::Budget { labels: 120 }), Some(2));
         assert_eq!(at(StoppingRule::Budget { labels: 10_000 }), None);
         assert_eq!(at(StoppingRule::MaxUncertainty { below: 0.01 }), Some(4));
+        // An untrained first round (the pair setting's: 0 labels) with a tiny BALD never stops.
+        let mut untrained = r.clone();
+        untrained[0].labels = 0;
+        untrained[0].pool_max_bald = 0.001;
+        assert_eq!(
+            StoppingRule::MaxUncertainty { below: 0.01 }.first_stop(&untrained),
+            Some(4)
+        );
         // Means of three: (0.5+0.95+0.99)/3 = 0.813, (0.95+0.99+1)/3 = 0.98, (0.99+1+1)/3 = 0.9967.
         assert_eq!(
             at(StoppingRule::StablePredictions {

@@ -1,6 +1,6 @@
 //! `cost.md` and `cost.{png,svg}`: the learning curves against what the labels cost
-//! (`loop.oracle.cost`, issue 23), for runs whose files record `label_cost` (the cumulative
-//! price of the labelled set after each round).
+//! (`loop.oracle.cost` or `pair_loop.oracle.cost`, issue 23), for runs whose files record
+//! `label_cost` (the cumulative price of the labels each round's model was trained on).
 //!
 //! A policy that saves labels need not save cost: if it prefers long comparisons, each of its
 //! labels is dearer. The table puts the two savings side by side. Costs differ between seeds (each
@@ -80,7 +80,7 @@ pub(crate) fn cost_markdown(
     let mut md = String::from("# Label cost\n\n");
     let _ = writeln!(
         md,
-        "Each label was priced by `loop.oracle.cost`; a run file's `label_cost` is the cumulative price of the labelled set after each round (dropped ties included: they were asked). Curves are smoothed per run with a trailing mean of {} round(s) and averaged over seeds; costs are seed-means per round (± standard error, ddof 0). \"Reaches\" is the first round whose seed-mean curve is ≥ `{b}`'s final value; the label saving there is `1 − labels / {b}'s final labels`, the cost saving `1 − cost / {b}'s final cost`. A policy whose labels are dearer than `{b}`'s saves less cost than labels.\n",
+        "Each label was priced by the oracle's `cost`; a run file's `label_cost` is the cumulative price of the labels each round's model was trained on (pool setting: the labelled set, dropped ties included, as they were asked; pair setting: the acquired pairs). Curves are smoothed per run with a trailing mean of {} round(s) and averaged over seeds; costs are seed-means per round (± standard error, ddof 0). \"Reaches\" is the first round whose seed-mean curve is ≥ `{b}`'s final value; the label saving there is `1 − labels / {b}'s final labels`, the cost saving `1 − cost / {b}'s final cost`. A policy whose labels are dearer than `{b}`'s saves less cost than labels.\n",
         opts.smoothing_window
     );
     for (metric, title) in &opts.metrics {

@@ -24,10 +24,12 @@ pub struct RunCurves {
     pub signals: BTreeMap<String, Vec<f64>>,
 }
 
-/// The run-file columns stopping rules and the cost report (`label_cost`) read (pool setting).
-pub const SIGNALS: [&str; 4] = [
+/// The run-file columns stopping rules and the cost report (`label_cost`) read: the largest BALD
+/// is `pool_max_bald` in a pool run file, `batch_max_bald` in a pair run file.
+pub const SIGNALS: [&str; 5] = [
     "validation_loss",
     "pool_max_bald",
+    "batch_max_bald",
     "stopping_agreement",
     "label_cost",
 ];

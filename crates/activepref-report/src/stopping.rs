@@ -1,4 +1,4 @@
-//! `stopping.md`: where each configured stopping rule would have stopped every pool run, the
+//! `stopping.md`: where each configured stopping rule would have stopped every run, the
 //! labels that saves and what it costs (issue 23). Rules are evaluated on the per-round signals
 //! the run files record ([`crate::read::SIGNALS`]); the runs themselves never stop early.
 
@@ -8,13 +8,23 @@ use activepref_loop::stopping::{RoundSignals, StoppingRule};
 
 use crate::{ReportOptions, RunCurves};
 
-/// The run-file column a rule reads besides `labels` and `validation_loss`, which every pool run
-/// file has.
-fn column_of(rule: &StoppingRule) -> Option<&'static str> {
+/// The largest-BALD column of a run file: the pool's (`pool_max_bald`) or, in a pair run file,
+/// the batch's (`batch_max_bald`).
+fn bald_column(run: &RunCurves) -> &'static str {
+    if run.signals.contains_key("batch_max_bald") {
+        "batch_max_bald"
+    } else {
+        "pool_max_bald"
+    }
+}
+
+/// The run-file column a rule reads besides `labels`, or `None` for the budget.
+fn column_of(rule: &StoppingRule, run: &RunCurves) -> Option<&'static str> {
     match rule {
-        StoppingRule::MaxUncertainty { .. } => Some("pool_max_bald"),
+        StoppingRule::MaxUncertainty { .. } => Some(bald_column(run)),
         StoppingRule::StablePredictions { .. } => Some("stopping_agreement"),
-        StoppingRule::Budget { .. } | StoppingRule::ValidationPlateau { .. } => None,
+        StoppingRule::ValidationPlateau { .. } => Some("validation_loss"),
+        StoppingRule::Budget { .. } => None,
     }
 }
 
@@ -29,7 +39,7 @@ fn stop_round(rule: &StoppingRule, run: &RunCurves) -> Option<usize> {
     let rounds: Vec<RoundSignals> = (0..run.labels.len())
         .map(|t| RoundSignals {
             labels: run.labels[t],
-            pool_max_bald: column("pool_max_bald", t),
+            pool_max_bald: column(bald_column(run), t),
             agreement: column("stopping_agreement", t),
             validation_loss: column("validation_loss", t),
         })
@@ -78,19 +88,31 @@ pub(crate) fn stopping_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Str
         )
     });
     policies.dedup();
-    let mut predating = Vec::new();
+    let (mut predating, mut unmeasured) = (Vec::new(), Vec::new());
     for rule in &opts.stopping {
         for policy in &policies {
             let mine: Vec<&RunCurves> = runs.iter().filter(|r| r.policy == *policy).collect();
-            if let Some(column) = column_of(rule)
-                && mine.iter().any(|r| !r.signals.contains_key(column))
-            {
+            let missing = mine.iter().find_map(|r| {
+                let column = column_of(rule, r)?;
+                match r.signals.get(column) {
+                    None => Some((column, true)),
+                    Some(v) if v.iter().all(|x| x.is_nan()) => Some((column, false)),
+                    Some(_) => None,
+                }
+            });
+            if let Some((column, absent)) = missing {
+                let mark = if absent { "—" } else { "n/a" };
                 let _ = writeln!(
                     md,
-                    "| {} | {policy} | — | — | — | — | — | — |",
+                    "| {} | {policy} | {mark} | {mark} | {mark} | {mark} | {mark} | {mark} |",
                     describe(rule)
                 );
-                predating.push(format!("{policy} ({column})"));
+                let list = if absent {
+                    &mut predating
+                } else {
+                    &mut unmeasured
+                };
+                list.push(format!("{policy} ({column})"));
                 continue;
             }
             let n = mine.len() as f64;
@@ -116,6 +138,15 @@ pub(crate) fn stopping_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Str
                 end_value - at_value
             );
         }
+    }
+    if !unmeasured.is_empty() {
+        unmeasured.sort();
+        unmeasured.dedup();
+        let _ = writeln!(
+            md,
+            "\nn/a : runs that record no value of the column a rule reads: {}. An anchored pair-setting refit has no validation set, so no validation loss.",
+            unmeasured.join(", ")
+        );
     }
     if !predating.is_empty() {
         predating.dedup();
@@ -173,6 +204,29 @@ mod tests {
         let md = stopping_markdown(&runs, &opts);
         assert!(
             md.contains("| bald | — |") && md.contains("bald (stopping_agreement)"),
+            "{md}"
+        );
+        // A pair run file: the batch's largest BALD (round 0 trained on no label never stops:
+        // labels 0 here), and no validation loss under an anchored refit (n/a, not "never").
+        let mut pair = run(1, &[f64::NAN; 4], &[-0.7, -0.6, -0.55, -0.5]);
+        pair.labels = vec![0, 32, 64, 96];
+        pair.signals
+            .insert("batch_max_bald".into(), vec![0.001, 0.2, 0.04, f64::NAN]);
+        opts.stopping = vec![
+            StoppingRule::MaxUncertainty { below: 0.05 },
+            StoppingRule::ValidationPlateau {
+                patience: 1,
+                min_delta: 0.0,
+            },
+        ];
+        let md = stopping_markdown(&[pair], &opts);
+        assert!(
+            md.contains("| max_uncertainty, below 0.05 | bald | 1/1 | 64 | 32 | -0.5500 | -0.5000 | +0.0500 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| validation_plateau, patience 1, min_delta 0 | bald | n/a |")
+                && md.contains("bald (validation_loss)"),
             "{md}"
         );
     }

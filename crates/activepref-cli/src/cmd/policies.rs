@@ -6,7 +6,7 @@ use activepref_loop::stopping::StoppingRule;
 use activepref_loop::{ColdStart, LabelCost, OracleKind, TiePolicy};
 
 /// What `loop.oracle.cost` does, for the listing.
-const COST_SUMMARY: &str = "the price of each answer, per_label + per_prompt_word · prompt words + per_response_word · response words (pool setting): recorded as label_cost, drawn against in cost.md and cost.{png,svg}";
+const COST_SUMMARY: &str = "the price of each answer, per_label + per_prompt_word · prompt words + per_response_word · response words: recorded as label_cost, drawn against in cost.md and cost.{png,svg}";
 use activepref_model::UncertaintyBackend;
 use strum::{EnumMessage, IntoEnumIterator};
 
@@ -109,7 +109,7 @@ pub fn run(a: &PoliciesArgs) -> anyhow::Result<()> {
         say!("{}\n    {}\n", flow_yaml(&backend)?, backend.summary());
     }
     say!(
-        "\nSTOPPING RULES: `report: {{ stopping: [ {{ rule: <name>, <param>: <value> }} ] }}`, pool setting; evaluated after every round and reported in stopping.md, never obeyed.\nThe line under each name shows the defaults; `labels` and `below` have none (an example is shown).\n"
+        "\nSTOPPING RULES: `report: {{ stopping: [ {{ rule: <name>, <param>: <value> }} ] }}`, both settings; evaluated after every round and reported in stopping.md, never obeyed.\nThe line under each name shows the defaults; `labels` and `below` have none (an example is shown).\n"
     );
     for rule in StoppingRule::all() {
         say!(

@@ -180,12 +180,6 @@ impl ExperimentConfig {
             &PoolSetting::METRIC_SPLITS
         };
         check_report(&self.report, &labels, splits).map_err(in_file)?;
-        if self.is_pair_file() && !self.report.stopping.is_empty() {
-            return Err(in_file(FieldError::new(
-                "report.stopping",
-                "stopping rules read the pool loop's rounds; the pair setting records none yet, so remove report.stopping",
-            )));
-        }
         self.model
             .validate()
             .map_err(|e| in_file(e.within("model")))?;
@@ -354,6 +348,16 @@ fn check_sizes(setting: &Setting) -> Result<(), FieldError> {
         },
         Setting::Pair(s) => {
             if let PairSource::SyntheticPairs(c) = &s.benchmark {
+                if s.loop_config
+                    .oracle
+                    .cost
+                    .is_some_and(|cost| cost.needs_lengths())
+                {
+                    return Err(FieldError::new(
+                        "pair_loop.oracle.cost",
+                        "prices words, but the synthetic pair stream has no texts to count; price per_label only, or use a real candidate pool",
+                    ));
+                }
                 s.check_sizes(c.prompts)?;
             }
             for (label, spec) in &s.policies {

@@ -338,7 +338,8 @@ fn the_default_output_directory_needs_no_results_folder() {
 }
 
 /// An oracle that reads the latent gap is refused on real comparisons when the file is read (not
-/// at round 0 of every run); flips alone are accepted. A pair file refuses stopping rules.
+/// at round 0 of every run); flips alone are accepted. Stopping rules are checked, and a pair file
+/// takes them too.
 #[test]
 fn oracle_and_stopping_fit_their_setting() {
     let real = |oracle: &str| {
@@ -363,10 +364,16 @@ fn oracle_and_stopping_fit_their_setting() {
         err.contains("report.stopping[0].kappa") && err.contains("is 2"),
         "{err}"
     );
+    let pairs = PAIRS.replace(
+        "report: { baseline: drts }",
+        "report: { baseline: drts, stopping: [ { rule: max_uncertainty, below: 0.01 } ] }",
+    );
+    assert_eq!(parse(&pairs).unwrap().common.report.stopping.len(), 1);
 }
 
 /// `loop.oracle.cost`: a per-word price needs lengths, which the synthetic benchmark has only
-/// with `lengths:`; a per-label price needs none; a free oracle and the pair setting are refused;
+/// with `lengths:` and the synthetic pair stream never has; a per-label price needs none; a free
+/// oracle is refused;
 /// an unpriced file's resolved config does not mention a cost.
 #[test]
 fn label_cost_is_checked_when_the_file_is_read() {
@@ -393,12 +400,18 @@ fn label_cost_is_checked_when_the_file_is_read() {
     assert!(err.contains("loop.oracle.cost.per_label"), "{err}");
     let err = parse(&priced("{ per_label: -1 }", "")).unwrap_err();
     assert!(err.contains("is -1"), "{err}");
-    let err = parse(&PAIRS.replace(
-        "rounds: 3 }",
-        "rounds: 3, oracle: { cost: { per_label: 1 } } }",
-    ))
-    .unwrap_err();
-    assert!(err.contains("pair_loop.oracle.cost"), "{err}");
+    let pairs = |cost: &str| {
+        PAIRS.replace(
+            "rounds: 3 }",
+            &format!("rounds: 3, oracle: {{ cost: {cost} }} }}"),
+        )
+    };
+    assert!(parse(&pairs("{ per_label: 1 }")).is_ok());
+    let err = parse(&pairs(words)).unwrap_err();
+    assert!(
+        err.contains("pair_loop.oracle.cost") && err.contains("no texts"),
+        "{err}"
+    );
     let resolved = yaml_serde::to_string(&parse(GOOD).unwrap().to_config()).unwrap();
     assert!(!resolved.contains("cost") && !resolved.contains("lengths"));
 }

@@ -146,6 +146,16 @@ pub struct PairRunRow<'a> {
     /// Pairs acquired this round that the oracle ordered against the judge (empty under the
     /// default oracle).
     pub batch_oracle_flipped: Option<usize>,
+    /// What the oracle charged for the `labels` acquired pairs (`pair_loop.oracle.cost`; empty
+    /// without one).
+    pub label_cost: Option<f64>,
+    /// The from-scratch refit's mean best validation loss (empty when anchored and in round 0).
+    pub validation_loss: Option<f64>,
+    /// The largest BALD (nats) of the batch's candidate pairs (empty in the last round).
+    pub batch_max_bald: Option<f64>,
+    /// Cohen's κ of this and the previous round's predictions on the stopping sample (empty in
+    /// round 0).
+    pub stopping_agreement: Option<f64>,
 }
 
 impl<'a> PairRunRow<'a> {
@@ -168,6 +178,10 @@ impl<'a> PairRunRow<'a> {
             validation_labels: r.validation_labels,
             anchor_strength: r.anchor_strength,
             batch_oracle_flipped: r.batch_oracle_flipped,
+            label_cost: r.label_cost,
+            validation_loss: r.validation_loss,
+            batch_max_bald: r.batch_max_bald,
+            stopping_agreement: r.stopping_agreement,
         }
     }
 }

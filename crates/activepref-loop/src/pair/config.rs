@@ -80,7 +80,7 @@ impl PairLoopConfig {
     ///
     /// A [`FieldError`] for `batch_prompts` 0, `rounds` outside `1..=1,000,000`, `replay_factor` 0,
     /// more rounds than the stream has prompts for, a bad `prefix_eval.*`, `refit.*` or `oracle.*`
-    /// field, `oracle.ties.policy: drop` or `half`, or an `oracle.cost`.
+    /// field, or `oracle.ties.policy: drop` or `half`.
     pub fn validate(&self, prompts: usize) -> Result<(), FieldError> {
         let bad = |f: &str, m: String| Err(FieldError::new(f, m));
         if self.batch_prompts == 0 {
@@ -118,12 +118,7 @@ impl PairLoopConfig {
                 "drop and half are for the pool setting (every acquired pair of the pair loop is trained on as chosen over rejected); use coin".into(),
             );
         }
-        if self.oracle.cost.is_some() {
-            return bad(
-                "oracle.cost",
-                "is for the pool setting (loop.oracle.cost) in this version; the pair setting records labels only, so remove it".into(),
-            );
-        }
+
         // Saturating: a huge `rounds` must be refused, not wrap around to a small product.
         let needed = self.batch_prompts.saturating_mul(rounds);
         if self.rounds.is_some() && needed > prompts {
@@ -212,4 +207,21 @@ pub struct PairRoundRecord {
     /// Anchor strength λ of the evaluated model's last refit (anchored refits after a batch).
     #[serde(default)]
     pub anchor_strength: Option<f64>,
+    /// What the oracle charged for the `labels` acquired pairs (`oracle.cost`, in its unit;
+    /// `None` without a cost). The judge labels a from-scratch refit reads for early stopping
+    /// (`validation_labels`) are not priced: they are not acquired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_cost: Option<f64>,
+    /// The refit's members' mean best validation loss (from-scratch refits after a batch; `None`
+    /// when anchored and in round 0), for the `validation_plateau` stopping rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_loss: Option<f64>,
+    /// The largest BALD (nats) over every candidate pair of this round's batch prompts, before
+    /// the pick (`None` in the last round), for the `max_uncertainty` stopping rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_max_bald: Option<f64>,
+    /// Cohen's κ of this and the previous round's predicted preferences on the run's fixed
+    /// stopping sample (`None` in round 0), for the `stable_predictions` stopping rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopping_agreement: Option<f64>,
 }

@@ -18,13 +18,21 @@
 //!   were read (`validation_labels`).
 //!
 //! The first round uses the untrained ensemble, as the reference does.
+//!
+//! Every round also records what the stopping rules read (issue 23; `report.stopping`):
+//! `validation_loss` (a from-scratch refit's members' mean best validation loss; empty when
+//! anchored), `batch_max_bald` (the largest BALD of the candidate pairs of the round's batch, the
+//! stream's analogue of the pool's maximum) and `stopping_agreement` (Cohen's κ of this and the
+//! previous round's predicted preferences on a fixed sample: every pair of the last prompts of
+//! the loop order, [`STOPPING_SAMPLE`] pairs at most). A resumed run refits the previous round
+//! once to record the same κ.
 
 use std::time::Instant;
 
 use activepref_acquire::{CandidateScores, PairDesign, PairMode, PairPolicySpec};
 use activepref_core::seeds::{NO_MEMBER, Stream, model_draw, rng_for};
+use activepref_core::{ComparisonLength, PairBenchmark, PromptCandidates};
 use activepref_core::{EnsemblePrediction, EvalMetrics, FeatureMatrix, PoolSplit};
-use activepref_core::{PairBenchmark, PromptCandidates};
 use activepref_model::{AnchorDecay, AnchoredEnsemble, EnsembleConfig, FittedEnsemble, ModelError};
 
 mod config;
@@ -32,6 +40,7 @@ mod config;
 pub use config::{AcquiredPair, PairLoopConfig, PairRefit, PairRoundRecord};
 
 use crate::LoopError;
+use crate::stopping::{STOPPING_SAMPLE, cohens_kappa};
 use rand::seq::SliceRandom;
 
 use crate::RoundTiming;
@@ -108,6 +117,46 @@ impl ResponsePairs {
         }
     }
 
+    /// Every pair `(i, j)`, `i < j`, of each of `prompts` in turn, until `cap` pairs are held
+    /// (the last prompt's pairs cut to fit). The `a_preferred` labels are placeholders: these
+    /// pairs are only predicted.
+    pub(crate) fn every_pair<'p>(
+        prompts: impl Iterator<Item = &'p PromptCandidates>,
+        cap: usize,
+    ) -> Self {
+        let (mut data, mut rows, mut d) = (vec![], 0, 0);
+        let (mut a, mut b) = (vec![], vec![]);
+        for p in prompts {
+            if a.len() >= cap {
+                break;
+            }
+            d = p.features.dim();
+            let n = p.features.rows();
+            for i in 0..n {
+                for j in i + 1..n {
+                    if a.len() < cap {
+                        a.push(rows + i);
+                        b.push(rows + j);
+                    }
+                }
+            }
+            data.extend_from_slice(p.features.as_slice());
+            rows += n;
+        }
+        Self {
+            responses: FeatureMatrix::new(rows, d, data).expect("finite features"),
+            a_preferred: vec![true; a.len()],
+            a,
+            b,
+        }
+    }
+
+    /// The ensemble's predicted preferences `p̄ ≥ ½` (A preferred) on these pairs.
+    pub(crate) fn predicted(&self, fitted: &FittedEnsemble) -> Vec<bool> {
+        let pred = self.prediction(fitted);
+        (0..pred.rows()).map(|i| pred.mean_prob(i) >= 0.5).collect()
+    }
+
     /// Comparisons held.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
@@ -116,14 +165,42 @@ impl ResponsePairs {
 
     /// The ensemble's log-likelihood, accuracy and Brier score on these pairs.
     pub(crate) fn metrics(&self, fitted: &FittedEnsemble) -> EvalMetrics {
+        self.prediction(fitted).metrics(&self.a_preferred)
+    }
+
+    /// The ensemble's per-member preference probabilities on these pairs.
+    fn prediction(&self, fitted: &FittedEnsemble) -> EnsemblePrediction {
         let r = fitted.rewards(&self.responses);
         let side = |idx: &[usize]| -> Vec<Vec<f32>> {
             r.iter()
                 .map(|m| idx.iter().map(|&i| m[i]).collect())
                 .collect()
         };
-        EnsemblePrediction::from_rewards(&side(&self.a), &side(&self.b)).metrics(&self.a_preferred)
+        EnsemblePrediction::from_rewards(&side(&self.a), &side(&self.b))
     }
+}
+
+/// The largest BALD (nats) over every pair `(i, j)`, `i < j`, of one prompt's responses, from
+/// the per-draw rewards `members` (`[draw][response]`); −∞ for fewer than two responses.
+fn largest_pair_bald(members: &[Vec<f32>]) -> f64 {
+    let n = members.first().map_or(0, Vec::len);
+    let (mut a, mut b) = (vec![], vec![]);
+    for i in 0..n {
+        for j in i + 1..n {
+            a.push(i);
+            b.push(j);
+        }
+    }
+    let side = |idx: &[usize]| -> Vec<Vec<f32>> {
+        members
+            .iter()
+            .map(|m| idx.iter().map(|&i| m[i]).collect())
+            .collect()
+    };
+    EnsemblePrediction::from_rewards(&side(&a), &side(&b))
+        .bald_all()
+        .into_iter()
+        .fold(f64::NEG_INFINITY, f64::max)
 }
 
 /// Each prompt's mean response feature (`prompts × d`): the prompt vector a cold start spreads
@@ -173,6 +250,10 @@ pub struct PairLoop<'a> {
     /// The validation prompts' judged pairs, built when a from-scratch refit first needs them.
     validation: std::sync::OnceLock<PoolSplit>,
     heldout: ResponsePairs,
+    /// The fixed pairs on which successive models' predicted preferences are compared.
+    stopping: ResponsePairs,
+    /// The previous round's predicted preferences on `stopping`.
+    stopping_previous: Option<Vec<bool>>,
     /// Pairs acquired so far, in acquisition order.
     pub acquired: Vec<AcquiredPair>,
     /// Next round to run.
@@ -202,6 +283,10 @@ impl<'a> PairLoop<'a> {
             order = first.into_iter().chain(rest).collect();
         }
         let heldout = ResponsePairs::new(&bench.heldout, |p| &p.judge);
+        let stopping = ResponsePairs::every_pair(
+            order.iter().rev().map(|&p| &bench.stream[p]),
+            STOPPING_SAMPLE,
+        );
         let (refit, decay) = PairRefit::resolve(config.refit.as_ref(), mode);
         Self {
             bench,
@@ -216,6 +301,8 @@ impl<'a> PairLoop<'a> {
             order,
             validation: std::sync::OnceLock::new(),
             heldout,
+            stopping,
+            stopping_previous: None,
             acquired: vec![],
             round: 0,
         }
@@ -279,6 +366,13 @@ impl<'a> PairLoop<'a> {
         &acquired[acquired.len().saturating_sub(keep)..]
     }
 
+    /// Pairs acquired before round `t`: by the end of batch `t − 1`.
+    fn acquired_before(&self, t: usize) -> usize {
+        (t * self.config.batch_prompts)
+            .min(self.order.len())
+            .min(self.acquired.len())
+    }
+
     /// Pairs acquired by the end of batch `t` (0-based).
     fn acquired_through(&self, t: usize) -> usize {
         ((t + 1) * self.config.batch_prompts).min(self.order.len())
@@ -308,12 +402,15 @@ impl<'a> PairLoop<'a> {
         let cfg = match &self.refit {
             PairRefit::Anchored(cfg) => cfg.clone(),
             PairRefit::FromScratch => {
-                if self.acquired.is_empty() {
+                // The pairs of batches 0..round: all acquired ones, except when the previous
+                // round is refitted for a resumed run's stopping agreement.
+                let seen = &self.acquired[..self.acquired_before(self.round)];
+                if seen.is_empty() {
                     return Ok((self.model.untrained(dim, self.run_seed, t)?, None));
                 }
                 let train = pairs_split(
                     &self.bench.stream,
-                    self.replay_buffer(&self.acquired)
+                    self.replay_buffer(seen)
                         .iter()
                         .map(|p| (p.prompt, p.chosen, p.rejected, true)),
                 );
@@ -360,6 +457,7 @@ impl<'a> PairLoop<'a> {
     pub fn step(&mut self) -> Result<(PairRoundRecord, RoundTiming), LoopError> {
         let t = self.round;
         let clock = Instant::now();
+        self.replay_stopping_previous()?;
         let (fitted, anchor_strength) = self.fitted()?;
         let validation_labels = match self.refit {
             PairRefit::FromScratch if !self.acquired.is_empty() => {
@@ -384,7 +482,28 @@ impl<'a> PairLoop<'a> {
             batch_mean_latent_gap: None,
             validation_labels,
             anchor_strength,
+            label_cost: self.acquired_cost(),
+            validation_loss: None,
+            batch_max_bald: None,
+            stopping_agreement: None,
         };
+        if matches!(self.refit, PairRefit::FromScratch) && !fitted.reports.is_empty() && t > 0 {
+            record.validation_loss = Some(
+                fitted
+                    .reports
+                    .iter()
+                    .map(|r| r.best_validation_loss)
+                    .sum::<f64>()
+                    / fitted.reports.len() as f64,
+            );
+        }
+        let current = self.stopping.predicted(&fitted);
+        record.stopping_agreement = self
+            .stopping_previous
+            .as_ref()
+            .filter(|_| !current.is_empty())
+            .map(|previous| cohens_kappa(previous, &current));
+        self.stopping_previous = Some(current);
         let score_secs = clock.elapsed().as_secs_f64();
         let clock = Instant::now();
         if t < self.rounds() {
@@ -467,6 +586,45 @@ impl<'a> PairLoop<'a> {
         )
     }
 
+    /// Before the first round of a resumed run: the previous round's predicted preferences on
+    /// the stopping sample, from one refit of that round (from scratch: its pairs and seeds;
+    /// anchored: the refits replayed up to it, which the current round then continues), so
+    /// that the resumed run records the same agreement.
+    fn replay_stopping_previous(&mut self) -> Result<(), LoopError> {
+        if self.round == 0 || self.stopping_previous.is_some() {
+            return Ok(());
+        }
+        self.round -= 1;
+        let previous = self.fitted();
+        self.round += 1;
+        self.stopping_previous = Some(self.stopping.predicted(&previous?.0));
+        Ok(())
+    }
+
+    /// What the oracle charged for the pairs acquired so far (`oracle.cost`), summed in
+    /// acquisition order; `None` without a cost. A pair is priced by its prompt and its two
+    /// responses; a stream without texts (the synthetic one) has no lengths, which the config
+    /// check allows only for a per-label price.
+    fn acquired_cost(&self) -> Option<f64> {
+        let cost = self.config.oracle.cost.as_ref()?;
+        Some(
+            self.acquired
+                .iter()
+                .map(|pair| {
+                    let prompt = &self.bench.stream[pair.prompt];
+                    let len = prompt.text.as_ref().map(|t| {
+                        ComparisonLength::of_text(
+                            &t.prompt,
+                            &t.responses[pair.chosen],
+                            &t.responses[pair.rejected],
+                        )
+                    });
+                    cost.of(len.as_ref())
+                })
+                .sum(),
+        )
+    }
+
     /// Picks one pair per prompt of this round's batch, asks the judge, acquires the pairs and
     /// records the batch's gaps in `record`.
     fn acquire_batch(
@@ -479,6 +637,7 @@ impl<'a> PairLoop<'a> {
         let (mut gap, mut ties, mut flipped) = (0.0f64, 0usize, 0usize);
         let (mut predicted_gap, mut predicted_sd) = (0.0f64, 0.0f64);
         let mut latent_gap = 0.0f64;
+        let mut max_bald = f64::NEG_INFINITY;
         let batch = &self.order[(t * b).min(self.order.len())..((t + 1) * b).min(self.order.len())];
         let inverse = match self.policy.design_prior() {
             Some(lambda) => Some(self.acquired_information(fitted, lambda)?),
@@ -487,6 +646,7 @@ impl<'a> PairLoop<'a> {
         for (k, &p) in batch.iter().enumerate() {
             let prompt = &self.bench.stream[p];
             let (mu, sd, members) = fitted.response_stats(&prompt.features);
+            max_bald = max_bald.max(largest_pair_bald(&members));
             let last_layer = match &inverse {
                 Some(_) => Some(fitted.last_layer(&prompt.features, None)?),
                 None => None,
@@ -543,6 +703,7 @@ impl<'a> PairLoop<'a> {
         record.batch_oracle_flipped = self.config.oracle.changes_answers().then_some(flipped);
         record.batch_mean_predicted_gap = Some(predicted_gap / n);
         record.batch_mean_predicted_sd = Some(predicted_sd / n);
+        record.batch_max_bald = max_bald.is_finite().then_some(max_bald);
         if batch.iter().all(|&p| self.bench.stream[p].latent.is_some()) {
             record.batch_mean_latent_gap = Some(latent_gap / n);
         }
@@ -637,6 +798,102 @@ pub(crate) mod tests {
             resumed.step().unwrap();
         }
         assert_eq!(resumed.acquired, run.acquired);
+    }
+
+    /// The largest pair BALD against the formula worked by hand: per-draw logits
+    /// `l_m = r_m(i) − r_m(j)`, BALD = H(mean σ(l_m)) − mean H(σ(l_m)), in nats.
+    #[test]
+    fn largest_pair_bald_by_hand() {
+        let members = vec![vec![0.0f32, 1.0, 3.0], vec![0.0, -1.0, 2.0]];
+        let h = |p: f64| -(p * p.ln() + (1.0 - p) * (1.0 - p).ln());
+        let s = |x: f64| 1.0 / (1.0 + (-x).exp());
+        let bald = |l: [f64; 2]| h((s(l[0]) + s(l[1])) / 2.0) - (h(s(l[0])) + h(s(l[1]))) / 2.0;
+        // Pairs (0, 1): logits −1, 1; (0, 2): −3, −2; (1, 2): −2, −3.
+        let want = bald([-1.0, 1.0]).max(bald([-3.0, -2.0]));
+        assert!((largest_pair_bald(&members) - want).abs() < 1e-6, "{want}");
+        // The pair whose draws disagree in sign wins: H(½) − H(σ(1)) = 0.6931 − 0.5822.
+        assert!((want - 0.110_944).abs() < 1e-6, "{want}");
+        assert_eq!(largest_pair_bald(&[vec![1.0]]), f64::NEG_INFINITY);
+    }
+
+    /// Every round records the stopping signals: κ from round 1 on, against the previous round's
+    /// predictions on the fixed sample (recomputed here), the batch's largest BALD in every
+    /// acquiring round, a validation loss from scratch only; a run resumed after round 2 records
+    /// the same numbers for both refits.
+    #[test]
+    fn stopping_signals_are_recorded_and_survive_a_resume() {
+        let (bench, model, mut cfg) = setup();
+        let spec = PairPolicySpec::Drts(Default::default());
+        for refit in [
+            PairRefit::FromScratch,
+            PairRefit::Anchored(Default::default()),
+        ] {
+            cfg.refit = Some(refit.clone());
+            let mut run = PairLoop::new(&bench, &model, &cfg, &spec, PairMode::Corrected, 5);
+            assert!(run.stopping.len() <= STOPPING_SAMPLE && run.stopping.len() > 0);
+            let records: Vec<PairRoundRecord> = (0..4).map(|_| run.step().unwrap().0).collect();
+            assert_eq!(records[0].stopping_agreement, None);
+            for r in &records[1..] {
+                let k = r.stopping_agreement.unwrap();
+                assert!((-1.0..=1.0).contains(&k), "{k}");
+            }
+            for r in &records[..3] {
+                assert!(r.batch_max_bald.unwrap() >= 0.0);
+            }
+            assert_eq!(
+                records[3].batch_max_bald, None,
+                "the last round acquires nothing"
+            );
+            let scratch = matches!(refit, PairRefit::FromScratch);
+            assert_eq!(records[0].validation_loss, None);
+            assert_eq!(records[2].validation_loss.is_some(), scratch);
+            let mut resumed = PairLoop::new(&bench, &model, &cfg, &spec, PairMode::Corrected, 5)
+                .resume_from(run.acquired[..20].to_vec(), 2)
+                .unwrap();
+            let again: Vec<PairRoundRecord> = (0..2).map(|_| resumed.step().unwrap().0).collect();
+            assert_eq!(again, records[2..], "{refit:?}");
+        }
+    }
+
+    /// A priced oracle in the pair setting: each round's `label_cost` is the price of the pairs
+    /// acquired before it, counted here from the texts (response `j` of prompt `p` has `j + 1`
+    /// words, the prompt `p % 5 + 1`); the cost changes no pick.
+    #[test]
+    fn a_priced_oracle_records_the_cost_of_the_acquired_pairs() {
+        use crate::oracle::LabelCost;
+        use activepref_core::CandidateTexts;
+        let (mut bench, model, mut cfg) = setup();
+        for (p, prompt) in bench.stream.iter_mut().enumerate() {
+            let n = prompt.judge.len();
+            prompt.text = Some(CandidateTexts {
+                prompt: vec!["w"; p % 5 + 1].join(" "),
+                responses: (0..n).map(|j| vec!["r"; j + 1].join(" ")).collect(),
+                models: vec!["m".into(); n],
+            });
+        }
+        let spec = PairPolicySpec::Drts(Default::default());
+        let mut plain = PairLoop::new(&bench, &model, &cfg, &spec, PairMode::Corrected, 4);
+        let plain: Vec<PairRoundRecord> = (0..3).map(|_| plain.step().unwrap().0).collect();
+        cfg.oracle.cost = Some(LabelCost {
+            per_label: 3.0,
+            per_prompt_word: 1.0,
+            per_response_word: 0.5,
+        });
+        let mut run = PairLoop::new(&bench, &model, &cfg, &spec, PairMode::Corrected, 4);
+        for plain in &plain {
+            let (r, _) = run.step().unwrap();
+            let by_hand: f64 = run.acquired[..r.labels]
+                .iter()
+                .map(|a| {
+                    3.0 + (a.prompt % 5 + 1) as f64 + 0.5 * (a.chosen + 1 + a.rejected + 1) as f64
+                })
+                .sum();
+            assert_eq!(r.label_cost, Some(by_hand));
+            let mut unpriced = r.clone();
+            unpriced.label_cost = None;
+            assert_eq!(&unpriced, plain, "a cost changes nothing else");
+        }
+        assert!(plain[2].labels > 0);
     }
 
     /// Under `flip: 1` every pair is ordered against the judge and counted; under a
