@@ -263,6 +263,8 @@ impl<'a> PoolLoop<'a> {
             .copied()
             .collect();
         self.record_oracle(&whole, &mut record);
+        // The whole-dataset bound acquires nothing: it has no cost curve.
+        record.label_cost = None;
         let clock = Instant::now();
         if t + 1 < self.config.rounds {
             let unscored = vec![0.0; self.unlabelled.len()];
@@ -556,7 +558,7 @@ impl<'a> PoolLoop<'a> {
         {
             return Err(LoopError::Oracle {
                 why: format!(
-                    "cost.per_prompt_word and cost.per_response_word need each comparison's length, which benchmark `{}` does not have; give the synthetic benchmark `lengths:` or price per label only",
+                    "loop.oracle.cost prices words, but benchmark `{}` has no word counts; add `lengths:` to a synthetic benchmark, or price per_label only",
                     self.bench.name
                 ),
             });
@@ -830,6 +832,10 @@ mod tests {
             unpriced.label_cost = None;
             assert_eq!(&unpriced, plain, "a cost changes nothing else");
         }
+        // The whole-dataset bound acquires nothing and records no cost.
+        let mut full = PoolLoop::new(&bench, &model, &cfg, 3);
+        let full_round = full.step(&activepref_acquire::FullDataset).unwrap().0;
+        assert_eq!(full_round.label_cost, None);
         // Without lengths, a per-word price is refused when the run starts.
         let mut no_lengths = bench.clone();
         no_lengths.pool.lengths = None;

@@ -7,14 +7,14 @@
 //! predicted preferences on a fixed sample of the pool, as small-text's `KappaAverage`) and
 //! `validation_loss`. In the pair setting, [`PairRoundRecord`](crate::PairRoundRecord) records
 //! the same with `batch_max_bald` (the round's batch of candidate pairs, a stream's analogue of
-//! the pool) and κ on every pair of the last prompts of the loop order.
+//! the pool) and κ on a ring of response pairs of the last prompts of the loop order.
 
 use activepref_core::FieldError;
 use serde::{Deserialize, Serialize};
 
 /// Comparisons on which successive models' predictions are compared (`stopping_agreement`): the
-/// tail of the run's shuffled pool, unlabelled at the start (pool setting), or every pair of the
-/// last prompts of the loop order (pair setting).
+/// tail of the run's shuffled pool, unlabelled at the start (pool setting), or the ring of
+/// response pairs `(0, 1), …, (n − 1, 0)` of the last prompts of the loop order (pair setting).
 pub const STOPPING_SAMPLE: usize = 1000;
 
 /// A stopping rule, as written in `report.stopping`:
@@ -48,7 +48,7 @@ pub enum StoppingRule {
         below: f64,
     },
     /// Stop once the mean of the last `window` agreements (Cohen's κ of successive models'
-    /// predicted preferences on a fixed pool sample) reaches `kappa` (small-text's
+    /// predicted preferences on a fixed sample) reaches `kappa` (small-text's
     /// `KappaAverage`; Bloodgood & Vijay-Shanker 2009).
     #[strum(
         message = "stop once the mean Cohen's kappa of successive models on a fixed sample, over `window` rounds, reaches `kappa`"

@@ -140,7 +140,7 @@ pub(crate) fn cost_markdown(
     if !unpriced.is_empty() {
         let _ = writeln!(
             md,
-            "Left out: {} (a run file without `label_cost`, written before the column existed or without `loop.oracle.cost`). Rerun those runs (`activepref run <file> --rerun`) to price them.",
+            "Left out: {} (no `label_cost`: the whole-dataset bound, which acquires nothing, or runs made before the column existed or without `loop.oracle.cost` / `pair_loop.oracle.cost`). To price runs made before the column existed, run them again into a fresh directory (`activepref run <file> --fresh`).",
             unpriced.join(", ")
         );
     }
@@ -209,8 +209,8 @@ mod tests {
 
     /// Random: 10, 20, 30 labels at 1 per label, ending at −0.50. BALD reaches −0.50 at round 1
     /// (20 labels: label saving 1 − 20/30 = 33.3%), but its labels cost 1.2 (seed 1) and 1.4
-    /// (seed 2) each: 24 and 28 at round 1, mean 26 ± 2 (ddof 0: |28 − 26| / √2 ≈ 1.41), so its
-    /// cost saving is 1 − 26/30 = 13.3%. At the end: 36 and 42, mean 39 ± 2.1, 1.3 per label.
+    /// (seed 2) each: 24 and 28 at round 1, mean 26 (sd 2, s.e. 2 / √2 ≈ 1.41), so its cost
+    /// saving is 1 − 26/30 = 13.3%. At the end: 36 and 42, mean 39 ± 2.1 (s.e.), 1.3 per label.
     #[test]
     fn the_table_by_hand() {
         let runs = [

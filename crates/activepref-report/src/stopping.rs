@@ -8,10 +8,10 @@ use activepref_loop::stopping::{RoundSignals, StoppingRule};
 
 use crate::{ReportOptions, RunCurves};
 
-/// The largest-BALD column of a run file: the pool's (`pool_max_bald`) or, in a pair run file,
-/// the batch's (`batch_max_bald`).
+/// The largest-BALD column of a run file: the pool's (`pool_max_bald`) or, in a pair run file
+/// (held-out metrics), the batch's (`batch_max_bald`).
 fn bald_column(run: &RunCurves) -> &'static str {
-    if run.signals.contains_key("batch_max_bald") {
+    if run.metrics.keys().any(|m| m.starts_with("heldout_")) {
         "batch_max_bald"
     } else {
         "pool_max_bald"
@@ -152,7 +152,7 @@ pub(crate) fn stopping_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Str
         predating.dedup();
         let _ = writeln!(
             md,
-            "\n— : run files written before the column these rules read: {}. Rerun those runs (`activepref run <file> --rerun`) to evaluate them.",
+            "\n— : run files written before the column these rules read: {}. Run them again into a fresh directory (`activepref run <file> --fresh`) to evaluate them.",
             predating.join(", ")
         );
     }
@@ -210,6 +210,11 @@ mod tests {
         // labels 0 here), and no validation loss under an anchored refit (n/a, not "never").
         let mut pair = run(1, &[f64::NAN; 4], &[-0.7, -0.6, -0.55, -0.5]);
         pair.labels = vec![0, 32, 64, 96];
+        pair.metrics = BTreeMap::from([(
+            "heldout_log_likelihood".to_string(),
+            vec![-0.7, -0.6, -0.55, -0.5],
+        )]);
+        opts.metrics = vec![("heldout_log_likelihood".into(), "Held-out LL".into())];
         pair.signals
             .insert("batch_max_bald".into(), vec![0.001, 0.2, 0.04, f64::NAN]);
         opts.stopping = vec![

@@ -4,13 +4,13 @@
 use activepref_acquire::{PairPolicySpec, PolicySpec, UncertaintyScore};
 use activepref_loop::stopping::StoppingRule;
 use activepref_loop::{ColdStart, LabelCost, OracleKind, TiePolicy};
-
-/// What `loop.oracle.cost` does, for the listing.
-const COST_SUMMARY: &str = "the price of each answer, per_label + per_prompt_word · prompt words + per_response_word · response words: recorded as label_cost, drawn against in cost.md and cost.{png,svg}";
 use activepref_model::UncertaintyBackend;
 use strum::{EnumMessage, IntoEnumIterator};
 
 use crate::say;
+
+/// What `loop.oracle.cost` (or `pair_loop.oracle.cost`) does, for the listing.
+const COST_SUMMARY: &str = "the price of each answer, per_label + per_prompt_word · prompt words + per_response_word · response words: recorded as label_cost, drawn against in cost.md and cost.{png,svg}";
 
 /// The arguments of `activepref policies`.
 #[derive(clap::Args, Debug)]

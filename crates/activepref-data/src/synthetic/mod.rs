@@ -215,7 +215,9 @@ impl SyntheticPoolConfig {
     /// A [`FieldError`] on the first bad knob: a size that must be positive is 0, a count is out of
     /// range, a spread, scale or shift is not in `[0, 10⁶]`, `pair_prompt_dim` exceeds
     /// `prompt_dim`, `mixing_rank` exceeds `min(prompt_dim, response_dim)`,
-    /// `comparisons_per_prompt` is not in `[1, 10⁴]`, or `label_temperature` is not `> 0`.
+    /// `comparisons_per_prompt` is not in `[1, 10⁴]`, `label_temperature` is not `> 0`, or
+    /// `lengths.prompt_words` / `lengths.response_words` are not in `[1, 10⁶]` or
+    /// `lengths.spread` not in `[0, 3]`.
     pub fn validate(&self) -> Result<(), FieldError> {
         self.validate_counts()?;
         let bad = |field: &str, msg: &str| Err(FieldError::new(field, msg));

@@ -28,7 +28,7 @@ pub struct ReportSection {
     /// (pool setting) or held-out accuracy and log-likelihood (pair setting).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub metrics: Vec<String>,
-    /// Stopping rules to evaluate on every pool run (`stopping.md`: where each would have
+    /// Stopping rules to evaluate on every run (`stopping.md`: where each would have
     /// stopped, the labels it saves and what it costs); empty: none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub stopping: Vec<StoppingRule>,
@@ -53,7 +53,7 @@ impl ReportSection {
     ///
     /// # Errors
     /// `smoothing_window` outside `[1, MAX_SMOOTHING_WINDOW]`, `bootstrap` over `MAX_BOOTSTRAP`,
-    /// a stopping rule's bad parameter ([`StoppingRule::validate`]).
+    /// a stopping rule's bad parameter ([`StoppingRule::validate`]), or a rule given twice.
     pub fn validate(&self) -> Result<(), FieldError> {
         FieldError::check_count(
             "smoothing_window",
@@ -67,6 +67,14 @@ impl ReportSection {
         for (i, rule) in self.stopping.iter().enumerate() {
             rule.validate()
                 .map_err(|e| e.within(&format!("stopping[{i}]")))?;
+            if let Some(j) = self.stopping[..i].iter().position(|r| r == rule) {
+                return Err(FieldError::new(
+                    format!("stopping[{i}]"),
+                    format!(
+                        "repeats stopping[{j}]; remove one (stopping.md would show the same rows twice)"
+                    ),
+                ));
+            }
         }
         Ok(())
     }

@@ -369,6 +369,15 @@ fn oracle_and_stopping_fit_their_setting() {
         "report: { baseline: drts, stopping: [ { rule: max_uncertainty, below: 0.01 } ] }",
     );
     assert_eq!(parse(&pairs).unwrap().common.report.stopping.len(), 1);
+    let twice = GOOD.replace(
+        "seeds: [1, 2]",
+        "seeds: [1, 2]\nreport: { stopping: [ { rule: budget, labels: 20 }, { rule: stable_predictions }, { rule: budget, labels: 20 } ] }",
+    );
+    let err = parse(&twice).unwrap_err();
+    assert!(
+        err.contains("report.stopping[2]") && err.contains("repeats stopping[0]"),
+        "{err}"
+    );
 }
 
 /// `loop.oracle.cost`: a per-word price needs lengths, which the synthetic benchmark has only

@@ -288,4 +288,38 @@ balpm,9,0,10,-0.5,0.75,0.1,-0.625,0.6666666666666666,0.2,0.5,0.01,0.03,4,5,7,0.2
 balpm,9,1,15,-0.5,0.75,0.1,-0.625,0.6666666666666666,0.2,0.5,,,,,8,,0.875,,,,13.5\n";
         assert_eq!(text, golden);
     }
+
+    #[test]
+    fn pair_run_csv_golden() {
+        let rec = |round: usize, last: bool| PairRoundRecord {
+            round,
+            labels: 8 * round,
+            heldout_log_likelihood: -0.5,
+            heldout_accuracy: 0.75,
+            heldout_brier: 0.125,
+            batch_mean_score_gap: (!last).then_some(1.5),
+            batch_judge_ties: (!last).then_some(1),
+            batch_oracle_flipped: None,
+            batch_mean_predicted_gap: (!last).then_some(0.25),
+            batch_mean_predicted_sd: (!last).then_some(0.5),
+            batch_mean_latent_gap: None,
+            validation_labels: 40,
+            anchor_strength: None,
+            label_cost: Some(2.5 * (8 * round) as f64),
+            validation_loss: (round > 0).then_some(0.625),
+            batch_max_bald: (!last).then_some(0.0625),
+            stopping_agreement: (round > 0).then_some(0.875),
+        };
+        let rows = [rec(0, false), rec(1, true)];
+        let bytes = csv_bytes(
+            rows.iter()
+                .map(|r| PairRunRow::new("drts", 3, PairMode::Corrected, r)),
+            Path::new("run.csv"),
+        )
+        .unwrap();
+        let golden = "policy,seed,pair_mode,round,labels,heldout_log_likelihood,heldout_accuracy,heldout_brier,batch_mean_score_gap,batch_judge_ties,batch_mean_predicted_gap,batch_mean_predicted_sd,batch_mean_latent_gap,validation_labels,anchor_strength,batch_oracle_flipped,label_cost,validation_loss,batch_max_bald,stopping_agreement\n\
+drts,3,corrected,0,0,-0.5,0.75,0.125,1.5,1,0.25,0.5,,40,,,0.0,,0.0625,\n\
+drts,3,corrected,1,8,-0.5,0.75,0.125,,,,,,40,,,20.0,0.625,,0.875\n";
+        assert_eq!(String::from_utf8(bytes).unwrap(), golden);
+    }
 }

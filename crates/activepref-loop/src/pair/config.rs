@@ -118,7 +118,6 @@ impl PairLoopConfig {
                 "drop and half are for the pool setting (every acquired pair of the pair loop is trained on as chosen over rejected); use coin".into(),
             );
         }
-
         // Saturating: a huge `rounds` must be refused, not wrap around to a small product.
         let needed = self.batch_prompts.saturating_mul(rounds);
         if self.rounds.is_some() && needed > prompts {

@@ -23,9 +23,9 @@
 //! `validation_loss` (a from-scratch refit's members' mean best validation loss; empty when
 //! anchored), `batch_max_bald` (the largest BALD of the candidate pairs of the round's batch, the
 //! stream's analogue of the pool's maximum) and `stopping_agreement` (Cohen's κ of this and the
-//! previous round's predicted preferences on a fixed sample: every pair of the last prompts of
-//! the loop order, [`STOPPING_SAMPLE`] pairs at most). A resumed run refits the previous round
-//! once to record the same κ.
+//! previous round's predicted preferences on a fixed sample: the ring of responses `(0, 1), (1,
+//! 2), …, (n − 1, 0)` of each of the last prompts of the loop order, [`STOPPING_SAMPLE`] pairs at
+//! most). A resumed run refits the previous round once to record the same κ.
 
 use std::time::Instant;
 
@@ -117,10 +117,11 @@ impl ResponsePairs {
         }
     }
 
-    /// Every pair `(i, j)`, `i < j`, of each of `prompts` in turn, until `cap` pairs are held
-    /// (the last prompt's pairs cut to fit). The `a_preferred` labels are placeholders: these
-    /// pairs are only predicted.
-    pub(crate) fn every_pair<'p>(
+    /// The ring of each of `prompts` in turn: the pairs `(0, 1), (1, 2), …, (n − 1, 0)` of its
+    /// `n` responses (`(0, 1)` alone for two), so every response is in two pairs and a prompt
+    /// adds `n` pairs, not `n(n − 1)/2`; until `cap` pairs are held (the last prompt's cut to
+    /// fit). The `a_preferred` labels are placeholders: these pairs are only predicted.
+    pub(crate) fn ring_pairs<'p>(
         prompts: impl Iterator<Item = &'p PromptCandidates>,
         cap: usize,
     ) -> Self {
@@ -132,13 +133,14 @@ impl ResponsePairs {
             }
             d = p.features.dim();
             let n = p.features.rows();
-            for i in 0..n {
-                for j in i + 1..n {
-                    if a.len() < cap {
-                        a.push(rows + i);
-                        b.push(rows + j);
-                    }
-                }
+            let ring = match n {
+                0 | 1 => 0,
+                2 => 1,
+                n => n,
+            };
+            for i in 0..ring.min(cap - a.len()) {
+                a.push(rows + i);
+                b.push(rows + (i + 1) % n);
             }
             data.extend_from_slice(p.features.as_slice());
             rows += n;
@@ -254,6 +256,8 @@ pub struct PairLoop<'a> {
     stopping: ResponsePairs,
     /// The previous round's predicted preferences on `stopping`.
     stopping_previous: Option<Vec<bool>>,
+    /// The price of the first `.1` acquired pairs (`.0`), for `oracle.cost`.
+    cost_so_far: (f64, usize),
     /// Pairs acquired so far, in acquisition order.
     pub acquired: Vec<AcquiredPair>,
     /// Next round to run.
@@ -283,7 +287,7 @@ impl<'a> PairLoop<'a> {
             order = first.into_iter().chain(rest).collect();
         }
         let heldout = ResponsePairs::new(&bench.heldout, |p| &p.judge);
-        let stopping = ResponsePairs::every_pair(
+        let stopping = ResponsePairs::ring_pairs(
             order.iter().rev().map(|&p| &bench.stream[p]),
             STOPPING_SAMPLE,
         );
@@ -303,6 +307,7 @@ impl<'a> PairLoop<'a> {
             heldout,
             stopping,
             stopping_previous: None,
+            cost_so_far: (0.0, 0),
             acquired: vec![],
             round: 0,
         }
@@ -456,8 +461,10 @@ impl<'a> PairLoop<'a> {
     /// [`LoopError::PairPolicy`] when the pair rule fails on a prompt.
     pub fn step(&mut self) -> Result<(PairRoundRecord, RoundTiming), LoopError> {
         let t = self.round;
-        let clock = Instant::now();
+        self.check_cost_lengths()?;
+        // A resumed run's replay of the previous round is not this round's training.
         self.replay_stopping_previous()?;
+        let clock = Instant::now();
         let (fitted, anchor_strength) = self.fitted()?;
         let validation_labels = match self.refit {
             PairRefit::FromScratch if !self.acquired.is_empty() => {
@@ -468,6 +475,7 @@ impl<'a> PairLoop<'a> {
         let train_secs = clock.elapsed().as_secs_f64();
         let clock = Instant::now();
         let m = self.heldout.metrics(&fitted);
+        let label_cost = self.acquired_cost();
         let mut record = PairRoundRecord {
             round: t,
             labels: self.acquired.len(),
@@ -482,7 +490,7 @@ impl<'a> PairLoop<'a> {
             batch_mean_latent_gap: None,
             validation_labels,
             anchor_strength,
-            label_cost: self.acquired_cost(),
+            label_cost,
             validation_loss: None,
             batch_max_bald: None,
             stopping_agreement: None,
@@ -601,28 +609,41 @@ impl<'a> PairLoop<'a> {
         Ok(())
     }
 
+    /// Refuses per-word prices on a stream with a prompt that has no texts to count.
+    fn check_cost_lengths(&self) -> Result<(), LoopError> {
+        let needs = self.config.oracle.cost.is_some_and(|c| c.needs_lengths());
+        if needs && self.bench.stream.iter().any(|p| p.text.is_none()) {
+            return Err(LoopError::Oracle {
+                why: format!(
+                    "pair_loop.oracle.cost prices words, but benchmark `{}` has prompts without texts to count; price per_label only",
+                    self.bench.name
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// What the oracle charged for the pairs acquired so far (`oracle.cost`), summed in
     /// acquisition order; `None` without a cost. A pair is priced by its prompt and its two
-    /// responses; a stream without texts (the synthetic one) has no lengths, which the config
-    /// check allows only for a per-label price.
-    fn acquired_cost(&self) -> Option<f64> {
-        let cost = self.config.oracle.cost.as_ref()?;
-        Some(
-            self.acquired
-                .iter()
-                .map(|pair| {
-                    let prompt = &self.bench.stream[pair.prompt];
-                    let len = prompt.text.as_ref().map(|t| {
-                        ComparisonLength::of_text(
-                            &t.prompt,
-                            &t.responses[pair.chosen],
-                            &t.responses[pair.rejected],
-                        )
-                    });
-                    cost.of(len.as_ref())
-                })
-                .sum(),
-        )
+    /// responses (a stream without texts prices per label only: [`Self::check_cost_lengths`]).
+    /// The sum runs on from the pairs counted last time, adding in the same order as a full
+    /// sum, so it is the same number.
+    fn acquired_cost(&mut self) -> Option<f64> {
+        let cost = self.config.oracle.cost?;
+        let (mut sum, counted) = self.cost_so_far;
+        for pair in &self.acquired[counted..] {
+            let prompt = &self.bench.stream[pair.prompt];
+            let len = prompt.text.as_ref().map(|t| {
+                ComparisonLength::of_text(
+                    &t.prompt,
+                    &t.responses[pair.chosen],
+                    &t.responses[pair.rejected],
+                )
+            });
+            sum += cost.of(len.as_ref());
+        }
+        self.cost_so_far = (sum, self.acquired.len());
+        Some(sum)
     }
 
     /// Picks one pair per prompt of this round's batch, asks the judge, acquires the pairs and
@@ -816,10 +837,11 @@ pub(crate) mod tests {
         assert_eq!(largest_pair_bald(&[vec![1.0]]), f64::NEG_INFINITY);
     }
 
-    /// Every round records the stopping signals: κ from round 1 on, against the previous round's
-    /// predictions on the fixed sample (recomputed here), the batch's largest BALD in every
-    /// acquiring round, a validation loss from scratch only; a run resumed after round 2 records
-    /// the same numbers for both refits.
+    /// Every round records the stopping signals, each recomputed here from the round's model:
+    /// κ of successive models' predictions on the ring sample (from round 1 on), the largest
+    /// pair BALD of the batch's prompts (every acquiring round), the members' mean best
+    /// validation loss (from scratch only, after round 0). A run resumed after round 2 records
+    /// the same numbers, for both refits.
     #[test]
     fn stopping_signals_are_recorded_and_survive_a_resume() {
         let (bench, model, mut cfg) = setup();
@@ -829,30 +851,77 @@ pub(crate) mod tests {
             PairRefit::Anchored(Default::default()),
         ] {
             cfg.refit = Some(refit.clone());
-            let mut run = PairLoop::new(&bench, &model, &cfg, &spec, PairMode::Corrected, 5);
-            assert!(run.stopping.len() <= STOPPING_SAMPLE && run.stopping.len() > 0);
-            let records: Vec<PairRoundRecord> = (0..4).map(|_| run.step().unwrap().0).collect();
-            assert_eq!(records[0].stopping_agreement, None);
-            for r in &records[1..] {
-                let k = r.stopping_agreement.unwrap();
-                assert!((-1.0..=1.0).contains(&k), "{k}");
-            }
-            for r in &records[..3] {
-                assert!(r.batch_max_bald.unwrap() >= 0.0);
-            }
-            assert_eq!(
-                records[3].batch_max_bald, None,
-                "the last round acquires nothing"
-            );
             let scratch = matches!(refit, PairRefit::FromScratch);
-            assert_eq!(records[0].validation_loss, None);
-            assert_eq!(records[2].validation_loss.is_some(), scratch);
+            let mut run = PairLoop::new(&bench, &model, &cfg, &spec, PairMode::Corrected, 5);
+            let (mut records, mut previous, mut kappas) = (vec![], None::<Vec<bool>>, vec![]);
+            for t in 0..4 {
+                // The model `step` will use: a from-scratch refit is deterministic, and an
+                // anchored one is not refitted again by `step` once done here.
+                let (fitted, _) = run.fitted().unwrap();
+                let current = run.stopping.predicted(&fitted);
+                let bald = (t < 3).then(|| {
+                    run.order[t * 10..(t + 1) * 10]
+                        .iter()
+                        .map(|&p| {
+                            largest_pair_bald(&fitted.response_stats(&bench.stream[p].features).2)
+                        })
+                        .fold(f64::NEG_INFINITY, f64::max)
+                });
+                let loss = (scratch && t > 0).then(|| {
+                    fitted
+                        .reports
+                        .iter()
+                        .map(|r| r.best_validation_loss)
+                        .sum::<f64>()
+                        / fitted.reports.len() as f64
+                });
+                let r = run.step().unwrap().0;
+                assert_eq!(
+                    r.stopping_agreement,
+                    previous.as_ref().map(|p| cohens_kappa(p, &current)),
+                    "round {t}"
+                );
+                assert_eq!(
+                    (r.batch_max_bald, r.validation_loss),
+                    (bald, loss),
+                    "round {t}"
+                );
+                kappas.extend(r.stopping_agreement);
+                previous = Some(current);
+                records.push(r);
+            }
+            assert!(
+                kappas.iter().any(|&k| k < 1.0),
+                "the models change: {kappas:?}"
+            );
             let mut resumed = PairLoop::new(&bench, &model, &cfg, &spec, PairMode::Corrected, 5)
                 .resume_from(run.acquired[..20].to_vec(), 2)
                 .unwrap();
             let again: Vec<PairRoundRecord> = (0..2).map(|_| resumed.step().unwrap().0).collect();
             assert_eq!(again, records[2..], "{refit:?}");
         }
+    }
+
+    /// The κ sample: the ring of each of the last prompts of the loop order, cut at the cap.
+    #[test]
+    fn the_stopping_sample_is_the_ring_of_the_last_prompts() {
+        let (bench, _, _) = setup();
+        let n = bench.stream[0].features.rows();
+        assert!(n > 2);
+        let order: Vec<usize> = (0..bench.stream.len()).rev().collect();
+        let sample = ResponsePairs::ring_pairs(order.iter().map(|&p| &bench.stream[p]), 2 * n + 1);
+        let want_a: Vec<usize> = (0..2 * n).chain([2 * n]).collect();
+        let want_b: Vec<usize> = (0..2 * n)
+            .map(|i| (i / n) * n + (i % n + 1) % n)
+            .chain([2 * n + 1])
+            .collect();
+        assert_eq!((sample.a, sample.b), (want_a, want_b));
+        let last = bench.stream.len() - 1;
+        assert_eq!(
+            sample.responses.row(0),
+            bench.stream[last].features.row(0),
+            "the first rows are the last prompt's"
+        );
     }
 
     /// A priced oracle in the pair setting: each round's `label_cost` is the price of the pairs
