@@ -203,7 +203,14 @@ impl LabelCost {
             if !(v.is_finite() && (0.0..=1e6).contains(&v)) {
                 return Err(FieldError::new(
                     field,
-                    format!("is {v}; must be a finite price between 0 and 1e6"),
+                    format!(
+                        "is {}; must be a finite price between 0 and 1e6",
+                        if v.abs() >= 1e7 {
+                            format!("{v:e}")
+                        } else {
+                            v.to_string()
+                        }
+                    ),
                 ));
             }
         }

@@ -180,11 +180,12 @@ fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, png::EncodingError>
     Ok(out)
 }
 
-/// A tick label for a cost axis: whole units from 100 up, two decimals below.
-fn cost_tick(x: &f64) -> String {
+/// A tick label for a cost axis: whole units on an axis that reaches 100 (`whole`), two
+/// decimals on a shorter one, the same for every tick of the axis.
+fn cost_tick(x: &f64, whole: bool) -> String {
     if *x < 0.0 {
         String::new()
-    } else if *x >= 100.0 {
+    } else if whole {
         format!("{x:.0}")
     } else {
         format!("{x:.2}")
@@ -339,12 +340,14 @@ where
     if counts {
         mesh.y_label_formatter(&count_tick);
     }
-    let x_tick = match axis {
-        XAxis::Labels => count_tick,
-        XAxis::Cost(_) => cost_tick,
+    let whole = x1 >= 100.0;
+    let cost_format = move |x: &f64| cost_tick(x, whole);
+    let x_tick: &dyn Fn(&f64) -> String = match axis {
+        XAxis::Labels => &count_tick,
+        XAxis::Cost(_) => &cost_format,
     };
     mesh.x_desc(axis.desc())
-        .x_label_formatter(&x_tick)
+        .x_label_formatter(x_tick)
         .bold_line_style(BLACK.mix(0.12).stroke_width(px(1.0)))
         .light_line_style(BLACK.mix(0.04).stroke_width(px(1.0)))
         .axis_style(BLACK.mix(0.6).stroke_width(px(1.0)))

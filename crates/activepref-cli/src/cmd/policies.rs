@@ -89,7 +89,7 @@ pub fn run(a: &PoliciesArgs) -> anyhow::Result<()> {
         );
     }
     say!(
-        "ORACLES: `loop: {{ oracle: {{ kind, temperature, flip, ties: {{ margin, policy }} }} }}` (pool setting) or `pair_loop: {{ oracle: {{ ... }} }}` (pair setting); default: the dataset's labels or the judge's order."
+        "ORACLES: `loop: {{ oracle: {{ kind, temperature, flip, ties: {{ margin, policy }}, cost: {{ ... }} }} }}` (pool setting) or `pair_loop: {{ oracle: {{ ... }} }}` (pair setting); default: the dataset's labels or the judge's order."
     );
     say!("Order: base answer, tie rule (|gap| < margin), then a flip with probability `flip`.\n");
     print_table("kind", OracleKind::iter());

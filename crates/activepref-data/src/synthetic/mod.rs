@@ -262,11 +262,17 @@ impl SyntheticPoolConfig {
                 ("lengths.response_words", l.response_words),
             ] {
                 if !(v.is_finite() && (1.0..=1e6).contains(&v)) {
-                    return bad(field, "must be a number of words between 1 and 1e6");
+                    return Err(FieldError::new(
+                        field,
+                        format!("is {v}; must be a number of words between 1 and 1e6"),
+                    ));
                 }
             }
             if !(l.spread.is_finite() && (0.0..=3.0).contains(&l.spread)) {
-                return bad("lengths.spread", "must be a number between 0 and 3");
+                return Err(FieldError::new(
+                    "lengths.spread",
+                    format!("is {}; must be a number between 0 and 3", l.spread),
+                ));
             }
         }
         Ok(())

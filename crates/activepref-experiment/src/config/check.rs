@@ -327,7 +327,7 @@ fn check_sizes(setting: &Setting) -> Result<(), FieldError> {
                 {
                     return Err(FieldError::new(
                         "loop.oracle.cost",
-                        "prices words, but the synthetic benchmark has no lengths; add `lengths: { prompt_words: 150, response_words: 40, spread: 0.5 }` to the benchmark, or price per_label only",
+                        "prices words, but the synthetic benchmark has no lengths; add `lengths: { prompt_words: 150, response_words: 40, spread: 0.6 }` to the benchmark, or price per_label only",
                     ));
                 }
                 // An exact pool size is known without generating (a paper-scale pool is 6 GB);

@@ -200,10 +200,27 @@ pub fn yaml_value(text: &str, path: &Path) -> Result<yaml_serde::Value, ConfigEr
     Ok(v)
 }
 
-/// The error of the one policy entry that does not parse, named by its label
-/// (`policies.bald: unknown field `score`, ...`): serde reports the whole map's first line.
+/// The error of the one policy entry or stopping rule that does not parse, named by its label or
+/// index (`policies.bald: unknown field `score`, ...`, `report.stopping[2]: missing field
+/// `below``): serde reports the whole map's or list's first line.
 fn locate_policy_error(text: &str, path: &Path) -> Option<ConfigError> {
     let root = yaml_value(text, path).ok()?;
+    if let Some(yaml_serde::Value::Sequence(rules)) =
+        root.get("report").and_then(|r| r.get("stopping"))
+    {
+        for (i, rule) in rules.iter().enumerate() {
+            if let Err(e) =
+                yaml_serde::from_value::<activepref_loop::stopping::StoppingRule>(rule.clone())
+            {
+                let mut located = yaml_error(&e, path);
+                located.field = format!("report.stopping[{i}]");
+                located.message = format!(
+                    "{e} (see experiments/stopping-synthetic.yaml; `activepref policies` lists every rule's parameters)"
+                );
+                return Some(located);
+            }
+        }
+    }
     for (section, pool) in [("policies", true), ("pair_policies", false)] {
         let Some(yaml_serde::Value::Mapping(m)) = root.get(section) else {
             continue;
@@ -233,6 +250,18 @@ pub(crate) fn yaml_error(e: &yaml_serde::Error, path: &Path) -> ConfigError {
         "this policy takes no parameters; to rank by another score, use `policy: rank` with `score:` (`activepref policies` lists every policy's parameters)"
     } else if text.contains("there are no fields") {
         "this policy takes no parameters (`activepref policies` lists every policy's parameters)"
+    } else if [
+        "`per_label`",
+        "LabelCost",
+        "`prompt_words`",
+        "SyntheticLengths",
+    ]
+    .iter()
+    .any(|k| text.contains(k))
+    {
+        "see experiments/cost-synthetic.yaml for a complete example"
+    } else if text.contains("stopping") {
+        "see experiments/stopping-synthetic.yaml for a complete example"
     } else {
         "see experiments/quickstart.yaml for a complete example"
     };

@@ -378,6 +378,28 @@ fn oracle_and_stopping_fit_their_setting() {
         err.contains("report.stopping[2]") && err.contains("repeats stopping[0]"),
         "{err}"
     );
+    // A rule that does not parse is named by its index, not by the list's first line.
+    let missing = GOOD.replace(
+        "seeds: [1, 2]",
+        "seeds: [1, 2]\nreport:\n  stopping:\n    - { rule: budget, labels: 20 }\n    - { rule: max_uncertainty }\n",
+    );
+    let err = parse(&missing).unwrap_err();
+    assert!(
+        err.contains("report.stopping[1]")
+            && err.contains("missing field `below`")
+            && err.contains("stopping-synthetic.yaml"),
+        "{err}"
+    );
+    // A typo inside `lengths:` points at the example that has them.
+    let typo = GOOD.replace(
+        "  pool_prompts: 60\n",
+        "  pool_prompts: 60\n  lengths: { prompt_words: 100, respones_words: 20, spread: 0.5 }\n",
+    );
+    let err = parse(&typo).unwrap_err();
+    assert!(
+        err.contains("respones_words") && err.contains("cost-synthetic.yaml"),
+        "{err}"
+    );
 }
 
 /// `loop.oracle.cost`: a per-word price needs lengths, which the synthetic benchmark has only
