@@ -72,11 +72,22 @@ pub(crate) fn stopping_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Str
         md,
         "Each rule is evaluated after every round of every run; the runs went on to their last round, so this table says what stopping would have saved and cost. A run where a rule never fires counts as stopping at its last round. Means over seeds; \"{title}\" is read unsmoothed at the stopping round and at the end, and \"change by going on\" is end − stop (positive: the labels after the stop still helped).\n"
     );
+    // Priced runs (`label_cost`) also say what the stop saves in cost.
+    let priced = runs.iter().any(|r| {
+        r.signals
+            .get("label_cost")
+            .is_some_and(|v| v.iter().any(|x| x.is_finite()))
+    });
+    let (cost_head, cost_rule) = if priced {
+        (" cost saved |", "---|")
+    } else {
+        ("", "")
+    };
     let _ = writeln!(
         md,
-        "| rule | policy | runs stopped | labels at stop | labels saved | {title} at stop | at the end | change by going on |"
+        "| rule | policy | runs stopped | labels at stop | labels saved |{cost_head} {title} at stop | at the end | change by going on |"
     );
-    md.push_str("|---|---|---|---|---|---|---|---|\n");
+    let _ = writeln!(md, "|---|---|---|---|---|{cost_rule}---|---|---|");
     let mut policies: Vec<&str> = runs.iter().map(|r| r.policy.as_str()).collect();
     policies.sort_by_key(|p| {
         (
@@ -102,9 +113,14 @@ pub(crate) fn stopping_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Str
             });
             if let Some((column, absent)) = missing {
                 let mark = if absent { "—" } else { "n/a" };
+                let cost_mark = if priced {
+                    format!(" {mark} |")
+                } else {
+                    String::new()
+                };
                 let _ = writeln!(
                     md,
-                    "| {} | {policy} | {mark} | {mark} | {mark} | {mark} | {mark} | {mark} |",
+                    "| {} | {policy} | {mark} | {mark} | {mark} |{cost_mark} {mark} | {mark} | {mark} |",
                     describe(rule)
                 );
                 let list = if absent {
@@ -118,6 +134,7 @@ pub(crate) fn stopping_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Str
             let n = mine.len() as f64;
             let (mut stopped, mut at_labels, mut saved, mut at_value, mut end_value) =
                 (0usize, 0.0, 0.0, 0.0, 0.0);
+            let mut cost_saved = 0.0;
             for run in &mine {
                 let last = run.labels.len() - 1;
                 let t = stop_round(rule, run);
@@ -125,6 +142,14 @@ pub(crate) fn stopping_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Str
                 let t = t.unwrap_or(last);
                 at_labels += run.labels[t] as f64 / n;
                 saved += run.labels[last].saturating_sub(run.labels[t]) as f64 / n;
+                // NaN for a run without costs: the cell then says so.
+                let cost = |i: usize| {
+                    run.signals
+                        .get("label_cost")
+                        .and_then(|v| v.get(i).copied())
+                        .unwrap_or(f64::NAN)
+                };
+                cost_saved += (cost(last) - cost(t)) / n;
                 let values = run.metrics.get(&metric);
                 let value = |i: usize| values.and_then(|v| v.get(i).copied()).unwrap_or(f64::NAN);
                 at_value += value(t) / n;
@@ -132,9 +157,14 @@ pub(crate) fn stopping_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Str
             }
             let _ = writeln!(
                 md,
-                "| {} | {policy} | {stopped}/{} | {at_labels:.0} | {saved:.0} | {at_value:.4} | {end_value:.4} | {:+.4} |",
+                "| {} | {policy} | {stopped}/{} | {at_labels:.0} | {saved:.0} |{} {at_value:.4} | {end_value:.4} | {:+.4} |",
                 describe(rule),
                 mine.len(),
+                match (priced, cost_saved.is_finite()) {
+                    (false, _) => String::new(),
+                    (true, true) => format!(" {cost_saved:.1} |"),
+                    (true, false) => " — |".to_string(),
+                },
                 end_value - at_value
             );
         }
@@ -224,7 +254,7 @@ mod tests {
                 min_delta: 0.0,
             },
         ];
-        let md = stopping_markdown(&[pair], &opts);
+        let md = stopping_markdown(&[pair.clone()], &opts);
         assert!(
             md.contains("| max_uncertainty, below 0.05 | bald | 1/1 | 64 | 32 | -0.5500 | -0.5000 | +0.0500 |"),
             "{md}"
@@ -232,6 +262,20 @@ mod tests {
         assert!(
             md.contains("| validation_plateau, patience 1, min_delta 0 | bald | n/a |")
                 && md.contains("bald (validation_loss)"),
+            "{md}"
+        );
+        // A priced pair run: the stop at round 2 (64 labels, cost 130) saves 200 − 130 = 70.
+        let mut priced = pair.clone();
+        priced
+            .signals
+            .insert("label_cost".into(), vec![0.0, 65.0, 130.0, 200.0]);
+        opts.stopping.truncate(1);
+        let md = stopping_markdown(&[priced], &opts);
+        assert!(
+            md.contains("| labels saved | cost saved |")
+                && md.contains(
+                    "| max_uncertainty, below 0.05 | bald | 1/1 | 64 | 32 | 70.0 | -0.5500 |"
+                ),
             "{md}"
         );
     }

@@ -106,6 +106,28 @@ fn describe_pool(
     });
     s.json["policies"] = p.policies.keys().cloned().collect::<Vec<_>>().into();
     s.json["loop"] = serde_json::to_value(lp)?;
+    describe_oracle_and_stopping(exp, &lp.oracle, s)
+}
+
+/// The oracle (when it is not the papers') and the stopping rules, for `validate`.
+fn describe_oracle_and_stopping(
+    exp: &Experiment,
+    oracle: &activepref_loop::OracleConfig,
+    s: &mut Summary,
+) -> anyhow::Result<()> {
+    if !oracle.is_default() {
+        s.lines
+            .push(format!("  oracle: {}", serde_json::to_string(oracle)?));
+    }
+    let rules = &exp.common.report.stopping;
+    if !rules.is_empty() {
+        let names: Vec<&str> = rules.iter().map(|r| r.name()).collect();
+        s.lines.push(format!(
+            "  stopping rules (evaluated in report/stopping.md): {}",
+            names.join(", ")
+        ));
+    }
+    s.json["stopping"] = serde_json::to_value(rules)?;
     Ok(())
 }
 
@@ -154,7 +176,7 @@ fn describe_pair(
     s.json["policies"] = p.policies.keys().cloned().collect::<Vec<_>>().into();
     s.json["pair_loop"] = serde_json::to_value(lp)?;
     s.json["pair_mode"] = p.mode.to_string().into();
-    Ok(())
+    describe_oracle_and_stopping(exp, &lp.oracle, s)
 }
 
 /// `activepref validate` of a file with a sweep: every grid point's benchmark is built and checked.
