@@ -454,6 +454,27 @@ fn help_lists_every_fixed_choice_and_completions_work() {
         );
     }
     assert!(help("bench-model").contains("libtorch"));
+    // The bench runs end to end at tiny shapes (it once asked the model config for an evaluation
+    // interval the config refuses).
+    let (ok, out, err) = run_with_env(
+        &[
+            "bench-model",
+            "--dim",
+            "32",
+            "--members",
+            "2",
+            "--pairs",
+            "64",
+            "--rows",
+            "64",
+            "--skip-encode",
+        ],
+        &[],
+    );
+    assert!(ok, "{err}");
+    for key in ["sgemm_gflops ", "train_secs ", "score_gflops "] {
+        assert!(out.lines().any(|l| l.starts_with(key)), "{key}: {out}");
+    }
     let (ok, script, err) = run_with_env(&["completions", "bash"], &[]);
     assert!(ok, "{err}");
     assert!(
