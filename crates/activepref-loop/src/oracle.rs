@@ -243,6 +243,11 @@ impl OracleConfig {
         self.kind != OracleKind::Dataset || self.flip != 0.0 || self.ties.is_some()
     }
 
+    /// True when the cost reads the comparison's length ([`LabelCost::needs_lengths`]).
+    pub fn prices_words(&self) -> bool {
+        self.cost.is_some_and(|c| c.needs_lengths())
+    }
+
     /// True when an answer needs the comparison's gap (Bradley–Terry sampling or a tie rule).
     pub fn needs_gap(&self) -> bool {
         self.kind == OracleKind::BradleyTerry || self.ties.is_some()

@@ -262,9 +262,8 @@ impl<'a> PoolLoop<'a> {
             .chain(&self.unlabelled)
             .copied()
             .collect();
+        // The noise over the whole pool; no cost: the whole-dataset bound acquires nothing.
         self.record_oracle(&whole, &mut record);
-        // The whole-dataset bound acquires nothing: it has no cost curve.
-        record.label_cost = None;
         let clock = Instant::now();
         if t + 1 < self.config.rounds {
             let unscored = vec![0.0; self.unlabelled.len()];
@@ -308,13 +307,7 @@ impl<'a> PoolLoop<'a> {
         let ood = fitted
             .predict(&bench.ood, None)
             .metrics(&bench.ood.a_preferred);
-        let validation_loss = fitted
-            .reports
-            .iter()
-            .map(|r| r.best_validation_loss)
-            .sum::<f64>()
-            / fitted.reports.len() as f64;
-        (test, ood, validation_loss)
+        (test, ood, fitted.mean_validation_loss())
     }
 
     /// Moves a policy's picks from the unlabelled to the labelled set (in pick order), refusing
@@ -396,6 +389,7 @@ impl<'a> PoolLoop<'a> {
         let clock = Instant::now();
         let mut record = RoundRecord::evaluated(t, self.labelled.len(), evaluation);
         self.record_oracle(&self.labelled, &mut record);
+        self.record_cost(&self.labelled, &mut record);
         let current = self.sample_labels(&fitted);
         record.stopping_agreement = self
             .stopping_previous
@@ -552,10 +546,7 @@ impl<'a> PoolLoop<'a> {
     /// run draws the same ones.
     fn draw_answers(&mut self) -> Result<(), LoopError> {
         let oracle = &self.config.oracle;
-        if let Some(cost) = &oracle.cost
-            && cost.needs_lengths()
-            && self.bench.pool.lengths.is_none()
-        {
+        if oracle.prices_words() && self.bench.pool.lengths.is_none() {
             return Err(LoopError::Oracle {
                 why: format!(
                     "loop.oracle.cost prices words, but benchmark `{}` has no word counts; add `lengths:` to a synthetic benchmark, or price per_label only",
@@ -616,9 +607,9 @@ impl<'a> PoolLoop<'a> {
         split
     }
 
-    /// Records how many of `labelled` the oracle flipped or dropped (nothing under the default
-    /// oracle), and what they cost (nothing without `oracle.cost`), summed in `labelled` order.
-    fn record_oracle(&self, labelled: &[usize], record: &mut RoundRecord) {
+    /// Records what the oracle charged for `labelled` (nothing without `oracle.cost`), summed in
+    /// `labelled` order.
+    fn record_cost(&self, labelled: &[usize], record: &mut RoundRecord) {
         if let Some(cost) = &self.config.oracle.cost {
             let lengths = self.bench.pool.lengths.as_deref();
             record.label_cost = Some(
@@ -628,6 +619,11 @@ impl<'a> PoolLoop<'a> {
                     .sum(),
             );
         }
+    }
+
+    /// Records how many of `labelled` the oracle flipped or dropped (nothing under the default
+    /// oracle).
+    fn record_oracle(&self, labelled: &[usize], record: &mut RoundRecord) {
         let Some(answers) = &self.answers else {
             return;
         };

@@ -12,9 +12,12 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::plot::{XAxis, plot_curves_against};
-use crate::tables::{ordered, percent};
+use crate::tables::percent;
 use crate::write::write_text;
-use crate::{ReportError, ReportOptions, RunCurves, aggregate};
+use crate::{AggregateCurve, ReportError, ReportOptions, RunCurves};
+
+/// A figure panel: its title and its curves, one per policy in display order.
+type Panel = (String, Vec<AggregateCurve>);
 
 /// The run-file column the cost report reads.
 const COLUMN: &str = "label_cost";
@@ -66,16 +69,14 @@ pub(crate) fn policy_costs(
 
 /// The Markdown of `cost.md`: per metric, each priced policy's final labels and cost, its cost
 /// per label, where its smoothed seed-mean curve first reaches (≥) the baseline's final value,
-/// and the label and cost savings there (first reach, whatever `saving:` says).
-///
-/// # Errors
-/// As [`aggregate`].
+/// and the label and cost savings there (first reach, whatever `saving:` says). `panels` are
+/// the report's (title, ordered seed-aggregated curves) per metric of `opts.metrics`.
 pub(crate) fn cost_markdown(
-    runs: &[RunCurves],
     opts: &ReportOptions,
+    panels: &[Panel],
     costs: &BTreeMap<String, PolicyCost>,
     unpriced: &[String],
-) -> Result<String, ReportError> {
+) -> String {
     let b = &opts.baseline;
     let mut md = String::from("# Label cost\n\n");
     let _ = writeln!(
@@ -83,11 +84,7 @@ pub(crate) fn cost_markdown(
         "Each label was priced by the oracle's `cost`; a run file's `label_cost` is the cumulative price of the labels each round's model was trained on (pool setting: the labelled set, dropped ties included, as they were asked; pair setting: the acquired pairs). Curves are smoothed per run with a trailing mean of {} round(s) and averaged over seeds; costs are seed-means per round (± standard error, ddof 0). \"Reaches\" is the first round whose seed-mean curve is ≥ `{b}`'s final value; the label saving there is `1 − labels / {b}'s final labels`, the cost saving `1 − cost / {b}'s final cost`. A policy whose labels are dearer than `{b}`'s saves less cost than labels.\n",
         opts.smoothing_window
     );
-    for (metric, title) in &opts.metrics {
-        let curves = ordered(
-            aggregate(runs, metric, opts.smoothing_window)?,
-            &opts.policy_order,
-        );
+    for (title, curves) in panels {
         let _ = writeln!(md, "## {title}\n");
         let Some(base) = curves.iter().find(|c| c.policy == *b) else {
             let _ = writeln!(md, "No `{b}` runs: no savings to compute.\n");
@@ -101,7 +98,7 @@ pub(crate) fn cost_markdown(
             .unwrap_or(f64::NAN);
         md.push_str("| policy | seeds | labels at end | cost at end (± s.e.) | cost per label | final value | reaches baseline's final at (labels, cost) | label saving | cost saving |\n");
         md.push_str("|---|---|---|---|---|---|---|---|---|\n");
-        for c in &curves {
+        for c in curves {
             let Some(cost) = costs.get(&c.policy) else {
                 continue;
             };
@@ -144,17 +141,19 @@ pub(crate) fn cost_markdown(
             unpriced.join(", ")
         );
     }
-    Ok(md)
+    md
 }
 
 /// Writes `cost.md` and `cost.{png,svg}` into `report` when the runs record a cost; returns the
-/// files written (none otherwise).
+/// files written (none otherwise). `panels` are the report's curves per metric
+/// ([`cost_markdown`]).
 ///
 /// # Errors
-/// As [`aggregate`], or a figure or file that cannot be drawn or written.
+/// A figure or file that cannot be drawn or written.
 pub(crate) fn write_cost_report(
     runs: &[RunCurves],
     opts: &ReportOptions,
+    panels: &[Panel],
     report: &Path,
     title: &str,
 ) -> Result<Vec<PathBuf>, ReportError> {
@@ -162,19 +161,20 @@ pub(crate) fn write_cost_report(
         return Ok(vec![]);
     };
     let md_path = report.join("cost.md");
-    write_text(&md_path, &cost_markdown(runs, opts, &costs, &unpriced)?)?;
+    write_text(&md_path, &cost_markdown(opts, panels, &costs, &unpriced))?;
     let mut files = vec![md_path];
-    let panels = opts
-        .metrics
+    // The figure draws the priced policies only.
+    let panels: Vec<Panel> = panels
         .iter()
-        .map(|(m, t)| {
-            let curves = aggregate(runs, m, opts.smoothing_window)?
-                .into_iter()
+        .map(|(t, curves)| {
+            let priced = curves
+                .iter()
                 .filter(|c| costs.contains_key(&c.policy))
+                .cloned()
                 .collect();
-            Ok((t.clone(), ordered(curves, &opts.policy_order)))
+            (t.clone(), priced)
         })
-        .collect::<Result<Vec<_>, ReportError>>()?;
+        .collect();
     let means: BTreeMap<String, Vec<f64>> = costs
         .iter()
         .map(|(p, c)| (p.clone(), c.mean.clone()))
@@ -224,7 +224,8 @@ mod tests {
         assert!(unpriced.is_empty());
         assert_eq!(costs["bald"].mean, vec![13.0, 26.0, 39.0]);
         assert!((costs["bald"].stderr[1] - 2.0 / 2f64.sqrt()).abs() < 1e-12);
-        let md = cost_markdown(&runs, &opts, &costs, &unpriced).unwrap();
+        let panels = crate::write::metric_panels(&runs, &opts).unwrap();
+        let md = cost_markdown(&opts, &panels, &costs, &unpriced);
         assert!(
             md.contains(
                 "| random | 1 | 30 | 30.0 ± 0.0 | 1.000 | -0.5000 | 30, 30.0 | 0.0% | 0.0% |"
@@ -258,7 +259,8 @@ mod tests {
         ];
         let mut opts = ReportOptions::new(1, "random", vec![]);
         opts.metrics = vec![("test_log_likelihood".into(), "Test LL".into())];
-        let files = write_cost_report(&runs, &opts, &dir, "exp").unwrap();
+        let panels = crate::write::metric_panels(&runs, &opts).unwrap();
+        let files = write_cost_report(&runs, &opts, &panels, &dir, "exp").unwrap();
         assert_eq!(files.len(), 3);
         let svg = std::fs::read_to_string(dir.join("cost.svg")).unwrap();
         assert!(svg.contains("cumulative label cost") && svg.contains("exp: against label cost"));

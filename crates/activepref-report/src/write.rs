@@ -42,19 +42,7 @@ pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Vec<PathBuf>, Re
         path: report.clone(),
         error,
     })?;
-    let panels: Vec<(String, Vec<AggregateCurve>)> = opts
-        .metrics
-        .iter()
-        .map(|(m, title)| {
-            Ok((
-                title.clone(),
-                ordered(
-                    aggregate(&runs, m, opts.smoothing_window)?,
-                    &opts.policy_order,
-                ),
-            ))
-        })
-        .collect::<Result<_, ReportError>>()?;
+    let panels = metric_panels(&runs, opts)?;
     // The numbers behind every plotted line, for other tools (pandas, R, pgfplots).
     let mut curve_files = vec![];
     for ((metric, _), (_, curves)) in opts.metrics.iter().zip(&panels) {
@@ -93,12 +81,35 @@ pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Vec<PathBuf>, Re
         files.push(path);
     }
     files.extend(crate::cost::write_cost_report(
-        &runs, opts, &report, &title,
+        &runs, opts, &panels, &report, &title,
     )?);
     files.extend(written);
     files.extend(curve_files);
     files.extend(write_prefix_report(dir, opts, &title)?);
     Ok(files)
+}
+
+/// One panel per metric of `opts.metrics`: its title and each policy's seed-aggregated curve,
+/// in display order.
+///
+/// # Errors
+/// As [`aggregate`].
+pub(crate) fn metric_panels(
+    runs: &[RunCurves],
+    opts: &ReportOptions,
+) -> Result<Vec<(String, Vec<AggregateCurve>)>, ReportError> {
+    opts.metrics
+        .iter()
+        .map(|(m, title)| {
+            Ok((
+                title.clone(),
+                ordered(
+                    aggregate(runs, m, opts.smoothing_window)?,
+                    &opts.policy_order,
+                ),
+            ))
+        })
+        .collect()
 }
 
 /// The batch diagnostics of the pool setting (specs/balpm.md §5.4): how many distinct prompts

@@ -319,12 +319,7 @@ fn check_sizes(setting: &Setting) -> Result<(), FieldError> {
     match setting {
         Setting::Pool(s) => match &s.benchmark {
             PoolSource::Synthetic(c) => {
-                if c.lengths.is_none()
-                    && s.loop_config
-                        .oracle
-                        .cost
-                        .is_some_and(|cost| cost.needs_lengths())
-                {
+                if c.lengths.is_none() && s.loop_config.oracle.prices_words() {
                     return Err(FieldError::new(
                         "loop.oracle.cost",
                         "prices words, but the synthetic benchmark has no lengths; add `lengths: { prompt_words: 150, response_words: 40, spread: 0.6 }` to the benchmark, or price per_label only",
@@ -348,11 +343,7 @@ fn check_sizes(setting: &Setting) -> Result<(), FieldError> {
         },
         Setting::Pair(s) => {
             if let PairSource::SyntheticPairs(c) = &s.benchmark {
-                if s.loop_config
-                    .oracle
-                    .cost
-                    .is_some_and(|cost| cost.needs_lengths())
-                {
+                if s.loop_config.oracle.prices_words() {
                     return Err(FieldError::new(
                         "pair_loop.oracle.cost",
                         "prices words, but the synthetic pair stream has no texts to count; price per_label only, or use a real candidate pool",

@@ -172,14 +172,20 @@ impl ResponsePairs {
 
     /// The ensemble's per-member preference probabilities on these pairs.
     fn prediction(&self, fitted: &FittedEnsemble) -> EnsemblePrediction {
-        let r = fitted.rewards(&self.responses);
-        let side = |idx: &[usize]| -> Vec<Vec<f32>> {
-            r.iter()
-                .map(|m| idx.iter().map(|&i| m[i]).collect())
-                .collect()
-        };
-        EnsemblePrediction::from_rewards(&side(&self.a), &side(&self.b))
+        pair_prediction(&fitted.rewards(&self.responses), &self.a, &self.b)
     }
+}
+
+/// The per-draw preference of response `a[k]` over `b[k]`, from per-draw rewards `rewards`
+/// (`[draw][response]`).
+fn pair_prediction(rewards: &[Vec<f32>], a: &[usize], b: &[usize]) -> EnsemblePrediction {
+    let side = |idx: &[usize]| -> Vec<Vec<f32>> {
+        rewards
+            .iter()
+            .map(|m| idx.iter().map(|&i| m[i]).collect())
+            .collect()
+    };
+    EnsemblePrediction::from_rewards(&side(a), &side(b))
 }
 
 /// The largest BALD (nats) over every pair `(i, j)`, `i < j`, of one prompt's responses, from
@@ -193,13 +199,7 @@ fn largest_pair_bald(members: &[Vec<f32>]) -> f64 {
             b.push(j);
         }
     }
-    let side = |idx: &[usize]| -> Vec<Vec<f32>> {
-        members
-            .iter()
-            .map(|m| idx.iter().map(|&i| m[i]).collect())
-            .collect()
-    };
-    EnsemblePrediction::from_rewards(&side(&a), &side(&b))
+    pair_prediction(members, &a, &b)
         .bald_all()
         .into_iter()
         .fold(f64::NEG_INFINITY, f64::max)
@@ -496,14 +496,7 @@ impl<'a> PairLoop<'a> {
             stopping_agreement: None,
         };
         if matches!(self.refit, PairRefit::FromScratch) && !fitted.reports.is_empty() && t > 0 {
-            record.validation_loss = Some(
-                fitted
-                    .reports
-                    .iter()
-                    .map(|r| r.best_validation_loss)
-                    .sum::<f64>()
-                    / fitted.reports.len() as f64,
-            );
+            record.validation_loss = Some(fitted.mean_validation_loss());
         }
         let current = self.stopping.predicted(&fitted);
         record.stopping_agreement = self
@@ -611,8 +604,7 @@ impl<'a> PairLoop<'a> {
 
     /// Refuses per-word prices on a stream with a prompt that has no texts to count.
     fn check_cost_lengths(&self) -> Result<(), LoopError> {
-        let needs = self.config.oracle.cost.is_some_and(|c| c.needs_lengths());
-        if needs && self.bench.stream.iter().any(|p| p.text.is_none()) {
+        if self.config.oracle.prices_words() && self.bench.stream.iter().any(|p| p.text.is_none()) {
             return Err(LoopError::Oracle {
                 why: format!(
                     "pair_loop.oracle.cost prices words, but benchmark `{}` has prompts without texts to count; price per_label only",

@@ -298,6 +298,16 @@ fn final_layer(
 }
 
 impl FittedEnsemble {
+    /// The trained networks' mean best validation loss (nats; NaN for networks trained without
+    /// validation, such as anchored refits).
+    pub fn mean_validation_loss(&self) -> f64 {
+        self.reports
+            .iter()
+            .map(|r| r.best_validation_loss)
+            .sum::<f64>()
+            / self.reports.len() as f64
+    }
+
     /// One MC-dropout model with `realisations` frozen mask sets, seeded by `(run seed, round, r)`.
     pub(super) fn mc_dropout(
         model: RewardMlp,
