@@ -23,6 +23,7 @@
 use std::collections::HashMap;
 
 use activepref_core::FeatureMatrix;
+use activepref_core::prediction::fisher_weight;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -511,13 +512,7 @@ pub fn inverse_information(g: &[f32], w: &[f32], lambda: f64) -> Vec<f64> {
     assert!(h > 0 && g.len().is_multiple_of(h), "rows × h differences");
     let mut inv = InverseInformation::new(h, lambda);
     for row in g.chunks(h) {
-        let logit: f64 = row
-            .iter()
-            .zip(w)
-            .map(|(&x, &v)| f64::from(x) * f64::from(v))
-            .sum();
-        let p = 1.0 / (1.0 + (-logit).exp());
-        inv.add(row, p * (1.0 - p));
+        inv.add(row, fisher_weight(row, w));
     }
     inv.inv
 }

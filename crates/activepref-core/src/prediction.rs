@@ -27,6 +27,24 @@ pub fn binary_entropy_from_logit(logit: f64) -> f64 {
     if h.is_finite() { h.max(0.0) } else { 0.0 }
 }
 
+/// The Bradley–Terry Fisher weight `p(1 − p)`, `p = σ(xᵀw)`, of a last-layer feature `x`
+/// under final weights `w` (the dot product in f64, `σ` as `1 / (1 + e^(−z))`): what the Laplace
+/// posterior and the D-optimal rules weight each comparison by.
+///
+/// ```
+/// let w = activepref_core::prediction::fisher_weight(&[1.0, 2.0], &[0.5, -0.25]);
+/// assert_eq!(w, 0.25); // xᵀw = 0, p = ½
+/// ```
+pub fn fisher_weight(x: &[f32], w: &[f32]) -> f64 {
+    let logit: f64 = x
+        .iter()
+        .zip(w)
+        .map(|(&a, &b)| f64::from(a) * f64::from(b))
+        .sum();
+    let p = 1.0 / (1.0 + (-logit).exp());
+    p * (1.0 - p)
+}
+
 /// Binary entropy (nats) of a probability.
 fn binary_entropy(p: f64) -> f64 {
     let term = |q: f64| if q > 0.0 { -q * q.ln() } else { 0.0 };

@@ -17,6 +17,7 @@
 //! Cost: `O(n h²)` for `H`, `O(h³)` for the factor (`h = 256` in the paper's MLP).
 
 use activepref_core::FeatureMatrix;
+use activepref_core::prediction::fisher_weight;
 use activepref_core::seeds::{Stream, model_draw, rng_for};
 use rand_distr::{Distribution, StandardNormal};
 
@@ -47,13 +48,7 @@ pub fn posterior_precision(g: &[f32], h: usize, w: &[f32], lambda: f64) -> Vec<f
         precision[i * h + i] = lambda;
     }
     for row in g.chunks(h.max(1)) {
-        let logit: f64 = row
-            .iter()
-            .zip(w)
-            .map(|(&x, &v)| f64::from(x) * f64::from(v))
-            .sum();
-        let p = 1.0 / (1.0 + (-logit).exp());
-        let weight = p * (1.0 - p);
+        let weight = fisher_weight(row, w);
         for (a, &ga) in row.iter().enumerate() {
             let scaled = weight * f64::from(ga);
             for (b, &gb) in row.iter().enumerate() {

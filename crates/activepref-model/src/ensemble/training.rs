@@ -114,18 +114,17 @@ impl EnsembleConfig {
             return Err(ModelError::EmptyTrainingSet);
         }
         let device = self.device.burn_device()?;
+        // The single network of MC dropout and the Laplace last layer: member 0's seeds.
+        let fit_single = |dropout: Option<f64>| {
+            let key = MemberKey {
+                run_seed,
+                round,
+                member: 0,
+            };
+            self.fit_member(train, validation, key, &device, (start(0), dropout))
+        };
         if let UncertaintyBackend::McDropout { rate, realisations } = self.backend {
-            let (model, report) = self.fit_member(
-                train,
-                validation,
-                MemberKey {
-                    run_seed,
-                    round,
-                    member: 0,
-                },
-                &device,
-                (start(0), Some(rate)),
-            )?;
+            let (model, report) = fit_single(Some(rate))?;
             return Ok(FittedEnsemble::mc_dropout(
                 model,
                 rate,
@@ -141,17 +140,7 @@ impl EnsembleConfig {
             prior_precision,
         } = self.backend
         {
-            let (model, report) = self.fit_member(
-                train,
-                validation,
-                MemberKey {
-                    run_seed,
-                    round,
-                    member: 0,
-                },
-                &device,
-                (start(0), None),
-            )?;
+            let (model, report) = fit_single(None)?;
             let head = laplace_head(
                 &model,
                 &device,
