@@ -447,6 +447,7 @@ fn help_lists_every_fixed_choice_and_completions_work() {
         "cpu",
         "cuda",
         "libtorch",
+        "libtorch_cuda",
     ] {
         assert!(
             featurize.contains(v),

@@ -46,7 +46,7 @@ pub enum ModelError {
         "device `{device}` needs a build with the `{feature}` cargo feature{needs}: cargo build --release --features activepref-model/{feature}"
     )]
     DeviceNotBuilt {
-        /// The device's name in configs (`cuda`, `libtorch`).
+        /// The device's name in configs (`cuda`, `libtorch`, `libtorch_cuda`).
         device: &'static str,
         /// The cargo feature of `activepref-model` that builds its backend.
         feature: &'static str,
@@ -94,6 +94,11 @@ pub enum ComputeDevice {
     Cuda,
     /// libtorch on the CPU through burn-tch (cargo feature `tch`; deprecated upstream).
     Libtorch,
+    /// An NVIDIA GPU (the first one) through burn-tch and a CUDA build of libtorch (cargo feature
+    /// `tch`, built against PyPI's `torch==2.9.0`, which ships the CUDA libraries; see README,
+    /// "Backends"). The GPU route that needs only the package registries.
+    #[cfg_attr(feature = "clap", value(name = "libtorch_cuda"))]
+    LibtorchCuda,
 }
 
 impl ComputeDevice {
@@ -102,7 +107,9 @@ impl ComputeDevice {
     /// # Errors
     ///
     /// [`ModelError::DeviceNotBuilt`] for [`ComputeDevice::Cuda`] without the `cuda` feature and
-    /// [`ComputeDevice::Libtorch`] without the `tch` feature.
+    /// for [`ComputeDevice::Libtorch`] and [`ComputeDevice::LibtorchCuda`] without the `tch`
+    /// feature. burn-tch itself fails at first use when libtorch was built without CUDA or sees
+    /// no GPU.
     pub fn burn_device(self) -> Result<burn::tensor::Device, ModelError> {
         match self {
             ComputeDevice::Cpu => Ok(burn::tensor::Device::flex()),
@@ -123,6 +130,53 @@ impl ComputeDevice {
                 feature: "tch",
                 needs: " and libtorch 2.9.0",
             }),
+            #[cfg(feature = "tch")]
+            #[allow(deprecated)]
+            ComputeDevice::LibtorchCuda => Ok(burn::tensor::Device::libtorch_cuda(0)),
+            #[cfg(not(feature = "tch"))]
+            ComputeDevice::LibtorchCuda => Err(ModelError::DeviceNotBuilt {
+                device: "libtorch_cuda",
+                feature: "tch",
+                needs: " and the CUDA build of libtorch 2.9.0",
+            }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The config names (as in the YAML), and a device whose backend is not built says which
+    /// feature builds it instead of failing later.
+    #[test]
+    fn devices_parse_by_name_and_say_what_builds_them() {
+        for (name, device) in [
+            ("cpu", ComputeDevice::Cpu),
+            ("cuda", ComputeDevice::Cuda),
+            ("libtorch", ComputeDevice::Libtorch),
+            ("libtorch_cuda", ComputeDevice::LibtorchCuda),
+        ] {
+            let parsed: ComputeDevice = serde_json::from_str(&format!("\"{name}\"")).unwrap();
+            assert_eq!(parsed, device, "{name}");
+        }
+        assert!(ComputeDevice::Cpu.burn_device().is_ok());
+        #[cfg(not(feature = "tch"))]
+        assert_eq!(
+            ComputeDevice::LibtorchCuda
+                .burn_device()
+                .unwrap_err()
+                .to_string(),
+            "device `libtorch_cuda` needs a build with the `tch` cargo feature and the CUDA build \
+             of libtorch 2.9.0: cargo build --release --features activepref-model/tch"
+        );
+        #[cfg(not(feature = "cuda"))]
+        assert!(matches!(
+            ComputeDevice::Cuda.burn_device(),
+            Err(ModelError::DeviceNotBuilt {
+                feature: "cuda",
+                ..
+            })
+        ));
     }
 }
