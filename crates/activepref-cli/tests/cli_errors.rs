@@ -476,6 +476,40 @@ fn help_lists_every_fixed_choice_and_completions_work() {
     for key in ["sgemm_gflops ", "train_secs ", "score_gflops "] {
         assert!(out.lines().any(|l| l.starts_with(key)), "{key}: {out}");
     }
+    // bench-round at tiny shapes with bf16 forward passes: the header says which precision.
+    let tiny_round = [
+        "bench-round",
+        "--rounds",
+        "3",
+        "--batch",
+        "8",
+        "--pool",
+        "100",
+        "--validation",
+        "50",
+        "--test",
+        "50",
+        "--ood",
+        "10",
+        "--dim",
+        "32",
+        "--members",
+        "2",
+        "--steps",
+        "4",
+        "--score-pairs",
+        "64",
+        "--labels",
+        "8,16",
+        "--precision",
+        "bf16",
+    ];
+    let (ok, out, err) = run_with_env(&tiny_round, &[]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("forward passes in bf16") && out.contains("| **3 rounds** |"),
+        "{out}"
+    );
     let (ok, script, err) = run_with_env(&["completions", "bash"], &[]);
     assert!(ok, "{err}");
     assert!(

@@ -33,7 +33,8 @@ pub use ensemble::{
     TrainingStrategy, UncertaintyBackend,
 };
 pub use mlp::{
-    Activation, RewardMlp, RewardMlpConfig, WeightInit, bradley_terry_loss, dropout_masks,
+    Activation, Precision, RewardMlp, RewardMlpConfig, WeightInit, bradley_terry_loss,
+    dropout_masks,
 };
 
 use serde::{Deserialize, Serialize};

@@ -88,12 +88,34 @@ impl Default for RewardMlpConfig {
     }
 }
 
+/// The arithmetic of a member's forward passes outside training steps (validation, scoring,
+/// reported metrics: everything that goes through [`DenseRewardMlp`]). Training steps are f32
+/// either way.
+///
+/// `bf16` follows the reference, which runs its model under bf16 autocast (specs/balpm.md §2):
+/// the hidden layers multiply bf16 inputs by bf16 weights with f32 accumulation (`vdpbf16ps` on
+/// CPUs with AVX512-BF16, through `gemmkit`) and round their outputs to bf16; bias, tanh and the
+/// final `width → 1` layer run in f32 on those values. Results depend on the CPU family (a CPU
+/// without AVX512-BF16 widens to f32 and rounds differently), not on the thread count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum Precision {
+    /// f32 everywhere: bit-identical to burn's forward, on every machine.
+    #[default]
+    F32,
+    /// bf16 matmuls with f32 accumulation in the hidden layers.
+    Bf16,
+}
+
 /// A reward MLP mapping one joint (prompt, response) feature vector to a scalar reward.
 #[derive(Module, Debug)]
 pub struct RewardMlp {
     layers: Vec<Linear>,
     #[module(skip)]
     activation: Activation,
+    #[module(skip)]
+    precision: Precision,
 }
 
 impl RewardMlpConfig {
@@ -150,6 +172,7 @@ impl RewardMlpConfig {
         RewardMlp {
             layers,
             activation: self.activation,
+            precision: Precision::F32,
         }
     }
 }
@@ -180,9 +203,15 @@ impl RewardMlp {
         h.squeeze_dim(1)
     }
 
-    /// The same network as plain arrays for CPU inference (`DenseRewardMlp`); `None` for an
-    /// activation the dense path does not implement (only tanh, the paper's, is), which then stays
-    /// on burn.
+    /// The same network, whose dense forward passes ([`Self::dense`]) run in `precision`.
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
+        self
+    }
+
+    /// The same network as plain arrays for CPU inference (`DenseRewardMlp`), in this network's
+    /// [`Precision`]; `None` for an activation the dense path does not implement (only tanh, the
+    /// paper's, is), which then stays on burn.
     pub fn dense(&self) -> Option<DenseRewardMlp> {
         if self.activation != Activation::Tanh {
             return None;
@@ -211,7 +240,7 @@ impl RewardMlp {
                 }
             })
             .collect();
-        Some(DenseRewardMlp { layers })
+        Some(DenseRewardMlp::new(layers, self.precision))
     }
 
     /// The current weights and biases as constants (no gradient flows into them): the anchor
@@ -294,6 +323,9 @@ struct DenseLayer {
 /// difference is that the bias add and tanh run on every thread, where burn applies tanh on one.
 pub struct DenseRewardMlp {
     layers: Vec<DenseLayer>,
+    /// With [`Precision::Bf16`]: every hidden layer's weights rounded to bf16 (`fan_in × fan_out`,
+    /// row-major); the final layer stays f32.
+    bf16_weights: Option<Vec<Vec<half::bf16>>>,
 }
 
 impl std::fmt::Debug for DenseRewardMlp {
@@ -306,6 +338,24 @@ impl std::fmt::Debug for DenseRewardMlp {
 }
 
 impl DenseRewardMlp {
+    fn new(layers: Vec<DenseLayer>, precision: Precision) -> Self {
+        use half::slice::HalfFloatSliceExt;
+        let bf16_weights = (precision == Precision::Bf16).then(|| {
+            layers[..layers.len() - 1]
+                .iter()
+                .map(|l| {
+                    let mut w = vec![half::bf16::ZERO; l.w.len()];
+                    w.convert_from_f32_slice(&l.w);
+                    w
+                })
+                .collect()
+        });
+        Self {
+            layers,
+            bf16_weights,
+        }
+    }
+
     /// Input width.
     pub fn input_dim(&self) -> usize {
         self.layers[0].fan_in
@@ -354,12 +404,23 @@ impl DenseRewardMlp {
             let out: &mut Vec<f32> = if i == last { &mut output } else { &mut rest[0] };
             out.resize(rows * n, 0.0);
             let out = &mut out[..rows * n];
-            let parallelism = if rows.saturating_mul(n).saturating_mul(k) >= GEMM_PARALLEL_OPS {
+            let parallel = rows.saturating_mul(n).saturating_mul(k) >= GEMM_PARALLEL_OPS;
+            let parallelism = if parallel {
                 gemm::Parallelism::Rayon(0)
             } else {
                 gemm::Parallelism::None
             };
-            if rows > 0 && n > 0 {
+            let bf16_weights = self.bf16_weights.as_ref().filter(|_| i < last);
+            if let Some(weights) = bf16_weights.filter(|_| rows > 0 && n > 0) {
+                bf16_matmul(
+                    input,
+                    &weights[i],
+                    (rows, k, n),
+                    parallel,
+                    out,
+                    &mut scratch.bf16,
+                );
+            } else if rows > 0 && n > 0 {
                 // SAFETY: `input` is rows × k, `layer.w` k × n and `out` rows × n, all row-major
                 // and in bounds for these strides; `out` is not aliased.
                 unsafe {
@@ -447,6 +508,48 @@ impl DenseRewardMlp {
 #[derive(Debug, Default)]
 pub struct DenseScratch {
     hidden: Vec<Vec<f32>>,
+    /// The bf16 input and output of a [`Precision::Bf16`] layer.
+    bf16: (Vec<half::bf16>, Vec<half::bf16>),
+}
+
+/// `out = round_bf16(bf16(x) · w)` as f32, for `x`: `rows × k` (f32, rounded to bf16 here), `w`:
+/// `k × n` (bf16), both row-major: the products accumulate in f32 inside `gemmkit`'s kernel
+/// (`vdpbf16ps` where the CPU has AVX512-BF16) and each output is rounded to bf16 once, as a
+/// bf16 autocast matmul returns it. Results do not depend on the thread count (`gemmkit` splits
+/// rows and columns, never the inner dimension).
+fn bf16_matmul(
+    x: &[f32],
+    w: &[half::bf16],
+    (rows, k, n): (usize, usize, usize),
+    parallel: bool,
+    out: &mut [f32],
+    (x16, out16): &mut (Vec<half::bf16>, Vec<half::bf16>),
+) {
+    use half::slice::HalfFloatSliceExt;
+    use rayon::prelude::*;
+    const BLOCK: usize = 1 << 16;
+    x16.resize(rows * k, half::bf16::ZERO);
+    let x16 = &mut x16[..rows * k];
+    x16.par_chunks_mut(BLOCK)
+        .zip(x.par_chunks(BLOCK))
+        .for_each(|(d, s)| d.convert_from_f32_slice(s));
+    out16.resize(rows * n, half::bf16::ZERO);
+    let out16 = &mut out16[..rows * n];
+    gemmkit::gemm(
+        half::bf16::ONE,
+        gemmkit::MatRef::from_row_major(x16, rows, k),
+        gemmkit::MatRef::from_row_major(w, k, n),
+        half::bf16::ZERO,
+        gemmkit::MatMut::from_row_major(out16, rows, n),
+        if parallel {
+            gemmkit::Parallelism::Rayon(rayon::current_num_threads())
+        } else {
+            gemmkit::Parallelism::Serial
+        },
+    );
+    out.par_chunks_mut(BLOCK)
+        .zip(out16.par_chunks(BLOCK))
+        .for_each(|(d, s)| s.convert_to_f32_slice(d));
 }
 
 /// Inverted-dropout masks for every hidden layer: entries 0 with probability `rate`, else
@@ -516,6 +619,89 @@ mod tests {
             let fresh = dense.forward(&x, rows, &[]);
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&reused), bits(&fresh), "rows {rows}");
+        }
+    }
+
+    /// `bf16` by hand: a hidden pre-activation is the bf16 rounding of the product of the
+    /// bf16-rounded inputs and weights (products of two bf16 are exact in f32, and 40 of them sum
+    /// far inside a bf16 step), then the f32 bias and f32 tanh; the final layer is f32 on those
+    /// activations. Bit for bit, at one hidden layer.
+    #[test]
+    fn bf16_forward_matches_a_hand_computation() {
+        use half::bf16;
+        use rand::SeedableRng;
+        let dev = Device::flex();
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        let (d, n, rows) = (40, 24, 9);
+        let model = RewardMlpConfig {
+            hidden: vec![n],
+            weight_init_std: 0.2,
+            ..Default::default()
+        }
+        .init(d, &mut rng, &dev);
+        let f32_dense = model.dense().unwrap();
+        let dense = model.with_precision(Precision::Bf16).dense().unwrap();
+        let x: Vec<f32> = (0..rows * d)
+            .map(|_| rng.random::<f32>() * 4.0 - 2.0)
+            .collect();
+        let (hid, out) = (&f32_dense.layers[0], &f32_dense.layers[1]);
+        let r16 = |v: f32| bf16::from_f32(v).to_f64();
+        let mut want = vec![0f32; rows * n];
+        for r in 0..rows {
+            for j in 0..n {
+                let exact: f64 = (0..d)
+                    .map(|i| r16(x[r * d + i]) * r16(hid.w[i * n + j]))
+                    .sum();
+                want[r * n + j] = (bf16::from_f64(exact).to_f32() + hid.b[j]).tanh();
+            }
+        }
+        let got = dense.final_inputs(&x, rows, &[], &mut DenseScratch::default());
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&want));
+        let rewards = dense.forward(&x, rows, &[]);
+        for (r, reward) in rewards.iter().enumerate() {
+            let hand: f64 = (0..n)
+                .map(|j| want[r * n + j] as f64 * out.w[j] as f64)
+                .sum::<f64>()
+                + out.b[0] as f64;
+            assert!(
+                (*reward as f64 - hand).abs() < 1e-5,
+                "row {r}: {reward} against {hand}"
+            );
+        }
+        assert_ne!(bits(&rewards), bits(&f32_dense.forward(&x, rows, &[])));
+    }
+
+    /// `bf16` on the paper's two hidden layers, above the parallel threshold: the same rewards on
+    /// one thread as on all, and close to f32's (bf16 keeps 8 bits of mantissa).
+    #[test]
+    fn bf16_rewards_do_not_depend_on_threads_and_stay_near_f32() {
+        use rand::SeedableRng;
+        let dev = Device::flex();
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let (d, rows) = (300, 700);
+        let model = RewardMlpConfig {
+            hidden: vec![257, 40],
+            weight_init_std: 0.1,
+            ..Default::default()
+        }
+        .init(d, &mut rng, &dev);
+        let x: Vec<f32> = (0..rows * d)
+            .map(|_| rng.random::<f32>() * 2.0 - 1.0)
+            .collect();
+        let exact = model.dense().unwrap().forward(&x, rows, &[]);
+        let dense = model.with_precision(Precision::Bf16).dense().unwrap();
+        let all = dense.forward(&x, rows, &[]);
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let serial = one.install(|| dense.forward(&x, rows, &[]));
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&serial), bits(&all));
+        let spread = exact.iter().map(|r| r.abs()).fold(0f32, f32::max);
+        for (a, b) in all.iter().zip(&exact) {
+            assert!((a - b).abs() <= 0.02 * spread, "{a} against f32 {b}");
         }
     }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use activepref_benches::{cpu_model, sgemm_gflops};
-use activepref_model::{ComputeDevice, TrainConfig, TrainingStrategy};
+use activepref_model::{ComputeDevice, Precision, TrainConfig, TrainingStrategy};
 use anyhow::{anyhow, bail};
 
 use super::bench_knn::timed;
@@ -46,6 +46,7 @@ fn one_epoch_fit(
     dim: usize,
     pairs: usize,
     device: ComputeDevice,
+    precision: Precision,
 ) -> anyhow::Result<(activepref_model::FittedEnsemble, f64)> {
     use activepref_benches::random_split;
     let cfg = activepref_model::EnsembleConfig {
@@ -58,6 +59,7 @@ fn one_epoch_fit(
             ..TrainConfig::default()
         },
         device,
+        precision,
         ..activepref_model::EnsembleConfig::default()
     };
     let train = random_split(pairs, dim, 1);
@@ -93,7 +95,13 @@ pub fn bench_model(args: &BenchModelArgs) -> anyhow::Result<()> {
     say!("threads {}", rayon::current_num_threads());
     say!("kernels {}", activepref_benches::kernel_class());
     say!("sgemm_gflops {:.1}", sgemm_gflops(2_048));
-    let (fitted, secs) = one_epoch_fit(args.members, args.dim, args.pairs, args.device)?;
+    let (fitted, secs) = one_epoch_fit(
+        args.members,
+        args.dim,
+        args.pairs,
+        args.device,
+        Precision::F32,
+    )?;
     say!("train_secs {secs:.3}");
     // Scoring: every member's reward on `rows` rows, the best of two passes.
     let x = activepref_benches::random_matrix(args.rows, args.dim, (-1.0, 1.0), 3);
@@ -174,6 +182,10 @@ pub struct BenchRoundArgs {
     /// from scratch with early stopping, the paper's configuration).
     #[arg(long, value_name = "EPOCHS")]
     pub warm_start: Option<usize>,
+    /// Model `model.precision`: `bf16` times validation passes and scoring with bf16 matmuls
+    /// (f32 accumulation; training steps stay f32). See README, "bf16".
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    pub precision: Precision,
 }
 
 /// One round's modelled seconds per stage.
@@ -297,10 +309,14 @@ fn print_round_header(args: &BenchRoundArgs, train: &TrainConfig) {
         ),
     };
     say!(
-        "shapes: {} members of {}; batch {}; {plan}",
+        "shapes: {} members of {}; batch {}; {plan}; forward passes in {}",
         args.members,
         widths.join(" → "),
         train.batch_size,
+        match args.precision {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16 (training steps f32)",
+        },
     );
 }
 
@@ -313,6 +329,7 @@ fn measure_unit_costs(args: &BenchRoundArgs, train: &TrainConfig) -> anyhow::Res
         args.dim,
         args.steps * train.batch_size,
         ComputeDevice::Cpu,
+        args.precision,
     )?;
     let step = secs / args.steps as f64;
     say!("optimiser step (all members): {:.1} ms", step * 1e3);

@@ -9,7 +9,7 @@ use super::adamw::FusedAdamW;
 use serde::{Deserialize, Serialize};
 
 use crate::ComputeDevice;
-use crate::mlp::RewardMlpConfig;
+use crate::mlp::{Precision, RewardMlpConfig};
 
 /// The largest learning rate a config may set: AdamW steps of this size already wreck a reward
 /// MLP, and far larger ones (`1e30`) give finite but meaningless losses instead of an error.
@@ -323,6 +323,10 @@ pub struct EnsembleConfig {
     /// `{ kind: ensemble }` (default), `{ kind: mc_dropout, rate: 0.1, realisations: 5 }` or
     /// `{ kind: laplace_last_layer, samples: 5, prior_precision: 1.0 }`.
     pub backend: UncertaintyBackend,
+    /// Arithmetic of the forward passes outside training steps (validation, scoring, the
+    /// reported metrics): `f32` (default, bit-reproducible) or `bf16`.
+    #[serde(skip_serializing_if = "is_default")]
+    pub precision: Precision,
 }
 
 impl Default for EnsembleConfig {
@@ -334,6 +338,7 @@ impl Default for EnsembleConfig {
             member_init: MemberInit::Independent,
             device: ComputeDevice::Cpu,
             backend: UncertaintyBackend::Ensemble,
+            precision: Precision::F32,
         }
     }
 }
@@ -348,7 +353,8 @@ impl EnsembleConfig {
     /// `backend.*` (MC-dropout rate outside `(0, 1)`, fewer than 2 realisations, no hidden layer;
     /// Laplace samples outside `2..=1000`, prior precision not finite and `> 0`, an activation
     /// other than tanh),
-    /// or `device` when this build has no backend for it.
+    /// `precision` (`bf16` off the CPU backend or without tanh), or `device` when this build has
+    /// no backend for it.
     pub fn validate(&self) -> Result<(), FieldError> {
         let t = &self.train;
         let bad = |f: &str, m: &str| Err(FieldError::new(f, m));
@@ -391,6 +397,20 @@ impl EnsembleConfig {
                 return bad(
                     "mlp.activation",
                     "laplace_last_layer reads the last layer through the dense CPU path, which runs tanh only",
+                );
+            }
+        }
+        if self.precision == Precision::Bf16 {
+            if self.device != ComputeDevice::Cpu {
+                return bad(
+                    "precision",
+                    "bf16 runs on the CPU backend only (device: cpu); use precision: f32",
+                );
+            }
+            if self.mlp.activation != crate::Activation::Tanh {
+                return bad(
+                    "precision",
+                    "bf16 runs through the dense CPU path, which runs tanh only; use precision: f32",
                 );
             }
         }

@@ -382,6 +382,45 @@ mod tests {
         assert_eq!(bad.validate().unwrap_err().field, "backend.samples");
     }
 
+    /// `precision: bf16` is refused where it cannot run, is not written out when it is the
+    /// default (existing configurations keep their hash), and a bf16 fit scores near the f32 one.
+    #[test]
+    fn bf16_precision_is_checked_and_scores_near_f32() {
+        use crate::{Activation, ComputeDevice, Precision};
+        let mut cfg = tiny_config();
+        cfg.precision = Precision::Bf16;
+        cfg.device = ComputeDevice::Libtorch;
+        assert_eq!(cfg.validate().unwrap_err().field, "precision");
+        cfg.device = ComputeDevice::Cpu;
+        cfg.mlp.activation = Activation::Relu;
+        assert_eq!(cfg.validate().unwrap_err().field, "precision");
+        cfg.mlp.activation = Activation::Tanh;
+        cfg.validate().unwrap();
+        let json = serde_json::to_string(&EnsembleConfig::default()).unwrap();
+        assert!(!json.contains("precision"), "{json}");
+        let parsed: EnsembleConfig = serde_json::from_str(r#"{"precision": "bf16"}"#).unwrap();
+        assert_eq!(parsed.precision, Precision::Bf16);
+
+        let bench = SyntheticPoolConfig {
+            pool_prompts: 60,
+            ..Default::default()
+        }
+        .generate()
+        .unwrap();
+        let bf16 = cfg.fit(&bench.pool, &bench.validation, 1, 0).unwrap();
+        cfg.precision = Precision::F32;
+        let f32 = cfg.fit(&bench.pool, &bench.validation, 1, 0).unwrap();
+        let (a, b) = (
+            bf16.rewards(&bench.test.pair_a),
+            f32.rewards(&bench.test.pair_a),
+        );
+        assert_ne!(a, b);
+        let spread = b.iter().flatten().map(|r| r.abs()).fold(0f32, f32::max);
+        for (x, y) in a.iter().flatten().zip(b.iter().flatten()) {
+            assert!((x - y).abs() <= 0.05 * spread, "bf16 {x} against f32 {y}");
+        }
+    }
+
     #[test]
     fn reference_init_shares_members_two_to_e() {
         let bench = SyntheticPoolConfig {

@@ -200,15 +200,17 @@ impl EnsembleConfig {
     ) -> Result<FittedEnsemble, ModelError> {
         let device = self.device.burn_device()?;
         let init = |m: usize| {
-            self.mlp.init(
-                input_dim,
-                &mut rng_for(
-                    run_seed,
-                    Stream::Model,
-                    &[round, m as u64, model_draw::INIT],
-                ),
-                &device,
-            )
+            self.mlp
+                .init(
+                    input_dim,
+                    &mut rng_for(
+                        run_seed,
+                        Stream::Model,
+                        &[round, m as u64, model_draw::INIT],
+                    ),
+                    &device,
+                )
+                .with_precision(self.precision)
         };
         let report = TrainReport {
             steps: 0,
@@ -276,7 +278,8 @@ impl EnsembleConfig {
             Some(previous) => previous.clone().train().fork(&ad),
             None => self
                 .mlp
-                .init(train.pair_a.dim(), &mut self.init_rng(key), &ad),
+                .init(train.pair_a.dim(), &mut self.init_rng(key), &ad)
+                .with_precision(self.precision),
         };
         let widths = model.hidden_widths();
         let mut optim = t.optimizer(device);
