@@ -89,7 +89,7 @@ impl Default for RewardMlpConfig {
 }
 
 /// The arithmetic of a member's forward passes outside training steps (validation, scoring,
-/// reported metrics: everything that goes through [`DenseRewardMlp`]). Training steps are f32
+/// reported metrics: everything that goes through [`RewardMlp::dense`]). Training steps are f32
 /// either way.
 ///
 /// `bf16` follows the reference, which runs its model under bf16 autocast (specs/balpm.md §2):
