@@ -8,21 +8,25 @@
 # LLVM 23 from GitHub (tracel-llvm-bundler).
 #
 # What it does: downloads the wheel (900 MB, no dependencies) once into target/torch-2.9.0-cuda,
-# checks that it is the CUDA build, unpacks its C++ headers (36 MB), then runs `cargo check` of the CLI
-# with the `tch` feature. That compiles torch-sys's C++ wrapper against the CUDA build's headers
-# and type-checks every line of Rust behind the feature. It does not link: linking and running
-# need the CUDA libraries (`pip install torch==2.9.0`, about 6.7 GB; the recipe is in the README).
+# checks that it is the CUDA build, unpacks its C++ headers (36 MB), then runs `cargo check` of the
+# CLI with the `tch` feature. That compiles torch-sys's C++ wrapper against those headers and
+# type-checks every line of Rust behind the feature. It does not link, so nothing CUDA-specific is
+# compiled: linking and running need the CUDA libraries (`pip install torch==2.9.0`, about 6.7 GB;
+# the recipe is in the README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=target/torch-2.9.0-cuda
-if [ ! -f "$dir/torch/include/torch/csrc/api/include/torch/torch.h" ]; then
-  rm -rf "$dir"
-  mkdir -p "$dir/wheel"
-  python3 -m pip download --quiet --no-deps --only-binary=:all: \
+# The headers are unpacked into a scratch directory and moved into place whole, so an interrupted
+# run leaves nothing that a later run would take for a finished one. They live under target/:
+# `cargo clean` (or a CI that keeps no target/) downloads the wheel again.
+if [ ! -d "$dir/torch/include" ]; then
+  rm -rf "$dir" "$dir.partial"
+  mkdir -p "$dir.partial/wheel"
+  python3 -m pip download --quiet --no-cache-dir --no-deps --only-binary=:all: \
     --platform manylinux_2_28_x86_64 --python-version 3.11 --implementation cp \
-    -d "$dir/wheel" torch==2.9.0
-  wheel=$(ls "$dir"/wheel/torch-2.9.0-*.whl)
-  python3 - "$wheel" "$dir" <<'EOF'
+    -d "$dir.partial/wheel" torch==2.9.0
+  wheel=$(ls "$dir.partial"/wheel/torch-2.9.0-*.whl)
+  python3 - "$wheel" "$dir.partial" <<'PY'
 import sys, zipfile
 wheel, out = sys.argv[1], sys.argv[2]
 with zipfile.ZipFile(wheel) as z:
@@ -30,9 +34,12 @@ with zipfile.ZipFile(wheel) as z:
     if "torch/lib/libtorch_cuda.so" not in names:
         sys.exit(f"{wheel}: not the CUDA build of torch (no torch/lib/libtorch_cuda.so)")
     z.extractall(out, [n for n in names if n.startswith("torch/include/")])
-EOF
-  rm -rf "$dir/wheel"
+PY
+  rm -rf "$dir.partial/wheel"
+  mv "$dir.partial" "$dir"
 fi
-LIBTORCH="$PWD/$dir/torch" LIBTORCH_CXX11_ABI=1 \
+# torch-sys reads these first when they are set; the check must use the wheel's headers.
+env -u LIBTORCH_USE_PYTORCH -u LIBTORCH_INCLUDE -u LIBTORCH_LIB -u LIBTORCH_STATIC \
+  LIBTORCH="$PWD/$dir/torch" LIBTORCH_CXX11_ABI=1 \
   cargo check --release -p activepref-cli --features activepref-model/tch
-echo "scripts/check-gpu-build.sh: the libtorch (CUDA) build compiles"
+echo "scripts/check-gpu-build.sh: the tch build (device libtorch_cuda) type-checks, and torch-sys's C++ wrapper compiles against the CUDA wheel's torch 2.9.0 headers"

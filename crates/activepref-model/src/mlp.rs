@@ -88,15 +88,18 @@ impl Default for RewardMlpConfig {
     }
 }
 
-/// The arithmetic of a member's forward passes outside training steps (validation, scoring,
-/// reported metrics: everything that goes through [`RewardMlp::dense`]). Training steps are f32
-/// either way.
+/// The arithmetic of a network's dense forward passes ([`RewardMlp::dense`]). In an ensemble,
+/// `model.precision` sets it for the validation passes that early stopping reads during
+/// training; acquisition scoring and the reported metrics always run in f32.
 ///
-/// `bf16` follows the reference, which runs its model under bf16 autocast (specs/balpm.md §2):
-/// the hidden layers multiply bf16 inputs by bf16 weights with f32 accumulation (`vdpbf16ps` on
-/// CPUs with AVX512-BF16, through `gemmkit`) and round their outputs to bf16; bias, tanh and the
-/// final `width → 1` layer run in f32 on those values. Results depend on the CPU family (a CPU
-/// without AVX512-BF16 widens to f32 and rounds differently), not on the thread count.
+/// That is the reference's split (specs/balpm.md §2): its 5-seed scripts train and evaluate
+/// under bf16 autocast (`bf16=True` in the HF Trainer) and score for acquisition and metrics in
+/// fp32. `bf16` runs every linear layer as autocast does: bf16-rounded inputs times bf16-rounded
+/// weights, the bf16 bias added inside the f32 accumulation, one rounding of each output to bf16
+/// (`gemmkit`, with `vdpbf16ps` where the CPU has AVX512-BF16); tanh's output is rounded to bf16.
+/// Training steps stay f32 (burn's CPU backend has no bf16 matmul). bf16 results depend on the
+/// CPU family (without AVX512-BF16 `gemmkit` widens to f32, and a few shapes take its widening
+/// paths anyway), not on the thread count.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
@@ -104,7 +107,7 @@ pub enum Precision {
     /// f32 everywhere: bit-identical to burn's forward, on every machine.
     #[default]
     F32,
-    /// bf16 matmuls with f32 accumulation in the hidden layers.
+    /// bf16 autocast: bf16 matmuls with f32 accumulation, bf16 outputs.
     Bf16,
 }
 
@@ -203,7 +206,8 @@ impl RewardMlp {
         h.squeeze_dim(1)
     }
 
-    /// The same network, whose dense forward passes ([`Self::dense`]) run in `precision`.
+    /// The same network, whose dense forward passes ([`Self::dense`]) run in `precision` (the
+    /// burn forward and training steps are f32 whatever it is).
     pub fn with_precision(mut self, precision: Precision) -> Self {
         self.precision = precision;
         self
@@ -323,10 +327,13 @@ struct DenseLayer {
 /// difference is that the bias add and tanh run on every thread, where burn applies tanh on one.
 pub struct DenseRewardMlp {
     layers: Vec<DenseLayer>,
-    /// With [`Precision::Bf16`]: every hidden layer's weights rounded to bf16 (`fan_in × fan_out`,
-    /// row-major); the final layer stays f32.
-    bf16_weights: Option<Vec<Vec<half::bf16>>>,
+    /// With [`Precision::Bf16`]: every layer's weights (`fan_in × fan_out`, row-major) and bias
+    /// (`fan_out`; `None` without one) rounded to bf16.
+    bf16_layers: Option<Vec<Bf16Layer>>,
 }
+
+/// One layer's weights and bias rounded to bf16, as bf16 autocast casts them.
+type Bf16Layer = (Vec<half::bf16>, Option<Vec<half::bf16>>);
 
 impl std::fmt::Debug for DenseRewardMlp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -340,19 +347,20 @@ impl std::fmt::Debug for DenseRewardMlp {
 impl DenseRewardMlp {
     fn new(layers: Vec<DenseLayer>, precision: Precision) -> Self {
         use half::slice::HalfFloatSliceExt;
-        let bf16_weights = (precision == Precision::Bf16).then(|| {
-            layers[..layers.len() - 1]
+        let round = |v: &[f32]| {
+            let mut r = vec![half::bf16::ZERO; v.len()];
+            r.convert_from_f32_slice(v);
+            r
+        };
+        let bf16_layers = (precision == Precision::Bf16).then(|| {
+            layers
                 .iter()
-                .map(|l| {
-                    let mut w = vec![half::bf16::ZERO; l.w.len()];
-                    w.convert_from_f32_slice(&l.w);
-                    w
-                })
+                .map(|l| (round(&l.w), l.has_bias.then(|| round(&l.b))))
                 .collect()
         });
         Self {
             layers,
-            bf16_weights,
+            bf16_layers,
         }
     }
 
@@ -410,12 +418,13 @@ impl DenseRewardMlp {
             } else {
                 gemm::Parallelism::None
             };
-            let bf16_weights = self.bf16_weights.as_ref().filter(|_| i < last);
-            if let Some(weights) = bf16_weights.filter(|_| rows > 0 && n > 0) {
-                bf16_matmul(
+            let bf16_layer = self.bf16_layers.as_ref().map(|l| &l[i]);
+            if let Some((w, b)) = bf16_layer.filter(|_| rows > 0 && n > 0) {
+                let dims = (rows, k, n);
+                bf16_linear(
                     input,
-                    &weights[i],
-                    (rows, k, n),
+                    (w, b.as_deref()),
+                    dims,
                     parallel,
                     out,
                     &mut scratch.bf16,
@@ -447,7 +456,10 @@ impl DenseRewardMlp {
                     );
                 }
             }
-            let (activate, has_bias) = (i < last, layer.has_bias);
+            // bf16: the bias is already inside the GEMM's single rounding, and tanh's output is
+            // rounded to bf16 as a bf16 tensor's tanh returns it.
+            let bf16 = bf16_layer.is_some();
+            let (activate, has_bias) = (i < last, layer.has_bias && !bf16);
             out.par_chunks_mut(n.max(1) * 64).for_each(|block| {
                 if has_bias {
                     for row in block.chunks_mut(n.max(1)) {
@@ -456,6 +468,11 @@ impl DenseRewardMlp {
                 }
                 if activate {
                     crate::tanh::tanh_in_place(block);
+                    if bf16 {
+                        for v in block.iter_mut() {
+                            *v = half::bf16::from_f32(*v).to_f32();
+                        }
+                    }
                 }
             });
         }
@@ -508,18 +525,19 @@ impl DenseRewardMlp {
 #[derive(Debug, Default)]
 pub struct DenseScratch {
     hidden: Vec<Vec<f32>>,
-    /// The bf16 input and output of a [`Precision::Bf16`] layer.
+    /// The bf16 input (`rows × fan_in`) and output (`rows × fan_out`) of a [`Precision::Bf16`]
+    /// layer.
     bf16: (Vec<half::bf16>, Vec<half::bf16>),
 }
 
-/// `out = round_bf16(bf16(x) · w)` as f32, for `x`: `rows × k` (f32, rounded to bf16 here), `w`:
-/// `k × n` (bf16), both row-major: the products accumulate in f32 inside `gemmkit`'s kernel
-/// (`vdpbf16ps` where the CPU has AVX512-BF16) and each output is rounded to bf16 once, as a
-/// bf16 autocast matmul returns it. Results do not depend on the thread count (`gemmkit` splits
-/// rows and columns, never the inner dimension).
-fn bf16_matmul(
+/// A linear layer as bf16 autocast runs it: `out = round_bf16(bf16(x) · w + b)` as f32, for `x`:
+/// `rows × k` (f32, rounded to bf16 here), `w`: `k × n` and `b`: `n` (bf16), row-major. The
+/// products accumulate in f32 inside `gemmkit`'s kernel (`vdpbf16ps` where the CPU has
+/// AVX512-BF16), the bias joins the f32 sum, and each output is rounded to bf16 once. Results do
+/// not depend on the thread count (`gemmkit` splits rows and columns; tested).
+fn bf16_linear(
     x: &[f32],
-    w: &[half::bf16],
+    (w, b): (&[half::bf16], Option<&[half::bf16]>),
     (rows, k, n): (usize, usize, usize),
     parallel: bool,
     out: &mut [f32],
@@ -535,11 +553,21 @@ fn bf16_matmul(
         .for_each(|(d, s)| d.convert_from_f32_slice(s));
     out16.resize(rows * n, half::bf16::ZERO);
     let out16 = &mut out16[..rows * n];
+    // `C = A·B + β·C` with the bias in every row of C and β = 1 (β = 0 without a bias).
+    let beta = match b {
+        Some(b) => {
+            out16
+                .par_chunks_mut(n)
+                .for_each(|row| row.copy_from_slice(b));
+            half::bf16::ONE
+        }
+        None => half::bf16::ZERO,
+    };
     gemmkit::gemm(
         half::bf16::ONE,
         gemmkit::MatRef::from_row_major(x16, rows, k),
         gemmkit::MatRef::from_row_major(w, k, n),
-        half::bf16::ZERO,
+        beta,
         gemmkit::MatMut::from_row_major(out16, rows, n),
         if parallel {
             gemmkit::Parallelism::Rayon(rayon::current_num_threads())
@@ -622,10 +650,10 @@ mod tests {
         }
     }
 
-    /// `bf16` by hand: a hidden pre-activation is the bf16 rounding of the product of the
-    /// bf16-rounded inputs and weights (products of two bf16 are exact in f32, and 40 of them sum
-    /// far inside a bf16 step), then the f32 bias and f32 tanh; the final layer is f32 on those
-    /// activations. Bit for bit, at one hidden layer.
+    /// `bf16` by hand, as autocast computes it: a pre-activation is the bf16 rounding of the
+    /// products of bf16-rounded inputs and weights plus the bf16-rounded bias (products of two
+    /// bf16 are exact in f32, and 40 of them sum far inside a bf16 step); tanh's output is
+    /// rounded to bf16; the final layer likewise. Bit for bit, at one hidden layer.
     #[test]
     fn bf16_forward_matches_a_hand_computation() {
         use half::bf16;
@@ -646,29 +674,24 @@ mod tests {
             .collect();
         let (hid, out) = (&f32_dense.layers[0], &f32_dense.layers[1]);
         let r16 = |v: f32| bf16::from_f32(v).to_f64();
-        let mut want = vec![0f32; rows * n];
+        let mut h = vec![0f32; rows * n];
+        let mut want = vec![0f32; rows];
         for r in 0..rows {
             for j in 0..n {
                 let exact: f64 = (0..d)
                     .map(|i| r16(x[r * d + i]) * r16(hid.w[i * n + j]))
                     .sum();
-                want[r * n + j] = (bf16::from_f64(exact).to_f32() + hid.b[j]).tanh();
+                let pre = bf16::from_f64(exact + r16(hid.b[j])).to_f32();
+                h[r * n + j] = bf16::from_f32(pre.tanh()).to_f32();
             }
+            let exact: f64 = (0..n).map(|j| h[r * n + j] as f64 * r16(out.w[j])).sum();
+            want[r] = bf16::from_f64(exact + r16(out.b[0])).to_f32();
         }
-        let got = dense.final_inputs(&x, rows, &[], &mut DenseScratch::default());
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&got), bits(&want));
+        let got = dense.final_inputs(&x, rows, &[], &mut DenseScratch::default());
+        assert_eq!(bits(&got), bits(&h));
         let rewards = dense.forward(&x, rows, &[]);
-        for (r, reward) in rewards.iter().enumerate() {
-            let hand: f64 = (0..n)
-                .map(|j| want[r * n + j] as f64 * out.w[j] as f64)
-                .sum::<f64>()
-                + out.b[0] as f64;
-            assert!(
-                (*reward as f64 - hand).abs() < 1e-5,
-                "row {r}: {reward} against {hand}"
-            );
-        }
+        assert_eq!(bits(&rewards), bits(&want));
         assert_ne!(bits(&rewards), bits(&f32_dense.forward(&x, rows, &[])));
     }
 

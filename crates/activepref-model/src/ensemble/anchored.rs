@@ -209,14 +209,11 @@ impl EnsembleConfig {
         let t = &self.train;
         let heads = (0..self.members)
             .map(|m| {
-                let model = self
-                    .mlp
-                    .init(
-                        input_dim,
-                        &mut rng_for(run_seed, Stream::Model, &[0, m as u64, model_draw::INIT]),
-                        &ad,
-                    )
-                    .with_precision(self.precision);
+                let model = self.mlp.init(
+                    input_dim,
+                    &mut rng_for(run_seed, Stream::Model, &[0, m as u64, model_draw::INIT]),
+                    &ad,
+                );
                 let anchor = model.snapshot();
                 let optim = t.optimizer(&device);
                 AnchoredHead {

@@ -323,8 +323,9 @@ pub struct EnsembleConfig {
     /// `{ kind: ensemble }` (default), `{ kind: mc_dropout, rate: 0.1, realisations: 5 }` or
     /// `{ kind: laplace_last_layer, samples: 5, prior_precision: 1.0 }`.
     pub backend: UncertaintyBackend,
-    /// Arithmetic of the forward passes outside training steps (validation, scoring, the
-    /// reported metrics): `f32` (default, bit-reproducible) or `bf16`.
+    /// Arithmetic of the validation passes early stopping reads during training: `f32`
+    /// (default, bit-reproducible) or `bf16` as the reference's Trainer evaluates (see
+    /// [`Precision`]); scoring and metrics are f32 either way.
     #[serde(skip_serializing_if = "is_default")]
     pub precision: Precision,
 }

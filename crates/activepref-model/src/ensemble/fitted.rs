@@ -298,6 +298,19 @@ fn final_layer(
 }
 
 impl FittedEnsemble {
+    /// The same ensemble, whose members' forward passes run in `precision` (deep ensembles and
+    /// MC dropout; the Laplace head keeps its own). Runs score in f32 and apply
+    /// `model.precision` to training's validation passes only; `bench-round` times a validation
+    /// pass with this.
+    pub fn with_precision(mut self, precision: crate::Precision) -> Self {
+        self.members = self
+            .members
+            .into_iter()
+            .map(|m| m.with_precision(precision))
+            .collect();
+        self
+    }
+
     /// The trained networks' mean best validation loss (nats; NaN for networks trained without
     /// validation, such as anchored refits).
     pub fn mean_validation_loss(&self) -> f64 {

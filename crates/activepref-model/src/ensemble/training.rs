@@ -278,8 +278,7 @@ impl EnsembleConfig {
             Some(previous) => previous.clone().train().fork(&ad),
             None => self
                 .mlp
-                .init(train.pair_a.dim(), &mut self.init_rng(key), &ad)
-                .with_precision(self.precision),
+                .init(train.pair_a.dim(), &mut self.init_rng(key), &ad),
         };
         let widths = model.hidden_widths();
         let mut optim = t.optimizer(device);
@@ -312,7 +311,10 @@ impl EnsembleConfig {
                 model = optimiser_step(model, loss, &mut optim, t.lr_at(step, total_steps));
                 step += 1;
                 if t.evaluates_after(step, steps_per_epoch) {
-                    let loss = validation_loss(&model.valid(), validation, device);
+                    // The reference's Trainer evaluates under its training precision (bf16
+                    // autocast in the 5-seed scripts); scoring and metrics stay f32.
+                    let evaluated = model.valid().with_precision(self.precision);
+                    let loss = validation_loss(&evaluated, validation, device);
                     if !loss.is_finite() {
                         return Err(ModelError::Diverged {
                             member,
