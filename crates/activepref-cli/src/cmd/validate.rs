@@ -66,6 +66,14 @@ pub fn run(a: &ValidateArgs) -> anyhow::Result<()> {
             describe_pair(&exp, p, &bench, &mut s)?;
         }
     }
+    let precision = exp.common.model.precision;
+    s.json["precision"] = serde_json::to_value(precision)?;
+    if precision == activepref_model::Precision::Bf16 {
+        s.lines.push(
+            "  precision: bf16 validation passes during training (training steps, scoring and metrics in f32)"
+                .into(),
+        );
+    }
     if a.json {
         say!("{}", serde_json::to_string_pretty(&s.json)?);
     } else {
