@@ -110,20 +110,8 @@ impl LastLayerEmbedding {
                     "member {m}: a last-layer input is NaN or infinite"
                 )));
             }
-            let p = g
-                .chunks(width.max(1))
-                .take(rows)
-                .map(|row| {
-                    let logit: f64 = row
-                        .iter()
-                        .zip(w)
-                        .map(|(&x, &v)| f64::from(x) * f64::from(v))
-                        .sum();
-                    1.0 / (1.0 + (-logit).exp())
-                })
-                .collect();
+            prob.push(preference_probabilities(&g, w, rows));
             diff.push(g);
-            prob.push(p);
         }
         let row_of: HashMap<usize, usize> = pool_index
             .iter()
@@ -590,6 +578,21 @@ impl PoolPolicy for FisherDOptimal {
         }
         Ok(picks)
     }
+}
+
+/// `σ(wᵀ g_r)` for the first `rows` rows `g_r` of `g` (`rows × w.len()`, row-major), in f64.
+fn preference_probabilities(g: &[f32], w: &[f32], rows: usize) -> Vec<f64> {
+    g.chunks(w.len().max(1))
+        .take(rows)
+        .map(|row| {
+            let logit: f64 = row
+                .iter()
+                .zip(w)
+                .map(|(&x, &v)| f64::from(x) * f64::from(v))
+                .sum();
+            1.0 / (1.0 + (-logit).exp())
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -145,6 +145,24 @@ fn require(
     })
 }
 
+/// An imported per-comparison score (one column, `score` table) of the comparisons `ids`, for the
+/// perplexity baselines; `None` when the store has none.
+fn load_score(store: &Path, role: SplitRole, ids: &[String]) -> DataResult<Option<Vec<f64>>> {
+    let Some((t, path)) = load_table(store, role, "score")? else {
+        return Ok(None);
+    };
+    if t.dim() != 1 {
+        return Err(DataError::file(
+            &path,
+            format!("has {} columns; a score table has one", t.dim()),
+        ));
+    }
+    let aligned = t.aligned(ids, &path)?;
+    Ok(Some(
+        aligned.as_slice().iter().map(|&v| f64::from(v)).collect(),
+    ))
+}
+
 /// Builds the comparisons of one split with their features. Returns the split and how many
 /// records were dropped for lack of features.
 fn split_with_features(
@@ -198,25 +216,7 @@ fn split_with_features(
             &FeatureMatrix::new(ids.len(), 0, Vec::new()).expect("empty rows"),
         ),
     };
-    // An imported per-comparison score (one column), for the perplexity baselines.
-    let score = match load_table(store, role, "score")? {
-        Some((t, path)) => {
-            if t.dim() != 1 {
-                return Err(DataError::file(
-                    &path,
-                    format!("has {} columns; a score table has one", t.dim()),
-                ));
-            }
-            Some(
-                t.aligned(&ids, &path)?
-                    .as_slice()
-                    .iter()
-                    .map(|&v| f64::from(v))
-                    .collect(),
-            )
-        }
-        None => None,
-    };
+    let score = load_score(store, role, &ids)?;
     let split = PoolSplit {
         pair_a,
         pair_b,

@@ -13,6 +13,9 @@ use std::time::Instant;
 
 use std::sync::Arc;
 
+mod labels;
+mod scores;
+
 use activepref_acquire::{
     LastLayerEmbedding, PoolPolicy, PoolState, PromptKnnIndex, UncertaintyScore,
 };
@@ -169,60 +172,6 @@ impl<'a> PoolLoop<'a> {
     /// The benchmark this run draws from.
     pub fn bench(&self) -> &'a PoolBenchmark {
         self.bench
-    }
-
-    /// Latent Reward Uncertainty of the unlabelled pool (specs/balpm.md §4.5): the members' mean
-    /// reward of each side of every labelled and unlabelled comparison (labelled sides by the
-    /// oracle's answers, dropped ties left out); `reference` scores each candidate's preferred side
-    /// as chosen, as the reference does, reading the dataset's hidden label (not an oracle's).
-    fn latent_reward_score(
-        &self,
-        fitted: &FittedEnsemble,
-        reference: bool,
-    ) -> Result<Vec<f64>, AcquireError> {
-        let pool = &self.bench.pool;
-        let mean = |x: &activepref_core::FeatureMatrix, idx: &[usize]| -> Vec<f64> {
-            let r = fitted.rewards_at(x, Some(idx));
-            let e = r.len() as f64;
-            (0..idx.len())
-                .map(|i| r.iter().map(|m| f64::from(m[i])).sum::<f64>() / e)
-                .collect()
-        };
-        let (la, lb) = (
-            mean(&pool.pair_a, &self.labelled),
-            mean(&pool.pair_b, &self.labelled),
-        );
-        let (mut chosen, mut rejected) =
-            (Vec::with_capacity(la.len()), Vec::with_capacity(la.len()));
-        for (k, &i) in self.labelled.iter().enumerate() {
-            // A dropped or kept tie names no side: it is neither chosen nor rejected.
-            let Answer::Prefers(a_preferred) = self.answer(i) else {
-                continue;
-            };
-            let (c, r) = if a_preferred {
-                (la[k], lb[k])
-            } else {
-                (lb[k], la[k])
-            };
-            chosen.push(c);
-            rejected.push(r);
-        }
-        let (ca, cb) = (
-            mean(&pool.pair_a, &self.unlabelled),
-            mean(&pool.pair_b, &self.unlabelled),
-        );
-        let preferred: Vec<bool> = self
-            .unlabelled
-            .iter()
-            .map(|&i| pool.a_preferred[i])
-            .collect();
-        activepref_acquire::latent_reward_uncertainty(&activepref_acquire::LatentRewardInputs {
-            labelled_chosen: &chosen,
-            labelled_rejected: &rejected,
-            candidate_a: &ca,
-            candidate_b: &cb,
-            candidate_a_preferred: reference.then_some(preferred.as_slice()),
-        })
     }
 
     /// A round of the "full dataset" upper bound: the model trained once on every comparison of
@@ -539,129 +488,6 @@ impl<'a> PoolLoop<'a> {
             self.previous = Some(previous);
         }
         Ok(())
-    }
-
-    /// Draws the oracle's answer to every pool comparison, once per run (nothing under the
-    /// default oracle). The answers depend only on the run seed and the comparison, so a resumed
-    /// run draws the same ones.
-    fn draw_answers(&mut self) -> Result<(), LoopError> {
-        let oracle = &self.config.oracle;
-        if oracle.prices_words() && self.bench.pool.lengths.is_none() {
-            return Err(LoopError::Oracle {
-                why: format!(
-                    "loop.oracle.cost prices words, but benchmark `{}` has no word counts; add `lengths:` to a synthetic benchmark, or price per_label only",
-                    self.bench.name
-                ),
-            });
-        }
-        if !oracle.changes_answers() || self.answers.is_some() {
-            return Ok(());
-        }
-        let pool = &self.bench.pool;
-        let gaps = match (&pool.latent_gap, oracle.needs_gap()) {
-            (Some(g), _) => Some(g.as_slice()),
-            (None, false) => None,
-            (None, true) => {
-                return Err(LoopError::Oracle {
-                    why: format!(
-                        "kind: bradley_terry and ties need each comparison's latent reward gap, which benchmark `{}` does not have (only the synthetic benchmark has one); use flip alone",
-                        self.bench.name
-                    ),
-                });
-            }
-        };
-        let answers = (0..pool.len())
-            .map(|i| {
-                let gap = gaps.map_or(0.0, |g| g[i]);
-                oracle.answer(self.run_seed, &[i as u64], pool.a_preferred[i], gap)
-            })
-            .collect();
-        self.answers = Some(answers);
-        Ok(())
-    }
-
-    /// The oracle's answer for pool comparison `i`.
-    fn answer(&self, i: usize) -> Answer {
-        match &self.answers {
-            Some(a) => a[i],
-            None => Answer::Prefers(self.bench.pool.a_preferred[i]),
-        }
-    }
-
-    /// The comparisons `labelled` as a training split, with the oracle's answers as labels,
-    /// dropped ties left out and kept ties (`half`) in both orientations, A's first.
-    fn labelled_split(&self, labelled: &[usize]) -> activepref_core::PoolSplit {
-        let Some(answers) = &self.answers else {
-            return self.bench.pool.subset(labelled);
-        };
-        let (kept, labels): (Vec<usize>, Vec<bool>) = labelled
-            .iter()
-            .flat_map(|&i| match answers[i] {
-                Answer::Prefers(a) => vec![(i, a)],
-                Answer::Tie => vec![(i, true), (i, false)],
-                Answer::Dropped => vec![],
-            })
-            .unzip();
-        let mut split = self.bench.pool.subset(&kept);
-        split.a_preferred = labels;
-        split
-    }
-
-    /// Records what the oracle charged for `labelled` (nothing without `oracle.cost`), summed in
-    /// `labelled` order.
-    fn record_cost(&self, labelled: &[usize], record: &mut RoundRecord) {
-        if let Some(cost) = &self.config.oracle.cost {
-            let lengths = self.bench.pool.lengths.as_deref();
-            record.label_cost = Some(
-                labelled
-                    .iter()
-                    .map(|&i| cost.of(lengths.map(|l| &l[i])))
-                    .sum(),
-            );
-        }
-    }
-
-    /// Records how many of `labelled` the oracle flipped or dropped (nothing under the default
-    /// oracle).
-    fn record_oracle(&self, labelled: &[usize], record: &mut RoundRecord) {
-        let Some(answers) = &self.answers else {
-            return;
-        };
-        let truth = &self.bench.pool.a_preferred;
-        let count = |keep: &dyn Fn(usize, Answer) -> bool| {
-            labelled.iter().filter(|&&i| keep(i, answers[i])).count()
-        };
-        record.oracle_flipped = Some(count(
-            &|i, a| matches!(a, Answer::Prefers(p) if p != truth[i]),
-        ));
-        record.oracle_dropped = Some(count(&|_, a| a == Answer::Dropped));
-        record.oracle_ties = Some(count(&|_, a| a == Answer::Tie));
-    }
-
-    /// The fitted members' last-layer embedding of the unlabelled and labelled comparisons (for
-    /// BADGE and Fisher).
-    fn last_layer_embedding(
-        &self,
-        fitted: &FittedEnsemble,
-    ) -> Result<LastLayerEmbedding, AcquireError> {
-        let pool = &self.bench.pool;
-        let rows: Vec<usize> = self
-            .unlabelled
-            .iter()
-            .chain(&self.labelled)
-            .copied()
-            .collect();
-        let view = |x| {
-            fitted
-                .last_layer(x, Some(&rows))
-                .map_err(|e| AcquireError::Rule {
-                    policy: "last-layer embedding".into(),
-                    why: e.to_string(),
-                })
-        };
-        let (a, weights) = view(&pool.pair_a)?;
-        let (b, _) = view(&pool.pair_b)?;
-        LastLayerEmbedding::from_inputs(&rows, &a, &b, &weights)
     }
 
     fn warm_starts(&self) -> bool {

@@ -407,74 +407,30 @@ impl DenseRewardMlp {
                     .collect();
                 input = &masked;
             }
-            // Every element is written by the GEMM (`read_dst` false), so a reused buffer needs
-            // no clearing; `resize` only fills the part that grows.
+            // Every element is written by the GEMM, so a reused buffer needs no clearing;
+            // `resize` only fills the part that grows.
             let out: &mut Vec<f32> = if i == last { &mut output } else { &mut rest[0] };
             out.resize(rows * n, 0.0);
             let out = &mut out[..rows * n];
             let parallel = rows.saturating_mul(n).saturating_mul(k) >= GEMM_PARALLEL_OPS;
-            let parallelism = if parallel {
-                gemm::Parallelism::Rayon(0)
-            } else {
-                gemm::Parallelism::None
-            };
             let bf16_layer = self.bf16_layers.as_ref().map(|l| &l[i]);
-            if let Some((w, b)) = bf16_layer.filter(|_| rows > 0 && n > 0) {
-                let dims = (rows, k, n);
-                bf16_linear(
-                    input,
-                    (w, b.as_deref()),
-                    dims,
-                    parallel,
-                    out,
-                    &mut scratch.bf16,
-                );
-            } else if rows > 0 && n > 0 {
-                // SAFETY: `input` is rows × k, `layer.w` k × n and `out` rows × n, all row-major
-                // and in bounds for these strides; `out` is not aliased.
-                unsafe {
-                    gemm::gemm(
-                        rows,
-                        n,
-                        k,
-                        out.as_mut_ptr(),
-                        1,
-                        n as isize,
-                        false,
-                        input.as_ptr(),
-                        1,
-                        k as isize,
-                        layer.w.as_ptr(),
-                        1,
-                        n as isize,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        parallelism,
-                    );
+            if rows > 0 && n > 0 {
+                match bf16_layer {
+                    Some((w, b)) => {
+                        let layer16 = (w.as_slice(), b.as_deref());
+                        bf16_linear(
+                            input,
+                            layer16,
+                            (rows, k, n),
+                            parallel,
+                            out,
+                            &mut scratch.bf16,
+                        );
+                    }
+                    None => f32_matmul(input, &layer.w, (rows, k, n), parallel, out),
                 }
             }
-            // bf16: the bias is already inside the GEMM's single rounding, and tanh's output is
-            // rounded to bf16 as a bf16 tensor's tanh returns it.
-            let bf16 = bf16_layer.is_some();
-            let (activate, has_bias) = (i < last, layer.has_bias && !bf16);
-            out.par_chunks_mut(n.max(1) * 64).for_each(|block| {
-                if has_bias {
-                    for row in block.chunks_mut(n.max(1)) {
-                        row.iter_mut().zip(&layer.b).for_each(|(v, b)| *v += *b);
-                    }
-                }
-                if activate {
-                    crate::tanh::tanh_in_place(block);
-                    if bf16 {
-                        for v in block.iter_mut() {
-                            *v = half::bf16::from_f32(*v).to_f32();
-                        }
-                    }
-                }
-            });
+            finish_layer(out, layer, i < last, bf16_layer.is_some());
         }
         output
     }
@@ -528,6 +484,72 @@ pub struct DenseScratch {
     /// The bf16 input (`rows × fan_in`) and output (`rows × fan_out`) of a [`Precision::Bf16`]
     /// layer.
     bf16: (Vec<half::bf16>, Vec<half::bf16>),
+}
+
+/// `out = x · w` (`x`: `rows × k`, `w`: `k × n`, `out`: `rows × n`, row-major, f32), the GEMM call
+/// burn-flex's `linear` makes: same shapes, strides and threading rule. Every element of `out` is
+/// written (`read_dst` false), so a reused buffer needs no clearing.
+fn f32_matmul(
+    x: &[f32],
+    w: &[f32],
+    (rows, k, n): (usize, usize, usize),
+    parallel: bool,
+    out: &mut [f32],
+) {
+    let parallelism = if parallel {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: `x` is rows × k, `w` k × n and `out` rows × n, all row-major and in bounds for
+    // these strides; `out` is not aliased.
+    unsafe {
+        gemm::gemm(
+            rows,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            x.as_ptr(),
+            1,
+            k as isize,
+            w.as_ptr(),
+            1,
+            n as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+/// The rest of a layer after its GEMM, on every thread: the f32 bias add, then tanh for a hidden
+/// layer (`activate`). Under bf16 (`bf16`) the bias is already inside the GEMM's single rounding,
+/// and tanh's output is rounded to bf16 as a bf16 tensor's tanh returns it.
+fn finish_layer(out: &mut [f32], layer: &DenseLayer, activate: bool, bf16: bool) {
+    use rayon::prelude::*;
+    let n = layer.fan_out.max(1);
+    let has_bias = layer.has_bias && !bf16;
+    out.par_chunks_mut(n * 64).for_each(|block| {
+        if has_bias {
+            for row in block.chunks_mut(n) {
+                row.iter_mut().zip(&layer.b).for_each(|(v, b)| *v += *b);
+            }
+        }
+        if activate {
+            crate::tanh::tanh_in_place(block);
+            if bf16 {
+                for v in block.iter_mut() {
+                    *v = half::bf16::from_f32(*v).to_f32();
+                }
+            }
+        }
+    });
 }
 
 /// A linear layer as bf16 autocast runs it: `out = round_bf16(bf16(x) · w + b)` as f32, for `x`:

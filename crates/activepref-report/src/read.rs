@@ -164,23 +164,13 @@ pub(crate) fn read_run(path: &Path) -> Result<RunCurves, ReportError> {
             run.metrics.entry(name.clone()).or_default().push(v);
         }
         for &(i, name) in &diag_cols {
-            let v = match &rec[i] {
-                "" => f64::NAN,
-                text => text
-                    .parse::<f64>()
-                    .map_err(|e| err(row + 1, name, format!("`{text}`: {e}")))?,
-            };
+            let v = optional_value(&rec[i]).map_err(|m| err(row + 1, name, m))?;
             run.diagnostics.entry(name.to_string()).or_default().push(v);
         }
         for &(i, name) in &signal_cols {
             // A column the file lacks (written before it existed) stays absent, not NaN.
             let Some(i) = i else { continue };
-            let v = match &rec[i] {
-                "" => f64::NAN,
-                text => text
-                    .parse::<f64>()
-                    .map_err(|e| err(row + 1, name, format!("`{text}`: {e}")))?,
-            };
+            let v = optional_value(&rec[i]).map_err(|m| err(row + 1, name, m))?;
             run.signals.entry(name.to_string()).or_default().push(v);
         }
     }
@@ -191,6 +181,14 @@ pub(crate) fn read_run(path: &Path) -> Result<RunCurves, ReportError> {
     }
     check_nan_columns(path, &run)?;
     Ok(run)
+}
+
+/// A cell that may be empty: NaN (not measured), or the number it holds.
+fn optional_value(text: &str) -> Result<f64, String> {
+    match text {
+        "" => Ok(f64::NAN),
+        text => text.parse::<f64>().map_err(|e| format!("`{text}`: {e}")),
+    }
 }
 
 /// NaN means "not measured" (a benchmark without that split) and must fill the whole column.

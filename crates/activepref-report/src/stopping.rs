@@ -131,44 +131,62 @@ pub(crate) fn stopping_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Str
                 list.push(format!("{policy} ({column})"));
                 continue;
             }
-            let n = mine.len() as f64;
-            let (mut stopped, mut at_labels, mut saved, mut at_value, mut end_value) =
-                (0usize, 0.0, 0.0, 0.0, 0.0);
-            let mut cost_saved = 0.0;
-            for run in &mine {
-                let last = run.labels.len() - 1;
-                let t = stop_round(rule, run);
-                stopped += usize::from(t.is_some());
-                let t = t.unwrap_or(last);
-                at_labels += run.labels[t] as f64 / n;
-                saved += run.labels[last].saturating_sub(run.labels[t]) as f64 / n;
-                // NaN for a run without costs: the cell then says so.
-                let cost = |i: usize| {
-                    run.signals
-                        .get("label_cost")
-                        .and_then(|v| v.get(i).copied())
-                        .unwrap_or(f64::NAN)
-                };
-                cost_saved += (cost(last) - cost(t)) / n;
-                let values = run.metrics.get(&metric);
-                let value = |i: usize| values.and_then(|v| v.get(i).copied()).unwrap_or(f64::NAN);
-                at_value += value(t) / n;
-                end_value += value(last) / n;
-            }
-            let _ = writeln!(
-                md,
-                "| {} | {policy} | {stopped}/{} | {at_labels:.0} | {saved:.0} |{} {at_value:.4} | {end_value:.4} | {:+.4} |",
-                describe(rule),
-                mine.len(),
-                match (priced, cost_saved.is_finite()) {
-                    (false, _) => String::new(),
-                    (true, true) => format!(" {cost_saved:.1} |"),
-                    (true, false) => " — |".to_string(),
-                },
-                end_value - at_value
-            );
+            md.push_str(&measured_row(rule, policy, &mine, &metric, priced));
         }
     }
+    footnotes(&mut md, unmeasured, predating);
+    md
+}
+
+/// The stopping.md row of `rule` for `policy`, over its runs `mine`: runs stopped, labels at the
+/// stop and saved, cost saved (when `priced`), and `metric` at the stop and at the end.
+fn measured_row(
+    rule: &StoppingRule,
+    policy: &str,
+    mine: &[&RunCurves],
+    metric: &str,
+    priced: bool,
+) -> String {
+    let n = mine.len() as f64;
+    let (mut stopped, mut at_labels, mut saved, mut at_value, mut end_value) =
+        (0usize, 0.0, 0.0, 0.0, 0.0);
+    let mut cost_saved = 0.0;
+    for run in mine {
+        let last = run.labels.len() - 1;
+        let t = stop_round(rule, run);
+        stopped += usize::from(t.is_some());
+        let t = t.unwrap_or(last);
+        at_labels += run.labels[t] as f64 / n;
+        saved += run.labels[last].saturating_sub(run.labels[t]) as f64 / n;
+        // NaN for a run without costs: the cell then says so.
+        let cost = |i: usize| {
+            run.signals
+                .get("label_cost")
+                .and_then(|v| v.get(i).copied())
+                .unwrap_or(f64::NAN)
+        };
+        cost_saved += (cost(last) - cost(t)) / n;
+        let values = run.metrics.get(metric);
+        let value = |i: usize| values.and_then(|v| v.get(i).copied()).unwrap_or(f64::NAN);
+        at_value += value(t) / n;
+        end_value += value(last) / n;
+    }
+    format!(
+        "| {} | {policy} | {stopped}/{} | {at_labels:.0} | {saved:.0} |{} {at_value:.4} | {end_value:.4} | {:+.4} |\n",
+        describe(rule),
+        mine.len(),
+        match (priced, cost_saved.is_finite()) {
+            (false, _) => String::new(),
+            (true, true) => format!(" {cost_saved:.1} |"),
+            (true, false) => " — |".to_string(),
+        },
+        end_value - at_value
+    )
+}
+
+/// The notes under the table: rules without values (`unmeasured`) and run files that predate the
+/// columns they read (`predating`).
+fn footnotes(md: &mut String, mut unmeasured: Vec<String>, mut predating: Vec<String>) {
     if !unmeasured.is_empty() {
         unmeasured.sort();
         unmeasured.dedup();
@@ -186,7 +204,6 @@ pub(crate) fn stopping_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Str
             predating.join(", ")
         );
     }
-    md
 }
 
 #[cfg(test)]

@@ -80,20 +80,7 @@ pub(super) fn d_optimal_pair(
     for i in 0..n {
         for j in i + 1..n {
             let gain: f64 = (0..draws)
-                .map(|m| {
-                    let (phi, w) = (&d.features[m], &d.weights[m]);
-                    let logit: f64 = phi
-                        .row(i)
-                        .iter()
-                        .zip(phi.row(j))
-                        .zip(w)
-                        .map(|((&a, &b), &v)| f64::from(a - b) * f64::from(v))
-                        .sum();
-                    let p = 1.0 / (1.0 + (-logit).exp());
-                    let q = &quad[m];
-                    let form = q[i * n + i] - q[i * n + j] - q[j * n + i] + q[j * n + j];
-                    (p * (1.0 - p) * form.max(0.0)).ln_1p()
-                })
+                .map(|m| pair_gain(d, &quad[m], m, (i, j), n))
                 .sum();
             if !gain.is_nan() && best.is_none_or(|(_, g)| gain > g) {
                 best = Some(((i, j), gain));
@@ -102,6 +89,22 @@ pub(super) fn d_optimal_pair(
     }
     best.map(|(pair, _)| pair)
         .ok_or_else(|| bad("every pair's gain is NaN (non-finite features)".into()))
+}
+
+/// Draw `m`'s term `ln(1 + p(1 − p) gᵀ A⁻¹ g)` for the pair `(i, j)`, from the draw's quadratic
+/// forms `q` (`n × n`, `q[i·n + j] = φ(i)ᵀ A⁻¹ φ(j)`).
+fn pair_gain(d: &PairDesign<'_>, q: &[f64], m: usize, (i, j): (usize, usize), n: usize) -> f64 {
+    let (phi, w) = (&d.features[m], &d.weights[m]);
+    let logit: f64 = phi
+        .row(i)
+        .iter()
+        .zip(phi.row(j))
+        .zip(w)
+        .map(|((&a, &b), &v)| f64::from(a - b) * f64::from(v))
+        .sum();
+    let p = 1.0 / (1.0 + (-logit).exp());
+    let form = q[i * n + i] - q[i * n + j] - q[j * n + i] + q[j * n + j];
+    (p * (1.0 - p) * form.max(0.0)).ln_1p()
 }
 
 #[cfg(test)]

@@ -37,18 +37,7 @@ pub fn run(a: &PoliciesArgs) -> anyhow::Result<()> {
     let pool = PolicySpec::all();
     let pair = PairPolicySpec::all();
     if json {
-        let doc = serde_json::json!({
-            "pool_policies": pool.iter().map(|p| registry_entry(p.name(), p.summary(), p)).collect::<anyhow::Result<Vec<_>>>()?,
-            "pair_policies": pair.iter().map(|p| registry_entry(p.name(), p.summary(), p)).collect::<anyhow::Result<Vec<_>>>()?,
-            "scores": UncertaintyScore::all().map(|s| serde_json::json!({ "name": s.name(), "summary": s.summary() })).collect::<Vec<_>>(),
-            "oracle_kinds": named(OracleKind::iter()),
-            "tie_policies": named(TiePolicy::iter()),
-            "label_cost": { "defaults": serde_json::to_value(LabelCost::default())?, "summary": COST_SUMMARY },
-            "cold_starts": named(ColdStart::iter()),
-            "models": UncertaintyBackend::all().iter().map(|b| Ok(serde_json::json!({ "defaults": serde_json::to_value(b)?, "summary": b.summary() }))).collect::<anyhow::Result<Vec<_>>>()?,
-            "stopping_rules": StoppingRule::all().iter().map(|r| registry_entry(r.name(), r.summary(), r)).collect::<anyhow::Result<Vec<_>>>()?,
-        });
-        say!("{}", serde_json::to_string_pretty(&doc)?);
+        say!("{}", serde_json::to_string_pretty(&json_listing()?)?);
         return Ok(());
     }
     say!(
@@ -88,6 +77,11 @@ pub fn run(a: &PoliciesArgs) -> anyhow::Result<()> {
             flow_yaml(spec)?
         );
     }
+    print_beyond_the_papers()
+}
+
+/// `activepref policies`' oracles, cold starts, models and stopping rules.
+fn print_beyond_the_papers() -> anyhow::Result<()> {
     say!(
         "ORACLES: `loop: {{ oracle: {{ kind, temperature, flip, ties: {{ margin, policy }}, cost: {{ ... }} }} }}` (pool setting) or `pair_loop: {{ oracle: {{ ... }} }}` (pair setting); default: the dataset's labels or the judge's order."
     );
@@ -120,6 +114,22 @@ pub fn run(a: &PoliciesArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// `activepref policies --json`: every registry with its defaults.
+fn json_listing() -> anyhow::Result<serde_json::Value> {
+    let (pool, pair) = (PolicySpec::all(), PairPolicySpec::all());
+    Ok(serde_json::json!({
+        "pool_policies": pool.iter().map(|p| registry_entry(p.name(), p.summary(), p)).collect::<anyhow::Result<Vec<_>>>()?,
+        "pair_policies": pair.iter().map(|p| registry_entry(p.name(), p.summary(), p)).collect::<anyhow::Result<Vec<_>>>()?,
+        "scores": UncertaintyScore::all().map(|s| serde_json::json!({ "name": s.name(), "summary": s.summary() })).collect::<Vec<_>>(),
+        "oracle_kinds": named(OracleKind::iter()),
+        "tie_policies": named(TiePolicy::iter()),
+        "label_cost": { "defaults": serde_json::to_value(LabelCost::default())?, "summary": COST_SUMMARY },
+        "cold_starts": named(ColdStart::iter()),
+        "models": UncertaintyBackend::all().iter().map(|b| Ok(serde_json::json!({ "defaults": serde_json::to_value(b)?, "summary": b.summary() }))).collect::<anyhow::Result<Vec<_>>>()?,
+        "stopping_rules": StoppingRule::all().iter().map(|r| registry_entry(r.name(), r.summary(), r)).collect::<anyhow::Result<Vec<_>>>()?,
+    }))
 }
 
 /// Name and summary of each variant of a listed enum.

@@ -357,11 +357,38 @@ impl EnsembleConfig {
     /// `precision` (`bf16` off the CPU backend or without tanh), or `device` when this build has
     /// no backend for it.
     pub fn validate(&self) -> Result<(), FieldError> {
-        let t = &self.train;
-        let bad = |f: &str, m: &str| Err(FieldError::new(f, m));
         if self.members == 0 {
-            return bad("members", "must be at least 1");
+            return Err(FieldError::new("members", "must be at least 1"));
         }
+        self.validate_backend()?;
+        self.validate_mlp_and_optimiser()?;
+        let t = &self.train;
+        for (f, v, max) in [
+            ("members", self.members, 1_000),
+            ("train.batch_size", t.batch_size, 1 << 20),
+            ("train.max_epochs", t.max_epochs, 100_000),
+            ("train.patience", t.patience, 100_000),
+            ("train.eval_every_steps", t.eval_every_steps, 1 << 30),
+            ("train.warmup_steps", t.warmup_steps.max(1), 1 << 30),
+            ("train.strategy.epochs", t.epochs(), 100_000),
+        ] {
+            FieldError::check_count(f, v, 1, max)?;
+        }
+        for &w in &self.mlp.hidden {
+            FieldError::check_count("mlp.hidden", w, 1, 1 << 16)?;
+        }
+        if let UncertaintyBackend::McDropout { realisations, .. } = self.backend {
+            FieldError::check_count("backend.realisations", realisations, 2, 1_000)?;
+        }
+        self.device
+            .burn_device()
+            .map_err(|e| FieldError::new("device", e.to_string()))?;
+        Ok(())
+    }
+
+    /// The checks of `backend.*` and `precision` (see [`Self::validate`]).
+    fn validate_backend(&self) -> Result<(), FieldError> {
+        let bad = |f: &str, m: &str| Err(FieldError::new(f, m));
         if let UncertaintyBackend::McDropout { rate, realisations } = self.backend {
             if !(rate.is_finite() && rate > 0.0 && rate < 1.0) {
                 return bad("backend.rate", "must be a number in (0, 1)");
@@ -415,6 +442,14 @@ impl EnsembleConfig {
                 );
             }
         }
+        Ok(())
+    }
+
+    /// The checks of `mlp.*` and `train.*` values (see [`Self::validate`]); counts are checked
+    /// there.
+    fn validate_mlp_and_optimiser(&self) -> Result<(), FieldError> {
+        let t = &self.train;
+        let bad = |f: &str, m: &str| Err(FieldError::new(f, m));
         if self.mlp.hidden.contains(&0) {
             return bad("mlp.hidden", "every hidden width must be at least 1");
         }
@@ -439,26 +474,6 @@ impl EnsembleConfig {
                 "must be a finite number > 0, or null to disable clipping",
             );
         }
-        for (f, v, max) in [
-            ("members", self.members, 1_000),
-            ("train.batch_size", t.batch_size, 1 << 20),
-            ("train.max_epochs", t.max_epochs, 100_000),
-            ("train.patience", t.patience, 100_000),
-            ("train.eval_every_steps", t.eval_every_steps, 1 << 30),
-            ("train.warmup_steps", t.warmup_steps.max(1), 1 << 30),
-            ("train.strategy.epochs", t.epochs(), 100_000),
-        ] {
-            FieldError::check_count(f, v, 1, max)?;
-        }
-        for &w in &self.mlp.hidden {
-            FieldError::check_count("mlp.hidden", w, 1, 1 << 16)?;
-        }
-        if let UncertaintyBackend::McDropout { realisations, .. } = self.backend {
-            FieldError::check_count("backend.realisations", realisations, 2, 1_000)?;
-        }
-        self.device
-            .burn_device()
-            .map_err(|e| FieldError::new("device", e.to_string()))?;
         Ok(())
     }
 }

@@ -155,20 +155,29 @@ impl EnsembleConfig {
                 reports: vec![report],
             });
         }
+        self.fit_members(train, validation, (run_seed, round), device, previous)
+    }
+
+    /// The deep ensemble's members, trained in parallel (each from `previous`'s member when
+    /// warm-starting).
+    fn fit_members(
+        &self,
+        train: &PoolSplit,
+        validation: &PoolSplit,
+        (run_seed, round): (u64, u64),
+        device: Device,
+        previous: Option<&FittedEnsemble>,
+    ) -> Result<FittedEnsemble, ModelError> {
         let trained: Vec<Result<(RewardMlp, TrainReport), ModelError>> = (0..self.members)
             .into_par_iter()
             .map(|member| {
-                self.fit_member(
-                    train,
-                    validation,
-                    MemberKey {
-                        run_seed,
-                        round,
-                        member,
-                    },
-                    &device,
-                    (start(member), None),
-                )
+                let key = MemberKey {
+                    run_seed,
+                    round,
+                    member,
+                };
+                let start = previous.map(|p| &p.members[member]);
+                self.fit_member(train, validation, key, &device, (start, None))
             })
             .collect();
         let mut members = Vec::with_capacity(self.members);
