@@ -11,11 +11,24 @@
 //! many steps) and does not depend on the thread count. It runs on burn's CPU backend only; other
 //! devices keep burn's optimiser ([`TrainConfig::optimizer`]).
 //!
-//! Gradient clipping stays burn's: [`burn::optim::ModuleOptimizer`] clips each gradient before it
-//! reaches [`Optimizer::step`].
+//! Gradient clipping by norm ([`FusedAdamW::clip_norm`]) happens inside the same step, per
+//! parameter tensor as burn's `GradientClipping::Norm` does (torch's trainer clips the global norm
+//! instead; README, "Reference behaviour vs corrected behaviour"):
+//! - below 4,194,304 elements it calls burn's clipping itself, so results are bit-identical to
+//!   burn's clipped AdamW;
+//! - from 4,194,304 elements up (the paper's first layer, 4,096 × 2,048), burn sums the squares
+//!   with a rayon reduction whose tree depends on scheduling, so the clipped gradient could differ
+//!   in its last bits between runs and thread counts. There the norm is computed here instead:
+//!   squares summed in f64 over fixed 65,536-element chunks, the chunk sums added in order, so
+//!   the result does not depend on the thread count; the coefficient
+//!   `min(1, threshold / (norm + f32::MIN_POSITIVE))` scales each gradient element (an f32
+//!   multiply) inside the update pass, which saves burn's three passes (square, sum, scale) and
+//!   their two tensor-sized allocations. Below the threshold the coefficient is exactly 1 and
+//!   nothing changes.
 //!
 //! [`TrainConfig::optimizer`]: super::TrainConfig::optimizer
 
+use burn::optim::grad_clipping::GradientClipping;
 use burn::optim::{AdamWState, AdaptiveMomentumState, LearningRate, Optimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
@@ -34,6 +47,46 @@ pub struct FusedAdamW {
     pub epsilon: f32,
     /// Decoupled weight decay (multiplied by the learning rate at each step).
     pub weight_decay: f32,
+    /// Clip each parameter tensor's gradient to this L2 norm before the update (`None`: no
+    /// clipping). See the module docs for how the norm is computed.
+    pub clip_norm: Option<f32>,
+}
+
+/// burn-flex sums f32 tensors of this many elements or more in parallel
+/// (`ops/reduce.rs`, `sum_f32_contiguous`), with a scheduling-dependent reduction tree.
+const BURN_PARALLEL_SUM: usize = 4 * 1024 * 1024;
+
+/// Σ x² of one chunk in f64, over 8 fixed lanes (vectorised, and the same for any thread count).
+fn chunk_sum_squares(x: &[f32]) -> f64 {
+    let mut lanes = [0f64; 8];
+    let mut blocks = x.chunks_exact(8);
+    for block in &mut blocks {
+        for (acc, &v) in lanes.iter_mut().zip(block) {
+            *acc += f64::from(v) * f64::from(v);
+        }
+    }
+    let tail: f64 = blocks
+        .remainder()
+        .iter()
+        .map(|&v| f64::from(v) * f64::from(v))
+        .sum();
+    ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
+        + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
+        + tail
+}
+
+/// The L2 norm of `g`, independent of the thread count: f64 sums of squares over fixed chunks of
+/// [`CHUNK`] elements, computed in parallel and added in chunk order.
+pub(crate) fn deterministic_norm(g: &[f32]) -> f64 {
+    let partial: Vec<f64> = g.par_chunks(CHUNK).map(chunk_sum_squares).collect();
+    partial.iter().sum::<f64>().sqrt()
+}
+
+/// The factor a gradient of norm `norm` is scaled by under clipping at `threshold`: exactly 1 when
+/// `norm ≤ threshold`, as in burn's `clip_by_norm`.
+fn clip_coefficient(norm: f64, threshold: f32) -> f32 {
+    let coef = f64::from(threshold) / (norm + f64::from(f32::MIN_POSITIVE));
+    if coef >= 1.0 { 1.0 } else { coef as f32 }
 }
 
 /// The per-step constants, converted exactly as burn converts them (f64 scalars become f32 with
@@ -51,6 +104,8 @@ struct StepConstants {
     /// == 0`).
     keep: f32,
     lr: f32,
+    /// The gradient's clipping coefficient (1 when not clipped here).
+    clip: f32,
 }
 
 impl StepConstants {
@@ -58,6 +113,8 @@ impl StepConstants {
     /// "no state yet" branch (the moments start from the gradient alone).
     #[inline(always)]
     fn update<const FIRST: bool>(&self, p: f32, g: f32, m1: &mut f32, m2: &mut f32) -> f32 {
+        // `g × 1` is `g` bit for bit, so an unclipped gradient needs no branch per element.
+        let g = g * self.clip;
         if FIRST {
             *m1 = g * self.factor_1;
             *m2 = (g * g) * self.factor_2;
@@ -91,6 +148,25 @@ fn f32_data(t: TensorData) -> TensorData {
     t
 }
 
+impl FusedAdamW {
+    /// The gradient's values and the coefficient the update scales them by: burn's clipping (and
+    /// 1) below [`BURN_PARALLEL_SUM`] elements, 1 and the deterministic coefficient from there up.
+    fn clipped<const D: usize>(&self, grad: Tensor<D>) -> (TensorData, f32) {
+        match self.clip_norm {
+            Some(t) if grad.shape().num_elements() >= BURN_PARALLEL_SUM => {
+                let g = f32_data(grad.into_data());
+                let norm = deterministic_norm(g.as_slice::<f32>().expect("f32 gradient"));
+                (g, clip_coefficient(norm, t))
+            }
+            Some(t) => (
+                f32_data(GradientClipping::Norm(t).clip_gradient(grad).into_data()),
+                1.0,
+            ),
+            None => (f32_data(grad.into_data()), 1.0),
+        }
+    }
+}
+
 impl Optimizer for FusedAdamW {
     type State<const D: usize> = AdamWState<D>;
 
@@ -105,7 +181,7 @@ impl Optimizer for FusedAdamW {
         let shape = tensor.shape();
         let n = shape.num_elements();
         let mut p = f32_data(tensor.into_data());
-        let g = f32_data(grad.into_data());
+        let (g, clip) = self.clipped(grad);
         let (mut m1, mut m2, time, first) = match state {
             Some(s) => (
                 f32_data(s.momentum.moment_1.into_data()),
@@ -135,6 +211,7 @@ impl Optimizer for FusedAdamW {
                 (1.0 - decay_rate) as f32
             },
             lr: lr as f32,
+            clip,
         };
         {
             let pv = p.as_mut_slice::<f32>().expect("f32 parameter");
@@ -208,15 +285,14 @@ mod tests {
         let model = cfg.init(d, &mut rng_for(1, Stream::Model, &[0]), &device);
         for weight_decay in [0.0f32, 0.1] {
             let make = |fused: bool| -> ModuleOptimizer {
-                let clip = GradientClippingConfig::Norm(1.0).init();
                 if fused {
                     ModuleOptimizer::from(FusedAdamW {
                         beta_1: 0.9,
                         beta_2: 0.999,
                         epsilon: 1e-8,
                         weight_decay,
+                        clip_norm: Some(1.0),
                     })
-                    .with_grad_clipping(clip)
                 } else {
                     AdamWConfig::new()
                         .with_epsilon(1e-8)
@@ -257,6 +333,65 @@ mod tests {
                 weights(&model.valid()),
                 "training moved the weights"
             );
+        }
+    }
+
+    /// From 4,194,304 elements up the fused step clips with its own f64 norm: the clipped
+    /// gradient (read back from the first moment, `g × coef × (1 − β₁)`) matches a hand
+    /// computation of the norm, and the step is bit-identical for 1, 2 and 3 threads.
+    #[test]
+    fn large_tensors_clip_with_a_thread_count_independent_norm() {
+        let n = BURN_PARALLEL_SUM + 1_000;
+        let grad_at = |i: usize| ((i % 7) as f32 - 3.0) * 0.01;
+        // Σ g² by hand: each residue class k of i mod 7 holds ⌈(n − k) / 7⌉ indices.
+        let sum_sq: f64 = (0..7)
+            .map(|k| {
+                let count = (n - k).div_ceil(7) as f64;
+                let g = f64::from(grad_at(k));
+                count * g * g
+            })
+            .sum();
+        let coef = (1.0 / (sum_sq.sqrt() + f64::from(f32::MIN_POSITIVE))) as f32;
+        assert!(
+            coef < 0.1,
+            "the gradient's norm is well above the threshold"
+        );
+        let opt = FusedAdamW {
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-8,
+            weight_decay: 0.0,
+            clip_norm: Some(1.0),
+        };
+        let step = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let device = Device::flex();
+                let p: Vec<f32> = (0..n).map(|i| (i % 11) as f32 * 0.1).collect();
+                let g: Vec<f32> = (0..n).map(grad_at).collect();
+                let (p, state) = opt.step(
+                    1e-3,
+                    Tensor::<1>::from_data(TensorData::new(p, [n]), &device),
+                    Tensor::<1>::from_data(TensorData::new(g, [n]), &device),
+                    None,
+                );
+                let m1 = state.unwrap().momentum.moment_1.into_data();
+                (
+                    p.into_data().try_to_vec::<f32>().unwrap(),
+                    m1.try_to_vec::<f32>().unwrap(),
+                )
+            })
+        };
+        let (p1, m1) = step(1);
+        for i in [0, 1, 5, 6, n - 1] {
+            assert_eq!(m1[i], (grad_at(i) * coef) * (1.0 - 0.9f32), "moment at {i}");
+        }
+        for threads in [2, 3] {
+            let (p, m) = step(threads);
+            assert!(p == p1 && m == m1, "{threads} threads changed the step");
         }
     }
 }
