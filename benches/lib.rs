@@ -81,6 +81,34 @@ pub fn random_split(n: usize, dim: usize, seed: u64) -> PoolSplit {
     }
 }
 
+/// A random split of `n` comparisons whose `2n` response rows (`pair_a` then `pair_b`) are
+/// `⌈2n · distinct⌉` distinct random rows, each used equally often (±1) in shuffled positions,
+/// within and across `pair_a` and `pair_b`, as TL;DR's summaries repeat across comparisons.
+/// `distinct = 1` is [`random_split`] itself.
+///
+/// # Panics
+///
+/// If `distinct` is not in `(0, 1]`.
+pub fn random_split_repeating(n: usize, dim: usize, distinct: f64, seed: u64) -> PoolSplit {
+    use rand::seq::SliceRandom;
+    assert!(distinct > 0.0 && distinct <= 1.0, "distinct in (0, 1]");
+    if distinct == 1.0 {
+        return random_split(n, dim, seed);
+    }
+    let u = ((2 * n) as f64 * distinct).ceil().max(1.0) as usize;
+    let table = random_matrix(u, dim, (-1.0, 1.0), seed ^ 0xd);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut ids: Vec<usize> = (0..2 * n).map(|i| i % u).collect();
+    ids.shuffle(&mut rng);
+    let mut split = random_split(0, dim, seed);
+    split.pair_a = table.gather(&ids[..n]);
+    split.pair_b = table.gather(&ids[n..]);
+    split.prompt = FeatureMatrix::new(n, 0, vec![]).expect("empty").into();
+    split.prompt_id = (0..n as u32).collect();
+    split.a_preferred = (0..n).map(|_| rng.random::<bool>()).collect();
+    split
+}
+
 impl SelectionFixture {
     /// A random fixture: `pool` unlabelled and `labelled` labelled rows, `dim`-wide prompt vectors
     /// uniform in `[0, 1)` with each distinct vector repeated `dup` times (`dup = 0` counts as 1).

@@ -156,7 +156,7 @@ pub struct PromptFeatures {
 }
 
 /// A fast hash of a row's bit pattern (rows are compared exactly on a hash match).
-fn row_hash(row: &[f32]) -> u64 {
+pub fn row_hash(row: &[f32]) -> u64 {
     row.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| {
         (h.rotate_left(5) ^ v.to_bits() as u64).wrapping_mul(0x0100_0000_01b3)
     })

@@ -22,6 +22,7 @@
 
 #![warn(missing_docs)]
 
+mod dense;
 mod ensemble;
 mod mlp;
 pub mod tanh;

@@ -187,6 +187,12 @@ pub struct BenchRoundArgs {
     /// See README, "bf16 validation passes".
     #[arg(long, value_enum, default_value_t = Precision::F32)]
     pub precision: Precision,
+    /// The share of distinct (prompt, response) rows among the scored and validation rows, in
+    /// (0, 1]: below 1, each distinct row repeats across comparisons (within and across
+    /// responses A and B, as TL;DR's summaries do), and the first layer runs once per distinct
+    /// row (README, "Repeated rows"). 1 (the default) is the synthetic benchmark's case.
+    #[arg(long, default_value_t = 1.0)]
+    pub distinct_rows: f64,
 }
 
 /// One round's modelled seconds per stage.
@@ -254,6 +260,12 @@ fn checked_round_args(args: &BenchRoundArgs) -> anyhow::Result<TrainConfig> {
     crate::bounded("--pool", args.pool, 1, 10_000_000)?;
     crate::bounded("--test", args.test, 0, 10_000_000)?;
     crate::bounded("--ood", args.ood, 0, 10_000_000)?;
+    if !(args.distinct_rows > 0.0 && args.distinct_rows <= 1.0) {
+        anyhow::bail!(
+            "--distinct-rows: {} is not a share in (0, 1]; use e.g. 0.5 for rows that appear twice on average",
+            args.distinct_rows
+        );
+    }
     for &labels in &args.labels {
         if labels == 0 || !labels.is_multiple_of(args.batch) || labels / args.batch > args.rounds {
             bail!(
@@ -316,6 +328,12 @@ fn print_round_header(args: &BenchRoundArgs, train: &TrainConfig) {
         train.batch_size,
         precision_name(args.precision),
     );
+    if args.distinct_rows < 1.0 {
+        say!(
+            "rows: {:.0}% of the scored and validation (prompt, response) rows are distinct; each distinct row goes through the first layer once per pass",
+            args.distinct_rows * 100.0
+        );
+    }
 }
 
 /// `model.precision`'s name in the YAML.
@@ -328,7 +346,7 @@ fn precision_name(p: Precision) -> &'static str {
 
 /// One optimiser step, one validation pass and scoring, timed on the paper's shapes.
 fn measure_unit_costs(args: &BenchRoundArgs, train: &TrainConfig) -> anyhow::Result<UnitCosts> {
-    use activepref_benches::random_split;
+    use activepref_benches::random_split_repeating;
     // Optimiser steps: one epoch of `steps` batches.
     let (fitted, secs) = one_epoch_fit(
         args.members,
@@ -340,7 +358,7 @@ fn measure_unit_costs(args: &BenchRoundArgs, train: &TrainConfig) -> anyhow::Res
     let step = secs / args.steps as f64;
     say!("optimiser step (all members): {:.1} ms", step * 1e3);
     // Scoring (f32 whatever `model.precision` is, as in a run).
-    let scored = random_split(args.score_pairs, args.dim, 4);
+    let scored = random_split_repeating(args.score_pairs, args.dim, args.distinct_rows, 4);
     let (_, score) = timed(|| std::hint::black_box(fitted.predict(&scored, None)));
     drop(scored);
     let per_comparison = score / args.score_pairs as f64;
@@ -349,7 +367,7 @@ fn measure_unit_costs(args: &BenchRoundArgs, train: &TrainConfig) -> anyhow::Res
     // A validation pass: every member on both responses of every validation comparison, in
     // `model.precision`.
     let fitted = fitted.with_precision(args.precision);
-    let validation = random_split(args.validation, args.dim, 3);
+    let validation = random_split_repeating(args.validation, args.dim, args.distinct_rows, 3);
     let (_, validation_pass) = timed(|| std::hint::black_box(fitted.predict(&validation, None)));
     drop(validation);
     say!(

@@ -144,6 +144,20 @@ pub struct SyntheticPoolConfig {
     /// none by default (step 7 of the generative story).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lengths: Option<SyntheticLengths>,
+    /// Distinct responses per prompt; 0 (the default) draws two fresh responses for every
+    /// comparison. With `R ≥ 2` each prompt draws `R` responses and each of its comparisons pairs
+    /// two different ones of them, so bit-identical (prompt, response) rows repeat across
+    /// comparisons, in `pair_a` and `pair_b`, as TL;DR's summaries do (one post, several
+    /// summaries, each in several comparisons). The first layer then runs once per distinct row
+    /// (README, "Repeated rows").
+    #[serde(skip_serializing_if = "is_zero")]
+    pub responses_per_prompt: usize,
+}
+
+/// Knobs that are 0 by default are left out of a written config, so that adding one changes no
+/// existing benchmark's id.
+fn is_zero(v: &usize) -> bool {
+    *v == 0
 }
 
 impl Default for SyntheticPoolConfig {
@@ -175,6 +189,7 @@ impl Default for SyntheticPoolConfig {
             test_comparisons: 0,
             ood_comparisons: 0,
             lengths: None,
+            responses_per_prompt: 0,
         }
     }
 }
@@ -324,8 +339,15 @@ impl SyntheticPoolConfig {
             ),
             ("test_comparisons", self.test_comparisons, 10_000_000),
             ("ood_comparisons", self.ood_comparisons, 10_000_000),
+            ("responses_per_prompt", self.responses_per_prompt, 10_000),
         ] {
             FieldError::check_count(field, v, 0, max)?;
+        }
+        if self.responses_per_prompt == 1 {
+            return bad(
+                "responses_per_prompt",
+                "must be 0 (fresh responses for every comparison) or at least 2 (a comparison needs two different responses)",
+            );
         }
         Ok(())
     }
@@ -673,5 +695,48 @@ mod tests {
             ..small()
         };
         assert_eq!(cfg.validate().unwrap_err().field, "mixing_rank");
+    }
+
+    /// `responses_per_prompt: R` pairs two different responses of the prompt's `R` in every
+    /// comparison, so each prompt has at most `R` distinct (prompt, response) rows and rows repeat
+    /// across comparisons and between `pair_a` and `pair_b`; 0 is left out of a written config
+    /// (ids unchanged), and 1 is refused naming the field.
+    #[test]
+    fn responses_per_prompt_repeats_rows_across_comparisons() {
+        let b = SyntheticPoolConfig {
+            responses_per_prompt: 3,
+            ..small()
+        }
+        .generate()
+        .unwrap();
+        let bits = |r: &[f32]| r.iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+        for split in [&b.pool, &b.validation, &b.test] {
+            let mut rows_of: HashMap<u32, Vec<Vec<u32>>> = HashMap::new();
+            for i in 0..split.len() {
+                let (a, c) = (bits(split.pair_a.row(i)), bits(split.pair_b.row(i)));
+                assert_ne!(a, c, "two different responses");
+                let rows = rows_of.entry(split.prompt_id[i]).or_default();
+                rows.extend([a, c]);
+            }
+            let mut distinct = 0;
+            for rows in rows_of.values_mut() {
+                rows.sort();
+                rows.dedup();
+                assert!(rows.len() <= 3, "at most R rows per prompt");
+                distinct += rows.len();
+            }
+            assert!(
+                distinct * 10 < split.len() * 2 * 7,
+                "{distinct} of {}",
+                split.len() * 2
+            );
+        }
+        let json = serde_json::to_string(&small()).unwrap();
+        assert!(!json.contains("responses_per_prompt"));
+        let one = SyntheticPoolConfig {
+            responses_per_prompt: 1,
+            ..small()
+        };
+        assert_eq!(one.validate().unwrap_err().field, "responses_per_prompt");
     }
 }

@@ -155,7 +155,7 @@ impl World {
     }
 
     /// One split. The random draws are made in one sequential stream (prompt, comparison count,
-    /// then per comparison `q_A`, `q_B` and the label's uniform), a chunk of prompts at a time; the
+    /// then the comparisons' draws, [`comparison_draws`]), a chunk of prompts at a time; the
     /// arithmetic on them (mixing, rewards, features) then runs in parallel per prompt. Each value
     /// depends only on its own draws, so the output is the same for any thread count.
     pub(crate) fn split(
@@ -202,14 +202,7 @@ impl World {
                     n = n.min(c - rows_drawn);
                 }
                 rows_drawn += n;
-                let comps = (0..n)
-                    .map(|_| {
-                        let qa = normal_vec(rng, cfg.response_dim, 1.0);
-                        let qb = normal_vec(rng, cfg.response_dim, 1.0);
-                        (qa, qb, rng.random::<f64>())
-                    })
-                    .collect();
-                draws.push((x, comps));
+                draws.push((x, comparison_draws(cfg, n, rng)));
             }
             let end = start + draws.len();
             let done: Vec<ChunkRows> = draws
@@ -279,6 +272,42 @@ impl World {
             lengths,
         )
     }
+}
+
+/// One prompt's `n` comparisons `(q_A, q_B, label uniform)`, drawn in this order from `rng`: per
+/// comparison `q_A`, `q_B` and the uniform (the default); or, with `responses_per_prompt = R ≥ 2`,
+/// first the prompt's `R` response vectors, then per comparison two different indices among them
+/// (`i` uniform in `0..R`, `j` uniform among the other `R − 1`) and the uniform.
+fn comparison_draws(
+    cfg: &SyntheticPoolConfig,
+    n: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<(Vec<f64>, Vec<f64>, f64)> {
+    let r = cfg.responses_per_prompt;
+    if r < 2 {
+        return (0..n)
+            .map(|_| {
+                let qa = normal_vec(rng, cfg.response_dim, 1.0);
+                let qb = normal_vec(rng, cfg.response_dim, 1.0);
+                (qa, qb, rng.random::<f64>())
+            })
+            .collect();
+    }
+    let responses: Vec<Vec<f64>> = (0..r)
+        .map(|_| normal_vec(rng, cfg.response_dim, 1.0))
+        .collect();
+    (0..n)
+        .map(|_| {
+            let i = rng.random_range(0..r);
+            let j = rng.random_range(0..r - 1);
+            let j = if j >= i { j + 1 } else { j };
+            (
+                responses[i].clone(),
+                responses[j].clone(),
+                rng.random::<f64>(),
+            )
+        })
+        .collect()
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {

@@ -8,6 +8,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::TrainReport;
 use super::laplace::LaplaceHead;
+use super::repeats::{INFERENCE_CHUNK, RowGroups, Source, grouped_rewards};
 use crate::ModelError;
 use crate::mlp::{DenseScratch, RewardMlp, dropout_masks};
 
@@ -22,6 +23,21 @@ pub trait PreferenceModel {
 
     /// Per-draw rewards `[draw][i]` of the rows `idx` of `x` (every row if `None`).
     fn rewards_at(&self, x: &FeatureMatrix, idx: Option<&[usize]>) -> Vec<Vec<f32>>;
+
+    /// Per-draw rewards of both responses of the comparisons `idx` of `split` (every one if
+    /// `None`): `([draw][i]` of response A, `[draw][i]` of response B`)`. The same values as
+    /// [`Self::rewards_at`] on `pair_a` and `pair_b`; the deep ensemble and MC dropout run the
+    /// first layer once per distinct row when rows repeat (bit-identical, see `repeats.rs`).
+    fn pair_rewards(
+        &self,
+        split: &PoolSplit,
+        idx: Option<&[usize]>,
+    ) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+        (
+            self.rewards_at(&split.pair_a, idx),
+            self.rewards_at(&split.pair_b, idx),
+        )
+    }
 
     /// Per-draw view through the final linear layer of the rows `idx` of `x`: its inputs
     /// `[draw]` (`rows × width`) and weights `[draw]` (`width`).
@@ -105,6 +121,27 @@ impl PreferenceModel for DeepEnsemble<'_> {
             .collect()
     }
 
+    fn pair_rewards(
+        &self,
+        split: &PoolSplit,
+        idx: Option<&[usize]>,
+    ) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+        let sources = [(&split.pair_a, idx), (&split.pair_b, idx)];
+        let groups = groups_for(self.device, &sources);
+        self.members
+            .iter()
+            .map(|m| {
+                two(sources_rewards(
+                    m,
+                    &sources,
+                    groups.as_ref(),
+                    &[],
+                    self.device,
+                ))
+            })
+            .unzip()
+    }
+
     fn last_layer(
         &self,
         x: &FeatureMatrix,
@@ -129,6 +166,27 @@ impl PreferenceModel for McDropout<'_> {
             .iter()
             .map(|masks| masked_rewards(self.model, x, idx, masks, self.device))
             .collect()
+    }
+
+    fn pair_rewards(
+        &self,
+        split: &PoolSplit,
+        idx: Option<&[usize]>,
+    ) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+        let sources = [(&split.pair_a, idx), (&split.pair_b, idx)];
+        let groups = groups_for(self.device, &sources);
+        self.masks
+            .iter()
+            .map(|masks| {
+                two(sources_rewards(
+                    self.model,
+                    &sources,
+                    groups.as_ref(),
+                    masks,
+                    self.device,
+                ))
+            })
+            .unzip()
     }
 
     fn last_layer(
@@ -193,15 +251,9 @@ impl PreferenceModel for LaplaceLastLayer<'_> {
     }
 }
 
-const INFERENCE_CHUNK: usize = 4096;
-
 /// One member's view through its final linear layer: the layer's inputs (`rows × width`) and its
 /// weights (`width`).
 pub type LastLayerView = (FeatureMatrix, Vec<f32>);
-
-pub(super) fn member_rewards(model: &RewardMlp, x: &FeatureMatrix, device: &Device) -> Vec<f32> {
-    masked_rewards(model, x, None, &[], device)
-}
 
 /// Calls `f(rows, count)` on consecutive chunks of at most 4,096 of the rows `idx` of `x` (every
 /// row if `None`), `rows` holding `count × dim` values: in place when `idx` is `None`, else
@@ -231,6 +283,48 @@ fn mask_values(m: &Tensor<2>) -> Vec<f32> {
         .into_data()
         .try_to_vec::<f32>()
         .expect("f32 masks")
+}
+
+/// The repeated rows of `sources` when the CPU's dense path will score them (`None` elsewhere,
+/// or when fewer than 10% of the rows repeat).
+pub(super) fn groups_for(device: &Device, sources: &[Source<'_>]) -> Option<RowGroups> {
+    (*device == Device::flex())
+        .then(|| RowGroups::find(sources))
+        .flatten()
+}
+
+/// The two results of a two-source pass.
+fn two(mut r: Vec<Vec<f32>>) -> (Vec<f32>, Vec<f32>) {
+    let b = r.pop().expect("two sources");
+    let a = r.pop().expect("two sources");
+    (a, b)
+}
+
+/// Rewards `[source][row]` of `model` under `masks` on every source: through
+/// [`grouped_rewards`] when `groups` (of these sources) is given and the dense path's first layer
+/// is row-independent, else source by source. The values are the same either way.
+pub(super) fn sources_rewards(
+    model: &RewardMlp,
+    sources: &[Source<'_>],
+    groups: Option<&RowGroups>,
+    masks: &[Tensor<2>],
+    device: &Device,
+) -> Vec<Vec<f32>> {
+    let dense = groups
+        .filter(|_| *device == Device::flex() && masks.iter().all(|m| m.dims()[0] == 1))
+        .and_then(|g| Some((g, model.dense()?)))
+        .filter(|(_, d)| d.first_layer_is_row_independent());
+    match dense {
+        Some((g, d)) => {
+            let mask_data: Vec<Vec<f32>> = masks.iter().map(mask_values).collect();
+            let mask_refs: Vec<&[f32]> = mask_data.iter().map(Vec::as_slice).collect();
+            grouped_rewards(&d, sources, g, &mask_refs)
+        }
+        None => sources
+            .iter()
+            .map(|&(x, idx)| masked_rewards(model, x, idx, masks, device))
+            .collect(),
+    }
 }
 
 /// Rewards of `model` on the rows `idx` of `x` (every row if `None`), in chunks of 4,096 rows read
@@ -421,9 +515,7 @@ impl FittedEnsemble {
 
     /// The ensemble's prediction on the comparisons at `idx` of `split` (all rows if `None`).
     pub fn predict(&self, split: &PoolSplit, idx: Option<&[usize]>) -> EnsemblePrediction {
-        EnsemblePrediction::from_rewards(
-            &self.rewards_at(&split.pair_a, idx),
-            &self.rewards_at(&split.pair_b, idx),
-        )
+        let (a, b) = self.model().pair_rewards(split, idx);
+        EnsemblePrediction::from_rewards(&a, &b)
     }
 }

@@ -10,6 +10,7 @@ pub mod anchored;
 pub mod config;
 pub mod fitted;
 pub mod laplace;
+mod repeats;
 pub mod training;
 
 pub use adamw::FusedAdamW;
@@ -228,6 +229,43 @@ mod tests {
             realisations: 4,
         };
         assert_eq!(cfg.validate().unwrap_err().field, "backend.rate");
+    }
+
+    /// On a split whose (prompt, response) rows repeat, `predict` (which runs the first layer
+    /// once per distinct row) equals scoring every row of `pair_a` and `pair_b` alone, bit for
+    /// bit, for the ensemble and MC dropout, on all rows and on a subset; training's validation
+    /// passes take the same path, so the fits themselves are as before.
+    #[test]
+    fn predictions_on_repeated_rows_equal_scoring_every_row() {
+        let bench = SyntheticPoolConfig {
+            pool_prompts: 150,
+            responses_per_prompt: 3,
+            ..Default::default()
+        }
+        .generate()
+        .unwrap();
+        let test = &bench.test;
+        let half: Vec<usize> = (0..test.len()).step_by(2).collect();
+        let sources = [(&test.pair_a, None), (&test.pair_b, None)];
+        assert!(repeats::RowGroups::find(&sources).is_some(), "rows repeat");
+        let dropout = UncertaintyBackend::McDropout {
+            rate: 0.2,
+            realisations: 3,
+        };
+        for backend in [UncertaintyBackend::Ensemble, dropout] {
+            let cfg = EnsembleConfig {
+                backend,
+                ..tiny_config()
+            };
+            let fit = cfg.fit(&bench.pool, &bench.validation, 5, 0).unwrap();
+            for idx in [None, Some(half.as_slice())] {
+                let each = activepref_core::EnsemblePrediction::from_rewards(
+                    &fit.rewards_at(&test.pair_a, idx),
+                    &fit.rewards_at(&test.pair_b, idx),
+                );
+                assert_eq!(fit.predict(test, idx), each, "{:?}", cfg.backend);
+            }
+        }
     }
 
     #[test]

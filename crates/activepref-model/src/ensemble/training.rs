@@ -10,8 +10,9 @@ use rand::seq::SliceRandom;
 use rayon::prelude::*;
 
 use super::fitted::Draws;
-use super::fitted::member_rewards;
+use super::fitted::{groups_for, sources_rewards};
 use super::laplace::LaplaceHead;
+use super::repeats::RowGroups;
 use super::{EnsembleConfig, FittedEnsemble, MemberInit, TrainingStrategy, UncertaintyBackend};
 use crate::ModelError;
 use crate::mlp::DenseScratch;
@@ -40,10 +41,18 @@ struct MemberKey {
     member: usize,
 }
 
-/// Mean Bradley–Terry loss of `model` on a labelled split, accumulated in f64.
-fn validation_loss(model: &RewardMlp, split: &PoolSplit, device: &Device) -> f64 {
-    let ra = member_rewards(model, &split.pair_a, device);
-    let rb = member_rewards(model, &split.pair_b, device);
+/// Mean Bradley–Terry loss of `model` on a labelled split, accumulated in f64; `groups` are the
+/// split's repeated rows ([`groups_for`]), found once per fit.
+fn validation_loss(
+    model: &RewardMlp,
+    split: &PoolSplit,
+    groups: Option<&RowGroups>,
+    device: &Device,
+) -> f64 {
+    let sources = [(&split.pair_a, None), (&split.pair_b, None)];
+    let mut r = sources_rewards(model, &sources, groups, &[], device);
+    let rb = r.pop().expect("two sources");
+    let ra = r.pop().expect("two sources");
     let pred = EnsemblePrediction::from_rewards(&[ra], &[rb]);
     pred.mean_member_nll(&split.a_preferred)
 }
@@ -298,6 +307,10 @@ impl EnsembleConfig {
         let total_steps = steps_per_epoch * t.epochs();
 
         let mut stopping = EarlyStopping::new(t.patience, model.clone());
+        let val_groups = groups_for(
+            device,
+            &[(&validation.pair_a, None), (&validation.pair_b, None)],
+        );
         let mut step = 0usize;
         let mut order: Vec<usize> = (0..n).collect();
         'epochs: for _epoch in 0..t.epochs() {
@@ -323,7 +336,7 @@ impl EnsembleConfig {
                     // The reference's Trainer evaluates under its training precision (bf16
                     // autocast in the 5-seed scripts); scoring and metrics stay f32.
                     let evaluated = model.valid().with_precision(self.precision);
-                    let loss = validation_loss(&evaluated, validation, device);
+                    let loss = validation_loss(&evaluated, validation, val_groups.as_ref(), device);
                     if !loss.is_finite() {
                         return Err(ModelError::Diverged {
                             member,

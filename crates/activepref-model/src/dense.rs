@@ -1,0 +1,355 @@
+//! The dense CPU forward pass of a trained reward MLP ([`DenseRewardMlp`]): plain arrays, the
+//! `gemm` crate's calls as burn-flex makes them, bias and tanh on every thread. Scoring and
+//! validation passes on burn's CPU backend go through it; training stays on burn's autodiff.
+
+use crate::mlp::Precision;
+
+/// Below this many multiply-adds burn-flex runs a matmul on one thread; the dense path makes the
+/// same choice so that its GEMM calls are burn's, argument for argument.
+const GEMM_PARALLEL_OPS: usize = 192 * 192 * 192;
+
+pub(crate) struct DenseLayer {
+    /// `fan_in × fan_out`, row-major (burn's `Linear` layout).
+    pub(crate) w: Vec<f32>,
+    pub(crate) b: Vec<f32>,
+    pub(crate) fan_in: usize,
+    pub(crate) fan_out: usize,
+    pub(crate) has_bias: bool,
+}
+
+/// A trained member's weights as plain arrays, for scoring on the CPU: no autodiff graph and no
+/// tensor per operation. Each layer makes the GEMM call burn-flex's `linear` makes (the `gemm`
+/// crate, same shapes, strides and threading rule), then adds the bias and applies tanh with the
+/// same f32 operations, so the rewards are bit-identical to [`RewardMlp::forward`] (tested); the
+/// difference is that the bias add and tanh run on every thread, where burn applies tanh on one.
+pub struct DenseRewardMlp {
+    pub(crate) layers: Vec<DenseLayer>,
+    /// With [`Precision::Bf16`]: every layer's weights (`fan_in × fan_out`, row-major) and bias
+    /// (`fan_out`; `None` without one) rounded to bf16.
+    bf16_layers: Option<Vec<Bf16Layer>>,
+}
+
+/// One layer's weights and bias rounded to bf16, as bf16 autocast casts them.
+type Bf16Layer = (Vec<half::bf16>, Option<Vec<half::bf16>>);
+
+impl std::fmt::Debug for DenseRewardMlp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let widths: Vec<usize> = self.layers.iter().map(|l| l.fan_out).collect();
+        f.debug_struct("DenseRewardMlp")
+            .field("widths", &widths)
+            .finish()
+    }
+}
+
+impl DenseRewardMlp {
+    pub(crate) fn new(layers: Vec<DenseLayer>, precision: Precision) -> Self {
+        use half::slice::HalfFloatSliceExt;
+        let round = |v: &[f32]| {
+            let mut r = vec![half::bf16::ZERO; v.len()];
+            r.convert_from_f32_slice(v);
+            r
+        };
+        let bf16_layers = (precision == Precision::Bf16).then(|| {
+            layers
+                .iter()
+                .map(|l| (round(&l.w), l.has_bias.then(|| round(&l.b))))
+                .collect()
+        });
+        Self {
+            layers,
+            bf16_layers,
+        }
+    }
+
+    /// Input width.
+    pub fn input_dim(&self) -> usize {
+        self.layers[0].fan_in
+    }
+
+    /// Rewards of the `rows` rows stored row-major in `x`. `masks[l]`, when given, multiplies
+    /// every row of the input of layer `l + 1` (a `[1, width]` dropout mask, as MC dropout's
+    /// realisations use).
+    pub fn forward(&self, x: &[f32], rows: usize, masks: &[&[f32]]) -> Vec<f32> {
+        self.forward_with(x, rows, masks, &mut DenseScratch::default())
+    }
+
+    /// [`Self::forward`] with the hidden activations in `scratch`, which keeps its buffers for
+    /// the next call: scoring a split chunk by chunk then allocates (and page-faults) each
+    /// `[rows, width]` buffer once instead of once per chunk. The rewards are the same.
+    pub fn forward_with(
+        &self,
+        x: &[f32],
+        rows: usize,
+        masks: &[&[f32]],
+        scratch: &mut DenseScratch,
+    ) -> Vec<f32> {
+        assert_eq!(x.len(), rows * self.input_dim(), "rows × input width");
+        self.forward_layers(0, x, rows, masks, scratch)
+    }
+
+    /// The layers from `start` on, for `input` (`rows × ` layer `start`'s input width): the rest
+    /// of [`Self::forward_with`] after its first `start` layers, with the same GEMM calls.
+    pub(crate) fn forward_layers(
+        &self,
+        start: usize,
+        input: &[f32],
+        rows: usize,
+        masks: &[&[f32]],
+        scratch: &mut DenseScratch,
+    ) -> Vec<f32> {
+        use rayon::prelude::*;
+        let last = self.layers.len() - 1;
+        scratch.hidden.resize_with(last, Vec::new);
+        let mut output = Vec::new();
+        for (i, layer) in self.layers.iter().enumerate().skip(start) {
+            let (k, n) = (layer.fan_in, layer.fan_out);
+            let (before, rest) = scratch.hidden.split_at_mut(i.min(last));
+            let mut input: &[f32] = if i == start {
+                &input[..rows * k]
+            } else {
+                &before[i - 1][..rows * k]
+            };
+            let masked: Vec<f32>;
+            if let Some(mask) = masks.get(i.wrapping_sub(1)).filter(|_| i > 0) {
+                assert_eq!(mask.len(), k, "a [1, width] mask");
+                masked = input
+                    .par_chunks(k)
+                    .flat_map_iter(|row| row.iter().zip(mask.iter()).map(|(a, m)| a * m))
+                    .collect();
+                input = &masked;
+            }
+            // Every element is written by the GEMM, so a reused buffer needs no clearing;
+            // `resize` only fills the part that grows.
+            let out: &mut Vec<f32> = if i == last { &mut output } else { &mut rest[0] };
+            out.resize(rows * n, 0.0);
+            let out = &mut out[..rows * n];
+            self.linear(i, input, rows, out, &mut scratch.bf16);
+        }
+        output
+    }
+
+    /// Layer `i` on `rows` rows of `input` into `out` (`rows × fan_out`): the GEMM (f32, or bf16
+    /// under [`Precision::Bf16`]), the bias and, for a hidden layer, tanh.
+    fn linear(
+        &self,
+        i: usize,
+        input: &[f32],
+        rows: usize,
+        out: &mut [f32],
+        bf16_scratch: &mut (Vec<half::bf16>, Vec<half::bf16>),
+    ) {
+        let layer = &self.layers[i];
+        let (k, n) = (layer.fan_in, layer.fan_out);
+        let parallel = rows.saturating_mul(n).saturating_mul(k) >= GEMM_PARALLEL_OPS;
+        let bf16_layer = self.bf16_layers.as_ref().map(|l| &l[i]);
+        if rows > 0 && n > 0 {
+            match bf16_layer {
+                Some((w, b)) => {
+                    let layer16 = (w.as_slice(), b.as_deref());
+                    bf16_linear(input, layer16, (rows, k, n), parallel, out, bf16_scratch);
+                }
+                None => f32_matmul(input, &layer.w, (rows, k, n), parallel, out),
+            }
+        }
+        let hidden = i + 1 < self.layers.len();
+        finish_layer(out, layer, hidden, bf16_layer.is_some());
+    }
+
+    /// Whether the first hidden layer's output for a row is the same bits whichever other rows
+    /// share its GEMM call (at least 2): f32 precision and a hidden layer, and either more than
+    /// 64 outputs or at most 512 inputs. Then the `gemm` crate blocks the inner dimension by
+    /// `k` alone (`gemm-common` 0.19, `kernel_params`; its small-matrix branch for m, n ≤ 64
+    /// blocks by `min(k, 512)`, the same when k ≤ 512), and each output sums its products in
+    /// the same order. One row alone takes the matrix-vector path, so callers never pass 1.
+    pub(crate) fn first_layer_is_row_independent(&self) -> bool {
+        let first = &self.layers[0];
+        self.bf16_layers.is_none()
+            && self.layers.len() > 1
+            && (first.fan_out > 64 || first.fan_in <= 512)
+    }
+
+    /// Width of the first hidden layer (the input of layer 1).
+    pub(crate) fn first_width(&self) -> usize {
+        self.layers[0].fan_out
+    }
+
+    /// The first layer (GEMM, bias, tanh) on `rows ≥ 2` rows of `x`, into `out`
+    /// (`rows × first_width`): the input of layer 1, as [`Self::forward_with`] computes it.
+    pub(crate) fn first_hidden(
+        &self,
+        x: &[f32],
+        rows: usize,
+        out: &mut [f32],
+        scratch: &mut DenseScratch,
+    ) {
+        assert!(rows >= 2, "one row takes gemm's matrix-vector path");
+        assert_eq!(x.len(), rows * self.input_dim(), "rows × input width");
+        self.linear(0, x, rows, out, &mut scratch.bf16);
+    }
+}
+
+impl DenseRewardMlp {
+    /// The final (width → 1) layer's weights, `width` entries.
+    pub fn final_weights(&self) -> &[f32] {
+        &self.layers[self.layers.len() - 1].w
+    }
+
+    /// The final layer's bias (0 without one).
+    pub fn final_bias(&self) -> f32 {
+        self.layers[self.layers.len() - 1]
+            .b
+            .first()
+            .copied()
+            .unwrap_or(0.0)
+    }
+
+    /// The inputs of the final layer for the `rows` rows of `x` (`rows × width`, row-major): the
+    /// last hidden activations times the last mask when `masks` has one (the input itself for a
+    /// network without hidden layers). The same forward pass as [`Self::forward_with`].
+    pub fn final_inputs(
+        &self,
+        x: &[f32],
+        rows: usize,
+        masks: &[&[f32]],
+        scratch: &mut DenseScratch,
+    ) -> Vec<f32> {
+        let last = self.layers.len() - 1;
+        if last == 0 {
+            return x.to_vec();
+        }
+        self.forward_with(x, rows, masks, scratch);
+        let width = self.layers[last].fan_in;
+        let mut h = scratch.hidden[last - 1][..rows * width].to_vec();
+        if let Some(mask) = masks.get(last - 1) {
+            for row in h.chunks_mut(width) {
+                row.iter_mut().zip(mask.iter()).for_each(|(a, m)| *a *= m);
+            }
+        }
+        h
+    }
+}
+
+/// Reusable hidden-activation buffers of [`DenseRewardMlp::forward_with`].
+#[derive(Debug, Default)]
+pub struct DenseScratch {
+    hidden: Vec<Vec<f32>>,
+    /// The bf16 input (`rows × fan_in`) and output (`rows × fan_out`) of a [`Precision::Bf16`]
+    /// layer.
+    bf16: (Vec<half::bf16>, Vec<half::bf16>),
+}
+
+/// `out = x · w` (`x`: `rows × k`, `w`: `k × n`, `out`: `rows × n`, row-major, f32), the GEMM call
+/// burn-flex's `linear` makes: same shapes, strides and threading rule. Every element of `out` is
+/// written (`read_dst` false), so a reused buffer needs no clearing.
+fn f32_matmul(
+    x: &[f32],
+    w: &[f32],
+    (rows, k, n): (usize, usize, usize),
+    parallel: bool,
+    out: &mut [f32],
+) {
+    let parallelism = if parallel {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: `x` is rows × k, `w` k × n and `out` rows × n, all row-major and in bounds for
+    // these strides; `out` is not aliased.
+    unsafe {
+        gemm::gemm(
+            rows,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            x.as_ptr(),
+            1,
+            k as isize,
+            w.as_ptr(),
+            1,
+            n as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+/// The rest of a layer after its GEMM, on every thread: the f32 bias add, then tanh for a hidden
+/// layer (`activate`). Under bf16 (`bf16`) the bias is already inside the GEMM's single rounding,
+/// and tanh's output is rounded to bf16 as a bf16 tensor's tanh returns it.
+fn finish_layer(out: &mut [f32], layer: &DenseLayer, activate: bool, bf16: bool) {
+    use rayon::prelude::*;
+    let n = layer.fan_out.max(1);
+    let has_bias = layer.has_bias && !bf16;
+    out.par_chunks_mut(n * 64).for_each(|block| {
+        if has_bias {
+            for row in block.chunks_mut(n) {
+                row.iter_mut().zip(&layer.b).for_each(|(v, b)| *v += *b);
+            }
+        }
+        if activate {
+            crate::tanh::tanh_in_place(block);
+            if bf16 {
+                for v in block.iter_mut() {
+                    *v = half::bf16::from_f32(*v).to_f32();
+                }
+            }
+        }
+    });
+}
+
+/// A linear layer as bf16 autocast runs it: `out = round_bf16(bf16(x) · w + b)` as f32, for `x`:
+/// `rows × k` (f32, rounded to bf16 here), `w`: `k × n` and `b`: `n` (bf16), row-major. The
+/// products accumulate in f32 inside `gemmkit`'s kernel (`vdpbf16ps` where the CPU has
+/// AVX512-BF16), the bias joins the f32 sum, and each output is rounded to bf16 once. Results do
+/// not depend on the thread count (`gemmkit` splits rows and columns; tested).
+fn bf16_linear(
+    x: &[f32],
+    (w, b): (&[half::bf16], Option<&[half::bf16]>),
+    (rows, k, n): (usize, usize, usize),
+    parallel: bool,
+    out: &mut [f32],
+    (x16, out16): &mut (Vec<half::bf16>, Vec<half::bf16>),
+) {
+    use half::slice::HalfFloatSliceExt;
+    use rayon::prelude::*;
+    const BLOCK: usize = 1 << 16;
+    x16.resize(rows * k, half::bf16::ZERO);
+    let x16 = &mut x16[..rows * k];
+    x16.par_chunks_mut(BLOCK)
+        .zip(x.par_chunks(BLOCK))
+        .for_each(|(d, s)| d.convert_from_f32_slice(s));
+    out16.resize(rows * n, half::bf16::ZERO);
+    let out16 = &mut out16[..rows * n];
+    // `C = A·B + β·C` with the bias in every row of C and β = 1 (β = 0 without a bias).
+    let beta = match b {
+        Some(b) => {
+            out16
+                .par_chunks_mut(n)
+                .for_each(|row| row.copy_from_slice(b));
+            half::bf16::ONE
+        }
+        None => half::bf16::ZERO,
+    };
+    gemmkit::gemm(
+        half::bf16::ONE,
+        gemmkit::MatRef::from_row_major(x16, rows, k),
+        gemmkit::MatRef::from_row_major(w, k, n),
+        beta,
+        gemmkit::MatMut::from_row_major(out16, rows, n),
+        if parallel {
+            gemmkit::Parallelism::Rayon(rayon::current_num_threads())
+        } else {
+            gemmkit::Parallelism::Serial
+        },
+    );
+    out.par_chunks_mut(BLOCK)
+        .zip(out16.par_chunks(BLOCK))
+        .for_each(|(d, s)| s.convert_to_f32_slice(d));
+}
