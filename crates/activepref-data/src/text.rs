@@ -256,6 +256,13 @@ pub struct ComparisonQuality {
     pub empty_responses: usize,
     /// Ids that appear more than once within a split.
     pub duplicate_ids: usize,
+    /// (prompt, response) rows: two per comparison.
+    pub response_rows: usize,
+    /// Distinct (prompt, response) texts within each split, summed over splits (exact text, the
+    /// prompt by its key). In TL;DR one summary is in several comparisons. Where identical texts
+    /// also have bit-identical feature rows, a scoring or validation pass runs the first layer
+    /// once per distinct row (README, "Repeated rows").
+    pub distinct_response_rows: usize,
     /// Rows the loader dropped on purpose (none today: every fault is an error naming its row).
     pub dropped_rows: usize,
 }
@@ -266,7 +273,11 @@ impl ComparisonDataset {
         let mut q = ComparisonQuality::default();
         for (role, rows) in &self.splits {
             let mut seen = std::collections::HashSet::new();
+            let mut distinct = std::collections::HashSet::new();
             for c in rows {
+                for response in [&c.response_a, &c.response_b] {
+                    distinct.insert((c.prompt_key.as_str(), response.as_str()));
+                }
                 let (a, b) = (c.response_a.trim(), c.response_b.trim());
                 if a == b {
                     q.identical_pairs += 1;
@@ -277,6 +288,8 @@ impl ComparisonDataset {
                 q.empty_responses += usize::from(a.is_empty() || b.is_empty());
                 q.duplicate_ids += usize::from(!seen.insert(c.id.as_str()));
             }
+            q.response_rows += 2 * rows.len();
+            q.distinct_response_rows += distinct.len();
         }
         q
     }

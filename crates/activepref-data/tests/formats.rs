@@ -553,6 +553,8 @@ fn identical_pairs_and_empty_replies_are_counted() {
         (2, 1, 0)
     );
     assert_eq!(q.identical_examples, ["pool/1", "pool/3"]);
+    // 8 rows; each identical pair's two rows are one (the loader trims "d " to "d").
+    assert_eq!((q.response_rows, q.distinct_response_rows), (8, 6));
 }
 
 #[test]

@@ -324,6 +324,14 @@ fn print_comparisons(r: &serde_json::Value, splits: &[serde_json::Value]) {
         q["empty_responses"]
     );
     say!("    repeated ids: {}", q["duplicate_ids"]);
+    let (rows, distinct) = (
+        q["response_rows"].as_u64().unwrap_or(0),
+        q["distinct_response_rows"].as_u64().unwrap_or(0),
+    );
+    say!(
+        "    distinct (prompt, response) texts: {distinct} of {rows} ({:.1}%)",
+        100.0 * distinct as f64 / rows.max(1) as f64
+    );
     say!("    rows dropped: {}", q["dropped_rows"]);
 }
 
