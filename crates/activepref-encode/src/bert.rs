@@ -2,10 +2,10 @@
 //! blocks, GELU feed-forward. One `Config` + `Module` per part, as in burn's examples; weights come
 //! from a Hugging Face `model.safetensors` (see [`crate::weights`]).
 
+use crate::gelu::gelu;
 use burn::module::Module;
 use burn::nn::{Embedding, LayerNorm, Linear};
 use burn::tensor::{Device, Int, Tensor, TensorData, activation};
-use rayon::prelude::*;
 
 /// Shape of one encoder (from `config.json`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -102,35 +102,6 @@ impl BertLayer {
     }
 }
 
-/// Elements per parallel task of [`gelu`].
-const GELU_CHUNK: usize = 16_384;
-
-/// GELU, `0.5 · x · (1 + erf(x / √2))`, element-wise on a tensor of any shape.
-///
-/// On the CPU backend (`Device::flex()`, f32) this is burn's own formula with the same `erff`
-/// (the `libm` crate's), so the values are bit-identical to `activation::gelu`; burn applies it
-/// on one thread, which made it about a sixth of an encoder pass on 2 cores, and this spreads it
-/// over rayon's pool in fixed chunks (an element-wise map, so the thread count cannot change a
-/// value). Other devices and dtypes use `activation::gelu`.
-pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    let device = x.device();
-    if device != Device::flex() || x.dtype() != burn::tensor::DType::F32 {
-        return activation::gelu(x);
-    }
-    let shape = x.shape();
-    let mut values = x
-        .into_data()
-        .into_vec::<f32>()
-        .expect("an f32 tensor holds f32 values");
-    let sqrt2 = core::f32::consts::SQRT_2;
-    values.par_chunks_mut(GELU_CHUNK).for_each(|chunk| {
-        for v in chunk {
-            *v = 0.5 * *v * (1.0 + libm::erff(*v / sqrt2));
-        }
-    });
-    Tensor::from_data(TensorData::new(values, shape), &device)
-}
-
 impl BertModel {
     /// Token states `[batch, tokens, hidden]` for `ids` (`[batch, tokens]`, padded) and the
     /// attention `mask` (1 real, 0 padding). Segment ids are all 0 (single texts).
@@ -175,52 +146,5 @@ impl BertModel {
             x = layer.forward(x, key_bias.clone());
         }
         x
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Values over GELU's whole range, edge cases first: zeros of both signs, the erf branch
-    /// points of fdlibm (|x|/√2 around 0.84375, 1.25, 2.857 and 4), tiny and large magnitudes.
-    fn inputs(n: usize) -> Vec<f32> {
-        let mut v = vec![
-            0.0, -0.0, 1e-30, -1e-30, 1.19, -1.19, 1.77, -1.77, 4.04, -4.04, 5.66, -5.66, 12.0,
-            -12.0, 1e30, -1e30,
-        ];
-        let mut s = 0x2545_f491_u32;
-        while v.len() < n {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            v.push((s as f32 / u32::MAX as f32 - 0.5) * 16.0);
-        }
-        v
-    }
-
-    #[test]
-    fn parallel_gelu_is_bit_identical_to_burns_whatever_the_thread_count() {
-        let device = Device::flex();
-        // Several chunks and a ragged last one.
-        let n = 7 * (GELU_CHUNK / 2 + 11);
-        let x = Tensor::<2>::from_data(TensorData::new(inputs(n), [n / 7, 7]), &device);
-        let bits = |t: Tensor<2>| -> Vec<u32> {
-            let v = t.into_data().into_vec::<f32>().unwrap();
-            v.iter().map(|f| f.to_bits()).collect()
-        };
-        let burns = bits(activation::gelu(x.clone()));
-        for threads in [1, 2, 3] {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            let ours = bits(pool.install(|| gelu(x.clone())));
-            assert!(ours == burns, "{threads} threads: GELU differs from burn's");
-        }
-        // A value that could fail: GELU(1) = 0.5·(1 + erf(1/√2)) ≈ 0.841345.
-        let one = Tensor::<1>::from_data(TensorData::new(vec![1.0f32], [1]), &device);
-        let g = gelu(one).into_data().into_vec::<f32>().unwrap()[0];
-        assert!((g - 0.841_344_7).abs() < 1e-6, "GELU(1) = {g}");
     }
 }

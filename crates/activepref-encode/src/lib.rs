@@ -12,6 +12,7 @@
 pub mod bert;
 pub mod config;
 pub mod featurize;
+pub mod gelu;
 pub mod weights;
 
 use std::path::{Path, PathBuf};
