@@ -31,20 +31,13 @@ fn common(x: f32) -> bool {
     (0x3180_0000..0x40c0_0000).contains(&ix)
 }
 
-/// Horner's rule as `s_erff.c` writes it: `c[0] + s·(c[1] + s·(… + s·c[n]))`, unfused.
+/// `e_expf.c`'s `expf` for `|v| < 87.33` (no overflow, underflow or NaN branch), every branch
+/// computed and selected; `2^k` scaling is one exact multiply there.
+///
+/// # Safety
+/// `|v| < 87.33`: the argument reduction converts `v / ln 2` to `i32` unchecked.
 #[inline(always)]
-fn horner(s: f32, c: &[f32]) -> f32 {
-    let mut acc = c[c.len() - 1];
-    for &k in c[..c.len() - 1].iter().rev() {
-        acc = k + s * acc;
-    }
-    acc
-}
-
-/// `e_expf.c`'s `expf` for `2⁻¹⁴`-or-smaller and up to `|v| < 87.33` (no overflow, underflow or
-/// NaN branch), every branch computed and selected; `2^k` scaling is one exact multiply there.
-#[inline(always)]
-fn expf_common(v: f32) -> f32 {
+unsafe fn expf_common(v: f32) -> f32 {
     const LN2_HI: f32 = f32::from_bits(0x3f31_7200);
     const LN2_LO: f32 = f32::from_bits(0x35bf_be8e);
     const INV_LN2: f32 = f32::from_bits(0x3fb8_aa3b);
@@ -55,7 +48,9 @@ fn expf_common(v: f32) -> f32 {
     let hx = bits & 0x7fff_ffff;
     let reduce = hx > 0x3eb1_7218;
     let far = hx > 0x3f85_1592;
-    let k_far = (INV_LN2 * v + if negative { -0.5 } else { 0.5 }) as i32;
+    // SAFETY: the caller's `|v| < 87.33` puts this in (−127, 127); C truncates the same way.
+    let k_far: i32 =
+        unsafe { (INV_LN2 * v + if negative { -0.5 } else { 0.5 }).to_int_unchecked() };
     let k_near = if negative { -1 } else { 1 };
     let k = if !reduce {
         0
@@ -87,8 +82,11 @@ fn expf_common(v: f32) -> f32 {
 }
 
 /// `s_erff.c`'s `erff` on its common path, `2⁻²⁸ ≤ |u| < 6`, branch-free.
+///
+/// # Safety
+/// `|u| < 6` (see [`expf_common`]).
 #[inline(always)]
-fn erff_common(u: f32) -> f32 {
+unsafe fn erff_common(u: f32) -> f32 {
     const ERX: f32 = f32::from_bits(0x3f58_560b);
     const PP: [f32; 5] = [
         f32::from_bits(0x3e03_75d4),
@@ -163,33 +161,67 @@ fn erff_common(u: f32) -> f32 {
         f32::from_bits(0x43ed_43a7),
         f32::from_bits(0xc1b3_8712),
     ];
+    const PP7: [f32; 7] = pad(&PP);
+    const QQ7: [f32; 7] = pad(&QQ);
+    const RB8: [f32; 8] = pad(&RB);
+    const SB9: [f32; 9] = pad(&SB);
     let ix = u.to_bits() & 0x7fff_ffff;
     let a = u.abs();
-    // |u| < 0.84375: u + u·P(u²)/Q(u²).
-    let z = u * u;
-    let small = u + u * (horner(z, &PP) / horner(z, &QQ));
-    // 0.84375 ≤ |u| < 1.25: erfc = 1 − erx − P(s)/Q(s), s = |u| − 1.
-    let s1 = a - 1.0;
-    let erfc1 = 1.0 - ERX - horner(s1, &PA) / horner(s1, &QA);
-    // 1.25 ≤ |u| < 6: erfc = exp(−z² − 0.5625)·exp((z − |u|)(z + |u|) + R/S)/|u|.
+    // |u| < 0.84375 evaluates u + u·P(u²)/Q(u²); 0.84375 ≤ |u| < 1.25 evaluates
+    // erfc = 1 − erx − P(s)/Q(s) at s = |u| − 1. One quotient serves both: a zero leading
+    // coefficient leaves Horner's rule exact (0·t + c = c for finite t), so the shorter
+    // polynomials are padded and the coefficients selected per value.
+    let small = ix < 0x3f58_0000;
+    let t = if small { u * u } else { a - 1.0 };
+    let pq = horner_pick(t, &PP7, &PA, small) / horner_pick(t, &QQ7, &QA, small);
+    let small_erf = u + u * pq;
+    let erfc1 = 1.0 - ERX - pq;
+    // 1.25 ≤ |u| < 6: erfc = exp(−z² − 0.5625)·exp((z − |u|)(z + |u|) + R/S)/|u|, with
+    // (R, S) from table A below 1/0.35 and table B from there (B padded as above).
     let s = 1.0 / (a * a);
-    let (r, big_s) = if ix < 0x4036_db6d {
-        (horner(s, &RA), horner(s, &SA))
-    } else {
-        (horner(s, &RB), horner(s, &SB))
-    };
+    let near = ix < 0x4036_db6d;
+    let r = horner_pick(s, &RA, &RB8, near);
+    let big_s = horner_pick(s, &SA, &SB9, near);
     let zt = f32::from_bits(a.to_bits() & 0xffff_e000);
-    let erfc2 = expf_common(-zt * zt - 0.5625) * expf_common((zt - a) * (zt + a) + r / big_s) / a;
+    // SAFETY: for |u| < 6 the first argument lies in (−36.6, −2.1] and the second in (−1, 1).
+    let erfc2 = unsafe {
+        expf_common(-zt * zt - 0.5625) * expf_common((zt - a) * (zt + a) + r / big_s) / a
+    };
     let erfc = if ix < 0x3fa0_0000 { erfc1 } else { erfc2 };
     let y = 1.0 - erfc;
     let signed = if u.is_sign_negative() { -y } else { y };
-    if ix < 0x3f58_0000 { small } else { signed }
+    if small { small_erf } else { signed }
 }
 
-/// GELU of one common value (see [`common`]).
+/// `c` with zero leading coefficients up to `N` terms (Horner's rule gives the same value).
+const fn pad<const M: usize, const N: usize>(c: &[f32; M]) -> [f32; N] {
+    let mut out = [0f32; N];
+    let mut i = 0;
+    while i < M {
+        out[i] = c[i];
+        i += 1;
+    }
+    out
+}
+
+/// Horner's rule as `s_erff.c` writes it, `c[0] + t·(c[1] + t·(… + t·c[N−1]))` unfused, on
+/// `a`'s coefficients where `first`, else on `b`'s (one select per step).
+#[inline(always)]
+fn horner_pick<const N: usize>(t: f32, a: &[f32; N], b: &[f32; N], first: bool) -> f32 {
+    let mut acc = if first { a[N - 1] } else { b[N - 1] };
+    for i in (0..N - 1).rev() {
+        acc = (if first { a[i] } else { b[i] }) + t * acc;
+    }
+    acc
+}
+
+/// GELU of `x` if it is common (see [`common`]); of 1 otherwise (a stand-in that keeps the
+/// kernel defined, overwritten by the caller).
 #[inline(always)]
 fn gelu_common(x: f32) -> f32 {
-    0.5 * x * (1.0 + erff_common(x / core::f32::consts::SQRT_2))
+    let x = if common(x) { x } else { 1.0 };
+    // SAFETY: `x` is common, so |x / √2| < 6.
+    0.5 * x * (1.0 + unsafe { erff_common(x / core::f32::consts::SQRT_2) })
 }
 
 /// Every value of `xs` through [`gelu_scalar`], on the vectorised kernel where it applies.
