@@ -182,7 +182,16 @@ pub fn kernel_class() -> String {
     } else {
         "the C library's tanhf (scalar)"
     };
-    format!("{gemm}; {extras}; tanh: {tanh}")
+    let gelu = format!("{:?}", activepref_encode::gelu::Kernel::detect());
+    let exp = match activepref_encode::softmax::ExpKernel::detect() {
+        activepref_encode::softmax::ExpKernel::Libm => {
+            "the C library's expf (scalar)".to_string()
+        }
+        k => format!("vectorised glibc expf, {k:?} (bit-identical to libm)"),
+    };
+    format!(
+        "{gemm}; {extras}; tanh: {tanh}; encoder GELU: vectorised libm erff, {gelu} (bit-identical); attention softmax exp: {exp}"
+    )
 }
 
 /// Single-precision GEMM rate of this machine in GFLOP/s: the best of three `n × n × n` products

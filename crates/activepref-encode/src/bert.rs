@@ -3,9 +3,10 @@
 //! from a Hugging Face `model.safetensors` (see [`crate::weights`]).
 
 use crate::gelu::gelu;
+use crate::softmax::attention_probs;
 use burn::module::Module;
 use burn::nn::{Embedding, LayerNorm, Linear};
-use burn::tensor::{Device, Int, Tensor, TensorData, activation};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 
 /// Shape of one encoder (from `config.json`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -83,8 +84,7 @@ impl BertAttention {
         let q = split(self.query.forward(x.clone()));
         let k = split(self.key.forward(x.clone()));
         let v = split(self.value.forward(x.clone()));
-        let logits = q.matmul(k.swap_dims(2, 3)).div_scalar((dh as f64).sqrt()) + key_bias;
-        let probs = activation::softmax(logits, 3);
+        let probs = attention_probs(q.matmul(k.swap_dims(2, 3)), (dh as f64).sqrt(), key_bias);
         let ctx = probs.matmul(v).swap_dims(1, 2).reshape([b, t, h]);
         self.norm.forward(self.output.forward(ctx) + x)
     }

@@ -13,6 +13,7 @@ pub mod bert;
 pub mod config;
 pub mod featurize;
 pub mod gelu;
+pub mod softmax;
 pub mod weights;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,355 @@
+//! Attention probabilities, `softmax(scores / scale + key_bias)` over the keys, bit-identical to
+//! burn's CPU backend and computed in one parallel pass.
+//!
+//! burn computes the scaled scores, the masked scores and the softmax as three tensor operations,
+//! each allocating a `[batch, heads, tokens, tokens]` tensor; its softmax takes the row maximum,
+//! then `exp(x − max)` with `f32::exp` (the C library's `expf`) one value at a time while summing
+//! them in order, then multiplies by `1 / sum`. [`attention_probs`] does the same f32 operations in
+//! the same order per row, in one pass over rows spread over rayon's pool, with `expf` vectorised
+//! where that is provable: glibc's `expf` (2.28 and later, built with FMA, as on Debian 12's
+//! x86-64) is a 32-entry table and a degree-3 polynomial in f64, and [`exp_in_place`] transcribes
+//! it, FMAs where glibc's binary has them. It is used only when it agrees with the process's
+//! `expf` on a fixed sweep of 65,536 inputs, checked once ([`fast_exp_matches_libm`]); otherwise
+//! every value goes to `f32::exp`, so the probabilities equal burn's either way (a sweep is
+//! evidence, not proof: the tests compare against burn on every 251st bit pattern as well).
+
+use std::sync::OnceLock;
+
+use burn::tensor::{DType, Device, Tensor, TensorData, activation};
+use rayon::prelude::*;
+
+/// glibc's `__exp2f_data` (`sysdeps/ieee754/flt-32/e_exp2f_data.c`): `T[i] = 2^(i/32)` with the
+/// exponent bits of `i/32` taken out, as bit patterns.
+const TABLE: [u64; 32] = [
+    0x3ff0_0000_0000_0000,
+    0x3fef_d9b0_d315_8574,
+    0x3fef_b558_6cf9_890f,
+    0x3fef_9301_d012_5b51,
+    0x3fef_72b8_3c7d_517b,
+    0x3fef_5487_3168_b9aa,
+    0x3fef_387a_6e75_6238,
+    0x3fef_1e9d_f51f_dee1,
+    0x3fef_06fe_0a31_b715,
+    0x3fee_f1a7_373a_a9cb,
+    0x3fee_dea6_4c12_3422,
+    0x3fee_ce08_6061_892d,
+    0x3fee_bfda_d536_2a27,
+    0x3fee_b42b_569d_4f82,
+    0x3fee_ab07_dd48_5429,
+    0x3fee_a47e_b03a_5585,
+    0x3fee_a09e_667f_3bcd,
+    0x3fee_9f75_e8ec_5f74,
+    0x3fee_a114_73eb_0187,
+    0x3fee_a589_994c_ce13,
+    0x3fee_ace5_422a_a0db,
+    0x3fee_b737_b0cd_c5e5,
+    0x3fee_c491_82a3_f090,
+    0x3fee_d503_b23e_255d,
+    0x3fee_e89f_995a_d3ad,
+    0x3fee_ff76_f2fb_5e47,
+    0x3fef_199b_dd85_529c,
+    0x3fef_3720_dcef_9069,
+    0x3fef_5818_dcfb_a487,
+    0x3fef_7c97_337b_9b5f,
+    0x3fef_a4af_a2a4_90da,
+    0x3fef_d076_5b6e_4540,
+];
+/// `32 / ln 2`.
+const INV_LN2_N: f64 = f64::from_bits(0x4047_1547_652b_82fe);
+/// `1.5 · 2⁵²`: adding it rounds to an integer in the low mantissa bits.
+const SHIFT: f64 = f64::from_bits(0x4338_0000_0000_0000);
+/// The polynomial `C0·r³ + C1·r² + C2·r + 1` for `2^(r/32)`.
+const C0: f64 = f64::from_bits(0x3ebc_6af8_4b91_2394);
+const C1: f64 = f64::from_bits(0x3f2e_bfce_50fa_c4f3);
+const C2: f64 = f64::from_bits(0x3f96_2e42_ff0c_52d6);
+
+/// Whether `x` takes glibc `expf`'s main path (`|x|` below about 88.7 by its top 12 bits).
+#[inline(always)]
+fn main_path(x: f32) -> bool {
+    (x.to_bits() >> 20) & 0x7ff <= 0x42a
+}
+
+/// glibc's `__expf_fma` main path: `k = round(x·32/ln 2)`, `r = x·32/ln 2 − k`, `2^(k/32)` from
+/// the table and the exponent bits, the polynomial in f64 with glibc's four FMAs, one rounding to
+/// f32. Defined (if meaningless) for every input; the caller redoes the others.
+#[inline(always)]
+fn expf_main(x: f32) -> f32 {
+    let xd = f64::from(x);
+    let k = INV_LN2_N.mul_add(xd, SHIFT);
+    let ki = k.to_bits();
+    let kd = k - SHIFT;
+    let r = INV_LN2_N.mul_add(xd, -kd);
+    let s = f64::from_bits(TABLE[(ki & 31) as usize].wrapping_add(ki << 47));
+    let z = C0.mul_add(r, C1);
+    let r2 = r * r;
+    let y = r.mul_add(C2, 1.0);
+    let y = z.mul_add(r2, y);
+    (y * s) as f32
+}
+
+/// `xs[i] = expf_main(xs[i])`, a loop the compiler vectorises; then the values off the main path
+/// through `f32::exp`.
+#[inline(always)]
+fn exp_blocks(xs: &mut [f32]) {
+    const BLOCK: usize = 64;
+    for block in xs.chunks_mut(BLOCK) {
+        let mut original = [0f32; BLOCK];
+        let original = &mut original[..block.len()];
+        original.copy_from_slice(block);
+        for x in block.iter_mut() {
+            *x = expf_main(*x);
+        }
+        if !original.iter().fold(true, |all, &x| all & main_path(x)) {
+            for (x, &o) in block.iter_mut().zip(original.iter()) {
+                if !main_path(o) {
+                    *x = o.exp();
+                }
+            }
+        }
+    }
+}
+
+/// The kernel compiled for AVX-512 (which has FMA): 8 f64 lanes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn exp_blocks_avx512(xs: &mut [f32]) {
+    exp_blocks(xs);
+}
+
+/// The kernel compiled for AVX2 with FMA: 4 f64 lanes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn exp_blocks_avx2(xs: &mut [f32]) {
+    exp_blocks(xs);
+}
+
+/// Which `expf` [`exp_in_place`] runs on this CPU and C library.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpKernel {
+    /// The transcription, 8 f64 lanes.
+    Avx512,
+    /// The transcription, 4 f64 lanes.
+    Avx2,
+    /// `f32::exp` per value: no AVX2 with FMA, or the C library's `expf` is another one.
+    Libm,
+}
+
+impl ExpKernel {
+    /// The widest kernel this CPU runs whose values match the process's `expf`.
+    pub fn detect() -> ExpKernel {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let fma = std::arch::is_x86_feature_detected!("fma");
+            if fma && std::arch::is_x86_feature_detected!("avx512f") && fast_exp_matches_libm() {
+                return ExpKernel::Avx512;
+            }
+            if fma && std::arch::is_x86_feature_detected!("avx2") && fast_exp_matches_libm() {
+                return ExpKernel::Avx2;
+            }
+        }
+        ExpKernel::Libm
+    }
+
+    /// `xs[i] = xs[i].exp()` on this kernel, on the calling thread.
+    ///
+    /// # Panics
+    /// If the CPU lacks the kernel's instructions (use [`ExpKernel::detect`]).
+    pub fn run(self, xs: &mut [f32]) {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            ExpKernel::Avx512 => {
+                assert!(std::arch::is_x86_feature_detected!("avx512f"));
+                assert!(std::arch::is_x86_feature_detected!("fma"));
+                // SAFETY: the CPU has AVX-512F and FMA (checked just above).
+                unsafe { exp_blocks_avx512(xs) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            ExpKernel::Avx2 => {
+                assert!(std::arch::is_x86_feature_detected!("avx2"));
+                assert!(std::arch::is_x86_feature_detected!("fma"));
+                // SAFETY: the CPU has AVX2 and FMA (checked just above).
+                unsafe { exp_blocks_avx2(xs) }
+            }
+            _ => xs.iter_mut().for_each(|x| *x = x.exp()),
+        }
+    }
+}
+
+/// Whether [`expf_main`] reproduces this process's `f32::exp` on a fixed sweep of 65,536 inputs
+/// over its main path (both signs); checked once, then cached.
+pub fn fast_exp_matches_libm() -> bool {
+    static AGREES: OnceLock<bool> = OnceLock::new();
+    *AGREES.get_or_init(|| {
+        (0u32..1 << 16).all(|i| {
+            // Magnitudes up to the main path's end, spread by a multiplicative hash.
+            let mag = i.wrapping_mul(2_654_435_761) % 0x42b0_0000;
+            let x = f32::from_bits(mag | ((i & 1) << 31));
+            !main_path(x) || expf_main(x).to_bits() == x.exp().to_bits()
+        })
+    })
+}
+
+/// `xs[i] = xs[i].exp()` for every element, bit-identical to `f32::exp`, on the calling thread.
+pub fn exp_in_place(xs: &mut [f32]) {
+    ExpKernel::detect().run(xs);
+}
+
+/// Rows per parallel task of [`attention_probs`].
+const ROWS_PER_TASK: usize = 64;
+
+/// One row of attention probabilities from its raw scores, in place: `x / scale + bias`, then
+/// burn-flex's softmax (maximum, `exp(x − max)` summed in order, times `1 / sum`).
+#[inline(always)]
+fn softmax_row(row: &mut [f32], bias: &[f32], scale: f32, exp: ExpKernel) {
+    let mut max = f32::NEG_INFINITY;
+    for (x, &b) in row.iter_mut().zip(bias) {
+        *x = *x / scale + b;
+        max = if *x > max { *x } else { max };
+    }
+    for x in row.iter_mut() {
+        *x -= max;
+    }
+    exp.run(row);
+    let sum = row.iter().fold(0f32, |s, &e| s + e);
+    let inv = 1.0 / sum;
+    for x in row.iter_mut() {
+        *x *= inv;
+    }
+}
+
+/// Attention probabilities `softmax(scores / scale + key_bias, 3)`.
+///
+/// `scores`: `[batch, heads, tokens, tokens]` (query × key); `key_bias`: `[batch, 1, 1, tokens]`
+/// (0 for a real token, a large negative number for padding); `scale`: `√(head width)`. Returns
+/// `[batch, heads, tokens, tokens]`. On the CPU backend (f32) bit-identical to burn's
+/// `activation::softmax(scores.div_scalar(scale) + key_bias, 3)`; other devices and dtypes run
+/// exactly that.
+pub fn attention_probs(scores: Tensor<4>, scale: f64, key_bias: Tensor<4>) -> Tensor<4> {
+    let device = scores.device();
+    // burn's device equality ignores autodiff; a tracked tensor must stay on burn's ops.
+    if device != Device::flex() || device.is_autodiff() || scores.dtype() != DType::F32 {
+        return activation::softmax(scores.div_scalar(scale) + key_bias, 3);
+    }
+    let shape = scores.shape();
+    let [_, heads, tokens, keys] = scores.dims();
+    let mut values = scores
+        .into_data()
+        .try_into_vec::<f32>()
+        .expect("an f32 tensor holds f32 values");
+    let bias = key_bias
+        .into_data()
+        .try_into_vec::<f32>()
+        .expect("an f32 tensor holds f32 values");
+    // burn-flex converts an f64 scalar with `as f32`.
+    let scale = scale as f32;
+    let exp = ExpKernel::detect();
+    let rows_per_item = heads * tokens;
+    values
+        .par_chunks_mut(ROWS_PER_TASK * keys)
+        .enumerate()
+        .for_each(|(task, chunk)| {
+            for (i, row) in chunk.chunks_mut(keys).enumerate() {
+                let item = (task * ROWS_PER_TASK + i) / rows_per_item;
+                softmax_row(row, &bias[item * keys..(item + 1) * keys], scale, exp);
+            }
+        });
+    Tensor::from_data(TensorData::new(values, shape), (&device, DType::F32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bit patterns `0, stride, 2·stride, …` below 2³², through `kernel`, against `f32::exp`, bit
+    /// for bit (values off the main path, NaN included, go to `f32::exp` itself). Patterns are
+    /// made chunk by chunk, so a stride of 1 never holds all 2³² at once.
+    fn exp_mismatches(kernel: ExpKernel, stride: u64) -> Vec<u32> {
+        const CHUNK: u64 = 1 << 16;
+        let count = (1u64 << 32).div_ceil(stride);
+        (0..count.div_ceil(CHUNK))
+            .into_par_iter()
+            .flat_map_iter(|c| {
+                let patterns =
+                    (c * CHUNK..((c + 1) * CHUNK).min(count)).map(|i| (i * stride) as u32);
+                let mut xs: Vec<f32> = patterns.clone().map(f32::from_bits).collect();
+                kernel.run(&mut xs);
+                patterns
+                    .zip(xs)
+                    .filter(|&(b, y)| y.to_bits() != f32::from_bits(b).exp().to_bits())
+                    .map(|(b, _)| b)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_chosen_exp_kernel_equals_libm_on_a_sweep_of_bit_patterns() {
+        let kernel = ExpKernel::detect();
+        let bad = exp_mismatches(kernel, 251);
+        assert!(
+            bad.is_empty(),
+            "{kernel:?}: {} values differ, first {:#010x}",
+            bad.len(),
+            bad[0]
+        );
+    }
+
+    /// All 2³² inputs: run by hand with `--ignored`.
+    #[test]
+    #[ignore]
+    fn the_chosen_exp_kernel_equals_libm_on_every_f32() {
+        let kernel = ExpKernel::detect();
+        let bad = exp_mismatches(kernel, 1);
+        assert!(bad.is_empty(), "{kernel:?}: {} values differ", bad.len());
+    }
+
+    #[test]
+    fn attention_probs_are_bit_identical_to_burns_whatever_the_thread_count() {
+        let device = Device::flex();
+        // Two items, 3 heads, 37 tokens (a ragged last task), the second item with 5 padded keys.
+        let (b, h, t) = (2, 3, 37);
+        let mut s = 0x9e37_79b9_u32;
+        let scores: Vec<f32> = (0..b * h * t * t)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s as f32 / u32::MAX as f32 - 0.5) * 60.0
+            })
+            .collect();
+        let bias: Vec<f32> = (0..b * t)
+            .map(|i| if i >= 2 * t - 5 { -1.0e9 } else { 0.0 })
+            .collect();
+        let scores = Tensor::<4>::from_data(TensorData::new(scores, [b, h, t, t]), &device);
+        let bias = Tensor::<4>::from_data(TensorData::new(bias, [b, 1, 1, t]), &device);
+        let scale = 32f64.sqrt();
+        let bits = |x: Tensor<4>| -> Vec<u32> {
+            let v = x.into_data().try_into_vec::<f32>().unwrap();
+            v.iter().map(|f| f.to_bits()).collect()
+        };
+        let burns = bits(activation::softmax(
+            scores.clone().div_scalar(scale) + bias.clone(),
+            3,
+        ));
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let ours = bits(pool.install(|| attention_probs(scores.clone(), scale, bias.clone())));
+            assert!(
+                ours == burns,
+                "{threads} threads: probabilities differ from burn's"
+            );
+        }
+        // Padded keys get probability 0; each row sums to 1 within rounding.
+        let p = attention_probs(scores, scale, bias)
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap();
+        let last_row = &p[p.len() - t..];
+        assert!(last_row[t - 5..].iter().all(|&x| x == 0.0));
+        let sum: f32 = last_row.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-5, "row sums to {sum}");
+    }
+}
