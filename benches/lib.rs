@@ -151,7 +151,8 @@ pub fn cpu_model() -> String {
 
 /// The kernel class the `gemm` crate (and so burn's CPU matmul, the dense scoring path and the kNN
 /// index) runs on this CPU, with the CPU's bf16 and AMX support, for reading a side-by-side ratio:
-/// e.g. `AVX-512 (gemm f32 avx512f microkernel); no AVX512-BF16, no AMX; tanh: vectorised fdlibm`.
+/// e.g. `AVX-512 (gemm f32 avx512f microkernel); no AVX512-BF16, no AMX; tanh: vectorised fdlibm
+/// …; encoder GELU: vectorised libm erff, Avx512 …; attention softmax exp: vectorised glibc expf …`.
 pub fn kernel_class() -> String {
     #[cfg(target_arch = "x86_64")]
     let (gemm, extras) = {
@@ -184,9 +185,7 @@ pub fn kernel_class() -> String {
     };
     let gelu = format!("{:?}", activepref_encode::gelu::Kernel::detect());
     let exp = match activepref_encode::softmax::ExpKernel::detect() {
-        activepref_encode::softmax::ExpKernel::Libm => {
-            "the C library's expf (scalar)".to_string()
-        }
+        activepref_encode::softmax::ExpKernel::Libm => "the C library's expf (scalar)".to_string(),
         k => format!("vectorised glibc expf, {k:?} (bit-identical to libm)"),
     };
     format!(

@@ -6,12 +6,14 @@
 //! then `exp(x − max)` with `f32::exp` (the C library's `expf`) one value at a time while summing
 //! them in order, then multiplies by `1 / sum`. [`attention_probs`] does the same f32 operations in
 //! the same order per row, in one pass over rows spread over rayon's pool, with `expf` vectorised
-//! where that is provable: glibc's `expf` (2.28 and later, built with FMA, as on Debian 12's
-//! x86-64) is a 32-entry table and a degree-3 polynomial in f64, and [`exp_in_place`] transcribes
-//! it, FMAs where glibc's binary has them. It is used only when it agrees with the process's
-//! `expf` on a fixed sweep of 65,536 inputs, checked once ([`fast_exp_matches_libm`]); otherwise
-//! every value goes to `f32::exp`, so the probabilities equal burn's either way (a sweep is
-//! evidence, not proof: the tests compare against burn on every 251st bit pattern as well).
+//! where that is provable: glibc's `expf` (2.27 and later; the FMA build, which glibc picks on a
+//! CPU with FMA, as on Debian 12's x86-64) is a 32-entry table and a degree-3 polynomial in f64,
+//! and [`exp_in_place`] runs a transcription of it with FMAs where glibc's binary has them. It is
+//! used only on glibc targets and only when it agrees with the process's `expf` on a fixed sweep
+//! of 65,538 inputs, checked once ([`fast_exp_matches_libm`]); otherwise every value goes to
+//! `f32::exp`, so the probabilities equal burn's either way. A sweep is evidence, not proof; the
+//! tests compare every kernel with `f32::exp` on every 251st bit pattern, and the transcription
+//! with glibc 2.36's values on fixed inputs.
 
 use std::sync::OnceLock;
 
@@ -63,15 +65,15 @@ const C0: f64 = f64::from_bits(0x3ebc_6af8_4b91_2394);
 const C1: f64 = f64::from_bits(0x3f2e_bfce_50fa_c4f3);
 const C2: f64 = f64::from_bits(0x3f96_2e42_ff0c_52d6);
 
-/// Whether `x` takes glibc `expf`'s main path (`|x|` below about 88.7 by its top 12 bits).
+/// Whether `x` takes glibc `expf`'s main path (`|x| < 88`, by its top 12 bits).
 #[inline(always)]
 fn main_path(x: f32) -> bool {
     (x.to_bits() >> 20) & 0x7ff <= 0x42a
 }
 
 /// glibc's `__expf_fma` main path: `k = round(x·32/ln 2)`, `r = x·32/ln 2 − k`, `2^(k/32)` from
-/// the table and the exponent bits, the polynomial in f64 with glibc's four FMAs, one rounding to
-/// f32. Defined (if meaningless) for every input; the caller redoes the others.
+/// the table and the exponent bits, the polynomial in f64, with glibc's five FMAs (two in the
+/// reduction, three in the polynomial), one rounding to f32. Defined (if meaningless) for every input; the caller redoes the others.
 #[inline(always)]
 fn expf_main(x: f32) -> f32 {
     let xd = f64::from(x);
@@ -139,7 +141,8 @@ impl ExpKernel {
     pub fn detect() -> ExpKernel {
         #[cfg(target_arch = "x86_64")]
         {
-            let fma = std::arch::is_x86_feature_detected!("fma");
+            // Another C library's `expf` (musl, macOS) is another algorithm: not even tried.
+            let fma = cfg!(target_env = "gnu") && std::arch::is_x86_feature_detected!("fma");
             if fma && std::arch::is_x86_feature_detected!("avx512f") && fast_exp_matches_libm() {
                 return ExpKernel::Avx512;
             }
@@ -153,7 +156,9 @@ impl ExpKernel {
     /// `xs[i] = xs[i].exp()` on this kernel, on the calling thread.
     ///
     /// # Panics
-    /// If the CPU lacks the kernel's instructions (use [`ExpKernel::detect`]).
+    /// If the CPU lacks the kernel's instructions (use [`ExpKernel::detect`]). The vectorised
+    /// kernels equal `f32::exp` only where [`fast_exp_matches_libm`] holds; off x86-64 every kernel
+    /// runs `f32::exp`.
     pub fn run(self, xs: &mut [f32]) {
         match self {
             #[cfg(target_arch = "x86_64")]
@@ -175,17 +180,26 @@ impl ExpKernel {
     }
 }
 
-/// Whether [`expf_main`] reproduces this process's `f32::exp` on a fixed sweep of 65,536 inputs
-/// over its main path (both signs); checked once, then cached.
+/// Inputs where glibc's algorithm built without FMA rounds differently from the FMA build (the
+/// only two with magnitudes from 2⁻⁶ to 88, found by search), so the sweep tells the builds apart.
+const FMA_WITNESSES: [u32; 2] = [0x4202_422f, 0xc27c_65d9];
+
+/// Whether the transcription of glibc's `expf` reproduces this process's `f32::exp` on a fixed
+/// sweep: 65,536 inputs with magnitudes from 2⁻⁶ to 88 (below, every `expf` rounds alike) and both
+/// signs, plus the two `FMA_WITNESSES`; checked once, then cached.
 pub fn fast_exp_matches_libm() -> bool {
     static AGREES: OnceLock<bool> = OnceLock::new();
     *AGREES.get_or_init(|| {
-        (0u32..1 << 16).all(|i| {
-            // Magnitudes up to the main path's end, spread by a multiplicative hash.
-            let mag = i.wrapping_mul(2_654_435_761) % 0x42b0_0000;
-            let x = f32::from_bits(mag | ((i & 1) << 31));
-            !main_path(x) || expf_main(x).to_bits() == x.exp().to_bits()
-        })
+        let (lo, end) = (0x3c80_0000u32, 0x42b0_0000u32);
+        let sweep = (0u32..1 << 16).map(|i| {
+            // Magnitudes spread by a multiplicative hash, the sign from another bit of it.
+            let h = i.wrapping_mul(2_654_435_761);
+            f32::from_bits((lo + h % (end - lo)) | (h & 0x8000_0000))
+        });
+        sweep
+            .chain(FMA_WITNESSES.map(f32::from_bits))
+            // `black_box`: the compiler must not fold `exp` of a known input with its own `exp`.
+            .all(|x| expf_main(x).to_bits() == std::hint::black_box(x).exp().to_bits())
     })
 }
 
@@ -221,17 +235,27 @@ fn softmax_row(row: &mut [f32], bias: &[f32], scale: f32, exp: ExpKernel) {
 ///
 /// `scores`: `[batch, heads, tokens, tokens]` (query × key); `key_bias`: `[batch, 1, 1, tokens]`
 /// (0 for a real token, a large negative number for padding); `scale`: `√(head width)`. Returns
-/// `[batch, heads, tokens, tokens]`. On the CPU backend (f32) bit-identical to burn's
-/// `activation::softmax(scores.div_scalar(scale) + key_bias, 3)`; other devices and dtypes run
-/// exactly that.
+/// `[batch, heads, tokens, tokens]`. On the CPU backend (f32, `key_bias` of exactly that shape)
+/// bit-identical to burn's `activation::softmax(scores.div_scalar(scale) + key_bias, 3)`; other
+/// devices, dtypes and bias shapes run exactly that.
+///
+/// # Panics
+/// As burn's operations: if `key_bias` does not broadcast to `scores`.
 pub fn attention_probs(scores: Tensor<4>, scale: f64, key_bias: Tensor<4>) -> Tensor<4> {
     let device = scores.device();
-    // burn's device equality ignores autodiff; a tracked tensor must stay on burn's ops.
-    if device != Device::flex() || device.is_autodiff() || scores.dtype() != DType::F32 {
+    let [batch, heads, tokens, keys] = scores.dims();
+    // burn's device equality ignores autodiff; a tracked tensor must stay on burn's ops, and so
+    // does any other bias shape (burn broadcasts it) and an empty key axis.
+    if device != Device::flex()
+        || device.is_autodiff()
+        || scores.dtype() != DType::F32
+        || key_bias.dtype() != DType::F32
+        || key_bias.dims() != [batch, 1, 1, keys]
+        || keys == 0
+    {
         return activation::softmax(scores.div_scalar(scale) + key_bias, 3);
     }
     let shape = scores.shape();
-    let [_, heads, tokens, keys] = scores.dims();
     let mut values = scores
         .into_data()
         .try_into_vec::<f32>()
@@ -282,25 +306,76 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn the_chosen_exp_kernel_equals_libm_on_a_sweep_of_bit_patterns() {
-        let kernel = ExpKernel::detect();
-        let bad = exp_mismatches(kernel, 251);
-        assert!(
-            bad.is_empty(),
-            "{kernel:?}: {} values differ, first {:#010x}",
-            bad.len(),
-            bad[0]
-        );
+    /// Every kernel this CPU runs that the start-up check would allow.
+    fn kernels() -> Vec<ExpKernel> {
+        let mut k = vec![ExpKernel::Libm];
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if cfg!(target_env = "gnu") && has!("fma") && fast_exp_matches_libm() {
+                if has!("avx2") {
+                    k.push(ExpKernel::Avx2);
+                }
+                if has!("avx512f") {
+                    k.push(ExpKernel::Avx512);
+                }
+            }
+        }
+        k
     }
 
-    /// All 2³² inputs: run by hand with `--ignored`.
+    #[test]
+    fn every_allowed_exp_kernel_equals_libm_on_a_sweep_of_bit_patterns() {
+        for kernel in kernels() {
+            let bad = exp_mismatches(kernel, 251);
+            assert!(
+                bad.is_empty(),
+                "{kernel:?}: {} values differ, first {:#010x}",
+                bad.len(),
+                bad[0]
+            );
+        }
+    }
+
+    /// All 2³² inputs (about a minute per kernel on 2 cores): run by hand with `--ignored`.
     #[test]
     #[ignore]
-    fn the_chosen_exp_kernel_equals_libm_on_every_f32() {
-        let kernel = ExpKernel::detect();
-        let bad = exp_mismatches(kernel, 1);
-        assert!(bad.is_empty(), "{kernel:?}: {} values differ", bad.len());
+    fn every_allowed_exp_kernel_equals_libm_on_every_f32() {
+        for kernel in kernels() {
+            let bad = exp_mismatches(kernel, 1);
+            assert!(bad.is_empty(), "{kernel:?}: {} values differ", bad.len());
+        }
+    }
+
+    /// `(x, expf(x))` as glibc 2.36's `expf` returned them at run time (Debian 12, x86-64 with
+    /// FMA), bit patterns: the two FMA witnesses, both ends of the main path, softmax-like inputs.
+    /// (At the witnesses the compiler's constant folding of `f32::exp` gives other values, one ulp
+    /// away: glibc's `expf` is not correctly rounded there.)
+    const GLIBC_2_36: [(u32, u32); 15] = [
+        (0x4202_422f, 0x56fc_9f1c),
+        (0xc27c_65d9, 0x11fa_2993),
+        (0x42af_fae1, 0x7ef6_0990),
+        (0xc2af_fae1, 0x0042_976d),
+        (0x0000_0000, 0x3f80_0000),
+        (0xbf00_0000, 0x3f1b_4598),
+        (0xbf80_0000, 0x3ebc_5ab2),
+        (0xc050_0000, 0x3d1e_d1b4),
+        (0xc120_0000, 0x383e_6bce),
+        (0xc188_fbe7, 0x331d_3aea),
+        (0xc228_0000, 0x2129_b229),
+        (0x3fc0_0000, 0x408f_69ff),
+        (0x3c80_0000, 0x3f82_0405),
+        (0xbc80_0000, 0x3f7c_07f5),
+        (0x3ba3_d70a, 0x3f80_a440),
+    ];
+
+    /// The transcription against [`GLIBC_2_36`], whatever this host's C library is.
+    #[test]
+    fn the_transcription_returns_glibc_2_36s_values() {
+        for (x, want) in GLIBC_2_36 {
+            let got = expf_main(f32::from_bits(x)).to_bits();
+            assert_eq!(got, want, "expf({:e})", f32::from_bits(x));
+        }
     }
 
     #[test]
@@ -342,6 +417,15 @@ mod tests {
                 "{threads} threads: probabilities differ from burn's"
             );
         }
+        // A bias of another shape (one row for every item) goes to burn's broadcasting ops.
+        let shared = Tensor::<4>::from_data(TensorData::new(vec![0f32; t], [1, 1, 1, t]), &device);
+        assert!(
+            bits(attention_probs(scores.clone(), scale, shared.clone()))
+                == bits(activation::softmax(
+                    scores.clone().div_scalar(scale) + shared,
+                    3
+                ))
+        );
         // Padded keys get probability 0; each row sums to 1 within rounding.
         let p = attention_probs(scores, scale, bias)
             .into_data()
