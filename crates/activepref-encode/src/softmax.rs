@@ -73,7 +73,8 @@ fn main_path(x: f32) -> bool {
 
 /// glibc's `__expf_fma` main path: `k = round(x·32/ln 2)`, `r = x·32/ln 2 − k`, `2^(k/32)` from
 /// the table and the exponent bits, the polynomial in f64, with glibc's five FMAs (two in the
-/// reduction, three in the polynomial), one rounding to f32. Defined (if meaningless) for every input; the caller redoes the others.
+/// reduction, three in the polynomial), one rounding to f32. Defined (if meaningless) for every
+/// input; the caller redoes the others.
 #[inline(always)]
 fn expf_main(x: f32) -> f32 {
     let xd = f64::from(x);
