@@ -2,11 +2,12 @@
 //! blocks, GELU feed-forward. One `Config` + `Module` per part, as in burn's examples; weights come
 //! from a Hugging Face `model.safetensors` (see [`crate::weights`]).
 
+use crate::dense::{DenseBert, block_forward};
 use crate::gelu::gelu;
 use crate::softmax::attention_probs;
 use burn::module::Module;
 use burn::nn::{Embedding, LayerNorm, Linear};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 
 /// Shape of one encoder (from `config.json`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -118,6 +119,26 @@ impl BertModel {
         tokens: usize,
         device: &Device,
     ) -> Tensor<3> {
+        self.forward_with(None, ids, mask, batch, tokens, device)
+    }
+
+    /// [`Self::forward`], with the blocks run on `dense` where the tensors allow it (f32 on
+    /// `Device::flex()` without autodiff, at least one token): the same values bit for bit, with
+    /// fewer buffers (see [`crate::dense`]). `dense` must have been made from this model
+    /// ([`DenseBert::new`]); `None`, or one with another block count, runs burn's operations.
+    ///
+    /// # Panics
+    ///
+    /// As [`Self::forward`].
+    pub fn forward_with(
+        &self,
+        dense: Option<&DenseBert>,
+        ids: &[i64],
+        mask: &[f32],
+        batch: usize,
+        tokens: usize,
+        device: &Device,
+    ) -> Tensor<3> {
         let ids =
             Tensor::<2, Int>::from_data(TensorData::new(ids.to_vec(), [batch, tokens]), device);
         let words = self.embeddings.word.forward(ids);
@@ -141,6 +162,20 @@ impl BertModel {
             .iter()
             .map(|&m| if m > 0.0 { 0.0 } else { -1.0e9 })
             .collect();
+        // burn's device equality ignores autodiff; a tracked tensor stays on burn's operations.
+        let dense = dense.filter(|d| {
+            d.len() == self.layers.len()
+                && *device == Device::flex()
+                && !device.is_autodiff()
+                && x.dtype() == DType::F32
+                && batch * tokens > 0
+        });
+        if let Some(dense) = dense {
+            for (i, layer) in self.layers.iter().enumerate() {
+                x = block_forward(layer, dense, i, x, &bias);
+            }
+            return x;
+        }
         let key_bias = Tensor::<4>::from_data(TensorData::new(bias, [batch, 1, 1, tokens]), device);
         for layer in &self.layers {
             x = layer.forward(x, key_bias.clone());

@@ -11,6 +11,7 @@
 
 pub mod bert;
 pub mod config;
+pub mod dense;
 pub mod featurize;
 pub mod gelu;
 pub mod softmax;
@@ -77,6 +78,8 @@ pub struct TextEncoder {
     cls: u32,
     sep: u32,
     model: bert::BertModel,
+    /// The model's block weights as plain arrays, on the CPU backend (see [`dense`]).
+    dense: Option<dense::DenseBert>,
     device: Device,
     /// Texts per forward pass.
     pub batch_size: usize,
@@ -129,6 +132,8 @@ impl TextEncoder {
         };
         let (cls, sep) = (special("[CLS]")?, special("[SEP]")?);
         let model = weights::load_bert(&dir.join("model.safetensors"), &files.bert, device)?;
+        let dense = (*device == Device::flex() && !device.is_autodiff())
+            .then(|| dense::DenseBert::new(&model));
         Ok(Self {
             files,
             tokenizer,
@@ -136,6 +141,7 @@ impl TextEncoder {
             cls,
             sep,
             model,
+            dense,
             device: device.clone(),
             batch_size: 32,
         })
@@ -219,7 +225,9 @@ impl TextEncoder {
                 mask[r * t + c] = 1.0;
             }
         }
-        let states = self.model.forward(&flat, &mask, b, t, &self.device);
+        let states = self
+            .model
+            .forward_with(self.dense.as_ref(), &flat, &mask, b, t, &self.device);
         let h = self.files.bert.hidden_size;
         let pooled: Tensor<2> = match self.files.pooling {
             Pooling::Mean => {

@@ -212,24 +212,83 @@ pub fn exp_in_place(xs: &mut [f32]) {
 /// Rows per parallel task of [`attention_probs`].
 const ROWS_PER_TASK: usize = 64;
 
-/// One row of attention probabilities from its raw scores, in place: `x / scale + bias`, then
-/// burn-flex's softmax (maximum, `exp(x − max)` summed in order, times `1 / sum`).
+/// Rows softmaxed together by [`softmax_group`]: independent chains for the sequential maximum and
+/// sum of each row, which would otherwise wait on one another's latency.
+const GROUP: usize = 8;
+
+/// `G` consecutive rows of attention probabilities from their raw scores, in place (`rows`:
+/// `G × keys`, row `g` with key biases `biases[g]`): per row, `x / scale + bias`, then burn-flex's
+/// softmax (maximum, `exp(x − max)` summed in order, times `1 / sum`). The rows' steps are
+/// interleaved; each row's operations and their order are those of a row alone.
 #[inline(always)]
-fn softmax_row(row: &mut [f32], bias: &[f32], scale: f32, exp: ExpKernel) {
-    let mut max = f32::NEG_INFINITY;
-    for (x, &b) in row.iter_mut().zip(bias) {
-        *x = *x / scale + b;
-        max = if *x > max { *x } else { max };
+fn softmax_group<const G: usize>(
+    rows: &mut [f32],
+    biases: [&[f32]; G],
+    scale: f32,
+    exp: ExpKernel,
+) {
+    let keys = rows.len() / G;
+    let mut max = [f32::NEG_INFINITY; G];
+    for j in 0..keys {
+        for g in 0..G {
+            let x = &mut rows[g * keys + j];
+            *x = *x / scale + biases[g][j];
+            max[g] = if *x > max[g] { *x } else { max[g] };
+        }
     }
-    for x in row.iter_mut() {
-        *x -= max;
+    for (row, max) in rows.chunks_mut(keys).zip(max) {
+        for x in row.iter_mut() {
+            *x -= max;
+        }
     }
-    exp.run(row);
-    let sum = row.iter().fold(0f32, |s, &e| s + e);
-    let inv = 1.0 / sum;
-    for x in row.iter_mut() {
-        *x *= inv;
+    exp.run(rows);
+    let mut sum = [0f32; G];
+    for j in 0..keys {
+        for g in 0..G {
+            sum[g] += rows[g * keys + j];
+        }
     }
+    for (row, sum) in rows.chunks_mut(keys).zip(sum) {
+        let inv = 1.0 / sum;
+        for x in row.iter_mut() {
+            *x *= inv;
+        }
+    }
+}
+
+/// Rows of `keys` raw scores, `rows_per_item` rows per sequence, turned into attention
+/// probabilities in place over rayon's pool: row `r` of sequence `i` becomes
+/// `softmax(row / scale + bias[i·keys..(i+1)·keys])`, with burn-flex's operations in its order
+/// (as [`attention_probs`]).
+pub(crate) fn softmax_rows(
+    values: &mut [f32],
+    bias: &[f32],
+    rows_per_item: usize,
+    keys: usize,
+    scale: f32,
+) {
+    let exp = ExpKernel::detect();
+    let bias_of = |row: usize| {
+        let item = row / rows_per_item;
+        &bias[item * keys..(item + 1) * keys]
+    };
+    values
+        .par_chunks_mut(ROWS_PER_TASK * keys)
+        .enumerate()
+        .for_each(|(task, chunk)| {
+            let (first, len) = (task * ROWS_PER_TASK, chunk.len());
+            let mut groups = chunk.chunks_exact_mut(GROUP * keys);
+            for (i, group) in groups.by_ref().enumerate() {
+                let row = first + i * GROUP;
+                let biases = std::array::from_fn(|g| bias_of(row + g));
+                softmax_group::<GROUP>(group, biases, scale, exp);
+            }
+            let rest = groups.into_remainder();
+            let row = first + (len - rest.len()) / keys;
+            for (g, one) in rest.chunks_mut(keys).enumerate() {
+                softmax_group::<1>(one, [bias_of(row + g)], scale, exp);
+            }
+        });
 }
 
 /// Attention probabilities `softmax(scores / scale + key_bias, 3)`.
@@ -266,18 +325,7 @@ pub fn attention_probs(scores: Tensor<4>, scale: f64, key_bias: Tensor<4>) -> Te
         .try_into_vec::<f32>()
         .expect("an f32 tensor holds f32 values");
     // burn-flex converts an f64 scalar with `as f32`.
-    let scale = scale as f32;
-    let exp = ExpKernel::detect();
-    let rows_per_item = heads * tokens;
-    values
-        .par_chunks_mut(ROWS_PER_TASK * keys)
-        .enumerate()
-        .for_each(|(task, chunk)| {
-            for (i, row) in chunk.chunks_mut(keys).enumerate() {
-                let item = (task * ROWS_PER_TASK + i) / rows_per_item;
-                softmax_row(row, &bias[item * keys..(item + 1) * keys], scale, exp);
-            }
-        });
+    softmax_rows(&mut values, &bias, heads * tokens, keys, scale as f32);
     Tensor::from_data(TensorData::new(values, shape), (&device, DType::F32))
 }
 

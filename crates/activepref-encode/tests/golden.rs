@@ -89,3 +89,49 @@ fn minilm_matches_sentence_transformers() {
     assert_eq!(g.cases[5].token_ids.len(), g.max_seq_length);
     assert!(enc.untruncated_len(&g.cases[5].text).unwrap() > 512);
 }
+
+/// The dense blocks the encoder runs on the CPU backend against burn's own blocks, on MiniLM's
+/// real weights and the golden texts as one padded batch: every token state bit for bit.
+#[test]
+fn minilm_dense_blocks_equal_burns_bit_for_bit() {
+    use activepref_encode::dense::DenseBert;
+    let dir = model_dir();
+    let enc = TextEncoder::load(&dir, &Device::flex()).unwrap();
+    let device = Device::flex();
+    let model = activepref_encode::weights::load_bert(
+        &dir.join("model.safetensors"),
+        &enc.files().bert,
+        &device,
+    )
+    .unwrap();
+    let dense = DenseBert::new(&model);
+    let g = golden();
+    let ids: Vec<Vec<u32>> = g.cases.iter().map(|c| c.token_ids.clone()).collect();
+    let (b, t) = (ids.len(), ids.iter().map(Vec::len).max().unwrap());
+    let mut flat = vec![0i64; b * t];
+    let mut mask = vec![0f32; b * t];
+    for (r, v) in ids.iter().enumerate() {
+        for (c, &id) in v.iter().enumerate() {
+            flat[r * t + c] = i64::from(id);
+            mask[r * t + c] = 1.0;
+        }
+    }
+    let bits = |x: burn::tensor::Tensor<3>| -> Vec<u32> {
+        let data = x.into_data();
+        data.as_slice::<f32>()
+            .unwrap()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect()
+    };
+    let want = bits(model.forward(&flat, &mask, b, t, &device));
+    let got = bits(model.forward_with(Some(&dense), &flat, &mask, b, t, &device));
+    assert_eq!(want.len(), b * t * 384);
+    let diff = want.iter().zip(&got).filter(|(a, b)| a != b).count();
+    assert_eq!(
+        diff,
+        0,
+        "{diff} of {} token-state values differ",
+        want.len()
+    );
+}

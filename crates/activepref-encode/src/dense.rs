@@ -1,0 +1,525 @@
+//! The encoder's transformer blocks on the CPU backend, on plain f32 buffers, bit-identical to
+//! [`BertLayer::forward`] on burn.
+//!
+//! burn-flex allocates every matmul output as a zeroed byte vector and then copies it into a
+//! buffer of `u128` alignment (`FlexTensor::empty`, then `Bytes::from_bytes_vec`), so each of a
+//! block's eight products costs a memset, a copy and the page faults of two fresh buffers; for
+//! MiniLM on 32 × 128 tokens that was about an eighth of an encoder pass. Here each product is the
+//! same `gemm` call burn-flex makes (same shapes, strides, α, β and threading rule, so the same
+//! sums in the same order), written into a buffer this module owns, and the element-wise steps
+//! that follow it run in one parallel pass over that buffer with the same f32 operations in the
+//! same order:
+//! - a linear layer: `x · W` as burn's `linear` runs it (one merged GEMM or one per sequence, as
+//!   `burn_std::MatmulTransformPolicy` decides), then `+ b`;
+//! - attention: `q · kᵀ` per (sequence, head) on strided views, [`softmax_rows`] in place, then
+//!   `probs · v` written straight into `[batch, tokens, hidden]` order (burn writes
+//!   `[batch, heads, tokens, head]` and then copies it);
+//! - the output projections add the residual (`(x · W + b) + residual`) and the feed-forward
+//!   up-projection applies GELU ([`Kernel`]) in the same pass;
+//! - layer norm stays burn's own operation, on a tensor made from the buffer without a copy.
+//!
+//! Tested bit for bit against [`BertLayer::forward`] (the real MiniLM in the golden test, and
+//! small random blocks whose shapes take each of burn's GEMM strategies).
+
+use crate::bert::{BertLayer, BertModel};
+use crate::gelu::Kernel;
+use crate::softmax::softmax_rows;
+use burn::nn::{LayerNorm, Linear};
+use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn_std::{MatmulTransformAction, MatmulTransformAnalysis, MatmulTransformPolicy, Shape};
+use rayon::prelude::*;
+
+/// burn-flex's `PARALLEL_THRESHOLD` (`ops/matmul.rs`): one GEMM of at least this many
+/// multiply-adds runs on rayon's pool.
+const GEMM_PARALLEL_OPS: usize = 192 * 192 * 192;
+/// burn-flex's `BATCH_PARALLEL_THRESHOLD`: a batch of GEMMs of at least this many multiply-adds
+/// in all runs one GEMM per task.
+const BATCH_PARALLEL_OPS: usize = 128 * 128 * 128;
+/// Rows per task of the element-wise passes.
+const ROWS_PER_TASK: usize = 32;
+
+/// One linear layer's weights as plain arrays.
+#[derive(Clone, Debug)]
+struct DenseLinear {
+    /// `fan_in × fan_out`, row-major (burn's `Linear` layout).
+    w: Vec<f32>,
+    /// `fan_out`, when the layer has a bias.
+    b: Option<Vec<f32>>,
+    fan_in: usize,
+    fan_out: usize,
+}
+
+/// One transformer block's linear layers as plain arrays.
+#[derive(Clone, Debug)]
+struct DenseBlock {
+    query: DenseLinear,
+    key: DenseLinear,
+    value: DenseLinear,
+    attention_output: DenseLinear,
+    intermediate: DenseLinear,
+    output: DenseLinear,
+}
+
+/// The linear layers of a [`BertModel`]'s blocks as plain f32 arrays, for
+/// [`BertModel::forward_dense`]. Built once per model (a copy of its block weights: 85 MB for
+/// MiniLM-L6).
+#[derive(Clone, Debug)]
+pub struct DenseBert {
+    blocks: Vec<DenseBlock>,
+}
+
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("an f32 tensor holds f32 values")
+}
+
+impl DenseLinear {
+    fn new(l: &Linear) -> Self {
+        let [fan_in, fan_out] = l.weight.dims();
+        Self {
+            w: values(l.weight.val()),
+            b: l.bias.as_ref().map(|b| values(b.val())),
+            fan_in,
+            fan_out,
+        }
+    }
+
+    /// `x · W` for `x` = `[batches, tokens, fan_in]` (row-major), as burn's `linear` multiplies:
+    /// returns `[batches, tokens, fan_out]`, without the bias.
+    fn product(&self, x: &[f32], batches: usize, tokens: usize) -> Vec<f32> {
+        let (k, n) = (self.fan_in, self.fan_out);
+        assert_eq!(x.len(), batches * tokens * k, "input of the wrong size");
+        let mut out = vec![0f32; batches * tokens * n];
+        let analysis = MatmulTransformAnalysis::from_shapes(
+            &Shape::new([batches, tokens, k]),
+            &Shape::new([k, n]),
+        );
+        let out_ptr = SendPtr(out.as_mut_ptr());
+        match MatmulTransformPolicy::default().action(&analysis) {
+            // burn-flex's `matmul_2d_strided` on `[rows, k] · [k, n]`.
+            MatmulTransformAction::MergeBatches { rows } => {
+                let parallel = rows.saturating_mul(n).saturating_mul(k) >= GEMM_PARALLEL_OPS;
+                // SAFETY: x is rows × k, w k × n and out rows × n, row-major (asserted and
+                // allocated above); out is not aliased.
+                unsafe {
+                    gemm_call(
+                        (rows, n, k),
+                        (out_ptr.ptr(), n),
+                        (x.as_ptr(), k, 1),
+                        (self.w.as_ptr(), n, 1),
+                        parallel,
+                    )
+                }
+            }
+            // burn-flex's `matmul_batched_gemm` on `[batches, tokens, k] · [1, k, n]`.
+            MatmulTransformAction::Keep => {
+                let w = SendPtr(self.w.as_ptr().cast_mut());
+                let x = SendPtr(x.as_ptr().cast_mut());
+                run_batches((batches, tokens, n, k), |i, parallel| {
+                    // SAFETY: batch i reads rows i·tokens.. of x (tokens × k) and writes the same
+                    // rows of out (tokens × n), in bounds by the sizes above; batches write
+                    // disjoint rows.
+                    unsafe {
+                        gemm_call(
+                            (tokens, n, k),
+                            (out_ptr.ptr().add(i * tokens * n), n),
+                            (x.ptr().add(i * tokens * k).cast_const(), k, 1),
+                            (w.ptr().cast_const(), n, 1),
+                            parallel,
+                        )
+                    }
+                });
+            }
+        }
+        out
+    }
+}
+
+/// A raw pointer rayon's tasks may share; every use states which elements it touches.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+impl SendPtr {
+    /// The pointer (a method, so that closures capture the whole `SendPtr`).
+    fn ptr(self) -> *mut f32 {
+        self.0
+    }
+}
+
+// SAFETY: the tasks that share one touch disjoint elements (or only read).
+unsafe impl Send for SendPtr {}
+// SAFETY: as above.
+unsafe impl Sync for SendPtr {}
+
+/// `out = lhs · rhs` (`m × k` by `k × n`) with α = 0, β = 1 and `read_dst` false: the call of
+/// burn-flex's `gemm_call`. Each operand is `(pointer, row stride, column stride)`; the output is
+/// `(pointer, row stride)` with column stride 1.
+///
+/// # Safety
+/// Every element `lhs[r·rs + c·cs]` (`r < m`, `c < k`), `rhs[…]` (`r < k`, `c < n`) and
+/// `out[r·rs + c]` (`r < m`, `c < n`) is in bounds, and `out` overlaps neither input nor any
+/// output another thread writes at the same time.
+unsafe fn gemm_call(
+    (m, n, k): (usize, usize, usize),
+    (out, out_rs): (*mut f32, usize),
+    (lhs, lhs_rs, lhs_cs): (*const f32, usize, usize),
+    (rhs, rhs_rs, rhs_cs): (*const f32, usize, usize),
+    parallel: bool,
+) {
+    let parallelism = if parallel {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: the caller's contract.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out,
+            1,
+            out_rs as isize,
+            false,
+            lhs,
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs,
+            rhs_cs as isize,
+            rhs_rs as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+/// burn-flex's threading rule for `batches` GEMMs of `m × k` by `k × n` (`matmul_batched_gemm`):
+/// large ones one after another, each on the pool; many smaller ones one per task; few small ones
+/// in turn on this thread. `one(i, parallel)` runs batch `i`.
+fn run_batches((batches, m, n, k): (usize, usize, usize, usize), one: impl Fn(usize, bool) + Sync) {
+    let per_matrix = m.saturating_mul(n).saturating_mul(k);
+    let total = batches.saturating_mul(per_matrix);
+    let prefer_batch_parallel = batches >= 4 && total >= BATCH_PARALLEL_OPS;
+    if per_matrix >= GEMM_PARALLEL_OPS && !prefer_batch_parallel {
+        (0..batches).for_each(|i| one(i, true));
+    } else if total >= BATCH_PARALLEL_OPS && batches > 1 {
+        (0..batches).into_par_iter().for_each(|i| one(i, false));
+    } else {
+        (0..batches).for_each(|i| one(i, false));
+    }
+}
+
+/// What follows a linear layer's product in its element-wise pass.
+enum Epilogue<'a> {
+    /// `+ b`.
+    Bias,
+    /// `(+ b) + residual`, the residual `[rows, fan_out]`.
+    Residual(&'a [f32]),
+    /// `gelu(+ b)`.
+    Gelu(Kernel),
+}
+
+impl DenseLinear {
+    /// [`Self::product`], then `epilogue`, over rows in parallel.
+    fn forward(&self, x: &[f32], batches: usize, tokens: usize, epilogue: Epilogue) -> Vec<f32> {
+        let mut out = self.product(x, batches, tokens);
+        let n = self.fan_out;
+        let chunk = ROWS_PER_TASK * n;
+        out.par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(task, block)| {
+                if let Some(b) = &self.b {
+                    for row in block.chunks_mut(n) {
+                        row.iter_mut().zip(b).for_each(|(v, b)| *v += *b);
+                    }
+                }
+                match &epilogue {
+                    Epilogue::Bias => {}
+                    Epilogue::Residual(r) => {
+                        let r = &r[task * chunk..task * chunk + block.len()];
+                        block.iter_mut().zip(r).for_each(|(v, r)| *v += *r);
+                    }
+                    Epilogue::Gelu(kernel) => kernel.run(block),
+                }
+            });
+        out
+    }
+}
+
+/// burn's layer norm on `[batches, tokens, hidden]` values (no copy either way).
+fn layer_norm(norm: &LayerNorm, x: Vec<f32>, dims: [usize; 3], device: &Device) -> Tensor<3> {
+    norm.forward(Tensor::from_data(
+        TensorData::new(x, dims),
+        (device, DType::F32),
+    ))
+}
+
+fn into_values(x: Tensor<3>) -> Vec<f32> {
+    x.into_data()
+        .try_into_vec::<f32>()
+        .expect("an f32 tensor holds f32 values")
+}
+
+impl DenseBert {
+    /// A copy of `model`'s block weights.
+    pub fn new(model: &BertModel) -> Self {
+        let blocks = model
+            .layers
+            .iter()
+            .map(|l| DenseBlock {
+                query: DenseLinear::new(&l.attention.query),
+                key: DenseLinear::new(&l.attention.key),
+                value: DenseLinear::new(&l.attention.value),
+                attention_output: DenseLinear::new(&l.attention.output),
+                intermediate: DenseLinear::new(&l.intermediate),
+                output: DenseLinear::new(&l.output),
+            })
+            .collect();
+        Self { blocks }
+    }
+
+    /// Blocks held (the model's layer count).
+    pub fn len(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Whether no block is held.
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+}
+
+/// Block `index` of `dense` on `x` (`[batch, tokens, hidden]`, f32 on `Device::flex()`), with
+/// `key_bias` (`[batch · tokens]`: 0 for a real token, a large negative number for padding):
+/// bit-identical to `layer.forward(x, key_bias)` when `dense` was made from the model `layer`
+/// belongs to.
+pub(crate) fn block_forward(
+    layer: &BertLayer,
+    dense: &DenseBert,
+    index: usize,
+    x: Tensor<3>,
+    key_bias: &[f32],
+) -> Tensor<3> {
+    let w = &dense.blocks[index];
+    let [b, t, h] = x.dims();
+    let device = x.device();
+    let heads = layer.attention.heads;
+    let dh = h / heads;
+    assert_eq!(key_bias.len(), b * t, "one key bias per token");
+    let x = into_values(x);
+    let q = w.query.forward(&x, b, t, Epilogue::Bias);
+    let k = w.key.forward(&x, b, t, Epilogue::Bias);
+    let v = w.value.forward(&x, b, t, Epilogue::Bias);
+    // Head j of sequence i starts at element i·t·h + j·dh of q, k and v, rows h apart.
+    let head = |bh: usize| (bh / heads) * t * h + (bh % heads) * dh;
+    let mut scores = vec![0f32; b * heads * t * t];
+    {
+        let (out, q, k) = (
+            SendPtr(scores.as_mut_ptr()),
+            SendPtr(q.as_ptr().cast_mut()),
+            SendPtr(k.as_ptr().cast_mut()),
+        );
+        // burn's `q.matmul(k.swap_dims(2, 3))` on `[b, heads, t, dh]` views: kᵀ has row stride 1
+        // and column stride h.
+        run_batches((b * heads, t, t, dh), |bh, parallel| {
+            // SAFETY: head bh reads t rows of dh values, h apart, from q and k (the last one ends
+            // at (i+1)·t·h), and writes its own t × t block of scores.
+            unsafe {
+                gemm_call(
+                    (t, t, dh),
+                    (out.ptr().add(bh * t * t), t),
+                    (q.ptr().add(head(bh)).cast_const(), h, 1),
+                    (k.ptr().add(head(bh)).cast_const(), 1, h),
+                    parallel,
+                )
+            }
+        });
+    }
+    // burn-flex converts the f64 scalar `√dh` with `as f32`.
+    softmax_rows(
+        &mut scores,
+        key_bias,
+        heads * t,
+        t,
+        (dh as f64).sqrt() as f32,
+    );
+    let mut ctx = vec![0f32; b * t * h];
+    {
+        let (out, p, v) = (
+            SendPtr(ctx.as_mut_ptr()),
+            SendPtr(scores.as_ptr().cast_mut()),
+            SendPtr(v.as_ptr().cast_mut()),
+        );
+        // burn's `probs.matmul(v)`, written where `.swap_dims(1, 2).reshape([b, t, h])` puts it.
+        run_batches((b * heads, t, dh, t), |bh, parallel| {
+            // SAFETY: head bh reads its t × t probabilities and t rows of dh values of v, and
+            // writes columns j·dh..(j+1)·dh of sequence i's t rows of ctx: disjoint across heads.
+            unsafe {
+                gemm_call(
+                    (t, dh, t),
+                    (out.ptr().add(head(bh)), h),
+                    (p.ptr().add(bh * t * t).cast_const(), t, 1),
+                    (v.ptr().add(head(bh)).cast_const(), h, 1),
+                    parallel,
+                )
+            }
+        });
+    }
+    drop((q, k, v, scores));
+    let a = w
+        .attention_output
+        .forward(&ctx, b, t, Epilogue::Residual(&x));
+    let a = into_values(layer_norm(&layer.attention.norm, a, [b, t, h], &device));
+    let inter = w
+        .intermediate
+        .forward(&a, b, t, Epilogue::Gelu(Kernel::detect()));
+    let f = w.output.forward(&inter, b, t, Epilogue::Residual(&a));
+    layer_norm(&layer.norm, f, [b, t, h], &device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bert::{BertAttention, BertEmbeddings};
+    use burn::module::Param;
+    use burn::nn::{Embedding, LayerNormConfig};
+
+    /// `n` values `offset ± scale`, from a splitmix64 stream seeded by `seed`.
+    fn fill(n: usize, seed: u64, scale: f32, offset: f32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                let mut z = s;
+                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                let u = (z >> 40) as f32 / (1u64 << 24) as f32;
+                offset + scale * (2.0 * u - 1.0)
+            })
+            .collect()
+    }
+
+    fn param<const D: usize>(v: Vec<f32>, dims: [usize; D]) -> Param<Tensor<D>> {
+        Param::from_tensor(Tensor::from_data(TensorData::new(v, dims), &Device::flex()))
+    }
+
+    fn linear(d_in: usize, d_out: usize, seed: u64, bias: bool) -> Linear {
+        let scale = 1.0 / (d_in as f32).sqrt();
+        Linear {
+            weight: param(fill(d_in * d_out, seed, scale, 0.0), [d_in, d_out]),
+            bias: bias.then(|| param(fill(d_out, seed + 1, 0.1, 0.0), [d_out])),
+        }
+    }
+
+    fn norm(d: usize, seed: u64) -> LayerNorm {
+        let mut n = LayerNormConfig::new(d)
+            .with_epsilon(1e-12)
+            .init(&Device::flex());
+        n.gamma = param(fill(d, seed, 0.1, 1.0), [d]);
+        n.beta = Some(param(fill(d, seed + 1, 0.1, 0.0), [d]));
+        n
+    }
+
+    /// A random BERT: `hidden` wide, `heads` heads, feed-forward `inter`, `layers` blocks, 50
+    /// tokens, 256 positions; the query projection has no bias when `query_bias` is false.
+    fn model(
+        hidden: usize,
+        heads: usize,
+        inter: usize,
+        layers: usize,
+        query_bias: bool,
+    ) -> BertModel {
+        let embedding = |rows: usize, seed: u64| Embedding {
+            weight: param(fill(rows * hidden, seed, 1.0, 0.0), [rows, hidden]),
+        };
+        let blocks = (0..layers as u64)
+            .map(|l| {
+                let s = 100 * (l + 1);
+                BertLayer {
+                    attention: BertAttention {
+                        query: linear(hidden, hidden, s, query_bias),
+                        key: linear(hidden, hidden, s + 10, true),
+                        value: linear(hidden, hidden, s + 20, true),
+                        output: linear(hidden, hidden, s + 30, true),
+                        norm: norm(hidden, s + 40),
+                        heads,
+                    },
+                    intermediate: linear(hidden, inter, s + 50, true),
+                    output: linear(inter, hidden, s + 60, true),
+                    norm: norm(hidden, s + 70),
+                }
+            })
+            .collect();
+        BertModel {
+            embeddings: BertEmbeddings {
+                word: embedding(50, 1),
+                position: embedding(256, 2),
+                token_type: embedding(2, 3),
+                norm: norm(hidden, 4),
+            },
+            layers: blocks,
+        }
+    }
+
+    fn bits(x: Tensor<3>) -> Vec<u32> {
+        into_values(x).iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// burn's blocks and the dense blocks on `batch` sequences of `tokens`, sequence `i`
+    /// padded after `tokens - i` tokens, with 1 and 3 threads.
+    fn same_bits(m: &BertModel, batch: usize, tokens: usize) {
+        let ids: Vec<i64> = (0..batch * tokens).map(|i| (i * 7 % 50) as i64).collect();
+        let mask: Vec<f32> = (0..batch * tokens)
+            .map(|i| f32::from(u8::from(i % tokens < tokens - (i / tokens).min(tokens - 1))))
+            .collect();
+        let device = Device::flex();
+        let want = bits(m.forward(&ids, &mask, batch, tokens, &device));
+        let dense = DenseBert::new(m);
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let got = pool.install(|| {
+                bits(m.forward_with(Some(&dense), &ids, &mask, batch, tokens, &device))
+            });
+            let diff = want.iter().zip(&got).filter(|(a, b)| a != b).count();
+            assert_eq!(
+                diff, 0,
+                "{batch} × {tokens} tokens, {threads} threads: {diff} values differ"
+            );
+        }
+    }
+
+    #[test]
+    fn dense_blocks_match_burn_bit_for_bit() {
+        // Sequences of 32 tokens: burn keeps one GEMM per sequence, one per task.
+        same_bits(&model(48, 4, 96, 2, true), 3, 32);
+        // 7 tokens: burn merges the sequences into one GEMM; no query bias.
+        same_bits(&model(48, 4, 96, 2, false), 5, 7);
+        // One sequence of 128: the feed-forward GEMMs run on the pool, the 4 heads one per task.
+        same_bits(&model(128, 4, 512, 1, true), 1, 128);
+        // Odd shapes, padding in every sequence but the first.
+        same_bits(&model(64, 2, 128, 2, true), 4, 19);
+    }
+
+    #[test]
+    fn layer_norm_policies_cover_both_strategies() {
+        let action = |b: usize, t: usize, n: usize| {
+            MatmulTransformPolicy::default().action(&MatmulTransformAnalysis::from_shapes(
+                &Shape::new([b, t, n]),
+                &Shape::new([n, n]),
+            ))
+        };
+        assert_eq!(action(3, 32, 48), MatmulTransformAction::Keep);
+        assert_eq!(
+            action(5, 7, 48),
+            MatmulTransformAction::MergeBatches { rows: 35 }
+        );
+    }
+}
