@@ -73,6 +73,9 @@ pub struct BertModel {
     pub embeddings: BertEmbeddings,
     /// The transformer blocks, in order.
     pub layers: Vec<BertLayer>,
+    #[module(skip)]
+    /// The ε every layer norm of the model was made with (`layer_norm_eps` in `config.json`).
+    pub layer_norm_eps: f64,
 }
 
 impl BertAttention {

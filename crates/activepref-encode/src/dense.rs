@@ -25,7 +25,7 @@ use crate::bert::{BertLayer, BertModel};
 use crate::gelu::Kernel;
 use crate::softmax::softmax_rows;
 use burn::nn::{LayerNorm, Linear};
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn::tensor::{DType, Tensor, TensorData};
 use burn_std::{MatmulTransformAction, MatmulTransformAnalysis, MatmulTransformPolicy, Shape};
 use rayon::prelude::*;
 
@@ -58,10 +58,23 @@ struct DenseBlock {
     attention_output: DenseLinear,
     intermediate: DenseLinear,
     output: DenseLinear,
+    attention_norm: DenseNorm,
+    output_norm: DenseNorm,
 }
 
-/// The linear layers of a [`BertModel`]'s blocks as plain f32 arrays, for
-/// [`BertModel::forward_dense`]. Built once per model (a copy of its block weights: 85 MB for
+/// One layer norm's parameters as plain arrays.
+#[derive(Clone, Debug)]
+struct DenseNorm {
+    /// `hidden` scales.
+    gamma: Vec<f32>,
+    /// `hidden` shifts, when the norm has them.
+    beta: Option<Vec<f32>>,
+    /// ε as burn-flex uses it (`epsilon as f32`).
+    epsilon: f32,
+}
+
+/// The linear layers and layer norms of a [`BertModel`]'s blocks as plain f32 arrays, for
+/// [`BertModel::forward_with`]. Built once per model (a copy of its block weights: 42 MB for
 /// MiniLM-L6).
 #[derive(Clone, Debug)]
 pub struct DenseBert {
@@ -218,8 +231,8 @@ fn run_batches((batches, m, n, k): (usize, usize, usize, usize), one: impl Fn(us
 enum Epilogue<'a> {
     /// `+ b`.
     Bias,
-    /// `(+ b) + residual`, the residual `[rows, fan_out]`.
-    Residual(&'a [f32]),
+    /// `(+ b) + residual` (the residual `[rows, fan_out]`), then the layer norm of each row.
+    ResidualNorm(&'a [f32], &'a DenseNorm),
     /// `gelu(+ b)`.
     Gelu(Kernel),
 }
@@ -240,9 +253,10 @@ impl DenseLinear {
                 }
                 match &epilogue {
                     Epilogue::Bias => {}
-                    Epilogue::Residual(r) => {
+                    Epilogue::ResidualNorm(r, norm) => {
                         let r = &r[task * chunk..task * chunk + block.len()];
                         block.iter_mut().zip(r).for_each(|(v, r)| *v += *r);
+                        norm.apply(block);
                     }
                     Epilogue::Gelu(kernel) => kernel.run(block),
                 }
@@ -251,12 +265,87 @@ impl DenseLinear {
     }
 }
 
-/// burn's layer norm on `[batches, tokens, hidden]` values (no copy either way).
-fn layer_norm(norm: &LayerNorm, x: Vec<f32>, dims: [usize; 3], device: &Device) -> Tensor<3> {
-    norm.forward(Tensor::from_data(
-        TensorData::new(x, dims),
-        (device, DType::F32),
-    ))
+/// Rows layer-normalised together by [`DenseNorm::rows`]: independent Welford chains, which
+/// would otherwise wait on one another's division latency.
+const NORM_GROUP: usize = 8;
+
+impl DenseNorm {
+    fn new(norm: &LayerNorm, epsilon: f64) -> Self {
+        Self {
+            gamma: values(norm.gamma.val()),
+            beta: norm.beta.as_ref().map(|b| values(b.val())),
+            // burn-flex's `layer_norm` passes `epsilon as f32` to its f32 kernel.
+            epsilon: epsilon as f32,
+        }
+    }
+
+    /// Whether [`Self::apply`] equals burn's `norm.forward` bit for bit on a fixed probe of 8
+    /// rows: row `r` is `100·r + u·scale[r]`, `u` spread over −13..14, scales from 10⁻⁵ (a
+    /// variance near ε's size) to 10³.
+    fn matches(&self, norm: &LayerNorm) -> bool {
+        const SCALES: [f32; 8] = [1.0, 1e-5, 1e3, 1e-2, 3.7, 1e-4, 0.5, 2e2];
+        let d = self.gamma.len();
+        let probe: Vec<f32> = (0..8 * d)
+            .map(|i| {
+                let u = ((i as u64 * 2_654_435_761) % 1000) as f32 / 37.0 - 13.0;
+                (i / d) as f32 * 100.0 + u * SCALES[i / d]
+            })
+            .collect();
+        let device = norm.gamma.val().device();
+        let burn = norm.forward(Tensor::<2>::from_data(
+            TensorData::new(probe.clone(), [8, d]),
+            (&device, DType::F32),
+        ));
+        let mut ours = probe;
+        self.apply(&mut ours);
+        let burn = values(burn);
+        burn.iter()
+            .map(|v| v.to_bits())
+            .eq(ours.iter().map(|v| v.to_bits()))
+    }
+
+    /// Each `hidden`-wide row of `block` layer-normalised in place, `G` rows at a time.
+    fn apply(&self, block: &mut [f32]) {
+        let d = self.gamma.len();
+        let mut groups = block.chunks_exact_mut(NORM_GROUP * d);
+        groups.by_ref().for_each(|g| self.rows::<NORM_GROUP>(g));
+        groups
+            .into_remainder()
+            .chunks_mut(d)
+            .for_each(|row| self.rows::<1>(row));
+    }
+
+    /// burn-flex's f32 layer norm of `G` rows in place (`layer_norm_row_f32_scalar`, its kernel
+    /// without the `simd` feature, as this workspace builds burn): Welford's running mean and
+    /// sum of squared deviations in order, `1 / √(m2 / d + ε)`, then
+    /// `(x − mean) · (inv_std · γ) + β`. The rows' steps are interleaved; each row's operations and
+    /// their order are those of a row alone.
+    #[inline(always)]
+    fn rows<const G: usize>(&self, rows: &mut [f32]) {
+        let d = self.gamma.len();
+        let (mut mean, mut m2) = ([0f32; G], [0f32; G]);
+        for k in 0..d {
+            let n_k = (k + 1) as f32;
+            for g in 0..G {
+                let x = rows[g * d + k];
+                let delta = x - mean[g];
+                mean[g] += delta / n_k;
+                let delta2 = x - mean[g];
+                m2[g] += delta * delta2;
+            }
+        }
+        for (g, row) in rows.chunks_mut(d).enumerate() {
+            let var = m2[g] / d as f32;
+            let inv_std = 1.0f32 / (var + self.epsilon).sqrt();
+            for (i, x) in row.iter_mut().enumerate() {
+                let normed = (*x - mean[g]) * (inv_std * self.gamma[i]);
+                *x = match &self.beta {
+                    Some(b) => normed + b[i],
+                    None => normed,
+                };
+            }
+        }
+    }
 }
 
 fn into_values(x: Tensor<3>) -> Vec<f32> {
@@ -266,9 +355,11 @@ fn into_values(x: Tensor<3>) -> Vec<f32> {
 }
 
 impl DenseBert {
-    /// A copy of `model`'s block weights.
-    pub fn new(model: &BertModel) -> Self {
-        let blocks = model
+    /// A copy of `model`'s block weights, or `None` when burn's layer norm is not the kernel
+    /// [`DenseNorm::rows`] transcribes (a build of burn-flex with its `simd` feature sums in
+    /// lanes): each norm is checked against burn's on a fixed probe of 8 rows, bit for bit.
+    pub fn new(model: &BertModel) -> Option<Self> {
+        let blocks: Vec<DenseBlock> = model
             .layers
             .iter()
             .map(|l| DenseBlock {
@@ -278,9 +369,14 @@ impl DenseBert {
                 attention_output: DenseLinear::new(&l.attention.output),
                 intermediate: DenseLinear::new(&l.intermediate),
                 output: DenseLinear::new(&l.output),
+                attention_norm: DenseNorm::new(&l.attention.norm, model.layer_norm_eps),
+                output_norm: DenseNorm::new(&l.norm, model.layer_norm_eps),
             })
             .collect();
-        Self { blocks }
+        let norms_match = model.layers.iter().zip(&blocks).all(|(l, w)| {
+            w.attention_norm.matches(&l.attention.norm) && w.output_norm.matches(&l.norm)
+        });
+        norms_match.then_some(Self { blocks })
     }
 
     /// Blocks held (the model's layer count).
@@ -373,13 +469,14 @@ pub(crate) fn block_forward(
     drop((q, k, v, scores));
     let a = w
         .attention_output
-        .forward(&ctx, b, t, Epilogue::Residual(&x));
-    let a = into_values(layer_norm(&layer.attention.norm, a, [b, t, h], &device));
+        .forward(&ctx, b, t, Epilogue::ResidualNorm(&x, &w.attention_norm));
     let inter = w
         .intermediate
         .forward(&a, b, t, Epilogue::Gelu(Kernel::detect()));
-    let f = w.output.forward(&inter, b, t, Epilogue::Residual(&a));
-    layer_norm(&layer.norm, f, [b, t, h], &device)
+    let f = w
+        .output
+        .forward(&inter, b, t, Epilogue::ResidualNorm(&a, &w.output_norm));
+    Tensor::from_data(TensorData::new(f, [b, t, h]), (&device, DType::F32))
 }
 
 #[cfg(test)]
@@ -388,6 +485,7 @@ mod tests {
     use crate::bert::{BertAttention, BertEmbeddings};
     use burn::module::Param;
     use burn::nn::{Embedding, LayerNormConfig};
+    use burn::tensor::Device;
 
     /// `n` values `offset ± scale`, from a splitmix64 stream seeded by `seed`.
     fn fill(n: usize, seed: u64, scale: f32, offset: f32) -> Vec<f32> {
@@ -463,6 +561,7 @@ mod tests {
                 norm: norm(hidden, 4),
             },
             layers: blocks,
+            layer_norm_eps: 1e-12,
         }
     }
 
@@ -479,7 +578,7 @@ mod tests {
             .collect();
         let device = Device::flex();
         let want = bits(m.forward(&ids, &mask, batch, tokens, &device));
-        let dense = DenseBert::new(m);
+        let dense = DenseBert::new(m).expect("burn's layer norm is the transcribed kernel");
         for threads in [1, 3] {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
@@ -509,7 +608,18 @@ mod tests {
     }
 
     #[test]
-    fn layer_norm_policies_cover_both_strategies() {
+    fn the_layer_norm_probe_tells_burns_kernel_from_another() {
+        let n = norm(48, 7);
+        assert!(DenseNorm::new(&n, 1e-12).matches(&n));
+        // Another ε changes the last bits of some outputs: refused.
+        assert!(!DenseNorm::new(&n, 1e-6).matches(&n));
+        let mut reordered = DenseNorm::new(&n, 1e-12);
+        reordered.gamma.reverse();
+        assert!(!reordered.matches(&n));
+    }
+
+    #[test]
+    fn matmul_policies_cover_both_strategies() {
         let action = |b: usize, t: usize, n: usize| {
             MatmulTransformPolicy::default().action(&MatmulTransformAnalysis::from_shapes(
                 &Shape::new([b, t, n]),

@@ -133,7 +133,8 @@ impl TextEncoder {
         let (cls, sep) = (special("[CLS]")?, special("[SEP]")?);
         let model = weights::load_bert(&dir.join("model.safetensors"), &files.bert, device)?;
         let dense = (*device == Device::flex() && !device.is_autodiff())
-            .then(|| dense::DenseBert::new(&model));
+            .then(|| dense::DenseBert::new(&model))
+            .flatten();
         Ok(Self {
             files,
             tokenizer,

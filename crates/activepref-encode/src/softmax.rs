@@ -212,6 +212,28 @@ pub fn exp_in_place(xs: &mut [f32]) {
 /// Rows per parallel task of [`attention_probs`].
 const ROWS_PER_TASK: usize = 64;
 
+/// burn-flex's row maximum, `max = if x > max { x } else { max }` from −∞, in lanes: each lane
+/// keeps that running maximum of its own elements, then the lanes and the tail are folded the
+/// same way. The value equals the sequential scan's (the predicate skips NaN either way), up to
+/// the sign of a zero maximum, which `x − max` cannot see.
+#[inline(always)]
+fn row_max(row: &[f32]) -> f32 {
+    const LANES: usize = 16;
+    let pick = |m: f32, x: f32| if x > m { x } else { m };
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let mut chunks = row.chunks_exact(LANES);
+    for chunk in chunks.by_ref() {
+        for (m, &x) in lanes.iter_mut().zip(chunk) {
+            *m = pick(*m, x);
+        }
+    }
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &x| pick(m, x));
+    lanes.into_iter().fold(tail, pick)
+}
+
 /// Rows softmaxed together by [`softmax_group`]: independent chains for the sequential maximum and
 /// sum of each row, which would otherwise wait on one another's latency.
 const GROUP: usize = 8;
@@ -229,12 +251,11 @@ fn softmax_group<const G: usize>(
 ) {
     let keys = rows.len() / G;
     let mut max = [f32::NEG_INFINITY; G];
-    for j in 0..keys {
-        for g in 0..G {
-            let x = &mut rows[g * keys + j];
-            *x = *x / scale + biases[g][j];
-            max[g] = if *x > max[g] { *x } else { max[g] };
+    for ((row, bias), max) in rows.chunks_mut(keys).zip(biases).zip(&mut max) {
+        for (x, &b) in row.iter_mut().zip(bias) {
+            *x = *x / scale + b;
         }
+        *max = row_max(row);
     }
     for (row, max) in rows.chunks_mut(keys).zip(max) {
         for x in row.iter_mut() {

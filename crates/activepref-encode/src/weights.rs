@@ -170,5 +170,9 @@ pub fn load_bert(path: &Path, cfg: &BertConfig, device: &Device) -> Result<BertM
             norm: ck.norm(&format!("{p}.output.LayerNorm"), h, eps, device)?,
         });
     }
-    Ok(BertModel { embeddings, layers })
+    Ok(BertModel {
+        embeddings,
+        layers,
+        layer_norm_eps: eps,
+    })
 }
