@@ -3,23 +3,30 @@
 //!
 //! burn-flex allocates every matmul output as a zeroed byte vector and then copies it into a
 //! buffer of `u128` alignment (`FlexTensor::empty`, then `Bytes::from_bytes_vec`), so each of a
-//! block's eight products costs a memset, a copy and the page faults of two fresh buffers; for
-//! MiniLM on 32 × 128 tokens that was about an eighth of an encoder pass. Here each product is the
-//! same `gemm` call burn-flex makes (same shapes, strides, α, β and threading rule, so the same
-//! sums in the same order), written into a buffer this module owns, and the element-wise steps
-//! that follow it run in one parallel pass over that buffer with the same f32 operations in the
-//! same order:
+//! block's eight products costs a memset, a copy and the page faults of two fresh buffers; and as
+//! this workspace builds it (burn's `rayon` and `simd` features off) it runs every GEMM and layer
+//! norm on one thread. Here each product is the `gemm` call burn-flex makes (same shapes, strides,
+//! α, β and `read_dst`, so the same sums in the same order), written into a buffer this module
+//! owns and spread over rayon's pool by burn-flex's own rule for its `rayon` build (the `gemm`
+//! crate splits rows and columns, never the inner sum, so the threading changes no value; tested
+//! with 1 and 3 threads against burn's one-thread calls). The element-wise steps that follow each
+//! product run in one parallel pass over its buffer with the same f32 operations in the same
+//! order:
 //! - a linear layer: `x · W` as burn's `linear` runs it (one merged GEMM or one per sequence, as
 //!   `burn_std::MatmulTransformPolicy` decides), then `+ b`;
-//! - attention: `q · kᵀ` per (sequence, head) on strided views, [`softmax_rows`] in place, then
-//!   `probs · v` written straight into `[batch, tokens, hidden]` order (burn writes
+//! - attention: `q · kᵀ` per (sequence, head) on strided views, then `softmax_rows` in place,
+//!   then `probs · v` written straight into `[batch, tokens, hidden]` order (burn writes
 //!   `[batch, heads, tokens, head]` and then copies it);
-//! - the output projections add the residual (`(x · W + b) + residual`) and the feed-forward
-//!   up-projection applies GELU ([`Kernel`]) in the same pass;
-//! - layer norm stays burn's own operation, on a tensor made from the buffer without a copy.
+//! - the feed-forward up-projection applies GELU ([`Kernel`]) in the same pass as its bias;
+//! - the two output projections add the residual, `(x · W + b) + residual`, and then layer-norm
+//!   each row with burn-flex's scalar Welford kernel transcribed (`DenseNorm`), 8 rows
+//!   interleaved. That kernel is burn-flex's only without its `simd` feature, so
+//!   [`DenseBert::new`] checks every norm against burn's on a probe and declines (the encoder
+//!   then runs burn's operations) if they differ.
 //!
-//! Tested bit for bit against [`BertLayer::forward`] (the real MiniLM in the golden test, and
-//! small random blocks whose shapes take each of burn's GEMM strategies).
+//! Tested bit for bit against [`BertLayer::forward`]: the real MiniLM on the golden texts as one
+//! padded batch (`tests/golden.rs`), and small random blocks whose shapes take each of burn's GEMM
+//! strategies, with padding, with 1 and 3 threads.
 
 use crate::bert::{BertLayer, BertModel};
 use crate::gelu::Kernel;
@@ -356,7 +363,7 @@ fn into_values(x: Tensor<3>) -> Vec<f32> {
 
 impl DenseBert {
     /// A copy of `model`'s block weights, or `None` when burn's layer norm is not the kernel
-    /// [`DenseNorm::rows`] transcribes (a build of burn-flex with its `simd` feature sums in
+    /// `DenseNorm::rows` transcribes (a build of burn-flex with its `simd` feature sums in
     /// lanes): each norm is checked against burn's on a fixed probe of 8 rows, bit for bit.
     pub fn new(model: &BertModel) -> Option<Self> {
         let blocks: Vec<DenseBlock> = model
