@@ -128,11 +128,13 @@ impl BertModel {
     /// [`Self::forward`], with the blocks run on `dense` where the tensors allow it (f32 on
     /// `Device::flex()` without autodiff, at least one token): the same values bit for bit, with
     /// fewer buffers (see [`crate::dense`]). `dense` must have been made from this model
-    /// ([`DenseBert::new`]); `None`, or one with another block count, runs burn's operations.
+    /// ([`DenseBert::new`]); `None`, or one with another block count or width, runs burn's
+    /// operations.
     ///
     /// # Panics
     ///
-    /// As [`Self::forward`].
+    /// As [`Self::forward`]; and if `dense` was made from a model whose blocks have other shapes
+    /// (a projection of the wrong size).
     pub fn forward_with(
         &self,
         dense: Option<&DenseBert>,
@@ -168,14 +170,15 @@ impl BertModel {
         // burn's device equality ignores autodiff; a tracked tensor stays on burn's operations.
         let dense = dense.filter(|d| {
             d.len() == self.layers.len()
+                && d.hidden() == hidden
                 && *device == Device::flex()
                 && !device.is_autodiff()
                 && x.dtype() == DType::F32
                 && batch * tokens > 0
         });
         if let Some(dense) = dense {
-            for (i, layer) in self.layers.iter().enumerate() {
-                x = block_forward(layer, dense, i, x, &bias);
+            for i in 0..self.layers.len() {
+                x = block_forward(dense, i, x, &bias);
             }
             return x;
         }

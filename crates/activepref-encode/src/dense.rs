@@ -1,5 +1,5 @@
 //! The encoder's transformer blocks on the CPU backend, on plain f32 buffers, bit-identical to
-//! [`BertLayer::forward`] on burn.
+//! [`BertLayer::forward`](crate::bert::BertLayer::forward) on burn.
 //!
 //! burn-flex allocates every matmul output as a zeroed byte vector and then copies it into a
 //! buffer of `u128` alignment (`FlexTensor::empty`, then `Bytes::from_bytes_vec`), so each of a
@@ -24,11 +24,11 @@
 //!   [`DenseBert::new`] checks every norm against burn's on a probe and declines (the encoder
 //!   then runs burn's operations) if they differ.
 //!
-//! Tested bit for bit against [`BertLayer::forward`]: the real MiniLM on the golden texts as one
+//! Tested bit for bit against [`BertLayer::forward`](crate::bert::BertLayer::forward): the real MiniLM on the golden texts as one
 //! padded batch (`tests/golden.rs`), and small random blocks whose shapes take each of burn's GEMM
 //! strategies, with padding, with 1 and 3 threads.
 
-use crate::bert::{BertLayer, BertModel};
+use crate::bert::BertModel;
 use crate::gelu::Kernel;
 use crate::softmax::softmax_rows;
 use burn::nn::{LayerNorm, Linear};
@@ -59,6 +59,8 @@ struct DenseLinear {
 /// One transformer block's linear layers as plain arrays.
 #[derive(Clone, Debug)]
 struct DenseBlock {
+    /// Attention heads (`hidden / heads ≥ 2` values each).
+    heads: usize,
     query: DenseLinear,
     key: DenseLinear,
     value: DenseLinear,
@@ -85,14 +87,58 @@ struct DenseNorm {
 /// MiniLM-L6).
 #[derive(Clone, Debug)]
 pub struct DenseBert {
+    /// Width of the token states.
+    hidden: usize,
     blocks: Vec<DenseBlock>,
 }
 
+/// An f32 tensor's values, row-major (no copy when the tensor is not shared).
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data()
-        .convert::<f32>()
         .try_into_vec::<f32>()
         .expect("an f32 tensor holds f32 values")
+}
+
+/// Whether `l` is an f32 `fan_in × fan_out` layer with, if any, an f32 bias of `fan_out`.
+fn linear_is(l: &Linear, fan_in: usize, fan_out: usize) -> bool {
+    l.weight.dims() == [fan_in, fan_out]
+        && l.weight.val().dtype() == DType::F32
+        && l.bias
+            .as_ref()
+            .is_none_or(|b| b.dims() == [fan_out] && b.val().dtype() == DType::F32)
+}
+
+/// Whether `n` normalises f32 rows of `d` values (γ and, if any, β of `d`).
+fn norm_is(n: &LayerNorm, d: usize) -> bool {
+    n.gamma.dims() == [d]
+        && n.gamma.val().dtype() == DType::F32
+        && n.beta
+            .as_ref()
+            .is_none_or(|b| b.dims() == [d] && b.val().dtype() == DType::F32)
+}
+
+/// Whether every block of `model` has the shapes the dense path assumes: f32 throughout,
+/// `hidden > 0` split into heads of at least 2 values (burn's `probs · v` output then has row
+/// stride > column stride, as the dense path's does), q, k, v and the attention output
+/// `hidden × hidden`, the feed-forward `hidden × inter × hidden` with `inter > 0`.
+fn shapes_supported(model: &BertModel, hidden: usize) -> bool {
+    hidden > 0
+        && model.layers.iter().all(|l| {
+            let heads = l.attention.heads;
+            let [_, inter] = l.intermediate.weight.dims();
+            let a = &l.attention;
+            heads > 0
+                && hidden.is_multiple_of(heads)
+                && hidden / heads >= 2
+                && inter > 0
+                && [&a.query, &a.key, &a.value, &a.output]
+                    .iter()
+                    .all(|q| linear_is(q, hidden, hidden))
+                && linear_is(&l.intermediate, hidden, inter)
+                && linear_is(&l.output, inter, hidden)
+                && norm_is(&a.norm, hidden)
+                && norm_is(&l.norm, hidden)
+        })
 }
 
 impl DenseLinear {
@@ -355,21 +401,22 @@ impl DenseNorm {
     }
 }
 
-fn into_values(x: Tensor<3>) -> Vec<f32> {
-    x.into_data()
-        .try_into_vec::<f32>()
-        .expect("an f32 tensor holds f32 values")
-}
-
 impl DenseBert {
-    /// A copy of `model`'s block weights, or `None` when burn's layer norm is not the kernel
-    /// `DenseNorm::rows` transcribes (a build of burn-flex with its `simd` feature sums in
-    /// lanes): each norm is checked against burn's on a fixed probe of 8 rows, bit for bit.
+    /// A copy of `model`'s block weights, or `None` when the dense path would not be burn's:
+    /// a shape or dtype it does not handle (see `shapes_supported`: f32 throughout, heads of at
+    /// least 2 values, no zero width), or a layer norm that is not the kernel `DenseNorm::rows`
+    /// transcribes (a build of burn-flex with its `simd` feature sums in lanes): each norm is
+    /// checked against burn's on a fixed probe of 8 rows, bit for bit.
     pub fn new(model: &BertModel) -> Option<Self> {
+        let hidden = model.embeddings.norm.gamma.dims()[0];
+        if !shapes_supported(model, hidden) {
+            return None;
+        }
         let blocks: Vec<DenseBlock> = model
             .layers
             .iter()
             .map(|l| DenseBlock {
+                heads: l.attention.heads,
                 query: DenseLinear::new(&l.attention.query),
                 key: DenseLinear::new(&l.attention.key),
                 value: DenseLinear::new(&l.attention.value),
@@ -383,7 +430,12 @@ impl DenseBert {
         let norms_match = model.layers.iter().zip(&blocks).all(|(l, w)| {
             w.attention_norm.matches(&l.attention.norm) && w.output_norm.matches(&l.norm)
         });
-        norms_match.then_some(Self { blocks })
+        norms_match.then_some(Self { hidden, blocks })
+    }
+
+    /// Width of the token states it takes.
+    pub fn hidden(&self) -> usize {
+        self.hidden
     }
 
     /// Blocks held (the model's layer count).
@@ -397,12 +449,78 @@ impl DenseBert {
     }
 }
 
+/// Attention of block `w` on its projections `q`, `k`, `v` (each `[b, t, h]` with the bias):
+/// `softmax(q · kᵀ / √dh + key_bias) · v` per (sequence, head), as burn's `BertAttention` makes
+/// it, returned as `[b, t, h]` (the heads side by side).
+fn attention(
+    w: &DenseBlock,
+    (q, k, v): (&[f32], &[f32], &[f32]),
+    (b, t, h): (usize, usize, usize),
+    key_bias: &[f32],
+) -> Vec<f32> {
+    let heads = w.heads;
+    let dh = h / heads;
+    for m in [q, k, v] {
+        assert_eq!(m.len(), b * t * h, "a projection of the wrong size");
+    }
+    // Head j of sequence i starts at element i·t·h + j·dh of q, k and v, rows h apart.
+    let head = |bh: usize| (bh / heads) * t * h + (bh % heads) * dh;
+    let mut scores = vec![0f32; b * heads * t * t];
+    let (out, q, k) = (
+        SendPtr(scores.as_mut_ptr()),
+        SendPtr(q.as_ptr().cast_mut()),
+        SendPtr(k.as_ptr().cast_mut()),
+    );
+    // burn's `q.matmul(k.swap_dims(2, 3))` on `[b, heads, t, dh]` views: kᵀ has row stride 1
+    // and column stride h.
+    run_batches((b * heads, t, t, dh), |bh, parallel| {
+        // SAFETY: head bh reads t rows of dh values, h apart, from q and k (the last one ends at
+        // (i+1)·t·h ≤ b·t·h, asserted above), and writes its own t × t block of scores.
+        unsafe {
+            gemm_call(
+                (t, t, dh),
+                (out.ptr().add(bh * t * t), t),
+                (q.ptr().add(head(bh)).cast_const(), h, 1),
+                (k.ptr().add(head(bh)).cast_const(), 1, h),
+                parallel,
+            )
+        }
+    });
+    // burn-flex converts the f64 scalar `√dh` with `as f32`.
+    let scale = (dh as f64).sqrt() as f32;
+    softmax_rows(&mut scores, key_bias, heads * t, t, scale);
+    let mut ctx = vec![0f32; b * t * h];
+    let (out, p, v) = (
+        SendPtr(ctx.as_mut_ptr()),
+        SendPtr(scores.as_ptr().cast_mut()),
+        SendPtr(v.as_ptr().cast_mut()),
+    );
+    // burn's `probs.matmul(v)`, written where `.swap_dims(1, 2).reshape([b, t, h])` puts it: row
+    // stride h where burn's output has dh, both above the column stride 1 (dh ≥ 2).
+    run_batches((b * heads, t, dh, t), |bh, parallel| {
+        // SAFETY: head bh reads its t × t probabilities and t rows of dh values of v, and writes
+        // columns j·dh..(j+1)·dh of sequence i's t rows of ctx: disjoint across heads.
+        unsafe {
+            gemm_call(
+                (t, dh, t),
+                (out.ptr().add(head(bh)), h),
+                (p.ptr().add(bh * t * t).cast_const(), t, 1),
+                (v.ptr().add(head(bh)).cast_const(), h, 1),
+                parallel,
+            )
+        }
+    });
+    ctx
+}
+
 /// Block `index` of `dense` on `x` (`[batch, tokens, hidden]`, f32 on `Device::flex()`), with
 /// `key_bias` (`[batch · tokens]`: 0 for a real token, a large negative number for padding):
-/// bit-identical to `layer.forward(x, key_bias)` when `dense` was made from the model `layer`
-/// belongs to.
+/// bit-identical to `layer.forward(x, key_bias)` for the block `index` of the model `dense` was
+/// made from.
+///
+/// # Panics
+/// If `x` is not `dense.hidden()` wide or `key_bias` does not hold one value per token.
 pub(crate) fn block_forward(
-    layer: &BertLayer,
     dense: &DenseBert,
     index: usize,
     x: Tensor<3>,
@@ -410,70 +528,15 @@ pub(crate) fn block_forward(
 ) -> Tensor<3> {
     let w = &dense.blocks[index];
     let [b, t, h] = x.dims();
-    let device = x.device();
-    let heads = layer.attention.heads;
-    let dh = h / heads;
+    assert_eq!(h, dense.hidden, "token states of the wrong width");
     assert_eq!(key_bias.len(), b * t, "one key bias per token");
-    let x = into_values(x);
+    let device = x.device();
+    let x = values(x);
     let q = w.query.forward(&x, b, t, Epilogue::Bias);
     let k = w.key.forward(&x, b, t, Epilogue::Bias);
     let v = w.value.forward(&x, b, t, Epilogue::Bias);
-    // Head j of sequence i starts at element i·t·h + j·dh of q, k and v, rows h apart.
-    let head = |bh: usize| (bh / heads) * t * h + (bh % heads) * dh;
-    let mut scores = vec![0f32; b * heads * t * t];
-    {
-        let (out, q, k) = (
-            SendPtr(scores.as_mut_ptr()),
-            SendPtr(q.as_ptr().cast_mut()),
-            SendPtr(k.as_ptr().cast_mut()),
-        );
-        // burn's `q.matmul(k.swap_dims(2, 3))` on `[b, heads, t, dh]` views: kᵀ has row stride 1
-        // and column stride h.
-        run_batches((b * heads, t, t, dh), |bh, parallel| {
-            // SAFETY: head bh reads t rows of dh values, h apart, from q and k (the last one ends
-            // at (i+1)·t·h), and writes its own t × t block of scores.
-            unsafe {
-                gemm_call(
-                    (t, t, dh),
-                    (out.ptr().add(bh * t * t), t),
-                    (q.ptr().add(head(bh)).cast_const(), h, 1),
-                    (k.ptr().add(head(bh)).cast_const(), 1, h),
-                    parallel,
-                )
-            }
-        });
-    }
-    // burn-flex converts the f64 scalar `√dh` with `as f32`.
-    softmax_rows(
-        &mut scores,
-        key_bias,
-        heads * t,
-        t,
-        (dh as f64).sqrt() as f32,
-    );
-    let mut ctx = vec![0f32; b * t * h];
-    {
-        let (out, p, v) = (
-            SendPtr(ctx.as_mut_ptr()),
-            SendPtr(scores.as_ptr().cast_mut()),
-            SendPtr(v.as_ptr().cast_mut()),
-        );
-        // burn's `probs.matmul(v)`, written where `.swap_dims(1, 2).reshape([b, t, h])` puts it.
-        run_batches((b * heads, t, dh, t), |bh, parallel| {
-            // SAFETY: head bh reads its t × t probabilities and t rows of dh values of v, and
-            // writes columns j·dh..(j+1)·dh of sequence i's t rows of ctx: disjoint across heads.
-            unsafe {
-                gemm_call(
-                    (t, dh, t),
-                    (out.ptr().add(head(bh)), h),
-                    (p.ptr().add(bh * t * t).cast_const(), t, 1),
-                    (v.ptr().add(head(bh)).cast_const(), h, 1),
-                    parallel,
-                )
-            }
-        });
-    }
-    drop((q, k, v, scores));
+    let ctx = attention(w, (&q, &k, &v), (b, t, h), key_bias);
+    drop((q, k, v));
     let a = w
         .attention_output
         .forward(&ctx, b, t, Epilogue::ResidualNorm(&x, &w.attention_norm));
@@ -489,7 +552,7 @@ pub(crate) fn block_forward(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bert::{BertAttention, BertEmbeddings};
+    use crate::bert::{BertAttention, BertEmbeddings, BertLayer};
     use burn::module::Param;
     use burn::nn::{Embedding, LayerNormConfig};
     use burn::tensor::Device;
@@ -531,14 +594,9 @@ mod tests {
     }
 
     /// A random BERT: `hidden` wide, `heads` heads, feed-forward `inter`, `layers` blocks, 50
-    /// tokens, 256 positions; the query projection has no bias when `query_bias` is false.
-    fn model(
-        hidden: usize,
-        heads: usize,
-        inter: usize,
-        layers: usize,
-        query_bias: bool,
-    ) -> BertModel {
+    /// tokens, 256 positions; with `plain`, the query projection has no bias and the attention's
+    /// layer norm no β.
+    fn model(hidden: usize, heads: usize, inter: usize, layers: usize, plain: bool) -> BertModel {
         let embedding = |rows: usize, seed: u64| Embedding {
             weight: param(fill(rows * hidden, seed, 1.0, 0.0), [rows, hidden]),
         };
@@ -547,11 +605,17 @@ mod tests {
                 let s = 100 * (l + 1);
                 BertLayer {
                     attention: BertAttention {
-                        query: linear(hidden, hidden, s, query_bias),
+                        query: linear(hidden, hidden, s, !plain),
                         key: linear(hidden, hidden, s + 10, true),
                         value: linear(hidden, hidden, s + 20, true),
                         output: linear(hidden, hidden, s + 30, true),
-                        norm: norm(hidden, s + 40),
+                        norm: {
+                            let mut n = norm(hidden, s + 40);
+                            if plain {
+                                n.beta = None;
+                            }
+                            n
+                        },
                         heads,
                     },
                     intermediate: linear(hidden, inter, s + 50, true),
@@ -573,7 +637,7 @@ mod tests {
     }
 
     fn bits(x: Tensor<3>) -> Vec<u32> {
-        into_values(x).iter().map(|v| v.to_bits()).collect()
+        values(x).iter().map(|v| v.to_bits()).collect()
     }
 
     /// burn's blocks and the dense blocks on `batch` sequences of `tokens`, sequence `i`
@@ -604,14 +668,45 @@ mod tests {
 
     #[test]
     fn dense_blocks_match_burn_bit_for_bit() {
-        // Sequences of 32 tokens: burn keeps one GEMM per sequence, one per task.
-        same_bits(&model(48, 4, 96, 2, true), 3, 32);
-        // 7 tokens: burn merges the sequences into one GEMM; no query bias.
-        same_bits(&model(48, 4, 96, 2, false), 5, 7);
-        // One sequence of 128: the feed-forward GEMMs run on the pool, the 4 heads one per task.
-        same_bits(&model(128, 4, 512, 1, true), 1, 128);
+        // 3 sequences of 32 tokens: burn keeps one GEMM per sequence, run in turn on this thread.
+        same_bits(&model(48, 4, 96, 2, false), 3, 32);
+        // 7 tokens: burn merges the sequences into one GEMM, on this thread; no query bias, no β
+        // in the attention's layer norm.
+        same_bits(&model(48, 4, 96, 2, true), 5, 7);
+        // One token per sequence (merged: 3 rows, where one GEMM per sequence would take gemm's
+        // matrix-vector path), one sequence of one token, two of two.
+        same_bits(&model(48, 4, 96, 1, false), 3, 1);
+        same_bits(&model(48, 4, 96, 1, false), 1, 1);
+        same_bits(&model(48, 4, 96, 1, false), 2, 2);
+        // One sequence of 128: one GEMM per product, the feed-forward ones on the pool; the 4
+        // heads one per task.
+        same_bits(&model(128, 4, 512, 1, false), 1, 128);
+        // 3 × 40 tokens merged into 120 rows: the feed-forward GEMMs on the pool.
+        same_bits(&model(128, 4, 512, 1, false), 3, 40);
+        // 6 sequences of 64: one GEMM per sequence, one per task; heads one per task.
+        same_bits(&model(128, 4, 256, 1, false), 6, 64);
         // Odd shapes, padding in every sequence but the first.
-        same_bits(&model(64, 2, 128, 2, true), 4, 19);
+        same_bits(&model(64, 2, 128, 2, false), 4, 19);
+    }
+
+    #[test]
+    fn shapes_the_dense_path_does_not_take_are_declined() {
+        // Heads of one value each.
+        assert!(DenseBert::new(&model(4, 4, 8, 1, false)).is_none());
+        // A query projection narrower than the token states.
+        let mut m = model(48, 4, 96, 1, false);
+        m.layers[0].attention.query = linear(48, 24, 9, true);
+        assert!(DenseBert::new(&m).is_none());
+        // forward_with then runs burn's operations (a DenseBert of another width is ignored).
+        let other = DenseBert::new(&model(64, 4, 96, 1, false)).unwrap();
+        let device = Device::flex();
+        let m = model(48, 4, 96, 1, false);
+        let (ids, mask) = (vec![1i64, 2, 3, 4], vec![1f32; 4]);
+        let want = bits(m.forward(&ids, &mask, 2, 2, &device));
+        assert_eq!(
+            bits(m.forward_with(Some(&other), &ids, &mask, 2, 2, &device)),
+            want
+        );
     }
 
     #[test]
