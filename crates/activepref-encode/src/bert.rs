@@ -2,7 +2,7 @@
 //! blocks, GELU feed-forward. One `Config` + `Module` per part, as in burn's examples; weights come
 //! from a Hugging Face `model.safetensors` (see [`crate::weights`]).
 
-use crate::dense::{DenseBert, block_forward};
+use crate::dense::{DenseBert, blocks_forward};
 use crate::gelu::gelu;
 use crate::softmax::attention_probs;
 use burn::module::Module;
@@ -177,10 +177,7 @@ impl BertModel {
                 && batch * tokens > 0
         });
         if let Some(dense) = dense {
-            for i in 0..self.layers.len() {
-                x = block_forward(dense, i, x, &bias);
-            }
-            return x;
+            return blocks_forward(dense, x, &bias);
         }
         let key_bias = Tensor::<4>::from_data(TensorData::new(bias, [batch, 1, 1, tokens]), device);
         for layer in &self.layers {

@@ -154,10 +154,12 @@ impl DenseLinear {
 
     /// `x · W` for `x` = `[batches, tokens, fan_in]` (row-major), as burn's `linear` multiplies:
     /// returns `[batches, tokens, fan_out]`, without the bias.
-    fn product(&self, x: &[f32], batches: usize, tokens: usize) -> Vec<f32> {
+    fn product(&self, x: &[f32], batches: usize, tokens: usize, out: &mut Vec<f32>) {
         let (k, n) = (self.fan_in, self.fan_out);
         assert_eq!(x.len(), batches * tokens * k, "input of the wrong size");
-        let mut out = vec![0f32; batches * tokens * n];
+        // A buffer of the right size from an earlier block is overwritten as it is: the GEMM
+        // writes every element (`read_dst` false).
+        out.resize(batches * tokens * n, 0.0);
         let analysis = MatmulTransformAnalysis::from_shapes(
             &Shape::new([batches, tokens, k]),
             &Shape::new([k, n]),
@@ -199,7 +201,6 @@ impl DenseLinear {
                 });
             }
         }
-        out
     }
 }
 
@@ -291,9 +292,15 @@ enum Epilogue<'a> {
 }
 
 impl DenseLinear {
-    /// [`Self::product`], then `epilogue`, over rows in parallel.
-    fn forward(&self, x: &[f32], batches: usize, tokens: usize, epilogue: Epilogue) -> Vec<f32> {
-        let mut out = self.product(x, batches, tokens);
+    /// [`Self::product`] into `out`, then `epilogue`, over rows in parallel.
+    fn forward(
+        &self,
+        x: &[f32],
+        (batches, tokens): (usize, usize),
+        epilogue: Epilogue,
+        out: &mut Vec<f32>,
+    ) {
+        self.product(x, batches, tokens, out);
         let n = self.fan_out;
         let chunk = ROWS_PER_TASK * n;
         out.par_chunks_mut(chunk)
@@ -314,7 +321,6 @@ impl DenseLinear {
                     Epilogue::Gelu(kernel) => kernel.run(block),
                 }
             });
-        out
     }
 }
 
@@ -451,13 +457,15 @@ impl DenseBert {
 
 /// Attention of block `w` on its projections `q`, `k`, `v` (each `[b, t, h]` with the bias):
 /// `softmax(q · kᵀ / √dh + key_bias) · v` per (sequence, head), as burn's `BertAttention` makes
-/// it, returned as `[b, t, h]` (the heads side by side).
+/// it, written into `ctx` as `[b, t, h]` (the heads side by side); `scores` holds the
+/// `[b, heads, t, t]` probabilities on the way.
 fn attention(
     w: &DenseBlock,
     (q, k, v): (&[f32], &[f32], &[f32]),
     (b, t, h): (usize, usize, usize),
     key_bias: &[f32],
-) -> Vec<f32> {
+    (scores, ctx): (&mut Vec<f32>, &mut Vec<f32>),
+) {
     let heads = w.heads;
     let dh = h / heads;
     for m in [q, k, v] {
@@ -465,7 +473,9 @@ fn attention(
     }
     // Head j of sequence i starts at element i·t·h + j·dh of q, k and v, rows h apart.
     let head = |bh: usize| (bh / heads) * t * h + (bh % heads) * dh;
-    let mut scores = vec![0f32; b * heads * t * t];
+    // Every element of both buffers is written by the GEMMs (`read_dst` false).
+    scores.resize(b * heads * t * t, 0.0);
+    ctx.resize(b * t * h, 0.0);
     let (out, q, k) = (
         SendPtr(scores.as_mut_ptr()),
         SendPtr(q.as_ptr().cast_mut()),
@@ -488,8 +498,7 @@ fn attention(
     });
     // burn-flex converts the f64 scalar `√dh` with `as f32`.
     let scale = (dh as f64).sqrt() as f32;
-    softmax_rows(&mut scores, key_bias, heads * t, t, scale);
-    let mut ctx = vec![0f32; b * t * h];
+    softmax_rows(scores, key_bias, heads * t, t, scale);
     let (out, p, v) = (
         SendPtr(ctx.as_mut_ptr()),
         SendPtr(scores.as_ptr().cast_mut()),
@@ -510,43 +519,63 @@ fn attention(
             )
         }
     });
-    ctx
 }
 
-/// Block `index` of `dense` on `x` (`[batch, tokens, hidden]`, f32 on `Device::flex()`), with
+/// The buffers of one block's steps, kept from block to block (and resized, never cleared:
+/// every element is written before it is read), so a pass allocates and page-faults each once.
+#[derive(Default)]
+struct BlockBuffers {
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    scores: Vec<f32>,
+    ctx: Vec<f32>,
+    a: Vec<f32>,
+    inter: Vec<f32>,
+}
+
+/// Block `w` on the token states `x` (`[b, t, h]`, row-major), with `key_bias` (`[b · t]`):
+/// returns the block's output, in `x`'s buffer.
+fn block_forward(
+    w: &DenseBlock,
+    mut x: Vec<f32>,
+    (b, t, h): (usize, usize, usize),
+    key_bias: &[f32],
+    buf: &mut BlockBuffers,
+) -> Vec<f32> {
+    w.query.forward(&x, (b, t), Epilogue::Bias, &mut buf.q);
+    w.key.forward(&x, (b, t), Epilogue::Bias, &mut buf.k);
+    w.value.forward(&x, (b, t), Epilogue::Bias, &mut buf.v);
+    let qkv = (&buf.q[..], &buf.k[..], &buf.v[..]);
+    attention(w, qkv, (b, t, h), key_bias, (&mut buf.scores, &mut buf.ctx));
+    let residual = Epilogue::ResidualNorm(&x, &w.attention_norm);
+    w.attention_output
+        .forward(&buf.ctx, (b, t), residual, &mut buf.a);
+    let gelu = Epilogue::Gelu(Kernel::detect());
+    w.intermediate.forward(&buf.a, (b, t), gelu, &mut buf.inter);
+    // x is not needed after the attention's residual: the block's output overwrites it.
+    let residual = Epilogue::ResidualNorm(&buf.a, &w.output_norm);
+    w.output.forward(&buf.inter, (b, t), residual, &mut x);
+    x
+}
+
+/// Every block of `dense` on `x` (`[batch, tokens, hidden]`, f32 on `Device::flex()`), with
 /// `key_bias` (`[batch · tokens]`: 0 for a real token, a large negative number for padding):
-/// bit-identical to `layer.forward(x, key_bias)` for the block `index` of the model `dense` was
-/// made from.
+/// bit-identical to running `layer.forward(x, key_bias)` for each block of the model `dense` was
+/// made from, in order.
 ///
 /// # Panics
 /// If `x` is not `dense.hidden()` wide or `key_bias` does not hold one value per token.
-pub(crate) fn block_forward(
-    dense: &DenseBert,
-    index: usize,
-    x: Tensor<3>,
-    key_bias: &[f32],
-) -> Tensor<3> {
-    let w = &dense.blocks[index];
+pub(crate) fn blocks_forward(dense: &DenseBert, x: Tensor<3>, key_bias: &[f32]) -> Tensor<3> {
     let [b, t, h] = x.dims();
     assert_eq!(h, dense.hidden, "token states of the wrong width");
     assert_eq!(key_bias.len(), b * t, "one key bias per token");
     let device = x.device();
-    let x = values(x);
-    let q = w.query.forward(&x, b, t, Epilogue::Bias);
-    let k = w.key.forward(&x, b, t, Epilogue::Bias);
-    let v = w.value.forward(&x, b, t, Epilogue::Bias);
-    let ctx = attention(w, (&q, &k, &v), (b, t, h), key_bias);
-    drop((q, k, v));
-    let a = w
-        .attention_output
-        .forward(&ctx, b, t, Epilogue::ResidualNorm(&x, &w.attention_norm));
-    let inter = w
-        .intermediate
-        .forward(&a, b, t, Epilogue::Gelu(Kernel::detect()));
-    let f = w
-        .output
-        .forward(&inter, b, t, Epilogue::ResidualNorm(&a, &w.output_norm));
-    Tensor::from_data(TensorData::new(f, [b, t, h]), (&device, DType::F32))
+    let mut buf = BlockBuffers::default();
+    let out = dense.blocks.iter().fold(values(x), |x, w| {
+        block_forward(w, x, (b, t, h), key_bias, &mut buf)
+    });
+    Tensor::from_data(TensorData::new(out, [b, t, h]), (&device, DType::F32))
 }
 
 #[cfg(test)]
