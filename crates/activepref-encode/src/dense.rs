@@ -12,8 +12,10 @@
 //! with 1 and 3 threads against burn's one-thread calls). The element-wise steps that follow each
 //! product run in one parallel pass over its buffer with the same f32 operations in the same
 //! order:
-//! - a linear layer: `x · W` as burn's `linear` runs it (one merged GEMM or one per sequence, as
-//!   `burn_std::MatmulTransformPolicy` decides), then `+ b`;
+//! - a linear layer: `x · W` as one GEMM over all rows where the `gemm` crate's blocking makes
+//!   every output the same bits whichever rows share the call (`DenseLinear::merge_rule`; burn
+//!   itself runs one GEMM per sequence when sequences are a multiple of 32 tokens long), else as
+//!   burn's `linear` runs it (`burn_std::MatmulTransformPolicy`), then `+ b`;
 //! - attention: `q · kᵀ` per (sequence, head) on strided views, then `softmax_rows` in place,
 //!   then `probs · v` written straight into `[batch, tokens, hidden]` order (burn writes
 //!   `[batch, heads, tokens, head]` and then copies it);
@@ -152,8 +154,25 @@ impl DenseLinear {
         }
     }
 
-    /// `x · W` for `x` = `[batches, tokens, fan_in]` (row-major), as burn's `linear` multiplies:
-    /// returns `[batches, tokens, fan_out]`, without the bias.
+    /// One merged GEMM over all `batches · tokens` rows where that gives every output the same
+    /// bits as burn's choice, whatever it is: the `gemm` crate blocks the inner dimension by `k`
+    /// alone when `fan_out > 64` or `fan_in ≤ 512` (`gemm-common` 0.19, `kernel_params` and its
+    /// small-matrix branch, which blocks by `min(k, 512)`), so each output sums its products in
+    /// the same order whichever rows share the call, as long as no call takes the
+    /// matrix-vector path (one row or one column) or the `k ≤ 2` one. One GEMM packs `W` once
+    /// where one per sequence packs it per sequence. `None`: follow burn's policy.
+    fn merge_rule(&self, batches: usize, tokens: usize) -> Option<MatmulTransformAction> {
+        let (k, n) = (self.fan_in, self.fan_out);
+        let row_independent = n > 64 || k <= 512;
+        (row_independent && tokens >= 2 && n >= 2 && k >= 3).then_some(
+            MatmulTransformAction::MergeBatches {
+                rows: batches * tokens,
+            },
+        )
+    }
+
+    /// `x · W` for `x` = `[batches, tokens, fan_in]` (row-major), with the values burn's
+    /// `linear` gives: returns `[batches, tokens, fan_out]`, without the bias.
     fn product(&self, x: &[f32], batches: usize, tokens: usize, out: &mut Vec<f32>) {
         let (k, n) = (self.fan_in, self.fan_out);
         assert_eq!(x.len(), batches * tokens * k, "input of the wrong size");
@@ -165,7 +184,10 @@ impl DenseLinear {
             &Shape::new([k, n]),
         );
         let out_ptr = SendPtr(out.as_mut_ptr());
-        match MatmulTransformPolicy::default().action(&analysis) {
+        match self
+            .merge_rule(batches, tokens)
+            .unwrap_or_else(|| MatmulTransformPolicy::default().action(&analysis))
+        {
             // burn-flex's `matmul_2d_strided` on `[rows, k] · [k, n]`.
             MatmulTransformAction::MergeBatches { rows } => {
                 let parallel = rows.saturating_mul(n).saturating_mul(k) >= GEMM_PARALLEL_OPS;
