@@ -14,8 +14,9 @@
 //! order:
 //! - a linear layer: `x · W` as one GEMM over all rows where the `gemm` crate's blocking makes
 //!   every output the same bits whichever rows share the call (`DenseLinear::merge_rule`; burn
-//!   itself runs one GEMM per sequence when sequences are a multiple of 32 tokens long), else as
-//!   burn's `linear` runs it (`burn_std::MatmulTransformPolicy`), then `+ b`;
+//!   itself runs one GEMM per sequence when there is one sequence, when sequences are a multiple
+//!   of 32 tokens long, or when merging would not make the output squarer), else as burn's
+//!   `linear` runs it (`burn_std::MatmulTransformPolicy`), then `+ b`;
 //! - attention: `q · kᵀ` per (sequence, head) on strided views, then `softmax_rows` in place,
 //!   then `probs · v` written straight into `[batch, tokens, hidden]` order (burn writes
 //!   `[batch, heads, tokens, head]` and then copies it);
@@ -159,8 +160,11 @@ impl DenseLinear {
     /// alone when `fan_out > 64` or `fan_in ≤ 512` (`gemm-common` 0.19, `kernel_params` and its
     /// small-matrix branch, which blocks by `min(k, 512)`), so each output sums its products in
     /// the same order whichever rows share the call, as long as no call takes the
-    /// matrix-vector path (one row or one column) or the `k ≤ 2` one. One GEMM packs `W` once
-    /// where one per sequence packs it per sequence. `None`: follow burn's policy.
+    /// matrix-vector path (one row or one column), the `k ≤ 2` one or the horizontal one for
+    /// outputs of at most 256 values (gemm transposes these row-major calls, and `fan_out ≥ 2`
+    /// then rules it out). These are `gemm-common` 0.19.0's internals, hence the pinned
+    /// version. One GEMM call instead of one per sequence also packs `W` fewer times.
+    /// `None`: follow burn's policy.
     fn merge_rule(&self, batches: usize, tokens: usize) -> Option<MatmulTransformAction> {
         let (k, n) = (self.fan_in, self.fan_out);
         let row_independent = n > 64 || k <= 512;
@@ -192,7 +196,7 @@ impl DenseLinear {
             MatmulTransformAction::MergeBatches { rows } => {
                 let parallel = rows.saturating_mul(n).saturating_mul(k) >= GEMM_PARALLEL_OPS;
                 // SAFETY: x is rows × k, w k × n and out rows × n, row-major (asserted and
-                // allocated above); out is not aliased.
+                // resized above); out is not aliased.
                 unsafe {
                     gemm_call(
                         (rows, n, k),
@@ -738,6 +742,10 @@ mod tests {
         same_bits(&model(128, 4, 256, 1, false), 6, 64);
         // Odd shapes, padding in every sequence but the first.
         same_bits(&model(64, 2, 128, 2, false), 4, 19);
+        // A feed-forward output of 600 inputs and 48 outputs: not row-independent, so one GEMM
+        // per sequence as burn; 640 inputs and 128 outputs: merged through gemm's own blocking.
+        same_bits(&model(48, 4, 600, 1, false), 3, 32);
+        same_bits(&model(128, 4, 640, 1, false), 3, 32);
     }
 
     #[test]
