@@ -106,6 +106,23 @@ impl BertLayer {
     }
 }
 
+/// A padded batch of token-id sequences as [`BertModel::forward`] takes it: returns the ids
+/// (`[batch, tokens]`, row-major, 0 after each sequence's end), the attention mask (1 for a real
+/// token, 0 for padding) and `tokens`, the longest sequence's length.
+pub fn padded_batch<S: AsRef<[u32]>>(ids: &[S]) -> (Vec<i64>, Vec<f32>, usize) {
+    let b = ids.len();
+    let t = ids.iter().map(|v| v.as_ref().len()).max().unwrap_or(0);
+    let mut flat = vec![0i64; b * t];
+    let mut mask = vec![0f32; b * t];
+    for (r, v) in ids.iter().enumerate() {
+        for (c, &id) in v.as_ref().iter().enumerate() {
+            flat[r * t + c] = i64::from(id);
+            mask[r * t + c] = 1.0;
+        }
+    }
+    (flat, mask, t)
+}
+
 impl BertModel {
     /// Token states `[batch, tokens, hidden]` for `ids` (`[batch, tokens]`, padded) and the
     /// attention `mask` (1 real, 0 padding). Segment ids are all 0 (single texts).

@@ -217,15 +217,7 @@ impl TextEncoder {
 
     fn encode_batch(&self, ids: &[&Vec<u32>]) -> Vec<Vec<f32>> {
         let b = ids.len();
-        let t = ids.iter().map(|v| v.len()).max().unwrap_or(0);
-        let mut flat = vec![0i64; b * t];
-        let mut mask = vec![0f32; b * t];
-        for (r, v) in ids.iter().enumerate() {
-            for (c, &id) in v.iter().enumerate() {
-                flat[r * t + c] = i64::from(id);
-                mask[r * t + c] = 1.0;
-            }
-        }
+        let (flat, mask, t) = bert::padded_batch(ids);
         let states = self
             .model
             .forward_with(self.dense.as_ref(), &flat, &mask, b, t, &self.device);

@@ -107,15 +107,8 @@ fn minilm_dense_blocks_equal_burns_bit_for_bit() {
     let dense = DenseBert::new(&model).expect("burn's layer norm is the transcribed kernel");
     let g = golden();
     let ids: Vec<Vec<u32>> = g.cases.iter().map(|c| c.token_ids.clone()).collect();
-    let (b, t) = (ids.len(), ids.iter().map(Vec::len).max().unwrap());
-    let mut flat = vec![0i64; b * t];
-    let mut mask = vec![0f32; b * t];
-    for (r, v) in ids.iter().enumerate() {
-        for (c, &id) in v.iter().enumerate() {
-            flat[r * t + c] = i64::from(id);
-            mask[r * t + c] = 1.0;
-        }
-    }
+    let b = ids.len();
+    let (flat, mask, t) = activepref_encode::bert::padded_batch(&ids);
     let bits = |x: burn::tensor::Tensor<3>| -> Vec<u32> {
         let data = x.into_data();
         data.as_slice::<f32>()
