@@ -232,7 +232,7 @@ impl DenseRewardMlp {
 /// Reusable hidden-activation buffers of [`DenseRewardMlp::forward_with`].
 #[derive(Debug, Default)]
 pub struct DenseScratch {
-    hidden: Vec<Vec<f32>>,
+    pub(crate) hidden: Vec<Vec<f32>>,
     /// The bf16 input (`rows × fan_in`) and output (`rows × fan_out`) of a [`Precision::Bf16`]
     /// layer.
     bf16: (Vec<half::bf16>, Vec<half::bf16>),

@@ -250,6 +250,36 @@ impl RewardMlp {
         Some(DenseRewardMlp::new(layers, self.precision))
     }
 
+    /// The network whose weights are `dense`'s, on `device`, with `activation` (the inverse of
+    /// [`Self::dense`] for f32 networks; a layer without a bias stays without one).
+    pub(crate) fn from_dense(
+        dense: &DenseRewardMlp,
+        activation: Activation,
+        device: &Device,
+    ) -> RewardMlp {
+        let layers = dense
+            .layers
+            .iter()
+            .map(|l| Linear {
+                weight: Param::from_tensor(Tensor::from_data(
+                    TensorData::new(l.w.clone(), [l.fan_in, l.fan_out]),
+                    device,
+                )),
+                bias: l.has_bias.then(|| {
+                    Param::from_tensor(Tensor::from_data(
+                        TensorData::new(l.b.clone(), [l.fan_out]),
+                        device,
+                    ))
+                }),
+            })
+            .collect();
+        RewardMlp {
+            layers,
+            activation,
+            precision: Precision::F32,
+        }
+    }
+
     /// The current weights and biases as constants (no gradient flows into them): the anchor
     /// `θ⁰` of an anchored ensemble (specs/activeuf.md §2.4).
     pub fn snapshot(&self) -> Vec<Tensor<2>> {

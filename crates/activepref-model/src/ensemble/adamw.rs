@@ -167,6 +167,111 @@ impl FusedAdamW {
     }
 }
 
+impl FusedAdamW {
+    /// The per-step constants at learning rate `lr`, step `time` (1-based) and clipping
+    /// coefficient `clip`, converted as burn converts them.
+    fn constants(&self, lr: LearningRate, time: usize, clip: f32) -> StepConstants {
+        let decay_rate = lr * (self.weight_decay as f64);
+        StepConstants {
+            beta_1: self.beta_1,
+            beta_2: self.beta_2,
+            factor_1: 1.0 - self.beta_1,
+            factor_2: 1.0 - self.beta_2,
+            correction_1: 1f32 - self.beta_1.powi(time as i32),
+            correction_2: 1f32 - self.beta_2.powi(time as i32),
+            epsilon: self.epsilon,
+            keep: if decay_rate == 0.0 {
+                1.0
+            } else {
+                (1.0 - decay_rate) as f32
+            },
+            lr: lr as f32,
+            clip,
+        }
+    }
+
+    /// One step of a parameter held as a plain buffer (the dense trainer's): the same arithmetic
+    /// as [`Optimizer::step`] on a tensor of shape `shape` holding `p` with gradient `g`, bit for
+    /// bit (clipping included). `state` is `None` before the first step.
+    ///
+    /// # Panics
+    ///
+    /// If `p`, `g` and `shape` disagree in size, or `shape` has other than 1 or 2 dimensions.
+    pub(crate) fn step_slice(
+        &self,
+        lr: LearningRate,
+        (p, g, shape): (&mut [f32], &mut [f32], &[usize]),
+        state: &mut Option<SliceMoments>,
+    ) {
+        let n = p.len();
+        assert!(
+            g.len() == n && shape.iter().product::<usize>() == n,
+            "{shape:?}"
+        );
+        let clip = match self.clip_norm {
+            Some(t) if n >= BURN_PARALLEL_SUM => clip_coefficient(deterministic_norm(g), t),
+            Some(t) => {
+                let clipping = GradientClipping::Norm(t);
+                let data = |v: &[f32]| TensorData::new(v.to_vec(), shape.to_vec());
+                let device = Device::flex();
+                let clipped = match *shape {
+                    [_] => clipping.clip_gradient(Tensor::<1>::from_data(data(g), &device)),
+                    [_, _] => {
+                        let t = Tensor::<2>::from_data(data(g), &device);
+                        clipping.clip_gradient(t).flatten::<1>(0, 1)
+                    }
+                    _ => panic!("parameters have 1 or 2 dimensions, not {shape:?}"),
+                };
+                let clipped = f32_data(clipped.into_data());
+                g.copy_from_slice(clipped.as_slice::<f32>().expect("f32 gradient"));
+                1.0
+            }
+            None => 1.0,
+        };
+        let first = state.is_none();
+        let s = state.get_or_insert_with(|| SliceMoments {
+            time: 0,
+            m1: vec![0.0; n],
+            m2: vec![0.0; n],
+        });
+        s.time += 1;
+        let c = self.constants(lr, s.time, clip);
+        c.apply_parallel(first, p, g, &mut s.m1, &mut s.m2);
+    }
+}
+
+/// The AdamW state of one parameter held as plain buffers: the step count and both moments.
+#[derive(Clone, Debug)]
+pub(crate) struct SliceMoments {
+    time: usize,
+    m1: Vec<f32>,
+    m2: Vec<f32>,
+}
+
+impl StepConstants {
+    /// The update over whole buffers, in [`CHUNK`]-element tasks on the rayon pool.
+    fn apply_parallel(
+        &self,
+        first: bool,
+        p: &mut [f32],
+        g: &[f32],
+        m1: &mut [f32],
+        m2: &mut [f32],
+    ) {
+        p.par_chunks_mut(CHUNK)
+            .zip(g.par_chunks(CHUNK))
+            .zip(m1.par_chunks_mut(CHUNK))
+            .zip(m2.par_chunks_mut(CHUNK))
+            .for_each(|(((p, g), m1), m2)| {
+                if first {
+                    self.apply::<true>(p, g, m1, m2);
+                } else {
+                    self.apply::<false>(p, g, m1, m2);
+                }
+            });
+    }
+}
+
 impl Optimizer for FusedAdamW {
     type State<const D: usize> = AdamWState<D>;
 
@@ -196,40 +301,14 @@ impl Optimizer for FusedAdamW {
                 true,
             ),
         };
-        let decay_rate = lr * (self.weight_decay as f64);
-        let c = StepConstants {
-            beta_1: self.beta_1,
-            beta_2: self.beta_2,
-            factor_1: 1.0 - self.beta_1,
-            factor_2: 1.0 - self.beta_2,
-            correction_1: 1f32 - self.beta_1.powi(time as i32),
-            correction_2: 1f32 - self.beta_2.powi(time as i32),
-            epsilon: self.epsilon,
-            keep: if decay_rate == 0.0 {
-                1.0
-            } else {
-                (1.0 - decay_rate) as f32
-            },
-            lr: lr as f32,
-            clip,
-        };
-        {
-            let pv = p.as_mut_slice::<f32>().expect("f32 parameter");
-            let gv = g.as_slice::<f32>().expect("f32 gradient");
-            let m1v = m1.as_mut_slice::<f32>().expect("f32 moment");
-            let m2v = m2.as_mut_slice::<f32>().expect("f32 moment");
-            pv.par_chunks_mut(CHUNK)
-                .zip(gv.par_chunks(CHUNK))
-                .zip(m1v.par_chunks_mut(CHUNK))
-                .zip(m2v.par_chunks_mut(CHUNK))
-                .for_each(|(((p, g), m1), m2)| {
-                    if first {
-                        c.apply::<true>(p, g, m1, m2);
-                    } else {
-                        c.apply::<false>(p, g, m1, m2);
-                    }
-                });
-        }
+        let c = self.constants(lr, time, clip);
+        c.apply_parallel(
+            first,
+            p.as_mut_slice::<f32>().expect("f32 parameter"),
+            g.as_slice::<f32>().expect("f32 gradient"),
+            m1.as_mut_slice::<f32>().expect("f32 moment"),
+            m2.as_mut_slice::<f32>().expect("f32 moment"),
+        );
         let state = AdamWState::new(AdaptiveMomentumState {
             time,
             moment_1: Tensor::from_data(m1, &device),

@@ -127,13 +127,19 @@ impl TrainConfig {
                 .with_grad_clipping(clipping)
                 .init();
         }
-        ModuleOptimizer::from(FusedAdamW {
+        ModuleOptimizer::from(self.fused_adamw())
+    }
+
+    /// The CPU backend's optimiser: burn's AdamW with this config's settings, fused
+    /// ([`FusedAdamW`]).
+    pub fn fused_adamw(&self) -> FusedAdamW {
+        FusedAdamW {
             beta_1: ADAM_BETAS.0,
             beta_2: ADAM_BETAS.1,
-            epsilon,
-            weight_decay,
+            epsilon: self.adam_epsilon as f32,
+            weight_decay: self.weight_decay as f32,
             clip_norm: self.grad_clip_norm.map(|c| c as f32),
-        })
+        }
     }
 
     /// Whether a member evaluates on the validation split after its `step`-th optimiser step

@@ -8,6 +8,7 @@
 pub mod adamw;
 pub mod anchored;
 pub mod config;
+mod dense_train;
 pub mod fitted;
 pub mod laplace;
 mod repeats;

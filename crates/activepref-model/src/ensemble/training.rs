@@ -9,11 +9,14 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
 
+use super::dense_train::DenseTrainer;
 use super::fitted::Draws;
 use super::fitted::{groups_for, sources_rewards};
 use super::laplace::LaplaceHead;
 use super::repeats::RowGroups;
-use super::{EnsembleConfig, FittedEnsemble, MemberInit, TrainingStrategy, UncertaintyBackend};
+use super::{
+    EnsembleConfig, FittedEnsemble, MemberInit, TrainConfig, TrainingStrategy, UncertaintyBackend,
+};
 use crate::ModelError;
 use crate::mlp::DenseScratch;
 use crate::mlp::{RewardMlp, bradley_terry_loss, dropout_masks};
@@ -291,22 +294,20 @@ impl EnsembleConfig {
         let t = &self.train;
         let (mut order_rng, mut mask_rng) = member_rngs(key);
         let ad = device.clone().autodiff();
-        let mut model = match start {
+        let model = match start {
             // Back from an inference snapshot to a trainable module on the autodiff device.
             Some(previous) => previous.clone().train().fork(&ad),
             None => self
                 .mlp
                 .init(train.pair_a.dim(), &mut self.init_rng(key), &ad),
         };
-        let widths = model.hidden_widths();
-        let mut optim = t.optimizer(device);
+        let mut stopping = EarlyStopping::new(t.patience, model.clone());
+        let mut learner = Learner::new(model, dropout, t, device);
 
         let n = train.len();
         let batch_size = t.batch_size.min(n);
         let steps_per_epoch = n.div_ceil(batch_size);
         let total_steps = steps_per_epoch * t.epochs();
-
-        let mut stopping = EarlyStopping::new(t.patience, model.clone());
         let val_groups = groups_for(
             device,
             &[(&validation.pair_a, None), (&validation.pair_b, None)],
@@ -316,26 +317,14 @@ impl EnsembleConfig {
         'epochs: for _epoch in 0..t.epochs() {
             order.shuffle(&mut order_rng);
             for batch in order.chunks(batch_size) {
-                let (xc, xr) = batch_tensors(train, batch, &ad);
-                let (rc, rr) = match dropout {
-                    // Independent masks for the two passes, as the reference's two F.dropout calls.
-                    Some(rate) => {
-                        let mut masks =
-                            || dropout_masks(&widths, batch.len(), rate, &mut mask_rng, &ad);
-                        (
-                            model.forward_masked(xc, &masks()),
-                            model.forward_masked(xr, &masks()),
-                        )
-                    }
-                    None => (model.forward(xc), model.forward(xr)),
-                };
-                let loss = bradley_terry_loss(rc, rr);
-                model = optimiser_step(model, loss, &mut optim, t.lr_at(step, total_steps));
+                let lr = t.lr_at(step, total_steps);
+                learner.step(train, batch, (dropout, &mut mask_rng), lr);
                 step += 1;
                 if t.evaluates_after(step, steps_per_epoch) {
                     // The reference's Trainer evaluates under its training precision (bf16
                     // autocast in the 5-seed scripts); scoring and metrics stay f32.
-                    let evaluated = model.valid().with_precision(self.precision);
+                    let current = learner.current(device);
+                    let evaluated = current.clone().valid().with_precision(self.precision);
                     let loss = validation_loss(&evaluated, validation, val_groups.as_ref(), device);
                     if !loss.is_finite() {
                         return Err(ModelError::Diverged {
@@ -345,7 +334,7 @@ impl EnsembleConfig {
                             loss,
                         });
                     }
-                    if stopping.observe(loss, step, &model) {
+                    if stopping.observe(loss, step, &current) {
                         break 'epochs;
                     }
                 }
@@ -435,9 +424,9 @@ fn member_rngs(key: MemberKey) -> (rand_chacha::ChaCha8Rng, rand_chacha::ChaCha8
     )
 }
 
-/// The chosen and rejected sides of the comparisons `batch` of `train`, as `[batch, d]` tensors
-/// on `device` (the label decides which side is chosen).
-fn batch_tensors(train: &PoolSplit, batch: &[usize], device: &Device) -> (Tensor<2>, Tensor<2>) {
+/// The chosen and rejected sides of the comparisons `batch` of `train`, each `batch.len() × d`,
+/// row-major (the label decides which side is chosen).
+fn batch_rows(train: &PoolSplit, batch: &[usize]) -> (Vec<f32>, Vec<f32>) {
     let d = train.pair_a.dim();
     let mut c_buf = Vec::with_capacity(batch.len() * d);
     let mut r_buf = Vec::with_capacity(batch.len() * d);
@@ -450,10 +439,86 @@ fn batch_tensors(train: &PoolSplit, batch: &[usize], device: &Device) -> (Tensor
         c_buf.extend_from_slice(c.row(i));
         r_buf.extend_from_slice(r.row(i));
     }
-    (
-        Tensor::<2>::from_data(TensorData::new(c_buf, [batch.len(), d]), device),
-        Tensor::<2>::from_data(TensorData::new(r_buf, [batch.len(), d]), device),
-    )
+    (c_buf, r_buf)
+}
+
+/// The network being trained: on burn's autodiff, or on plain buffers ([`DenseTrainer`], the
+/// same steps bit for bit) on the CPU backend with tanh and no dropout.
+enum Learner {
+    Burn {
+        model: Option<RewardMlp>,
+        optim: Box<ModuleOptimizer>,
+        widths: Vec<usize>,
+        device: Device,
+    },
+    Dense(Box<DenseTrainer>),
+}
+
+impl Learner {
+    /// `model` lives on the autodiff device; `device` is the plain one.
+    fn new(model: RewardMlp, dropout: Option<f64>, t: &TrainConfig, device: &Device) -> Self {
+        let dense = (*device == Device::flex() && dropout.is_none())
+            .then(|| DenseTrainer::new(&model, t.fused_adamw()))
+            .flatten();
+        match dense {
+            Some(trainer) => Learner::Dense(Box::new(trainer)),
+            None => Learner::Burn {
+                widths: model.hidden_widths(),
+                device: model.devices()[0].clone(),
+                model: Some(model),
+                optim: Box::new(t.optimizer(device)),
+            },
+        }
+    }
+
+    /// One optimiser step at learning rate `lr` on the comparisons `batch` of `train`, with
+    /// MC dropout's masks from `mask_rng` when `dropout` is set.
+    fn step(
+        &mut self,
+        train: &PoolSplit,
+        batch: &[usize],
+        (dropout, mask_rng): (Option<f64>, &mut rand_chacha::ChaCha8Rng),
+        lr: f64,
+    ) {
+        let (c, r) = batch_rows(train, batch);
+        let rows = batch.len();
+        match self {
+            Learner::Dense(trainer) => trainer.step(&c, &r, rows, lr),
+            Learner::Burn {
+                model,
+                optim,
+                widths,
+                device,
+            } => {
+                let d = train.pair_a.dim();
+                let tensor = |v| Tensor::<2>::from_data(TensorData::new(v, [rows, d]), &*device);
+                let (xc, xr) = (tensor(c), tensor(r));
+                let m = model.take().expect("a model between steps");
+                let (rc, rr) = match dropout {
+                    // Independent masks for the two passes, as the reference's two F.dropout calls.
+                    Some(rate) => {
+                        let mut masks = || dropout_masks(widths, rows, rate, mask_rng, device);
+                        (
+                            m.forward_masked(xc, &masks()),
+                            m.forward_masked(xr, &masks()),
+                        )
+                    }
+                    None => (m.forward(xc), m.forward(xr)),
+                };
+                let loss = bradley_terry_loss(rc, rr);
+                *model = Some(optimiser_step(m, loss, optim, lr));
+            }
+        }
+    }
+
+    /// The weights now, for a validation pass and a checkpoint (`device`: the plain CPU or
+    /// accelerator device).
+    fn current(&self, device: &Device) -> RewardMlp {
+        match self {
+            Learner::Dense(trainer) => trainer.model(device),
+            Learner::Burn { model, .. } => model.clone().expect("a model between steps"),
+        }
+    }
 }
 
 /// Early stopping on validation loss (burn-train's `EarlyStoppingStrategy` is the model): keeps
