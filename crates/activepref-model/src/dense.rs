@@ -168,6 +168,17 @@ impl DenseRewardMlp {
             && (first.fan_out > 64 || first.fan_in <= 512)
     }
 
+    /// Whether every layer's output for a row is the same bits whichever other rows (at least 2)
+    /// share its GEMM call: the condition of [`Self::first_layer_is_row_independent`] on every
+    /// layer, in f32.
+    pub(crate) fn rows_are_independent(&self) -> bool {
+        self.bf16_layers.is_none()
+            && self
+                .layers
+                .iter()
+                .all(|l| l.fan_out > 64 || l.fan_in <= 512)
+    }
+
     /// Width of the first hidden layer (the input of layer 1).
     pub(crate) fn first_width(&self) -> usize {
         self.layers[0].fan_out

@@ -424,22 +424,23 @@ fn member_rngs(key: MemberKey) -> (rand_chacha::ChaCha8Rng, rand_chacha::ChaCha8
     )
 }
 
-/// The chosen and rejected sides of the comparisons `batch` of `train`, each `batch.len() × d`,
-/// row-major (the label decides which side is chosen).
-fn batch_rows(train: &PoolSplit, batch: &[usize]) -> (Vec<f32>, Vec<f32>) {
+/// The chosen sides of the comparisons `batch` of `train`, then their rejected sides, as
+/// `2 · batch.len() × d` row-major values (the label decides which side is chosen).
+fn batch_rows(train: &PoolSplit, batch: &[usize]) -> Vec<f32> {
     let d = train.pair_a.dim();
-    let mut c_buf = Vec::with_capacity(batch.len() * d);
-    let mut r_buf = Vec::with_capacity(batch.len() * d);
-    for &i in batch {
-        let (c, r) = if train.a_preferred[i] {
-            (&train.pair_a, &train.pair_b)
-        } else {
-            (&train.pair_b, &train.pair_a)
-        };
-        c_buf.extend_from_slice(c.row(i));
-        r_buf.extend_from_slice(r.row(i));
+    let mut rows = Vec::with_capacity(2 * batch.len() * d);
+    for rejected in [false, true] {
+        for &i in batch {
+            let chosen_is_a = train.a_preferred[i];
+            let side = if chosen_is_a != rejected {
+                &train.pair_a
+            } else {
+                &train.pair_b
+            };
+            rows.extend_from_slice(side.row(i));
+        }
     }
-    (c_buf, r_buf)
+    rows
 }
 
 /// The network being trained: on burn's autodiff, or on plain buffers ([`DenseTrainer`], the
@@ -480,10 +481,10 @@ impl Learner {
         (dropout, mask_rng): (Option<f64>, &mut rand_chacha::ChaCha8Rng),
         lr: f64,
     ) {
-        let (c, r) = batch_rows(train, batch);
+        let pairs = batch_rows(train, batch);
         let rows = batch.len();
         match self {
-            Learner::Dense(trainer) => trainer.step(&c, &r, rows, lr),
+            Learner::Dense(trainer) => trainer.step(&pairs, rows, lr),
             Learner::Burn {
                 model,
                 optim,
@@ -491,7 +492,10 @@ impl Learner {
                 device,
             } => {
                 let d = train.pair_a.dim();
-                let tensor = |v| Tensor::<2>::from_data(TensorData::new(v, [rows, d]), &*device);
+                let tensor = |v: &[f32]| {
+                    Tensor::<2>::from_data(TensorData::new(v.to_vec(), [rows, d]), &*device)
+                };
+                let (c, r) = pairs.split_at(rows * d);
                 let (xc, xr) = (tensor(c), tensor(r));
                 let m = model.take().expect("a model between steps");
                 let (rc, rr) = match dropout {
