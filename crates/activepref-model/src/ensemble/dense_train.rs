@@ -159,14 +159,14 @@ impl DenseTrainer {
                 weight_grad(input, &g, (rows, k, n), second);
                 gw.par_chunks_mut(1 << 16)
                     .zip(second.par_chunks(1 << 16))
-                    .for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(a, &b)| *a = b + *a));
+                    .for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(a, &b)| *a += b));
             }
             if layer.has_bias {
                 let db = bias_grad(&g, n);
                 if first {
                     gb.copy_from_slice(&db);
                 } else {
-                    gb.iter_mut().zip(&db).for_each(|(a, b)| *a = *b + *a);
+                    gb.iter_mut().zip(&db).for_each(|(a, b)| *a += *b);
                 }
             }
             if l > 0 {
@@ -176,7 +176,7 @@ impl DenseTrainer {
                     .zip(input.par_chunks(1 << 14))
                     .for_each(|(d, y)| {
                         for (d, &y) in d.iter_mut().zip(y) {
-                            *d = *d * (-(y * y) + 1.0);
+                            *d *= -(y * y) + 1.0;
                         }
                     });
                 g = dh;
@@ -189,7 +189,8 @@ impl DenseTrainer {
 /// the seed 1 negated, times `1/rows` (an f64 rounded to f32, as burn-flex converts scalars),
 /// times burn-flex's `sigmoid(−x)` for `x = r_c − r_r`; the rejected side gets the negation.
 fn loss_gradient(rc: &[f32], rr: &[f32]) -> (Vec<f32>, Vec<f32>) {
-    let scale = ((1f64 / rc.len() as f64) as f32) * -1.0;
+    // `× −1` (the negated seed) is an exact negation.
+    let scale = -((1f64 / rc.len() as f64) as f32);
     let gc: Vec<f32> = rc
         .iter()
         .zip(rr)
