@@ -54,7 +54,7 @@ pub struct FusedAdamW {
 
 /// burn-flex sums f32 tensors of this many elements or more in parallel
 /// (`ops/reduce.rs`, `sum_f32_contiguous`), with a scheduling-dependent reduction tree.
-const BURN_PARALLEL_SUM: usize = 4 * 1024 * 1024;
+pub(crate) const BURN_PARALLEL_SUM: usize = 4 * 1024 * 1024;
 
 /// Σ x² of one chunk in f64, over 8 fixed lanes (vectorised, and the same for any thread count).
 fn chunk_sum_squares(x: &[f32]) -> f64 {
@@ -79,6 +79,22 @@ fn chunk_sum_squares(x: &[f32]) -> f64 {
 /// [`CHUNK`] elements, computed in parallel and added in chunk order.
 pub(crate) fn deterministic_norm(g: &[f32]) -> f64 {
     let partial: Vec<f64> = g.par_chunks(CHUNK).map(chunk_sum_squares).collect();
+    partial.iter().sum::<f64>().sqrt()
+}
+
+/// `acc += other`, element by element on the pool, and the L2 norm of the sum: the value
+/// [`deterministic_norm`] gives for `acc` afterwards (the same chunks and f64 lanes), taken while
+/// each chunk is still in cache instead of in a second pass over memory.
+pub(crate) fn add_and_norm(acc: &mut [f32], other: &[f32]) -> f64 {
+    assert_eq!(acc.len(), other.len(), "equally long gradients");
+    let partial: Vec<f64> = acc
+        .par_chunks_mut(CHUNK)
+        .zip(other.par_chunks(CHUNK))
+        .map(|(a, b)| {
+            a.iter_mut().zip(b).for_each(|(a, &b)| *a += b);
+            chunk_sum_squares(a)
+        })
+        .collect();
     partial.iter().sum::<f64>().sqrt()
 }
 
@@ -192,7 +208,8 @@ impl FusedAdamW {
 
     /// One step of a parameter held as a plain buffer (the dense trainer's): the same arithmetic
     /// as [`Optimizer::step`] on a tensor of shape `shape` holding `p` with gradient `g`, bit for
-    /// bit (clipping included). `state` is `None` before the first step.
+    /// bit (clipping included). `state` is `None` before the first step. `norm`, when known, is
+    /// `deterministic_norm(g)` (from [`add_and_norm`]); it is used only where that norm is.
     ///
     /// # Panics
     ///
@@ -202,6 +219,7 @@ impl FusedAdamW {
         lr: LearningRate,
         (p, g, shape): (&mut [f32], &mut [f32], &[usize]),
         state: &mut Option<SliceMoments>,
+        norm: Option<f64>,
     ) {
         let n = p.len();
         assert!(
@@ -209,7 +227,9 @@ impl FusedAdamW {
             "{shape:?}"
         );
         let clip = match self.clip_norm {
-            Some(t) if n >= BURN_PARALLEL_SUM => clip_coefficient(deterministic_norm(g), t),
+            Some(t) if n >= BURN_PARALLEL_SUM => {
+                clip_coefficient(norm.unwrap_or_else(|| deterministic_norm(g)), t)
+            }
             Some(t) => {
                 let clipping = GradientClipping::Norm(t);
                 let data = |v: &[f32]| TensorData::new(v.to_vec(), shape.to_vec());
@@ -413,6 +433,24 @@ mod tests {
                 "training moved the weights"
             );
         }
+    }
+
+    /// The norm taken during the addition is the one a separate pass takes afterwards, to the
+    /// bit, and the sum is the element-wise f32 sum.
+    #[test]
+    fn add_and_norm_equals_adding_then_the_deterministic_norm() {
+        let n = 3 * CHUNK + 1_234;
+        let a: Vec<f32> = (0..n)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) * 1e-3)
+            .collect();
+        let b: Vec<f32> = (0..n)
+            .map(|i| ((i * 53 % 97) as f32 - 48.0) * 7e-4)
+            .collect();
+        let mut fused = a.clone();
+        let norm = add_and_norm(&mut fused, &b);
+        let summed: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
+        assert_eq!(fused, summed);
+        assert_eq!(norm.to_bits(), deterministic_norm(&summed).to_bits());
     }
 
     /// From 4,194,304 elements up the fused step clips with its own f64 norm: the clipped

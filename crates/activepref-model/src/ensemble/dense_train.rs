@@ -29,7 +29,7 @@ use burn::tensor::Device;
 use rayon::prelude::*;
 
 use super::FusedAdamW;
-use super::adamw::SliceMoments;
+use super::adamw::{BURN_PARALLEL_SUM, SliceMoments, add_and_norm};
 use crate::mlp::{Activation, DenseRewardMlp, DenseScratch, Precision, RewardMlp};
 
 /// burn-flex's threshold (multiply-adds) for running a GEMM on the pool in its `rayon` build.
@@ -46,6 +46,8 @@ pub(crate) struct DenseTrainer {
     /// The rejected side's weight gradient before it joins the chosen side's (the largest
     /// layer's size; it never shrinks, so it is cleared once).
     second: Vec<f32>,
+    /// Per layer: the weight gradient's norm, where the addition of the two sides took it.
+    norms: Vec<Option<f64>>,
     /// The chosen and the rejected side's hidden activations.
     sides: [DenseScratch; 2],
 }
@@ -62,6 +64,7 @@ impl DenseTrainer {
             .collect();
         Some(Self {
             moments: vec![[None, None]; net.layers.len()],
+            norms: vec![None; net.layers.len()],
             net,
             optim,
             grads,
@@ -116,10 +119,12 @@ impl DenseTrainer {
             let (gw, gb) = &mut self.grads[l];
             let [mw, mb] = &mut self.moments[l];
             let shape = [layer.fan_in, layer.fan_out];
-            self.optim.step_slice(lr, (&mut layer.w, gw, &shape), mw);
+            let norm = self.norms[l].take();
+            self.optim
+                .step_slice(lr, (&mut layer.w, gw, &shape), mw, norm);
             if layer.has_bias {
                 self.optim
-                    .step_slice(lr, (&mut layer.b, gb, &shape[1..]), mb);
+                    .step_slice(lr, (&mut layer.b, gb, &shape[1..]), mb, None);
             }
         }
     }
@@ -157,9 +162,15 @@ impl DenseTrainer {
                 }
                 let second = &mut self.second[..k * n];
                 weight_grad(input, &g, (rows, k, n), second);
-                gw.par_chunks_mut(1 << 16)
-                    .zip(second.par_chunks(1 << 16))
-                    .for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(a, &b)| *a += b));
+                // The clipping norm of a large gradient is taken in the same pass.
+                self.norms[l] = if gw.len() >= BURN_PARALLEL_SUM {
+                    Some(add_and_norm(gw, second))
+                } else {
+                    gw.par_chunks_mut(1 << 16)
+                        .zip(second.par_chunks(1 << 16))
+                        .for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(a, &b)| *a += b));
+                    None
+                };
             }
             if layer.has_bias {
                 let db = bias_grad(&g, n);
