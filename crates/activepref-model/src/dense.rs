@@ -1,6 +1,7 @@
 //! The dense CPU forward pass of a trained reward MLP ([`DenseRewardMlp`]): plain arrays, the
 //! `gemm` crate's calls as burn-flex makes them, bias and tanh on every thread. Scoring and
-//! validation passes on burn's CPU backend go through it; training stays on burn's autodiff.
+//! validation passes on burn's CPU backend go through it, and so does the forward of the CPU
+//! backend's training steps (`ensemble::dense_train`).
 
 use crate::mlp::Precision;
 

@@ -394,4 +394,36 @@ mod tests {
         };
         same_as_burn(cfg, 4096, &[32, 32, 7], adamw(0.0, Some(1e-3)));
     }
+
+    /// The pool's size changes no bit: the GEMMs split rows and columns, never an inner sum; the
+    /// additions, norms and updates are per element or over fixed chunks.
+    #[test]
+    fn steps_do_not_depend_on_the_thread_count() {
+        let cfg = RewardMlpConfig {
+            hidden: vec![1024, 256],
+            ..Default::default()
+        };
+        let (d, rows) = (4096, 32);
+        let start = cfg.init(d, &mut rng_for(3, Stream::Model, &[0]), &Device::flex());
+        let mut rng = rng_for(4, Stream::Model, &[1]);
+        let pairs: Vec<f32> = (0..2 * rows * d)
+            .map(|_| rng.random::<f32>() - 0.5)
+            .collect();
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut t = DenseTrainer::new(&start, adamw(0.01, Some(1e-3))).unwrap();
+                for step in 0..3 {
+                    t.step(&pairs, rows, 1e-3 * (step + 1) as f64);
+                }
+                bits(&t.model(&Device::flex()))
+            })
+        };
+        let one = run(1);
+        assert!(one == run(3), "3 threads changed the weights");
+        assert!(one != bits(&start), "training moved the weights");
+    }
 }
