@@ -250,6 +250,11 @@ impl RewardMlp {
         Some(DenseRewardMlp::new(layers, self.precision))
     }
 
+    /// The arithmetic of this network's dense forward passes.
+    pub(crate) fn precision(&self) -> Precision {
+        self.precision
+    }
+
     /// The network whose weights are `dense`'s, on `device`, with `activation` (the inverse of
     /// [`Self::dense`] for f32 networks; a layer without a bias stays without one).
     pub(crate) fn from_dense(

@@ -16,12 +16,14 @@
 //!   `sum_dim` does, and applies tanh's backward as burn's autodiff writes it,
 //!   `g · ((−(y · y)) + 1)`;
 //! - the two sides' gradients of a parameter are added once, as burn's gradient registry adds
-//!   them (an f32 addition, which is commutative, so the order of the two sides is immaterial);
+//!   them (an f32 addition, which is commutative for values, so the order of the two sides is
+//!   immaterial; only the payload of a NaN, in a run that has diverged anyway, could differ);
 //! - the update is [`FusedAdamW`]'s arithmetic on the buffers ([`FusedAdamW::step_slice`]).
 //!
 //! `gemm` never splits a product's inner sum across threads, so the GEMMs run on the rayon pool
 //! above burn-flex's size threshold without changing a bit. Tested step by step against burn's
-//! trainer, weights compared bit for bit (`tests` below). Used for the deep ensemble's members
+//! trainer, weights compared bit for bit (`tests` below). Its tanh is the dense forward's
+//! (`crate::tanh`), as exact as burn's wherever that start-up sweep switches it on. Used for the deep ensemble's members
 //! and the Laplace head's network on the CPU backend with tanh and no dropout; everything else
 //! trains on burn's autodiff.
 
@@ -44,10 +46,12 @@ pub(crate) struct DenseTrainer {
     /// Per layer: the weight gradient (`fan_in × fan_out`) and the bias gradient (`fan_out`).
     grads: Vec<(Vec<f32>, Vec<f32>)>,
     /// The rejected side's weight gradient before it joins the chosen side's (the largest
-    /// layer's size; it never shrinks, so it is cleared once).
+    /// layer's size; it never shrinks, so it is zero-filled only when it grows).
     second: Vec<f32>,
     /// Per layer: the weight gradient's norm, where the addition of the two sides took it.
     norms: Vec<Option<f64>>,
+    /// The starting network's precision, kept by the networks [`Self::model`] returns.
+    precision: Precision,
     /// The chosen and the rejected side's hidden activations.
     sides: [DenseScratch; 2],
 }
@@ -56,6 +60,7 @@ impl DenseTrainer {
     /// A trainer starting from `model`'s weights, or `None` where the dense path does not apply
     /// (an activation other than tanh).
     pub(crate) fn new(model: &RewardMlp, optim: FusedAdamW) -> Option<Self> {
+        let precision = model.precision();
         let net = model.clone().with_precision(Precision::F32).dense()?;
         let grads = net
             .layers
@@ -65,6 +70,7 @@ impl DenseTrainer {
         Some(Self {
             moments: vec![[None, None]; net.layers.len()],
             norms: vec![None; net.layers.len()],
+            precision,
             net,
             optim,
             grads,
@@ -75,7 +81,7 @@ impl DenseTrainer {
 
     /// The current weights as a network on `device` (for validation passes and checkpoints).
     pub(crate) fn model(&self, device: &Device) -> RewardMlp {
-        RewardMlp::from_dense(&self.net, Activation::Tanh, device)
+        RewardMlp::from_dense(&self.net, Activation::Tanh, device).with_precision(self.precision)
     }
 
     /// One optimiser step at learning rate `lr` on a minibatch of `rows` comparisons: `pairs`
@@ -163,7 +169,8 @@ impl DenseTrainer {
                 let second = &mut self.second[..k * n];
                 weight_grad(input, &g, (rows, k, n), second);
                 // The clipping norm of a large gradient is taken in the same pass.
-                self.norms[l] = if gw.len() >= BURN_PARALLEL_SUM {
+                let clipped = self.optim.clip_norm.is_some();
+                self.norms[l] = if clipped && gw.len() >= BURN_PARALLEL_SUM {
                     Some(add_and_norm(gw, second))
                 } else {
                     gw.par_chunks_mut(1 << 16)
@@ -382,6 +389,20 @@ mod tests {
             ..Default::default()
         };
         same_as_burn(small, 20, &[8, 2, 1, 16, 3], adamw(0.0, Some(1.0)));
+        // A layer that is not row-independent (32 outputs, 1,024 inputs): the sides go
+        // through it separately.
+        let narrow = RewardMlpConfig {
+            hidden: vec![32],
+            ..Default::default()
+        };
+        same_as_burn(narrow, 1024, &[8, 3, 1], adamw(0.0, Some(1.0)));
+        // No hidden layer: one linear layer to the reward.
+        let linear = RewardMlpConfig {
+            hidden: vec![],
+            weight_init_std: 0.2,
+            ..Default::default()
+        };
+        same_as_burn(linear, 20, &[8, 1, 5], adamw(0.1, Some(1.0)));
     }
 
     /// A first layer of 4,096 × 1,024 weights (the deterministic clipping norm's size) on the

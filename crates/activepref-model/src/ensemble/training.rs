@@ -302,7 +302,7 @@ impl EnsembleConfig {
                 .init(train.pair_a.dim(), &mut self.init_rng(key), &ad),
         };
         let mut stopping = EarlyStopping::new(t.patience, model.clone());
-        let mut learner = Learner::new(model, dropout, t, device);
+        let mut learner = Learner::new(model, dropout, t, (device, &ad));
 
         let n = train.len();
         let batch_size = t.batch_size.min(n);
@@ -456,8 +456,13 @@ enum Learner {
 }
 
 impl Learner {
-    /// `model` lives on the autodiff device; `device` is the plain one.
-    fn new(model: RewardMlp, dropout: Option<f64>, t: &TrainConfig, device: &Device) -> Self {
+    /// `model` lives on the autodiff device `ad`; `device` is the plain one.
+    fn new(
+        model: RewardMlp,
+        dropout: Option<f64>,
+        t: &TrainConfig,
+        (device, ad): (&Device, &Device),
+    ) -> Self {
         let dense = (*device == Device::flex() && dropout.is_none())
             .then(|| DenseTrainer::new(&model, t.fused_adamw()))
             .flatten();
@@ -465,7 +470,7 @@ impl Learner {
             Some(trainer) => Learner::Dense(Box::new(trainer)),
             None => Learner::Burn {
                 widths: model.hidden_widths(),
-                device: model.devices()[0].clone(),
+                device: ad.clone(),
                 model: Some(model),
                 optim: Box::new(t.optimizer(device)),
             },
