@@ -149,7 +149,7 @@ impl DenseRewardMlp {
                     let layer16 = (w.as_slice(), b.as_deref());
                     bf16_linear(input, layer16, (rows, k, n), parallel, out, bf16_scratch);
                 }
-                None => f32_matmul(input, &layer.w, (rows, k, n), parallel, out),
+                None => f32_matmul(input, &layer.w, (rows, k, n), out),
             }
         }
         let hidden = i + 1 < self.layers.len();
@@ -251,37 +251,76 @@ pub struct DenseScratch {
 }
 
 /// `out = x · w` (`x`: `rows × k`, `w`: `k × n`, `out`: `rows × n`, row-major, f32), the GEMM call
-/// burn-flex's `linear` makes: same shapes, strides and threading rule. Every element of `out` is
-/// written (`read_dst` false), so a reused buffer needs no clearing.
-fn f32_matmul(
-    x: &[f32],
-    w: &[f32],
-    (rows, k, n): (usize, usize, usize),
-    parallel: bool,
+/// burn-flex's `linear` makes. Every element of `out` is written, so a reused buffer needs no
+/// clearing.
+fn f32_matmul(x: &[f32], w: &[f32], (rows, k, n): (usize, usize, usize), out: &mut [f32]) {
+    let x = Strided {
+        data: x,
+        row: k,
+        col: 1,
+    };
+    let w = Strided {
+        data: w,
+        row: n,
+        col: 1,
+    };
+    strided_matmul(out, (rows, n, k), x, w);
+}
+
+/// An f32 matrix operand addressed by strides (in elements): row `i`, column `j` is
+/// `data[i · row + j · col]`, as burn-flex addresses a tensor view.
+pub(crate) struct Strided<'a> {
+    pub(crate) data: &'a [f32],
+    pub(crate) row: usize,
+    pub(crate) col: usize,
+}
+
+impl Strided<'_> {
+    /// Panics unless every element of a `rows × cols` matrix lies inside `data`.
+    fn check(&self, rows: usize, cols: usize) {
+        if rows > 0 && cols > 0 {
+            let last = (rows - 1) * self.row + (cols - 1) * self.col;
+            assert!(last < self.data.len(), "a strided operand out of bounds");
+        }
+    }
+}
+
+/// `out = lhs · rhs` (`lhs`: `m × k`, `rhs`: `k × n`, `out`: `m × n` row-major, every element
+/// written) as burn-flex's `matmul_2d_strided` calls `gemm`: the operands' strides, α = 0, β = 1.
+/// From burn-flex's size threshold ([`GEMM_PARALLEL_OPS`] multiply-adds) it runs on the rayon
+/// pool, as burn-flex's `rayon` build does; gemm splits rows and columns, never an inner sum, so
+/// no bit depends on that.
+pub(crate) fn strided_matmul(
     out: &mut [f32],
+    (m, n, k): (usize, usize, usize),
+    lhs: Strided,
+    rhs: Strided,
 ) {
-    let parallelism = if parallel {
+    assert_eq!(out.len(), m * n, "an m × n output");
+    lhs.check(m, k);
+    rhs.check(k, n);
+    let parallelism = if m.saturating_mul(n).saturating_mul(k) >= GEMM_PARALLEL_OPS {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: `x` is rows × k, `w` k × n and `out` rows × n, all row-major and in bounds for
-    // these strides; `out` is not aliased.
+    // SAFETY: `check` and the assertion keep every addressed element in bounds; `out` is not
+    // aliased by the operands (a unique borrow).
     unsafe {
         gemm::gemm(
-            rows,
+            m,
             n,
             k,
             out.as_mut_ptr(),
             1,
             n as isize,
             false,
-            x.as_ptr(),
-            1,
-            k as isize,
-            w.as_ptr(),
-            1,
-            n as isize,
+            lhs.data.as_ptr(),
+            lhs.col as isize,
+            lhs.row as isize,
+            rhs.data.as_ptr(),
+            rhs.col as isize,
+            rhs.row as isize,
             0.0,
             1.0,
             false,

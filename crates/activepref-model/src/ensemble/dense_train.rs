@@ -32,10 +32,8 @@ use rayon::prelude::*;
 
 use super::FusedAdamW;
 use super::adamw::{BURN_PARALLEL_SUM, SliceMoments, add_and_norm};
+use crate::dense::{Strided, strided_matmul};
 use crate::mlp::{Activation, DenseRewardMlp, DenseScratch, Precision, RewardMlp};
-
-/// burn-flex's threshold (multiply-adds) for running a GEMM on the pool in its `rayon` build.
-const GEMM_PARALLEL_OPS: usize = 192 * 192 * 192;
 
 /// One member's weights, optimiser state and work buffers, trained step by step.
 pub(crate) struct DenseTrainer {
@@ -228,73 +226,37 @@ fn sigmoid(x: f32) -> f32 {
     }
 }
 
-fn parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
-    if m.saturating_mul(n).saturating_mul(k) >= GEMM_PARALLEL_OPS {
-        gemm::Parallelism::Rayon(0)
-    } else {
-        gemm::Parallelism::None
-    }
-}
-
 /// `out = xᵀ · g` (`x`: `rows × k`, `g`: `rows × n`, `out`: `k × n`, row-major): burn's
 /// `linear_weight_backward`, the GEMM on the transposed view of `x` (strides 1 and `k`).
 fn weight_grad(x: &[f32], g: &[f32], (rows, k, n): (usize, usize, usize), out: &mut [f32]) {
-    assert!(x.len() == rows * k && g.len() == rows * n && out.len() == k * n);
-    // SAFETY: the three buffers hold the extents the strides address; `out` is not aliased.
-    unsafe {
-        gemm::gemm(
-            k,
-            n,
-            rows,
-            out.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            x.as_ptr(),
-            k as isize,
-            1,
-            g.as_ptr(),
-            1,
-            n as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism(k, n, rows),
-        );
-    }
+    let xt = Strided {
+        data: x,
+        row: 1,
+        col: k,
+    };
+    let g = Strided {
+        data: g,
+        row: n,
+        col: 1,
+    };
+    strided_matmul(out, (k, n, rows), xt, g);
 }
 
 /// `g · Wᵀ` (`g`: `rows × n`, `w`: `k × n`; result `rows × k`): burn's `linear_x_backward`, the
 /// GEMM on the transposed view of `w` (strides 1 and `n`).
 fn input_grad(g: &[f32], w: &[f32], (rows, k, n): (usize, usize, usize)) -> Vec<f32> {
-    assert!(g.len() == rows * n && w.len() == k * n);
     let mut out = vec![0.0f32; rows * k];
-    // SAFETY: as in `weight_grad`.
-    unsafe {
-        gemm::gemm(
-            rows,
-            k,
-            n,
-            out.as_mut_ptr(),
-            1,
-            k as isize,
-            false,
-            g.as_ptr(),
-            1,
-            n as isize,
-            w.as_ptr(),
-            n as isize,
-            1,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism(rows, k, n),
-        );
-    }
+    let g = Strided {
+        data: g,
+        row: n,
+        col: 1,
+    };
+    let wt = Strided {
+        data: w,
+        row: 1,
+        col: n,
+    };
+    strided_matmul(&mut out, (rows, k, n), g, wt);
     out
 }
 
