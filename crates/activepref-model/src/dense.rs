@@ -254,17 +254,12 @@ pub struct DenseScratch {
 /// burn-flex's `linear` makes. Every element of `out` is written, so a reused buffer needs no
 /// clearing.
 fn f32_matmul(x: &[f32], w: &[f32], (rows, k, n): (usize, usize, usize), out: &mut [f32]) {
-    let x = Strided {
-        data: x,
-        row: k,
-        col: 1,
-    };
-    let w = Strided {
-        data: w,
-        row: n,
-        col: 1,
-    };
-    strided_matmul(out, (rows, n, k), x, w);
+    strided_matmul(
+        out,
+        (rows, n, k),
+        Strided::row_major(x, k),
+        Strided::row_major(w, n),
+    );
 }
 
 /// An f32 matrix operand addressed by strides (in elements): row `i`, column `j` is
@@ -275,7 +270,25 @@ pub(crate) struct Strided<'a> {
     pub(crate) col: usize,
 }
 
-impl Strided<'_> {
+impl<'a> Strided<'a> {
+    /// A row-major matrix `width` columns wide.
+    pub(crate) fn row_major(data: &'a [f32], width: usize) -> Self {
+        Self {
+            data,
+            row: width,
+            col: 1,
+        }
+    }
+
+    /// The transposed view of a row-major matrix `width` columns wide (burn's `swap_dims`).
+    pub(crate) fn transposed(data: &'a [f32], width: usize) -> Self {
+        Self {
+            data,
+            row: 1,
+            col: width,
+        }
+    }
+
     /// Panics unless every element of a `rows × cols` matrix lies inside `data`.
     fn check(&self, rows: usize, cols: usize) {
         if rows > 0 && cols > 0 {

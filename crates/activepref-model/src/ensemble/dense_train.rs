@@ -229,16 +229,7 @@ fn sigmoid(x: f32) -> f32 {
 /// `out = xᵀ · g` (`x`: `rows × k`, `g`: `rows × n`, `out`: `k × n`, row-major): burn's
 /// `linear_weight_backward`, the GEMM on the transposed view of `x` (strides 1 and `k`).
 fn weight_grad(x: &[f32], g: &[f32], (rows, k, n): (usize, usize, usize), out: &mut [f32]) {
-    let xt = Strided {
-        data: x,
-        row: 1,
-        col: k,
-    };
-    let g = Strided {
-        data: g,
-        row: n,
-        col: 1,
-    };
+    let (xt, g) = (Strided::transposed(x, k), Strided::row_major(g, n));
     strided_matmul(out, (k, n, rows), xt, g);
 }
 
@@ -246,16 +237,7 @@ fn weight_grad(x: &[f32], g: &[f32], (rows, k, n): (usize, usize, usize), out: &
 /// GEMM on the transposed view of `w` (strides 1 and `n`).
 fn input_grad(g: &[f32], w: &[f32], (rows, k, n): (usize, usize, usize)) -> Vec<f32> {
     let mut out = vec![0.0f32; rows * k];
-    let g = Strided {
-        data: g,
-        row: n,
-        col: 1,
-    };
-    let wt = Strided {
-        data: w,
-        row: 1,
-        col: n,
-    };
+    let (g, wt) = (Strided::row_major(g, n), Strided::transposed(w, n));
     strided_matmul(&mut out, (rows, k, n), g, wt);
     out
 }
