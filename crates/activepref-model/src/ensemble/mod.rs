@@ -88,6 +88,60 @@ mod tests {
         );
     }
 
+    /// A whole fit (minibatch order, labels, learning-rate schedule, evaluations, early
+    /// stopping, warm starts) on the dense trainer equals the same fit on burn's autodiff, bit
+    /// for bit.
+    #[test]
+    fn dense_and_burn_fits_are_bit_identical() {
+        use std::sync::atomic::Ordering;
+        let bench = SyntheticPoolConfig {
+            pool_prompts: 200,
+            ..Default::default()
+        }
+        .generate()
+        .unwrap();
+        let mut cfg = tiny_config();
+        cfg.train.max_epochs = 10;
+        cfg.train.lr = 0.05;
+        cfg.train.eval_every_steps = 5;
+        cfg.train.patience = 2;
+        let train = bench.pool.subset(&(0..150).collect::<Vec<_>>());
+        let weights = |f: &FittedEnsemble| -> Vec<Vec<u32>> {
+            f.members
+                .iter()
+                .flat_map(|m| m.snapshot())
+                .map(|t| {
+                    let v = t.into_data().try_to_vec::<f32>().unwrap();
+                    v.into_iter().map(f32::to_bits).collect()
+                })
+                .collect()
+        };
+        let fit = |burn: bool, warm: Option<&FittedEnsemble>| {
+            training::FORCE_BURN.store(burn, Ordering::SeqCst);
+            let mut c = cfg.clone();
+            if warm.is_some() {
+                c.train.strategy = TrainingStrategy::WarmStart { epochs: 2 };
+            }
+            let f = c.fit_from(warm, &train, &bench.validation, 9, 0).unwrap();
+            training::FORCE_BURN.store(false, Ordering::SeqCst);
+            f
+        };
+        let (dense, burn) = (fit(false, None), fit(true, None));
+        assert!(weights(&dense) == weights(&burn), "a full fit differs");
+        assert_eq!(dense.reports, burn.reports);
+        assert!(
+            dense
+                .reports
+                .iter()
+                .any(|r| r.stopped_early || r.best_step < r.steps)
+        );
+        let (dense_warm, burn_warm) = (fit(false, Some(&dense)), fit(true, Some(&burn)));
+        assert!(
+            weights(&dense_warm) == weights(&burn_warm),
+            "a warm start differs"
+        );
+    }
+
     #[test]
     fn warm_start_continues_the_previous_rounds_weights() {
         let bench = SyntheticPoolConfig {

@@ -443,6 +443,23 @@ fn batch_rows(train: &PoolSplit, batch: &[usize]) -> Vec<f32> {
     rows
 }
 
+/// Tests set this to train on burn's autodiff where the dense trainer would apply, to compare
+/// whole fits. Results are bit-identical either way, so other tests running meanwhile are
+/// unaffected.
+#[cfg(test)]
+pub(crate) static FORCE_BURN: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+#[cfg(test)]
+fn force_burn() -> bool {
+    FORCE_BURN.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+#[cfg(not(test))]
+fn force_burn() -> bool {
+    false
+}
+
 /// The network being trained: on burn's autodiff, or on plain buffers ([`DenseTrainer`], the
 /// same steps bit for bit) on the CPU backend with tanh and no dropout.
 enum Learner {
@@ -463,7 +480,7 @@ impl Learner {
         t: &TrainConfig,
         (device, ad): (&Device, &Device),
     ) -> Self {
-        let dense = (*device == Device::flex() && dropout.is_none())
+        let dense = (*device == Device::flex() && dropout.is_none() && !force_burn())
             .then(|| DenseTrainer::new(&model, t.fused_adamw()))
             .flatten();
         match dense {
