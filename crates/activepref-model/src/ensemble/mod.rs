@@ -28,6 +28,16 @@ mod tests {
     use crate::mlp::RewardMlpConfig;
     use activepref_data::synthetic::SyntheticPoolConfig;
 
+    /// The default synthetic benchmark with `pool_prompts` pool prompts.
+    fn bench(pool_prompts: usize) -> activepref_core::PoolBenchmark {
+        SyntheticPoolConfig {
+            pool_prompts,
+            ..Default::default()
+        }
+        .generate()
+        .unwrap()
+    }
+
     fn tiny_config() -> EnsembleConfig {
         EnsembleConfig {
             members: 3,
@@ -62,12 +72,7 @@ mod tests {
 
     #[test]
     fn training_learns_and_is_reproducible() {
-        let bench = SyntheticPoolConfig {
-            pool_prompts: 200,
-            ..Default::default()
-        }
-        .generate()
-        .unwrap();
+        let bench = bench(200);
         let cfg = tiny_config();
         let train = bench.pool.subset(&(0..300).collect::<Vec<_>>());
         let a = cfg.fit(&train, &bench.validation, 9, 0).unwrap();
@@ -94,12 +99,7 @@ mod tests {
     #[test]
     fn dense_and_burn_fits_are_bit_identical() {
         use std::sync::atomic::Ordering;
-        let bench = SyntheticPoolConfig {
-            pool_prompts: 200,
-            ..Default::default()
-        }
-        .generate()
-        .unwrap();
+        let bench = bench(200);
         let mut cfg = tiny_config();
         cfg.train.max_epochs = 10;
         cfg.train.lr = 0.05;
@@ -144,12 +144,7 @@ mod tests {
 
     #[test]
     fn warm_start_continues_the_previous_rounds_weights() {
-        let bench = SyntheticPoolConfig {
-            pool_prompts: 200,
-            ..Default::default()
-        }
-        .generate()
-        .unwrap();
+        let bench = bench(200);
         let mut cfg = tiny_config();
         cfg.train.strategy = TrainingStrategy::WarmStart { epochs: 2 };
         let first = bench.pool.subset(&(0..100).collect::<Vec<_>>());
@@ -252,12 +247,7 @@ mod tests {
 
     #[test]
     fn mc_dropout_gives_disagreeing_reproducible_realisations() {
-        let bench = SyntheticPoolConfig {
-            pool_prompts: 100,
-            ..Default::default()
-        }
-        .generate()
-        .unwrap();
+        let bench = bench(100);
         let mut cfg = tiny_config();
         cfg.backend = UncertaintyBackend::McDropout {
             rate: 0.2,
@@ -325,12 +315,7 @@ mod tests {
 
     #[test]
     fn untrained_members_match_fit_initialisation_and_stats_are_unbiased() {
-        let bench = SyntheticPoolConfig {
-            pool_prompts: 30,
-            ..Default::default()
-        }
-        .generate()
-        .unwrap();
+        let bench = bench(30);
         let cfg = tiny_config();
         let fresh = cfg.untrained(16, 4, 2).unwrap();
         assert_eq!(fresh.members(), 3);
@@ -357,12 +342,7 @@ mod tests {
     /// realisations, on a subset of rows in the order asked.
     #[test]
     fn last_layer_view_reproduces_member_probabilities() {
-        let bench = SyntheticPoolConfig {
-            pool_prompts: 30,
-            ..Default::default()
-        }
-        .generate()
-        .unwrap();
+        let bench = bench(30);
         let idx = [5, 0, 17, 3];
         let mut mc = tiny_config();
         mc.backend = UncertaintyBackend::McDropout {
@@ -400,12 +380,7 @@ mod tests {
     fn laplace_samples_follow_the_closed_form_posterior() {
         use activepref_core::seeds::{Stream, model_draw, rng_for};
         use rand_distr::{Distribution, StandardNormal};
-        let bench = SyntheticPoolConfig {
-            pool_prompts: 30,
-            ..Default::default()
-        }
-        .generate()
-        .unwrap();
+        let bench = bench(30);
         let mut cfg = tiny_config();
         cfg.mlp.hidden = vec![];
         cfg.backend = UncertaintyBackend::LaplaceLastLayer {
@@ -495,12 +470,7 @@ mod tests {
         let parsed: EnsembleConfig = serde_json::from_str(r#"{"precision": "bf16"}"#).unwrap();
         assert_eq!(parsed.precision, Precision::Bf16);
 
-        let bench = SyntheticPoolConfig {
-            pool_prompts: 60,
-            ..Default::default()
-        }
-        .generate()
-        .unwrap();
+        let bench = bench(60);
         let bf16 = cfg.fit(&bench.pool, &bench.validation, 1, 0).unwrap();
         cfg.precision = Precision::F32;
         let f32 = cfg.fit(&bench.pool, &bench.validation, 1, 0).unwrap();
@@ -521,12 +491,7 @@ mod tests {
 
     #[test]
     fn reference_init_shares_members_two_to_e() {
-        let bench = SyntheticPoolConfig {
-            pool_prompts: 40,
-            ..Default::default()
-        }
-        .generate()
-        .unwrap();
+        let bench = bench(40);
         let mut cfg = tiny_config();
         cfg.train.max_epochs = 1;
         cfg.train.lr = 1e-12; // keeps weights at their initial values for the comparison
