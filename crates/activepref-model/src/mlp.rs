@@ -255,13 +255,9 @@ impl RewardMlp {
         self.precision
     }
 
-    /// The network whose weights are `dense`'s, on `device`, with `activation` (the inverse of
-    /// [`Self::dense`] for f32 networks; a layer without a bias stays without one).
-    pub(crate) fn from_dense(
-        dense: &DenseRewardMlp,
-        activation: Activation,
-        device: &Device,
-    ) -> RewardMlp {
+    /// The tanh network whose weights are `dense`'s, on `device` (the inverse of [`Self::dense`],
+    /// which exists for tanh networks only, in f32; a layer without a bias stays without one).
+    pub(crate) fn from_dense(dense: &DenseRewardMlp, device: &Device) -> RewardMlp {
         let layers = dense
             .layers
             .iter()
@@ -280,7 +276,7 @@ impl RewardMlp {
             .collect();
         RewardMlp {
             layers,
-            activation,
+            activation: Activation::Tanh,
             precision: Precision::F32,
         }
     }

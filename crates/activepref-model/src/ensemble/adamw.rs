@@ -54,7 +54,7 @@ pub struct FusedAdamW {
 
 /// burn-flex sums f32 tensors of this many elements or more in parallel
 /// (`ops/reduce.rs`, `sum_f32_contiguous`), with a scheduling-dependent reduction tree.
-pub(crate) const BURN_PARALLEL_SUM: usize = 4 * 1024 * 1024;
+const BURN_PARALLEL_SUM: usize = 4 * 1024 * 1024;
 
 /// Σ x² of one chunk in f64, over 8 fixed lanes (vectorised, and the same for any thread count).
 fn chunk_sum_squares(x: &[f32]) -> f64 {
@@ -82,20 +82,21 @@ pub(crate) fn deterministic_norm(g: &[f32]) -> f64 {
     partial.iter().sum::<f64>().sqrt()
 }
 
-/// `acc += other`, element by element on the pool, and the L2 norm of the sum: the value
-/// [`deterministic_norm`] gives for `acc` afterwards (the same chunks and f64 lanes), taken while
-/// each chunk is still in cache instead of in a second pass over memory.
-pub(crate) fn add_and_norm(acc: &mut [f32], other: &[f32]) -> f64 {
+/// `acc += other`, element by element in [`CHUNK`]-element tasks on the pool. With `norm`, also
+/// the L2 norm of the sum: the value [`deterministic_norm`] gives for `acc` afterwards (the same
+/// chunks and f64 lanes), taken while each chunk is still in cache instead of in a second pass
+/// over memory.
+pub(crate) fn add_gradients(acc: &mut [f32], other: &[f32], norm: bool) -> Option<f64> {
     assert_eq!(acc.len(), other.len(), "equally long gradients");
     let partial: Vec<f64> = acc
         .par_chunks_mut(CHUNK)
         .zip(other.par_chunks(CHUNK))
         .map(|(a, b)| {
             a.iter_mut().zip(b).for_each(|(a, &b)| *a += b);
-            chunk_sum_squares(a)
+            if norm { chunk_sum_squares(a) } else { 0.0 }
         })
         .collect();
-    partial.iter().sum::<f64>().sqrt()
+    norm.then(|| partial.iter().sum::<f64>().sqrt())
 }
 
 /// The factor a gradient of norm `norm` is scaled by under clipping at `threshold`: exactly 1 when
@@ -169,7 +170,7 @@ impl FusedAdamW {
     /// 1) below [`BURN_PARALLEL_SUM`] elements, 1 and the deterministic coefficient from there up.
     fn clipped<const D: usize>(&self, grad: Tensor<D>) -> (TensorData, f32) {
         match self.clip_norm {
-            Some(t) if grad.shape().num_elements() >= BURN_PARALLEL_SUM => {
+            Some(t) if self.uses_deterministic_norm(grad.shape().num_elements()) => {
                 let g = f32_data(grad.into_data());
                 let norm = deterministic_norm(g.as_slice::<f32>().expect("f32 gradient"));
                 (g, clip_coefficient(norm, t))
@@ -206,10 +207,16 @@ impl FusedAdamW {
         }
     }
 
+    /// Whether clipping a gradient of `elements` values takes its [`deterministic_norm`].
+    pub(crate) fn uses_deterministic_norm(&self, elements: usize) -> bool {
+        self.clip_norm.is_some() && elements >= BURN_PARALLEL_SUM
+    }
+
     /// One step of a parameter held as a plain buffer (the dense trainer's): the same arithmetic
     /// as [`Optimizer::step`] on a tensor of shape `shape` holding `p` with gradient `g`, bit for
     /// bit (clipping included). `state` is `None` before the first step. `norm`, when known, is
-    /// `deterministic_norm(g)` (from [`add_and_norm`]); it is used only where that norm is.
+    /// `deterministic_norm(g)` (from [`add_gradients`]); it is used only where that norm is
+    /// ([`Self::uses_deterministic_norm`]).
     ///
     /// # Panics
     ///
@@ -227,7 +234,7 @@ impl FusedAdamW {
             "{shape:?}"
         );
         let clip = match self.clip_norm {
-            Some(t) if n >= BURN_PARALLEL_SUM => {
+            Some(t) if self.uses_deterministic_norm(n) => {
                 clip_coefficient(norm.unwrap_or_else(|| deterministic_norm(g)), t)
             }
             Some(t) => {
@@ -438,7 +445,7 @@ mod tests {
     /// The norm taken during the addition is the one a separate pass takes afterwards, to the
     /// bit, and the sum is the element-wise f32 sum.
     #[test]
-    fn add_and_norm_equals_adding_then_the_deterministic_norm() {
+    fn add_gradients_norm_equals_adding_then_the_deterministic_norm() {
         let n = 3 * CHUNK + 1_234;
         let a: Vec<f32> = (0..n)
             .map(|i| ((i * 37 % 101) as f32 - 50.0) * 1e-3)
@@ -447,7 +454,7 @@ mod tests {
             .map(|i| ((i * 53 % 97) as f32 - 48.0) * 7e-4)
             .collect();
         let mut fused = a.clone();
-        let norm = add_and_norm(&mut fused, &b);
+        let norm = add_gradients(&mut fused, &b, true).unwrap();
         let summed: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
         assert_eq!(fused, summed);
         assert_eq!(norm.to_bits(), deterministic_norm(&summed).to_bits());

@@ -114,20 +114,17 @@ impl TrainConfig {
     /// 4,194,304 elements and thread-count independent for larger ones (see [`FusedAdamW`]); on
     /// other devices, burn's own.
     pub fn optimizer(&self, device: &Device) -> ModuleOptimizer {
-        let clipping = self
-            .grad_clip_norm
-            .map(|c| GradientClippingConfig::Norm(c as f32));
-        let (epsilon, weight_decay) = (self.adam_epsilon as f32, self.weight_decay as f32);
+        let fused = self.fused_adamw();
         if *device != Device::flex() {
             return AdamWConfig::new()
-                .with_beta_1(ADAM_BETAS.0)
-                .with_beta_2(ADAM_BETAS.1)
-                .with_epsilon(epsilon)
-                .with_weight_decay(weight_decay)
-                .with_grad_clipping(clipping)
+                .with_beta_1(fused.beta_1)
+                .with_beta_2(fused.beta_2)
+                .with_epsilon(fused.epsilon)
+                .with_weight_decay(fused.weight_decay)
+                .with_grad_clipping(fused.clip_norm.map(GradientClippingConfig::Norm))
                 .init();
         }
-        ModuleOptimizer::from(self.fused_adamw())
+        ModuleOptimizer::from(fused)
     }
 
     /// The CPU backend's optimiser: burn's AdamW with this config's settings, fused

@@ -31,9 +31,9 @@ use burn::tensor::Device;
 use rayon::prelude::*;
 
 use super::FusedAdamW;
-use super::adamw::{BURN_PARALLEL_SUM, SliceMoments, add_and_norm};
+use super::adamw::{SliceMoments, add_gradients};
 use crate::dense::{Strided, strided_matmul};
-use crate::mlp::{Activation, DenseRewardMlp, DenseScratch, Precision, RewardMlp};
+use crate::mlp::{DenseRewardMlp, DenseScratch, Precision, RewardMlp};
 
 /// One member's weights, optimiser state and work buffers, trained step by step.
 pub(crate) struct DenseTrainer {
@@ -46,8 +46,6 @@ pub(crate) struct DenseTrainer {
     /// The rejected side's weight gradient before it joins the chosen side's (the largest
     /// layer's size; it never shrinks, so it is zero-filled only when it grows).
     second: Vec<f32>,
-    /// Per layer: the weight gradient's norm, where the addition of the two sides took it.
-    norms: Vec<Option<f64>>,
     /// The starting network's precision, kept by the networks [`Self::model`] returns.
     precision: Precision,
     /// The chosen and the rejected side's hidden activations.
@@ -67,7 +65,6 @@ impl DenseTrainer {
             .collect();
         Some(Self {
             moments: vec![[None, None]; net.layers.len()],
-            norms: vec![None; net.layers.len()],
             precision,
             net,
             optim,
@@ -79,7 +76,7 @@ impl DenseTrainer {
 
     /// The current weights as a network on `device` (for validation passes and checkpoints).
     pub(crate) fn model(&self, device: &Device) -> RewardMlp {
-        RewardMlp::from_dense(&self.net, Activation::Tanh, device).with_precision(self.precision)
+        RewardMlp::from_dense(&self.net, device).with_precision(self.precision)
     }
 
     /// One optimiser step at learning rate `lr` on a minibatch of `rows` comparisons: `pairs`
@@ -118,12 +115,12 @@ impl DenseTrainer {
         // Where both sides share one scratch, the rejected rows follow the chosen ones.
         let (side_r, offset_r) = if merged { (0, rows) } else { (1, 0) };
         self.backward((0, 0), chosen, rows, gc);
-        self.backward((side_r, offset_r), rejected, rows, gr);
+        let norms = self.backward((side_r, offset_r), rejected, rows, gr);
         for (l, layer) in self.net.layers.iter_mut().enumerate() {
             let (gw, gb) = &mut self.grads[l];
             let [mw, mb] = &mut self.moments[l];
             let shape = [layer.fan_in, layer.fan_out];
-            let norm = self.norms[l].take();
+            let norm = norms[l];
             self.optim
                 .step_slice(lr, (&mut layer.w, gw, &shape), mw, norm);
             if layer.has_bias {
@@ -136,16 +133,18 @@ impl DenseTrainer {
     /// Backpropagates one side from `∂loss/∂reward` (`rows` values) through every layer; its
     /// hidden activations are rows `offset..offset + rows` of scratch `side`, its input `x`. The
     /// chosen side (`offset` 0 of scratch 0, first) writes each parameter's gradient, the
-    /// rejected side adds its own.
+    /// rejected side adds its own. Returns, per layer, the weight gradient's clipping norm where
+    /// the addition took it ([`add_gradients`]).
     fn backward(
         &mut self,
         (side, offset): (usize, usize),
         x: &[f32],
         rows: usize,
         mut g: Vec<f32>,
-    ) {
+    ) -> Vec<Option<f64>> {
         let first = side == 0 && offset == 0;
         let hidden = &self.sides[side].hidden;
+        let mut norms = vec![None; self.net.layers.len()];
         for l in (0..self.net.layers.len()).rev() {
             let layer = &self.net.layers[l];
             let (k, n) = (layer.fan_in, layer.fan_out);
@@ -167,15 +166,8 @@ impl DenseTrainer {
                 let second = &mut self.second[..k * n];
                 weight_grad(input, &g, (rows, k, n), second);
                 // The clipping norm of a large gradient is taken in the same pass.
-                let clipped = self.optim.clip_norm.is_some();
-                self.norms[l] = if clipped && gw.len() >= BURN_PARALLEL_SUM {
-                    Some(add_and_norm(gw, second))
-                } else {
-                    gw.par_chunks_mut(1 << 16)
-                        .zip(second.par_chunks(1 << 16))
-                        .for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(a, &b)| *a += b));
-                    None
-                };
+                let norm = self.optim.uses_deterministic_norm(gw.len());
+                norms[l] = add_gradients(gw, second, norm);
             }
             if layer.has_bias {
                 let db = bias_grad(&g, n);
@@ -198,6 +190,7 @@ impl DenseTrainer {
                 g = dh;
             }
         }
+        norms
     }
 }
 
