@@ -29,6 +29,10 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 cargo build --release --workspace --quiet
 ROUNDS=${ROUNDS:-3}
+if [[ ! "$ROUNDS" =~ ^[1-9][0-9]*$ ]]; then
+    echo "error: ROUNDS=$ROUNDS; set it to a whole number of rounds, 1 or more (default 3)" >&2
+    exit 2
+fi
 ours_runs=(); theirs_runs=()
 for ((r = 1; r <= ROUNDS; r++)); do
     echo "round $r of $ROUNDS: activepref, then torch" >&2
@@ -37,8 +41,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 ours=${ours_runs[0]}; theirs=${theirs_runs[0]}
 torch_version=$("$VENV/bin/python" -c 'import torch; print(torch.__version__)')
-value() { awk -v k="$1" '$1 == k { print $2 }' <<<"$2"; }
-# every round's value of a key, one per line (empty where a side has no such row)
+# a key's value in one run's output; an empty line where the run has no such key
+value() { awk -v k="$1" '$1 == k && !f { print $2; f = 1 } END { if (!f) print "" }' <<<"$2"; }
+# every round's value of a key, one line per round (empty where that round has no such key)
 values() { local k=$1; shift; local run; for run in "$@"; do value "$k" "$run"; done; }
 best() { # key, higher-is-better (1) or lower-is-better (0), runs...
     local k=$1 h=$2; shift 2
@@ -64,4 +69,7 @@ row "train (members x pairs, 1 epoch, batch 32)" train_secs s 0
 row "score (rows x members, forward)" score_gflops GF/s 1
 row "encode (64 x 128 tokens, batch 32)" encode_sentences_per_sec s/s 1
 score=$(best score_gflops 1 "${ours_runs[@]}")
-echo "ratio > 1: activepref is faster. Scoring at $score GFLOP/s is $(awk -v a="$score" -v g="$sgemm" 'BEGIN{printf "%.0f", 100*a/g}')% of the best measured GEMM rate."
+echo "ratio > 1: activepref is faster."
+if [[ -n "$score" && -n "$sgemm" ]]; then
+    echo "Scoring at $score GFLOP/s is $(awk -v a="$score" -v g="$sgemm" 'BEGIN{ if (g > 0) printf "%.0f", 100*a/g; else printf "?" }')% of the best measured GEMM rate."
+fi
