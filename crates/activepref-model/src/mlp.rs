@@ -228,14 +228,15 @@ impl RewardMlp {
             .iter()
             .map(|l| {
                 let [fan_in, fan_out] = l.weight.shape().dims::<2>();
+                // `try_into_vec` takes the buffer `into_data` made (no second copy).
                 let w = l
                     .weight
                     .val()
                     .into_data()
-                    .try_to_vec::<f32>()
+                    .try_into_vec::<f32>()
                     .expect("f32 weights");
                 let b = match &l.bias {
-                    Some(b) => b.val().into_data().try_to_vec::<f32>().expect("f32 bias"),
+                    Some(b) => b.val().into_data().try_into_vec::<f32>().expect("f32 bias"),
                     None => vec![0.0; fan_out],
                 };
                 DenseLayer {

@@ -281,7 +281,7 @@ fn for_each_chunk(x: &FeatureMatrix, idx: Option<&[usize]>, mut f: impl FnMut(&[
 fn mask_values(m: &Tensor<2>) -> Vec<f32> {
     m.clone()
         .into_data()
-        .try_to_vec::<f32>()
+        .try_into_vec::<f32>()
         .expect("f32 masks")
 }
 
