@@ -145,6 +145,17 @@ impl ComputeDevice {
     }
 }
 
+/// `f` on a rayon pool of `threads` threads: the tests that show a result does not depend on
+/// the thread count.
+#[cfg(test)]
+pub(crate) fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a rayon pool")
+        .install(f)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -477,11 +477,7 @@ mod tests {
         let exact = model.dense().unwrap().forward(&x, rows, &[]);
         let dense = model.with_precision(Precision::Bf16).dense().unwrap();
         let all = dense.forward(&x, rows, &[]);
-        let one = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
-        let serial = one.install(|| dense.forward(&x, rows, &[]));
+        let serial = crate::on_threads(1, || dense.forward(&x, rows, &[]));
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&serial), bits(&all));
         let spread = exact.iter().map(|r| r.abs()).fold(0f32, f32::max);

@@ -488,11 +488,7 @@ mod tests {
             clip_norm: Some(1.0),
         };
         let step = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+            crate::on_threads(threads, || {
                 let device = Device::flex();
                 let p: Vec<f32> = (0..n).map(|i| (i % 11) as f32 * 0.1).collect();
                 let g: Vec<f32> = (0..n).map(grad_at).collect();

@@ -449,11 +449,7 @@ mod tests {
         );
         // Warm start: the second refit starts where the first ended, so its loss is lower.
         assert!(r2.mean_loss < r1.mean_loss, "{r1:?} {r2:?}");
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
-        let (rb, _, _) = pool.install(run);
+        let (rb, _, _) = crate::on_threads(1, run);
         assert_eq!(ra, rb, "thread count does not change the result");
     }
 

@@ -368,11 +368,7 @@ mod tests {
             .map(|_| rng.random::<f32>() - 0.5)
             .collect();
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+            crate::on_threads(threads, || {
                 let mut t = DenseTrainer::new(&start, adamw(0.01, Some(1e-3))).unwrap();
                 for step in 0..3 {
                     t.step(&pairs, rows, 1e-3 * (step + 1) as f64);
