@@ -265,6 +265,14 @@ unsafe fn gelu_far(x: f32) -> f32 {
     0.5 * x * (1.0 + unsafe { erff_far(x / core::f32::consts::SQRT_2) })
 }
 
+/// A value's class in [`blocks`]: the near half of `erff`'s common path, a rare value (the
+/// scalar formula), or the far half.
+const NEAR: u8 = 0;
+/// See [`NEAR`].
+const RARE: u8 = 1;
+/// See [`NEAR`].
+const FAR: u8 = 2;
+
 /// A value on the far branch, to pad the packed far values to whole vectors.
 const FAR_PAD: f32 = 2.0;
 /// The widest vector (AVX-512: 16 f32) the packed far values are padded to.
@@ -283,7 +291,7 @@ fn blocks(xs: &mut [f32], pack: impl Fn(&[u8], &[f32], &mut [f32], &mut [u32]) -
     let mut original = [0f32; BLOCK];
     let mut far = [FAR_PAD; BLOCK + LANES];
     let mut at = [0u32; BLOCK];
-    // Per value: 1 if rare, 2 if common and far, 0 otherwise.
+    // Per value: NEAR, RARE or FAR.
     let mut class = [0u8; BLOCK];
     for block in xs.chunks_mut(BLOCK) {
         let (original, class) = (&mut original[..block.len()], &mut class[..block.len()]);
@@ -293,15 +301,15 @@ fn blocks(xs: &mut [f32], pack: impl Fn(&[u8], &[f32], &mut [f32], &mut [u32]) -
             let u = x / core::f32::consts::SQRT_2;
             let ix = u.to_bits() & 0x7fff_ffff;
             *c = if !is_common(ix) {
-                1
+                RARE
             } else if is_far(ix) {
-                2
+                FAR
             } else {
-                0
+                NEAR
             };
             *y = gelu_near(x, u);
         }
-        let all_common = class.iter().fold(true, |all, &c| all & (c != 1));
+        let all_common = class.iter().fold(true, |all, &c| all & (c != RARE));
         let n = pack(class, original, &mut far, &mut at);
         let padded = n.next_multiple_of(LANES);
         far[n..padded].fill(FAR_PAD);
@@ -316,7 +324,7 @@ fn blocks(xs: &mut [f32], pack: impl Fn(&[u8], &[f32], &mut [f32], &mut [u32]) -
         }
         if !all_common {
             for ((y, &x), &c) in block.iter_mut().zip(original.iter()).zip(class.iter()) {
-                if c == 1 {
+                if c == RARE {
                     *y = gelu_scalar(x);
                 }
             }
@@ -324,7 +332,7 @@ fn blocks(xs: &mut [f32], pack: impl Fn(&[u8], &[f32], &mut [f32], &mut [u32]) -
     }
 }
 
-/// Packs the values of class 2 (far) into `far` and their positions into `at`, in order;
+/// Packs the values of class [`FAR`] into `far` and their positions into `at`, in order;
 /// returns how many. `far` and `at` are at least `original`'s length.
 #[inline(always)]
 fn pack(class: &[u8], original: &[f32], far: &mut [f32], at: &mut [u32]) -> usize {
@@ -333,7 +341,7 @@ fn pack(class: &[u8], original: &[f32], far: &mut [f32], at: &mut [u32]) -> usiz
         // Branch-free: always write, advance only for a far value.
         far[n] = x;
         at[n] = i as u32;
-        n += usize::from(c == 2);
+        n += usize::from(c == FAR);
     }
     n
 }
@@ -356,7 +364,7 @@ unsafe fn pack_avx512(class: &[u8], original: &[f32], far: &mut [f32], at: &mut 
         let mask = class[i..i + 16]
             .iter()
             .enumerate()
-            .fold(0u16, |m, (j, &c)| m | (u16::from(c == 2) << j));
+            .fold(0u16, |m, (j, &c)| m | (u16::from(c == FAR) << j));
         // SAFETY: 16 values from i < whole ≤ original.len(); at most 16 written from n ≤ i,
         // within far and at (both at least original.len() long).
         unsafe {
