@@ -21,11 +21,15 @@ use std::sync::OnceLock;
 /// Values per block: a block whose values all take `tanhf`'s common path runs vectorised.
 const BLOCK: usize = 256;
 
-/// fdlibm `expm1f` for the two argument ranges `tanhf` uses on its common path, with every branch
-/// computed and selected: `u = 2|x|` for 1 ≤ |x| < 22, `u = −2|x|` for 2⁻⁵⁵ ≤ |x| < 1.
+/// fdlibm `expm1f` on the two argument ranges `tanhf` uses on its common path, with every branch
+/// that can occur there computed and selected: `u = 2|x| ∈ [2, 44)` for 1 ≤ |x| < 22, and
+/// `u = −2|x| ∈ (−2, 0)` for 2⁻⁵⁵ ≤ |x| < 1. On these ranges fdlibm's `k == 1` branch never
+/// runs (a positive `u` is at least 2, so `k ≥ 3`), and its three branches that scale by `2^k`
+/// (`k ≤ −2 || k > 56`, `k < 23`, the rest) share one scaling of the selected mantissa.
 ///
 /// # Safety
-/// `|u| < 44` (finite): the argument reduction converts `u / ln 2` to `i32` unchecked.
+/// `u` lies in one of the two ranges above: the argument reduction converts `u / ln 2` to `i32`
+/// unchecked.
 #[inline(always)]
 unsafe fn expm1f_tanh_range(u: f32) -> f32 {
     // fdlibm's constants, by their bit patterns.
@@ -40,31 +44,25 @@ unsafe fn expm1f_tanh_range(u: f32) -> f32 {
     let bits = u.to_bits();
     let negative = bits & 0x8000_0000 != 0;
     let hx = bits & 0x7fff_ffff;
-    // Argument reduction: k = 0 (|u| ≤ ln2/2), k = ±1 (|u| < 1.5 ln2), else k = round(u/ln2).
+    // Argument reduction: k = 0 (|u| ≤ ln2/2), k = −1 (|u| < 1.5 ln2, only negative here),
+    // else k = round(u/ln2).
     let reduce = hx > 0x3eb1_7218;
     let near = hx < 0x3f85_1592;
     // SAFETY: |u| < 44 (the caller's contract), so the value is far inside i32; C truncates
     // the same way.
     let k_far: i32 = unsafe { (INVLN2 * u + if negative { -0.5 } else { 0.5 }).to_int_unchecked() };
-    let k_near = if negative { -1 } else { 1 };
     let k = if !reduce {
         0
     } else if near {
-        k_near
+        -1
     } else {
         k_far
     };
     let t_far = k_far as f32;
-    let (hi_near, lo_near) = if negative {
+    let (hi, lo) = if near {
         (u + LN2_HI, -LN2_LO)
     } else {
-        (u - LN2_HI, LN2_LO)
-    };
-    let (hi_far, lo_far) = (u - t_far * LN2_HI, t_far * LN2_LO);
-    let (hi, lo) = if near {
-        (hi_near, lo_near)
-    } else {
-        (hi_far, lo_far)
+        (u - t_far * LN2_HI, t_far * LN2_LO)
     };
     let x_red = hi - lo;
     let c_red = (hi - x_red) - lo;
@@ -78,49 +76,46 @@ unsafe fn expm1f_tanh_range(u: f32) -> f32 {
     let k0 = x - (x * e0 - hxs);
     let e = (x * (e0 - c) - c) - hxs;
     let km1 = 0.5f32 * (x - e) - 0.5f32;
-    let kp1 = if x < -0.25f32 {
-        -2.0f32 * (e - (x + 0.5f32))
-    } else {
-        1.0 + 2.0f32 * (x - e)
-    };
-    let scale = |y: f32| f32::from_bits((y.to_bits() as i32).wrapping_add(k << 23) as u32);
-    let wide = scale(1.0 - (e - x)) - 1.0;
-    let ks = k.clamp(0, 31);
-    let t_small = f32::from_bits((0x3f80_0000i32 - (0x0100_0000i32 >> ks.min(24))) as u32);
-    let small = scale(t_small - (e - x));
+    // fdlibm's scaled branches: y = 1 − (e − x), then 2^k·y − 1 (k ≤ −2 or k > 56);
+    // y = (1 − 2^−k) − (e − x) (k < 23); y = (x − (e + 2^−k)) + 1 (the rest); each times 2^k.
+    let wide = k <= -2 || k > 56;
+    let t_small = f32::from_bits((0x3f80_0000i32 - (0x0100_0000i32 >> k.clamp(0, 24))) as u32);
     let t_large = f32::from_bits(((0x7f - k.clamp(23, 56)) << 23) as u32);
-    let large = scale((x - (e + t_large)) + 1.0);
+    let y = if !wide && k >= 23 {
+        (x - (e + t_large)) + 1.0
+    } else {
+        (if wide { 1.0 } else { t_small }) - (e - x)
+    };
+    let scaled = f32::from_bits((y.to_bits() as i32).wrapping_add(k << 23) as u32);
     let r = if k == 0 {
         k0
     } else if k == -1 {
         km1
-    } else if k == 1 {
-        kp1
-    } else if k <= -2 || k > 56 {
-        wide
-    } else if k < 23 {
-        small
+    } else if wide {
+        scaled - 1.0
     } else {
-        large
+        scaled
     };
     if tiny { u } else { r }
 }
 
-/// fdlibm `tanhf` on its common path (2⁻⁵⁵ ≤ |x| < 22), branch-free.
+/// fdlibm `tanhf` on its common path (2⁻⁵⁵ ≤ |x| < 22), branch-free: one `expm1f` and one
+/// division per value (`2 / (t + 2)` for |x| ≥ 1, `−t / (t + 2)` below, the numerator selected
+/// first), so a vector of mixed magnitudes computes each once.
 ///
 /// # Safety
-/// `common(x)` holds (then `|2x| < 44`, as [`expm1f_tanh_range`] needs).
+/// `common(x)` holds (then `u` is in the ranges [`expm1f_tanh_range`] needs).
 #[inline(always)]
 unsafe fn tanhf_common(x: f32) -> f32 {
     let a = x.abs();
     let big = a >= 1.0;
-    // SAFETY: |x| < 22 (the caller's contract), so |±2|x|| < 44.
-    let t = unsafe { expm1f_tanh_range(if big { 2.0 * a } else { -2.0 * a }) };
-    let z = if big {
-        1.0 - 2.0 / (t + 2.0)
-    } else {
-        -t / (t + 2.0)
-    };
+    // u = 2|x| for |x| ≥ 1, −2|x| below, by its sign bit (negating is exact). A select of
+    // `2a` and `−2a` here let the compiler inline `expm1f` once per arm, twice per value.
+    let u = f32::from_bits((2.0 * a).to_bits() | ((!big as u32) << 31));
+    // SAFETY: 2⁻⁵⁵ ≤ |x| < 22 (the caller's contract), so u ∈ [2, 44) or u ∈ (−2, 0).
+    let t = unsafe { expm1f_tanh_range(u) };
+    let q = (if big { 2.0 } else { -t }) / (t + 2.0);
+    let z = if big { 1.0 - q } else { q };
     if x.is_sign_negative() { -z } else { z }
 }
 
@@ -241,6 +236,102 @@ mod tests {
     #[test]
     fn tanh_in_place_equals_libm_on_every_257th_float() {
         assert_eq!(mismatches(257), 0);
+    }
+
+    /// Every kernel this CPU can run: the portable one, and AVX2 / AVX-512 where present.
+    fn kernels() -> Vec<(&'static str, fn(&mut [f32]))> {
+        let mut k: Vec<(&'static str, fn(&mut [f32]))> = vec![("portable", chunks)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2 (checked just above).
+                k.push(("avx2", |xs| unsafe { chunks_avx2(xs) }));
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has AVX-512F (checked just above).
+                k.push(("avx512", |xs| unsafe { chunks_avx512(xs) }));
+            }
+        }
+        k
+    }
+
+    /// glibc's version as (major, minor), from `gnu_get_libc_version`.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn glibc_version() -> Option<(u32, u32)> {
+        unsafe extern "C" {
+            fn gnu_get_libc_version() -> *const std::ffi::c_char;
+        }
+        // SAFETY: glibc returns a pointer to a static NUL-terminated string.
+        let v = unsafe { std::ffi::CStr::from_ptr(gnu_get_libc_version()) };
+        let mut parts = v.to_str().ok()?.split('.').map(|p| p.parse::<u32>().ok());
+        Some((parts.next()??, parts.next()??))
+    }
+
+    /// On glibc up to 2.40 (fdlibm's `tanhf`; CI's Debian 12 has 2.36) the start-up sweep must
+    /// switch the vector kernel on. Without this, a kernel that differs from `tanhf` would only
+    /// be switched off by the sweep, and every other test here would compare `f32::tanh` with
+    /// itself.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[test]
+    fn the_vector_kernel_is_on_where_tanhf_is_fdlibms() {
+        let version = glibc_version().expect("glibc's version");
+        if version <= (2, 40) {
+            assert!(
+                fast_tanh_matches_libm(),
+                "glibc {version:?}: the kernel disagrees with fdlibm's tanhf on the start-up sweep"
+            );
+        }
+    }
+
+    /// 512 bit patterns around each point where `tanhf` or `expm1f` changes branch, both signs,
+    /// through every kernel: |x| = 1 (expm1f of 2|x| or of −2|x|), the argument-reduction bounds
+    /// (2|x| = ln2/2 and 1.5·ln2 by fdlibm's bit patterns), `expm1f`'s tiny bound, the changes of
+    /// k at 2|x| = 2.5·ln2, 22.5·ln2 and 56.5·ln2 (k −2 → −3, 22 → 23, 56 → 57) and the ends of
+    /// the common path (2⁻⁵⁵, 22).
+    #[test]
+    fn every_kernel_equals_libm_around_each_branch_point() {
+        let ln2 = std::f32::consts::LN_2;
+        let points = [
+            1.0,
+            f32::from_bits(0x3eb1_7218) / 2.0,
+            f32::from_bits(0x3f85_1592) / 2.0,
+            f32::from_bits(0x3300_0000) / 2.0,
+            1.25 * ln2,
+            11.25 * ln2,
+            28.25 * ln2,
+            f32::from_bits(0x2400_0000),
+            22.0,
+        ];
+        let xs: Vec<f32> = points
+            .iter()
+            .flat_map(|p| {
+                (0..512u32).flat_map(move |i| {
+                    let x = f32::from_bits(p.to_bits() - 256 + i);
+                    [x, -x]
+                })
+            })
+            .collect();
+        let xs = std::hint::black_box(xs);
+        // The reference: the C library's `tanhf` where it is fdlibm's (glibc ≤ 2.40, as here and
+        // in CI); elsewhere the portable kernel, so the vector kernels are still checked against
+        // the same transcription.
+        let want: Vec<u32> = if fast_tanh_matches_libm() {
+            xs.iter().map(|x| x.tanh().to_bits()).collect()
+        } else {
+            let mut v = xs.clone();
+            chunks(&mut v);
+            v.iter().map(|x| x.to_bits()).collect()
+        };
+        for (name, kernel) in kernels() {
+            let mut got = xs.clone();
+            kernel(&mut got);
+            let bad = got
+                .iter()
+                .zip(&want)
+                .filter(|(g, w)| g.to_bits() != **w)
+                .count();
+            assert_eq!(bad, 0, "{name}: {bad} of {} values differ", xs.len());
+        }
     }
 
     #[test]
