@@ -238,9 +238,12 @@ mod tests {
         assert_eq!(mismatches(257), 0);
     }
 
+    /// A named kernel: it overwrites a slice with the tanh of each value.
+    type Kernel = (&'static str, fn(&mut [f32]));
+
     /// Every kernel this CPU can run: the portable one, and AVX2 / AVX-512 where present.
-    fn kernels() -> Vec<(&'static str, fn(&mut [f32]))> {
-        let mut k: Vec<(&'static str, fn(&mut [f32]))> = vec![("portable", chunks)];
+    fn kernels() -> Vec<Kernel> {
+        let mut k: Vec<Kernel> = vec![("portable", chunks)];
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx2") {
