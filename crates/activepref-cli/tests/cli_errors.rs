@@ -476,7 +476,7 @@ fn help_lists_every_fixed_choice_and_completions_work() {
     for key in ["sgemm_gflops ", "train_secs ", "score_gflops "] {
         assert!(out.lines().any(|l| l.starts_with(key)), "{key}: {out}");
     }
-    // bench-round at tiny shapes with bf16 validation passes: the header says which precision.
+    // bench-round at tiny shapes with bf16 training: the header says which precision.
     let tiny_round = [
         "bench-round",
         "--rounds",
@@ -507,7 +507,8 @@ fn help_lists_every_fixed_choice_and_completions_work() {
     let (ok, out, err) = run_with_env(&tiny_round, &[]);
     assert!(ok, "{err}");
     assert!(
-        out.contains("validation passes in bf16") && out.contains("| **3 rounds** |"),
+        out.contains("training steps and validation passes in bf16")
+            && out.contains("| **3 rounds** |"),
         "{out}"
     );
     let (ok, script, err) = run_with_env(&["completions", "bash"], &[]);

@@ -44,10 +44,9 @@ impl std::fmt::Debug for DenseRewardMlp {
 
 impl DenseRewardMlp {
     pub(crate) fn new(layers: Vec<DenseLayer>, precision: Precision) -> Self {
-        use half::slice::HalfFloatSliceExt;
         let round = |v: &[f32]| {
             let mut r = vec![half::bf16::ZERO; v.len()];
-            r.convert_from_f32_slice(v);
+            round_into(v, &mut r);
             r
         };
         let bf16_layers = (precision == Precision::Bf16).then(|| {
@@ -141,13 +140,12 @@ impl DenseRewardMlp {
     ) {
         let layer = &self.layers[i];
         let (k, n) = (layer.fan_in, layer.fan_out);
-        let parallel = rows.saturating_mul(n).saturating_mul(k) >= GEMM_PARALLEL_OPS;
         let bf16_layer = self.bf16_layers.as_ref().map(|l| &l[i]);
         if rows > 0 && n > 0 {
             match bf16_layer {
                 Some((w, b)) => {
                     let layer16 = (w.as_slice(), b.as_deref());
-                    bf16_linear(input, layer16, (rows, k, n), parallel, out, bf16_scratch);
+                    bf16_linear(input, layer16, (rows, k, n), out, bf16_scratch);
                 }
                 None => f32_matmul(input, &layer.w, (rows, k, n), out),
             }
@@ -201,6 +199,26 @@ impl DenseRewardMlp {
 }
 
 impl DenseRewardMlp {
+    /// Layer `i`'s bf16 weights (`fan_in × fan_out`, row-major) under [`Precision::Bf16`];
+    /// `None` in f32.
+    pub(crate) fn bf16_weights(&self, i: usize) -> Option<&[half::bf16]> {
+        self.bf16_layers.as_ref().map(|l| l[i].0.as_slice())
+    }
+
+    /// Under [`Precision::Bf16`], rounds every layer's f32 weights and bias to bf16 again, as
+    /// autocast casts the f32 master weights at every forward (after a training step moved
+    /// them); nothing in f32.
+    pub(crate) fn refresh_bf16(&mut self) {
+        if let Some(rounded) = &mut self.bf16_layers {
+            for (layer, (w, b)) in self.layers.iter().zip(rounded) {
+                round_into(&layer.w, w);
+                if let Some(b) = b {
+                    round_into(&layer.b, b);
+                }
+            }
+        }
+    }
+
     /// The final (width → 1) layer's weights, `width` entries.
     pub fn final_weights(&self) -> &[f32] {
         &self.layers[self.layers.len() - 1].w
@@ -377,18 +395,13 @@ fn bf16_linear(
     x: &[f32],
     (w, b): (&[half::bf16], Option<&[half::bf16]>),
     (rows, k, n): (usize, usize, usize),
-    parallel: bool,
     out: &mut [f32],
     (x16, out16): &mut (Vec<half::bf16>, Vec<half::bf16>),
 ) {
-    use half::slice::HalfFloatSliceExt;
     use rayon::prelude::*;
-    const BLOCK: usize = 1 << 16;
     x16.resize(rows * k, half::bf16::ZERO);
     let x16 = &mut x16[..rows * k];
-    x16.par_chunks_mut(BLOCK)
-        .zip(x.par_chunks(BLOCK))
-        .for_each(|(d, s)| d.convert_from_f32_slice(s));
+    round_into(x, x16);
     out16.resize(rows * n, half::bf16::ZERO);
     let out16 = &mut out16[..rows * n];
     // `C = A·B + β·C` with the bias in every row of C and β = 1 (β = 0 without a bias).
@@ -401,19 +414,58 @@ fn bf16_linear(
         }
         None => half::bf16::ZERO,
     };
+    let x16 = gemmkit::MatRef::from_row_major(x16, rows, k);
+    bf16_matmul(out16, x16, gemmkit::MatRef::from_row_major(w, k, n), beta);
+    widen_into(out16, out);
+}
+
+/// Elements per task of the conversions between f32 and bf16.
+const CONVERT_BLOCK: usize = 1 << 16;
+
+/// `dst = bf16(src)` element by element (round to nearest, ties to even), on every thread.
+pub(crate) fn round_into(src: &[f32], dst: &mut [half::bf16]) {
+    use half::slice::HalfFloatSliceExt;
+    use rayon::prelude::*;
+    assert_eq!(src.len(), dst.len(), "equal lengths");
+    dst.par_chunks_mut(CONVERT_BLOCK)
+        .zip(src.par_chunks(CONVERT_BLOCK))
+        .for_each(|(d, s)| d.convert_from_f32_slice(s));
+}
+
+/// `dst = f32(src)` element by element (exact), on every thread.
+pub(crate) fn widen_into(src: &[half::bf16], dst: &mut [f32]) {
+    use half::slice::HalfFloatSliceExt;
+    use rayon::prelude::*;
+    assert_eq!(src.len(), dst.len(), "equal lengths");
+    dst.par_chunks_mut(CONVERT_BLOCK)
+        .zip(src.par_chunks(CONVERT_BLOCK))
+        .for_each(|(d, s)| s.convert_to_f32_slice(d));
+}
+
+/// `out = lhs · rhs + β · out` in bf16 (`lhs`: `m × k`, `rhs`: `k × n`, any strides; `out`:
+/// `m × n` row-major; with β = 0 every element is written and none read): the products and
+/// `β · out` accumulate in f32 inside `gemmkit`'s kernel and each output is rounded to bf16
+/// once, as a bf16 matmul under autocast. From
+/// [`GEMM_PARALLEL_OPS`] multiply-adds on the rayon pool; `gemmkit` splits rows and columns, so
+/// no bit depends on the thread count (tested in `ensemble::dense_train`).
+pub(crate) fn bf16_matmul(
+    out: &mut [half::bf16],
+    lhs: gemmkit::MatRef<'_, half::bf16>,
+    rhs: gemmkit::MatRef<'_, half::bf16>,
+    beta: half::bf16,
+) {
+    let (m, k, n) = (lhs.rows(), lhs.cols(), rhs.cols());
+    let parallel = m.saturating_mul(n).saturating_mul(k) >= GEMM_PARALLEL_OPS;
     gemmkit::gemm(
         half::bf16::ONE,
-        gemmkit::MatRef::from_row_major(x16, rows, k),
-        gemmkit::MatRef::from_row_major(w, k, n),
+        lhs,
+        rhs,
         beta,
-        gemmkit::MatMut::from_row_major(out16, rows, n),
+        gemmkit::MatMut::from_row_major(out, m, n),
         if parallel {
             gemmkit::Parallelism::Rayon(rayon::current_num_threads())
         } else {
             gemmkit::Parallelism::Serial
         },
     );
-    out.par_chunks_mut(BLOCK)
-        .zip(out16.par_chunks(BLOCK))
-        .for_each(|(d, s)| s.convert_to_f32_slice(d));
 }

@@ -92,15 +92,17 @@ impl Default for RewardMlpConfig {
 }
 
 /// The arithmetic of a network's dense forward passes ([`RewardMlp::dense`]). In an ensemble,
-/// `model.precision` sets it for the validation passes that early stopping reads during
-/// training; acquisition scoring and the reported metrics always run in f32.
+/// `model.precision` sets it for training: the optimiser steps and the validation passes that
+/// early stopping reads; acquisition scoring and the reported metrics always run in f32.
 ///
 /// That is the reference's split (specs/balpm.md §2): its 5-seed scripts train and evaluate
 /// under bf16 autocast (`bf16=True` in the HF Trainer) and score for acquisition and metrics in
 /// fp32. `bf16` runs every linear layer as autocast does: bf16-rounded inputs times bf16-rounded
 /// weights, the bf16 bias added inside the f32 accumulation, one rounding of each output to bf16
 /// (`gemmkit`, with `vdpbf16ps` where the CPU has AVX512-BF16); tanh's output is rounded to bf16.
-/// Training steps stay f32 (burn's CPU backend has no bf16 matmul). bf16 results depend on the
+/// Training steps run the backward in bf16 as well, on f32 master weights and AdamW state
+/// (`ensemble::dense_train`, the dense CPU trainer; MC dropout, which trains on burn, is
+/// refused with bf16). bf16 results depend on the
 /// CPU family (without AVX512-BF16 `gemmkit` widens to f32, and a few shapes take its widening
 /// paths anyway), not on the thread count.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

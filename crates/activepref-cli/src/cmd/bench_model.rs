@@ -182,9 +182,9 @@ pub struct BenchRoundArgs {
     /// from scratch with early stopping, the paper's configuration).
     #[arg(long, value_name = "EPOCHS")]
     pub warm_start: Option<usize>,
-    /// Model `model.precision`: `bf16` times the validation passes with bf16 matmuls (f32
-    /// accumulation, as the reference's Trainer evaluates); training steps and scoring stay f32.
-    /// See README, "bf16 validation passes".
+    /// Model `model.precision`: `bf16` times the optimiser steps and the validation passes with
+    /// bf16 matmuls (f32 accumulation, f32 master weights, as the reference's Trainer trains and
+    /// evaluates under autocast); scoring stays f32. See README, "bf16 training".
     #[arg(long, value_enum, default_value_t = Precision::F32)]
     pub precision: Precision,
     /// The share of distinct (prompt, response) rows among the scored and validation rows, in
@@ -327,7 +327,7 @@ fn print_round_header(args: &BenchRoundArgs, train: &TrainConfig) {
         ),
     };
     say!(
-        "shapes: {} members of {}; batch {}; {plan}; validation passes in {}, training steps and scoring in f32",
+        "shapes: {} members of {}; batch {}; {plan}; training steps and validation passes in {}, scoring in f32",
         args.members,
         widths.join(" → "),
         train.batch_size,

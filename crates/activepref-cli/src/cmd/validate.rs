@@ -70,7 +70,7 @@ pub fn run(a: &ValidateArgs) -> anyhow::Result<()> {
     s.json["precision"] = serde_json::to_value(precision)?;
     if precision == activepref_model::Precision::Bf16 {
         s.lines.push(
-            "  precision: bf16 validation passes during training (training steps, scoring and metrics in f32)"
+            "  precision: bf16 training steps and validation passes, f32 master weights (scoring and metrics in f32)"
                 .into(),
         );
     }

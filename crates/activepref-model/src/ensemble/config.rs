@@ -325,9 +325,9 @@ pub struct EnsembleConfig {
     /// `{ kind: ensemble }` (default), `{ kind: mc_dropout, rate: 0.1, realisations: 5 }` or
     /// `{ kind: laplace_last_layer, samples: 5, prior_precision: 1.0 }`.
     pub backend: UncertaintyBackend,
-    /// Arithmetic of the validation passes early stopping reads during training: `f32`
-    /// (default, bit-reproducible) or `bf16` as the reference's Trainer evaluates (see
-    /// [`Precision`]); scoring and metrics are f32 either way.
+    /// Arithmetic of training: `f32` (default, bit-reproducible) or `bf16` as the reference's
+    /// Trainer trains and evaluates under autocast (optimiser steps and the validation passes
+    /// early stopping reads; see [`Precision`]); scoring and metrics are f32 either way.
     #[serde(skip_serializing_if = "is_default")]
     pub precision: Precision,
 }
@@ -441,6 +441,12 @@ impl EnsembleConfig {
                 return bad(
                     "precision",
                     "bf16 runs through the dense CPU path, which runs tanh only; use precision: f32",
+                );
+            }
+            if matches!(self.backend, UncertaintyBackend::McDropout { .. }) {
+                return bad(
+                    "precision",
+                    "bf16 trains on the dense CPU path, which has no dropout; use precision: f32 with mc_dropout",
                 );
             }
         }

@@ -22,7 +22,12 @@
 //!
 //! `gemm` never splits a product's inner sum across threads, so the GEMMs run on the rayon pool
 //! above burn-flex's size threshold without changing a bit. Tested step by step against burn's
-//! trainer, weights compared bit for bit (`tests` below). Its tanh is the dense forward's
+//! trainer, weights compared bit for bit (`tests` below).
+//!
+//! Under `model.precision: bf16` the steps run as the reference's bf16 autocast runs them
+//! (specs/balpm.md §2, `bf16=True`), with f32 master weights and AdamW state: see
+//! [`DenseTrainer::step_bf16`]. No burn trainer does that, so those steps are tested against a
+//! hand computation of their roundings instead. Its tanh is the dense forward's
 //! (`crate::tanh`), as exact as burn's wherever that start-up sweep switches it on. Used for the deep ensemble's members
 //! and the Laplace head's network on the CPU backend with tanh and no dropout; everything else
 //! trains on burn's autodiff.
@@ -32,8 +37,9 @@ use rayon::prelude::*;
 
 use super::FusedAdamW;
 use super::adamw::{SliceMoments, add_gradients};
-use crate::dense::{Strided, strided_matmul};
+use crate::dense::{Strided, bf16_matmul, round_into, strided_matmul, widen_into};
 use crate::mlp::{DenseRewardMlp, DenseScratch, Precision, RewardMlp};
+use half::bf16;
 
 /// One member's weights, optimiser state and work buffers, trained step by step.
 pub(crate) struct DenseTrainer {
@@ -50,14 +56,16 @@ pub(crate) struct DenseTrainer {
     precision: Precision,
     /// The chosen and the rejected side's hidden activations.
     sides: [DenseScratch; 2],
+    /// bf16 steps' operands: a layer's input, the gradient at its output, and a product.
+    bf16: [Vec<bf16>; 3],
 }
 
 impl DenseTrainer {
-    /// A trainer starting from `model`'s weights, or `None` where the dense path does not apply
-    /// (an activation other than tanh).
-    pub(crate) fn new(model: &RewardMlp, optim: FusedAdamW) -> Option<Self> {
+    /// A trainer starting from `model`'s weights whose steps run in `steps` precision, or `None`
+    /// where the dense path does not apply (an activation other than tanh).
+    pub(crate) fn new(model: &RewardMlp, optim: FusedAdamW, steps: Precision) -> Option<Self> {
         let precision = model.precision();
-        let net = model.clone().with_precision(Precision::F32).dense()?;
+        let net = model.clone().with_precision(steps).dense()?;
         let grads = net
             .layers
             .iter()
@@ -71,6 +79,7 @@ impl DenseTrainer {
             grads,
             sides: [DenseScratch::default(), DenseScratch::default()],
             second: Vec::new(),
+            bf16: Default::default(),
         })
     }
 
@@ -89,6 +98,8 @@ impl DenseTrainer {
     /// 32 half-fills. One row a side takes gemm's matrix-vector path, so then the sides go
     /// separately, as in burn.
     ///
+    /// In bf16 ([`Precision::Bf16`]) the step is bf16 autocast's: see [`Self::step_bf16`].
+    ///
     /// # Panics
     ///
     /// If `pairs` is not `2 · rows × input width`, or `rows` is 0.
@@ -96,6 +107,9 @@ impl DenseTrainer {
         assert!(rows > 0, "an empty minibatch");
         let d = self.net.input_dim();
         assert_eq!(pairs.len(), 2 * rows * d, "2 · rows × input width");
+        if self.net.bf16_weights(0).is_some() {
+            return self.step_bf16(pairs, rows, lr);
+        }
         let (chosen, rejected) = pairs.split_at(rows * d);
         let merged = rows >= 2 && self.net.rows_are_independent();
         let (rc, rr) = if merged {
@@ -116,6 +130,12 @@ impl DenseTrainer {
         let (side_r, offset_r) = if merged { (0, rows) } else { (1, 0) };
         self.backward((0, 0), chosen, rows, gc);
         let norms = self.backward((side_r, offset_r), rejected, rows, gr);
+        self.update(lr, &norms);
+    }
+
+    /// AdamW on every parameter from the gradients in `self.grads`; `norms[l]`, where known, is
+    /// layer `l`'s weight-gradient clipping norm.
+    fn update(&mut self, lr: f64, norms: &[Option<f64>]) {
         for (l, layer) in self.net.layers.iter_mut().enumerate() {
             let (gw, gb) = &mut self.grads[l];
             let [mw, mb] = &mut self.moments[l];
@@ -126,6 +146,83 @@ impl DenseTrainer {
             if layer.has_bias {
                 self.optim
                     .step_slice(lr, (&mut layer.b, gb, &shape[1..]), mb, None);
+            }
+        }
+    }
+
+    /// A step as bf16 autocast runs it (the reference's `bf16=True`), on f32 master weights:
+    /// - the forward is the bf16 validation pass's ([`DenseRewardMlp::forward_with`] in bf16:
+    ///   bf16-rounded inputs and weights, f32 accumulation, each output rounded to bf16, tanh's
+    ///   output rounded to bf16), both sides in one call per layer;
+    /// - the loss and its gradient are f32 on the bf16 rewards ([`loss_gradient`]);
+    /// - each layer's backward rounds the gradient at its output to bf16, then runs two bf16
+    ///   GEMMs (f32 accumulation, one rounding to bf16 per output): the weight gradient `xᵀ · g`
+    ///   over the rows of both sides at once, and `g · Wᵀ` with the bf16 weights; the bias
+    ///   gradient is the f32 sum of `g`'s rows rounded to bf16; tanh's backward
+    ///   `g · (1 − y · y)` runs in f32 and is rounded to bf16, as on a bf16 tensor;
+    /// - AdamW updates the f32 weights from the widened gradients ([`FusedAdamW::step_slice`]),
+    ///   and the next forward uses their new bf16 rounding.
+    ///
+    /// One difference from PyTorch: autograd adds the two sides' bf16 weight gradients in bf16,
+    /// where here both sides share one f32 accumulation. Results depend on the CPU family (as
+    /// bf16 validation passes do), not on the thread count (tested).
+    fn step_bf16(&mut self, pairs: &[f32], rows: usize, lr: f64) {
+        self.gradients_bf16(pairs, rows);
+        self.update(lr, &vec![None; self.net.layers.len()]);
+        self.net.refresh_bf16();
+    }
+
+    /// [`Self::step_bf16`]'s forward and backward: every parameter's gradient into `self.grads`.
+    fn gradients_bf16(&mut self, pairs: &[f32], rows: usize) {
+        let mut rc = self
+            .net
+            .forward_with(pairs, 2 * rows, &[], &mut self.sides[0]);
+        let rr = rc.split_off(rows);
+        let (mut g, gr) = loss_gradient(&rc, &rr);
+        g.extend(gr);
+        self.backward_bf16(pairs, 2 * rows, g);
+    }
+
+    /// [`Self::step_bf16`]'s backward from `∂loss/∂reward` (`rows` values, both sides) through
+    /// every layer into `self.grads`; `x` is the input, the hidden activations are scratch 0's.
+    fn backward_bf16(&mut self, x: &[f32], rows: usize, mut g: Vec<f32>) {
+        let [x16, g16, out16] = &mut self.bf16;
+        let hidden = &self.sides[0].hidden;
+        for l in (0..self.net.layers.len()).rev() {
+            let layer = &self.net.layers[l];
+            let (k, n) = (layer.fan_in, layer.fan_out);
+            let input: &[f32] = if l == 0 {
+                x
+            } else {
+                &hidden[l - 1][..rows * k]
+            };
+            let x16 = fill_bf16(x16, input);
+            let g16 = fill_bf16(g16, &g);
+            let (gw, gb) = &mut self.grads[l];
+            out16.resize(out16.len().max(k * n.max(rows)), bf16::ZERO);
+            let xt = gemmkit::MatRef::new(x16, k, rows, 1, k as isize);
+            let g16m = gemmkit::MatRef::from_row_major(g16, rows, n);
+            bf16_matmul(&mut out16[..k * n], xt, g16m, bf16::ZERO);
+            widen_into(&out16[..k * n], gw);
+            if layer.has_bias {
+                let mut sum = vec![0.0f32; n];
+                for row in g16.chunks_exact(n) {
+                    sum.iter_mut().zip(row).for_each(|(a, v)| *a += v.to_f32());
+                }
+                gb.iter_mut()
+                    .zip(&sum)
+                    .for_each(|(d, &v)| *d = bf16::from_f32(v).to_f32());
+            }
+            if l > 0 {
+                let w16 = self.net.bf16_weights(l).expect("bf16 weights");
+                let wt = gemmkit::MatRef::new(w16, n, k, 1, n as isize);
+                bf16_matmul(&mut out16[..rows * k], g16m, wt, bf16::ZERO);
+                // tanh's backward on bf16 tensors: f32 arithmetic, one rounding.
+                g = out16[..rows * k]
+                    .par_iter()
+                    .zip(input.par_iter())
+                    .map(|(d, &y)| bf16::from_f32(d.to_f32() * (-(y * y) + 1.0)).to_f32())
+                    .collect();
             }
         }
     }
@@ -192,6 +289,16 @@ impl DenseTrainer {
         }
         norms
     }
+}
+
+/// `values` rounded to bf16 into the front of `buffer` (grown as needed), returned.
+fn fill_bf16<'a>(buffer: &'a mut Vec<bf16>, values: &[f32]) -> &'a [bf16] {
+    if buffer.len() < values.len() {
+        buffer.resize(values.len(), bf16::ZERO);
+    }
+    let out = &mut buffer[..values.len()];
+    round_into(values, out);
+    out
 }
 
 /// `∂loss/∂r_c` and `∂loss/∂r_r` of `−mean(log σ(r_c − r_r))` as burn's autodiff computes them:
@@ -271,7 +378,7 @@ mod tests {
     fn same_as_burn(cfg: RewardMlpConfig, d: usize, batches: &[usize], optim: FusedAdamW) {
         let ad = Device::flex().autodiff();
         let start = cfg.init(d, &mut rng_for(7, Stream::Model, &[0]), &ad);
-        let mut dense = DenseTrainer::new(&start, optim.clone()).expect("tanh");
+        let mut dense = DenseTrainer::new(&start, optim.clone(), Precision::F32).expect("tanh");
         let mut burn_optim = ModuleOptimizer::from(optim);
         let mut model = start.clone();
         let mut rng = rng_for(8, Stream::Model, &[1]);
@@ -353,6 +460,172 @@ mod tests {
         same_as_burn(cfg, 4096, &[32, 32, 7], adamw(0.0, Some(1e-3)));
     }
 
+    /// bf16 gradients by hand, as `step_bf16` documents them: each GEMM output is the bf16
+    /// rounding of the exact sum of products of bf16 values (products of two bf16 are exact in
+    /// f32, and a few of them sum far inside a bf16 step), the bias gradient the bf16 rounding of
+    /// a column sum of the bf16 gradient, tanh's backward one f32 expression rounded to bf16.
+    /// Bit for bit on a 6 → 5 → 3 → 1 network, 3 comparisons.
+    #[test]
+    fn bf16_gradients_match_a_hand_computation() {
+        let cfg = RewardMlpConfig {
+            hidden: vec![5, 3],
+            weight_init_std: 0.4,
+            ..Default::default()
+        };
+        let (d, rows) = (6, 3);
+        let start = cfg.init(d, &mut rng_for(5, Stream::Model, &[0]), &Device::flex());
+        let mut t = DenseTrainer::new(&start, adamw(0.0, None), Precision::Bf16).unwrap();
+        let mut rng = rng_for(6, Stream::Model, &[1]);
+        let pairs: Vec<f32> = (0..2 * rows * d)
+            .map(|_| rng.random::<f32>() - 0.5)
+            .collect();
+        t.gradients_bf16(&pairs, rows);
+        let r16 = |v: f64| bf16::from_f64(v).to_f64();
+        let layers = &t.net.layers;
+        // Forward: every row's activations, as bf16 values.
+        let mut acts: Vec<Vec<Vec<f64>>> = vec![
+            pairs
+                .chunks(d)
+                .map(|x| x.iter().map(|&v| r16(v as f64)).collect())
+                .collect(),
+        ];
+        for (l, layer) in layers.iter().enumerate() {
+            let next = acts[l]
+                .iter()
+                .map(|x| {
+                    (0..layer.fan_out)
+                        .map(|j| {
+                            let dot: f64 = (0..layer.fan_in)
+                                .map(|i| x[i] * r16(layer.w[i * layer.fan_out + j] as f64))
+                                .sum();
+                            let pre = bf16::from_f64(dot + r16(layer.b[j] as f64)).to_f32();
+                            if l + 1 < layers.len() {
+                                bf16::from_f32(pre.tanh()).to_f64()
+                            } else {
+                                pre as f64
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
+            acts.push(next);
+        }
+        let rewards: Vec<f32> = acts[layers.len()].iter().map(|r| r[0] as f32).collect();
+        let (mut g, gr) = loss_gradient(&rewards[..rows], &rewards[rows..]);
+        g.extend(gr);
+        let mut g: Vec<Vec<f64>> = g.iter().map(|&v| vec![v as f64]).collect();
+        for l in (0..layers.len()).rev() {
+            let (k, n) = (layers[l].fan_in, layers[l].fan_out);
+            let g16: Vec<Vec<f64>> = g
+                .iter()
+                .map(|r| r.iter().map(|&v| r16(v)).collect())
+                .collect();
+            let x = &acts[l];
+            for i in 0..k {
+                for j in 0..n {
+                    let want = r16((0..2 * rows).map(|r| x[r][i] * g16[r][j]).sum());
+                    assert_eq!(
+                        t.grads[l].0[i * n + j] as f64,
+                        want,
+                        "layer {l} weight ({i}, {j})"
+                    );
+                }
+            }
+            for j in 0..n {
+                let sum = g16.iter().map(|r| r[j] as f32).sum::<f32>();
+                assert_eq!(
+                    t.grads[l].1[j],
+                    bf16::from_f32(sum).to_f32(),
+                    "layer {l} bias {j}"
+                );
+            }
+            g = (0..2 * rows)
+                .map(|r| {
+                    (0..k)
+                        .map(|i| {
+                            let w = |j: usize| r16(layers[l].w[i * n + j] as f64);
+                            let dh =
+                                bf16::from_f64((0..n).map(|j| g16[r][j] * w(j)).sum()).to_f32();
+                            let y = x[r][i] as f32;
+                            bf16::from_f32(dh * (-(y * y) + 1.0)).to_f64()
+                        })
+                        .collect()
+                })
+                .collect();
+        }
+    }
+
+    /// bf16 steps: the bf16 weights follow the f32 master weights (the rounding of the updated
+    /// ones), training stays near f32 training, and the thread count changes no bit.
+    #[test]
+    fn bf16_steps_follow_f32_and_do_not_depend_on_the_thread_count() {
+        let cfg = RewardMlpConfig {
+            hidden: vec![1024, 256],
+            ..Default::default()
+        };
+        let (d, rows) = (4096, 32);
+        let start = cfg.init(d, &mut rng_for(3, Stream::Model, &[0]), &Device::flex());
+        let mut rng = rng_for(4, Stream::Model, &[1]);
+        let pairs: Vec<f32> = (0..2 * rows * d)
+            .map(|_| rng.random::<f32>() - 0.5)
+            .collect();
+        let run = |threads: usize, precision: Precision| {
+            crate::on_threads(threads, || {
+                let mut t = DenseTrainer::new(&start, adamw(0.01, Some(1.0)), precision).unwrap();
+                for step in 0..3 {
+                    t.step(&pairs, rows, 1e-3 * (step + 1) as f64);
+                }
+                if precision == Precision::Bf16 {
+                    let mut want = vec![bf16::ZERO; t.net.layers[0].w.len()];
+                    round_into(&t.net.layers[0].w, &mut want);
+                    assert!(
+                        t.net.bf16_weights(0) == Some(&want[..]),
+                        "stale bf16 weights"
+                    );
+                }
+                t.model(&Device::flex())
+            })
+        };
+        let one = run(1, Precision::Bf16);
+        assert!(
+            bits(&one) == bits(&run(3, Precision::Bf16)),
+            "3 threads changed the weights"
+        );
+        let f32_run = run(2, Precision::F32);
+        assert!(bits(&one) != bits(&f32_run), "bf16 steps are not f32 steps");
+        // bf16 rounding flips the sign of AdamW's first updates on the smallest gradients, so
+        // single weights can differ by a whole step; as a whole the bf16 run stays near the f32
+        // one (5% of the distance travelled, measured), and it learns the same: the summed
+        // reward margin on the batch moves from about 0 to about 165 in both, within 0.1%.
+        let first_layer = |m: &RewardMlp| {
+            let w = m.snapshot()[0].clone().into_data();
+            w.try_to_vec::<f32>().unwrap()
+        };
+        let (w16, w32, w0) = (
+            first_layer(&one),
+            first_layer(&f32_run),
+            first_layer(&start),
+        );
+        let l2 = |x: &[f32], y: &[f32]| {
+            let squares = x.iter().zip(y).map(|(a, b)| ((a - b) as f64).powi(2));
+            squares.sum::<f64>().sqrt()
+        };
+        assert!(
+            l2(&w16, &w32) < 0.1 * l2(&w32, &w0),
+            "bf16 drifted from f32"
+        );
+        let margin = |m: &RewardMlp| {
+            let r = m.dense().unwrap().forward(&pairs, 2 * rows, &[]);
+            (0..rows).map(|i| (r[i] - r[rows + i]) as f64).sum::<f64>()
+        };
+        let (m16, m32, m0) = (margin(&one), margin(&f32_run), margin(&start));
+        assert!(
+            m32 - m0 > 100.0,
+            "f32 training raised the margin: {m0} → {m32}"
+        );
+        assert!((m16 - m32).abs() < 1e-3 * m32, "{m16} against {m32}");
+    }
+
     /// The pool's size changes no bit: the GEMMs split rows and columns, never an inner sum; the
     /// additions, norms and updates are per element or over fixed chunks.
     #[test]
@@ -369,7 +642,8 @@ mod tests {
             .collect();
         let run = |threads: usize| {
             crate::on_threads(threads, || {
-                let mut t = DenseTrainer::new(&start, adamw(0.01, Some(1e-3))).unwrap();
+                let mut t =
+                    DenseTrainer::new(&start, adamw(0.01, Some(1e-3)), Precision::F32).unwrap();
                 for step in 0..3 {
                     t.step(&pairs, rows, 1e-3 * (step + 1) as f64);
                 }

@@ -451,8 +451,9 @@ mod tests {
     }
 
     /// `precision: bf16` is refused where it cannot run, is not written out when it is the
-    /// default (existing configurations keep their hash), and changes the validation losses
-    /// early stopping reads, not the f32 scoring: a bf16 fit scores near the f32 one.
+    /// default (existing configurations keep their hash), and changes the training steps and
+    /// the validation losses early stopping reads, not the f32 scoring: a bf16 fit scores near
+    /// the f32 one.
     #[test]
     fn bf16_precision_is_checked_and_scores_near_f32() {
         use crate::{Activation, ComputeDevice, Precision};
@@ -464,6 +465,12 @@ mod tests {
         cfg.mlp.activation = Activation::Relu;
         assert_eq!(cfg.validate().unwrap_err().field, "precision");
         cfg.mlp.activation = Activation::Tanh;
+        cfg.backend = UncertaintyBackend::McDropout {
+            rate: 0.1,
+            realisations: 5,
+        };
+        assert_eq!(cfg.validate().unwrap_err().field, "precision");
+        cfg.backend = UncertaintyBackend::Ensemble;
         cfg.validate().unwrap();
         let json = serde_json::to_string(&EnsembleConfig::default()).unwrap();
         assert!(!json.contains("precision"), "{json}");

@@ -19,7 +19,7 @@ use super::{
 };
 use crate::ModelError;
 use crate::mlp::DenseScratch;
-use crate::mlp::{RewardMlp, bradley_terry_loss, dropout_masks};
+use crate::mlp::{Precision, RewardMlp, bradley_terry_loss, dropout_masks};
 
 /// What happened while one member trained.
 #[derive(Clone, Debug, PartialEq)]
@@ -302,7 +302,7 @@ impl EnsembleConfig {
                 .init(train.pair_a.dim(), &mut self.init_rng(key), &ad),
         };
         let mut stopping = EarlyStopping::new(t.patience, model.clone());
-        let mut learner = Learner::new(model, dropout, t, (device, &ad));
+        let mut learner = Learner::new(model, (dropout, self.precision), t, (device, &ad));
 
         let n = train.len();
         let batch_size = t.batch_size.min(n);
@@ -473,15 +473,16 @@ enum Learner {
 }
 
 impl Learner {
-    /// `model` lives on the autodiff device `ad`; `device` is the plain one.
+    /// `model` lives on the autodiff device `ad`; `device` is the plain one. Steps run in
+    /// `precision` on the dense path; burn's trains in f32 (`validate` keeps bf16 off it).
     fn new(
         model: RewardMlp,
-        dropout: Option<f64>,
+        (dropout, precision): (Option<f64>, Precision),
         t: &TrainConfig,
         (device, ad): (&Device, &Device),
     ) -> Self {
         let dense = (*device == Device::flex() && dropout.is_none() && !force_burn())
-            .then(|| DenseTrainer::new(&model, t.fused_adamw()))
+            .then(|| DenseTrainer::new(&model, t.fused_adamw(), precision))
             .flatten();
         match dense {
             Some(trainer) => Learner::Dense(Box::new(trainer)),
