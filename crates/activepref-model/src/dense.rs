@@ -31,7 +31,7 @@ pub struct DenseRewardMlp {
 }
 
 /// One layer's weights and bias rounded to bf16, as bf16 autocast casts them.
-type Bf16Layer = (Vec<half::bf16>, Option<Vec<half::bf16>>);
+pub(crate) type Bf16Layer = (Vec<half::bf16>, Option<Vec<half::bf16>>);
 
 impl std::fmt::Debug for DenseRewardMlp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -205,18 +205,10 @@ impl DenseRewardMlp {
         self.bf16_layers.as_ref().map(|l| l[i].0.as_slice())
     }
 
-    /// Under [`Precision::Bf16`], rounds every layer's f32 weights and bias to bf16 again, as
-    /// autocast casts the f32 master weights at every forward (after a training step moved
-    /// them); nothing in f32.
-    pub(crate) fn refresh_bf16(&mut self) {
-        if let Some(rounded) = &mut self.bf16_layers {
-            for (layer, (w, b)) in self.layers.iter().zip(rounded) {
-                round_into(&layer.w, w);
-                if let Some(b) = b {
-                    round_into(&layer.b, b);
-                }
-            }
-        }
+    /// The f32 layers and, under [`Precision::Bf16`], their bf16 roundings, for a training step
+    /// that updates both (autocast casts the f32 master weights at every forward).
+    pub(crate) fn layers_mut(&mut self) -> (&mut [DenseLayer], Option<&mut [Bf16Layer]>) {
+        (&mut self.layers, self.bf16_layers.as_deref_mut())
     }
 
     /// The final (width → 1) layer's weights, `width` entries.
@@ -433,7 +425,7 @@ pub(crate) fn round_into(src: &[f32], dst: &mut [half::bf16]) {
 }
 
 /// `dst = f32(src)` element by element (exact), on every thread.
-pub(crate) fn widen_into(src: &[half::bf16], dst: &mut [f32]) {
+fn widen_into(src: &[half::bf16], dst: &mut [f32]) {
     use half::slice::HalfFloatSliceExt;
     use rayon::prelude::*;
     assert_eq!(src.len(), dst.len(), "equal lengths");

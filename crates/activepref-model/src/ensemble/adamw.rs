@@ -99,6 +99,23 @@ pub(crate) fn add_gradients(acc: &mut [f32], other: &[f32], norm: bool) -> Optio
     norm.then(|| partial.iter().sum::<f64>().sqrt())
 }
 
+/// `dst = f32(src)` (exact), in [`CHUNK`]-element tasks on the pool. With `norm`, also the L2
+/// norm of `dst`: the value [`deterministic_norm`] gives for it (the same chunks and f64 lanes),
+/// taken while each chunk is still in cache (bf16 training's weight gradients).
+pub(crate) fn widen_gradient(src: &[half::bf16], dst: &mut [f32], norm: bool) -> Option<f64> {
+    use half::slice::HalfFloatSliceExt;
+    assert_eq!(src.len(), dst.len(), "equally long gradients");
+    let partial: Vec<f64> = dst
+        .par_chunks_mut(CHUNK)
+        .zip(src.par_chunks(CHUNK))
+        .map(|(d, s)| {
+            s.convert_to_f32_slice(d);
+            if norm { chunk_sum_squares(d) } else { 0.0 }
+        })
+        .collect();
+    norm.then(|| partial.iter().sum::<f64>().sqrt())
+}
+
 /// The factor a gradient of norm `norm` is scaled by under clipping at `threshold`: exactly 1 when
 /// `norm ≤ threshold`, as in burn's `clip_by_norm`.
 fn clip_coefficient(norm: f64, threshold: f32) -> f32 {
@@ -216,23 +233,27 @@ impl FusedAdamW {
     /// as [`Optimizer::step`] on a tensor of shape `shape` holding `p` with gradient `g`, bit for
     /// bit (clipping included). `state` is `None` before the first step. `norm`, when known, is
     /// `deterministic_norm(g)` (from [`add_gradients`]); it is used only where that norm is
-    /// ([`Self::uses_deterministic_norm`]).
+    /// ([`Self::uses_deterministic_norm`]). `rounded`, when given, receives the bf16 rounding of
+    /// the updated `p` (bf16 training's weights for the next forward), written while each chunk
+    /// is in cache.
     ///
     /// # Panics
     ///
-    /// If `p`, `g` and `shape` disagree in size, or `shape` has other than 1 or 2 dimensions.
+    /// If `p`, `g`, `rounded` and `shape` disagree in size, or `shape` has other than 1 or 2
+    /// dimensions.
     pub(crate) fn step_slice(
         &self,
         lr: LearningRate,
         (p, g, shape): (&mut [f32], &mut [f32], &[usize]),
         state: &mut Option<SliceMoments>,
-        norm: Option<f64>,
+        (norm, rounded): (Option<f64>, Option<&mut [half::bf16]>),
     ) {
         let n = p.len();
         assert!(
             g.len() == n && shape.iter().product::<usize>() == n,
             "{shape:?}"
         );
+        assert!(rounded.as_ref().is_none_or(|r| r.len() == n), "{shape:?}");
         let clip = match self.clip_norm {
             Some(t) if self.uses_deterministic_norm(n) => {
                 clip_coefficient(norm.unwrap_or_else(|| deterministic_norm(g)), t)
@@ -263,7 +284,7 @@ impl FusedAdamW {
         });
         s.time += 1;
         let c = self.constants(lr, s.time, clip);
-        c.apply_parallel(first, p, g, &mut s.m1, &mut s.m2);
+        c.apply_parallel(first, (p, rounded), g, &mut s.m1, &mut s.m2);
     }
 }
 
@@ -277,25 +298,37 @@ pub(crate) struct SliceMoments {
 
 impl StepConstants {
     /// The update over whole buffers, in [`CHUNK`]-element tasks on the rayon pool.
+    /// With `rounded`, each updated chunk of `p` is also rounded to bf16 into it.
     fn apply_parallel(
         &self,
         first: bool,
-        p: &mut [f32],
+        (p, rounded): (&mut [f32], Option<&mut [half::bf16]>),
         g: &[f32],
         m1: &mut [f32],
         m2: &mut [f32],
     ) {
-        p.par_chunks_mut(CHUNK)
+        use half::slice::HalfFloatSliceExt;
+        let step = |p: &mut [f32], g: &[f32], m1: &mut [f32], m2: &mut [f32]| {
+            if first {
+                self.apply::<true>(p, g, m1, m2);
+            } else {
+                self.apply::<false>(p, g, m1, m2);
+            }
+        };
+        let chunks = p
+            .par_chunks_mut(CHUNK)
             .zip(g.par_chunks(CHUNK))
             .zip(m1.par_chunks_mut(CHUNK))
-            .zip(m2.par_chunks_mut(CHUNK))
-            .for_each(|(((p, g), m1), m2)| {
-                if first {
-                    self.apply::<true>(p, g, m1, m2);
-                } else {
-                    self.apply::<false>(p, g, m1, m2);
-                }
-            });
+            .zip(m2.par_chunks_mut(CHUNK));
+        match rounded {
+            None => chunks.for_each(|(((p, g), m1), m2)| step(p, g, m1, m2)),
+            Some(r) => chunks
+                .zip(r.par_chunks_mut(CHUNK))
+                .for_each(|((((p, g), m1), m2), r)| {
+                    step(p, g, m1, m2);
+                    r.convert_from_f32_slice(p);
+                }),
+        }
     }
 }
 
@@ -331,7 +364,7 @@ impl Optimizer for FusedAdamW {
         let c = self.constants(lr, time, clip);
         c.apply_parallel(
             first,
-            p.as_mut_slice::<f32>().expect("f32 parameter"),
+            (p.as_mut_slice::<f32>().expect("f32 parameter"), None),
             g.as_slice::<f32>().expect("f32 gradient"),
             m1.as_mut_slice::<f32>().expect("f32 moment"),
             m2.as_mut_slice::<f32>().expect("f32 moment"),
@@ -458,6 +491,48 @@ mod tests {
         let summed: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
         assert_eq!(fused, summed);
         assert_eq!(norm.to_bits(), deterministic_norm(&summed).to_bits());
+    }
+
+    /// bf16 training's widening: exact values, the norm a separate pass takes afterwards to the
+    /// bit, none without `norm`; and the bf16 weights `step_slice` writes are the rounding of the
+    /// f32 weights it updates.
+    #[test]
+    fn widened_gradients_and_rounded_weights_match_separate_passes() {
+        let n = 2 * CHUNK + 777;
+        let g16: Vec<half::bf16> = (0..n)
+            .map(|i| half::bf16::from_f32(((i * 29 % 89) as f32 - 44.0) * 3e-3))
+            .collect();
+        let mut g = vec![0f32; n];
+        assert_eq!(widen_gradient(&g16, &mut g, false), None);
+        let norm = widen_gradient(&g16, &mut g, true).unwrap();
+        assert!(g.iter().zip(&g16).all(|(a, b)| *a == b.to_f32()));
+        assert_eq!(norm.to_bits(), deterministic_norm(&g).to_bits());
+
+        let optim = FusedAdamW {
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-8,
+            weight_decay: 0.01,
+            clip_norm: Some(0.5),
+        };
+        let start: Vec<f32> = (0..n).map(|i| (i % 13) as f32 * 0.01 - 0.06).collect();
+        let (mut p, mut q) = (start.clone(), start.clone());
+        let mut rounded = vec![half::bf16::ZERO; n];
+        let (mut sp, mut sq) = (None, None);
+        for _ in 0..2 {
+            let (mut gp, mut gq) = (g.clone(), g.clone());
+            optim.step_slice(1e-2, (&mut p, &mut gp, &[n]), &mut sp, (Some(norm), None));
+            let with = (Some(norm), Some(rounded.as_mut_slice()));
+            optim.step_slice(1e-2, (&mut q, &mut gq, &[n]), &mut sq, with);
+        }
+        assert_eq!(p, q, "rounding changed the f32 update");
+        assert!(p != start, "the steps moved the weights");
+        assert!(
+            rounded
+                .iter()
+                .zip(&p)
+                .all(|(r, v)| *r == half::bf16::from_f32(*v))
+        );
     }
 
     /// From 4,194,304 elements up the fused step clips with its own f64 norm: the clipped

@@ -36,8 +36,8 @@ use burn::tensor::Device;
 use rayon::prelude::*;
 
 use super::FusedAdamW;
-use super::adamw::{SliceMoments, add_gradients};
-use crate::dense::{Strided, bf16_matmul, round_into, strided_matmul, widen_into};
+use super::adamw::{SliceMoments, add_gradients, widen_gradient};
+use crate::dense::{Strided, bf16_matmul, round_into, strided_matmul};
 use crate::mlp::{DenseRewardMlp, DenseScratch, Precision, RewardMlp};
 use half::bf16;
 
@@ -134,18 +134,23 @@ impl DenseTrainer {
     }
 
     /// AdamW on every parameter from the gradients in `self.grads`; `norms[l]`, where known, is
-    /// layer `l`'s weight-gradient clipping norm.
+    /// layer `l`'s weight-gradient clipping norm. In bf16 the bf16 weights are rewritten from
+    /// the updated f32 ones in the same pass.
     fn update(&mut self, lr: f64, norms: &[Option<f64>]) {
-        for (l, layer) in self.net.layers.iter_mut().enumerate() {
+        let (layers, mut rounded) = self.net.layers_mut();
+        for (l, layer) in layers.iter_mut().enumerate() {
             let (gw, gb) = &mut self.grads[l];
             let [mw, mb] = &mut self.moments[l];
             let shape = [layer.fan_in, layer.fan_out];
-            let norm = norms[l];
+            let (w16, b16) = match rounded.as_deref_mut() {
+                Some(r) => (Some(r[l].0.as_mut_slice()), r[l].1.as_deref_mut()),
+                None => (None, None),
+            };
             self.optim
-                .step_slice(lr, (&mut layer.w, gw, &shape), mw, norm);
+                .step_slice(lr, (&mut layer.w, gw, &shape), mw, (norms[l], w16));
             if layer.has_bias {
                 self.optim
-                    .step_slice(lr, (&mut layer.b, gb, &shape[1..]), mb, None);
+                    .step_slice(lr, (&mut layer.b, gb, &shape[1..]), mb, (None, b16));
             }
         }
     }
@@ -161,33 +166,35 @@ impl DenseTrainer {
     ///   gradient is the f32 sum of `g`'s rows rounded to bf16; tanh's backward
     ///   `g · (1 − y · y)` runs in f32 and is rounded to bf16, as on a bf16 tensor;
     /// - AdamW updates the f32 weights from the widened gradients ([`FusedAdamW::step_slice`]),
-    ///   and the next forward uses their new bf16 rounding.
+    ///   and writes their bf16 rounding for the next forward in the same pass; the clipping norm
+    ///   of a large weight gradient is taken while it is widened to f32.
     ///
     /// One difference from PyTorch: autograd adds the two sides' bf16 weight gradients in bf16,
     /// where here both sides share one f32 accumulation. Results depend on the CPU family (as
     /// bf16 validation passes do), not on the thread count (tested).
     fn step_bf16(&mut self, pairs: &[f32], rows: usize, lr: f64) {
-        self.gradients_bf16(pairs, rows);
-        self.update(lr, &vec![None; self.net.layers.len()]);
-        self.net.refresh_bf16();
+        let norms = self.gradients_bf16(pairs, rows);
+        self.update(lr, &norms);
     }
 
-    /// [`Self::step_bf16`]'s forward and backward: every parameter's gradient into `self.grads`.
-    fn gradients_bf16(&mut self, pairs: &[f32], rows: usize) {
+    /// [`Self::step_bf16`]'s forward and backward: every parameter's gradient into `self.grads`;
+    /// returns each weight gradient's clipping norm where it was taken.
+    fn gradients_bf16(&mut self, pairs: &[f32], rows: usize) -> Vec<Option<f64>> {
         let mut rc = self
             .net
             .forward_with(pairs, 2 * rows, &[], &mut self.sides[0]);
         let rr = rc.split_off(rows);
         let (mut g, gr) = loss_gradient(&rc, &rr);
         g.extend(gr);
-        self.backward_bf16(pairs, 2 * rows, g);
+        self.backward_bf16(pairs, 2 * rows, g)
     }
 
     /// [`Self::step_bf16`]'s backward from `∂loss/∂reward` (`rows` values, both sides) through
     /// every layer into `self.grads`; `x` is the input, the hidden activations are scratch 0's.
-    fn backward_bf16(&mut self, x: &[f32], rows: usize, mut g: Vec<f32>) {
+    fn backward_bf16(&mut self, x: &[f32], rows: usize, mut g: Vec<f32>) -> Vec<Option<f64>> {
         let [x16, g16, out16] = &mut self.bf16;
         let hidden = &self.sides[0].hidden;
+        let mut norms = vec![None; self.net.layers.len()];
         for l in (0..self.net.layers.len()).rev() {
             let layer = &self.net.layers[l];
             let (k, n) = (layer.fan_in, layer.fan_out);
@@ -203,7 +210,8 @@ impl DenseTrainer {
             let xt = gemmkit::MatRef::new(x16, k, rows, 1, k as isize);
             let g16m = gemmkit::MatRef::from_row_major(g16, rows, n);
             bf16_matmul(&mut out16[..k * n], xt, g16m, bf16::ZERO);
-            widen_into(&out16[..k * n], gw);
+            let norm = self.optim.uses_deterministic_norm(k * n);
+            norms[l] = widen_gradient(&out16[..k * n], gw, norm);
             if layer.has_bias {
                 let mut sum = vec![0.0f32; n];
                 for row in g16.chunks_exact(n) {
@@ -225,6 +233,7 @@ impl DenseTrainer {
                     .collect();
             }
         }
+        norms
     }
 
     /// Backpropagates one side from `∂loss/∂reward` (`rows` values) through every layer; its
