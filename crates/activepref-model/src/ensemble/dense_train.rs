@@ -530,23 +530,15 @@ mod tests {
                 .map(|r| r.iter().map(|&v| r16(v)).collect())
                 .collect();
             let x = &acts[l];
-            for i in 0..k {
-                for j in 0..n {
-                    let want = r16((0..2 * rows).map(|r| x[r][i] * g16[r][j]).sum());
-                    assert_eq!(
-                        t.grads[l].0[i * n + j] as f64,
-                        want,
-                        "layer {l} weight ({i}, {j})"
-                    );
-                }
+            assert_eq!(t.grads[l].0.len(), k * n);
+            for (at, &got) in t.grads[l].0.iter().enumerate() {
+                let (i, j) = (at / n, at % n);
+                let want = r16((0..2 * rows).map(|r| x[r][i] * g16[r][j]).sum());
+                assert_eq!(got as f64, want, "layer {l} weight ({i}, {j})");
             }
-            for j in 0..n {
+            for (j, &got) in t.grads[l].1.iter().enumerate() {
                 let sum = g16.iter().map(|r| r[j] as f32).sum::<f32>();
-                assert_eq!(
-                    t.grads[l].1[j],
-                    bf16::from_f32(sum).to_f32(),
-                    "layer {l} bias {j}"
-                );
+                assert_eq!(got, bf16::from_f32(sum).to_f32(), "layer {l} bias {j}");
             }
             g = (0..2 * rows)
                 .map(|r| {
