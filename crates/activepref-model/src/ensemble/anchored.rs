@@ -192,7 +192,7 @@ impl EnsembleConfig {
     ///
     /// # Errors
     ///
-    /// [`ModelError::Unsupported`] unless the backend is the deep ensemble; the errors of
+    /// [`ModelError::Unsupported`] unless the backend is the deep ensemble in f32; the errors of
     /// [`crate::ComputeDevice::burn_device`].
     pub fn anchored(
         &self,
@@ -202,6 +202,11 @@ impl EnsembleConfig {
         if self.backend != UncertaintyBackend::Ensemble {
             return Err(ModelError::Unsupported {
                 what: "the anchored refit needs `backend: { kind: ensemble }` (MC dropout and the Laplace last layer train one model)",
+            });
+        }
+        if self.precision == crate::Precision::Bf16 {
+            return Err(ModelError::Unsupported {
+                what: "the anchored refit trains in f32 on burn's autodiff; use model.precision: f32 (bf16 training covers the from-scratch fit)",
             });
         }
         let device = self.device.burn_device()?;
@@ -420,6 +425,17 @@ mod tests {
             },
             ..Default::default()
         }
+    }
+
+    /// The anchored refit trains on burn's autodiff in f32: bf16 is refused, not ignored.
+    #[test]
+    fn bf16_is_refused_not_ignored() {
+        let cfg = EnsembleConfig {
+            precision: crate::Precision::Bf16,
+            ..config()
+        };
+        let err = cfg.anchored(6, 5).err().expect("bf16 refused");
+        assert!(err.to_string().contains("model.precision: f32"), "{err}");
     }
 
     #[test]
