@@ -198,11 +198,7 @@ impl DenseTrainer {
         for l in (0..self.net.layers.len()).rev() {
             let layer = &self.net.layers[l];
             let (k, n) = (layer.fan_in, layer.fan_out);
-            let input: &[f32] = if l == 0 {
-                x
-            } else {
-                &hidden[l - 1][..rows * k]
-            };
+            let input = layer_input(x, hidden, l, (0, rows, k));
             let x16 = fill_bf16(x16, input);
             let g16 = fill_bf16(g16, &g);
             let (gw, gb) = &mut self.grads[l];
@@ -254,11 +250,7 @@ impl DenseTrainer {
         for l in (0..self.net.layers.len()).rev() {
             let layer = &self.net.layers[l];
             let (k, n) = (layer.fan_in, layer.fan_out);
-            let input: &[f32] = if l == 0 {
-                x
-            } else {
-                &hidden[l - 1][offset * k..(offset + rows) * k]
-            };
+            let input = layer_input(x, hidden, l, (offset, rows, k));
             let (gw, gb) = &mut self.grads[l];
             if first {
                 weight_grad(input, &g, (rows, k, n), gw);
@@ -297,6 +289,21 @@ impl DenseTrainer {
             }
         }
         norms
+    }
+}
+
+/// The input of layer `l` for rows `offset..offset + rows` (`k` wide): the network's input `x`
+/// for layer 0, else those rows of the previous layer's activations in `hidden`.
+fn layer_input<'a>(
+    x: &'a [f32],
+    hidden: &'a [Vec<f32>],
+    l: usize,
+    (offset, rows, k): (usize, usize, usize),
+) -> &'a [f32] {
+    if l == 0 {
+        x
+    } else {
+        &hidden[l - 1][offset * k..(offset + rows) * k]
     }
 }
 
@@ -556,10 +563,9 @@ mod tests {
         }
     }
 
-    /// bf16 steps: the bf16 weights follow the f32 master weights (the rounding of the updated
-    /// ones), training stays near f32 training, and the thread count changes no bit.
-    #[test]
-    fn bf16_steps_follow_f32_and_do_not_depend_on_the_thread_count() {
+    /// A 4,096 → 1,024 → 256 → 1 network (the paper's first-layer paths) and one minibatch of
+    /// 32 comparisons: the network, both sides' rows, and the rows a side.
+    fn paper_sized_network_and_minibatch() -> (RewardMlp, Vec<f32>, usize) {
         let cfg = RewardMlpConfig {
             hidden: vec![1024, 256],
             ..Default::default()
@@ -570,6 +576,14 @@ mod tests {
         let pairs: Vec<f32> = (0..2 * rows * d)
             .map(|_| rng.random::<f32>() - 0.5)
             .collect();
+        (start, pairs, rows)
+    }
+
+    /// bf16 steps: the bf16 weights follow the f32 master weights (the rounding of the updated
+    /// ones), training stays near f32 training, and the thread count changes no bit.
+    #[test]
+    fn bf16_steps_follow_f32_and_do_not_depend_on_the_thread_count() {
+        let (start, pairs, rows) = paper_sized_network_and_minibatch();
         let run = |threads: usize, precision: Precision| {
             crate::on_threads(threads, || {
                 let mut t = DenseTrainer::new(&start, adamw(0.01, Some(1.0)), precision).unwrap();
@@ -631,16 +645,7 @@ mod tests {
     /// additions, norms and updates are per element or over fixed chunks.
     #[test]
     fn steps_do_not_depend_on_the_thread_count() {
-        let cfg = RewardMlpConfig {
-            hidden: vec![1024, 256],
-            ..Default::default()
-        };
-        let (d, rows) = (4096, 32);
-        let start = cfg.init(d, &mut rng_for(3, Stream::Model, &[0]), &Device::flex());
-        let mut rng = rng_for(4, Stream::Model, &[1]);
-        let pairs: Vec<f32> = (0..2 * rows * d)
-            .map(|_| rng.random::<f32>() - 0.5)
-            .collect();
+        let (start, pairs, rows) = paper_sized_network_and_minibatch();
         let run = |threads: usize| {
             crate::on_threads(threads, || {
                 let mut t =
