@@ -391,9 +391,7 @@ fn bf16_linear(
     (x16, out16): &mut (Vec<half::bf16>, Vec<half::bf16>),
 ) {
     use rayon::prelude::*;
-    x16.resize(rows * k, half::bf16::ZERO);
-    let x16 = &mut x16[..rows * k];
-    round_into(x, x16);
+    let x16 = fill_bf16(x16, &x[..rows * k]);
     out16.resize(rows * n, half::bf16::ZERO);
     let out16 = &mut out16[..rows * n];
     // `C = A·B + β·C` with the bias in every row of C and β = 1 (β = 0 without a bias).
@@ -422,6 +420,16 @@ pub(crate) fn round_into(src: &[f32], dst: &mut [half::bf16]) {
     dst.par_chunks_mut(CONVERT_BLOCK)
         .zip(src.par_chunks(CONVERT_BLOCK))
         .for_each(|(d, s)| d.convert_from_f32_slice(s));
+}
+
+/// `values` rounded to bf16 into the front of `buffer` (grown as needed), returned.
+pub(crate) fn fill_bf16<'a>(buffer: &'a mut Vec<half::bf16>, values: &[f32]) -> &'a [half::bf16] {
+    if buffer.len() < values.len() {
+        buffer.resize(values.len(), half::bf16::ZERO);
+    }
+    let out = &mut buffer[..values.len()];
+    round_into(values, out);
+    out
 }
 
 /// `dst = f32(src)` element by element (exact), on every thread.

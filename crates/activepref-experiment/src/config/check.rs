@@ -189,6 +189,7 @@ impl ExperimentConfig {
             .map_err(|e| in_file(e.within("benchmark")))?;
         let exp = self.split().map_err(in_file)?;
         check_sizes(&exp.setting).map_err(in_file)?;
+        check_precision(&exp).map_err(in_file)?;
         exp.check_output_dir().map_err(in_file)?;
         Ok(exp)
     }
@@ -311,6 +312,26 @@ fn check_members(file: &ExperimentConfig) -> Result<(), FieldError> {
         )),
         None => Ok(()),
     }
+}
+
+/// `model.precision: bf16` where the run trains that way: the pair setting's anchored refit
+/// (reference mode's default) trains in f32 on burn's autodiff, so bf16 is refused there rather
+/// than ignored.
+fn check_precision(exp: &Experiment) -> Result<(), FieldError> {
+    let Setting::Pair(s) = &exp.setting else {
+        return Ok(());
+    };
+    let anchored = matches!(
+        activepref_loop::PairRefit::resolve(s.loop_config.refit.as_ref(), s.mode).0,
+        activepref_loop::PairRefit::Anchored(_)
+    );
+    if anchored && exp.common.model.precision == activepref_model::Precision::Bf16 {
+        return Err(FieldError::new(
+            "model.precision",
+            "is bf16, but the pair loop's anchored refit (pair_mode: reference's default) trains in f32; use precision: f32, or pair_loop.refit: { kind: from_scratch }",
+        ));
+    }
+    Ok(())
 }
 
 /// The loop sizes against the benchmark where they are known without loading data, and every

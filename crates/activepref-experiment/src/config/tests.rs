@@ -305,6 +305,20 @@ fn one_member_is_refused_by_rules_that_need_disagreement() {
     assert!(e.contains("pair_policies.drts"), "{e}");
 }
 
+/// bf16 training is refused where the run would train in f32 anyway: the pair loop's anchored
+/// refit (reference mode's default); a from-scratch refit and the pool setting take it.
+#[test]
+fn bf16_is_refused_where_the_refit_trains_in_f32() {
+    let e = parse(&format!("{PAIRS}model: {{ precision: bf16 }}\n")).unwrap_err();
+    assert!(
+        e.starts_with("exp.yaml: model.precision: is bf16, but the pair loop's anchored refit"),
+        "{e}"
+    );
+    let scratch = PAIRS.replace("rounds: 3 }", "rounds: 3, refit: { kind: from_scratch } }");
+    assert!(parse(&format!("{scratch}model: {{ precision: bf16 }}\n")).is_ok());
+    assert!(parse(&format!("{GOOD}model: {{ precision: bf16 }}\n")).is_ok());
+}
+
 #[test]
 fn byte_order_mark_and_merge_keys_parse() {
     let cfg = parse(&format!("\u{feff}{GOOD}")).unwrap();

@@ -1,4 +1,5 @@
-//! Training steps of a tanh reward MLP on plain buffers, bit-identical to burn's autodiff step.
+//! Training steps of a tanh reward MLP on plain buffers: in f32 bit-identical to burn's autodiff
+//! step, in bf16 as autocast trains.
 //!
 //! A training step on burn's CPU backend is memory-bound, not FLOP-bound: for the paper's first
 //! layer (4,096 × 2,048 weights, 34 MB) every burn operation allocates, zero-fills and copies a
@@ -22,22 +23,22 @@
 //!
 //! `gemm` never splits a product's inner sum across threads, so the GEMMs run on the rayon pool
 //! above burn-flex's size threshold without changing a bit. Tested step by step against burn's
-//! trainer, weights compared bit for bit (`tests` below).
+//! trainer, weights compared bit for bit (`tests` below). Its tanh is the dense forward's
+//! (`crate::tanh`), as exact as burn's wherever that start-up sweep switches it on. Used for
+//! the deep ensemble's members and the Laplace head's network on the CPU backend with tanh and
+//! no dropout; everything else trains on burn's autodiff.
 //!
 //! Under `model.precision: bf16` the steps run as the reference's bf16 autocast runs them
 //! (specs/balpm.md §2, `bf16=True`), with f32 master weights and AdamW state: see
 //! [`DenseTrainer::step_bf16`]. No burn trainer does that, so those steps are tested against a
-//! hand computation of their roundings instead. Its tanh is the dense forward's
-//! (`crate::tanh`), as exact as burn's wherever that start-up sweep switches it on. Used for the deep ensemble's members
-//! and the Laplace head's network on the CPU backend with tanh and no dropout; everything else
-//! trains on burn's autodiff.
+//! hand computation of their roundings instead.
 
 use burn::tensor::Device;
 use rayon::prelude::*;
 
 use super::FusedAdamW;
 use super::adamw::{SliceMoments, add_gradients, widen_gradient};
-use crate::dense::{Strided, bf16_matmul, round_into, strided_matmul};
+use crate::dense::{Strided, bf16_matmul, fill_bf16, strided_matmul};
 use crate::mlp::{DenseRewardMlp, DenseScratch, Precision, RewardMlp};
 use half::bf16;
 
@@ -81,6 +82,12 @@ impl DenseTrainer {
             second: Vec::new(),
             bf16: Default::default(),
         })
+    }
+
+    /// Whether the steps run in bf16 ([`Self::step_bf16`]).
+    #[cfg(test)]
+    pub(crate) fn steps_in_bf16(&self) -> bool {
+        self.net.bf16_weights(0).is_some()
     }
 
     /// The current weights as a network on `device` (for validation passes and checkpoints).
@@ -169,8 +176,8 @@ impl DenseTrainer {
     ///   and writes their bf16 rounding for the next forward in the same pass; the clipping norm
     ///   of a large weight gradient is taken while it is widened to f32.
     ///
-    /// One difference from PyTorch: autograd adds the two sides' bf16 weight gradients in bf16,
-    /// where here both sides share one f32 accumulation. Results depend on the CPU family (as
+    /// One difference from PyTorch: autograd adds the two sides' bf16 weight and bias gradients
+    /// in bf16, where here both sides share one f32 accumulation. Results depend on the CPU family (as
     /// bf16 validation passes do), not on the thread count (tested).
     fn step_bf16(&mut self, pairs: &[f32], rows: usize, lr: f64) {
         let norms = self.gradients_bf16(pairs, rows);
@@ -305,16 +312,6 @@ fn layer_input<'a>(
     } else {
         &hidden[l - 1][offset * k..(offset + rows) * k]
     }
-}
-
-/// `values` rounded to bf16 into the front of `buffer` (grown as needed), returned.
-fn fill_bf16<'a>(buffer: &'a mut Vec<bf16>, values: &[f32]) -> &'a [bf16] {
-    if buffer.len() < values.len() {
-        buffer.resize(values.len(), bf16::ZERO);
-    }
-    let out = &mut buffer[..values.len()];
-    round_into(values, out);
-    out
 }
 
 /// `∂loss/∂r_c` and `∂loss/∂r_r` of `−mean(log σ(r_c − r_r))` as burn's autodiff computes them:
@@ -591,12 +588,13 @@ mod tests {
                     t.step(&pairs, rows, 1e-3 * (step + 1) as f64);
                 }
                 if precision == Precision::Bf16 {
-                    let mut want = vec![bf16::ZERO; t.net.layers[0].w.len()];
-                    round_into(&t.net.layers[0].w, &mut want);
-                    assert!(
-                        t.net.bf16_weights(0) == Some(&want[..]),
-                        "stale bf16 weights"
-                    );
+                    let (layers, rounded) = t.net.layers_mut();
+                    let rounded = rounded.expect("bf16 layers");
+                    let round = |v: &[f32]| v.iter().map(|&x| bf16::from_f32(x)).collect();
+                    for (l, (w, b)) in layers.iter().zip(rounded.iter()) {
+                        assert!(*w == round(&l.w), "stale bf16 weights");
+                        assert!(b.as_ref() == Some(&round(&l.b)), "stale bf16 bias");
+                    }
                 }
                 t.model(&Device::flex())
             })
@@ -610,8 +608,10 @@ mod tests {
         assert!(bits(&one) != bits(&f32_run), "bf16 steps are not f32 steps");
         // bf16 rounding flips the sign of AdamW's first updates on the smallest gradients, so
         // single weights can differ by a whole step; as a whole the bf16 run stays near the f32
-        // one (5% of the distance travelled, measured), and it learns the same: the summed
-        // reward margin on the batch moves from about 0 to about 165 in both, within 0.1%.
+        // one (5% of the distance travelled, measured on AMD Zen 5's `vdpbf16ps` path; bound
+        // 10%), and it learns the same: the summed reward margin on the batch moves from about 0
+        // to about 165 in both (0.05% apart there; bound 1%, for CPUs on gemmkit's widening
+        // path, which rounds its sums differently).
         let first_layer = |m: &RewardMlp| {
             let w = m.snapshot()[0].clone().into_data();
             w.try_to_vec::<f32>().unwrap()
@@ -638,7 +638,7 @@ mod tests {
             m32 - m0 > 100.0,
             "f32 training raised the margin: {m0} → {m32}"
         );
-        assert!((m16 - m32).abs() < 1e-3 * m32, "{m16} against {m32}");
+        assert!((m16 - m32).abs() < 1e-2 * m32, "{m16} against {m32}");
     }
 
     /// The pool's size changes no bit: the GEMMs split rows and columns, never an inner sum; the

@@ -444,8 +444,8 @@ fn batch_rows(train: &PoolSplit, batch: &[usize]) -> Vec<f32> {
 }
 
 /// Tests set this to train on burn's autodiff where the dense trainer would apply, to compare
-/// whole fits. Results are bit-identical either way, so other tests running meanwhile are
-/// unaffected.
+/// whole fits. f32 results are bit-identical either way, so other tests running meanwhile are
+/// unaffected; bf16 fits (which burn cannot train) stay on the dense trainer.
 #[cfg(test)]
 pub(crate) static FORCE_BURN: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
@@ -481,9 +481,14 @@ impl Learner {
         t: &TrainConfig,
         (device, ad): (&Device, &Device),
     ) -> Self {
-        let dense = (*device == Device::flex() && dropout.is_none() && !force_burn())
+        let forced = force_burn() && precision == Precision::F32;
+        let dense = (*device == Device::flex() && dropout.is_none() && !forced)
             .then(|| DenseTrainer::new(&model, t.fused_adamw(), precision))
             .flatten();
+        debug_assert!(
+            dense.is_some() || precision == Precision::F32,
+            "bf16 training needs the dense CPU path (validate refuses the rest)"
+        );
         match dense {
             Some(trainer) => Learner::Dense(Box::new(trainer)),
             None => Learner::Burn {
@@ -594,5 +599,31 @@ impl EarlyStopping {
             stopped_early: self.stopped,
         };
         (self.best_model.valid(), report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mlp::RewardMlpConfig;
+
+    /// `model.precision` reaches the trainer: bf16 steps on the dense path, f32 steps there
+    /// otherwise, and burn's (f32) trainer only when a test forces it in f32.
+    #[test]
+    fn the_precision_reaches_the_dense_trainer() {
+        let (device, ad) = (Device::flex(), Device::flex().autodiff());
+        let cfg = RewardMlpConfig {
+            hidden: vec![8],
+            ..Default::default()
+        };
+        let model = cfg.init(6, &mut rng_for(1, Stream::Model, &[0]), &ad);
+        let t = TrainConfig::default();
+        let steps =
+            |precision| match Learner::new(model.clone(), (None, precision), &t, (&device, &ad)) {
+                Learner::Dense(trainer) => Some(trainer.steps_in_bf16()),
+                Learner::Burn { .. } => None,
+            };
+        assert_eq!(steps(Precision::Bf16), Some(true));
+        assert_eq!(steps(Precision::F32), Some(false));
     }
 }
