@@ -87,16 +87,9 @@ pub(crate) fn deterministic_norm(g: &[f32]) -> f64 {
 /// chunks and f64 lanes), taken while each chunk is still in cache instead of in a second pass
 /// over memory.
 pub(crate) fn add_gradients(acc: &mut [f32], other: &[f32], norm: bool) -> Option<f64> {
-    assert_eq!(acc.len(), other.len(), "equally long gradients");
-    let partial: Vec<f64> = acc
-        .par_chunks_mut(CHUNK)
-        .zip(other.par_chunks(CHUNK))
-        .map(|(a, b)| {
-            a.iter_mut().zip(b).for_each(|(a, &b)| *a += b);
-            if norm { chunk_sum_squares(a) } else { 0.0 }
-        })
-        .collect();
-    norm.then(|| partial.iter().sum::<f64>().sqrt())
+    write_chunks_with_norm(acc, other, norm, |a, b| {
+        a.iter_mut().zip(b).for_each(|(a, &b)| *a += b)
+    })
 }
 
 /// `dst = f32(src)` (exact), in [`CHUNK`]-element tasks on the pool. With `norm`, also the L2
@@ -104,12 +97,24 @@ pub(crate) fn add_gradients(acc: &mut [f32], other: &[f32], norm: bool) -> Optio
 /// taken while each chunk is still in cache (bf16 training's weight gradients).
 pub(crate) fn widen_gradient(src: &[half::bf16], dst: &mut [f32], norm: bool) -> Option<f64> {
     use half::slice::HalfFloatSliceExt;
-    assert_eq!(src.len(), dst.len(), "equally long gradients");
+    write_chunks_with_norm(dst, src, norm, |d, s| s.convert_to_f32_slice(d))
+}
+
+/// `write(dst chunk, src chunk)` over [`CHUNK`]-element tasks on the pool; with `norm`, also the
+/// L2 norm of the written `dst` as [`deterministic_norm`] takes it (the same chunks and f64
+/// lanes, added in chunk order), while each chunk is still in cache.
+fn write_chunks_with_norm<T: Sync>(
+    dst: &mut [f32],
+    src: &[T],
+    norm: bool,
+    write: impl Fn(&mut [f32], &[T]) + Sync,
+) -> Option<f64> {
+    assert_eq!(dst.len(), src.len(), "equally long gradients");
     let partial: Vec<f64> = dst
         .par_chunks_mut(CHUNK)
         .zip(src.par_chunks(CHUNK))
         .map(|(d, s)| {
-            s.convert_to_f32_slice(d);
+            write(d, s);
             if norm { chunk_sum_squares(d) } else { 0.0 }
         })
         .collect();

@@ -207,6 +207,9 @@ impl DenseTrainer {
             let (k, n) = (layer.fan_in, layer.fan_out);
             let input = layer_input(x, hidden, l, (0, rows, k));
             let x16 = fill_bf16(x16, input);
+            // The gradient at the layer's output as the bf16 values it is rounded to (kept in
+            // f32 too, for the bias sum).
+            g.iter_mut().for_each(|v| *v = bf16::from_f32(*v).to_f32());
             let g16 = fill_bf16(g16, &g);
             let (gw, gb) = &mut self.grads[l];
             out16.resize(out16.len().max(k * n.max(rows)), bf16::ZERO);
@@ -216,10 +219,8 @@ impl DenseTrainer {
             let norm = self.optim.uses_deterministic_norm(k * n);
             norms[l] = widen_gradient(&out16[..k * n], gw, norm);
             if layer.has_bias {
-                let mut sum = vec![0.0f32; n];
-                for row in g16.chunks_exact(n) {
-                    sum.iter_mut().zip(row).for_each(|(a, v)| *a += v.to_f32());
-                }
+                // The rows' f32 sum from row 0 (`bias_grad`), rounded to bf16.
+                let sum = bias_grad(&g, n);
                 gb.iter_mut()
                     .zip(&sum)
                     .for_each(|(d, &v)| *d = bf16::from_f32(v).to_f32());
