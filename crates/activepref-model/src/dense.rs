@@ -9,6 +9,11 @@ use crate::mlp::Precision;
 /// same choice so that its GEMM calls are burn's, argument for argument.
 const GEMM_PARALLEL_OPS: usize = 192 * 192 * 192;
 
+/// Whether an `m × k` by `k × n` product reaches [`GEMM_PARALLEL_OPS`] and runs on the rayon pool.
+fn gemm_is_parallel(m: usize, n: usize, k: usize) -> bool {
+    m.saturating_mul(n).saturating_mul(k) >= GEMM_PARALLEL_OPS
+}
+
 pub(crate) struct DenseLayer {
     /// `fan_in × fan_out`, row-major (burn's `Linear` layout).
     pub(crate) w: Vec<f32>,
@@ -322,7 +327,7 @@ pub(crate) fn strided_matmul(
     assert_eq!(out.len(), m * n, "an m × n output");
     lhs.check(m, k);
     rhs.check(k, n);
-    let parallelism = if m.saturating_mul(n).saturating_mul(k) >= GEMM_PARALLEL_OPS {
+    let parallelism = if gemm_is_parallel(m, n, k) {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None
@@ -455,14 +460,13 @@ pub(crate) fn bf16_matmul(
     beta: half::bf16,
 ) {
     let (m, k, n) = (lhs.rows(), lhs.cols(), rhs.cols());
-    let parallel = m.saturating_mul(n).saturating_mul(k) >= GEMM_PARALLEL_OPS;
     gemmkit::gemm(
         half::bf16::ONE,
         lhs,
         rhs,
         beta,
         gemmkit::MatMut::from_row_major(out, m, n),
-        if parallel {
+        if gemm_is_parallel(m, n, k) {
             gemmkit::Parallelism::Rayon(rayon::current_num_threads())
         } else {
             gemmkit::Parallelism::Serial
