@@ -375,9 +375,7 @@ fn finish_layer(out: &mut [f32], layer: &DenseLayer, activate: bool, bf16: bool)
         if activate {
             crate::tanh::tanh_in_place(block);
             if bf16 {
-                for v in block.iter_mut() {
-                    *v = half::bf16::from_f32(*v).to_f32();
-                }
+                crate::bf16_slices::round_in_place(block);
             }
         }
     });
@@ -419,12 +417,11 @@ const CONVERT_BLOCK: usize = 1 << 16;
 
 /// `dst = bf16(src)` element by element (round to nearest, ties to even), on every thread.
 pub(crate) fn round_into(src: &[f32], dst: &mut [half::bf16]) {
-    use half::slice::HalfFloatSliceExt;
     use rayon::prelude::*;
     assert_eq!(src.len(), dst.len(), "equal lengths");
     dst.par_chunks_mut(CONVERT_BLOCK)
         .zip(src.par_chunks(CONVERT_BLOCK))
-        .for_each(|(d, s)| d.convert_from_f32_slice(s));
+        .for_each(|(d, s)| crate::bf16_slices::round_slice(s, d));
 }
 
 /// `values` rounded to bf16 into the front of `buffer` (grown as needed), returned.
@@ -439,12 +436,11 @@ pub(crate) fn fill_bf16<'a>(buffer: &'a mut Vec<half::bf16>, values: &[f32]) -> 
 
 /// `dst = f32(src)` element by element (exact), on every thread.
 fn widen_into(src: &[half::bf16], dst: &mut [f32]) {
-    use half::slice::HalfFloatSliceExt;
     use rayon::prelude::*;
     assert_eq!(src.len(), dst.len(), "equal lengths");
     dst.par_chunks_mut(CONVERT_BLOCK)
         .zip(src.par_chunks(CONVERT_BLOCK))
-        .for_each(|(d, s)| s.convert_to_f32_slice(d));
+        .for_each(|(d, s)| crate::bf16_slices::widen_slice(s, d));
 }
 
 /// `out = lhs · rhs + β · out` in bf16 (`lhs`: `m × k`, `rhs`: `k × n`, any strides; `out`:

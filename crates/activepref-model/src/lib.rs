@@ -22,6 +22,7 @@
 
 #![warn(missing_docs)]
 
+mod bf16_slices;
 mod dense;
 mod ensemble;
 mod mlp;

@@ -96,8 +96,7 @@ pub(crate) fn add_gradients(acc: &mut [f32], other: &[f32], norm: bool) -> Optio
 /// norm of `dst`: the value [`deterministic_norm`] gives for it (the same chunks and f64 lanes),
 /// taken while each chunk is still in cache (bf16 training's weight gradients).
 pub(crate) fn widen_gradient(src: &[half::bf16], dst: &mut [f32], norm: bool) -> Option<f64> {
-    use half::slice::HalfFloatSliceExt;
-    write_chunks_with_norm(dst, src, norm, |d, s| s.convert_to_f32_slice(d))
+    write_chunks_with_norm(dst, src, norm, |d, s| crate::bf16_slices::widen_slice(s, d))
 }
 
 /// `write(dst chunk, src chunk)` over [`CHUNK`]-element tasks on the pool; with `norm`, also the
@@ -312,7 +311,6 @@ impl StepConstants {
         m1: &mut [f32],
         m2: &mut [f32],
     ) {
-        use half::slice::HalfFloatSliceExt;
         let step = |p: &mut [f32], g: &[f32], m1: &mut [f32], m2: &mut [f32]| {
             if first {
                 self.apply::<true>(p, g, m1, m2);
@@ -331,7 +329,7 @@ impl StepConstants {
                 .zip(r.par_chunks_mut(CHUNK))
                 .for_each(|((((p, g), m1), m2), r)| {
                     step(p, g, m1, m2);
-                    r.convert_from_f32_slice(p);
+                    crate::bf16_slices::round_slice(p, r);
                 }),
         }
     }

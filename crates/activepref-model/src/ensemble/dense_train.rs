@@ -209,7 +209,7 @@ impl DenseTrainer {
             let x16 = fill_bf16(x16, input);
             // The gradient at the layer's output as the bf16 values it is rounded to (kept in
             // f32 too, for the bias sum).
-            g.iter_mut().for_each(|v| *v = bf16::from_f32(*v).to_f32());
+            crate::bf16_slices::round_in_place(&mut g);
             let g16 = fill_bf16(g16, &g);
             let (gw, gb) = &mut self.grads[l];
             out16.resize(out16.len().max(k * n.max(rows)), bf16::ZERO);
