@@ -1,80 +1,162 @@
-//! Conversions between f32 and bf16 over whole slices, compiled for the widest vector unit the
-//! CPU has (`model.precision: bf16`'s roundings of inputs, activations, gradients and weights).
+//! Conversions between f32 and bf16 over whole slices (`model.precision: bf16`'s roundings of
+//! inputs, activations, gradients and weights), on every thread and at the widest vector width
+//! the CPU has.
 //!
 //! `half` converts bf16 slices with plain element loops (its comment: "until there's any bf16
 //! SIMD support"), built for the crate's target: on the default x86-64 target that is SSE2, four
-//! lanes. These functions run the same per-element functions, [`bf16::from_f32`] (round to
-//! nearest, ties to even; NaN kept quiet) and [`bf16::to_f32`] (exact), inside functions compiled
-//! for AVX-512 or AVX2, chosen at run time. A target feature changes instruction selection only,
-//! so every value is `half`'s (tested on every 65,537th bit pattern and on the rounding
-//! boundaries).
+//! lanes. The loops here run the same per-element functions, [`bf16::from_f32`] (round to
+//! nearest, ties to even; a NaN comes out quiet) and [`bf16::to_f32`] (exact for every non-NaN
+//! value), inside copies compiled ahead for AVX-512 and for AVX2, one of which is chosen at run
+//! time ([`Kernel::widest`]). Both functions are integer operations on the bits, and a target
+//! feature changes instruction selection only, so every value is `half`'s on every path (tested
+//! on each path the CPU has: every 65,537th f32 bit pattern, the rounding boundaries, and every
+//! bf16).
 
 use half::bf16;
+use rayon::prelude::*;
 
-/// `dst[i] = bf16(src[i])`.
+/// Elements per task of the parallel conversions.
+const BLOCK: usize = 1 << 16;
+
+/// `dst = bf16(src)` element by element, on every thread.
 ///
 /// # Panics
 ///
 /// If the slices differ in length.
-pub(crate) fn round_slice(src: &[f32], dst: &mut [bf16]) {
+pub(crate) fn round_into(src: &[f32], dst: &mut [bf16]) {
     assert_eq!(src.len(), dst.len(), "equal lengths");
-    widest(|| {
-        for (d, &s) in dst.iter_mut().zip(src) {
-            *d = bf16::from_f32(s);
-        }
-    });
+    let kernel = Kernel::widest();
+    dst.par_chunks_mut(BLOCK)
+        .zip(src.par_chunks(BLOCK))
+        .for_each(|(d, s)| kernel.round(s, d));
 }
 
-/// `dst[i] = f32(src[i])` (exact).
+/// `values` rounded to bf16 into the front of `buffer` (grown as needed), returned.
+pub(crate) fn fill_bf16<'a>(buffer: &'a mut Vec<bf16>, values: &[f32]) -> &'a [bf16] {
+    if buffer.len() < values.len() {
+        buffer.resize(values.len(), bf16::ZERO);
+    }
+    let out = &mut buffer[..values.len()];
+    round_into(values, out);
+    out
+}
+
+/// `dst = f32(src)` element by element (exact), on every thread.
 ///
 /// # Panics
 ///
 /// If the slices differ in length.
+pub(crate) fn widen_into(src: &[bf16], dst: &mut [f32]) {
+    assert_eq!(src.len(), dst.len(), "equal lengths");
+    let kernel = Kernel::widest();
+    dst.par_chunks_mut(BLOCK)
+        .zip(src.par_chunks(BLOCK))
+        .for_each(|(d, s)| kernel.widen(s, d));
+}
+
+/// `dst = f32(src)` on the calling thread (a caller that already splits its work).
 pub(crate) fn widen_slice(src: &[bf16], dst: &mut [f32]) {
     assert_eq!(src.len(), dst.len(), "equal lengths");
-    widest(|| {
-        for (d, s) in dst.iter_mut().zip(src) {
-            *d = s.to_f32();
-        }
-    });
+    Kernel::widest().widen(src, dst);
 }
 
-/// `xs[i] = f32(bf16(xs[i]))`: each value replaced by the bf16 value it rounds to.
+/// `dst = bf16(src)` on the calling thread (a caller that already splits its work).
+pub(crate) fn round_slice(src: &[f32], dst: &mut [bf16]) {
+    assert_eq!(src.len(), dst.len(), "equal lengths");
+    Kernel::widest().round(src, dst);
+}
+
+/// `xs[i] = f32(bf16(xs[i]))` on the calling thread: each value replaced by the bf16 value it
+/// rounds to.
 pub(crate) fn round_in_place(xs: &mut [f32]) {
-    widest(|| {
-        for x in xs.iter_mut() {
-            *x = bf16::from_f32(*x).to_f32();
-        }
-    });
+    Kernel::widest().round_in_place(xs);
 }
 
-/// Runs `f` compiled for AVX-512 (F and BW) or AVX2 where the CPU has them, else as built.
-#[inline(always)]
-fn widest(f: impl FnOnce()) {
+/// The compiled copy of the loops that runs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kernel {
+    /// As built for the crate's target.
+    Plain,
+    /// Compiled for AVX2 (8 f32 lanes).
     #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
+    Avx2,
+    /// Compiled for AVX-512F (16 f32 lanes).
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+impl Kernel {
+    /// The widest copy this CPU runs.
+    fn widest() -> Self {
+        #[cfg(target_arch = "x86_64")]
         {
-            // SAFETY: the CPU has AVX-512F and AVX-512BW (checked just above).
-            return unsafe { on_avx512(f) };
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Kernel::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return Kernel::Avx2;
+            }
         }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2 (checked just above).
-            return unsafe { on_avx2(f) };
+        Kernel::Plain
+    }
+
+    fn round(self, src: &[f32], dst: &mut [bf16]) {
+        self.run(
+            #[inline(always)]
+            || {
+                for (d, &s) in dst.iter_mut().zip(src) {
+                    *d = bf16::from_f32(s);
+                }
+            },
+        );
+    }
+
+    fn widen(self, src: &[bf16], dst: &mut [f32]) {
+        self.run(
+            #[inline(always)]
+            || {
+                for (d, s) in dst.iter_mut().zip(src) {
+                    *d = s.to_f32();
+                }
+            },
+        );
+    }
+
+    fn round_in_place(self, xs: &mut [f32]) {
+        self.run(
+            #[inline(always)]
+            || {
+                for x in xs.iter_mut() {
+                    *x = bf16::from_f32(*x).to_f32();
+                }
+            },
+        );
+    }
+
+    /// Runs `f`, inlined into this kernel's copy. Only [`Self::widest`] (or a test that checks
+    /// the CPU first) hands out `Avx2` and `Avx512`.
+    #[inline(always)]
+    fn run(self, f: impl FnOnce()) {
+        match self {
+            Kernel::Plain => f(),
+            // SAFETY: `Avx2` comes only from a check that the CPU has AVX2.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => unsafe { on_avx2(f) },
+            // SAFETY: `Avx512` comes only from a check that the CPU has AVX-512F.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => unsafe { on_avx512(f) },
         }
     }
-    f();
 }
 
-/// `f` inlined into a function compiled for AVX-512 (16 f32 lanes).
+/// `f` inlined into a function compiled for AVX-512F.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw")]
+#[target_feature(enable = "avx512f")]
 unsafe fn on_avx512(f: impl FnOnce()) {
     f();
 }
 
-/// `f` inlined into a function compiled for AVX2 (8 f32 lanes).
+/// `f` inlined into a function compiled for AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn on_avx2(f: impl FnOnce()) {
@@ -85,9 +167,26 @@ unsafe fn on_avx2(f: impl FnOnce()) {
 mod tests {
     use super::*;
 
-    /// Every 65,537th f32 bit pattern (signs, zeros, subnormals, infinities, NaNs) and the
-    /// values around each rounding boundary (`…7fff`, `…8000`, `…8001` low halves, odd and even
-    /// upper halves).
+    /// Every copy this CPU can run.
+    fn kernels() -> Vec<Kernel> {
+        let mut k = vec![Kernel::Plain];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                k.push(Kernel::Avx2);
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                k.push(Kernel::Avx512);
+            }
+        }
+        assert_eq!(k.last(), Some(&Kernel::widest()));
+        k
+    }
+
+    /// Every 65,537th f32 bit pattern (`(i << 16) | i`: every upper half with every sign,
+    /// exponent, zero, subnormal, infinity and NaN) and the values around each rounding boundary
+    /// (low halves `0000`, `7fff`, `8000`, `8001`, `ffff` under odd and even upper halves),
+    /// padded to a length that is not a multiple of 16, so that the vector loops have a tail.
     fn patterns() -> Vec<f32> {
         let mut bits: Vec<u32> = (0..=u32::MAX).step_by(65_537).collect();
         for hi in [
@@ -97,41 +196,60 @@ mod tests {
                 bits.push(hi << 16 | lo);
             }
         }
-        // An odd length, so that the vector loops have a tail.
-        bits.push(0x4049_0fdb);
+        while bits.len() % 16 != 7 {
+            bits.push(0x4049_0fdb);
+        }
         bits.into_iter().map(f32::from_bits).collect()
     }
 
     #[test]
-    fn rounding_equals_halfs_element_conversion() {
+    fn rounding_equals_halfs_element_conversion_on_every_kernel() {
         let src = patterns();
-        let mut dst = vec![bf16::ZERO; src.len()];
-        round_slice(&src, &mut dst);
-        let mut in_place = src.clone();
-        round_in_place(&mut in_place);
-        for ((s, d), p) in src.iter().zip(&dst).zip(&in_place) {
-            let want = bf16::from_f32(*s);
-            assert_eq!(d.to_bits(), want.to_bits(), "{:#010x}", s.to_bits());
-            assert_eq!(
-                p.to_bits(),
-                want.to_f32().to_bits(),
-                "{:#010x}",
-                s.to_bits()
-            );
+        for kernel in kernels() {
+            let mut dst = vec![bf16::ZERO; src.len()];
+            kernel.round(&src, &mut dst);
+            let mut in_place = src.clone();
+            kernel.round_in_place(&mut in_place);
+            for ((s, d), p) in src.iter().zip(&dst).zip(&in_place) {
+                let want = bf16::from_f32(*s);
+                let at = format!("{kernel:?} {:#010x}", s.to_bits());
+                assert_eq!(d.to_bits(), want.to_bits(), "{at}");
+                assert_eq!(p.to_bits(), want.to_f32().to_bits(), "{at}");
+            }
+            // Ties go to even: 1 + 2⁻⁸ (a tie) rounds down to 1, 1 + 3 · 2⁻⁸ up to 1 + 2⁻⁶.
+            let mut two = [bf16::ZERO; 2];
+            kernel.round(&[1.0 + 1.0 / 256.0, 1.0 + 3.0 / 256.0], &mut two);
+            assert_eq!([two[0].to_f32(), two[1].to_f32()], [1.0, 1.0 + 1.0 / 64.0]);
         }
-        // Ties go to even: 1 + 2⁻⁸ (a tie) rounds down to 1, 1 + 3 · 2⁻⁸ up to 1 + 2⁻⁶.
-        let mut two = [bf16::ZERO; 2];
-        round_slice(&[1.0 + 1.0 / 256.0, 1.0 + 3.0 / 256.0], &mut two);
-        assert_eq!([two[0].to_f32(), two[1].to_f32()], [1.0, 1.0 + 1.0 / 64.0]);
     }
 
     #[test]
-    fn widening_is_exact_on_every_bf16() {
-        let src: Vec<bf16> = (0..=u16::MAX).map(bf16::from_bits).collect();
-        let mut dst = vec![0f32; src.len()];
-        widen_slice(&src, &mut dst);
-        for (s, d) in src.iter().zip(&dst) {
-            assert_eq!(d.to_bits(), s.to_f32().to_bits(), "{:#06x}", s.to_bits());
+    fn widening_is_half_s_on_every_bf16_and_kernel() {
+        // Every bf16, then a few again so that the length is not a multiple of 16.
+        let src: Vec<bf16> = (0..=u16::MAX)
+            .chain(0x3f80..0x3f87)
+            .map(bf16::from_bits)
+            .collect();
+        for kernel in kernels() {
+            let mut dst = vec![0f32; src.len()];
+            kernel.widen(&src, &mut dst);
+            for (s, d) in src.iter().zip(&dst) {
+                let at = format!("{kernel:?} {:#06x}", s.to_bits());
+                assert_eq!(d.to_bits(), s.to_f32().to_bits(), "{at}");
+            }
         }
+    }
+
+    #[test]
+    fn parallel_conversions_equal_the_element_loop() {
+        let src: Vec<f32> = (0..3 * BLOCK + 11)
+            .map(|i| (i as f32 * 0.377).sin() * 1e3)
+            .collect();
+        let mut rounded = Vec::new();
+        let got = fill_bf16(&mut rounded, &src).to_vec();
+        assert!(got.iter().zip(&src).all(|(g, s)| *g == bf16::from_f32(*s)));
+        let mut wide = vec![0f32; src.len()];
+        widen_into(&got, &mut wide);
+        assert!(wide.iter().zip(&got).all(|(w, g)| *w == g.to_f32()));
     }
 }

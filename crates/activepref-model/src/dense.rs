@@ -3,6 +3,7 @@
 //! validation passes on burn's CPU backend go through it, and so does the forward of the CPU
 //! backend's training steps (`ensemble::dense_train`).
 
+use crate::bf16_slices::{fill_bf16, round_into, widen_into};
 use crate::mlp::Precision;
 
 /// Below this many multiply-adds burn-flex runs a matmul on one thread; the dense path makes the
@@ -410,37 +411,6 @@ fn bf16_linear(
     let x16 = gemmkit::MatRef::from_row_major(x16, rows, k);
     bf16_matmul(out16, x16, gemmkit::MatRef::from_row_major(w, k, n), beta);
     widen_into(out16, out);
-}
-
-/// Elements per task of the conversions between f32 and bf16.
-const CONVERT_BLOCK: usize = 1 << 16;
-
-/// `dst = bf16(src)` element by element (round to nearest, ties to even), on every thread.
-pub(crate) fn round_into(src: &[f32], dst: &mut [half::bf16]) {
-    use rayon::prelude::*;
-    assert_eq!(src.len(), dst.len(), "equal lengths");
-    dst.par_chunks_mut(CONVERT_BLOCK)
-        .zip(src.par_chunks(CONVERT_BLOCK))
-        .for_each(|(d, s)| crate::bf16_slices::round_slice(s, d));
-}
-
-/// `values` rounded to bf16 into the front of `buffer` (grown as needed), returned.
-pub(crate) fn fill_bf16<'a>(buffer: &'a mut Vec<half::bf16>, values: &[f32]) -> &'a [half::bf16] {
-    if buffer.len() < values.len() {
-        buffer.resize(values.len(), half::bf16::ZERO);
-    }
-    let out = &mut buffer[..values.len()];
-    round_into(values, out);
-    out
-}
-
-/// `dst = f32(src)` element by element (exact), on every thread.
-fn widen_into(src: &[half::bf16], dst: &mut [f32]) {
-    use rayon::prelude::*;
-    assert_eq!(src.len(), dst.len(), "equal lengths");
-    dst.par_chunks_mut(CONVERT_BLOCK)
-        .zip(src.par_chunks(CONVERT_BLOCK))
-        .for_each(|(d, s)| crate::bf16_slices::widen_slice(s, d));
 }
 
 /// `out = lhs · rhs + β · out` in bf16 (`lhs`: `m × k`, `rhs`: `k × n`, any strides; `out`:

@@ -38,7 +38,8 @@ use rayon::prelude::*;
 
 use super::FusedAdamW;
 use super::adamw::{SliceMoments, add_gradients, widen_gradient};
-use crate::dense::{Strided, bf16_matmul, fill_bf16, strided_matmul};
+use crate::bf16_slices::fill_bf16;
+use crate::dense::{Strided, bf16_matmul, strided_matmul};
 use crate::mlp::{DenseRewardMlp, DenseScratch, Precision, RewardMlp};
 use half::bf16;
 
