@@ -24,11 +24,7 @@ const BLOCK: usize = 1 << 16;
 ///
 /// If the slices differ in length.
 pub(crate) fn round_into(src: &[f32], dst: &mut [bf16]) {
-    assert_eq!(src.len(), dst.len(), "equal lengths");
-    let kernel = Kernel::widest();
-    dst.par_chunks_mut(BLOCK)
-        .zip(src.par_chunks(BLOCK))
-        .for_each(|(d, s)| kernel.round(s, d));
+    in_blocks(src, dst, |kernel, s, d| kernel.round(s, d));
 }
 
 /// `values` rounded to bf16 into the front of `buffer` (grown as needed), returned.
@@ -47,11 +43,21 @@ pub(crate) fn fill_bf16<'a>(buffer: &'a mut Vec<bf16>, values: &[f32]) -> &'a [b
 ///
 /// If the slices differ in length.
 pub(crate) fn widen_into(src: &[bf16], dst: &mut [f32]) {
+    in_blocks(src, dst, |kernel, s, d| kernel.widen(s, d));
+}
+
+/// `convert` on matching [`BLOCK`]-element blocks of `src` and `dst`, on every thread, with the
+/// widest kernel.
+fn in_blocks<S: Sync, D: Send>(
+    src: &[S],
+    dst: &mut [D],
+    convert: impl Fn(Kernel, &[S], &mut [D]) + Sync,
+) {
     assert_eq!(src.len(), dst.len(), "equal lengths");
     let kernel = Kernel::widest();
     dst.par_chunks_mut(BLOCK)
         .zip(src.par_chunks(BLOCK))
-        .for_each(|(d, s)| kernel.widen(s, d));
+        .for_each(|(d, s)| convert(kernel, s, d));
 }
 
 /// `dst = f32(src)` on the calling thread (a caller that already splits its work).
