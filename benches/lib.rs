@@ -183,10 +183,12 @@ pub fn kernel_class() -> String {
     } else {
         "the C library's tanhf (scalar)"
     };
-    let gelu = format!("{:?}", activepref_encode::gelu::Kernel::detect());
+    let gelu = format!("{:?}", activepref_core::simd::VectorIsa::widest());
     let exp = match activepref_encode::softmax::ExpKernel::detect() {
         activepref_encode::softmax::ExpKernel::Libm => "the C library's expf (scalar)".to_string(),
-        k => format!("vectorised glibc expf, {k:?} (bit-identical to libm)"),
+        activepref_encode::softmax::ExpKernel::Vectorised(isa) => {
+            format!("vectorised glibc expf, {isa:?} (bit-identical to libm)")
+        }
     };
     format!(
         "{gemm}; {extras}; tanh: {tanh}; encoder GELU: vectorised libm erff, {gelu} (bit-identical); attention softmax exp: {exp}"

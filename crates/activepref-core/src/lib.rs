@@ -12,6 +12,8 @@
 //! - the seed-derivation scheme every random draw in activepref goes through ([`seeds`]);
 //! - the choice of label-saving definition a report uses ([`saving`]);
 //! - the one atomic file writer ([`io::write_atomic`]);
+//! - the run-time choice of vector width the hand-vectorised element-wise kernels share
+//!   ([`simd::VectorIsa`]);
 //! - [`FieldError`], the "field: what is wrong (how to fix it)" error of every `validate()`.
 //!
 //! Loaders, the feature store and hub downloads live in `activepref-data`; models in
@@ -26,6 +28,7 @@ pub mod io;
 pub mod prediction;
 pub mod saving;
 pub mod seeds;
+pub mod simd;
 
 pub use benchmark::{
     BenchmarkError, CandidateTexts, ComparisonLength, PairBenchmark, PoolBenchmark, PoolSplit,

@@ -20,7 +20,7 @@
 //! - attention: `q · kᵀ` per (sequence, head) on strided views, then `softmax_rows` in place,
 //!   then `probs · v` written straight into `[batch, tokens, hidden]` order (burn writes
 //!   `[batch, heads, tokens, head]` and then copies it);
-//! - the feed-forward up-projection applies GELU ([`Kernel`]) in the same pass as its bias;
+//! - the feed-forward up-projection applies GELU ([`gelu_on`]) in the same pass as its bias;
 //! - the two output projections add the residual, `(x · W + b) + residual`, and then layer-norm
 //!   each row with burn-flex's scalar Welford kernel transcribed (`DenseNorm`), 8 rows
 //!   interleaved. That kernel is burn-flex's only without its `simd` feature, so
@@ -32,8 +32,9 @@
 //! strategies, with padding, with 1 and 3 threads.
 
 use crate::bert::BertModel;
-use crate::gelu::Kernel;
+use crate::gelu::gelu_on;
 use crate::softmax::softmax_rows;
+use activepref_core::simd::VectorIsa;
 use burn::nn::{LayerNorm, Linear};
 use burn::tensor::{DType, Tensor, TensorData};
 use burn_std::{MatmulTransformAction, MatmulTransformAnalysis, MatmulTransformPolicy, Shape};
@@ -358,7 +359,7 @@ enum Epilogue<'a> {
     /// `(+ b) + residual` (the residual `[rows, fan_out]`), then the layer norm of each row.
     ResidualNorm(&'a [f32], &'a DenseNorm),
     /// `gelu(+ b)`.
-    Gelu(Kernel),
+    Gelu(VectorIsa),
 }
 
 impl DenseLinear {
@@ -388,7 +389,7 @@ impl DenseLinear {
                         block.iter_mut().zip(r).for_each(|(v, r)| *v += *r);
                         norm.apply(block);
                     }
-                    Epilogue::Gelu(kernel) => kernel.run(block),
+                    Epilogue::Gelu(isa) => gelu_on(*isa, block),
                 }
             });
     }
@@ -625,7 +626,7 @@ fn block_forward(
     let residual = Epilogue::ResidualNorm(&x, &w.attention_norm);
     w.attention_output
         .forward(&buf.ctx, (b, t), residual, &mut buf.a);
-    let gelu = Epilogue::Gelu(Kernel::detect());
+    let gelu = Epilogue::Gelu(VectorIsa::widest());
     w.intermediate.forward(&buf.a, (b, t), gelu, &mut buf.inter);
     // x is not needed after the attention's residual: the block's output overwrites it.
     let residual = Epilogue::ResidualNorm(&buf.a, &w.output_norm);

@@ -18,6 +18,7 @@
 //! kernel is 1.8–2.0× faster than computing both halves for every value (an in-process A/B on an
 //! Intel Xeon, AVX-512, 2026-12-02). Where every value is far it is about 15% slower.
 
+use activepref_core::simd::VectorIsa;
 use burn::tensor::{DType, Device, Tensor, TensorData, activation};
 use rayon::prelude::*;
 
@@ -387,78 +388,35 @@ unsafe fn pack_avx512(class: &[u8], original: &[f32], far: &mut [f32], at: &mut 
     n + rest
 }
 
-/// The kernel compiled for AVX-512 (16 lanes); a target feature changes instruction selection
-/// only, never a value.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn blocks_avx512(xs: &mut [f32]) {
-    // SAFETY: this function runs only on CPUs with AVX-512F; `blocks` passes buffers of at
-    // least the block's length.
-    blocks(xs, |c, o, f, a| unsafe { pack_avx512(c, o, f, a) });
-}
-
-/// The kernel compiled for AVX2 (8 lanes).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn blocks_avx2(xs: &mut [f32]) {
-    blocks(xs, pack);
-}
-
-/// Which kernel [`gelu_in_place`] runs on this CPU.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kernel {
-    /// 16 lanes.
-    Avx512,
-    /// 8 lanes.
-    Avx2,
-    /// Whatever the baseline target vectorises to.
-    Portable,
-}
-
-impl Kernel {
-    /// The widest kernel this CPU runs.
-    pub fn detect() -> Kernel {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return Kernel::Avx512;
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                return Kernel::Avx2;
-            }
-        }
-        Kernel::Portable
+/// `xs[i] = gelu_scalar(xs[i])` on the calling thread, in `isa`'s compiled copy (16 lanes on
+/// AVX-512, whose compress stores also pack the far values; 8 on AVX2). A target feature changes
+/// instruction selection only, never a value ([`activepref_core::simd`]).
+///
+/// # Panics
+/// If the CPU lacks `isa`'s instructions (use [`VectorIsa::widest`]).
+pub fn gelu_on(isa: VectorIsa, xs: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if isa == VectorIsa::Avx512 {
+        return isa.run(
+            #[inline(always)]
+            || {
+                // SAFETY: `run` runs this only on a CPU with AVX-512F; `blocks` passes buffers
+                // of at least the block's length.
+                blocks(xs, |c, o, f, a| unsafe { pack_avx512(c, o, f, a) })
+            },
+        );
     }
-
-    /// `xs[i] = gelu_scalar(xs[i])` on this kernel, on the calling thread.
-    ///
-    /// # Panics
-    /// If the CPU lacks the kernel's instructions (use [`Kernel::detect`]). Off x86-64 every kernel
-    /// runs the portable loop.
-    pub fn run(self, xs: &mut [f32]) {
-        match self {
-            #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512 => {
-                assert!(std::arch::is_x86_feature_detected!("avx512f"));
-                // SAFETY: the CPU has AVX-512F (checked just above).
-                unsafe { blocks_avx512(xs) }
-            }
-            #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => {
-                assert!(std::arch::is_x86_feature_detected!("avx2"));
-                // SAFETY: the CPU has AVX2 (checked just above).
-                unsafe { blocks_avx2(xs) }
-            }
-            _ => blocks(xs, pack),
-        }
-    }
+    isa.run(
+        #[inline(always)]
+        || blocks(xs, pack),
+    )
 }
 
 /// `xs[i] = gelu_scalar(xs[i])` for every element, bit for bit, over rayon's pool in fixed
 /// chunks (an element-wise map, so neither the thread count nor the kernel changes a value).
 pub fn gelu_in_place(xs: &mut [f32]) {
-    let kernel = Kernel::detect();
-    xs.par_chunks_mut(CHUNK).for_each(|c| kernel.run(c));
+    let isa = VectorIsa::widest();
+    xs.par_chunks_mut(CHUNK).for_each(|c| gelu_on(isa, c));
 }
 
 /// GELU on a tensor of any shape.
@@ -485,21 +443,6 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 mod tests {
     use super::*;
 
-    /// Every kernel this CPU runs.
-    fn kernels() -> Vec<Kernel> {
-        let mut k = vec![Kernel::Portable];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx2") {
-                k.push(Kernel::Avx2);
-            }
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                k.push(Kernel::Avx512);
-            }
-        }
-        k
-    }
-
     /// Bit patterns `(i · stride) · 0x9E37_79B1 mod 2³²` for `i · stride < 2³²`, through `kernel`,
     /// against the scalar, bit for bit (a NaN in goes to the scalar formula, so even its payload
     /// must match). The odd multiplier is a bijection of u32 (a stride of 1 still covers every
@@ -507,7 +450,7 @@ mod tests {
     /// kernel mixes near, far and rare values. The kernel runs on pieces of uneven lengths (1 to
     /// 257 values, most not whole vectors or blocks). Patterns are made chunk by chunk, so a
     /// stride of 1 never holds all 2³² at once.
-    fn mismatches(kernel: Kernel, stride: u64) -> Vec<u32> {
+    fn mismatches(kernel: VectorIsa, stride: u64) -> Vec<u32> {
         const CHUNK: u64 = 1 << 16;
         const PIECES: [usize; 8] = [255, 13, 1, 256, 16, 17, 257, 100];
         let count = (1u64 << 32).div_ceil(stride);
@@ -524,7 +467,7 @@ mod tests {
                         break;
                     }
                     let (piece, tail) = rest.split_at_mut(len.min(rest.len()));
-                    kernel.run(piece);
+                    gelu_on(kernel, piece);
                     rest = tail;
                 }
                 patterns
@@ -539,7 +482,7 @@ mod tests {
 
     #[test]
     fn every_kernel_equals_burns_scalar_gelu_on_a_sweep_of_bit_patterns() {
-        for kernel in kernels() {
+        for kernel in VectorIsa::available() {
             let bad = mismatches(kernel, 251);
             assert!(
                 bad.is_empty(),
@@ -569,9 +512,9 @@ mod tests {
                 patterns.extend([b, b | 0x8000_0000]);
             }
         }
-        for kernel in kernels() {
+        for kernel in VectorIsa::available() {
             let mut xs: Vec<f32> = patterns.iter().map(|&b| f32::from_bits(b)).collect();
-            kernel.run(&mut xs);
+            gelu_on(kernel, &mut xs);
             let bad: Vec<u32> = patterns
                 .iter()
                 .zip(&xs)
@@ -591,7 +534,7 @@ mod tests {
     #[test]
     #[ignore]
     fn every_kernel_equals_burns_scalar_gelu_on_every_f32() {
-        for kernel in kernels() {
+        for kernel in VectorIsa::available() {
             let bad = mismatches(kernel, 1);
             assert!(bad.is_empty(), "{kernel:?}: {} values differ", bad.len());
         }

@@ -17,6 +17,7 @@
 
 use std::sync::OnceLock;
 
+use activepref_core::simd::VectorIsa;
 use burn::tensor::{DType, Device, Tensor, TensorData, activation};
 use rayon::prelude::*;
 
@@ -112,27 +113,12 @@ fn exp_blocks(xs: &mut [f32]) {
     }
 }
 
-/// The kernel compiled for AVX-512 (which has FMA): 8 f64 lanes.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,fma")]
-unsafe fn exp_blocks_avx512(xs: &mut [f32]) {
-    exp_blocks(xs);
-}
-
-/// The kernel compiled for AVX2 with FMA: 4 f64 lanes.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn exp_blocks_avx2(xs: &mut [f32]) {
-    exp_blocks(xs);
-}
-
 /// Which `expf` [`exp_in_place`] runs on this CPU and C library.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExpKernel {
-    /// The transcription, 8 f64 lanes.
-    Avx512,
-    /// The transcription, 4 f64 lanes.
-    Avx2,
+    /// The transcription, compiled for a vector set with FMA: 8 f64 lanes on AVX-512, 4 on AVX2
+    /// ([`activepref_core::simd`]).
+    Vectorised(VectorIsa),
     /// `f32::exp` per value: no AVX2 with FMA, or the C library's `expf` is another one.
     Libm,
 }
@@ -140,43 +126,29 @@ pub enum ExpKernel {
 impl ExpKernel {
     /// The widest kernel this CPU runs whose values match the process's `expf`.
     pub fn detect() -> ExpKernel {
-        #[cfg(target_arch = "x86_64")]
-        {
-            // Another C library's `expf` (musl, macOS) is another algorithm: not even tried.
-            let fma = cfg!(target_env = "gnu") && std::arch::is_x86_feature_detected!("fma");
-            if fma && std::arch::is_x86_feature_detected!("avx512f") && fast_exp_matches_libm() {
-                return ExpKernel::Avx512;
+        // Another C library's `expf` (musl, macOS) is another algorithm: not even tried.
+        match VectorIsa::widest() {
+            isa @ (VectorIsa::Avx2 | VectorIsa::Avx512)
+                if cfg!(target_env = "gnu") && fast_exp_matches_libm() =>
+            {
+                ExpKernel::Vectorised(isa)
             }
-            if fma && std::arch::is_x86_feature_detected!("avx2") && fast_exp_matches_libm() {
-                return ExpKernel::Avx2;
-            }
+            _ => ExpKernel::Libm,
         }
-        ExpKernel::Libm
     }
 
     /// `xs[i] = xs[i].exp()` on this kernel, on the calling thread.
     ///
     /// # Panics
     /// If the CPU lacks the kernel's instructions (use [`ExpKernel::detect`]). The vectorised
-    /// kernels equal `f32::exp` only where [`fast_exp_matches_libm`] holds; off x86-64 every kernel
-    /// runs `f32::exp`.
+    /// kernels equal `f32::exp` only where [`fast_exp_matches_libm`] holds.
     pub fn run(self, xs: &mut [f32]) {
         match self {
-            #[cfg(target_arch = "x86_64")]
-            ExpKernel::Avx512 => {
-                assert!(std::arch::is_x86_feature_detected!("avx512f"));
-                assert!(std::arch::is_x86_feature_detected!("fma"));
-                // SAFETY: the CPU has AVX-512F and FMA (checked just above).
-                unsafe { exp_blocks_avx512(xs) }
-            }
-            #[cfg(target_arch = "x86_64")]
-            ExpKernel::Avx2 => {
-                assert!(std::arch::is_x86_feature_detected!("avx2"));
-                assert!(std::arch::is_x86_feature_detected!("fma"));
-                // SAFETY: the CPU has AVX2 and FMA (checked just above).
-                unsafe { exp_blocks_avx2(xs) }
-            }
-            _ => xs.iter_mut().for_each(|x| *x = x.exp()),
+            ExpKernel::Vectorised(isa) => isa.run(
+                #[inline(always)]
+                || exp_blocks(xs),
+            ),
+            ExpKernel::Libm => xs.iter_mut().for_each(|x| *x = x.exp()),
         }
     }
 }
@@ -409,20 +381,15 @@ mod tests {
 
     /// Every kernel this CPU runs that the start-up check would allow.
     fn kernels() -> Vec<ExpKernel> {
-        let mut k = vec![ExpKernel::Libm];
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::is_x86_feature_detected as has;
-            if cfg!(target_env = "gnu") && has!("fma") && fast_exp_matches_libm() {
-                if has!("avx2") {
-                    k.push(ExpKernel::Avx2);
-                }
-                if has!("avx512f") {
-                    k.push(ExpKernel::Avx512);
-                }
-            }
-        }
-        k
+        let allowed = cfg!(target_env = "gnu") && fast_exp_matches_libm();
+        std::iter::once(ExpKernel::Libm)
+            .chain(
+                VectorIsa::available()
+                    .into_iter()
+                    .filter(|isa| allowed && *isa != VectorIsa::Plain)
+                    .map(ExpKernel::Vectorised),
+            )
+            .collect()
     }
 
     #[test]

@@ -7,11 +7,12 @@
 //! lanes. The loops here run the same per-element functions, [`bf16::from_f32`] (round to
 //! nearest, ties to even; a NaN comes out quiet) and [`bf16::to_f32`] (exact for every non-NaN
 //! value), inside copies compiled ahead for AVX-512 and for AVX2, one of which is chosen at run
-//! time ([`Kernel::widest`]). Both functions are integer operations on the bits, and a target
+//! time ([`VectorIsa::widest`]). Both functions are integer operations on the bits, and a target
 //! feature changes instruction selection only, so every value is `half`'s on every path (tested
 //! on each path the CPU has: every 65,537th f32 bit pattern, the rounding boundaries, and every
 //! bf16).
 
+use activepref_core::simd::VectorIsa;
 use half::bf16;
 use rayon::prelude::*;
 
@@ -24,7 +25,7 @@ const BLOCK: usize = 1 << 16;
 ///
 /// If the slices differ in length.
 pub(crate) fn round_into(src: &[f32], dst: &mut [bf16]) {
-    in_blocks(src, dst, |kernel, s, d| kernel.round(s, d));
+    in_blocks(src, dst, round);
 }
 
 /// `values` rounded to bf16 into the front of `buffer` (grown as needed), returned.
@@ -43,18 +44,18 @@ pub(crate) fn fill_bf16<'a>(buffer: &'a mut Vec<bf16>, values: &[f32]) -> &'a [b
 ///
 /// If the slices differ in length.
 pub(crate) fn widen_into(src: &[bf16], dst: &mut [f32]) {
-    in_blocks(src, dst, |kernel, s, d| kernel.widen(s, d));
+    in_blocks(src, dst, widen);
 }
 
 /// `convert` on matching [`BLOCK`]-element blocks of `src` and `dst`, on every thread, with the
-/// widest kernel.
+/// widest vector set.
 fn in_blocks<S: Sync, D: Send>(
     src: &[S],
     dst: &mut [D],
-    convert: impl Fn(Kernel, &[S], &mut [D]) + Sync,
+    convert: impl Fn(VectorIsa, &[S], &mut [D]) + Sync,
 ) {
     assert_eq!(src.len(), dst.len(), "equal lengths");
-    let kernel = Kernel::widest();
+    let kernel = VectorIsa::widest();
     dst.par_chunks_mut(BLOCK)
         .zip(src.par_chunks(BLOCK))
         .for_each(|(d, s)| convert(kernel, s, d));
@@ -63,131 +64,60 @@ fn in_blocks<S: Sync, D: Send>(
 /// `dst = f32(src)` on the calling thread (a caller that already splits its work).
 pub(crate) fn widen_slice(src: &[bf16], dst: &mut [f32]) {
     assert_eq!(src.len(), dst.len(), "equal lengths");
-    Kernel::widest().widen(src, dst);
+    widen(VectorIsa::widest(), src, dst);
 }
 
 /// `dst = bf16(src)` on the calling thread (a caller that already splits its work).
 pub(crate) fn round_slice(src: &[f32], dst: &mut [bf16]) {
     assert_eq!(src.len(), dst.len(), "equal lengths");
-    Kernel::widest().round(src, dst);
+    round(VectorIsa::widest(), src, dst);
 }
 
 /// `xs[i] = f32(bf16(xs[i]))` on the calling thread: each value replaced by the bf16 value it
 /// rounds to.
 pub(crate) fn round_in_place(xs: &mut [f32]) {
-    Kernel::widest().round_in_place(xs);
+    round_each(VectorIsa::widest(), xs);
 }
 
-/// The compiled copy of the loops that runs.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Kernel {
-    /// As built for the crate's target.
-    Plain,
-    /// Compiled for AVX2 (8 f32 lanes).
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-    /// Compiled for AVX-512F (16 f32 lanes).
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-}
-
-impl Kernel {
-    /// The widest copy this CPU runs.
-    fn widest() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return Kernel::Avx512;
+/// `dst = bf16(src)` on the calling thread, in `isa`'s copy of the loop.
+fn round(isa: VectorIsa, src: &[f32], dst: &mut [bf16]) {
+    isa.run(
+        #[inline(always)]
+        || {
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d = bf16::from_f32(s);
             }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                return Kernel::Avx2;
+        },
+    );
+}
+
+/// `dst = f32(src)` on the calling thread, in `isa`'s copy of the loop.
+fn widen(isa: VectorIsa, src: &[bf16], dst: &mut [f32]) {
+    isa.run(
+        #[inline(always)]
+        || {
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d = s.to_f32();
             }
-        }
-        Kernel::Plain
-    }
-
-    fn round(self, src: &[f32], dst: &mut [bf16]) {
-        self.run(
-            #[inline(always)]
-            || {
-                for (d, &s) in dst.iter_mut().zip(src) {
-                    *d = bf16::from_f32(s);
-                }
-            },
-        );
-    }
-
-    fn widen(self, src: &[bf16], dst: &mut [f32]) {
-        self.run(
-            #[inline(always)]
-            || {
-                for (d, s) in dst.iter_mut().zip(src) {
-                    *d = s.to_f32();
-                }
-            },
-        );
-    }
-
-    fn round_in_place(self, xs: &mut [f32]) {
-        self.run(
-            #[inline(always)]
-            || {
-                for x in xs.iter_mut() {
-                    *x = bf16::from_f32(*x).to_f32();
-                }
-            },
-        );
-    }
-
-    /// Runs `f`, inlined into this kernel's copy. Only [`Self::widest`] (or a test that checks
-    /// the CPU first) hands out `Avx2` and `Avx512`.
-    #[inline(always)]
-    fn run(self, f: impl FnOnce()) {
-        match self {
-            Kernel::Plain => f(),
-            // SAFETY: `Avx2` comes only from a check that the CPU has AVX2.
-            #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => unsafe { on_avx2(f) },
-            // SAFETY: `Avx512` comes only from a check that the CPU has AVX-512F.
-            #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512 => unsafe { on_avx512(f) },
-        }
-    }
+        },
+    );
 }
 
-/// `f` inlined into a function compiled for AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn on_avx512(f: impl FnOnce()) {
-    f();
-}
-
-/// `f` inlined into a function compiled for AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn on_avx2(f: impl FnOnce()) {
-    f();
+/// `xs[i] = f32(bf16(xs[i]))` on the calling thread, in `isa`'s copy of the loop.
+fn round_each(isa: VectorIsa, xs: &mut [f32]) {
+    isa.run(
+        #[inline(always)]
+        || {
+            for x in xs.iter_mut() {
+                *x = bf16::from_f32(*x).to_f32();
+            }
+        },
+    );
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Every copy this CPU can run.
-    fn kernels() -> Vec<Kernel> {
-        let mut k = vec![Kernel::Plain];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx2") {
-                k.push(Kernel::Avx2);
-            }
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                k.push(Kernel::Avx512);
-            }
-        }
-        assert_eq!(k.last(), Some(&Kernel::widest()));
-        k
-    }
 
     /// Every 65,537th f32 bit pattern (`(i << 16) | i`: every upper half with every sign,
     /// exponent, zero, subnormal, infinity and NaN) and the values around each rounding boundary
@@ -211,11 +141,11 @@ mod tests {
     #[test]
     fn rounding_equals_halfs_element_conversion_on_every_kernel() {
         let src = patterns();
-        for kernel in kernels() {
+        for kernel in VectorIsa::available() {
             let mut dst = vec![bf16::ZERO; src.len()];
-            kernel.round(&src, &mut dst);
+            round(kernel, &src, &mut dst);
             let mut in_place = src.clone();
-            kernel.round_in_place(&mut in_place);
+            round_each(kernel, &mut in_place);
             for ((s, d), p) in src.iter().zip(&dst).zip(&in_place) {
                 let want = bf16::from_f32(*s);
                 let at = format!("{kernel:?} {:#010x}", s.to_bits());
@@ -224,7 +154,7 @@ mod tests {
             }
             // Ties go to even: 1 + 2⁻⁸ (a tie) rounds down to 1, 1 + 3 · 2⁻⁸ up to 1 + 2⁻⁶.
             let mut two = [bf16::ZERO; 2];
-            kernel.round(&[1.0 + 1.0 / 256.0, 1.0 + 3.0 / 256.0], &mut two);
+            round(kernel, &[1.0 + 1.0 / 256.0, 1.0 + 3.0 / 256.0], &mut two);
             assert_eq!([two[0].to_f32(), two[1].to_f32()], [1.0, 1.0 + 1.0 / 64.0]);
         }
     }
@@ -236,9 +166,9 @@ mod tests {
             .chain(0x3f80..0x3f87)
             .map(bf16::from_bits)
             .collect();
-        for kernel in kernels() {
+        for kernel in VectorIsa::available() {
             let mut dst = vec![0f32; src.len()];
-            kernel.widen(&src, &mut dst);
+            widen(kernel, &src, &mut dst);
             for (s, d) in src.iter().zip(&dst) {
                 let at = format!("{kernel:?} {:#06x}", s.to_bits());
                 assert_eq!(d.to_bits(), s.to_f32().to_bits(), "{at}");

@@ -16,6 +16,7 @@
 //! equals `f32::tanh` bit for bit on the inputs checked by the tests (every 257th f32, and all
 //! 2³² once, by hand: see the README), so scores stay identical to burn's forward.
 
+use activepref_core::simd::VectorIsa;
 use std::sync::OnceLock;
 
 /// Values per block: a block whose values all take `tanhf`'s common path runs vectorised.
@@ -152,33 +153,16 @@ pub fn tanh_in_place(xs: &mut [f32]) {
         xs.iter_mut().for_each(|x| *x = x.tanh());
         return;
     }
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F (checked just above).
-            return unsafe { chunks_avx512(xs) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2 (checked just above).
-            return unsafe { chunks_avx2(xs) };
-        }
-    }
-    chunks(xs);
+    chunks_on(VectorIsa::widest(), xs);
 }
 
-/// The kernel compiled for AVX-512 (16 lanes). Enabling a target feature changes instruction
-/// selection only: Rust never fuses a multiply and an add, so every value is the same.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn chunks_avx512(xs: &mut [f32]) {
-    chunks(xs);
-}
-
-/// The kernel compiled for AVX2 (8 lanes).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn chunks_avx2(xs: &mut [f32]) {
-    chunks(xs);
+/// [`chunks`] in `isa`'s compiled copy (16 lanes on AVX-512, 8 on AVX2). A target feature changes
+/// instruction selection only, so every value is the same ([`activepref_core::simd`]).
+fn chunks_on(isa: VectorIsa, xs: &mut [f32]) {
+    isa.run(
+        #[inline(always)]
+        || chunks(xs),
+    );
 }
 
 /// Blocks whose values all take the common path run the branch-free kernel (one loop the compiler
@@ -236,26 +220,6 @@ mod tests {
     #[test]
     fn tanh_in_place_equals_libm_on_every_257th_float() {
         assert_eq!(mismatches(257), 0);
-    }
-
-    /// A named kernel: it overwrites a slice with the tanh of each value.
-    type Kernel = (&'static str, fn(&mut [f32]));
-
-    /// Every kernel this CPU can run: the portable one, and AVX2 / AVX-512 where present.
-    fn kernels() -> Vec<Kernel> {
-        let mut k: Vec<Kernel> = vec![("portable", chunks)];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU has AVX2 (checked just above).
-                k.push(("avx2", |xs| unsafe { chunks_avx2(xs) }));
-            }
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has AVX-512F (checked just above).
-                k.push(("avx512", |xs| unsafe { chunks_avx512(xs) }));
-            }
-        }
-        k
     }
 
     /// glibc's version as (major, minor), from `gnu_get_libc_version`.
@@ -325,15 +289,15 @@ mod tests {
             chunks(&mut v);
             v.iter().map(|x| x.to_bits()).collect()
         };
-        for (name, kernel) in kernels() {
+        for isa in VectorIsa::available() {
             let mut got = xs.clone();
-            kernel(&mut got);
+            chunks_on(isa, &mut got);
             let bad = got
                 .iter()
                 .zip(&want)
                 .filter(|(g, w)| g.to_bits() != **w)
                 .count();
-            assert_eq!(bad, 0, "{name}: {bad} of {} values differ", xs.len());
+            assert_eq!(bad, 0, "{isa:?}: {bad} of {} values differ", xs.len());
         }
     }
 
