@@ -99,6 +99,26 @@ fn batch_larger_than_pool() {
 }
 
 #[test]
+fn validation_cap_of_zero_is_refused_and_a_cap_is_said() {
+    let capped = |n: &str| {
+        GOOD.replace(
+            "rounds: 2 }",
+            &format!("rounds: 2, validation_size: {n} }}"),
+        )
+    };
+    assert_one_line_error(
+        &capped("0"),
+        &["loop.validation_size", "at least 1", "leave it out"],
+    );
+    let (ok, out, err) = activepref(&["validate"], &capped("7"));
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("early stopping on a seeded 7 of the") && out.contains("the paper uses all"),
+        "{out}"
+    );
+}
+
+#[test]
 fn k_larger_than_pool() {
     assert_one_line_error(
         &GOOD.replace("k: 5", "k: 100000"),

@@ -14,6 +14,7 @@
 //! | generated summarize JSONL    | `[seed, Stream::Data, data_draw::GENERATED_SUMMARIZE]`        |
 //! | initial labels / loop order  | `[run seed, Stream::InitialSet]`                              |
 //! | cold start (kmeans, kcenter) | `[run seed, Stream::InitialSet, initial_draw::COLD_START]`    |
+//! | validation subset            | `[run seed, Stream::InitialSet, initial_draw::VALIDATION_SUBSET]` |
 //! | member init                  | `[run seed, Stream::Model, round, member, model_draw::INIT]`  |
 //! | shared init (reference)      | `[42, Stream::Model, NO_ROUND, min(member, 1)]`               |
 //! | minibatch order              | `[run seed, Stream::Model, round, member, model_draw::ORDER]` |
@@ -100,6 +101,9 @@ pub mod initial_draw {
     /// The draws of a `kmeans` or `kcenter` cold start that picks the pool loop's initial labelled
     /// set from the shuffled pool (`[COLD_START]`).
     pub const COLD_START: u64 = 1;
+    /// The pool loop's seeded subset of the validation split under `loop.validation_size`
+    /// (`[VALIDATION_SUBSET]`).
+    pub const VALIDATION_SUBSET: u64 = 2;
 }
 
 /// The element after the data seed in a [`Stream::Data`] path: which data-level draw. The bare path

@@ -20,8 +20,8 @@ use activepref_acquire::{
     LastLayerEmbedding, PoolPolicy, PoolState, PromptKnnIndex, UncertaintyScore,
 };
 use activepref_core::EnsemblePrediction;
-use activepref_core::PoolBenchmark;
-use activepref_core::seeds::{Stream, policy_draw, rng_for};
+use activepref_core::seeds::{Stream, initial_draw, policy_draw, rng_for};
+use activepref_core::{PoolBenchmark, PoolSplit};
 use activepref_model::EnsembleConfig;
 use rand::seq::SliceRandom;
 
@@ -31,6 +31,9 @@ pub struct PoolLoop<'a> {
     model: &'a EnsembleConfig,
     config: &'a LoopConfig,
     run_seed: u64,
+    /// The validation comparisons early stopping reads when `validation_size` caps them (a
+    /// seeded subset); `None`: the benchmark's whole split ([`Self::validation`]).
+    validation_subset: Option<PoolSplit>,
     /// Labelled pool indices, in acquisition order.
     pub labelled: Vec<usize>,
     /// Unlabelled pool indices, in the run's candidate order.
@@ -75,11 +78,23 @@ impl<'a> PoolLoop<'a> {
                 .split(order, config.initial_labels, &bench.pool.prompt, run_seed);
         let stopping_sample =
             unlabelled[unlabelled.len().saturating_sub(STOPPING_SAMPLE)..].to_vec();
+        let validation_subset = config
+            .validation_size
+            .filter(|&cap| cap < bench.validation.len())
+            .map(|cap| {
+                let mut order: Vec<usize> = (0..bench.validation.len()).collect();
+                let path = [initial_draw::VALIDATION_SUBSET];
+                order.shuffle(&mut rng_for(run_seed, Stream::InitialSet, &path));
+                order.truncate(cap);
+                order.sort_unstable();
+                bench.validation.subset(&order)
+            });
         Self {
             bench,
             model,
             config,
             run_seed,
+            validation_subset,
             labelled,
             unlabelled,
             round: 0,
@@ -140,6 +155,7 @@ impl<'a> PoolLoop<'a> {
             model,
             config,
             run_seed,
+            validation_subset: fresh.validation_subset,
             labelled,
             unlabelled,
             round,
@@ -196,7 +212,7 @@ impl<'a> PoolLoop<'a> {
                 all.sort_unstable();
                 let fitted = self.model.fit(
                     &self.labelled_split(&all),
-                    &bench.validation,
+                    self.validation(),
                     self.run_seed,
                     0,
                 )?;
@@ -245,6 +261,14 @@ impl<'a> PoolLoop<'a> {
                 select_secs,
             },
         ))
+    }
+
+    /// The validation comparisons that early stopping reads: the seeded subset under
+    /// `loop.validation_size`, else the benchmark's whole split.
+    fn validation(&self) -> &PoolSplit {
+        self.validation_subset
+            .as_ref()
+            .unwrap_or(&self.bench.validation)
     }
 
     /// Test and OOD metrics of `fitted`, and its members' mean best validation loss.
@@ -319,7 +343,7 @@ impl<'a> PoolLoop<'a> {
         let fitted = self.model.fit_from(
             self.previous.as_ref(),
             &train,
-            &bench.validation,
+            self.validation(),
             self.run_seed,
             t as u64,
         )?;
@@ -474,13 +498,8 @@ impl<'a> PoolLoop<'a> {
                 let labels = (self.config.initial_labels + r * self.config.batch_size)
                     .min(self.labelled.len());
                 let train = self.labelled_split(&self.labelled[..labels]);
-                self.model.fit_from(
-                    None,
-                    &train,
-                    &self.bench.validation,
-                    self.run_seed,
-                    r as u64,
-                )?
+                self.model
+                    .fit_from(None, &train, self.validation(), self.run_seed, r as u64)?
             }
         };
         self.stopping_previous = Some(self.sample_labels(&previous));
@@ -511,7 +530,7 @@ impl<'a> PoolLoop<'a> {
             self.previous = Some(self.model.fit_from(
                 self.previous.as_ref(),
                 &train,
-                &self.bench.validation,
+                self.validation(),
                 self.run_seed,
                 r as u64,
             )?);
@@ -559,6 +578,7 @@ mod tests {
                 batch_size: 10,
                 rounds: 3,
                 pool_size: None,
+                validation_size: None,
                 cold_start: Default::default(),
                 oracle: Default::default(),
             },
@@ -1056,6 +1076,58 @@ mod tests {
         assert_ne!(cold[2].test_log_likelihood, all[2].test_log_likelihood);
     }
 
+    /// `validation_size` trains every round's early stopping on the documented seeded subset of
+    /// the validation split (in the split's order); a cap at least the split's size changes
+    /// nothing; 0 is refused.
+    #[test]
+    fn a_validation_cap_reads_the_seeded_subset_and_a_large_one_changes_nothing() {
+        let (bench, model, cfg) = setup();
+        let n = bench.validation.len();
+        assert!(n > 20, "the setup's validation split has {n} comparisons");
+        let run = |cap: Option<usize>| {
+            let cfg = LoopConfig {
+                validation_size: cap,
+                ..cfg.clone()
+            };
+            let mut lp = PoolLoop::new(&bench, &model, &cfg, 6);
+            let records: Vec<_> = (0..2)
+                .map(|_| lp.step(&RandomSampling).unwrap().0)
+                .collect();
+            // A resumed run draws the same subset.
+            let labelled = lp.labelled[..cfg.initial_labels + cfg.batch_size].to_vec();
+            let mut resumed = PoolLoop::resume_from(&bench, &model, &cfg, 6, labelled, 1).unwrap();
+            assert_eq!(resumed.step(&RandomSampling).unwrap().0, records[1]);
+            records
+        };
+        let whole = run(None);
+        assert_eq!(run(Some(n)), whole);
+        assert_eq!(run(Some(n + 1000)), whole);
+
+        let capped = run(Some(17));
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(&mut rng_for(
+            6,
+            Stream::InitialSet,
+            &[initial_draw::VALIDATION_SUBSET],
+        ));
+        order.truncate(17);
+        order.sort_unstable();
+        let subset = bench.validation.subset(&order);
+        let lp = PoolLoop::new(&bench, &model, &cfg, 6);
+        let train = lp.labelled_split(&lp.labelled);
+        let fitted = model.fit(&train, &subset, 6, 0).unwrap();
+        assert_eq!(capped[0].validation_loss, fitted.mean_validation_loss());
+        assert_ne!(capped[0].validation_loss, whole[0].validation_loss);
+        // Same labelled set in round 0 (the cap touches no pool draw).
+        assert_eq!(capped[0].labels, whole[0].labels);
+
+        let zero = LoopConfig {
+            validation_size: Some(0),
+            ..cfg.clone()
+        };
+        assert_eq!(zero.validate(100).unwrap_err().field, "validation_size");
+    }
+
     #[test]
     fn sizes_are_checked() {
         let cfg = LoopConfig {
@@ -1063,6 +1135,7 @@ mod tests {
             batch_size: 500,
             rounds: 2,
             pool_size: None,
+            validation_size: None,
             cold_start: Default::default(),
             oracle: Default::default(),
         };
@@ -1072,6 +1145,7 @@ mod tests {
             batch_size: 50,
             rounds: 4,
             pool_size: None,
+            validation_size: None,
             cold_start: Default::default(),
             oracle: Default::default(),
         };
@@ -1082,6 +1156,7 @@ mod tests {
                 batch_size: 30,
                 rounds: 4,
                 pool_size: None,
+                validation_size: None,
                 cold_start: Default::default(),
                 oracle: Default::default(),
             }

@@ -20,6 +20,14 @@ pub struct LoopConfig {
     /// Optional cap on the pool after the seeded shuffle (the reference keeps 92,000).
     #[serde(default)]
     pub pool_size: Option<usize>,
+    /// Optional cap on the validation comparisons that early stopping (and the record's
+    /// `validation_loss`) reads: a seeded subset of that many, drawn once per run
+    /// (`[run seed, InitialSet, initial_draw::VALIDATION_SUBSET]`), in the split's order. Not the
+    /// paper's (the reference evaluates the whole split); it trades a noisier validation loss
+    /// for time, as validation passes are most of a paper-scale run. Absent (the default), or
+    /// at least the split's size: the whole split, unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_size: Option<usize>,
     /// How the initial labelled set is chosen ([`ColdStart`]); absent: `random`.
     #[serde(default, skip_serializing_if = "ColdStart::is_random")]
     pub cold_start: ColdStart,
@@ -35,12 +43,18 @@ impl LoopConfig {
     ///
     /// A [`FieldError`] for `rounds` outside `1..=1,000,000`, `initial_labels` or `batch_size` 0,
     /// an initial set not smaller than the pool, a batch larger than what is left after it, more
-    /// rounds than the pool has labels for, or a bad `oracle` ([`OracleConfig::validate`]).
+    /// rounds than the pool has labels for, a `validation_size` of 0, or a bad `oracle` ([`OracleConfig::validate`]).
     pub fn validate(&self, pool: usize) -> Result<(), FieldError> {
         self.oracle.validate().map_err(|e| e.within("oracle"))?;
         let pool = self.pool_size.map_or(pool, |c| c.min(pool));
         let bad = |f: &str, m: String| Err(FieldError::new(f, m));
         FieldError::check_count("rounds", self.rounds, 1, 1_000_000)?;
+        if self.validation_size == Some(0) {
+            return bad(
+                "validation_size",
+                "must be at least 1 (early stopping needs a validation loss); leave it out to use the whole split".into(),
+            );
+        }
         if self.initial_labels == 0 {
             return bad(
                 "initial_labels",

@@ -102,6 +102,12 @@ fn describe_pool(
         lp.batch_size,
         exp.common.model.members
     ));
+    if let Some(cap) = lp.validation_size.filter(|&c| c < bench.validation.len()) {
+        s.lines.push(format!(
+            "  early stopping on a seeded {cap} of the {} validation comparisons (loop.validation_size; the paper uses all)",
+            bench.validation.len()
+        ));
+    }
     s.json["setting"] = exp.setting.name().into();
     s.json["benchmark"] = serde_json::json!({
         "name": bench.name,

@@ -53,7 +53,7 @@ impl PoolLoop<'_> {
 
     /// The comparisons `labelled` as a training split, with the oracle's answers as labels,
     /// dropped ties left out and kept ties (`half`) in both orientations, A's first.
-    pub(super) fn labelled_split(&self, labelled: &[usize]) -> activepref_core::PoolSplit {
+    pub(super) fn labelled_split(&self, labelled: &[usize]) -> PoolSplit {
         let Some(answers) = &self.answers else {
             return self.bench.pool.subset(labelled);
         };
