@@ -113,8 +113,17 @@ fn validation_cap_of_zero_is_refused_and_a_cap_is_said() {
     let (ok, out, err) = activepref(&["validate"], &capped("7"));
     assert!(ok, "{err}");
     assert!(
-        out.contains("early stopping on a seeded 7 of the") && out.contains("the paper uses all"),
+        out.contains("early stopping on a seeded subset of 7 of the")
+            && out.contains("the paper uses all"),
         "{out}"
+    );
+    assert_one_line_error(
+        &capped("100000"),
+        &[
+            "loop.validation_size",
+            "would change nothing",
+            "leave it out",
+        ],
     );
 }
 

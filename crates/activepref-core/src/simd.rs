@@ -6,9 +6,11 @@
 //! one copy per [`VectorIsa`] (by inlining it into a function built with that instruction set,
 //! [`VectorIsa::run`]), and the widest copy the CPU runs is chosen at run time
 //! ([`VectorIsa::widest`]). A target feature changes instruction selection only: Rust never
-//! fuses a multiply and an add on its own, and `f32::mul_add` is correctly rounded with or
-//! without FMA, so every copy computes the same bits (each kernel's tests run every copy the
-//! CPU has, [`VectorIsa::available`]).
+//! fuses a multiply and an add on its own, and `f32::mul_add` / `f64::mul_add` are correctly
+//! rounded with or without FMA, so every copy computes the same bits (each kernel's tests run
+//! every copy the CPU has, [`VectorIsa::available`]). The AVX2 copy is built with FMA too (the
+//! softmax `exp` needs it), so a rare AVX2 CPU without FMA runs the `Plain` copy: the same
+//! values, only slower.
 //!
 //! ```
 //! use activepref_core::simd::VectorIsa;
@@ -102,6 +104,9 @@ impl VectorIsa {
 }
 
 /// `f` inlined into a function compiled for AVX-512F.
+///
+/// # Safety
+/// The CPU has AVX-512F and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,fma")]
 unsafe fn on_avx512<R>(f: impl FnOnce() -> R) -> R {
@@ -109,6 +114,9 @@ unsafe fn on_avx512<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// `f` inlined into a function compiled for AVX2 with FMA.
+///
+/// # Safety
+/// The CPU has AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn on_avx2<R>(f: impl FnOnce() -> R) -> R {

@@ -117,7 +117,8 @@ fn exp_blocks(xs: &mut [f32]) {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExpKernel {
     /// The transcription, compiled for a vector set with FMA: 8 f64 lanes on AVX-512, 4 on AVX2
-    /// ([`activepref_core::simd`]).
+    /// ([`activepref_core::simd`]). [`ExpKernel::detect`] never hands out `Vectorised(Plain)`:
+    /// it gives the same values, but each `mul_add` there is a call to the C library's `fma`.
     Vectorised(VectorIsa),
     /// `f32::exp` per value: no AVX2 with FMA, or the C library's `expf` is another one.
     Libm,

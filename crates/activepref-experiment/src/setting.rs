@@ -165,7 +165,26 @@ impl PoolSetting {
             .validate()
             .map_err(|e| FieldError::new("benchmark", e.to_string()))?;
         self.check_sizes(bench.pool.len())?;
+        self.check_validation_cap(bench.validation.len())?;
         Ok(bench)
+    }
+
+    /// `loop.validation_size` against a validation split of `validation` comparisons: a cap that
+    /// keeps every comparison would change nothing, so it is refused rather than ignored.
+    ///
+    /// # Errors
+    /// `loop.validation_size: ...` when the cap is at least `validation`.
+    pub fn check_validation_cap(&self, validation: usize) -> Result<(), FieldError> {
+        match self.loop_config.validation_size {
+            Some(cap) if cap >= validation => Err(FieldError::new(
+                "validation_size",
+                format!(
+                    "is {cap}, but the validation split holds only {validation} comparisons, so it would change nothing; lower it or leave it out"
+                ),
+            )
+            .within("loop")),
+            _ => Ok(()),
+        }
     }
 
     /// Loop sizes and policy parameters against a pool of `pool` comparisons.

@@ -60,7 +60,8 @@ pub struct PoolLoop<'a> {
 impl<'a> PoolLoop<'a> {
     /// A fresh run: the pool is shuffled with the run seed, optionally capped, and
     /// `initial_labels` of its comparisons are labelled: the first ones, or those the
-    /// configured [`ColdStart`](crate::ColdStart) picks.
+    /// configured [`ColdStart`](crate::ColdStart) picks. Under `validation_size` the validation
+    /// subset is drawn here too (from its own seed path, so no pool draw changes).
     pub fn new(
         bench: &'a PoolBenchmark,
         model: &'a EnsembleConfig,
@@ -1118,8 +1119,14 @@ mod tests {
         let fitted = model.fit(&train, &subset, 6, 0).unwrap();
         assert_eq!(capped[0].validation_loss, fitted.mean_validation_loss());
         assert_ne!(capped[0].validation_loss, whole[0].validation_loss);
-        // Same labelled set in round 0 (the cap touches no pool draw).
-        assert_eq!(capped[0].labels, whole[0].labels);
+        // The cap touches no pool draw: the same initial set and candidate order.
+        let with_cap = LoopConfig {
+            validation_size: Some(17),
+            ..cfg.clone()
+        };
+        let a = PoolLoop::new(&bench, &model, &with_cap, 6);
+        let b = PoolLoop::new(&bench, &model, &cfg, 6);
+        assert_eq!((&a.labelled, &a.unlabelled), (&b.labelled, &b.unlabelled));
 
         let zero = LoopConfig {
             validation_size: Some(0),

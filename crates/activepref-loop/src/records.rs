@@ -22,10 +22,11 @@ pub struct LoopConfig {
     pub pool_size: Option<usize>,
     /// Optional cap on the validation comparisons that early stopping (and the record's
     /// `validation_loss`) reads: a seeded subset of that many, drawn once per run
-    /// (`[run seed, InitialSet, initial_draw::VALIDATION_SUBSET]`), in the split's order. Not the
-    /// paper's (the reference evaluates the whole split); it trades a noisier validation loss
-    /// for time, as validation passes are most of a paper-scale run. Absent (the default), or
-    /// at least the split's size: the whole split, unchanged.
+    /// (`[run seed, InitialSet, initial_draw::VALIDATION_SUBSET]`), in the split's order.
+    /// Not the paper's (the reference evaluates the whole split); it trades a noisier
+    /// validation loss for time, as validation passes are the largest share of a paper-scale
+    /// run. Absent (the default): the whole split. The loop reads a cap at least the split's
+    /// size as the whole split; experiment files refuse one (it would change nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation_size: Option<usize>,
     /// How the initial labelled set is chosen ([`ColdStart`]); absent: `random`.

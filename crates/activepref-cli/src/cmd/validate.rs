@@ -104,7 +104,7 @@ fn describe_pool(
     ));
     if let Some(cap) = lp.validation_size.filter(|&c| c < bench.validation.len()) {
         s.lines.push(format!(
-            "  early stopping on a seeded {cap} of the {} validation comparisons (loop.validation_size; the paper uses all)",
+            "  early stopping on a seeded subset of {cap} of the {} validation comparisons (loop.validation_size; the paper uses all)",
             bench.validation.len()
         ));
     }
