@@ -1,7 +1,7 @@
 //! Bad input gets exactly one line on stderr that names the file and the field, a non-zero exit
 //! status, and never a panic.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const GOOD: &str = "name: clitest
@@ -149,6 +149,48 @@ fn missing_output_parent() {
         &GOOD.replace("output_dir: OUT", "output_dir: /no/such/parent/out"),
         &["output_dir", "/no/such/parent"],
     );
+}
+
+/// `report` on a folder that holds a results directory two levels down (a project folder with
+/// `results/<name>/`) is refused in one line, and nothing is written into it.
+#[test]
+fn report_on_a_folder_above_a_results_directory_writes_nothing() {
+    let (ok, _, err) = activepref(&["run", "-q", "--no-report"], GOOD);
+    assert!(ok, "{err}");
+    let project = scratch().join("project");
+    std::fs::create_dir_all(project.join("results")).unwrap();
+    let _ = std::fs::remove_dir_all(project.join("results/out"));
+    std::fs::rename(scratch().join("out"), project.join("results/out")).unwrap();
+    std::fs::write(project.join("notes.txt"), "mine").unwrap();
+    let listing = |d: &Path| {
+        let mut v: Vec<_> = walk(d);
+        v.sort();
+        v
+    };
+    let before = listing(&project);
+    let out = Command::new(env!("CARGO_BIN_EXE_activepref"))
+        .arg("report")
+        .arg(&project)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert_one_line(&err, &["a directory written by `activepref run`"]);
+    assert_eq!(listing(&project), before, "nothing written");
+}
+
+/// Every file under `d`, as paths.
+fn walk(d: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(d)
+        .map(|it| {
+            it.filter_map(Result::ok)
+                .flat_map(|e| {
+                    let p = e.path();
+                    if p.is_dir() { walk(&p) } else { vec![p] }
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[test]
@@ -578,7 +620,7 @@ fn own_dir(name: &str) -> PathBuf {
 }
 
 /// Runs `activepref <args>` in `cwd`; returns (exit code, stdout, stderr).
-fn in_dir(cwd: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+fn in_dir(cwd: &Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_activepref"))
         .current_dir(cwd)
         .args(args)

@@ -6,7 +6,7 @@ use activepref_core::FeatureMatrix;
 use activepref_data::feature_store::{FeatureTable, table_path};
 use activepref_data::sources::ComparisonFormat;
 use activepref_data::text::SplitRole;
-use activepref_experiment::{ExperimentConfig, RunOptions, run_experiment};
+use activepref_experiment::{ExperimentConfig, RunError, RunOptions, run_experiment};
 
 fn scratch(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("activepref-real-{name}-{}", std::process::id()));
@@ -107,9 +107,10 @@ fn csv_rows(path: &Path) -> Vec<Vec<String>> {
         .collect()
 }
 
-#[test]
-fn summarize_fixture_with_features_runs_all_four_splits() {
-    let dir = scratch("tldr");
+/// A scratch directory `name` with a feature store (`features/`) for the summarize fixture;
+/// returns the directory and the fixture's path.
+fn summarize_with_store(name: &str) -> (PathBuf, PathBuf) {
+    let dir = scratch(name);
     let data = fixture("summarize/comparisons.jsonl");
     store_for(
         ComparisonFormat::SummarizeFromFeedback,
@@ -117,6 +118,12 @@ fn summarize_fixture_with_features_runs_all_four_splits() {
         &dir.join("features"),
         None,
     );
+    (dir, data)
+}
+
+#[test]
+fn summarize_fixture_with_features_runs_all_four_splits() {
+    let (dir, data) = summarize_with_store("tldr");
     let yaml = format!(
         "name: tldr-fixture
 output_dir: {out}
@@ -145,6 +152,44 @@ seeds: [1]
         for col in [4, 7] {
             assert!(r[col].parse::<f64>().unwrap().is_finite(), "{r:?}");
         }
+    }
+}
+
+/// Real data is checked against the loop sizes when it is loaded; that happens before the
+/// results directory is made, so a refused file leaves no folder behind.
+#[test]
+fn sizes_the_data_refuses_leave_no_results_directory() {
+    let (dir, data) = summarize_with_store("tldr-sizes");
+    for (bad, field) in [
+        ("batch_size: 1000, rounds: 2", "loop.batch_size"),
+        (
+            "batch_size: 3, rounds: 2, validation_size: 1000",
+            "loop.validation_size",
+        ),
+    ] {
+        let yaml = format!(
+            "name: tldr-sizes
+output_dir: {out}
+benchmark: {{ kind: comparisons, format: summarize-from-feedback, path: {data}, features: {feat} }}
+model: {{ members: 2, mlp: {{ hidden: [8], weight_init_std: 0.1 }}, train: {{ lr: 0.01, max_epochs: 5 }} }}
+loop: {{ initial_labels: 4, {bad} }}
+policies:
+  random: {{ policy: random }}
+seeds: [1]
+",
+            out = dir.join("out").display(),
+            data = data.display(),
+            feat = dir.join("features").display()
+        );
+        let cfg = ExperimentConfig::parse(&yaml, Path::new("tldr.yaml")).unwrap();
+        match run_experiment(&cfg, &RunOptions::default()) {
+            Err(RunError::Benchmark(e)) => assert_eq!(e.field, field, "{e}"),
+            other => panic!("{bad}: expected a {field} error, got {other:?}"),
+        }
+        assert!(
+            !dir.join("out").exists(),
+            "{bad}: a results directory was made"
+        );
     }
 }
 

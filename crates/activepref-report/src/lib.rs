@@ -206,13 +206,17 @@ pub struct ReportOptions {
     pub ablation_baseline: Option<String>,
     /// Stopping rules to evaluate on every run (`stopping.md`); empty: none, and no file.
     pub stopping: Vec<activepref_loop::stopping::StoppingRule>,
+    /// Settings of the configuration that depart from the paper's in a way that makes its
+    /// figures not comparable with uncapped ones (one sentence each, e.g. `loop.validation_size`);
+    /// `summary.md` states them under its title and `summary.tex` in a comment.
+    pub departures: Vec<String>,
 }
 
 impl ReportOptions {
     /// Options with the given window, baseline and order, and defaults for the rest: test and
     /// OOD test log-likelihood as metrics, the default saving definition, [`DEFAULT_BOOTSTRAP`]
-    /// resamples, every run file, nothing missing, no title, variant, ablation baseline or
-    /// stopping rule.
+    /// resamples, every run file, nothing missing, no title, variant, ablation baseline,
+    /// stopping rule or departure.
     pub fn new(smoothing_window: usize, baseline: &str, policy_order: Vec<String>) -> Self {
         Self {
             smoothing_window,
@@ -234,6 +238,7 @@ impl ReportOptions {
             variant: None,
             ablation_baseline: None,
             stopping: Vec::new(),
+            departures: Vec::new(),
         }
     }
 }

@@ -8,7 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
-use activepref_experiment::results_dir::{ReportableRuns, SWEEP_MANIFEST, reportable_runs};
+use activepref_experiment::results_dir::{
+    ReportableRuns, ResultsMarker, SWEEP_MANIFEST, reportable_runs,
+};
 use activepref_experiment::{
     Experiment, ExperimentConfig, ExportedRuns, ReportSection, write_results_parquet,
 };
@@ -92,6 +94,13 @@ pub fn options_for(
     opts.static_baselines = exp.setting.static_baselines();
     opts.metrics = exp.report_metrics(metric_title);
     opts.stopping = report.stopping.clone();
+    if let activepref_experiment::Setting::Pool(pool) = &exp.setting
+        && let Some(cap) = pool.loop_config.validation_size
+    {
+        opts.departures.push(format!(
+            "early stopping read a seeded subset of {cap} validation comparisons (`loop.validation_size`), not the whole split as the paper does, so these curves and savings are not comparable with runs on the whole split."
+        ));
+    }
     Ok(opts)
 }
 
@@ -320,7 +329,10 @@ fn sweep_manifest(root: &Path) -> Result<Option<Vec<String>>, ReportError> {
     }))
 }
 
-/// The results directories of a sweep's grid points under `root` (`<grid>/<point>/`), sorted.
+/// The results directories of a sweep's grid points under `root` (`<grid>/<point>/`), sorted:
+/// for a sweep root without `activepref-sweep.json`. Each must carry the marker `run` writes for
+/// that grid point, so a folder that merely holds some results directory two levels down (a
+/// project folder with `results/<name>/`) is not taken for a sweep and written into.
 fn variant_dirs(root: &Path) -> Vec<PathBuf> {
     let children = |d: &Path| -> Vec<PathBuf> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(d)
@@ -336,6 +348,20 @@ fn variant_dirs(root: &Path) -> Vec<PathBuf> {
     children(root)
         .iter()
         .flat_map(|g| children(g))
-        .filter(|d| d.join("config.resolved.yaml").exists())
+        .filter(|d| d.join("config.resolved.yaml").exists() && is_grid_point_of(root, d))
         .collect()
+}
+
+/// Whether `dir`'s marker names it as grid point `<grid>/<point>` of the sweep rooted at `root`.
+fn is_grid_point_of(root: &Path, dir: &Path) -> bool {
+    let Ok(Some(marker)) = ResultsMarker::read(dir) else {
+        return false;
+    };
+    let relative = dir.strip_prefix(root).ok().map(|r| {
+        r.components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/")
+    });
+    marker.variant.is_some() && marker.variant == relative
 }

@@ -123,6 +123,9 @@ pub fn summary_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Result<Stri
         opts.smoothing_window
     )
     .ok();
+    for d in &opts.departures {
+        writeln!(md, "**Not the paper's configuration:** {d}\n").ok();
+    }
     let b = &opts.baseline;
     writeln!(md, "## Label efficiency against `{b}`\n").ok();
     match opts.saving {
@@ -265,6 +268,9 @@ pub fn summary_latex(
         "% Made by `activepref report`; needs \\usepackage{{booktabs}}."
     )
     .ok();
+    for d in &opts.departures {
+        writeln!(tex, "% Not the paper's configuration: {d}").ok();
+    }
     writeln!(tex, "\\begin{{table}}[t]\n\\centering").ok();
     writeln!(
         tex,

@@ -102,6 +102,30 @@ fn summary_reports_not_reached() {
     );
 }
 
+/// A departure from the paper's configuration is stated under the summary's title and in the
+/// LaTeX table's comments, and the tables themselves are unchanged.
+#[test]
+fn departures_are_stated_in_both_summaries() {
+    let runs = [
+        run("random", 1, &[-0.7, -0.5]),
+        run("bald", 1, &[-0.6, -0.4]),
+    ];
+    let mut opts = ReportOptions::new(1, "random", vec!["random".into(), "bald".into()]);
+    opts.metrics = vec![("m".into(), "M".into())];
+    let (md, tex) = (
+        summary_markdown(&runs, &opts).unwrap(),
+        summary_latex(&runs, &opts, "c").unwrap(),
+    );
+    assert!(!md.contains("Not the paper's") && !tex.contains("Not the paper's"));
+    opts.departures = vec!["early stopping read 7 comparisons.".into()];
+    let md2 = summary_markdown(&runs, &opts).unwrap();
+    let tex2 = summary_latex(&runs, &opts, "c").unwrap();
+    let said = "**Not the paper's configuration:** early stopping read 7 comparisons.\n\n";
+    assert_eq!(md2.replacen(said, "", 1), md, "{md2}");
+    let said = "% Not the paper's configuration: early stopping read 7 comparisons.\n";
+    assert_eq!(tex2.replacen(said, "", 1), tex, "{tex2}");
+}
+
 #[test]
 fn both_definitions_and_the_interval_reach_the_tables() {
     // Two seeds of each: random ends at −0.50 (both seeds), good is the README's worked

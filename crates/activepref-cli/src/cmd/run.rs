@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use activepref_experiment::{RunOptions, Sweep, Variant, run_experiment};
+use activepref_experiment::{RunError, RunOptions, Sweep, Variant, run_experiment};
 use activepref_report::results::ReportOverrides;
 use anyhow::{anyhow, bail};
 
@@ -165,7 +165,12 @@ fn run_variant(
             only,
             rerun: a.rerun,
         },
-    )?;
+    )
+    .map_err(|e| match e {
+        // A field of the file (the data against the loop sizes): name the file, as `validate`.
+        RunError::Benchmark(field) => anyhow!("{}: {field}", a.experiment.display()),
+        e => e.into(),
+    })?;
     say!(
         "{label}: {} runs ({} already finished, {} rounds resumed) in {:.1} s wall time",
         summary.runs_total,

@@ -20,21 +20,16 @@ fn is_file_name_safe(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
-/// The sections of the setting a file does not run in must be absent.
-fn refuse_other_setting(given: bool, pool: bool) -> Result<(), FieldError> {
-    if !given {
+/// The sections of the setting a file does not run in must be absent: `given` names the first
+/// one the file has (its policies, else its loop), so the error points at a key the file holds.
+fn refuse_other_setting(given: Option<&'static str>, pool: bool) -> Result<(), FieldError> {
+    let Some(field) = given else {
         return Ok(());
-    }
-    let (field, which) = if pool {
-        (
-            "pair_policies",
-            "`pair_policies` and `pair_loop` belong to pair benchmarks (kind: synthetic_pairs or candidates)",
-        )
+    };
+    let which = if pool {
+        "`pair_policies` and `pair_loop` belong to pair benchmarks (kind: synthetic_pairs or candidates)"
     } else {
-        (
-            "policies",
-            "`policies` and `loop` belong to pool benchmarks (kind: synthetic or comparisons)",
-        )
+        "`policies` and `loop` belong to pool benchmarks (kind: synthetic or comparisons)"
     };
     Err(FieldError::new(
         field,
@@ -81,17 +76,24 @@ impl ExperimentConfig {
                 "pair_policies",
                 "`drts: { policy: drts }`",
             )?;
-            refuse_other_setting(!self.policies.is_empty() || self.loop_.is_some(), false)?;
+            let other = if !self.policies.is_empty() {
+                Some("policies")
+            } else {
+                self.loop_.as_ref().map(|_| "loop")
+            };
+            refuse_other_setting(other, false)?;
             Ok((
                 "pair_policies",
                 self.pair_policies.keys().cloned().collect(),
             ))
         } else {
             require_policies(&self.policies, "policies", "`random: { policy: random }`")?;
-            refuse_other_setting(
-                !self.pair_policies.is_empty() || self.pair_loop.is_some(),
-                true,
-            )?;
+            let other = if !self.pair_policies.is_empty() {
+                Some("pair_policies")
+            } else {
+                self.pair_loop.as_ref().map(|_| "pair_loop")
+            };
+            refuse_other_setting(other, true)?;
             Ok(("policies", self.policies.keys().cloned().collect()))
         }
     }
@@ -346,13 +348,21 @@ fn check_sizes(setting: &Setting) -> Result<(), FieldError> {
                         "prices words, but the synthetic benchmark has no lengths; add `lengths: { prompt_words: 150, response_words: 40, spread: 0.6 }` to the benchmark, or price per_label only",
                     ));
                 }
-                // An exact pool size is known without generating (a paper-scale pool is 6 GB);
-                // otherwise the Poisson draws decide it, and small pools are cheap to generate.
-                let pool = match c.pool_comparisons {
-                    0 => c.generate()?.pool.len(),
-                    n => n,
-                };
-                s.check_sizes(pool)
+                // Exact split sizes are known without generating (a paper-scale pool is 6 GB);
+                // otherwise the Poisson draws decide them, and small splits are cheap to generate.
+                let capped = s.loop_config.validation_size.is_some();
+                let generated = (c.pool_comparisons == 0
+                    || capped && c.validation_comparisons == 0)
+                    .then(|| c.generate())
+                    .transpose()?;
+                let pool = generated
+                    .as_ref()
+                    .map_or(c.pool_comparisons, |b| b.pool.len());
+                let validation = generated
+                    .as_ref()
+                    .map_or(c.validation_comparisons, |b| b.validation.len());
+                s.check_sizes(pool)?;
+                s.check_validation_cap(validation)
             }
             // Real data: sizes are checked when the data is loaded (`build_benchmark`); a real
             // comparison has no latent reward gap for the oracle to read.

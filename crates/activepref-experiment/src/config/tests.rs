@@ -161,6 +161,16 @@ fn pair_setting_parses_and_is_checked() {
         e.starts_with("exp.yaml: policies: `policies` and `loop` belong to pool benchmarks"),
         "{e}"
     );
+    // A pool `loop:` alone in a pair file: the error names `loop`, the key the file holds.
+    let e = parse(&PAIRS.replace(
+        "seeds: [1]",
+        "seeds: [1]\nloop: { initial_labels: 4, batch_size: 4, rounds: 2, validation_size: 20 }",
+    ))
+    .unwrap_err();
+    assert!(
+        e.starts_with("exp.yaml: loop: `policies` and `loop` belong to pool benchmarks"),
+        "{e}"
+    );
     let e = parse(&PAIRS.replace("policy: drts }", "policy: dtss }")).unwrap_err();
     assert!(
         e.contains("unknown variant `dtss`") && e.contains("`drts`"),

@@ -96,12 +96,33 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<RunSummary,
     let out = exp.output_dir();
     // The data first: a missing dataset must not cost the results that --fresh would clear.
     exp.check_data().map_err(|e| e.within("benchmark"))?;
-    results_dir::prepare(&out, exp, opts)?;
-    let plan = plan_jobs(exp, &out, opts)?;
     match &exp.setting {
-        Setting::Pool(s) => run_jobs(exp, s, plan, opts),
-        Setting::Pair(s) => run_jobs(exp, s, plan, opts),
+        Setting::Pool(s) => build_then_run(exp, s, &out, opts),
+        Setting::Pair(s) => build_then_run(exp, s, &out, opts),
     }
+}
+
+/// Builds the benchmark, so that data that does not fit the loop sizes is refused before any
+/// results directory is made or touched, then prepares the directory and runs.
+fn build_then_run<S: RunnableSetting>(
+    exp: &Experiment,
+    setting: &S,
+    out: &Path,
+    opts: &RunOptions,
+) -> Result<RunSummary, RunError> {
+    let notice = opts.progress.then(|| {
+        SlowNotice::start(format!(
+            "{}building the benchmark ({})",
+            bracketed(&opts.progress_prefix),
+            exp.benchmark_kind()
+        ))
+    });
+    let built = setting.build(&exp.common.name);
+    drop(notice);
+    let bench = built?;
+    results_dir::prepare(out, exp, opts)?;
+    let plan = plan_jobs(exp, out, opts)?;
+    run_jobs(exp, setting, &bench, plan, opts)
 }
 
 /// The runs this invocation is about, after the configuration check.
@@ -203,26 +224,17 @@ fn clear_damaged(plan: &JobPlan, rounds_per_run: usize) -> Result<Vec<(String, S
     Ok(damaged)
 }
 
-/// Builds the setting's benchmark and what its runs share, then drives every unfinished run in
-/// parallel (rayon), each checkpointed after every round.
+/// Builds what the runs of `bench` share, then drives every unfinished run in parallel (rayon),
+/// each checkpointed after every round.
 fn run_jobs<S: RunnableSetting>(
     exp: &Experiment,
     setting: &S,
+    bench: &S::Bench,
     plan: JobPlan,
     opts: &RunOptions,
 ) -> Result<RunSummary, RunError> {
-    let notice = opts.progress.then(|| {
-        SlowNotice::start(format!(
-            "{}building the benchmark ({})",
-            bracketed(&opts.progress_prefix),
-            exp.benchmark_kind()
-        ))
-    });
-    let built = setting.build(&exp.common.name);
-    drop(notice);
-    let bench = built?;
-    let shared = setting.shared(&bench, &plan.out, opts.progress)?;
-    let rounds_per_run = setting.rounds_per_run(&bench);
+    let shared = setting.shared(bench, &plan.out, opts.progress)?;
+    let rounds_per_run = setting.rounds_per_run(bench);
     let damaged = clear_damaged(&plan, rounds_per_run)?;
     let pending: Vec<&(String, u64)> = plan
         .jobs
@@ -255,7 +267,7 @@ fn run_jobs<S: RunnableSetting>(
             let result = run_one(
                 setting,
                 exp,
-                (&bench, &shared),
+                (bench, &shared),
                 (policy, *seed),
                 &plan.runs_dir,
                 &slot,
