@@ -179,14 +179,16 @@ fn report_on_a_folder_above_a_results_directory_writes_nothing() {
     assert_eq!(listing(&project), before, "nothing written");
 }
 
-/// Every file under `d`, as paths.
+/// Every file and folder under `d`, as paths.
 fn walk(d: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(d)
         .map(|it| {
             it.filter_map(Result::ok)
                 .flat_map(|e| {
                     let p = e.path();
-                    if p.is_dir() { walk(&p) } else { vec![p] }
+                    let mut v = if p.is_dir() { walk(&p) } else { vec![] };
+                    v.push(p);
+                    v
                 })
                 .collect()
         })

@@ -215,6 +215,12 @@ fn only_runs_one_run_with_the_bytes_of_the_full_sweep() {
         ablation.contains("- grid point beta=0.001: balpm seed 2: not finished"),
         "{ablation}"
     );
+    // Without its manifest the root is still a sweep: its grid points' markers name them.
+    std::fs::remove_file(full.join("activepref-sweep.json")).unwrap();
+    std::fs::remove_file(full.join("beta/ablation/ablation.md")).unwrap();
+    let (ok, _, err) = activepref(&["report", &full.display().to_string()]);
+    assert!(ok, "{err}");
+    assert!(full.join("beta/ablation/ablation.md").is_file());
 }
 
 #[test]

@@ -167,20 +167,7 @@ fn sizes_the_data_refuses_leave_no_results_directory() {
             "loop.validation_size",
         ),
     ] {
-        let yaml = format!(
-            "name: tldr-sizes
-output_dir: {out}
-benchmark: {{ kind: comparisons, format: summarize-from-feedback, path: {data}, features: {feat} }}
-model: {{ members: 2, mlp: {{ hidden: [8], weight_init_std: 0.1 }}, train: {{ lr: 0.01, max_epochs: 5 }} }}
-loop: {{ initial_labels: 4, {bad} }}
-policies:
-  random: {{ policy: random }}
-seeds: [1]
-",
-            out = dir.join("out").display(),
-            data = data.display(),
-            feat = dir.join("features").display()
-        );
+        let yaml = summarize_yaml(&dir, &data, bad);
         let cfg = ExperimentConfig::parse(&yaml, Path::new("tldr.yaml")).unwrap();
         match run_experiment(&cfg, &RunOptions::default()) {
             Err(RunError::Benchmark(e)) => assert_eq!(e.field, field, "{e}"),
@@ -191,6 +178,44 @@ seeds: [1]
             "{bad}: a results directory was made"
         );
     }
+    // Nor does `--fresh` clear earlier results before the data is refused.
+    let good = summarize_yaml(&dir, &data, "batch_size: 3, rounds: 2");
+    let cfg = ExperimentConfig::parse(&good, Path::new("tldr.yaml")).unwrap();
+    run_experiment(&cfg, &RunOptions::default()).unwrap();
+    let finished = dir.join("out/runs/random__seed1.csv");
+    assert!(finished.is_file());
+    let bad = summarize_yaml(&dir, &data, "batch_size: 1000, rounds: 2");
+    let cfg = ExperimentConfig::parse(&bad, Path::new("tldr.yaml")).unwrap();
+    let fresh = RunOptions {
+        fresh: true,
+        ..RunOptions::default()
+    };
+    assert!(matches!(
+        run_experiment(&cfg, &fresh),
+        Err(RunError::Benchmark(_))
+    ));
+    assert!(
+        finished.is_file(),
+        "--fresh cleared results before the refusal"
+    );
+}
+
+/// A one-policy experiment on the summarize fixture's store in `dir` with loop keys `sizes`.
+fn summarize_yaml(dir: &Path, data: &Path, sizes: &str) -> String {
+    format!(
+        "name: tldr-sizes
+output_dir: {out}
+benchmark: {{ kind: comparisons, format: summarize-from-feedback, path: {data}, features: {feat} }}
+model: {{ members: 2, mlp: {{ hidden: [8], weight_init_std: 0.1 }}, train: {{ lr: 0.01, max_epochs: 5 }} }}
+loop: {{ initial_labels: 4, {sizes} }}
+policies:
+  random: {{ policy: random }}
+seeds: [1]
+",
+        out = dir.join("out").display(),
+        data = data.display(),
+        feat = dir.join("features").display()
+    )
 }
 
 #[test]

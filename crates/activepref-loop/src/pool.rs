@@ -1157,6 +1157,11 @@ mod tests {
             oracle: Default::default(),
         };
         assert_eq!(cfg.validate(100).unwrap_err().field, "rounds");
+        let zero_pool = LoopConfig {
+            pool_size: Some(0),
+            ..cfg.clone()
+        };
+        assert_eq!(zero_pool.validate(100).unwrap_err().field, "pool_size");
         assert!(
             LoopConfig {
                 initial_labels: 10,

@@ -185,7 +185,7 @@ fn result_dirs(results: &Path) -> Result<Vec<PathBuf>, ReportError> {
         // The experiment file's order (`k=5` before `k=13`), missing grid points included.
         variants.iter().map(|v| results.join(v)).collect()
     } else {
-        variant_dirs(results)
+        variant_dirs(results)?
     };
     if dirs.is_empty() {
         return Err(ReportError::Options(format!(
@@ -333,7 +333,10 @@ fn sweep_manifest(root: &Path) -> Result<Option<Vec<String>>, ReportError> {
 /// for a sweep root without `activepref-sweep.json`. Each must carry the marker `run` writes for
 /// that grid point, so a folder that merely holds some results directory two levels down (a
 /// project folder with `results/<name>/`) is not taken for a sweep and written into.
-fn variant_dirs(root: &Path) -> Vec<PathBuf> {
+///
+/// # Errors
+/// A grid point's marker exists but cannot be read.
+fn variant_dirs(root: &Path) -> Result<Vec<PathBuf>, ReportError> {
     let children = |d: &Path| -> Vec<PathBuf> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(d)
             .map(|it| {
@@ -345,23 +348,25 @@ fn variant_dirs(root: &Path) -> Vec<PathBuf> {
         v.sort();
         v
     };
-    children(root)
-        .iter()
-        .flat_map(|g| children(g))
-        .filter(|d| d.join("config.resolved.yaml").exists() && is_grid_point_of(root, d))
-        .collect()
+    let mut dirs = vec![];
+    for dir in children(root).iter().flat_map(|g| children(g)) {
+        if dir.join("config.resolved.yaml").exists() && is_grid_point_of(root, &dir)? {
+            dirs.push(dir);
+        }
+    }
+    Ok(dirs)
 }
 
-/// Whether `dir`'s marker names it as grid point `<grid>/<point>` of the sweep rooted at `root`.
-fn is_grid_point_of(root: &Path, dir: &Path) -> bool {
-    let Ok(Some(marker)) = ResultsMarker::read(dir) else {
-        return false;
-    };
+/// Whether `dir`'s marker names it as grid point `<grid>/<point>` of the sweep rooted at `root`
+/// (no marker: not one; results from before markers are reported after `activepref run` on the
+/// sweep file writes them).
+fn is_grid_point_of(root: &Path, dir: &Path) -> Result<bool, ReportError> {
+    let marker = ResultsMarker::read(dir).map_err(|e| ReportError::Options(e.to_string()))?;
     let relative = dir.strip_prefix(root).ok().map(|r| {
         r.components()
             .map(|c| c.as_os_str().to_string_lossy())
             .collect::<Vec<_>>()
             .join("/")
     });
-    marker.variant.is_some() && marker.variant == relative
+    Ok(marker.is_some_and(|m| m.variant.is_some() && m.variant == relative))
 }

@@ -348,11 +348,11 @@ fn check_sizes(setting: &Setting) -> Result<(), FieldError> {
                         "prices words, but the synthetic benchmark has no lengths; add `lengths: { prompt_words: 150, response_words: 40, spread: 0.6 }` to the benchmark, or price per_label only",
                     ));
                 }
-                // Exact split sizes are known without generating (a paper-scale pool is 6 GB);
-                // otherwise the Poisson draws decide them, and small splits are cheap to generate.
-                let capped = s.loop_config.validation_size.is_some();
-                let generated = (c.pool_comparisons == 0
-                    || capped && c.validation_comparisons == 0)
+                // An exact pool size is known without generating (a paper-scale pool is 6 GB);
+                // otherwise the Poisson draws decide it, and small pools are cheap to generate.
+                // The validation cap is checked here when its split's size is known too, else
+                // when the benchmark is built.
+                let generated = (c.pool_comparisons == 0)
                     .then(|| c.generate())
                     .transpose()?;
                 let pool = generated
@@ -362,7 +362,10 @@ fn check_sizes(setting: &Setting) -> Result<(), FieldError> {
                     .as_ref()
                     .map_or(c.validation_comparisons, |b| b.validation.len());
                 s.check_sizes(pool)?;
-                s.check_validation_cap(validation)
+                match validation {
+                    0 => Ok(()),
+                    n => s.check_validation_cap(n),
+                }
             }
             // Real data: sizes are checked when the data is loaded (`build_benchmark`); a real
             // comparison has no latent reward gap for the oracle to read.

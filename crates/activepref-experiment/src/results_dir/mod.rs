@@ -98,7 +98,8 @@ impl ResultsMarker {
 }
 
 /// What a results directory is, as far as activepref can tell.
-enum DirKind {
+#[derive(Debug, PartialEq)]
+pub(crate) enum DirKind {
     /// Does not exist yet, or exists and holds nothing.
     New,
     /// activepref's: with a marker, from before markers (a `config.resolved.yaml`), or being
@@ -344,42 +345,14 @@ pub fn remove_stale_partials(out: &Path, older_than: Duration) -> usize {
     removed
 }
 
-/// Gets `out` ready for `cfg`'s runs: refuses a foreign directory or one of another benchmark,
-/// applies `--fresh` (only to what activepref wrote), removes stale temporaries and writes the
-/// marker.
+/// Gets `out` ready for `cfg`'s runs: refuses what [`check`] refuses, applies `--fresh` (only
+/// to what activepref wrote), removes stale temporaries and writes the marker.
 ///
 /// # Errors
-/// [`RunError::Foreign`], [`RunError::OtherBenchmark`], [`RunError::UnsafeFresh`], or an I/O
-/// error naming the path.
+/// As [`check`], or an I/O error naming the path.
 pub(crate) fn prepare(out: &Path, exp: &Experiment, opts: &RunOptions) -> Result<(), RunError> {
-    exp.check_output_dir()?;
-    let kind = classify(out)?;
-    if let DirKind::Foreign(why) = &kind {
-        return Err(RunError::Foreign {
-            out: out.to_path_buf(),
-            why: why.clone(),
-        });
-    }
-    if opts.fresh {
-        if matches!(kind, DirKind::Ours) {
-            guard_fresh(out, opts.experiment_file.as_deref())?;
-            clear_ours(out)?;
-        }
-    } else if matches!(kind, DirKind::Ours) {
-        // The benchmark the directory's runs were made on, from its resolved configuration
-        // (parsed, so a default added by a later version does not count as a change).
-        let resolved = out.join("config.resolved.yaml");
-        if let Some(was) = fs::read_to_string(&resolved)
-            .ok()
-            .and_then(|t| ExperimentConfig::parse_unchecked(&t, &resolved).ok())
-            && was.benchmark != exp.setting.benchmark_spec()
-        {
-            return Err(RunError::OtherBenchmark {
-                out: out.to_path_buf(),
-                experiment: was.name.clone(),
-                differences: benchmark_differences(&was.benchmark, &exp.setting.benchmark_spec()),
-            });
-        }
+    if check(out, exp, opts)? == DirKind::Ours && opts.fresh {
+        clear_ours(out)?;
     }
     // The marker first, so that another task starting at the same moment sees activepref's
     // directory.
@@ -399,6 +372,44 @@ pub(crate) fn prepare(out: &Path, exp: &Experiment, opts: &RunOptions) -> Result
     })?;
     remove_stale_partials(out, STALE_PARTIAL);
     Ok(())
+}
+
+/// Every refusal of `out` for `exp`'s runs, reading only: `run` checks it before building the
+/// benchmark (which may take minutes), and [`prepare`] again before it writes.
+///
+/// # Errors
+/// [`RunError::Foreign`], [`RunError::OtherBenchmark`], [`RunError::UnsafeFresh`], the output
+/// directory's own check, or an I/O error naming the path.
+pub(crate) fn check(out: &Path, exp: &Experiment, opts: &RunOptions) -> Result<DirKind, RunError> {
+    exp.check_output_dir()?;
+    let kind = classify(out)?;
+    if let DirKind::Foreign(why) = &kind {
+        return Err(RunError::Foreign {
+            out: out.to_path_buf(),
+            why: why.clone(),
+        });
+    }
+    if opts.fresh {
+        if matches!(kind, DirKind::Ours) {
+            guard_fresh(out, opts.experiment_file.as_deref())?;
+        }
+    } else if matches!(kind, DirKind::Ours) {
+        // The benchmark the directory's runs were made on, from its resolved configuration
+        // (parsed, so a default added by a later version does not count as a change).
+        let resolved = out.join("config.resolved.yaml");
+        if let Some(was) = fs::read_to_string(&resolved)
+            .ok()
+            .and_then(|t| ExperimentConfig::parse_unchecked(&t, &resolved).ok())
+            && was.benchmark != exp.setting.benchmark_spec()
+        {
+            return Err(RunError::OtherBenchmark {
+                out: out.to_path_buf(),
+                experiment: was.name.clone(),
+                differences: benchmark_differences(&was.benchmark, &exp.setting.benchmark_spec()),
+            });
+        }
+    }
+    Ok(kind)
 }
 
 /// `pool_prompts 120 → 130, seed 0 → 1`: the keys of the `benchmark:` sections that differ.

@@ -96,6 +96,12 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<RunSummary,
     let out = exp.output_dir();
     // The data first: a missing dataset must not cost the results that --fresh would clear.
     exp.check_data().map_err(|e| e.within("benchmark"))?;
+    // Every refusal that needs only the results directory, before a build that may take
+    // minutes; nothing is written until the benchmark is built.
+    results_dir::check(&out, exp, opts)?;
+    if !opts.fresh {
+        planned_runs(exp, &out, opts)?;
+    }
     match &exp.setting {
         Setting::Pool(s) => build_then_run(exp, s, &out, opts),
         Setting::Pair(s) => build_then_run(exp, s, &out, opts),
@@ -103,7 +109,8 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<RunSummary,
 }
 
 /// Builds the benchmark, so that data that does not fit the loop sizes is refused before any
-/// results directory is made or touched, then prepares the directory and runs.
+/// results directory is made or touched (`--fresh` included), then prepares the directory and
+/// runs.
 fn build_then_run<S: RunnableSetting>(
     exp: &Experiment,
     setting: &S,
@@ -138,6 +145,21 @@ struct JobPlan {
 /// Which runs to do; refuses (or, with `--rerun`, clears) runs made with another configuration,
 /// then records the resolved configuration.
 fn plan_jobs(exp: &Experiment, out: &Path, opts: &RunOptions) -> Result<JobPlan, RunError> {
+    let (plan, resolved) = planned_runs(exp, out, opts)?;
+    for stem in &plan.changed {
+        remove_run_files(&plan.runs_dir, stem)?;
+    }
+    write_file(&out.join("config.resolved.yaml"), resolved.as_bytes())?;
+    Ok(plan)
+}
+
+/// [`plan_jobs`] without writing: the runs, and the resolved configuration to record; refuses
+/// runs made with another configuration unless `--rerun`.
+fn planned_runs(
+    exp: &Experiment,
+    out: &Path,
+    opts: &RunOptions,
+) -> Result<(JobPlan, String), RunError> {
     let runs_dir = out.join("runs");
     let resolved_path = out.join("config.resolved.yaml");
     let resolved = yaml_serde::to_string(&exp.to_config()).map_err(|e| RunError::Serialise {
@@ -171,16 +193,13 @@ fn plan_jobs(exp: &Experiment, out: &Path, opts: &RunOptions) -> Result<JobPlan,
             runs: changed,
         });
     }
-    for stem in &changed {
-        remove_run_files(&runs_dir, stem)?;
-    }
-    write_file(&resolved_path, resolved.as_bytes())?;
-    Ok(JobPlan {
+    let plan = JobPlan {
         out: out.to_path_buf(),
         runs_dir,
         jobs,
         changed,
-    })
+    };
+    Ok((plan, resolved))
 }
 
 /// Every run records its id (`runs/<stem>.run-id`) when it starts; a started or finished run
