@@ -348,27 +348,42 @@ fn a_sweep_killed_with_sigkill_resumes_to_the_same_files() {
     assert_eq!(run_files(&killed), run_files(&whole));
 }
 
+/// `sweep plan` on the test sweep (in scratch folder `name`) with `from` replaced by `to`, which
+/// must fail; returns its error output.
+fn refused_plan(name: &str, from: &str, to: &str) -> String {
+    let dir = scratch(name);
+    let file = dir.join("s.yaml");
+    let text = SWEEP
+        .replace("OUT", &dir.join("out").display().to_string())
+        .replace("ROUNDS", "2");
+    assert!(text.contains(from), "{from}");
+    std::fs::write(&file, text.replace(from, to)).unwrap();
+    let (ok, _, err) = activepref(&["sweep", "plan", &file.display().to_string()]);
+    assert!(!ok, "{to}: accepted");
+    err
+}
+
 #[test]
 fn grid_points_that_give_the_same_runs_are_refused() {
-    let dir = scratch("dupes");
-    let file = dir.join("s.yaml");
-    std::fs::write(
-        &file,
-        SWEEP
-            .replace("OUT", &dir.join("out").display().to_string())
-            .replace("ROUNDS", "2")
-            .replace(
-                "policies.balpm.beta: [0.1, 0.001]",
-                "report.smoothing_window: [1, 3]",
-            ),
-    )
-    .unwrap();
-    let (ok, _, err) = activepref(&["sweep", "plan", &file.display().to_string()]);
-    assert!(!ok);
+    let err = refused_plan(
+        "dupes",
+        "policies.balpm.beta: [0.1, 0.001]",
+        "report.smoothing_window: [1, 3]",
+    );
     assert!(
         err.contains(
             "grid points `beta/smoothing_window=1` and `beta/smoothing_window=3` give the same runs"
         ),
+        "{err}"
+    );
+}
+
+/// A grid name is a folder under the sweep's root: `..` would put its results beside it.
+#[test]
+fn a_grid_name_of_dots_is_refused() {
+    let err = refused_plan("dots", "  beta:\n", "  ..:\n");
+    assert!(
+        err.contains("sweep...: a grid name may use only") && err.contains("not dots alone"),
         "{err}"
     );
 }

@@ -247,7 +247,9 @@ fn check_grid(
     path: &Path,
 ) -> Result<(), ConfigError> {
     let field = format!("sweep.{grid}");
+    // A grid name is a folder under the sweep's root: `.` or `..` would put results beside it.
     if grid.is_empty()
+        || grid.chars().all(|c| c == '.')
         || !grid
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
@@ -255,7 +257,7 @@ fn check_grid(
         return Err(err(
             path,
             field,
-            "a grid name may use only letters, digits, '-', '_' and '.'",
+            "a grid name may use only letters, digits, '-', '_' and '.', and not dots alone",
         ));
     }
     if axes.is_empty() {
