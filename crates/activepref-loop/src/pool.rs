@@ -79,17 +79,14 @@ impl<'a> PoolLoop<'a> {
                 .split(order, config.initial_labels, &bench.pool.prompt, run_seed);
         let stopping_sample =
             unlabelled[unlabelled.len().saturating_sub(STOPPING_SAMPLE)..].to_vec();
-        let validation_subset = config
-            .validation_size
-            .filter(|&cap| cap < bench.validation.len())
-            .map(|cap| {
-                let mut order: Vec<usize> = (0..bench.validation.len()).collect();
-                let path = [initial_draw::VALIDATION_SUBSET];
-                order.shuffle(&mut rng_for(run_seed, Stream::InitialSet, &path));
-                order.truncate(cap);
-                order.sort_unstable();
-                bench.validation.subset(&order)
-            });
+        let validation_subset = config.validation_cap(bench.validation.len()).map(|cap| {
+            let mut order: Vec<usize> = (0..bench.validation.len()).collect();
+            let path = [initial_draw::VALIDATION_SUBSET];
+            order.shuffle(&mut rng_for(run_seed, Stream::InitialSet, &path));
+            order.truncate(cap);
+            order.sort_unstable();
+            bench.validation.subset(&order)
+        });
         Self {
             bench,
             model,

@@ -38,6 +38,12 @@ pub struct LoopConfig {
 }
 
 impl LoopConfig {
+    /// The `validation_size` cap in effect on a validation split of `split` comparisons: `None`
+    /// when absent or when it would keep the whole split.
+    pub fn validation_cap(&self, split: usize) -> Option<usize> {
+        self.validation_size.filter(|&cap| cap < split)
+    }
+
     /// Checks the sizes against a pool of `pool` comparisons (after `pool_size`'s cap).
     ///
     /// # Errors

@@ -10,3 +10,20 @@ pub mod report;
 pub mod run;
 pub mod sweep;
 pub mod validate;
+
+/// `error` in experiment file `file`, one line: `file: error`, plus the sweep grid point when
+/// `grid_point` names one (`run` and `validate` word it alike).
+fn file_error(
+    file: &std::path::Path,
+    grid_point: &str,
+    error: impl std::fmt::Display,
+) -> anyhow::Error {
+    if grid_point.is_empty() {
+        anyhow::anyhow!("{}: {error}", file.display())
+    } else {
+        anyhow::anyhow!(
+            "{}: {error} (in sweep grid point `{grid_point}`)",
+            file.display()
+        )
+    }
+}

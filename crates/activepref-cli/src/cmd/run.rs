@@ -168,14 +168,7 @@ fn run_variant(
     )
     .map_err(|e| match e {
         // A field of the file (the data against the loop sizes): name the file, as `validate`.
-        RunError::Benchmark(field) if v.name.is_empty() => {
-            anyhow!("{}: {field}", a.experiment.display())
-        }
-        RunError::Benchmark(field) => anyhow!(
-            "{}: {field} (in sweep grid point `{}`)",
-            a.experiment.display(),
-            v.name
-        ),
+        RunError::Benchmark(field) => super::file_error(&a.experiment, &v.name, field),
         e => e.into(),
     })?;
     say!(

@@ -102,7 +102,7 @@ fn describe_pool(
         lp.batch_size,
         exp.common.model.members
     ));
-    if let Some(cap) = lp.validation_size.filter(|&c| c < bench.validation.len()) {
+    if let Some(cap) = lp.validation_cap(bench.validation.len()) {
         s.lines.push(format!(
             "  early stopping on a seeded subset of {cap} of the {} validation comparisons (loop.validation_size; the paper uses all)",
             bench.validation.len()
@@ -207,13 +207,7 @@ fn validate_sweep(experiment: &Path, sweep: &Sweep, json: bool) -> anyhow::Resul
         ));
         let built = v.config.build_benchmark();
         drop(notice);
-        built.map_err(|e| {
-            anyhow!(
-                "{}: {e} (in sweep grid point `{}`)",
-                experiment.display(),
-                v.name
-            )
-        })?;
+        built.map_err(|e| super::file_error(experiment, &v.name, e))?;
         let runs = plan.iter().filter(|r| r.variant == v.name).count();
         variants.push(serde_json::json!({
             "name": v.name,

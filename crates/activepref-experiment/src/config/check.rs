@@ -20,16 +20,27 @@ fn is_file_name_safe(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
-/// The sections of the setting a file does not run in must be absent: `given` names the first
-/// one the file has (its policies, else its loop), so the error points at a key the file holds.
-fn refuse_other_setting(given: Option<&'static str>, pool: bool) -> Result<(), FieldError> {
-    let Some(field) = given else {
-        return Ok(());
-    };
-    let which = if pool {
-        "`pair_policies` and `pair_loop` belong to pair benchmarks (kind: synthetic_pairs or candidates)"
+/// The sections of the setting a file does not run in (for a `pool` file the pair sections,
+/// else the pool ones) must be absent; the error names the first one the file has (its
+/// policies, else its loop), a key the file holds.
+fn refuse_other_setting(pool: bool, has_policies: bool, has_loop: bool) -> Result<(), FieldError> {
+    let (policies, lp, which) = if pool {
+        (
+            "pair_policies",
+            "pair_loop",
+            "`pair_policies` and `pair_loop` belong to pair benchmarks (kind: synthetic_pairs or candidates)",
+        )
     } else {
-        "`policies` and `loop` belong to pool benchmarks (kind: synthetic or comparisons)"
+        (
+            "policies",
+            "loop",
+            "`policies` and `loop` belong to pool benchmarks (kind: synthetic or comparisons)",
+        )
+    };
+    let field = match (has_policies, has_loop) {
+        (true, _) => policies,
+        (false, true) => lp,
+        (false, false) => return Ok(()),
     };
     Err(FieldError::new(
         field,
@@ -76,24 +87,18 @@ impl ExperimentConfig {
                 "pair_policies",
                 "`drts: { policy: drts }`",
             )?;
-            let other = if !self.policies.is_empty() {
-                Some("policies")
-            } else {
-                self.loop_.as_ref().map(|_| "loop")
-            };
-            refuse_other_setting(other, false)?;
+            refuse_other_setting(false, !self.policies.is_empty(), self.loop_.is_some())?;
             Ok((
                 "pair_policies",
                 self.pair_policies.keys().cloned().collect(),
             ))
         } else {
             require_policies(&self.policies, "policies", "`random: { policy: random }`")?;
-            let other = if !self.pair_policies.is_empty() {
-                Some("pair_policies")
-            } else {
-                self.pair_loop.as_ref().map(|_| "pair_loop")
-            };
-            refuse_other_setting(other, true)?;
+            refuse_other_setting(
+                true,
+                !self.pair_policies.is_empty(),
+                self.pair_loop.is_some(),
+            )?;
             Ok(("policies", self.policies.keys().cloned().collect()))
         }
     }
