@@ -450,3 +450,49 @@ fn the_ablation_baseline_must_name_a_grid_point() {
     let (ok, _, err) = activepref(&["sweep", "plan", &file.display().to_string()]);
     assert!(ok, "{err}");
 }
+
+/// A grid over `loop.validation_size`: the capped point's own reports (summary, stopping) and the
+/// grid's ablation report each say that it is not the paper's configuration, naming the point;
+/// the uncapped point's reports say nothing.
+#[test]
+fn a_capped_grid_point_is_named_in_every_report() {
+    let dir = scratch("departures");
+    let out = dir.join("out");
+    let file = dir.join("s.yaml");
+    let text = SWEEP
+        .replace("OUT", &out.display().to_string())
+        .replace("ROUNDS", "2")
+        .replace(
+            "seeds: [1, 2]",
+            "seeds: [1]\nreport: { stopping: [{ rule: validation_plateau, patience: 1 }] }",
+        )
+        .replace(
+            "beta:\n    policies.balpm.beta: [0.1, 0.001]",
+            "vcap:\n    loop.validation_size: [null, 6]",
+        );
+    assert!(text.contains("validation_size"), "{text}");
+    std::fs::write(&file, &text).unwrap();
+    let (ok, _, err) = activepref(&["run", &file.display().to_string()]);
+    assert!(ok, "{err}");
+    let read = |rel: &str| std::fs::read_to_string(out.join(rel)).unwrap();
+    let said =
+        "early stopping read a seeded subset of 6 validation comparisons (`loop.validation_size`)";
+    for rel in ["summary.md", "stopping.md", "summary.tex"] {
+        let capped = read(&format!("vcap/validation_size=6/report/{rel}"));
+        assert!(
+            capped.contains(&format!("Not the paper's configuration: {said}"))
+                || capped.contains(&format!("**Not the paper's configuration:** {said}")),
+            "{rel}: {capped}"
+        );
+        let whole = read(&format!("vcap/validation_size=null/report/{rel}"));
+        assert!(!whole.contains("Not the paper's"), "{rel}: {whole}");
+    }
+    let md = read("vcap/ablation/ablation.md");
+    assert!(
+        md.contains(&format!(
+            "**Not the paper's configuration** (grid point validation_size=6): {said}"
+        )),
+        "{md}"
+    );
+    assert!(!md.contains("validation_size=null):"), "{md}");
+}

@@ -20,6 +20,10 @@ pub struct GridPoint {
     /// Expected runs of this point that are not shown (`balpm seed 23: not finished`); a point
     /// whose runs are all missing is left out of the figures and tables and listed instead.
     pub missing: Vec<String>,
+    /// Settings of this point's configuration that depart from the paper's
+    /// ([`ReportOptions::departures`] of its own report); `ablation.md` and `ablation.tex` state
+    /// them, naming the point.
+    pub departures: Vec<String>,
 }
 
 /// Writes `<out>/<policy>.png`, `.svg` for every policy other than the baseline that every grid
@@ -52,6 +56,10 @@ pub fn write_ablation_report(
         "# Ablation: {title}\n\nOne line per grid point; savings are against each grid point's own `{}` runs.\n",
         opts.baseline
     );
+    for (point, d) in departures_by_point(&grid.points) {
+        let _ = write!(md, "\n**Not the paper's configuration** ({point}): {d}\n");
+        let _ = writeln!(tex, "% Not the paper's configuration ({point}): {d}");
+    }
     for policy in &grid.policies {
         let panels = grid.panels(policy, opts)?;
         for ext in ["png", "svg"] {
@@ -73,6 +81,29 @@ pub fn write_ablation_report(
     crate::write_text(&md_path, &md)?;
     written.push(md_path);
     Ok(written)
+}
+
+/// Each departure from the paper's configuration among the reported grid points, with the points
+/// it holds at: `every grid point`, or `grid point a, b` when only some have it.
+fn departures_by_point(points: &[&GridPoint]) -> Vec<(String, String)> {
+    let mut all: Vec<&String> = points.iter().flat_map(|p| &p.departures).collect();
+    all.sort();
+    all.dedup();
+    all.into_iter()
+        .map(|d| {
+            let at: Vec<&str> = points
+                .iter()
+                .filter(|p| p.departures.contains(d))
+                .map(|p| p.label.as_str())
+                .collect();
+            let scope = if at.len() == points.len() {
+                "every grid point".to_string()
+            } else {
+                format!("grid point {}", at.join(", "))
+            };
+            (scope, d.clone())
+        })
+        .collect()
 }
 
 /// The grid points with finished runs, their runs, and what an ablation report shows of them.
@@ -302,6 +333,7 @@ mod tests {
             GridPoint {
                 label: "beta=0.1".into(),
                 dir: b,
+                departures: vec!["early stopping read 7 comparisons.".into()],
                 ..Default::default()
             },
         ];
@@ -326,6 +358,16 @@ mod tests {
         assert!(
             md.contains("| beta=0.1 | Test LL | 1 | -0.6000 ± 0.0000 | not reached | — | — |"),
             "{md}"
+        );
+        // Only β = 0.1 departs from the paper's configuration, and the report says which point.
+        assert!(
+            md.contains("\n**Not the paper's configuration** (grid point beta=0.1): early stopping read 7 comparisons.\n"),
+            "{md}"
+        );
+        let tex = std::fs::read_to_string(out.join("ablation.tex")).unwrap();
+        assert!(
+            tex.contains("\n% Not the paper's configuration (grid point beta=0.1): early stopping read 7 comparisons.\n"),
+            "{tex}"
         );
         let svg = std::fs::read_to_string(out.join("method.svg")).unwrap();
         for label in [

@@ -79,6 +79,7 @@ pub(crate) fn cost_markdown(
 ) -> String {
     let b = &opts.baseline;
     let mut md = String::from("# Label cost\n\n");
+    md.push_str(&crate::departures_markdown(&opts.departures));
     let _ = writeln!(
         md,
         "Each label was priced by the oracle's `cost`; a run file's `label_cost` is the cumulative price of the labels each round's model was trained on (pool setting: the labelled set, dropped ties included, as they were asked; pair setting: the acquired pairs). Curves are smoothed per run with a trailing mean of {} round(s) and averaged over seeds; costs are seed-means per round (± standard error, ddof 0). \"Reaches\" is the first round whose seed-mean curve is ≥ `{b}`'s final value; the label saving there is `1 − labels / {b}'s final labels`, the cost saving `1 − cost / {b}'s final cost`. A policy whose labels are dearer than `{b}`'s saves less cost than labels.\n",
@@ -226,6 +227,14 @@ mod tests {
         assert!((costs["bald"].stderr[1] - 2.0 / 2f64.sqrt()).abs() < 1e-12);
         let panels = crate::write::metric_panels(&runs, &opts).unwrap();
         let md = cost_markdown(&opts, &panels, &costs, &unpriced);
+        opts.departures = vec!["early stopping read 7 comparisons.".into()];
+        let said = "**Not the paper's configuration:** early stopping read 7 comparisons.\n\n";
+        let with = cost_markdown(&opts, &panels, &costs, &unpriced);
+        assert!(
+            with.starts_with(&format!("# Label cost\n\n{said}")),
+            "{with}"
+        );
+        assert_eq!(with.replacen(said, "", 1), md);
         assert!(
             md.contains(
                 "| random | 1 | 30 | 30.0 ± 0.0 | 1.000 | -0.5000 | 30, 30.0 | 0.0% | 0.0% |"

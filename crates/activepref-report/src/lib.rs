@@ -208,7 +208,8 @@ pub struct ReportOptions {
     pub stopping: Vec<activepref_loop::stopping::StoppingRule>,
     /// Settings of the configuration that depart from the paper's in a way that makes its
     /// figures not comparable with uncapped ones (one sentence each, e.g. `loop.validation_size`);
-    /// `summary.md` states them under its title and `summary.tex` in a comment.
+    /// `summary.md`, `stopping.md` and `cost.md` state them under their titles, `summary.tex` in
+    /// a comment, and a sweep's ablation report per grid point ([`GridPoint::departures`]).
     pub departures: Vec<String>,
 }
 

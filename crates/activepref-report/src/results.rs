@@ -224,6 +224,7 @@ pub fn report_results(
             dir: dir.clone(),
             runs,
             missing: vec![],
+            departures: vec![],
         };
         // Read, parsed and checked for finished runs once; the report below reuses them.
         let resolved = dir.join("config.resolved.yaml");
@@ -252,6 +253,7 @@ pub fn report_results(
         }
         let mut p = point(opts.runs.clone());
         p.missing = opts.missing.clone();
+        p.departures = opts.departures.clone();
         match grids.iter_mut().find(|(g, _, _)| *g == grid) {
             Some((_, points, _)) => points.push(p),
             None => grids.push((grid, vec![p], opts)),

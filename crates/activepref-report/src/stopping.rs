@@ -68,6 +68,7 @@ fn describe(rule: &StoppingRule) -> String {
 pub(crate) fn stopping_markdown(runs: &[RunCurves], opts: &ReportOptions) -> String {
     let (metric, title) = opts.metrics.first().cloned().unwrap_or_default();
     let mut md = String::from("# Stopping rules\n\n");
+    md.push_str(&crate::departures_markdown(&opts.departures));
     let _ = writeln!(
         md,
         "Each rule is evaluated after every round of every run; the runs went on to their last round, so this table says what stopping would have saved and cost. A run where a rule never fires counts as stopping at its last round. Means over seeds; \"{title}\" is read unsmoothed at the stopping round and at the end, and \"change by going on\" is end − stop (positive: the labels after the stop still helped).\n"
@@ -242,6 +243,16 @@ mod tests {
             md.contains("| validation_plateau, patience 1, min_delta 0 | bald | 1/2 | 140 | 20 | -0.5250 | -0.5000 | +0.0250 |"),
             "{md}"
         );
+        // A departure from the paper's configuration is stated under the title, table unchanged.
+        opts.departures = vec!["early stopping read 7 comparisons.".into()];
+        let said = "**Not the paper's configuration:** early stopping read 7 comparisons.\n\n";
+        let with = stopping_markdown(&runs, &opts);
+        assert!(
+            with.starts_with(&format!("# Stopping rules\n\n{said}")),
+            "{with}"
+        );
+        assert_eq!(with.replacen(said, "", 1), md);
+        opts.departures.clear();
         // Run files without `stopping_agreement` (written before it existed) are named, not
         // shown as "never stopped".
         opts.stopping = vec![StoppingRule::StablePredictions {

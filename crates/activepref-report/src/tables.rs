@@ -123,9 +123,7 @@ pub fn summary_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Result<Stri
         opts.smoothing_window
     )
     .ok();
-    for d in &opts.departures {
-        writeln!(md, "**Not the paper's configuration:** {d}\n").ok();
-    }
+    md.push_str(&departures_markdown(&opts.departures));
     let b = &opts.baseline;
     writeln!(md, "## Label efficiency against `{b}`\n").ok();
     match opts.saving {
@@ -219,6 +217,16 @@ pub fn summary_csv(runs: &[RunCurves], opts: &ReportOptions) -> Result<String, R
     out().expect("writing CSV to memory cannot fail");
     let bytes = w.into_inner().expect("an in-memory CSV flushes");
     Ok(String::from_utf8(bytes).expect("the CSV holds UTF-8 text"))
+}
+
+/// One "Not the paper's configuration" paragraph per departure
+/// ([`ReportOptions::departures`]), for the head of every Markdown report of the runs; empty
+/// when the configuration is the paper's.
+pub(crate) fn departures_markdown(departures: &[String]) -> String {
+    departures
+        .iter()
+        .map(|d| format!("**Not the paper's configuration:** {d}\n\n"))
+        .collect()
 }
 
 /// The summary's list of expected runs that it leaves out (empty when none is missing).
