@@ -230,12 +230,32 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(code) => return code,
     };
+    let json = cli.command.prints_json();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // `{:#}` prints the context chain on one line.
-            eprintln!("error: {e:#}");
+            let line = format!("{e:#}");
+            if json {
+                // A script reading stdout gets an object for a failure too.
+                say!("{}", serde_json::json!({ "ok": false, "error": line }));
+            }
+            eprintln!("error: {line}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+impl Command {
+    /// True when the command was asked for `--json`: its result, and its failure, go to stdout as
+    /// one JSON object.
+    fn prints_json(&self) -> bool {
+        match self {
+            Command::Validate(a) => a.json,
+            Command::Inspect(a) => a.json,
+            Command::Policies(a) => a.json,
+            Command::Sweep(SweepCommand::Plan(a)) => a.json,
+            _ => false,
         }
     }
 }

@@ -74,6 +74,36 @@ fn good_file_validates() {
     );
 }
 
+/// With `--json` a failure is one JSON object on stdout (`ok: false` and the error line), and
+/// still the one line on stderr and a failing exit status.
+#[test]
+fn json_failures_are_json_on_stdout() {
+    let (ok, out, err) = activepref(
+        &["validate", "--json"],
+        &GOOD.replace("batch_size: 10", "batch_size: 100000"),
+    );
+    assert!(!ok);
+    let doc: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(doc["ok"], false, "{out}");
+    let line = doc["error"].as_str().unwrap();
+    assert!(
+        line.contains("loop.batch_size") && line.contains("exp.yaml"),
+        "{line}"
+    );
+    assert_eq!(err.trim_end(), format!("error: {line}"));
+    // Without --json stdout stays empty; another command's --json does the same.
+    let (_, out, _) = activepref(&["validate"], "name: [");
+    assert!(out.is_empty(), "{out}");
+    let (ok, out, _) = activepref(&["sweep", "plan", "--json"], "name: [");
+    let doc: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert!(
+        !ok && doc["ok"] == false && doc["error"].as_str().is_some(),
+        "{out}"
+    );
+}
+
 #[test]
 fn unknown_policy() {
     assert_one_line_error(

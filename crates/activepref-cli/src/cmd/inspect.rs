@@ -146,7 +146,7 @@ pub struct InspectArgs {
     /// For `pairs`: which column is what, e.g. prompt=question,a=r1,b=r2,label=winner,split=part.
     #[arg(long, value_name = "MAP")]
     pub columns: Option<String>,
-    /// Print the description as one JSON object.
+    /// Print the description as one JSON object (a failure as {"ok": false, "error": ...}).
     #[arg(long)]
     pub json: bool,
 }

@@ -13,7 +13,7 @@ use crate::say;
 pub struct PlanArgs {
     /// The experiment file.
     pub experiment: PathBuf,
-    /// Print the plan as one JSON object.
+    /// Print the plan as one JSON object (a failure as {"ok": false, "error": ...}).
     #[arg(long)]
     pub json: bool,
 }

@@ -14,7 +14,7 @@ use crate::say;
 pub struct ValidateArgs {
     /// The experiment file.
     pub experiment: PathBuf,
-    /// Print the result as one JSON object.
+    /// Print the result as one JSON object (a failure as {"ok": false, "error": ...}).
     #[arg(long)]
     pub json: bool,
 }
