@@ -310,13 +310,12 @@ fn grid_point(
     }
     let raw: Vec<(String, &Value)> = point.iter().map(|(p, v)| ((*p).clone(), *v)).collect();
     let name = format!("{grid}/{}", slug(&raw));
-    let text = yaml_serde::to_string(&value).expect("a YAML value serialises");
     let at = settings
         .iter()
         .map(|(p, v)| format!("{p}={v}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let config = ExperimentConfig::parse(&text, path).map_err(|e| ConfigError {
+    let config = parse_rewritten(&value, path).map_err(|e| ConfigError {
         message: format!("{} (in sweep grid `{grid}` at {at})", e.message),
         ..e
     })?;
@@ -325,6 +324,36 @@ fn grid_point(
         settings,
         config,
     })
+}
+
+/// [`ExperimentConfig::parse`] of a file's YAML after `sweep:` or `slurm:` left it (and a grid
+/// point's values went in): serde's `at line L column C` would count lines of the rewritten
+/// text, not of the user's file, so errors say the field without them.
+fn parse_rewritten(value: &Value, path: &Path) -> Result<Experiment, ConfigError> {
+    let text = yaml_serde::to_string(value).expect("a YAML value serialises");
+    ExperimentConfig::parse(&text, path).map_err(|e| ConfigError {
+        message: without_location(&e.message),
+        ..e
+    })
+}
+
+/// `message` without serde's ` at line L column C`.
+fn without_location(message: &str) -> String {
+    let mut out = message.to_string();
+    while let Some(i) = out.find(" at line ") {
+        let rest = &out[i + " at line ".len()..];
+        let line_digits = rest.chars().take_while(char::is_ascii_digit).count();
+        let Some(col) = rest[line_digits..].strip_prefix(" column ") else {
+            break;
+        };
+        let col_digits = col.chars().take_while(char::is_ascii_digit).count();
+        if line_digits == 0 || col_digits == 0 {
+            break;
+        }
+        let end = i + " at line ".len() + line_digits + " column ".len() + col_digits;
+        out.replace_range(i..end, "");
+    }
+    out
 }
 
 /// `report.ablation_baseline` names a grid point of the sweep.
@@ -374,7 +403,8 @@ impl Sweep {
     /// the file without `sweep:`) fails [`ExperimentConfig::parse`]; or `report.ablation_baseline`
     /// names no grid point.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let mut root: Value = crate::config::yaml_value(text, path)?;
+        let mut root: Value = crate::config::yaml_value(text, path)
+            .map_err(|e| crate::config::explain_type_error(text, path, e))?;
         // `slurm:` belongs to `activepref sweep slurm`, not to the runs.
         let (sweep, slurm) = match &mut root {
             Value::Mapping(m) => (m.remove("sweep"), m.remove("slurm")),
@@ -383,10 +413,7 @@ impl Sweep {
         let Some(sweep) = sweep else {
             let config = match slurm {
                 None => ExperimentConfig::parse(text, path)?,
-                Some(_) => ExperimentConfig::parse(
-                    &yaml_serde::to_string(&root).expect("a YAML value serialises"),
-                    path,
-                )?,
+                Some(_) => parse_rewritten(&root, path)?,
             };
             return Ok(Self {
                 file: path.to_path_buf(),
@@ -398,8 +425,7 @@ impl Sweep {
             });
         };
         let grids = parse_grids(sweep, path)?;
-        let base_text = yaml_serde::to_string(&root).expect("a YAML value serialises");
-        let base = ExperimentConfig::parse(&base_text, path)?;
+        let base = parse_rewritten(&root, path)?;
         let mut variants = vec![];
         for (grid, axes) in &grids {
             variants.extend(grid_variants(&root, &base, grid, axes, path)?);

@@ -9,6 +9,8 @@
 mod check;
 pub(crate) mod identity;
 mod report_section;
+mod type_error;
+pub(crate) use type_error::explain as explain_type_error;
 
 use std::path::{Path, PathBuf};
 
@@ -164,6 +166,12 @@ impl ExperimentConfig {
     /// # Errors
     /// The text is not YAML of this schema.
     pub fn parse_unchecked(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        Self::parse_schema(text, path).map_err(|e| type_error::explain(strip_bom(text), path, e))
+    }
+
+    /// [`ExperimentConfig::parse_unchecked`] with serde's own words for a value of the wrong
+    /// type (`type_error::explain` rewords them).
+    fn parse_schema(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let text = strip_bom(text);
         let parsed = if has_merge_key(text) {
             // `<<: *base` merges are applied on the YAML value first (serde alone would read
