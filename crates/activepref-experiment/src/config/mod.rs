@@ -166,7 +166,23 @@ impl ExperimentConfig {
     /// # Errors
     /// The text is not YAML of this schema.
     pub fn parse_unchecked(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        Self::parse_schema(text, path).map_err(|e| type_error::explain(strip_bom(text), path, e))
+        let text = strip_bom(text);
+        Self::parse_schema(text, path).map_err(|e| {
+            let mut e = type_error::explain(text, path, e);
+            // A pair-setting file's example is another one.
+            if [
+                "pair_policies:",
+                "pair_loop:",
+                "synthetic_pairs",
+                "candidates",
+            ]
+            .iter()
+            .any(|k| text.contains(k))
+            {
+                e.message = e.message.replace(QUICKSTART_HINT, PAIRS_HINT);
+            }
+            e
+        })
     }
 
     /// [`ExperimentConfig::parse_unchecked`] with serde's own words for a value of the wrong
@@ -250,6 +266,11 @@ fn locate_policy_error(text: &str, path: &Path) -> Option<ConfigError> {
     None
 }
 
+/// The hint of a schema error with no better one; a pair-setting file gets [`PAIRS_HINT`].
+const QUICKSTART_HINT: &str = "see experiments/quickstart.yaml for a complete example";
+/// The hint of a pair-setting file's schema error.
+const PAIRS_HINT: &str = "see experiments/auf-pairs.yaml for a complete example";
+
 /// A YAML or schema error of an experiment file as one line, with a hint where serde's own words
 /// leave the user guessing.
 pub(crate) fn yaml_error(e: &yaml_serde::Error, path: &Path) -> ConfigError {
@@ -271,7 +292,7 @@ pub(crate) fn yaml_error(e: &yaml_serde::Error, path: &Path) -> ConfigError {
     } else if text.contains("stopping") {
         "see experiments/stopping-synthetic.yaml for a complete example"
     } else {
-        "see experiments/quickstart.yaml for a complete example"
+        QUICKSTART_HINT
     };
     ConfigError {
         file: path.to_path_buf(),

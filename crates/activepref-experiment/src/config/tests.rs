@@ -173,7 +173,9 @@ fn pair_setting_parses_and_is_checked() {
     );
     let e = parse(&PAIRS.replace("policy: drts }", "policy: dtss }")).unwrap_err();
     assert!(
-        e.contains("unknown variant `dtss`") && e.contains("`drts`"),
+        e.starts_with("exp.yaml: pair_policies.drts.policy: unknown variant `dtss`")
+            && e.contains("`drts`")
+            && e.ends_with("(see experiments/auf-pairs.yaml for a complete example)"),
         "{e}"
     );
     let e = parse(&PAIRS.replace("beta: 2.0", "beta: .nan")).unwrap_err();
@@ -228,7 +230,7 @@ fn parameterless_policies_refuse_parameters_with_a_hint() {
     ))
     .unwrap_err();
     assert!(
-        e.starts_with("exp.yaml: policies.random: unknown field `score`")
+        e.starts_with("exp.yaml: policies.random.score: unknown field `score`")
             && e.contains("takes no parameters; to rank by another score"),
         "{e}"
     );

@@ -2,7 +2,8 @@
 //! named even inside the tagged sections (`benchmark`, `policies.<label>`, `report.stopping[i]`)
 //! where serde loses it, the value as written, and the range the field's own check gives. The
 //! range is found by checking the file again with an out-of-range probe in the field's place, so
-//! it is always the check's own words, never a second copy of the bounds.
+//! it is always the check's own words, never a second copy of the bounds. An unknown key or
+//! choice inside a tagged section is named by its field the same way.
 //!
 //! `model.members: invalid type: integer `-5`, expected usize at line 26 column 12` becomes
 //! `model.members: is -5 at line 26 column 12; must be a whole number between 1 and 1000`.
@@ -197,30 +198,99 @@ fn node_mut<'v>(mut v: &'v mut Value, steps: &[Step]) -> Option<&'v mut Value> {
     Some(v)
 }
 
-/// Every path below `v` (itself included) whose value `m` found.
-fn holding(v: &Value, m: &Mismatch, here: &mut Vec<Step>, out: &mut Vec<Vec<Step>>) {
-    if m.matches(v) {
+/// Every path below `v` (itself included, at `here`) whose step and value `hit` accepts.
+fn holding(
+    v: &Value,
+    hit: &dyn Fn(&[Step], &Value) -> bool,
+    here: &mut Vec<Step>,
+    out: &mut Vec<Vec<Step>>,
+) {
+    if hit(here, v) {
         out.push(here.clone());
     }
-    match v {
-        Value::Mapping(map) => {
-            for (k, child) in map {
-                if let Some(k) = k.as_str() {
-                    here.push(Step::Key(k.to_string()));
-                    holding(child, m, here, out);
-                    here.pop();
-                }
-            }
-        }
-        Value::Sequence(items) => {
-            for (i, child) in items.iter().enumerate() {
-                here.push(Step::Index(i));
-                holding(child, m, here, out);
-                here.pop();
-            }
-        }
-        _ => {}
+    let children: Vec<(Step, &Value)> = match v {
+        Value::Mapping(map) => map
+            .iter()
+            .filter_map(|(k, c)| Some((Step::Key(k.as_str()?.to_string()), c)))
+            .collect(),
+        Value::Sequence(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (Step::Index(i), c))
+            .collect(),
+        _ => vec![],
+    };
+    for (step, child) in children {
+        here.push(step);
+        holding(child, hit, here, out);
+        here.pop();
     }
+}
+
+/// The one path below `at` in `root` that `hit` accepts; None for none or several.
+fn the_one(root: &Value, at: &[Step], hit: &dyn Fn(&[Step], &Value) -> bool) -> Option<Vec<Step>> {
+    let mut node = root;
+    for step in at {
+        node = match step {
+            Step::Key(k) => node.get(k.as_str())?,
+            Step::Index(i) => node.get(*i)?,
+        };
+    }
+    let mut hits = vec![];
+    holding(node, hit, &mut at.to_vec(), &mut hits);
+    let [one] = hits.as_slice() else {
+        return None;
+    };
+    Some(one.clone())
+}
+
+/// serde's `[<at>: ]unknown field|variant `name`, expected ...[ at line L column C][ (hint)]`
+/// from inside a tagged section, where `at` names only the section (or nothing) and the line is
+/// the document's first: the field is found as the one key (field) or string value (variant)
+/// `name` below `at`, and a line that does not hold `name` is left out. None when serde's path
+/// was already the field's.
+fn relocate_unknown(text: &str, file: &Path, full: &str) -> Option<ConfigError> {
+    let (i, key) = match (full.find("unknown field `"), full.find("unknown variant `")) {
+        (Some(i), _) => (i, true),
+        (None, Some(i)) => (i, false),
+        (None, None) => return None,
+    };
+    let at = full[..i].trim_end().trim_end_matches(':');
+    let words = &full[i..];
+    let name = words.split('`').nth(1)?;
+    let (said, location, hint) = match words.find(" at line ") {
+        Some(j) => {
+            let h = words[j..].find(" (").map_or(words.len(), |h| j + h);
+            (&words[..j], &words[j..h], &words[h..])
+        }
+        None => match words.rfind(" (") {
+            Some(h) => (&words[..h], "", &words[h..]),
+            None => (words, "", ""),
+        },
+    };
+    // serde's line is right outside tagged sections (`model.train: unknown field `lrr``): kept
+    // when it holds the name.
+    let line: Option<usize> = location
+        .strip_prefix(" at line ")
+        .and_then(|l| l.split(' ').next()?.parse().ok());
+    let location = match line.and_then(|l| text.lines().nth(l.checked_sub(1)?)) {
+        Some(l) if l.contains(name) => location,
+        _ => "",
+    };
+    let root = yaml_value(text, file).ok()?;
+    let at = steps(at);
+    let field = if key {
+        the_one(&root, &at, &|here, _| {
+            here.last() == Some(&Step::Key(name.to_string()))
+        })?
+    } else {
+        the_one(&root, &at, &|_, v| v.as_str() == Some(name))?
+    };
+    (field != at).then(|| ConfigError {
+        file: file.to_path_buf(),
+        field: dotted(&field),
+        message: format!("{said}{location}{hint}"),
+    })
 }
 
 /// The error `e` of the experiment text `text` in plain words, or `e` itself when it is not a
@@ -232,7 +302,7 @@ pub(crate) fn explain(text: &str, file: &Path, e: ConfigError) -> ConfigError {
         format!("{}: {}", e.field, e.message)
     };
     let Some(m) = Mismatch::read(&full) else {
-        return e;
+        return relocate_unknown(text, file, &full).unwrap_or(e);
     };
     let at = steps(&m.at);
     // The tree with the bad value in it; a literal beyond any YAML value is read as 0 (it is
@@ -242,24 +312,16 @@ pub(crate) fn explain(text: &str, file: &Path, e: ConfigError) -> ConfigError {
             (yaml_value(&text.replacen(lit, "0", 1), file).ok(), at, true)
         }
         _ => {
-            let Ok(mut root) = yaml_value(text, file) else {
+            let Ok(root) = yaml_value(text, file) else {
                 return e;
             };
-            let Some(node) = node_mut(&mut root, &at) else {
+            // serde named the field, or only the tagged section (or nothing): then the one
+            // value below it that serde found.
+            let Some(field) = the_one(&root, &at, &|_, v| m.matches(v)) else {
                 return e;
             };
-            if m.matches(node) {
-                (Some(root), at, true)
-            } else {
-                // serde named only the tagged section (or nothing): the one value below it.
-                let mut hits = vec![];
-                holding(node, &m, &mut at.clone(), &mut hits);
-                let [hit] = hits.as_slice() else {
-                    return e;
-                };
-                let hit = hit.clone();
-                (Some(root), hit, false)
-            }
+            let exact = field == at;
+            (Some(root), field, exact)
         }
     };
     let name = dotted(&field);
@@ -415,6 +477,40 @@ seeds: [1, 2]
         );
         // Not a number field: serde's words stay.
         assert!(error("name: t", "name: [t]").contains("expected a string"));
+    }
+
+    /// An unknown key or choice inside a tagged section is named by its field; serde's line is
+    /// kept where it holds the name, and left out where it is the document's first.
+    #[test]
+    fn an_unknown_key_or_choice_is_named_by_its_field() {
+        let e = error("pool_prompts: 60", "pool_promts: 60");
+        assert!(
+            e.starts_with("exp.yaml: benchmark.pool_promts: unknown field `pool_promts`, expected one of `seed`,")
+                && !e.contains(" line "),
+            "{e}"
+        );
+        let e = error("k: 5", "kk: 5");
+        assert!(
+            e.starts_with("exp.yaml: policies.balpm.kk: unknown field `kk`, expected one of `k`,"),
+            "{e}"
+        );
+        let e = error("policy: balpm", "policy: balpn");
+        assert!(
+            e.starts_with("exp.yaml: policies.balpm.policy: unknown variant `balpn`, expected one of `random`,"),
+            "{e}"
+        );
+        let e = error("members: 2", "members: 2, train: { lrr: 1 }");
+        assert!(
+            e.starts_with("exp.yaml: model.train.lrr: unknown field `lrr`, expected one of `lr`,")
+                && e.ends_with(&format!(" at line 3 column 31{HINT}")),
+            "{e}"
+        );
+        let e = error("loop:", "lop:");
+        assert!(
+            e.starts_with("exp.yaml: lop: unknown field `lop`, expected one of `name`,")
+                && e.ends_with(&format!(" at line 4 column 1{HINT}")),
+            "{e}"
+        );
     }
 
     /// A sweep's grid points are parsed from rewritten text, whose line numbers are not the
