@@ -495,4 +495,11 @@ fn a_capped_grid_point_is_named_in_every_report() {
         "{md}"
     );
     assert!(!md.contains("validation_size=null):"), "{md}");
+    let tex = read("vcap/ablation/ablation.tex");
+    assert!(
+        tex.contains(&format!(
+            "% Not the paper's configuration (grid point validation_size=6): {said}"
+        )),
+        "{tex}"
+    );
 }

@@ -326,9 +326,9 @@ fn grid_point(
     })
 }
 
-/// [`ExperimentConfig::parse`] of a file's YAML after `sweep:` or `slurm:` left it (and a grid
-/// point's values went in): serde's `at line L column C` would count lines of the rewritten
-/// text, not of the user's file, so errors say the field without them.
+/// [`ExperimentConfig::parse`] of a grid point's YAML (the file without `sweep:` and `slurm:`,
+/// its values set): serde's `at line L column C` would count lines of the rewritten text, not of
+/// the user's file, so errors say the field without them.
 fn parse_rewritten(value: &Value, path: &Path) -> Result<Experiment, ConfigError> {
     let text = yaml_serde::to_string(value).expect("a YAML value serialises");
     ExperimentConfig::parse(&text, path).map_err(|e| ConfigError {
@@ -337,23 +337,47 @@ fn parse_rewritten(value: &Value, path: &Path) -> Result<Experiment, ConfigError
     })
 }
 
-/// `message` without serde's ` at line L column C`.
+/// `message` without serde's ` at line L column C` (each of them; other " at line " text stays).
 fn without_location(message: &str) -> String {
     let mut out = message.to_string();
-    while let Some(i) = out.find(" at line ") {
+    let mut from = 0;
+    while let Some(i) = out[from..].find(" at line ").map(|i| from + i) {
         let rest = &out[i + " at line ".len()..];
         let line_digits = rest.chars().take_while(char::is_ascii_digit).count();
-        let Some(col) = rest[line_digits..].strip_prefix(" column ") else {
-            break;
-        };
-        let col_digits = col.chars().take_while(char::is_ascii_digit).count();
+        let col_digits = rest[line_digits..]
+            .strip_prefix(" column ")
+            .map_or(0, |c| c.chars().take_while(char::is_ascii_digit).count());
         if line_digits == 0 || col_digits == 0 {
-            break;
+            from = i + 1;
+            continue;
         }
         let end = i + " at line ".len() + line_digits + " column ".len() + col_digits;
         out.replace_range(i..end, "");
+        from = i;
     }
     out
+}
+
+/// [`ExperimentConfig::parse`] of the file without its `sweep:` and `slurm:` (`root`): on the
+/// file's own text with those top-level blocks blanked line by line, so that errors keep the
+/// file's lines; on the rewritten YAML ([`parse_rewritten`]) when the blanked text does not read
+/// back as `root` (a quoted `"sweep":` key, say).
+fn parse_base(text: &str, root: &Value, path: &Path) -> Result<Experiment, ConfigError> {
+    let mut blanked = String::new();
+    let mut blanking = false;
+    for line in crate::config::strip_bom(text).lines() {
+        if !line.is_empty() && !line.starts_with([' ', '\t', '#']) {
+            blanking = line.starts_with("sweep:") || line.starts_with("slurm:");
+        }
+        if !blanking {
+            blanked.push_str(line);
+        }
+        blanked.push('\n');
+    }
+    match crate::config::yaml_value(&blanked, path) {
+        Ok(v) if v == *root => ExperimentConfig::parse(&blanked, path),
+        _ => parse_rewritten(root, path),
+    }
 }
 
 /// `report.ablation_baseline` names a grid point of the sweep.
@@ -413,7 +437,7 @@ impl Sweep {
         let Some(sweep) = sweep else {
             let config = match slurm {
                 None => ExperimentConfig::parse(text, path)?,
-                Some(_) => parse_rewritten(&root, path)?,
+                Some(_) => parse_base(text, &root, path)?,
             };
             return Ok(Self {
                 file: path.to_path_buf(),
@@ -425,7 +449,7 @@ impl Sweep {
             });
         };
         let grids = parse_grids(sweep, path)?;
-        let base = parse_rewritten(&root, path)?;
+        let base = parse_base(text, &root, path)?;
         let mut variants = vec![];
         for (grid, axes) in &grids {
             variants.extend(grid_variants(&root, &base, grid, axes, path)?);

@@ -56,7 +56,7 @@ pub fn write_ablation_report(
         "# Ablation: {title}\n\nOne line per grid point; savings are against each grid point's own `{}` runs.\n",
         opts.baseline
     );
-    for (point, d) in departures_by_point(&grid.points) {
+    for (point, d) in departures_by_point(&grid.points, points) {
         let _ = write!(md, "\n**Not the paper's configuration** ({point}): {d}\n");
         let _ = writeln!(tex, "% Not the paper's configuration ({point}): {d}");
     }
@@ -83,20 +83,24 @@ pub fn write_ablation_report(
     Ok(written)
 }
 
-/// Each departure from the paper's configuration among the reported grid points, with the points
-/// it holds at: `every grid point`, or `grid point a, b` when only some have it.
-fn departures_by_point(points: &[&GridPoint]) -> Vec<(String, String)> {
-    let mut all: Vec<&String> = points.iter().flat_map(|p| &p.departures).collect();
-    all.sort();
-    all.dedup();
-    all.into_iter()
+/// Each departure from the paper's configuration among the reported grid points (`reported`),
+/// in the order first met, with the points it holds at: `every grid point` when it holds at
+/// every point of the grid (`all`, unreported ones included), else `grid point a, b`.
+fn departures_by_point(reported: &[&GridPoint], all: &[GridPoint]) -> Vec<(String, String)> {
+    let mut seen: Vec<&String> = vec![];
+    for d in reported.iter().flat_map(|p| &p.departures) {
+        if !seen.contains(&d) {
+            seen.push(d);
+        }
+    }
+    seen.into_iter()
         .map(|d| {
-            let at: Vec<&str> = points
+            let at: Vec<&str> = reported
                 .iter()
                 .filter(|p| p.departures.contains(d))
                 .map(|p| p.label.as_str())
                 .collect();
-            let scope = if at.len() == points.len() {
+            let scope = if at.len() == all.len() {
                 "every grid point".to_string()
             } else {
                 format!("grid point {}", at.join(", "))
@@ -310,6 +314,39 @@ mod tests {
             text.push_str(&format!("{policy},{seed},{i},{},{v}\n", 10 * (i + 1)));
         }
         std::fs::write(dir.join(format!("runs/{policy}__seed{seed}.csv")), text).unwrap();
+    }
+
+    #[test]
+    fn departures_name_their_grid_points_in_the_order_met() {
+        let p = |label: &str, d: &[&str]| GridPoint {
+            label: label.into(),
+            departures: d.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        let said = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        let all = vec![p("a", &["y", "x"]), p("b", &["x"]), p("c", &[])];
+        let reported: Vec<&GridPoint> = all.iter().collect();
+        assert_eq!(
+            departures_by_point(&reported, &all),
+            said(&[("grid point a", "y"), ("grid point a, b", "x")])
+        );
+        // At every point: said once.
+        let all = vec![p("a", &["x"]), p("b", &["x"])];
+        let reported: Vec<&GridPoint> = all.iter().collect();
+        assert_eq!(
+            departures_by_point(&reported, &all),
+            said(&[("every grid point", "x")])
+        );
+        // A point without a finished run (not reported) may not have it: not "every".
+        let all = vec![p("a", &["x"]), p("b", &[])];
+        assert_eq!(
+            departures_by_point(&[&all[0]], &all),
+            said(&[("grid point a", "x")])
+        );
     }
 
     #[test]

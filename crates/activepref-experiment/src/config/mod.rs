@@ -169,26 +169,16 @@ impl ExperimentConfig {
         let text = strip_bom(text);
         Self::parse_schema(text, path).map_err(|e| {
             let mut e = type_error::explain(text, path, e);
-            // A pair-setting file's example is another one.
-            if [
-                "pair_policies:",
-                "pair_loop:",
-                "synthetic_pairs",
-                "candidates",
-            ]
-            .iter()
-            .any(|k| text.contains(k))
-            {
+            if is_pair_file(text, path) {
                 e.message = e.message.replace(QUICKSTART_HINT, PAIRS_HINT);
             }
             e
         })
     }
 
-    /// [`ExperimentConfig::parse_unchecked`] with serde's own words for a value of the wrong
-    /// type (`type_error::explain` rewords them).
+    /// [`ExperimentConfig::parse_unchecked`] of text without a byte-order mark, with serde's own
+    /// words (`type_error::explain` rewords them).
     fn parse_schema(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let text = strip_bom(text);
         let parsed = if has_merge_key(text) {
             // `<<: *base` merges are applied on the YAML value first (serde alone would read
             // `<<` as an unknown key); errors then carry the field path but no line.
@@ -201,16 +191,33 @@ impl ExperimentConfig {
     }
 }
 
+/// True when the experiment text is a pair-setting file (its benchmark is `synthetic_pairs` or
+/// `candidates`, or it has `pair_policies:` or `pair_loop:`), whose example is
+/// experiments/auf-pairs.yaml; false when it is not YAML.
+fn is_pair_file(text: &str, path: &Path) -> bool {
+    let Ok(root) = yaml_value(text, path) else {
+        return false;
+    };
+    let kind = root
+        .get("benchmark")
+        .and_then(|b| b.get("kind"))
+        .and_then(|k| k.as_str());
+    matches!(kind, Some("synthetic_pairs" | "candidates"))
+        || root.get("pair_policies").is_some()
+        || root.get("pair_loop").is_some()
+}
+
 /// The text without a leading UTF-8 byte-order mark (editors on Windows write one).
 pub(crate) fn strip_bom(text: &str) -> &str {
     text.strip_prefix('\u{feff}').unwrap_or(text)
 }
 
-/// True when the text uses YAML merge keys (`<<: *base`).
+/// True when the text uses YAML merge keys (`<<: *base`, also in a flow mapping
+/// `{ <<: *base, ... }`): `<<` followed by a colon. A `<<:` inside a string only sends the file
+/// through the merging path, which reads the same values.
 fn has_merge_key(text: &str) -> bool {
-    text.lines().any(|l| l.trim_start().starts_with("<<"))
-        || text.contains("{<<")
-        || text.contains(", <<")
+    text.match_indices("<<")
+        .any(|(i, _)| text[i + 2..].trim_start_matches(' ').starts_with(':'))
 }
 
 /// The YAML value of an experiment file (byte-order mark dropped, merge keys applied).

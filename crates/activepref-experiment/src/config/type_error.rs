@@ -1,9 +1,12 @@
-//! serde's type errors in the project's words (README, "Every number is bounded"): the field
-//! named even inside the tagged sections (`benchmark`, `policies.<label>`, `report.stopping[i]`)
-//! where serde loses it, the value as written, and the range the field's own check gives. The
-//! range is found by checking the file again with an out-of-range probe in the field's place, so
-//! it is always the check's own words, never a second copy of the bounds. An unknown key or
-//! choice inside a tagged section is named by its field the same way.
+//! serde's schema errors in the project's words (README, "Every number is bounded").
+//!
+//! - A value of the wrong type is named by its field, even inside the tagged sections
+//!   (`benchmark`, `policies.<label>`, `report.stopping[i]`) where serde names only the section
+//!   (or nothing, and the document's first line), with the value as written and the range the
+//!   field's own check gives. The range is found by checking the file again with an
+//!   out-of-range probe in the field's place, so it is always the check's own words, never a
+//!   second copy of the bounds.
+//! - An unknown key or choice inside a tagged section is named by its field the same way.
 //!
 //! `model.members: invalid type: integer `-5`, expected usize at line 26 column 12` becomes
 //! `model.members: is -5 at line 26 column 12; must be a whole number between 1 and 1000`.
@@ -14,13 +17,15 @@ use yaml_serde::Value;
 
 use super::{ConfigError, ExperimentConfig, yaml_value};
 
+/// The largest integer YAML reads here.
+const YAML_MAX: u64 = u64::MAX;
+
 /// The kind of number serde expected.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Wanted {
-    /// `usize`, `u64`, ...: a whole number ≥ 0.
+    /// `usize`, `u64`, ...: a whole number ≥ 0 (also a literal beyond any YAML number, whose
+    /// field's kind serde does not say: the probes are then whole numbers).
     Count,
-    /// `i64`, ...: a whole number.
-    Integer,
     /// `f64`, `f32`.
     Number,
 }
@@ -29,7 +34,7 @@ enum Wanted {
 #[derive(Clone, Debug, PartialEq)]
 enum Found {
     Int(i128),
-    /// An integer beyond any YAML value (`integer `1e23-ish` as u128`): the literal.
+    /// An integer beyond any YAML number (`integer `...` as u128`): the literal.
     Huge(String),
     Float(f64),
     /// A string, quoted as serde shows it (`"abc"`).
@@ -96,7 +101,6 @@ impl Mismatch {
         let wanted = match expected {
             "usize" | "u64" | "u32" | "u16" | "u8" => Wanted::Count,
             "any YAML value" if matches!(found, Found::Huge(_)) => Wanted::Count,
-            "isize" | "i64" | "i32" | "i16" | "i8" => Wanted::Integer,
             "f64" | "f32" => Wanted::Number,
             _ => return None,
         };
@@ -131,20 +135,23 @@ impl Mismatch {
             Some(l) => format!("{} at {l}", self.shown),
             None => self.shown.clone(),
         };
-        let what = match self.wanted {
-            Wanted::Count => "a whole number ≥ 0",
-            Wanted::Integer => "a whole number",
-            Wanted::Number => "a number",
-        };
-        match range {
-            Some(r) if self.wanted != Wanted::Number && r.starts_with("must be ") => {
+        if matches!(self.found, Found::Huge(_)) {
+            return match range {
+                Some(r) => format!("is {shown}, beyond the largest number YAML reads; {r}"),
+                None => format!("is {shown}, beyond the largest number YAML reads ({YAML_MAX})"),
+            };
+        }
+        match (self.wanted, range) {
+            (Wanted::Count, Some(r)) if r.starts_with("must be ") => {
                 format!(
                     "is {shown}; must be a whole number {}",
                     &r["must be ".len()..]
                 )
             }
-            Some(r) => format!("is {shown}, not {what}; {r}"),
-            None => format!("is {shown}; must be {what}"),
+            (Wanted::Count, Some(r)) => format!("is {shown}, not a whole number ≥ 0; {r}"),
+            (Wanted::Count, None) => format!("is {shown}; must be a whole number ≥ 0"),
+            (Wanted::Number, Some(r)) => format!("is {shown}, not a number; {r}"),
+            (Wanted::Number, None) => format!("is {shown}; must be a number"),
         }
     }
 }
@@ -156,20 +163,35 @@ enum Step {
     Index(usize),
 }
 
-/// `model.mlp.hidden[0]` → key, key, key, index; None for an empty path.
-fn steps(at: &str) -> Vec<Step> {
-    let mut out = vec![];
-    for part in at.split('.').filter(|p| !p.is_empty()) {
-        let mut pieces = part.split('[');
-        out.push(Step::Key(pieces.next().unwrap_or_default().to_string()));
-        for idx in pieces {
-            match idx.trim_end_matches(']').parse() {
-                Ok(i) => out.push(Step::Index(i)),
-                Err(_) => return vec![Step::Key(String::new())],
-            }
+/// serde's dotted path (`policies.bal.pm.k`, `model.mlp.hidden[0]`) as steps through `root`:
+/// keys are matched against the tree, so a label with a dot in it is one step. None when the
+/// path leads nowhere in `root`; empty for an empty path.
+fn resolve(root: &Value, at: &str) -> Option<Vec<Step>> {
+    let (mut node, mut rest, mut out) = (root, at, vec![]);
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('[') {
+            let (idx, after) = r.split_once(']')?;
+            let i: usize = idx.parse().ok()?;
+            node = node.get(i)?;
+            out.push(Step::Index(i));
+            rest = after.strip_prefix('.').unwrap_or(after);
+            continue;
         }
+        let key = node
+            .as_mapping()?
+            .keys()
+            .filter_map(Value::as_str)
+            .filter(|k| {
+                rest.starts_with(k)
+                    && matches!(rest[k.len()..].chars().next(), None | Some('.' | '['))
+            })
+            .max_by_key(|k| k.len())?;
+        node = node.get(key)?;
+        out.push(Step::Key(key.to_string()));
+        rest = &rest[key.len()..];
+        rest = rest.strip_prefix('.').unwrap_or(rest);
     }
-    out
+    Some(out)
 }
 
 /// `model.mlp.hidden[0]` again.
@@ -244,11 +266,33 @@ fn the_one(root: &Value, at: &[Step], hit: &dyn Fn(&[Step], &Value) -> bool) -> 
     Some(one.clone())
 }
 
+/// True when serde's ` at line L column C` points at `name` in `text` (a key when `key`, then
+/// followed by `:`): outside tagged sections serde's place is right, inside them it is wherever
+/// its parser stood.
+fn points_at(text: &str, location: &str, name: &str, key: bool) -> bool {
+    let place = location.strip_prefix(" at line ").and_then(|l| {
+        let (line, column) = l.split_once(" column ")?;
+        Some((line.parse::<usize>().ok()?, column.parse::<usize>().ok()?))
+    });
+    let Some((line, column)) = place else {
+        return false;
+    };
+    let Some(there) = text.lines().nth(line.saturating_sub(1)) else {
+        return false;
+    };
+    let from: String = there.chars().skip(column.saturating_sub(1)).collect();
+    let rest = from.strip_prefix(name).map(str::trim_start);
+    match rest {
+        Some(r) if key => r.starts_with(':'),
+        Some(_) => true,
+        None => false,
+    }
+}
+
 /// serde's `[<at>: ]unknown field|variant `name`, expected ...[ at line L column C][ (hint)]`
-/// from inside a tagged section, where `at` names only the section (or nothing) and the line is
-/// the document's first: the field is found as the one key (field) or string value (variant)
-/// `name` below `at`, and a line that does not hold `name` is left out. None when serde's path
-/// was already the field's.
+/// from inside a tagged section, where `at` names only the section (or nothing): the field is
+/// found as the one key (field) or string value (variant) `name` below `at`, and serde's line
+/// is kept only where it points at `name`. None when serde's path was already the field's.
 fn relocate_unknown(text: &str, file: &Path, full: &str) -> Option<ConfigError> {
     let (i, key) = match (full.find("unknown field `"), full.find("unknown variant `")) {
         (Some(i), _) => (i, true),
@@ -268,17 +312,13 @@ fn relocate_unknown(text: &str, file: &Path, full: &str) -> Option<ConfigError> 
             None => (words, "", ""),
         },
     };
-    // serde's line is right outside tagged sections (`model.train: unknown field `lrr``): kept
-    // when it holds the name.
-    let line: Option<usize> = location
-        .strip_prefix(" at line ")
-        .and_then(|l| l.split(' ').next()?.parse().ok());
-    let location = match line.and_then(|l| text.lines().nth(l.checked_sub(1)?)) {
-        Some(l) if l.contains(name) => location,
-        _ => "",
+    let location = if points_at(text, location, name, key) {
+        location
+    } else {
+        ""
     };
     let root = yaml_value(text, file).ok()?;
-    let at = steps(at);
+    let at = resolve(&root, at)?;
     let field = if key {
         the_one(&root, &at, &|here, _| {
             here.last() == Some(&Step::Key(name.to_string()))
@@ -293,8 +333,9 @@ fn relocate_unknown(text: &str, file: &Path, full: &str) -> Option<ConfigError> 
     })
 }
 
-/// The error `e` of the experiment text `text` in plain words, or `e` itself when it is not a
-/// numeric type error or its field cannot be found.
+/// The schema error `e` of the experiment text `text` in the words above: a value of the wrong
+/// numeric type, or an unknown key or choice inside a tagged section. Any other error, or one
+/// whose field cannot be found for sure, is returned as it is.
 pub(crate) fn explain(text: &str, file: &Path, e: ConfigError) -> ConfigError {
     let full = if e.field.is_empty() {
         e.message.clone()
@@ -304,28 +345,47 @@ pub(crate) fn explain(text: &str, file: &Path, e: ConfigError) -> ConfigError {
     let Some(m) = Mismatch::read(&full) else {
         return relocate_unknown(text, file, &full).unwrap_or(e);
     };
-    let at = steps(&m.at);
-    // The tree with the bad value in it; a literal beyond any YAML value is read as 0 (it is
-    // replaced by each probe anyway).
-    let (root, field, exact) = match &m.found {
+    // The tree with the bad value in it; a literal beyond any YAML number is read as 0 (each
+    // probe replaces it anyway).
+    let tree = match &m.found {
         Found::Huge(lit) if text.matches(lit.as_str()).count() == 1 => {
-            (yaml_value(&text.replacen(lit, "0", 1), file).ok(), at, true)
+            yaml_value(&text.replacen(lit, "0", 1), file)
         }
-        _ => {
-            let Ok(root) = yaml_value(text, file) else {
-                return e;
-            };
-            // serde named the field, or only the tagged section (or nothing): then the one
-            // value below it that serde found.
-            let Some(field) = the_one(&root, &at, &|_, v| m.matches(v)) else {
-                return e;
-            };
-            let exact = field == at;
-            (Some(root), field, exact)
-        }
+        Found::Huge(_) => return e,
+        _ => yaml_value(text, file),
+    };
+    let Some((root, at)) = tree.ok().and_then(|r| {
+        let at = resolve(&r, &m.at)?;
+        Some((r, at))
+    }) else {
+        return e;
+    };
+    // serde named the field, or only the tagged section (or nothing): then the one value
+    // below it that serde found.
+    let field = match m.found {
+        Found::Huge(_) => Some(at.clone()),
+        _ => the_one(&root, &at, &|_, v| m.matches(v)),
+    };
+    let Some(field) = field else {
+        return e;
     };
     let name = dotted(&field);
-    let range = root.and_then(|r| probe_range(&r, &field, &name, m.wanted, file));
+    // The probe also goes where a merge key copied the bad value (the same key, the same value),
+    // which would otherwise fail first; the range is read only when the check names `field`.
+    let mut places = vec![];
+    if !matches!(m.found, Found::Huge(_)) {
+        let last = field.last();
+        holding(
+            &root,
+            &|here, v| here.last() == last && m.matches(v),
+            &mut vec![],
+            &mut places,
+        );
+    }
+    let exact = field == at;
+    places.retain(|p| *p != field);
+    places.push(field);
+    let range = probe_range(&root, &places, &name, file);
     let mut message = m.wording(range.as_deref(), exact);
     message.push_str(&m.hint);
     ConfigError {
@@ -335,30 +395,34 @@ pub(crate) fn explain(text: &str, file: &Path, e: ConfigError) -> ConfigError {
     }
 }
 
-/// The range the field's own check states (`must be between 1 and 64`), from the first probe
-/// value that it refuses; None when it refuses none, or another field fails first.
-fn probe_range(
-    root: &Value,
-    field: &[Step],
-    name: &str,
-    wanted: Wanted,
-    file: &Path,
-) -> Option<String> {
-    let probes: Vec<Value> = match wanted {
-        Wanted::Count => vec![u64::MAX.into(), 0u64.into()],
-        Wanted::Integer => vec![i64::MAX.into(), i64::MIN.into()],
-        Wanted::Number => vec![1e300.into(), (-1e300).into(), 0.0.into()],
-    };
+/// The range the check of field `name` states (`must be between 1 and 64`), from the first probe
+/// it refuses (the largest whole number, 0, then ±1e300), the probe set at every path of
+/// `places`; None when it refuses none or another field fails first. `sweep:` and `slurm:` are
+/// left out of the probed file, as the runs never see them.
+fn probe_range(root: &Value, places: &[Vec<Step>], name: &str, file: &Path) -> Option<String> {
+    let mut root = root.clone();
+    if let Value::Mapping(m) = &mut root {
+        m.remove("sweep");
+        m.remove("slurm");
+    }
+    let probes: [Value; 4] = [YAML_MAX.into(), 0u64.into(), 1e300.into(), (-1e300).into()];
     probes.into_iter().find_map(|probe| {
         let mut r = root.clone();
-        *node_mut(&mut r, field)? = probe;
+        for place in places {
+            *node_mut(&mut r, place)? = probe.clone();
+        }
         let text = yaml_serde::to_string(&r).ok()?;
         let err = ExperimentConfig::parse_schema(&text, file)
             .and_then(|c| c.check(file).map(|_| ()))
             .err()?;
         let same = err.field == name || name.starts_with(&format!("{}[", err.field));
-        let i = err.message.find("must")?;
-        same.then(|| err.message[i..].to_string())
+        let m = err.message.as_str();
+        let from = if m.starts_with("must") {
+            0
+        } else {
+            m.find("; must").map(|i| i + 2)?
+        };
+        same.then(|| m[from..].to_string())
     })
 }
 
@@ -399,11 +463,14 @@ policies:
 seeds: [1, 2]
 ";
 
-    /// `GOOD` with `from` replaced by `to`, parsed and checked: the error line.
+    /// `GOOD` with `from` replaced by `to`, read as the CLI reads a file: the error line.
     fn error(from: &str, to: &str) -> String {
         assert!(GOOD.contains(from), "{from}");
-        let text = GOOD.replacen(from, to, 1);
-        ExperimentConfig::parse(&text, Path::new("exp.yaml"))
+        error_of(&GOOD.replacen(from, to, 1))
+    }
+
+    fn error_of(text: &str) -> String {
+        crate::Sweep::parse(text, Path::new("exp.yaml"))
             .unwrap_err()
             .to_string()
     }
@@ -433,7 +500,7 @@ seeds: [1, 2]
             (
                 "rounds: 3",
                 "rounds: 99999999999999999999999",
-                "loop.rounds: is 99999999999999999999999 at line 4 column 53; must be a whole number between 1 and 1000000",
+                "loop.rounds: is 99999999999999999999999 at line 4 column 53, beyond the largest number YAML reads; must be between 1 and 1000000",
             ),
             // No upper bound: the lower one.
             (
@@ -514,7 +581,7 @@ seeds: [1, 2]
     }
 
     /// A sweep's grid points are parsed from rewritten text, whose line numbers are not the
-    /// file's: the error names the field and the grid point, no line.
+    /// file's: the error names the field and the grid point, no line. The base keeps its lines.
     #[test]
     fn a_grid_points_error_has_no_line_of_the_rewritten_text() {
         let text = format!("{GOOD}sweep:\n  m:\n    model.members: [2, -3]\n");
@@ -525,29 +592,132 @@ seeds: [1, 2]
                 "exp.yaml: model.members: is -3; must be a whole number between 1 and 1000{HINT} (in sweep grid `m` at model.members=-3)"
             )
         );
+        // The file's own settings (the base, read without `slurm:`) keep the file's lines.
         let e = crate::Sweep::parse(
             &format!("{GOOD}slurm: {{}}\n").replace("rounds: 3", "rounds: x"),
             Path::new("exp.yaml"),
         )
         .unwrap_err();
-        assert!(!e.to_string().contains(" line "), "{e}");
         assert!(
-            e.to_string()
-                .contains("loop.rounds: is \"x\"; must be a whole number between"),
+            e.to_string().contains(
+                "loop.rounds: is \"x\" at line 4 column 53; must be a whole number between"
+            ),
             "{e}"
         );
     }
 
     #[test]
-    fn paths_round_trip() {
-        for p in [
-            "model.mlp.hidden[0]",
-            "seeds[2]",
-            "policies.balpm.k",
-            "loop",
-        ] {
-            assert_eq!(dotted(&steps(p)), p);
+    fn paths_are_read_against_the_tree() {
+        let root: Value = yaml_serde::from_str(
+            "policies: { bal.pm: { k: 1 }, bal: { k: 2 } }\nmodel: { mlp: { hidden: [8, 4] } }",
+        )
+        .unwrap();
+        let key = |k: &str| Step::Key(k.into());
+        assert_eq!(
+            resolve(&root, "policies.bal.pm.k"),
+            Some(vec![key("policies"), key("bal.pm"), key("k")])
+        );
+        assert_eq!(
+            resolve(&root, "model.mlp.hidden[1]"),
+            Some(vec![
+                key("model"),
+                key("mlp"),
+                key("hidden"),
+                Step::Index(1)
+            ])
+        );
+        for p in ["policies.bal.pm.k", "policies.bal.k", "model.mlp.hidden[1]"] {
+            assert_eq!(dotted(&resolve(&root, p).unwrap()), p);
         }
-        assert!(steps("").is_empty());
+        assert_eq!(resolve(&root, ""), Some(vec![]));
+        assert_eq!(resolve(&root, "model.mlp.hidden[2]"), None);
+        assert_eq!(resolve(&root, "loop"), None);
+    }
+
+    #[test]
+    fn beyond_the_largest_number_yaml_reads() {
+        // A number field: its own range; a text field: what YAML reads.
+        assert_eq!(
+            error(
+                "members: 2",
+                "members: 2, train: { lr: 100000000000000000000000 }"
+            ),
+            format!(
+                "exp.yaml: model.train.lr: is 100000000000000000000000 at line 3 column 35, beyond the largest number YAML reads; must be a number in (0, 1]; AdamW diverges far below 1 (the papers use 1e-5 to 1e-3){HINT}"
+            )
+        );
+        assert_eq!(
+            error("name: t", "name: 123456789012345678901234"),
+            format!(
+                "exp.yaml: name: is 123456789012345678901234 at line 1 column 7, beyond the largest number YAML reads (18446744073709551615){HINT}"
+            )
+        );
+    }
+
+    /// Files with `sweep:`, merge keys, stopping rules and non-ASCII labels.
+    #[test]
+    fn every_kind_of_file_gets_the_range() {
+        // The base of a sweep keeps the file's lines and gets its range.
+        let sweep = format!("{GOOD}sweep:\n  m:\n    model.members: [2, 3]\n").replacen(
+            "members: 2 }",
+            "members: -5 }",
+            1,
+        );
+        assert_eq!(
+            error_of(&sweep),
+            format!(
+                "exp.yaml: model.members: is -5 at line 3 column 19; must be a whole number between 1 and 1000{HINT}"
+            )
+        );
+        // A block `sweep:` before the base's error: the lines still count the file's.
+        let sweep = GOOD
+            .replacen(
+                "name: t\n",
+                "name: t\nsweep:\n  m:\n    model.members: [2, 3]\n",
+                1,
+            )
+            .replacen("members: 2 }", "members: -5 }", 1);
+        assert!(
+            error_of(&sweep).starts_with("exp.yaml: model.members: is -5 at line 6 column 19; must be a whole number between 1 and 1000"),
+            "{}",
+            error_of(&sweep)
+        );
+        // Merge keys: serde gives no line; the field and its range are found.
+        let merged = GOOD.replacen(
+            "  balpm: { policy: balpm, k: 5 }",
+            "  balpm: &p { policy: balpm, k: -1 }\n  balpm2: { <<: *p, beta: 0.1 }",
+            1,
+        );
+        assert_eq!(
+            error_of(&merged),
+            format!(
+                "exp.yaml: policies.balpm.k: is -1; must be a whole number at least 1 (the point itself counts as its first neighbour){HINT}"
+            )
+        );
+        let e = error_of(&format!(
+            "{GOOD}report: {{ stopping: [ {{ rule: validation_plateau, patience: -1 }} ] }}\n"
+        ));
+        assert!(
+            e.starts_with(
+                "exp.yaml: report.stopping[0].patience: is -1; must be a whole number at least 1"
+            ),
+            "{e}"
+        );
+        let e = error(
+            "balpm: { policy: balpm, k: 5 }",
+            "bälpm: { policy: balpm, k: -1 }",
+        );
+        assert!(
+            e.starts_with("exp.yaml: policies.bälpm.k: is -1; must be"),
+            "{e}"
+        );
+        let e = error(
+            "balpm: { policy: balpm, k: 5 }",
+            "bal.pm: { policy: balpm, k: -1 }",
+        );
+        assert!(
+            e.starts_with("exp.yaml: policies.bal.pm.k: is -1; must be"),
+            "{e}"
+        );
     }
 }
