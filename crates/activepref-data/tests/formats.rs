@@ -509,6 +509,19 @@ fn hh_rlhf_transcripts_that_differ_before_the_final_turn_are_refused_by_row() {
         e.contains("hh.jsonl: row 1 (0-based record): field `chosen/rejected`: the two transcripts differ in an earlier turn (chosen \"Assistant: For whom?\", rejected \"Assistant: For whom is it?\")"),
         "{e}"
     );
+    assert!(e.ends_with("(fix or remove this row)"), "{e}");
+    // Several such rows: the first is said, and the hint lists them all for one pass.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let (good, bad) = text.split_once('\n').unwrap();
+    let bad = bad.trim_end();
+    std::fs::write(&path, [good, bad, good, bad, bad].join("\n")).unwrap();
+    let e = hh_rlhf::load(&path).unwrap_err().to_string();
+    assert!(
+        e.contains("hh.jsonl: row 1 (0-based record): field `chosen/rejected`: the two transcripts differ in an earlier turn")
+            && e.ends_with("(fix or remove it and the other rows that do not answer one prompt: 3 rows in all (0-based records 1, 3, 4))"),
+        "{e}"
+    );
+    std::fs::write(&path, &text).unwrap();
     // Row 0 alone (a spacing difference in an earlier human turn) is one prompt, split at the
     // final turn: not cut at the first turn with the rest of the dialogue as "responses".
     let first = std::fs::read_to_string(&path).unwrap();

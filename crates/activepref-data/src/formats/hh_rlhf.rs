@@ -122,23 +122,26 @@ pub fn load(path: &Path) -> DataResult<ComparisonDataset> {
     let chosen = strings(path, "chosen", column(path, &df, "chosen")?)?;
     let rejected = strings(path, "rejected", column(path, &df, "rejected")?)?;
     let mut rows = Vec::with_capacity(chosen.len());
+    // Every row without one prompt, so that the error can name them all at once.
+    let mut faults: Vec<(usize, SplitError)> = vec![];
     for (i, (c, r)) in chosen.iter().zip(&rejected).enumerate() {
-        let (prompt, a, b) = split_transcripts(c, r).map_err(|e| {
-            let why = match e {
-                SplitError::NoSharedTurn => "the two transcripts differ before any shared `\\n\\nAssistant:` turn, so they do not answer one prompt".to_string(),
-                SplitError::EarlierTurn { chosen, rejected } => format!(
-                    "the two transcripts differ in an earlier turn (chosen {chosen:?}, rejected {rejected:?}), not only in their final replies, so they do not answer one prompt"
-                ),
-            };
-            DataError::at(path, i, "chosen/rejected", why).with_hint("fix or remove this row")
-        })?;
+        let (prompt, a, b) = match split_transcripts(c, r) {
+            Ok(split) => split,
+            Err(e) => {
+                faults.push((i, e));
+                continue;
+            }
+        };
         if prompt.trim() == ASSISTANT.trim() {
-            return Err(DataError::at(
-                path,
-                i,
-                "chosen",
-                "empty prompt before the first assistant turn",
-            ));
+            // A row before it without one prompt is said first, with all of its kind.
+            return Err(fault_error(path, faults).unwrap_or_else(|| {
+                DataError::at(
+                    path,
+                    i,
+                    "chosen",
+                    "empty prompt before the first assistant turn",
+                )
+            }));
         }
         rows.push(TextComparison {
             id: i.to_string(),
@@ -149,6 +152,9 @@ pub fn load(path: &Path) -> DataResult<ComparisonDataset> {
             a_preferred: true,
         });
     }
+    if let Some(e) = fault_error(path, faults) {
+        return Err(e);
+    }
     if rows.is_empty() {
         return Err(DataError::file(path, "no comparisons in file"));
     }
@@ -158,6 +164,31 @@ pub fn load(path: &Path) -> DataResult<ComparisonDataset> {
     };
     ds.splits.insert(SplitRole::Pool, rows);
     Ok(ds)
+}
+
+/// The error of the first row without one prompt; its hint lists every such row (the first
+/// ten, then their count), so that they can be fixed or removed in one pass.
+fn fault_error(path: &Path, faults: Vec<(usize, SplitError)>) -> Option<DataError> {
+    let rows: Vec<usize> = faults.iter().map(|(i, _)| *i).collect();
+    let (i, e) = faults.into_iter().next()?;
+    let why = match e {
+        SplitError::NoSharedTurn => "the two transcripts differ before any shared `\\n\\nAssistant:` turn, so they do not answer one prompt".to_string(),
+        SplitError::EarlierTurn { chosen, rejected } => format!(
+            "the two transcripts differ in an earlier turn (chosen {chosen:?}, rejected {rejected:?}), not only in their final replies, so they do not answer one prompt"
+        ),
+    };
+    let hint = if rows.len() == 1 {
+        "fix or remove this row".to_string()
+    } else {
+        let listed: Vec<String> = rows.iter().take(10).map(usize::to_string).collect();
+        format!(
+            "fix or remove it and the other rows that do not answer one prompt: {} rows in all (0-based records {}{})",
+            rows.len(),
+            listed.join(", "),
+            if rows.len() > 10 { ", ..." } else { "" }
+        )
+    };
+    Some(DataError::at(path, i, "chosen/rejected", why).with_hint(hint))
 }
 
 #[cfg(test)]
