@@ -104,6 +104,32 @@ fn json_failures_are_json_on_stdout() {
     );
 }
 
+/// `validate` and `sweep plan` check the `slurm:` section as `sweep slurm` would: a value on
+/// two lines would write a second `#SBATCH` line into the job script.
+#[test]
+fn the_slurm_section_is_checked_by_validate() {
+    let bad = format!("{GOOD}slurm: {{ partition: \"gpu\\n#SBATCH --account=other\" }}\n");
+    for cmd in [&["validate"][..], &["sweep", "plan"][..]] {
+        let (ok, _, err) = activepref(cmd, &bad);
+        assert!(!ok, "{cmd:?}");
+        assert!(
+            err.contains(
+                "exp.yaml: slurm.partition: is \"gpu\\n#SBATCH --account=other\"; must be one word"
+            ),
+            "{cmd:?}: {err}"
+        );
+    }
+    assert_one_line_error(
+        &format!("{GOOD}slurm: {{ time: forever }}\n"),
+        &["slurm.time: is \"forever\"; must be a SLURM time limit"],
+    );
+    let (ok, _, err) = activepref(
+        &["validate"],
+        &format!("{GOOD}slurm: {{ time: \"2-12:00:00\", mem: 64G }}\n"),
+    );
+    assert!(ok, "{err}");
+}
+
 #[test]
 fn unknown_policy() {
     assert_one_line_error(

@@ -380,6 +380,22 @@ fn parse_base(text: &str, root: &Value, path: &Path) -> Result<Experiment, Confi
     }
 }
 
+/// `report.ablation_baseline` without a `sweep:`: no ablation report would read it.
+fn refuse_ablation_baseline_without_sweep(root: &Value, path: &Path) -> Result<(), ConfigError> {
+    let named = root
+        .get("report")
+        .and_then(|r| r.get("ablation_baseline"))
+        .is_some_and(|v| !v.is_null());
+    if named {
+        return Err(err(
+            path,
+            "report.ablation_baseline",
+            "names the grid point drawn as the baseline of a sweep's ablation figures, but this file has no `sweep:`; remove it or add a sweep",
+        ));
+    }
+    Ok(())
+}
+
 /// `report.ablation_baseline` names a grid point of the sweep.
 fn check_ablation_baseline(
     base: &Experiment,
@@ -435,6 +451,7 @@ impl Sweep {
             _ => (None, None),
         };
         let Some(sweep) = sweep else {
+            refuse_ablation_baseline_without_sweep(&root, path)?;
             let config = match slurm {
                 None => ExperimentConfig::parse(text, path)?,
                 Some(_) => parse_base(text, &root, path)?,

@@ -8,6 +8,7 @@ pub mod inspect;
 pub mod policies;
 pub mod report;
 pub mod run;
+pub mod slurm_resources;
 pub mod sweep;
 pub mod validate;
 

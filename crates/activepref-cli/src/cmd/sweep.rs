@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use activepref_experiment::{PlannedRun, Sweep};
 use anyhow::anyhow;
-use serde::Deserialize;
 
+use super::slurm_resources::{SlurmFlags, SlurmResources};
 use crate::say;
 
 /// The arguments of `activepref sweep plan`.
@@ -34,6 +34,7 @@ pub struct SlurmArgs {
 pub fn plan(a: &PlanArgs) -> anyhow::Result<()> {
     let (experiment, json) = (a.experiment.as_path(), a.json);
     let sweep = Sweep::load(experiment)?;
+    SlurmResources::of_file(experiment)?;
     note_absent_data(experiment, &sweep);
     let plan = sweep.plan();
     if json {
@@ -106,78 +107,6 @@ pub fn plan_text(experiment: &Path, sweep: &Sweep, plan: &[PlannedRun]) -> Strin
         ));
     }
     lines.join("\n")
-}
-
-/// SLURM resources: the experiment file's `slurm:` section, then flags.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct SlurmResources {
-    pub partition: Option<String>,
-    pub account: Option<String>,
-    /// Wall-clock limit per run (`HH:MM:SS` or `D-HH:MM:SS`).
-    pub time: String,
-    pub cpus_per_task: usize,
-    /// Memory per run (`32G`).
-    pub mem: String,
-    /// GPUs per run (`--gres=gpu:N`); none by default.
-    pub gpus: Option<usize>,
-    /// At most this many array tasks at once (`--array=...%N`).
-    pub max_parallel: Option<usize>,
-    /// More `#SBATCH` lines, verbatim (`--qos=long`).
-    pub extra: Vec<String>,
-}
-
-impl Default for SlurmResources {
-    fn default() -> Self {
-        Self {
-            partition: None,
-            account: None,
-            time: "24:00:00".into(),
-            cpus_per_task: 8,
-            mem: "32G".into(),
-            gpus: None,
-            max_parallel: None,
-            extra: vec![],
-        }
-    }
-}
-
-/// The flags of `sweep slurm` that override the file's `slurm:` section.
-#[derive(clap::Args, Clone, Debug, Default)]
-pub struct SlurmFlags {
-    /// SLURM partition (default: the cluster's).
-    #[arg(long)]
-    pub partition: Option<String>,
-    /// SLURM account to charge (default: yours).
-    #[arg(long)]
-    pub account: Option<String>,
-    /// Wall-clock limit per run (HH:MM:SS; default 24:00:00).
-    #[arg(long)]
-    pub time: Option<String>,
-    /// CPUs per run, passed on as `--threads` (default 8).
-    #[arg(long, value_name = "N")]
-    pub cpus_per_task: Option<usize>,
-    /// Memory per run (e.g. 32G, the default).
-    #[arg(long)]
-    pub mem: Option<String>,
-    /// GPUs per run.
-    #[arg(long, value_name = "N")]
-    pub gpus: Option<usize>,
-    /// At most N array tasks at once.
-    #[arg(long, value_name = "N")]
-    pub max_parallel: Option<usize>,
-}
-
-/// The file's `slurm:` section (defaults where it has none).
-fn resources_of(experiment: &Path) -> anyhow::Result<SlurmResources> {
-    let text = std::fs::read_to_string(experiment)
-        .map_err(|e| anyhow!("{}: cannot read ({e})", experiment.display()))?;
-    let root = activepref_experiment::yaml_value(&text, experiment)?;
-    match root.get("slurm") {
-        None => Ok(SlurmResources::default()),
-        Some(v) => yaml_serde::from_value(v.clone())
-            .map_err(|e| anyhow!("{}: slurm: {e}", experiment.display())),
-    }
 }
 
 /// Where the scripts of `sweep slurm` point (absolute paths).
@@ -292,26 +221,7 @@ pub fn slurm(a: &SlurmArgs) -> anyhow::Result<()> {
     let sweep = Sweep::load(experiment)?;
     note_absent_data(experiment, &sweep);
     let plan = sweep.plan();
-    let mut r = resources_of(experiment)?;
-    r.partition = flags.partition.or(r.partition);
-    r.account = flags.account.or(r.account);
-    r.time = flags.time.unwrap_or(r.time);
-    r.cpus_per_task = flags.cpus_per_task.unwrap_or(r.cpus_per_task);
-    r.mem = flags.mem.unwrap_or(r.mem);
-    r.gpus = flags.gpus.or(r.gpus);
-    r.max_parallel = flags.max_parallel.or(r.max_parallel);
-    crate::bounded(
-        "--cpus-per-task (slurm.cpus_per_task)",
-        r.cpus_per_task,
-        1,
-        1_024,
-    )?;
-    if let Some(m) = r.max_parallel {
-        crate::bounded("--max-parallel (slurm.max_parallel)", m, 1, 1_000_000)?;
-    }
-    if let Some(g) = r.gpus {
-        crate::bounded("--gpus (slurm.gpus)", g, 1, 64)?;
-    }
+    let r = SlurmResources::of_file(experiment)?.with_flags(&flags, experiment)?;
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let base = sweep
         .variants

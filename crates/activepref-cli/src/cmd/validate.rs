@@ -29,6 +29,7 @@ struct Summary {
 pub fn run(a: &ValidateArgs) -> anyhow::Result<()> {
     let experiment = &a.experiment;
     let sweep = Sweep::load(experiment)?;
+    super::slurm_resources::SlurmResources::of_file(experiment)?;
     if sweep.variants.len() > 1 || sweep.variants.iter().any(|v| !v.name.is_empty()) {
         return validate_sweep(experiment, &sweep, a.json);
     }

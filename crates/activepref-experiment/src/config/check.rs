@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use activepref_acquire::PairMode;
 use activepref_core::FieldError;
 use activepref_model::UncertaintyBackend;
 use indexmap::IndexMap;
@@ -99,6 +100,12 @@ impl ExperimentConfig {
                 !self.pair_policies.is_empty(),
                 self.pair_loop.is_some(),
             )?;
+            if self.pair_mode != PairMode::default() {
+                return Err(FieldError::new(
+                    "pair_mode",
+                    "belongs to pair benchmarks (kind: synthetic_pairs or candidates), and a pool run would ignore it; remove it or change benchmark.kind",
+                ));
+            }
             Ok(("policies", self.policies.keys().cloned().collect()))
         }
     }

@@ -8,6 +8,7 @@
 
 mod check;
 pub(crate) mod identity;
+mod ignored;
 mod report_section;
 mod type_error;
 pub(crate) use type_error::explain as explain_type_error;
@@ -167,13 +168,17 @@ impl ExperimentConfig {
     /// The text is not YAML of this schema.
     pub fn parse_unchecked(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let text = strip_bom(text);
-        Self::parse_schema(text, path).map_err(|e| {
+        let parsed = Self::parse_schema(text, path).map_err(|e| {
             let mut e = type_error::explain(text, path, e);
             if is_pair_file(text, path) {
                 e.message = e.message.replace(QUICKSTART_HINT, PAIRS_HINT);
             }
             e
-        })
+        })?;
+        match ignored::ignored_key(text, path, &parsed) {
+            Some(e) => Err(e),
+            None => Ok(parsed),
+        }
     }
 
     /// [`ExperimentConfig::parse_unchecked`] of text without a byte-order mark, with serde's own

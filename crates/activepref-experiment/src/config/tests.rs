@@ -472,3 +472,47 @@ fn label_cost_is_checked_when_the_file_is_read() {
     let resolved = yaml_serde::to_string(&parse(GOOD).unwrap().to_config()).unwrap();
     assert!(!resolved.contains("cost") && !resolved.contains("lengths"));
 }
+
+/// Keys a run would ignore without a word are refused: another key beside a tag whose variant
+/// takes none (serde drops it), `pair_mode` in a pool file, `report.ablation_baseline` without a
+/// sweep. Keys that are read, defaults written out included, still parse.
+#[test]
+fn keys_a_run_would_ignore_are_refused() {
+    let with_strategy = |s: &str| {
+        GOOD.replace(
+            "loop:",
+            &format!("model: {{ train: {{ strategy: {s} }} }}\nloop:"),
+        )
+    };
+    let e = parse(&with_strategy("{ kind: full_retrain, epochs: 2 }")).unwrap_err();
+    assert!(
+        e.starts_with("exp.yaml: model.train.strategy.epochs: `kind: full_retrain` takes no other key, so `epochs` would be ignored; remove it"),
+        "{e}"
+    );
+    parse(&with_strategy("{ kind: warm_start, epochs: 2 }")).unwrap();
+    parse(&with_strategy("{ kind: full_retrain }")).unwrap();
+    parse(&GOOD.replace("rounds: 3 }", "rounds: 3, validation_size: null }")).unwrap();
+    let e = parse(&PAIRS.replace(
+        "pair_loop: { batch_prompts: 10, rounds: 3 }",
+        "pair_loop: { batch_prompts: 10, rounds: 3, refit: { kind: from_scratch, lr: 0.1 } }",
+    ))
+    .unwrap_err();
+    assert!(
+        e.starts_with("exp.yaml: pair_loop.refit.lr: `kind: from_scratch` takes no other key"),
+        "{e}"
+    );
+    let e = parse(&format!("{GOOD}pair_mode: reference\n")).unwrap_err();
+    assert!(
+        e.starts_with("exp.yaml: pair_mode: belongs to pair benchmarks"),
+        "{e}"
+    );
+    parse(&format!("{GOOD}pair_mode: corrected\n")).unwrap();
+    let text = format!("{GOOD}report: {{ ablation_baseline: beta=7 }}\n");
+    let e = crate::Sweep::parse(&text, Path::new("exp.yaml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("exp.yaml: report.ablation_baseline: names the grid point drawn as the baseline of a sweep's ablation figures, but this file has no `sweep:`"),
+        "{e}"
+    );
+}

@@ -158,7 +158,7 @@ impl Mismatch {
 
 /// One step of a field path: a key or a list index.
 #[derive(Clone, Debug, PartialEq)]
-enum Step {
+pub(super) enum Step {
     Key(String),
     Index(usize),
 }
@@ -195,7 +195,7 @@ fn resolve(root: &Value, at: &str) -> Option<Vec<Step>> {
 }
 
 /// `model.mlp.hidden[0]` again.
-fn dotted(steps: &[Step]) -> String {
+pub(super) fn dotted(steps: &[Step]) -> String {
     let mut s = String::new();
     for step in steps {
         match step {
@@ -210,7 +210,7 @@ fn dotted(steps: &[Step]) -> String {
     s
 }
 
-fn node_mut<'v>(mut v: &'v mut Value, steps: &[Step]) -> Option<&'v mut Value> {
+pub(super) fn node_mut<'v>(mut v: &'v mut Value, steps: &[Step]) -> Option<&'v mut Value> {
     for step in steps {
         v = match step {
             Step::Key(k) => v.get_mut(k.as_str())?,

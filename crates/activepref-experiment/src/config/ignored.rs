@@ -1,0 +1,86 @@
+//! Keys the schema would drop without a word. serde ignores every other key of an internally
+//! tagged unit variant (`strategy: { kind: full_retrain, epochs: 2 }`,
+//! `refit: { kind: from_scratch, lr: 0.1 }`), although every struct of the schema refuses
+//! unknown keys. Such a key is found by walking the file's tree beside the parsed
+//! configuration's: a key of the file that the configuration does not hold (a default left out
+//! of it, or an ignored key) is renamed to a name no section knows and the file parsed again;
+//! it parses only when the key was ignored.
+
+use std::path::Path;
+
+use yaml_serde::Value;
+
+use super::type_error::{Step, dotted, node_mut};
+use super::{ConfigError, ExperimentConfig, yaml_value};
+
+/// A name no section of the schema has.
+const NO_SUCH_KEY: &str = "activepref_no_such_key";
+
+/// Every key path of `input` that `output` does not hold, in file order (a section left out of
+/// `output` as a default, and every key inside it).
+fn absent(input: &Value, output: &Value, here: &mut Vec<Step>, out: &mut Vec<Vec<Step>>) {
+    match (input, output) {
+        (Value::Mapping(i), o) => {
+            for (k, iv) in i {
+                let Some(k) = k.as_str() else { continue };
+                here.push(Step::Key(k.to_string()));
+                match o.get(k) {
+                    Some(ov) => absent(iv, ov, here, out),
+                    None => {
+                        out.push(here.clone());
+                        absent(iv, &Value::Null, here, out);
+                    }
+                }
+                here.pop();
+            }
+        }
+        (Value::Sequence(i), Value::Sequence(o)) => {
+            for (n, (iv, ov)) in i.iter().zip(o).enumerate() {
+                here.push(Step::Index(n));
+                absent(iv, ov, here, out);
+                here.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The first key of the experiment text `text` that parsing it as `parsed` ignored, as an error
+/// naming it and its section's tag (`model.train.strategy.epochs: `kind: full_retrain` takes no
+/// other key; remove `epochs``); None when every key was read.
+pub(crate) fn ignored_key(
+    text: &str,
+    file: &Path,
+    parsed: &ExperimentConfig,
+) -> Option<ConfigError> {
+    let input = yaml_value(text, file).ok()?;
+    let output = yaml_serde::to_value(parsed).ok()?;
+    let mut missing = vec![];
+    absent(&input, &output, &mut vec![], &mut missing);
+    missing.into_iter().find_map(|path| {
+        let (Step::Key(key), parent) = path.split_last()? else {
+            return None;
+        };
+        let mut probe = input.clone();
+        let Value::Mapping(section) = node_mut(&mut probe, parent)? else {
+            return None;
+        };
+        let tag = ["kind", "policy", "rule"].iter().find_map(|t| {
+            let v = section.get(*t)?.as_str()?;
+            Some(format!("`{t}: {v}`"))
+        });
+        let value = section.remove(key.as_str())?;
+        section.insert(NO_SUCH_KEY.into(), value);
+        let text = yaml_serde::to_string(&probe).ok()?;
+        ExperimentConfig::parse_schema(&text, file).ok()?;
+        let message = match tag {
+            Some(tag) => format!("{tag} takes no other key, so `{key}` would be ignored; remove it (`activepref policies` and experiments/*.yaml show each section's keys)"),
+            None => format!("`{key}` would be ignored; remove it"),
+        };
+        Some(ConfigError {
+            file: file.to_path_buf(),
+            field: dotted(&path),
+            message,
+        })
+    })
+}
