@@ -247,7 +247,10 @@ impl SyntheticPoolConfig {
         for (field, v) in finite_nonneg {
             // The upper bound keeps every generated feature finite in f32.
             if !v.is_finite() || !(0.0..=1e6).contains(&v) {
-                return bad(field, "must be a number between 0 and 1e6");
+                return Err(FieldError::new(
+                    field,
+                    format!("is {v}; must be a number between 0 and 1e6"),
+                ));
             }
         }
         if self.pair_prompt_dim > self.prompt_dim {
@@ -262,14 +265,19 @@ impl SyntheticPoolConfig {
                 "must be at most min(prompt_dim, response_dim) (0 = dense)",
             );
         }
-        if self.comparisons_per_prompt > 1e4 {
-            return bad("comparisons_per_prompt", "must be at most 1e4");
+        let c = self.comparisons_per_prompt;
+        if !(c.is_finite() && (1.0..=1e4).contains(&c)) {
+            return Err(FieldError::new(
+                "comparisons_per_prompt",
+                format!("is {c}; must be a number between 1 and 1e4"),
+            ));
         }
-        if !self.comparisons_per_prompt.is_finite() || self.comparisons_per_prompt < 1.0 {
-            return bad("comparisons_per_prompt", "must be a finite number ≥ 1");
-        }
-        if !self.label_temperature.is_finite() || self.label_temperature <= 0.0 {
-            return bad("label_temperature", "must be a finite number > 0");
+        let t = self.label_temperature;
+        if !(t.is_finite() && t > 0.0 && t <= 1e6) {
+            return Err(FieldError::new(
+                "label_temperature",
+                format!("is {t}; must be a number in (0, 1e6]"),
+            ));
         }
         if let Some(l) = self.lengths {
             for (field, v) in [
@@ -296,27 +304,8 @@ impl SyntheticPoolConfig {
     /// Sizes and counts: positive where 0 means nothing, and below bounds far beyond any paper.
     fn validate_counts(&self) -> Result<(), FieldError> {
         let bad = |field: &str, msg: &str| Err(FieldError::new(field, msg));
-        let positive = [
-            ("prompt_dim", self.prompt_dim),
-            ("response_dim", self.response_dim),
-            ("clusters", self.clusters),
-            (
-                "max_comparisons_per_prompt",
-                self.max_comparisons_per_prompt,
-            ),
-            ("pool_prompts", self.pool_prompts),
-            ("validation_prompts", self.validation_prompts),
-            ("test_prompts", self.test_prompts),
-            ("ood_prompts", self.ood_prompts),
-            ("reward_hidden", self.reward_hidden),
-        ];
-        for (field, v) in positive {
-            if v == 0 {
-                return bad(field, "must be at least 1");
-            }
-        }
-        // Upper bounds: far beyond any paper (TL;DR is 92,858 pool comparisons of 4,096-d
-        // features), small enough that a typo is refused instead of allocating for hours.
+        // Bounds: far beyond any paper (TL;DR is 92,858 pool comparisons of 4,096-d features),
+        // small enough that a typo is refused instead of allocating for hours.
         for (field, v, max) in [
             ("prompt_dim", self.prompt_dim, 65_536),
             ("response_dim", self.response_dim, 65_536),
@@ -341,7 +330,11 @@ impl SyntheticPoolConfig {
             ("ood_comparisons", self.ood_comparisons, 10_000_000),
             ("responses_per_prompt", self.responses_per_prompt, 10_000),
         ] {
-            FieldError::check_count(field, v, 0, max)?;
+            // A size whose 0 means nothing at all is at least 1; a comparison count's 0 means
+            // "from the prompt counts" and a response count's 0 "fresh responses".
+            let min =
+                usize::from(!field.ends_with("_comparisons") && field != "responses_per_prompt");
+            FieldError::check_count(field, v, min, max)?;
         }
         if self.responses_per_prompt == 1 {
             return bad(

@@ -278,6 +278,34 @@ fn locate_policy_error(text: &str, path: &Path) -> Option<ConfigError> {
     None
 }
 
+/// serde's words for a Rust type (`expected internally tagged enum UncertaintyBackend`,
+/// `expected struct OracleConfig`) in the file's terms: a map naming its choice, or a map of keys.
+fn without_rust_types(text: &str) -> String {
+    let mut out = text.to_string();
+    for (words, tagged) in [("internally tagged enum ", true), ("struct ", false)] {
+        let Some(i) = out.find(&format!("expected {words}")) else {
+            continue;
+        };
+        let start = i + "expected ".len();
+        let name_at = start + words.len();
+        let end = out[name_at..]
+            .find(|c: char| !c.is_alphanumeric() && c != '_')
+            .map_or(out.len(), |j| name_at + j);
+        let tag = match &out[name_at..end] {
+            "PolicySpec" | "PairPolicySpec" => "policy",
+            "StoppingRule" => "rule",
+            _ => "kind",
+        };
+        let said = if tagged {
+            format!("a map naming its choice, such as `{{ {tag}: ... }}`")
+        } else {
+            "a map of keys (experiments/*.yaml show each section)".to_string()
+        };
+        out.replace_range(start..end, &said);
+    }
+    out
+}
+
 /// The hint of a schema error with no better one; a pair-setting file gets [`PAIRS_HINT`].
 const QUICKSTART_HINT: &str = "see experiments/quickstart.yaml for a complete example";
 /// The hint of a pair-setting file's schema error.
@@ -286,7 +314,7 @@ const PAIRS_HINT: &str = "see experiments/auf-pairs.yaml for a complete example"
 /// A YAML or schema error of an experiment file as one line, with a hint where serde's own words
 /// leave the user guessing.
 pub(crate) fn yaml_error(e: &yaml_serde::Error, path: &Path) -> ConfigError {
-    let text = e.to_string();
+    let text = without_rust_types(&e.to_string());
     let hint = if text.contains("there are no fields") && text.contains("`score`") {
         "this policy takes no parameters; to rank by another score, use `policy: rank` with `score:` (`activepref policies` lists every policy's parameters)"
     } else if text.contains("there are no fields") {

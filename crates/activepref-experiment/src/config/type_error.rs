@@ -28,6 +28,8 @@ enum Wanted {
     Count,
     /// `f64`, `f32`.
     Number,
+    /// `true` or `false`.
+    Bool,
 }
 
 /// The value serde found, as its message shows it.
@@ -42,6 +44,7 @@ enum Found {
     Bool(bool),
     Sequence,
     Mapping,
+    Null,
 }
 
 /// A serde type error read back:
@@ -95,6 +98,8 @@ impl Mismatch {
             (Found::Sequence, "a list".to_string())
         } else if found == "map" {
             (Found::Mapping, "a map".to_string())
+        } else if found == "unit value" {
+            (Found::Null, "null".to_string())
         } else {
             return None;
         };
@@ -102,6 +107,7 @@ impl Mismatch {
             "usize" | "u64" | "u32" | "u16" | "u8" => Wanted::Count,
             "any YAML value" if matches!(found, Found::Huge(_)) => Wanted::Count,
             "f64" | "f32" => Wanted::Number,
+            "a boolean" => Wanted::Bool,
             _ => return None,
         };
         Some(Self {
@@ -120,10 +126,16 @@ impl Mismatch {
             (Found::Int(n), v) if !v.is_f64() => {
                 v.as_i64().map(i128::from) == Some(*n) || v.as_u64().map(i128::from) == Some(*n)
             }
-            (Found::Float(x), v) => v.is_f64() && v.as_f64() == Some(*x),
+            (Found::Float(x), v) => {
+                v.is_f64()
+                    && v.as_f64()
+                        .is_some_and(|y| y == *x || (x.is_nan() && y.is_nan()))
+            }
             (Found::Str(shown), Value::String(s)) => format!("{s:?}") == *shown,
             (Found::Bool(b), Value::Bool(c)) => b == c,
-            (Found::Sequence, Value::Sequence(_)) | (Found::Mapping, Value::Mapping(_)) => true,
+            (Found::Sequence, Value::Sequence(_))
+            | (Found::Mapping, Value::Mapping(_))
+            | (Found::Null, Value::Null) => true,
             _ => false,
         }
     }
@@ -152,6 +164,7 @@ impl Mismatch {
             (Wanted::Count, None) => format!("is {shown}; must be a whole number ≥ 0"),
             (Wanted::Number, Some(r)) => format!("is {shown}, not a number; {r}"),
             (Wanted::Number, None) => format!("is {shown}; must be a number"),
+            (Wanted::Bool, _) => format!("is {shown}; must be true or false"),
         }
     }
 }
@@ -266,6 +279,21 @@ fn the_one(root: &Value, at: &[Step], hit: &dyn Fn(&[Step], &Value) -> bool) -> 
     Some(one.clone())
 }
 
+/// [`the_one`], where an empty `at` (serde named nothing: the error is inside the top-level
+/// tagged section, `benchmark:`) looks in `benchmark` first, then in the whole file.
+fn in_tagged_section(
+    root: &Value,
+    at: &[Step],
+    hit: &dyn Fn(&[Step], &Value) -> bool,
+) -> Option<Vec<Step>> {
+    if at.is_empty()
+        && let Some(one) = the_one(root, &[Step::Key("benchmark".into())], hit)
+    {
+        return Some(one);
+    }
+    the_one(root, at, hit)
+}
+
 /// True when serde's ` at line L column C` points at `name` in `text` (a key when `key`, then
 /// followed by `:`): outside tagged sections serde's place is right, inside them it is wherever
 /// its parser stood.
@@ -320,11 +348,11 @@ fn relocate_unknown(text: &str, file: &Path, full: &str) -> Option<ConfigError> 
     let root = yaml_value(text, file).ok()?;
     let at = resolve(&root, at)?;
     let field = if key {
-        the_one(&root, &at, &|here, _| {
+        in_tagged_section(&root, &at, &|here, _| {
             here.last() == Some(&Step::Key(name.to_string()))
         })?
     } else {
-        the_one(&root, &at, &|_, v| v.as_str() == Some(name))?
+        in_tagged_section(&root, &at, &|_, v| v.as_str() == Some(name))?
     };
     (field != at).then(|| ConfigError {
         file: file.to_path_buf(),
@@ -364,7 +392,7 @@ pub(crate) fn explain(text: &str, file: &Path, e: ConfigError) -> ConfigError {
     // below it that serde found.
     let field = match m.found {
         Found::Huge(_) => Some(at.clone()),
-        _ => the_one(&root, &at, &|_, v| m.matches(v)),
+        _ => in_tagged_section(&root, &at, &|_, v| m.matches(v)),
     };
     let Some(field) = field else {
         return e;
@@ -519,7 +547,7 @@ seeds: [1, 2]
             (
                 "pool_prompts: 60",
                 "pool_prompts: -6",
-                "benchmark.pool_prompts: is -6; must be a whole number between 0 and 10000000",
+                "benchmark.pool_prompts: is -6; must be a whole number between 1 and 10000000",
             ),
             (
                 "k: 5",
@@ -544,6 +572,47 @@ seeds: [1, 2]
         );
         // Not a number field: serde's words stay.
         assert!(error("name: t", "name: [t]").contains("expected a string"));
+    }
+
+    /// null, NaN, a list and a boolean's text are found like any other value; a map where a
+    /// choice or a section is wanted is said in the file's terms, not Rust's.
+    #[test]
+    fn nulls_nans_lists_and_booleans_are_found_too() {
+        let cases = [
+            (
+                "pool_prompts: 60",
+                "pool_prompts: [60]",
+                "benchmark.pool_prompts: is a list; must be a whole number between 1 and 10000000",
+            ),
+            (
+                "pool_prompts: 60",
+                "pool_prompts: null",
+                "benchmark.pool_prompts: is null; must be a whole number between 1 and 10000000",
+            ),
+            (
+                "k: 5",
+                "k: .nan",
+                "policies.balpm.k: is NaN; must be a whole number at least 1 (the point itself counts as its first neighbour)",
+            ),
+            (
+                "k: 5",
+                "k: 5, no_uncertainty: yes",
+                "policies.balpm.no_uncertainty: is \"yes\"; must be true or false",
+            ),
+        ];
+        for (from, to, said) in cases {
+            assert_eq!(error(from, to), format!("exp.yaml: {said}{HINT}"), "{to}");
+        }
+        let e = error("members: 2", "members: 2, backend: ensemble");
+        assert!(
+            e.contains("model.backend: invalid type: string \"ensemble\", expected a map naming its choice, such as `{ kind: ... }`"),
+            "{e}"
+        );
+        let e = error("balpm: { policy: balpm, k: 5 }", "balpm: balpm");
+        assert!(
+            e.contains("expected a map naming its choice, such as `{ policy: ... }`"),
+            "{e}"
+        );
     }
 
     /// An unknown key or choice inside a tagged section is named by its field; serde's line is

@@ -365,16 +365,16 @@ impl EnsembleConfig {
         self.validate_backend()?;
         self.validate_mlp_and_optimiser()?;
         let t = &self.train;
-        for (f, v, max) in [
-            ("members", self.members, 1_000),
-            ("train.batch_size", t.batch_size, 1 << 20),
-            ("train.max_epochs", t.max_epochs, 100_000),
-            ("train.patience", t.patience, 100_000),
-            ("train.eval_every_steps", t.eval_every_steps, 1 << 30),
-            ("train.warmup_steps", t.warmup_steps.max(1), 1 << 30),
-            ("train.strategy.epochs", t.epochs(), 100_000),
+        for (f, v, min, max) in [
+            ("members", self.members, 1, 1_000),
+            ("train.batch_size", t.batch_size, 1, 1 << 20),
+            ("train.max_epochs", t.max_epochs, 1, 100_000),
+            ("train.patience", t.patience, 1, 100_000),
+            ("train.eval_every_steps", t.eval_every_steps, 1, 1 << 30),
+            ("train.warmup_steps", t.warmup_steps, 0, 1 << 30),
+            ("train.strategy.epochs", t.epochs(), 1, 100_000),
         ] {
-            FieldError::check_count(f, v, 1, max)?;
+            FieldError::check_count(f, v, min, max)?;
         }
         for &w in &self.mlp.hidden {
             FieldError::check_count("mlp.hidden", w, 1, 1 << 16)?;
