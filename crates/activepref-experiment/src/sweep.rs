@@ -131,33 +131,49 @@ fn slug(settings: &[(String, &Value)]) -> String {
         .collect()
 }
 
-/// Sets the dotted `path` of `root` to `value`, adding missing keys.
+/// Sets the dotted `path` of `root` to `value`, adding missing keys. A key of the file that
+/// holds dots (a policy label `balpm.v2`) is one step: at each section the longest run of the
+/// path's keys that names one of its keys is taken. A parameter of a policy label the file does
+/// not have (`policies.balmp.beta`) is refused, naming the labels.
 fn set_path(root: &mut Value, path: &str, value: Value) -> Result<(), String> {
     let keys: Vec<&str> = path.split('.').collect();
     if keys.iter().any(|k| k.is_empty()) {
         return Err("is not a dotted path of keys (e.g. policies.balpm.beta)".into());
     }
-    let (last, parents) = keys.split_last().expect("split yields at least one key");
-    let mut node = root;
-    for (i, key) in parents.iter().enumerate() {
+    let (mut node, mut i, mut walked) = (root, 0, String::new());
+    loop {
         let Value::Mapping(map) = node else {
             return Err(format!(
-                "`{}` is not a section, so it has no key `{key}`",
-                keys[..i].join(".")
+                "`{walked}` is not a section, so it has no key `{}`",
+                keys[i]
             ));
         };
+        let n = (1..=keys.len() - i)
+            .rev()
+            .find(|&n| map.contains_key(keys[i..i + n].join(".").as_str()))
+            .unwrap_or(1);
+        let key = keys[i..i + n].join(".");
+        i += n;
+        if i == keys.len() {
+            map.insert(Value::String(key), value);
+            return Ok(());
+        }
+        if (walked == "policies" || walked == "pair_policies") && !map.contains_key(key.as_str()) {
+            let labels: Vec<&str> = map.keys().filter_map(Value::as_str).collect();
+            return Err(format!(
+                "`{walked}` has no policy labelled `{key}`; a grid sets parameters of the file's policies: {}",
+                labels.join(", ")
+            ));
+        }
+        walked = if walked.is_empty() {
+            key.clone()
+        } else {
+            format!("{walked}.{key}")
+        };
         node = map
-            .entry(Value::String((*key).to_string()))
+            .entry(Value::String(key))
             .or_insert_with(|| Value::Mapping(Mapping::new()));
     }
-    let Value::Mapping(map) = node else {
-        return Err(format!(
-            "`{}` is not a section, so it has no key `{last}`",
-            parents.join(".")
-        ));
-    };
-    map.insert(Value::String((*last).to_string()), value);
-    Ok(())
 }
 
 /// A `sweep:` section's named grids, each mapping dotted paths to their values.
@@ -257,7 +273,7 @@ fn check_grid(
         return Err(err(
             path,
             field,
-            "a grid name may use only letters, digits, '-', '_' and '.', and not dots alone",
+            "a grid name may use only ASCII letters, digits, '-', '_' and '.', and not dots alone",
         ));
     }
     if axes.is_empty() {
@@ -315,9 +331,18 @@ fn grid_point(
         .map(|(p, v)| format!("{p}={v}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let config = parse_rewritten(&value, path).map_err(|e| ConfigError {
-        message: format!("{} (in sweep grid `{grid}` at {at})", e.message),
-        ..e
+    let config = parse_rewritten(&value, path).map_err(|e| {
+        // A grid over a tag (`model.train.strategy.kind`) keeps the other choice's keys.
+        let whole = match e.field.rsplit_once('.') {
+            Some((section, _)) if e.message.contains("would be ignored") => format!(
+                "; to sweep choices with different keys, sweep the whole `{section}` section with one map per choice"
+            ),
+            _ => String::new(),
+        };
+        ConfigError {
+            message: format!("{}{whole} (in sweep grid `{grid}` at {at})", e.message),
+            ..e
+        }
     })?;
     Ok(Variant {
         name,

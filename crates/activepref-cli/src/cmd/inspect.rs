@@ -168,6 +168,8 @@ pub fn run(a: &InspectArgs) -> anyhow::Result<()> {
         Dataset::Candidates(pool) => inspect_candidates(format, path, &pool, features),
     };
     if json {
+        let mut report = report;
+        report["ok"] = true.into();
         say!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_inspection(&report);

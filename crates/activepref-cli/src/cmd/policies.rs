@@ -37,7 +37,9 @@ pub fn run(a: &PoliciesArgs) -> anyhow::Result<()> {
     let pool = PolicySpec::all();
     let pair = PairPolicySpec::all();
     if json {
-        say!("{}", serde_json::to_string_pretty(&json_listing()?)?);
+        let mut listing = json_listing()?;
+        listing["ok"] = true.into();
+        say!("{}", serde_json::to_string_pretty(&listing)?);
         return Ok(());
     }
     say!(

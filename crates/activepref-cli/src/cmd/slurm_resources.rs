@@ -159,7 +159,7 @@ impl SlurmResources {
             .or_else(|| {
                 (!is_time_limit(&self.time)).then(|| {
                     ("time".to_string(), format!(
-                        "is {:?}; must be a SLURM time limit: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS or infinite",
+                        "is {:?}; must be a SLURM time limit: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS, infinite or -1",
                         self.time
                     ))
                 })
@@ -167,7 +167,7 @@ impl SlurmResources {
             .or_else(|| {
                 (!is_memory_size(&self.mem)).then(|| {
                     ("mem".to_string(), format!(
-                        "is {:?}; must be a whole number with an optional unit K, M, G or T (32G; megabytes without one)",
+                        "is {:?}; must be a whole number with an optional unit K, M, G or T (32G or 32GB; megabytes without one)",
                         self.mem
                     ))
                 })
@@ -186,9 +186,9 @@ impl SlurmResources {
 }
 
 /// True for a SLURM `--time` value: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS, or
-/// `infinite` / `unlimited`.
+/// `infinite` / `unlimited` / `-1`.
 fn is_time_limit(t: &str) -> bool {
-    if t.eq_ignore_ascii_case("infinite") || t.eq_ignore_ascii_case("unlimited") {
+    if t == "-1" || t.eq_ignore_ascii_case("infinite") || t.eq_ignore_ascii_case("unlimited") {
         return true;
     }
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
@@ -200,11 +200,16 @@ fn is_time_limit(t: &str) -> bool {
     days.is_none_or(digits) && parts.iter().all(|p| digits(p)) && (1..=3).contains(&parts.len())
 }
 
-/// True for a SLURM `--mem` value: a whole number, optionally followed by K, M, G or T.
+/// True for a SLURM `--mem` value: a whole number, optionally followed by K, M, G or T, and then
+/// optionally by B (`32G`, `32GB`, `512kb`).
 fn is_memory_size(m: &str) -> bool {
-    let n = m
-        .strip_suffix(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't'])
-        .unwrap_or(m);
+    let unit = m.strip_suffix(['B', 'b']).unwrap_or(m);
+    let n = match unit.strip_suffix(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't']) {
+        Some(n) => n,
+        None if unit.len() == m.len() => m,
+        // A B without a unit before it.
+        None => return false,
+    };
     !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
 }
 
@@ -222,6 +227,7 @@ mod tests {
             "2-12:30",
             "2-12:30:00",
             "infinite",
+            "-1",
         ] {
             assert!(is_time_limit(t), "{t}");
         }
@@ -229,17 +235,17 @@ mod tests {
             "forever",
             "",
             "1:2:3:4",
-            "-1",
+            "-2",
             "2-",
             "1h",
             "24:00:00\n#SBATCH --x",
         ] {
             assert!(!is_time_limit(t), "{t}");
         }
-        for m in ["32G", "4000", "512m"] {
+        for m in ["32G", "4000", "512m", "32GB", "4096MB", "512kb", "0"] {
             assert!(is_memory_size(m), "{m}");
         }
-        for m in ["lots", "G", "32 G", "32GB", ""] {
+        for m in ["lots", "G", "32 G", "32B", "GB", "32GBB", ""] {
             assert!(!is_memory_size(m), "{m}");
         }
     }

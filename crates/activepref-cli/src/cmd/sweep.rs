@@ -50,7 +50,7 @@ pub fn plan(a: &PlanArgs) -> anyhow::Result<()> {
         say!(
             "{}",
             serde_json::to_string_pretty(
-                &serde_json::json!({ "file": experiment.display().to_string(), "runs": runs })
+                &serde_json::json!({ "file": experiment.display().to_string(), "ok": true, "runs": runs })
             )?
         );
         return Ok(());

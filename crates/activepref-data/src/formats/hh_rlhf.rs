@@ -122,8 +122,10 @@ pub fn load(path: &Path) -> DataResult<ComparisonDataset> {
     let chosen = strings(path, "chosen", column(path, &df, "chosen")?)?;
     let rejected = strings(path, "rejected", column(path, &df, "rejected")?)?;
     let mut rows = Vec::with_capacity(chosen.len());
-    // Every row without one prompt, so that the error can name them all at once.
+    // Every row without one prompt, so that the error can name them all at once, and the first
+    // row with an empty prompt; the earlier of the two is said.
     let mut faults: Vec<(usize, SplitError)> = vec![];
+    let mut empty_prompt: Option<usize> = None;
     for (i, (c, r)) in chosen.iter().zip(&rejected).enumerate() {
         let (prompt, a, b) = match split_transcripts(c, r) {
             Ok(split) => split,
@@ -133,15 +135,8 @@ pub fn load(path: &Path) -> DataResult<ComparisonDataset> {
             }
         };
         if prompt.trim() == ASSISTANT.trim() {
-            // A row before it without one prompt is said first, with all of its kind.
-            return Err(fault_error(path, faults).unwrap_or_else(|| {
-                DataError::at(
-                    path,
-                    i,
-                    "chosen",
-                    "empty prompt before the first assistant turn",
-                )
-            }));
+            empty_prompt.get_or_insert(i);
+            continue;
         }
         rows.push(TextComparison {
             id: i.to_string(),
@@ -152,8 +147,19 @@ pub fn load(path: &Path) -> DataResult<ComparisonDataset> {
             a_preferred: true,
         });
     }
-    if let Some(e) = fault_error(path, faults) {
-        return Err(e);
+    match (faults.first().map(|(i, _)| *i), empty_prompt) {
+        (Some(f), e) if e.is_none_or(|e| f < e) => {
+            return Err(fault_error(path, faults).expect("a fault"));
+        }
+        (_, Some(e)) => {
+            return Err(DataError::at(
+                path,
+                e,
+                "chosen",
+                "empty prompt before the first assistant turn",
+            ));
+        }
+        _ => {}
     }
     if rows.is_empty() {
         return Err(DataError::file(path, "no comparisons in file"));

@@ -249,7 +249,7 @@ impl SyntheticPoolConfig {
             if !v.is_finite() || !(0.0..=1e6).contains(&v) {
                 return Err(FieldError::new(
                     field,
-                    format!("is {v}; must be a number between 0 and 1e6"),
+                    format!("is {v:?}; must be a number between 0 and 1e6"),
                 ));
             }
         }
@@ -269,14 +269,14 @@ impl SyntheticPoolConfig {
         if !(c.is_finite() && (1.0..=1e4).contains(&c)) {
             return Err(FieldError::new(
                 "comparisons_per_prompt",
-                format!("is {c}; must be a number between 1 and 1e4"),
+                format!("is {c:?}; must be a number between 1 and 1e4"),
             ));
         }
         let t = self.label_temperature;
         if !(t.is_finite() && t > 0.0 && t <= 1e6) {
             return Err(FieldError::new(
                 "label_temperature",
-                format!("is {t}; must be a number in (0, 1e6]"),
+                format!("is {t:?}; must be a number in (0, 1e6]"),
             ));
         }
         if let Some(l) = self.lengths {

@@ -13,7 +13,7 @@ use crate::setting::{
     Common, Experiment, PairSetting, PairSource, PoolSetting, PoolSource, Setting,
 };
 
-/// Letters, digits, '-', '_' and '.', not empty: what names and labels may use (they name
+/// ASCII letters, digits, '-', '_' and '.', not empty: what names and labels may use (they name
 /// directories and files).
 fn is_file_name_safe(s: &str) -> bool {
     !s.is_empty()
@@ -222,7 +222,9 @@ fn check_name_and_seeds(name: &str, seeds: &[u64]) -> Result<(), FieldError> {
     if !is_file_name_safe(name) {
         return Err(FieldError::new(
             "name",
-            format!("`{name}` must be non-empty and use only letters, digits, '-', '_' and '.'"),
+            format!(
+                "`{name}` must be non-empty and use only ASCII letters, digits, '-', '_' and '.'"
+            ),
         ));
     }
     if seeds.is_empty() {
@@ -256,7 +258,7 @@ fn check_labels(section: &str, labels: &[String]) -> Result<(), FieldError> {
         if !is_file_name_safe(label) {
             return Err(FieldError::new(
                 format!("{section}.{label}"),
-                "a policy label may use only letters, digits, '-', '_' and '.'",
+                "a policy label may use only ASCII letters, digits, '-', '_' and '.'",
             ));
         }
     }

@@ -2,9 +2,9 @@
 //! tagged unit variant (`strategy: { kind: full_retrain, epochs: 2 }`,
 //! `refit: { kind: from_scratch, lr: 0.1 }`), although every struct of the schema refuses
 //! unknown keys. Such a key is found by walking the file's tree beside the parsed
-//! configuration's: a key of the file that the configuration does not hold (a default left out
-//! of it, or an ignored key) is renamed to a name no section knows and the file parsed again;
-//! it parses only when the key was ignored.
+//! configuration's: a key of a tagged section (`kind:`, `policy:`, `rule:`) that the
+//! configuration does not hold (a default left out of it, or an ignored key) is renamed to a name
+//! no section knows and the file parsed again; it parses only when the key was ignored.
 
 use std::path::Path;
 
@@ -65,18 +65,22 @@ pub(crate) fn ignored_key(
         let Value::Mapping(section) = node_mut(&mut probe, parent)? else {
             return None;
         };
-        let tag = ["kind", "policy", "rule"].iter().find_map(|t| {
-            let v = section.get(*t)?.as_str()?;
-            Some(format!("`{t}: {v}`"))
-        });
+        // Only a tagged section's other keys can be dropped (every struct refuses unknown keys).
+        let (tag, choice) = ["kind", "policy", "rule"]
+            .iter()
+            .find_map(|t| Some((*t, section.get(*t)?.as_str()?.to_string())))?;
         let value = section.remove(key.as_str())?;
         section.insert(NO_SUCH_KEY.into(), value);
         let text = yaml_serde::to_string(&probe).ok()?;
         ExperimentConfig::parse_schema(&text, file).ok()?;
-        let message = match tag {
-            Some(tag) => format!("{tag} takes no other key, so `{key}` would be ignored; remove it (`activepref policies` and experiments/*.yaml show each section's keys)"),
-            None => format!("`{key}` would be ignored; remove it"),
+        let keys_at = if tag == "kind" {
+            "the README's \"Experiment files\" table lists each section's keys"
+        } else {
+            "`activepref policies` lists each one's parameters"
         };
+        let message = format!(
+            "`{tag}: {choice}` takes no other key, so `{key}` would be ignored; remove it ({keys_at})"
+        );
         Some(ConfigError {
             file: file.to_path_buf(),
             field: dotted(&path),

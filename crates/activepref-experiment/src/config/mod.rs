@@ -251,7 +251,8 @@ fn locate_policy_error(text: &str, path: &Path) -> Option<ConfigError> {
                 let mut located = yaml_error(&e, path);
                 located.field = format!("report.stopping[{i}]");
                 located.message = format!(
-                    "{e} (see experiments/stopping-synthetic.yaml; `activepref policies` lists every rule's parameters)"
+                    "{} (see experiments/stopping-synthetic.yaml; `activepref policies` lists every rule's parameters)",
+                    without_rust_types(&e.to_string())
                 );
                 return Some(located);
             }

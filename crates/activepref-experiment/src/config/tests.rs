@@ -507,12 +507,68 @@ fn keys_a_run_would_ignore_are_refused() {
         "{e}"
     );
     parse(&format!("{GOOD}pair_mode: corrected\n")).unwrap();
+    // A grid over the tag is told to sweep the whole section.
+    let text = format!(
+        "{}sweep:\n  s:\n    model.train.strategy.kind: [warm_start, full_retrain]\n",
+        with_strategy("{ kind: warm_start, epochs: 2 }")
+    );
+    let e = crate::Sweep::parse(&text, Path::new("exp.yaml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("so `epochs` would be ignored; remove it")
+            && e.contains("; to sweep choices with different keys, sweep the whole `model.train.strategy` section with one map per choice (in sweep grid `s`"),
+        "{e}"
+    );
+    let text = format!(
+        "{}sweep:\n  s:\n    model.train.strategy: [{{ kind: warm_start, epochs: 2 }}, {{ kind: full_retrain }}]\n",
+        with_strategy("{ kind: warm_start, epochs: 2 }")
+    );
+    assert_eq!(
+        crate::Sweep::parse(&text, Path::new("exp.yaml"))
+            .unwrap()
+            .variants
+            .len(),
+        2
+    );
+    // serde's Rust names are not shown for a stopping rule either.
+    let e = parse(&format!("{GOOD}report: {{ stopping: [budget] }}\n")).unwrap_err();
+    assert!(
+        e.contains("expected a map naming its choice, such as `{ rule: ... }`"),
+        "{e}"
+    );
     let text = format!("{GOOD}report: {{ ablation_baseline: beta=7 }}\n");
     let e = crate::Sweep::parse(&text, Path::new("exp.yaml"))
         .unwrap_err()
         .to_string();
     assert!(
         e.starts_with("exp.yaml: report.ablation_baseline: names the grid point drawn as the baseline of a sweep's ablation figures, but this file has no `sweep:`"),
+        "{e}"
+    );
+}
+
+/// A sweep's grid path takes a policy label with a dot as one key, and refuses a parameter of a
+/// label the file does not have, naming the labels (it said `missing field policy`).
+#[test]
+fn grid_paths_read_labels_as_the_file_has_them() {
+    let dotted = GOOD.replace(
+        "balpm: { policy: balpm, k: 5 }",
+        "balpm.v2: { policy: balpm, k: 5 }",
+    );
+    let sweep = crate::Sweep::parse(
+        &format!("{dotted}sweep:\n  b:\n    policies.balpm.v2.beta: [1.0, 0.1]\n"),
+        Path::new("exp.yaml"),
+    )
+    .unwrap();
+    assert_eq!(sweep.variants.len(), 2);
+    let e = crate::Sweep::parse(
+        &format!("{GOOD}sweep:\n  b:\n    policies.balmp.beta: [1.0, 0.1]\n"),
+        Path::new("exp.yaml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("exp.yaml: sweep.b.policies.balmp.beta: `policies` has no policy labelled `balmp`; a grid sets parameters of the file's policies: random, balpm"),
         "{e}"
     );
 }
