@@ -157,7 +157,9 @@ impl ExperimentConfig {
     /// # Errors
     /// As [`ExperimentConfig::load`], without the read.
     pub fn parse(text: &str, path: &Path) -> Result<Experiment, ConfigError> {
-        Self::parse_unchecked(text, path)?.check(path)
+        Self::parse_unchecked(text, path)?
+            .check(path)
+            .map_err(|e| type_error::with_value_as_written(strip_bom(text), path, e))
     }
 
     /// Parses without the semantic checks: for reading back a `config.resolved.yaml` whose

@@ -126,7 +126,7 @@ fn pair_setting_parses_and_is_checked() {
     ))
     .unwrap_err();
     assert!(
-        e.starts_with("exp.yaml: pair_loop.refit.lr: must be"),
+        e.starts_with("exp.yaml: pair_loop.refit.lr: is -1; must be"),
         "{e}"
     );
     let e = parse(&PAIRS.replace(
@@ -280,7 +280,7 @@ fn numbers_are_bounded_with_the_bound_in_the_error() {
     );
     let e = parse(&format!("{GOOD}model: {{ train: {{ lr: 1e30 }} }}\n")).unwrap_err();
     assert!(
-        e.starts_with("exp.yaml: model.train.lr: must be a number in (0, 1]"),
+        e.starts_with("exp.yaml: model.train.lr: is 1e30; must be a number in (0, 1]"),
         "{e}"
     );
     let e = parse(&format!("{GOOD}model: {{ members: 100000 }}\n")).unwrap_err();
@@ -503,7 +503,7 @@ fn keys_a_run_would_ignore_are_refused() {
     );
     let e = parse(&format!("{GOOD}pair_mode: reference\n")).unwrap_err();
     assert!(
-        e.starts_with("exp.yaml: pair_mode: belongs to pair benchmarks"),
+        e.starts_with("exp.yaml: pair_mode: is \"reference\"; belongs to pair benchmarks"),
         "{e}"
     );
     parse(&format!("{GOOD}pair_mode: corrected\n")).unwrap();

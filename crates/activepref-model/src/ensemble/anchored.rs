@@ -106,7 +106,7 @@ impl AnchoredRefitConfig {
         if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= crate::ensemble::config::MAX_LR) {
             return bad(
                 "lr",
-                "must be a number in (0, 1]; AdamW diverges far below 1 (the reference uses 5e-5)",
+                "must be a number in (0, 1]; AdamW diverges long before 1 (the reference uses 5e-5)",
             );
         }
         if self.batch_size == 0 {

@@ -467,7 +467,7 @@ impl EnsembleConfig {
         if !(t.lr.is_finite() && t.lr > 0.0 && t.lr <= MAX_LR) {
             return bad(
                 "train.lr",
-                "must be a number in (0, 1]; AdamW diverges far below 1 (the papers use 1e-5 to 1e-3)",
+                "must be a number in (0, 1]; AdamW diverges long before 1 (the papers use 1e-5 to 1e-3)",
             );
         }
         if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0) {
