@@ -134,7 +134,8 @@ fn slug(settings: &[(String, &Value)]) -> String {
 /// Sets the dotted `path` of `root` to `value`, adding missing keys. A key of the file that
 /// holds dots (a policy label `balpm.v2`) is one step: at each section the longest run of the
 /// path's keys that names one of its keys is taken. A parameter of a policy label the file does
-/// not have (`policies.balmp.beta`) is refused, naming the labels.
+/// not have (`policies.balmp.beta`) is refused, naming the labels; a new label is added by its
+/// `policy` (`policies.extra.policy: [random, bald]`) or as a whole spec.
 fn set_path(root: &mut Value, path: &str, value: Value) -> Result<(), String> {
     let keys: Vec<&str> = path.split('.').collect();
     if keys.iter().any(|k| k.is_empty()) {
@@ -158,7 +159,11 @@ fn set_path(root: &mut Value, path: &str, value: Value) -> Result<(), String> {
             map.insert(Value::String(key), value);
             return Ok(());
         }
-        if (walked == "policies" || walked == "pair_policies") && !map.contains_key(key.as_str()) {
+        let new_label = (walked == "policies" || walked == "pair_policies")
+            && !map.is_empty()
+            && !map.contains_key(key.as_str())
+            && keys[i..] != ["policy"];
+        if new_label {
             let labels: Vec<&str> = map.keys().filter_map(Value::as_str).collect();
             return Err(format!(
                 "`{walked}` has no policy labelled `{key}`; a grid sets parameters of the file's policies: {}",
@@ -333,8 +338,11 @@ fn grid_point(
         .join(", ");
     let config = parse_rewritten(&value, path).map_err(|e| {
         // A grid over a tag (`model.train.strategy.kind`) keeps the other choice's keys.
+        let over_tag = point
+            .iter()
+            .any(|(p, _)| [".kind", ".policy", ".rule"].iter().any(|t| p.ends_with(t)));
         let whole = match e.field.rsplit_once('.') {
-            Some((section, _)) if e.message.contains("would be ignored") => format!(
+            Some((section, _)) if over_tag && e.message.contains("would be ignored") => format!(
                 "; to sweep choices with different keys, sweep the whole `{section}` section with one map per choice"
             ),
             _ => String::new(),

@@ -157,9 +157,7 @@ impl ExperimentConfig {
     /// # Errors
     /// As [`ExperimentConfig::load`], without the read.
     pub fn parse(text: &str, path: &Path) -> Result<Experiment, ConfigError> {
-        Self::parse_unchecked(text, path)?
-            .check(path)
-            .map_err(|e| type_error::with_value_as_written(strip_bom(text), path, e))
+        Self::parse_unchecked(text, path)?.check(path)
     }
 
     /// Parses without the semantic checks: for reading back a `config.resolved.yaml` whose

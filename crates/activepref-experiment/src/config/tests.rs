@@ -126,7 +126,7 @@ fn pair_setting_parses_and_is_checked() {
     ))
     .unwrap_err();
     assert!(
-        e.starts_with("exp.yaml: pair_loop.refit.lr: is -1; must be"),
+        e.starts_with("exp.yaml: pair_loop.refit.lr: is -1.0; must be"),
         "{e}"
     );
     let e = parse(&PAIRS.replace(
@@ -503,7 +503,7 @@ fn keys_a_run_would_ignore_are_refused() {
     );
     let e = parse(&format!("{GOOD}pair_mode: reference\n")).unwrap_err();
     assert!(
-        e.starts_with("exp.yaml: pair_mode: is \"reference\"; belongs to pair benchmarks"),
+        e.starts_with("exp.yaml: pair_mode: belongs to pair benchmarks"),
         "{e}"
     );
     parse(&format!("{GOOD}pair_mode: corrected\n")).unwrap();
@@ -557,6 +557,13 @@ fn grid_paths_read_labels_as_the_file_has_them() {
     );
     let sweep = crate::Sweep::parse(
         &format!("{dotted}sweep:\n  b:\n    policies.balpm.v2.beta: [1.0, 0.1]\n"),
+        Path::new("exp.yaml"),
+    )
+    .unwrap();
+    assert_eq!(sweep.variants.len(), 2);
+    // A new label by its policy is still added.
+    let sweep = crate::Sweep::parse(
+        &format!("{GOOD}sweep:\n  n:\n    policies.extra.policy: [random, bald]\n"),
         Path::new("exp.yaml"),
     )
     .unwrap();

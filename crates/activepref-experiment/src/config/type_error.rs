@@ -423,40 +423,6 @@ pub(crate) fn explain(text: &str, file: &Path, e: ConfigError) -> ConfigError {
     }
 }
 
-/// A check's error `e` on the experiment text `text` with the value as written in front
-/// (`model.train.lr: is 2; must be a number in (0, 1]`), where the check did not say it and the
-/// field is a scalar of the file (a text the message quotes already is not said twice).
-pub(crate) fn with_value_as_written(text: &str, file: &Path, e: ConfigError) -> ConfigError {
-    if e.field.is_empty() || e.message.starts_with("is ") {
-        return e;
-    }
-    let shown = yaml_value(text, file).ok().and_then(|root| {
-        let mut node = &root;
-        for step in resolve(&root, &e.field)? {
-            node = match step {
-                Step::Key(k) => node.get(k.as_str())?,
-                Step::Index(i) => node.get(i)?,
-            };
-        }
-        match node {
-            // A message that quotes the text already (a path) is left as it is.
-            Value::String(s) if e.message.contains(s.as_str()) => None,
-            Value::String(s) => Some(format!("{s:?}")),
-            Value::Number(_) | Value::Bool(_) => {
-                Some(yaml_serde::to_string(node).ok()?.trim().to_string())
-            }
-            _ => None,
-        }
-    });
-    match shown {
-        Some(v) => ConfigError {
-            message: format!("is {v}; {}", e.message),
-            ..e
-        },
-        None => e,
-    }
-}
-
 /// The range the check of field `name` states (`must be between 1 and 64`), from the first probe
 /// it refuses (the largest whole number, 0, then ±1e300), the probe set at every path of
 /// `places`; None when it refuses none or another field fails first. `sweep:` and `slurm:` are

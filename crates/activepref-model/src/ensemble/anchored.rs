@@ -104,10 +104,13 @@ impl AnchoredRefitConfig {
     pub fn validate(&self) -> Result<(), FieldError> {
         let bad = |f: &str, m: &str| Err(FieldError::new(f, m));
         if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= crate::ensemble::config::MAX_LR) {
-            return bad(
+            return Err(FieldError::new(
                 "lr",
-                "must be a number in (0, 1]; AdamW diverges long before 1 (the reference uses 5e-5)",
-            );
+                format!(
+                    "is {:?}; must be a number in (0, 1]; AdamW diverges long before 1 (the reference uses 5e-5)",
+                    self.lr
+                ),
+            ));
         }
         if self.batch_size == 0 {
             return bad("batch_size", "must be at least 1");

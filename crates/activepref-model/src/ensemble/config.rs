@@ -461,14 +461,21 @@ impl EnsembleConfig {
         if self.mlp.hidden.contains(&0) {
             return bad("mlp.hidden", "every hidden width must be at least 1");
         }
-        if !(self.mlp.weight_init_std.is_finite() && self.mlp.weight_init_std >= 0.0) {
-            return bad("mlp.weight_init_std", "must be a finite number ≥ 0");
+        let std = self.mlp.weight_init_std;
+        if !(std.is_finite() && std >= 0.0) {
+            return Err(FieldError::new(
+                "mlp.weight_init_std",
+                format!("is {std:?}; must be a finite number ≥ 0"),
+            ));
         }
         if !(t.lr.is_finite() && t.lr > 0.0 && t.lr <= MAX_LR) {
-            return bad(
+            return Err(FieldError::new(
                 "train.lr",
-                "must be a number in (0, 1]; AdamW diverges long before 1 (the papers use 1e-5 to 1e-3)",
-            );
+                format!(
+                    "is {:?}; must be a number in (0, 1]; AdamW diverges long before 1 (the papers use 1e-5 to 1e-3)",
+                    t.lr
+                ),
+            ));
         }
         if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0) {
             return bad("train.weight_decay", "must be a finite number ≥ 0");
