@@ -373,20 +373,8 @@ fn parse_rewritten(value: &Value, path: &Path) -> Result<Experiment, ConfigError
 /// `message` without serde's ` at line L column C` (each of them; other " at line " text stays).
 fn without_location(message: &str) -> String {
     let mut out = message.to_string();
-    let mut from = 0;
-    while let Some(i) = out[from..].find(" at line ").map(|i| from + i) {
-        let rest = &out[i + " at line ".len()..];
-        let line_digits = rest.chars().take_while(char::is_ascii_digit).count();
-        let col_digits = rest[line_digits..]
-            .strip_prefix(" column ")
-            .map_or(0, |c| c.chars().take_while(char::is_ascii_digit).count());
-        if line_digits == 0 || col_digits == 0 {
-            from = i + 1;
-            continue;
-        }
-        let end = i + " at line ".len() + line_digits + " column ".len() + col_digits;
-        out.replace_range(i..end, "");
-        from = i;
+    while let Some(l) = crate::config::SerdeLocation::find(&out, 0) {
+        out.replace_range(l.start..l.end, "");
     }
     out
 }

@@ -87,10 +87,14 @@ impl SlurmResources {
         let text = std::fs::read_to_string(experiment)
             .map_err(|e| anyhow!("{}: cannot read ({e})", experiment.display()))?;
         // The whole text, so that serde's errors carry `slurm.<field>` and the line; the merged
-        // YAML value when the text alone does not parse (a merge key in the section).
-        let root = activepref_experiment::yaml_value(&text, experiment)?;
+        // YAML value only when the text alone does not parse (a merge key in the section).
         let r = yaml_serde::from_str::<FileSlurm>(text.trim_start_matches('\u{feff}'))
-            .or_else(|e| yaml_serde::from_value::<FileSlurm>(root).map_err(|_| e))
+            .or_else(|e| {
+                activepref_experiment::yaml_value(&text, experiment)
+                    .ok()
+                    .and_then(|root| yaml_serde::from_value::<FileSlurm>(root).ok())
+                    .ok_or(e)
+            })
             .map_err(|e| anyhow!("{}: {e}", experiment.display()))?
             .slurm;
         if let Some((field, problem)) = r.problem() {

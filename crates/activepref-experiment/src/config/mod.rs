@@ -11,7 +11,7 @@ pub(crate) mod identity;
 mod ignored;
 mod report_section;
 mod type_error;
-pub(crate) use type_error::explain as explain_type_error;
+pub(crate) use type_error::{SerdeLocation, explain as explain_type_error};
 
 use std::path::{Path, PathBuf};
 

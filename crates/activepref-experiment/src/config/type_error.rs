@@ -20,6 +20,62 @@ use super::{ConfigError, ExperimentConfig, yaml_value};
 /// The largest integer YAML reads here.
 const YAML_MAX: u64 = u64::MAX;
 
+/// serde's ` at line L column C` in a message: where it stands (byte range) and what it says
+/// (1-based line and column). The one reader of that phrase, for this module and the sweep's
+/// rewritten grid points.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct SerdeLocation {
+    /// Byte range of ` at line L column C` in the message.
+    pub start: usize,
+    pub end: usize,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl SerdeLocation {
+    /// The first one in `message` at or after byte `from`; other " at line " text is skipped.
+    pub(crate) fn find(message: &str, from: usize) -> Option<Self> {
+        let mut at = from;
+        while let Some(i) = message[at..].find(" at line ").map(|i| at + i) {
+            let digits = |s: &str| s.bytes().take_while(u8::is_ascii_digit).count();
+            let line_at = i + " at line ".len();
+            let line_len = digits(&message[line_at..]);
+            let column_at = line_at + line_len + " column ".len();
+            let column_len = message[line_at + line_len..]
+                .strip_prefix(" column ")
+                .map_or(0, digits);
+            if line_len > 0 && column_len > 0 {
+                return Some(Self {
+                    start: i,
+                    end: column_at + column_len,
+                    line: message[line_at..line_at + line_len].parse().ok()?,
+                    column: message[column_at..column_at + column_len].parse().ok()?,
+                });
+            }
+            at = i + 1;
+        }
+        None
+    }
+
+    /// `s` split into what precedes serde's location, the location, and the hint after it (from
+    /// the first " (" when there is no location).
+    fn split(s: &str) -> (&str, Option<Self>, &str) {
+        match Self::find(s, 0) {
+            Some(l) => (&s[..l.start], Some(l), &s[l.end..]),
+            None => match s.find(" (") {
+                Some(h) => (&s[..h], None, &s[h..]),
+                None => (s, None, ""),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for SerdeLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {} column {}", self.line, self.column)
+    }
+}
+
 /// The kind of number serde expected.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Wanted {
@@ -55,7 +111,7 @@ struct Mismatch {
     found: Found,
     shown: String,
     wanted: Wanted,
-    location: Option<String>,
+    location: Option<SerdeLocation>,
     hint: String,
 }
 
@@ -67,14 +123,7 @@ impl Mismatch {
         let at = full[..i].trim_end().trim_end_matches(':').to_string();
         let rest = full[i..].split_once(": ")?.1;
         let (found, after) = rest.rsplit_once(", expected ")?;
-        let (expected_and_at, hint) = match after.find(" (") {
-            Some(j) => (&after[..j], after[j..].to_string()),
-            None => (after, String::new()),
-        };
-        let (expected, location) = match expected_and_at.split_once(" at ") {
-            Some((e, l)) if l.starts_with("line ") => (e, Some(l.to_string())),
-            _ => (expected_and_at, None),
-        };
+        let (expected, location, hint) = SerdeLocation::split(after);
         let ticked = |s: &str| {
             s.strip_prefix('`')?
                 .split_once('`')
@@ -116,7 +165,7 @@ impl Mismatch {
             shown,
             wanted,
             location,
-            hint,
+            hint: hint.to_string(),
         })
     }
 
@@ -143,7 +192,7 @@ impl Mismatch {
     /// What is wrong, with the field's range when the check gave one (`must be between 1 and 64`)
     /// and serde's line and column when they point at the value (`exact`).
     fn wording(&self, range: Option<&str>, exact: bool) -> String {
-        let shown = match self.location.as_ref().filter(|_| exact) {
+        let shown = match self.location.filter(|_| exact) {
             Some(l) => format!("{} at {l}", self.shown),
             None => self.shown.clone(),
         };
@@ -223,6 +272,18 @@ pub(super) fn dotted(steps: &[Step]) -> String {
     s
 }
 
+/// The node of `v` at `steps`.
+fn node<'v>(mut v: &'v Value, steps: &[Step]) -> Option<&'v Value> {
+    for step in steps {
+        v = match step {
+            Step::Key(k) => v.get(k.as_str())?,
+            Step::Index(i) => v.get(*i)?,
+        };
+    }
+    Some(v)
+}
+
+/// The node of `v` at `steps`, to change.
 pub(super) fn node_mut<'v>(mut v: &'v mut Value, steps: &[Step]) -> Option<&'v mut Value> {
     for step in steps {
         v = match step {
@@ -264,15 +325,8 @@ fn holding(
 
 /// The one path below `at` in `root` that `hit` accepts; None for none or several.
 fn the_one(root: &Value, at: &[Step], hit: &dyn Fn(&[Step], &Value) -> bool) -> Option<Vec<Step>> {
-    let mut node = root;
-    for step in at {
-        node = match step {
-            Step::Key(k) => node.get(k.as_str())?,
-            Step::Index(i) => node.get(*i)?,
-        };
-    }
     let mut hits = vec![];
-    holding(node, hit, &mut at.to_vec(), &mut hits);
+    holding(node(root, at)?, hit, &mut at.to_vec(), &mut hits);
     let [one] = hits.as_slice() else {
         return None;
     };
@@ -294,21 +348,17 @@ fn in_tagged_section(
     the_one(root, at, hit)
 }
 
-/// True when serde's ` at line L column C` points at `name` in `text` (a key when `key`, then
-/// followed by `:`): outside tagged sections serde's place is right, inside them it is wherever
-/// its parser stood.
-fn points_at(text: &str, location: &str, name: &str, key: bool) -> bool {
-    let place = location.strip_prefix(" at line ").and_then(|l| {
-        let (line, column) = l.split_once(" column ")?;
-        Some((line.parse::<usize>().ok()?, column.parse::<usize>().ok()?))
-    });
-    let Some((line, column)) = place else {
+/// True when serde's location points at `name` in `text` (a key when `key`, then followed by
+/// `:`): outside tagged sections serde's place is right, inside them it is wherever its parser
+/// stood.
+fn points_at(text: &str, location: SerdeLocation, name: &str, key: bool) -> bool {
+    let Some(there) = text.lines().nth(location.line.saturating_sub(1)) else {
         return false;
     };
-    let Some(there) = text.lines().nth(line.saturating_sub(1)) else {
-        return false;
-    };
-    let from: String = there.chars().skip(column.saturating_sub(1)).collect();
+    let from: String = there
+        .chars()
+        .skip(location.column.saturating_sub(1))
+        .collect();
     let rest = from.strip_prefix(name).map(str::trim_start);
     match rest {
         Some(r) if key => r.starts_with(':'),
@@ -330,20 +380,10 @@ fn relocate_unknown(text: &str, file: &Path, full: &str) -> Option<ConfigError> 
     let at = full[..i].trim_end().trim_end_matches(':');
     let words = &full[i..];
     let name = words.split('`').nth(1)?;
-    let (said, location, hint) = match words.find(" at line ") {
-        Some(j) => {
-            let h = words[j..].find(" (").map_or(words.len(), |h| j + h);
-            (&words[..j], &words[j..h], &words[h..])
-        }
-        None => match words.rfind(" (") {
-            Some(h) => (&words[..h], "", &words[h..]),
-            None => (words, "", ""),
-        },
-    };
-    let location = if points_at(text, location, name, key) {
-        location
-    } else {
-        ""
+    let (said, location, hint) = SerdeLocation::split(words);
+    let location = match location.filter(|l| points_at(text, *l, name, key)) {
+        Some(l) => format!(" at {l}"),
+        None => String::new(),
     };
     let root = yaml_value(text, file).ok()?;
     let at = resolve(&root, at)?;
@@ -467,7 +507,10 @@ mod tests {
         assert_eq!(m.at, "loop.rounds");
         assert_eq!((m.found.clone(), m.shown.as_str()), (Found::Int(-5), "-5"));
         assert_eq!(m.wanted, Wanted::Count);
-        assert_eq!(m.location.as_deref(), Some("line 3 column 9"));
+        assert_eq!(
+            m.location.map(|l| l.to_string()).as_deref(),
+            Some("line 3 column 9")
+        );
         assert_eq!(m.hint, " (see x)");
         let m = Mismatch::read("invalid type: string \"a, b\", expected f64").unwrap();
         assert_eq!(
