@@ -3,6 +3,7 @@
 
 use activepref_core::FieldError;
 use serde::{Deserialize, Serialize};
+use std::ops::Bound::{Excluded, Included};
 use strum::{EnumIter, EnumMessage, IntoEnumIterator, IntoStaticStr};
 
 use crate::rules::{
@@ -230,33 +231,34 @@ impl PolicySpec {
     ///
     /// # Errors
     ///
-    /// A [`FieldError`] naming the parameter: a Gumbel rule's `beta` not finite and `> 0`,
-    /// `annealing.initial_beta` not finite and `> 0`, `group_size` outside `1..=pool_size`,
-    /// BatchBALD's `max_configurations` outside `2..=2²⁴`, or BAL-PM's `k` 0 or above `pool_size`,
-    /// `beta` not finite, `d_tilde` or `eps` not finite and `> 0`, Fisher's `lambda` not finite
-    /// and `> 0`.
+    /// A [`FieldError`] naming the parameter: a Gumbel rule's `beta` outside `(0, 10⁶]`,
+    /// `annealing.initial_beta` outside `(0, 10⁶]` or its `start_round`/`rounds` above 10⁶,
+    /// `group_size` outside `1..=pool_size`, BatchBALD's `max_configurations` outside `2..=2²⁴`,
+    /// BAL-PM's `k` 0 or above `pool_size`, `beta` outside `[0, 10⁶]`, `d_tilde` outside
+    /// `(0, 10⁶]` or `eps` outside `(0, 1]`, Fisher's `lambda` outside `(0, 10⁶]`.
     pub fn validate(&self, pool_size: usize) -> Result<(), FieldError> {
-        let bad = |f: &str, m: String| Err(FieldError::new(f, m));
-        let positive_beta = |beta: f64| -> Result<(), FieldError> {
-            if beta.is_finite() && beta > 0.0 {
-                Ok(())
-            } else {
-                bad(
-                    "beta",
-                    "must be a finite number > 0 (the Gumbel scale is 1/beta)".into(),
-                )
-            }
+        let positive = |f: &str, v: f64, why: &str| {
+            FieldError::check_real(f, v, (Excluded(0.0), Included(1e6)), why)
         };
+        let gumbel_beta = "the inverse temperature (the Gumbel scale is 1/beta)";
         match self {
-            PolicySpec::SoftmaxBald(p) | PolicySpec::SoftrankBald(p) => positive_beta(p.beta),
+            PolicySpec::SoftmaxBald(p) | PolicySpec::SoftrankBald(p) => {
+                positive("beta", p.beta, gumbel_beta)
+            }
             PolicySpec::PowerBald(p) => {
-                positive_beta(p.beta)?;
+                positive("beta", p.beta, gumbel_beta)?;
                 match &p.annealing {
-                    Some(a) if !(a.initial_beta.is_finite() && a.initial_beta > 0.0) => bad(
-                        "annealing.initial_beta",
-                        "must be a finite number > 0".into(),
-                    ),
-                    _ => Ok(()),
+                    Some(a) => {
+                        positive("annealing.initial_beta", a.initial_beta, "")?;
+                        FieldError::check_count(
+                            "annealing.start_round",
+                            a.start_round,
+                            0,
+                            1_000_000,
+                        )?;
+                        FieldError::check_count("annealing.rounds", a.rounds, 0, 1_000_000)
+                    }
+                    None => Ok(()),
                 }
             }
             PolicySpec::SampleThenRank(p) => {
@@ -269,40 +271,42 @@ impl PolicySpec {
             }
             PolicySpec::Balpm(c) => {
                 if c.k == 0 {
-                    return bad(
+                    return Err(FieldError::new(
                         "k",
-                        "must be at least 1 (the point itself counts as its first neighbour)"
-                            .into(),
-                    );
+                        "must be at least 1 (the point itself counts as its first neighbour)",
+                    ));
                 }
                 if c.k > pool_size {
-                    return bad(
+                    return Err(FieldError::new(
                         "k",
                         format!(
                             "is {}, but the pool holds only {pool_size} comparisons; lower k",
                             c.k
                         ),
-                    );
+                    ));
                 }
-                if !c.beta.is_finite() {
-                    return bad("beta", "must be a finite number".into());
-                }
-                if !(c.d_tilde.is_finite() && c.d_tilde > 0.0) {
-                    return bad("d_tilde", "must be a finite number > 0".into());
-                }
-                if !(c.eps.is_finite() && c.eps > 0.0) {
-                    return bad(
-                        "eps",
-                        "must be a finite number > 0 (it keeps log(2r + eps) finite when r = 0)"
-                            .into(),
-                    );
-                }
-                Ok(())
+                FieldError::check_real(
+                    "beta",
+                    c.beta,
+                    0.0..=1e6,
+                    "the weight of the entropy bonus, 0 = BALD alone (to penalise entropy instead, set entropy_minimizer: true)",
+                )?;
+                positive(
+                    "d_tilde",
+                    c.d_tilde,
+                    "it divides the ψ(n + 1) term (the reference uses 1)",
+                )?;
+                FieldError::check_real(
+                    "eps",
+                    c.eps,
+                    (Excluded(0.0), Included(1.0)),
+                    "it keeps log(2r + eps) finite when r = 0 (the reference uses 1e-4)",
+                )
             }
-            PolicySpec::Fisher(p) if !(p.lambda.is_finite() && p.lambda > 0.0) => bad(
+            PolicySpec::Fisher(p) => positive(
                 "lambda",
-                "must be a finite number > 0 (the prior precision of the last-layer weights)"
-                    .into(),
+                p.lambda,
+                "the prior precision of the last-layer weights",
             ),
             _ => Ok(()),
         }

@@ -60,22 +60,75 @@ impl FieldError {
             ))
         }
     }
+
+    /// Checks that a real number is finite and lies in `range` (closed or open at each end, as
+    /// `0.0..=1.0` or `(Bound::Excluded(0.0), Bound::Included(1e6))`); the error gives the value as
+    /// the file wrote it, the interval in mathematical notation and, when `why` is not empty,
+    /// why the range is what it is. NaN and ±infinity are never in range.
+    ///
+    /// ```
+    /// use std::ops::Bound::{Excluded, Included};
+    /// use activepref_core::FieldError;
+    /// assert!(FieldError::check_real("beta", 0.5f32, 0.0..=1e6, "").is_ok());
+    /// let e = FieldError::check_real("eps", 1e30, (Excluded(0.0), Included(1.0)), "it keeps a log finite");
+    /// assert_eq!(e.unwrap_err().to_string(), "eps: is 1e30; must be a number in (0, 1]; it keeps a log finite");
+    /// let e = FieldError::check_real("tol", f64::NAN, 0.0..=1e6, "").unwrap_err();
+    /// assert_eq!(e.to_string(), "tol: is NaN; must be a number in [0, 1e6]");
+    /// ```
+    ///
+    /// # Errors
+    /// When `value` is NaN, infinite or outside `range`.
+    pub fn check_real<T>(
+        field: &str,
+        value: T,
+        range: impl std::ops::RangeBounds<f64>,
+        why: &str,
+    ) -> Result<(), Self>
+    where
+        T: Copy + Into<f64> + std::fmt::Display + std::fmt::LowerExp,
+    {
+        let v: f64 = value.into();
+        if v.is_finite() && range.contains(&v) {
+            return Ok(());
+        }
+        use std::ops::Bound;
+        let (open, lo) = match range.start_bound() {
+            Bound::Included(&x) => ("[", show(x)),
+            Bound::Excluded(&x) => ("(", show(x)),
+            Bound::Unbounded => ("(", "-inf".to_string()),
+        };
+        let (hi, close) = match range.end_bound() {
+            Bound::Included(&x) => (show(x), "]"),
+            Bound::Excluded(&x) => (show(x), ")"),
+            Bound::Unbounded => ("inf".to_string(), ")"),
+        };
+        let shown = if v.is_nan() {
+            "NaN".to_string()
+        } else if v.is_infinite() {
+            (if v > 0.0 { "inf" } else { "-inf" }).to_string()
+        } else {
+            show(value)
+        };
+        let why = if why.is_empty() {
+            String::new()
+        } else {
+            format!("; {why}")
+        };
+        Err(Self::new(
+            field,
+            format!("is {shown}; must be a number in {open}{lo}, {hi}{close}{why}"),
+        ))
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn within_prefixes_the_field_path() {
-        let e = FieldError::new("k", "must be at least 1")
-            .within("balpm")
-            .within("policies");
-        assert_eq!(e.field, "policies.balpm.k");
-        assert_eq!(e.to_string(), "policies.balpm.k: must be at least 1");
-        assert_eq!(
-            FieldError::new("", "is missing").within("loop").to_string(),
-            "loop: is missing"
-        );
+/// A number of a [`FieldError::check_real`] message: plain from 10⁻⁴ to below 10⁵ (`0.5`,
+/// `4308`), else in exponent form (`1e6`, `1e-8`), in the value's own type (an f32 `0.1` is
+/// `0.1`, not its f64 widening).
+fn show<T: Copy + Into<f64> + std::fmt::Display + std::fmt::LowerExp>(x: T) -> String {
+    let a = x.into().abs();
+    if a != 0.0 && !(1e-4..1e5).contains(&a) {
+        format!("{x:e}")
+    } else {
+        x.to_string()
     }
 }

@@ -61,12 +61,7 @@ impl Resplit {
             ("test", self.test),
             ("ood", self.ood),
         ] {
-            if !(v.is_finite() && (0.0..1.0).contains(&v)) {
-                return Err(FieldError::new(
-                    f,
-                    format!("{v} must be a fraction in [0, 1)"),
-                ));
-            }
+            FieldError::check_real(f, v, 0.0..1.0, "a fraction of the prompts")?;
         }
         if self.validation + self.test + self.ood >= 1.0 {
             return Err(FieldError::new(
@@ -403,12 +398,19 @@ pub fn pair_benchmark(
         });
     }
     let n = all.len();
-    if split.validation_prompts + split.heldout_prompts >= n {
+    // Saturating: the counts are checked against 10⁷ only in an experiment file.
+    if split
+        .validation_prompts
+        .saturating_add(split.heldout_prompts)
+        >= n
+    {
         return Err(DataError::file(
             &pool.sources[0],
             format!(
                 "validation_prompts + heldout_prompts = {} leaves no stream prompts out of {n}",
-                split.validation_prompts + split.heldout_prompts
+                split
+                    .validation_prompts
+                    .saturating_add(split.heldout_prompts)
             ),
         ));
     }

@@ -219,12 +219,19 @@ pub struct CandidateSource {
 }
 
 impl CandidateSource {
-    /// Static checks (none yet beyond the YAML's types; the data is checked by
-    /// [`Self::check_data`]).
+    /// Static checks: the split's prompt counts are in `1..=10,000,000`, as the synthetic pair
+    /// stream's (whether they leave stream prompts is checked when the data is loaded, by
+    /// [`assemble::pair_benchmark`]).
     ///
     /// # Errors
-    /// None today; kept so that every source is validated alike.
+    /// `split.validation_prompts` or `split.heldout_prompts` out of range.
     pub fn validate(&self) -> Result<(), FieldError> {
+        for (f, v) in [
+            ("validation_prompts", self.split.validation_prompts),
+            ("heldout_prompts", self.split.heldout_prompts),
+        ] {
+            FieldError::check_count(f, v, 1, 10_000_000).map_err(|e| e.within("split"))?;
+        }
         Ok(())
     }
 

@@ -27,6 +27,7 @@ use activepref_core::seeds::{Stream, rng_for};
 use activepref_core::{ComparisonLength, FieldError};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
+use std::ops::Bound::{Excluded, Included};
 
 /// Where an oracle's base answer comes from.
 #[derive(
@@ -257,16 +258,16 @@ impl OracleConfig {
     ///
     /// # Errors
     ///
-    /// A [`FieldError`] for `temperature` not finite and `> 0` (or set without
-    /// `kind: bradley_terry`), `flip` outside `[0, 1]`, `ties.margin` not finite and `≥ 0`, or a
+    /// A [`FieldError`] for `temperature` outside `(0, 10⁶]` (or set without
+    /// `kind: bradley_terry`), `flip` outside `[0, 1]`, `ties.margin` outside `[0, 10⁶]`, or a
     /// bad `cost` ([`LabelCost::validate`]).
     pub fn validate(&self) -> Result<(), FieldError> {
-        if !(self.temperature.is_finite() && self.temperature > 0.0) {
-            return Err(FieldError::new(
-                "temperature",
-                format!("is {}; must be a finite number > 0", self.temperature),
-            ));
-        }
+        FieldError::check_real(
+            "temperature",
+            self.temperature,
+            (Excluded(0.0), Included(1e6)),
+            "it divides the reward gap in the Bradley-Terry probability",
+        )?;
         if self.kind != OracleKind::BradleyTerry && self.temperature != 1.0 {
             return Err(FieldError::new(
                 "temperature",
@@ -279,13 +280,13 @@ impl OracleConfig {
                 format!("is {}; must be a probability in [0, 1]", self.flip),
             ));
         }
-        if let Some(t) = self.ties
-            && !(t.margin.is_finite() && t.margin >= 0.0)
-        {
-            return Err(FieldError::new(
+        if let Some(t) = self.ties {
+            FieldError::check_real(
                 "ties.margin",
-                format!("is {}; must be a finite number ≥ 0", t.margin),
-            ));
+                t.margin,
+                0.0..=1e6,
+                "a latent reward gap below it is a tie",
+            )?;
         }
         if let Some(c) = &self.cost {
             c.validate().map_err(|e| e.within("cost"))?;

@@ -22,8 +22,9 @@ use crate::pair::{AcquiredPair, ResponsePairs, pairs_split};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrefixEvalConfig {
-    /// Prefix sizes k in pairs, increasing; sizes beyond what a run acquired are skipped, and the
-    /// whole acquired set is always evaluated too.
+    /// Prefix sizes k in pairs, increasing, at most the pairs the loop acquires (one per prompt of
+    /// its rounds; the loop's check refuses a larger one); the whole acquired set is always
+    /// evaluated too.
     pub sizes: Vec<usize>,
 }
 

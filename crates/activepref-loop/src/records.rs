@@ -50,18 +50,23 @@ impl LoopConfig {
     ///
     /// A [`FieldError`] for `rounds` outside `1..=1,000,000`, `initial_labels` or `batch_size` 0,
     /// an initial set not smaller than the pool, a batch larger than what is left after it, more
-    /// rounds than the pool has labels for, a `pool_size` or `validation_size` of 0, or a bad
+    /// rounds than the pool has labels for, a `pool_size` outside `1..=10⁹`, a `validation_size` of 0, or a bad
     /// `oracle` ([`OracleConfig::validate`]).
     pub fn validate(&self, pool: usize) -> Result<(), FieldError> {
         self.oracle.validate().map_err(|e| e.within("oracle"))?;
         let pool = self.pool_size.map_or(pool, |c| c.min(pool));
         let bad = |f: &str, m: String| Err(FieldError::new(f, m));
         FieldError::check_count("rounds", self.rounds, 1, 1_000_000)?;
-        if self.pool_size == Some(0) {
-            return bad(
-                "pool_size",
-                "must be at least 1 (it caps the pool the loop labels from); leave it out to use the whole pool".into(),
-            );
+        if let Some(cap) = self.pool_size {
+            FieldError::check_count("pool_size", cap, 1, 1_000_000_000).map_err(|e| {
+                FieldError::new(
+                    e.field,
+                    format!(
+                        "{} (it caps the pool the loop labels from); leave it out to use the whole pool",
+                        e.message
+                    ),
+                )
+            })?;
         }
         if self.validation_size == Some(0) {
             return bad(

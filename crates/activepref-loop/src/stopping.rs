@@ -11,6 +11,7 @@
 
 use activepref_core::FieldError;
 use serde::{Deserialize, Serialize};
+use std::ops::Bound::{Excluded, Included};
 
 /// Comparisons on which successive models' predictions are compared (`stopping_agreement`): the
 /// tail of the run's shuffled pool, unlabelled at the start (pool setting), or the ring of
@@ -133,33 +134,45 @@ impl StoppingRule {
     ///
     /// # Errors
     ///
-    /// A [`FieldError`] naming the parameter: `labels` or `window`/`patience` 0, `below` not finite
-    /// and `> 0`, `kappa` outside `(−1, 1]`, `min_delta` not finite and `≥ 0`.
+    /// A [`FieldError`] naming the parameter: `labels` outside `1..=10⁹`, `window` or `patience`
+    /// outside `1..=10⁶` (the most rounds a loop runs), `below` outside `(0, ln 2]`, `kappa`
+    /// outside `(−1, 1]`, `min_delta` outside `[0, 10]`.
     pub fn validate(&self) -> Result<(), FieldError> {
-        let bad = |f: &str, m: &str| Err(FieldError::new(f, m));
         match *self {
-            StoppingRule::Budget { labels: 0 } => bad("labels", "must be at least 1"),
-            StoppingRule::MaxUncertainty { below } if !(below.is_finite() && below > 0.0) => {
-                bad("below", "must be a finite number of nats > 0")
+            StoppingRule::Budget { labels } => {
+                FieldError::check_count("labels", labels, 1, 1_000_000_000)
             }
-            StoppingRule::StablePredictions { kappa, .. } if !(kappa > -1.0 && kappa <= 1.0) => {
-                Err(FieldError::new(
+            StoppingRule::MaxUncertainty { below } => FieldError::check_real(
+                "below",
+                below,
+                (Excluded(0.0), Included(std::f64::consts::LN_2)),
+                "BALD of a binary preference is at most ln 2 nats, so a larger threshold would stop at the first round",
+            )
+            .map_err(|e| {
+                let ln2 = std::f64::consts::LN_2.to_string();
+                FieldError::new(e.field, e.message.replace(&ln2, "ln 2 ≈ 0.693"))
+            }),
+            StoppingRule::StablePredictions { kappa, window } => {
+                FieldError::check_real(
                     "kappa",
-                    format!("is {kappa}; must lie in (-1, 1]"),
-                ))
+                    kappa,
+                    (Excluded(-1.0), Included(1.0)),
+                    "Cohen's kappa",
+                )?;
+                FieldError::check_count("window", window, 1, 1_000_000)
             }
-            StoppingRule::StablePredictions { window: 0, .. } => {
-                bad("window", "must be at least 1")
+            StoppingRule::ValidationPlateau {
+                patience,
+                min_delta,
+            } => {
+                FieldError::check_count("patience", patience, 1, 1_000_000)?;
+                FieldError::check_real(
+                    "min_delta",
+                    min_delta,
+                    0.0..=10.0,
+                    "nats of mean validation loss (ln 2 ≈ 0.693 at chance)",
+                )
             }
-            StoppingRule::ValidationPlateau { patience: 0, .. } => {
-                bad("patience", "must be at least 1")
-            }
-            StoppingRule::ValidationPlateau { min_delta, .. }
-                if !(min_delta.is_finite() && min_delta >= 0.0) =>
-            {
-                bad("min_delta", "must be a finite number of nats ≥ 0")
-            }
-            _ => Ok(()),
         }
     }
 

@@ -36,6 +36,7 @@ use activepref_core::FieldError;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use std::ops::Bound::{Excluded, Included};
 use strum::{EnumIter, EnumMessage, IntoEnumIterator, IntoStaticStr};
 
 use crate::AcquireError;
@@ -252,42 +253,66 @@ impl PairPolicySpec {
     ///
     /// # Errors
     ///
-    /// A [`FieldError`] on `beta` when it is negative or not finite, on `quantile` when
-    /// `quantile ± epsilon` leaves `[0, 1]` (`deltaquantile`), or on `lambda` when it is not
-    /// finite and `> 0` (`fisher`).
+    /// A [`FieldError`] on `beta` outside `[0, 1000]`, `max_iterations` above 10⁶, `quantile` or
+    /// `epsilon` outside `[0, 1]` or a window `quantile ± epsilon` that leaves `[0, 1]`
+    /// (`deltaquantile`), `argmax_tol`, `tol` or `decision_buffer` outside `[0, 10⁶]`,
+    /// `threshold` outside `[−10⁶, 10⁶]`, or `lambda` outside `(0, 10⁶]` (`fisher`).
     pub fn validate(&self) -> Result<(), FieldError> {
-        let bad = |f: &str, m: &str| Err(FieldError::new(f, m));
-        let beta = match self {
-            PairPolicySpec::Dts(p) | PairPolicySpec::Drts(p) | PairPolicySpec::Infogain(p) => {
-                Some(p.beta)
-            }
-            PairPolicySpec::Deltaucb(p) | PairPolicySpec::Infomax(p) => Some(p.beta),
-            PairPolicySpec::Deltaquantile(p) => Some(p.beta),
-            PairPolicySpec::Maxminlcb(p) => Some(p.beta),
-            PairPolicySpec::Rucb(p) | PairPolicySpec::Ids(p) => Some(p.beta),
-            _ => None,
+        let beta = |b: f32| {
+            FieldError::check_real(
+                "beta",
+                b,
+                0.0..=1000.0,
+                "the confidence width, in ensemble standard deviations",
+            )
         };
-        if beta.is_some_and(|b| !(b.is_finite() && b >= 0.0)) {
-            return bad("beta", "must be a finite number ≥ 0");
-        }
-        if let PairPolicySpec::Deltaquantile(p) = self
-            && !(p.quantile - p.epsilon >= 0.0 && p.quantile + p.epsilon <= 1.0)
-        {
-            return bad(
-                "quantile",
-                "needs 0 ≤ quantile − epsilon and quantile + epsilon ≤ 1",
-            );
-        }
-        if self
-            .design_prior()
-            .is_some_and(|l| !(l.is_finite() && l > 0.0))
-        {
-            return bad(
+        let margin = |f: &str, v: f32| FieldError::check_real(f, v, 0.0..=1e6, "");
+        match self {
+            PairPolicySpec::Dts(p) | PairPolicySpec::Drts(p) | PairPolicySpec::Infogain(p) => {
+                beta(p.beta)?;
+                FieldError::check_count("max_iterations", p.max_iterations, 0, 1_000_000)
+            }
+            PairPolicySpec::Deltaucb(p) | PairPolicySpec::Infomax(p) => beta(p.beta),
+            PairPolicySpec::Deltaquantile(p) => {
+                beta(p.beta)?;
+                FieldError::check_real("quantile", p.quantile, 0.0..=1.0, "")?;
+                FieldError::check_real("epsilon", p.epsilon, 0.0..=1.0, "")?;
+                if p.quantile - p.epsilon >= 0.0 && p.quantile + p.epsilon <= 1.0 {
+                    Ok(())
+                } else {
+                    Err(FieldError::new(
+                        "quantile",
+                        format!(
+                            "is {} with epsilon {}; needs 0 ≤ quantile − epsilon and quantile + epsilon ≤ 1",
+                            p.quantile, p.epsilon
+                        ),
+                    ))
+                }
+            }
+            PairPolicySpec::Maxminlcb(p) => {
+                beta(p.beta)?;
+                margin("argmax_tol", p.argmax_tol)?;
+                margin("decision_buffer", p.decision_buffer)
+            }
+            PairPolicySpec::Rucb(p) | PairPolicySpec::Ids(p) => {
+                beta(p.beta)?;
+                FieldError::check_real(
+                    "threshold",
+                    p.threshold,
+                    -1e6..=1e6,
+                    "a reward level (the reference uses 0.5)",
+                )?;
+                margin("decision_buffer", p.decision_buffer)?;
+                margin("tol", p.tol)
+            }
+            PairPolicySpec::Fisher(p) => FieldError::check_real(
                 "lambda",
-                "must be a finite number > 0 (the prior precision)",
-            );
+                p.lambda,
+                (Excluded(0.0), Included(1e6)),
+                "the prior precision",
+            ),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// Picks `(a, b)` for one prompt. `a ≠ b` whenever `Ok`.

@@ -600,7 +600,7 @@ seeds: [1, 2]
             (
                 "k: 5",
                 "k: 5, beta: [1]",
-                "policies.balpm.beta: is a list; must be a number",
+                "policies.balpm.beta: is a list, not a number; must be a number in [0, 1e6]; the weight of the entropy bonus, 0 = BALD alone (to penalise entropy instead, set entropy_minimizer: true)",
             ),
         ];
         for (from, to, said) in cases {
@@ -811,7 +811,7 @@ seeds: [1, 2]
         ));
         assert!(
             e.starts_with(
-                "exp.yaml: report.stopping[0].patience: is -1; must be a whole number at least 1"
+                "exp.yaml: report.stopping[0].patience: is -1; must be a whole number between 1 and 1000000"
             ),
             "{e}"
         );

@@ -78,13 +78,23 @@ impl PairLoopConfig {
     ///
     /// # Errors
     ///
-    /// A [`FieldError`] for `batch_prompts` 0, `rounds` outside `1..=1,000,000`, `replay_factor` 0,
-    /// more rounds than the stream has prompts for, a bad `prefix_eval.*`, `refit.*` or `oracle.*`
-    /// field, or `oracle.ties.policy: drop` or `half`.
+    /// A [`FieldError`] for `batch_prompts` 0 or above `prompts`, `rounds` outside
+    /// `1..=1,000,000`, `replay_factor` outside `1..=1,000,000`, more rounds than the stream has
+    /// prompts for, a bad `prefix_eval.*` (or a prefix size above the pairs the loop acquires),
+    /// `refit.*` or `oracle.*` field, or `oracle.ties.policy: drop` or `half`.
     pub fn validate(&self, prompts: usize) -> Result<(), FieldError> {
         let bad = |f: &str, m: String| Err(FieldError::new(f, m));
         if self.batch_prompts == 0 {
             return bad("batch_prompts", "must be at least 1".into());
+        }
+        if self.batch_prompts > prompts {
+            return bad(
+                "batch_prompts",
+                format!(
+                    "is {}, but the stream has only {prompts} prompts; lower batch_prompts",
+                    self.batch_prompts
+                ),
+            );
         }
         if let Some(r) = self.rounds {
             FieldError::check_count("rounds", r, 1, 1_000_000).map_err(|e| {
@@ -95,14 +105,27 @@ impl PairLoopConfig {
             })?;
         }
         let rounds = self.rounds_for(prompts);
-        if self.replay_factor == Some(0) {
-            return bad(
-                "replay_factor",
-                "must be at least 1, or null to keep every pair".into(),
-            );
+        if let Some(f) = self.replay_factor {
+            FieldError::check_count("replay_factor", f, 1, 1_000_000).map_err(|e| {
+                FieldError::new(
+                    e.field,
+                    format!("{}, or null to keep every pair", e.message),
+                )
+            })?;
         }
         if let Some(p) = &self.prefix_eval {
             p.validate().map_err(|e| e.within("prefix_eval"))?;
+            // One pair per prompt of the loop's rounds: a larger prefix is never reached.
+            let acquired = self.batch_prompts.saturating_mul(rounds).min(prompts);
+            if let Some(&k) = p.sizes.iter().find(|&&k| k > acquired) {
+                return bad(
+                    "prefix_eval.sizes",
+                    format!(
+                        "lists {k}, but the loop acquires at most {acquired} pairs (one per prompt: {rounds} rounds of {} prompts, on a stream of {prompts}); remove the sizes above {acquired} (the whole acquired set is always evaluated)",
+                        self.batch_prompts
+                    ),
+                );
+            }
         }
         if let Some(PairRefit::Anchored(a)) = &self.refit {
             a.validate().map_err(|e| e.within("refit"))?;

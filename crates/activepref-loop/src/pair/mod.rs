@@ -1257,4 +1257,37 @@ pub(crate) mod tests {
             .is_ok()
         );
     }
+
+    /// A prefix larger than the pairs the loop acquires (one per prompt of its rounds, at most the
+    /// stream) is refused, naming both; the whole acquired set itself is a valid size.
+    #[test]
+    fn prefix_sizes_beyond_the_acquired_pairs_are_refused() {
+        let with = |rounds, sizes: Vec<usize>| PairLoopConfig {
+            batch_prompts: 30,
+            rounds,
+            replay_factor: None,
+            refit: None,
+            prefix_eval: Some(crate::PrefixEvalConfig { sizes }),
+            cold_start: Default::default(),
+            oracle: Default::default(),
+        };
+        assert!(with(Some(2), vec![10, 60]).validate(100).is_ok());
+        let e = with(Some(2), vec![10, 61]).validate(100).unwrap_err();
+        assert_eq!(e.field, "prefix_eval.sizes");
+        assert!(
+            e.message
+                .starts_with("lists 61, but the loop acquires at most 60 pairs (one per prompt: 2 rounds of 30 prompts, on a stream of 100)"),
+            "{e}"
+        );
+        // The whole stream: 4 rounds of 30 on 100 prompts acquire 100 pairs.
+        assert!(with(None, vec![100]).validate(100).is_ok());
+        assert_eq!(
+            with(None, vec![101]).validate(100).unwrap_err().field,
+            "prefix_eval.sizes"
+        );
+        assert_eq!(
+            with(None, vec![10]).validate(20).unwrap_err().field,
+            "batch_prompts"
+        );
+    }
 }

@@ -21,6 +21,7 @@ use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::ops::Bound::{Excluded, Included};
 
 use super::fitted::Draws;
 use super::training::optimiser_step;
@@ -98,9 +99,10 @@ impl AnchoredRefitConfig {
     ///
     /// # Errors
     ///
-    /// A [`FieldError`] naming the first bad field: `lr` outside `(0, 1]`, `batch_size` or
-    /// `max_samples` 0, `center_rewards` or `lambda0` negative or not finite, `decay_base` outside
-    /// `(0, 1]`, `decay.labels_per_decay` not `> 0` or `decay.scaler` negative.
+    /// A [`FieldError`] naming the first bad field: `lr` outside `(0, 1]`, `batch_size` outside
+    /// `1..=2²⁰`, `max_samples` outside `1..=2³⁰`, `center_rewards` or `lambda0` outside
+    /// `[0, 10⁶]`, `decay_base` outside `(0, 1]`, `decay.labels_per_decay` outside `(0, 10⁹]` or
+    /// `decay.scaler` outside `[0, 10⁹]`.
     pub fn validate(&self) -> Result<(), FieldError> {
         let bad = |f: &str, m: &str| Err(FieldError::new(f, m));
         if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= crate::ensemble::config::MAX_LR) {
@@ -112,33 +114,31 @@ impl AnchoredRefitConfig {
                 ),
             ));
         }
-        if self.batch_size == 0 {
-            return bad("batch_size", "must be at least 1");
-        }
-        if self.max_samples == 0 {
-            return bad("max_samples", "must be at least 1");
-        }
+        FieldError::check_count("batch_size", self.batch_size, 1, 1 << 20)?;
+        FieldError::check_count("max_samples", self.max_samples, 1, 1 << 30)?;
         for (f, v) in [
             ("center_rewards", self.center_rewards),
             ("lambda0", self.lambda0),
         ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return bad(f, "must be a finite number ≥ 0");
-            }
+            FieldError::check_real(f, v, 0.0..=1e6, "")?;
         }
         if !(self.decay_base.is_finite() && self.decay_base > 0.0 && self.decay_base <= 1.0) {
             return bad("decay_base", "must be a number in (0, 1]");
         }
         match self.decay {
-            Some(AnchorDecay::PerLabel {
-                labels_per_decay: l,
-            }) if !(l.is_finite() && l > 0.0) => {
-                bad("decay.labels_per_decay", "must be a finite number > 0")
-            }
-            Some(AnchorDecay::Reference { scaler: s }) if !(s.is_finite() && s >= 0.0) => {
-                bad("decay.scaler", "must be a finite number ≥ 0")
-            }
-            _ => Ok(()),
+            Some(AnchorDecay::PerLabel { labels_per_decay }) => FieldError::check_real(
+                "decay.labels_per_decay",
+                labels_per_decay,
+                (Excluded(0.0), Included(1e9)),
+                "labels per factor decay_base (for no decay, set decay_base: 1)",
+            ),
+            Some(AnchorDecay::Reference { scaler }) => FieldError::check_real(
+                "decay.scaler",
+                scaler,
+                0.0..=1e9,
+                "the decay exponent over the whole stream (the reference uses 4308)",
+            ),
+            None => Ok(()),
         }
     }
 

@@ -4,6 +4,7 @@ use activepref_core::FieldError;
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamWConfig, ModuleOptimizer};
 use burn::tensor::Device;
+use std::ops::Bound::{Excluded, Included};
 
 use super::adamw::FusedAdamW;
 use serde::{Deserialize, Serialize};
@@ -414,9 +415,12 @@ impl EnsembleConfig {
         } = self.backend
         {
             FieldError::check_count("backend.samples", samples, 2, 1_000)?;
-            if !(prior_precision.is_finite() && prior_precision > 0.0) {
-                return bad("backend.prior_precision", "must be a finite number > 0");
-            }
+            FieldError::check_real(
+                "backend.prior_precision",
+                prior_precision,
+                (Excluded(0.0), Included(1e6)),
+                "the precision of the Gaussian prior on the last layer's weights",
+            )?;
             if self.device != ComputeDevice::Cpu {
                 return bad(
                     "backend.kind",
@@ -461,13 +465,12 @@ impl EnsembleConfig {
         if self.mlp.hidden.contains(&0) {
             return bad("mlp.hidden", "every hidden width must be at least 1");
         }
-        let std = self.mlp.weight_init_std;
-        if !(std.is_finite() && std >= 0.0) {
-            return Err(FieldError::new(
-                "mlp.weight_init_std",
-                format!("is {std:?}; must be a finite number ≥ 0"),
-            ));
-        }
+        FieldError::check_real(
+            "mlp.weight_init_std",
+            self.mlp.weight_init_std,
+            0.0..=10.0,
+            "the standard deviation of the initial weights",
+        )?;
         if !(t.lr.is_finite() && t.lr > 0.0 && t.lr <= MAX_LR) {
             return Err(FieldError::new(
                 "train.lr",
@@ -477,17 +480,25 @@ impl EnsembleConfig {
                 ),
             ));
         }
-        if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0) {
-            return bad("train.weight_decay", "must be a finite number ≥ 0");
-        }
-        if !(t.adam_epsilon.is_finite() && t.adam_epsilon > 0.0) {
-            return bad("train.adam_epsilon", "must be a finite number > 0");
-        }
-        if matches!(t.grad_clip_norm, Some(c) if !(c.is_finite() && c > 0.0)) {
-            return bad(
+        FieldError::check_real(
+            "train.weight_decay",
+            t.weight_decay,
+            0.0..=10.0,
+            "AdamW's decoupled decay, lr · weight_decay per step (the reference uses 0)",
+        )?;
+        FieldError::check_real(
+            "train.adam_epsilon",
+            t.adam_epsilon,
+            (Excluded(0.0), Included(1.0)),
+            "Adam's denominator guard (default 1e-8)",
+        )?;
+        if let Some(c) = t.grad_clip_norm {
+            FieldError::check_real(
                 "train.grad_clip_norm",
-                "must be a finite number > 0, or null to disable clipping",
-            );
+                c,
+                (Excluded(0.0), Included(1e6)),
+                "or null to disable clipping",
+            )?;
         }
         Ok(())
     }
