@@ -22,6 +22,14 @@ pub(crate) fn bounded(flag: &str, value: usize, min: usize, max: usize) -> anyho
         .map_err(|e| anyhow!("{}: {}", e.field, e.message))
 }
 
+/// The parser of every whole-number flag: `-1` reaches it as a value (not clap's "use `-- -1`"
+/// tip), and `-1` or `2.5` are refused in the flag's terms, not Rust's ("invalid digit found in
+/// string"); the flag's range is checked where it is used ([`bounded`]).
+pub(crate) fn whole_number(s: &str) -> Result<usize, String> {
+    s.parse()
+        .map_err(|_| "must be a whole number, such as 3".to_string())
+}
+
 /// `println!` that ignores a closed stdout (`activepref policies | head` must not panic).
 #[macro_export]
 macro_rules! say {
@@ -46,7 +54,7 @@ macro_rules! say {
 )]
 struct Cli {
     /// Worker threads (default: all cores). Results do not depend on it.
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, global = true, value_name = "N", value_parser = crate::whole_number, allow_negative_numbers = true)]
     threads: Option<usize>,
     #[command(subcommand)]
     command: Command,

@@ -739,6 +739,27 @@ fn a_run_in_a_pipe_logs_each_round_and_out_needs_no_results_folder() {
         ),
         "{err}"
     );
+    // A negative or fractional count is the flag's error, not clap's "use `-- -1`" tip.
+    for bad in ["-1", "2.5"] {
+        let (code, _, err) = in_dir(&dir, &["report", "res", "--window", bad]);
+        assert_eq!(code, 2);
+        assert_eq!(
+            err.lines().next().unwrap(),
+            format!(
+                "error: invalid value '{bad}' for '--window <WINDOW>': must be a whole number, such as 3"
+            )
+        );
+    }
+    // `output_dir: ""` would be the working directory, which it did not see as one: it wrote
+    // a run there, beside the user's files. Refused.
+    std::fs::write(dir.join("empty.yaml"), format!("output_dir: ''\n{yaml}")).unwrap();
+    let (code, _, err) = in_dir(&dir, &["run", "empty.yaml", "-q"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        err,
+        "error: empty.yaml: output_dir: is empty; name a directory, or leave output_dir out to write to results/<name>\n"
+    );
+    assert!(!dir.join("runs").exists());
     // `--out . --fresh` never clears the working directory (which holds the experiment file).
     let (code, _, err) = in_dir(&dir, &["run", "exp.yaml", "--out", ".", "--fresh", "-q"]);
     assert_eq!(code, 1);

@@ -455,11 +455,19 @@ impl Experiment {
     /// typo is caught before hours of runs; the default `results/<name>` is always accepted.
     ///
     /// # Errors
-    /// `output_dir: the parent directory ... does not exist`.
+    /// `output_dir: is empty`, `output_dir: the parent directory ... does not exist`.
     pub fn check_output_dir(&self) -> Result<(), FieldError> {
         let Some(dir) = &self.common.output_dir else {
             return Ok(());
         };
+        if dir.as_os_str().is_empty() {
+            // An empty path is the working directory to every file operation, but not to
+            // `Path::exists`: refused, so that no check can mistake it for a new directory.
+            return Err(FieldError::new(
+                "output_dir",
+                "is empty; name a directory, or leave output_dir out to write to results/<name>",
+            ));
+        }
         // A sweep grid point's `<root>/<grid>/<point>` is made by activepref: its root's parent
         // is the one the user named.
         let out = match &self.common.variant {

@@ -72,8 +72,17 @@ fn err(file: &Path, field: impl Into<String>, message: impl Into<String>) -> Con
     }
 }
 
-/// A YAML scalar or collection on one line (`0.01`, `kl`, `[8, 16]`).
+/// A YAML scalar or collection on one line (`0.01`, `kl`, `[8, 16]`); NaN and the infinities
+/// in YAML's words (`.nan`, `.inf`, `-.inf`), which JSON would show as `null`.
 fn flow(v: &Value) -> String {
+    if let Some(x) = v.as_f64().filter(|x| !x.is_finite()) {
+        return match x {
+            x if x.is_nan() => ".nan",
+            x if x > 0.0 => ".inf",
+            _ => "-.inf",
+        }
+        .to_string();
+    }
     match serde_json::to_value(v) {
         Ok(serde_json::Value::String(s)) => s,
         Ok(other) => other.to_string(),
@@ -532,5 +541,22 @@ impl Sweep {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A grid point's name shows NaN and the infinities as the file wrote them (JSON showed
+    /// `null`, the name of another point).
+    #[test]
+    fn non_finite_grid_values_keep_their_yaml_names() {
+        let values = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.5].map(Value::from);
+        let shown: Vec<String> = values.iter().map(flow).collect();
+        assert_eq!(shown, [".nan", ".inf", "-.inf", "0.5"]);
+        let point = [("model.train.lr".to_string(), &values[0])];
+        assert_eq!(slug(&point), "lr=.nan");
+        assert_eq!(flow(&Value::Null), "null");
     }
 }

@@ -18,13 +18,13 @@ use crate::say;
 #[derive(clap::Args, Debug)]
 pub struct BenchKnnArgs {
     /// Comparisons in the pool of the index measurement (the paper's TL;DR pool by default).
-    #[arg(long, default_value_t = 92_858)]
+    #[arg(long, default_value_t = 92_858, value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub pool: usize,
     /// Prompt-feature dimension (the paper's Hermes features: 4,096).
-    #[arg(long, default_value_t = 4_096)]
+    #[arg(long, default_value_t = 4_096, value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub dim: usize,
     /// Comparisons per distinct prompt in the index measurement (1 = worst case: all distinct).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub dup: usize,
     /// Pool sizes at which brute force, the index and torch are compared.
     #[arg(long, value_delimiter = ',', default_value = "2048,4096")]

@@ -15,16 +15,16 @@ use crate::say;
 #[derive(clap::Args, Debug)]
 pub struct BenchModelArgs {
     /// Pair-feature dimension.
-    #[arg(long, default_value_t = 4_096)]
+    #[arg(long, default_value_t = 4_096, value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub dim: usize,
     /// Ensemble members.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub members: usize,
     /// Labelled pairs trained on (one epoch, batch 32).
-    #[arg(long, default_value_t = 2_400)]
+    #[arg(long, default_value_t = 2_400, value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub pairs: usize,
     /// Rows scored by every member.
-    #[arg(long, default_value_t = 16_384)]
+    #[arg(long, default_value_t = 16_384, value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub rows: usize,
     /// The MiniLM model directory (scripts/fetch-minilm.sh).
     #[arg(long, value_name = "DIR", default_value = "models/all-MiniLM-L6-v2")]
@@ -143,36 +143,36 @@ pub struct BenchRoundArgs {
     #[arg(long, value_delimiter = ',', default_value = "320,8000,16000,24000")]
     pub labels: Vec<usize>,
     /// Rounds in the run; round r trains on `batch × (r + 1)` labels.
-    #[arg(long, default_value_t = 75)]
+    #[arg(long, default_value_t = 75, value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub rounds: usize,
     /// Labels acquired per round (and the initial random set).
-    #[arg(long, default_value_t = 320)]
+    #[arg(long, default_value_t = 320, value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub batch: usize,
     /// Pool comparisons: the paper's experiment files cap TL;DR's 92,858 train comparisons at
     /// 92,000.
-    #[arg(long, default_value_t = 92_000)]
+    #[arg(long, default_value_t = 92_000, value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub pool: usize,
     /// Validation comparisons, evaluated by every member at every evaluation (a run's
     /// `loop.validation_size` caps them: e.g. `--validation 8000` measures that cap).
-    #[arg(long, default_value_t = 33_083)]
+    #[arg(long, default_value_t = 33_083, value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub validation: usize,
     /// Test comparisons, scored every round.
-    #[arg(long, default_value_t = 50_719)]
+    #[arg(long, default_value_t = 50_719, value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub test: usize,
     /// Out-of-distribution test comparisons (CNN/DM), scored every round.
-    #[arg(long, default_value_t = 2_284)]
+    #[arg(long, default_value_t = 2_284, value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub ood: usize,
     /// Pair-feature dimension.
-    #[arg(long, default_value_t = 4_096)]
+    #[arg(long, default_value_t = 4_096, value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub dim: usize,
     /// Ensemble members.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub members: usize,
     /// Optimiser steps timed (the cost of a step does not depend on the labelled size).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub steps: usize,
     /// Comparisons scored to time scoring (the cost is linear in rows).
-    #[arg(long, default_value_t = 8_192)]
+    #[arg(long, default_value_t = 8_192, value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub score_pairs: usize,
     /// Seconds of selection and I/O per round, from a real run's `runs/*.timings.csv`
     /// (`select_secs`); BAL-PM with its kNN index built takes well under a second.
@@ -181,7 +181,7 @@ pub struct BenchRoundArgs {
     /// Model `train.strategy: { kind: warm_start, epochs: N }`: every round continues from the
     /// previous round's weights for N epochs with one validation pass (default: full retraining
     /// from scratch with early stopping, the paper's configuration).
-    #[arg(long, value_name = "EPOCHS")]
+    #[arg(long, value_name = "EPOCHS", value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub warm_start: Option<usize>,
     /// Model `model.precision`: `bf16` times the optimiser steps and the validation passes with
     /// bf16 matmuls (f32 accumulation, f32 master weights, as the reference's Trainer trains and

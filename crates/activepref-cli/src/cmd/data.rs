@@ -192,7 +192,7 @@ pub(crate) fn peak_rss_mib() -> Option<f64> {
 #[derive(clap::Args, Debug)]
 pub struct BenchDataArgs {
     /// Comparisons to generate.
-    #[arg(long, default_value_t = 93_000)]
+    #[arg(long, default_value_t = 93_000, value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub records: usize,
     /// Where the generated files and load-bench.csv go.
     #[arg(
@@ -326,7 +326,7 @@ pub struct FeaturizeArgs {
     #[arg(long, value_enum, default_value_t = ComputeDevice::Cpu)]
     pub device: ComputeDevice,
     /// Texts per forward pass.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub batch_size: usize,
     /// No progress bar.
     #[arg(long, short)]

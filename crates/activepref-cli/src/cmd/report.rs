@@ -18,13 +18,13 @@ pub struct ReportArgs {
     /// A results directory written by `activepref run`.
     pub results: PathBuf,
     /// Override the smoothing window of the experiment file.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub window: Option<usize>,
     /// Override the label-saving definition of the experiment file (`report.saving`).
     #[arg(long)]
     pub saving: Option<SavingDefinition>,
     /// Override the bootstrap resamples behind each saving's 95% interval (0: none).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub bootstrap: Option<usize>,
 }
 

@@ -22,7 +22,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Stop every run after this many rounds (resumable later): for time-limited jobs.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub max_rounds: Option<usize>,
     /// Skip the report at the end.
     #[arg(long)]

@@ -55,16 +55,16 @@ pub struct SlurmFlags {
     #[arg(long)]
     pub time: Option<String>,
     /// CPUs per run, passed on as `--threads` (default 8).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub cpus_per_task: Option<usize>,
     /// Memory per run (e.g. 32G, the default).
     #[arg(long)]
     pub mem: Option<String>,
     /// GPUs per run.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub gpus: Option<usize>,
     /// At most N array tasks at once.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub max_parallel: Option<usize>,
 }
 

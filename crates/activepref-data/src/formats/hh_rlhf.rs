@@ -122,20 +122,19 @@ pub fn load(path: &Path) -> DataResult<ComparisonDataset> {
     let chosen = strings(path, "chosen", column(path, &df, "chosen")?)?;
     let rejected = strings(path, "rejected", column(path, &df, "rejected")?)?;
     let mut rows = Vec::with_capacity(chosen.len());
-    // Every row without one prompt, so that the error can name them all at once, and the first
-    // row with an empty prompt; the earlier of the two is said.
-    let mut faults: Vec<(usize, SplitError)> = vec![];
-    let mut empty_prompt: Option<usize> = None;
+    // Every row without one prompt or with an empty one, in file order, so that the error can
+    // name them all at once.
+    let mut faults: Vec<(usize, Option<SplitError>)> = vec![];
     for (i, (c, r)) in chosen.iter().zip(&rejected).enumerate() {
         let (prompt, a, b) = match split_transcripts(c, r) {
             Ok(split) => split,
             Err(e) => {
-                faults.push((i, e));
+                faults.push((i, Some(e)));
                 continue;
             }
         };
         if prompt.trim() == ASSISTANT.trim() {
-            empty_prompt.get_or_insert(i);
+            faults.push((i, None));
             continue;
         }
         rows.push(TextComparison {
@@ -147,19 +146,8 @@ pub fn load(path: &Path) -> DataResult<ComparisonDataset> {
             a_preferred: true,
         });
     }
-    match (faults.first().map(|(i, _)| *i), empty_prompt) {
-        (Some(f), e) if e.is_none_or(|e| f < e) => {
-            return Err(fault_error(path, faults).expect("a fault"));
-        }
-        (_, Some(e)) => {
-            return Err(DataError::at(
-                path,
-                e,
-                "chosen",
-                "empty prompt before the first assistant turn",
-            ));
-        }
-        _ => {}
+    if let Some(e) = fault_error(path, faults) {
+        return Err(e);
     }
     if rows.is_empty() {
         return Err(DataError::file(path, "no comparisons in file"));
@@ -172,29 +160,45 @@ pub fn load(path: &Path) -> DataResult<ComparisonDataset> {
     Ok(ds)
 }
 
-/// The error of the first row without one prompt; its hint lists every such row (the first
-/// ten, then their count), so that they can be fixed or removed in one pass.
-fn fault_error(path: &Path, faults: Vec<(usize, SplitError)>) -> Option<DataError> {
+/// The error of the first faulty row (`None`: an empty prompt; else why the two transcripts do
+/// not answer one prompt); its hint lists every faulty row (the first ten, then their count), so
+/// that they can be fixed or removed in one pass.
+fn fault_error(path: &Path, faults: Vec<(usize, Option<SplitError>)>) -> Option<DataError> {
     let rows: Vec<usize> = faults.iter().map(|(i, _)| *i).collect();
     let (i, e) = faults.into_iter().next()?;
+    let Some(e) = e else {
+        let e = DataError::at(
+            path,
+            i,
+            "chosen",
+            "empty prompt before the first assistant turn",
+        );
+        return Some(match rows.len() {
+            1 => e,
+            n => e.with_hint(others_hint(&rows, n)),
+        });
+    };
     let why = match e {
         SplitError::NoSharedTurn => "the two transcripts differ before any shared `\\n\\nAssistant:` turn, so they do not answer one prompt".to_string(),
         SplitError::EarlierTurn { chosen, rejected } => format!(
             "the two transcripts differ in an earlier turn (chosen {chosen:?}, rejected {rejected:?}), not only in their final replies, so they do not answer one prompt"
         ),
     };
-    let hint = if rows.len() == 1 {
-        "fix or remove this row".to_string()
-    } else {
-        let listed: Vec<String> = rows.iter().take(10).map(usize::to_string).collect();
-        format!(
-            "fix or remove it and the other rows that do not answer one prompt: {} rows in all (0-based records {}{})",
-            rows.len(),
-            listed.join(", "),
-            if rows.len() > 10 { ", ..." } else { "" }
-        )
+    let hint = match rows.len() {
+        1 => "fix or remove this row".to_string(),
+        n => others_hint(&rows, n),
     };
     Some(DataError::at(path, i, "chosen/rejected", why).with_hint(hint))
+}
+
+/// The hint that lists the `n` faulty rows (the first ten, then `...`).
+fn others_hint(rows: &[usize], n: usize) -> String {
+    let listed: Vec<String> = rows.iter().take(10).map(usize::to_string).collect();
+    format!(
+        "fix or remove it and the other rows with an empty prompt or without one shared prompt: {n} rows in all (0-based records {}{})",
+        listed.join(", "),
+        if n > 10 { ", ..." } else { "" }
+    )
 }
 
 #[cfg(test)]

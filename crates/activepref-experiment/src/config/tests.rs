@@ -208,6 +208,9 @@ fn sizes_and_seeds_are_checked() {
         e.starts_with("exp.yaml: output_dir: the parent directory `/nonexistent-parent`"),
         "{e}"
     );
+    // An empty output_dir would be the working directory, which no check saw as one.
+    let e = parse(&GOOD.replace("/tmp/activepref-config-test", "''")).unwrap_err();
+    assert!(e.starts_with("exp.yaml: output_dir: is empty"), "{e}");
     let e = parse(&GOOD.replace(
         "pool_prompts: 60",
         "pool_prompts: 60\n  label_temperature: -1",
@@ -534,7 +537,9 @@ fn keys_a_run_would_ignore_are_refused() {
     // serde's Rust names are not shown for a stopping rule either.
     let e = parse(&format!("{GOOD}report: {{ stopping: [budget] }}\n")).unwrap_err();
     assert!(
-        e.contains("expected a map naming its choice, such as `{ rule: ... }`"),
+        e.starts_with(
+            "exp.yaml: report.stopping[0]: is \"budget\"; must be a map naming its choice, such as `{ rule: ... }`"
+        ),
         "{e}"
     );
     let text = format!("{GOOD}report: {{ ablation_baseline: beta=7 }}\n");

@@ -86,6 +86,9 @@ enum Wanted {
     Number,
     /// `true` or `false`.
     Bool,
+    /// A section (`a map of keys ...`), a choice (`a map naming its choice ...`) or a list (`a
+    /// sequence`): no probe gives a range, the words say what is wanted.
+    Shape,
 }
 
 /// The value serde found, as its message shows it.
@@ -111,6 +114,8 @@ struct Mismatch {
     found: Found,
     shown: String,
     wanted: Wanted,
+    /// serde's words for what it wanted, Rust's type names replaced (`a map of keys ...`).
+    expected: String,
     location: Option<SerdeLocation>,
     hint: String,
 }
@@ -157,6 +162,8 @@ impl Mismatch {
             "any YAML value" if matches!(found, Found::Huge(_)) => Wanted::Count,
             "f64" | "f32" => Wanted::Number,
             "a boolean" => Wanted::Bool,
+            "a sequence" => Wanted::Shape,
+            e if e.starts_with("a map ") => Wanted::Shape,
             _ => return None,
         };
         Some(Self {
@@ -164,6 +171,7 @@ impl Mismatch {
             found,
             shown,
             wanted,
+            expected: expected.to_string(),
             location,
             hint: hint.to_string(),
         })
@@ -214,6 +222,10 @@ impl Mismatch {
             (Wanted::Number, Some(r)) => format!("is {shown}, not a number; {r}"),
             (Wanted::Number, None) => format!("is {shown}; must be a number"),
             (Wanted::Bool, _) => format!("is {shown}; must be true or false"),
+            (Wanted::Shape, _) => match self.expected.as_str() {
+                "a sequence" => format!("is {shown}; must be a list, such as `[1, 2]`"),
+                e => format!("is {shown}; must be {e}"),
+            },
         }
     }
 }
@@ -453,7 +465,10 @@ pub(crate) fn explain(text: &str, file: &Path, e: ConfigError) -> ConfigError {
     let exact = field == at;
     places.retain(|p| *p != field);
     places.push(field);
-    let range = probe_range(&root, &places, &name, file);
+    let range = match m.wanted {
+        Wanted::Shape => None,
+        _ => probe_range(&root, &places, &name, file),
+    };
     let mut message = m.wording(range.as_deref(), exact);
     message.push_str(&m.hint);
     ConfigError {
@@ -648,12 +663,27 @@ seeds: [1, 2]
         }
         let e = error("members: 2", "members: 2, backend: ensemble");
         assert!(
-            e.contains("model.backend: invalid type: string \"ensemble\", expected a map naming its choice, such as `{ kind: ... }`"),
+            e.starts_with("exp.yaml: model.backend: is \"ensemble\" at line 3 column 31; must be a map naming its choice, such as `{ kind: ... }`"),
             "{e}"
         );
         let e = error("balpm: { policy: balpm, k: 5 }", "balpm: balpm");
         assert!(
-            e.contains("expected a map naming its choice, such as `{ policy: ... }`"),
+            e.starts_with("exp.yaml: policies.balpm: is \"balpm\""),
+            "{e}"
+        );
+        assert!(
+            e.contains("; must be a map naming its choice, such as `{ policy: ... }`"),
+            "{e}"
+        );
+        // A section or a list given a number, inside the tagged `benchmark:` (serde names nothing).
+        let e = error("pool_prompts: 60", "pool_prompts: 60, lengths: 3");
+        assert!(
+            e.starts_with("exp.yaml: benchmark.lengths: is 3; must be a map of keys"),
+            "{e}"
+        );
+        let e = error("members: 2", "members: 2, mlp: { hidden: 64 }");
+        assert!(
+            e.starts_with("exp.yaml: model.mlp.hidden: is 64 at line 3 column 37; must be a list, such as `[1, 2]`"),
             "{e}"
         );
     }

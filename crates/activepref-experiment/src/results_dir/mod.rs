@@ -109,7 +109,18 @@ pub(crate) enum DirKind {
     Foreign(String),
 }
 
+/// The directory `out` names: `.` for the empty path, which every file operation reads as the
+/// working directory but `Path::exists` and `fs::canonicalize` do not.
+fn named_dir(out: &Path) -> &Path {
+    if out.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        out
+    }
+}
+
 fn classify(out: &Path) -> Result<DirKind, RunError> {
+    let out = named_dir(out);
     if !out.exists() {
         return Ok(DirKind::New);
     }
@@ -279,7 +290,7 @@ fn guard_fresh(out: &Path, experiment: Option<&Path>) -> Result<(), RunError> {
             why,
         })
     };
-    let Ok(abs) = fs::canonicalize(out) else {
+    let Ok(abs) = fs::canonicalize(named_dir(out)) else {
         return Ok(());
     };
     if let Ok(cwd) = std::env::current_dir().and_then(fs::canonicalize)
@@ -457,6 +468,13 @@ mod tests {
             e.contains("the working directory or one of its parents"),
             "{e}"
         );
+        // The empty path is the working directory too (an `output_dir: ""`).
+        let e = guard_fresh(Path::new(""), None).unwrap_err().to_string();
+        assert!(
+            e.contains("the working directory or one of its parents"),
+            "{e}"
+        );
+        assert!(matches!(classify(Path::new("")), Ok(DirKind::Foreign(_))));
         let e = guard_fresh(Path::new(".."), None).unwrap_err().to_string();
         assert!(
             e.contains("the working directory or one of its parents"),
