@@ -45,9 +45,35 @@ fn absent(input: &Value, output: &Value, here: &mut Vec<Step>, out: &mut Vec<Vec
     }
 }
 
+/// The first path where `input` holds a list and `output` a map: a section serde read by
+/// position (`backend: [laplace_last_layer, 7, 1.0]`), which says neither which value is which
+/// nor, for a section with defaults, which were left out.
+fn positional(input: &Value, output: &Value, here: &mut Vec<Step>) -> Option<Vec<Step>> {
+    match (input, output) {
+        (Value::Sequence(_), Value::Mapping(_)) => Some(here.clone()),
+        (Value::Mapping(i), Value::Mapping(o)) => i.iter().find_map(|(k, iv)| {
+            let k = k.as_str()?;
+            here.push(Step::Key(k.to_string()));
+            let found = o.get(k).and_then(|ov| positional(iv, ov, here));
+            here.pop();
+            found
+        }),
+        (Value::Sequence(i), Value::Sequence(o)) => {
+            i.iter().zip(o).enumerate().find_map(|(n, (iv, ov))| {
+                here.push(Step::Index(n));
+                let found = positional(iv, ov, here);
+                here.pop();
+                found
+            })
+        }
+        _ => None,
+    }
+}
+
 /// The first key of the experiment text `text` that parsing it as `parsed` ignored, as an error
 /// naming it and its section's tag (`model.train.strategy.epochs: `kind: full_retrain` takes no
-/// other key; remove `epochs``); None when every key was read.
+/// other key; remove `epochs``), or the first section written as a list (read by position);
+/// None when every key was read by its name.
 pub(crate) fn ignored_key(
     text: &str,
     file: &Path,
@@ -55,6 +81,13 @@ pub(crate) fn ignored_key(
 ) -> Option<ConfigError> {
     let input = yaml_value(text, file).ok()?;
     let output = yaml_serde::to_value(parsed).ok()?;
+    if let Some(path) = positional(&input, &output, &mut vec![]) {
+        return Some(ConfigError {
+            file: file.to_path_buf(),
+            field: dotted(&path),
+            message: "is a list, which would be read by position; write it as a map of keys (`{ key: value, ... }`), as experiments/*.yaml do".into(),
+        });
+    }
     let mut missing = vec![];
     absent(&input, &output, &mut vec![], &mut missing);
     missing.into_iter().find_map(|path| {

@@ -534,6 +534,19 @@ fn keys_a_run_would_ignore_are_refused() {
             .len(),
         2
     );
+    // A section written as a list is read by position by serde: refused, as a run would read
+    // its values without their names.
+    let e = parse(&GOOD.replace(
+        "loop:",
+        "model: { backend: [laplace_last_layer, 7, 1.0] }\nloop:",
+    ))
+    .unwrap_err();
+    assert!(
+        e.starts_with("exp.yaml: model.backend: is a list, which would be read by position; write it as a map of keys"),
+        "{e}"
+    );
+    let e = parse(&GOOD.replace("{ policy: balpm, k: 5 }", "[balpm, 5]")).unwrap_err();
+    assert!(e.starts_with("exp.yaml: policies.balpm: is a list"), "{e}");
     // serde's Rust names are not shown for a stopping rule either.
     let e = parse(&format!("{GOOD}report: {{ stopping: [budget] }}\n")).unwrap_err();
     assert!(

@@ -442,8 +442,12 @@ pub(crate) fn explain(text: &str, file: &Path, e: ConfigError) -> ConfigError {
     };
     // serde named the field, or only the tagged section (or nothing): then the one value
     // below it that serde found.
+    let named = !at.is_empty() && node(&root, &at).is_some_and(|v| m.matches(v));
     let field = match m.found {
         Found::Huge(_) => Some(at.clone()),
+        // A list where a section is wanted: serde named the section, whose own lists would
+        // otherwise make the value ambiguous.
+        _ if m.wanted == Wanted::Shape && named => Some(at.clone()),
         _ => in_tagged_section(&root, &at, &|_, v| m.matches(v)),
     };
     let Some(field) = field else {
@@ -679,6 +683,13 @@ seeds: [1, 2]
         let e = error("pool_prompts: 60", "pool_prompts: 60, lengths: 3");
         assert!(
             e.starts_with("exp.yaml: benchmark.lengths: is 3; must be a map of keys"),
+            "{e}"
+        );
+        let e = error("members: 2", "members: 2, mlp: [[64], tanh]");
+        assert!(
+            e.starts_with(
+                "exp.yaml: model.mlp: is a list at line 3 column 27; must be a map of keys"
+            ),
             "{e}"
         );
         let e = error("members: 2", "members: 2, mlp: { hidden: 64 }");
