@@ -121,13 +121,12 @@ impl SyntheticPairConfig {
             FieldError::check_count(f, v, 1, 10_000_000)?;
         }
         FieldError::check_count("responses_per_prompt", self.responses_per_prompt, 2, 1_000)?;
-        if !(self.judge_noise.is_finite() && (0.0..=1e6).contains(&self.judge_noise)) {
-            return Err(FieldError::new(
-                "judge_noise",
-                "must be a number between 0 and 1e6",
-            ));
-        }
-        Ok(())
+        FieldError::check_real(
+            "judge_noise",
+            self.judge_noise,
+            0.0..=1e6,
+            "the standard deviation of the judge's noise",
+        )
     }
 
     /// Checks the config ([`Self::validate`]), then generates the benchmark: an unchecked

@@ -201,19 +201,7 @@ impl LabelCost {
             ("per_prompt_word", self.per_prompt_word),
             ("per_response_word", self.per_response_word),
         ] {
-            if !(v.is_finite() && (0.0..=1e6).contains(&v)) {
-                return Err(FieldError::new(
-                    field,
-                    format!(
-                        "is {}; must be a finite price between 0 and 1e6",
-                        if v.abs() >= 1e7 {
-                            format!("{v:e}")
-                        } else {
-                            v.to_string()
-                        }
-                    ),
-                ));
-            }
+            FieldError::check_real(field, v, 0.0..=1e6, "")?;
         }
         if !self.needs_lengths() && self.per_label == 0.0 {
             return Err(FieldError::new(

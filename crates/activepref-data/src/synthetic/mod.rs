@@ -32,6 +32,7 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal, Poisson, StandardNormal};
 use serde::{Deserialize, Serialize};
+use std::ops::Bound::{Excluded, Included};
 
 use activepref_core::seeds::{Stream, rng_for};
 use activepref_core::{ComparisonLength, FeatureMatrix, PoolBenchmark, PoolSplit, PromptFeatures};
@@ -235,7 +236,6 @@ impl SyntheticPoolConfig {
     /// `lengths.spread` not in `[0, 3]`.
     pub fn validate(&self) -> Result<(), FieldError> {
         self.validate_counts()?;
-        let bad = |field: &str, msg: &str| Err(FieldError::new(field, msg));
         let finite_nonneg = [
             ("cluster_zipf", self.cluster_zipf),
             ("cluster_spread", self.cluster_spread),
@@ -246,57 +246,47 @@ impl SyntheticPoolConfig {
         ];
         for (field, v) in finite_nonneg {
             // The upper bound keeps every generated feature finite in f32.
-            if !v.is_finite() || !(0.0..=1e6).contains(&v) {
-                return Err(FieldError::new(
-                    field,
-                    format!("is {v:?}; must be a number between 0 and 1e6"),
-                ));
-            }
+            FieldError::check_real(field, v, 0.0..=1e6, "")?;
         }
         if self.pair_prompt_dim > self.prompt_dim {
-            return bad(
+            return Err(FieldError::new(
                 "pair_prompt_dim",
-                "must be at most prompt_dim (0 = all prompt coordinates)",
-            );
+                format!(
+                    "is {}; must be at most prompt_dim, {} (0 = all prompt coordinates)",
+                    self.pair_prompt_dim, self.prompt_dim
+                ),
+            ));
         }
-        if self.mixing_rank > self.prompt_dim.min(self.response_dim) {
-            return bad(
+        let most = self.prompt_dim.min(self.response_dim);
+        if self.mixing_rank > most {
+            return Err(FieldError::new(
                 "mixing_rank",
-                "must be at most min(prompt_dim, response_dim) (0 = dense)",
-            );
-        }
-        let c = self.comparisons_per_prompt;
-        if !(c.is_finite() && (1.0..=1e4).contains(&c)) {
-            return Err(FieldError::new(
-                "comparisons_per_prompt",
-                format!("is {c:?}; must be a number between 1 and 1e4"),
+                format!(
+                    "is {}; must be at most min(prompt_dim, response_dim), {most} (0 = dense)",
+                    self.mixing_rank
+                ),
             ));
         }
-        let t = self.label_temperature;
-        if !(t.is_finite() && t > 0.0 && t <= 1e6) {
-            return Err(FieldError::new(
-                "label_temperature",
-                format!("is {t:?}; must be a number in (0, 1e6]"),
-            ));
-        }
+        FieldError::check_real(
+            "comparisons_per_prompt",
+            self.comparisons_per_prompt,
+            1.0..=1e4,
+            "the mean of each prompt's Poisson count",
+        )?;
+        FieldError::check_real(
+            "label_temperature",
+            self.label_temperature,
+            (Excluded(0.0), Included(1e6)),
+            "",
+        )?;
         if let Some(l) = self.lengths {
             for (field, v) in [
                 ("lengths.prompt_words", l.prompt_words),
                 ("lengths.response_words", l.response_words),
             ] {
-                if !(v.is_finite() && (1.0..=1e6).contains(&v)) {
-                    return Err(FieldError::new(
-                        field,
-                        format!("is {v}; must be a number of words between 1 and 1e6"),
-                    ));
-                }
+                FieldError::check_real(field, v, 1.0..=1e6, "a mean number of words")?;
             }
-            if !(l.spread.is_finite() && (0.0..=3.0).contains(&l.spread)) {
-                return Err(FieldError::new(
-                    "lengths.spread",
-                    format!("is {}; must be a number between 0 and 3", l.spread),
-                ));
-            }
+            FieldError::check_real("lengths.spread", l.spread, 0.0..=3.0, "")?;
         }
         Ok(())
     }

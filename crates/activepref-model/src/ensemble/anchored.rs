@@ -104,7 +104,6 @@ impl AnchoredRefitConfig {
     /// `[0, 10⁶]`, `decay_base` outside `(0, 1]`, `decay.labels_per_decay` outside `(0, 10⁹]` or
     /// `decay.scaler` outside `[0, 10⁹]`.
     pub fn validate(&self) -> Result<(), FieldError> {
-        let bad = |f: &str, m: &str| Err(FieldError::new(f, m));
         if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= crate::ensemble::config::MAX_LR) {
             return Err(FieldError::new(
                 "lr",
@@ -122,9 +121,12 @@ impl AnchoredRefitConfig {
         ] {
             FieldError::check_real(f, v, 0.0..=1e6, "")?;
         }
-        if !(self.decay_base.is_finite() && self.decay_base > 0.0 && self.decay_base <= 1.0) {
-            return bad("decay_base", "must be a number in (0, 1]");
-        }
+        FieldError::check_real(
+            "decay_base",
+            self.decay_base,
+            (Excluded(0.0), Included(1.0)),
+            "the factor of the anchor's decay (1 = no decay)",
+        )?;
         match self.decay {
             Some(AnchorDecay::PerLabel { labels_per_decay }) => FieldError::check_real(
                 "decay.labels_per_decay",

@@ -393,9 +393,12 @@ impl EnsembleConfig {
     fn validate_backend(&self) -> Result<(), FieldError> {
         let bad = |f: &str, m: &str| Err(FieldError::new(f, m));
         if let UncertaintyBackend::McDropout { rate, realisations } = self.backend {
-            if !(rate.is_finite() && rate > 0.0 && rate < 1.0) {
-                return bad("backend.rate", "must be a number in (0, 1)");
-            }
+            FieldError::check_real(
+                "backend.rate",
+                rate,
+                (Excluded(0.0), Excluded(1.0)),
+                "the probability of dropping a unit",
+            )?;
             if realisations < 2 {
                 return bad(
                     "backend.realisations",
