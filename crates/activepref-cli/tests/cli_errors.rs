@@ -305,6 +305,11 @@ fn policies_lists_the_registry() {
         "deltaucb",
         "maxminlcb",
         "static_maxmin",
+        // The ranges, as the checks state them.
+        "ranges: k at least 1; beta in [0, 1e6]; d_tilde in (0, 1e6]; eps in (0, 1]",
+        "ranges: group_size between 1 and the pool's size",
+        "ranges: beta in [0, 1000]; threshold in [-1e6, 1e6]; decision_buffer in [0, 1e6]; tol in [0, 1e6]",
+        "ranges: below in (0, ln 2 ≈ 0.693]",
     ] {
         assert!(text.contains(name), "{name} missing:\n{text}");
     }
@@ -437,6 +442,10 @@ fn policies_json_lists_every_registry() {
         .collect();
     assert_eq!(names("pool_policies"), pool);
     assert_eq!(names("pair_policies"), pair);
+    assert_eq!(
+        doc["stopping_rules"][2]["ranges"],
+        serde_json::json!({ "kappa": "in (-1, 1]", "window": "between 1 and 1000000" })
+    );
     assert_eq!(
         names("scores"),
         [

@@ -2,6 +2,7 @@
 //! defaults, and the uncertainty scores.
 
 use activepref_acquire::{PairPolicySpec, PolicySpec, UncertaintyScore};
+use activepref_core::FieldError;
 use activepref_loop::stopping::StoppingRule;
 use activepref_loop::{ColdStart, LabelCost, OracleKind, TiePolicy};
 use activepref_model::UncertaintyBackend;
@@ -20,16 +21,104 @@ pub struct PoliciesArgs {
     pub json: bool,
 }
 
-/// One registry entry as JSON: name, summary and the defaults of every parameter.
-fn registry_entry<T: serde::Serialize>(
+/// One registry entry as JSON: name, summary, the defaults of every parameter and the ranges of
+/// its numbers ([`ranges`]).
+fn registry_entry<T: serde::Serialize + serde::de::DeserializeOwned>(
     name: &str,
     summary: &str,
     spec: &T,
+    check: impl Fn(&T) -> Result<(), FieldError>,
 ) -> anyhow::Result<serde_json::Value> {
-    Ok(
-        serde_json::json!({ "name": name, "summary": summary, "defaults": serde_json::to_value(spec)? }),
-    )
+    let ranges: serde_json::Map<String, serde_json::Value> = ranges(spec, check)
+        .into_iter()
+        .map(|(k, v)| (k, v.into()))
+        .collect();
+    Ok(serde_json::json!({
+        "name": name,
+        "summary": summary,
+        "defaults": serde_json::to_value(spec)?,
+        "ranges": ranges,
+    }))
 }
+
+/// The range of each number of `spec` as its own check states it (`beta` → `in [0, 1e6]`,
+/// `k` → `at least 1`): each number is set in turn to a value out of any range (10³⁰ and
+/// −10³⁰, or 2⁶⁴ − 1 and 0) and the check's words for the first one refused are kept, so that a
+/// range is written once, in the check. Numbers no probe makes the check refuse are left out.
+fn ranges<T: serde::Serialize + serde::de::DeserializeOwned>(
+    spec: &T,
+    check: impl Fn(&T) -> Result<(), FieldError>,
+) -> Vec<(String, String)> {
+    use yaml_serde::Value;
+    let Ok(Value::Mapping(fields)) = yaml_serde::to_value(spec) else {
+        return vec![];
+    };
+    let mut out = vec![];
+    for (name, value) in &fields {
+        let (Some(name), Value::Number(n)) = (name.as_str(), value) else {
+            continue;
+        };
+        let probes: [Value; 2] = if n.is_f64() {
+            [1e30.into(), (-1e30).into()]
+        } else {
+            [u64::MAX.into(), 0.into()]
+        };
+        let said = probes.into_iter().find_map(|probe| {
+            let mut probed = fields.clone();
+            probed.insert(name.into(), probe);
+            let spec: T = yaml_serde::from_value(Value::Mapping(probed)).ok()?;
+            let e = check(&spec).err().filter(|e| e.field == name)?;
+            range_words(&e.message)
+        });
+        if let Some(range) = said {
+            out.push((name.to_string(), range));
+        }
+    }
+    out
+}
+
+/// The range a check's message states: `in (0, 1e6]` of `is 1e30; must be a number in (0, 1e6];
+/// why`, `between 1 and 10` of `is 0; must be between 1 and 10`, `at least 1` of `must be at
+/// least 1 (why)`.
+fn range_words(message: &str) -> Option<String> {
+    let rest = message.split_once("must be ")?.1;
+    let rest = rest
+        .trim_start_matches("a whole number ")
+        .trim_start_matches("a number ");
+    let end = match rest.strip_prefix("in ") {
+        // An interval: up to its closing bracket.
+        Some(interval) => 3 + interval.find([']', ')'])? + 1,
+        None => rest.find([';', '(']).unwrap_or(rest.len()),
+    };
+    Some(rest[..end].trim_end().to_string())
+}
+
+/// The `ranges:` line under a registry entry, or nothing when it has no number.
+fn ranges_line<T: serde::Serialize + serde::de::DeserializeOwned>(
+    spec: &T,
+    check: impl Fn(&T) -> Result<(), FieldError>,
+) -> String {
+    let r = ranges(spec, check);
+    if r.is_empty() {
+        return String::new();
+    }
+    let said: Vec<String> = r.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    format!("\n    ranges: {}", said.join("; "))
+}
+
+/// A pool policy's check, with a pool large enough for any `k` or `group_size` the check allows;
+/// a bound that is the pool's size is said so.
+fn pool_check(p: &PolicySpec) -> Result<(), FieldError> {
+    p.validate(PROBE_POOL).map_err(|e| {
+        let message = e
+            .message
+            .replace(&PROBE_POOL.to_string(), "the pool's size");
+        FieldError::new(e.field, message)
+    })
+}
+
+/// The pool size the listing checks pool policies against (the largest pool a file allows).
+const PROBE_POOL: usize = 10_000_000;
 
 /// `activepref policies`: the registries, with every parameter's default, and the scores.
 pub fn run(a: &PoliciesArgs) -> anyhow::Result<()> {
@@ -48,10 +137,11 @@ pub fn run(a: &PoliciesArgs) -> anyhow::Result<()> {
     say!("Every parameter is optional; the line under each name shows the defaults.\n");
     for spec in &pool {
         say!(
-            "{}\n    {}\n    {}\n",
+            "{}\n    {}\n    {}{}\n",
             spec.name(),
             spec.summary(),
-            flow_yaml(spec)?
+            flow_yaml(spec)?,
+            ranges_line(spec, pool_check)
         );
     }
     say!(
@@ -73,10 +163,11 @@ pub fn run(a: &PoliciesArgs) -> anyhow::Result<()> {
     say!("Each runs in mode `reference` (the public code's behaviour) or `corrected` (default).\n");
     for spec in &pair {
         say!(
-            "{}\n    {}\n    {}\n",
+            "{}\n    {}\n    {}{}\n",
             spec.name(),
             spec.summary(),
-            flow_yaml(spec)?
+            flow_yaml(spec)?,
+            ranges_line(spec, PairPolicySpec::validate)
         );
     }
     print_beyond_the_papers()
@@ -109,10 +200,11 @@ fn print_beyond_the_papers() -> anyhow::Result<()> {
     );
     for rule in StoppingRule::all() {
         say!(
-            "{}\n    {}\n    {}\n",
+            "{}\n    {}\n    {}{}\n",
             rule.name(),
             rule.summary(),
-            flow_yaml(&rule)?
+            flow_yaml(&rule)?,
+            ranges_line(&rule, StoppingRule::validate)
         );
     }
     Ok(())
@@ -122,15 +214,15 @@ fn print_beyond_the_papers() -> anyhow::Result<()> {
 fn json_listing() -> anyhow::Result<serde_json::Value> {
     let (pool, pair) = (PolicySpec::all(), PairPolicySpec::all());
     Ok(serde_json::json!({
-        "pool_policies": pool.iter().map(|p| registry_entry(p.name(), p.summary(), p)).collect::<anyhow::Result<Vec<_>>>()?,
-        "pair_policies": pair.iter().map(|p| registry_entry(p.name(), p.summary(), p)).collect::<anyhow::Result<Vec<_>>>()?,
+        "pool_policies": pool.iter().map(|p| registry_entry(p.name(), p.summary(), p, pool_check)).collect::<anyhow::Result<Vec<_>>>()?,
+        "pair_policies": pair.iter().map(|p| registry_entry(p.name(), p.summary(), p, PairPolicySpec::validate)).collect::<anyhow::Result<Vec<_>>>()?,
         "scores": UncertaintyScore::all().map(|s| serde_json::json!({ "name": s.name(), "summary": s.summary() })).collect::<Vec<_>>(),
         "oracle_kinds": named(OracleKind::iter()),
         "tie_policies": named(TiePolicy::iter()),
         "label_cost": { "defaults": serde_json::to_value(LabelCost::default())?, "summary": COST_SUMMARY },
         "cold_starts": named(ColdStart::iter()),
         "models": UncertaintyBackend::all().iter().map(|b| Ok(serde_json::json!({ "defaults": serde_json::to_value(b)?, "summary": b.summary() }))).collect::<anyhow::Result<Vec<_>>>()?,
-        "stopping_rules": StoppingRule::all().iter().map(|r| registry_entry(r.name(), r.summary(), r)).collect::<anyhow::Result<Vec<_>>>()?,
+        "stopping_rules": StoppingRule::all().iter().map(|r| registry_entry(r.name(), r.summary(), r, StoppingRule::validate)).collect::<anyhow::Result<Vec<_>>>()?,
     }))
 }
 
