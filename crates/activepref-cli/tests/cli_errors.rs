@@ -388,6 +388,68 @@ fn inspect_bad_input_is_one_line() {
     let (ok, _, err) = run_with_env(&["inspect", "pairs", &data_fixture("pairs/pairs.csv")], &[]);
     assert!(!ok);
     assert_one_line(&err, &["field `prompt`: missing column", "--columns"]);
+    // --features naming no store: said, not described as `"features": {}` with ok.
+    let (ok, out, err) = run_with_env(
+        &[
+            "inspect",
+            "--json",
+            "summarize-from-feedback",
+            &data_fixture("summarize/comparisons.parquet"),
+            "--features",
+            "/nonexistent-store",
+        ],
+        &[],
+    );
+    assert!(!ok);
+    assert_one_line(
+        &err,
+        &["--features /nonexistent-store: holds none of this dataset's feature tables"],
+    );
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["ok"], false, "{out}");
+}
+
+/// import-features refuses an empty table, a score table of several columns and (without
+/// --replace) a table the store holds; it overwrote one without a word.
+#[test]
+fn import_features_refuses_empty_tables_and_keeps_existing_ones() {
+    let dir = scratch();
+    let out = dir.join("store").display().to_string();
+    let csv = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let prompt = csv("prompt.csv", "id,0,1\na,0.5,1.5\nb,2.5,3.5\n");
+    let import = |file: &str, extra: &[&str]| {
+        let mut args = vec![
+            "import-features",
+            file,
+            "--layout",
+            "balpm-prompt",
+            "--split",
+            "pool",
+            "--out",
+            &out,
+        ];
+        args.extend_from_slice(extra);
+        run_with_env(&args, &[])
+    };
+    let (ok, _, err) = import(&prompt, &[]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = import(&prompt, &[]);
+    assert!(!ok);
+    assert_one_line(
+        &err,
+        &["the store already holds this table; pass --replace"],
+    );
+    assert!(import(&prompt, &["--replace"]).0);
+    let (ok, _, err) = import(&prompt, &["--table", "score"]);
+    assert!(!ok);
+    assert_one_line(
+        &err,
+        &["has 2 columns, but a score table holds one number per row"],
+    );
 }
 
 #[test]

@@ -284,6 +284,73 @@ fn slurm_scripts_hold_one_task_per_run_id() {
     );
 }
 
+/// `sweep slurm` rewrites its own scripts, never a user's file of the same name or a link; a
+/// working directory with a space reaches `cd` as one word (it split into two).
+#[test]
+fn slurm_scripts_replace_only_their_own_files_and_quote_paths() {
+    let dir = scratch("slurm-own");
+    let file = sweep_file(&dir, &dir.join("results"), 2);
+    let out = dir.join("slurm");
+    let slurm = |cwd: &Path, out: &Path| {
+        let o = Command::new(env!("CARGO_BIN_EXE_activepref"))
+            .current_dir(cwd)
+            .args(["sweep", "slurm", &file.display().to_string(), "--out"])
+            .arg(out)
+            .output()
+            .unwrap();
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+    let spaced = dir.join("my runs");
+    std::fs::create_dir_all(&spaced).unwrap();
+    let (ok, err) = slurm(&spaced, &out);
+    assert!(ok, "{err}");
+    let array = std::fs::read_to_string(out.join("array.sbatch")).unwrap();
+    assert!(
+        array.contains(&format!("cd '{}'\n", spaced.display())),
+        "{array}"
+    );
+    // Its own files again: rewritten.
+    assert!(slurm(&dir, &out).0);
+    // A user's submit.sh: refused, and left as it was.
+    std::fs::write(out.join("submit.sh"), "my own script\n").unwrap();
+    let (ok, err) = slurm(&dir, &out);
+    assert!(!ok);
+    assert_eq!(
+        err,
+        format!(
+            "error: {}: is a file that sweep slurm did not write, and it replaces only its own files; choose another --out, or move it away\n",
+            out.join("submit.sh").display()
+        )
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("submit.sh")).unwrap(),
+        "my own script\n"
+    );
+    // A link where a script goes: refused, its target untouched.
+    std::fs::remove_file(out.join("submit.sh")).unwrap();
+    std::fs::write(dir.join("precious.txt"), "mine\n").unwrap();
+    std::fs::remove_file(out.join("array.sbatch")).unwrap();
+    std::os::unix::fs::symlink(dir.join("precious.txt"), out.join("array.sbatch")).unwrap();
+    let (ok, err) = slurm(&dir, &out);
+    assert!(
+        !ok && err.contains("array.sbatch: is a symbolic link"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("precious.txt")).unwrap(),
+        "mine\n"
+    );
+    // A log directory sbatch cannot name (#SBATCH lines are read without a shell).
+    let (ok, err) = slurm(&dir, &dir.join("out 2"));
+    assert!(
+        !ok && err.contains("which an #SBATCH --output line cannot carry"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_sweep_killed_with_sigkill_resumes_to_the_same_files() {
     let dir = scratch("kill");

@@ -711,3 +711,25 @@ fn trl_preference_layouts_are_read_with_their_prompt() {
         "{e}"
     );
 }
+
+/// One annotation file per model: a plain copy beside the .gz counted the model twice (three
+/// models, the duplicate's responses "repeated").
+#[test]
+fn alpaca_eval_refuses_two_files_of_one_model() {
+    let dir = tempdir("alpaca-twice");
+    for name in [
+        "phi-2.annotations.json",
+        "phi-2.annotations.json.gz",
+        "gpt4.annotations.json",
+    ] {
+        std::fs::write(dir.join(name), "[]").unwrap();
+    }
+    let e = alpaca_eval::load(&dir, MissingPrompts::Keep)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("model `phi-2` has two annotation files (phi-2.annotations.json and phi-2.annotations.json.gz)")
+            && e.ends_with("(keep one of them (the .gz copy or the plain one))"),
+        "{e}"
+    );
+}

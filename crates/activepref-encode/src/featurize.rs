@@ -59,6 +59,26 @@ pub struct StoreManifest {
     pub layout: String,
 }
 
+impl StoreManifest {
+    /// The manifest in a user's words: `all-MiniLM-L6-v2 (384-d, 256 tokens, prompt tail kept)`,
+    /// and the layout when it is not this version's.
+    fn describe(&self) -> String {
+        let keep = match self.prompt_keep {
+            PromptKeep::Head => "head",
+            PromptKeep::Tail => "tail",
+        };
+        let layout = if self.layout == LAYOUT {
+            String::new()
+        } else {
+            format!(", layout `{}`", self.layout)
+        };
+        format!(
+            "{} ({}-d, {} tokens, prompt {keep} kept{layout})",
+            self.model, self.dim, self.max_seq_length
+        )
+    }
+}
+
 const LAYOUT: &str = "activepref.featurize.v1: prompt = [CLS] cut(prompt, B) [SEP]; pair = [CLS] cut(prompt, p) response [SEP]";
 
 /// How to featurize.
@@ -141,7 +161,11 @@ fn manifest_check(enc: &TextEncoder, store: &Path, keep: PromptKeep) -> Result<(
         if old != m {
             return Err(EncodeError::file(
                 &path,
-                format!("this store was made with {old:?}, not {m:?}"),
+                format!(
+                    "this store was made with {}, not {}",
+                    old.describe(),
+                    m.describe()
+                ),
             )
             .with_hint("choose another --out, or delete the store"));
         }

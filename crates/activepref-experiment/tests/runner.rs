@@ -192,6 +192,29 @@ fn pair_runs_record_their_mode_resume_exactly_and_ignore_threads() {
     let parquet =
         activepref_data::io::read_table(&one.join("runs/drts__seed3.pairs.parquet"), None).unwrap();
     assert_eq!(parquet.height(), rows.len());
+    // The seal covers the artefacts: a deleted prefix file or an edited acquired dataset makes
+    // the run damaged (a report left it out of prefix.md without a word), and `run` redoes it.
+    let prefix_path = one.join("runs/drts__seed3.prefix.csv");
+    std::fs::remove_file(&prefix_path).unwrap();
+    let jsonl = one.join("runs/deltaucb__seed3.pairs.jsonl");
+    let text = std::fs::read_to_string(&jsonl).unwrap();
+    std::fs::write(&jsonl, &text[..text.len() / 2]).unwrap();
+    let shown = activepref_experiment::results_dir::reportable_runs(&cfg, &one).unwrap();
+    assert!(
+        shown
+            .missing
+            .contains(&"drts seed 3: its drts__seed3.prefix.csv is missing".to_string()),
+        "{:?}",
+        shown.missing
+    );
+    assert!(
+        shown.missing.contains(&"deltaucb seed 3: its deltaucb__seed3.pairs.jsonl does not match the length and hash recorded when it finished (truncated or edited)".to_string()),
+        "{:?}",
+        shown.missing
+    );
+    run_experiment(&pair_config(&one, "reference"), &RunOptions::default()).unwrap();
+    assert_eq!(as_text(run_files(&one)), files);
+    assert_eq!(std::fs::read_to_string(&jsonl).unwrap(), text);
     // Corrected mode changes what β = 2 DeltaUCB acquires, so its file differs.
     let corrected = dir.join("corrected");
     run_experiment(

@@ -45,11 +45,7 @@ pub fn write_ablation_report(
     let Some(grid) = Grid::gather(points, opts)? else {
         return Ok(vec![]);
     };
-    std::fs::create_dir_all(out).map_err(|error| ReportError::Io {
-        action: "create",
-        path: out.to_path_buf(),
-        error,
-    })?;
+    crate::write::own_dir(out)?;
     let mut written = vec![];
     let mut tex = String::from("% Made by `activepref report`; needs \\usepackage{booktabs}.\n");
     let mut md = format!(

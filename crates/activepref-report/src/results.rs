@@ -324,11 +324,31 @@ fn sweep_manifest(root: &Path) -> Result<Option<Vec<String>>, ReportError> {
             path.display()
         ))
     })?;
-    Ok(doc["variants"].as_array().map(|a| {
-        a.iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect()
-    }))
+    let Some(listed) = doc["variants"].as_array() else {
+        return Ok(None);
+    };
+    // `<grid>/<point>`, two plain names: a manifest naming `../x` would send the report outside
+    // the root.
+    listed
+        .iter()
+        .map(|v| {
+            let name = v.as_str().unwrap_or_default();
+            let parts: Vec<_> = Path::new(name).components().collect();
+            let plain = parts.len() == 2
+                && parts
+                    .iter()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)));
+            if plain {
+                Ok(name.to_string())
+            } else {
+                Err(ReportError::Options(format!(
+                    "{}: not activepref's sweep manifest (variant {v} is not <grid>/<point>); delete it to fall back to the grid points on disk",
+                    path.display()
+                )))
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 /// The results directories of a sweep's grid points under `root` (`<grid>/<point>/`), sorted:

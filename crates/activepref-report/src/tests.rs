@@ -227,3 +227,54 @@ fn diagnostics_average_over_the_seeds_that_have_a_value() {
     );
     assert_eq!(c.stderr, vec![1.0 / 2f64.sqrt(), 0.0]);
 }
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("activepref-report-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A report goes only into a directory of its own: a `report` that is a link to elsewhere (whose
+/// files were overwritten) or a file is refused with one line; a missing one is created.
+#[test]
+fn a_report_directory_that_is_a_link_or_a_file_is_refused() {
+    let dir = scratch("own-dir");
+    let fresh = dir.join("a/report");
+    own_dir(&fresh).unwrap();
+    assert!(fresh.is_dir());
+    own_dir(&fresh).unwrap();
+    std::fs::create_dir_all(dir.join("elsewhere")).unwrap();
+    std::os::unix::fs::symlink(dir.join("elsewhere"), dir.join("link")).unwrap();
+    let e = own_dir(&dir.join("link")).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        format!(
+            "{}: is a symbolic link, and activepref writes a report only into a directory of its own; move it away and report again",
+            dir.join("link").display()
+        )
+    );
+    std::fs::write(dir.join("file"), "x").unwrap();
+    let e = own_dir(&dir.join("file")).unwrap_err().to_string();
+    assert!(e.contains(": is a file, and activepref"), "{e}");
+}
+
+/// A sweep manifest's variants are `<grid>/<point>`: one naming `../victim` sent the report
+/// outside the results root.
+#[test]
+fn a_sweep_manifest_variant_outside_the_root_is_refused() {
+    let dir = scratch("manifest");
+    std::fs::write(
+        dir.join(activepref_experiment::results_dir::SWEEP_MANIFEST),
+        r#"{ "variants": ["beta/beta=0.1", "../victim"] }"#,
+    )
+    .unwrap();
+    let e = results::report_results(&dir, results::ReportOverrides::default(), &mut vec![])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("not activepref's sweep manifest (variant \"../victim\" is not <grid>/<point>)"),
+        "{e}"
+    );
+    assert!(!dir.join("../victim").exists());
+}

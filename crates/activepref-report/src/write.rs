@@ -37,11 +37,7 @@ pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Vec<PathBuf>, Re
     }
     let opts = &opts;
     let report = dir.join("report");
-    std::fs::create_dir_all(&report).map_err(|error| ReportError::Io {
-        action: "create",
-        path: report.clone(),
-        error,
-    })?;
+    own_dir(&report)?;
     let panels = metric_panels(&runs, opts)?;
     // The numbers behind every plotted line, for other tools (pandas, R, pgfplots).
     let mut curve_files = vec![];
@@ -178,6 +174,34 @@ pub(crate) fn write_curve_csv(
 pub(crate) fn write_text(path: &Path, text: &str) -> Result<(), ReportError> {
     write_atomic_bytes(path, text.as_bytes()).map_err(|error| ReportError::Io {
         action: "write",
+        path: path.to_path_buf(),
+        error,
+    })
+}
+
+/// Creates the report directory `path` (and its parents), refusing one that is a symbolic link or
+/// not a directory: a report is written only into a directory of the results, never through a
+/// link to somewhere else.
+///
+/// # Errors
+/// [`ReportError::Options`] for a link or a file at `path`, [`ReportError::Io`] when it cannot
+/// be created.
+pub(crate) fn own_dir(path: &Path) -> Result<(), ReportError> {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        let what = if meta.file_type().is_symlink() {
+            "a symbolic link"
+        } else if !meta.is_dir() {
+            "a file"
+        } else {
+            return Ok(());
+        };
+        return Err(ReportError::Options(format!(
+            "{}: is {what}, and activepref writes a report only into a directory of its own; move it away and report again",
+            path.display()
+        )));
+    }
+    std::fs::create_dir_all(path).map_err(|error| ReportError::Io {
+        action: "create",
         path: path.to_path_buf(),
         error,
     })

@@ -110,6 +110,9 @@ pub struct ImportFeaturesArgs {
     /// For npy: a text file with one row id per line (default 0, 1, 2, ...).
     #[arg(long, value_name = "FILE")]
     pub ids: Option<PathBuf>,
+    /// Replace a table the store already holds (without it, an existing table is refused).
+    #[arg(long)]
+    pub replace: bool,
 }
 
 /// `activepref import-features`: a BAL-PM hub file or a `.npy` array into a feature store.
@@ -167,6 +170,15 @@ pub fn import_features(a: &ImportFeaturesArgs) -> anyhow::Result<()> {
             )]
         }
     };
+    for (name, t) in &written {
+        check_import(
+            file,
+            &table_path(out, role.name(), name),
+            name,
+            t,
+            a.replace,
+        )?;
+    }
     for (name, t) in written {
         let p = table_path(out, role.name(), &name);
         t.save(&p)?;
@@ -176,6 +188,39 @@ pub fn import_features(a: &ImportFeaturesArgs) -> anyhow::Result<()> {
             t.rows(),
             t.dim()
         );
+    }
+    Ok(())
+}
+
+/// An imported table is refused when it is empty, when a `score` table has more than one
+/// column, or when `path` already holds a table and `replace` is not given.
+fn check_import(
+    file: &Path,
+    path: &Path,
+    name: &str,
+    t: &FeatureTable,
+    replace: bool,
+) -> anyhow::Result<()> {
+    if t.rows() == 0 || t.dim() == 0 {
+        return Err(anyhow!(
+            "{}: holds {} rows x {} dims; a feature table needs at least one row and one dimension",
+            file.display(),
+            t.rows(),
+            t.dim()
+        ));
+    }
+    if name == "score" && t.dim() != 1 {
+        return Err(anyhow!(
+            "{}: has {} columns, but a score table holds one number per row",
+            file.display(),
+            t.dim()
+        ));
+    }
+    if path.exists() && !replace {
+        return Err(anyhow!(
+            "{}: the store already holds this table; pass --replace to overwrite it, or choose another --out",
+            path.display()
+        ));
     }
     Ok(())
 }

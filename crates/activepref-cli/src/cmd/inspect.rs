@@ -167,6 +167,14 @@ pub fn run(a: &InspectArgs) -> anyhow::Result<()> {
         Dataset::Comparisons(ds) => inspect_comparisons(format, path, &ds, features),
         Dataset::Candidates(pool) => inspect_candidates(format, path, &pool, features),
     };
+    if let Some(dir) = features
+        && report["features"].as_object().is_none_or(|t| t.is_empty())
+    {
+        return Err(anyhow!(
+            "--features {}: holds none of this dataset's feature tables (<store>/<split>/<table>.safetensors); name the store `activepref featurize` or `import-features` wrote",
+            dir.display()
+        ));
+    }
     if json {
         let mut report = report;
         report["ok"] = true.into();

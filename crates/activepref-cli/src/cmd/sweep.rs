@@ -134,17 +134,69 @@ fn sbatch_head(r: &SlurmResources) -> String {
     if let Some(g) = r.gpus {
         head.push(format!("#SBATCH --gres=gpu:{g}"));
     }
-    head.extend(r.extra.iter().map(|x| format!("#SBATCH {x}")));
+    // An entry written with its own `#SBATCH ` keeps one.
+    head.extend(r.extra.iter().map(|x| {
+        let option = x
+            .strip_prefix("#SBATCH")
+            .map_or(x.as_str(), str::trim_start);
+        format!("#SBATCH {option}")
+    }));
     head.join("\n")
 }
 
+/// The second line of each script `sweep slurm` writes: how a file of `out` is known as its own,
+/// to be rewritten, while a user's file of the same name is never touched.
+const SCRIPT_MARKS: [(&str, &str); 3] = [
+    ("array.sbatch", "# One array task per run id of "),
+    ("merge.sbatch", "# The merge step: every variant's report"),
+    ("submit.sh", "# Submits the run array, then the report"),
+];
+
+/// A path as one shell word (`'/a b/c'`; unchanged when it needs no quotes).
+///
+/// # Errors
+/// A path that is not UTF-8 or holds a NUL byte, which no script can name.
+fn shell_word(path: &Path) -> anyhow::Result<String> {
+    let text = path.to_str().ok_or_else(|| {
+        anyhow!(
+            "{}: the path is not UTF-8, which a SLURM script cannot name",
+            path.display()
+        )
+    })?;
+    shlex::try_quote(text)
+        .map(|q| q.into_owned())
+        .map_err(|_| anyhow!("{}: the path holds a NUL byte", path.display()))
+}
+
+/// The log directory as `#SBATCH --output` takes it: sbatch reads the line without a shell, so
+/// whitespace and quotes cannot be quoted there, and `%` starts one of its filename patterns.
+///
+/// # Errors
+/// A path with such a character, naming it.
+fn sbatch_dir(logs: &Path) -> anyhow::Result<String> {
+    let text = logs.to_string_lossy();
+    match text
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || "%'\"\\".contains(*c))
+    {
+        Some(c) => Err(anyhow!(
+            "{}: the log directory's path holds {c:?}, which an #SBATCH --output line cannot carry; choose an --out whose absolute path has no whitespace, quotes, backslash or %",
+            logs.display()
+        )),
+        None => Ok(text.into_owned()),
+    }
+}
+
 /// The files `sweep slurm` writes: (file name, contents, executable).
+///
+/// # Errors
+/// A path no script can name ([`shell_word`], [`sbatch_dir`]).
 pub fn slurm_files(
     p: &SlurmPaths<'_>,
     name: &str,
     ids: &[String],
     r: &SlurmResources,
-) -> Vec<(String, String, bool)> {
+) -> anyhow::Result<Vec<(String, String, bool)>> {
     let SlurmPaths {
         experiment,
         binary,
@@ -166,13 +218,13 @@ id=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" {runs})
 # Resumable: a task that is killed or times out continues from its last round when resubmitted.
 exec {bin} --threads \"${{SLURM_CPUS_PER_TASK:-1}}\" run {exp} --only \"$id\" --quiet
 ",
-        exp = experiment.display(),
+        exp = shell_word(experiment)?,
         last = ids.len().saturating_sub(1),
-        logs = out.join("logs").display(),
+        logs = sbatch_dir(&out.join("logs"))?,
         head = sbatch_head(r),
-        workdir = workdir.display(),
-        runs = out.join("runs.txt").display(),
-        bin = binary.display(),
+        workdir = shell_word(workdir)?,
+        runs = shell_word(&out.join("runs.txt"))?,
+        bin = shell_word(binary)?,
     );
     let merge = format!(
         "#!/usr/bin/env bash
@@ -186,10 +238,10 @@ set -euo pipefail
 cd {workdir}
 exec {bin} report {root}
 ",
-        logs = out.join("logs").display(),
-        workdir = workdir.display(),
-        bin = binary.display(),
-        root = results_root.display(),
+        logs = sbatch_dir(&out.join("logs"))?,
+        workdir = shell_word(workdir)?,
+        bin = shell_word(binary)?,
+        root = shell_word(results_root)?,
     );
     let submit = format!(
         "#!/usr/bin/env bash
@@ -203,7 +255,7 @@ echo \"submitted {n} run(s) as array job ${{array}}; report job ${{merge}}\"
 ",
         n = ids.len()
     );
-    vec![
+    Ok(vec![
         (
             "runs.txt".into(),
             ids.iter().map(|id| format!("{id}\n")).collect(),
@@ -212,7 +264,39 @@ echo \"submitted {n} run(s) as array job ${{array}}; report job ${{merge}}\"
         ("array.sbatch".into(), array, false),
         ("merge.sbatch".into(), merge, false),
         ("submit.sh".into(), submit, true),
-    ]
+    ])
+}
+
+/// Refuses to write `path` unless it is absent or a file `sweep slurm` wrote (a script with its
+/// mark, a `runs.txt` of run ids): a user's file of the same name, a symbolic link or a
+/// directory there is never replaced.
+///
+/// # Errors
+/// The path holds something else, naming it and how to go on.
+fn check_ours(path: &Path, name: &str) -> anyhow::Result<()> {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return Ok(());
+    };
+    let refuse = |what: &str| {
+        Err(anyhow!(
+            "{}: is {what} that sweep slurm did not write, and it replaces only its own files; choose another --out, or move it away",
+            path.display()
+        ))
+    };
+    if meta.file_type().is_symlink() {
+        return refuse("a symbolic link");
+    }
+    if !meta.is_file() {
+        return refuse("a directory or a special file");
+    }
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let ours = match SCRIPT_MARKS.iter().find(|(n, _)| *n == name) {
+        Some((_, mark)) => text.lines().nth(1).is_some_and(|l| l.starts_with(mark)),
+        None => text
+            .lines()
+            .all(|l| l.len() == 12 && l.bytes().all(|b| b.is_ascii_hexdigit())),
+    };
+    if ours { Ok(()) } else { refuse("a file") }
 }
 
 /// `activepref sweep slurm`: the job-array script, the merge step and a submit script in `out`.
@@ -234,8 +318,6 @@ pub fn slurm(a: &SlurmArgs) -> anyhow::Result<()> {
         std::env::current_exe().map_err(|e| anyhow!("cannot find the activepref binary: {e}"))?;
     let workdir =
         std::env::current_dir().map_err(|e| anyhow!("cannot read the working directory: {e}"))?;
-    std::fs::create_dir_all(out.join("logs"))
-        .map_err(|e| anyhow!("{}: cannot create ({e})", out.display()))?;
     let out = abs(out);
     let experiment = abs(experiment);
     let paths = SlurmPaths {
@@ -245,7 +327,13 @@ pub fn slurm(a: &SlurmArgs) -> anyhow::Result<()> {
         out: &out,
         results_root: &root,
     };
-    for (name, text, exec) in slurm_files(&paths, &base.common.name, &ids, &r) {
+    let files = slurm_files(&paths, &base.common.name, &ids, &r)?;
+    for (name, _, _) in &files {
+        check_ours(&out.join(name), name)?;
+    }
+    std::fs::create_dir_all(out.join("logs"))
+        .map_err(|e| anyhow!("{}: cannot create ({e})", out.display()))?;
+    for (name, text, exec) in files {
         let path = out.join(&name);
         crate::write_file(&path, text.as_bytes())?;
         if exec {

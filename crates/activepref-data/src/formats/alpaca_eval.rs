@@ -54,6 +54,23 @@ pub fn annotation_files(dir: &Path) -> DataResult<Vec<PathBuf>> {
         return Err(DataError::file(dir, "no `<model>.annotations.json[.gz]` files here")
             .with_hint("AlpacaEval annotations live in results/<model>/weighted_alpaca_eval_gpt4_turbo/annotations.json of tatsu-lab/alpaca_eval; name each <model>.annotations.json"));
     }
+    // One file per model: `phi-2.annotations.json` beside `phi-2.annotations.json.gz` would count
+    // the model twice.
+    if let Some(w) = files
+        .windows(2)
+        .find(|w| model_name(&w[0]) == model_name(&w[1]))
+    {
+        return Err(DataError::file(
+            dir,
+            format!(
+                "model `{}` has two annotation files ({} and {})",
+                model_name(&w[0]),
+                w[0].file_name().unwrap_or_default().to_string_lossy(),
+                w[1].file_name().unwrap_or_default().to_string_lossy()
+            ),
+        )
+        .with_hint("keep one of them (the .gz copy or the plain one)"));
+    }
     Ok(files)
 }
 

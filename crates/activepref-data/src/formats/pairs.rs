@@ -105,7 +105,8 @@ fn labels(path: &Path, df: &DataFrame, name: &str) -> DataResult<Vec<bool>> {
             match v {
                 Some(1) => out.push(true),
                 Some(0) => out.push(false),
-                other => return Err(bad(row, format!("{other:?}"))),
+                Some(n) => return Err(bad(row, n.to_string())),
+                None => return Err(bad(row, "nothing".into())),
             }
         }
     } else if let Ok(ca) = s.str() {
@@ -113,7 +114,8 @@ fn labels(path: &Path, df: &DataFrame, name: &str) -> DataResult<Vec<bool>> {
             match v.map(|t| t.trim().to_ascii_lowercase()).as_deref() {
                 Some("a" | "true" | "1") => out.push(true),
                 Some("b" | "false" | "0") => out.push(false),
-                other => return Err(bad(row, format!("{other:?}"))),
+                Some(_) => return Err(bad(row, format!("{:?}", v.unwrap_or_default()))),
+                None => return Err(bad(row, "nothing".into())),
             }
         }
     } else {

@@ -73,7 +73,7 @@ pub fn run_file_state(
         Some(seal) if seal.trim() != run_file_seal(&bytes) => RunFileState::Damaged(
             "its run file does not match the length and hash recorded when it finished (truncated or edited)".into(),
         ),
-        Some(_) => RunFileState::Finished,
+        Some(_) => artefacts_state(runs_dir, stem),
         None => {
             // From before seals: a complete file has a header and one row per round.
             let rows = bytes
@@ -93,6 +93,27 @@ pub fn run_file_state(
             }
         }
     }
+}
+
+/// The state of a sealed run's artefacts (`pairs.jsonl`, `prefix.csv`, ...: the lines after the
+/// seal in `runs/<stem>.run-id`, each `<extension> <length> <hash>`): `Finished` when each is
+/// there as it was written, else `Damaged` naming the first that is missing or changed.
+fn artefacts_state(runs_dir: &Path, stem: &str) -> RunFileState {
+    let text = fs::read_to_string(runs_dir.join(format!("{stem}.run-id"))).unwrap_or_default();
+    for line in text.lines().skip(2) {
+        let Some((ext, seal)) = line.trim().split_once(' ') else {
+            continue;
+        };
+        let why = match fs::read(runs_dir.join(format!("{stem}.{ext}"))) {
+            Err(_) => format!("its {stem}.{ext} is missing"),
+            Ok(bytes) if run_file_seal(&bytes) != seal => format!(
+                "its {stem}.{ext} does not match the length and hash recorded when it finished (truncated or edited)"
+            ),
+            Ok(_) => continue,
+        };
+        return RunFileState::Damaged(why);
+    }
+    RunFileState::Finished
 }
 
 /// The runs a report of `dir` should show, and why the others of `exp` are left out.

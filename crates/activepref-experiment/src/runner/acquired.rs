@@ -47,13 +47,14 @@ pub struct AcquiredPairRow<'a> {
     pub rejected_sd: f32,
 }
 
-/// Writes a pair run's acquired dataset as JSON lines and Parquet (both atomically).
+/// Writes a pair run's acquired dataset as JSON lines and Parquet (both atomically); returns the
+/// extensions written (no Parquet copy of an empty dataset).
 pub(crate) fn write_acquired_dataset(
     bench: &PairBenchmark,
     acquired: &[AcquiredPair],
     runs_dir: &Path,
     stem: &str,
-) -> Result<(), RunError> {
+) -> Result<Vec<&'static str>, RunError> {
     let synthetic: Vec<(String, Vec<String>)> = acquired
         .iter()
         .map(|p| {
@@ -103,7 +104,7 @@ pub(crate) fn write_acquired_dataset(
     // Parquet through polars (written atomically), from the JSON lines just written; a run that
     // acquired nothing has no rows to type, so no Parquet copy.
     if acquired.is_empty() {
-        return Ok(());
+        return Ok(vec!["pairs.jsonl"]);
     }
     let parquet = runs_dir.join(format!("{stem}.pairs.parquet"));
     activepref_data::io::convert_to_parquet(&jsonl_path, &parquet, None).map_err(|e| {
@@ -111,5 +112,6 @@ pub(crate) fn write_acquired_dataset(
             path: parquet,
             error: e.to_string(),
         }
-    })
+    })?;
+    Ok(vec!["pairs.jsonl", "pairs.parquet"])
 }

@@ -40,9 +40,14 @@ pub(crate) trait ResumableRun {
     fn resume(&mut self, acquired: Self::Acquired, round: usize) -> Result<(), LoopError>;
     /// The run file's bytes for these records.
     fn csv(&self, records: &[Self::Record], path: &Path) -> Result<Vec<u8>, RunError>;
-    /// Files a finished run writes besides its run file (the pair loop's acquired dataset).
-    fn write_artefacts(&self, _runs_dir: &Path, _stem: &str) -> Result<(), RunError> {
-        Ok(())
+    /// Files a finished run writes besides its run file (the pair loop's acquired dataset and
+    /// prefix evaluation): the extensions written (`pairs.jsonl`), which the run's seal covers.
+    fn write_artefacts(
+        &self,
+        _runs_dir: &Path,
+        _stem: &str,
+    ) -> Result<Vec<&'static str>, RunError> {
+        Ok(vec![])
     }
     /// A line worth telling the user about a finished round (printed above the progress bar).
     fn warning(&self, _record: &Self::Record) -> Option<String> {
@@ -153,16 +158,24 @@ fn write_finished<R: ResumableRun>(
     write_file(&timings_path, &csv_bytes(timings, &timings_path)?)?;
     // The pair loop's acquired dataset and prefix evaluation (fresh models: it can take a while).
     bar.status(format!("{stem}: writing what it acquired"));
-    run.write_artefacts(runs_dir, stem)?;
+    let artefacts = run.write_artefacts(runs_dir, stem)?;
     let run_path = runs_dir.join(format!("{stem}.csv"));
     let bytes = run.csv(records, &run_path)?;
     write_file(&run_path, &bytes)?;
-    // The seal: what `report` and the next `run` check the run file against.
+    // The seal: what `report` and the next `run` check the run file against, then one line per
+    // artefact (`pairs.jsonl <length> <hash>`), so that a deleted or edited one is seen too.
+    let mut seal = format!("{run_id}\n{}\n", run_file_seal(&bytes));
+    for ext in artefacts {
+        let path = runs_dir.join(format!("{stem}.{ext}"));
+        let bytes = fs::read(&path).map_err(|error| RunError::Io {
+            action: "read",
+            path,
+            error,
+        })?;
+        seal.push_str(&format!("{ext} {}\n", run_file_seal(&bytes)));
+    }
     let id_path = runs_dir.join(format!("{stem}.run-id"));
-    write_file(
-        &id_path,
-        format!("{run_id}\n{}\n", run_file_seal(&bytes)).as_bytes(),
-    )?;
+    write_file(&id_path, seal.as_bytes())?;
     if state_path.exists() {
         fs::remove_file(&state_path).map_err(|error| RunError::Io {
             action: "remove",

@@ -241,8 +241,9 @@ impl ResumableRun for PairRun<'_> {
         self.lp = fresh.resume_from(acquired, round)?;
         Ok(())
     }
-    fn write_artefacts(&self, runs_dir: &Path, stem: &str) -> Result<(), RunError> {
-        write_acquired_dataset(self.lp.bench(), &self.lp.acquired, runs_dir, stem)?;
+    fn write_artefacts(&self, runs_dir: &Path, stem: &str) -> Result<Vec<&'static str>, RunError> {
+        let mut written =
+            write_acquired_dataset(self.lp.bench(), &self.lp.acquired, runs_dir, stem)?;
         if let Some(cfg) = self.prefix_eval() {
             let records = evaluate_prefixes(
                 self.lp.bench(),
@@ -260,8 +261,9 @@ impl ResumableRun for PairRun<'_> {
                 .iter()
                 .map(|r| PrefixRow::new(&self.label, self.seed, self.mode(), r));
             write_file(&path, &csv_bytes(rows, &path)?)?;
+            written.push("prefix.csv");
         }
-        Ok(())
+        Ok(written)
     }
     fn csv(&self, records: &[PairRoundRecord], path: &Path) -> Result<Vec<u8>, RunError> {
         csv_bytes(
