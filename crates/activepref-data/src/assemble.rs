@@ -195,6 +195,16 @@ fn split_with_features(
             .collect(),
     };
     let ids: Vec<String> = keep.iter().map(|&i| rows[i].id.clone()).collect();
+    // Features of other texts under the same ids (a store made from another file whose ids are
+    // row numbers) are refused, not trained on.
+    for &i in &keep {
+        let r = &rows[i];
+        a.check_texts(&r.id, &[&r.prompt, &r.response_a], &a_path)?;
+        b.check_texts(&r.id, &[&r.prompt, &r.response_b], &b_path)?;
+        if let Some((p, path)) = &prompt {
+            p.check_texts(&r.id, &[&r.prompt], path)?;
+        }
+    }
     let pair_a = a.aligned(&ids, &a_path)?;
     let pair_b = b.aligned(&ids, &b_path)?;
     let prompt = match &prompt {
@@ -385,6 +395,9 @@ pub fn pair_benchmark(
             .iter()
             .map(|c| candidate_id(id, &pool.models[c.model]))
             .collect();
+        for (c, cid) in cands.iter().zip(&ids) {
+            table.check_texts(cid, &[&pool.prompts[p], &c.response], &path)?;
+        }
         all.push(PromptCandidates {
             prompt_id: id as u32,
             features: table.aligned(&ids, &path)?,

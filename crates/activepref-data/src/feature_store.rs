@@ -5,7 +5,9 @@
 //! One safetensors file per table, holding one tensor `features` of shape `[rows, dim]` (F32 when
 //! activepref writes it; F16, BF16 and F64 are accepted when reading) and one metadata entry,
 //! `activepref`, a JSON object `{"format": "activepref.features.v1", "rows", "dim", "ids"}` with the
-//! row ids in row order. (One entry, because safetensors writes metadata in hash-map order: several
+//! row ids in row order, and, in tables `featurize` writes, `"texts"`: each row's
+//! [`text_fingerprint`] as 16 hex digits, so that features of other texts under the same ids (a
+//! store made from another file whose ids are row numbers) are refused when joined. (One entry, because safetensors writes metadata in hash-map order: several
 //! entries would make equal tables differ byte for byte between processes.) A store directory for a comparison dataset holds, per split (`pool`, `validation`,
 //! `test`, `ood`), the tables `pair_a` (features of prompt + response A), `pair_b` (prompt +
 //! response B) and `prompt` (prompt only): `<store>/<split>/<table>.safetensors`. Ids are the
@@ -34,6 +36,14 @@ struct Header {
     rows: usize,
     dim: usize,
     ids: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    texts: Option<Vec<String>>,
+}
+
+/// The fingerprint of the texts one feature row encodes (FNV-1a of the texts joined by NUL):
+/// `[prompt, response]` for a pair row, `[prompt]` for a prompt row.
+pub fn text_fingerprint(texts: &[&str]) -> u64 {
+    activepref_core::io::fnv1a(texts.join("\0").as_bytes())
 }
 const TENSOR: &str = "features";
 
@@ -43,6 +53,7 @@ pub struct FeatureTable {
     ids: Vec<String>,
     matrix: FeatureMatrix,
     index: HashMap<String, usize>,
+    texts: Option<Vec<u64>>,
 }
 
 impl FeatureTable {
@@ -70,7 +81,47 @@ impl FeatureTable {
                 ));
             }
         }
-        Ok(Self { ids, matrix, index })
+        Ok(Self {
+            ids,
+            matrix,
+            index,
+            texts: None,
+        })
+    }
+
+    /// The table with each row's [`text_fingerprint`] (`texts[row]`), which [`Self::save`] keeps
+    /// and [`Self::check_texts`] compares.
+    ///
+    /// # Panics
+    /// When `texts` has another length than the table's rows.
+    pub fn with_texts(mut self, texts: Vec<u64>) -> Self {
+        assert_eq!(texts.len(), self.rows(), "one fingerprint per row");
+        self.texts = Some(texts);
+        self
+    }
+
+    /// Each row's text fingerprint, when the table was written with them.
+    pub fn texts(&self) -> Option<&[u64]> {
+        self.texts.as_deref()
+    }
+
+    /// Checks that row `id` encodes `texts` (as [`text_fingerprint`] sees them), when the table
+    /// has fingerprints and the row; tables without them (imported ones) pass.
+    ///
+    /// # Errors
+    /// A [`DataError`] naming the table (`origin`) and the row when it encodes other texts.
+    pub fn check_texts(&self, id: &str, texts: &[&str], origin: &Path) -> DataResult<()> {
+        let (Some(fps), Some(row)) = (&self.texts, self.row_of(id)) else {
+            return Ok(());
+        };
+        if fps[row] == text_fingerprint(texts) {
+            return Ok(());
+        }
+        Err(DataError::file(
+            origin,
+            format!("row `{id}` encodes other texts than the dataset's row `{id}`: the store was made from another file (or the file changed since)"),
+        )
+        .with_hint("featurize this dataset into another store (featurize --out), or delete this one"))
     }
 
     /// The row ids, in row order (`rows` entries).
@@ -148,6 +199,10 @@ impl FeatureTable {
             rows: self.rows(),
             dim: self.dim(),
             ids: self.ids.clone(),
+            texts: self
+                .texts
+                .as_ref()
+                .map(|t| t.iter().map(|f| format!("{f:016x}")).collect()),
         };
         let meta = HashMap::from([(
             META_KEY.to_string(),
@@ -229,7 +284,20 @@ impl FeatureTable {
             .map_err(|m| DataError::field(path, TENSOR, m))?;
         let matrix = FeatureMatrix::new(rows, dim, data)
             .map_err(|e| DataError::field(path, TENSOR, e.to_string()))?;
-        Self::new(ids, matrix, path)
+        let table = Self::new(ids, matrix, path)?;
+        let Some(texts) = header.texts else {
+            return Ok(table);
+        };
+        let texts: Vec<u64> = texts
+            .iter()
+            .map(|t| u64::from_str_radix(t, 16))
+            .collect::<Result<_, _>>()
+            .ok()
+            .filter(|t: &Vec<u64>| t.len() == rows)
+            .ok_or_else(|| {
+                DataError::field(path, "texts", "not one 16-hex-digit fingerprint per row")
+            })?;
+        Ok(table.with_texts(texts))
     }
 
     /// Imports a 2-D `.npy` array (f32, f64 or f16, C order). Row `i` gets `ids[i]`, or `i` when no

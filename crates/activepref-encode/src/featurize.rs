@@ -27,8 +27,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use activepref_data::assemble::candidate_id;
-use activepref_data::feature_store::{FeatureTable, table_path};
-use activepref_data::text::{CandidatePool, ComparisonDataset, SplitRole};
+use activepref_data::feature_store::{FeatureTable, table_path, text_fingerprint};
+use activepref_data::text::{CandidatePool, ComparisonDataset, SplitRole, TextComparison};
 use serde::{Deserialize, Serialize};
 
 use crate::{EncodeError, Encoder, TextEncoder};
@@ -178,18 +178,36 @@ fn manifest_check(enc: &TextEncoder, store: &Path, keep: PromptKeep) -> Result<(
         .map_err(|e| EncodeError::file(&path, format!("cannot write: {e}")))
 }
 
-/// The table at `path` when it exists and already holds exactly `ids` at width `dim`.
-fn finished_table(path: &Path, ids: &[String], dim: usize) -> Option<FeatureTable> {
+/// The table at `path` when it exists and already holds exactly `ids` at width `dim`, from
+/// `texts` (a table without fingerprints, from before them, is taken as it is).
+fn finished_table(path: &Path, ids: &[String], dim: usize, texts: &[u64]) -> Option<FeatureTable> {
     FeatureTable::load(path)
         .ok()
-        .filter(|t| t.ids() == ids && t.dim() == dim)
+        .filter(|t| t.ids() == ids && t.dim() == dim && t.texts().is_none_or(|t| t == texts))
+}
+
+/// Refuses to replace a finished table of the same ids made from other texts: the store holds
+/// another dataset's features (ids that are row numbers repeat across files), which a run of that
+/// dataset still needs.
+fn refuse_other_texts(path: &Path, ids: &[String], texts: &[u64]) -> Result<(), EncodeError> {
+    let Ok(t) = FeatureTable::load(path) else {
+        return Ok(());
+    };
+    match t.texts() {
+        Some(old) if t.ids() == ids && old != texts => Err(EncodeError::file(
+            path,
+            "holds features of other texts under the same ids: this store was made from another dataset file",
+        )
+        .with_hint("featurize into another --out, or delete the store")),
+        _ => Ok(()),
+    }
 }
 
 /// Encodes `inputs` (token ids with specials) in chunks, reporting progress, and saves the table.
 fn write_table(
     enc: &TextEncoder,
     path: &Path,
-    ids: Vec<String>,
+    (ids, texts): (Vec<String>, Vec<u64>),
     inputs: Vec<Vec<u32>>,
     truncated: usize,
     opts: &FeaturizeOptions,
@@ -197,7 +215,8 @@ fn write_table(
 ) -> Result<TableDone, EncodeError> {
     let rows = ids.len();
     let err = |p: &Path, e: activepref_data::DataError| EncodeError::file(p, e.to_string());
-    if finished_table(path, &ids, enc.dim()).is_some() {
+    refuse_other_texts(path, &ids, &texts)?;
+    if finished_table(path, &ids, enc.dim(), &texts).is_some() {
         progress(rows);
         return Ok(TableDone {
             path: path.to_path_buf(),
@@ -213,21 +232,24 @@ fn write_table(
     let mut resumed = 0;
     for (k, (chunk_inputs, chunk_ids)) in inputs.chunks(chunk).zip(ids.chunks(chunk)).enumerate() {
         let part = parts.join(format!("{k:06}.safetensors"));
-        if let Some(t) = finished_table(&part, chunk_ids, enc.dim()) {
+        let chunk_texts = &texts[k * chunk..(k * chunk + chunk_ids.len())];
+        if let Some(t) = finished_table(&part, chunk_ids, enc.dim(), chunk_texts) {
             data.extend_from_slice(t.matrix().as_slice());
             resumed += chunk_ids.len();
         } else {
             let m = enc.encode_ids(chunk_inputs)?;
             data.extend_from_slice(m.as_slice());
             FeatureTable::new(chunk_ids.to_vec(), m, &part)
-                .and_then(|t| t.save(&part))
+                .and_then(|t| t.with_texts(chunk_texts.to_vec()).save(&part))
                 .map_err(|e| err(&part, e))?;
         }
         progress(chunk_ids.len());
     }
     let m = activepref_core::FeatureMatrix::new(rows, enc.dim(), data)
         .map_err(|e| EncodeError::file(path, e.to_string()))?;
-    let table = FeatureTable::new(ids, m, path).map_err(|e| err(path, e))?;
+    let table = FeatureTable::new(ids, m, path)
+        .map_err(|e| err(path, e))?
+        .with_texts(texts);
     table.save(path).map_err(|e| err(path, e))?;
     std::fs::remove_dir_all(&parts)
         .map_err(|e| EncodeError::file(&parts, format!("cannot remove the finished parts: {e}")))?;
@@ -270,6 +292,14 @@ pub fn featurize_comparisons(
             continue;
         }
         let ids: Vec<String> = rows.iter().map(|c| c.id.clone()).collect();
+        let fingerprints = |texts: &dyn Fn(&TextComparison) -> Vec<&str>| -> Vec<u64> {
+            rows.iter().map(|c| text_fingerprint(&texts(c))).collect()
+        };
+        let texts = [
+            fingerprints(&|c| vec![&c.prompt, &c.response_a]),
+            fingerprints(&|c| vec![&c.prompt, &c.response_b]),
+            fingerprints(&|c| vec![&c.prompt]),
+        ];
         let (mut pa, mut pb, mut pr) = (Vec::new(), Vec::new(), Vec::new());
         let (mut cut_pairs, mut cut_prompts) = (0, 0);
         for c in rows {
@@ -288,15 +318,18 @@ pub fn featurize_comparisons(
             cut_prompts += usize::from(p.len() > budget);
             pr.push(enc.wrap(cut(p, budget, keep)));
         }
-        for (table, inputs, truncated) in [
+        for ((table, inputs, truncated), texts) in [
             ("pair_a", pa, cut_pairs),
             ("pair_b", pb, cut_pairs),
             ("prompt", pr, cut_prompts),
-        ] {
+        ]
+        .into_iter()
+        .zip(texts)
+        {
             out.push(write_table(
                 enc,
                 &table_path(store, role.name(), table),
-                ids.clone(),
+                (ids.clone(), texts),
                 inputs,
                 truncated,
                 opts,
@@ -324,6 +357,7 @@ pub fn featurize_candidates(
     let budget = enc.body_budget();
     let (mut ids, mut inputs, mut cut_n) = (Vec::new(), Vec::new(), 0);
     let (mut pids, mut pinputs, mut pcut) = (Vec::new(), Vec::new(), 0);
+    let (mut texts, mut ptexts) = (Vec::new(), Vec::new());
     for (i, (prompt, cands)) in pool.prompts.iter().zip(&pool.candidates).enumerate() {
         let p = enc.plain_ids(prompt)?;
         let rs: Vec<Vec<u32>> = cands
@@ -336,17 +370,19 @@ pub fn featurize_candidates(
             let (input, was_cut) = pair_input(enc, pc, p.len(), r);
             cut_n += usize::from(was_cut);
             ids.push(candidate_id(pool.prompt_ids[i], &pool.models[c.model]));
+            texts.push(text_fingerprint(&[prompt, &c.response]));
             inputs.push(input);
         }
         pcut += usize::from(p.len() > budget);
         pids.push(pool.prompt_ids[i].to_string());
+        ptexts.push(text_fingerprint(&[prompt]));
         pinputs.push(enc.wrap(cut(&p, budget, keep)));
     }
     Ok(vec![
         write_table(
             enc,
             &table_path(store, "candidates", "responses"),
-            ids,
+            (ids, texts),
             inputs,
             cut_n,
             opts,
@@ -355,7 +391,7 @@ pub fn featurize_candidates(
         write_table(
             enc,
             &table_path(store, "candidates", "prompts"),
-            pids,
+            (pids, ptexts),
             pinputs,
             pcut,
             opts,

@@ -80,6 +80,37 @@ fn featurize_writes_every_table_skips_on_rerun_and_joins() {
     );
     // A and B of one comparison differ (their responses differ), and so do their features.
     assert_ne!(b.pool.pair_a.row(0), b.pool.pair_b.row(0));
+    // Another file with the same ids and other texts: its features are neither written over
+    // this store's (they were reported "already there, skipped") nor joined from it (a run
+    // trained on the other file's features without a word).
+    let mut other = ds.clone();
+    for rows in other.splits.values_mut() {
+        for c in rows.iter_mut() {
+            c.response_b.push_str(" (edited)");
+        }
+    }
+    let e = featurize_comparisons(
+        &enc,
+        &other,
+        &store,
+        &FeaturizeOptions::new(PromptKeep::Head),
+        &|_| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("pair_b.safetensors: holds features of other texts under the same ids"),
+        "{e}"
+    );
+    let e = assemble::pool_benchmark("x", &other, &store, MissingFeatures::Error, None)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        e.contains("pair_b.safetensors: row `")
+            && e.contains("encodes other texts than the dataset's row"),
+        "{e}"
+    );
 }
 
 #[test]
