@@ -152,6 +152,12 @@ fn manifest_check(enc: &TextEncoder, store: &Path, keep: PromptKeep) -> Result<(
         prompt_keep: keep,
         layout: LAYOUT.into(),
     };
+    if store.exists() && !store.is_dir() {
+        return Err(EncodeError::file(
+            store,
+            "is a file; --out names the feature store's directory",
+        ));
+    }
     let path = store.join("featurize.json");
     if path.exists() {
         let text = std::fs::read_to_string(&path)

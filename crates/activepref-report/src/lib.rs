@@ -124,7 +124,9 @@ pub enum ReportError {
         metric: String,
     },
     /// The label-efficiency table's baseline policy has no run among those read.
-    #[error("no finished runs of the baseline policy `{baseline}`")]
+    #[error(
+        "no finished runs of the baseline policy `{baseline}`, so no saving can be computed; finish its runs (`activepref run` resumes them), or set report.baseline to a policy whose runs finished"
+    )]
     NoBaseline {
         /// The baseline policy label.
         baseline: String,

@@ -47,12 +47,16 @@ pub const MAX_BOOTSTRAP: usize = 1_000_000;
 /// The widest trailing-mean window (in rounds) a report may ask for.
 pub const MAX_SMOOTHING_WINDOW: usize = 10_000;
 
+/// The fewest bootstrap resamples that can place a 95% interval's ends (1/40 = 2.5%).
+pub const MIN_BOOTSTRAP: usize = 40;
+
 impl ReportSection {
     /// Checks the numbers; the command line's `report --window/--bootstrap` go through the
     /// same checks, so a flag and its YAML twin accept the same values.
     ///
     /// # Errors
-    /// `smoothing_window` outside `[1, MAX_SMOOTHING_WINDOW]`, `bootstrap` over `MAX_BOOTSTRAP`,
+    /// `smoothing_window` outside `[1, MAX_SMOOTHING_WINDOW]`, `bootstrap` from 1 to 39 or over
+    /// `MAX_BOOTSTRAP`,
     /// a stopping rule's bad parameter ([`StoppingRule::validate`]), or a rule given twice.
     pub fn validate(&self) -> Result<(), FieldError> {
         FieldError::check_count(
@@ -64,6 +68,16 @@ impl ReportSection {
         .map_err(|e| FieldError::new(e.field, format!("{} (1 = no smoothing)", e.message)))?;
         FieldError::check_count("bootstrap", self.bootstrap, 0, MAX_BOOTSTRAP)
             .map_err(|e| FieldError::new(e.field, format!("{} (0 = no interval)", e.message)))?;
+        // The interval is the 2.5th-97.5th percentile: fewer than 40 resamples cannot place it.
+        if (1..MIN_BOOTSTRAP).contains(&self.bootstrap) {
+            return Err(FieldError::new(
+                "bootstrap",
+                format!(
+                    "is {}; a 95% interval needs at least {MIN_BOOTSTRAP} resamples (its ends are the 2.5th and 97.5th percentiles); use 0 for no interval",
+                    self.bootstrap
+                ),
+            ));
+        }
         for (i, rule) in self.stopping.iter().enumerate() {
             rule.validate()
                 .map_err(|e| e.within(&format!("stopping[{i}]")))?;

@@ -266,6 +266,13 @@ fn numbers_are_bounded_with_the_bound_in_the_error() {
         e,
         "exp.yaml: report.bootstrap: is 18446744073709551615; must be between 0 and 1000000 (0 = no interval)"
     );
+    // One resample gave a "95% interval over 1 bootstrap resamples".
+    let e = parse(&format!("{GOOD}report: {{ bootstrap: 1 }}\n")).unwrap_err();
+    assert!(
+        e.starts_with("exp.yaml: report.bootstrap: is 1; a 95% interval needs at least 40 resamples"),
+        "{e}"
+    );
+    assert!(parse(&format!("{GOOD}report: {{ bootstrap: 40 }}\n")).is_ok());
     let e = parse(&format!("{GOOD}report: {{ smoothing_window: 0 }}\n")).unwrap_err();
     assert!(
         e.starts_with("exp.yaml: report.smoothing_window: is 0; must be between 1 and 10000"),
