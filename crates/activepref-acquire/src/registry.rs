@@ -280,7 +280,7 @@ impl PolicySpec {
                     return Err(FieldError::new(
                         "k",
                         format!(
-                            "is {}, but the pool holds only {pool_size} comparisons; lower k",
+                            "is {}; must be between 1 and {pool_size}, the comparisons the pool holds (lower k)",
                             c.k
                         ),
                     ));
@@ -433,7 +433,10 @@ mod tests {
             message: msg,
         } = spec.validate(20).unwrap_err();
         assert_eq!(field, "k");
-        assert!(msg.contains("only 20"));
+        assert_eq!(
+            msg,
+            "is 50; must be between 1 and 20, the comparisons the pool holds (lower k)"
+        );
         assert_eq!(
             PolicySpec::SoftmaxBald(GumbelParams {
                 beta: 0.0,

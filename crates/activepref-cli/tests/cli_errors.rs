@@ -306,7 +306,7 @@ fn policies_lists_the_registry() {
         "maxminlcb",
         "static_maxmin",
         // The ranges, as the checks state them.
-        "ranges: k at least 1; beta in [0, 1e6]; d_tilde in (0, 1e6]; eps in (0, 1]",
+        "ranges: k between 1 and the pool's size; beta in [0, 1e6]; d_tilde in (0, 1e6]; eps in (0, 1]",
         "ranges: group_size between 1 and the pool's size",
         "ranges: beta in [0, 1000]; threshold in [-1e6, 1e6]; decision_buffer in [0, 1e6]; tol in [0, 1e6]",
         "ranges: below in (0, ln 2 ≈ 0.693]",

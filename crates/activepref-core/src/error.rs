@@ -132,3 +132,21 @@ fn show<T: Copy + Into<f64> + std::fmt::Display + std::fmt::LowerExp>(x: T) -> S
         x.to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn within_prefixes_the_field_path() {
+        let e = FieldError::new("k", "must be at least 1")
+            .within("balpm")
+            .within("policies");
+        assert_eq!(e.field, "policies.balpm.k");
+        assert_eq!(e.to_string(), "policies.balpm.k: must be at least 1");
+        assert_eq!(
+            FieldError::new("", "is missing").within("loop").to_string(),
+            "loop: is missing"
+        );
+    }
+}

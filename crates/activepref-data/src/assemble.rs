@@ -13,7 +13,7 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, DataResult};
-use crate::feature_store::{FeatureTable, table_path};
+use crate::feature_store::{FeatureTable, TextFingerprint, table_path};
 use crate::text::{CandidatePool, ComparisonDataset, SplitRole, TextComparison};
 use activepref_core::seeds::{Stream, data_draw, rng_for};
 use activepref_core::{
@@ -395,8 +395,9 @@ pub fn pair_benchmark(
             .iter()
             .map(|c| candidate_id(id, &pool.models[c.model]))
             .collect();
+        let prompt_state = TextFingerprint::default().then(&pool.prompts[p]);
         for (c, cid) in cands.iter().zip(&ids) {
-            table.check_texts(cid, &[&pool.prompts[p], &c.response], &path)?;
+            table.check_fingerprint(cid, prompt_state.then(&c.response).value(), &path)?;
         }
         all.push(PromptCandidates {
             prompt_id: id as u32,

@@ -5,8 +5,8 @@
 //! One safetensors file per table, holding one tensor `features` of shape `[rows, dim]` (F32 when
 //! activepref writes it; F16, BF16 and F64 are accepted when reading) and one metadata entry,
 //! `activepref`, a JSON object `{"format": "activepref.features.v1", "rows", "dim", "ids"}` with the
-//! row ids in row order, and, in tables `featurize` writes, `"texts"`: each row's
-//! [`text_fingerprint`] as 16 hex digits, so that features of other texts under the same ids (a
+//! row ids in row order; tables `featurize` writes also hold a U64 tensor `texts` of shape `[rows]`:
+//! each row's [`text_fingerprint`], so that features of other texts under the same ids (a
 //! store made from another file whose ids are row numbers) are refused when joined. (One entry, because safetensors writes metadata in hash-map order: several
 //! entries would make equal tables differ byte for byte between processes.) A store directory for a comparison dataset holds, per split (`pool`, `validation`,
 //! `test`, `ood`), the tables `pair_a` (features of prompt + response A), `pair_b` (prompt +
@@ -36,14 +36,44 @@ struct Header {
     rows: usize,
     dim: usize,
     ids: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    texts: Option<Vec<String>>,
 }
 
-/// The fingerprint of the texts one feature row encodes (FNV-1a of the texts joined by NUL):
-/// `[prompt, response]` for a pair row, `[prompt]` for a prompt row.
+/// The tensor of per-row text fingerprints (U64, `[rows]`), in tables `featurize` writes.
+const TEXTS: &str = "texts";
+
+/// FNV-1a over texts each followed by a NUL byte, built up text by text, so that a prompt's state
+/// is hashed once and continued with each of its responses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TextFingerprint(u64);
+
+impl Default for TextFingerprint {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl TextFingerprint {
+    /// The state after `text` and its NUL separator.
+    pub fn then(self, text: &str) -> Self {
+        let h = text.bytes().chain([0]).fold(self.0, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        Self(h)
+    }
+
+    /// The fingerprint so far.
+    pub fn value(self) -> u64 {
+        self.0
+    }
+}
+
+/// The fingerprint of the texts one feature row encodes: `[prompt, response]` for a pair row,
+/// `[prompt]` for a prompt row ([`TextFingerprint`] over them).
 pub fn text_fingerprint(texts: &[&str]) -> u64 {
-    activepref_core::io::fnv1a(texts.join("\0").as_bytes())
+    texts
+        .iter()
+        .fold(TextFingerprint::default(), |f, t| f.then(t))
+        .value()
 }
 const TENSOR: &str = "features";
 
@@ -111,15 +141,26 @@ impl FeatureTable {
     /// # Errors
     /// A [`DataError`] naming the table (`origin`) and the row when it encodes other texts.
     pub fn check_texts(&self, id: &str, texts: &[&str], origin: &Path) -> DataResult<()> {
+        if self.texts.is_none() {
+            return Ok(());
+        }
+        self.check_fingerprint(id, text_fingerprint(texts), origin)
+    }
+
+    /// [`Self::check_texts`] with the fingerprint already taken.
+    ///
+    /// # Errors
+    /// As [`Self::check_texts`].
+    pub fn check_fingerprint(&self, id: &str, fingerprint: u64, origin: &Path) -> DataResult<()> {
         let (Some(fps), Some(row)) = (&self.texts, self.row_of(id)) else {
             return Ok(());
         };
-        if fps[row] == text_fingerprint(texts) {
+        if fps[row] == fingerprint {
             return Ok(());
         }
         Err(DataError::file(
             origin,
-            format!("row `{id}` encodes other texts than the dataset's row `{id}`: the store was made from another file (or the file changed since)"),
+            format!("row `{id}` encodes other texts than the dataset's row `{id}`: the store was made from another file (or the file changed since, or this version reads it differently)"),
         )
         .with_hint("featurize this dataset into another store (featurize --out), or delete this one"))
     }
@@ -199,16 +240,25 @@ impl FeatureTable {
             rows: self.rows(),
             dim: self.dim(),
             ids: self.ids.clone(),
-            texts: self
-                .texts
-                .as_ref()
-                .map(|t| t.iter().map(|f| format!("{f:016x}")).collect()),
         };
         let meta = HashMap::from([(
             META_KEY.to_string(),
             serde_json::to_string(&header).expect("header serialises"),
         )]);
-        let out = safetensors::serialize([(TENSOR, view)], Some(meta))
+        let text_bytes: Vec<u8> = self
+            .texts
+            .iter()
+            .flatten()
+            .flat_map(|f| f.to_le_bytes())
+            .collect();
+        let mut tensors = vec![(TENSOR, view)];
+        if self.texts.is_some() {
+            let texts =
+                safetensors::tensor::TensorView::new(Dtype::U64, vec![self.rows()], &text_bytes)
+                    .map_err(|e| DataError::file(path, format!("cannot build tensor: {e}")))?;
+            tensors.push((TEXTS, texts));
+        }
+        let out = safetensors::serialize(tensors, Some(meta))
             .map_err(|e| DataError::file(path, format!("cannot serialise: {e}")))?;
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
@@ -285,18 +335,21 @@ impl FeatureTable {
         let matrix = FeatureMatrix::new(rows, dim, data)
             .map_err(|e| DataError::field(path, TENSOR, e.to_string()))?;
         let table = Self::new(ids, matrix, path)?;
-        let Some(texts) = header.texts else {
+        let Ok(texts) = st.tensor(TEXTS) else {
             return Ok(table);
         };
+        if texts.dtype() != Dtype::U64 || texts.shape() != [rows] {
+            return Err(DataError::field(
+                path,
+                TEXTS,
+                "not one U64 fingerprint per row",
+            ));
+        }
         let texts: Vec<u64> = texts
-            .iter()
-            .map(|t| u64::from_str_radix(t, 16))
-            .collect::<Result<_, _>>()
-            .ok()
-            .filter(|t: &Vec<u64>| t.len() == rows)
-            .ok_or_else(|| {
-                DataError::field(path, "texts", "not one 16-hex-digit fingerprint per row")
-            })?;
+            .data()
+            .chunks_exact(8)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+            .collect();
         Ok(table.with_texts(texts))
     }
 

@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use activepref_data::assemble::candidate_id;
-use activepref_data::feature_store::{FeatureTable, table_path, text_fingerprint};
+use activepref_data::feature_store::{FeatureTable, TextFingerprint, table_path, text_fingerprint};
 use activepref_data::text::{CandidatePool, ComparisonDataset, SplitRole, TextComparison};
 use serde::{Deserialize, Serialize};
 
@@ -184,28 +184,32 @@ fn manifest_check(enc: &TextEncoder, store: &Path, keep: PromptKeep) -> Result<(
         .map_err(|e| EncodeError::file(&path, format!("cannot write: {e}")))
 }
 
-/// The table at `path` when it exists and already holds exactly `ids` at width `dim`, from
-/// `texts` (a table without fingerprints, from before them, is taken as it is).
-fn finished_table(path: &Path, ids: &[String], dim: usize, texts: &[u64]) -> Option<FeatureTable> {
-    FeatureTable::load(path)
+/// Whether the table at `path` already holds exactly `ids` at width `dim`, from `texts` (a table
+/// without fingerprints, from before them, is taken as it is).
+///
+/// # Errors
+/// With `refuse_other_texts`, a finished table of the same ids made from other texts: the store
+/// holds another dataset's features (ids that are row numbers repeat across files), which a run
+/// of that dataset still needs.
+fn finished_table(
+    path: &Path,
+    (ids, dim, texts): (&[String], usize, &[u64]),
+    refuse_other_texts: bool,
+) -> Result<Option<FeatureTable>, EncodeError> {
+    let Some(t) = FeatureTable::load(path)
         .ok()
-        .filter(|t| t.ids() == ids && t.dim() == dim && t.texts().is_none_or(|t| t == texts))
-}
-
-/// Refuses to replace a finished table of the same ids made from other texts: the store holds
-/// another dataset's features (ids that are row numbers repeat across files), which a run of that
-/// dataset still needs.
-fn refuse_other_texts(path: &Path, ids: &[String], texts: &[u64]) -> Result<(), EncodeError> {
-    let Ok(t) = FeatureTable::load(path) else {
-        return Ok(());
+        .filter(|t| t.ids() == ids && t.dim() == dim)
+    else {
+        return Ok(None);
     };
     match t.texts() {
-        Some(old) if t.ids() == ids && old != texts => Err(EncodeError::file(
+        Some(old) if old != texts && refuse_other_texts => Err(EncodeError::file(
             path,
             "holds features of other texts under the same ids: this store was made from another dataset file",
         )
         .with_hint("featurize into another --out, or delete the store")),
-        _ => Ok(()),
+        Some(old) if old != texts => Ok(None),
+        _ => Ok(Some(t)),
     }
 }
 
@@ -221,8 +225,7 @@ fn write_table(
 ) -> Result<TableDone, EncodeError> {
     let rows = ids.len();
     let err = |p: &Path, e: activepref_data::DataError| EncodeError::file(p, e.to_string());
-    refuse_other_texts(path, &ids, &texts)?;
-    if finished_table(path, &ids, enc.dim(), &texts).is_some() {
+    if finished_table(path, (&ids, enc.dim(), &texts), true)?.is_some() {
         progress(rows);
         return Ok(TableDone {
             path: path.to_path_buf(),
@@ -239,7 +242,7 @@ fn write_table(
     for (k, (chunk_inputs, chunk_ids)) in inputs.chunks(chunk).zip(ids.chunks(chunk)).enumerate() {
         let part = parts.join(format!("{k:06}.safetensors"));
         let chunk_texts = &texts[k * chunk..(k * chunk + chunk_ids.len())];
-        if let Some(t) = finished_table(&part, chunk_ids, enc.dim(), chunk_texts) {
+        if let Some(t) = finished_table(&part, (chunk_ids, enc.dim(), chunk_texts), false)? {
             data.extend_from_slice(t.matrix().as_slice());
             resumed += chunk_ids.len();
         } else {
@@ -366,6 +369,7 @@ pub fn featurize_candidates(
     let (mut texts, mut ptexts) = (Vec::new(), Vec::new());
     for (i, (prompt, cands)) in pool.prompts.iter().zip(&pool.candidates).enumerate() {
         let p = enc.plain_ids(prompt)?;
+        let prompt_state = TextFingerprint::default().then(prompt);
         let rs: Vec<Vec<u32>> = cands
             .iter()
             .map(|c| enc.plain_ids(&c.response))
@@ -376,12 +380,12 @@ pub fn featurize_candidates(
             let (input, was_cut) = pair_input(enc, pc, p.len(), r);
             cut_n += usize::from(was_cut);
             ids.push(candidate_id(pool.prompt_ids[i], &pool.models[c.model]));
-            texts.push(text_fingerprint(&[prompt, &c.response]));
+            texts.push(prompt_state.then(&c.response).value());
             inputs.push(input);
         }
         pcut += usize::from(p.len() > budget);
         pids.push(pool.prompt_ids[i].to_string());
-        ptexts.push(text_fingerprint(&[prompt]));
+        ptexts.push(prompt_state.value());
         pinputs.push(enc.wrap(cut(&p, budget, keep)));
     }
     Ok(vec![

@@ -460,7 +460,13 @@ impl Experiment {
         let Some(dir) = &self.common.output_dir else {
             return Ok(());
         };
-        if dir.as_os_str().is_empty() {
+        // A sweep grid point's `<root>/<grid>/<point>` is made by activepref: its root's parent
+        // is the one the user named.
+        let out = match &self.common.variant {
+            Some(_) => dir.ancestors().nth(2).unwrap_or(dir),
+            None => dir,
+        };
+        if out.as_os_str().is_empty() {
             // An empty path is the working directory to every file operation, but not to
             // `Path::exists`: refused, so that no check can mistake it for a new directory.
             return Err(FieldError::new(
@@ -468,12 +474,6 @@ impl Experiment {
                 "is empty; name a directory, or leave output_dir out to write to results/<name>",
             ));
         }
-        // A sweep grid point's `<root>/<grid>/<point>` is made by activepref: its root's parent
-        // is the one the user named.
-        let out = match &self.common.variant {
-            Some(_) => dir.ancestors().nth(2).unwrap_or(dir),
-            None => dir,
-        };
         match out.parent().filter(|p| !p.as_os_str().is_empty()) {
             Some(parent) if !parent.is_dir() => Err(FieldError::new(
                 "output_dir",

@@ -125,6 +125,7 @@ pub fn import_features(a: &ImportFeaturesArgs) -> anyhow::Result<()> {
         a.table,
         a.ids.as_deref(),
     );
+    refuse_existing(out, role.name(), (layout, table), a.replace)?;
     let written: Vec<(String, FeatureTable)> = match layout {
         ImportLayout::BalpmPair | ImportLayout::BalpmPrompt => {
             let l = if layout == ImportLayout::BalpmPair {
@@ -171,13 +172,7 @@ pub fn import_features(a: &ImportFeaturesArgs) -> anyhow::Result<()> {
         }
     };
     for (name, t) in &written {
-        check_import(
-            file,
-            &table_path(out, role.name(), name),
-            name,
-            t,
-            a.replace,
-        )?;
+        check_import(file, name, t)?;
     }
     for (name, t) in written {
         let p = table_path(out, role.name(), &name);
@@ -192,15 +187,36 @@ pub fn import_features(a: &ImportFeaturesArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// An imported table is refused when it is empty, when a `score` table has more than one
-/// column, or when `path` already holds a table and `replace` is not given.
-fn check_import(
-    file: &Path,
-    path: &Path,
-    name: &str,
-    t: &FeatureTable,
+/// The tables an import will write, refused before a long import when the store holds one and
+/// `replace` is not given.
+fn refuse_existing(
+    out: &Path,
+    split: &str,
+    (layout, table): (ImportLayout, Option<TableName>),
     replace: bool,
 ) -> anyhow::Result<()> {
+    let names: Vec<&str> = match (layout, table) {
+        (ImportLayout::BalpmPair, _) => vec!["pair_a", "pair_b"],
+        (ImportLayout::BalpmPrompt, Some(TableName::Score)) => vec!["score"],
+        (ImportLayout::BalpmPrompt, _) => vec!["prompt"],
+        (ImportLayout::Npy, t) => t.map(|t| t.name()).into_iter().collect(),
+    };
+    match names
+        .iter()
+        .map(|n| table_path(out, split, n))
+        .find(|p| p.exists())
+    {
+        Some(p) if !replace => Err(anyhow!(
+            "{}: the store already holds this table; pass --replace to overwrite it, or choose another --out",
+            p.display()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// An imported table is refused when it is empty or when a `score` table has more than one
+/// column ([`refuse_existing`] refuses a table the store holds, before the import).
+fn check_import(file: &Path, name: &str, t: &FeatureTable) -> anyhow::Result<()> {
     if t.rows() == 0 || t.dim() == 0 {
         return Err(anyhow!(
             "{}: holds {} rows x {} dims; a feature table needs at least one row and one dimension",
@@ -214,12 +230,6 @@ fn check_import(
             "{}: has {} columns, but a score table holds one number per row",
             file.display(),
             t.dim()
-        ));
-    }
-    if path.exists() && !replace {
-        return Err(anyhow!(
-            "{}: the store already holds this table; pass --replace to overwrite it, or choose another --out",
-            path.display()
         ));
     }
     Ok(())

@@ -88,7 +88,7 @@ fn range_words(message: &str) -> Option<String> {
     let end = match rest.strip_prefix("in ") {
         // An interval: up to its closing bracket.
         Some(interval) => 3 + interval.find([']', ')'])? + 1,
-        None => rest.find([';', '(']).unwrap_or(rest.len()),
+        None => rest.find([';', '(', ',']).unwrap_or(rest.len()),
     };
     Some(rest[..end].trim_end().to_string())
 }

@@ -155,8 +155,14 @@ const SCRIPT_MARKS: [(&str, &str); 3] = [
 /// A path as one shell word (`'/a b/c'`; unchanged when it needs no quotes).
 ///
 /// # Errors
-/// A path that is not UTF-8 or holds a NUL byte, which no script can name.
+/// A path that is not UTF-8 or holds a control character, which no script line can carry.
 fn shell_word(path: &Path) -> anyhow::Result<String> {
+    if path.to_string_lossy().chars().any(char::is_control) {
+        return Err(anyhow!(
+            "{:?}: the path holds a control character (a newline would end a script's line); rename it",
+            path.display().to_string()
+        ));
+    }
     let text = path.to_str().ok_or_else(|| {
         anyhow!(
             "{}: the path is not UTF-8, which a SLURM script cannot name",
@@ -289,7 +295,11 @@ fn check_ours(path: &Path, name: &str) -> anyhow::Result<()> {
     if !meta.is_file() {
         return refuse("a directory or a special file");
     }
+    // A file that cannot be read as text, or an empty one, is not known to be ours.
     let text = std::fs::read_to_string(path).unwrap_or_default();
+    if text.is_empty() {
+        return refuse("a file");
+    }
     let ours = match SCRIPT_MARKS.iter().find(|(n, _)| *n == name) {
         Some((_, mark)) => text.lines().nth(1).is_some_and(|l| l.starts_with(mark)),
         None => text

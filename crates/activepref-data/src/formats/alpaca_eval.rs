@@ -45,8 +45,10 @@ pub fn annotation_files(dir: &Path) -> DataResult<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().contains(".annotations.json"))
+            p.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                n.ends_with(".annotations.json") || n.ends_with(".annotations.json.gz")
+            })
         })
         .collect();
     files.sort();

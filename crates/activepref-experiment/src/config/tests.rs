@@ -269,7 +269,9 @@ fn numbers_are_bounded_with_the_bound_in_the_error() {
     // One resample gave a "95% interval over 1 bootstrap resamples".
     let e = parse(&format!("{GOOD}report: {{ bootstrap: 1 }}\n")).unwrap_err();
     assert!(
-        e.starts_with("exp.yaml: report.bootstrap: is 1; a 95% interval needs at least 40 resamples"),
+        e.starts_with(
+            "exp.yaml: report.bootstrap: is 1; a 95% interval needs at least 40 resamples"
+        ),
         "{e}"
     );
     assert!(parse(&format!("{GOOD}report: {{ bootstrap: 40 }}\n")).is_ok());

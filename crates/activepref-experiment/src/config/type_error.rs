@@ -614,7 +614,7 @@ seeds: [1, 2]
             (
                 "k: 5",
                 "k: \"five\"",
-                "policies.balpm.k: is \"five\"; must be a whole number at least 1 (the point itself counts as its first neighbour)",
+                "policies.balpm.k: is \"five\"; must be a whole number between 1 and 150, the comparisons the pool holds (lower k)",
             ),
             (
                 "k: 5",
@@ -654,7 +654,7 @@ seeds: [1, 2]
             (
                 "k: 5",
                 "k: .nan",
-                "policies.balpm.k: is NaN; must be a whole number at least 1 (the point itself counts as its first neighbour)",
+                "policies.balpm.k: is NaN; must be a whole number between 1 and 150, the comparisons the pool holds (lower k)",
             ),
             (
                 "k: 5",
@@ -844,7 +844,7 @@ seeds: [1, 2]
         assert_eq!(
             error_of(&merged),
             format!(
-                "exp.yaml: policies.balpm.k: is -1; must be a whole number at least 1 (the point itself counts as its first neighbour){HINT}"
+                "exp.yaml: policies.balpm.k: is -1; must be a whole number between 1 and 150, the comparisons the pool holds (lower k){HINT}"
             )
         );
         let e = error_of(&format!(

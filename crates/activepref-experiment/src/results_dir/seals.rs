@@ -104,12 +104,21 @@ fn artefacts_state(runs_dir: &Path, stem: &str) -> RunFileState {
         let Some((ext, seal)) = line.trim().split_once(' ') else {
             continue;
         };
-        let why = match fs::read(runs_dir.join(format!("{stem}.{ext}"))) {
+        let path = runs_dir.join(format!("{stem}.{ext}"));
+        // The length first (the seal's first word): a changed file is seen without reading it.
+        let length = seal.split(' ').next().and_then(|l| l.parse::<u64>().ok());
+        let why = match fs::metadata(&path).map(|m| m.len()) {
             Err(_) => format!("its {stem}.{ext} is missing"),
-            Ok(bytes) if run_file_seal(&bytes) != seal => format!(
+            Ok(n) if Some(n) != length => format!(
                 "its {stem}.{ext} does not match the length and hash recorded when it finished (truncated or edited)"
             ),
-            Ok(_) => continue,
+            Ok(_) => match fs::read(&path) {
+                Err(_) => format!("its {stem}.{ext} is missing"),
+                Ok(bytes) if run_file_seal(&bytes) != seal => format!(
+                    "its {stem}.{ext} does not match the length and hash recorded when it finished (truncated or edited)"
+                ),
+                Ok(_) => continue,
+            },
         };
         return RunFileState::Damaged(why);
     }

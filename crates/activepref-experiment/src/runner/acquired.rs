@@ -48,7 +48,8 @@ pub struct AcquiredPairRow<'a> {
 }
 
 /// Writes a pair run's acquired dataset as JSON lines and Parquet (both atomically); returns the
-/// extensions written (no Parquet copy of an empty dataset).
+/// extensions the run's seal covers: the JSON lines (the Parquet file is a copy made from them,
+/// which a sync that skips `*.parquet` must not turn into a redone run).
 pub(crate) fn write_acquired_dataset(
     bench: &PairBenchmark,
     acquired: &[AcquiredPair],
@@ -113,5 +114,5 @@ pub(crate) fn write_acquired_dataset(
             error: e.to_string(),
         }
     })?;
-    Ok(vec!["pairs.jsonl", "pairs.parquet"])
+    Ok(vec!["pairs.jsonl"])
 }
