@@ -42,7 +42,16 @@ pub fn partial_writer(name: &str) -> Option<(&str, u32)> {
 /// FNV-1a (64 bit) of a byte string: the stable, dependency-free hash behind run ids, run-file
 /// seals and per-row random streams.
 pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+    fnv1a_from(FNV1A_START, bytes)
+}
+
+/// FNV-1a's state before any byte (its 64-bit offset basis).
+pub const FNV1A_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a continued from `state` over `bytes`: `fnv1a(a ++ b) == fnv1a_from(fnv1a(a), b)`, so a
+/// shared prefix is hashed once.
+pub fn fnv1a_from(state: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(state, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
 }
@@ -119,6 +128,10 @@ mod tests {
         assert_eq!(partial_writer(name), Some((host_tag(), std::process::id())));
         assert_eq!(partial_writer("a.csv.partial"), None);
         assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(
+            fnv1a_from(fnv1a(b"prompt\0"), b"reply"),
+            fnv1a(b"prompt\0reply")
+        );
         assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
         assert!(!partial_path(&path).exists());
         // A failing writer leaves the old file and no temporary.

@@ -48,17 +48,15 @@ pub struct TextFingerprint(u64);
 
 impl Default for TextFingerprint {
     fn default() -> Self {
-        Self(0xcbf2_9ce4_8422_2325)
+        Self(activepref_core::io::FNV1A_START)
     }
 }
 
 impl TextFingerprint {
     /// The state after `text` and its NUL separator.
     pub fn then(self, text: &str) -> Self {
-        let h = text.bytes().chain([0]).fold(self.0, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
-        Self(h)
+        use activepref_core::io::fnv1a_from;
+        Self(fnv1a_from(fnv1a_from(self.0, text.as_bytes()), &[0]))
     }
 
     /// The fingerprint so far.

@@ -14,11 +14,14 @@ pub(crate) fn recorded_id_and_seal(
     runs_dir: &Path,
     stem: &str,
 ) -> (Option<String>, Option<String>) {
-    let Ok(text) = fs::read_to_string(runs_dir.join(format!("{stem}.run-id"))) else {
-        return (None, None);
-    };
+    let text = run_id_file(runs_dir, stem);
     let mut lines = text.lines().map(|l| l.trim().to_string());
     (lines.next(), lines.next())
+}
+
+/// The text of `runs/<stem>.run-id`; empty when it cannot be read.
+fn run_id_file(runs_dir: &Path, stem: &str) -> String {
+    fs::read_to_string(runs_dir.join(format!("{stem}.run-id"))).unwrap_or_default()
 }
 
 /// The second line of `runs/<stem>.run-id`: the run file's length and FNV-1a hash.
@@ -63,17 +66,19 @@ pub fn run_file_state(
     let Ok(bytes) = fs::read(runs_dir.join(format!("{stem}.csv"))) else {
         return RunFileState::NotFinished;
     };
-    let (recorded, seal) = recorded_id_and_seal(runs_dir, stem);
-    if let (Some(want), Some(id)) = (run_id, recorded.as_deref())
+    let record = run_id_file(runs_dir, stem);
+    let mut lines = record.lines().map(str::trim);
+    let (recorded, seal) = (lines.next(), lines.next());
+    if let (Some(want), Some(id)) = (run_id, recorded)
         && id != want
     {
         return RunFileState::OtherConfig;
     }
-    match seal.as_deref() {
-        Some(seal) if seal.trim() != run_file_seal(&bytes) => RunFileState::Damaged(
+    match seal {
+        Some(seal) if seal != run_file_seal(&bytes) => RunFileState::Damaged(
             "its run file does not match the length and hash recorded when it finished (truncated or edited)".into(),
         ),
-        Some(_) => artefacts_state(runs_dir, stem),
+        Some(_) => artefacts_state(runs_dir, stem, lines),
         None => {
             // From before seals: a complete file has a header and one row per round.
             let rows = bytes
@@ -95,13 +100,16 @@ pub fn run_file_state(
     }
 }
 
-/// The state of a sealed run's artefacts (`pairs.jsonl`, `prefix.csv`, ...: the lines after the
-/// seal in `runs/<stem>.run-id`, each `<extension> <length> <hash>`): `Finished` when each is
+/// The state of a sealed run's artefacts (`pairs.jsonl`, `prefix.csv`, ...: `seals`, the lines
+/// after the seal in `runs/<stem>.run-id`, each `<extension> <length> <hash>`): `Finished` when each is
 /// there as it was written, else `Damaged` naming the first that is missing or changed.
-fn artefacts_state(runs_dir: &Path, stem: &str) -> RunFileState {
-    let text = fs::read_to_string(runs_dir.join(format!("{stem}.run-id"))).unwrap_or_default();
-    for line in text.lines().skip(2) {
-        let Some((ext, seal)) = line.trim().split_once(' ') else {
+fn artefacts_state<'a>(
+    runs_dir: &Path,
+    stem: &str,
+    seals: impl Iterator<Item = &'a str>,
+) -> RunFileState {
+    for line in seals {
+        let Some((ext, seal)) = line.split_once(' ') else {
             continue;
         };
         let path = runs_dir.join(format!("{stem}.{ext}"));
