@@ -711,6 +711,18 @@ fn help_lists_every_fixed_choice_and_completions_work() {
             && out.contains("| **3 rounds** |"),
         "{out}"
     );
+    // A list flag's bad item is the flag's error, not clap's "use `-- -1`" tip.
+    for (cmd, flag) in [("bench-round", "--labels"), ("bench-knn", "--brute")] {
+        let (ok, _, err) = run_with_env(&[cmd, flag, "320,-1"], &[]);
+        assert!(!ok);
+        let placeholder = flag.trim_start_matches('-').to_uppercase();
+        assert_eq!(
+            err.lines().next().unwrap(),
+            format!(
+                "error: invalid value '-1' for '{flag} <{placeholder}>': must be a whole number, such as 3"
+            )
+        );
+    }
     let (ok, script, err) = run_with_env(&["completions", "bash"], &[]);
     assert!(ok, "{err}");
     assert!(
@@ -799,6 +811,17 @@ fn a_run_in_a_pipe_logs_each_round_and_out_needs_no_results_folder() {
         err,
         "error: --window: is 0; must be between 1 and 10000 (1 = no smoothing)\n"
     );
+    // A window longer than the runs is a running mean of the whole curve: said, not refused.
+    let (code, _, err) = in_dir(&dir, &["report", "res", "--window", "5"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("the smoothing window (5 rounds) is longer than each run (2 rounds)")
+            && err.contains("pass --window 2 or less"),
+        "{err}"
+    );
+    let (code, _, err) = in_dir(&dir, &["report", "res", "--window", "2"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("smoothing window"), "{err}");
     let (code, _, err) = in_dir(
         &dir,
         &["report", "res", "--bootstrap", "18446744073709551615"],

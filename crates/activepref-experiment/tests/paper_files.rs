@@ -282,3 +282,24 @@ fn quickstart_warmstart_is_the_quickstart_with_one_warm_epoch_a_round() {
     assert_eq!(warm, quick, "everything else is the quickstart");
     assert_eq!(warm.run_id("balpm", 9), quick.run_id("balpm", 9));
 }
+
+#[test]
+fn every_shipped_experiment_file_loads_with_every_check() {
+    // What `activepref run` checks before it reads data: a file in experiments/ that an edit
+    // broke (a renamed key, a bound tightened under it) fails here, not in a user's run.
+    let dir = file("");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    paths.sort();
+    assert!(paths.len() >= 19, "{paths:?}");
+    for path in &paths {
+        let sweep = Sweep::load(path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!sweep.variants.is_empty(), "{}", path.display());
+        for v in &sweep.variants {
+            assert!(!v.config.setting.labels().is_empty(), "{}", path.display());
+        }
+    }
+}

@@ -588,6 +588,22 @@ fn a_damaged_run_file_is_redone_and_reports_show_only_this_configs_runs() {
     let s = run_experiment(&cfg, &RunOptions::default()).unwrap();
     assert_eq!(s.damaged.len(), 1);
     assert_eq!(std::fs::read_to_string(&run).unwrap(), good);
+    // Its id file deleted: the marker says every run here wrote one, so the run file is not
+    // taken for a run from before run ids: left out of the report, and redone.
+    let marker = std::fs::read_to_string(out.join("activepref-results.json")).unwrap();
+    assert!(marker.contains("\"sealed_runs\": true"), "{marker}");
+    std::fs::remove_file(out.join("runs/random__seed3.run-id")).unwrap();
+    let r = reportable_runs(&cfg, &out).unwrap();
+    assert_eq!(
+        r.missing,
+        [
+            "random seed 3: its random__seed3.run-id is missing (deleted?), so nothing vouches for its run file"
+        ]
+    );
+    let s = run_experiment(&cfg, &RunOptions::default()).unwrap();
+    assert_eq!(s.damaged.len(), 1, "{s:?}");
+    assert_eq!(std::fs::read_to_string(&run).unwrap(), good);
+    assert_eq!(reportable_runs(&cfg, &out).unwrap().finished.len(), 1);
     // A policy added to the file but not run yet, and one removed from it: the report shows
     // the runs of the current configuration and names the missing ones.
     let mut grown = config(&out);

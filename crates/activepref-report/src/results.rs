@@ -58,7 +58,12 @@ impl ReportOverrides {
                 _ => "",
             };
             ReportError::Options(if flag.is_empty() {
-                format!("report.{e}")
+                // The file's own values were checked when it ran: these are an older version's,
+                // read back from config.resolved.yaml. The report section is not part of a
+                // run's identity, so fixing it and running again keeps every finished run.
+                format!(
+                    "report.{e} (a value this results directory was run with, from before the current bounds); fix it in the experiment file and run that again (`activepref run`: finished runs are kept, only the report is redone)"
+                )
             } else {
                 format!("{flag}: {}", e.message)
             })
@@ -135,6 +140,15 @@ fn report_runs(
             "{}: no finished run of this configuration yet ({} expected); run the experiment first with `activepref run`",
             dir.display(),
             missing.len()
+        )));
+    }
+    if let Some(rounds) = exp.known_rounds_per_run()
+        && opts.smoothing_window > rounds
+    {
+        log.push(ReportLine::Warning(format!(
+            "{}: the smoothing window ({} rounds) is longer than each run ({rounds} rounds), so every point of a curve is the mean of all rounds up to it; pass --window {rounds} or less (or lower report.smoothing_window) for a trailing mean",
+            dir.display(),
+            opts.smoothing_window
         )));
     }
     if !missing.is_empty() {
@@ -391,4 +405,33 @@ fn is_grid_point_of(root: &Path, dir: &Path) -> Result<bool, ReportError> {
             .join("/")
     });
     Ok(marker.is_some_and(|m| m.variant.is_some() && m.variant == relative))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_old_directory_s_out_of_bounds_value_says_how_to_go_on() {
+        // `bootstrap: 10` was accepted before the 40-resample floor; read back from an old
+        // directory's config.resolved.yaml, its own flag overrides it, else the error says how.
+        let old = ReportSection {
+            bootstrap: 10,
+            ..ReportSection::default()
+        };
+        let e = ReportOverrides::default()
+            .apply(&old)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("report.bootstrap: is 10;")
+                && e.ends_with("fix it in the experiment file and run that again (`activepref run`: finished runs are kept, only the report is redone)"),
+            "{e}"
+        );
+        let over = ReportOverrides {
+            bootstrap: Some(200),
+            ..ReportOverrides::default()
+        };
+        assert_eq!(over.apply(&old).unwrap().bootstrap, 200);
+    }
 }

@@ -155,8 +155,34 @@ pub fn summary_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Result<Stri
         )
         .ok();
     }
+    md.push_str(&baseline_against_itself(&rows, b));
     md.push_str(&missing_section(&opts.missing));
     Ok(md)
+}
+
+/// A note under the table when the baseline's own row shows a saving: its seed-mean curve
+/// reached its final value before its final size (a plateau, or seed noise), so that much saving
+/// on that metric is what the baseline shows against itself. Empty when it shows none.
+fn baseline_against_itself(rows: &[SummaryRow], baseline: &str) -> String {
+    let own: Vec<String> = rows
+        .iter()
+        .filter(|r| r.policy == baseline)
+        .filter_map(|r| match r.reached {
+            Reached::At { labels, saving } if saving > 0.0 => Some(format!(
+                "{} at {labels} labels ({})",
+                r.metric,
+                percent(Some(saving))
+            )),
+            _ => None,
+        })
+        .collect();
+    if own.is_empty() {
+        return String::new();
+    }
+    format!(
+        "\n`{baseline}` reaches its own final value before its final size on {}: its curve is flat (or noisy) from there, so a saving up to that much on that metric is what the baseline shows against itself, not a gain.\n",
+        own.join("; ")
+    )
 }
 
 /// The label-efficiency table as CSV (`report/summary.csv`, what `activepref.read_summary` reads):

@@ -102,6 +102,28 @@ fn summary_reports_not_reached() {
     );
 }
 
+#[test]
+fn a_baseline_that_reaches_its_own_final_early_is_noted() {
+    // random: −0.7, −0.5, −0.6, −0.5: it reaches its final −0.5 at 20 of 40 labels, a 50%
+    // "saving" against itself; the note says so under the table.
+    let runs = [run("random", 1, &[-0.7, -0.5, -0.6, -0.5])];
+    let mut opts = ReportOptions::new(1, "random", vec!["random".into()]);
+    opts.metrics = vec![("m".into(), "M".into())];
+    let md = summary_markdown(&runs, &opts).unwrap();
+    assert!(
+        md.contains("| M | random | 1 | -0.5000 ± 0.0000 | 20 | 50.0% |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("\n`random` reaches its own final value before its final size on M at 20 labels (50.0%): its curve is flat (or noisy) from there, so a saving up to that much on that metric is what the baseline shows against itself, not a gain.\n"),
+        "{md}"
+    );
+    // Reached only at its final size: no note.
+    let runs = [run("random", 1, &[-0.7, -0.5])];
+    let md = summary_markdown(&runs, &opts).unwrap();
+    assert!(!md.contains("against itself"), "{md}");
+}
+
 /// A departure from the paper's configuration is stated under the summary's title and in the
 /// LaTeX table's comments, and the tables themselves are unchanged.
 #[test]

@@ -27,7 +27,7 @@ pub struct BenchKnnArgs {
     #[arg(long, default_value_t = 1, value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub dup: usize,
     /// Pool sizes at which brute force, the index and torch are compared.
-    #[arg(long, value_delimiter = ',', default_value = "2048,4096")]
+    #[arg(long, value_delimiter = ',', value_parser = crate::whole_number, allow_negative_numbers = true, default_value = "2048,4096")]
     pub brute: Vec<usize>,
     /// A Python with torch for the reference-style pass (scripts/knn_reference_pass.py).
     #[arg(long, value_name = "PYTHON")]

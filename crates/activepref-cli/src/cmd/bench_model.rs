@@ -140,7 +140,7 @@ pub fn bench_model(args: &BenchModelArgs) -> anyhow::Result<()> {
 #[derive(clap::Args, Debug)]
 pub struct BenchRoundArgs {
     /// Labelled sizes whose rounds are shown (comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "320,8000,16000,24000")]
+    #[arg(long, value_delimiter = ',', value_parser = crate::whole_number, allow_negative_numbers = true, default_value = "320,8000,16000,24000")]
     pub labels: Vec<usize>,
     /// Rounds in the run; round r trains on `batch × (r + 1)` labels.
     #[arg(long, default_value_t = 75, value_parser = crate::whole_number, allow_negative_numbers = true)]

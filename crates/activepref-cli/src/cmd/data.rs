@@ -424,6 +424,13 @@ pub fn featurize(a: &FeaturizeArgs) -> anyhow::Result<()> {
         )
         .expect("valid template"),
     );
+    // Each finished chunk is saved at once (`<table>.parts/`), so a re-run loses at most the
+    // chunk in flight.
+    super::on_interrupt(format!(
+        "every finished chunk of {} inputs is saved under {}; run the same command to resume",
+        FeaturizeOptions::new(keep).chunk,
+        a.out.display()
+    ));
     let started = std::time::Instant::now();
     let progress = |n: usize| bar.inc(n as u64);
     let done = match &data {

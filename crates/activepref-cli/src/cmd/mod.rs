@@ -28,3 +28,18 @@ fn file_error(
         )
     }
 }
+
+/// On Ctrl-C or SIGTERM (a batch system's time limit), prints `interrupted: <what_is_kept>` (what
+/// was saved and how to go on), then exits with the signal's usual status (130, 143).
+fn on_interrupt(what_is_kept: String) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            eprintln!("\ninterrupted: {what_is_kept}");
+            std::process::exit(128 + sig);
+        }
+    });
+}

@@ -53,7 +53,7 @@ fn load(experiment: &Path, out: Option<&Path>) -> anyhow::Result<Sweep> {
         if let Some(v) = sweep.variants.first().filter(|v| v.name.is_empty()) {
             v.config
                 .check_output_dir()
-                .map_err(|e| anyhow!("--out: {}", e.message))?;
+                .map_err(|e| anyhow!("--out: {}", e.message.replace("output_dir", "--out")))?;
         } else if let Some(parent) = out
             .parent()
             .filter(|p| !p.as_os_str().is_empty() && !p.is_dir())
@@ -79,7 +79,12 @@ pub fn run(a: &RunArgs) -> anyhow::Result<()> {
         );
     }
     let sweep = load(&a.experiment, a.out.as_deref())?;
-    resume_hint_on_interrupt(&a.experiment);
+    // Every round's state is written atomically, so an exit at any point leaves the last
+    // finished round to resume from.
+    super::on_interrupt(format!(
+        "every finished round is saved; run the same command (`activepref run {}` with the same flags) to resume",
+        a.experiment.display()
+    ));
     let plan = sweep.plan();
     let wanted: Option<HashSet<&str>> =
         (!a.only.is_empty()).then(|| a.only.iter().map(String::as_str).collect());
@@ -202,25 +207,6 @@ fn run_variant(
         return Ok(false);
     }
     Ok(summary.failed.is_empty())
-}
-
-/// On Ctrl-C or SIGTERM (a batch system's time limit), says that nothing finished is lost and
-/// how to go on, then exits with the signal's usual status (130, 143). Every round's state is
-/// written atomically, so an exit at any point leaves the last finished round to resume from.
-fn resume_hint_on_interrupt(experiment: &Path) {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
-        return;
-    };
-    let command = format!("activepref run {}", experiment.display());
-    std::thread::spawn(move || {
-        if let Some(sig) = signals.forever().next() {
-            eprintln!(
-                "\ninterrupted: every finished round is saved; run the same command (`{command}` with the same flags) to resume"
-            );
-            std::process::exit(128 + sig);
-        }
-    });
 }
 
 /// Records the sweep's grid points, in the file's order, at its results root (`report` reads it

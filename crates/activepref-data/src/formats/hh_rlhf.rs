@@ -21,6 +21,9 @@ const ASSISTANT: &str = "\n\nAssistant:";
 /// Why a transcript pair has no single prompt.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SplitError {
+    /// One transcript has no `\n\nAssistant:` turn at all (a number, or text that is not an
+    /// HH-RLHF transcript); the field's name, `chosen` or `rejected`.
+    NoAssistantTurn(&'static str),
     /// The transcripts differ before any shared `\n\nAssistant:` turn.
     NoSharedTurn,
     /// They differ in an earlier turn (not only in whitespace), and both go on past it: the
@@ -72,7 +75,12 @@ pub fn split_transcripts<'a>(
         common -= 1;
     }
     let (Some((pc, rc)), Some((pr, rr))) = (last_turn(chosen), last_turn(rejected)) else {
-        return Err(SplitError::NoSharedTurn);
+        let which = if last_turn(chosen).is_none() {
+            "chosen"
+        } else {
+            "rejected"
+        };
+        return Err(SplitError::NoAssistantTurn(which));
     };
     let Some(cut) = chosen[..common]
         .rfind(ASSISTANT)
@@ -179,6 +187,18 @@ fn fault_error(path: &Path, faults: Vec<(usize, Option<SplitError>)>) -> Option<
         });
     };
     let why = match e {
+        SplitError::NoAssistantTurn(which) => {
+            let e = DataError::at(
+                path,
+                i,
+                which,
+                "has no `\\n\\nAssistant:` turn; an HH-RLHF transcript is text such as `\\n\\nHuman: ...\\n\\nAssistant: ...`",
+            );
+            return Some(match rows.len() {
+                1 => e.with_hint("fix or remove this row"),
+                n => e.with_hint(others_hint(&rows, n)),
+            });
+        }
         SplitError::NoSharedTurn => "the two transcripts differ before any shared `\\n\\nAssistant:` turn, so they do not answer one prompt".to_string(),
         SplitError::EarlierTurn { chosen, rejected } => format!(
             "the two transcripts differ in an earlier turn (chosen {chosen:?}, rejected {rejected:?}), not only in their final replies, so they do not answer one prompt"
@@ -225,6 +245,29 @@ mod tests {
         assert_eq!(p, "\n\nHuman: q\n\nAssistant:");
         assert_eq!(a, "a1\n\nHuman: more\n\nAssistant: a2");
         assert_eq!(b, "b");
+    }
+
+    #[test]
+    fn a_transcript_without_an_assistant_turn_is_named() {
+        // `{"chosen": 1}` reaches the split as the text "1".
+        let good = "\n\nHuman: q\n\nAssistant: a";
+        assert_eq!(
+            split_transcripts("1", good),
+            Err(SplitError::NoAssistantTurn("chosen"))
+        );
+        assert_eq!(
+            split_transcripts(good, "Human: q Assistant: b"),
+            Err(SplitError::NoAssistantTurn("rejected"))
+        );
+        let dir = std::env::temp_dir().join(format!("activepref-hh-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad.jsonl");
+        std::fs::write(&path, format!("{{\"chosen\":1,\"rejected\":{good:?}}}\n")).unwrap();
+        let e = load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("row 0 (0-based record): field `chosen`: has no `\\n\\nAssistant:` turn"),
+            "{e}"
+        );
     }
 
     #[test]

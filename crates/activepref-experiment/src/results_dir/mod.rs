@@ -57,6 +57,12 @@ pub struct ResultsMarker {
     pub benchmark: String,
     /// [`Experiment::benchmark_id`].
     pub benchmark_id: String,
+    /// Every run in the directory recorded its run id when it started (`runs/<stem>.run-id`), so
+    /// a run file without one is not vouched for: `run` redoes it and `report` leaves it out.
+    /// False (and absent from the file) only for a directory that held runs from before run ids
+    /// when a marker was first written into it; once true it stays true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sealed_runs: bool,
 }
 
 impl ResultsMarker {
@@ -69,7 +75,16 @@ impl ResultsMarker {
             variant: exp.common.variant.clone(),
             benchmark: exp.benchmark_kind().into(),
             benchmark_id: exp.benchmark_id(),
+            sealed_runs: false,
         }
+    }
+
+    /// Whether the marker of `dir` (if any) says that every run there recorded its run id.
+    ///
+    /// # Errors
+    /// As [`ResultsMarker::read`].
+    pub fn is_sealed(dir: &Path) -> Result<bool, RunError> {
+        Ok(Self::read(dir)?.is_some_and(|m| m.sealed_runs))
     }
 
     /// The marker of `dir`, if it has one.
@@ -372,8 +387,11 @@ pub(crate) fn prepare(out: &Path, exp: &Experiment, opts: &RunOptions) -> Result
         path: out.to_path_buf(),
         error,
     })?;
-    let marker =
-        serde_json::to_string_pretty(&ResultsMarker::of(exp)).expect("a marker serialises");
+    let marker = ResultsMarker {
+        sealed_runs: ResultsMarker::is_sealed(out)? || !has_runs_without_ids(&out.join("runs")),
+        ..ResultsMarker::of(exp)
+    };
+    let marker = serde_json::to_string_pretty(&marker).expect("a marker serialises");
     crate::runner::write_file(&out.join(MARKER), format!("{marker}\n").as_bytes())?;
     let runs = out.join("runs");
     fs::create_dir_all(&runs).map_err(|error| RunError::Io {
@@ -383,6 +401,25 @@ pub(crate) fn prepare(out: &Path, exp: &Experiment, opts: &RunOptions) -> Result
     })?;
     remove_stale_partials(out, STALE_PARTIAL);
     Ok(())
+}
+
+/// Whether `runs_dir` holds a run (its run file or checkpoint) without its `<stem>.run-id`: runs
+/// from before run ids (or a deleted id file). False when the folder does not exist.
+fn has_runs_without_ids(runs_dir: &Path) -> bool {
+    let Ok(listing) = fs::read_dir(runs_dir) else {
+        return false;
+    };
+    listing.filter_map(Result::ok).any(|e| {
+        let name = e.file_name().to_string_lossy().into_owned();
+        name.strip_suffix(".csv")
+            .or_else(|| name.strip_suffix(".state.json"))
+            .filter(|stem| {
+                stem.rsplit_once("__seed").is_some_and(|(_, seed)| {
+                    !seed.is_empty() && seed.bytes().all(|b| b.is_ascii_digit())
+                })
+            })
+            .is_some_and(|stem| !runs_dir.join(format!("{stem}.run-id")).is_file())
+    })
 }
 
 /// Every refusal of `out` for `exp`'s runs, reading only: `run` checks it before building the
@@ -562,28 +599,28 @@ mod tests {
         fs::write(dir.join("r__seed1.csv"), csv).unwrap();
         fs::write(dir.join("r__seed1.run-id"), "abc\n").unwrap();
         assert_eq!(
-            run_file_state(&dir, "r__seed1", Some("abc"), Some(2)),
+            run_file_state(&dir, "r__seed1", (Some("abc"), Some(2)), false),
             RunFileState::Finished
         );
         assert_eq!(
-            run_file_state(&dir, "r__seed1", None, None),
+            run_file_state(&dir, "r__seed1", (None, None), false),
             RunFileState::Finished
         );
         assert_eq!(
-            run_file_state(&dir, "r__seed1", Some("abd"), Some(2)),
+            run_file_state(&dir, "r__seed1", (Some("abd"), Some(2)), false),
             RunFileState::OtherConfig
         );
         assert!(matches!(
-            run_file_state(&dir, "r__seed1", None, Some(3)),
+            run_file_state(&dir, "r__seed1", (None, Some(3)), false),
             RunFileState::Damaged(w) if w.contains("2 complete rows, not 3")
         ));
         fs::write(dir.join("r__seed1.csv"), &csv[..csv.len() - 3]).unwrap();
         assert!(matches!(
-            run_file_state(&dir, "r__seed1", None, None),
+            run_file_state(&dir, "r__seed1", (None, None), false),
             RunFileState::Damaged(_)
         ));
         assert_eq!(
-            run_file_state(&dir, "r__seed2", None, None),
+            run_file_state(&dir, "r__seed2", (None, None), false),
             RunFileState::NotFinished
         );
         // With a seal, one changed byte is enough.
@@ -594,13 +631,59 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            run_file_state(&dir, "r__seed1", Some("abc"), None),
+            run_file_state(&dir, "r__seed1", (Some("abc"), None), false),
             RunFileState::Finished
         );
         fs::write(dir.join("r__seed1.csv"), csv.replace("r,1,1", "r,1,2")).unwrap();
         assert!(matches!(
-            run_file_state(&dir, "r__seed1", Some("abc"), None),
+            run_file_state(&dir, "r__seed1", (Some("abc"), None), false),
             RunFileState::Damaged(_)
         ));
+        // Without its id file: a run from before run ids, unless the marker says every run
+        // here recorded one (then the id file was deleted and nothing vouches for the run).
+        fs::write(dir.join("r__seed1.csv"), csv).unwrap();
+        fs::remove_file(dir.join("r__seed1.run-id")).unwrap();
+        assert_eq!(
+            run_file_state(&dir, "r__seed1", (None, Some(2)), false),
+            RunFileState::Finished
+        );
+        assert!(matches!(
+            run_file_state(&dir, "r__seed1", (None, Some(2)), true),
+            RunFileState::Damaged(w) if w == "its r__seed1.run-id is missing (deleted?), so nothing vouches for its run file"
+        ));
+        // An unfinished run's checkpoint alike.
+        fs::remove_file(dir.join("r__seed1.csv")).unwrap();
+        fs::write(dir.join("r__seed1.state.json"), "{}").unwrap();
+        assert_eq!(
+            run_file_state(&dir, "r__seed1", (None, Some(2)), false),
+            RunFileState::NotFinished
+        );
+        assert!(matches!(
+            run_file_state(&dir, "r__seed1", (None, Some(2)), true),
+            RunFileState::Damaged(w) if w.starts_with("its checkpoint has no r__seed1.run-id")
+        ));
+    }
+
+    #[test]
+    fn runs_without_id_files_are_found_by_their_stems() {
+        let dir = scratch("ids");
+        assert!(!has_runs_without_ids(&dir.join("nothing-here")));
+        for name in [
+            "balpm-b0.01__seed1.csv",
+            "balpm-b0.01__seed1.run-id",
+            "balpm-b0.01__seed1.timings.csv",
+            "random__seed2.prefix.csv",
+            "notes.csv",
+            "x__seedling.state.json",
+        ] {
+            fs::write(dir.join(name), "").unwrap();
+        }
+        assert!(!has_runs_without_ids(&dir));
+        fs::write(dir.join("random__seed2.state.json"), "{}").unwrap();
+        assert!(has_runs_without_ids(&dir));
+        fs::write(dir.join("random__seed2.run-id"), "id\n").unwrap();
+        assert!(!has_runs_without_ids(&dir));
+        fs::remove_file(dir.join("balpm-b0.01__seed1.run-id")).unwrap();
+        assert!(has_runs_without_ids(&dir));
     }
 }

@@ -56,19 +56,34 @@ impl RunFileState {
 
 /// The state of run `stem` in `runs_dir`, whose id should be `run_id` (None: do not check it) and
 /// whose run file should have `rounds` rows (None: unknown; only checked for run files from
-/// before seals).
+/// before seals). `sealed_runs`: the directory's marker says every run there recorded its id
+/// ([`ResultsMarker::sealed_runs`]), so a run file without `<stem>.run-id` is not trusted.
 pub fn run_file_state(
     runs_dir: &Path,
     stem: &str,
-    run_id: Option<&str>,
-    rounds: Option<usize>,
+    (run_id, rounds): (Option<&str>, Option<usize>),
+    sealed_runs: bool,
 ) -> RunFileState {
     let Ok(bytes) = fs::read(runs_dir.join(format!("{stem}.csv"))) else {
+        // A checkpoint records no run id of its own: without the id file, nothing says which
+        // configuration made it.
+        let id_file = runs_dir.join(format!("{stem}.run-id"));
+        if sealed_runs && runs_dir.join(format!("{stem}.state.json")).exists() && !id_file.exists()
+        {
+            return RunFileState::Damaged(format!(
+                "its checkpoint has no {stem}.run-id (deleted?), so nothing says which configuration made it"
+            ));
+        }
         return RunFileState::NotFinished;
     };
     let record = run_id_file(runs_dir, stem);
     let mut lines = record.lines().map(str::trim);
     let (recorded, seal) = (lines.next(), lines.next());
+    if sealed_runs && recorded.is_none() {
+        return RunFileState::Damaged(format!(
+            "its {stem}.run-id is missing (deleted?), so nothing vouches for its run file"
+        ));
+    }
     if let (Some(want), Some(id)) = (run_id, recorded)
         && id != want
     {
@@ -166,7 +181,8 @@ pub fn reportable_runs(exp: &Experiment, dir: &Path) -> Result<ReportableRuns, R
         for &seed in &exp.common.seeds {
             let stem = format!("{label}__seed{seed}");
             let id = marker.as_ref().map(|_| exp.run_id(&label, seed));
-            match run_file_state(&runs_dir, &stem, id.as_deref(), rounds) {
+            let sealed = marker.as_ref().is_some_and(|m| m.sealed_runs);
+            match run_file_state(&runs_dir, &stem, (id.as_deref(), rounds), sealed) {
                 RunFileState::Finished => out.finished.push((label.clone(), seed)),
                 other => out
                     .missing

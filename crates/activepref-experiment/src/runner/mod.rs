@@ -177,7 +177,9 @@ fn planned_runs(
     if let Some(only) = &opts.only {
         jobs.retain(|j| only.contains(j));
     }
-    let changed = changed_runs(exp, &runs_dir, &jobs, same_config);
+    // Where every run recorded its id, a run without one is damaged (redone), not changed.
+    let sealed = results_dir::ResultsMarker::is_sealed(out)?;
+    let changed = changed_runs(exp, &runs_dir, &jobs, same_config || sealed);
     if !changed.is_empty() && !opts.rerun {
         if changed
             .iter()
@@ -229,13 +231,20 @@ fn changed_runs(
 
 /// A run file that does not match its seal is not a finished run: everything of it goes, its
 /// seal included, and it is redone from scratch. Returns (stem, why) of each.
-fn clear_damaged(plan: &JobPlan, rounds_per_run: usize) -> Result<Vec<(String, String)>, RunError> {
+fn clear_damaged(
+    plan: &JobPlan,
+    rounds_per_run: usize,
+    sealed_runs: bool,
+) -> Result<Vec<(String, String)>, RunError> {
     let mut damaged = vec![];
     for (p, s) in &plan.jobs {
         let stem = format!("{p}__seed{s}");
-        if let RunFileState::Damaged(why) =
-            run_file_state(&plan.runs_dir, &stem, None, Some(rounds_per_run))
-        {
+        if let RunFileState::Damaged(why) = run_file_state(
+            &plan.runs_dir,
+            &stem,
+            (None, Some(rounds_per_run)),
+            sealed_runs,
+        ) {
             remove_run_files(&plan.runs_dir, &stem)?;
             damaged.push((stem, why));
         }
@@ -254,7 +263,8 @@ fn run_jobs<S: RunnableSetting>(
 ) -> Result<RunSummary, RunError> {
     let shared = setting.shared(bench, &plan.out, opts.progress)?;
     let rounds_per_run = setting.rounds_per_run(bench);
-    let damaged = clear_damaged(&plan, rounds_per_run)?;
+    let sealed = results_dir::ResultsMarker::is_sealed(&plan.out)?;
+    let damaged = clear_damaged(&plan, rounds_per_run, sealed)?;
     let pending: Vec<&(String, u64)> = plan
         .jobs
         .iter()
