@@ -713,15 +713,17 @@ fn help_lists_every_fixed_choice_and_completions_work() {
     );
     // A list flag's bad item is the flag's error, not clap's "use `-- -1`" tip.
     for (cmd, flag) in [("bench-round", "--labels"), ("bench-knn", "--brute")] {
-        let (ok, _, err) = run_with_env(&[cmd, flag, "320,-1"], &[]);
-        assert!(!ok);
-        let placeholder = flag.trim_start_matches('-').to_uppercase();
-        assert_eq!(
-            err.lines().next().unwrap(),
-            format!(
-                "error: invalid value '-1' for '{flag} <{placeholder}>': must be a whole number, such as 3"
-            )
-        );
+        for value in ["-1", "320,-1"] {
+            let (ok, _, err) = run_with_env(&[cmd, flag, value], &[]);
+            assert!(!ok);
+            let placeholder = flag.trim_start_matches('-').to_uppercase();
+            assert_eq!(
+                err.lines().next().unwrap(),
+                format!(
+                    "error: invalid value '-1' for '{flag} <{placeholder}>': must be a whole number, such as 3"
+                )
+            );
+        }
     }
     let (ok, script, err) = run_with_env(&["completions", "bash"], &[]);
     assert!(ok, "{err}");
@@ -811,17 +813,27 @@ fn a_run_in_a_pipe_logs_each_round_and_out_needs_no_results_folder() {
         err,
         "error: --window: is 0; must be between 1 and 10000 (1 = no smoothing)\n"
     );
-    // A window longer than the runs is a running mean of the whole curve: said, not refused.
-    let (code, _, err) = in_dir(&dir, &["report", "res", "--window", "5"]);
-    assert_eq!(code, 0, "{err}");
-    assert!(
-        err.contains("the smoothing window (5 rounds) is longer than each run (2 rounds)")
-            && err.contains("pass --window 2 or less"),
-        "{err}"
-    );
-    let (code, _, err) = in_dir(&dir, &["report", "res", "--window", "2"]);
+    // A window as long as the runs is a running mean of the whole curve: said, not refused.
+    for window in ["2", "5"] {
+        let (code, _, err) = in_dir(&dir, &["report", "res", "--window", window]);
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            err.contains(&format!(
+                "the smoothing window ({window} rounds) is as long as each run (2 rounds) or longer"
+            )) && err.contains("`activepref report --window 1` or less"),
+            "{err}"
+        );
+    }
+    let (code, _, err) = in_dir(&dir, &["report", "res", "--window", "1"]);
     assert_eq!(code, 0, "{err}");
     assert!(!err.contains("smoothing window"), "{err}");
+    // --out is named as --out, its path as given (a folder called output_dir included).
+    let (code, _, err) = in_dir(&dir, &["run", "exp.yaml", "--out", "none/output_dir/res"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        err,
+        "error: --out: the parent directory `none/output_dir` does not exist; create it or choose another --out\n"
+    );
     let (code, _, err) = in_dir(
         &dir,
         &["report", "res", "--bootstrap", "18446744073709551615"],

@@ -518,7 +518,7 @@ fn hh_rlhf_transcripts_that_differ_before_the_final_turn_are_refused_by_row() {
     let e = hh_rlhf::load(&path).unwrap_err().to_string();
     assert!(
         e.contains("hh.jsonl: row 1 (0-based record): field `chosen/rejected`: the two transcripts differ in an earlier turn")
-            && e.ends_with("(fix or remove it and the other rows with an empty prompt or without one shared prompt: 3 rows in all (0-based records 1, 3, 4))"),
+            && e.ends_with("(fix or remove it and the other rows with an empty prompt, without an assistant turn or without one shared prompt: 3 rows in all (0-based records 1, 3, 4))"),
         "{e}"
     );
     // An empty prompt first: that row is said, and the hint still lists every faulty row (it
@@ -528,7 +528,7 @@ fn hh_rlhf_transcripts_that_differ_before_the_final_turn_are_refused_by_row() {
     let e = hh_rlhf::load(&path).unwrap_err().to_string();
     assert!(
         e.contains("hh.jsonl: row 1 (0-based record): field `chosen`: empty prompt before the first assistant turn")
-            && e.ends_with("(fix or remove it and the other rows with an empty prompt or without one shared prompt: 3 rows in all (0-based records 1, 2, 4))"),
+            && e.ends_with("(fix or remove it and the other rows with an empty prompt, without an assistant turn or without one shared prompt: 3 rows in all (0-based records 1, 2, 4))"),
         "{e}"
     );
     std::fs::write(&path, &text).unwrap();

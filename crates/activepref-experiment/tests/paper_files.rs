@@ -284,9 +284,10 @@ fn quickstart_warmstart_is_the_quickstart_with_one_warm_epoch_a_round() {
 }
 
 #[test]
-fn every_shipped_experiment_file_loads_with_every_check() {
-    // What `activepref run` checks before it reads data: a file in experiments/ that an edit
-    // broke (a renamed key, a bound tightened under it) fails here, not in a user's run.
+fn every_shipped_experiment_file_passes_every_check_but_the_data_s() {
+    // What `activepref run` checks before it looks for data (the TL;DR files' is not shipped):
+    // a file in experiments/ that an edit broke (a renamed key, a bound tightened under it)
+    // fails here, not in a user's run.
     let dir = file("");
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
@@ -298,8 +299,5 @@ fn every_shipped_experiment_file_loads_with_every_check() {
     for path in &paths {
         let sweep = Sweep::load(path).unwrap_or_else(|e| panic!("{e}"));
         assert!(!sweep.variants.is_empty(), "{}", path.display());
-        for v in &sweep.variants {
-            assert!(!v.config.setting.labels().is_empty(), "{}", path.display());
-        }
     }
 }

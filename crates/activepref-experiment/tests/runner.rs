@@ -589,8 +589,10 @@ fn a_damaged_run_file_is_redone_and_reports_show_only_this_configs_runs() {
     assert_eq!(s.damaged.len(), 1);
     assert_eq!(std::fs::read_to_string(&run).unwrap(), good);
     // Its id file deleted: the marker says every run here wrote one, so the run file is not
-    // taken for a run from before run ids: left out of the report, and redone.
-    let marker = std::fs::read_to_string(out.join("activepref-results.json")).unwrap();
+    // taken for a run from before run ids: left out of the report, refused by `run` (it may be
+    // a file copied in; nothing is deleted), and redone with --rerun.
+    let marker_path = out.join("activepref-results.json");
+    let marker = std::fs::read_to_string(&marker_path).unwrap();
     assert!(marker.contains("\"sealed_runs\": true"), "{marker}");
     std::fs::remove_file(out.join("runs/random__seed3.run-id")).unwrap();
     let r = reportable_runs(&cfg, &out).unwrap();
@@ -600,8 +602,20 @@ fn a_damaged_run_file_is_redone_and_reports_show_only_this_configs_runs() {
             "random seed 3: its random__seed3.run-id is missing (deleted?), so nothing vouches for its run file"
         ]
     );
-    let s = run_experiment(&cfg, &RunOptions::default()).unwrap();
-    assert_eq!(s.damaged.len(), 1, "{s:?}");
+    let err = run_experiment(&cfg, &RunOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.ends_with("1 run(s) have a run file or checkpoint but no .run-id (random__seed3), so nothing says which configuration made them; pass --rerun to redo them (their files are replaced), or move those files away"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&run).unwrap(), good);
+    let rerun = RunOptions {
+        rerun: true,
+        ..RunOptions::default()
+    };
+    let s = run_experiment(&cfg, &rerun).unwrap();
+    assert_eq!(s.rerun, ["random__seed3"], "{s:?}");
     assert_eq!(std::fs::read_to_string(&run).unwrap(), good);
     assert_eq!(reportable_runs(&cfg, &out).unwrap().finished.len(), 1);
     // A policy added to the file but not run yet, and one removed from it: the report shows
@@ -626,4 +640,13 @@ fn a_damaged_run_file_is_redone_and_reports_show_only_this_configs_runs() {
         r.missing,
         ["random seed 3: made with another configuration"]
     );
+    // A directory from before run ids (no marker, run files without id files) keeps its runs:
+    // the marker written now records no seal, and the run is skipped as finished.
+    std::fs::remove_file(&marker_path).unwrap();
+    std::fs::remove_file(out.join("runs/random__seed3.run-id")).unwrap();
+    let s = run_experiment(&cfg, &RunOptions::default()).unwrap();
+    assert_eq!((s.runs_skipped, s.damaged.len()), (1, 0), "{s:?}");
+    let marker = std::fs::read_to_string(&marker_path).unwrap();
+    assert!(!marker.contains("sealed_runs"), "{marker}");
+    assert_eq!(std::fs::read_to_string(&run).unwrap(), good);
 }

@@ -60,9 +60,14 @@ impl ReportOverrides {
             ReportError::Options(if flag.is_empty() {
                 // The file's own values were checked when it ran: these are an older version's,
                 // read back from config.resolved.yaml. The report section is not part of a
-                // run's identity, so fixing it and running again keeps every finished run.
+                // run's id, so fixing it and running again keeps every finished run.
+                let over = match e.field.as_str() {
+                    "smoothing_window" => "pass `--window N` to `activepref report`, or ",
+                    "bootstrap" => "pass `--bootstrap N` to `activepref report`, or ",
+                    _ => "",
+                };
                 format!(
-                    "report.{e} (a value this results directory was run with, from before the current bounds); fix it in the experiment file and run that again (`activepref run`: finished runs are kept, only the report is redone)"
+                    "report.{e} (a value in this results directory's config.resolved.yaml, which an older version accepted); {over}fix it in the experiment file and run that again (`activepref run` keeps the runs it finished: the report section is not part of a run's id)"
                 )
             } else {
                 format!("{flag}: {}", e.message)
@@ -142,13 +147,16 @@ fn report_runs(
             missing.len()
         )));
     }
+    // A window of at least the run's length averages every round up to each point.
     if let Some(rounds) = exp.known_rounds_per_run()
-        && opts.smoothing_window > rounds
+        && rounds > 1
+        && opts.smoothing_window >= rounds
     {
         log.push(ReportLine::Warning(format!(
-            "{}: the smoothing window ({} rounds) is longer than each run ({rounds} rounds), so every point of a curve is the mean of all rounds up to it; pass --window {rounds} or less (or lower report.smoothing_window) for a trailing mean",
+            "{}: the smoothing window ({} rounds) is as long as each run ({rounds} rounds) or longer, so every point of a curve is the mean of all rounds up to it; for a trailing mean, `activepref report --window {}` or less (or a lower report.smoothing_window)",
             dir.display(),
-            opts.smoothing_window
+            opts.smoothing_window,
+            rounds - 1
         )));
     }
     if !missing.is_empty() {
@@ -425,7 +433,7 @@ mod tests {
             .to_string();
         assert!(
             e.starts_with("report.bootstrap: is 10;")
-                && e.ends_with("fix it in the experiment file and run that again (`activepref run`: finished runs are kept, only the report is redone)"),
+                && e.ends_with("which an older version accepted); pass `--bootstrap N` to `activepref report`, or fix it in the experiment file and run that again (`activepref run` keeps the runs it finished: the report section is not part of a run's id)"),
             "{e}"
         );
         let over = ReportOverrides {

@@ -50,11 +50,9 @@ fn load(experiment: &Path, out: Option<&Path>) -> anyhow::Result<Sweep> {
                 out.join(&v.name)
             });
         }
-        if let Some(v) = sweep.variants.first().filter(|v| v.name.is_empty()) {
-            v.config
-                .check_output_dir()
-                .map_err(|e| anyhow!("--out: {}", e.message.replace("output_dir", "--out")))?;
-        } else if let Some(parent) = out
+        // (clap refuses an empty --out; the parent must exist, for one experiment as for a
+        // sweep's root, as `check_output_dir` requires of output_dir.)
+        if let Some(parent) = out
             .parent()
             .filter(|p| !p.as_os_str().is_empty() && !p.is_dir())
         {

@@ -215,7 +215,7 @@ fn fault_error(path: &Path, faults: Vec<(usize, Option<SplitError>)>) -> Option<
 fn others_hint(rows: &[usize], n: usize) -> String {
     let listed: Vec<String> = rows.iter().take(10).map(usize::to_string).collect();
     format!(
-        "fix or remove it and the other rows with an empty prompt or without one shared prompt: {n} rows in all (0-based records {}{})",
+        "fix or remove it and the other rows with an empty prompt, without an assistant turn or without one shared prompt: {n} rows in all (0-based records {}{})",
         listed.join(", "),
         if n > 10 { ", ..." } else { "" }
     )

@@ -12,7 +12,10 @@
 //!   file, or a git work tree.
 //! - Every finished run records, beside its run id, the length and FNV-1a hash of its run file
 //!   (`runs/<stem>.run-id`, second line). A run file that does not match (truncated or edited on
-//!   disk) is not a finished run: `run` redoes it and `report` leaves it out and says so.
+//!   disk) is not a finished run: `run` redoes it and `report` leaves it out and says so. Where
+//!   the marker says every run wrote its id file ([`ResultsMarker::sealed_runs`]), a run file or
+//!   checkpoint without one is not vouched for either: `run` refuses it unless `--rerun`, and
+//!   `report` leaves it out.
 //! - Temporary files (`*.partial`) that a killed process left behind are removed on the next run
 //!   once nothing has written to them for [`STALE_PARTIAL`].
 
@@ -58,9 +61,11 @@ pub struct ResultsMarker {
     /// [`Experiment::benchmark_id`].
     pub benchmark_id: String,
     /// Every run in the directory recorded its run id when it started (`runs/<stem>.run-id`), so
-    /// a run file without one is not vouched for: `run` redoes it and `report` leaves it out.
-    /// False (and absent from the file) only for a directory that held runs from before run ids
-    /// when a marker was first written into it; once true it stays true.
+    /// a run file or checkpoint without one is not vouched for: `run` refuses it unless
+    /// `--rerun` (which redoes it) and `report` leaves it out. `run` sets it when it writes the
+    /// marker if the previous marker had it or no run file there lacked its id file; so it is
+    /// false (and absent from the file) only while a directory holds runs from before run ids
+    /// (2026-11-23). An older binary rewrites the marker without it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sealed_runs: bool,
 }
@@ -377,6 +382,9 @@ pub fn remove_stale_partials(out: &Path, older_than: Duration) -> usize {
 /// # Errors
 /// As [`check`], or an I/O error naming the path.
 pub(crate) fn prepare(out: &Path, exp: &Experiment, opts: &RunOptions) -> Result<(), RunError> {
+    // Read before `--fresh` removes the marker: a seal, once recorded, stays (a run file of a
+    // sealed directory whose id file went is kept by `--fresh`, which deletes only runs with ids).
+    let was_sealed = ResultsMarker::is_sealed(out)?;
     if check(out, exp, opts)? == DirKind::Ours && opts.fresh {
         clear_ours(out)?;
     }
@@ -388,7 +396,7 @@ pub(crate) fn prepare(out: &Path, exp: &Experiment, opts: &RunOptions) -> Result
         error,
     })?;
     let marker = ResultsMarker {
-        sealed_runs: ResultsMarker::is_sealed(out)? || !has_runs_without_ids(&out.join("runs")),
+        sealed_runs: was_sealed || !has_runs_without_ids(&out.join("runs")),
         ..ResultsMarker::of(exp)
     };
     let marker = serde_json::to_string_pretty(&marker).expect("a marker serialises");
@@ -404,12 +412,17 @@ pub(crate) fn prepare(out: &Path, exp: &Experiment, opts: &RunOptions) -> Result
 }
 
 /// Whether `runs_dir` holds a run (its run file or checkpoint) without its `<stem>.run-id`: runs
-/// from before run ids (or a deleted id file). False when the folder does not exist.
+/// from before run ids (or a deleted id file). False when the folder does not exist; true when
+/// it cannot be listed (so that a directory is never sealed on a listing that was not seen).
 fn has_runs_without_ids(runs_dir: &Path) -> bool {
-    let Ok(listing) = fs::read_dir(runs_dir) else {
-        return false;
+    let listing = match fs::read_dir(runs_dir) {
+        Ok(listing) => listing,
+        Err(e) => return e.kind() != std::io::ErrorKind::NotFound,
     };
-    listing.filter_map(Result::ok).any(|e| {
+    listing.into_iter().any(|e| {
+        let Ok(e) = e else {
+            return true;
+        };
         let name = e.file_name().to_string_lossy().into_owned();
         name.strip_suffix(".csv")
             .or_else(|| name.strip_suffix(".state.json"))

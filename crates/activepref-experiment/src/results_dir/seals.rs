@@ -38,7 +38,8 @@ pub enum RunFileState {
     NotFinished,
     /// Made with another configuration (its run id differs).
     OtherConfig,
-    /// The run file does not match what was recorded when it finished (`why`).
+    /// The run file does not match what was recorded when it finished, or (in a directory
+    /// whose runs all wrote their id files) the run file or checkpoint has no id file (`why`).
     Damaged(String),
 }
 
@@ -64,12 +65,16 @@ pub fn run_file_state(
     (run_id, rounds): (Option<&str>, Option<usize>),
     sealed_runs: bool,
 ) -> RunFileState {
+    // Only a missing id file counts as missing (one that cannot be read now is not evidence).
+    let id_missing = || {
+        sealed_runs
+            && fs::symlink_metadata(runs_dir.join(format!("{stem}.run-id")))
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+    };
     let Ok(bytes) = fs::read(runs_dir.join(format!("{stem}.csv"))) else {
         // A checkpoint records no run id of its own: without the id file, nothing says which
         // configuration made it.
-        let id_file = runs_dir.join(format!("{stem}.run-id"));
-        if sealed_runs && runs_dir.join(format!("{stem}.state.json")).exists() && !id_file.exists()
-        {
+        if runs_dir.join(format!("{stem}.state.json")).exists() && id_missing() {
             return RunFileState::Damaged(format!(
                 "its checkpoint has no {stem}.run-id (deleted?), so nothing says which configuration made it"
             ));
@@ -79,7 +84,7 @@ pub fn run_file_state(
     let record = run_id_file(runs_dir, stem);
     let mut lines = record.lines().map(str::trim);
     let (recorded, seal) = (lines.next(), lines.next());
-    if sealed_runs && recorded.is_none() {
+    if recorded.is_none() && id_missing() {
         return RunFileState::Damaged(format!(
             "its {stem}.run-id is missing (deleted?), so nothing vouches for its run file"
         ));
@@ -177,11 +182,11 @@ pub fn reportable_runs(exp: &Experiment, dir: &Path) -> Result<ReportableRuns, R
         variant: exp.common.variant.clone(),
         ..ReportableRuns::default()
     };
+    let sealed = marker.as_ref().is_some_and(|m| m.sealed_runs);
     for label in exp.setting.labels() {
         for &seed in &exp.common.seeds {
             let stem = format!("{label}__seed{seed}");
             let id = marker.as_ref().map(|_| exp.run_id(&label, seed));
-            let sealed = marker.as_ref().is_some_and(|m| m.sealed_runs);
             match run_file_state(&runs_dir, &stem, (id.as_deref(), rounds), sealed) {
                 RunFileState::Finished => out.finished.push((label.clone(), seed)),
                 other => out

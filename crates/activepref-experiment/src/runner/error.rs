@@ -60,6 +60,21 @@ pub enum RunError {
         /// The stems (`<policy>__seed<seed>`) of the changed runs.
         runs: Vec<String>,
     },
+    /// Some planned runs have a run file or checkpoint but no `.run-id` in a directory whose
+    /// runs all wrote one (the id file was deleted, or the files were copied in), and `--rerun`
+    /// was not given.
+    #[error(
+        "{}: {} run(s) have a run file or checkpoint but no .run-id ({}), so nothing says which configuration made them; pass --rerun to redo them (their files are replaced), or move those files away",
+        .out.display(),
+        .runs.len(),
+        .runs.join(", ")
+    )]
+    UnvouchedRuns {
+        /// The results directory.
+        out: PathBuf,
+        /// The stems (`<policy>__seed<seed>`) of those runs.
+        runs: Vec<String>,
+    },
     /// The output path is a file, or a directory holding files activepref did not write and no
     /// marker.
     #[error(

@@ -177,9 +177,15 @@ fn planned_runs(
     if let Some(only) = &opts.only {
         jobs.retain(|j| only.contains(j));
     }
-    // Where every run recorded its id, a run without one is damaged (redone), not changed.
     let sealed = results_dir::ResultsMarker::is_sealed(out)?;
-    let changed = changed_runs(exp, &runs_dir, &jobs, same_config || sealed);
+    let (mut changed, unvouched) = changed_runs(exp, &runs_dir, &jobs, (same_config, sealed));
+    if !unvouched.is_empty() && !opts.rerun {
+        return Err(RunError::UnvouchedRuns {
+            out: out.to_path_buf(),
+            runs: unvouched,
+        });
+    }
+    changed.extend(unvouched);
     if !changed.is_empty() && !opts.rerun {
         if changed
             .iter()
@@ -205,28 +211,30 @@ fn planned_runs(
 }
 
 /// Every run records its id (`runs/<stem>.run-id`) when it starts; a started or finished run
-/// whose id no longer matches was made with another configuration.
+/// whose id no longer matches was made with another configuration. Returns those (`changed`),
+/// and the started runs without an id file in a directory whose runs all wrote one
+/// (`sealed`: [`results_dir::ResultsMarker::sealed_runs`]), which nothing vouches for.
 fn changed_runs(
     exp: &Experiment,
     runs_dir: &Path,
     jobs: &[(String, u64)],
-    same_config: bool,
-) -> Vec<String> {
-    let mut changed = vec![];
+    (same_config, sealed): (bool, bool),
+) -> (Vec<String>, Vec<String>) {
+    let (mut changed, mut unvouched) = (vec![], vec![]);
     for (policy, seed) in jobs {
         let stem = format!("{policy}__seed{seed}");
         let started = runs_dir.join(format!("{stem}.csv")).exists()
             || runs_dir.join(format!("{stem}.state.json")).exists();
-        let stale = match results_dir::recorded_id_and_seal(runs_dir, &stem).0 {
-            Some(id) => id != exp.run_id(policy, *seed),
+        match results_dir::recorded_id_and_seal(runs_dir, &stem).0 {
+            Some(id) if id != exp.run_id(policy, *seed) => changed.push(stem),
+            Some(_) => {}
+            None if started && sealed => unvouched.push(stem),
             // Results from before run ids: only an unchanged configuration vouches for them.
-            None => started && !same_config,
-        };
-        if stale {
-            changed.push(stem);
+            None if started && !same_config => changed.push(stem),
+            None => {}
         }
     }
-    changed
+    (changed, unvouched)
 }
 
 /// A run file that does not match its seal is not a finished run: everything of it goes, its
