@@ -92,7 +92,8 @@ enum Command {
     ///
     /// Example: activepref validate experiments/quickstart.yaml --json
     Validate(cmd::validate::ValidateArgs),
-    /// Remake the report (curves.png, curves.svg, summary.md) of a results directory.
+    /// Remake the report of a results directory: figures (PNG, SVG), summary.md/.tex/.csv, the
+    /// curve CSVs and results.parquet.
     ///
     /// Example: activepref report results/quickstart
     Report(cmd::report::ReportArgs),

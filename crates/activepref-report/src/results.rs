@@ -161,7 +161,7 @@ fn report_runs(
     }
     if !missing.is_empty() {
         log.push(ReportLine::Warning(format!(
-            "{}: {} expected run(s) left out of the report ({}{}); `activepref run` on the same file finishes them (with --rerun for runs of another configuration)",
+            "{}: {} expected run(s) left out of the report ({}{}); `activepref run` on the same file finishes them (with --rerun for runs of another configuration or without a .run-id)",
             dir.display(),
             missing.len(),
             missing.iter().take(3).cloned().collect::<Vec<_>>().join("; "),

@@ -180,7 +180,7 @@ fn baseline_against_itself(rows: &[SummaryRow], baseline: &str) -> String {
         return String::new();
     }
     format!(
-        "\n`{baseline}` reaches its own final value before its final size on {}: its curve is flat (or noisy) from there, so a saving up to that much on that metric is what the baseline shows against itself, not a gain.\n",
+        "\n`{baseline}` reaches its own final value before its final size on {}: its curve is flat (or noisy) from there, so on that metric a saving up to that much is what the baseline shows against itself; read the other policies' savings against it, not against 0%.\n",
         own.join("; ")
     )
 }

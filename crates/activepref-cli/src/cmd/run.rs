@@ -34,7 +34,8 @@ pub struct RunArgs {
     /// No report is written: the merge step (`activepref report`) makes it.
     #[arg(long, value_name = "ID", value_delimiter = ',')]
     pub only: Vec<String>,
-    /// Redo the runs whose configuration changed since they ran (all others are kept).
+    /// Redo the runs whose configuration changed since they ran, or whose .run-id is missing
+    /// (all others are kept).
     #[arg(long)]
     pub rerun: bool,
 }
@@ -183,7 +184,7 @@ fn run_variant(
     );
     if !summary.rerun.is_empty() {
         say!(
-            "{label}: redid {} run(s) whose configuration changed: {}",
+            "{label}: redid {} run(s) of another configuration or without a .run-id: {}",
             summary.rerun.len(),
             summary.rerun.join(", ")
         );

@@ -21,9 +21,10 @@ const ASSISTANT: &str = "\n\nAssistant:";
 /// Why a transcript pair has no single prompt.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SplitError {
-    /// One transcript has no `\n\nAssistant:` turn at all (a number, or text that is not an
-    /// HH-RLHF transcript); the field's name, `chosen` or `rejected`.
-    NoAssistantTurn(&'static str),
+    /// One transcript has no `\n\nAssistant:` turn at all (a number or a list, which the reader
+    /// takes as text, or text that is not an HH-RLHF transcript): the field's name, `chosen` or
+    /// `rejected`, and the value's first 40 characters.
+    NoAssistantTurn(&'static str, String),
     /// The transcripts differ before any shared `\n\nAssistant:` turn.
     NoSharedTurn,
     /// They differ in an earlier turn (not only in whitespace), and both go on past it: the
@@ -75,12 +76,15 @@ pub fn split_transcripts<'a>(
         common -= 1;
     }
     let (Some((pc, rc)), Some((pr, rr))) = (last_turn(chosen), last_turn(rejected)) else {
-        let which = if last_turn(chosen).is_none() {
-            "chosen"
+        let (which, text) = if last_turn(chosen).is_none() {
+            ("chosen", chosen)
         } else {
-            "rejected"
+            ("rejected", rejected)
         };
-        return Err(SplitError::NoAssistantTurn(which));
+        return Err(SplitError::NoAssistantTurn(
+            which,
+            text.chars().take(40).collect(),
+        ));
     };
     let Some(cut) = chosen[..common]
         .rfind(ASSISTANT)
@@ -187,12 +191,14 @@ fn fault_error(path: &Path, faults: Vec<(usize, Option<SplitError>)>) -> Option<
         });
     };
     let why = match e {
-        SplitError::NoAssistantTurn(which) => {
+        SplitError::NoAssistantTurn(which, value) => {
             let e = DataError::at(
                 path,
                 i,
                 which,
-                "has no `\\n\\nAssistant:` turn; an HH-RLHF transcript is text such as `\\n\\nHuman: ...\\n\\nAssistant: ...`",
+                format!(
+                    "is {value:?}, which has no `\\n\\nAssistant:` turn (a number or a list is read as text); an HH-RLHF transcript is text such as `\\n\\nHuman: ...\\n\\nAssistant: ...`"
+                ),
             );
             return Some(match rows.len() {
                 1 => e.with_hint("fix or remove this row"),
@@ -253,11 +259,14 @@ mod tests {
         let good = "\n\nHuman: q\n\nAssistant: a";
         assert_eq!(
             split_transcripts("1", good),
-            Err(SplitError::NoAssistantTurn("chosen"))
+            Err(SplitError::NoAssistantTurn("chosen", "1".into()))
         );
         assert_eq!(
             split_transcripts(good, "Human: q Assistant: b"),
-            Err(SplitError::NoAssistantTurn("rejected"))
+            Err(SplitError::NoAssistantTurn(
+                "rejected",
+                "Human: q Assistant: b".into()
+            ))
         );
         let dir = std::env::temp_dir().join(format!("activepref-hh-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -265,7 +274,7 @@ mod tests {
         std::fs::write(&path, format!("{{\"chosen\":1,\"rejected\":{good:?}}}\n")).unwrap();
         let e = load(&path).unwrap_err().to_string();
         assert!(
-            e.contains("row 0 (0-based record): field `chosen`: has no `\\n\\nAssistant:` turn"),
+            e.contains("row 0 (0-based record): field `chosen`: is \"1\", which has no `\\n\\nAssistant:` turn (a number or a list is read as text)"),
             "{e}"
         );
     }
