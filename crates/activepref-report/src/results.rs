@@ -52,25 +52,26 @@ impl ReportOverrides {
         r.saving = self.saving.unwrap_or(r.saving);
         r.bootstrap = self.bootstrap.unwrap_or(r.bootstrap);
         r.validate().map_err(|e| {
-            let flag = match e.field.as_str() {
-                "smoothing_window" if self.window.is_some() => "--window",
-                "bootstrap" if self.bootstrap.is_some() => "--bootstrap",
-                _ => "",
+            // The flag that sets the field, and whether this call set it.
+            let (flag, given) = match e.field.as_str() {
+                "smoothing_window" => ("--window", self.window.is_some()),
+                "bootstrap" => ("--bootstrap", self.bootstrap.is_some()),
+                _ => ("", false),
             };
-            ReportError::Options(if flag.is_empty() {
+            ReportError::Options(if given {
+                format!("{flag}: {}", e.message)
+            } else {
                 // The file's own values were checked when it ran: these are an older version's,
                 // read back from config.resolved.yaml. The report section is not part of a
                 // run's id, so fixing it and running again keeps every finished run.
-                let over = match e.field.as_str() {
-                    "smoothing_window" => "pass `--window N` to `activepref report`, or ",
-                    "bootstrap" => "pass `--bootstrap N` to `activepref report`, or ",
-                    _ => "",
+                let over = if flag.is_empty() {
+                    String::new()
+                } else {
+                    format!("pass `{flag} N` to `activepref report`, or ")
                 };
                 format!(
                     "report.{e} (a value in this results directory's config.resolved.yaml, which an older version accepted); {over}fix it in the experiment file and run that again (`activepref run` keeps the runs it finished: the report section is not part of a run's id)"
                 )
-            } else {
-                format!("{flag}: {}", e.message)
             })
         })?;
         Ok(r)

@@ -424,30 +424,23 @@ pub fn featurize(a: &FeaturizeArgs) -> anyhow::Result<()> {
         )
         .expect("valid template"),
     );
+    let options = FeaturizeOptions::new(keep);
     // Each finished chunk is saved at once (`<table>.parts/`), so a re-run loses at most the
     // chunk in flight.
     super::on_interrupt(format!(
         "every finished chunk of {} inputs is saved under {}; run the same command to resume",
-        FeaturizeOptions::new(keep).chunk,
+        options.chunk,
         a.out.display()
     ));
     let started = std::time::Instant::now();
     let progress = |n: usize| bar.inc(n as u64);
     let done = match &data {
-        Dataset::Comparisons(ds) => featurize::featurize_comparisons(
-            &enc,
-            ds,
-            &a.out,
-            &FeaturizeOptions::new(keep),
-            &progress,
-        ),
-        Dataset::Candidates(p) => featurize::featurize_candidates(
-            &enc,
-            p,
-            &a.out,
-            &FeaturizeOptions::new(keep),
-            &progress,
-        ),
+        Dataset::Comparisons(ds) => {
+            featurize::featurize_comparisons(&enc, ds, &a.out, &options, &progress)
+        }
+        Dataset::Candidates(p) => {
+            featurize::featurize_candidates(&enc, p, &a.out, &options, &progress)
+        }
     }?;
     bar.finish_and_clear();
     print_featurized(&done, enc.files().max_seq_length, enc.dim(), started);

@@ -190,31 +190,20 @@ fn fault_error(path: &Path, faults: Vec<(usize, Option<SplitError>)>) -> Option<
             n => e.with_hint(others_hint(&rows, n)),
         });
     };
-    let why = match e {
-        SplitError::NoAssistantTurn(which, value) => {
-            let e = DataError::at(
-                path,
-                i,
-                which,
-                format!(
-                    "is {value:?}, which has no `\\n\\nAssistant:` turn (a number or a list is read as text); an HH-RLHF transcript is text such as `\\n\\nHuman: ...\\n\\nAssistant: ...`"
-                ),
-            );
-            return Some(match rows.len() {
-                1 => e.with_hint("fix or remove this row"),
-                n => e.with_hint(others_hint(&rows, n)),
-            });
-        }
-        SplitError::NoSharedTurn => "the two transcripts differ before any shared `\\n\\nAssistant:` turn, so they do not answer one prompt".to_string(),
-        SplitError::EarlierTurn { chosen, rejected } => format!(
+    let (field, why) = match e {
+        SplitError::NoAssistantTurn(which, value) => (which, format!(
+            "is {value:?}, which has no `\\n\\nAssistant:` turn (a number or a list is read as text); an HH-RLHF transcript is text such as `\\n\\nHuman: ...\\n\\nAssistant: ...`"
+        )),
+        SplitError::NoSharedTurn => ("chosen/rejected", "the two transcripts differ before any shared `\\n\\nAssistant:` turn, so they do not answer one prompt".to_string()),
+        SplitError::EarlierTurn { chosen, rejected } => ("chosen/rejected", format!(
             "the two transcripts differ in an earlier turn (chosen {chosen:?}, rejected {rejected:?}), not only in their final replies, so they do not answer one prompt"
-        ),
+        )),
     };
     let hint = match rows.len() {
         1 => "fix or remove this row".to_string(),
         n => others_hint(&rows, n),
     };
-    Some(DataError::at(path, i, "chosen/rejected", why).with_hint(hint))
+    Some(DataError::at(path, i, field, why).with_hint(hint))
 }
 
 /// The hint that lists the `n` faulty rows (the first ten, then `...`).

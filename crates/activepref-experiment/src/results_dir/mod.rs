@@ -240,22 +240,25 @@ fn is_ours(out: &Path, folder: &str, name: &str) -> bool {
     match folder {
         "" => name == MARKER || name == "config.resolved.yaml",
         // `<label>__seed<seed>.<extension>`, the extension one that a run writes.
-        "runs" => name.rsplit_once("__seed").is_some_and(|(label, rest)| {
-            !label.is_empty()
-                && rest.split_once('.').is_some_and(|(seed, ext)| {
-                    !seed.is_empty()
-                        && seed.bytes().all(|b| b.is_ascii_digit())
-                        && crate::runner::RUN_FILE_EXTENSIONS.contains(&ext)
-                        && out
-                            .join("runs")
-                            .join(format!("{label}__seed{seed}.run-id"))
-                            .is_file()
-                })
+        "runs" => run_file_name(name).is_some_and(|(stem, ext)| {
+            crate::runner::RUN_FILE_EXTENSIONS.contains(&ext)
+                && out.join("runs").join(format!("{stem}.run-id")).is_file()
         }),
         "cache" => name.starts_with("knn-index-") && name.ends_with(".bin"),
         "report" => REPORT_FILES.contains(&name) || is_curve_file(name),
         _ => false,
     }
+}
+
+/// `<label>__seed<seed>.<extension>` split into its stem (`<label>__seed<seed>`, the label not
+/// empty, the seed digits) and its extension (`csv`, `timings.csv`, ...); None for another name.
+fn run_file_name(name: &str) -> Option<(&str, &str)> {
+    let (label, rest) = name.rsplit_once("__seed")?;
+    let (seed, ext) = rest.split_once('.')?;
+    if label.is_empty() || seed.is_empty() || !seed.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((&name[..label.len() + "__seed".len() + seed.len()], ext))
 }
 
 /// Removes what activepref wrote in `out` (see the module docs), and `out` itself when nothing
@@ -424,14 +427,10 @@ fn has_runs_without_ids(runs_dir: &Path) -> bool {
             return true;
         };
         let name = e.file_name().to_string_lossy().into_owned();
-        name.strip_suffix(".csv")
-            .or_else(|| name.strip_suffix(".state.json"))
-            .filter(|stem| {
-                stem.rsplit_once("__seed").is_some_and(|(_, seed)| {
-                    !seed.is_empty() && seed.bytes().all(|b| b.is_ascii_digit())
-                })
-            })
-            .is_some_and(|stem| !runs_dir.join(format!("{stem}.run-id")).is_file())
+        run_file_name(&name).is_some_and(|(stem, ext)| {
+            (ext == "csv" || ext == "state.json")
+                && !runs_dir.join(format!("{stem}.run-id")).is_file()
+        })
     })
 }
 

@@ -138,8 +138,12 @@ struct JobPlan {
     runs_dir: PathBuf,
     /// (policy label, seed), in plan order.
     jobs: Vec<(String, u64)>,
-    /// Stems of runs redone because their configuration changed (`--rerun`).
+    /// Stems of runs redone because their configuration changed or their id file is missing
+    /// (`--rerun`).
     changed: Vec<String>,
+    /// The directory's marker says every run there wrote its id file
+    /// ([`results_dir::ResultsMarker::sealed_runs`]).
+    sealed: bool,
 }
 
 /// Which runs to do; refuses (or, with `--rerun`, clears) runs made with another configuration,
@@ -206,6 +210,7 @@ fn planned_runs(
         runs_dir,
         jobs,
         changed,
+        sealed,
     };
     Ok((plan, resolved))
 }
@@ -239,11 +244,7 @@ fn changed_runs(
 
 /// A run file that does not match its seal is not a finished run: everything of it goes, its
 /// seal included, and it is redone from scratch. Returns (stem, why) of each.
-fn clear_damaged(
-    plan: &JobPlan,
-    rounds_per_run: usize,
-    sealed_runs: bool,
-) -> Result<Vec<(String, String)>, RunError> {
+fn clear_damaged(plan: &JobPlan, rounds_per_run: usize) -> Result<Vec<(String, String)>, RunError> {
     let mut damaged = vec![];
     for (p, s) in &plan.jobs {
         let stem = format!("{p}__seed{s}");
@@ -251,7 +252,7 @@ fn clear_damaged(
             &plan.runs_dir,
             &stem,
             (None, Some(rounds_per_run)),
-            sealed_runs,
+            plan.sealed,
         ) {
             remove_run_files(&plan.runs_dir, &stem)?;
             damaged.push((stem, why));
@@ -271,8 +272,7 @@ fn run_jobs<S: RunnableSetting>(
 ) -> Result<RunSummary, RunError> {
     let shared = setting.shared(bench, &plan.out, opts.progress)?;
     let rounds_per_run = setting.rounds_per_run(bench);
-    let sealed = results_dir::ResultsMarker::is_sealed(&plan.out)?;
-    let damaged = clear_damaged(&plan, rounds_per_run, sealed)?;
+    let damaged = clear_damaged(&plan, rounds_per_run)?;
     let pending: Vec<&(String, u64)> = plan
         .jobs
         .iter()
