@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# The GPU build that needs only the package registries, compiled so it cannot rot (issue 18;
+# The GPU builds that need only the package registries, compiled so they cannot rot (issue 18;
 # README "Backends"). The test command (scripts/test.sh) runs it; CI has no GPU.
 #
-# Route: burn-tch (the `tch` feature of activepref-model, device `libtorch_cuda`) over libtorch
+# Route 1: burn's wgpu backend pinned to Vulkan (the `vulkan` feature of activepref-model, device
+# `vulkan`): pure Rust from crates.io, SPIR-V kernels; running needs only the Vulkan loader and the
+# GPU driver's ICD. Measured on an H200 (README, "On a GPU").
+#
+# Route 2: burn-tch (the `tch` feature of activepref-model, device `libtorch_cuda`) over libtorch
 # 2.9.0 as PyPI's `torch==2.9.0` wheel ships it, the CUDA 12.8 build. burn's own `cuda` feature is
 # not buildable here: cubecl-cuda always depends on cubecl-llvm, whose build script downloads
 # LLVM 23 from GitHub (tracel-llvm-bundler).
 #
 # What it does: downloads the wheel (900 MB, no dependencies) once into target/torch-2.9.0-cuda,
-# checks that it is the CUDA build, unpacks its C++ headers (36 MB), then runs `cargo check` of the
-# CLI with the `tch` feature. That compiles torch-sys's C++ wrapper against those headers and
+# checks that it is the CUDA build, unpacks its C++ headers (36 MB), then runs one `cargo check` of
+# the CLI with both features, `vulkan` and `tch`. For route 2 that compiles torch-sys's C++ wrapper against those headers and
 # type-checks every line of Rust behind the feature. It does not link, so nothing CUDA-specific is
 # compiled: linking and running need the CUDA libraries (`pip install torch==2.9.0`, about 6.7 GB;
 # the recipe is in the README).
@@ -41,5 +45,5 @@ fi
 # torch-sys reads these first when they are set; the check must use the wheel's headers.
 env -u LIBTORCH_USE_PYTORCH -u LIBTORCH_INCLUDE -u LIBTORCH_LIB -u LIBTORCH_STATIC \
   LIBTORCH="$PWD/$dir/torch" LIBTORCH_CXX11_ABI=1 \
-  cargo check --release -p activepref-cli --features activepref-model/tch
-echo "scripts/check-gpu-build.sh: the tch build (device libtorch_cuda) type-checks, and torch-sys's C++ wrapper compiles against the CUDA wheel's torch 2.9.0 headers"
+  cargo check --release -p activepref-cli --features activepref-model/tch,activepref-model/vulkan
+echo "scripts/check-gpu-build.sh: the vulkan build (device vulkan) and the tch build (device libtorch_cuda) type-check, and torch-sys's C++ wrapper compiles against the CUDA wheel's torch 2.9.0 headers"

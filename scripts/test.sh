@@ -11,8 +11,9 @@
 #  5. the layering the architecture promises: the acquisition crate pulls neither polars nor burn;
 #  6. the Python package: the wheel built with maturin, its pytest suite, fmt and clippy
 #     (scripts/test-python.sh; needs python3 with venv and pip, and PyPI).
-#  7. the GPU build that needs only the registries (burn-tch over PyPI's CUDA torch 2.9.0),
-#     compiled with `cargo check` (scripts/check-gpu-build.sh; the 900 MB wheel once, from PyPI).
+#  7. the GPU builds that need only the registries (burn's wgpu backend on Vulkan, and burn-tch
+#     over PyPI's CUDA torch 2.9.0), compiled with `cargo check` (scripts/check-gpu-build.sh; the
+#     900 MB wheel once, from PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/fetch-minilm.sh

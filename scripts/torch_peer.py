@@ -35,23 +35,36 @@ def main():
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--model", default="models/all-MiniLM-L6-v2")
     ap.add_argument("--skip-encode", action="store_true")
+    # cuda: the GPU peer of `activepref bench-model --device vulkan` (README, "Backends"): every
+    # tensor lives on the GPU, and each timer waits for the GPU's queue.
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    dev = torch.device(a.device)
+    sync = torch.cuda.synchronize if a.device == "cuda" else (lambda: None)
+    if a.device == "cuda":
+        print(f"gpu {torch.cuda.get_device_name(0).replace(' ', '_')} (fp32 matmul: TF32 "
+              f"{'on' if torch.backends.cuda.matmul.allow_tf32 else 'off'})")
     # The kernels torch uses here: its BLAS and the ATen CPU capability (AVX2 / AVX512 / AMX ...).
     blas = next((kv.split("=", 1)[1] for kv in torch.__config__.show().replace(",", " ").split()
                  if kv.startswith("BLAS_INFO=")), "unknown")
     print(f"kernels BLAS {blas}, ATen CPU capability {torch.backends.cpu.get_cpu_capability()}, "
           f"oneDNN {'on' if torch.backends.mkldnn.is_available() else 'off'}")
     gen = torch.Generator().manual_seed(1)
-    xc = torch.randn(a.pairs, a.dim, generator=gen)
-    xr = torch.randn(a.pairs, a.dim, generator=gen)
+    xc = torch.randn(a.pairs, a.dim, generator=gen).to(dev)
+    xr = torch.randn(a.pairs, a.dim, generator=gen).to(dev)
 
+    if a.device == "cuda":
+        # cuBLAS and the kernels load at their first use: one untimed step first.
+        w = mlp(a.dim, torch.Generator().manual_seed(0)).to(dev)
+        (w(xc[:32]) - w(xr[:32])).sum().backward()
+    sync()
     t = time.perf_counter()
     members = []
     for _ in range(a.members):
-        m = mlp(a.dim, gen)
+        m = mlp(a.dim, gen).to(dev)
         opt = torch.optim.AdamW(m.parameters(), lr=3e-5, weight_decay=0.0, eps=1e-8)
-        order = torch.randperm(a.pairs, generator=gen)
+        order = torch.randperm(a.pairs, generator=gen).to(dev)
         for s in range(0, a.pairs, 32):
             idx = order[s:s + 32]
             loss = -torch.nn.functional.logsigmoid(m(xc[idx]) - m(xr[idx])).mean()
@@ -60,17 +73,20 @@ def main():
             torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
             opt.step()
         members.append(m)
+    sync()
     print(f"train_secs {time.perf_counter() - t:.3f}")
 
-    x = torch.randn(a.rows, a.dim, generator=gen)
+    x = torch.randn(a.rows, a.dim, generator=gen).to(dev)
     flops = 2.0 * a.rows * a.members * (a.dim * 2048 + 2048 * 256 + 256)
     best = float("inf")
     with torch.inference_mode():
         for _ in range(2):
+            sync()
             t = time.perf_counter()
             for m in members:
                 for s in range(0, a.rows, 4096):
                     m(x[s:s + 4096])
+            sync()
             best = min(best, time.perf_counter() - t)
     print(f"score_secs {best:.3f}")
     print(f"score_gflops {flops / best / 1e9:.1f}")

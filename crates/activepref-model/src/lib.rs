@@ -18,7 +18,8 @@
 //!   (log-likelihood, accuracy, Brier score).
 //!
 //! Model code is written against burn's runtime `Device`; [`ComputeDevice`] picks the backend
-//! (pure-Rust `flex` CPU by default; `cuda` and the libtorch backend `tch` are opt-in cargo features).
+//! (pure-Rust `flex` CPU by default; `vulkan`, `cuda` and the libtorch backend `tch` are opt-in cargo
+//! features).
 
 #![warn(missing_docs)]
 
@@ -49,12 +50,20 @@ pub enum ModelError {
         "device `{device}` needs a build with the `{feature}` cargo feature{needs}: cargo build --release --features activepref-model/{feature}"
     )]
     DeviceNotBuilt {
-        /// The device's name in configs (`cuda`, `libtorch`, `libtorch_cuda`).
+        /// The device's name in configs (`cuda`, `libtorch`, `libtorch_cuda`, `vulkan`).
         device: &'static str,
         /// The cargo feature of `activepref-model` that builds its backend.
         feature: &'static str,
         /// Anything else it needs (e.g. ` and libtorch 2.9.0`), with a leading space; empty if nothing.
         needs: &'static str,
+    },
+    /// The device's backend is built but no device could be opened (no driver, no GPU).
+    #[error("device `{device}`: {why}")]
+    DeviceUnavailable {
+        /// The device's name in configs.
+        device: &'static str,
+        /// What failed and what to install or use instead.
+        why: String,
     },
     /// A combination of settings that this model does not support; the message says which.
     #[error("{what}")]
@@ -102,6 +111,11 @@ pub enum ComputeDevice {
     /// "Backends"). The GPU route that needs only the package registries.
     #[cfg_attr(feature = "clap", value(name = "libtorch_cuda"))]
     LibtorchCuda,
+    /// A GPU (the one wgpu's adapter selection prefers, or `CUBECL_WGPU_DEFAULT_DEVICE`) through
+    /// burn's wgpu backend pinned to Vulkan, with SPIR-V kernels (cargo feature `vulkan`). Builds
+    /// from the package registries alone; running needs the Vulkan loader (`libvulkan.so.1`) and
+    /// the GPU driver's Vulkan ICD. See README, "Backends".
+    Vulkan,
 }
 
 impl ComputeDevice {
@@ -142,8 +156,61 @@ impl ComputeDevice {
                 feature: "tch",
                 needs: " and the CUDA build of libtorch 2.9.0",
             }),
+            #[cfg(feature = "vulkan")]
+            ComputeDevice::Vulkan => {
+                let device = burn::tensor::Device::vulkan(burn::tensor::DeviceKind::DefaultDevice);
+                vulkan_probe(&device)?;
+                Ok(device)
+            }
+            #[cfg(not(feature = "vulkan"))]
+            ComputeDevice::Vulkan => Err(ModelError::DeviceNotBuilt {
+                device: "vulkan",
+                feature: "vulkan",
+                needs: "",
+            }),
         }
     }
+}
+
+/// Opens the Vulkan device once per process: one value up and back. burn's wgpu runtime panics
+/// on its own thread when no adapter is found; the panic is caught here (its message kept, the
+/// default hook's report held back) and becomes [`ModelError::DeviceUnavailable`].
+#[cfg(feature = "vulkan")]
+fn vulkan_probe(device: &burn::tensor::Device) -> Result<(), ModelError> {
+    use std::sync::{Arc, Mutex, OnceLock};
+    static PROBE: OnceLock<Result<(), String>> = OnceLock::new();
+    let probe = PROBE.get_or_init(|| {
+        let first = Arc::new(Mutex::new(None::<String>));
+        let seen = Arc::clone(&first);
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let msg = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            let mut slot = seen.lock().unwrap_or_else(|e| e.into_inner());
+            slot.get_or_insert(msg);
+        }));
+        let opened = std::panic::catch_unwind(|| {
+            let one = burn::tensor::TensorData::new(vec![1.0f32], [1]);
+            burn::tensor::Tensor::<1>::from_data(one, device).into_data()
+        });
+        std::panic::set_hook(hook);
+        let why = first.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match opened {
+            Ok(_) => Ok(()),
+            Err(_) => Err(why.unwrap_or_default()),
+        }
+    });
+    probe.clone().map_err(|why| ModelError::DeviceUnavailable {
+        device: "vulkan",
+        why: format!(
+            "no GPU could be opened through Vulkan ({}); install the Vulkan loader (libvulkan.so.1; Debian/Ubuntu: libvulkan1) and the GPU driver's Vulkan ICD (VK_DRIVER_FILES may point at its nvidia_icd.json), or use device cpu",
+            why.lines().next().unwrap_or("no message").trim()
+        ),
+    })
 }
 
 /// `f` on a rayon pool of `threads` threads: the tests that show a result does not depend on
@@ -170,6 +237,7 @@ mod tests {
             ("cuda", ComputeDevice::Cuda),
             ("libtorch", ComputeDevice::Libtorch),
             ("libtorch_cuda", ComputeDevice::LibtorchCuda),
+            ("vulkan", ComputeDevice::Vulkan),
         ] {
             let parsed: ComputeDevice = serde_json::from_str(&format!("\"{name}\"")).unwrap();
             assert_eq!(parsed, device, "{name}");
@@ -183,6 +251,11 @@ mod tests {
                 .to_string(),
             "device `libtorch_cuda` needs a build with the `tch` cargo feature and the CUDA build \
              of libtorch 2.9.0: cargo build --release --features activepref-model/tch"
+        );
+        #[cfg(not(feature = "vulkan"))]
+        assert_eq!(
+            ComputeDevice::Vulkan.burn_device().unwrap_err().to_string(),
+            "device `vulkan` needs a build with the `vulkan` cargo feature: cargo build --release --features activepref-model/vulkan"
         );
         #[cfg(not(feature = "cuda"))]
         assert!(matches!(

@@ -377,7 +377,8 @@ pub struct FeaturizeArgs {
     /// Keep the head or the tail of over-long prompts (default: tail for hh-rlhf, else head).
     #[arg(long)]
     pub prompt_keep: Option<PromptKeep>,
-    /// Compute device (cuda and libtorch need a build with the `cuda` or `tch` feature).
+    /// Compute device (vulkan, cuda and libtorch need a build with the `vulkan`, `cuda` or `tch`
+    /// feature).
     #[arg(long, value_enum, default_value_t = ComputeDevice::Cpu)]
     pub device: ComputeDevice,
     /// Texts per forward pass.

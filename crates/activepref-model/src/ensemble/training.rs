@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use super::dense_train::DenseTrainer;
 use super::fitted::Draws;
-use super::fitted::{groups_for, sources_rewards};
+use super::fitted::{DeviceRows, groups_for, sources_rewards};
 use super::laplace::LaplaceHead;
 use super::repeats::RowGroups;
 use super::{
@@ -44,16 +44,28 @@ struct MemberKey {
     member: usize,
 }
 
+/// A fit's validation split and, off the CPU backend, its rows on the device (uploaded once per
+/// fit for every pass of every member).
+#[derive(Clone, Copy)]
+struct Validation<'a> {
+    split: &'a PoolSplit,
+    on_device: Option<&'a [DeviceRows; 2]>,
+}
+
 /// Mean Bradley–Terry loss of `model` on a labelled split, accumulated in f64; `groups` are the
 /// split's repeated rows ([`groups_for`]), found once per fit.
 fn validation_loss(
     model: &RewardMlp,
-    split: &PoolSplit,
+    validation: Validation<'_>,
     groups: Option<&RowGroups>,
     device: &Device,
 ) -> f64 {
+    let split = validation.split;
     let sources = [(&split.pair_a, None), (&split.pair_b, None)];
-    let mut r = sources_rewards(model, &sources, groups, &[], device);
+    let mut r = match validation.on_device {
+        Some(rows) => rows.iter().map(|s| s.rewards(model)).collect(),
+        None => sources_rewards(model, &sources, groups, &[], device),
+    };
     let rb = r.pop().expect("two sources");
     let ra = r.pop().expect("two sources");
     let pred = EnsemblePrediction::from_rewards(&[ra], &[rb]);
@@ -126,6 +138,11 @@ impl EnsembleConfig {
             return Err(ModelError::EmptyTrainingSet);
         }
         let device = self.device.burn_device()?;
+        let on_device = DeviceRows::pair(validation, &device);
+        let validation = Validation {
+            split: validation,
+            on_device: on_device.as_ref(),
+        };
         // The single network of MC dropout and the Laplace last layer: member 0's seeds.
         let fit_single = |dropout: Option<f64>| {
             let key = MemberKey {
@@ -175,7 +192,7 @@ impl EnsembleConfig {
     fn fit_members(
         &self,
         train: &PoolSplit,
-        validation: &PoolSplit,
+        validation: Validation<'_>,
         (run_seed, round): (u64, u64),
         device: Device,
         previous: Option<&FittedEnsemble>,
@@ -285,7 +302,7 @@ impl EnsembleConfig {
     fn fit_member(
         &self,
         train: &PoolSplit,
-        validation: &PoolSplit,
+        validation: Validation<'_>,
         key: MemberKey,
         device: &Device,
         (start, dropout): (Option<&RewardMlp>, Option<f64>),
@@ -310,7 +327,10 @@ impl EnsembleConfig {
         let total_steps = steps_per_epoch * t.epochs();
         let val_groups = groups_for(
             device,
-            &[(&validation.pair_a, None), (&validation.pair_b, None)],
+            &[
+                (&validation.split.pair_a, None),
+                (&validation.split.pair_b, None),
+            ],
         );
         let mut step = 0usize;
         let mut order: Vec<usize> = (0..n).collect();
