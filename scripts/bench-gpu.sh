@@ -9,6 +9,7 @@
 #   REAL_ROUNDS=N   also run N rounds of the paper-scale probe (BAL-PM, seed 9) with
 #                   `model.device: vulkan`, to check bench-round's model against a real run
 #                   (0, the default, skips it)
+#   SKIP_BENCH=1    the real run alone
 #   OUT             where the logs go (default /tmp/bench-gpu): gpu.txt, bench-round.txt,
 #                   bench-model.txt, torch.txt, run.txt, timings.csv
 #
@@ -23,18 +24,20 @@ mkdir -p "$out"
 icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 if [ -z "${VK_DRIVER_FILES:-}" ] && [ -f "$icd" ]; then export VK_DRIVER_FILES=$icd; fi
 
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee "$out/gpu.txt"
-lscpu | grep -m1 "Model name" | tee -a "$out/gpu.txt"
+if [ -z "${SKIP_BENCH:-}" ]; then
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee "$out/gpu.txt"
+  lscpu | grep -m1 "Model name" | tee -a "$out/gpu.txt"
 
-echo "## activepref bench-round --device vulkan"
-timeout 200 "$bin" bench-round --device vulkan 2>&1 | tee "$out/bench-round.txt"
-echo "## activepref bench-model --device vulkan --skip-encode"
-timeout 100 "$bin" bench-model --device vulkan --skip-encode 2>&1 | tee "$out/bench-model.txt"
-echo "## plain torch on the same GPU (scripts/torch_peer.py --device cuda --skip-encode)"
-if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
-  timeout 100 python3 scripts/torch_peer.py --device cuda --skip-encode 2>&1 | tee "$out/torch.txt"
-else
-  echo "no CUDA torch in python3: peer row skipped" | tee "$out/torch.txt"
+  echo "## activepref bench-round --device vulkan"
+  timeout 200 "$bin" bench-round --device vulkan 2>&1 | tee "$out/bench-round.txt"
+  echo "## activepref bench-model --device vulkan --skip-encode"
+  timeout 100 "$bin" bench-model --device vulkan --skip-encode 2>&1 | tee "$out/bench-model.txt"
+  echo "## plain torch on the same GPU (scripts/torch_peer.py --device cuda --skip-encode)"
+  if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
+    timeout 100 python3 scripts/torch_peer.py --device cuda --skip-encode 2>&1 | tee "$out/torch.txt"
+  else
+    echo "no CUDA torch in python3: peer row skipped" | tee "$out/torch.txt"
+  fi
 fi
 
 rounds=${REAL_ROUNDS:-0}

@@ -27,7 +27,7 @@ pub(crate) fn bounded(flag: &str, value: usize, min: usize, max: usize) -> anyho
 /// string"); the flag's range is checked where it is used ([`bounded`]).
 pub(crate) fn whole_number(s: &str) -> Result<usize, String> {
     s.parse()
-        .map_err(|_| "must be a whole number, such as 3".to_string())
+        .map_err(|_| "must be a whole number (0, 1, 2, ...)".to_string())
 }
 
 /// `println!` that ignores a closed stdout (`activepref policies | head` must not panic).

@@ -720,7 +720,7 @@ fn help_lists_every_fixed_choice_and_completions_work() {
             assert_eq!(
                 err.lines().next().unwrap(),
                 format!(
-                    "error: invalid value '-1' for '{flag} <{placeholder}>': must be a whole number, such as 3"
+                    "error: invalid value '-1' for '{flag} <{placeholder}>': must be a whole number (0, 1, 2, ...)"
                 )
             );
         }
@@ -852,7 +852,7 @@ fn a_run_in_a_pipe_logs_each_round_and_out_needs_no_results_folder() {
         assert_eq!(
             err.lines().next().unwrap(),
             format!(
-                "error: invalid value '{bad}' for '--window <WINDOW>': must be a whole number, such as 3"
+                "error: invalid value '{bad}' for '--window <WINDOW>': must be a whole number (0, 1, 2, ...)"
             )
         );
     }
