@@ -9,22 +9,31 @@
 #   REAL_ROUNDS=N   also run N rounds of the paper-scale probe (BAL-PM, seed 9) with
 #                   `model.device: vulkan`, to check bench-round's model against a real run
 #                   (0, the default, skips it)
-#   SKIP_BENCH=1    the real run alone
+#   RUN_TIMEOUT=S   seconds the real run may take (default 900)
+#   SKIP_BENCH=1    the real run alone (any other value, or unset, runs the benches)
 #   OUT             where the logs go (default /tmp/bench-gpu): gpu.txt, bench-round.txt,
 #                   bench-model.txt, torch.txt, run.txt, timings.csv
 #
 # Needs: the Vulkan loader (libvulkan.so.1) and the driver's Vulkan ICD; python3 with a CUDA torch
 # for the peer row (skipped when it is missing).
 set -uo pipefail
+# Paths given relative to where the script was called from.
+bin=$(realpath -m "${1:-$(dirname "$0")/../target/release/activepref}")
+out=$(realpath -m "${OUT:-/tmp/bench-gpu}")
 cd "$(dirname "$0")/.."
-bin=${1:-target/release/activepref}
-out=${OUT:-/tmp/bench-gpu}
+if [ ! -x "$bin" ]; then
+  echo "scripts/bench-gpu.sh: $bin is not an executable; build it with --features activepref-model/vulkan" >&2
+  exit 1
+fi
 mkdir -p "$out"
-# NVIDIA's ICD where a container mounts the driver under /usr/local/nvidia.
+# NVIDIA's ICD where a container mounts the driver under /usr/local/nvidia (loaders from 1.3.207
+# read VK_DRIVER_FILES, older ones VK_ICD_FILENAMES); a choice already made is kept.
 icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-if [ -z "${VK_DRIVER_FILES:-}" ] && [ -f "$icd" ]; then export VK_DRIVER_FILES=$icd; fi
+if [ -z "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ] && [ -f "$icd" ]; then
+  export VK_DRIVER_FILES=$icd VK_ICD_FILENAMES=$icd
+fi
 
-if [ -z "${SKIP_BENCH:-}" ]; then
+if [ "${SKIP_BENCH:-}" != 1 ]; then
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee "$out/gpu.txt"
   lscpu | grep -m1 "Model name" | tee -a "$out/gpu.txt"
 
@@ -46,12 +55,18 @@ if [ "$rounds" -gt 0 ]; then
   # The run's results (5.9 GB of features are generated in memory; the kNN index is cached) go to
   # a scratch directory; its log and timings are copied to $out.
   run=$(mktemp -d)
+  trap 'rm -rf "$run"' EXIT
   exp="$run/balpm-paperscale-vulkan.yaml"
   sed -e 's/^name: balpm-paperscale-synthetic$/name: balpm-paperscale-vulkan/' \
       -e 's/^model:$/model:\n  device: vulkan/' experiments/balpm-paperscale-synthetic.yaml > "$exp"
   id=$("$bin" sweep plan "$exp" | awk '$3 == "balpm" && $4 == 9 { print $1 }')
+  if [ -z "$id" ]; then
+    echo "scripts/bench-gpu.sh: no BAL-PM seed-9 run in $exp" >&2
+    exit 1
+  fi
   timeout "${RUN_TIMEOUT:-900}" "$bin" run "$exp" --out "$run/results" --only "$id" --max-rounds "$rounds" -q 2>&1 | tee "$out/run.txt"
   # A paused run keeps its rows and timings in its checkpoint (runs/<stem>.state.json).
+  shopt -s nullglob
   python3 - "$run"/results/runs/*.state.json <<'PY' | tee "$out/timings.csv"
 import json, sys
 for path in sys.argv[1:]:
