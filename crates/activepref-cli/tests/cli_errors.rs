@@ -648,6 +648,7 @@ fn help_lists_every_fixed_choice_and_completions_work() {
         "cuda",
         "libtorch",
         "libtorch_cuda",
+        "vulkan",
     ] {
         assert!(
             featurize.contains(v),

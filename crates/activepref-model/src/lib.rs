@@ -123,10 +123,12 @@ impl ComputeDevice {
     ///
     /// # Errors
     ///
-    /// [`ModelError::DeviceNotBuilt`] for [`ComputeDevice::Cuda`] without the `cuda` feature and
-    /// for [`ComputeDevice::Libtorch`] and [`ComputeDevice::LibtorchCuda`] without the `tch`
-    /// feature. burn-tch itself fails at first use when libtorch was built without CUDA or sees
-    /// no GPU.
+    /// [`ModelError::DeviceNotBuilt`] for [`ComputeDevice::Cuda`] without the `cuda` feature, for
+    /// [`ComputeDevice::Libtorch`] and [`ComputeDevice::LibtorchCuda`] without the `tch`
+    /// feature and for [`ComputeDevice::Vulkan`] without the `vulkan` feature;
+    /// [`ModelError::DeviceUnavailable`] when the `vulkan` build finds no Vulkan adapter (no
+    /// loader, no ICD). burn-tch itself fails at first use when libtorch was built without CUDA
+    /// or sees no GPU.
     pub fn burn_device(self) -> Result<burn::tensor::Device, ModelError> {
         match self {
             ComputeDevice::Cpu => Ok(burn::tensor::Device::flex()),
@@ -207,7 +209,7 @@ fn vulkan_probe(device: &burn::tensor::Device) -> Result<(), ModelError> {
     probe.clone().map_err(|why| ModelError::DeviceUnavailable {
         device: "vulkan",
         why: format!(
-            "no GPU could be opened through Vulkan ({}); install the Vulkan loader (libvulkan.so.1; Debian/Ubuntu: libvulkan1) and the GPU driver's Vulkan ICD (VK_DRIVER_FILES may point at its nvidia_icd.json), or use device cpu",
+            "no GPU could be opened through Vulkan ({}); install the Vulkan loader (libvulkan.so.1; Debian/Ubuntu: libvulkan1) and the GPU driver's Vulkan ICD (VK_DRIVER_FILES, or VK_ICD_FILENAMES for older loaders, may point at its nvidia_icd.json), or use device cpu",
             why.lines().next().unwrap_or("no message").trim()
         ),
     })

@@ -66,8 +66,8 @@ fn one_epoch_fit(
     let train = random_split(pairs, dim, 1);
     let validation = random_split(32, dim, 2);
     if device != ComputeDevice::Cpu {
-        // A GPU compiles (and autotunes) its kernels at their first use: a fit of 4 batches on
-        // the same shapes runs first, untimed.
+        // Off the CPU backend (a GPU compiles its kernels at their first use) a fit of 4 batches
+        // on the same shapes runs first, untimed.
         let warm = random_split(4 * cfg.train.batch_size, dim, 5);
         cfg.fit(&warm, &validation, 9, 0)?;
     }
@@ -336,9 +336,14 @@ fn print_round_header(args: &BenchRoundArgs, train: &TrainConfig) {
     );
     say!("kernels: {}", activepref_benches::kernel_class());
     if args.device != ComputeDevice::Cpu {
+        use clap::ValueEnum as _;
+        let name = args
+            .device
+            .to_possible_value()
+            .map(|v| v.get_name().to_string());
         say!(
-            "device: {:?} (training steps, validation passes and scoring run there through burn's forward and autodiff; the sgemm rates are the CPU's)",
-            args.device
+            "device: {} (training steps, validation passes and scoring run there through burn's forward and autodiff; the sgemm rates are the CPU's)",
+            name.unwrap_or_default()
         );
     }
     let widths: Vec<String> = mlp_widths(args.dim).iter().map(usize::to_string).collect();
@@ -389,7 +394,8 @@ fn measure_unit_costs(args: &BenchRoundArgs, train: &TrainConfig) -> anyhow::Res
     say!("optimiser step (all members): {:.1} ms", step * 1e3);
     // Scoring (f32 whatever `model.precision` is, as in a run).
     let scored = random_split_repeating(args.score_pairs, args.dim, args.distinct_rows, 4);
-    // A GPU compiles its kernels at their first use: one untimed pass on each split first.
+    // Off the CPU backend (a GPU compiles its kernels at their first use) one untimed pass on
+    // each split runs first.
     let gpu = args.device != ComputeDevice::Cpu;
     if gpu {
         std::hint::black_box(fitted.predict(&scored, None));

@@ -125,7 +125,7 @@ fn device_rewards(
     device: &Device,
 ) -> Vec<Vec<f32>> {
     let n = idx.map_or(x.rows(), <[usize]>::len);
-    let mut out = vec![Vec::with_capacity(n); draws.len()];
+    let mut out: Vec<Vec<f32>> = draws.iter().map(|_| Vec::with_capacity(n)).collect();
     for_each_chunk(x, idx, |rows, count| {
         let t = Tensor::from_data(TensorData::new(rows.to_vec(), [count, x.dim()]), device);
         for (o, &(model, masks)) in out.iter_mut().zip(draws) {
@@ -159,7 +159,7 @@ impl DeviceRows {
     }
 
     /// Every row of `x` on `device`.
-    fn upload(x: &FeatureMatrix, device: &Device) -> DeviceRows {
+    pub(super) fn upload(x: &FeatureMatrix, device: &Device) -> DeviceRows {
         let mut chunks = Vec::new();
         for_each_chunk(x, None, |rows, count| {
             let data = TensorData::new(rows.to_vec(), [count, x.dim()]);
@@ -668,5 +668,30 @@ mod tests {
         let per_member: Vec<Vec<f32>> =
             fitted.members.iter().map(|m| resident.rewards(m)).collect();
         assert_eq!(bits(&per_member), bits(&fitted.rewards(&x)));
+        // MC dropout: one network under each realisation's masks, in realisation order.
+        let mc = EnsembleConfig {
+            backend: crate::UncertaintyBackend::McDropout {
+                rate: 0.3,
+                realisations: 4,
+            },
+            ..cfg
+        }
+        .untrained(5, 11, 0)
+        .unwrap();
+        let Draws::Realisations(masks) = &mc.draws else {
+            panic!("MC dropout draws are realisations")
+        };
+        let dropout = McDropout {
+            model: &mc.members[0],
+            masks,
+            device: &device,
+        };
+        for idx in [None, Some(idx.as_slice())] {
+            let cpu = mc.rewards_at(&x, idx);
+            assert_eq!(cpu.len(), 4);
+            assert_ne!(bits(&cpu[..1]), bits(&cpu[1..2]), "the masks differ");
+            let uploaded_once = device_rewards(&dropout.draws_on_device(), &x, idx, &device);
+            assert_eq!(bits(&uploaded_once), bits(&cpu));
+        }
     }
 }

@@ -646,4 +646,39 @@ mod tests {
         assert_eq!(steps(Precision::Bf16), Some(true));
         assert_eq!(steps(Precision::F32), Some(false));
     }
+
+    /// The validation loss on rows kept on the device (a GPU's fit) is the loss on the host rows:
+    /// run on the CPU backend, where both paths are the same GEMMs, it is the same number.
+    #[test]
+    fn validation_rows_on_the_device_give_the_same_loss() {
+        use activepref_data::synthetic::SyntheticPoolConfig;
+        let bench = SyntheticPoolConfig::default().generate().unwrap();
+        let split = &bench.validation;
+        let device = Device::flex();
+        let cfg = RewardMlpConfig {
+            hidden: vec![8, 4],
+            weight_init_std: 0.5,
+            ..Default::default()
+        };
+        let model = cfg.init(
+            split.pair_a.dim(),
+            &mut rng_for(3, Stream::Model, &[0]),
+            &device,
+        );
+        let on_host = Validation {
+            split,
+            on_device: None,
+        };
+        let rows = [
+            DeviceRows::upload(&split.pair_a, &device),
+            DeviceRows::upload(&split.pair_b, &device),
+        ];
+        let resident = Validation {
+            split,
+            on_device: Some(&rows),
+        };
+        let host_loss = validation_loss(&model, on_host, None, &device);
+        assert!(host_loss.is_finite() && host_loss > 0.0);
+        assert_eq!(validation_loss(&model, resident, None, &device), host_loss);
+    }
 }
