@@ -191,7 +191,8 @@ pub fn kernel_class() -> String {
         }
     };
     format!(
-        "{gemm}; {extras}; tanh: {tanh}; encoder GELU: vectorised libm erff, {gelu} (bit-identical); attention softmax exp: {exp}"
+        "{gemm}; {extras}; bf16 GEMM: {}; tanh: {tanh}; encoder GELU: vectorised libm erff, {gelu} (bit-identical); attention softmax exp: {exp}",
+        activepref_model::bf16_kernel()
     )
 }
 

@@ -280,15 +280,15 @@ fn f32_matmul(x: &[f32], w: &[f32], (rows, k, n): (usize, usize, usize), out: &m
 
 /// An f32 matrix operand addressed by strides (in elements): row `i`, column `j` is
 /// `data[i · row + j · col]`, as burn-flex addresses a tensor view.
-pub(crate) struct Strided<'a> {
-    pub(crate) data: &'a [f32],
+pub(crate) struct Strided<'a, T = f32> {
+    pub(crate) data: &'a [T],
     pub(crate) row: usize,
     pub(crate) col: usize,
 }
 
-impl<'a> Strided<'a> {
+impl<'a, T> Strided<'a, T> {
     /// A row-major matrix `width` columns wide.
-    pub(crate) fn row_major(data: &'a [f32], width: usize) -> Self {
+    pub(crate) fn row_major(data: &'a [T], width: usize) -> Self {
         Self {
             data,
             row: width,
@@ -297,7 +297,7 @@ impl<'a> Strided<'a> {
     }
 
     /// The transposed view of a row-major matrix `width` columns wide (burn's `swap_dims`).
-    pub(crate) fn transposed(data: &'a [f32], width: usize) -> Self {
+    pub(crate) fn transposed(data: &'a [T], width: usize) -> Self {
         Self {
             data,
             row: 1,
@@ -306,7 +306,7 @@ impl<'a> Strided<'a> {
     }
 
     /// Panics unless every element of a `rows × cols` matrix lies inside `data`.
-    fn check(&self, rows: usize, cols: usize) {
+    pub(crate) fn check(&self, rows: usize, cols: usize) {
         if rows > 0 && cols > 0 {
             let last = (rows - 1) * self.row + (cols - 1) * self.col;
             assert!(last < self.data.len(), "a strided operand out of bounds");
@@ -398,41 +398,54 @@ fn bf16_linear(
     let x16 = fill_bf16(x16, &x[..rows * k]);
     out16.resize(rows * n, half::bf16::ZERO);
     let out16 = &mut out16[..rows * n];
-    // `C = A·B + β·C` with the bias in every row of C and β = 1 (β = 0 without a bias).
-    let beta = match b {
-        Some(b) => {
-            out16
-                .par_chunks_mut(n)
-                .for_each(|row| row.copy_from_slice(b));
-            half::bf16::ONE
-        }
-        None => half::bf16::ZERO,
-    };
-    let x16 = gemmkit::MatRef::from_row_major(x16, rows, k);
-    bf16_matmul(out16, x16, gemmkit::MatRef::from_row_major(w, k, n), beta);
+    // `C = A·B + C` with the bias in every row of C (`C = A·B` without a bias).
+    if let Some(b) = b {
+        out16
+            .par_chunks_mut(n)
+            .for_each(|row| row.copy_from_slice(b));
+    }
+    let (x16, w) = (Strided::row_major(x16, k), Strided::row_major(w, n));
+    bf16_matmul(out16, (rows, n, k), (x16, w), b.is_some());
     widen_into(out16, out);
 }
 
-/// `out = lhs · rhs + β · out` in bf16 (`lhs`: `m × k`, `rhs`: `k × n`, any strides; `out`:
-/// `m × n` row-major; with β = 0 every element is written and none read): the products and
-/// `β · out` accumulate in f32 inside `gemmkit`'s kernel and each output is rounded to bf16
-/// once, as a bf16 matmul under autocast. From
-/// [`GEMM_PARALLEL_OPS`] multiply-adds on the rayon pool; `gemmkit` splits rows and columns, so
-/// no bit depends on the thread count (tested in `ensemble::dense_train`).
+/// `out = lhs · rhs (+ out)` in bf16 (`lhs`: `m × k`, `rhs`: `k × n`, any strides; `out`:
+/// `m × n` row-major; the bracketed term when `accumulate`, else every element is written and
+/// none read): the products and the initial `out` accumulate in f32 and each output is rounded to
+/// bf16 once, as a bf16 matmul under autocast. The kernel is AMX's `tdpbf16ps` where the CPU has
+/// it ([`crate::amx`]), else `gemmkit`'s (`vdpbf16ps` where the CPU has AVX512-BF16). From
+/// [`GEMM_PARALLEL_OPS`] multiply-adds on the rayon pool; both kernels split rows and columns
+/// only, so no bit depends on the thread count (tested in `amx` and `ensemble::dense_train`).
 pub(crate) fn bf16_matmul(
     out: &mut [half::bf16],
-    lhs: gemmkit::MatRef<'_, half::bf16>,
-    rhs: gemmkit::MatRef<'_, half::bf16>,
-    beta: half::bf16,
+    (m, n, k): (usize, usize, usize),
+    (lhs, rhs): (Strided<'_, half::bf16>, Strided<'_, half::bf16>),
+    accumulate: bool,
 ) {
-    let (m, k, n) = (lhs.rows(), lhs.cols(), rhs.cols());
+    let parallel = gemm_is_parallel(m, n, k);
+    if let Some(kernel) = crate::amx::hardware() {
+        crate::amx::matmul(kernel, out, (m, n, k), (&lhs, &rhs), accumulate, parallel);
+        return;
+    }
+    fn view<'a>(
+        s: &Strided<'a, half::bf16>,
+        rows: usize,
+        cols: usize,
+    ) -> gemmkit::MatRef<'a, half::bf16> {
+        gemmkit::MatRef::new(s.data, rows, cols, s.row as isize, s.col as isize)
+    }
+    let beta = if accumulate {
+        half::bf16::ONE
+    } else {
+        half::bf16::ZERO
+    };
     gemmkit::gemm(
         half::bf16::ONE,
-        lhs,
-        rhs,
+        view(&lhs, m, k),
+        view(&rhs, k, n),
         beta,
         gemmkit::MatMut::from_row_major(out, m, n),
-        if gemm_is_parallel(m, n, k) {
+        if parallel {
             gemmkit::Parallelism::Rayon(rayon::current_num_threads())
         } else {
             gemmkit::Parallelism::Serial

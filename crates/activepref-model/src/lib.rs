@@ -23,6 +23,7 @@
 
 #![warn(missing_docs)]
 
+mod amx;
 mod bf16_slices;
 mod dense;
 mod ensemble;
@@ -41,6 +42,18 @@ pub use mlp::{
 };
 
 use serde::{Deserialize, Serialize};
+
+/// The kernel of `model.precision: bf16`'s matmuls in this process: Intel AMX's `tdpbf16ps`
+/// tiles where the CPU has AMX-BF16 and `ACTIVEPREF_AMX` is not `0`, else `gemmkit`'s (with
+/// AVX512-BF16's `vdpbf16ps` where the CPU has it). The two sum in different orders, so bf16
+/// results differ in their last bits between them; f32 never uses either.
+pub fn bf16_kernel() -> &'static str {
+    if amx::hardware().is_some() {
+        "AMX tdpbf16ps tiles"
+    } else {
+        "gemmkit (vdpbf16ps where the CPU has AVX512-BF16)"
+    }
+}
 
 /// Why a model could not be built or trained.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]

@@ -214,9 +214,8 @@ impl DenseTrainer {
             let g16 = fill_bf16(g16, &g);
             let (gw, gb) = &mut self.grads[l];
             out16.resize(out16.len().max(k * n.max(rows)), bf16::ZERO);
-            let xt = gemmkit::MatRef::new(x16, k, rows, 1, k as isize);
-            let g16m = gemmkit::MatRef::from_row_major(g16, rows, n);
-            bf16_matmul(&mut out16[..k * n], xt, g16m, bf16::ZERO);
+            let (xt, g16m) = (Strided::transposed(x16, k), Strided::row_major(g16, n));
+            bf16_matmul(&mut out16[..k * n], (k, n, rows), (xt, g16m), false);
             let norm = self.optim.uses_deterministic_norm(k * n);
             norms[l] = widen_gradient(&out16[..k * n], gw, norm);
             if layer.has_bias {
@@ -228,8 +227,8 @@ impl DenseTrainer {
             }
             if l > 0 {
                 let w16 = self.net.bf16_weights(l).expect("bf16 weights");
-                let wt = gemmkit::MatRef::new(w16, n, k, 1, n as isize);
-                bf16_matmul(&mut out16[..rows * k], g16m, wt, bf16::ZERO);
+                let (g16m, wt) = (Strided::row_major(g16, n), Strided::transposed(w16, n));
+                bf16_matmul(&mut out16[..rows * k], (rows, k, n), (g16m, wt), false);
                 // tanh's backward on bf16 tensors: f32 arithmetic, one rounding.
                 g = out16[..rows * k]
                     .par_iter()
