@@ -140,7 +140,14 @@ unsafe fn emulate(job: Micro) {
 /// A pointer shared by tasks that write disjoint parts of what it points to.
 #[derive(Clone, Copy)]
 struct Shared<T>(*mut T);
-// SAFETY: every task writes its own rows × columns block only (see `matmul`).
+impl<T> Shared<T> {
+    /// The pointer (a method, so that a closure captures the whole `Shared`, not its field).
+    fn ptr(self) -> *mut T {
+        self.0
+    }
+}
+
+// SAFETY: every task writes its own part only (see `matmul` and `pack_rhs`).
 unsafe impl<T> Send for Shared<T> {}
 // SAFETY: as above.
 unsafe impl<T> Sync for Shared<T> {}
@@ -172,9 +179,30 @@ pub(crate) fn matmul(
         return;
     }
     let kp = k.next_multiple_of(TILE_K);
+    with_spare(&SPARE_PACKED, |packed| {
+        pack_rhs(packed, rhs, (k, n, kp), parallel);
+        run_blocks(
+            kernel,
+            out,
+            (m, n, k, kp),
+            lhs,
+            packed,
+            (accumulate, parallel),
+        );
+    });
+}
+
+/// [`matmul`]'s tasks on the packed `rhs`.
+fn run_blocks(
+    kernel: Kernel,
+    out: &mut [bf16],
+    (m, n, k, kp): (usize, usize, usize, usize),
+    lhs: &Strided<bf16>,
+    packed: &[u32],
+    (accumulate, parallel): (bool, bool),
+) {
     let panels = n.div_ceil(TILE_COLS);
-    let packed = pack_rhs(rhs, (k, n, kp), parallel);
-    let panel_len = kp * TILE_COLS;
+    let panel_len = kp / 2 * TILE_COLS;
     // Tasks: blocks of rows, and of column-panel pairs where there are too few row blocks to
     // keep every thread busy.
     let threads = if parallel {
@@ -204,7 +232,7 @@ pub(crate) fn matmul(
             kp,
         };
         // SAFETY: tasks cover disjoint rows × columns blocks of `out`, which outlives them.
-        unsafe { block.run(kernel, out_ptr, lhs, (&packed, panel_len), accumulate) };
+        unsafe { block.run(kernel, out_ptr, lhs, (packed, panel_len), accumulate) };
     };
     let tasks = row_blocks * col_blocks;
     if parallel {
@@ -214,33 +242,121 @@ pub(crate) fn matmul(
     }
 }
 
+/// Panels per packing task of a strided `rhs`.
+const PACK_PANELS: usize = 8;
+/// Row pairs per packing task of a row-major `rhs`.
+const PACK_PAIRS: usize = 64;
+
 /// `rhs` (`k × n`) as B-tile panels of 16 columns, each `kp / 2` rows of 16 column pairs
-/// `(k = 2r, k = 2r + 1)`, zero-padded to `kp` rows and whole panels.
-fn pack_rhs(rhs: &Strided<bf16>, (k, n, kp): (usize, usize, usize), parallel: bool) -> Vec<bf16> {
-    let panel_len = kp * TILE_COLS;
-    let mut packed = vec![bf16::ZERO; n.div_ceil(TILE_COLS) * panel_len];
-    let fill = |(p, panel): (usize, &mut [bf16])| {
-        let cols = (n - p * TILE_COLS).min(TILE_COLS);
-        for kk in 0..k {
-            let dst = &mut panel[(kk / 2) * 2 * TILE_COLS + kk % 2..];
-            let src = kk * rhs.row + p * TILE_COLS * rhs.col;
-            if rhs.col == 1 {
-                for (c, &v) in rhs.data[src..src + cols].iter().enumerate() {
-                    dst[2 * c] = v;
-                }
+/// `(k = 2r, k = 2r + 1)`, one `u32` a pair (the even `k`'s bf16 bits low, as the tile reads
+/// them in memory), zero-padded to `kp` rows and whole panels, into `packed` (resized; every
+/// element written, so a reused buffer needs no clearing).
+///
+/// A row-major `rhs` is read in memory order, row pair after row pair, each task a range of
+/// pairs across every panel (a panel's 16 columns are 32 bytes of a row: read panel by panel,
+/// every row would be a new page, which the hardware prefetcher does not follow). Other
+/// layouts go panel by panel, each column in order.
+fn pack_rhs(
+    packed: &mut Vec<u32>,
+    rhs: &Strided<bf16>,
+    (k, n, kp): (usize, usize, usize),
+    parallel: bool,
+) {
+    let (panels, half) = (n.div_ceil(TILE_COLS), kp / 2);
+    let panel_len = half * TILE_COLS;
+    packed.resize(panels * panel_len, 0);
+    let pair = |kk: usize, j: usize| {
+        let at = |kk: usize| {
+            if kk < k && j < n {
+                u32::from(rhs.data[kk * rhs.row + j * rhs.col].to_bits())
             } else {
-                for c in 0..cols {
-                    dst[2 * c] = rhs.data[src + c * rhs.col];
+                0
+            }
+        };
+        at(kk) | at(kk + 1) << 16
+    };
+    if rhs.col == 1 {
+        let dst = Shared(packed.as_mut_ptr());
+        let fill = |t: usize| {
+            for r in t * PACK_PAIRS..((t + 1) * PACK_PAIRS).min(half) {
+                let (k0, k1) = (2 * r, 2 * r + 1);
+                for p in 0..panels {
+                    let j0 = p * TILE_COLS;
+                    // SAFETY: pair `r` of panel `p` (16 values inside `packed`) belongs to
+                    // this task's range of pairs alone.
+                    let pairs = unsafe {
+                        std::slice::from_raw_parts_mut(
+                            dst.ptr().add(p * panel_len + r * TILE_COLS),
+                            TILE_COLS,
+                        )
+                    };
+                    if k1 < k && j0 + TILE_COLS <= n {
+                        let row0 = &rhs.data[k0 * rhs.row + j0..][..TILE_COLS];
+                        let row1 = &rhs.data[k1 * rhs.row + j0..][..TILE_COLS];
+                        for c in 0..TILE_COLS {
+                            pairs[c] =
+                                u32::from(row0[c].to_bits()) | u32::from(row1[c].to_bits()) << 16;
+                        }
+                    } else {
+                        for (c, d) in pairs.iter_mut().enumerate() {
+                            *d = pair(k0, j0 + c);
+                        }
+                    }
+                }
+            }
+        };
+        let tasks = half.div_ceil(PACK_PAIRS);
+        if parallel {
+            (0..tasks).into_par_iter().for_each(fill);
+        } else {
+            (0..tasks).for_each(fill);
+        }
+        return;
+    }
+    let fill = |(g, group): (usize, &mut [u32])| {
+        for (p, panel) in group.chunks_mut(panel_len).enumerate() {
+            let j0 = (g * PACK_PANELS + p) * TILE_COLS;
+            for c in 0..TILE_COLS {
+                let column = panel[c..].iter_mut().step_by(TILE_COLS);
+                if rhs.row == 1 && j0 + c < n && k.is_multiple_of(2) {
+                    // A transposed view: the column's `k` values are neighbours, in order.
+                    let values = &rhs.data[(j0 + c) * rhs.col..][..k];
+                    let mut pairs = values
+                        .chunks_exact(2)
+                        .map(|two| u32::from(two[0].to_bits()) | u32::from(two[1].to_bits()) << 16);
+                    column.for_each(|d| *d = pairs.next().unwrap_or(0));
+                } else {
+                    column
+                        .enumerate()
+                        .for_each(|(r, d)| *d = pair(2 * r, j0 + c));
                 }
             }
         }
     };
+    let group = PACK_PANELS * panel_len;
     if parallel {
-        packed.par_chunks_mut(panel_len).enumerate().for_each(fill);
+        packed.par_chunks_mut(group).enumerate().for_each(fill);
     } else {
-        packed.chunks_mut(panel_len).enumerate().for_each(fill);
+        packed.chunks_mut(group).enumerate().for_each(fill);
     }
-    packed
+}
+
+/// A buffer kept per thread from call to call (`take`n and put back, so a nested call on the
+/// same thread, as rayon's work stealing allows, finds an empty one instead of a borrowed one).
+/// Fresh buffers cost page faults and the kernel's page zeroing at every call.
+fn with_spare<T, R>(
+    spare: &'static std::thread::LocalKey<std::cell::Cell<Vec<T>>>,
+    f: impl FnOnce(&mut Vec<T>) -> R,
+) -> R {
+    let mut buffer = spare.take();
+    let result = f(&mut buffer);
+    spare.set(buffer);
+    result
+}
+
+thread_local! {
+    static SPARE_PACKED: std::cell::Cell<Vec<u32>> = const { std::cell::Cell::new(Vec::new()) };
+    static SPARE_TILES: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// One task: output rows `rows.0..rows.1` × column panels `panel_range` (16 columns each).
@@ -261,8 +377,30 @@ impl Block {
         kernel: Kernel,
         out: Shared<bf16>,
         lhs: &Strided<bf16>,
-        (packed, panel_len): (&[bf16], usize),
+        (packed, panel_len): (&[u32], usize),
         accumulate: bool,
+    ) {
+        let width = (self.panel_range.1 - self.panel_range.0) * TILE_COLS;
+        let tiles_m = (self.rows.1 - self.rows.0).div_ceil(TILE_ROWS);
+        with_spare(&SPARE_TILES, |c| {
+            c.resize(c.len().max(tiles_m * TILE_ROWS * width), 0.0);
+            // SAFETY: as this function's.
+            unsafe { self.run_on(kernel, (out, lhs), (packed, panel_len), accumulate, c) }
+        });
+    }
+
+    /// [`Self::run`] with `c` (at least `16 · tiles × width` f32) as the f32 output tiles.
+    ///
+    /// # Safety
+    ///
+    /// As [`Self::run`].
+    unsafe fn run_on(
+        &self,
+        kernel: Kernel,
+        (out, lhs): (Shared<bf16>, &Strided<bf16>),
+        (packed, panel_len): (&[u32], usize),
+        accumulate: bool,
+        c: &mut [f32],
     ) {
         let (i0, i1) = self.rows;
         let (p0, p1) = self.panel_range;
@@ -279,21 +417,26 @@ impl Block {
             Some(packed) => (packed.as_ptr(), kp),
             None => (lhs.data[i0 * lhs.row..].as_ptr(), lhs.row),
         };
-        let mut c = vec![0f32; tiles_m * TILE_ROWS * width];
         // SAFETY (both row views): rows `i0..i1`, columns `j0..j0 + cols` are this task's alone.
         let row_of = |r: usize| unsafe {
             std::slice::from_raw_parts_mut(out.0.add((i0 + r) * n + j0), cols)
         };
-        if accumulate {
-            for r in 0..rows {
-                widen_slice(row_of(r), &mut c[r * width..r * width + cols]);
+        // Padding rows and columns may hold anything: no output reads another's tile lanes.
+        for r in 0..rows {
+            let dst = &mut c[r * width..r * width + cols];
+            if accumulate {
+                widen_slice(row_of(r), dst);
+            } else {
+                dst.fill(0.0);
             }
         }
         for p in (p0..p1).step_by(2) {
             let tiles_n = (p1 - p).min(2);
             let b = [
-                packed[p * panel_len..].as_ptr(),
-                packed[(p + tiles_n - 1) * panel_len..].as_ptr(),
+                packed[p * panel_len..].as_ptr().cast::<bf16>(),
+                packed[(p + tiles_n - 1) * panel_len..]
+                    .as_ptr()
+                    .cast::<bf16>(),
             ];
             for ti in (0..tiles_m).step_by(2) {
                 let job = Micro {
@@ -572,6 +715,8 @@ mod tests {
         (3, 300, 200),
     ];
 
+    /// Every shape and layout, one after another on the same threads, so each call also runs on
+    /// the previous call's spare buffers (other sizes, stale values in the padding).
     #[test]
     fn blocks_padding_and_packing_follow_the_definition() {
         for &shape in &SHAPES {
@@ -601,17 +746,26 @@ mod tests {
         let (rows, cols) = (tiles_m * TILE_ROWS, tiles_n * TILE_COLS);
         let a = values(rows * kp, 5);
         let w = values(kp * cols, 6);
-        let packed = pack_rhs(&Strided::row_major(&w, cols), (kp, cols, kp), false);
+        let mut packed = Vec::new();
+        pack_rhs(
+            &mut packed,
+            &Strided::row_major(&w, cols),
+            (kp, cols, kp),
+            false,
+        );
         let mut c: Vec<f32> = values(rows * cols, 7)
             .iter()
             .map(|v| 16.0 * v.to_f32())
             .collect();
-        let panel = kp * TILE_COLS;
+        let panel = kp / 2 * TILE_COLS;
         let job = Micro {
             a: a.as_ptr(),
             a_stride: kp,
             tiles_m,
-            b: [packed.as_ptr(), packed[(tiles_n - 1) * panel..].as_ptr()],
+            b: [
+                packed.as_ptr().cast::<bf16>(),
+                packed[(tiles_n - 1) * panel..].as_ptr().cast::<bf16>(),
+            ],
             tiles_n,
             steps,
             c: c.as_mut_ptr(),
