@@ -8,7 +8,9 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::TrainReport;
 use super::laplace::LaplaceHead;
-use super::repeats::{INFERENCE_CHUNK, RowGroups, Source, grouped_rewards};
+use super::passes::{
+    final_layer, for_each_chunk, groups_for, masked_rewards, members_rewards, sources_rewards, two,
+};
 use crate::ModelError;
 use crate::mlp::{DenseScratch, RewardMlp, dropout_masks};
 
@@ -115,7 +117,7 @@ impl McDropout<'_> {
 }
 
 /// Rewards `[draw][row]` of the rows `idx` of `x` (every row if `None`) off the CPU backend:
-/// each chunk of [`INFERENCE_CHUNK`] rows is uploaded once and every draw runs on it (on a GPU
+/// each chunk of [`INFERENCE_CHUNK`](super::repeats::INFERENCE_CHUNK) rows is uploaded once and every draw runs on it (on a GPU
 /// the upload, not the GEMMs, is most of a pass; README, "On a GPU"). The values are those of
 /// [`masked_rewards`] draw by draw.
 fn device_rewards(
@@ -140,7 +142,7 @@ fn rewards_of(r: Tensor<1>) -> Vec<f32> {
     r.into_data().try_into_vec::<f32>().expect("f32 rewards")
 }
 
-/// The rows of one source uploaded to the device once, in chunks of [`INFERENCE_CHUNK`] rows:
+/// The rows of one source uploaded to the device once, in chunks of [`INFERENCE_CHUNK`](super::repeats::INFERENCE_CHUNK) rows:
 /// training's validation split off the CPU backend, read by every pass of every member of a
 /// fit instead of uploaded again each time (1.1 GB for TL;DR's 33,083 comparisons at 4,096-d).
 #[derive(Clone, Debug)]
@@ -362,173 +364,6 @@ impl PreferenceModel for LaplaceLastLayer<'_> {
 /// weights (`width`).
 pub type LastLayerView = (FeatureMatrix, Vec<f32>);
 
-/// Calls `f(rows, count)` on consecutive chunks of at most 4,096 of the rows `idx` of `x` (every
-/// row if `None`), `rows` holding `count × dim` values: in place when `idx` is `None`, else
-/// gathered into one reused buffer.
-fn for_each_chunk(x: &FeatureMatrix, idx: Option<&[usize]>, mut f: impl FnMut(&[f32], usize)) {
-    let (n, d) = (idx.map_or(x.rows(), <[usize]>::len), x.dim());
-    let mut buf = Vec::new();
-    for start in (0..n).step_by(INFERENCE_CHUNK) {
-        let end = (start + INFERENCE_CHUNK).min(n);
-        let rows: &[f32] = match idx {
-            None => &x.as_slice()[start * d..end * d],
-            Some(idx) => {
-                buf.clear();
-                for &i in &idx[start..end] {
-                    buf.extend_from_slice(x.row(i));
-                }
-                &buf
-            }
-        };
-        f(rows, end - start);
-    }
-}
-
-/// A `[1, width]` mask tensor as plain values.
-fn mask_values(m: &Tensor<2>) -> Vec<f32> {
-    m.clone()
-        .into_data()
-        .try_into_vec::<f32>()
-        .expect("f32 masks")
-}
-
-/// The repeated rows of `sources` when the CPU's dense path will score them (`None` elsewhere,
-/// or when fewer than 10% of the rows repeat).
-pub(super) fn groups_for(device: &Device, sources: &[Source<'_>]) -> Option<RowGroups> {
-    (*device == Device::flex())
-        .then(|| RowGroups::find(sources))
-        .flatten()
-}
-
-/// The two results of a two-source pass.
-fn two(mut r: Vec<Vec<f32>>) -> (Vec<f32>, Vec<f32>) {
-    let b = r.pop().expect("two sources");
-    let a = r.pop().expect("two sources");
-    (a, b)
-}
-
-/// Rewards `[source][row]` of `model` under `masks` on every source: through
-/// [`grouped_rewards`] when `groups` (of these sources) is given and the dense path's first layer
-/// is row-independent, else source by source. The values are the same either way.
-pub(super) fn sources_rewards(
-    model: &RewardMlp,
-    sources: &[Source<'_>],
-    groups: Option<&RowGroups>,
-    masks: &[Tensor<2>],
-    device: &Device,
-) -> Vec<Vec<f32>> {
-    let dense = groups
-        .filter(|_| *device == Device::flex() && masks.iter().all(|m| m.dims()[0] == 1))
-        .and_then(|g| Some((g, model.dense()?)))
-        .filter(|(_, d)| d.first_layer_is_row_independent());
-    match dense {
-        Some((g, d)) => {
-            let mask_data: Vec<Vec<f32>> = masks.iter().map(mask_values).collect();
-            let mask_refs: Vec<&[f32]> = mask_data.iter().map(Vec::as_slice).collect();
-            grouped_rewards(&d, sources, g, &mask_refs)
-        }
-        None => sources
-            .iter()
-            .map(|&(x, idx)| masked_rewards(model, x, idx, masks, device))
-            .collect(),
-    }
-}
-
-/// Rewards `[member][i]` of every member on the rows `idx` of `x` (every row if `None`): on the
-/// CPU's dense path each chunk of 4,096 rows is gathered once and goes through every member
-/// before the next (a member-by-member pass gathered every chunk once per member: 8% of a
-/// gathered scoring pass on the paper's shapes). Each member sees the same chunks as in
-/// [`masked_rewards`], so the rewards are the same bits.
-fn members_rewards(
-    members: &[RewardMlp],
-    x: &FeatureMatrix,
-    idx: Option<&[usize]>,
-    device: &Device,
-) -> Vec<Vec<f32>> {
-    let dense: Option<Vec<_>> = (*device == Device::flex())
-        .then(|| members.iter().map(RewardMlp::dense).collect())
-        .flatten();
-    let Some(dense) = dense else {
-        return members
-            .iter()
-            .map(|m| masked_rewards(m, x, idx, &[], device))
-            .collect();
-    };
-    let n = idx.map_or(x.rows(), <[usize]>::len);
-    let mut out: Vec<Vec<f32>> = members.iter().map(|_| Vec::with_capacity(n)).collect();
-    let mut scratch = DenseScratch::default();
-    for_each_chunk(x, idx, |rows, count| {
-        for (m, out) in dense.iter().zip(&mut out) {
-            out.extend(m.forward_with(rows, count, &[], &mut scratch));
-        }
-    });
-    out
-}
-
-/// Rewards of `model` on the rows `idx` of `x` (every row if `None`), in chunks of 4,096 rows read
-/// in place (never a gathered copy of the whole input). On the CPU backend the chunks go through
-/// [`RewardMlp::dense`] (the same GEMM calls as burn, bit-identical rewards, every thread busy);
-/// on other devices, and for activations the dense path lacks, through burn's forward.
-fn masked_rewards(
-    model: &RewardMlp,
-    x: &FeatureMatrix,
-    idx: Option<&[usize]>,
-    masks: &[Tensor<2>],
-    device: &Device,
-) -> Vec<f32> {
-    let (n, d) = (idx.map_or(x.rows(), <[usize]>::len), x.dim());
-    let row_masks = masks.iter().all(|m| m.dims()[0] == 1);
-    let dense = if *device == Device::flex() && row_masks {
-        model.dense()
-    } else {
-        None
-    };
-    let mask_data: Vec<Vec<f32>> = match dense {
-        Some(_) => masks.iter().map(mask_values).collect(),
-        None => Vec::new(),
-    };
-    let mask_refs: Vec<&[f32]> = mask_data.iter().map(Vec::as_slice).collect();
-    let mut out = Vec::with_capacity(n);
-    let mut scratch = DenseScratch::default();
-    for_each_chunk(x, idx, |rows, count| match &dense {
-        Some(m) => out.extend(m.forward_with(rows, count, &mask_refs, &mut scratch)),
-        None => {
-            let t = Tensor::from_data(TensorData::new(rows.to_vec(), [count, d]), device);
-            let r = model.forward_masked(t, masks);
-            out.extend_from_slice(r.into_data().as_slice::<f32>().expect("f32 rewards"));
-        }
-    });
-    out
-}
-
-/// The final-layer inputs of `model` on the rows `idx` of `x` (`[rows, width]`) and its final
-/// weights, under the row masks `masks`; `None` off the CPU backend or for an activation the
-/// dense path lacks, an error for non-finite activations.
-fn final_layer(
-    model: &RewardMlp,
-    x: &FeatureMatrix,
-    idx: Option<&[usize]>,
-    masks: &[Tensor<2>],
-    device: &Device,
-) -> Option<Result<LastLayerView, String>> {
-    let dense = model.dense().filter(|_| *device == Device::flex())?;
-    let mask_data: Vec<Vec<f32>> = masks.iter().map(mask_values).collect();
-    let mask_refs: Vec<&[f32]> = mask_data.iter().map(Vec::as_slice).collect();
-    let weights = dense.final_weights().to_vec();
-    let (n, width) = (idx.map_or(x.rows(), <[usize]>::len), weights.len());
-    let mut out = Vec::with_capacity(n * width);
-    let mut scratch = DenseScratch::default();
-    for_each_chunk(x, idx, |rows, count| {
-        out.extend(dense.final_inputs(rows, count, &mask_refs, &mut scratch));
-    });
-    // Tanh activations of finite weights are finite; a diverged member's are not.
-    Some(
-        FeatureMatrix::new(n, width, out)
-            .map(|m| (m, weights))
-            .map_err(|e| e.to_string()),
-    )
-}
-
 impl FittedEnsemble {
     /// The same ensemble, whose members' forward passes run in `precision` (deep ensembles and
     /// MC dropout; the Laplace head keeps its own). Runs score in f32 and apply
@@ -660,6 +495,7 @@ impl FittedEnsemble {
 
 #[cfg(test)]
 mod tests {
+    use super::super::repeats::INFERENCE_CHUNK;
     use super::*;
     use crate::{EnsembleConfig, RewardMlpConfig};
 

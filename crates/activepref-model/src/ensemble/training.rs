@@ -10,9 +10,10 @@ use rand::seq::SliceRandom;
 use rayon::prelude::*;
 
 use super::dense_train::DenseTrainer;
+use super::fitted::DeviceRows;
 use super::fitted::Draws;
-use super::fitted::{DeviceRows, groups_for, sources_rewards};
 use super::laplace::LaplaceHead;
+use super::passes::{groups_for, sources_rewards};
 use super::repeats::RowGroups;
 use super::{
     EnsembleConfig, FittedEnsemble, MemberInit, TrainConfig, TrainingStrategy, UncertaintyBackend,
