@@ -9,13 +9,16 @@
 //! (measured on an Intel Xeon with AMX against every other order tried: 51,200 outputs of
 //! random data, every bit, and tested against [`Kernel::Emulated`] wherever AMX runs). Then one
 //! rounding to bf16. The hardware treats a bf16 subnormal input as zero and flushes a subnormal
-//! result, as `vdpbf16ps` does.
+//! result, as `vdpbf16ps` does; the emulation does not model that (it computes subnormals), so
+//! the two are equal on normal inputs and sums, which the tests use and which trained weights and
+//! features of the paper's scale always are (a bf16 subnormal is below 1.2 · 10⁻³⁸).
 //!
 //! Work is split into blocks of rows and of columns only, never along `k`, so no bit depends on
 //! the thread count or the blocking (tested), but the order differs from `gemmkit`'s, so a bf16
 //! run on an AMX CPU differs in its last bits from one on a CPU without it (bf16 results already
-//! depend on the CPU family; f32 never does). `ACTIVEPREF_AMX=0` in the environment turns the
-//! kernel off (for a side-by-side measurement, or to reproduce a run made on a CPU without AMX).
+//! depend on the CPU family; f32 never does). `ACTIVEPREF_AMX=0` (or `off`, `false`, `no`) in
+//! the environment turns the kernel off, for a side-by-side measurement or to reproduce a run
+//! made with `gemmkit`'s `vdpbf16ps` kernel (a CPU with AVX512-BF16 and without AMX).
 //!
 //! Layouts: `rhs` is packed once per call into panels of 16 columns in the pair-interleaved
 //! ("VNNI") order the B tile reads, `[k/2][16][2]`; `lhs` is read in place when its rows are
@@ -48,16 +51,47 @@ pub(crate) enum Kernel {
     Emulated,
 }
 
-/// The AMX kernel when this process may run it: the CPU reports AMX-TILE and AMX-BF16 (CPUID
-/// leaf 7), Linux grants the tile-data state (`arch_prctl(ARCH_REQ_XCOMP_PERM)`), and
-/// `ACTIVEPREF_AMX` is not `0`. Decided once per process.
+/// Whether this process runs its bf16 GEMMs on AMX, and why not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Availability {
+    /// The CPU reports AMX-TILE and AMX-BF16 (CPUID leaf 7) and Linux granted the tile-data
+    /// state (`arch_prctl(ARCH_REQ_XCOMP_PERM)`).
+    Ready,
+    /// `ACTIVEPREF_AMX` is `0`, `off`, `false` or `no`.
+    TurnedOff,
+    /// The CPU has AMX, but Linux refused the tile state (an older kernel, a seccomp filter).
+    Refused,
+    /// No AMX-BF16 on this CPU (or not x86-64 Linux).
+    Absent,
+}
+
+/// This process's [`Availability`], decided once.
+pub(crate) fn availability() -> Availability {
+    static STATE: std::sync::OnceLock<Availability> = std::sync::OnceLock::new();
+    *STATE.get_or_init(|| {
+        let off = std::env::var("ACTIVEPREF_AMX").is_ok_and(|v| {
+            ["0", "off", "false", "no"].contains(&v.trim().to_ascii_lowercase().as_str())
+        });
+        #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+        {
+            if tiles::present() {
+                return match (off, off || tiles::permit()) {
+                    (true, _) => Availability::TurnedOff,
+                    (false, true) => Availability::Ready,
+                    (false, false) => Availability::Refused,
+                };
+            }
+        }
+        let _ = off;
+        Availability::Absent
+    })
+}
+
+/// The AMX kernel when this process may run it ([`Availability::Ready`]).
 pub(crate) fn hardware() -> Option<Kernel> {
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     {
-        static READY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        if *READY.get_or_init(|| {
-            std::env::var("ACTIVEPREF_AMX").as_deref() != Ok("0") && tiles::enable()
-        }) {
+        if availability() == Availability::Ready {
             return Some(Kernel::Amx);
         }
     }
@@ -490,27 +524,31 @@ mod tiles {
     const ARCH_REQ_XCOMP_PERM: libc::c_ulong = 0x1023;
     const XFEATURE_XTILEDATA: libc::c_ulong = 18;
 
-    /// Whether the CPU has AMX-TILE and AMX-BF16 and Linux lets this process use the tiles.
-    pub(super) fn enable() -> bool {
+    /// Whether the CPU has AMX-TILE and AMX-BF16.
+    pub(super) fn present() -> bool {
         let leaf7 = std::arch::x86_64::__cpuid_count(7, 0);
-        let (bf16, tile) = (leaf7.edx >> 22 & 1 == 1, leaf7.edx >> 24 & 1 == 1);
+        leaf7.edx >> 22 & 1 == 1 && leaf7.edx >> 24 & 1 == 1
+    }
+
+    /// Asks Linux to let this process use the tile state; whether it agreed.
+    pub(super) fn permit() -> bool {
         // SAFETY: a system call with integer arguments; it changes only this process's
         // permission to use the tile state.
-        bf16 && tile
-            && unsafe {
-                libc::syscall(
-                    libc::SYS_arch_prctl,
-                    ARCH_REQ_XCOMP_PERM,
-                    XFEATURE_XTILEDATA,
-                )
-            } == 0
+        let granted = unsafe {
+            libc::syscall(
+                libc::SYS_arch_prctl,
+                ARCH_REQ_XCOMP_PERM,
+                XFEATURE_XTILEDATA,
+            )
+        };
+        granted == 0
     }
 
     /// Palette 1, all eight tiles 16 rows × 64 bytes.
     #[repr(C, align(64))]
     struct TileConfig([u8; 64]);
 
-    const CONFIG: TileConfig = {
+    static CONFIG: TileConfig = {
         let mut c = [0u8; 64];
         c[0] = 1;
         let mut t = 0;

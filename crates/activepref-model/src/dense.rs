@@ -384,9 +384,10 @@ fn finish_layer(out: &mut [f32], layer: &DenseLayer, activate: bool, bf16: bool)
 
 /// A linear layer as bf16 autocast runs it: `out = round_bf16(bf16(x) · w + b)` as f32, for `x`:
 /// `rows × k` (f32, rounded to bf16 here), `w`: `k × n` and `b`: `n` (bf16), row-major. The
-/// products accumulate in f32 inside `gemmkit`'s kernel (`vdpbf16ps` where the CPU has
-/// AVX512-BF16), the bias joins the f32 sum, and each output is rounded to bf16 once. Results do
-/// not depend on the thread count (`gemmkit` splits rows and columns; tested).
+/// products accumulate in f32 inside [`bf16_matmul`]'s kernel (AMX tiles where the CPU has them,
+/// else `gemmkit`'s, `vdpbf16ps` where the CPU has AVX512-BF16), the bias joins the f32 sum, and
+/// each output is rounded to bf16 once. Results do not depend on the thread count (both kernels
+/// split rows and columns only; tested).
 fn bf16_linear(
     x: &[f32],
     (w, b): (&[half::bf16], Option<&[half::bf16]>),

@@ -44,14 +44,21 @@ pub use mlp::{
 use serde::{Deserialize, Serialize};
 
 /// The kernel of `model.precision: bf16`'s matmuls in this process: Intel AMX's `tdpbf16ps`
-/// tiles where the CPU has AMX-BF16 and `ACTIVEPREF_AMX` is not `0`, else `gemmkit`'s (with
-/// AVX512-BF16's `vdpbf16ps` where the CPU has it). The two sum in different orders, so bf16
-/// results differ in their last bits between them; f32 never uses either.
+/// tiles where the CPU has AMX-BF16 and `ACTIVEPREF_AMX` is not `0` (`off`, `false`, `no`), else
+/// `gemmkit`'s (with AVX512-BF16's `vdpbf16ps` where the CPU has it), and why. The two sum in
+/// different orders, so bf16 results differ in their last bits between them; f32 never uses
+/// either.
 pub fn bf16_kernel() -> &'static str {
-    if amx::hardware().is_some() {
-        "AMX tdpbf16ps tiles"
-    } else {
-        "gemmkit (vdpbf16ps where the CPU has AVX512-BF16)"
+    use amx::Availability;
+    match amx::availability() {
+        Availability::Ready => "AMX tdpbf16ps tiles",
+        Availability::TurnedOff => {
+            "gemmkit (vdpbf16ps where the CPU has AVX512-BF16); AMX turned off by ACTIVEPREF_AMX"
+        }
+        Availability::Refused => {
+            "gemmkit (vdpbf16ps where the CPU has AVX512-BF16); the CPU has AMX but Linux refused this process the tile state (arch_prctl)"
+        }
+        Availability::Absent => "gemmkit (vdpbf16ps where the CPU has AVX512-BF16)",
     }
 }
 

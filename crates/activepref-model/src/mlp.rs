@@ -99,12 +99,13 @@ impl Default for RewardMlpConfig {
 /// under bf16 autocast (`bf16=True` in the HF Trainer) and score for acquisition and metrics in
 /// fp32. `bf16` runs every linear layer as autocast does: bf16-rounded inputs times bf16-rounded
 /// weights, the bf16 bias added inside the f32 accumulation, one rounding of each output to bf16
-/// (`gemmkit`, with `vdpbf16ps` where the CPU has AVX512-BF16); tanh's output is rounded to bf16.
+/// (on Intel AMX tiles where the CPU has AMX-BF16, else `gemmkit`, with `vdpbf16ps` where the CPU
+/// has AVX512-BF16); tanh's output is rounded to bf16.
 /// Training steps run the backward in bf16 as well, on f32 master weights and AdamW state
 /// (`ensemble::dense_train`, the dense CPU trainer; MC dropout, which trains on burn, is
 /// refused with bf16). bf16 results depend on the
-/// CPU family (without AVX512-BF16 `gemmkit` widens to f32, and a few shapes take its widening
-/// paths anyway), not on the thread count.
+/// CPU family (AMX tiles sum in their own order; without AVX512-BF16 `gemmkit` widens to f32, and
+/// a few shapes take its widening paths anyway), not on the thread count.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]

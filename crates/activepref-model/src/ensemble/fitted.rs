@@ -515,10 +515,12 @@ mod tests {
             ..Default::default()
         };
         let fitted = cfg.untrained(5, 11, 0).unwrap();
-        let rows = INFERENCE_CHUNK + 37;
+        let rows = 2 * INFERENCE_CHUNK + 37;
         let values = (0..rows * 5).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0);
         let x = FeatureMatrix::new(rows, 5, values.collect()).unwrap();
-        let idx: Vec<usize> = (0..rows).rev().step_by(3).collect();
+        // More than one chunk gathered: 4,115 rows, backwards.
+        let idx: Vec<usize> = (0..rows).rev().step_by(2).collect();
+        assert!(idx.len() > INFERENCE_CHUNK);
         let bits = |r: &[Vec<f32>]| -> Vec<Vec<u32>> {
             r.iter()
                 .map(|m| m.iter().map(|v| v.to_bits()).collect())
@@ -540,7 +542,7 @@ mod tests {
             assert_eq!(bits(&alone), bits(&cpu));
         }
         let resident = DeviceRows::upload(&x, &device);
-        assert_eq!(resident.0.len(), 2, "two chunks");
+        assert_eq!(resident.0.len(), 3, "three chunks");
         let per_member: Vec<Vec<f32>> =
             fitted.members.iter().map(|m| resident.rewards(m)).collect();
         assert_eq!(bits(&per_member), bits(&fitted.rewards(&x)));
