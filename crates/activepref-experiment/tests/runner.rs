@@ -310,6 +310,20 @@ fn interrupted_runs_resume_to_the_same_numbers() {
     let last = run_experiment(&config(&parts), &RunOptions::default()).unwrap();
     assert_eq!((last.runs_paused, last.rounds_resumed), (0, 18));
     assert_eq!(as_text(run_files(&parts)), as_text(run_files(&whole)));
+    // Every round of the resumed run records the kernels it computed with.
+    let timings = std::fs::read_to_string(parts.join("runs/balpm__seed3.timings.csv")).unwrap();
+    let kernels = activepref_model::compute_kernels(&config(&parts).common.model);
+    assert!(kernels.starts_with("cpu f32 gemm "), "{kernels}");
+    let mut lines = timings.lines();
+    assert_eq!(
+        lines.next(),
+        Some("round,train_secs,score_secs,select_secs,kernels")
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 4, "the config's 4 rounds: {timings}");
+    for row in rows {
+        assert!(row.ends_with(&format!(",{kernels}")), "{row}");
+    }
     // A finished experiment is skipped entirely.
     let again = run_experiment(&config(&parts), &RunOptions::default()).unwrap();
     assert_eq!(again.runs_skipped, 6);

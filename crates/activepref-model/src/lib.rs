@@ -62,6 +62,46 @@ pub fn bf16_kernel() -> &'static str {
     }
 }
 
+/// The kernels whose arithmetic a model configured by `config` computes with in this process, as
+/// a run's timings record them (`runs/*.timings.csv`, column `kernels`): the gemm crate's f32
+/// microkernel class (`avx512f`, `fma` or `portable`, picked at run time), the bf16 GEMM under
+/// `precision: bf16` (`amx tdpbf16ps`, `gemmkit vdpbf16ps`, or `gemmkit widening` on a CPU
+/// without AVX512-BF16; see [`bf16_kernel`]), or the device off the CPU. Results are bit-reproducible
+/// between runs whose kernels match, and differ in their last bits otherwise (ARCHITECTURE.md,
+/// "Results depend on the GEMM kernel class").
+///
+/// ```
+/// let f32 = activepref_model::EnsembleConfig::default();
+/// assert!(activepref_model::compute_kernels(&f32).starts_with("cpu f32 gemm "));
+/// ```
+pub fn compute_kernels(config: &EnsembleConfig) -> String {
+    if config.device != ComputeDevice::Cpu {
+        return format!("device {:?}", config.device).to_lowercase();
+    }
+    #[cfg(target_arch = "x86_64")]
+    let (f32_class, bf16_dot) = (
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            "avx512f"
+        } else if std::arch::is_x86_feature_detected!("fma") {
+            "fma"
+        } else {
+            "portable"
+        },
+        std::arch::is_x86_feature_detected!("avx512bf16"),
+    );
+    #[cfg(not(target_arch = "x86_64"))]
+    let (f32_class, bf16_dot) = ("portable", false);
+    let bf16_class = match (amx::hardware(), bf16_dot) {
+        (Some(_), _) => "amx tdpbf16ps",
+        (None, true) => "gemmkit vdpbf16ps",
+        (None, false) => "gemmkit widening",
+    };
+    match config.precision {
+        Precision::F32 => format!("cpu f32 gemm {f32_class}"),
+        Precision::Bf16 => format!("cpu f32 gemm {f32_class}; bf16 {bf16_class}"),
+    }
+}
+
 /// Why a model could not be built or trained.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum ModelError {

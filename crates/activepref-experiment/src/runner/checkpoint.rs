@@ -19,7 +19,49 @@ pub(crate) struct RunState<C, R> {
     round: usize,
     acquired: C,
     records: Vec<R>,
-    timings: Vec<RoundTiming>,
+    timings: Vec<TimingRow>,
+}
+
+/// One row of `*.timings.csv`: a round's wall-clock seconds and the kernels it computed with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct TimingRow {
+    round: usize,
+    train_secs: f64,
+    score_secs: f64,
+    select_secs: f64,
+    /// [`activepref_model::compute_kernels`] of the process that ran the round; empty in a state
+    /// file written before this column existed.
+    #[serde(default)]
+    kernels: String,
+}
+
+impl TimingRow {
+    fn new(t: RoundTiming, kernels: &str) -> Self {
+        Self {
+            round: t.round,
+            train_secs: t.train_secs,
+            score_secs: t.score_secs,
+            select_secs: t.select_secs,
+            kernels: kernels.to_string(),
+        }
+    }
+
+    fn secs(&self) -> f64 {
+        self.train_secs + self.score_secs + self.select_secs
+    }
+}
+
+/// The warning a resumed run deserves when its finished rounds computed with other kernels than
+/// this process (results then differ in their last bits from a run made on one machine).
+fn kernel_change(done: &[TimingRow], now: &str) -> Option<String> {
+    let last = done.iter().rev().find(|t| !t.kernels.is_empty())?;
+    (last.kernels != now).then(|| {
+        format!(
+            "its first {} rounds computed with `{}`, this process computes with `{now}`: the numbers differ in their last bits from a run made on one kind of machine (see runs/*.timings.csv, column kernels)",
+            done.len(),
+            last.kernels
+        )
+    })
 }
 
 /// A loop that advances round by round and can be rebuilt from what it acquired.
@@ -61,13 +103,15 @@ pub(crate) struct RunDone {
     pub(crate) finished: bool,
 }
 
-/// Which run [`drive`] advances: its file stem and id, its number among the runs to do, and how
-/// many rounds it records.
+/// Which run [`drive`] advances: its file stem and id, its number among the runs to do, how
+/// many rounds it records, and the kernels this process computes with
+/// ([`activepref_model::compute_kernels`]).
 pub(crate) struct RunSlot<'a> {
     pub(crate) stem: &'a str,
     pub(crate) run_id: String,
     pub(crate) number: (usize, usize),
     pub(crate) rounds: usize,
+    pub(crate) kernels: &'a str,
 }
 
 /// Runs (or resumes, through [`ResumableRun::resume`]) one (policy, seed) run for at most `max_rounds` rounds,
@@ -99,6 +143,9 @@ pub(crate) fn drive<R: ResumableRun>(
     };
     let from_round = run.round();
     bar.resumed(from_round as u64);
+    if let Some(warning) = kernel_change(&timings, slot.kernels) {
+        bar.println(format!("warning: run {stem}: {warning}"));
+    }
     let stop_at = max_rounds.map_or(usize::MAX, |m| from_round + m);
     while !run.finished() && run.round() < stop_at {
         let (record, timing) = run.step().map_err(|error| RunError::Run {
@@ -109,7 +156,7 @@ pub(crate) fn drive<R: ResumableRun>(
             bar.println(format!("warning: run {stem}: {warning}"));
         }
         records.push(record);
-        timings.push(timing);
+        timings.push(TimingRow::new(timing, slot.kernels));
         let state = RunState {
             round: run.round(),
             acquired: run.acquired(),
@@ -125,7 +172,7 @@ pub(crate) fn drive<R: ResumableRun>(
     }
     let secs = timings[from_round.min(timings.len())..]
         .iter()
-        .map(RoundTiming::secs)
+        .map(TimingRow::secs)
         .sum();
     if !run.finished() {
         return Ok(RunDone {
@@ -150,7 +197,7 @@ fn write_finished<R: ResumableRun>(
     slot: &RunSlot<'_>,
     bar: &Progress,
     records: &[R::Record],
-    timings: &[RoundTiming],
+    timings: &[TimingRow],
 ) -> Result<(), RunError> {
     let (stem, run_id) = (slot.stem, slot.run_id.as_str());
     let state_path = runs_dir.join(format!("{stem}.state.json"));
@@ -184,4 +231,43 @@ fn write_finished<R: ResumableRun>(
         })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(round: usize, kernels: &str) -> TimingRow {
+        TimingRow::new(
+            RoundTiming {
+                round,
+                ..Default::default()
+            },
+            kernels,
+        )
+    }
+
+    /// A resumed run is warned when its rounds so far computed with other kernels; a state file
+    /// from before the column (no `kernels`) still reads, and says nothing.
+    #[test]
+    fn a_resume_on_other_kernels_is_warned() {
+        let amx = "cpu f32 gemm avx512f; bf16 amx tdpbf16ps";
+        let gemmkit = "cpu f32 gemm avx512f; bf16 gemmkit vdpbf16ps";
+        assert_eq!(kernel_change(&[], amx), None);
+        assert_eq!(kernel_change(&[row(0, amx), row(1, amx)], amx), None);
+        let warning = kernel_change(&[row(0, amx), row(1, amx)], gemmkit).unwrap();
+        assert!(
+            warning.starts_with(&format!(
+                "its first 2 rounds computed with `{amx}`, this process computes with `{gemmkit}`"
+            )),
+            "{warning}"
+        );
+        let old: Vec<TimingRow> = serde_json::from_str(
+            r#"[{"round":0,"train_secs":1.5,"score_secs":0.5,"select_secs":0.25}]"#,
+        )
+        .unwrap();
+        assert_eq!(old[0].kernels, "");
+        assert_eq!(old[0].secs(), 2.25);
+        assert_eq!(kernel_change(&old, amx), None);
+    }
 }

@@ -5,8 +5,9 @@
 //! - `config.resolved.yaml`: the experiment with every default filled in;
 //! - `runs/<policy>__seed<seed>.csv`: one row per round (written atomically when the run ends; its
 //!   presence is what marks the run finished);
-//! - `runs/<policy>__seed<seed>.timings.csv`: wall-clock seconds per round (kept apart so that the
-//!   result files are bit-identical across machines and thread counts);
+//! - `runs/<policy>__seed<seed>.timings.csv`: wall-clock seconds per round and the kernels it
+//!   computed with ([`activepref_model::compute_kernels`]; kept apart so that the result files are
+//!   bit-identical across machines and thread counts);
 //! - `runs/<policy>__seed<seed>.state.json`: the in-progress state (finished rounds and the
 //!   labelled set), rewritten atomically after every round and removed when the run ends.
 //!
@@ -290,6 +291,7 @@ fn run_jobs<S: RunnableSetting>(
     ));
     let resumed = Mutex::new(0usize);
     let paused = Mutex::new(0usize);
+    let kernels = activepref_model::compute_kernels(&exp.common.model);
     let compute: Vec<(String, Result<f64, RunError>)> = pending
         .par_iter()
         .enumerate()
@@ -300,6 +302,7 @@ fn run_jobs<S: RunnableSetting>(
                 run_id: exp.run_id(policy, *seed),
                 number: (i + 1, pending.len()),
                 rounds: rounds_per_run,
+                kernels: &kernels,
             };
             let result = run_one(
                 setting,
