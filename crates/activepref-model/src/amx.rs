@@ -8,10 +8,10 @@
 //! and the odd products of the block summed apart in f32, in order, then `acc + (even + odd)`
 //! (measured on an Intel Xeon with AMX against every other order tried: 51,200 outputs of
 //! random data, every bit, and tested against [`Kernel::Emulated`] wherever AMX runs). Then one
-//! rounding to bf16. The hardware treats a bf16 subnormal input as zero and flushes a subnormal
-//! result, as `vdpbf16ps` does; the emulation does not model that (it computes subnormals), so
-//! the two are equal on normal inputs and sums, which the tests use and which trained weights and
-//! features of the paper's scale always are (a bf16 subnormal is below 1.2 · 10⁻³⁸).
+//! rounding to bf16. Each product is fused into its partial sum (one rounding), a subnormal
+//! input (bf16, or the f32 initial value) reads as zero and every subnormal result is flushed to
+//! a zero of its sign, as the emulation does (measured on subnormal data too: flushing or
+//! rounding the product alone gives other bits).
 //!
 //! Work is split into blocks of rows and of columns only, never along `k`, so no bit depends on
 //! the thread count or the blocking (tested), but the order differs from `gemmkit`'s, so a bf16
@@ -152,16 +152,16 @@ unsafe fn emulate(job: Micro) {
                             .c
                             .add((ti * TILE_ROWS + r) * job.c_stride + tj * TILE_COLS + col);
                         let a = job.a.add((ti * TILE_ROWS + r) * job.a_stride);
-                        let mut acc = *c;
+                        let mut acc = flush(*c);
                         for s in 0..job.steps {
                             let (mut even, mut odd) = (0f32, 0f32);
                             for p in 0..TILE_K / 2 {
                                 let x = a.add(s * TILE_K + 2 * p);
                                 let y = b.add(s * TILE_K * TILE_COLS + p * 2 * TILE_COLS + 2 * col);
-                                even += (*x).to_f32() * (*y).to_f32();
-                                odd += (*x.add(1)).to_f32() * (*y.add(1)).to_f32();
+                                even = dot_step(even, (*x).to_f32(), (*y).to_f32());
+                                odd = dot_step(odd, (*x.add(1)).to_f32(), (*y.add(1)).to_f32());
                             }
-                            acc += even + odd;
+                            acc = flush(acc + flush(even + odd));
                         }
                         *c = acc;
                     }
@@ -169,6 +169,24 @@ unsafe fn emulate(job: Micro) {
             }
         }
     }
+}
+
+/// `x` with a subnormal read as zero of its sign, as the tiles read and write f32 values.
+#[cfg(test)]
+fn flush(x: f32) -> f32 {
+    if x.is_subnormal() {
+        0f32.copysign(x)
+    } else {
+        x
+    }
+}
+
+/// One fused step of a tile's dot product on two widened bf16 values: `acc + x · y` rounded
+/// once, a subnormal input read as zero and a subnormal result flushed (measured on the hardware:
+/// rounding the product first, or flushing it, gives other bits on subnormal data).
+#[cfg(test)]
+fn dot_step(acc: f32, x: f32, y: f32) -> f32 {
+    flush(flush(x).mul_add(flush(y), acc))
 }
 
 /// A pointer shared by tasks that write disjoint parts of what it points to.
@@ -691,7 +709,7 @@ mod tests {
         for i in 0..m {
             for j in 0..n {
                 let mut acc = if accumulate {
-                    init[i * n + j].to_f32()
+                    flush(init[i * n + j].to_f32())
                 } else {
                     0.0
                 };
@@ -699,10 +717,10 @@ mod tests {
                     let (mut even, mut odd) = (0f32, 0f32);
                     for p in 0..TILE_K / 2 {
                         let kk = s * TILE_K + 2 * p;
-                        even += a(i, kk) * b(kk, j);
-                        odd += a(i, kk + 1) * b(kk + 1, j);
+                        even = dot_step(even, a(i, kk), b(kk, j));
+                        odd = dot_step(odd, a(i, kk + 1), b(kk + 1, j));
                     }
-                    acc += even + odd;
+                    acc = flush(acc + flush(even + odd));
                 }
                 out.push(bf16::from_f32(acc));
             }
@@ -779,11 +797,22 @@ mod tests {
 
     /// One kernel call on a `tiles_m × tiles_n` grid of tiles with a `32 · steps` inner
     /// dimension, from random f32 initial values; the f32 tiles before any rounding to bf16.
-    fn tile_products(kernel: Kernel, (tiles_m, tiles_n, steps): (usize, usize, usize)) -> Vec<f32> {
+    fn tile_products(kernel: Kernel, grid: (usize, usize, usize)) -> Vec<f32> {
+        tile_products_scaled(kernel, grid, (1.0, 1.0, 16.0))
+    }
+
+    fn tile_products_scaled(
+        kernel: Kernel,
+        (tiles_m, tiles_n, steps): (usize, usize, usize),
+        (sa, sw, sc): (f32, f32, f32),
+    ) -> Vec<f32> {
         let kp = steps * TILE_K;
         let (rows, cols) = (tiles_m * TILE_ROWS, tiles_n * TILE_COLS);
-        let a = values(rows * kp, 5);
-        let w = values(kp * cols, 6);
+        let scale = |v: Vec<bf16>, s: f32| -> Vec<bf16> {
+            v.iter().map(|x| bf16::from_f32(x.to_f32() * s)).collect()
+        };
+        let a = scale(values(rows * kp, 5), sa);
+        let w = scale(values(kp * cols, 6), sw);
         let mut packed = Vec::new();
         pack_rhs(
             &mut packed,
@@ -793,7 +822,7 @@ mod tests {
         );
         let mut c: Vec<f32> = values(rows * cols, 7)
             .iter()
-            .map(|v| 16.0 * v.to_f32())
+            .map(|v| sc * v.to_f32())
             .collect();
         let panel = kp / 2 * TILE_COLS;
         let job = Micro {
@@ -898,15 +927,27 @@ mod tests {
             (2, 1, 5),
             (1, 1, 7),
         ] {
-            let (got, want) = (
-                tile_products(kernel, grid),
-                tile_products(Kernel::Emulated, grid),
-            );
-            let same = got
-                .iter()
-                .zip(&want)
-                .all(|(g, w)| g.to_bits() == w.to_bits());
-            assert!(same, "f32 tiles differ on {grid:?}");
+            // The test data, then data whose inputs, products or sums are subnormal (scales of
+            // A, B and C): the tiles read subnormal inputs as zero and flush subnormal results.
+            let two = |e: i32| 2f32.powi(e);
+            for scales in [
+                (1.0, 1.0, 16.0),
+                (two(-64), two(-64), 0.0),
+                (two(-60), two(-64), two(-120)),
+                (two(-66), two(-66), two(-126)),
+                (two(-130), 1.0, 0.0),
+                (two(-128), two(2), two(-125)),
+            ] {
+                let (got, want) = (
+                    tile_products_scaled(kernel, grid, scales),
+                    tile_products_scaled(Kernel::Emulated, grid, scales),
+                );
+                let same = got
+                    .iter()
+                    .zip(&want)
+                    .all(|(g, w)| g.to_bits() == w.to_bits());
+                assert!(same, "f32 tiles differ on {grid:?}, scales {scales:?}");
+            }
         }
         let mut shapes = SHAPES.to_vec();
         shapes.push((48, 80, 4096));
@@ -922,5 +963,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The emulation's subnormal handling (the hardware's, per the test above): subnormal inputs
+    /// read as zero, each product fused into its sum, a subnormal result flushed to a signed zero.
+    #[test]
+    fn the_emulation_reads_and_flushes_subnormals_as_the_tiles_do() {
+        let two = |e: i32| 2f32.powi(e);
+        assert_eq!(
+            dot_step(1.0, two(-130), 4.0),
+            1.0,
+            "a subnormal input is zero"
+        );
+        // 2⁻¹²⁸ is subnormal: flushed alone, kept where it is fused into a normal sum.
+        assert_eq!(dot_step(0.0, two(-64), two(-64)).to_bits(), 0);
+        assert_eq!(
+            dot_step(-0.0, -two(-64), two(-64)).to_bits(),
+            (-0f32).to_bits()
+        );
+        assert_eq!(
+            dot_step(two(-125), two(-64), two(-64)),
+            two(-125) + two(-128)
+        );
+        assert_eq!(flush(two(-127)), 0.0);
+        assert_eq!(flush(two(-126)), two(-126));
     }
 }
