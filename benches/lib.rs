@@ -158,12 +158,10 @@ pub fn kernel_class() -> String {
     let (gemm, extras) = {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let has = |f: &str| cpuinfo.split_whitespace().any(|w| w == f);
-        let gemm = if std::arch::is_x86_feature_detected!("avx512f") {
-            "AVX-512 (gemm f32 avx512f microkernel)"
-        } else if std::arch::is_x86_feature_detected!("fma") {
-            "AVX2+FMA (gemm f32 fma microkernel)"
-        } else {
-            "SSE (gemm f32 scalar/SSE microkernel)"
+        let gemm = match activepref_model::f32_gemm_class() {
+            "avx512f" => "AVX-512 (gemm f32 avx512f microkernel)",
+            "fma" => "AVX2+FMA (gemm f32 fma microkernel)",
+            _ => "SSE (gemm f32 scalar/SSE microkernel)",
         };
         let yes_no = |b: bool, what: &str| format!("{}{what}", if b { "" } else { "no " });
         let extras = format!(

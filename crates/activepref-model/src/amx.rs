@@ -75,10 +75,12 @@ pub(crate) fn availability() -> Availability {
         #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
         {
             if tiles::present() {
-                return match (off, off || tiles::permit()) {
-                    (true, _) => Availability::TurnedOff,
-                    (false, true) => Availability::Ready,
-                    (false, false) => Availability::Refused,
+                return if off {
+                    Availability::TurnedOff
+                } else if tiles::permit() {
+                    Availability::Ready
+                } else {
+                    Availability::Refused
                 };
             }
         }

@@ -43,6 +43,35 @@ pub use mlp::{
 
 use serde::{Deserialize, Serialize};
 
+/// The gemm crate's f32 microkernel class on this CPU, picked at run time: `avx512f`, `fma` or
+/// `portable`. The f32 paths (burn's CPU matmul, dense scoring, the kNN index) sum in its order.
+pub fn f32_gemm_class() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return "avx512f";
+        }
+        if std::arch::is_x86_feature_detected!("fma") {
+            return "fma";
+        }
+    }
+    "portable"
+}
+
+/// The bf16 GEMM this process runs: `amx tdpbf16ps`, else gemmkit's `vdpbf16ps` kernel where the
+/// CPU has AVX512-BF16, else gemmkit's widening to f32.
+fn bf16_gemm_class() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    let dot = std::arch::is_x86_feature_detected!("avx512bf16");
+    #[cfg(not(target_arch = "x86_64"))]
+    let dot = false;
+    match (amx::hardware(), dot) {
+        (Some(_), _) => "amx tdpbf16ps",
+        (None, true) => "gemmkit vdpbf16ps",
+        (None, false) => "gemmkit widening",
+    }
+}
+
 /// The kernel of `model.precision: bf16`'s matmuls in this process: Intel AMX's `tdpbf16ps`
 /// tiles where the CPU has AMX-BF16 and `ACTIVEPREF_AMX` is not `0` (`off`, `false`, `no`), else
 /// `gemmkit`'s (with AVX512-BF16's `vdpbf16ps` where the CPU has it), and why. The two sum in
@@ -64,11 +93,11 @@ pub fn bf16_kernel() -> &'static str {
 
 /// The kernels whose arithmetic a model configured by `config` computes with in this process, as
 /// a run's timings record them (`runs/*.timings.csv`, column `kernels`): the gemm crate's f32
-/// microkernel class (`avx512f`, `fma` or `portable`, picked at run time), the bf16 GEMM under
-/// `precision: bf16` (`amx tdpbf16ps`, `gemmkit vdpbf16ps`, or `gemmkit widening` on a CPU
-/// without AVX512-BF16; see [`bf16_kernel`]), or the device off the CPU. Results are bit-reproducible
-/// between runs whose kernels match, and differ in their last bits otherwise (ARCHITECTURE.md,
-/// "Results depend on the GEMM kernel class").
+/// microkernel class ([`f32_gemm_class`]), the bf16 GEMM under `precision: bf16` (`amx
+/// tdpbf16ps`, `gemmkit vdpbf16ps`, or `gemmkit widening` on a CPU without AVX512-BF16; see
+/// [`bf16_kernel`]), or the device off the CPU. Results are bit-reproducible between runs whose
+/// kernels match, and differ in their last bits otherwise (ARCHITECTURE.md, "Results depend on
+/// the GEMM kernel class").
 ///
 /// ```
 /// let f32 = activepref_model::EnsembleConfig::default();
@@ -78,27 +107,10 @@ pub fn compute_kernels(config: &EnsembleConfig) -> String {
     if config.device != ComputeDevice::Cpu {
         return format!("device {:?}", config.device).to_lowercase();
     }
-    #[cfg(target_arch = "x86_64")]
-    let (f32_class, bf16_dot) = (
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            "avx512f"
-        } else if std::arch::is_x86_feature_detected!("fma") {
-            "fma"
-        } else {
-            "portable"
-        },
-        std::arch::is_x86_feature_detected!("avx512bf16"),
-    );
-    #[cfg(not(target_arch = "x86_64"))]
-    let (f32_class, bf16_dot) = ("portable", false);
-    let bf16_class = match (amx::hardware(), bf16_dot) {
-        (Some(_), _) => "amx tdpbf16ps",
-        (None, true) => "gemmkit vdpbf16ps",
-        (None, false) => "gemmkit widening",
-    };
+    let f32_class = f32_gemm_class();
     match config.precision {
         Precision::F32 => format!("cpu f32 gemm {f32_class}"),
-        Precision::Bf16 => format!("cpu f32 gemm {f32_class}; bf16 {bf16_class}"),
+        Precision::Bf16 => format!("cpu f32 gemm {f32_class}; bf16 {}", bf16_gemm_class()),
     }
 }
 

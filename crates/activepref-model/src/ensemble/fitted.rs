@@ -117,9 +117,9 @@ impl McDropout<'_> {
 }
 
 /// Rewards `[draw][row]` of the rows `idx` of `x` (every row if `None`) off the CPU backend:
-/// each chunk of [`INFERENCE_CHUNK`](super::repeats::INFERENCE_CHUNK) rows is uploaded once and every draw runs on it (on a GPU
-/// the upload, not the GEMMs, is most of a pass; README, "On a GPU"). The values are those of
-/// [`masked_rewards`] draw by draw.
+/// each chunk of [`INFERENCE_CHUNK`](super::repeats::INFERENCE_CHUNK) rows is uploaded once and
+/// every draw runs on it (on a GPU the upload, not the GEMMs, is most of a pass; README, "On a
+/// GPU"). The values are those of [`masked_rewards`] draw by draw.
 fn device_rewards(
     draws: &[DeviceDraw<'_>],
     x: &FeatureMatrix,
@@ -142,9 +142,10 @@ fn rewards_of(r: Tensor<1>) -> Vec<f32> {
     r.into_data().try_into_vec::<f32>().expect("f32 rewards")
 }
 
-/// The rows of one source uploaded to the device once, in chunks of [`INFERENCE_CHUNK`](super::repeats::INFERENCE_CHUNK) rows:
-/// training's validation split off the CPU backend, read by every pass of every member of a
-/// fit instead of uploaded again each time (1.1 GB for TL;DR's 33,083 comparisons at 4,096-d).
+/// The rows of one source uploaded to the device once, in chunks of
+/// [`INFERENCE_CHUNK`](super::repeats::INFERENCE_CHUNK) rows: training's validation split off the
+/// CPU backend, read by every pass of every member of a fit instead of uploaded again each time
+/// (1.1 GB for TL;DR's 33,083 comparisons at 4,096-d).
 #[derive(Clone, Debug)]
 pub(super) struct DeviceRows(Vec<Tensor<2>>);
 
@@ -226,14 +227,13 @@ impl PreferenceModel for DeepEnsemble<'_> {
                 members_rewards(self.members, &split.pair_b, idx, self.device),
             );
         };
-        let groups = Some(groups);
         self.members
             .iter()
             .map(|m| {
                 two(sources_rewards(
                     m,
                     &sources,
-                    groups.as_ref(),
+                    Some(&groups),
                     &[],
                     self.device,
                 ))
