@@ -25,6 +25,10 @@
 //! contiguous, `k` is a multiple of 32 and a block's rows fill whole tiles, and packed into
 //! zero-padded tiles otherwise. Outputs accumulate in f32 scratch tiles.
 
+mod packed;
+
+pub(crate) use packed::{PackedRhs, PackedWriter};
+
 use crate::bf16_slices::{round_slice, widen_slice};
 use crate::dense::Strided;
 use half::bf16;

@@ -31,13 +31,25 @@ pub(crate) struct DenseLayer {
 /// difference is that the bias add and tanh run on every thread, where burn applies tanh on one.
 pub struct DenseRewardMlp {
     pub(crate) layers: Vec<DenseLayer>,
-    /// With [`Precision::Bf16`]: every layer's weights (`fan_in × fan_out`, row-major) and bias
-    /// (`fan_out`; `None` without one) rounded to bf16.
+    /// With [`Precision::Bf16`]: every layer's weights ([`Bf16Weights`]) and bias (`fan_out`;
+    /// `None` without one) rounded to bf16.
     bf16_layers: Option<Vec<Bf16Layer>>,
 }
 
 /// One layer's weights and bias rounded to bf16, as bf16 autocast casts them.
-pub(crate) type Bf16Layer = (Vec<half::bf16>, Option<Vec<half::bf16>>);
+pub(crate) type Bf16Layer = (Bf16Weights, Option<Vec<half::bf16>>);
+
+/// A layer's weights (`fan_in × fan_out`) rounded to bf16, in the layout their GEMMs read.
+#[derive(Clone, Debug)]
+pub(crate) enum Bf16Weights {
+    /// Row-major: the hidden layers (the backward multiplies by their transpose), and every
+    /// layer where the bf16 GEMM is `gemmkit`'s.
+    RowMajor(Vec<half::bf16>),
+    /// The first layer where the bf16 GEMM runs on AMX tiles: packed once for its kernel
+    /// ([`crate::amx::PackedRhs`]) instead of at every forward, and rewritten in that layout by
+    /// each training step's AdamW pass. The products are the same bits.
+    Tiles(crate::amx::PackedRhs),
+}
 
 impl std::fmt::Debug for DenseRewardMlp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -55,10 +67,21 @@ impl DenseRewardMlp {
             round_into(v, &mut r);
             r
         };
+        let tiles = crate::amx::hardware();
         let bf16_layers = (precision == Precision::Bf16).then(|| {
             layers
                 .iter()
-                .map(|l| (round(&l.w), l.has_bias.then(|| round(&l.b))))
+                .enumerate()
+                .map(|(i, l)| {
+                    let w = match tiles.filter(|_| i == 0) {
+                        Some(kernel) => {
+                            let shape = (l.fan_in, l.fan_out);
+                            Bf16Weights::Tiles(crate::amx::PackedRhs::rounded(kernel, &l.w, shape))
+                        }
+                        None => Bf16Weights::RowMajor(round(&l.w)),
+                    };
+                    (w, l.has_bias.then(|| round(&l.b)))
+                })
                 .collect()
         });
         Self {
@@ -150,8 +173,7 @@ impl DenseRewardMlp {
         if rows > 0 && n > 0 {
             match bf16_layer {
                 Some((w, b)) => {
-                    let layer16 = (w.as_slice(), b.as_deref());
-                    bf16_linear(input, layer16, (rows, k, n), out, bf16_scratch);
+                    bf16_linear(input, (w, b.as_deref()), (rows, k, n), out, bf16_scratch);
                 }
                 None => f32_matmul(input, &layer.w, (rows, k, n), out),
             }
@@ -204,11 +226,47 @@ impl DenseRewardMlp {
     }
 }
 
+#[cfg(test)]
+impl Bf16Weights {
+    /// The weights row-major, whichever layout holds them.
+    pub(crate) fn row_major(&self) -> Vec<half::bf16> {
+        match self {
+            Bf16Weights::RowMajor(w) => w.clone(),
+            Bf16Weights::Tiles(w) => w.unpacked(),
+        }
+    }
+}
+
 impl DenseRewardMlp {
+    /// Whether the layers multiply in bf16 ([`Precision::Bf16`]).
+    pub(crate) fn is_bf16(&self) -> bool {
+        self.bf16_layers.is_some()
+    }
+
     /// Layer `i`'s bf16 weights (`fan_in × fan_out`, row-major) under [`Precision::Bf16`];
-    /// `None` in f32.
+    /// `None` in f32 and where they are kept in the tiles' layout ([`Bf16Weights::Tiles`]).
     pub(crate) fn bf16_weights(&self, i: usize) -> Option<&[half::bf16]> {
-        self.bf16_layers.as_ref().map(|l| l[i].0.as_slice())
+        match self.bf16_layers.as_ref().map(|l| &l[i].0) {
+            Some(Bf16Weights::RowMajor(w)) => Some(w),
+            _ => None,
+        }
+    }
+
+    /// Keeps the first layer's bf16 weights in the tiles' layout for `kernel` (tests: the
+    /// emulated kernel on any CPU, or the row-major layout back on an AMX CPU with `None`).
+    #[cfg(test)]
+    pub(crate) fn first_layer_on(&mut self, kernel: Option<crate::amx::Kernel>) {
+        let first = &self.layers[0];
+        let w = match kernel {
+            Some(kernel) => {
+                let shape = (first.fan_in, first.fan_out);
+                Bf16Weights::Tiles(crate::amx::PackedRhs::rounded(kernel, &first.w, shape))
+            }
+            None => {
+                Bf16Weights::RowMajor(first.w.iter().map(|&v| half::bf16::from_f32(v)).collect())
+            }
+        };
+        self.bf16_layers.as_mut().expect("bf16 layers")[0].0 = w;
     }
 
     /// The f32 layers and, under [`Precision::Bf16`], their bf16 roundings, for a training step
@@ -383,14 +441,15 @@ fn finish_layer(out: &mut [f32], layer: &DenseLayer, activate: bool, bf16: bool)
 }
 
 /// A linear layer as bf16 autocast runs it: `out = round_bf16(bf16(x) · w + b)` as f32, for `x`:
-/// `rows × k` (f32, rounded to bf16 here), `w`: `k × n` and `b`: `n` (bf16), row-major. The
-/// products accumulate in f32 inside [`bf16_matmul`]'s kernel (AMX tiles where the CPU has them,
-/// else `gemmkit`'s, `vdpbf16ps` where the CPU has AVX512-BF16), the bias joins the f32 sum, and
-/// each output is rounded to bf16 once. Results do not depend on the thread count (both kernels
-/// split rows and columns only; tested).
+/// `rows × k` (f32, rounded to bf16 here), `w`: `k × n` ([`Bf16Weights`]) and `b`: `n` (bf16).
+/// The products accumulate in f32 inside [`bf16_matmul`]'s kernel (AMX tiles where the CPU has
+/// them, on weights kept in the tiles' layout or packed at the call, else `gemmkit`'s,
+/// `vdpbf16ps` where the CPU has AVX512-BF16), the bias joins the f32 sum, and each output is
+/// rounded to bf16 once. Results do not depend on the thread count (both kernels split rows and
+/// columns only; tested).
 fn bf16_linear(
     x: &[f32],
-    (w, b): (&[half::bf16], Option<&[half::bf16]>),
+    (w, b): (&Bf16Weights, Option<&[half::bf16]>),
     (rows, k, n): (usize, usize, usize),
     out: &mut [f32],
     (x16, out16): &mut (Vec<half::bf16>, Vec<half::bf16>),
@@ -405,8 +464,17 @@ fn bf16_linear(
             .par_chunks_mut(n)
             .for_each(|row| row.copy_from_slice(b));
     }
-    let (x16, w) = (Strided::row_major(x16, k), Strided::row_major(w, n));
-    bf16_matmul(out16, (rows, n, k), (x16, w), b.is_some());
+    let x16 = Strided::row_major(x16, k);
+    match w {
+        Bf16Weights::RowMajor(w) => {
+            let w = Strided::row_major(w, n);
+            bf16_matmul(out16, (rows, n, k), (x16, w), b.is_some());
+        }
+        Bf16Weights::Tiles(w) => {
+            let parallel = gemm_is_parallel(rows, n, k);
+            w.matmul(out16, rows, &x16, (b.is_some(), parallel));
+        }
+    }
     widen_into(out16, out);
 }
 

@@ -28,6 +28,7 @@
 //!
 //! [`TrainConfig::optimizer`]: super::TrainConfig::optimizer
 
+use activepref_core::simd::VectorIsa;
 use burn::optim::grad_clipping::GradientClipping;
 use burn::optim::{AdamWState, AdaptiveMomentumState, LearningRate, Optimizer};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -58,17 +59,34 @@ const BURN_PARALLEL_SUM: usize = 4 * 1024 * 1024;
 
 /// Σ x² of one chunk in f64, over 8 fixed lanes (vectorised, and the same for any thread count).
 fn chunk_sum_squares(x: &[f32]) -> f64 {
+    chunk_sum_squares_of(x, |v| v)
+}
+
+/// [`chunk_sum_squares`] of `x`'s values as f32 (`f32_of`), the same operations in the same
+/// order.
+#[inline(always)]
+fn chunk_sum_squares_of<T: Copy>(x: &[T], f32_of: impl Fn(T) -> f32) -> f64 {
+    VectorIsa::widest().run(
+        #[inline(always)]
+        || chunk_sum_squares_lanes(x, &f32_of),
+    )
+}
+
+/// [`chunk_sum_squares_of`]'s loop (inlined into each vector copy).
+#[inline(always)]
+fn chunk_sum_squares_lanes<T: Copy>(x: &[T], f32_of: &impl Fn(T) -> f32) -> f64 {
     let mut lanes = [0f64; 8];
     let mut blocks = x.chunks_exact(8);
     for block in &mut blocks {
         for (acc, &v) in lanes.iter_mut().zip(block) {
-            *acc += f64::from(v) * f64::from(v);
+            let v = f64::from(f32_of(v));
+            *acc += v * v;
         }
     }
     let tail: f64 = blocks
         .remainder()
         .iter()
-        .map(|&v| f64::from(v) * f64::from(v))
+        .map(|&v| f64::from(f32_of(v)) * f64::from(f32_of(v)))
         .sum();
     ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
         + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
@@ -92,11 +110,47 @@ pub(crate) fn add_gradients(acc: &mut [f32], other: &[f32], norm: bool) -> Optio
     })
 }
 
-/// `dst = f32(src)` (exact), in [`CHUNK`]-element tasks on the pool. With `norm`, also the L2
-/// norm of `dst`: the value [`deterministic_norm`] gives for it (the same chunks and f64 lanes),
-/// taken while each chunk is still in cache (bf16 training's weight gradients).
-pub(crate) fn widen_gradient(src: &[half::bf16], dst: &mut [f32], norm: bool) -> Option<f64> {
-    write_chunks_with_norm(dst, src, norm, |d, s| crate::bf16_slices::widen_slice(s, d))
+/// [`deterministic_norm`] of `g`'s values widened to f32 (exact), read as bf16: the same chunks,
+/// lanes and order, so the same value (bf16 training's weight gradients, which stay bf16 until
+/// AdamW reads them).
+pub(crate) fn deterministic_norm_bf16(g: &[half::bf16]) -> f64 {
+    let partial: Vec<f64> = g
+        .par_chunks(CHUNK)
+        .map(|c| chunk_sum_squares_of(c, half::bf16::to_f32))
+        .collect();
+    partial.iter().sum::<f64>().sqrt()
+}
+
+/// A parameter's gradient as [`FusedAdamW::step_slice`] reads it.
+pub(crate) enum Gradient<'a> {
+    /// f32 values (burn's clipping may scale them in place).
+    F32(&'a mut [f32]),
+    /// bf16 values (bf16 training's weight gradients), widened to f32 (exact) as they are read.
+    Bf16(&'a [half::bf16]),
+}
+
+impl Gradient<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Gradient::F32(g) => g.len(),
+            Gradient::Bf16(g) => g.len(),
+        }
+    }
+}
+
+/// A gradient's values as the update reads them.
+#[derive(Clone, Copy)]
+enum Values<'a> {
+    F32(&'a [f32]),
+    Bf16(&'a [half::bf16]),
+}
+
+/// Where [`FusedAdamW::step_slice`] writes the bf16 rounding of the updated parameter.
+pub(crate) enum Rounded<'a> {
+    /// Row-major, like the parameter.
+    RowMajor(&'a mut [half::bf16]),
+    /// Into the AMX tiles' layout of the first layer's weights ([`crate::amx::PackedRhs`]).
+    Tiles(crate::amx::PackedWriter<'a>),
 }
 
 /// `write(dst chunk, src chunk)` over [`CHUNK`]-element tasks on the pool; with `norm`, also the
@@ -167,11 +221,19 @@ impl StepConstants {
         p * self.keep - delta * self.lr
     }
 
-    /// The update over equally long slices, written as one zipped loop so that it vectorises.
+    /// The update over equally long slices, written as one zipped loop so that it vectorises,
+    /// in the widest vector copy the CPU runs ([`VectorIsa::run`]: the same IEEE operations at
+    /// any width, so the same bits; the three divisions and the square root per element keep
+    /// the CPU's divider busy, and a wider copy issues them in fewer instructions).
     fn apply<const FIRST: bool>(&self, p: &mut [f32], g: &[f32], m1: &mut [f32], m2: &mut [f32]) {
-        for (((p, &g), m1), m2) in p.iter_mut().zip(g).zip(m1).zip(m2) {
-            *p = self.update::<FIRST>(*p, g, m1, m2);
-        }
+        VectorIsa::widest().run(
+            #[inline(always)]
+            || {
+                for (((p, &g), m1), m2) in p.iter_mut().zip(g).zip(m1).zip(m2) {
+                    *p = self.update::<FIRST>(*p, g, m1, m2);
+                }
+            },
+        );
     }
 }
 
@@ -234,9 +296,10 @@ impl FusedAdamW {
     }
 
     /// One step of a parameter held as a plain buffer (the dense trainer's): the same arithmetic
-    /// as [`Optimizer::step`] on a tensor of shape `shape` holding `p` with gradient `g`, bit for
-    /// bit (clipping included). `state` is `None` before the first step. `norm`, when known, is
-    /// `deterministic_norm(g)` (from [`add_gradients`]); it is used only where that norm is
+    /// as [`Optimizer::step`] on a tensor of shape `shape` holding `p` with gradient `g` (as f32
+    /// values), bit for bit (clipping included). `state` is `None` before the first step.
+    /// `norm`, when known, is `deterministic_norm(g)` (from [`add_gradients`] or
+    /// [`deterministic_norm_bf16`]); it is used only where that norm is
     /// ([`Self::uses_deterministic_norm`]). `rounded`, when given, receives the bf16 rounding of
     /// the updated `p` (bf16 training's weights for the next forward), written while each chunk
     /// is in cache.
@@ -248,21 +311,37 @@ impl FusedAdamW {
     pub(crate) fn step_slice(
         &self,
         lr: LearningRate,
-        (p, g, shape): (&mut [f32], &mut [f32], &[usize]),
+        (p, g, shape): (&mut [f32], Gradient<'_>, &[usize]),
         state: &mut Option<SliceMoments>,
-        (norm, rounded): (Option<f64>, Option<&mut [half::bf16]>),
+        (norm, rounded): (Option<f64>, Option<Rounded<'_>>),
     ) {
         let n = p.len();
         assert!(
             g.len() == n && shape.iter().product::<usize>() == n,
             "{shape:?}"
         );
-        assert!(rounded.as_ref().is_none_or(|r| r.len() == n), "{shape:?}");
-        let clip = match self.clip_norm {
-            Some(t) if self.uses_deterministic_norm(n) => {
-                clip_coefficient(norm.unwrap_or_else(|| deterministic_norm(g)), t)
+        if let Some(Rounded::RowMajor(r)) = &rounded {
+            assert_eq!(r.len(), n, "{shape:?}");
+        }
+        let burn_clips = self.clip_norm.is_some() && !self.uses_deterministic_norm(n);
+        let mut widened = Vec::new();
+        let g = match g {
+            // burn's clipping scales an f32 gradient in place.
+            Gradient::Bf16(g) if burn_clips => {
+                widened.extend(g.iter().map(|v| v.to_f32()));
+                Gradient::F32(&mut widened)
             }
-            Some(t) => {
+            g => g,
+        };
+        let clip = match (self.clip_norm, g) {
+            (Some(t), g) if self.uses_deterministic_norm(n) => {
+                let norm = norm.unwrap_or_else(|| match &g {
+                    Gradient::F32(g) => deterministic_norm(g),
+                    Gradient::Bf16(g) => deterministic_norm_bf16(g),
+                });
+                (clip_coefficient(norm, t), g)
+            }
+            (Some(t), Gradient::F32(g)) => {
                 let clipping = GradientClipping::Norm(t);
                 let data = |v: &[f32]| TensorData::new(v.to_vec(), shape.to_vec());
                 let device = Device::flex();
@@ -276,10 +355,12 @@ impl FusedAdamW {
                 };
                 let clipped = f32_data(clipped.into_data());
                 g.copy_from_slice(clipped.as_slice::<f32>().expect("f32 gradient"));
-                1.0
+                (1.0, Gradient::F32(g))
             }
-            None => 1.0,
+            // Unclipped (a bf16 gradient under burn's clipping was widened above).
+            (_, g) => (1.0, g),
         };
+        let (clip, g) = clip;
         let first = state.is_none();
         let s = state.get_or_insert_with(|| SliceMoments {
             time: 0,
@@ -288,6 +369,10 @@ impl FusedAdamW {
         });
         s.time += 1;
         let c = self.constants(lr, s.time, clip);
+        let g = match g {
+            Gradient::F32(g) => Values::F32(g),
+            Gradient::Bf16(g) => Values::Bf16(g),
+        };
         c.apply_parallel(first, (p, rounded), g, &mut s.m1, &mut s.m2);
     }
 }
@@ -301,16 +386,19 @@ pub(crate) struct SliceMoments {
 }
 
 impl StepConstants {
-    /// The update over whole buffers, in [`CHUNK`]-element tasks on the rayon pool.
-    /// With `rounded`, each updated chunk of `p` is also rounded to bf16 into it.
+    /// The update over whole buffers, in [`CHUNK`]-element tasks on the rayon pool (a bf16
+    /// gradient widened on the way, in blocks that stay in L1). With `rounded`, each updated
+    /// chunk of `p` is also rounded to bf16 into it.
     fn apply_parallel(
         &self,
         first: bool,
-        (p, rounded): (&mut [f32], Option<&mut [half::bf16]>),
-        g: &[f32],
+        (p, rounded): (&mut [f32], Option<Rounded<'_>>),
+        g: Values<'_>,
         m1: &mut [f32],
         m2: &mut [f32],
     ) {
+        /// Gradient values widened at a time.
+        const WIDEN: usize = 1024;
         let step = |p: &mut [f32], g: &[f32], m1: &mut [f32], m2: &mut [f32]| {
             if first {
                 self.apply::<true>(p, g, m1, m2);
@@ -318,19 +406,40 @@ impl StepConstants {
                 self.apply::<false>(p, g, m1, m2);
             }
         };
+        let update = |i: usize, p: &mut [f32], m1: &mut [f32], m2: &mut [f32]| match g {
+            Values::F32(g) => step(p, &g[i * CHUNK..][..p.len()], m1, m2),
+            Values::Bf16(g) => {
+                let mut wide = [0f32; WIDEN];
+                let g = &g[i * CHUNK..][..p.len()];
+                let blocks = p.chunks_mut(WIDEN).zip(g.chunks(WIDEN));
+                for ((p, g), (m1, m2)) in blocks.zip(m1.chunks_mut(WIDEN).zip(m2.chunks_mut(WIDEN)))
+                {
+                    let wide = &mut wide[..g.len()];
+                    crate::bf16_slices::widen_slice(g, wide);
+                    step(p, wide, m1, m2);
+                }
+            }
+        };
         let chunks = p
             .par_chunks_mut(CHUNK)
-            .zip(g.par_chunks(CHUNK))
             .zip(m1.par_chunks_mut(CHUNK))
-            .zip(m2.par_chunks_mut(CHUNK));
+            .zip(m2.par_chunks_mut(CHUNK))
+            .enumerate();
         match rounded {
-            None => chunks.for_each(|(((p, g), m1), m2)| step(p, g, m1, m2)),
-            Some(r) => chunks
-                .zip(r.par_chunks_mut(CHUNK))
-                .for_each(|((((p, g), m1), m2), r)| {
-                    step(p, g, m1, m2);
-                    crate::bf16_slices::round_slice(p, r);
-                }),
+            None => chunks.for_each(|(i, ((p, m1), m2))| update(i, p, m1, m2)),
+            Some(Rounded::RowMajor(r)) => {
+                chunks
+                    .zip(r.par_chunks_mut(CHUNK))
+                    .for_each(|((i, ((p, m1), m2)), r)| {
+                        update(i, p, m1, m2);
+                        crate::bf16_slices::round_slice(p, r);
+                    })
+            }
+            Some(Rounded::Tiles(w)) => chunks.for_each(|(i, ((p, m1), m2))| {
+                update(i, p, m1, m2);
+                // SAFETY: each chunk is its own range of elements.
+                unsafe { w.write_rounded(i * CHUNK, p) };
+            }),
         }
     }
 }
@@ -368,7 +477,7 @@ impl Optimizer for FusedAdamW {
         c.apply_parallel(
             first,
             (p.as_mut_slice::<f32>().expect("f32 parameter"), None),
-            g.as_slice::<f32>().expect("f32 gradient"),
+            Values::F32(g.as_slice::<f32>().expect("f32 gradient")),
             m1.as_mut_slice::<f32>().expect("f32 moment"),
             m2.as_mut_slice::<f32>().expect("f32 moment"),
         );
@@ -496,46 +605,56 @@ mod tests {
         assert_eq!(norm.to_bits(), deterministic_norm(&summed).to_bits());
     }
 
-    /// bf16 training's widening: exact values, the norm a separate pass takes afterwards to the
-    /// bit, none without `norm`; and the bf16 weights `step_slice` writes are the rounding of the
-    /// f32 weights it updates.
+    /// bf16 training's gradients: the norm of the bf16 values is the widened values' to the bit;
+    /// a step from a bf16 gradient is the step from its widening (clipped by burn's small-tensor
+    /// clipping or not); and the bf16 weights `step_slice` writes, row-major or into the tiles'
+    /// layout, are the rounding of the f32 weights it updates.
     #[test]
-    fn widened_gradients_and_rounded_weights_match_separate_passes() {
-        let n = 2 * CHUNK + 777;
+    fn bf16_gradients_and_rounded_weights_match_separate_passes() {
+        // Chunks of the update end inside rows, and inside pairs of rows.
+        let (rows, cols) = (2 * CHUNK / 48 + 13, 48);
+        let n = rows * cols;
         let g16: Vec<half::bf16> = (0..n)
             .map(|i| half::bf16::from_f32(((i * 29 % 89) as f32 - 44.0) * 3e-3))
             .collect();
-        let mut g = vec![0f32; n];
-        assert_eq!(widen_gradient(&g16, &mut g, false), None);
-        let norm = widen_gradient(&g16, &mut g, true).unwrap();
-        assert!(g.iter().zip(&g16).all(|(a, b)| *a == b.to_f32()));
+        let g: Vec<f32> = g16.iter().map(|v| v.to_f32()).collect();
+        let norm = deterministic_norm_bf16(&g16);
         assert_eq!(norm.to_bits(), deterministic_norm(&g).to_bits());
-
-        let optim = FusedAdamW {
-            beta_1: 0.9,
-            beta_2: 0.999,
-            epsilon: 1e-8,
-            weight_decay: 0.01,
-            clip_norm: Some(0.5),
-        };
         let start: Vec<f32> = (0..n).map(|i| (i % 13) as f32 * 0.01 - 0.06).collect();
-        let (mut p, mut q) = (start.clone(), start.clone());
-        let mut rounded = vec![half::bf16::ZERO; n];
-        let (mut sp, mut sq) = (None, None);
-        for _ in 0..2 {
-            let (mut gp, mut gq) = (g.clone(), g.clone());
-            optim.step_slice(1e-2, (&mut p, &mut gp, &[n]), &mut sp, (Some(norm), None));
-            let with = (Some(norm), Some(rounded.as_mut_slice()));
-            optim.step_slice(1e-2, (&mut q, &mut gq, &[n]), &mut sq, with);
+        for clip_norm in [Some(0.5), None] {
+            let optim = FusedAdamW {
+                beta_1: 0.9,
+                beta_2: 0.999,
+                epsilon: 1e-8,
+                weight_decay: 0.01,
+                clip_norm,
+            };
+            let (mut p, mut q, mut t) = (start.clone(), start.clone(), start.clone());
+            let mut rounded = vec![half::bf16::ZERO; n];
+            let kernel = crate::amx::Kernel::Emulated;
+            let mut tiles = crate::amx::PackedRhs::rounded(kernel, &vec![0.0; n], (rows, cols));
+            let (mut sp, mut sq, mut st) = (None, None, None);
+            let shape = [rows, cols];
+            for _ in 0..2 {
+                let mut gp = g.clone();
+                let gp = Gradient::F32(&mut gp);
+                optim.step_slice(1e-2, (&mut p, gp, &shape), &mut sp, (Some(norm), None));
+                let with = (Some(norm), Some(Rounded::RowMajor(rounded.as_mut_slice())));
+                let gq = Gradient::Bf16(&g16);
+                optim.step_slice(1e-2, (&mut q, gq, &shape), &mut sq, with);
+                let with = (None, Some(Rounded::Tiles(tiles.writer())));
+                optim.step_slice(1e-2, (&mut t, Gradient::Bf16(&g16), &shape), &mut st, with);
+            }
+            assert!(p != start, "the steps moved the weights");
+            assert_eq!(
+                p, q,
+                "a bf16 gradient or the rounding changed the f32 update"
+            );
+            assert_eq!(p, t, "the tiles' rounding changed the f32 update");
+            let want: Vec<half::bf16> = p.iter().map(|v| half::bf16::from_f32(*v)).collect();
+            assert!(rounded == want, "row-major rounding");
+            assert!(tiles.unpacked() == want, "the tiles' rounding");
         }
-        assert_eq!(p, q, "rounding changed the f32 update");
-        assert!(p != start, "the steps moved the weights");
-        assert!(
-            rounded
-                .iter()
-                .zip(&p)
-                .all(|(r, v)| *r == half::bf16::from_f32(*v))
-        );
     }
 
     /// From 4,194,304 elements up the fused step clips with its own f64 norm: the clipped

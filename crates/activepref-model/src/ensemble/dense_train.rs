@@ -37,9 +37,9 @@ use burn::tensor::Device;
 use rayon::prelude::*;
 
 use super::FusedAdamW;
-use super::adamw::{SliceMoments, add_gradients, widen_gradient};
+use super::adamw::{Gradient, Rounded, SliceMoments, add_gradients, deterministic_norm_bf16};
 use crate::bf16_slices::fill_bf16;
-use crate::dense::{Strided, bf16_matmul, strided_matmul};
+use crate::dense::{Bf16Weights, Strided, bf16_matmul, strided_matmul};
 use crate::mlp::{DenseRewardMlp, DenseScratch, Precision, RewardMlp};
 use half::bf16;
 
@@ -49,8 +49,12 @@ pub(crate) struct DenseTrainer {
     optim: FusedAdamW,
     /// Per layer: the weight's and the bias's AdamW state.
     moments: Vec<[Option<SliceMoments>; 2]>,
-    /// Per layer: the weight gradient (`fan_in × fan_out`) and the bias gradient (`fan_out`).
+    /// Per layer: the weight gradient (`fan_in × fan_out`; in bf16 steps unused, see
+    /// `grads16`) and the bias gradient (`fan_out`).
     grads: Vec<(Vec<f32>, Vec<f32>)>,
+    /// bf16 steps' weight gradients, per layer, as the bf16 values AdamW widens when it reads
+    /// them (empty in f32 steps).
+    grads16: Vec<Vec<bf16>>,
     /// The rejected side's weight gradient before it joins the chosen side's (the largest
     /// layer's size; it never shrinks, so it is zero-filled only when it grows).
     second: Vec<f32>,
@@ -79,6 +83,7 @@ impl DenseTrainer {
             net,
             optim,
             grads,
+            grads16: Vec::new(),
             sides: [DenseScratch::default(), DenseScratch::default()],
             second: Vec::new(),
             bf16: Default::default(),
@@ -88,7 +93,7 @@ impl DenseTrainer {
     /// Whether the steps run in bf16 ([`Self::step_bf16`]).
     #[cfg(test)]
     pub(crate) fn steps_in_bf16(&self) -> bool {
-        self.net.bf16_weights(0).is_some()
+        self.net.is_bf16()
     }
 
     /// The current weights as a network on `device` (for validation passes and checkpoints).
@@ -115,7 +120,7 @@ impl DenseTrainer {
         assert!(rows > 0, "an empty minibatch");
         let d = self.net.input_dim();
         assert_eq!(pairs.len(), 2 * rows * d, "2 · rows × input width");
-        if self.net.bf16_weights(0).is_some() {
+        if self.net.is_bf16() {
             return self.step_bf16(pairs, rows, lr);
         }
         let (chosen, rejected) = pairs.split_at(rows * d);
@@ -141,22 +146,35 @@ impl DenseTrainer {
         self.update(lr, &norms);
     }
 
-    /// AdamW on every parameter from the gradients in `self.grads`; `norms[l]`, where known, is
-    /// layer `l`'s weight-gradient clipping norm. In bf16 the bf16 weights are rewritten from
-    /// the updated f32 ones in the same pass.
+    /// AdamW on every parameter from the gradients in `self.grads` (the weights' in
+    /// `self.grads16` in bf16); `norms[l]`, where known, is layer `l`'s weight-gradient clipping
+    /// norm. In bf16 the bf16 weights are rewritten from the updated f32 ones in the same pass,
+    /// in the layout the forward reads them in ([`Bf16Weights`]).
     fn update(&mut self, lr: f64, norms: &[Option<f64>]) {
         let (layers, mut rounded) = self.net.layers_mut();
         for (l, layer) in layers.iter_mut().enumerate() {
             let (gw, gb) = &mut self.grads[l];
+            let gw = match self.grads16.get(l) {
+                Some(g16) if rounded.is_some() => Gradient::Bf16(g16),
+                _ => Gradient::F32(gw),
+            };
             let [mw, mb] = &mut self.moments[l];
             let shape = [layer.fan_in, layer.fan_out];
             let (w16, b16) = match rounded.as_deref_mut() {
-                Some(r) => (Some(r[l].0.as_mut_slice()), r[l].1.as_deref_mut()),
+                Some(r) => {
+                    let (w, b) = &mut r[l];
+                    let w = match w {
+                        Bf16Weights::RowMajor(w) => Rounded::RowMajor(w),
+                        Bf16Weights::Tiles(w) => Rounded::Tiles(w.writer()),
+                    };
+                    (Some(w), b.as_deref_mut().map(Rounded::RowMajor))
+                }
                 None => (None, None),
             };
             self.optim
                 .step_slice(lr, (&mut layer.w, gw, &shape), mw, (norms[l], w16));
             if layer.has_bias {
+                let gb = Gradient::F32(gb);
                 self.optim
                     .step_slice(lr, (&mut layer.b, gb, &shape[1..]), mb, (None, b16));
             }
@@ -173,9 +191,12 @@ impl DenseTrainer {
     ///   over the rows of both sides at once, and `g · Wᵀ` with the bf16 weights; the bias
     ///   gradient is the f32 sum of `g`'s rows rounded to bf16; tanh's backward
     ///   `g · (1 − y · y)` runs in f32 and is rounded to bf16, as on a bf16 tensor;
-    /// - AdamW updates the f32 weights from the widened gradients ([`FusedAdamW::step_slice`]),
-    ///   and writes their bf16 rounding for the next forward in the same pass; the clipping norm
-    ///   of a large weight gradient is taken while it is widened to f32.
+    /// - AdamW updates the f32 weights from the gradients, widened to f32 as it reads them
+    ///   ([`FusedAdamW::step_slice`]), and writes their bf16 rounding for the next forward in
+    ///   the same pass: into the AMX tiles' layout for the first layer where the kernel is AMX's
+    ///   ([`Bf16Weights::Tiles`]), so the forward does not pack it again; the clipping norm of a
+    ///   large weight gradient is taken on the bf16 values ([`deterministic_norm_bf16`], the
+    ///   widened values' norm to the bit).
     ///
     /// One difference from PyTorch: autograd adds the two sides' bf16 weight and bias gradients
     /// in bf16, where here both sides share one f32 accumulation. Results depend on the CPU family (as
@@ -203,6 +224,7 @@ impl DenseTrainer {
         let [x16, g16, out16] = &mut self.bf16;
         let hidden = &self.sides[0].hidden;
         let mut norms = vec![None; self.net.layers.len()];
+        self.grads16.resize_with(self.net.layers.len(), Vec::new);
         for l in (0..self.net.layers.len()).rev() {
             let layer = &self.net.layers[l];
             let (k, n) = (layer.fan_in, layer.fan_out);
@@ -212,12 +234,14 @@ impl DenseTrainer {
             // f32 too, for the bias sum).
             crate::bf16_slices::round_in_place(&mut g);
             let g16 = fill_bf16(g16, &g);
-            let (gw, gb) = &mut self.grads[l];
-            out16.resize(out16.len().max(k * n.max(rows)), bf16::ZERO);
+            let gb = &mut self.grads[l].1;
+            let gw = &mut self.grads16[l];
+            gw.resize(k * n, bf16::ZERO);
             let (xt, g16m) = (Strided::transposed(x16, k), Strided::row_major(g16, n));
-            bf16_matmul(&mut out16[..k * n], (k, n, rows), (xt, g16m), false);
-            let norm = self.optim.uses_deterministic_norm(k * n);
-            norms[l] = widen_gradient(&out16[..k * n], gw, norm);
+            bf16_matmul(gw, (k, n, rows), (xt, g16m), false);
+            if self.optim.uses_deterministic_norm(k * n) {
+                norms[l] = Some(deterministic_norm_bf16(gw));
+            }
             if layer.has_bias {
                 // The rows' f32 sum from row 0 (`bias_grad`), rounded to bf16.
                 let sum = bias_grad(&g, n);
@@ -226,7 +250,11 @@ impl DenseTrainer {
                     .for_each(|(d, &v)| *d = bf16::from_f32(v).to_f32());
             }
             if l > 0 {
-                let w16 = self.net.bf16_weights(l).expect("bf16 weights");
+                let w16 = self
+                    .net
+                    .bf16_weights(l)
+                    .expect("hidden layers' bf16 weights row-major");
+                out16.resize(out16.len().max(rows * k), bf16::ZERO);
                 let (g16m, wt) = (Strided::row_major(g16, n), Strided::transposed(w16, n));
                 bf16_matmul(&mut out16[..rows * k], (rows, k, n), (g16m, wt), false);
                 // tanh's backward on bf16 tensors: f32 arithmetic, one rounding.
@@ -478,9 +506,16 @@ mod tests {
     /// rounding of the exact sum of products of bf16 values (products of two bf16 are exact in
     /// f32, and a few of them sum far inside a bf16 step), the bias gradient the bf16 rounding of
     /// a column sum of the bf16 gradient, tanh's backward one f32 expression rounded to bf16.
-    /// Bit for bit on a 6 → 5 → 3 → 1 network, 3 comparisons.
+    /// Bit for bit on a 6 → 5 → 3 → 1 network, 3 comparisons, with the first layer's weights in
+    /// this CPU's layout and in the AMX tiles' layout on the emulated kernel.
     #[test]
     fn bf16_gradients_match_a_hand_computation() {
+        bf16_gradients_by_hand(None);
+        bf16_gradients_by_hand(Some(crate::amx::Kernel::Emulated));
+    }
+
+    /// [`bf16_gradients_match_a_hand_computation`], the first layer on `tiles` where given.
+    fn bf16_gradients_by_hand(tiles: Option<crate::amx::Kernel>) {
         let cfg = RewardMlpConfig {
             hidden: vec![5, 3],
             weight_init_std: 0.4,
@@ -489,6 +524,9 @@ mod tests {
         let (d, rows) = (6, 3);
         let start = cfg.init(d, &mut rng_for(5, Stream::Model, &[0]), &Device::flex());
         let mut t = DenseTrainer::new(&start, adamw(0.0, None), Precision::Bf16).unwrap();
+        if tiles.is_some() {
+            t.net.first_layer_on(tiles);
+        }
         let mut rng = rng_for(6, Stream::Model, &[1]);
         let pairs: Vec<f32> = (0..2 * rows * d)
             .map(|_| rng.random::<f32>() - 0.5)
@@ -535,11 +573,11 @@ mod tests {
                 .map(|r| r.iter().map(|&v| r16(v)).collect())
                 .collect();
             let x = &acts[l];
-            assert_eq!(t.grads[l].0.len(), k * n);
-            for (at, &got) in t.grads[l].0.iter().enumerate() {
+            assert_eq!(t.grads16[l].len(), k * n);
+            for (at, &got) in t.grads16[l].iter().enumerate() {
                 let (i, j) = (at / n, at % n);
                 let want = r16((0..2 * rows).map(|r| x[r][i] * g16[r][j]).sum());
-                assert_eq!(got as f64, want, "layer {l} weight ({i}, {j})");
+                assert_eq!(got.to_f64(), want, "layer {l} weight ({i}, {j})");
             }
             for (j, &got) in t.grads[l].1.iter().enumerate() {
                 let sum = g16.iter().map(|r| r[j] as f32).sum::<f32>();
@@ -593,7 +631,7 @@ mod tests {
                     let rounded = rounded.expect("bf16 layers");
                     let round = |v: &[f32]| v.iter().map(|&x| bf16::from_f32(x)).collect();
                     for (l, (w, b)) in layers.iter().zip(rounded.iter()) {
-                        assert!(*w == round(&l.w), "stale bf16 weights");
+                        assert!(w.row_major() == round(&l.w), "stale bf16 weights");
                         assert!(b.as_ref() == Some(&round(&l.b)), "stale bf16 bias");
                     }
                 }
@@ -640,6 +678,52 @@ mod tests {
             "f32 training raised the margin: {m0} → {m32}"
         );
         assert!((m16 - m32).abs() < 1e-2 * m32, "{m16} against {m32}");
+    }
+
+    /// The first layer's bf16 weights kept in the AMX tiles' layout and rewritten there by AdamW
+    /// ([`Bf16Weights::Tiles`]): after every step they are the rounding of the f32 master
+    /// weights (on the emulated kernel, any CPU; the update's chunks end inside rows and pairs
+    /// of rows), and on a CPU with AMX the steps are the bits of packing the row-major weights
+    /// at every forward, on the hardware and on the emulation.
+    #[test]
+    fn first_layer_weights_kept_in_the_tiles_layout_change_no_bit() {
+        let cfg = RewardMlpConfig {
+            hidden: vec![96, 24],
+            ..Default::default()
+        };
+        let (d, rows) = (1000, 8);
+        let start = cfg.init(d, &mut rng_for(11, Stream::Model, &[0]), &Device::flex());
+        let mut rng = rng_for(12, Stream::Model, &[1]);
+        let pairs: Vec<f32> = (0..2 * rows * d)
+            .map(|_| rng.random::<f32>() - 0.5)
+            .collect();
+        let run = |first: Option<Option<crate::amx::Kernel>>| {
+            let mut t = DenseTrainer::new(&start, adamw(0.01, Some(1.0)), Precision::Bf16).unwrap();
+            if let Some(kernel) = first {
+                t.net.first_layer_on(kernel);
+            }
+            for step in 0..3 {
+                t.step(&pairs, rows, 1e-2 * (step + 1) as f64);
+                let (layers, rounded) = t.net.layers_mut();
+                let w16 = rounded.expect("bf16 layers")[0].0.row_major();
+                let want: Vec<bf16> = layers[0].w.iter().map(|&x| bf16::from_f32(x)).collect();
+                assert!(w16 == want, "step {step}: stale first-layer weights");
+            }
+            bits(&t.model(&Device::flex()))
+        };
+        let emulated = run(Some(Some(crate::amx::Kernel::Emulated)));
+        assert!(emulated != bits(&start), "training moved the weights");
+        match crate::amx::hardware() {
+            Some(_) => {
+                let row_major = run(Some(None));
+                assert!(run(None) == row_major, "kept tiles changed the steps");
+                assert!(
+                    emulated == row_major,
+                    "the emulated tiles changed the steps"
+                );
+            }
+            None => eprintln!("no AMX here: only the emulated tiles' weights were checked"),
+        }
     }
 
     /// The pool's size changes no bit: the GEMMs split rows and columns, never an inner sum; the
