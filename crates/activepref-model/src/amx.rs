@@ -20,7 +20,7 @@
 //! the environment turns the kernel off, for a side-by-side measurement or to reproduce a run
 //! made with `gemmkit`'s `vdpbf16ps` kernel (a CPU with AVX512-BF16 and without AMX).
 //!
-//! Layouts: `rhs` is packed once per call into panels of 16 columns in the pair-interleaved
+//! Layouts: `rhs` is packed once per call (or kept packed from call to call, [`PackedRhs`]) into panels of 16 columns in the pair-interleaved
 //! ("VNNI") order the B tile reads, `[k/2][16][2]`; `lhs` is read in place when its rows are
 //! contiguous, `k` is a multiple of 32 and a block's rows fill whole tiles, and packed into
 //! zero-padded tiles otherwise. Outputs accumulate in f32 scratch tiles.
@@ -224,16 +224,8 @@ pub(crate) fn matmul(
     accumulate: bool,
     parallel: bool,
 ) {
-    assert_eq!(out.len(), m * n, "an m × n output");
-    lhs.check(m, k);
     rhs.check(k, n);
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        if !accumulate {
-            out.fill(bf16::ZERO);
-        }
+    if without_products(out, (m, n, k), lhs, accumulate) {
         return;
     }
     let kp = k.next_multiple_of(TILE_K);
@@ -248,6 +240,27 @@ pub(crate) fn matmul(
             (accumulate, parallel),
         );
     });
+}
+
+/// Checks `out` (`m × n`) and `lhs` (`m × k`), and finishes a product with no products to take
+/// (`m`, `n` or `k` zero: `out` kept, or cleared for an empty `k` without `accumulate`);
+/// true when it did.
+///
+/// # Panics
+///
+/// If `out` is not `m × n` or `lhs` does not hold its `m × k` elements.
+fn without_products(
+    out: &mut [bf16],
+    (m, n, k): (usize, usize, usize),
+    lhs: &Strided<bf16>,
+    accumulate: bool,
+) -> bool {
+    assert_eq!(out.len(), m * n, "an m × n output");
+    lhs.check(m, k);
+    if k == 0 && !accumulate {
+        out.fill(bf16::ZERO);
+    }
+    m == 0 || n == 0 || k == 0
 }
 
 /// [`matmul`]'s tasks on the packed `rhs`.

@@ -73,13 +73,7 @@ impl DenseRewardMlp {
                 .iter()
                 .enumerate()
                 .map(|(i, l)| {
-                    let w = match tiles.filter(|_| i == 0) {
-                        Some(kernel) => {
-                            let shape = (l.fan_in, l.fan_out);
-                            Bf16Weights::Tiles(crate::amx::PackedRhs::rounded(kernel, &l.w, shape))
-                        }
-                        None => Bf16Weights::RowMajor(round(&l.w)),
-                    };
+                    let w = Bf16Weights::rounded(l, tiles.filter(|_| i == 0));
                     (w, l.has_bias.then(|| round(&l.b)))
                 })
                 .collect()
@@ -226,9 +220,24 @@ impl DenseRewardMlp {
     }
 }
 
-#[cfg(test)]
 impl Bf16Weights {
+    /// `layer`'s weights rounded to bf16: kept in the tiles' layout for `tiles`, else row-major.
+    fn rounded(layer: &DenseLayer, tiles: Option<crate::amx::Kernel>) -> Self {
+        match tiles {
+            Some(kernel) => {
+                let shape = (layer.fan_in, layer.fan_out);
+                Bf16Weights::Tiles(crate::amx::PackedRhs::rounded(kernel, &layer.w, shape))
+            }
+            None => {
+                let mut w = vec![half::bf16::ZERO; layer.w.len()];
+                round_into(&layer.w, &mut w);
+                Bf16Weights::RowMajor(w)
+            }
+        }
+    }
+
     /// The weights row-major, whichever layout holds them.
+    #[cfg(test)]
     pub(crate) fn row_major(&self) -> Vec<half::bf16> {
         match self {
             Bf16Weights::RowMajor(w) => w.clone(),
@@ -256,16 +265,7 @@ impl DenseRewardMlp {
     /// emulated kernel on any CPU, or the row-major layout back on an AMX CPU with `None`).
     #[cfg(test)]
     pub(crate) fn first_layer_on(&mut self, kernel: Option<crate::amx::Kernel>) {
-        let first = &self.layers[0];
-        let w = match kernel {
-            Some(kernel) => {
-                let shape = (first.fan_in, first.fan_out);
-                Bf16Weights::Tiles(crate::amx::PackedRhs::rounded(kernel, &first.w, shape))
-            }
-            None => {
-                Bf16Weights::RowMajor(first.w.iter().map(|&v| half::bf16::from_f32(v)).collect())
-            }
-        };
+        let w = Bf16Weights::rounded(&self.layers[0], kernel);
         self.bf16_layers.as_mut().expect("bf16 layers")[0].0 = w;
     }
 

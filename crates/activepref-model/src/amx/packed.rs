@@ -11,7 +11,7 @@
 //! bits [`super::pack_rhs`] would make of the row-major rounding, so every product is the same
 //! (tested).
 
-use super::{Kernel, Shared, TILE_COLS, TILE_K, run_blocks, with_spare};
+use super::{Kernel, Shared, TILE_COLS, TILE_K, run_blocks, with_spare, without_products};
 use crate::bf16_slices::round_slice;
 use crate::dense::Strided;
 use half::bf16;
@@ -105,15 +105,7 @@ impl PackedRhs {
         (accumulate, parallel): (bool, bool),
     ) {
         let (k, n) = (self.k, self.n);
-        assert_eq!(out.len(), m * n, "an m × n output");
-        lhs.check(m, k);
-        if m == 0 || n == 0 {
-            return;
-        }
-        if k == 0 {
-            if !accumulate {
-                out.fill(bf16::ZERO);
-            }
+        if without_products(out, (m, n, k), lhs, accumulate) {
             return;
         }
         let kp = k.next_multiple_of(TILE_K);
@@ -153,6 +145,11 @@ thread_local! {
 }
 
 impl PackedWriter<'_> {
+    /// Elements of the operand (`k × n`).
+    pub(crate) fn len(&self) -> usize {
+        self.k * self.n
+    }
+
     /// Writes `bf16(values[i])` (round to nearest even, as [`round_slice`]) as row-major element
     /// `start + i` of the operand. The pairs of rows the range covers in full (an even row and
     /// the next) are written as whole `u32`s, panel after panel (each panel's run of pair rows

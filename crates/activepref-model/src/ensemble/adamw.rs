@@ -138,19 +138,22 @@ impl Gradient<'_> {
     }
 }
 
-/// A gradient's values as the update reads them.
-#[derive(Clone, Copy)]
-enum Values<'a> {
-    F32(&'a [f32]),
-    Bf16(&'a [half::bf16]),
-}
-
 /// Where [`FusedAdamW::step_slice`] writes the bf16 rounding of the updated parameter.
 pub(crate) enum Rounded<'a> {
     /// Row-major, like the parameter.
     RowMajor(&'a mut [half::bf16]),
     /// Into the AMX tiles' layout of the first layer's weights ([`crate::amx::PackedRhs`]).
     Tiles(crate::amx::PackedWriter<'a>),
+}
+
+impl Rounded<'_> {
+    /// Elements it receives.
+    fn len(&self) -> usize {
+        match self {
+            Rounded::RowMajor(r) => r.len(),
+            Rounded::Tiles(w) => w.len(),
+        }
+    }
 }
 
 /// `write(dst chunk, src chunk)` over [`CHUNK`]-element tasks on the pool; with `norm`, also the
@@ -320,9 +323,7 @@ impl FusedAdamW {
             g.len() == n && shape.iter().product::<usize>() == n,
             "{shape:?}"
         );
-        if let Some(Rounded::RowMajor(r)) = &rounded {
-            assert_eq!(r.len(), n, "{shape:?}");
-        }
+        assert!(rounded.as_ref().is_none_or(|r| r.len() == n), "{shape:?}");
         let burn_clips = self.clip_norm.is_some() && !self.uses_deterministic_norm(n);
         let mut widened = Vec::new();
         let g = match g {
@@ -369,11 +370,7 @@ impl FusedAdamW {
         });
         s.time += 1;
         let c = self.constants(lr, s.time, clip);
-        let g = match g {
-            Gradient::F32(g) => Values::F32(g),
-            Gradient::Bf16(g) => Values::Bf16(g),
-        };
-        c.apply_parallel(first, (p, rounded), g, &mut s.m1, &mut s.m2);
+        c.apply_parallel(first, (p, rounded), &g, &mut s.m1, &mut s.m2);
     }
 }
 
@@ -393,7 +390,7 @@ impl StepConstants {
         &self,
         first: bool,
         (p, rounded): (&mut [f32], Option<Rounded<'_>>),
-        g: Values<'_>,
+        g: &Gradient<'_>,
         m1: &mut [f32],
         m2: &mut [f32],
     ) {
@@ -407,8 +404,8 @@ impl StepConstants {
             }
         };
         let update = |i: usize, p: &mut [f32], m1: &mut [f32], m2: &mut [f32]| match g {
-            Values::F32(g) => step(p, &g[i * CHUNK..][..p.len()], m1, m2),
-            Values::Bf16(g) => {
+            Gradient::F32(g) => step(p, &g[i * CHUNK..][..p.len()], m1, m2),
+            Gradient::Bf16(g) => {
                 let mut wide = [0f32; WIDEN];
                 let g = &g[i * CHUNK..][..p.len()];
                 let blocks = p.chunks_mut(WIDEN).zip(g.chunks(WIDEN));
@@ -458,7 +455,7 @@ impl Optimizer for FusedAdamW {
         let shape = tensor.shape();
         let n = shape.num_elements();
         let mut p = f32_data(tensor.into_data());
-        let (g, clip) = self.clipped(grad);
+        let (mut g, clip) = self.clipped(grad);
         let (mut m1, mut m2, time, first) = match state {
             Some(s) => (
                 f32_data(s.momentum.moment_1.into_data()),
@@ -477,7 +474,7 @@ impl Optimizer for FusedAdamW {
         c.apply_parallel(
             first,
             (p.as_mut_slice::<f32>().expect("f32 parameter"), None),
-            Values::F32(g.as_slice::<f32>().expect("f32 gradient")),
+            &Gradient::F32(g.as_mut_slice::<f32>().expect("f32 gradient")),
             m1.as_mut_slice::<f32>().expect("f32 moment"),
             m2.as_mut_slice::<f32>().expect("f32 moment"),
         );

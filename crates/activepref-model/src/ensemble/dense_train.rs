@@ -154,9 +154,10 @@ impl DenseTrainer {
         let (layers, mut rounded) = self.net.layers_mut();
         for (l, layer) in layers.iter_mut().enumerate() {
             let (gw, gb) = &mut self.grads[l];
+            // Only bf16 steps fill `grads16`.
             let gw = match self.grads16.get(l) {
-                Some(g16) if rounded.is_some() => Gradient::Bf16(g16),
-                _ => Gradient::F32(gw),
+                Some(g16) => Gradient::Bf16(g16),
+                None => Gradient::F32(gw),
             };
             let [mw, mb] = &mut self.moments[l];
             let shape = [layer.fan_in, layer.fan_out];
@@ -206,7 +207,8 @@ impl DenseTrainer {
         self.update(lr, &norms);
     }
 
-    /// [`Self::step_bf16`]'s forward and backward: every parameter's gradient into `self.grads`;
+    /// [`Self::step_bf16`]'s forward and backward: every weight's gradient into `self.grads16`,
+    /// every bias's into `self.grads`;
     /// returns each weight gradient's clipping norm where it was taken.
     fn gradients_bf16(&mut self, pairs: &[f32], rows: usize) -> Vec<Option<f64>> {
         let mut rc = self
@@ -219,7 +221,7 @@ impl DenseTrainer {
     }
 
     /// [`Self::step_bf16`]'s backward from `∂loss/∂reward` (`rows` values, both sides) through
-    /// every layer into `self.grads`; `x` is the input, the hidden activations are scratch 0's.
+    /// every layer into `self.grads16` (weights) and `self.grads` (biases); `x` is the input, the hidden activations are scratch 0's.
     fn backward_bf16(&mut self, x: &[f32], rows: usize, mut g: Vec<f32>) -> Vec<Option<f64>> {
         let [x16, g16, out16] = &mut self.bf16;
         let hidden = &self.sides[0].hidden;
