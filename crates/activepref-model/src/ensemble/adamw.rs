@@ -29,13 +29,13 @@
 //! [`TrainConfig::optimizer`]: super::TrainConfig::optimizer
 
 use activepref_core::simd::VectorIsa;
+
+use super::norm::{CHUNK, chunk_sum_squares};
+pub(crate) use super::norm::{deterministic_norm, deterministic_norm_bf16};
 use burn::optim::grad_clipping::GradientClipping;
 use burn::optim::{AdamWState, AdaptiveMomentumState, LearningRate, Optimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
-
-/// Elements per parallel task: large enough to amortise scheduling, small enough to balance.
-const CHUNK: usize = 1 << 16;
 
 /// burn's AdamW (no AMSGrad, no cautious weight decay) fused into one pass per parameter.
 #[derive(Clone, Debug)]
@@ -57,76 +57,6 @@ pub struct FusedAdamW {
 /// (`ops/reduce.rs`, `sum_f32_contiguous`), with a scheduling-dependent reduction tree.
 const BURN_PARALLEL_SUM: usize = 4 * 1024 * 1024;
 
-/// Σ x² of one chunk in f64, over 8 fixed lanes (vectorised, and the same for any thread count):
-/// lane `j` sums the squares of elements `j, j + 8, …` in order, the elements past the last
-/// whole group of 8 are summed apart, then lanes and tail are added in a fixed tree.
-fn chunk_sum_squares(x: &[f32]) -> f64 {
-    VectorIsa::widest().run(
-        #[inline(always)]
-        || {
-            let mut lanes = [0f64; 8];
-            let tail = add_squares_to_lanes(&mut lanes, x);
-            combine_lanes(&lanes, tail)
-        },
-    )
-}
-
-/// Adds the squares of `x`'s whole groups of 8 to `lanes` (element `8i + j` to lane `j`, in
-/// order); returns the f64 sum of the squares of the elements past them (the tail).
-#[inline(always)]
-fn add_squares_to_lanes(lanes: &mut [f64; 8], x: &[f32]) -> f64 {
-    let mut blocks = x.chunks_exact(8);
-    for block in &mut blocks {
-        for (acc, &v) in lanes.iter_mut().zip(block) {
-            let v = f64::from(v);
-            *acc += v * v;
-        }
-    }
-    blocks
-        .remainder()
-        .iter()
-        .map(|&v| f64::from(v) * f64::from(v))
-        .sum()
-}
-
-/// The chunk's sum from its lanes and tail, in [`chunk_sum_squares`]'s fixed order.
-#[inline(always)]
-fn combine_lanes(lanes: &[f64; 8], tail: f64) -> f64 {
-    ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
-        + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
-        + tail
-}
-
-/// [`chunk_sum_squares`] of a bf16 chunk's values widened to f32 (exact): the same lanes, tail
-/// and order, so the same value. The values are widened [`WIDEN_BLOCK`] at a time (a multiple
-/// of 8, so every block but the last holds whole groups and the lanes continue across blocks)
-/// by the vectorised conversion, then summed by the f32 loop; summing through `half`'s
-/// per-element conversion inside the lanes' loop did not vectorise (a fifth of a bf16 step).
-fn chunk_sum_squares_bf16(x: &[half::bf16]) -> f64 {
-    let mut wide = [0f32; WIDEN_BLOCK];
-    let mut lanes = [0f64; 8];
-    let mut tail = 0.0;
-    for block in x.chunks(WIDEN_BLOCK) {
-        let wide = &mut wide[..block.len()];
-        crate::bf16_slices::widen_slice(block, wide);
-        tail = VectorIsa::widest().run(
-            #[inline(always)]
-            || add_squares_to_lanes(&mut lanes, wide),
-        );
-    }
-    combine_lanes(&lanes, tail)
-}
-
-/// bf16 values widened at a time by [`chunk_sum_squares_bf16`] and AdamW's pass.
-const WIDEN_BLOCK: usize = 1024;
-
-/// The L2 norm of `g`, independent of the thread count: f64 sums of squares over fixed chunks of
-/// [`CHUNK`] elements, computed in parallel and added in chunk order.
-pub(crate) fn deterministic_norm(g: &[f32]) -> f64 {
-    let partial: Vec<f64> = g.par_chunks(CHUNK).map(chunk_sum_squares).collect();
-    partial.iter().sum::<f64>().sqrt()
-}
-
 /// `acc += other`, element by element in [`CHUNK`]-element tasks on the pool. With `norm`, also
 /// the L2 norm of the sum: the value [`deterministic_norm`] gives for `acc` afterwards (the same
 /// chunks and f64 lanes), taken while each chunk is still in cache instead of in a second pass
@@ -135,14 +65,6 @@ pub(crate) fn add_gradients(acc: &mut [f32], other: &[f32], norm: bool) -> Optio
     write_chunks_with_norm(acc, other, norm, |a, b| {
         a.iter_mut().zip(b).for_each(|(a, &b)| *a += b)
     })
-}
-
-/// [`deterministic_norm`] of `g`'s values widened to f32 (exact), read as bf16: the same chunks,
-/// lanes and order, so the same value (bf16 training's weight gradients, which stay bf16 until
-/// AdamW reads them).
-pub(crate) fn deterministic_norm_bf16(g: &[half::bf16]) -> f64 {
-    let partial: Vec<f64> = g.par_chunks(CHUNK).map(chunk_sum_squares_bf16).collect();
-    partial.iter().sum::<f64>().sqrt()
 }
 
 /// A parameter's gradient as [`FusedAdamW::step_slice`] reads it.
@@ -418,6 +340,8 @@ impl StepConstants {
         m1: &mut [f32],
         m2: &mut [f32],
     ) {
+        /// Gradient values widened at a time.
+        const WIDEN: usize = 1024;
         let step = |p: &mut [f32], g: &[f32], m1: &mut [f32], m2: &mut [f32]| {
             if first {
                 self.apply::<true>(p, g, m1, m2);
@@ -428,11 +352,10 @@ impl StepConstants {
         let update = |i: usize, p: &mut [f32], m1: &mut [f32], m2: &mut [f32]| match g {
             Gradient::F32(g) => step(p, &g[i * CHUNK..][..p.len()], m1, m2),
             Gradient::Bf16(g) => {
-                let mut wide = [0f32; WIDEN_BLOCK];
+                let mut wide = [0f32; WIDEN];
                 let g = &g[i * CHUNK..][..p.len()];
-                let blocks = p.chunks_mut(WIDEN_BLOCK).zip(g.chunks(WIDEN_BLOCK));
-                for ((p, g), (m1, m2)) in
-                    blocks.zip(m1.chunks_mut(WIDEN_BLOCK).zip(m2.chunks_mut(WIDEN_BLOCK)))
+                let blocks = p.chunks_mut(WIDEN).zip(g.chunks(WIDEN));
+                for ((p, g), (m1, m2)) in blocks.zip(m1.chunks_mut(WIDEN).zip(m2.chunks_mut(WIDEN)))
                 {
                     let wide = &mut wide[..g.len()];
                     crate::bf16_slices::widen_slice(g, wide);
@@ -623,44 +546,6 @@ mod tests {
         let summed: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
         assert_eq!(fused, summed);
         assert_eq!(norm.to_bits(), deterministic_norm(&summed).to_bits());
-    }
-
-    /// The norms follow their definition to the bit: per [`CHUNK`], lane `j` sums the squares of
-    /// elements `j, j + 8, …` of the whole groups of 8, the rest is summed apart, lanes and rest
-    /// are added in a fixed tree, then the chunks in order. bf16 values (widened in blocks) and
-    /// their f32 widening give that value, with chunks and blocks that end inside a group of 8.
-    #[test]
-    fn norms_follow_their_lane_definition_bit_for_bit() {
-        fn by_definition(g: &[f32]) -> f64 {
-            let chunk = |c: &[f32]| {
-                let whole = c.len() / 8 * 8;
-                let mut lanes = [0f64; 8];
-                for (i, &v) in c[..whole].iter().enumerate() {
-                    lanes[i % 8] += f64::from(v) * f64::from(v);
-                }
-                let rest: f64 = c[whole..]
-                    .iter()
-                    .map(|&v| f64::from(v) * f64::from(v))
-                    .sum();
-                ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
-                    + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
-                    + rest
-            };
-            g.chunks(CHUNK).map(chunk).sum::<f64>().sqrt()
-        }
-        for n in [5, 1029, CHUNK + 2 * WIDEN_BLOCK + 3] {
-            let g16: Vec<half::bf16> = (0..n)
-                .map(|i| half::bf16::from_f32(((i * 37 % 101) as f32 - 50.0) * 7e-3))
-                .collect();
-            let g: Vec<f32> = g16.iter().map(|v| v.to_f32()).collect();
-            let want = by_definition(&g).to_bits();
-            assert_eq!(deterministic_norm(&g).to_bits(), want, "f32, {n} values");
-            assert_eq!(
-                deterministic_norm_bf16(&g16).to_bits(),
-                want,
-                "bf16, {n} values"
-            );
-        }
     }
 
     /// bf16 training's gradients: the norm of the bf16 values is the widened values' to the bit;

@@ -11,6 +11,7 @@ pub mod config;
 mod dense_train;
 pub mod fitted;
 pub mod laplace;
+mod norm;
 mod passes;
 mod repeats;
 pub mod training;
