@@ -406,13 +406,13 @@ fn measure_unit_costs(args: &BenchRoundArgs, train: &TrainConfig) -> anyhow::Res
     // Both responses of a comparison, every member.
     let flops = 2.0 * args.members as f64 * forward_flops(args.dim);
     // A validation pass: every member on both responses of every validation comparison, in
-    // `model.precision`.
+    // `model.precision`, as a fit runs it.
     let fitted = fitted.with_precision(args.precision);
     let validation = random_split_repeating(args.validation, args.dim, args.distinct_rows, 3);
     if gpu {
         std::hint::black_box(fitted.predict(&validation, None));
     }
-    let (_, validation_pass) = timed(|| std::hint::black_box(fitted.predict(&validation, None)));
+    let validation_pass = fitted.time_validation_pass(&validation);
     drop(validation);
     say!(
         "validation pass ({} comparisons, all members, {}): {validation_pass:.2} s",

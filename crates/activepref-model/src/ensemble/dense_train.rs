@@ -96,7 +96,13 @@ impl DenseTrainer {
         self.net.is_bf16()
     }
 
-    /// The current weights as a network on `device` (for validation passes and checkpoints).
+    /// The network being trained, in the precision its steps run in (validation passes read
+    /// it in place).
+    pub(crate) fn net(&self) -> &DenseRewardMlp {
+        &self.net
+    }
+
+    /// The current weights as a network on `device` (for checkpoints).
     pub(crate) fn model(&self, device: &Device) -> RewardMlp {
         RewardMlp::from_dense(&self.net, device).with_precision(self.precision)
     }

@@ -7,7 +7,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::fitted::LastLayerView;
 use super::repeats::{INFERENCE_CHUNK, RowGroups, Source, grouped_rewards};
-use crate::mlp::{DenseScratch, RewardMlp};
+use crate::mlp::{DenseRewardMlp, DenseScratch, RewardMlp};
 
 /// Calls `f(rows, count)` on consecutive chunks of at most 4,096 of the rows `idx` of `x` (every
 /// row if `None`), `rows` holding `count × dim` values: in place when `idx` is `None`, else
@@ -58,9 +58,9 @@ pub(super) fn two(mut r: Vec<Vec<f32>>) -> (Vec<f32>, Vec<f32>) {
     (a, b)
 }
 
-/// Rewards `[source][row]` of `model` under `masks` on every source: through
-/// [`grouped_rewards`] when `groups` (of these sources) is given and the dense path's first layer
-/// is row-independent, else source by source. The values are the same either way.
+/// Rewards `[source][row]` of `model` under `masks` on every source: on the CPU's dense path
+/// (row masks only) through [`dense_sources_rewards`], with the network built once for every
+/// source; elsewhere source by source through burn's forward.
 pub(super) fn sources_rewards(
     model: &RewardMlp,
     sources: &[Source<'_>],
@@ -68,21 +68,47 @@ pub(super) fn sources_rewards(
     masks: &[Tensor<2>],
     device: &Device,
 ) -> Vec<Vec<f32>> {
-    let dense = groups
-        .filter(|_| *device == Device::flex() && masks.iter().all(|m| m.dims()[0] == 1))
-        .and_then(|g| Some((g, model.dense()?)))
-        .filter(|(_, d)| d.first_layer_is_row_independent());
-    match dense {
-        Some((g, d)) => {
+    let row_masks = masks.iter().all(|m| m.dims()[0] == 1);
+    match model
+        .dense()
+        .filter(|_| *device == Device::flex() && row_masks)
+    {
+        Some(dense) => {
             let mask_data: Vec<Vec<f32>> = masks.iter().map(mask_values).collect();
             let mask_refs: Vec<&[f32]> = mask_data.iter().map(Vec::as_slice).collect();
-            grouped_rewards(&d, sources, g, &mask_refs)
+            dense_sources_rewards(&dense, sources, groups, &mask_refs)
         }
         None => sources
             .iter()
             .map(|&(x, idx)| masked_rewards(model, x, idx, masks, device))
             .collect(),
     }
+}
+
+/// Rewards `[source][row]` of the dense network `dense` under the row masks `masks` on every
+/// source: through [`grouped_rewards`] when `groups` (of these sources) is given and the first
+/// layer is row-independent, else each source in chunks of 4,096 rows ([`for_each_chunk`]). The
+/// values are the same either way, and the same as [`masked_rewards`]'.
+pub(super) fn dense_sources_rewards(
+    dense: &DenseRewardMlp,
+    sources: &[Source<'_>],
+    groups: Option<&RowGroups>,
+    masks: &[&[f32]],
+) -> Vec<Vec<f32>> {
+    if let Some(g) = groups.filter(|_| dense.first_layer_is_row_independent()) {
+        return grouped_rewards(dense, sources, g, masks);
+    }
+    let mut scratch = DenseScratch::default();
+    sources
+        .iter()
+        .map(|&(x, idx)| {
+            let mut out = Vec::with_capacity(idx.map_or(x.rows(), <[usize]>::len));
+            for_each_chunk(x, idx, |rows, count| {
+                out.extend(dense.forward_with(rows, count, masks, &mut scratch));
+            });
+            out
+        })
+        .collect()
 }
 
 /// Rewards `[member][i]` of every member on the rows `idx` of `x` (every row if `None`): on the

@@ -13,13 +13,13 @@ use super::dense_train::DenseTrainer;
 use super::fitted::DeviceRows;
 use super::fitted::Draws;
 use super::laplace::LaplaceHead;
-use super::passes::{groups_for, sources_rewards};
+use super::passes::{dense_sources_rewards, groups_for, sources_rewards};
 use super::repeats::RowGroups;
 use super::{
     EnsembleConfig, FittedEnsemble, MemberInit, TrainConfig, TrainingStrategy, UncertaintyBackend,
 };
 use crate::ModelError;
-use crate::mlp::DenseScratch;
+use crate::mlp::{DenseRewardMlp, DenseScratch};
 use crate::mlp::{Precision, RewardMlp, bradley_terry_loss, dropout_masks};
 
 /// What happened while one member trained.
@@ -53,24 +53,78 @@ struct Validation<'a> {
     on_device: Option<&'a [DeviceRows; 2]>,
 }
 
+/// The network a validation pass evaluates.
+#[derive(Clone, Copy)]
+enum Evaluated<'a> {
+    /// A module, through [`sources_rewards`] (or its rows on the device).
+    Model(&'a RewardMlp),
+    /// The dense trainer's own network, read in place: its weights, in the precision it steps
+    /// in (bf16 weights already rounded, the first layer's in the tiles' layout), are those
+    /// `RewardMlp::from_dense` then [`RewardMlp::dense`] would rebuild, copy, round and pack
+    /// again for every pass.
+    Dense(&'a DenseRewardMlp),
+}
+
 /// Mean Bradley–Terry loss of `model` on a labelled split, accumulated in f64; `groups` are the
 /// split's repeated rows ([`groups_for`]), found once per fit.
 fn validation_loss(
-    model: &RewardMlp,
+    model: Evaluated<'_>,
     validation: Validation<'_>,
     groups: Option<&RowGroups>,
     device: &Device,
 ) -> f64 {
     let split = validation.split;
     let sources = [(&split.pair_a, None), (&split.pair_b, None)];
-    let mut r = match validation.on_device {
-        Some(rows) => rows.iter().map(|s| s.rewards(model)).collect(),
-        None => sources_rewards(model, &sources, groups, &[], device),
+    let mut r = match (model, validation.on_device) {
+        (Evaluated::Model(m), Some(rows)) => rows.iter().map(|s| s.rewards(m)).collect(),
+        (Evaluated::Model(m), None) => sources_rewards(m, &sources, groups, &[], device),
+        // The dense trainer runs on the CPU backend only, where no rows are uploaded.
+        (Evaluated::Dense(d), _) => dense_sources_rewards(d, &sources, groups, &[]),
     };
     let rb = r.pop().expect("two sources");
     let ra = r.pop().expect("two sources");
     let pred = EnsemblePrediction::from_rewards(&[ra], &[rb]);
     pred.mean_member_nll(&split.a_preferred)
+}
+
+impl FittedEnsemble {
+    /// Seconds that one validation pass of a fit takes on `split` with these members' weights
+    /// and precision: every member's mean Bradley–Terry loss, evaluated as
+    /// [`EnsembleConfig::fit`] evaluates it. What a fit keeps from pass to pass is prepared
+    /// first and not timed: the dense networks (a fit reads its trainer's in place), the
+    /// split's repeated rows, and off the CPU backend the split's rows on the device. For
+    /// `activepref bench-round`.
+    pub fn time_validation_pass(&self, split: &PoolSplit) -> f64 {
+        let device = &self.device;
+        let on_device = DeviceRows::pair(split, device);
+        let validation = Validation {
+            split,
+            on_device: on_device.as_ref(),
+        };
+        let groups = groups_for(device, &[(&split.pair_a, None), (&split.pair_b, None)]);
+        let dense: Vec<Option<DenseRewardMlp>> = self
+            .members
+            .iter()
+            .map(|m| {
+                m.dense()
+                    .filter(|_| on_device.is_none() && *device == Device::flex())
+            })
+            .collect();
+        let start = std::time::Instant::now();
+        for (member, dense) in self.members.iter().zip(&dense) {
+            let evaluated = match dense {
+                Some(d) => Evaluated::Dense(d),
+                None => Evaluated::Model(member),
+            };
+            std::hint::black_box(validation_loss(
+                evaluated,
+                validation,
+                groups.as_ref(),
+                device,
+            ));
+        }
+        start.elapsed().as_secs_f64()
+    }
 }
 
 impl EnsembleConfig {
@@ -344,9 +398,11 @@ impl EnsembleConfig {
                 if t.evaluates_after(step, steps_per_epoch) {
                     // The reference's Trainer evaluates under its training precision (bf16
                     // autocast in the 5-seed scripts); scoring and metrics stay f32.
-                    let current = learner.current(device);
-                    let evaluated = current.clone().valid().with_precision(self.precision);
-                    let loss = validation_loss(&evaluated, validation, val_groups.as_ref(), device);
+                    let loss = learner.validation_loss(
+                        validation,
+                        val_groups.as_ref(),
+                        (device, self.precision),
+                    );
                     if !loss.is_finite() {
                         return Err(ModelError::Diverged {
                             member,
@@ -355,7 +411,7 @@ impl EnsembleConfig {
                             loss,
                         });
                     }
-                    if stopping.observe(loss, step, &current) {
+                    if stopping.observe(loss, step, || learner.current(device)) {
                         break 'epochs;
                     }
                 }
@@ -564,8 +620,30 @@ impl Learner {
         }
     }
 
-    /// The weights now, for a validation pass and a checkpoint (`device`: the plain CPU or
-    /// accelerator device).
+    /// The mean validation loss of the weights now, evaluated in `precision` (`device`: the
+    /// plain CPU or accelerator device): the dense trainer's network read in place, burn's
+    /// module as an inference copy.
+    fn validation_loss(
+        &self,
+        validation: Validation<'_>,
+        groups: Option<&RowGroups>,
+        (device, precision): (&Device, Precision),
+    ) -> f64 {
+        match self {
+            Learner::Dense(trainer) => {
+                let net = trainer.net();
+                debug_assert_eq!(net.is_bf16(), precision == Precision::Bf16);
+                validation_loss(Evaluated::Dense(net), validation, groups, device)
+            }
+            Learner::Burn { model, .. } => {
+                let m = model.clone().expect("a model between steps");
+                let evaluated = m.valid().with_precision(precision);
+                validation_loss(Evaluated::Model(&evaluated), validation, groups, device)
+            }
+        }
+    }
+
+    /// The weights now, for a checkpoint (`device`: the plain CPU or accelerator device).
     fn current(&self, device: &Device) -> RewardMlp {
         match self {
             Learner::Dense(trainer) => trainer.model(device),
@@ -599,10 +677,11 @@ impl EarlyStopping {
         }
     }
 
-    /// Records the validation `loss` of `model` after `step`; true when training should stop.
-    fn observe(&mut self, loss: f64, step: usize, model: &RewardMlp) -> bool {
+    /// Records the validation `loss` after `step` of the model `model()` returns (called only
+    /// when the loss is the lowest yet, to keep it); true when training should stop.
+    fn observe(&mut self, loss: f64, step: usize, model: impl FnOnce() -> RewardMlp) -> bool {
         if loss < self.best_loss {
-            (self.best_loss, self.best_model, self.best_step) = (loss, model.clone(), step);
+            (self.best_loss, self.best_model, self.best_step) = (loss, model(), step);
             self.bad_evals = 0;
         } else {
             self.bad_evals += 1;
@@ -648,6 +727,61 @@ mod tests {
         assert_eq!(steps(Precision::F32), Some(false));
     }
 
+    /// A validation pass on the dense trainer's own network gives the loss of the module a
+    /// checkpoint rebuilds from it, bit for bit, in f32 and bf16, with the split's repeated rows
+    /// grouped and without: after a few steps, so that the bf16 weights are the trainer's
+    /// rounding of its updated master weights.
+    #[test]
+    fn validating_the_trainers_network_in_place_gives_the_modules_loss() {
+        use activepref_data::synthetic::SyntheticPoolConfig;
+        let bench = SyntheticPoolConfig {
+            responses_per_prompt: 3,
+            ..Default::default()
+        }
+        .generate()
+        .unwrap();
+        let (train, split) = (&bench.pool, &bench.validation);
+        let (device, ad) = (Device::flex(), Device::flex().autodiff());
+        let sources = [(&split.pair_a, None), (&split.pair_b, None)];
+        let groups = groups_for(&device, &sources);
+        assert!(groups.is_some(), "the split's rows repeat");
+        let cfg = RewardMlpConfig {
+            hidden: vec![16, 8],
+            ..Default::default()
+        };
+        let model = cfg.init(
+            train.pair_a.dim(),
+            &mut rng_for(5, Stream::Model, &[0]),
+            &ad,
+        );
+        let t = TrainConfig::default();
+        let validation = Validation {
+            split,
+            on_device: None,
+        };
+        for precision in [Precision::F32, Precision::Bf16] {
+            let mut learner = Learner::new(model.clone(), (None, precision), &t, (&device, &ad));
+            assert!(matches!(learner, Learner::Dense(_)), "{precision:?}");
+            let mut rng = rng_for(5, Stream::Model, &[1]);
+            let order: Vec<usize> = (0..train.len()).collect();
+            for batch in order.chunks(t.batch_size).take(3) {
+                learner.step(train, batch, (None, &mut rng), 1e-3);
+            }
+            let rebuilt = learner.current(&device).valid().with_precision(precision);
+            for g in [groups.as_ref(), None] {
+                let want = validation_loss(Evaluated::Model(&rebuilt), validation, g, &device);
+                let got = learner.validation_loss(validation, g, (&device, precision));
+                assert!(want.is_finite());
+                assert_eq!(
+                    got.to_bits(),
+                    want.to_bits(),
+                    "{precision:?}, grouped: {}",
+                    g.is_some()
+                );
+            }
+        }
+    }
+
     /// The validation loss on rows kept on the device (a GPU's fit) is the loss on the host rows:
     /// run on the CPU backend, where both paths are the same GEMMs, it is the same number.
     #[test]
@@ -678,8 +812,11 @@ mod tests {
             split,
             on_device: Some(&rows),
         };
-        let host_loss = validation_loss(&model, on_host, None, &device);
+        let host_loss = validation_loss(Evaluated::Model(&model), on_host, None, &device);
         assert!(host_loss.is_finite() && host_loss > 0.0);
-        assert_eq!(validation_loss(&model, resident, None, &device), host_loss);
+        assert_eq!(
+            validation_loss(Evaluated::Model(&model), resident, None, &device),
+            host_loss
+        );
     }
 }
