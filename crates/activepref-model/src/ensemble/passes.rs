@@ -69,10 +69,10 @@ pub(super) fn sources_rewards(
     device: &Device,
 ) -> Vec<Vec<f32>> {
     let row_masks = masks.iter().all(|m| m.dims()[0] == 1);
-    match model
-        .dense()
-        .filter(|_| *device == Device::flex() && row_masks)
-    {
+    let dense = (*device == Device::flex() && row_masks)
+        .then(|| model.dense())
+        .flatten();
+    match dense {
         Some(dense) => {
             let mask_data: Vec<Vec<f32>> = masks.iter().map(mask_values).collect();
             let mask_refs: Vec<&[f32]> = mask_data.iter().map(Vec::as_slice).collect();

@@ -106,8 +106,8 @@ impl FittedEnsemble {
             .members
             .iter()
             .map(|m| {
-                m.dense()
-                    .filter(|_| on_device.is_none() && *device == Device::flex())
+                let on_cpu = on_device.is_none() && *device == Device::flex();
+                on_cpu.then(|| m.dense()).flatten()
             })
             .collect();
         let start = std::time::Instant::now();
