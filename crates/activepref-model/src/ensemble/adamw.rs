@@ -28,10 +28,8 @@
 //!
 //! [`TrainConfig::optimizer`]: super::TrainConfig::optimizer
 
+use super::norm::{CHUNK, chunk_sum_squares, deterministic_norm, deterministic_norm_bf16};
 use activepref_core::simd::VectorIsa;
-
-use super::norm::{CHUNK, chunk_sum_squares};
-pub(crate) use super::norm::{deterministic_norm, deterministic_norm_bf16};
 use burn::optim::grad_clipping::GradientClipping;
 use burn::optim::{AdamWState, AdaptiveMomentumState, LearningRate, Optimizer};
 use burn::tensor::{Device, Tensor, TensorData};

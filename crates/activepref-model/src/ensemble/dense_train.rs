@@ -37,7 +37,8 @@ use burn::tensor::Device;
 use rayon::prelude::*;
 
 use super::FusedAdamW;
-use super::adamw::{Gradient, Rounded, SliceMoments, add_gradients, deterministic_norm_bf16};
+use super::adamw::{Gradient, Rounded, SliceMoments, add_gradients};
+use super::norm::deterministic_norm_bf16;
 use crate::bf16_slices::fill_bf16;
 use crate::dense::{Bf16Weights, Strided, bf16_matmul, strided_matmul};
 use crate::mlp::{DenseRewardMlp, DenseScratch, Precision, RewardMlp};

@@ -58,6 +58,18 @@ pub(super) fn two(mut r: Vec<Vec<f32>>) -> (Vec<f32>, Vec<f32>) {
     (a, b)
 }
 
+/// `model`'s dense network and its row masks as plain values, where the CPU's dense path
+/// applies (the CPU backend, masks of one row each, an activation it has); `None` elsewhere.
+fn dense_path(
+    model: &RewardMlp,
+    masks: &[Tensor<2>],
+    device: &Device,
+) -> Option<(DenseRewardMlp, Vec<Vec<f32>>)> {
+    let row_masks = masks.iter().all(|m| m.dims()[0] == 1);
+    let dense = (*device == Device::flex() && row_masks).then(|| model.dense())??;
+    Some((dense, masks.iter().map(mask_values).collect()))
+}
+
 /// Rewards `[source][row]` of `model` under `masks` on every source: on the CPU's dense path
 /// (row masks only) through [`dense_sources_rewards`], with the network built once for every
 /// source; elsewhere source by source through burn's forward.
@@ -68,13 +80,8 @@ pub(super) fn sources_rewards(
     masks: &[Tensor<2>],
     device: &Device,
 ) -> Vec<Vec<f32>> {
-    let row_masks = masks.iter().all(|m| m.dims()[0] == 1);
-    let dense = (*device == Device::flex() && row_masks)
-        .then(|| model.dense())
-        .flatten();
-    match dense {
-        Some(dense) => {
-            let mask_data: Vec<Vec<f32>> = masks.iter().map(mask_values).collect();
+    match dense_path(model, masks, device) {
+        Some((dense, mask_data)) => {
             let mask_refs: Vec<&[f32]> = mask_data.iter().map(Vec::as_slice).collect();
             dense_sources_rewards(&dense, sources, groups, &mask_refs)
         }
@@ -101,14 +108,24 @@ pub(super) fn dense_sources_rewards(
     let mut scratch = DenseScratch::default();
     sources
         .iter()
-        .map(|&(x, idx)| {
-            let mut out = Vec::with_capacity(idx.map_or(x.rows(), <[usize]>::len));
-            for_each_chunk(x, idx, |rows, count| {
-                out.extend(dense.forward_with(rows, count, masks, &mut scratch));
-            });
-            out
-        })
+        .map(|&(x, idx)| chunked_rewards(dense, x, idx, masks, &mut scratch))
         .collect()
+}
+
+/// Rewards of `dense` under the row masks `masks` on the rows `idx` of `x` (every row if
+/// `None`), chunk by chunk ([`for_each_chunk`]).
+fn chunked_rewards(
+    dense: &DenseRewardMlp,
+    x: &FeatureMatrix,
+    idx: Option<&[usize]>,
+    masks: &[&[f32]],
+    scratch: &mut DenseScratch,
+) -> Vec<f32> {
+    let mut out = Vec::with_capacity(idx.map_or(x.rows(), <[usize]>::len));
+    for_each_chunk(x, idx, |rows, count| {
+        out.extend(dense.forward_with(rows, count, masks, scratch));
+    });
+    out
 }
 
 /// Rewards `[member][i]` of every member on the rows `idx` of `x` (every row if `None`): on the
@@ -153,27 +170,16 @@ pub(super) fn masked_rewards(
     masks: &[Tensor<2>],
     device: &Device,
 ) -> Vec<f32> {
+    if let Some((dense, mask_data)) = dense_path(model, masks, device) {
+        let mask_refs: Vec<&[f32]> = mask_data.iter().map(Vec::as_slice).collect();
+        return chunked_rewards(&dense, x, idx, &mask_refs, &mut DenseScratch::default());
+    }
     let (n, d) = (idx.map_or(x.rows(), <[usize]>::len), x.dim());
-    let row_masks = masks.iter().all(|m| m.dims()[0] == 1);
-    let dense = if *device == Device::flex() && row_masks {
-        model.dense()
-    } else {
-        None
-    };
-    let mask_data: Vec<Vec<f32>> = match dense {
-        Some(_) => masks.iter().map(mask_values).collect(),
-        None => Vec::new(),
-    };
-    let mask_refs: Vec<&[f32]> = mask_data.iter().map(Vec::as_slice).collect();
     let mut out = Vec::with_capacity(n);
-    let mut scratch = DenseScratch::default();
-    for_each_chunk(x, idx, |rows, count| match &dense {
-        Some(m) => out.extend(m.forward_with(rows, count, &mask_refs, &mut scratch)),
-        None => {
-            let t = Tensor::from_data(TensorData::new(rows.to_vec(), [count, d]), device);
-            let r = model.forward_masked(t, masks);
-            out.extend_from_slice(r.into_data().as_slice::<f32>().expect("f32 rewards"));
-        }
+    for_each_chunk(x, idx, |rows, count| {
+        let t = Tensor::from_data(TensorData::new(rows.to_vec(), [count, d]), device);
+        let r = model.forward_masked(t, masks);
+        out.extend_from_slice(r.into_data().as_slice::<f32>().expect("f32 rewards"));
     });
     out
 }

@@ -102,13 +102,11 @@ impl FittedEnsemble {
             on_device: on_device.as_ref(),
         };
         let groups = groups_for(device, &[(&split.pair_a, None), (&split.pair_b, None)]);
+        let on_cpu = on_device.is_none() && *device == Device::flex();
         let dense: Vec<Option<DenseRewardMlp>> = self
             .members
             .iter()
-            .map(|m| {
-                let on_cpu = on_device.is_none() && *device == Device::flex();
-                on_cpu.then(|| m.dense()).flatten()
-            })
+            .map(|m| on_cpu.then(|| m.dense()).flatten())
             .collect();
         let start = std::time::Instant::now();
         for (member, dense) in self.members.iter().zip(&dense) {
