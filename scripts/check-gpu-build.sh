@@ -4,7 +4,7 @@
 #
 # Route 1: burn's wgpu backend pinned to Vulkan (the `vulkan` feature of activepref-model, device
 # `vulkan`): pure Rust from crates.io, SPIR-V kernels; running needs only the Vulkan loader and the
-# GPU driver's ICD. Measured on an H200 (README, "On a GPU").
+# GPU driver's ICD. Measured on an H200 (docs/performance.md, "On a GPU").
 #
 # Route 2: burn-tch (the `tch` feature of activepref-model, device `libtorch_cuda`) over libtorch
 # 2.9.0 as PyPI's `torch==2.9.0` wheel ships it, the CUDA 12.8 build. burn's own `cuda` feature is

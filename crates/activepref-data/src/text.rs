@@ -261,7 +261,7 @@ pub struct ComparisonQuality {
     /// Distinct (prompt, response) texts within each split, summed over splits (exact text, the
     /// prompt by its key). In TL;DR one summary is in several comparisons. Where identical texts
     /// also have bit-identical feature rows, a scoring or validation pass runs the first layer
-    /// once per distinct row (README, "Repeated rows").
+    /// once per distinct row (docs/performance.md, "Repeated rows").
     pub distinct_response_rows: usize,
     /// Rows the loader dropped on purpose (none today: every fault is an error naming its row).
     pub dropped_rows: usize,

@@ -192,13 +192,13 @@ pub struct BenchRoundArgs {
     pub warm_start: Option<usize>,
     /// Model `model.precision`: `bf16` times the optimiser steps and the validation passes with
     /// bf16 matmuls (f32 accumulation, f32 master weights, as the reference's Trainer trains and
-    /// evaluates under autocast); scoring stays f32. See README, "bf16 training".
+    /// evaluates under autocast); scoring stays f32. See docs/performance.md, "bf16 training".
     #[arg(long, value_enum, default_value_t = Precision::F32)]
     pub precision: Precision,
     /// The share of distinct (prompt, response) rows among the scored and validation rows, in
     /// (0, 1]: below 1, each distinct row repeats across comparisons (within and across
     /// responses A and B, as TL;DR's summaries do), and the first layer runs once per distinct
-    /// row (README, "Repeated rows"). 1 (the default) is the synthetic benchmark's case.
+    /// row (docs/performance.md, "Repeated rows"). 1 (the default) is the synthetic benchmark's case.
     #[arg(long, default_value_t = 1.0)]
     pub distinct_rows: f64,
     /// Compute device of the training steps, validation passes and scoring (`model.device`):

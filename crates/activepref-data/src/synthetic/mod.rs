@@ -150,7 +150,7 @@ pub struct SyntheticPoolConfig {
     /// two different ones of them, so bit-identical (prompt, response) rows repeat across
     /// comparisons, in `pair_a` and `pair_b`, as TL;DR's summaries do (one post, several
     /// summaries, each in several comparisons). The first layer then runs once per distinct row
-    /// (README, "Repeated rows").
+    /// (docs/performance.md, "Repeated rows").
     #[serde(skip_serializing_if = "is_zero")]
     pub responses_per_prompt: usize,
 }

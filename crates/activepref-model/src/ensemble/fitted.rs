@@ -118,8 +118,8 @@ impl McDropout<'_> {
 
 /// Rewards `[draw][row]` of the rows `idx` of `x` (every row if `None`) off the CPU backend:
 /// each chunk of [`INFERENCE_CHUNK`](super::repeats::INFERENCE_CHUNK) rows is uploaded once and
-/// every draw runs on it (on a GPU the upload, not the GEMMs, is most of a pass; README, "On a
-/// GPU"). The values are those of [`masked_rewards`] draw by draw.
+/// every draw runs on it (on a GPU the upload, not the GEMMs, is most of a pass;
+/// docs/performance.md, "On a GPU"). The values are those of [`masked_rewards`] draw by draw.
 fn device_rewards(
     draws: &[DeviceDraw<'_>],
     x: &FeatureMatrix,
