@@ -14,7 +14,8 @@
 //! ([`fast_tanh_matches_libm`]); otherwise every value goes to `f32::tanh`. A sweep is evidence,
 //! not proof: a C library that differs only on rare inputs could pass it. Either way the output
 //! equals `f32::tanh` bit for bit on the inputs checked by the tests (every 257th f32, and all
-//! 2³² once, by hand: see the README), so scores stay identical to burn's forward.
+//! 2³² once, by hand: see docs/performance.md, "Model compute"), so scores stay identical to
+//! burn's forward.
 
 use activepref_core::simd::VectorIsa;
 use std::sync::OnceLock;
@@ -338,7 +339,8 @@ mod tests {
     }
 
     /// All 2³² inputs: about a minute on two cores. Run by hand (`cargo test --release -p
-    /// activepref-model -- --ignored tanh`) on a new C library; the README records the result.
+    /// activepref-model -- --ignored tanh`) on a new C library; docs/performance.md records the
+    /// result.
     #[test]
     #[ignore]
     fn tanh_in_place_equals_libm_on_every_float() {
