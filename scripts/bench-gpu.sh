@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# GPU figures for issue 18 (docs/performance.md, "On a GPU: the vulkan device"), side by side with plain torch on
-# the same GPU. Never used by tests or CI.
+# GPU figures for issue 18 (docs/performance.md, "On a GPU: the vulkan device"), side by side with
+# plain torch on the same GPU. Never used by tests or CI.
 #
 # Usage: scripts/bench-gpu.sh [BINARY]
 #   BINARY   an activepref built with `--features activepref-model/vulkan`

@@ -9,7 +9,8 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 /// mimalloc reuses freed memory instead of returning each large tensor buffer to the OS
-/// (docs/performance.md, "Model compute"): training runs without a page-fault storm per optimiser step.
+/// (docs/performance.md, "Model compute"): training runs without a page-fault storm per
+/// optimiser step.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -198,7 +198,8 @@ pub struct BenchRoundArgs {
     /// The share of distinct (prompt, response) rows among the scored and validation rows, in
     /// (0, 1]: below 1, each distinct row repeats across comparisons (within and across
     /// responses A and B, as TL;DR's summaries do), and the first layer runs once per distinct
-    /// row (docs/performance.md, "Repeated rows"). 1 (the default) is the synthetic benchmark's case.
+    /// row (docs/performance.md, "Repeated rows"). 1 (the default) is the synthetic benchmark's
+    /// case.
     #[arg(long, default_value_t = 1.0)]
     pub distinct_rows: f64,
     /// Compute device of the training steps, validation passes and scoring (`model.device`):
