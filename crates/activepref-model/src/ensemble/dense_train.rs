@@ -18,7 +18,9 @@
 //!   `g · ((−(y · y)) + 1)`;
 //! - the two sides' gradients of a parameter are added once, as burn's gradient registry adds
 //!   them (an f32 addition, which is commutative for values, so the order of the two sides is
-//!   immaterial; only the payload of a NaN, in a run that has diverged anyway, could differ);
+//!   immaterial; only the payload of a NaN, in a run that has diverged anyway, could differ).
+//!   For a large layer both sides' products and their sum are computed a block of `W`'s rows at
+//!   a time ([`summed_weight_grads`]), so the sum is written once and never read back to add;
 //! - the update is [`FusedAdamW`]'s arithmetic on the buffers ([`FusedAdamW::step_slice`]).
 //!
 //! `gemm` never splits a product's inner sum across threads, so the GEMMs run on the rayon pool
