@@ -175,7 +175,8 @@ pub struct BenchRoundArgs {
     /// Ensemble members.
     #[arg(long, default_value_t = 5, value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub members: usize,
-    /// Optimiser steps timed (the cost of a step does not depend on the labelled size).
+    /// Optimiser steps timed (the cost of a step does not depend on the labelled size); an epoch
+    /// of a quarter of them is timed first, to price what a fit costs whatever its steps.
     #[arg(long, default_value_t = 100, value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub steps: usize,
     /// Comparisons scored to time scoring (the cost is linear in rows).
