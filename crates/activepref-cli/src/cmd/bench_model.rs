@@ -65,12 +65,12 @@ fn one_epoch_fit(
     };
     let train = random_split(pairs, dim, 1);
     let validation = random_split(32, dim, 2);
-    if device != ComputeDevice::Cpu {
-        // Off the CPU backend (a GPU compiles its kernels at their first use) a fit of 4 batches
-        // on the same shapes runs first, untimed.
-        let warm = random_split(4 * cfg.train.batch_size, dim, 5);
-        cfg.fit(&warm, &validation, 9, 0)?;
-    }
+    // A fit of 4 batches on the same shapes runs first, untimed, so that one-time costs (a GPU
+    // compiling its kernels at their first use; on the CPU the pool's threads starting and the
+    // allocator's first pages) do not land in the timed fits (without it, one run read 10 s a
+    // fit where the runs after it read 0.4–1.2 s, AMD Zen 4).
+    let warm = random_split(4 * cfg.train.batch_size, dim, 5);
+    cfg.fit(&warm, &validation, 9, 0)?;
     let (fitted, secs) = timed(|| cfg.fit(&train, &validation, 9, 0));
     Ok((fitted?, secs))
 }
@@ -395,11 +395,18 @@ fn measure_unit_costs(args: &BenchRoundArgs, train: &TrainConfig) -> anyhow::Res
     let short = args.steps / 4;
     let short_secs = if short > 0 { Some(fit(short)?.1) } else { None };
     let (fitted, secs) = fit(args.steps)?;
-    let (step, per_fit) = split_fit_cost(secs, args.steps, short_secs.map(|t| (t, short)));
+    let split = short_secs.and_then(|t| split_fit_cost(secs, args.steps, (t, short)));
+    let (step, per_fit) = split.unwrap_or((secs / args.steps as f64, 0.0));
     say!(
         "optimiser step (all members): {:.1} ms; per fit, whatever its steps: {per_fit:.2} s",
         step * 1e3
     );
+    if split.is_none() && short > 0 {
+        say!(
+            "  (the fits of {short} and {} steps gave no positive cost per step and non-negative cost per fit, the machine's speed moved between them: all of the longer fit's time is read as steps)",
+            args.steps
+        );
+    }
     // Scoring (f32 whatever `model.precision` is, as in a run).
     let scored = random_split_repeating(args.score_pairs, args.dim, args.distinct_rows, 4);
     // Off the CPU backend (a GPU compiles its kernels at their first use) one untimed pass on
@@ -440,22 +447,21 @@ fn measure_unit_costs(args: &BenchRoundArgs, train: &TrainConfig) -> anyhow::Res
     })
 }
 
-/// Seconds per optimiser step and per fit from a fit of `steps` steps taking `secs`, and one of
-/// `short` steps taking `short_secs` where given: the line through both. Where the two do not
-/// give a positive cost per step and a non-negative one per fit (a VM's speed moved between
-/// them), the whole time is read as steps, as without the short fit.
-fn split_fit_cost(secs: f64, steps: usize, short: Option<(f64, usize)>) -> (f64, f64) {
-    let whole = (secs / steps as f64, 0.0);
-    let Some((short_secs, short)) = short.filter(|&(_, s)| s < steps) else {
-        return whole;
-    };
+/// Seconds per optimiser step and per fit from a fit of `steps` steps taking `secs` and one of
+/// `short` steps taking `short_secs`: the line through both. `None` where the two do not give a
+/// positive cost per step and a non-negative one per fit (a VM's speed moved between them), or
+/// the short fit is not shorter.
+fn split_fit_cost(
+    secs: f64,
+    steps: usize,
+    (short_secs, short): (f64, usize),
+) -> Option<(f64, f64)> {
+    if short >= steps {
+        return None;
+    }
     let step = (secs - short_secs) / (steps - short) as f64;
     let per_fit = secs - step * steps as f64;
-    if step > 0.0 && per_fit >= 0.0 {
-        (step, per_fit)
-    } else {
-        whole
-    }
+    (step > 0.0 && per_fit >= 0.0).then_some((step, per_fit))
 }
 
 /// The per-round table at the chosen labelled sizes and the modelled totals per stage.
@@ -556,18 +562,16 @@ mod tests {
     #[test]
     fn a_fit_splits_into_steps_and_a_fixed_cost() {
         // 25 steps in 3.6 s and 100 in 10.7 s: 7.1 s for 75 steps, 1.2333 s per fit.
-        let (step, per_fit) = split_fit_cost(10.7, 100, Some((3.6, 25)));
+        let (step, per_fit) = split_fit_cost(10.7, 100, (3.6, 25)).unwrap();
         assert!((step - 7.1 / 75.0).abs() < 1e-12, "{step}");
         assert!(
             (per_fit - (10.7 - 100.0 * 7.1 / 75.0)).abs() < 1e-12,
             "{per_fit}"
         );
-        // Without a short fit, or one no shorter, the whole time is steps.
-        assert_eq!(split_fit_cost(10.0, 100, None), (0.1, 0.0));
-        assert_eq!(split_fit_cost(10.0, 100, Some((9.0, 100))), (0.1, 0.0));
-        // A short fit that took longer (the VM slowed down) or a line through a negative fixed
-        // cost: read as steps too.
-        assert_eq!(split_fit_cost(10.0, 100, Some((11.0, 25))), (0.1, 0.0));
-        assert_eq!(split_fit_cost(10.0, 100, Some((1.0, 25))), (0.1, 0.0));
+        // A short fit no shorter, one that took longer (the VM slowed down) or a line through a
+        // negative fixed cost: no split.
+        assert_eq!(split_fit_cost(10.0, 100, (9.0, 100)), None);
+        assert_eq!(split_fit_cost(10.0, 100, (11.0, 25)), None);
+        assert_eq!(split_fit_cost(10.0, 100, (1.0, 25)), None);
     }
 }

@@ -60,9 +60,31 @@ const BURN_PARALLEL_SUM: usize = 4 * 1024 * 1024;
 /// chunks and f64 lanes), taken while each chunk is still in cache instead of in a second pass
 /// over memory.
 pub(crate) fn add_gradients(acc: &mut [f32], other: &[f32], norm: bool) -> Option<f64> {
-    write_chunks_with_norm(acc, other, norm, |a, b| {
-        a.iter_mut().zip(b).for_each(|(a, &b)| *a += b)
-    })
+    write_chunks_with_norm(acc, other, norm, add)
+}
+
+/// `acc += other`, element by element.
+fn add(acc: &mut [f32], other: &[f32]) {
+    acc.iter_mut().zip(other).for_each(|(a, &b)| *a += b)
+}
+
+/// `acc += other` on this thread, [`CHUNK`] elements at a time; where `partial` is given, each
+/// chunk's sum of squares is pushed to it while the chunk is in cache. `acc` must start on a
+/// chunk boundary of the whole gradient for the partial sums to be [`deterministic_norm`]'s
+/// (then [`norm_of`] all of them, in order, is its value).
+pub(crate) fn add_chunks(acc: &mut [f32], other: &[f32], mut partial: Option<&mut Vec<f64>>) {
+    assert_eq!(acc.len(), other.len(), "equally long gradients");
+    for (a, b) in acc.chunks_mut(CHUNK).zip(other.chunks(CHUNK)) {
+        add(a, b);
+        if let Some(partial) = partial.as_deref_mut() {
+            partial.push(chunk_sum_squares(a));
+        }
+    }
+}
+
+/// The L2 norm from the chunks' sums of squares, added in chunk order.
+pub(crate) fn norm_of<'a>(partial: impl IntoIterator<Item = &'a f64>) -> f64 {
+    partial.into_iter().sum::<f64>().sqrt()
 }
 
 /// A parameter's gradient as [`FusedAdamW::step_slice`] reads it.
@@ -118,7 +140,7 @@ fn write_chunks_with_norm<T: Sync>(
             if norm { chunk_sum_squares(d) } else { 0.0 }
         })
         .collect();
-    norm.then(|| partial.iter().sum::<f64>().sqrt())
+    norm.then(|| norm_of(&partial))
 }
 
 /// The factor a gradient of norm `norm` is scaled by under clipping at `threshold`: exactly 1 when

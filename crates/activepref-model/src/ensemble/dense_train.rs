@@ -39,8 +39,8 @@ use burn::tensor::Device;
 use rayon::prelude::*;
 
 use super::FusedAdamW;
-use super::adamw::{Gradient, Rounded, SliceMoments, add_gradients};
-use super::norm::{CHUNK, chunk_sum_squares, deterministic_norm_bf16};
+use super::adamw::{Gradient, Rounded, SliceMoments, add_chunks, add_gradients, norm_of};
+use super::norm::{CHUNK, deterministic_norm_bf16};
 use crate::bf16_slices::fill_bf16;
 use crate::dense::{Bf16Weights, Strided, bf16_matmul, strided_matmul};
 use crate::mlp::{DenseRewardMlp, DenseScratch, Precision, RewardMlp};
@@ -58,10 +58,9 @@ pub(crate) struct DenseTrainer {
     /// bf16 steps' weight gradients, per layer, as the bf16 values AdamW widens when it reads
     /// them (empty in f32 steps).
     grads16: Vec<Vec<bf16>>,
-    /// The rejected side's weight gradient before it joins the chosen side's, for layers not
-    /// computed chunk by chunk ([`summed_weight_grads`]; the largest such layer's size; it never
-    /// shrinks, so it is zero-filled only when it grows).
-    second: Vec<f32>,
+    /// Where [`summed_weight_grads`] puts the rejected side's weight gradient before it joins
+    /// the chosen side's.
+    second: SecondSide,
     /// The starting network's precision, kept by the networks [`Self::model`] returns.
     precision: Precision,
     /// The chosen and the rejected side's hidden activations.
@@ -89,7 +88,7 @@ impl DenseTrainer {
             grads,
             grads16: Vec::new(),
             sides: [DenseScratch::default(), DenseScratch::default()],
-            second: Vec::new(),
+            second: SecondSide::default(),
             bf16: Default::default(),
         })
     }
@@ -328,6 +327,18 @@ impl DenseTrainer {
     }
 }
 
+/// The rejected side's weight gradient before [`summed_weight_grads`] adds it to the chosen
+/// side's. Both buffers are kept from step to step and never shrink, so they are zero-filled
+/// only when they grow.
+#[derive(Default)]
+struct SecondSide {
+    /// A whole layer's, for layers computed in one product (the largest such layer's size).
+    whole: Vec<f32>,
+    /// One block's, per group of blocks running on the pool (a block is at most
+    /// `2 · block_rows(n) − 1` rows of `W`).
+    blocks: Vec<Vec<f32>>,
+}
+
 /// A layer's weight gradient over both sides, `out = x_cᵀ · g_c + x_rᵀ · g_r` (`x`: `rows × k`,
 /// `g`: `rows × n`, `out`: `k × n`), with the L2 norm of `out` where `norm` asks
 /// ([`add_gradients`]'s value: the same chunks and f64 lanes).
@@ -335,53 +346,101 @@ impl DenseTrainer {
 /// Each side's product is [`weight_grad`]'s and the sum one f32 addition per element, as burn's
 /// gradient registry adds the two sides' gradients (gemm's β-accumulation into one buffer would
 /// round differently: it failed the step-by-step test). Where `n` divides [`CHUNK`] and the layer
-/// has more than one block of [`block_rows`] rows of `W`, `out` is computed a block at a time:
+/// has at least two blocks of [`block_rows`] rows of `W`, `out` is computed a block at a time:
 /// both sides' products of the block, their sum and its chunks' sums of squares, while the block
-/// is in cache, in parallel over blocks. For the paper's first layer (34 MB a gradient) that
-/// writes the gradient once instead of writing both sides' products and reading them back to
-/// add them, and gemm runs blocks of 256 rows faster than the whole product.
-/// Every output is still the same sum of `rows` products in the same order (gemm blocks the
-/// inner dimension by `rows` alone at these sizes, and no block is a single row, gemm's
-/// matrix-vector path), so no bit moves (tested against burn's trainer, step by step).
-/// Elsewhere both products are whole GEMMs, the second into `second`.
+/// is in cache. The blocks are split into one contiguous group per pool thread, each group
+/// reusing one buffer for the rejected side ([`SecondSide::blocks`]). For the paper's first layer
+/// (34 MB a gradient) that writes the gradient once instead of writing both sides' products and
+/// reading them back to add them, and gemm runs blocks of 256 rows faster than the whole product.
+///
+/// Every output is still the same sum of `rows` products in the same order, so no bit moves
+/// (tested against burn's trainer, step by step): gemm 0.19 splits the inner dimension by a
+/// length that depends on `rows` alone, except for products of at most 64 × 64 outputs, which it
+/// splits by 512 (`gemm-common` `gemm.rs`, `m <= 64 && n <= 64`), and it takes a matrix-vector
+/// path for a single row. So the rows left over after the last whole block join that block:
+/// every block has at least `block_rows(n)` ≥ 256 rows, like the whole product burn runs.
+/// Elsewhere both products are whole GEMMs, the second into [`SecondSide::whole`].
 fn summed_weight_grads(
     x: [&[f32]; 2],
     g: [&[f32]; 2],
     (rows, k, n): (usize, usize, usize),
     out: &mut [f32],
-    second: &mut Vec<f32>,
+    second: &mut SecondSide,
     norm: bool,
 ) -> Option<f64> {
     let block = block_rows(n);
-    if block < 2 || k <= block || k % block == 1 {
+    if !in_blocks(k, n) {
         weight_grad(x[0], g[0], (rows, k, n), out);
-        if second.len() < k * n {
-            second.resize(k * n, 0.0);
+        let whole = &mut second.whole;
+        if whole.len() < k * n {
+            whole.resize(k * n, 0.0);
         }
-        let second = &mut second[..k * n];
-        weight_grad(x[1], g[1], (rows, k, n), second);
-        return add_gradients(out, second, norm);
+        let whole = &mut whole[..k * n];
+        weight_grad(x[1], g[1], (rows, k, n), whole);
+        return add_gradients(out, whole, norm);
     }
-    let partial: Vec<Vec<f64>> = out
-        .par_chunks_mut(block * n)
-        .enumerate()
-        .map_init(Vec::new, |scratch: &mut Vec<f32>, (i, out)| {
-            let rows_of_w = (i * block, out.len() / n);
-            block_weight_grad(x[0], g[0], (rows, k, n), rows_of_w, out);
-            if scratch.len() < out.len() {
-                scratch.resize(out.len(), 0.0);
-            }
-            let second = &mut scratch[..out.len()];
-            block_weight_grad(x[1], g[1], (rows, k, n), rows_of_w, second);
-            out.iter_mut().zip(&*second).for_each(|(a, &b)| *a += b);
-            if norm {
-                out.chunks(CHUNK).map(chunk_sum_squares).collect()
-            } else {
-                Vec::new()
-            }
+    let blocks = k / block;
+    let per_group = blocks.div_ceil(rayon::current_num_threads().clamp(1, blocks));
+    // Rows `first..end` of `W` per group; the last group ends at row `k`.
+    let bounds: Vec<(usize, usize)> = (0..blocks)
+        .step_by(per_group)
+        .map(|b| {
+            let end = b + per_group;
+            (b * block, if end >= blocks { k } else { end * block })
         })
         .collect();
-    norm.then(|| partial.iter().flatten().sum::<f64>().sqrt())
+    let outs = split_rows(out, &bounds, n);
+    if second.blocks.len() < bounds.len() {
+        second.blocks.resize_with(bounds.len(), Vec::new);
+    }
+    let partial: Vec<Vec<f64>> = bounds
+        .into_par_iter()
+        .zip(outs)
+        .zip(second.blocks.par_iter_mut())
+        .map(|(((first, _), mut out), scratch)| {
+            let mut partial = Vec::new();
+            let mut row = first;
+            while !out.is_empty() {
+                // A group's last block takes what would be left short of a whole block.
+                let m = if out.len() < 2 * block * n {
+                    out.len() / n
+                } else {
+                    block
+                };
+                let (this, tail) = std::mem::take(&mut out).split_at_mut(m * n);
+                block_weight_grad(x[0], g[0], (rows, k, n), (row, m), this);
+                if scratch.len() < this.len() {
+                    scratch.resize(this.len(), 0.0);
+                }
+                let second = &mut scratch[..this.len()];
+                block_weight_grad(x[1], g[1], (rows, k, n), (row, m), second);
+                add_chunks(this, second, norm.then_some(&mut partial));
+                row += m;
+                out = tail;
+            }
+            partial
+        })
+        .collect();
+    norm.then(|| norm_of(partial.iter().flatten()))
+}
+
+/// Whether [`summed_weight_grads`] computes a `k × n` weight gradient a block of rows at a time:
+/// `n` divides [`CHUNK`] and the layer has at least two blocks of [`block_rows`] rows.
+fn in_blocks(k: usize, n: usize) -> bool {
+    let block = block_rows(n);
+    block > 0 && k >= 2 * block
+}
+
+/// `v` (row-major, `n` wide) cut into the row ranges `bounds` (consecutive, from row 0).
+fn split_rows<'a>(mut v: &'a mut [f32], bounds: &[(usize, usize)], n: usize) -> Vec<&'a mut [f32]> {
+    bounds
+        .iter()
+        .map(|&(first, end)| {
+            let (part, tail) = std::mem::take(&mut v).split_at_mut((end - first) * n);
+            v = tail;
+            part
+        })
+        .collect()
 }
 
 /// Rows of `W` per block of [`summed_weight_grads`] for a layer `n` wide: whole [`CHUNK`]s (so
@@ -444,8 +503,7 @@ fn sigmoid(x: f32) -> f32 {
 /// `out = xᵀ · g` (`x`: `rows × k`, `g`: `rows × n`, `out`: `k × n`, row-major): burn's
 /// `linear_weight_backward`, the GEMM on the transposed view of `x` (strides 1 and `k`).
 fn weight_grad(x: &[f32], g: &[f32], (rows, k, n): (usize, usize, usize), out: &mut [f32]) {
-    let (xt, g) = (Strided::transposed(x, k), Strided::row_major(g, n));
-    strided_matmul(out, (k, n, rows), xt, g);
+    block_weight_grad(x, g, (rows, k, n), (0, k), out);
 }
 
 /// Rows `first..first + m` of [`weight_grad`]'s `out` (`m × n`): the same GEMM on the columns
@@ -590,13 +648,26 @@ mod tests {
             ..Default::default()
         };
         same_as_burn(cfg, 4096, &[32, 32, 7], adamw(0.0, Some(1e-3)));
-        // The first layer 256 rows at a time ([`summed_weight_grads`]) with a last block of 4
-        // rows, the second one in 8 blocks of 256 rows.
+        // The first layer 256 rows at a time ([`summed_weight_grads`]), the 4 rows left over
+        // in the last block, the second one in 8 blocks of 256 rows.
         let wide = RewardMlpConfig {
             hidden: vec![2048, 256],
             ..Default::default()
         };
         same_as_burn(wide, 4100, &[32, 5], adamw(0.01, Some(1e-3)));
+    }
+
+    /// A layer of 64 outputs in blocks of 1,024 rows of `W` with 36 rows left over, on
+    /// minibatches of more than 512 rows a side, where gemm splits the inner sum of a product of
+    /// at most 64 × 64 outputs differently from a larger one: the left-over rows must not be a
+    /// block of their own ([`summed_weight_grads`]).
+    #[test]
+    fn left_over_rows_of_a_blocked_layer_equal_burns_bit_for_bit() {
+        let cfg = RewardMlpConfig {
+            hidden: vec![64],
+            ..Default::default()
+        };
+        same_as_burn(cfg, 2 * 1024 + 36, &[600, 513], adamw(0.0, Some(1e-3)));
     }
 
     /// bf16 gradients by hand, as `step_bf16` documents them: each GEMM output is the bf16
