@@ -147,7 +147,7 @@ enum Command {
     /// schedule (steps and evaluations per labelled size). Prints a Markdown table.
     ///
     /// Example: activepref bench-round --labels 320,8000,16000,24000
-    BenchRound(cmd::bench_model::BenchRoundArgs),
+    BenchRound(cmd::bench_round::BenchRoundArgs),
     /// Model compute on this machine: train an ensemble for one epoch, score rows with every
     /// member, encode 64 × 128 tokens with MiniLM; prints `key value` lines. The activepref side of
     /// scripts/bench-vs-torch.sh, which runs plain torch on the same shapes and prints the ratios.
@@ -205,7 +205,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Featurize(a) => cmd::data::featurize(a),
         Command::BenchData(a) => cmd::data::bench_data(a),
         Command::BenchKnn(a) => cmd::bench_knn::run(a),
-        Command::BenchRound(a) => cmd::bench_model::bench_round(a),
+        Command::BenchRound(a) => cmd::bench_round::bench_round(a),
         Command::BenchModel(a) => cmd::bench_model::bench_model(a),
     }
 }

@@ -712,6 +712,37 @@ fn help_lists_every_fixed_choice_and_completions_work() {
             && out.contains("| **3 rounds** |"),
         "{out}"
     );
+    // --against: a paused run's rounds next to their model, priced with the recorded work.
+    let state = std::env::temp_dir().join(format!(
+        "activepref-cli-against-{}.state.json",
+        std::process::id()
+    ));
+    std::fs::write(
+        &state,
+        r#"{"round":2,"acquired":[],"records":[{"round":0,"labels":8},{"round":1,"labels":16}],
+            "timings":[{"round":0,"train_secs":0.5,"score_secs":0.25,"select_secs":0.0,"train_steps":2,"validation_passes":2,"kernels":"k"},
+                       {"round":1,"train_secs":0.5,"score_secs":0.25,"select_secs":0.0,"kernels":"k"}]}"#,
+    )
+    .unwrap();
+    let against = [&tiny_round[..], &["--against", state.to_str().unwrap()]].concat();
+    let (ok, out, err) = run_with_env(&against, &[]);
+    assert!(ok, "{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("| 0 | 8 | 1 | 1 | 0.5 / "))
+            && out
+                .lines()
+                .any(|l| l.starts_with("| 1 | 16 | 4 (schedule) | 4 | 0.5 / "))
+            && out.contains("| **2 rounds** | | | | | | **1.5 / "),
+        "{out}"
+    );
+    std::fs::remove_file(&state).unwrap();
+    let (ok, _, err) = run_with_env(&["bench-round", "--against", "summary.md"], &[]);
+    assert!(!ok);
+    assert!(
+        err.starts_with("error: --against: summary.md: cannot read a run's recorded rounds"),
+        "{err}"
+    );
     // A list flag's bad item is the flag's error, not clap's "use `-- -1`" tip.
     for (cmd, flag) in [("bench-round", "--labels"), ("bench-knn", "--brute")] {
         for value in ["-1", "320,-1"] {

@@ -147,6 +147,26 @@ fn pair_runs_record_their_mode_resume_exactly_and_ignore_threads() {
     let last = run_experiment(&pair_config(&parts, "reference"), &RunOptions::default()).unwrap();
     assert_eq!(last.rounds_resumed, 12);
     assert_eq!(as_text(run_files(&parts)), files);
+    // The training work of each round, resumed or not: none before the first batch, then the
+    // 3 heads' one anchored refit after the previous batch (no validation pass); a resumed
+    // round does not count the refits it replays.
+    let work = |dir: &Path| -> Vec<(usize, usize)> {
+        std::fs::read_to_string(dir.join("runs/drts__seed3.timings.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|row| {
+                let cells: Vec<&str> = row.split(',').collect();
+                (cells[4].parse().unwrap(), cells[5].parse().unwrap())
+            })
+            .collect()
+    };
+    let resumed = work(&parts);
+    assert_eq!(resumed, work(&one));
+    assert_eq!(resumed[0], (0, 0), "{resumed:?}");
+    for &(steps, passes) in &resumed[1..] {
+        assert!(steps > 0 && steps % 3 == 0 && passes == 0, "{resumed:?}");
+    }
     // The acquired dataset: one JSON line per acquired pair in loop order, identical after resume
     // and whatever the thread count, and the same rows as Parquet.
     let dataset =
@@ -317,12 +337,34 @@ fn interrupted_runs_resume_to_the_same_numbers() {
     let mut lines = timings.lines();
     assert_eq!(
         lines.next(),
-        Some("round,train_secs,score_secs,select_secs,kernels")
+        Some("round,train_secs,score_secs,select_secs,train_steps,validation_passes,kernels")
     );
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 4, "the config's 4 rounds: {timings}");
-    for row in rows {
+    for row in &rows {
         assert!(row.ends_with(&format!(",{kernels}")), "{row}");
+    }
+    // Each round's training work, resumed or not, is the uninterrupted run's. Round r trains
+    // on 20 + 15 r labels in minibatches of at most 32: 1, 2, 2 and 3 steps an epoch; at most 8
+    // epochs are 24 steps, fewer than `eval_every_steps` (100), so each of the 3 members
+    // evaluates at its epoch ends only and stops at one.
+    let work = |dir: &Path| -> Vec<(usize, usize)> {
+        std::fs::read_to_string(dir.join("runs/balpm__seed3.timings.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|row| {
+                let cells: Vec<&str> = row.split(',').collect();
+                (cells[4].parse().unwrap(), cells[5].parse().unwrap())
+            })
+            .collect()
+    };
+    let resumed = work(&parts);
+    assert_eq!(resumed, work(&whole));
+    for (round, &(steps, passes)) in resumed.iter().enumerate() {
+        let per_epoch = [1, 2, 2, 3][round];
+        assert_eq!(steps, passes * per_epoch, "round {round}: {resumed:?}");
+        assert!((3..=24).contains(&passes), "round {round}: {resumed:?}");
     }
     // A finished experiment is skipped entirely.
     let again = run_experiment(&config(&parts), &RunOptions::default()).unwrap();

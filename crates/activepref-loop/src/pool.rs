@@ -198,6 +198,7 @@ impl<'a> PoolLoop<'a> {
         let t = self.round;
         let bench = self.bench;
         let clock = Instant::now();
+        let mut work = (0, 0);
         let evaluation = match self.whole_pool {
             Some(cached) => cached,
             None => {
@@ -214,6 +215,7 @@ impl<'a> PoolLoop<'a> {
                     self.run_seed,
                     0,
                 )?;
+                work = RoundTiming::training_work(&fitted.reports);
                 *self.whole_pool.insert(self.evaluate(&fitted))
             }
         };
@@ -257,6 +259,8 @@ impl<'a> PoolLoop<'a> {
                 train_secs,
                 score_secs: 0.0,
                 select_secs,
+                train_steps: work.0,
+                validation_passes: work.1,
             },
         ))
     }
@@ -346,6 +350,7 @@ impl<'a> PoolLoop<'a> {
             t as u64,
         )?;
         let train_secs = clock.elapsed().as_secs_f64();
+        let (train_steps, validation_passes) = RoundTiming::training_work(&fitted.reports);
 
         let clock = Instant::now();
         let evaluation = self.evaluate(&fitted);
@@ -384,6 +389,8 @@ impl<'a> PoolLoop<'a> {
                 train_secs,
                 score_secs,
                 select_secs,
+                train_steps,
+                validation_passes,
             },
         ))
     }

@@ -2,6 +2,7 @@
 //! ([`RoundRecord`], [`RoundTiming`]).
 
 use activepref_core::{EvalMetrics, FieldError};
+use activepref_model::TrainReport;
 use serde::{Deserialize, Serialize};
 
 use crate::cold_start::ColdStart;
@@ -217,6 +218,10 @@ impl RoundRecord {
     }
 }
 
+/// A round's training work: `(train_steps, validation_passes)`, as [`RoundTiming`] records
+/// them.
+pub type TrainingWork = (usize, usize);
+
 /// Wall-clock seconds of one round. Kept apart from [`RoundRecord`] so that result files stay
 /// bit-identical across machines and thread counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -229,9 +234,22 @@ pub struct RoundTiming {
     pub score_secs: f64,
     /// Seconds the policy spent selecting the batch.
     pub select_secs: f64,
+    /// Optimiser steps the round's training took, summed over the networks trained (a deep
+    /// ensemble's members; an anchored pair loop's heads in its one refit).
+    pub train_steps: usize,
+    /// Validation passes the round's training made, summed over the networks trained: each is one
+    /// network's losses over every validation comparison (early stopping's evaluations).
+    pub validation_passes: usize,
 }
 
 impl RoundTiming {
+    /// The training work of the fits in `reports` (one per network), summed over them.
+    pub fn training_work(reports: &[TrainReport]) -> TrainingWork {
+        reports
+            .iter()
+            .fold((0, 0), |(s, v), r| (s + r.steps, v + r.evaluations))
+    }
+
     /// The round's seconds in all: training, scoring and selection.
     pub fn secs(&self) -> f64 {
         self.train_secs + self.score_secs + self.select_secs

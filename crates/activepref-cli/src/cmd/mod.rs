@@ -3,6 +3,7 @@
 
 pub mod bench_knn;
 pub mod bench_model;
+pub mod bench_round;
 pub mod data;
 pub mod inspect;
 pub mod policies;

@@ -8,6 +8,7 @@ use activepref_loop::{LoopError, RoundTiming};
 use serde::{Deserialize, Serialize};
 
 use super::error::{RunError, write_file};
+use super::recorded::RecordedRound;
 use super::run_files::csv_bytes;
 use crate::progress::Progress;
 use crate::results_dir::run_file_seal;
@@ -22,13 +23,21 @@ pub(crate) struct RunState<C, R> {
     timings: Vec<TimingRow>,
 }
 
-/// One row of `*.timings.csv`: a round's wall-clock seconds and the kernels it computed with.
+/// One row of `*.timings.csv`: a round's wall-clock seconds, its training work and the kernels
+/// it computed with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct TimingRow {
     round: usize,
     train_secs: f64,
     score_secs: f64,
     select_secs: f64,
+    /// [`RoundTiming::train_steps`]; empty in a state file written before this column existed.
+    #[serde(default)]
+    train_steps: Option<usize>,
+    /// [`RoundTiming::validation_passes`]; empty in a state file written before this column
+    /// existed.
+    #[serde(default)]
+    validation_passes: Option<usize>,
     /// [`activepref_model::compute_kernels`] of the process that ran the round; empty in a state
     /// file written before this column existed.
     #[serde(default)]
@@ -42,12 +51,31 @@ impl TimingRow {
             train_secs: t.train_secs,
             score_secs: t.score_secs,
             select_secs: t.select_secs,
+            train_steps: Some(t.train_steps),
+            validation_passes: Some(t.validation_passes),
             kernels: kernels.to_string(),
         }
     }
 
     fn secs(&self) -> f64 {
         self.train_secs + self.score_secs + self.select_secs
+    }
+
+    pub(crate) fn round(&self) -> usize {
+        self.round
+    }
+
+    /// This row as a [`RecordedRound`] of `labels` labelled comparisons.
+    pub(crate) fn recorded(&self, labels: usize) -> RecordedRound {
+        RecordedRound {
+            round: self.round,
+            labels,
+            train_secs: self.train_secs,
+            score_secs: self.score_secs,
+            select_secs: self.select_secs,
+            train_steps: self.train_steps,
+            validation_passes: self.validation_passes,
+        }
     }
 }
 
@@ -269,5 +297,31 @@ mod tests {
         assert_eq!(old[0].kernels, "");
         assert_eq!(old[0].secs(), 2.25);
         assert_eq!(kernel_change(&old, amx), None);
+    }
+
+    /// A round's training work goes to its timings row; a state file from before those columns
+    /// still reads, and its rounds' cells stay empty in `timings.csv` (never a made-up 0).
+    #[test]
+    fn training_work_reaches_the_timings_and_old_rounds_stay_empty() {
+        let new = TimingRow::new(
+            RoundTiming {
+                round: 1,
+                train_steps: 50,
+                validation_passes: 10,
+                ..Default::default()
+            },
+            "cpu f32 gemm fma",
+        );
+        let old: TimingRow = serde_json::from_str(
+            r#"{"round":0,"train_secs":1.5,"score_secs":0.5,"select_secs":0.25,"kernels":"k"}"#,
+        )
+        .unwrap();
+        let csv = csv_bytes([old, new], Path::new("t.timings.csv")).unwrap();
+        assert_eq!(
+            String::from_utf8(csv).unwrap(),
+            "round,train_secs,score_secs,select_secs,train_steps,validation_passes,kernels\n\
+             0,1.5,0.5,0.25,,,k\n\
+             1,0.0,0.0,0.0,50,10,cpu f32 gemm fma\n"
+        );
     }
 }

@@ -142,6 +142,18 @@ pub enum RunError {
         /// The loop's error.
         error: LoopError,
     },
+    /// A run's recorded rounds (`runs/<stem>.timings.csv` with its run file, or
+    /// `runs/<stem>.state.json`) could not be read back.
+    #[error(
+        "{}: cannot read a run's recorded rounds ({why}); give a paused run's runs/<stem>.state.json, or a finished run's runs/<stem>.timings.csv with its run file <stem>.csv beside it",
+        .path.display()
+    )]
+    UnreadableTimings {
+        /// The file given.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
     /// A round of a run failed.
     #[error("run {stem}: {error}")]
     Run {

@@ -20,6 +20,7 @@ mod acquired;
 mod checkpoint;
 mod error;
 mod index_cache;
+mod recorded;
 mod run_files;
 mod settings;
 
@@ -32,6 +33,7 @@ use rayon::prelude::*;
 pub use acquired::AcquiredPairRow;
 pub use error::RunError;
 pub(crate) use error::write_file;
+pub use recorded::{RecordedRound, read_recorded_rounds};
 pub(crate) use run_files::RUN_FILE_EXTENSIONS;
 pub use run_files::{PairRunRow, PrefixRow, RunRow};
 

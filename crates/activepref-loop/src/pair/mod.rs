@@ -45,6 +45,7 @@ use crate::stopping::{STOPPING_SAMPLE, cohens_kappa};
 use rand::seq::SliceRandom;
 
 use crate::RoundTiming;
+use crate::records::TrainingWork;
 
 /// Comparisons (chosen as A, so every label is "A preferred") of the given pairs.
 pub(crate) fn pairs_split(
@@ -401,8 +402,10 @@ impl<'a> PairLoop<'a> {
             .collect()
     }
 
-    /// The model for round `self.round` and the anchor strength of its last refit.
-    fn fitted(&mut self) -> Result<(FittedEnsemble, Option<f64>), ModelError> {
+    /// The model for round `self.round`, the anchor strength of its last refit, and the round's
+    /// training work ([`RoundTiming::training_work`]: a refit from scratch, or the anchored
+    /// heads' refit after the previous batch; not the refits a resumed run replays).
+    fn fitted(&mut self) -> Result<(FittedEnsemble, Option<f64>, TrainingWork), ModelError> {
         let t = self.round as u64;
         let dim = self.bench.stream[0].features.dim();
         let cfg = match &self.refit {
@@ -412,7 +415,7 @@ impl<'a> PairLoop<'a> {
                 // round is refitted for a resumed run's stopping agreement.
                 let seen = &self.acquired[..self.acquired_before(self.round)];
                 if seen.is_empty() {
-                    return Ok((self.model.untrained(dim, self.run_seed, t)?, None));
+                    return Ok((self.model.untrained(dim, self.run_seed, t)?, None, (0, 0)));
                 }
                 let train = pairs_split(
                     &self.bench.stream,
@@ -424,7 +427,8 @@ impl<'a> PairLoop<'a> {
                     .validation
                     .get_or_init(|| judged_split(&self.bench.validation));
                 let fit = self.model.fit(&train, validation, self.run_seed, t)?;
-                return Ok((fit, None));
+                let work = RoundTiming::training_work(&fit.reports);
+                return Ok((fit, None, work));
             }
         };
         if self.anchored.is_none() {
@@ -432,6 +436,7 @@ impl<'a> PairLoop<'a> {
         }
         // Refits after batches 0..t, in order; after a resume this replays the earlier ones.
         let mut lambda = None;
+        let mut steps = 0;
         let done = self.anchored.as_ref().map_or(0, |a| a.refits);
         for b in done..self.round {
             let sample = self.refit_sample(b, cfg.max_samples);
@@ -443,7 +448,10 @@ impl<'a> PairLoop<'a> {
             );
             let l = cfg.anchor_strength(self.decay, self.acquired_through(b), self.order.len());
             let anchored = self.anchored.as_mut().expect("made above");
-            anchored.refit(&split, l, &cfg)?;
+            let refit = anchored.refit(&split, l, &cfg)?;
+            if b + 1 == self.round {
+                steps = refit.steps;
+            }
             lambda = Some(l);
         }
         if self.round > 0 && lambda.is_none() {
@@ -451,7 +459,8 @@ impl<'a> PairLoop<'a> {
             lambda = Some(cfg.anchor_strength(self.decay, n, self.order.len()));
         }
         let fitted = self.anchored.as_ref().expect("made above").fitted();
-        Ok((fitted, lambda))
+        let heads = fitted.reports.len();
+        Ok((fitted, lambda, (steps * heads, 0)))
     }
 
     /// Runs one round and advances.
@@ -466,7 +475,7 @@ impl<'a> PairLoop<'a> {
         // A resumed run's replay of the previous round is not this round's training.
         self.replay_stopping_previous()?;
         let clock = Instant::now();
-        let (fitted, anchor_strength) = self.fitted()?;
+        let (fitted, anchor_strength, (train_steps, validation_passes)) = self.fitted()?;
         let validation_labels = match self.refit {
             PairRefit::FromScratch if !self.acquired.is_empty() => {
                 self.validation.get().map_or(0, PoolSplit::len)
@@ -520,6 +529,8 @@ impl<'a> PairLoop<'a> {
                 train_secs,
                 score_secs,
                 select_secs,
+                train_steps,
+                validation_passes,
             },
         ))
     }
@@ -665,7 +676,7 @@ pub(crate) mod tests {
             for t in 0..4 {
                 // The model `step` will use: a from-scratch refit is deterministic, and an
                 // anchored one is not refitted again by `step` once done here.
-                let (fitted, _) = run.fitted().unwrap();
+                let (fitted, ..) = run.fitted().unwrap();
                 let current = run.stopping.predicted(&fitted);
                 let bald = (t < 3).then(|| {
                     run.order[t * 10..(t + 1) * 10]
@@ -846,7 +857,7 @@ pub(crate) mod tests {
         let mut run = PairLoop::new(&bench, &model, &cfg, &spec, PairMode::Corrected, 2);
         for round in 0..2 {
             let before = run.acquired.len();
-            let (fitted, _) = run.fitted().unwrap();
+            let (fitted, ..) = run.fitted().unwrap();
             let (cf, _weights) = {
                 let rows = |pick: fn(&AcquiredPair) -> usize| {
                     let d = bench.stream[0].features.dim();

@@ -341,6 +341,7 @@ impl AnchoredEnsemble {
                 .iter()
                 .map(|h| TrainReport {
                     steps: h.steps,
+                    evaluations: 0,
                     best_step: h.steps,
                     best_validation_loss: f64::NAN,
                     stopped_early: false,

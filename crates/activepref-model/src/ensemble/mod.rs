@@ -144,6 +144,26 @@ mod tests {
         );
     }
 
+    /// A report counts the fit's optimiser steps and validation passes: 150 pairs in batches of
+    /// 16 are 10 steps an epoch; over 2 epochs a member evaluates after steps 3, 6, 9, 12, 15, 18
+    /// (every 3) and 10, 20 (the epoch ends).
+    #[test]
+    fn a_report_counts_steps_and_validation_passes() {
+        let bench = bench(200);
+        let mut cfg = tiny_config();
+        cfg.train.max_epochs = 2;
+        cfg.train.eval_every_steps = 3;
+        cfg.train.patience = 100;
+        let train = bench.pool.subset(&(0..150).collect::<Vec<_>>());
+        let fitted = cfg.fit(&train, &bench.validation, 9, 0).unwrap();
+        assert_eq!(fitted.reports.len(), 3);
+        for r in &fitted.reports {
+            assert_eq!((r.steps, r.evaluations, r.stopped_early), (20, 8, false));
+        }
+        let untrained = cfg.untrained(bench.pool.pair_a.dim(), 9, 0).unwrap();
+        assert!(untrained.reports.iter().all(|r| r.evaluations == 0));
+    }
+
     #[test]
     fn warm_start_continues_the_previous_rounds_weights() {
         let bench = bench(200);
@@ -155,8 +175,8 @@ mod tests {
         // 100 pairs in batches of 16: 7 steps an epoch, 2 epochs, one evaluation after the last.
         for rep in &r0.reports {
             assert_eq!(
-                (rep.steps, rep.best_step, rep.stopped_early),
-                (14, 14, false)
+                (rep.steps, rep.evaluations, rep.best_step, rep.stopped_early),
+                (14, 1, 14, false)
             );
             assert!(rep.best_validation_loss.is_finite());
         }

@@ -27,6 +27,9 @@ use crate::mlp::{Precision, RewardMlp, bradley_terry_loss, dropout_masks};
 pub struct TrainReport {
     /// Optimiser steps taken.
     pub steps: usize,
+    /// Validation passes made: one per evaluation, each this network's losses over every
+    /// validation comparison (0 when never evaluated).
+    pub evaluations: usize,
     /// The step whose weights were kept: the evaluation with the lowest validation loss (0 before
     /// any evaluation; `steps` for anchored heads, which keep their last weights).
     pub best_step: usize,
@@ -305,6 +308,7 @@ impl EnsembleConfig {
         };
         let report = TrainReport {
             steps: 0,
+            evaluations: 0,
             best_step: 0,
             best_validation_loss: f64::NAN,
             stopped_early: false,
@@ -659,6 +663,7 @@ struct EarlyStopping {
     best_model: RewardMlp,
     best_step: usize,
     bad_evals: usize,
+    evaluations: usize,
     stopped: bool,
 }
 
@@ -671,6 +676,7 @@ impl EarlyStopping {
             best_model: initial,
             best_step: 0,
             bad_evals: 0,
+            evaluations: 0,
             stopped: false,
         }
     }
@@ -678,6 +684,7 @@ impl EarlyStopping {
     /// Records the validation `loss` after `step` of the model `model()` returns (called only
     /// when the loss is the lowest yet, to keep it); true when training should stop.
     fn observe(&mut self, loss: f64, step: usize, model: impl FnOnce() -> RewardMlp) -> bool {
+        self.evaluations += 1;
         if loss < self.best_loss {
             (self.best_loss, self.best_model, self.best_step) = (loss, model(), step);
             self.bad_evals = 0;
@@ -692,6 +699,7 @@ impl EarlyStopping {
     fn finish(self, steps: usize) -> (RewardMlp, TrainReport) {
         let report = TrainReport {
             steps,
+            evaluations: self.evaluations,
             best_step: self.best_step,
             best_validation_loss: self.best_loss,
             stopped_early: self.stopped,
