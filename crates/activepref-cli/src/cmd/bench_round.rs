@@ -78,12 +78,13 @@ pub struct BenchRoundArgs {
     /// (vulkan, cuda, libtorch_cuda; README, "Backends").
     #[arg(long, value_enum, default_value_t = ComputeDevice::Cpu)]
     pub device: ComputeDevice,
-    /// A real run to check the model against, round by round: a paused run's
-    /// `runs/<stem>.state.json` or a finished run's `runs/<stem>.timings.csv`. Each of its rounds
-    /// is modelled with the steps and validation passes it really took (its `train_steps` and
-    /// `validation_passes`, so early stopping is priced as it happened; a round recorded before
-    /// those columns takes the schedule's) and its labelled size; the other flags must describe
-    /// the run (its --pool, --validation, --test, --ood, --dim, --members, --rounds).
+    /// A real pool run (BAL-PM, BALD, random, ...) to check the model against, round by round: a
+    /// paused run's `runs/<stem>.state.json` or a finished run's `runs/<stem>.timings.csv`. Each
+    /// of its rounds is modelled with the steps and validation passes it really took (its
+    /// `train_steps` and `validation_passes`, so early stopping is priced as it happened; a round
+    /// recorded before those columns takes the schedule's), its labelled size, whether it scored
+    /// the pool (every round but the last) and its recorded selection time; --pool, --validation,
+    /// --test, --ood, --dim and --members must describe the run.
     #[arg(long, value_name = "FILE")]
     pub against: Option<PathBuf>,
 }
@@ -132,7 +133,6 @@ fn round_cost(args: &BenchRoundArgs, train: &TrainConfig, u: &UnitCosts, r: usiz
     }
 }
 
-/// Measures the unit costs on the paper's shapes, then models every round of the run.
 /// `activepref bench-round`: measures the unit costs on the paper's shapes, then models every
 /// round of the schedule and prints the table.
 pub fn bench_round(args: &BenchRoundArgs) -> anyhow::Result<()> {
@@ -399,8 +399,8 @@ fn print_round_table(args: &BenchRoundArgs, train: &TrainConfig, u: &UnitCosts) 
 
 /// A recorded round modelled on the unit costs: its training (the fit's fixed cost, its steps and
 /// validation passes, summed over the members as recorded, so divided by `members` for the
-/// ensemble's unit costs), its scoring (test, OOD and the pool left, except in the last round)
-/// and its recorded selection; and whether its work came from the schedule instead (a round
+/// ensemble's unit costs), its scoring (test, OOD and, where it selected a batch, the pool
+/// left) and its recorded selection; and whether its work came from the schedule instead (a round
 /// recorded before the work columns).
 fn modelled_recorded(
     args: &BenchRoundArgs,
@@ -416,23 +416,33 @@ fn modelled_recorded(
             (s as f64, v as f64, true)
         }
     };
-    let last = r.round + 1 == args.rounds;
-    let scored = args.test
-        + args.ood
-        + if last {
-            0
-        } else {
-            args.pool.saturating_sub(r.labels)
-        };
+    // A round that selected no batch (a run's last) scores only the test and OOD splits.
+    let pool_left = if r.selected {
+        args.pool.saturating_sub(r.labels)
+    } else {
+        0
+    };
+    let scored = args.test + args.ood + pool_left;
+    // A round that trained nothing (the whole-dataset bound's cached fit) pays no fit.
+    let per_fit = if steps > 0.0 { u.per_fit } else { 0.0 };
     let cost = RoundCost {
         steps: steps.round() as usize,
         evaluations: evaluations.round() as usize,
-        train_steps: u.per_fit + steps * u.step,
+        train_steps: per_fit + steps * u.step,
         validation: evaluations * u.validation_pass,
         scoring: scored as f64 * u.per_comparison,
         selection: r.select_secs,
     };
     (cost, from_schedule)
+}
+
+/// `model` against `real` as a signed percentage; a dash where `real` is no positive time.
+fn relative(model: f64, real: f64) -> String {
+    if real > 0.0 {
+        format!("{:+.1}%", 100.0 * (model / real - 1.0))
+    } else {
+        "–".to_string()
+    }
 }
 
 /// `--against`: every recorded round next to its model, and the totals.
@@ -459,7 +469,7 @@ fn print_against(
         real_total += real;
         model_total += m.total();
         say!(
-            "| {} | {} | {}{} | {} | {:.1} / {:.1} s | {:.1} / {:.1} s | {real:.1} / {:.1} s | {:+.1}% |",
+            "| {} | {} | {}{} | {} | {:.1} / {:.1} s | {:.1} / {:.1} s | {real:.1} / {:.1} s | {} |",
             r.round,
             r.labels,
             m.steps,
@@ -470,13 +480,13 @@ fn print_against(
             r.score_secs,
             m.scoring,
             m.total(),
-            100.0 * (m.total() / real - 1.0)
+            relative(m.total(), real)
         );
     }
     say!(
-        "| **{} rounds** | | | | | | **{real_total:.1} / {model_total:.1} s** | **{:+.1}%** |",
+        "| **{} rounds** | | | | | | **{real_total:.1} / {model_total:.1} s** | **{}** |",
         recorded.len(),
-        100.0 * (model_total / real_total - 1.0)
+        relative(model_total, real_total)
     );
     if guessed {
         say!(
@@ -487,7 +497,6 @@ fn print_against(
 
 /// The other training strategy on the same unit costs, so the two read side by side.
 fn print_other_strategy(args: &BenchRoundArgs, train: &TrainConfig, u: &UnitCosts) {
-    // The other strategy on the same unit costs, so the two read side by side.
     let other = TrainConfig {
         strategy: match train.strategy {
             TrainingStrategy::FullRetrain => TrainingStrategy::WarmStart { epochs: 1 },
@@ -561,6 +570,7 @@ mod tests {
             select_secs: 1.0,
             train_steps: Some(6_500),
             validation_passes: Some(65),
+            selected: true,
         };
         let (m, from_schedule) = modelled_recorded(&args, &train, &u, &r);
         assert!(!from_schedule);
@@ -571,6 +581,16 @@ mod tests {
         for (g, w) in got.iter().zip(want) {
             assert!((g - w).abs() < 1e-9, "{got:?}");
         }
+        // The last round (no batch selected) scores the test and OOD splits only; a round that
+        // trained nothing pays no fit.
+        (r.selected, r.train_steps, r.validation_passes) = (false, Some(0), Some(0));
+        let (m, _) = modelled_recorded(&args, &train, &u, &r);
+        let got = [m.train_steps, m.validation, m.scoring];
+        for (g, w) in got.iter().zip([0.0, 0.0, 53.003]) {
+            assert!((g - w).abs() < 1e-9, "{got:?}");
+        }
+        assert_eq!(relative(m.total(), 0.0), "–");
+        assert_eq!(relative(110.0, 100.0), "+10.0%");
         (r.train_steps, r.validation_passes) = (None, None);
         let (m, from_schedule) = modelled_recorded(&args, &train, &u, &r);
         assert!(from_schedule);

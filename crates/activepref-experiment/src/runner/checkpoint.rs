@@ -65,8 +65,9 @@ impl TimingRow {
         self.round
     }
 
-    /// This row as a [`RecordedRound`] of `labels` labelled comparisons.
-    pub(crate) fn recorded(&self, labels: usize) -> RecordedRound {
+    /// This row as a [`RecordedRound`] of `labels` labelled comparisons that selected a batch or
+    /// not.
+    pub(crate) fn recorded(&self, labels: usize, selected: bool) -> RecordedRound {
         RecordedRound {
             round: self.round,
             labels,
@@ -75,6 +76,7 @@ impl TimingRow {
             select_secs: self.select_secs,
             train_steps: self.train_steps,
             validation_passes: self.validation_passes,
+            selected,
         }
     }
 }

@@ -5,9 +5,10 @@
 //! - `config.resolved.yaml`: the experiment with every default filled in;
 //! - `runs/<policy>__seed<seed>.csv`: one row per round (written atomically when the run ends; its
 //!   presence is what marks the run finished);
-//! - `runs/<policy>__seed<seed>.timings.csv`: wall-clock seconds per round and the kernels it
-//!   computed with ([`activepref_model::compute_kernels`]; kept apart so that the result files are
-//!   bit-identical across machines and thread counts);
+//! - `runs/<policy>__seed<seed>.timings.csv`: wall-clock seconds per round, its training work
+//!   (optimiser steps and validation passes summed over the members) and the kernels it computed
+//!   with ([`activepref_model::compute_kernels`]; kept apart so that the result files are
+//!   bit-identical across machines and thread counts; read back by [`read_recorded_rounds`]);
 //! - `runs/<policy>__seed<seed>.state.json`: the in-progress state (finished rounds and the
 //!   labelled set), rewritten atomically after every round and removed when the run ends.
 //!

@@ -18,7 +18,7 @@ pub struct RecordedRound {
     pub round: usize,
     /// The labelled comparisons (pool setting) or acquired pairs (pair setting) of the round.
     pub labels: usize,
-    /// Seconds training, scoring and selecting (wall clock).
+    /// Seconds training (wall clock).
     pub train_secs: f64,
     /// Seconds scoring.
     pub score_secs: f64,
@@ -29,6 +29,9 @@ pub struct RecordedRound {
     pub train_steps: Option<usize>,
     /// Validation passes summed over the networks trained; `None` as for `train_steps`.
     pub validation_passes: Option<usize>,
+    /// Whether the round selected a batch (a pool run's record has a `batch_size`): every round
+    /// of a pool run but its last, which scores no pool.
+    pub selected: bool,
 }
 
 /// The columns of a run-file row or checkpoint record that say which labelled size a round had.
@@ -36,6 +39,8 @@ pub struct RecordedRound {
 struct Labels {
     round: usize,
     labels: usize,
+    #[serde(default)]
+    batch_size: Option<usize>,
 }
 
 /// What a checkpoint holds besides what it acquired.
@@ -73,7 +78,14 @@ pub fn read_recorded_rounds(path: &Path) -> Result<Vec<RecordedRound>, RunError>
     } else if let Some(stem) = name.strip_suffix(".timings.csv") {
         let run_file = path.with_file_name(format!("{stem}.csv"));
         let timings = csv_rows::<TimingRow>(&read(path)?).map_err(&unreadable)?;
-        let labels = csv_rows::<Labels>(&read(&run_file)?)
+        let text = fs::read_to_string(&run_file).map_err(|e| {
+            unreadable(format!(
+                "its run file {}, which gives each round's labelled size, cannot be read: {}",
+                run_file.display(),
+                activepref_core::io::describe(&e)
+            ))
+        })?;
+        let labels = csv_rows::<Labels>(&text)
             .map_err(|e| unreadable(format!("its run file {}: {e}", run_file.display())))?;
         (labels, timings)
     } else {
@@ -94,7 +106,7 @@ pub fn read_recorded_rounds(path: &Path) -> Result<Vec<RecordedRound>, RunError>
     Ok(timings
         .iter()
         .zip(&labels)
-        .map(|(t, l)| t.recorded(l.labels))
+        .map(|(t, l)| t.recorded(l.labels, l.batch_size.is_some()))
         .collect())
 }
 
@@ -133,7 +145,7 @@ mod tests {
         .unwrap();
         fs::write(
             dir.join("balpm__seed9.csv"),
-            "policy,seed,round,labels,test_log_likelihood\nbalpm,9,0,320,-0.69\nbalpm,9,1,640,-0.68\n",
+            "policy,seed,round,labels,test_log_likelihood,batch_size\nbalpm,9,0,320,-0.69,320\nbalpm,9,1,640,-0.68,\n",
         )
         .unwrap();
         let rounds = read_recorded_rounds(&timings).unwrap();
@@ -147,14 +159,18 @@ mod tests {
                 select_secs: 0.125,
                 train_steps: Some(75),
                 validation_passes: Some(15),
+                selected: false,
             }
         );
-        assert_eq!((rounds.len(), rounds[0].labels), (2, 320));
+        assert_eq!(
+            (rounds.len(), rounds[0].labels, rounds[0].selected),
+            (2, 320, true)
+        );
 
         let state = dir.join("bald__seed9.state.json");
         fs::write(
             &state,
-            r#"{"round":2,"acquired":[1,2],"records":[{"round":0,"labels":16000,"test_log_likelihood":-0.6},{"round":1,"labels":16320}],
+            r#"{"round":2,"acquired":[1,2],"records":[{"round":0,"labels":16000,"test_log_likelihood":-0.6,"batch_size":320},{"round":1,"labels":16320,"batch_size":null}],
                "timings":[{"round":0,"train_secs":500.0,"score_secs":113.0,"select_secs":1.0,"kernels":"k"},
                           {"round":1,"train_secs":510.0,"score_secs":112.0,"select_secs":1.0,"train_steps":6500,"validation_passes":70,"kernels":"k"}]}"#,
         )
@@ -163,9 +179,12 @@ mod tests {
         assert_eq!(
             rounds
                 .iter()
-                .map(|r| (r.labels, r.train_steps, r.validation_passes))
+                .map(|r| (r.labels, r.train_steps, r.validation_passes, r.selected))
                 .collect::<Vec<_>>(),
-            [(16000, None, None), (16320, Some(6500), Some(70))]
+            [
+                (16000, None, None, true),
+                (16320, Some(6500), Some(70), false)
+            ]
         );
     }
 
@@ -186,7 +205,8 @@ mod tests {
         .unwrap();
         let e = read_recorded_rounds(&timings).unwrap_err().to_string();
         assert!(
-            e.starts_with("cannot read") && e.contains("x__seed1.csv"),
+            e.contains("x__seed1.csv, which gives each round's labelled size, cannot be read")
+                && e.ends_with("with its run file <stem>.csv beside it"),
             "{e}"
         );
         fs::write(dir.join("x__seed1.csv"), "round,labels\n0,320\n").unwrap();

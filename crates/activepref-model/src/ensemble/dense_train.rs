@@ -670,6 +670,61 @@ mod tests {
         same_as_burn(cfg, 2 * 1024 + 36, &[600, 513], adamw(0.0, Some(1e-3)));
     }
 
+    /// [`summed_weight_grads`] against two whole products and [`add_gradients`], bit for bit
+    /// with the same norm, on pools of 1, 3 and 64 threads (several blocks a group, one block a
+    /// group with the left-over rows, more threads than blocks) and on layers of exactly two
+    /// blocks, two and a row, three less a row, and too few rows for blocks; one `SecondSide`
+    /// kept across all of them, as a trainer keeps it.
+    #[test]
+    fn blocked_weight_gradients_equal_whole_products_on_any_pool() {
+        let (rows, n) = (40, 256);
+        let block = block_rows(n);
+        assert_eq!(block, 256);
+        let mut rng = rng_for(3, Stream::Model, &[2]);
+        let mut draw =
+            |len: usize| -> Vec<f32> { (0..len).map(|_| rng.random::<f32>() - 0.5).collect() };
+        let g = [draw(rows * n), draw(rows * n)];
+        for threads in [1, 3, 64] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let mut second = SecondSide::default();
+            for k in [
+                2 * block,
+                2 * block + 1,
+                3 * block - 1,
+                2 * block - 1,
+                9 * block + 7,
+            ] {
+                let x = [draw(rows * k), draw(rows * k)];
+                let mut want = vec![0.0f32; k * n];
+                let mut other = vec![0.0f32; k * n];
+                weight_grad(&x[0], &g[0], (rows, k, n), &mut want);
+                weight_grad(&x[1], &g[1], (rows, k, n), &mut other);
+                let want_norm = add_gradients(&mut want, &other, true);
+                let mut got = vec![f32::NAN; k * n];
+                let got_norm = pool.install(|| {
+                    summed_weight_grads(
+                        [&x[0], &x[1]],
+                        [&g[0], &g[1]],
+                        (rows, k, n),
+                        &mut got,
+                        &mut second,
+                        true,
+                    )
+                });
+                assert_eq!(in_blocks(k, n), k >= 2 * block);
+                let same = got
+                    .iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{threads} threads, k = {k}");
+                assert_eq!(got_norm, want_norm, "{threads} threads, k = {k}");
+            }
+        }
+    }
+
     /// bf16 gradients by hand, as `step_bf16` documents them: each GEMM output is the bf16
     /// rounding of the exact sum of products of bf16 values (products of two bf16 are exact in
     /// f32, and a few of them sum far inside a bf16 step), the bias gradient the bf16 rounding of
