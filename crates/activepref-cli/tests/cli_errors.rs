@@ -737,6 +737,36 @@ fn help_lists_every_fixed_choice_and_completions_work() {
         "{out}"
     );
     std::fs::remove_file(&state).unwrap();
+    // A run whose configuration the bench cannot model is refused, naming the flag or the cause.
+    let out = std::env::temp_dir().join(format!("activepref-cli-against-{}", std::process::id()));
+    std::fs::create_dir_all(out.join("runs")).unwrap();
+    let paused = out.join("runs/balpm__seed1.state.json");
+    std::fs::write(
+        &paused,
+        r#"{"round":1,"acquired":[],"records":[{"round":0,"labels":8}],"timings":[{"round":0,"train_secs":0.5,"score_secs":0.25,"select_secs":0.0}]}"#,
+    )
+    .unwrap();
+    let resolved = out.join("config.resolved.yaml");
+    for (model, says) in [
+        (
+            "{ members: 2, mlp: { hidden: [16] } }",
+            "trained hidden layers [16] (tanh, ",
+        ),
+        ("{ members: 3 }", "trained with members 3 ("),
+    ] {
+        std::fs::write(
+            &resolved,
+            format!("name: t\nbenchmark: {{ kind: synthetic }}\nmodel: {model}\nseeds: [1]\n"),
+        )
+        .unwrap();
+        let against = [&tiny_round[..], &["--against", paused.to_str().unwrap()]].concat();
+        let (ok, _, err) = run_with_env(&against, &[]);
+        assert!(
+            !ok && err.contains(says) && err.lines().count() == 1,
+            "{err}"
+        );
+    }
+    std::fs::remove_dir_all(&out).unwrap();
     let (ok, _, err) = run_with_env(&["bench-round", "--against", "summary.md"], &[]);
     assert!(!ok);
     assert!(

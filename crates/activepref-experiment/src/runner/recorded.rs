@@ -71,6 +71,23 @@ pub fn read_recorded_rounds(path: &Path) -> Result<Vec<RecordedRound>, RunError>
         })
     };
     let name = path.file_name().unwrap_or_default().to_string_lossy();
+    // A finished run has no checkpoint any more, a paused one no timings file yet.
+    let other = [
+        (".state.json", ".timings.csv", "finished"),
+        (".timings.csv", ".state.json", "paused"),
+    ]
+    .into_iter()
+    .find_map(|(given, other, state)| {
+        let stem = name.strip_suffix(given)?;
+        let other = path.with_file_name(format!("{stem}{other}"));
+        (!path.exists() && other.exists()).then_some((other, state))
+    });
+    if let Some((other, state)) = other {
+        return Err(unreadable(format!(
+            "the run is {state}, so this file does not exist: give {}",
+            other.display()
+        )));
+    }
     let (labels, timings) = if name.ends_with(".state.json") {
         let state: State =
             serde_json::from_str(&read(path)?).map_err(|e| unreadable(e.to_string()))?;
@@ -209,6 +226,18 @@ mod tests {
                 && e.ends_with("with its run file <stem>.csv beside it"),
             "{e}"
         );
+        // A paused run's timings file, or a finished run's checkpoint: the other file is named.
+        fs::write(dir.join("y__seed1.state.json"), "{}").unwrap();
+        for (asked, state, other) in [
+            ("x__seed1.state.json", "finished", "x__seed1.timings.csv"),
+            ("y__seed1.timings.csv", "paused", "y__seed1.state.json"),
+        ] {
+            let e = read_recorded_rounds(&dir.join(asked))
+                .unwrap_err()
+                .to_string();
+            let says = format!("the run is {state}, so this file does not exist: give");
+            assert!(e.contains(&says) && e.contains(other), "{e}");
+        }
         fs::write(dir.join("x__seed1.csv"), "round,labels\n0,320\n").unwrap();
         let e = read_recorded_rounds(&timings).unwrap_err().to_string();
         assert!(

@@ -2,15 +2,18 @@
 //! measured on this machine and the exact training schedule, or checked round by round against a
 //! real run's recorded work (`--against`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use activepref_benches::{cpu_model, sgemm_gflops};
 use activepref_model::{ComputeDevice, Precision, TrainConfig, TrainingStrategy};
 use anyhow::{anyhow, bail};
 
+mod against;
+
 use super::bench_knn::timed;
 use super::bench_model::{forward_flops, mlp_widths, one_epoch_fit};
 use crate::say;
+use against::{against_config, print_against};
 
 /// `activepref bench-round`: what one BAL-PM run at paper scale costs on this machine, stage by
 /// stage, from measured unit costs and the exact training schedule.
@@ -82,9 +85,11 @@ pub struct BenchRoundArgs {
     /// paused run's `runs/<stem>.state.json` or a finished run's `runs/<stem>.timings.csv`. Each
     /// of its rounds is modelled with the steps and validation passes it really took (its
     /// `train_steps` and `validation_passes`, so early stopping is priced as it happened; a round
-    /// recorded before those columns takes the schedule's), its labelled size, whether it scored
-    /// the pool (every round but the last) and its recorded selection time; --pool, --validation,
-    /// --test, --ood, --dim and --members must describe the run.
+    /// recorded before those columns takes the run's schedule), its labelled size, whether it
+    /// scored the pool (every round but the last) and its recorded selection time. The run's
+    /// `config.resolved.yaml` beside `runs/` is checked: a pair-setting run, another network than
+    /// the paper's, or other --members, --precision or --device than the run's are refused;
+    /// --pool, --validation, --test, --ood and --dim must describe the run too.
     #[arg(long, value_name = "FILE")]
     pub against: Option<PathBuf>,
 }
@@ -142,10 +147,13 @@ pub fn bench_round(args: &BenchRoundArgs) -> anyhow::Result<()> {
         .burn_device()
         .map_err(|e| anyhow!("--device: {e}"))?;
     // A run to compare with is read before minutes of measurement, so a wrong path fails now.
-    let recorded = match &args.against {
-        Some(path) => activepref_experiment::read_recorded_rounds(path)
-            .map_err(|e| anyhow!("--against: {e}"))?,
-        None => vec![],
+    let (recorded, run_train) = match &args.against {
+        Some(path) => {
+            let recorded = activepref_experiment::read_recorded_rounds(path)
+                .map_err(|e| anyhow!("--against: {e}"))?;
+            (recorded, against_config(args, path)?)
+        }
+        None => (vec![], None),
     };
     print_round_header(args, &train);
     let u = measure_unit_costs(args, &train)?;
@@ -153,7 +161,7 @@ pub fn bench_round(args: &BenchRoundArgs) -> anyhow::Result<()> {
     print_other_strategy(args, &train, &u);
     print_validation_cap(args, &train, &u);
     if !recorded.is_empty() {
-        print_against(args, &train, &u, &recorded);
+        print_against(args, run_train.as_ref().unwrap_or(&train), &u, &recorded);
     }
     // A second reading: where a VM's speed moved during the bench, the unit costs moved with it.
     say!(
@@ -397,104 +405,6 @@ fn print_round_table(args: &BenchRoundArgs, train: &TrainConfig, u: &UnitCosts) 
     );
 }
 
-/// A recorded round modelled on the unit costs: its training (the fit's fixed cost, its steps and
-/// validation passes, summed over the members as recorded, so divided by `members` for the
-/// ensemble's unit costs), its scoring (test, OOD and, where it selected a batch, the pool
-/// left) and its recorded selection; and whether its work came from the schedule instead (a round
-/// recorded before the work columns).
-fn modelled_recorded(
-    args: &BenchRoundArgs,
-    train: &TrainConfig,
-    u: &UnitCosts,
-    r: &activepref_experiment::RecordedRound,
-) -> (RoundCost, bool) {
-    let members = args.members as f64;
-    let (steps, evaluations, from_schedule) = match (r.train_steps, r.validation_passes) {
-        (Some(s), Some(v)) => (s as f64 / members, v as f64 / members, false),
-        _ => {
-            let (s, v) = train.schedule(r.labels);
-            (s as f64, v as f64, true)
-        }
-    };
-    // A round that selected no batch (a run's last) scores only the test and OOD splits.
-    let pool_left = if r.selected {
-        args.pool.saturating_sub(r.labels)
-    } else {
-        0
-    };
-    let scored = args.test + args.ood + pool_left;
-    // A round that trained nothing (the whole-dataset bound's cached fit) pays no fit.
-    let per_fit = if steps > 0.0 { u.per_fit } else { 0.0 };
-    let cost = RoundCost {
-        steps: steps.round() as usize,
-        evaluations: evaluations.round() as usize,
-        train_steps: per_fit + steps * u.step,
-        validation: evaluations * u.validation_pass,
-        scoring: scored as f64 * u.per_comparison,
-        selection: r.select_secs,
-    };
-    (cost, from_schedule)
-}
-
-/// `model` against `real` as a signed percentage; a dash where `real` is no positive time.
-fn relative(model: f64, real: f64) -> String {
-    if real > 0.0 {
-        format!("{:+.1}%", 100.0 * (model / real - 1.0))
-    } else {
-        "–".to_string()
-    }
-}
-
-/// `--against`: every recorded round next to its model, and the totals.
-fn print_against(
-    args: &BenchRoundArgs,
-    train: &TrainConfig,
-    u: &UnitCosts,
-    recorded: &[activepref_experiment::RecordedRound],
-) {
-    say!("");
-    say!(
-        "against {} (steps and evaluations: one member's, the members' mean):",
-        args.against.as_deref().unwrap_or(Path::new("")).display()
-    );
-    say!(
-        "| round | labels | steps | evaluations | training real / model | scoring real / model | round real / model | model vs real |"
-    );
-    say!("|---|---|---|---|---|---|---|---|");
-    let (mut real_total, mut model_total, mut guessed) = (0.0, 0.0, false);
-    for r in recorded {
-        let (m, from_schedule) = modelled_recorded(args, train, u, r);
-        guessed |= from_schedule;
-        let real = r.train_secs + r.score_secs + r.select_secs;
-        real_total += real;
-        model_total += m.total();
-        say!(
-            "| {} | {} | {}{} | {} | {:.1} / {:.1} s | {:.1} / {:.1} s | {real:.1} / {:.1} s | {} |",
-            r.round,
-            r.labels,
-            m.steps,
-            if from_schedule { " (schedule)" } else { "" },
-            m.evaluations,
-            r.train_secs,
-            m.train_steps + m.validation,
-            r.score_secs,
-            m.scoring,
-            m.total(),
-            relative(m.total(), real)
-        );
-    }
-    say!(
-        "| **{} rounds** | | | | | | **{real_total:.1} / {model_total:.1} s** | **{}** |",
-        recorded.len(),
-        relative(model_total, real_total)
-    );
-    if guessed {
-        say!(
-            "(schedule): the round was recorded before timings had train_steps and validation_passes, so it is modelled without early stopping"
-        );
-    }
-}
-
 /// The other training strategy on the same unit costs, so the two read side by side.
 fn print_other_strategy(args: &BenchRoundArgs, train: &TrainConfig, u: &UnitCosts) {
     let other = TrainConfig {
@@ -541,6 +451,7 @@ fn print_validation_cap(args: &BenchRoundArgs, train: &TrainConfig, u: &UnitCost
 
 #[cfg(test)]
 mod tests {
+    use super::against::{modelled_recorded, relative};
     use super::*;
     use activepref_experiment::RecordedRound;
 
