@@ -151,17 +151,7 @@ fn pair_runs_record_their_mode_resume_exactly_and_ignore_threads() {
     // 3 heads' one anchored refit after the previous batch, one minibatch each (8 pairs a batch,
     // at most 24 acquired, in minibatches of up to 64), and no validation pass; a resumed round
     // does not count the refits it replays.
-    let work = |dir: &Path| -> Vec<(usize, usize)> {
-        std::fs::read_to_string(dir.join("runs/drts__seed3.timings.csv"))
-            .unwrap()
-            .lines()
-            .skip(1)
-            .map(|row| {
-                let cells: Vec<&str> = row.split(',').collect();
-                (cells[4].parse().unwrap(), cells[5].parse().unwrap())
-            })
-            .collect()
-    };
+    let work = |dir: &Path| training_work(&dir.join("runs/drts__seed3.timings.csv"));
     assert_eq!(work(&parts), [(0, 0), (3, 0), (3, 0), (3, 0)]);
     assert_eq!(work(&one), work(&parts));
     // The acquired dataset: one JSON line per acquired pair in loop order, identical after resume
@@ -279,6 +269,16 @@ fn run_files(out: &Path) -> Vec<(String, Vec<u8>)> {
     files
 }
 
+/// Each round's `(train_steps, validation_passes)` from a finished run's timings, read back as
+/// `bench-round --against` reads them.
+fn training_work(timings: &Path) -> Vec<(usize, usize)> {
+    activepref_experiment::read_recorded_rounds(timings)
+        .unwrap()
+        .iter()
+        .map(|r| (r.train_steps.unwrap(), r.validation_passes.unwrap()))
+        .collect()
+}
+
 fn run_with_threads(threads: usize, out: &Path, opts: &RunOptions) {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -345,17 +345,7 @@ fn interrupted_runs_resume_to_the_same_numbers() {
     // on 20 + 15 r labels in minibatches of at most 32: 1, 2, 2 and 3 steps an epoch; at most 8
     // epochs are 24 steps, fewer than `eval_every_steps` (100), so each of the 3 members
     // evaluates at its epoch ends only and stops at one.
-    let work = |dir: &Path| -> Vec<(usize, usize)> {
-        std::fs::read_to_string(dir.join("runs/balpm__seed3.timings.csv"))
-            .unwrap()
-            .lines()
-            .skip(1)
-            .map(|row| {
-                let cells: Vec<&str> = row.split(',').collect();
-                (cells[4].parse().unwrap(), cells[5].parse().unwrap())
-            })
-            .collect()
-    };
+    let work = |dir: &Path| training_work(&dir.join("runs/balpm__seed3.timings.csv"));
     let resumed = work(&parts);
     assert_eq!(resumed, work(&whole));
     for (round, &(steps, passes)) in resumed.iter().enumerate() {

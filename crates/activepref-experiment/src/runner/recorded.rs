@@ -71,29 +71,34 @@ pub fn read_recorded_rounds(path: &Path) -> Result<Vec<RecordedRound>, RunError>
         })
     };
     let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let (stem, paused) = if let Some(stem) = name.strip_suffix(".state.json") {
+        (stem, true)
+    } else if let Some(stem) = name.strip_suffix(".timings.csv") {
+        (stem, false)
+    } else {
+        return Err(unreadable(
+            "not a run's `<stem>.timings.csv` or `<stem>.state.json`".to_string(),
+        ));
+    };
+    let beside = |extension: &str| path.with_file_name(format!("{stem}{extension}"));
     // A finished run has no checkpoint any more, a paused one no timings file yet.
-    let other = [
-        (".state.json", ".timings.csv", "finished"),
-        (".timings.csv", ".state.json", "paused"),
-    ]
-    .into_iter()
-    .find_map(|(given, other, state)| {
-        let stem = name.strip_suffix(given)?;
-        let other = path.with_file_name(format!("{stem}{other}"));
-        (!path.exists() && other.exists()).then_some((other, state))
-    });
-    if let Some((other, state)) = other {
+    let (other, state) = if paused {
+        (beside(".timings.csv"), "finished")
+    } else {
+        (beside(".state.json"), "paused")
+    };
+    if !path.exists() && other.exists() {
         return Err(unreadable(format!(
             "the run is {state}, so this file does not exist: give {}",
             other.display()
         )));
     }
-    let (labels, timings) = if name.ends_with(".state.json") {
+    let (labels, timings) = if paused {
         let state: State =
             serde_json::from_str(&read(path)?).map_err(|e| unreadable(e.to_string()))?;
         (state.records, state.timings)
-    } else if let Some(stem) = name.strip_suffix(".timings.csv") {
-        let run_file = path.with_file_name(format!("{stem}.csv"));
+    } else {
+        let run_file = beside(".csv");
         let timings = csv_rows::<TimingRow>(&read(path)?).map_err(&unreadable)?;
         let text = fs::read_to_string(&run_file).map_err(|e| {
             unreadable(format!(
@@ -105,10 +110,6 @@ pub fn read_recorded_rounds(path: &Path) -> Result<Vec<RecordedRound>, RunError>
         let labels = csv_rows::<Labels>(&text)
             .map_err(|e| unreadable(format!("its run file {}: {e}", run_file.display())))?;
         (labels, timings)
-    } else {
-        return Err(unreadable(
-            "not a run's `<stem>.timings.csv` or `<stem>.state.json`".to_string(),
-        ));
     };
     if timings.is_empty() {
         return Err(unreadable("no round recorded yet".to_string()));

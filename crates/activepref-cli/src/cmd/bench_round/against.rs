@@ -6,7 +6,7 @@ use std::path::Path;
 use activepref_model::TrainConfig;
 use anyhow::{anyhow, bail};
 
-use super::{BenchRoundArgs, RoundCost, UnitCosts};
+use super::{BenchRoundArgs, RoundCost, UnitCosts, scored_comparisons};
 use crate::say;
 
 /// The training configuration of the run `--against` names, from its results directory's
@@ -86,10 +86,9 @@ fn value_name(v: &impl clap::ValueEnum) -> String {
         .map_or_else(String::new, |p| p.get_name().to_string())
 }
 
-/// A recorded round modelled on the unit costs: its training (the fit's fixed cost, its steps and
-/// validation passes, summed over the members as recorded, so divided by `members` for the
-/// ensemble's unit costs), its scoring (test, OOD and, where it selected a batch, the pool
-/// left) and its recorded selection; and whether its work came from the schedule instead (a round
+/// A recorded round modelled on the unit costs ([`UnitCosts::price`]): its steps and validation
+/// passes, summed over the members as recorded, so divided by `members`; its scoring
+/// ([`scored_comparisons`]) and its recorded selection; and whether its work came from the schedule instead (a round
 /// recorded before the work columns).
 pub(super) fn modelled_recorded(
     args: &BenchRoundArgs,
@@ -105,23 +104,8 @@ pub(super) fn modelled_recorded(
             (s as f64, v as f64, true)
         }
     };
-    // A round that selected no batch (a run's last) scores only the test and OOD splits.
-    let pool_left = if r.selected {
-        args.pool.saturating_sub(r.labels)
-    } else {
-        0
-    };
-    let scored = args.test + args.ood + pool_left;
-    // A round that trained nothing (the whole-dataset bound's cached fit) pays no fit.
-    let per_fit = if steps > 0.0 { u.per_fit } else { 0.0 };
-    let cost = RoundCost {
-        steps: steps.round() as usize,
-        evaluations: evaluations.round() as usize,
-        train_steps: per_fit + steps * u.step,
-        validation: evaluations * u.validation_pass,
-        scoring: scored as f64 * u.per_comparison,
-        selection: r.select_secs,
-    };
+    let scored = scored_comparisons(args, r.labels, r.selected);
+    let cost = u.price((steps, evaluations), scored, r.select_secs);
     (cost, from_schedule)
 }
 

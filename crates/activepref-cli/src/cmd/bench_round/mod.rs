@@ -122,20 +122,43 @@ struct UnitCosts {
     per_comparison: f64,
 }
 
+impl UnitCosts {
+    /// A round of `steps` optimiser steps and `evaluations` validation passes (one member's, so
+    /// the ensemble's unit costs apply; a member's mean where they come from a run), `scored`
+    /// comparisons scored and `selection` seconds selecting. A round that trained nothing (the
+    /// whole-dataset bound's cached fit) pays no fit.
+    fn price(&self, (steps, evaluations): (f64, f64), scored: usize, selection: f64) -> RoundCost {
+        RoundCost {
+            steps: steps.round() as usize,
+            evaluations: evaluations.round() as usize,
+            train_steps: if steps > 0.0 { self.per_fit } else { 0.0 } + steps * self.step,
+            validation: evaluations * self.validation_pass,
+            scoring: scored as f64 * self.per_comparison,
+            selection,
+        }
+    }
+}
+
+/// Comparisons a round on `labels` labels scores: the test and OOD splits every round, and the
+/// pool left where it selects a batch (every round but a run's last).
+fn scored_comparisons(args: &BenchRoundArgs, labels: usize, selects: bool) -> usize {
+    let pool_left = if selects {
+        args.pool.saturating_sub(labels)
+    } else {
+        0
+    };
+    args.test + args.ood + pool_left
+}
+
 fn round_cost(args: &BenchRoundArgs, train: &TrainConfig, u: &UnitCosts, r: usize) -> RoundCost {
     let labels = args.batch * (r + 1);
     let (steps, evaluations) = train.schedule(labels);
-    let last = r + 1 == args.rounds;
-    // Every round scores the test and OOD splits; all but the last also score the pool left.
-    let scored = args.test + args.ood + if last { 0 } else { args.pool - labels };
-    RoundCost {
-        steps,
-        evaluations,
-        train_steps: u.per_fit + steps as f64 * u.step,
-        validation: evaluations as f64 * u.validation_pass,
-        scoring: scored as f64 * u.per_comparison,
-        selection: if last { 0.0 } else { args.select_secs },
-    }
+    let selects = r + 1 < args.rounds;
+    u.price(
+        (steps as f64, evaluations as f64),
+        scored_comparisons(args, labels, selects),
+        if selects { args.select_secs } else { 0.0 },
+    )
 }
 
 /// `activepref bench-round`: measures the unit costs on the paper's shapes, then models every
