@@ -503,11 +503,12 @@ fn member_rngs(key: MemberKey) -> (rand_chacha::ChaCha8Rng, rand_chacha::ChaCha8
     )
 }
 
-/// The chosen sides of the comparisons `batch` of `train`, then their rejected sides, as
-/// `2 · batch.len() × d` row-major values (the label decides which side is chosen).
-fn batch_rows(train: &PoolSplit, batch: &[usize]) -> Vec<f32> {
+/// Appends to `rows` the chosen sides of the comparisons `batch` of `train`, then their
+/// rejected sides, as `2 · batch.len() × d` row-major values (the label decides which side is
+/// chosen).
+fn batch_rows(train: &PoolSplit, batch: &[usize], rows: &mut Vec<f32>) {
     let d = train.pair_a.dim();
-    let mut rows = Vec::with_capacity(2 * batch.len() * d);
+    rows.reserve(2 * batch.len() * d);
     for rejected in [false, true] {
         for &i in batch {
             let chosen_is_a = train.a_preferred[i];
@@ -519,7 +520,6 @@ fn batch_rows(train: &PoolSplit, batch: &[usize]) -> Vec<f32> {
             rows.extend_from_slice(side.row(i));
         }
     }
-    rows
 }
 
 /// Tests set this to train on burn's autodiff where the dense trainer would apply, to compare
@@ -588,10 +588,14 @@ impl Learner {
         (dropout, mask_rng): (Option<f64>, &mut rand_chacha::ChaCha8Rng),
         lr: f64,
     ) {
-        let pairs = batch_rows(train, batch);
         let rows = batch.len();
         match self {
-            Learner::Dense(trainer) => trainer.step(&pairs, rows, lr),
+            Learner::Dense(trainer) => {
+                let mut pairs = trainer.minibatch();
+                batch_rows(train, batch, &mut pairs);
+                trainer.step(&pairs, rows, lr);
+                trainer.keep_minibatch(pairs);
+            }
             Learner::Burn {
                 model,
                 optim,
@@ -599,6 +603,8 @@ impl Learner {
                 device,
             } => {
                 let d = train.pair_a.dim();
+                let mut pairs = Vec::new();
+                batch_rows(train, batch, &mut pairs);
                 let tensor = |v: &[f32]| {
                     Tensor::<2>::from_data(TensorData::new(v.to_vec(), [rows, d]), &*device)
                 };
