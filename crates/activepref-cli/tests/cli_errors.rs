@@ -736,6 +736,12 @@ fn help_lists_every_fixed_choice_and_completions_work() {
             && out.contains("| **2 rounds** | | | | | | **1.5 / "),
         "{out}"
     );
+    // The run is not finished (2 of the bench's 3 rounds): its last round at the bound.
+    assert!(
+        out.contains("the whole run (3 rounds): the 2 recorded, ")
+            && out.contains(" h real), then round 2 at the schedule's bound, "),
+        "{out}"
+    );
     std::fs::remove_file(&state).unwrap();
     // A run whose configuration the bench cannot model is refused, naming the flag or the cause.
     let out = std::env::temp_dir().join(format!("activepref-cli-against-{}", std::process::id()));

@@ -6,13 +6,52 @@ use std::path::Path;
 use activepref_model::TrainConfig;
 use anyhow::{anyhow, bail};
 
-use super::{BenchRoundArgs, RoundCost, UnitCosts, scored_comparisons};
+use super::{BenchRoundArgs, RoundCost, UnitCosts, scheduled_cost, scored_comparisons};
 use crate::say;
 
-/// The training configuration of the run `--against` names, from its results directory's
-/// `config.resolved.yaml` (the schedule of rounds recorded before the work columns); `None` where
-/// that file is not beside `runs/` (a run's files copied elsewhere: the bench's flags are then
-/// trusted).
+/// The schedule of the run `--against` names: its training configuration and its loop's length
+/// and batch, from its `config.resolved.yaml` (or the bench's flags where that file is missing).
+pub(super) struct RunPlan {
+    /// The members' training: the schedule of rounds recorded before the work columns and of
+    /// the rounds still to run.
+    pub train: TrainConfig,
+    /// Rounds in the whole run (`loop.rounds`).
+    pub rounds: usize,
+    /// Labels acquired per round (`loop.batch_size`).
+    pub batch: usize,
+}
+
+impl RunPlan {
+    /// The bench's own run: `train`, `--rounds`, `--batch`.
+    pub(super) fn of_bench(args: &BenchRoundArgs, train: &TrainConfig) -> Self {
+        RunPlan {
+            train: train.clone(),
+            rounds: args.rounds,
+            batch: args.batch,
+        }
+    }
+
+    /// The rounds after `last` (a recorded round) to the end of the run, each at the schedule's
+    /// bound: round `last.round + i` trains on `last.labels + i · batch` labels, and the run's
+    /// last round selects nothing. Empty where `last` was the run's last round.
+    pub(super) fn rounds_to_go(
+        &self,
+        args: &BenchRoundArgs,
+        u: &UnitCosts,
+        last: &activepref_experiment::RecordedRound,
+    ) -> Vec<RoundCost> {
+        (last.round + 1..self.rounds)
+            .map(|r| {
+                let labels = last.labels + self.batch * (r - last.round);
+                scheduled_cost(args, &self.train, u, labels, r + 1 < self.rounds)
+            })
+            .collect()
+    }
+}
+
+/// The schedule of the run `--against` names, from its results directory's
+/// `config.resolved.yaml`; `None` where that file is not beside `runs/` (a run's files copied
+/// elsewhere: the bench's flags are then trusted).
 ///
 /// # Errors
 ///
@@ -22,7 +61,7 @@ use crate::say;
 pub(super) fn against_config(
     args: &BenchRoundArgs,
     path: &Path,
-) -> anyhow::Result<Option<TrainConfig>> {
+) -> anyhow::Result<Option<RunPlan>> {
     let Some(resolved) = path
         .parent()
         .and_then(Path::parent)
@@ -77,7 +116,15 @@ pub(super) fn against_config(
         value_name(&model.device),
         value_name(&args.device),
     )?;
-    Ok(Some(model.train.clone()))
+    let (rounds, batch) = cfg
+        .loop_
+        .as_ref()
+        .map_or((args.rounds, args.batch), |l| (l.rounds, l.batch_size));
+    Ok(Some(RunPlan {
+        train: model.train.clone(),
+        rounds,
+        batch,
+    }))
 }
 
 /// How a flag's value is written on the command line (`libtorch_cuda`, `bf16`).
@@ -118,13 +165,15 @@ pub(super) fn relative(model: f64, real: f64) -> String {
     }
 }
 
-/// `--against`: every recorded round next to its model, and the totals.
+/// `--against`: every recorded round next to its model, and the totals; for a run not yet
+/// finished, the whole run with the rounds to go at the schedule's bound.
 pub(super) fn print_against(
     args: &BenchRoundArgs,
-    train: &TrainConfig,
+    plan: &RunPlan,
     u: &UnitCosts,
     recorded: &[activepref_experiment::RecordedRound],
 ) {
+    let train = &plan.train;
     say!("");
     say!(
         "against {} (steps and evaluations: one member's, the members' mean):",
@@ -164,6 +213,24 @@ pub(super) fn print_against(
     if guessed {
         say!(
             "(schedule): the round was recorded before timings had train_steps and validation_passes, so it is modelled without early stopping"
+        );
+    }
+    let Some(last) = recorded.last() else { return };
+    let to_go = plan.rounds_to_go(args, u, last);
+    if !to_go.is_empty() {
+        let rest: f64 = to_go.iter().map(RoundCost::total).sum();
+        let to_go_rounds = match to_go.len() {
+            1 => format!("round {}", last.round + 1),
+            _ => format!("rounds {}–{}", last.round + 1, plan.rounds - 1),
+        };
+        say!(
+            "the whole run ({} rounds): the {} recorded, {:.2} h modelled with their work ({:.2} h real), then {to_go_rounds} at the schedule's bound, {:.2} h: **{:.1} h**, an upper bound that early stopping in the rounds to go can only lower",
+            plan.rounds,
+            recorded.len(),
+            model_total / 3_600.0,
+            real_total / 3_600.0,
+            rest / 3_600.0,
+            (model_total + rest) / 3_600.0
         );
     }
 }

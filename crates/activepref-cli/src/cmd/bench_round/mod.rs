@@ -13,7 +13,7 @@ mod against;
 use super::bench_knn::timed;
 use super::bench_model::{forward_flops, mlp_widths, one_epoch_fit};
 use crate::say;
-use against::{against_config, print_against};
+use against::{RunPlan, against_config, print_against};
 
 /// `activepref bench-round`: what one BAL-PM run at paper scale costs on this machine, stage by
 /// stage, from measured unit costs and the exact training schedule.
@@ -89,7 +89,9 @@ pub struct BenchRoundArgs {
     /// scored the pool (every round but the last) and its recorded selection time. The run's
     /// `config.resolved.yaml` beside `runs/` is checked: a pair-setting run, another network than
     /// the paper's, or other --members, --precision or --device than the run's are refused;
-    /// --pool, --validation, --test, --ood and --dim must describe the run too.
+    /// --pool, --validation, --test, --ood and --dim must describe the run too. For a run not yet
+    /// finished it also prints the whole run: the recorded rounds as modelled, the rounds to go
+    /// (to the run's `loop.rounds`) at the schedule's bound.
     #[arg(long, value_name = "FILE")]
     pub against: Option<PathBuf>,
 }
@@ -150,10 +152,22 @@ fn scored_comparisons(args: &BenchRoundArgs, labels: usize, selects: bool) -> us
     args.test + args.ood + pool_left
 }
 
+/// Round `r` of the bench's run (`--batch × (r + 1)` labels, `--rounds` rounds) at the schedule's
+/// bound ([`scheduled_cost`]).
 fn round_cost(args: &BenchRoundArgs, train: &TrainConfig, u: &UnitCosts, r: usize) -> RoundCost {
-    let labels = args.batch * (r + 1);
+    scheduled_cost(args, train, u, args.batch * (r + 1), r + 1 < args.rounds)
+}
+
+/// A round on `labels` labels at the schedule's bound (all its planned steps and evaluations, no
+/// early stopping), selecting a batch (`--select-secs`, the pool scored) where `selects`.
+fn scheduled_cost(
+    args: &BenchRoundArgs,
+    train: &TrainConfig,
+    u: &UnitCosts,
+    labels: usize,
+    selects: bool,
+) -> RoundCost {
     let (steps, evaluations) = train.schedule(labels);
-    let selects = r + 1 < args.rounds;
     u.price(
         (steps as f64, evaluations as f64),
         scored_comparisons(args, labels, selects),
@@ -170,7 +184,7 @@ pub fn bench_round(args: &BenchRoundArgs) -> anyhow::Result<()> {
         .burn_device()
         .map_err(|e| anyhow!("--device: {e}"))?;
     // A run to compare with is read before minutes of measurement, so a wrong path fails now.
-    let (recorded, run_train) = match &args.against {
+    let (recorded, run_plan) = match &args.against {
         Some(path) => {
             let recorded = activepref_experiment::read_recorded_rounds(path)
                 .map_err(|e| anyhow!("--against: {e}"))?;
@@ -184,7 +198,8 @@ pub fn bench_round(args: &BenchRoundArgs) -> anyhow::Result<()> {
     print_other_strategy(args, &train, &u);
     print_validation_cap(args, &train, &u);
     if !recorded.is_empty() {
-        print_against(args, run_train.as_ref().unwrap_or(&train), &u, &recorded);
+        let plan = run_plan.unwrap_or_else(|| RunPlan::of_bench(args, &train));
+        print_against(args, &plan, &u, &recorded);
     }
     // A second reading: where a VM's speed moved during the bench, the unit costs moved with it.
     say!(
@@ -474,7 +489,7 @@ fn print_validation_cap(args: &BenchRoundArgs, train: &TrainConfig, u: &UnitCost
 
 #[cfg(test)]
 mod tests {
-    use super::against::{modelled_recorded, relative};
+    use super::against::{RunPlan, modelled_recorded, relative};
     use super::*;
     use activepref_experiment::RecordedRound;
 
@@ -529,6 +544,52 @@ mod tests {
         let (m, from_schedule) = modelled_recorded(&args, &train, &u, &r);
         assert!(from_schedule);
         assert_eq!((m.steps, m.evaluations), train.schedule(16_000));
+    }
+
+    /// A paused run's rounds to go are priced at the schedule's bound from the last recorded
+    /// round's labels on, and the run's last round selects nothing.
+    #[test]
+    fn the_rounds_to_go_of_a_paused_run_are_priced_at_the_schedules_bound() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: BenchRoundArgs,
+        }
+        let args = <Cli as clap::Parser>::parse_from(["bench-round"]).args;
+        let train = checked_round_args(&args).unwrap();
+        let u = UnitCosts {
+            step: 0.1,
+            per_fit: 0.5,
+            validation_pass: 30.0,
+            per_comparison: 1e-3,
+        };
+        let plan = RunPlan {
+            train,
+            rounds: 3,
+            batch: 320,
+        };
+        let mut last = RecordedRound {
+            round: 0,
+            labels: 320,
+            train_secs: 100.0,
+            score_secs: 140.0,
+            select_secs: 0.2,
+            train_steps: Some(200),
+            validation_passes: Some(20),
+            selected: true,
+        };
+        let to_go = plan.rounds_to_go(&args, &u, &last);
+        // 640 labels: 20 steps an epoch, 80 in all, evaluations at 20, 40, 60, 80; 960 labels:
+        // 120 steps, evaluations at 30, 60, 90, 100, 120.
+        let work: Vec<_> = to_go.iter().map(|c| (c.steps, c.evaluations)).collect();
+        assert_eq!(work, [(80, 4), (120, 5)]);
+        // 0.5 + 80 × 0.1 + 4 × 30 + (50,719 + 2,284 + 92,000 − 640) × 1e-3 + 0.3 (selecting);
+        // the last round 0.5 + 120 × 0.1 + 5 × 30 + (50,719 + 2,284) × 1e-3.
+        for (c, want) in to_go.iter().zip([273.163, 215.503]) {
+            assert!((c.total() - want).abs() < 1e-9, "{}", c.total());
+        }
+        last.round = 2;
+        assert!(plan.rounds_to_go(&args, &u, &last).is_empty());
     }
 
     #[test]
