@@ -128,12 +128,28 @@ pub fn read_recorded_rounds(path: &Path) -> Result<Vec<RecordedRound>, RunError>
         .collect())
 }
 
-/// Every row of a CSV text with a header, deserialised (columns not in `T` are ignored).
+/// Every row of a CSV text with a header, deserialised (columns not in `T` are ignored). A value
+/// that does not parse is named by its line and its column's header (`line 3, column
+/// `train_steps`: invalid digit found in string`), not by the csv crate's 0-based field number.
 fn csv_rows<T: for<'de> Deserialize<'de>>(text: &str) -> Result<Vec<T>, String> {
-    csv::Reader::from_reader(text.as_bytes())
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let headers = reader.headers().map_err(|e| e.to_string())?.clone();
+    reader
         .deserialize()
         .collect::<Result<Vec<T>, _>>()
-        .map_err(|e| e.to_string())
+        .map_err(|e| match e.kind() {
+            csv::ErrorKind::Deserialize { pos, err } => {
+                let line = pos
+                    .as_ref()
+                    .map_or(String::new(), |p| format!("line {}, ", p.line()));
+                let column = err
+                    .field()
+                    .and_then(|f| headers.get(usize::try_from(f).ok()?))
+                    .map_or(String::new(), |h| format!("column `{h}`: "));
+                format!("{line}{column}{}", err.kind())
+            }
+            _ => e.to_string(),
+        })
 }
 
 #[cfg(test)]
@@ -243,6 +259,17 @@ mod tests {
         let e = read_recorded_rounds(&timings).unwrap_err().to_string();
         assert!(
             e.contains("rounds [0, 1] but its records rounds [0]"),
+            "{e}"
+        );
+        // A hand-edited value that does not parse: its line and its column by name.
+        fs::write(
+            &timings,
+            "round,train_secs,score_secs,select_secs,train_steps,kernels\n0,1.0,1.0,0.0,12,k\n1,1.0,1.0,0.0,twelve,k\n",
+        )
+        .unwrap();
+        let e = read_recorded_rounds(&timings).unwrap_err().to_string();
+        assert!(
+            e.contains("x__seed1.timings.csv") && e.contains("line 3, column `train_steps`: "),
             "{e}"
         );
     }
