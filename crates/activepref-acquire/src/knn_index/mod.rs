@@ -99,6 +99,37 @@ impl IndexKey {
             self.table_hash, self.rows, self.dim, self.k
         )
     }
+
+    /// The key whose [`Self::file_name`] is `name`, or `None` for any other name (so a user's
+    /// `knn-index-mine.bin` is not taken for a cache file).
+    ///
+    /// ```
+    /// use activepref_acquire::IndexKey;
+    /// let key = IndexKey { table_hash: 0xabc, rows: 18_547, dim: 4_096, k: 64 };
+    /// assert_eq!(key.file_name(), "knn-index-0000000000000abc-18547x4096-k64.bin");
+    /// assert_eq!(IndexKey::from_file_name(&key.file_name()), Some(key));
+    /// assert_eq!(IndexKey::from_file_name("knn-index-mine.bin"), None);
+    /// ```
+    pub fn from_file_name(name: &str) -> Option<Self> {
+        let rest = name.strip_prefix("knn-index-")?.strip_suffix(".bin")?;
+        let (hash, rest) = rest.split_once('-')?;
+        let (shape, k) = rest.split_once("-k")?;
+        let (rows, dim) = shape.split_once('x')?;
+        let number = |s: &str| {
+            (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| s.parse().ok())
+                .flatten()
+        };
+        let hex = hash.len() == 16 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let key = IndexKey {
+            table_hash: hex.then(|| u64::from_str_radix(hash, 16).ok()).flatten()?,
+            rows: number(rows)?,
+            dim: number(dim)?,
+            k: number(k)?,
+        };
+        // Exactly the name `file_name` writes (no leading zeros in the numbers, say).
+        (key.file_name() == name).then_some(key)
+    }
 }
 
 /// Why an index could not be saved or loaded.

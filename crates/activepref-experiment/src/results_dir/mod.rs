@@ -244,7 +244,9 @@ fn is_ours(out: &Path, folder: &str, name: &str) -> bool {
             crate::runner::RUN_FILE_EXTENSIONS.contains(&ext)
                 && out.join("runs").join(format!("{stem}.run-id")).is_file()
         }),
-        "cache" => name.starts_with("knn-index-") && name.ends_with(".bin"),
+        // The BAL-PM kNN index's cache files, by their exact name
+        // (`knn-index-<16 hex digits>-<rows>x<dim>-k<k>.bin`).
+        "cache" => activepref_acquire::IndexKey::from_file_name(name).is_some(),
         "report" => REPORT_FILES.contains(&name) || is_curve_file(name),
         _ => false,
     }
@@ -474,10 +476,16 @@ pub(crate) fn check(out: &Path, exp: &Experiment, opts: &RunOptions) -> Result<D
 
 /// `pool_prompts 120 → 130, seed 0 → 1`: the keys of the `benchmark:` sections that differ.
 fn benchmark_differences(was: &BenchmarkSpec, now: &BenchmarkSpec) -> String {
-    let (a, b) = (
-        serde_json::to_value(was).unwrap_or_default(),
-        serde_json::to_value(now).unwrap_or_default(),
-    );
+    value_differences(
+        &serde_json::to_value(was).unwrap_or_default(),
+        &serde_json::to_value(now).unwrap_or_default(),
+    )
+}
+
+/// The keys of two sections that differ, `key was → now` (`unset` for a missing key): only the
+/// `kind` where that differs (the other keys of two kinds say nothing), else at most
+/// [`DIFFERENCES_SHOWN`] of them and how many more.
+fn value_differences(a: &serde_json::Value, b: &serde_json::Value) -> String {
     let empty = serde_json::Map::new();
     let (ma, mb) = (
         a.as_object().unwrap_or(&empty),
@@ -487,17 +495,31 @@ fn benchmark_differences(was: &BenchmarkSpec, now: &BenchmarkSpec) -> String {
     keys.sort();
     keys.dedup();
     let show = |v: Option<&serde_json::Value>| v.map_or("unset".to_string(), |v| v.to_string());
-    let diffs: Vec<String> = keys
+    let differs: Vec<&String> = keys
         .into_iter()
         .filter(|k| ma.get(*k) != mb.get(*k))
-        .map(|k| format!("{k} {} → {}", show(ma.get(k)), show(mb.get(k))))
         .collect();
-    if diffs.is_empty() {
+    let say = |k: &str| format!("{k} {} → {}", show(ma.get(k)), show(mb.get(k)));
+    if differs.iter().any(|k| *k == "kind") {
+        return say("kind");
+    }
+    let mut said: Vec<String> = differs
+        .iter()
+        .take(DIFFERENCES_SHOWN)
+        .map(|k| say(k))
+        .collect();
+    if differs.len() > DIFFERENCES_SHOWN {
+        said.push(format!("and {} more", differs.len() - DIFFERENCES_SHOWN));
+    }
+    if said.is_empty() {
         "the benchmark section differs".into()
     } else {
-        diffs.join(", ")
+        said.join(", ")
     }
 }
+
+/// At most this many differing keys are named in one error line.
+const DIFFERENCES_SHOWN: usize = 4;
 
 #[cfg(test)]
 mod tests {
@@ -508,6 +530,28 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    /// Another kind of benchmark is said alone; many differences are cut to four and a count.
+    #[test]
+    fn benchmark_differences_name_the_kind_or_a_few_keys() {
+        use serde_json::json;
+        let synthetic = json!({ "kind": "synthetic", "seed": 1, "pool_prompts": 120 });
+        let comparisons = json!({ "kind": "comparisons", "path": "a.jsonl", "format": "hh-rlhf" });
+        assert_eq!(
+            value_differences(&comparisons, &synthetic),
+            r#"kind "comparisons" → "synthetic""#
+        );
+        let more =
+            json!({ "kind": "synthetic", "seed": 2, "pool_prompts": 130, "a": 1, "b": 2, "c": 3 });
+        assert_eq!(
+            value_differences(&synthetic, &more),
+            "a unset → 1, b unset → 2, c unset → 3, pool_prompts 120 → 130, and 1 more"
+        );
+        assert_eq!(
+            value_differences(&synthetic, &synthetic),
+            "the benchmark section differs"
+        );
     }
 
     #[test]
@@ -597,6 +641,27 @@ mod tests {
             ("report", "curve-test_accuracy.csv", true),
             ("report", "curve-batch_unique_prompts.csv", true),
             ("report", "curve-mystuff.csv", false),
+            (
+                "cache",
+                "knn-index-41bc94b65c9bd77d-18547x4096-k64.bin",
+                true,
+            ),
+            (
+                "cache",
+                &format!("knn-index-41bc94b65c9bd77d-8x4-k64.bin.{host}-7.partial"),
+                true,
+            ),
+            ("cache", "knn-index-mine.bin", false),
+            (
+                "cache",
+                "knn-index-41BC94B65C9BD77D-18547x4096-k64.bin",
+                false,
+            ),
+            (
+                "cache",
+                "knn-index-41bc94b65c9bd77d-18547x4096-k64.bin.old",
+                false,
+            ),
             ("", MARKER, true),
             ("", "notes.txt.partial", false),
         ] {
