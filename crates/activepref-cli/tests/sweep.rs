@@ -221,6 +221,32 @@ fn only_runs_one_run_with_the_bytes_of_the_full_sweep() {
     let (ok, _, err) = activepref(&["report", &full.display().to_string()]);
     assert!(ok, "{err}");
     assert!(full.join("beta/ablation/ablation.md").is_file());
+    // A grid point whose baseline has no finished run: named, no report of its own half
+    // written, every other point and the ablation reported, and the command fails at the end.
+    let point = full.join("beta/beta=0.1");
+    for seed in [1, 2] {
+        std::fs::remove_file(point.join(format!("runs/random__seed{seed}.csv"))).unwrap();
+    }
+    std::fs::remove_dir_all(point.join("report")).unwrap();
+    std::fs::remove_file(full.join("beta/ablation/ablation.md")).unwrap();
+    std::fs::remove_file(full.join("beta/beta=0.001/report/summary.md")).unwrap();
+    let (ok, _, err) = activepref(&["report", &full.display().to_string()]);
+    assert!(!ok);
+    assert!(
+        err.contains(&format!(
+            "warning: grid point {}: not reported: no finished runs of the baseline policy `random`",
+            point.display()
+        )) && err
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("error: 1 grid point(s) could not be reported")
+            && err.trim_end().ends_with(&point.display().to_string()),
+        "{err}"
+    );
+    assert!(!point.join("report").exists());
+    assert!(full.join("beta/beta=0.001/report/summary.md").is_file());
+    assert!(full.join("beta/ablation/ablation.md").is_file());
 }
 
 #[test]
@@ -265,6 +291,14 @@ fn slurm_scripts_hold_one_task_per_run_id() {
     let merge = std::fs::read_to_string(out.join("merge.sbatch")).unwrap();
     assert!(
         merge.contains(&format!("report {}", dir.join("results").display())),
+        "{merge}"
+    );
+    // The report job runs where the array runs (a cluster may require the partition), on its own
+    // small resources.
+    assert!(
+        merge.contains("#SBATCH --partition=short\n")
+            && merge.contains("#SBATCH --mem=4G\n")
+            && !merge.contains("--time=02:00:00"),
         "{merge}"
     );
     let submit = std::fs::read_to_string(out.join("submit.sh")).unwrap();

@@ -228,7 +228,9 @@ type Grid = (PathBuf, Vec<GridPoint>, ReportOptions);
 ///
 /// # Errors
 /// Not a results directory, an unreadable `config.resolved.yaml`, no finished run, or a report
-/// file that cannot be written.
+/// file that cannot be written. In a sweep's root, a grid point that cannot be reported (its
+/// baseline's runs unfinished, say) is a warning naming it, the other points and the ablation
+/// reports are still written, and the error at the end lists the failed points.
 pub fn report_results(
     results: &Path,
     over: ReportOverrides,
@@ -236,6 +238,7 @@ pub fn report_results(
 ) -> Result<(), ReportError> {
     let mut grids: Vec<Grid> = vec![];
     let mut unrun: Vec<(PathBuf, GridPoint)> = vec![];
+    let mut failed: Vec<String> = vec![];
     for dir in result_dirs(results)? {
         // <root>/<grid>/<point>: one ablation report per grid.
         let grid = dir.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -270,10 +273,27 @@ pub fn report_results(
         let Some((exp, runs)) = found else {
             continue;
         };
-        let opts = report_runs(&dir, &exp, over, runs?, log)?;
         if dir == results {
+            report_runs(&dir, &exp, over, runs?, log)?;
             continue;
         }
+        // A grid point that cannot be reported is named, and the others are reported all the
+        // same; the command still fails at the end, listing the failed points.
+        let reported = runs
+            .map_err(ReportError::from)
+            .and_then(|runs| report_runs(&dir, &exp, over, runs, log));
+        let opts = match reported {
+            Ok(opts) => opts,
+            Err(e) => {
+                log.push(ReportLine::Warning(format!(
+                    "grid point {}: not reported: {e}",
+                    dir.display()
+                )));
+                failed.push(dir.display().to_string());
+                unrun.push((grid, point(Some(vec![]))));
+                continue;
+            }
+        };
         let mut p = point(opts.runs.clone());
         p.missing = opts.missing.clone();
         p.departures = opts.departures.clone();
@@ -287,7 +307,21 @@ pub fn report_results(
             points.push(point);
         }
     }
-    write_sweep_reports(results, &grids, log)
+    write_sweep_reports(results, &grids, log)?;
+    none_failed(&failed)
+}
+
+/// The error at the end of a sweep's report listing the grid points not reported (each
+/// already named in a warning with its cause); `Ok` when there are none.
+fn none_failed(failed: &[String]) -> Result<(), ReportError> {
+    if failed.is_empty() {
+        return Ok(());
+    }
+    Err(ReportError::Options(format!(
+        "{} grid point(s) could not be reported (the warnings above say why; every other point and the ablation reports were written): {}",
+        failed.len(),
+        failed.join(", ")
+    )))
 }
 
 /// A results directory's `config.resolved.yaml`, split into its setting.

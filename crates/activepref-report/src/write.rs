@@ -35,6 +35,13 @@ pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Vec<PathBuf>, Re
             dir: dir.to_path_buf(),
         });
     }
+    // The summary needs the baseline's runs: checked before any file is written, so a failed
+    // report leaves no curves without their summary.
+    if !runs.iter().any(|r| r.policy == opts.baseline) {
+        return Err(ReportError::NoBaseline {
+            baseline: opts.baseline.clone(),
+        });
+    }
     let opts = &opts;
     let report = dir.join("report");
     own_dir(&report)?;

@@ -118,6 +118,20 @@ pub struct SlurmPaths<'a> {
     pub results_root: &'a Path,
 }
 
+/// The `#SBATCH` lines of where a job runs and who pays: the partition and the account, shared
+/// by the array and the merge job (a cluster that requires an account, or refuses its default
+/// partition, would otherwise reject the report step after the whole array ran).
+fn sbatch_placement(r: &SlurmResources) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(p) = &r.partition {
+        lines.push(format!("#SBATCH --partition={p}"));
+    }
+    if let Some(a) = &r.account {
+        lines.push(format!("#SBATCH --account={a}"));
+    }
+    lines
+}
+
 /// The `#SBATCH` lines of an array task's resources.
 fn sbatch_head(r: &SlurmResources) -> String {
     let mut head = vec![
@@ -125,12 +139,7 @@ fn sbatch_head(r: &SlurmResources) -> String {
         format!("#SBATCH --mem={}", r.mem),
         format!("#SBATCH --time={}", r.time),
     ];
-    if let Some(p) = &r.partition {
-        head.push(format!("#SBATCH --partition={p}"));
-    }
-    if let Some(a) = &r.account {
-        head.push(format!("#SBATCH --account={a}"));
-    }
+    head.extend(sbatch_placement(r));
     if let Some(g) = r.gpus {
         head.push(format!("#SBATCH --gres=gpu:{g}"));
     }
@@ -240,10 +249,14 @@ exec {bin} --threads \"${{SLURM_CPUS_PER_TASK:-1}}\" run {exp} --only \"$id\" --
 #SBATCH --cpus-per-task=1
 #SBATCH --mem=4G
 #SBATCH --time=01:00:00
-set -euo pipefail
+{placement}set -euo pipefail
 cd {workdir}
 exec {bin} report {root}
 ",
+        placement = sbatch_placement(r)
+            .iter()
+            .map(|l| format!("{l}\n"))
+            .collect::<String>(),
         logs = sbatch_dir(&out.join("logs"))?,
         workdir = shell_word(workdir)?,
         bin = shell_word(binary)?,
