@@ -399,7 +399,19 @@ fn relocate_unknown(text: &str, file: &Path, full: &str) -> Option<ConfigError> 
     };
     let root = yaml_value(text, file).ok()?;
     let at = resolve(&root, at)?;
-    let field = if key {
+    // serde names no section both for the file's own keys and for those of `benchmark` (a
+    // tagged section); its list of fields tells which struct it was. A key of the file's own
+    // (`seed:` for `seeds:`) is not looked for below: `benchmark.seed` is a real field.
+    let files_own =
+        key && at.is_empty() && said.contains("`benchmark`") && root.get(name).is_some();
+    let field = if files_own {
+        let said = said.replacen("`report`", "`report`, `sweep`, `slurm`", 1);
+        return Some(ConfigError {
+            file: file.to_path_buf(),
+            field: name.to_string(),
+            message: format!("{said}{location}{hint}"),
+        });
+    } else if key {
         in_tagged_section(&root, &at, &|here, _| {
             here.last() == Some(&Step::Key(name.to_string()))
         })?
@@ -729,6 +741,23 @@ seeds: [1, 2]
         assert!(
             e.starts_with("exp.yaml: lop: unknown field `lop`, expected one of `name`,")
                 && e.ends_with(&format!(" at line 4 column 1{HINT}")),
+            "{e}"
+        );
+        // The file's own key named like a field of `benchmark` (`seed`) is the file's, and the
+        // list has the keys read before serde (`sweep`, `slurm`); `benchmark`'s own unknown key
+        // named like one of the file's (`seeds`) is `benchmark`'s.
+        let e = error("seeds: [1, 2]", "seed: [1, 2]");
+        assert!(
+            e.starts_with("exp.yaml: seed: unknown field `seed`, expected one of `name`,")
+                && e.contains("`report`, `sweep`, `slurm`")
+                && e.ends_with(&format!(" at line 8 column 1{HINT}")),
+            "{e}"
+        );
+        let e = error("pool_prompts: 60", "pool_prompts: 60, seeds: 3");
+        assert!(
+            e.starts_with(
+                "exp.yaml: benchmark.seeds: unknown field `seeds`, expected one of `seed`,"
+            ),
             "{e}"
         );
     }
