@@ -414,17 +414,7 @@ pub fn featurize(a: &FeaturizeArgs) -> anyhow::Result<()> {
         Dataset::Comparisons(ds) => featurize::comparison_inputs(ds),
         Dataset::Candidates(p) => featurize::candidate_inputs(p),
     };
-    let bar = if a.quiet {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::new(total as u64)
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} texts ({per_sec}, eta {eta})",
-        )
-        .expect("valid template"),
-    );
+    let bar = super::texts_progress::TextsProgress::new(total, a.quiet);
     let options = FeaturizeOptions::new(keep);
     // Each finished chunk is saved at once (`<table>.parts/`), so a re-run loses at most the
     // chunk in flight.
@@ -434,7 +424,7 @@ pub fn featurize(a: &FeaturizeArgs) -> anyhow::Result<()> {
         a.out.display()
     ));
     let started = std::time::Instant::now();
-    let progress = |n: usize| bar.inc(n as u64);
+    let progress = |n: usize| bar.inc(n);
     let done = match &data {
         Dataset::Comparisons(ds) => {
             featurize::featurize_comparisons(&enc, ds, &a.out, &options, &progress)
@@ -443,7 +433,7 @@ pub fn featurize(a: &FeaturizeArgs) -> anyhow::Result<()> {
             featurize::featurize_candidates(&enc, p, &a.out, &options, &progress)
         }
     }?;
-    bar.finish_and_clear();
+    bar.finish();
     print_featurized(&done, enc.files().max_seq_length, enc.dim(), started);
     Ok(())
 }

@@ -11,6 +11,7 @@ pub mod report;
 pub mod run;
 pub mod slurm_resources;
 pub mod sweep;
+mod texts_progress;
 pub mod validate;
 
 /// `error` in experiment file `file`, one line: `file: error`, plus the sweep grid point when

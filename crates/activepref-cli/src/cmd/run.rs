@@ -15,7 +15,9 @@ use crate::say;
 pub struct RunArgs {
     /// The experiment file.
     pub experiment: PathBuf,
-    /// Delete this experiment's earlier results and start over.
+    /// Delete this experiment's earlier results and start over: only the files activepref wrote
+    /// there (your own files in the directory are kept), and never a directory activepref did
+    /// not make, the working directory or one of its parents.
     #[arg(long)]
     pub fresh: bool,
     /// Write results here instead of the experiment's output_dir (default `results/<name>`).
