@@ -246,7 +246,13 @@ fn only_runs_one_run_with_the_bytes_of_the_full_sweep() {
     );
     assert!(!point.join("report").exists());
     assert!(full.join("beta/beta=0.001/report/summary.md").is_file());
-    assert!(full.join("beta/ablation/ablation.md").is_file());
+    let ablation = std::fs::read_to_string(full.join("beta/ablation/ablation.md")).unwrap();
+    assert!(
+        ablation.contains(
+            "- grid point beta=0.1: not reported (no finished runs of the baseline policy `random`"
+        ),
+        "{ablation}"
+    );
 }
 
 #[test]
@@ -298,7 +304,7 @@ fn slurm_scripts_hold_one_task_per_run_id() {
     assert!(
         merge.contains("#SBATCH --partition=short\n")
             && merge.contains("#SBATCH --mem=4G\n")
-            && !merge.contains("--time=02:00:00"),
+            && merge.contains("#SBATCH --time=01:00:00\n"),
         "{merge}"
     );
     let submit = std::fs::read_to_string(out.join("submit.sh")).unwrap();

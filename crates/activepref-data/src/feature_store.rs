@@ -378,8 +378,17 @@ impl FeatureTable {
             );
         }
         let descr = npy.dtype().descr();
-        let bad =
-            |e: std::io::Error| DataError::file(path, format!("cannot read the array data: {e}"));
+        let bad = |e: std::io::Error| {
+            let why = match e.kind() {
+                // The header promises more values than the file holds.
+                std::io::ErrorKind::UnexpectedEof => format!(
+                    "the file is truncated: its header promises {} x {} values of {descr}, and the data ends before them (save the array again)",
+                    shape[0], shape[1]
+                ),
+                _ => format!("cannot read the array data: {e}"),
+            };
+            DataError::file(path, why)
+        };
         let data: Vec<f32> = match npy.try_data::<f32>() {
             Ok(r) => r.collect::<Result<_, _>>().map_err(bad)?,
             Err(npy) => match npy.try_data::<f64>() {

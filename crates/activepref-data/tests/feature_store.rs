@@ -104,6 +104,18 @@ fn npy_imports_f32_f64_f16_identically_and_refuse_fortran_order() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("3 ids for 4 feature rows"), "{e}");
+    // A file cut short inside its data: said as truncated, with the shape its header promises.
+    let bytes = std::fs::read(fixture("features/matrix_f32.npy")).unwrap();
+    let cut = tempdir("npy-cut").join("cut.npy");
+    std::fs::write(&cut, &bytes[..bytes.len() - 5]).unwrap();
+    let e = FeatureTable::import_npy(&cut, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("the file is truncated: its header promises 4 x 3 values of '<f4'"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(cut.parent().unwrap()).unwrap();
 }
 
 #[test]

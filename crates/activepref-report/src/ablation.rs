@@ -283,12 +283,16 @@ impl<'a> Grid<'a> {
         Ok(())
     }
 
-    /// The expected runs the report leaves out: grid points without a finished run, and each
-    /// point's missing runs.
+    /// The expected runs the report leaves out: grid points shown by none of their runs (no
+    /// finished run, or why the point could not be reported where `missing` says it), and each
+    /// shown point's missing runs.
     fn missing(&self, all: &[GridPoint]) -> Vec<String> {
         all.iter()
             .filter(|p| p.runs.as_ref().is_some_and(Vec::is_empty))
-            .map(|p| format!("grid point {}: no finished run", p.label))
+            .map(|p| match p.missing.as_slice() {
+                [] => format!("grid point {}: no finished run", p.label),
+                why => format!("grid point {}: {}", p.label, why.join("; ")),
+            })
             .chain(self.points.iter().flat_map(|p| {
                 p.missing
                     .iter()

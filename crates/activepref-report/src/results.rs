@@ -277,22 +277,24 @@ pub fn report_results(
             report_runs(&dir, &exp, over, runs?, log)?;
             continue;
         }
-        // A grid point that cannot be reported is named, and the others are reported all the
-        // same; the command still fails at the end, listing the failed points.
-        let reported = runs
-            .map_err(ReportError::from)
-            .and_then(|runs| report_runs(&dir, &exp, over, runs, log));
-        let opts = match reported {
+        // A grid point whose own runs cannot make a report (its baseline's runs unfinished, or
+        // no finite value to plot) is named, and the others are reported all the same; the
+        // command still fails at the end, listing it. Any other error (a flag out of range, a
+        // file that cannot be written) stops the command at once.
+        let opts = match report_runs(&dir, &exp, over, runs?, log) {
             Ok(opts) => opts,
-            Err(e) => {
+            Err(e @ (ReportError::NoBaseline { .. } | ReportError::NothingToPlot { .. })) => {
                 log.push(ReportLine::Warning(format!(
                     "grid point {}: not reported: {e}",
                     dir.display()
                 )));
                 failed.push(dir.display().to_string());
-                unrun.push((grid, point(Some(vec![]))));
+                let mut p = point(Some(vec![]));
+                p.missing = vec![format!("not reported ({e})")];
+                unrun.push((grid, p));
                 continue;
             }
+            Err(e) => return Err(e),
         };
         let mut p = point(opts.runs.clone());
         p.missing = opts.missing.clone();
@@ -307,18 +309,22 @@ pub fn report_results(
             points.push(point);
         }
     }
-    write_sweep_reports(results, &grids, log)?;
-    none_failed(&failed)
+    let written = write_sweep_reports(results, &grids, log);
+    none_failed(&failed, written)
 }
 
-/// The error at the end of a sweep's report listing the grid points not reported (each
-/// already named in a warning with its cause); `Ok` when there are none.
-fn none_failed(failed: &[String]) -> Result<(), ReportError> {
+/// The end of a sweep's report: `written` (the ablation reports and the sweep's table), and the
+/// grid points not reported (each already named in a warning with its cause), both in one error
+/// where both failed.
+fn none_failed(failed: &[String], written: Result<(), ReportError>) -> Result<(), ReportError> {
     if failed.is_empty() {
-        return Ok(());
+        return written;
     }
+    let also = written
+        .err()
+        .map_or(String::new(), |e| format!("; and {e}"));
     Err(ReportError::Options(format!(
-        "{} grid point(s) could not be reported (the warnings above say why; every other point and the ablation reports were written): {}",
+        "{} grid point(s) could not be reported (the warnings above say why; the other points with finished runs were reported): {}{also}",
         failed.len(),
         failed.join(", ")
     )))

@@ -17,8 +17,9 @@ use crate::{
 ///
 /// # Errors
 /// The runs cannot be read ([`load_runs_of`]); [`ReportError::NothingToPlot`] when no requested
-/// metric has a finite value; the curves or table cannot be made ([`crate::summary_rows`]); or
-/// a figure or file cannot be drawn or written.
+/// metric has a finite value; [`ReportError::NoBaseline`] when no run is of the baseline policy
+/// (both before any file is written); the curves or table cannot be made
+/// ([`crate::summary_rows`]); or a figure or file cannot be drawn or written.
 pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<Vec<PathBuf>, ReportError> {
     let runs = load_runs_of(dir, opts.runs.as_deref())?;
     // A metric no run could measure (NaN throughout: a benchmark without an OOD split) is left out.

@@ -152,7 +152,7 @@ pub fn import_features(a: &ImportFeaturesArgs) -> anyhow::Result<()> {
         }
         ImportLayout::Npy => {
             let table = table.ok_or_else(|| {
-                anyhow!("--table is required with --layout npy (pair_a, pair_b or prompt)")
+                anyhow!("--table is required with --layout npy (pair_a, pair_b, prompt or score)")
             })?;
             let ids = match ids {
                 Some(p) => Some(

@@ -16,8 +16,9 @@ pub struct RunArgs {
     /// The experiment file.
     pub experiment: PathBuf,
     /// Delete this experiment's earlier results and start over: only the files activepref wrote
-    /// there (your own files in the directory are kept), and never a directory activepref did
-    /// not make, the working directory or one of its parents.
+    /// there (your own files in the directory are kept); refused for a directory activepref did
+    /// not make, the working directory or one of its parents, the directory holding the
+    /// experiment file, and a git work tree.
     #[arg(long)]
     pub fresh: bool,
     /// Write results here instead of the experiment's output_dir (default `results/<name>`).

@@ -204,6 +204,33 @@ fn is_time_limit(t: &str) -> bool {
     days.is_none_or(digits) && parts.iter().all(|p| digits(p)) && (1..=3).contains(&parts.len())
 }
 
+/// Seconds of a SLURM `--time` value ([`is_time_limit`]'s forms: minutes, MM:SS, HH:MM:SS,
+/// D-HH, D-HH:MM, D-HH:MM:SS); `None` for no limit (`infinite`, `unlimited`, `-1`) or another
+/// text.
+pub fn time_limit_secs(t: &str) -> Option<u64> {
+    if !is_time_limit(t) || t == "-1" || !t.as_bytes()[0].is_ascii_digit() {
+        return None;
+    }
+    let (days, rest) = match t.split_once('-') {
+        Some((d, rest)) => (d.parse::<u64>().ok()?, rest),
+        None => (0, t),
+    };
+    let parts: Vec<u64> = rest
+        .split(':')
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let (h, m, s) = match (t.contains('-'), parts.as_slice()) {
+        (false, [m]) => (0, *m, 0),
+        (false, [m, s]) => (0, *m, *s),
+        (true, [h]) => (*h, 0, 0),
+        (true, [h, m]) => (*h, *m, 0),
+        (_, [h, m, s]) => (*h, *m, *s),
+        _ => return None,
+    };
+    Some(((days * 24 + h) * 60 + m) * 60 + s)
+}
+
 /// True for a SLURM `--mem` value: a whole number, optionally followed by K, M, G or T, and then
 /// optionally by B (`32G`, `32GB`, `512kb`).
 fn is_memory_size(m: &str) -> bool {
@@ -220,6 +247,23 @@ fn is_memory_size(m: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_limits_in_seconds() {
+        for (t, secs) in [
+            ("45", Some(2_700)),
+            ("30:15", Some(1_815)),
+            ("02:00:00", Some(7_200)),
+            ("1-2", Some(93_600)),
+            ("1-02:30", Some(95_400)),
+            ("1-00:00:05", Some(86_405)),
+            ("infinite", None),
+            ("-1", None),
+            ("1:2:3:4", None),
+        ] {
+            assert_eq!(time_limit_secs(t), secs, "{t}");
+        }
+    }
 
     #[test]
     fn time_limits_and_sizes_as_slurm_reads_them() {

@@ -132,6 +132,15 @@ fn sbatch_placement(r: &SlurmResources) -> Vec<String> {
     lines
 }
 
+/// The merge job's time limit: an hour, or the array's limit where that is shorter (a partition
+/// whose limit is under an hour would hold the job, or refuse it, on an hour).
+fn merge_time_limit(array: &str) -> String {
+    match super::slurm_resources::time_limit_secs(array) {
+        Some(secs) if secs < 3_600 => array.to_string(),
+        _ => "01:00:00".to_string(),
+    }
+}
+
 /// The `#SBATCH` lines of an array task's resources.
 fn sbatch_head(r: &SlurmResources) -> String {
     let mut head = vec![
@@ -248,11 +257,12 @@ exec {bin} --threads \"${{SLURM_CPUS_PER_TASK:-1}}\" run {exp} --only \"$id\" --
 #SBATCH --output={logs}/%j-report.out
 #SBATCH --cpus-per-task=1
 #SBATCH --mem=4G
-#SBATCH --time=01:00:00
+#SBATCH --time={merge_time}
 {placement}set -euo pipefail
 cd {workdir}
 exec {bin} report {root}
 ",
+        merge_time = merge_time_limit(&r.time),
         placement = sbatch_placement(r)
             .iter()
             .map(|l| format!("{l}\n"))
@@ -372,4 +382,20 @@ pub fn slurm(a: &SlurmArgs) -> anyhow::Result<()> {
         out.join("submit.sh").display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_merge_job_takes_an_hour_or_the_arrays_shorter_limit() {
+        for (array, merge) in [
+            ("02:00:00", "01:00:00"),
+            ("1-00:00:00", "01:00:00"),
+            ("30:00", "30:00"),
+            ("45", "45"),
+            ("infinite", "01:00:00"),
+        ] {
+            assert_eq!(super::merge_time_limit(array), merge, "{array}");
+        }
+    }
 }

@@ -215,7 +215,18 @@ pub(super) fn print_against(
             "(schedule): the round was recorded before timings had train_steps and validation_passes, so it is modelled without early stopping"
         );
     }
-    let Some(last) = recorded.last() else { return };
+    // The whole run: only for a paused run's checkpoint (a finished run's timings copied without
+    // its configuration would be priced as unfinished) whose rounds are all there from round 0.
+    let paused = args
+        .against
+        .as_deref()
+        .is_some_and(|p| p.to_string_lossy().ends_with(".state.json"));
+    let Some(last) = recorded
+        .last()
+        .filter(|l| paused && l.round + 1 == recorded.len())
+    else {
+        return;
+    };
     let to_go = plan.rounds_to_go(args, u, last);
     if !to_go.is_empty() {
         let rest: f64 = to_go.iter().map(RoundCost::total).sum();
