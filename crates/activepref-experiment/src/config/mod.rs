@@ -171,7 +171,13 @@ impl ExperimentConfig {
         let parsed = Self::parse_schema(text, path).map_err(|e| {
             let mut e = type_error::explain(text, path, e);
             if is_pair_file(text, path) {
-                e.message = e.message.replace(QUICKSTART_HINT, PAIRS_HINT);
+                // A pool section in a pair-setting file: the rules belong under `pair_policies:`.
+                let hint = if e.field.starts_with("policies.") {
+                    POOL_KEYS_IN_PAIRS_HINT
+                } else {
+                    PAIRS_HINT
+                };
+                e.message = e.message.replace(QUICKSTART_HINT, hint);
             }
             e
         })?;
@@ -311,6 +317,8 @@ fn without_rust_types(text: &str) -> String {
 const QUICKSTART_HINT: &str = "see experiments/quickstart.yaml for a complete example";
 /// The hint of a pair-setting file's schema error.
 const PAIRS_HINT: &str = "see experiments/auf-pairs.yaml for a complete example";
+/// The hint of an error under `policies:` in a pair-setting file.
+const POOL_KEYS_IN_PAIRS_HINT: &str = "this benchmark is a pair setting, whose rules go under `pair_policies:` (`activepref policies` lists them); see experiments/auf-pairs.yaml for a complete example";
 
 /// A YAML or schema error of an experiment file as one line, with a hint where serde's own words
 /// leave the user guessing.

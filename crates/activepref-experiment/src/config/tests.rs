@@ -178,6 +178,12 @@ fn pair_setting_parses_and_is_checked() {
             && e.ends_with("(see experiments/auf-pairs.yaml for a complete example)"),
         "{e}"
     );
+    // The pool's `policies:` in a pair-setting file: the hint names `pair_policies:`.
+    let e = parse(&PAIRS.replace("pair_policies:", "policies:")).unwrap_err();
+    assert!(
+        e.contains("policies.") && e.ends_with("(this benchmark is a pair setting, whose rules go under `pair_policies:` (`activepref policies` lists them); see experiments/auf-pairs.yaml for a complete example)"),
+        "{e}"
+    );
     let e = parse(&PAIRS.replace("beta: 2.0", "beta: .nan")).unwrap_err();
     assert!(
         e.starts_with("exp.yaml: pair_policies.deltaucb.beta:"),
