@@ -273,15 +273,16 @@ pub fn report_results(
         let Some((exp, runs)) = found else {
             continue;
         };
+        let reported = report_runs(&dir, &exp, over, runs?, log);
         if dir == results {
-            report_runs(&dir, &exp, over, runs?, log)?;
+            reported?;
             continue;
         }
         // A grid point whose own runs cannot make a report (its baseline's runs unfinished, or
         // no finite value to plot) is named, and the others are reported all the same; the
         // command still fails at the end, listing it. Any other error (a flag out of range, a
         // file that cannot be written) stops the command at once.
-        let opts = match report_runs(&dir, &exp, over, runs?, log) {
+        let opts = match reported {
             Ok(opts) => opts,
             Err(e @ (ReportError::NoBaseline { .. } | ReportError::NothingToPlot { .. })) => {
                 log.push(ReportLine::Warning(format!(

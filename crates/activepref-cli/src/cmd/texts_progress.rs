@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use indicatif::{HumanDuration, ProgressBar, ProgressStyle};
+use indicatif::{HumanDuration, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// The least time between two lines of a batch log.
 const LINE_EVERY: Duration = Duration::from_secs(30);
@@ -24,12 +24,10 @@ impl TextsProgress {
     /// Progress over `total` texts; nothing at all when `quiet`.
     pub(crate) fn new(total: usize, quiet: bool) -> Self {
         let terminal = std::io::stderr().is_terminal();
-        let bar = if quiet || !terminal {
-            ProgressBar::hidden()
-        } else {
-            ProgressBar::new(total as u64)
-        };
-        bar.set_length(total as u64);
+        let bar = ProgressBar::new(total as u64);
+        if quiet || !terminal {
+            bar.set_draw_target(ProgressDrawTarget::hidden());
+        }
         bar.set_style(
             ProgressStyle::with_template(
                 "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} texts ({per_sec}, eta {eta})",

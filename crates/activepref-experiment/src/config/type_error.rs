@@ -402,16 +402,15 @@ fn relocate_unknown(text: &str, file: &Path, full: &str) -> Option<ConfigError> 
     // serde names no section both for the file's own keys and for those of `benchmark` (a
     // tagged section); its list of fields tells which struct it was. A key of the file's own
     // (`seed:` for `seeds:`) is not looked for below: `benchmark.seed` is a real field.
-    let files_own =
-        key && at.is_empty() && said.contains("`benchmark`") && root.get(name).is_some();
-    let field = if files_own {
+    if key && at.is_empty() && said.contains("`benchmark`") && root.get(name).is_some() {
         let said = said.replacen("`report`", "`report`, `sweep`, `slurm`", 1);
         return Some(ConfigError {
             file: file.to_path_buf(),
             field: name.to_string(),
             message: format!("{said}{location}{hint}"),
         });
-    } else if key {
+    }
+    let field = if key {
         in_tagged_section(&root, &at, &|here, _| {
             here.last() == Some(&Step::Key(name.to_string()))
         })?

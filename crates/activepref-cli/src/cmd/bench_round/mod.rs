@@ -493,11 +493,9 @@ mod tests {
     use super::*;
     use activepref_experiment::RecordedRound;
 
-    /// A recorded round is priced with the work it recorded (summed over 5 members: 1,300 steps
-    /// and 13 validation passes each), its labelled size and its selection time; one recorded
-    /// before the work columns with the schedule's.
-    #[test]
-    fn a_recorded_round_is_modelled_with_its_own_work() {
+    /// bench-round's default flags, their training schedule, and round unit costs to price by
+    /// hand: 0.1 s a step, 0.5 s a fit, 30 s a validation pass, 1 ms a comparison.
+    fn defaults_and_unit_costs() -> (BenchRoundArgs, TrainConfig, UnitCosts) {
         #[derive(clap::Parser)]
         struct Cli {
             #[command(flatten)]
@@ -511,6 +509,15 @@ mod tests {
             validation_pass: 30.0,
             per_comparison: 1e-3,
         };
+        (args, train, u)
+    }
+
+    /// A recorded round is priced with the work it recorded (summed over 5 members: 1,300 steps
+    /// and 13 validation passes each), its labelled size and its selection time; one recorded
+    /// before the work columns with the schedule's.
+    #[test]
+    fn a_recorded_round_is_modelled_with_its_own_work() {
+        let (args, train, u) = defaults_and_unit_costs();
         let mut r = RecordedRound {
             round: 0,
             labels: 16_000,
@@ -550,19 +557,7 @@ mod tests {
     /// round's labels on, and the run's last round selects nothing.
     #[test]
     fn the_rounds_to_go_of_a_paused_run_are_priced_at_the_schedules_bound() {
-        #[derive(clap::Parser)]
-        struct Cli {
-            #[command(flatten)]
-            args: BenchRoundArgs,
-        }
-        let args = <Cli as clap::Parser>::parse_from(["bench-round"]).args;
-        let train = checked_round_args(&args).unwrap();
-        let u = UnitCosts {
-            step: 0.1,
-            per_fit: 0.5,
-            validation_pass: 30.0,
-            per_comparison: 1e-3,
-        };
+        let (args, train, u) = defaults_and_unit_costs();
         let plan = RunPlan {
             train,
             rounds: 3,
