@@ -191,8 +191,12 @@ fn progress_counts_every_row_and_thread_count_does_not_matter() {
 
 #[test]
 fn cache_file_round_trips_and_is_keyed_by_table_and_k() {
-    let dir = std::env::temp_dir().join(format!("activepref-knn-cache-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    // A cache directory that does not exist yet, inside a scratch directory removed on drop.
+    let tmp = tempfile::Builder::new()
+        .prefix("activepref-knn-cache-")
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path().join("cache");
     let rows = hard_rows(6, 120, 7, 50, 0.5);
     let table = PromptFeatures::from_matrix(&FeatureMatrix::from_rows(&rows).unwrap())
         .table()
@@ -243,7 +247,6 @@ fn cache_file_round_trips_and_is_keyed_by_table_and_k() {
     )
     .unwrap();
     assert!(!built_again, "found in the second directory");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 proptest! {

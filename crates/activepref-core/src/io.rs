@@ -108,9 +108,11 @@ mod tests {
 
     #[test]
     fn replaces_the_file_and_leaves_no_temporary() {
-        let dir =
-            std::env::temp_dir().join(format!("activepref-core-atomic-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let scratch = tempfile::Builder::new()
+            .prefix("activepref-core-atomic-")
+            .tempdir()
+            .unwrap();
+        let dir = scratch.path();
         let path = dir.join("a.csv");
         write_atomic_bytes(&path, b"x").unwrap();
         write_atomic_bytes(&path, b"y").unwrap();
@@ -142,7 +144,6 @@ mod tests {
         assert_eq!(err.unwrap_err().to_string(), "disk full");
         assert_eq!(std::fs::read(&path).unwrap(), b"y");
         assert!(!partial_path(&path).exists());
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

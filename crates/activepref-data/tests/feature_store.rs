@@ -20,11 +20,11 @@ fn fixture(rel: &str) -> PathBuf {
         .join(rel)
 }
 
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("activepref-fs-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tempdir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("activepref-fs-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 fn ids(n: usize) -> Vec<String> {
@@ -33,11 +33,12 @@ fn ids(n: usize) -> Vec<String> {
 
 #[test]
 fn safetensors_round_trip_keeps_ids_and_values() {
-    let dir = tempdir("roundtrip");
+    let tmp = tempdir("roundtrip");
+    let dir = tmp.path();
     let t = FeatureTable::new(
         vec!["x".into(), "y".into(), "z".into(), "w".into()],
         FeatureMatrix::new(4, 3, M.to_vec()).unwrap(),
-        &dir,
+        dir,
     )
     .unwrap();
     let p = dir.join("a/b.safetensors");
@@ -59,7 +60,8 @@ fn safetensors_round_trip_keeps_ids_and_values() {
 
 #[test]
 fn half_precision_safetensors_load_as_f32() {
-    let dir = tempdir("half");
+    let tmp = tempdir("half");
+    let dir = tmp.path();
     for (dtype, bytes) in [
         (
             safetensors::Dtype::F16,
@@ -106,7 +108,8 @@ fn npy_imports_f32_f64_f16_identically_and_refuse_fortran_order() {
     assert!(e.contains("3 ids for 4 feature rows"), "{e}");
     // A file cut short inside its data: said as truncated, with the shape its header promises.
     let bytes = std::fs::read(fixture("features/matrix_f32.npy")).unwrap();
-    let cut = tempdir("npy-cut").join("cut.npy");
+    let tmp = tempdir("npy-cut");
+    let cut = tmp.path().join("cut.npy");
     std::fs::write(&cut, &bytes[..bytes.len() - 5]).unwrap();
     let e = FeatureTable::import_npy(&cut, None)
         .unwrap_err()
@@ -115,7 +118,6 @@ fn npy_imports_f32_f64_f16_identically_and_refuse_fortran_order() {
         e.contains("the file is truncated: its header promises 4 x 3 values of '<f4'"),
         "{e}"
     );
-    std::fs::remove_dir_all(cut.parent().unwrap()).unwrap();
 }
 
 #[test]
@@ -175,9 +177,10 @@ fn fixture_store(dir: &Path, skip_last_pool_row: bool) -> activepref_data::text:
 
 #[test]
 fn dataset_and_store_join_into_a_pool_benchmark() {
-    let dir = tempdir("join");
-    let ds = fixture_store(&dir, false);
-    let bench = assemble::pool_benchmark("tldr-fixture", &ds, &dir, MissingFeatures::Error, None)
+    let tmp = tempdir("join");
+    let dir = tmp.path();
+    let ds = fixture_store(dir, false);
+    let bench = assemble::pool_benchmark("tldr-fixture", &ds, dir, MissingFeatures::Error, None)
         .unwrap()
         .benchmark;
     bench.validate().unwrap();
@@ -226,9 +229,10 @@ fn dataset_and_store_join_into_a_pool_benchmark() {
 
 #[test]
 fn missing_features_error_or_drop_as_asked() {
-    let dir = tempdir("missing");
-    let ds = fixture_store(&dir, true);
-    let e = assemble::pool_benchmark("x", &ds, &dir, MissingFeatures::Error, None)
+    let tmp = tempdir("missing");
+    let dir = tmp.path();
+    let ds = fixture_store(dir, true);
+    let e = assemble::pool_benchmark("x", &ds, dir, MissingFeatures::Error, None)
         .err()
         .unwrap()
         .to_string();
@@ -236,7 +240,7 @@ fn missing_features_error_or_drop_as_asked() {
         e.contains("pool/pair_a.safetensors") && e.contains("no features for id \"13\""),
         "{e}"
     );
-    let a = assemble::pool_benchmark("x", &ds, &dir, MissingFeatures::Drop, None).unwrap();
+    let a = assemble::pool_benchmark("x", &ds, dir, MissingFeatures::Drop, None).unwrap();
     assert_eq!(a.benchmark.pool.len(), 13);
     assert_eq!(a.dropped, vec![(SplitRole::Pool, 1)]);
     let e = assemble::pool_benchmark("x", &ds, &dir.join("nowhere"), MissingFeatures::Error, None)
@@ -251,8 +255,9 @@ fn missing_features_error_or_drop_as_asked() {
 
 #[test]
 fn resplit_moves_whole_prompts() {
-    let dir = tempdir("resplit");
-    let ds = fixture_store(&dir, false);
+    let tmp = tempdir("resplit");
+    let dir = tmp.path();
+    let ds = fixture_store(dir, false);
     let mut only_pool = ds.clone();
     for role in [SplitRole::Validation, SplitRole::Test, SplitRole::Ood] {
         only_pool.splits.remove(&role);
@@ -263,7 +268,7 @@ fn resplit_moves_whole_prompts() {
         ood: 0.0,
         seed: 3,
     };
-    let b = assemble::pool_benchmark("x", &only_pool, &dir, MissingFeatures::Error, Some(&r))
+    let b = assemble::pool_benchmark("x", &only_pool, dir, MissingFeatures::Error, Some(&r))
         .unwrap()
         .benchmark;
     assert_eq!(b.pool.len() + b.validation.len() + b.test.len(), 14);
@@ -278,7 +283,7 @@ fn resplit_moves_whole_prompts() {
     assert_eq!((p.len(), v.len(), t.len()), (2, 2, 2));
     assert!(p.is_disjoint(&v) && p.is_disjoint(&t) && v.is_disjoint(&t));
     // Carving from a split the dataset already has is refused.
-    let e = assemble::pool_benchmark("x", &ds, &dir, MissingFeatures::Error, Some(&r))
+    let e = assemble::pool_benchmark("x", &ds, dir, MissingFeatures::Error, Some(&r))
         .err()
         .unwrap()
         .to_string();
@@ -287,11 +292,12 @@ fn resplit_moves_whole_prompts() {
 
 #[test]
 fn candidate_pool_joins_response_features() {
-    let dir = tempdir("cands");
+    let tmp = tempdir("cands");
+    let dir = tmp.path();
     let models = vec!["m0".to_string(), "m1".to_string(), "m2".to_string()];
     let n = 10;
     let pool = CandidatePool {
-        sources: vec![dir.clone()],
+        sources: vec![dir.to_path_buf()],
         models: models.clone(),
         prompts: (0..n).map(|i| format!("prompt {i}")).collect(),
         prompt_ids: (0..n).collect(),
@@ -313,14 +319,14 @@ fn candidate_pool_joins_response_features() {
         .flat_map(|p| models.iter().map(move |m| assemble::candidate_id(p, m)))
         .collect();
     let feats = FeatureMatrix::new(n * 3, 2, (0..n * 6).map(|i| i as f32).collect()).unwrap();
-    FeatureTable::new(ids, feats, &dir)
+    FeatureTable::new(ids, feats, dir)
         .unwrap()
-        .save(&table_path(&dir, "candidates", "responses"))
+        .save(&table_path(dir, "candidates", "responses"))
         .unwrap();
     let b = assemble::pair_benchmark(
         "c",
         &pool,
-        &dir,
+        dir,
         &PromptSplit {
             validation_prompts: 2,
             heldout_prompts: 3,
@@ -343,7 +349,7 @@ fn candidate_pool_joins_response_features() {
     let e = assemble::pair_benchmark(
         "c",
         &pool,
-        &dir,
+        dir,
         &PromptSplit {
             validation_prompts: 5,
             heldout_prompts: 5,
@@ -369,7 +375,7 @@ fn candidate_pool_joins_response_features() {
     let b = assemble::pair_benchmark(
         "c",
         &inter,
-        &dir,
+        dir,
         &PromptSplit {
             validation_prompts: 2,
             heldout_prompts: 3,
@@ -397,7 +403,8 @@ fn candidate_pool_joins_response_features() {
 
 #[test]
 fn offline_fetch_uses_the_cache_or_says_what_to_do() {
-    let home = tempdir("hf");
+    let tmp = tempdir("hf");
+    let home = tmp.path();
     let cache = hf_hub::Cache::new(home.join("hub"));
     let ds = hub::dataset("summarize-from-feedback").unwrap();
     let e = hub::fetch(cache.clone(), ds, true).unwrap_err().to_string();

@@ -186,7 +186,8 @@ fn summarize_fixture_formats_agree_and_route_splits() {
 
 #[test]
 fn summarize_reads_a_directory_and_gzip() {
-    let dir = tempdir("summarize-dir");
+    let tmp = tempdir("summarize-dir");
+    let dir = tmp.path();
     let raw = std::fs::read(fixture("summarize/comparisons.jsonl")).unwrap();
     let text = String::from_utf8(raw).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -198,16 +199,16 @@ fn summarize_reads_a_directory_and_gzip() {
     std::fs::write(dir.join("sub/batch2.jsonl.gz"), gz.finish().unwrap()).unwrap();
     std::fs::write(dir.join("sub/README.md"), "not data").unwrap();
     let whole = summarize::load(&fixture("summarize/comparisons.jsonl")).unwrap();
-    let parts = summarize::load(&dir).unwrap();
+    let parts = summarize::load(dir).unwrap();
     assert_same(&whole, &parts);
     assert_eq!(parts.sources.len(), 2);
 }
 
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("activepref-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tempdir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("activepref-test-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 #[test]
@@ -357,8 +358,11 @@ fn uf(model: &str, overall: &str, rating: usize) -> String {
 fn completions_without_a_score_or_with_a_repeated_model_are_clear_errors() {
     use activepref_data::formats::alpaca_eval::MissingPrompts;
     use activepref_data::formats::completions;
-    let dir = std::env::temp_dir().join(format!("ap-completions-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix("activepref-completions-")
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path();
     let write = |name: &str, text: &str| {
         let p = dir.join(name);
         std::fs::write(&p, text).unwrap();
@@ -439,13 +443,13 @@ fn completions_without_a_score_or_with_a_repeated_model_are_clear_errors() {
         e.contains("completions") && e.contains("missing column"),
         "{e}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn alpaca_eval_reads_the_older_draw_code_as_a_draw() {
     // shared/cases/02: `preference: 0` is alpaca_eval's older draw code (it maps 0 to 1.5).
-    let dir = tempdir("alpaca-draw");
+    let tmp = tempdir("alpaca-draw");
+    let dir = tmp.path();
     let rows = |outs: [(&str, &str); 2]| {
         format!(
             "[{}]",
@@ -468,7 +472,7 @@ fn alpaca_eval_reads_the_older_draw_code_as_a_draw() {
         rows([("hello", "1.25"), ("one", "1")]),
     )
     .unwrap();
-    let pool = alpaca_eval::load(&dir, MissingPrompts::Keep).unwrap();
+    let pool = alpaca_eval::load(dir, MissingPrompts::Keep).unwrap();
     let scores: Vec<Vec<f32>> = pool
         .candidates
         .iter()
@@ -480,7 +484,7 @@ fn alpaca_eval_reads_the_older_draw_code_as_a_draw() {
         rows([("hello", "3"), ("one", "1")]),
     )
     .unwrap();
-    let e = alpaca_eval::load(&dir, MissingPrompts::Keep)
+    let e = alpaca_eval::load(dir, MissingPrompts::Keep)
         .unwrap_err()
         .to_string();
     assert!(
@@ -492,7 +496,8 @@ fn alpaca_eval_reads_the_older_draw_code_as_a_draw() {
 #[test]
 fn hh_rlhf_transcripts_that_differ_before_the_final_turn_are_refused_by_row() {
     // shared/cases/09, row 0: another wording of an earlier assistant reply.
-    let dir = tempdir("hh-diverge");
+    let tmp = tempdir("hh-diverge");
+    let dir = tmp.path();
     let path = dir.join("hh.jsonl");
     std::fs::write(
         &path,
@@ -552,7 +557,8 @@ fn hh_rlhf_transcripts_that_differ_before_the_final_turn_are_refused_by_row() {
 #[test]
 fn identical_pairs_and_empty_replies_are_counted() {
     // shared/cases/08: identical transcripts, an empty reply, replies that differ by a space.
-    let dir = tempdir("hh-quality");
+    let tmp = tempdir("hh-quality");
+    let dir = tmp.path();
     let path = dir.join("hh.jsonl");
     let row = |c: &str, r: &str| {
         format!(
@@ -583,7 +589,8 @@ fn identical_pairs_and_empty_replies_are_counted() {
 #[test]
 fn hub_csv_values_that_are_nan_or_overflow_float32_say_so() {
     // shared/cases/13: `nan`, `1e39`, and columns named f_0.. instead of 0..
-    let dir = tempdir("hub-csv");
+    let tmp = tempdir("hub-csv");
+    let dir = tmp.path();
     let csv = |name: &str, head: &str, v: &str| {
         let p = dir.join(name);
         std::fs::write(
@@ -618,7 +625,8 @@ fn hub_csv_values_that_are_nan_or_overflow_float32_say_so() {
 fn trl_preference_layouts_are_read_with_their_prompt() {
     // shared/cases/07: TRL's conversational rows, with the prompt given and implied; and the
     // standard layout with an implicit prompt.
-    let dir = tempdir("trl");
+    let tmp = tempdir("trl");
+    let dir = tmp.path();
     let write = |name: &str, rows: &[&str]| {
         let p = dir.join(name);
         std::fs::write(&p, rows.join("\n")).unwrap();
@@ -716,7 +724,8 @@ fn trl_preference_layouts_are_read_with_their_prompt() {
 /// models, the duplicate's responses "repeated").
 #[test]
 fn alpaca_eval_refuses_two_files_of_one_model() {
-    let dir = tempdir("alpaca-twice");
+    let tmp = tempdir("alpaca-twice");
+    let dir = tmp.path();
     for name in [
         "phi-2.annotations.json",
         "phi-2.annotations.json.gz",
@@ -724,7 +733,7 @@ fn alpaca_eval_refuses_two_files_of_one_model() {
     ] {
         std::fs::write(dir.join(name), "[]").unwrap();
     }
-    let e = alpaca_eval::load(&dir, MissingPrompts::Keep)
+    let e = alpaca_eval::load(dir, MissingPrompts::Keep)
         .unwrap_err()
         .to_string();
     assert!(

@@ -13,12 +13,15 @@ fn fixture(rel: &str) -> PathBuf {
         .join(rel)
 }
 
-fn scratch(name: &str, bytes: &[u8]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("activepref-malformed-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
+/// `bytes` written to `name` in a fresh directory, which is removed when the `TempDir` is dropped.
+fn scratch(name: &str, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::Builder::new()
+        .prefix("activepref-malformed-")
+        .tempdir()
+        .unwrap();
+    let p = dir.path().join(name);
     std::fs::write(&p, bytes).unwrap();
-    p
+    (dir, p)
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -36,7 +39,7 @@ fn one_line(e: impl ToString) -> String {
 #[test]
 fn truncated_gzip_names_the_file() {
     let gz = gzip(b"{\"chosen\": \"\\n\\nHuman: a\\n\\nAssistant: b\", \"rejected\": \"\\n\\nHuman: a\\n\\nAssistant: c\"}\n");
-    let p = scratch("truncated.jsonl.gz", &gz[..gz.len() - 9]);
+    let (_dir, p) = scratch("truncated.jsonl.gz", &gz[..gz.len() - 9]);
     let e = one_line(hh_rlhf::load(&p).unwrap_err());
     assert!(
         e.contains("truncated.jsonl.gz") && e.contains("gzip"),
@@ -46,7 +49,7 @@ fn truncated_gzip_names_the_file() {
 
 #[test]
 fn missing_field_names_row_and_field() {
-    let p = scratch("missing.jsonl", b"{\"chosen\": \"\\n\\nHuman: a\\n\\nAssistant: b\", \"rejected\": \"\\n\\nHuman: a\\n\\nAssistant: c\"}\n{\"chosen\": \"\\n\\nHuman: a\\n\\nAssistant: b\"}\n");
+    let (_dir, p) = scratch("missing.jsonl", b"{\"chosen\": \"\\n\\nHuman: a\\n\\nAssistant: b\", \"rejected\": \"\\n\\nHuman: a\\n\\nAssistant: c\"}\n{\"chosen\": \"\\n\\nHuman: a\\n\\nAssistant: b\"}\n");
     let e = one_line(hh_rlhf::load(&p).unwrap_err());
     assert!(
         e.contains("missing.jsonl: row 1 (0-based record): field `rejected`"),
@@ -59,7 +62,7 @@ fn wrong_type_names_row_and_field() {
     let text = std::fs::read_to_string(fixture("summarize/comparisons.jsonl")).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     lines[3] = lines[3].replace("\"choice\": 0", "\"choice\": \"first\"");
-    let p = scratch("wrongtype.jsonl", lines.join("\n").as_bytes());
+    let (_dir, p) = scratch("wrongtype.jsonl", lines.join("\n").as_bytes());
     let e = one_line(summarize::load(&p).unwrap_err());
     assert!(e.contains("wrongtype.jsonl") && e.contains("choice"), "{e}");
     assert!(e.contains("row 3"), "{e}");
@@ -70,7 +73,7 @@ fn bad_choice_and_split_values_name_the_row() {
     let text = std::fs::read_to_string(fixture("summarize/comparisons.jsonl")).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     lines[5] = lines[5].replace("\"choice\": 0", "\"choice\": 2");
-    let p = scratch("badchoice.jsonl", lines.join("\n").as_bytes());
+    let (_dir, p) = scratch("badchoice.jsonl", lines.join("\n").as_bytes());
     let e = one_line(summarize::load(&p).unwrap_err());
     assert!(
         e.contains("row 5 (0-based record): field `choice`: expected 0 or 1, found 2"),
@@ -78,7 +81,7 @@ fn bad_choice_and_split_values_name_the_row() {
     );
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     lines[2] = lines[2].replace("\"split\": \"train\"", "\"split\": \"dev\"");
-    let p = scratch("badsplit.jsonl", lines.join("\n").as_bytes());
+    let (_dir, p) = scratch("badsplit.jsonl", lines.join("\n").as_bytes());
     let e = one_line(summarize::load(&p).unwrap_err());
     assert!(
         e.contains("row 2 (0-based record): field `split`: unknown split \"dev\""),
@@ -90,7 +93,7 @@ fn bad_choice_and_split_values_name_the_row() {
 fn nan_in_hub_features_names_row_and_column() {
     let text = std::fs::read_to_string(fixture("features/hub_pair.csv")).unwrap();
     let text = text.replacen("-0.125000", "nan", 1);
-    let p = scratch("nan.csv", text.as_bytes());
+    let (_dir, p) = scratch("nan.csv", text.as_bytes());
     let e = one_line(import_balpm_hub(&p, HubLayout::Pair).err().unwrap());
     assert!(
         e.contains("nan.csv: row 1 (0-based record): field `2`") && e.contains("finite"),
@@ -103,7 +106,7 @@ fn duplicate_ids_are_refused() {
     let text = std::fs::read_to_string(fixture("features/hub_pair.csv")).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     lines[3] = lines[3].replacen('2', "0", 1);
-    let p = scratch("dup.csv", lines.join("\n").as_bytes());
+    let (_dir, p) = scratch("dup.csv", lines.join("\n").as_bytes());
     let e = one_line(import_balpm_hub(&p, HubLayout::Pair).err().unwrap());
     assert!(
         e.contains("dup.csv: row 2 (0-based record): field `id`: duplicate id \"0\""),
@@ -119,8 +122,11 @@ fn dimension_mismatch_between_metadata_and_tensor() {
         Path::new("x"),
     )
     .unwrap();
-    let dir = std::env::temp_dir().join(format!("activepref-dim-{}", std::process::id()));
-    let p = dir.join("t.safetensors");
+    let dir = tempfile::Builder::new()
+        .prefix("activepref-dim-")
+        .tempdir()
+        .unwrap();
+    let p = dir.path().join("t.safetensors");
     table.save(&p).unwrap();
     let bytes = std::fs::read(&p).unwrap();
     let key = b"\\\"dim\\\":2";
@@ -172,14 +178,14 @@ proptest! {
     #[test]
     fn corrupted_summarize_jsonl_never_panics(ops in prop::collection::vec((any::<u8>(), any::<usize>(), any::<u8>()), 1..6)) {
         let bytes = corrupt(&std::fs::read(fixture("summarize/comparisons.jsonl")).unwrap(), &ops);
-        let p = scratch("prop.jsonl", &bytes);
+        let (_dir, p) = scratch("prop.jsonl", &bytes);
         if let Err(e) = summarize::load(&p) { one_line(e); }
     }
 
     #[test]
     fn corrupted_summarize_parquet_never_panics(ops in prop::collection::vec((any::<u8>(), any::<usize>(), any::<u8>()), 1..6)) {
         let bytes = corrupt(&std::fs::read(fixture("summarize/comparisons.parquet")).unwrap(), &ops);
-        let p = scratch("prop.parquet", &bytes);
+        let (_dir, p) = scratch("prop.parquet", &bytes);
         if let Err(e) = summarize::load(&p) { one_line(e); }
     }
 
@@ -187,17 +193,17 @@ proptest! {
     fn corrupted_gzip_never_panics(ops in prop::collection::vec((any::<u8>(), any::<usize>(), any::<u8>()), 1..4)) {
         let raw = std::fs::read(fixture("summarize/comparisons.jsonl")).unwrap();
         let bytes = corrupt(&gzip(&raw), &ops);
-        let p = scratch("prop.jsonl.gz", &bytes);
+        let (_dir, p) = scratch("prop.jsonl.gz", &bytes);
         if let Err(e) = summarize::load(&p) { one_line(e); }
     }
 
     #[test]
     fn corrupted_feature_files_never_panic(ops in prop::collection::vec((any::<u8>(), any::<usize>(), any::<u8>()), 1..4)) {
         let bytes = corrupt(&std::fs::read(fixture("features/hub_pair.csv")).unwrap(), &ops);
-        let p = scratch("prop.csv", &bytes);
+        let (_dir, p) = scratch("prop.csv", &bytes);
         if let Err(e) = import_balpm_hub(&p, HubLayout::Pair) { one_line(e); }
         let bytes = corrupt(&std::fs::read(fixture("features/matrix_f32.npy")).unwrap(), &ops);
-        let p = scratch("prop.npy", &bytes);
+        let (_dir, p) = scratch("prop.npy", &bytes);
         if let Err(e) = FeatureTable::import_npy(&p, None) { one_line(e); }
     }
 }
@@ -207,7 +213,7 @@ fn invalid_utf8_is_an_error_naming_the_file() {
     let mut bytes = b"{\"chosen\": \"\\n\\nHuman: a\\n\\nAssistant: b".to_vec();
     bytes.extend_from_slice(&[0xff, 0xfe, 0x80]);
     bytes.extend_from_slice(b"\", \"rejected\": \"\\n\\nHuman: a\\n\\nAssistant: c\"}\n");
-    let p = scratch("badutf8.jsonl", &bytes);
+    let (_dir, p) = scratch("badutf8.jsonl", &bytes);
     let e = one_line(hh_rlhf::load(&p).unwrap_err());
     assert!(e.contains("badutf8.jsonl"), "{e}");
 }

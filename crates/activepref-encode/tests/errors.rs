@@ -2,18 +2,22 @@
 
 use crate::common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::model_dir;
 
 use activepref_encode::{Encoder, TextEncoder};
 use burn::tensor::Device;
 
-/// A copy of the model directory (weights linked, not copied) with `config.json` edited.
-fn variant(name: &str, edit: impl Fn(&mut serde_json::Value)) -> PathBuf {
+/// A copy of the model directory (weights linked, not copied) with `config.json` edited, in a
+/// scratch directory removed (links, not their targets) when the returned `TempDir` is dropped.
+fn variant(name: &str, edit: impl Fn(&mut serde_json::Value)) -> tempfile::TempDir {
     let src = model_dir();
-    let dir = std::env::temp_dir().join(format!("activepref-model-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!("activepref-model-{name}-"))
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path();
     std::fs::create_dir_all(dir.join("1_Pooling")).unwrap();
     for f in ["model.safetensors", "tokenizer.json"] {
         std::os::unix::fs::symlink(std::fs::canonicalize(src.join(f)).unwrap(), dir.join(f))
@@ -30,7 +34,7 @@ fn variant(name: &str, edit: impl Fn(&mut serde_json::Value)) -> PathBuf {
         serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
     edit(&mut cfg);
     std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
-    dir
+    tmp
 }
 
 fn load_err(dir: &Path) -> String {
@@ -55,14 +59,14 @@ fn missing_model_says_how_to_get_it() {
 #[test]
 fn wrong_hidden_size_names_the_tensor() {
     let dir = variant("hidden", |c| c["hidden_size"] = 768.into());
-    let e = load_err(&dir);
+    let e = load_err(dir.path());
     assert!(e.contains("model.safetensors: tensor `embeddings.word_embeddings.weight` has shape [30522, 384] but config.json implies [30522, 768]"), "{e}");
 }
 
 #[test]
 fn tokenizer_model_mismatch_is_refused() {
     let dir = variant("vocab", |c| c["vocab_size"] = 1000.into());
-    let e = load_err(&dir);
+    let e = load_err(dir.path());
     assert!(
         e.contains(
             "tokenizer.json: the tokenizer has 30522 tokens but config.json's vocab_size is 1000"
@@ -73,9 +77,11 @@ fn tokenizer_model_mismatch_is_refused() {
 
 #[test]
 fn unsupported_activation_and_bad_heads_are_refused() {
-    let e = load_err(&variant("act", |c| c["hidden_act"] = "relu".into()));
+    let dir = variant("act", |c| c["hidden_act"] = "relu".into());
+    let e = load_err(dir.path());
     assert!(e.contains("hidden_act `relu` is not supported"), "{e}");
-    let e = load_err(&variant("heads", |c| c["num_attention_heads"] = 7.into()));
+    let dir = variant("heads", |c| c["num_attention_heads"] = 7.into());
+    let e = load_err(dir.path());
     assert!(
         e.contains("hidden_size 384 is not a multiple of num_attention_heads 7"),
         "{e}"

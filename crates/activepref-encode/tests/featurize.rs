@@ -17,8 +17,12 @@ fn featurize_writes_every_table_skips_on_rerun_and_joins() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../activepref-data/tests/fixtures/summarize/comparisons.jsonl");
     let ds = summarize::load(&data).unwrap();
-    let store = std::env::temp_dir().join(format!("activepref-featurize-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&store);
+    // A store that does not exist yet, inside a scratch directory removed on drop.
+    let tmp = tempfile::Builder::new()
+        .prefix("activepref-featurize-")
+        .tempdir()
+        .unwrap();
+    let store = tmp.path().join("store");
     let counted = std::sync::atomic::AtomicUsize::new(0);
     let progress = |n: usize| {
         counted.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
@@ -121,11 +125,11 @@ fn featurize_writes_the_same_bytes_with_one_or_two_threads() {
     let ds = summarize::load(&data).unwrap();
     let mut files = Vec::new();
     for threads in [1, 2] {
-        let store = std::env::temp_dir().join(format!(
-            "activepref-featurize-t{threads}-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&store);
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!("activepref-featurize-t{threads}-"))
+            .tempdir()
+            .unwrap();
+        let store = tmp.path().join("store");
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
@@ -159,12 +163,11 @@ fn an_interrupted_featurize_resumes_from_its_saved_chunks() {
         keep: PromptKeep::Head,
         chunk: 4,
     };
-    let base = std::env::temp_dir().join(format!(
-        "activepref-featurize-resume-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&base);
-    let (whole, cut) = (base.join("whole"), base.join("cut"));
+    let base = tempfile::Builder::new()
+        .prefix("activepref-featurize-resume-")
+        .tempdir()
+        .unwrap();
+    let (whole, cut) = (base.path().join("whole"), base.path().join("cut"));
     featurize_comparisons(&enc, &ds, &whole, &opts, &|_| {}).unwrap();
     // The pool split comes first: pair_a (14 rows, chunks of 4: progress 4, 8, 12, 14), pair_b
     // (18 … 28), then prompt. Stopping once 30 inputs are done lands after prompt's first chunk.

@@ -8,11 +8,11 @@ use activepref_data::sources::ComparisonFormat;
 use activepref_data::text::SplitRole;
 use activepref_experiment::{ExperimentConfig, RunError, RunOptions, run_experiment};
 
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("activepref-real-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("activepref-real-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 fn fixture(rel: &str) -> PathBuf {
@@ -108,14 +108,14 @@ fn csv_rows(path: &Path) -> Vec<Vec<String>> {
 }
 
 /// A scratch directory `name` with a feature store (`features/`) for the summarize fixture;
-/// returns the directory and the fixture's path.
-fn summarize_with_store(name: &str) -> (PathBuf, PathBuf) {
+/// returns the directory (removed when dropped) and the fixture's path.
+fn summarize_with_store(name: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = scratch(name);
     let data = fixture("summarize/comparisons.jsonl");
     store_for(
         ComparisonFormat::SummarizeFromFeedback,
         &data,
-        &dir.join("features"),
+        &dir.path().join("features"),
         None,
     );
     (dir, data)
@@ -123,7 +123,8 @@ fn summarize_with_store(name: &str) -> (PathBuf, PathBuf) {
 
 #[test]
 fn summarize_fixture_with_features_runs_all_four_splits() {
-    let (dir, data) = summarize_with_store("tldr");
+    let (tmp, data) = summarize_with_store("tldr");
+    let dir = tmp.path();
     let yaml = format!(
         "name: tldr-fixture
 output_dir: {out}
@@ -159,7 +160,8 @@ seeds: [1]
 /// results directory is made, so a refused file leaves no folder behind.
 #[test]
 fn sizes_the_data_refuses_leave_no_results_directory() {
-    let (dir, data) = summarize_with_store("tldr-sizes");
+    let (tmp, data) = summarize_with_store("tldr-sizes");
+    let dir = tmp.path();
     for (bad, field) in [
         ("batch_size: 1000, rounds: 2", "loop.batch_size"),
         (
@@ -167,7 +169,7 @@ fn sizes_the_data_refuses_leave_no_results_directory() {
             "loop.validation_size",
         ),
     ] {
-        let yaml = summarize_yaml(&dir, &data, bad);
+        let yaml = summarize_yaml(dir, &data, bad);
         let cfg = ExperimentConfig::parse(&yaml, Path::new("tldr.yaml")).unwrap();
         match run_experiment(&cfg, &RunOptions::default()) {
             Err(RunError::Benchmark(e)) => assert_eq!(e.field, field, "{e}"),
@@ -179,12 +181,12 @@ fn sizes_the_data_refuses_leave_no_results_directory() {
         );
     }
     // Nor does `--fresh` clear earlier results before the data is refused.
-    let good = summarize_yaml(&dir, &data, "batch_size: 3, rounds: 2");
+    let good = summarize_yaml(dir, &data, "batch_size: 3, rounds: 2");
     let cfg = ExperimentConfig::parse(&good, Path::new("tldr.yaml")).unwrap();
     run_experiment(&cfg, &RunOptions::default()).unwrap();
     let finished = dir.join("out/runs/random__seed1.csv");
     assert!(finished.is_file());
-    let bad = summarize_yaml(&dir, &data, "batch_size: 1000, rounds: 2");
+    let bad = summarize_yaml(dir, &data, "batch_size: 1000, rounds: 2");
     let cfg = ExperimentConfig::parse(&bad, Path::new("tldr.yaml")).unwrap();
     let fresh = RunOptions {
         fresh: true,
@@ -220,7 +222,8 @@ seeds: [1]
 
 #[test]
 fn single_file_pairs_are_resplit_and_ood_is_left_out_of_the_report() {
-    let dir = scratch("pairs");
+    let tmp = scratch("pairs");
+    let dir = tmp.path();
     let data = dir.join("pairs.csv");
     let mut csv = String::from("question,good,bad\n");
     for i in 0..60 {
@@ -301,14 +304,15 @@ fn alpaca_eval_candidates_run_the_pair_loop() {
         );
         return;
     }
-    let dir = scratch("alpaca");
+    let tmp = scratch("alpaca");
+    let dir = tmp.path();
     let pool = activepref_data::formats::alpaca_eval::load(
         &data,
         activepref_data::formats::alpaca_eval::MissingPrompts::Keep,
     )
     .unwrap();
     // Features that carry the judge score on one axis.
-    save_candidate_features(&pool, &dir, |p, c| {
+    save_candidate_features(&pool, dir, |p, c| {
         [
             c.score * 2.0 - 1.0,
             ((p * 7 + c.model) % 5) as f32 / 5.0,
@@ -372,7 +376,8 @@ report: {{ baseline: random }}
 
 #[test]
 fn an_imported_score_column_drives_the_perplexity_baselines() {
-    let dir = scratch("score");
+    let tmp = scratch("score");
+    let dir = tmp.path();
     let data = fixture("summarize/comparisons.jsonl");
     let feat = dir.join("features");
     store_for(ComparisonFormat::SummarizeFromFeedback, &data, &feat, None);
@@ -467,14 +472,15 @@ report: {{ baseline: high }}
 fn a_datasets_directory_in_the_completions_layout_runs_end_to_end() {
     // The pyarrow-written `datasets` directory (3 prompts, 8 completions): features keyed as
     // featurize keys them, then a whole-stream pair run with prefix evaluation.
-    let dir = scratch("completions");
+    let tmp = scratch("completions");
+    let dir = tmp.path();
     let data = fixture("completions/saved");
     let pool = activepref_data::formats::completions::load(
         &data,
         activepref_data::formats::alpaca_eval::MissingPrompts::Keep,
     )
     .unwrap();
-    save_candidate_features(&pool, &dir, |p, c| {
+    save_candidate_features(&pool, dir, |p, c| {
         [c.score / 5.0, c.model as f32 / 3.0, p as f32 / 3.0]
     });
     let yaml = format!(

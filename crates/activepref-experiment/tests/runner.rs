@@ -1,6 +1,6 @@
 //! End-to-end properties of the runner: thread-count independence and lossless resume.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use activepref_experiment::{Experiment, ExperimentConfig, RunOptions, run_experiment};
 
@@ -40,8 +40,12 @@ fn paper_scale_experiment_file_is_the_paper_scale_benchmark() {
 
 #[test]
 fn balpm_runs_cache_the_knn_index_in_the_output_directory() {
-    let dir = std::env::temp_dir().join(format!("activepref-index-cache-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    // An output directory that does not exist yet, inside a scratch directory removed on drop.
+    let tmp = tempfile::Builder::new()
+        .prefix("activepref-index-cache-")
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path().join("out");
     let cfg = config(&dir);
     run_experiment(
         &cfg,
@@ -63,7 +67,6 @@ fn balpm_runs_cache_the_knn_index_in_the_output_directory() {
         cached[0].starts_with("knn-index-") && cached[0].ends_with("-k64.bin"),
         "{cached:?}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 fn pair_config(out: &Path, mode: &str) -> Experiment {
@@ -92,7 +95,8 @@ report: {{ baseline: drts }}
 
 #[test]
 fn pair_runs_record_their_mode_resume_exactly_and_ignore_threads() {
-    let dir = scratch("pairs");
+    let tmp = scratch("pairs");
+    let dir = tmp.path();
     let (one, two, parts) = (dir.join("one"), dir.join("two"), dir.join("parts"));
     for (threads, out) in [(1, &one), (2, &two)] {
         let pool = rayon::ThreadPoolBuilder::new()
@@ -243,11 +247,11 @@ fn pair_runs_record_their_mode_resume_exactly_and_ignore_threads() {
     );
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("activepref-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("activepref-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 /// Every run file (not the timings) as (name, bytes), sorted.
@@ -289,7 +293,8 @@ fn run_with_threads(threads: usize, out: &Path, opts: &RunOptions) {
 
 #[test]
 fn one_and_two_threads_give_bit_identical_result_files() {
-    let dir = scratch("threads");
+    let tmp = scratch("threads");
+    let dir = tmp.path();
     let (a, b) = (dir.join("one"), dir.join("two"));
     run_with_threads(1, &a, &RunOptions::default());
     run_with_threads(2, &b, &RunOptions::default());
@@ -300,7 +305,8 @@ fn one_and_two_threads_give_bit_identical_result_files() {
 
 #[test]
 fn interrupted_runs_resume_to_the_same_numbers() {
-    let dir = scratch("resume");
+    let tmp = scratch("resume");
+    let dir = tmp.path();
     let (whole, parts) = (dir.join("whole"), dir.join("parts"));
     run_with_threads(2, &whole, &RunOptions::default());
     // Stop every run after 1 round, then after 2 more, then finish.
@@ -360,7 +366,8 @@ fn interrupted_runs_resume_to_the_same_numbers() {
 
 #[test]
 fn changed_runs_are_refused_unless_rerun_and_new_seeds_are_added() {
-    let dir = scratch("changed");
+    let tmp = scratch("changed");
+    let dir = tmp.path();
     let out = dir.join("x");
     let first = RunOptions {
         max_rounds: Some(1),
@@ -461,7 +468,8 @@ fn names(dir: &Path) -> Vec<String> {
 
 #[test]
 fn fresh_deletes_only_what_activepref_wrote_and_never_a_foreign_directory() {
-    let dir = scratch("fresh-foreign");
+    let tmp = scratch("fresh-foreign");
+    let dir = tmp.path();
     // A directory activepref never wrote: refused with or without --fresh, nothing touched.
     let foreign = dir.join("mine");
     std::fs::create_dir_all(foreign.join("data")).unwrap();
@@ -567,7 +575,8 @@ fn fresh_deletes_only_what_activepref_wrote_and_never_a_foreign_directory() {
 
 #[test]
 fn results_of_another_benchmark_are_refused_without_fresh() {
-    let dir = scratch("other-bench");
+    let tmp = scratch("other-bench");
+    let dir = tmp.path();
     let out = dir.join("x");
     let opts = RunOptions {
         max_rounds: Some(1),
@@ -604,7 +613,8 @@ fn results_of_another_benchmark_are_refused_without_fresh() {
 #[test]
 fn a_damaged_run_file_is_redone_and_reports_show_only_this_configs_runs() {
     use activepref_experiment::results_dir::reportable_runs;
-    let dir = scratch("damaged");
+    let tmp = scratch("damaged");
+    let dir = tmp.path();
     let out = dir.join("x");
     let cfg = random_only(&out);
     run_experiment(&cfg, &RunOptions::default()).unwrap();

@@ -351,8 +351,11 @@ mod tests {
 
     #[test]
     fn one_line_and_one_row_per_grid_point() {
-        let root = std::env::temp_dir().join(format!("activepref-ablation-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+        let tmp = tempfile::Builder::new()
+            .prefix("activepref-ablation-")
+            .tempdir()
+            .unwrap();
+        let root = tmp.path();
         let (a, b) = (root.join("beta/beta=1"), root.join("beta/beta=0.1"));
         for dir in [&a, &b] {
             write_run(dir, "random", 1, &[-0.7, -0.6, -0.5]);

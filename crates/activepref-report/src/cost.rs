@@ -260,8 +260,11 @@ mod tests {
     /// The figure's points sit at the seed-mean costs.
     #[test]
     fn the_figure_is_drawn_against_cost() {
-        let dir = std::env::temp_dir().join(format!("activepref-cost-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("activepref-cost-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path();
         let runs = [
             run("random", 1, &[-0.7, -0.6, -0.5], &[10.0, 20.0, 30.0]),
             run("bald", 1, &[-0.6, -0.5, -0.45], &[12.0, 24.0, 36.0]),
@@ -269,10 +272,9 @@ mod tests {
         let mut opts = ReportOptions::new(1, "random", vec![]);
         opts.metrics = vec![("test_log_likelihood".into(), "Test LL".into())];
         let panels = crate::write::metric_panels(&runs, &opts).unwrap();
-        let files = write_cost_report(&runs, &opts, &panels, &dir, "exp").unwrap();
+        let files = write_cost_report(&runs, &opts, &panels, dir, "exp").unwrap();
         assert_eq!(files.len(), 3);
         let svg = std::fs::read_to_string(dir.join("cost.svg")).unwrap();
         assert!(svg.contains("cumulative label cost") && svg.contains("exp: against label cost"));
-        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -432,8 +432,11 @@ mod tests {
 
     #[test]
     fn writes_png_and_svg() {
-        let dir = std::env::temp_dir().join(format!("activepref-plot-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("activepref-plot-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path();
         let curve = AggregateCurve {
             policy: "random".into(),
             labels: vec![10, 20, 30],
@@ -455,7 +458,7 @@ mod tests {
             (11_811, 11_811, 1)
         );
         // Written atomically: no temporary file is left beside the figures.
-        let left: Vec<_> = std::fs::read_dir(&dir)
+        let left: Vec<_> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .filter(|n| n.contains("partial"))

@@ -386,10 +386,13 @@ mod tests {
 
     #[test]
     fn without_prefix_files_nothing_is_written() {
-        let dir = std::env::temp_dir().join(format!("ap-prefix-none-{}", std::process::id()));
+        let tmp = tempfile::Builder::new()
+            .prefix("activepref-prefix-none-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path();
         std::fs::create_dir_all(dir.join("runs")).unwrap();
         let opts = ReportOptions::new(1, "random", vec![]);
-        assert!(write_prefix_report(&dir, &opts, "t").unwrap().is_empty());
-        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(write_prefix_report(dir, &opts, "t").unwrap().is_empty());
     }
 }

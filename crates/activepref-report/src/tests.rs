@@ -250,18 +250,19 @@ fn diagnostics_average_over_the_seeds_that_have_a_value() {
     assert_eq!(c.stderr, vec![1.0 / 2f64.sqrt(), 0.0]);
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("activepref-report-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("activepref-report-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 /// A report goes only into a directory of its own: a `report` that is a link to elsewhere (whose
 /// files were overwritten) or a file is refused with one line; a missing one is created.
 #[test]
 fn a_report_directory_that_is_a_link_or_a_file_is_refused() {
-    let dir = scratch("own-dir");
+    let tmp = scratch("own-dir");
+    let dir = tmp.path();
     let fresh = dir.join("a/report");
     own_dir(&fresh).unwrap();
     assert!(fresh.is_dir());
@@ -285,13 +286,14 @@ fn a_report_directory_that_is_a_link_or_a_file_is_refused() {
 /// outside the results root.
 #[test]
 fn a_sweep_manifest_variant_outside_the_root_is_refused() {
-    let dir = scratch("manifest");
+    let tmp = scratch("manifest");
+    let dir = tmp.path();
     std::fs::write(
         dir.join(activepref_experiment::results_dir::SWEEP_MANIFEST),
         r#"{ "variants": ["beta/beta=0.1", "../victim"] }"#,
     )
     .unwrap();
-    let e = results::report_results(&dir, results::ReportOverrides::default(), &mut vec![])
+    let e = results::report_results(dir, results::ReportOverrides::default(), &mut vec![])
         .unwrap_err()
         .to_string();
     assert!(

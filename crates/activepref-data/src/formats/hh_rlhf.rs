@@ -257,9 +257,11 @@ mod tests {
                 "Human: q Assistant: b".into()
             ))
         );
-        let dir = std::env::temp_dir().join(format!("activepref-hh-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("bad.jsonl");
+        let dir = tempfile::Builder::new()
+            .prefix("activepref-hh-")
+            .tempdir()
+            .unwrap();
+        let path = dir.path().join("bad.jsonl");
         std::fs::write(&path, format!("{{\"chosen\":1,\"rejected\":{good:?}}}\n")).unwrap();
         let e = load(&path).unwrap_err().to_string();
         assert!(

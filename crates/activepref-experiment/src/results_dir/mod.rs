@@ -525,11 +525,11 @@ const DIFFERENCES_SHOWN: usize = 4;
 mod tests {
     use super::*;
 
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("activepref-rd-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
+    fn scratch(name: &str) -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix(&format!("activepref-rd-{name}-"))
+            .tempdir()
+            .unwrap()
     }
 
     /// Another kind of benchmark is said alone; many differences are cut to four and a count.
@@ -579,7 +579,8 @@ mod tests {
 
     #[test]
     fn stale_temporaries_of_dead_writers_are_removed_and_live_ones_kept() {
-        let dir = scratch("partials");
+        let tmp = scratch("partials");
+        let dir = tmp.path();
         fs::create_dir_all(dir.join("runs")).unwrap();
         let old = SystemTime::now() - Duration::from_secs(3_600);
         let touch = |name: &str, at: SystemTime| {
@@ -611,8 +612,8 @@ mod tests {
             "summary.md.othernode-4294967295.partial",
             SystemTime::now() - Duration::from_secs(60),
         );
-        assert_eq!(remove_stale_partials(&dir, STALE_PARTIAL), 2);
-        let mut left = entries(&dir).unwrap();
+        assert_eq!(remove_stale_partials(dir, STALE_PARTIAL), 2);
+        let mut left = entries(dir).unwrap();
         left.retain(|n| n.ends_with(".partial"));
         assert_eq!(
             left,
@@ -665,39 +666,40 @@ mod tests {
             ("", MARKER, true),
             ("", "notes.txt.partial", false),
         ] {
-            assert_eq!(is_ours(&dir, folder, name), ours, "{folder}/{name}");
+            assert_eq!(is_ours(dir, folder, name), ours, "{folder}/{name}");
         }
     }
 
     #[test]
     fn run_files_from_before_seals_are_checked_by_their_rows() {
-        let dir = scratch("legacy");
+        let tmp = scratch("legacy");
+        let dir = tmp.path();
         let csv = "policy,seed,round\nr,1,0\nr,1,1\n";
         fs::write(dir.join("r__seed1.csv"), csv).unwrap();
         fs::write(dir.join("r__seed1.run-id"), "abc\n").unwrap();
         assert_eq!(
-            run_file_state(&dir, "r__seed1", (Some("abc"), Some(2)), false),
+            run_file_state(dir, "r__seed1", (Some("abc"), Some(2)), false),
             RunFileState::Finished
         );
         assert_eq!(
-            run_file_state(&dir, "r__seed1", (None, None), false),
+            run_file_state(dir, "r__seed1", (None, None), false),
             RunFileState::Finished
         );
         assert_eq!(
-            run_file_state(&dir, "r__seed1", (Some("abd"), Some(2)), false),
+            run_file_state(dir, "r__seed1", (Some("abd"), Some(2)), false),
             RunFileState::OtherConfig
         );
         assert!(matches!(
-            run_file_state(&dir, "r__seed1", (None, Some(3)), false),
+            run_file_state(dir, "r__seed1", (None, Some(3)), false),
             RunFileState::Damaged(w) if w.contains("2 complete rows, not 3")
         ));
         fs::write(dir.join("r__seed1.csv"), &csv[..csv.len() - 3]).unwrap();
         assert!(matches!(
-            run_file_state(&dir, "r__seed1", (None, None), false),
+            run_file_state(dir, "r__seed1", (None, None), false),
             RunFileState::Damaged(_)
         ));
         assert_eq!(
-            run_file_state(&dir, "r__seed2", (None, None), false),
+            run_file_state(dir, "r__seed2", (None, None), false),
             RunFileState::NotFinished
         );
         // With a seal, one changed byte is enough.
@@ -708,12 +710,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            run_file_state(&dir, "r__seed1", (Some("abc"), None), false),
+            run_file_state(dir, "r__seed1", (Some("abc"), None), false),
             RunFileState::Finished
         );
         fs::write(dir.join("r__seed1.csv"), csv.replace("r,1,1", "r,1,2")).unwrap();
         assert!(matches!(
-            run_file_state(&dir, "r__seed1", (Some("abc"), None), false),
+            run_file_state(dir, "r__seed1", (Some("abc"), None), false),
             RunFileState::Damaged(_)
         ));
         // Without its id file: a run from before run ids, unless the marker says every run
@@ -721,29 +723,30 @@ mod tests {
         fs::write(dir.join("r__seed1.csv"), csv).unwrap();
         fs::remove_file(dir.join("r__seed1.run-id")).unwrap();
         assert_eq!(
-            run_file_state(&dir, "r__seed1", (None, Some(2)), false),
+            run_file_state(dir, "r__seed1", (None, Some(2)), false),
             RunFileState::Finished
         );
         assert!(matches!(
-            run_file_state(&dir, "r__seed1", (None, Some(2)), true),
+            run_file_state(dir, "r__seed1", (None, Some(2)), true),
             RunFileState::Damaged(w) if w == "its r__seed1.run-id is missing (deleted?), so nothing vouches for its run file"
         ));
         // An unfinished run's checkpoint alike.
         fs::remove_file(dir.join("r__seed1.csv")).unwrap();
         fs::write(dir.join("r__seed1.state.json"), "{}").unwrap();
         assert_eq!(
-            run_file_state(&dir, "r__seed1", (None, Some(2)), false),
+            run_file_state(dir, "r__seed1", (None, Some(2)), false),
             RunFileState::NotFinished
         );
         assert!(matches!(
-            run_file_state(&dir, "r__seed1", (None, Some(2)), true),
+            run_file_state(dir, "r__seed1", (None, Some(2)), true),
             RunFileState::Damaged(w) if w.starts_with("its checkpoint has no r__seed1.run-id")
         ));
     }
 
     #[test]
     fn runs_without_id_files_are_found_by_their_stems() {
-        let dir = scratch("ids");
+        let tmp = scratch("ids");
+        let dir = tmp.path();
         assert!(!has_runs_without_ids(&dir.join("nothing-here")));
         for name in [
             "balpm-b0.01__seed1.csv",
@@ -755,12 +758,12 @@ mod tests {
         ] {
             fs::write(dir.join(name), "").unwrap();
         }
-        assert!(!has_runs_without_ids(&dir));
+        assert!(!has_runs_without_ids(dir));
         fs::write(dir.join("random__seed2.state.json"), "{}").unwrap();
-        assert!(has_runs_without_ids(&dir));
+        assert!(has_runs_without_ids(dir));
         fs::write(dir.join("random__seed2.run-id"), "id\n").unwrap();
-        assert!(!has_runs_without_ids(&dir));
+        assert!(!has_runs_without_ids(dir));
         fs::remove_file(dir.join("balpm-b0.01__seed1.run-id")).unwrap();
-        assert!(has_runs_without_ids(&dir));
+        assert!(has_runs_without_ids(dir));
     }
 }

@@ -156,19 +156,19 @@ fn csv_rows<T: for<'de> Deserialize<'de>>(text: &str) -> Result<Vec<T>, String> 
 mod tests {
     use super::*;
 
-    fn scratch(name: &str) -> std::path::PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("activepref-recorded-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
+    fn scratch(name: &str) -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix(&format!("activepref-recorded-{name}-"))
+            .tempdir()
+            .unwrap()
     }
 
     /// A finished run's timings with its run file's labelled sizes; a paused run's checkpoint,
     /// whose first round came from before the work columns.
     #[test]
     fn rounds_read_back_from_a_finished_or_paused_run() {
-        let dir = scratch("read");
+        let tmp = scratch("read");
+        let dir = tmp.path();
         let timings = dir.join("balpm__seed9.timings.csv");
         fs::write(
             &timings,
@@ -226,7 +226,8 @@ mod tests {
     /// the file.
     #[test]
     fn what_is_not_a_runs_record_is_refused() {
-        let dir = scratch("refused");
+        let tmp = scratch("refused");
+        let dir = tmp.path();
         let summary = dir.join("summary.md");
         fs::write(&summary, "| a |").unwrap();
         let e = read_recorded_rounds(&summary).unwrap_err().to_string();
