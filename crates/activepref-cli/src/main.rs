@@ -119,7 +119,7 @@ enum Command {
     /// Import features into a feature store (safetensors tables keyed by comparison id).
     ///
     /// Example: activepref import-features --layout balpm-pair --split train --out features/tldr train.parquet
-    ImportFeatures(cmd::data::ImportFeaturesArgs),
+    ImportFeatures(cmd::import_features::ImportFeaturesArgs),
     /// Encode a dataset's prompts and (prompt, response) pairs with a sentence encoder into a
     /// feature store that experiment files can name (`benchmark.features`).
     ///
@@ -201,7 +201,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Inspect(a) => cmd::inspect::run(a),
         Command::Fetch(a) => cmd::data::fetch(a),
-        Command::ImportFeatures(a) => cmd::data::import_features(a),
+        Command::ImportFeatures(a) => cmd::import_features::import_features(a),
         Command::Featurize(a) => cmd::data::featurize(a),
         Command::BenchData(a) => cmd::data::bench_data(a),
         Command::BenchKnn(a) => cmd::bench_knn::run(a),

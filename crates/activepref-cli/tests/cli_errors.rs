@@ -15,19 +15,16 @@ policies:
 seeds: [1]
 ";
 
-fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "activepref-cli-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh scratch directory, removed when the returned `TempDir` is dropped.
+fn scratch() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("activepref-cli-")
+        .tempdir()
+        .unwrap()
 }
 
-/// Writes `yaml` and runs `activepref <args> <file>`; returns (success, stdout, stderr).
-fn activepref(args: &[&str], yaml: &str) -> (bool, String, String) {
-    let dir = scratch();
+/// Writes `yaml` into `dir` and runs `activepref <args> <file>`; returns (success, stdout, stderr).
+fn activepref(dir: &Path, args: &[&str], yaml: &str) -> (bool, String, String) {
     let file = dir.join("exp.yaml");
     std::fs::write(
         &file,
@@ -47,7 +44,8 @@ fn activepref(args: &[&str], yaml: &str) -> (bool, String, String) {
 }
 
 fn assert_one_line_error(yaml: &str, must_contain: &[&str]) {
-    let (ok, _, err) = activepref(&["validate"], yaml);
+    let tmp = scratch();
+    let (ok, _, err) = activepref(tmp.path(), &["validate"], yaml);
     assert!(!ok, "expected failure for:\n{yaml}");
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(
@@ -66,7 +64,8 @@ fn assert_one_line_error(yaml: &str, must_contain: &[&str]) {
 
 #[test]
 fn good_file_validates() {
-    let (ok, out, err) = activepref(&["validate"], GOOD);
+    let tmp = scratch();
+    let (ok, out, err) = activepref(tmp.path(), &["validate"], GOOD);
     assert!(ok, "{err}");
     assert!(
         out.contains(": ok") && out.contains("2 policies x 1 seeds"),
@@ -78,7 +77,9 @@ fn good_file_validates() {
 /// still the one line on stderr and a failing exit status.
 #[test]
 fn json_failures_are_json_on_stdout() {
+    let tmp = scratch();
     let (ok, out, err) = activepref(
+        tmp.path(),
         &["validate", "--json"],
         &GOOD.replace("batch_size: 10", "batch_size: 100000"),
     );
@@ -93,9 +94,9 @@ fn json_failures_are_json_on_stdout() {
     );
     assert_eq!(err.trim_end(), format!("error: {line}"));
     // Without --json stdout stays empty; another command's --json does the same.
-    let (_, out, _) = activepref(&["validate"], "name: [");
+    let (_, out, _) = activepref(tmp.path(), &["validate"], "name: [");
     assert!(out.is_empty(), "{out}");
-    let (ok, out, _) = activepref(&["sweep", "plan", "--json"], "name: [");
+    let (ok, out, _) = activepref(tmp.path(), &["sweep", "plan", "--json"], "name: [");
     let doc: serde_json::Value =
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert!(
@@ -108,9 +109,10 @@ fn json_failures_are_json_on_stdout() {
 /// two lines would write a second `#SBATCH` line into the job script.
 #[test]
 fn the_slurm_section_is_checked_by_validate() {
+    let tmp = scratch();
     let bad = format!("{GOOD}slurm: {{ partition: \"gpu\\n#SBATCH --account=other\" }}\n");
     for cmd in [&["validate"][..], &["sweep", "plan"][..]] {
-        let (ok, _, err) = activepref(cmd, &bad);
+        let (ok, _, err) = activepref(tmp.path(), cmd, &bad);
         assert!(!ok, "{cmd:?}");
         assert!(
             err.contains(
@@ -124,6 +126,7 @@ fn the_slurm_section_is_checked_by_validate() {
         &["slurm.time: is \"forever\"; must be a SLURM time limit"],
     );
     let (ok, _, err) = activepref(
+        tmp.path(),
         &["validate"],
         &format!("{GOOD}slurm: {{ time: \"2-12:00:00\", mem: 64G }}\n"),
     );
@@ -156,6 +159,7 @@ fn batch_larger_than_pool() {
 
 #[test]
 fn validation_cap_of_zero_is_refused_and_a_cap_is_said() {
+    let tmp = scratch();
     let capped = |n: &str| {
         GOOD.replace(
             "rounds: 2 }",
@@ -166,7 +170,7 @@ fn validation_cap_of_zero_is_refused_and_a_cap_is_said() {
         &capped("0"),
         &["loop.validation_size", "at least 1", "leave it out"],
     );
-    let (ok, out, err) = activepref(&["validate"], &capped("7"));
+    let (ok, out, err) = activepref(tmp.path(), &["validate"], &capped("7"));
     assert!(ok, "{err}");
     assert!(
         out.contains("early stopping on a seeded subset of 7 of the")
@@ -211,12 +215,13 @@ fn missing_output_parent() {
 /// `results/<name>/`) is refused in one line, and nothing is written into it.
 #[test]
 fn report_on_a_folder_above_a_results_directory_writes_nothing() {
-    let (ok, _, err) = activepref(&["run", "-q", "--no-report"], GOOD);
+    let tmp = scratch();
+    let (ok, _, err) = activepref(tmp.path(), &["run", "-q", "--no-report"], GOOD);
     assert!(ok, "{err}");
-    let project = scratch().join("project");
+    let project = tmp.path().join("project");
     std::fs::create_dir_all(project.join("results")).unwrap();
     let _ = std::fs::remove_dir_all(project.join("results/out"));
-    std::fs::rename(scratch().join("out"), project.join("results/out")).unwrap();
+    std::fs::rename(tmp.path().join("out"), project.join("results/out")).unwrap();
     std::fs::write(project.join("notes.txt"), "mine").unwrap();
     let listing = |d: &Path| {
         let mut v: Vec<_> = walk(d);
@@ -268,10 +273,11 @@ fn missing_experiment_file() {
 
 #[test]
 fn run_writes_results_and_report_then_resumes() {
-    let (ok, out, err) = activepref(&["run", "-q"], GOOD);
+    let tmp = scratch();
+    let (ok, out, err) = activepref(tmp.path(), &["run", "-q"], GOOD);
     assert!(ok, "{err}");
     assert!(out.contains("2 runs (0 already finished"), "{out}");
-    let dir = scratch().join("out");
+    let dir = tmp.path().join("out");
     for f in [
         "config.resolved.yaml",
         "runs/random__seed1.csv",
@@ -282,7 +288,7 @@ fn run_writes_results_and_report_then_resumes() {
     ] {
         assert!(dir.join(f).is_file(), "missing {f}");
     }
-    let (ok, out, _) = activepref(&["run", "-q"], GOOD);
+    let (ok, out, _) = activepref(tmp.path(), &["run", "-q"], GOOD);
     assert!(ok && out.contains("2 runs (2 already finished"), "{out}");
 }
 
@@ -409,11 +415,65 @@ fn inspect_bad_input_is_one_line() {
     assert_eq!(doc["ok"], false, "{out}");
 }
 
+/// `inspect --features` names the tables a run would still need: a store with the pool's
+/// `pair_a` but not its `pair_b` (a new user's half-imported store was described as fine).
+#[test]
+fn inspect_names_the_feature_tables_a_run_still_needs() {
+    let tmp = scratch();
+    let store = tmp.path().join("store");
+    let csv = tmp.path().join("pair.csv");
+    std::fs::write(&csv, "id,0,1\na,0.5,1.5\n").unwrap();
+    let (ok, _, err) = run_with_env(
+        &[
+            "import-features",
+            &csv.display().to_string(),
+            "--layout",
+            "balpm-pair",
+            "--split",
+            "pool",
+            "--out",
+            &store.display().to_string(),
+        ],
+        &[],
+    );
+    assert!(ok, "{err}");
+    std::fs::remove_file(store.join("pool/pair_b.safetensors")).unwrap();
+    let dataset = data_fixture("summarize/comparisons.parquet");
+    let args = |json: bool| {
+        let mut a = vec!["inspect", "summarize-from-feedback", &dataset, "--features"];
+        a.push(store.to_str().unwrap());
+        if json {
+            a.push("--json");
+        }
+        run_with_env(&a, &[])
+    };
+    let (ok, out, err) = args(true);
+    assert!(ok, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let missing: Vec<&str> = doc["features_missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert!(
+        missing.contains(&"pool/pair_b") && !missing.contains(&"pool/pair_a"),
+        "{missing:?}"
+    );
+    let (ok, out, err) = args(false);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&format!("  features missing: {} (a run needs pair_a and pair_b of every split; featurize or import them)", missing.join(", "))),
+        "{out}"
+    );
+}
+
 /// import-features refuses an empty table, a score table of several columns and (without
 /// --replace) a table the store holds; it overwrote one without a word.
 #[test]
 fn import_features_refuses_empty_tables_and_keeps_existing_ones() {
-    let dir = scratch();
+    let tmp = scratch();
+    let dir = tmp.path();
     let out = dir.join("store").display().to_string();
     let csv = |name: &str, text: &str| {
         let p = dir.join(name);
@@ -454,7 +514,8 @@ fn import_features_refuses_empty_tables_and_keeps_existing_ones() {
 
 #[test]
 fn fetch_offline_without_cache_says_what_to_do() {
-    let home = scratch().join("hf-home");
+    let tmp = scratch();
+    let home = tmp.path().join("hf-home");
     let home = home.display().to_string();
     let (ok, _, err) = run_with_env(
         &["fetch", "summarize-from-feedback"],
@@ -534,7 +595,8 @@ fn policies_json_lists_every_registry() {
 
 #[test]
 fn validate_json_matches_the_text() {
-    let dir = scratch();
+    let tmp = scratch();
+    let dir = tmp.path();
     let file = dir.join("json.yaml");
     std::fs::write(
         &file,
@@ -713,10 +775,15 @@ fn help_lists_every_fixed_choice_and_completions_work() {
         "{out}"
     );
     // --against: a paused run's rounds next to their model, priced with the recorded work.
-    let state = std::env::temp_dir().join(format!(
-        "activepref-cli-against-{}.state.json",
-        std::process::id()
-    ));
+    let tmp = tempfile::Builder::new()
+        .prefix("activepref-cli-against-")
+        .tempdir()
+        .unwrap();
+    // A paused run's file with no `config.resolved.yaml` two levels up.
+    let state = tmp
+        .path()
+        .join("paused/runs/activepref-cli-against.state.json");
+    std::fs::create_dir_all(state.parent().unwrap()).unwrap();
     std::fs::write(
         &state,
         r#"{"round":2,"acquired":[],"records":[{"round":0,"labels":8},{"round":1,"labels":16}],
@@ -742,9 +809,8 @@ fn help_lists_every_fixed_choice_and_completions_work() {
             && out.contains(" h real), then round 2 at the schedule's bound, "),
         "{out}"
     );
-    std::fs::remove_file(&state).unwrap();
     // A run whose configuration the bench cannot model is refused, naming the flag or the cause.
-    let out = std::env::temp_dir().join(format!("activepref-cli-against-{}", std::process::id()));
+    let out = tmp.path().join("out");
     std::fs::create_dir_all(out.join("runs")).unwrap();
     let paused = out.join("runs/balpm__seed1.state.json");
     std::fs::write(
@@ -772,7 +838,6 @@ fn help_lists_every_fixed_choice_and_completions_work() {
             "{err}"
         );
     }
-    std::fs::remove_dir_all(&out).unwrap();
     let (ok, _, err) = run_with_env(&["bench-round", "--against", "summary.md"], &[]);
     assert!(!ok);
     assert!(
@@ -822,12 +887,12 @@ fn help_lists_every_fixed_choice_and_completions_work() {
     );
 }
 
-/// A fresh directory of its own for a test that runs experiments.
-fn own_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("activepref-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory of its own for a test that runs experiments, removed when dropped.
+fn own_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("activepref-cli-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 /// Runs `activepref <args>` in `cwd`; returns (exit code, stdout, stderr).
@@ -848,10 +913,11 @@ fn in_dir(cwd: &Path, args: &[&str]) -> (i32, String, String) {
 fn a_run_in_a_pipe_logs_each_round_and_out_needs_no_results_folder() {
     // Issue 19: without a terminal a run printed nothing until it ended; `--out` failed in a
     // directory without `results/`.
-    let dir = own_dir("pipe");
+    let tmp = own_dir("pipe");
+    let dir = tmp.path();
     let yaml = GOOD.replace("output_dir: OUT\n", "");
     std::fs::write(dir.join("exp.yaml"), &yaml).unwrap();
-    let (code, out, err) = in_dir(&dir, &["run", "exp.yaml", "--out", "res"]);
+    let (code, out, err) = in_dir(dir, &["run", "exp.yaml", "--out", "res"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("wrote res/report/summary.md"), "{out}");
     assert!(out.contains("wrote res/report/results.parquet"), "{out}");
@@ -875,7 +941,7 @@ fn a_run_in_a_pipe_logs_each_round_and_out_needs_no_results_folder() {
     );
     assert_eq!(curve.lines().count(), 1 + 2 * 2);
     // The report's flags are checked exactly as their YAML twins.
-    let (code, _, err) = in_dir(&dir, &["report", "res", "--window", "0"]);
+    let (code, _, err) = in_dir(dir, &["report", "res", "--window", "0"]);
     assert_eq!(code, 1);
     assert_eq!(
         err,
@@ -883,7 +949,7 @@ fn a_run_in_a_pipe_logs_each_round_and_out_needs_no_results_folder() {
     );
     // A window as long as the runs is a running mean of the whole curve: said, not refused.
     for window in ["2", "5"] {
-        let (code, _, err) = in_dir(&dir, &["report", "res", "--window", window]);
+        let (code, _, err) = in_dir(dir, &["report", "res", "--window", window]);
         assert_eq!(code, 0, "{err}");
         assert!(
             err.contains(&format!(
@@ -892,18 +958,18 @@ fn a_run_in_a_pipe_logs_each_round_and_out_needs_no_results_folder() {
             "{err}"
         );
     }
-    let (code, _, err) = in_dir(&dir, &["report", "res", "--window", "1"]);
+    let (code, _, err) = in_dir(dir, &["report", "res", "--window", "1"]);
     assert_eq!(code, 0, "{err}");
     assert!(!err.contains("smoothing window"), "{err}");
     // --out is named as --out, its path as given (a folder called output_dir included).
-    let (code, _, err) = in_dir(&dir, &["run", "exp.yaml", "--out", "none/output_dir/res"]);
+    let (code, _, err) = in_dir(dir, &["run", "exp.yaml", "--out", "none/output_dir/res"]);
     assert_eq!(code, 1, "{err}");
     assert_eq!(
         err,
         "error: --out: the parent directory `none/output_dir` does not exist; create it or choose another --out\n"
     );
     let (code, _, err) = in_dir(
-        &dir,
+        dir,
         &["report", "res", "--bootstrap", "18446744073709551615"],
     );
     assert_eq!(code, 1);
@@ -915,7 +981,7 @@ fn a_run_in_a_pipe_logs_each_round_and_out_needs_no_results_folder() {
     );
     // A negative or fractional count is the flag's error, not clap's "use `-- -1`" tip.
     for bad in ["-1", "2.5"] {
-        let (code, _, err) = in_dir(&dir, &["report", "res", "--window", bad]);
+        let (code, _, err) = in_dir(dir, &["report", "res", "--window", bad]);
         assert_eq!(code, 2);
         assert_eq!(
             err.lines().next().unwrap(),
@@ -927,7 +993,7 @@ fn a_run_in_a_pipe_logs_each_round_and_out_needs_no_results_folder() {
     // `output_dir: ""` would be the working directory, which it did not see as one: it wrote
     // a run there, beside the user's files. Refused.
     std::fs::write(dir.join("empty.yaml"), format!("output_dir: ''\n{yaml}")).unwrap();
-    let (code, _, err) = in_dir(&dir, &["run", "empty.yaml", "-q"]);
+    let (code, _, err) = in_dir(dir, &["run", "empty.yaml", "-q"]);
     assert_eq!(code, 1, "{err}");
     assert_eq!(
         err,
@@ -935,7 +1001,7 @@ fn a_run_in_a_pipe_logs_each_round_and_out_needs_no_results_folder() {
     );
     assert!(!dir.join("runs").exists());
     // `--out . --fresh` never clears the working directory (which holds the experiment file).
-    let (code, _, err) = in_dir(&dir, &["run", "exp.yaml", "--out", ".", "--fresh", "-q"]);
+    let (code, _, err) = in_dir(dir, &["run", "exp.yaml", "--out", ".", "--fresh", "-q"]);
     assert_eq!(code, 1);
     assert!(
         err.contains("did not write") && err.trim_end().lines().count() == 1,
@@ -947,7 +1013,8 @@ fn a_run_in_a_pipe_logs_each_round_and_out_needs_no_results_folder() {
 #[test]
 fn ctrl_c_says_how_to_resume_and_the_rerun_resumes() {
     // Issue 19: Ctrl-C exited 130 without a word about resuming.
-    let dir = own_dir("sigint");
+    let tmp = own_dir("sigint");
+    let dir = tmp.path();
     let yaml = GOOD
         .replace("output_dir: OUT\n", "")
         .replace("rounds: 2", "rounds: 6")
@@ -955,7 +1022,7 @@ fn ctrl_c_says_how_to_resume_and_the_rerun_resumes() {
         .replace("seeds: [1]", "seeds: [1, 2, 3, 4]");
     std::fs::write(dir.join("exp.yaml"), &yaml).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_activepref"))
-        .current_dir(&dir)
+        .current_dir(dir)
         .args(["--threads", "1", "run", "exp.yaml", "--out", "res"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -979,7 +1046,7 @@ fn ctrl_c_says_how_to_resume_and_the_rerun_resumes() {
             err.contains("interrupted: every finished round is saved; run the same command"),
             "{err}"
         );
-        let (code, out, err) = in_dir(&dir, &["run", "exp.yaml", "--out", "res", "-q"]);
+        let (code, out, err) = in_dir(dir, &["run", "exp.yaml", "--out", "res", "-q"]);
         assert_eq!(code, 0, "{err}");
         // `exp: 8 runs (F already finished, R rounds resumed)`: the work before the signal counts.
         let nums: Vec<usize> = out

@@ -21,11 +21,11 @@ sweep:
 slurm: { partition: short, time: \"02:00:00\", cpus_per_task: 2, mem: 4G, max_parallel: 3 }
 ";
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("activepref-sweep-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("activepref-sweep-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 /// Writes the sweep file with its results root at `out`.
@@ -79,13 +79,14 @@ fn run_files(root: &Path) -> Vec<(String, String)> {
 fn plan_ids_are_stable_golden() {
     // The results root is a fixed absolute path (nothing is written), so the text is the same on
     // every machine; the ids are hashes of the resolved run configurations.
-    let dir = scratch("plan");
-    let file = sweep_file(&dir, Path::new("/tmp/activepref-plan-golden"), 2);
+    let tmp = scratch("plan");
+    let dir = tmp.path();
+    let file = sweep_file(dir, Path::new("/tmp/activepref-plan-golden"), 2);
     let (ok, text, err) = activepref(&["sweep", "plan", &file.display().to_string()]);
     assert!(ok, "{err}");
     let text = text.replace(&file.display().to_string(), "sweep.yaml");
-    let golden = "sweep.yaml: 2 variant(s), 8 run(s)
-id            variant          policy    seed  results
+    let golden = "sweep.yaml: 2 grid point(s), 8 run(s)
+id            grid point       policy    seed  results
 GOLDEN
 ";
     let (head, rows): (Vec<&str>, Vec<&str>) = (
@@ -147,9 +148,10 @@ const GOLDEN_IDS: [&str; 8] = [
 
 #[test]
 fn only_runs_one_run_with_the_bytes_of_the_full_sweep() {
-    let dir = scratch("only");
+    let tmp = scratch("only");
+    let dir = tmp.path();
     let (full, one) = (dir.join("full"), dir.join("one"));
-    let file_full = sweep_file(&dir, &full, 2);
+    let file_full = sweep_file(dir, &full, 2);
     let (ok, _, err) = activepref(&["run", "-q", &file_full.display().to_string()]);
     assert!(ok, "{err}");
     assert_eq!(run_files(&full).len(), 8);
@@ -257,8 +259,9 @@ fn only_runs_one_run_with_the_bytes_of_the_full_sweep() {
 
 #[test]
 fn slurm_scripts_hold_one_task_per_run_id() {
-    let dir = scratch("slurm");
-    let file = sweep_file(&dir, &dir.join("results"), 2);
+    let tmp = scratch("slurm");
+    let dir = tmp.path();
+    let file = sweep_file(dir, &dir.join("results"), 2);
     let out = dir.join("slurm");
     let (ok, _, err) = activepref(&[
         "sweep",
@@ -328,8 +331,9 @@ fn slurm_scripts_hold_one_task_per_run_id() {
 /// working directory with a space reaches `cd` as one word (it split into two).
 #[test]
 fn slurm_scripts_replace_only_their_own_files_and_quote_paths() {
-    let dir = scratch("slurm-own");
-    let file = sweep_file(&dir, &dir.join("results"), 2);
+    let tmp = scratch("slurm-own");
+    let dir = tmp.path();
+    let file = sweep_file(dir, &dir.join("results"), 2);
     let out = dir.join("slurm");
     let slurm = |cwd: &Path, out: &Path| {
         let o = Command::new(env!("CARGO_BIN_EXE_activepref"))
@@ -353,10 +357,10 @@ fn slurm_scripts_replace_only_their_own_files_and_quote_paths() {
         "{array}"
     );
     // Its own files again: rewritten.
-    assert!(slurm(&dir, &out).0);
+    assert!(slurm(dir, &out).0);
     // A user's submit.sh: refused, and left as it was.
     std::fs::write(out.join("submit.sh"), "my own script\n").unwrap();
-    let (ok, err) = slurm(&dir, &out);
+    let (ok, err) = slurm(dir, &out);
     assert!(!ok);
     assert_eq!(
         err,
@@ -374,7 +378,7 @@ fn slurm_scripts_replace_only_their_own_files_and_quote_paths() {
     std::fs::write(dir.join("precious.txt"), "mine\n").unwrap();
     std::fs::remove_file(out.join("array.sbatch")).unwrap();
     std::os::unix::fs::symlink(dir.join("precious.txt"), out.join("array.sbatch")).unwrap();
-    let (ok, err) = slurm(&dir, &out);
+    let (ok, err) = slurm(dir, &out);
     assert!(
         !ok && err.contains("array.sbatch: is a symbolic link"),
         "{err}"
@@ -384,7 +388,7 @@ fn slurm_scripts_replace_only_their_own_files_and_quote_paths() {
         "mine\n"
     );
     // A log directory sbatch cannot name (#SBATCH lines are read without a shell).
-    let (ok, err) = slurm(&dir, &dir.join("out 2"));
+    let (ok, err) = slurm(dir, &dir.join("out 2"));
     assert!(
         !ok && err.contains("which an #SBATCH --output line cannot carry"),
         "{err}"
@@ -393,7 +397,8 @@ fn slurm_scripts_replace_only_their_own_files_and_quote_paths() {
 
 #[test]
 fn a_sweep_killed_with_sigkill_resumes_to_the_same_files() {
-    let dir = scratch("kill");
+    let tmp = scratch("kill");
+    let dir = tmp.path();
     let (whole, killed) = (dir.join("whole"), dir.join("killed"));
     let (w, k) = (dir.join("w"), dir.join("k"));
     std::fs::create_dir_all(&w).unwrap();
@@ -458,7 +463,8 @@ fn a_sweep_killed_with_sigkill_resumes_to_the_same_files() {
 /// `sweep plan` on the test sweep (in scratch folder `name`) with `from` replaced by `to`, which
 /// must fail; returns its error output.
 fn refused_plan(name: &str, from: &str, to: &str) -> String {
-    let dir = scratch(name);
+    let tmp = scratch(name);
+    let dir = tmp.path();
     let file = dir.join("s.yaml");
     let text = SWEEP
         .replace("OUT", &dir.join("out").display().to_string())
@@ -537,7 +543,8 @@ fn the_papers_sweeps_can_be_planned_before_the_data_lands() {
 
 #[test]
 fn the_ablation_baseline_must_name_a_grid_point() {
-    let dir = scratch("ablation-baseline");
+    let tmp = scratch("ablation-baseline");
+    let dir = tmp.path();
     let file = dir.join("s.yaml");
     let text = SWEEP
         .replace("OUT", &dir.join("out").display().to_string())
@@ -563,7 +570,8 @@ fn the_ablation_baseline_must_name_a_grid_point() {
 /// the uncapped point's reports say nothing.
 #[test]
 fn a_capped_grid_point_is_named_in_every_report() {
-    let dir = scratch("departures");
+    let tmp = scratch("departures");
+    let dir = tmp.path();
     let out = dir.join("out");
     let file = dir.join("s.yaml");
     let text = SWEEP

@@ -23,6 +23,7 @@ mod cost;
 mod plot;
 mod prefix;
 mod read;
+mod result_dirs;
 pub mod results;
 mod saving;
 mod stats;

@@ -8,13 +8,12 @@
 
 use std::path::{Path, PathBuf};
 
-use activepref_experiment::results_dir::{
-    ReportableRuns, ResultsMarker, SWEEP_MANIFEST, reportable_runs,
-};
+use activepref_experiment::results_dir::{ReportableRuns, reportable_runs};
 use activepref_experiment::{
     Experiment, ExperimentConfig, ExportedRuns, ReportSection, write_results_parquet,
 };
 
+use crate::result_dirs::result_dirs;
 use crate::{GridPoint, ReportError, ReportOptions, metric_title, write_ablation_report};
 
 /// One thing a report did, in order.
@@ -193,33 +192,6 @@ fn export_table(sources: &[ExportedRuns], out: &Path, log: &mut ReportLog) {
     });
 }
 
-/// The results directories a results path holds: itself (one experiment), or a sweep's grid
-/// points (`<grid>/<point>/`) in the experiment file's order.
-fn result_dirs(results: &Path) -> Result<Vec<PathBuf>, ReportError> {
-    if results.is_file() {
-        return Err(ReportError::Options(format!(
-            "{} is a file; `activepref report` takes the results directory a run wrote (results/<name>, or the run's --out)",
-            results.display()
-        )));
-    }
-    let dirs = if results.join("config.resolved.yaml").exists() {
-        vec![results.to_path_buf()]
-    } else if let Some(variants) = sweep_manifest(results)? {
-        // The experiment file's order (`k=5` before `k=13`), missing grid points included.
-        variants.iter().map(|v| results.join(v)).collect()
-    } else {
-        variant_dirs(results)?
-    };
-    if dirs.is_empty() {
-        return Err(ReportError::Options(format!(
-            "{}: cannot read (no such file); is {} a directory written by `activepref run`?",
-            results.join("config.resolved.yaml").display(),
-            results.display()
-        )));
-    }
-    Ok(dirs)
-}
-
 /// One grid of a sweep: its directory, its points, and the options of its first reported point.
 type Grid = (PathBuf, Vec<GridPoint>, ReportOptions);
 
@@ -373,88 +345,6 @@ fn write_sweep_reports(
         }
     }
     Ok(())
-}
-
-/// The grid points of the sweep whose results root is `root`, in the experiment file's order
-/// (`activepref-sweep.json`, written by `run`); None for a root from before that file.
-fn sweep_manifest(root: &Path) -> Result<Option<Vec<String>>, ReportError> {
-    let path = root.join(SWEEP_MANIFEST);
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return Ok(None);
-    };
-    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        ReportError::Options(format!(
-            "{}: not activepref's sweep manifest ({e}); delete it to fall back to the grid points on disk",
-            path.display()
-        ))
-    })?;
-    let Some(listed) = doc["variants"].as_array() else {
-        return Ok(None);
-    };
-    // `<grid>/<point>`, two plain names: a manifest naming `../x` would send the report outside
-    // the root.
-    listed
-        .iter()
-        .map(|v| {
-            let name = v.as_str().unwrap_or_default();
-            let parts: Vec<_> = Path::new(name).components().collect();
-            let plain = parts.len() == 2
-                && parts
-                    .iter()
-                    .all(|c| matches!(c, std::path::Component::Normal(_)));
-            if plain {
-                Ok(name.to_string())
-            } else {
-                Err(ReportError::Options(format!(
-                    "{}: not activepref's sweep manifest (variant {v} is not <grid>/<point>); delete it to fall back to the grid points on disk",
-                    path.display()
-                )))
-            }
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
-}
-
-/// The results directories of a sweep's grid points under `root` (`<grid>/<point>/`), sorted:
-/// for a sweep root without `activepref-sweep.json`. Each must carry the marker `run` writes for
-/// that grid point, so a folder that merely holds some results directory two levels down (a
-/// project folder with `results/<name>/`) is not taken for a sweep and written into.
-///
-/// # Errors
-/// A grid point's marker exists but cannot be read.
-fn variant_dirs(root: &Path) -> Result<Vec<PathBuf>, ReportError> {
-    let children = |d: &Path| -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(d)
-            .map(|it| {
-                it.filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.is_dir())
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
-    };
-    let mut dirs = vec![];
-    for dir in children(root).iter().flat_map(|g| children(g)) {
-        if dir.join("config.resolved.yaml").exists() && is_grid_point_of(root, &dir)? {
-            dirs.push(dir);
-        }
-    }
-    Ok(dirs)
-}
-
-/// Whether `dir`'s marker names it as grid point `<grid>/<point>` of the sweep rooted at `root`
-/// (no marker: not one; results from before markers are reported after `activepref run` on the
-/// sweep file writes them).
-fn is_grid_point_of(root: &Path, dir: &Path) -> Result<bool, ReportError> {
-    let marker = ResultsMarker::read(dir).map_err(|e| ReportError::Options(e.to_string()))?;
-    let relative = dir.strip_prefix(root).ok().map(|r| {
-        r.components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/")
-    });
-    Ok(marker.is_some_and(|m| m.variant.is_some() && m.variant == relative))
 }
 
 #[cfg(test)]

@@ -253,6 +253,18 @@ fn inspect_comparisons(
         .iter()
         .flat_map(|r| ["pair_a", "pair_b", "prompt"].map(|t| (r.name(), t)))
         .collect();
+    let found = features.map(|dir| feature_tables(dir, &tables));
+    // A run reads both sides of every split the dataset holds.
+    let missing: Vec<String> = ds
+        .summary()
+        .iter()
+        .flat_map(|s| ["pair_a", "pair_b"].map(|t| format!("{}/{t}", s.role.name())))
+        .filter(|t| {
+            found
+                .as_ref()
+                .is_some_and(|f| !f.is_empty() && !f.contains_key(t))
+        })
+        .collect();
     serde_json::json!({
         "format": format.name(),
         "path": path.display().to_string(),
@@ -261,7 +273,8 @@ fn inspect_comparisons(
         "splits": splits,
         "a_preferred": ds.splits.values().flatten().filter(|c| c.a_preferred).count(),
         "quality": ds.quality(),
-        "features": features.map(|dir| feature_tables(dir, &tables)),
+        "features": found,
+        "features_missing": missing,
     })
 }
 
@@ -273,6 +286,18 @@ fn print_inspection(r: &serde_json::Value) {
     }
     for (name, desc) in r["features"].as_object().into_iter().flatten() {
         say!("  features {name}: {}", desc.as_str().unwrap_or(""));
+    }
+    let missing: Vec<&str> = r["features_missing"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.as_str())
+        .collect();
+    if !missing.is_empty() {
+        say!(
+            "  features missing: {} (a run needs pair_a and pair_b of every split; featurize or import them)",
+            missing.join(", ")
+        );
     }
 }
 

@@ -5,6 +5,7 @@ pub mod bench_knn;
 pub mod bench_model;
 pub mod bench_round;
 pub mod data;
+pub mod import_features;
 pub mod inspect;
 pub mod policies;
 pub mod report;

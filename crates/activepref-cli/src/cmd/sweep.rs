@@ -81,16 +81,19 @@ pub fn plan_text(experiment: &Path, sweep: &Sweep, plan: &[PlannedRun]) -> Strin
     let w = |f: &dyn Fn(&PlannedRun) -> usize, head: usize| {
         plan.iter().map(f).max().unwrap_or(0).max(head)
     };
-    let (wv, wp) = (w(&|r| r.variant.len().max(1), 7), w(&|r| r.policy.len(), 6));
+    let (wv, wp) = (
+        w(&|r| r.variant.len().max(1), 10),
+        w(&|r| r.policy.len(), 6),
+    );
     let mut lines = vec![format!(
-        "{}: {} variant(s), {} run(s)",
+        "{}: {} grid point(s), {} run(s)",
         experiment.display(),
         sweep.variants.len(),
         plan.len()
     )];
     lines.push(format!(
         "{:<12}  {:<wv$}  {:<wp$}  {:>6}  results",
-        "id", "variant", "policy", "seed"
+        "id", "grid point", "policy", "seed"
     ));
     for r in plan {
         let variant = if r.variant.is_empty() {

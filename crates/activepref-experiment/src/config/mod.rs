@@ -170,7 +170,9 @@ impl ExperimentConfig {
         let text = strip_bom(text);
         let parsed = Self::parse_schema(text, path).map_err(|e| {
             let mut e = type_error::explain(text, path, e);
-            if is_pair_file(text, path) {
+            if let Some(hint) = format_of_other_kind(text, path, &e.field) {
+                e.message = e.message.replace(QUICKSTART_HINT, &hint);
+            } else if is_pair_file(text, path) {
                 // A pool section in a pair-setting file: the rules belong under `pair_policies:`.
                 let hint = if e.field.starts_with("policies.") {
                     POOL_KEYS_IN_PAIRS_HINT
@@ -200,6 +202,31 @@ impl ExperimentConfig {
         };
         parsed.map_err(|e| locate_policy_error(text, path).unwrap_or(e))
     }
+}
+
+/// Where `benchmark.format` (the field of `error_field`) names a format of the other dataset kind
+/// (`alpaca-eval` under `kind: comparisons`, `hh-rlhf` under `kind: candidates`): the hint that
+/// names the kind that reads it.
+fn format_of_other_kind(text: &str, path: &Path, error_field: &str) -> Option<String> {
+    use activepref_data::sources::{CandidateFormat, ComparisonFormat};
+    let root = yaml_value(text, path).ok()?;
+    let benchmark = root.get("benchmark")?;
+    let (kind, format) = (benchmark.get("kind")?.as_str()?, benchmark.get("format")?);
+    let reads = |kind: &str| match kind {
+        "comparisons" => yaml_serde::from_value::<ComparisonFormat>(format.clone()).is_ok(),
+        _ => yaml_serde::from_value::<CandidateFormat>(format.clone()).is_ok(),
+    };
+    let (kind, example) = match kind {
+        "comparisons" if reads("candidates") => ("candidates", "experiments/auf-alpacaeval.yaml"),
+        "candidates" if reads("comparisons") => {
+            ("comparisons", "experiments/hh-harmless-minilm.yaml")
+        }
+        _ => return None,
+    };
+    let format = format.as_str()?;
+    (error_field == "benchmark.format").then(|| {
+        format!("`{format}` is read by `kind: {kind}`; see {example} for a complete example")
+    })
 }
 
 /// True when the experiment text is a pair-setting file (its benchmark is `synthetic_pairs` or

@@ -191,6 +191,34 @@ fn pair_setting_parses_and_is_checked() {
     );
 }
 
+/// A format of the other dataset kind is named with the kind that reads it (a new user wrote
+/// `format: alpaca-eval` under `kind: comparisons`).
+#[test]
+fn a_format_of_the_other_kind_names_the_kind_that_reads_it() {
+    let file = |kind: &str, format: &str| {
+        format!(
+            "name: t\nbenchmark: {{ kind: {kind}, format: {format}, path: /nonexistent/d, features: /nonexistent/f }}\nloop: {{ initial_labels: 10, batch_size: 10, rounds: 3 }}\npolicies:\n  random: {{ policy: random }}\nseeds: [1]\n"
+        )
+    };
+    let e = parse(&file("comparisons", "alpaca-eval")).unwrap_err();
+    assert!(
+        e.starts_with("exp.yaml: benchmark.format: unknown variant `alpaca-eval`")
+            && e.ends_with("(`alpaca-eval` is read by `kind: candidates`; see experiments/auf-alpacaeval.yaml for a complete example)"),
+        "{e}"
+    );
+    let e = parse(&file("candidates", "hh-rlhf")).unwrap_err();
+    assert!(
+        e.ends_with("(`hh-rlhf` is read by `kind: comparisons`; see experiments/hh-harmless-minilm.yaml for a complete example)"),
+        "{e}"
+    );
+    // A format of neither kind keeps the general hint.
+    let e = parse(&file("comparisons", "tldr")).unwrap_err();
+    assert!(
+        e.ends_with("(see experiments/quickstart.yaml for a complete example)"),
+        "{e}"
+    );
+}
+
 #[test]
 fn malformed_yaml_is_one_line() {
     let e = parse("name: [unclosed").unwrap_err();
