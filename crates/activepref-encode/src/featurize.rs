@@ -213,6 +213,34 @@ fn finished_table(
     }
 }
 
+/// What a progress callback of [`featurize_comparisons`] and [`featurize_candidates`] is told:
+/// `inputs` more inputs are done, encoded now or (`saved`) found already saved: a finished table,
+/// or a chunk an interrupted run saved. Saved inputs take no encoding time, so a rate or an ETA
+/// should not count them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// How many more inputs are done.
+    pub inputs: usize,
+    /// True when they were read back from disk instead of encoded.
+    pub saved: bool,
+}
+
+impl Progress {
+    fn encoded(inputs: usize) -> Self {
+        Self {
+            inputs,
+            saved: false,
+        }
+    }
+
+    fn saved(inputs: usize) -> Self {
+        Self {
+            inputs,
+            saved: true,
+        }
+    }
+}
+
 /// Encodes `inputs` (token ids with specials) in chunks, reporting progress, and saves the table.
 fn write_table(
     enc: &TextEncoder,
@@ -221,12 +249,12 @@ fn write_table(
     inputs: Vec<Vec<u32>>,
     truncated: usize,
     opts: &FeaturizeOptions,
-    progress: &(dyn Fn(usize) + Sync),
+    progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<TableDone, EncodeError> {
     let rows = ids.len();
     let err = |p: &Path, e: activepref_data::DataError| EncodeError::file(p, e.to_string());
     if finished_table(path, (&ids, enc.dim(), &texts), true)?.is_some() {
-        progress(rows);
+        progress(Progress::saved(rows));
         return Ok(TableDone {
             path: path.to_path_buf(),
             rows,
@@ -245,14 +273,15 @@ fn write_table(
         if let Some(t) = finished_table(&part, (chunk_ids, enc.dim(), chunk_texts), false)? {
             data.extend_from_slice(t.matrix().as_slice());
             resumed += chunk_ids.len();
+            progress(Progress::saved(chunk_ids.len()));
         } else {
             let m = enc.encode_ids(chunk_inputs)?;
             data.extend_from_slice(m.as_slice());
             FeatureTable::new(chunk_ids.to_vec(), m, &part)
                 .and_then(|t| t.with_texts(chunk_texts.to_vec()).save(&part))
                 .map_err(|e| err(&part, e))?;
+            progress(Progress::encoded(chunk_ids.len()));
         }
-        progress(chunk_ids.len());
     }
     let m = activepref_core::FeatureMatrix::new(rows, enc.dim(), data)
         .map_err(|e| EncodeError::file(path, e.to_string()))?;
@@ -288,7 +317,7 @@ pub fn featurize_comparisons(
     ds: &ComparisonDataset,
     store: &Path,
     opts: &FeaturizeOptions,
-    progress: &(dyn Fn(usize) + Sync),
+    progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Vec<TableDone>, EncodeError> {
     let keep = opts.keep;
     manifest_check(enc, store, keep)?;
@@ -359,7 +388,7 @@ pub fn featurize_candidates(
     pool: &CandidatePool,
     store: &Path,
     opts: &FeaturizeOptions,
-    progress: &(dyn Fn(usize) + Sync),
+    progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Vec<TableDone>, EncodeError> {
     let keep = opts.keep;
     manifest_check(enc, store, keep)?;

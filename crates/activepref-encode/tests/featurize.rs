@@ -7,9 +7,10 @@ use std::path::Path;
 use activepref_data::assemble::{self, MissingFeatures};
 use activepref_data::feature_store::{FeatureTable, table_path};
 use activepref_data::formats::summarize;
-use activepref_encode::featurize::{FeaturizeOptions, PromptKeep, featurize_comparisons};
+use activepref_encode::featurize::{FeaturizeOptions, Progress, PromptKeep, featurize_comparisons};
 use activepref_encode::{Encoder, TextEncoder};
 use burn::tensor::Device;
+use std::sync::atomic::AtomicUsize;
 
 #[test]
 fn featurize_writes_every_table_skips_on_rerun_and_joins() {
@@ -24,8 +25,9 @@ fn featurize_writes_every_table_skips_on_rerun_and_joins() {
         .unwrap();
     let store = tmp.path().join("store");
     let counted = std::sync::atomic::AtomicUsize::new(0);
-    let progress = |n: usize| {
-        counted.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    let progress = |p: Progress| {
+        assert!(!p.saved, "nothing is saved yet");
+        counted.fetch_add(p.inputs, std::sync::atomic::Ordering::Relaxed);
     };
     let first = featurize_comparisons(
         &enc,
@@ -172,7 +174,8 @@ fn an_interrupted_featurize_resumes_from_its_saved_chunks() {
     // The pool split comes first: pair_a (14 rows, chunks of 4: progress 4, 8, 12, 14), pair_b
     // (18 … 28), then prompt. Stopping once 30 inputs are done lands after prompt's first chunk.
     let seen = std::sync::atomic::AtomicUsize::new(0);
-    let stop = |n: usize| {
+    let stop = |p: Progress| {
+        let n = p.inputs;
         if seen.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n >= 30 {
             panic!("interrupted");
         }
@@ -191,9 +194,21 @@ fn an_interrupted_featurize_resumes_from_its_saved_chunks() {
         1,
         "one 4-row chunk of the prompt table was saved before the stop"
     );
-    let done = featurize_comparisons(&enc, &ds, &cut, &opts, &|_| {}).unwrap();
+    // The resumed run says which inputs it found saved: both finished tables (14 + 14) and the
+    // prompt table's chunk (4), so that a rate or an ETA counts only the encoded ones.
+    let (saved, encoded) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let count = |p: Progress| {
+        let to = if p.saved { &saved } else { &encoded };
+        to.fetch_add(p.inputs, std::sync::atomic::Ordering::Relaxed);
+    };
+    let done = featurize_comparisons(&enc, &ds, &cut, &opts, &count).unwrap();
     assert_eq!(done.iter().filter(|t| t.skipped).count(), 2);
     assert_eq!(done.iter().map(|t| t.resumed).sum::<usize>(), 4);
+    assert_eq!(saved.into_inner(), 32);
+    assert_eq!(
+        encoded.into_inner(),
+        done.iter().map(|t| t.rows).sum::<usize>() - 32
+    );
     assert!(!cut.join("pool/prompt.parts").exists());
     for role in ["pool", "validation", "test", "ood"] {
         for t in ["pair_a", "pair_b", "prompt"] {

@@ -239,7 +239,7 @@ pub fn featurize(a: &FeaturizeArgs) -> anyhow::Result<()> {
         a.out.display()
     ));
     let started = std::time::Instant::now();
-    let progress = |n: usize| bar.inc(n);
+    let progress = |p| bar.inc(p);
     let done = match &data {
         Dataset::Comparisons(ds) => {
             featurize::featurize_comparisons(&enc, ds, &a.out, &options, &progress)

@@ -7,6 +7,7 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use activepref_encode::featurize::Progress;
 use indicatif::{HumanDuration, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// The least time between two lines of a batch log.
@@ -44,9 +45,14 @@ impl TextsProgress {
         Self { bar, last_line }
     }
 
-    /// `n` more texts encoded (or found in an interrupted run's saved chunks).
-    pub(crate) fn inc(&self, n: usize) {
-        self.bar.inc(n as u64);
+    /// More texts done: encoded, or found saved (a finished table, an interrupted run's chunks),
+    /// which took no encoding time; the rate behind the ETA then starts again from here, so that
+    /// a resumed run's first ETA is not read off a burst of saved chunks.
+    pub(crate) fn inc(&self, p: Progress) {
+        self.bar.inc(p.inputs as u64);
+        if p.saved {
+            self.bar.reset_eta();
+        }
         let Some(last) = &self.last_line else { return };
         let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
         let (pos, total) = (self.bar.position(), self.bar.length().unwrap_or(0));
