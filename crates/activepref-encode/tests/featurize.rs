@@ -24,7 +24,7 @@ fn featurize_writes_every_table_skips_on_rerun_and_joins() {
         .tempdir()
         .unwrap();
     let store = tmp.path().join("store");
-    let counted = std::sync::atomic::AtomicUsize::new(0);
+    let counted = AtomicUsize::new(0);
     let progress = |p: Progress| {
         assert!(!p.saved, "nothing is saved yet");
         counted.fetch_add(p.inputs, std::sync::atomic::Ordering::Relaxed);
@@ -173,7 +173,7 @@ fn an_interrupted_featurize_resumes_from_its_saved_chunks() {
     featurize_comparisons(&enc, &ds, &whole, &opts, &|_| {}).unwrap();
     // The pool split comes first: pair_a (14 rows, chunks of 4: progress 4, 8, 12, 14), pair_b
     // (18 … 28), then prompt. Stopping once 30 inputs are done lands after prompt's first chunk.
-    let seen = std::sync::atomic::AtomicUsize::new(0);
+    let seen = AtomicUsize::new(0);
     let stop = |p: Progress| {
         let n = p.inputs;
         if seen.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n >= 30 {
