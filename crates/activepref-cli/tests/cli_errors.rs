@@ -456,14 +456,16 @@ fn inspect_names_the_feature_tables_a_run_still_needs() {
         .iter()
         .map(|t| t.as_str().unwrap())
         .collect();
-    assert!(
-        missing.contains(&"pool/pair_b") && !missing.contains(&"pool/pair_a"),
-        "{missing:?}"
-    );
+    // The fixture fills all four splits; the import wrote the pool's pair_a (and pair_b, removed).
+    let mut expected = vec!["pool/pair_b".to_string(), "pool/prompt".to_string()];
+    for split in ["validation", "test", "ood"] {
+        expected.extend(["pair_a", "pair_b"].map(|t| format!("{split}/{t}")));
+    }
+    assert_eq!(missing, expected);
     let (ok, out, err) = args(false);
     assert!(ok, "{err}");
     assert!(
-        out.contains(&format!("  features missing: {} (a run needs pair_a and pair_b of every split; featurize or import them)", missing.join(", "))),
+        out.contains(&format!("  features missing: {} (a run needs pair_a and pair_b of every split and the pool's prompt; featurize or import them)", missing.join(", "))),
         "{out}"
     );
 }

@@ -55,6 +55,7 @@ fn not_results_dir(results: &Path) -> String {
     } else {
         String::new()
     };
+    let first = shlex::try_quote(first).map_or_else(|_| first.clone(), |q| q.into_owned());
     format!(
         "{} holds results directories, not the files of one: report one of them, e.g. `activepref report {first}` (here: {}{more})",
         results.display(),

@@ -82,8 +82,8 @@ pub fn import_features(a: &ImportFeaturesArgs) -> anyhow::Result<()> {
         a.table,
         a.ids.as_deref(),
     );
-    refuse_existing(out, role.name(), (layout, table), a.replace)?;
     refuse_other_layout(file, layout)?;
+    refuse_existing(out, role.name(), (layout, table), a.replace)?;
     let written: Vec<(String, FeatureTable)> = match layout {
         ImportLayout::BalpmPair | ImportLayout::BalpmPrompt => {
             let l = if layout == ImportLayout::BalpmPair {
@@ -149,22 +149,27 @@ pub fn import_features(a: &ImportFeaturesArgs) -> anyhow::Result<()> {
 /// reads CSV or Parquet columns, or a `.csv`/`.parquet` file given `--layout npy`. The error
 /// names the layout that reads it.
 fn refuse_other_layout(file: &Path, layout: ImportLayout) -> anyhow::Result<()> {
-    use std::io::Read;
-    let mut magic = [0u8; 6];
-    let Ok(()) = std::fs::File::open(file).and_then(|mut f| f.read_exact(&mut magic)) else {
-        return Ok(()); // the reader says why
-    };
-    let table = file
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("csv") || e.eq_ignore_ascii_case("parquet"));
-    let said = match (layout, &magic == b"\x93NUMPY") {
-        (ImportLayout::Npy, false) if table => {
-            "a table, which --layout npy does not read; a BAL-PM hub file (columns `id, 0, 1, ...`) takes --layout balpm-pair (pair features) or balpm-prompt (prompt features, or --table score)"
+    let said = if layout == ImportLayout::Npy {
+        let table = file
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv") || e.eq_ignore_ascii_case("parquet"));
+        if !table {
+            return Ok(());
         }
-        (ImportLayout::BalpmPair | ImportLayout::BalpmPrompt, true) => {
-            "a .npy array, which --layout balpm-pair and balpm-prompt (CSV or Parquet with columns `id, 0, 1, ...`) do not read; import it with --layout npy --table <pair_a|pair_b|prompt|score>"
+        "a table, which --layout npy does not read; a BAL-PM hub file (columns `id, 0, 1, ...`) takes --layout balpm-pair (pair features) or balpm-prompt (prompt features, or --table score)"
+    } else {
+        // Only a regular file is peeked at: a pipe's bytes would be gone for the reader.
+        use std::io::Read;
+        let mut magic = [0u8; 6];
+        let npy = std::fs::metadata(file).is_ok_and(|m| m.is_file())
+            && std::fs::File::open(file)
+                .and_then(|mut f| f.read_exact(&mut magic))
+                .is_ok()
+            && &magic == b"\x93NUMPY";
+        if !npy {
+            return Ok(()); // the reader reads it or says why
         }
-        _ => return Ok(()),
+        "a .npy array, which --layout balpm-pair and balpm-prompt (CSV or Parquet with columns `id, 0, 1, ...`) do not read; import it with --layout npy --table <pair_a|pair_b|prompt|score>"
     };
     Err(anyhow!("{}: {said}", file.display()))
 }
@@ -231,13 +236,17 @@ mod tests {
         std::fs::write(&csv, "id,0\na,1\n").unwrap();
         let refused = |f: &Path, l| refuse_other_layout(f, l).unwrap_err().to_string();
         for layout in [ImportLayout::BalpmPair, ImportLayout::BalpmPrompt] {
+            let e = refused(&npy, layout);
             assert!(
-                refused(&npy, layout).ends_with("a.npy: a .npy array, which --layout balpm-pair and balpm-prompt (CSV or Parquet with columns `id, 0, 1, ...`) do not read; import it with --layout npy --table <pair_a|pair_b|prompt|score>"),
+                e.ends_with("a.npy: a .npy array, which --layout balpm-pair and balpm-prompt (CSV or Parquet with columns `id, 0, 1, ...`) do not read; import it with --layout npy --table <pair_a|pair_b|prompt|score>"),
+                "{e}"
             );
             refuse_other_layout(&csv, layout).unwrap();
         }
         assert!(refused(&csv, ImportLayout::Npy).ends_with("t.csv: a table, which --layout npy does not read; a BAL-PM hub file (columns `id, 0, 1, ...`) takes --layout balpm-pair (pair features) or balpm-prompt (prompt features, or --table score)"));
         refuse_other_layout(&npy, ImportLayout::Npy).unwrap();
+        // A table by its name alone, however short (nothing is read for --layout npy).
+        assert!(refused(&dir.path().join("empty.parquet"), ImportLayout::Npy).contains("a table"));
         // Unreadable or too short: left to the reader, which says why.
         refuse_other_layout(&dir.path().join("absent.npy"), ImportLayout::BalpmPair).unwrap();
     }

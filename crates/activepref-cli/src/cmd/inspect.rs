@@ -254,17 +254,22 @@ fn inspect_comparisons(
         .flat_map(|r| ["pair_a", "pair_b", "prompt"].map(|t| (r.name(), t)))
         .collect();
     let found = features.map(|dir| feature_tables(dir, &tables));
-    // A run reads both sides of every split the dataset holds.
-    let missing: Vec<String> = ds
-        .summary()
-        .iter()
-        .flat_map(|s| ["pair_a", "pair_b"].map(|t| format!("{}/{t}", s.role.name())))
-        .filter(|t| {
-            found
-                .as_ref()
-                .is_some_and(|f| !f.is_empty() && !f.contains_key(t))
-        })
-        .collect();
+    // A run reads both sides of every split the dataset holds, and the pool's prompts (the
+    // store's loader refuses a pool without them); null when no store was named.
+    let missing = found.as_ref().map(|f| {
+        ds.summary()
+            .iter()
+            .filter(|s| s.comparisons > 0)
+            .flat_map(|s| {
+                let pool = s.role == SplitRole::Pool;
+                ["pair_a", "pair_b", "prompt"]
+                    .into_iter()
+                    .filter(move |&t| t != "prompt" || pool)
+                    .map(|t| format!("{}/{t}", s.role.name()))
+            })
+            .filter(|t| !f.is_empty() && !f.contains_key(t))
+            .collect::<Vec<String>>()
+    });
     serde_json::json!({
         "format": format.name(),
         "path": path.display().to_string(),
@@ -295,7 +300,7 @@ fn print_inspection(r: &serde_json::Value) {
         .collect();
     if !missing.is_empty() {
         say!(
-            "  features missing: {} (a run needs pair_a and pair_b of every split; featurize or import them)",
+            "  features missing: {} (a run needs pair_a and pair_b of every split and the pool's prompt; featurize or import them)",
             missing.join(", ")
         );
     }

@@ -51,6 +51,9 @@ impl TextsProgress {
     pub(crate) fn inc(&self, p: Progress) {
         self.bar.inc(p.inputs as u64);
         if p.saved {
+            // `inc` records the rate only when its limiter allows; the tick records this
+            // position, so that the reset keeps the saved inputs out of the next rate.
+            self.bar.tick();
             self.bar.reset_eta();
         }
         let Some(last) = &self.last_line else { return };

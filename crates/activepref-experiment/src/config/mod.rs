@@ -209,24 +209,33 @@ impl ExperimentConfig {
 /// names the kind that reads it.
 fn format_of_other_kind(text: &str, path: &Path, error_field: &str) -> Option<String> {
     use activepref_data::sources::{CandidateFormat, ComparisonFormat};
+    if error_field != "benchmark.format" {
+        return None;
+    }
     let root = yaml_value(text, path).ok()?;
     let benchmark = root.get("benchmark")?;
-    let (kind, format) = (benchmark.get("kind")?.as_str()?, benchmark.get("format")?);
-    let reads = |kind: &str| match kind {
-        "comparisons" => yaml_serde::from_value::<ComparisonFormat>(format.clone()).is_ok(),
-        _ => yaml_serde::from_value::<CandidateFormat>(format.clone()).is_ok(),
-    };
+    let (kind, value) = (benchmark.get("kind")?.as_str()?, benchmark.get("format")?);
+    let format = value.as_str()?;
     let (kind, example) = match kind {
-        "comparisons" if reads("candidates") => ("candidates", "experiments/auf-alpacaeval.yaml"),
-        "candidates" if reads("comparisons") => {
-            ("comparisons", "experiments/hh-harmless-minilm.yaml")
+        "comparisons" if yaml_serde::from_value::<CandidateFormat>(value.clone()).is_ok() => {
+            let example = match format {
+                "completions" => "experiments/auf-ultrafeedback.yaml",
+                _ => "experiments/auf-alpacaeval.yaml",
+            };
+            ("candidates", example)
+        }
+        "candidates" if yaml_serde::from_value::<ComparisonFormat>(value.clone()).is_ok() => {
+            let example = match format {
+                "summarize-from-feedback" => "experiments/balpm-tldr-reference.yaml",
+                _ => "experiments/hh-harmless-minilm.yaml",
+            };
+            ("comparisons", example)
         }
         _ => return None,
     };
-    let format = format.as_str()?;
-    (error_field == "benchmark.format").then(|| {
-        format!("`{format}` is read by `kind: {kind}`; see {example} for a complete example")
-    })
+    Some(format!(
+        "`{format}` is read by `kind: {kind}`; see {example} for a complete example"
+    ))
 }
 
 /// True when the experiment text is a pair-setting file (its benchmark is `synthetic_pairs` or
