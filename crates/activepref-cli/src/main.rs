@@ -191,13 +191,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report(a) => cmd::report::run(a),
         Command::Policies(a) => cmd::policies::run(a),
         Command::Completions(a) => {
-            clap_complete::generate(
-                a.shell,
-                &mut Cli::command(),
-                "activepref",
-                &mut std::io::stdout(),
-            );
-            Ok(())
+            // Written whole, so that a closed pipe (`| head`) ends quietly as other output does
+            // instead of panicking inside clap_complete.
+            let mut script = Vec::new();
+            clap_complete::generate(a.shell, &mut Cli::command(), "activepref", &mut script);
+            match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(()),
+            }
         }
         Command::Inspect(a) => cmd::inspect::run(a),
         Command::Fetch(a) => cmd::data::fetch(a),

@@ -413,18 +413,16 @@ pub fn pair_benchmark(
     }
     let n = all.len();
     // Saturating: the counts are checked against 10⁷ only in an experiment file.
-    if split
+    let held = split
         .validation_prompts
-        .saturating_add(split.heldout_prompts)
-        >= n
-    {
+        .saturating_add(split.heldout_prompts);
+    if held >= n {
+        let unset = PromptSplit::default();
         return Err(DataError::file(
             &pool.sources[0],
             format!(
-                "validation_prompts + heldout_prompts = {} leaves no stream prompts out of {n}",
-                split
-                    .validation_prompts
-                    .saturating_add(split.heldout_prompts)
+                "benchmark.split: validation_prompts + heldout_prompts = {held} leaves no stream prompts out of the pool's {n} (unset, they are {} and {}); set smaller ones under `split:`",
+                unset.validation_prompts, unset.heldout_prompts,
             ),
         ));
     }

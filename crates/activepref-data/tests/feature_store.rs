@@ -359,7 +359,10 @@ fn candidate_pool_joins_response_features() {
     .err()
     .unwrap()
     .to_string();
-    assert!(e.contains("leaves no stream prompts out of 10"), "{e}");
+    assert!(
+        e.contains("leaves no stream prompts out of the pool's 10"),
+        "{e}"
+    );
     // `missing: intersect` (shared/cases/16): drop prompt 3, which m2 lacks. The remaining
     // prompts keep their ids, so the store written for the whole pool still lines up.
     let mut gappy = pool.clone();

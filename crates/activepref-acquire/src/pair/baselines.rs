@@ -20,7 +20,7 @@ pub(super) fn random_pair(
             return Err(fail(
                 name,
                 format!(
-                    "the reference draws with replacement and drew a = b = {a}; its loop asserts a ≠ b here (use mode: corrected)"
+                    "the reference draws with replacement and drew a = b = {a}; its loop asserts a ≠ b here (use pair_mode: corrected)"
                 ),
             ));
         }
@@ -79,7 +79,7 @@ pub(super) fn best_of_four(
         return Err(fail(
             name,
             format!(
-                "the reference draws 4 distinct responses and needs n ≥ 4 (n = {n}; use mode: corrected)"
+                "the reference draws 4 distinct responses and needs n ≥ 4 (n = {n}; use pair_mode: corrected)"
             ),
         ));
     }

@@ -131,7 +131,7 @@ pub(super) fn maxmin_lcb(
             return Err(fail(
                 name,
                 format!(
-                    "{} candidate arm(s) remain; the reference returns (i, i) or fails here (use mode: corrected)",
+                    "{} candidate arm(s) remain; the reference returns (i, i) or fails here (use pair_mode: corrected)",
                     cands.len()
                 ),
             ));
@@ -184,7 +184,7 @@ fn reference_pruned_pick(
     if !cands.contains(&0) {
         return Err(fail(
             name,
-            "arm 0 is pruned from the candidate set, so the reference returns (0, 0); its loop asserts a ≠ b here (use mode: corrected)".into(),
+            "arm 0 is pruned from the candidate set, so the reference returns (0, 0); its loop asserts a ≠ b here (use pair_mode: corrected)".into(),
         ));
     }
     let m = cands

@@ -47,7 +47,7 @@ fn candidate_set(
         return Err(fail(
             name,
             format!(
-                "{} response(s) have UCB above the threshold {}; the reference returns (i, i) or raises here (use mode: corrected)",
+                "{} response(s) have UCB above the threshold {}; the reference returns (i, i) or raises here (use pair_mode: corrected)",
                 cands.len(),
                 p.threshold
             ),
@@ -129,7 +129,7 @@ pub(super) fn ids(
         return Err(fail(
             name,
             format!(
-                "the reference returned (g, g) = ({g}, {g}) with probability 1 − p* = {:.2}; its loop asserts a ≠ b here (use mode: corrected)",
+                "the reference returned (g, g) = ({g}, {g}) with probability 1 − p* = {:.2}; its loop asserts a ≠ b here (use pair_mode: corrected)",
                 1.0 - q
             ),
         ));

@@ -24,7 +24,9 @@ pub struct RunArgs {
     /// Write results here instead of the experiment's output_dir (default `results/<name>`).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Stop every run after this many rounds (resumable later): for time-limited jobs.
+    /// Stop every run after this many more rounds in this invocation (counted from where each
+    /// run resumes, not in all); the same command goes on later: for time-limited jobs. A report
+    /// needs finished runs, so a run stopped this way is reported once it finishes.
     #[arg(long, value_name = "N", value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub max_rounds: Option<usize>,
     /// Skip the report at the end.

@@ -322,7 +322,7 @@ fn run_jobs<S: RunnableSetting>(
                 done.secs
             });
             if let Err(e) = &result {
-                bar.println(format!("error: run {stem}: {e}"));
+                bar.println(format!("error: run {stem}: {}", without_run(e)));
             }
             (stem, result)
         })
@@ -334,6 +334,15 @@ fn run_jobs<S: RunnableSetting>(
         paused.into_inner().expect("no poisoned lock"),
     );
     Ok(summarise(plan, counts, damaged, compute))
+}
+
+/// A failed run's error without the `run <stem>: ` that a round's error starts with, for lines
+/// that name the run themselves.
+fn without_run(e: &RunError) -> String {
+    match e {
+        RunError::Run { error, .. } => error.to_string(),
+        e => e.to_string(),
+    }
 }
 
 /// What the invocation did: `pending` runs attempted, `resumed` rounds replayed from
@@ -359,7 +368,7 @@ fn summarise(
     for (stem, c) in compute {
         match c {
             Ok(secs) => summary.compute_secs += secs,
-            Err(e) => summary.failed.push((stem, e.to_string())),
+            Err(e) => summary.failed.push((stem, without_run(&e))),
         }
     }
     summary
