@@ -252,8 +252,11 @@ impl<'a> Grid<'a> {
                 });
                 let _ = writeln!(
                     md,
-                    "| {} | {} | {} | {:.4} ± {:.4} | {at} | {saving} | {iv} |",
-                    point.label, row.metric, row.seeds, row.final_mean, row.final_stderr
+                    "| {} | {} | {} | {} | {at} | {saving} | {iv} |",
+                    point.label,
+                    row.metric,
+                    row.seeds,
+                    crate::tables::mean_stderr(row.final_mean, row.final_stderr, row.seeds)
                 );
                 let tex_pct = |v: &str| {
                     v.replace('%', "\\%")
@@ -392,11 +395,13 @@ mod tests {
         );
         let md = std::fs::read_to_string(out.join("ablation.md")).unwrap();
         assert!(
-            md.contains("| beta=1 | Test LL | 1 | -0.4500 ± 0.0000 | 20 | 33.3% | — |"),
+            md.contains("| beta=1 | Test LL | 1 | -0.4500 ± — (one seed) | 20 | 33.3% | — |"),
             "{md}"
         );
         assert!(
-            md.contains("| beta=0.1 | Test LL | 1 | -0.6000 ± 0.0000 | not reached | — | — |"),
+            md.contains(
+                "| beta=0.1 | Test LL | 1 | -0.6000 ± — (one seed) | not reached | — | — |"
+            ),
             "{md}"
         );
         // Only β = 0.1 departs from the paper's configuration, and the report says which point.

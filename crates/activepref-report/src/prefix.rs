@@ -178,8 +178,11 @@ A method *matches* a static baseline at the smallest k whose seed-mean is ≥ th
         for r in &t.rows {
             let _ = write!(
                 md,
-                "| {} | {} | {:.4} ± {:.4} (k = {}) |",
-                r.policy, r.seeds, r.final_mean, r.final_stderr, r.final_k
+                "| {} | {} | {} (k = {}) |",
+                r.policy,
+                r.seeds,
+                crate::tables::mean_stderr(r.final_mean, r.final_stderr, r.seeds),
+                r.final_k
             );
             for (m, (_, _, full)) in r.matches.iter().zip(&t.baselines) {
                 match m {
@@ -354,7 +357,7 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("| random | 1 | 0.5000 ± 0.0000 (k = 400) | not reached |"),
+            md.contains("| random | 1 | 0.5000 ± — (one seed) (k = 400) | not reached |"),
             "{md}"
         );
         assert!(md.contains("matches static-maxmin (0.7200) at k"), "{md}");

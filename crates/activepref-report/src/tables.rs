@@ -31,6 +31,16 @@ pub(crate) fn percent(v: Option<f64>) -> String {
     )
 }
 
+/// `mean ± s.e.` to 4 decimals; with one seed there is no spread to show, so the s.e. is a dash
+/// (its formula would print a misleading ± 0.0000).
+pub(crate) fn mean_stderr(mean: f64, stderr: f64, seeds: usize) -> String {
+    if seeds < 2 {
+        format!("{mean:.4} ± — (one seed)")
+    } else {
+        format!("{mean:.4} ± {stderr:.4}")
+    }
+}
+
 /// One row of the label-efficiency table.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SummaryRow {
@@ -150,8 +160,11 @@ pub fn summary_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Result<Stri
         });
         writeln!(
             md,
-            "| {} | {} | {} | {:.4} ± {:.4} | {at} | {saving} |{iv}",
-            r.metric, r.policy, r.seeds, r.final_mean, r.final_stderr
+            "| {} | {} | {} | {} | {at} | {saving} |{iv}",
+            r.metric,
+            r.policy,
+            r.seeds,
+            mean_stderr(r.final_mean, r.final_stderr, r.seeds)
         )
         .ok();
     }

@@ -93,11 +93,11 @@ fn summary_reports_not_reached() {
     opts.metrics = vec![("m".into(), "M".into())];
     let md = summary_markdown(&runs, &opts).unwrap();
     assert!(
-        md.contains("| M | random | 1 | -0.5000 ± 0.0000 | 20 | 0.0% |"),
+        md.contains("| M | random | 1 | -0.5000 ± — (one seed) | 20 | 0.0% |"),
         "{md}"
     );
     assert!(
-        md.contains("| M | bad | 1 | -0.8000 ± 0.0000 | not reached | — |"),
+        md.contains("| M | bad | 1 | -0.8000 ± — (one seed) | not reached | — |"),
         "{md}"
     );
 }
@@ -111,7 +111,7 @@ fn a_baseline_that_reaches_its_own_final_early_is_noted() {
     opts.metrics = vec![("m".into(), "M".into())];
     let md = summary_markdown(&runs, &opts).unwrap();
     assert!(
-        md.contains("| M | random | 1 | -0.5000 ± 0.0000 | 20 | 50.0% |"),
+        md.contains("| M | random | 1 | -0.5000 ± — (one seed) | 20 | 50.0% |"),
         "{md}"
     );
     assert!(
