@@ -133,6 +133,23 @@ fn show<T: Copy + Into<f64> + std::fmt::Display + std::fmt::LowerExp>(x: T) -> S
     }
 }
 
+/// The first `shown` of `items` joined by commas, and how many more there are, for one-line
+/// errors that would otherwise list dozens of keys or paths.
+///
+/// ```
+/// use activepref_core::error::first_few;
+/// let items: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+/// assert_eq!(first_few(&items, 2), "a, b, and 1 more");
+/// assert_eq!(first_few(&items, 3), "a, b, c");
+/// ```
+pub fn first_few(items: &[String], shown: usize) -> String {
+    let mut said = items[..items.len().min(shown)].join(", ");
+    if items.len() > shown {
+        said.push_str(&format!(", and {} more", items.len() - shown));
+    }
+    said
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

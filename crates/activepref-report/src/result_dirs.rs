@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use activepref_core::error::first_few;
 use activepref_experiment::results_dir::{ResultsMarker, SWEEP_MANIFEST};
 
 use crate::ReportError;
@@ -49,17 +50,11 @@ fn not_results_dir(results: &Path) -> String {
             results.display()
         );
     };
-    let more = inside.len().saturating_sub(4);
-    let more = if more > 0 {
-        format!(", and {more} more")
-    } else {
-        String::new()
-    };
     let first = shlex::try_quote(first).map_or_else(|_| first.clone(), |q| q.into_owned());
     format!(
-        "{} holds results directories, not the files of one: report one of them, e.g. `activepref report {first}` (here: {}{more})",
+        "{} holds results directories, not the files of one: report one of them, e.g. `activepref report {first}` (here: {})",
         results.display(),
-        inside[..inside.len().min(4)].join(", ")
+        first_few(&inside, 4)
     )
 }
 

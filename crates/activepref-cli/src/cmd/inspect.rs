@@ -256,17 +256,19 @@ fn inspect_comparisons(
     let found = features.map(|dir| feature_tables(dir, &tables));
     // A run reads both sides of every split the dataset holds, and the pool's prompts (the
     // store's loader refuses a pool without them); null when no store was named.
+    let held: Vec<&str> = ds
+        .summary()
+        .iter()
+        .filter(|s| s.comparisons > 0)
+        .map(|s| s.role.name())
+        .collect();
     let missing = found.as_ref().map(|f| {
-        ds.summary()
+        tables
             .iter()
-            .filter(|s| s.comparisons > 0)
-            .flat_map(|s| {
-                let pool = s.role == SplitRole::Pool;
-                ["pair_a", "pair_b", "prompt"]
-                    .into_iter()
-                    .filter(move |&t| t != "prompt" || pool)
-                    .map(|t| format!("{}/{t}", s.role.name()))
+            .filter(|&&(split, t)| {
+                held.contains(&split) && (t != "prompt" || split == SplitRole::Pool.name())
             })
+            .map(|(split, t)| format!("{split}/{t}"))
             .filter(|t| !f.is_empty() && !f.contains_key(t))
             .collect::<Vec<String>>()
     });

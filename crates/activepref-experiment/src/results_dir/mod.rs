@@ -23,6 +23,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use activepref_core::error::first_few;
 use serde::{Deserialize, Serialize};
 
 use crate::runner::{RunError, RunOptions};
@@ -503,19 +504,11 @@ fn value_differences(a: &serde_json::Value, b: &serde_json::Value) -> String {
     if differs.iter().any(|k| *k == "kind") {
         return say("kind");
     }
-    let mut said: Vec<String> = differs
-        .iter()
-        .take(DIFFERENCES_SHOWN)
-        .map(|k| say(k))
-        .collect();
-    if differs.len() > DIFFERENCES_SHOWN {
-        said.push(format!("and {} more", differs.len() - DIFFERENCES_SHOWN));
+    if differs.is_empty() {
+        return "the benchmark section differs".into();
     }
-    if said.is_empty() {
-        "the benchmark section differs".into()
-    } else {
-        said.join(", ")
-    }
+    let said: Vec<String> = differs.iter().map(|k| say(k)).collect();
+    first_few(&said, DIFFERENCES_SHOWN)
 }
 
 /// At most this many differing keys are named in one error line.
