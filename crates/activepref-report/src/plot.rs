@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Once;
 
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::coord::types::RangedCoordf64;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
@@ -192,16 +193,6 @@ fn cost_tick(x: &f64, whole: bool) -> String {
     }
 }
 
-/// A tick label for a count axis: integers only (a tick at 12.5 labels would be misleading).
-fn count_tick(x: &f64) -> String {
-    // A count is never negative: the band reserved under the data for the legend has no ticks.
-    if *x >= 0.0 && (x - x.round()).abs() < 1e-9 {
-        format!("{x:.0}")
-    } else {
-        String::new()
-    }
-}
-
 /// A panel's caption size (points, at 96 dpi).
 const CAPTION_PT: f64 = 20.0;
 /// The margin around a panel's chart (96-dpi pixels).
@@ -268,19 +259,80 @@ where
     root.present().map_err(as_text)
 }
 
-/// The y-axis description of a panel, from its title.
-fn y_desc(title: &str) -> &'static str {
-    let t = title.to_lowercase();
-    if t.contains("accuracy") {
-        "fraction correct"
-    } else if t.contains("brier") {
-        "mean squared error"
-    } else if t.contains("prompts") {
-        "distinct prompts"
-    } else if t.contains("gap") {
-        "mean |difference| per pair"
-    } else {
-        "nats per comparison"
+/// A tick label for the labelled-set axis: whole labels only (a tick at 12.5 labels would be
+/// misleading), none below 0.
+fn label_tick(x: &f64) -> String {
+    Quantity::Count.tick(x)
+}
+
+/// What a panel's y axis measures, read from its title: its description and the values it can
+/// take. The band reserved under the data for the legend can reach below what a quantity can be
+/// (a fraction correct of −0.2); such ticks are left unlabelled rather than printed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Quantity {
+    /// A mean log-likelihood in nats per comparison, at most 0.
+    LogLikelihood,
+    /// Accuracy: a fraction correct, in [0, 1].
+    Fraction,
+    /// The Brier score: a mean squared error of a probability, in [0, 1].
+    SquaredError,
+    /// Distinct prompts: a whole number, at least 0.
+    Count,
+    /// A mean absolute score or reward gap per pair, at least 0.
+    Gap,
+}
+
+impl Quantity {
+    /// The quantity a panel titled `title` plots (log-likelihood unless the title says otherwise).
+    fn of_title(title: &str) -> Self {
+        let t = title.to_lowercase();
+        if t.contains("accuracy") {
+            Self::Fraction
+        } else if t.contains("brier") {
+            Self::SquaredError
+        } else if t.contains("prompts") {
+            Self::Count
+        } else if t.contains("gap") {
+            Self::Gap
+        } else {
+            Self::LogLikelihood
+        }
+    }
+
+    /// The y axis' description.
+    fn desc(self) -> &'static str {
+        match self {
+            Self::LogLikelihood => "nats per comparison",
+            Self::Fraction => "fraction correct",
+            Self::SquaredError => "mean squared error",
+            Self::Count => "distinct prompts",
+            Self::Gap => "mean |difference| per pair",
+        }
+    }
+
+    /// The closed range of values the quantity can take.
+    fn bounds(self) -> (f64, f64) {
+        match self {
+            Self::LogLikelihood => (f64::NEG_INFINITY, 0.0),
+            Self::Fraction | Self::SquaredError => (0.0, 1.0),
+            Self::Count | Self::Gap => (0.0, f64::INFINITY),
+        }
+    }
+
+    /// A tick label: plotters' own for a value the quantity can take (whole numbers only for a
+    /// count), none otherwise.
+    fn tick(self, x: &f64) -> String {
+        let (lo, hi) = self.bounds();
+        // Ticks sit on round values; the tolerance absorbs their floating-point sums.
+        let inside = *x >= lo - 1e-9 && *x <= hi + 1e-9;
+        let whole = (x - x.round()).abs() < 1e-9;
+        match self {
+            _ if !inside => String::new(),
+            Self::Count if whole => format!("{:.0}", x.clamp(lo, hi) + 0.0),
+            Self::Count => String::new(),
+            // A tick a rounding error below 0 (or -0.0) is 0, not "-0.0".
+            _ => <RangedCoordf64 as ValueFormatter<f64>>::format(&(x.clamp(lo, hi) + 0.0)),
+        }
     }
 }
 
@@ -328,7 +380,7 @@ where
     let Some((y0, y1)) = y_range(curves, plot_px, legend_px) else {
         return Ok(());
     };
-    let counts = title.to_lowercase().contains("prompts");
+    let quantity = Quantity::of_title(title);
     let mut chart = ChartBuilder::on(area)
         .caption(title, font(CAPTION_PT))
         .margin(px(PANEL_MARGIN))
@@ -336,14 +388,12 @@ where
         .y_label_area_size(px(60.0))
         .build_cartesian_2d(x0..x1.max(x0 + 1.0), y0..y1)
         .map_err(as_text)?;
+    let y_tick = move |y: &f64| quantity.tick(y);
     let mut mesh = chart.configure_mesh();
-    if counts {
-        mesh.y_label_formatter(&count_tick);
-    }
     let whole = x1 >= 100.0;
     let cost_format = move |x: &f64| cost_tick(x, whole);
     let x_tick: &dyn Fn(&f64) -> String = match axis {
-        XAxis::Labels => &count_tick,
+        XAxis::Labels => &label_tick,
         XAxis::Cost(_) => &cost_format,
     };
     mesh.x_desc(axis.desc())
@@ -351,7 +401,8 @@ where
         .bold_line_style(BLACK.mix(0.12).stroke_width(px(1.0)))
         .light_line_style(BLACK.mix(0.04).stroke_width(px(1.0)))
         .axis_style(BLACK.mix(0.6).stroke_width(px(1.0)))
-        .y_desc(y_desc(title))
+        .y_label_formatter(&y_tick)
+        .y_desc(quantity.desc())
         .label_style(font(13.0))
         .axis_desc_style(font(14.0))
         .draw()
@@ -483,5 +534,61 @@ mod tests {
             "the baseline stays grey"
         );
         assert_eq!((looks[0].dash, looks[8].dash), (None, Some((10, 5))));
+    }
+
+    #[test]
+    fn ticks_outside_what_a_quantity_can_be_are_unlabelled() {
+        let acc = Quantity::of_title("Test accuracy");
+        assert_eq!(acc, Quantity::Fraction);
+        let ticks: Vec<String> = [-0.2, -0.1, 0.0, 0.5, 0.65, 1.0, 1.1]
+            .iter()
+            .map(|x| acc.tick(x))
+            .collect();
+        assert_eq!(ticks, ["", "", "0.0", "0.5", "0.65", "1.0", ""]);
+        let ll = Quantity::of_title("OOD test log-likelihood");
+        assert_eq!(
+            (ll.tick(&-0.7), ll.tick(&0.1)),
+            ("-0.7".into(), String::new())
+        );
+        let count = Quantity::of_title("Distinct prompts acquired (cumulative)");
+        let counts: Vec<String> = [-20.0, -0.0, 12.5, 300.0]
+            .iter()
+            .map(|x| count.tick(x))
+            .collect();
+        assert_eq!(counts, ["", "0", "", "300"]);
+        let gap = Quantity::of_title("Judge-score gap of acquired pairs");
+        assert_eq!(
+            (gap.tick(&-0.5), gap.tick(&2.0)),
+            (String::new(), "2.0".into())
+        );
+        assert_eq!(Quantity::of_title("Test Brier score").bounds(), (0.0, 1.0));
+    }
+
+    #[test]
+    fn an_accuracy_panel_prints_no_negative_fraction() {
+        let tmp = tempfile::tempdir().unwrap();
+        // Eight policies: the legend's band reaches far below 0.
+        let curves: Vec<AggregateCurve> = (0..8)
+            .map(|k| AggregateCurve {
+                policy: format!("p{k}"),
+                labels: vec![10, 20],
+                mean: vec![0.05, 0.8 + 0.01 * k as f64],
+                stderr: vec![0.01, 0.01],
+                seeds: 2,
+            })
+            .collect();
+        let panels = vec![("Test accuracy".to_string(), curves)];
+        let path = tmp.path().join("a.svg");
+        plot_curves("exp", &panels, &path).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        let labels: Vec<&str> = svg
+            .split("</text>")
+            .filter_map(|t| t.rsplit('>').next().map(str::trim))
+            .collect();
+        assert!(
+            labels.contains(&"0.0") && labels.contains(&"0.8"),
+            "{labels:?}"
+        );
+        assert!(!labels.iter().any(|l| l.starts_with('-')), "{labels:?}");
     }
 }
