@@ -118,11 +118,10 @@ pub(crate) fn cost_markdown(
             };
             let _ = writeln!(
                 md,
-                "| {} | {} | {labels} | {:.1} ± {:.1} | {:.3} | {:.4} | {at} | {} | {} |",
+                "| {} | {} | {labels} | {} | {:.3} | {:.4} | {at} | {} | {} |",
                 c.policy,
                 c.seeds,
-                cost.mean[last],
-                cost.stderr[last],
+                crate::tables::mean_stderr_to(1, cost.mean[last], cost.stderr[last], c.seeds),
                 cost.mean[last] / labels.max(1) as f64,
                 c.mean[last],
                 percent(label_saving),
@@ -237,7 +236,7 @@ mod tests {
         assert_eq!(with.replacen(said, "", 1), md);
         assert!(
             md.contains(
-                "| random | 1 | 30 | 30.0 ± 0.0 | 1.000 | -0.5000 | 30, 30.0 | 0.0% | 0.0% |"
+                "| random | 1 | 30 | 30.0 ± — (one seed) | 1.000 | -0.5000 | 30, 30.0 | 0.0% | 0.0% |"
             ),
             "{md}"
         );

@@ -34,10 +34,15 @@ pub(crate) fn percent(v: Option<f64>) -> String {
 /// `mean ± s.e.` to 4 decimals; with one seed there is no spread to show, so the s.e. is a dash
 /// (its formula would print a misleading ± 0.0000).
 pub(crate) fn mean_stderr(mean: f64, stderr: f64, seeds: usize) -> String {
+    mean_stderr_to(4, mean, stderr, seeds)
+}
+
+/// [`mean_stderr`] to `decimals` decimals.
+pub(crate) fn mean_stderr_to(decimals: usize, mean: f64, stderr: f64, seeds: usize) -> String {
     if seeds < 2 {
-        format!("{mean:.4} ± — (one seed)")
+        format!("{mean:.decimals$} ± — (one seed)")
     } else {
-        format!("{mean:.4} ± {stderr:.4}")
+        format!("{mean:.decimals$} ± {stderr:.decimals$}")
     }
 }
 
