@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use activepref_acquire::PairMode;
+use activepref_acquire::{PairMode, PairPolicySpec};
 use activepref_core::FieldError;
 use activepref_model::UncertaintyBackend;
 use indexmap::IndexMap;
@@ -24,7 +24,11 @@ fn is_file_name_safe(s: &str) -> bool {
 /// The sections of the setting a file does not run in (for a `pool` file the pair sections,
 /// else the pool ones) must be absent; the error names the first one the file has (its
 /// policies, else its loop), a key the file holds.
-fn refuse_other_setting(pool: bool, has_policies: bool, has_loop: bool) -> Result<(), FieldError> {
+pub(super) fn refuse_other_setting(
+    pool: bool,
+    has_policies: bool,
+    has_loop: bool,
+) -> Result<(), FieldError> {
     let (policies, lp, which) = if pool {
         (
             "pair_policies",
@@ -402,6 +406,17 @@ fn check_sizes(setting: &Setting) -> Result<(), FieldError> {
             for (label, spec) in &s.policies {
                 spec.validate()
                     .map_err(|e| e.within(label).within("pair_policies"))?;
+                // The reference's uniform baseline draws with replacement and its loop asserts
+                // a ≠ b (specs/activeuf.md): with n responses a run of m prompts survives with
+                // probability (1 − 1/n)^m, so it is refused before any work, not at that prompt.
+                if s.mode == PairMode::Reference && matches!(spec, PairPolicySpec::Random {}) {
+                    return Err(FieldError::new(
+                        "policy",
+                        "is random, which in pair_mode: reference draws its two responses with replacement as the reference does, and so stops the run at the first prompt where they are the same (1 in n per prompt, n responses); use pair_mode: corrected, where random draws two distinct responses",
+                    )
+                    .within(label)
+                    .within("pair_policies"));
+                }
             }
             Ok(())
         }

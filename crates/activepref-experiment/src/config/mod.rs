@@ -170,6 +170,14 @@ impl ExperimentConfig {
         let text = strip_bom(text);
         let parsed = Self::parse_schema(text, path).map_err(|e| {
             let mut e = type_error::explain(text, path, e);
+            // serde's own errors carry their path at the head of the message, not in `field`.
+            let at = match e.field.as_str() {
+                "" => e.message.split(": ").next().unwrap_or_default(),
+                field => field,
+            };
+            if let Some(other) = section_of_other_setting(text, path, at) {
+                return ConfigError::in_file(path, other);
+            }
             if let Some(hint) = format_of_other_kind(text, path, &e.field) {
                 e.message = e.message.replace(QUICKSTART_HINT, &hint);
             } else if is_pair_file(text, path) {
@@ -236,6 +244,32 @@ fn format_of_other_kind(text: &str, path: &Path, error_field: &str) -> Option<St
     Some(format!(
         "`{format}` is read by `kind: {kind}`; see {example} for a complete example"
     ))
+}
+
+/// Where the schema error at `error_field` (a dotted path) lies in a section of the other setting than the
+/// benchmark's (a `loop:` missing keys under `kind: synthetic_pairs`, a `pair_loop:` under
+/// `kind: synthetic`): the error a complete such section gets, which says where it belongs,
+/// instead of which of its keys is missing. A pool `policies:` entry in a pair file keeps its own
+/// hint (the rules' names go under `pair_policies:`).
+fn section_of_other_setting(
+    text: &str,
+    path: &Path,
+    error_field: &str,
+) -> Option<FieldError> {
+    let root = yaml_value(text, path).ok()?;
+    let kind = root.get("benchmark")?.get("kind")?.as_str()?;
+    let pool = match kind {
+        "synthetic" | "comparisons" => true,
+        "synthetic_pairs" | "candidates" => false,
+        _ => return None,
+    };
+    let section = error_field.split(['.', '[']).next()?;
+    let (policies, loop_) = match (pool, section) {
+        (true, "pair_policies") => (true, false),
+        (true, "pair_loop") | (false, "loop") => (false, true),
+        _ => return None,
+    };
+    check::refuse_other_setting(pool, policies, loop_).err()
 }
 
 /// True when the experiment text is a pair-setting file (its benchmark is `synthetic_pairs` or

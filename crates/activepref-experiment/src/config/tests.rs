@@ -171,6 +171,46 @@ fn pair_setting_parses_and_is_checked() {
         e.starts_with("exp.yaml: loop: `policies` and `loop` belong to pool benchmarks"),
         "{e}"
     );
+    // A partial one too: where it belongs, not which of its keys is missing.
+    let e = parse(&PAIRS.replace("seeds: [1]", "seeds: [1]\nloop: { batch_size: 4 }")).unwrap_err();
+    assert!(
+        e.starts_with("exp.yaml: loop: `policies` and `loop` belong to pool benchmarks"),
+        "{e}"
+    );
+    let e = parse(&format!("{GOOD}pair_loop: {{ rounds: 4 }}\n")).unwrap_err();
+    assert!(
+        e.starts_with(
+            "exp.yaml: pair_loop: `pair_policies` and `pair_loop` belong to pair benchmarks"
+        ),
+        "{e}"
+    );
+    let e = parse(&format!(
+        "{GOOD}pair_policies: {{ d: {{ policy: drts, beta: 1 }} }}\n"
+    ))
+    .unwrap_err();
+    assert!(
+        e.starts_with("exp.yaml: pair_policies: `pair_policies` and `pair_loop` belong to pair"),
+        "{e}"
+    );
+    // The reference's uniform pairs stop at the first repeated response: refused up front.
+    let e = parse(&PAIRS.replace(
+        "deltaucb: { policy: deltaucb, beta: 2.0 }",
+        "r: { policy: random }",
+    ))
+    .unwrap_err();
+    assert!(
+        e.starts_with("exp.yaml: pair_policies.r.policy: is random, which in pair_mode: reference draws its two responses with replacement"),
+        "{e}"
+    );
+    parse(
+        &PAIRS
+            .replace(
+                "deltaucb: { policy: deltaucb, beta: 2.0 }",
+                "r: { policy: random }",
+            )
+            .replace("pair_mode: reference", "pair_mode: corrected"),
+    )
+    .unwrap();
     let e = parse(&PAIRS.replace("policy: drts }", "policy: dtss }")).unwrap_err();
     assert!(
         e.starts_with("exp.yaml: pair_policies.drts.policy: unknown variant `dtss`")
