@@ -470,6 +470,54 @@ fn inspect_names_the_feature_tables_a_run_still_needs() {
     );
 }
 
+/// `inspect --features` on a candidate pool counts the responses a store covers: one made by
+/// an interrupted featurize (here, every response but one) was described as fine.
+#[test]
+fn inspect_counts_the_candidate_responses_a_store_covers() {
+    use activepref_data::assemble::candidate_ids;
+    use activepref_data::feature_store::{FeatureTable, table_path};
+    let tmp = scratch();
+    let store = tmp.path().join("store");
+    let rows = data_fixture("completions/rows.jsonl");
+    let pool = activepref_data::sources::CandidateFormat::Completions
+        .load(
+            Path::new(&rows),
+            activepref_data::formats::alpaca_eval::MissingPrompts::Keep,
+        )
+        .unwrap();
+    let mut ids: Vec<String> = candidate_ids(&pool).into_iter().flatten().collect();
+    let total = ids.len();
+    ids.pop();
+    let feats =
+        activepref_core::FeatureMatrix::new(ids.len(), 2, vec![0.25; ids.len() * 2]).unwrap();
+    FeatureTable::new(ids, feats, &store)
+        .unwrap()
+        .save(&table_path(&store, "candidates", "responses"))
+        .unwrap();
+    let args = |json: bool| {
+        let mut a = vec!["inspect", "completions", &rows, "--features"];
+        a.push(store.to_str().unwrap());
+        if json {
+            a.push("--json");
+        }
+        run_with_env(&a, &[])
+    };
+    let (ok, out, err) = args(true);
+    assert!(ok, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let want = format!(
+        "candidates/responses covers {} of the pool's {total} responses",
+        total - 1
+    );
+    assert_eq!(doc["features_missing"], serde_json::json!([want]), "{out}");
+    let (ok, out, err) = args(false);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&format!("  features missing: {want} (a run needs every candidate response's features; `activepref featurize` resumes, encoding only the missing ones)")),
+        "{out}"
+    );
+}
+
 /// import-features refuses an empty table, a score table of several columns and (without
 /// --replace) a table the store holds; it overwrote one without a word.
 #[test]

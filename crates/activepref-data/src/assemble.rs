@@ -363,6 +363,20 @@ pub fn candidate_id(prompt: usize, model: &str) -> String {
     format!("{prompt}/{model}")
 }
 
+/// The stored-feature ids of every prompt's candidates ([`candidate_id`]), prompt by prompt.
+pub fn candidate_ids(pool: &CandidatePool) -> Vec<Vec<String>> {
+    pool.candidates
+        .iter()
+        .zip(&pool.prompt_ids)
+        .map(|(cands, &id)| {
+            cands
+                .iter()
+                .map(|c| candidate_id(id, &pool.models[c.model]))
+                .collect()
+        })
+        .collect()
+}
+
 /// Joins a candidate pool with `<store>/candidates/responses.safetensors` and splits its prompts
 /// (seeded shuffle, stream `[seed, Data, data_draw::PAIR_SPLIT]`) into stream / validation /
 /// held-out.
@@ -379,8 +393,22 @@ pub fn pair_benchmark(
 ) -> DataResult<PairBenchmark> {
     let path = table_path(store, "candidates", "responses");
     let table = FeatureTable::load(&path)?;
+    let ids_of = candidate_ids(pool);
+    // Coverage over the whole pool, so that the error counts what a re-featurize must add.
+    let (covered, total) = table.coverage(ids_of.iter().flatten());
+    if covered < total {
+        let first = ids_of.iter().flatten().find(|i| table.row_of(i).is_none());
+        return Err(DataError::file(
+            &path,
+            format!(
+                "no features for candidate {:?}: the table covers {covered} of the pool's {total} candidate responses",
+                first.map_or("", String::as_str)
+            ),
+        )
+        .with_hint("run `activepref featurize` on this pool again (it resumes, encoding only what is missing), or point `features:` at the store made from this file"));
+    }
     let mut all = Vec::with_capacity(pool.prompts.len());
-    for (p, cands) in pool.candidates.iter().enumerate() {
+    for ((p, cands), ids) in pool.candidates.iter().enumerate().zip(ids_of) {
         if cands.len() < 2 {
             return Err(DataError::file(
                 &pool.sources[0],
@@ -391,10 +419,6 @@ pub fn pair_benchmark(
             ));
         }
         let id = pool.prompt_ids[p];
-        let ids: Vec<String> = cands
-            .iter()
-            .map(|c| candidate_id(id, &pool.models[c.model]))
-            .collect();
         let prompt_state = TextFingerprint::default().then(&pool.prompts[p]);
         for (c, cid) in cands.iter().zip(&ids) {
             table.check_fingerprint(cid, prompt_state.then(&c.response).value(), &path)?;

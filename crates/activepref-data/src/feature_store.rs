@@ -188,6 +188,16 @@ impl FeatureTable {
         self.index.get(id).copied()
     }
 
+    /// How many of `ids` the table has a row for, and how many ids there are: `(covered, total)`.
+    pub fn coverage<'a>(&self, ids: impl IntoIterator<Item = &'a String>) -> (usize, usize) {
+        ids.into_iter().fold((0, 0), |(covered, total), id| {
+            (
+                covered + usize::from(self.index.contains_key(id)),
+                total + 1,
+            )
+        })
+    }
+
     /// The `ids.len() × dim` rows for `ids`, in that order. An id without features is an error
     /// naming `origin`.
     ///
@@ -209,7 +219,7 @@ impl FeatureTable {
             match self.row_of(id) {
                 Some(r) => rows.push(r),
                 None => {
-                    return Err(DataError::file(origin, format!("no features for id {id:?} ({} of the dataset's ids are covered)", ids.iter().filter(|i| self.index.contains_key(*i)).count()))
+                    return Err(DataError::file(origin, format!("no features for id {id:?} ({} of the {} ids asked for are covered)", self.coverage(ids).0, ids.len()))
                         .with_hint("re-run `activepref featurize` or import features for the same dataset and split"));
                 }
             }

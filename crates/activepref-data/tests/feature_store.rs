@@ -363,6 +363,30 @@ fn candidate_pool_joins_response_features() {
         e.contains("leaves no stream prompts out of the pool's 10"),
         "{e}"
     );
+    // A store that covers part of the pool (an interrupted featurize: the first 12 of its 30
+    // responses) is counted over the whole pool, not over one prompt's candidates.
+    let part_dir = tempfile::tempdir().unwrap();
+    let part_ids: Vec<String> = (0..4)
+        .flat_map(|p| models.iter().map(move |m| assemble::candidate_id(p, m)))
+        .collect();
+    let part = FeatureMatrix::new(12, 2, vec![0.5; 24]).unwrap();
+    FeatureTable::new(part_ids, part, part_dir.path())
+        .unwrap()
+        .save(&table_path(part_dir.path(), "candidates", "responses"))
+        .unwrap();
+    let split = PromptSplit {
+        validation_prompts: 2,
+        heldout_prompts: 3,
+        seed: 1,
+    };
+    let e = assemble::pair_benchmark("c", &pool, part_dir.path(), &split)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("no features for candidate \"4/m0\": the table covers 12 of the pool's 30 candidate responses"),
+        "{e}"
+    );
     // `missing: intersect` (shared/cases/16): drop prompt 3, which m2 lacks. The remaining
     // prompts keep their ids, so the store written for the whole pool still lines up.
     let mut gappy = pool.clone();

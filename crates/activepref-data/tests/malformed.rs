@@ -147,7 +147,7 @@ fn dimension_mismatch_between_metadata_and_tensor() {
     let t = FeatureTable::load(&p).unwrap();
     let e = one_line(t.aligned(&["a".into(), "zz".into()], &p).unwrap_err());
     assert!(
-        e.contains("no features for id \"zz\" (1 of the dataset's ids are covered)"),
+        e.contains("no features for id \"zz\" (1 of the 2 ids asked for are covered)"),
         "{e}"
     );
 }

@@ -207,6 +207,7 @@ fn inspect_candidates(
     features: Option<&Path>,
 ) -> serde_json::Value {
     let (lo, hi) = pool.responses_per_prompt();
+    let (found, missing) = features.map(|dir| candidate_features(dir, pool)).unzip();
     let scores: Vec<f32> = pool.candidates.iter().flatten().map(|c| c.score).collect();
     let mean = scores.iter().map(|&s| f64::from(s)).sum::<f64>() / scores.len().max(1) as f64;
     let gaps: Vec<serde_json::Value> =
@@ -226,8 +227,44 @@ fn inspect_candidates(
         },
         "gaps": gaps,
         "quality": pool.quality(),
-        "features": features.map(|dir| feature_tables(dir, &[("candidates", "responses")])),
+        "features": found,
+        "features_missing": missing,
     })
+}
+
+/// The candidate store's table (`{ "candidates/responses": "rows x dims" }` when it exists) and
+/// what a run would still lack: the table, or the responses it does not cover (an interrupted
+/// featurize, a store of another file).
+fn candidate_features(
+    dir: &Path,
+    pool: &activepref_data::text::CandidatePool,
+) -> (serde_json::Map<String, serde_json::Value>, Vec<String>) {
+    const NAME: &str = "candidates/responses";
+    let path = table_path(dir, "candidates", "responses");
+    if !path.exists() {
+        return (serde_json::Map::new(), vec![NAME.to_string()]);
+    }
+    let table = match FeatureTable::load(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            let found = [(NAME.to_string(), format!("unreadable ({e})").into())];
+            return (found.into_iter().collect(), Vec::new());
+        }
+    };
+    let desc = format!("{} rows x {} dims", table.rows(), table.dim());
+    let (covered, total) = table.coverage(
+        activepref_data::assemble::candidate_ids(pool)
+            .iter()
+            .flatten(),
+    );
+    let missing = (covered < total)
+        .then(|| format!("{NAME} covers {covered} of the pool's {total} responses"))
+        .into_iter()
+        .collect();
+    (
+        [(NAME.to_string(), desc.into())].into_iter().collect(),
+        missing,
+    )
 }
 
 fn inspect_comparisons(
@@ -300,11 +337,13 @@ fn print_inspection(r: &serde_json::Value) {
         .flatten()
         .filter_map(|t| t.as_str())
         .collect();
+    let needs = if r["splits"].is_array() {
+        "a run needs pair_a and pair_b of every split and the pool's prompt; featurize or import them"
+    } else {
+        "a run needs every candidate response's features; `activepref featurize` resumes, encoding only the missing ones"
+    };
     if !missing.is_empty() {
-        say!(
-            "  features missing: {} (a run needs pair_a and pair_b of every split and the pool's prompt; featurize or import them)",
-            missing.join(", ")
-        );
+        say!("  features missing: {} ({needs})", missing.join(", "));
     }
 }
 

@@ -251,11 +251,7 @@ fn format_of_other_kind(text: &str, path: &Path, error_field: &str) -> Option<St
 /// `kind: synthetic`): the error a complete such section gets, which says where it belongs,
 /// instead of which of its keys is missing. A pool `policies:` entry in a pair file keeps its own
 /// hint (the rules' names go under `pair_policies:`).
-fn section_of_other_setting(
-    text: &str,
-    path: &Path,
-    error_field: &str,
-) -> Option<FieldError> {
+fn section_of_other_setting(text: &str, path: &Path, error_field: &str) -> Option<FieldError> {
     let root = yaml_value(text, path).ok()?;
     let kind = root.get("benchmark")?.get("kind")?.as_str()?;
     let pool = match kind {
