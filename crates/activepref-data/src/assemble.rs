@@ -377,6 +377,20 @@ pub fn candidate_ids(pool: &CandidatePool) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// Every candidate of `ids_of` ([`candidate_ids`]) has a row in `table` (read from `path`).
+/// Coverage is counted over the whole pool, so that the error says what a re-featurize must add.
+fn check_covers(table: &FeatureTable, ids_of: &[Vec<String>], path: &Path) -> DataResult<()> {
+    let (covered, total) = table.coverage(ids_of.iter().flatten());
+    let Some(first) = ids_of.iter().flatten().find(|i| table.row_of(i).is_none()) else {
+        return Ok(());
+    };
+    Err(DataError::file(
+        path,
+        format!("no features for candidate {first:?}: the table covers {covered} of the pool's {total} candidate responses"),
+    )
+    .with_hint("run `activepref featurize` on this pool again (it resumes, encoding only what is missing), or point `features:` at the store made from this file"))
+}
+
 /// Joins a candidate pool with `<store>/candidates/responses.safetensors` and splits its prompts
 /// (seeded shuffle, stream `[seed, Data, data_draw::PAIR_SPLIT]`) into stream / validation /
 /// held-out.
@@ -394,19 +408,7 @@ pub fn pair_benchmark(
     let path = table_path(store, "candidates", "responses");
     let table = FeatureTable::load(&path)?;
     let ids_of = candidate_ids(pool);
-    // Coverage over the whole pool, so that the error counts what a re-featurize must add.
-    let (covered, total) = table.coverage(ids_of.iter().flatten());
-    if covered < total {
-        let first = ids_of.iter().flatten().find(|i| table.row_of(i).is_none());
-        return Err(DataError::file(
-            &path,
-            format!(
-                "no features for candidate {:?}: the table covers {covered} of the pool's {total} candidate responses",
-                first.map_or("", String::as_str)
-            ),
-        )
-        .with_hint("run `activepref featurize` on this pool again (it resumes, encoding only what is missing), or point `features:` at the store made from this file"));
-    }
+    check_covers(&table, &ids_of, &path)?;
     let mut all = Vec::with_capacity(pool.prompts.len());
     for ((p, cands), ids) in pool.candidates.iter().enumerate().zip(ids_of) {
         if cands.len() < 2 {
