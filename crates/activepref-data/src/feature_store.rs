@@ -286,8 +286,13 @@ impl FeatureTable {
     /// unsupported dtype, a NaN or infinite value, or duplicate ids.
     pub fn load(path: &Path) -> DataResult<Self> {
         let bytes = std::fs::read(path).map_err(|e| {
-            DataError::file(path, format!("cannot read: {e}"))
-                .with_hint("run `activepref featurize` or import features first")
+            let what = match e.kind() {
+                std::io::ErrorKind::NotFound => "feature table not found".to_string(),
+                _ => format!("cannot read: {e}"),
+            };
+            DataError::file(path, what).with_hint(
+                "run `activepref featurize` for this dataset (or, for comparisons, `activepref import-features`)",
+            )
         })?;
         let st = SafeTensors::deserialize(&bytes)
             .map_err(|e| DataError::file(path, format!("not a valid safetensors file: {e}")))?;

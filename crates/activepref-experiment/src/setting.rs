@@ -8,7 +8,7 @@
 //! builds a setting's resumable runs through `crate::runner` without ever asking which setting it
 //! is in.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use activepref_acquire::{PairMode, PairPolicySpec, PolicySpec};
 use activepref_core::{FieldError, PairBenchmark, PoolBenchmark};
@@ -151,7 +151,7 @@ impl PoolSetting {
             PoolSource::Comparisons(src) => {
                 let a = src
                     .assemble(name)
-                    .map_err(|e| FieldError::new("benchmark", e.to_string()))?;
+                    .map_err(|e| data_error(&e, &src.features, &src.path))?;
                 // `missing_features: drop` drops on purpose; never silently.
                 for (role, gone) in a.dropped.iter().filter(|(_, n)| *n > 0) {
                     eprintln!(
@@ -230,7 +230,7 @@ impl PairSetting {
             PairSource::SyntheticPairs(c) => c.generate().map_err(|e| e.within("benchmark"))?,
             PairSource::Candidates(src) => src
                 .assemble(name)
-                .map_err(|e| FieldError::new("benchmark", e.to_string()))?,
+                .map_err(|e| data_error(&e, &src.features, &src.path))?,
         };
         self.check_sizes(bench.stream.len())?;
         Ok(bench)
@@ -255,6 +255,20 @@ impl PairSetting {
             .map(|(label, _)| label.clone())
             .collect()
     }
+}
+
+/// A data error as the error of the experiment field it is about: `benchmark.features` for a file
+/// of the feature store `features`, `benchmark.path` for one of the dataset `path`, else
+/// `benchmark`.
+fn data_error(e: &activepref_data::DataError, features: &Path, path: &Path) -> FieldError {
+    let field = if e.file.starts_with(features) {
+        "benchmark.features"
+    } else if e.file.starts_with(path) {
+        "benchmark.path"
+    } else {
+        "benchmark"
+    };
+    FieldError::new(field, e.to_string())
 }
 
 /// A built benchmark of either setting.

@@ -180,6 +180,24 @@ fn sizes_the_data_refuses_leave_no_results_directory() {
             "{bad}: a results directory was made"
         );
     }
+    // A store without one of the tables a run reads: the error names `benchmark.features`.
+    let pair_b = dir.join("features/test/pair_b.safetensors");
+    let kept = dir.join("pair_b.kept");
+    std::fs::rename(&pair_b, &kept).unwrap();
+    let yaml = summarize_yaml(dir, &data, "batch_size: 3, rounds: 2");
+    let cfg = ExperimentConfig::parse(&yaml, Path::new("tldr.yaml")).unwrap();
+    match run_experiment(&cfg, &RunOptions::default()) {
+        Err(RunError::Benchmark(e)) => {
+            assert_eq!(e.field, "benchmark.features", "{e}");
+            assert!(
+                e.message
+                    .contains("test/pair_b.safetensors: feature table not found"),
+                "{e}"
+            );
+        }
+        other => panic!("expected a benchmark.features error, got {other:?}"),
+    }
+    std::fs::rename(&kept, &pair_b).unwrap();
     // Nor does `--fresh` clear earlier results before the data is refused.
     let good = summarize_yaml(dir, &data, "batch_size: 3, rounds: 2");
     let cfg = ExperimentConfig::parse(&good, Path::new("tldr.yaml")).unwrap();
