@@ -427,6 +427,31 @@ fn completions_without_a_score_or_with_a_repeated_model_are_clear_errors() {
         e.contains("completion 1 (model b) has no overall_score and no annotations"),
         "{e}"
     );
+    // Annotations of another layout are named as such, not reported as missing: UltraFeedback's
+    // own `{"Rating": "4", ...}` per aspect, or one value for the whole map.
+    let ultrafeedback = write(
+        "ultrafeedback.jsonl",
+        r#"{"prompt_id": "x", "prompt": "q", "completions": [{"model": "a", "response_text": "r", "annotations": {"honesty": {"Rating": "4", "Rationale": "ok"}}}, {"model": "b", "response_text": "s", "annotations": {"honesty": {"Rating": "2", "Rationale": "meh"}}}]}"#,
+    );
+    let e = completions::load(&ultrafeedback, MissingPrompts::Keep)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("row 0 (0-based record): field `completions.annotations.honesty`: expected a map of aspects, each a map of rating probabilities {\"1\": p, …, \"5\": p} (ActiveUltraFeedback's merged annotations), found a map with keys Rating, Rationale"),
+        "{e}"
+    );
+    let flat = write(
+        "flat.jsonl",
+        r#"{"prompt_id": "x", "prompt": "q", "completions": [{"model": "a", "response_text": "r", "annotations": {"Rating": "4"}}, {"model": "b", "response_text": "s", "annotations": {"Rating": "3"}}]}"#,
+    );
+    let e = completions::load(&flat, MissingPrompts::Keep)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("field `completions.annotations.Rating`: expected a map of aspects")
+            && e.contains("found str"),
+        "{e}"
+    );
     let twice = write(
         "twice.jsonl",
         r#"{"prompt_id": "x", "prompt": "q", "completions": [{"model": "a", "response_text": "r", "overall_score": 3.0}, {"model": "a", "response_text": "s", "overall_score": 2.0}]}"#,

@@ -124,15 +124,39 @@ fn optional_scores(
 fn aggregate_annotations(path: &Path, s: &Series, row: usize) -> DataResult<Vec<Option<f64>>> {
     let field = "completions.annotations";
     let Ok(aspects) = s.struct_() else {
-        return Ok(vec![None; s.len()]);
+        return match s.dtype() {
+            DataType::Null => Ok(vec![None; s.len()]),
+            other => Err(wrong_shape(path, row, field, other)),
+        };
     };
     let mut sums = vec![0.0f64; s.len()];
     // Per completion: aspects with at least one digit probability (a null annotation has none).
     let mut rated = vec![0usize; s.len()];
     for aspect in aspects.fields_as_series() {
-        let Ok(digits) = aspect.struct_() else {
-            continue;
+        let at = format!("{field}.{}", aspect.name());
+        let digits = match aspect.struct_() {
+            Ok(d) => d,
+            Err(_) if aspect.dtype() == &DataType::Null => continue,
+            Err(_) => return Err(wrong_shape(path, row, &at, aspect.dtype())),
         };
+        // A map without any digit key (UltraFeedback's own `{"Rating": "4", "Rationale": ...}`)
+        // is another layout, not a missing rating.
+        let keys: Vec<String> = digits
+            .fields_as_series()
+            .iter()
+            .map(|f| f.name().to_string())
+            .collect();
+        if !keys
+            .iter()
+            .any(|k| matches!(k.as_str(), "1" | "2" | "3" | "4" | "5"))
+        {
+            return Err(wrong_shape(
+                path,
+                row,
+                &at,
+                &format!("a map with keys {}", keys.join(", ")),
+            ));
+        }
         let mut any = vec![false; s.len()];
         for k in 1..=5u32 {
             let Ok(p) = digits.field_by_name(&k.to_string()) else {
@@ -156,6 +180,17 @@ fn aggregate_annotations(path: &Path, s: &Series, row: usize) -> DataResult<Vec<
         .zip(rated)
         .map(|(x, n)| (n > 0).then(|| x / n as f64))
         .collect())
+}
+
+/// An `annotations` value of another shape than aspect → `{"1": p, …, "5": p}`.
+fn wrong_shape(path: &Path, row: usize, field: &str, found: &dyn std::fmt::Display) -> DataError {
+    DataError::at(
+        path,
+        row,
+        field,
+        format!("expected a map of aspects, each a map of rating probabilities {{\"1\": p, …, \"5\": p}} (ActiveUltraFeedback's merged annotations), found {found}"),
+    )
+    .with_hint("give each completion an overall_score instead, or annotations in that layout")
 }
 
 /// A row's prompt text: the text itself, or the user messages of a chat list.
