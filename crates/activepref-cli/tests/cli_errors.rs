@@ -68,7 +68,7 @@ fn good_file_validates() {
     let (ok, out, err) = activepref(tmp.path(), &["validate"], GOOD);
     assert!(ok, "{err}");
     assert!(
-        out.contains(": ok") && out.contains("2 policies x 1 seeds"),
+        out.contains(": ok") && out.contains("2 policies x 1 seed, "),
         "{out}"
     );
 }

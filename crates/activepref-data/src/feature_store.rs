@@ -285,15 +285,7 @@ impl FeatureTable {
     /// `features` tensor, has another `format` tag, a shape that disagrees with the metadata, an
     /// unsupported dtype, a NaN or infinite value, or duplicate ids.
     pub fn load(path: &Path) -> DataResult<Self> {
-        let bytes = std::fs::read(path).map_err(|e| {
-            let what = match e.kind() {
-                std::io::ErrorKind::NotFound => "feature table not found".to_string(),
-                _ => format!("cannot read: {e}"),
-            };
-            DataError::file(path, what).with_hint(
-                "run `activepref featurize` for this dataset (or, for comparisons, `activepref import-features`)",
-            )
-        })?;
+        let bytes = read_table_file(path)?;
         let st = SafeTensors::deserialize(&bytes)
             .map_err(|e| DataError::file(path, format!("not a valid safetensors file: {e}")))?;
         let (_, header) = SafeTensors::read_metadata(&bytes)
@@ -432,6 +424,19 @@ impl FeatureTable {
         let ids = ids.unwrap_or_else(|| (0..shape[0]).map(|i| i.to_string()).collect());
         Self::new(ids, matrix, path)
     }
+}
+
+/// The bytes of a feature table file; a missing one is "not found", with how to make it.
+fn read_table_file(path: &Path) -> DataResult<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
+        let what = match e.kind() {
+            std::io::ErrorKind::NotFound => "feature table not found".to_string(),
+            _ => format!("cannot read: {e}"),
+        };
+        DataError::file(path, what).with_hint(
+            "run `activepref featurize` for this dataset (or, for comparisons, `activepref import-features`)",
+        )
+    })
 }
 
 /// The values of a safetensors float tensor as f32 (F32, F16, BF16 or F64, little-endian).

@@ -38,8 +38,8 @@ pub fn fetch(a: &FetchArgs) -> anyhow::Result<()> {
         say!("{}", f.display());
     }
     say!(
-        "{} file(s) of {} {}",
-        files.len(),
+        "{} of {} {}",
+        super::counted(files.len(), "file", "files"),
         ds.repo,
         if offline {
             "found in the cache (offline)"

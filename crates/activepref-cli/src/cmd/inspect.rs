@@ -355,8 +355,9 @@ fn print_comparisons(r: &serde_json::Value, splits: &[serde_json::Value]) {
         &r["files"],
     );
     say!(
-        "{format} {path}: {} comparisons from {files} file(s)",
-        r["comparisons"]
+        "{format} {path}: {} comparisons from {}",
+        r["comparisons"],
+        super::counted(files.as_u64().unwrap_or(0) as usize, "file", "files")
     );
     say!(
         "  {:<11} {:>11} {:>8} {:>22}",
@@ -428,7 +429,8 @@ fn print_candidates(r: &serde_json::Value) {
         .map(|m| m.iter().filter_map(|x| x.as_str()).collect())
         .unwrap_or_default();
     let prompts = &r["prompts"];
-    say!("{format} {path}: {files} files");
+    let files = super::counted(files.as_u64().unwrap_or(0) as usize, "file", "files");
+    say!("{format} {path}: {files}");
     say!("  prompts: {prompts}");
     say!("  models: {} ({})", models.len(), models.join(", "));
     say!(

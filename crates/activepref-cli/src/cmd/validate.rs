@@ -95,9 +95,9 @@ fn describe_pool(
     let lp = &p.loop_config;
     s.lines.push(format!("  {bench}"));
     s.lines.push(format!(
-        "  {} policies x {} seeds, {} rounds, {} initial + {} per round, {} members",
-        p.policies.len(),
-        exp.common.seeds.len(),
+        "  {} x {}, {} rounds, {} initial + {} per round, {} members",
+        super::counted(p.policies.len(), "policy", "policies"),
+        super::counted(exp.common.seeds.len(), "seed", "seeds"),
         lp.rounds,
         lp.initial_labels,
         lp.batch_size,
@@ -131,8 +131,7 @@ fn describe_oracle_and_stopping(
     s: &mut Summary,
 ) -> anyhow::Result<()> {
     if !oracle.is_default() {
-        s.lines
-            .push(format!("  oracle: {}", serde_json::to_string(oracle)?));
+        s.lines.push(format!("  oracle: {}", oracle_words(oracle)));
     }
     let rules = &exp.common.report.stopping;
     if !rules.is_empty() {
@@ -144,6 +143,32 @@ fn describe_oracle_and_stopping(
     }
     s.json["stopping"] = serde_json::to_value(rules)?;
     Ok(())
+}
+
+/// A non-default oracle in words, as `validate` prints it: `the dataset's label; answers flipped
+/// with probability 0.1; each label costs 10 + 0.25 per prompt word + 0.25 per response word`.
+fn oracle_words(o: &activepref_loop::OracleConfig) -> String {
+    use activepref_loop::OracleKind;
+    let mut parts = vec![match o.kind {
+        OracleKind::Dataset => "the dataset's label".to_string(),
+        OracleKind::BradleyTerry => {
+            format!("Bradley-Terry draws from σ(gap / {})", o.temperature)
+        }
+    }];
+    if o.flip > 0.0 {
+        parts.push(format!("answers flipped with probability {}", o.flip));
+    }
+    if let Some(t) = &o.ties {
+        let policy: &str = t.policy.into();
+        parts.push(format!("|gap| < {} is a tie ({policy})", t.margin));
+    }
+    if let Some(c) = &o.cost {
+        parts.push(format!(
+            "each label costs {} + {} per prompt word + {} per response word",
+            c.per_label, c.per_prompt_word, c.per_response_word
+        ));
+    }
+    parts.join("; ")
 }
 
 /// The pair setting's benchmark and loop, for `validate`.
@@ -159,17 +184,22 @@ fn describe_pair(
         n.iter().min().copied().unwrap_or(0),
         n.iter().max().copied().unwrap_or(0),
     );
+    let per_prompt = if lo == hi {
+        lo.to_string()
+    } else {
+        format!("{lo}-{hi}")
+    };
     s.lines.push(format!(
-        "  {}: {} stream prompts x {lo}-{hi} responses, {} validation and {} held-out prompts",
+        "  {}: {} stream prompts x {per_prompt} responses, {} validation and {} held-out prompts",
         bench.name,
         bench.stream.len(),
         bench.validation.len(),
         bench.heldout.len()
     ));
     s.lines.push(format!(
-        "  {} pair policies x {} seeds, {} rounds of {} prompts{}, mode {}, {} members",
-        p.policies.len(),
-        exp.common.seeds.len(),
+        "  {} x {}, {} rounds of {} prompts{}, mode {}, {} members",
+        super::counted(p.policies.len(), "pair policy", "pair policies"),
+        super::counted(exp.common.seeds.len(), "seed", "seeds"),
         lp.rounds_for(bench.stream.len()),
         lp.batch_prompts,
         if lp.rounds.is_none() {

@@ -287,11 +287,7 @@ fn run_jobs<S: RunnableSetting>(
         (pending.len() * rounds_per_run) as u64,
         &opts.progress_prefix,
     );
-    bar.message(format!(
-        "{} runs to do, {} already finished",
-        pending.len(),
-        plan.jobs.len() - pending.len()
-    ));
+    bar.message(plan_line(&plan, &pending));
     let resumed = Mutex::new(0usize);
     let paused = Mutex::new(0usize);
     let kernels = activepref_model::compute_kernels(&exp.common.model);
@@ -391,4 +387,63 @@ fn run_one<S: RunnableSetting>(
     }
     let run = setting.start(&exp.common, bench, shared, policy, seed);
     drive(run, runs_dir, slot, bar, max_rounds)
+}
+
+/// The first line of a run: the runs to do, those of them that resume from a checkpoint (a
+/// `.state.json` of an interrupted run), and those already finished, zero counts left out:
+/// `15 runs to do`, `3 runs to do (2 resuming from a checkpoint), 12 already finished`.
+fn plan_line(plan: &JobPlan, pending: &[&(String, u64)]) -> String {
+    let resuming = pending
+        .iter()
+        .filter(|(p, s)| {
+            plan.runs_dir
+                .join(format!("{p}__seed{s}.state.json"))
+                .exists()
+        })
+        .count();
+    let finished = plan.jobs.len() - pending.len();
+    let mut line = format!(
+        "{} run{} to do",
+        pending.len(),
+        if pending.len() == 1 { "" } else { "s" }
+    );
+    if resuming > 0 {
+        line += &format!(" ({resuming} resuming from a checkpoint)");
+    }
+    if finished > 0 {
+        line += &format!(", {finished} already finished");
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A resume's first line counts the runs that continue from a checkpoint; zero counts are
+    /// left out (a resume said `3 runs to do, 0 already finished`).
+    #[test]
+    fn the_first_line_counts_checkpoints_and_finished_runs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let runs_dir = tmp.path().to_path_buf();
+        let job = |p: &str, s: u64| (p.to_string(), s);
+        let plan = JobPlan {
+            out: runs_dir.clone(),
+            runs_dir: runs_dir.clone(),
+            jobs: vec![job("random", 1), job("balpm", 1), job("balpm", 2)],
+            changed: Vec::new(),
+            sealed: true,
+        };
+        let all: Vec<&(String, u64)> = plan.jobs.iter().collect();
+        assert_eq!(plan_line(&plan, &all), "3 runs to do");
+        fs::write(runs_dir.join("balpm__seed1.state.json"), "{}").unwrap();
+        assert_eq!(
+            plan_line(&plan, &all[1..]),
+            "2 runs to do (1 resuming from a checkpoint), 1 already finished"
+        );
+        assert_eq!(
+            plan_line(&plan, &all[2..]),
+            "1 run to do, 2 already finished"
+        );
+    }
 }
