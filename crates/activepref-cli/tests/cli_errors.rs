@@ -316,6 +316,11 @@ fn policies_lists_the_registry() {
         "ranges: group_size between 1 and the pool's size",
         "ranges: beta in [0, 1000]; threshold in [-1e6, 1e6]; decision_buffer in [0, 1e6]; tol in [0, 1e6]",
         "ranges: below in (0, ln 2 ≈ 0.693]",
+        // The Thompson rules' draws and the pair loop's refits, with their defaults.
+        "draw: member    the rewards of one ensemble member",
+        "{ kind: from_scratch }",
+        "{ kind: anchored, lr: 0.00005, batch_size: 64, max_samples: 6400, center_rewards: 0.01, lambda0: 1.0, decay_base: 0.9 }",
+        "{ kind: per_label, labels_per_decay: 14.2 }",
     ] {
         assert!(text.contains(name), "{name} missing:\n{text}");
     }
@@ -615,6 +620,15 @@ fn policies_json_lists_every_registry() {
         .collect();
     assert_eq!(names("pool_policies"), pool);
     assert_eq!(names("pair_policies"), pair);
+    assert_eq!(names("thompson_draws"), ["uniform", "gaussian", "member"]);
+    assert_eq!(
+        doc["pair_refits"][1]["defaults"]["max_samples"],
+        serde_json::json!(6400)
+    );
+    assert_eq!(
+        doc["anchor_decays"][1],
+        serde_json::json!({ "kind": "reference", "scaler": 4308.0 })
+    );
     assert_eq!(
         doc["stopping_rules"][2]["ranges"],
         serde_json::json!({ "kappa": "in (-1, 1]", "window": "between 1 and 1000000" })

@@ -84,7 +84,9 @@ pub enum PairMode {
 #[strum(serialize_all = "snake_case")]
 pub enum PairPolicySpec {
     /// Two responses uniformly (reference: with replacement).
-    #[strum(message = "two responses uniformly (reference: with replacement, so a = b happens)")]
+    #[strum(
+        message = "two distinct responses uniformly (the reference draws with replacement, so its first a = b would stop the run: refused in reference mode)"
+    )]
     Random {},
     /// Best of 4 random responses by predicted mean, then one of the other 3.
     #[strum(message = "best of 4 random responses by predicted mean, then one of the other 3")]

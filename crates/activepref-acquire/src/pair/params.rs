@@ -3,15 +3,33 @@
 use serde::{Deserialize, Serialize};
 
 /// How a corrected-mode Thompson draw samples rewards (reference mode always uses `uniform`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::EnumIter,
+    strum::IntoStaticStr,
+    strum::EnumMessage,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ThompsonDraw {
     /// `μ + β·U(−1, 1)·s`, the reference's perturbation.
+    #[strum(message = "μ + β·U(−1, 1)·s, the reference's perturbation (reference mode always)")]
     Uniform,
     /// `μ + β·N(0, 1)·s`.
     #[default]
+    #[strum(message = "μ + β·N(0, 1)·s (the default)")]
     Gaussian,
     /// The rewards of one ensemble member drawn uniformly (a coherent joint sample).
+    #[strum(
+        message = "the rewards of one ensemble member drawn uniformly (a coherent joint sample)"
+    )]
     Member,
 }
 

@@ -1,11 +1,11 @@
 //! `activepref policies`: every acquisition policy of both registries with its parameters and
 //! defaults, and the uncertainty scores.
 
-use activepref_acquire::{PairPolicySpec, PolicySpec, UncertaintyScore};
+use activepref_acquire::{PairPolicySpec, PolicySpec, ThompsonDraw, UncertaintyScore};
 use activepref_core::FieldError;
 use activepref_loop::stopping::StoppingRule;
-use activepref_loop::{ColdStart, LabelCost, OracleKind, TiePolicy};
-use activepref_model::UncertaintyBackend;
+use activepref_loop::{ColdStart, LabelCost, OracleKind, PairRefit, TiePolicy};
+use activepref_model::{AnchorDecay, UncertaintyBackend};
 use strum::{EnumMessage, IntoEnumIterator};
 
 use crate::say;
@@ -170,6 +170,19 @@ pub fn run(a: &PoliciesArgs) -> anyhow::Result<()> {
             ranges_line(spec, PairPolicySpec::validate)
         );
     }
+    say!("`draw:` of the Thompson rules (dts, drts, infogain), corrected mode:\n");
+    print_table("draw", ThompsonDraw::iter());
+    say!(
+        "\nPAIR REFITS: `pair_loop: {{ refit: {{ kind: <name>, <param>: <value> }} }}`: how the pair loop retrains after each batch.\n"
+    );
+    for refit in PairRefit::all() {
+        say!("{}\n    {}\n", flow_yaml(&refit)?, refit.summary());
+    }
+    say!(
+        "anchored's `decay:` (the exponent of decay_base after n labels): {} (n / labels_per_decay; corrected mode's default) or {} (scaler · n / N on a stream of N prompts; reference mode's default)\n",
+        flow_yaml(&AnchorDecay::PER_LABEL)?,
+        flow_yaml(&AnchorDecay::REFERENCE)?
+    );
     print_beyond_the_papers()
 }
 
@@ -220,6 +233,9 @@ fn json_listing() -> anyhow::Result<serde_json::Value> {
         "oracle_kinds": named(OracleKind::iter()),
         "tie_policies": named(TiePolicy::iter()),
         "label_cost": { "defaults": serde_json::to_value(LabelCost::default())?, "summary": COST_SUMMARY },
+        "thompson_draws": named(ThompsonDraw::iter()),
+        "pair_refits": PairRefit::all().iter().map(|r| Ok(serde_json::json!({ "defaults": serde_json::to_value(r)?, "summary": r.summary() }))).collect::<anyhow::Result<Vec<_>>>()?,
+        "anchor_decays": [serde_json::to_value(AnchorDecay::PER_LABEL)?, serde_json::to_value(AnchorDecay::REFERENCE)?],
         "cold_starts": named(ColdStart::iter()),
         "models": UncertaintyBackend::all().iter().map(|b| Ok(serde_json::json!({ "defaults": serde_json::to_value(b)?, "summary": b.summary() }))).collect::<anyhow::Result<Vec<_>>>()?,
         "stopping_rules": StoppingRule::all().iter().map(|r| registry_entry(r.name(), r.summary(), r, StoppingRule::validate)).collect::<anyhow::Result<Vec<_>>>()?,

@@ -53,6 +53,32 @@ pub enum PairRefit {
 }
 
 impl PairRefit {
+    /// Every refit with its defaults, for listings. The match is exhaustive, so a new variant
+    /// cannot be left out.
+    pub fn all() -> [PairRefit; 2] {
+        let with_defaults = |r: PairRefit| match r {
+            PairRefit::FromScratch => PairRefit::FromScratch,
+            PairRefit::Anchored(_) => PairRefit::Anchored(AnchoredRefitConfig::default()),
+        };
+        [
+            PairRefit::FromScratch,
+            PairRefit::Anchored(AnchoredRefitConfig::default()),
+        ]
+        .map(with_defaults)
+    }
+
+    /// One line on what the refit does.
+    pub fn summary(&self) -> &'static str {
+        match self {
+            PairRefit::FromScratch => {
+                "retrain every member from scratch on the acquired pairs (the `model.train` settings), early stopping on the validation prompts' judged pairs; corrected mode's default"
+            }
+            PairRefit::Anchored(_) => {
+                "the reference's warm-started one-epoch refit on max_samples pairs of the buffer, with an anchor to the initial weights of strength lambda0 · decay_base^(exponent); reference mode's default (specs/activeuf.md §2.4)"
+            }
+        }
+    }
+
     /// The refit a run uses: the configured one, else the mode's default; an anchored refit
     /// without a decay gets the mode's (the reference's form in reference mode).
     pub fn resolve(configured: Option<&PairRefit>, mode: PairMode) -> (PairRefit, AnchorDecay) {
