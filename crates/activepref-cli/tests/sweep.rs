@@ -538,6 +538,8 @@ fn the_papers_sweeps_can_be_planned_before_the_data_lands() {
             !out.status.success() && err.contains("benchmark.path:"),
             "{file}: {err}"
         );
+        // Every grid point shares the missing data: none is named (the first checked was).
+        assert!(!err.contains("grid point"), "{file}: {err}");
     }
 }
 

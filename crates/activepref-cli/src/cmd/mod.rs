@@ -32,6 +32,22 @@ fn file_error(
     }
 }
 
+/// A field error of sweep grid point `v` in experiment file `file`: the grid point is named only
+/// when one of its settings is the failing field, or lies inside or above it; an error every grid
+/// point shares (a data path the sweep does not change) names none, since the first point
+/// checked would be an arbitrary one.
+fn grid_point_error(
+    file: &std::path::Path,
+    v: &activepref_experiment::Variant,
+    error: &activepref_core::FieldError,
+) -> anyhow::Error {
+    let touches = v
+        .settings
+        .iter()
+        .any(|(path, _)| path.starts_with(&error.field) || error.field.starts_with(path.as_str()));
+    file_error(file, if touches { &v.name } else { "" }, error)
+}
+
 /// On Ctrl-C or SIGTERM (a batch system's time limit), prints `interrupted: <what_is_kept>` (what
 /// was saved and how to go on), then exits with the signal's usual status (130, 143).
 fn on_interrupt(what_is_kept: String) {
@@ -50,4 +66,42 @@ fn on_interrupt(what_is_kept: String) {
 /// `n` and the noun in the number it takes: `counted(1, "seed", "seeds")` is `1 seed`.
 fn counted(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use activepref_core::FieldError;
+
+    /// A grid point is named by an error of a field it sets (or one inside or above it), not by
+    /// an error every point shares.
+    #[test]
+    fn a_grid_point_is_named_only_by_its_own_fields() {
+        let text = "name: g
+benchmark: { kind: synthetic, pool_prompts: 80, validation_prompts: 30, test_prompts: 30, ood_prompts: 30 }
+loop: { initial_labels: 10, batch_size: 10, rounds: 2 }
+policies:
+  random: { policy: random }
+  balpm: { policy: balpm, k: 5 }
+seeds: [1]
+sweep:
+  beta:
+    policies.balpm.beta: [0.1, 0.001]
+";
+        let sweep = activepref_experiment::Sweep::parse(text, Path::new("g.yaml")).unwrap();
+        let v = &sweep.variants[1];
+        let said = |field: &str| {
+            super::grid_point_error(Path::new("g.yaml"), v, &FieldError::new(field, "bad"))
+                .to_string()
+        };
+        let named = format!(
+            "g.yaml: policies.balpm.beta: bad (in sweep grid point `{}`)",
+            v.name
+        );
+        assert_eq!(said("policies.balpm.beta"), named);
+        assert!(said("policies.balpm").ends_with(&format!("(in sweep grid point `{}`)", v.name)));
+        assert_eq!(said("benchmark.path"), "g.yaml: benchmark.path: bad");
+        assert_eq!(said("loop.batch_size"), "g.yaml: loop.batch_size: bad");
+    }
 }

@@ -177,7 +177,7 @@ fn run_variant(
     )
     .map_err(|e| match e {
         // A field of the file (the data against the loop sizes): name the file, as `validate`.
-        RunError::Benchmark(field) => super::file_error(&a.experiment, &v.name, field),
+        RunError::Benchmark(field) => super::grid_point_error(&a.experiment, v, &field),
         e => e.into(),
     })?;
     say!(

@@ -238,7 +238,7 @@ fn validate_sweep(experiment: &Path, sweep: &Sweep, json: bool) -> anyhow::Resul
         ));
         let built = v.config.build_benchmark();
         drop(notice);
-        built.map_err(|e| super::file_error(experiment, &v.name, e))?;
+        built.map_err(|e| super::grid_point_error(experiment, v, &e))?;
         let runs = plan.iter().filter(|r| r.variant == v.name).count();
         variants.push(serde_json::json!({
             "name": v.name,
