@@ -292,6 +292,69 @@ fn run_writes_results_and_report_then_resumes() {
     assert!(ok && out.contains("2 runs (2 already finished"), "{out}");
 }
 
+/// Runs paused by `--max-rounds` get a partial report on request (a quick look at a long run
+/// used to need the whole run): each run's rows so far, cut at the fewest rounds any finished,
+/// in `partial/`; the rows are those the finished runs then write.
+#[test]
+fn paused_runs_get_a_partial_report() {
+    let tmp = scratch();
+    let yaml = GOOD.replace("rounds: 2 }", "rounds: 3 }");
+    let (ok, out, err) = activepref(tmp.path(), &["run", "-q", "--max-rounds", "2"], &yaml);
+    assert!(ok, "{err}");
+    let dir = tmp.path().join("out");
+    assert!(
+        out.contains(&format!(
+            "2 runs paused by --max-rounds; run the same command again to continue, or `activepref report {} --partial` for the curves so far",
+            dir.display()
+        )),
+        "{out}"
+    );
+    // The ordinary report has no finished run to show.
+    let report = |extra: &[&str]| {
+        let mut args = vec!["report", dir.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        run_with_env(&args, &[])
+    };
+    let (ok, _, err) = report(&[]);
+    assert!(
+        !ok && err.contains("no finished run of this configuration yet"),
+        "{err}"
+    );
+    let (ok, _, err) = run_with_env(&["report", "--partial", tmp.path().to_str().unwrap()], &[]);
+    assert!(
+        !ok && err.contains("not a results directory (it has no config.resolved.yaml)"),
+        "{err}"
+    );
+    let (ok, _, err) = report(&["--partial"]);
+    assert!(ok, "{err}");
+    let md = std::fs::read_to_string(dir.join("partial/report/summary.md")).unwrap();
+    assert!(
+        md.contains("a partial report: 2 of the 2 runs shown are unfinished; every run is cut after round 2 of 3"),
+        "{md}"
+    );
+    assert!(!dir.join("report/summary.md").exists());
+    let partial_rows = std::fs::read_to_string(dir.join("partial/runs/balpm__seed1.csv")).unwrap();
+    assert_eq!(partial_rows.lines().count(), 3, "{partial_rows}");
+    // Finished, the run file starts with the same rows and the partial file is gone.
+    let (ok, _, err) = activepref(tmp.path(), &["run", "-q"], &yaml);
+    assert!(ok, "{err}");
+    let finished = std::fs::read_to_string(dir.join("runs/balpm__seed1.csv")).unwrap();
+    assert!(
+        finished.starts_with(&partial_rows),
+        "{finished}\n{partial_rows}"
+    );
+    assert_eq!(finished.lines().count(), 4);
+    assert!(!dir.join("runs/balpm__seed1.partial.csv").exists());
+    // --fresh clears the partial report with the rest of activepref's files.
+    let (ok, _, err) = activepref(
+        tmp.path(),
+        &["run", "-q", "--fresh", "--max-rounds", "1"],
+        &yaml,
+    );
+    assert!(ok, "{err}");
+    assert!(!dir.join("partial").exists());
+}
+
 #[test]
 fn policies_lists_the_registry() {
     let out = Command::new(env!("CARGO_BIN_EXE_activepref"))

@@ -64,6 +64,7 @@ fn run_files(root: &Path) -> Vec<(String, String)> {
                 if name.contains("/runs/")
                     && name.ends_with(".csv")
                     && !name.ends_with(".timings.csv")
+                    && !name.ends_with(".partial.csv")
                 {
                     let rel = p.strip_prefix(root).unwrap().display().to_string();
                     out.push((rel, std::fs::read_to_string(&p).unwrap()));

@@ -29,8 +29,8 @@ pub use config::{
 pub use export::{ExportedRuns, write_results_parquet};
 pub use progress::SlowNotice;
 pub use runner::{
-    AcquiredPairRow, PairRunRow, PrefixRow, RecordedRound, RunError, RunOptions, RunRow,
-    RunSummary, read_recorded_rounds, run_experiment,
+    AcquiredPairRow, PARTIAL_RUN_FILE, PairRunRow, PrefixRow, RecordedRound, RunError, RunOptions,
+    RunRow, RunSummary, read_recorded_rounds, run_experiment,
 };
 pub use setting::{
     Benchmark, Common, Experiment, Metric, PairSetting, PairSource, PoolSetting, PoolSource,

@@ -260,7 +260,10 @@ fn run_files(out: &Path) -> Vec<(String, Vec<u8>)> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| {
-            p.to_string_lossy().ends_with(".csv") && !p.to_string_lossy().ends_with(".timings.csv")
+            let name = p.to_string_lossy();
+            name.ends_with(".csv")
+                && !name.ends_with(".timings.csv")
+                && !name.ends_with(".partial.csv")
         })
         .map(|p| {
             (
@@ -321,6 +324,9 @@ fn interrupted_runs_resume_to_the_same_numbers() {
     assert_eq!(paused.runs_paused, 6);
     assert!(run_files(&parts).is_empty(), "no run is finished yet");
     assert!(parts.join("runs/balpm__seed3.state.json").exists());
+    // The rows so far, for `report --partial`: a header and the one round.
+    let so_far = std::fs::read_to_string(parts.join("runs/balpm__seed3.partial.csv")).unwrap();
+    assert_eq!(so_far.lines().count(), 2, "{so_far}");
     let more = run_experiment(
         &config(&parts),
         &RunOptions {

@@ -20,6 +20,7 @@
 
 mod ablation;
 mod cost;
+pub mod partial;
 mod plot;
 mod prefix;
 mod read;

@@ -304,7 +304,7 @@ fn none_failed(failed: &[String], written: Result<(), ReportError>) -> Result<()
 }
 
 /// A results directory's `config.resolved.yaml`, split into its setting.
-fn read_resolved(resolved: &Path) -> Result<Experiment, ReportError> {
+pub(crate) fn read_resolved(resolved: &Path) -> Result<Experiment, ReportError> {
     let text = std::fs::read_to_string(resolved)
         .map_err(|e| ReportError::Options(format!("{}: cannot read ({e})", resolved.display())))?;
     ExperimentConfig::parse_unchecked(&text, resolved)?

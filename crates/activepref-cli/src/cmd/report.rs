@@ -26,18 +26,28 @@ pub struct ReportArgs {
     /// Override the bootstrap resamples behind each saving's 95% interval (0: none).
     #[arg(long, value_name = "N", value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub bootstrap: Option<usize>,
+    /// Report an unfinished experiment (runs paused by --max-rounds, interrupted or still going):
+    /// every run cut at the fewest rounds any has finished, written to <RESULTS>/partial/report/
+    /// (the experiment's own report is left as it is). One results directory, not a sweep root
+    #[arg(long)]
+    pub partial: bool,
 }
 
 /// `activepref report <dir>`.
 pub fn run(a: &ReportArgs) -> anyhow::Result<()> {
-    report_dir(
-        &a.results,
-        ReportOverrides {
-            window: a.window,
-            saving: a.saving,
-            bootstrap: a.bootstrap,
-        },
-    )
+    let over = ReportOverrides {
+        window: a.window,
+        saving: a.saving,
+        bootstrap: a.bootstrap,
+    };
+    if a.partial {
+        let mut log = ReportLog::new();
+        let result = activepref_report::partial::report_partial(&a.results, over, &mut log);
+        print_log(&log);
+        result?;
+        return Ok(());
+    }
+    report_dir(&a.results, over)
 }
 
 /// The report of results directory (or sweep results root) `results`, printed as it goes.

@@ -205,8 +205,12 @@ fn run_variant(
     );
     if summary.runs_paused > 0 {
         say!(
-            "{} runs paused by --max-rounds; run the same command again to continue",
-            summary.runs_paused
+            "{} paused by --max-rounds; run the same command again to continue, or `activepref report {} --partial` for the curves so far",
+            super::counted(summary.runs_paused, "run", "runs"),
+            shlex::try_quote(&v.config.output_dir().to_string_lossy()).map_or_else(
+                |_| v.config.output_dir().display().to_string(),
+                |q| q.into_owned()
+            )
         );
         return Ok(false);
     }

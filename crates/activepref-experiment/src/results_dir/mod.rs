@@ -6,8 +6,9 @@
 //!   directory, or a results directory from before markers, recognised by its
 //!   `config.resolved.yaml`): activepref neither writes into it nor deletes anything in it.
 //! - `--fresh` deletes only what activepref writes: the marker, `config.resolved.yaml`, and
-//!   activepref's files in `runs/`, `report/` and `cache/` (then those folders if they are left
-//!   empty, and the directory itself if nothing else is left). Anything else survives. It never
+//!   activepref's files in `runs/`, `report/`, `cache/` and `partial/{runs,report}/` (the partial
+//!   report's; then those folders if they are left empty, and the directory itself if nothing
+//!   else is left). Anything else survives. It never
 //!   touches the working directory or one of its parents, a directory that holds the experiment
 //!   file, or a git work tree.
 //! - Every finished run records, beside its run id, the length and FNV-1a hash of its run file
@@ -248,7 +249,11 @@ fn is_ours(out: &Path, folder: &str, name: &str) -> bool {
         // The BAL-PM kNN index's cache files, by their exact name
         // (`knn-index-<16 hex digits>-<rows>x<dim>-k<k>.bin`).
         "cache" => activepref_acquire::IndexKey::from_file_name(name).is_some(),
-        "report" => REPORT_FILES.contains(&name) || is_curve_file(name),
+        "report" | "partial/report" => REPORT_FILES.contains(&name) || is_curve_file(name),
+        // `activepref report --partial`'s copies of the runs' rows so far, by run.
+        "partial/runs" => run_file_name(name).is_some_and(|(stem, ext)| {
+            ext == "csv" && out.join("runs").join(format!("{stem}.run-id")).is_file()
+        }),
         _ => false,
     }
 }
@@ -279,7 +284,16 @@ fn clear_ours(out: &Path) -> Result<(), RunError> {
             error,
         })
     };
-    for folder in ["runs", "report", "cache"] {
+    // The partial report's folders first (its copies are vouched for by `runs/`' id files),
+    // then `partial/` itself when they leave it empty.
+    for folder in [
+        "partial/runs",
+        "partial/report",
+        "partial",
+        "runs",
+        "report",
+        "cache",
+    ] {
         let dir = out.join(folder);
         if !dir.is_dir() {
             continue;
@@ -635,6 +649,13 @@ mod tests {
             ("report", "curve-test_accuracy.csv", true),
             ("report", "curve-batch_unique_prompts.csv", true),
             ("report", "curve-mystuff.csv", false),
+            ("runs", "balpm__seed1.partial.csv", true),
+            ("partial/runs", "balpm__seed1.csv", true),
+            ("partial/runs", "balpm__seed99.csv", false),
+            ("partial/runs", "balpm__seed1.state.json", false),
+            ("partial/report", "summary.md", true),
+            ("partial/report", "notes.md", false),
+            ("partial", "notes.md", false),
             (
                 "cache",
                 "knn-index-41bc94b65c9bd77d-18547x4096-k64.bin",

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{RunError, write_file};
 use super::recorded::RecordedRound;
-use super::run_files::csv_bytes;
+use super::run_files::{PARTIAL_RUN_FILE, csv_bytes};
 use crate::progress::Progress;
 use crate::results_dir::run_file_seal;
 
@@ -198,6 +198,9 @@ pub(crate) fn drive<R: ResumableRun>(
             error: e.to_string(),
         })?;
         write_file(&state_path, json.as_bytes())?;
+        // The rows so far in the run file's format, for a report of an unfinished experiment.
+        let partial_path = runs_dir.join(format!("{stem}.{PARTIAL_RUN_FILE}"));
+        write_file(&partial_path, &run.csv(&records, &partial_path)?)?;
         bar.round_done(slot.number, stem, (run.round(), slot.rounds), timing.secs());
     }
     let secs = timings[from_round.min(timings.len())..]
@@ -253,12 +256,15 @@ fn write_finished<R: ResumableRun>(
     }
     let id_path = runs_dir.join(format!("{stem}.run-id"));
     write_file(&id_path, seal.as_bytes())?;
-    if state_path.exists() {
-        fs::remove_file(&state_path).map_err(|error| RunError::Io {
-            action: "remove",
-            path: state_path,
-            error,
-        })?;
+    let partial_path = runs_dir.join(format!("{stem}.{PARTIAL_RUN_FILE}"));
+    for path in [partial_path, state_path] {
+        if path.exists() {
+            fs::remove_file(&path).map_err(|error| RunError::Io {
+                action: "remove",
+                path,
+                error,
+            })?;
+        }
     }
     Ok(())
 }

@@ -36,7 +36,7 @@ pub use error::RunError;
 pub(crate) use error::write_file;
 pub use recorded::{RecordedRound, read_recorded_rounds};
 pub(crate) use run_files::RUN_FILE_EXTENSIONS;
-pub use run_files::{PairRunRow, PrefixRow, RunRow};
+pub use run_files::{PARTIAL_RUN_FILE, PairRunRow, PrefixRow, RunRow};
 
 use crate::progress::{Progress, SlowNotice, bracketed};
 use crate::results_dir::{self, RunFileState, run_file_state};

@@ -221,11 +221,17 @@ impl<'a> PrefixRow<'a> {
         }
     }
 }
+/// The extension of an unfinished run's rows so far (`runs/<stem>.partial.csv`, the run file's
+/// format, rewritten with the checkpoint after every round and removed when the run finishes):
+/// what `activepref report --partial` reads.
+pub const PARTIAL_RUN_FILE: &str = "partial.csv";
+
 /// Every file a run writes: `runs/<stem>.<extension>`.
-pub(crate) const RUN_FILE_EXTENSIONS: [&str; 7] = [
+pub(crate) const RUN_FILE_EXTENSIONS: [&str; 8] = [
     "csv",
     "timings.csv",
     "state.json",
+    PARTIAL_RUN_FILE,
     "run-id",
     "prefix.csv",
     "pairs.jsonl",
