@@ -175,12 +175,16 @@ impl ExperimentConfig {
                 "" => e.message.split(": ").next().unwrap_or_default(),
                 field => field,
             };
-            if let Some(other) = section_of_other_setting(text, path, at) {
+            // Hints read the file as YAML once; text that is not YAML gets none.
+            let Ok(root) = yaml_value(text, path) else {
+                return e;
+            };
+            if let Some(other) = section_of_other_setting(&root, at) {
                 return ConfigError::in_file(path, other);
             }
-            if let Some(hint) = format_of_other_kind(text, path, &e.field) {
+            if let Some(hint) = format_of_other_kind(&root, &e.field) {
                 e.message = e.message.replace(QUICKSTART_HINT, &hint);
-            } else if is_pair_file(text, path) {
+            } else if is_pair_file(&root) {
                 // A pool section in a pair-setting file: the rules belong under `pair_policies:`.
                 let hint = if e.field.starts_with("policies.") {
                     POOL_KEYS_IN_PAIRS_HINT
@@ -215,12 +219,11 @@ impl ExperimentConfig {
 /// Where `benchmark.format` (the field of `error_field`) names a format of the other dataset kind
 /// (`alpaca-eval` under `kind: comparisons`, `hh-rlhf` under `kind: candidates`): the hint that
 /// names the kind that reads it.
-fn format_of_other_kind(text: &str, path: &Path, error_field: &str) -> Option<String> {
+fn format_of_other_kind(root: &yaml_serde::Value, error_field: &str) -> Option<String> {
     use activepref_data::sources::{CandidateFormat, ComparisonFormat};
     if error_field != "benchmark.format" {
         return None;
     }
-    let root = yaml_value(text, path).ok()?;
     let benchmark = root.get("benchmark")?;
     let (kind, value) = (benchmark.get("kind")?.as_str()?, benchmark.get("format")?);
     let format = value.as_str()?;
@@ -251,8 +254,7 @@ fn format_of_other_kind(text: &str, path: &Path, error_field: &str) -> Option<St
 /// `kind: synthetic`): the error a complete such section gets, which says where it belongs,
 /// instead of which of its keys is missing. A pool `policies:` entry in a pair file keeps its own
 /// hint (the rules' names go under `pair_policies:`).
-fn section_of_other_setting(text: &str, path: &Path, error_field: &str) -> Option<FieldError> {
-    let root = yaml_value(text, path).ok()?;
+fn section_of_other_setting(root: &yaml_serde::Value, error_field: &str) -> Option<FieldError> {
     let kind = root.get("benchmark")?.get("kind")?.as_str()?;
     let pool = match kind {
         "synthetic" | "comparisons" => true,
@@ -268,13 +270,10 @@ fn section_of_other_setting(text: &str, path: &Path, error_field: &str) -> Optio
     check::refuse_other_setting(pool, policies, loop_).err()
 }
 
-/// True when the experiment text is a pair-setting file (its benchmark is `synthetic_pairs` or
+/// True when the experiment file (its YAML value) is a pair-setting file (its benchmark is `synthetic_pairs` or
 /// `candidates`, or it has `pair_policies:` or `pair_loop:`), whose example is
-/// experiments/auf-pairs.yaml; false when it is not YAML.
-fn is_pair_file(text: &str, path: &Path) -> bool {
-    let Ok(root) = yaml_value(text, path) else {
-        return false;
-    };
+/// experiments/auf-pairs.yaml.
+fn is_pair_file(root: &yaml_serde::Value) -> bool {
     let kind = root
         .get("benchmark")
         .and_then(|b| b.get("kind"))
