@@ -329,7 +329,7 @@ fn paused_runs_get_a_partial_report() {
     assert!(ok, "{err}");
     let md = std::fs::read_to_string(dir.join("partial/report/summary.md")).unwrap();
     assert!(
-        md.contains("a partial report: 2 of the 2 runs shown are unfinished; every run is cut after round 2 of 3"),
+        md.contains("a partial report: 2 of the 2 runs shown are unfinished, and every run is cut to its first 2 of 3 rounds, so the curves stop there"),
         "{md}"
     );
     assert!(!dir.join("report/summary.md").exists());

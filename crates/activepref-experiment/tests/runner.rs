@@ -709,3 +709,37 @@ fn a_damaged_run_file_is_redone_and_reports_show_only_this_configs_runs() {
     assert!(!marker.contains("sealed_runs"), "{marker}");
     assert_eq!(std::fs::read_to_string(&run).unwrap(), good);
 }
+
+/// A paused run's rows so far are offered to `report --partial` only when this configuration
+/// made them: another configuration's, or ones whose id file is gone, are named, not shown.
+#[test]
+fn only_this_configurations_unfinished_runs_are_offered_to_a_partial_report() {
+    use activepref_experiment::results_dir::reportable_runs;
+    let tmp = scratch("partial-runs");
+    let out = tmp.path().join("x");
+    let cfg = random_only(&out);
+    let paused = RunOptions {
+        max_rounds: Some(1),
+        ..RunOptions::default()
+    };
+    run_experiment(&cfg, &paused).unwrap();
+    let r = reportable_runs(&cfg, &out).unwrap();
+    assert!(r.finished.is_empty());
+    assert_eq!(r.unfinished, [("random".to_string(), 3)]);
+    assert_eq!(r.missing, ["random seed 3: not finished"]);
+    let mut changed = cfg.clone();
+    changed.common.model.train.lr *= 2.0;
+    let r = reportable_runs(&changed, &out).unwrap();
+    assert!(r.unfinished.is_empty());
+    assert_eq!(
+        r.missing,
+        ["random seed 3: made with another configuration"]
+    );
+    std::fs::remove_file(out.join("runs/random__seed3.run-id")).unwrap();
+    let r = reportable_runs(&cfg, &out).unwrap();
+    assert!(r.unfinished.is_empty());
+    assert!(
+        r.missing[0].starts_with("random seed 3: its checkpoint has no random__seed3.run-id"),
+        "{r:?}"
+    );
+}

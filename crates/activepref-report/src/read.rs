@@ -94,7 +94,9 @@ pub fn load_runs_of(
             p.extension().is_some_and(|x| x == "csv")
                 && !p.to_string_lossy().ends_with(".timings.csv")
                 && !p.to_string_lossy().ends_with(".prefix.csv")
-                && !p.to_string_lossy().ends_with(".partial.csv")
+                && !p
+                    .to_string_lossy()
+                    .ends_with(&format!(".{}", activepref_experiment::PARTIAL_RUN_FILE))
                 && selected(p, only)
         })
         .collect();

@@ -32,20 +32,25 @@ fn file_error(
     }
 }
 
-/// A field error of sweep grid point `v` in experiment file `file`: the grid point is named only
-/// when one of its settings is the failing field, or lies inside or above it; an error every grid
-/// point shares (a data path the sweep does not change) names none, since the first point
-/// checked would be an arbitrary one.
+/// A field error of sweep grid point `v` in experiment file `file`, naming the grid point unless
+/// the error is about the data (`benchmark.path`, `benchmark.features`) and the grid point
+/// changes nothing under `benchmark`: then every grid point shares it, and the first one checked
+/// would be an arbitrary name. Any other field can fail because of a setting elsewhere (a swept
+/// pool size against `loop.initial_labels`), so its grid point is named.
 fn grid_point_error(
     file: &std::path::Path,
     v: &activepref_experiment::Variant,
     error: &activepref_core::FieldError,
 ) -> anyhow::Error {
-    let touches = v
+    let data_field = ["benchmark.path", "benchmark.features"]
+        .iter()
+        .any(|f| error.field == *f || error.field.starts_with(&format!("{f}.")));
+    let touches_benchmark = v
         .settings
         .iter()
-        .any(|(path, _)| path.starts_with(&error.field) || error.field.starts_with(path.as_str()));
-    file_error(file, if touches { &v.name } else { "" }, error)
+        .any(|(path, _)| path == "benchmark" || path.starts_with("benchmark."));
+    let shared = data_field && !touches_benchmark;
+    file_error(file, if shared { "" } else { &v.name }, error)
 }
 
 /// On Ctrl-C or SIGTERM (a batch system's time limit), prints `interrupted: <what_is_kept>` (what
@@ -74,8 +79,7 @@ mod tests {
 
     use activepref_core::FieldError;
 
-    /// A grid point is named by an error of a field it sets (or one inside or above it), not by
-    /// an error every point shares.
+    /// A grid point is named by its errors, except by a data error every point shares.
     #[test]
     fn a_grid_point_is_named_only_by_its_own_fields() {
         let text = "name: g
@@ -95,13 +99,16 @@ sweep:
             super::grid_point_error(Path::new("g.yaml"), v, &FieldError::new(field, "bad"))
                 .to_string()
         };
-        let named = format!(
-            "g.yaml: policies.balpm.beta: bad (in sweep grid point `{}`)",
-            v.name
-        );
-        assert_eq!(said("policies.balpm.beta"), named);
-        assert!(said("policies.balpm").ends_with(&format!("(in sweep grid point `{}`)", v.name)));
+        let named =
+            |field: &str| format!("g.yaml: {field}: bad (in sweep grid point `{}`)", v.name);
+        assert_eq!(said("policies.balpm.beta"), named("policies.balpm.beta"));
+        // A field the point does not set can still fail because of one it does.
+        assert_eq!(said("loop.batch_size"), named("loop.batch_size"));
+        // The data every point reads: no point named.
         assert_eq!(said("benchmark.path"), "g.yaml: benchmark.path: bad");
-        assert_eq!(said("loop.batch_size"), "g.yaml: loop.batch_size: bad");
+        assert_eq!(
+            said("benchmark.features"),
+            "g.yaml: benchmark.features: bad"
+        );
     }
 }

@@ -27,7 +27,7 @@ pub struct ReportArgs {
     #[arg(long, value_name = "N", value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub bootstrap: Option<usize>,
     /// Report an unfinished experiment (runs paused by --max-rounds, interrupted or still going):
-    /// every run cut at the fewest rounds any has finished, written to <RESULTS>/partial/report/
+    /// every run cut at the fewest rounds any has finished, written to RESULTS/partial/report/
     /// (the experiment's own report is left as it is). One results directory, not a sweep root
     #[arg(long)]
     pub partial: bool,

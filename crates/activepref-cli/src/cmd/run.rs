@@ -181,8 +181,8 @@ fn run_variant(
         e => e.into(),
     })?;
     say!(
-        "{label}: {} runs ({} already finished, {} rounds resumed) in {:.1} s wall time",
-        summary.runs_total,
+        "{label}: {} ({} already finished, {} rounds resumed) in {:.1} s wall time",
+        super::counted(summary.runs_total, "run", "runs"),
         summary.runs_skipped,
         summary.rounds_resumed,
         started.elapsed().as_secs_f64()

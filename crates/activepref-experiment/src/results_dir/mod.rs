@@ -251,9 +251,8 @@ fn is_ours(out: &Path, folder: &str, name: &str) -> bool {
         "cache" => activepref_acquire::IndexKey::from_file_name(name).is_some(),
         "report" | "partial/report" => REPORT_FILES.contains(&name) || is_curve_file(name),
         // `activepref report --partial`'s copies of the runs' rows so far, by run.
-        "partial/runs" => run_file_name(name).is_some_and(|(stem, ext)| {
-            ext == "csv" && out.join("runs").join(format!("{stem}.run-id")).is_file()
-        }),
+        // (A copy outlives its run's id file after `--rerun`; the folder is activepref's alone.)
+        "partial/runs" => run_file_name(name).is_some_and(|(_, ext)| ext == "csv"),
         _ => false,
     }
 }
@@ -295,7 +294,8 @@ fn clear_ours(out: &Path) -> Result<(), RunError> {
         "cache",
     ] {
         let dir = out.join(folder);
-        if !dir.is_dir() {
+        // A folder only, never a link to one: what it points at is not the results directory.
+        if !fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
             continue;
         }
         // Decided before anything goes: a run's id file vouches for its other files.
@@ -372,6 +372,8 @@ pub fn remove_stale_partials(out: &Path, older_than: Duration) -> usize {
         out.join("runs"),
         out.join("report"),
         out.join("cache"),
+        out.join("partial/runs"),
+        out.join("partial/report"),
     ] {
         let Ok(it) = fs::read_dir(&dir) else { continue };
         for e in it.flatten() {
@@ -651,7 +653,8 @@ mod tests {
             ("report", "curve-mystuff.csv", false),
             ("runs", "balpm__seed1.partial.csv", true),
             ("partial/runs", "balpm__seed1.csv", true),
-            ("partial/runs", "balpm__seed99.csv", false),
+            ("partial/runs", "balpm__seed99.csv", true),
+            ("partial/runs", "notes.csv", false),
             ("partial/runs", "balpm__seed1.state.json", false),
             ("partial/report", "summary.md", true),
             ("partial/report", "notes.md", false),

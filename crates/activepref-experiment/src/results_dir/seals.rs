@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::ResultsMarker;
 use crate::Experiment;
-use crate::runner::RunError;
+use crate::runner::{PARTIAL_RUN_FILE, RunError};
 
 /// What `runs/<stem>.run-id` records: the run id (first line) and, once the run finished, the
 /// seal (second line); each None when absent.
@@ -160,6 +160,10 @@ pub struct ReportableRuns {
     pub finished: Vec<(String, u64)>,
     /// One line per expected run that is not shown: `balpm seed 23: not finished`.
     pub missing: Vec<String>,
+    /// Of the runs not finished, those with rows so far (`runs/<stem>.partial.csv`) that this
+    /// configuration made (their id file names it, where ids are checked): what
+    /// `report --partial` may show besides the finished ones. Each is in `missing` too.
+    pub unfinished: Vec<(String, u64)>,
     /// The sweep grid point the directory holds (from its marker), if any.
     pub variant: Option<String>,
 }
@@ -187,7 +191,24 @@ pub fn reportable_runs(exp: &Experiment, dir: &Path) -> Result<ReportableRuns, R
         for &seed in &exp.common.seeds {
             let stem = format!("{label}__seed{seed}");
             let id = marker.as_ref().map(|_| exp.run_id(&label, seed));
-            match run_file_state(&runs_dir, &stem, (id.as_deref(), rounds), sealed) {
+            let mut state = run_file_state(&runs_dir, &stem, (id.as_deref(), rounds), sealed);
+            if state == RunFileState::NotFinished
+                && runs_dir
+                    .join(format!("{stem}.{PARTIAL_RUN_FILE}"))
+                    .is_file()
+            {
+                // An unfinished run's id file holds its id alone; nothing else vouches for it.
+                match (recorded_id_and_seal(&runs_dir, &stem).0, id.as_deref()) {
+                    (Some(got), Some(want)) if got != want => state = RunFileState::OtherConfig,
+                    (None, _) if sealed => {
+                        state = RunFileState::Damaged(format!(
+                            "its rows so far have no {stem}.run-id (deleted?), so nothing says which configuration made them"
+                        ));
+                    }
+                    _ => out.unfinished.push((label.clone(), seed)),
+                }
+            }
+            match state {
                 RunFileState::Finished => out.finished.push((label.clone(), seed)),
                 other => out
                     .missing

@@ -198,9 +198,12 @@ pub(crate) fn drive<R: ResumableRun>(
             error: e.to_string(),
         })?;
         write_file(&state_path, json.as_bytes())?;
-        // The rows so far in the run file's format, for a report of an unfinished experiment.
         let partial_path = runs_dir.join(format!("{stem}.{PARTIAL_RUN_FILE}"));
-        write_file(&partial_path, &run.csv(&records, &partial_path)?)?;
+        if let Err(e) = write_rows_so_far(&run, &records, &partial_path) {
+            bar.println(format!(
+                "warning: run {stem}: rows so far not written ({e})"
+            ));
+        }
         bar.round_done(slot.number, stem, (run.round(), slot.rounds), timing.secs());
     }
     let secs = timings[from_round.min(timings.len())..]
@@ -220,6 +223,17 @@ pub(crate) fn drive<R: ResumableRun>(
         from_round,
         finished: true,
     })
+}
+
+/// The rows so far in the run file's format (`runs/<stem>.partial.csv`), for a report of an
+/// unfinished experiment: a convenience, so the caller says a failure rather than stopping the
+/// run (its checkpoint is saved).
+fn write_rows_so_far<R: ResumableRun>(
+    run: &R,
+    records: &[R::Record],
+    path: &Path,
+) -> Result<(), RunError> {
+    write_file(path, &run.csv(records, path)?)
 }
 
 /// The files of a finished run: its timings, its artefacts, its run file, then the seal; the
