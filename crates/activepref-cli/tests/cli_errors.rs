@@ -329,12 +329,23 @@ fn paused_runs_get_a_partial_report() {
     assert!(ok, "{err}");
     let md = std::fs::read_to_string(dir.join("partial/report/summary.md")).unwrap();
     assert!(
-        md.contains("a partial report: 2 of the 2 runs shown are unfinished, and every run is cut to its first 2 of 3 rounds, so the curves stop there"),
+        md.contains("**Partial report:** 2 of the 2 runs shown are unfinished, and every run is cut to its first 2 of 3 rounds, so the curves stop there"),
         "{md}"
     );
     assert!(!dir.join("report/summary.md").exists());
     let partial_rows = std::fs::read_to_string(dir.join("partial/runs/balpm__seed1.csv")).unwrap();
     assert_eq!(partial_rows.lines().count(), 3, "{partial_rows}");
+    // Rows cut short by hand: that run is left out, named, and the others are shown.
+    let balpm_rows = dir.join("runs/balpm__seed1.partial.csv");
+    let kept = std::fs::read(&balpm_rows).unwrap();
+    std::fs::write(&balpm_rows, &kept[..kept.len() - 5]).unwrap();
+    let (ok, _, err) = report(&["--partial"]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("1 expected run(s) left out of the partial report (balpm seed 1: its balpm__seed1.partial.csv has rows cut short or edited"),
+        "{err}"
+    );
+    std::fs::write(&balpm_rows, &kept).unwrap();
     // Finished, the run file starts with the same rows and the partial file is gone.
     let (ok, _, err) = activepref(tmp.path(), &["run", "-q"], &yaml);
     assert!(ok, "{err}");
@@ -345,6 +356,12 @@ fn paused_runs_get_a_partial_report() {
     );
     assert_eq!(finished.lines().count(), 4);
     assert!(!dir.join("runs/balpm__seed1.partial.csv").exists());
+    let (ok, _, err) = report(&["--partial"]);
+    assert!(
+        !ok && err
+            .contains("no unfinished run of this configuration has rows to show (2 finished)"),
+        "{err}"
+    );
     // --fresh clears the partial report with the rest of activepref's files.
     let (ok, _, err) = activepref(
         tmp.path(),

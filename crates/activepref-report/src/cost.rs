@@ -79,7 +79,7 @@ pub(crate) fn cost_markdown(
 ) -> String {
     let b = &opts.baseline;
     let mut md = String::from("# Label cost\n\n");
-    md.push_str(&crate::departures_markdown(&opts.departures));
+    md.push_str(&crate::departures_markdown(opts));
     let _ = writeln!(
         md,
         "Each label was priced by the oracle's `cost`; a run file's `label_cost` is the cumulative price of the labels each round's model was trained on (pool setting: the labelled set, dropped ties included, as they were asked; pair setting: the acquired pairs). Curves are smoothed per run with a trailing mean of {} round(s) and averaged over seeds; costs are seed-means per round (± standard error, ddof 0). \"Reaches\" is the first round whose seed-mean curve is ≥ `{b}`'s final value; the label saving there is `1 − labels / {b}'s final labels`, the cost saving `1 − cost / {b}'s final cost`. A policy whose labels are dearer than `{b}`'s saves less cost than labels.\n",

@@ -215,13 +215,16 @@ pub struct ReportOptions {
     /// `summary.md`, `stopping.md` and `cost.md` state them under their titles, `summary.tex` in
     /// a comment, and a sweep's ablation report per grid point ([`GridPoint::departures`]).
     pub departures: Vec<String>,
+    /// A partial report's cut (`report --partial`), stated as `**Partial report:** ...` above the
+    /// departures in the same places; None for the report of the runs as they ended.
+    pub partial: Option<String>,
 }
 
 impl ReportOptions {
     /// Options with the given window, baseline and order, and defaults for the rest: test and
     /// OOD test log-likelihood as metrics, the default saving definition, [`DEFAULT_BOOTSTRAP`]
     /// resamples, every run file, nothing missing, no title, variant, ablation baseline,
-    /// stopping rule or departure.
+    /// stopping rule, departure or partial cut.
     pub fn new(smoothing_window: usize, baseline: &str, policy_order: Vec<String>) -> Self {
         Self {
             smoothing_window,
@@ -244,6 +247,7 @@ impl ReportOptions {
             ablation_baseline: None,
             stopping: Vec::new(),
             departures: Vec::new(),
+            partial: None,
         }
     }
 }

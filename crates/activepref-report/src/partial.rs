@@ -27,14 +27,20 @@ pub fn report_partial(
 ) -> Result<(), ReportError> {
     let resolved = dir.join("config.resolved.yaml");
     if !resolved.is_file() {
-        return Err(ReportError::Options(format!(
-            "{}: not a results directory (it has no config.resolved.yaml); --partial reports one results directory that `activepref run` wrote (in a sweep, one grid point's folder)",
-            dir.display()
-        )));
+        return Err(not_one_results_dir(dir));
     }
     let exp = read_resolved(&resolved)?;
-    let found = reportable_runs(&exp, dir)?;
-    let rows = rows_so_far(&found, &dir.join("runs"))?;
+    let mut found = reportable_runs(&exp, dir)?;
+    if found.unfinished.is_empty() {
+        return Err(ReportError::Options(format!(
+            "{}: no unfinished run of this configuration has rows to show ({} finished); `activepref report {}` is the report of the finished runs",
+            dir.display(),
+            found.finished.len(),
+            shlex::try_quote(&dir.to_string_lossy())
+                .map_or_else(|_| dir.display().to_string(), |q| q.into_owned())
+        )));
+    }
+    let rows = rows_so_far(&mut found, &dir.join("runs"))?;
     let Some(cut) = rows.iter().map(|(_, lines)| lines.len() - 1).min() else {
         return Err(ReportError::Options(format!(
             "{}: no run of this configuration has finished a round yet; a partial report shows runs from their first round on",
@@ -49,6 +55,14 @@ pub fn report_partial(
         write_text(&path, &format!("{}\n", lines[..=cut].join("\n")))?;
     }
     let opts = partial_options(&exp, over, found, &rows, cut)?;
+    if !opts.missing.is_empty() {
+        log.push(ReportLine::Warning(format!(
+            "{}: {} expected run(s) left out of the partial report ({})",
+            dir.display(),
+            opts.missing.len(),
+            activepref_core::error::first_few(&opts.missing, 3)
+        )));
+    }
     if cut > 1 && opts.smoothing_window >= cut {
         log.push(ReportLine::Warning(format!(
             "{}: the smoothing window ({} rounds) is as long as the {cut} rounds shown or longer, so every point of a partial curve is the mean of all rounds up to it; `--window {}` or less for a trailing mean",
@@ -69,30 +83,73 @@ type RunLines = ((String, u64), Vec<String>);
 /// The lines of every run a partial report shows: the run file of a finished run, the rows so
 /// far of an unfinished one of this configuration ([`ReportableRuns::unfinished`]); runs without
 /// a round yet are left out.
-fn rows_so_far(found: &ReportableRuns, runs_dir: &Path) -> Result<Vec<RunLines>, ReportError> {
-    let sources = found
+/// a round yet are left out, and so is a file whose rows do not all have the header's fields
+/// (edited or cut by hand: the runner writes whole files), named in `found.missing`.
+fn rows_so_far(found: &mut ReportableRuns, runs_dir: &Path) -> Result<Vec<RunLines>, ReportError> {
+    let sources: Vec<((String, u64), &str)> = found
         .finished
         .iter()
-        .map(|run| (run, "csv"))
-        .chain(found.unfinished.iter().map(|run| (run, PARTIAL_RUN_FILE)));
+        .map(|run| (run.clone(), "csv"))
+        .chain(
+            found
+                .unfinished
+                .iter()
+                .map(|run| (run.clone(), PARTIAL_RUN_FILE)),
+        )
+        .collect();
     let mut rows = vec![];
     for ((label, seed), ext) in sources {
-        let path = runs_dir.join(format!("{label}__seed{seed}.{ext}"));
+        let name = format!("{label}__seed{seed}.{ext}");
+        let path = runs_dir.join(&name);
         let text = std::fs::read_to_string(&path).map_err(|error| ReportError::Io {
             action: "read",
             path: path.clone(),
             error,
         })?;
         let lines: Vec<String> = text.lines().map(str::to_string).collect();
-        if lines.len() > 1 {
-            rows.push(((label.clone(), *seed), lines));
+        let fields = |l: &String| l.split(',').count();
+        let whole = text.ends_with('\n') && lines.iter().all(|l| fields(l) == fields(&lines[0]));
+        if !whole {
+            // This reason replaces the "not finished" that the run's state gave.
+            let head = format!("{label} seed {seed}: ");
+            found.missing.retain(|m| !m.starts_with(&head));
+            found.missing.push(format!(
+                "{label} seed {seed}: its {name} has rows cut short or edited (a run rewrites it whole after its next round)"
+            ));
+        } else if lines.len() > 1 {
+            rows.push(((label, seed), lines));
         }
     }
     Ok(rows)
 }
 
+/// The error of `--partial` on a path that is not one results directory: missing, a file, or a
+/// sweep's results root (whose grid points are named).
+fn not_one_results_dir(dir: &Path) -> ReportError {
+    let why = if !dir.exists() {
+        "does not exist".to_string()
+    } else if !dir.is_dir() {
+        "is a file, not a results directory".to_string()
+    } else {
+        match crate::result_dirs::result_dirs(dir) {
+            Ok(found) if !found.is_empty() => {
+                let names: Vec<String> = found.iter().map(|d| d.display().to_string()).collect();
+                format!(
+                    "holds results directories, not one; --partial reports one of them: {}",
+                    activepref_core::error::first_few(&names, 3)
+                )
+            }
+            _ => "not a results directory (it has no config.resolved.yaml)".to_string(),
+        }
+    };
+    ReportError::Options(format!(
+        "{}: {why}; --partial reports one results directory that `activepref run` wrote",
+        dir.display()
+    ))
+}
+
 /// The report options of a partial report of `rows` cut to `cut` rounds: the experiment's, with
-/// the cut in the title and, first among the departures, in words.
+/// the cut in the title and in words ([`crate::ReportOptions::partial`]).
 fn partial_options(
     exp: &activepref_experiment::Experiment,
     over: ReportOverrides,
@@ -141,12 +198,9 @@ fn partial_options(
     } else {
         String::new()
     };
-    opts.departures.insert(
-        0,
-        format!(
-            "a partial report: {unfinished} of the {} runs shown are unfinished, and every run is cut to its first {cut}{of} rounds{set_by}, so the curves stop there and each saving is measured against the baseline's value at that round, not at the experiment's end.",
-            rows.len()
-        ),
-    );
+    opts.partial = Some(format!(
+        "{unfinished} of the {} runs shown are unfinished, and every run is cut to its first {cut}{of} rounds{set_by}, so the curves stop there and each saving is measured against the baseline's value at that round, not at the experiment's end.",
+        rows.len()
+    ));
     Ok(opts)
 }

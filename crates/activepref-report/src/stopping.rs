@@ -68,7 +68,7 @@ fn describe(rule: &StoppingRule) -> String {
 pub(crate) fn stopping_markdown(runs: &[RunCurves], opts: &ReportOptions) -> String {
     let (metric, title) = opts.metrics.first().cloned().unwrap_or_default();
     let mut md = String::from("# Stopping rules\n\n");
-    md.push_str(&crate::departures_markdown(&opts.departures));
+    md.push_str(&crate::departures_markdown(opts));
     let _ = writeln!(
         md,
         "Each rule is evaluated after every round of every run; the runs went on to their last round, so this table says what stopping would have saved and cost. A run where a rule never fires counts as stopping at its last round. Means over seeds; \"{title}\" is read unsmoothed at the stopping round and at the end, and \"change by going on\" is end − stop (positive: the labels after the stop still helped).\n"

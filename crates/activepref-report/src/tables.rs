@@ -138,7 +138,7 @@ pub fn summary_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Result<Stri
         opts.smoothing_window
     )
     .ok();
-    md.push_str(&departures_markdown(&opts.departures));
+    md.push_str(&departures_markdown(opts));
     let b = &opts.baseline;
     writeln!(md, "## Label efficiency against `{b}`\n").ok();
     match opts.saving {
@@ -263,14 +263,19 @@ pub fn summary_csv(runs: &[RunCurves], opts: &ReportOptions) -> Result<String, R
     Ok(String::from_utf8(bytes).expect("the CSV holds UTF-8 text"))
 }
 
-/// One "Not the paper's configuration" paragraph per departure
-/// ([`ReportOptions::departures`]), for the head of every Markdown report of the runs; empty
-/// when the configuration is the paper's.
-pub(crate) fn departures_markdown(departures: &[String]) -> String {
-    departures
+/// A partial report's "Partial report" paragraph ([`ReportOptions::partial`]), then one "Not the
+/// paper's configuration" paragraph per departure ([`ReportOptions::departures`]), for the head of
+/// every Markdown report of the runs; empty for a whole report of the paper's configuration.
+pub(crate) fn departures_markdown(opts: &ReportOptions) -> String {
+    let partial = opts
+        .partial
         .iter()
-        .map(|d| format!("**Not the paper's configuration:** {d}\n\n"))
-        .collect()
+        .map(|p| format!("**Partial report:** {p}\n\n"));
+    let departures = opts
+        .departures
+        .iter()
+        .map(|d| format!("**Not the paper's configuration:** {d}\n\n"));
+    partial.chain(departures).collect()
 }
 
 /// The summary's list of expected runs that it leaves out (empty when none is missing).
@@ -320,6 +325,9 @@ pub fn summary_latex(
         "% Made by `activepref report`; needs \\usepackage{{booktabs}}."
     )
     .ok();
+    if let Some(p) = &opts.partial {
+        writeln!(tex, "% Partial report: {p}").ok();
+    }
     for d in &opts.departures {
         writeln!(tex, "% Not the paper's configuration: {d}").ok();
     }

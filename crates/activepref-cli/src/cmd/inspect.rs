@@ -485,7 +485,10 @@ fn print_candidates(r: &serde_json::Value) {
         .as_object()
         .into_iter()
         .flatten()
-        .map(|(k, v)| format!("{k}: {v} prompts"))
+        .map(|(k, v)| {
+            let n = v.as_u64().unwrap_or(0) as usize;
+            format!("{k}: {}", super::counted(n, "prompt", "prompts"))
+        })
         .collect();
     say!("    score sources (one per prompt): {}", sources.join(", "));
     say!("    rows dropped: {}", q["dropped_rows"]);
