@@ -20,10 +20,15 @@ fn dataset_exists(path: &Path) -> Result<(), FieldError> {
     if path.exists() {
         Ok(())
     } else {
+        // A relative path is read from the working directory, which the user may not expect.
+        let from = match (path.is_relative(), std::env::current_dir()) {
+            (true, Ok(cwd)) => format!(" (relative to the working directory {})", cwd.display()),
+            _ => String::new(),
+        };
         Err(FieldError::new(
             "path",
             format!(
-                "`{}` does not exist; see README \"Real data\" for where to get it",
+                "`{}` does not exist{from}; see README \"Real data\", \"Where each dataset comes from\"",
                 path.display()
             ),
         ))
