@@ -500,6 +500,21 @@ fn inspect_bad_input_is_one_line() {
     assert_eq!(doc["ok"], false, "{out}");
 }
 
+/// `inspect <format> <dataset> --features <store> [--json]`: (success, stdout, stderr).
+fn inspect_with_store(
+    format: &str,
+    dataset: &str,
+    store: &Path,
+    json: bool,
+) -> (bool, String, String) {
+    let store = store.to_str().unwrap();
+    let mut a = vec!["inspect", format, dataset, "--features", store];
+    if json {
+        a.push("--json");
+    }
+    run_with_env(&a, &[])
+}
+
 /// `inspect --features` names the tables a run would still need: a store with the pool's
 /// `pair_a` but not its `pair_b` (a new user's half-imported store was described as fine).
 #[test]
@@ -524,14 +539,7 @@ fn inspect_names_the_feature_tables_a_run_still_needs() {
     assert!(ok, "{err}");
     std::fs::remove_file(store.join("pool/pair_b.safetensors")).unwrap();
     let dataset = data_fixture("summarize/comparisons.parquet");
-    let args = |json: bool| {
-        let mut a = vec!["inspect", "summarize-from-feedback", &dataset, "--features"];
-        a.push(store.to_str().unwrap());
-        if json {
-            a.push("--json");
-        }
-        run_with_env(&a, &[])
-    };
+    let args = |json: bool| inspect_with_store("summarize-from-feedback", &dataset, &store, json);
     let (ok, out, err) = args(true);
     assert!(ok, "{err}");
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -579,14 +587,7 @@ fn inspect_counts_the_candidate_responses_a_store_covers() {
         .unwrap()
         .save(&table_path(&store, "candidates", "responses"))
         .unwrap();
-    let args = |json: bool| {
-        let mut a = vec!["inspect", "completions", &rows, "--features"];
-        a.push(store.to_str().unwrap());
-        if json {
-            a.push("--json");
-        }
-        run_with_env(&a, &[])
-    };
+    let args = |json: bool| inspect_with_store("completions", &rows, &store, json);
     let (ok, out, err) = args(true);
     assert!(ok, "{err}");
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{RunError, write_file};
 use super::recorded::RecordedRound;
-use super::run_files::{PARTIAL_RUN_FILE, csv_bytes};
+use super::run_files::{PARTIAL_RUN_FILE, csv_bytes, remove_files_of};
 use crate::progress::Progress;
 use crate::results_dir::run_file_seal;
 
@@ -247,7 +247,6 @@ fn write_finished<R: ResumableRun>(
     timings: &[TimingRow],
 ) -> Result<(), RunError> {
     let (stem, run_id) = (slot.stem, slot.run_id.as_str());
-    let state_path = runs_dir.join(format!("{stem}.state.json"));
     let timings_path = runs_dir.join(format!("{stem}.timings.csv"));
     write_file(&timings_path, &csv_bytes(timings, &timings_path)?)?;
     // The pair loop's acquired dataset and prefix evaluation (fresh models: it can take a while).
@@ -270,17 +269,7 @@ fn write_finished<R: ResumableRun>(
     }
     let id_path = runs_dir.join(format!("{stem}.run-id"));
     write_file(&id_path, seal.as_bytes())?;
-    let partial_path = runs_dir.join(format!("{stem}.{PARTIAL_RUN_FILE}"));
-    for path in [partial_path, state_path] {
-        if path.exists() {
-            fs::remove_file(&path).map_err(|error| RunError::Io {
-                action: "remove",
-                path,
-                error,
-            })?;
-        }
-    }
-    Ok(())
+    remove_files_of(runs_dir, stem, &[PARTIAL_RUN_FILE, "state.json"])
 }
 
 #[cfg(test)]

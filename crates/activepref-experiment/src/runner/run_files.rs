@@ -240,7 +240,16 @@ pub(crate) const RUN_FILE_EXTENSIONS: [&str; 8] = [
 
 /// Removes every file of run `stem` (`runs/<stem>.<ext>`, each of [`RUN_FILE_EXTENSIONS`]).
 pub(crate) fn remove_run_files(runs_dir: &Path, stem: &str) -> Result<(), RunError> {
-    for ext in RUN_FILE_EXTENSIONS {
+    remove_files_of(runs_dir, stem, &RUN_FILE_EXTENSIONS)
+}
+
+/// Removes the files `runs/<stem>.<ext>` of run `stem` that exist, for each of `extensions`.
+pub(crate) fn remove_files_of(
+    runs_dir: &Path,
+    stem: &str,
+    extensions: &[&str],
+) -> Result<(), RunError> {
+    for ext in extensions {
         let path = runs_dir.join(format!("{stem}.{ext}"));
         if path.exists() {
             fs::remove_file(&path).map_err(|error| RunError::Io {
