@@ -237,7 +237,7 @@ fn write_rows_so_far<R: ResumableRun>(
 }
 
 /// The files of a finished run: its timings, its artefacts, its run file, then the seal; the
-/// state file goes last.
+/// rows so far and the state file go last.
 fn write_finished<R: ResumableRun>(
     run: &R,
     runs_dir: &Path,
