@@ -591,6 +591,14 @@ fn inspect_counts_the_candidate_responses_a_store_covers() {
     let (ok, out, err) = args(true);
     assert!(ok, "{err}");
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // An empty store: the error gives the candidate layout, not the comparisons' one.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let (ok, _, err) = inspect_with_store("completions", &rows, &empty, false);
+    assert!(
+        !ok && err.contains("holds none of this dataset's feature tables (<store>/candidates/responses.safetensors); name the store `activepref featurize` wrote"),
+        "{err}"
+    );
     let want = format!(
         "candidates/responses covers {} of the pool's {total} responses",
         total - 1
@@ -702,6 +710,7 @@ fn policies_json_lists_every_registry() {
     assert_eq!(names("pool_policies"), pool);
     assert_eq!(names("pair_policies"), pair);
     assert_eq!(names("thompson_draws"), ["uniform", "gaussian", "member"]);
+    assert_eq!(names("pair_refits"), ["from_scratch", "anchored"]);
     assert_eq!(
         doc["pair_refits"][1]["defaults"]["max_samples"],
         serde_json::json!(6400)

@@ -163,15 +163,23 @@ pub fn run(a: &InspectArgs) -> anyhow::Result<()> {
     if columns.is_some() && format != DatasetFormat::Comparisons(ComparisonFormat::Pairs) {
         return Err(anyhow!("--columns applies to format `pairs` only"));
     }
-    let report = match load_dataset(format, path, columns)? {
-        Dataset::Comparisons(ds) => inspect_comparisons(format, path, &ds, features),
-        Dataset::Candidates(pool) => inspect_candidates(format, path, &pool, features),
+    let (report, layout, makers) = match load_dataset(format, path, columns)? {
+        Dataset::Comparisons(ds) => (
+            inspect_comparisons(format, path, &ds, features),
+            "<store>/<split>/<table>.safetensors",
+            "`activepref featurize` or `import-features`",
+        ),
+        Dataset::Candidates(pool) => (
+            inspect_candidates(format, path, &pool, features),
+            "<store>/candidates/responses.safetensors",
+            "`activepref featurize`",
+        ),
     };
     if let Some(dir) = features
         && report["features"].as_object().is_none_or(|t| t.is_empty())
     {
         return Err(anyhow!(
-            "--features {}: holds none of this dataset's feature tables (<store>/<split>/<table>.safetensors); name the store `activepref featurize` or `import-features` wrote",
+            "--features {}: holds none of this dataset's feature tables ({layout}); name the store {makers} wrote",
             dir.display()
         ));
     }
