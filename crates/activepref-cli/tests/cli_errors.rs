@@ -276,7 +276,7 @@ fn run_writes_results_and_report_then_resumes() {
     let tmp = scratch();
     let (ok, out, err) = activepref(tmp.path(), &["run", "-q"], GOOD);
     assert!(ok, "{err}");
-    assert!(out.contains("2 runs (0 already finished"), "{out}");
+    assert!(out.contains("clitest: 2 runs in "), "{out}");
     let dir = tmp.path().join("out");
     for f in [
         "config.resolved.yaml",
@@ -1202,12 +1202,12 @@ fn ctrl_c_says_how_to_resume_and_the_rerun_resumes() {
         );
         let (code, out, err) = in_dir(dir, &["run", "exp.yaml", "--out", "res", "-q"]);
         assert_eq!(code, 0, "{err}");
-        // `exp: 8 runs (F already finished, R rounds resumed)`: the work before the signal counts.
-        let nums: Vec<usize> = out
-            .split(|c: char| !c.is_ascii_digit())
-            .filter_map(|t| t.parse().ok())
-            .collect();
-        assert!(nums.len() >= 3 && nums[1] + nums[2] > 0, "{out}");
+        // `exp: 8 runs (F already finished, R rounds resumed)`, zero counts left out: the work
+        // before the signal counts.
+        assert!(
+            out.contains(" already finished") || out.contains(" rounds resumed"),
+            "{out}"
+        );
     } else {
         // The run ended before the signal arrived: nothing to check but a clean exit.
         assert!(out.status.success(), "{err}");

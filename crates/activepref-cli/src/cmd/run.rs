@@ -180,11 +180,23 @@ fn run_variant(
         RunError::Benchmark(field) => super::grid_point_error(&a.experiment, v, &field),
         e => e.into(),
     })?;
+    // What was there before, when anything was: `(12 already finished, 3 rounds resumed)`.
+    let before: Vec<String> = [
+        (summary.runs_skipped, "already finished"),
+        (summary.rounds_resumed, "rounds resumed"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
     say!(
-        "{label}: {} ({} already finished, {} rounds resumed) in {:.1} s wall time",
+        "{label}: {}{} in {:.1} s wall time",
         super::counted(summary.runs_total, "run", "runs"),
-        summary.runs_skipped,
-        summary.rounds_resumed,
+        if before.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", before.join(", "))
+        },
         started.elapsed().as_secs_f64()
     );
     if !summary.rerun.is_empty() {
