@@ -180,23 +180,10 @@ fn run_variant(
         RunError::Benchmark(field) => super::grid_point_error(&a.experiment, v, &field),
         e => e.into(),
     })?;
-    // What was there before, when anything was: `(12 already finished, 3 rounds resumed)`.
-    let before: Vec<String> = [
-        (summary.runs_skipped, "already finished"),
-        (summary.rounds_resumed, "rounds resumed"),
-    ]
-    .iter()
-    .filter(|(n, _)| *n > 0)
-    .map(|(n, what)| format!("{n} {what}"))
-    .collect();
     say!(
         "{label}: {}{} in {:.1} s wall time",
         super::counted(summary.runs_total, "run", "runs"),
-        if before.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", before.join(", "))
-        },
+        found_before(&summary),
         started.elapsed().as_secs_f64()
     );
     if !summary.rerun.is_empty() {
@@ -227,6 +214,24 @@ fn run_variant(
         return Ok(false);
     }
     Ok(summary.failed.is_empty())
+}
+
+/// What a run found done before it, when anything: ` (12 already finished, 3 rounds resumed)`,
+/// zero counts left out; empty for a fresh start.
+fn found_before(summary: &activepref_experiment::RunSummary) -> String {
+    let before: Vec<String> = [
+        (summary.runs_skipped, "already finished"),
+        (summary.rounds_resumed, "rounds resumed"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    if before.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", before.join(", "))
+    }
 }
 
 /// Records the sweep's grid points, in the file's order, at its results root (`report` reads it
