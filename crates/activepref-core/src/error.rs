@@ -150,6 +150,17 @@ pub fn first_few(items: &[String], shown: usize) -> String {
     said
 }
 
+/// `n` and the noun in the number it takes, for counts in messages.
+///
+/// ```
+/// use activepref_core::error::counted;
+/// assert_eq!(counted(1, "seed", "seeds"), "1 seed");
+/// assert_eq!(counted(0, "run", "runs"), "0 runs");
+/// ```
+pub fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

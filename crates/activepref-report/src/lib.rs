@@ -43,6 +43,7 @@ pub use prefix::{
 pub use saving::{Reached, SavingDefinition, SavingInterval, bootstrap_saving, label_saving};
 
 pub use read::*;
+pub use result_dirs::report_command;
 pub use stats::*;
 pub use tables::*;
 pub use write::*;

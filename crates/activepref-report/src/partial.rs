@@ -33,11 +33,10 @@ pub fn report_partial(
     let mut found = reportable_runs(&exp, dir)?;
     if found.unfinished.is_empty() {
         return Err(ReportError::Options(format!(
-            "{}: no unfinished run of this configuration has rows to show ({} finished); `activepref report {}` is the report of the finished runs",
+            "{}: no unfinished run of this configuration has rows to show ({} finished); `{}` is the report of the finished runs",
             dir.display(),
             found.finished.len(),
-            shlex::try_quote(&dir.to_string_lossy())
-                .map_or_else(|_| dir.display().to_string(), |q| q.into_owned())
+            crate::report_command(&dir.to_string_lossy(), false)
         )));
     }
     let rows = rows_so_far(&mut found, &dir.join("runs"))?;
@@ -81,9 +80,8 @@ pub fn report_partial(
 type RunLines = ((String, u64), Vec<String>);
 
 /// The lines of every run a partial report shows: the run file of a finished run, the rows so
-/// far of an unfinished one of this configuration ([`ReportableRuns::unfinished`]); runs without
-/// a round yet are left out.
-/// a round yet are left out, and so is a file whose rows do not all have the header's fields
+/// far of an unfinished one of this configuration ([`ReportableRuns::unfinished`]), which then
+/// leaves `found.missing`; runs without a round yet are left out, and so is a file whose rows do not all have the header's fields
 /// (edited or cut by hand: the runner writes whole files), named in `found.missing`.
 fn rows_so_far(found: &mut ReportableRuns, runs_dir: &Path) -> Result<Vec<RunLines>, ReportError> {
     let sources: Vec<((String, u64), &str)> = found
@@ -109,14 +107,15 @@ fn rows_so_far(found: &mut ReportableRuns, runs_dir: &Path) -> Result<Vec<RunLin
         let lines: Vec<String> = text.lines().map(str::to_string).collect();
         let fields = |l: &String| l.split(',').count();
         let whole = text.ends_with('\n') && lines.iter().all(|l| fields(l) == fields(&lines[0]));
+        // A shown run, or a damaged one's own reason, replaces the "not finished" its state gave.
+        let head = format!("{label} seed {seed}: ");
         if !whole {
-            // This reason replaces the "not finished" that the run's state gave.
-            let head = format!("{label} seed {seed}: ");
             found.missing.retain(|m| !m.starts_with(&head));
             found.missing.push(format!(
-                "{label} seed {seed}: its {name} has rows cut short or edited (a run rewrites it whole after its next round)"
+                "{head}its {name} has rows cut short or edited (a run rewrites it whole after its next round)"
             ));
         } else if lines.len() > 1 {
+            found.missing.retain(|m| !m.starts_with(&head));
             rows.push(((label, seed), lines));
         }
     }
@@ -167,20 +166,9 @@ fn partial_options(
         .iter()
         .filter(|(run, _)| found.unfinished.contains(run))
         .count();
-    let shown: Vec<(String, u64)> = rows.iter().map(|(run, _)| run.clone()).collect();
-    let missing = found
-        .missing
-        .iter()
-        .filter(|m| {
-            !shown
-                .iter()
-                .any(|(l, s)| m.starts_with(&format!("{l} seed {s}: ")))
-        })
-        .cloned()
-        .collect();
     let runs = ReportableRuns {
-        finished: shown,
-        missing,
+        finished: rows.iter().map(|(run, _)| run.clone()).collect(),
+        missing: found.missing,
         unfinished: Vec::new(),
         variant: found.variant,
     };

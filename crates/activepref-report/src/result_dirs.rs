@@ -9,6 +9,17 @@ use activepref_experiment::results_dir::{ResultsMarker, SWEEP_MANIFEST};
 
 use crate::ReportError;
 
+/// The command that reports results directory `results` (`activepref report <dir>`, with
+/// ` --partial` for a partial report), the path quoted for a shell where it needs it, for
+/// messages that suggest it.
+pub fn report_command(results: &str, partial: bool) -> String {
+    let dir = shlex::try_quote(results).map_or_else(|_| results.to_string(), |q| q.into_owned());
+    format!(
+        "activepref report {dir}{}",
+        if partial { " --partial" } else { "" }
+    )
+}
+
 /// The results directories a results path holds: itself (one experiment), or a sweep's grid
 /// points (`<grid>/<point>/`) in the experiment file's order.
 pub(crate) fn result_dirs(results: &Path) -> Result<Vec<PathBuf>, ReportError> {
@@ -50,10 +61,10 @@ fn not_results_dir(results: &Path) -> String {
             results.display()
         );
     };
-    let first = shlex::try_quote(first).map_or_else(|_| first.clone(), |q| q.into_owned());
     format!(
-        "{} holds results directories, not the files of one: report one of them, e.g. `activepref report {first}` (here: {})",
+        "{} holds results directories, not the files of one: report one of them, e.g. `{}` (here: {})",
         results.display(),
+        report_command(first, false),
         first_few(&inside, 4)
     )
 }

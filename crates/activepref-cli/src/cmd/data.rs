@@ -39,7 +39,7 @@ pub fn fetch(a: &FetchArgs) -> anyhow::Result<()> {
     }
     say!(
         "{} of {} {}",
-        super::counted(files.len(), "file", "files"),
+        activepref_core::error::counted(files.len(), "file", "files"),
         ds.repo,
         if offline {
             "found in the cache (offline)"

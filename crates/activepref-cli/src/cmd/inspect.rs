@@ -365,7 +365,7 @@ fn print_comparisons(r: &serde_json::Value, splits: &[serde_json::Value]) {
     say!(
         "{format} {path}: {} comparisons from {}",
         r["comparisons"],
-        super::counted(files.as_u64().unwrap_or(0) as usize, "file", "files")
+        activepref_core::error::counted(files.as_u64().unwrap_or(0) as usize, "file", "files")
     );
     say!(
         "  {:<11} {:>11} {:>8} {:>22}",
@@ -437,7 +437,8 @@ fn print_candidates(r: &serde_json::Value) {
         .map(|m| m.iter().filter_map(|x| x.as_str()).collect())
         .unwrap_or_default();
     let prompts = &r["prompts"];
-    let files = super::counted(files.as_u64().unwrap_or(0) as usize, "file", "files");
+    let files =
+        activepref_core::error::counted(files.as_u64().unwrap_or(0) as usize, "file", "files");
     say!("{format} {path}: {files}");
     say!("  prompts: {prompts}");
     say!("  models: {} ({})", models.len(), models.join(", "));
@@ -495,7 +496,10 @@ fn print_candidates(r: &serde_json::Value) {
         .flatten()
         .map(|(k, v)| {
             let n = v.as_u64().unwrap_or(0) as usize;
-            format!("{k}: {}", super::counted(n, "prompt", "prompts"))
+            format!(
+                "{k}: {}",
+                activepref_core::error::counted(n, "prompt", "prompts")
+            )
         })
         .collect();
     say!("    score sources (one per prompt): {}", sources.join(", "));

@@ -68,11 +68,6 @@ fn on_interrupt(what_is_kept: String) {
     });
 }
 
-/// `n` and the noun in the number it takes: `counted(1, "seed", "seeds")` is `1 seed`.
-fn counted(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;

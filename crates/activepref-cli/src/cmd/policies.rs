@@ -175,7 +175,7 @@ pub fn run(a: &PoliciesArgs) -> anyhow::Result<()> {
     say!(
         "\nPAIR REFITS: `pair_loop: {{ refit: {{ kind: <name>, <param>: <value> }} }}`: how the pair loop retrains after each batch.\n"
     );
-    for refit in PairRefit::all() {
+    for refit in PairRefit::iter() {
         say!("{}\n    {}\n", flow_yaml(&refit)?, refit.summary());
     }
     say!(
@@ -234,7 +234,7 @@ fn json_listing() -> anyhow::Result<serde_json::Value> {
         "tie_policies": named(TiePolicy::iter()),
         "label_cost": { "defaults": serde_json::to_value(LabelCost::default())?, "summary": COST_SUMMARY },
         "thompson_draws": named(ThompsonDraw::iter()),
-        "pair_refits": PairRefit::all().iter().map(|r| { let defaults = serde_json::to_value(r)?; Ok(serde_json::json!({ "name": defaults["kind"].clone(), "defaults": defaults, "summary": r.summary() })) }).collect::<anyhow::Result<Vec<_>>>()?,
+        "pair_refits": PairRefit::iter().map(|r| { let defaults = serde_json::to_value(&r)?; Ok(serde_json::json!({ "name": defaults["kind"].clone(), "defaults": defaults, "summary": r.summary() })) }).collect::<anyhow::Result<Vec<_>>>()?,
         "anchor_decays": [serde_json::to_value(AnchorDecay::PER_LABEL)?, serde_json::to_value(AnchorDecay::REFERENCE)?],
         "cold_starts": named(ColdStart::iter()),
         "models": UncertaintyBackend::all().iter().map(|b| Ok(serde_json::json!({ "defaults": serde_json::to_value(b)?, "summary": b.summary() }))).collect::<anyhow::Result<Vec<_>>>()?,

@@ -182,7 +182,7 @@ fn run_variant(
     })?;
     say!(
         "{label}: {}{} in {:.1} s wall time",
-        super::counted(summary.runs_total, "run", "runs"),
+        activepref_core::error::counted(summary.runs_total, "run", "runs"),
         found_before(&summary),
         started.elapsed().as_secs_f64()
     );
@@ -204,12 +204,9 @@ fn run_variant(
     );
     if summary.runs_paused > 0 {
         say!(
-            "{} paused by --max-rounds; run the same command again to continue, or `activepref report {} --partial` for the curves so far",
-            super::counted(summary.runs_paused, "run", "runs"),
-            shlex::try_quote(&v.config.output_dir().to_string_lossy()).map_or_else(
-                |_| v.config.output_dir().display().to_string(),
-                |q| q.into_owned()
-            )
+            "{} paused by --max-rounds; run the same command again to continue, or `{}` for the curves so far",
+            activepref_core::error::counted(summary.runs_paused, "run", "runs"),
+            activepref_report::report_command(&v.config.output_dir().to_string_lossy(), true)
         );
         return Ok(false);
     }

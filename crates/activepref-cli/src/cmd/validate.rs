@@ -96,8 +96,8 @@ fn describe_pool(
     s.lines.push(format!("  {bench}"));
     s.lines.push(format!(
         "  {} x {}, {} rounds, {} initial + {} per round, {} members",
-        super::counted(p.policies.len(), "policy", "policies"),
-        super::counted(exp.common.seeds.len(), "seed", "seeds"),
+        activepref_core::error::counted(p.policies.len(), "policy", "policies"),
+        activepref_core::error::counted(exp.common.seeds.len(), "seed", "seeds"),
         lp.rounds,
         lp.initial_labels,
         lp.batch_size,
@@ -198,8 +198,8 @@ fn describe_pair(
     ));
     s.lines.push(format!(
         "  {} x {}, {} rounds of {} prompts{}, mode {}, {} members",
-        super::counted(p.policies.len(), "pair policy", "pair policies"),
-        super::counted(exp.common.seeds.len(), "seed", "seeds"),
+        activepref_core::error::counted(p.policies.len(), "pair policy", "pair policies"),
+        activepref_core::error::counted(exp.common.seeds.len(), "seed", "seeds"),
         lp.rounds_for(bench.stream.len()),
         lp.batch_prompts,
         if lp.rounds.is_none() {

@@ -283,8 +283,8 @@ fn clear_ours(out: &Path) -> Result<(), RunError> {
             error,
         })
     };
-    // The partial report's folders first (its copies are vouched for by `runs/`' id files),
-    // then `partial/` itself when they leave it empty.
+    // The partial report's folders before `partial/` itself, so that it is removed once they
+    // leave it empty.
     for folder in [
         "partial/runs",
         "partial/report",

@@ -403,9 +403,8 @@ fn plan_line(plan: &JobPlan, pending: &[&(String, u64)]) -> String {
         .count();
     let finished = plan.jobs.len() - pending.len();
     let mut line = format!(
-        "{} run{} to do",
-        pending.len(),
-        if pending.len() == 1 { "" } else { "s" }
+        "{} to do",
+        activepref_core::error::counted(pending.len(), "run", "runs")
     );
     if resuming > 0 {
         line += &format!(" ({resuming} resuming from a checkpoint)");

@@ -41,8 +41,9 @@ pub struct PairLoopConfig {
     pub oracle: OracleConfig,
 }
 
-/// How the pair loop refits its reward model after each batch.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// How the pair loop refits its reward model after each batch. `PairRefit::iter()` (strum) lists
+/// every refit with its defaults, for listings: the anchored one's are the reference's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, strum::EnumIter)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum PairRefit {
     /// Retrain every member from scratch on the buffer (the `model.train` settings), early
@@ -53,20 +54,6 @@ pub enum PairRefit {
 }
 
 impl PairRefit {
-    /// Every refit with its defaults, for listings. The match is exhaustive, so a new variant
-    /// cannot be left out.
-    pub fn all() -> [PairRefit; 2] {
-        let with_defaults = |r: PairRefit| match r {
-            PairRefit::FromScratch => PairRefit::FromScratch,
-            PairRefit::Anchored(_) => PairRefit::Anchored(AnchoredRefitConfig::default()),
-        };
-        [
-            PairRefit::FromScratch,
-            PairRefit::Anchored(AnchoredRefitConfig::default()),
-        ]
-        .map(with_defaults)
-    }
-
     /// One line on what the refit does.
     pub fn summary(&self) -> &'static str {
         match self {
