@@ -68,7 +68,19 @@ fn good_file_validates() {
     let (ok, out, err) = activepref(tmp.path(), &["validate"], GOOD);
     assert!(ok, "{err}");
     assert!(
-        out.contains(": ok") && out.contains("2 policies x 1 seed, "),
+        out.contains(": ok")
+            && out.contains("2 policies x 1 seed, 2 rounds, 10 initial + 10 per round, 2 members"),
+        "{out}"
+    );
+    // Counts of one read in the singular.
+    let one = GOOD
+        .replace("members: 2", "members: 1")
+        .replace("rounds: 2", "rounds: 1")
+        .replace("  balpm: { policy: balpm, k: 5 }\n", "");
+    let (ok, out, err) = activepref(tmp.path(), &["validate"], &one);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("1 policy x 1 seed, 1 round, 10 initial + 10 per round, 1 member\n"),
         "{out}"
     );
 }
@@ -992,6 +1004,23 @@ fn help_lists_every_fixed_choice_and_completions_work() {
             "{err}"
         );
     }
+    let (ok, _, err) = run_with_env(
+        &[
+            "bench-round",
+            "--pool",
+            "200",
+            "--rounds",
+            "1",
+            "--labels",
+            "320",
+        ],
+        &[],
+    );
+    assert!(!ok);
+    assert_eq!(
+        err.trim_end(),
+        "error: --pool: 200 comparisons cannot supply 1 round of 320; raise --pool or lower --rounds"
+    );
     let (ok, _, err) = run_with_env(&["bench-round", "--against", "summary.md"], &[]);
     assert!(!ok);
     assert!(

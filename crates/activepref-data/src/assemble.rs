@@ -136,9 +136,17 @@ fn require(
             table_path(store, role.name(), table),
             "feature table not found",
         )
-        .with_hint("run `activepref featurize` for this dataset, or `activepref import-features`")
+        .with_hint(FEATURIZE_HINT)
     })
 }
+
+/// The hint of a missing feature table; a source that knows its dataset names the whole command
+/// instead ([`crate::sources::ComparisonSource::assemble`]).
+pub(crate) const FEATURIZE_HINT: &str =
+    "run `activepref featurize` for this dataset, or `activepref import-features`";
+
+/// The hint of a candidate table that lacks some candidates (see [`FEATURIZE_HINT`]).
+pub(crate) const REFEATURIZE_HINT: &str = "run `activepref featurize` on this pool again (it resumes, encoding only what is missing), or point `features:` at the store made from this file";
 
 /// An imported per-comparison score (one column, `score` table) of the comparisons `ids`, for the
 /// perplexity baselines; `None` when the store has none.
@@ -388,7 +396,7 @@ fn check_covers(table: &FeatureTable, ids_of: &[Vec<String>], path: &Path) -> Da
         path,
         format!("no features for candidate {first:?}: the table covers {covered} of the pool's {total} candidate responses"),
     )
-    .with_hint("run `activepref featurize` on this pool again (it resumes, encoding only what is missing), or point `features:` at the store made from this file"))
+    .with_hint(REFEATURIZE_HINT))
 }
 
 /// Joins a candidate pool with `<store>/candidates/responses.safetensors` and splits its prompts

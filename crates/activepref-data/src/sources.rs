@@ -8,12 +8,39 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::assemble::{self, Assembled, MissingFeatures, PromptSplit, Resplit};
-use crate::error::DataResult;
+use crate::error::{DataError, DataResult};
 use crate::formats::alpaca_eval::{self, MissingPrompts};
 use crate::formats::pairs::{self, PairColumns};
 use crate::formats::{completions, hh_rlhf, summarize};
 use crate::text::{CandidatePool, ComparisonDataset};
 use activepref_core::PairBenchmark;
+
+/// `activepref featurize FORMAT PATH --out FEATURES`, each path shell-quoted.
+fn featurize_command(format: &str, path: &Path, features: &Path) -> String {
+    let path = quoted(&path.to_string_lossy());
+    let features = quoted(&features.to_string_lossy());
+    format!("activepref featurize {format} {path} --out {features}")
+}
+
+/// `text` quoted for a POSIX shell where it needs quoting (as is where it cannot be quoted).
+fn quoted(text: &str) -> String {
+    shlex::try_quote(text).map_or_else(|_| text.to_string(), |q| q.into_owned())
+}
+
+/// A missing or incomplete feature store's error with the whole command that writes it in place
+/// of the generic hint ([`assemble::pool_benchmark`] does not know the dataset's format).
+fn with_command(mut e: DataError, command: &str) -> DataError {
+    e.hint = match e.hint.as_deref() {
+        Some(assemble::FEATURIZE_HINT) => {
+            Some(format!("run `{command}`, or `activepref import-features`"))
+        }
+        Some(assemble::REFEATURIZE_HINT) => Some(format!(
+            "run `{command}` again (it resumes, encoding only what is missing), or point `features:` at the store made from this file"
+        )),
+        _ => return e,
+    };
+    e
+}
 
 /// `(field, message)` when the dataset path named in an experiment file is not there.
 fn dataset_exists(path: &Path) -> Result<(), FieldError> {
@@ -71,7 +98,7 @@ impl ComparisonFormat {
     ///
     /// # Errors
     ///
-    /// The format's loader's [`DataError`](crate::DataError): an unreadable or malformed file, a
+    /// The format's loader's [`DataError`]: an unreadable or malformed file, a
     /// missing or mistyped field (naming file, row and field).
     pub fn load(self, path: &Path, columns: Option<&PairColumns>) -> DataResult<ComparisonDataset> {
         match self {
@@ -159,6 +186,18 @@ impl ComparisonSource {
             self.missing_features,
             self.resplit.as_ref(),
         )
+        .map_err(|e| with_command(e, &self.featurize_command()))
+    }
+
+    /// The `activepref featurize` command that writes this dataset's feature store, shell-quoted:
+    /// `activepref featurize pairs data.parquet --out features/mine --columns prompt=q,a=x,b=y`.
+    pub fn featurize_command(&self) -> String {
+        let columns = match (&self.columns, self.format) {
+            (Some(c), ComparisonFormat::Pairs) => format!(" --columns {}", quoted(&c.to_arg())),
+            _ => String::new(),
+        };
+        let format: &str = self.format.into();
+        featurize_command(format, &self.path, &self.features) + &columns
     }
 }
 
@@ -195,7 +234,7 @@ impl CandidateFormat {
     ///
     /// # Errors
     ///
-    /// The loader's [`DataError`](crate::DataError): an unreadable or malformed file, a missing or
+    /// The loader's [`DataError`]: an unreadable or malformed file, a missing or
     /// mistyped field, or prompts missing from some model's file under `missing: error`.
     pub fn load(self, path: &Path, missing: MissingPrompts) -> DataResult<CandidatePool> {
         match self {
@@ -266,5 +305,56 @@ impl CandidateSource {
     pub fn assemble(&self, name: &str) -> DataResult<PairBenchmark> {
         let pool = self.load_text()?;
         assemble::pair_benchmark(name, &pool, &self.features, &self.split)
+            .map_err(|e| with_command(e, &self.featurize_command()))
+    }
+
+    /// The `activepref featurize` command that writes this pool's feature store, shell-quoted.
+    pub fn featurize_command(&self) -> String {
+        featurize_command(self.format.into(), &self.path, &self.features)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn featurize_command_quotes_paths_and_writes_the_columns_as_the_cli_takes_them() {
+        let mut src = ComparisonSource {
+            format: ComparisonFormat::Pairs,
+            path: PathBuf::from("my data/prefs.parquet"),
+            features: PathBuf::from("features/mine"),
+            columns: Some(PairColumns {
+                prompt: "question".into(),
+                label: Some("winner".into()),
+                ..PairColumns::default()
+            }),
+            missing_features: MissingFeatures::Error,
+            resplit: None,
+        };
+        assert_eq!(
+            src.featurize_command(),
+            "activepref featurize pairs 'my data/prefs.parquet' --out features/mine --columns 'prompt=question,a=chosen,b=rejected,label=winner'"
+        );
+        src.format = ComparisonFormat::HhRlhf;
+        src.path = PathBuf::from("hh.jsonl.gz");
+        assert_eq!(
+            src.featurize_command(),
+            "activepref featurize hh-rlhf hh.jsonl.gz --out features/mine"
+        );
+        // The generic hint becomes the command; any other hint is kept.
+        let e = DataError::file("x", "feature table not found").with_hint(assemble::FEATURIZE_HINT);
+        let e = with_command(e, &src.featurize_command());
+        assert_eq!(
+            e.hint.as_deref(),
+            Some(
+                "run `activepref featurize hh-rlhf hh.jsonl.gz --out features/mine`, or `activepref import-features`"
+            )
+        );
+        let other = DataError::file("x", "bad").with_hint("something else");
+        assert_eq!(
+            with_command(other, "c").hint.as_deref(),
+            Some("something else")
+        );
     }
 }

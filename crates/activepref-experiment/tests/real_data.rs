@@ -194,6 +194,13 @@ fn sizes_the_data_refuses_leave_no_results_directory() {
                     .contains("test/pair_b.safetensors: feature table not found"),
                 "{e}"
             );
+            // The hint is the whole command that writes the store.
+            let command = format!(
+                "run `activepref featurize summarize-from-feedback {} --out {}`",
+                data.display(),
+                dir.join("features").display()
+            );
+            assert!(e.message.contains(&command), "{e}");
         }
         other => panic!("expected a benchmark.features error, got {other:?}"),
     }

@@ -111,8 +111,8 @@ impl LoopConfig {
             return bad(
                 "rounds",
                 format!(
-                    "{} rounds need {needed} labels but the pool holds {pool}; lower rounds or batch_size",
-                    self.rounds
+                    "{} need {needed} labels but the pool holds {pool}; lower rounds or batch_size",
+                    activepref_core::error::counted(self.rounds, "round", "rounds")
                 ),
             );
         }

@@ -173,10 +173,15 @@ fn partial_options(
         variant: found.variant,
     };
     let mut opts = options_for(exp, over, runs)?;
-    let of = exp
-        .known_rounds_per_run()
-        .map_or(String::new(), |r| format!(" of {r}"));
-    opts.title = format!("{} (partial: first {cut}{of} rounds)", opts.title);
+    // "first 2 of 3 rounds", or "first 1 round" where the run's length is not known.
+    let first = match exp.known_rounds_per_run() {
+        Some(r) => format!("first {cut} of {r} rounds"),
+        None => format!(
+            "first {}",
+            activepref_core::error::counted(cut, "round", "rounds")
+        ),
+    };
+    opts.title = format!("{} (partial: {first})", opts.title);
     // Where some runs went further, the ones that set the cut are named.
     let set_by = if shortest.len() < rows.len() {
         format!(
@@ -186,9 +191,13 @@ fn partial_options(
     } else {
         String::new()
     };
+    let shown = match (rows.len(), unfinished) {
+        (1, _) => "the one run shown is unfinished".to_string(),
+        (n, 1) => format!("1 of the {n} runs shown is unfinished"),
+        (n, u) => format!("{u} of the {n} runs shown are unfinished"),
+    };
     opts.partial = Some(format!(
-        "{unfinished} of the {} runs shown are unfinished, and every run is cut to its first {cut}{of} rounds{set_by}, so the curves stop there and each saving is measured against the baseline's value at that round, not at the experiment's end.",
-        rows.len()
+        "{shown}, and every run is cut to its {first}{set_by}, so the curves stop there and each saving is measured against the baseline's value at that round, not at the experiment's end."
     ));
     Ok(opts)
 }

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use activepref_core::error::counted;
 use activepref_core::{PairBenchmark, PoolBenchmark};
 use activepref_experiment::{Experiment, PairSetting, PoolSetting, Setting, SlowNotice, Sweep};
 use anyhow::anyhow;
@@ -95,13 +96,13 @@ fn describe_pool(
     let lp = &p.loop_config;
     s.lines.push(format!("  {bench}"));
     s.lines.push(format!(
-        "  {} x {}, {} rounds, {} initial + {} per round, {} members",
-        activepref_core::error::counted(p.policies.len(), "policy", "policies"),
-        activepref_core::error::counted(exp.common.seeds.len(), "seed", "seeds"),
-        lp.rounds,
+        "  {} x {}, {}, {} initial + {} per round, {}",
+        counted(p.policies.len(), "policy", "policies"),
+        counted(exp.common.seeds.len(), "seed", "seeds"),
+        counted(lp.rounds, "round", "rounds"),
         lp.initial_labels,
         lp.batch_size,
-        exp.common.model.members
+        counted(exp.common.model.members, "member", "members")
     ));
     if let Some(cap) = lp.validation_cap(bench.validation.len()) {
         s.lines.push(format!(
@@ -197,18 +198,18 @@ fn describe_pair(
         bench.heldout.len()
     ));
     s.lines.push(format!(
-        "  {} x {}, {} rounds of {} prompts{}, mode {}, {} members",
-        activepref_core::error::counted(p.policies.len(), "pair policy", "pair policies"),
-        activepref_core::error::counted(exp.common.seeds.len(), "seed", "seeds"),
-        lp.rounds_for(bench.stream.len()),
-        lp.batch_prompts,
+        "  {} x {}, {} of {}{}, mode {}, {}",
+        counted(p.policies.len(), "pair policy", "pair policies"),
+        counted(exp.common.seeds.len(), "seed", "seeds"),
+        counted(lp.rounds_for(bench.stream.len()), "round", "rounds"),
+        counted(lp.batch_prompts, "prompt", "prompts"),
         if lp.rounds.is_none() {
             " (the whole stream)"
         } else {
             ""
         },
         p.mode,
-        exp.common.model.members
+        counted(exp.common.model.members, "member", "members")
     ));
     s.json["setting"] = exp.setting.name().into();
     s.json["benchmark"] = serde_json::json!({

@@ -54,6 +54,30 @@ pub struct PairColumns {
     pub split: Option<String>,
 }
 
+impl PairColumns {
+    /// The mapping as `--columns` takes it (`prompt=q,a=x,b=y,label=winner`), the keys left out
+    /// that are absent.
+    pub fn to_arg(&self) -> String {
+        let given = [
+            ("label", &self.label),
+            ("id", &self.id),
+            ("prompt_id", &self.prompt_id),
+            ("split", &self.split),
+        ];
+        let mut parts = vec![
+            format!("prompt={}", self.prompt),
+            format!("a={}", self.a),
+            format!("b={}", self.b),
+        ];
+        parts.extend(
+            given
+                .iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}"))),
+        );
+        parts.join(",")
+    }
+}
+
 impl Default for PairColumns {
     fn default() -> Self {
         Self {

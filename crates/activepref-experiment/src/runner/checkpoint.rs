@@ -87,8 +87,8 @@ fn kernel_change(done: &[TimingRow], now: &str) -> Option<String> {
     let last = done.iter().rev().find(|t| !t.kernels.is_empty())?;
     (last.kernels != now).then(|| {
         format!(
-            "its first {} rounds computed with `{}`, this process computes with `{now}`: the numbers differ in their last bits from a run made on one kind of machine (see runs/*.timings.csv, column kernels)",
-            done.len(),
+            "its first {} computed with `{}`, this process computes with `{now}`: the numbers differ in their last bits from a run made on one kind of machine (see runs/*.timings.csv, column kernels)",
+            activepref_core::error::counted(done.len(), "round", "rounds"),
             last.kernels
         )
     })

@@ -3,6 +3,7 @@
 
 use activepref_acquire::PairMode;
 use activepref_core::FieldError;
+use activepref_core::error::counted;
 use activepref_model::{AnchorDecay, AnchoredRefitConfig};
 use serde::{Deserialize, Serialize};
 
@@ -134,8 +135,9 @@ impl PairLoopConfig {
                 return bad(
                     "prefix_eval.sizes",
                     format!(
-                        "lists {k}, but the loop acquires at most {acquired} pairs (one per prompt: {rounds} rounds of {} prompts, on a stream of {prompts}); remove the sizes above {acquired} (the whole acquired set is always evaluated)",
-                        self.batch_prompts
+                        "lists {k}, but the loop acquires at most {acquired} pairs (one per prompt: {} of {}, on a stream of {prompts}); remove the sizes above {acquired} (the whole acquired set is always evaluated)",
+                        counted(rounds, "round", "rounds"),
+                        counted(self.batch_prompts, "prompt", "prompts")
                     ),
                 );
             }
@@ -160,8 +162,9 @@ impl PairLoopConfig {
             return bad(
                 "rounds",
                 format!(
-                    "{} rounds of {} prompts need {} prompts but the stream has {prompts}; lower rounds or batch_prompts, or leave rounds out to use the whole stream",
-                    rounds, self.batch_prompts, needed
+                    "{} of {} need {needed} prompts but the stream has {prompts}; lower rounds or batch_prompts, or leave rounds out to use the whole stream",
+                    counted(rounds, "round", "rounds"),
+                    counted(self.batch_prompts, "prompt", "prompts")
                 ),
             );
         }

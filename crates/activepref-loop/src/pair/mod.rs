@@ -1290,6 +1290,17 @@ pub(crate) mod tests {
                 .starts_with("lists 61, but the loop acquires at most 60 pairs (one per prompt: 2 rounds of 30 prompts, on a stream of 100)"),
             "{e}"
         );
+        let e = with(Some(1), vec![31]).validate(100).unwrap_err();
+        assert!(
+            e.message
+                .contains("(one per prompt: 1 round of 30 prompts, "),
+            "{e}"
+        );
+        let e = with(Some(4), vec![10]).validate(100).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "rounds: 4 rounds of 30 prompts need 120 prompts but the stream has 100; lower rounds or batch_prompts, or leave rounds out to use the whole stream"
+        );
         // The whole stream: 4 rounds of 30 on 100 prompts acquire 100 pairs.
         assert!(with(None, vec![100]).validate(100).is_ok());
         assert_eq!(

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use activepref_core::error::counted;
 use activepref_model::TrainConfig;
 use anyhow::{anyhow, bail};
 
@@ -206,8 +207,8 @@ pub(super) fn print_against(
         );
     }
     say!(
-        "| **{} rounds** | | | | | | **{real_total:.1} / {model_total:.1} s** | **{}** |",
-        recorded.len(),
+        "| **{}** | | | | | | **{real_total:.1} / {model_total:.1} s** | **{}** |",
+        counted(recorded.len(), "round", "rounds"),
         relative(model_total, real_total)
     );
     if guessed {
@@ -235,8 +236,8 @@ pub(super) fn print_against(
             _ => format!("rounds {}–{}", last.round + 1, plan.rounds - 1),
         };
         say!(
-            "the whole run ({} rounds): the {} recorded, {:.2} h modelled with their work ({:.2} h real), then {to_go_rounds} at the schedule's bound, {:.2} h: **{:.1} h**, an upper bound that early stopping in the rounds to go can only lower",
-            plan.rounds,
+            "the whole run ({}): the {} recorded, {:.2} h modelled with their work ({:.2} h real), then {to_go_rounds} at the schedule's bound, {:.2} h: **{:.1} h**, an upper bound that early stopping in the rounds to go can only lower",
+            counted(plan.rounds, "round", "rounds"),
             recorded.len(),
             model_total / 3_600.0,
             real_total / 3_600.0,

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use activepref_benches::{cpu_model, sgemm_gflops};
+use activepref_core::error::counted;
 use activepref_model::{ComputeDevice, Precision, TrainConfig, TrainingStrategy};
 use anyhow::{anyhow, bail};
 
@@ -238,9 +239,9 @@ fn checked_round_args(args: &BenchRoundArgs) -> anyhow::Result<TrainConfig> {
     }
     if args.batch * args.rounds > args.pool {
         bail!(
-            "--pool: {} comparisons cannot supply {} rounds of {}; raise --pool or lower --rounds",
+            "--pool: {} comparisons cannot supply {} of {}; raise --pool or lower --rounds",
             args.pool,
-            args.rounds,
+            counted(args.rounds, "round", "rounds"),
             args.batch
         );
     }
@@ -430,8 +431,8 @@ fn print_round_table(args: &BenchRoundArgs, train: &TrainConfig, u: &UnitCosts) 
         sum(|c| c.selection),
     );
     say!(
-        "| **{} rounds** | {} | {} | **{st:.1} h** ({:.0}%) | **{va:.1} h** ({:.0}%) | **{sc:.1} h** ({:.0}%) | {se:.2} h | **{total:.1} h** |",
-        args.rounds,
+        "| **{}** | {} | {} | **{st:.1} h** ({:.0}%) | **{va:.1} h** ({:.0}%) | **{sc:.1} h** ({:.0}%) | {se:.2} h | **{total:.1} h** |",
+        counted(args.rounds, "round", "rounds"),
         costs.iter().map(|c| c.steps).sum::<usize>(),
         costs.iter().map(|c| c.evaluations).sum::<usize>(),
         share(st),
