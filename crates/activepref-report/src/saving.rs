@@ -59,18 +59,24 @@ pub fn label_saving(
         SavingDefinition::FirstReach => match mean.iter().position(|&v| v >= target) {
             Some(i) => Reached::At {
                 labels: labels[i],
-                saving: 1.0 - labels[i] as f64 / baseline_final_labels as f64,
+                saving: fraction_saved(labels[i], baseline_final_labels),
             },
             None => Reached::NotReached,
         },
         SavingDefinition::PaperScript => match mean.iter().position(|&v| v > target) {
             Some(i) => Reached::At {
                 labels: labels[i],
-                saving: 1.0 - i as f64 / mean.len() as f64,
+                saving: fraction_saved(i, mean.len()),
             },
             None => Reached::NotReached,
         },
     }
+}
+
+/// `1 − used/of`, rounded once: `(of − used) / of`, so 760 of 800 labels saves exactly `0.05`
+/// (`1.0 - 760.0 / 800.0` is `0.050000000000000044`, which CSV and Parquet would carry).
+pub(crate) fn fraction_saved(used: usize, of: usize) -> f64 {
+    (of as f64 - used as f64) / of as f64
 }
 
 /// Seed-mean of the curves picked by `idx`.
@@ -163,16 +169,32 @@ mod tests {
             label_saving(&GOOD, &LABELS, -0.50, 50, SavingDefinition::FirstReach),
             Reached::At {
                 labels: 30,
-                saving: 1.0 - 30.0 / 50.0
+                saving: 0.4
             }
         );
         assert_eq!(
             label_saving(&GOOD, &LABELS, -0.50, 50, SavingDefinition::PaperScript),
             Reached::At {
                 labels: 30,
-                saving: 1.0 - 2.0 / 5.0
+                saving: 0.6
             }
         );
+    }
+
+    #[test]
+    fn savings_are_the_nearest_double_to_the_fraction_saved() {
+        // 760 of 800 labels: 1 − 0.95 in doubles is 0.050000000000000044; the saving is 0.05.
+        let labels = [760, 800];
+        let curve = [-0.4, -0.3];
+        assert_eq!(
+            label_saving(&curve, &labels, -0.5, 800, SavingDefinition::FirstReach).saving(),
+            Some(0.05)
+        );
+        // 2 of 3 rounds: 1 − 2/3 is 0.33333333333333337, one ulp above the double nearest 1/3.
+        assert_ne!(1.0 - 2.0 / 3.0, 1.0 / 3.0);
+        assert_eq!(fraction_saved(2, 3), 1.0 / 3.0);
+        assert_eq!(fraction_saved(0, 7), 1.0);
+        assert_eq!(fraction_saved(9, 8), -0.125);
     }
 
     #[test]
@@ -190,7 +212,7 @@ mod tests {
             label_saving(&curve, &LABELS, -0.5, 50, SavingDefinition::PaperScript),
             Reached::At {
                 labels: 40,
-                saving: 1.0 - 3.0 / 5.0
+                saving: 0.4
             }
         );
     }
