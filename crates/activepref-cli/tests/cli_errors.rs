@@ -353,8 +353,14 @@ fn paused_runs_get_a_partial_report() {
     std::fs::write(&balpm_rows, &kept[..kept.len() - 5]).unwrap();
     let (ok, _, err) = report(&["--partial"]);
     assert!(ok, "{err}");
+    // One run left to show: said in the singular.
+    let md = std::fs::read_to_string(dir.join("partial/report/summary.md")).unwrap();
     assert!(
-        err.contains("1 expected run(s) left out of the partial report (balpm seed 1: its balpm__seed1.partial.csv has rows cut short or edited"),
+        md.contains("**Partial report:** the one run shown is unfinished, and every run is cut to its first 2 of 3 rounds"),
+        "{md}"
+    );
+    assert!(
+        err.contains("1 expected run left out of the partial report (balpm seed 1: its balpm__seed1.partial.csv has rows cut short or edited"),
         "{err}"
     );
     std::fs::write(&balpm_rows, &kept).unwrap();

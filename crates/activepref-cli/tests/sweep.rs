@@ -86,7 +86,7 @@ fn plan_ids_are_stable_golden() {
     let (ok, text, err) = activepref(&["sweep", "plan", &file.display().to_string()]);
     assert!(ok, "{err}");
     let text = text.replace(&file.display().to_string(), "sweep.yaml");
-    let golden = "sweep.yaml: 2 grid point(s), 8 run(s)
+    let golden = "sweep.yaml: 2 grid points, 8 runs
 id            grid point       policy    seed  results
 GOLDEN
 ";
@@ -205,7 +205,7 @@ fn only_runs_one_run_with_the_bytes_of_the_full_sweep() {
     let (ok, _, err) = activepref(&["report", &full.display().to_string()]);
     assert!(ok, "{err}");
     assert!(
-        err.contains("1 expected run(s) left out of the report (balpm seed 2: not finished)"),
+        err.contains("1 expected run left out of the report (balpm seed 2: not finished)"),
         "{err}"
     );
     let summary = std::fs::read_to_string(full.join("beta/beta=0.001/report/summary.md")).unwrap();
@@ -243,7 +243,7 @@ fn only_runs_one_run_with_the_bytes_of_the_full_sweep() {
             .lines()
             .last()
             .unwrap()
-            .starts_with("error: 1 grid point(s) could not be reported")
+            .starts_with("error: 1 grid point could not be reported")
             && err.trim_end().ends_with(&point.display().to_string()),
         "{err}"
     );
@@ -524,7 +524,7 @@ fn the_papers_sweeps_can_be_planned_before_the_data_lands() {
             String::from_utf8_lossy(&out.stderr),
         );
         assert!(out.status.success(), "{file}: {err}");
-        assert!(text.contains("run(s)"), "{file}: {text}");
+        assert!(text.contains(" runs"), "{file}: {text}");
         assert!(
             err.contains("note: ")
                 && err.contains("does not exist")

@@ -12,7 +12,7 @@ use std::path::Path;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{DataError, DataResult};
+use crate::error::{DataError, DataResult, Remedy};
 use crate::feature_store::{FeatureTable, TextFingerprint, table_path};
 use crate::text::{CandidatePool, ComparisonDataset, SplitRole, TextComparison};
 use activepref_core::seeds::{Stream, data_draw, rng_for};
@@ -136,17 +136,9 @@ fn require(
             table_path(store, role.name(), table),
             "feature table not found",
         )
-        .with_hint(FEATURIZE_HINT)
+        .with_remedy(Remedy::Featurize, true)
     })
 }
-
-/// The hint of a missing feature table; a source that knows its dataset names the whole command
-/// instead ([`crate::sources::ComparisonSource::assemble`]).
-pub(crate) const FEATURIZE_HINT: &str =
-    "run `activepref featurize` for this dataset, or `activepref import-features`";
-
-/// The hint of a candidate table that lacks some candidates (see [`FEATURIZE_HINT`]).
-pub(crate) const REFEATURIZE_HINT: &str = "run `activepref featurize` on this pool again (it resumes, encoding only what is missing), or point `features:` at the store made from this file";
 
 /// An imported per-comparison score (one column, `score` table) of the comparisons `ids`, for the
 /// perplexity baselines; `None` when the store has none.
@@ -396,7 +388,7 @@ fn check_covers(table: &FeatureTable, ids_of: &[Vec<String>], path: &Path) -> Da
         path,
         format!("no features for candidate {first:?}: the table covers {covered} of the pool's {total} candidate responses"),
     )
-    .with_hint(REFEATURIZE_HINT))
+    .with_remedy(Remedy::Refeaturize, false))
 }
 
 /// Joins a candidate pool with `<store>/candidates/responses.safetensors` and splits its prompts

@@ -19,6 +19,49 @@ pub struct DataError {
     pub message: String,
     /// How to fix it, when there is a known fix.
     pub hint: Option<String>,
+    /// A fix that is the dataset's own `activepref featurize` command, which only the dataset's
+    /// source knows: it rewrites [`DataError::hint`] with the command ([`Remedy::hint`]).
+    pub remedy: Option<Remedy>,
+}
+
+/// A missing or incomplete feature store's fix: featurizing the dataset. The error's hint names
+/// the command generically until the dataset's source ([`crate::sources`]) writes it in full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Remedy {
+    /// The feature table is not there: featurize the dataset (or, for comparisons, import it).
+    Featurize,
+    /// The table lacks some rows: featurize again (it resumes) or point at the right store.
+    Refeaturize,
+}
+
+impl Remedy {
+    /// The hint: with `command` (the dataset's whole `activepref featurize …`), or generic; `import`
+    /// where `activepref import-features` can make the store (comparison datasets).
+    ///
+    /// ```
+    /// use activepref_data::error::Remedy;
+    /// assert_eq!(
+    ///     Remedy::Featurize.hint(Some("activepref featurize hh-rlhf hh.jsonl --out f"), true),
+    ///     "run `activepref featurize hh-rlhf hh.jsonl --out f`, or `activepref import-features`"
+    /// );
+    /// assert_eq!(
+    ///     Remedy::Refeaturize.hint(None, false),
+    ///     "run `activepref featurize` for this dataset again (it resumes, encoding only what is missing), or point `features:` at the store made from this file"
+    /// );
+    /// ```
+    pub fn hint(self, command: Option<&str>, import: bool) -> String {
+        let command = match command {
+            Some(c) => format!("`{c}`"),
+            None => "`activepref featurize` for this dataset".to_string(),
+        };
+        match (self, import) {
+            (Self::Featurize, true) => format!("run {command}, or `activepref import-features`"),
+            (Self::Featurize, false) => format!("run {command}"),
+            (Self::Refeaturize, _) => format!(
+                "run {command} again (it resumes, encoding only what is missing), or point `features:` at the store made from this file"
+            ),
+        }
+    }
 }
 
 impl DataError {
@@ -30,6 +73,7 @@ impl DataError {
             field: None,
             message: message.into(),
             hint: None,
+            remedy: None,
         }
     }
 
@@ -41,6 +85,7 @@ impl DataError {
             field: Some(field.to_string()),
             message: message.into(),
             hint: None,
+            remedy: None,
         }
     }
 
@@ -52,6 +97,7 @@ impl DataError {
             field: Some(field.to_string()),
             message: message.into(),
             hint: None,
+            remedy: None,
         }
     }
 
@@ -64,6 +110,14 @@ impl DataError {
     /// Adds the "how to fix it" part.
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
+        self
+    }
+
+    /// Marks the fix as featurizing the dataset, with the generic hint ([`Remedy::hint`]; `import`
+    /// where `activepref import-features` is another way).
+    pub fn with_remedy(mut self, remedy: Remedy, import: bool) -> Self {
+        self.hint = Some(remedy.hint(None, import));
+        self.remedy = Some(remedy);
         self
     }
 }

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use safetensors::{Dtype, SafeTensors};
 
-use crate::error::{DataError, DataResult};
+use crate::error::{DataError, DataResult, Remedy};
 use crate::io::{column, read_table};
 use activepref_core::FeatureMatrix;
 
@@ -219,8 +219,15 @@ impl FeatureTable {
             match self.row_of(id) {
                 Some(r) => rows.push(r),
                 None => {
-                    return Err(DataError::file(origin, format!("no features for id {id:?} ({} of the {} ids asked for are covered)", self.coverage(ids).0, ids.len()))
-                        .with_hint("re-run `activepref featurize` or import features for the same dataset and split"));
+                    return Err(DataError::file(
+                        origin,
+                        format!(
+                            "no features for id {id:?} ({} of the {} ids asked for are covered)",
+                            self.coverage(ids).0,
+                            ids.len()
+                        ),
+                    )
+                    .with_remedy(Remedy::Refeaturize, true));
                 }
             }
         }
@@ -428,14 +435,11 @@ impl FeatureTable {
 
 /// The bytes of a feature table file; a missing one is "not found", with how to make it.
 fn read_table_file(path: &Path) -> DataResult<Vec<u8>> {
-    std::fs::read(path).map_err(|e| {
-        let what = match e.kind() {
-            std::io::ErrorKind::NotFound => "feature table not found".to_string(),
-            _ => format!("cannot read: {e}"),
-        };
-        DataError::file(path, what).with_hint(
-            "run `activepref featurize` for this dataset (or, for comparisons, `activepref import-features`)",
-        )
+    std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            DataError::file(path, "feature table not found").with_remedy(Remedy::Featurize, true)
+        }
+        _ => DataError::file(path, format!("cannot read: {e}")),
     })
 }
 

@@ -27,18 +27,13 @@ fn quoted(text: &str) -> String {
     shlex::try_quote(text).map_or_else(|_| text.to_string(), |q| q.into_owned())
 }
 
-/// A missing or incomplete feature store's error with the whole command that writes it in place
-/// of the generic hint ([`assemble::pool_benchmark`] does not know the dataset's format).
-fn with_command(mut e: DataError, command: &str) -> DataError {
-    e.hint = match e.hint.as_deref() {
-        Some(assemble::FEATURIZE_HINT) => {
-            Some(format!("run `{command}`, or `activepref import-features`"))
-        }
-        Some(assemble::REFEATURIZE_HINT) => Some(format!(
-            "run `{command}` again (it resumes, encoding only what is missing), or point `features:` at the store made from this file"
-        )),
-        _ => return e,
-    };
+/// A missing or incomplete feature store's error ([`crate::error::Remedy`]) with the dataset's whole featurize
+/// command in its hint; `import` where `activepref import-features` is another way. Other errors
+/// pass through.
+fn with_command(mut e: DataError, command: &str, import: bool) -> DataError {
+    if let Some(remedy) = e.remedy {
+        e.hint = Some(remedy.hint(Some(command), import));
+    }
     e
 }
 
@@ -186,14 +181,18 @@ impl ComparisonSource {
             self.missing_features,
             self.resplit.as_ref(),
         )
-        .map_err(|e| with_command(e, &self.featurize_command()))
+        .map_err(|e| with_command(e, &self.featurize_command(), true))
     }
 
     /// The `activepref featurize` command that writes this dataset's feature store, shell-quoted:
-    /// `activepref featurize pairs data.parquet --out features/mine --columns prompt=q,a=x,b=y`.
+    /// `activepref featurize pairs data.parquet --out features/mine --columns 'prompt=q,a=x,b=y'`.
     pub fn featurize_command(&self) -> String {
         let columns = match (&self.columns, self.format) {
-            (Some(c), ComparisonFormat::Pairs) => format!(" --columns {}", quoted(&c.to_arg())),
+            (Some(c), ComparisonFormat::Pairs) => match c.to_arg() {
+                Some(arg) => format!(" --columns {}", quoted(&arg)),
+                // A name `--columns` cannot carry: the user's own mapping, said so.
+                None => " --columns <the experiment file's `columns:`>".to_string(),
+            },
             _ => String::new(),
         };
         let format: &str = self.format.into();
@@ -305,7 +304,7 @@ impl CandidateSource {
     pub fn assemble(&self, name: &str) -> DataResult<PairBenchmark> {
         let pool = self.load_text()?;
         assemble::pair_benchmark(name, &pool, &self.features, &self.split)
-            .map_err(|e| with_command(e, &self.featurize_command()))
+            .map_err(|e| with_command(e, &self.featurize_command(), false))
     }
 
     /// The `activepref featurize` command that writes this pool's feature store, shell-quoted.
@@ -317,6 +316,7 @@ impl CandidateSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Remedy;
 
     #[test]
     fn featurize_command_quotes_paths_and_writes_the_columns_as_the_cli_takes_them() {
@@ -342,18 +342,20 @@ mod tests {
             src.featurize_command(),
             "activepref featurize hh-rlhf hh.jsonl.gz --out features/mine"
         );
-        // The generic hint becomes the command; any other hint is kept.
-        let e = DataError::file("x", "feature table not found").with_hint(assemble::FEATURIZE_HINT);
-        let e = with_command(e, &src.featurize_command());
+        // A feature store's remedy becomes the command; any other hint is kept.
+        let e =
+            DataError::file("x", "feature table not found").with_remedy(Remedy::Featurize, true);
         assert_eq!(
-            e.hint.as_deref(),
+            with_command(e, &src.featurize_command(), true)
+                .hint
+                .as_deref(),
             Some(
                 "run `activepref featurize hh-rlhf hh.jsonl.gz --out features/mine`, or `activepref import-features`"
             )
         );
         let other = DataError::file("x", "bad").with_hint("something else");
         assert_eq!(
-            with_command(other, "c").hint.as_deref(),
+            with_command(other, "c", true).hint.as_deref(),
             Some("something else")
         );
     }

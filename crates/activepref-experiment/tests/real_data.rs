@@ -505,9 +505,9 @@ fn a_datasets_directory_in_the_completions_layout_runs_end_to_end() {
         activepref_data::formats::alpaca_eval::MissingPrompts::Keep,
     )
     .unwrap();
-    save_candidate_features(&pool, dir, |p, c| {
+    let features = |p: usize, c: &activepref_data::text::Candidate| {
         [c.score / 5.0, c.model as f32 / 3.0, p as f32 / 3.0]
-    });
+    };
     let yaml = format!(
         "name: completions-fixture
 output_dir: {out}
@@ -526,6 +526,34 @@ report: {{ baseline: static-maxmin }}
         feat = dir.join("features").display()
     );
     let cfg = ExperimentConfig::parse(&yaml, Path::new("completions.yaml")).unwrap();
+    // No store yet, then a store that lacks the last candidate: each error's hint is this
+    // dataset's own featurize command (a candidate pool has no `import-features`).
+    let command = format!(
+        "run `activepref featurize completions {} --out {}`",
+        data.display(),
+        dir.join("features").display()
+    );
+    let refused = |cfg: &activepref_experiment::Experiment| match cfg.build_benchmark() {
+        Ok(_) => panic!("expected a feature store error"),
+        Err(e) => e.to_string(),
+    };
+    let e = refused(&cfg);
+    assert!(
+        e.contains("feature table not found") && e.contains(&format!("({command})")),
+        "{e}"
+    );
+    let mut short = pool.clone();
+    short.candidates.last_mut().unwrap().pop();
+    save_candidate_features(&short, dir, features);
+    let e = refused(&cfg);
+    assert!(
+        e.contains("no features for candidate")
+            && e.contains(&format!(
+                "{command} again (it resumes, encoding only what is missing)"
+            )),
+        "{e}"
+    );
+    save_candidate_features(&pool, dir, features);
     run_experiment(&cfg, &RunOptions::default()).unwrap();
     // One stream prompt, one acquired pair, written with its texts, models and judge scores.
     let text =

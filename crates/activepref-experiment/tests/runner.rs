@@ -392,8 +392,7 @@ fn changed_runs_are_refused_unless_rerun_and_new_seeds_are_added() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("9 run(s) were made with a different configuration")
-            && err.contains("--rerun"),
+        err.contains("9 runs were made with a different configuration") && err.contains("--rerun"),
         "{err}"
     );
     let redone = run_experiment(
@@ -665,7 +664,7 @@ fn a_damaged_run_file_is_redone_and_reports_show_only_this_configs_runs() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.ends_with("1 run(s) have a run file or checkpoint but no .run-id (random__seed3), so nothing says which configuration made them; pass --rerun to redo them (their files are replaced), or move those files away"),
+        err.ends_with("1 run has a run file or checkpoint but no .run-id (random__seed3), so nothing says which configuration made them; pass --rerun to redo them (their files are replaced), or move those files away"),
         "{err}"
     );
     assert_eq!(std::fs::read_to_string(&run).unwrap(), good);

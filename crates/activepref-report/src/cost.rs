@@ -92,7 +92,7 @@ pub(crate) fn cost_markdown(
             continue;
         };
         let target = *base.mean.last().expect("non-empty curve");
-        let base_labels = *base.labels.last().expect("non-empty curve") as f64;
+        let base_labels = *base.labels.last().expect("non-empty curve");
         let base_cost = costs
             .get(b)
             .and_then(|c| c.mean.last().copied())
@@ -109,7 +109,7 @@ pub(crate) fn cost_markdown(
             let (at, label_saving, cost_saving) = match reach {
                 Some(i) => (
                     format!("{}, {:.1}", c.labels[i], cost.mean[i]),
-                    Some(1.0 - c.labels[i] as f64 / base_labels),
+                    Some(crate::saving::fraction_saved(c.labels[i], base_labels)),
                     base_cost
                         .is_finite()
                         .then(|| 1.0 - cost.mean[i] / base_cost),

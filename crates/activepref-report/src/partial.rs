@@ -56,9 +56,9 @@ pub fn report_partial(
     let opts = partial_options(&exp, over, found, &rows, cut)?;
     if !opts.missing.is_empty() {
         log.push(ReportLine::Warning(format!(
-            "{}: {} expected run(s) left out of the partial report ({})",
+            "{}: {} left out of the partial report ({})",
             dir.display(),
-            opts.missing.len(),
+            activepref_core::error::counted(opts.missing.len(), "expected run", "expected runs"),
             activepref_core::error::first_few(&opts.missing, 3)
         )));
     }
@@ -192,6 +192,8 @@ fn partial_options(
         String::new()
     };
     let shown = match (rows.len(), unfinished) {
+        // Every unfinished run was left out (its rows cut short or edited): named in a warning.
+        (_, 0) => "every run shown is finished".to_string(),
         (1, _) => "the one run shown is unfinished".to_string(),
         (n, 1) => format!("1 of the {n} runs shown is unfinished"),
         (n, u) => format!("{u} of the {n} runs shown are unfinished"),

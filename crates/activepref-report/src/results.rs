@@ -161,11 +161,12 @@ fn report_runs(
     }
     if !missing.is_empty() {
         log.push(ReportLine::Warning(format!(
-            "{}: {} expected run(s) left out of the report ({}{}); `activepref run` on the same file finishes them (with --rerun for runs of another configuration or without a .run-id)",
+            "{}: {} left out of the report ({}{}); `activepref run` on the same file finishes {} (with --rerun for runs of another configuration or without a .run-id)",
             dir.display(),
-            missing.len(),
+            activepref_core::error::counted(missing.len(), "expected run", "expected runs"),
             missing.iter().take(3).cloned().collect::<Vec<_>>().join("; "),
-            if missing.len() > 3 { "; ..." } else { "" }
+            if missing.len() > 3 { "; ..." } else { "" },
+            if missing.len() == 1 { "it" } else { "them" }
         )));
     }
     for f in crate::write_report(dir, &opts)? {
@@ -297,8 +298,8 @@ fn none_failed(failed: &[String], written: Result<(), ReportError>) -> Result<()
         .err()
         .map_or(String::new(), |e| format!("; and {e}"));
     Err(ReportError::Options(format!(
-        "{} grid point(s) could not be reported (the warnings above say why; the other points with finished runs were reported): {}{also}",
-        failed.len(),
+        "{} not be reported (the warnings above say why; the other points with finished runs were reported): {}{also}",
+        activepref_core::error::counted(failed.len(), "grid point could", "grid points could"),
         failed.join(", ")
     )))
 }

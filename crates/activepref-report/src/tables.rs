@@ -284,8 +284,10 @@ pub(crate) fn missing_section(missing: &[String]) -> String {
         return String::new();
     }
     let mut md = format!(
-        "\n## Runs left out\n\n{} expected run(s) of this configuration are not in the tables and figures above; `activepref run` on the same file finishes or redoes them:\n\n",
-        missing.len()
+        "\n## Runs left out\n\n{} of this configuration {} not in the tables and figures above; `activepref run` on the same file finishes or redoes {}:\n\n",
+        activepref_core::error::counted(missing.len(), "expected run", "expected runs"),
+        if missing.len() == 1 { "is" } else { "are" },
+        if missing.len() == 1 { "it" } else { "them" }
     );
     for m in missing {
         let _ = writeln!(md, "- {m}");

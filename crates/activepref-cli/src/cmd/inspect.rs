@@ -78,30 +78,9 @@ impl DatasetFormat {
     }
 }
 
-/// Parses `prompt=question,a=r1,b=r2,label=winner` into a column mapping.
+/// Parses `prompt=question,a=r1,b=r2,label=winner` into a column mapping ([`PairColumns::from_arg`]).
 pub fn parse_columns(spec: &str) -> anyhow::Result<PairColumns> {
-    let mut c = PairColumns::default();
-    for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
-        let (key, value) = part
-            .split_once('=')
-            .ok_or_else(|| anyhow!("--columns: `{part}` is not key=column"))?;
-        let value = value.trim().to_string();
-        match key.trim() {
-            "prompt" => c.prompt = value,
-            "a" | "chosen" => c.a = value,
-            "b" | "rejected" => c.b = value,
-            "label" => c.label = Some(value),
-            "id" => c.id = Some(value),
-            "prompt_id" => c.prompt_id = Some(value),
-            "split" => c.split = Some(value),
-            other => {
-                return Err(anyhow!(
-                    "--columns: unknown key `{other}`; use prompt, a, b, label, id, prompt_id, split"
-                ));
-            }
-        }
-    }
-    Ok(c)
+    PairColumns::from_arg(spec).map_err(|e| anyhow!(e))
 }
 
 pub(crate) fn describe_table(path: &Path) -> String {

@@ -135,8 +135,8 @@ pub fn run(a: &RunArgs) -> anyhow::Result<()> {
             eprintln!("failed: {f}");
         }
         bail!(
-            "{} run(s) failed (listed above); every other run is finished or saved, and the same command retries only the failed ones",
-            failed.len()
+            "{} failed (listed above); every other run is finished or saved, and the same command retries only the failed ones",
+            activepref_core::error::counted(failed.len(), "run", "runs")
         );
     }
     Ok(())
@@ -188,8 +188,8 @@ fn run_variant(
     );
     if !summary.rerun.is_empty() {
         say!(
-            "{label}: redid {} run(s) of another configuration or without a .run-id: {}",
-            summary.rerun.len(),
+            "{label}: redid {} of another configuration or without a .run-id: {}",
+            activepref_core::error::counted(summary.rerun.len(), "run", "runs"),
             summary.rerun.join(", ")
         );
     }

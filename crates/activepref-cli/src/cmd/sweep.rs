@@ -86,10 +86,10 @@ pub fn plan_text(experiment: &Path, sweep: &Sweep, plan: &[PlannedRun]) -> Strin
         w(&|r| r.policy.len(), 6),
     );
     let mut lines = vec![format!(
-        "{}: {} grid point(s), {} run(s)",
+        "{}: {}, {}",
         experiment.display(),
-        sweep.variants.len(),
-        plan.len()
+        activepref_core::error::counted(sweep.variants.len(), "grid point", "grid points"),
+        activepref_core::error::counted(plan.len(), "run", "runs")
     )];
     lines.push(format!(
         "{:<12}  {:<wv$}  {:<wp$}  {:>6}  results",
@@ -380,8 +380,8 @@ pub fn slurm(a: &SlurmArgs) -> anyhow::Result<()> {
         say!("wrote {}", path.display());
     }
     say!(
-        "{} run(s); submit with {}",
-        ids.len(),
+        "{}; submit with {}",
+        activepref_core::error::counted(ids.len(), "run", "runs"),
         out.join("submit.sh").display()
     );
     Ok(())

@@ -256,10 +256,10 @@ fn validate_sweep(experiment: &Path, sweep: &Sweep, json: bool) -> anyhow::Resul
         return Ok(());
     }
     say!(
-        "{}: ok, {} grid point(s), {} run(s)",
+        "{}: ok, {}, {}",
         experiment.display(),
-        sweep.variants.len(),
-        plan.len()
+        counted(sweep.variants.len(), "grid point", "grid points"),
+        counted(plan.len(), "run", "runs")
     );
     for v in &sweep.variants {
         let set: Vec<String> = v.settings.iter().map(|(p, x)| format!("{p}={x}")).collect();

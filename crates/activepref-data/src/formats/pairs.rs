@@ -56,25 +56,56 @@ pub struct PairColumns {
 
 impl PairColumns {
     /// The mapping as `--columns` takes it (`prompt=q,a=x,b=y,label=winner`), the keys left out
-    /// that are absent.
-    pub fn to_arg(&self) -> String {
+    /// that are absent; `None` when a column name cannot be written there (it holds a comma, or
+    /// starts or ends with white space, which [`PairColumns::from_arg`] trims).
+    pub fn to_arg(&self) -> Option<String> {
         let given = [
-            ("label", &self.label),
-            ("id", &self.id),
-            ("prompt_id", &self.prompt_id),
-            ("split", &self.split),
+            ("prompt", Some(&self.prompt)),
+            ("a", Some(&self.a)),
+            ("b", Some(&self.b)),
+            ("label", self.label.as_ref()),
+            ("id", self.id.as_ref()),
+            ("prompt_id", self.prompt_id.as_ref()),
+            ("split", self.split.as_ref()),
         ];
-        let mut parts = vec![
-            format!("prompt={}", self.prompt),
-            format!("a={}", self.a),
-            format!("b={}", self.b),
-        ];
-        parts.extend(
-            given
-                .iter()
-                .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}"))),
-        );
-        parts.join(",")
+        let writable = |v: &String| !v.contains(',') && v.trim() == v;
+        given
+            .iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .map(|(k, v)| writable(v).then(|| format!("{k}={v}")))
+            .collect::<Option<Vec<_>>>()
+            .map(|parts| parts.join(","))
+    }
+
+    /// Parses `--columns`: `key=column` pairs separated by commas (keys prompt, a or chosen, b or
+    /// rejected, label, id, prompt_id, split; spaces around keys and names trimmed), the keys left
+    /// out keeping their defaults ([`PairColumns::default`]).
+    ///
+    /// # Errors
+    /// A part without `=`, or an unknown key, in words for the command line.
+    pub fn from_arg(spec: &str) -> Result<Self, String> {
+        let mut c = Self::default();
+        for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
+            let (key, value) = part
+                .split_once('=')
+                .ok_or_else(|| format!("--columns: `{part}` is not key=column"))?;
+            let value = value.trim().to_string();
+            match key.trim() {
+                "prompt" => c.prompt = value,
+                "a" | "chosen" => c.a = value,
+                "b" | "rejected" => c.b = value,
+                "label" => c.label = Some(value),
+                "id" => c.id = Some(value),
+                "prompt_id" => c.prompt_id = Some(value),
+                "split" => c.split = Some(value),
+                other => {
+                    return Err(format!(
+                        "--columns: unknown key `{other}`; use prompt, a, b, label, id, prompt_id, split"
+                    ));
+                }
+            }
+        }
+        Ok(c)
     }
 }
 

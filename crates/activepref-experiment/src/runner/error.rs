@@ -49,9 +49,9 @@ pub enum RunError {
     /// Some planned runs on disk were made with a different configuration, and `--rerun` was not
     /// given.
     #[error(
-        "{}: {} run(s) were made with a different configuration ({}); pass --rerun to redo just them, or --fresh to start over",
+        "{}: {} made with a different configuration ({}); pass --rerun to redo just them, or --fresh to start over",
         .out.display(),
-        .runs.len(),
+        activepref_core::error::counted(.runs.len(), "run was", "runs were"),
         .runs.join(", ")
     )]
     ChangedRuns {
@@ -64,9 +64,9 @@ pub enum RunError {
     /// runs all wrote one (the id file was deleted, or the files were copied in), and `--rerun`
     /// was not given.
     #[error(
-        "{}: {} run(s) have a run file or checkpoint but no .run-id ({}), so nothing says which configuration made them; pass --rerun to redo them (their files are replaced), or move those files away",
+        "{}: {} a run file or checkpoint but no .run-id ({}), so nothing says which configuration made them; pass --rerun to redo them (their files are replaced), or move those files away",
         .out.display(),
-        .runs.len(),
+        activepref_core::error::counted(.runs.len(), "run has", "runs have"),
         .runs.join(", ")
     )]
     UnvouchedRuns {
