@@ -147,7 +147,7 @@ pub enum AcquireError {
         rows: usize,
     },
     /// A pair rule was given a prompt with fewer than two candidate responses.
-    #[error("pair policy `{policy}` needs at least 2 responses per prompt, got {n} response(s)")]
+    #[error("pair policy `{policy}` needs at least 2 responses per prompt, got {}", activepref_core::error::counted(*.n, "response", "responses"))]
     TooFewResponses {
         /// The rule's name.
         policy: String,

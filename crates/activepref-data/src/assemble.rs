@@ -415,8 +415,12 @@ pub fn pair_benchmark(
             return Err(DataError::file(
                 &pool.sources[0],
                 format!(
-                    "prompt {p} has {} candidate response(s); a pair needs 2",
-                    cands.len()
+                    "prompt {p} has {}; a pair needs 2",
+                    activepref_core::error::counted(
+                        cands.len(),
+                        "candidate response",
+                        "candidate responses"
+                    )
                 ),
             ));
         }

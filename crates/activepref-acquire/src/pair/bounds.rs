@@ -131,8 +131,12 @@ pub(super) fn maxmin_lcb(
             return Err(fail(
                 name,
                 format!(
-                    "{} candidate arm(s) remain; the reference returns (i, i) or fails here (use pair_mode: corrected)",
-                    cands.len()
+                    "{} the reference returns (i, i) or fails here (use pair_mode: corrected)",
+                    activepref_core::error::counted(
+                        cands.len(),
+                        "candidate arm remains;",
+                        "candidate arms remain;"
+                    )
                 ),
             ));
         }

@@ -47,8 +47,8 @@ fn candidate_set(
         return Err(fail(
             name,
             format!(
-                "{} response(s) have UCB above the threshold {}; the reference returns (i, i) or raises here (use pair_mode: corrected)",
-                cands.len(),
+                "{} UCB above the threshold {}; the reference returns (i, i) or raises here (use pair_mode: corrected)",
+                activepref_core::error::counted(cands.len(), "response has", "responses have"),
                 p.threshold
             ),
         ));

@@ -598,3 +598,15 @@ fn maxminlcb_candidate_set_reference_returns_arm_zero_when_any_arm_is_pruned() {
         3
     );
 }
+
+#[test]
+fn a_prompt_with_one_response_is_refused_in_the_singular() {
+    let spec = PairPolicySpec::Deltaucb(BetaParams { beta: 1.0 });
+    let e = spec
+        .select(&scores(&[0.5], &[0.1]), PairMode::Corrected, &mut rng(0))
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "pair policy `deltaucb` needs at least 2 responses per prompt, got 1 response"
+    );
+}

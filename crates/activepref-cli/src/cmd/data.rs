@@ -278,9 +278,9 @@ fn print_featurized(
             format!("{} rows", t.rows)
         };
         say!(
-            "{}: {how}; {} input(s) cut to fit {} tokens",
+            "{}: {how}; {} cut to fit {} tokens",
             t.path.display(),
-            t.truncated,
+            activepref_core::error::counted(t.truncated, "input", "inputs"),
             max_seq_length
         );
     }
