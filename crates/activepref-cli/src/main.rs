@@ -128,7 +128,7 @@ enum Command {
     /// max_seq_length (256 tokens for MiniLM); README "Features from text" gives the layout.
     /// Re-running skips tables already written.
     ///
-    /// Example: activepref featurize hh-rlhf ../shared/data/hh-rlhf/harmless-base-test.jsonl.gz --out features/hh-harmless-minilm
+    /// Example: activepref featurize hh-rlhf ../shared/data/hh-rlhf/harmless-base-test.jsonl.gz --out results/features/hh-harmless-minilm
     Featurize(cmd::data::FeaturizeArgs),
     /// Load-speed report: generate a summarize-from-feedback file in the real schema (JSON lines
     /// and parquet), load each in a fresh process, print records/s and peak memory.

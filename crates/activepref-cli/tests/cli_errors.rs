@@ -329,7 +329,10 @@ fn paused_runs_get_a_partial_report() {
     };
     let (ok, _, err) = report(&[]);
     assert!(
-        !ok && err.contains("no finished run of this configuration yet"),
+        !ok && err.contains(&format!(
+            "no finished run of this configuration yet (2 expected); 2 runs are paused or under way: `activepref run` on the same file finishes them, and `activepref report {} --partial` shows the rounds so far",
+            dir.display()
+        )),
         "{err}"
     );
     let (ok, _, err) = run_with_env(&["report", "--partial", tmp.path().to_str().unwrap()], &[]);
@@ -1143,13 +1146,18 @@ fn a_run_in_a_pipe_logs_each_round_and_out_needs_no_results_folder() {
         assert!(
             err.contains(&format!(
                 "the smoothing window ({window} rounds) is as long as each run (2 rounds) or longer"
-            )) && err.contains("`activepref report --window 1` or less"),
+            )) && err.contains("`activepref report res --window 1` or less"),
             "{err}"
         );
     }
     let (code, _, err) = in_dir(dir, &["report", "res", "--window", "1"]);
     assert_eq!(code, 0, "{err}");
     assert!(!err.contains("smoothing window"), "{err}");
+    // --saving is spelt as in experiment files and reports; the hyphenated form is accepted too.
+    for saving in ["paper_script", "paper-script", "first_reach", "first-reach"] {
+        let (code, _, err) = in_dir(dir, &["report", "res", "--saving", saving]);
+        assert_eq!(code, 0, "{saving}: {err}");
+    }
     // --out is named as --out, its path as given (a folder called output_dir included).
     let (code, _, err) = in_dir(dir, &["run", "exp.yaml", "--out", "none/output_dir/res"]);
     assert_eq!(code, 1, "{err}");
@@ -1240,7 +1248,9 @@ fn ctrl_c_says_how_to_resume_and_the_rerun_resumes() {
         // `exp: 8 runs (F already finished, R rounds resumed)`, zero counts left out: the work
         // before the signal counts.
         assert!(
-            out.contains(" already finished") || out.contains(" rounds resumed"),
+            out.contains(" already finished")
+                || out.contains(" resumed)")
+                || out.contains(" resumed, "),
             "{out}"
         );
     } else {

@@ -315,7 +315,17 @@ pub fn strings(path: &Path, field: &str, s: &Series) -> DataResult<Vec<String>> 
         DataError::field(path, field, format!("expected text, found {}", s.dtype()))
     })?;
     if let Some(row) = first_null(s) {
-        return Err(DataError::at(path, row, field, "missing or not text"));
+        let e = DataError::at(path, row, field, "missing or not text");
+        let csv = path
+            .extension()
+            .is_some_and(|x| x.eq_ignore_ascii_case("csv"));
+        return Err(if csv {
+            e.with_hint(
+                "an unquoted empty CSV field reads as missing: write an empty text as \"\", or drop the row",
+            )
+        } else {
+            e
+        });
     }
     Ok(ca
         .iter()

@@ -239,7 +239,7 @@ fn generic_pairs_in_three_formats_load_alike() {
 
     let missing = PairColumns {
         prompt: "prompt".into(),
-        ..columns
+        ..columns.clone()
     };
     let err = pairs::load(&fixture("pairs/pairs.csv"), &missing)
         .unwrap_err()
@@ -248,6 +248,19 @@ fn generic_pairs_in_three_formats_load_alike() {
         err.contains("pairs.csv") && err.contains("field `prompt`") && err.contains("question"),
         "{err}"
     );
+    // An unquoted empty CSV field is missing, not an empty text; a quoted one is kept.
+    let dir = tempfile::tempdir().unwrap();
+    let (bare, quoted) = (dir.path().join("bare.csv"), dir.path().join("quoted.csv"));
+    let header = "qid,question,r1,r2,winner,part\n10,Name a prime.,7,8,a,train\n";
+    std::fs::write(&bare, format!("{header}11,Say nothing.,,x,a,train\n")).unwrap();
+    std::fs::write(&quoted, format!("{header}11,Say nothing.,\"\",x,a,train\n")).unwrap();
+    let err = pairs::load(&bare, &columns).unwrap_err().to_string();
+    assert!(
+        err.ends_with("bare.csv: row 1 (0-based record): field `r1`: missing or not text (an unquoted empty CSV field reads as missing: write an empty text as \"\", or drop the row)"),
+        "{err}"
+    );
+    let kept = pairs::load(&quoted, &columns).unwrap();
+    assert_eq!(kept.split(SplitRole::Pool)[1].response_a, "");
 }
 
 /// The pool every completions fixture holds (written by scripts/make_completions_fixtures.py with

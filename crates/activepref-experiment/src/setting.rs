@@ -155,15 +155,26 @@ impl PoolSetting {
                 // `missing_features: drop` drops on purpose; never silently.
                 for (role, gone) in a.dropped.iter().filter(|(_, n)| *n > 0) {
                     eprintln!(
-                        "note: {name}: {role}: {gone} comparison(s) without features dropped (missing_features: drop)"
+                        "note: {name}: {role}: {} without features dropped (missing_features: drop)",
+                        activepref_core::error::counted(*gone, "comparison", "comparisons")
                     );
                 }
                 a.benchmark
             }
         };
-        bench
-            .validate()
-            .map_err(|e| FieldError::new("benchmark", e.to_string()))?;
+        bench.validate().map_err(|e| {
+            let hint = match (&e, &self.benchmark) {
+                // A file with no split column puts every comparison in the pool.
+                (
+                    activepref_core::BenchmarkError::EmptySplit { .. },
+                    PoolSource::Comparisons(src),
+                ) if src.resplit.is_none() => {
+                    " (a file without a split column puts every comparison in the pool: add `resplit: { validation: 0.15, test: 0.25, ood: 0.0, seed: 0 }` under `benchmark:`, or a split column)"
+                }
+                _ => "",
+            };
+            FieldError::new("benchmark", format!("{e}{hint}"))
+        })?;
         self.check_sizes(bench.pool.len())?;
         self.check_validation_cap(bench.validation.len())?;
         Ok(bench)

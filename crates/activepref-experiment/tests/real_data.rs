@@ -292,6 +292,16 @@ seeds: [1, 2]
     let activepref_experiment::Benchmark::Pool(b) = cfg.build_benchmark().unwrap() else {
         panic!("pool setting")
     };
+    // Without `resplit`, every comparison is in the pool: the empty split's error says how to fix it.
+    let whole = yaml.replace("  resplit: { validation: 0.2, test: 0.3, seed: 5 }\n", "");
+    let cfg_whole = ExperimentConfig::parse(&whole, Path::new("pairs.yaml")).unwrap();
+    match cfg_whole.build_benchmark() {
+        Err(e) => assert!(
+            e.to_string().contains("is empty (a file without a split column puts every comparison in the pool: add `resplit: { validation: 0.15, test: 0.25, ood: 0.0, seed: 0 }` under `benchmark:`, or a split column)"),
+            "{e}"
+        ),
+        Ok(_) => panic!("a single file without resplit was accepted"),
+    }
     // 30 prompts: 6 validation, 9 test, 15 pool, whole prompts only.
     assert_eq!(
         (b.pool.len(), b.validation.len(), b.test.len(), b.ood.len()),

@@ -82,8 +82,8 @@ pub(crate) fn cost_markdown(
     md.push_str(&crate::departures_markdown(opts));
     let _ = writeln!(
         md,
-        "Each label was priced by the oracle's `cost`; a run file's `label_cost` is the cumulative price of the labels each round's model was trained on (pool setting: the labelled set, dropped ties included, as they were asked; pair setting: the acquired pairs). Curves are smoothed per run with a trailing mean of {} round(s) and averaged over seeds; costs are seed-means per round (± standard error, ddof 0). \"Reaches\" is the first round whose seed-mean curve is ≥ `{b}`'s final value; the label saving there is `1 − labels / {b}'s final labels`, the cost saving `1 − cost / {b}'s final cost`. A policy whose labels are dearer than `{b}`'s saves less cost than labels.\n",
-        opts.smoothing_window
+        "Each label was priced by the oracle's `cost`; a run file's `label_cost` is the cumulative price of the labels each round's model was trained on (pool setting: the labelled set, dropped ties included, as they were asked; pair setting: the acquired pairs). Curves are smoothed per run with a trailing mean of {} and averaged over seeds; costs are seed-means per round (± standard error, ddof 0). \"Reaches\" is the first round whose seed-mean curve is ≥ `{b}`'s final value; the label saving there is `1 − labels / {b}'s final labels`, the cost saving `1 − cost / {b}'s final cost`. A policy whose labels are dearer than `{b}`'s saves less cost than labels.\n",
+        activepref_core::error::counted(opts.smoothing_window, "round", "rounds")
     );
     for (title, curves) in panels {
         let _ = writeln!(md, "## {title}\n");

@@ -64,9 +64,10 @@ pub fn report_partial(
     }
     if cut > 1 && opts.smoothing_window >= cut {
         log.push(ReportLine::Warning(format!(
-            "{}: the smoothing window ({} rounds) is as long as the {cut} rounds shown or longer, so every point of a partial curve is the mean of all rounds up to it; `--window {}` or less for a trailing mean",
+            "{}: the smoothing window ({} rounds) is as long as the {cut} rounds shown or longer, so every point of a partial curve is the mean of all rounds up to it; `{} --window {}` or less for a trailing mean",
             dir.display(),
             opts.smoothing_window,
+            crate::report_command(&dir.to_string_lossy(), true),
             cut - 1
         )));
     }

@@ -137,12 +137,23 @@ fn report_runs(
     runs: ReportableRuns,
     log: &mut ReportLog,
 ) -> Result<ReportOptions, ReportError> {
+    let under_way = runs.unfinished.len();
     let opts = options_for(exp, over, runs)?;
     // Only this configuration's finished, intact runs; the others are listed, not mixed in.
     let missing = &opts.missing;
     if opts.runs.as_ref().is_none_or(Vec::is_empty) {
+        let how = if under_way > 0 {
+            format!(
+                "{} paused or under way: `activepref run` on the same file finishes {}, and `{}` shows the rounds so far",
+                activepref_core::error::counted(under_way, "run is", "runs are"),
+                if under_way == 1 { "it" } else { "them" },
+                crate::report_command(&dir.to_string_lossy(), true)
+            )
+        } else {
+            "run the experiment first with `activepref run`".to_string()
+        };
         return Err(ReportError::Options(format!(
-            "{}: no finished run of this configuration yet ({} expected); run the experiment first with `activepref run`",
+            "{}: no finished run of this configuration yet ({} expected); {how}",
             dir.display(),
             missing.len()
         )));
@@ -153,9 +164,10 @@ fn report_runs(
         && opts.smoothing_window >= rounds
     {
         log.push(ReportLine::Warning(format!(
-            "{}: the smoothing window ({} rounds) is as long as each run ({rounds} rounds) or longer, so every point of a curve is the mean of all rounds up to it; for a trailing mean, `activepref report --window {}` or less (or a lower report.smoothing_window)",
+            "{}: the smoothing window ({} rounds) is as long as each run ({rounds} rounds) or longer, so every point of a curve is the mean of all rounds up to it; for a trailing mean, `{} --window {}` or less (or a lower report.smoothing_window)",
             dir.display(),
             opts.smoothing_window,
+            crate::report_command(&dir.to_string_lossy(), false),
             rounds - 1
         )));
     }

@@ -89,7 +89,10 @@ pub fn summary_rows(
         let target = *base.mean.last().expect("non-empty curve");
         let base_final = *base.labels.last().expect("non-empty curve");
         for c in &curves {
-            let interval = (opts.bootstrap > 0).then(|| {
+            // With one seed on both sides every resample is the point itself: no interval (an
+            // interval of width 0 would read as certainty).
+            let resampled = c.seeds > 1 || base.seeds > 1;
+            let interval = (opts.bootstrap > 0 && resampled).then(|| {
                 // One generator per (metric, policy) row, so a row's interval does not depend on
                 // which other policies or metrics the report holds.
                 let mut rng = rng_for(
@@ -134,8 +137,8 @@ pub fn summary_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Result<Stri
     writeln!(md, "# Summary\n").ok();
     writeln!(
         md,
-        "Curves are smoothed per run with a trailing mean of {} round(s), then averaged over seeds (± standard error, ddof 0).\n",
-        opts.smoothing_window
+        "Curves are smoothed per run with a trailing mean of {}, then averaged over seeds (± standard error, ddof 0).\n",
+        activepref_core::error::counted(opts.smoothing_window, "round", "rounds")
     )
     .ok();
     md.push_str(&departures_markdown(opts));
@@ -160,9 +163,11 @@ pub fn summary_markdown(runs: &[RunCurves], opts: &ReportOptions) -> Result<Stri
             Reached::At { labels, saving } => (labels.to_string(), percent(Some(saving))),
             Reached::NotReached => ("not reached".into(), "—".into()),
         };
-        let iv = r.interval.map_or(String::new(), |iv| {
-            format!(" [{}, {}] |", percent(iv.low), percent(iv.high))
-        });
+        let iv = match (ci, r.interval) {
+            (true, Some(iv)) => format!(" [{}, {}] |", percent(iv.low), percent(iv.high)),
+            (true, None) => " — (one seed each) |".to_string(),
+            (false, _) => String::new(),
+        };
         writeln!(
             md,
             "| {} | {} | {} | {} | {at} | {saving} |{iv}",

@@ -103,6 +103,40 @@ fn summary_reports_not_reached() {
 }
 
 #[test]
+fn one_seed_on_both_sides_has_no_bootstrap_interval() {
+    // Every resample of one seed is that seed: an interval [40.0%, 40.0%] would read as
+    // certainty, so the table says why there is none, and the CSV leaves it empty.
+    let runs = [
+        run("random", 1, &[-0.7, -0.5]),
+        run("good", 1, &[-0.5, -0.4]),
+    ];
+    let mut opts = ReportOptions::new(1, "random", vec!["random".into(), "good".into()]);
+    opts.metrics = vec![("m".into(), "M".into())];
+    opts.bootstrap = 200;
+    let md = summary_markdown(&runs, &opts).unwrap();
+    assert!(
+        md.contains("| M | good | 1 | -0.4000 ± — (one seed) | 10 | 50.0% | — (one seed each) |"),
+        "{md}"
+    );
+    let csv = summary_csv(&runs, &opts).unwrap();
+    assert!(
+        csv.contains("m,M,good,1,-0.4,0,random,10,0.5,,,\n"),
+        "{csv}"
+    );
+    // A second baseline seed: resamples differ, so the interval is there.
+    let runs = [
+        runs[0].clone(),
+        run("random", 2, &[-0.6, -0.5]),
+        runs[1].clone(),
+    ];
+    let md = summary_markdown(&runs, &opts).unwrap();
+    assert!(
+        md.contains("| M | good | 1 | -0.4000 ± — (one seed) | 10 | 50.0% | ["),
+        "{md}"
+    );
+}
+
+#[test]
 fn a_baseline_that_reaches_its_own_final_early_is_noted() {
     // random: −0.7, −0.5, −0.6, −0.5: it reaches its final −0.5 at 20 of 40 labels, a 50%
     // "saving" against itself; the note says so under the table.

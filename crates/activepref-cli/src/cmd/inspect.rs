@@ -123,6 +123,8 @@ pub struct InspectArgs {
     #[arg(long, value_name = "DIR")]
     pub features: Option<PathBuf>,
     /// For `pairs`: which column is what, e.g. prompt=question,a=r1,b=r2,label=winner,split=part.
+    /// The label column says which response won: true, 1 or a for A; false, 0 or b for B (a 0/1
+    /// label is 1 when A wins, not the winner's index); without a label column, A.
     #[arg(long, value_name = "MAP")]
     pub columns: Option<String>,
     /// Print the description as one JSON object (a failure as {"ok": false, "error": ...}).

@@ -217,12 +217,12 @@ fn run_variant(
 /// zero counts left out; empty for a fresh start.
 fn found_before(summary: &activepref_experiment::RunSummary) -> String {
     let before: Vec<String> = [
-        (summary.runs_skipped, "already finished"),
-        (summary.rounds_resumed, "rounds resumed"),
+        (summary.runs_skipped, "already finished", "already finished"),
+        (summary.rounds_resumed, "round resumed", "rounds resumed"),
     ]
     .iter()
-    .filter(|(n, _)| *n > 0)
-    .map(|(n, what)| format!("{n} {what}"))
+    .filter(|(n, _, _)| *n > 0)
+    .map(|&(n, one, many)| activepref_core::error::counted(n, one, many))
     .collect();
     if before.is_empty() {
         String::new()

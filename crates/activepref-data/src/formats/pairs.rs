@@ -145,7 +145,9 @@ fn labels(path: &Path, df: &DataFrame, name: &str) -> DataResult<Vec<bool>> {
             path,
             row,
             name,
-            format!("expected true/false, 1/0 or a/b, found {v}"),
+            format!(
+                "expected true, 1 or a (A preferred) or false, 0 or b (B preferred), found {v}"
+            ),
         )
     };
     if let Ok(ca) = s.bool() {

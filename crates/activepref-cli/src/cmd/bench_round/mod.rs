@@ -291,7 +291,8 @@ fn print_round_header(args: &BenchRoundArgs, train: &TrainConfig) {
             train.max_epochs, train.eval_every_steps
         ),
         TrainingStrategy::WarmStart { epochs } => format!(
-            "warm-started from the previous round, {epochs} epoch(s) a round, one evaluation after the last step"
+            "warm-started from the previous round, {} a round, one evaluation after the last step",
+            counted(epochs, "epoch", "epochs")
         ),
     };
     say!(
