@@ -256,6 +256,19 @@ fn only_runs_one_run_with_the_bytes_of_the_full_sweep() {
         ),
         "{ablation}"
     );
+    // No point with a finished run: the command fails, as for one experiment, instead of
+    // exiting 0 with only a warning per point.
+    for point in ["beta/beta=0.1", "beta/beta=0.001"] {
+        std::fs::remove_dir_all(full.join(point).join("runs")).unwrap();
+    }
+    let (ok, _, err) = activepref(&["report", &full.display().to_string()]);
+    assert!(
+        !ok && err.contains(&format!(
+            "error: {}: no grid point of this sweep has a finished run yet (2 grid points); `activepref run` on the sweep's file runs them",
+            full.display()
+        )),
+        "{err}"
+    );
 }
 
 #[test]

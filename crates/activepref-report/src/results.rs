@@ -290,6 +290,7 @@ pub fn report_results(
             None => grids.push((grid, vec![p], opts)),
         }
     }
+    some_point_started(results, &grids, &failed, unrun.len())?;
     for (grid, point) in unrun {
         if let Some((_, points, _)) = grids.iter_mut().find(|(g, _, _)| *g == grid) {
             points.push(point);
@@ -297,6 +298,24 @@ pub fn report_results(
     }
     let written = write_sweep_reports(results, &grids, log);
     none_failed(&failed, written)
+}
+
+/// A sweep none of whose points has finished a run (`unrun` points, none reported or failed) has
+/// nothing to report: an error, as for one experiment, not only a warning per point.
+fn some_point_started(
+    results: &Path,
+    grids: &[Grid],
+    failed: &[String],
+    unrun: usize,
+) -> Result<(), ReportError> {
+    if !grids.is_empty() || !failed.is_empty() || unrun == 0 {
+        return Ok(());
+    }
+    Err(ReportError::Options(format!(
+        "{}: no grid point of this sweep has a finished run yet ({}); `activepref run` on the sweep's file runs them, and `activepref report <grid point> --partial` shows one point's rounds so far",
+        results.display(),
+        activepref_core::error::counted(unrun, "grid point", "grid points")
+    )))
 }
 
 /// The end of a sweep's report: `written` (the ablation reports and the sweep's table), and the

@@ -198,13 +198,19 @@ fn describe_pair(
         bench.heldout.len()
     ));
     s.lines.push(format!(
-        "  {} x {}, {} of {}{}, mode {}, {}",
+        "  {} x {}, {} of {} ({}{}), mode {}, {}",
         counted(p.policies.len(), "pair policy", "pair policies"),
         counted(exp.common.seeds.len(), "seed", "seeds"),
         counted(lp.rounds_for(bench.stream.len()), "round", "rounds"),
         counted(lp.batch_prompts, "prompt", "prompts"),
+        // A pair run evaluates before its first batch and after each: what its progress counts.
+        counted(
+            lp.rounds_for(bench.stream.len()) + 1,
+            "evaluation",
+            "evaluations"
+        ),
         if lp.rounds.is_none() {
-            " (the whole stream)"
+            ", the whole stream"
         } else {
             ""
         },
