@@ -91,6 +91,9 @@ enum Command {
     Sweep(SweepCommand),
     /// Check an experiment file without running it (builds the benchmark, checks every field).
     ///
+    /// It reads the data and the feature store as a run would, so a missing file is found here,
+    /// with the command that makes it.
+    ///
     /// Example: activepref validate experiments/quickstart.yaml --json
     Validate(cmd::validate::ValidateArgs),
     /// Remake the report of a results directory: figures (PNG, SVG), summary.md/.tex/.csv, the

@@ -80,7 +80,7 @@ fn good_file_validates() {
     let (ok, out, err) = activepref(tmp.path(), &["validate"], &one);
     assert!(ok, "{err}");
     assert!(
-        out.contains("1 policy x 1 seed, 1 round, 10 initial + 10 per round, 1 member\n"),
+        out.contains("1 policy x 1 seed, 1 round (the 10 initial labels only), 1 member\n"),
         "{out}"
     );
 }

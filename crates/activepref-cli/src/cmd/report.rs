@@ -17,7 +17,8 @@ use crate::say;
 pub struct ReportArgs {
     /// A results directory written by `activepref run`.
     pub results: PathBuf,
-    /// Override the smoothing window of the experiment file.
+    /// Override the smoothing window of the experiment file: a trailing mean over this many
+    /// rounds of each run's curve, 1 (no smoothing) to 10000.
     #[arg(long, value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub window: Option<usize>,
     /// Override the label-saving definition of the experiment file (`report.saving`).

@@ -25,8 +25,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Stop every run after this many more rounds in this invocation (counted from where each
-    /// run resumes, not in all); the same command goes on later: for time-limited jobs. A report
-    /// needs finished runs, so a run stopped this way is reported once it finishes.
+    /// run resumes, not in all); the same command goes on later: for time-limited jobs. The
+    /// report waits for finished runs; `activepref report DIR --partial` shows the rounds so far.
     #[arg(long, value_name = "N", value_parser = crate::whole_number, allow_negative_numbers = true)]
     pub max_rounds: Option<usize>,
     /// Skip the report at the end.

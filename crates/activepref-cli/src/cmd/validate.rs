@@ -96,12 +96,20 @@ fn describe_pool(
     let lp = &p.loop_config;
     s.lines.push(format!("  {bench}"));
     s.lines.push(format!(
-        "  {} x {}, {}, {} initial + {} per round, {}",
+        "  {} x {}, {}, {}",
         counted(p.policies.len(), "policy", "policies"),
         counted(exp.common.seeds.len(), "seed", "seeds"),
-        counted(lp.rounds, "round", "rounds"),
-        lp.initial_labels,
-        lp.batch_size,
+        // Round r trains on the initial labels and r batches: one round acquires nothing.
+        if lp.rounds == 1 {
+            format!("1 round (the {} initial labels only)", lp.initial_labels)
+        } else {
+            format!(
+                "{}, {} initial + {} per round",
+                counted(lp.rounds, "round", "rounds"),
+                lp.initial_labels,
+                lp.batch_size
+            )
+        },
         counted(exp.common.model.members, "member", "members")
     ));
     if let Some(cap) = lp.validation_cap(bench.validation.len()) {
