@@ -121,7 +121,7 @@ enum Command {
     Fetch(cmd::data::FetchArgs),
     /// Import features into a feature store (safetensors tables keyed by comparison id).
     ///
-    /// Example: activepref import-features --layout balpm-pair --split train --out features/tldr train.parquet
+    /// Example: activepref import-features --layout balpm-pair --split train --out results/features/tldr train.parquet
     ImportFeatures(cmd::import_features::ImportFeaturesArgs),
     /// Encode a dataset's prompts and (prompt, response) pairs with a sentence encoder into a
     /// feature store that experiment files can name (`benchmark.features`).

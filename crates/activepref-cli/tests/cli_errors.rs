@@ -80,7 +80,9 @@ fn good_file_validates() {
     let (ok, out, err) = activepref(tmp.path(), &["validate"], &one);
     assert!(ok, "{err}");
     assert!(
-        out.contains("1 policy x 1 seed, 1 round (the 10 initial labels only), 1 member\n"),
+        out.contains(
+            "1 policy x 1 seed, 1 round (10 initial labels, no batch acquired), 1 member\n"
+        ),
         "{out}"
     );
 }
@@ -1157,6 +1159,12 @@ fn a_run_in_a_pipe_logs_each_round_and_out_needs_no_results_folder() {
     for saving in ["paper_script", "paper-script", "first_reach", "first-reach"] {
         let (code, _, err) = in_dir(dir, &["report", "res", "--saving", saving]);
         assert_eq!(code, 0, "{saving}: {err}");
+        let md = std::fs::read_to_string(dir.join("res/report/summary.md")).unwrap();
+        let spelt = saving.replace('-', "_");
+        assert!(
+            md.contains(&format!("(`saving: {spelt}`)")),
+            "{saving}: {md}"
+        );
     }
     // --out is named as --out, its path as given (a folder called output_dir included).
     let (code, _, err) = in_dir(dir, &["run", "exp.yaml", "--out", "none/output_dir/res"]);
@@ -1248,9 +1256,7 @@ fn ctrl_c_says_how_to_resume_and_the_rerun_resumes() {
         // `exp: 8 runs (F already finished, R rounds resumed)`, zero counts left out: the work
         // before the signal counts.
         assert!(
-            out.contains(" already finished")
-                || out.contains(" resumed)")
-                || out.contains(" resumed, "),
+            out.contains(" already finished") || out.contains(" resumed)"),
             "{out}"
         );
     } else {

@@ -316,9 +316,8 @@ pub fn strings(path: &Path, field: &str, s: &Series) -> DataResult<Vec<String>> 
     })?;
     if let Some(row) = first_null(s) {
         let e = DataError::at(path, row, field, "missing or not text");
-        let csv = path
-            .extension()
-            .is_some_and(|x| x.eq_ignore_ascii_case("csv"));
+        let name = path.to_string_lossy().to_ascii_lowercase();
+        let csv = name.ends_with(".csv") || name.ends_with(".csv.gz");
         return Err(if csv {
             e.with_hint(
                 "an unquoted empty CSV field reads as missing: write an empty text as \"\", or drop the row",

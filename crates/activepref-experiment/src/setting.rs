@@ -163,12 +163,14 @@ impl PoolSetting {
             }
         };
         bench.validate().map_err(|e| {
+            // Every comparison in the pool (a file without a split column): `resplit` carves
+            // the other splits from it. Where the file has some splits, `resplit` would refuse.
+            let all_pool = bench.validation.is_empty() && bench.test.is_empty();
             let hint = match (&e, &self.benchmark) {
-                // A file with no split column puts every comparison in the pool.
                 (
                     activepref_core::BenchmarkError::EmptySplit { .. },
                     PoolSource::Comparisons(src),
-                ) if src.resplit.is_none() => {
+                ) if src.resplit.is_none() && all_pool && !bench.pool.is_empty() => {
                     " (a file without a split column puts every comparison in the pool: add `resplit: { validation: 0.15, test: 0.25, ood: 0.0, seed: 0 }` under `benchmark:`, or a split column)"
                 }
                 _ => "",

@@ -61,7 +61,8 @@ pub struct SummaryRow {
     pub final_stderr: f64,
     /// Where the policy reaches the baseline's final value, and its saving.
     pub reached: Reached,
-    /// The bootstrap interval of the saving (none when the report asks for no bootstrap).
+    /// The bootstrap interval of the saving (none when the report asks for no bootstrap, or when
+    /// the policy and the baseline have one seed each).
     pub interval: Option<SavingInterval>,
 }
 
@@ -368,9 +369,11 @@ pub fn summary_latex(
             Reached::At { labels, saving } => (labels.to_string(), pct(Some(saving))),
             Reached::NotReached => ("n.r.".into(), "--".into()),
         };
-        let iv = r.interval.map_or(String::new(), |iv| {
-            format!(" & [{}, {}]", pct(iv.low), pct(iv.high))
-        });
+        let iv = match (ci, r.interval) {
+            (true, Some(iv)) => format!(" & [{}, {}]", pct(iv.low), pct(iv.high)),
+            (true, None) => " & --".to_string(),
+            (false, _) => String::new(),
+        };
         writeln!(
             tex,
             "{metric} & {} & ${:.4} \\pm {:.4}$ & {at} & {saving}{iv} \\\\",

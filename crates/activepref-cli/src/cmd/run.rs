@@ -273,3 +273,28 @@ fn write_sweep_manifest(experiment: &Path, sweep: &Sweep) -> anyhow::Result<()> 
     });
     crate::write_file(&path, format!("{doc:#}\n").as_bytes())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_run_found_before_leaves_zero_counts_out_and_agrees_in_number() {
+        let mut s = activepref_experiment::RunSummary {
+            output_dir: "out".into(),
+            runs_total: 3,
+            runs_skipped: 0,
+            runs_paused: 0,
+            rounds_resumed: 0,
+            compute_secs: 0.0,
+            failed: vec![],
+            rerun: vec![],
+            damaged: vec![],
+        };
+        assert_eq!(found_before(&s), "");
+        s.rounds_resumed = 1;
+        assert_eq!(found_before(&s), " (1 round resumed)");
+        (s.runs_skipped, s.rounds_resumed) = (2, 3);
+        assert_eq!(found_before(&s), " (2 already finished, 3 rounds resumed)");
+    }
+}

@@ -283,9 +283,9 @@ cd \"$(dirname \"$0\")\"
 mkdir -p logs
 array=$(sbatch --parsable array.sbatch)
 merge=$(sbatch --parsable --dependency=afterany:${{array}} merge.sbatch)
-echo \"submitted {n} run(s) as array job ${{array}}; report job ${{merge}}\"
+echo \"submitted {n} as array job ${{array}}; report job ${{merge}}\"
 ",
-        n = ids.len()
+        n = activepref_core::error::counted(ids.len(), "run", "runs")
     );
     Ok(vec![
         (

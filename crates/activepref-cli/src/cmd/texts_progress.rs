@@ -37,7 +37,7 @@ impl TextsProgress {
         );
         let last_line = (!quiet && !terminal).then(|| {
             eprintln!(
-                "featurize: {total} texts to encode (a line when a chunk of texts finishes, at most every {} s, and at the end)",
+                "featurize: {total} texts to encode (a line when a chunk of texts finishes, at most once every {} s, and at the end)",
                 LINE_EVERY.as_secs()
             );
             Mutex::new(Instant::now())

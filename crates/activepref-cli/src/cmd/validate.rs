@@ -101,7 +101,10 @@ fn describe_pool(
         counted(exp.common.seeds.len(), "seed", "seeds"),
         // Round r trains on the initial labels and r batches: one round acquires nothing.
         if lp.rounds == 1 {
-            format!("1 round (the {} initial labels only)", lp.initial_labels)
+            format!(
+                "1 round ({} initial labels, no batch acquired)",
+                lp.initial_labels
+            )
         } else {
             format!(
                 "{}, {} initial + {} per round",

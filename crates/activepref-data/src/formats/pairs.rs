@@ -179,7 +179,10 @@ fn labels(path: &Path, df: &DataFrame, name: &str) -> DataResult<Vec<bool>> {
         return Err(DataError::field(
             path,
             name,
-            format!("expected booleans, 0/1 or a/b, found {}", s.dtype()),
+            format!(
+                "expected true, 1 or a (A preferred) or false, 0 or b (B preferred), found a column of {}",
+                s.dtype()
+            ),
         ));
     }
     Ok(out)
