@@ -161,6 +161,18 @@ pub fn counted(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// `text` quoted for a POSIX shell where it needs quoting, for the commands messages suggest;
+/// as is where it cannot be quoted (a NUL byte).
+///
+/// ```
+/// use activepref_core::error::shell_quoted;
+/// assert_eq!(shell_quoted("results/quickstart"), "results/quickstart");
+/// assert_eq!(shell_quoted("my data/hh.jsonl"), "'my data/hh.jsonl'");
+/// ```
+pub fn shell_quoted(text: &str) -> String {
+    shlex::try_quote(text).map_or_else(|_| text.to_string(), |q| q.into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

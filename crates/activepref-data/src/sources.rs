@@ -14,17 +14,13 @@ use crate::formats::pairs::{self, PairColumns};
 use crate::formats::{completions, hh_rlhf, summarize};
 use crate::text::{CandidatePool, ComparisonDataset};
 use activepref_core::PairBenchmark;
+use activepref_core::error::shell_quoted as quoted;
 
 /// `activepref featurize FORMAT PATH --out FEATURES`, each path shell-quoted.
 fn featurize_command(format: &str, path: &Path, features: &Path) -> String {
     let path = quoted(&path.to_string_lossy());
     let features = quoted(&features.to_string_lossy());
     format!("activepref featurize {format} {path} --out {features}")
-}
-
-/// `text` quoted for a POSIX shell where it needs quoting (as is where it cannot be quoted).
-fn quoted(text: &str) -> String {
-    shlex::try_quote(text).map_or_else(|_| text.to_string(), |q| q.into_owned())
 }
 
 /// A missing or incomplete feature store's error ([`crate::error::Remedy`]) with the dataset's whole featurize

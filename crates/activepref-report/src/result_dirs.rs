@@ -13,7 +13,7 @@ use crate::ReportError;
 /// ` --partial` for a partial report), the path quoted for a shell where it needs it, for
 /// messages that suggest it.
 pub fn report_command(results: &str, partial: bool) -> String {
-    let dir = shlex::try_quote(results).map_or_else(|_| results.to_string(), |q| q.into_owned());
+    let dir = activepref_core::error::shell_quoted(results);
     format!(
         "activepref report {dir}{}",
         if partial { " --partial" } else { "" }
